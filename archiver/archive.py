@@ -1,0 +1,69 @@
+"""The service object every edge (CLI, daemon, web) opens: config, index, storage, fetchers."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cached_property
+
+import imageio_ffmpeg
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from archiver.config import Config
+from archiver.fetch.http import HttpFetcher
+from archiver.fetch.ytdlp import Ytdlp
+from archiver.index.db import make_engine, migrate, session_factory
+from archiver.store.layout import Layout
+
+
+def ffmpeg_binary() -> str | None:
+    """The ffmpeg that the imageio-ffmpeg wheel ships (no system package needed)."""
+    try:
+        return str(imageio_ffmpeg.get_ffmpeg_exe())
+    except RuntimeError:
+        return None
+
+
+@dataclass
+class Archive:
+    config: Config
+    engine: Engine
+    sessions: sessionmaker[Session]
+    layout: Layout
+
+    @classmethod
+    def open(cls, config: Config, *, migrate_schema: bool = True) -> Archive:
+        """Open (and by default create or upgrade) the archive the config names."""
+        layout = Layout(config.storage_root)
+        layout.create()
+        engine = make_engine(config.database_url)
+        if migrate_schema:
+            migrate(engine)
+        return cls(config, engine, session_factory(engine), layout)
+
+    @cached_property
+    def http(self) -> HttpFetcher:
+        return HttpFetcher(self.config.network, self.config.download.per_host_concurrency)
+
+    @cached_property
+    def ytdlp(self) -> Ytdlp:
+        return Ytdlp(self.config.ytdlp, self.config.network, ffmpeg_binary())
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[Session]:
+        """A unit of work: committed on success, rolled back on error."""
+        with self.sessions() as session, session.begin():
+            yield session
+
+    def close(self) -> None:
+        if "http" in self.__dict__:
+            self.http.close()
+        self.engine.dispose()
+
+    def __enter__(self) -> Archive:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,536 @@
+"""Capture: from a URL to stored, hashed originals with provenance.
+
+``capture_url`` takes a page (or a direct media / platform URL), stores the page
+version, finds its embeds, turns each into a durable job and runs those jobs.
+``run_job`` is the one place a job is executed; the daemon calls it too.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import socket
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+from PIL import Image
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from archiver import __version__, jobs
+from archiver.archive import Archive
+from archiver.errors import ArchiverError, FetchError, StoreError
+from archiver.extract import (
+    ExtractError,
+    FoundEmbed,
+    extract_embeds,
+    extract_player_media,
+    normalize_url,
+)
+from archiver.fetch.http import FEED_TYPES, HTTPX_VERSION, Document, Download, HttpFetcher
+from archiver.fetch.ytdlp import PlatformFile, platform_metadata
+from archiver.index.models import CaptureJob, Embed, Media, Page, Sighting, utcnow
+from archiver.index.records import (
+    Acquisition,
+    PlatformFacts,
+    upsert_embed,
+    upsert_media,
+    upsert_page,
+    upsert_sighting,
+    upsert_snapshot,
+)
+from archiver.jobs import JobState, Outcome
+from archiver.logs import log_event
+from archiver.store.digest import Digests, hash_file
+from archiver.store.mediatypes import MediaIdentity, identify
+from archiver.store.objects import place_extra, place_original, place_page
+from archiver.store.sidecar import media_document, page_document, write_sidecar
+
+ItemStatus = Literal["stored", "already", "skipped", "failed", "gone"]
+ICON_SIZE = 48  # images no larger than this on both sides are site chrome, not evidence
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    sha256: str
+    path: Path
+    media_type: str
+    new: bool  # False when identical bytes were already in the archive
+
+
+@dataclass
+class ItemResult:
+    """The outcome for one embed (or for the URL itself when captured directly)."""
+
+    url: str
+    original_url: str
+    found_in: str
+    update: str | None
+    context: str | None
+    status: ItemStatus
+    files: list[StoredFile] = field(default_factory=list)
+    reason: str | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.status in ("failed", "gone")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "url": self.url,
+            "original_url": self.original_url,
+            "found_in": self.found_in,
+            "update": self.update,
+            "context": self.context,
+            "status": self.status,
+            "reason": self.reason,
+            "files": [
+                {"sha256": f.sha256, "path": str(f.path), "media_type": f.media_type, "new": f.new}
+                for f in self.files
+            ],
+        }
+
+
+@dataclass
+class CaptureReport:
+    url: str
+    page_sha256: str | None = None
+    page_changed: bool = False
+    title: str | None = None
+    items: list[ItemResult] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and not any(item.failed for item in self.items)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "url": self.url,
+            "ok": self.ok,
+            "error": self.error,
+            "page_sha256": self.page_sha256,
+            "page_changed": self.page_changed,
+            "title": self.title,
+            "items": [item.to_json() for item in self.items],
+        }
+
+
+class Skip(ArchiverError):
+    """Fetched, but not evidence (an icon-sized image)."""
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+OnItem = Callable[[ItemResult], None]
+
+
+class Capturer:
+    """Runs captures against one Archive; safe to share between worker threads."""
+
+    def __init__(self, archive: Archive, owner: str | None = None) -> None:
+        self.archive = archive
+        self.owner = owner or worker_id()
+
+    @property
+    def http(self) -> HttpFetcher:
+        return self.archive.http
+
+    @property
+    def tmp(self) -> Path:
+        return self.archive.layout.process_tmp()
+
+    # ---- the URL given by a person, a source or the API --------------------------------
+
+    def capture_url(self, url: str, on_item: OnItem | None = None) -> CaptureReport:
+        """Archive a page's embeds, or the media/platform URL itself."""
+        report = CaptureReport(url)
+        with self.archive.session() as session:
+            job = jobs.url_job(session, url)
+            jobs.start(job, self.owner, utcnow())
+            job_id = job.id
+        try:
+            self._capture_url(url, report, on_item)
+            outcome = Outcome(JobState.DONE)
+        except (ArchiverError, OSError) as exc:
+            report.error = str(exc) if isinstance(exc, ArchiverError) else _os_reason(exc)
+            outcome = self._failure(exc, job_id)
+        with self.archive.session() as session:
+            job = session.get_one(CaptureJob, job_id)
+            jobs.finish(job, outcome, utcnow())
+        if report.error:
+            log_event("capture.failed", logging.WARNING, url=url, reason=report.error)
+        return report
+
+    def _capture_url(self, url: str, report: CaptureReport, on_item: OnItem | None) -> None:
+        target = normalize_url(url)
+        if target.kind == "platform":
+            found = _direct(url, target.url, "platform", target.platform, target.media_type)
+            report.items.append(self._run_new_embed(None, found, on_item))
+            return
+        with self.http.fetch(url, self.tmp) as got:
+            if isinstance(got, Download):
+                found = _direct(url, url, "file", None, None)
+                with self.archive.session() as session:
+                    embed = upsert_embed(session, None, found, utcnow())
+                    job = jobs.embed_job(session, embed)
+                    embed_id, job_id = embed.id, job.id
+                item = self._run(job_id, embed_id, lambda e: self._store_download(got, e))
+                report.items.append(_notify(item, on_item))
+                return
+            document = got
+        if document.response.content_type in FEED_TYPES:
+            raise FetchError("this is a feed, not a page: add it as a source", retryable=False)
+        self._capture_page(document, report, on_item)
+
+    def _capture_page(
+        self, document: Document, report: CaptureReport, on_item: OnItem | None
+    ) -> None:
+        response = document.response
+        try:
+            extraction = extract_embeds(document.body, response.final_url)
+        except ExtractError as exc:
+            raise FetchError(f"cannot read page: {exc}", retryable=False) from None
+        now = utcnow()
+        sha256, path = place_page(self.archive.layout, document.body, self.tmp)
+        report.page_sha256, report.title = sha256, extraction.title
+        with self.archive.session() as session:
+            page = upsert_page(session, response.url, extraction.title, now)
+            snapshot, report.page_changed = upsert_snapshot(
+                session,
+                page,
+                sha256=sha256,
+                size_bytes=len(document.body),
+                path=self.archive.layout.relative(path),
+                final_url=response.final_url,
+                http_status=response.status,
+                headers=response.headers,
+                at=now,
+            )
+            write_sidecar(path.parent, page_document(snapshot), self.tmp)
+            pending = []
+            for found in extraction.embeds:
+                embed = upsert_embed(session, page, found, now)
+                job = jobs.embed_job(session, embed)
+                pending.append((job.id, embed.id))
+        workers = self.archive.config.download.concurrency
+        with ThreadPoolExecutor(workers, thread_name_prefix="capture") as pool:
+            results = pool.map(lambda ids: _notify(self.run_embed_job(*ids), on_item), pending)
+            report.items.extend(results)
+
+    # ---- jobs ---------------------------------------------------------------------------
+
+    def run_embed_job(self, job_id: int, embed_id: int) -> ItemResult:
+        """Run one embed's job now, unless it is already done (then report what is stored)."""
+        with self.archive.session() as session:
+            job = session.get_one(CaptureJob, job_id)
+            if job.state in (JobState.DONE, JobState.SKIPPED):
+                embed = session.get_one(Embed, embed_id)
+                return self._already(embed, job)
+        return self._run(job_id, embed_id, self._capture_embed)
+
+    def _run_new_embed(
+        self, page: Page | None, found: FoundEmbed, on_item: OnItem | None
+    ) -> ItemResult:
+        with self.archive.session() as session:
+            embed = upsert_embed(session, page, found, utcnow())
+            job = jobs.embed_job(session, embed)
+            ids = job.id, embed.id
+        return _notify(self.run_embed_job(*ids), on_item)
+
+    def _run(
+        self, job_id: int, embed_id: int, work: Callable[[Embed], list[StoredFile]]
+    ) -> ItemResult:
+        with self.archive.session() as session:
+            job = session.get_one(CaptureJob, job_id)
+            jobs.start(job, self.owner, utcnow())
+            embed = session.get_one(Embed, embed_id)
+            session.expunge(embed)
+        item = _item(embed, "stored")
+        try:
+            item.files = work(embed)
+            outcome = Outcome(JobState.DONE)
+        except Skip as exc:
+            item.status, item.reason = "skipped", str(exc)
+            outcome = Outcome(JobState.SKIPPED, str(exc))
+        except (ArchiverError, OSError) as exc:
+            outcome = self._failure(exc, job_id)
+            item.reason = outcome.error
+            item.status = "gone" if outcome.state == JobState.GONE else "failed"
+        with self.archive.session() as session:
+            jobs.finish(session.get_one(CaptureJob, job_id), outcome, utcnow())
+        if item.status == "stored" and item.files and all(not f.new for f in item.files):
+            item.status = "already"
+        _log_item(item)
+        return item
+
+    def _failure(self, exc: Exception, job_id: int) -> Outcome:
+        with self.archive.session() as session:
+            attempts = session.get_one(CaptureJob, job_id).attempts
+        if isinstance(exc, OSError):
+            exc = StoreError(_os_reason(exc))
+        return jobs.outcome_of_error(exc, attempts, utcnow())
+
+    def _already(self, embed: Embed, job: CaptureJob) -> ItemResult:
+        if job.state == JobState.SKIPPED:
+            return _item(embed, "skipped", reason=job.last_error)
+        files = [
+            StoredFile(
+                s.media.sha256,
+                self.archive.layout.absolute(s.media.path),
+                s.media.media_type,
+                False,
+            )
+            for s in embed.sightings
+        ]
+        return _item(embed, "already", files=files)
+
+    # ---- one embed ----------------------------------------------------------------------
+
+    def _capture_embed(self, embed: Embed) -> list[StoredFile]:
+        if embed.kind == "platform":
+            return self._via_ytdlp(embed.url, embed)
+        if embed.kind == "file":
+            with self.http.download(embed.url, self.tmp) as download:
+                return self._store_download(download, embed)
+        return self._via_player(embed)
+
+    def _via_player(self, embed: Embed) -> list[StoredFile]:
+        """An iframe on an unknown host: read the player page, then fall back to yt-dlp."""
+        with self.http.fetch(embed.url, self.tmp) as got:
+            if isinstance(got, Download):
+                return self._store_download(got, embed)
+            page = got
+        stored: list[StoredFile] = []
+        for media in extract_player_media(page.body, page.response.final_url):
+            if media.kind == "platform":
+                stored += self._via_ytdlp(media.url, embed)
+                continue
+            facts = _player_facts(media)
+            with self.http.download(media.url, self.tmp) as download:
+                stored += self._store_download(download, embed, facts)
+        if stored:
+            return stored
+        try:
+            return self._via_ytdlp(embed.url, embed)
+        except FetchError as exc:
+            raise FetchError(f"no media found in player page ({exc})", retryable=False) from None
+
+    def _store_download(
+        self, download: Download, embed: Embed, facts: PlatformFacts | None = None
+    ) -> list[StoredFile]:
+        response = download.response
+        identity = identify(download.head, response.headers.get("content-type"), response.final_url)
+        if identity is None:
+            raise FetchError(
+                f"not media: {response.content_type or 'unknown type'} at {response.final_url}",
+                retryable=False,
+            )
+        if embed.found_in != "direct" and identity.media_type == "image":
+            _refuse_icons(download.path)
+        acquisition = Acquisition(
+            media_url=response.final_url,
+            tool="httpx",
+            tool_version=HTTPX_VERSION,
+            archiver_version=__version__,
+            http_status=response.status,
+            response_headers=response.headers,
+        )
+        return [self._store(download.path, download.digests, identity, acquisition, embed, facts)]
+
+    def _via_ytdlp(self, url: str, embed: Embed) -> list[StoredFile]:
+        work_dir = self.tmp / f"ytdlp-{embed.id}-{os.urandom(4).hex()}"
+        try:
+            result = self.archive.ytdlp.download(url, work_dir)
+            return [self._store_platform_file(f, url, result.version, embed) for f in result.files]
+        finally:
+            shutil.rmtree(work_dir, ignore_errors=True)
+
+    def _store_platform_file(
+        self, file: PlatformFile, url: str, version: str, embed: Embed
+    ) -> StoredFile:
+        digests = hash_file(file.path)
+        with file.path.open("rb") as f:
+            head = f.read(512)
+        identity = identify(head, None, file.path.name)
+        if identity is None:
+            raise FetchError(f"yt-dlp delivered something that is not media: {file.path.name}")
+        acquisition = Acquisition(
+            media_url=str(file.info.get("url") or file.info.get("webpage_url") or url),
+            tool="yt-dlp",
+            tool_version=version,
+            archiver_version=__version__,
+            http_status=None,
+            response_headers=None,
+        )
+        extras: list[tuple[Path, str]] = []
+        if file.info_path:
+            extras.append((file.info_path, "platform.info.json"))
+        if file.thumbnail:
+            extras.append((file.thumbnail, f"thumbnail{file.thumbnail.suffix.lower()}"))
+        stem = file.path.name.split(".", 1)[0]
+        extras += [(sub, "subtitles." + sub.name[len(stem) + 1 :]) for sub in file.subtitles]
+        return self._store(
+            file.path, digests, identity, acquisition, embed, _ytdlp_facts(file.info), extras
+        )
+
+    def _store(
+        self,
+        tmp: Path,
+        digests: Digests,
+        identity: MediaIdentity,
+        acquisition: Acquisition,
+        embed: Embed,
+        facts: PlatformFacts | None,
+        extras: list[tuple[Path, str]] | None = None,
+    ) -> StoredFile:
+        """Place the file, index it, and rewrite its sidecar: in that order.
+
+        If we die between placing and indexing, the retry finds the file in place
+        and only indexes it; a file is never stored twice.
+        """
+        layout = self.archive.layout
+        was_there = (layout.media_dir(digests.sha256)).is_dir()
+        path = place_original(layout, tmp, digests.sha256, identity.extension)
+        for source, name in extras or []:
+            if not (path.parent / name).exists():
+                place_extra(layout, digests.sha256, source, name)
+        now = utcnow()
+        with self.archive.session() as session:
+            media = upsert_media(
+                session,
+                sha256=digests.sha256,
+                md5=digests.md5,
+                size_bytes=digests.size_bytes,
+                mime_type=identity.mime_type,
+                media_type=identity.media_type,
+                path=layout.relative(path),
+                at=now,
+                platform=facts,
+            )
+            upsert_sighting(session, media, session.get_one(Embed, embed.id), acquisition, now)
+            session.flush()
+            locked = session.scalars(
+                select(Media)
+                .where(Media.id == media.id)
+                .options(selectinload(Media.sightings).selectinload(Sighting.embed))
+                .with_for_update()
+                .execution_options(populate_existing=True)
+            ).one()
+            write_sidecar(path.parent, media_document(locked, path.parent), self.tmp)
+        return StoredFile(digests.sha256, path, identity.media_type, new=not was_there)
+
+
+# ---- small helpers ------------------------------------------------------------------------
+
+
+def _direct(
+    original: str, url: str, kind: Any, platform: str | None, media_type: Any
+) -> FoundEmbed:
+    return FoundEmbed(
+        kind=kind,
+        url=url,
+        original_url=original,
+        media_type=media_type,
+        platform=platform,
+        found_in="direct",
+        update=None,
+        context=None,
+    )
+
+
+def _item(embed: Embed, status: ItemStatus, **kwargs: Any) -> ItemResult:
+    return ItemResult(
+        url=embed.url,
+        original_url=embed.original_url,
+        found_in=embed.found_in,
+        update=embed.update_label,
+        context=embed.context,
+        status=status,
+        **kwargs,
+    )
+
+
+def _notify(item: ItemResult, on_item: OnItem | None) -> ItemResult:
+    if on_item is not None:
+        on_item(item)
+    return item
+
+
+def _log_item(item: ItemResult) -> None:
+    if item.failed:
+        log_event(
+            "capture.failed", logging.WARNING, url=item.url, status=item.status, reason=item.reason
+        )
+        return
+    if not item.files:
+        log_event("capture.done", url=item.url, status=item.status, reason=item.reason)
+    for f in item.files:
+        log_event(
+            "capture.done",
+            url=item.url,
+            status=item.status,
+            sha256=f.sha256,
+            media_type=f.media_type,
+        )
+
+
+def _os_reason(exc: OSError) -> str:
+    return f"storage error: {exc.strerror or exc}"
+
+
+def _refuse_icons(path: Path) -> None:
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return  # not decodable here: keep the bytes, they are what was served
+    if (width <= ICON_SIZE and height <= ICON_SIZE) or min(width, height) <= 1:
+        raise Skip(f"icon-sized image ({width}x{height})")
+
+
+def _parse_date(value: object) -> date | None:
+    if not isinstance(value, str):
+        return None
+    digits = re.sub(r"[^0-9]", "", value[:10])
+    if len(digits) != 8:
+        return None
+    try:
+        return date(int(digits[:4]), int(digits[4:6]), int(digits[6:8]))
+    except ValueError:
+        return None
+
+
+def _ytdlp_facts(info: dict[str, Any]) -> PlatformFacts | None:
+    if not info:
+        return None
+    return PlatformFacts(
+        extractor=str(info.get("extractor_key") or info.get("extractor") or "yt-dlp"),
+        id=str(info["id"]) if info.get("id") is not None else None,
+        title=info.get("title"),
+        uploader=info.get("uploader") or info.get("channel"),
+        upload_date=_parse_date(info.get("upload_date")),
+        metadata=platform_metadata(info),
+    )
+
+
+def _player_facts(media: FoundEmbed) -> PlatformFacts | None:
+    meta = dict(media.metadata)
+    if not meta:
+        return None
+    return PlatformFacts(
+        extractor=media.found_in,  # json-ld or og:video
+        id=None,
+        title=meta.get("name") or meta.get("title"),
+        uploader=meta.get("author"),
+        upload_date=_parse_date(meta.get("uploadDate")),
+        metadata=meta,
+    )

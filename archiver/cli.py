@@ -1,0 +1,169 @@
+"""The ``archiver`` command line: a thin layer over the same services the daemon and web use.
+
+Exit codes: 0 success; 1 some items failed (capture); 2 bad usage or config.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, NoReturn
+
+import click
+
+from archiver import __version__
+from archiver.archive import Archive
+from archiver.capture import Capturer, ItemResult
+from archiver.config import Config, load_config
+from archiver.errors import ArchiverError, ConfigError
+from archiver.logs import setup_logging
+from archiver.search import QueryError, SearchQuery, search
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    click.echo(f"archiver: error: {message}", err=True)
+    sys.exit(code)
+
+
+class Context:
+    def __init__(self, config_path: str | None) -> None:
+        self.config_path = config_path
+
+    @property
+    def config(self) -> Config:
+        try:
+            return load_config(self.config_path)
+        except ConfigError as exc:
+            fail(str(exc))
+
+    @contextmanager
+    def archive(self) -> Iterator[Archive]:
+        try:
+            archive = Archive.open(self.config)
+        except ArchiverError as exc:
+            fail(str(exc))
+        with archive:
+            archive.layout.remove_stale_tmp()
+            yield archive
+
+
+pass_context = click.make_pass_decorator(Context)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="archiver")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    envvar="ARCHIVER_CONFIG",
+    help="TOML config file (default: $ARCHIVER_CONFIG, else built-in defaults).",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    default="warning",
+    show_default=True,
+    help="Structured log lines on stderr at this level and above.",
+)
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None, log_level: str) -> None:
+    """Archive the media embedded in live blogs and feeds, with provenance."""
+    setup_logging(log_level)
+    ctx.obj = Context(config_path)
+
+
+@cli.command()
+@pass_context
+def init(ctx: Context) -> None:
+    """Create the storage layout and database (safe to run again)."""
+    with ctx.archive() as archive:
+        click.echo(f"archive ready at {archive.layout.root}")
+        click.echo(f"database: {archive.engine.url.render_as_string(hide_password=True)}")
+
+
+def _progress(enabled: bool) -> Callable[[ItemResult], None] | None:
+    if not enabled:
+        return None
+    count = 0
+
+    def show(item: ItemResult) -> None:
+        nonlocal count
+        count += 1
+        click.echo(f"[{count}] {item.status:<8} {item.url}", err=True)
+
+    return show
+
+
+def _describe(item: ItemResult) -> Iterator[str]:
+    if not item.files:
+        yield f"{item.status:<8} {'-':<16} {item.url}" + (
+            f"  ({item.reason})" if item.reason else ""
+        )
+    for f in item.files:
+        yield f"{item.status:<8} {f.sha256[:16]} {item.url}\n{'':26}{f.path}"
+
+
+@cli.command()
+@click.argument("url")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@pass_context
+def capture(ctx: Context, url: str, as_json: bool) -> None:
+    """Archive a page's embedded media (or one media/platform URL) now."""
+    with ctx.archive() as archive:
+        interactive = sys.stderr.isatty() and not as_json
+        report = Capturer(archive).capture_url(url, on_item=_progress(interactive))
+    if as_json:
+        click.echo(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
+    else:
+        if report.error:
+            click.echo(f"failed   {url}  ({report.error})")
+        elif report.page_sha256:
+            click.echo(f"page     {report.page_sha256[:16]} {url}  ({len(report.items)} embeds)")
+        for item in report.items:
+            for line in _describe(item):
+                click.echo(line)
+    sys.exit(0 if report.ok else EXIT_FAILED)
+
+
+@cli.command("search")
+@click.option("--sha256", help="Full SHA-256 or a prefix of 8+ hex characters.")
+@click.option("--md5", help="Full MD5 or a prefix of 8+ hex characters.")
+@click.option("--since", help="Captured at or after this ISO 8601 date/datetime (UTC default).")
+@click.option("--until", help="Captured before the end of this date / before this datetime.")
+@click.option("--page", help="Only media seen on this page URL (or embed URL).")
+@click.option("--text", help="Words that must all appear in titles, context or update labels.")
+@click.option("--limit", type=int, default=100, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@pass_context
+def search_command(ctx: Context, /, as_json: bool, **filters: Any) -> None:
+    """Find stored files by hash, capture date, page or words."""
+    try:
+        query = SearchQuery.parse(**filters)
+    except QueryError as exc:
+        fail(str(exc))
+    with ctx.archive() as archive, archive.session() as session:
+        records = [r.to_json() for r in search(session, archive.layout, query)]
+    if as_json:
+        click.echo(json.dumps(records, indent=2, ensure_ascii=False))
+        return
+    if not records:
+        click.echo("no matches")
+        return
+    click.echo(f"{'SHA-256':<16}  {'TYPE':<5}  {'SIZE':>10}  {'CAPTURED':<20}  FIRST SEEN ON")
+    for r in records:
+        seen = r["sightings"][0] if r["sightings"] else {}
+        where = seen.get("page_url") or seen.get("embed_url") or "-"
+        click.echo(
+            f"{r['sha256'][:16]}  {r['media_type']:<5}  {r['size_bytes']:>10}  "
+            f"{r['first_captured_at'][:19]:<20}  {where}"
+        )
+
+
+def main() -> None:
+    cli(prog_name="archiver")

@@ -1,0 +1,151 @@
+"""The TOML configuration: one validated model, with errors that name the bad key."""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+from archiver import __version__
+from archiver.errors import ConfigError
+
+CONFIG_ENV = "ARCHIVER_CONFIG"
+
+_SIZE_UNITS = {"": 1, "b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3, "tb": 1000**4}
+_SIZE_UNITS |= {"kib": 1024, "mib": 1024**2, "gib": 1024**3, "tib": 1024**4}
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_size(value: object) -> int:
+    """Bytes from ``123``, ``"20MiB"`` or ``"8 GB"``."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", value)
+        if m and m.group(2).lower() in _SIZE_UNITS:
+            return int(float(m.group(1)) * _SIZE_UNITS[m.group(2).lower()])
+    raise ValueError(f"not a size: {value!r} (use bytes or e.g. '20MiB', '8GB')")
+
+
+def parse_duration(value: object) -> float:
+    """Seconds from ``90``, ``"30s"``, ``"10m"``, ``"1h"``, ``"1d"`` or ``"1h30m"``."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if value <= 0:
+            raise ValueError("a duration must be positive")
+        return float(value)
+    if isinstance(value, str):
+        parts = re.findall(r"(\d+(?:\.\d+)?)\s*([smhdw])", value.strip().lower())
+        rebuilt = "".join(f"{n}{u}" for n, u in parts)
+        if parts and rebuilt == re.sub(r"\s+", "", value.strip().lower()):
+            seconds = sum(float(n) * _DURATION_UNITS[u] for n, u in parts)
+            if seconds > 0:
+                return seconds
+    raise ValueError(f"not a duration: {value!r} (use e.g. '30s', '10m', '1h', '1d')")
+
+
+Size = Annotated[int, BeforeValidator(parse_size), Field(gt=0)]
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StorageConfig(_Section):
+    root: Path = Path("storage")
+
+
+class DatabaseConfig(_Section):
+    url: str = ""  # empty: SQLite at <storage root>/archive.db
+
+
+class NetworkConfig(_Section):
+    allow_private_addresses: bool = False
+    user_agent: str = (
+        f"archiver/{__version__} (evidence archival; +https://github.com/archiver-project/archiver)"
+    )
+    connect_timeout: Duration = 10.0
+    read_timeout: Duration = 30.0
+    download_deadline: Duration = 3600.0
+    max_file_size: Size = 8 * 1024**3
+    max_page_size: Size = 20 * 1024**2
+    max_redirects: int = Field(default=10, ge=0, le=50)
+
+
+class DownloadConfig(_Section):
+    concurrency: int = Field(default=4, ge=1, le=64)
+    per_host_concurrency: int = Field(default=2, ge=1, le=64)
+
+
+class YtdlpConfig(_Section):
+    command: list[str] = Field(default_factory=list)  # empty: this Python's yt_dlp module
+    timeout: Duration = 1800.0
+    format: str = ""  # empty: yt-dlp's own default selection
+    write_subtitles: bool = True
+    write_thumbnail: bool = True
+
+
+class Config(_Section):
+    storage: StorageConfig = StorageConfig()
+    database: DatabaseConfig = DatabaseConfig()
+    network: NetworkConfig = NetworkConfig()
+    download: DownloadConfig = DownloadConfig()
+    ytdlp: YtdlpConfig = YtdlpConfig()
+    source_path: Path | None = Field(default=None, exclude=True)
+
+    @property
+    def storage_root(self) -> Path:
+        return self.storage.root.resolve()
+
+    @property
+    def database_url(self) -> str:
+        return self.database.url or f"sqlite:///{self.storage_root / 'archive.db'}"
+
+
+def _describe(err: ValidationError) -> str:
+    first = err.errors()[0]
+    key = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    message = first["msg"]
+    if first["type"] == "extra_forbidden":
+        message = "unknown key"
+    return f"{key}: {message}"
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+    """Read the config from ``path``, else ``$ARCHIVER_CONFIG``, else use the defaults.
+
+    Relative paths in the file are relative to the file itself, so a config can be
+    moved together with its archive.
+    """
+    chosen = path if path is not None else os.environ.get(CONFIG_ENV) or None
+    if chosen is None:
+        return Config()
+    file = Path(chosen)
+    try:
+        data: dict[str, Any] = tomllib.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {file}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {file}: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{file}: invalid TOML: {exc}") from None
+    return config_from_dict(data, base_dir=file.resolve().parent, source=file)
+
+
+def config_from_dict(
+    data: dict[str, Any], *, base_dir: Path | None = None, source: Path | None = None
+) -> Config:
+    """Validate a parsed config; relative paths are resolved against ``base_dir``."""
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        where = f"{source}: " if source else ""
+        raise ConfigError(f"{where}{_describe(exc)}") from None
+    root = config.storage.root
+    if base_dir is not None and not root.is_absolute():
+        root = base_dir / root
+    return config.model_copy(update={"storage": StorageConfig(root=root), "source_path": source})

@@ -1,0 +1,29 @@
+"""Errors that carry a one-line reason meant for the archivist, not a traceback."""
+
+
+class ArchiverError(Exception):
+    """Base of every expected failure; ``str(err)`` is a complete one-line reason."""
+
+
+class ConfigError(ArchiverError):
+    """The configuration file is missing, malformed or names a bad value."""
+
+
+class FetchError(ArchiverError):
+    """A download failed: network, HTTP status, size cap, refused address, ..."""
+
+    def __init__(self, message: str, *, http_status: int | None = None, retryable: bool = True):
+        super().__init__(message)
+        self.http_status = http_status
+        self.retryable = retryable
+
+
+class BlockedAddressError(FetchError):
+    """The URL's host resolves to an address archiver must not reach (SSRF guard)."""
+
+    def __init__(self, message: str):
+        super().__init__(message, retryable=False)
+
+
+class StoreError(ArchiverError):
+    """The archive could not be written (disk full, permissions)."""

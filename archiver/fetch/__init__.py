@@ -1,0 +1,1 @@
+"""Getting bytes: plain HTTP for files and pages, yt-dlp for platforms."""

@@ -1,0 +1,112 @@
+"""Refuse to connect to non-public addresses, judged on the address actually dialled.
+
+Checking a URL's hostname before the request is not enough: a public-looking name
+can resolve to 127.0.0.1, or re-resolve between the check and the connection. So
+the guard sits in the connection layer: it resolves the host itself, rejects every
+non-public address and connects to an accepted address directly.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Iterable
+from typing import Any
+
+import httpcore
+import httpx
+
+from archiver.errors import BlockedAddressError
+
+
+def is_public_address(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
+
+
+def resolve(host: str, port: int) -> list[str]:
+    """Every address ``host`` resolves to, in the resolver's order."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise httpcore.ConnectError(f"cannot resolve {host}: {exc.strerror}") from None
+    seen: list[str] = []
+    for *_, sockaddr in infos:
+        address = str(sockaddr[0])
+        if address not in seen:
+            seen.append(address)
+    return seen
+
+
+def check_host(host: str, port: int = 443) -> None:
+    """Raise BlockedAddressError when ``host`` resolves to any non-public address.
+
+    Used before handing a URL to a tool (yt-dlp) whose connections the guard
+    cannot sit in.
+    """
+    blocked = [a for a in resolve(host, port) if not is_public_address(a)]
+    if blocked:
+        raise BlockedAddressError(
+            f"refused: {host} resolves to non-public address {blocked[0]}"
+            " (set network.allow_private_addresses to allow)"
+        )
+
+
+class GuardedBackend(httpcore.NetworkBackend):
+    """An httpcore network backend that only dials public addresses."""
+
+    def __init__(self) -> None:
+        self._inner = httpcore.SyncBackend()
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        addresses = resolve(host, port)
+        allowed = [a for a in addresses if is_public_address(a)]
+        if not allowed:
+            raise BlockedAddressError(
+                f"refused: {host} resolves to non-public address {addresses[0]}"
+                " (set network.allow_private_addresses to allow)"
+            )
+        last_error: Exception | None = None
+        for address in allowed:
+            try:
+                return self._inner.connect_tcp(
+                    address, port, timeout, local_address, socket_options
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                last_error = exc
+        assert last_error is not None
+        raise last_error
+
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> httpcore.NetworkStream:
+        raise BlockedAddressError("refused: unix sockets are not reachable from archiver")
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+class GuardedTransport(httpx.HTTPTransport):
+    """httpx's transport with the connection pool dialling through GuardedBackend."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        pool = self._pool
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=pool._ssl_context,
+            max_connections=pool._max_connections,
+            max_keepalive_connections=pool._max_keepalive_connections,
+            keepalive_expiry=pool._keepalive_expiry,
+            http1=pool._http1,
+            http2=pool._http2,
+            network_backend=GuardedBackend(),
+        )

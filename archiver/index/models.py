@@ -1,0 +1,188 @@
+"""The SQL index: what is stored, where it was seen, and the work still to do.
+
+The files on disk and their sidecars are the evidence; these tables index them so
+investigators can search, and hold the job queue that drives capture.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite keeps no zone)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the index; use UTC-aware datetimes")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime(),
+        dict[str, Any]: JSON(),
+        int: Integer(),
+    }
+
+
+class Media(Base):
+    """One stored original, identified by the SHA-256 of its bytes."""
+
+    __tablename__ = "media"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    md5: Mapped[str] = mapped_column(String(32), index=True)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    mime_type: Mapped[str] = mapped_column(String(200))
+    media_type: Mapped[str] = mapped_column(String(16))  # video | image | audio
+    path: Mapped[str] = mapped_column(Text)  # relative to the storage root
+    first_captured_at: Mapped[datetime] = mapped_column(index=True)
+    platform_extractor: Mapped[str | None] = mapped_column(String(100))
+    platform_id: Mapped[str | None] = mapped_column(String(200))
+    platform_title: Mapped[str | None] = mapped_column(Text)
+    platform_uploader: Mapped[str | None] = mapped_column(Text)
+    platform_upload_date: Mapped[date | None] = mapped_column(Date, index=True)
+    platform_metadata: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+    sightings: Mapped[list[Sighting]] = relationship(
+        back_populates="media", order_by="Sighting.first_seen_at"
+    )
+
+
+class Page(Base):
+    """A page or feed item whose embeds were searched."""
+
+    __tablename__ = "pages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    url: Mapped[str] = mapped_column(Text, unique=True)
+    title: Mapped[str | None] = mapped_column(Text)
+    first_fetched_at: Mapped[datetime]
+    last_fetched_at: Mapped[datetime]
+
+    snapshots: Mapped[list[PageSnapshot]] = relationship(
+        back_populates="page", order_by="PageSnapshot.first_fetched_at"
+    )
+    embeds: Mapped[list[Embed]] = relationship(back_populates="page", order_by="Embed.id")
+
+
+class PageSnapshot(Base):
+    """One distinct version (by SHA-256 of the raw bytes) of a page."""
+
+    __tablename__ = "page_snapshots"
+    __table_args__ = (UniqueConstraint("page_id", "sha256"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    page_id: Mapped[int] = mapped_column(ForeignKey("pages.id", ondelete="CASCADE"))
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    path: Mapped[str] = mapped_column(Text)
+    final_url: Mapped[str] = mapped_column(Text)
+    http_status: Mapped[int]
+    headers: Mapped[dict[str, Any]] = mapped_column(JSON)
+    first_fetched_at: Mapped[datetime]
+    last_fetched_at: Mapped[datetime]
+
+    page: Mapped[Page] = relationship(back_populates="snapshots")
+
+
+class Embed(Base):
+    """A piece of media a page embeds (or a URL captured directly, with no page)."""
+
+    __tablename__ = "embeds"
+    __table_args__ = (Index("uq_embeds_page_url", func.coalesce("page_id", 0), "url", unique=True),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    page_id: Mapped[int | None] = mapped_column(ForeignKey("pages.id", ondelete="CASCADE"))
+    url: Mapped[str] = mapped_column(Text, index=True)  # canonical
+    original_url: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(16))  # file | platform | player
+    platform: Mapped[str | None] = mapped_column(String(32))
+    media_type: Mapped[str | None] = mapped_column(String(16))
+    found_in: Mapped[str] = mapped_column(String(32))
+    update_label: Mapped[str | None] = mapped_column(Text)
+    context: Mapped[str | None] = mapped_column(Text)
+    embed_metadata: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    first_seen_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    removed_at: Mapped[datetime | None]
+
+    page: Mapped[Page | None] = relationship(back_populates="embeds")
+    sightings: Mapped[list[Sighting]] = relationship(back_populates="embed")
+
+
+class Sighting(Base):
+    """Stored bytes found through one embed, and how they were obtained."""
+
+    __tablename__ = "sightings"
+    __table_args__ = (UniqueConstraint("media_id", "embed_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    media_id: Mapped[int] = mapped_column(ForeignKey("media.id", ondelete="CASCADE"), index=True)
+    embed_id: Mapped[int] = mapped_column(ForeignKey("embeds.id", ondelete="CASCADE"), index=True)
+    media_url: Mapped[str] = mapped_column(Text)
+    tool: Mapped[str] = mapped_column(String(32))  # httpx | yt-dlp
+    tool_version: Mapped[str] = mapped_column(String(64))
+    archiver_version: Mapped[str] = mapped_column(String(64))
+    http_status: Mapped[int | None]
+    response_headers: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    first_seen_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+
+    media: Mapped[Media] = relationship(back_populates="sightings")
+    embed: Mapped[Embed] = relationship(back_populates="sightings")
+
+
+class CaptureJob(Base):
+    """Durable work: one URL to capture, retried with backoff until done or given up."""
+
+    __tablename__ = "capture_jobs"
+    __table_args__ = (Index("ix_capture_jobs_due", "state", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    url: Mapped[str] = mapped_column(Text)
+    embed_id: Mapped[int | None] = mapped_column(
+        ForeignKey("embeds.id", ondelete="CASCADE"), unique=True
+    )
+    state: Mapped[str] = mapped_column(String(16), default="pending")  # see JobState
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime | None]  # None: not scheduled (done, or given up)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    lease_owner: Mapped[str | None] = mapped_column(String(200))
+    lease_expires_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    embed: Mapped[Embed | None] = relationship()

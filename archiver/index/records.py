@@ -1,0 +1,218 @@
+"""Writes to the index that must hold when several workers race: get-or-create and upsert."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from archiver.extract import FoundEmbed
+from archiver.index.models import (
+    Embed,
+    Media,
+    Page,
+    PageSnapshot,
+    Sighting,
+    utcnow,
+)
+
+T = TypeVar("T")
+
+
+def get_or_create(
+    session: Session, find: Callable[[], T | None], make: Callable[[], T]
+) -> tuple[T, bool]:
+    """The row ``find`` sees, else a new ``make()`` row (True); safe against a racing insert."""
+    row = find()
+    if row is not None:
+        return row, False
+    try:
+        with session.begin_nested():
+            row = make()
+            session.add(row)
+            session.flush()
+        return row, True
+    except IntegrityError:
+        row = find()
+        if row is None:
+            raise
+        return row, False
+
+
+@dataclass(frozen=True)
+class PlatformFacts:
+    """What a platform (or a player page's JSON-LD) says about a file."""
+
+    extractor: str
+    id: str | None
+    title: str | None
+    uploader: str | None
+    upload_date: date | None
+    metadata: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Acquisition:
+    """How a file was obtained: kept on the sighting and in the sidecar."""
+
+    media_url: str
+    tool: str
+    tool_version: str
+    archiver_version: str
+    http_status: int | None
+    response_headers: dict[str, str] | None
+
+
+def upsert_page(session: Session, url: str, title: str | None, at: datetime) -> Page:
+    page, _ = get_or_create(
+        session,
+        lambda: session.scalar(select(Page).where(Page.url == url)),
+        lambda: Page(url=url, title=title, first_fetched_at=at, last_fetched_at=at),
+    )
+    page.last_fetched_at = max(page.last_fetched_at, at)
+    if title:
+        page.title = title
+    return page
+
+
+def upsert_snapshot(
+    session: Session,
+    page: Page,
+    *,
+    sha256: str,
+    size_bytes: int,
+    path: str,
+    final_url: str,
+    http_status: int,
+    headers: dict[str, str],
+    at: datetime,
+) -> tuple[PageSnapshot, bool]:
+    """Record one fetch of a page version; True when this version is new."""
+    snapshot, created = get_or_create(
+        session,
+        lambda: session.scalar(
+            select(PageSnapshot).where(
+                PageSnapshot.page_id == page.id, PageSnapshot.sha256 == sha256
+            )
+        ),
+        lambda: PageSnapshot(
+            page_id=page.id,
+            sha256=sha256,
+            size_bytes=size_bytes,
+            path=path,
+            final_url=final_url,
+            http_status=http_status,
+            headers=headers,
+            first_fetched_at=at,
+            last_fetched_at=at,
+        ),
+    )
+    snapshot.last_fetched_at = max(snapshot.last_fetched_at, at)
+    return snapshot, created
+
+
+def upsert_embed(session: Session, page: Page | None, found: FoundEmbed, at: datetime) -> Embed:
+    page_id = page.id if page is not None else None
+    embed, _ = get_or_create(
+        session,
+        lambda: session.scalar(
+            select(Embed).where(
+                func.coalesce(Embed.page_id, 0) == (page_id or 0), Embed.url == found.url
+            )
+        ),
+        lambda: Embed(
+            page_id=page_id,
+            url=found.url,
+            original_url=found.original_url,
+            kind=found.kind,
+            platform=found.platform,
+            media_type=found.media_type,
+            found_in=found.found_in,
+            update_label=found.update,
+            context=found.context,
+            embed_metadata=dict(found.metadata) or None,
+            first_seen_at=at,
+            last_seen_at=at,
+        ),
+    )
+    embed.last_seen_at = max(embed.last_seen_at, at)
+    embed.removed_at = None
+    return embed
+
+
+def upsert_media(
+    session: Session,
+    *,
+    sha256: str,
+    md5: str,
+    size_bytes: int,
+    mime_type: str,
+    media_type: str,
+    path: str,
+    at: datetime,
+    platform: PlatformFacts | None,
+) -> Media:
+    media, _ = get_or_create(
+        session,
+        lambda: session.scalar(select(Media).where(Media.sha256 == sha256)),
+        lambda: Media(
+            sha256=sha256,
+            md5=md5,
+            size_bytes=size_bytes,
+            mime_type=mime_type,
+            media_type=media_type,
+            path=path,
+            first_captured_at=at,
+        ),
+    )
+    if platform is not None and media.platform_extractor is None:
+        media.platform_extractor = platform.extractor
+        media.platform_id = platform.id
+        media.platform_title = platform.title
+        media.platform_uploader = platform.uploader
+        media.platform_upload_date = platform.upload_date
+        media.platform_metadata = platform.metadata
+    return media
+
+
+def upsert_sighting(
+    session: Session, media: Media, embed: Embed, acquisition: Acquisition, at: datetime
+) -> Sighting:
+    sighting, _ = get_or_create(
+        session,
+        lambda: session.scalar(
+            select(Sighting).where(Sighting.media_id == media.id, Sighting.embed_id == embed.id)
+        ),
+        lambda: Sighting(
+            media_id=media.id,
+            embed_id=embed.id,
+            media_url=acquisition.media_url,
+            tool=acquisition.tool,
+            tool_version=acquisition.tool_version,
+            archiver_version=acquisition.archiver_version,
+            http_status=acquisition.http_status,
+            response_headers=acquisition.response_headers,
+            first_seen_at=at,
+            last_seen_at=at,
+        ),
+    )
+    sighting.last_seen_at = max(sighting.last_seen_at, at)
+    return sighting
+
+
+__all__ = [
+    "Acquisition",
+    "PlatformFacts",
+    "get_or_create",
+    "upsert_embed",
+    "upsert_media",
+    "upsert_page",
+    "upsert_sighting",
+    "upsert_snapshot",
+    "utcnow",
+]

@@ -1,0 +1,119 @@
+"""The durable capture queue: job states, leases and retry backoff, all in the index.
+
+A job is one URL to capture: an embed found on a page, or a page/URL given
+directly (``embed_id`` is null). States:
+
+- ``pending``: waiting to run;
+- ``running``: leased by a worker until ``lease_expires_at``; an expired lease
+  means the worker died, and the job may be taken again;
+- ``done``: stored; ``skipped``: fetched but not evidence (an icon-sized image);
+- ``failed``: the last attempt failed (``last_error``); retried at
+  ``next_attempt_at`` with exponential backoff, not retried when that is null;
+- ``gone``: the server or platform says the media no longer exists (404, 410,
+  "video unavailable"); liveness checks may notice a return.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from archiver.errors import FetchError
+from archiver.index.models import CaptureJob, Embed, utcnow
+from archiver.index.records import get_or_create
+
+MAX_ATTEMPTS = 8
+BASE_DELAY = timedelta(minutes=1)
+MAX_DELAY = timedelta(hours=24)
+LEASE = timedelta(minutes=30)
+
+
+class JobState(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+    GONE = "gone"
+
+
+def backoff(attempts: int) -> timedelta:
+    """1 min, 2 min, 4 min ... capped at a day."""
+    delay: timedelta = BASE_DELAY * (2 ** max(attempts - 1, 0))
+    return min(delay, MAX_DELAY)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    state: JobState
+    error: str | None = None
+    retry_at: datetime | None = None
+
+
+def outcome_of_error(error: FetchError | Exception, attempts: int, now: datetime) -> Outcome:
+    """Classify a failed attempt: gone for good, retry later, or give up."""
+    message = str(error) or type(error).__name__
+    if isinstance(error, FetchError):
+        if error.http_status in (404, 410) or (
+            not error.retryable and message.startswith("yt-dlp:")
+        ):
+            return Outcome(JobState.GONE, message)
+        if not error.retryable:
+            return Outcome(JobState.FAILED, message)
+    if attempts >= MAX_ATTEMPTS:
+        return Outcome(JobState.FAILED, f"{message} (gave up after {attempts} attempts)")
+    return Outcome(JobState.FAILED, message, now + backoff(attempts))
+
+
+def start(job: CaptureJob, owner: str, now: datetime) -> None:
+    job.state = JobState.RUNNING
+    job.attempts += 1
+    job.lease_owner = owner
+    job.lease_expires_at = now + LEASE
+    job.updated_at = now
+
+
+def finish(job: CaptureJob, outcome: Outcome, now: datetime) -> None:
+    job.state = outcome.state
+    job.last_error = outcome.error
+    job.next_attempt_at = outcome.retry_at
+    job.lease_owner = None
+    job.lease_expires_at = None
+    job.updated_at = now
+
+
+def url_job(session: Session, url: str) -> CaptureJob:
+    """The job that captures ``url`` as a page or direct file (no embed)."""
+    return _job(session, url, None)
+
+
+def embed_job(session: Session, embed: Embed) -> CaptureJob:
+    """The embed's capture job; a new embed gets a pending one."""
+    return _job(session, embed.url, embed.id)
+
+
+def _job(session: Session, url: str, embed_id: int | None) -> CaptureJob:
+    now = utcnow()
+    where = (
+        CaptureJob.embed_id == embed_id
+        if embed_id is not None
+        else (CaptureJob.embed_id.is_(None)) & (CaptureJob.url == url)
+    )
+    job, _ = get_or_create(
+        session,
+        lambda: session.scalar(select(CaptureJob).where(where)),
+        lambda: CaptureJob(
+            url=url,
+            embed_id=embed_id,
+            state=JobState.PENDING,
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
+            updated_at=now,
+        ),
+    )
+    return job

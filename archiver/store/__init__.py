@@ -1,0 +1,1 @@
+"""The on-disk archive: content-addressed originals, page snapshots and their sidecars."""

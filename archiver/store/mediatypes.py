@@ -1,0 +1,126 @@
+"""Tell what a file is from its first bytes, so a lying Content-Type cannot mislabel evidence."""
+
+from __future__ import annotations
+
+import mimetypes
+from dataclasses import dataclass
+from typing import Literal
+
+MediaKind = Literal["video", "image", "audio"]
+
+# (offset, magic, mime); ISO-BMFF brands are handled separately
+_MAGIC: list[tuple[int, bytes, str]] = [
+    (0, b"\xff\xd8\xff", "image/jpeg"),
+    (0, b"\x89PNG\r\n\x1a\n", "image/png"),
+    (0, b"GIF87a", "image/gif"),
+    (0, b"GIF89a", "image/gif"),
+    (0, b"II*\x00", "image/tiff"),
+    (0, b"MM\x00*", "image/tiff"),
+    (0, b"BM", "image/bmp"),
+    (0, b"\x1aE\xdf\xa3", "video/webm"),  # EBML: webm or matroska, refined below
+    (0, b"OggS", "audio/ogg"),
+    (0, b"fLaC", "audio/flac"),
+    (0, b"ID3", "audio/mpeg"),
+    (0, b"FLV", "video/x-flv"),
+    (0, b"\x00\x00\x01\xba", "video/mpeg"),
+    (0, b"\x00\x00\x01\xb3", "video/mpeg"),
+]
+
+_BRANDS = {
+    b"avif": "image/avif",
+    b"avis": "image/avif",
+    b"heic": "image/heic",
+    b"heix": "image/heic",
+    b"mif1": "image/heif",
+    b"qt  ": "video/quicktime",
+    b"M4A ": "audio/mp4",
+    b"M4B ": "audio/mp4",
+    b"3gp4": "video/3gpp",
+    b"3gp5": "video/3gpp",
+    b"3g2a": "video/3gpp2",
+}
+
+_EXTENSIONS = {
+    "image/jpeg": "jpg",
+    "image/png": "png",
+    "image/gif": "gif",
+    "image/webp": "webp",
+    "image/avif": "avif",
+    "image/heic": "heic",
+    "image/heif": "heif",
+    "image/tiff": "tif",
+    "image/bmp": "bmp",
+    "video/mp4": "mp4",
+    "video/webm": "webm",
+    "video/x-matroska": "mkv",
+    "video/quicktime": "mov",
+    "video/x-flv": "flv",
+    "video/mpeg": "mpg",
+    "video/mp2t": "ts",
+    "video/3gpp": "3gp",
+    "video/3gpp2": "3g2",
+    "video/x-msvideo": "avi",
+    "audio/mpeg": "mp3",
+    "audio/mp4": "m4a",
+    "audio/ogg": "ogg",
+    "audio/opus": "opus",
+    "audio/flac": "flac",
+    "audio/wav": "wav",
+    "audio/aac": "aac",
+}
+
+
+@dataclass(frozen=True)
+class MediaIdentity:
+    mime_type: str
+    media_type: MediaKind
+    extension: str
+
+
+def sniff(head: bytes) -> str | None:
+    """The MIME type the first bytes prove, or None."""
+    if len(head) >= 12 and head[4:8] == b"ftyp":
+        brand = head[8:12]
+        return _BRANDS.get(brand, "video/mp4")
+    if head[:4] == b"RIFF" and len(head) >= 12:
+        return {b"WEBP": "image/webp", b"WAVE": "audio/wav", b"AVI ": "video/x-msvideo"}.get(
+            head[8:12]
+        )
+    if head[:1] == b"\x47" and len(head) > 188 and head[188:189] == b"\x47":
+        return "video/mp2t"
+    for offset, magic, mime in _MAGIC:
+        if head[offset : offset + len(magic)] == magic:
+            if mime == "video/webm" and b"matroska" in head[:64]:
+                return "video/x-matroska"
+            return mime
+    if len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0:  # MPEG audio frame sync
+        return "audio/aac" if head[1] & 0x06 == 0 else "audio/mpeg"
+    return None
+
+
+def _kind(mime: str) -> MediaKind | None:
+    major = mime.split("/", 1)[0]
+    if major in ("video", "image", "audio"):
+        return major  # type: ignore[return-value]
+    return None
+
+
+def identify(head: bytes, content_type: str | None, url: str | None) -> MediaIdentity | None:
+    """What a downloaded file is: its bytes first, then the server's word, then the URL.
+
+    Returns None when nothing says it is video, image or audio (an HTML error page
+    served as a "video" is not evidence).
+    """
+    declared = (content_type or "").split(";", 1)[0].strip().lower()
+    candidates = [sniff(head)]
+    if declared != "application/octet-stream":
+        candidates.append(declared)
+    if url:
+        candidates.append(mimetypes.guess_type(url.split("?", 1)[0])[0])
+    if candidates[0] is None and head.lstrip()[:1] == b"<":
+        return None  # markup, whatever the headers claim
+    for mime in candidates:
+        if mime and (kind := _kind(mime)) and mime != "image/svg+xml":
+            extension = _EXTENSIONS.get(mime) or (mimetypes.guess_extension(mime) or ".bin")
+            return MediaIdentity(mime, kind, extension.lstrip("."))
+    return None

@@ -1,0 +1,53 @@
+"""Placing files in the content-addressed tree; an original is written once and never again."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from archiver.store.atomic import publish, temp_file
+from archiver.store.layout import Layout
+
+ORIGINAL = "original"
+PAGE_FILE = "page.html"
+
+
+def find_original(layout: Layout, sha256: str) -> Path | None:
+    directory = layout.media_dir(sha256)
+    if not directory.is_dir():
+        return None
+    return next(iter(sorted(directory.glob(f"{ORIGINAL}.*"))), None)
+
+
+def place_original(layout: Layout, tmp: Path, sha256: str, extension: str) -> Path:
+    """Move a verified temp file to ``media/ab/cd/<sha256>/original.<ext>``.
+
+    Identical bytes already stored win: the new copy is discarded, so a file is
+    never stored twice and an existing original is never touched.
+    """
+    existing = find_original(layout, sha256)
+    if existing is not None:
+        tmp.unlink(missing_ok=True)
+        return existing
+    final = layout.media_dir(sha256) / f"{ORIGINAL}.{extension}"
+    publish(tmp, final)
+    return find_original(layout, sha256) or final
+
+
+def place_extra(layout: Layout, sha256: str, source: Path, name: str) -> Path:
+    """Keep a companion file (thumbnail, subtitles, platform info) beside an original."""
+    final = layout.media_dir(sha256) / name
+    publish(source, final)
+    return final
+
+
+def place_page(layout: Layout, body: bytes, tmp_dir: Path) -> tuple[str, Path]:
+    """Store a page version's raw bytes under ``pages/ab/cd/<sha256>/page.html``."""
+    sha256 = hashlib.sha256(body).hexdigest()
+    final = layout.page_dir(sha256) / PAGE_FILE
+    if not final.exists():
+        with temp_file(tmp_dir) as (tmp, sink):
+            sink.write(body)
+            sink.flush()
+            publish(tmp, final)
+    return sha256, final

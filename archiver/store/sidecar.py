@@ -1,0 +1,125 @@
+"""The provenance sidecar: a JSON file beside each original that explains it on its own.
+
+Schema documented in docs/provenance.md. The index is the source for each rewrite;
+the sidecar is rewritten atomically after every change, never the original.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from archiver import __version__
+from archiver.index.models import Media, PageSnapshot, utcnow
+from archiver.store.atomic import write_atomic
+from archiver.store.layout import SIDECAR
+
+SCHEMA = "archiver.provenance"
+SCHEMA_VERSION = 1
+PAGE_SCHEMA = "archiver.page-snapshot"
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def media_document(
+    media: Media, directory: Path, extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The sidecar for ``media``, built from the index rows (sightings loaded)."""
+    original = Path(media.path).name
+    companions = (
+        sorted(
+            p.name for p in directory.iterdir() if p.is_file() and p.name not in (original, SIDECAR)
+        )
+        if directory.is_dir()
+        else []
+    )
+    platform = None
+    if media.platform_extractor:
+        platform = {
+            "extractor": media.platform_extractor,
+            "id": media.platform_id,
+            "title": media.platform_title,
+            "uploader": media.platform_uploader,
+            "upload_date": media.platform_upload_date.isoformat()
+            if media.platform_upload_date
+            else None,
+            "metadata": media.platform_metadata or {},
+        }
+    sightings = []
+    for sighting in media.sightings:
+        embed = sighting.embed
+        page = embed.page
+        sightings.append(
+            {
+                "page_url": page.url if page else None,
+                "page_title": page.title if page else None,
+                "update": embed.update_label,
+                "context": embed.context,
+                "embed_url": embed.url,
+                "embed_original_url": embed.original_url,
+                "found_in": embed.found_in,
+                "media_url": sighting.media_url,
+                "first_seen_at": _iso(sighting.first_seen_at),
+                "last_seen_at": _iso(sighting.last_seen_at),
+                "acquisition": {
+                    "tool": sighting.tool,
+                    "tool_version": sighting.tool_version,
+                    "archiver_version": sighting.archiver_version,
+                    "http_status": sighting.http_status,
+                    "response_headers": sighting.response_headers,
+                },
+            }
+        )
+    document: dict[str, Any] = {
+        "schema": SCHEMA,
+        "schema_version": SCHEMA_VERSION,
+        "file": {
+            "name": original,
+            "sha256": media.sha256,
+            "md5": media.md5,
+            "size_bytes": media.size_bytes,
+            "mime_type": media.mime_type,
+            "media_type": media.media_type,
+        },
+        "first_captured_at": _iso(media.first_captured_at),
+        "platform": platform,
+        "sightings": sightings,
+        "companion_files": companions,
+        "written_at": _iso(utcnow()),
+        "written_by": f"archiver {__version__}",
+    }
+    if extra:
+        document.update(extra)
+    return document
+
+
+def page_document(snapshot: PageSnapshot) -> dict[str, Any]:
+    return {
+        "schema": PAGE_SCHEMA,
+        "schema_version": SCHEMA_VERSION,
+        "url": snapshot.page.url,
+        "final_url": snapshot.final_url,
+        "sha256": snapshot.sha256,
+        "size_bytes": snapshot.size_bytes,
+        "http_status": snapshot.http_status,
+        "response_headers": snapshot.headers,
+        "first_fetched_at": _iso(snapshot.first_fetched_at),
+        "last_fetched_at": _iso(snapshot.last_fetched_at),
+        "written_by": f"archiver {__version__}",
+    }
+
+
+def write_sidecar(directory: Path, document: dict[str, Any], tmp_dir: Path) -> Path:
+    path = directory / SIDECAR
+    data = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    write_atomic(path, data.encode("utf-8"), tmp_dir=tmp_dir)
+    return path
+
+
+def read_sidecar(path: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data

@@ -1,0 +1,102 @@
+#!/usr/bin/env python3
+"""Set up and run archiver from a fresh clone: ``python3 dev.py run`` or ``python3 dev.py test``.
+
+Needs only Python 3.11+ and pip. Creates ``.venv`` with the project and its test
+tools, then runs the daemon on ``config/archiver.toml`` or the whole test suite.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / "bin"
+STAMP = VENV / ".installed"
+
+
+def sh(*args: str | Path, check: bool = True, **kwargs: object) -> int:
+    print("+", " ".join(str(a) for a in args), flush=True)
+    return subprocess.run([str(a) for a in args], check=check, **kwargs).returncode  # type: ignore[call-overload]
+
+
+def ensure_venv(extras: str) -> None:
+    """Create .venv and install the project, again only when pyproject.toml changed."""
+    if not (BIN / "python").exists():
+        venv.create(VENV, with_pip=True)
+    want = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + extras.encode()).hexdigest()
+    if STAMP.exists() and STAMP.read_text() == want:
+        return
+    sh(BIN / "python", "-m", "pip", "install", "--quiet", "--upgrade", "pip")
+    sh(
+        BIN / "python",
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "-e",
+        f"{ROOT}[{extras}]" if extras else ROOT,
+    )
+    STAMP.write_text(want)
+
+
+def ensure_postgresql() -> None:
+    """Tests need the local PostgreSQL (127.0.0.1:5432, database ``test``): start it if stopped."""
+    import socket
+
+    try:
+        socket.create_connection(("127.0.0.1", 5432), timeout=2).close()
+        return
+    except OSError:
+        pass
+    clusters = Path("/etc/postgresql")
+    if shutil.which("pg_ctlcluster") and clusters.is_dir():
+        for version in sorted(p.name for p in clusters.iterdir()):
+            sh("pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "start", check=False)
+
+
+def run() -> int:
+    ensure_venv("")
+    config = os.environ.get("ARCHIVER_CONFIG", str(ROOT / "config" / "archiver.toml"))
+    return sh(
+        BIN / "archiver",
+        "--config",
+        config,
+        "--log-level",
+        "info",
+        "run",
+        *sys.argv[2:],
+        check=False,
+    )
+
+
+def test() -> int:
+    ensure_venv("test")
+    ensure_postgresql()
+    for step in (
+        [BIN / "ruff", "check", "archiver", "tests", "bench", "dev.py"],
+        [BIN / "ruff", "format", "--check", "archiver", "tests", "bench", "dev.py"],
+        [BIN / "mypy"],
+    ):
+        if sh(*step, check=False, cwd=ROOT) != 0:
+            return 1
+    return sh(BIN / "pytest", "-n", "2", *sys.argv[2:], check=False, cwd=ROOT)
+
+
+def main() -> None:
+    if sys.version_info < (3, 11):  # noqa: UP036 (this file may run on an older Python)
+        sys.exit("archiver needs Python 3.11 or newer")
+    commands = {"run": run, "test": test}
+    if len(sys.argv) < 2 or sys.argv[1] not in commands:
+        sys.exit("usage: python3 dev.py run [ARGS...] | python3 dev.py test [PYTEST ARGS...]")
+    sys.exit(commands[sys.argv[1]]())
+
+
+if __name__ == "__main__":
+    main()

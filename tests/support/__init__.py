@@ -1,0 +1,94 @@
+"""Test support: real media, real HTTP servers and real PostgreSQL schemas.
+
+Import from here in tests (`from support import FixtureServer, make_clip`); the
+`tests/` directory is on `sys.path` because it holds the root `conftest.py`.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import psycopg
+import pytest
+from psycopg import sql
+from sqlalchemy.engine import make_url
+
+from .media import (
+    PHOTOGRAPHS,
+    MediaSet,
+    ffmpeg_exe,
+    generate_media_set,
+    make_audio,
+    make_big_file,
+    make_clip,
+    make_photo,
+    make_png,
+    make_tiny,
+)
+from .server import FixtureServer, Handler, Request, RequestHandler, guess_content_type
+
+__all__ = [
+    "DEFAULT_PG_URL",
+    "PG_URL_ENV",
+    "PHOTOGRAPHS",
+    "FixtureServer",
+    "Handler",
+    "MediaSet",
+    "Request",
+    "RequestHandler",
+    "ffmpeg_exe",
+    "generate_media_set",
+    "guess_content_type",
+    "make_audio",
+    "make_big_file",
+    "make_clip",
+    "make_photo",
+    "make_png",
+    "make_tiny",
+    "pg_schema",
+]
+
+PG_URL_ENV = "ARCHIVER_TEST_PG_URL"
+DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+@contextmanager
+def pg_schema(base_url: str | None = None) -> Iterator[str]:
+    """Create a uniquely named, empty schema; yield a URL whose search_path selects it.
+
+    Connections made through the URL are tagged with the schema name as their
+    application_name, so leaked ones can be cut off before the schema is dropped
+    (an idle-in-transaction session would otherwise block DROP SCHEMA forever).
+    PostgreSQL being unreachable fails the test: it is never skipped.
+    """
+    url = make_url(base_url or os.environ.get(PG_URL_ENV) or DEFAULT_PG_URL)
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    schema = f"t_{worker}_{secrets.token_hex(6)}"
+    libpq = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    name = sql.Identifier(schema)
+    try:
+        with psycopg.connect(libpq, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(sql.SQL("CREATE SCHEMA {}").format(name))
+    except psycopg.OperationalError as exc:
+        where = url.render_as_string(hide_password=True)
+        pytest.fail(
+            f"PostgreSQL is required but unreachable at {where} (set {PG_URL_ENV}): {exc}",
+            pytrace=False,
+        )
+    given = url.query.get("options", ())
+    options = " ".join([*([given] if isinstance(given, str) else given), f"-csearch_path={schema}"])
+    query = {"options": options, "application_name": schema}
+    try:
+        yield url.update_query_dict(query).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(libpq, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE application_name = %s AND pid <> pg_backend_pid()",
+                [schema],
+            )
+            conn.execute("SET lock_timeout = '10s'")
+            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(name))
