@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import imageio_ffmpeg
@@ -32,6 +33,7 @@ class Archive:
     engine: Engine
     sessions: sessionmaker[Session]
     layout: Layout
+    stop: threading.Event = field(default_factory=threading.Event)  # shutdown: abort transfers
 
     @classmethod
     def open(cls, config: Config, *, migrate_schema: bool = True) -> Archive:
@@ -45,11 +47,13 @@ class Archive:
 
     @cached_property
     def http(self) -> HttpFetcher:
-        return HttpFetcher(self.config.network, self.config.download.per_host_concurrency)
+        return HttpFetcher(
+            self.config.network, self.config.download.per_host_concurrency, self.stop
+        )
 
     @cached_property
     def ytdlp(self) -> Ytdlp:
-        return Ytdlp(self.config.ytdlp, self.config.network, ffmpeg_binary())
+        return Ytdlp(self.config.ytdlp, self.config.network, ffmpeg_binary(), self.stop)
 
     @contextlib.contextmanager
     def session(self) -> Iterator[Session]:

@@ -15,7 +15,7 @@ import socket
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,7 +25,7 @@ from sqlalchemy.orm import selectinload
 
 from archiver import __version__, jobs
 from archiver.archive import Archive
-from archiver.errors import ArchiverError, FetchError, StoreError
+from archiver.errors import ArchiverError, FetchError, Interrupted, StoreError
 from archiver.extract import (
     ExtractError,
     FoundEmbed,
@@ -33,7 +33,13 @@ from archiver.extract import (
     extract_player_media,
     normalize_url,
 )
-from archiver.fetch.http import FEED_TYPES, HTTPX_VERSION, Document, Download, HttpFetcher
+from archiver.fetch.http import (
+    FEED_TYPES,
+    HTTPX_VERSION,
+    Download,
+    HttpFetcher,
+    Response,
+)
 from archiver.fetch.ytdlp import PlatformFile, platform_metadata
 from archiver.index.models import CaptureJob, Embed, Media, Page, Sighting, utcnow
 from archiver.index.records import (
@@ -52,7 +58,7 @@ from archiver.store.mediatypes import MediaIdentity, identify
 from archiver.store.objects import place_extra, place_original, place_page
 from archiver.store.sidecar import media_document, page_document, write_sidecar
 
-ItemStatus = Literal["stored", "already", "skipped", "failed", "gone"]
+ItemStatus = Literal["stored", "already", "skipped", "queued", "failed", "gone"]
 ICON_SIZE = 48  # images no larger than this on both sides are site chrome, not evidence
 
 
@@ -122,6 +128,19 @@ class CaptureReport:
         }
 
 
+@dataclass
+class RecordedPage:
+    """A page version stored and its embeds turned into jobs."""
+
+    page_id: int
+    sha256: str
+    changed: bool  # a version not seen before
+    title: str | None
+    jobs: list[tuple[int, int]] = field(default_factory=list)  # (job id, embed id)
+    new_embeds: int = 0
+    removed_embeds: int = 0
+
+
 class Skip(ArchiverError):
     """Fetched, but not evidence (an icon-sized image)."""
 
@@ -139,6 +158,7 @@ class Capturer:
     def __init__(self, archive: Archive, owner: str | None = None) -> None:
         self.archive = archive
         self.owner = owner or worker_id()
+        self.lease = timedelta(seconds=archive.config.daemon.lease)
 
     @property
     def http(self) -> HttpFetcher:
@@ -151,26 +171,56 @@ class Capturer:
     # ---- the URL given by a person, a source or the API --------------------------------
 
     def capture_url(self, url: str, on_item: OnItem | None = None) -> CaptureReport:
-        """Archive a page's embeds, or the media/platform URL itself."""
-        report = CaptureReport(url)
+        """Archive a page's embeds, or the media/platform URL itself, now."""
         with self.archive.session() as session:
             job = jobs.url_job(session, url)
-            jobs.start(job, self.owner, utcnow())
+            jobs.start(job, self.owner, utcnow(), self.lease)
             job_id = job.id
+        return self._url_job(job_id, url, on_item, inline=True)
+
+    def run_claimed(self, job_id: int) -> None:
+        """Run a job the queue claimed for us (the daemon's entry point).
+
+        A page job only records the page: its embeds become jobs of their own.
+        """
+        with self.archive.session() as session:
+            job = session.get_one(CaptureJob, job_id)
+            url, embed_id = job.url, job.embed_id
+        if embed_id is None:
+            self._url_job(job_id, url, None, inline=False)
+        else:
+            self._run(job_id, embed_id, self._capture_embed, claimed=True)
+
+    def _url_job(
+        self, job_id: int, url: str, on_item: OnItem | None, *, inline: bool
+    ) -> CaptureReport:
+        report = CaptureReport(url)
+        outcome: Outcome | None
         try:
-            self._capture_url(url, report, on_item)
+            self._capture_url(url, report, on_item, inline=inline)
             outcome = Outcome(JobState.DONE)
+        except Interrupted as exc:
+            report.error, outcome = str(exc), None
         except (ArchiverError, OSError) as exc:
             report.error = str(exc) if isinstance(exc, ArchiverError) else _os_reason(exc)
             outcome = self._failure(exc, job_id)
-        with self.archive.session() as session:
-            job = session.get_one(CaptureJob, job_id)
-            jobs.finish(job, outcome, utcnow())
+        self._close(job_id, outcome)
         if report.error:
             log_event("capture.failed", logging.WARNING, url=url, reason=report.error)
         return report
 
-    def _capture_url(self, url: str, report: CaptureReport, on_item: OnItem | None) -> None:
+    def _close(self, job_id: int, outcome: Outcome | None) -> None:
+        """Finish a job, or (outcome None: interrupted) put it back as pending."""
+        with self.archive.session() as session:
+            job = session.get_one(CaptureJob, job_id)
+            if outcome is None:
+                jobs.release(job, utcnow())
+            else:
+                jobs.finish(job, outcome, utcnow())
+
+    def _capture_url(
+        self, url: str, report: CaptureReport, on_item: OnItem | None, *, inline: bool
+    ) -> None:
         target = normalize_url(url)
         if target.kind == "platform":
             found = _direct(url, target.url, "platform", target.platform, target.media_type)
@@ -189,26 +239,50 @@ class Capturer:
             document = got
         if document.response.content_type in FEED_TYPES:
             raise FetchError("this is a feed, not a page: add it as a source", retryable=False)
-        self._capture_page(document, report, on_item)
-
-    def _capture_page(
-        self, document: Document, report: CaptureReport, on_item: OnItem | None
-    ) -> None:
         response = document.response
+        recorded = self.record_page(response.url, document.body, response=response)
+        report.page_sha256, report.page_changed = recorded.sha256, recorded.changed
+        report.title = recorded.title
+        if not inline:
+            return
+        workers = self.archive.config.download.concurrency
+        with ThreadPoolExecutor(workers, thread_name_prefix="capture") as pool:
+            results = pool.map(
+                lambda ids: _notify(self.run_embed_job(*ids), on_item), recorded.jobs
+            )
+            report.items.extend(results)
+
+    def record_page(
+        self,
+        url: str,
+        body: bytes,
+        *,
+        response: Response,
+        title: str | None = None,
+        source_id: int | None = None,
+        mark_removed: bool = False,
+    ) -> RecordedPage:
+        """Store a page version, find its embeds and make sure each has a capture job.
+
+        With ``mark_removed``, embeds seen before but missing from this version are
+        recorded as removed from the page (a live page that lost an update).
+        """
         try:
-            extraction = extract_embeds(document.body, response.final_url)
+            extraction = extract_embeds(body, response.final_url)
         except ExtractError as exc:
             raise FetchError(f"cannot read page: {exc}", retryable=False) from None
         now = utcnow()
-        sha256, path = place_page(self.archive.layout, document.body, self.tmp)
-        report.page_sha256, report.title = sha256, extraction.title
+        sha256, path = place_page(self.archive.layout, body, self.tmp)
+        title = title or extraction.title
         with self.archive.session() as session:
-            page = upsert_page(session, response.url, extraction.title, now)
-            snapshot, report.page_changed = upsert_snapshot(
+            page = upsert_page(session, url, title, now)
+            if source_id is not None:
+                page.source_id = source_id
+            snapshot, changed = upsert_snapshot(
                 session,
                 page,
                 sha256=sha256,
-                size_bytes=len(document.body),
+                size_bytes=len(body),
                 path=self.archive.layout.relative(path),
                 final_url=response.final_url,
                 http_status=response.status,
@@ -216,15 +290,26 @@ class Capturer:
                 at=now,
             )
             write_sidecar(path.parent, page_document(snapshot), self.tmp)
-            pending = []
+            known = {e.url: e for e in page.embeds}
+            recorded = RecordedPage(page.id, sha256, changed, title)
             for found in extraction.embeds:
+                recorded.new_embeds += found.url not in known
                 embed = upsert_embed(session, page, found, now)
-                job = jobs.embed_job(session, embed)
-                pending.append((job.id, embed.id))
-        workers = self.archive.config.download.concurrency
-        with ThreadPoolExecutor(workers, thread_name_prefix="capture") as pool:
-            results = pool.map(lambda ids: _notify(self.run_embed_job(*ids), on_item), pending)
-            report.items.extend(results)
+                recorded.jobs.append((jobs.embed_job(session, embed).id, embed.id))
+            if mark_removed:
+                present = {found.url for found in extraction.embeds}
+                for embed in known.values():
+                    if embed.url not in present and embed.removed_at is None:
+                        embed.removed_at = now
+                        recorded.removed_embeds += 1
+        if recorded.new_embeds or recorded.removed_embeds:
+            log_event(
+                "page.changed",
+                url=url,
+                new_embeds=recorded.new_embeds,
+                removed_embeds=recorded.removed_embeds,
+            )
+        return recorded
 
     # ---- jobs ---------------------------------------------------------------------------
 
@@ -247,17 +332,25 @@ class Capturer:
         return _notify(self.run_embed_job(*ids), on_item)
 
     def _run(
-        self, job_id: int, embed_id: int, work: Callable[[Embed], list[StoredFile]]
+        self,
+        job_id: int,
+        embed_id: int,
+        work: Callable[[Embed], list[StoredFile]],
+        *,
+        claimed: bool = False,
     ) -> ItemResult:
         with self.archive.session() as session:
-            job = session.get_one(CaptureJob, job_id)
-            jobs.start(job, self.owner, utcnow())
             embed = session.get_one(Embed, embed_id)
             session.expunge(embed)
+            if not claimed and not jobs.claim(session, job_id, self.owner, utcnow(), self.lease):
+                return _item(embed, "queued", reason="being captured by another worker")
         item = _item(embed, "stored")
+        outcome: Outcome | None
         try:
             item.files = work(embed)
             outcome = Outcome(JobState.DONE)
+        except Interrupted as exc:
+            item.status, item.reason, outcome = "queued", str(exc), None
         except Skip as exc:
             item.status, item.reason = "skipped", str(exc)
             outcome = Outcome(JobState.SKIPPED, str(exc))
@@ -265,8 +358,7 @@ class Capturer:
             outcome = self._failure(exc, job_id)
             item.reason = outcome.error
             item.status = "gone" if outcome.state == JobState.GONE else "failed"
-        with self.archive.session() as session:
-            jobs.finish(session.get_one(CaptureJob, job_id), outcome, utcnow())
+        self._close(job_id, outcome)
         if item.status == "stored" and item.files and all(not f.new for f in item.files):
             item.status = "already"
         _log_item(item)

@@ -16,10 +16,19 @@ import click
 from archiver import __version__
 from archiver.archive import Archive
 from archiver.capture import Capturer, ItemResult
-from archiver.config import Config, load_config
+from archiver.config import Config, load_config, parse_duration
 from archiver.errors import ArchiverError, ConfigError
 from archiver.logs import setup_logging
 from archiver.search import QueryError, SearchQuery, search
+from archiver.sources.registry import (
+    KINDS,
+    SourceError,
+    add_source,
+    list_sources,
+    remove_source,
+    set_paused,
+)
+from archiver.status import status_report
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -163,6 +172,135 @@ def search_command(ctx: Context, /, as_json: bool, **filters: Any) -> None:
             f"{r['sha256'][:16]}  {r['media_type']:<5}  {r['size_bytes']:>10}  "
             f"{r['first_captured_at'][:19]:<20}  {where}"
         )
+
+
+@cli.command()
+@click.option(
+    "--once", is_flag=True, help="Do all due work (poll due sources, drain the queue), then exit."
+)
+@pass_context
+def run(ctx: Context, once: bool) -> None:
+    """Run the daemon until SIGTERM/SIGINT (or, with --once, until the due work is done)."""
+    from archiver.daemon import run_daemon
+
+    with ctx.archive() as archive:
+        try:
+            run_daemon(archive, once=once)
+        except ArchiverError as exc:
+            fail(str(exc), EXIT_FAILED)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
+@pass_context
+def status(ctx: Context, as_json: bool) -> None:
+    """Sources with their last poll, queue counts by state, recent failures."""
+    with ctx.archive() as archive, archive.session() as session:
+        report = status_report(session)
+    if as_json:
+        click.echo(json.dumps(report, indent=2, ensure_ascii=False))
+        return
+    click.echo("queue: " + ", ".join(f"{k} {v}" for k, v in report["queue"].items()))
+    click.echo(f"sources: {len(report['sources'])}")
+    for s in report["sources"]:
+        state = "paused" if s["paused"] else (s["last_result"] or "not polled yet")
+        click.echo(f"  [{s['id']}] {s['url']}  {state}  last poll {s['last_polled_at'] or '-'}")
+        if s["last_error"]:
+            click.echo(f"        error: {s['last_error']}")
+    if report["recent_failures"]:
+        click.echo("recent failures:")
+        for f in report["recent_failures"]:
+            click.echo(f"  {f['failed_at']}  {f['state']:<6} {f['url']}  ({f['reason']})")
+
+
+@cli.group()
+def source() -> None:
+    """Manage the feeds and live pages the daemon polls."""
+
+
+def _duration(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@source.command("add")
+@click.argument("url")
+@click.option(
+    "--every", help="Polling interval: 30s, 10m, 1h, 1d (default: polling.default_every)."
+)
+@click.option("--name", help="A name to show in lists.")
+@click.option("--kind", type=click.Choice(KINDS), default="auto", show_default=True)
+@pass_context
+def source_add(ctx: Context, url: str, every: str | None, name: str | None, kind: str) -> None:
+    """Add a source (or update the one with this URL)."""
+    seconds = _duration(every)
+    with ctx.archive() as archive, _source_errors(), archive.session() as session:
+        added = add_source(
+            session,
+            url,
+            every=seconds or archive.config.polling.default_every,
+            name=name,
+            kind=kind,
+        )
+        click.echo(f"source {added.id}: {added.url} every {added.every_seconds:g}s ({added.kind})")
+
+
+@source.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@pass_context
+def source_list(ctx: Context, as_json: bool) -> None:
+    """List sources with their schedule and last poll."""
+    with ctx.archive() as archive, archive.session() as session:
+        views = [v.to_json() for v in list_sources(session)]
+    if as_json:
+        click.echo(json.dumps(views, indent=2, ensure_ascii=False))
+        return
+    for v in views:
+        flags = " paused" if v["paused"] else ""
+        click.echo(
+            f"{v['id']:>4}  {v['kind']:<4} every {v['every_seconds']:g}s{flags}  {v['url']}"
+            + (f"  ({v['name']})" if v["name"] else "")
+        )
+
+
+@source.command("remove")
+@click.argument("ref", metavar="ID|URL")
+@pass_context
+def source_remove(ctx: Context, ref: str) -> None:
+    """Stop polling a source (what it found stays archived)."""
+    with ctx.archive() as archive, _source_errors(), archive.session() as session:
+        removed = remove_source(session, ref)
+        click.echo(f"removed source {removed.id}: {removed.url}")
+
+
+@source.command("pause")
+@click.argument("ref", metavar="ID|URL")
+@pass_context
+def source_pause(ctx: Context, ref: str) -> None:
+    """Pause polling a source."""
+    with ctx.archive() as archive, _source_errors(), archive.session() as session:
+        click.echo(f"paused source {set_paused(session, ref, True).id}")
+
+
+@source.command("resume")
+@click.argument("ref", metavar="ID|URL")
+@pass_context
+def source_resume(ctx: Context, ref: str) -> None:
+    """Resume polling a source (it is polled at once)."""
+    with ctx.archive() as archive, _source_errors(), archive.session() as session:
+        click.echo(f"resumed source {set_paused(session, ref, False).id}")
+
+
+@contextmanager
+def _source_errors() -> Iterator[None]:
+    try:
+        yield
+    except SourceError as exc:
+        fail(str(exc))
 
 
 def main() -> None:

@@ -6,7 +6,7 @@ import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
@@ -31,10 +31,10 @@ def parse_size(value: object) -> int:
     raise ValueError(f"not a size: {value!r} (use bytes or e.g. '20MiB', '8GB')")
 
 
-def parse_duration(value: object) -> float:
+def parse_duration(value: object, *, allow_zero: bool = False) -> float:
     """Seconds from ``90``, ``"30s"``, ``"10m"``, ``"1h"``, ``"1d"`` or ``"1h30m"``."""
     if isinstance(value, int | float) and not isinstance(value, bool):
-        if value <= 0:
+        if value < 0 or (value == 0 and not allow_zero):
             raise ValueError("a duration must be positive")
         return float(value)
     if isinstance(value, str):
@@ -42,13 +42,14 @@ def parse_duration(value: object) -> float:
         rebuilt = "".join(f"{n}{u}" for n, u in parts)
         if parts and rebuilt == re.sub(r"\s+", "", value.strip().lower()):
             seconds = sum(float(n) * _DURATION_UNITS[u] for n, u in parts)
-            if seconds > 0:
+            if seconds > 0 or allow_zero:
                 return seconds
     raise ValueError(f"not a duration: {value!r} (use e.g. '30s', '10m', '1h', '1d')")
 
 
 Size = Annotated[int, BeforeValidator(parse_size), Field(gt=0)]
 Duration = Annotated[float, BeforeValidator(parse_duration)]
+Delay = Annotated[float, BeforeValidator(lambda v: parse_duration(v, allow_zero=True))]
 
 
 class _Section(BaseModel):
@@ -71,6 +72,7 @@ class NetworkConfig(_Section):
     connect_timeout: Duration = 10.0
     read_timeout: Duration = 30.0
     download_deadline: Duration = 3600.0
+    page_deadline: Duration = 120.0
     max_file_size: Size = 8 * 1024**3
     max_page_size: Size = 20 * 1024**2
     max_redirects: int = Field(default=10, ge=0, le=50)
@@ -89,12 +91,42 @@ class YtdlpConfig(_Section):
     write_thumbnail: bool = True
 
 
+class PollingConfig(_Section):
+    default_every: Duration = 600.0  # a source added without --every
+    per_host_concurrency: int = Field(default=2, ge=1, le=64)
+    per_host_delay: Delay = 1.0  # pause between requests to one host
+    max_backoff: Duration = 6 * 3600.0  # cap of the per-source backoff after errors
+    jitter: float = Field(default=0.1, ge=0, le=0.5)  # +/- share of the interval
+    concurrency: int = Field(default=8, ge=1, le=256)  # sources polled at once
+
+
+class DaemonConfig(_Section):
+    shutdown_grace: Duration = 30.0  # in-flight downloads may finish within this
+    lease: Duration = 600.0  # a job's claim; renewed while it runs
+    tick: Duration = 1.0  # how often due sources and due jobs are looked for
+
+
+SourceKind = Literal["auto", "feed", "page"]
+
+
+class SourceEntry(_Section):
+    """A ``[[sources]]`` table: synced into the index at start."""
+
+    url: str
+    every: Duration | None = None
+    name: str | None = None
+    kind: SourceKind = "auto"
+
+
 class Config(_Section):
     storage: StorageConfig = StorageConfig()
     database: DatabaseConfig = DatabaseConfig()
     network: NetworkConfig = NetworkConfig()
     download: DownloadConfig = DownloadConfig()
     ytdlp: YtdlpConfig = YtdlpConfig()
+    polling: PollingConfig = PollingConfig()
+    daemon: DaemonConfig = DaemonConfig()
+    sources: list[SourceEntry] = Field(default_factory=list)
     source_path: Path | None = Field(default=None, exclude=True)
 
     @property

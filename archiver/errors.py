@@ -12,10 +12,18 @@ class ConfigError(ArchiverError):
 class FetchError(ArchiverError):
     """A download failed: network, HTTP status, size cap, refused address, ..."""
 
-    def __init__(self, message: str, *, http_status: int | None = None, retryable: bool = True):
+    def __init__(
+        self,
+        message: str,
+        *,
+        http_status: int | None = None,
+        retryable: bool = True,
+        retry_after: float | None = None,
+    ):
         super().__init__(message)
         self.http_status = http_status
         self.retryable = retryable
+        self.retry_after = retry_after  # seconds the server asked us to wait
 
 
 class BlockedAddressError(FetchError):
@@ -27,3 +35,7 @@ class BlockedAddressError(FetchError):
 
 class StoreError(ArchiverError):
     """The archive could not be written (disk full, permissions)."""
+
+
+class Interrupted(ArchiverError):
+    """Work stopped because the daemon is shutting down; the job goes back to pending."""

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from archiver.errors import FetchError
@@ -29,7 +29,7 @@ from archiver.index.records import get_or_create
 MAX_ATTEMPTS = 8
 BASE_DELAY = timedelta(minutes=1)
 MAX_DELAY = timedelta(hours=24)
-LEASE = timedelta(minutes=30)
+LEASE = timedelta(minutes=10)
 
 
 class JobState(StrEnum):
@@ -69,11 +69,59 @@ def outcome_of_error(error: FetchError | Exception, attempts: int, now: datetime
     return Outcome(JobState.FAILED, message, now + backoff(attempts))
 
 
-def start(job: CaptureJob, owner: str, now: datetime) -> None:
+def claim_due(
+    session: Session, owner: str, limit: int, now: datetime, lease: timedelta = LEASE
+) -> list[CaptureJob]:
+    """Atomically take up to ``limit`` due jobs: pending ones, failed ones whose retry
+    time has come, and running ones whose lease expired (their worker died).
+
+    On PostgreSQL the rows are locked with ``FOR UPDATE SKIP LOCKED`` so daemons on
+    several hosts never take the same job; SQLite transactions here begin with
+    ``BEGIN IMMEDIATE``, which serializes claims on one archive.
+    """
+    due = or_(
+        and_(
+            CaptureJob.state.in_([JobState.PENDING, JobState.FAILED]),
+            CaptureJob.next_attempt_at <= now,
+        ),
+        and_(CaptureJob.state == JobState.RUNNING, CaptureJob.lease_expires_at < now),
+    )
+    query = select(CaptureJob).where(due).order_by(CaptureJob.next_attempt_at).limit(limit)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    claimed = list(session.scalars(query))
+    for job in claimed:
+        start(job, owner, now, lease)
+    return claimed
+
+
+def claim(session: Session, job_id: int, owner: str, now: datetime, lease: timedelta) -> bool:
+    """Take one job now (a person asked for it), unless a live worker holds it."""
+    query = select(CaptureJob).where(CaptureJob.id == job_id)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    job = session.scalars(query).one()
+    if job.state == JobState.RUNNING and job.lease_expires_at and job.lease_expires_at > now:
+        return False
+    start(job, owner, now, lease)
+    return True
+
+
+def release(job: CaptureJob, now: datetime) -> None:
+    """Put an interrupted job back as it was before this attempt (shutdown, not failure)."""
+    job.state = JobState.PENDING
+    job.attempts = max(job.attempts - 1, 0)
+    job.next_attempt_at = now
+    job.lease_owner = None
+    job.lease_expires_at = None
+    job.updated_at = now
+
+
+def start(job: CaptureJob, owner: str, now: datetime, lease: timedelta = LEASE) -> None:
     job.state = JobState.RUNNING
     job.attempts += 1
     job.lease_owner = owner
-    job.lease_expires_at = now + LEASE
+    job.lease_expires_at = now + lease
     job.updated_at = now
 
 

@@ -14,7 +14,7 @@ from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from archiver.errors import ArchiverError
-from archiver.index.models import Embed, Media, Page, Sighting
+from archiver.index.models import Embed, Media, Page, Sighting, iso
 from archiver.store.layout import SIDECAR, Layout
 
 MIN_PREFIX = 8
@@ -145,7 +145,7 @@ class MediaRecord:
             "size_bytes": m.size_bytes,
             "path": str(path),
             "sidecar": str(path.parent / SIDECAR),
-            "first_captured_at": _iso(m.first_captured_at),
+            "first_captured_at": iso(m.first_captured_at),
             "sightings": [
                 {
                     "page_url": s.embed.page.url if s.embed.page else None,
@@ -153,7 +153,7 @@ class MediaRecord:
                     "context": s.embed.context,
                     "embed_url": s.embed.url,
                     "media_url": s.media_url,
-                    "first_seen_at": _iso(s.first_seen_at),
+                    "first_seen_at": iso(s.first_seen_at),
                 }
                 for s in m.sightings
             ],
@@ -169,10 +169,6 @@ class MediaRecord:
             if m.platform_extractor
             else None,
         }
-
-
-def _iso(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def search(session: Session, layout: Layout, query: SearchQuery) -> list[MediaRecord]:

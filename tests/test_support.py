@@ -105,6 +105,18 @@ def test_big_file(tmp_path: Path) -> None:
     assert sparse.stat().st_size == 1 << 30
 
 
+def test_big_file_is_streamed_in_ranges(
+    server: FixtureServer, tmp_path: Path, client: httpx.Client
+) -> None:
+    big = make_big_file(tmp_path / "big.mp4", 1 << 30, sparse=True)
+    server.add_file("/big.mp4", big)
+    tail = client.get(server.url("/big.mp4"), headers={"Range": "bytes=-10"})
+    assert (tail.status_code, tail.content) == (206, bytes(10))
+    with client.stream("GET", server.url("/big.mp4")) as response:
+        assert response.headers["content-length"] == str(1 << 30)
+        assert next(response.iter_bytes())[4:8] == b"ftyp"
+
+
 # -- server: static files ------------------------------------------------------------
 
 
@@ -307,6 +319,17 @@ def test_close_is_prompt_with_stuck_handlers() -> None:
 def _swallow(client: httpx.Client, url: str) -> None:
     with contextlib.suppress(httpx.HTTPError):
         client.get(url)
+
+
+def test_route_errors_are_kept_for_the_test(client: httpx.Client) -> None:
+    def broken(request: RequestHandler) -> None:
+        raise ValueError("bug in a test route")
+
+    with FixtureServer() as srv:
+        srv.add_handler("/broken", broken)
+        with pytest.raises(httpx.RemoteProtocolError):
+            client.get(srv.url("/broken"))
+    assert [str(e) for e in srv.errors] == ["bug in a test route"]
 
 
 def test_virtual_host_and_any_host_header(client: httpx.Client) -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import email.utils
 import ssl
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -13,7 +15,7 @@ from typing import BinaryIO
 import httpx
 
 from archiver.config import NetworkConfig
-from archiver.errors import BlockedAddressError, FetchError
+from archiver.errors import BlockedAddressError, FetchError, Interrupted
 from archiver.fetch.limits import HostLimiter
 from archiver.fetch.netguard import GuardedTransport
 from archiver.store.atomic import temp_file
@@ -94,19 +96,43 @@ def _reason(exc: Exception, url: str) -> FetchError:
     raise exc
 
 
+def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
+    """Seconds from a Retry-After header: delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(when.timestamp() - (now if now is not None else time.time()), 0.0)
+
+
 def _status_error(response: Response) -> FetchError:
     status = response.status
     retry = status >= 500 or status in (408, 425, 429)
     return FetchError(
-        f"HTTP {status} from {response.final_url}", http_status=status, retryable=retry
+        f"HTTP {status} from {response.final_url}",
+        http_status=status,
+        retryable=retry,
+        retry_after=retry_after_seconds(response.headers.get("retry-after")),
     )
 
 
 class HttpFetcher:
     """One pooled client for the whole process; thread-safe."""
 
-    def __init__(self, network: NetworkConfig, per_host_concurrency: int) -> None:
+    def __init__(
+        self,
+        network: NetworkConfig,
+        per_host_concurrency: int,
+        stop: threading.Event | None = None,
+        per_host_delay: float = 0.0,
+    ) -> None:
         self.network = network
+        self.stop = stop or threading.Event()  # set at shutdown: transfers abort
         transport: httpx.HTTPTransport = (
             httpx.HTTPTransport(retries=0)
             if network.allow_private_addresses
@@ -120,10 +146,14 @@ class HttpFetcher:
             headers={"User-Agent": network.user_agent},
             trust_env=False,  # an environment proxy would bypass the address guard
         )
-        self.limiter = HostLimiter(per_host_concurrency)
+        self.limiter = HostLimiter(per_host_concurrency, per_host_delay)
 
     def close(self) -> None:
         self.client.close()
+
+    def _check_stop(self) -> None:
+        if self.stop.is_set():
+            raise Interrupted("interrupted by shutdown")
 
     @contextlib.contextmanager
     def _stream(
@@ -154,13 +184,16 @@ class HttpFetcher:
             raise FetchError(f"page too large: {int(declared)} bytes > {cap}", retryable=False)
         chunks: list[bytes] = []
         size = 0
-        deadline = time.monotonic() + self.network.download_deadline
+        deadline = time.monotonic() + self.network.page_deadline
         for chunk in raw.iter_bytes():
+            self._check_stop()
             size += len(chunk)
             if size > cap:
                 raise FetchError(f"page too large: more than {cap} bytes", retryable=False)
             if time.monotonic() > deadline:
-                raise FetchError(f"page took too long: {url}")
+                raise FetchError(
+                    f"page took longer than {self.network.page_deadline:.0f}s: {url}"
+                )
             chunks.append(chunk)
         return b"".join(chunks)
 
@@ -200,6 +233,7 @@ class HttpFetcher:
         deadline = time.monotonic() + self.network.download_deadline
         try:
             for chunk in raw.iter_raw() if _identity(raw) else raw.iter_bytes():
+                self._check_stop()
                 if len(head) < HEAD_BYTES:
                     head += chunk[: HEAD_BYTES - len(head)]
                 hasher.update(chunk)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
@@ -13,12 +14,15 @@ def host_of(url: str) -> str:
 
 
 class HostLimiter:
-    """At most ``per_host`` concurrent requests to one host, across threads."""
+    """At most ``per_host`` concurrent requests to one host, and at least ``delay``
+    seconds between the starts of two requests to it, across threads."""
 
-    def __init__(self, per_host: int) -> None:
+    def __init__(self, per_host: int, delay: float = 0.0) -> None:
         self._per_host = per_host
+        self._delay = delay
         self._lock = threading.Lock()
         self._slots: dict[str, threading.BoundedSemaphore] = {}
+        self._next_start: dict[str, float] = {}
 
     @contextlib.contextmanager
     def slot(self, url: str) -> Iterator[None]:
@@ -26,4 +30,14 @@ class HostLimiter:
         with self._lock:
             semaphore = self._slots.setdefault(host, threading.BoundedSemaphore(self._per_host))
         with semaphore:
+            if self._delay:
+                self._wait_turn(host)
             yield
+
+    def _wait_turn(self, host: str) -> None:
+        with self._lock:
+            now = time.monotonic()
+            start = max(now, self._next_start.get(host, now))
+            self._next_start[host] = start + self._delay
+        if start > now:
+            time.sleep(start - now)

@@ -17,13 +17,15 @@ import re
 import signal
 import subprocess
 import sys
+import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from archiver.config import NetworkConfig, YtdlpConfig
-from archiver.errors import FetchError
+from archiver.errors import FetchError, Interrupted
 from archiver.fetch.netguard import check_host
 
 MAX_ENTRIES = 50  # a post may carry several videos or photos; a channel must not flood us
@@ -106,7 +108,14 @@ def is_permanent(message: str) -> bool:
 
 
 class Ytdlp:
-    def __init__(self, config: YtdlpConfig, network: NetworkConfig, ffmpeg: str | None) -> None:
+    def __init__(
+        self,
+        config: YtdlpConfig,
+        network: NetworkConfig,
+        ffmpeg: str | None,
+        stop: threading.Event | None = None,
+    ) -> None:
+        self.stop = stop or threading.Event()  # set at shutdown: the subprocess is killed
         self.config = config
         self.network = network
         self.ffmpeg = ffmpeg
@@ -195,11 +204,19 @@ class Ytdlp:
             )
         except OSError as exc:
             raise FetchError(f"yt-dlp could not start: {exc.strerror}", retryable=False) from None
+        deadline = time.monotonic() + self.config.timeout
         try:
-            stdout, stderr = process.communicate(timeout=self.config.timeout)
-        except subprocess.TimeoutExpired:
-            _kill_group(process)
-            raise FetchError(f"yt-dlp timed out after {self.config.timeout:.0f}s") from None
+            while True:
+                try:
+                    stdout, stderr = process.communicate(timeout=0.5)
+                    break
+                except subprocess.TimeoutExpired:
+                    if self.stop.is_set():
+                        raise Interrupted("interrupted by shutdown") from None
+                    if time.monotonic() > deadline:
+                        raise FetchError(
+                            f"yt-dlp timed out after {self.config.timeout:.0f}s"
+                        ) from None
         except BaseException:
             _kill_group(process)
             raise

@@ -12,8 +12,10 @@ from typing import Any, ClassVar
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -29,6 +31,11 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def iso(value: datetime | None) -> str | None:
+    """ISO 8601 in UTC with a ``Z``, as every JSON output of archiver writes times."""
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -50,6 +57,8 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 class Base(DeclarativeBase):
     type_annotation_map: ClassVar[dict[Any, Any]] = {
+        bool: Boolean(),
+        float: Float(),
         datetime: UTCDateTime(),
         dict[str, Any]: JSON(),
         int: Integer(),
@@ -89,6 +98,7 @@ class Page(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     url: Mapped[str] = mapped_column(Text, unique=True)
     title: Mapped[str | None] = mapped_column(Text)
+    source_id: Mapped[int | None] = mapped_column(ForeignKey("sources.id", ondelete="SET NULL"))
     first_fetched_at: Mapped[datetime]
     last_fetched_at: Mapped[datetime]
 
@@ -186,3 +196,27 @@ class CaptureJob(Base):
     updated_at: Mapped[datetime]
 
     embed: Mapped[Embed | None] = relationship()
+
+
+class Source(Base):
+    """A feed or live page polled on a schedule."""
+
+    __tablename__ = "sources"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    url: Mapped[str] = mapped_column(Text, unique=True)
+    name: Mapped[str | None] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(8))  # auto | feed | page (as asked)
+    detected_kind: Mapped[str | None] = mapped_column(String(8))  # feed | page once polled
+    every_seconds: Mapped[float]
+    paused: Mapped[bool] = mapped_column(default=False)
+    from_config: Mapped[bool] = mapped_column(default=False)
+    next_poll_at: Mapped[datetime] = mapped_column(index=True)
+    last_polled_at: Mapped[datetime | None]
+    last_result: Mapped[str | None] = mapped_column(String(16))  # changed | unchanged | error
+    last_error: Mapped[str | None] = mapped_column(Text)
+    consecutive_errors: Mapped[int] = mapped_column(default=0)
+    etag: Mapped[str | None] = mapped_column(Text)
+    last_modified: Mapped[str | None] = mapped_column(Text)
+    content_sha256: Mapped[str | None] = mapped_column(String(64))  # of the last body
+    created_at: Mapped[datetime]

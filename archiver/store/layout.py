@@ -65,13 +65,14 @@ class Layout:
             owner_host, _, pid = entry.name.rpartition("-")
             if owner_host != host or not pid.isdigit():
                 continue
-            if int(pid) == os.getpid() or not _alive(int(pid)):
+            if int(pid) == os.getpid() or not pid_alive(int(pid)):
                 shutil.rmtree(entry, ignore_errors=True)
                 removed.append(entry)
         return removed
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists on this host."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -7,22 +7,17 @@ the sidecar is rewritten atomically after every change, never the original.
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from archiver import __version__
-from archiver.index.models import Media, PageSnapshot, utcnow
+from archiver.index.models import Media, PageSnapshot, iso, utcnow
 from archiver.store.atomic import write_atomic
 from archiver.store.layout import SIDECAR
 
 SCHEMA = "archiver.provenance"
 SCHEMA_VERSION = 1
 PAGE_SCHEMA = "archiver.page-snapshot"
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
 
 
 def media_document(
@@ -63,8 +58,8 @@ def media_document(
                 "embed_original_url": embed.original_url,
                 "found_in": embed.found_in,
                 "media_url": sighting.media_url,
-                "first_seen_at": _iso(sighting.first_seen_at),
-                "last_seen_at": _iso(sighting.last_seen_at),
+                "first_seen_at": iso(sighting.first_seen_at),
+                "last_seen_at": iso(sighting.last_seen_at),
                 "acquisition": {
                     "tool": sighting.tool,
                     "tool_version": sighting.tool_version,
@@ -85,11 +80,11 @@ def media_document(
             "mime_type": media.mime_type,
             "media_type": media.media_type,
         },
-        "first_captured_at": _iso(media.first_captured_at),
+        "first_captured_at": iso(media.first_captured_at),
         "platform": platform,
         "sightings": sightings,
         "companion_files": companions,
-        "written_at": _iso(utcnow()),
+        "written_at": iso(utcnow()),
         "written_by": f"archiver {__version__}",
     }
     if extra:
@@ -107,8 +102,8 @@ def page_document(snapshot: PageSnapshot) -> dict[str, Any]:
         "size_bytes": snapshot.size_bytes,
         "http_status": snapshot.http_status,
         "response_headers": snapshot.headers,
-        "first_fetched_at": _iso(snapshot.first_fetched_at),
-        "last_fetched_at": _iso(snapshot.last_fetched_at),
+        "first_fetched_at": iso(snapshot.first_fetched_at),
+        "last_fetched_at": iso(snapshot.last_fetched_at),
         "written_by": f"archiver {__version__}",
     }
 

@@ -1,0 +1,309 @@
+"""``archiver run``: sources polled on schedule, the durable queue drained, clean shutdown.
+
+APScheduler (3.x) drives the periodic work; the work itself lives in the database
+(``capture_jobs``, ``sources``), so a crash or ``kill -9`` loses nothing: on restart
+interrupted jobs are taken up again and scratch files are removed.
+
+Shutdown (SIGTERM/SIGINT): stop taking work, let in-flight downloads finish within
+``daemon.shutdown_grace``, then abort the rest (temp files removed, jobs back to
+pending) and exit 0.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import FrameType
+from typing import IO, Any
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy import select, update
+
+from archiver import jobs
+from archiver.archive import Archive
+from archiver.capture import Capturer
+from archiver.errors import ArchiverError
+from archiver.fetch.http import HttpFetcher
+from archiver.index.models import CaptureJob, utcnow
+from archiver.jobs import JobState
+from archiver.logs import log_event
+from archiver.notify import Notifier
+from archiver.sources.poll import Poller, claim_due_sources
+from archiver.sources.registry import sync_config_sources
+from archiver.status import queue_counts
+from archiver.store.layout import pid_alive
+
+LOCK_NAME = "daemon.lock"
+
+
+class AlreadyRunning(ArchiverError):
+    """Another daemon holds this SQLite archive."""
+
+
+@contextlib.contextmanager
+def archive_lock(root: Path) -> Iterator[IO[str]]:
+    """One daemon per SQLite archive: an exclusive lock on ``<root>/daemon.lock``.
+
+    The kernel drops the lock when the process dies, even by ``kill -9``.
+    """
+    path = root / LOCK_NAME
+    handle = path.open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "unknown"
+        handle.close()
+        raise AlreadyRunning(
+            f"another archiver daemon ({holder}) is already running on {root}; "
+            "SQLite archives take one daemon (use PostgreSQL to run several)"
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
+    handle.flush()
+    try:
+        yield handle
+    finally:
+        handle.close()
+
+
+class Daemon:
+    def __init__(self, archive: Archive) -> None:
+        config = archive.config
+        self.archive = archive
+        self.config = config
+        self.capturer = Capturer(archive)
+        self.poll_http = HttpFetcher(
+            config.network,
+            config.polling.per_host_concurrency,
+            archive.stop,
+            config.polling.per_host_delay,
+        )
+        self.poller = Poller(self.capturer, config.polling, self.poll_http)
+        self.workers = ThreadPoolExecutor(config.download.concurrency, "job")
+        self.pollers = ThreadPoolExecutor(config.polling.concurrency, "poll")
+        self.inflight: dict[int, Future[None]] = {}
+        self.polling: set[Future[object]] = set()
+        self.lock = threading.Lock()
+        self.accepting = True
+        self.stop_requested = threading.Event()
+        self.notifier = Notifier.from_environment()
+        self.lease = timedelta(seconds=config.daemon.lease)
+
+    # ---- start-up ----------------------------------------------------------------------
+
+    def prepare(self) -> None:
+        """Clean up after an earlier crash and sync the config's sources."""
+        removed = self.archive.layout.remove_stale_tmp()
+        recovered = self._recover_jobs()
+        with self.archive.session() as session:
+            sync_config_sources(session, self.config.sources, self.config.polling.default_every)
+        log_event(
+            "daemon.start",
+            pid=os.getpid(),
+            root=str(self.archive.layout.root),
+            recovered_jobs=recovered or None,
+            removed_scratch=len(removed) or None,
+        )
+
+    def _recover_jobs(self) -> int:
+        """Jobs left running by a dead process of this host go back to pending now,
+        instead of waiting for their lease to expire. On SQLite no other daemon can
+        hold a lease, so every running job is ours to recover."""
+        now = utcnow()
+        host = socket.gethostname()
+        sqlite = self.archive.engine.dialect.name == "sqlite"
+        count = 0
+        with self.archive.session() as session:
+            running = session.scalars(
+                select(CaptureJob).where(CaptureJob.state == JobState.RUNNING)
+            )
+            for job in running:
+                owner_host, _, pid = (job.lease_owner or "").rpartition(":")
+                mine_and_dead = owner_host == host and pid.isdigit() and not pid_alive(int(pid))
+                if sqlite or mine_and_dead:
+                    jobs.release(job, now)
+                    count += 1
+        return count
+
+    # ---- periodic work -----------------------------------------------------------------
+
+    def poll_due(self) -> int:
+        """Claim due sources and poll them on the poll pool; returns how many started."""
+        if not self.accepting:
+            return 0
+        with self.lock:
+            self.polling = {f for f in self.polling if not f.done()}
+            room = self.config.polling.concurrency * 2 - len(self.polling)
+        if room <= 0:
+            return 0
+        with self.archive.session() as session:
+            due = claim_due_sources(session, utcnow(), room)
+        for source_id in due:
+            future: Future[object] = self.pollers.submit(self._poll, source_id)
+            with self.lock:
+                self.polling.add(future)
+        return len(due)
+
+    def _poll(self, source_id: int) -> object:
+        try:
+            return self.poller.poll(source_id)
+        except Exception:
+            logging.getLogger("archiver").exception("poll crashed for source %s", source_id)
+            return None
+
+    def drain(self) -> int:
+        """Claim due jobs for every free worker; returns how many were started."""
+        if not self.accepting:
+            return 0
+        with self.lock:
+            self.inflight = {k: f for k, f in self.inflight.items() if not f.done()}
+            room = self.config.download.concurrency - len(self.inflight)
+        if room <= 0:
+            return 0
+        with self.archive.session() as session:
+            claimed = [
+                j.id
+                for j in jobs.claim_due(session, self.capturer.owner, room, utcnow(), self.lease)
+            ]
+        for job_id in claimed:
+            future = self.workers.submit(self._run_job, job_id)
+            with self.lock:
+                self.inflight[job_id] = future
+        return len(claimed)
+
+    def _run_job(self, job_id: int) -> None:
+        try:
+            self.capturer.run_claimed(job_id)
+        except Exception:
+            # not an expected failure: keep the traceback, put the job back for a retry
+            logging.getLogger("archiver").exception("job %s crashed", job_id)
+            with contextlib.suppress(Exception), self.archive.session() as session:
+                job = session.get_one(CaptureJob, job_id)
+                jobs.finish(
+                    job,
+                    jobs.outcome_of_error(RuntimeError("internal error"), job.attempts, utcnow()),
+                    utcnow(),
+                )
+
+    def renew_leases(self) -> None:
+        """Extend the leases of jobs still running here, so long downloads keep them."""
+        with self.lock:
+            ids = [k for k, f in self.inflight.items() if not f.done()]
+        if not ids:
+            return
+        with self.archive.session() as session:
+            session.execute(
+                update(CaptureJob)
+                .where(CaptureJob.id.in_(ids), CaptureJob.lease_owner == self.capturer.owner)
+                .values(lease_expires_at=utcnow() + self.lease)
+            )
+
+    def heartbeat(self) -> None:
+        self.notifier.watchdog()
+        with self.lock:
+            busy = sum(not f.done() for f in self.inflight.values())
+        self.notifier.status(f"{busy} capture(s) running")
+
+    # ---- modes -------------------------------------------------------------------------
+
+    def run_once(self) -> None:
+        """Poll every due source, drain the queue, wait for it all, return."""
+        self.prepare()
+        while self.poll_due():
+            self._wait_polls()
+        self._wait_polls()
+        while not self.stop_requested.is_set():
+            started = self.drain()
+            with self.lock:
+                pending = [f for f in self.inflight.values() if not f.done()]
+            if not started and not pending:
+                break
+            if pending:
+                wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
+        self.shutdown()
+
+    def _wait_polls(self) -> None:
+        with self.lock:
+            polls = list(self.polling)
+        wait(polls)
+
+    def run_forever(self) -> None:
+        self.prepare()
+        tick = self.config.daemon.tick
+        scheduler = BackgroundScheduler(timezone=UTC)
+        every = {"trigger": "interval", "max_instances": 1, "coalesce": True}
+        scheduler.add_job(
+            self.poll_due, seconds=tick, id="poll", next_run_time=datetime.now(UTC), **every
+        )
+        scheduler.add_job(
+            self.drain, seconds=tick, id="drain", next_run_time=datetime.now(UTC), **every
+        )
+        scheduler.add_job(self.renew_leases, seconds=self.config.daemon.lease / 3, **every)
+        interval = self.notifier.watchdog_interval()
+        if interval:
+            scheduler.add_job(self.heartbeat, seconds=interval, id="watchdog", **every)
+        scheduler.start()
+        self.notifier.ready("polling sources and draining the capture queue")
+        log_event("daemon.ready")
+        try:
+            while not self.stop_requested.wait(timeout=5.0):
+                pass
+        finally:
+            scheduler.shutdown(wait=False)
+            self.shutdown()
+
+    def request_stop(self, signum: int | None = None, _frame: FrameType | None = None) -> None:
+        if signum is not None:
+            log_event("daemon.signal", signal=signal.Signals(signum).name)
+        self.stop_requested.set()
+
+    def shutdown(self) -> None:
+        """Stop taking work; give in-flight work the grace period; abort the rest."""
+        self.accepting = False
+        self.notifier.stopping("finishing in-flight captures")
+        grace = self.config.daemon.shutdown_grace
+        with self.lock:
+            running = [f for f in self.inflight.values() if not f.done()]
+            polls = [f for f in self.polling if not f.done()]
+        if running or polls:
+            log_event("daemon.stopping", in_flight=len(running), grace_seconds=grace)
+        everything: list[Future[Any]] = [*running, *polls]
+        _, unfinished = wait(everything, timeout=grace)
+        if unfinished:
+            self.archive.stop.set()  # transfers raise Interrupted; their jobs go back to pending
+            wait(unfinished, timeout=30)
+        self.workers.shutdown(wait=True, cancel_futures=True)
+        self.pollers.shutdown(wait=True, cancel_futures=True)
+        self.poll_http.close()
+        with self.archive.session() as session:
+            counts = queue_counts(session)
+        log_event("daemon.stopped", aborted=len(unfinished) or None, **counts)
+
+
+def run_daemon(archive: Archive, *, once: bool) -> None:
+    """The body of ``archiver run``: lock (SQLite), signals, then run."""
+    sqlite = archive.engine.dialect.name == "sqlite"
+    with archive_lock(archive.layout.root) if sqlite else contextlib.nullcontext():
+        daemon = Daemon(archive)
+        signal.signal(signal.SIGTERM, daemon.request_stop)
+        signal.signal(signal.SIGINT, daemon.request_stop)
+        started = time.monotonic()
+        if once:
+            daemon.run_once()
+        else:
+            daemon.run_forever()
+        log_event("daemon.exit", seconds=round(time.monotonic() - started, 1))
+    sys.stderr.flush()

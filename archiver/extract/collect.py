@@ -1,0 +1,126 @@
+"""Turn found URLs into ``FoundEmbed`` records and keep one record per canonical URL."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from archiver.extract.model import FoundEmbed, MediaType
+from archiver.extract.structured import DeclaredMedia
+from archiver.extract.urls import (
+    clean_url,
+    is_furniture_url,
+    is_tracker_url,
+    media_type_of_url,
+    normalize_url,
+    platform_of,
+    platform_post,
+    resolve_url,
+)
+
+
+class EmbedList:
+    """Embeds in the order first found; a repeat of a URL only contributes missing metadata."""
+
+    def __init__(self) -> None:
+        self._items: list[FoundEmbed] = []
+        self._by_url: dict[str, int] = {}
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def add(self, embed: FoundEmbed) -> int | None:
+        """Record a find; returns its position if new, None if the URL was already found."""
+        index = self._by_url.get(embed.url)
+        if index is None:
+            self._by_url[embed.url] = len(self._items)
+            self._items.append(embed)
+            return len(self._items) - 1
+        existing = self._items[index]
+        merged = {**embed.metadata, **existing.metadata}
+        if merged != existing.metadata:
+            self._items[index] = replace(existing, metadata=merged)
+        return None
+
+    def set_context(self, index: int, context: str | None) -> None:
+        """Fill in context that could only be computed after the embed was found."""
+        self._items[index] = replace(self._items[index], context=context)
+
+    def items(self) -> list[FoundEmbed]:
+        """The embeds, in order."""
+        return list(self._items)
+
+
+def file_embed(
+    url: str, media_type: MediaType | None, found_in: str, metadata: dict[str, str] | None = None
+) -> FoundEmbed:
+    """A media file taken from a media element (``img``, ``video``...): always kind "file"."""
+    return FoundEmbed(
+        kind="file",
+        url=clean_url(url),
+        original_url=url,
+        media_type=media_type or media_type_of_url(url),
+        platform=None,
+        found_in=found_in,
+        update=None,
+        context=None,
+        metadata=dict(metadata or {}),
+    )
+
+
+def link_embed(
+    url: str,
+    found_in: str,
+    *,
+    allow_player: bool,
+    is_file: bool = False,
+    media_type: MediaType | None = None,
+    metadata: dict[str, str] | None = None,
+) -> FoundEmbed | None:
+    """An embed for a URL that may be a platform post, a media file or a player page.
+
+    Returns None for trackers, share/like widgets, non-post platform pages (profiles,
+    buttons), and for pages when ``allow_player`` is false (a plain link is not media).
+    """
+    if is_tracker_url(url) or is_furniture_url(url):
+        return None
+    post = platform_post(url)
+    if post is not None:
+        return FoundEmbed(
+            "platform", post.url, url, post.media_type or media_type, post.platform, found_in,
+            None, None, dict(metadata or {}),
+        )  # fmt: skip
+    if platform_of(url) is not None:
+        return None
+    normalized = normalize_url(url)
+    if normalized.kind == "file" or is_file:
+        media = media_type or normalized.media_type
+        return replace(file_embed(url, media, found_in, metadata), url=normalized.url)
+    if not allow_player:
+        return None
+    return FoundEmbed(
+        "player", normalized.url, url, None, None, found_in, None, None, dict(metadata or {})
+    )
+
+
+def declared_embed(
+    item: DeclaredMedia, base: str, *, allow_player: bool, extra: dict[str, str] | None = None
+) -> FoundEmbed | None:
+    """Embed for media a page declares in its metadata (og:video, JSON-LD contentUrl);
+    a JSON-LD ``embedUrl`` is the fallback when ``contentUrl`` is unusable."""
+    metadata = {**(extra or {}), **item.metadata}
+    url = resolve_url(item.url, base)
+    if url is not None:
+        found = link_embed(
+            url,
+            item.source,
+            allow_player=allow_player,
+            is_file=item.is_file,
+            media_type=item.media_type,
+            metadata=metadata,
+        )
+        if found is not None:
+            return found
+    fallback = resolve_url(item.fallback_url, base)
+    if fallback is None:
+        return None
+    return link_embed(fallback, item.source, allow_player=allow_player, metadata=metadata)

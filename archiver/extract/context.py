@@ -1,0 +1,253 @@
+"""Live-blog update labels and the words around an embed, which say what the media shows.
+
+A live blog such as "Syria Daily" adds entries under labels like "UPDATE 1800 GMT:" and keeps
+the first post under "ORIGINAL ENTRY"; the sentence before a video ("...posting video of
+their fighters near the Citadel:") is what the author claimed it shows. Both are provenance.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from archiver.extract.document import MEDIA_TAGS, Element, collapse, tag_name, text_of
+
+MAX_CONTEXT = 400
+_MIN_CONTEXT = 80
+_MAX_HEADING_LABEL = 200
+PARAGRAPH = "\u2029"  # paragraph boundary marker inside the running text
+
+_ZONE = (
+    r"(?:GMT|UTC|BST|CET|CEST|EET|EEST|MSK|AST|IST|EST|EDT|CST|CDT|PST|PDT|ET|PT"
+    r"|local(?:\s+time)?|Damascus(?:\s+time)?)"
+)
+_CLOCK = r"(?:\d{1,2}[:.h]\d{2}(?:\s*[ap]\.?m\.?)?|\d{1,2}\s*[ap]\.?m\.?)"
+_TIME = rf"(?:{_CLOCK}(?:\s*{_ZONE})?|\d{{3,4}}\s*{_ZONE}|\d{{3,4}}\s*(?:hrs|hours))"
+_MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.?"
+_DATE = rf"(?:{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?|\d{{1,2}}(?:st|nd|rd|th)?\s+{_MONTH})"
+_KEYWORD = (
+    r"(?:UPDATE[SD]?|BREAKING(?:\s+NEWS)?|ORIGINAL\s+ENTRY|LATEST|FLASH|URGENT"
+    r"|CORRECTION|CLARIFICATION|DEVELOPING|JUST\s+IN)"
+)
+_QUALIFIER = rf"(?:[\s,\-–—(]*(?:{_TIME}|{_DATE}|{_ZONE}|(?:No\.?\s*|\#\s*)?\d+[a-z]?|at|on)\)?)*"
+_LABEL = rf"(?:{_KEYWORD}{_QUALIFIER}|(?:{_DATE}[\s,]+)?{_TIME})"
+_SEPARATOR = r"(?:\s*:(?!\d)|\s*(?:--|[–—])|\s+-(?=\s))"
+_LEADING_LABEL = re.compile(rf"\s*(?P<label>{_LABEL}){_SEPARATOR}", re.IGNORECASE)
+_WHOLE_LABEL = re.compile(rf"\s*(?P<label>{_LABEL})\s*:?\s*", re.IGNORECASE)
+
+_SENTENCE_END = re.compile(r"[.!?…؟。]+[\"'”’)\]]*\s+")
+_ABBREVIATIONS = frozenset(
+    {
+        "mr", "mrs", "ms", "dr", "st", "gen", "col", "lt", "sgt", "capt", "maj", "brig",
+        "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec",
+        "vs", "no", "prof", "rep", "sen", "gov", "pres", "jr", "sr", "etc", "approx", "ca",
+    }
+)  # fmt: skip
+_HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
+
+
+@dataclass(frozen=True)
+class Label:
+    """A live-blog label and how many non-space characters of the text it covers."""
+
+    text: str
+    covered: int
+
+
+def label_at_start(text: str) -> Label | None:
+    """The label a paragraph opens with ("UPDATE 1800 GMT: ..."), or the whole text when it
+    is nothing but a label ("ORIGINAL ENTRY")."""
+    match = _LEADING_LABEL.match(text) or _WHOLE_LABEL.fullmatch(text)
+    if match is None:
+        return None
+    return Label(_clean_label(match.group("label")), _nonspace(match.group(0)))
+
+
+def label_of_heading(heading: Element) -> str | None:
+    """The update label a heading sets: its own label if it opens with one, else its text."""
+    text = text_of(heading)
+    if not text:
+        return None
+    found = label_at_start(text)
+    return found.text if found else text[:_MAX_HEADING_LABEL]
+
+
+def is_heading(element: Element) -> bool:
+    """Whether the element is an h1-h6 heading."""
+    return tag_name(element) in _HEADINGS
+
+
+def _clean_label(label: str) -> str:
+    """Label text without surrounding space or trailing punctuation."""
+    return collapse(label).rstrip(" :,-–—(")
+
+
+def _nonspace(text: str) -> int:
+    """Number of non-whitespace characters (survives whitespace differences between nodes)."""
+    return sum(1 for char in text if not char.isspace())
+
+
+class TextTrail:
+    """The text of the current update read so far, to find the words before an embed."""
+
+    def __init__(self) -> None:
+        self._pieces: list[str] = []
+        self._skip = 0
+        self.at_paragraph_start = True
+
+    def restart(self, skip: int = 0) -> None:
+        """Start a new update; the next ``skip`` non-space characters are its label."""
+        self._pieces = []
+        self._skip = skip
+        self.at_paragraph_start = skip == 0
+
+    def add(self, text: str | None) -> None:
+        """Append text in document order, swallowing a pending label."""
+        if not text:
+            return
+        if self._skip:
+            text = self._swallow(text)
+        if text:
+            self._pieces.append(text)
+            if not text.isspace():
+                self.at_paragraph_start = False
+
+    def paragraph_break(self) -> None:
+        """Mark a block boundary: sentences never run across it."""
+        if self._pieces and self._pieces[-1] != PARAGRAPH:
+            self._pieces.append(PARAGRAPH)
+        self.at_paragraph_start = True
+
+    def mark(self) -> int:
+        """Position to come back to (for the sentence around an inline link)."""
+        return len(self._pieces)
+
+    def before(self, mark: int | None = None, limit: int = 4 * MAX_CONTEXT) -> str:
+        """Up to about ``limit`` characters of text before ``mark`` (default: the end)."""
+        end = len(self._pieces) if mark is None else min(mark, len(self._pieces))
+        collected: list[str] = []
+        size = 0
+        for piece in reversed(self._pieces[:end]):
+            collected.append(piece)
+            size += len(piece)
+            if size >= limit or (piece == PARAGRAPH and size > MAX_CONTEXT):
+                break
+        return "".join(reversed(collected))
+
+    def since(self, mark: int) -> str:
+        """Text added after ``mark``."""
+        return "".join(self._pieces[mark:])
+
+    def _swallow(self, text: str) -> str:
+        """Drop the first ``_skip`` non-space characters of text (the label being skipped)."""
+        for index, char in enumerate(text):
+            if self._skip == 0:
+                return text[index:]
+            if not char.isspace():
+                self._skip -= 1
+        return ""
+
+
+def sentence_context(before: str, after: str = "", *, skip_empty: bool = False) -> str | None:
+    """The sentence(s) an embed sits in: the last sentence of ``before`` and, for an inline
+    link, the rest of its sentence from ``after``; widened backwards while short.
+
+    With ``skip_empty`` the last non-empty paragraph of ``before`` is used (a block embed
+    after a line break is introduced by the paragraph above it).
+    """
+    paragraphs = [collapse(paragraph) for paragraph in before.split(PARAGRAPH)]
+    if skip_empty:
+        paragraphs = [paragraph for paragraph in paragraphs if paragraph] or [""]
+    head = paragraphs[-1]
+    tail = collapse(after.split(PARAGRAPH, 1)[0])
+    text = f"{head} {tail}".strip()
+    if not text:
+        return None
+    spans = _sentence_spans(text)
+    index = len(spans) - 1
+    if tail:
+        position = len(head)
+        index = next((i for i, (_, end) in enumerate(spans) if end > position), index)
+    start, end = spans[index]
+    while index > 0 and end - start < _MIN_CONTEXT and end - spans[index - 1][0] <= MAX_CONTEXT:
+        index -= 1
+        start = spans[index][0]
+    return _clip(text[start:end].strip()) or None
+
+
+def _clip(text: str) -> str:
+    """At most MAX_CONTEXT characters, keeping the end (the part that introduces the media)."""
+    if len(text) <= MAX_CONTEXT:
+        return text
+    cut = text[-(MAX_CONTEXT - 1) :]
+    space = cut.find(" ")
+    return "…" + (cut[space + 1 :] if 0 <= space < 40 else cut)
+
+
+def _sentence_spans(text: str) -> list[tuple[int, int]]:
+    """Sentence boundaries: ., ! or ? followed by space and a non-lowercase character, except
+    after abbreviations and initials. Colons do not end a sentence."""
+    spans: list[tuple[int, int]] = []
+    start = 0
+    for match in _SENTENCE_END.finditer(text):
+        following = text[match.end() : match.end() + 1]
+        if following.islower() or _ends_with_abbreviation(text, match.start()):
+            continue
+        spans.append((start, match.end()))
+        start = match.end()
+    if start < len(text):
+        spans.append((start, len(text)))
+    return spans or [(0, len(text))]
+
+
+def _ends_with_abbreviation(text: str, dot: int) -> bool:
+    """Whether the period at ``dot`` closes an abbreviation ("Gen.", "U.N.", "J.") instead."""
+    if text[dot] != ".":
+        return False
+    words = text[:dot].rsplit(None, 1)
+    word = words[-1].lstrip("(\"'“‘") if words else ""
+    if not word:
+        return False
+    return word.lower() in _ABBREVIATIONS or len(word) == 1 or "." in word
+
+
+def caption_of(element: Element, stop: Element, *, siblings: bool = True) -> str | None:
+    """Caption of a media element: the enclosing figure's ``figcaption``, or (``siblings``)
+    a caption-class element right after it (WordPress ``wp-caption-text``, Blogger
+    ``tr-caption``). Inline links only take a figure's caption."""
+    node = element
+    for _ in range(4):
+        if node is None or node is stop:
+            return None
+        if tag_name(node) == "figure":
+            for caption in node.iter("figcaption"):
+                text = text_of(caption)
+                if text:
+                    return _clip(text)
+        following = _next_element(node) if siblings else None
+        if following is not None and _holds_caption(following):
+            text = text_of(following)
+            if text:
+                return _clip(text)
+        node = node.getparent()
+    return None
+
+
+def is_caption(element: Element) -> bool:
+    """Whether the element is a caption (its text belongs to a figure, not the running text)."""
+    return tag_name(element) == "figcaption" or "caption" in (element.get("class") or "").lower()
+
+
+def _holds_caption(element: Element) -> bool:
+    """Whether a sibling is, or only wraps, a caption (and is not itself more media)."""
+    if any(True for _ in element.iter(*MEDIA_TAGS)):
+        return False
+    return any(is_caption(inner) for inner in element.iter() if isinstance(inner.tag, str))
+
+
+def _next_element(node: Element) -> Element | None:
+    """Next sibling that is an element (comments skipped)."""
+    sibling = node.getnext()
+    while sibling is not None and not isinstance(sibling.tag, str):
+        sibling = sibling.getnext()
+    return sibling

@@ -1,0 +1,245 @@
+"""Turn raw page bytes into an lxml tree, refusing input that is not HTML at all.
+
+Pages arrive as bytes in whatever charset the site used (Arabic live blogs are often
+windows-1256), truncated by timeouts, or as something else entirely when a server lies about
+its content type. Decoding follows the page's own ``<meta charset>``; recovery from broken
+markup is left to lxml; binary or tag-less input is refused with a one-line reason.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import lxml.etree
+import lxml.html
+
+from archiver.extract.model import ExtractError
+from archiver.extract.urls import resolve_url
+
+Element = Any  # lxml.html.HtmlElement; lxml ships no type information
+
+_PRESCAN_BYTES = 8192
+_BOMS = (
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+# Leading bytes of common binary formats a server may send instead of a page.
+_BINARY_MAGIC = (
+    b"%PDF-", b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"\x1f\x8b", b"PK\x03\x04", b"RIFF",
+    b"OggS", b"ID3", b"fLaC", b"\x1aE\xdf\xa3", b"\x7fELF",
+)  # fmt: skip
+# Labels that WHATWG maps to windows-1252; the ISO name undersells what pages really use.
+_LATIN1_ALIASES = frozenset({"iso-8859-1", "iso8859-1", "latin1", "latin-1", "us-ascii", "ascii"})
+_MARKUP_START = re.compile(r"<[A-Za-z!?/]")
+# Elements that start a new paragraph of running text.
+BLOCK_TAGS = frozenset(
+    {
+        "address", "article", "blockquote", "br", "center", "dd", "details", "div", "dl",
+        "dt", "figcaption", "figure", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "li", "main",
+        "ol", "p", "pre", "section", "summary", "table", "tbody", "td", "tfoot", "th",
+        "thead", "tr", "ul",
+    }
+)  # fmt: skip
+# Elements that are (or may hold) embedded media.
+MEDIA_TAGS = frozenset(
+    {"img", "picture", "iframe", "frame", "video", "audio", "embed", "object", "blockquote"}
+)
+_SKIPPED_TEXT_TAGS = frozenset({"script", "style", "template", "noscript"})
+_PARSER = lxml.html.HTMLParser(
+    encoding="utf-8", recover=True, no_network=True, remove_pis=True, default_doctype=False
+)
+# Reads only the head of undecoded bytes to find the declared charset; latin-1 maps every byte.
+_PRESCAN_PARSER = lxml.html.HTMLParser(encoding="iso-8859-1", recover=True, no_network=True)
+
+
+def parse_document(data: bytes | str) -> Element:
+    """Parse a whole page; raises ExtractError for empty, binary or tag-less input."""
+    if isinstance(data, bytes):
+        text = _decode(data)
+    elif isinstance(data, str):
+        text = data
+    else:
+        raise ExtractError(f"cannot extract from {type(data).__name__}, expected bytes or str")
+    if not text.strip():
+        raise ExtractError("empty document")
+    if _looks_binary(text[:_PRESCAN_BYTES]) or _MARKUP_START.search(text) is None:
+        raise ExtractError("not an HTML document")
+    try:
+        root = lxml.html.document_fromstring(text.encode("utf-8", errors="replace"), parser=_PARSER)
+    except (lxml.etree.ParserError, ValueError) as err:
+        raise ExtractError(f"not an HTML document: {_one_line(str(err))}") from err
+    if root is None or not isinstance(root.tag, str):
+        raise ExtractError("not an HTML document")
+    return root
+
+
+def _decode(data: bytes) -> str:
+    """Decode page bytes: BOM, then the page's declared charset, then UTF-8, then cp1252."""
+    if not data.strip():
+        return ""
+    if data.startswith(_BINARY_MAGIC) or data[4:8] == b"ftyp":
+        raise ExtractError("not an HTML document (binary data)")
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            return data.decode(encoding, errors="replace")
+    declared = _declared_charset(data[:_PRESCAN_BYTES])
+    if declared is not None:
+        return data.decode(declared, errors="replace")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("cp1252", errors="replace")
+
+
+def _declared_charset(head: bytes) -> str | None:
+    """Charset named by ``<meta charset>`` or ``<meta http-equiv=content-type>`` in the head."""
+    try:
+        probe = lxml.html.document_fromstring(head, parser=_PRESCAN_PARSER)
+    except (lxml.etree.ParserError, ValueError):
+        return None
+    for meta in probe.iter("meta"):
+        label = meta.get("charset")
+        if label is None and (meta.get("http-equiv") or "").strip().lower() == "content-type":
+            label = _charset_from_content_type(meta.get("content") or "")
+        encoding = _known_encoding(label)
+        if encoding is not None:
+            return encoding
+    return None
+
+
+def _charset_from_content_type(value: str) -> str | None:
+    """The ``charset=`` parameter of a Content-Type value."""
+    for parameter in value.split(";")[1:]:
+        name, _, charset = parameter.partition("=")
+        if name.strip().lower() == "charset":
+            return charset.strip().strip("\"'")
+    return None
+
+
+def _known_encoding(label: str | None) -> str | None:
+    """Python codec for a charset label, or None if unknown (a typo must not break decoding)."""
+    if not label:
+        return None
+    label = label.strip().lower()
+    if label in _LATIN1_ALIASES:
+        return "cp1252"
+    if label in ("utf-16", "utf-16le", "utf-16be"):
+        return "utf-8"  # an ASCII-readable page cannot really be UTF-16; browsers agree
+    try:
+        return codecs.lookup(label).name
+    except LookupError:
+        return None
+
+
+def _looks_binary(sample: str) -> bool:
+    """Whether decoded text is full of control characters, i.e. not a text document."""
+    if "\x00" in sample:
+        return True
+    controls = sum(1 for char in sample if ord(char) < 32 and char not in "\t\n\r\f")
+    return controls > max(8, len(sample) // 100)
+
+
+def _one_line(message: str) -> str:
+    """First line of a message, for errors that must stay on one line."""
+    return message.strip().splitlines()[0] if message.strip() else "parse failed"
+
+
+def page_base(root: Element, base_url: str) -> str:
+    """Base for relative URLs: the first ``<base href>``, resolved against the page URL."""
+    for base in root.iter("base"):
+        resolved = resolve_url(base.get("href"), base_url)
+        if resolved is not None:
+            return resolved
+    return base_url
+
+
+def tag_name(node: Element) -> str | None:
+    """Lower-case tag of an element; None for comments, processing instructions and None."""
+    tag = getattr(node, "tag", None)
+    return tag.lower() if isinstance(tag, str) else None
+
+
+def attr(node: Element, *names: str) -> str | None:
+    """First non-blank value among the named attributes."""
+    for name in names:
+        value = node.get(name)
+        if value is not None and value.strip():
+            return str(value).strip()
+    return None
+
+
+def collapse(text: str) -> str:
+    """Whitespace runs (including non-breaking spaces) as single spaces, trimmed."""
+    return " ".join(text.split())
+
+
+def iter_text(node: Element, stop_at: frozenset[str] = frozenset()) -> Iterator[str]:
+    """Text inside an element in document order, leaving out scripts, styles and templates;
+    block boundaries come out as a space so that paragraphs do not run together. Stops at
+    the first descendant whose tag is in ``stop_at``."""
+    stack: list[tuple[Element, bool]] = [(node, False)]
+    while stack:
+        current, tail_only = stack.pop()
+        tag = current.tag  # the HTML parser lower-cases tags; comments have a non-str tag
+        if tail_only:
+            if tag in BLOCK_TAGS:
+                yield " "
+            if current.tail:
+                yield current.tail
+            continue
+        if not isinstance(tag, str) or tag in _SKIPPED_TEXT_TAGS:
+            continue
+        if tag in stop_at and current is not node:
+            return
+        if current.text:
+            yield current.text
+        for child in reversed(current):
+            stack.append((child, True))
+            stack.append((child, False))
+
+
+def text_of(node: Element) -> str:
+    """Visible text of an element, whitespace-collapsed."""
+    return collapse("".join(iter_text(node)))
+
+
+def text_length(node: Element) -> int:
+    """Amount of visible, non-whitespace text in an element (for comparing containers).
+
+    Computed from lxml's native text extraction minus script/style text: it runs on whole
+    pages, so it has to be fast rather than exact about nested scripts."""
+    total = _nonspace(node.text_content())
+    for hidden in node.iter(*_SKIPPED_TEXT_TAGS):
+        total -= _nonspace(hidden.text_content())
+    return max(total, 0)
+
+
+def _nonspace(text: str) -> int:
+    """Number of non-whitespace characters."""
+    return len("".join(text.split()))
+
+
+def leading_text(node: Element, limit: int = 160) -> str:
+    """First ``limit`` characters of an element's visible text before any media element in
+    it (text after a photo does not open the container), cheap on huge containers."""
+    pieces: list[str] = []
+    size = 0
+    for piece in iter_text(node, MEDIA_TAGS):
+        pieces.append(piece)
+        size += len(piece)
+        if size >= limit * 2:
+            break
+    return collapse("".join(pieces))[:limit]
+
+
+def fragment_elements(markup: str) -> list[Element]:
+    """Elements of an HTML fragment given as text (a ``<noscript>`` body served as text)."""
+    try:
+        fragments = lxml.html.fragments_fromstring(markup)
+    except (lxml.etree.ParserError, ValueError):
+        return []
+    return [fragment for fragment in fragments if not isinstance(fragment, str)]

@@ -1,0 +1,498 @@
+"""Find every piece of media embedded in an article, with the update it appeared under.
+
+The page is parsed, narrowed to the article body, stripped of chrome, then read once in
+document order like a person would: tracking the current live-blog update and the text read
+so far, so that each video, photo or post is recorded with the label and the words that
+introduced it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from urllib.parse import parse_qsl
+
+from archiver.extract.collect import EmbedList, declared_embed, file_embed, link_embed
+from archiver.extract.content import find_content_root, strip_chrome
+from archiver.extract.context import (
+    PARAGRAPH,
+    TextTrail,
+    caption_of,
+    is_caption,
+    is_heading,
+    label_at_start,
+    label_of_heading,
+    sentence_context,
+)
+from archiver.extract.document import (
+    BLOCK_TAGS,
+    Element,
+    attr,
+    collapse,
+    fragment_elements,
+    leading_text,
+    page_base,
+    parse_document,
+    tag_name,
+    text_of,
+)
+from archiver.extract.media import (
+    best_source,
+    frame_url,
+    image_url,
+    is_tiny,
+    is_unwanted_image,
+    picture_url,
+)
+from archiver.extract.model import FoundEmbed, MediaType, PageExtraction
+from archiver.extract.structured import first_meta, json_ld_media, meta_values, open_graph_media
+from archiver.extract.urls import (
+    is_tracker_url,
+    media_type_of_url,
+    platform_post,
+    resolve_url,
+)
+
+# Elements whose content is neither text to read nor media (inline SVG icons, form widgets).
+_SILENT_TAGS = frozenset(
+    {"style", "template", "svg", "math", "select", "textarea", "button", "canvas", "head",
+     "title", "map", "link", "meta"}
+)  # fmt: skip
+_NOSCRIPT_MEDIA = ("picture", "img", "iframe", "video", "audio")
+_FLASH_FILE_KEYS = ("file", "src", "video", "url", "videourl", "stream", "mp4")
+_FLASH_PARAMS = ("movie", "src", "url", "filename")
+_LABEL_PROBE = 160
+_MAX_EMBED_TEXT = 1000
+_PAGE_MEDIA_TYPES = frozenset({"VideoObject", "AudioObject"})
+
+Handler = Callable[[Element], "bool | None"]
+
+
+def extract_embeds(html: bytes | str, base_url: str) -> PageExtraction:
+    """All media embedded in the article content of a page, in document order.
+
+    Media declared only in page metadata (``og:video``, JSON-LD ``VideoObject``) comes after
+    the content's embeds; when it names media already found there, it only adds metadata.
+    Raises ExtractError when the input is not an HTML document.
+    """
+    root = parse_document(html)
+    base = page_base(root, base_url)
+    metas = meta_values(root)
+    title = _title(root, metas)
+    content = find_content_root(root)
+    strip_chrome(content)
+    walker = _ContentWalker(content, base)
+    walker.run()
+    og_title = first_meta(metas, "og:title")
+    extra = {"og:title": collapse(og_title)} if og_title else {}
+    declared = open_graph_media(metas, "video") + json_ld_media(root, _PAGE_MEDIA_TYPES)
+    for item in declared:
+        found = declared_embed(item, base, allow_player=True, extra=extra)
+        if found is not None:
+            walker.embeds.add(found)
+    return PageExtraction(title=title, embeds=walker.embeds.items())
+
+
+def _title(root: Element, metas: list[tuple[str, str]]) -> str | None:
+    """Page title: ``og:title`` (no site-name suffix), else ``<title>``, else the first h1."""
+    og_title = first_meta(metas, "og:title")
+    if og_title and collapse(og_title):
+        return collapse(og_title)
+    for path in ("head/title", ".//title", ".//h1"):
+        node = root.find(path)
+        if node is not None and text_of(node):
+            return str(text_of(node))
+    return None
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """An inline link whose context is the rest of its sentence, known at its block's end."""
+
+    index: int
+    mark: int
+    block: Element
+    link_text: str
+
+
+class _ContentWalker:
+    """Reads the content in document order, recording embeds with label and context."""
+
+    def __init__(self, content: Element, base: str) -> None:
+        self.embeds = EmbedList()
+        self._content = content
+        self._base = base
+        self._trail = TextTrail()
+        self._label: str | None = None
+        self._muted: set[Element] = set()
+        self._pending: list[_Pending] = []
+        self._recorded = 0
+        self._yielded: set[Element] = set()  # images that produced an embed (lazy twins)
+        self._handlers: dict[str, Handler] = {
+            "iframe": self._frame,
+            "frame": self._frame,
+            "embed": self._embed_element,
+            "object": self._object,
+            "video": self._video,
+            "audio": self._audio,
+            "picture": self._picture,
+            "img": self._img,
+            "noscript": self._noscript,
+            "a": self._anchor,
+            "blockquote": self._blockquote,
+            "div": self._xfbml,
+            "script": self._script,
+        }
+
+    def run(self) -> None:
+        """Walk the content once, without recursion (malformed pages nest deeply)."""
+        stack: list[tuple[Element, bool]] = [(self._content, False)]
+        while stack:
+            node, closing = stack.pop()
+            if closing:
+                self._close(node)
+                continue
+            stack.append((node, True))
+            if self._open(node):
+                stack.extend((child, False) for child in reversed(node))
+        self._settle(None)
+
+    def _open(self, node: Element) -> bool:
+        """Handle an element's start; returns whether to read its children."""
+        tag = tag_name(node)
+        if tag is None or tag in _SILENT_TAGS:
+            return False
+        if tag == "br":
+            self._trail.paragraph_break()
+            return False
+        if tag in BLOCK_TAGS:
+            self._trail.paragraph_break()
+        if is_heading(node):
+            label = label_of_heading(node)
+            if label:
+                self._new_update(label, 0)
+            self._mute(node)
+            return True
+        handler = self._handlers.get(tag)
+        outcome = handler(node) if handler is not None else None
+        if outcome is not None:
+            return outcome
+        if not self._muted and self._trail.at_paragraph_start:
+            found = label_at_start(leading_text(node, _LABEL_PROBE))
+            if found is not None:
+                self._new_update(found.text, found.covered)
+        if is_caption(node):
+            self._mute(node)
+        self._add_text(node.text)
+        return True
+
+    def _close(self, node: Element) -> None:
+        """Handle an element's end: unmute, end its paragraph, then read its tail text."""
+        if tag_name(node) is not None:
+            self._muted.discard(node)
+            if tag_name(node) in BLOCK_TAGS:
+                self._trail.paragraph_break()
+            self._settle(node)
+        if node is not self._content:
+            self._add_text(node.tail)
+
+    def _add_text(self, text: str | None) -> None:
+        """Read running text; a paragraph opening with a label starts a new update."""
+        if not text or self._muted:
+            return
+        if self._trail.at_paragraph_start and not text.isspace():
+            found = label_at_start(collapse(text[: _LABEL_PROBE * 2])[:_LABEL_PROBE])
+            if found is not None:
+                self._new_update(found.text, found.covered)
+        self._trail.add(text)
+
+    def _mute(self, node: Element) -> None:
+        """Keep an element's text (heading, caption) out of the running text."""
+        self._muted.add(node)
+
+    def _new_update(self, label: str, covered: int) -> None:
+        """Switch to a new live-blog update; its label text is not part of the context."""
+        self._settle(None)
+        self._label = label
+        self._trail.restart(covered)
+
+    def _settle(self, block: Element | None) -> None:
+        """Give pending inline links inside ``block`` (all, if None) their sentence."""
+        keep: list[_Pending] = []
+        for pending in self._pending:
+            if block is None or pending.block is block:
+                self.embeds.set_context(pending.index, self._link_context(pending))
+            else:
+                keep.append(pending)
+        self._pending = keep
+
+    def _link_context(self, pending: _Pending) -> str | None:
+        """Context of an inline link: the sentence it sits in; a link that is a paragraph of
+        its own is introduced by the text before it, like any block embed."""
+        before = self._trail.before(pending.mark)
+        after = self._trail.since(pending.mark)
+        stands_alone = not collapse(before.rsplit(PARAGRAPH, 1)[-1]) and collapse(
+            after.split(PARAGRAPH, 1)[0]
+        ) == collapse(pending.link_text)
+        if stands_alone:
+            return sentence_context(before, skip_empty=True)
+        return sentence_context(before, after)
+
+    def _record(self, node: Element, embed: FoundEmbed | None, *, inline: bool = False) -> bool:
+        """Store an embed with the current update and its caption or preceding sentence."""
+        if embed is None:
+            return False
+        caption = caption_of(node, self._content, siblings=not inline)
+        context = caption
+        if caption is None and not inline:
+            context = sentence_context(self._trail.before(), skip_empty=True)
+        index = self.embeds.add(replace(embed, update=self._label, context=context))
+        if inline and caption is None and index is not None:
+            pending = _Pending(index, self._trail.mark(), self._block_of(node), text_of(node))
+            self._pending.append(pending)
+        self._recorded += 1
+        return True
+
+    def _block_of(self, node: Element) -> Element:
+        """Nearest enclosing paragraph-level element, whose end completes a sentence."""
+        for ancestor in node.iterancestors():
+            if ancestor is self._content or tag_name(ancestor) in BLOCK_TAGS:
+                return ancestor
+        return self._content
+
+    def _link(self, node: Element, url: str | None, found_in: str) -> bool:
+        """Record an iframe/embed/object target: platform post, media file or player page."""
+        if url is None or is_tiny(node):
+            return False
+        return self._record(node, link_embed(url, found_in, allow_player=True))
+
+    def _frame(self, node: Element) -> bool:
+        """``<iframe>``, including lazy ``data-src`` ones; its fallback text is not read."""
+        self._link(node, frame_url(node, self._base), "iframe")
+        return False
+
+    def _embed_element(self, node: Element) -> bool:
+        """``<embed src>`` (old Flash players, still in 2013-era pages)."""
+        url = resolve_url(attr(node, "src", "data-src"), self._base)
+        flash_file = self._flash_file(node.get("flashvars"))
+        self._link(node, flash_file or url, "iframe")
+        return False
+
+    def _object(self, node: Element) -> bool:
+        """``<object data>``/``<param name=movie>``; the nested ``<embed>`` is read only when
+        the object itself gave nothing."""
+        params = {
+            (param.get("name") or "").strip().lower(): param.get("value")
+            for param in node.iter("param")
+        }
+        candidates = [
+            self._flash_file(params.get("flashvars")),
+            resolve_url(attr(node, "data"), self._base),
+            *(resolve_url(params.get(name), self._base) for name in _FLASH_PARAMS),
+        ]
+        found = any(url is not None and self._link(node, url, "iframe") for url in candidates)
+        return not found
+
+    def _flash_file(self, flashvars: str | None) -> str | None:
+        """Media file named in a Flash player's ``flashvars`` (``file=clip.mp4&image=...``)."""
+        for key, value in parse_qsl(flashvars or ""):
+            if key.lower() in _FLASH_FILE_KEYS:
+                url = resolve_url(value, self._base)
+                if url is not None and media_type_of_url(url) in ("video", "audio"):
+                    return url
+        return None
+
+    def _video(self, node: Element) -> bool:
+        """``<video>``: one embed for the best ``<source>``; the poster is only metadata."""
+        self._media_element(node, "video")
+        return False
+
+    def _audio(self, node: Element) -> bool:
+        """``<audio>``: one embed for the best ``<source>``."""
+        self._media_element(node, "audio")
+        return False
+
+    def _media_element(self, node: Element, media_type: MediaType) -> bool:
+        """Record the best rendition of a video/audio element."""
+        choice = best_source(node, self._base)
+        if choice is None or is_tracker_url(choice.url):
+            return False
+        metadata: dict[str, str] = {}
+        poster = resolve_url(attr(node, "poster", "data-poster"), self._base)
+        if poster:
+            metadata["poster"] = poster
+        if choice.mime_type:
+            metadata["type"] = choice.mime_type
+        title = attr(node, "title", "aria-label")
+        if title:
+            metadata["title"] = title
+        return self._record(node, file_embed(choice.url, media_type, media_type, metadata))
+
+    def _picture(self, node: Element) -> bool:
+        """``<picture>``: the largest rendition among its sources and fallback image."""
+        img = next(node.iter("img"), None)
+        if img is not None and is_tiny(img):
+            return False
+        url = picture_url(node, self._base)
+        if url is not None and not is_unwanted_image(url):
+            embed = file_embed(url, "image", "picture", _image_metadata(img))
+            if self._record(node, embed):
+                self._yielded.add(node)
+        return False
+
+    def _img(self, node: Element) -> bool:
+        """``<img>`` (srcset, lazy attributes), unless tiny, a tracker, or a noscript twin."""
+        previous = _previous_element(node)
+        if tag_name(previous) == "noscript" and previous in self._yielded:
+            return False  # the <noscript> copy right before it was already recorded
+        if is_tiny(node):
+            return False
+        url = image_url(node, self._base)
+        if url is not None and not is_unwanted_image(url):
+            embed = file_embed(url, "image", "img", _image_metadata(node))
+            if self._record(node, embed):
+                self._yielded.add(node)
+        return False
+
+    def _noscript(self, node: Element) -> bool:
+        """``<noscript>`` fallbacks: their images count unless the lazy twin just did."""
+        previous = _previous_element(node)
+        if tag_name(previous) in ("img", "picture") and previous in self._yielded:
+            return False
+        inner = list(node) if len(node) else fragment_elements(node.text or "")
+        before = self._recorded
+        for element in inner:
+            for media in element.iter(*_NOSCRIPT_MEDIA):
+                if any(True for _ in media.iterancestors("picture", "video", "audio")):
+                    continue
+                self._noscript_media(media, node)
+        if self._recorded > before:
+            self._yielded.add(node)
+        return False
+
+    def _noscript_media(self, media: Element, noscript: Element) -> None:
+        """Record one media element of a noscript fallback, placed where the noscript is."""
+        tag = tag_name(media)
+        if tag in ("video", "audio"):
+            choice = best_source(media, self._base)
+            if choice is not None and not is_tracker_url(choice.url):
+                media_type: MediaType = "video" if tag == "video" else "audio"
+                self._record(noscript, file_embed(choice.url, media_type, media_type))
+        elif tag == "iframe":
+            if not is_tiny(media):
+                self._link(noscript, frame_url(media, self._base), "iframe")
+        elif not is_tiny(media if tag == "img" else next(media.iter("img"), media)):
+            url = image_url(media, self._base) if tag == "img" else picture_url(media, self._base)
+            if url is not None and not is_unwanted_image(url):
+                found_in = "img" if tag == "img" else "picture"
+                self._record(noscript, file_embed(url, "image", found_in, _image_metadata(media)))
+
+    def _anchor(self, node: Element) -> bool | None:
+        """``<a href>`` to a platform post or a media file; a wrapped thumbnail is skipped in
+        favour of the full-size target. Other links are just text."""
+        url = resolve_url(attr(node, "href"), self._base)
+        if url is None or is_tracker_url(url):
+            return None
+        thumbnail = next((n for n in node.iter("img", "picture") if n is not node), None)
+        embed: FoundEmbed | None = None
+        if platform_post(url) is not None:
+            embed = link_embed(url, "a-platform", allow_player=False)
+        else:
+            media_type = media_type_of_url(url)
+            if media_type is not None and not (media_type == "image" and is_unwanted_image(url)):
+                wrapped_image = thumbnail is not None and media_type == "image"
+                found_in = "a-img" if wrapped_image else "a-media"
+                embed = link_embed(url, found_in, allow_player=False)
+        if embed is None:
+            return None
+        link_text = text_of(node)
+        if link_text:
+            embed = replace(embed, metadata={**embed.metadata, "link_text": link_text})
+        if thumbnail is not None:
+            self._record(node, embed)
+            return False
+        self._record(node, embed, inline=True)
+        return None
+
+    def _blockquote(self, node: Element) -> bool | None:
+        """Tweet, Instagram and TikTok embed blockquotes; their quoted text is metadata, not
+        context. Ordinary quotes are read as text."""
+        classes = _classes(node)
+        url: str | None = None
+        if classes & {"twitter-tweet", "twitter-video", "twitter-tweet-rendered"}:
+            url = self._last_post_link(node, "twitter")
+            tweet_id = attr(node, "data-tweet-id")
+            if url is None and tweet_id:
+                url = f"https://twitter.com/i/status/{tweet_id}"
+        elif "instagram-media" in classes:
+            url = resolve_url(attr(node, "data-instgrm-permalink"), self._base)
+            url = url or self._last_post_link(node, "instagram")
+        elif "tiktok-embed" in classes:
+            url = resolve_url(attr(node, "cite"), self._base)
+            video_id = attr(node, "data-video-id")
+            if (url is None or platform_post(url) is None) and video_id:
+                url = f"https://www.tiktok.com/embed/v2/{video_id}"
+        else:
+            return None
+        if url is None:
+            return None
+        metadata: dict[str, str] = {}
+        quoted = text_of(node)
+        if quoted:
+            metadata["embed_text"] = quoted[:_MAX_EMBED_TEXT]
+        self._record(node, link_embed(url, "blockquote", allow_player=False, metadata=metadata))
+        return False
+
+    def _last_post_link(self, node: Element, platform: str) -> str | None:
+        """The last link inside an embed that addresses a post on ``platform`` (in a tweet
+        blockquote the last link is the tweet itself; earlier ones are its contents)."""
+        found: str | None = None
+        for link in node.iter("a"):
+            url = resolve_url(attr(link, "href"), self._base)
+            post = platform_post(url) if url is not None else None
+            if post is not None and post.platform == platform:
+                found = url
+        return found
+
+    def _xfbml(self, node: Element) -> bool | None:
+        """Facebook's ``<div class="fb-video|fb-post" data-href>`` embeds."""
+        if not _classes(node) & {"fb-video", "fb-post"}:
+            return None
+        url = resolve_url(attr(node, "data-href", "data-url"), self._base)
+        if url is None:
+            return None
+        self._record(node, link_embed(url, "xfbml", allow_player=False))
+        return False
+
+    def _script(self, node: Element) -> bool:
+        """Scripts are never read; only Telegram's post widget names media."""
+        post = attr(node, "data-telegram-post")
+        if post:
+            url = f"https://t.me/{post.strip('/')}"
+            self._record(node, link_embed(url, "telegram-widget", allow_player=False))
+        return False
+
+
+def _image_metadata(img: Element | None) -> dict[str, str]:
+    """Alt text and title of an image: not enough for context, still worth keeping."""
+    if img is None:
+        return {}
+    metadata: dict[str, str] = {}
+    for name in ("alt", "title"):
+        value = attr(img, name)
+        if value:
+            metadata[name] = collapse(value)
+    return metadata
+
+
+def _classes(node: Element) -> set[str]:
+    """Lower-cased class tokens."""
+    return set((node.get("class") or "").lower().split())
+
+
+def _previous_element(node: Element) -> Element | None:
+    """Previous sibling that is an element (comments and whitespace skipped)."""
+    sibling = node.getprevious()
+    while sibling is not None and not isinstance(sibling.tag, str):
+        sibling = sibling.getprevious()
+    return sibling

@@ -1,0 +1,228 @@
+"""Pick the one URL worth archiving from a media element's many attributes.
+
+Images come as responsive ``srcset`` lists, lazy-loading ``data-*`` attributes over a
+placeholder ``src``, or ``<picture>`` sources; videos list several ``<source>`` encodings.
+Evidence wants the largest, most faithful rendition, and nothing from pixels or icons.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from archiver.extract.document import Element, attr, tag_name
+from archiver.extract.urls import is_avatar_url, is_tracker_url, resolve_url
+
+_SRCSET_ATTRS = ("data-srcset", "data-lazy-srcset", "srcset")
+_SRC_ATTRS = (
+    "data-src", "data-lazy-src", "data-original", "data-full-src", "data-hi-res-src",
+    "data-lazy", "src",
+)  # fmt: skip
+_FRAME_SRC_ATTRS = ("data-src", "data-lazy-src", "data-original", "data-url", "src")
+_PLACEHOLDER_NAMES = frozenset(
+    {"blank", "spacer", "transparent", "clear", "pixel", "placeholder", "lazy", "lazyload",
+     "loading", "loader", "grey", "gray", "empty", "1x1", "dummy", "trans"}
+)  # fmt: skip
+_PLACEHOLDER_PARTS = ("placeholder", "spacer", "lazyload", "lazy-load", "lazy_load")
+_TINY = 48
+_PX = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:px)?\s*$", re.IGNORECASE)
+_STYLE_SIZE = re.compile(r"(?:^|[;\s])(width|height)\s*:\s*(\d+(?:\.\d+)?)px", re.IGNORECASE)
+_RESOLUTION = re.compile(r"(\d{3,4})\s*p?\b|\b([248])k\b", re.IGNORECASE)
+_K_LINES = {"2": 1440, "4": 2160, "8": 4320}
+_FORMAT_RANK = {
+    "mp4": 3, "m4v": 3, "m4a": 3, "mp3": 3, "flac": 3, "wav": 3, "webm": 2, "mov": 2,
+    "mkv": 2, "ogg": 2, "ogv": 2, "oga": 2, "opus": 2, "m3u8": 0, "mpd": 0,
+    "x-mpegurl": 0, "dash+xml": 0, "mpeg": 3, "quicktime": 2,
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class SrcsetCandidate:
+    """One entry of a ``srcset``: URL with its width (``w``) or density (``x``) descriptor."""
+
+    url: str
+    width: float | None
+    density: float
+
+
+def parse_srcset(value: str) -> list[SrcsetCandidate]:
+    """Entries of a ``srcset`` attribute; URLs may contain commas (image CDNs use them)."""
+    candidates: list[SrcsetCandidate] = []
+    position, length = 0, len(value)
+    while position < length:
+        while position < length and (value[position].isspace() or value[position] == ","):
+            position += 1
+        start = position
+        while position < length and not value[position].isspace():
+            position += 1
+        url = value[start:position]
+        descriptor = ""
+        if url.endswith(","):
+            url = url.rstrip(",")
+        else:
+            end = value.find(",", position)
+            end = length if end < 0 else end
+            descriptor, position = value[position:end].strip(), end
+        if url:
+            candidates.append(_candidate(url, descriptor))
+    return candidates
+
+
+def _candidate(url: str, descriptor: str) -> SrcsetCandidate:
+    """A srcset entry from its URL and descriptor text ("800w", "2x", or nothing)."""
+    width: float | None = None
+    density = 1.0
+    for token in descriptor.lower().split():
+        try:
+            if token.endswith("w"):
+                width = float(token[:-1])
+            elif token.endswith("x"):
+                density = float(token[:-1])
+        except ValueError:
+            continue
+    return SrcsetCandidate(url, width, density)
+
+
+def largest(candidates: list[SrcsetCandidate], base: str) -> str | None:
+    """Absolute URL of the largest fetchable candidate: by width when widths are given,
+    else by pixel density; the first one wins ties."""
+    usable = [
+        (candidate, resolved)
+        for candidate in candidates
+        if (resolved := resolve_url(candidate.url, base)) is not None
+        and not is_placeholder(resolved)
+    ]
+    if not usable:
+        return None
+    if any(candidate.width is not None for candidate, _ in usable):
+        return max(usable, key=lambda pair: pair[0].width or 0.0)[1]
+    return max(usable, key=lambda pair: pair[0].density)[1]
+
+
+def image_url(img: Element, base: str) -> str | None:
+    """Full-size URL of an ``<img>``: largest ``srcset`` entry (lazy variants first), else the
+    lazy ``data-src`` family, else ``src``; placeholders and ``data:`` URIs are skipped."""
+    for name in _SRCSET_ATTRS:
+        value = attr(img, name)
+        if value:
+            found = largest(parse_srcset(value), base)
+            if found:
+                return found
+    for name in _SRC_ATTRS:
+        resolved = resolve_url(attr(img, name), base)
+        if resolved is not None and not is_placeholder(resolved):
+            return resolved
+    return None
+
+
+def picture_url(picture: Element, base: str) -> str | None:
+    """Largest rendition offered by a ``<picture>``'s sources and its fallback ``<img>``."""
+    candidates: list[SrcsetCandidate] = []
+    for node in picture.iter("source", "img"):
+        for name in _SRCSET_ATTRS:
+            value = attr(node, name)
+            if value:
+                candidates.extend(parse_srcset(value))
+                break
+    found = largest(candidates, base)
+    if found:
+        return found
+    img = next(picture.iter("img"), None)
+    return image_url(img, base) if img is not None else None
+
+
+def frame_url(frame: Element, base: str) -> str | None:
+    """Target of an ``<iframe>``, preferring lazy-loading attributes over a placeholder src."""
+    for name in _FRAME_SRC_ATTRS:
+        resolved = resolve_url(attr(frame, name), base)
+        if resolved is not None:
+            return resolved
+    return None
+
+
+def is_placeholder(url: str) -> bool:
+    """Whether an image URL is a lazy-loading stand-in (blank.gif, placeholder.png)."""
+    name = posixpath.basename(urlsplit(url).path.lower())
+    stem = posixpath.splitext(name)[0]
+    return stem in _PLACEHOLDER_NAMES or any(part in stem for part in _PLACEHOLDER_PARTS)
+
+
+def is_unwanted_image(url: str) -> bool:
+    """Images that are never evidence: trackers, ads, avatars and SVG icons/logos."""
+    path = urlsplit(url).path.lower()
+    return path.endswith((".svg", ".svgz")) or is_tracker_url(url) or is_avatar_url(url)
+
+
+def declared_size(element: Element) -> tuple[float | None, float | None]:
+    """Width and height from attributes or inline style, when given in pixels."""
+    width = _pixels(element.get("width"))
+    height = _pixels(element.get("height"))
+    for name, value in _STYLE_SIZE.findall(element.get("style") or ""):
+        if name.lower() == "width" and width is None:
+            width = float(value)
+        elif name.lower() == "height" and height is None:
+            height = float(value)
+    return width, height
+
+
+def _pixels(value: str | None) -> float | None:
+    """A pixel length such as ``300`` or ``300px``; None for percentages and junk."""
+    match = _PX.match(value or "")
+    return float(match.group(1)) if match else None
+
+
+def is_tiny(element: Element) -> bool:
+    """Tracking pixels and icons: a side of at most 1 px, or every declared side <= 48 px."""
+    width, height = declared_size(element)
+    sides = [side for side in (width, height) if side is not None]
+    if not sides:
+        return False
+    return min(sides) <= 1 or max(sides) <= _TINY
+
+
+@dataclass(frozen=True)
+class SourceChoice:
+    """The chosen rendition of a ``<video>``/``<audio>`` element."""
+
+    url: str
+    mime_type: str | None
+
+
+def best_source(element: Element, base: str) -> SourceChoice | None:
+    """Best rendition of a video/audio element: highest declared resolution, then MP4 over
+    other containers over streaming manifests, then document order."""
+    options: list[tuple[tuple[int, int, int], SourceChoice]] = []
+    nodes = [element, *(s for s in element.iter("source") if s is not element)]
+    for order, node in enumerate(nodes):
+        url = resolve_url(attr(node, "src", "data-src"), base)
+        if url is None:
+            continue
+        mime = attr(node, "type")
+        score = (_resolution(node), _format_rank(url, mime), -order)
+        options.append((score, SourceChoice(url, mime)))
+    if not options:
+        return None
+    return max(options, key=lambda option: option[0])[1]
+
+
+def _resolution(node: Element) -> int:
+    """Vertical resolution a ``<source>`` declares through player-plugin attributes."""
+    if tag_name(node) != "source":
+        return 0
+    for name in ("size", "res", "data-res", "data-quality", "label", "data-label"):
+        match = _RESOLUTION.search(node.get(name) or "")
+        if match:
+            return int(match.group(1)) if match.group(1) else _K_LINES[match.group(2)]
+    return 0
+
+
+def _format_rank(url: str, mime: str | None) -> int:
+    """Preference of a container: MP4 plays everywhere; manifests need extra work."""
+    if mime:
+        subtype = mime.split(";", 1)[0].split("/", 1)[-1].strip().lower()
+        if subtype in _FORMAT_RANK:
+            return _FORMAT_RANK[subtype]
+    extension = posixpath.splitext(urlsplit(url).path.lower())[1].lstrip(".")
+    return _FORMAT_RANK.get(extension, 1)

@@ -1,0 +1,50 @@
+"""Result types of media extraction, shared by page and player parsing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from archiver.errors import ArchiverError
+
+EmbedKind = Literal["file", "platform", "player"]
+"""How a find is downloaded: plain HTTP, the platform downloader, or fetch-and-search."""
+
+MediaType = Literal["video", "image", "audio"]
+
+
+class ExtractError(ArchiverError):
+    """The input cannot be read as an HTML document; ``str(err)`` is a one-line reason."""
+
+
+@dataclass(frozen=True)
+class FoundEmbed:
+    """One piece of media found on a page, with where and under which update it appeared."""
+
+    kind: EmbedKind
+    url: str
+    original_url: str
+    media_type: MediaType | None
+    platform: str | None
+    found_in: str
+    update: str | None
+    context: str | None
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PageExtraction:
+    """Everything archivable on one page, in document order, one entry per canonical URL."""
+
+    title: str | None
+    embeds: list[FoundEmbed]
+
+
+@dataclass(frozen=True)
+class NormalizedURL:
+    """A URL in canonical form plus what it points at, so equal media compare equal."""
+
+    url: str
+    platform: str | None
+    kind: EmbedKind
+    media_type: MediaType | None

@@ -1,0 +1,190 @@
+"""Media declared in page metadata: Open Graph ``og:video``/``og:image`` and JSON-LD objects.
+
+Player pages often name their real video file only there, and JSON-LD carries the upload
+date, author and title that make a video attributable.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from archiver.extract.document import Element, collapse
+from archiver.extract.model import MediaType
+
+_MAX_METADATA_VALUE = 2000
+_LD_TYPES: dict[str, MediaType] = {
+    "VideoObject": "video",
+    "AudioObject": "audio",
+    "ImageObject": "image",
+}
+_LD_TEXT_FIELDS = ("name", "description", "uploadDate", "datePublished", "duration")
+_MIME_MAJOR: dict[str, MediaType] = {"video": "video", "image": "image", "audio": "audio"}
+
+
+@dataclass(frozen=True)
+class DeclaredMedia:
+    """One media item a page declares about itself, before URL resolution."""
+
+    url: str
+    media_type: MediaType | None
+    source: str  # "og:video", "og:image" or "json-ld"
+    is_file: bool  # the URL is the media itself, not a page showing it
+    metadata: dict[str, str] = field(default_factory=dict)
+    fallback_url: str | None = None  # JSON-LD embedUrl when contentUrl is also given
+
+
+def meta_values(root: Element) -> list[tuple[str, str]]:
+    """(property-or-name, content) of every ``<meta>`` in document order, names lower-cased."""
+    pairs: list[tuple[str, str]] = []
+    for meta in root.iter("meta"):
+        name = (meta.get("property") or meta.get("name") or "").strip().lower()
+        content = (meta.get("content") or "").strip()
+        if name and content:
+            pairs.append((name, content))
+    return pairs
+
+
+def first_meta(pairs: list[tuple[str, str]], name: str) -> str | None:
+    """Content of the first meta tag with this property/name."""
+    return next((content for key, content in pairs if key == name), None)
+
+
+def open_graph_media(pairs: list[tuple[str, str]], kind: str) -> list[DeclaredMedia]:
+    """``og:video`` or ``og:image`` items; each ``og:KIND``/``og:KIND:url`` starts an item and
+    ``:secure_url``/``:type`` refine it (the secure URL wins, as crawlers do)."""
+    prefix = f"og:{kind}"
+    groups: list[dict[str, str]] = []
+    for key, content in pairs:
+        suffix = key[len(prefix) :] if key.startswith(prefix) else None
+        if suffix in ("", ":url"):
+            if groups and "url" not in groups[-1]:
+                groups[-1]["url"] = content
+            else:
+                groups.append({"url": content})
+        elif suffix in (":secure_url", ":type", ":width", ":height"):
+            field_name = suffix[1:]
+            if not groups or field_name in groups[-1]:
+                groups.append({})
+            groups[-1][field_name] = content
+    found: list[DeclaredMedia] = []
+    for group in groups:
+        url = group.get("secure_url") or group.get("url")
+        if url:
+            mime = group.get("type")
+            metadata = {f"{prefix}:{k}": v for k, v in group.items() if k in ("width", "height")}
+            if mime:
+                metadata[f"{prefix}:type"] = mime
+            declared_media = _media_from_mime(mime)
+            is_file = declared_media is not None or kind == "image"
+            media = declared_media or ("image" if kind == "image" else None)
+            found.append(DeclaredMedia(url, media, prefix, is_file, metadata))
+    return found
+
+
+def _media_from_mime(mime: str | None) -> MediaType | None:
+    """Media type of a MIME type such as ``video/mp4``; None for ``text/html`` players."""
+    return _MIME_MAJOR.get((mime or "").split("/", 1)[0].strip().lower())
+
+
+def json_ld_media(root: Element, types: frozenset[str]) -> list[DeclaredMedia]:
+    """Media objects of the given schema.org types (``VideoObject``...) found anywhere in the
+    page's JSON-LD, including nested ones (``NewsArticle.video``) and ``@graph`` lists."""
+    found: list[DeclaredMedia] = []
+    for data in _json_ld_documents(root):
+        for node in _walk_json(data):
+            node_types = _types_of(node)
+            wanted = [t for t in node_types if t in types and t in _LD_TYPES]
+            if not wanted:
+                continue
+            content_url = _first_url(node.get("contentUrl"))
+            embed_url = _first_url(node.get("embedUrl"))
+            if wanted[0] == "ImageObject" and content_url is None:
+                content_url = _first_url(node.get("url"))
+            url = content_url or embed_url
+            if url is None:
+                continue
+            fallback = embed_url if content_url and embed_url != content_url else None
+            media = _LD_TYPES[wanted[0]]
+            is_file = content_url is not None
+            found.append(
+                DeclaredMedia(url, media, "json-ld", is_file, _ld_metadata(node), fallback)
+            )
+    return found
+
+
+def _json_ld_documents(root: Element) -> Iterator[Any]:
+    """Parsed JSON of each ``application/ld+json`` script; broken JSON is skipped."""
+    for script in root.iter("script"):
+        if (script.get("type") or "").strip().lower() != "application/ld+json":
+            continue
+        raw = (script.text or "").strip()
+        raw = raw.removeprefix("<!--").removesuffix("-->").strip().rstrip(";")
+        if not raw:
+            continue
+        try:
+            yield json.loads(raw, strict=False)
+        except ValueError:
+            continue
+
+
+def _walk_json(data: Any) -> Iterator[dict[str, Any]]:
+    """Every JSON object inside ``data``, depth-first, without recursion limits."""
+    stack = [data]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, dict):
+            yield current
+            stack.extend(reversed(list(current.values())))
+        elif isinstance(current, list):
+            stack.extend(reversed(current))
+
+
+def _types_of(node: dict[str, Any]) -> list[str]:
+    """The ``@type`` values of a JSON-LD node, without any ``schema:`` prefix."""
+    raw = node.get("@type")
+    values = raw if isinstance(raw, list) else [raw]
+    return [
+        value.rsplit("/", 1)[-1].rsplit(":", 1)[-1] for value in values if isinstance(value, str)
+    ]
+
+
+def _first_url(value: Any) -> str | None:
+    """A URL from a JSON-LD value that may be a string, a list or an object with ``url``."""
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    if isinstance(value, list):
+        return next((url for url in map(_first_url, value) if url), None)
+    if isinstance(value, dict):
+        return _first_url(value.get("url") or value.get("@id"))
+    return None
+
+
+def _text(value: Any) -> str | None:
+    """A short text from a JSON-LD value (strings and numbers; first of a list)."""
+    if isinstance(value, list):
+        return next((text for text in map(_text, value) if text), None)
+    if isinstance(value, dict):
+        return _text(value.get("name") or value.get("@value"))
+    if isinstance(value, str | int | float) and not isinstance(value, bool):
+        text = collapse(str(value))
+        return text[:_MAX_METADATA_VALUE] if text else None
+    return None
+
+
+def _ld_metadata(node: dict[str, Any]) -> dict[str, str]:
+    """Attribution fields of a media object: name, description, dates, author, thumbnail."""
+    metadata: dict[str, str] = {}
+    for key in _LD_TEXT_FIELDS:
+        text = _text(node.get(key))
+        if text:
+            metadata[key] = text
+    author = _text(node.get("author") or node.get("creator"))
+    if author:
+        metadata["author"] = author
+    thumbnail = _first_url(node.get("thumbnailUrl") or node.get("thumbnail"))
+    if thumbnail:
+        metadata["thumbnailUrl"] = thumbnail
+    return metadata

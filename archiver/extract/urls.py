@@ -1,0 +1,525 @@
+"""Resolve, clean and classify URLs so that one piece of media has exactly one address.
+
+Pages point at the same video through embed players, short links and share links full of
+tracking parameters; archiving each spelling separately would duplicate evidence, so every
+URL is reduced to the canonical post address the platform itself uses.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from collections.abc import Callable
+from urllib.parse import SplitResult, parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+
+from archiver.extract.model import MediaType, NormalizedURL
+
+# Extensions of files that plain HTTP can fetch as media, by the media they hold.
+_EXTENSIONS: dict[str, MediaType] = {
+    **dict.fromkeys(
+        ("mp4", "m4v", "webm", "mov", "mkv", "avi", "wmv", "flv", "mpg", "mpeg", "3gp", "ogv"),
+        "video",
+    ),
+    **dict.fromkeys(("m3u8", "mpd"), "video"),
+    **dict.fromkeys(
+        ("mp3", "m4a", "aac", "ogg", "oga", "opus", "wav", "flac", "wma", "weba"), "audio"
+    ),
+    **dict.fromkeys(
+        (
+            "jpg", "jpeg", "jpe", "jfif", "png", "gif", "webp", "avif",
+            "tif", "tiff", "heic", "heif", "bmp",
+        ),
+        "image",
+    ),
+}  # fmt: skip
+
+_FETCHABLE_SCHEMES = frozenset({"http", "https"})
+
+# Query parameters that only identify the visitor or campaign, never the resource.
+_TRACKING_PARAMS = frozenset(
+    {
+        "fbclid", "gclid", "gclsrc", "dclid", "msclkid", "yclid", "wbraid", "gbraid",
+        "igshid", "igsh", "mc_cid", "mc_eid", "_ga", "_gl", "ref_src", "ref_url",
+        "__tn__", "mibextid",
+    }
+)  # fmt: skip
+_TRACKING_PREFIXES = ("utm_", "__cft__")
+# On platform URLs these are share/session markers too; elsewhere they may be part of a
+# signed download URL, so they are only dropped for platforms.
+_PLATFORM_TRACKING_PARAMS = frozenset({"si", "feature", "s", "t", "ref", "app", "pp"})
+
+_TRACKER_DOMAINS = frozenset(
+    {
+        "doubleclick.net", "googlesyndication.com", "googleadservices.com",
+        "google-analytics.com", "googletagmanager.com", "googletagservices.com",
+        "scorecardresearch.com", "quantserve.com", "quantcount.com", "amazon-adsystem.com",
+        "taboola.com", "outbrain.com", "adnxs.com", "criteo.com", "criteo.net", "moatads.com",
+        "adform.net", "rubiconproject.com", "pubmatic.com", "openx.net", "chartbeat.com",
+        "chartbeat.net", "addthis.com", "sharethis.com", "imrworldwide.com", "adsrvr.org",
+        "revcontent.com", "mgid.com", "casalemedia.com", "smartadserver.com", "teads.tv",
+        "hotjar.com", "nr-data.net", "zemanta.com", "adroll.com", "quantcast.com",
+    }
+)  # fmt: skip
+# First host label of ad and analytics servers ("pixel.example.com").
+_TRACKER_HOST_LABELS = frozenset(
+    {"pixel", "pixels", "ads", "ad", "adserver", "adservice", "tracking", "track",
+     "tracker", "beacon", "stats", "analytics", "metrics", "telemetry"}
+)  # fmt: skip
+_TRACKER_PATH_SEGMENTS = frozenset(
+    {"ads", "ad", "adserver", "adverts", "advertising", "pixel", "pixels", "tracking",
+     "beacon", "tracker"}
+)  # fmt: skip
+_TRACKER_FILE_STEMS = frozenset({"pixel", "tracking", "beacon", "1x1", "spacer", "blank"})
+
+# Frames that are page furniture (comment systems, maps, captchas, share buttons).
+_FURNITURE_DOMAINS = frozenset(
+    {
+        "disqus.com", "recaptcha.net", "linkedin.com", "pinterest.com", "plusone.google.com",
+        "apis.google.com", "plus.google.com", "stumbleupon.com", "vk.com", "ok.ru",
+    }
+)  # fmt: skip
+_FURNITURE_PREFIXES = (
+    "www.google.com/recaptcha", "google.com/recaptcha", "www.google.com/maps",
+    "google.com/maps", "maps.google.", "platform.twitter.com/widgets/", "twitter.com/intent/",
+    "x.com/intent/", "reddit.com/static/button", "www.reddit.com/static/button",
+)  # fmt: skip
+
+_PLATFORM_HOSTS: dict[str, str] = {
+    "youtube.com": "youtube",
+    "youtube-nocookie.com": "youtube",
+    "youtu.be": "youtube",
+    "vimeo.com": "vimeo",
+    "player.vimeo.com": "vimeo",
+    "dailymotion.com": "dailymotion",
+    "geo.dailymotion.com": "dailymotion",
+    "dai.ly": "dailymotion",
+    "facebook.com": "facebook",
+    "fb.com": "facebook",
+    "fb.watch": "facebook",
+    "twitter.com": "twitter",
+    "x.com": "twitter",
+    "platform.twitter.com": "twitter",
+    "instagram.com": "instagram",
+    "instagr.am": "instagram",
+    "tiktok.com": "tiktok",
+    "vm.tiktok.com": "tiktok",
+    "vt.tiktok.com": "tiktok",
+    "t.me": "telegram",
+    "telegram.me": "telegram",
+    "telegram.dog": "telegram",
+}
+_HOST_NOISE_PREFIXES = ("www.", "m.", "mobile.", "web.", "music.", "business.")
+
+_YOUTUBE_ID = re.compile(r"[A-Za-z0-9_-]{11}")
+_YOUTUBE_NOT_IDS = frozenset({"videoseries", "live_stream"})
+_DIGITS = re.compile(r"\d+")
+_VIMEO_HASH = re.compile(r"[0-9a-f]{6,}")
+_DAILYMOTION_ID = re.compile(r"[A-Za-z0-9]+")
+_INSTAGRAM_CODE = re.compile(r"[A-Za-z0-9_-]+")
+_TELEGRAM_CHANNEL = re.compile(r"[A-Za-z][A-Za-z0-9_]{2,}")
+_TWITTER_USER = re.compile(r"[A-Za-z0-9_]{1,50}")
+_TIKTOK_USER = re.compile(r"@[\w.-]*")
+_TELEGRAM_RESERVED = frozenset(
+    {"s", "c", "joinchat", "addstickers", "addemoji", "share", "iv", "proxy", "socks"}
+)
+
+PlatformMatch = tuple[str, MediaType | None]  # canonical URL, media type
+_Matcher = Callable[[SplitResult, list[str], dict[str, str]], PlatformMatch | None]
+
+
+def resolve_url(raw: str | None, base: str) -> str | None:
+    """Make a page-given reference absolute; None for anything that cannot be fetched.
+
+    Browsers strip surrounding whitespace and drop tabs/newlines inside URLs, so this does too;
+    ``data:``, ``blob:``, ``javascript:``, ``about:`` and fragment-only references are not
+    downloadable media and come back as None.
+    """
+    if raw is None:
+        return None
+    text = raw.strip().replace("\t", "").replace("\n", "").replace("\r", "")
+    if not text or text.startswith("#"):
+        return None
+    try:
+        absolute = urljoin(base, text)
+        parts = urlsplit(absolute)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in _FETCHABLE_SCHEMES or not parts.hostname:
+        return None
+    return absolute
+
+
+def _host(parts: SplitResult) -> str:
+    """Lower-case host without port, for comparisons."""
+    return (parts.hostname or "").lower().rstrip(".")
+
+
+def _bare_host(host: str) -> str:
+    """Host with www./m./mobile. style prefixes removed, for platform lookups."""
+    for prefix in _HOST_NOISE_PREFIXES:
+        if host.startswith(prefix) and host.count(".") > 1:
+            return host[len(prefix) :]
+    return host
+
+
+def _segments(path: str) -> list[str]:
+    """Non-empty path segments."""
+    return [segment for segment in path.split("/") if segment]
+
+
+def _is_tracking_param(name: str) -> bool:
+    """Whether a query parameter only tracks the visitor."""
+    lowered = name.lower()
+    return lowered in _TRACKING_PARAMS or lowered.startswith(_TRACKING_PREFIXES)
+
+
+def clean_url(url: str) -> str:
+    """Canonical spelling of a non-platform URL: lower-case scheme and host, default port,
+    fragment and tracking parameters removed, everything else untouched (signed CDN URLs
+    must keep their query)."""
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return url.strip()
+    scheme = parts.scheme.lower()
+    host = _host(parts)
+    netloc = host
+    try:
+        port = parts.port
+    except ValueError:
+        return url.strip()
+    if port is not None and (scheme, port) not in (("http", 80), ("https", 443)):
+        netloc = f"{host}:{port}"
+    if parts.username:
+        netloc = f"{parts.username}{':' + parts.password if parts.password else ''}@{netloc}"
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    kept = [(name, value) for name, value in pairs if not _is_tracking_param(name)]
+    query = parts.query if len(kept) == len(pairs) else urlencode(kept)
+    fragment = parts.fragment if parts.fragment.startswith("!") else ""
+    return urlunsplit((scheme, netloc, parts.path or "/", query, fragment))
+
+
+def media_type_of_url(url: str) -> MediaType | None:
+    """Media type implied by the URL's file extension (or a ``format=jpg`` style query)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    extension = posixpath.splitext(parts.path.lower())[1].lstrip(".")
+    if extension:
+        return _EXTENSIONS.get(extension)
+    for name, value in parse_qsl(parts.query):
+        if name.lower() in ("format", "fm", "ext"):
+            return _EXTENSIONS.get(value.lower().lstrip("."))
+    return None
+
+
+def is_media_file_url(url: str) -> bool:
+    """Whether the URL names a media file that plain HTTP can fetch, judged by extension."""
+    return media_type_of_url(url) is not None
+
+
+def is_tracker_url(url: str) -> bool:
+    """Whether the URL belongs to an ad, analytics or tracking-pixel service."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return True
+    host = _host(parts)
+    if _in_domains(host, _TRACKER_DOMAINS):
+        return True
+    labels = host.split(".")
+    if len(labels) > 2 and labels[0] in _TRACKER_HOST_LABELS:
+        return True
+    if _bare_host(host) == "facebook.com" and parts.path.rstrip("/") == "/tr":
+        return True
+    segments = [segment.lower() for segment in _segments(parts.path)]
+    if any(segment in _TRACKER_PATH_SEGMENTS for segment in segments[:-1]):
+        return True
+    if segments:
+        stem = posixpath.splitext(segments[-1])[0]
+        return stem in _TRACKER_FILE_STEMS or stem in _TRACKER_PATH_SEGMENTS
+    return False
+
+
+def _in_domains(host: str, domains: frozenset[str]) -> bool:
+    """Whether ``host`` is one of ``domains`` or a subdomain of one."""
+    labels = host.split(".")
+    return any(".".join(labels[index:]) in domains for index in range(len(labels) - 1))
+
+
+def is_avatar_url(url: str) -> bool:
+    """Whether the URL is a profile picture service (gravatar), never evidence."""
+    try:
+        host = _host(urlsplit(url))
+    except ValueError:
+        return False
+    return host == "gravatar.com" or host.endswith(".gravatar.com")
+
+
+def is_furniture_url(url: str) -> bool:
+    """Whether a frame URL is page furniture: share/like buttons, comments, maps, captchas."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return True
+    host = _host(parts)
+    if _in_domains(host, _FURNITURE_DOMAINS):
+        return True
+    location = _bare_host(host) + parts.path
+    if any(spelling.startswith(_FURNITURE_PREFIXES) for spelling in (host + parts.path, location)):
+        return True
+    return location.startswith("facebook.com/plugins/") and not location.startswith(
+        ("facebook.com/plugins/video.php", "facebook.com/plugins/post.php")
+    )
+
+
+def platform_of(url: str) -> str | None:
+    """Platform that serves the URL's host, if it is one of the supported platforms."""
+    try:
+        host = _bare_host(_host(urlsplit(url)))
+    except ValueError:
+        return None
+    if host in _PLATFORM_HOSTS:
+        return _PLATFORM_HOSTS[host]
+    parent = host.split(".", 1)[-1]
+    return _PLATFORM_HOSTS.get(parent) if parent in ("tiktok.com", "facebook.com") else None
+
+
+def _youtube(
+    parts: SplitResult, segments: list[str], query: dict[str, str]
+) -> PlatformMatch | None:
+    """YouTube watch/embed/short/live URLs -> watch?v=ID; playlist embeds -> playlist."""
+    video_id: str | None = None
+    if _bare_host(_host(parts)) == "youtu.be":
+        video_id = segments[0] if segments else None
+    elif (
+        segments
+        and segments[0] in ("embed", "v", "e", "shorts", "live", "watch")
+        and len(segments) > 1
+    ):
+        video_id = segments[1]
+    elif segments[:1] == ["watch"] or not segments:
+        video_id = query.get("v")
+    if video_id and _YOUTUBE_ID.fullmatch(video_id) and video_id not in _YOUTUBE_NOT_IDS:
+        return f"https://www.youtube.com/watch?v={video_id}", "video"
+    playlist = query.get("list")
+    if playlist and segments[:1] in (["embed"], ["playlist"]):
+        return f"https://www.youtube.com/playlist?{urlencode({'list': playlist})}", "video"
+    return None
+
+
+def _vimeo(parts: SplitResult, segments: list[str], query: dict[str, str]) -> PlatformMatch | None:
+    """player.vimeo.com/video/N and channel/group paths -> vimeo.com/N (+ unlisted hash)."""
+    video_id: str | None = None
+    private_hash = query.get("h")
+    if len(segments) >= 2 and segments[0] == "video":
+        video_id = segments[1]
+    elif segments and _DIGITS.fullmatch(segments[0]):
+        video_id = segments[0]
+        if len(segments) > 1 and _VIMEO_HASH.fullmatch(segments[1]):
+            private_hash = segments[1]
+    elif segments and segments[0] in ("channels", "groups", "album", "showcase"):
+        video_id = next((s for s in reversed(segments) if _DIGITS.fullmatch(s)), None)
+        if video_id == segments[1]:
+            video_id = None  # an album/showcase id, not a video
+    if not video_id or not _DIGITS.fullmatch(video_id):
+        return None
+    if private_hash and _VIMEO_HASH.fullmatch(private_hash):
+        return f"https://vimeo.com/{video_id}/{private_hash}", "video"
+    return f"https://vimeo.com/{video_id}", "video"
+
+
+def _dailymotion(
+    parts: SplitResult, segments: list[str], query: dict[str, str]
+) -> PlatformMatch | None:
+    """Dailymotion embed, swf, player and dai.ly links -> dailymotion.com/video/ID."""
+    video_id: str | None = None
+    if _bare_host(_host(parts)) == "dai.ly":
+        video_id = segments[0] if segments else None
+    elif "video" in segments[:-1]:
+        video_id = segments[segments.index("video") + 1].split("_", 1)[0]
+    else:
+        video_id = query.get("video")
+    if video_id and _DAILYMOTION_ID.fullmatch(video_id):
+        return f"https://www.dailymotion.com/video/{video_id}", "video"
+    return None
+
+
+_FACEBOOK_KEEP_PARAMS = ("v", "story_fbid", "fbid", "id", "set")
+_FACEBOOK_VIDEO_SEGMENTS = frozenset({"videos", "reel", "reels", "watch"})
+_FACEBOOK_POST_SEGMENTS = frozenset({"posts", "photos", "permalink", "videos", "reel", "share"})
+_FACEBOOK_POST_PAGES = frozenset(
+    {"permalink.php", "story.php", "photo.php", "video.php", "photo", "watch"}
+)
+
+
+def _facebook(
+    parts: SplitResult, segments: list[str], query: dict[str, str]
+) -> PlatformMatch | None:
+    """Facebook video/post URLs, unwrapping the video/post embed plugin's ``href``."""
+    host = _bare_host(_host(parts))
+    if segments[:1] == ["plugins"]:
+        target = query.get("href")
+        if target and segments[1:2] in (["video.php"], ["post.php"]):
+            inner = platform_post(urljoin("https://www.facebook.com/", target))
+            if inner is not None and inner.platform == "facebook":
+                return inner.url, inner.media_type
+        return None
+    if host == "fb.watch":
+        return (f"https://fb.watch/{segments[0]}/", "video") if segments else None
+    is_post = any(segment in _FACEBOOK_POST_SEGMENTS for segment in segments[:-1]) or (
+        bool(segments) and segments[0] in _FACEBOOK_POST_PAGES
+    )
+    if not is_post:
+        return None
+    if segments[0] == "video.php" and "v" in query:
+        return f"https://www.facebook.com/watch/?v={query['v']}", "video"
+    kept = [(name, query[name]) for name in _FACEBOOK_KEEP_PARAMS if name in query]
+    if segments[0] in ("watch", "permalink.php", "story.php", "photo.php", "photo") and not kept:
+        return None
+    media: MediaType | None = None
+    if _FACEBOOK_VIDEO_SEGMENTS.intersection(segments) or segments[:2] == ["share", "v"]:
+        media = "video"
+    elif "photos" in segments or segments[0] in ("photo.php", "photo"):
+        media = "image"
+    path = parts.path if parts.path.startswith("/") else "/" + parts.path
+    if segments[0] == "watch":
+        path = "/watch/"
+    query_text = f"?{urlencode(kept)}" if kept else ""
+    return f"https://www.facebook.com{path}{query_text}", media
+
+
+def _twitter(
+    parts: SplitResult, segments: list[str], query: dict[str, str]
+) -> PlatformMatch | None:
+    """Tweet URLs on twitter.com/x.com/mobile and the Tweet.html embed -> twitter.com status."""
+    host = _bare_host(_host(parts))
+    if host == "platform.twitter.com":
+        tweet_id = query.get("id")
+        if segments[:1] == ["embed"] and tweet_id and _DIGITS.fullmatch(tweet_id):
+            return f"https://twitter.com/i/status/{tweet_id}", None
+        return None
+    lowered = [segment.lower() for segment in segments]
+    if len(lowered) >= 3 and lowered[1] in ("status", "statuses"):
+        owner, rest = segments[0], segments[2:]  # /USER/status/ID or /i/status/ID
+    elif len(lowered) >= 4 and lowered[:3] == ["i", "web", "status"]:
+        owner, rest = "i", segments[3:]
+    else:
+        return None
+    if not _DIGITS.fullmatch(rest[0]) or not _TWITTER_USER.fullmatch(owner):
+        return None
+    owner = "i" if owner.lower() == "i" else owner
+    media: MediaType | None = "video" if "video" in lowered[-2:] else None
+    return f"https://twitter.com/{owner}/status/{rest[0]}", media
+
+
+def _instagram(
+    parts: SplitResult, segments: list[str], query: dict[str, str]
+) -> PlatformMatch | None:
+    """Instagram post/reel/tv URLs, with or without username prefix or /embed suffix."""
+    kinds = {"p": "p", "reel": "reel", "reels": "reel", "tv": "tv"}
+    for index in (0, 1):
+        if len(segments) > index + 1 and segments[index] in kinds:
+            code = segments[index + 1]
+            if not _INSTAGRAM_CODE.fullmatch(code):
+                return None
+            kind = kinds[segments[index]]
+            media: MediaType | None = "video" if kind in ("reel", "tv") else None
+            return f"https://www.instagram.com/{kind}/{code}/", media
+    return None
+
+
+def _tiktok(parts: SplitResult, segments: list[str], query: dict[str, str]) -> PlatformMatch | None:
+    """TikTok video/photo posts and embed players -> tiktok.com/@user/video/ID; short links kept."""
+    host = _bare_host(_host(parts))
+    if host in ("vm.tiktok.com", "vt.tiktok.com"):
+        return (f"https://{host}/{segments[0]}/", "video") if segments else None
+    if segments[:1] == ["t"] and len(segments) > 1:
+        return f"https://www.tiktok.com/t/{segments[1]}/", "video"
+    if len(segments) >= 3 and _TIKTOK_USER.fullmatch(segments[0]):
+        if segments[1] in ("video", "photo") and _DIGITS.fullmatch(segments[2]):
+            media: MediaType = "video" if segments[1] == "video" else "image"
+            return f"https://www.tiktok.com/{segments[0]}/{segments[1]}/{segments[2]}", media
+        return None
+    candidates = [segment.removesuffix(".html") for segment in segments[1:]]
+    if segments[:1] in (["embed"], ["player"], ["v"]):
+        video_id = next((c for c in candidates if _DIGITS.fullmatch(c) and len(c) > 8), None)
+        if video_id:
+            return f"https://www.tiktok.com/@/video/{video_id}", "video"
+    return None
+
+
+def _telegram(
+    parts: SplitResult, segments: list[str], query: dict[str, str]
+) -> PlatformMatch | None:
+    """Telegram channel posts: t.me/s/channel/N and telegram.me -> t.me/channel/N."""
+    if segments[:1] == ["s"]:
+        segments = segments[1:]
+    if len(segments) == 3 and segments[0] == "c" and all(map(_DIGITS.fullmatch, segments[1:])):
+        return f"https://t.me/c/{segments[1]}/{segments[2]}", None
+    if len(segments) == 2 and _DIGITS.fullmatch(segments[1]):
+        channel = segments[0]
+        if channel.lower() not in _TELEGRAM_RESERVED and _TELEGRAM_CHANNEL.fullmatch(channel):
+            return f"https://t.me/{channel}/{segments[1]}", None
+    return None
+
+
+_MATCHERS: dict[str, _Matcher] = {
+    "youtube": _youtube,
+    "vimeo": _vimeo,
+    "dailymotion": _dailymotion,
+    "facebook": _facebook,
+    "twitter": _twitter,
+    "instagram": _instagram,
+    "tiktok": _tiktok,
+    "telegram": _telegram,
+}
+
+
+def platform_post(url: str) -> NormalizedURL | None:
+    """The canonical post/video URL when ``url`` addresses one on a supported platform.
+
+    Platform home pages, profiles, buttons and widgets return None: they are not media.
+    """
+    platform = platform_of(url)
+    if platform is None:
+        return None
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return None
+    query = {
+        name: value
+        for name, value in parse_qsl(parts.query)
+        if not _is_tracking_param(name) and name not in _PLATFORM_TRACKING_PARAMS
+    }
+    found = _MATCHERS[platform](parts, _segments(parts.path), query)
+    if found is None:
+        return None
+    canonical, media_type = found
+    return NormalizedURL(canonical, platform, "platform", media_type)
+
+
+def normalize_url(url: str) -> NormalizedURL:
+    """Canonical form of an absolute URL and what it is (platform post, media file, or a
+    page that has to be fetched to find the media)."""
+    post = platform_post(url)
+    if post is not None:
+        return post
+    platform = platform_of(url)
+    if platform is not None:
+        return NormalizedURL(_clean_platform_url(url), platform, "platform", None)
+    cleaned = clean_url(url)
+    media_type = media_type_of_url(cleaned)
+    if media_type is not None:
+        return NormalizedURL(cleaned, None, "file", media_type)
+    return NormalizedURL(cleaned, None, "player", None)
+
+
+def _clean_platform_url(url: str) -> str:
+    """A platform URL that is not a post (a profile, a channel): tracking dropped, https."""
+    cleaned = urlsplit(clean_url(url))
+    pairs = parse_qsl(cleaned.query, keep_blank_values=True)
+    kept = [(name, value) for name, value in pairs if name not in _PLATFORM_TRACKING_PARAMS]
+    return urlunsplit(("https", cleaned.netloc, cleaned.path, urlencode(kept), ""))

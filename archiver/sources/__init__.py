@@ -1,0 +1,1 @@
+"""Sources: feeds and live pages polled on a schedule, turned into capture work."""

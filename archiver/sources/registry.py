@@ -1,0 +1,140 @@
+"""Adding, listing, pausing and removing sources; syncing the config's ``[[sources]]``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from archiver.config import SourceEntry
+from archiver.errors import ArchiverError
+from archiver.index.models import Source, iso, utcnow
+from archiver.index.records import get_or_create
+
+KINDS = ("auto", "feed", "page")
+
+
+class SourceError(ArchiverError):
+    """A source command named no known source, or a bad URL or kind."""
+
+
+def _check_url(url: str) -> str:
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise SourceError(f"not an http(s) URL: {url!r}")
+    return url.strip()
+
+
+def add_source(
+    session: Session,
+    url: str,
+    *,
+    every: float,
+    name: str | None = None,
+    kind: str = "auto",
+    from_config: bool = False,
+) -> Source:
+    """Add a source, or update the settings of the one with this URL."""
+    if kind not in KINDS:
+        raise SourceError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
+    url = _check_url(url)
+    now = utcnow()
+    source, created = get_or_create(
+        session,
+        lambda: session.scalar(select(Source).where(Source.url == url)),
+        lambda: Source(
+            url=url,
+            name=name,
+            kind=kind,
+            every_seconds=every,
+            paused=False,
+            from_config=from_config,
+            next_poll_at=now,
+            consecutive_errors=0,
+            created_at=now,
+        ),
+    )
+    if not created:
+        source.every_seconds = every
+        source.kind = kind
+        source.name = name or source.name
+        source.from_config = from_config
+        if kind != "auto":
+            source.detected_kind = None
+    return source
+
+
+def find_source(session: Session, ref: str) -> Source:
+    """A source by id or by URL."""
+    query = select(Source).where(Source.id == int(ref)) if ref.isdigit() else None
+    source = session.scalar(query) if query is not None else None
+    source = source or session.scalar(select(Source).where(Source.url == ref.strip()))
+    if source is None:
+        raise SourceError(f"no source {ref!r} (see 'archiver source list')")
+    return source
+
+
+def set_paused(session: Session, ref: str, paused: bool) -> Source:
+    source = find_source(session, ref)
+    source.paused = paused
+    if not paused:
+        source.next_poll_at = utcnow()
+    return source
+
+
+def remove_source(session: Session, ref: str) -> Source:
+    """Forget a source. What it found stays archived (pages keep their embeds)."""
+    source = find_source(session, ref)
+    session.delete(source)
+    return source
+
+
+def sync_config_sources(session: Session, entries: list[SourceEntry], default_every: float) -> None:
+    """Make the index match the config's ``[[sources]]``: add or update each one, and
+    remove config-declared sources that are no longer in the file."""
+    declared = {_check_url(e.url) for e in entries}
+    for entry in entries:
+        add_source(
+            session,
+            entry.url,
+            every=entry.every or default_every,
+            name=entry.name,
+            kind=entry.kind,
+            from_config=True,
+        )
+    for source in session.scalars(select(Source).where(Source.from_config.is_(True))):
+        if source.url not in declared:
+            session.delete(source)
+
+
+@dataclass(frozen=True)
+class SourceView:
+    """A source as ``source list`` and ``status`` show it."""
+
+    source: Source
+
+    def to_json(self) -> dict[str, Any]:
+        s = self.source
+        return {
+            "id": s.id,
+            "url": s.url,
+            "name": s.name,
+            "kind": s.kind,
+            "detected_kind": s.detected_kind,
+            "every_seconds": s.every_seconds,
+            "paused": s.paused,
+            "from_config": s.from_config,
+            "last_polled_at": iso(s.last_polled_at),
+            "last_result": s.last_result,
+            "last_error": s.last_error,
+            "consecutive_errors": s.consecutive_errors,
+            "next_poll_at": iso(s.next_poll_at),
+        }
+
+
+def list_sources(session: Session) -> list[SourceView]:
+    return [SourceView(s) for s in session.scalars(select(Source).order_by(Source.id))]
+

@@ -1,0 +1,48 @@
+"""What ``archiver status`` reports: sources, queue counts by state, recent failures."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from archiver.index.models import CaptureJob, iso
+from archiver.jobs import JobState
+from archiver.sources.registry import list_sources
+
+
+def queue_counts(session: Session) -> dict[str, int]:
+    counts = {state.value: 0 for state in JobState}
+    rows = session.execute(select(CaptureJob.state, func.count()).group_by(CaptureJob.state))
+    for state, count in rows:
+        counts[state] = count
+    return counts
+
+
+def recent_failures(session: Session, limit: int = 20) -> list[dict[str, Any]]:
+    rows = session.scalars(
+        select(CaptureJob)
+        .where(CaptureJob.state.in_([JobState.FAILED, JobState.GONE]))
+        .order_by(CaptureJob.updated_at.desc())
+        .limit(limit)
+    )
+    return [
+        {
+            "url": job.url,
+            "state": job.state,
+            "reason": job.last_error,
+            "attempts": job.attempts,
+            "failed_at": iso(job.updated_at),
+            "next_attempt_at": iso(job.next_attempt_at),
+        }
+        for job in rows
+    ]
+
+
+def status_report(session: Session) -> dict[str, Any]:
+    return {
+        "sources": [view.to_json() for view in list_sources(session)],
+        "queue": queue_counts(session),
+        "recent_failures": recent_failures(session),
+    }

@@ -1,0 +1,265 @@
+"""Capture end to end: real pages and real media from a local server, into a real archive."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from support import FixtureServer, MediaSet
+from support.archiving import make_config
+
+from archiver.archive import Archive
+from archiver.capture import Capturer
+from archiver.index.models import CaptureJob
+from archiver.search import SearchQuery, search
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def archive(tmp_path: Path) -> Archive:
+    with Archive.open(make_config(tmp_path / "storage")) as opened:
+        yield opened
+
+
+def files_under(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.is_file())
+
+
+LIVE_BLOG = """<!doctype html>
+<html><head><title>Syria Daily, Sept 28: Rebels hold the Citadel</title>
+<meta property="og:image" content="/static/share-card.jpg"></head>
+<body>
+<header><img src="/static/logo.png" alt="EA WorldView" width="200" height="60">
+<nav><a href="/world">World</a> <a href="/syria">Syria</a></nav></header>
+<article>
+<h1>Syria Daily, Sept 28: Rebels hold the Citadel</h1>
+<p><strong>ORIGINAL ENTRY:</strong> Fighting continued overnight in Aleppo.
+Activists filmed the aftermath of a strike on the market:</p>
+<video controls src="/media/clip_a.mp4" poster="/media/photo_c.jpg"></video>
+<p><strong>UPDATE 1800 GMT:</strong> Rebels denied any advance by regime forces,
+posting video of their fighters near the Citadel:</p>
+<iframe src="about:blank" data-src="/player/7" width="560" height="315"></iframe>
+<figure><a href="/media/photo_a.jpg"><img src="/thumbs/photo_a_small.jpg" width="300"></a>
+<figcaption>Smoke rises over the old city, September 28.</figcaption></figure>
+<p>The ambassador laughs:</p>
+<img srcset="/thumbs/photo_b_small.jpg 320w, /media/photo_b.jpg 800w" src="/thumbs/photo_b_small.jpg">
+<p>More on <a href="/syria/yesterday">yesterday's fighting</a>.</p>
+<img src="/pixel.gif" width="1" height="1">
+</article>
+<aside class="sidebar"><img src="/media/photo_c.jpg" alt="related"></aside>
+</body></html>
+"""
+
+PLAYER = """<!doctype html><html><head>
+<meta property="og:title" content="Fighters near the Citadel">
+<script type="application/ld+json">
+{"@context": "https://schema.org", "@type": "VideoObject", "name": "Fighters near the Citadel",
+ "contentUrl": "/media/clip_b.mp4", "uploadDate": "2013-09-28T17:40:00Z",
+ "author": {"@type": "Person", "name": "Aleppo Media Centre"}}
+</script></head><body><div id="player"></div></body></html>
+"""
+
+
+def serve_live_blog(server: FixtureServer, media: MediaSet) -> str:
+    server.add_page("/syria-daily", LIVE_BLOG)
+    server.add_page("/player/7", PLAYER)
+    for name in ("clip_a", "clip_b", "photo_a", "photo_b", "photo_c"):
+        path = getattr(media, name)
+        server.add_file(f"/media/{path.name}", path)
+    server.add_file("/thumbs/photo_a_small.jpg", media.photo_c)
+    server.add_file("/thumbs/photo_b_small.jpg", media.photo_c)
+    server.add_file("/static/logo.png", media.png)
+    server.add_file("/pixel.gif", media.pixel)
+    return server.url("/syria-daily")
+
+
+def test_live_blog_embeds_are_archived_with_update_and_context(
+    archive: Archive, server: FixtureServer, media: MediaSet
+) -> None:
+    url = serve_live_blog(server, media)
+    report = Capturer(archive).capture_url(url)
+
+    assert report.ok, report.to_json()
+    stored = {f.sha256 for item in report.items for f in item.files}
+    expected = {sha256_of(media.clip_a), sha256_of(media.clip_b)}
+    expected |= {sha256_of(media.photo_a), sha256_of(media.photo_b)}
+    assert stored == expected  # not the thumbnails, logo, pixel, share card or sidebar
+    for path in ("/thumbs/photo_a_small.jpg", "/static/logo.png", "/pixel.gif"):
+        assert server.hits(path) == 0
+
+    with archive.session() as session:
+        records = {
+            r.media.sha256: r.to_json() for r in search(session, archive.layout, SearchQuery())
+        }
+    strike = records[sha256_of(media.clip_a)]["sightings"][0]
+    assert strike["update"] == "ORIGINAL ENTRY"
+    assert strike["context"].endswith("filmed the aftermath of a strike on the market:")
+    fighters = records[sha256_of(media.clip_b)]
+    assert fighters["sightings"][0]["update"] == "UPDATE 1800 GMT"
+    assert fighters["sightings"][0]["context"] == (
+        "Rebels denied any advance by regime forces, posting video of their fighters near the Citadel:"
+    )
+    assert fighters["sightings"][0]["embed_url"] == server.url("/player/7")
+    assert fighters["sightings"][0]["media_url"] == server.url("/media/clip_b.mp4")
+    assert fighters["platform"]["upload_date"] == "2013-09-28"
+    assert fighters["platform"]["uploader"] == "Aleppo Media Centre"
+    smoke = records[sha256_of(media.photo_a)]["sightings"][0]
+    assert smoke["context"] == "Smoke rises over the old city, September 28."
+
+
+def test_stored_file_is_the_exact_bytes_with_a_complete_sidecar(
+    archive: Archive, server: FixtureServer, media: MediaSet
+) -> None:
+    url = serve_live_blog(server, media)
+    Capturer(archive).capture_url(url)
+    digest = sha256_of(media.clip_a)
+    folder = archive.layout.media_dir(digest)
+
+    original = folder / "original.mp4"
+    assert original.read_bytes() == media.clip_a.read_bytes()
+    assert folder.parent.parent.name == digest[:2] and folder.parent.name == digest[2:4]
+
+    sidecar = json.loads((folder / "provenance.json").read_text())
+    assert sidecar["schema"] == "archiver.provenance" and sidecar["schema_version"] == 1
+    assert sidecar["file"] == {
+        "name": "original.mp4",
+        "sha256": digest,
+        "md5": hashlib.md5(media.clip_a.read_bytes()).hexdigest(),
+        "size_bytes": media.clip_a.stat().st_size,
+        "mime_type": "video/mp4",
+        "media_type": "video",
+    }
+    (sighting,) = sidecar["sightings"]
+    assert sighting["page_url"] == url
+    assert sighting["page_title"] == "Syria Daily, Sept 28: Rebels hold the Citadel"
+    assert sighting["found_in"] == "video"
+    acquisition = sighting["acquisition"]
+    assert acquisition["tool"] == "httpx" and acquisition["http_status"] == 200
+    assert acquisition["response_headers"]["content-length"] == str(media.clip_a.stat().st_size)
+
+    page_versions = list((archive.layout.pages_root).rglob("page.html"))
+    assert [p.read_text() for p in page_versions] == [LIVE_BLOG]
+    assert not files_under(archive.layout.tmp_root)
+
+
+def test_identical_bytes_on_two_pages_are_stored_once_with_two_sightings(
+    archive: Archive, server: FixtureServer, media: MediaSet
+) -> None:
+    server.add_file("/a/photo.jpg", media.photo_a)
+    server.add_file("/b/same-photo-other-name.jpg", media.photo_a)
+    server.add_page(
+        "/a", "<article><h2>Monday</h2><p>Seen first here:</p><img src='/a/photo.jpg'></article>"
+    )
+    server.add_page(
+        "/b",
+        "<article><p>UPDATE 0900 GMT: A re-post:</p><img src='/b/same-photo-other-name.jpg'></article>",
+    )
+    capturer = Capturer(archive)
+    first = capturer.capture_url(server.url("/a"))
+    second = capturer.capture_url(server.url("/b"))
+
+    assert first.items[0].status == "stored" and second.items[0].status == "already"
+    digest = sha256_of(media.photo_a)
+    assert len(list(archive.layout.media_root.rglob("original.*"))) == 1
+    sidecar = json.loads((archive.layout.media_dir(digest) / "provenance.json").read_text())
+    assert [(s["page_url"], s["update"]) for s in sidecar["sightings"]] == [
+        (server.url("/a"), "Monday"),
+        (server.url("/b"), "UPDATE 0900 GMT"),
+    ]
+
+
+def test_capturing_again_reuses_finished_work_and_keeps_one_page_version(
+    archive: Archive, server: FixtureServer, media: MediaSet
+) -> None:
+    url = serve_live_blog(server, media)
+    capturer = Capturer(archive)
+    capturer.capture_url(url)
+    hits = server.hits("/media/clip_a.mp4")
+    again = capturer.capture_url(url)
+
+    assert again.ok and not again.page_changed
+    assert {item.status for item in again.items} == {"already"}
+    assert server.hits("/media/clip_a.mp4") == hits
+    assert len(list(archive.layout.pages_root.rglob("page.html"))) == 1
+
+
+def test_a_direct_media_url_is_archived_without_a_page(
+    archive: Archive, server: FixtureServer, media: MediaSet
+) -> None:
+    server.add_file("/raw/footage.mp4", media.clip_b)
+    report = Capturer(archive).capture_url(server.url("/raw/footage.mp4"))
+
+    assert report.ok and report.page_sha256 is None
+    (item,) = report.items
+    assert item.found_in == "direct" and item.files[0].sha256 == sha256_of(media.clip_b)
+
+
+def test_an_interrupted_download_leaves_nothing_and_is_retried(
+    archive: Archive, server: FixtureServer, media: MediaSet
+) -> None:
+    data = media.clip_a.read_bytes()
+    server.add_truncated("/media/cut.mp4", data[: len(data) // 2], declared_length=len(data))
+    server.add_page("/p", "<article><p>Cut off:</p><video src='/media/cut.mp4'></video></article>")
+    report = Capturer(archive).capture_url(server.url("/p"))
+
+    (item,) = report.items
+    assert item.status == "failed" and not report.ok
+    assert "closed the connection early" in item.reason or "incomplete" in item.reason
+    assert not list(archive.layout.media_root.rglob("*"))
+    assert not files_under(archive.layout.tmp_root)
+    with archive.session() as session:
+        job = session.scalars(select(CaptureJob).where(CaptureJob.embed_id.is_not(None))).one()
+        assert job.state == "failed" and job.next_attempt_at is not None and job.attempts == 1
+
+
+def test_bad_embeds_fail_one_by_one_and_the_rest_is_archived(
+    archive: Archive, server: FixtureServer, media: MediaSet, tmp_path: Path
+) -> None:
+    server.add_file("/ok.jpg", media.photo_b)
+    server.add_status("/missing.jpg", 404)
+    server.add_status("/broken.mp4", 503)
+    server.add_redirect_loop("/loop.mp4")
+    server.add_page("/fake.jpg", "<html><body>Not an image</body></html>")
+    server.add_endless("/endless.mp4", "video/mp4")
+    server.add_page(
+        "/mixed",
+        "<article><p>Everything at once:</p>"
+        "<img src='/ok.jpg'><img src='/missing.jpg'><video src='/broken.mp4'></video>"
+        "<video src='/loop.mp4'></video><img src='/fake.jpg'><video src='/endless.mp4'></video>"
+        "<p>A <b>broken <i>paragraph</p></article>",
+    )
+    small = make_config(tmp_path / "small", max_file_size="2MiB")
+    with Archive.open(small) as capped:
+        report = Capturer(capped).capture_url(server.url("/mixed"))
+        by_url = {item.url.rsplit("/", 1)[1]: item for item in report.items}
+
+        assert by_url["ok.jpg"].status == "stored"
+        assert by_url["missing.jpg"].status == "gone" and "404" in by_url["missing.jpg"].reason
+        assert by_url["broken.mp4"].status == "failed" and "503" in by_url["broken.mp4"].reason
+        assert "too many redirects" in by_url["loop.mp4"].reason
+        assert "not media" in by_url["fake.jpg"].reason
+        assert "too large" in by_url["endless.mp4"].reason
+        for item in report.items:
+            assert item.reason is None or "\n" not in item.reason
+        assert len(list(capped.layout.media_root.rglob("original.*"))) == 1
+        assert not files_under(capped.layout.tmp_root)
+
+
+def test_refuses_addresses_that_are_not_public(
+    tmp_path: Path, server: FixtureServer, media: MediaSet
+) -> None:
+    server.add_file("/photo.jpg", media.photo_a)
+    server.add_page("/page", "<article><img src='/photo.jpg'></article>")
+    port = server.port
+    with Archive.open(make_config(tmp_path / "s", allow_private_addresses=False)) as guarded:
+        capturer = Capturer(guarded)
+        for url in (f"http://127.0.0.1:{port}/page", f"http://localhost:{port}/page"):
+            report = capturer.capture_url(url)
+            assert not report.ok and "non-public address" in (report.error or "")
+        assert server.hits("/page") == 0

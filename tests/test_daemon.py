@@ -1,0 +1,319 @@
+"""The daemon as real processes against a local fixture server, SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, select
+from sqlalchemy.orm import Session
+from support import FixtureServer, MediaSet, make_photo
+from support.archiving import run_cli, settings, start_daemon, write_config
+
+from archiver.index.models import CaptureJob, Embed, Media, Source
+
+RSS = """<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/">
+<channel><title>Syria Daily</title><link>{base}/</link>
+<item><title>Syria Daily, Sept 28</title><link>/2013/09/28/syria-daily</link>
+<pubDate>Sat, 28 Sep 2013 18:00:00 GMT</pubDate>
+<content:encoded><![CDATA[<p><strong>UPDATE 1800 GMT:</strong> Rebels posted video of
+their fighters near the Citadel:</p><video src="../../../media/clip_a.mp4"></video>]]></content:encoded>
+</item></channel></rss>"""
+
+ITEM_PAGE = """<html><body><article><h1>Syria Daily, Sept 28</h1>
+<p>ORIGINAL ENTRY: A photograph from the old city:</p><img src="/media/photo_a.jpg"></article>
+</body></html>"""
+
+
+def wait_for(check: Callable[[], object], timeout: float = 30, what: str = "condition") -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class Archive:
+    """A test archive: its config file and a way to look into its index."""
+
+    def __init__(self, root: Path, db_url: str = "", **sections: dict[str, object]) -> None:
+        self.root = root
+        self.config = write_config(
+            root.parent / f"{root.name}.toml", settings(root, db_url, **sections)
+        )
+        self.db_url = db_url or f"sqlite:///{root / 'archive.db'}"
+        self.log = root.parent / f"{root.name}.log"
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        result = run_cli(self.config, *args)
+        assert result.returncode in (0, 1), result.stderr
+        return result
+
+    def query(self, statement: object) -> list[object]:
+        engine = create_engine(self.db_url)
+        try:
+            with Session(engine) as session:
+                return list(session.scalars(statement))  # type: ignore[call-overload]
+        finally:
+            engine.dispose()
+
+    def debris(self) -> list[Path]:
+        """Anything in the tree that is not a complete, indexed file or its sidecar."""
+        tmp = [p for p in (self.root / "tmp").rglob("*") if p.is_file()]
+        parts = [p for p in self.root.rglob("*.part")]
+        return tmp + parts
+
+
+@pytest.fixture
+def archive(tmp_path: Path) -> Archive:
+    return Archive(tmp_path / "storage")
+
+
+@pytest.fixture
+def daemons() -> Iterator[list[subprocess.Popen[bytes]]]:
+    started: list[subprocess.Popen[bytes]] = []
+    yield started
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_feed_source_entries_and_their_pages_are_archived(
+    archive: Archive, server: FixtureServer, media: MediaSet
+) -> None:
+    server.add_bytes("/feed", RSS.format(base=server.url("")).encode(), "application/rss+xml")
+    server.add_page("/2013/09/28/syria-daily", ITEM_PAGE)
+    server.add_file("/media/clip_a.mp4", media.clip_a)
+    server.add_file("/media/photo_a.jpg", media.photo_a)
+
+    assert "source 1" in archive.cli("source", "add", server.url("/feed"), "--every", "30s").stdout
+    result = archive.cli("--log-level", "info", "run", "--once")
+    assert result.returncode == 0, result.stderr
+
+    found = json.loads(archive.cli("search", "--json").stdout)
+    by_type = {r["media_type"]: r for r in found}
+    item = server.url("/2013/09/28/syria-daily")
+    video = by_type["video"]["sightings"][0]
+    assert video["page_url"] == item and video["update"] == "UPDATE 1800 GMT"
+    assert video["media_url"] == server.url("/media/clip_a.mp4")
+    assert by_type["image"]["sightings"][0]["page_url"] == item
+    status = json.loads(archive.cli("status", "--json").stdout)
+    assert status["queue"]["done"] == 3  # the entry's page, the video in the feed, the photo
+    (source,) = status["sources"]
+    assert source["detected_kind"] == "feed" and source["last_result"] == "changed"
+    assert "event=capture.done" in result.stderr and "Traceback" not in result.stderr
+
+    again = archive.cli("run", "--once")  # not due yet: nothing polled
+    assert again.returncode == 0 and server.hits("/feed") == 1
+
+
+def test_live_page_update_is_archived_and_a_removed_embed_is_recorded(
+    archive: Archive, server: FixtureServer, media: MediaSet, daemons: list[subprocess.Popen[bytes]]
+) -> None:
+    server.add_file("/media/photo_a.jpg", media.photo_a)
+    server.add_file("/media/photo_b.jpg", media.photo_b)
+    first = "<article><p>ORIGINAL ENTRY: Smoke:</p><img src='/media/photo_a.jpg'></article>"
+    server.add_page("/live", first)
+    archive.cli("source", "add", server.url("/live"), "--every", "1s", "--kind", "page")
+    daemons.append(start_daemon(archive.config, log=archive.log))
+
+    wait_for(lambda: archive.query(select(Media.sha256)), what="first embed archived")
+    changed = time.monotonic()
+    server.add_page(
+        "/live",
+        "<article><p>UPDATE 1800 GMT: The Citadel:</p><img src='/media/photo_b.jpg'></article>",
+    )
+    wait_for(lambda: len(archive.query(select(Media.sha256))) == 2, what="new update archived")
+    assert time.monotonic() - changed < 2 * 1 + 2  # within two intervals (plus a tick)
+    removed = wait_for(
+        lambda: archive.query(select(Embed).where(Embed.removed_at.is_not(None))), what="removal"
+    )
+    assert [e.url for e in removed] == [server.url("/media/photo_a.jpg")]  # type: ignore[attr-defined]
+
+    daemons[0].send_signal(signal.SIGTERM)
+    assert daemons[0].wait(timeout=20) == 0
+
+
+def test_sigterm_during_a_slow_download_exits_cleanly_and_requeues(
+    archive: Archive, server: FixtureServer, media: MediaSet, daemons: list[subprocess.Popen[bytes]]
+) -> None:
+    data = media.clip_a.read_bytes()
+    server.add_slow("/media/slow.mp4", data, delay_per_chunk=0.5, chunk_size=1024)
+    server.add_page("/page", "<article><p>Slow:</p><video src='/media/slow.mp4'></video></article>")
+    archive.cli("source", "add", server.url("/page"), "--every", "1h")
+    daemon = start_daemon(archive.config, log=archive.log)
+    daemons.append(daemon)
+
+    wait_for(lambda: server.hits("/media/slow.mp4"), what="download started")
+    time.sleep(0.5)
+    stopped = time.monotonic()
+    daemon.send_signal(signal.SIGTERM)
+    assert daemon.wait(timeout=30) == 0
+    assert time.monotonic() - stopped < 3 + 10  # the grace period, then a prompt abort
+    (job,) = archive.query(select(CaptureJob).where(CaptureJob.embed_id.is_not(None)))
+    assert job.state == "pending" and job.attempts == 0 and job.lease_owner is None  # type: ignore[attr-defined]
+    assert archive.debris() == []
+    assert not list((archive.root / "media").rglob("original.*"))
+    log = archive.log.read_text()
+    assert "event=daemon.stopped" in log and "Traceback" not in log
+
+
+def test_kill_9_during_a_download_then_restart_finishes_with_one_copy(
+    archive: Archive, server: FixtureServer, media: MediaSet, daemons: list[subprocess.Popen[bytes]]
+) -> None:
+    data = media.clip_b.read_bytes()
+    server.add_slow("/media/clip.mp4", data, delay_per_chunk=0.2, chunk_size=4096)
+    server.add_page(
+        "/page", "<article><p>Footage:</p><video src='/media/clip.mp4'></video></article>"
+    )
+    archive.cli("source", "add", server.url("/page"), "--every", "1h")
+    daemon = start_daemon(archive.config, log=archive.log)
+    daemons.append(daemon)
+    wait_for(lambda: server.hits("/media/clip.mp4"), what="download started")
+    time.sleep(1.0)
+    daemon.kill()
+    daemon.wait()
+    assert list((archive.root / "tmp").rglob("*.part"))  # the kill left a partial file behind
+
+    server.add_file("/media/clip.mp4", media.clip_b)
+    result = archive.cli("run", "--once")
+    assert result.returncode == 0, result.stderr
+    originals = list((archive.root / "media").rglob("original.*"))
+    assert len(originals) == 1 and originals[0].read_bytes() == data
+    assert archive.debris() == []
+    (job,) = archive.query(select(CaptureJob).where(CaptureJob.embed_id.is_not(None)))
+    assert job.state == "done"  # type: ignore[attr-defined]
+
+
+def test_a_second_daemon_on_one_sqlite_archive_is_refused(
+    archive: Archive, server: FixtureServer, daemons: list[subprocess.Popen[bytes]]
+) -> None:
+    daemons.append(start_daemon(archive.config, log=archive.log))
+    wait_for(lambda: "event=daemon.ready" in archive.log.read_text(), what="daemon ready")
+    second = run_cli(archive.config, "run", "--once")
+    assert second.returncode == 1
+    assert "already running" in second.stderr and "Traceback" not in second.stderr
+
+
+def test_two_daemons_on_postgresql_share_the_queue_without_doing_a_job_twice(
+    tmp_path: Path, pg_url: str, server: FixtureServer, daemons: list[subprocess.Popen[bytes]]
+) -> None:
+    photos = [make_photo(tmp_path / f"p{i}.jpg", seed=i, size=(96, 72)) for i in range(50)]
+    for i, photo in enumerate(photos):
+        server.add_slow(f"/p/{i}.jpg", photo.read_bytes(), delay_per_chunk=0.05, chunk_size=2048)
+    server.add_page(
+        "/fifty",
+        "<article><p>Fifty:</p>"
+        + "".join(f"<img src='/p/{i}.jpg'>" for i in range(50))
+        + "</article>",
+    )
+    shared = tmp_path / "shared"
+    config = Archive(shared, pg_url, daemon={"tick": 0.1}, download={"concurrency": 4})
+    config.cli("source", "add", server.url("/fifty"), "--every", "1h", "--kind", "page")
+    logs = [tmp_path / "one.log", tmp_path / "two.log"]
+    for log in logs:
+        daemons.append(start_daemon(config.config, log=log))
+
+    wait_for(lambda: len(config.query(select(Media.id))) == 50, timeout=90, what="50 files")
+    for daemon in daemons:
+        daemon.send_signal(signal.SIGTERM)
+    assert [d.wait(timeout=30) for d in daemons] == [0, 0]
+
+    assert [server.hits(f"/p/{i}.jpg") for i in range(50)] == [1] * 50
+    done = [log.read_text().count("event=capture.done") for log in logs]
+    assert sum(done) == 50 and all(done), done  # both daemons worked, nothing twice
+    jobs = config.query(select(CaptureJob).where(CaptureJob.embed_id.is_not(None)))
+    assert sorted((j.state, j.attempts) for j in jobs) == [("done", 1)] * 50  # type: ignore[attr-defined]
+    assert server.hits("/fifty") == 1
+
+
+def test_bad_sources_back_off_and_the_others_keep_going(
+    archive: Archive, server: FixtureServer, media: MediaSet
+) -> None:
+    server.add_file("/media/photo_c.jpg", media.photo_c)
+    server.add_page("/good", "<article><p>Fine:</p><img src='/media/photo_c.jpg'></article>")
+    server.add_status("/broken", 500)
+    server.add_retry_after("/busy", status=503, retry_after="120")
+    server.add_bytes(
+        "/bad-feed", b"<?xml version='1.0'?><rss><channel><item><title>x", "application/rss+xml"
+    )
+    server.add_bytes("/huge", b"<html>" + b"x" * (3 * 1024 * 1024), "text/html")
+    server.add_slow("/trickle", b"<html>" + b"x" * 4096, delay_per_chunk=0.5, chunk_size=16)
+    for path in ("/good", "/broken", "/busy", "/bad-feed", "/huge", "/trickle"):
+        archive.cli("source", "add", server.url(path), "--every", "10s")
+    limited = Archive(
+        archive.root, network={"max_page_size": "1MiB", "page_deadline": 2, "read_timeout": 2}
+    )
+    started = time.monotonic()
+    result = limited.cli("run", "--once")
+    assert result.returncode == 0, result.stderr
+    assert time.monotonic() - started < 30
+
+    sources = {s.url.rsplit("/", 1)[1]: s for s in limited.query(select(Source))}  # type: ignore[attr-defined]
+    assert sources["good"].last_result == "changed"
+    assert len(limited.query(select(Media.id))) == 1
+    reasons = {name: s.last_error for name, s in sources.items() if s.last_result == "error"}
+    assert set(reasons) == {"broken", "busy", "bad-feed", "huge", "trickle"}
+    assert "HTTP 500" in reasons["broken"]
+    assert "malformed feed" in reasons["bad-feed"]
+    assert "too large" in reasons["huge"]
+    assert "took longer" in reasons["trickle"] or "timed out" in reasons["trickle"]
+    for name in reasons:
+        assert sources[name].consecutive_errors == 1
+        assert "\n" not in reasons[name]
+    busy_wait = sources["busy"].next_poll_at - sources["busy"].last_polled_at
+    assert busy_wait.total_seconds() >= 120  # Retry-After honoured
+    broken_wait = sources["broken"].next_poll_at - sources["broken"].last_polled_at
+    assert broken_wait.total_seconds() >= 20  # backoff: twice the interval
+    assert "Traceback" not in result.stderr
+
+
+def test_conditional_get_skips_unchanged_sources(
+    archive: Archive, server: FixtureServer, media: MediaSet
+) -> None:
+    server.add_file("/media/photo_a.jpg", media.photo_a)
+    server.add_page("/page", "<article><p>One:</p><img src='/media/photo_a.jpg'></article>")
+    archive.cli("source", "add", server.url("/page"), "--every", "1s")
+    archive.cli("run", "--once")
+    time.sleep(1.2)
+    archive.cli("run", "--once")
+    first, second = [r for r in server.requests if r.path == "/page"]
+    assert "if-none-match" not in first.headers
+    assert second.headers["if-none-match"]
+    (source,) = archive.query(select(Source))
+    assert source.last_result == "unchanged"  # type: ignore[attr-defined]
+
+
+def test_sources_from_the_config_file_are_synced(tmp_path: Path, server: FixtureServer) -> None:
+    server.add_page("/a", "<article><p>a</p></article>")
+    entries = [{"url": server.url("/a"), "every": "5m", "name": "Syria Daily", "kind": "page"}]
+    archive = Archive(tmp_path / "storage", sources=entries)
+    archive.cli("run", "--once")
+    listed = json.loads(archive.cli("source", "list", "--json").stdout)
+    assert [(s["url"], s["every_seconds"], s["name"], s["from_config"]) for s in listed] == [
+        (server.url("/a"), 300.0, "Syria Daily", True)
+    ]
+
+
+def test_source_commands(archive: Archive, server: FixtureServer) -> None:
+    url = server.url("/feed")
+    assert archive.cli("source", "add", url, "--every", "10m", "--name", "Feed").returncode == 0
+    assert archive.cli("source", "pause", "1").returncode == 0
+    (listed,) = json.loads(archive.cli("source", "list", "--json").stdout)
+    assert listed["paused"] and listed["every_seconds"] == 600 and listed["name"] == "Feed"
+    assert archive.cli("source", "resume", url).returncode == 0
+    assert archive.cli("source", "remove", url).returncode == 0
+    assert json.loads(archive.cli("source", "list", "--json").stdout) == []
+    bad = run_cli(archive.config, "source", "add", url, "--every", "soon")
+    assert bad.returncode == 2 and "not a duration" in bad.stderr
+    missing = run_cli(archive.config, "source", "remove", "42")
+    assert missing.returncode == 2 and "no source '42'" in missing.stderr

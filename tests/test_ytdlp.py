@@ -1,0 +1,142 @@
+"""Platform captures through yt-dlp: the real yt-dlp on local URLs, a stand-in for YouTube."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from support import FixtureServer, MediaSet
+from support.archiving import make_config
+
+from archiver.archive import Archive
+from archiver.capture import Capturer
+from archiver.config import Config, YtdlpConfig
+from archiver.errors import FetchError
+from archiver.fetch.ytdlp import Ytdlp, error_line, is_permanent
+
+FAKE = Path(__file__).parent / "fixtures" / "fake_ytdlp.py"
+YOUTUBE_PAGE = """<article><p><strong>UPDATE 1800 GMT:</strong> Rebels denied any advance by
+regime forces, posting video of their fighters near the Citadel:</p>
+<iframe src="https://www.youtube.com/embed/abc123XYZ_0?feature=oembed&si=trk" width="560"></iframe>
+</article>"""
+
+
+def fake_config(root: Path, timeout: float = 30) -> Config:
+    base = make_config(root)
+    return base.model_copy(
+        update={"ytdlp": YtdlpConfig(command=[sys.executable, str(FAKE)], timeout=timeout)}
+    )
+
+
+def test_real_ytdlp_downloads_a_local_file_with_its_version(
+    tmp_path: Path, server: FixtureServer, media: MediaSet
+) -> None:
+    server.add_file("/clip.mp4", media.clip_a)
+    config = make_config(tmp_path)
+    ytdlp = Ytdlp(config.ytdlp, config.network, None)
+    result = ytdlp.download(server.url("/clip.mp4"), tmp_path / "work")
+
+    (file,) = result.files
+    assert file.path.read_bytes() == media.clip_a.read_bytes()
+    assert file.info["extractor"] == "generic"
+    assert result.version[:4].isdigit()
+
+
+def test_youtube_embed_is_archived_with_platform_metadata(
+    tmp_path: Path, server: FixtureServer, media: MediaSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_YTDLP_MEDIA", str(media.clip_b))
+    server.add_page("/live", YOUTUBE_PAGE)
+    with Archive.open(fake_config(tmp_path)) as archive:
+        report = Capturer(archive).capture_url(server.url("/live"))
+        assert report.ok, report.to_json()
+        (item,) = report.items
+        assert item.url == "https://www.youtube.com/watch?v=abc123XYZ_0"
+        assert item.original_url.startswith("https://www.youtube.com/embed/abc123XYZ_0")
+
+        folder = item.files[0].path.parent
+        assert (folder / "original.mp4").read_bytes() == media.clip_b.read_bytes()
+        assert sorted(p.name for p in folder.iterdir()) == [
+            "original.mp4",
+            "platform.info.json",
+            "provenance.json",
+            "subtitles.en.vtt",
+            "thumbnail.webp",
+        ]
+        sidecar = json.loads((folder / "provenance.json").read_text())
+        platform = sidecar["platform"]
+        assert platform["extractor"] == "Youtube" and platform["id"] == "abc123XYZ_0"
+        assert platform["uploader"] == "Aleppo Media Centre"
+        assert platform["upload_date"] == "2013-09-28"
+        assert platform["metadata"]["webpage_url"].endswith("v=abc123XYZ_0")
+        assert platform["metadata"]["duration"] == 2
+        acquisition = sidecar["sightings"][0]["acquisition"]
+        assert acquisition == {
+            "tool": "yt-dlp",
+            "tool_version": "2026.10.26",
+            "archiver_version": acquisition["archiver_version"],
+            "http_status": None,
+            "response_headers": None,
+        }
+        assert sidecar["sightings"][0]["update"] == "UPDATE 1800 GMT"
+        assert sha256(folder / "original.mp4") == sidecar["file"]["sha256"]
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize(
+    ("mode", "status", "reason"),
+    [
+        ("unavailable", "gone", "Video unavailable. This video has been removed by the uploader"),
+        ("private", "gone", "Private video"),
+        ("crash", "failed", "yt-dlp crashed (SIGSEGV)"),
+    ],
+)
+def test_ytdlp_failures_are_one_line_reasons(
+    tmp_path: Path,
+    server: FixtureServer,
+    monkeypatch: pytest.MonkeyPatch,
+    mode: str,
+    status: str,
+    reason: str,
+) -> None:
+    monkeypatch.setenv("FAKE_YTDLP_MODE", mode)
+    server.add_page("/live", YOUTUBE_PAGE)
+    with Archive.open(fake_config(tmp_path)) as archive:
+        (item,) = Capturer(archive).capture_url(server.url("/live")).items
+    assert item.status == status
+    assert reason in (item.reason or "") and "\n" not in (item.reason or "")
+    assert not list(archive.layout.tmp_root.rglob("*.mp4"))
+
+
+def test_a_hung_extractor_is_killed_at_the_time_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_YTDLP_MODE", "hang")
+    config = fake_config(tmp_path, timeout=1)
+    started = time.monotonic()
+    with pytest.raises(FetchError, match="timed out after 1s") as caught:
+        Ytdlp(config.ytdlp, config.network, None).download(
+            "https://www.youtube.com/watch?v=abc123XYZ_0", tmp_path / "work"
+        )
+    assert time.monotonic() - started < 10
+    assert caught.value.retryable
+
+
+def test_error_classification_follows_ytdlp_wording() -> None:
+    stderr = (
+        "WARNING: [youtube] unable to extract\n"
+        "ERROR: [youtube] x: This video is no longer available because the YouTube account "
+        "associated with this video has been terminated.\n"
+    )
+    line = error_line(stderr)
+    assert line.startswith("[youtube] x: This video is no longer available")
+    assert is_permanent(line)
+    assert not is_permanent("[generic] HTTP Error 503: Service Unavailable")
+    assert is_permanent("Unsupported URL: https://example.org/")
