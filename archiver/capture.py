@@ -15,13 +15,13 @@ import socket
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
 from PIL import Image
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import Session, selectinload
 
 from archiver import __version__, jobs
 from archiver.archive import Archive
@@ -258,7 +258,6 @@ class Capturer:
         body: bytes,
         *,
         response: Response,
-        title: str | None = None,
         source_id: int | None = None,
         mark_removed: bool = False,
     ) -> RecordedPage:
@@ -272,36 +271,14 @@ class Capturer:
         except ExtractError as exc:
             raise FetchError(f"cannot read page: {exc}", retryable=False) from None
         now = utcnow()
-        sha256, path = place_page(self.archive.layout, body, self.tmp)
-        title = title or extraction.title
         with self.archive.session() as session:
-            page = upsert_page(session, url, title, now)
+            page, sha256, changed = self.store_version(
+                session, url, body, response, extraction.title, now
+            )
             if source_id is not None:
                 page.source_id = source_id
-            snapshot, changed = upsert_snapshot(
-                session,
-                page,
-                sha256=sha256,
-                size_bytes=len(body),
-                path=self.archive.layout.relative(path),
-                final_url=response.final_url,
-                http_status=response.status,
-                headers=response.headers,
-                at=now,
-            )
-            write_sidecar(path.parent, page_document(snapshot), self.tmp)
-            known = {e.url: e for e in page.embeds}
-            recorded = RecordedPage(page.id, sha256, changed, title)
-            for found in extraction.embeds:
-                recorded.new_embeds += found.url not in known
-                embed = upsert_embed(session, page, found, now)
-                recorded.jobs.append((jobs.embed_job(session, embed).id, embed.id))
-            if mark_removed:
-                present = {found.url for found in extraction.embeds}
-                for embed in known.values():
-                    if embed.url not in present and embed.removed_at is None:
-                        embed.removed_at = now
-                        recorded.removed_embeds += 1
+            recorded = RecordedPage(page.id, sha256, changed, extraction.title)
+            record_embeds(session, page, extraction.embeds, now, recorded, mark_removed)
         if recorded.new_embeds or recorded.removed_embeds:
             log_event(
                 "page.changed",
@@ -310,6 +287,35 @@ class Capturer:
                 removed_embeds=recorded.removed_embeds,
             )
         return recorded
+
+    def store_version(
+        self,
+        session: Session,
+        url: str,
+        body: bytes,
+        response: Response,
+        title: str | None,
+        now: datetime,
+    ) -> tuple[Page, str, bool]:
+        """Keep this version of a page (or feed): raw bytes, sidecar, index rows.
+
+        Returns the page, the version's SHA-256 and whether the version is new.
+        """
+        sha256, path = place_page(self.archive.layout, body, self.tmp)
+        page = upsert_page(session, url, title, now)
+        snapshot, changed = upsert_snapshot(
+            session,
+            page,
+            sha256=sha256,
+            size_bytes=len(body),
+            path=self.archive.layout.relative(path),
+            final_url=response.final_url,
+            http_status=response.status,
+            headers=response.headers,
+            at=now,
+        )
+        write_sidecar(path.parent, page_document(snapshot), self.tmp)
+        return page, sha256, changed
 
     # ---- jobs ---------------------------------------------------------------------------
 
@@ -522,6 +528,28 @@ class Capturer:
 
 
 # ---- small helpers ------------------------------------------------------------------------
+
+
+def record_embeds(
+    session: Session,
+    page: Page,
+    embeds: list[FoundEmbed],
+    now: datetime,
+    recorded: RecordedPage,
+    mark_removed: bool = False,
+) -> None:
+    """Index a page's embeds and give each a capture job (counted into ``recorded``)."""
+    known = {e.url: e for e in page.embeds}
+    for found in embeds:
+        recorded.new_embeds += found.url not in known
+        embed = upsert_embed(session, page, found, now)
+        recorded.jobs.append((jobs.embed_job(session, embed).id, embed.id))
+    if mark_removed:
+        present = {found.url for found in embeds}
+        for embed in known.values():
+            if embed.url not in present and embed.removed_at is None:
+                embed.removed_at = now
+                recorded.removed_embeds += 1
 
 
 def _direct(

@@ -13,22 +13,26 @@ import itertools
 import re
 from functools import lru_cache
 
-from archiver.extract.document import Element, tag_name, text_length
+import lxml.etree
 
-# Where sites put the article body, most specific first.
-_BODY_XPATHS = (
-    "//*[contains(concat(' ', normalize-space(@itemprop), ' '), ' articleBody ')]",
-    "//article",
-    "//*[contains(concat(' ', normalize-space(@class), ' '), ' entry-content ')]",
-    "//*[contains(concat(' ', normalize-space(@class), ' '), ' post-content ')]",
-    "//*[contains(concat(' ', normalize-space(@class), ' '), ' article-body ')]",
-    "//*[contains(concat(' ', normalize-space(@class), ' '), ' story-body ')]",
-    "//*[@id='article-body']",
-    "//main",
-    "//*[@role='main']",
-    "//*[@id='content']",
+from archiver.extract.document import MEDIA_TAGS, Element, tag_name, text_length
+
+# Where sites put the article body, most specific first (compiled once: pages are many).
+_BODY_XPATHS = tuple(
+    lxml.etree.XPath(expression)
+    for expression in (
+        "//*[contains(concat(' ', normalize-space(@itemprop), ' '), ' articleBody ')]",
+        "//article",
+        "//*[contains(concat(' ', normalize-space(@class), ' '), ' entry-content ')]",
+        "//*[contains(concat(' ', normalize-space(@class), ' '), ' post-content ')]",
+        "//*[contains(concat(' ', normalize-space(@class), ' '), ' article-body ')]",
+        "//*[contains(concat(' ', normalize-space(@class), ' '), ' story-body ')]",
+        "//*[@id='article-body']",
+        "//main",
+        "//*[@role='main']",
+        "//*[@id='content']",
+    )
 )
-_MEDIA_TAGS = ("img", "iframe", "video", "audio", "picture", "embed", "object", "blockquote")
 
 _CHROME_TAGS = frozenset({"header", "nav", "footer", "aside"})
 _CHROME_ROLES = frozenset({"navigation", "banner", "contentinfo", "complementary", "search"})
@@ -68,6 +72,7 @@ _NOT_CHROME_WORDS = frozenset({"commentary", "shared", "promontory"})
 _CHROME_TOKENS = frozenset({"header", "footer", "topbar", "nav"})
 # A container made for an embed is media, whatever else its class says ("social-embed").
 _EMBED_WORDS = frozenset({"embed", "embeds", "embedded", "oembed"})
+_XML_UNSAFE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _WORD_SPLIT = re.compile(r"[^A-Za-z0-9]+|(?<=[a-z0-9])(?=[A-Z])")
 
 
@@ -80,7 +85,7 @@ def find_content_root(root: Element) -> Element:
     for xpath in _BODY_XPATHS:
         candidates = [
             element
-            for element in root.xpath(xpath)
+            for element in xpath(root)
             if _has_substance(element) and not _inside_chrome(element, total)
         ]
         if candidates:
@@ -92,7 +97,7 @@ def _has_substance(element: Element) -> bool:
     """Whether a candidate holds any text or media (empty placeholders do not count)."""
     if text_length(element) > 0:
         return True
-    return any(True for _ in element.iter(*_MEDIA_TAGS))
+    return any(True for _ in element.iter(*MEDIA_TAGS))
 
 
 def _inside_chrome(element: Element, total: int) -> bool:
@@ -149,7 +154,32 @@ def strip_chrome(content: Element) -> None:
     """
     total = max(text_length(content), 1)
     for element in _chrome_elements(content, total):
-        element.drop_tree()
+        _drop(element)
+
+
+def _drop(element: Element) -> None:
+    """Remove an element, moving the text that follows it to where the element was.
+
+    lxml refuses to store text with control characters, which broken pages do contain
+    (the parser keeps them), so those characters are left out of the moved text.
+    """
+    parent = element.getparent()
+    if parent is None:
+        return
+    tail, element.tail = element.tail, None
+    previous = element.getprevious()
+    parent.remove(element)
+    if not tail:
+        return
+    if previous is not None:
+        previous.tail = _xml_safe((previous.tail or "") + tail)
+    else:
+        parent.text = _xml_safe((parent.text or "") + tail)
+
+
+def _xml_safe(text: str) -> str:
+    """Text without the characters lxml cannot store."""
+    return _XML_UNSAFE.sub("", text)
 
 
 def _chrome_elements(content: Element, total: int) -> list[Element]:

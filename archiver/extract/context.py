@@ -14,6 +14,7 @@ from archiver.extract.document import MEDIA_TAGS, Element, collapse, tag_name, t
 
 MAX_CONTEXT = 400
 _MIN_CONTEXT = 80
+_SENTENCE_WINDOW = 2 * MAX_CONTEXT
 _MAX_HEADING_LABEL = 200
 PARAGRAPH = "\u2029"  # paragraph boundary marker inside the running text
 
@@ -127,7 +128,8 @@ class TextTrail:
         end = len(self._pieces) if mark is None else min(mark, len(self._pieces))
         collected: list[str] = []
         size = 0
-        for piece in reversed(self._pieces[:end]):
+        for index in range(end - 1, -1, -1):  # no slicing: pages can hold 100k pieces
+            piece = self._pieces[index]
             collected.append(piece)
             size += len(piece)
             if size >= limit or (piece == PARAGRAPH and size > MAX_CONTEXT):
@@ -158,8 +160,9 @@ def sentence_context(before: str, after: str = "", *, skip_empty: bool = False) 
     paragraphs = [collapse(paragraph) for paragraph in before.split(PARAGRAPH)]
     if skip_empty:
         paragraphs = [paragraph for paragraph in paragraphs if paragraph] or [""]
-    head = paragraphs[-1]
-    tail = collapse(after.split(PARAGRAPH, 1)[0])
+    # only the sentences nearest the embed matter: bound the work on very long paragraphs
+    head = paragraphs[-1][-_SENTENCE_WINDOW:]
+    tail = collapse(after.split(PARAGRAPH, 1)[0])[:_SENTENCE_WINDOW]
     text = f"{head} {tail}".strip()
     if not text:
         return None
@@ -204,7 +207,7 @@ def _ends_with_abbreviation(text: str, dot: int) -> bool:
     """Whether the period at ``dot`` closes an abbreviation ("Gen.", "U.N.", "J.") instead."""
     if text[dot] != ".":
         return False
-    words = text[:dot].rsplit(None, 1)
+    words = text[max(0, dot - 24) : dot].rsplit(None, 1)
     word = words[-1].lstrip("(\"'“‘") if words else ""
     if not word:
         return False

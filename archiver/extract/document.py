@@ -86,6 +86,9 @@ def _decode(data: bytes) -> str:
     for bom, encoding in _BOMS:
         if data.startswith(bom):
             return data.decode(encoding, errors="replace")
+    if data.startswith((b"<\x00", b"\x00<")):  # UTF-16 without a byte order mark
+        encoding = "utf-16-le" if data[0] == ord("<") else "utf-16-be"
+        return data.decode(encoding, errors="replace")
     declared = _declared_charset(data[:_PRESCAN_BYTES])
     if declared is not None:
         return data.decode(declared, errors="replace")
@@ -136,9 +139,8 @@ def _known_encoding(label: str | None) -> str | None:
 
 
 def _looks_binary(sample: str) -> bool:
-    """Whether decoded text is full of control characters, i.e. not a text document."""
-    if "\x00" in sample:
-        return True
+    """Whether decoded text is full of control characters, i.e. not a text document (a few
+    stray ones occur in real, broken pages)."""
     controls = sum(1 for char in sample if ord(char) < 32 and char not in "\t\n\r\f")
     return controls > max(8, len(sample) // 100)
 
@@ -158,9 +160,10 @@ def page_base(root: Element, base_url: str) -> str:
 
 
 def tag_name(node: Element) -> str | None:
-    """Lower-case tag of an element; None for comments, processing instructions and None."""
+    """Tag of an element (the HTML parser lower-cases them); None for comments, processing
+    instructions and None."""
     tag = getattr(node, "tag", None)
-    return tag.lower() if isinstance(tag, str) else None
+    return tag if isinstance(tag, str) else None
 
 
 def attr(node: Element, *names: str) -> str | None:

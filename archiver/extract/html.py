@@ -49,6 +49,7 @@ from archiver.extract.structured import first_meta, json_ld_media, meta_values, 
 from archiver.extract.urls import (
     is_tracker_url,
     media_type_of_url,
+    platform_of,
     platform_post,
     resolve_url,
 )
@@ -101,7 +102,7 @@ def _title(root: Element, metas: list[tuple[str, str]]) -> str | None:
     for path in ("head/title", ".//title", ".//h1"):
         node = root.find(path)
         if node is not None and text_of(node):
-            return str(text_of(node))
+            return text_of(node)
     return None
 
 
@@ -122,6 +123,7 @@ class _ContentWalker:
         self.embeds = EmbedList()
         self._content = content
         self._base = base
+        self._base_platform = platform_of(base)
         self._trail = TextTrail()
         self._label: str | None = None
         self._muted: set[Element] = set()
@@ -188,11 +190,14 @@ class _ContentWalker:
 
     def _close(self, node: Element) -> None:
         """Handle an element's end: unmute, end its paragraph, then read its tail text."""
-        if tag_name(node) is not None:
-            self._muted.discard(node)
-            if tag_name(node) in BLOCK_TAGS:
+        tag = tag_name(node)
+        if tag is not None:
+            if self._muted:
+                self._muted.discard(node)
+            if tag in BLOCK_TAGS:
                 self._trail.paragraph_break()
-            self._settle(node)
+            if self._pending:
+                self._settle(node)
         if node is not self._content:
             self._add_text(node.tail)
 
@@ -390,7 +395,10 @@ class _ContentWalker:
     def _anchor(self, node: Element) -> bool | None:
         """``<a href>`` to a platform post or a media file; a wrapped thumbnail is skipped in
         favour of the full-size target. Other links are just text."""
-        url = resolve_url(attr(node, "href"), self._base)
+        href = attr(node, "href")
+        if href is None or not self._may_be_media_link(href):
+            return None
+        url = resolve_url(href, self._base)
         if url is None or is_tracker_url(url):
             return None
         thumbnail = next((n for n in node.iter("img", "picture") if n is not node), None)
@@ -413,6 +421,13 @@ class _ContentWalker:
             return False
         self._record(node, embed, inline=True)
         return None
+
+    def _may_be_media_link(self, href: str) -> bool:
+        """Cheap pre-check for the commonest element on a page: a relative link to another
+        page of the same (non-platform) site is never media."""
+        if media_type_of_url(href) is not None or "//" in href:
+            return True
+        return self._base_platform is not None
 
     def _blockquote(self, node: Element) -> bool | None:
         """Tweet, Instagram and TikTok embed blockquotes; their quoted text is metadata, not

@@ -10,6 +10,7 @@ from __future__ import annotations
 import posixpath
 import re
 from collections.abc import Callable
+from functools import lru_cache
 from urllib.parse import SplitResult, parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 from archiver.extract.model import MediaType, NormalizedURL
@@ -33,6 +34,8 @@ _EXTENSIONS: dict[str, MediaType] = {
     ),
 }  # fmt: skip
 
+# URLs repeat within a page and across a crawl; classifying one is pure, so cache it.
+_CACHE_SIZE = 8192
 _FETCHABLE_SCHEMES = frozenset({"http", "https"})
 
 # Query parameters that only identify the visitor or campaign, never the resource.
@@ -173,6 +176,7 @@ def _is_tracking_param(name: str) -> bool:
     return lowered in _TRACKING_PARAMS or lowered.startswith(_TRACKING_PREFIXES)
 
 
+@lru_cache(maxsize=_CACHE_SIZE)
 def clean_url(url: str) -> str:
     """Canonical spelling of a non-platform URL: lower-case scheme and host, default port,
     fragment and tracking parameters removed, everything else untouched (signed CDN URLs
@@ -196,9 +200,10 @@ def clean_url(url: str) -> str:
     kept = [(name, value) for name, value in pairs if not _is_tracking_param(name)]
     query = parts.query if len(kept) == len(pairs) else urlencode(kept)
     fragment = parts.fragment if parts.fragment.startswith("!") else ""
-    return urlunsplit((scheme, netloc, parts.path or "/", query, fragment))
+    return urlunsplit((scheme, netloc, parts.path or ("/" if netloc else ""), query, fragment))
 
 
+@lru_cache(maxsize=_CACHE_SIZE)
 def media_type_of_url(url: str) -> MediaType | None:
     """Media type implied by the URL's file extension (or a ``format=jpg`` style query)."""
     try:
@@ -219,6 +224,7 @@ def is_media_file_url(url: str) -> bool:
     return media_type_of_url(url) is not None
 
 
+@lru_cache(maxsize=_CACHE_SIZE)
 def is_tracker_url(url: str) -> bool:
     """Whether the URL belongs to an ad, analytics or tracking-pixel service."""
     try:
@@ -257,6 +263,7 @@ def is_avatar_url(url: str) -> bool:
     return host == "gravatar.com" or host.endswith(".gravatar.com")
 
 
+@lru_cache(maxsize=_CACHE_SIZE)
 def is_furniture_url(url: str) -> bool:
     """Whether a frame URL is page furniture: share/like buttons, comments, maps, captchas."""
     try:
@@ -274,6 +281,7 @@ def is_furniture_url(url: str) -> bool:
     )
 
 
+@lru_cache(maxsize=_CACHE_SIZE)
 def platform_of(url: str) -> str | None:
     """Platform that serves the URL's host, if it is one of the supported platforms."""
     try:
@@ -477,6 +485,7 @@ _MATCHERS: dict[str, _Matcher] = {
 }
 
 
+@lru_cache(maxsize=_CACHE_SIZE)
 def platform_post(url: str) -> NormalizedURL | None:
     """The canonical post/video URL when ``url`` addresses one on a supported platform.
 
@@ -501,6 +510,7 @@ def platform_post(url: str) -> NormalizedURL | None:
     return NormalizedURL(canonical, platform, "platform", media_type)
 
 
+@lru_cache(maxsize=_CACHE_SIZE)
 def normalize_url(url: str) -> NormalizedURL:
     """Canonical form of an absolute URL and what it is (platform post, media file, or a
     page that has to be fetched to find the media)."""

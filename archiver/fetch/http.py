@@ -191,9 +191,7 @@ class HttpFetcher:
             if size > cap:
                 raise FetchError(f"page too large: more than {cap} bytes", retryable=False)
             if time.monotonic() > deadline:
-                raise FetchError(
-                    f"page took longer than {self.network.page_deadline:.0f}s: {url}"
-                )
+                raise FetchError(f"page took longer than {self.network.page_deadline:.0f}s: {url}")
             chunks.append(chunk)
         return b"".join(chunks)
 

@@ -24,6 +24,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -99,6 +100,7 @@ class Page(Base):
     url: Mapped[str] = mapped_column(Text, unique=True)
     title: Mapped[str | None] = mapped_column(Text)
     source_id: Mapped[int | None] = mapped_column(ForeignKey("sources.id", ondelete="SET NULL"))
+    feed_entry_sha256: Mapped[str | None] = mapped_column(String(64))  # of its feed content
     first_fetched_at: Mapped[datetime]
     last_fetched_at: Mapped[datetime]
 
@@ -179,7 +181,17 @@ class CaptureJob(Base):
     """Durable work: one URL to capture, retried with backoff until done or given up."""
 
     __tablename__ = "capture_jobs"
-    __table_args__ = (Index("ix_capture_jobs_due", "state", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_capture_jobs_due", "state", "next_attempt_at"),
+        # one job per URL captured as a page (embed jobs are unique by embed_id)
+        Index(
+            "uq_capture_jobs_url",
+            "url",
+            unique=True,
+            sqlite_where=text("embed_id IS NULL"),
+            postgresql_where=text("embed_id IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     url: Mapped[str] = mapped_column(Text)

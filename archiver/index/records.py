@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -31,6 +31,12 @@ def get_or_create(
     row = find()
     if row is not None:
         return row, False
+    if session.get_bind().dialect.name == "sqlite":
+        # SQLite transactions here hold the write lock from BEGIN: no insert can race us
+        row = make()
+        session.add(row)
+        session.flush()
+        return row, True
     try:
         with session.begin_nested():
             row = make()
@@ -122,7 +128,8 @@ def upsert_embed(session: Session, page: Page | None, found: FoundEmbed, at: dat
         session,
         lambda: session.scalar(
             select(Embed).where(
-                func.coalesce(Embed.page_id, 0) == (page_id or 0), Embed.url == found.url
+                Embed.page_id.is_(None) if page_id is None else Embed.page_id == page_id,
+                Embed.url == found.url,
             )
         ),
         lambda: Embed(

@@ -12,16 +12,18 @@ from typing import Literal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from archiver import jobs
 from archiver.capture import Capturer
 from archiver.config import PollingConfig
 from archiver.errors import ArchiverError, FetchError
+from archiver.extract import ExtractError, FoundEmbed, extract_embeds
 from archiver.fetch.http import HttpFetcher, Response
-from archiver.index.models import Page, PageSnapshot, Source, utcnow
+from archiver.index.bulk import EntryRecord, record_feed_entries
+from archiver.index.models import Page, Source, utcnow
 from archiver.logs import log_event
 from archiver.sources.feed import FeedEntry, looks_like_feed, parse_feed
 
 PollOutcome = Literal["changed", "unchanged", "error"]
+ENTRY_BATCH = 500
 
 
 @dataclass
@@ -34,6 +36,16 @@ class PollResult:
     removed_embeds: int = 0
     new_entries: int = 0
     error: str | None = None
+
+
+def _entry_digests(session: Session, links: list[str]) -> dict[str, str | None]:
+    """The content digest last recorded for each known entry link (bulk, in chunks)."""
+    found: dict[str, str | None] = {}
+    for start in range(0, len(links), 500):
+        chunk = links[start : start + 500]
+        rows = session.execute(select(Page.url, Page.feed_entry_sha256).where(Page.url.in_(chunk)))
+        found.update({url: digest for url, digest in rows})
+    return found
 
 
 def claim_due_sources(session: Session, now: datetime, limit: int) -> list[int]:
@@ -109,42 +121,42 @@ class Poller:
     def _handle_feed(
         self, source_id: int, body: bytes, response: Response, result: PollResult
     ) -> None:
+        """Keep the feed version, then index each new or changed entry in one pass.
+
+        Each entry becomes a page (its link) with the embeds found in its content
+        (relative URLs resolved against the link), and a job to capture the linked
+        page itself. Unchanged entries are skipped by the digest of their content.
+        """
         entries = parse_feed(body, response.final_url)
-        for entry in entries:
-            if self._seen(entry):
-                continue
-            result.new_entries += 1
+        now = utcnow()
+        with self.archive.session() as session:
+            feed_page, _, _ = self.capturer.store_version(
+                session, response.url, body, response, None, now
+            )
+            feed_page.source_id = source_id
+        for start in range(0, len(entries), ENTRY_BATCH):
+            batch = entries[start : start + ENTRY_BATCH]
             with self.archive.session() as session:
-                jobs.url_job(session, entry.link)  # the entry's own page, captured by the queue
-            if entry.html.strip():
-                entry_response = Response(entry.link, entry.link, response.status, response.headers)
-                recorded = self.capturer.record_page(
-                    entry.link,
-                    entry.html.encode("utf-8"),
-                    response=entry_response,
-                    title=entry.title,
-                    source_id=source_id,
-                )
-                result.new_embeds += recorded.new_embeds
+                seen = _entry_digests(session, [e.link for e in batch])
+                changed: dict[str, EntryRecord] = {}
+                for entry in batch:
+                    digest = hashlib.sha256(entry.html.encode("utf-8")).hexdigest()
+                    if seen.get(entry.link) != digest:
+                        embeds = self._entry_embeds(entry)
+                        changed[entry.link] = EntryRecord(entry.link, entry.title, digest, embeds)
+                result.new_entries += len(changed)
+                records = list(changed.values())
+                result.new_embeds += record_feed_entries(session, source_id, records, now)
         result.result = "changed" if result.new_entries else "unchanged"
 
-    def _seen(self, entry: FeedEntry) -> bool:
-        """An entry whose link and content we already recorded needs no work."""
-        sha = hashlib.sha256(entry.html.encode("utf-8")).hexdigest()
-        with self.archive.session() as session:
-            page_id = session.scalar(select(Page.id).where(Page.url == entry.link))
-            if page_id is None:
-                return False
-            if not entry.html.strip():
-                return True
-            return (
-                session.scalar(
-                    select(PageSnapshot.id).where(
-                        PageSnapshot.page_id == page_id, PageSnapshot.sha256 == sha
-                    )
-                )
-                is not None
-            )
+    def _entry_embeds(self, entry: FeedEntry) -> list[FoundEmbed]:
+        if "<" not in entry.html:
+            return []  # plain text: nothing embedded
+        try:
+            return extract_embeds(entry.html, entry.link).embeds
+        except ExtractError as exc:
+            log_event("feed.entry_unreadable", logging.WARNING, url=entry.link, reason=str(exc))
+            return []
 
     def _record(
         self,

@@ -137,4 +137,3 @@ class SourceView:
 
 def list_sources(session: Session) -> list[SourceView]:
     return [SourceView(s) for s in session.scalars(select(Source).order_by(Source.id))]
-

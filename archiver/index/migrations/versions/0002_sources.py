@@ -40,16 +40,28 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("sources", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_sources_next_poll_at"), ["next_poll_at"], unique=False)
+    with op.batch_alter_table("capture_jobs", schema=None) as batch_op:
+        batch_op.create_index(
+            "uq_capture_jobs_url",
+            ["url"],
+            unique=True,
+            sqlite_where=sa.text("embed_id IS NULL"),
+            postgresql_where=sa.text("embed_id IS NULL"),
+        )
     with op.batch_alter_table("pages", schema=None) as batch_op:
         batch_op.add_column(sa.Column("source_id", sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column("feed_entry_sha256", sa.String(length=64), nullable=True))
         batch_op.create_foreign_key(
             "fk_pages_source_id", "sources", ["source_id"], ["id"], ondelete="SET NULL"
         )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("capture_jobs", schema=None) as batch_op:
+        batch_op.drop_index("uq_capture_jobs_url")
     with op.batch_alter_table("pages", schema=None) as batch_op:
         batch_op.drop_constraint("fk_pages_source_id", type_="foreignkey")
+        batch_op.drop_column("feed_entry_sha256")
         batch_op.drop_column("source_id")
     with op.batch_alter_table("sources", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_sources_next_poll_at"))

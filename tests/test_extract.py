@@ -1,0 +1,631 @@
+"""Finding media in article pages and player pages, with update labels and context."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from archiver.errors import ArchiverError
+from archiver.extract import (
+    ExtractError,
+    FoundEmbed,
+    PageExtraction,
+    extract_embeds,
+    extract_player_media,
+)
+from archiver.extract.context import label_at_start, sentence_context
+
+PAGES = Path(__file__).parent / "fixtures" / "pages"
+BASE = "https://news.example/2013/09/story"
+
+
+def page(name: str) -> bytes:
+    return (PAGES / name).read_bytes()
+
+
+def article(body: str, head: str = "", base: str = BASE) -> PageExtraction:
+    """Extract from a minimal page whose article content is ``body``."""
+    html = f"<html><head><title>T</title>{head}</head><body><article>{body}</article></body></html>"
+    return extract_embeds(html, base)
+
+
+def urls(result: PageExtraction | list[FoundEmbed]) -> list[str]:
+    embeds = result.embeds if isinstance(result, PageExtraction) else result
+    return [embed.url for embed in embeds]
+
+
+def only(result: PageExtraction) -> FoundEmbed:
+    assert len(result.embeds) == 1, urls(result)
+    return result.embeds[0]
+
+
+# --- the live blog: update attribution and context -------------------------------------------
+
+
+def test_live_blog_embeds_carry_update_label_and_introducing_sentence() -> None:
+    result = extract_embeds(page("syria_daily_liveblog.html"), "https://eaworldview.example/x")
+
+    assert result.title == "Syria Daily, Sept 28: Insurgents Claim Advance in Aleppo"
+    found = [(e.found_in, e.url, e.update) for e in result.embeds]
+    assert found == [
+        ("iframe", "https://www.youtube.com/watch?v=abc123XYZ_0", "UPDATE 1800 GMT"),
+        ("iframe", "https://www.youtube.com/watch?v=Qm9nZ2luZ19", "UPDATE 1430 GMT"),
+        ("blockquote", "https://twitter.com/RaqqaMC/status/383940123456789012", "UPDATE 1430 GMT"),
+        ("iframe", "https://vimeo.com/75219331", "UPDATE 1100 GMT"),
+        ("a-platform", "https://www.dailymotion.com/video/x15abcd", "UPDATE 1100 GMT"),
+        ("a-img", "https://eaworldview.example/wp-content/uploads/2013/09/Aleppo-Citadel-Sept28.jpg",
+         "UPDATE 1100 GMT"),
+        ("img", "https://eaworldview.example/wp-content/uploads/2013/09/checkpoint-airport-road.jpg",
+         "ORIGINAL ENTRY"),
+        ("a-media", "https://eaworldview.example/wp-content/uploads/2013/09/coalition-spokesman.mp3",
+         "ORIGINAL ENTRY"),
+        ("telegram-widget", "https://t.me/aleppo_now/1543", "ORIGINAL ENTRY"),
+    ]  # fmt: skip
+    contexts = {e.url: e.context for e in result.embeds}
+    assert contexts["https://www.youtube.com/watch?v=abc123XYZ_0"] == (
+        "Rebels denied any advance by regime forces, posting video of their fighters near the "
+        "Citadel:"
+    )
+    # the lazy iframe and the tweet after it share the sentence that introduced both
+    assert contexts["https://www.youtube.com/watch?v=Qm9nZ2luZ19"] == (
+        "Activists published footage of the aftermath of a airstrike on a bakery in Raqqa:"
+    )
+    assert contexts["https://twitter.com/RaqqaMC/status/383940123456789012"] == (
+        "Activists published footage of the aftermath of a airstrike on a bakery in Raqqa:"
+    )
+    # a short colon sentence is widened with the sentence before it, from the same update
+    assert contexts["https://vimeo.com/75219331"] == (
+        "The Syrian ambassador to the UN, Bashar Ja\u2019afari, was asked about the chemical "
+        "weapons resolution. The ambassador laughs:"
+    )
+    # an inline link gets the sentence it sits in; a photo gets its caption
+    assert contexts["https://www.dailymotion.com/video/x15abcd"] == (
+        "A longer version was posted by a pro-regime channel on Dailymotion, while others "
+        "preferred to watch the LiveLeak copy."
+    )
+    assert contexts[
+        "https://eaworldview.example/wp-content/uploads/2013/09/Aleppo-Citadel-Sept28.jpg"
+    ] == ("Smoke rises near the Citadel in Aleppo, September 28 (Photo: Aleppo Media Centre)")
+    # a link that is its own paragraph is introduced by the paragraph before it
+    assert (
+        contexts["https://eaworldview.example/wp-content/uploads/2013/09/coalition-spokesman.mp3"]
+        == "Mr. al-Jarba said he would not attend without guarantees. His spokesman added on audio:"
+    )
+
+
+def test_live_blog_keeps_original_urls_and_drops_tracking() -> None:
+    result = extract_embeds(page("syria_daily_liveblog.html"), "https://eaworldview.example/x")
+    by_url = {e.url: e for e in result.embeds}
+
+    lazy = by_url["https://www.youtube.com/watch?v=Qm9nZ2luZ19"]
+    assert (
+        lazy.original_url == "https://www.youtube-nocookie.com/embed/Qm9nZ2luZ19?rel=0&si=Tr4ck3r"
+    )
+    assert (lazy.kind, lazy.platform, lazy.media_type) == ("platform", "youtube", "video")
+    tweet = by_url["https://twitter.com/RaqqaMC/status/383940123456789012"]
+    assert tweet.original_url.endswith("/statuses/383940123456789012?ref_src=twsrc%5Etfw")
+    # the tweet's own text is kept as metadata, not used as context
+    assert tweet.metadata["embed_text"].startswith("Regime jets strike bakery in #Raqqa")
+
+
+@pytest.mark.parametrize(
+    ("text", "label"),
+    [
+        ("UPDATE 1800 GMT: Rebels denied any advance", "UPDATE 1800 GMT"),
+        ("UPDATE, 14:30: Shelling resumed", "UPDATE, 14:30"),
+        ("Update 2: The ministry said", "Update 2"),
+        ("ORIGINAL ENTRY: Insurgents claimed", "ORIGINAL ENTRY"),
+        ("ORIGINAL ENTRY", "ORIGINAL ENTRY"),
+        ("BREAKING: Explosion in Damascus", "BREAKING"),
+        ("1430 GMT: Activists report", "1430 GMT"),
+        ("14:30 GMT \u2014 Activists report", "14:30 GMT"),
+        ("UPDATE 3, Sept 29, 0900 GMT: More", "UPDATE 3, Sept 29, 0900 GMT"),
+        ("Updates from Aleppo: the market reopened", None),
+        ("2013: a year of war", None),
+        ("Breaking Bad is a television series", None),
+        ("Rebels said: the checkpoint fell", None),
+    ],
+)
+def test_live_blog_labels(text: str, label: str | None) -> None:
+    found = label_at_start(text)
+    assert (found.text if found else None) == label
+
+
+def test_headings_set_the_update_and_br_separated_labels_are_found() -> None:
+    result = article(
+        "<h2>Homs: the siege of Khaldiyeh</h2>"
+        "<p>Residents filmed the aftermath:</p>"
+        '<iframe src="https://player.vimeo.com/video/111"></iframe>'
+        "<div>Older markup without paragraphs.<br><br>"
+        "<b>UPDATE 2100 GMT:</b> A second clip:<br>"
+        '<iframe src="https://player.vimeo.com/video/222"></iframe></div>'
+    )
+    first, second = result.embeds
+    assert (first.update, first.context) == (
+        "Homs: the siege of Khaldiyeh",
+        "Residents filmed the aftermath:",
+    )
+    assert (second.update, second.context) == ("UPDATE 2100 GMT", "A second clip:")
+
+
+def test_context_is_collapsed_clipped_and_never_from_before_the_label() -> None:
+    long_sentence = "word " * 150 + "and finally the footage:"
+    result = article(
+        "<p>Text that belongs to the previous update.</p>"
+        f"<p>UPDATE 1200 GMT:</p><iframe src='https://player.vimeo.com/video/1'></iframe>"
+        f"<p>  {long_sentence}  </p><iframe src='https://player.vimeo.com/video/2'></iframe>"
+    )
+    first, second = result.embeds
+    assert first.update == "UPDATE 1200 GMT"
+    assert first.context is None
+    assert second.context is not None
+    assert len(second.context) <= 400
+    assert second.context.endswith("word and finally the footage:")
+    assert "  " not in second.context
+
+
+def test_sentence_context_keeps_abbreviations_and_colon_sentences_whole() -> None:
+    text = "Fighting continued. Gen. Idris told the U.N. envoy: the regime used sarin:"
+    assert (
+        sentence_context(text)
+        == "Fighting continued. Gen. Idris told the U.N. envoy: the regime used sarin:"
+    )
+    assert sentence_context("First. " + "X" * 90 + ". Watch:") == "X" * 90 + ". Watch:"
+
+
+# --- heavy chrome: only the article is evidence ----------------------------------------------
+
+
+def test_heavy_chrome_page_yields_exactly_the_article_media() -> None:
+    result = extract_embeds(page("heavy_chrome.html"), "https://frontline.example/story/88231")
+
+    assert set(urls(result)) == {
+        "https://frontline.example/media/2024/02/avdiivka-coke-plant-2400.jpg",
+        "https://www.dailymotion.com/video/x8abcd1",
+        "https://www.facebook.com/110brigade/videos/1234567890123456/",
+        "https://www.instagram.com/reel/C3xYz12AbCd/",
+        "https://frontline.example/media/2024/02/avdiivka-drone-full.mp4",
+        "https://www.tiktok.com/@frontline.reports/video/7335678901234567890",
+    }
+    assert len(result.embeds) == 6
+    by_url = {e.url: e for e in result.embeds}
+    hero = by_url["https://frontline.example/media/2024/02/avdiivka-coke-plant-2400.jpg"]
+    assert (
+        hero.context
+        == "Smoke rises over the Avdiivka coke plant on 13 February. Photo: 110th Brigade"
+    )
+    facebook = by_url["https://www.facebook.com/110brigade/videos/1234567890123456/"]
+    assert facebook.original_url.startswith("https://www.facebook.com/plugins/video.php?")
+    assert (facebook.kind, facebook.platform, facebook.found_in) == (
+        "platform",
+        "facebook",
+        "iframe",
+    )
+    mp4 = by_url["https://frontline.example/media/2024/02/avdiivka-drone-full.mp4"]
+    assert (mp4.kind, mp4.media_type, mp4.found_in) == ("file", "video", "a-media")
+    assert mp4.original_url.endswith("drone-full.mp4?utm_source=newsletter&utm_medium=email")
+    assert mp4.context == (
+        "The ministry released the full-resolution video file (MP4, 48 MB) for verification."
+    )
+
+
+def test_body_fallback_strips_page_chrome() -> None:
+    html = """<html><body>
+    <header><img src="/logo.png" width="300" height="80"></header>
+    <nav><a href="https://www.youtube.com/watch?v=navNavNav01">Our channel</a></nav>
+    <div class="share-buttons"><a href="https://twitter.com/intent/tweet?u=x">Tweet</a></div>
+    <p>Footage from the front:</p><video src="/clips/front.mp4"></video>
+    <div role="complementary"><img src="/promo.jpg" width="300" height="250"></div>
+    <aside><img src="/sidebar.jpg" width="300" height="250"></aside>
+    <footer><img src="/footer-logo.png" width="200" height="50"></footer>
+    </body></html>"""
+    result = extract_embeds(html, "https://site.example/a")
+    assert urls(result) == ["https://site.example/clips/front.mp4"]
+    assert result.embeds[0].context == "Footage from the front:"
+
+
+@pytest.mark.parametrize(
+    ("wrapper_class", "kept"),
+    [
+        ("shadow-box", True),
+        ("header-image", True),
+        ("download-link", True),
+        ("social-embed", True),  # an embed container is media whatever else it says
+        ("ad-slot", False),
+        ("gpt-ad", False),
+        ("share-buttons", False),
+        ("relatedPosts", False),
+        ("author-photo", False),
+        ("newsletter-signup", False),
+        ("site-logo", False),
+        ("sidebar-right", False),
+    ],
+)
+def test_chrome_is_matched_by_whole_class_words(wrapper_class: str, kept: bool) -> None:
+    body = (
+        "<p>" + "Long article text about the war. " * 20 + "</p>"
+        f'<div class="{wrapper_class}"><img src="/photo.jpg" width="640" height="480"></div>'
+    )
+    assert bool(article(body).embeds) is kept
+
+
+def test_layout_wrapper_named_like_chrome_is_kept_when_it_holds_the_article() -> None:
+    html = """<html><body><div class="content-sidebar-wrap">
+    <div class="content"><p>The whole story is in here, with a lot of words about the war and
+    the people who film it.</p><img src="/story.jpg" width="600" height="400"></div>
+    <div class="sidebar"><img src="/sidebar.jpg" width="300" height="250"></div>
+    </div></body></html>"""
+    assert urls(extract_embeds(html, "https://site.example/")) == ["https://site.example/story.jpg"]
+
+
+def test_largest_article_outside_chrome_is_the_content() -> None:
+    html = """<html><body>
+    <aside class="most-read"><article><h3>Teaser</h3><p>A teaser with quite a lot of text in
+    it, longer than you would think.</p><img src="/teaser.jpg" width="300" height="170">
+    </article></aside>
+    <article><p>Short note.</p><img src="/note.jpg" width="600" height="400"></article>
+    <article><p>The real story is the longest article on the page, with many words in it, and
+    more words, and more.</p><img src="/story.jpg" width="600" height="400"></article>
+    <div itemprop="articleBody" hidden></div>
+    </body></html>"""
+    assert urls(extract_embeds(html, "https://site.example/")) == ["https://site.example/story.jpg"]
+
+
+def test_article_body_itemprop_wins_over_article() -> None:
+    html = """<html><body><article><div class="intro"><img src="/intro.jpg" width="900"
+    height="500"></div><div itemprop="articleBody"><p>Body.</p><img src="/body.jpg"
+    width="900" height="500"></div></article></body></html>"""
+    assert urls(extract_embeds(html, "https://site.example/")) == ["https://site.example/body.jpg"]
+
+
+@pytest.mark.parametrize(
+    "img",
+    [
+        '<img src="/p.gif" width="1" height="1">',
+        '<img src="/p.gif" width="0" height="0">',
+        '<img src="/icon.png" width="32" height="32">',
+        '<img src="/spacer.png" style="width:1px;height:1px">',
+        '<img src="/wide-but-one.png" width="600" height="1">',
+        '<img src="/logo.svg" width="300" height="100">',
+        '<img src="https://secure.gravatar.com/avatar/abc?s=200" width="200" height="200">',
+        '<img src="https://ad.doubleclick.net/ddm/ad/x.jpg" width="300" height="250">',
+        '<img src="https://www.facebook.com/tr?id=1&ev=PageView&noscript=1">',
+        '<img src="https://pixel.wp.com/g.gif?blog=1">',
+        '<img src="/static/ads/banner.jpg" width="728" height="90">',
+        '<iframe src="https://securepubads.g.doubleclick.net/gampad/ads?sz=300x250"></iframe>',
+        '<iframe src="https://www.facebook.com/plugins/like.php?href=x" width="90" height="20">',
+        '<iframe src="https://www.facebook.com/plugins/share_button.php?href=x"></iframe>',
+        '<iframe src="https://platform.twitter.com/widgets/follow_button.html"></iframe>',
+        '<script async src="https://platform.twitter.com/widgets.js"></script>',
+        '<a href="/2013/09/another-article/">Another article</a>',
+        '<a href="https://twitter.com/RaqqaMC">@RaqqaMC</a>',
+        '<a href="https://www.youtube.com/channel/UCabc">their channel</a>',
+        '<img src="data:image/gif;base64,R0lGODlhAQABAAAAACw=">',
+        '<iframe src="javascript:void(0)"></iframe>',
+        '<video src="blob:https://news.example/1234"></video>',
+    ],
+)
+def test_pixels_icons_ads_widgets_and_plain_links_are_not_media(img: str) -> None:
+    assert article(f"<p>Text.</p>{img}").embeds == []
+
+
+# --- patterns: every way a page embeds media -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("markup", "url", "kind", "found_in"),
+    [
+        ('<iframe src="about:blank" data-src="https://player.vimeo.com/video/42"></iframe>',
+         "https://vimeo.com/42", "platform", "iframe"),
+        ('<iframe class="lazy" src="/img/placeholder.html" data-lazy-src="//www.youtube.com/embed/'
+         'abc123XYZ_0"></iframe>', "https://www.youtube.com/watch?v=abc123XYZ_0", "platform",
+         "iframe"),
+        ('<iframe src="https://video.unknown-host.example/embed/8841?autoplay=0&utm_campaign=x">'
+         "</iframe>", "https://video.unknown-host.example/embed/8841?autoplay=0", "player",
+         "iframe"),
+        ('<iframe src="https://platform.twitter.com/embed/Tweet.html?id=383940123456789012">'
+         "</iframe>", "https://twitter.com/i/status/383940123456789012", "platform", "iframe"),
+        ('<iframe src="https://t.me/aleppo_now/1543?embed=1" width="100%"></iframe>',
+         "https://t.me/aleppo_now/1543", "platform", "iframe"),
+        ('<embed src="https://media.example/flash/clip.swf" width="400" height="300">',
+         "https://media.example/flash/clip.swf", "player", "iframe"),
+        ('<object data="https://www.dailymotion.com/swf/video/x8abcd1" width="480" height="270">'
+         "</object>", "https://www.dailymotion.com/video/x8abcd1", "platform", "iframe"),
+        ('<object width="400" height="300"><param name="movie" value="/player.swf"><param '
+         'name="flashvars" value="file=/video/homs.flv&amp;image=/video/homs.jpg"></object>',
+         "https://news.example/video/homs.flv", "file", "iframe"),
+        ('<blockquote class="instagram-media"><a href="https://www.instagram.com/p/CxAbC12dEfG/'
+         '?utm_source=ig_embed">A post shared by x</a></blockquote>',
+         "https://www.instagram.com/p/CxAbC12dEfG/", "platform", "blockquote"),
+        ('<blockquote class="tiktok-embed" data-video-id="7335678901234567890"><section>x'
+         "</section></blockquote>", "https://www.tiktok.com/@/video/7335678901234567890",
+         "platform", "blockquote"),
+        ('<div class="fb-video" data-href="https://www.facebook.com/110brigade/videos/1234567/">'
+         "</div>", "https://www.facebook.com/110brigade/videos/1234567/", "platform", "xfbml"),
+        ('<script async src="https://telegram.org/js/telegram-widget.js?22" '
+         'data-telegram-post="s/aleppo_now/77"></script>',
+         "https://t.me/aleppo_now/77", "platform", "telegram-widget"),
+        ('<video src="/clips/raqqa.mp4" poster="/clips/raqqa.jpg"></video>',
+         "https://news.example/clips/raqqa.mp4", "file", "video"),
+        ('<video data-src="https://cdn.example/stream/9f8e7d"></video>',
+         "https://cdn.example/stream/9f8e7d", "file", "video"),
+        ('<audio src="/audio/statement.mp3" controls></audio>',
+         "https://news.example/audio/statement.mp3", "file", "audio"),
+        ('<img src="/p/small.jpg" srcset="/p/small.jpg 400w, /p/large.jpg 1600w, /p/mid.jpg 800w">',
+         "https://news.example/p/large.jpg", "file", "img"),
+        ('<img src="data:image/gif;base64,R0lGOD" data-original="/p/full.jpg" width="800">',
+         "https://news.example/p/full.jpg", "file", "img"),
+        ('<img src="/img/blank.gif" data-lazy-src="/p/homs-market.jpg">',
+         "https://news.example/p/homs-market.jpg", "file", "img"),
+        ('<noscript>&lt;img src="/p/escaped-fallback.jpg" width="640"&gt;</noscript>',
+         "https://news.example/p/escaped-fallback.jpg", "file", "img"),
+        ('<picture><source srcset="/p/a-800.avif 800w, /p/a-2000.avif 2000w" type="image/avif">'
+         '<img src="/p/a-800.jpg"></picture>', "https://news.example/p/a-2000.avif", "file",
+         "picture"),
+        ('<a href="/p/full-size.JPG"><img src="/p/thumb.jpg" width="150" height="100"></a>',
+         "https://news.example/p/full-size.JPG", "file", "a-img"),
+        ('<a href="/v/clip.mp4"><img src="/v/clip-poster.jpg" width="320" height="180"></a>',
+         "https://news.example/v/clip.mp4", "file", "a-media"),
+        ('<p>Download <a href="/docs/../v/clip.webm">the clip</a>.</p>',
+         "https://news.example/v/clip.webm", "file", "a-media"),
+        ('<p>See <a href="https://youtu.be/abc123XYZ_0?si=share">the video</a>.</p>',
+         "https://www.youtube.com/watch?v=abc123XYZ_0", "platform", "a-platform"),
+        ('<a href="https://www.youtube.com/watch?v=abc123XYZ_0"><img src="https://i.ytimg.com/vi/'
+         'abc123XYZ_0/hqdefault.jpg" width="480" height="360"></a>',
+         "https://www.youtube.com/watch?v=abc123XYZ_0", "platform", "a-platform"),
+    ],
+)  # fmt: skip
+def test_each_embedding_pattern_is_found(markup: str, url: str, kind: str, found_in: str) -> None:
+    embed = only(article(f"<p>Intro.</p>{markup}"))
+    assert (embed.url, embed.kind, embed.found_in) == (url, kind, found_in)
+
+
+def test_platform_embeds_keep_the_url_the_page_gave() -> None:
+    embed = only(article('<iframe src="//www.youtube-nocookie.com/embed/abc123XYZ_0?si=x">'))
+    assert embed.original_url == "https://www.youtube-nocookie.com/embed/abc123XYZ_0?si=x"
+    assert (embed.platform, embed.media_type) == ("youtube", "video")
+
+
+def test_tweet_blockquote_uses_its_last_status_link() -> None:
+    embed = only(
+        article(
+            '<blockquote class="twitter-tweet"><p>Quoting <a href="https://twitter.com/other/'
+            'status/111">an earlier tweet</a> <a href="https://t.co/x">pic.twitter.com/x</a></p>'
+            '&mdash; A (@a) <a href="https://x.com/a/status/222?s=20">Sept 28, 2013</a>'
+            "</blockquote>"
+        )
+    )
+    assert embed.url == "https://twitter.com/a/status/222"
+    assert embed.original_url == "https://x.com/a/status/222?s=20"
+
+
+def test_video_element_yields_one_embed_for_its_best_source() -> None:
+    embed = only(
+        article(
+            '<video poster="/v/poster.jpg" controls>'
+            '<source src="/v/clip.m3u8" type="application/x-mpegURL">'
+            '<source src="/v/clip-1080.webm" type="video/webm" res="1080">'
+            '<source src="/v/clip-480.mp4" type="video/mp4" res="480">'
+            '<source src="/v/clip-1080.mp4" type="video/mp4" res="1080">'
+            "Your browser cannot play this video.</video>"
+        )
+    )
+    assert embed.url == "https://news.example/v/clip-1080.mp4"
+    assert (embed.media_type, embed.found_in) == ("video", "video")
+    assert embed.metadata["poster"] == "https://news.example/v/poster.jpg"
+
+
+def test_lazy_image_and_its_noscript_twin_are_one_embed() -> None:
+    result = article(
+        '<img class="lazyload" src="data:image/gif;base64,R0lGOD" data-src="/p/a.jpg" '
+        'data-srcset="/p/a-600.jpg 600w, /p/a-1800.jpg 1800w">'
+        '<noscript><img src="/p/a.jpg"></noscript>'
+        '<noscript><img src="/p/b.jpg"></noscript><img class="lazyload" data-src="/p/b-lazy.jpg">'
+        '<img src="/p/c.jpg"><img src="/p/d.jpg">'
+    )
+    assert urls(result) == [
+        "https://news.example/p/a-1800.jpg",
+        "https://news.example/p/b.jpg",
+        "https://news.example/p/c.jpg",
+        "https://news.example/p/d.jpg",
+    ]
+
+
+def test_duplicates_keep_the_first_occurrence() -> None:
+    result = article(
+        "<p>UPDATE 1000 GMT: First:</p>"
+        '<iframe src="https://www.youtube.com/embed/abc123XYZ_0"></iframe>'
+        "<p>UPDATE 1200 GMT: Again:</p>"
+        '<p><a href="https://youtu.be/abc123XYZ_0">same video</a></p>'
+    )
+    embed = only(result)
+    assert (embed.found_in, embed.update, embed.context) == ("iframe", "UPDATE 1000 GMT", "First:")
+
+
+def test_gallery_page_picks_largest_renditions_and_merges_page_metadata() -> None:
+    result = extract_embeds(page("news_gallery.html"), "https://www.newsroom.example/x")
+
+    assert [(e.found_in, e.url) for e in result.embeds] == [
+        ("picture", "https://www.newsroom.example/world/images/market-1600.webp"),
+        ("img", "https://www.newsroom.example/world/images/bakery-2048.jpg"),
+        ("a-img", "https://www.newsroom.example/media/full/school-ruins.jpg"),
+        ("img", "https://www.newsroom.example/world/images/portrait@3x.jpg"),
+        ("video", "https://videos.newsroom.example/2019/05/idlib-market-report.mp4"),
+        ("audio", "https://www.newsroom.example/world/audio/abu-ahmad-interview.mp3"),
+    ]
+    captions = [e.context for e in result.embeds[:4]]
+    assert captions == [
+        "Shoppers return to the covered market in Idlib, 12 May 2019. Photo: Omar Haj Kadour",
+        "A baker prepares bread at dawn; flour prices have tripled since January.",
+        "The ruins of the Al-Amal school, hit in March. Click to enlarge.",
+        "Abu Ahmad, 71, has sold spices here for fifty years.",
+    ]
+    video = result.embeds[4]
+    # og:video and the JSON-LD VideoObject name the same file: one embed, their metadata merged
+    assert video.context == (
+        "In a video report, our correspondent Lina Haddad walked through the market with traders:"
+    )
+    assert video.metadata["uploadDate"] == "2019-05-14T09:30:00Z"
+    assert video.metadata["author"] == "Lina Haddad"
+    assert video.metadata["name"] == "Idlib market report"
+    assert video.metadata["og:video:type"] == "video/mp4"
+    assert video.original_url.endswith("idlib-market-report.mp4?utm_source=site")
+
+
+def test_page_level_og_video_and_json_ld_are_found_but_og_image_is_not() -> None:
+    head = (
+        '<meta property="og:image" content="https://site.example/share-card.jpg">'
+        '<meta property="og:video:url" content="https://www.youtube.com/v/abc123XYZ_0">'
+        '<meta property="og:video:type" content="application/x-shockwave-flash">'
+        '<script type="application/ld+json">{"@context": "https://schema.org", "@graph": [{'
+        '"@type": "VideoObject", "name": "Clip", "uploadDate": "2013-09-28",'
+        '"contentUrl": "/media/clip.mp4", "author": [{"@type": "Person", "name": "A. Reporter"}]'
+        "}]}</script>"
+    )
+    result = article("<p>No media in the text.</p>", head=head, base="https://site.example/a")
+    assert [(e.found_in, e.url, e.kind) for e in result.embeds] == [
+        ("og:video", "https://www.youtube.com/watch?v=abc123XYZ_0", "platform"),
+        ("json-ld", "https://site.example/media/clip.mp4", "file"),
+    ]
+    assert result.embeds[1].metadata == {
+        "name": "Clip",
+        "uploadDate": "2013-09-28",
+        "author": "A. Reporter",
+    }
+    assert all(e.update is None for e in result.embeds)
+
+
+def test_base_href_is_respected() -> None:
+    html = (
+        '<html><head><base href="https://cdn.example/assets/"></head><body><article>'
+        '<img src="photo.jpg"><video src="/v.mp4"></video></article></body></html>'
+    )
+    assert urls(extract_embeds(html, "https://site.example/story")) == [
+        "https://cdn.example/assets/photo.jpg",
+        "https://cdn.example/v.mp4",
+    ]
+
+
+# --- player pages -----------------------------------------------------------------------------
+
+
+def test_player_page_yields_its_file_with_json_ld_provenance() -> None:
+    embeds = extract_player_media(page("player_page.html"), "https://syriatube.example/embed/8841")
+
+    assert [(e.kind, e.found_in, e.url, e.media_type) for e in embeds] == [
+        ("file", "og:video", "https://cdn.syriatube.example/media/8841/720p.mp4", "video"),
+        ("file", "og:image", "https://cdn.syriatube.example/thumbs/8841.jpg", "image"),
+    ]
+    video = embeds[0]
+    assert video.metadata["uploadDate"] == "2013-08-21T06:12:00+03:00"
+    assert video.metadata["author"] == "Douma Revolution Coordination"
+    assert video.metadata["name"] == "Shelling of Douma, 21 August 2013"
+    assert video.metadata["description"].startswith("Footage filmed at dawn")
+    assert video.metadata["og:title"] == "Shelling of Douma, 21 August 2013"
+
+
+def test_player_page_without_metadata_uses_its_video_element_or_platform_frame() -> None:
+    plain = (
+        "<html><body><video controls><source src='/m/a-360.mp4' label='360p'>"
+        "<source src='/m/a-720.mp4' label='720p'></video></body></html>"
+    )
+    assert urls(extract_player_media(plain, "https://p.example/e/1")) == [
+        "https://p.example/m/a-720.mp4"
+    ]
+    wrapper = (
+        "<html><head><meta property='og:video' content='https://p.example/e/2'></head><body>"
+        "<iframe src='https://www.youtube.com/embed/abc123XYZ_0'></iframe>"
+        "<iframe src='https://ads.example.net/banner.html'></iframe></body></html>"
+    )
+    embeds = extract_player_media(wrapper, "https://p.example/e/2")
+    assert [(e.kind, e.platform, e.url) for e in embeds] == [
+        ("platform", "youtube", "https://www.youtube.com/watch?v=abc123XYZ_0")
+    ]
+
+
+# --- robustness ---------------------------------------------------------------------------------
+
+
+def test_truncated_windows_1256_page_is_decoded_and_recovered() -> None:
+    result = extract_embeds(page("truncated_windows1256.html"), "https://ar.example/news/1")
+
+    assert result.title == "حلب: اشتباكات عنيفة في محيط القلعة"
+    assert [(e.url, e.update) for e in result.embeds[:3]] == [
+        ("https://www.youtube.com/watch?v=Zx9_yT3kLm0", "UPDATE, 14:30"),
+        ("https://ar.example/photos/2013/09/aleppo-citadel-smoke.jpg", "UPDATE, 14:30"),
+        ("http://media.example-ar.net/video/2013/homs-0928.flv", "Update 2"),
+    ]
+    assert result.embeds[0].context is not None
+    assert result.embeds[0].context.endswith("ناشطون نشروا هذا الفيديو:")
+
+
+@pytest.mark.parametrize(
+    "markup",
+    [
+        "<html><body><article><p>Unclosed <b>bold <i>italic<p>next</article></div></span>",
+        "<div><table><tr><td><img src='/a.jpg'></td><p>stray</p></table><iframe src='",
+        "<p>text</p>" + "<div>" * 3000 + "<img src='/deep.jpg'>",
+        "<html><body>&#0;&#xD800;&bogus; <a href='http://[::1'>bad url</a></body></html>",
+        "<article><p>Stray\x00 NUL and \x0b control</p><aside>x\x0by</aside>tail\x0b</article>",
+    ],
+)
+def test_malformed_html_never_raises(markup: str) -> None:
+    result = extract_embeds(markup, "https://site.example/")
+    assert isinstance(result, PageExtraction)
+
+
+def test_charset_is_taken_from_bytes_meta_or_bom() -> None:
+    arabic = (
+        "<html><head><meta charset='windows-1256'><title>دمشق</title></head><body></body></html>"
+    )
+    assert extract_embeds(arabic.encode("cp1256"), BASE).title == "دمشق"
+    undeclared = "<html><head><title>Ḥimṣ</title></head><body></body></html>".encode()
+    assert extract_embeds(undeclared, BASE).title == "Ḥimṣ"
+    bom = "\ufeff<html><head><title>Ḥalab</title></head></html>".encode("utf-16")
+    assert extract_embeds(bom, BASE).title == "Ḥalab"
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"", "empty document"),
+        ("   \n\t ", "empty document"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "not an HTML document (binary data)"),
+        (
+            b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj <</Type /Catalog>>",
+            "not an HTML document (binary data)",
+        ),
+        (b"\x00\x01\x02<html>" * 50, "not an HTML document"),
+        ("just a line of plain text, no markup at all", "not an HTML document"),
+    ],
+)
+def test_non_html_input_raises_a_one_line_extract_error(data: bytes | str, message: str) -> None:
+    with pytest.raises(ExtractError) as caught:
+        extract_embeds(data, BASE)
+    assert str(caught.value) == message
+    assert isinstance(caught.value, ArchiverError)
+    with pytest.raises(ExtractError):
+        extract_player_media(data, BASE)
+
+
+def big_live_blog() -> bytes:
+    """A 2 MB live blog with 800 updates (also used by bench/extract_bench.py)."""
+    chunk = (
+        "<p><strong>UPDATE {i:04d} GMT:</strong> Activists posted footage from the front line, "
+        "saying it shows shelling of the district overnight:</p>"
+        '<p><iframe src="https://www.youtube.com/embed/v{i:010d}"></iframe></p>'
+        '<p>Local residents <a href="/2013/09/story-{i}">told us</a> more. ' + "Text. " * 150
+        + '</p><p><img src="/uploads/photo-{i}.jpg" width="600" height="400"></p>'
+        "<script>var tracking = '" + "x" * 1500 + "';</script>"
+    )  # fmt: skip
+    body = "".join(chunk.format(i=i) for i in range(800))
+    return f"<html><body><div class='entry-content'>{body}</div></body></html>".encode()
+
+
+def test_a_two_megabyte_live_blog_is_read_to_the_end() -> None:
+    html = big_live_blog()
+    assert len(html) > 2_000_000
+    result = extract_embeds(html, BASE)
+    assert len(result.embeds) == 1600
+    assert result.embeds[-1].update == "UPDATE 0799 GMT"

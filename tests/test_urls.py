@@ -1,0 +1,200 @@
+"""URL canonicalisation: every spelling of one piece of media must map to one address."""
+
+from __future__ import annotations
+
+import pytest
+
+from archiver.extract import MediaType, NormalizedURL, is_media_file_url, normalize_url
+from archiver.extract.urls import is_furniture_url, is_tracker_url, resolve_url
+
+YT = "https://www.youtube.com/watch?v=abc123XYZ_0"
+TWEET = "https://twitter.com/RaqqaMC/status/383940123456789012"
+FB_VIDEO = "https://www.facebook.com/110brigade/videos/1234567890123456/"
+
+PLATFORM_CASES = [
+    # YouTube: every player and share spelling -> watch?v=ID, share/tracking params dropped
+    ("https://www.youtube.com/embed/abc123XYZ_0?feature=oembed", YT, "youtube", "video"),
+    ("https://www.youtube-nocookie.com/embed/abc123XYZ_0?rel=0", YT, "youtube", "video"),
+    ("//www.youtube.com/embed/abc123XYZ_0", YT, "youtube", "video"),
+    ("https://www.youtube.com/watch?v=abc123XYZ_0&feature=youtu.be&si=Ab&utm_source=x", YT,
+     "youtube", "video"),
+    ("https://youtu.be/abc123XYZ_0?si=Xy12&t=42", YT, "youtube", "video"),
+    ("https://m.youtube.com/shorts/abc123XYZ_0?feature=share", YT, "youtube", "video"),
+    ("https://www.youtube.com/live/abc123XYZ_0?si=q", YT, "youtube", "video"),
+    ("http://www.youtube.com/v/abc123XYZ_0?fs=1&hl=en_US", YT, "youtube", "video"),
+    ("https://www.youtube.com/embed/videoseries?list=PLa1b2c3",
+     "https://www.youtube.com/playlist?list=PLa1b2c3", "youtube", "video"),
+    # Vimeo: player -> vimeo.com/N, unlisted hash kept (the video is unreachable without it)
+    ("https://player.vimeo.com/video/75219331?title=0&byline=0&portrait=0",
+     "https://vimeo.com/75219331", "vimeo", "video"),
+    ("https://player.vimeo.com/video/75219331?h=a1b2c3d4e5&badge=0",
+     "https://vimeo.com/75219331/a1b2c3d4e5", "vimeo", "video"),
+    ("https://vimeo.com/channels/staffpicks/75219331", "https://vimeo.com/75219331", "vimeo",
+     "video"),
+    # Dailymotion
+    ("https://www.dailymotion.com/embed/video/x8abcd1?autoplay=0",
+     "https://www.dailymotion.com/video/x8abcd1", "dailymotion", "video"),
+    ("https://dai.ly/x8abcd1", "https://www.dailymotion.com/video/x8abcd1", "dailymotion",
+     "video"),
+    ("https://www.dailymotion.com/video/x15abcd_ja-afari-un-press-conference_news",
+     "https://www.dailymotion.com/video/x15abcd", "dailymotion", "video"),
+    ("https://geo.dailymotion.com/player.html?video=x8abcd1",
+     "https://www.dailymotion.com/video/x8abcd1", "dailymotion", "video"),
+    # Facebook: the video plugin wraps the real post URL in ?href=
+    ("https://www.facebook.com/plugins/video.php?height=314&href=https%3A%2F%2Fwww.facebook.com"
+     "%2F110brigade%2Fvideos%2F1234567890123456%2F&show_text=false&width=560", FB_VIDEO,
+     "facebook", "video"),
+    ("https://m.facebook.com/110brigade/videos/1234567890123456/?fbclid=IwAR0abc", FB_VIDEO,
+     "facebook", "video"),
+    ("https://www.facebook.com/watch/?v=1234567890&ref=sharing",
+     "https://www.facebook.com/watch/?v=1234567890", "facebook", "video"),
+    ("https://www.facebook.com/video.php?v=1234567890",
+     "https://www.facebook.com/watch/?v=1234567890", "facebook", "video"),
+    ("https://www.facebook.com/permalink.php?story_fbid=555&id=777&__cft__[0]=AZ",
+     "https://www.facebook.com/permalink.php?story_fbid=555&id=777", "facebook", None),
+    # X/Twitter: all hosts -> twitter.com/USER/status/ID, share params s/t dropped
+    ("https://x.com/RaqqaMC/status/383940123456789012?s=20&t=AbCdEf", TWEET, "twitter", None),
+    ("https://mobile.twitter.com/RaqqaMC/statuses/383940123456789012", TWEET, "twitter", None),
+    ("https://twitter.com/RaqqaMC/status/383940123456789012?ref_src=twsrc%5Etfw", TWEET,
+     "twitter", None),
+    ("https://twitter.com/RaqqaMC/status/383940123456789012/video/1", TWEET, "twitter",
+     "video"),
+    ("https://twitter.com/i/web/status/383940123456789012",
+     "https://twitter.com/i/status/383940123456789012", "twitter", None),
+    ("https://platform.twitter.com/embed/Tweet.html?dnt=false&id=383940123456789012&theme=dark",
+     "https://twitter.com/i/status/383940123456789012", "twitter", None),
+    # Instagram: username prefix, /embed suffix and igshid dropped; reels stay reels
+    ("https://www.instagram.com/p/CxAbC12dEfG/?utm_source=ig_web_copy_link&igshid=MzRl",
+     "https://www.instagram.com/p/CxAbC12dEfG/", "instagram", None),
+    ("https://instagram.com/reel/C3xYz12AbCd/embed/captioned/",
+     "https://www.instagram.com/reel/C3xYz12AbCd/", "instagram", "video"),
+    ("https://www.instagram.com/ab3.army/p/C3xYz12AbCd/",
+     "https://www.instagram.com/p/C3xYz12AbCd/", "instagram", None),
+    # TikTok
+    ("https://www.tiktok.com/@frontline.reports/video/7335678901234567890?lang=en&is_copy_url=1",
+     "https://www.tiktok.com/@frontline.reports/video/7335678901234567890", "tiktok", "video"),
+    ("https://www.tiktok.com/embed/v2/7335678901234567890",
+     "https://www.tiktok.com/@/video/7335678901234567890", "tiktok", "video"),
+    # Telegram: the web preview (/s/) and telegram.me spell the same post
+    ("https://t.me/s/aleppo_now/1543", "https://t.me/aleppo_now/1543", "telegram", None),
+    ("https://telegram.me/aleppo_now/1543?single", "https://t.me/aleppo_now/1543", "telegram",
+     None),
+    ("https://t.me/aleppo_now/1543?embed=1&mode=tme", "https://t.me/aleppo_now/1543",
+     "telegram", None),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("given", "canonical", "platform", "media_type"), PLATFORM_CASES)
+def test_platform_urls_become_canonical_post_urls(
+    given: str, canonical: str, platform: str, media_type: MediaType | None
+) -> None:
+    url = given if given.startswith("http") else "https:" + given
+    assert normalize_url(url) == NormalizedURL(canonical, platform, "platform", media_type)
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        # tracking params go, a signed-URL token stays, host and default port are normalised
+        ("https://CDN.Example.org:443/media/Clip.MP4?utm_source=tw&token=abc&fbclid=x",
+         NormalizedURL("https://cdn.example.org/media/Clip.MP4?token=abc", None, "file", "video")),
+        ("https://example.org/photos/a.jpeg#gallery-3",
+         NormalizedURL("https://example.org/photos/a.jpeg", None, "file", "image")),
+        ("https://example.org/audio/interview.m4a",
+         NormalizedURL("https://example.org/audio/interview.m4a", None, "file", "audio")),
+        # twimg photos carry their format in the query, and twimg is not a platform post
+        ("https://pbs.twimg.com/media/FxYzAbC?format=jpg&name=large",
+         NormalizedURL("https://pbs.twimg.com/media/FxYzAbC?format=jpg&name=large", None,
+                       "file", "image")),
+        # si/feature are only platform share markers; on a CDN they may sign the URL
+        ("https://blob.example.net/v.mp4?sv=2021&si=policy1&sig=abc",
+         NormalizedURL("https://blob.example.net/v.mp4?sv=2021&si=policy1&sig=abc", None,
+                       "file", "video")),
+        ("https://www.liveleak.com/view?i=4f2_1380371234",
+         NormalizedURL("https://www.liveleak.com/view?i=4f2_1380371234", None, "player", None)),
+        # a platform page that is not a post keeps platform kind but is cleaned
+        ("https://twitter.com/RaqqaMC?ref_src=twsrc%5Etfw&s=09",
+         NormalizedURL("https://twitter.com/RaqqaMC", "twitter", "platform", None)),
+    ],
+)  # fmt: skip
+def test_non_post_urls_are_cleaned_and_classified(given: str, expected: NormalizedURL) -> None:
+    assert normalize_url(given) == expected
+
+
+@pytest.mark.parametrize(
+    ("url", "is_media"),
+    [
+        ("https://example.org/v/clip.mp4", True),
+        ("https://example.org/v/clip.WEBM?x=1", True),
+        ("https://example.org/a/voice.ogg", True),
+        ("https://example.org/a/voice.flac", True),
+        ("https://example.org/i/photo.HEIC", True),
+        ("https://example.org/i/photo.avif", True),
+        ("https://example.org/i/scan.tiff", True),
+        ("https://example.org/i/logo.svg", False),
+        ("https://example.org/docs/report.pdf", False),
+        ("https://example.org/2013/09/syria-daily/", False),
+        ("https://example.org/clip.mp4.html", False),
+    ],
+)
+def test_media_files_are_recognised_by_extension(url: str, is_media: bool) -> None:
+    assert is_media_file_url(url) is is_media
+
+
+@pytest.mark.parametrize(
+    ("raw", "base", "expected"),
+    [
+        ("/img/a.jpg", "https://example.org/news/story", "https://example.org/img/a.jpg"),
+        ("a.jpg", "https://example.org/news/story", "https://example.org/news/a.jpg"),
+        ("//cdn.example.org/a.jpg", "https://example.org/", "https://cdn.example.org/a.jpg"),
+        ("  https://example.org/a\n.jpg\t ", "https://x.example/", "https://example.org/a.jpg"),
+        ("data:image/gif;base64,R0lGODlhAQABAAAAACw=", "https://example.org/", None),
+        ("blob:https://example.org/1234-5678", "https://example.org/", None),
+        ("javascript:void(0)", "https://example.org/", None),
+        ("about:blank", "https://example.org/", None),
+        ("#comments", "https://example.org/", None),
+        ("mailto:desk@example.org", "https://example.org/", None),
+        ("", "https://example.org/", None),
+    ],
+)
+def test_resolve_url_makes_absolute_and_refuses_unfetchable(
+    raw: str, base: str, expected: str | None
+) -> None:
+    assert resolve_url(raw, base) == expected
+
+
+@pytest.mark.parametrize(
+    ("url", "tracker"),
+    [
+        ("https://securepubads.g.doubleclick.net/gampad/ads?sz=728x90", True),
+        ("https://tpc.googlesyndication.com/safeframe/container.html", True),
+        ("https://www.google-analytics.com/collect?v=1", True),
+        ("https://www.facebook.com/tr?id=1&ev=PageView", True),
+        ("https://pixel.quantserve.com/pixel/p-abc.gif", True),
+        ("https://sb.scorecardresearch.com/p?c1=2", True),
+        ("https://example.org/ads/banner-300x250.jpg", True),
+        ("https://example.org/static/pixel.gif", True),
+        ("https://images.taboola.com/taboola/image/fetch/x.jpg", True),
+        ("https://example.org/uploads/2013/09/ads-in-aleppo.jpg", False),
+        ("https://ad.nl/nieuws/foto.jpg", False),
+        ("https://example.org/media/shadow.jpg", False),
+    ],
+)
+def test_tracker_and_ad_urls_are_recognised(url: str, tracker: bool) -> None:
+    assert is_tracker_url(url) is tracker
+
+
+@pytest.mark.parametrize(
+    ("url", "furniture"),
+    [
+        ("https://www.facebook.com/plugins/like.php?href=x", True),
+        ("https://www.facebook.com/plugins/share_button.php?href=x", True),
+        ("https://platform.twitter.com/widgets/follow_button.html", True),
+        ("https://disqus.com/embed/comments/", True),
+        ("https://www.google.com/maps/embed?pb=1", True),
+        ("https://www.facebook.com/plugins/video.php?href=x", False),
+        ("https://www.youtube.com/embed/abc123XYZ_0", False),
+    ],
+)
+def test_widget_frames_are_furniture(url: str, furniture: bool) -> None:
+    assert is_furniture_url(url) is furniture
