@@ -217,6 +217,14 @@ class Daemon:
             busy = sum(not f.done() for f in self.inflight.values())
         self.notifier.status(f"{busy} capture(s) running")
 
+    def progress(self) -> None:
+        """On a terminal: a line every few seconds with the queue at a glance."""
+        with self.archive.session() as session:
+            counts = queue_counts(session)
+        with self.lock:
+            busy = sum(not f.done() for f in self.inflight.values())
+        log_event("daemon.progress", downloading=busy, **counts)
+
     # ---- modes -------------------------------------------------------------------------
 
     def run_once(self) -> None:
@@ -252,6 +260,8 @@ class Daemon:
             self.drain, seconds=tick, id="drain", next_run_time=datetime.now(UTC), **every
         )
         scheduler.add_job(self.renew_leases, seconds=self.config.daemon.lease / 3, **every)
+        if sys.stderr.isatty():
+            scheduler.add_job(self.progress, seconds=5, id="progress", **every)
         interval = self.notifier.watchdog_interval()
         if interval:
             scheduler.add_job(self.heartbeat, seconds=interval, id="watchdog", **every)
