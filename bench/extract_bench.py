@@ -16,9 +16,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from test_extract import BASE, big_live_blog  # noqa: E402
+from test_extract import BASE, big_live_blog
 
-from archiver.extract import extract_embeds  # noqa: E402
+from archiver.extract import extract_embeds
 
 
 def timed(work: object, repeat: int = 5) -> float:
