@@ -32,6 +32,7 @@ class Archive:
     config: Config
     engine: Engine
     sessions: sessionmaker[Session]
+    read_sessions: sessionmaker[Session]
     layout: Layout
     stop: threading.Event = field(default_factory=threading.Event)  # shutdown: abort transfers
 
@@ -43,7 +44,8 @@ class Archive:
         engine = make_engine(config.database_url)
         if migrate_schema:
             migrate(engine)
-        return cls(config, engine, session_factory(engine), layout)
+        readers = session_factory(engine, read_only=True)
+        return cls(config, engine, session_factory(engine), readers, layout)
 
     @cached_property
     def http(self) -> HttpFetcher:
@@ -59,6 +61,12 @@ class Archive:
     def session(self) -> Iterator[Session]:
         """A unit of work: committed on success, rolled back on error."""
         with self.sessions() as session, session.begin():
+            yield session
+
+    @contextlib.contextmanager
+    def read_session(self) -> Iterator[Session]:
+        """For reads only (search, reports): on SQLite it does not take the write lock."""
+        with self.read_sessions() as session, session.begin():
             yield session
 
     def close(self) -> None:

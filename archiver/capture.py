@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import socket
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -150,6 +151,7 @@ def worker_id() -> str:
 
 
 OnItem = Callable[[ItemResult], None]
+_SIDECAR_LOCKS = [threading.Lock() for _ in range(64)]
 
 
 class Capturer:
@@ -391,6 +393,32 @@ class Capturer:
         ]
         return _item(embed, "already", files=files)
 
+    def rewrite_sidecar(self, media_id: int) -> None:
+        """Rebuild a file's sidecar from the index, after the change was committed.
+
+        Writers of one sidecar take turns: a striped lock in this process and, on
+        PostgreSQL (several daemons), a lock on the media row. The file is written
+        outside any SQLite write transaction, so an fsync never blocks other writers.
+        """
+        postgres = self.archive.engine.dialect.name == "postgresql"
+        with _SIDECAR_LOCKS[media_id % len(_SIDECAR_LOCKS)]:
+            opened = self.archive.session() if postgres else self.archive.read_session()
+            with opened as session:
+                query = (
+                    select(Media)
+                    .where(Media.id == media_id)
+                    .options(
+                        selectinload(Media.sightings)
+                        .selectinload(Sighting.embed)
+                        .selectinload(Embed.page)
+                    )
+                )
+                if postgres:
+                    query = query.with_for_update(of=Media)
+                media = session.scalars(query).one()
+                directory = self.archive.layout.absolute(media.path).parent
+                write_sidecar(directory, media_document(media, directory), self.tmp)
+
     # ---- one embed ----------------------------------------------------------------------
 
     def _capture_embed(self, embed: Embed) -> list[StoredFile]:
@@ -515,15 +543,8 @@ class Capturer:
                 platform=facts,
             )
             upsert_sighting(session, media, session.get_one(Embed, embed.id), acquisition, now)
-            session.flush()
-            locked = session.scalars(
-                select(Media)
-                .where(Media.id == media.id)
-                .options(selectinload(Media.sightings).selectinload(Sighting.embed))
-                .with_for_update()
-                .execution_options(populate_existing=True)
-            ).one()
-            write_sidecar(path.parent, media_document(locked, path.parent), self.tmp)
+            media_id = media.id
+        self.rewrite_sidecar(media_id)
         return StoredFile(digests.sha256, path, identity.media_type, new=not was_there)
 
 

@@ -156,7 +156,7 @@ def search_command(ctx: Context, /, as_json: bool, **filters: Any) -> None:
         query = SearchQuery.parse(**filters)
     except QueryError as exc:
         fail(str(exc))
-    with ctx.archive() as archive, archive.session() as session:
+    with ctx.archive() as archive, archive.read_session() as session:
         records = [r.to_json() for r in search(session, archive.layout, query)]
     if as_json:
         click.echo(json.dumps(records, indent=2, ensure_ascii=False))
@@ -195,7 +195,7 @@ def run(ctx: Context, once: bool) -> None:
 @pass_context
 def status(ctx: Context, as_json: bool) -> None:
     """Sources with their last poll, queue counts by state, recent failures."""
-    with ctx.archive() as archive, archive.session() as session:
+    with ctx.archive() as archive, archive.read_session() as session:
         report = status_report(session)
     if as_json:
         click.echo(json.dumps(report, indent=2, ensure_ascii=False))
@@ -254,7 +254,7 @@ def source_add(ctx: Context, url: str, every: str | None, name: str | None, kind
 @pass_context
 def source_list(ctx: Context, as_json: bool) -> None:
     """List sources with their schedule and last poll."""
-    with ctx.archive() as archive, archive.session() as session:
+    with ctx.archive() as archive, archive.read_session() as session:
         views = [v.to_json() for v in list_sources(session)]
     if as_json:
         click.echo(json.dumps(views, indent=2, ensure_ascii=False))

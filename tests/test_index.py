@@ -92,3 +92,14 @@ def test_racing_writers_create_one_row(db_url: str, tmp_path: Path) -> None:
         assert errors == []
         with archive.session() as session:
             assert session.scalar(select(func.count()).select_from(Page)) == 1
+
+
+def test_schema_head_constant_names_the_newest_migration() -> None:
+    from alembic.config import Config as AlembicConfig
+    from alembic.script import ScriptDirectory
+
+    from archiver.index.db import MIGRATIONS, SCHEMA_HEAD
+
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    assert ScriptDirectory.from_config(config).get_current_head() == SCHEMA_HEAD

@@ -200,24 +200,29 @@ class HttpFetcher:
         """GET ``url``: HTML and feeds come back as a Document, anything else as a Download.
 
         A Download's temp file is removed when the block exits unless it was published.
+        The connection and the per-host slot are released before the caller's block
+        runs, so storing one file never holds up the next download.
         """
-        with self._stream(url) as (raw, response):
-            if response.status >= 400:
-                raise _status_error(response)
-            if response.content_type in HTML_TYPES + FEED_TYPES:
-                yield Document(response, self._read_capped(raw, url))
-                return
-            with temp_file(tmp_dir) as (path, sink):
-                yield self._save(raw, response, path, sink)
+        with temp_file(tmp_dir) as (path, sink):
+            result: Document | Download
+            with self._stream(url) as (raw, response):
+                if response.status >= 400:
+                    raise _status_error(response)
+                if response.content_type in HTML_TYPES + FEED_TYPES:
+                    result = Document(response, self._read_capped(raw, url))
+                else:
+                    result = self._save(raw, response, path, sink)
+            yield result
 
     @contextlib.contextmanager
     def download(self, url: str, tmp_dir: Path) -> Iterator[Download]:
-        """Stream a file to a temp file, hashing as it arrives."""
-        with self._stream(url) as (raw, response):
-            if response.status >= 400:
-                raise _status_error(response)
-            with temp_file(tmp_dir) as (path, sink):
-                yield self._save(raw, response, path, sink)
+        """Stream a file to a temp file, hashing as it arrives (see ``fetch``)."""
+        with temp_file(tmp_dir) as (path, sink):
+            with self._stream(url) as (raw, response):
+                if response.status >= 400:
+                    raise _status_error(response)
+                result = self._save(raw, response, path, sink)
+            yield result
 
     def _save(
         self, raw: httpx.Response, response: Response, path: Path, sink: BinaryIO

@@ -5,11 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
 from archiver.errors import ConfigError
@@ -29,8 +27,12 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def _sqlite_begin(connection: Any) -> None:
     """Take the write lock up front: a read-then-write transaction (a job claim) can
-    otherwise fail with "database is locked" when another writer got in between."""
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    otherwise fail with "database is locked" when another writer got in between.
+    Read-only sessions (``READ_ONLY``) begin deferred and do not block writers."""
+    if connection.get_execution_options().get("archiver_read_only"):
+        connection.exec_driver_sql("BEGIN")
+    else:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def make_engine(url: str) -> Engine:
@@ -51,8 +53,26 @@ def make_engine(url: str) -> Engine:
     raise ConfigError(f"database.url: unsupported database {parsed.get_backend_name()!r}")
 
 
+SCHEMA_HEAD = "0003"  # the newest migration; a test keeps it equal to the scripts' head
+
+
+def schema_is_current(engine: Engine) -> bool:
+    """One cheap query, so commands on an up-to-date archive skip loading Alembic."""
+    try:
+        with engine.connect() as connection:
+            found = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    except (OperationalError, ProgrammingError):
+        return False
+    return found == SCHEMA_HEAD
+
+
 def migrate(engine: Engine) -> None:
     """Bring the schema to the newest revision (idempotent)."""
+    if schema_is_current(engine):
+        return
+    from alembic import command
+    from alembic.config import Config as AlembicConfig
+
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.attributes["connection"] = None
@@ -67,5 +87,6 @@ def migrate(engine: Engine) -> None:
         raise ConfigError(f"cannot reach the database: {exc.orig}") from None
 
 
-def session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
+def session_factory(engine: Engine, *, read_only: bool = False) -> sessionmaker[Session]:
+    bind = engine.execution_options(archiver_read_only=True) if read_only else engine
+    return sessionmaker(bind, expire_on_commit=False)

@@ -232,3 +232,46 @@ class Source(Base):
     last_modified: Mapped[str | None] = mapped_column(Text)
     content_sha256: Mapped[str | None] = mapped_column(String(64))  # of the last body
     created_at: Mapped[datetime]
+
+
+class LinkCheck(Base):
+    """Liveness of one URL an archived page embeds (or of the page itself)."""
+
+    __tablename__ = "link_checks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    url: Mapped[str] = mapped_column(Text, unique=True)
+    kind: Mapped[str] = mapped_column(String(16))  # file | platform | player | page
+    platform: Mapped[str | None] = mapped_column(String(32))
+    status: Mapped[str | None] = mapped_column(String(16))  # live | gone | restricted | error
+    reason: Mapped[str | None] = mapped_column(Text)
+    http_status: Mapped[int | None]
+    probe: Mapped[str | None] = mapped_column(String(32))
+    checked_at: Mapped[datetime | None]
+    next_check_at: Mapped[datetime] = mapped_column(index=True)
+    consecutive_errors: Mapped[int] = mapped_column(default=0)
+    first_seen_dead_at: Mapped[datetime | None]  # when it last turned gone or restricted
+    came_back_at: Mapped[datetime | None]  # when it last returned to live after that
+    created_at: Mapped[datetime]
+
+    events: Mapped[list[LinkCheckEvent]] = relationship(
+        back_populates="check", order_by="LinkCheckEvent.at"
+    )
+
+
+class LinkCheckEvent(Base):
+    """A change of liveness status: the history editors and investigators see."""
+
+    __tablename__ = "link_check_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    check_id: Mapped[int] = mapped_column(
+        ForeignKey("link_checks.id", ondelete="CASCADE"), index=True
+    )
+    at: Mapped[datetime]
+    previous_status: Mapped[str | None] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text)
+    http_status: Mapped[int | None]
+
+    check: Mapped[LinkCheck] = relationship(back_populates="events")
