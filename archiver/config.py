@@ -106,6 +106,20 @@ class DaemonConfig(_Section):
     tick: Duration = 1.0  # how often due sources and due jobs are looked for
 
 
+class LivenessConfig(_Section):
+    enabled: bool = True  # the daemon re-checks embeds on the schedule below
+    live_every: Duration = 24 * 3600.0
+    error_every: Duration = 3600.0  # doubled after each further error, up to live_every
+    gone_every: Duration = 7 * 24 * 3600.0  # to notice a return
+    restricted_every: Duration = 3 * 24 * 3600.0
+    jitter: float = Field(default=0.1, ge=0, le=0.5)
+    per_host_rate: float = Field(default=1.0, gt=0)  # requests per second to one host
+    concurrency: int = Field(default=16, ge=1, le=512)
+    timeout: Duration = 15.0
+    webhook_url: str = ""  # POST a JSON event when an embed turns gone or restricted
+    webhook_header: str = ""  # e.g. "Authorization: Bearer ..."; never logged
+
+
 SourceKind = Literal["auto", "feed", "page"]
 
 
@@ -126,6 +140,7 @@ class Config(_Section):
     ytdlp: YtdlpConfig = YtdlpConfig()
     polling: PollingConfig = PollingConfig()
     daemon: DaemonConfig = DaemonConfig()
+    liveness: LivenessConfig = LivenessConfig()
     sources: list[SourceEntry] = Field(default_factory=list)
     source_path: Path | None = Field(default=None, exclude=True)
 

@@ -121,6 +121,25 @@ def _status_error(response: Response) -> FetchError:
     )
 
 
+def make_client(network: NetworkConfig, timeout: float | None = None) -> httpx.Client:
+    """The one way archiver builds an HTTP client: guarded, honest, bounded."""
+    transport: httpx.HTTPTransport = (
+        httpx.HTTPTransport(retries=0)
+        if network.allow_private_addresses
+        else GuardedTransport(retries=0)
+    )
+    return httpx.Client(
+        transport=transport,
+        follow_redirects=True,
+        max_redirects=network.max_redirects,
+        timeout=httpx.Timeout(
+            timeout or network.read_timeout, connect=network.connect_timeout, pool=None
+        ),
+        headers={"User-Agent": network.user_agent},
+        trust_env=False,  # an environment proxy would bypass the address guard
+    )
+
+
 class HttpFetcher:
     """One pooled client for the whole process; thread-safe."""
 
@@ -133,19 +152,7 @@ class HttpFetcher:
     ) -> None:
         self.network = network
         self.stop = stop or threading.Event()  # set at shutdown: transfers abort
-        transport: httpx.HTTPTransport = (
-            httpx.HTTPTransport(retries=0)
-            if network.allow_private_addresses
-            else GuardedTransport(retries=0)
-        )
-        self.client = httpx.Client(
-            transport=transport,
-            follow_redirects=True,
-            max_redirects=network.max_redirects,
-            timeout=httpx.Timeout(network.read_timeout, connect=network.connect_timeout, pool=None),
-            headers={"User-Agent": network.user_agent},
-            trust_env=False,  # an environment proxy would bypass the address guard
-        )
+        self.client = make_client(network)
         self.limiter = HostLimiter(per_host_concurrency, per_host_delay)
 
     def close(self) -> None:

@@ -30,14 +30,21 @@ class HostLimiter:
         with self._lock:
             semaphore = self._slots.setdefault(host, threading.BoundedSemaphore(self._per_host))
         with semaphore:
-            if self._delay:
-                self._wait_turn(host)
+            self._wait_turn(host)
             yield
+
+    def defer(self, url: str, seconds: float) -> None:
+        """The host asked us to wait (Retry-After): no request to it before then."""
+        host = host_of(url)
+        with self._lock:
+            later = time.monotonic() + seconds
+            self._next_start[host] = max(self._next_start.get(host, 0.0), later)
 
     def _wait_turn(self, host: str) -> None:
         with self._lock:
             now = time.monotonic()
             start = max(now, self._next_start.get(host, now))
-            self._next_start[host] = start + self._delay
+            if self._delay or start > now:
+                self._next_start[host] = start + self._delay
         if start > now:
             time.sleep(start - now)

@@ -29,7 +29,7 @@ class EntryRecord:
     embeds: list[FoundEmbed]
 
 
-def _insert_ignoring_duplicates(
+def insert_ignoring_duplicates(
     session: Session, table: Table, rows: Sequence[dict[str, Any]]
 ) -> None:
     if not rows:
@@ -50,7 +50,7 @@ def record_feed_entries(
     if not entries:
         return 0
     links = [e.link for e in entries]
-    _insert_ignoring_duplicates(
+    insert_ignoring_duplicates(
         session,
         Page.__table__,  # type: ignore[arg-type]
         [
@@ -74,7 +74,7 @@ def record_feed_entries(
     )
     job_row = {"state": "pending", "attempts": 0, "next_attempt_at": now}
     job_row |= {"created_at": now, "updated_at": now}
-    _insert_ignoring_duplicates(
+    insert_ignoring_duplicates(
         session,
         CaptureJob.__table__,  # type: ignore[arg-type]
         [{"url": link, "embed_id": None, **job_row} for link in links],
@@ -90,13 +90,13 @@ def record_feed_entries(
             key = (page_id, found.url)
             if key not in known and key not in fresh:
                 fresh[key] = _embed_row(page_id, found, now)
-    _insert_ignoring_duplicates(session, Embed.__table__, list(fresh.values()))  # type: ignore[arg-type]
+    insert_ignoring_duplicates(session, Embed.__table__, list(fresh.values()))  # type: ignore[arg-type]
     without_job = session.execute(
         select(Embed.id, Embed.url)
         .where(Embed.page_id.in_(ids))
         .where(~exists().where(CaptureJob.embed_id == Embed.id))
     ).all()
-    _insert_ignoring_duplicates(
+    insert_ignoring_duplicates(
         session,
         CaptureJob.__table__,  # type: ignore[arg-type]
         [{"url": url, "embed_id": embed_id, **job_row} for embed_id, url in without_job],

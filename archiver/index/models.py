@@ -275,3 +275,18 @@ class LinkCheckEvent(Base):
     http_status: Mapped[int | None]
 
     check: Mapped[LinkCheck] = relationship(back_populates="events")
+
+
+class Event(Base):
+    """One entry of the tamper-evident event log: each carries the previous one's hash."""
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, unique=True)  # 1, 2, 3 ... without gaps
+    at: Mapped[datetime]
+    type: Mapped[str] = mapped_column(String(32), index=True)
+    media_sha256: Mapped[str | None] = mapped_column(String(64), index=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    prev_sha256: Mapped[str] = mapped_column(String(64))
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)

@@ -16,6 +16,7 @@ FAST = {
     "download": {"concurrency": 4},
     "polling": {"per_host_delay": 0, "jitter": 0},
     "daemon": {"tick": 0.2, "shutdown_grace": 3},
+    "liveness": {"per_host_rate": 100},
 }
 
 

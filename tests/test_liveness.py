@@ -1,0 +1,145 @@
+"""Liveness end to end: capture a page, kill its embeds one by one, check, report, notify."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from support import FixtureServer, MediaSet
+from support.archiving import run_cli, settings, write_config
+
+from archiver.config import LivenessConfig
+from archiver.liveness.schedule import next_check
+
+PLAYER = """<html><head><script type="application/ld+json">
+{"@type": "VideoObject", "name": "Citadel", "contentUrl": "/media/clip_b.mp4", "uploadDate": "2013-09-28"}
+</script></head><body><div id="player"></div></body></html>"""
+PAGE = """<article><p>UPDATE 1800 GMT: Footage of the Citadel:</p>
+<iframe src="/player/1"></iframe>
+<p>ORIGINAL ENTRY: Smoke over the old city:</p><img src="/media/photo_a.jpg">
+<p>And the strike:</p><video src="/media/clip_a.mp4"></video></article>"""
+
+
+@pytest.fixture
+def config(tmp_path: Path, server: FixtureServer, media: MediaSet) -> Path:
+    server.add_page("/live", PAGE)
+    server.add_page("/player/1", PLAYER)
+    for name in ("photo_a", "clip_a", "clip_b"):
+        path = getattr(media, name)
+        server.add_file(f"/media/{path.name}", path)
+    return write_config(tmp_path / "a.toml", settings(tmp_path / "storage"))
+
+
+def check(config: Path, *args: str) -> dict[str, dict[str, object]]:
+    result = run_cli(config, "check", "--json", *args)
+    assert result.returncode == 0, result.stderr
+    return {row["embed_url"].rsplit("/", 1)[1]: row for row in json.loads(result.stdout)}
+
+
+def test_dead_embeds_are_classified_and_the_archive_named(
+    config: Path, server: FixtureServer, media: MediaSet
+) -> None:
+    assert run_cli(config, "capture", server.url("/live")).returncode == 0
+    first = check(config)
+    assert {name: row["status"] for name, row in first.items()} == {
+        "1": "live",
+        "photo_a.jpg": "live",
+        "clip_a.mp4": "live",
+    }
+    assert first["photo_a.jpg"]["update"] == "ORIGINAL ENTRY"
+    assert first["photo_a.jpg"]["page_url"] == server.url("/live")
+    assert first["photo_a.jpg"]["first_seen_dead_at"] is None
+    assert len(first["1"]["archived_sha256"]) == 1  # the player's video
+
+    server.add_status("/media/photo_a.jpg", 404)
+    server.add_page("/player/1", "<html><body><p>This video is no longer available.</p></body></html>")
+    server.add_retry_after("/media/clip_a.mp4", status=503, retry_after="60")
+    second = check(config)
+    assert second["photo_a.jpg"]["status"] == "gone" and second["photo_a.jpg"]["http_status"] == 404
+    assert second["1"]["status"] == "gone" and "soft 404" in second["1"]["reason"]
+    assert second["clip_a.mp4"]["status"] == "error"  # transient: never reported as gone
+    dead_since = second["photo_a.jpg"]["first_seen_dead_at"]
+    assert dead_since is not None and second["photo_a.jpg"]["archived_sha256"]
+
+    only_dead = check(config, "--status", "gone,restricted")
+    assert set(only_dead) == {"photo_a.jpg", "1"}
+
+    report = run_cli(config, "report", server.url("/live"))
+    assert report.returncode == 0
+    assert "gone since" in report.stdout and "archived copy, use instead" in report.stdout
+    assert "original.jpg" in report.stdout
+
+    server.add_file("/media/photo_a.jpg", media.photo_a)
+    back = check(config, "--page", server.url("/live"))
+    assert back["photo_a.jpg"]["status"] == "live"
+    assert back["photo_a.jpg"]["first_seen_dead_at"] == dead_since  # history is kept
+
+
+def test_check_usage_errors(config: Path) -> None:
+    assert run_cli(config, "check", "--status", "dead").returncode == 2
+    assert run_cli(config, "check", "--page", "https://example.org/nope").returncode == 2
+
+
+def test_schedule_depends_on_status() -> None:
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    quiet = LivenessConfig(jitter=0)
+    assert next_check(quiet, "live", 0, now) == now + timedelta(hours=24)
+    assert next_check(quiet, "error", 1, now) == now + timedelta(hours=1)
+    assert next_check(quiet, "error", 3, now) == now + timedelta(hours=4)
+    assert next_check(quiet, "error", 10, now) == now + timedelta(hours=24)
+    assert next_check(quiet, "gone", 0, now) == now + timedelta(days=7)
+    assert next_check(quiet, "error", 1, now, retry_after=7200) == now + timedelta(hours=2)
+    spread = {next_check(LivenessConfig(), "live", 0, now) for _ in range(20)}
+    assert len(spread) > 1 and all(abs(t - now - timedelta(hours=24)) <= timedelta(hours=2.4) for t in spread)
+
+
+def test_turning_gone_posts_a_webhook_event_without_leaking_the_secret(
+    tmp_path: Path, server: FixtureServer, media: MediaSet
+) -> None:
+    received: list[dict[str, object]] = []
+    got = threading.Event()
+
+    def hook(request: object) -> None:
+        body = request.read_body()  # type: ignore[attr-defined]
+        received.append({"json": json.loads(body), "auth": request.headers.get("Authorization")})  # type: ignore[attr-defined]
+        request.send_simple(204, b"", "text/plain")  # type: ignore[attr-defined]
+        got.set()
+
+    server.add_handler("/hook", hook)
+    server.add_file("/media/photo_b.jpg", media.photo_b)
+    server.add_page("/page", "<article><p>Photo:</p><img src='/media/photo_b.jpg'></article>")
+    secret = "Bearer s3cr3t-token"
+    data = settings(
+        tmp_path / "storage",
+        liveness={"webhook_url": server.url("/hook?key=abc"), "webhook_header": f"Authorization: {secret}"},
+    )
+    config = write_config(tmp_path / "w.toml", data)
+    assert run_cli(config, "capture", server.url("/page")).returncode == 0
+    check(config)
+    server.add_status("/media/photo_b.jpg", 410)
+    result = run_cli(config, "--log-level", "info", "check")
+    assert result.returncode == 0
+    assert got.wait(10)
+    event = received[0]["json"]
+    assert event["status"] == "gone" and event["previous_status"] == "live"  # type: ignore[index]
+    assert event["embed_url"] == server.url("/media/photo_b.jpg")  # type: ignore[index]
+    assert event["page_url"] == server.url("/page") and event["archived_sha256"]  # type: ignore[index]
+    assert received[0]["auth"] == secret
+    assert "event=liveness.dead" in result.stderr
+    assert "s3cr3t" not in result.stderr and "key=abc" not in result.stderr
+
+
+def test_per_host_rate_is_held(tmp_path: Path, server: FixtureServer, media: MediaSet) -> None:
+    for i in range(6):
+        server.add_file(f"/p/{i}.jpg", media.photo_c)
+    server.add_page("/six", "<article><p>Six:</p>" + "".join(f"<img src='/p/{i}.jpg'>" for i in range(6)) + "</article>")
+    config = write_config(tmp_path / "r.toml", settings(tmp_path / "storage", liveness={"per_host_rate": 4}))
+    assert run_cli(config, "capture", server.url("/six")).returncode == 0
+    started = time.monotonic()
+    rows = check(config)
+    assert len(rows) == 6 and {r["status"] for r in rows.values()} == {"live"}
+    assert time.monotonic() - started >= 6 / 4  # 7 requests (page + 6) at most 4 per second
