@@ -18,6 +18,9 @@ from archiver.archive import Archive
 from archiver.capture import Capturer, ItemResult
 from archiver.config import Config, load_config, parse_duration
 from archiver.errors import ArchiverError, ConfigError
+from archiver.index.models import utcnow
+from archiver.liveness.report import STATUSES, embed_statuses, page_status
+from archiver.liveness.service import LivenessChecker, sync_targets, targets_for
 from archiver.logs import setup_logging
 from archiver.search import QueryError, SearchQuery, search
 from archiver.sources.registry import (
@@ -301,6 +304,84 @@ def _source_errors() -> Iterator[None]:
         yield
     except SourceError as exc:
         fail(str(exc))
+
+
+def _statuses(value: str | None) -> set[str] | None:
+    if not value:
+        return None
+    chosen = {part.strip() for part in value.split(",") if part.strip()}
+    unknown = chosen - set(STATUSES)
+    if unknown:
+        raise click.BadParameter(
+            f"unknown status {sorted(unknown)[0]!r}; use {', '.join(STATUSES)}"
+        )
+    return chosen
+
+
+@cli.command()
+@click.option("--page", help="Only this page and its embeds (default: everything seen).")
+@click.option("--status", "status_filter", help="Only report these, e.g. gone,restricted.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@pass_context
+def check(ctx: Context, page: str | None, status_filter: str | None, as_json: bool) -> None:
+    """Check now whether embeds are still live, and report. Dead embeds are data: exit 0."""
+    statuses = _statuses(status_filter)
+    with ctx.archive() as archive:
+        with archive.session() as session:
+            sync_targets(session, utcnow())
+        with archive.read_session() as session:
+            targets = targets_for(session, page)
+        if page is not None and not targets:
+            fail(f"no archived page {page!r} (capture it first)")
+        checker = LivenessChecker.open(archive)
+        try:
+            checker.run(targets)
+        finally:
+            checker.close()
+        with archive.read_session() as session:
+            rows = embed_statuses(session, archive.layout, page=page, statuses=statuses)
+            records = [row.to_json() for row in rows]
+    if as_json:
+        click.echo(json.dumps(records, indent=2, ensure_ascii=False))
+        return
+    for r in records:
+        since = f" since {r['first_seen_dead_at']}" if r["status"] in ("gone", "restricted") else ""
+        click.echo(f"{r['status']:<10} {r['embed_url']}{since}")
+        click.echo(f"{'':11}on {r['page_url']}  ({r['reason'] or 'not checked'})")
+    if not records:
+        click.echo("no embeds match")
+
+
+@cli.command()
+@click.argument("page")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
+@pass_context
+def report(ctx: Context, page: str, as_json: bool) -> None:
+    """The editors' report for one page: each embed, its status, its archived copy."""
+    with ctx.archive() as archive, archive.read_session() as session:
+        rows = embed_statuses(session, archive.layout, page=page)
+        if not rows:
+            fail(f"no archived embeds for page {page!r}")
+        page_check = page_status(session, page)
+        embeds = [{**row.to_json(), "archived": row.archived()} for row in rows]
+        data = {
+            "page_url": page,
+            "page_status": page_check.status if page_check else None,
+            "embeds": embeds,
+        }
+    if as_json:
+        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        return
+    click.echo(f"{page}  (page: {data['page_status'] or 'not checked'})")
+    for embed in embeds:
+        dead = embed["status"] in ("gone", "restricted")
+        since = f" since {embed['first_seen_dead_at']}" if dead else ""
+        click.echo(f"  [{embed['update'] or '-'}] {embed['status']}{since}: {embed['embed_url']}")
+        for copy in embed["archived"]:
+            label = "archived copy, use instead" if dead else "archived copy"
+            click.echo(f"      {label}: {copy['path']}")
+        if dead and not embed["archived"]:
+            click.echo("      no archived copy")
 
 
 def main() -> None:

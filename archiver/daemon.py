@@ -37,6 +37,8 @@ from archiver.errors import ArchiverError
 from archiver.fetch.http import HttpFetcher
 from archiver.index.models import CaptureJob, utcnow
 from archiver.jobs import JobState
+from archiver.liveness.service import LivenessChecker, sync_targets
+from archiver.liveness.service import claim_due as claim_due_checks
 from archiver.logs import log_event
 from archiver.notify import Notifier
 from archiver.sources.poll import Poller, claim_due_sources
@@ -100,6 +102,8 @@ class Daemon:
         self.accepting = True
         self.stop_requested = threading.Event()
         self.notifier = Notifier.from_environment()
+        self.checker = LivenessChecker.open(archive) if config.liveness.enabled else None
+        self.checking: set[Future[object]] = set()
         self.lease = timedelta(seconds=config.daemon.lease)
 
     # ---- start-up ----------------------------------------------------------------------
@@ -198,6 +202,25 @@ class Daemon:
                     utcnow(),
                 )
 
+    def check_links(self) -> int:
+        """Liveness: give new embeds a check row, then run the checks that are due."""
+        if not self.accepting or self.checker is None:
+            return 0
+        with self.lock:
+            self.checking = {f for f in self.checking if not f.done()}
+            room = self.config.liveness.concurrency * 2 - len(self.checking)
+        if room <= 0:
+            return 0
+        with self.archive.session() as session:
+            sync_targets(session, utcnow())
+        with self.archive.session() as session:
+            due = claim_due_checks(session, utcnow(), room)
+        for target in due:
+            future: Future[object] = self.checker.pool.submit(self.checker.check, target)
+            with self.lock:
+                self.checking.add(future)
+        return len(due)
+
     def renew_leases(self) -> None:
         """Extend the leases of jobs still running here, so long downloads keep them."""
         with self.lock:
@@ -241,6 +264,10 @@ class Daemon:
                 break
             if pending:
                 wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
+        while not self.stop_requested.is_set() and self.check_links():
+            with self.lock:
+                checks = list(self.checking)
+            wait(checks)
         self.shutdown()
 
     def _wait_polls(self) -> None:
@@ -260,6 +287,8 @@ class Daemon:
             self.drain, seconds=tick, id="drain", next_run_time=datetime.now(UTC), **every
         )
         scheduler.add_job(self.renew_leases, seconds=self.config.daemon.lease / 3, **every)
+        if self.checker is not None:
+            scheduler.add_job(self.check_links, seconds=max(tick, 10.0), id="liveness", **every)
         if sys.stderr.isatty():
             scheduler.add_job(self.progress, seconds=5, id="progress", **every)
         interval = self.notifier.watchdog_interval()
@@ -287,7 +316,7 @@ class Daemon:
         grace = self.config.daemon.shutdown_grace
         with self.lock:
             running = [f for f in self.inflight.values() if not f.done()]
-            polls = [f for f in self.polling if not f.done()]
+            polls = [f for f in self.polling | self.checking if not f.done()]
         if running or polls:
             log_event("daemon.stopping", in_flight=len(running), grace_seconds=grace)
         everything: list[Future[Any]] = [*running, *polls]
@@ -298,6 +327,8 @@ class Daemon:
         self.workers.shutdown(wait=True, cancel_futures=True)
         self.pollers.shutdown(wait=True, cancel_futures=True)
         self.poll_http.close()
+        if self.checker is not None:
+            self.checker.close()
         with self.archive.session() as session:
             counts = queue_counts(session)
         log_event("daemon.stopped", aborted=len(unfinished) or None, **counts)

@@ -278,8 +278,9 @@ def test_bad_sources_back_off_and_the_others_keep_going(
 
 
 def test_conditional_get_skips_unchanged_sources(
-    archive: Archive, server: FixtureServer, media: MediaSet
+    tmp_path: Path, server: FixtureServer, media: MediaSet
 ) -> None:
+    archive = Archive(tmp_path / "storage", liveness={"enabled": False})  # only the polls hit /page
     server.add_file("/media/photo_a.jpg", media.photo_a)
     server.add_page("/page", "<article><p>One:</p><img src='/media/photo_a.jpg'></article>")
     archive.cli("source", "add", server.url("/page"), "--every", "1s")

@@ -56,8 +56,10 @@ def test_dead_embeds_are_classified_and_the_archive_named(
     assert len(first["1"]["archived_sha256"]) == 1  # the player's video
 
     server.add_status("/media/photo_a.jpg", 404)
-    server.add_page("/player/1", "<html><body><p>This video is no longer available.</p></body></html>")
-    server.add_retry_after("/media/clip_a.mp4", status=503, retry_after="60")
+    server.add_page(
+        "/player/1", "<html><body><p>This video is no longer available.</p></body></html>"
+    )
+    server.add_retry_after("/media/clip_a.mp4", status=503, retry_after="1")
     second = check(config)
     assert second["photo_a.jpg"]["status"] == "gone" and second["photo_a.jpg"]["http_status"] == 404
     assert second["1"]["status"] == "gone" and "soft 404" in second["1"]["reason"]
@@ -94,7 +96,9 @@ def test_schedule_depends_on_status() -> None:
     assert next_check(quiet, "gone", 0, now) == now + timedelta(days=7)
     assert next_check(quiet, "error", 1, now, retry_after=7200) == now + timedelta(hours=2)
     spread = {next_check(LivenessConfig(), "live", 0, now) for _ in range(20)}
-    assert len(spread) > 1 and all(abs(t - now - timedelta(hours=24)) <= timedelta(hours=2.4) for t in spread)
+    assert len(spread) > 1 and all(
+        abs(t - now - timedelta(hours=24)) <= timedelta(hours=2.4) for t in spread
+    )
 
 
 def test_turning_gone_posts_a_webhook_event_without_leaking_the_secret(
@@ -115,7 +119,10 @@ def test_turning_gone_posts_a_webhook_event_without_leaking_the_secret(
     secret = "Bearer s3cr3t-token"
     data = settings(
         tmp_path / "storage",
-        liveness={"webhook_url": server.url("/hook?key=abc"), "webhook_header": f"Authorization: {secret}"},
+        liveness={
+            "webhook_url": server.url("/hook?key=abc"),
+            "webhook_header": f"Authorization: {secret}",
+        },
     )
     config = write_config(tmp_path / "w.toml", data)
     assert run_cli(config, "capture", server.url("/page")).returncode == 0
@@ -136,8 +143,15 @@ def test_turning_gone_posts_a_webhook_event_without_leaking_the_secret(
 def test_per_host_rate_is_held(tmp_path: Path, server: FixtureServer, media: MediaSet) -> None:
     for i in range(6):
         server.add_file(f"/p/{i}.jpg", media.photo_c)
-    server.add_page("/six", "<article><p>Six:</p>" + "".join(f"<img src='/p/{i}.jpg'>" for i in range(6)) + "</article>")
-    config = write_config(tmp_path / "r.toml", settings(tmp_path / "storage", liveness={"per_host_rate": 4}))
+    server.add_page(
+        "/six",
+        "<article><p>Six:</p>"
+        + "".join(f"<img src='/p/{i}.jpg'>" for i in range(6))
+        + "</article>",
+    )
+    config = write_config(
+        tmp_path / "r.toml", settings(tmp_path / "storage", liveness={"per_host_rate": 4})
+    )
     assert run_cli(config, "capture", server.url("/six")).returncode == 0
     started = time.monotonic()
     rows = check(config)

@@ -1,0 +1,211 @@
+"""Plain-HTTP probes: direct media files, player pages and article pages.
+
+A probe never downloads the media: a file gets a HEAD, and when HEAD is refused or
+not conclusive, one ranged GET of its first KB (read at most ``PROBE_BYTES`` even
+when the server ignores the range). Servers that lost a file often still answer
+200, with an HTML error page or a login form instead of the media; those are
+caught by the content type and the first bytes ("soft 404").
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import time
+from collections.abc import Iterator
+
+import httpx
+
+from archiver.errors import BlockedAddressError
+from archiver.extract import ExtractError, extract_player_media
+from archiver.fetch.limits import HostLimiter
+from archiver.liveness.result import CheckResult, error_result, status_result
+
+HEAD_PROBE = "http-head"
+RANGE_PROBE = "http-range"
+PLAYER_PROBE = "player-page"
+PAGE_PROBE = "http-get"
+
+RANGE = "bytes=0-1023"
+PROBE_BYTES = 8 * 1024  # read at most this much of a file, whatever the server sends
+MAX_PAGE_BYTES = 4 * 1024 * 1024  # a player page is searched within its first 4 MB
+READ_DEADLINE = 30.0  # seconds to read a body, however slowly it trickles
+
+_HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+# Types that do not say what the bytes are: look at the bytes.
+_VAGUE_TYPES = frozenset({"", "application/octet-stream", "binary/octet-stream", "text/plain"})
+_LOGIN_PATH = re.compile(
+    r"log-?in|logon|sign-?in|sign_in|(?:^|/)(?:auth|authenticate|sso|session|sessions)(?:/|$)",
+    re.IGNORECASE,
+)
+_PLAYER_TAGS = re.compile(rb"<(?:video|iframe|object|embed)\b", re.IGNORECASE)
+# A media file named anywhere on the page, scripts included (JavaScript players).
+_MEDIA_FILE = re.compile(
+    rb"""\.(?:mp4|m4v|webm|mov|m3u8|mpd|mp3|m4a|ogg|ogv|flv)(?:[?#"'\s)\\]|$)""",
+    re.IGNORECASE,
+)
+# Failures after which a second request to the same host is pointless.
+_UNREACHABLE = (
+    BlockedAddressError,
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.UnsupportedProtocol,
+    httpx.InvalidURL,
+    httpx.TooManyRedirects,
+)
+
+
+def check_file(client: httpx.Client, url: str, limiter: HostLimiter | None = None) -> CheckResult:
+    """HEAD decides when it shows media (or a rate limit); anything else gets a ranged GET.
+
+    HEAD is not trusted for bad news: signed CDN URLs refuse HEAD with 403, some
+    servers answer 404 or 405 to HEAD only, and an HTML answer needs its body read.
+    """
+    try:
+        with _slot(limiter, url):
+            head = client.head(url, follow_redirects=True)
+    except _UNREACHABLE as exc:
+        return error_result(exc, HEAD_PROBE)
+    except httpx.HTTPError:
+        head = None  # a server that chokes on HEAD (hangs up, times out): try GET
+    if head is not None:
+        content_type = _content_type(head.headers)
+        if (
+            head.is_success
+            and content_type not in _HTML_TYPES | _VAGUE_TYPES
+            and head.headers.get("content-length") != "0"
+        ):
+            code = head.status_code
+            return CheckResult("live", _served(code, content_type), code, None, HEAD_PROBE)
+        if head.status_code == 429:
+            return status_result(429, head.headers, HEAD_PROBE)
+    return _ranged_get(client, url, limiter)
+
+
+def _ranged_get(client: httpx.Client, url: str, limiter: HostLimiter | None) -> CheckResult:
+    headers = {"Range": RANGE, "Accept-Encoding": "identity"}
+    try:
+        with (
+            _slot(limiter, url),
+            client.stream("GET", url, headers=headers, follow_redirects=True) as response,
+        ):
+            code = response.status_code
+            if not response.is_success:
+                if code == 416 and response.headers.get("content-range", "").endswith("/0"):
+                    return CheckResult("gone", "empty file (HTTP 416)", code, None, RANGE_PROBE)
+                return status_result(code, response.headers, RANGE_PROBE)
+            first = _read(response, PROBE_BYTES)
+            content_type = _content_type(response.headers)
+            redirected, final = bool(response.history), response.url
+    except BlockedAddressError as exc:
+        return error_result(exc, RANGE_PROBE)
+    except httpx.HTTPError as exc:
+        return error_result(exc, RANGE_PROBE)
+    if _is_html(content_type, first):
+        if redirected and _is_login(final):
+            return _login(final, code, RANGE_PROBE)
+        reason = f"soft 404: HTML page instead of media (HTTP {code}, {content_type or 'no type'})"
+        return CheckResult("gone", reason, code, None, RANGE_PROBE)
+    if not first:
+        return CheckResult("gone", f"soft 404: empty body (HTTP {code})", code, None, RANGE_PROBE)
+    return CheckResult("live", _served(code, content_type), code, None, RANGE_PROBE)
+
+
+def check_page(
+    client: httpx.Client,
+    url: str,
+    *,
+    player: bool,
+    max_bytes: int = MAX_PAGE_BYTES,
+    limiter: HostLimiter | None = None,
+) -> CheckResult:
+    """GET a page; for a player page, a 200 that plays nothing any more is a soft 404."""
+    probe = PLAYER_PROBE if player else PAGE_PROBE
+    try:
+        with _slot(limiter, url), client.stream("GET", url, follow_redirects=True) as response:
+            code = response.status_code
+            if not response.is_success:
+                return status_result(code, response.headers, probe)
+            content_type = _content_type(response.headers)
+            body = _read(response, max_bytes if player else PROBE_BYTES)
+            redirected, final = bool(response.history), response.url
+    except BlockedAddressError as exc:
+        return error_result(exc, probe)
+    except httpx.HTTPError as exc:
+        return error_result(exc, probe)
+    html = _is_html(content_type, body)
+    if html and redirected and _is_login(final):
+        return _login(final, code, probe)
+    if not player:
+        return CheckResult("live", f"HTTP {code}", code, None, probe)
+    if not html:
+        reason = f"HTTP {code}: the player URL serves media itself ({content_type or 'no type'})"
+        return CheckResult("live", reason, code, None, probe)
+    return _player_verdict(body, str(final), code)
+
+
+def _player_verdict(body: bytes, url: str, code: int) -> CheckResult:
+    """Live while the page still names something playable; a poster image is not enough."""
+    try:
+        found = extract_player_media(body, url)
+    except ExtractError:
+        found = []
+    playable = [e for e in found if e.kind == "platform" or e.media_type != "image"]
+    if playable:
+        reason = f"HTTP {code}: player page holds media ({playable[0].url})"
+    elif _PLAYER_TAGS.search(body):
+        reason = f"HTTP {code}: player page holds a player element"
+    elif _MEDIA_FILE.search(body):
+        reason = f"HTTP {code}: player page names a media file"
+    else:
+        return CheckResult("gone", "soft 404: player page holds no media", code, None, PLAYER_PROBE)
+    return CheckResult("live", reason[:300], code, None, PLAYER_PROBE)
+
+
+def _read(response: httpx.Response, limit: int) -> bytes:
+    """At most ``limit`` bytes of the body, within READ_DEADLINE; the rest is never read."""
+    chunks: list[bytes] = []
+    size = 0
+    deadline = time.monotonic() + READ_DEADLINE
+    for chunk in response.iter_bytes():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size >= limit or time.monotonic() > deadline:
+            break
+    return b"".join(chunks)[:limit]
+
+
+def _content_type(headers: httpx.Headers) -> str:
+    value: str = headers.get("content-type", "")
+    return value.split(";", 1)[0].strip().lower()
+
+
+def _is_html(content_type: str, first: bytes) -> bool:
+    if content_type in _HTML_TYPES:
+        return True
+    if content_type not in _VAGUE_TYPES:
+        return False
+    start = first[:1024].lstrip().lower()
+    return start.startswith((b"<!doctype html", b"<html")) or b"<body" in start
+
+
+def _is_login(url: httpx.URL) -> bool:
+    return bool(_LOGIN_PATH.search(url.path))
+
+
+def _login(url: httpx.URL, code: int, probe: str) -> CheckResult:
+    where = f"{url.host}{url.path}"  # never the query: it may carry tokens
+    return CheckResult("restricted", f"redirected to a login page ({where})", code, None, probe)
+
+
+def _served(code: int, content_type: str) -> str:
+    return f"HTTP {code} ({content_type})" if content_type else f"HTTP {code}"
+
+
+@contextlib.contextmanager
+def _slot(limiter: HostLimiter | None, url: str) -> Iterator[None]:
+    if limiter is None:
+        yield
+    else:
+        with limiter.slot(url):
+            yield

@@ -1,0 +1,85 @@
+"""What editors read: every embed of a page with its status and the archived replacement."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from archiver.index.models import Embed, LinkCheck, Page, Sighting, iso
+from archiver.store.layout import Layout
+
+STATUSES = ("live", "gone", "restricted", "error", "unchecked")
+
+
+@dataclass(frozen=True)
+class EmbedStatus:
+    embed: Embed
+    check: LinkCheck | None
+    layout: Layout
+
+    @property
+    def status(self) -> str:
+        return self.check.status if self.check and self.check.status else "unchecked"
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``archiver check --json`` object."""
+        check = self.check
+        return {
+            "embed_url": self.embed.url,
+            "page_url": self.embed.page.url if self.embed.page else None,
+            "update": self.embed.update_label,
+            "status": self.status,
+            "reason": check.reason if check else None,
+            "http_status": check.http_status if check else None,
+            "checked_at": iso(check.checked_at) if check else None,
+            "first_seen_dead_at": iso(check.first_seen_dead_at) if check else None,
+            "archived_sha256": sorted({s.media.sha256 for s in self.embed.sightings}),
+        }
+
+    def archived(self) -> list[dict[str, str]]:
+        """The archived copies of this embed: what to put in place of a dead one."""
+        return [
+            {
+                "sha256": s.media.sha256,
+                "media_type": s.media.media_type,
+                "path": str(self.layout.absolute(s.media.path)),
+            }
+            for s in self.embed.sightings
+        ]
+
+
+def embed_statuses(
+    session: Session, layout: Layout, *, page: str | None = None, statuses: set[str] | None = None
+) -> list[EmbedStatus]:
+    """Every embed (of one page, or of all pages) with its latest check."""
+    query = (
+        select(Embed)
+        .where(Embed.page_id.is_not(None))
+        .options(
+            selectinload(Embed.page),
+            selectinload(Embed.sightings).selectinload(Sighting.media),
+        )
+        .order_by(Embed.page_id, Embed.id)
+    )
+    if page is not None:
+        query = query.join(Page, Page.id == Embed.page_id).where(Page.url == page)
+    embeds = list(session.scalars(query))
+    urls = {e.url for e in embeds}
+    checks = {
+        c.url: c
+        for start in range(0, len(urls), 500)
+        for c in session.scalars(
+            select(LinkCheck).where(LinkCheck.url.in_(sorted(urls)[start : start + 500]))
+        )
+    }
+    rows = [EmbedStatus(e, checks.get(e.url), layout) for e in embeds]
+    if statuses:
+        rows = [r for r in rows if r.status in statuses]
+    return rows
+
+
+def page_status(session: Session, page: str) -> LinkCheck | None:
+    return session.scalar(select(LinkCheck).where(LinkCheck.url == page))

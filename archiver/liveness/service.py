@@ -1,0 +1,221 @@
+"""Running liveness checks: which URLs, politely, and what a result changes.
+
+Targets are every embed URL archiver has seen and every page that embeds
+something. Each has a ``link_checks`` row with its current status and next check
+time; each change of status is a ``link_check_events`` row. A turn to ``gone`` or
+``restricted`` is logged and sent to the webhook, if one is configured.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from typing import cast
+
+from sqlalchemy import exists, select
+from sqlalchemy.orm import Session
+
+from archiver.archive import Archive
+from archiver.fetch.http import make_client
+from archiver.fetch.limits import HostLimiter
+from archiver.index.bulk import insert_ignoring_duplicates
+from archiver.index.models import (
+    Embed,
+    LinkCheck,
+    LinkCheckEvent,
+    Media,
+    Page,
+    Sighting,
+    utcnow,
+)
+from archiver.liveness.probes import CheckResult, Prober, Status
+from archiver.liveness.schedule import CLAIM_LEASE, next_check
+from archiver.liveness.webhook import LivenessEvent, WebhookNotifier
+from archiver.logs import log_event
+
+DEAD = ("gone", "restricted")
+MAX_HOST_PAUSE = 120.0  # longer Retry-After values move the next check instead
+
+
+@dataclass(frozen=True)
+class Target:
+    check_id: int
+    url: str
+    kind: str
+    platform: str | None
+
+
+def sync_targets(session: Session, now: datetime) -> None:
+    """Give every embed URL and every page with embeds a check row (new ones due now)."""
+    new_embeds = session.execute(
+        select(Embed.url, Embed.kind, Embed.platform)
+        .where(~exists().where(LinkCheck.url == Embed.url))
+        .distinct()
+    ).all()
+    new_pages = session.scalars(
+        select(Page.url)
+        .where(exists().where(Embed.page_id == Page.id))
+        .where(~exists().where(LinkCheck.url == Page.url))
+    ).all()
+    rows = [
+        {"url": url, "kind": kind, "platform": platform} for url, kind, platform in new_embeds
+    ] + [{"url": url, "kind": "page", "platform": None} for url in new_pages]
+    common = {"next_check_at": now, "consecutive_errors": 0, "created_at": now}
+    insert_ignoring_duplicates(
+        session,
+        LinkCheck.__table__,  # type: ignore[arg-type]
+        [{**row, **common} for row in {r["url"]: r for r in rows}.values()],
+    )
+
+
+def claim_due(session: Session, now: datetime, limit: int) -> list[Target]:
+    """Due checks, leased by pushing their next time out (``SKIP LOCKED`` on PostgreSQL)."""
+    query = (
+        select(LinkCheck)
+        .where(LinkCheck.next_check_at <= now)
+        .order_by(LinkCheck.next_check_at)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    claimed = list(session.scalars(query))
+    for check in claimed:
+        check.next_check_at = now + CLAIM_LEASE
+    return [Target(c.id, c.url, c.kind, c.platform) for c in claimed]
+
+
+def targets_for(session: Session, page_url: str | None) -> list[Target]:
+    """What ``archiver check`` runs now: one page (itself and its embeds), or everything."""
+    query = select(LinkCheck)
+    if page_url is not None:
+        embed_urls = (
+            select(Embed.url).join(Page, Page.id == Embed.page_id).where(Page.url == page_url)
+        )
+        query = query.where((LinkCheck.url == page_url) | LinkCheck.url.in_(embed_urls))
+    return [Target(c.id, c.url, c.kind, c.platform) for c in session.scalars(query)]
+
+
+class LivenessChecker:
+    """Runs checks with a per-host rate limit and records what they found."""
+
+    def __init__(
+        self, archive: Archive, prober: Prober, notifier: WebhookNotifier, limiter: HostLimiter
+    ) -> None:
+        settings = archive.config.liveness
+        self.archive = archive
+        self.settings = settings
+        self.prober = prober
+        self.notifier = notifier
+        self.limiter = limiter  # shared with the prober: every request counts
+        self.pool = ThreadPoolExecutor(settings.concurrency, thread_name_prefix="check")
+
+    @classmethod
+    def open(cls, archive: Archive) -> LivenessChecker:
+        """A checker with archiver's guarded HTTP client and the configured webhook."""
+        settings = archive.config.liveness
+        client = make_client(archive.config.network, timeout=settings.timeout)
+        header = None
+        if ":" in settings.webhook_header:
+            name, _, value = settings.webhook_header.partition(":")
+            header = (name.strip(), value.strip())
+        notifier = WebhookNotifier(settings.webhook_url or None, secret_header=header)
+        limiter = HostLimiter(per_host=1, delay=1.0 / settings.per_host_rate)
+        prober = Prober(client, archive.ytdlp, limiter=limiter)
+        return cls(archive, prober, notifier, limiter)
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        self.notifier.close()
+        self.prober.client.close()
+
+    def run(self, targets: list[Target]) -> list[CheckResult]:
+        """Check now (in parallel, polite per host) and record each result."""
+        return list(self.pool.map(self.check, targets))
+
+    def check(self, target: Target) -> CheckResult:
+        result = self.prober.check(target.url, kind=target.kind, platform=target.platform)
+        if result.retry_after:
+            self.limiter.defer(target.url, min(result.retry_after, MAX_HOST_PAUSE))
+        self.record(target, result)
+        return result
+
+    def record(self, target: Target, result: CheckResult) -> None:
+        now = utcnow()
+        with self.archive.session() as session:
+            check = session.get(LinkCheck, target.check_id)
+            if check is None:
+                return
+            previous = check.status
+            check.status, check.reason = result.status, result.reason
+            check.http_status, check.probe, check.checked_at = result.http_status, result.probe, now
+            check.consecutive_errors = (
+                check.consecutive_errors + 1 if result.status == "error" else 0
+            )
+            check.next_check_at = next_check(
+                self.settings, result.status, check.consecutive_errors, now, result.retry_after
+            )
+            if previous == result.status:
+                return
+            session.add(
+                LinkCheckEvent(
+                    check_id=check.id,
+                    at=now,
+                    previous_status=previous,
+                    status=result.status,
+                    reason=result.reason,
+                    http_status=result.http_status,
+                )
+            )
+            if result.status in DEAD and previous not in DEAD:
+                check.first_seen_dead_at = now
+            if result.status == "live" and previous in DEAD:
+                check.came_back_at = now
+            events = self._events(session, check, previous, now) if result.status in DEAD else []
+        for event in events:
+            log_event(
+                "liveness.dead",
+                logging.WARNING,
+                url=event.embed_url,
+                page=event.page_url,
+                status=event.status,
+                reason=event.reason,
+                archived=len(event.archived_sha256),
+            )
+            self.notifier.notify(event)
+
+    def _events(
+        self, session: Session, check: LinkCheck, previous: str | None, now: datetime
+    ) -> list[LivenessEvent]:
+        """One event per page that embeds the URL (or one for the page itself)."""
+        embeds = session.scalars(select(Embed).where(Embed.url == check.url)).all()
+        where = [
+            (e.url, e.page.url if e.page else None, e.update_label, archived_sha256(session, e.id))
+            for e in embeds
+        ] or [(check.url, check.url, None, [])]
+        return [
+            LivenessEvent(
+                embed_url=url,
+                page_url=page_url,
+                update=update,
+                status=cast(Status, check.status),
+                previous_status=cast(Status | None, previous),
+                reason=check.reason or "",
+                http_status=check.http_status,
+                checked_at=now,
+                archived_sha256=archived,
+            )
+            for url, page_url, update, archived in where
+        ]
+
+
+def archived_sha256(session: Session, embed_id: int) -> list[str]:
+    return list(
+        session.scalars(
+            select(Media.sha256)
+            .join(Sighting, Sighting.media_id == Media.id)
+            .where(Sighting.embed_id == embed_id)
+            .order_by(Media.sha256)
+        )
+    )

@@ -1,0 +1,265 @@
+"""Tell editors when an embed changes status, by POSTing JSON to a webhook.
+
+Delivery must never slow the checks down, so :meth:`WebhookNotifier.notify` only
+puts the event on a bounded in-memory queue; one background thread POSTs it,
+retrying with exponential backoff on network errors, 5xx, 408 and 429 (a
+Retry-After header wins over the backoff). Other 4xx answers are not retried: the
+receiver refused the request itself. Events are not persisted: when the queue is
+full the oldest is dropped, and what is still queued at shutdown after
+:meth:`close`'s time-out is lost, each case with one warning line.
+
+Webhook URLs often carry a token (in the query string or userinfo) and the secret
+header carries a credential, so logs name the receiver only as ``scheme://host``.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from archiver import __version__
+from archiver.errors import BlockedAddressError
+from archiver.fetch.http import retry_after_seconds
+from archiver.liveness.result import Status, network_reason
+from archiver.logs import log_event
+
+QUEUE_SIZE = 1000
+BACKOFF = 1.0  # seconds before the first retry; doubled each time
+MAX_BACKOFF = 60.0
+MAX_RETRY_AFTER = 300.0  # a receiver asking for more is waited on this long at most
+_RETRY_STATUSES = frozenset({408, 425, 429})
+
+
+@dataclass(frozen=True)
+class LivenessEvent:
+    """An embed's status changed (or was checked, as the caller decides)."""
+
+    embed_url: str
+    page_url: str | None
+    update: str | None
+    status: Status
+    previous_status: Status | None
+    reason: str
+    http_status: int | None
+    checked_at: datetime
+    archived_sha256: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        """The POSTed body; ``checked_at`` as ISO 8601 UTC with a ``Z``."""
+        checked = self.checked_at
+        if checked.tzinfo is None:
+            checked = checked.replace(tzinfo=UTC)
+        stamp = checked.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        return {
+            "embed_url": self.embed_url,
+            "page_url": self.page_url,
+            "update": self.update,
+            "status": self.status,
+            "previous_status": self.previous_status,
+            "reason": self.reason,
+            "http_status": self.http_status,
+            "checked_at": stamp,
+            "archived_sha256": list(self.archived_sha256),
+        }
+
+
+def redact(url: str) -> str:
+    """``scheme://host[:port]`` of ``url``: no userinfo, path or query string."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "(invalid URL)"
+    host = f"[{host}]" if ":" in host else host
+    return f"{parts.scheme}://{host}{port}"
+
+
+class WebhookNotifier:
+    """Delivers LivenessEvents to ``url`` in the background; ``url=None`` turns it off."""
+
+    def __init__(
+        self,
+        url: str | None,
+        *,
+        client: httpx.Client | None = None,
+        secret_header: tuple[str, str] | None = None,
+        max_attempts: int = 5,
+        timeout: float = 10.0,
+        queue_size: int = QUEUE_SIZE,
+        backoff: float = BACKOFF,
+        max_backoff: float = MAX_BACKOFF,
+    ) -> None:
+        self.url = url
+        self.target = redact(url) if url else ""
+        self._client = client
+        self._own_client = client is None
+        self._headers = {"User-Agent": f"archiver/{__version__}"}
+        self._secret = secret_header
+        if secret_header is not None:
+            self._headers[secret_header[0]] = secret_header[1]
+        self._max_attempts = max(1, max_attempts)
+        self._timeout = timeout
+        self._backoff = backoff
+        self._max_backoff = max_backoff
+        self._queue: collections.deque[LivenessEvent] = collections.deque()
+        self._queue_size = max(1, queue_size)
+        self._cond = threading.Condition()
+        self._closing = False
+        self._abort = threading.Event()  # set when close() runs out of time
+        self._thread: threading.Thread | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.url is not None
+
+    def notify(self, event: LivenessEvent) -> None:
+        """Queue ``event`` for delivery and return at once."""
+        if self.url is None:
+            return
+        dropped: LivenessEvent | None = None
+        with self._cond:
+            if self._closing:
+                dropped = event
+            else:
+                if len(self._queue) >= self._queue_size:
+                    dropped = self._queue.popleft()
+                self._queue.append(event)
+                self._start()
+                self._cond.notify()
+        if dropped is not None:
+            why = "notifier closed" if dropped is event else "queue full"
+            self._warn("liveness.webhook_dropped", dropped, why)
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Deliver what can be delivered within ``timeout`` seconds, then stop."""
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+            thread = self._thread
+        if self._abort.is_set():
+            return  # closed before, and out of time then: nothing left to wait for
+        if thread is not None:
+            thread.join(timeout)
+            if thread.is_alive():
+                self._abort.set()  # stop waiting on backoffs; drop what is left
+                self._drop_remaining()
+                thread.join(min(timeout, 1.0))
+        if thread is None and self._own_client and self._client is not None:
+            self._client.close()
+
+    # -- the delivery thread -------------------------------------------------------
+
+    def _start(self) -> None:
+        """Start the delivery thread on first use (called with the lock held)."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="liveness-webhook", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            while True:
+                with self._cond:
+                    while not self._queue and not self._closing:
+                        self._cond.wait()
+                    if not self._queue or self._abort.is_set():
+                        break
+                    event = self._queue.popleft()
+                try:
+                    self._deliver(event)
+                except Exception as exc:  # a bug must not stop every later delivery
+                    reason = self._scrub(f"{type(exc).__name__}: {exc}")
+                    self._warn("liveness.webhook_failed", event, reason.splitlines()[0][:300])
+        finally:
+            self._drop_remaining()
+            if self._own_client and self._client is not None:
+                self._client.close()
+
+    def _drop_remaining(self) -> None:
+        with self._cond:
+            left = len(self._queue)
+            self._queue.clear()
+        if left:
+            log_event(
+                "liveness.webhook_dropped",
+                logging.WARNING,
+                target=self.target,
+                count=left,
+                reason="not delivered before shutdown",
+            )
+
+    def _deliver(self, event: LivenessEvent) -> None:
+        body = event.to_json()
+        reason = ""
+        for attempt in range(1, self._max_attempts + 1):
+            if self._abort.is_set():
+                self._warn("liveness.webhook_failed", event, "aborted at shutdown", attempt - 1)
+                return
+            delay, reason, retry = self._post(body)
+            if delay is None:
+                log_event(
+                    "liveness.webhook_sent", logging.DEBUG, target=self.target,
+                    embed_url=event.embed_url, status=event.status, attempts=attempt,
+                )  # fmt: skip
+                return
+            if not retry:
+                self._warn("liveness.webhook_failed", event, reason, attempt)
+                return
+            if attempt < self._max_attempts:
+                backoff = min(self._backoff * 2 ** (attempt - 1), self._max_backoff)
+                self._abort.wait(max(delay, backoff) if delay else backoff)
+        self._warn("liveness.webhook_failed", event, reason, self._max_attempts)
+
+    def _post(self, body: dict[str, Any]) -> tuple[float | None, str, bool]:
+        """One attempt: (None, "", _) on success, else (wait hint, reason, retryable)."""
+        assert self.url is not None
+        try:
+            response = self._http().post(
+                self.url, json=body, headers=self._headers, timeout=self._timeout
+            )
+        except BlockedAddressError as exc:  # a guarded client refusing the address
+            return 0.0, self._scrub(network_reason(exc)), False
+        except httpx.HTTPError as exc:
+            return 0.0, self._scrub(network_reason(exc)), True
+        code = response.status_code
+        if 200 <= code < 300:
+            return None, "", True
+        retry_after = retry_after_seconds(response.headers.get("retry-after"))
+        wait = min(retry_after, MAX_RETRY_AFTER) if retry_after is not None else 0.0
+        retry = code >= 500 or code in _RETRY_STATUSES
+        return wait, f"HTTP {code}", retry
+
+    def _http(self) -> httpx.Client:
+        if self._client is None:
+            self._client = httpx.Client(trust_env=False, timeout=self._timeout)
+        return self._client
+
+    def _scrub(self, text: str) -> str:
+        """Belt and braces: no secret may reach a log line, whatever an exception says."""
+        secrets = [self.url or ""]
+        parts = urlsplit(self.url or "")
+        secrets += [parts.query, parts.password or "", parts.username or "", parts.path]
+        if self._secret is not None:
+            secrets.append(self._secret[1])
+        for secret in sorted(filter(None, secrets), key=len, reverse=True):
+            if len(secret) > 1:
+                text = text.replace(secret, "[redacted]")
+        return text
+
+    def _warn(self, name: str, event: LivenessEvent, reason: str, attempts: int = 0) -> None:
+        log_event(
+            name,
+            logging.WARNING,
+            target=self.target,
+            embed_url=event.embed_url,
+            status=event.status,
+            attempts=attempts or None,
+            reason=reason,
+        )

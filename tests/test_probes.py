@@ -1,0 +1,733 @@
+"""Liveness probes: real HTTP against the local fixture server, platforms' real answers.
+
+The generic path (files, player pages, article pages) runs against a real local
+server. Platform oEmbed endpoints are mocked with the bodies the platforms really
+send; yt-dlp's classification runs a stand-in that prints yt-dlp's real error lines.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import respx
+from support import FixtureServer, MediaSet, RequestHandler
+
+from archiver.config import NetworkConfig, YtdlpConfig
+from archiver.fetch.netguard import GuardedTransport
+from archiver.fetch.ytdlp import Ytdlp
+from archiver.liveness.oembed import DEFAULT_ENDPOINTS
+from archiver.liveness.probes import CheckResult, Prober
+from archiver.liveness.ytdlp_probe import probe_command, ytdlp_check
+
+FAKE_PROBE = Path(__file__).parent / "fixtures" / "fake_ytdlp_probe.py"
+NO_OEMBED = {platform: "" for platform in DEFAULT_ENDPOINTS}
+
+# -- the platforms' real oEmbed answers ------------------------------------------------
+
+YOUTUBE_OEMBED = {
+    "title": "Fighters near the Citadel, Aleppo",
+    "author_name": "Aleppo Media Centre",
+    "author_url": "https://www.youtube.com/@AleppoMediaCentre",
+    "type": "video",
+    "height": 113,
+    "width": 200,
+    "version": "1.0",
+    "provider_name": "YouTube",
+    "provider_url": "https://www.youtube.com/",
+    "thumbnail_height": 360,
+    "thumbnail_width": 480,
+    "thumbnail_url": "https://i.ytimg.com/vi/abc123XYZ_0/hqdefault.jpg",
+    "html": '<iframe width="200" height="113" src="https://www.youtube.com/embed/abc123XYZ_0?feature=oembed" frameborder="0" allow="accelerometer; autoplay; clipboard-write; encrypted-media; gyroscope; picture-in-picture; web-share" referrerpolicy="strict-origin-when-cross-origin" allowfullscreen title="Fighters near the Citadel, Aleppo"></iframe>',
+}
+VIMEO_OEMBED = {
+    "type": "video",
+    "version": "1.0",
+    "provider_name": "Vimeo",
+    "provider_url": "https://vimeo.com/",
+    "title": "Aleppo, old city, 28 September",
+    "author_name": "Aleppo Media Centre",
+    "author_url": "https://vimeo.com/aleppomedia",
+    "is_plus": "0",
+    "account_type": "basic",
+    "html": '<iframe src="https://player.vimeo.com/video/76979871?app_id=122963" width="640" height="360" frameborder="0" allow="autoplay; fullscreen; picture-in-picture; clipboard-write; encrypted-media" title="Aleppo, old city, 28 September"></iframe>',
+    "width": 640,
+    "height": 360,
+    "duration": 62,
+    "description": "",
+    "thumbnail_url": "https://i.vimeocdn.com/video/452001751-8216e0571c251a09d7a8387550942d89f7f86f6398f8ed886e639b0dd50d3c90-d_640",
+    "thumbnail_width": 640,
+    "thumbnail_height": 360,
+    "upload_date": "2013-10-15 14:08:29",
+    "video_id": 76979871,
+    "uri": "/videos/76979871",
+}
+# What Vimeo answers without the whitelisted Referer for a video embeddable only on
+# chosen domains: the private metadata is left out.
+VIMEO_DOMAIN_LIMITED = {
+    "type": "video",
+    "version": "1.0",
+    "provider_name": "Vimeo",
+    "provider_url": "https://vimeo.com/",
+    "html": '<iframe src="https://player.vimeo.com/video/76979871?app_id=122963" width="640" height="360" frameborder="0" allow="autoplay; fullscreen; picture-in-picture; clipboard-write; encrypted-media"></iframe>',
+    "width": 640,
+    "height": 360,
+    "video_id": 76979871,
+    "uri": "/videos/76979871",
+    "domain_status_code": 403,
+}
+X_OEMBED = {
+    "url": "https://twitter.com/Interior/status/507185938620219395",
+    "author_name": "US Department of the Interior",
+    "author_url": "https://twitter.com/Interior",
+    "html": '<blockquote class="twitter-tweet"><p lang="en" dir="ltr">Sunsets don&#39;t get much better than this one over <a href="https://twitter.com/GrandTetonNPS?ref_src=twsrc%5Etfw">@GrandTetonNPS</a>. <a href="http://t.co/YuKy2rcjyU">pic.twitter.com/YuKy2rcjyU</a></p>&mdash; US Department of the Interior (@Interior) <a href="https://twitter.com/Interior/status/507185938620219395?ref_src=twsrc%5Etfw">May 5, 2014</a></blockquote>\n<script async src="https://platform.twitter.com/widgets.js" charset="utf-8"></script>\n\n',
+    "width": 550,
+    "height": None,
+    "type": "rich",
+    "cache_age": "3153600000",
+    "provider_name": "Twitter",
+    "provider_url": "https://twitter.com",
+    "version": "1.0",
+}
+X_PROTECTED = {
+    "error": "Sorry, you are not authorized to see this status.",
+    "request": "/oembed?url=https://twitter.com/Interior/status/507185938620219395",
+}
+TIKTOK_OEMBED = {
+    "version": "1.0",
+    "type": "video",
+    "title": "Scramble up ur name & I\u2019ll try to guess it #foryoupage #petsoftiktok",
+    "author_url": "https://www.tiktok.com/@scout2015",
+    "author_name": "Scout, Suki & Stella",
+    "width": "100%",
+    "height": "100%",
+    "html": '<blockquote class="tiktok-embed" cite="https://www.tiktok.com/@scout2015/video/6718335390845095173" data-video-id="6718335390845095173" style="max-width: 605px;min-width: 325px;" > <section> <a target="_blank" title="@scout2015" href="https://www.tiktok.com/@scout2015?refer=embed">@scout2015</a> </section> </blockquote> <script async src="https://www.tiktok.com/embed.js"></script>',
+    "thumbnail_width": 720,
+    "thumbnail_height": 1280,
+    "thumbnail_url": "https://p16-sign-va.tiktokcdn.com/obj/tos-maliva-p-0068/06kv6rfcesljdjr45ukb0000d844090v0200000a05",
+    "provider_url": "https://www.tiktok.com",
+    "provider_name": "TikTok",
+    "author_unique_id": "scout2015",
+    "embed_product_id": "6718335390845095173",
+    "embed_type": "video",
+}
+TIKTOK_ERROR = {
+    "code": 400,
+    "message": "Something went wrong",
+    "status_msg": "Something went wrong",
+}
+DAILYMOTION_OEMBED = {
+    "type": "video",
+    "version": "1.0",
+    "provider_name": "Dailymotion",
+    "provider_url": "https://www.dailymotion.com",
+    "title": "Aleppo: the Citadel at dawn",
+    "description": "",
+    "author_name": "Aleppo Media Centre",
+    "author_url": "https://www.dailymotion.com/aleppomedia",
+    "width": 480,
+    "height": 270,
+    "html": '<iframe frameborder="0" width="480" height="270" src="https://geo.dailymotion.com/player.html?video=x8j2k1z&" allowfullscreen allow="autoplay; fullscreen; picture-in-picture; web-share"></iframe>',
+    "thumbnail_url": "https://s1.dmcdn.net/v/WxYZ1d0p8hG6d4FkM/x240",
+    "thumbnail_width": 427,
+    "thumbnail_height": 240,
+}
+
+YOUTUBE_EMBED = "https://www.youtube.com/embed/abc123XYZ_0?feature=oembed&si=trk"
+YOUTUBE_WATCH = "https://www.youtube.com/watch?v=abc123XYZ_0"
+
+
+def text(status: int, body: str) -> httpx.Response:
+    """YouTube's error answers: a bare word as an HTML page."""
+    return httpx.Response(status, text=body, headers={"content-type": "text/html; charset=utf-8"})
+
+
+# -- fixtures -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def client() -> Iterator[httpx.Client]:
+    with httpx.Client(trust_env=False, timeout=2.0, follow_redirects=True) as opened:
+        yield opened
+
+
+@pytest.fixture
+def prober(client: httpx.Client) -> Prober:
+    return Prober(client, None)
+
+
+def fake_ytdlp(allow_private: bool = True) -> Ytdlp:
+    config = YtdlpConfig(command=[sys.executable, str(FAKE_PROBE)])
+    return Ytdlp(config, NetworkConfig(allow_private_addresses=allow_private), None)
+
+
+@pytest.fixture
+def probe_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The file the stand-in yt-dlp lists the URLs it was asked about in."""
+    log = tmp_path / "ytdlp-calls.txt"
+    log.touch()
+    monkeypatch.setenv("FAKE_YTDLP_PROBE_LOG", str(log))
+    return log
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def check_file(prober: Prober, url: str) -> CheckResult:
+    return prober.check(url, kind="file", platform=None)
+
+
+# -- direct files ---------------------------------------------------------------------
+
+
+def test_file_served_is_live_from_head_alone(
+    prober: Prober, server: FixtureServer, media: MediaSet
+) -> None:
+    server.add_file("/media/clip.mp4", media.clip_a)
+    result = check_file(prober, server.url("/media/clip.mp4"))
+    assert result == CheckResult("live", "HTTP 200 (video/mp4)", 200, None, "http-head")
+    assert [r.method for r in server.requests] == ["HEAD"]
+
+
+def test_head_refused_falls_back_to_a_ranged_get_that_reads_one_kb(
+    prober: Prober, server: FixtureServer, media: MediaSet
+) -> None:
+    data = media.clip_a.read_bytes()
+    assert len(data) > 20 * 1024
+    sent: list[int] = []
+
+    def no_head(request: RequestHandler) -> None:
+        if request.command == "HEAD":
+            request.send_simple(405, headers={"Allow": "GET"})
+            return
+        start, end = request.headers["Range"].removeprefix("bytes=").split("-")
+        part = data[int(start) : int(end) + 1]
+        request.send_response(206)
+        request.send_header("Content-Type", "video/mp4")
+        request.send_header("Content-Range", f"bytes {start}-{end}/{len(data)}")
+        request.send_header("Content-Length", str(len(part)))
+        request.end_headers()
+        request.wfile.write(part)
+        sent.append(len(part))
+
+    server.add_handler("/clip.mp4", no_head)
+    result = check_file(prober, server.url("/clip.mp4"))
+
+    assert result == CheckResult("live", "HTTP 206 (video/mp4)", 206, None, "http-range")
+    head, get = server.requests
+    assert (head.method, get.method) == ("HEAD", "GET")
+    assert get.headers["range"] == "bytes=0-1023"
+    assert sent == [1024]
+
+
+def test_a_server_ignoring_the_range_is_not_read_to_the_end(
+    prober: Prober, server: FixtureServer
+) -> None:
+    written = 0
+
+    def endless(request: RequestHandler) -> None:
+        nonlocal written
+        if request.command == "HEAD":
+            request.send_simple(501)
+            return
+        request.close_connection = True
+        request.send_response(200)
+        request.send_header("Content-Type", "video/mp4")
+        request.end_headers()
+        chunk = b"\x00\x00\x00\x18ftypmp42" + bytes(64 * 1024 - 12)
+        try:
+            while request.wait(0.001):
+                request.wfile.write(chunk)
+                written += len(chunk)
+        except OSError:
+            pass
+
+    server.add_handler("/live.mp4", endless)
+    started = time.monotonic()
+    result = check_file(prober, server.url("/live.mp4"))
+
+    assert (result.status, result.probe, result.http_status) == ("live", "http-range", 200)
+    assert time.monotonic() - started < 2
+    time.sleep(0.2)  # the server notices the hang-up
+    assert written < 16 * 1024 * 1024  # far less than a download: the socket buffers, at most
+
+
+@pytest.mark.parametrize(
+    ("status", "expected", "reason"),
+    [
+        (404, "gone", "HTTP 404"),
+        (410, "gone", "HTTP 410"),
+        (401, "restricted", "HTTP 401 (login required)"),
+        (403, "restricted", "HTTP 403"),
+        (451, "restricted", "HTTP 451 (unavailable for legal reasons)"),
+        (500, "error", "HTTP 500"),
+        (502, "error", "HTTP 502"),
+        (408, "error", "HTTP 408 (request timeout)"),
+        (400, "error", "HTTP 400 (not proof of removal)"),
+    ],
+)
+def test_status_codes(
+    prober: Prober, server: FixtureServer, status: int, expected: str, reason: str
+) -> None:
+    server.add_status("/v.mp4", status, b"<html><body>nope</body></html>")
+    result = check_file(prober, server.url("/v.mp4"))
+    # bad news from HEAD is confirmed with a GET before it is believed
+    assert result == CheckResult(expected, reason, status, None, "http-range")  # type: ignore[arg-type]
+    assert [r.method for r in server.requests] == ["HEAD", "GET"]
+
+
+def test_rate_limit_is_an_error_with_retry_after_and_no_second_request(
+    prober: Prober, server: FixtureServer
+) -> None:
+    server.add_retry_after("/v.mp4", 429, "120")
+    result = check_file(prober, server.url("/v.mp4"))
+    assert result == CheckResult("error", "HTTP 429 (rate limited)", 429, 120.0, "http-head")
+    assert server.hits("/v.mp4") == 1
+
+
+def test_service_unavailable_carries_retry_after(prober: Prober, server: FixtureServer) -> None:
+    server.add_retry_after("/v.mp4", 503, "30")
+    result = check_file(prober, server.url("/v.mp4"))
+    assert result == CheckResult("error", "HTTP 503", 503, 30.0, "http-range")
+
+
+def test_html_instead_of_media_is_a_soft_404(prober: Prober, server: FixtureServer) -> None:
+    server.add_page(
+        "/uploads/strike.mp4", "<!doctype html><title>Page not found</title><h1>Oops</h1>"
+    )
+    result = check_file(prober, server.url("/uploads/strike.mp4"))
+    assert result.status == "gone"
+    assert result.reason == "soft 404: HTML page instead of media (HTTP 206, text/html)"
+    assert (result.http_status, result.probe) == (206, "http-range")
+
+
+def test_html_sniffed_when_the_type_says_nothing(prober: Prober, server: FixtureServer) -> None:
+    server.add_bytes(
+        "/photo.jpg", b"\n<html><body>File removed</body></html>", "application/octet-stream"
+    )
+    assert check_file(prober, server.url("/photo.jpg")).status == "gone"
+
+
+def test_redirect_to_a_login_page_is_restricted(prober: Prober, server: FixtureServer) -> None:
+    server.add_redirect("/private/clip.mp4", "/accounts/login?next=/private/clip.mp4&token=abc")
+    server.add_page("/accounts/login", "<html><form><input name=password></form></html>")
+    result = check_file(prober, server.url("/private/clip.mp4"))
+    assert result.status == "restricted"
+    assert result.reason == "redirected to a login page (127.0.0.1/accounts/login)"
+    assert "token" not in result.reason
+
+
+def test_a_hanging_server_times_out_as_an_error(server: FixtureServer) -> None:
+    server.add_hang("/slow.mp4", seconds=10)
+    with httpx.Client(trust_env=False, timeout=0.3) as client:
+        started = time.monotonic()
+        result = check_file(Prober(client, None), server.url("/slow.mp4"))
+    assert result == CheckResult("error", "timed out waiting for data", None, None, "http-range")
+    assert time.monotonic() - started < 2
+
+
+def test_connection_refused_is_an_error(prober: Prober) -> None:
+    result = check_file(prober, f"http://127.0.0.1:{closed_port()}/clip.mp4")
+    assert result.status == "error"
+    assert result.reason.startswith("connection failed:")
+    assert result.probe == "http-head"
+
+
+def test_the_ssrf_guard_refusal_is_an_error_not_gone(server: FixtureServer) -> None:
+    with httpx.Client(transport=GuardedTransport(), trust_env=False) as client:
+        result = check_file(Prober(client, None), server.url("/clip.mp4"))
+    assert result.status == "error"
+    assert result.reason.startswith("refused: 127.0.0.1 resolves to non-public address")
+    assert server.requests == []
+
+
+def test_unsupported_schemes_and_kinds(prober: Prober) -> None:
+    assert prober.check("ftp://example.org/a.mp4", kind="file", platform=None).status == "error"
+    with pytest.raises(ValueError):
+        prober.check("https://example.org/a.mp4", kind="video", platform=None)
+
+
+# -- player pages and article pages ---------------------------------------------------
+
+PLAYER = """<!doctype html><html><head><meta property="og:title" content="Fighters near the Citadel">
+<meta property="og:video" content="/media/clip.mp4"></head>
+<body><video controls src="/media/clip.mp4"></video></body></html>"""
+PLAYER_GONE = """<!doctype html><html><head><title>Video</title>
+<meta property="og:image" content="/static/share-card.jpg"></head>
+<body><div class="error"><h1>This video has been removed</h1><p>The video you are looking for
+is no longer available.</p></div></body></html>"""
+PLAYER_SCRIPTED = """<!doctype html><html><head><script src="/js/jwplayer.js"></script></head>
+<body><div id="player"></div><script>jwplayer("player").setup({file: "https://cdn.example.org/hls/7/master.m3u8"});</script>
+</body></html>"""
+
+
+@pytest.mark.parametrize(
+    ("page", "expected", "reason"),
+    [
+        (PLAYER, "live", "HTTP 200: player page holds media ("),
+        (PLAYER_GONE, "gone", "soft 404: player page holds no media"),
+        (PLAYER_SCRIPTED, "live", "HTTP 200: player page names a media file"),
+    ],
+)
+def test_player_pages(
+    prober: Prober, server: FixtureServer, page: str, expected: str, reason: str
+) -> None:
+    server.add_page("/player/7", page)
+    result = prober.check(server.url("/player/7"), kind="player", platform=None)
+    assert (result.status, result.probe, result.http_status) == (expected, "player-page", 200)
+    assert result.reason.startswith(reason)
+
+
+def test_player_url_that_is_media_itself_is_live(
+    prober: Prober, server: FixtureServer, media: MediaSet
+) -> None:
+    server.add_file("/player/8", media.clip_b, content_type="video/mp4")
+    result = prober.check(server.url("/player/8"), kind="player", platform=None)
+    assert result.status == "live"
+
+
+def test_player_page_status_codes(prober: Prober, server: FixtureServer) -> None:
+    server.add_status("/player/9", 410)
+    result = prober.check(server.url("/player/9"), kind="player", platform=None)
+    assert result == CheckResult("gone", "HTTP 410", 410, None, "player-page")
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"), [(200, "live"), (404, "gone"), (403, "restricted")]
+)
+def test_article_pages(prober: Prober, server: FixtureServer, status: int, expected: str) -> None:
+    server.add_status(
+        "/syria-daily", status, b"<html><body>article</body></html>", {"Content-Type": "text/html"}
+    )
+    result = prober.check(server.url("/syria-daily"), kind="page", platform=None)
+    assert (result.status, result.http_status, result.probe) == (expected, status, "http-get")
+
+
+# -- platforms: oEmbed --------------------------------------------------------------
+
+
+# fmt: off
+YOUTUBE_ANSWERS = [
+    (httpx.Response(200, json=YOUTUBE_OEMBED), "live", "YouTube oEmbed: 200"),
+    (text(404, "Not Found"), "gone", "YouTube oEmbed: 404 (removed, deleted or never existed)"),
+    (text(400, "Bad Request"), "gone", "YouTube oEmbed: 400 (no such video)"),
+    (text(401, "Unauthorized"), "restricted", "YouTube oEmbed: 401 (private or embedding disabled)"),
+    (text(403, "Forbidden"), "restricted", "YouTube oEmbed: 403 (private)"),
+    (text(200, "Forbidden"), "restricted", "YouTube oEmbed: 200 Forbidden (private)"),
+    (text(503, "Service Unavailable"), "error", "YouTube oEmbed 503"),
+    (text(500, "<html><body>Internal error</body></html>"), "error", "YouTube oEmbed 500"),
+]
+# fmt: on
+
+
+@pytest.mark.parametrize(("response", "expected", "reason"), YOUTUBE_ANSWERS)
+def test_youtube_oembed(
+    prober: Prober, response: httpx.Response, expected: str, reason: str
+) -> None:
+    with respx.mock(assert_all_called=True) as router:
+        route = router.get(DEFAULT_ENDPOINTS["youtube"]).mock(return_value=response)
+        result = prober.check(YOUTUBE_EMBED, kind="platform", platform="youtube")
+    assert (result.status, result.reason, result.probe) == (expected, reason, "oembed:youtube")
+    asked = route.calls.last.request.url
+    assert asked.params["url"] == YOUTUBE_WATCH  # the canonical post, tracking dropped
+    assert asked.params["format"] == "json"
+
+
+def test_oembed_rate_limit_keeps_retry_after(prober: Prober) -> None:
+    with respx.mock() as router:
+        router.get(DEFAULT_ENDPOINTS["youtube"]).mock(
+            return_value=httpx.Response(
+                429, text="Too Many Requests", headers={"Retry-After": "3600"}
+            )
+        )
+        result = prober.check(YOUTUBE_WATCH, kind="platform", platform="youtube")
+    assert result == CheckResult(
+        "error", "YouTube oEmbed 429 (rate limited)", 429, 3600.0, "oembed:youtube"
+    )
+
+
+# fmt: off
+PLATFORM_ANSWERS = [
+    ("vimeo", "https://player.vimeo.com/video/76979871?h=", httpx.Response(200, json=VIMEO_OEMBED), "live", "Vimeo oEmbed: 200"),
+    ("vimeo", "https://vimeo.com/76979871", httpx.Response(200, json=VIMEO_DOMAIN_LIMITED), "live", "Vimeo oEmbed: 200 (embedding limited to the owner's chosen domains)"),
+    ("vimeo", "https://vimeo.com/76979871", text(404, "404 Not Found"), "gone", "Vimeo oEmbed: 404 (deleted or hidden)"),
+    ("vimeo", "https://vimeo.com/76979871", text(403, "403 Forbidden"), "restricted", "Vimeo oEmbed: 403 (private or embedding restricted)"),
+    ("twitter", "https://x.com/Interior/status/507185938620219395", httpx.Response(200, json=X_OEMBED), "live", "X oEmbed: 200"),
+    ("twitter", "https://x.com/Interior/status/507185938620219395", httpx.Response(404), "gone", "X oEmbed: 404 (post deleted or account suspended)"),
+    ("twitter", "https://twitter.com/Interior/status/507185938620219395", httpx.Response(403, json=X_PROTECTED), "restricted", "X oEmbed: 403 Sorry, you are not authorized to see this status. (protected account)"),
+    ("tiktok", "https://www.tiktok.com/@scout2015/video/6718335390845095173", httpx.Response(200, json=TIKTOK_OEMBED), "live", "TikTok oEmbed: 200"),
+    ("tiktok", "https://www.tiktok.com/@scout2015/video/6718335390845095173", httpx.Response(400, json=TIKTOK_ERROR), "gone", "TikTok oEmbed: 400 Something went wrong (removed or no such post)"),
+    ("tiktok", "https://www.tiktok.com/@scout2015/video/6718335390845095173", httpx.Response(200, json=TIKTOK_ERROR), "gone", "TikTok oEmbed: 200 Something went wrong (removed or no such post)"),
+    ("dailymotion", "https://www.dailymotion.com/embed/video/x8j2k1z", httpx.Response(200, json=DAILYMOTION_OEMBED), "live", "Dailymotion oEmbed: 200"),
+    ("dailymotion", "https://dai.ly/x8j2k1z", httpx.Response(404, json={"error": {"code": 404, "message": "This video does not exist or has been deleted.", "type": "not_found"}}), "gone", "Dailymotion oEmbed: 404 This video does not exist or has been deleted. (deleted or never existed)"),
+    ("dailymotion", "https://www.dailymotion.com/video/x8j2k1z", httpx.Response(403, json={"error": {"code": 403, "message": "This video is private.", "type": "access_forbidden"}}), "restricted", "Dailymotion oEmbed: 403 This video is private. (private or password-protected)"),
+]
+# fmt: on
+
+
+@pytest.mark.parametrize(("platform", "url", "response", "expected", "reason"), PLATFORM_ANSWERS)
+def test_platform_oembed(
+    prober: Prober, platform: str, url: str, response: httpx.Response, expected: str, reason: str
+) -> None:
+    with respx.mock(assert_all_called=True) as router:
+        router.get(DEFAULT_ENDPOINTS[platform]).mock(return_value=response)
+        result = prober.check(url, kind="platform", platform=platform)
+    assert (result.status, result.reason, result.probe) == (expected, reason, f"oembed:{platform}")
+
+
+def test_oembed_unreachable_without_ytdlp_is_an_error(prober: Prober) -> None:
+    with respx.mock() as router:
+        router.get(DEFAULT_ENDPOINTS["twitter"]).mock(side_effect=httpx.ConnectTimeout("timed out"))
+        result = prober.check(
+            "https://twitter.com/i/status/1003", kind="platform", platform="twitter"
+        )
+    assert result == CheckResult(
+        "error", "X oEmbed: timed out connecting", None, None, "oembed:twitter"
+    )
+
+
+def test_oembed_endpoints_can_point_at_a_local_server(
+    client: httpx.Client, server: FixtureServer
+) -> None:
+    def oembed(request: RequestHandler) -> None:
+        asked = httpx.URL(request.path).params["url"]
+        if asked == YOUTUBE_WATCH:
+            request.send_simple(200, json.dumps(YOUTUBE_OEMBED).encode(), "application/json")
+        else:
+            request.send_simple(404, b"Not Found", "text/html; charset=utf-8")
+
+    server.add_handler("/oembed", oembed)
+    prober = Prober(client, None, oembed_endpoints={"youtube": server.url("/oembed")})
+    assert prober.check(YOUTUBE_EMBED, kind="platform", platform="youtube").status == "live"
+    gone = prober.check("https://youtu.be/Removed0001", kind="platform", platform=None)
+    assert (gone.status, gone.http_status) == ("gone", 404)
+    assert server.hits("/oembed") == 2
+
+
+def test_oembed_endpoint_behind_the_ssrf_guard_is_an_error(server: FixtureServer) -> None:
+    with httpx.Client(transport=GuardedTransport(), trust_env=False) as guarded:
+        prober = Prober(guarded, None, oembed_endpoints={"youtube": server.url("/oembed")})
+        result = prober.check(YOUTUBE_WATCH, kind="platform", platform="youtube")
+    assert (result.status, result.probe) == ("error", "oembed:youtube")
+    assert result.reason.startswith("YouTube oEmbed: refused: 127.0.0.1 resolves to non-public")
+
+
+def test_no_oembed_and_no_ytdlp_cannot_tell(prober: Prober) -> None:
+    with respx.mock(assert_all_called=False):  # no request at all
+        insta = prober.check(
+            "https://www.instagram.com/p/C0dEx/", kind="platform", platform="instagram"
+        )
+        channel = prober.check(
+            "https://www.youtube.com/@AleppoMediaCentre", kind="platform", platform="youtube"
+        )
+    assert insta == CheckResult("error", "no probe for instagram URLs without yt-dlp", None)
+    assert channel.status == "error"  # a channel is not a post: its oEmbed 404 would lie
+
+
+# -- platforms: yt-dlp ----------------------------------------------------------------
+
+
+# fmt: off
+YTDLP_ANSWERS = [
+    ("https://www.youtube.com/watch?v=LiveVideo01", "live", "yt-dlp: media found (Youtube LiveVideo01)"),
+    ("https://www.youtube.com/watch?v=Removed0001", "gone", "yt-dlp: [youtube] Removed0001: Video unavailable. This video has been removed by the uploader"),
+    ("https://www.youtube.com/watch?v=Terminated1", "gone", "has been terminated"),
+    ("https://www.youtube.com/watch?v=TermsOfServ", "gone", "removed for violating YouTube's Terms of Service"),
+    ("https://www.youtube.com/watch?v=Unavailable", "gone", "Video unavailable"),
+    ("https://www.youtube.com/watch?v=Http404Page", "gone", "HTTP Error 404: Not Found"),
+    ("https://www.youtube.com/watch?v=PrivateVid1", "restricted", "yt-dlp: [youtube] PrivateVid1: Private video. Sign in if you've been granted access to this video"),
+    ("https://www.youtube.com/watch?v=AgeGated001", "restricted", "Sign in to confirm your age. This video may be inappropriate for some users"),
+    ("https://www.youtube.com/watch?v=GeoBlocked1", "restricted", "not made this video available in your country"),
+    ("https://www.youtube.com/watch?v=MembersOnly", "restricted", "members-only content"),
+    ("https://www.youtube.com/watch?v=BotCheck001", "error", "not a bot"),
+    ("https://www.youtube.com/watch?v=TryLater001", "error", "try again later"),
+    ("https://www.youtube.com/watch?v=RateLimited", "error", "HTTP Error 429"),
+    ("https://www.youtube.com/watch?v=ApiGone0404", "error", "Unable to download API page: HTTP Error 404"),
+    ("https://www.youtube.com/watch?v=TimedOut001", "error", "timed out"),
+    ("https://www.youtube.com/watch?v=NoNetwork01", "error", "Temporary failure in name resolution"),
+    ("https://twitter.com/i/status/1001", "restricted", "NSFW tweet requires authentication"),
+    ("https://twitter.com/i/status/1002", "restricted", "protected tweet"),
+    ("https://twitter.com/i/status/1003", "gone", "This Post was deleted by the Post author"),
+    ("https://twitter.com/i/status/1004", "gone", "This Post is from a suspended account"),
+    ("https://twitter.com/i/status/1005", "live", "No video could be found in this tweet"),
+    ("https://www.instagram.com/p/EmptyResp/", "error", "Instagram sent an empty media response"),
+    ("https://www.instagram.com/p/RateLimit/", "error", "rate-limit reached or login required"),
+    ("https://www.instagram.com/p/FollowOnly/", "restricted", "registered users who follow this account"),
+    ("https://vimeo.com/76979871", "restricted", "Cannot download embed-only video"),
+    ("https://www.facebook.com/watch/?v=1234567890", "restricted", "Facebook said"),
+    ("https://www.tiktok.com/@scout2015/video/7106594312292453675", "restricted", "You do not have permission to view this post"),
+    ("https://www.tiktok.com/@scout2015/video/7106594312292453676", "error", "Your IP address is blocked"),
+    ("https://www.dailymotion.com/video/x8j2k1z", "gone", "dailymotion said: Content deleted"),
+]
+# fmt: on
+
+
+@pytest.mark.parametrize(("url", "expected", "reason"), YTDLP_ANSWERS)
+def test_ytdlp_classification(client: httpx.Client, url: str, expected: str, reason: str) -> None:
+    prober = Prober(client, fake_ytdlp(), oembed_endpoints=NO_OEMBED)
+    result = prober.check(url, kind="platform", platform=None)
+    assert (result.status, result.probe) == (expected, "yt-dlp")
+    assert reason in result.reason
+    assert "--cookies" not in result.reason and "\n" not in result.reason
+
+
+def test_ytdlp_http_status_is_kept(client: httpx.Client) -> None:
+    prober = Prober(client, fake_ytdlp(), oembed_endpoints=NO_OEMBED)
+    result = prober.check("https://example.org/dead", kind="platform", platform="generic")
+    assert (result.status, result.http_status) == ("gone", 410)
+
+
+def test_ytdlp_probe_is_metadata_only() -> None:
+    command = probe_command(fake_ytdlp(), "https://www.youtube.com/watch?v=LiveVideo01", 20)
+    assert {"--simulate", "--skip-download", "--dump-single-json", "--ignore-config"} <= set(
+        command
+    )
+    assert "--no-simulate" not in command and "--write-info-json" not in command
+    assert command[-2:] == ["--", "https://www.youtube.com/watch?v=LiveVideo01"]
+
+
+def test_ytdlp_that_hangs_is_killed_at_the_time_out(client: httpx.Client) -> None:
+    prober = Prober(client, fake_ytdlp(), oembed_endpoints=NO_OEMBED, ytdlp_timeout=0.5)
+    started = time.monotonic()
+    result = prober.check(
+        "https://www.youtube.com/watch?v=Hangs000001", kind="platform", platform=None
+    )
+    assert result == CheckResult("error", "yt-dlp timed out after 0.5s", None, None, "yt-dlp")
+    assert time.monotonic() - started < 3
+
+
+def test_ytdlp_crash_is_an_error(client: httpx.Client) -> None:
+    prober = Prober(client, fake_ytdlp(), oembed_endpoints=NO_OEMBED)
+    result = prober.check(
+        "https://www.youtube.com/watch?v=Crashes0001", kind="platform", platform=None
+    )
+    assert result == CheckResult("error", "yt-dlp crashed (SIGSEGV)", None, None, "yt-dlp")
+
+
+def test_ytdlp_is_not_pointed_at_private_addresses(probe_log: Path) -> None:
+    result = ytdlp_check(fake_ytdlp(allow_private=False), "http://127.0.0.1:8080/watch?v=x", 5)
+    assert result.status == "error"
+    assert result.reason.startswith("refused: 127.0.0.1 resolves to non-public address")
+    assert probe_log.read_text() == ""
+
+
+# -- platforms: oEmbed and yt-dlp together -------------------------------------------
+
+
+def with_ytdlp(client: httpx.Client) -> Prober:
+    return Prober(client, fake_ytdlp())
+
+
+def test_oembed_live_needs_no_ytdlp(client: httpx.Client, probe_log: Path) -> None:
+    with respx.mock() as router:
+        router.get(DEFAULT_ENDPOINTS["youtube"]).mock(
+            return_value=httpx.Response(200, json=YOUTUBE_OEMBED)
+        )
+        result = with_ytdlp(client).check(YOUTUBE_EMBED, kind="platform", platform="youtube")
+    assert result.probe == "oembed:youtube"
+    assert probe_log.read_text() == ""
+
+
+def test_oembed_gone_gets_its_reason_from_ytdlp(client: httpx.Client, probe_log: Path) -> None:
+    with respx.mock() as router:
+        router.get(DEFAULT_ENDPOINTS["youtube"]).mock(return_value=text(404, "Not Found"))
+        result = with_ytdlp(client).check(
+            "https://youtu.be/Removed0001", kind="platform", platform="youtube"
+        )
+    assert (result.status, result.probe) == ("gone", "yt-dlp")
+    assert result.reason.endswith("This video has been removed by the uploader")
+    assert probe_log.read_text() == "https://www.youtube.com/watch?v=Removed0001\n"
+
+
+def test_oembed_gone_stands_when_ytdlp_cannot_tell(client: httpx.Client) -> None:
+    with respx.mock() as router:
+        router.get(DEFAULT_ENDPOINTS["youtube"]).mock(return_value=text(404, "Not Found"))
+        result = with_ytdlp(client).check(
+            "https://youtu.be/TimedOut001", kind="platform", platform="youtube"
+        )
+    assert (result.status, result.probe, result.http_status) == ("gone", "oembed:youtube", 404)
+
+
+def test_vimeo_404_that_still_plays_elsewhere_is_not_gone(client: httpx.Client) -> None:
+    with respx.mock() as router:
+        router.get(DEFAULT_ENDPOINTS["vimeo"]).mock(return_value=text(404, "404 Not Found"))
+        result = with_ytdlp(client).check(
+            "https://vimeo.com/76979871", kind="platform", platform="vimeo"
+        )
+    assert (result.status, result.probe) == ("restricted", "yt-dlp")
+
+
+# fmt: off
+YOUTUBE_401_CASES = [
+    ("LiveVideo01", "restricted", "YouTube oEmbed: 401 (embedding disabled by the uploader; the video still plays on YouTube)"),
+    ("PrivateVid1", "restricted", "yt-dlp: [youtube] PrivateVid1: Private video. Sign in if you've been granted access to this video"),
+    ("BotCheck001", "restricted", "YouTube oEmbed: 401 (private or embedding disabled)"),
+]
+# fmt: on
+
+
+@pytest.mark.parametrize(("video", "expected", "reason"), YOUTUBE_401_CASES)
+def test_youtube_401_is_told_apart_by_ytdlp(
+    client: httpx.Client, video: str, expected: str, reason: str
+) -> None:
+    with respx.mock() as router:
+        router.get(DEFAULT_ENDPOINTS["youtube"]).mock(return_value=text(401, "Unauthorized"))
+        result = with_ytdlp(client).check(
+            f"https://www.youtube.com/watch?v={video}", kind="platform", platform="youtube"
+        )
+    assert (result.status, result.reason) == (expected, reason)
+
+
+def test_oembed_outage_is_decided_by_ytdlp(client: httpx.Client) -> None:
+    with respx.mock() as router:
+        router.get(DEFAULT_ENDPOINTS["youtube"]).mock(return_value=text(503, "Service Unavailable"))
+        result = with_ytdlp(client).check(
+            "https://www.youtube.com/watch?v=LiveVideo01", kind="platform", platform="youtube"
+        )
+    assert (result.status, result.probe) == ("live", "yt-dlp")
+
+
+def test_oembed_outage_and_ytdlp_failure_stay_an_error(client: httpx.Client) -> None:
+    with respx.mock() as router:
+        router.get(DEFAULT_ENDPOINTS["youtube"]).mock(
+            return_value=httpx.Response(
+                503, text="Service Unavailable", headers={"Retry-After": "60"}
+            )
+        )
+        result = with_ytdlp(client).check(
+            "https://www.youtube.com/watch?v=BotCheck001", kind="platform", platform="youtube"
+        )
+    assert (result.status, result.retry_after, result.probe) == ("error", 60.0, "oembed:youtube")
+    assert result.reason.startswith("YouTube oEmbed 503; yt-dlp: ")
+
+
+def test_oembed_rate_limit_does_not_send_ytdlp(client: httpx.Client, probe_log: Path) -> None:
+    with respx.mock() as router:
+        router.get(DEFAULT_ENDPOINTS["twitter"]).mock(
+            return_value=httpx.Response(429, headers={"Retry-After": "900"})
+        )
+        result = with_ytdlp(client).check(
+            "https://twitter.com/i/status/1003", kind="platform", platform="twitter"
+        )
+    assert (result.status, result.retry_after) == ("error", 900.0)
+    assert probe_log.read_text() == ""
+
+
+def test_platforms_without_oembed_go_to_ytdlp(client: httpx.Client, probe_log: Path) -> None:
+    with respx.mock(assert_all_called=False):  # no HTTP request from this process
+        result = with_ytdlp(client).check(
+            "https://www.instagram.com/reel/FollowOnly/?igsh=abc",
+            kind="platform",
+            platform="instagram",
+        )
+    assert (result.status, result.probe) == ("restricted", "yt-dlp")
+    assert probe_log.read_text() == "https://www.instagram.com/reel/FollowOnly/\n"
