@@ -7,6 +7,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import imageio_ffmpeg
 from sqlalchemy import Engine
@@ -17,6 +18,9 @@ from archiver.fetch.http import HttpFetcher
 from archiver.fetch.ytdlp import Ytdlp
 from archiver.index.db import make_engine, migrate, session_factory
 from archiver.store.layout import Layout
+
+if TYPE_CHECKING:
+    from archiver.duplicates import DuplicateFinder
 
 
 def ffmpeg_binary() -> str | None:
@@ -56,6 +60,13 @@ class Archive:
     @cached_property
     def ytdlp(self) -> Ytdlp:
         return Ytdlp(self.config.ytdlp, self.config.network, ffmpeg_binary(), self.stop)
+
+    @cached_property
+    def duplicates(self) -> DuplicateFinder:
+        """This process's near-duplicate matcher (its index loads on first use)."""
+        from archiver.duplicates import DuplicateFinder
+
+        return DuplicateFinder(self)
 
     @contextlib.contextmanager
     def session(self) -> Iterator[Session]:

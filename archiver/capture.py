@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from archiver import __version__, jobs
 from archiver.archive import Archive
+from archiver.duplicates import sidecar_section
 from archiver.errors import ArchiverError, FetchError, Interrupted, StoreError
 from archiver.extract import (
     ExtractError,
@@ -69,6 +70,16 @@ class StoredFile:
     path: Path
     media_type: str
     new: bool  # False when identical bytes were already in the archive
+    near_duplicates: dict[str, Any] | None = None  # group, earliest, matches (new files)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "sha256": self.sha256,
+            "path": str(self.path),
+            "media_type": self.media_type,
+            "new": self.new,
+            "near_duplicates": self.near_duplicates,
+        }
 
 
 @dataclass
@@ -97,10 +108,7 @@ class ItemResult:
             "context": self.context,
             "status": self.status,
             "reason": self.reason,
-            "files": [
-                {"sha256": f.sha256, "path": str(f.path), "media_type": f.media_type, "new": f.new}
-                for f in self.files
-            ],
+            "files": [f.to_json() for f in self.files],
         }
 
 
@@ -417,7 +425,8 @@ class Capturer:
                     query = query.with_for_update(of=Media)
                 media = session.scalars(query).one()
                 directory = self.archive.layout.absolute(media.path).parent
-                write_sidecar(directory, media_document(media, directory), self.tmp)
+                extra = {"near_duplicates": sidecar_section(session, media_id)}
+                write_sidecar(directory, media_document(media, directory, extra), self.tmp)
 
     # ---- one embed ----------------------------------------------------------------------
 
@@ -545,7 +554,18 @@ class Capturer:
             upsert_sighting(session, media, session.get_one(Embed, embed.id), acquisition, now)
             media_id = media.id
         self.rewrite_sidecar(media_id)
-        return StoredFile(digests.sha256, path, identity.media_type, new=not was_there)
+        flag = self.archive.duplicates.process(media_id)
+        near: dict[str, Any] | None = None
+        if flag is not None:
+            for affected in flag.affected:
+                self.rewrite_sidecar(affected)
+            near = {
+                "group_id": flag.group_id,
+                "earliest": flag.earliest,
+                "matches": flag.matches,
+                "fingerprint_error": flag.error,
+            }
+        return StoredFile(digests.sha256, path, identity.media_type, not was_there, near)
 
 
 # ---- small helpers ------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, NoReturn
 
 import click
@@ -17,12 +18,15 @@ from archiver import __version__
 from archiver.archive import Archive
 from archiver.capture import Capturer, ItemResult
 from archiver.config import Config, load_config, parse_duration
+from archiver.duplicates import list_groups, rehash_archive
 from archiver.errors import ArchiverError, ConfigError
+from archiver.hashing import HashingError
 from archiver.index.models import utcnow
 from archiver.liveness.report import STATUSES, embed_statuses, page_status
 from archiver.liveness.service import LivenessChecker, sync_targets, targets_for
 from archiver.logs import setup_logging
 from archiver.search import QueryError, SearchQuery, search
+from archiver.similar import SimilarQuery, parse_phash, similar_to_file, similar_to_phash
 from archiver.sources.registry import (
     KINDS,
     SourceError,
@@ -150,17 +154,51 @@ def capture(ctx: Context, url: str, as_json: bool) -> None:
 @click.option("--until", help="Captured before the end of this date / before this datetime.")
 @click.option("--page", help="Only media seen on this page URL (or embed URL).")
 @click.option("--text", help="Words that must all appear in titles, context or update labels.")
+@click.option(
+    "--similar-to",
+    "similar_to",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Near-duplicates of this local image or video, best first.",
+)
+@click.option(
+    "--min-similarity", type=float, help="With --similar-to: list everything this similar (0-1)."
+)
+@click.option("--phash", help="Images whose 64-bit pHash (16 hex) is near this one.")
+@click.option("--max-distance", type=int, default=10, show_default=True, help="With --phash.")
 @click.option("--limit", type=int, default=100, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
 @pass_context
-def search_command(ctx: Context, /, as_json: bool, **filters: Any) -> None:
-    """Find stored files by hash, capture date, page or words."""
+def search_command(
+    ctx: Context,
+    /,
+    as_json: bool,
+    similar_to: Path | None,
+    min_similarity: float | None,
+    phash: str | None,
+    max_distance: int,
+    **filters: Any,
+) -> None:
+    """Find stored files by hash, capture date, page, words, or by likeness."""
+    by_likeness = similar_to is not None or phash is not None
+    if by_likeness and any(v for k, v in filters.items() if k != "limit"):
+        fail("--similar-to and --phash cannot be combined with the other filters")
+    if similar_to is not None and phash is not None:
+        fail("use either --similar-to or --phash")
     try:
         query = SearchQuery.parse(**filters)
-    except QueryError as exc:
+        with ctx.archive() as archive:
+            if similar_to is not None:
+                found = similar_to_file(
+                    archive, SimilarQuery(similar_to, min_similarity, query.limit)
+                )
+            elif phash is not None:
+                found = similar_to_phash(archive, parse_phash(phash), max_distance, query.limit)
+            else:
+                with archive.read_session() as session:
+                    found = search(session, archive.layout, query)
+            records = [r.to_json() for r in found]
+    except (QueryError, HashingError) as exc:
         fail(str(exc))
-    with ctx.archive() as archive, archive.read_session() as session:
-        records = [r.to_json() for r in search(session, archive.layout, query)]
     if as_json:
         click.echo(json.dumps(records, indent=2, ensure_ascii=False))
         return
@@ -382,6 +420,34 @@ def report(ctx: Context, page: str, as_json: bool) -> None:
             click.echo(f"      {label}: {copy['path']}")
         if dead and not embed["archived"]:
             click.echo("      no archived copy")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@pass_context
+def dupes(ctx: Context, as_json: bool) -> None:
+    """Near-duplicate groups, each with its earliest member (the likely original)."""
+    with ctx.archive() as archive, archive.read_session() as session:
+        groups = [g.to_json() for g in list_groups(session)]
+    if as_json:
+        click.echo(json.dumps(groups, indent=2, ensure_ascii=False))
+        return
+    if not groups:
+        click.echo("no near-duplicates")
+    for g in groups:
+        click.echo(f"group {g['group_id']}: earliest {g['earliest']}")
+        for m in g["members"]:
+            click.echo(f"  {m['sha256']}  {m['similarity']:.3f}  {m['method']}")
+
+
+@cli.command()
+@click.option("--all", "everything", is_flag=True, help="Rehash every file, not only stale ones.")
+@pass_context
+def rehash(ctx: Context, everything: bool) -> None:
+    """Recompute fingerprints made by an older algorithm (or all) and regroup."""
+    with ctx.archive() as archive:
+        done = rehash_archive(archive, everything=everything)
+    click.echo(f"rehashed {done} file(s)")
 
 
 def main() -> None:

@@ -14,7 +14,7 @@ from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from archiver.errors import ArchiverError
-from archiver.index.models import Embed, Media, Page, Sighting, iso
+from archiver.index.models import DuplicateMember, Embed, Media, Page, Sighting, iso
 from archiver.store.layout import SIDECAR, Layout
 
 MIN_PREFIX = 8
@@ -133,6 +133,8 @@ class MediaRecord:
 
     media: Media
     layout: Layout
+    duplicate_group: int | None = None
+    similarity: float | None = None  # for --similar-to and --phash results
 
     def to_json(self) -> dict[str, Any]:
         m = self.media
@@ -168,13 +170,29 @@ class MediaRecord:
             }
             if m.platform_extractor
             else None,
+            "duplicate_group": self.duplicate_group,
+            **({"similarity": round(self.similarity, 4)} if self.similarity is not None else {}),
         }
 
 
 def search(session: Session, layout: Layout, query: SearchQuery) -> list[MediaRecord]:
     ids: list[int] = list(session.scalars(query.statement()))
+    return records(session, layout, ids)
+
+
+def records(
+    session: Session, layout: Layout, ids: list[int], similarity: dict[int, float] | None = None
+) -> list[MediaRecord]:
+    """Search results for these media ids, in this order."""
     if not ids:
         return []
+    groups = dict(
+        session.execute(
+            select(DuplicateMember.media_id, DuplicateMember.group_id).where(
+                DuplicateMember.media_id.in_(ids)
+            )
+        ).all()
+    )
     rows = session.scalars(
         select(Media)
         .where(Media.id.in_(ids))
@@ -183,7 +201,10 @@ def search(session: Session, layout: Layout, query: SearchQuery) -> list[MediaRe
         )
     ).all()
     by_id = {row.id: row for row in rows}
-    return [MediaRecord(by_id[i], layout) for i in ids]
+    similarity = similarity or {}
+    return [
+        MediaRecord(by_id[i], layout, groups.get(i), similarity.get(i)) for i in ids if i in by_id
+    ]
 
 
-__all__ = ["MediaRecord", "QueryError", "SearchQuery", "parse_when", "search"]
+__all__ = ["MediaRecord", "QueryError", "SearchQuery", "parse_when", "records", "search"]

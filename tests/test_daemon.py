@@ -217,7 +217,13 @@ def test_two_daemons_on_postgresql_share_the_queue_without_doing_a_job_twice(
         + "</article>",
     )
     shared = tmp_path / "shared"
-    config = Archive(shared, pg_url, daemon={"tick": 0.1}, download={"concurrency": 4})
+    config = Archive(
+        shared,
+        pg_url,
+        daemon={"tick": 0.1},
+        download={"concurrency": 4},
+        liveness={"enabled": False},  # only the downloads may hit the photos
+    )
     config.cli("source", "add", server.url("/fifty"), "--every", "1h", "--kind", "page")
     logs = [tmp_path / "one.log", tmp_path / "two.log"]
     for log in logs:

@@ -19,6 +19,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     TypeDecorator,
@@ -62,6 +63,7 @@ class Base(DeclarativeBase):
         float: Float(),
         datetime: UTCDateTime(),
         dict[str, Any]: JSON(),
+        list[str]: JSON(),
         int: Integer(),
     }
 
@@ -290,3 +292,84 @@ class Event(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     prev_sha256: Mapped[str] = mapped_column(String(64))
     sha256: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class Fingerprint(Base):
+    """A stored file's perceptual fingerprint (or why it has none), by algorithm."""
+
+    __tablename__ = "fingerprints"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    media_id: Mapped[int] = mapped_column(ForeignKey("media.id", ondelete="CASCADE"), unique=True)
+    algorithm: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(8))  # image | video | none
+    width: Mapped[int | None]
+    height: Mapped[int | None]
+    duration: Mapped[float | None]
+    hashes: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # image: name -> hex
+    frame_hash_names: Mapped[list[str] | None] = mapped_column(JSON)  # video: packing order
+    frame_count: Mapped[int] = mapped_column(default=0)
+    error: Mapped[str | None] = mapped_column(Text)  # why hashing was impossible
+    created_at: Mapped[datetime]
+
+    media: Mapped[Media] = relationship()
+    frames: Mapped[list[FrameHashRow]] = relationship(order_by="FrameHashRow.t")
+
+
+class FrameHashRow(Base):
+    """One sampled video frame: its time and its hashes packed as big-endian uint64s in
+    the order of ``Fingerprint.frame_hash_names``."""
+
+    __tablename__ = "frame_hashes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    fingerprint_id: Mapped[int] = mapped_column(
+        ForeignKey("fingerprints.id", ondelete="CASCADE"), index=True
+    )
+    t: Mapped[float]
+    hashes: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class DuplicatePair(Base):
+    """Two stored files the decision rules call near-duplicates (low id first)."""
+
+    __tablename__ = "duplicate_pairs"
+    __table_args__ = (UniqueConstraint("media_a_id", "media_b_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    media_a_id: Mapped[int] = mapped_column(ForeignKey("media.id", ondelete="CASCADE"))
+    media_b_id: Mapped[int] = mapped_column(ForeignKey("media.id", ondelete="CASCADE"), index=True)
+    similarity: Mapped[float]
+    method: Mapped[str] = mapped_column(String(64))
+    found_at: Mapped[datetime]
+
+
+class DuplicateGroup(Base):
+    """Near-duplicate pairs joined into groups; the earliest member is the likely original."""
+
+    __tablename__ = "duplicate_groups"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    earliest_media_id: Mapped[int] = mapped_column(ForeignKey("media.id"))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    members: Mapped[list[DuplicateMember]] = relationship(
+        back_populates="group", order_by="DuplicateMember.media_id"
+    )
+    earliest: Mapped[Media] = relationship()
+
+
+class DuplicateMember(Base):
+    __tablename__ = "duplicate_members"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    group_id: Mapped[int] = mapped_column(
+        ForeignKey("duplicate_groups.id", ondelete="CASCADE"), index=True
+    )
+    media_id: Mapped[int] = mapped_column(ForeignKey("media.id", ondelete="CASCADE"), unique=True)
+    similarity: Mapped[float]  # to the group's earliest member, 1.0 for itself
+    method: Mapped[str] = mapped_column(String(64))
+
+    group: Mapped[DuplicateGroup] = relationship(back_populates="members")
+    media: Mapped[Media] = relationship()

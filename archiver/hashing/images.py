@@ -1,0 +1,133 @@
+"""Image fingerprints: pHash and PDQ of the border-trimmed picture and of its mirror image.
+
+Memory stays bounded for huge files: JPEGs are decoded at 1/2..1/8 scale straight from
+the DCT (Pillow's draft mode), anything still over `MAX_DECODE_PIXELS` is refused, and
+Pillow's own decompression-bomb guard stays on. Hashes are taken from a copy of at
+most `WORK_SIDE` pixels, which is all a 64x64 (PDQ) or 32x32 (pHash) summary needs.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image
+
+from . import pdq
+from .borders import content_box
+from .model import HashingError, ImageFingerprint
+from .phash import phash_batch, resize32
+
+#: Images narrower or shorter than this (tracking pixels, icons) are not hashed.
+MIN_SIDE = 32
+#: Pixels decoded at most (after JPEG draft scaling): about 120 MB as RGB.
+MAX_DECODE_PIXELS = 40_000_000
+#: The longer side of the working copy the hashes are computed from.
+WORK_SIDE = 512
+#: Animated images: the first frame with enough detail among this many.
+MAX_ANIMATION_FRAMES = 5
+#: A row or column of a still is border when this share of its pixels is within this
+#: many grey levels of its median: a synthetic border, not a sky or a wall.
+FLAT_SOLID = (0.98, 6)
+
+_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+
+
+def fingerprint_image(path: Path) -> ImageFingerprint:
+    """Fingerprint an image file; raises `HashingError` with a one-line reason."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                return _fingerprint(image)
+    except HashingError:
+        raise
+    except Image.DecompressionBombError:
+        raise HashingError("image too large to hash (decompression bomb guard)") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise HashingError(f"unreadable image: {exc}") from None
+    except MemoryError:
+        raise HashingError("image too large to hash (out of memory)") from None
+
+
+_ORIENTATION = 0x0112
+_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+def _fingerprint(image: Image.Image) -> ImageFingerprint:
+    width, height = image.size
+    orientation = image.getexif().get(_ORIENTATION, 1)
+    if orientation in (5, 6, 7, 8):  # the camera was held sideways
+        width, height = height, width
+    if min(width, height) < MIN_SIDE:
+        raise HashingError(f"image too small to hash ({width}x{height})")
+    # JPEG only: decode at 1/2..1/8 scale, keeping the longer side >= WORK_SIDE.
+    scale = WORK_SIDE / max(image.size)
+    image.draft("RGB", (max(1, round(image.size[0] * scale)), max(1, round(image.size[1] * scale))))
+    if image.size[0] * image.size[1] > MAX_DECODE_PIXELS:
+        raise HashingError(f"image too large to hash ({width}x{height})")
+    frames = min(getattr(image, "n_frames", 1), MAX_ANIMATION_FRAMES)
+    first: dict[str, int] | None = None
+    for index in range(frames):
+        image.seek(index)
+        hashes = hash_rgb(_working_copy(image, _TRANSPOSE.get(orientation)))
+        if hashes["pdq_quality"] >= pdq.MIN_QUALITY:
+            return ImageFingerprint(width, height, hashes)
+        first = first or hashes
+    assert first is not None
+    return ImageFingerprint(width, height, first)
+
+
+def _working_copy(image: Image.Image, transpose: Image.Transpose | None) -> npt.NDArray[np.uint8]:
+    """The current frame as upright RGB on white, reduced to about `WORK_SIDE`."""
+    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        rgb = Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba).convert("RGB")
+    else:
+        rgb = image.convert("RGB")
+    factor = max(rgb.size) // WORK_SIDE
+    if factor >= 2:
+        rgb = rgb.reduce(factor)
+    if transpose is not None:
+        rgb = rgb.transpose(transpose)
+    return np.asarray(rgb, dtype=np.uint8)
+
+
+def hash_rgb(rgb: npt.NDArray[np.uint8]) -> dict[str, int]:
+    """The named hashes of an ``H x W x 3`` picture (see `ImageFingerprint`)."""
+    luma = rgb[..., 0] * _LUMA[0] + rgb[..., 1] * _LUMA[1] + rgb[..., 2] * _LUMA[2]
+    grey = np.clip(np.rint(luma), 0, 255).astype(np.uint8)
+    top, bottom, left, right = content_box(grey[None], solid=FLAT_SOLID, bands=True)
+    inner = np.s_[top:bottom, left:right]
+    hashes = _pair(luma[inner], grey[inner], "")
+    hashes["pdq_quality"] = int(pdq.quality(pdq.downsample64(luma[inner])))
+    if grey[inner].shape != grey.shape:  # trimmed: keep the picture as stored too
+        full = _pair(luma, grey, "_full")
+        del full["phash_full_mirror"]
+        hashes.update(full)
+    return hashes
+
+
+def _pair(
+    luma: npt.NDArray[np.float32], grey: npt.NDArray[np.uint8], suffix: str
+) -> dict[str, int]:
+    """pHash and PDQ of a picture and of its mirror image."""
+    words = pdq.hash_blocks(np.stack(pdq.downsample64_mirrored(luma)))
+    small = resize32(grey)
+    ph = phash_batch(np.stack([small, small[:, ::-1]]))
+    return {
+        f"phash{suffix}": int(ph[0]),
+        f"phash{suffix}_mirror": int(ph[1]),
+        f"pdq{suffix}": pdq.words_to_int(words[0]),
+        f"pdq{suffix}_mirror": pdq.words_to_int(words[1]),
+    }

@@ -1,0 +1,58 @@
+"""The fingerprint records archiver stores for each image and video."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from archiver.errors import ArchiverError
+
+#: Name and version of the fingerprint scheme; stored with every fingerprint. Bump it
+#: whenever the hashes computed for the same file change, so old rows get recomputed.
+ALGORITHM = "archiver-phash-pdq-v1"
+
+
+class HashingError(ArchiverError):
+    """A file could not be fingerprinted; ``str()`` is a one-line reason."""
+
+
+@dataclass(frozen=True)
+class ImageFingerprint:
+    """An image's size and named hashes (unsigned ints).
+
+    Keys: ``phash``/``phash_mirror`` (64-bit, imagehash's pHash of the picture inside
+    any screenshot border and of its mirror image), ``pdq``/``pdq_mirror`` (256-bit PDQ
+    of the same) and ``pdq_quality`` (0..100: how much detail PDQ saw). When a border
+    was trimmed, ``phash_full``, ``pdq_full`` and ``pdq_full_mirror`` hash the image as
+    stored, border and all.
+    """
+
+    width: int
+    height: int
+    hashes: dict[str, int] = field(hash=False)
+
+
+@dataclass(frozen=True)
+class FrameHash:
+    """One sampled video frame: its time in seconds and four 64-bit pHashes.
+
+    ``phash`` (the picture inside any letterbox bars), ``phash_c90`` (its centred 90%
+    window, which lines up with a copy cropped by ~10%) and ``phash_mirror`` /
+    ``phash_c90_mirror`` of the mirror image; all with the four corners blanked.
+    """
+
+    t: float
+    hashes: dict[str, int] = field(hash=False)
+
+
+@dataclass(frozen=True)
+class VideoFingerprint:
+    """A video's duration (seconds), display size and sampled frame hashes in time order.
+
+    Frames too plain to identify anything (PDQ quality < 50: black, white, fades) are
+    left out, so ``frames`` may be empty for a video that is all black or white.
+    """
+
+    duration: float
+    width: int
+    height: int
+    frames: list[FrameHash] = field(hash=False)

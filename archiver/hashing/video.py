@@ -1,0 +1,305 @@
+"""Video fingerprints: pHashes of frames sampled on a fixed clock, bars trimmed.
+
+Each sampled frame is reduced to a small grey picture, letterbox/pillarbox bars found
+over the whole video are cut away, the corners (logo spots) are blanked, and four
+64-bit pHashes are kept: the picture, its centred 90% window, and both mirrored.
+
+Decoding is the cost, so the decoder does as little as it can: non-reference frames are
+not decoded (``skip_frame=NONREF``), deblocking is skipped, frames are scaled down by
+the decoder's scaler, and whole runs of packets are dropped unread when a later
+keyframe still comes before the next sampling time (look-ahead in the demuxer). Work
+and memory per file are bounded: at most `MAX_FRAMES` frames are kept (long videos are
+sampled more sparsely) and videos over `KEYFRAMES_ONLY_AFTER` decode keyframes only.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Iterator
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import numpy.typing as npt
+from av.container import InputContainer
+from av.packet import Packet
+from av.video.frame import VideoFrame
+from av.video.stream import VideoStream
+
+from . import pdq
+from .borders import content_box
+from .model import FrameHash, HashingError, VideoFingerprint
+from .phash import phash_batch, resize32
+
+#: At most this many frames are sampled; past it the sampling interval doubles.
+MAX_FRAMES = 3600
+#: Videos shorter than this are sampled twice a second, longer ones once a second.
+SHORT_VIDEO = 60.0
+#: Videos longer than this are sampled at keyframes only (decoding is then ~100x faster,
+#: at the cost of samples landing on the first keyframe after each sampling time).
+KEYFRAMES_ONLY_AFTER = 3600.0
+#: Longer side of the grey picture each sampled frame is scaled to before trimming.
+FRAME_SIDE = 160
+#: A row or column of a video is a bar when this share of its pixels is within this
+#: many grey levels of its median (bars carry compression noise and re-uploads' grain)...
+FLAT_SHARE = (0.9, 14)
+#: ... in at least this share of the sampled frames that are not plain all over.
+FLAT_VOTES = 0.9
+#: Share of the picture (each side) in the centred window also hashed per frame.
+CENTRE = 0.9
+#: Width and height share of each corner blanked before hashing (logo spots).
+CORNER = (0.2, 0.25)
+#: Packets buffered at most while looking for the next keyframe (bounds memory).
+LOOKAHEAD_PACKETS = 300
+LOOKAHEAD_BYTES = 16 << 20
+#: Give up after this many undecodable packets in a row.
+MAX_BAD_PACKETS = 100
+
+
+def sampling_interval(duration: float | None) -> float:
+    """Seconds between sampled frames for a video of `duration` seconds."""
+    if duration is None or not math.isfinite(duration) or duration <= 0:
+        return 1.0
+    base = 0.5 if duration < SHORT_VIDEO else 1.0
+    return max(base, duration / MAX_FRAMES)
+
+
+def fingerprint_video(path: Path, *, threads: int = 1) -> VideoFingerprint:
+    """Fingerprint a video file; raises `HashingError` with a one-line reason.
+
+    `threads` is the decoder's thread count (1: one core, predictable; 0: automatic).
+    """
+    try:
+        container = av.open(str(path), metadata_errors="ignore")
+    except av.FFmpegError as exc:
+        raise HashingError(f"corrupt video: {_reason(exc)}") from None
+    if not isinstance(container, InputContainer):  # pragma: no cover - opened for reading
+        raise HashingError("corrupt video: not readable")
+    with container:
+        stream = _video_stream(container)
+        duration = _duration(container, stream)
+        sampler = _Sampler(sampling_interval(duration))
+        keyframes_only = duration is not None and duration > KEYFRAMES_ONLY_AFTER
+        try:
+            for time, frame in _decode(container, stream, sampler, threads, keyframes_only):
+                sampler.take(time, frame)
+        except MemoryError:
+            raise HashingError("video too large to decode (out of memory)") from None
+        if not sampler.frames:
+            raise HashingError("corrupt video: no decodable frames")
+        width = stream.codec_context.width or sampler.frames[0][1].shape[1]
+        height = stream.codec_context.height or sampler.frames[0][1].shape[0]
+        if sampler.turns % 2:
+            width, height = height, width
+        last = sampler.frames[-1][0]
+        frames = hash_frames(
+            np.array([t for t, _ in sampler.frames]), np.stack([g for _, g in sampler.frames])
+        )
+    return VideoFingerprint(max(duration or 0.0, last), int(width), int(height), frames)
+
+
+def hash_frames(times: npt.NDArray[np.float64], grey: npt.NDArray[np.uint8]) -> list[FrameHash]:
+    """pHashes of each grey frame (``N x H x W``) inside the video's bars.
+
+    Per frame: ``phash`` of the picture, ``phash_c90`` of its centred 90% window (a copy
+    cropped and scaled back up matches it), and both of the mirror image. Frames of PDQ
+    quality below `pdq.MIN_QUALITY` (black, white, fades) are dropped: plain frames look
+    alike in every video and must not make two videos match.
+    """
+    top, bottom, left, right = content_box(grey, solid=FLAT_SHARE, votes=FLAT_VOTES)
+    pictures = grey[:, top:bottom, left:right]
+    keep = pdq.quality(pdq.downsample64(pictures.astype(np.float32))) >= pdq.MIN_QUALITY
+    times, pictures = times[keep], pictures[keep]
+    if len(pictures) == 0:
+        return []
+    height, width = pictures.shape[1:]
+    dy, dx = round(height * (1 - CENTRE) / 2), round(width * (1 - CENTRE) / 2)
+    full = np.stack([resize32(_blank_corners(p)) for p in pictures])
+    centre = np.stack(
+        [resize32(_blank_corners(p[dy : height - dy, dx : width - dx])) for p in pictures]
+    )
+    columns = {
+        "phash": phash_batch(full),
+        "phash_mirror": phash_batch(np.ascontiguousarray(full[:, :, ::-1])),
+        "phash_c90": phash_batch(centre),
+        "phash_c90_mirror": phash_batch(np.ascontiguousarray(centre[:, :, ::-1])),
+    }
+    return [
+        FrameHash(round(float(t), 3), {name: int(col[i]) for name, col in columns.items()})
+        for i, t in enumerate(times)
+    ]
+
+
+def _blank_corners(picture: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+    """The picture with its four corners set to its mean grey: where channels put logos.
+
+    A logo is the same in every re-upload by one channel and absent from the original,
+    so it would pull distinct videos of one channel together and push copies apart.
+    """
+    if CORNER == (0.0, 0.0):
+        return picture
+    out = picture.copy()
+    height, width = out.shape
+    ch, cw = round(height * CORNER[1]), round(width * CORNER[0])
+    fill = np.uint8(round(float(out.mean())))
+    for rows in (slice(0, ch), slice(height - ch, height)):
+        for cols in (slice(0, cw), slice(width - cw, width)):
+            out[rows, cols] = fill
+    return out
+
+
+class _Sampler:
+    """Keeps one grey frame per sampling interval; halves its rate when full."""
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self.next_time = 0.0
+        self.frames: list[tuple[float, npt.NDArray[np.uint8]]] = []
+        self._size: tuple[int, int] | None = None
+        self.turns = 0  # quarter turns counterclockwise to display the frames upright
+
+    def wants(self, time: float) -> bool:
+        return time >= self.next_time - 0.02
+
+    def take(self, time: float, frame: VideoFrame) -> None:
+        if self._size is None:
+            scale = FRAME_SIDE / max(frame.width, frame.height, 1)
+            self._size = (
+                max(16, round(frame.width * scale)),
+                max(16, round(frame.height * scale)),
+            )
+        width, height = self._size
+        grey = frame.reformat(width=width, height=height, format="gray8", interpolation="AREA")
+        picture = np.asarray(grey.to_ndarray(), dtype=np.uint8)
+        # Phones store sideways video with a display rotation; a re-upload bakes it in.
+        self.turns = round((getattr(frame, "rotation", 0) or 0) / 90) % 4
+        self.frames.append((time, np.ascontiguousarray(np.rot90(picture, self.turns))))
+        if len(self.frames) > MAX_FRAMES:
+            self.frames = self.frames[::2]
+            self.interval *= 2
+        # The next point of the sampling grid strictly after this frame.
+        step = max(round(self.next_time / self.interval), math.floor(time / self.interval)) + 1
+        while step * self.interval <= time + 0.02:
+            step += 1
+        self.next_time = step * self.interval
+
+
+def _decode(
+    container: InputContainer,
+    stream: VideoStream,
+    sampler: _Sampler,
+    threads: int,
+    keyframes_only: bool,
+) -> Iterator[tuple[float, VideoFrame]]:
+    """Yield (seconds from start, frame) for the frames the sampler wants."""
+    ctx = stream.codec_context
+    ctx.thread_count = threads
+    ctx.thread_type = "AUTO" if threads != 1 else "SLICE"
+    ctx.skip_frame = "NONKEY" if keyframes_only else "NONREF"
+    ctx.options = {"skip_loop_filter": "all"}
+    base = stream.time_base or Fraction(1, 90000)
+    start = stream.start_time or 0
+    packets = _packets(container, stream)
+    pending: deque[Packet[VideoStream]] = deque()
+    bad = 0
+    while True:
+        packet = pending.popleft() if pending else next(packets, None)
+        if packet is None:
+            break
+        if keyframes_only and not packet.is_keyframe:
+            continue
+        try:
+            decoded = ctx.decode(packet)
+            bad = 0
+        except av.FFmpegError:
+            bad += 1
+            if bad > MAX_BAD_PACKETS:
+                break
+            continue
+        for frame in decoded:
+            if frame.pts is None:
+                continue
+            time = max(0.0, float((frame.pts - start) * base))
+            if sampler.wants(time):
+                yield time, frame
+                if not keyframes_only:
+                    _look_ahead(packets, pending, sampler.next_time, start, base)
+    try:
+        for frame in ctx.decode(None):  # flush what the decoder still holds
+            if frame.pts is not None:
+                time = max(0.0, float((frame.pts - start) * base))
+                if sampler.wants(time):
+                    yield time, frame
+    except av.FFmpegError:
+        pass
+
+
+def _packets(container: InputContainer, stream: VideoStream) -> Iterator[Packet[VideoStream]]:
+    """The stream's packets; a truncated or corrupt tail just ends the stream."""
+    demux = container.demux(stream)
+    while True:
+        try:
+            packet = next(demux)
+        except (StopIteration, av.FFmpegError):
+            return
+        if packet.size:
+            yield packet
+
+
+def _look_ahead(
+    packets: Iterator[Packet[VideoStream]],
+    pending: deque[Packet[VideoStream]],
+    next_time: float,
+    start: int,
+    base: Fraction,
+) -> None:
+    """Drop buffered packets that precede a keyframe still due before `next_time`.
+
+    A closed GOP never refers back past its keyframe, so everything before that
+    keyframe is useless for the next sample and is not decoded at all.
+    """
+    ahead = list(pending)
+    pending.clear()
+    size = sum(p.size for p in ahead)
+    while len(ahead) < LOOKAHEAD_PACKETS and size < LOOKAHEAD_BYTES:
+        packet = next(packets, None)
+        if packet is None:
+            break
+        ahead.append(packet)
+        size += packet.size
+        if packet.pts is None:
+            break
+        time = float((packet.pts - start) * base)
+        if packet.is_keyframe and time <= next_time + 0.02:
+            ahead = [packet]
+            size = packet.size
+            continue
+        if time > next_time + 0.02:
+            break
+    pending.extend(ahead)
+
+
+def _video_stream(container: InputContainer) -> VideoStream:
+    """The first real video stream (cover art in audio files does not count)."""
+    for stream in container.streams.video:
+        if not stream.disposition & av.stream.Disposition.attached_pic:
+            return stream
+    if container.streams.audio:
+        raise HashingError("audio-only file")
+    raise HashingError("no video stream")
+
+
+def _duration(container: InputContainer, stream: VideoStream) -> float | None:
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    if container.duration is not None:
+        return container.duration / av.time_base
+    return None
+
+
+def _reason(exc: Exception) -> str:
+    """FFmpeg's message without the errno and file name it repeats."""
+    text = getattr(exc, "strerror", None) or str(exc)
+    return str(text).strip().rstrip(".").lower() or type(exc).__name__

@@ -1,0 +1,498 @@
+"""The tamper-evident event log: every archival event, each entry hashing the one before.
+
+Entries are appended inside the caller's transaction (``append_event``), so an event
+exists exactly when the change it records was committed. The database is the
+authority; ``flush_log`` then appends the committed entries to
+``<root>/log/events.jsonl``, a second copy that plain tools can read and that an
+attacker would have to alter consistently with the database. ``verify_chain``
+recomputes every hash in both copies and names the first broken entry.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any, Literal
+
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from archiver.archive import Archive
+from archiver.errors import ArchiverError, StoreError
+from archiver.index.models import Event, utcnow
+from archiver.integrity import tsp
+from archiver.integrity.canonical import (
+    GENESIS,
+    entry_hash,
+    entry_line,
+    format_time,
+    normalize,
+)
+from archiver.logs import log_event
+from archiver.store.layout import Layout
+
+EVENT_TYPES = frozenset(
+    {"capture", "sighting", "page", "duplicate", "liveness", "fixity", "export", "timestamp"}
+)
+EVENT_LOCK = 727470  # PostgreSQL advisory lock serialising appends (migrations use 727465)
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_APPENDED = "archiver.events_appended"
+_BATCH = 1000
+
+Where = Literal["database", "file"]
+
+
+def log_dir(layout: Layout) -> Path:
+    return layout.root / "log"
+
+
+def log_path(layout: Layout) -> Path:
+    return log_dir(layout) / "events.jsonl"
+
+
+def timestamps_dir(layout: Layout) -> Path:
+    return log_dir(layout) / "timestamps"
+
+
+def entry_of(event: Event) -> dict[str, Any]:
+    """The hashed fields of a stored entry, as they were hashed."""
+    return {
+        "seq": event.seq,
+        "at": format_time(event.at),
+        "type": event.type,
+        "media_sha256": event.media_sha256,
+        "payload": event.payload,
+        "prev_sha256": event.prev_sha256,
+    }
+
+
+def line_of(event: Event) -> bytes:
+    """The entry's line in ``events.jsonl`` (and in exported bags), newline included."""
+    return entry_line(entry_of(event), event.sha256)
+
+
+# ---- appending ----------------------------------------------------------------------------
+
+
+def append_event(
+    session: Session,
+    type: str,
+    payload: dict[str, Any],
+    *,
+    media_sha256: str | None = None,
+    at: datetime | None = None,
+) -> Event:
+    """Append an entry in the caller's transaction; it exists only if that commits.
+
+    Appends are serialised: on PostgreSQL by a transaction-scoped advisory lock (held
+    until commit, so call this last in the transaction to keep the lock short); on
+    SQLite the write transaction (``BEGIN IMMEDIATE``) already excludes other writers.
+    After the commit, ``flush_log`` (or ``logged_session``) copies it to the file.
+    """
+    if type not in EVENT_TYPES:
+        raise ValueError(f"unknown event type {type!r} (known: {', '.join(sorted(EVENT_TYPES))})")
+    if media_sha256 is not None and not _HEX64.fullmatch(media_sha256):
+        raise ValueError(f"media_sha256 must be 64 lower-case hex digits, got {media_sha256!r}")
+    connection = session.connection()
+    if connection.get_execution_options().get("archiver_read_only"):
+        raise ValueError("events are appended in a read-write session (archive.session())")
+    if connection.dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": EVENT_LOCK})
+    body = normalize(payload)
+    when = (at or utcnow()).astimezone(UTC)
+    seq, prev = head(session)
+    entry = {
+        "seq": seq + 1,
+        "at": format_time(when),
+        "type": type,
+        "media_sha256": media_sha256,
+        "payload": body,
+        "prev_sha256": prev,
+    }
+    event = Event(
+        seq=seq + 1,
+        at=when,
+        type=type,
+        media_sha256=media_sha256,
+        payload=body,
+        prev_sha256=prev,
+        sha256=entry_hash(entry),
+    )
+    session.add(event)
+    session.flush()
+    session.info[_APPENDED] = True
+    return event
+
+
+def head(session: Session) -> tuple[int, str]:
+    """(seq, sha256) of the newest entry; (0, 64 zeros) for an empty log."""
+    newest = select(Event.seq, Event.sha256).order_by(Event.seq.desc()).limit(1)
+    row = session.execute(newest).first()
+    return (row[0], row[1]) if row else (0, GENESIS)
+
+
+@contextlib.contextmanager
+def logged_session(archive: Archive) -> Iterator[Session]:
+    """``archive.session()`` that copies the entries it appended to the file after commit.
+
+    A failure to write the file does not undo the committed work: the database holds
+    the entries and the next flush writes them.
+    """
+    with archive.session() as session:
+        yield session
+        appended = bool(session.info.pop(_APPENDED, False))
+    if appended:
+        try:
+            flush_log(archive)
+        except (OSError, ArchiverError) as exc:
+            log_event("eventlog.flush_failed", logging.WARNING, reason=str(exc))
+
+
+def record(
+    archive: Archive,
+    type: str,
+    payload: dict[str, Any],
+    *,
+    media_sha256: str | None = None,
+    at: datetime | None = None,
+) -> Event:
+    """Append one entry in a transaction of its own, then flush it to the file."""
+    with logged_session(archive) as session:
+        event = append_event(session, type, payload, media_sha256=media_sha256, at=at)
+        session.expunge(event)
+    return event
+
+
+# ---- the JSON lines copy ------------------------------------------------------------------
+
+
+def flush_log(archive: Archive) -> int:
+    """Append to ``log/events.jsonl`` every committed entry after the file's last line.
+
+    Runs under an exclusive ``flock`` on the file, so several processes (and threads)
+    can flush at once; lines are written in seq order and fsynced, and existing lines
+    are never rewritten. Only an incomplete last line (a write cut short by a crash)
+    is cut off, to be written again whole. An entry that does not continue the
+    file's chain (its hash or its link does not hold: the database was altered) is
+    not copied, nor anything after it, so the file stays an independent witness.
+    Returns the number of lines written.
+    """
+    path = log_path(archive.layout)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        last, prev = _tail(fd, path)
+        written = 0
+        with archive.read_session() as session:
+            rows = session.scalars(
+                select(Event)
+                .where(Event.seq > last)
+                .order_by(Event.seq)
+                .execution_options(yield_per=_BATCH)
+            )
+            batch: list[bytes] = []
+            for event in rows:
+                entry = entry_of(event)
+                why = _entry_problem(entry, event.sha256, last + written + len(batch) + 1, prev)
+                if why:  # a gap (a later flush continues) or an altered entry
+                    if not why.startswith("seq"):
+                        log_event("eventlog.not_copied", logging.WARNING, seq=event.seq, reason=why)
+                    break
+                batch.append(entry_line(entry, event.sha256))
+                prev = event.sha256
+                session.expunge(event)
+                if len(batch) >= _BATCH:
+                    _write_all(fd, b"".join(batch))
+                    written, batch = written + len(batch), []
+            if batch:
+                _write_all(fd, b"".join(batch))
+                written += len(batch)
+        if written:
+            os.fsync(fd)
+        return written
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _last_newline(fd: int, end: int) -> int:
+    """Offset of the last ``\\n`` before ``end``, or -1."""
+    chunk = 64 * 1024
+    while end > 0:
+        start = max(0, end - chunk)
+        block = os.pread(fd, end - start, start)
+        found = block.rfind(b"\n")
+        if found >= 0:
+            return start + found
+        end = start
+    return -1
+
+
+def _tail(fd: int, path: Path) -> tuple[int, str]:
+    """(seq, sha256) of the file's last entry; (0, 64 zeros) for an empty file."""
+    size = os.fstat(fd).st_size
+    if size and os.pread(fd, 1, size - 1) != b"\n":
+        size = _last_newline(fd, size) + 1
+        os.ftruncate(fd, size)
+        os.fsync(fd)
+        log_event("eventlog.torn_line", logging.WARNING, path=str(path), kept_bytes=size)
+    if size == 0:
+        return 0, GENESIS
+    start = _last_newline(fd, size - 1) + 1
+    try:
+        entry = json.loads(os.pread(fd, size - start, start))
+        seq, sha256 = entry["seq"], entry["sha256"]
+    except (ValueError, KeyError, TypeError):
+        seq, sha256 = None, None
+    if not isinstance(seq, int) or not isinstance(sha256, str):
+        raise StoreError(f"{path}: the last line is not a log entry; run archiver verify")
+    return seq, sha256
+
+
+# ---- verification -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChainBreak:
+    """The first entry that does not hold in one copy of the log, and why."""
+
+    seq: int
+    where: Where
+    why: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"seq": self.seq, "where": self.where, "why": self.why}
+
+
+@dataclass(frozen=True)
+class TimestampCheck:
+    """One stored RFC 3161 token checked against the chain."""
+
+    seq: int
+    path: str
+    ok: bool
+    why: str | None = None
+    gen_time: datetime | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "path": self.path,
+            "ok": self.ok,
+            "why": self.why,
+            "gen_time": format_time(self.gen_time) if self.gen_time else None,
+        }
+
+
+@dataclass
+class ChainReport:
+    entries: int = 0  # in the database
+    file_lines: int = 0
+    head_seq: int = 0
+    head_sha256: str = GENESIS
+    unflushed: int = 0  # database entries not yet in the file (flushed after commit)
+    breaks: list[ChainBreak] = field(default_factory=list)  # at most one per copy
+    timestamps: list[TimestampCheck] = field(default_factory=list)
+    path: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.breaks and all(t.ok for t in self.timestamps)
+
+    @property
+    def first_break(self) -> ChainBreak | None:
+        """The lowest broken seq; at a tie the database, whose entry is the authority."""
+        if not self.breaks:
+            return None
+        return min(self.breaks, key=lambda b: (b.seq, b.where != "database"))
+
+    def to_json(self) -> dict[str, Any]:
+        first = self.first_break
+        return {
+            "ok": self.ok,
+            "entries": self.entries,
+            "file_lines": self.file_lines,
+            "unflushed": self.unflushed,
+            "head": {"seq": self.head_seq, "sha256": self.head_sha256},
+            "first_break": first.to_json() if first else None,
+            "breaks": [b.to_json() for b in self.breaks],
+            "timestamps": [t.to_json() for t in self.timestamps],
+            "path": self.path,
+        }
+
+
+def _entry_problem(entry: dict[str, Any], sha256: Any, seq: int, prev: str) -> str | None:
+    """Why an entry (database row or parsed line) does not continue the chain, or None."""
+    if entry.get("seq") != seq:
+        return f"seq {entry.get('seq')!r} where {seq} was expected: entries are missing or moved"
+    if entry.get("prev_sha256") != prev:
+        return f"prev_sha256 does not match the sha256 of entry {seq - 1}"
+    if entry_hash(entry) != sha256:
+        return "sha256 does not match the entry's content: the entry was altered"
+    return None
+
+
+class _FileWalker:
+    """Reads ``events.jsonl`` in step with the database rows."""
+
+    def __init__(self, stream: IO[bytes] | None) -> None:
+        self.stream = stream
+        self.prev = GENESIS
+        self.lines = 0
+        self.broken: ChainBreak | None = None
+        self.ended = stream is None
+
+    def step(self, seq: int, database_line: bytes, database_sha256: str) -> None:
+        if self.ended or self.broken is not None or self.stream is None:
+            return
+        line = self.stream.readline()
+        if not line:
+            self.ended = True
+            return
+        self.lines += 1
+        if line == database_line:  # the same bytes: the database check covers it
+            self.prev = database_sha256
+            return
+        why = self._problem(line, seq)
+        if why:
+            self.broken = ChainBreak(seq, "file", why)
+
+    def _problem(self, line: bytes, seq: int) -> str:
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            return f"line {self.lines} is not valid JSON"
+        if not isinstance(entry, dict) or not line.endswith(b"\n"):
+            return f"line {self.lines} is not a complete log entry"
+        why = _entry_problem(entry, entry.get("sha256"), seq, self.prev)
+        return why or (
+            "the line differs from the database entry "
+            "(one copy was altered; a timestamp token tells which)"
+        )
+
+    def finish(self, entries: int) -> None:
+        if self.ended or self.broken is not None or self.stream is None:
+            return
+        extra = self.stream.readline()
+        if extra:
+            self.lines += 1
+            self.broken = ChainBreak(
+                entries + 1, "file", "the file has entries the database does not have"
+            )
+
+
+def verify_chain(archive: Archive) -> ChainReport:
+    """Recompute every hash in the database and in ``events.jsonl``; check the links,
+    the gapless seq, that each line equals its database entry, and that the stored
+    RFC 3161 tokens stamp hashes that are in the chain. Streams both copies."""
+    path = log_path(archive.layout)
+    report = ChainReport(path=str(path))
+    tokens = _token_files(archive.layout)
+    stamped_hashes: dict[int, str] = {}
+    recorded_tokens: dict[int, tuple[int, dict[str, Any]]] = {}
+    with contextlib.ExitStack() as stack:
+        stream = stack.enter_context(path.open("rb")) if path.exists() else None
+        walker = _FileWalker(stream)
+        session = stack.enter_context(archive.read_session())
+        rows = session.scalars(
+            select(Event).order_by(Event.seq).execution_options(yield_per=_BATCH)
+        )
+        prev, db_break = GENESIS, None
+        for event in rows:
+            report.entries += 1
+            expected = report.entries
+            entry = entry_of(event)
+            if db_break is None:
+                why = _entry_problem(entry, event.sha256, expected, prev)
+                if why:
+                    db_break = ChainBreak(event.seq, "database", why)
+            prev = event.sha256
+            report.head_seq, report.head_sha256 = event.seq, event.sha256
+            walker.step(event.seq, entry_line(entry, event.sha256), event.sha256)
+            if event.seq in tokens:
+                stamped_hashes[event.seq] = event.sha256
+            if event.type == "timestamp" and isinstance(event.payload.get("seq"), int):
+                recorded_tokens[event.payload["seq"]] = (event.seq, event.payload)
+            session.expunge(event)
+        walker.finish(report.entries)
+    report.file_lines = walker.lines
+    if walker.ended and walker.broken is None:
+        report.unflushed = report.entries - walker.lines
+    report.breaks = [b for b in (db_break, walker.broken) if b is not None]
+    report.timestamps = _check_tokens(archive.layout, tokens, stamped_hashes, recorded_tokens)
+    return report
+
+
+def _token_files(layout: Layout) -> dict[int, Path]:
+    directory = timestamps_dir(layout)
+    if not directory.is_dir():
+        return {}
+    return {int(p.stem): p for p in directory.glob("*.tsr") if p.stem.isdigit()}
+
+
+def _check_tokens(
+    layout: Layout,
+    tokens: dict[int, Path],
+    hashes: dict[int, str],
+    recorded: dict[int, tuple[int, dict[str, Any]]],
+) -> list[TimestampCheck]:
+    checks: list[TimestampCheck] = []
+    for seq in sorted(set(tokens) | set(recorded)):
+        path = tokens.get(seq, timestamps_dir(layout) / f"{seq}.tsr")
+        where = layout.relative(path)
+        if seq not in tokens:
+            checks.append(
+                TimestampCheck(seq, where, False, f"missing: recorded by entry {recorded[seq][0]}")
+            )
+            continue
+        data = path.read_bytes()
+        why, gen_time = None, None
+        try:
+            token = tsp.parse_token(data)
+            gen_time = token.gen_time
+            if seq not in hashes:
+                why = f"stamps entry {seq}, which is not in the chain"
+            else:
+                why = tsp.imprint_problem(token, bytes.fromhex(hashes[seq]))
+        except tsp.TokenError as exc:
+            why = str(exc)
+        if why is None and seq in recorded:
+            entry_seq, payload = recorded[seq]
+            if payload.get("token_sha256") != hashlib.sha256(data).hexdigest():
+                why = f"differs from the token recorded by entry {entry_seq}"
+        checks.append(TimestampCheck(seq, where, why is None, why, gen_time))
+    return checks
+
+
+__all__ = [
+    "EVENT_TYPES",
+    "GENESIS",
+    "ChainBreak",
+    "ChainReport",
+    "TimestampCheck",
+    "append_event",
+    "entry_of",
+    "flush_log",
+    "head",
+    "line_of",
+    "log_path",
+    "logged_session",
+    "record",
+    "timestamps_dir",
+    "verify_chain",
+]

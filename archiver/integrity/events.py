@@ -1,0 +1,137 @@
+"""The entries the archive's own work writes to the event log, one builder per type.
+
+Each call goes inside the transaction that makes the change it records (last in
+that transaction, see ``append_event``), so the log says exactly what was
+committed. Payloads are small and name things by URL and SHA-256; the full detail
+stays in the index and the sidecars. Schemas: docs/integrity.md.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from archiver.index.models import Embed, Event, LinkCheck, Media, Page, PageSnapshot, Sighting
+from archiver.integrity.eventlog import append_event
+
+
+def _sighting_facts(sighting: Sighting) -> dict[str, Any]:
+    embed = sighting.embed
+    return {
+        "url": sighting.media_url,
+        "page_url": embed.page.url if embed.page else None,
+        "embed_url": embed.url,
+        "found_in": embed.found_in,
+        "tool": sighting.tool,
+        "tool_version": sighting.tool_version,
+    }
+
+
+def record_capture(
+    session: Session, media: Media, sighting: Sighting, *, at: datetime | None = None
+) -> Event:
+    """New bytes entered the archive (the first sighting of a new original)."""
+    payload = {
+        "sha256": media.sha256,
+        "md5": media.md5,
+        "size_bytes": media.size_bytes,
+        "mime_type": media.mime_type,
+        "media_type": media.media_type,
+        "path": media.path,
+        **_sighting_facts(sighting),
+        "archiver_version": sighting.archiver_version,
+    }
+    return append_event(session, "capture", payload, media_sha256=media.sha256, at=at)
+
+
+def record_sighting(
+    session: Session, media: Media, sighting: Sighting, *, at: datetime | None = None
+) -> Event:
+    """Bytes already archived were found again, through another embed or page."""
+    payload = {"sha256": media.sha256, **_sighting_facts(sighting)}
+    return append_event(session, "sighting", payload, media_sha256=media.sha256, at=at)
+
+
+def record_page(session: Session, page: Page, sha256: str, *, at: datetime | None = None) -> Event:
+    """A new version (``sha256``) of a page (or feed) was stored under ``pages/``."""
+    snapshot = session.scalars(
+        select(PageSnapshot).where(PageSnapshot.page_id == page.id, PageSnapshot.sha256 == sha256)
+    ).one()
+    payload = {
+        "sha256": snapshot.sha256,
+        "url": page.url,
+        "final_url": snapshot.final_url,
+        "http_status": snapshot.http_status,
+        "size_bytes": snapshot.size_bytes,
+        "path": snapshot.path,
+    }
+    return append_event(session, "page", payload, at=at)
+
+
+def record_duplicate(
+    session: Session,
+    sha256: str,
+    other_sha256: str,
+    *,
+    media_type: str,
+    similarity: float,
+    method: str,
+    at: datetime | None = None,
+) -> Event:
+    """A file was flagged as a near-duplicate of one archived earlier (``other_sha256``)."""
+    payload = {
+        "sha256": sha256,
+        "other_sha256": other_sha256,
+        "media_type": media_type,
+        "similarity": round(float(similarity), 4),
+        "method": method,
+    }
+    return append_event(session, "duplicate", payload, media_sha256=sha256, at=at)
+
+
+def record_liveness(
+    session: Session, check: LinkCheck, previous_status: str | None, *, at: datetime | None = None
+) -> list[Event]:
+    """A checked URL changed status (live, gone, restricted, error).
+
+    One entry per archived file obtained through that URL, so each file's history
+    (and an export of it) carries the fate of its source; one entry without a file
+    when nothing was archived from it.
+    """
+    archived = sorted(
+        set(
+            session.scalars(
+                select(Media.sha256)
+                .join(Sighting, Sighting.media_id == Media.id)
+                .join(Embed, Embed.id == Sighting.embed_id)
+                .where(Embed.url == check.url)
+            )
+        )
+    )
+    base = {
+        "url": check.url,
+        "kind": check.kind,
+        "previous_status": previous_status,
+        "status": check.status,
+        "reason": check.reason,
+        "http_status": check.http_status,
+        "probe": check.probe,
+    }
+    if not archived:
+        return [append_event(session, "liveness", {**base, "sha256": None}, at=at)]
+    return [
+        append_event(session, "liveness", {**base, "sha256": sha}, media_sha256=sha, at=at)
+        for sha in archived
+    ]
+
+
+__all__ = [
+    "record_capture",
+    "record_duplicate",
+    "record_liveness",
+    "record_page",
+    "record_sighting",
+]

@@ -1,0 +1,375 @@
+"""Export: the selected evidence as a BagIt bag a court or a repository can take as is.
+
+The bag holds the originals with their sidecars and companion files, every stored
+version of the pages they were seen on, the log entries about them and the log's
+head (so a reader can check the entries against the full log and its timestamp),
+plus ``export.json`` and ``README.txt`` describing all of it. The archive is only
+read: every file is copied and checked against its content address on the way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from archiver import __version__
+from archiver.archive import Archive
+from archiver.errors import ArchiverError
+from archiver.index.models import Embed, Event, Media, Page, Sighting, iso
+from archiver.integrity.bag import BagWriter, ExportError, serialize_zip
+from archiver.integrity.canonical import format_time
+from archiver.integrity.eventlog import entry_of, flush_log, head, line_of, record
+from archiver.search import SearchQuery
+from archiver.store.layout import SIDECAR, Layout
+from archiver.store.sidecar import read_sidecar
+
+_CHUNK = 500  # hashes per IN (...) query
+
+
+@dataclass
+class ExportReport:
+    path: Path  # the bag directory, or the .zip
+    zipped: bool
+    query: str
+    media: int = 0
+    pages: int = 0
+    files: int = 0  # payload files
+    bytes: int = 0  # payload octets
+    events: int = 0  # log entries included
+    manifest_sha256: str = ""
+    tagmanifest_sha256: str = ""
+    event_seq: int | None = None  # the ``export`` entry recording it
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path),
+            "zip": self.zipped,
+            "query": self.query,
+            "media": self.media,
+            "pages": self.pages,
+            "files": self.files,
+            "bytes": self.bytes,
+            "events": self.events,
+            "manifest_sha256": self.manifest_sha256,
+            "tagmanifest_sha256": self.tagmanifest_sha256,
+            "event_seq": self.event_seq,
+        }
+
+
+def describe(query: SearchQuery) -> str:
+    """The selection in words, for bag-info.txt and the ``export`` entry."""
+    parts = []
+    if query.sha256:
+        parts.append(f"sha256 {'=' if len(query.sha256) == 64 else 'starts with'} {query.sha256}")
+    if query.md5:
+        parts.append(f"md5 {'=' if len(query.md5) == 32 else 'starts with'} {query.md5}")
+    if query.since:
+        parts.append(f"captured at or after {iso(query.since)}")
+    if query.until:
+        parts.append(f"captured before {iso(query.until)}")
+    if query.page:
+        parts.append(f"seen on {query.page}")
+    if query.text:
+        parts.append(f"words {query.text!r}")
+    return "; ".join(parts) if parts else "every stored file"
+
+
+@dataclass
+class _Plan:
+    """What goes into the bag, gathered in one read transaction before any copying."""
+
+    media: list[dict[str, Any]] = field(default_factory=list)
+    pages: dict[str, dict[str, Any]] = field(default_factory=dict)  # by snapshot sha256
+    lines: list[bytes] = field(default_factory=list)
+    head: dict[str, Any] = field(default_factory=dict)
+    token: str | None = None  # relative path of the newest timestamp token
+
+
+def export_bag(
+    archive: Archive,
+    query: SearchQuery,
+    out: Path,
+    *,
+    zip: bool = False,
+    organization: str | None = None,
+) -> ExportReport:
+    """Write the files ``query`` selects (no limit) as a bag at ``out`` (or ``out.zip``)
+    and record an ``export`` entry. ``out`` must be new or empty and outside the archive."""
+    out = out.absolute()
+    target = out.with_name(out.name + ".zip") if zip else out
+    _check_destination(archive.layout, out, target if zip else None)
+    description = describe(query)
+    with contextlib.suppress(OSError, ArchiverError):
+        flush_log(archive)  # the bag's entries come from the database either way
+    with archive.read_session() as session:
+        plan = _plan(session, archive.layout, query)
+    if not plan.media:
+        raise ExportError(f"nothing to export: no stored file matches ({description})")
+
+    existed = out.exists()
+    try:
+        writer = BagWriter(out)
+        _fill(writer, archive.layout, plan, description)
+        info = _bag_info(plan, description, organization or _configured_organization(archive))
+        manifest_sha256, tagmanifest_sha256 = writer.finish(info)
+        if zip:
+            serialize_zip(out, target)
+            _clear(out, existed)
+    except BaseException:
+        _clear(out, existed)
+        raise
+    report = ExportReport(
+        path=target,
+        zipped=zip,
+        query=description,
+        media=len(plan.media),
+        pages=len(plan.pages),
+        files=len(writer.manifest),
+        bytes=writer.octets,
+        events=len(plan.lines),
+        manifest_sha256=manifest_sha256,
+        tagmanifest_sha256=tagmanifest_sha256,
+    )
+    payload = {
+        "bag": target.name,
+        "zip": zip,
+        "query": description,
+        "media": report.media,
+        "pages": report.pages,
+        "files": report.files,
+        "bytes": report.bytes,
+        "log_head_seq": plan.head["seq"],
+        "manifest_sha256": manifest_sha256,
+        "tagmanifest_sha256": tagmanifest_sha256,
+    }
+    report.event_seq = record(archive, "export", payload).seq
+    return report
+
+
+def _check_destination(layout: Layout, out: Path, zip_target: Path | None) -> None:
+    if out.resolve().is_relative_to(layout.root.resolve()):
+        raise ExportError(f"{out} is inside the archive: export to a folder outside it")
+    if out.exists() and not out.is_dir():
+        raise ExportError(f"{out} exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()):
+        raise ExportError(f"{out} is not empty: export to a new or empty folder")
+    if zip_target is not None and zip_target.exists():
+        raise ExportError(f"{zip_target} already exists")
+
+
+def _clear(out: Path, existed: bool) -> None:
+    """Remove what the export wrote (all of ``out`` when the export created it)."""
+    if not out.exists():
+        return
+    if not existed:
+        shutil.rmtree(out, ignore_errors=True)
+        return
+    for child in out.iterdir():
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child, ignore_errors=True)
+        else:
+            child.unlink(missing_ok=True)
+
+
+def _configured_organization(archive: Archive) -> str | None:
+    section = getattr(archive.config, "export", None)
+    value = getattr(section, "organization", None)
+    return value if isinstance(value, str) and value else None
+
+
+# ---- selection ----------------------------------------------------------------------------
+
+
+def _plan(session: Session, layout: Layout, query: SearchQuery) -> _Plan:
+    plan = _Plan()
+    ids = list(session.scalars(query.statement().limit(None)))
+    selected: list[Media] = []
+    for start in range(0, len(ids), _CHUNK):
+        selected += session.scalars(
+            select(Media)
+            .where(Media.id.in_(ids[start : start + _CHUNK]))
+            .options(
+                selectinload(Media.sightings)
+                .selectinload(Sighting.embed)
+                .selectinload(Embed.page)
+                .selectinload(Page.snapshots)
+            )
+        ).all()
+    for media in sorted(selected, key=lambda m: (m.first_captured_at, m.sha256)):
+        pages = [s.embed.page for s in media.sightings if s.embed.page is not None]
+        plan.media.append(
+            {
+                "sha256": media.sha256,
+                "md5": media.md5,
+                "size_bytes": media.size_bytes,
+                "mime_type": media.mime_type,
+                "media_type": media.media_type,
+                "first_captured_at": iso(media.first_captured_at),
+                "original": media.path,
+                "sidecar": f"{Path(media.path).parent.as_posix()}/{SIDECAR}",
+                "companions": _companions(layout, media.path),
+                "seen_on": sorted({page.url for page in pages}),
+            }
+        )
+        for page in pages:
+            for snapshot in page.snapshots:
+                plan.pages.setdefault(
+                    snapshot.sha256,
+                    {
+                        "sha256": snapshot.sha256,
+                        "url": page.url,
+                        "size_bytes": snapshot.size_bytes,
+                        "first_fetched_at": iso(snapshot.first_fetched_at),
+                        "snapshot": snapshot.path,
+                        "sidecar": f"{Path(snapshot.path).parent.as_posix()}/{SIDECAR}",
+                    },
+                )
+    _plan_events(session, plan)
+    return plan
+
+
+def _companions(layout: Layout, original: str) -> list[str]:
+    """Companion files as the sidecar lists them (the sidecar is what explains them)."""
+    try:
+        listed = read_sidecar(layout.absolute(original).parent / SIDECAR).get("companion_files")
+    except FileNotFoundError:
+        raise ExportError(f"cannot export {original}: its sidecar is missing") from None
+    except (OSError, ValueError) as exc:
+        raise ExportError(f"cannot export {original}: its sidecar is unreadable ({exc})") from None
+    return sorted(
+        n for n in listed or [] if isinstance(n, str) and "/" not in n and n not in ("", ".", "..")
+    )
+
+
+def _plan_events(session: Session, plan: _Plan) -> None:
+    """Entries about the selected files and pages, the newest fixity and timestamp
+    entries (archive-wide attestations), and the head."""
+    chosen: dict[int, Event] = {}
+    shas = [m["sha256"] for m in plan.media]
+    for start in range(0, len(shas), _CHUNK):
+        for event in session.scalars(
+            select(Event).where(Event.media_sha256.in_(shas[start : start + _CHUNK]))
+        ):
+            chosen[event.seq] = event
+    for event in session.scalars(
+        select(Event).where(Event.type == "page").execution_options(yield_per=1000)
+    ):
+        if event.payload.get("sha256") in plan.pages:
+            chosen[event.seq] = event
+    for kind in ("fixity", "timestamp"):
+        newest = session.scalars(
+            select(Event).where(Event.type == kind).order_by(Event.seq.desc()).limit(1)
+        ).first()
+        if newest is not None:
+            chosen[newest.seq] = newest
+            if kind == "timestamp" and isinstance(newest.payload.get("token"), str):
+                plan.token = newest.payload["token"]
+    plan.lines = [line_of(chosen[seq]) for seq in sorted(chosen)]
+    seq, sha256 = head(session)
+    head_event = session.scalars(select(Event).where(Event.seq == seq)).first()
+    plan.head = {
+        "seq": seq,
+        "sha256": sha256,
+        "entry": {**entry_of(head_event), "sha256": head_event.sha256} if head_event else None,
+    }
+
+
+# ---- writing ------------------------------------------------------------------------------
+
+
+def _fill(writer: BagWriter, layout: Layout, plan: _Plan, description: str) -> None:
+    for media in plan.media:
+        writer.copy(
+            layout.absolute(media["original"]), media["original"], expect_sha256=media["sha256"]
+        )
+        writer.copy(layout.absolute(media["sidecar"]), media["sidecar"])
+        folder = Path(media["original"]).parent
+        for name in media["companions"]:
+            path = (folder / name).as_posix()
+            writer.copy(layout.absolute(path), path)
+    for page in plan.pages.values():
+        writer.copy(
+            layout.absolute(page["snapshot"]), page["snapshot"], expect_sha256=page["sha256"]
+        )
+        writer.copy(layout.absolute(page["sidecar"]), page["sidecar"])
+    writer.write("log/events.jsonl", b"".join(plan.lines))
+    writer.write("log/head.json", _json(plan.head))
+    token = None
+    if plan.token and layout.absolute(plan.token).is_file():
+        writer.copy(layout.absolute(plan.token), plan.token)
+        token = plan.token
+    document = {
+        "schema": "archiver.export",
+        "schema_version": 1,
+        "query": description,
+        "exported_at": format_time(datetime.now(UTC)),
+        "exported_by": f"archiver {__version__}",
+        "source_root": str(layout.root),
+        "media": plan.media,
+        "pages": list(plan.pages.values()),
+        "log": {
+            "entries": "log/events.jsonl",
+            "count": len(plan.lines),
+            "head": "log/head.json",
+            "timestamp_token": token,
+        },
+    }
+    writer.write("export.json", _json(document))
+    writer.write("README.txt", README.encode("utf-8"))
+
+
+def _bag_info(plan: _Plan, description: str, organization: str | None) -> list[tuple[str, str]]:
+    info = [("Source-Organization", organization)] if organization else []
+    return [
+        *info,
+        ("Bagging-Date", datetime.now(UTC).date().isoformat()),
+        ("Bag-Count", "1 of 1"),
+        ("External-Description", f"Evidence exported by archiver: {description}"),
+        ("Bag-Software-Agent", f"archiver {__version__}"),
+        ("Archiver-Media-Count", str(len(plan.media))),
+        ("Archiver-Page-Snapshot-Count", str(len(plan.pages))),
+        ("Archiver-Log-Head", f"{plan.head['seq']} {plan.head['sha256']}"),
+    ]
+
+
+def _json(value: Any) -> bytes:
+    return (json.dumps(value, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+README = """\
+This is a BagIt bag (RFC 8493) of evidence exported by archiver.
+
+data/media/ab/cd/<sha256>/   one folder per original, named by the SHA-256 of its bytes
+    original.<ext>           the bytes exactly as captured
+    provenance.json          what the file is, where, when and how it was found
+    (other files)            what the platform said: info JSON, thumbnail, subtitles
+data/pages/ab/cd/<sha256>/   each stored version of the pages the files were seen on
+    page.html, provenance.json
+data/log/events.jsonl        the archive's event-log entries about these files
+data/log/head.json           the log's newest entry when the bag was made
+data/log/timestamps/*.tsr    the newest RFC 3161 time-stamp token of the log, if any
+data/export.json             the selection, and where each file is in this bag
+
+To check it:
+1. The bag: any BagIt validator (e.g. `bagit.py --validate DIR`) re-hashes every file
+   against manifest-sha256.txt and the tag files against tagmanifest-sha256.txt.
+2. Each original: `sha256sum original.<ext>` equals the name of its folder and the
+   sha256 in its provenance.json.
+3. Each log entry: the SHA-256 of the entry without its "sha256" field, encoded as
+   JSON with sorted keys, no whitespace, UTF-8, equals its "sha256"; the same entries
+   appear byte for byte in the archive's full log (log/events.jsonl), whose chain
+   leads to the head in log/head.json.
+4. A time-stamp token: `openssl ts -verify -digest <sha256 of entry N> -in N.tsr
+   -CAfile <the TSA's CA certificate>` proves that entry N existed at the stamped time.
+"""
+
+
+__all__ = ["ExportError", "ExportReport", "describe", "export_bag"]

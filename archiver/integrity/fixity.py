@@ -1,0 +1,543 @@
+"""Fixity: re-hash what is stored and hold it against the index, the sidecars and the log.
+
+A stored original proves nothing unless it can be shown, at any later time, to be
+the bytes captured. ``verify_archive`` re-reads every original and page snapshot
+(streamed, several files at once), compares each with the database and with its
+sidecar, looks for files nobody indexed, checks the event chain, and records the
+run as a ``fixity`` entry in that chain.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import re
+import socket
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from sqlalchemy import func, select
+
+from archiver.archive import Archive
+from archiver.errors import ArchiverError, Interrupted
+from archiver.index.models import Event, Media, PageSnapshot, Sighting, utcnow
+from archiver.integrity.eventlog import ChainReport, flush_log, record, verify_chain
+from archiver.integrity.readers import default_workers, run_parallel, sha256_file
+from archiver.store.layout import SIDECAR, Layout, pid_alive
+from archiver.store.sidecar import PAGE_SCHEMA, SCHEMA, read_sidecar
+
+Kind = Literal["missing", "corrupt", "orphan", "disagreement", "chain"]
+KINDS: tuple[Kind, ...] = ("missing", "corrupt", "orphan", "disagreement", "chain")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_HEX2 = re.compile(r"[0-9a-f]{2}")
+_NOT_ADDRESS = "indexed path is not its content address"
+EVENT_PROBLEMS = 20
+_BATCH = (
+    500  # hashes per IN (...) query  # problems named in the fixity entry; the rest are counted
+)
+
+
+@dataclass(frozen=True)
+class Problem:
+    kind: Kind
+    sha256: str | None
+    path: str | None  # absolute
+    detail: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "sha256": self.sha256, "path": self.path, "detail": self.detail}
+
+
+@dataclass(frozen=True)
+class Part:
+    """Slice ``index`` of ``count``: the files whose SHA-256 starts with a byte that is
+    ``index`` modulo ``count`` (a daily run of part ``day % 7`` of 7 covers all weekly)."""
+
+    index: int
+    count: int
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.index < self.count:
+            raise ValueError(f"part {self.index} of {self.count} does not exist")
+
+    def holds(self, sha256: str) -> bool:
+        return int(sha256[:2], 16) % self.count == self.index
+
+
+@dataclass
+class FixityReport:
+    scope: str  # "full", "sample of N", "part i/n"
+    root: str
+    problems: list[Problem] = field(default_factory=list)
+    originals: int = 0  # originals checked
+    pages: int = 0  # page snapshots checked
+    files_hashed: int = 0
+    bytes_hashed: int = 0
+    seconds: float = 0.0
+    chain: ChainReport = field(default_factory=ChainReport)
+    event_seq: int | None = None  # the ``fixity`` entry recording this run
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def counts(self) -> dict[str, int]:
+        found = Counter(p.kind for p in self.problems)
+        return {kind: found[kind] for kind in KINDS}
+
+    def summary(self) -> dict[str, Any]:
+        """What the ``fixity`` entry records: counts and the first problems, paths relative."""
+        root = self.root.rstrip("/") + "/"
+        named = [
+            {
+                "kind": p.kind,
+                "sha256": p.sha256,
+                "path": p.path[len(root) :] if p.path and p.path.startswith(root) else p.path,
+            }
+            for p in self.problems[:EVENT_PROBLEMS]
+        ]
+        return {
+            "ok": self.ok,
+            "scope": self.scope,
+            "originals": self.originals,
+            "pages": self.pages,
+            "bytes_hashed": self.bytes_hashed,
+            "seconds": round(self.seconds, 3),
+            "counts": self.counts,
+            "problems": named,
+            "chain": {"ok": self.chain.ok, "head_seq": self.chain.head_seq},
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "scope": self.scope,
+            "root": self.root,
+            "originals": self.originals,
+            "pages": self.pages,
+            "files_hashed": self.files_hashed,
+            "bytes_hashed": self.bytes_hashed,
+            "seconds": round(self.seconds, 3),
+            "counts": self.counts,
+            "problems": [p.to_json() for p in self.problems],
+            "chain": self.chain.to_json(),
+            "event_seq": self.event_seq,
+        }
+
+    def lines(self) -> list[str]:
+        """Human-readable report, one problem per line, for the CLI."""
+        rate = self.bytes_hashed / self.seconds / 1e6 if self.seconds else 0.0
+        out = [
+            f"{p.kind:<12} {(p.sha256 or '-')[:16]:<16} {p.path or '-'}  ({p.detail})"
+            for p in self.problems
+        ]
+        out.append(
+            f"{'ok' if self.ok else 'PROBLEMS'}: {self.scope}, {self.originals} originals, "
+            f"{self.pages} page snapshots, {self.bytes_hashed} bytes hashed in "
+            f"{self.seconds:.1f} s ({rate:.0f} MB/s); event log: {self.chain.entries} entries, "
+            f"{'intact' if self.chain.ok else 'BROKEN'}"
+        )
+        if not self.ok:
+            counts = ", ".join(f"{n} {kind}" for kind, n in self.counts.items() if n)
+            out.append(f"found: {counts}")
+        return out
+
+
+@dataclass(frozen=True)
+class _Original:
+    sha256: str
+    md5: str
+    size_bytes: int
+    mime_type: str
+    media_type: str
+    path: str  # relative to the root
+    sightings: int
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    sha256: str
+    size_bytes: int
+    path: str
+
+
+@dataclass
+class _Checked:
+    problems: list[Problem]
+    directory: Path
+    names: set[str]  # files that belong in the directory
+    hashed: int = 0
+
+
+def verify_archive(
+    archive: Archive,
+    *,
+    sample: int | None = None,
+    part: Part | None = None,
+    workers: int | None = None,
+    record_event: bool = True,
+) -> FixityReport:
+    """Check every stored original and page snapshot (or a random ``sample`` of the
+    originals, or one ``part`` of everything), then the event chain; record the run.
+
+    ``report.ok`` is False when anything is missing, corrupt, orphaned, disagrees
+    between sidecar and database, or when the chain is broken. Setting
+    ``archive.stop`` ends the run between two files with ``Interrupted``.
+    """
+    if sample is not None and sample < 1:
+        raise ArchiverError("--sample must be at least 1")
+    started = time.monotonic()
+    layout = archive.layout
+    scope = "full"
+    originals, snapshots = _load(archive)
+    if sample is not None:
+        scope = f"sample of {sample}"
+        originals = random.SystemRandom().sample(originals, min(sample, len(originals)))
+        snapshots = []
+    elif part is not None:
+        scope = f"part {part.index}/{part.count}"
+        originals = [o for o in originals if part.holds(o.sha256)]
+        snapshots = [s for s in snapshots if part.holds(s.sha256)]
+    report = FixityReport(scope, str(layout.root), originals=len(originals), pages=len(snapshots))
+
+    checks: list[Callable[[], _Checked]] = [
+        *(lambda o=o: _check_original(layout, o) for o in originals),
+        *(lambda s=s: _check_snapshot(layout, s) for s in snapshots),
+    ]
+
+    def run(check: Callable[[], _Checked]) -> _Checked:
+        if archive.stop.is_set():  # the daemon is shutting down: stop between files
+            raise Interrupted("fixity check interrupted by shutdown; nothing recorded")
+        return check()
+
+    checked = run_parallel(checks, run, workers or default_workers())
+    problems = [p for c in checked for p in c.problems]
+    report.files_hashed = sum(1 for c in checked if c.hashed)
+    report.bytes_hashed = sum(c.hashed for c in checked)
+
+    if sample is None:
+        allowed = {c.directory: c.names for c in checked}
+        problems += _orphans(layout, layout.media_root, allowed, part)
+        problems += _orphans(layout, layout.pages_root, allowed, part)
+        if part is None or part.index == 0:
+            problems += _stale_scratch(layout)
+    problems = _recheck(archive, problems)
+
+    with contextlib.suppress(OSError, ArchiverError):
+        flush_log(archive)  # on failure, the chain check below names what is wrong
+    report.chain = verify_chain(archive)
+    problems += _chain_problems(report.chain, layout)
+    report.problems = sorted(problems, key=lambda p: (KINDS.index(p.kind), p.path or ""))
+    report.seconds = time.monotonic() - started
+    if record_event:
+        report.event_seq = record(archive, "fixity", report.summary()).seq
+    return report
+
+
+def due_part(
+    archive: Archive, every_seconds: float, *, slices: int = 7, now: datetime | None = None
+) -> Part | None:
+    """The slice of the fixity cycle due now, or None when it already ran.
+
+    The cycle (``[fixity] every``, a week by default) is cut into ``slices`` slots;
+    in slot ``k`` the files of ``Part(k % slices, slices)`` are checked, so every
+    file is re-hashed once per cycle and each day reads a seventh of the archive.
+    Whether the slot's slice ran is read from the log's ``fixity`` entries, so a
+    restart neither repeats nor skips it.
+    """
+    moment = now or utcnow()
+    slot_seconds = every_seconds / slices
+    slot = int(moment.timestamp() // slot_seconds)
+    part = Part(slot % slices, slices)
+    slot_start = datetime.fromtimestamp(slot * slot_seconds, UTC)
+    with archive.read_session() as session:
+        recent = session.scalars(
+            select(Event.payload).where(Event.type == "fixity", Event.at >= slot_start)
+        ).all()
+    scope = f"part {part.index}/{part.count}"
+    return None if any(p.get("scope") in (scope, "full") for p in recent) else part
+
+
+# ---- what the index knows ---------------------------------------------------------------
+
+
+def _load(
+    archive: Archive, only: set[str] | None = None
+) -> tuple[list[_Original], list[_Snapshot]]:
+    """Originals and distinct page snapshots as indexed (all, or those in ``only``)."""
+    media_query = select(
+        Media.id,
+        Media.sha256,
+        Media.md5,
+        Media.size_bytes,
+        Media.mime_type,
+        Media.media_type,
+        Media.path,
+    )
+    page_query = select(PageSnapshot.sha256, PageSnapshot.size_bytes, PageSnapshot.path)
+    wanted = sorted(only) if only is not None else None
+    batches = (
+        [(media_query, page_query)]
+        if wanted is None
+        else [
+            (
+                media_query.where(Media.sha256.in_(wanted[i : i + _BATCH])),
+                page_query.where(PageSnapshot.sha256.in_(wanted[i : i + _BATCH])),
+            )
+            for i in range(0, len(wanted), _BATCH)
+        ]
+    )
+    originals: list[_Original] = []
+    snapshots: set[_Snapshot] = set()
+    with archive.read_session() as session:
+        counts: dict[int, int] = {
+            media_id: n
+            for media_id, n in session.execute(
+                select(Sighting.media_id, func.count()).group_by(Sighting.media_id)
+            )
+        }
+        for media_batch, page_batch in batches:
+            originals += [
+                _Original(sha, md5, size, mime, kind, path, counts.get(media_id, 0))
+                for media_id, sha, md5, size, mime, kind, path in session.execute(media_batch)
+            ]
+            snapshots.update(_Snapshot(*row) for row in session.execute(page_batch))
+    return originals, sorted(snapshots, key=str)
+
+
+# ---- one stored object ------------------------------------------------------------------
+
+
+def _hash_check(path: Path, sha256: str, size_bytes: int, what: str) -> tuple[list[Problem], int]:
+    """Missing or corrupt (size first, then the streamed SHA-256); bytes hashed."""
+    where = str(path)
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return [Problem("missing", sha256, where, f"{what} is missing")], 0
+    if not path.is_file():
+        return [Problem("corrupt", sha256, where, f"{what} is not a regular file")], 0
+    if stat.st_size != size_bytes:
+        detail = f"{what} has {stat.st_size} bytes, {size_bytes} recorded"
+        return [Problem("corrupt", sha256, where, detail)], 0
+    digest, read = sha256_file(path)
+    if digest != sha256:
+        detail = f"{what}'s bytes changed: sha256 on disk is {digest}"
+        return [Problem("corrupt", sha256, where, detail)], read
+    return [], read
+
+
+def _read_sidecar(path: Path, sha256: str) -> tuple[dict[str, Any] | None, list[Problem]]:
+    try:
+        document = read_sidecar(path)
+    except FileNotFoundError:
+        return None, [Problem("missing", sha256, str(path), "sidecar is missing")]
+    except (OSError, ValueError) as exc:
+        return None, [Problem("corrupt", sha256, str(path), f"sidecar is unreadable: {exc}")]
+    if not isinstance(document, dict):
+        return None, [Problem("corrupt", sha256, str(path), "sidecar is not a JSON object")]
+    return document, []
+
+
+def _disagree(
+    sha256: str, path: Path, pairs: Iterable[tuple[str, object, object]]
+) -> list[Problem]:
+    return [
+        Problem("disagreement", sha256, str(path), f"{name}: sidecar {said!r}, database {known!r}")
+        for name, said, known in pairs
+        if said != known
+    ]
+
+
+def _check_original(layout: Layout, known: _Original, *, rehash: bool = True) -> _Checked:
+    path = layout.absolute(known.path)
+    directory = path.parent
+    problems: list[Problem] = []
+    hashed = 0
+    if directory != layout.media_dir(known.sha256):
+        problems.append(Problem("disagreement", known.sha256, str(path), _NOT_ADDRESS))
+    if rehash:
+        found, hashed = _hash_check(path, known.sha256, known.size_bytes, "original")
+        problems += found
+    sidecar = directory / SIDECAR
+    document, unreadable = _read_sidecar(sidecar, known.sha256)
+    problems += unreadable
+    names = {path.name, SIDECAR}
+    if document is not None:
+        given = document.get("file")
+        facts: dict[str, Any] = given if isinstance(given, dict) else {}
+        sightings = document.get("sightings")
+        problems += _disagree(
+            known.sha256,
+            sidecar,
+            [
+                ("schema", document.get("schema"), SCHEMA),
+                ("file.name", facts.get("name"), path.name),
+                ("file.sha256", facts.get("sha256"), known.sha256),
+                ("file.md5", facts.get("md5"), known.md5),
+                ("file.size_bytes", facts.get("size_bytes"), known.size_bytes),
+                ("file.mime_type", facts.get("mime_type"), known.mime_type),
+                ("file.media_type", facts.get("media_type"), known.media_type),
+                (
+                    "sightings (count)",
+                    len(sightings) if isinstance(sightings, list) else sightings,
+                    known.sightings,
+                ),
+            ],
+        )
+        for name in document.get("companion_files") or []:
+            if not isinstance(name, str) or "/" in name or name in ("", ".", ".."):
+                problems.append(
+                    Problem("disagreement", known.sha256, str(sidecar), f"bad companion {name!r}")
+                )
+                continue
+            names.add(name)
+            if not (directory / name).is_file():
+                detail = "companion file listed by the sidecar is missing"
+                problems.append(Problem("missing", known.sha256, str(directory / name), detail))
+    return _Checked(problems, directory, names, hashed)
+
+
+def _check_snapshot(layout: Layout, known: _Snapshot, *, rehash: bool = True) -> _Checked:
+    path = layout.absolute(known.path)
+    directory = path.parent
+    problems: list[Problem] = []
+    hashed = 0
+    if directory != layout.page_dir(known.sha256):
+        problems.append(Problem("disagreement", known.sha256, str(path), _NOT_ADDRESS))
+    if rehash:
+        found, hashed = _hash_check(path, known.sha256, known.size_bytes, "page snapshot")
+        problems += found
+    sidecar = directory / SIDECAR
+    document, unreadable = _read_sidecar(sidecar, known.sha256)
+    problems += unreadable
+    if document is not None:
+        problems += _disagree(
+            known.sha256,
+            sidecar,
+            [
+                ("schema", document.get("schema"), PAGE_SCHEMA),
+                ("sha256", document.get("sha256"), known.sha256),
+                ("size_bytes", document.get("size_bytes"), known.size_bytes),
+            ],
+        )
+    return _Checked(problems, directory, {path.name, SIDECAR}, hashed)
+
+
+# ---- what nobody indexed ----------------------------------------------------------------
+
+
+def _owner(directory: Path) -> str | None:
+    """The SHA-256 a folder under media/ or pages/ is named by, if any."""
+    for part in reversed(directory.parts):
+        if _HEX64.fullmatch(part):
+            return part
+    return None
+
+
+def _orphans(
+    layout: Layout, top: Path, allowed: dict[Path, set[str]], part: Part | None
+) -> list[Problem]:
+    """Files (and symlinks) under ``top`` that are not a known object or its companions."""
+    found: list[Problem] = []
+    if not top.is_dir():
+        return found
+    for dirpath, dirnames, filenames in os.walk(top):
+        directory = Path(dirpath)
+        if directory == top and part is not None:
+            dirnames[:] = [
+                d
+                for d in dirnames
+                if (_HEX2.fullmatch(d) and int(d, 16) % part.count == part.index)
+                or (not _HEX2.fullmatch(d) and part.index == 0)
+            ]
+            if part.index != 0:
+                filenames = []
+        links = [d for d in dirnames if (directory / d).is_symlink()]
+        names = allowed.get(directory, set())
+        known = directory in allowed
+        for name in sorted([*filenames, *links]):
+            if name in names:
+                continue
+            detail = "not listed in the sidecar" if known else "not known to the index"
+            sha = _owner(directory)
+            found.append(Problem("orphan", sha, str(directory / name), detail))
+    return found
+
+
+def _stale_scratch(layout: Layout) -> list[Problem]:
+    """Scratch under tmp/ that no running process of this host owns."""
+    found: list[Problem] = []
+    if not layout.tmp_root.is_dir():
+        return found
+    host = socket.gethostname()
+    for entry in sorted(layout.tmp_root.iterdir()):
+        owner_host, _, pid = entry.name.rpartition("-")
+        if entry.is_dir() and not entry.is_symlink() and pid.isdigit():
+            if owner_host == host and not pid_alive(int(pid)):
+                detail = "scratch of a process that no longer runs"
+                found.append(Problem("orphan", None, str(entry), detail))
+            continue
+        found.append(Problem("orphan", None, str(entry), "not a process's scratch folder"))
+    return found
+
+
+def _recheck(archive: Archive, problems: list[Problem]) -> list[Problem]:
+    """Look again at disagreements and orphans of named objects before reporting them.
+
+    A capture running meanwhile places a file before indexing it and rewrites the
+    sidecar after: for a moment a new file looks orphaned and a new sighting is not
+    yet in the sidecar. The second look, with fresh index rows, settles those.
+    """
+    suspects = {p.sha256 for p in problems if p.kind in ("orphan", "disagreement") and p.sha256}
+    if not suspects:
+        return problems
+    layout = archive.layout
+    originals, snapshots = _load(archive, suspects)
+    second: list[Problem] = []
+    allowed: dict[Path, set[str]] = {}
+    for checked in [
+        *(_check_original(layout, o, rehash=False) for o in originals),
+        *(_check_snapshot(layout, s, rehash=False) for s in snapshots),
+    ]:
+        second += [p for p in checked.problems if p.kind == "disagreement"]
+        allowed.setdefault(checked.directory, set()).update(checked.names)
+    for problem in problems:
+        if problem.kind == "orphan" and problem.sha256 in suspects and problem.path:
+            path = Path(problem.path)
+            if path.name not in allowed.get(path.parent, set()) and (
+                path.exists() or path.is_symlink()
+            ):
+                second.append(problem)
+    kept = [
+        p for p in problems if not (p.kind in ("orphan", "disagreement") and p.sha256 in suspects)
+    ]
+    return kept + second
+
+
+def _chain_problems(chain: ChainReport, layout: Layout) -> list[Problem]:
+    problems = [
+        Problem(
+            "chain",
+            None,
+            chain.path if b.where == "file" else None,
+            f"{b.where} entry {b.seq}: {b.why}",
+        )
+        for b in chain.breaks
+    ]
+    problems += [
+        Problem("chain", None, str(layout.absolute(t.path)), f"timestamp of entry {t.seq}: {t.why}")
+        for t in chain.timestamps
+        if not t.ok
+    ]
+    return problems
+
+
+__all__ = ["KINDS", "FixityReport", "Part", "Problem", "due_part", "verify_archive"]

@@ -1,0 +1,242 @@
+"""Decision rules: when two fingerprints show the same picture or the same footage.
+
+Precision comes first: a false flag costs an investigator a day, a missed copy only
+leaves two records unlinked. Every rule is documented in docs/matching.md together with
+the evaluation that set its thresholds.
+
+Similarity is on one scale for every method: 1.0 is identical, `DECISION` (0.8) is the
+decision threshold, 0 is unrelated; each method maps its raw measure onto it linearly
+(`distance_similarity`, `coverage_similarity`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from archiver.hashing.model import ImageFingerprint, VideoFingerprint
+
+from .bits import Words, distances, pack
+
+#: Similarity at the decision threshold, whatever the method.
+DECISION = 0.8
+
+# Images: PDQ (256 bits), straight or mirrored, at distance <= IMAGE_PDQ_MAX.
+IMAGE_PDQ_MAX = 31
+#: Images whose PDQ quality is below this (near-uniform) match nothing.
+IMAGE_MIN_QUALITY = 20
+
+# Videos.
+FRAME_MAX = 12  # a frame matches a frame at pHash distance <= this (of 64)
+MIN_COVERAGE = 0.5  # share of a clip's frames that must find their match
+MIN_FRAMES = 4  # and never fewer matched frames than this
+OFFSET_TOLERANCE = 1.5  # matched frames agree on the time shift within this many intervals
+
+
+@dataclass(frozen=True)
+class Match:
+    """Why two fingerprints were found alike: similarity (0..1) and the rule that fired."""
+
+    similarity: float
+    method: str
+
+
+def distance_similarity(distance: float, threshold: float) -> float:
+    """Map a distance onto the shared scale: 0 -> 1.0, `threshold` -> DECISION, linear."""
+    return max(0.0, 1.0 - (1.0 - DECISION) * distance / threshold)
+
+
+# --- images --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PackedImage:
+    """An image fingerprint as arrays, for vectorised comparison.
+
+    ``pdq`` holds the hashes compared straight (the picture, and the image as stored
+    when a border was trimmed); ``pdq_mirror`` the mirrored ones.
+    """
+
+    pdq: Words  # K x 4
+    pdq_mirror: Words  # K x 4
+    quality: int
+
+
+def pack_image(fp: ImageFingerprint) -> PackedImage:
+    h = fp.hashes
+    suffixes = ["", "_full"] if "pdq_full" in h else [""]
+    return PackedImage(
+        pack([h[f"pdq{s}"] for s in suffixes], 4),
+        pack([h[f"pdq{s}_mirror"] for s in suffixes], 4),
+        int(h.get("pdq_quality", 0)),
+    )
+
+
+def image_distance(a: PackedImage, b: PackedImage) -> tuple[int, bool]:
+    """Least PDQ distance between any stored form of `a` and of `b`; True if mirrored."""
+    straight = int(distances(a.pdq, b.pdq).min())
+    mirrored = int(distances(a.pdq_mirror, b.pdq).min())
+    return (mirrored, True) if mirrored < straight else (straight, False)
+
+
+def score_images(a: PackedImage, b: PackedImage) -> Match | None:
+    """Similarity of two images (no threshold applied); None if either is too plain."""
+    if min(a.quality, b.quality) < IMAGE_MIN_QUALITY:
+        return None
+    distance, mirrored = image_distance(a, b)
+    method = "image-pdq-mirrored" if mirrored else "image-pdq"
+    return Match(round(distance_similarity(distance, IMAGE_PDQ_MAX), 4), method)
+
+
+# --- videos --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PackedVideo:
+    """A video fingerprint as arrays: frame times and the four pHashes of each frame."""
+
+    t: npt.NDArray[np.float64]
+    full: Words  # N x 1: phash
+    centre: Words  # N x 1: phash_c90
+    full_mirror: Words
+    centre_mirror: Words
+    interval: float  # typical spacing of the sampled frames, seconds
+
+
+def pack_video(fp: VideoFingerprint) -> PackedVideo:
+    times = np.array([f.t for f in fp.frames], dtype=np.float64)
+    steps = np.diff(np.sort(times))
+    interval = float(np.median(steps)) if len(steps) else 1.0
+
+    def column(name: str) -> Words:
+        return pack([f.hashes[name] for f in fp.frames], 1)
+
+    return PackedVideo(
+        times,
+        column("phash"),
+        column("phash_c90"),
+        column("phash_mirror"),
+        column("phash_c90_mirror"),
+        max(interval, 0.1),
+    )
+
+
+def frame_distances(
+    a: PackedVideo, b: PackedVideo
+) -> tuple[npt.NDArray[np.uint16], npt.NDArray[np.uint16]]:
+    """Distance of every frame of `a` to every frame of `b`: straight, and `a` mirrored.
+
+    The least of picture-to-picture and picture-to-centre-window in either direction,
+    so a copy cropped by about 10% and scaled back up still lines up. One distance
+    matrix (4n x 2m) holds every combination.
+    """
+    n, m = len(a.t), len(b.t)
+    rows = np.concatenate([a.full, a.centre, a.full_mirror, a.centre_mirror])
+    d = distances(rows, np.concatenate([b.full, b.centre]))
+    full_b, centre_b = d[:, :m], d[:, m:]
+
+    def combine(offset: int) -> npt.NDArray[np.uint16]:
+        best = np.minimum(full_b[offset : offset + n], full_b[offset + n : offset + 2 * n])
+        return np.minimum(best, centre_b[offset : offset + n])
+
+    return combine(0), combine(2 * n)
+
+
+@dataclass(frozen=True)
+class VideoScore:
+    """How two videos line up: coverage of the better-covered clip and matched frames."""
+
+    similarity: float
+    method: str
+    coverage: float
+    frames: int  # matched frames (the fewer of the two sides)
+    offset: float  # seconds to add to a time in `a` to find it in `b`
+
+    @property
+    def match(self) -> Match:
+        return Match(round(self.similarity, 4), self.method)
+
+
+def coverage_similarity(coverage: float) -> float:
+    """Coverage (0..1) on the shared scale: MIN_COVERAGE -> DECISION, 1.0 -> 1.0."""
+    if coverage < MIN_COVERAGE:
+        return DECISION * coverage / MIN_COVERAGE
+    return DECISION + (1.0 - DECISION) * (coverage - MIN_COVERAGE) / (1.0 - MIN_COVERAGE)
+
+
+def score_videos(a: PackedVideo, b: PackedVideo) -> VideoScore | None:
+    """Best temporally consistent alignment of two videos, straight or mirrored.
+
+    For every frame pair within `FRAME_MAX` the time shift is noted; the shift that most
+    frames agree on (within `OFFSET_TOLERANCE` sampling intervals) wins, and only frames
+    that agree with it count. Coverage is the share of a clip's frames counted, taken for
+    the clip it is larger for, so a trimmed copy matches the part it shares.
+    """
+    if len(a.t) == 0 or len(b.t) == 0:
+        return None
+    best: VideoScore | None = None
+    for mirrored, d in zip((False, True), frame_distances(a, b), strict=True):
+        close = d <= FRAME_MAX
+        ii, jj = np.nonzero(close)
+        if len(ii) == 0:
+            continue
+        shifts = b.t[jj] - a.t[ii]
+        tolerance = OFFSET_TOLERANCE * max(a.interval, b.interval)
+        for centre in _candidate_shifts(shifts, tolerance):
+            agree = np.abs(shifts - centre) <= tolerance
+            n_a = len(np.unique(ii[agree]))
+            n_b = len(np.unique(jj[agree]))
+            coverage = max(n_a / len(a.t), n_b / len(b.t))
+            score = VideoScore(
+                coverage_similarity(coverage),
+                "video-frames-mirrored" if mirrored else "video-frames",
+                coverage,
+                min(n_a, n_b),
+                float(np.median(shifts[agree])),
+            )
+            if best is None or _rank(score) > _rank(best):
+                best = score
+    return best
+
+
+def _rank(score: VideoScore) -> tuple[bool, float, int]:
+    """Alignments with enough matched frames first, then by similarity."""
+    return score.frames >= MIN_FRAMES, score.similarity, score.frames
+
+
+def _candidate_shifts(shifts: npt.NDArray[np.float64], tolerance: float) -> list[float]:
+    """Centres of the most populated time shifts (histogram with half-tolerance bins)."""
+    width = tolerance / 2
+    bins = np.round(shifts / width).astype(np.int64)
+    values, counts = np.unique(bins, return_counts=True)
+    top = values[np.argsort(counts)[::-1][:8]]
+    return [float(v * width) for v in top]
+
+
+def video_decision(score: VideoScore | None, min_similarity: float | None = None) -> bool:
+    """The video rule: enough coverage and never fewer than MIN_FRAMES matched frames."""
+    if score is None or score.frames < MIN_FRAMES:
+        return False
+    return score.similarity >= (DECISION if min_similarity is None else min_similarity)
+
+
+# --- public --------------------------------------------------------------------------
+
+
+def compare(
+    a: ImageFingerprint | VideoFingerprint, b: ImageFingerprint | VideoFingerprint
+) -> Match | None:
+    """A `Match` when `a` and `b` are near-duplicates by the decision rules, else None.
+
+    Images match images and videos match videos; a photo is not matched against the
+    frames of a video (see docs/matching.md for why).
+    """
+    if isinstance(a, ImageFingerprint) and isinstance(b, ImageFingerprint):
+        match = score_images(pack_image(a), pack_image(b))
+        return match if match is not None and match.similarity >= DECISION else None
+    if isinstance(a, VideoFingerprint) and isinstance(b, VideoFingerprint):
+        score = score_videos(pack_video(a), pack_video(b))
+        return score.match if score is not None and video_decision(score) else None
+    return None

@@ -1,0 +1,72 @@
+""" "Have we seen this?": near-duplicates of a file an investigator holds, or of a pHash."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from archiver.archive import Archive
+from archiver.hashing import fingerprint
+from archiver.search import MediaRecord, QueryError, records
+from archiver.store.mediatypes import identify
+
+PHASH_BITS = 64
+
+
+@dataclass(frozen=True)
+class SimilarQuery:
+    path: Path
+    min_similarity: float | None = None  # None: the decision rules
+    limit: int = 100
+
+
+def similar_to_file(archive: Archive, query: SimilarQuery) -> list[MediaRecord]:
+    """Hash a local image or video and list archived matches, best first."""
+    if not query.path.is_file():
+        raise QueryError(f"no such file: {query.path}")
+    if query.min_similarity is not None and not 0 <= query.min_similarity <= 1:
+        raise QueryError("--min-similarity takes a number from 0 to 1")
+    with query.path.open("rb") as f:
+        head = f.read(512)
+    identity = identify(head, None, query.path.name)
+    if identity is None:
+        raise QueryError(f"not an image or video: {query.path}")
+    fp = fingerprint(query.path, identity.media_type)
+    found = archive.duplicates.query(fp, query.min_similarity)[: query.limit]
+    with archive.read_session() as session:
+        return records(
+            session, archive.layout, [k for k, _ in found], {k: m.similarity for k, m in found}
+        )
+
+
+def parse_phash(value: str) -> int:
+    text = value.strip().lower().removeprefix("0x")
+    try:
+        number = int(text, 16)
+    except ValueError:
+        raise QueryError(f"--phash takes 16 hex characters, got {value!r}") from None
+    if len(text) != PHASH_BITS // 4:
+        raise QueryError(f"--phash takes 16 hex characters, got {value!r}")
+    return number
+
+
+def similar_to_phash(
+    archive: Archive, phash: int, max_distance: int, limit: int = 100
+) -> list[MediaRecord]:
+    """Archived images whose pHash is within ``max_distance`` bits, nearest first.
+
+    ``similarity`` is ``1 - distance / 64``.
+    """
+    if not 0 <= max_distance <= PHASH_BITS:
+        raise QueryError("--max-distance takes 0 to 64")
+    found = archive.duplicates.query_phash(phash, max_distance)[:limit]
+    with archive.read_session() as session:
+        return records(
+            session,
+            archive.layout,
+            [k for k, _ in found],
+            {k: 1 - d / PHASH_BITS for k, d in found},
+        )
+
+
+__all__ = ["SimilarQuery", "parse_phash", "similar_to_file", "similar_to_phash"]

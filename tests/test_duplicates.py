@@ -1,0 +1,169 @@
+"""Near-duplicates in the pipeline: flagged at capture, grouped, found by file and pHash."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from support import FixtureServer, MediaSet, ffmpeg_exe
+from support.archiving import make_config, run_cli, settings, write_config
+
+from archiver.archive import Archive
+from archiver.capture import Capturer
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def recompress(source: Path, target: Path, *, scale: float = 0.4, quality: int = 30) -> Path:
+    with Image.open(source) as image:
+        size = (int(image.width * scale), int(image.height * scale))
+        image.convert("RGB").resize(size).save(target, "JPEG", quality=quality)
+    return target
+
+
+def mirror_clip(source: Path, target: Path) -> Path:
+    subprocess.run(
+        [
+            ffmpeg_exe(),
+            "-y",
+            "-loglevel",
+            "error",
+            "-i",
+            str(source),
+            "-vf",
+            "hflip,scale=240:-2",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-crf",
+            "32",
+            "-an",
+            str(target),
+        ],
+        check=True,
+    )
+    return target
+
+
+@pytest.fixture
+def copies(tmp_path: Path, media: MediaSet) -> dict[str, Path]:
+    return {
+        "photo_copy": recompress(media.photo_a, tmp_path / "reposted.jpg"),
+        "clip_copy": mirror_clip(media.clip_a, tmp_path / "mirrored.mp4"),
+    }
+
+
+def serve(server: FixtureServer, media: MediaSet, copies: dict[str, Path]) -> None:
+    server.add_file("/orig/photo.jpg", media.photo_a)
+    server.add_file("/orig/clip.mp4", media.clip_a)
+    server.add_file("/other/photo.jpg", media.photo_b)
+    server.add_file("/other/clip.mp4", media.clip_b)
+    server.add_file("/copy/photo.jpg", copies["photo_copy"])
+    server.add_file("/copy/clip.mp4", copies["clip_copy"])
+    server.add_page(
+        "/first",
+        "<article><p>ORIGINAL ENTRY: Strike footage:</p><video src='/orig/clip.mp4'></video>"
+        "<p>Smoke:</p><img src='/orig/photo.jpg'><p>Elsewhere:</p><img src='/other/photo.jpg'>"
+        "<video src='/other/clip.mp4'></video></article>",
+    )
+    server.add_page(
+        "/repost",
+        "<article><p>A channel re-posted it:</p><video src='/copy/clip.mp4'></video>"
+        "<p>And the photo:</p><img src='/copy/photo.jpg'></article>",
+    )
+
+
+def test_copies_are_flagged_at_capture_and_name_the_earliest(
+    tmp_path: Path, server: FixtureServer, media: MediaSet, copies: dict[str, Path]
+) -> None:
+    serve(server, media, copies)
+    with Archive.open(make_config(tmp_path / "storage")) as archive:
+        capturer = Capturer(archive)
+        assert capturer.capture_url(server.url("/first")).ok
+        report = capturer.capture_url(server.url("/repost"))
+        assert report.ok
+        flagged = {f.sha256: f.near_duplicates for item in report.items for f in item.files}
+
+    photo_copy, clip_copy = sha(copies["photo_copy"]), sha(copies["clip_copy"])
+    assert flagged[photo_copy]["earliest"] == sha(media.photo_a)
+    assert [m["sha256"] for m in flagged[photo_copy]["matches"]] == [sha(media.photo_a)]
+    assert flagged[clip_copy]["earliest"] == sha(media.clip_a)
+    assert "mirror" in flagged[clip_copy]["matches"][0]["method"]
+
+    sidecar = json.loads((archive.layout.media_dir(clip_copy) / "provenance.json").read_text())
+    section = sidecar["near_duplicates"]
+    assert section["earliest"] == sha(media.clip_a) and section["fingerprint"]["kind"] == "video"
+    original = json.loads(
+        (archive.layout.media_dir(sha(media.clip_a)) / "provenance.json").read_text()
+    )
+    assert original["near_duplicates"]["group_id"] == section["group_id"]  # rewritten too
+    assert original["near_duplicates"]["earliest"] == sha(media.clip_a)
+
+
+def test_cli_dupes_similar_phash_and_rehash(
+    tmp_path: Path, server: FixtureServer, media: MediaSet, copies: dict[str, Path]
+) -> None:
+    serve(server, media, copies)
+    config = write_config(tmp_path / "d.toml", settings(tmp_path / "storage"))
+    assert run_cli(config, "capture", server.url("/first")).returncode == 0
+    assert run_cli(config, "capture", server.url("/repost")).returncode == 0
+
+    groups = json.loads(run_cli(config, "dupes", "--json").stdout)
+    assert len(groups) == 2
+    by_earliest = {g["earliest"]: g for g in groups}
+    photo_group = by_earliest[sha(media.photo_a)]
+    assert {m["sha256"] for m in photo_group["members"]} == {
+        sha(media.photo_a),
+        sha(copies["photo_copy"]),
+    }
+    for member in photo_group["members"]:
+        assert 0 <= member["similarity"] <= 1 and member["method"]
+
+    found = json.loads(run_cli(config, "search", "--json").stdout)
+    grouped = {r["sha256"]: r["duplicate_group"] for r in found}
+    assert grouped[sha(media.photo_b)] is None
+    assert grouped[sha(copies["photo_copy"])] == photo_group["group_id"]
+
+    held = recompress(media.photo_a, tmp_path / "held.jpg", scale=0.6, quality=50)
+    similar = json.loads(run_cli(config, "search", "--similar-to", str(held), "--json").stdout)
+    assert {r["sha256"] for r in similar} == {sha(media.photo_a), sha(copies["photo_copy"])}
+    assert similar[0]["similarity"] >= similar[-1]["similarity"]
+
+    sidecar = json.loads(Path(similar[0]["sidecar"]).read_text())
+    phash = sidecar["near_duplicates"]["fingerprint"]["hashes"]["phash"].rjust(16, "0")
+    by_phash = json.loads(
+        run_cli(config, "search", "--phash", phash, "--max-distance", "0", "--json").stdout
+    )
+    assert similar[0]["sha256"] in {r["sha256"] for r in by_phash}
+
+    again = run_cli(config, "rehash", "--all")
+    assert again.returncode == 0 and "rehashed 6 file(s)" in again.stdout
+    assert len(json.loads(run_cli(config, "dupes", "--json").stdout)) == 2
+
+    bad = run_cli(config, "search", "--phash", "xyz")
+    assert bad.returncode == 2 and "16 hex" in bad.stderr
+    assert run_cli(config, "search", "--similar-to", str(held), "--text", "x").returncode == 2
+
+
+def test_files_that_cannot_be_fingerprinted_keep_a_reason(
+    tmp_path: Path, server: FixtureServer, media: MediaSet
+) -> None:
+    server.add_file("/a.m4a", media.audio)
+    server.add_page("/p", "<article><p>Audio:</p><audio src='/a.m4a'></audio></article>")
+    with Archive.open(make_config(tmp_path / "storage")) as archive:
+        (item,) = Capturer(archive).capture_url(server.url("/p")).items
+        assert item.status == "stored"
+        near = item.files[0].near_duplicates
+        assert near["fingerprint_error"] == "audio has no visual fingerprint"
+        sidecar = json.loads((item.files[0].path.parent / "provenance.json").read_text())
+        assert sidecar["near_duplicates"]["fingerprint"] == {
+            "kind": "none",
+            "reason": "audio has no visual fingerprint",
+        }

@@ -1,0 +1,178 @@
+"""Decision rules and the index, on the transform suite's small set (see bench/).
+
+The full evaluation is ``bench/dupes_bench.py``; this runs the same code on the
+smaller test set (other photographs, regions and motions than the benchmark) and
+asserts its targets, in about half a minute.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from archiver.hashing import FrameHash, ImageFingerprint, VideoFingerprint, fingerprint
+from archiver.match import DECISION, FingerprintIndex, Match, compare
+from archiver.match.compare import IMAGE_PDQ_MAX, distance_similarity
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+
+import _transforms as T
+from _evaluate import evaluate
+
+HARD_PAIRS = [("brick_pan", "cell_pan"), ("hubble_top", "hubble_bottom")]
+PHOTO_HARD_PAIRS = [("retina_bl", "retina_tr"), ("brick", "gravel")]
+#: Photo transforms archiver claims (crops are documented as out of reach of global hashes).
+PHOTO_CLAIMED = ("jpeg_q30", "mirror", "border_caption")
+
+
+def test_transform_suite(tmp_path: Path) -> None:
+    videos = T.build_videos(T.TEST_CLIPS, tmp_path / "videos")
+    photos = T.build_photos(T.TEST_PHOTOS, tmp_path / "photos")
+    video_fps = [fingerprint(it.path, "video") for it in videos]
+    photo_fps = [fingerprint(it.path, "image") for it in photos]
+
+    report = evaluate(
+        videos, lambda i, j: compare(video_fps[i], video_fps[j]) is not None, HARD_PAIRS
+    )
+    assert report.overall.fp == 0, report.overall.false_pairs
+    assert report.hard_negative_fp == 0
+    for name, counts in report.per_transform.items():
+        assert counts.recall >= 0.9, (name, counts.false_pairs)
+    assert report.overall.recall >= 0.95
+
+    photo_report = evaluate(
+        photos, lambda i, j: compare(photo_fps[i], photo_fps[j]) is not None, PHOTO_HARD_PAIRS
+    )
+    assert photo_report.overall.fp == 0, photo_report.overall.false_pairs
+    for name in PHOTO_CLAIMED:
+        counts = photo_report.per_transform[name]
+        assert counts.recall >= 0.95, (name, counts.false_pairs)
+
+    # The index finds what compare decides (it may miss a copy-to-copy pair whose close
+    # frames share no 16-bit chunk; never an original-copy pair here, never an extra).
+    index = FingerprintIndex()
+    items, fps = videos + photos, video_fps + photo_fps
+    for key, fp in enumerate(fps):
+        index.add(key, fp)
+    assert len(index) == len(fps)
+    for key, (item, fp) in enumerate(zip(items, fps, strict=True)):
+        got = {k for k, _ in index.query(fp, limit=len(fps))} - {key}
+        want = {j for j, other in enumerate(fps) if j != key and compare(fp, other)}
+        assert got <= want
+        originals = {j for j in want if "original" in (item.transform, items[j].transform)}
+        assert originals <= got, (item, [items[j] for j in originals - got])
+
+
+def _image(pdq: int, phash: int = 0, quality: int = 100) -> ImageFingerprint:
+    return ImageFingerprint(
+        640,
+        480,
+        {
+            "phash": phash,
+            "phash_mirror": ~phash & (2**64 - 1),
+            "pdq": pdq,
+            "pdq_mirror": ~pdq & (2**256 - 1),
+            "pdq_quality": quality,
+        },
+    )
+
+
+def _bits(n: int) -> int:
+    """A value with the lowest `n` bits set: distance `n` from 0."""
+    return (1 << n) - 1
+
+
+def test_image_threshold_and_similarity_scale() -> None:
+    base = 0x5A5A << 100
+    assert compare(_image(base), _image(base)) == Match(1.0, "image-pdq")
+    at_limit = compare(_image(base), _image(base ^ _bits(IMAGE_PDQ_MAX)))
+    assert at_limit is not None and at_limit.similarity == pytest.approx(DECISION)
+    assert compare(_image(base), _image(base ^ _bits(IMAGE_PDQ_MAX + 1))) is None
+    assert distance_similarity(0, 31) == 1.0
+    assert distance_similarity(31, 31) == pytest.approx(0.8)
+
+
+def test_plain_images_never_match() -> None:
+    assert compare(_image(0, quality=5), _image(0, quality=5)) is None
+
+
+def test_images_and_videos_do_not_cross_match() -> None:
+    frames = [
+        FrameHash(
+            float(t), dict.fromkeys(("phash", "phash_mirror", "phash_c90", "phash_c90_mirror"), 7)
+        )
+        for t in range(10)
+    ]
+    clip = VideoFingerprint(10.0, 640, 360, frames)
+    assert compare(_image(1), clip) is None and compare(clip, _image(1)) is None
+
+
+def _clip(seed: int, frames: int = 20, start: int = 0) -> VideoFingerprint:
+    """Synthetic frame hashes: frame i of clip `seed` is the same in every copy."""
+    import random
+
+    names = ("phash", "phash_mirror", "phash_c90", "phash_c90_mirror")
+    out = []
+    for i in range(start, start + frames):
+        rng = random.Random(seed * 100_000 + i)
+        out.append(FrameHash(float(i - start), {n: rng.getrandbits(64) for n in names}))
+    return VideoFingerprint(float(frames), 640, 360, out)
+
+
+def test_video_rule_partial_overlap_and_minimum_frames() -> None:
+    whole = _clip(1, 40)
+    middle = _clip(1, 10, start=15)  # a trimmed copy: 10 of the 40 frames
+    match = compare(whole, middle)
+    assert match is not None and match.similarity == 1.0 and match.method == "video-frames"
+    assert compare(middle, whole) == match
+    assert compare(whole, _clip(2, 40)) is None
+    assert compare(_clip(1, 3), _clip(1, 3)) is None  # fewer than MIN_FRAMES frames
+    # Frames that match but in a scrambled order are not the same footage.
+    scrambled = VideoFingerprint(
+        40.0,
+        640,
+        360,
+        [FrameHash(float((7 * i) % 40), f.hashes) for i, f in enumerate(whole.frames)],
+    )
+    assert compare(whole, scrambled) is None
+
+
+def test_index_add_remove_query() -> None:
+    index = FingerprintIndex()
+    base = 0x1234 << 60
+    index.add(1, _image(base, phash=0xF0))
+    index.add(2, _image(base ^ _bits(10), phash=0xF1))
+    index.add(3, _image(base ^ _bits(60), phash=0xFF))
+    index.add(10, _clip(1, 40))
+    index.add(11, _clip(2, 40))
+    assert len(index) == 5 and 10 in index
+
+    found = index.query(_image(base))
+    assert [k for k, _ in found] == [1, 2]
+    assert found[0][1].similarity == 1.0 > found[1][1].similarity >= DECISION
+    loose = index.query(_image(base), min_similarity=0.5)
+    assert [k for k, _ in loose] == [1, 2, 3]
+    assert index.query(_image(base), limit=1) == found[:1]
+
+    assert [k for k, _ in index.query(_clip(1, 12, start=20))] == [10]
+    assert index.query_phash(0xF0, 1) == [(1, 0), (2, 1)]
+    assert index.query_phash(0xF0, 8) == [(1, 0), (2, 1), (3, 4)]
+
+    index.remove(1)
+    index.remove(10)
+    index.remove(99)  # unknown keys are ignored
+    assert len(index) == 3
+    assert [k for k, _ in index.query(_image(base))] == [2]
+    assert index.query(_clip(1, 12, start=20)) == []
+    index.add(2, _image(base ^ _bits(60)))  # re-adding a key replaces it
+    assert index.query(_image(base)) == []
+    assert len(index) == 3
+
+
+def test_ties_list_the_earliest_key_first() -> None:
+    index = FingerprintIndex()
+    for key in (30, 10, 20):
+        index.add(key, _image(77 << 90))
+    assert [k for k, _ in index.query(_image(77 << 90))] == [10, 20, 30]
