@@ -120,6 +120,16 @@ class LivenessConfig(_Section):
     webhook_header: str = ""  # e.g. "Authorization: Bearer ..."; never logged
 
 
+class WebConfig(_Section):
+    enabled: bool = True  # `archiver run` also serves the web app
+    host: str = "127.0.0.1"  # loopback by default; any other address needs `token`
+    port: int = Field(default=8787, ge=1, le=65535)
+    token: str = ""  # API token: required on every route off loopback, and for writes
+    public_read_only: bool = False  # off loopback, allow reads without the token
+    max_upload: Size = 512 * 1024**2  # "find this file" uploads
+    base_url: str = ""  # how others reach it (for embed snippets); empty: http://host:port
+
+
 SourceKind = Literal["auto", "feed", "page"]
 
 
@@ -141,6 +151,7 @@ class Config(_Section):
     polling: PollingConfig = PollingConfig()
     daemon: DaemonConfig = DaemonConfig()
     liveness: LivenessConfig = LivenessConfig()
+    web: WebConfig = WebConfig()
     sources: list[SourceEntry] = Field(default_factory=list)
     source_path: Path | None = Field(default=None, exclude=True)
 
