@@ -61,6 +61,21 @@ def ensure_postgresql() -> None:
             sh("pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "start", check=False)
 
 
+def ensure_browser() -> None:
+    """The web tests drive Debian's Chromium and ChromeDriver; install them if missing."""
+    if Path("/usr/bin/chromium").exists() and Path("/usr/bin/chromedriver").exists():
+        return
+    if shutil.which("apt-get") and os.geteuid() == 0:
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        sh("apt-get", "update", "-q", env=env)
+        sh("apt-get", "install", "-y", "-q", "chromium", "chromium-driver", env=env)
+        return
+    sys.exit(
+        "the browser tests need Chromium and ChromeDriver: "
+        "apt-get install chromium chromium-driver (as root)"
+    )
+
+
 def run() -> int:
     ensure_venv("")
     config = os.environ.get("ARCHIVER_CONFIG", str(ROOT / "config" / "archiver.toml"))
@@ -79,6 +94,7 @@ def run() -> int:
 def test() -> int:
     ensure_venv("test")
     ensure_postgresql()
+    ensure_browser()
     for step in (
         [BIN / "ruff", "check", "archiver", "tests", "bench", "dev.py"],
         [BIN / "ruff", "format", "--check", "archiver", "tests", "bench", "dev.py"],
