@@ -123,10 +123,12 @@ def _status_error(response: Response) -> FetchError:
 
 def make_client(network: NetworkConfig, timeout: float | None = None) -> httpx.Client:
     """The one way archiver builds an HTTP client: guarded, honest, bounded."""
+    # keep connections to many hosts alive (liveness checks and polls go round them)
+    limits = httpx.Limits(max_connections=None, max_keepalive_connections=200, keepalive_expiry=60)
     transport: httpx.HTTPTransport = (
-        httpx.HTTPTransport(retries=0)
+        httpx.HTTPTransport(retries=0, limits=limits)
         if network.allow_private_addresses
-        else GuardedTransport(retries=0)
+        else GuardedTransport(retries=0, limits=limits)
     )
     return httpx.Client(
         transport=transport,

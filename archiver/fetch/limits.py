@@ -14,8 +14,13 @@ def host_of(url: str) -> str:
 
 
 class HostLimiter:
-    """At most ``per_host`` concurrent requests to one host, and at least ``delay``
-    seconds between the starts of two requests to it, across threads."""
+    """Politeness per host, across threads.
+
+    Without ``delay``: at most ``per_host`` concurrent requests to one host. With a
+    ``delay``: one request at a time, and a pause of at least ``delay`` seconds after
+    each ends before the next starts. (Spacing from the end, not from a planned
+    start, holds the rate as the server sees it, whatever the thread scheduling.)
+    """
 
     def __init__(self, per_host: int, delay: float = 0.0) -> None:
         self._per_host = per_host
@@ -28,10 +33,17 @@ class HostLimiter:
     def slot(self, url: str) -> Iterator[None]:
         host = host_of(url)
         with self._lock:
-            semaphore = self._slots.setdefault(host, threading.BoundedSemaphore(self._per_host))
+            width = 1 if self._delay else self._per_host
+            semaphore = self._slots.setdefault(host, threading.BoundedSemaphore(width))
         with semaphore:
             self._wait_turn(host)
-            yield
+            try:
+                yield
+            finally:
+                if self._delay:
+                    with self._lock:
+                        done = time.monotonic() + self._delay
+                        self._next_start[host] = max(self._next_start.get(host, 0.0), done)
 
     def defer(self, url: str, seconds: float) -> None:
         """The host asked us to wait (Retry-After): no request to it before then."""
@@ -41,10 +53,9 @@ class HostLimiter:
             self._next_start[host] = max(self._next_start.get(host, 0.0), later)
 
     def _wait_turn(self, host: str) -> None:
-        with self._lock:
-            now = time.monotonic()
-            start = max(now, self._next_start.get(host, now))
-            if self._delay or start > now:
-                self._next_start[host] = start + self._delay
-        if start > now:
-            time.sleep(start - now)
+        while True:  # re-read: a Retry-After may move the time while we sleep
+            with self._lock:
+                wait = self._next_start.get(host, 0.0) - time.monotonic()
+            if wait <= 0:
+                return
+            time.sleep(min(wait, 1.0))

@@ -9,6 +9,10 @@ time; each change of status is a ``link_check_events`` row. A turn to ``gone`` o
 from __future__ import annotations
 
 import logging
+import queue
+import threading
+import time
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from archiver.archive import Archive
 from archiver.fetch.http import make_client
-from archiver.fetch.limits import HostLimiter
+from archiver.fetch.limits import HostLimiter, host_of
 from archiver.index.bulk import insert_ignoring_duplicates
 from archiver.index.models import (
     Embed,
@@ -70,6 +74,20 @@ def sync_targets(session: Session, now: datetime) -> None:
     )
 
 
+def interleave_by_host(targets: list[Target]) -> list[Target]:
+    """Round-robin over hosts, so workers waiting on one host's limit leave others busy."""
+    by_host: dict[str, deque[Target]] = {}
+    for target in targets:
+        by_host.setdefault(host_of(target.url), deque()).append(target)
+    ordered: list[Target] = []
+    while by_host:
+        for host in list(by_host):
+            ordered.append(by_host[host].popleft())
+            if not by_host[host]:
+                del by_host[host]
+    return ordered
+
+
 def claim_due(session: Session, now: datetime, limit: int) -> list[Target]:
     """Due checks, leased by pushing their next time out (``SKIP LOCKED`` on PostgreSQL)."""
     query = (
@@ -83,7 +101,7 @@ def claim_due(session: Session, now: datetime, limit: int) -> list[Target]:
     claimed = list(session.scalars(query))
     for check in claimed:
         check.next_check_at = now + CLAIM_LEASE
-    return [Target(c.id, c.url, c.kind, c.platform) for c in claimed]
+    return interleave_by_host([Target(c.id, c.url, c.kind, c.platform) for c in claimed])
 
 
 def targets_for(session: Session, page_url: str | None) -> list[Target]:
@@ -110,6 +128,8 @@ class LivenessChecker:
         self.notifier = notifier
         self.limiter = limiter  # shared with the prober: every request counts
         self.pool = ThreadPoolExecutor(settings.concurrency, thread_name_prefix="check")
+        self._results: queue.Queue[tuple[Target, CheckResult]] = queue.Queue()
+        threading.Thread(target=self._write_loop, name="check-writer", daemon=True).start()
 
     @classmethod
     def open(cls, archive: Archive) -> LivenessChecker:
@@ -127,52 +147,53 @@ class LivenessChecker:
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
+        self.flush()
         self.notifier.close()
         self.prober.client.close()
 
     def run(self, targets: list[Target]) -> list[CheckResult]:
-        """Check now (in parallel, polite per host) and record each result."""
-        return list(self.pool.map(self.check, targets))
+        """Check now (in parallel, polite per host) and record every result."""
+        results = list(self.pool.map(self.check, interleave_by_host(targets)))
+        self.flush()
+        return results
 
     def check(self, target: Target) -> CheckResult:
+        """Probe one URL; its result is recorded by the writer thread, in batches."""
         result = self.prober.check(target.url, kind=target.kind, platform=target.platform)
         if result.retry_after:
             self.limiter.defer(target.url, min(result.retry_after, MAX_HOST_PAUSE))
-        self.record(target, result)
+        self._results.put((target, result))
         return result
 
-    def record(self, target: Target, result: CheckResult) -> None:
+    def flush(self) -> None:
+        """Wait until every result handed to the writer is committed."""
+        self._results.join()
+
+    def _write_loop(self) -> None:
+        """One writer, many results per transaction: on SQLite every transaction holds
+        the single write lock, so one per check would make the lock the bottleneck."""
+        while True:
+            batch = [self._results.get()]
+            deadline = time.monotonic() + 0.1
+            while len(batch) < 200 and (left := deadline - time.monotonic()) > 0:
+                try:
+                    batch.append(self._results.get(timeout=left))
+                except queue.Empty:
+                    break
+            try:
+                self.record(batch)
+            except Exception:
+                logging.getLogger("archiver").exception("recording liveness results failed")
+            finally:
+                for _ in batch:
+                    self._results.task_done()
+
+    def record(self, batch: list[tuple[Target, CheckResult]]) -> None:
         now = utcnow()
+        events: list[LivenessEvent] = []
         with self.archive.session() as session:
-            check = session.get(LinkCheck, target.check_id)
-            if check is None:
-                return
-            previous = check.status
-            check.status, check.reason = result.status, result.reason
-            check.http_status, check.probe, check.checked_at = result.http_status, result.probe, now
-            check.consecutive_errors = (
-                check.consecutive_errors + 1 if result.status == "error" else 0
-            )
-            check.next_check_at = next_check(
-                self.settings, result.status, check.consecutive_errors, now, result.retry_after
-            )
-            if previous == result.status:
-                return
-            session.add(
-                LinkCheckEvent(
-                    check_id=check.id,
-                    at=now,
-                    previous_status=previous,
-                    status=result.status,
-                    reason=result.reason,
-                    http_status=result.http_status,
-                )
-            )
-            if result.status in DEAD and previous not in DEAD:
-                check.first_seen_dead_at = now
-            if result.status == "live" and previous in DEAD:
-                check.came_back_at = now
-            events = self._events(session, check, previous, now) if result.status in DEAD else []
+            for target, result in batch:
+                events += self._apply(session, target, result, now)
         for event in events:
             log_event(
                 "liveness.dead",
@@ -184,6 +205,38 @@ class LivenessChecker:
                 archived=len(event.archived_sha256),
             )
             self.notifier.notify(event)
+
+    def _apply(
+        self, session: Session, target: Target, result: CheckResult, now: datetime
+    ) -> list[LivenessEvent]:
+        """Update one check row; a change of status becomes an event in its history."""
+        check = session.get(LinkCheck, target.check_id)
+        if check is None:
+            return []
+        previous = check.status
+        check.status, check.reason = result.status, result.reason
+        check.http_status, check.probe, check.checked_at = result.http_status, result.probe, now
+        check.consecutive_errors = check.consecutive_errors + 1 if result.status == "error" else 0
+        check.next_check_at = next_check(
+            self.settings, result.status, check.consecutive_errors, now, result.retry_after
+        )
+        if previous == result.status:
+            return []
+        session.add(
+            LinkCheckEvent(
+                check_id=check.id,
+                at=now,
+                previous_status=previous,
+                status=result.status,
+                reason=result.reason,
+                http_status=result.http_status,
+            )
+        )
+        if result.status in DEAD and previous not in DEAD:
+            check.first_seen_dead_at = now
+        if result.status == "live" and previous in DEAD:
+            check.came_back_at = now
+        return self._events(session, check, previous, now) if result.status in DEAD else []
 
     def _events(
         self, session: Session, check: LinkCheck, previous: str | None, now: datetime
