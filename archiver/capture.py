@@ -53,6 +53,9 @@ from archiver.index.records import (
     upsert_sighting,
     upsert_snapshot,
 )
+from archiver.integrity.eventlog import logged_session
+from archiver.integrity.events import record_capture, record_sighting
+from archiver.integrity.events import record_page as record_page_event
 from archiver.jobs import JobState, Outcome
 from archiver.logs import log_event
 from archiver.store.digest import Digests, hash_file
@@ -281,7 +284,7 @@ class Capturer:
         except ExtractError as exc:
             raise FetchError(f"cannot read page: {exc}", retryable=False) from None
         now = utcnow()
-        with self.archive.session() as session:
+        with logged_session(self.archive) as session:
             page, sha256, changed = self.store_version(
                 session, url, body, response, extraction.title, now
             )
@@ -289,6 +292,8 @@ class Capturer:
                 page.source_id = source_id
             recorded = RecordedPage(page.id, sha256, changed, extraction.title)
             record_embeds(session, page, extraction.embeds, now, recorded, mark_removed)
+            if changed:
+                record_page_event(session, page, sha256, at=now)
         if recorded.new_embeds or recorded.removed_embeds:
             log_event(
                 "page.changed",
@@ -539,7 +544,7 @@ class Capturer:
             if not (path.parent / name).exists():
                 place_extra(layout, digests.sha256, source, name)
         now = utcnow()
-        with self.archive.session() as session:
+        with logged_session(self.archive) as session:
             media = upsert_media(
                 session,
                 sha256=digests.sha256,
@@ -551,7 +556,13 @@ class Capturer:
                 at=now,
                 platform=facts,
             )
-            upsert_sighting(session, media, session.get_one(Embed, embed.id), acquisition, now)
+            sighting = upsert_sighting(
+                session, media, session.get_one(Embed, embed.id), acquisition, now
+            )
+            if media.first_captured_at == now:
+                record_capture(session, media, sighting, at=now)
+            elif sighting.first_seen_at == now:
+                record_sighting(session, media, sighting, at=now)
             media_id = media.id
         self.rewrite_sidecar(media_id)
         flag = self.archive.duplicates.process(media_id)

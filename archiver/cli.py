@@ -450,5 +450,93 @@ def rehash(ctx: Context, everything: bool) -> None:
     click.echo(f"rehashed {done} file(s)")
 
 
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option(
+    "--sample",
+    type=click.IntRange(min=1),
+    help="Check N originals chosen at random (the event log is always checked whole).",
+)
+@pass_context
+def verify(ctx: Context, as_json: bool, sample: int | None) -> None:
+    """Re-hash every stored file; report missing, corrupt, orphaned and disagreeing ones."""
+    from archiver.integrity.fixity import verify_archive
+
+    with ctx.archive() as archive:
+        try:
+            report = verify_archive(archive, sample=sample)
+        except ArchiverError as exc:
+            fail(str(exc), EXIT_FAILED)
+    if as_json:
+        click.echo(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
+    else:
+        for line in report.lines():
+            click.echo(line)
+    sys.exit(0 if report.ok else EXIT_FAILED)
+
+
+@cli.command("export")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="A new or empty folder for the bag (with --zip, OUT.zip is written).",
+)
+@click.option("--sha256", help="Full SHA-256 or a prefix of 8+ hex characters.")
+@click.option("--md5", help="Full MD5 or a prefix of 8+ hex characters.")
+@click.option("--since", help="Captured at or after this ISO 8601 date/datetime (UTC default).")
+@click.option("--until", help="Captured before the end of this date / before this datetime.")
+@click.option("--page", help="Only media seen on this page URL (or embed URL).")
+@click.option("--text", help="Words that must all appear in titles, context or update labels.")
+@click.option("--zip", "as_zip", is_flag=True, help="Write OUT.zip, the bag serialized.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@pass_context
+def export_command(ctx: Context, /, out: Path, as_zip: bool, as_json: bool, **filters: Any) -> None:
+    """Write the selected files, their pages and log entries as a BagIt bag."""
+    from archiver.integrity.export import export_bag
+
+    try:
+        query = SearchQuery.parse(limit=1_000_000, **filters)
+    except QueryError as exc:
+        fail(str(exc))
+    with ctx.archive() as archive:
+        try:
+            report = export_bag(archive, query, out, zip=as_zip)
+        except ArchiverError as exc:
+            fail(str(exc), EXIT_FAILED)
+    if as_json:
+        click.echo(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
+        return
+    click.echo(f"bag      {report.path}")
+    click.echo(
+        f"         {report.media} files, {report.pages} page versions, {report.events} log "
+        f"entries; {report.files} payload files, {report.bytes} bytes"
+    )
+    click.echo(f"         selected: {report.query}")
+
+
+@cli.command()
+@click.option("--tsa", "tsa_url", help="RFC 3161 TSA URL (default: [timestamp] tsa_url).")
+@click.option("--json", "as_json", is_flag=True, help="Print the token's facts as JSON.")
+@pass_context
+def timestamp(ctx: Context, tsa_url: str | None, as_json: bool) -> None:
+    """Have a time-stamping authority sign the event log's newest entry."""
+    from archiver.integrity.timestamp import timestamp_head
+
+    with ctx.archive() as archive:
+        url = tsa_url or archive.config.timestamp.tsa_url
+        if not url:
+            fail("no time-stamping authority: give --tsa URL or set [timestamp] tsa_url")
+        try:
+            token = timestamp_head(archive, url, timeout=archive.config.timestamp.timeout)
+        except ArchiverError as exc:
+            fail(str(exc), EXIT_FAILED)
+    if as_json:
+        click.echo(json.dumps(token.to_json(), indent=2))
+        return
+    click.echo(f"entry {token.seq} ({token.sha256}) stamped at {token.gen_time.isoformat()}")
+    click.echo(f"token {token.path}")
+
+
 def main() -> None:
     cli(prog_name="archiver")

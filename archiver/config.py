@@ -130,6 +130,21 @@ class WebConfig(_Section):
     base_url: str = ""  # how others reach it (for embed snippets); empty: http://host:port
 
 
+class FixityConfig(_Section):
+    enabled: bool = True  # the daemon re-hashes the archive on this cycle
+    every: Duration = 7 * 24 * 3600.0  # each file once per cycle: 1/7 of the archive a day
+
+
+class ExportConfig(_Section):
+    organization: str = ""  # bag-info.txt Source-Organization
+
+
+class TimestampConfig(_Section):
+    tsa_url: str = ""  # RFC 3161 time-stamping authority; empty: no timestamps
+    every: Duration = 24 * 3600.0
+    timeout: Duration = 30.0
+
+
 SourceKind = Literal["auto", "feed", "page"]
 
 
@@ -152,6 +167,9 @@ class Config(_Section):
     daemon: DaemonConfig = DaemonConfig()
     liveness: LivenessConfig = LivenessConfig()
     web: WebConfig = WebConfig()
+    fixity: FixityConfig = FixityConfig()
+    export: ExportConfig = ExportConfig()
+    timestamp: TimestampConfig = TimestampConfig()
     sources: list[SourceEntry] = Field(default_factory=list)
     source_path: Path | None = Field(default=None, exclude=True)
 

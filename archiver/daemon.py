@@ -33,9 +33,12 @@ from sqlalchemy import select, update
 from archiver import jobs
 from archiver.archive import Archive
 from archiver.capture import Capturer
-from archiver.errors import ArchiverError
+from archiver.errors import ArchiverError, Interrupted
 from archiver.fetch.http import HttpFetcher
 from archiver.index.models import CaptureJob, utcnow
+from archiver.integrity.eventlog import flush_log
+from archiver.integrity.fixity import due_part, verify_archive
+from archiver.integrity.timestamp import timestamp_due, timestamp_head
 from archiver.jobs import JobState
 from archiver.liveness.service import LivenessChecker, sync_targets
 from archiver.liveness.service import claim_due as claim_due_checks
@@ -112,6 +115,7 @@ class Daemon:
         """Clean up after an earlier crash and sync the config's sources."""
         removed = self.archive.layout.remove_stale_tmp()
         recovered = self._recover_jobs()
+        flush_log(self.archive)  # entries committed just before a crash reach the file
         with self.archive.session() as session:
             sync_config_sources(session, self.config.sources, self.config.polling.default_every)
         log_event(
@@ -221,6 +225,39 @@ class Daemon:
                 self.checking.add(future)
         return len(due)
 
+    def fixity(self) -> None:
+        """Re-hash today's slice of the archive (each file once per ``fixity.every``)."""
+        if not self.config.fixity.enabled or not self.accepting:
+            return
+        part = due_part(self.archive, self.config.fixity.every)
+        if part is None:
+            return
+        try:
+            report = verify_archive(self.archive, part=part, stop=self.stop_requested)
+        except Interrupted:
+            return
+        log_event(
+            "fixity.done",
+            logging.INFO if report.ok else logging.WARNING,
+            scope=report.scope,
+            ok=report.ok,
+            bytes=report.bytes_hashed,
+            seconds=round(report.seconds, 1),
+            **{k: n for k, n in report.counts.items() if n},
+        )
+
+    def timestamp(self) -> None:
+        """Have the configured authority sign the log head, when it grew and is due."""
+        settings = self.config.timestamp
+        if not self.accepting or not timestamp_due(self.archive, settings.every):
+            return
+        try:
+            token = timestamp_head(self.archive, settings.tsa_url, timeout=settings.timeout)
+        except ArchiverError as exc:
+            log_event("timestamp.failed", logging.WARNING, reason=str(exc))
+            return
+        log_event("timestamp.done", seq=token.seq, gen_time=token.gen_time.isoformat())
+
     def renew_leases(self) -> None:
         """Extend the leases of jobs still running here, so long downloads keep them."""
         with self.lock:
@@ -289,6 +326,9 @@ class Daemon:
         scheduler.add_job(self.renew_leases, seconds=self.config.daemon.lease / 3, **every)
         if self.checker is not None:
             scheduler.add_job(self.check_links, seconds=max(tick, 10.0), id="liveness", **every)
+        scheduler.add_job(self.fixity, seconds=3600, id="fixity", jitter=600, **every)
+        if self.config.timestamp.tsa_url:
+            scheduler.add_job(self.timestamp, seconds=3600, id="timestamp", jitter=600, **every)
         if sys.stderr.isatty():
             scheduler.add_job(self.progress, seconds=5, id="progress", **every)
         interval = self.notifier.watchdog_interval()

@@ -38,6 +38,8 @@ from archiver.index.models import (
     Media,
     utcnow,
 )
+from archiver.integrity.eventlog import logged_session
+from archiver.integrity.events import record_duplicate
 from archiver.logs import log_event
 from archiver.match import FingerprintIndex, Match, compare
 from archiver.match.compare import pack_image, pack_video, score_images, score_videos
@@ -250,7 +252,7 @@ class DuplicateFinder:
         return self._record(media_id, fp, error)
 
     def _record(self, media_id: int, fp: AnyFingerprint | None, error: str | None) -> Flag:
-        with self.lock, self.archive.session() as session:
+        with self.lock, logged_session(self.archive) as session:
             if session.get_bind().dialect.name == "postgresql":
                 session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADVISORY_KEY})
             if session.scalar(select(Fingerprint.id).where(Fingerprint.media_id == media_id)):
@@ -279,6 +281,16 @@ class DuplicateFinder:
                     select(Media.id, Media.sha256).where(Media.id.in_([k for k, _ in found]))
                 ).all()
             )
+            new = session.get_one(Media, media_id)
+            for other, match in found:  # the event log last: it holds its lock to commit
+                record_duplicate(
+                    session,
+                    new.sha256,
+                    shas[other],
+                    media_type=new.media_type,
+                    similarity=match.similarity,
+                    method=match.method,
+                )
             flag = Flag(
                 media_id,
                 group.id if group else None,

@@ -95,7 +95,7 @@ def _working_copy(image: Image.Image, transpose: Image.Transpose | None) -> npt.
         rgb = Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba).convert("RGB")
     else:
         rgb = image.convert("RGB")
-    factor = max(rgb.size) // WORK_SIDE
+    factor = round(max(rgb.size) / WORK_SIDE)
     if factor >= 2:
         rgb = rgb.reduce(factor)
     if transpose is not None:

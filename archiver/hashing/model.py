@@ -8,7 +8,7 @@ from archiver.errors import ArchiverError
 
 #: Name and version of the fingerprint scheme; stored with every fingerprint. Bump it
 #: whenever the hashes computed for the same file change, so old rows get recomputed.
-ALGORITHM = "archiver-phash-pdq-v1"
+ALGORITHM = "archiver-phash-pdq-v2"
 
 
 class HashingError(ArchiverError):

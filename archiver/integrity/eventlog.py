@@ -348,7 +348,13 @@ def _entry_problem(entry: dict[str, Any], sha256: Any, seq: int, prev: str) -> s
 
 
 class _FileWalker:
-    """Reads ``events.jsonl`` in step with the database rows."""
+    """Reads ``events.jsonl`` in step with the database rows, matched by seq.
+
+    Each line must continue the file's own chain and equal the database entry with
+    the same seq. Lines for seqs the database lacks (a deleted row, reported by the
+    database check) are checked on their own, so a damaged database does not make
+    an intact file look damaged.
+    """
 
     def __init__(self, stream: IO[bytes] | None) -> None:
         self.stream = stream
@@ -357,42 +363,50 @@ class _FileWalker:
         self.broken: ChainBreak | None = None
         self.ended = stream is None
 
-    def step(self, seq: int, database_line: bytes, database_sha256: str) -> None:
-        if self.ended or self.broken is not None or self.stream is None:
-            return
-        line = self.stream.readline()
+    def _open(self) -> bool:
+        return not self.ended and self.broken is None
+
+    def _read(self) -> bytes | None:
+        line = self.stream.readline() if self.stream is not None else b""
         if not line:
             self.ended = True
-            return
+            return None
         self.lines += 1
-        if line == database_line:  # the same bytes: the database check covers it
-            self.prev = database_sha256
-            return
-        why = self._problem(line, seq)
-        if why:
-            self.broken = ChainBreak(seq, "file", why)
+        return line
 
-    def _problem(self, line: bytes, seq: int) -> str:
+    def _check(self, line: bytes) -> str | None:
+        """Why the line does not continue the file's chain, or None (then it does)."""
         try:
             entry = json.loads(line)
         except ValueError:
             return f"line {self.lines} is not valid JSON"
         if not isinstance(entry, dict) or not line.endswith(b"\n"):
             return f"line {self.lines} is not a complete log entry"
-        why = _entry_problem(entry, entry.get("sha256"), seq, self.prev)
-        return why or (
+        why = _entry_problem(entry, entry.get("sha256"), self.lines, self.prev)
+        if why is None:
+            self.prev = entry["sha256"]
+        return why
+
+    def step(self, seq: int, database_line: bytes, database_sha256: str) -> None:
+        while self._open() and self.lines + 1 < seq:
+            line = self._read()
+            if line is not None and (why := self._check(line)):
+                self.broken = ChainBreak(self.lines, "file", why)
+        if not self._open() or self.lines + 1 != seq or (line := self._read()) is None:
+            return
+        if line == database_line:  # the same bytes: the database check covers them
+            self.prev = database_sha256
+            return
+        why = self._check(line) or (
             "the line differs from the database entry "
             "(one copy was altered; a timestamp token tells which)"
         )
+        self.broken = ChainBreak(seq, "file", why)
 
-    def finish(self, entries: int) -> None:
-        if self.ended or self.broken is not None or self.stream is None:
-            return
-        extra = self.stream.readline()
-        if extra:
-            self.lines += 1
+    def finish(self) -> None:
+        if self._open() and self._read() is not None:
             self.broken = ChainBreak(
-                entries + 1, "file", "the file has entries the database does not have"
+                self.lines, "file", "the file has entries the database does not have"
             )
 
 
@@ -429,10 +443,10 @@ def verify_chain(archive: Archive) -> ChainReport:
             if event.type == "timestamp" and isinstance(event.payload.get("seq"), int):
                 recorded_tokens[event.payload["seq"]] = (event.seq, event.payload)
             session.expunge(event)
-        walker.finish(report.entries)
+        walker.finish()
     report.file_lines = walker.lines
     if walker.ended and walker.broken is None:
-        report.unflushed = report.entries - walker.lines
+        report.unflushed = max(0, report.head_seq - walker.lines)
     report.breaks = [b for b in (db_break, walker.broken) if b is not None]
     report.timestamps = _check_tokens(archive.layout, tokens, stamped_hashes, recorded_tokens)
     return report

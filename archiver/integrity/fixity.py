@@ -14,6 +14,7 @@ import os
 import random
 import re
 import socket
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -183,13 +184,15 @@ def verify_archive(
     part: Part | None = None,
     workers: int | None = None,
     record_event: bool = True,
+    stop: threading.Event | None = None,
 ) -> FixityReport:
     """Check every stored original and page snapshot (or a random ``sample`` of the
     originals, or one ``part`` of everything), then the event chain; record the run.
 
     ``report.ok`` is False when anything is missing, corrupt, orphaned, disagrees
-    between sidecar and database, or when the chain is broken. Setting
-    ``archive.stop`` ends the run between two files with ``Interrupted``.
+    between sidecar and database, or when the chain is broken. Setting ``stop``
+    (default ``archive.stop``; the daemon passes its shutdown event) ends the run
+    between two files with ``Interrupted``, and nothing is recorded.
     """
     if sample is not None and sample < 1:
         raise ArchiverError("--sample must be at least 1")
@@ -212,8 +215,10 @@ def verify_archive(
         *(lambda s=s: _check_snapshot(layout, s) for s in snapshots),
     ]
 
+    halt = stop or archive.stop
+
     def run(check: Callable[[], _Checked]) -> _Checked:
-        if archive.stop.is_set():  # the daemon is shutting down: stop between files
+        if halt.is_set():  # the daemon is shutting down: stop between files
             raise Interrupted("fixity check interrupted by shutdown; nothing recorded")
         return check()
 
@@ -223,7 +228,9 @@ def verify_archive(
     report.bytes_hashed = sum(c.hashed for c in checked)
 
     if sample is None:
-        allowed = {c.directory: c.names for c in checked}
+        allowed: dict[Path, set[str]] = {}
+        for c in checked:
+            allowed.setdefault(c.directory, set()).update(c.names)
         problems += _orphans(layout, layout.media_root, allowed, part)
         problems += _orphans(layout, layout.pages_root, allowed, part)
         if part is None or part.index == 0:

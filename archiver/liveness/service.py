@@ -34,6 +34,8 @@ from archiver.index.models import (
     Sighting,
     utcnow,
 )
+from archiver.integrity.eventlog import logged_session
+from archiver.integrity.events import record_liveness
 from archiver.liveness.probes import CheckResult, Prober, Status
 from archiver.liveness.schedule import CLAIM_LEASE, next_check
 from archiver.liveness.webhook import LivenessEvent, WebhookNotifier
@@ -191,9 +193,12 @@ class LivenessChecker:
     def record(self, batch: list[tuple[Target, CheckResult]]) -> None:
         now = utcnow()
         events: list[LivenessEvent] = []
-        with self.archive.session() as session:
+        changed: list[tuple[LinkCheck, str | None]] = []
+        with logged_session(self.archive) as session:
             for target, result in batch:
-                events += self._apply(session, target, result, now)
+                events += self._apply(session, target, result, now, changed)
+            for check, previous in changed:  # the event log last: it holds its lock to commit
+                record_liveness(session, check, previous, at=now)
         for event in events:
             log_event(
                 "liveness.dead",
@@ -207,7 +212,12 @@ class LivenessChecker:
             self.notifier.notify(event)
 
     def _apply(
-        self, session: Session, target: Target, result: CheckResult, now: datetime
+        self,
+        session: Session,
+        target: Target,
+        result: CheckResult,
+        now: datetime,
+        changed: list[tuple[LinkCheck, str | None]],
     ) -> list[LivenessEvent]:
         """Update one check row; a change of status becomes an event in its history."""
         check = session.get(LinkCheck, target.check_id)
@@ -222,6 +232,7 @@ class LivenessChecker:
         )
         if previous == result.status:
             return []
+        changed.append((check, previous))
         session.add(
             LinkCheckEvent(
                 check_id=check.id,

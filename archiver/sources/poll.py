@@ -19,6 +19,8 @@ from archiver.extract import ExtractError, FoundEmbed, extract_embeds
 from archiver.fetch.http import HttpFetcher, Response
 from archiver.index.bulk import EntryRecord, record_feed_entries
 from archiver.index.models import Page, Source, utcnow
+from archiver.integrity.eventlog import logged_session
+from archiver.integrity.events import record_page
 from archiver.logs import log_event
 from archiver.sources.feed import FeedEntry, looks_like_feed, parse_feed
 
@@ -129,11 +131,13 @@ class Poller:
         """
         entries = parse_feed(body, response.final_url)
         now = utcnow()
-        with self.archive.session() as session:
-            feed_page, _, _ = self.capturer.store_version(
+        with logged_session(self.archive) as session:
+            feed_page, sha, new_version = self.capturer.store_version(
                 session, response.url, body, response, None, now
             )
             feed_page.source_id = source_id
+            if new_version:
+                record_page(session, feed_page, sha, at=now)
         for start in range(0, len(entries), ENTRY_BATCH):
             batch = entries[start : start + ENTRY_BATCH]
             with self.archive.session() as session:

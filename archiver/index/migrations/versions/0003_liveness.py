@@ -4,11 +4,10 @@ Revision ID: 0003
 Revises: 0002
 """
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 import archiver.index.models
-
 
 revision = "0003"
 down_revision = "0002"

@@ -1,0 +1,186 @@
+"""Serving archived bytes: the original (with Range, for seeking) and its sidecar.
+
+Files are found by SHA-256 through the index only. The digest is validated as 64
+lowercase hex characters and looked up; the path comes from the index row and must
+lie under the storage's ``media/`` directory. Nothing a client sends is ever joined
+to a path, so no spelling of ``..`` (plain, encoded, doubly encoded, NUL) can reach a
+file outside the archive.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import Response, StreamingResponse
+from sqlalchemy import select
+
+from archiver.archive import Archive
+from archiver.index.models import Media
+from archiver.store.layout import SIDECAR, Layout
+from archiver.web.security import ReadAccess
+
+SHA256 = re.compile(r"[0-9a-f]{64}")
+CHUNK = 256 * 1024
+INLINE_TYPES = ("video/", "image/", "audio/")
+_EXTENSION = re.compile(r"[a-z0-9]{1,8}")
+
+router = APIRouter(dependencies=[ReadAccess])
+
+
+def archive_of(request: Request) -> Archive:
+    found: Archive = request.app.state.archive
+    return found
+
+
+ArchiveDep = Annotated[Archive, Depends(archive_of)]
+
+
+@dataclass(frozen=True)
+class StoredOriginal:
+    sha256: str
+    mime_type: str
+    path: Path
+
+    @property
+    def filename(self) -> str:
+        """A download name that cannot carry quotes, slashes or control characters."""
+        extension = self.path.suffix.lstrip(".").lower()
+        return f"{self.sha256}.{extension}" if _EXTENSION.fullmatch(extension) else self.sha256
+
+
+def valid_sha256(value: str) -> str:
+    """The digest, or a 404: anything but 64 lowercase hex names nothing in the archive."""
+    if not SHA256.fullmatch(value):
+        raise HTTPException(404, "no such file in the archive")
+    return value
+
+
+def find_original(archive: Archive, sha256: str) -> StoredOriginal:
+    """Look the digest up in the index; the path must be a file under ``media/``."""
+    valid_sha256(sha256)
+    with archive.read_session() as session:
+        row = session.execute(
+            select(Media.mime_type, Media.path).where(Media.sha256 == sha256)
+        ).first()
+    if row is None:
+        raise HTTPException(404, "no such file in the archive")
+    path = _inside_media(archive.layout, archive.layout.absolute(row.path))
+    return StoredOriginal(sha256, row.mime_type, path)
+
+
+def _inside_media(layout: Layout, path: Path) -> Path:
+    resolved = path.resolve()
+    if not resolved.is_relative_to(layout.media_root.resolve()) or not resolved.is_file():
+        raise HTTPException(404, "the file is missing from storage")
+    return resolved
+
+
+def parse_range(header: str, size: int) -> tuple[int, int] | None:
+    """One ``bytes=`` range as (first, last) inclusive; None means "send it all".
+
+    Malformed and multi-range headers are ignored (a 200), as RFC 9110 allows; a range
+    starting past the end raises a 416.
+    """
+    unit, _, spec = header.partition("=")
+    if unit.strip().lower() != "bytes" or "," in spec:
+        return None
+    first, dash, last = spec.strip().partition("-")
+    first, last = first.strip(), last.strip()
+    if not dash or not (first or last) or not (first + last).isdigit():
+        return None
+    if not first:
+        suffix = int(last)
+        if suffix == 0 or size == 0:
+            raise HTTPException(416, "range not satisfiable")
+        return max(size - suffix, 0), size - 1
+    start = int(first)
+    end = int(last) if last else size - 1
+    if last and end < start:
+        return None
+    if start >= size:
+        raise HTTPException(416, "range not satisfiable")
+    return start, min(end, size - 1)
+
+
+def _chunks(path: Path, start: int, length: int) -> Iterator[bytes]:
+    with path.open("rb") as handle:
+        handle.seek(start)
+        while length > 0:
+            chunk = handle.read(min(CHUNK, length))
+            if not chunk:
+                return
+            length -= len(chunk)
+            yield chunk
+
+
+def stream_original(request: Request, original: StoredOriginal, *, download: bool) -> Response:
+    """The bytes with Range, If-Range and ETag (the digest: the bytes never change)."""
+    size = original.path.stat().st_size
+    etag = f'"{original.sha256}"'
+    inline = original.mime_type.startswith(INLINE_TYPES) and not download
+    headers = {
+        "Accept-Ranges": "bytes",
+        "ETag": etag,
+        "Cache-Control": "private, max-age=31536000, immutable",
+        "Content-Disposition": (
+            f'{"inline" if inline else "attachment"}; filename="{original.filename}"'
+        ),
+    }
+    media_type = original.mime_type if inline else "application/octet-stream"
+    if etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
+        return Response(status_code=304, headers=headers)
+    start, end, status = 0, size - 1, 200
+    range_header = request.headers.get("range")
+    if_range = request.headers.get("if-range")
+    if range_header and (if_range is None or if_range.strip() == etag):
+        try:
+            chosen = parse_range(range_header, size)
+        except HTTPException:
+            return Response(
+                status_code=416, headers={**headers, "Content-Range": f"bytes */{size}"}
+            )
+        if chosen is not None:
+            (start, end), status = chosen, 206
+            headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+    length = max(end - start + 1, 0)
+    headers["Content-Length"] = str(length)
+    if request.method == "HEAD":
+        return Response(status_code=status, headers=headers, media_type=media_type)
+    return StreamingResponse(
+        _chunks(original.path, start, length),
+        status_code=status,
+        headers=headers,
+        media_type=media_type,
+    )
+
+
+@router.get("/media/{sha256}")
+@router.head("/media/{sha256}", include_in_schema=False)
+def original(
+    sha256: str, request: Request, archive: ArchiveDep, download: bool = False
+) -> Response:
+    """The archived original; ``?download=1`` makes it an attachment."""
+    return stream_original(request, find_original(archive, sha256), download=download)
+
+
+@router.get("/media/{sha256}/provenance.json")
+@router.head("/media/{sha256}/provenance.json", include_in_schema=False)
+def provenance(sha256: str, archive: ArchiveDep) -> Response:
+    """The provenance sidecar next to the original, as stored (byte for byte)."""
+    found = find_original(archive, sha256)
+    sidecar = found.path.parent / SIDECAR
+    if not sidecar.is_file():
+        raise HTTPException(404, "the sidecar is missing from storage")
+    return Response(
+        sidecar.read_bytes(),  # the server drops the body of a HEAD
+        media_type="application/json",
+        headers={
+            "Content-Disposition": f'inline; filename="{sha256}.provenance.json"',
+            "Cache-Control": "private, no-cache",
+        },
+    )

@@ -1,0 +1,213 @@
+"""Who may do what: loopback by default, a token off loopback, a token for every write.
+
+The policy is decided once, when the app is built for an address:
+
+- On loopback, reads are open (the person at the machine), but the ``Host`` header must
+  name this machine, so a web page cannot reach the archive through DNS rebinding.
+- Off loopback, every route needs the token, unless ``public_read_only`` opens reads.
+  Without a token and without ``public_read_only`` the app refuses to start.
+- Writes (queueing captures) always need the token, sent as ``Authorization: Bearer``;
+  with no token configured they are refused. The login cookie is for reading pages
+  only, so a cross-site form can never write.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+from dataclasses import dataclass
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from fastapi import Depends, Request
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from archiver.config import WebConfig
+from archiver.errors import ConfigError
+
+COOKIE = "archiver_session"
+MIN_TOKEN = 16
+_LOOPBACK_NAMES = {"localhost", "localhost.", "ip6-localhost"}
+
+# Pages load only their own CSS, JS and media; nothing may frame them.
+PAGE_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "media-src 'self'; connect-src 'self'; form-action 'self'; base-uri 'none'; "
+    "frame-ancestors 'none'"
+)
+# The embeddable player may be framed by any article (that is its purpose).
+EMBED_CSP = (
+    "default-src 'none'; style-src 'self'; img-src 'self'; media-src 'self'; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors *"
+)
+# Archived bytes are evidence, never a document that may run script on this origin.
+MEDIA_CSP = "default-src 'none'; sandbox"
+
+
+class AuthRequired(Exception):
+    """The request lacks a valid token (401); pages send the person to the login form."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class Forbidden(Exception):
+    """The request can never succeed as configured (403)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def is_loopback(host: str) -> bool:
+    """Whether binding to ``host`` keeps the app on this machine."""
+    name = host.strip().strip("[]").lower()
+    if name in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False  # a host name that might resolve anywhere
+
+
+@dataclass(frozen=True)
+class Policy:
+    token: str  # "" when none is configured
+    reads_need_token: bool
+    trusted_hosts: frozenset[str] | None  # None: any Host header (off loopback)
+
+    @classmethod
+    def for_address(cls, web: WebConfig, host: str) -> Policy:
+        """The policy for serving on ``host``; raises ConfigError when it would be unsafe."""
+        token = web.token.strip()
+        if token and len(token) < MIN_TOKEN:
+            raise ConfigError(f"web.token is too short: use at least {MIN_TOKEN} random characters")
+        if is_loopback(host):
+            trusted = {"localhost", "127.0.0.1", "::1"}
+            if web.base_url:
+                trusted.add((urlsplit(web.base_url).hostname or "").lower())
+            return cls(token, reads_need_token=False, trusted_hosts=frozenset(trusted))
+        if not token and not web.public_read_only:
+            raise ConfigError(
+                f"web: refusing to serve on {host} without a token: set [web] token "
+                "(or public_read_only = true to publish reads), or bind to 127.0.0.1"
+            )
+        return cls(token, reads_need_token=not web.public_read_only, trusted_hosts=None)
+
+    def host_allowed(self, host_header: str) -> bool:
+        if self.trusted_hosts is None:
+            return True
+        host = urlsplit(f"//{host_header}").hostname or ""
+        return host in self.trusted_hosts or is_loopback(host)
+
+    def session_value(self) -> str:
+        """The login cookie's value: derived from the token, never the token itself."""
+        return hmac.new(self.token.encode(), b"archiver web session 1", hashlib.sha256).hexdigest()
+
+    def bearer_ok(self, request: Request) -> bool:
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not self.token:
+            return False
+        return hmac.compare_digest(given.strip().encode(), self.token.encode())
+
+    def cookie_ok(self, request: Request) -> bool:
+        given = request.cookies.get(COOKIE, "")
+        return bool(self.token) and hmac.compare_digest(
+            given.encode(), self.session_value().encode()
+        )
+
+    def token_ok(self, given: str) -> bool:
+        return bool(self.token) and hmac.compare_digest(given.strip().encode(), self.token.encode())
+
+
+def policy(request: Request) -> Policy:
+    found: Policy = request.app.state.policy
+    return found
+
+
+def require_read(request: Request, rules: Annotated[Policy, Depends(policy)]) -> None:
+    """Reads: open on loopback and with public_read_only; otherwise token or login cookie."""
+    if not rules.reads_need_token or rules.bearer_ok(request) or rules.cookie_ok(request):
+        return
+    raise AuthRequired("this archive needs a token: send Authorization: Bearer <token>")
+
+
+def require_write(request: Request, rules: Annotated[Policy, Depends(policy)]) -> None:
+    """Writes: always the token, in the Authorization header (never a cookie)."""
+    if not rules.token:
+        raise Forbidden("writes are disabled: set [web] token in the config to allow them")
+    if not rules.bearer_ok(request):
+        raise AuthRequired("writing needs the token: send Authorization: Bearer <token>")
+
+
+def safe_next(target: str | None) -> str:
+    """Where to go after logging in: a path on this site only (no open redirect)."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
+class SecurityHeaders:
+    """Adds the headers every response carries and refuses foreign Host headers.
+
+    A pure ASGI middleware, so streamed media passes through untouched.
+    """
+
+    def __init__(self, app: ASGIApp, rules: Policy) -> None:
+        self.app = app
+        self.rules = rules
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if not self.rules.host_allowed(Headers(scope=scope).get("host", "")):
+            await _plain(send, 400, b"unexpected Host header\n")
+            return
+        path: str = scope["path"]
+        if path.startswith("/media/"):
+            csp = MEDIA_CSP
+        elif path.startswith("/embed/"):
+            csp = EMBED_CSP
+        else:
+            csp = PAGE_CSP
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                extra = [
+                    (b"x-content-type-options", b"nosniff"),
+                    (b"referrer-policy", b"no-referrer"),
+                    (b"content-security-policy", csp.encode()),
+                    (b"cross-origin-opener-policy", b"same-origin"),
+                ]
+                if not path.startswith(("/media/", "/embed/")):
+                    extra.append((b"x-frame-options", b"DENY"))
+                headers += [(k, v) for k, v in extra if k not in present]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+async def _plain(send: Send, status: int, body: bytes) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-length", str(len(body)).encode()),
+                (b"x-content-type-options", b"nosniff"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+ReadAccess = Depends(require_read)
+WriteAccess = Depends(require_write)

@@ -1,0 +1,159 @@
+"""Serving the app with uvicorn: in the foreground (``archiver serve``) or beside the daemon.
+
+The listening socket is bound here, before uvicorn starts, so a taken port or a bad
+address is one clear error instead of a log line from inside a thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import socket
+import threading
+from collections.abc import Iterator
+from types import FrameType
+
+import uvicorn
+
+from archiver.archive import Archive
+from archiver.errors import ArchiverError
+from archiver.logs import log_event
+from archiver.web.app import create_app
+
+STOP_GRACE = 5.0  # open connections (a video being watched) get this long at shutdown
+
+
+class BindError(ArchiverError):
+    """The address cannot be listened on (taken port, unknown host)."""
+
+
+class _Server(uvicorn.Server):
+    """uvicorn, minus its signal handling: the caller owns signals (daemon or serve())."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        sock = socket.socket(family, kind, proto)
+    except (OSError, UnicodeError) as exc:
+        raise BindError(f"web: cannot listen on {host}:{port}: {exc}") from None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        raise BindError(f"web: cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def _server(archive: Archive, host: str) -> _Server:
+    app = create_app(archive, host=host)
+    config = uvicorn.Config(
+        app,
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        proxy_headers=False,
+        lifespan="off",
+        ws="none",
+        loop="asyncio",
+        http="h11",
+        timeout_graceful_shutdown=int(STOP_GRACE),
+    )
+    return _Server(config)
+
+
+def _url(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def serve(archive: Archive, host: str | None = None, port: int | None = None) -> None:
+    """Serve until SIGINT or SIGTERM (``archiver serve``); returns after a clean stop.
+
+    Raises ConfigError for an unsafe address (off loopback without a token) and
+    BindError when the address cannot be listened on.
+    """
+    web = archive.config.web
+    host = host or web.host
+    server = _server(archive, host)  # the policy check comes before binding
+    sock = _listen(host, web.port if port is None else port)
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        server.force_exit = server.should_exit  # a second signal: stop waiting
+        server.should_exit = True
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    log_event("web.listening", url=_url(sock))
+    try:
+        server.run(sockets=[sock])
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        sock.close()
+    log_event("web.stopped")
+
+
+class Background:
+    """The web app running in a thread of the daemon; ``stop()`` at shutdown."""
+
+    def __init__(self, server: _Server, sock: socket.socket) -> None:
+        self.server = server
+        self.socket = sock
+        self.url = _url(sock)
+        self.port: int = sock.getsockname()[1]
+        self.thread = threading.Thread(target=self._run, name="web", daemon=True)
+        self.failed: BaseException | None = None
+
+    def _run(self) -> None:
+        try:
+            self.server.run(sockets=[self.socket])
+        except BaseException as exc:  # SystemExit from a failed start-up included
+            self.failed = exc
+
+    def start(self, timeout: float = 10.0) -> Background:
+        self.thread.start()
+        waited = 0.0
+        while not self.server.started and self.thread.is_alive() and waited < timeout:
+            self.thread.join(0.02)
+            waited += 0.02
+        if not self.server.started:
+            self.stop()
+            raise BindError(f"web: the server did not start on {self.url}")
+        log_event("web.listening", url=self.url)
+        return self
+
+    def stop(self, timeout: float = STOP_GRACE + 2) -> None:
+        """Stop accepting, give open responses a few seconds, then end the thread."""
+        self.server.should_exit = True
+        if self.thread.is_alive():
+            self.thread.join(timeout)
+        if self.thread.is_alive():
+            self.server.force_exit = True
+            self.thread.join(2.0)
+        self.socket.close()
+        log_event("web.stopped")
+
+
+def start_background(
+    archive: Archive, host: str | None = None, port: int | None = None
+) -> Background:
+    """Start serving in a thread (``archiver run`` with ``[web] enabled``); returns at once.
+
+    Raises ConfigError for an unsafe address and BindError when it cannot listen.
+    """
+    web = archive.config.web
+    host = host or web.host
+    server = _server(archive, host)
+    return Background(server, _listen(host, web.port if port is None else port)).start()
+
+
+__all__ = ["Background", "BindError", "serve", "start_background"]

@@ -1,0 +1,150 @@
+"""Receiving "find this file" uploads: streamed to the archive's scratch space, capped.
+
+The body is parsed as it arrives (never held in memory) and written under the
+process's ``tmp/`` directory, where a restart cleans up after a crash. The size cap
+is checked twice: against Content-Length before anything is read, and by counting
+the bytes of the file part as they stream in (a client can lie or send chunks).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import tempfile
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fastapi import Request
+from python_multipart.exceptions import MultipartParseError
+from python_multipart.multipart import MultipartParser, parse_options_header
+
+ENVELOPE = 64 * 1024  # room for the multipart boundaries, headers and small fields
+MAX_FIELD = 1024
+_SUFFIX = re.compile(r"\.[A-Za-z0-9]{1,8}")
+
+
+class UploadTooLarge(Exception):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"upload too large: at most {limit} bytes")
+
+
+class BadUpload(Exception):
+    """The request is not a multipart form with one file (a 400)."""
+
+
+@dataclass
+class Upload:
+    path: Path
+    filename: str
+    size: int
+    fields: dict[str, str] = field(default_factory=dict)
+
+    def scrub(self, message: str) -> str:
+        """An error about the scratch file, naming the file as the client sent it."""
+        name = Path(self.filename.replace("\\", "/")).name or "the upload"
+        return message.replace(str(self.path), name)
+
+
+class _Collector:
+    """python-multipart callbacks: the file part goes to disk, small fields to memory."""
+
+    def __init__(self, handle: tempfile._TemporaryFileWrapper[bytes], name: str, limit: int):
+        self.handle = handle
+        self.name = name
+        self.limit = limit
+        self.size = 0
+        self.filename: str | None = None
+        self.fields: dict[str, str] = {}
+        self._headers: dict[str, bytes] = {}
+        self._header_name = b""
+        self._header_value = b""
+        self._target: str | None = None  # "file", a field name, or None (ignored part)
+        self._value = b""
+
+    def on_part_begin(self) -> None:
+        self._headers, self._target, self._value = {}, None, b""
+
+    def on_header_field(self, data: bytes, start: int, end: int) -> None:
+        self._header_name += data[start:end]
+
+    def on_header_value(self, data: bytes, start: int, end: int) -> None:
+        self._header_value += data[start:end]
+
+    def on_header_end(self) -> None:
+        self._headers[self._header_name.decode("latin-1").lower()] = self._header_value
+        self._header_name, self._header_value = b"", b""
+
+    def on_headers_finished(self) -> None:
+        _, options = parse_options_header(self._headers.get("content-disposition", b""))
+        part = options.get(b"name", b"").decode("utf-8", "replace")
+        if part == self.name and b"filename" in options and self.filename is None:
+            self.filename = options[b"filename"].decode("utf-8", "replace")
+            self._target = "file"
+        elif part and part != self.name and part not in self.fields:
+            self._target = part
+
+    def on_part_data(self, data: bytes, start: int, end: int) -> None:
+        if self._target == "file":
+            self.size += end - start
+            if self.size > self.limit:
+                raise UploadTooLarge(self.limit)
+            self.handle.write(data[start:end])
+        elif self._target is not None:
+            self._value += data[start:end]
+            if len(self._value) > MAX_FIELD:
+                raise BadUpload(f"form field {self._target!r} is too long")
+
+    def on_part_end(self) -> None:
+        if self._target not in (None, "file"):
+            self.fields[self._target] = self._value.decode("utf-8", "replace")
+
+
+@contextlib.asynccontextmanager
+async def receive_upload(
+    request: Request, directory: Path, limit: int, name: str = "file"
+) -> AsyncIterator[Upload]:
+    """Stream the form's file field ``name`` to a temporary file; removed on exit."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit + ENVELOPE:
+        raise UploadTooLarge(limit)
+    content_type, options = parse_options_header(request.headers.get("content-type"))
+    boundary = options.get(b"boundary")
+    if content_type != b"multipart/form-data" or not boundary:
+        raise BadUpload(f"send the file as multipart/form-data in a field named {name!r}")
+    directory.mkdir(parents=True, exist_ok=True)
+    handle = tempfile.NamedTemporaryFile(dir=directory, prefix="upload-", delete=False)  # noqa: SIM115
+    path = Path(handle.name)
+    try:
+        collector = _Collector(handle, name, limit)
+        parser = MultipartParser(
+            boundary,
+            {
+                "on_part_begin": collector.on_part_begin,
+                "on_header_field": collector.on_header_field,
+                "on_header_value": collector.on_header_value,
+                "on_header_end": collector.on_header_end,
+                "on_headers_finished": collector.on_headers_finished,
+                "on_part_data": collector.on_part_data,
+                "on_part_end": collector.on_part_end,
+            },
+        )
+        received = 0
+        async for chunk in request.stream():
+            received += len(chunk)
+            if received > limit + ENVELOPE:
+                raise UploadTooLarge(limit)
+            parser.write(chunk)
+        parser.finalize()
+        handle.close()
+        if collector.filename is None:
+            raise BadUpload(f"no file in the form field {name!r}")
+        suffix = _SUFFIX.fullmatch(Path(collector.filename).suffix)
+        if suffix:  # the type is sniffed from the bytes; the suffix only helps
+            path = path.rename(path.with_suffix(suffix.group(0).lower()))
+        yield Upload(path, collector.filename, collector.size, collector.fields)
+    except MultipartParseError:
+        raise BadUpload("malformed multipart body") from None
+    finally:
+        handle.close()
+        path.unlink(missing_ok=True)

@@ -1,0 +1,281 @@
+"""What the pages and the JSON API show, built from the same services as the CLI.
+
+Handlers stay thin: they parse a request, call one function here (which calls
+``search``, ``records``, ``embed_statuses``, ``list_groups``, ``status_report`` ...),
+and render or serialise the plain data it returns. Nothing here holds ORM objects
+beyond the session, so templates can never trigger a lazy load.
+"""
+
+from __future__ import annotations
+
+import html
+import inspect
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session, selectinload
+
+from archiver.duplicates import group_of, list_groups, sidecar_section
+from archiver.index.models import LinkCheck, Media, iso
+from archiver.liveness.report import STATUSES, embed_statuses, page_status
+from archiver.search import QueryError, SearchQuery, parse_when, records, search
+from archiver.store.layout import Layout
+
+MAX_LIMIT = 1000
+DEAD = ("gone", "restricted")
+_PARSE_TAKES_UPLOAD = "upload_since" in inspect.signature(SearchQuery.parse).parameters
+
+
+def _upload_day(value: str, name: str) -> date:
+    try:
+        return parse_when(value).date()
+    except QueryError:
+        raise QueryError(f"{name}: not an ISO 8601 date: {value!r}") from None
+
+
+@dataclass(frozen=True)
+class _UploadDated(SearchQuery):
+    """SearchQuery plus the platform upload date, until SearchQuery has it itself."""
+
+    uploaded_from: date | None = None
+    uploaded_to: date | None = None  # inclusive
+
+    def statement(self) -> Select[tuple[int]]:
+        chosen = select(Media.id)
+        if self.uploaded_from:
+            chosen = chosen.where(Media.platform_upload_date >= self.uploaded_from)
+        if self.uploaded_to:
+            chosen = chosen.where(Media.platform_upload_date <= self.uploaded_to)
+        outer = super().statement()
+        return outer.where(outer.selected_columns[0].in_(chosen))
+
+
+def search_query(
+    *,
+    sha256: str | None = None,
+    md5: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    upload_since: str | None = None,
+    upload_until: str | None = None,
+    page: str | None = None,
+    text: str | None = None,
+    limit: int = 100,
+) -> SearchQuery:
+    """The filters of ``archiver search``, plus the platform upload date; QueryError if bad."""
+    if limit > MAX_LIMIT:
+        raise QueryError(f"limit: at most {MAX_LIMIT}")
+    common: dict[str, Any] = {
+        "sha256": sha256 or None,
+        "md5": md5 or None,
+        "since": since or None,
+        "until": until or None,
+        "page": page or None,
+        "text": text or None,
+        "limit": limit,
+    }
+    if _PARSE_TAKES_UPLOAD:
+        common |= {"upload_since": upload_since or None, "upload_until": upload_until or None}
+        query: SearchQuery = SearchQuery.parse(**common)
+        return query
+    base = SearchQuery.parse(**common)
+    if not upload_since and not upload_until:
+        return base
+    return _UploadDated(
+        **{name: getattr(base, name) for name in base.__dataclass_fields__},
+        uploaded_from=_upload_day(upload_since, "upload_since") if upload_since else None,
+        uploaded_to=_upload_day(upload_until, "upload_until") if upload_until else None,
+    )
+
+
+def search_results(session: Session, layout: Layout, query: SearchQuery) -> list[dict[str, Any]]:
+    """Exactly what ``archiver search --json`` prints."""
+    return [record.to_json() for record in search(session, layout, query)]
+
+
+def statuses_filter(value: str | None) -> set[str] | None:
+    """``gone,restricted`` as for ``archiver check --status``; QueryError if unknown."""
+    if not value:
+        return None
+    chosen = {part.strip() for part in value.split(",") if part.strip()}
+    unknown = chosen - set(STATUSES)
+    if unknown:
+        raise QueryError(f"status: unknown {sorted(unknown)[0]!r}; use {', '.join(STATUSES)}")
+    return chosen or None
+
+
+# ---- one stored file -------------------------------------------------------------------
+
+
+def _history(check: LinkCheck) -> dict[str, Any]:
+    return {
+        "embed_url": check.url,
+        "status": check.status or "unchecked",
+        "reason": check.reason,
+        "http_status": check.http_status,
+        "checked_at": iso(check.checked_at),
+        "first_seen_dead_at": iso(check.first_seen_dead_at),
+        "came_back_at": iso(check.came_back_at),
+        "events": [
+            {
+                "at": iso(event.at),
+                "from": event.previous_status,
+                "to": event.status,
+                "reason": event.reason,
+                "http_status": event.http_status,
+            }
+            for event in check.events
+        ],
+    }
+
+
+def media_detail(session: Session, layout: Layout, sha256: str) -> dict[str, Any] | None:
+    """A file's search record plus its fingerprint, group and its embeds' liveness history.
+
+    The record is ``archiver search --json``'s object; sightings also carry the page title.
+    """
+    media_id = session.scalar(select(Media.id).where(Media.sha256 == sha256))
+    if media_id is None:
+        return None
+    (record,) = records(session, layout, [media_id])
+    data = record.to_json()
+    media = record.media
+    for shown, sighting in zip(data["sightings"], media.sightings, strict=True):
+        page = sighting.embed.page
+        shown["page_title"] = page.title if page else None
+    urls = sorted({s.embed.url for s in media.sightings})
+    checks = session.scalars(
+        select(LinkCheck).where(LinkCheck.url.in_(urls)).options(selectinload(LinkCheck.events))
+    )
+    group = group_of(session, media_id)
+    return {
+        **data,
+        "platform_metadata": media.platform_metadata,
+        "near_duplicates": sidecar_section(session, media_id),
+        "group": _group(session, group.to_json()) if group else None,
+        "liveness": [_history(check) for check in checks],
+    }
+
+
+# ---- near-duplicate groups -------------------------------------------------------------
+
+
+def _facts(session: Session, shas: Iterable[str]) -> dict[str, dict[str, Any]]:
+    rows = session.execute(
+        select(
+            Media.sha256,
+            Media.media_type,
+            Media.platform_title,
+            Media.platform_upload_date,
+            Media.first_captured_at,
+        ).where(Media.sha256.in_(sorted(set(shas))))
+    )
+    return {
+        row.sha256: {
+            "media_type": row.media_type,
+            "title": row.platform_title,
+            "upload_date": row.platform_upload_date.isoformat()
+            if row.platform_upload_date
+            else None,
+            "first_captured_at": iso(row.first_captured_at),
+        }
+        for row in rows
+    }
+
+
+def _group(session: Session, group: dict[str, Any]) -> dict[str, Any]:
+    facts = _facts(session, [m["sha256"] for m in group["members"]])
+    members = [{**m, **facts.get(m["sha256"], {})} for m in group["members"]]
+    return {**group, "members": members}
+
+
+def duplicate_groups(session: Session) -> list[dict[str, Any]]:
+    """``archiver dupes --json`` with each member's type, title and dates added."""
+    groups = [g.to_json() for g in list_groups(session)]
+    facts = _facts(session, [m["sha256"] for g in groups for m in g["members"]])
+    return [
+        {**g, "members": [{**m, **facts.get(m["sha256"], {})} for m in g["members"]]}
+        for g in groups
+    ]
+
+
+# ---- the editors' dashboard ------------------------------------------------------------
+
+
+def embed_snippet(base_url: str, sha256: str, media_type: str, label: str | None) -> str:
+    """HTML an editor pastes where the dead embed was: the archived copy, served from here."""
+    src = html.escape(f"{base_url}/media/{sha256}", quote=True)
+    if media_type == "video":
+        return f'<video controls preload="metadata" src="{src}"></video>'
+    if media_type == "audio":
+        return f'<audio controls src="{src}"></audio>'
+    return f'<img src="{src}" alt="{html.escape(label or "", quote=True)}">'
+
+
+def iframe_snippet(base_url: str, sha256: str, label: str | None) -> str:
+    src = html.escape(f"{base_url}/embed/{sha256}", quote=True)
+    title = html.escape(label or "archived video", quote=True)
+    return f'<iframe src="{src}" width="640" height="360" title="{title}" allowfullscreen></iframe>'
+
+
+@dataclass
+class PageReport:
+    url: str
+    title: str | None
+    status: str | None
+    embeds: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def dead(self) -> int:
+        return sum(1 for e in self.embeds if e["status"] in DEAD)
+
+
+def editors_report(
+    session: Session,
+    layout: Layout,
+    base_url: str,
+    *,
+    page: str | None = None,
+    statuses: set[str] | None = None,
+) -> list[PageReport]:
+    """Per page, each embed (``archiver report``'s rows) with snippets for its archived copy."""
+    reports: dict[str, PageReport] = {}
+    for row in embed_statuses(session, layout, page=page, statuses=statuses):
+        owner = row.embed.page
+        if owner is None:
+            continue
+        if owner.url not in reports:
+            check = page_status(session, owner.url)
+            reports[owner.url] = PageReport(owner.url, owner.title, check.status if check else None)
+        data = row.to_json()
+        label = row.embed.context or row.embed.update_label
+        data["context"] = row.embed.context
+        data["archived"] = [
+            {
+                "sha256": copy["sha256"],
+                "media_type": copy["media_type"],
+                "snippet": embed_snippet(base_url, copy["sha256"], copy["media_type"], label),
+                "iframe": iframe_snippet(base_url, copy["sha256"], label)
+                if copy["media_type"] == "video"
+                else None,
+            }
+            for copy in row.archived()
+        ]
+        reports[owner.url].embeds.append(data)
+    return list(reports.values())
+
+
+__all__ = [
+    "MAX_LIMIT",
+    "PageReport",
+    "duplicate_groups",
+    "editors_report",
+    "embed_snippet",
+    "media_detail",
+    "search_query",
+    "search_results",
+    "statuses_filter",
+]

@@ -1,0 +1,297 @@
+"""The hash-chained event log: appends, the JSON lines copy, and finding tampering."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select, text
+from support.archiving import make_config
+
+from archiver.archive import Archive
+from archiver.index.models import Event
+from archiver.integrity.eventlog import (
+    GENESIS,
+    append_event,
+    flush_log,
+    log_path,
+    logged_session,
+    record,
+    verify_chain,
+)
+
+
+@pytest.fixture
+def archive(tmp_path: Path, db_url: str) -> Any:
+    with Archive.open(make_config(tmp_path / "storage", db_url)) as opened:
+        yield opened
+
+
+@pytest.fixture
+def sqlite_archive(tmp_path: Path) -> Any:
+    with Archive.open(make_config(tmp_path / "storage")) as opened:
+        yield opened
+
+
+def fill(archive: Archive, count: int) -> None:
+    for i in range(count):
+        sha = hashlib.sha256(str(i).encode()).hexdigest()
+        record(
+            archive,
+            "capture",
+            {"sha256": sha, "url": f"https://example.org/{i}.mp4", "n": i},
+            media_sha256=sha,
+        )
+
+
+def lines(archive: Archive) -> list[bytes]:
+    return log_path(archive.layout).read_bytes().splitlines(keepends=True)
+
+
+def rewrite_line(archive: Archive, seq: int, change: Any) -> None:
+    path = log_path(archive.layout)
+    entries = path.read_bytes().splitlines(keepends=True)
+    entry = json.loads(entries[seq - 1])
+    change(entry)
+    entries[seq - 1] = (
+        json.dumps(entry, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+        + b"\n"
+    )
+    path.write_bytes(b"".join(entries))
+
+
+def recompute(entry: dict[str, Any]) -> str:
+    """The documented rule, written out independently of archiver's code."""
+    body = {k: v for k, v in entry.items() if k != "sha256"}
+    return hashlib.sha256(
+        json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    ).hexdigest()
+
+
+def test_entries_chain_from_genesis_and_the_file_mirrors_the_database(archive: Archive) -> None:
+    fill(archive, 5)
+    at = datetime(2026, 11, 25, 18, 0, 4, 512000, tzinfo=UTC)
+    record(
+        archive,
+        "liveness",
+        {"url": "https://example.org/v", "status": "gone", "note": "Алеппо ✓"},
+        at=at,
+    )
+
+    written = [json.loads(line) for line in lines(archive)]
+    assert [e["seq"] for e in written] == [1, 2, 3, 4, 5, 6]
+    assert written[0]["prev_sha256"] == GENESIS == "0" * 64
+    for before, entry in itertools.pairwise(written):
+        assert entry["prev_sha256"] == before["sha256"]
+    for entry in written:
+        assert recompute(entry) == entry["sha256"]
+    assert written[5]["at"] == "2026-11-25T18:00:04.512000Z"
+    assert written[5]["payload"]["note"] == "Алеппо ✓"
+    assert written[0]["media_sha256"] == hashlib.sha256(b"0").hexdigest()
+
+    with archive.read_session() as session:
+        rows = session.scalars(select(Event).order_by(Event.seq)).all()
+        assert [(r.seq, r.sha256, r.prev_sha256) for r in rows] == [
+            (e["seq"], e["sha256"], e["prev_sha256"]) for e in written
+        ]
+    report = verify_chain(archive)
+    assert report.ok, report.to_json()
+    assert (report.entries, report.file_lines, report.head_seq) == (6, 6, 6)
+    assert report.head_sha256 == written[-1]["sha256"]
+    assert flush_log(archive) == 0  # nothing new: existing lines are left alone
+
+
+def test_concurrent_appends_and_flushes_keep_one_gapless_chain(archive: Archive) -> None:
+    errors: list[BaseException] = []
+
+    def worker(n: int) -> None:
+        try:
+            for i in range(8):
+                with logged_session(archive) as session:
+                    append_event(session, "sighting", {"worker": n, "i": i})
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    flush_log(archive)
+    seqs = [json.loads(line)["seq"] for line in lines(archive)]
+    assert seqs == list(range(1, 33))  # every entry once, in order, none twice
+    assert verify_chain(archive).ok
+
+
+def test_a_rolled_back_transaction_leaves_no_entry(archive: Archive) -> None:
+    fill(archive, 2)
+    with pytest.raises(RuntimeError), archive.session() as session:
+        append_event(session, "capture", {"doomed": True})
+        raise RuntimeError("the capture failed after all")
+    fill(archive, 1)
+    with archive.read_session() as session:
+        assert list(session.scalars(select(Event.seq).order_by(Event.seq))) == [1, 2, 3]
+    assert verify_chain(archive).ok
+
+
+def test_edited_database_entry_is_named(archive: Archive) -> None:
+    fill(archive, 6)
+    with archive.engine.begin() as connection:
+        connection.execute(
+            text("UPDATE events SET payload = :p WHERE seq = 4"),
+            {"p": json.dumps({"sha256": "0" * 64, "url": "https://example.org/other.mp4", "n": 3})},
+        )
+    report = verify_chain(archive)
+    assert not report.ok
+    first = report.first_break
+    assert first is not None
+    assert (first.seq, first.where) == (4, "database")
+    assert "altered" in first.why
+    file_break = [b for b in report.breaks if b.where == "file"]
+    assert [(b.seq, "differs from the database" in b.why) for b in file_break] == [(4, True)]
+
+
+def test_rewritten_database_entry_with_a_fresh_hash_breaks_the_next_link(archive: Archive) -> None:
+    fill(archive, 5)
+    with archive.read_session() as session:
+        event = session.scalars(select(Event).where(Event.seq == 2)).one()
+        forged = {
+            "seq": 2,
+            "at": event.at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "type": event.type,
+            "media_sha256": event.media_sha256,
+            "payload": {"forged": True},
+            "prev_sha256": event.prev_sha256,
+        }
+    with archive.engine.begin() as connection:
+        connection.execute(
+            text("UPDATE events SET payload = :p, sha256 = :s WHERE seq = 2"),
+            {"p": json.dumps({"forged": True}), "s": recompute(forged)},
+        )
+    report = verify_chain(archive)
+    by_where = {b.where: b for b in report.breaks}
+    assert (by_where["database"].seq, by_where["file"].seq) == (3, 2)
+    assert "prev_sha256" in by_where["database"].why
+    assert "differs from the database" in by_where["file"].why
+    assert report.first_break == by_where["file"]
+
+
+def test_deleted_database_entry_is_named_and_the_intact_file_is_not_blamed(
+    archive: Archive,
+) -> None:
+    fill(archive, 5)
+    with archive.engine.begin() as connection:
+        connection.execute(text("DELETE FROM events WHERE seq = 3"))
+    report = verify_chain(archive)
+    assert [(b.seq, b.where) for b in report.breaks] == [(4, "database")]
+    assert "missing" in report.breaks[0].why
+    assert report.file_lines == 5  # the file still holds entry 3
+
+
+def test_edited_file_line_is_named(sqlite_archive: Archive) -> None:
+    archive = sqlite_archive
+    fill(archive, 6)
+    rewrite_line(archive, 5, lambda e: e["payload"].update(url="https://example.org/swapped.mp4"))
+    report = verify_chain(archive)
+    assert report.breaks == [report.first_break]
+    first = report.first_break
+    assert first is not None
+    assert (first.seq, first.where) == (5, "file")
+    assert "altered" in first.why
+
+
+def test_edited_file_line_with_a_fresh_hash_still_differs_from_the_database(
+    sqlite_archive: Archive,
+) -> None:
+    archive = sqlite_archive
+    fill(archive, 4)
+
+    def forge(entry: dict[str, Any]) -> None:
+        entry["payload"]["url"] = "https://example.org/swapped.mp4"
+        entry["sha256"] = recompute(entry)
+
+    rewrite_line(archive, 4, forge)
+    first = verify_chain(archive).first_break
+    assert first is not None
+    assert (first.seq, first.where) == (4, "file")
+    assert "differs from the database" in first.why
+
+
+def test_removed_and_extra_file_lines_are_named(sqlite_archive: Archive) -> None:
+    archive = sqlite_archive
+    fill(archive, 4)
+    path = log_path(archive.layout)
+    original = path.read_bytes()
+    entries = original.splitlines(keepends=True)
+
+    path.write_bytes(b"".join(entries[:1] + entries[2:]))  # line 2 removed
+    first = verify_chain(archive).first_break
+    assert first is not None
+    assert (first.seq, first.where) == (2, "file")
+
+    forged = json.loads(entries[-1])
+    forged.update(seq=5, prev_sha256=forged["sha256"], payload={"forged": True})
+    forged["sha256"] = recompute(forged)
+    path.write_bytes(
+        original + json.dumps(forged, sort_keys=True, separators=(",", ":")).encode() + b"\n"
+    )
+    first = verify_chain(archive).first_break
+    assert first is not None
+    assert (first.seq, first.where) == (5, "file")
+    assert "database does not have" in first.why
+
+
+def test_a_torn_last_line_is_written_again_whole(sqlite_archive: Archive) -> None:
+    archive = sqlite_archive
+    fill(archive, 3)
+    path = log_path(archive.layout)
+    whole = path.read_bytes()
+    path.write_bytes(whole[: whole.rindex(b"\n", 0, len(whole) - 1) + 20])  # a crash mid-write
+    assert flush_log(archive) == 1
+    assert path.read_bytes() == whole
+    assert verify_chain(archive).ok
+
+
+def test_a_file_behind_the_database_is_caught_up_not_broken(sqlite_archive: Archive) -> None:
+    archive = sqlite_archive
+    fill(archive, 2)
+    with archive.session() as session:  # committed, not yet flushed (e.g. a crash right after)
+        append_event(session, "capture", {"late": True})
+    report = verify_chain(archive)
+    assert report.ok and report.unflushed == 1
+    assert flush_log(archive) == 1
+    assert verify_chain(archive).unflushed == 0
+
+
+def test_an_altered_entry_is_not_copied_into_the_file(archive: Archive) -> None:
+    fill(archive, 3)
+    with archive.session() as session:  # committed, not yet flushed
+        append_event(session, "capture", {"n": 3})
+        append_event(session, "capture", {"n": 4})
+    with archive.engine.begin() as connection:
+        connection.execute(text("UPDATE events SET payload = :p WHERE seq = 4"), {"p": '{"n": 9}'})
+    assert flush_log(archive) == 0  # the file keeps only what held when it was written
+    report = verify_chain(archive)
+    assert [(b.seq, b.where) for b in report.breaks] == [(4, "database")]
+    assert (report.file_lines, report.unflushed) == (3, 2)
+
+
+def test_appends_are_refused_outside_a_write_session_or_with_unknown_types(
+    sqlite_archive: Archive,
+) -> None:
+    archive = sqlite_archive
+    with pytest.raises(ValueError, match="unknown event type"), archive.session() as session:
+        append_event(session, "captrue", {})
+    with pytest.raises(ValueError, match="read-write session"), archive.read_session() as session:
+        append_event(session, "capture", {})
+    with pytest.raises(ValueError, match="64 lower-case hex"), archive.session() as session:
+        append_event(session, "capture", {}, media_sha256="ABC")
+    with pytest.raises(TypeError, match="plain JSON"), archive.session() as session:
+        append_event(session, "capture", {"when": datetime.now(UTC)})

@@ -1,0 +1,272 @@
+"""Export: a real archive's selection as a BagIt bag that the bagit library validates."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import bagit
+import pytest
+from sqlalchemy import select
+from support import FixtureServer, MediaSet
+from support.archiving import make_config
+from support.tsa import LocalTSA
+
+from archiver.archive import Archive
+from archiver.capture import Capturer
+from archiver.index.models import Event, LinkCheck, Page, PageSnapshot, utcnow
+from archiver.integrity import events
+from archiver.integrity.eventlog import log_path, logged_session, verify_chain
+from archiver.integrity.export import ExportError, export_bag
+from archiver.integrity.timestamp import timestamp_head
+from archiver.search import SearchQuery
+
+BLOG = """<!doctype html><html><head><title>Syria Daily, Sept 28</title></head><body><article>
+<h1>Syria Daily, Sept 28</h1>
+<p><strong>UPDATE 1800 GMT:</strong> Rebels posted video of their fighters near the Citadel:</p>
+<video controls src="/media/clip_a.mp4"></video>
+<p>Smoke rises over the old city:</p>
+<img src="/media/photo_a.jpg" width="800" height="600">
+</article></body></html>
+"""
+OTHER = """<!doctype html><html><head><title>Idlib, Oct 2</title></head><body><article>
+<h1>Idlib, Oct 2</h1><p>A market after the strike:</p>
+<img src="/media/photo_b.jpg" width="800" height="600">
+</article></body></html>
+"""
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def build(archive: Archive, server: FixtureServer, media: MediaSet) -> None:
+    """Two captured pages (the capture hooks write their log entries)."""
+    server.add_page("/syria-daily", BLOG)
+    server.add_page("/idlib", OTHER)
+    for name in ("clip_a", "photo_a", "photo_b"):
+        path = getattr(media, name)
+        server.add_file(f"/media/{path.name}", path)
+    for page in ("/syria-daily", "/idlib"):
+        assert Capturer(archive).capture_url(server.url(page)).ok
+
+
+def snapshot_of_tree(root: Path) -> dict[str, str]:
+    return {
+        p.relative_to(root).as_posix(): sha256_of(p) for p in sorted(root.rglob("*")) if p.is_file()
+    }
+
+
+@pytest.fixture
+def archive(tmp_path: Path, db_url: str) -> Any:
+    with Archive.open(make_config(tmp_path / "storage", db_url)) as opened:
+        yield opened
+
+
+@pytest.fixture
+def sqlite_archive(tmp_path: Path) -> Any:
+    with Archive.open(make_config(tmp_path / "storage")) as opened:
+        yield opened
+
+
+def test_an_exported_page_validates_and_carries_its_evidence(
+    archive: Archive, server: FixtureServer, media: MediaSet, tmp_path: Path
+) -> None:
+    build(archive, server, media)
+    media_root = archive.layout.media_root
+    before = snapshot_of_tree(media_root) | snapshot_of_tree(archive.layout.pages_root)
+    out = tmp_path / "export" / "syria-daily"
+    query = SearchQuery.parse(page=server.url("/syria-daily"))
+
+    report = export_bag(archive, query, out, organization="Example Human Rights Archive")
+
+    bag = bagit.Bag(str(out))
+    assert bag.is_valid()
+    bag.validate()  # raises with the reason if not
+    clip, photo = sha256_of(media.clip_a), sha256_of(media.photo_a)
+    other = sha256_of(media.photo_b)
+    payload = set(bag.payload_entries())
+    for sha in (clip, photo):
+        folder = f"data/media/{sha[:2]}/{sha[2:4]}/{sha}"
+        assert f"{folder}/provenance.json" in payload
+        (original,) = [p for p in payload if p.startswith(f"{folder}/original.")]
+        assert sha256_of(out / original) == sha
+    assert not any(other in p for p in payload)  # not seen on this page
+    with archive.read_session() as session:
+        page_sha = session.scalars(
+            select(PageSnapshot.sha256).join(Page).where(Page.url == server.url("/syria-daily"))
+        ).all()
+    pages = [p for p in payload if p.startswith("data/pages/") and p.endswith("page.html")]
+    assert len(pages) == 1 and pages[0].split("/")[-2] in page_sha
+
+    info = bag.info
+    assert info["Source-Organization"] == "Example Human Rights Archive"
+    assert info["Bag-Software-Agent"].startswith("archiver ")
+    assert info["External-Description"].endswith(f"seen on {server.url('/syria-daily')}")
+    assert info["Payload-Oxum"] == f"{report.bytes}.{report.files}"
+    assert info["Bag-Count"] == "1 of 1"
+    assert (report.media, report.pages) == (2, 1)
+
+    lines = (out / "data/log/events.jsonl").read_bytes().splitlines(keepends=True)
+    full_log = set(log_path(archive.layout).read_bytes().splitlines(keepends=True))
+    entries = [json.loads(line) for line in lines]
+    assert all(line in full_log for line in lines)  # byte for byte in the archive's log
+    assert {e["media_sha256"] for e in entries if e["type"] == "capture"} == {clip, photo}
+    assert [e["type"] for e in entries].count("page") == 1
+    head = json.loads((out / "data/log/head.json").read_text())
+    assert head["seq"] == report.event_seq - 1  # the head when the bag was made
+    assert head["entry"]["sha256"] == head["sha256"]
+    described = json.loads((out / "data/export.json").read_text())
+    assert {m["sha256"] for m in described["media"]} == {clip, photo}
+    assert (out / "data/README.txt").read_text().startswith("This is a BagIt bag")
+
+    after = snapshot_of_tree(media_root) | snapshot_of_tree(archive.layout.pages_root)
+    assert after == before  # the archive was only read
+    with archive.read_session() as session:
+        logged = session.scalars(select(Event).where(Event.seq == report.event_seq)).one()
+    assert logged.type == "export"
+    assert logged.payload["tagmanifest_sha256"] == sha256_of(out / "tagmanifest-sha256.txt")
+    assert logged.payload["media"] == 2
+    assert verify_chain(archive).ok
+
+
+def test_a_tampered_bag_does_not_validate(
+    sqlite_archive: Archive, server: FixtureServer, media: MediaSet, tmp_path: Path
+) -> None:
+    build(sqlite_archive, server, media)
+    out = tmp_path / "bag"
+    export_bag(sqlite_archive, SearchQuery.parse(sha256=sha256_of(media.clip_a)[:12]), out)
+    (original,) = (out / "data" / "media").rglob("original.*")
+    data = bytearray(original.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    original.write_bytes(bytes(data))
+    with pytest.raises(bagit.BagValidationError):
+        bagit.Bag(str(out)).validate()
+
+
+def test_zip_serialization_unzips_to_a_valid_bag(
+    sqlite_archive: Archive, server: FixtureServer, media: MediaSet, tmp_path: Path
+) -> None:
+    build(sqlite_archive, server, media)
+    with LocalTSA() as tsa:
+        stamped = timestamp_head(sqlite_archive, tsa.url)
+    out = tmp_path / "court-2026-11"
+    report = export_bag(sqlite_archive, SearchQuery.parse(), out, zip=True)
+
+    assert report.path == tmp_path / "court-2026-11.zip" and report.zipped
+    assert not out.exists()  # the bag folder was only the staging area
+    with zipfile.ZipFile(report.path) as serialized:
+        names = serialized.namelist()
+        assert all(n.startswith("court-2026-11/") for n in names)
+        serialized.extractall(tmp_path / "unzipped")
+    bag = bagit.Bag(str(tmp_path / "unzipped" / "court-2026-11"))
+    bag.validate()
+    assert report.media == 3 and report.pages == 2
+    token = f"data/log/timestamps/{stamped.seq}.tsr"
+    assert token in set(bag.payload_entries())  # the newest anchor of the log travels along
+
+
+def test_an_empty_selection_is_a_one_line_error_and_writes_nothing(
+    sqlite_archive: Archive, server: FixtureServer, media: MediaSet, tmp_path: Path
+) -> None:
+    build(sqlite_archive, server, media)
+    out = tmp_path / "nothing"
+    with pytest.raises(ExportError) as caught:
+        export_bag(sqlite_archive, SearchQuery.parse(text="no such words anywhere"), out)
+    assert str(caught.value) == (
+        "nothing to export: no stored file matches (words 'no such words anywhere')"
+    )
+    assert "\n" not in str(caught.value)
+    assert not out.exists()
+
+
+def test_the_destination_must_be_new_or_empty_and_outside_the_archive(
+    sqlite_archive: Archive, server: FixtureServer, media: MediaSet, tmp_path: Path
+) -> None:
+    build(sqlite_archive, server, media)
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "notes.txt").write_text("mine")
+    with pytest.raises(ExportError, match="is not empty"):
+        export_bag(sqlite_archive, SearchQuery.parse(), busy)
+    with pytest.raises(ExportError, match="inside the archive"):
+        export_bag(sqlite_archive, SearchQuery.parse(), sqlite_archive.layout.root / "exports")
+    (tmp_path / "taken.zip").write_bytes(b"")
+    with pytest.raises(ExportError, match="already exists"):
+        export_bag(sqlite_archive, SearchQuery.parse(), tmp_path / "taken", zip=True)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    export_bag(sqlite_archive, SearchQuery.parse(), empty)
+    bagit.Bag(str(empty)).validate()
+
+
+def test_a_corrupt_original_is_never_exported(
+    sqlite_archive: Archive, server: FixtureServer, media: MediaSet, tmp_path: Path
+) -> None:
+    build(sqlite_archive, server, media)
+    sha = sha256_of(media.photo_b)
+    (original,) = sqlite_archive.layout.media_dir(sha).glob("original.*")
+    with original.open("r+b") as f:
+        f.seek(100)
+        f.write(b"\x00\x00\x00")
+    out = tmp_path / "bag"
+    with pytest.raises(ExportError, match=f"no longer match sha256 {sha}"):
+        export_bag(sqlite_archive, SearchQuery.parse(), out)
+    assert not out.exists()
+
+
+def test_a_files_history_travels_with_it(
+    sqlite_archive: Archive, server: FixtureServer, media: MediaSet, tmp_path: Path
+) -> None:
+    """Liveness and near-duplicate entries name each archived file, so its bag has them."""
+    archive = sqlite_archive
+    build(archive, server, media)
+    clip, photo_a, photo_b = (
+        sha256_of(getattr(media, n)) for n in ("clip_a", "photo_a", "photo_b")
+    )
+    now = utcnow()
+    with logged_session(archive) as session:
+        check = LinkCheck(
+            url=server.url("/media/clip_a.mp4"),
+            kind="file",
+            status="gone",
+            reason="HTTP 404",
+            http_status=404,
+            probe="http",
+            checked_at=now,
+            next_check_at=now,
+            created_at=now,
+        )
+        session.add(check)
+        session.flush()
+        (gone,) = events.record_liveness(session, check, "live")
+        events.record_duplicate(
+            session, photo_b, photo_a, media_type="image", similarity=0.93127, method="pdq"
+        )
+    assert gone.media_sha256 == clip and gone.payload["status"] == "gone"
+
+    out = tmp_path / "clip"
+    export_bag(archive, SearchQuery.parse(sha256=clip), out)
+    entries = [
+        json.loads(line) for line in (out / "data/log/events.jsonl").read_text().splitlines()
+    ]
+    liveness = [e for e in entries if e["type"] == "liveness"]
+    assert [(e["media_sha256"], e["payload"]["previous_status"]) for e in liveness] == [
+        (clip, "live")
+    ]
+    assert not any(e["type"] == "duplicate" for e in entries)  # about other files
+
+    export_bag(archive, SearchQuery.parse(sha256=photo_b), tmp_path / "photo")
+    lines = (tmp_path / "photo/data/log/events.jsonl").read_text().splitlines()
+    (duplicate,) = [json.loads(line) for line in lines if '"type":"duplicate"' in line]
+    assert duplicate["payload"] == {
+        "sha256": photo_b,
+        "other_sha256": photo_a,
+        "media_type": "image",
+        "similarity": 0.9313,
+        "method": "pdq",
+    }
+    assert verify_chain(archive).ok

@@ -1,0 +1,330 @@
+"""Fixity: damage to a real captured archive is found and named by SHA-256 and path."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select, text
+from support import FixtureServer, MediaSet
+from support.archiving import make_config
+
+from archiver.archive import Archive
+from archiver.capture import Capturer
+from archiver.errors import Interrupted
+from archiver.index.models import Event, PageSnapshot
+from archiver.integrity.fixity import Part, Problem, _recheck, due_part, verify_archive
+
+LIVE = """<!doctype html><html><head><title>Aleppo live, day 3</title></head><body><article>
+<h1>Aleppo live, day 3</h1>
+<p><strong>UPDATE 0900 GMT:</strong> Activists filmed the market after the strike:</p>
+<video controls src="/media/clip_a.mp4"></video>
+<p><strong>UPDATE 1100 GMT:</strong> Smoke rises over the citadel:</p>
+<img src="/media/photo_a.jpg" width="800" height="600">
+<p>Another view, from the east:</p>
+<img src="/media/photo_b.jpg" width="800" height="600">
+</article></body></html>
+"""
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def build(archive: Archive, server: FixtureServer, media: MediaSet) -> dict[str, Path]:
+    """Capture a live blog with a clip and two photos; name -> stored original."""
+    server.add_page("/live", LIVE)
+    for name in ("clip_a", "photo_a", "photo_b"):
+        path = getattr(media, name)
+        server.add_file(f"/media/{path.name}", path)
+    report = Capturer(archive).capture_url(server.url("/live"))
+    assert report.ok, report.to_json()
+    stored = {f.sha256: f.path for item in report.items for f in item.files}
+    return {
+        name: stored[sha256_of(getattr(media, name))] for name in ("clip_a", "photo_a", "photo_b")
+    }
+
+
+@pytest.fixture
+def archive(tmp_path: Path, db_url: str) -> Any:
+    with Archive.open(make_config(tmp_path / "storage", db_url)) as opened:
+        yield opened
+
+
+@pytest.fixture
+def sqlite_archive(tmp_path: Path) -> Any:
+    with Archive.open(make_config(tmp_path / "storage")) as opened:
+        yield opened
+
+
+def named(problems: list[Problem]) -> set[tuple[str, str | None, str | None]]:
+    return {(p.kind, p.sha256, p.path) for p in problems}
+
+
+def page_snapshot(archive: Archive) -> tuple[str, Path]:
+    with archive.read_session() as session:
+        snapshot = session.scalars(select(PageSnapshot)).one()
+        return snapshot.sha256, archive.layout.absolute(snapshot.path)
+
+
+def test_a_clean_archive_verifies_and_the_run_is_logged(
+    archive: Archive, server: FixtureServer, media: MediaSet
+) -> None:
+    originals = build(archive, server, media)
+    _, page = page_snapshot(archive)
+
+    report = verify_archive(archive)
+
+    assert report.ok, report.to_json()
+    assert (report.originals, report.pages, report.files_hashed) == (3, 1, 4)
+    assert (
+        report.bytes_hashed
+        == sum(p.stat().st_size for p in originals.values()) + page.stat().st_size
+    )
+    assert report.chain.ok and report.chain.entries == 4  # 3 captures + 1 page
+    with archive.read_session() as session:
+        logged = session.scalars(select(Event).where(Event.seq == report.event_seq)).one()
+    assert logged.type == "fixity"
+    assert logged.payload["ok"] is True and logged.payload["scope"] == "full"
+    assert logged.payload["counts"] == {
+        "missing": 0,
+        "corrupt": 0,
+        "orphan": 0,
+        "disagreement": 0,
+        "chain": 0,
+    }
+    assert json.loads(json.dumps(report.to_json()))["ok"] is True
+
+
+def test_each_kind_of_damage_is_named_by_sha256_and_path(
+    archive: Archive, server: FixtureServer, media: MediaSet
+) -> None:
+    originals = build(archive, server, media)
+    clip, photo_a, photo_b = originals["clip_a"], originals["photo_a"], originals["photo_b"]
+    clip_sha, a_sha, b_sha = (p.parent.name for p in (clip, photo_a, photo_b))
+
+    with clip.open("r+b") as f:  # one flipped bit, size unchanged
+        f.seek(1000)
+        byte = f.read(1)
+        f.seek(1000)
+        f.write(bytes([byte[0] ^ 0x01]))
+    with photo_a.open("r+b") as f:
+        f.truncate(photo_a.stat().st_size // 2)
+    photo_b.unlink()
+    stray = clip.parent / "extra.bin"
+    stray.write_bytes(b"not indexed")
+    foreign_sha = hashlib.sha256(b"someone else's file").hexdigest()
+    foreign = archive.layout.media_dir(foreign_sha) / "original.jpg"
+    foreign.parent.mkdir(parents=True)
+    foreign.write_bytes(b"someone else's file")
+
+    report = verify_archive(archive)
+
+    assert not report.ok
+    assert named(report.problems) == {
+        ("corrupt", clip_sha, str(clip)),
+        ("corrupt", a_sha, str(photo_a)),
+        ("missing", b_sha, str(photo_b)),
+        ("orphan", clip_sha, str(stray)),
+        ("orphan", foreign_sha, str(foreign)),
+    }
+    details = {p.path: p.detail for p in report.problems}
+    assert "bytes changed" in details[str(clip)]
+    assert f"{photo_a.stat().st_size} bytes" in details[str(photo_a)]
+    assert report.counts == {"missing": 1, "corrupt": 2, "orphan": 2, "disagreement": 0, "chain": 0}
+    with archive.read_session() as session:
+        payload = session.scalars(select(Event.payload).where(Event.seq == report.event_seq)).one()
+    assert payload["ok"] is False and payload["counts"]["corrupt"] == 2
+    root = str(archive.layout.root) + "/"
+    assert {"kind": "missing", "sha256": b_sha, "path": str(photo_b).removeprefix(root)} in payload[
+        "problems"
+    ]
+
+
+def test_a_broken_event_chain_fails_the_run(
+    archive: Archive, server: FixtureServer, media: MediaSet
+) -> None:
+    build(archive, server, media)
+    with archive.engine.begin() as connection:
+        connection.execute(text("UPDATE events SET type = 'sighting' WHERE seq = 2"))
+    report = verify_archive(archive)
+    chain = [p for p in report.problems if p.kind == "chain"]
+    assert [p.detail.split(":")[0] for p in chain] == ["database entry 2", "file entry 2"]
+    assert report.counts["chain"] == 2 and not report.ok
+
+
+def test_sidecar_and_database_disagreements_are_named(
+    sqlite_archive: Archive, server: FixtureServer, media: MediaSet
+) -> None:
+    archive = sqlite_archive
+    originals = build(archive, server, media)
+    sidecar = originals["photo_a"].parent / "provenance.json"
+    document = json.loads(sidecar.read_text())
+    document["file"]["md5"] = "0" * 32
+    document["sightings"].append(
+        dict(document["sightings"][0], page_url="https://example.org/forged")
+    )
+    sidecar.write_text(json.dumps(document))
+    page_sha, page = page_snapshot(archive)
+    page_sidecar = page.parent / "provenance.json"
+    page_document = json.loads(page_sidecar.read_text())
+    page_document["size_bytes"] += 1
+    page_sidecar.write_text(json.dumps(page_document))
+    (originals["clip_a"].parent / "provenance.json").unlink()
+
+    report = verify_archive(archive)
+
+    sha = originals["photo_a"].parent.name
+    assert sorted(
+        (p.kind, p.sha256, p.path, p.detail.split(":")[0]) for p in report.problems
+    ) == sorted(
+        [
+            ("disagreement", sha, str(sidecar), "file.md5"),
+            ("disagreement", sha, str(sidecar), "sightings (count)"),
+            ("disagreement", page_sha, str(page_sidecar), "size_bytes"),
+            (
+                "missing",
+                originals["clip_a"].parent.name,
+                str(originals["clip_a"].parent / "provenance.json"),
+                "sidecar is missing",
+            ),
+        ]
+    )
+
+
+def test_companions_listed_by_the_sidecar_belong_and_must_exist(
+    sqlite_archive: Archive, server: FixtureServer, media: MediaSet
+) -> None:
+    archive = sqlite_archive
+    folder = build(archive, server, media)["clip_a"].parent
+    (folder / "platform.info.json").write_text("{}")
+    sidecar = folder / "provenance.json"
+    document = json.loads(sidecar.read_text())
+    document["companion_files"] = ["platform.info.json", "thumbnail.jpg"]
+    sidecar.write_text(json.dumps(document))
+
+    report = verify_archive(archive)
+
+    assert named(report.problems) == {("missing", folder.name, str(folder / "thumbnail.jpg"))}
+
+
+def test_scratch_of_a_running_process_is_not_an_orphan_but_a_dead_ones_is(
+    sqlite_archive: Archive, server: FixtureServer, media: MediaSet
+) -> None:
+    archive = sqlite_archive
+    build(archive, server, media)
+    mine = archive.layout.process_tmp()
+    mine.mkdir(parents=True, exist_ok=True)
+    (mine / "download.part").write_bytes(b"in progress")
+    other_host = archive.layout.tmp_root / "elsewhere-4242"
+    other_host.mkdir()
+    (other_host / "x.part").write_bytes(b"another host's work")
+    assert verify_archive(archive).ok
+
+    dead = archive.layout.tmp_root / f"{socket.gethostname()}-{2**22 + 12345}"
+    dead.mkdir()
+    (dead / "x.part").write_bytes(b"left by a crash")
+    report = verify_archive(archive)
+    assert named(report.problems) == {("orphan", None, str(dead))}
+
+
+def test_a_sample_checks_that_many_originals_and_still_the_chain(
+    sqlite_archive: Archive, server: FixtureServer, media: MediaSet
+) -> None:
+    archive = sqlite_archive
+    originals = build(archive, server, media)
+    report = verify_archive(archive, sample=2)
+    assert report.ok and report.scope == "sample of 2"
+    assert (report.originals, report.pages, report.files_hashed) == (2, 0, 2)
+    assert report.chain.entries == 4
+
+    for path in originals.values():
+        path.unlink()
+    report = verify_archive(archive, sample=1)
+    assert [p.kind for p in report.problems] == ["missing"]
+
+
+def test_parts_cover_every_object_exactly_once(
+    sqlite_archive: Archive, server: FixtureServer, media: MediaSet
+) -> None:
+    archive = sqlite_archive
+    originals = build(archive, server, media)
+    stray = originals["photo_a"].parent / "stray.txt"
+    stray.write_text("x")
+    reports = [verify_archive(archive, part=Part(i, 3), record_event=False) for i in range(3)]
+    assert sum(r.originals for r in reports) == 3 and sum(r.pages for r in reports) == 1
+    assert sum(r.files_hashed for r in reports) == 4
+    assert [p.path for r in reports for p in r.problems] == [str(stray)]
+    with pytest.raises(ValueError):
+        Part(3, 3)
+
+
+def test_a_file_indexed_while_the_check_ran_is_not_reported(
+    sqlite_archive: Archive, server: FixtureServer, media: MediaSet
+) -> None:
+    """A capture places a file before indexing it: the walk may see it first."""
+    archive = sqlite_archive
+    clip = build(archive, server, media)["clip_a"]
+    unknown = hashlib.sha256(b"nothing").hexdigest()
+    stray = archive.layout.media_dir(unknown) / "original.bin"
+    seen_early = [
+        Problem("orphan", clip.parent.name, str(clip), "not known to the index"),
+        Problem(
+            "orphan",
+            clip.parent.name,
+            str(clip.parent / "provenance.json"),
+            "not known to the index",
+        ),
+        Problem("orphan", unknown, str(stray), "not known to the index"),
+    ]
+    stray.parent.mkdir(parents=True)
+    stray.write_bytes(b"nothing")
+    assert named(_recheck(archive, seen_early)) == {("orphan", unknown, str(stray))}
+
+
+def test_verify_streams_through_a_small_buffer(
+    sqlite_archive: Archive, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Files larger than the read buffer are hashed in pieces, never read whole."""
+    from archiver.integrity import readers
+
+    monkeypatch.setattr(readers, "BUFFER", 4096)
+    monkeypatch.setattr(readers, "_local", type(readers._local)())
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(100_000))
+    assert readers.sha256_file(big) == (sha256_of(big), 100_000)
+
+
+def test_the_weekly_cycle_runs_each_daily_slice_once(
+    sqlite_archive: Archive, server: FixtureServer, media: MediaSet
+) -> None:
+    archive = sqlite_archive
+    build(archive, server, media)
+    week = 7 * 86400.0
+    monday = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)
+    part = due_part(archive, week, now=monday)
+    assert part is not None
+    verify_archive(archive, part=part)
+    assert due_part(archive, week, now=monday + timedelta(hours=5)) is None  # done today
+    tomorrow = due_part(archive, week, now=monday + timedelta(days=1))
+    assert tomorrow == Part((part.index + 1) % 7, 7)
+    slices = {due_part(archive, week, now=monday + timedelta(days=d)) for d in range(1, 8)}
+    assert {p.index for p in slices if p} == set(range(7))
+
+
+def test_a_shutdown_interrupts_the_run_between_files_and_records_nothing(
+    sqlite_archive: Archive, server: FixtureServer, media: MediaSet
+) -> None:
+    archive = sqlite_archive
+    build(archive, server, media)
+    archive.stop.set()
+    with pytest.raises(Interrupted):
+        verify_archive(archive)
+    with archive.read_session() as session:
+        assert session.scalar(select(Event).where(Event.type == "fixity")) is None
