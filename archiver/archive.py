@@ -9,22 +9,23 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-import imageio_ffmpeg
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from archiver.config import Config
-from archiver.fetch.http import HttpFetcher
-from archiver.fetch.ytdlp import Ytdlp
 from archiver.index.db import make_engine, migrate, session_factory
 from archiver.store.layout import Layout
 
 if TYPE_CHECKING:
     from archiver.duplicates import DuplicateFinder
+    from archiver.fetch.http import HttpFetcher
+    from archiver.fetch.ytdlp import Ytdlp
 
 
 def ffmpeg_binary() -> str | None:
     """The ffmpeg that the imageio-ffmpeg wheel ships (no system package needed)."""
+    import imageio_ffmpeg
+
     try:
         return str(imageio_ffmpeg.get_ffmpeg_exe())
     except RuntimeError:
@@ -53,12 +54,16 @@ class Archive:
 
     @cached_property
     def http(self) -> HttpFetcher:
+        from archiver.fetch.http import HttpFetcher
+
         return HttpFetcher(
             self.config.network, self.config.download.per_host_concurrency, self.stop
         )
 
     @cached_property
     def ytdlp(self) -> Ytdlp:
+        from archiver.fetch.ytdlp import Ytdlp
+
         return Ytdlp(self.config.ytdlp, self.config.network, ffmpeg_binary(), self.stop)
 
     @cached_property

@@ -10,32 +10,21 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from archiver import __version__
-from archiver.archive import Archive
-from archiver.capture import Capturer, ItemResult
-from archiver.config import Config, load_config, parse_duration
-from archiver.duplicates import list_groups, rehash_archive
+from archiver.config import SOURCE_KINDS, Config, load_config, parse_duration
 from archiver.errors import ArchiverError, ConfigError
-from archiver.hashing import HashingError
-from archiver.index.models import utcnow
-from archiver.liveness.report import STATUSES, embed_statuses, page_status
-from archiver.liveness.service import LivenessChecker, sync_targets, targets_for
 from archiver.logs import setup_logging
-from archiver.search import QueryError, SearchQuery, search
-from archiver.similar import SimilarQuery, parse_phash, similar_to_file, similar_to_phash
-from archiver.sources.registry import (
-    KINDS,
-    SourceError,
-    add_source,
-    list_sources,
-    remove_source,
-    set_paused,
-)
-from archiver.status import status_report
+
+# Each command imports the services it uses, so `archiver --help` and light
+# commands do not pay for the HTTP, HTML, video and hashing libraries.
+if TYPE_CHECKING:
+    from archiver.archive import Archive
+    from archiver.capture import ItemResult
+
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -59,6 +48,8 @@ class Context:
 
     @contextmanager
     def archive(self) -> Iterator[Archive]:
+        from archiver.archive import Archive
+
         try:
             archive = Archive.open(self.config)
         except ArchiverError as exc:
@@ -131,6 +122,8 @@ def _describe(item: ItemResult) -> Iterator[str]:
 @pass_context
 def capture(ctx: Context, url: str, as_json: bool) -> None:
     """Archive a page's embedded media (or one media/platform URL) now."""
+    from archiver.capture import Capturer
+
     with ctx.archive() as archive:
         interactive = sys.stderr.isatty() and not as_json
         report = Capturer(archive).capture_url(url, on_item=_progress(interactive))
@@ -179,6 +172,15 @@ def search_command(
     **filters: Any,
 ) -> None:
     """Find stored files by hash, capture date, page, words, or by likeness."""
+    from archiver.hashing import HashingError
+    from archiver.search import QueryError, SearchQuery, search
+    from archiver.similar import (
+        SimilarQuery,
+        parse_phash,
+        similar_to_file,
+        similar_to_phash,
+    )
+
     by_likeness = similar_to is not None or phash is not None
     if by_likeness and any(v for k, v in filters.items() if k != "limit"):
         fail("--similar-to and --phash cannot be combined with the other filters")
@@ -236,6 +238,8 @@ def run(ctx: Context, once: bool) -> None:
 @pass_context
 def status(ctx: Context, as_json: bool) -> None:
     """Sources with their last poll, queue counts by state, recent failures."""
+    from archiver.status import status_report
+
     with ctx.archive() as archive, archive.read_session() as session:
         report = status_report(session)
     if as_json:
@@ -274,10 +278,12 @@ def _duration(value: str | None) -> float | None:
     "--every", help="Polling interval: 30s, 10m, 1h, 1d (default: polling.default_every)."
 )
 @click.option("--name", help="A name to show in lists.")
-@click.option("--kind", type=click.Choice(KINDS), default="auto", show_default=True)
+@click.option("--kind", type=click.Choice(SOURCE_KINDS), default="auto", show_default=True)
 @pass_context
 def source_add(ctx: Context, url: str, every: str | None, name: str | None, kind: str) -> None:
     """Add a source (or update the one with this URL)."""
+    from archiver.sources.registry import add_source
+
     seconds = _duration(every)
     with ctx.archive() as archive, _source_errors(), archive.session() as session:
         added = add_source(
@@ -295,6 +301,8 @@ def source_add(ctx: Context, url: str, every: str | None, name: str | None, kind
 @pass_context
 def source_list(ctx: Context, as_json: bool) -> None:
     """List sources with their schedule and last poll."""
+    from archiver.sources.registry import list_sources
+
     with ctx.archive() as archive, archive.read_session() as session:
         views = [v.to_json() for v in list_sources(session)]
     if as_json:
@@ -313,6 +321,8 @@ def source_list(ctx: Context, as_json: bool) -> None:
 @pass_context
 def source_remove(ctx: Context, ref: str) -> None:
     """Stop polling a source (what it found stays archived)."""
+    from archiver.sources.registry import remove_source
+
     with ctx.archive() as archive, _source_errors(), archive.session() as session:
         removed = remove_source(session, ref)
         click.echo(f"removed source {removed.id}: {removed.url}")
@@ -323,6 +333,8 @@ def source_remove(ctx: Context, ref: str) -> None:
 @pass_context
 def source_pause(ctx: Context, ref: str) -> None:
     """Pause polling a source."""
+    from archiver.sources.registry import set_paused
+
     with ctx.archive() as archive, _source_errors(), archive.session() as session:
         click.echo(f"paused source {set_paused(session, ref, True).id}")
 
@@ -332,12 +344,16 @@ def source_pause(ctx: Context, ref: str) -> None:
 @pass_context
 def source_resume(ctx: Context, ref: str) -> None:
     """Resume polling a source (it is polled at once)."""
+    from archiver.sources.registry import set_paused
+
     with ctx.archive() as archive, _source_errors(), archive.session() as session:
         click.echo(f"resumed source {set_paused(session, ref, False).id}")
 
 
 @contextmanager
 def _source_errors() -> Iterator[None]:
+    from archiver.sources.registry import SourceError
+
     try:
         yield
     except SourceError as exc:
@@ -347,6 +363,8 @@ def _source_errors() -> Iterator[None]:
 def _statuses(value: str | None) -> set[str] | None:
     if not value:
         return None
+    from archiver.liveness.report import STATUSES
+
     chosen = {part.strip() for part in value.split(",") if part.strip()}
     unknown = chosen - set(STATUSES)
     if unknown:
@@ -363,6 +381,10 @@ def _statuses(value: str | None) -> set[str] | None:
 @pass_context
 def check(ctx: Context, page: str | None, status_filter: str | None, as_json: bool) -> None:
     """Check now whether embeds are still live, and report. Dead embeds are data: exit 0."""
+    from archiver.index.models import utcnow
+    from archiver.liveness.report import embed_statuses
+    from archiver.liveness.service import LivenessChecker, sync_targets, targets_for
+
     statuses = _statuses(status_filter)
     with ctx.archive() as archive:
         with archive.session() as session:
@@ -396,6 +418,8 @@ def check(ctx: Context, page: str | None, status_filter: str | None, as_json: bo
 @pass_context
 def report(ctx: Context, page: str, as_json: bool) -> None:
     """The editors' report for one page: each embed, its status, its archived copy."""
+    from archiver.liveness.report import embed_statuses, page_status
+
     with ctx.archive() as archive, archive.read_session() as session:
         rows = embed_statuses(session, archive.layout, page=page)
         if not rows:
@@ -427,6 +451,8 @@ def report(ctx: Context, page: str, as_json: bool) -> None:
 @pass_context
 def dupes(ctx: Context, as_json: bool) -> None:
     """Near-duplicate groups, each with its earliest member (the likely original)."""
+    from archiver.duplicates import list_groups
+
     with ctx.archive() as archive, archive.read_session() as session:
         groups = [g.to_json() for g in list_groups(session)]
     if as_json:
@@ -445,6 +471,8 @@ def dupes(ctx: Context, as_json: bool) -> None:
 @pass_context
 def rehash(ctx: Context, everything: bool) -> None:
     """Recompute fingerprints made by an older algorithm (or all) and regroup."""
+    from archiver.duplicates import rehash_archive
+
     with ctx.archive() as archive:
         done = rehash_archive(archive, everything=everything)
     click.echo(f"rehashed {done} file(s)")
@@ -494,6 +522,7 @@ def verify(ctx: Context, as_json: bool, sample: int | None) -> None:
 def export_command(ctx: Context, /, out: Path, as_zip: bool, as_json: bool, **filters: Any) -> None:
     """Write the selected files, their pages and log entries as a BagIt bag."""
     from archiver.integrity.export import export_bag
+    from archiver.search import QueryError, SearchQuery
 
     try:
         query = SearchQuery.parse(limit=1_000_000, **filters)

@@ -6,7 +6,7 @@ import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
@@ -146,6 +146,7 @@ class TimestampConfig(_Section):
 
 
 SourceKind = Literal["auto", "feed", "page"]
+SOURCE_KINDS: tuple[str, ...] = get_args(SourceKind)
 
 
 class SourceEntry(_Section):

@@ -9,12 +9,10 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from archiver.config import SourceEntry
+from archiver.config import SOURCE_KINDS, SourceEntry
 from archiver.errors import ArchiverError
 from archiver.index.models import Source, iso, utcnow
 from archiver.index.records import get_or_create
-
-KINDS = ("auto", "feed", "page")
 
 
 class SourceError(ArchiverError):
@@ -38,8 +36,8 @@ def add_source(
     from_config: bool = False,
 ) -> Source:
     """Add a source, or update the settings of the one with this URL."""
-    if kind not in KINDS:
-        raise SourceError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
+    if kind not in SOURCE_KINDS:
+        raise SourceError(f"kind must be one of {', '.join(SOURCE_KINDS)}, not {kind!r}")
     url = _check_url(url)
     now = utcnow()
     source, created = get_or_create(
