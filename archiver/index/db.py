@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
@@ -66,25 +66,49 @@ def schema_is_current(engine: Engine) -> bool:
     return found == SCHEMA_HEAD
 
 
-def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest revision (idempotent)."""
+def migrate(engine: Engine, *, shortcut_when_empty: bool = True) -> None:
+    """Bring the schema to the newest revision (idempotent).
+
+    An empty database gets the newest schema in one step (the models, which a test
+    keeps identical to the migrations) and is stamped with the head revision;
+    an existing one is upgraded by the Alembic migrations.
+    """
     if schema_is_current(engine):
         return
-    from alembic import command
-    from alembic.config import Config as AlembicConfig
-
-    cfg = AlembicConfig()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
-    cfg.attributes["connection"] = None
     try:
         with engine.begin() as connection:
             if connection.dialect.name == "postgresql":
                 # several daemons may start at once against one database
                 connection.execute(text("SELECT pg_advisory_xact_lock(727465)"))
-            cfg.attributes["connection"] = connection
-            command.upgrade(cfg, "head")
+            if shortcut_when_empty and not inspect(connection).get_table_names():
+                _create_newest(connection)
+            else:
+                _upgrade(connection)
     except OperationalError as exc:
         raise ConfigError(f"cannot reach the database: {exc.orig}") from None
+
+
+def _create_newest(connection: Connection) -> None:
+    from archiver.index.models import Base
+
+    Base.metadata.create_all(connection)
+    connection.execute(
+        text(
+            "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL, "
+            "CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))"
+        )
+    )
+    connection.execute(text("INSERT INTO alembic_version VALUES (:v)"), {"v": SCHEMA_HEAD})
+
+
+def _upgrade(connection: Connection) -> None:
+    from alembic import command
+    from alembic.config import Config as AlembicConfig
+
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["connection"] = connection
+    command.upgrade(cfg, "head")
 
 
 def session_factory(engine: Engine, *, read_only: bool = False) -> sessionmaker[Session]:

@@ -24,7 +24,6 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
-    func,
     text,
 )
 from sqlalchemy.engine import Dialect
@@ -136,7 +135,9 @@ class Embed(Base):
     """A piece of media a page embeds (or a URL captured directly, with no page)."""
 
     __tablename__ = "embeds"
-    __table_args__ = (Index("uq_embeds_page_url", func.coalesce("page_id", 0), "url", unique=True),)
+    __table_args__ = (
+        Index("uq_embeds_page_url", text("coalesce(page_id, 0)"), "url", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     page_id: Mapped[int | None] = mapped_column(ForeignKey("pages.id", ondelete="CASCADE"))
