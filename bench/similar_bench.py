@@ -153,6 +153,10 @@ def bench_index(images: int, videos: int, frames: int) -> bool:
             "phash_mirror": _random_int(rng, 64),
             "pdq": _random_int(rng, 256),
             "pdq_mirror": _random_int(rng, 256),
+            "pdq_c92": _random_int(rng, 256),
+            "pdq_c92_mirror": _random_int(rng, 256),
+            "phash_c92": _random_int(rng, 64),
+            "phash_c92_mirror": _random_int(rng, 64),
             "pdq_quality": 100,
         }
         image = ImageFingerprint(1024, 768, hashes)

@@ -70,7 +70,17 @@ def test_image_fingerprint(tmp_path: Path) -> None:
     fp = fingerprint(path, "image")
     assert isinstance(fp, ImageFingerprint)
     assert (fp.width, fp.height) == (800, 600)
-    assert set(fp.hashes) == {"phash", "phash_mirror", "pdq", "pdq_mirror", "pdq_quality"}
+    assert set(fp.hashes) == {
+        "phash",
+        "phash_mirror",
+        "pdq",
+        "pdq_mirror",
+        "pdq_quality",
+        "pdq_c92",
+        "pdq_c92_mirror",
+        "phash_c92",
+        "phash_c92_mirror",
+    }
     assert fp.hashes["pdq"] < 1 << 256 and fp.hashes["phash"] < 1 << 64
     assert fp.hashes["pdq_quality"] >= 50
     assert isinstance(ALGORITHM, str) and ALGORITHM
@@ -83,8 +93,19 @@ def test_mirrored_image_hashes_swap(tmp_path: Path) -> None:
     a, b = fingerprint(tmp_path / "a.png", "image"), fingerprint(tmp_path / "b.png", "image")
     assert a.hashes["pdq_mirror"] == b.hashes["pdq"]
     assert a.hashes["phash_mirror"] == b.hashes["phash"]
+    assert a.hashes["pdq_c92_mirror"] == b.hashes["pdq_c92"]
+    assert a.hashes["phash_c92_mirror"] == b.hashes["phash_c92"]
     match = compare(a, b)
     assert match is not None and match.method == "image-pdq-mirrored"
+
+
+def test_centred_window_lines_up_with_a_symmetric_crop() -> None:
+    photo = np.asarray(Image.fromarray(skimage.data.chelsea()).resize((500, 400)))
+    crop = photo[16:384, 20:480]  # the centred 92%
+    fp, cropped = hash_rgb(photo), hash_rgb(crop)
+    assert bin(fp["pdq_c92"] ^ cropped["pdq"]).count("1") <= 8
+    assert bin(fp["phash_c92"] ^ cropped["phash"]).count("1") <= 2
+    assert bin(fp["pdq"] ^ cropped["pdq"]).count("1") > 31  # the picture rule alone misses
 
 
 def test_screenshot_border_and_caption_are_trimmed() -> None:

@@ -1,4 +1,5 @@
-"""Image fingerprints: pHash and PDQ of the border-trimmed picture and of its mirror image.
+"""Image fingerprints: pHash and PDQ of the border-trimmed picture, of its centred 92%
+window, and of the mirror images of both.
 
 Memory stays bounded for huge files: JPEGs are decoded at 1/2..1/8 scale straight from
 the DCT (Pillow's draft mode), anything still over `MAX_DECODE_PIXELS` is refused, and
@@ -28,6 +29,9 @@ MAX_DECODE_PIXELS = 40_000_000
 WORK_SIDE = 512
 #: Animated images: the first frame with enough detail among this many.
 MAX_ANIMATION_FRAMES = 5
+#: Share of the picture (each side) in the centred window also hashed (`*_c92`): a copy
+#: cropped by about 8% lines up with it (and a crop of the copy with its full picture).
+WINDOW = 0.92
 #: A row or column of a still is border when this share of its pixels is within this
 #: many grey levels of its median: a synthetic border, not a sky or a wall.
 FLAT_SOLID = (0.98, 6)
@@ -111,11 +115,19 @@ def hash_rgb(rgb: npt.NDArray[np.uint8]) -> dict[str, int]:
     inner = np.s_[top:bottom, left:right]
     hashes = _pair(luma[inner], grey[inner], "")
     hashes["pdq_quality"] = int(pdq.quality(pdq.downsample64(luma[inner])))
+    window = _centre(bottom - top, right - left)
+    hashes.update(_pair(luma[inner][window], grey[inner][window], "_c92"))
     if grey[inner].shape != grey.shape:  # trimmed: keep the picture as stored too
         full = _pair(luma, grey, "_full")
         del full["phash_full_mirror"]
         hashes.update(full)
     return hashes
+
+
+def _centre(height: int, width: int) -> tuple[slice, slice]:
+    """The centred `WINDOW` share of a ``height x width`` picture."""
+    dy, dx = round(height * (1 - WINDOW) / 2), round(width * (1 - WINDOW) / 2)
+    return slice(dy, height - dy), slice(dx, width - dx)
 
 
 def _pair(

@@ -8,7 +8,7 @@ from archiver.errors import ArchiverError
 
 #: Name and version of the fingerprint scheme; stored with every fingerprint. Bump it
 #: whenever the hashes computed for the same file change, so old rows get recomputed.
-ALGORITHM = "archiver-phash-pdq-v2"
+ALGORITHM = "archiver-phash-pdq-v3"
 
 
 class HashingError(ArchiverError):
@@ -21,7 +21,9 @@ class ImageFingerprint:
 
     Keys: ``phash``/``phash_mirror`` (64-bit, imagehash's pHash of the picture inside
     any screenshot border and of its mirror image), ``pdq``/``pdq_mirror`` (256-bit PDQ
-    of the same) and ``pdq_quality`` (0..100: how much detail PDQ saw). When a border
+    of the same), ``pdq_c92``/``pdq_c92_mirror``/``phash_c92``/``phash_c92_mirror`` (the
+    same of the picture's centred 92% window, which lines up with a copy cropped by
+    about 8%) and ``pdq_quality`` (0..100: how much detail PDQ saw). When a border
     was trimmed, ``phash_full``, ``pdq_full`` and ``pdq_full_mirror`` hash the image as
     stored, border and all.
     """

@@ -27,6 +27,11 @@ DECISION = 0.8
 IMAGE_PDQ_MAX = 31
 #: Images whose PDQ quality is below this (near-uniform) match nothing.
 IMAGE_MIN_QUALITY = 20
+# Crops: one image's centred 92% window against the other's picture (either way round),
+# at PDQ distance <= IMAGE_WINDOW_MAX *and* pHash distance <= IMAGE_WINDOW_PHASH of the
+# same two pictures (two hashes must agree for this looser match).
+IMAGE_WINDOW_MAX = 48
+IMAGE_WINDOW_PHASH = 6
 
 # Videos.
 FRAME_MAX = 12  # a frame matches a frame at pHash distance <= this (of 64)
@@ -56,21 +61,30 @@ class PackedImage:
     """An image fingerprint as arrays, for vectorised comparison.
 
     ``pdq`` holds the hashes compared straight (the picture, and the image as stored
-    when a border was trimmed); ``pdq_mirror`` the mirrored ones.
+    when a border was trimmed); ``pdq_mirror`` the mirrored ones. ``window`` is the
+    centred 92% window's PDQ (straight, mirrored: 2 x 4) and ``phash`` the pHashes of
+    the picture and of the window (picture, picture mirrored, window, window
+    mirrored); both are None for fingerprints without a window.
     """
 
     pdq: Words  # K x 4
     pdq_mirror: Words  # K x 4
     quality: int
+    window: Words | None = None  # 2 x 4
+    phash: tuple[int, int, int, int] | None = None
 
 
 def pack_image(fp: ImageFingerprint) -> PackedImage:
     h = fp.hashes
     suffixes = ["", "_full"] if "pdq_full" in h else [""]
+    names = ("phash", "phash_mirror", "phash_c92", "phash_c92_mirror")
+    windowed = "pdq_c92" in h and "pdq_c92_mirror" in h and all(n in h for n in names)
     return PackedImage(
         pack([h[f"pdq{s}"] for s in suffixes], 4),
         pack([h[f"pdq{s}_mirror"] for s in suffixes], 4),
         int(h.get("pdq_quality", 0)),
+        pack([h["pdq_c92"], h["pdq_c92_mirror"]], 4) if windowed else None,
+        (h[names[0]], h[names[1]], h[names[2]], h[names[3]]) if windowed else None,
     )
 
 
@@ -81,13 +95,54 @@ def image_distance(a: PackedImage, b: PackedImage) -> tuple[int, bool]:
     return (mirrored, True) if mirrored < straight else (straight, False)
 
 
+def _popcount(value: int) -> int:
+    return int(value).bit_count()
+
+
+def window_distance(a: PackedImage, b: PackedImage) -> tuple[int, bool] | None:
+    """Least PDQ distance of `a`'s window to `b`'s picture or of `a`'s picture to `b`'s
+    window, among the pairings whose pHashes agree (<= IMAGE_WINDOW_PHASH); True if
+    `a` was mirrored. None when no pairing agrees or either has no window.
+    """
+    if a.window is None or b.window is None or a.phash is None or b.phash is None:
+        return None
+    best: tuple[int, bool] | None = None
+    for m, mirrored in ((0, False), (1, True)):
+        pairs = (
+            (a.window[m], b.pdq[0], a.phash[2 + m] ^ b.phash[0]),
+            ((a.pdq_mirror if mirrored else a.pdq)[0], b.window[0], a.phash[m] ^ b.phash[2]),
+        )
+        for left, right, ph in pairs:
+            if _popcount(ph) > IMAGE_WINDOW_PHASH:
+                continue
+            d = int(np.bitwise_count(left ^ right).sum())
+            if best is None or d < best[0]:
+                best = (d, mirrored)
+    return best
+
+
+def image_method(mirrored: bool, window: bool) -> str:
+    return "image-pdq" + ("-window" if window else "") + ("-mirrored" if mirrored else "")
+
+
 def score_images(a: PackedImage, b: PackedImage) -> Match | None:
-    """Similarity of two images (no threshold applied); None if either is too plain."""
+    """Similarity of two images (no threshold applied); None if either is too plain.
+
+    The better of the picture rule (PDQ, threshold `IMAGE_PDQ_MAX`) and the window rule
+    (PDQ of window against picture, threshold `IMAGE_WINDOW_MAX`, pHashes agreeing).
+    """
     if min(a.quality, b.quality) < IMAGE_MIN_QUALITY:
         return None
     distance, mirrored = image_distance(a, b)
-    method = "image-pdq-mirrored" if mirrored else "image-pdq"
-    return Match(round(distance_similarity(distance, IMAGE_PDQ_MAX), 4), method)
+    best = Match(
+        round(distance_similarity(distance, IMAGE_PDQ_MAX), 4), image_method(mirrored, False)
+    )
+    window = window_distance(a, b)
+    if window is not None:
+        sim = round(distance_similarity(window[0], IMAGE_WINDOW_MAX), 4)
+        if sim > best.similarity:
+            best = Match(sim, image_method(window[1], True))
+    return best
 
 
 # --- videos --------------------------------------------------------------------------

@@ -1,10 +1,11 @@
 """The in-memory index of every stored fingerprint: "have we seen this before?".
 
 Images: PDQ hashes are kept column by column (one uint64 array per 64-bit word) and
-scanned exhaustively with numpy's popcount: exact for any threshold, about 20 ms per
-million images. Videos: every frame's ``phash`` and ``phash_c90`` go into a
-multi-index hash (`FrameHashIndex`); videos with a close frame are then scored with
-the full decision rule of `compare`. Keys are the caller's ids (database rows).
+scanned exhaustively with numpy's popcount: exact for any threshold. The window rule
+scans the one-word pHash columns first and computes PDQ only where the pHashes agree.
+Videos: every frame's ``phash`` and ``phash_c90`` go into a multi-index hash
+(`FrameHashIndex`); videos with a close frame are then scored with the full decision
+rule of `compare`. Keys are the caller's ids (database rows).
 """
 
 from __future__ import annotations
@@ -22,11 +23,13 @@ from .compare import (
     FRAME_MAX,
     IMAGE_MIN_QUALITY,
     IMAGE_PDQ_MAX,
+    IMAGE_WINDOW_MAX,
+    IMAGE_WINDOW_PHASH,
     MIN_FRAMES,
     Match,
     PackedImage,
     PackedVideo,
-    distance_similarity,
+    image_method,
     pack_image,
     pack_video,
     score_videos,
@@ -67,6 +70,10 @@ class _Images:
         self.quality = _Column(np.int16)
         self.phash = _Column(np.uint64)
         self.words = [_Column(np.uint64) for _ in range(4)]
+        # The centred window: PDQ words and pHash (rows without one are not windowed).
+        self.windowed = _Column(np.bool_)
+        self.window_words = [_Column(np.uint64) for _ in range(4)]
+        self.window_phash = _Column(np.uint64)
         # PDQ of the image as stored, for rows whose border was trimmed.
         self.full_owner = _Column(np.int64)
         self.full_words = [_Column(np.uint64) for _ in range(4)]
@@ -80,11 +87,49 @@ class _Images:
         self.phash.append(fp.hashes["phash"])
         for w in range(4):
             self.words[w].append(int(packed.pdq[0, w]))
+        self.windowed.append(packed.window is not None)
+        for w in range(4):
+            self.window_words[w].append(0 if packed.window is None else int(packed.window[0, w]))
+        self.window_phash.append(0 if packed.phash is None else packed.phash[2])
         for form in packed.pdq[1:]:
             self.full_owner.append(row)
             for w in range(4):
                 self.full_words[w].append(int(form[w]))
         return row
+
+    def window_distances(
+        self, query: PackedImage
+    ) -> tuple[npt.NDArray[np.uint16], npt.NDArray[np.bool_]]:
+        """The window rule against every image: least PDQ distance among the pairings
+        (query window to picture, query picture to window, straight or mirrored) whose
+        pHashes agree, 256 where none does; and whether the least one was mirrored."""
+        n = self.keys.size
+        best = np.full(n, 256, np.uint16)
+        mirrored = np.zeros(n, np.bool_)
+        if query.window is None or query.phash is None:
+            return best, mirrored
+        windowed = self.windowed.view
+        pictures = [c.view for c in self.words]
+        windows = [c.view for c in self.window_words]
+        for m in (0, 1):
+            form = (query.pdq_mirror if m else query.pdq)[0]
+            pairings = (
+                (query.window[m], pictures, self.phash.view, query.phash[2 + m]),
+                (form, windows, self.window_phash.view, query.phash[m]),
+            )
+            for q, cols, phashes, ph in pairings:
+                # pHash first (one word): PDQ only for the few rows whose pHashes agree.
+                close = np.bitwise_count(phashes ^ np.uint64(ph)) <= IMAGE_WINDOW_PHASH
+                rows = np.flatnonzero(close & windowed)
+                if len(rows) == 0:
+                    continue
+                d = np.bitwise_count(cols[0][rows] ^ q[0]).astype(np.uint16)
+                for w in range(1, 4):
+                    d += np.bitwise_count(cols[w][rows] ^ q[w])
+                better = d < best[rows]
+                best[rows[better]] = d[better]
+                mirrored[rows[better]] = bool(m)
+        return best, mirrored
 
     def distances(self, queries: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint16]:
         """Least distance of any query row (``Q x 4``) to each image, over all its forms."""
@@ -196,19 +241,24 @@ class FingerprintIndex:
         if images.keys.size == 0 or query.quality < IMAGE_MIN_QUALITY:
             return []
         floor = DECISION if min_similarity is None else min_similarity
-        limit = _distance_for(floor, IMAGE_PDQ_MAX)
         straight = images.distances(query.pdq)
         mirrored = images.distances(query.pdq_mirror)
         best = np.minimum(straight, mirrored)
-        ok = (best <= limit) & images.live.view
+        window, window_mirrored = images.window_distances(query)
+        sim = _similarity(best, IMAGE_PDQ_MAX)
+        window_sim = _similarity(window, IMAGE_WINDOW_MAX)
+        by_window = window_sim > sim
+        sim = np.where(by_window, window_sim, sim)
+        ok = (sim >= floor - 1e-9) & images.live.view
         ok &= images.quality.view >= IMAGE_MIN_QUALITY
         keys = images.keys.view
         found = []
         for r in np.flatnonzero(ok):
-            is_mirror = bool(mirrored[r] < straight[r])
-            method = "image-pdq-mirrored" if is_mirror else "image-pdq"
-            sim = distance_similarity(int(best[r]), IMAGE_PDQ_MAX)
-            found.append((int(keys[r]), Match(round(sim, 4), method)))
+            if by_window[r]:
+                method = image_method(bool(window_mirrored[r]), True)
+            else:
+                method = image_method(bool(mirrored[r] < straight[r]), False)
+            found.append((int(keys[r]), Match(float(sim[r]), method)))
         return found
 
     # --- videos ----------------------------------------------------------------------
@@ -241,8 +291,7 @@ class FingerprintIndex:
         self._dead = 0
 
 
-def _distance_for(similarity: float, threshold: int) -> int:
-    """Largest distance whose similarity is still >= `similarity` (inverse mapping)."""
-    if similarity <= 0:
-        return 10**6
-    return int(np.floor(threshold * (1.0 - similarity) / (1.0 - DECISION) + 1e-9))
+def _similarity(distance: npt.NDArray[np.uint16], threshold: int) -> npt.NDArray[np.float64]:
+    """`distance_similarity` of every distance, rounded as `compare` rounds it."""
+    sim = np.maximum(0.0, 1.0 - (1.0 - DECISION) * distance.astype(np.float64) / threshold)
+    return np.asarray(np.round(sim, 4), np.float64)
