@@ -234,6 +234,23 @@ def run(ctx: Context, once: bool) -> None:
 
 
 @cli.command()
+@click.option("--host", help="Address to listen on (default: [web] host, loopback).")
+@click.option("--port", type=click.IntRange(1, 65535), help="Port (default: [web] port, 8787).")
+@pass_context
+def serve(ctx: Context, host: str | None, port: int | None) -> None:
+    """Serve the web app and JSON API until SIGTERM/SIGINT."""
+    from archiver.web.server import serve as serve_web
+
+    with ctx.archive() as archive:
+        try:
+            serve_web(archive, host, port)
+        except ConfigError as exc:
+            fail(str(exc))
+        except ArchiverError as exc:
+            fail(str(exc), EXIT_FAILED)
+
+
+@cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
 @pass_context
 def status(ctx: Context, as_json: bool) -> None:

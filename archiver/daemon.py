@@ -25,7 +25,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import select, update
@@ -33,7 +33,7 @@ from sqlalchemy import select, update
 from archiver import jobs
 from archiver.archive import Archive
 from archiver.capture import Capturer
-from archiver.errors import ArchiverError, Interrupted
+from archiver.errors import ArchiverError, ConfigError, Interrupted
 from archiver.fetch.http import HttpFetcher
 from archiver.index.models import CaptureJob, utcnow
 from archiver.integrity.eventlog import flush_log
@@ -48,6 +48,9 @@ from archiver.sources.poll import Poller, claim_due_sources
 from archiver.sources.registry import sync_config_sources
 from archiver.status import queue_counts
 from archiver.store.layout import pid_alive
+
+if TYPE_CHECKING:
+    from archiver.web.server import Background
 
 LOCK_NAME = "daemon.lock"
 
@@ -334,6 +337,7 @@ class Daemon:
         interval = self.notifier.watchdog_interval()
         if interval:
             scheduler.add_job(self.heartbeat, seconds=interval, id="watchdog", **every)
+        web = self._start_web()
         scheduler.start()
         self.notifier.ready("polling sources and draining the capture queue")
         log_event("daemon.ready")
@@ -342,7 +346,24 @@ class Daemon:
                 pass
         finally:
             scheduler.shutdown(wait=False)
+            if web is not None:
+                web.stop()
             self.shutdown()
+
+    def _start_web(self) -> Background | None:
+        """Serve the web app beside the daemon ([web] enabled); archiving goes on
+        without it when it cannot start (say, the port is taken)."""
+        if not self.config.web.enabled:
+            return None
+        from archiver.web.server import start_background
+
+        try:
+            return start_background(self.archive)
+        except ConfigError:
+            raise  # an unsafe address is a configuration error: refuse to run
+        except ArchiverError as exc:
+            log_event("web.failed", logging.ERROR, reason=str(exc))
+            return None
 
     def request_stop(self, signum: int | None = None, _frame: FrameType | None = None) -> None:
         if signum is not None:

@@ -324,3 +324,23 @@ def test_source_commands(archive: Archive, server: FixtureServer) -> None:
     assert bad.returncode == 2 and "not a duration" in bad.stderr
     missing = run_cli(archive.config, "source", "remove", "42")
     assert missing.returncode == 2 and "no source '42'" in missing.stderr
+
+
+def test_the_daemon_serves_the_web_app_on_loopback(
+    tmp_path: Path, daemons: list[subprocess.Popen[bytes]]
+) -> None:
+    import socket
+
+    import httpx
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    archive = Archive(tmp_path / "storage", web={"enabled": True, "port": port})
+    daemons.append(start_daemon(archive.config, log=archive.log))
+    wait_for(lambda: "event=daemon.ready" in archive.log.read_text(), what="daemon ready")
+    response = httpx.get(f"http://127.0.0.1:{port}/api/search", timeout=10)
+    assert response.status_code == 200 and response.json() == []
+    daemons[0].send_signal(signal.SIGTERM)
+    assert daemons[0].wait(timeout=30) == 0
+    assert "event=web.stopped" in archive.log.read_text()

@@ -113,12 +113,12 @@ def search_page(request: Request, archive: ArchiveDep) -> HTMLResponse:
     limit_text = request.query_params.get("limit", "").strip()
     error, results, status = None, [], 200
     try:
+        if limit_text and not limit_text.isdigit():
+            raise QueryError(f"limit: not a number: {limit_text!r}")
         limit = int(limit_text) if limit_text else UI_LIMIT
         query = search_query(**{k: v or None for k, v in form.items()}, limit=limit)
         with archive.read_session() as session:
             results = search_results(session, archive.layout, query)
-    except ValueError:
-        error, status = f"limit: not a number: {limit_text!r}", 400
     except QueryError as exc:
         error, status = str(exc), 400
     filtered = any(form.values())
@@ -234,6 +234,7 @@ def login_form(request: Request, next: str = "/") -> HTMLResponse:
 @router.post("/login", response_model=None)
 def login(
     request: Request,
+    archive: ArchiveDep,
     rules: Annotated[Policy, Depends(policy)],
     token: Annotated[str, Form(max_length=1024)] = "",
     next: Annotated[str, Form(max_length=2048)] = "/",
@@ -248,7 +249,7 @@ def login(
         rules.session_value(),
         httponly=True,
         samesite="strict",
-        secure=request.url.scheme == "https",
+        secure=request.url.scheme == "https" or base_url(request, archive).startswith("https:"),
         max_age=30 * 86400,
     )
     return response

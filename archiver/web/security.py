@@ -8,7 +8,8 @@ The policy is decided once, when the app is built for an address:
   Without a token and without ``public_read_only`` the app refuses to start.
 - Writes (queueing captures) always need the token, sent as ``Authorization: Bearer``;
   with no token configured they are refused. The login cookie is for reading pages
-  only, so a cross-site form can never write.
+  only, so a cross-site form can never write; browsers' cross-site POSTs (by their
+  ``Origin``) are refused outright.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from archiver.config import WebConfig
 from archiver.errors import ConfigError
 
 COOKIE = "archiver_session"
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 MIN_TOKEN = 16
 _LOOPBACK_NAMES = {"localhost", "localhost.", "ip6-localhost"}
 
@@ -143,6 +145,15 @@ def require_write(request: Request, rules: Annotated[Policy, Depends(policy)]) -
         raise AuthRequired("writing needs the token: send Authorization: Bearer <token>")
 
 
+def same_origin(headers: Headers) -> bool:
+    """A browser's POST from another site carries its Origin: refuse it (no CSRF, even
+    for the upload form). Clients that send no Origin (curl, scripts) are not browsers."""
+    origin = headers.get("origin")
+    if origin is None:
+        return True
+    return urlsplit(origin).netloc.lower() == headers.get("host", "").lower()
+
+
 def safe_next(target: str | None) -> str:
     """Where to go after logging in: a path on this site only (no open redirect)."""
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
@@ -164,8 +175,12 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if not self.rules.host_allowed(Headers(scope=scope).get("host", "")):
+        headers = Headers(scope=scope)
+        if not self.rules.host_allowed(headers.get("host", "")):
             await _plain(send, 400, b"unexpected Host header\n")
+            return
+        if scope["method"] not in SAFE_METHODS and not same_origin(headers):
+            await _plain(send, 403, b"cross-site request refused\n")
             return
         path: str = scope["path"]
         if path.startswith("/media/"):

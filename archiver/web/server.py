@@ -10,6 +10,7 @@ import contextlib
 import signal
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from types import FrameType
 
@@ -121,26 +122,32 @@ class Background:
 
     def start(self, timeout: float = 10.0) -> Background:
         self.thread.start()
-        waited = 0.0
-        while not self.server.started and self.thread.is_alive() and waited < timeout:
+        deadline = time.monotonic() + timeout
+        while not self.server.started and self.thread.is_alive():
+            if time.monotonic() > deadline:
+                break
             self.thread.join(0.02)
-            waited += 0.02
         if not self.server.started:
-            self.stop()
-            raise BindError(f"web: the server did not start on {self.url}")
+            self._halt()
+            why = f": {self.failed}" if self.failed else ""
+            raise BindError(f"web: the server did not start on {self.url}{why}")
         log_event("web.listening", url=self.url)
         return self
 
-    def stop(self, timeout: float = STOP_GRACE + 2) -> None:
+    def stop(self) -> None:
         """Stop accepting, give open responses a few seconds, then end the thread."""
+        if self.thread.is_alive():
+            self._halt()
+            log_event("web.stopped")
+
+    def _halt(self) -> None:
         self.server.should_exit = True
         if self.thread.is_alive():
-            self.thread.join(timeout)
+            self.thread.join(STOP_GRACE + 2)
         if self.thread.is_alive():
             self.server.force_exit = True
             self.thread.join(2.0)
         self.socket.close()
-        log_event("web.stopped")
 
 
 def start_background(

@@ -17,6 +17,7 @@ FAST = {
     "polling": {"per_host_delay": 0, "jitter": 0},
     "daemon": {"tick": 0.2, "shutdown_grace": 3},
     "liveness": {"per_host_rate": 100},
+    "web": {"enabled": False},  # tests that serve the web app pick a free port themselves
 }
 
 

@@ -1,0 +1,271 @@
+"""Who may read and write through the web app, and what errors give away (nothing)."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from support.archiving import settings
+from support.browser import TOKEN, AppClient
+
+from archiver.archive import Archive
+from archiver.config import config_from_dict
+from archiver.errors import ConfigError
+from archiver.web import BindError, create_app, serve, start_background
+from archiver.web.security import is_loopback, safe_next
+
+SHA = "ab" * 32
+
+
+@pytest.fixture
+def archive_for(tmp_path: Path) -> Iterator[Any]:
+    """Open the same empty archive with the ``[web]`` settings given."""
+    opened: list[Archive] = []
+
+    def make(**web: Any) -> Archive:
+        archive = Archive.open(config_from_dict(settings(tmp_path / "storage", web=web)))
+        opened.append(archive)
+        return archive
+
+    yield make
+    for archive in opened:
+        archive.close()
+
+
+def test_loopback_addresses() -> None:
+    for host in ("127.0.0.1", "127.3.4.5", "::1", "[::1]", "localhost"):
+        assert is_loopback(host), host
+    for host in ("0.0.0.0", "::", "192.168.1.10", "10.0.0.1", "archive.example.org", ""):
+        assert not is_loopback(host), host
+
+
+def test_refuses_to_start_off_loopback_without_a_token(archive_for: Any) -> None:
+    archive = archive_for(host="0.0.0.0")
+    with pytest.raises(ConfigError, match=r"refusing to serve on 0\.0\.0\.0 without a token"):
+        create_app(archive)
+    with pytest.raises(ConfigError, match="without a token"):
+        start_background(archive, port=0)
+    with pytest.raises(ConfigError, match="without a token"):
+        serve(archive, port=0)
+    with pytest.raises(ConfigError, match="without a token"):
+        create_app(archive_for(), host="192.168.1.10")
+    with pytest.raises(ConfigError, match="too short"):
+        create_app(archive_for(token="short"))
+    create_app(archive_for(host="0.0.0.0", token=TOKEN))  # fine with a token
+    create_app(archive_for(host="0.0.0.0", public_read_only=True))  # or published on purpose
+
+
+def test_off_loopback_every_route_needs_the_token(archive_for: Any) -> None:
+    app = create_app(archive_for(token=TOKEN), host="0.0.0.0")
+    with AppClient(app, base_url="http://archive.example.org") as anonymous:
+        for path in ("/api/search", "/api/dupes", "/api/status", f"/media/{SHA}", "/openapi.json"):
+            denied = anonymous.get(path)
+            assert denied.status_code == 401, path
+            assert denied.headers["www-authenticate"] == "Bearer"
+            assert denied.json() == {
+                "error": "this archive needs a token: send Authorization: Bearer <token>"
+            }
+        for path in ("/", "/dupes", "/editors", "/status", f"/item/{SHA}", f"/embed/{SHA}"):
+            page = anonymous.get(path)
+            assert page.status_code == 303, path
+            assert page.headers["location"].startswith("/login?next=")
+        assert anonymous.post("/api/similar", files={"file": ("a.jpg", b"x")}).status_code == 401
+        assert anonymous.get("/static/archiver.css").status_code == 200
+        assert anonymous.get("/login").status_code == 200
+        wrong = {"Authorization": "Bearer " + "y" * len(TOKEN)}
+        assert anonymous.get("/api/search", headers=wrong).status_code == 401
+        assert anonymous.get("/api/search", headers={"Authorization": TOKEN}).status_code == 401
+
+    with AppClient(
+        app, base_url="http://archive.example.org", headers={"Authorization": f"Bearer {TOKEN}"}
+    ) as bearer:
+        assert bearer.get("/api/search").json() == []
+        assert bearer.get("/").status_code == 200
+        assert bearer.get(f"/media/{SHA}").status_code == 404
+
+
+def test_login_cookie_opens_the_pages_but_never_writes(archive_for: Any) -> None:
+    app = create_app(archive_for(token=TOKEN), host="0.0.0.0")
+    with AppClient(app, base_url="http://archive.example.org") as browser:
+        wrong = browser.post("/login", data={"token": "nope", "next": "/dupes"})
+        assert wrong.status_code == 401 and "not right" in wrong.text
+        assert "archiver_session" not in browser.client.cookies
+        logged = browser.post("/login", data={"token": TOKEN, "next": "/dupes"})
+        assert logged.status_code == 303 and logged.headers["location"] == "/dupes"
+        cookie = logged.headers["set-cookie"].lower()
+        assert "httponly" in cookie and "samesite=strict" in cookie
+        assert TOKEN.lower() not in cookie  # derived from the token, not the token
+        assert browser.get("/dupes").status_code == 200
+        assert browser.get("/api/search").status_code == 200
+        queued = browser.post("/api/captures", json={"url": "https://example.org/a"})
+        assert queued.status_code == 401  # a cookie never writes (no cross-site forms)
+        out = browser.post("/logout")
+        assert out.status_code == 303
+        browser.client.cookies.clear()
+        assert browser.get("/dupes").status_code == 303
+        elsewhere = browser.post("/login", data={"token": TOKEN, "next": "//evil.example/x"})
+        assert elsewhere.headers["location"] == "/"
+    for target, expected in (
+        ("/item/abc?x=1", "/item/abc?x=1"),
+        ("https://evil.example", "/"),
+        ("//evil.example", "/"),
+        ("/\\evil.example", "/"),
+        (None, "/"),
+    ):
+        assert safe_next(target) == expected
+
+
+def test_public_read_only_opens_reads_only(archive_for: Any) -> None:
+    app = create_app(archive_for(public_read_only=True), host="0.0.0.0")
+    with AppClient(app, base_url="http://archive.example.org") as anyone:
+        assert anyone.get("/api/search").status_code == 200
+        assert anyone.get("/").status_code == 200
+        refused = anyone.post("/api/captures", json={"url": "https://example.org/a"})
+        assert refused.status_code == 403 and "set [web] token" in refused.json()["error"]
+    app = create_app(archive_for(public_read_only=True, token=TOKEN), host="0.0.0.0")
+    with AppClient(app, base_url="http://archive.example.org") as anyone:
+        assert anyone.get("/api/search").status_code == 200
+        assert anyone.post("/api/captures", json={"url": "https://x.org/a"}).status_code == 401
+        auth = {"Authorization": f"Bearer {TOKEN}"}
+        queued = anyone.post("/api/captures", json={"url": "https://x.org/a"}, headers=auth)
+        assert queued.status_code == 202
+
+
+def test_loopback_refuses_foreign_host_headers(archive_for: Any) -> None:
+    """A page elsewhere cannot read a loopback archive by DNS rebinding."""
+    app = create_app(archive_for())
+    for base in ("http://127.0.0.1:8787", "http://localhost:8787", "http://[::1]:8787"):
+        with AppClient(app, base_url=base) as local:
+            assert local.get("/api/search").status_code == 200, base
+    with AppClient(app, base_url="http://rebind.evil.example:8787") as foreign:
+        refused = foreign.get("/api/search")
+        assert refused.status_code == 400 and "Host" in refused.text
+    proxied = create_app(archive_for(base_url="https://archive.example.org"))
+    with AppClient(proxied, base_url="http://archive.example.org") as behind_proxy:
+        assert behind_proxy.get("/api/search").status_code == 200
+
+
+def test_cross_site_posts_are_refused(archive_for: Any) -> None:
+    with AppClient(create_app(archive_for())) as client:
+        upload = {"file": ("a.jpg", b"\xff\xd8\xff" + b"x" * 100)}
+        foreign = client.post("/similar", files=upload, headers={"Origin": "https://evil.example"})
+        assert foreign.status_code == 403 and "cross-site" in foreign.text
+        same = client.post("/similar", files=upload, headers={"Origin": "http://127.0.0.1:8787"})
+        assert same.status_code == 400  # reached the app: not an image it can hash
+        assert client.post("/similar", files=upload).status_code == 400  # no Origin: a script
+
+
+def test_security_headers(archive_for: Any) -> None:
+    with AppClient(create_app(archive_for())) as client:
+        page = client.get("/")
+        assert page.headers["x-content-type-options"] == "nosniff"
+        assert page.headers["x-frame-options"] == "DENY"
+        csp = page.headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in csp and "script-src 'self'" in csp
+        assert "unsafe-inline" not in csp
+        missing = client.get(f"/media/{SHA}")
+        assert missing.headers["x-content-type-options"] == "nosniff"
+        assert "sandbox" in missing.headers["content-security-policy"]
+        api = client.get("/api/search")
+        assert api.headers["x-content-type-options"] == "nosniff"
+        assert "frame-ancestors 'none'" in api.headers["content-security-policy"]
+
+
+def test_errors_give_away_no_traceback_or_path(
+    archive_for: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    secret = f"{tmp_path}/storage/archive.db is on fire"
+
+    def explode(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError(secret)
+
+    monkeypatch.setattr("archiver.web.api.status_report", explode)
+    monkeypatch.setattr("archiver.web.pages.status_report", explode)
+    with AppClient(create_app(archive_for())) as client:
+        api = client.get("/api/status")
+        assert api.status_code == 500 and api.json() == {"error": "internal error"}
+        page = client.get("/status")
+        assert page.status_code == 500 and "Internal error" in page.text
+        for response in (api, page):
+            assert "Traceback" not in response.text and "fire" not in response.text
+            assert str(tmp_path) not in response.text and ".py" not in response.text
+            assert response.headers["x-content-type-options"] == "nosniff"
+
+        for path in ("/nowhere", "/api/nowhere"):
+            missing = client.get(path)
+            assert missing.status_code == 404 and "Traceback" not in missing.text
+        assert client.get("/api/nowhere").json() == {"error": "Not Found"}
+        assert "<h1>" in client.get("/nowhere").text
+        assert client.request("DELETE", "/api/search").status_code == 405
+
+
+def test_background_server_starts_and_stops(archive_for: Any) -> None:
+    archive = archive_for(token=TOKEN)
+    handle = start_background(archive, port=0)
+    try:
+        assert handle.url.startswith("http://127.0.0.1:")
+        answer = httpx.get(f"{handle.url}/api/search", timeout=10)
+        assert answer.status_code == 200 and answer.json() == []
+        assert "server" not in answer.headers  # no software banner
+    finally:
+        handle.stop()
+    assert not handle.thread.is_alive()
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"{handle.url}/api/search", timeout=2)
+
+
+def test_a_taken_port_is_a_clear_error(archive_for: Any) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        with pytest.raises(BindError, match=rf"cannot listen on 127\.0\.0\.1:{port}"):
+            start_background(archive_for(), port=port)
+
+
+def test_serve_runs_in_the_foreground_until_sigterm(tmp_path: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    program = (
+        "import sys\n"
+        "from archiver.archive import Archive\n"
+        "from archiver.config import config_from_dict\n"
+        "from archiver.logs import setup_logging\n"
+        "from archiver.web import serve\n"
+        "setup_logging('info')\n"
+        f"config = config_from_dict({{'storage': {{'root': {str(tmp_path / 's')!r}}}}})\n"
+        "with Archive.open(config) as archive:\n"
+        f"    serve(archive, '127.0.0.1', {port})\n"
+        "print('returned', flush=True)\n"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", program], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                answer = httpx.get(f"http://127.0.0.1:{port}/api/search", timeout=2)
+                break
+            except httpx.TransportError:
+                assert process.poll() is None and time.monotonic() < deadline
+                time.sleep(0.1)
+        assert answer.status_code == 200 and answer.json() == []
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, err
+    assert "returned" in out
+    assert f"event=web.listening url=http://127.0.0.1:{port}" in err and "event=web.stopped" in err
+    assert "Traceback" not in err
