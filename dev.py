@@ -27,11 +27,13 @@ def sh(*args: str | Path, check: bool = True, **kwargs: object) -> int:
 
 
 def ensure_venv(extras: str) -> None:
-    """Create .venv and install the project, again only when pyproject.toml changed."""
+    """Create .venv and install the project, again only when pyproject.toml changed
+    (or when the test tools are wanted and were not installed yet)."""
     if not (BIN / "python").exists():
         venv.create(VENV, with_pip=True)
-    want = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + extras.encode()).hexdigest()
-    if STAMP.exists() and STAMP.read_text() == want:
+    project = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    installed = STAMP.read_text().split(":") if STAMP.exists() else []
+    if installed[:1] == [project] and (not extras or extras in installed[1:]):
         return
     sh(BIN / "python", "-m", "pip", "install", "--quiet", "--upgrade", "pip")
     sh(
@@ -43,7 +45,7 @@ def ensure_venv(extras: str) -> None:
         "-e",
         f"{ROOT}[{extras}]" if extras else ROOT,
     )
-    STAMP.write_text(want)
+    STAMP.write_text(":".join([project, extras]) if extras else project)
 
 
 def ensure_postgresql() -> None:
