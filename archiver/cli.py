@@ -147,6 +147,8 @@ def capture(ctx: Context, url: str, as_json: bool) -> None:
 @click.option("--until", help="Captured before the end of this date / before this datetime.")
 @click.option("--page", help="Only media seen on this page URL (or embed URL).")
 @click.option("--text", help="Words that must all appear in titles, context or update labels.")
+@click.option("--upload-since", help="Uploaded to its platform on or after this date.")
+@click.option("--upload-until", help="Uploaded to its platform on or before this date.")
 @click.option(
     "--similar-to",
     "similar_to",

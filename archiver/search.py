@@ -54,6 +54,8 @@ class SearchQuery:
     until: datetime | None = None  # exclusive
     page: str | None = None
     text: str | None = None
+    upload_since: date | None = None  # on the platform's upload date, inclusive
+    upload_until: date | None = None  # inclusive
     limit: int = DEFAULT_LIMIT
 
     @classmethod
@@ -66,6 +68,8 @@ class SearchQuery:
         until: str | None = None,
         page: str | None = None,
         text: str | None = None,
+        upload_since: str | None = None,
+        upload_until: str | None = None,
         limit: int = DEFAULT_LIMIT,
     ) -> SearchQuery:
         """Validate user input (CLI flags, API query parameters)."""
@@ -78,6 +82,8 @@ class SearchQuery:
             until=parse_when(until, end=True) if until else None,
             page=page.strip() if page else None,
             text=text.strip() if text and text.strip() else None,
+            upload_since=parse_when(upload_since).date() if upload_since else None,
+            upload_until=parse_when(upload_until).date() if upload_until else None,
             limit=limit,
         )
 
@@ -92,6 +98,10 @@ class SearchQuery:
             query = query.where(Media.first_captured_at >= self.since)
         if self.until:
             query = query.where(Media.first_captured_at < self.until)
+        if self.upload_since:
+            query = query.where(Media.platform_upload_date >= self.upload_since)
+        if self.upload_until:
+            query = query.where(Media.platform_upload_date <= self.upload_until)
         if self.page or self.text:
             query = (
                 query.join(Sighting, Sighting.media_id == Media.id, isouter=True)

@@ -244,7 +244,8 @@ def test_captures_always_need_the_token(room: Newsroom, client: AppClient) -> No
         assert job["url"] == url and job["state"] == "pending" and job["job_id"] > 0
         again = app_client.post("/api/captures", json={"url": url}, headers=auth).json()
         assert again["job_id"] == job["job_id"]
-        for bad in ({"url": "file:///etc/passwd"}, {"url": "javascript:alert(1)"}, {}, []):
+        bodies: list[object] = [{"url": "file:///etc/passwd"}, {"url": "javascript:x"}, {}, []]
+        for bad in bodies:
             one_line_error(app_client.post("/api/captures", json=bad, headers=auth), 400)
     with guarded.read_session() as session:
         row = session.get_one(CaptureJob, job["job_id"])

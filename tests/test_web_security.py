@@ -167,6 +167,7 @@ def test_security_headers(archive_for: Any) -> None:
     with AppClient(create_app(archive_for())) as client:
         page = client.get("/")
         assert page.headers["x-content-type-options"] == "nosniff"
+        assert page.headers["referrer-policy"] == "same-origin"
         assert page.headers["x-frame-options"] == "DENY"
         csp = page.headers["content-security-policy"]
         assert "frame-ancestors 'none'" in csp and "script-src 'self'" in csp

@@ -196,7 +196,7 @@ class SecurityHeaders:
                 present = {name.lower() for name, _ in headers}
                 extra = [
                     (b"x-content-type-options", b"nosniff"),
-                    (b"referrer-policy", b"no-referrer"),
+                    (b"referrer-policy", b"same-origin"),  # no-referrer would send "Origin: null"
                     (b"content-security-policy", csp.encode()),
                     (b"cross-origin-opener-policy", b"same-origin"),
                 ]

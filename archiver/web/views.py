@@ -9,48 +9,21 @@ beyond the session, so templates can never trigger a lazy load.
 from __future__ import annotations
 
 import html
-import inspect
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from archiver.duplicates import group_of, list_groups, sidecar_section
 from archiver.index.models import LinkCheck, Media, iso
 from archiver.liveness.report import STATUSES, embed_statuses, page_status
-from archiver.search import QueryError, SearchQuery, parse_when, records, search
+from archiver.search import QueryError, SearchQuery, records, search
 from archiver.store.layout import Layout
 
 MAX_LIMIT = 1000
 DEAD = ("gone", "restricted")
-_PARSE_TAKES_UPLOAD = "upload_since" in inspect.signature(SearchQuery.parse).parameters
-
-
-def _upload_day(value: str, name: str) -> date:
-    try:
-        return parse_when(value).date()
-    except QueryError:
-        raise QueryError(f"{name}: not an ISO 8601 date: {value!r}") from None
-
-
-@dataclass(frozen=True)
-class _UploadDated(SearchQuery):
-    """SearchQuery plus the platform upload date, until SearchQuery has it itself."""
-
-    uploaded_from: date | None = None
-    uploaded_to: date | None = None  # inclusive
-
-    def statement(self) -> Select[tuple[int]]:
-        chosen = select(Media.id)
-        if self.uploaded_from:
-            chosen = chosen.where(Media.platform_upload_date >= self.uploaded_from)
-        if self.uploaded_to:
-            chosen = chosen.where(Media.platform_upload_date <= self.uploaded_to)
-        outer = super().statement()
-        return outer.where(outer.selected_columns[0].in_(chosen))
 
 
 def search_query(
@@ -65,7 +38,7 @@ def search_query(
     text: str | None = None,
     limit: int = 100,
 ) -> SearchQuery:
-    """The filters of ``archiver search``, plus the platform upload date; QueryError if bad."""
+    """The filters of ``archiver search``; QueryError if bad."""
     if limit > MAX_LIMIT:
         raise QueryError(f"limit: at most {MAX_LIMIT}")
     common: dict[str, Any] = {
@@ -77,18 +50,8 @@ def search_query(
         "text": text or None,
         "limit": limit,
     }
-    if _PARSE_TAKES_UPLOAD:
-        common |= {"upload_since": upload_since or None, "upload_until": upload_until or None}
-        query: SearchQuery = SearchQuery.parse(**common)
-        return query
-    base = SearchQuery.parse(**common)
-    if not upload_since and not upload_until:
-        return base
-    return _UploadDated(
-        **{name: getattr(base, name) for name in base.__dataclass_fields__},
-        uploaded_from=_upload_day(upload_since, "upload_since") if upload_since else None,
-        uploaded_to=_upload_day(upload_until, "upload_until") if upload_until else None,
-    )
+    common |= {"upload_since": upload_since or None, "upload_until": upload_until or None}
+    return SearchQuery.parse(**common)
 
 
 def search_results(session: Session, layout: Layout, query: SearchQuery) -> list[dict[str, Any]]:
