@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, or_, select, union
 from sqlalchemy.orm import Session, selectinload
 
 from archiver.errors import ArchiverError
@@ -87,13 +87,16 @@ class SearchQuery:
             limit=limit,
         )
 
-    def statement(self) -> Select[tuple[int]]:
-        """The media ids that match, newest capture first."""
-        query = select(Media.id, Media.first_captured_at)
-        if self.sha256:
-            query = query.where(Media.sha256.startswith(self.sha256, autoescape=True))
-        if self.md5:
-            query = query.where(Media.md5.startswith(self.md5, autoescape=True))
+    def statement(self) -> Select[int]:
+        """The media ids that match, newest capture first.
+
+        Each filter narrows ``media`` directly (hash prefixes as index ranges, page
+        and words through sub-selects), so no join multiplies rows to de-duplicate.
+        """
+        query = select(Media.id)
+        for column, prefix in ((Media.sha256, self.sha256), (Media.md5, self.md5)):
+            if prefix:  # hex only: "g" sorts after every hex digit
+                query = query.where(column >= prefix, column < prefix + "g")
         if self.since:
             query = query.where(Media.first_captured_at >= self.since)
         if self.until:
@@ -102,35 +105,26 @@ class SearchQuery:
             query = query.where(Media.platform_upload_date >= self.upload_since)
         if self.upload_until:
             query = query.where(Media.platform_upload_date <= self.upload_until)
-        if self.page or self.text:
-            query = (
-                query.join(Sighting, Sighting.media_id == Media.id, isouter=True)
-                .join(Embed, Embed.id == Sighting.embed_id, isouter=True)
-                .join(Page, Page.id == Embed.page_id, isouter=True)
-            )
+        seen = select(Sighting.media_id).join(Embed, Embed.id == Sighting.embed_id)
         if self.page:
-            query = query.where(or_(Page.url == self.page, Embed.url == self.page))
+            on_page = seen.join(Page, Page.id == Embed.page_id).where(Page.url == self.page)
+            query = query.where(Media.id.in_(union(on_page, seen.where(Embed.url == self.page))))
         for word in (self.text or "").split():
             pattern = f"%{_escape(word)}%"
+
+            def like(column: Any, pattern: str = pattern) -> Any:
+                return column.ilike(pattern, escape="\\")
+
             query = query.where(
-                or_(
-                    *(
-                        column.ilike(pattern, escape="\\")
-                        for column in (
-                            Media.platform_title,
-                            Page.title,
-                            Embed.context,
-                            Embed.update_label,
-                        )
+                Media.id.in_(
+                    union(
+                        select(Media.id).where(like(Media.platform_title)),
+                        seen.where(or_(like(Embed.context), like(Embed.update_label))),
+                        seen.join(Page, Page.id == Embed.page_id).where(like(Page.title)),
                     )
                 )
             )
-        inner = query.distinct().subquery()
-        return (
-            select(inner.c.id)
-            .order_by(inner.c.first_captured_at.desc(), inner.c.id.desc())
-            .limit(self.limit)
-        )
+        return query.order_by(Media.first_captured_at.desc(), Media.id.desc()).limit(self.limit)
 
 
 def _escape(word: str) -> str:
