@@ -47,6 +47,7 @@ from archiver.index.models import CaptureJob, Embed, Media, Page, Sighting, utcn
 from archiver.index.records import (
     Acquisition,
     PlatformFacts,
+    search_document,
     upsert_embed,
     upsert_media,
     upsert_page,
@@ -559,6 +560,9 @@ class Capturer:
             sighting = upsert_sighting(
                 session, media, session.get_one(Embed, embed.id), acquisition, now
             )
+            session.flush()
+            session.refresh(media, ["sightings"])
+            media.search_text = search_document(media)
             if media.first_captured_at == now:
                 record_capture(session, media, sighting, at=now)
             elif sighting.first_seen_at == now:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Select, or_, select, union
+from sqlalchemy import Select, select, union
 from sqlalchemy.orm import Session, selectinload
 
 from archiver.errors import ArchiverError
@@ -109,21 +109,8 @@ class SearchQuery:
         if self.page:
             on_page = seen.join(Page, Page.id == Embed.page_id).where(Page.url == self.page)
             query = query.where(Media.id.in_(union(on_page, seen.where(Embed.url == self.page))))
-        for word in (self.text or "").split():
-            pattern = f"%{_escape(word)}%"
-
-            def like(column: Any, pattern: str = pattern) -> Any:
-                return column.ilike(pattern, escape="\\")
-
-            query = query.where(
-                Media.id.in_(
-                    union(
-                        select(Media.id).where(like(Media.platform_title)),
-                        seen.where(or_(like(Embed.context), like(Embed.update_label))),
-                        seen.join(Page, Page.id == Embed.page_id).where(like(Page.title)),
-                    )
-                )
-            )
+        for word in (self.text or "").lower().split():
+            query = query.where(Media.search_text.like(f"%{_escape(word)}%", escape="\\"))
         return query.order_by(Media.first_captured_at.desc(), Media.id.desc()).limit(self.limit)
 
 

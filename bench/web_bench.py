@@ -126,6 +126,11 @@ def fill(archive: Archive, items: int, seed: int = 7) -> dict[str, Any]:
                 captured = START + SPAN * (i / items) + timedelta(seconds=rng.randint(0, 600))
                 platform = i % 3 == 0
                 uploaded = captured - timedelta(days=rng.randint(0, 90))
+                title = corpus.sentence(5) if platform else None
+                update = f"UPDATE {rng.randint(0, 23):02d}00 GMT"
+                context = corpus.sentence(14)
+                page_id = i // EMBEDS_PER_PAGE + 1 if i // EMBEDS_PER_PAGE < pages else pages
+                document = [title or "", context, update, page_rows[page_id - 1]["title"]]
                 media.append(
                     {
                         "id": i + 1,
@@ -138,9 +143,10 @@ def fill(archive: Archive, items: int, seed: int = 7) -> dict[str, Any]:
                         "first_captured_at": captured,
                         "platform_extractor": "Youtube" if platform else None,
                         "platform_id": f"id{i}" if platform else None,
-                        "platform_title": corpus.sentence(5) if platform else None,
+                        "platform_title": title,
                         "platform_uploader": "Channel" if platform else None,
                         "platform_upload_date": uploaded.date() if platform else None,
+                        "search_text": " ".join(p for p in document if p).lower(),
                     }
                 )
                 url = f"https://cdn.example.org/v/{i}.mp4"
@@ -148,15 +154,13 @@ def fill(archive: Archive, items: int, seed: int = 7) -> dict[str, Any]:
                 embeds.append(
                     {
                         "id": i + 1,
-                        "page_id": i // EMBEDS_PER_PAGE + 1
-                        if i // EMBEDS_PER_PAGE < pages
-                        else pages,
+                        "page_id": page_id,
                         "url": url,
                         "original_url": url,
                         "kind": "file",
                         "found_in": "video",
-                        "update_label": f"UPDATE {rng.randint(0, 23):02d}00 GMT",
-                        "context": corpus.sentence(14),
+                        "update_label": update,
+                        "context": context,
                         "first_seen_at": seen,
                         "last_seen_at": seen,
                     }

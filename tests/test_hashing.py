@@ -47,17 +47,6 @@ def test_pdq_is_bit_exact_with_the_reference() -> None:
     assert _pdq_hex(np.stack([skimage.data.camera()] * 3, axis=-1)) == (PDQ_CAMERA, 100)
 
 
-def test_pdq_agrees_with_pdqhash_when_installed() -> None:
-    pdqhash = pytest.importorskip("pdqhash")
-    for name in ("coffee", "rocket", "hubble_deep_field"):
-        image = skimage.data.__getattribute__(name)()
-        for size in (None, (333, 217), (1500, 1000), (64, 64)):
-            rgb = image if size is None else np.asarray(Image.fromarray(image).resize(size))
-            bits, quality = pdqhash.compute(np.ascontiguousarray(rgb))
-            expected = sum(int(b) << k for k, b in enumerate(bits[::-1]))
-            assert _pdq_hex(rgb) == (format(expected, "064x"), quality)
-
-
 def test_phash_is_imagehash_phash() -> None:
     grey = np.asarray(Image.fromarray(skimage.data.coffee()).convert("L"))
     for window in (np.s_[:, :], np.s_[20:300, 50:500]):

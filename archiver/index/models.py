@@ -86,6 +86,8 @@ class Media(Base):
     platform_uploader: Mapped[str | None] = mapped_column(Text)
     platform_upload_date: Mapped[date | None] = mapped_column(Date, index=True)
     platform_metadata: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # lower-cased words of its titles, contexts and update labels, for `search --text`
+    search_text: Mapped[str | None] = mapped_column(Text)
 
     sightings: Mapped[list[Sighting]] = relationship(
         back_populates="media", order_by="Sighting.first_seen_at"

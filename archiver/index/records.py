@@ -187,6 +187,17 @@ def upsert_media(
     return media
 
 
+def search_document(media: Media) -> str:
+    """The words ``search --text`` looks in: platform title, and for every sighting
+    its context, update label and page title; lower-cased, in one column."""
+    parts = [media.platform_title or ""]
+    for sighting in media.sightings:
+        embed = sighting.embed
+        parts += [embed.context or "", embed.update_label or ""]
+        parts.append(embed.page.title or "" if embed.page else "")
+    return " ".join(part for part in parts if part).lower()
+
+
 def upsert_sighting(
     session: Session, media: Media, embed: Embed, acquisition: Acquisition, at: datetime
 ) -> Sighting:
