@@ -271,7 +271,10 @@ class Daemon:
             session.execute(
                 update(CaptureJob)
                 .where(CaptureJob.id.in_(ids), CaptureJob.lease_owner == self.capturer.owner)
-                .values(lease_expires_at=utcnow() + self.lease)
+                .values(
+                    lease_expires_at=utcnow() + self.lease,
+                    next_attempt_at=utcnow() + self.lease,
+                )
             )
 
     def heartbeat(self) -> None:
@@ -345,7 +348,8 @@ class Daemon:
             while not self.stop_requested.wait(timeout=5.0):
                 pass
         finally:
-            scheduler.shutdown(wait=False)
+            self.accepting = False  # periodic work still running submits nothing more
+            scheduler.shutdown(wait=True)
             if web is not None:
                 web.stop()
             self.shutdown()

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
 from archiver.errors import FetchError
@@ -39,6 +39,9 @@ class JobState(StrEnum):
     SKIPPED = "skipped"
     FAILED = "failed"
     GONE = "gone"
+
+
+CLAIMABLE = (JobState.PENDING, JobState.FAILED, JobState.RUNNING)
 
 
 def backoff(attempts: int) -> timedelta:
@@ -79,13 +82,8 @@ def claim_due(
     several hosts never take the same job; SQLite transactions here begin with
     ``BEGIN IMMEDIATE``, which serializes claims on one archive.
     """
-    due = or_(
-        and_(
-            CaptureJob.state.in_([JobState.PENDING, JobState.FAILED]),
-            CaptureJob.next_attempt_at <= now,
-        ),
-        and_(CaptureJob.state == JobState.RUNNING, CaptureJob.lease_expires_at < now),
-    )
+    # a running job's next_attempt_at is its lease expiry: one condition, one index
+    due = and_(CaptureJob.state.in_(CLAIMABLE), CaptureJob.next_attempt_at <= now)
     query = select(CaptureJob).where(due).order_by(CaptureJob.next_attempt_at).limit(limit)
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
@@ -122,6 +120,7 @@ def start(job: CaptureJob, owner: str, now: datetime, lease: timedelta = LEASE) 
     job.attempts += 1
     job.lease_owner = owner
     job.lease_expires_at = now + lease
+    job.next_attempt_at = job.lease_expires_at  # taken up again if the worker dies
     job.updated_at = now
 
 

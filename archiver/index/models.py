@@ -187,7 +187,13 @@ class CaptureJob(Base):
 
     __tablename__ = "capture_jobs"
     __table_args__ = (
-        Index("ix_capture_jobs_due", "state", "next_attempt_at"),
+        # the claim query: due claimable jobs in next_attempt_at order
+        Index(
+            "ix_capture_jobs_claimable",
+            "next_attempt_at",
+            sqlite_where=text("state IN ('pending', 'failed', 'running')"),
+            postgresql_where=text("state IN ('pending', 'failed', 'running')"),
+        ),
         # one job per URL captured as a page (embed jobs are unique by embed_id)
         Index(
             "uq_capture_jobs_url",
