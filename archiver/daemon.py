@@ -20,7 +20,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -152,14 +152,20 @@ class Daemon:
     # ---- periodic work -----------------------------------------------------------------
 
     def poll_due(self) -> int:
-        """Claim due sources and poll them on the poll pool; returns how many started."""
+        """Poll every due source, refilling the poll pool as polls finish (not once per
+        tick: polls take milliseconds); returns how many were started."""
+        return _refill(self._poll_batch, lambda: self.polling, self)
+
+    def _poll_batch(self) -> int | None:
+        """Claim due sources for the free poll slots: the number started, or None when
+        every slot is busy."""
         if not self.accepting:
             return 0
         with self.lock:
             self.polling = {f for f in self.polling if not f.done()}
             room = self.config.polling.concurrency * 2 - len(self.polling)
         if room <= 0:
-            return 0
+            return None
         with self.archive.session() as session:
             due = claim_due_sources(session, utcnow(), room)
         for source_id in due:
@@ -176,14 +182,19 @@ class Daemon:
             return None
 
     def drain(self) -> int:
-        """Claim due jobs for every free worker; returns how many were started."""
+        """Run every due job, claiming more as workers free up; returns how many started."""
+        return _refill(self._drain_batch, lambda: set(self.inflight.values()), self)
+
+    def _drain_batch(self) -> int | None:
+        """Claim due jobs for the free workers: the number started, or None when every
+        worker is busy."""
         if not self.accepting:
             return 0
         with self.lock:
             self.inflight = {k: f for k, f in self.inflight.items() if not f.done()}
             room = self.config.download.concurrency - len(self.inflight)
         if room <= 0:
-            return 0
+            return None
         with self.archive.session() as session:
             claimed = [
                 j.id
@@ -322,6 +333,8 @@ class Daemon:
         self.prepare()
         tick = self.config.daemon.tick
         scheduler = BackgroundScheduler(timezone=UTC)
+        # a periodic job still busy refilling simply skips a turn: not worth a log line
+        logging.getLogger("apscheduler").setLevel(logging.ERROR)
         every = {"trigger": "interval", "max_instances": 1, "coalesce": True}
         scheduler.add_job(
             self.poll_due, seconds=tick, id="poll", next_run_time=datetime.now(UTC), **every
@@ -397,6 +410,23 @@ class Daemon:
         with self.archive.session() as session:
             counts = queue_counts(session)
         log_event("daemon.stopped", aborted=len(unfinished) or None, **counts)
+
+
+def _refill(
+    batch: Callable[[], int | None], running: Callable[[], set[Future[Any]]], daemon: Daemon
+) -> int:
+    """Call ``batch`` until nothing is due, waiting for a slot whenever all are busy."""
+    started = 0
+    while daemon.accepting:
+        count = batch()
+        if count == 0:
+            break
+        started += count or 0
+        with daemon.lock:
+            busy = [f for f in running() if not f.done()]
+        if count is None and busy:
+            wait(busy, timeout=1.0, return_when=FIRST_COMPLETED)
+    return started
 
 
 def run_daemon(archive: Archive, *, once: bool) -> None:
