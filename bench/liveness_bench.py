@@ -68,7 +68,6 @@ import itertools
 import json
 import logging
 import os
-import secrets
 import subprocess
 import sys
 import tempfile
@@ -76,7 +75,7 @@ import threading
 import time
 import traceback
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import CancelledError
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -88,7 +87,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 import httpx  # noqa: E402
 import psycopg  # noqa: E402
-from psycopg import sql  # noqa: E402
+import support  # noqa: E402
 from sqlalchemy import event, insert, select  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 from support.archiving import settings  # noqa: E402
@@ -237,29 +236,9 @@ def pg_reachable(base_url: str) -> str | None:
         return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
-@contextlib.contextmanager
-def pg_schema(base_url: str) -> Iterator[str]:
-    """A fresh schema ``bench_<hex>``; yields a URL whose search_path selects it. Dropped
-    afterwards, once every connection tagged with its name has been cut off."""
-    url = make_url(base_url)
-    schema = f"bench_{secrets.token_hex(5)}"
-    libpq = url.set(drivername="postgresql").render_as_string(hide_password=False)
-    name = sql.Identifier(schema)
-    with psycopg.connect(libpq, autocommit=True, connect_timeout=5) as conn:
-        conn.execute(sql.SQL("CREATE SCHEMA {}").format(name))
-    query = {"options": f"-csearch_path={schema}", "application_name": schema}
-    try:
-        yield url.update_query_dict(query).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(libpq, autocommit=True, connect_timeout=5) as conn:
-            conn.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                " WHERE application_name = %s AND pid <> pg_backend_pid()",
-                [schema],
-            )
-            conn.execute("SET lock_timeout = '10s'")
-            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(name))
-        print(f"  dropped schema {schema}", flush=True)
+def pg_schema(base_url: str) -> contextlib.AbstractContextManager[str]:
+    """A fresh schema ``bench_...`` (dropped afterwards): the tests' own helper."""
+    return support.pg_schema(base_url, prefix="bench")
 
 
 # ---- one run ---------------------------------------------------------------------------------

@@ -42,12 +42,11 @@ import asyncio
 import contextlib
 import hashlib
 import random
-import secrets
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -55,14 +54,15 @@ from typing import Any
 
 import httpx
 import psycopg
-from psycopg import sql
 from sqlalchemy import insert
-from sqlalchemy.engine import make_url
 
 from archiver.archive import Archive
 from archiver.config import config_from_dict
 from archiver.index.models import Embed, Media, Page, Sighting
 from archiver.web import create_app
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+import support
 
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 TARGET_MS = 100.0
@@ -293,28 +293,9 @@ def run(url: str, root: Path, items: int, requests: int, label: str) -> bool:
     )
 
 
-@contextlib.contextmanager
-def pg_schema(base_url: str) -> Iterator[str]:
-    """A fresh schema ``bench_<hex>``; yields a URL whose search_path selects it; dropped."""
-    url = make_url(base_url)
-    schema = f"bench_{secrets.token_hex(5)}"
-    libpq = url.set(drivername="postgresql").render_as_string(hide_password=False)
-    name = sql.Identifier(schema)
-    with psycopg.connect(libpq, autocommit=True, connect_timeout=5) as conn:
-        conn.execute(sql.SQL("CREATE SCHEMA {}").format(name))
-    query = {"options": f"-csearch_path={schema}", "application_name": schema}
-    try:
-        yield url.update_query_dict(query).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(libpq, autocommit=True, connect_timeout=5) as conn:
-            conn.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                " WHERE application_name = %s AND pid <> pg_backend_pid()",
-                [schema],
-            )
-            conn.execute("SET lock_timeout = '10s'")
-            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(name))
-        print(f"  dropped schema {schema}", flush=True)
+def pg_schema(base_url: str) -> contextlib.AbstractContextManager[str]:
+    """A fresh schema ``bench_...`` (dropped afterwards): the tests' own helper."""
+    return support.pg_schema(base_url, prefix="bench")
 
 
 def main() -> int:

@@ -56,7 +56,7 @@ DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
 @contextmanager
-def pg_schema(base_url: str | None = None) -> Iterator[str]:
+def pg_schema(base_url: str | None = None, prefix: str = "t") -> Iterator[str]:
     """Create a uniquely named, empty schema; yield a URL whose search_path selects it.
 
     Connections made through the URL are tagged with the schema name as their
@@ -66,7 +66,7 @@ def pg_schema(base_url: str | None = None) -> Iterator[str]:
     """
     url = make_url(base_url or os.environ.get(PG_URL_ENV) or DEFAULT_PG_URL)
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-    schema = f"t_{worker}_{secrets.token_hex(6)}"
+    schema = f"{prefix}_{worker}_{secrets.token_hex(6)}"
     libpq = url.set(drivername="postgresql").render_as_string(hide_password=False)
     name = sql.Identifier(schema)
     try:
