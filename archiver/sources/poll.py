@@ -79,7 +79,7 @@ class Poller:
         return now + timedelta(seconds=max(every * spread, floor))
 
     def poll(self, source_id: int) -> PollResult:
-        with self.archive.session() as session:
+        with self.archive.read_session() as session:  # no write lock for a read
             source = session.get_one(Source, source_id)
             url, kind = source.url, source.kind
             conditional = {}
