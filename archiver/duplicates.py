@@ -154,13 +154,14 @@ def sidecar_section(session: Session, media_id: int) -> dict[str, Any] | None:
     fp = session.scalar(select(Fingerprint).where(Fingerprint.media_id == media_id))
     if fp is None:
         return None
-    view = group_of(session, media_id)
+    member = session.scalar(select(DuplicateMember).where(DuplicateMember.media_id == media_id))
     section: dict[str, Any] = {
         "algorithm": fp.algorithm,
         "fingerprint": _summary(fp),
-        "group_id": view.group_id if view else None,
-        "earliest": view.earliest if view else None,
-        "members": view.members if view else [],
+        "group_id": member.group_id if member else None,
+        "earliest": member.group.earliest.sha256 if member else None,
+        "similarity_to_earliest": round(member.similarity, 4) if member else None,
+        "method": member.method if member else None,
     }
     return section
 
@@ -275,7 +276,11 @@ class DuplicateFinder:
                         found_at=utcnow(),
                     )
                 )
-            group = self._regroup(session, media_id, [k for k, _ in found]) if found else None
+            group, affected = (
+                self._regroup(session, media_id, [k for k, _ in found])
+                if found
+                else (None, (media_id,))
+            )
             shas = dict(
                 session.execute(
                     select(Media.id, Media.sha256).where(Media.id.in_([k for k, _ in found]))
@@ -300,7 +305,7 @@ class DuplicateFinder:
                     for k, m in found
                 ],
                 error,
-                tuple(m.media_id for m in group.members) if group else (media_id,),
+                affected,
             )
         if fp is not None:
             with self.lock:
@@ -316,13 +321,31 @@ class DuplicateFinder:
             )
         return flag
 
-    def _regroup(self, session: Session, media_id: int, others: list[int]) -> DuplicateGroup:
-        """Join the new file, its matches and their groups into one group."""
+    def _regroup(
+        self, session: Session, media_id: int, others: list[int]
+    ) -> tuple[DuplicateGroup, tuple[int, ...]]:
+        """Join the new file, its matches and their groups into one group.
+
+        Also returns the members whose sidecar section changed (new to the group, or
+        a new earliest member), so a growing group does not rewrite every sidecar.
+        """
         ids = [media_id, *others]
         members = session.scalars(
             select(DuplicateMember).where(DuplicateMember.media_id.in_(ids))
         ).all()
         group_ids = sorted({m.group_id for m in members})
+        before = {
+            member_id: (group_id, earliest)
+            for member_id, group_id, earliest in session.execute(
+                select(
+                    DuplicateMember.media_id,
+                    DuplicateMember.group_id,
+                    DuplicateGroup.earliest_media_id,
+                )
+                .join(DuplicateGroup, DuplicateGroup.id == DuplicateMember.group_id)
+                .where(DuplicateMember.group_id.in_(group_ids))
+            ).all()
+        }
         now = utcnow()
         if group_ids:
             group = session.get_one(DuplicateGroup, group_ids[0])
@@ -349,7 +372,9 @@ class DuplicateFinder:
         session.expire(group)
         self._rescore(session, group)
         group.updated_at = now
-        return group
+        now_state = (group.id, group.earliest_media_id)
+        changed = tuple(m.media_id for m in group.members if before.get(m.media_id) != now_state)
+        return group, changed
 
     def _rescore(self, session: Session, group: DuplicateGroup) -> None:
         """Name the earliest member and every member's similarity to it."""

@@ -167,3 +167,27 @@ def test_files_that_cannot_be_fingerprinted_keep_a_reason(
             "kind": "none",
             "reason": "audio has no visual fingerprint",
         }
+
+
+def test_a_growing_group_rewrites_only_the_sidecars_that_change(
+    tmp_path: Path, server: FixtureServer, media: MediaSet
+) -> None:
+    first = recompress(media.photo_a, tmp_path / "first-copy.jpg", scale=0.5, quality=40)
+    second = recompress(media.photo_a, tmp_path / "second-copy.jpg", scale=0.7, quality=35)
+    for name, path in (("orig", media.photo_a), ("first", first), ("second", second)):
+        server.add_file(f"/{name}.jpg", path)
+        server.add_page(f"/{name}", f"<article><p>Photo:</p><img src='/{name}.jpg'></article>")
+    with Archive.open(make_config(tmp_path / "storage")) as archive:
+        capturer = Capturer(archive)
+        for name in ("orig", "first"):
+            assert capturer.capture_url(server.url(f"/{name}")).ok
+        sidecars = {
+            name: archive.layout.media_dir(sha(path)) / "provenance.json"
+            for name, path in (("orig", media.photo_a), ("first", first), ("second", second))
+        }
+        before = {name: sidecars[name].read_bytes() for name in ("orig", "first")}
+        assert capturer.capture_url(server.url("/second")).ok
+
+    third = json.loads(sidecars["second"].read_text())["near_duplicates"]
+    assert third["earliest"] == sha(media.photo_a) and 0.8 <= third["similarity_to_earliest"] <= 1
+    assert {name: sidecars[name].read_bytes() for name in ("orig", "first")} == before
