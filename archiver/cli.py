@@ -352,10 +352,7 @@ def source_remove(ctx: Context, ref: str) -> None:
 @pass_context
 def source_pause(ctx: Context, ref: str) -> None:
     """Pause polling a source."""
-    from archiver.sources.registry import set_paused
-
-    with ctx.archive() as archive, _source_errors(), archive.session() as session:
-        click.echo(f"paused source {set_paused(session, ref, True).id}")
+    _set_paused(ctx, ref, True)
 
 
 @source.command("resume")
@@ -363,10 +360,15 @@ def source_pause(ctx: Context, ref: str) -> None:
 @pass_context
 def source_resume(ctx: Context, ref: str) -> None:
     """Resume polling a source (it is polled at once)."""
+    _set_paused(ctx, ref, False)
+
+
+def _set_paused(ctx: Context, ref: str, paused: bool) -> None:
     from archiver.sources.registry import set_paused
 
     with ctx.archive() as archive, _source_errors(), archive.session() as session:
-        click.echo(f"resumed source {set_paused(session, ref, False).id}")
+        source_id = set_paused(session, ref, paused).id
+        click.echo(f"{'paused' if paused else 'resumed'} source {source_id}")
 
 
 @contextmanager

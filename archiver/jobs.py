@@ -105,6 +105,12 @@ def claim(session: Session, job_id: int, owner: str, now: datetime, lease: timed
     return True
 
 
+def requeue(job: CaptureJob, now: datetime) -> None:
+    """Capture a finished URL again (a page asked for anew may have a new version)."""
+    job.state, job.attempts, job.next_attempt_at = JobState.PENDING, 0, now
+    job.last_error, job.updated_at = None, now
+
+
 def release(job: CaptureJob, now: datetime) -> None:
     """Put an interrupted job back as it was before this attempt (shutdown, not failure)."""
     job.state = JobState.PENDING

@@ -193,37 +193,15 @@ class Ytdlp:
 
     def _run(self, args: list[str]) -> tuple[str, str, int]:
         try:
-            process = subprocess.Popen(
-                args,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                stdin=subprocess.DEVNULL,
-                text=True,
-                start_new_session=True,  # its own process group, killed as a whole
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            )
+            done = run_bounded(args, self.config.timeout, self.stop)
+        except TimeoutError:  # before OSError, of which it is a subclass
+            raise FetchError(f"yt-dlp timed out after {self.config.timeout:.0f}s") from None
         except OSError as exc:
             raise FetchError(f"yt-dlp could not start: {exc.strerror}", retryable=False) from None
-        deadline = time.monotonic() + self.config.timeout
-        try:
-            while True:
-                try:
-                    stdout, stderr = process.communicate(timeout=0.5)
-                    break
-                except subprocess.TimeoutExpired:
-                    if self.stop.is_set():
-                        raise Interrupted("interrupted by shutdown") from None
-                    if time.monotonic() > deadline:
-                        raise FetchError(
-                            f"yt-dlp timed out after {self.config.timeout:.0f}s"
-                        ) from None
-        except BaseException:
-            _kill_group(process)
-            raise
-        if process.returncode < 0:
-            name = signal.Signals(-process.returncode).name
+        if done.returncode < 0:
+            name = signal.Signals(-done.returncode).name
             raise FetchError(f"yt-dlp crashed ({name})")
-        return stdout, stderr, process.returncode
+        return done.stdout, done.stderr, done.returncode
 
     def _collect(self, media: Path) -> PlatformFile:
         if not media.is_file():
@@ -245,6 +223,40 @@ class Ytdlp:
         )
         subtitles = [p for p in siblings if p.suffix.lower() in (".vtt", ".srt", ".ass", ".ttml")]
         return PlatformFile(media, info, info_path, thumbnail, subtitles)
+
+
+def run_bounded(
+    args: list[str], timeout: float, stop: threading.Event
+) -> subprocess.CompletedProcess[str]:
+    """Run a command in its own process group; the whole group is killed when it
+    outlives ``timeout`` (TimeoutError) or when ``stop`` is set (Interrupted).
+
+    Raises OSError when the command cannot start.
+    """
+    process = subprocess.Popen(
+        args,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            try:
+                stdout, stderr = process.communicate(timeout=0.2)
+                break
+            except subprocess.TimeoutExpired:
+                if stop.is_set():
+                    raise Interrupted("interrupted by shutdown") from None
+                if time.monotonic() > deadline:
+                    raise TimeoutError from None
+    except BaseException:
+        _kill_group(process)
+        raise
+    return subprocess.CompletedProcess(args, process.returncode, stdout, stderr)
 
 
 def _kill_group(process: subprocess.Popen[str]) -> None:

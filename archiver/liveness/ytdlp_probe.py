@@ -20,21 +20,17 @@ Anything else is an error: an unknown message is no proof of removal.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
 import signal
-import subprocess
-import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import httpcore
 
-from archiver.errors import BlockedAddressError
+from archiver.errors import BlockedAddressError, Interrupted
 from archiver.fetch.netguard import check_host
-from archiver.fetch.ytdlp import Ytdlp, error_line
+from archiver.fetch.ytdlp import Ytdlp, error_line, run_bounded
 from archiver.liveness.result import CheckResult, Status
 
 PROBE = "yt-dlp"
@@ -120,34 +116,18 @@ def probe_command(ytdlp: Ytdlp, url: str, timeout: float) -> list[str]:
 
 
 def run_probe(ytdlp: Ytdlp, url: str, timeout: float) -> ProbeRun:
-    """Run the probe command; kill its whole process group on time-out or shutdown.
+    """Run the probe command, bounded like every yt-dlp run (its process group is
+    killed on time-out or shutdown).
 
     Raises ProbeTimeout, ProbeInterrupted, or OSError when yt-dlp cannot start.
     """
-    process = subprocess.Popen(
-        probe_command(ytdlp, url, timeout),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        text=True,
-        start_new_session=True,  # its own process group, killed as a whole
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    deadline = time.monotonic() + timeout
     try:
-        while True:
-            try:
-                stdout, stderr = process.communicate(timeout=0.2)
-                break
-            except subprocess.TimeoutExpired:
-                if ytdlp.stop.is_set():
-                    raise ProbeInterrupted from None
-                if time.monotonic() > deadline:
-                    raise ProbeTimeout from None
-    except BaseException:
-        _kill_group(process)
-        raise
-    return ProbeRun(process.returncode, stdout, stderr)
+        done = run_bounded(probe_command(ytdlp, url, timeout), timeout, ytdlp.stop)
+    except TimeoutError:
+        raise ProbeTimeout from None
+    except Interrupted:
+        raise ProbeInterrupted from None
+    return ProbeRun(done.returncode, done.stdout, done.stderr)
 
 
 def ytdlp_check(ytdlp: Ytdlp, url: str, timeout: float) -> CheckResult:
@@ -239,10 +219,3 @@ def _shorten(text: str) -> str:
             break
         kept.append(sentence)
     return ". ".join(kept).rstrip(" .")[:300] or "no output"
-
-
-def _kill_group(process: subprocess.Popen[str]) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, signal.SIGKILL)
-    with contextlib.suppress(Exception):
-        process.communicate(timeout=5)

@@ -19,8 +19,8 @@ from archiver.archive import Archive
 from archiver.duplicates import list_groups
 from archiver.errors import ArchiverError
 from archiver.hashing import HashingError
-from archiver.index.models import CaptureJob, utcnow
-from archiver.jobs import JobState, url_job
+from archiver.index.models import utcnow
+from archiver.jobs import JobState, requeue, url_job
 from archiver.liveness.report import embed_statuses
 from archiver.search import QueryError
 from archiver.similar import SimilarQuery, similar_to_file
@@ -152,15 +152,9 @@ def api_captures(body: CaptureRequest, archive: ArchiveDep) -> JSONResponse:
     with archive.session() as session:
         job = url_job(session, url)
         if job.state in _FINISHED:
-            _requeue(job)
+            requeue(job, utcnow())
         answer: dict[str, Any] = {"job_id": job.id, "url": job.url, "state": job.state}
     return JSONResponse(answer, status_code=202)
-
-
-def _requeue(job: CaptureJob) -> None:
-    now = utcnow()
-    job.state, job.attempts, job.next_attempt_at = JobState.PENDING, 0, now
-    job.last_error, job.updated_at = None, now
 
 
 __all__ = ["CaptureRequest", "NotFound", "router"]
