@@ -568,12 +568,14 @@ class Capturer:
             elif sighting.first_seen_at == now:
                 record_sighting(session, media, sighting, at=now)
             media_id = media.id
-        self.rewrite_sidecar(media_id)
-        flag = self.archive.duplicates.process(media_id)
+        flag = None
+        try:
+            flag = self.archive.duplicates.process(media_id)
+        finally:  # each changed sidecar once, this file's even if matching failed
+            for affected in sorted({media_id, *(flag.affected if flag else ())}):
+                self.rewrite_sidecar(affected)
         near: dict[str, Any] | None = None
         if flag is not None:
-            for affected in flag.affected:
-                self.rewrite_sidecar(affected)
             near = {
                 "group_id": flag.group_id,
                 "earliest": flag.earliest,
