@@ -40,6 +40,12 @@ class Archive:
     read_sessions: sessionmaker[Session]
     layout: Layout
     stop: threading.Event = field(default_factory=threading.Event)  # shutdown: abort transfers
+    #: SQLite has one writer at a time. Threads of this process queue here, and the
+    #: next one starts the moment the last commits, instead of polling the database
+    #: lock in SQLite's busy handler, which sleeps up to 100 ms between tries.
+    writer: contextlib.AbstractContextManager[object] = field(
+        default_factory=contextlib.nullcontext
+    )
 
     @classmethod
     def open(cls, config: Config, *, migrate_schema: bool = True) -> Archive:
@@ -50,7 +56,10 @@ class Archive:
         if migrate_schema:
             migrate(engine)
         readers = session_factory(engine, read_only=True)
-        return cls(config, engine, session_factory(engine), readers, layout)
+        archive = cls(config, engine, session_factory(engine), readers, layout)
+        if engine.dialect.name == "sqlite":
+            archive.writer = threading.RLock()
+        return archive
 
     @cached_property
     def http(self) -> HttpFetcher:
@@ -76,7 +85,7 @@ class Archive:
     @contextlib.contextmanager
     def session(self) -> Iterator[Session]:
         """A unit of work: committed on success, rolled back on error."""
-        with self.sessions() as session, session.begin():
+        with self.writer, self.sessions() as session, session.begin():
             yield session
 
     @contextlib.contextmanager

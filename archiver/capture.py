@@ -337,12 +337,7 @@ class Capturer:
 
     def run_embed_job(self, job_id: int, embed_id: int) -> ItemResult:
         """Run one embed's job now, unless it is already done (then report what is stored)."""
-        with self.archive.session() as session:
-            job = session.get_one(CaptureJob, job_id)
-            if job.state in (JobState.DONE, JobState.SKIPPED):
-                embed = session.get_one(Embed, embed_id)
-                return self._already(embed, job)
-        return self._run(job_id, embed_id, self._capture_embed)
+        return self._run(job_id, embed_id, self._capture_embed, report_finished=True)
 
     def _run_new_embed(
         self, page: Page | None, found: FoundEmbed, on_item: OnItem | None
@@ -360,12 +355,22 @@ class Capturer:
         work: Callable[[Embed], list[StoredFile]],
         *,
         claimed: bool = False,
+        report_finished: bool = False,
     ) -> ItemResult:
+        """Claim the job (unless the queue did), do ``work``, record the outcome.
+
+        With ``report_finished``, a job already done or skipped is not run again: the
+        item reports what the archive holds.
+        """
         with self.archive.session() as session:
             embed = session.get_one(Embed, embed_id)
+            if not claimed:
+                job = jobs.locked(session, job_id)
+                if report_finished and job.state in (JobState.DONE, JobState.SKIPPED):
+                    return self._already(embed, job)
+                if not jobs.claim(job, self.owner, utcnow(), self.lease):
+                    return _item(embed, "queued", reason="being captured by another worker")
             session.expunge(embed)
-            if not claimed and not jobs.claim(session, job_id, self.owner, utcnow(), self.lease):
-                return _item(embed, "queued", reason="being captured by another worker")
         item = _item(embed, "stored")
         outcome: Outcome | None
         try:

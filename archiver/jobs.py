@@ -93,12 +93,16 @@ def claim_due(
     return claimed
 
 
-def claim(session: Session, job_id: int, owner: str, now: datetime, lease: timedelta) -> bool:
-    """Take one job now (a person asked for it), unless a live worker holds it."""
+def locked(session: Session, job_id: int) -> CaptureJob:
+    """A job's row; on PostgreSQL locked against other daemons until the commit."""
     query = select(CaptureJob).where(CaptureJob.id == job_id)
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update()
-    job = session.scalars(query).one()
+    return session.scalars(query).one()
+
+
+def claim(job: CaptureJob, owner: str, now: datetime, lease: timedelta) -> bool:
+    """Take a `locked` job now (a person asked for it), unless a live worker holds it."""
     if job.state == JobState.RUNNING and job.lease_expires_at and job.lease_expires_at > now:
         return False
     start(job, owner, now, lease)
