@@ -10,15 +10,18 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Select, select, union
+from sqlalchemy import ColumnElement, Select, String, bindparam, func, literal, select, union
 from sqlalchemy.orm import Session, selectinload
 
 from archiver.errors import ArchiverError
 from archiver.index.models import DuplicateMember, Embed, Media, Page, Sighting, iso
+from archiver.index.textindex import MIN_INDEXED, IndexedWords
 from archiver.store.layout import SIDECAR, Layout
 
 MIN_PREFIX = 8
 DEFAULT_LIMIT = 100
+RECENT_WINDOW = 50  # files read per result by the newest-first pass for words
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # before any capture
 
 
 class QueryError(ArchiverError):
@@ -87,12 +90,54 @@ class SearchQuery:
             limit=limit,
         )
 
+    @property
+    def words(self) -> list[str]:
+        """Each word must be a substring of ``media.search_text`` (lower-cased there too)."""
+        return (self.text or "").lower().split()
+
+    @property
+    def indexed_words(self) -> list[str]:
+        """The words the trigram index can look up (shorter ones are only scanned for)."""
+        return [word for word in self.words if len(word) >= MIN_INDEXED]
+
     def statement(self) -> Select[int]:
         """The media ids that match, newest capture first.
 
         Each filter narrows ``media`` directly (hash prefixes as index ranges, page
         and words through sub-selects), so no join multiplies rows to de-duplicate.
+        Words: a LIKE each is the definition of a match; the trigram index (SQLite's
+        FTS5 table, PostgreSQL's GIN index) finds the candidates, which are sorted
+        afterwards (``OFFSET 0`` keeps PostgreSQL from walking the capture-time index
+        instead when it overestimates a word, which is a full scan for a rare one).
         """
+        query = self._narrowed().where(*_word_matches(Media.search_text.expression, self.words))
+        if not self.indexed_words:
+            return query.order_by(*_NEWEST_FIRST).limit(self.limit)
+        query = query.where(IndexedWords(Media.id.expression, self.indexed_words))
+        found = query.add_columns(Media.first_captured_at).offset(0).subquery()
+        order = (found.c.first_captured_at.desc(), found.c.id.desc())
+        return select(found.c.id).order_by(*order).limit(self.limit)
+
+    def recent_statement(self) -> Select[int]:
+        """The word matches among the newest ``limit * RECENT_WINDOW`` files that pass
+        the other filters (a few more on equal capture times).
+
+        When that fills the page it is the answer, since the window is the start of
+        the result order. It is how a common word stays fast: a newest-first walk
+        stops as soon as the page is full, while the index would read most of itself
+        for the word. The window's end is one capture time, so the walk is an index
+        range that also stops there for a rare word.
+        """
+        newest = self._narrowed().with_only_columns(Media.first_captured_at)
+        edge = newest.order_by(Media.first_captured_at.desc())  # the index order alone
+        edge = edge.offset(self.limit * RECENT_WINDOW - 1).limit(1)
+        start = func.coalesce(edge.scalar_subquery(), literal(EPOCH, Media.first_captured_at.type))
+        query = self._narrowed().where(Media.first_captured_at >= start)
+        query = query.where(*_word_matches(Media.search_text.expression, self.words))
+        return query.order_by(*_NEWEST_FIRST).limit(self.limit)
+
+    def _narrowed(self) -> Select[int]:
+        """The ids that pass every filter but the words."""
         query = select(Media.id)
         for column, prefix in ((Media.sha256, self.sha256), (Media.md5, self.md5)):
             if prefix:  # hex only: "g" sorts after every hex digit
@@ -109,9 +154,24 @@ class SearchQuery:
         if self.page:
             on_page = seen.join(Page, Page.id == Embed.page_id).where(Page.url == self.page)
             query = query.where(Media.id.in_(union(on_page, seen.where(Embed.url == self.page))))
-        for word in (self.text or "").lower().split():
-            query = query.where(Media.search_text.like(f"%{_escape(word)}%", escape="\\"))
-        return query.order_by(Media.first_captured_at.desc(), Media.id.desc()).limit(self.limit)
+        return query
+
+
+_NEWEST_FIRST = (Media.first_captured_at.desc(), Media.id.desc())
+
+
+def _word_matches(column: ColumnElement[str | None], words: list[str]) -> list[ColumnElement[bool]]:
+    """LIKE '%word%' per word, its wildcards taken literally.
+
+    The pattern goes into the SQL text, not a parameter: PostgreSQL then plans each
+    search for its words (the trigram index for a rare one, the capture-time walk
+    for a common one) instead of settling, after a few runs of the prepared
+    statement, on one generic plan that scans every file for a rare word.
+    """
+    return [
+        column.like(bindparam(None, f"%{_escape(w)}%", String(), literal_execute=True), "\\")
+        for w in words
+    ]
 
 
 def _escape(word: str) -> str:
@@ -167,8 +227,23 @@ class MediaRecord:
 
 
 def search(session: Session, layout: Layout, query: SearchQuery) -> list[MediaRecord]:
-    ids: list[int] = list(session.scalars(query.statement()))
-    return records(session, layout, ids)
+    return records(session, layout, matching_ids(session, query))
+
+
+def matching_ids(session: Session, query: SearchQuery) -> list[int]:
+    """The ids ``query.statement()`` selects, found the fast way for the words given.
+
+    A common word is found at once by walking the newest files, and costs the
+    trigram index a read of most of itself; a rare one is the reverse. Neither
+    planner tells them apart reliably (FTS5 gives no estimate; PostgreSQL's comes
+    from sampled documents), so the bounded walk goes first and only words it does
+    not fill the page with go to the index.
+    """
+    if query.indexed_words:
+        recent = list(session.scalars(query.recent_statement()))
+        if len(recent) == query.limit:
+            return recent
+    return list(session.scalars(query.statement()))
 
 
 def records(
@@ -198,4 +273,12 @@ def records(
     ]
 
 
-__all__ = ["MediaRecord", "QueryError", "SearchQuery", "parse_when", "records", "search"]
+__all__ = [
+    "MediaRecord",
+    "QueryError",
+    "SearchQuery",
+    "matching_ids",
+    "parse_when",
+    "records",
+    "search",
+]

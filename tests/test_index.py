@@ -3,14 +3,34 @@
 from __future__ import annotations
 
 import hashlib
+import logging
+import os
+import random
+import secrets
 import threading
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import func, select
-from support import FixtureServer, MediaSet
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Select,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    make_url,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.orm import Session
+from support import DEFAULT_PG_URL, PG_URL_ENV, FixtureServer, MediaSet
 from support.archiving import make_config
 
 from archiver.archive import Archive
@@ -18,7 +38,8 @@ from archiver.capture import Capturer
 from archiver.index.db import SCHEMA_HEAD, make_engine, migrate
 from archiver.index.models import Base, Media, Page, Sighting
 from archiver.index.records import upsert_page
-from archiver.search import SearchQuery, search
+from archiver.index.textindex import FTS_TABLE, TRIGRAM_INDEX, owns
+from archiver.search import SearchQuery, matching_ids, search
 
 
 @pytest.mark.parametrize("shortcut", [False, True], ids=["migrations", "fresh-schema"])
@@ -33,7 +54,10 @@ def test_migrations_build_exactly_the_models_and_are_idempotent(
     with engine.connect() as connection:
         assert MigrationContext.configure(connection).get_current_revision() == SCHEMA_HEAD
     with engine.connect() as connection:
-        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+        context = MigrationContext.configure(
+            connection, opts={"include_name": lambda name, *_: not owns(name)}
+        )
+        differences = compare_metadata(context, Base.metadata)
     engine.dispose()
     assert differences == []
 
@@ -111,3 +135,232 @@ def test_schema_head_constant_names_the_newest_migration() -> None:
     config = AlembicConfig()
     config.set_main_option("script_location", str(MIGRATIONS))
     assert ScriptDirectory.from_config(config).get_current_head() == SCHEMA_HEAD
+
+
+# ---- word search and its index ----------------------------------------------------------------
+
+VOCABULARY = [
+    "barrel", "bombs", "douma", "citadel", "aleppo", "update", "1800", "gmt", "footage",
+    "straße", "ägypten", "حلب", "дамаск", "σεισμός", "50%", "a_b", 'say"no"', "back\\slash",
+    "near(x)", "and", "not", "or", "x*", "-minus", "col:on", "al", "é", "q",
+]  # fmt: skip
+QUERIES = [
+    *VOCABULARY,
+    "BARREL", "Douma", "ÄGYPTEN", "ДАМАСК", "STRASSE", "σεισμ", "ισμ", "ppo", "rre", "tad",
+    "barrel douma", "citadel gmt", "al é", "50", "%", "_", '"', "ra", "a", "18 00",
+    "bombs  footage   q", "douma douma", "absent", "xyz", "c", "l:o",
+]  # fmt: skip
+
+
+def _documents(count: int, seed: int) -> list[str]:
+    """Lower-cased search documents as capture writes them: title, context, update, page."""
+    rng = random.Random(seed)
+    return [
+        " | ".join(" ".join(rng.sample(VOCABULARY, rng.randint(0, 4))) for _ in range(3)).lower()
+        for _ in range(count)
+    ]
+
+
+def _add_media(session: Session, first: int, documents: list[str | None]) -> None:
+    rows = []
+    for n, document in enumerate(documents, start=first):
+        digest = hashlib.sha256(str(n).encode()).hexdigest()
+        rows.append(
+            {
+                "id": n,
+                "sha256": digest,
+                "md5": digest[:32],
+                "size_bytes": n,
+                "mime_type": "image/jpeg",
+                "media_type": "image",
+                "path": f"media/{digest}",
+                "first_captured_at": datetime(2026, 1, 1, tzinfo=UTC) + timedelta(hours=n % 37),
+                "search_text": document,
+            }
+        )
+    session.execute(insert(Media), rows)
+
+
+def _expected(session: Session, words: str, limit: int) -> list[int]:
+    """The answer by definition: every word a substring of the document, newest first."""
+    rows = session.execute(select(Media.id, Media.first_captured_at, Media.search_text)).all()
+    hits = [r for r in rows if all(w in (r.search_text or "") for w in words.lower().split())]
+    hits.sort(key=lambda r: (r.first_captured_at, r.id), reverse=True)
+    return [r.id for r in hits[:limit]]
+
+
+def _assert_search_is_substring_search(archive: Archive) -> None:
+    """Both ways to the answer agree with the definition: the index lookup alone,
+    and the newest-first walk search tries first (its window: 50 files a result)."""
+    with archive.session() as session:
+        for words in QUERIES:
+            for limit in (1, 3, 1000):
+                query = SearchQuery.parse(text=words, limit=limit)
+                expected = _expected(session, words, limit)
+                assert session.scalars(query.statement()).all() == expected, (words, limit)
+                assert matching_ids(session, query) == expected, (words, limit)
+
+
+def test_word_search_is_substring_search_and_the_index_follows_writes(
+    db_url: str, tmp_path: Path
+) -> None:
+    """Every word must be a substring (case-insensitive, any script, short words and
+    LIKE or FTS5 syntax characters taken literally), in any part of the document;
+    the same after rows are inserted, updated (ORM and bulk) and deleted."""
+    with Archive.open(make_config(tmp_path / "storage", db_url)) as archive:
+        with archive.session() as session:
+            _add_media(session, 1, [*_documents(250, seed=1), None, ""])
+        _assert_search_is_substring_search(archive)
+
+        with archive.session() as session:
+            renamed = _documents(40, seed=2)
+            for media, document in zip(
+                session.scalars(select(Media).order_by(Media.id).limit(40)), renamed, strict=True
+            ):
+                media.search_text = document
+            session.execute(
+                update(Media).where(Media.id % 7 == 0).values(search_text="citadel ۱۸۰۰ gmt")
+            )
+            session.execute(update(Media).where(Media.id == 100).values(search_text=None))
+            session.execute(delete(Media).where(Media.id % 5 == 0))
+            session.delete(session.get_one(Media, 3))
+            _add_media(session, 1000, _documents(30, seed=3))
+        _assert_search_is_substring_search(archive)
+        with archive.session() as session:
+            assert session.scalars(SearchQuery.parse(text="۱۸۰۰").statement()).all()
+            if archive.engine.dialect.name == "sqlite":  # the index against the rows
+                session.execute(
+                    text(
+                        f"INSERT INTO {FTS_TABLE}({FTS_TABLE}, rank) VALUES ('integrity-check', 1)"
+                    )
+                )
+
+
+def _plan(connection: Connection, statement: Select[Any]) -> str:
+    """The plan of the SQL the statement runs as (its literal patterns expanded)."""
+    sent: list[tuple[str, Any]] = []
+
+    def record(*args: Any) -> None:
+        sent.append((args[2], args[3]))  # the statement and parameters of the cursor
+
+    event.listen(connection, "before_cursor_execute", record)
+    try:
+        connection.execute(statement).all()
+    finally:
+        event.remove(connection, "before_cursor_execute", record)
+    explain = "EXPLAIN QUERY PLAN " if connection.dialect.name == "sqlite" else "EXPLAIN "
+    sql, parameters = sent[-1]
+    return "\n".join(str(row[-1]) for row in connection.exec_driver_sql(explain + sql, parameters))
+
+
+def _text_index_used(connection: Connection, words: str) -> bool:
+    plan = _plan(connection, SearchQuery.parse(text=words).statement())
+    return (f"SCAN {FTS_TABLE} VIRTUAL TABLE" in plan) or (TRIGRAM_INDEX in plan)
+
+
+def test_word_search_uses_the_text_index(db_url: str, tmp_path: Path) -> None:
+    """A rare word is looked up, not scanned for: FTS5 on SQLite, the GIN trigram
+    index on PostgreSQL (chosen by its planner on 20,000 rows); a word too
+    short for trigrams is not sent to the index."""
+    with Archive.open(make_config(tmp_path / "storage", db_url)) as archive:
+        with archive.session() as session:
+            _add_media(session, 1, _documents(20_000, seed=4))
+            _add_media(session, 30_000, ["the one with zanzibar in it"])
+        with archive.engine.begin() as connection:
+            connection.exec_driver_sql("ANALYZE media")
+            assert _text_index_used(connection, "Zanzibar")
+            assert _text_index_used(connection, "zanzibar al")
+            if connection.dialect.name == "sqlite":
+                assert not _text_index_used(connection, "al")
+        with archive.session() as session:
+            assert len(session.scalars(SearchQuery.parse(text="zanzibar").statement()).all()) == 1
+
+
+def _alembic(engine: Engine, action: str, revision: str) -> None:
+    from alembic import command
+    from alembic.config import Config as AlembicConfig
+
+    from archiver.index.db import MIGRATIONS
+
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        getattr(command, action)(config, revision)
+
+
+def test_text_index_migration_backfills_and_downgrades(db_url: str, tmp_path: Path) -> None:
+    """0007 -> 0008 indexes the rows already there; the downgrade removes the index
+    (inserts still work: no trigger left behind) and the upgrade can run again."""
+    engine = make_engine(db_url)
+    _alembic(engine, "upgrade", "0007")
+    documents = _documents(200, seed=5)
+    with Session(engine) as session, session.begin():
+        _add_media(session, 1, [*documents, "zanzibar footage"])
+    _alembic(engine, "upgrade", "head")
+    with engine.connect() as connection:
+        assert {FTS_TABLE, TRIGRAM_INDEX} & set(_schema_names(connection))
+    with Session(engine) as session:  # on SQLite, rows missing from FTS5 would not be found
+        for words in ("zanzibar", "footage", "barrel douma", "حلب"):
+            query = SearchQuery.parse(text=words, limit=1000)
+            assert session.scalars(query.statement()).all() == _expected(session, words, 1000)
+
+    _alembic(engine, "downgrade", "0007")
+    with engine.connect() as connection:
+        assert not [name for name in _schema_names(connection) if owns(name)]
+    with Session(engine) as session, session.begin():
+        _add_media(session, 900, ["added at 0007"])
+    migrate(engine)
+    with Session(engine) as session:
+        query = SearchQuery.parse(text="added 0007")
+        assert len(session.scalars(query.statement()).all()) == 1
+    engine.dispose()
+
+
+def _schema_names(connection: Connection) -> list[str]:
+    """Tables, triggers and indexes of the archive's schema."""
+    if connection.dialect.name == "sqlite":
+        return list(connection.scalars(text("SELECT name FROM sqlite_master")))
+    return list(
+        connection.scalars(
+            text("SELECT relname FROM pg_class WHERE relnamespace = current_schema()::regnamespace")
+        )
+    )
+
+
+def test_postgresql_without_pg_trgm_privilege_still_upgrades(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A role that may not create extensions gets a working archive without the
+    trigram index (word search scans) and a warning naming what to run."""
+    base = make_url(os.environ.get(PG_URL_ENV) or DEFAULT_PG_URL)
+    suffix = secrets.token_hex(4)
+    database, role = f"archiver_notrgm_{suffix}", f"archiver_notrgm_{suffix}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f"CREATE ROLE {role} LOGIN")
+        connection.exec_driver_sql(f"CREATE DATABASE {database}")
+    try:
+        owner = create_engine(base.set(database=database), isolation_level="AUTOCOMMIT")
+        with owner.connect() as connection:  # PostgreSQL 15: no CREATE on public for others
+            connection.exec_driver_sql(f"CREATE SCHEMA archive AUTHORIZATION {role}")
+        owner.dispose()
+        url = base.set(database=database, username=role).update_query_dict(
+            {"options": "-csearch_path=archive"}
+        )
+        engine = make_engine(url.render_as_string(hide_password=False))
+        with caplog.at_level(logging.WARNING, logger="archiver"):
+            migrate(engine)
+        assert "index.text_index_missing" in caplog.messages
+        with Session(engine) as session, session.begin():
+            _add_media(session, 1, ["zanzibar footage"])
+        with Session(engine) as session:
+            assert len(session.scalars(SearchQuery.parse(text="zanzibar").statement()).all()) == 1
+        with engine.connect() as connection:
+            assert TRIGRAM_INDEX not in _schema_names(connection)
+        engine.dispose()
+    finally:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+            connection.exec_driver_sql(f"DROP ROLE IF EXISTS {role}")
+        admin.dispose()
