@@ -26,7 +26,6 @@ from sqlalchemy.orm import Session, selectinload
 
 from archiver import __version__, jobs
 from archiver.archive import Archive
-from archiver.duplicates import sidecar_section
 from archiver.errors import ArchiverError, FetchError, Interrupted, StoreError
 from archiver.extract import (
     ExtractError,
@@ -47,6 +46,7 @@ from archiver.index.models import CaptureJob, Embed, Media, Page, Sighting, utcn
 from archiver.index.records import (
     Acquisition,
     PlatformFacts,
+    retitle_page,
     search_document,
     upsert_embed,
     upsert_media,
@@ -291,10 +291,13 @@ class Capturer:
             )
             if source_id is not None:
                 page.source_id = source_id
+            retitled = retitle_page(session, page, extraction.title)
             recorded = RecordedPage(page.id, sha256, changed, extraction.title)
             record_embeds(session, page, extraction.embeds, now, recorded, mark_removed)
             if changed:
                 record_page_event(session, page, sha256, at=now)
+        for media_id in retitled:
+            self.rewrite_sidecar(media_id)
         if recorded.new_embeds or recorded.removed_embeds:
             log_event(
                 "page.changed",
@@ -419,6 +422,10 @@ class Capturer:
         PostgreSQL (several daemons), a lock on the media row. The file is written
         outside any SQLite write transaction, so an fsync never blocks other writers.
         """
+        # Imported here: matching brings numpy and PyAV, which a capture needs only once
+        # its first file is stored, so start-up and the first downloads do not wait.
+        from archiver.duplicates import sidecar_section
+
         postgres = self.archive.engine.dialect.name == "postgresql"
         with _SIDECAR_LOCKS[media_id % len(_SIDECAR_LOCKS)]:
             opened = self.archive.session() if postgres else self.archive.read_session()

@@ -263,3 +263,26 @@ def test_refuses_addresses_that_are_not_public(
             report = capturer.capture_url(url)
             assert not report.ok and "non-public address" in (report.error or "")
         assert server.hits("/page") == 0
+
+
+def test_a_retitled_page_renames_its_files_in_search_and_sidecars(
+    archive: Archive, server: FixtureServer, media: MediaSet
+) -> None:
+    server.add_file("/m/photo.jpg", media.photo_a)
+    article = "<title>{}</title><article><p>Smoke over the old city:</p><img src='/m/photo.jpg'>"
+    server.add_page("/live", article.format("Syria Daily, Sept 28"))
+    capturer = Capturer(archive)
+    capturer.capture_url(server.url("/live"))
+    server.add_page("/live", article.format("Syria Daily, Sept 28: Citadel falls"))
+    capturer.capture_url(server.url("/live"))
+
+    def found(words: str) -> list[str]:
+        with archive.read_session() as session:
+            hits = search(session, archive.layout, SearchQuery(text=words))
+            return [hit.media.sha256 for hit in hits]
+
+    digest = sha256_of(media.photo_a)
+    assert found("citadel falls") == [digest]
+    assert found("sept 28") == [digest]
+    sidecar = json.loads((archive.layout.media_dir(digest) / "provenance.json").read_text())
+    assert sidecar["sightings"][0]["page_title"] == "Syria Daily, Sept 28: Citadel falls"

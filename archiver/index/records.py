@@ -81,9 +81,24 @@ def upsert_page(session: Session, url: str, title: str | None, at: datetime) -> 
         lambda: Page(url=url, title=title, first_fetched_at=at, last_fetched_at=at),
     )
     page.last_fetched_at = max(page.last_fetched_at, at)
-    if title:
-        page.title = title
     return page
+
+
+def retitle_page(session: Session, page: Page, title: str | None) -> list[int]:
+    """Give a page the title its newest version shows.
+
+    The files seen on the page are found by its title too, so their search documents
+    follow; their ids are returned for their sidecars (which name the title) to follow
+    once this is committed.
+    """
+    if not title or title == page.title:
+        return []
+    page.title = title
+    seen_here = select(Sighting.media_id).join(Embed).where(Embed.page_id == page.id)
+    media = session.scalars(select(Media).where(Media.id.in_(seen_here))).all()
+    for item in media:
+        item.search_text = search_document(item)
+    return [item.id for item in media]
 
 
 def upsert_snapshot(
@@ -227,6 +242,7 @@ __all__ = [
     "Acquisition",
     "PlatformFacts",
     "get_or_create",
+    "retitle_page",
     "upsert_embed",
     "upsert_media",
     "upsert_page",
