@@ -12,7 +12,9 @@ import pytest
 from support import FixtureServer, MediaSet
 from support.archiving import run_cli, settings, write_config
 
-from archiver.config import LivenessConfig
+from archiver.archive import Archive
+from archiver.config import LivenessConfig, load_config
+from archiver.liveness.report import embed_statuses
 from archiver.liveness.schedule import next_check
 
 PLAYER = """<html><head><script type="application/ld+json">
@@ -40,10 +42,18 @@ def check(config: Path, *args: str) -> dict[str, dict[str, object]]:
     return {row["embed_url"].rsplit("/", 1)[1]: row for row in json.loads(result.stdout)}
 
 
+def embeds_with(config: Path, *statuses: str) -> set[str]:
+    """The embeds the editors' filter finds, by the last part of their URL."""
+    with Archive.open(load_config(config)) as archive, archive.read_session() as session:
+        rows = embed_statuses(session, archive.layout, statuses=set(statuses))
+        return {row.embed.url.rsplit("/", 1)[1] for row in rows}
+
+
 def test_dead_embeds_are_classified_and_the_archive_named(
     config: Path, server: FixtureServer, media: MediaSet
 ) -> None:
     assert run_cli(config, "capture", server.url("/live")).returncode == 0
+    assert embeds_with(config, "unchecked") == {"1", "photo_a.jpg", "clip_a.mp4"}
     first = check(config)
     assert {name: row["status"] for name, row in first.items()} == {
         "1": "live",
@@ -69,6 +79,8 @@ def test_dead_embeds_are_classified_and_the_archive_named(
 
     only_dead = check(config, "--status", "gone,restricted")
     assert set(only_dead) == {"photo_a.jpg", "1"}
+    assert embeds_with(config, "error", "unchecked") == {"clip_a.mp4"}
+    assert embeds_with(config, "live") == set()
 
     report = run_cli(config, "report", server.url("/live"))
     assert report.returncode == 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from archiver.index.models import Embed, LinkCheck, Page, Sighting, iso
@@ -54,9 +54,14 @@ class EmbedStatus:
 def embed_statuses(
     session: Session, layout: Layout, *, page: str | None = None, statuses: set[str] | None = None
 ) -> list[EmbedStatus]:
-    """Every embed (of one page, or of all pages) with its latest check."""
+    """Every embed (of one page, or of all pages) with its latest check, in page order.
+
+    ``statuses`` filters in the query ("unchecked": no check, or none finished yet), so
+    a dashboard of the dead embeds of a large archive does not load the live ones.
+    """
     query = (
-        select(Embed)
+        select(Embed, LinkCheck)
+        .outerjoin(LinkCheck, LinkCheck.url == Embed.url)
         .where(Embed.page_id.is_not(None))
         .options(
             selectinload(Embed.page),
@@ -66,19 +71,13 @@ def embed_statuses(
     )
     if page is not None:
         query = query.join(Page, Page.id == Embed.page_id).where(Page.url == page)
-    embeds = list(session.scalars(query))
-    urls = {e.url for e in embeds}
-    checks = {
-        c.url: c
-        for start in range(0, len(urls), 500)
-        for c in session.scalars(
-            select(LinkCheck).where(LinkCheck.url.in_(sorted(urls)[start : start + 500]))
-        )
-    }
-    rows = [EmbedStatus(e, checks.get(e.url), layout) for e in embeds]
     if statuses:
-        rows = [r for r in rows if r.status in statuses]
-    return rows
+        checked = sorted(statuses - {"unchecked"})
+        wanted = [LinkCheck.status.in_(checked)] if checked else []
+        if "unchecked" in statuses:
+            wanted.append(LinkCheck.status.is_(None))
+        query = query.where(or_(*wanted))
+    return [EmbedStatus(embed, check, layout) for embed, check in session.execute(query)]
 
 
 def page_status(session: Session, page: str) -> LinkCheck | None:
