@@ -262,6 +262,16 @@ def test_slow_response_trickles(server: FixtureServer, client: httpx.Client) -> 
         client.get(server.url("/slow"), timeout=httpx.Timeout(5, read=0.02))
 
 
+def test_a_paced_file_arrives_whole_at_its_rate(
+    server: FixtureServer, media: MediaSet, client: httpx.Client
+) -> None:
+    data = media.photo_a.read_bytes()
+    server.add_file("/paced.jpg", media.photo_a, rate=len(data) / 0.5)  # half a second
+    start = time.perf_counter()
+    response = client.get(server.url("/paced.jpg"))
+    assert response.content == data and time.perf_counter() - start >= 0.45
+
+
 def test_hang_times_out(server: FixtureServer, client: httpx.Client) -> None:
     server.add_hang("/hang", seconds=30)
     with pytest.raises(httpx.ReadTimeout):

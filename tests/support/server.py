@@ -91,6 +91,7 @@ class _Entity:
     file: Path | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     created: float = field(default_factory=time.time)
+    rate: float | None = None  # bytes per second for each response (a slower link)
     _etag: str = field(init=False, default="")
 
     def __post_init__(self) -> None:
@@ -106,6 +107,11 @@ class _Entity:
         return len(self.data), self._etag, self.created
 
     def chunks(self, start: int, length: int) -> Iterator[bytes]:
+        if self.rate is None:
+            return self._chunks(start, length)
+        return _paced(self._chunks(start, length), self.rate)
+
+    def _chunks(self, start: int, length: int) -> Iterator[bytes]:
         if self.data is not None:
             view = memoryview(self.data)[start : start + length]
             for offset in range(0, len(view), CHUNK):
@@ -117,6 +123,19 @@ class _Entity:
             while length > 0 and (chunk := fh.read(min(CHUNK, length))):
                 length -= len(chunk)
                 yield chunk
+
+
+def _paced(chunks: Iterator[bytes], rate: float) -> Iterator[bytes]:
+    """Hand out ``chunks`` no faster than ``rate`` bytes per second: each one when the
+    link would have carried it."""
+    began = time.perf_counter()
+    sent = 0
+    for chunk in chunks:
+        sent += len(chunk)
+        early = began + sent / rate - time.perf_counter()
+        if early > 0:
+            time.sleep(early)
+        yield chunk
 
 
 class _Unsatisfiable(Exception):
@@ -385,10 +404,14 @@ class FixtureServer:
         file_path: str | os.PathLike[str],
         content_type: str | None = None,
         headers: Mapping[str, str] | None = None,
+        rate: float | None = None,
     ) -> None:
-        """Stream a file from disk with Range, HEAD, ETag/Last-Modified and conditional GET."""
+        """Stream a file from disk with Range, HEAD, ETag/Last-Modified and conditional GET;
+        at most ``rate`` bytes per second per response, when given."""
         file = Path(file_path)
-        entity = _Entity(content_type or guess_content_type(file), file=file, headers=headers or {})
+        entity = _Entity(
+            content_type or guess_content_type(file), file=file, headers=headers or {}, rate=rate
+        )
         self.add_handler(path, lambda request: _serve_entity(request, entity))
 
     def add_bytes(
