@@ -260,8 +260,9 @@ def _text_index_used(connection: Connection, words: str) -> bool:
 
 def test_word_search_uses_the_text_index(db_url: str, tmp_path: Path) -> None:
     """A rare word is looked up, not scanned for: FTS5 on SQLite, the GIN trigram
-    index on PostgreSQL (chosen by its planner on 20,000 rows); a word too
-    short for trigrams is not sent to the index."""
+    index on PostgreSQL (chosen by its planner on 20,000 rows); a word too short for
+    trigrams is not sent to the index; the walk tried first for common words is a
+    range of the capture-time index, not a scan."""
     with Archive.open(make_config(tmp_path / "storage", db_url)) as archive:
         with archive.session() as session:
             _add_media(session, 1, _documents(20_000, seed=4))
@@ -272,6 +273,9 @@ def test_word_search_uses_the_text_index(db_url: str, tmp_path: Path) -> None:
             assert _text_index_used(connection, "zanzibar al")
             if connection.dialect.name == "sqlite":
                 assert not _text_index_used(connection, "al")
+                walk = _plan(connection, SearchQuery.parse(text="zanzibar").recent_statement())
+                assert "USING INDEX ix_media_first_captured_at (first_captured_at>?)" in walk
+                assert FTS_TABLE not in walk
         with archive.session() as session:
             assert len(session.scalars(SearchQuery.parse(text="zanzibar").statement()).all()) == 1
 

@@ -119,8 +119,8 @@ def _trigram_schema(connection: Connection) -> str | None:
             "index.text_index_missing",
             logging.WARNING,
             reason=str(getattr(exc, "orig", exc)).splitlines()[0],
-            effect="word search scans media; after a superuser runs "
-            "CREATE EXTENSION pg_trgm, run: "
+            effect="word search scans media; once CREATE EXTENSION pg_trgm is done "
+            "(by a role with CREATE on the database), run: "
             f"CREATE INDEX {TRIGRAM_INDEX} ON media USING gin (search_text gin_trgm_ops)",
         )
         return None
