@@ -14,6 +14,8 @@ through its own embed, 20 embeds to a page (5,000 pages), with update labels, ca
 drawn from a 3,000-word vocabulary (Zipf-like: a few words are everywhere, most are
 rare), page titles, and platform titles and upload dates on a third of the files.
 Capture times spread over two years. No files are written: search reads the index only.
+The inserts go through the word-search index's triggers (SQLite) or GIN index
+(PostgreSQL) as captures do, so the fill time includes building it.
 
 Each request goes through the whole web app in-process (httpx's ASGI transport):
 routing, the security middleware, the read session, the query, ``MediaRecord.to_json``
