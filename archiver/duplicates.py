@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import struct
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
 from pathlib import Path
@@ -29,6 +30,7 @@ from archiver.hashing import (
     VideoFingerprint,
     fingerprint,
 )
+from archiver.hashing import thumbnail as thumbnails
 from archiver.index.models import (
     DuplicateGroup,
     DuplicateMember,
@@ -45,6 +47,8 @@ from archiver.match import FingerprintIndex, Match, compare
 from archiver.match.compare import pack_image, pack_video, score_images, score_videos
 
 AnyFingerprint = ImageFingerprint | VideoFingerprint
+#: Key of an image's thumbnail (``"WxH:base64"``) in the fingerprint's JSON hashes.
+THUMBNAIL_KEY = "thumbnail"
 _ADVISORY_KEY = 727466  # serialises matching across daemons sharing a PostgreSQL database
 
 
@@ -58,8 +62,10 @@ def _pack(frame: FrameHash, names: list[str]) -> bytes:
 def to_fingerprint(row: Fingerprint) -> AnyFingerprint | None:
     """Rebuild a fingerprint from its rows (None when the file had none)."""
     if row.kind == "image" and row.hashes is not None:
-        hashes = {name: int(value, 16) for name, value in row.hashes.items()}
-        return ImageFingerprint(row.width or 0, row.height or 0, hashes)
+        hashes = {
+            name: int(value, 16) for name, value in row.hashes.items() if name != THUMBNAIL_KEY
+        }
+        return ImageFingerprint(row.width or 0, row.height or 0, hashes, _thumbnail(row.hashes))
     if row.kind == "video" and row.frame_hash_names is not None:
         names = row.frame_hash_names
         layout = f">{len(names)}Q"
@@ -71,6 +77,29 @@ def to_fingerprint(row: Fingerprint) -> AnyFingerprint | None:
     return None
 
 
+def _thumbnail(hashes: dict[str, Any]) -> thumbnails.Thumbnail | None:
+    text = hashes.get(THUMBNAIL_KEY)
+    try:
+        return thumbnails.decode(text) if isinstance(text, str) else None
+    except ValueError:
+        return None
+
+
+def load_thumbnails(session: Session, media_ids: list[int]) -> dict[int, thumbnails.Thumbnail]:
+    """The stored thumbnails of these images (the index keeps none in memory)."""
+    out = {}
+    rows = session.execute(
+        select(Fingerprint.media_id, Fingerprint.hashes).where(
+            Fingerprint.media_id.in_(media_ids), Fingerprint.algorithm == ALGORITHM
+        )
+    )
+    for media_id, hashes in rows:
+        thumb = _thumbnail(hashes) if hashes else None
+        if thumb is not None:
+            out[media_id] = thumb
+    return out
+
+
 def _fingerprint_row(media_id: int, fp: AnyFingerprint | None, error: str | None) -> Fingerprint:
     row = Fingerprint(
         media_id=media_id, algorithm=ALGORITHM, kind="none", error=error, created_at=utcnow()
@@ -78,6 +107,8 @@ def _fingerprint_row(media_id: int, fp: AnyFingerprint | None, error: str | None
     if isinstance(fp, ImageFingerprint):
         row.kind, row.width, row.height = "image", fp.width, fp.height
         row.hashes = {name: format(value, "x") for name, value in fp.hashes.items()}
+        if fp.thumbnail is not None:
+            row.hashes[THUMBNAIL_KEY] = thumbnails.encode(fp.thumbnail)
     elif isinstance(fp, VideoFingerprint):
         names = sorted(fp.frames[0].hashes) if fp.frames else []
         row.kind, row.width, row.height, row.duration = "video", fp.width, fp.height, fp.duration
@@ -168,7 +199,8 @@ def sidecar_section(session: Session, media_id: int) -> dict[str, Any] | None:
 
 def _summary(fp: Fingerprint) -> dict[str, Any]:
     if fp.kind == "image":
-        return {"kind": "image", "width": fp.width, "height": fp.height, "hashes": fp.hashes}
+        hashes = {k: v for k, v in (fp.hashes or {}).items() if k != THUMBNAIL_KEY}
+        return {"kind": "image", "width": fp.width, "height": fp.height, "hashes": hashes}
     if fp.kind == "video":
         return {
             "kind": "video",
@@ -201,7 +233,7 @@ class DuplicateFinder:
 
     def __init__(self, archive: Archive) -> None:
         self.archive = archive
-        self.index = FingerprintIndex()
+        self.index = FingerprintIndex(keep_thumbnails=False)
         self.loaded_up_to = 0
         self.lock = threading.Lock()
 
@@ -222,10 +254,9 @@ class DuplicateFinder:
     def query(
         self, fp: AnyFingerprint, min_similarity: float | None = None
     ) -> list[tuple[int, Match]]:
-        with self.lock:
-            with self.archive.read_session() as session:
-                self.refresh(session)
-            return self.index.query(fp, min_similarity, limit=1000)
+        with self.lock, self.archive.read_session() as session:
+            self.refresh(session)
+            return self.index.query(fp, min_similarity, limit=1000, thumbnails=_loader(session))
 
     def query_phash(self, phash: int, max_distance: int) -> list[tuple[int, int]]:
         with self.lock:
@@ -260,7 +291,13 @@ class DuplicateFinder:
                 return Flag(media_id, None, None, [], error)  # another worker got here first
             self.refresh(session)
             found = (
-                [(k, m) for k, m in self.index.query(fp, limit=1000) if k != media_id] if fp else []
+                [
+                    (k, m)
+                    for k, m in self.index.query(fp, limit=1000, thumbnails=_loader(session))
+                    if k != media_id
+                ]
+                if fp
+                else []
             )
             row = _fingerprint_row(media_id, fp, error)
             session.add(row)
@@ -410,6 +447,10 @@ class DuplicateFinder:
                 member.similarity, member.method = best
         session.flush()
         session.refresh(group)
+
+
+def _loader(session: Session) -> Callable[[Sequence[int]], dict[int, thumbnails.Thumbnail]]:
+    return lambda keys: load_thumbnails(session, list(keys))
 
 
 def _best_pair(session: Session, media_id: int) -> tuple[float, str]:

@@ -21,11 +21,13 @@ from archiver.hashing import (
     VideoFingerprint,
     fingerprint,
     pdq,
+    thumbnail,
     video,
 )
 from archiver.hashing.borders import content_box
 from archiver.hashing.images import hash_rgb
 from archiver.hashing.phash import phash
+from archiver.hashing.thumbnail import GATE_NAMES
 from archiver.match import compare
 
 # Reference PDQ hashes (Meta's C++ implementation) of scikit-image photographs.
@@ -69,7 +71,9 @@ def test_image_fingerprint(tmp_path: Path) -> None:
         "pdq_c92_mirror",
         "phash_c92",
         "phash_c92_mirror",
+        *GATE_NAMES,
     }
+    assert fp.thumbnail is not None and fp.thumbnail.shape == (48, 64)
     assert fp.hashes["pdq"] < 1 << 256 and fp.hashes["phash"] < 1 << 64
     assert fp.hashes["pdq_quality"] >= 50
     assert isinstance(ALGORITHM, str) and ALGORITHM
@@ -85,7 +89,19 @@ def test_mirrored_image_hashes_swap(tmp_path: Path) -> None:
     assert a.hashes["pdq_c92_mirror"] == b.hashes["pdq_c92"]
     assert a.hashes["phash_c92_mirror"] == b.hashes["phash_c92"]
     match = compare(a, b)
-    assert match is not None and match.method == "image-pdq-mirrored"
+    assert match is not None and match.method == "image-aligned-mirrored"
+
+
+def test_thumbnail_is_stored_as_text_and_read_back(tmp_path: Path) -> None:
+    path = make_photo(tmp_path / "p.jpg", seed=1, size=(300, 500))
+    fp = fingerprint(path, "image")
+    assert isinstance(fp, ImageFingerprint) and fp.thumbnail is not None
+    assert fp.thumbnail.shape == (64, 38) and fp.thumbnail.dtype == np.uint8
+    text = thumbnail.encode(fp.thumbnail)
+    assert text.startswith("38x64:") and len(text) < 4000
+    assert np.array_equal(thumbnail.decode(text), fp.thumbnail)
+    with pytest.raises(ValueError):
+        thumbnail.decode("38x63:" + text.partition(":")[2])
 
 
 def test_centred_window_lines_up_with_a_symmetric_crop() -> None:

@@ -8,9 +8,13 @@ asserts its targets, in about half a minute.
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+import numpy.typing as npt
 import pytest
+from PIL import Image
 
 from archiver.hashing import FrameHash, ImageFingerprint, VideoFingerprint, fingerprint
 from archiver.match import DECISION, FingerprintIndex, Match, compare
@@ -19,6 +23,8 @@ from archiver.match.compare import (
     IMAGE_WINDOW_MAX,
     IMAGE_WINDOW_PHASH,
     distance_similarity,
+    pack_image,
+    score_images,
 )
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
@@ -225,3 +231,67 @@ def test_ties_list_the_earliest_key_first() -> None:
     for key in (30, 10, 20):
         index.add(key, _image(77 << 90))
     assert [k for k, _ in index.query(_image(77 << 90))] == [10, 20, 30]
+
+
+def _photo_fp(image: Image.Image, path: Path, quality: int = 90) -> ImageFingerprint:
+    image.save(path, quality=quality)
+    fp = fingerprint(path, "image")
+    assert isinstance(fp, ImageFingerprint) and fp.thumbnail is not None
+    return fp
+
+
+def test_real_photo_cropped_off_centre_watermarked_and_resized_is_matched(
+    tmp_path: Path,
+) -> None:
+    photo = T.photograph("chelsea")
+    original = _photo_fp(photo, tmp_path / "original.jpg")
+    copies = {
+        name: _photo_fp(*T.PHOTO_TRANSFORMS[name](photo)[:1], tmp_path / f"{name}.jpg")
+        for name in ("crop_8pct", "watermark_banner", "resize_40pct")
+    }
+    # The crop is 5/3% left/right and 2/6% top/bottom: no global hash lines it up.
+    crop = copies["crop_8pct"]
+    assert bin(original.hashes["pdq"] ^ crop.hashes["pdq"]).count("1") > IMAGE_PDQ_MAX
+    for name, copy in copies.items():
+        for a, b in ((original, copy), (copy, original)):  # whichever arrives first
+            match = compare(a, b)
+            assert match is not None and match.method == "image-aligned", name
+    # The index keeps no thumbnails when told so and loads only its candidates'.
+    index = FingerprintIndex(keep_thumbnails=False)
+    stored = {1: original, 2: _photo_fp(T.photograph("astronaut"), tmp_path / "other.jpg")}
+    for key, fp in stored.items():
+        index.add(key, fp)
+    asked: list[int] = []
+
+    def load(keys: Sequence[int]) -> dict[int, npt.NDArray[np.uint8]]:
+        asked.extend(keys)
+        return {k: t for k in keys if (t := stored[k].thumbnail) is not None}
+
+    for copy in copies.values():
+        assert [k for k, _ in index.query(copy, thumbnails=load)] == [1]
+    assert set(asked) == {1}
+    assert index.query(crop) == []  # no loader, no thumbnails kept: nothing verified
+
+
+#: Hard negatives: side-by-side tiles of one photograph share its layout and texture;
+#: the top corners of a fundus photograph are near mirror images of each other (dark
+#: corner, bright arc) and differ only in their vessels.
+TILE_PAIRS = {
+    "hubble": ("hubble_deep_field", (0.0, 0.0, 0.5, 1.0), (0.5, 0.0, 1.0, 1.0)),
+    "retina": ("retina", (0.0, 0.0, 0.5, 0.5), (0.5, 0.0, 1.0, 0.5)),
+}
+
+
+@pytest.mark.parametrize("pair", sorted(TILE_PAIRS))
+def test_adjacent_tiles_and_mirror_symmetric_tiles_are_not_matched(
+    tmp_path: Path, pair: str
+) -> None:
+    name, left, right = TILE_PAIRS[pair]
+    a = _photo_fp(T.region_of(name, left), tmp_path / "a.jpg")
+    tile = T.region_of(name, right)
+    for label, transform in (("b", None), ("mirror", "mirror"), ("crop", "crop_8pct")):
+        image = tile if transform is None else T.PHOTO_TRANSFORMS[transform](tile)[0]
+        b = _photo_fp(image, tmp_path / f"{label}.jpg")
+        assert compare(a, b) is None and compare(b, a) is None, label
+        score = score_images(pack_image(a), pack_image(b))
+        assert score is None or score.similarity < DECISION - 0.1, (label, score)

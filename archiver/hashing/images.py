@@ -1,5 +1,6 @@
 """Image fingerprints: pHash and PDQ of the border-trimmed picture, of its centred 92%
-window, and of the mirror images of both.
+window, and of the mirror images of both; a 64 px grey thumbnail of the picture and the
+crop-tolerant gate hashes taken from it (see `thumbnail`).
 
 Memory stays bounded for huge files: JPEGs are decoded at 1/2..1/8 scale straight from
 the DCT (Pillow's draft mode), anything still over `MAX_DECODE_PIXELS` is refused, and
@@ -16,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
-from . import pdq
+from . import pdq, thumbnail
 from .borders import content_box
 from .model import HashingError, ImageFingerprint
 from .phash import phash_batch, resize32
@@ -81,15 +82,16 @@ def _fingerprint(image: Image.Image) -> ImageFingerprint:
     if image.size[0] * image.size[1] > MAX_DECODE_PIXELS:
         raise HashingError(f"image too large to hash ({width}x{height})")
     frames = min(getattr(image, "n_frames", 1), MAX_ANIMATION_FRAMES)
-    first: dict[str, int] | None = None
+    first: ImageFingerprint | None = None
     for index in range(frames):
         image.seek(index)
-        hashes = hash_rgb(_working_copy(image, _TRANSPOSE.get(orientation)))
+        hashes, thumb = hash_picture(_working_copy(image, _TRANSPOSE.get(orientation)))
+        found = ImageFingerprint(width, height, hashes, thumb)
         if hashes["pdq_quality"] >= pdq.MIN_QUALITY:
-            return ImageFingerprint(width, height, hashes)
-        first = first or hashes
+            return found
+        first = first or found
     assert first is not None
-    return ImageFingerprint(width, height, first)
+    return first
 
 
 def _working_copy(image: Image.Image, transpose: Image.Transpose | None) -> npt.NDArray[np.uint8]:
@@ -109,6 +111,11 @@ def _working_copy(image: Image.Image, transpose: Image.Transpose | None) -> npt.
 
 def hash_rgb(rgb: npt.NDArray[np.uint8]) -> dict[str, int]:
     """The named hashes of an ``H x W x 3`` picture (see `ImageFingerprint`)."""
+    return hash_picture(rgb)[0]
+
+
+def hash_picture(rgb: npt.NDArray[np.uint8]) -> tuple[dict[str, int], thumbnail.Thumbnail]:
+    """The named hashes of an ``H x W x 3`` picture and its thumbnail."""
     luma = rgb[..., 0] * _LUMA[0] + rgb[..., 1] * _LUMA[1] + rgb[..., 2] * _LUMA[2]
     grey = np.clip(np.rint(luma), 0, 255).astype(np.uint8)
     top, bottom, left, right = content_box(grey[None], solid=FLAT_SOLID, bands=True)
@@ -121,7 +128,9 @@ def hash_rgb(rgb: npt.NDArray[np.uint8]) -> dict[str, int]:
         full = _pair(luma, grey, "_full")
         del full["phash_full_mirror"]
         hashes.update(full)
-    return hashes
+    thumb = thumbnail.make_thumbnail(luma[inner])
+    hashes.update(zip(thumbnail.GATE_NAMES, thumbnail.gate_hashes(thumb), strict=True))
+    return hashes, thumb
 
 
 def _centre(height: int, width: int) -> tuple[slice, slice]:

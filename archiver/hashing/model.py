@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+import numpy.typing as npt
+
 from archiver.errors import ArchiverError
 
 #: Name and version of the fingerprint scheme; stored with every fingerprint. Bump it
 #: whenever the hashes computed for the same file change, so old rows get recomputed.
-ALGORITHM = "archiver-phash-pdq-v3"
+ALGORITHM = "archiver-phash-pdq-v4"
 
 
 class HashingError(ArchiverError):
@@ -25,12 +28,17 @@ class ImageFingerprint:
     same of the picture's centred 92% window, which lines up with a copy cropped by
     about 8%) and ``pdq_quality`` (0..100: how much detail PDQ saw). When a border
     was trimmed, ``phash_full``, ``pdq_full`` and ``pdq_full_mirror`` hash the image as
-    stored, border and all.
+    stored, border and all. ``gate`` and ``gate_w0``..``gate_w8`` are the crop-tolerant
+    candidate hashes of `archiver.hashing.thumbnail`.
+
+    ``thumbnail`` (8-bit grey, 64 px on the longer side, of the border-trimmed picture)
+    is what a candidate match is verified with; None for fingerprints without one.
     """
 
     width: int
     height: int
     hashes: dict[str, int] = field(hash=False)
+    thumbnail: npt.NDArray[np.uint8] | None = field(default=None, hash=False, compare=False)
 
 
 @dataclass(frozen=True)

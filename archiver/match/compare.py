@@ -17,7 +17,9 @@ import numpy as np
 import numpy.typing as npt
 
 from archiver.hashing.model import ImageFingerprint, VideoFingerprint
+from archiver.hashing.thumbnail import GATE_NAMES, gate_hashes
 
+from .align import align_score
 from .bits import Words, distances, pack
 
 #: Similarity at the decision threshold, whatever the method.
@@ -32,6 +34,15 @@ IMAGE_MIN_QUALITY = 20
 # same two pictures (two hashes must agree for this looser match).
 IMAGE_WINDOW_MAX = 48
 IMAGE_WINDOW_PHASH = 6
+# Fingerprints with thumbnails (v4): the rules above and the gate only propose
+# candidates; the thumbnails' alignment score (`align.align_score`, -1..1) decides.
+#: A candidate: gate hashes (picture or a grid window against the other's picture)
+#: within this many bits of 64, straight or mirrored.
+IMAGE_GATE_MAX = 14
+#: The alignment score at the decision threshold.
+IMAGE_ALIGN_MIN = 0.62
+#: The index verifies at most this many candidates per query, nearest gate first.
+IMAGE_MAX_CANDIDATES = 32
 
 # Videos.
 FRAME_MAX = 12  # a frame matches a frame at pHash distance <= this (of 64)
@@ -72,6 +83,13 @@ class PackedImage:
     quality: int
     window: Words | None = None  # 2 x 4
     phash: tuple[int, int, int, int] | None = None
+    gate: Words | None = None  # 10: picture, then the grid windows (straight)
+    thumbnail: npt.NDArray[np.uint8] | None = None
+
+    @property
+    def aligned(self) -> bool:
+        """Whether matches of this image are decided by aligning thumbnails."""
+        return self.thumbnail is not None and self.gate is not None
 
 
 def pack_image(fp: ImageFingerprint) -> PackedImage:
@@ -79,13 +97,49 @@ def pack_image(fp: ImageFingerprint) -> PackedImage:
     suffixes = ["", "_full"] if "pdq_full" in h else [""]
     names = ("phash", "phash_mirror", "phash_c92", "phash_c92_mirror")
     windowed = "pdq_c92" in h and "pdq_c92_mirror" in h and all(n in h for n in names)
+    gated = fp.thumbnail is not None and all(n in h for n in GATE_NAMES)
     return PackedImage(
         pack([h[f"pdq{s}"] for s in suffixes], 4),
         pack([h[f"pdq{s}_mirror"] for s in suffixes], 4),
         int(h.get("pdq_quality", 0)),
         pack([h["pdq_c92"], h["pdq_c92_mirror"]], 4) if windowed else None,
         (h[names[0]], h[names[1]], h[names[2]], h[names[3]]) if windowed else None,
+        np.array([h[n] for n in GATE_NAMES], np.uint64) if gated else None,
+        fp.thumbnail if gated else None,
     )
+
+
+def query_gates(a: PackedImage) -> tuple[Words, Words]:
+    """`a`'s gate hashes straight and of its mirror image (from its thumbnail)."""
+    assert a.thumbnail is not None and a.gate is not None
+    mirrored = gate_hashes(np.ascontiguousarray(a.thumbnail[:, ::-1]))
+    return a.gate, np.array(mirrored, np.uint64)
+
+
+def gate_distance(query: Words, stored: Words) -> int:
+    """Least distance of picture to picture, picture to a window or a window to picture."""
+    pic = np.bitwise_count(query[0] ^ stored)  # query picture vs stored picture + windows
+    win = np.bitwise_count(query[1:] ^ stored[0])  # query windows vs stored picture
+    return int(min(pic.min(), win.min()))
+
+
+def aligned_similarity(score: float) -> float:
+    """An alignment score on the shared scale: IMAGE_ALIGN_MIN -> DECISION, 1 -> 1."""
+    if score >= IMAGE_ALIGN_MIN:
+        return DECISION + (1 - DECISION) * (score - IMAGE_ALIGN_MIN) / (1 - IMAGE_ALIGN_MIN)
+    return max(0.0, DECISION * score / IMAGE_ALIGN_MIN)
+
+
+def verify_images(
+    query: npt.NDArray[np.uint8], other: npt.NDArray[np.uint8], orientations: set[bool]
+) -> Match | None:
+    """Align two thumbnails in the given orientations (True: `query` mirrored)."""
+    best: Match | None = None
+    for mirrored in sorted(orientations):
+        sim = round(aligned_similarity(align_score(query, other, mirrored)), 4)
+        if best is None or sim > best.similarity:
+            best = Match(sim, "image-aligned" + ("-mirrored" if mirrored else ""))
+    return best
 
 
 def image_distance(a: PackedImage, b: PackedImage) -> tuple[int, bool]:
@@ -128,11 +182,30 @@ def image_method(mirrored: bool, window: bool) -> str:
 def score_images(a: PackedImage, b: PackedImage) -> Match | None:
     """Similarity of two images (no threshold applied); None if either is too plain.
 
-    The better of the picture rule (PDQ, threshold `IMAGE_PDQ_MAX`) and the window rule
-    (PDQ of window against picture, threshold `IMAGE_WINDOW_MAX`, pHashes agreeing).
+    With thumbnails on both sides: the alignment of the thumbnails in each orientation
+    that is a candidate (by the gate, or by the hash rules below); None when neither is.
+    Otherwise the better of the picture rule (PDQ, threshold `IMAGE_PDQ_MAX`) and the
+    window rule (PDQ of window against picture, threshold `IMAGE_WINDOW_MAX`, pHashes
+    agreeing).
     """
     if min(a.quality, b.quality) < IMAGE_MIN_QUALITY:
         return None
+    hashed = score_hashes(a, b)
+    if not (a.aligned and b.aligned):
+        return hashed
+    assert a.thumbnail is not None and b.thumbnail is not None and b.gate is not None
+    orientations = {
+        mirrored
+        for mirrored, gates in zip((False, True), query_gates(a), strict=True)
+        if gate_distance(gates, b.gate) <= IMAGE_GATE_MAX
+    }
+    if hashed.similarity >= DECISION:
+        orientations.add(hashed.method.endswith("-mirrored"))
+    return verify_images(a.thumbnail, b.thumbnail, orientations) if orientations else None
+
+
+def score_hashes(a: PackedImage, b: PackedImage) -> Match:
+    """The better of the picture rule and the window rule (see `score_images`)."""
     distance, mirrored = image_distance(a, b)
     best = Match(
         round(distance_similarity(distance, IMAGE_PDQ_MAX), 4), image_method(mirrored, False)

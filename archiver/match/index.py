@@ -3,6 +3,9 @@
 Images: PDQ hashes are kept column by column (one uint64 array per 64-bit word) and
 scanned exhaustively with numpy's popcount: exact for any threshold. The window rule
 scans the one-word pHash columns first and computes PDQ only where the pHashes agree.
+For fingerprints with thumbnails the ten one-word gate hashes are scanned too, and the
+nearest candidates (at most `IMAGE_MAX_CANDIDATES`) are verified by aligning
+thumbnails, which are not kept in memory: a loader fetches them for the candidates.
 Videos: every frame's ``phash`` and ``phash_c90`` go into a multi-index hash
 (`FrameHashIndex`); videos with a close frame are then scored with the full decision
 rule of `compare`. Keys are the caller's ids (database rows).
@@ -10,6 +13,7 @@ rule of `compare`. Keys are the caller's ids (database rows).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,10 +21,13 @@ import numpy as np
 import numpy.typing as npt
 
 from archiver.hashing.model import ImageFingerprint, VideoFingerprint
+from archiver.hashing.thumbnail import GATE_NAMES
 
 from .compare import (
     DECISION,
     FRAME_MAX,
+    IMAGE_GATE_MAX,
+    IMAGE_MAX_CANDIDATES,
     IMAGE_MIN_QUALITY,
     IMAGE_PDQ_MAX,
     IMAGE_WINDOW_MAX,
@@ -32,12 +39,17 @@ from .compare import (
     image_method,
     pack_image,
     pack_video,
+    query_gates,
     score_videos,
+    verify_images,
     video_decision,
 )
 from .mih import FrameHashIndex
 
 Fingerprint = ImageFingerprint | VideoFingerprint
+Thumbnail = npt.NDArray[np.uint8]
+#: Fetches the stored thumbnails of the given keys (missing keys are left out).
+ThumbnailLoader = Callable[[Sequence[int]], Mapping[int, Thumbnail]]
 
 
 class _Column:
@@ -77,6 +89,9 @@ class _Images:
         # PDQ of the image as stored, for rows whose border was trimmed.
         self.full_owner = _Column(np.int64)
         self.full_words = [_Column(np.uint64) for _ in range(4)]
+        # Gate hashes (picture, then windows) of rows whose matches are aligned.
+        self.gated = _Column(np.bool_)
+        self.gates = [_Column(np.uint64) for _ in GATE_NAMES]
 
     def add(self, key: int, fp: ImageFingerprint) -> int:
         row = self.keys.size
@@ -95,7 +110,21 @@ class _Images:
             self.full_owner.append(row)
             for w in range(4):
                 self.full_words[w].append(int(form[w]))
+        self.gated.append(packed.aligned)
+        for g, column in enumerate(self.gates):
+            column.append(0 if packed.gate is None else int(packed.gate[g]))
         return row
+
+    def gate_distances(self, query: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint16]:
+        """`compare.gate_distance` of one query form to every row (64 for rows without)."""
+        pictures = self.gates[0].view
+        best = np.bitwise_count(pictures ^ query[0]).astype(np.uint16)
+        for column in self.gates[1:]:
+            np.minimum(best, np.bitwise_count(column.view ^ query[0]), out=best)
+        for window in query[1:]:
+            np.minimum(best, np.bitwise_count(pictures ^ window), out=best)
+        best[~self.gated.view] = 64
+        return np.asarray(best, np.uint16)
 
     def window_distances(
         self, query: PackedImage
@@ -164,7 +193,11 @@ class FingerprintIndex:
     with `add` and `remove`. Not thread-safe: guard it with a lock if shared.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, keep_thumbnails: bool = True) -> None:
+        """`keep_thumbnails`: hold added images' thumbnails in memory (small sets, tests);
+        otherwise `query` needs a loader to verify image candidates."""
+        self._keep_thumbnails = keep_thumbnails
+        self._thumbnails: dict[int, Thumbnail] = {}
         self._images = _Images()
         self._videos: list[_Video | None] = []
         self._video_live = _Column(np.bool_)
@@ -184,6 +217,8 @@ class FingerprintIndex:
             self.remove(key)
         if isinstance(fp, ImageFingerprint):
             self._rows[key] = ("image", self._images.add(key, fp))
+            if self._keep_thumbnails and fp.thumbnail is not None:
+                self._thumbnails[key] = fp.thumbnail
             return
         row = len(self._videos)
         packed = pack_video(fp)
@@ -200,22 +235,29 @@ class FingerprintIndex:
         kind, row = entry
         if kind == "image":
             self._images.live.set(row, False)
+            self._thumbnails.pop(key, None)
         else:
             self._video_live.set(row, False)
             self._videos[row] = None
         self._dead += 1
 
     def query(
-        self, fp: Fingerprint, min_similarity: float | None = None, limit: int = 50
+        self,
+        fp: Fingerprint,
+        min_similarity: float | None = None,
+        limit: int = 50,
+        thumbnails: ThumbnailLoader | None = None,
     ) -> list[tuple[int, Match]]:
         """Indexed fingerprints like `fp`, best first (ties: lower key first).
 
         ``min_similarity=None`` applies the decision rules of `compare`; a number
         lists everything at least that similar instead (video rules on matched frames
         still apply). Images are compared with images and videos with videos.
+        `thumbnails` loads stored thumbnails of image candidates (default: those kept).
         """
         if isinstance(fp, ImageFingerprint):
-            found = self._query_image(pack_image(fp), min_similarity)
+            loader = thumbnails or self._kept_thumbnails
+            found = self._query_image(pack_image(fp), min_similarity, loader)
         else:
             found = self._query_video(pack_video(fp), min_similarity)
         found.sort(key=lambda kv: (-kv[1].similarity, kv[0]))
@@ -234,8 +276,11 @@ class FingerprintIndex:
 
     # --- images ----------------------------------------------------------------------
 
+    def _kept_thumbnails(self, keys: Sequence[int]) -> dict[int, Thumbnail]:
+        return {k: self._thumbnails[k] for k in keys if k in self._thumbnails}
+
     def _query_image(
-        self, query: PackedImage, min_similarity: float | None
+        self, query: PackedImage, min_similarity: float | None, thumbnails: ThumbnailLoader
     ) -> list[tuple[int, Match]]:
         images = self._images
         if images.keys.size == 0 or query.quality < IMAGE_MIN_QUALITY:
@@ -249,16 +294,54 @@ class FingerprintIndex:
         window_sim = _similarity(window, IMAGE_WINDOW_MAX)
         by_window = window_sim > sim
         sim = np.where(by_window, window_sim, sim)
-        ok = (sim >= floor - 1e-9) & images.live.view
-        ok &= images.quality.view >= IMAGE_MIN_QUALITY
+        usable = images.live.view & (images.quality.view >= IMAGE_MIN_QUALITY)
+        ok = (sim >= floor - 1e-9) & usable
+        flipped = np.where(by_window, window_mirrored, mirrored < straight)
         keys = images.keys.view
         found = []
-        for r in np.flatnonzero(ok):
-            if by_window[r]:
-                method = image_method(bool(window_mirrored[r]), True)
-            else:
-                method = image_method(bool(mirrored[r] < straight[r]), False)
+        aligned = query.aligned
+        for r in np.flatnonzero(ok & ~images.gated.view if aligned else ok):
+            method = image_method(bool(flipped[r]), bool(by_window[r]))
             found.append((int(keys[r]), Match(float(sim[r]), method)))
+        if aligned:
+            hashed = (sim >= DECISION - 1e-9) & usable & images.gated.view
+            found += self._verify(query, hashed, flipped, usable, floor, thumbnails)
+        return found
+
+    def _verify(
+        self,
+        query: PackedImage,
+        hashed: npt.NDArray[np.bool_],
+        flipped: npt.NDArray[np.bool_],
+        usable: npt.NDArray[np.bool_],
+        floor: float,
+        thumbnails: ThumbnailLoader,
+    ) -> list[tuple[int, Match]]:
+        """Align the query's thumbnail with the nearest candidates' (gate or hash rules)."""
+        images = self._images
+        straight, mirrored = (images.gate_distances(g) for g in query_gates(query))
+        gate_ok = [(straight <= IMAGE_GATE_MAX) & usable, (mirrored <= IMAGE_GATE_MAX) & usable]
+        rows = np.flatnonzero(hashed | gate_ok[0] | gate_ok[1])
+        if len(rows) == 0:
+            return []
+        # Hash-rule hits first, then by gate distance; ties by key (the earliest).
+        nearest = np.minimum(straight, mirrored)[rows]
+        keys = images.keys.view
+        order = np.lexsort((keys[rows], nearest, ~hashed[rows]))
+        rows = rows[order[:IMAGE_MAX_CANDIDATES]]
+        stored = thumbnails([int(keys[r]) for r in rows])
+        assert query.thumbnail is not None
+        found = []
+        for r in rows:
+            thumb = stored.get(int(keys[r]))
+            if thumb is None:
+                continue
+            orientations = {m for m in (False, True) if gate_ok[m][r]}
+            if hashed[r]:
+                orientations.add(bool(flipped[r]))
+            match = verify_images(query.thumbnail, thumb, orientations)
+            if match is not None and match.similarity >= floor - 1e-9:
+                found.append((int(keys[r]), match))
         return found
 
     # --- videos ----------------------------------------------------------------------

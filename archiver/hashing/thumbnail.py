@@ -1,0 +1,87 @@
+"""A small grey thumbnail of a picture, and the crop-tolerant hashes taken from it.
+
+Global hashes cannot line up a copy cropped off-centre (docs/matching.md); aligning
+two thumbnails at compare time can. The thumbnail (`SIDE` pixels on the longer side,
+8-bit grey) is stored with the fingerprint and read back only for the few candidates
+to verify. Candidates are found with `gate_hashes`: a 64-bit DCT sign hash (pHash's
+recipe, taken straight from the thumbnail) of the picture and of a 3x3 grid of
+windows covering `GRID_SCALE` of each side, so a crop by 5-15% lands within a few
+bits of one of the original's windows, whichever of the two arrives first.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image
+
+#: Longer side of the stored thumbnail, pixels (64 x 48 = 3 KB for a 4:3 photo).
+SIDE = 64
+#: Share of each side the gate windows cover, and their offsets (share of the side)
+#: from the centre: 3 x 3 windows.
+GRID_SCALE = 0.9
+GRID_OFFSETS = (-0.03, 0.0, 0.03)
+#: Hash names: the whole picture, then the windows row by row.
+GATE_NAMES = ("gate", *(f"gate_w{i}" for i in range(len(GRID_OFFSETS) ** 2)))
+
+Thumbnail = npt.NDArray[np.uint8]
+
+
+def make_thumbnail(luma: npt.NDArray[np.float32]) -> Thumbnail:
+    """The picture's luma reduced to `SIDE` pixels on its longer side (area average)."""
+    height, width = luma.shape
+    scale = SIDE / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    image = Image.fromarray(np.ascontiguousarray(luma, dtype=np.float32), "F")
+    small = image.resize(size, Image.Resampling.BOX)
+    return np.clip(np.rint(np.asarray(small, np.float32)), 0, 255).astype(np.uint8)
+
+
+@functools.lru_cache(maxsize=256)
+def _dct8(n: int) -> npt.NDArray[np.float64]:
+    """The 8 lowest DCT-II rows over `n` samples."""
+    return np.cos(np.pi * np.outer(np.arange(8), 2 * np.arange(n) + 1) / (2 * n))
+
+
+_WEIGHTS = np.array([1 << (63 - k) for k in range(64)], dtype=np.uint64)
+
+
+def dct_hash(grey: npt.NDArray[np.float64]) -> int:
+    """pHash's bits (8x8 lowest DCT frequencies above their median) of a grey array."""
+    low = _dct8(grey.shape[0]) @ grey @ _dct8(grey.shape[1]).T
+    flat = low.ravel()
+    bits = flat > np.median(flat)
+    return int(np.bitwise_or.reduce(bits.astype(np.uint64) * _WEIGHTS))
+
+
+def gate_hashes(thumb: Thumbnail) -> list[int]:
+    """`dct_hash` of the whole thumbnail and of each grid window (`GATE_NAMES` order)."""
+    grey = thumb.astype(np.float64)
+    height, width = grey.shape
+    out = [dct_hash(grey)]
+    h, w = max(8, round(height * GRID_SCALE)), max(8, round(width * GRID_SCALE))
+    for oy in GRID_OFFSETS:
+        for ox in GRID_OFFSETS:
+            top = min(max(round((height - h) / 2 + oy * height), 0), max(height - h, 0))
+            left = min(max(round((width - w) / 2 + ox * width), 0), max(width - w, 0))
+            out.append(dct_hash(grey[top : top + h, left : left + w]))
+    return out
+
+
+def encode(thumb: Thumbnail) -> str:
+    """``"WxH:base64"``: how a thumbnail is kept in a fingerprint's JSON."""
+    height, width = thumb.shape
+    return f"{width}x{height}:" + base64.b64encode(thumb.tobytes()).decode("ascii")
+
+
+def decode(text: str) -> Thumbnail:
+    """The inverse of `encode`; raises ValueError when the text is not one."""
+    size, _, data = text.partition(":")
+    width, height = (int(v) for v in size.split("x"))
+    raw = np.frombuffer(base64.b64decode(data, validate=True), dtype=np.uint8)
+    if raw.size != width * height:
+        raise ValueError("thumbnail size does not match its pixels")
+    return raw.reshape(height, width).copy()
