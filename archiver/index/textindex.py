@@ -124,7 +124,8 @@ def _trigram_schema(connection: Connection) -> str | None:
             reason=str(getattr(exc, "orig", exc)).splitlines()[0],
             effect="word search scans media; once CREATE EXTENSION pg_trgm is done "
             "(by a role with CREATE on the database), run: "
-            f"CREATE INDEX {TRIGRAM_INDEX} ON media USING gin (search_text gin_trgm_ops)",
+            f"CREATE INDEX {TRIGRAM_INDEX} ON media USING gin (search_text gin_trgm_ops) "
+            "WITH (fastupdate = off) (docs/web.md)",
         )
         return None
     savepoint.commit()
