@@ -142,13 +142,14 @@ def test_schema_head_constant_names_the_newest_migration() -> None:
 VOCABULARY = [
     "barrel", "bombs", "douma", "citadel", "aleppo", "update", "1800", "gmt", "footage",
     "straße", "ägypten", "حلب", "дамаск", "σεισμός", "50%", "a_b", 'say"no"', "back\\slash",
-    "near(x)", "and", "not", "or", "x*", "-minus", "col:on", "al", "é", "q",
+    "near(x)", "and", "not", "or", "x*", "-minus", "col:on", "al", "é", "q", "o'clock",
 ]  # fmt: skip
 QUERIES = [
     *VOCABULARY,
     "BARREL", "Douma", "ÄGYPTEN", "ДАМАСК", "STRASSE", "σεισμ", "ισμ", "ppo", "rre", "tad",
     "barrel douma", "citadel gmt", "al é", "50", "%", "_", '"', "ra", "a", "18 00",
-    "bombs  footage   q", "douma douma", "absent", "xyz", "c", "l:o",
+    "bombs  footage   q", "douma douma", "absent", "xyz", "c", "l:o", "'", "o'c",
+    "x' or '1'='1", "'; drop table media; --",
 ]  # fmt: skip
 
 
