@@ -63,10 +63,26 @@ def run_ffmpeg(args: list[str], stdin: Iterator[bytes] | None = None) -> None:
         raise RuntimeError(f"ffmpeg failed: {err.strip()}")
 
 
+#: Faces of scikit-image's LFW subset (25 x 25 px) are scaled up this many times.
+FACE_SCALE = 10
+
+
 @functools.cache
 def photograph(name: str) -> Image.Image:
-    """A scikit-image photograph as RGB."""
-    array = np.asarray(getattr(skimage.data, name)())
+    """A scikit-image photograph as RGB.
+
+    ``lfw_subset:N`` is the N-th picture of the LFW subset (the first 100 are faces),
+    scaled up `FACE_SCALE` times; ``stereo_motorcycle`` is the left view of the pair.
+    """
+    base, _, index = name.partition(":")
+    data = getattr(skimage.data, base)()
+    if base == "stereo_motorcycle":
+        data = data[0]
+    array = np.asarray(data[int(index)] if index else data)
+    if base == "lfw_subset":  # floats 0..1, 25 x 25
+        face = Image.fromarray(np.rint(array * 255).astype(np.uint8))
+        side = face.size[0] * FACE_SCALE
+        array = np.asarray(face.resize((side, side), Image.Resampling.BICUBIC))
     if array.ndim == 2:
         array = np.stack([array] * 3, axis=-1)
     return Image.fromarray(np.ascontiguousarray(array[..., :3]).astype(np.uint8))
@@ -377,6 +393,34 @@ BENCH_PHOTO_HARD_PAIRS = [
     ("grass", "gravel"),
     ("page", "text"),
     ("camera", "moon"),
+]
+
+
+def _tiles(name: str, photo: str, n: int = 3) -> list[PhotoSpec]:
+    """The `n` x `n` non-overlapping tiles of a photograph, row by row."""
+    return [
+        PhotoSpec(f"{name}_t{row}{col}", photo, (col / n, row / n, (col + 1) / n, (row + 1) / n))
+        for row in range(n)
+        for col in range(n)
+    ]
+
+
+#: Extra negatives (`bench/negatives_bench.py`): 91 sources that look alike in layout or
+#: texture. 3 x 3 tiles of four photographs (the retina's bottom corners are near mirror
+#: images of each other; the rocket's top tiles are mostly sky), 50 faces of the LFW
+#: subset (tightly cropped, all the same layout) and five other pictures. All of it
+#: ships with scikit-image: nothing is downloaded.
+NEGATIVE_PHOTOS = [
+    *_tiles("retina", "retina"),
+    *_tiles("hubble", "hubble_deep_field"),
+    *_tiles("rocket", "rocket"),
+    *_tiles("astronaut", "astronaut"),
+    *(PhotoSpec(f"face{i:02d}", f"lfw_subset:{i}") for i in range(50)),
+    PhotoSpec("horse", "horse"),
+    PhotoSpec("colorwheel", "colorwheel"),
+    PhotoSpec("microaneurysms", "microaneurysms"),
+    PhotoSpec("motorcycle", "stereo_motorcycle"),
+    PhotoSpec("phantom", "shepp_logan_phantom"),
 ]
 
 #: The smaller set the test suite uses: other photographs, regions and motions.
