@@ -20,7 +20,7 @@ from PIL import Image
 from . import pdq, thumbnail
 from .borders import content_box
 from .model import HashingError, ImageFingerprint
-from .phash import phash_batch, resize32
+from .phash import phash_mirrored
 
 #: Images narrower or shorter than this (tracking pixels, icons) are not hashed.
 MIN_SIDE = 32
@@ -36,8 +36,6 @@ WINDOW = 0.92
 #: A row or column of a still is border when this share of its pixels is within this
 #: many grey levels of its median: a synthetic border, not a sky or a wall.
 FLAT_SOLID = (0.98, 6)
-
-_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 
 
 def fingerprint_image(path: Path) -> ImageFingerprint:
@@ -76,9 +74,10 @@ def _fingerprint(image: Image.Image) -> ImageFingerprint:
         width, height = height, width
     if min(width, height) < MIN_SIDE:
         raise HashingError(f"image too small to hash ({width}x{height})")
-    # JPEG only: decode at 1/2..1/8 scale, keeping the longer side >= WORK_SIDE.
+    # JPEG only: decode at 1/2..1/8 scale, keeping the longer side >= WORK_SIDE, and
+    # only the luma channel of a colour JPEG (no chroma upsampling, no colour conversion).
     scale = WORK_SIDE / max(image.size)
-    image.draft("RGB", (max(1, round(image.size[0] * scale)), max(1, round(image.size[1] * scale))))
+    image.draft("L", (max(1, round(image.size[0] * scale)), max(1, round(image.size[1] * scale))))
     if image.size[0] * image.size[1] > MAX_DECODE_PIXELS:
         raise HashingError(f"image too large to hash ({width}x{height})")
     frames = min(getattr(image, "n_frames", 1), MAX_ANIMATION_FRAMES)
@@ -95,18 +94,23 @@ def _fingerprint(image: Image.Image) -> ImageFingerprint:
 
 
 def _working_copy(image: Image.Image, transpose: Image.Transpose | None) -> npt.NDArray[np.uint8]:
-    """The current frame as upright RGB on white, reduced to about `WORK_SIDE`."""
+    """The current frame as upright grey on white, reduced to about `WORK_SIDE`.
+
+    Grey is luma as ITU-R 601 weighs it (Pillow's "L"; what a JPEG stores as Y).
+    """
     if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
         rgba = image.convert("RGBA")
-        rgb = Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba).convert("RGB")
+        grey = Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba).convert("L")
+    elif image.mode in ("L", "RGB"):
+        grey = image.convert("L")
     else:
-        rgb = image.convert("RGB")
-    factor = round(max(rgb.size) / WORK_SIDE)
+        grey = image.convert("RGB").convert("L")
+    factor = round(max(grey.size) / WORK_SIDE)
     if factor >= 2:
-        rgb = rgb.reduce(factor)
+        grey = grey.reduce(factor)
     if transpose is not None:
-        rgb = rgb.transpose(transpose)
-    return np.asarray(rgb, dtype=np.uint8)
+        grey = grey.transpose(transpose)
+    return np.asarray(grey, dtype=np.uint8)
 
 
 def hash_rgb(rgb: npt.NDArray[np.uint8]) -> dict[str, int]:
@@ -114,21 +118,21 @@ def hash_rgb(rgb: npt.NDArray[np.uint8]) -> dict[str, int]:
     return hash_picture(rgb)[0]
 
 
-def hash_picture(rgb: npt.NDArray[np.uint8]) -> tuple[dict[str, int], thumbnail.Thumbnail]:
-    """The named hashes of an ``H x W x 3`` picture and its thumbnail."""
-    luma = rgb[..., 0] * _LUMA[0] + rgb[..., 1] * _LUMA[1] + rgb[..., 2] * _LUMA[2]
-    grey = np.clip(np.rint(luma), 0, 255).astype(np.uint8)
+def hash_picture(picture: npt.NDArray[np.uint8]) -> tuple[dict[str, int], thumbnail.Thumbnail]:
+    """The named hashes of a grey ``H x W`` (or RGB ``H x W x 3``) picture and its thumbnail."""
+    if picture.ndim == 3:
+        picture = np.asarray(Image.fromarray(np.ascontiguousarray(picture), "RGB").convert("L"))
+    grey = np.ascontiguousarray(picture, dtype=np.uint8)
     top, bottom, left, right = content_box(grey[None], solid=FLAT_SOLID, bands=True)
-    inner = np.s_[top:bottom, left:right]
-    hashes = _pair(luma[inner], grey[inner], "")
-    hashes["pdq_quality"] = int(pdq.quality(pdq.downsample64(luma[inner])))
-    window = _centre(bottom - top, right - left)
-    hashes.update(_pair(luma[inner][window], grey[inner][window], "_c92"))
-    if grey[inner].shape != grey.shape:  # trimmed: keep the picture as stored too
-        full = _pair(luma, grey, "_full")
+    inner = grey[top:bottom, left:right]
+    window = inner[_centre(*inner.shape)]
+    hashes, blocks = _hash_pairs(((inner, ""), (window, "_c92")))
+    hashes["pdq_quality"] = int(pdq.quality(blocks[0]))
+    if inner.shape != grey.shape:  # trimmed: keep the picture as stored too
+        full = _hash_pairs(((grey, "_full"),))[0]
         del full["phash_full_mirror"]
         hashes.update(full)
-    thumb = thumbnail.make_thumbnail(luma[inner])
+    thumb = thumbnail.make_thumbnail(inner)
     hashes.update(zip(thumbnail.GATE_NAMES, thumbnail.gate_hashes(thumb), strict=True))
     return hashes, thumb
 
@@ -139,16 +143,20 @@ def _centre(height: int, width: int) -> tuple[slice, slice]:
     return slice(dy, height - dy), slice(dx, width - dx)
 
 
-def _pair(
-    luma: npt.NDArray[np.float32], grey: npt.NDArray[np.uint8], suffix: str
-) -> dict[str, int]:
-    """pHash and PDQ of a picture and of its mirror image."""
-    words = pdq.hash_blocks(np.stack(pdq.downsample64_mirrored(luma)))
-    small = resize32(grey)
-    ph = phash_batch(np.stack([small, small[:, ::-1]]))
-    return {
-        f"phash{suffix}": int(ph[0]),
-        f"phash{suffix}_mirror": int(ph[1]),
-        f"pdq{suffix}": pdq.words_to_int(words[0]),
-        f"pdq{suffix}_mirror": pdq.words_to_int(words[1]),
-    }
+def _hash_pairs(
+    pictures: tuple[tuple[npt.NDArray[np.uint8], str], ...],
+) -> tuple[dict[str, int], npt.NDArray[np.float32]]:
+    """pHash and PDQ of each grey picture and of its mirror image, named by suffix, and
+    the PDQ blocks (straight and mirrored of each, in order)."""
+    out: dict[str, int] = {}
+    blocks: list[npt.NDArray[np.float32]] = []
+    for grey, suffix in pictures:
+        luma = grey.astype(np.float32)
+        blocks += pdq.downsample64_mirrored(luma)
+        out[f"phash{suffix}"], out[f"phash{suffix}_mirror"] = phash_mirrored(luma)
+    stacked = np.stack(blocks)
+    words = pdq.hash_blocks(stacked)
+    for i, (_, suffix) in enumerate(pictures):
+        out[f"pdq{suffix}"] = pdq.words_to_int(words[2 * i])
+        out[f"pdq{suffix}_mirror"] = pdq.words_to_int(words[2 * i + 1])
+    return out, stacked

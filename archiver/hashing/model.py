@@ -11,7 +11,7 @@ from archiver.errors import ArchiverError
 
 #: Name and version of the fingerprint scheme; stored with every fingerprint. Bump it
 #: whenever the hashes computed for the same file change, so old rows get recomputed.
-ALGORITHM = "archiver-phash-pdq-v4"
+ALGORITHM = "archiver-phash-pdq-v5"
 
 
 class HashingError(ArchiverError):

@@ -27,7 +27,6 @@ _DCT: FloatArray = (
         np.pi / 2.0 / 64.0 * np.outer(np.arange(1, 17), 2 * np.arange(64) + 1),
     )
 ).astype(np.float32)
-_BIT_WEIGHTS = [np.uint64(1) << np.uint64(k) for k in range(64)]
 
 
 @functools.lru_cache(maxsize=1024)
@@ -77,14 +76,26 @@ def downsample64(luma: FloatArray) -> FloatArray:
 
 
 def downsample64_mirrored(luma: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """`downsample64` of a 2-D luma plane and of its mirror image, sharing the row pass."""
+    """`downsample64` of a 2-D luma plane and of its mirror image, sharing the row pass.
+
+    Summed tap by tap (in the same order as `downsample64`, so the results are equal):
+    no ``64 x K x W`` temporary.
+    """
     rows, cols = luma.shape
     ri, rw = _operator(rows)
     ci, cw = _operator(cols)
-    tall = (np.asarray(luma, dtype=np.float32)[ri, :] * rw[:, :, None]).sum(axis=-2)
-    straight = (tall[:, ci] * cw).sum(axis=-1)
-    mirrored = (tall[:, cols - 1 - ci] * cw).sum(axis=-1)
-    return np.asarray(straight, dtype=np.float32), np.asarray(mirrored, dtype=np.float32)
+    plane = np.asarray(luma, dtype=np.float32)
+    tall = rw[:, 0, None] * plane[ri[:, 0]]  # 64 x W
+    for k in range(1, ri.shape[1]):
+        tall += rw[:, k, None] * plane[ri[:, k]]
+    wide = np.ascontiguousarray(tall.T)  # W x 64: columns as rows
+    flipped = cols - 1 - ci
+    straight = cw[:, 0, None] * wide[ci[:, 0]]  # 64 (output columns) x 64 (rows)
+    mirrored = cw[:, 0, None] * wide[flipped[:, 0]]
+    for k in range(1, ci.shape[1]):
+        straight += cw[:, k, None] * wide[ci[:, k]]
+        mirrored += cw[:, k, None] * wide[flipped[:, k]]
+    return np.ascontiguousarray(straight.T), np.ascontiguousarray(mirrored.T)
 
 
 def quality(block: FloatArray) -> npt.NDArray[np.int64]:
@@ -101,11 +112,10 @@ def hash_blocks(blocks: FloatArray) -> npt.NDArray[np.uint64]:
     dct = _DCT @ blocks.astype(np.float32) @ _DCT.T  # N x 16 x 16
     flat = dct.reshape(len(blocks), 256)
     median = np.partition(flat, 127, axis=1)[:, 127:128]  # the reference's lower median
-    bits = (flat > median).reshape(len(blocks), 4, 64).astype(np.uint64)
-    words = np.zeros((len(blocks), 4), np.uint64)
-    for k, weight in enumerate(_BIT_WEIGHTS):
-        words |= bits[:, :, k] * weight
-    return words
+    bits = (flat > median).reshape(len(blocks), 4, 64)
+    # Bit k of word w is the (64 w + k)-th coefficient: little-endian bit and byte order.
+    packed = np.packbits(bits, axis=2, bitorder="little")
+    return np.ascontiguousarray(packed).view("<u8")[:, :, 0].astype(np.uint64)
 
 
 def words_to_int(words: npt.NDArray[np.uint64]) -> int:

@@ -30,14 +30,13 @@ GATE_NAMES = ("gate", *(f"gate_w{i}" for i in range(len(GRID_OFFSETS) ** 2)))
 Thumbnail = npt.NDArray[np.uint8]
 
 
-def make_thumbnail(luma: npt.NDArray[np.float32]) -> Thumbnail:
-    """The picture's luma reduced to `SIDE` pixels on its longer side (area average)."""
-    height, width = luma.shape
+def make_thumbnail(grey: npt.NDArray[np.uint8]) -> Thumbnail:
+    """A grey picture reduced to `SIDE` pixels on its longer side (area average)."""
+    height, width = grey.shape
     scale = SIDE / max(height, width)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    image = Image.fromarray(np.ascontiguousarray(luma, dtype=np.float32), "F")
-    small = image.resize(size, Image.Resampling.BOX)
-    return np.clip(np.rint(np.asarray(small, np.float32)), 0, 255).astype(np.uint8)
+    image = Image.fromarray(np.ascontiguousarray(grey, dtype=np.uint8), "L")
+    return np.asarray(image.resize(size, Image.Resampling.BOX), np.uint8)
 
 
 @functools.lru_cache(maxsize=256)
@@ -46,29 +45,38 @@ def _dct8(n: int) -> npt.NDArray[np.float64]:
     return np.cos(np.pi * np.outer(np.arange(8), 2 * np.arange(n) + 1) / (2 * n))
 
 
-_WEIGHTS = np.array([1 << (63 - k) for k in range(64)], dtype=np.uint64)
+def _dct_bits(grey: npt.NDArray[np.float64]) -> npt.NDArray[np.uint64]:
+    """pHash's bits (8x8 lowest DCT frequencies above their median) of each of a stack
+    of grey arrays (``N x H x W``), first coefficient as the most significant bit."""
+    low = _dct8(grey.shape[-2]) @ grey @ _dct8(grey.shape[-1]).T  # N x 8 x 8
+    flat = low.reshape(len(grey), 64)
+    bits = flat > np.median(flat, axis=1, keepdims=True)
+    return np.packbits(bits, axis=1).view(">u8")[:, 0].astype(np.uint64)
 
 
 def dct_hash(grey: npt.NDArray[np.float64]) -> int:
     """pHash's bits (8x8 lowest DCT frequencies above their median) of a grey array."""
-    low = _dct8(grey.shape[0]) @ grey @ _dct8(grey.shape[1]).T
-    flat = low.ravel()
-    bits = flat > np.median(flat)
-    return int(np.bitwise_or.reduce(bits.astype(np.uint64) * _WEIGHTS))
+    return int(_dct_bits(np.asarray(grey, np.float64)[None])[0])
 
 
 def gate_hashes(thumb: Thumbnail) -> list[int]:
     """`dct_hash` of the whole thumbnail and of each grid window (`GATE_NAMES` order)."""
     grey = thumb.astype(np.float64)
     height, width = grey.shape
-    out = [dct_hash(grey)]
     h, w = max(8, round(height * GRID_SCALE)), max(8, round(width * GRID_SCALE))
+    windows = []
     for oy in GRID_OFFSETS:
         for ox in GRID_OFFSETS:
             top = min(max(round((height - h) / 2 + oy * height), 0), max(height - h, 0))
             left = min(max(round((width - w) / 2 + ox * width), 0), max(width - w, 0))
-            out.append(dct_hash(grey[top : top + h, left : left + w]))
-    return out
+            windows.append(grey[top : top + h, left : left + w])
+    # A thumbnail narrower than 8 px has windows of the whole (clipped) picture.
+    hashes = [dct_hash(grey)]
+    if all(win.shape == windows[0].shape for win in windows):
+        hashes += [int(v) for v in _dct_bits(np.stack(windows))]
+    else:
+        hashes += [dct_hash(win) for win in windows]
+    return hashes
 
 
 def encode(thumb: Thumbnail) -> str:
