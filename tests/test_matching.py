@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 from archiver.hashing import FrameHash, ImageFingerprint, VideoFingerprint, fingerprint
-from archiver.match import DECISION, FingerprintIndex, Match, compare
+from archiver.match import DECISION, FingerprintIndex, Match, align, compare
 from archiver.match.compare import (
     IMAGE_PDQ_MAX,
     IMAGE_WINDOW_MAX,
@@ -295,3 +295,66 @@ def test_adjacent_tiles_and_mirror_symmetric_tiles_are_not_matched(
         assert compare(a, b) is None and compare(b, a) is None, label
         score = score_images(pack_image(a), pack_image(b))
         assert score is None or score.similarity < DECISION - 0.1, (label, score)
+
+
+def test_alignment_score_needs_most_blocks_to_agree() -> None:
+    rng = np.random.default_rng(5)
+    picture = rng.normal(0, 10, (60, 60)).astype(np.float32)
+    blocks = [(i, j) for i in range(align.GRID) for j in range(align.GRID)]
+
+    def spoil(cells: Sequence[tuple[int, int]]) -> npt.NDArray[np.float32]:
+        out = picture.copy()
+        for i, j in cells:
+            out[i * 10 : i * 10 + 10, j * 10 : j * 10 + 10] = rng.normal(0, 10, (10, 10))
+        return out
+
+    # A banner over the bottom row and a caption above it: most blocks still agree.
+    assert align.block_score(picture, spoil(blocks[-8:])) > 0.9
+    # A shared outline over 20 of 36 blocks, different detail elsewhere: the median
+    # would call it a copy; 65% of the blocks must agree.
+    outline = spoil(blocks[20:])
+    assert np.median([1.0] * 20 + [0.0] * 16) == 1.0
+    assert align.block_score(picture, outline) < 0.3
+
+
+#: Different pictures that share an outline and then get the same overlay: the bottom
+#: corners of a fundus photograph (near mirror images: black corner, bright arc) with the
+#: same screenshot border and its top halves under the same banner: with faces of the
+#: LFW subset (one layout for all, below), the closest different-source pairs of the
+#: extra-negatives benchmark (bench/negatives_bench.py).
+OUTLINE_PAIRS = {
+    "retina corners, caption": (
+        "retina",
+        (0, 2 / 3, 1 / 3, 1),
+        (2 / 3, 2 / 3, 1, 1),
+        "border_caption",
+    ),
+    "retina halves, banner": ("retina", (0, 0, 0.5, 0.5), (0.5, 0, 1, 0.5), "watermark_banner"),
+}
+
+
+@pytest.mark.parametrize("pair", sorted(OUTLINE_PAIRS))
+def test_shared_outline_and_overlay_are_not_a_match(tmp_path: Path, pair: str) -> None:
+    name, left, right, transform = OUTLINE_PAIRS[pair]
+    fn = T.PHOTO_TRANSFORMS[transform]
+    a = _photo_fp(fn(T.region_of(name, left))[0], tmp_path / "a.jpg")
+    b = _photo_fp(fn(T.region_of(name, right))[0], tmp_path / "b.jpg")
+    assert compare(a, b) is None and compare(b, a) is None
+    for x, y in ((a, b), (b, a)):
+        score = score_images(pack_image(x), pack_image(y))
+        assert score is None or score.similarity < DECISION - 0.15, score
+    # The same picture under the overlay is still found.
+    original = _photo_fp(T.region_of(name, left), tmp_path / "original.jpg")
+    assert compare(original, a) is not None
+
+
+def test_faces_of_one_layout_are_not_matched(tmp_path: Path) -> None:
+    crop = T.PHOTO_TRANSFORMS["crop_8pct"]
+    banner = T.PHOTO_TRANSFORMS["watermark_banner"]
+    a = _photo_fp(crop(T.photograph("lfw_subset:15"))[0], tmp_path / "a.jpg")
+    b = _photo_fp(banner(T.photograph("lfw_subset:24"))[0], tmp_path / "b.jpg")
+    c = _photo_fp(T.photograph("lfw_subset:15"), tmp_path / "c.jpg")
+    for x, y in ((a, b), (b, a), (c, b)):
+        score = score_images(pack_image(x), pack_image(y))
+        assert score is None or score.similarity < DECISION - 0.15, score
+    assert compare(a, c) is not None  # the face itself, cropped, is found

@@ -11,6 +11,7 @@ decision threshold, 0 is unrelated; each method maps its raw measure onto it lin
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,7 +41,7 @@ IMAGE_WINDOW_PHASH = 6
 #: within this many bits of 64, straight or mirrored.
 IMAGE_GATE_MAX = 14
 #: The alignment score at the decision threshold.
-IMAGE_ALIGN_MIN = 0.62
+IMAGE_ALIGN_MIN = 0.45
 #: The index verifies at most this many candidates per query, nearest gate first.
 IMAGE_MAX_CANDIDATES = 32
 
@@ -91,6 +92,12 @@ class PackedImage:
         """Whether matches of this image are decided by aligning thumbnails."""
         return self.thumbnail is not None and self.gate is not None
 
+    @functools.cached_property
+    def gate_mirror(self) -> Words:
+        """The gate hashes of the mirror image (from the thumbnail; computed once)."""
+        assert self.thumbnail is not None
+        return np.array(gate_hashes(np.ascontiguousarray(self.thumbnail[:, ::-1])), np.uint64)
+
 
 def pack_image(fp: ImageFingerprint) -> PackedImage:
     h = fp.hashes
@@ -112,8 +119,7 @@ def pack_image(fp: ImageFingerprint) -> PackedImage:
 def query_gates(a: PackedImage) -> tuple[Words, Words]:
     """`a`'s gate hashes straight and of its mirror image (from its thumbnail)."""
     assert a.thumbnail is not None and a.gate is not None
-    mirrored = gate_hashes(np.ascontiguousarray(a.thumbnail[:, ::-1]))
-    return a.gate, np.array(mirrored, np.uint64)
+    return a.gate, a.gate_mirror
 
 
 def gate_distance(query: Words, stored: Words) -> int:
