@@ -73,7 +73,9 @@ def phash_mirrored(luma: npt.NDArray[np.float32]) -> tuple[int, int]:
     the same picture differs by a bit at most, typically by none.
     """
     rows, cols = luma.shape
-    tall = _projection(rows) @ np.asarray(luma, np.float32)  # 8 x W
+    # einsum rather than `@`: a product this size would wake OpenBLAS's thread pool,
+    # whose threads then spin on the same core when hashing is pinned to one.
+    tall = np.einsum("ij,jk->ik", _projection(rows), np.asarray(luma, np.float32))  # 8 x W
     across = _projection(cols)
     low = np.stack([tall @ across.T, tall @ across[:, ::-1].T]).astype(np.float64)
     flat = low.reshape(2, 64)
