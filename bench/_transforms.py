@@ -79,8 +79,10 @@ def photograph(name: str) -> Image.Image:
     if base == "stereo_motorcycle":
         data = data[0]
     array = np.asarray(data[int(index)] if index else data)
-    if base == "lfw_subset":  # floats 0..1, 25 x 25
-        face = Image.fromarray(np.rint(array * 255).astype(np.uint8))
+    if array.dtype.kind in "bf":  # masks (horse) and floats 0..1 (phantom, faces)
+        array = np.rint(array.astype(np.float64) * 255).astype(np.uint8)
+    if base == "lfw_subset":  # 25 x 25
+        face = Image.fromarray(array)
         side = face.size[0] * FACE_SCALE
         array = np.asarray(face.resize((side, side), Image.Resampling.BICUBIC))
     if array.ndim == 2:
