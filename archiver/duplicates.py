@@ -407,14 +407,24 @@ class DuplicateFinder:
             session.add(DuplicateMember(group_id=group.id, media_id=new, similarity=0.0, method=""))
         session.flush()
         session.expire(group)
-        self._rescore(session, group)
+        self._rescore(session, group, before)
         group.updated_at = now
         now_state = (group.id, group.earliest_media_id)
         changed = tuple(m.media_id for m in group.members if before.get(m.media_id) != now_state)
         return group, changed
 
-    def _rescore(self, session: Session, group: DuplicateGroup) -> None:
-        """Name the earliest member and every member's similarity to it."""
+    def _rescore(
+        self,
+        session: Session,
+        group: DuplicateGroup,
+        before: dict[int, tuple[int, int]],
+    ) -> None:
+        """Name the earliest member and every member's similarity to it.
+
+        Members that were in this group under the same earliest member keep their
+        score: only the new ones are compared (all of them when the earliest changes),
+        so a group growing one copy at a time costs one comparison per copy.
+        """
         medias = {
             m.id: m
             for m in session.scalars(
@@ -425,11 +435,13 @@ class DuplicateFinder:
         }
         earliest = min(medias.values(), key=_origin_key)
         group.earliest_media_id = earliest.id
+        scored = {m for m, state in before.items() if state == (group.id, earliest.id)}
+        todo = [m for m in group.members if m.media_id not in scored | {earliest.id}]
         prints = {
             row.media_id: to_fingerprint(row)
             for row in session.scalars(
                 select(Fingerprint)
-                .where(Fingerprint.media_id.in_(list(medias)))
+                .where(Fingerprint.media_id.in_([earliest.id, *(m.media_id for m in todo)]))
                 .options(selectinload(Fingerprint.frames))
             )
         }
@@ -437,7 +449,7 @@ class DuplicateFinder:
         for member in group.members:
             if member.media_id == earliest.id:
                 member.similarity, member.method = 1.0, "earliest"
-                continue
+        for member in todo:
             mine = prints.get(member.media_id)
             match = raw_similarity(mine, origin) if mine and origin else None
             if match is not None:

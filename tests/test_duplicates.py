@@ -27,7 +27,7 @@ def recompress(source: Path, target: Path, *, scale: float = 0.4, quality: int =
     return target
 
 
-def mirror_clip(source: Path, target: Path) -> Path:
+def mirror_clip(source: Path, target: Path, width: int = 240) -> Path:
     subprocess.run(
         [
             ffmpeg_exe(),
@@ -37,7 +37,7 @@ def mirror_clip(source: Path, target: Path) -> Path:
             "-i",
             str(source),
             "-vf",
-            "hflip,scale=240:-2",
+            f"hflip,scale={width}:-2",
             "-c:v",
             "libx264",
             "-preset",
@@ -191,3 +191,37 @@ def test_a_growing_group_rewrites_only_the_sidecars_that_change(
     third = json.loads(sidecars["second"].read_text())["near_duplicates"]
     assert third["earliest"] == sha(media.photo_a) and 0.8 <= third["similarity_to_earliest"] <= 1
     assert {name: sidecars[name].read_bytes() for name in ("orig", "first")} == before
+
+
+def test_an_earlier_upload_becomes_the_earliest_and_every_member_is_rescored(
+    tmp_path: Path, server: FixtureServer, media: MediaSet, copies: dict[str, Path]
+) -> None:
+    second_copy = mirror_clip(media.clip_a, tmp_path / "mirrored-again.mp4", width=288)
+    server.add_file("/copy/clip.mp4", copies["clip_copy"])
+    server.add_file("/copy2/clip.mp4", second_copy)
+    server.add_file("/orig/clip.mp4", media.clip_a)
+    server.add_page(
+        "/repost",
+        "<article><p>Re-posted:</p><video src='/copy/clip.mp4'></video>"
+        "<p>Again:</p><video src='/copy2/clip.mp4'></video></article>",
+    )
+    server.add_page(
+        "/player/1",
+        '<script type="application/ld+json">{"@type": "VideoObject", "name": "Strike",'
+        ' "contentUrl": "/orig/clip.mp4", "uploadDate": "2013-09-28T17:40:00Z"}</script>',
+    )
+    server.add_page("/live", "<article><p>The footage:</p><iframe src='/player/1'></iframe>")
+    with Archive.open(make_config(tmp_path / "storage")) as archive:
+        capturer = Capturer(archive)
+        assert capturer.capture_url(server.url("/repost")).ok  # two copies, grouped first
+        assert capturer.capture_url(server.url("/live")).ok  # then the 2013 upload
+
+    def section(path: Path) -> dict[str, object]:
+        sidecar = archive.layout.media_dir(sha(path)) / "provenance.json"
+        return dict(json.loads(sidecar.read_text())["near_duplicates"])
+
+    original = section(media.clip_a)
+    assert original["earliest"] == sha(media.clip_a) and original["method"] == "earliest"
+    for copy in (section(copies["clip_copy"]), section(second_copy)):
+        assert copy["earliest"] == sha(media.clip_a) and copy["group_id"] == original["group_id"]
+        assert copy["method"] == "video-frames-mirrored"  # compared with the new earliest
