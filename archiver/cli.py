@@ -382,17 +382,13 @@ def _source_errors() -> Iterator[None]:
 
 
 def _statuses(value: str | None) -> set[str] | None:
-    if not value:
-        return None
-    from archiver.liveness.report import STATUSES
+    from archiver.liveness.report import parse_statuses
+    from archiver.search import QueryError
 
-    chosen = {part.strip() for part in value.split(",") if part.strip()}
-    unknown = chosen - set(STATUSES)
-    if unknown:
-        raise click.BadParameter(
-            f"unknown status {sorted(unknown)[0]!r}; use {', '.join(STATUSES)}"
-        )
-    return chosen
+    try:
+        return parse_statuses(value)
+    except QueryError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 @cli.command()

@@ -363,19 +363,28 @@ def _disagree(
     ]
 
 
-def _check_original(layout: Layout, known: _Original, *, rehash: bool = True) -> _Checked:
-    path = layout.absolute(known.path)
-    directory = path.parent
+def _check_placed(
+    path: Path, home: Path, sha256: str, size_bytes: int, what: str, rehash: bool
+) -> tuple[list[Problem], dict[str, Any] | None, int]:
+    """What every stored file owes: its content address, its bytes (when rehashing)
+    and a readable sidecar. Returns the problems, the sidecar and the bytes hashed."""
     problems: list[Problem] = []
     hashed = 0
-    if directory != layout.media_dir(known.sha256):
-        problems.append(Problem("disagreement", known.sha256, str(path), _NOT_ADDRESS))
+    if path.parent != home:
+        problems.append(Problem("disagreement", sha256, str(path), _NOT_ADDRESS))
     if rehash:
-        found, hashed = _hash_check(path, known.sha256, known.size_bytes, "original")
+        found, hashed = _hash_check(path, sha256, size_bytes, what)
         problems += found
-    sidecar = directory / SIDECAR
-    document, unreadable = _read_sidecar(sidecar, known.sha256)
-    problems += unreadable
+    document, unreadable = _read_sidecar(path.parent / SIDECAR, sha256)
+    return problems + unreadable, document, hashed
+
+
+def _check_original(layout: Layout, known: _Original, *, rehash: bool = True) -> _Checked:
+    path = layout.absolute(known.path)
+    directory, sidecar = path.parent, path.parent / SIDECAR
+    problems, document, hashed = _check_placed(
+        path, layout.media_dir(known.sha256), known.sha256, known.size_bytes, "original", rehash
+    )
     names = {path.name, SIDECAR}
     if document is not None:
         given = document.get("file")
@@ -414,28 +423,20 @@ def _check_original(layout: Layout, known: _Original, *, rehash: bool = True) ->
 
 def _check_snapshot(layout: Layout, known: _Snapshot, *, rehash: bool = True) -> _Checked:
     path = layout.absolute(known.path)
-    directory = path.parent
-    problems: list[Problem] = []
-    hashed = 0
-    if directory != layout.page_dir(known.sha256):
-        problems.append(Problem("disagreement", known.sha256, str(path), _NOT_ADDRESS))
-    if rehash:
-        found, hashed = _hash_check(path, known.sha256, known.size_bytes, "page snapshot")
-        problems += found
-    sidecar = directory / SIDECAR
-    document, unreadable = _read_sidecar(sidecar, known.sha256)
-    problems += unreadable
+    problems, document, hashed = _check_placed(
+        path, layout.page_dir(known.sha256), known.sha256, known.size_bytes, "page snapshot", rehash
+    )
     if document is not None:
         problems += _disagree(
             known.sha256,
-            sidecar,
+            path.parent / SIDECAR,
             [
                 ("schema", document.get("schema"), PAGE_SCHEMA),
                 ("sha256", document.get("sha256"), known.sha256),
                 ("size_bytes", document.get("size_bytes"), known.size_bytes),
             ],
         )
-    return _Checked(problems, directory, {path.name, SIDECAR}, hashed)
+    return _Checked(problems, path.parent, {path.name, SIDECAR}, hashed)
 
 
 # ---- what nobody indexed ----------------------------------------------------------------

@@ -51,6 +51,18 @@ class EmbedStatus:
         ]
 
 
+def parse_statuses(value: str | None) -> set[str] | None:
+    """``gone,restricted`` (CLI ``--status``, API ``status``): None for everything;
+    QueryError naming an unknown status."""
+    from archiver.search import QueryError
+
+    chosen = {part.strip() for part in (value or "").split(",") if part.strip()}
+    unknown = chosen - set(STATUSES)
+    if unknown:
+        raise QueryError(f"status: unknown {sorted(unknown)[0]!r}; use {', '.join(STATUSES)}")
+    return chosen or None
+
+
 def embed_statuses(
     session: Session, layout: Layout, *, page: str | None = None, statuses: set[str] | None = None
 ) -> list[EmbedStatus]:

@@ -21,14 +21,14 @@ from archiver.errors import ArchiverError
 from archiver.hashing import HashingError
 from archiver.index.models import utcnow
 from archiver.jobs import JobState, requeue, url_job
-from archiver.liveness.report import embed_statuses
+from archiver.liveness.report import embed_statuses, parse_statuses
 from archiver.search import QueryError
 from archiver.similar import SimilarQuery, similar_to_file
 from archiver.status import status_report
 from archiver.web.media import archive_of, valid_sha256
 from archiver.web.security import ReadAccess, WriteAccess
 from archiver.web.uploads import receive_upload
-from archiver.web.views import media_detail, search_query, search_results, statuses_filter
+from archiver.web.views import media_detail, search_query, search_results
 
 router = APIRouter(prefix="/api", tags=["api"])
 ArchiveDep = Annotated[Archive, Depends(archive_of)]
@@ -94,7 +94,7 @@ def api_embeds(
 ) -> JSONResponse:
     """Embeds with their latest liveness check (``archiver check --json``, without
     checking now); ``status`` takes e.g. ``gone,restricted``."""
-    statuses = statuses_filter(status)
+    statuses = parse_statuses(status)
     with archive.read_session() as session:
         rows = embed_statuses(session, archive.layout, page=page or None, statuses=statuses)
         return JSONResponse([row.to_json() for row in rows])

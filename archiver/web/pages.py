@@ -18,7 +18,7 @@ from fastapi.templating import Jinja2Templates
 from archiver import __version__
 from archiver.archive import Archive
 from archiver.hashing import HashingError
-from archiver.liveness.report import STATUSES
+from archiver.liveness.report import STATUSES, parse_statuses
 from archiver.search import QueryError
 from archiver.similar import SimilarQuery, similar_to_file
 from archiver.status import status_report
@@ -32,7 +32,6 @@ from archiver.web.views import (
     media_detail,
     search_query,
     search_results,
-    statuses_filter,
 )
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -199,7 +198,7 @@ def editors_page(
     try:
         chosen = {"dead": set(DEAD), "all": None}.get(status)
         if status not in ("dead", "all"):
-            chosen = statuses_filter(status)
+            chosen = parse_statuses(status)
         with archive.read_session() as session:
             reports = editors_report(
                 session,

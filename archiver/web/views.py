@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from archiver.duplicates import group_of, list_groups, sidecar_section
 from archiver.index.models import LinkCheck, Media, iso
-from archiver.liveness.report import STATUSES, embed_statuses, page_status
+from archiver.liveness.report import embed_statuses, page_status
 from archiver.search import QueryError, SearchQuery, records, search
 from archiver.store.layout import Layout
 
@@ -38,36 +38,26 @@ def search_query(
     text: str | None = None,
     limit: int = 100,
 ) -> SearchQuery:
-    """The filters of ``archiver search``; QueryError if bad."""
+    """The filters of ``archiver search`` (empty form fields count as absent);
+    QueryError if bad."""
     if limit > MAX_LIMIT:
         raise QueryError(f"limit: at most {MAX_LIMIT}")
-    common: dict[str, Any] = {
-        "sha256": sha256 or None,
-        "md5": md5 or None,
-        "since": since or None,
-        "until": until or None,
-        "page": page or None,
-        "text": text or None,
-        "limit": limit,
-    }
-    common |= {"upload_since": upload_since or None, "upload_until": upload_until or None}
-    return SearchQuery.parse(**common)
+    return SearchQuery.parse(
+        sha256=sha256,
+        md5=md5,
+        since=since,
+        until=until,
+        upload_since=upload_since,
+        upload_until=upload_until,
+        page=page,
+        text=text,
+        limit=limit,
+    )
 
 
 def search_results(session: Session, layout: Layout, query: SearchQuery) -> list[dict[str, Any]]:
     """Exactly what ``archiver search --json`` prints."""
     return [record.to_json() for record in search(session, layout, query)]
-
-
-def statuses_filter(value: str | None) -> set[str] | None:
-    """``gone,restricted`` as for ``archiver check --status``; QueryError if unknown."""
-    if not value:
-        return None
-    chosen = {part.strip() for part in value.split(",") if part.strip()}
-    unknown = chosen - set(STATUSES)
-    if unknown:
-        raise QueryError(f"status: unknown {sorted(unknown)[0]!r}; use {', '.join(STATUSES)}")
-    return chosen or None
 
 
 # ---- one stored file -------------------------------------------------------------------
@@ -240,5 +230,4 @@ __all__ = [
     "media_detail",
     "search_query",
     "search_results",
-    "statuses_filter",
 ]
