@@ -35,7 +35,6 @@ from _evaluate import evaluate
 HARD_PAIRS = [("brick_pan", "cell_pan"), ("hubble_top", "hubble_bottom")]
 PHOTO_HARD_PAIRS = [("retina_bl", "retina_tr"), ("brick", "gravel")]
 #: Photo transforms archiver claims (crops are only partly caught: see docs/matching.md).
-PHOTO_CLAIMED = ("jpeg_q30", "mirror", "border_caption")
 
 
 def test_transform_suite(tmp_path: Path) -> None:
@@ -57,9 +56,11 @@ def test_transform_suite(tmp_path: Path) -> None:
         photos, lambda i, j: compare(photo_fps[i], photo_fps[j]) is not None, PHOTO_HARD_PAIRS
     )
     assert photo_report.overall.fp == 0, photo_report.overall.false_pairs
-    for name in PHOTO_CLAIMED:
-        counts = photo_report.per_transform[name]
-        assert counts.recall >= 0.95, (name, counts.false_pairs)
+    assert photo_report.hard_negative_fp == 0
+    assert set(photo_report.per_transform) == set(T.PHOTO_TRANSFORMS)
+    for name, counts in photo_report.per_transform.items():  # crops and overlays too
+        assert counts.recall >= 0.9, (name, counts.false_pairs)
+    assert photo_report.overall.recall >= 0.95
 
     # The index finds what compare decides (it may miss a copy-to-copy pair whose close
     # frames share no 16-bit chunk; never an original-copy pair here, never an extra).
