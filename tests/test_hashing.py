@@ -92,6 +92,25 @@ def test_mirrored_image_hashes_swap(tmp_path: Path) -> None:
     assert match is not None and match.method == "image-aligned-mirrored"
 
 
+@pytest.mark.parametrize("mode", ["I;16", "I", "F"])
+def test_wide_grey_images_hash_as_their_8_bit_picture(tmp_path: Path, mode: str) -> None:
+    """A 16-bit PNG (or 32-bit / float TIFF) of a photograph is the photograph, not white."""
+    camera = skimage.data.camera()  # 8-bit grey, 512 x 512
+    Image.fromarray(camera).save(tmp_path / "eight.png")
+    if mode == "F":
+        wide, name = Image.fromarray(camera.astype(np.float32) / 255, "F"), "wide.tif"
+    else:
+        array = camera.astype(np.uint16 if mode == "I;16" else np.int32) * 257
+        wide, name = Image.fromarray(array), "wide.png" if mode == "I;16" else "wide.tif"
+    wide.save(tmp_path / name)
+    with Image.open(tmp_path / name) as reopened:
+        assert reopened.mode == mode
+    eight = fingerprint(tmp_path / "eight.png", "image")
+    deep = fingerprint(tmp_path / name, "image")
+    assert deep.hashes == eight.hashes
+    assert compare(deep, eight) is not None
+
+
 def test_thumbnail_is_stored_as_text_and_read_back(tmp_path: Path) -> None:
     path = make_photo(tmp_path / "p.jpg", seed=1, size=(300, 500))
     fp = fingerprint(path, "image")

@@ -96,13 +96,16 @@ def _fingerprint(image: Image.Image) -> ImageFingerprint:
 def _working_copy(image: Image.Image, transpose: Image.Transpose | None) -> npt.NDArray[np.uint8]:
     """The current frame as upright grey on white, reduced to about `WORK_SIDE`.
 
-    Grey is luma as ITU-R 601 weighs it (Pillow's "L"; what a JPEG stores as Y).
+    Grey is luma as ITU-R 601 weighs it (Pillow's "L"; what a JPEG stores as Y);
+    wider grey is scaled to 8 bits (`_wide_grey`).
     """
     if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
         rgba = image.convert("RGBA")
         grey = Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba).convert("L")
     elif image.mode in ("L", "RGB"):
         grey = image.convert("L")
+    elif image.mode.startswith("I") or image.mode == "F":
+        grey = _wide_grey(image)
     else:
         grey = image.convert("RGB").convert("L")
     factor = round(max(grey.size) / WORK_SIDE)
@@ -111,6 +114,26 @@ def _working_copy(image: Image.Image, transpose: Image.Transpose | None) -> npt.
     if transpose is not None:
         grey = grey.transpose(transpose)
     return np.asarray(grey, dtype=np.uint8)
+
+
+def _wide_grey(image: Image.Image) -> Image.Image:
+    """16-bit, 32-bit or float grey as 8-bit grey.
+
+    Pillow's ``convert("L")`` clips such values at 255, so a 16-bit scan or PNG would
+    hash as plain white. Values up to 255 are kept as they are, larger ones are taken
+    as 16-bit (divided by 257) and floats up to 1.0 as fractions of white.
+    """
+    wide = image.convert("I") if image.mode.startswith("I;16") else image
+    factor = round(max(wide.size) / WORK_SIDE)
+    if factor >= 2:
+        wide = wide.reduce(factor)
+    values = np.asarray(wide, dtype=np.float64)
+    top = float(values.max(initial=0.0))
+    if image.mode == "F" and top <= 1.0:
+        values = values * 255
+    elif top > 255:
+        values = values / 257
+    return Image.fromarray(np.clip(np.rint(values), 0, 255).astype(np.uint8), "L")
 
 
 def hash_rgb(rgb: npt.NDArray[np.uint8]) -> dict[str, int]:
