@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, func, or_, select, text
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, selectinload, undefer
 
 from archiver.archive import Archive
 from archiver.hashing import (
@@ -47,8 +47,6 @@ from archiver.match import FingerprintIndex, Match, compare
 from archiver.match.compare import pack_image, pack_video, score_images, score_videos
 
 AnyFingerprint = ImageFingerprint | VideoFingerprint
-#: Key of an image's thumbnail (``"WxH:base64"``) in the fingerprint's JSON hashes.
-THUMBNAIL_KEY = "thumbnail"
 _ADVISORY_KEY = 727466  # serialises matching across daemons sharing a PostgreSQL database
 
 
@@ -59,13 +57,16 @@ def _pack(frame: FrameHash, names: list[str]) -> bytes:
     return struct.pack(f">{len(names)}Q", *(frame.hashes[name] for name in names))
 
 
-def to_fingerprint(row: Fingerprint) -> AnyFingerprint | None:
-    """Rebuild a fingerprint from its rows (None when the file had none)."""
+def to_fingerprint(row: Fingerprint, *, with_thumbnail: bool = False) -> AnyFingerprint | None:
+    """Rebuild a fingerprint from its rows (None when the file had none).
+
+    An image's thumbnail is read only `with_thumbnail` (the row must then have been
+    loaded with ``undefer(Fingerprint.thumbnail)``): the index keeps none in memory.
+    """
     if row.kind == "image" and row.hashes is not None:
-        hashes = {
-            name: int(value, 16) for name, value in row.hashes.items() if name != THUMBNAIL_KEY
-        }
-        return ImageFingerprint(row.width or 0, row.height or 0, hashes, _thumbnail(row.hashes))
+        hashes = {name: int(value, 16) for name, value in row.hashes.items()}
+        thumb = _thumbnail(row.thumbnail_width, row.thumbnail) if with_thumbnail else None
+        return ImageFingerprint(row.width or 0, row.height or 0, hashes, thumb)
     if row.kind == "video" and row.frame_hash_names is not None:
         names = row.frame_hash_names
         layout = f">{len(names)}Q"
@@ -77,10 +78,9 @@ def to_fingerprint(row: Fingerprint) -> AnyFingerprint | None:
     return None
 
 
-def _thumbnail(hashes: dict[str, Any]) -> thumbnails.Thumbnail | None:
-    text = hashes.get(THUMBNAIL_KEY)
+def _thumbnail(width: int | None, pixels: bytes | None) -> thumbnails.Thumbnail | None:
     try:
-        return thumbnails.decode(text) if isinstance(text, str) else None
+        return thumbnails.from_pixels(width, pixels) if width and pixels else None
     except ValueError:
         return None
 
@@ -89,12 +89,12 @@ def load_thumbnails(session: Session, media_ids: list[int]) -> dict[int, thumbna
     """The stored thumbnails of these images (the index keeps none in memory)."""
     out = {}
     rows = session.execute(
-        select(Fingerprint.media_id, Fingerprint.hashes).where(
+        select(Fingerprint.media_id, Fingerprint.thumbnail_width, Fingerprint.thumbnail).where(
             Fingerprint.media_id.in_(media_ids), Fingerprint.algorithm == ALGORITHM
         )
     )
-    for media_id, hashes in rows:
-        thumb = _thumbnail(hashes) if hashes else None
+    for media_id, width, pixels in rows:
+        thumb = _thumbnail(width, pixels)
         if thumb is not None:
             out[media_id] = thumb
     return out
@@ -108,7 +108,7 @@ def _fingerprint_row(media_id: int, fp: AnyFingerprint | None, error: str | None
         row.kind, row.width, row.height = "image", fp.width, fp.height
         row.hashes = {name: format(value, "x") for name, value in fp.hashes.items()}
         if fp.thumbnail is not None:
-            row.hashes[THUMBNAIL_KEY] = thumbnails.encode(fp.thumbnail)
+            row.thumbnail_width, row.thumbnail = thumbnails.to_pixels(fp.thumbnail)
     elif isinstance(fp, VideoFingerprint):
         names = sorted(fp.frames[0].hashes) if fp.frames else []
         row.kind, row.width, row.height, row.duration = "video", fp.width, fp.height, fp.duration
@@ -199,8 +199,12 @@ def sidecar_section(session: Session, media_id: int) -> dict[str, Any] | None:
 
 def _summary(fp: Fingerprint) -> dict[str, Any]:
     if fp.kind == "image":
-        hashes = {k: v for k, v in (fp.hashes or {}).items() if k != THUMBNAIL_KEY}
-        return {"kind": "image", "width": fp.width, "height": fp.height, "hashes": hashes}
+        return {
+            "kind": "image",
+            "width": fp.width,
+            "height": fp.height,
+            "hashes": dict(fp.hashes or {}),
+        }
     if fp.kind == "video":
         return {
             "kind": "video",
@@ -438,11 +442,11 @@ class DuplicateFinder:
         scored = {m for m, state in before.items() if state == (group.id, earliest.id)}
         todo = [m for m in group.members if m.media_id not in scored | {earliest.id}]
         prints = {
-            row.media_id: to_fingerprint(row)
+            row.media_id: to_fingerprint(row, with_thumbnail=True)
             for row in session.scalars(
                 select(Fingerprint)
                 .where(Fingerprint.media_id.in_([earliest.id, *(m.media_id for m in todo)]))
-                .options(selectinload(Fingerprint.frames))
+                .options(selectinload(Fingerprint.frames), undefer(Fingerprint.thumbnail))
             )
         }
         origin = prints.get(earliest.id)

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import subprocess
 from pathlib import Path
 
 import pytest
 from PIL import Image
+from sqlalchemy import event
 from support import FixtureServer, MediaSet, ffmpeg_exe
 from support.archiving import make_config, run_cli, settings, write_config
 
 from archiver.archive import Archive
 from archiver.capture import Capturer
+from archiver.similar import SimilarQuery, similar_to_file
 
 
 def sha(path: Path) -> str:
@@ -191,6 +194,34 @@ def test_a_growing_group_rewrites_only_the_sidecars_that_change(
     third = json.loads(sidecars["second"].read_text())["near_duplicates"]
     assert third["earliest"] == sha(media.photo_a) and 0.8 <= third["similarity_to_earliest"] <= 1
     assert {name: sidecars[name].read_bytes() for name in ("orig", "first")} == before
+
+
+def test_the_index_loads_without_thumbnails_and_verifies_with_the_candidates_only(
+    tmp_path: Path, server: FixtureServer, media: MediaSet
+) -> None:
+    """A new process's matcher reads no thumbnail to load its index; the pixels of the
+    nearest candidates alone are read, and a crop still matches through them."""
+    crop = tmp_path / "crop.jpg"
+    with Image.open(media.photo_a) as image:
+        width, height = image.size
+        image.convert("RGB").crop((width // 10, 0, width, height - height // 12)).save(crop)
+    for name, path in (("orig", media.photo_a), ("other", media.photo_b)):
+        server.add_file(f"/{name}.jpg", path)
+    server.add_page("/live", "<article><p>Photos:</p><img src='/orig.jpg'><img src='/other.jpg'>")
+    config = make_config(tmp_path / "storage")
+    with Archive.open(config) as archive:
+        assert Capturer(archive).capture_url(server.url("/live")).ok
+
+    statements: list[str] = []
+    with Archive.open(config) as archive:
+        event.listen(
+            archive.engine, "before_cursor_execute", lambda *args: statements.append(args[2])
+        )
+        found = similar_to_file(archive, SimilarQuery(crop))
+    assert [f.media.sha256 for f in found] == [sha(media.photo_a)]
+    reads = [s for s in statements if re.search(r"fingerprints\.thumbnail\b", s)]
+    assert len(reads) == 1 and "IN (" in reads[0]  # the candidates' thumbnails, by id
+    assert any("FROM fingerprints" in s and s not in reads for s in statements)  # the index
 
 
 def test_an_earlier_upload_becomes_the_earliest_and_every_member_is_rescored(

@@ -111,16 +111,17 @@ def test_wide_grey_images_hash_as_their_8_bit_picture(tmp_path: Path, mode: str)
     assert compare(deep, eight) is not None
 
 
-def test_thumbnail_is_stored_as_text_and_read_back(tmp_path: Path) -> None:
+def test_thumbnail_is_stored_as_pixels_and_read_back(tmp_path: Path) -> None:
     path = make_photo(tmp_path / "p.jpg", seed=1, size=(300, 500))
     fp = fingerprint(path, "image")
     assert isinstance(fp, ImageFingerprint) and fp.thumbnail is not None
     assert fp.thumbnail.shape == (64, 38) and fp.thumbnail.dtype == np.uint8
-    text = thumbnail.encode(fp.thumbnail)
-    assert text.startswith("38x64:") and len(text) < 4000
-    assert np.array_equal(thumbnail.decode(text), fp.thumbnail)
-    with pytest.raises(ValueError):
-        thumbnail.decode("38x63:" + text.partition(":")[2])
+    width, pixels = thumbnail.to_pixels(fp.thumbnail)
+    assert width == 38 and len(pixels) == 38 * 64
+    assert np.array_equal(thumbnail.from_pixels(width, pixels), fp.thumbnail)
+    for bad in ((37, pixels), (38, pixels[:-1]), (0, pixels), (38, b"")):
+        with pytest.raises(ValueError):
+            thumbnail.from_pixels(*bad)
 
 
 def test_centred_window_lines_up_with_a_symmetric_crop() -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
 import logging
 import os
 import random
@@ -24,6 +26,7 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    inspect,
     make_url,
     select,
     text,
@@ -36,7 +39,7 @@ from support.archiving import make_config
 from archiver.archive import Archive
 from archiver.capture import Capturer
 from archiver.index.db import SCHEMA_HEAD, make_engine, migrate
-from archiver.index.models import Base, Media, Page, Sighting
+from archiver.index.models import Base, Fingerprint, Media, Page, Sighting
 from archiver.index.records import upsert_page
 from archiver.index.textindex import FTS_TABLE, TRIGRAM_INDEX, owns
 from archiver.search import SearchQuery, matching_ids, search
@@ -319,6 +322,57 @@ def test_text_index_migration_backfills_and_downgrades(db_url: str, tmp_path: Pa
     with Session(engine) as session:
         query = SearchQuery.parse(text="added 0007")
         assert len(session.scalars(query.statement()).all()) == 1
+    engine.dispose()
+
+
+def test_thumbnail_migration_moves_the_pixels_out_of_the_json_and_back(
+    db_url: str, tmp_path: Path
+) -> None:
+    """0008 -> 0009 moves each image's ``"WxH:base64"`` thumbnail into its own column
+    (a malformed one is dropped, other hashes stay); the downgrade puts it back."""
+    engine = make_engine(db_url)
+    _alembic(engine, "upgrade", "0008")
+    pixels = bytes(range(256)) * 12  # 64 x 48
+    good = {"phash": "8f373714acfcf4d0", "thumbnail": "64x48:" + base64.b64encode(pixels).decode()}
+    broken = {"phash": "1", "thumbnail": "64x48:bm90IHBpeGVscw=="}
+    with Session(engine) as session, session.begin():
+        _add_media(session, 1, [None, None, None])
+        for media_id, kind, hashes in ((1, "image", good), (2, "image", broken), (3, "none", None)):
+            session.execute(
+                text(
+                    "INSERT INTO fingerprints (media_id, algorithm, kind, hashes, frame_count,"
+                    " created_at) VALUES (:m, 'v', :k, :h, 0, :t)"
+                ),
+                {"m": media_id, "k": kind, "h": json.dumps(hashes), "t": datetime.now(UTC)},
+            )
+    _alembic(engine, "upgrade", "head")
+    with Session(engine) as session:
+        rows = session.execute(
+            select(
+                Fingerprint.media_id,
+                Fingerprint.hashes,
+                Fingerprint.thumbnail_width,
+                Fingerprint.thumbnail,
+            ).order_by(Fingerprint.media_id)
+        ).all()
+    assert [tuple(r) for r in rows] == [
+        (1, {"phash": "8f373714acfcf4d0"}, 64, pixels),
+        (2, {"phash": "1"}, None, None),
+        (3, None, None, None),
+    ]
+    _alembic(engine, "downgrade", "0008")
+    with engine.connect() as connection:
+        restored = connection.execute(
+            text("SELECT media_id, hashes FROM fingerprints ORDER BY media_id")
+        ).all()
+        columns = {c["name"] for c in inspect(connection).get_columns("fingerprints")}
+    assert [(m, h if isinstance(h, dict) or h is None else json.loads(h)) for m, h in restored] == [
+        (1, good),
+        (2, {"phash": "1"}),
+        (3, None),
+    ]
+    assert not {"thumbnail", "thumbnail_width"} & columns
+    migrate(engine)
     engine.dispose()
 
 

@@ -11,7 +11,6 @@ bits of one of the original's windows, whichever of the two arrives first.
 
 from __future__ import annotations
 
-import base64
 import functools
 
 import numpy as np
@@ -79,17 +78,13 @@ def gate_hashes(thumb: Thumbnail) -> list[int]:
     return hashes
 
 
-def encode(thumb: Thumbnail) -> str:
-    """``"WxH:base64"``: how a thumbnail is kept in a fingerprint's JSON."""
-    height, width = thumb.shape
-    return f"{width}x{height}:" + base64.b64encode(thumb.tobytes()).decode("ascii")
+def to_pixels(thumb: Thumbnail) -> tuple[int, bytes]:
+    """(width, row-major pixels): how a thumbnail is stored (``fingerprints.thumbnail``)."""
+    return int(thumb.shape[1]), np.ascontiguousarray(thumb, np.uint8).tobytes()
 
 
-def decode(text: str) -> Thumbnail:
-    """The inverse of `encode`; raises ValueError when the text is not one."""
-    size, _, data = text.partition(":")
-    width, height = (int(v) for v in size.split("x"))
-    raw = np.frombuffer(base64.b64decode(data, validate=True), dtype=np.uint8)
-    if raw.size != width * height:
+def from_pixels(width: int, pixels: bytes) -> Thumbnail:
+    """The inverse of `to_pixels`; raises ValueError when the bytes are not a whole picture."""
+    if width <= 0 or not pixels or len(pixels) % width:
         raise ValueError("thumbnail size does not match its pixels")
-    return raw.reshape(height, width).copy()
+    return np.frombuffer(pixels, dtype=np.uint8).reshape(-1, width).copy()

@@ -316,6 +316,12 @@ class Fingerprint(Base):
     height: Mapped[int | None]
     duration: Mapped[float | None]
     hashes: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # image: name -> hex
+    # image: its 64 px grey thumbnail, row-major, and its width. Deferred and never
+    # loaded by accident: only candidates being verified need the pixels.
+    thumbnail_width: Mapped[int | None]
+    thumbnail: Mapped[bytes | None] = mapped_column(
+        LargeBinary, deferred=True, deferred_raiseload=True
+    )
     frame_hash_names: Mapped[list[str] | None] = mapped_column(JSON)  # video: packing order
     frame_count: Mapped[int] = mapped_column(default=0)
     error: Mapped[str | None] = mapped_column(Text)  # why hashing was impossible

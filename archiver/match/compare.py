@@ -89,8 +89,12 @@ class PackedImage:
 
     @property
     def aligned(self) -> bool:
-        """Whether matches of this image are decided by aligning thumbnails."""
-        return self.thumbnail is not None and self.gate is not None
+        """Whether matches of this image are decided by aligning thumbnails.
+
+        Stored images are packed without their thumbnail (it is loaded for the few
+        candidates to verify), so this is told by the gate hashes alone.
+        """
+        return self.gate is not None
 
     @functools.cached_property
     def gate_mirror(self) -> Words:
@@ -104,7 +108,7 @@ def pack_image(fp: ImageFingerprint) -> PackedImage:
     suffixes = ["", "_full"] if "pdq_full" in h else [""]
     names = ("phash", "phash_mirror", "phash_c92", "phash_c92_mirror")
     windowed = "pdq_c92" in h and "pdq_c92_mirror" in h and all(n in h for n in names)
-    gated = fp.thumbnail is not None and all(n in h for n in GATE_NAMES)
+    gated = all(n in h for n in GATE_NAMES)
     return PackedImage(
         pack([h[f"pdq{s}"] for s in suffixes], 4),
         pack([h[f"pdq{s}_mirror"] for s in suffixes], 4),
@@ -112,7 +116,7 @@ def pack_image(fp: ImageFingerprint) -> PackedImage:
         pack([h["pdq_c92"], h["pdq_c92_mirror"]], 4) if windowed else None,
         (h[names[0]], h[names[1]], h[names[2]], h[names[3]]) if windowed else None,
         np.array([h[n] for n in GATE_NAMES], np.uint64) if gated else None,
-        fp.thumbnail if gated else None,
+        fp.thumbnail,
     )
 
 
@@ -190,16 +194,16 @@ def score_images(a: PackedImage, b: PackedImage) -> Match | None:
 
     With thumbnails on both sides: the alignment of the thumbnails in each orientation
     that is a candidate (by the gate, or by the hash rules below); None when neither is.
-    Otherwise the better of the picture rule (PDQ, threshold `IMAGE_PDQ_MAX`) and the
-    window rule (PDQ of window against picture, threshold `IMAGE_WINDOW_MAX`, pHashes
-    agreeing).
+    Otherwise (older schemes, or a thumbnail that was not loaded) the better of the
+    picture rule (PDQ, threshold `IMAGE_PDQ_MAX`) and the window rule (PDQ of window
+    against picture, threshold `IMAGE_WINDOW_MAX`, pHashes agreeing).
     """
     if min(a.quality, b.quality) < IMAGE_MIN_QUALITY:
         return None
     hashed = score_hashes(a, b)
-    if not (a.aligned and b.aligned):
+    if not (a.aligned and b.aligned) or a.thumbnail is None or b.thumbnail is None:
         return hashed
-    assert a.thumbnail is not None and b.thumbnail is not None and b.gate is not None
+    assert b.gate is not None
     orientations = {
         mirrored
         for mirrored, gates in zip((False, True), query_gates(a), strict=True)

@@ -300,6 +300,8 @@ class FingerprintIndex:
         keys = images.keys.view
         found = []
         aligned = query.aligned
+        if aligned and query.thumbnail is None:
+            raise ValueError("a query image with gate hashes needs its thumbnail")
         for r in np.flatnonzero(ok & ~images.gated.view if aligned else ok):
             method = image_method(bool(flipped[r]), bool(by_window[r]))
             found.append((int(keys[r]), Match(float(sim[r]), method)))
