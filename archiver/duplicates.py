@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import struct
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
 from pathlib import Path
@@ -47,6 +47,8 @@ from archiver.match import FingerprintIndex, Match, compare
 from archiver.match.compare import pack_image, pack_video, score_images, score_videos
 
 AnyFingerprint = ImageFingerprint | VideoFingerprint
+#: Fingerprints read per batch when the index loads (bounds the memory it takes).
+LOAD_BATCH = 500
 _ADVISORY_KEY = 727466  # serialises matching across daemons sharing a PostgreSQL database
 
 
@@ -64,18 +66,37 @@ def to_fingerprint(row: Fingerprint, *, with_thumbnail: bool = False) -> AnyFing
     loaded with ``undefer(Fingerprint.thumbnail)``): the index keeps none in memory.
     """
     if row.kind == "image" and row.hashes is not None:
-        hashes = {name: int(value, 16) for name, value in row.hashes.items()}
         thumb = _thumbnail(row.thumbnail_width, row.thumbnail) if with_thumbnail else None
-        return ImageFingerprint(row.width or 0, row.height or 0, hashes, thumb)
+        return _image(row.width, row.height, row.hashes, thumb)
     if row.kind == "video" and row.frame_hash_names is not None:
-        names = row.frame_hash_names
-        layout = f">{len(names)}Q"
-        frames = [
-            FrameHash(f.t, dict(zip(names, struct.unpack(layout, f.hashes), strict=True)))
-            for f in row.frames
-        ]
-        return VideoFingerprint(row.duration or 0.0, row.width or 0, row.height or 0, frames)
+        frames = [(f.t, f.hashes) for f in row.frames]
+        return _video(row.duration, row.width, row.height, row.frame_hash_names, frames)
     return None
+
+
+def _image(
+    width: int | None,
+    height: int | None,
+    hashes: dict[str, str],
+    thumb: thumbnails.Thumbnail | None = None,
+) -> ImageFingerprint:
+    values = {name: int(value, 16) for name, value in hashes.items()}
+    return ImageFingerprint(width or 0, height or 0, values, thumb)
+
+
+def _video(
+    duration: float | None,
+    width: int | None,
+    height: int | None,
+    names: list[str],
+    frames: Iterable[tuple[float, bytes]],
+) -> VideoFingerprint:
+    """A video fingerprint from its frame rows: (time, hashes packed in `names` order)."""
+    layout = struct.Struct(f">{len(names)}Q")
+    hashed = [
+        FrameHash(t, dict(zip(names, layout.unpack(packed), strict=True))) for t, packed in frames
+    ]
+    return VideoFingerprint(duration or 0.0, width or 0, height or 0, hashed)
 
 
 def _thumbnail(width: int | None, pixels: bytes | None) -> thumbnails.Thumbnail | None:
@@ -242,18 +263,38 @@ class DuplicateFinder:
         self.lock = threading.Lock()
 
     def refresh(self, session: Session) -> None:
-        """Add fingerprints stored since the last look (by this or another process)."""
-        rows = session.scalars(
-            select(Fingerprint)
+        """Add fingerprints stored since the last look (by this or another process).
+
+        Rows are streamed in batches as plain columns (no ORM objects, no thumbnails),
+        so loading a large archive's index at start holds one batch at a time.
+        """
+        rows = session.execute(
+            select(
+                Fingerprint.id,
+                Fingerprint.media_id,
+                Fingerprint.kind,
+                Fingerprint.width,
+                Fingerprint.height,
+                Fingerprint.duration,
+                Fingerprint.hashes,
+                Fingerprint.frame_hash_names,
+            )
             .where(Fingerprint.id > self.loaded_up_to, Fingerprint.algorithm == ALGORITHM)
-            .options(selectinload(Fingerprint.frames))
             .order_by(Fingerprint.id)
+            .execution_options(yield_per=LOAD_BATCH)
         )
-        for row in rows:
-            fp = to_fingerprint(row)
-            if fp is not None and row.media_id not in self.index:
-                self.index.add(row.media_id, fp)
-            self.loaded_up_to = max(self.loaded_up_to, row.id)
+        for batch in rows.partitions():
+            videos = [r.id for r in batch if r.kind == "video" and r.frame_hash_names is not None]
+            frames = _frame_rows(session, videos)
+            for r in batch:
+                fp: AnyFingerprint | None = None
+                if r.kind == "image" and r.hashes is not None:
+                    fp = _image(r.width, r.height, r.hashes)
+                elif r.id in frames:
+                    fp = _video(r.duration, r.width, r.height, r.frame_hash_names, frames[r.id])
+                if fp is not None and r.media_id not in self.index:
+                    self.index.add(r.media_id, fp)
+                self.loaded_up_to = max(self.loaded_up_to, r.id)
 
     def query(
         self, fp: AnyFingerprint, min_similarity: float | None = None
@@ -463,6 +504,19 @@ class DuplicateFinder:
                 member.similarity, member.method = best
         session.flush()
         session.refresh(group)
+
+
+def _frame_rows(session: Session, ids: list[int]) -> dict[int, list[tuple[float, bytes]]]:
+    """The frame rows (time, packed hashes) of these video fingerprints, in time order."""
+    out: dict[int, list[tuple[float, bytes]]] = {i: [] for i in ids}
+    for start in range(0, len(ids), LOAD_BATCH):
+        for owner, t, packed in session.execute(
+            select(FrameHashRow.fingerprint_id, FrameHashRow.t, FrameHashRow.hashes)
+            .where(FrameHashRow.fingerprint_id.in_(ids[start : start + LOAD_BATCH]))
+            .order_by(FrameHashRow.fingerprint_id, FrameHashRow.t)
+        ):
+            out[owner].append((t, packed))
+    return out
 
 
 def _loader(session: Session) -> Callable[[Sequence[int]], dict[int, thumbnails.Thumbnail]]:
