@@ -196,32 +196,39 @@ def test_a_growing_group_rewrites_only_the_sidecars_that_change(
     assert {name: sidecars[name].read_bytes() for name in ("orig", "first")} == before
 
 
-def test_the_index_loads_without_thumbnails_and_verifies_with_the_candidates_only(
-    tmp_path: Path, server: FixtureServer, media: MediaSet
+def test_a_new_process_loads_the_index_in_batches_without_thumbnails(
+    tmp_path: Path,
+    server: FixtureServer,
+    media: MediaSet,
+    copies: dict[str, Path],
+    db_url: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """A new process's matcher reads no thumbnail to load its index; the pixels of the
-    nearest candidates alone are read, and a crop still matches through them."""
+    """A new process's matcher streams the stored fingerprints (videos with their
+    frames) and reads no thumbnail to do so; the pixels of the nearest candidates alone
+    are read, and a cropped photo and a mirrored clip still match."""
     crop = tmp_path / "crop.jpg"
     with Image.open(media.photo_a) as image:
         width, height = image.size
         image.convert("RGB").crop((width // 10, 0, width, height - height // 12)).save(crop)
-    for name, path in (("orig", media.photo_a), ("other", media.photo_b)):
-        server.add_file(f"/{name}.jpg", path)
-    server.add_page("/live", "<article><p>Photos:</p><img src='/orig.jpg'><img src='/other.jpg'>")
-    config = make_config(tmp_path / "storage")
+    serve(server, media, copies)
+    config = make_config(tmp_path / "storage", db_url)
     with Archive.open(config) as archive:
-        assert Capturer(archive).capture_url(server.url("/live")).ok
+        assert Capturer(archive).capture_url(server.url("/first")).ok
 
+    monkeypatch.setattr("archiver.duplicates.LOAD_BATCH", 1)  # one row per batch
     statements: list[str] = []
     with Archive.open(config) as archive:
         event.listen(
             archive.engine, "before_cursor_execute", lambda *args: statements.append(args[2])
         )
-        found = similar_to_file(archive, SimilarQuery(crop))
-    assert [f.media.sha256 for f in found] == [sha(media.photo_a)]
-    reads = [s for s in statements if re.search(r"fingerprints\.thumbnail\b", s)]
+        photos = similar_to_file(archive, SimilarQuery(crop))
+        reads = [s for s in statements if re.search(r"fingerprints\.thumbnail\b", s)]
+        clips = similar_to_file(archive, SimilarQuery(copies["clip_copy"]))
+    assert [f.media.sha256 for f in photos] == [sha(media.photo_a)]
+    assert [f.media.sha256 for f in clips] == [sha(media.clip_a)]
     assert len(reads) == 1 and "IN (" in reads[0]  # the candidates' thumbnails, by id
-    assert any("FROM fingerprints" in s and s not in reads for s in statements)  # the index
+    assert sum("FROM frame_hashes" in s for s in statements) >= 2  # one batch per video
 
 
 def test_an_earlier_upload_becomes_the_earliest_and_every_member_is_rescored(
