@@ -174,7 +174,7 @@ def search_command(
     **filters: Any,
 ) -> None:
     """Find stored files by hash, capture date, page, words, or by likeness."""
-    from archiver.hashing import HashingError
+    from archiver.errors import HashingError
     from archiver.search import QueryError, SearchQuery, search
     from archiver.similar import (
         SimilarQuery,

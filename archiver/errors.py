@@ -33,6 +33,10 @@ class BlockedAddressError(FetchError):
         super().__init__(message, retryable=False)
 
 
+class HashingError(ArchiverError):
+    """A file could not be fingerprinted; ``str()`` is a one-line reason."""
+
+
 class StoreError(ArchiverError):
     """The archive could not be written (disk full, permissions)."""
 

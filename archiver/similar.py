@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from archiver.archive import Archive
-from archiver.hashing import fingerprint
 from archiver.search import MediaRecord, QueryError, records
 from archiver.store.mediatypes import identify
 
@@ -31,6 +30,8 @@ def similar_to_file(archive: Archive, query: SimilarQuery) -> list[MediaRecord]:
     identity = identify(head, None, query.path.name)
     if identity is None:
         raise QueryError(f"not an image or video: {query.path}")
+    from archiver.hashing import fingerprint  # numpy, PyAV, Pillow: only for this query
+
     fp = fingerprint(query.path, identity.media_type)
     found = archive.duplicates.query(fp, query.min_similarity)[: query.limit]
     with archive.read_session() as session:

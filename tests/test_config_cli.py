@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -139,3 +141,20 @@ def test_cli_bad_config_exits_2_naming_the_key(tmp_path: Path) -> None:
     result = run_cli(bad, "init")
     assert result.returncode == 2
     assert result.stderr.strip() == f"archiver: error: {bad}: storage.rooot: unknown key"
+
+
+def test_search_by_hash_does_not_load_the_media_decoders(config_file: Path) -> None:
+    """Scripts run `archiver search` often: numpy, PyAV and Pillow load only when a
+    file has to be fingerprinted (`--similar-to`), not for a lookup by hash."""
+    code = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from archiver.cli import cli\n"
+        f"args = ['--config', {str(config_file)!r}, 'search', '--sha256', 'deadbeef', '--json']\n"
+        "result = CliRunner().invoke(cli, args)\n"
+        "assert result.exit_code == 0, result.output\n"
+        "print(sorted({'numpy', 'av', 'PIL'} & set(sys.modules)))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

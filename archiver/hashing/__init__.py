@@ -11,8 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
+from archiver.errors import HashingError
+
 from .images import fingerprint_image
-from .model import ALGORITHM, FrameHash, HashingError, ImageFingerprint, VideoFingerprint
+from .model import ALGORITHM, FrameHash, ImageFingerprint, VideoFingerprint
 from .video import fingerprint_video
 
 __all__ = [

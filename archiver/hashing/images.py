@@ -17,9 +17,11 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
+from archiver.errors import HashingError
+
 from . import pdq, thumbnail
 from .borders import content_box
-from .model import HashingError, ImageFingerprint
+from .model import ImageFingerprint
 from .phash import phash_mirrored
 
 #: Images narrower or shorter than this (tracking pixels, icons) are not hashed.

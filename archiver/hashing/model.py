@@ -7,15 +7,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from archiver.errors import ArchiverError
-
 #: Name and version of the fingerprint scheme; stored with every fingerprint. Bump it
 #: whenever the hashes computed for the same file change, so old rows get recomputed.
 ALGORITHM = "archiver-phash-pdq-v5"
-
-
-class HashingError(ArchiverError):
-    """A file could not be fingerprinted; ``str()`` is a one-line reason."""
 
 
 @dataclass(frozen=True)

@@ -28,9 +28,11 @@ from av.packet import Packet
 from av.video.frame import VideoFrame
 from av.video.stream import VideoStream
 
+from archiver.errors import HashingError
+
 from . import pdq
 from .borders import content_box
-from .model import FrameHash, HashingError, VideoFingerprint
+from .model import FrameHash, VideoFingerprint
 from .phash import phash_batch, resize32
 
 #: At most this many frames are sampled; past it the sampling interval doubles.

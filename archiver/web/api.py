@@ -17,8 +17,7 @@ from pydantic import BaseModel, Field
 
 from archiver.archive import Archive
 from archiver.duplicates import list_groups
-from archiver.errors import ArchiverError
-from archiver.hashing import HashingError
+from archiver.errors import ArchiverError, HashingError
 from archiver.index.models import utcnow
 from archiver.jobs import JobState, requeue, url_job
 from archiver.liveness.report import embed_statuses, parse_statuses

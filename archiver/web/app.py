@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from archiver import __version__
 from archiver.archive import Archive
-from archiver.hashing import HashingError
+from archiver.errors import HashingError
 from archiver.logs import LOGGER
 from archiver.search import QueryError
 from archiver.web import api, media, pages

@@ -17,7 +17,7 @@ from fastapi.templating import Jinja2Templates
 
 from archiver import __version__
 from archiver.archive import Archive
-from archiver.hashing import HashingError
+from archiver.errors import HashingError
 from archiver.liveness.report import STATUSES, parse_statuses
 from archiver.search import QueryError
 from archiver.similar import SimilarQuery, similar_to_file
