@@ -8,7 +8,6 @@ non-public address and connects to an accepted address directly.
 
 from __future__ import annotations
 
-import ipaddress
 import socket
 from collections.abc import Iterable
 from typing import Any
@@ -18,12 +17,9 @@ import httpx
 
 from archiver.errors import BlockedAddressError
 
-
-def is_public_address(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not ip.is_multicast
+# The classification lives beside the yt-dlp wrapper, which must import only the
+# standard library; IPv6 forms that embed an IPv4 address are judged by that address.
+from archiver.fetch.ytdlp_guard import is_public_address as is_public_address
 
 
 def resolve(host: str, port: int) -> list[str]:
@@ -43,8 +39,8 @@ def resolve(host: str, port: int) -> list[str]:
 def check_host(host: str, port: int = 443) -> None:
     """Raise BlockedAddressError when ``host`` resolves to any non-public address.
 
-    Used before handing a URL to a tool (yt-dlp) whose connections the guard
-    cannot sit in.
+    Used before starting yt-dlp, as an early refusal; inside yt-dlp every connection
+    is checked again by :mod:`archiver.fetch.ytdlp_guard`.
     """
     blocked = [a for a in resolve(host, port) if not is_public_address(a)]
     if blocked:

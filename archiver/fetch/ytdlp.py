@@ -5,6 +5,11 @@ whole group is killed. Postprocessing that would change bytes is off (``--fixup
 never``, no recoding, no embedding): the stored file is what the platform served.
 When yt-dlp must merge separate video and audio streams it remuxes them with the
 ffmpeg that ships in the imageio-ffmpeg wheel (stream copy, never a re-encode).
+
+Unless private addresses are allowed, yt-dlp runs under :mod:`archiver.fetch.ytdlp_guard`,
+which checks the address of every connection it makes, with native downloaders only
+(no network download is handed to ffmpeg). The size cap is enforced on the files
+being written, whether or not the server declared a length.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import functools
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -25,10 +31,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from archiver.config import NetworkConfig, YtdlpConfig
-from archiver.errors import FetchError, Interrupted
+from archiver.errors import BlockedAddressError, FetchError, Interrupted
 from archiver.fetch.netguard import check_host
+from archiver.fetch.ytdlp_guard import REFUSED
 
 MAX_ENTRIES = 50  # a post may carry several videos or photos; a channel must not flood us
+GUARD_MODULE = "archiver.fetch.ytdlp_guard"
+SIZE_POLL = 0.5  # seconds between looks at the size of the files being written
 
 # yt-dlp's wording for media that is gone for good (retrying will not help)
 _PERMANENT = re.compile(
@@ -107,6 +116,30 @@ def is_permanent(message: str) -> bool:
     return bool(_PERMANENT.search(message))
 
 
+class FileTooLarge(FetchError):
+    """A file yt-dlp wrote (or was writing) grew past ``[network] max_file_size``."""
+
+    def __init__(self, cap: int) -> None:
+        super().__init__(f"file larger than the {_size_text(cap)} cap", retryable=False)
+
+
+def _size_text(size: int) -> str:
+    mb = size / 1024**2
+    if mb < 1:
+        return f"{size} bytes"
+    return f"{mb:.0f} MB" if mb >= 10 else f"{mb:.1f}".removesuffix(".0") + " MB"
+
+
+def largest_file(root: Path) -> int:
+    """Size in bytes of the largest file under ``root`` (0 when there is none)."""
+    largest = 0
+    for folder, _dirs, names in os.walk(root):
+        for name in names:
+            with contextlib.suppress(OSError):  # renamed or removed while we look
+                largest = max(largest, os.lstat(os.path.join(folder, name)).st_size)
+    return largest
+
+
 class Ytdlp:
     def __init__(
         self,
@@ -119,7 +152,11 @@ class Ytdlp:
         self.config = config
         self.network = network
         self.ffmpeg = ffmpeg
-        self.command = config.command or [sys.executable, "-m", "yt_dlp"]
+        # A configured command is run as given: the address guard cannot reach into
+        # it, so only the URL's own host is checked before it starts.
+        self.guarded = not network.allow_private_addresses and not config.command
+        module = GUARD_MODULE if self.guarded else "yt_dlp"
+        self.command = config.command or [sys.executable, "-m", module]
 
     @functools.cached_property
     def version(self) -> str:
@@ -165,6 +202,8 @@ class Ytdlp:
             "after_move:filepath",
             "--no-simulate",
         ]
+        if self.guarded:  # ffmpeg, aria2c & co. would connect outside the guard
+            args += ["--downloader", "native"]
         if self.ffmpeg:
             args += ["--ffmpeg-location", self.ffmpeg]
         if self.config.format:
@@ -178,22 +217,43 @@ class Ytdlp:
     def download(self, url: str, work_dir: Path) -> YtdlpResult:
         """Download every media file behind ``url`` into ``work_dir``.
 
-        Raises FetchError with yt-dlp's own one-line reason on failure.
+        Raises FetchError with yt-dlp's own one-line reason on failure,
+        BlockedAddressError when yt-dlp tried to reach a non-public address and
+        FileTooLarge when a file outgrew the size cap; on failure ``work_dir`` is
+        removed with whatever was written into it.
         """
         if not self.network.allow_private_addresses:
             check_host(urlsplit(url).hostname or "", 443)
         work_dir.mkdir(parents=True, exist_ok=True)
-        stdout, stderr, code = self._run(self.arguments(url, work_dir))
+        try:
+            return self._download(url, work_dir)
+        except BaseException:
+            shutil.rmtree(work_dir, ignore_errors=True)
+            raise
+
+    def _download(self, url: str, work_dir: Path) -> YtdlpResult:
+        stdout, stderr, code = self._run(self.arguments(url, work_dir), work_dir)
         paths = [Path(line) for line in stdout.splitlines() if line.strip()]
         paths = [p if p.is_absolute() else work_dir / p for p in paths]
         if code != 0 or not paths:
             reason = error_line(stderr) if code != 0 else "yt-dlp found no media"
+            if self.guarded and reason.startswith(REFUSED):
+                raise BlockedAddressError(reason)
             raise FetchError(f"yt-dlp: {reason}", retryable=not is_permanent(reason))
-        return YtdlpResult([self._collect(path) for path in paths], self.version)
+        files = [self._collect(path) for path in paths]
+        if largest_file(work_dir) > self.network.max_file_size:
+            raise FileTooLarge(self.network.max_file_size)
+        return YtdlpResult(files, self.version)
 
-    def _run(self, args: list[str]) -> tuple[str, str, int]:
+    def _run(self, args: list[str], work_dir: Path) -> tuple[str, str, int]:
         try:
-            done = run_bounded(args, self.config.timeout, self.stop)
+            done = run_bounded(
+                args,
+                self.config.timeout,
+                self.stop,
+                watch=work_dir,
+                max_file_size=self.network.max_file_size,
+            )
         except TimeoutError:  # before OSError, of which it is a subclass
             raise FetchError(f"yt-dlp timed out after {self.config.timeout:.0f}s") from None
         except OSError as exc:
@@ -226,10 +286,18 @@ class Ytdlp:
 
 
 def run_bounded(
-    args: list[str], timeout: float, stop: threading.Event
+    args: list[str],
+    timeout: float,
+    stop: threading.Event,
+    *,
+    watch: Path | None = None,
+    max_file_size: int | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run a command in its own process group; the whole group is killed when it
-    outlives ``timeout`` (TimeoutError) or when ``stop`` is set (Interrupted).
+    outlives ``timeout`` (TimeoutError), when ``stop`` is set (Interrupted) or, with
+    ``watch`` and ``max_file_size``, when a file under ``watch`` grows past
+    ``max_file_size`` bytes (FileTooLarge; looked at every SIZE_POLL seconds, so it
+    holds whether or not the server declared a length).
 
     Raises OSError when the command cannot start.
     """
@@ -243,6 +311,7 @@ def run_bounded(
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     deadline = time.monotonic() + timeout
+    next_look = time.monotonic() + SIZE_POLL
     try:
         while True:
             try:
@@ -253,6 +322,10 @@ def run_bounded(
                     raise Interrupted("interrupted by shutdown") from None
                 if time.monotonic() > deadline:
                     raise TimeoutError from None
+                if watch is not None and max_file_size and time.monotonic() >= next_look:
+                    next_look = time.monotonic() + SIZE_POLL
+                    if largest_file(watch) > max_file_size:
+                        raise FileTooLarge(max_file_size) from None
     except BaseException:
         _kill_group(process)
         raise

@@ -1,0 +1,196 @@
+"""Run yt-dlp with every connection it makes checked against the address guard.
+
+    python -m archiver.fetch.ytdlp_guard [yt-dlp arguments ...]
+
+Checking a platform URL's host before yt-dlp starts is not enough: yt-dlp follows
+redirects, resolves names itself and fetches URLs it found in pages. This wrapper
+patches ``socket.socket.connect`` and ``connect_ex`` before yt-dlp is imported, so
+a connection to an address :func:`is_public_address` rejects fails with OSError
+whoever asked for it. Downloads yt-dlp would hand to another program (ffmpeg for
+live HLS, aria2c, curl, rtmpdump, ...) are refused too: that program's connections
+are out of the patch's reach. ffmpeg still merges local files.
+
+Every refusal is repeated as the last line of stderr (``ERROR: refused: ...``);
+:class:`archiver.fetch.ytdlp.Ytdlp` turns it into a BlockedAddressError.
+
+This module is also where addresses are classified (netguard re-exports
+:func:`is_public_address`): it imports only the standard library, because it runs
+in every yt-dlp child process.
+"""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+import os
+import socket
+import sys
+from typing import Any
+
+HINT = "(set network.allow_private_addresses to allow)"
+REFUSED = "refused: "
+
+# Tests only: comma-separated IP addresses to count as public, so that a test can
+# serve "public" pages from 127.0.0.1 and keep 127.0.0.2 "internal". Never set by
+# configuration.
+TEST_ONLY_PUBLIC_ENV = "ARCHIVER_TEST_ONLY_PUBLIC_ADDRESSES"
+
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")  # RFC 6052 well-known prefix
+_NAT64_LOCAL = ipaddress.IPv6Network("64:ff9b:1::/48")  # RFC 8215 local-use prefixes
+_IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")  # deprecated, RFC 4291
+_IPV4_TRANSLATED = ipaddress.IPv6Network("::ffff:0:0:0/96")  # SIIT, RFC 2765
+_LOW_32 = 0xFFFF_FFFF
+
+
+def embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address carries (mapped, translated, IPv4-compatible,
+    6to4 or NAT64 /96), or None."""
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if any(ip in net for net in (_NAT64, _NAT64_LOCAL, _IPV4_COMPATIBLE, _IPV4_TRANSLATED)):
+        return ipaddress.IPv4Address(int(ip) & _LOW_32)
+    return None
+
+
+def is_public_address(address: str) -> bool:
+    """Whether ``address`` (an IP literal, optionally with a %zone) may be connected to.
+
+    An IPv6 form that carries an IPv4 address is judged by that IPv4 address as well.
+    """
+    text = address.split("%", 1)[0]
+    if text in _treated_as_public():
+        return True
+    ip = ipaddress.ip_address(text)
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip in _NAT64_LOCAL and (int(ip) >> 32) & ((1 << 48) - 1):
+            return False  # a local NAT64 prefix other than /96: where the IPv4 sits is unknown
+        inner = embedded_ipv4(ip)
+        if inner is not None and not _public(inner):
+            return False
+        if inner is not None and ip.ipv4_mapped is not None:
+            return True  # ::ffff:a.b.c.d is a.b.c.d itself
+    return _public(ip)
+
+
+def _public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    return ip.is_global and not ip.is_multicast
+
+
+def _treated_as_public() -> frozenset[str]:
+    raw = os.environ.get(TEST_ONLY_PUBLIC_ENV, "")
+    return frozenset(part.strip() for part in raw.split(",") if part.strip())
+
+
+def refusal(host: str, address: str) -> str:
+    """The one-line reason given for a refused address (as the httpx path words it)."""
+    return f"{REFUSED}{host} resolves to non-public address {address} {HINT}"
+
+
+# -- the child process -----------------------------------------------------------------
+
+_refusals: list[str] = []
+_names: dict[str, str] = {}  # address -> the host name it was resolved from
+_getaddrinfo = socket.getaddrinfo
+_connect = socket.socket.connect
+_connect_ex = socket.socket.connect_ex
+
+
+def _refuse(message: str) -> OSError:
+    _refusals.append(message)
+    return OSError(errno.EACCES, message)
+
+
+def _checked(sock: socket.socket, address: Any) -> Any:
+    """``address`` when ``sock`` may connect to it; raises OSError otherwise.
+
+    A host name (the C library would resolve it unseen) is resolved here and replaced
+    by the first public address it has.
+    """
+    if sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return address
+    host, port, *rest = address
+    host = host.decode() if isinstance(host, bytes) else str(host)
+    try:
+        ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        infos = _getaddrinfo(host, port, sock.family, sock.type)
+        addresses = [str(info[4][0]) for info in infos]
+        allowed = [a for a in addresses if is_public_address(a)]
+        if not allowed:
+            raise _refuse(refusal(host, addresses[0])) from None
+        return (allowed[0], port, *rest)
+    if not is_public_address(host):
+        raise _refuse(refusal(_names.get(host, host), host))
+    return address
+
+
+def _guarded_connect(self: socket.socket, address: Any) -> None:
+    _connect(self, _checked(self, address))
+
+
+def _guarded_connect_ex(self: socket.socket, address: Any) -> int:
+    try:
+        checked = _checked(self, address)
+    except OSError as exc:
+        return exc.errno or errno.EACCES
+    return _connect_ex(self, checked)
+
+
+def _remembering_getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+    infos = _getaddrinfo(host, *args, **kwargs)
+    if isinstance(host, str | bytes):
+        name = host.decode() if isinstance(host, bytes) else host
+        for info in infos:
+            _names[str(info[4][0])] = name
+    return infos
+
+
+def install() -> None:
+    """Check every IPv4/IPv6 connection this process makes from now on."""
+    setattr(socket.socket, "connect", _guarded_connect)  # noqa: B010
+    setattr(socket.socket, "connect_ex", _guarded_connect_ex)  # noqa: B010
+    socket.getaddrinfo = _remembering_getaddrinfo
+
+
+def _refuse_external_downloaders() -> None:
+    from yt_dlp.downloader.external import ExternalFD
+    from yt_dlp.downloader.rtmp import RtmpFD
+
+    def refuse(self: Any, filename: str, info_dict: dict[str, Any]) -> bool:
+        program = type(self).__name__.removesuffix("FD").lower()
+        message = (
+            f"{REFUSED}yt-dlp would hand the download to {program}, whose connections"
+            f" the address guard cannot check {HINT}"
+        )
+        _refusals.append(message)
+        self.report_error(message)
+        return False
+
+    ExternalFD.real_download = refuse
+    RtmpFD.real_download = refuse
+
+
+def main(argv: list[str]) -> int | str | None:
+    install()
+    # curl_cffi talks through libcurl, below the patched socket layer: keep it out
+    sys.modules["curl_cffi"] = None  # type: ignore[assignment]
+    import yt_dlp
+
+    _refuse_external_downloaders()
+    code: int | str | None = 0
+    try:
+        yt_dlp.main(argv)
+    except SystemExit as exc:
+        code = exc.code
+    if _refusals:
+        sys.stdout.flush()
+        sys.stderr.write(f"ERROR: {_refusals[0]}\n")
+        sys.stderr.flush()
+        code = code or 1
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
