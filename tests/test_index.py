@@ -103,6 +103,35 @@ def test_capture_and_search_behave_the_same_on_both_databases(
             assert session.scalar(select(func.count()).select_from(Sighting)) == 3
 
 
+def test_a_nul_in_page_metadata_is_stored_on_both_databases(
+    db_url: str, tmp_path: Path, server: FixtureServer, media: MediaSet
+) -> None:
+    """PostgreSQL's text cannot hold NUL: a player page's JSON-LD name with one is kept
+    with U+FFFD there (the platform metadata, JSON, keeps it exactly) instead of failing
+    the capture."""
+    server.add_file("/clip.mp4", media.clip_a)
+    server.add_page(
+        "/player",
+        '<script type="application/ld+json">{"@type": "VideoObject", "name": "Citadel'
+        ' \\u0000strike", "author": "Ali\\u0000", "contentUrl": "/clip.mp4"}</script>',
+    )
+    server.add_page("/live", "<article><p>The footage:</p><iframe src='/player'></iframe>")
+    with Archive.open(make_config(tmp_path / "storage", db_url)) as archive:
+        report = Capturer(archive).capture_url(server.url("/live"))
+        assert report.ok, report.to_json()
+        with archive.session() as session:
+            stored = session.scalars(select(Media)).one()
+            title, uploader = stored.platform_title, stored.platform_uploader
+            found = search(session, archive.layout, SearchQuery.parse(text="citadel"))
+        sidecar = json.loads(
+            (archive.layout.absolute(stored.path).parent / "provenance.json").read_text()
+        )
+    nul = "\ufffd" if db_url.startswith("postgresql") else "\x00"
+    assert (title, uploader) == (f"Citadel {nul}strike", f"Ali{nul}")
+    assert [r.media.sha256 for r in found] == [stored.sha256]
+    assert sidecar["platform"]["metadata"]["name"] == "Citadel \x00strike"  # as the page said
+
+
 def test_racing_writers_create_one_row(db_url: str, tmp_path: Path) -> None:
     """get-or-create under concurrency: the loser of a unique-key race reuses the winner's row."""
     with Archive.open(make_config(tmp_path / "storage", db_url)) as archive:

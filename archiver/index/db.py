@@ -49,8 +49,36 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     if parsed.get_backend_name() == "postgresql":
-        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        event.listen(engine, "connect", _postgresql_text_without_nul)
+        return engine
     raise ConfigError(f"database.url: unsupported database {parsed.get_backend_name()!r}")
+
+
+def _postgresql_text_without_nul(dbapi_connection: Any, _record: object) -> None:
+    """Send NUL characters in text as U+FFFD: PostgreSQL's text cannot hold them.
+
+    They do reach archiver from outside (a JSON-LD ``"\\u0000"``, a platform title), and
+    SQLite stores them, so without this one title would fail a whole capture on
+    PostgreSQL only. JSON columns (the platform metadata) are sent with NUL escaped
+    and keep the exact text, as do yt-dlp's info files.
+    """
+    adapters = getattr(dbapi_connection, "adapters", None)  # psycopg 3
+    if adapters is None:
+        return
+    from psycopg.abc import Buffer
+    from psycopg.types.string import StrBinaryDumper, StrDumperUnknown
+
+    class Text(StrDumperUnknown):
+        def dump(self, obj: str) -> Buffer | None:
+            return super().dump(obj.replace("\x00", "\ufffd"))
+
+    class BinaryText(StrBinaryDumper):
+        def dump(self, obj: str) -> Buffer | None:
+            return super().dump(obj.replace("\x00", "\ufffd"))
+
+    adapters.register_dumper(str, BinaryText)
+    adapters.register_dumper(str, Text)  # registered last: the one "%s" uses, as before
 
 
 SCHEMA_HEAD = "0009"  # the newest migration; a test keeps it equal to the scripts' head
