@@ -173,6 +173,7 @@ class Capturer:
         self.archive = archive
         self.owner = owner or worker_id()
         self.lease = timedelta(seconds=archive.config.daemon.lease)
+        self.leases = jobs.LeaseKeeper(archive.session, self.owner, self.lease)
 
     @property
     def http(self) -> HttpFetcher:
@@ -185,11 +186,17 @@ class Capturer:
     # ---- the URL given by a person, a source or the API --------------------------------
 
     def capture_url(self, url: str, on_item: OnItem | None = None) -> CaptureReport:
-        """Archive a page's embeds, or the media/platform URL itself, now."""
+        """Archive a page's embeds, or the media/platform URL itself, now.
+
+        Unless another live worker (the daemon) is capturing the same URL right now:
+        then the report says so and nothing is done twice.
+        """
         with self.archive.session() as session:
-            job = jobs.url_job(session, url)
-            jobs.start(job, self.owner, utcnow(), self.lease)
-            job_id = job.id
+            job_id = jobs.url_job(session, url).id
+            job = jobs.locked(session, job_id)
+            if not jobs.claim(job, self.owner, utcnow(), self.lease):
+                error = "being captured by another worker right now; try again when it is done"
+                return CaptureReport(url, error=error)
         return self._url_job(job_id, url, on_item, inline=True)
 
     def run_claimed(self, job_id: int) -> None:
@@ -210,6 +217,7 @@ class Capturer:
     ) -> CaptureReport:
         report = CaptureReport(url)
         outcome: Outcome | None
+        self.leases.hold(job_id)
         try:
             self._capture_url(url, report, on_item, inline=inline)
             outcome = Outcome(JobState.DONE)
@@ -224,13 +232,22 @@ class Capturer:
         return report
 
     def _close(self, job_id: int, outcome: Outcome | None) -> None:
-        """Finish a job, or (outcome None: interrupted) put it back as pending."""
+        """Finish a job, or (outcome None: interrupted) put it back as pending.
+
+        If our lease was lost meanwhile (the job was taken over), the other worker's
+        record stands; what this attempt stored stays stored all the same.
+        """
+        self.leases.drop(job_id)
         with self.archive.session() as session:
             job = session.get_one(CaptureJob, job_id)
+            now = utcnow()
             if outcome is None:
-                jobs.release(job, utcnow())
+                closed = jobs.release(job, now, self.owner)
             else:
-                jobs.finish(job, outcome, utcnow())
+                closed = jobs.finish(job, outcome, now, self.owner)
+            holder = job.lease_owner
+        if not closed:
+            log_event("job.lease_lost", logging.WARNING, job=job_id, held_by=holder)
 
     def _capture_url(
         self, url: str, report: CaptureReport, on_item: OnItem | None, *, inline: bool
@@ -376,6 +393,7 @@ class Capturer:
             session.expunge(embed)
         item = _item(embed, "stored")
         outcome: Outcome | None
+        self.leases.hold(job_id)
         try:
             item.files = work(embed)
             outcome = Outcome(JobState.DONE)

@@ -28,7 +28,7 @@ from types import FrameType
 from typing import IO, TYPE_CHECKING, Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from archiver import jobs
 from archiver.archive import Archive
@@ -130,12 +130,12 @@ class Daemon:
         )
 
     def _recover_jobs(self) -> int:
-        """Jobs left running by a dead process of this host go back to pending now,
-        instead of waiting for their lease to expire. On SQLite no other daemon can
-        hold a lease, so every running job is ours to recover."""
+        """Jobs left running by a dead process of this host are taken up now, instead
+        of when their lease expires; the interrupted attempt counts (`jobs.abandon`).
+        A live process's jobs (an ``archiver capture`` running beside the daemon) are
+        left alone, on SQLite too."""
         now = utcnow()
         host = socket.gethostname()
-        sqlite = self.archive.engine.dialect.name == "sqlite"
         count = 0
         with self.archive.session() as session:
             running = session.scalars(
@@ -143,9 +143,8 @@ class Daemon:
             )
             for job in running:
                 owner_host, _, pid = (job.lease_owner or "").rpartition(":")
-                mine_and_dead = owner_host == host and pid.isdigit() and not pid_alive(int(pid))
-                if sqlite or mine_and_dead:
-                    jobs.release(job, now)
+                if owner_host == host and pid.isdigit() and not pid_alive(int(pid)):
+                    jobs.abandon(job, now)
                     count += 1
         return count
 
@@ -212,12 +211,14 @@ class Daemon:
         except Exception:
             # not an expected failure: keep the traceback, put the job back for a retry
             logging.getLogger("archiver").exception("job %s crashed", job_id)
+            self.capturer.leases.drop(job_id)
             with contextlib.suppress(Exception), self.archive.session() as session:
                 job = session.get_one(CaptureJob, job_id)
                 jobs.finish(
                     job,
                     jobs.outcome_of_error(RuntimeError("internal error"), job.attempts, utcnow()),
                     utcnow(),
+                    self.capturer.owner,
                 )
 
     def check_links(self) -> int:
@@ -271,22 +272,6 @@ class Daemon:
             log_event("timestamp.failed", logging.WARNING, reason=str(exc))
             return
         log_event("timestamp.done", seq=token.seq, gen_time=token.gen_time.isoformat())
-
-    def renew_leases(self) -> None:
-        """Extend the leases of jobs still running here, so long downloads keep them."""
-        with self.lock:
-            ids = [k for k, f in self.inflight.items() if not f.done()]
-        if not ids:
-            return
-        with self.archive.session() as session:
-            session.execute(
-                update(CaptureJob)
-                .where(CaptureJob.id.in_(ids), CaptureJob.lease_owner == self.capturer.owner)
-                .values(
-                    lease_expires_at=utcnow() + self.lease,
-                    next_attempt_at=utcnow() + self.lease,
-                )
-            )
 
     def heartbeat(self) -> None:
         self.notifier.watchdog()
@@ -342,7 +327,6 @@ class Daemon:
         scheduler.add_job(
             self.drain, seconds=tick, id="drain", next_run_time=datetime.now(UTC), **every
         )
-        scheduler.add_job(self.renew_leases, seconds=self.config.daemon.lease / 3, **every)
         if self.checker is not None:
             scheduler.add_job(self.check_links, seconds=max(tick, 10.0), id="liveness", **every)
         scheduler.add_job(self.fixity, seconds=3600, id="fixity", jitter=600, **every)

@@ -15,11 +15,15 @@ directly (``embed_id`` is null). States:
 
 from __future__ import annotations
 
+import logging
+import threading
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, select, update
 from sqlalchemy.orm import Session
 
 from archiver.errors import FetchError
@@ -58,7 +62,11 @@ class Outcome:
 
 
 def outcome_of_error(error: FetchError | Exception, attempts: int, now: datetime) -> Outcome:
-    """Classify a failed attempt: gone for good, retry later, or give up."""
+    """Classify a failed attempt: gone for good, retry later, or give up.
+
+    The retry waits the backoff, or as long as the server's ``Retry-After`` asked
+    (up to `MAX_DELAY`) when that is longer.
+    """
     message = str(error) or type(error).__name__
     if isinstance(error, FetchError):
         if error.http_status in (404, 410) or (
@@ -69,7 +77,10 @@ def outcome_of_error(error: FetchError | Exception, attempts: int, now: datetime
             return Outcome(JobState.FAILED, message)
     if attempts >= MAX_ATTEMPTS:
         return Outcome(JobState.FAILED, f"{message} (gave up after {attempts} attempts)")
-    return Outcome(JobState.FAILED, message, now + backoff(attempts))
+    delay = backoff(attempts)
+    if isinstance(error, FetchError) and error.retry_after:  # the server said when (429, 503)
+        delay = max(delay, timedelta(seconds=min(error.retry_after, MAX_DELAY.total_seconds())))
+    return Outcome(JobState.FAILED, message, now + delay)
 
 
 def claim_due(
@@ -80,16 +91,22 @@ def claim_due(
 
     On PostgreSQL the rows are locked with ``FOR UPDATE SKIP LOCKED`` so daemons on
     several hosts never take the same job; SQLite transactions here begin with
-    ``BEGIN IMMEDIATE``, which serializes claims on one archive.
+    ``BEGIN IMMEDIATE``, which serializes claims on one archive. A job whose worker
+    died during its last allowed attempt is given up instead (see `abandon`).
     """
     # a running job's next_attempt_at is its lease expiry: one condition, one index
     due = and_(CaptureJob.state.in_(CLAIMABLE), CaptureJob.next_attempt_at <= now)
     query = select(CaptureJob).where(due).order_by(CaptureJob.next_attempt_at).limit(limit)
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
-    claimed = list(session.scalars(query))
-    for job in claimed:
+    claimed = []
+    for job in session.scalars(query):
+        if job.state == JobState.RUNNING:
+            abandon(job, now)  # its worker died: that attempt counts
+            if job.state != JobState.PENDING:
+                continue
         start(job, owner, now, lease)
+        claimed.append(job)
     return claimed
 
 
@@ -115,14 +132,37 @@ def requeue(job: CaptureJob, now: datetime) -> None:
     job.last_error, job.updated_at = None, now
 
 
-def release(job: CaptureJob, now: datetime) -> None:
-    """Put an interrupted job back as it was before this attempt (shutdown, not failure)."""
+def release(job: CaptureJob, now: datetime, owner: str) -> bool:
+    """Put an interrupted job back as it was before this attempt (shutdown, not failure).
+
+    Only the lease's holder may: False (and nothing changed) when another worker has
+    taken the job over since (our lease expired) or finished it.
+    """
+    if not held_by(job, owner):
+        return False
     job.state = JobState.PENDING
     job.attempts = max(job.attempts - 1, 0)
     job.next_attempt_at = now
     job.lease_owner = None
     job.lease_expires_at = None
     job.updated_at = now
+    return True
+
+
+def abandon(job: CaptureJob, now: datetime) -> None:
+    """A running job whose worker died (crash, kill -9, power cut): the attempt counts.
+
+    It is pending again at once, unless that was its last allowed attempt: a file that
+    crashes the process every time must not restart it forever.
+    """
+    job.lease_owner = None
+    job.lease_expires_at = None
+    job.updated_at = now
+    if job.attempts >= MAX_ATTEMPTS:
+        job.state, job.next_attempt_at = JobState.FAILED, None
+        job.last_error = f"gave up: the worker died during each of {job.attempts} attempts"
+    else:
+        job.state, job.next_attempt_at = JobState.PENDING, now
 
 
 def start(job: CaptureJob, owner: str, now: datetime, lease: timedelta = LEASE) -> None:
@@ -134,13 +174,90 @@ def start(job: CaptureJob, owner: str, now: datetime, lease: timedelta = LEASE) 
     job.updated_at = now
 
 
-def finish(job: CaptureJob, outcome: Outcome, now: datetime) -> None:
+def held_by(job: CaptureJob, owner: str) -> bool:
+    """Whether `owner` still holds the job's lease."""
+    return job.state == JobState.RUNNING and job.lease_owner == owner
+
+
+def finish(job: CaptureJob, outcome: Outcome, now: datetime, owner: str) -> bool:
+    """Record the attempt's outcome; only the lease's holder may (see `release`)."""
+    if not held_by(job, owner):
+        return False
     job.state = outcome.state
     job.last_error = outcome.error
     job.next_attempt_at = outcome.retry_at
     job.lease_owner = None
     job.lease_expires_at = None
     job.updated_at = now
+    return True
+
+
+class LeaseKeeper:
+    """Renews the leases of the jobs this process is working on, in the background.
+
+    A lease says "a live worker has this job"; it expires `lease` after it was last
+    renewed, and then any worker may take the job. Every runner (the daemon's workers
+    and ``archiver capture`` alike) holds the jobs it works on here, so a download
+    that outlasts the lease is not started a second time elsewhere. The thread runs
+    only while something is held.
+    """
+
+    def __init__(
+        self,
+        session: Callable[[], AbstractContextManager[Session]],
+        owner: str,
+        lease: timedelta,
+    ) -> None:
+        self._session = session
+        self.owner = owner
+        self.lease = lease
+        self._held: set[int] = set()
+        self._changed = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def hold(self, job_id: int) -> None:
+        with self._changed:
+            self._held.add(job_id)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="lease-keeper", daemon=True)
+                self._thread.start()
+
+    def drop(self, job_id: int) -> None:
+        with self._changed:
+            self._held.discard(job_id)
+            self._changed.notify_all()
+
+    def held(self) -> set[int]:
+        with self._changed:
+            return set(self._held)
+
+    def _run(self) -> None:
+        interval = max(self.lease.total_seconds() / 3, 0.05)
+        while True:
+            with self._changed:
+                self._changed.wait_for(lambda: not self._held, timeout=interval)
+                if not self._held:
+                    self._thread = None
+                    return
+                ids = sorted(self._held)
+            try:
+                self.renew(ids)
+            except Exception:  # the database may be briefly away: try again next time
+                logging.getLogger("archiver").warning("renewing leases failed", exc_info=True)
+
+    def renew(self, ids: list[int]) -> None:
+        """Extend these jobs' leases, where this process still holds them."""
+        now = utcnow()
+        with self._session() as session:
+            session.execute(
+                update(CaptureJob)
+                .where(
+                    CaptureJob.id.in_(ids),
+                    CaptureJob.lease_owner == self.owner,
+                    CaptureJob.state == JobState.RUNNING,
+                )
+                .values(lease_expires_at=now + self.lease, next_attempt_at=now + self.lease)
+            )
 
 
 def url_job(session: Session, url: str) -> CaptureJob:

@@ -1,0 +1,177 @@
+"""Job leases: held while work runs, taken over only from dead workers, never twice."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import threading
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from support import FixtureServer
+from support.archiving import settings
+from support.server import RequestHandler
+
+from archiver.archive import Archive
+from archiver.capture import Capturer, CaptureReport
+from archiver.config import config_from_dict
+from archiver.daemon import Daemon
+from archiver.index.models import CaptureJob, utcnow
+from archiver.jobs import (
+    MAX_ATTEMPTS,
+    JobState,
+    Outcome,
+    claim_due,
+    finish,
+    release,
+    start,
+    url_job,
+)
+
+LEASE = 1.0  # seconds: short, so a test sees one expire
+
+
+def _archive(root: Path, db_url: str = "") -> Archive:
+    data = settings(root, db_url)
+    data["daemon"] = {**data.get("daemon", {}), "lease": f"{LEASE}s"}
+    return Archive.open(config_from_dict(data))
+
+
+def _job(archive: Archive, url: str) -> CaptureJob:
+    with archive.read_session() as session:
+        job = session.scalars(select(CaptureJob).where(CaptureJob.url == url)).one()
+        session.expunge(job)
+        return job
+
+
+def test_a_capture_outlasting_its_lease_keeps_it_and_is_not_run_twice(
+    tmp_path: Path, server: FixtureServer, db_url: str
+) -> None:
+    """``archiver capture`` of a file that takes 3 leases to download renews its
+    lease: a daemon claiming due jobs meanwhile never takes it, and it ends done."""
+    slow = tmp_path / "slow.bin"
+    slow.write_bytes(os.urandom(240_000))
+    server.add_file("/slow.mp4", slow, content_type="video/mp4", rate=80_000)  # 3 s
+    url = server.url("/slow.mp4")
+    with _archive(tmp_path / "storage", db_url) as archive:
+        reports: list[CaptureReport] = []
+        capture = threading.Thread(
+            target=lambda: reports.append(Capturer(archive).capture_url(url))
+        )
+        capture.start()
+        taken: list[str] = []
+        while capture.is_alive():
+            with archive.session() as session:
+                taken += [j.url for j in claim_due(session, "daemon-elsewhere:1", 10, utcnow())]
+            capture.join(0.2)
+        assert reports and reports[0].error is None and not taken
+        assert server.hits("/slow.mp4") == 1
+        assert {j.state for j in _all_jobs(archive)} == {JobState.DONE}
+
+
+def _all_jobs(archive: Archive) -> list[CaptureJob]:
+    with archive.read_session() as session:
+        return list(session.scalars(select(CaptureJob)))
+
+
+def test_a_job_taken_over_keeps_the_new_holders_record(tmp_path: Path) -> None:
+    """A worker whose lease expired (it hung) cannot finish or release the job that
+    another worker has since taken: the late result is not written over the new one."""
+    with _archive(tmp_path / "storage") as archive, archive.session() as session:
+        job = url_job(session, "https://example.org/live")
+        now = utcnow()
+        start(job, "hung:1", now, timedelta(seconds=LEASE))
+        later = now + timedelta(seconds=2 * LEASE)
+        assert claim_due(session, "fresh:2", 10, later) == [job]
+        assert not finish(job, Outcome(JobState.FAILED, "late error"), later, "hung:1")
+        assert not release(job, later, "hung:1")
+        assert (job.state, job.lease_owner, job.last_error) == (JobState.RUNNING, "fresh:2", None)
+        assert finish(job, Outcome(JobState.DONE), later, "fresh:2")
+        assert job.state == JobState.DONE
+
+
+def _dead_pid() -> int:
+    child = subprocess.Popen(["true"])
+    child.wait()
+    return child.pid
+
+
+def test_a_job_that_kills_its_worker_every_time_is_given_up(tmp_path: Path) -> None:
+    """After a crash the next start takes the dead process's jobs up at once and the
+    interrupted attempt counts, so a file that crashes the process every time stops
+    after the last allowed attempt instead of restarting the service forever. Jobs of
+    a live process (an ``archiver capture`` beside the daemon) are left alone."""
+    host = socket.gethostname()
+    with _archive(tmp_path / "storage") as archive:
+        daemon = Daemon(archive)
+        with archive.session() as session:
+            poison = url_job(session, "https://example.org/poison.mp4").id
+            live = url_job(session, "https://example.org/long.mp4")
+            start(live, f"{host}:{os.getpid()}", utcnow(), timedelta(hours=1))
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            with archive.session() as session:
+                job = session.get_one(CaptureJob, poison)
+                assert job.state == JobState.PENDING and job.attempts == attempt - 1
+                start(job, f"{host}:{_dead_pid()}", utcnow(), timedelta(hours=1))
+            assert daemon._recover_jobs() == 1  # the restart after the crash
+        given_up = _job(archive, "https://example.org/poison.mp4")
+        assert given_up.state == JobState.FAILED and given_up.next_attempt_at is None
+        assert (
+            given_up.last_error
+            == f"gave up: the worker died during each of {MAX_ATTEMPTS} attempts"
+        )
+        still = _job(archive, "https://example.org/long.mp4")
+        assert still.state == JobState.RUNNING and still.lease_owner == f"{host}:{os.getpid()}"
+        daemon.workers.shutdown()
+        daemon.pollers.shutdown()
+
+
+def test_an_expired_lease_on_the_last_attempt_is_given_up_not_claimed(tmp_path: Path) -> None:
+    """A worker on another host that died during the job's last attempt: its expired
+    lease is not claimed an extra time."""
+    with _archive(tmp_path / "storage") as archive, archive.session() as session:
+        job = url_job(session, "https://example.org/poison.mp4")
+        job.attempts = MAX_ATTEMPTS - 1
+        start(job, "other-host:7", utcnow(), timedelta(seconds=LEASE))
+        assert claim_due(session, "me:1", 10, utcnow() + timedelta(seconds=2 * LEASE)) == []
+        assert job.state == JobState.FAILED and job.attempts == MAX_ATTEMPTS
+
+
+@pytest.mark.parametrize(("retry_after", "hours"), [("3600", 1.0), ("99999999999", 24.0)])
+def test_a_rate_limited_capture_waits_as_long_as_the_server_asks(
+    tmp_path: Path, server: FixtureServer, retry_after: str, hours: float
+) -> None:
+    """429 with Retry-After: the retry waits that long (up to a day), not the backoff's
+    first minute."""
+
+    def limited(request: RequestHandler) -> None:
+        request.send_simple(429, b"slow down", headers={"Retry-After": retry_after})
+
+    server.add_handler("/busy.mp4", limited)
+    url = server.url("/busy.mp4")
+    with _archive(tmp_path / "storage") as archive:
+        report = Capturer(archive).capture_url(url)
+        assert report.error and "429" in report.error
+        job = _job(archive, url)
+    assert job.state == JobState.FAILED and job.next_attempt_at is not None
+    wait = (job.next_attempt_at - job.updated_at).total_seconds()
+    assert wait == pytest.approx(hours * 3600, abs=5)
+
+
+def test_capturing_a_url_a_live_worker_is_capturing_says_so(tmp_path: Path) -> None:
+    """``archiver capture`` of a URL the daemon is capturing right now does not run it
+    a second time beside it: the report gives the reason and the job is untouched."""
+    url = "https://example.org/live"
+    with _archive(tmp_path / "storage") as archive:
+        with archive.session() as session:
+            start(url_job(session, url), "daemon:1", utcnow(), timedelta(hours=1))
+        report = Capturer(archive).capture_url(url)
+        assert report.error == (
+            "being captured by another worker right now; try again when it is done"
+        )
+        assert not report.ok
+        job = _job(archive, url)
+    assert (job.state, job.lease_owner, job.attempts) == (JobState.RUNNING, "daemon:1", 1)
