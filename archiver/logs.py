@@ -26,7 +26,9 @@ def _value(value: object) -> str:
 class KeyValueFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-        parts = [f"ts={stamp}Z", f"level={record.levelname.lower()}", f"event={record.msg}"]
+        # getMessage: a plain logger call ("job %s crashed", job_id) keeps its arguments
+        event = _value(record.getMessage())
+        parts = [f"ts={stamp}Z", f"level={record.levelname.lower()}", f"event={event}"]
         fields: dict[str, Any] = getattr(record, "fields", {})
         parts += [f"{key}={_value(value)}" for key, value in fields.items() if value is not None]
         line = " ".join(parts)

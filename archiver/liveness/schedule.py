@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import random
 from datetime import datetime, timedelta
 
 from archiver.config import LivenessConfig
 
 CLAIM_LEASE = timedelta(minutes=10)  # a claimed check is not claimed again before this
+MAX_DOUBLINGS = 32  # 2**32 times any interval is far past every cap; more would overflow
 
 
 def next_check(
@@ -18,9 +20,16 @@ def next_check(
     retry_after: float | None = None,
 ) -> datetime:
     """live: daily; error: hourly, doubling with each further error up to daily;
-    gone: weekly (to notice a return); restricted: every three days."""
+    gone: weekly (to notice a return); restricted: every three days.
+
+    A Retry-After is honoured up to ``live_every``, the longest wait after errors: a
+    server asking for a year (or for more seconds than a date can hold) is asked
+    again the next day, and no value can make this raise, since one result that
+    could not be scheduled would lose every other result recorded with it.
+    """
     if status == "error":
-        base = min(settings.error_every * 2 ** max(consecutive_errors - 1, 0), settings.live_every)
+        doublings = min(max(consecutive_errors - 1, 0), MAX_DOUBLINGS)
+        base = min(settings.error_every * 2**doublings, settings.live_every)
     else:
         base = {
             "live": settings.live_every,
@@ -28,4 +37,11 @@ def next_check(
             "restricted": settings.restricted_every,
         }[status]
     spread = base * (1 + random.uniform(-settings.jitter, settings.jitter))
-    return now + timedelta(seconds=max(spread, retry_after or 0.0))
+    return now + timedelta(seconds=max(spread, clamp_wait(retry_after, settings.live_every)))
+
+
+def clamp_wait(seconds: float | None, cap: float) -> float:
+    """A server's requested wait within [0, cap]; none, negative or NaN count as 0."""
+    if seconds is None or math.isnan(seconds):
+        return 0.0
+    return min(max(seconds, 0.0), cap)

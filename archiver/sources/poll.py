@@ -4,28 +4,30 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from archiver.capture import Capturer
 from archiver.config import PollingConfig
-from archiver.errors import ArchiverError, FetchError
+from archiver.errors import ArchiverError, FetchError, Interrupted
 from archiver.extract import ExtractError, FoundEmbed, extract_embeds
 from archiver.fetch.http import HttpFetcher, Response
-from archiver.index.bulk import EntryRecord, record_feed_entries
-from archiver.index.models import Page, Source, utcnow
+from archiver.index.bulk import EntryRecord, insert_ignoring_duplicates, record_feed_entries
+from archiver.index.models import CaptureJob, Embed, Page, Source, utcnow
 from archiver.integrity.eventlog import logged_session
 from archiver.integrity.events import record_page
 from archiver.logs import log_event
 from archiver.sources.feed import FeedEntry, looks_like_feed, parse_feed
 
-PollOutcome = Literal["changed", "unchanged", "error"]
+PollOutcome = Literal["changed", "unchanged", "error", "interrupted"]
 ENTRY_BATCH = 500
+MAX_DOUBLINGS = 32  # 2**32 times any interval is far past max_backoff; more would overflow
 
 
 @dataclass
@@ -99,6 +101,13 @@ class Poller:
                 if sha != known_sha:
                     self._handle(source_id, kind, document.body, response, result)
                 known_sha = sha
+        except Interrupted:
+            # Shutdown cut the poll short: the source was not polled, so no error, no
+            # back-off, and it is due again at once (its claim only pushed it out).
+            self._release(source_id)
+            result.result = "interrupted"
+            log_event("source.interrupted", url=url)
+            return result
         except ArchiverError as exc:
             result.result, result.error = "error", str(exc)
             retry_after = exc.retry_after if isinstance(exc, FetchError) else None
@@ -128,8 +137,12 @@ class Poller:
         Each entry becomes a page (its link) with the embeds found in its content
         (relative URLs resolved against the link), and a job to capture the linked
         page itself. Unchanged entries are skipped by the digest of their content.
+        An entry without a page of its own gets no page and no page job: its embeds
+        are the feed's, labelled with the entry (see ``_record_unlinked``).
         """
-        entries = parse_feed(body, response.final_url)
+        parsed = parse_feed(body, response.final_url)
+        entries = [(entry.link, entry) for entry in parsed if entry.link is not None]
+        unlinked = [entry for entry in parsed if entry.link is None]
         now = utcnow()
         with logged_session(self.archive) as session:
             feed_page, sha, new_version = self.capturer.store_version(
@@ -138,29 +151,85 @@ class Poller:
             feed_page.source_id = source_id
             if new_version:
                 record_page(session, feed_page, sha, at=now)
+            feed_page_id = feed_page.id
         for start in range(0, len(entries), ENTRY_BATCH):
             batch = entries[start : start + ENTRY_BATCH]
             with self.archive.session() as session:
-                seen = _entry_digests(session, [e.link for e in batch])
+                seen = _entry_digests(session, [link for link, _ in batch])
                 changed: dict[str, EntryRecord] = {}
-                for entry in batch:
+                for link, entry in batch:
                     digest = hashlib.sha256(entry.html.encode("utf-8")).hexdigest()
-                    if seen.get(entry.link) != digest:
+                    if seen.get(link) != digest:
                         embeds = self._entry_embeds(entry)
-                        changed[entry.link] = EntryRecord(entry.link, entry.title, digest, embeds)
+                        changed[link] = EntryRecord(link, entry.title, digest, embeds)
                 result.new_entries += len(changed)
                 records = list(changed.values())
                 result.new_embeds += record_feed_entries(session, source_id, records, now)
+        if unlinked:
+            self._record_unlinked(feed_page_id, unlinked, now, result)
         result.result = "changed" if result.new_entries else "unchanged"
 
     def _entry_embeds(self, entry: FeedEntry) -> list[FoundEmbed]:
         if "<" not in entry.html:
             return []  # plain text: nothing embedded
         try:
-            return extract_embeds(entry.html, entry.link).embeds
+            return extract_embeds(entry.html, entry.base).embeds
         except ExtractError as exc:
-            log_event("feed.entry_unreadable", logging.WARNING, url=entry.link, reason=str(exc))
+            where = entry.link or entry.base
+            log_event(
+                "feed.entry_unreadable",
+                logging.WARNING,
+                url=where,
+                entry=None if entry.link else entry.label,
+                reason=str(exc),
+            )
             return []
+
+    def _record_unlinked(
+        self, feed_page_id: int, entries: list[FeedEntry], now: datetime, result: PollResult
+    ) -> None:
+        """Archive the embeds of entries that have no page of their own.
+
+        An entry without a link (or whose id is not a permalink) has no URL to queue
+        or to record as a page: its embeds are recorded on the feed's page, with the
+        entry's title (else its id) as their update label, so each names the feed
+        and the entry it came from. Embeds already on the feed are left as they are,
+        the way unchanged linked entries are skipped.
+        """
+        with self.archive.read_session() as session:
+            known = set(session.scalars(select(Embed.url).where(Embed.page_id == feed_page_id)))
+        for start in range(0, len(entries), ENTRY_BATCH):
+            fresh: dict[str, FoundEmbed] = {}
+            new_entries = 0
+            for entry in entries[start : start + ENTRY_BATCH]:
+                embeds = [e for e in self._entry_embeds(entry) if e.url not in known]
+                for embed in embeds:
+                    fresh[embed.url] = replace(embed, update=_entry_update(entry, embed))
+                    known.add(embed.url)
+                new_entries += bool(embeds)
+            if not fresh:
+                continue
+            with self.archive.session() as session:
+                rows = [_embed_row(feed_page_id, embed, now) for embed in fresh.values()]
+                insert_ignoring_duplicates(session, Embed.__table__, rows)  # type: ignore[arg-type]
+                without_job = session.execute(
+                    select(Embed.id, Embed.url)
+                    .where(Embed.page_id == feed_page_id)
+                    .where(~exists().where(CaptureJob.embed_id == Embed.id))
+                ).all()
+                job_row = {"state": "pending", "attempts": 0, "next_attempt_at": now}
+                job_row |= {"created_at": now, "updated_at": now}
+                jobs = [{"url": url, "embed_id": id_, **job_row} for id_, url in without_job]
+                insert_ignoring_duplicates(session, CaptureJob.__table__, jobs)  # type: ignore[arg-type]
+            result.new_entries += new_entries
+            result.new_embeds += len(fresh)
+
+    def _release(self, source_id: int) -> None:
+        """Make a claimed source due again without recording a poll."""
+        with self.archive.session() as session:
+            source = session.get(Source, source_id)
+            if source is not None:
+                source.next_poll_at = utcnow()
 
     def _record(
         self,
@@ -182,10 +251,12 @@ class Poller:
             if result.result == "error":
                 source.consecutive_errors += 1
                 source.last_error = result.error
-                backoff = min(
-                    source.every_seconds * 2**source.consecutive_errors, self.settings.max_backoff
-                )
-                source.next_poll_at = self._next(backoff, now, floor=retry_after or 0.0)
+                # Both capped at max_backoff: the doubling before it can overflow a float,
+                # a Retry-After before it can overflow a date or stop polling for a year.
+                cap = self.settings.max_backoff
+                doublings = min(source.consecutive_errors, MAX_DOUBLINGS)
+                backoff = min(source.every_seconds * 2**doublings, cap)
+                source.next_poll_at = self._next(backoff, now, floor=_clamp(retry_after, cap))
             else:
                 source.consecutive_errors = 0
                 source.last_error = None
@@ -206,3 +277,35 @@ class Poller:
             removed_embeds=result.removed_embeds or None,
             reason=result.error,
         )
+
+
+def _clamp(seconds: float | None, cap: float) -> float:
+    """A server's requested wait within [0, cap]; none, negative or NaN count as 0."""
+    if seconds is None or math.isnan(seconds):
+        return 0.0
+    return min(max(seconds, 0.0), cap)
+
+
+def _entry_update(entry: FeedEntry, embed: FoundEmbed) -> str | None:
+    """The update label of an embed of an entry without a page: the entry's title or
+    id, followed by the label found inside the entry's content, if any."""
+    if entry.label and embed.update:
+        return f"{entry.label}: {embed.update}"
+    return entry.label or embed.update
+
+
+def _embed_row(page_id: int, found: FoundEmbed, now: datetime) -> dict[str, Any]:
+    return {
+        "page_id": page_id,
+        "url": found.url,
+        "original_url": found.original_url,
+        "kind": found.kind,
+        "platform": found.platform,
+        "media_type": found.media_type,
+        "found_in": found.found_in,
+        "update_label": found.update,
+        "context": found.context,
+        "embed_metadata": dict(found.metadata) or None,
+        "first_seen_at": now,
+        "last_seen_at": now,
+    }

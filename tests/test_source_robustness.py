@@ -1,0 +1,207 @@
+"""Sources and liveness against servers that misbehave for months: absurd Retry-After
+values, feeds that never come back, entries without links, shutdown mid-poll."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from support import FixtureServer, MediaSet
+from support.archiving import make_config, run_cli, settings, write_config
+
+from archiver.archive import Archive
+from archiver.capture import Capturer
+from archiver.config import Config, load_config
+from archiver.fetch.http import HttpFetcher
+from archiver.index.models import CaptureJob, Embed, LinkCheck, Page, Source, utcnow
+from archiver.logs import setup_logging
+from archiver.sources.poll import Poller, claim_due_sources
+from archiver.sources.registry import add_source
+
+HOURS_6 = timedelta(hours=6)  # polling.max_backoff by default
+SLACK = timedelta(minutes=1)
+
+
+@pytest.fixture
+def polling(tmp_path: Path, db_url: str) -> Iterator[tuple[Config, Archive, Poller]]:
+    config = make_config(tmp_path / "storage", db_url)  # polling jitter 0
+    http = HttpFetcher(config.network, 2)
+    with Archive.open(config) as archive:
+        yield config, archive, Poller(Capturer(archive), config.polling, http)
+    http.close()
+
+
+def test_retry_after_and_endless_errors_back_off_at_most_max_backoff(
+    polling: tuple[Config, Archive, Poller], server: FixtureServer
+) -> None:
+    _, archive, poller = polling
+    server.add_retry_after("/huge.rss", status=503, retry_after="999999999999")
+    server.add_retry_after("/year.rss", status=429, retry_after=str(365 * 24 * 3600))
+    server.add_status("/dead.rss", 500)
+    with archive.session() as session:
+        ids = {
+            name: add_source(session, server.url(f"/{name}.rss"), every=600).id
+            for name in ("huge", "year", "dead")
+        }
+        session.get_one(Source, ids["dead"]).consecutive_errors = 2000  # ~3 months hourly
+
+    for name, source_id in ids.items():
+        assert poller.poll(source_id).result == "error", name
+
+    with archive.read_session() as session:
+        for name, source_id in ids.items():
+            source = session.get_one(Source, source_id)
+            assert source.last_polled_at is not None and source.last_error, name
+            assert source.consecutive_errors == (2001 if name == "dead" else 1)
+            assert abs(source.next_poll_at - source.last_polled_at - HOURS_6) < SLACK, name
+
+
+def test_a_poll_cut_short_by_shutdown_is_not_an_error(
+    polling: tuple[Config, Archive, Poller], server: FixtureServer
+) -> None:
+    config, archive, _ = polling
+    feed = (
+        b"<?xml version='1.0'?><rss version='2.0'><channel>" + b" " * 20_000 + b"</channel></rss>"
+    )
+    server.add_slow("/slow.rss", feed, delay_per_chunk=0.1, chunk_size=1024)
+    with archive.session() as session:
+        source_id = add_source(session, server.url("/slow.rss"), every=600).id
+    with archive.session() as session:
+        assert claim_due_sources(session, utcnow(), 10) == [source_id]  # as the daemon does
+
+    stop = threading.Event()
+    http = HttpFetcher(config.network, 2, stop)
+    poller = Poller(Capturer(archive), config.polling, http)
+    threading.Timer(0.5, stop.set).start()  # SIGTERM while the body trickles in
+    result = poller.poll(source_id)
+    http.close()
+
+    assert result.result == "interrupted" and result.error is None
+    with archive.read_session() as session:
+        source = session.get_one(Source, source_id)
+        assert source.consecutive_errors == 0 and source.last_error is None
+        assert source.last_polled_at is None and source.last_result is None
+        assert source.next_poll_at <= utcnow()  # due again for the next start
+
+
+RSS = """<?xml version='1.0'?><rss version='2.0'><channel><title>Blog</title>
+<item><title>Shelling, 3 Oct</title><guid isPermaLink="false">post-42</guid>
+<description>&lt;p&gt;Photo:&lt;/p&gt;&lt;img src="/media/{photo}"&gt;</description></item>
+<item><title>Linked</title><link>/blog/2013/10/linked</link><guid isPermaLink="false">post-43</guid>
+<description>&lt;video src="/media/{clip}"&gt;&lt;/video&gt;</description></item>
+<item><guid>{permalink}</guid><description>no embeds</description></item>
+</channel></rss>"""
+ATOM = """<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom" xml:base="{base}"><title>Wire</title>
+<entry><id>urn:uuid:6f1c0d5e-0000-4000-8000-000000000001</id><updated>2013-10-03T09:00:00Z</updated>
+<content type="html">&lt;p&gt;Clip:&lt;/p&gt;&lt;video src="{clip}"&gt;&lt;/video&gt;</content></entry>
+</feed>"""
+
+
+def test_feed_entries_without_a_page_archive_their_embeds_on_the_feed(
+    polling: tuple[Config, Archive, Poller], server: FixtureServer, media: MediaSet
+) -> None:
+    _, archive, poller = polling
+    photo, clip = media.photo_a.name, media.clip_a.name
+    permalink = server.url("/blog/2013/10/permalink")
+    rss = RSS.format(photo=photo, clip=clip, permalink=permalink)
+    server.add_bytes("/blog/feed.rss", rss.encode(), "application/rss+xml")
+    atom = ATOM.format(base=server.url("/wire/"), clip=clip)  # relative to the xml:base
+    server.add_bytes("/feeds/wire.atom", atom.encode(), "application/atom+xml")
+    with archive.session() as session:
+        blog = add_source(session, server.url("/blog/feed.rss"), every=600).id
+        wire = add_source(session, server.url("/feeds/wire.atom"), every=600).id
+
+    blog_result, wire_result = poller.poll(blog), poller.poll(wire)
+    assert (blog_result.new_entries, blog_result.new_embeds) == (3, 2)
+    assert (wire_result.new_entries, wire_result.new_embeds) == (1, 1)
+
+    with archive.read_session() as session:
+        pages = set(session.scalars(select(Page.url)))
+        page_jobs = set(
+            session.scalars(select(CaptureJob.url).where(CaptureJob.embed_id.is_(None)))
+        )
+        embeds = {
+            e.url: (e.page.url if e.page else None, e.update_label)
+            for e in session.scalars(select(Embed))
+        }
+        embed_jobs = set(
+            session.scalars(select(CaptureJob.url).where(CaptureJob.embed_id.is_not(None)))
+        )
+    linked = server.url("/blog/2013/10/linked")
+    assert page_jobs == {linked, permalink}  # no bogus /blog/post-42, no urn:uuid:
+    assert pages == {
+        server.url("/blog/feed.rss"),
+        server.url("/feeds/wire.atom"),
+        linked,
+        permalink,
+    }
+    assert embeds == {
+        server.url(f"/media/{photo}"): (server.url("/blog/feed.rss"), "Shelling, 3 Oct"),
+        server.url(f"/media/{clip}"): (linked, None),
+        server.url(f"/wire/{clip}"): (
+            server.url("/feeds/wire.atom"),
+            "urn:uuid:6f1c0d5e-0000-4000-8000-000000000001",
+        ),
+    }
+    assert embed_jobs == set(embeds)
+
+    server.add_bytes(
+        "/blog/feed.rss",
+        rss.replace("Blog</title>", "Blog!</title>").encode(),
+        "application/rss+xml",
+    )
+    again = poller.poll(blog)  # a new feed body, the same entries: nothing new
+    assert again.result == "unchanged" and again.new_embeds == 0
+
+
+def test_one_unschedulable_liveness_result_loses_no_other(
+    tmp_path: Path, db_url: str, server: FixtureServer, media: MediaSet
+) -> None:
+    with FixtureServer(host="127.0.0.2") as limited:  # its own host: its pause holds no other
+        limited.add_file("/clip.mp4", media.clip_a)
+        server.add_file("/media/photo_a.jpg", media.photo_a)
+        server.add_file("/media/photo_b.jpg", media.photo_b)
+        server.add_page(
+            "/live",
+            "<article><p>Three:</p><img src='/media/photo_a.jpg'><img src='/media/photo_b.jpg'>"
+            f"<video src='{limited.url('/clip.mp4')}'></video></article>",
+        )
+        config = write_config(tmp_path / "a.toml", settings(tmp_path / "storage", db_url))
+        assert run_cli(config, "capture", server.url("/live")).returncode == 0
+        limited.add_retry_after("/clip.mp4", status=503, retry_after="999999999999")
+
+        checked = run_cli(config, "check", "--json")
+
+    assert checked.returncode == 0, checked.stderr
+    assert "Traceback" not in checked.stderr
+    statuses = {
+        row["embed_url"].rsplit("/", 1)[1]: row["status"] for row in json.loads(checked.stdout)
+    }
+    assert statuses == {"photo_a.jpg": "live", "photo_b.jpg": "live", "clip.mp4": "error"}
+    with Archive.open(load_config(config)) as archive, archive.read_session() as session:
+        check = session.scalars(select(LinkCheck).where(LinkCheck.url.endswith("/clip.mp4"))).one()
+        assert check.checked_at is not None
+        day = timedelta(seconds=archive.config.liveness.live_every)
+        assert check.next_check_at - check.checked_at <= day * 1.1 + SLACK  # not 31,000 years
+
+
+def test_plain_logger_calls_keep_their_arguments(capsys: pytest.CaptureFixture[str]) -> None:
+    logger = logging.getLogger("archiver")
+    saved = logger.handlers[:], logger.level, logger.propagate
+    setup_logging("info")
+    try:
+        raise RuntimeError("boom")
+    except RuntimeError:
+        logger.exception("job %s crashed", 1234)
+    finally:
+        logger.handlers[:], logger.propagate = saved[0], saved[2]
+        logger.setLevel(saved[1])
+    first = capsys.readouterr().err.splitlines()[0]
+    assert first.endswith(' level=error event="job 1234 crashed"')
