@@ -1,4 +1,17 @@
-"""Pages and direct files over HTTP: streamed, hashed in the same pass, capped, guarded."""
+"""Pages and direct files over HTTP: streamed, hashed in the same pass, capped, guarded.
+
+Two bounds hold whatever a server sends:
+
+- Memory: bodies are read raw and their Content-Encoding (gzip or deflate, one layer)
+  is undone here in steps of at most ``DECODE_STEP`` bytes, so the size caps count
+  decoded bytes before more are produced. A compressed "bomb" is cut off at the cap
+  instead of being inflated whole; stacked or unknown encodings are refused.
+- Time: one deadline per request (``network.page_deadline`` for pages,
+  ``network.download_deadline`` for files) counts from the start of the request,
+  across every redirect hop, the header phase and the body. It is enforced in the
+  network stream itself: every connect, TLS handshake, read and write waits at most
+  until the deadline, so a server that drips header bytes is cut off too.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +20,14 @@ import email.utils
 import ssl
 import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+import zlib
+from collections.abc import Callable, Generator, Iterable, Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
+import httpcore
 import httpx
 
 from archiver.config import NetworkConfig
@@ -25,6 +41,12 @@ HTTPX_VERSION = httpx.__version__
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 FEED_TYPES = ("application/rss+xml", "application/atom+xml", "application/xml", "text/xml")
 HEAD_BYTES = 512
+# Content-Encodings undone here, in bounded steps; nothing else is offered or accepted
+# (br and zstd decoders cannot be asked to stop at a given output size).
+ACCEPT_ENCODING = "gzip, deflate"
+DECODE_STEP = 64 * 1024  # most decoded bytes produced before the size cap is checked
+_GZIP_MAGIC = b"\x1f\x8b"
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -130,6 +152,7 @@ def make_client(network: NetworkConfig, timeout: float | None = None) -> httpx.C
         if network.allow_private_addresses
         else GuardedTransport(retries=0, limits=limits)
     )
+    _bound_by_deadlines(transport)
     return httpx.Client(
         transport=transport,
         follow_redirects=True,
@@ -137,7 +160,8 @@ def make_client(network: NetworkConfig, timeout: float | None = None) -> httpx.C
         timeout=httpx.Timeout(
             timeout or network.read_timeout, connect=network.connect_timeout, pool=None
         ),
-        headers={"User-Agent": network.user_agent},
+        # explicit, so installing brotli or zstandard never widens what is accepted
+        headers={"User-Agent": network.user_agent, "Accept-Encoding": ACCEPT_ENCODING},
         trust_env=False,  # an environment proxy would bypass the address guard
     )
 
@@ -164,43 +188,53 @@ class HttpFetcher:
         if self.stop.is_set():
             raise Interrupted("interrupted by shutdown")
 
+    def _page_limit(self) -> _Limit:
+        return _Limit("page", "network.page_deadline", self.network.page_deadline)
+
+    def _download_limit(self) -> _Limit:
+        return _Limit("download", "network.download_deadline", self.network.download_deadline)
+
     @contextlib.contextmanager
     def _stream(
-        self, url: str, headers: dict[str, str] | None = None
-    ) -> Iterator[tuple[httpx.Response, Response]]:
+        self, url: str, limit: _Limit, headers: dict[str, str] | None = None
+    ) -> Iterator[tuple[httpx.Response, Response, _Deadline]]:
+        """GET ``url`` with one deadline from now (once the host's slot is ours) to the
+        end of the block: redirects, headers and body all count against it."""
         with self.limiter.slot(url):
+            deadline = _Deadline(url, limit)
+            token = _DEADLINE.set(deadline)
             try:
                 with self.client.stream("GET", url, headers=headers) as raw:
-                    yield raw, Response(url, str(raw.url), raw.status_code, _headers(raw))
+                    yield raw, Response(url, str(raw.url), raw.status_code, _headers(raw)), deadline
             except BlockedAddressError:
                 raise
             except (httpx.HTTPError, FetchError) as exc:
                 raise _reason(exc, url) from None
+            finally:
+                _DEADLINE.reset(token)
 
     def get_document(self, url: str, headers: dict[str, str] | None = None) -> Document:
         """GET a page or feed into memory, refusing bodies over network.max_page_size."""
-        with self._stream(url, headers) as (raw, response):
+        with self._stream(url, self._page_limit(), headers) as (raw, response, deadline):
             if response.status == 304:
                 return Document(response, b"")
             if response.status >= 400:
                 raise _status_error(response)
-            return Document(response, self._read_capped(raw, url))
+            return Document(response, self._read_capped(raw, url, deadline))
 
-    def _read_capped(self, raw: httpx.Response, url: str) -> bytes:
+    def _read_capped(self, raw: httpx.Response, url: str, deadline: _Deadline) -> bytes:
         cap = self.network.max_page_size
         declared = raw.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > cap:
             raise FetchError(f"page too large: {int(declared)} bytes > {cap}", retryable=False)
         chunks: list[bytes] = []
         size = 0
-        deadline = time.monotonic() + self.network.page_deadline
-        for chunk in raw.iter_bytes():
+        for chunk in _decoded(raw, url):
             self._check_stop()
             size += len(chunk)
             if size > cap:
                 raise FetchError(f"page too large: more than {cap} bytes", retryable=False)
-            if time.monotonic() > deadline:
-                raise FetchError(f"page took longer than {self.network.page_deadline:.0f}s: {url}")
+            deadline.check()
             chunks.append(chunk)
         return b"".join(chunks)
 
@@ -211,30 +245,59 @@ class HttpFetcher:
         A Download's temp file is removed when the block exits unless it was published.
         The connection and the per-host slot are released before the caller's block
         runs, so storing one file never holds up the next download.
+
+        What the URL is only shows in the response's headers, so until they arrive
+        the shorter of the two deadlines applies; then the page or download deadline,
+        still counted from the start of the request. Compression is offered (gzip,
+        deflate) since this is usually a page; a compressed file is stored decoded.
         """
+        page, file = self._page_limit(), self._download_limit()
         with temp_file(tmp_dir) as (path, sink):
             result: Document | Download
-            with self._stream(url) as (raw, response):
+            shorter = page if page.seconds <= file.seconds else file
+            first = _Limit("response", shorter.setting, shorter.seconds)
+            with self._stream(url, first) as (raw, response, deadline):
                 if response.status >= 400:
                     raise _status_error(response)
                 if response.content_type in HTML_TYPES + FEED_TYPES:
-                    result = Document(response, self._read_capped(raw, url))
+                    deadline.limit = page
+                    deadline.check()
+                    result = Document(response, self._read_capped(raw, url, deadline))
                 else:
-                    result = self._save(raw, response, path, sink)
+                    deadline.limit = file
+                    deadline.check()
+                    result = self._save(raw, response, path, sink, deadline)
             yield result
 
     @contextlib.contextmanager
     def download(self, url: str, tmp_dir: Path) -> Iterator[Download]:
-        """Stream a file to a temp file, hashing as it arrives (see ``fetch``)."""
+        """Stream a file to a temp file, hashing as it arrives (see ``fetch``).
+
+        Asks for ``Accept-Encoding: identity``: media is already compressed, so
+        transfer compression gains nothing, and uncompressed the bytes on the wire
+        are the file's bytes, so Content-Length can prove the file complete (see
+        ``_identity``). A server that compresses anyway is still decoded, in bounded
+        steps, and the decoded bytes are what is stored and hashed, as with ``fetch``
+        (which cannot ask for identity: it does not know yet whether it gets a page).
+        """
         with temp_file(tmp_dir) as (path, sink):
-            with self._stream(url) as (raw, response):
+            with self._stream(url, self._download_limit(), {"Accept-Encoding": "identity"}) as (
+                raw,
+                response,
+                deadline,
+            ):
                 if response.status >= 400:
                     raise _status_error(response)
-                result = self._save(raw, response, path, sink)
+                result = self._save(raw, response, path, sink, deadline)
             yield result
 
     def _save(
-        self, raw: httpx.Response, response: Response, path: Path, sink: BinaryIO
+        self,
+        raw: httpx.Response,
+        response: Response,
+        path: Path,
+        sink: BinaryIO,
+        deadline: _Deadline,
     ) -> Download:
         cap = self.network.max_file_size
         declared = raw.headers.get("content-length")
@@ -242,19 +305,15 @@ class HttpFetcher:
             raise FetchError(f"file too large: {int(declared)} bytes > {cap}", retryable=False)
         hasher = Hasher()
         head = b""
-        deadline = time.monotonic() + self.network.download_deadline
         try:
-            for chunk in raw.iter_raw() if _identity(raw) else raw.iter_bytes():
+            for chunk in _decoded(raw, response.url):
                 self._check_stop()
                 if len(head) < HEAD_BYTES:
                     head += chunk[: HEAD_BYTES - len(head)]
                 hasher.update(chunk)
                 if hasher.size > cap:
                     raise FetchError(f"file too large: more than {cap} bytes", retryable=False)
-                if time.monotonic() > deadline:
-                    raise FetchError(
-                        f"download took longer than {self.network.download_deadline:.0f}s"
-                    )
+                deadline.check()
                 sink.write(chunk)
         except httpx.HTTPError as exc:
             raise _reason(exc, response.url) from None
@@ -266,6 +325,218 @@ class HttpFetcher:
         return Download(response, path, hasher.digests(), head)
 
 
+def _codings(raw: httpx.Response) -> list[str]:
+    """The Content-Encoding layers, outermost last; "identity" ones dropped."""
+    value = raw.headers.get("content-encoding", "")
+    return [c for c in (part.strip().lower() for part in value.split(",")) if c != "identity" and c]
+
+
 def _identity(raw: httpx.Response) -> bool:
     """True when the body is sent as-is, so the raw bytes are the file's bytes."""
-    return raw.headers.get("content-encoding", "identity").lower() in ("identity", "")
+    return not _codings(raw)
+
+
+def _decoded(raw: httpx.Response, url: str) -> Iterator[bytes]:
+    """The body with its Content-Encoding undone, in chunks of at most DECODE_STEP bytes
+    (identity: the raw chunks as they arrive).
+
+    Decoding stops as soon as the caller stops asking, so a size cap checked between
+    chunks bounds memory whatever the compression ratio. One gzip or deflate layer is
+    undone; stacked or other encodings are refused before any byte is read.
+    """
+    codings = _codings(raw)
+    if not codings:
+        yield from raw.iter_raw()
+        return
+    if len(codings) > 1:
+        raise FetchError(
+            f"refused: stacked content encodings ({', '.join(codings)}): {url}", retryable=False
+        )
+    coding = {"x-gzip": "gzip"}.get(codings[0], codings[0])
+    if coding not in ("gzip", "deflate"):
+        raise FetchError(
+            f"refused: unsupported content encoding {coding!r} (only gzip and deflate): {url}",
+            retryable=False,
+        )
+    inflater = _Inflater(gzip=coding == "gzip")
+    try:
+        for chunk in raw.iter_raw():
+            yield from inflater.feed(chunk)
+    except zlib.error as exc:
+        raise FetchError(f"corrupt {coding} body ({exc}): {url}") from None
+
+
+class _Inflater:
+    """gzip or deflate, decoded in steps of at most DECODE_STEP output bytes.
+
+    Matches what httpx decoded before: "deflate" may be zlib-wrapped (RFC 9110) or
+    raw (a common server mistake); a truncated stream yields what it holds. Further
+    gzip members are decoded too (RFC 1952); other bytes after the end are ignored.
+    """
+
+    def __init__(self, *, gzip: bool) -> None:
+        self._gzip = gzip
+        self._z: Any = None  # zlib's Decompress (no public type); made on the first bytes
+        self._pending = b""  # under two bytes: not enough to tell what follows
+        self._ignore = False  # after the stream's end: trailing bytes, dropped
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        data, self._pending = self._pending + data, b""
+        while data and not self._ignore:
+            if self._z is None or self._z.eof:
+                if len(data) < 2:
+                    self._pending = data
+                    return
+                if self._z is None:
+                    wbits = zlib.MAX_WBITS if _zlib_header(data) else -zlib.MAX_WBITS
+                    self._z = zlib.decompressobj(zlib.MAX_WBITS | 16 if self._gzip else wbits)
+                elif self._gzip and data.startswith(_GZIP_MAGIC):  # another member
+                    self._z = zlib.decompressobj(zlib.MAX_WBITS | 16)
+                else:
+                    self._ignore = True
+                    return
+            data = yield from self._steps(data)
+
+    def _steps(self, data: bytes) -> Generator[bytes, None, bytes]:
+        """Decode ``data`` a step at a time; return what follows the stream's end."""
+        z = self._z
+        while True:
+            out: bytes = z.decompress(data, DECODE_STEP)
+            if out:
+                yield out
+            if z.eof:
+                rest: bytes = z.unused_data
+                return rest
+            data = z.unconsumed_tail
+            if not data and len(out) < DECODE_STEP:
+                return b""
+
+
+def _zlib_header(data: bytes) -> bool:
+    """Whether ``data`` starts with a zlib (RFC 1950) header rather than raw deflate."""
+    return data[0] & 0x0F == 8 and data[0] >> 4 <= 7 and (data[0] << 8 | data[1]) % 31 == 0
+
+
+# ---- one deadline per request, enforced in the network stream -----------------------
+
+
+@dataclass(frozen=True)
+class _Limit:
+    what: str  # "page", "download" or "response" (not known yet), for the message
+    setting: str  # the config key, for the message
+    seconds: float
+
+
+@dataclass
+class _Deadline:
+    """A request's time limit, counted from its start across redirects and headers."""
+
+    url: str
+    limit: _Limit
+    started: float = field(default_factory=time.monotonic)
+
+    def remaining(self) -> float:
+        return self.started + self.limit.seconds - time.monotonic()
+
+    def error(self) -> FetchError:
+        seconds = f"{self.limit.seconds:.3f}".rstrip("0").rstrip(".")
+        return FetchError(
+            f"{self.limit.what} took longer than {seconds}s ({self.limit.setting}): {self.url}"
+        )
+
+    def check(self) -> None:
+        if self.remaining() <= 0:
+            raise self.error()
+
+
+# The deadline of the request this thread is making: httpcore does all of a sync
+# request's network I/O in the calling thread, so the streams below can find it here.
+_DEADLINE: ContextVar[_Deadline | None] = ContextVar("archiver_http_deadline", default=None)
+
+
+def _within(call: Callable[[float | None], _T], timeout: float | None) -> _T:
+    """Run one network operation, waiting no longer than the current deadline allows."""
+    deadline = _DEADLINE.get()
+    if deadline is None:
+        return call(timeout)
+    remaining = deadline.remaining()
+    if remaining <= 0:
+        raise deadline.error()
+    if timeout is not None and timeout < remaining:
+        return call(timeout)  # its own time-out comes first: a plain httpx time-out
+    try:
+        return call(remaining)
+    except httpcore.TimeoutException:
+        raise deadline.error() from None
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    def __init__(self, inner: httpcore.NetworkStream) -> None:
+        self._inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return _within(lambda t: self._inner.read(max_bytes, t), timeout)
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        _within(lambda t: self._inner.write(buffer, t), timeout)
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        tls = _within(lambda t: self._inner.start_tls(ssl_context, server_hostname, t), timeout)
+        return _DeadlineStream(tls)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    """Wraps a backend (the address guard's, or httpcore's own) so that every stream
+    it makes honours the current request's deadline."""
+
+    def __init__(self, inner: httpcore.NetworkBackend) -> None:
+        self._inner = inner
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        stream = _within(
+            lambda t: self._inner.connect_tcp(host, port, t, local_address, socket_options),
+            timeout,
+        )
+        return _DeadlineStream(stream)
+
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> httpcore.NetworkStream:
+        stream = _within(
+            lambda t: self._inner.connect_unix_socket(path, t, socket_options), timeout
+        )
+        return _DeadlineStream(stream)
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+def _bound_by_deadlines(transport: httpx.HTTPTransport) -> None:
+    """Make ``transport``'s connections honour the deadline of the request using them.
+
+    httpx has no total time-out, only one per read, so the deadline lives in the
+    network stream. The pool hands its backend to each new connection, so this must
+    run before the first request.
+    """
+    pool = transport._pool
+    if not isinstance(getattr(pool, "_network_backend", None), httpcore.NetworkBackend):
+        raise RuntimeError("httpcore changed: cannot bound requests by a deadline")
+    pool._network_backend = _DeadlineBackend(pool._network_backend)

@@ -1,0 +1,295 @@
+"""HttpFetcher stays bounded whatever a server sends: memory against compression bombs,
+time against servers that drip headers or chain slow redirects."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import time
+import tracemalloc
+import zlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+from support import FixtureServer, RequestHandler
+
+from archiver.config import NetworkConfig
+from archiver.errors import FetchError
+from archiver.fetch.http import Document, Download, HttpFetcher
+
+CAP = 256 * 1024  # max_page_size and max_file_size in these tests
+BOMB_SIZE = 64 * 1024**2  # decoded size of the bombs: ~64 KB on the wire
+PEAK_LIMIT = 8 * 1024**2  # what reading a capped body may allocate at its peak
+T = TypeVar("T")
+PAGE = b"<!doctype html><html><body>" + b"<p>Aleppo, 28 September.</p>" * 6000 + b"</body></html>"
+
+
+def network(**settings: float) -> NetworkConfig:
+    return NetworkConfig(
+        allow_private_addresses=True, max_page_size=CAP, max_file_size=CAP, **settings
+    )
+
+
+@pytest.fixture
+def fetcher() -> Iterator[HttpFetcher]:
+    http = HttpFetcher(network(), 2)
+    yield http
+    http.close()
+
+
+def compress(data_chunks: Iterator[bytes], wbits: int) -> bytes:
+    z = zlib.compressobj(6, zlib.DEFLATED, wbits)
+    return b"".join(z.compress(chunk) for chunk in data_chunks) + z.flush()
+
+
+def zeros(size: int) -> Iterator[bytes]:
+    block = bytes(1024**2)
+    for _ in range(size // len(block)):
+        yield block
+
+
+ENCODERS: dict[str, tuple[str, int]] = {
+    "gzip": ("gzip", zlib.MAX_WBITS | 16),
+    "x-gzip": ("x-gzip", zlib.MAX_WBITS | 16),
+    "deflate-zlib": ("deflate", zlib.MAX_WBITS),
+    "deflate-raw": ("deflate", -zlib.MAX_WBITS),  # what many servers send as "deflate"
+}
+
+
+@pytest.fixture(scope="module")
+def bombs() -> dict[str, bytes]:
+    """Each encoding's bomb: BOMB_SIZE zero bytes compressed (~0.2 s each), and
+    "stacked": the gzip one gzipped again, a few hundred bytes."""
+    by_wbits = {wbits: compress(zeros(BOMB_SIZE), wbits) for _, wbits in ENCODERS.values()}
+    made = {name: by_wbits[wbits] for name, (_, wbits) in ENCODERS.items()}
+    return made | {"stacked": gzip.compress(made["gzip"])}
+
+
+def serve_encoded(
+    server: FixtureServer, path: str, body: bytes, encodings: list[str], content_type: str
+) -> None:
+    """Serve ``body`` as is with one Content-Encoding header line per entry of ``encodings``."""
+
+    def handler(request: RequestHandler) -> None:
+        request.send_response(200)
+        request.send_header("Content-Type", content_type)
+        for encoding in encodings:
+            request.send_header("Content-Encoding", encoding)
+        request.send_header("Content-Length", str(len(body)))
+        request.end_headers()
+        request.wfile.write(body)
+
+    server.add_handler(path, handler)
+
+
+def peak_while(action: Callable[[], T]) -> tuple[T | FetchError, int]:
+    """Run ``action``; return its result (or the FetchError it raised) and the peak bytes
+    Python allocated meanwhile (bytes objects and zlib's buffers are both traced)."""
+    tracemalloc.start()
+    tracemalloc.reset_peak()
+    try:
+        result: T | FetchError = action()
+    except FetchError as exc:
+        result = exc
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return result, peak
+
+
+# ---- memory -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", list(ENCODERS))
+def test_a_compressed_page_is_decoded_as_before_and_a_bomb_stops_at_the_cap(
+    fetcher: HttpFetcher, server: FixtureServer, bombs: dict[str, bytes], name: str
+) -> None:
+    encoding, wbits = ENCODERS[name]
+    serve_encoded(server, "/page", compress(iter([PAGE]), wbits), [encoding], "text/html")
+    serve_encoded(server, "/bomb", bombs[name], [encoding], "text/html")
+
+    document = fetcher.get_document(server.url("/page"))
+    assert document.body == PAGE  # stored decoded, with the headers as the server sent them
+    assert document.response.headers["content-encoding"] == encoding
+    assert server.requests[-1].headers["accept-encoding"] == "gzip, deflate"
+
+    refused, peak = peak_while(lambda: fetcher.get_document(server.url("/bomb")))
+    assert isinstance(refused, FetchError)
+    assert str(refused) == f"page too large: more than {CAP} bytes"
+    assert not refused.retryable
+    assert peak < PEAK_LIMIT, f"decoding a capped page allocated {peak / 1024**2:.0f} MB"
+
+
+@pytest.mark.parametrize("header_lines", [["gzip, gzip"], ["gzip", "gzip"], ["x-gzip, gzip"]])
+def test_stacked_encodings_are_refused_before_anything_is_decoded(
+    fetcher: HttpFetcher, server: FixtureServer, bombs: dict[str, bytes], header_lines: list[str]
+) -> None:
+    serve_encoded(server, "/bomb", bombs["stacked"], header_lines, "text/html")
+
+    refused, peak = peak_while(lambda: fetcher.get_document(server.url("/bomb")))
+    assert isinstance(refused, FetchError)
+    assert str(refused).startswith("refused: stacked content encodings (")
+    assert "\n" not in str(refused) and not refused.retryable
+    assert peak < PEAK_LIMIT, f"a refused body allocated {peak / 1024**2:.0f} MB"
+
+
+@pytest.mark.parametrize("encoding", ["br", "zstd", "compress"])
+def test_an_encoding_that_cannot_be_bounded_is_refused(
+    fetcher: HttpFetcher, server: FixtureServer, encoding: str
+) -> None:
+    serve_encoded(server, "/page", b"\x1b\x00\xf8\xa5compressed?", [encoding], "text/html")
+
+    with pytest.raises(FetchError) as caught:
+        fetcher.get_document(server.url("/page"))
+    assert str(caught.value) == (
+        f"refused: unsupported content encoding {encoding!r} (only gzip and deflate): "
+        f"{server.url('/page')}"
+    )
+    assert not caught.value.retryable
+    assert server.requests[-1].headers["accept-encoding"] == "gzip, deflate"
+
+
+@pytest.mark.parametrize("how", ["download", "fetch"])
+def test_a_file_sent_compressed_is_stored_decoded_and_a_bomb_stops_at_the_cap(
+    server: FixtureServer, bombs: dict[str, bytes], tmp_path: Path, how: str
+) -> None:
+    clip = bytes(range(256)) * 400  # 100 KB, under the cap
+    serve_encoded(server, "/clip.mp4", gzip.compress(clip), ["gzip"], "video/mp4")
+    serve_encoded(server, "/bomb.mp4", bombs["gzip"], ["gzip"], "video/mp4")
+    http = HttpFetcher(network(), 2)
+
+    def get(path: str) -> tuple[str, int, bytes, bytes]:
+        open_it = http.download if how == "download" else http.fetch
+        with open_it(server.url(path), tmp_path / "tmp") as got:
+            assert isinstance(got, Download)
+            return got.digests.sha256, got.digests.size_bytes, got.head, got.path.read_bytes()
+
+    sha256, size, head, stored = get("/clip.mp4")
+    assert (sha256, size, head) == (hashlib.sha256(clip).hexdigest(), len(clip), clip[:512])
+    assert stored == clip
+    # download() asks for the file as is; fetch() cannot know it will get a file
+    wanted = "identity" if how == "download" else "gzip, deflate"
+    assert server.requests[-1].headers["accept-encoding"] == wanted
+
+    refused, peak = peak_while(lambda: get("/bomb.mp4"))
+    http.close()
+    assert isinstance(refused, FetchError)
+    assert str(refused) == f"file too large: more than {CAP} bytes"
+    assert peak < PEAK_LIMIT, f"a capped download allocated {peak / 1024**2:.0f} MB"
+    assert not list((tmp_path / "tmp").iterdir())
+
+
+# ---- time ---------------------------------------------------------------------------
+
+DEADLINE = 1.5  # seconds; each read on its own stays well within read_timeout
+SLOW_FOR = 6.0  # how long the slow servers below take to answer in full
+
+
+def drip_headers(request: RequestHandler) -> None:
+    """Answer one header byte every 0.1 s for SLOW_FOR seconds, then finish the page."""
+    request.close_connection = True
+    request.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nX-Drip: ")
+    began = time.monotonic()
+    while time.monotonic() - began < SLOW_FOR:
+        if not request.wait(0.1):
+            return
+        request.wfile.write(b"a")
+    request.wfile.write(b"\r\nContent-Length: 7\r\nConnection: close\r\n\r\n<p></p>")
+
+
+def slow_redirects(request: RequestHandler) -> None:
+    """/hop?n: each hop answers after 0.5 s; hop 8 is the page (4.5 s in all)."""
+    hop = int(request.path.partition("?")[2] or 0)
+    if not request.wait(0.5):
+        return
+    if hop < 8:
+        request.send_simple(302, headers={"Location": f"/hop?{hop + 1}"})
+    else:
+        request.send_simple(200, b"<p>at last</p>", "text/html")
+
+
+def run(http: HttpFetcher, how: str, url: str, tmp: Path) -> Document | Download:
+    if how == "get_document":
+        return http.get_document(url)
+    with (http.download if how == "download" else http.fetch)(url, tmp) as got:
+        return got
+
+
+# (how, which deadline is short, message) -- fetch() does not know what it gets until
+# the headers arrive, so meanwhile the shorter of the two deadlines applies.
+CASES = [
+    ("get_document", "page_deadline", "page took longer than 1.5s (network.page_deadline)"),
+    ("download", "download_deadline", "download took longer than 1.5s (network.download_deadline)"),
+    ("fetch", "page_deadline", "response took longer than 1.5s (network.page_deadline)"),
+    ("fetch", "download_deadline", "response took longer than 1.5s (network.download_deadline)"),
+]
+
+
+@pytest.mark.parametrize("route", ["drip", "redirects"])
+@pytest.mark.parametrize(("how", "short", "message"), CASES)
+def test_one_deadline_covers_redirects_and_the_header_phase(
+    server: FixtureServer, tmp_path: Path, route: str, how: str, short: str, message: str
+) -> None:
+    server.add_handler("/drip", drip_headers)
+    server.add_handler("/hop", slow_redirects)
+    limits = {"page_deadline": 60.0, "download_deadline": 60.0, short: DEADLINE}
+    http = HttpFetcher(network(read_timeout=1.0, **limits), 2)
+    url = server.url("/drip" if route == "drip" else "/hop")
+
+    began = time.monotonic()
+    with pytest.raises(FetchError) as caught:
+        run(http, how, url, tmp_path / "tmp")
+    took = time.monotonic() - began
+    http.close()
+
+    assert str(caught.value) == f"{message}: {url}"
+    assert caught.value.retryable
+    assert DEADLINE - 0.05 <= took < DEADLINE + 1.0
+    if route == "redirects":
+        assert server.hits("/hop") <= 4  # three hops fit in 1.5 s, the fourth is cut off
+
+
+def test_the_deadline_is_for_the_whole_request_once_the_body_flows(
+    server: FixtureServer, tmp_path: Path
+) -> None:
+    """fetch(): the header phase is held to the page deadline, then a file gets the
+    download deadline, still counted from the start of the request."""
+
+    def slow_start_file(request: RequestHandler) -> None:
+        if request.wait(1.0):  # headers after 1 s: within the 1.5 s page deadline
+            request.send_simple(200, b"\x00" * 1000, "video/mp4")
+
+    def slow_file(request: RequestHandler) -> None:
+        request.close_connection = True
+        request.send_response(200)
+        request.send_header("Content-Type", "video/mp4")
+        request.send_header("Content-Length", "1000")
+        request.end_headers()
+        for _ in range(100):  # 10 s of 10-byte reads, each well within read_timeout
+            if not request.wait(0.1):
+                return
+            request.wfile.write(b"\x00" * 10)
+
+    def slow_redirect(request: RequestHandler) -> None:
+        if request.wait(1.0):
+            request.send_simple(302, headers={"Location": "/slow.mp4"})
+
+    server.add_handler("/slow-start.mp4", slow_start_file)
+    server.add_handler("/to-slow.mp4", slow_redirect)
+    server.add_handler("/slow.mp4", slow_file)
+    http = HttpFetcher(network(read_timeout=2.0, page_deadline=1.5, download_deadline=2.5), 2)
+
+    got = run(http, "fetch", server.url("/slow-start.mp4"), tmp_path / "tmp")
+    assert isinstance(got, Download) and got.digests.size_bytes == 1000
+
+    began = time.monotonic()
+    with pytest.raises(FetchError) as caught:
+        run(http, "fetch", server.url("/to-slow.mp4"), tmp_path / "tmp")
+    took = time.monotonic() - began
+    http.close()
+    assert 2.45 <= took < 3.2  # the redirect's 1 s counts: not 1 s + 2.5 s
+    assert str(caught.value) == (
+        f"download took longer than 2.5s (network.download_deadline): {server.url('/to-slow.mp4')}"
+    )
