@@ -199,11 +199,15 @@ class Daemon:
                 j.id
                 for j in jobs.claim_due(session, self.capturer.owner, room, utcnow(), self.lease)
             ]
-        for job_id in claimed:
-            future = self.workers.submit(self._run_job, job_id)
-            with self.lock:
-                self.inflight[job_id] = future
-        return len(claimed)
+        with self.lock:  # `shutdown` stops accepting under this lock: no job slips past it
+            if self.accepting:
+                for job_id in claimed:
+                    self.inflight[job_id] = self.workers.submit(self._run_job, job_id)
+                return len(claimed)
+        with self.archive.session() as session:  # claimed as the shutdown began
+            for job_id in claimed:
+                jobs.release(session.get_one(CaptureJob, job_id), utcnow(), self.capturer.owner)
+        return 0
 
     def _run_job(self, job_id: int) -> None:
         try:
@@ -345,8 +349,12 @@ class Daemon:
             while not self.stop_requested.wait(timeout=5.0):
                 pass
         finally:
-            self.accepting = False  # periodic work still running submits nothing more
-            scheduler.shutdown(wait=True)
+            # Periodic work still running submits nothing more, and is not waited for
+            # here: the fixity check and polls stop on the stop event, and the grace
+            # period below must start now to end within systemd's TimeoutStopSec.
+            with self.lock:
+                self.accepting = False
+            scheduler.shutdown(wait=False)
             if web is not None:
                 web.stop()
             self.shutdown()
@@ -373,7 +381,8 @@ class Daemon:
 
     def shutdown(self) -> None:
         """Stop taking work; give in-flight work the grace period; abort the rest."""
-        self.accepting = False
+        with self.lock:
+            self.accepting = False
         self.notifier.stopping("finishing in-flight captures")
         grace = self.config.daemon.shutdown_grace
         with self.lock:

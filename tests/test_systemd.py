@@ -144,8 +144,14 @@ def test_unit_limits_memory_and_files(unit: Unit) -> None:
 
 
 def test_unit_waits_longer_than_the_shutdown_grace(unit: Unit) -> None:
-    grace = Config().daemon.shutdown_grace
-    assert timespan(last(unit, "Service", "TimeoutStopSec")) >= grace + 10
+    """After the grace, aborted transfers notice within a read time-out."""
+    config = Config()
+    needed = config.daemon.shutdown_grace + config.network.read_timeout
+    assert timespan(last(unit, "Service", "TimeoutStopSec")) >= needed + 10
+
+
+def test_a_config_error_is_not_restarted_forever(unit: Unit) -> None:
+    assert "2" in last(unit, "Service", "RestartPreventExitStatus").split()
 
 
 def test_unit_restarts_after_a_pause(unit: Unit) -> None:
