@@ -260,11 +260,7 @@ class Capturer:
         with self.http.fetch(url, self.tmp) as got:
             if isinstance(got, Download):
                 found = _direct(url, url, "file", None, None)
-                with self.archive.session() as session:
-                    embed = upsert_embed(session, None, found, utcnow())
-                    job = jobs.embed_job(session, embed)
-                    embed_id, job_id = embed.id, job.id
-                item = self._run(job_id, embed_id, lambda e: self._store_download(got, e))
+                item = self._run_direct(None, found, lambda e: self._store_download(got, e))
                 report.items.append(_notify(item, on_item))
                 return
             document = got
@@ -362,11 +358,36 @@ class Capturer:
     def _run_new_embed(
         self, page: Page | None, found: FoundEmbed, on_item: OnItem | None
     ) -> ItemResult:
+        item = self._run_direct(page, found, self._capture_embed, report_finished=True)
+        return _notify(item, on_item)
+
+    def _run_direct(
+        self,
+        page: Page | None,
+        found: FoundEmbed,
+        work: Callable[[Embed], list[StoredFile]],
+        *,
+        report_finished: bool = False,
+    ) -> ItemResult:
+        """Run a URL given directly: its embed is recorded and its job claimed in one
+        transaction, so a daemon draining the queue cannot take the job in between."""
         with self.archive.session() as session:
             embed = upsert_embed(session, page, found, utcnow())
-            job = jobs.embed_job(session, embed)
+            job = jobs.locked(session, jobs.embed_job(session, embed).id)
+            busy = self._not_ours(embed, job, report_finished)
+            if busy is not None:
+                return busy
             ids = job.id, embed.id
-        return _notify(self.run_embed_job(*ids), on_item)
+        return self._run(*ids, work, claimed=True)
+
+    def _not_ours(self, embed: Embed, job: CaptureJob, report_finished: bool) -> ItemResult | None:
+        """Claim a `locked` job: None when it is now ours, else what to report instead
+        (already done, or a live worker has it)."""
+        if report_finished and job.state in (JobState.DONE, JobState.SKIPPED):
+            return self._already(embed, job)
+        if not jobs.claim(job, self.owner, utcnow(), self.lease):
+            return _item(embed, "queued", reason="being captured by another worker")
+        return None
 
     def _run(
         self,
@@ -385,11 +406,9 @@ class Capturer:
         with self.archive.session() as session:
             embed = session.get_one(Embed, embed_id)
             if not claimed:
-                job = jobs.locked(session, job_id)
-                if report_finished and job.state in (JobState.DONE, JobState.SKIPPED):
-                    return self._already(embed, job)
-                if not jobs.claim(job, self.owner, utcnow(), self.lease):
-                    return _item(embed, "queued", reason="being captured by another worker")
+                busy = self._not_ours(embed, jobs.locked(session, job_id), report_finished)
+                if busy is not None:
+                    return busy
             session.expunge(embed)
         item = _item(embed, "stored")
         outcome: Outcome | None

@@ -17,7 +17,7 @@ from support import FixtureServer, RequestHandler
 
 from archiver.config import NetworkConfig
 from archiver.errors import FetchError
-from archiver.fetch.http import Document, Download, HttpFetcher
+from archiver.fetch.http import Document, Download, HttpFetcher, retry_after_seconds
 
 CAP = 256 * 1024  # max_page_size and max_file_size in these tests
 BOMB_SIZE = 64 * 1024**2  # decoded size of the bombs: ~64 KB on the wire
@@ -293,3 +293,18 @@ def test_the_deadline_is_for_the_whole_request_once_the_body_flows(
     assert str(caught.value) == (
         f"download took longer than 2.5s (network.download_deadline): {server.url('/to-slow.mp4')}"
     )
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [
+        ("120", 120.0),
+        (" 7 ", 7.0),
+        ("Thu, 01 Jan 1970 00:02:00 GMT", 60.0),
+        ("²", None),  # a digit to str.isdigit(), not to float()
+        ("soon", None),
+        ("", None),
+    ],
+)
+def test_retry_after_is_read_or_ignored_never_an_error(header: str, seconds: float | None) -> None:
+    assert retry_after_seconds(header, now=60.0) == seconds
