@@ -12,7 +12,6 @@ import os
 import re
 import shutil
 import socket
-import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -59,6 +58,7 @@ from archiver.integrity.events import record_capture, record_sighting
 from archiver.integrity.events import record_page as record_page_event
 from archiver.jobs import JobState, Outcome
 from archiver.logs import log_event
+from archiver.store.atomic import locked_dir
 from archiver.store.digest import Digests, hash_file
 from archiver.store.mediatypes import MediaIdentity, identify
 from archiver.store.objects import place_extra, place_original, place_page
@@ -163,7 +163,6 @@ def worker_id() -> str:
 
 
 OnItem = Callable[[ItemResult], None]
-_SIDECAR_LOCKS = [threading.Lock() for _ in range(64)]
 
 
 class Capturer:
@@ -455,16 +454,21 @@ class Capturer:
     def rewrite_sidecar(self, media_id: int) -> None:
         """Rebuild a file's sidecar from the index, after the change was committed.
 
-        Writers of one sidecar take turns: a striped lock in this process and, on
-        PostgreSQL (several daemons), a lock on the media row. The file is written
-        outside any SQLite write transaction, so an fsync never blocks other writers.
+        Writers of one sidecar take turns on a lock on its folder (threads and
+        processes alike: a capture beside the daemon) and, on PostgreSQL (several
+        hosts), on the media row; each reads the index once it holds the lock, so the
+        last to write wrote the latest state. The file is written outside any SQLite
+        write transaction, so an fsync never blocks other writers.
         """
         # Imported here: matching brings numpy and PyAV, which a capture needs only once
         # its first file is stored, so start-up and the first downloads do not wait.
         from archiver.duplicates import sidecar_section
 
+        with self.archive.read_session() as session:
+            stored_at = session.scalars(select(Media.path).where(Media.id == media_id)).one()
+        directory = self.archive.layout.absolute(stored_at).parent
         postgres = self.archive.engine.dialect.name == "postgresql"
-        with _SIDECAR_LOCKS[media_id % len(_SIDECAR_LOCKS)]:
+        with locked_dir(directory):
             opened = self.archive.session() if postgres else self.archive.read_session()
             with opened as session:
                 query = (
@@ -479,7 +483,6 @@ class Capturer:
                 if postgres:
                     query = query.with_for_update(of=Media)
                 media = session.scalars(query).one()
-                directory = self.archive.layout.absolute(media.path).parent
                 extra = {"near_duplicates": sidecar_section(session, media_id)}
                 write_sidecar(directory, media_document(media, directory, extra), self.tmp)
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -13,7 +16,7 @@ from support.archiving import make_config
 
 from archiver.archive import Archive
 from archiver.capture import Capturer
-from archiver.index.models import CaptureJob
+from archiver.index.models import CaptureJob, Media, Page
 from archiver.search import SearchQuery, search
 
 
@@ -286,3 +289,46 @@ def test_a_retitled_page_renames_its_files_in_search_and_sidecars(
     assert found("sept 28") == [digest]
     sidecar = json.loads((archive.layout.media_dir(digest) / "provenance.json").read_text())
     assert sidecar["sightings"][0]["page_title"] == "Syria Daily, Sept 28: Citadel falls"
+
+
+def test_a_sidecar_writer_waits_for_another_process_and_writes_the_latest_state(
+    archive: Archive, server: FixtureServer, media: MediaSet
+) -> None:
+    """Two processes rewriting one sidecar (a capture beside the daemon) take turns on
+    its folder, and each reads the index only once it is its turn: a change committed
+    while a writer waited is in what it writes, never overwritten by a stale copy."""
+    server.add_file("/m/photo.jpg", media.photo_a)
+    server.add_page("/live", "<title>Before</title><article><p>Smoke:</p><img src='/m/photo.jpg'>")
+    capturer = Capturer(archive)
+    assert capturer.capture_url(server.url("/live")).ok
+    digest = sha256_of(media.photo_a)
+    folder = archive.layout.media_dir(digest)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, os, sys\n"
+            f"fd = os.open({str(folder)!r}, os.O_RDONLY | os.O_DIRECTORY)\n"
+            "fcntl.flock(fd, fcntl.LOCK_EX)\n"
+            "print('locked', flush=True)\n"
+            "sys.stdin.read()\n",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None and holder.stdin is not None
+    assert holder.stdout.readline() == "locked\n"
+    with archive.read_session() as session:
+        media_id = session.scalars(select(Media.id).where(Media.sha256 == digest)).one()
+    writer = threading.Thread(target=capturer.rewrite_sidecar, args=(media_id,))
+    writer.start()
+    writer.join(0.5)
+    assert writer.is_alive()  # waiting for the other process
+    with archive.session() as session:
+        session.scalars(select(Page)).one().title = "After"
+    holder.stdin.close()
+    holder.wait(5)
+    writer.join(5)
+    sidecar = json.loads((folder / "provenance.json").read_text())
+    assert sidecar["sightings"][0]["page_title"] == "After"

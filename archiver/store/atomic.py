@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import tempfile
 from collections.abc import Iterator
@@ -18,6 +19,35 @@ def fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def make_dirs(path: Path) -> None:
+    """``mkdir -p`` whose new directories survive a power cut: each new one's entry in
+    its parent is fsynced (POSIX does not promise that without it)."""
+    missing = []
+    probe = path
+    while not probe.exists():
+        missing.append(probe)
+        probe = probe.parent
+    path.mkdir(parents=True, exist_ok=True)
+    for directory in reversed(missing):
+        fsync_dir(directory.parent)
+
+
+@contextlib.contextmanager
+def locked_dir(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on a directory, against other threads and processes.
+
+    ``flock`` locks belong to an open file description, so two threads of one process
+    exclude each other as two processes do; the kernel drops the lock if the holder
+    dies. Writers of the same sidecar take turns with it.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 @contextlib.contextmanager
@@ -40,7 +70,7 @@ def publish(tmp: Path, final: Path) -> bool:
     existed (same content address), in which case ``tmp`` is discarded. Uses
     link + unlink so an existing file is never replaced, even by a racing daemon.
     """
-    final.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(final.parent)
     with open(tmp, "rb") as f:
         os.fsync(f.fileno())
     try:
@@ -61,7 +91,7 @@ def write_atomic(path: Path, data: bytes, *, tmp_dir: Path) -> None:
     The temp file lives in ``tmp_dir`` (same filesystem), so a crash leaves no
     debris beside the evidence.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(path.parent)
     tmp_dir.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(dir=tmp_dir, prefix=f"{path.name}.", suffix=".part")
     try:
