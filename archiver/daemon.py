@@ -37,7 +37,7 @@ from archiver.errors import ArchiverError, ConfigError, Interrupted
 from archiver.fetch.http import HttpFetcher
 from archiver.index.models import CaptureJob, utcnow
 from archiver.integrity.eventlog import flush_log
-from archiver.integrity.fixity import due_part, verify_archive
+from archiver.integrity.fixity import run_due_slice
 from archiver.integrity.timestamp import timestamp_due, timestamp_head
 from archiver.jobs import JobState
 from archiver.liveness.service import LivenessChecker, sync_targets
@@ -248,12 +248,11 @@ class Daemon:
         """Re-hash today's slice of the archive (each file once per ``fixity.every``)."""
         if not self.config.fixity.enabled or not self.accepting:
             return
-        part = due_part(self.archive, self.config.fixity.every)
-        if part is None:
-            return
         try:
-            report = verify_archive(self.archive, part=part, stop=self.stop_requested)
+            report = run_due_slice(self.archive, self.config.fixity.every, self.stop_requested)
         except Interrupted:
+            return
+        if report is None:
             return
         log_event(
             "fixity.done",

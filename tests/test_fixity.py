@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import create_engine, select, text
 from support import FixtureServer, MediaSet
 from support.archiving import make_config
 
@@ -19,7 +19,15 @@ from archiver.archive import Archive
 from archiver.capture import Capturer
 from archiver.errors import Interrupted
 from archiver.index.models import Event, PageSnapshot
-from archiver.integrity.fixity import Part, Problem, _recheck, due_part, verify_archive
+from archiver.integrity.fixity import (
+    SLICE_LOCK,
+    Part,
+    Problem,
+    _recheck,
+    due_part,
+    run_due_slice,
+    verify_archive,
+)
 
 LIVE = """<!doctype html><html><head><title>Aleppo live, day 3</title></head><body><article>
 <h1>Aleppo live, day 3</h1>
@@ -328,3 +336,28 @@ def test_a_shutdown_interrupts_the_run_between_files_and_records_nothing(
         verify_archive(archive)
     with archive.read_session() as session:
         assert session.scalar(select(Event).where(Event.type == "fixity")) is None
+
+
+def test_daemons_sharing_postgresql_do_not_check_the_same_slice_at_once(
+    tmp_path: Path, pg_url: str, server: FixtureServer, media: MediaSet
+) -> None:
+    """While one daemon checks today's slice (it holds the slice's advisory lock),
+    another skips it; once the first has recorded it, nobody checks it again."""
+    week = 7 * 86400.0
+    with Archive.open(make_config(tmp_path / "storage", pg_url)) as archive:
+        build(archive, server, media)
+        part = due_part(archive, week)
+        assert part is not None
+        key = {"k": SLICE_LOCK, "part": part.index}
+        other = create_engine(pg_url)
+        with other.connect() as running_elsewhere:
+            assert running_elsewhere.scalar(text("SELECT pg_try_advisory_lock(:k, :part)"), key)
+            assert run_due_slice(archive, week) is None  # the other daemon has it
+            running_elsewhere.execute(text("SELECT pg_advisory_unlock(:k, :part)"), key)
+        other.dispose()
+        report = run_due_slice(archive, week)
+        assert report is not None and report.ok and report.scope == f"part {part.index}/7"
+        assert run_due_slice(archive, week) is None  # done for this slot
+        with archive.read_session() as session:
+            runs = session.scalars(select(Event).where(Event.type == "fixity")).all()
+        assert len(runs) == 1

@@ -17,13 +17,13 @@ import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from archiver.archive import Archive
 from archiver.errors import ArchiverError, Interrupted
@@ -270,6 +270,45 @@ def due_part(
         ).all()
     scope = f"part {part.index}/{part.count}"
     return None if any(p.get("scope") in (scope, "full") for p in recent) else part
+
+
+#: First key of the PostgreSQL advisory lock a daemon holds while it checks a slice.
+SLICE_LOCK = 727467
+
+
+def run_due_slice(
+    archive: Archive, every_seconds: float, stop: threading.Event | None = None
+) -> FixityReport | None:
+    """Check the slice due now (`due_part`), unless it ran or another daemon runs it.
+
+    On PostgreSQL daemons sharing the database claim the slice with an advisory lock
+    held while it runs, and look again once they hold it, so no two hash the same
+    seventh of the archive. (On SQLite only one daemon opens an archive.)
+    """
+    part = due_part(archive, every_seconds)
+    if part is None:
+        return None
+    with _slice_claimed(archive, part) as mine:
+        if not mine or due_part(archive, every_seconds) != part:
+            return None
+        return verify_archive(archive, part=part, stop=stop)
+
+
+@contextlib.contextmanager
+def _slice_claimed(archive: Archive, part: Part) -> Iterator[bool]:
+    if archive.engine.dialect.name != "postgresql":
+        yield True
+        return
+    key = {"k": SLICE_LOCK, "part": part.index}
+    with archive.engine.connect() as connection:
+        mine = bool(connection.scalar(text("SELECT pg_try_advisory_lock(:k, :part)"), key))
+        connection.commit()
+        try:
+            yield mine
+        finally:
+            if mine:
+                connection.execute(text("SELECT pg_advisory_unlock(:k, :part)"), key)
+                connection.commit()
 
 
 # ---- what the index knows ---------------------------------------------------------------
