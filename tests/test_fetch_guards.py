@@ -196,6 +196,23 @@ def test_size_cap_stops_a_chunked_download_while_it_runs(
     assert not work.exists()
 
 
+def test_a_file_declared_over_the_cap_is_refused_without_downloading_it(
+    tmp_path: Path, server: FixtureServer
+) -> None:
+    """With a Content-Length over the cap yt-dlp skips the file itself; that is the
+    permanent size error, not a retryable "found no media"."""
+    big = tmp_path / "big.mp4"
+    big.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(3 * 1024**2))
+    server.add_file("/big.mp4", big)
+    config = make_config(tmp_path / "archive", max_file_size=1024**2)
+    work = tmp_path / "work"
+    with pytest.raises(FetchError) as caught:
+        Ytdlp(config.ytdlp, config.network, None).download(server.url("/big.mp4"), work)
+    assert str(caught.value) == "file larger than the 1 MB cap"
+    assert not caught.value.retryable
+    assert not work.exists()
+
+
 def test_an_oversized_result_is_refused_after_download(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

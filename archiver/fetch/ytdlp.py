@@ -104,6 +104,12 @@ def platform_metadata(info: dict[str, Any]) -> dict[str, Any]:
     return {key: info[key] for key in PLATFORM_FIELDS if info.get(key) not in (None, "", [])}
 
 
+#: Where yt-dlp lists the files it delivered (``--print-to-file``), in its work folder.
+PATHS_FILE = ".delivered-paths.txt"
+#: What yt-dlp says when it skips a file whose declared size is over ``--max-filesize``.
+OVER_MAX_FILESIZE = "File is larger than max-filesize"
+
+
 def error_line(stderr: str) -> str:
     """yt-dlp's own one-line reason (its last ``ERROR:`` line), or the last line."""
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
@@ -198,8 +204,11 @@ class Ytdlp:
             str(work_dir),
             "--output",
             "%(id)s.%(ext)s",
-            "--print",
+            # The paths go to a file, so stdout keeps yt-dlp's own messages (such as
+            # a file skipped for being over --max-filesize) instead of going quiet.
+            "--print-to-file",
             "after_move:filepath",
+            str(work_dir / PATHS_FILE),
             "--no-simulate",
         ]
         if self.guarded:  # ffmpeg, aria2c & co. would connect outside the guard
@@ -233,8 +242,13 @@ class Ytdlp:
 
     def _download(self, url: str, work_dir: Path) -> YtdlpResult:
         stdout, stderr, code = self._run(self.arguments(url, work_dir), work_dir)
-        paths = [Path(line) for line in stdout.splitlines() if line.strip()]
+        listed = work_dir / PATHS_FILE
+        lines = listed.read_text(errors="replace").splitlines() if listed.exists() else []
+        listed.unlink(missing_ok=True)
+        paths = [Path(line) for line in lines if line.strip()]
         paths = [p if p.is_absolute() else work_dir / p for p in paths]
+        if code == 0 and not paths and OVER_MAX_FILESIZE in stdout:
+            raise FileTooLarge(self.network.max_file_size)  # declared too large: not fetched
         if code != 0 or not paths:
             reason = error_line(stderr) if code != 0 else "yt-dlp found no media"
             if self.guarded and reason.startswith(REFUSED):
