@@ -7,8 +7,16 @@ import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+)
 
 from archiver import __version__
 from archiver.errors import ConfigError
@@ -149,10 +157,22 @@ SourceKind = Literal["auto", "feed", "page"]
 SOURCE_KINDS: tuple[str, ...] = get_args(SourceKind)
 
 
+def is_http_url(url: str) -> bool:
+    """An absolute http(s) URL with a host: what a source or a capture can fetch."""
+    parts = urlsplit(url.strip())
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+def _http_url(url: str) -> str:
+    if not is_http_url(url):
+        raise ValueError(f"not an http(s) URL: {url!r}")
+    return url.strip()
+
+
 class SourceEntry(_Section):
     """A ``[[sources]]`` table: synced into the index at start."""
 
-    url: str
+    url: Annotated[str, AfterValidator(_http_url)]
     every: Duration | None = None
     name: str | None = None
     kind: SourceKind = "auto"
@@ -186,7 +206,7 @@ class Config(_Section):
 def _describe(err: ValidationError) -> str:
     first = err.errors()[0]
     key = ".".join(str(part) for part in first["loc"]) or "(top level)"
-    message = first["msg"]
+    message = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         message = "unknown key"
     return f"{key}: {message}"

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from archiver.config import SOURCE_KINDS, SourceEntry
+from archiver.config import SOURCE_KINDS, SourceEntry, is_http_url
 from archiver.errors import ArchiverError
 from archiver.index.models import Source, iso, utcnow
 from archiver.index.records import get_or_create
@@ -20,8 +19,7 @@ class SourceError(ArchiverError):
 
 
 def _check_url(url: str) -> str:
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    if not is_http_url(url):
         raise SourceError(f"not an http(s) URL: {url!r}")
     return url.strip()
 
