@@ -7,15 +7,19 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import select
 from support import FixtureServer, MediaSet
 from support.archiving import run_cli, settings, write_config
 
 from archiver.archive import Archive
 from archiver.config import LivenessConfig, load_config
+from archiver.index.models import LinkCheck, utcnow
 from archiver.liveness.report import embed_statuses
 from archiver.liveness.schedule import next_check
+from archiver.liveness.service import LivenessChecker, Target, claim_due, sync_targets
 
 PLAYER = """<html><head><script type="application/ld+json">
 {"@type": "VideoObject", "name": "Citadel", "contentUrl": "/media/clip_b.mp4", "uploadDate": "2013-09-28"}
@@ -169,3 +173,42 @@ def test_per_host_rate_is_held(tmp_path: Path, server: FixtureServer, media: Med
     rows = check(config)
     assert len(rows) == 6 and {r["status"] for r in rows.values()} == {"live"}
     assert time.monotonic() - started >= 6 / 4  # 7 requests (page + 6) at most 4 per second
+
+
+def test_a_result_that_cannot_be_recorded_costs_the_rest_of_its_batch_nothing(
+    tmp_path: Path,
+    db_url: str,
+    server: FixtureServer,
+    media: MediaSet,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Results are written in batches; one that fails to record (here a fault injected
+    into recording photo_b's) is logged and undone, and the others are kept."""
+    server.add_file("/a.jpg", media.photo_a)
+    server.add_file("/b.jpg", media.photo_b)
+    server.add_page("/live", "<article><p>Two:</p><img src='/a.jpg'><img src='/b.jpg'>")
+    config = write_config(tmp_path / "a.toml", settings(tmp_path / "storage", db_url))
+    assert run_cli(config, "capture", server.url("/live")).returncode == 0
+    apply = LivenessChecker._apply
+
+    def faulty(self: LivenessChecker, session: Any, target: Target, *rest: Any) -> Any:
+        found = apply(self, session, target, *rest)  # its changes are made, then it fails
+        if target.url.endswith("/b.jpg"):
+            raise RuntimeError("injected fault")
+        return found
+
+    monkeypatch.setattr(LivenessChecker, "_apply", faulty)
+    with Archive.open(load_config(config)) as archive:
+        checker = LivenessChecker.open(archive)
+        with archive.session() as session:
+            sync_targets(session, utcnow())
+        with archive.session() as session:
+            due = claim_due(session, utcnow(), 10)
+        checker.run(due)
+        checker.close()
+        with archive.read_session() as session:
+            rows = {c.url.rsplit("/", 1)[1]: c.status for c in session.scalars(select(LinkCheck))}
+    assert rows["a.jpg"] == "live"
+    assert rows["b.jpg"] != "live"  # rolled back to before the failed result
+    assert "recording the check of" in caplog.text and "/b.jpg failed" in caplog.text

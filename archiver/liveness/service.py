@@ -191,12 +191,25 @@ class LivenessChecker:
                     self._results.task_done()
 
     def record(self, batch: list[tuple[Target, CheckResult]]) -> None:
+        """Record a batch of results in one transaction, each in its own savepoint: a
+        result that cannot be recorded (a bug, a value the database refuses) is logged
+        and checked again later, and costs the others nothing."""
         now = utcnow()
         events: list[LivenessEvent] = []
         changed: list[tuple[LinkCheck, str | None]] = []
         with logged_session(self.archive) as session:
             for target, result in batch:
-                events += self._apply(session, target, result, now, changed)
+                mark = len(changed)
+                try:
+                    with session.begin_nested():
+                        found = self._apply(session, target, result, now, changed)
+                except Exception:
+                    del changed[mark:]
+                    logging.getLogger("archiver").exception(
+                        "recording the check of %s failed", target.url
+                    )
+                    continue
+                events += found
             for check, previous in changed:  # the event log last: it holds its lock to commit
                 record_liveness(session, check, previous, at=now)
         for event in events:
