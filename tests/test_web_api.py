@@ -427,7 +427,7 @@ def test_pages_render_the_archive(room: Newsroom, client: AppClient) -> None:
 
 
 def test_base_url_from_config_goes_into_snippets(room: Newsroom) -> None:
-    public = with_web(room, base_url="https://archive.example.org/")
+    public = with_web(room, base_url="https://archive.example.org/", public_read_only=True)
     with AppClient(create_app(public)) as app_client:
         editors = app_client.get("/editors").text
     assert f"https://archive.example.org/media/{room.sha['photo_a']}" in editors

@@ -29,7 +29,9 @@ PUBLIC = "https://archive.example.org"  # [web] base_url: what the editors' snip
 def room(tmp_path_factory: pytest.TempPathFactory, media: MediaSet) -> Iterator[Newsroom]:
     with FixtureServer() as server:
         root = tmp_path_factory.mktemp("browser")
-        built = build_newsroom(root, server, media, web={"base_url": PUBLIC})
+        built = build_newsroom(
+            root, server, media, web={"base_url": PUBLIC, "public_read_only": True}
+        )
         yield built
         built.archive.close()
 

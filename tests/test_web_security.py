@@ -23,6 +23,7 @@ from archiver.web import BindError, create_app, serve, start_background
 from archiver.web.security import is_loopback, safe_next
 
 SHA = "ab" * 32
+BEARER = {"Authorization": f"Bearer {TOKEN}"}
 
 
 @pytest.fixture
@@ -148,9 +149,28 @@ def test_loopback_refuses_foreign_host_headers(archive_for: Any) -> None:
     with AppClient(app, base_url="http://rebind.evil.example:8787") as foreign:
         refused = foreign.get("/api/search")
         assert refused.status_code == 400 and "Host" in refused.text
-    proxied = create_app(archive_for(base_url="https://archive.example.org"))
+    proxied = create_app(archive_for(base_url="https://archive.example.org", token=TOKEN))
     with AppClient(proxied, base_url="http://archive.example.org") as behind_proxy:
-        assert behind_proxy.get("/api/search").status_code == 200
+        assert behind_proxy.get("/api/search", headers=BEARER).status_code == 200
+    with AppClient(proxied, base_url="http://rebind.evil.example") as foreign:
+        assert foreign.get("/api/search", headers=BEARER).status_code == 400
+
+
+def test_behind_a_reverse_proxy_reads_need_the_token(archive_for: Any) -> None:
+    """With base_url set, the proxy forwards the internet to 127.0.0.1 and a client
+    can name any Host through it: loopback no longer means the person at the machine."""
+    app = create_app(archive_for(base_url="https://archive.example.org", token=TOKEN))
+    for base in ("http://archive.example.org", "http://127.0.0.1:8787", "http://localhost"):
+        with AppClient(app, base_url=base) as anonymous:
+            for path in ("/api/search", "/api/status", f"/media/{'0' * 64}"):
+                assert anonymous.get(path).status_code == 401, (base, path)
+        with AppClient(app, base_url=base, headers=BEARER) as holder:
+            assert holder.get("/api/search").status_code == 200, base
+    public = create_app(archive_for(base_url="https://archive.example.org", public_read_only=True))
+    with AppClient(public, base_url="http://archive.example.org") as anyone:
+        assert anyone.get("/api/search").status_code == 200
+    with pytest.raises(ConfigError, match="base_url publishes the archive"):
+        create_app(archive_for(base_url="https://archive.example.org"))
 
 
 def test_cross_site_posts_are_refused(archive_for: Any) -> None:

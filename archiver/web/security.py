@@ -4,8 +4,10 @@ The policy is decided once, when the app is built for an address:
 
 - On loopback, reads are open (the person at the machine), but the ``Host`` header must
   name this machine, so a web page cannot reach the archive through DNS rebinding.
-- Off loopback, every route needs the token, unless ``public_read_only`` opens reads.
-  Without a token and without ``public_read_only`` the app refuses to start.
+- Off loopback, and on loopback behind a reverse proxy (``base_url`` set: the proxy
+  forwards the internet to 127.0.0.1, and a client can send any ``Host`` through it),
+  every route needs the token, unless ``public_read_only`` opens reads. Without a
+  token and without ``public_read_only`` the app refuses to start.
 - Writes (queueing captures) always need the token, sent as ``Authorization: Bearer``;
   with no token configured they are refused. The login cookie is for reading pages
   only, so a cross-site form can never write; browsers' cross-site POSTs (by their
@@ -87,17 +89,25 @@ class Policy:
         token = web.token.strip()
         if token and len(token) < MIN_TOKEN:
             raise ConfigError(f"web.token is too short: use at least {MIN_TOKEN} random characters")
-        if is_loopback(host):
+        published = web.base_url.strip()
+        if is_loopback(host) and not published:
             trusted = {"localhost", "127.0.0.1", "::1"}
-            if web.base_url:
-                trusted.add((urlsplit(web.base_url).hostname or "").lower())
             return cls(token, reads_need_token=False, trusted_hosts=frozenset(trusted))
         if not token and not web.public_read_only:
+            if is_loopback(host):
+                raise ConfigError(
+                    f"web: base_url publishes the archive at {published} without a token: "
+                    "set [web] token (or public_read_only = true to publish reads)"
+                )
             raise ConfigError(
                 f"web: refusing to serve on {host} without a token: set [web] token "
                 "(or public_read_only = true to publish reads), or bind to 127.0.0.1"
             )
-        return cls(token, reads_need_token=not web.public_read_only, trusted_hosts=None)
+        trusted_hosts = None
+        if is_loopback(host):  # behind a reverse proxy: its public name, or this machine's
+            names = {"localhost", "127.0.0.1", "::1", (urlsplit(published).hostname or "")}
+            trusted_hosts = frozenset(name.lower() for name in names if name)
+        return cls(token, reads_need_token=not web.public_read_only, trusted_hosts=trusted_hosts)
 
     def host_allowed(self, host_header: str) -> bool:
         if self.trusted_hosts is None:
