@@ -24,22 +24,32 @@ RECENT_WINDOW = 50  # files read per result by the newest-first pass for words
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # before any capture
 
 
+#: Different words a text search takes at most (each is a LIKE and an index lookup).
+MAX_WORDS = 32
+
+
 class QueryError(ArchiverError):
     """A search filter is malformed (bad hash, bad date)."""
 
 
 def parse_when(value: str, *, end: bool = False) -> datetime:
-    """An ISO 8601 date or datetime as UTC; a bare date as the day's start (or end)."""
+    """An ISO 8601 date or datetime as UTC; a bare date (in any ISO form: 2026-11-25,
+    20261125, 2026-W48-3) as the day's start, or with `end` the next day's start."""
     text = value.strip()
     try:
-        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-            day = date.fromisoformat(text)
+        try:
+            day: date | None = date.fromisoformat(text)
+        except ValueError:
+            day = None
+        if day is not None:
             moment = datetime.combine(day, time(), UTC)
             return moment + timedelta(days=1) if end else moment
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
     except ValueError:
         raise QueryError(f"not an ISO 8601 date or datetime: {value!r}") from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except OverflowError:
+        raise QueryError(f"date out of range: {value!r}") from None
 
 
 def _hex_prefix(value: str, name: str, full: int) -> str:
@@ -78,6 +88,11 @@ class SearchQuery:
         """Validate user input (CLI flags, API query parameters)."""
         if limit < 1:
             raise QueryError("--limit must be at least 1")
+        for name, given in (("page", page), ("text", text)):
+            if given and "\x00" in given:
+                raise QueryError(f"--{name} cannot contain a NUL character")
+        if text and len(set(text.lower().split())) > MAX_WORDS:
+            raise QueryError(f"--text takes at most {MAX_WORDS} different words")
         return cls(
             sha256=_hex_prefix(sha256, "sha256", 64) if sha256 else None,
             md5=_hex_prefix(md5, "md5", 32) if md5 else None,
@@ -92,8 +107,9 @@ class SearchQuery:
 
     @property
     def words(self) -> list[str]:
-        """Each word must be a substring of ``media.search_text`` (lower-cased there too)."""
-        return (self.text or "").lower().split()
+        """Each word must be a substring of ``media.search_text`` (lower-cased there too);
+        a word given twice counts once."""
+        return list(dict.fromkeys((self.text or "").lower().split()))
 
     @property
     def indexed_words(self) -> list[str]:

@@ -19,7 +19,9 @@ from support.browser import TOKEN, AppClient
 from archiver.archive import Archive
 from archiver.config import config_from_dict
 from archiver.errors import ConfigError
+from archiver.search import parse_when
 from archiver.web import BindError, create_app, serve, start_background
+from archiver.web.media import parse_range
 from archiver.web.security import is_loopback, safe_next
 
 SHA = "ab" * 32
@@ -290,3 +292,41 @@ def test_serve_runs_in_the_foreground_until_sigterm(tmp_path: Path) -> None:
     assert "returned" in out
     assert f"event=web.listening url=http://127.0.0.1:{port}" in err and "event=web.stopped" in err
     assert "Traceback" not in err
+
+
+def test_malformed_reads_get_a_one_line_400_never_a_500(archive_for: Any) -> None:
+    """Whatever a reader sends, the answer is a one-line 400, not a traceback."""
+    many_words = " ".join(f"w{n}" for n in range(40))
+    with AppClient(create_app(archive_for())) as local:
+        for query in (
+            {"until": "9999-12-31"},
+            {"since": "0001-01-01T00:00+01:00"},
+            {"upload_until": "9999-12-31T23:59-05:00"},
+            {"text": "citadel\x00"},
+            {"page": "https://example.org/\x00"},
+            {"text": many_words},
+        ):
+            answer = local.get("/api/search", params=query)
+            assert answer.status_code == 400, query
+            assert "\n" not in answer.json()["error"], query
+        repeated = local.get("/api/search", params={"text": " ".join(["a"] * 1100)})
+        assert repeated.status_code == 200  # one word, given 1,100 times
+        for limit in ("²", "9" * 5000):
+            assert local.get("/", params={"limit": limit}).status_code == 400
+        fields = {f"f{n}": "x" for n in range(40)}
+        upload = {"file": ("a.jpg", b"\xff\xd8\xff" + b"x" * 100)}
+        crowded = local.post("/similar", files=upload, data=fields)
+        assert crowded.status_code == 400 and "too many form fields" in crowded.text
+
+
+def test_odd_range_headers_are_ignored() -> None:
+    assert parse_range("bytes=\u00b2-", 100) is None
+    assert parse_range("bytes=-\u00b3", 100) is None
+    assert parse_range("bytes=" + "9" * 5000 + "-", 100) is None
+    assert parse_range("bytes=10-19", 100) == (10, 19)
+
+
+def test_a_bare_date_in_any_iso_form_is_the_whole_day() -> None:
+    day_end = parse_when("2026-11-25", end=True)
+    assert parse_when("20261125", end=True) == day_end
+    assert parse_when("2026-W48-3", end=True) == day_end

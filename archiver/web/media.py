@@ -80,6 +80,10 @@ def _inside_media(layout: Layout, path: Path) -> Path:
     return resolved
 
 
+#: ASCII digits only (str.isdigit() also takes "²"), and no more than a file size needs.
+_RANGE_NUMBERS = re.compile(r"[0-9]{0,19}-[0-9]{0,19}")
+
+
 def parse_range(header: str, size: int) -> tuple[int, int] | None:
     """One ``bytes=`` range as (first, last) inclusive; None means "send it all".
 
@@ -91,7 +95,7 @@ def parse_range(header: str, size: int) -> tuple[int, int] | None:
         return None
     first, dash, last = spec.strip().partition("-")
     first, last = first.strip(), last.strip()
-    if not dash or not (first or last) or not (first + last).isdigit():
+    if not dash or not (first or last) or not _RANGE_NUMBERS.fullmatch(first + "-" + last):
         return None
     if not first:
         suffix = int(last)

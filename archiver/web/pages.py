@@ -6,6 +6,7 @@ upload (a read: nothing is stored) and the token login.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -112,8 +113,8 @@ def search_page(request: Request, archive: ArchiveDep) -> HTMLResponse:
     limit_text = request.query_params.get("limit", "").strip()
     error, results, status = None, [], 200
     try:
-        if limit_text and not limit_text.isdigit():
-            raise QueryError(f"limit: not a number: {limit_text!r}")
+        if limit_text and not re.fullmatch(r"[0-9]{1,7}", limit_text):
+            raise QueryError(f"limit: not a number: {limit_text[:20]!r}")
         limit = int(limit_text) if limit_text else UI_LIMIT
         query = search_query(**{k: v or None for k, v in form.items()}, limit=limit)
         with archive.read_session() as session:

@@ -21,6 +21,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 
 ENVELOPE = 64 * 1024  # room for the multipart boundaries, headers and small fields
 MAX_FIELD = 1024
+MAX_PARTS = 16  # the file and a few small fields (min_similarity, limit)
 _SUFFIX = re.compile(r"\.[A-Za-z0-9]{1,8}")
 
 
@@ -56,6 +57,7 @@ class _Collector:
         self.size = 0
         self.filename: str | None = None
         self.fields: dict[str, str] = {}
+        self.parts = 0
         self._headers: dict[str, bytes] = {}
         self._header_name = b""
         self._header_value = b""
@@ -76,6 +78,9 @@ class _Collector:
         self._header_name, self._header_value = b"", b""
 
     def on_headers_finished(self) -> None:
+        self.parts += 1
+        if self.parts > MAX_PARTS:  # each field is kept in memory: bound how many
+            raise BadUpload(f"too many form fields (at most {MAX_PARTS})")
         _, options = parse_options_header(self._headers.get("content-disposition", b""))
         part = options.get(b"name", b"").decode("utf-8", "replace")
         if part == self.name and b"filename" in options and self.filename is None:
