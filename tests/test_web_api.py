@@ -154,6 +154,14 @@ def test_dupes_embeds_and_status_match_the_services(room: Newsroom, client: AppC
     assert client.get("/api/embeds", params={"status": "gone"}).json() == gone
     assert {r["embed_url"] for r in gone} >= {room.url("/media/photo_a.jpg")}
     assert client.get("/api/embeds", params={"page": room.live_url}).json() == on_live
+    every = client.get("/api/embeds").json()
+    pages = [
+        client.get("/api/embeds", params={"limit": 2, "offset": start}).json()
+        for start in range(0, len(every), 2)
+    ]
+    assert len(every) > 2 and [row for chunk in pages for row in chunk] == every
+    for limit in (0, 10_001):
+        one_line_error(client.get("/api/embeds", params={"limit": limit}), 400)
     status = client.get("/api/status").json()
     assert set(status) == {"sources", "queue", "recent_failures"}
     assert status["queue"]["done"] >= 2

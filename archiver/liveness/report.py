@@ -64,9 +64,16 @@ def parse_statuses(value: str | None) -> set[str] | None:
 
 
 def embed_statuses(
-    session: Session, layout: Layout, *, page: str | None = None, statuses: set[str] | None = None
+    session: Session,
+    layout: Layout,
+    *,
+    page: str | None = None,
+    statuses: set[str] | None = None,
+    limit: int | None = None,
+    offset: int = 0,
 ) -> list[EmbedStatus]:
-    """Every embed (of one page, or of all pages) with its latest check, in page order.
+    """Every embed (of one page, or of all pages) with its latest check, in page order;
+    or `limit` of them from `offset` (the API pages through a large archive).
 
     ``statuses`` filters in the query ("unchecked": no check, or none finished yet), so
     a dashboard of the dead embeds of a large archive does not load the live ones.
@@ -89,6 +96,7 @@ def embed_statuses(
         if "unchecked" in statuses:
             wanted.append(LinkCheck.status.is_(None))
         query = query.where(or_(*wanted))
+    query = query.offset(offset).limit(limit)
     return [EmbedStatus(embed, check, layout) for embed, check in session.execute(query)]
 
 

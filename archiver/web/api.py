@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
@@ -89,13 +89,25 @@ def api_dupes(archive: ArchiveDep) -> JSONResponse:
 
 @router.get("/embeds", dependencies=[ReadAccess])
 def api_embeds(
-    archive: ArchiveDep, status: str | None = None, page: str | None = None
+    archive: ArchiveDep,
+    status: str | None = None,
+    page: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+    offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
 ) -> JSONResponse:
     """Embeds with their latest liveness check (``archiver check --json``, without
-    checking now); ``status`` takes e.g. ``gone,restricted``."""
+    checking now); ``status`` takes e.g. ``gone,restricted``. At most ``limit`` rows
+    from ``offset``, in page order."""
     statuses = parse_statuses(status)
     with archive.read_session() as session:
-        rows = embed_statuses(session, archive.layout, page=page or None, statuses=statuses)
+        rows = embed_statuses(
+            session,
+            archive.layout,
+            page=page or None,
+            statuses=statuses,
+            limit=limit,
+            offset=offset,
+        )
         return JSONResponse([row.to_json() for row in rows])
 
 
