@@ -11,10 +11,12 @@ from archiver.extract import (
     ExtractError,
     FoundEmbed,
     PageExtraction,
+    content,
     extract_embeds,
     extract_player_media,
 )
 from archiver.extract.context import label_at_start, sentence_context
+from archiver.extract.document import text_length
 
 PAGES = Path(__file__).parent / "fixtures" / "pages"
 BASE = "https://news.example/2013/09/story"
@@ -232,6 +234,11 @@ def test_body_fallback_strips_page_chrome() -> None:
         ("header-image", True),
         ("download-link", True),
         ("social-embed", True),  # an embed container is media whatever else it says
+        ("popup-gallery", True),  # a lightbox gallery holds the evidence photos
+        ("image-popup", True),
+        ("promo-video", True),
+        ("has-sidebar", True),  # a page state, not a sidebar
+        ("promoted-video", False),
         ("ad-slot", False),
         ("gpt-ad", False),
         ("share-buttons", False),
@@ -269,6 +276,60 @@ def test_largest_article_outside_chrome_is_the_content() -> None:
     more words, and more.</p><img src="/story.jpg" width="600" height="400"></article>
     <div itemprop="articleBody" hidden></div>
     </body></html>"""
+    assert urls(extract_embeds(html, "https://site.example/")) == ["https://site.example/story.jpg"]
+
+
+def test_guardian_live_blog_blocks_are_all_read_each_under_its_header_label() -> None:
+    html = """<html><body><header class="site-header"><nav><a href="/">Home</a></nav></header>
+    <main><h1>Russia-Ukraine war live</h1><div id="liveblog-body">
+    <article id="block-2" class="block"><header><div><a href="?page=with:block-2#block-2">
+    <time datetime="2022-03-01T14:05:00Z">14.05 GMT</time></a></div>
+    <h2>Strike on Kharkiv's Freedom Square</h2></header>
+    <p>Footage appears to show a missile striking the regional administration building in
+    Kharkiv, with cars passing in front of it.</p>
+    <figure><iframe src="https://www.youtube-nocookie.com/embed/AAAAAAAAAAA"></iframe></figure>
+    </article>
+    <article id="block-1" class="block"><header><div><a href="#block-1">
+    <time datetime="2022-03-01T13:40:00Z">13.40 GMT</time></a></div>
+    <h2>Convoy north of Kyiv</h2></header>
+    <p>Satellite images show the convoy.</p>
+    <video src="/media/convoy.mp4"></video></article>
+    </div></main>
+    <aside><article class="block"><img src="/most-viewed.jpg" width="300" height="200">
+    </article></aside></body></html>"""
+    result = extract_embeds(html, "https://www.theguardian.example/world/live/2022/mar/01")
+    assert [(e.url, e.update, e.context) for e in result.embeds] == [
+        ("https://www.youtube.com/watch?v=AAAAAAAAAAA", "Strike on Kharkiv's Freedom Square",
+         "Footage appears to show a missile striking the regional administration building in "
+         "Kharkiv, with cars passing in front of it."),
+        ("https://www.theguardian.example/media/convoy.mp4", "Convoy north of Kyiv",
+         "Satellite images show the convoy."),
+    ]  # fmt: skip
+
+
+def test_microdata_live_blog_updates_are_all_read() -> None:
+    html = """<html><body><div id="content"><h1>Ukraine war live</h1>
+    <div itemprop="liveBlogUpdate" itemscope itemtype="http://schema.org/BlogPosting">
+    <p class="block-time"><time>14.05 GMT</time></p><div itemprop="articleBody">
+    <p>Footage from Kharkiv shows the strike on the square, with many people around it.</p>
+    <iframe src="https://www.youtube.com/embed/AAAAAAAAAAA"></iframe></div></div>
+    <div itemprop="liveBlogUpdate" itemscope itemtype="http://schema.org/BlogPosting">
+    <p class="block-time"><time>13.40 GMT</time></p><div itemprop="articleBody">
+    <p>Earlier clip.</p><video src="/v2.mp4"></video></div></div>
+    </div></body></html>"""
+    result = extract_embeds(html, "https://site.example/live")
+    assert [(e.url, e.update) for e in result.embeds] == [
+        ("https://www.youtube.com/watch?v=AAAAAAAAAAA", "14.05 GMT"),
+        ("https://site.example/v2.mp4", "13.40 GMT"),
+    ]
+
+
+def test_story_with_teasers_alike_to_it_keeps_only_the_story() -> None:
+    html = """<html><body><main><article class="post"><h1>The story</h1><p>The real story is
+    long, with many words in it about the war and the footage.</p>
+    <img src="/story.jpg" width="600" height="400"></article>
+    <article class="post"><h3>Teaser</h3><img src="/teaser.jpg" width="300" height="200">
+    </article></main></body></html>"""
     assert urls(extract_embeds(html, "https://site.example/")) == ["https://site.example/story.jpg"]
 
 
@@ -379,6 +440,62 @@ def test_pixels_icons_ads_widgets_and_plain_links_are_not_media(img: str) -> Non
 def test_each_embedding_pattern_is_found(markup: str, url: str, kind: str, found_in: str) -> None:
     embed = only(article(f"<p>Intro.</p>{markup}"))
     assert (embed.url, embed.kind, embed.found_in) == (url, kind, found_in)
+
+
+def test_old_flash_youtube_object_embed_is_found_once() -> None:
+    result = article(
+        "<p>Activists posted this video of shelling in Homs:</p>"
+        '<object width="640" height="360"><param name="movie" value="http://www.youtube.com/v/'
+        'dQw4w9WgXcQ&amp;hl=en_US&amp;feature=player_embedded&amp;version=3"></param>'
+        '<param name="allowFullScreen" value="true"></param><embed src="http://www.youtube.com'
+        '/v/dQw4w9WgXcQ&amp;hl=en_US&amp;feature=player_embedded&amp;version=3" '
+        'type="application/x-shockwave-flash" width="640" height="360"></embed></object>'
+    )
+    embed = only(result)
+    assert embed.url == "https://www.youtube.com/watch?v=dQw4w9WgXcQ"
+    assert embed.original_url.startswith("http://www.youtube.com/v/dQw4w9WgXcQ&hl=en_US")
+    assert embed.context == "Activists posted this video of shelling in Homs:"
+
+
+def test_gallery_images_take_their_own_caption_not_a_sibling_figures() -> None:
+    result = article(
+        "<p>Residents filmed the aftermath of the strike on the market.</p>"
+        '<figure class="wp-block-gallery has-nested-images columns-2">'
+        '<figure class="wp-block-image size-large"><img src="/a.jpg" width="800" height="600">'
+        "</figure>"
+        '<figure class="wp-block-image size-large"><img src="/b.jpg" width="800" height="600">'
+        '<figcaption class="wp-element-caption">Rescue workers in Kherson, 3 May</figcaption>'
+        "</figure>"
+        '<figcaption class="blocks-gallery-caption">Photos from the market, Odesa</figcaption>'
+        "</figure>"
+    )
+    assert [(e.url, e.context) for e in result.embeds] == [
+        ("https://news.example/a.jpg", "Photos from the market, Odesa"),
+        ("https://news.example/b.jpg", "Rescue workers in Kherson, 3 May"),
+    ]
+
+
+def test_one_post_under_several_spellings_on_a_page_is_one_embed() -> None:
+    result = article(
+        '<p>The ministry posted:</p><iframe src="https://platform.twitter.com/embed/Tweet.html?'
+        'id=1498591817536430082" width="550" height="600"></iframe>'
+        '<blockquote class="twitter-tweet"><p>text</p>&mdash; BBC (@BBCWorld) <a href="'
+        'https://twitter.com/BBCWorld/status/1498591817536430082">March 1, 2022</a></blockquote>'
+        '<p>As <a href="https://x.com/bbcworld/status/1498591817536430082">the BBC posted</a>.</p>'
+        '<iframe src="https://www.tiktok.com/embed/v2/7234567890123456789"></iframe>'
+        '<blockquote class="tiktok-embed" cite="https://www.tiktok.com/@user.name/video/'
+        '7234567890123456789"><a href="https://www.tiktok.com/@user.name">@user.name</a>'
+        "</blockquote>"
+    )
+    assert [(e.url, e.found_in, e.context) for e in result.embeds] == [
+        ("https://twitter.com/BBCWorld/status/1498591817536430082", "iframe",
+         "The ministry posted:"),
+        ("https://www.tiktok.com/@user.name/video/7234567890123456789", "iframe",
+         "As the BBC posted."),
+    ]  # fmt: skip
+    assert result.embeds[0].original_url == (
+        "https://twitter.com/BBCWorld/status/1498591817536430082"
+    )
 
 
 def test_platform_embeds_keep_the_url_the_page_gave() -> None:
@@ -575,6 +692,21 @@ def test_malformed_html_never_raises(markup: str) -> None:
     assert isinstance(result, PageExtraction)
 
 
+@pytest.mark.parametrize(
+    "before",
+    [
+        "<div>" * 300 + '<img src="/deep.jpg" width="600" height="400">' + "</div>" * 300,
+        "<p>" + "<em>entry text " * 300 + "</p>",
+        '<img src="data:image/png;base64,' + "A" * 11_000_000 + '">',
+    ],
+    ids=["300 nested divs", "300 unclosed em", "11 MB data URI"],
+)
+def test_deep_or_huge_markup_before_a_video_is_read(before: str) -> None:
+    result = article(f"<p>Intro.</p>{before}<p>Footage from the port:</p><video src='/v.mp4'>")
+    assert urls(result)[-1] == "https://news.example/v.mp4"
+    assert result.embeds[-1].context == "Footage from the port:"
+
+
 def test_charset_is_taken_from_bytes_meta_or_bom() -> None:
     arabic = (
         "<html><head><meta charset='windows-1256'><title>دمشق</title></head><body></body></html>"
@@ -629,3 +761,30 @@ def test_a_two_megabyte_live_blog_is_read_to_the_end() -> None:
     result = extract_embeds(html, BASE)
     assert len(result.embeds) == 1600
     assert result.embeds[-1].update == "UPDATE 0799 GMT"
+
+
+def test_choosing_the_content_measures_each_element_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Thousands of updates under one wrapper named like chrome must not each re-measure the
+    wrapper (that was quadratic): the elements measured add up to a few times the page."""
+    measured: list[int] = []
+
+    def counting_text_length(node: object) -> int:
+        measured.append(sum(1 for _ in node.iter()))  # type: ignore[attr-defined]
+        return text_length(node)
+
+    monkeypatch.setattr(content, "text_length", counting_text_length)
+    entries = "".join(
+        f'<article class="entry"><p>Update {i} about the war, in several words.</p>'
+        f'<img src="/img{i}.jpg" width="600" height="400"></article>'
+        for i in range(300)
+    )
+    html = (
+        f'<html><body><div class="content-sidebar-wrap">{entries}'
+        '<aside class="sidebar"><img src="/ad.jpg" width="300" height="250"></aside>'
+        "</div></body></html>"
+    )
+    result = extract_embeds(html, "https://site.example/")
+    page_elements = 300 * 3 + 5
+    assert sum(measured) < 10 * page_elements
+    assert len(result.embeds) == 300
+    assert "https://site.example/ad.jpg" not in urls(result)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 from archiver.extract.model import FoundEmbed, MediaType
@@ -17,9 +18,34 @@ from archiver.extract.urls import (
     resolve_url,
 )
 
+# Canonical post URLs that name the same post whatever the user part says: a tweet under
+# any spelling of its author or under /i/, a TikTok video with or without its author.
+_POST_IDS = (
+    ("twitter", re.compile(r"https://twitter\.com/(?P<user>[^/]+)/status/(?P<id>\d+)")),
+    (
+        "tiktok",
+        re.compile(r"https://www\.tiktok\.com/@(?P<user>[^/]*)/(?P<id>(?:video|photo)/\d+)"),
+    ),
+)
+_ANONYMOUS_USERS = frozenset({"", "i"})
+
+
+def _identity(url: str) -> tuple[str, bool]:
+    """The key that identifies a post within a page, and whether the URL names its author."""
+    for platform, pattern in _POST_IDS:
+        match = pattern.fullmatch(url)
+        if match is not None:
+            key = f"{platform} {match.group('id')}"
+            return key, match.group("user") not in _ANONYMOUS_USERS
+    return url, True
+
 
 class EmbedList:
-    """Embeds in the order first found; a repeat of a URL only contributes missing metadata."""
+    """Embeds in the order first found; a repeat of a URL only contributes missing metadata.
+
+    A tweet or TikTok video found under several spellings on one page (author in another
+    case, ``/i/status/``, ``@/video/``) is one embed, under the first URL that names its author.
+    """
 
     def __init__(self) -> None:
         self._items: list[FoundEmbed] = []
@@ -30,14 +56,22 @@ class EmbedList:
 
     def add(self, embed: FoundEmbed) -> int | None:
         """Record a find; returns its position if new, None if the URL was already found."""
-        index = self._by_url.get(embed.url)
+        key, named = _identity(embed.url)
+        index = self._by_url.get(key)
         if index is None:
-            self._by_url[embed.url] = len(self._items)
+            self._by_url[key] = len(self._items)
             self._items.append(embed)
             return len(self._items) - 1
         existing = self._items[index]
         merged = {**embed.metadata, **existing.metadata}
-        if merged != existing.metadata:
+        if named and not _identity(existing.url)[1]:
+            existing = replace(
+                existing,
+                url=embed.url,
+                original_url=embed.original_url,
+                media_type=existing.media_type or embed.media_type,
+            )
+        if merged != existing.metadata or existing is not self._items[index]:
             self._items[index] = replace(existing, metadata=merged)
         return None
 

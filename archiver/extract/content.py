@@ -72,43 +72,171 @@ _NOT_CHROME_WORDS = frozenset({"commentary", "shared", "promontory"})
 _CHROME_TOKENS = frozenset({"header", "footer", "topbar", "nav"})
 # A container made for an embed is media, whatever else its class says ("social-embed").
 _EMBED_WORDS = frozenset({"embed", "embeds", "embedded", "oembed"})
+# Chrome words that, next to a media word, name a way of showing media (a lightbox gallery,
+# a featured video): "popup-gallery", "image-popup", "promo-video" hold evidence.
+_SOFT_CHROME_WORDS = frozenset({"popup", "modal", "promo"})
+_MEDIA_WORDS = frozenset(
+    {"gallery", "image", "images", "img", "photo", "photos", "picture", "video", "videos",
+     "media", "lightbox", "slideshow", "slider"}
+)  # fmt: skip
+# A first word that makes the token a page state, not a name: "has-sidebar", "no-comments".
+_STATE_WORDS = frozenset({"has", "with", "no", "without"})
 _XML_UNSAFE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _WORD_SPLIT = re.compile(r"[^A-Za-z0-9]+|(?<=[a-z0-9])(?=[A-Z])")
 
 
 def find_content_root(root: Element) -> Element:
     """The element holding the article: the first selector that matches outside chrome,
-    largest by text when it matches several, else ``<body>``."""
+    else ``<body>``.
+
+    When the selector matches several elements, a run of alike siblings or cousins (live-blog
+    updates: the Guardian's ``<article class="block">``, microdata ``articleBody`` per update)
+    is read as one: their closest common ancestor is the content, provided it is not chrome,
+    not the whole page, and holds little besides them. Otherwise the largest match by text
+    wins (the story, not the teasers next to it).
+    """
     body = root.find("body")
     page = body if body is not None else root
-    total = max(text_length(page), 1)
+    sizes = _TextSizes()
+    total = max(sizes(page), 1)
+    chrome_memo: dict[Element, bool] = {}
     for xpath in _BODY_XPATHS:
         candidates = [
             element
-            for element in xpath(root)
-            if _has_substance(element) and not _inside_chrome(element, total)
+            for element in _outermost(xpath(root))
+            if _has_substance(element, sizes)
+            and not _inside_chrome(element, total, sizes, chrome_memo)
         ]
         if candidates:
-            return max(candidates, key=text_length)
+            largest = max(candidates, key=sizes)
+            return _update_run_root(largest, candidates, page, total, sizes, chrome_memo)
     return page
 
 
-def _has_substance(element: Element) -> bool:
+class _TextSizes:
+    """``text_length`` of elements, each computed once while the content root is picked
+    (thousands of candidates share the same big ancestors)."""
+
+    def __init__(self) -> None:
+        self._sizes: dict[Element, int] = {}
+
+    def __call__(self, element: Element) -> int:
+        size = self._sizes.get(element)
+        if size is None:
+            size = self._sizes[element] = text_length(element)
+        return size
+
+
+def _outermost(elements: list[Element]) -> list[Element]:
+    """Matches that are not inside another match (document order kept)."""
+    chosen = set(elements)
+    return [
+        element
+        for element in elements
+        if not any(ancestor in chosen for ancestor in element.iterancestors())
+    ]
+
+
+def _update_run_root(
+    largest: Element,
+    candidates: list[Element],
+    page: Element,
+    total: int,
+    sizes: _TextSizes,
+    chrome_memo: dict[Element, bool],
+) -> Element:
+    """The common ancestor of ``largest`` and the candidates alike to it at the same depth
+    under one ancestor (siblings, or cousins in identical wrappers); ``largest`` alone when
+    there are none or the ancestor would take in more than the run itself. A largest match
+    holding an ``h1`` is a story with teasers next to it, not one update among others."""
+    if len(candidates) < 2 or next(largest.iter("h1"), None) is not None:
+        return largest
+    for depth in (1, 2):
+        ancestor = _ancestor(largest, depth)
+        if ancestor is None or ancestor is page or tag_name(ancestor) in ("body", "html"):
+            return largest
+        run = [
+            candidate
+            for candidate in candidates
+            if _ancestor(candidate, depth) is ancestor and _alike(candidate, largest)
+        ]
+        if len(run) < 2:
+            continue
+        if depth == 2 and not _alike_wrappers(run):
+            continue
+        if _inside_chrome(ancestor, total, sizes, chrome_memo) or sum(
+            sizes(candidate) for candidate in run
+        ) * 2 < sizes(ancestor):
+            return largest
+        return ancestor
+    return largest
+
+
+def _ancestor(element: Element, depth: int) -> Element | None:
+    """The ancestor ``depth`` levels up, or None."""
+    node = element
+    for _ in range(depth):
+        node = node.getparent()
+        if node is None:
+            return None
+    return node
+
+
+def _alike(element: Element, other: Element) -> bool:
+    """Same kind of element: the same tag and ``itemprop``, and a class in common (or
+    neither has a class but both are microdata)."""
+    if tag_name(element) != tag_name(other):
+        return False
+    if (element.get("itemprop") or "").split() != (other.get("itemprop") or "").split():
+        return False
+    classes = set((element.get("class") or "").split())
+    other_classes = set((other.get("class") or "").split())
+    if classes or other_classes:
+        return bool(classes & other_classes)
+    return bool(element.get("itemprop"))
+
+
+def _alike_wrappers(run: list[Element]) -> bool:
+    """Whether the direct parents of a run of cousins are the same kind of element."""
+    parents = [element.getparent() for element in run]
+    first = parents[0]
+    return all(
+        tag_name(parent) == tag_name(first)
+        and (parent.get("class") or "").split() == (first.get("class") or "").split()
+        and (parent.get("itemprop") or "").split() == (first.get("itemprop") or "").split()
+        for parent in parents[1:]
+    )
+
+
+def _has_substance(element: Element, sizes: _TextSizes) -> bool:
     """Whether a candidate holds any text or media (empty placeholders do not count)."""
-    if text_length(element) > 0:
+    if sizes(element) > 0:
         return True
     return any(True for _ in element.iter(*MEDIA_TAGS))
 
 
-def _inside_chrome(element: Element, total: int) -> bool:
+def _inside_chrome(
+    element: Element, total: int, sizes: _TextSizes, memo: dict[Element, bool]
+) -> bool:
     """Whether the element or an ancestor is chrome (an ``article`` teaser in a sidebar);
-    wrappers holding most of the page's text are layout, not chrome."""
+    wrappers holding most of the page's text are layout, not chrome. Answers are kept in
+    ``memo`` for every element on the way up, so each ancestor is judged once."""
+    path: list[Element] = []
     node = element
+    found = False
     while node is not None and tag_name(node) not in ("body", "html"):
-        if looks_like_chrome(node) and text_length(node) * 2 < total:
-            return True
+        known = memo.get(node)
+        if known is not None:
+            found = known
+            break
+        path.append(node)
+        if looks_like_chrome(node) and sizes(node) * 2 < total:
+            found = True
+            break
         node = node.getparent()
-    return False
+    for visited in path:
+        memo[visited] = found
+    return found
 
 
 def looks_like_chrome(element: Element) -> bool:
@@ -118,10 +246,7 @@ def looks_like_chrome(element: Element) -> bool:
         return False
     if tag in _CHROME_TAGS:
         return True
-    role = (element.get("role") or "").strip().lower()
-    if role in _CHROME_ROLES:
-        return True
-    return _chrome_names(element.get("class") or "", element.get("id") or "")
+    return _chrome_besides_tag(element)
 
 
 @lru_cache(maxsize=4096)
@@ -135,15 +260,21 @@ def _chrome_token(token: str) -> bool:
     if token.lower() in _CHROME_TOKENS:
         return True
     words = [word.lower() for word in _WORD_SPLIT.split(token) if word]
-    if not words or _EMBED_WORDS.intersection(words):
+    if not words or words[0] in _STATE_WORDS or _EMBED_WORDS.intersection(words):
         return False
-    if _CHROME_WORDS.intersection(words):
-        return True
     pairs = set(itertools.pairwise(words))
     triples = set(zip(words, words[1:], words[2:], strict=False))
-    return bool(_CHROME_PAIRS.intersection(pairs | triples)) or any(
-        word.startswith(_CHROME_PREFIXES) and word not in _NOT_CHROME_WORDS for word in words
-    )
+    if _CHROME_PAIRS.intersection(pairs | triples):
+        return True
+    chrome_words = {
+        word
+        for word in words
+        if word in _CHROME_WORDS
+        or (word.startswith(_CHROME_PREFIXES) and word not in _NOT_CHROME_WORDS)
+    }
+    if chrome_words <= _SOFT_CHROME_WORDS and _MEDIA_WORDS.intersection(words):
+        return False
+    return bool(chrome_words)
 
 
 def strip_chrome(content: Element) -> None:
@@ -185,12 +316,32 @@ def _xml_safe(text: str) -> str:
 def _chrome_elements(content: Element, total: int) -> list[Element]:
     """Outermost chrome elements under ``content`` (their insides are not visited)."""
     found: list[Element] = []
-    stack = [child for child in content if isinstance(child.tag, str)]
+    in_article = tag_name(content) == "article"
+    stack = [(child, in_article) for child in content if isinstance(child.tag, str)]
     while stack:
-        element = stack.pop()
-        suspect = tag_name(element) == "form" or looks_like_chrome(element)
+        element, in_article = stack.pop()
+        tag = tag_name(element)
+        if tag == "header" and in_article and _is_update_header(element):
+            suspect = _chrome_besides_tag(element)
+        else:
+            suspect = tag == "form" or looks_like_chrome(element)
         if suspect and text_length(element) * 2 < total:
             found.append(element)
         else:
-            stack.extend(child for child in element if isinstance(child.tag, str))
+            inside = in_article or tag == "article"
+            stack.extend((child, inside) for child in element if isinstance(child.tag, str))
     return found
+
+
+def _is_update_header(header: Element) -> bool:
+    """Whether a ``<header>`` inside an article is an update's own header (its time and
+    title: the update label), not the page title block with byline and share buttons."""
+    return next(header.iter("h1"), None) is None
+
+
+def _chrome_besides_tag(element: Element) -> bool:
+    """Chrome by ARIA role or class/id words alone (a tag that is not chrome by itself)."""
+    role = (element.get("role") or "").strip().lower()
+    if role in _CHROME_ROLES:
+        return True
+    return _chrome_names(element.get("class") or "", element.get("id") or "")

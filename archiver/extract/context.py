@@ -215,7 +215,8 @@ def _ends_with_abbreviation(text: str, dot: int) -> bool:
 
 
 def caption_of(element: Element, stop: Element, *, siblings: bool = True) -> str | None:
-    """Caption of a media element: the enclosing figure's ``figcaption``, or (``siblings``)
+    """Caption of a media element: the enclosing figure's own ``figcaption`` (in a gallery, an
+    image's own figure's caption, else the gallery's), or (``siblings``)
     a caption-class element right after it (WordPress ``wp-caption-text``, Blogger
     ``tr-caption``). Inline links only take a figure's caption."""
     node = element
@@ -223,16 +224,27 @@ def caption_of(element: Element, stop: Element, *, siblings: bool = True) -> str
         if node is None or node is stop:
             return None
         if tag_name(node) == "figure":
-            for caption in node.iter("figcaption"):
-                text = text_of(caption)
-                if text:
-                    return _clip(text)
+            text = _own_caption(node)
+            if text:
+                return _clip(text)
         following = _next_element(node) if siblings else None
         if following is not None and _holds_caption(following):
             text = text_of(following)
             if text:
                 return _clip(text)
         node = node.getparent()
+    return None
+
+
+def _own_caption(figure: Element) -> str | None:
+    """Text of a figure's own ``figcaption``: not one that belongs to a figure nested in it
+    (in a WordPress gallery each photo's figure has its caption)."""
+    for caption in figure.iter("figcaption"):
+        owner = next(caption.iterancestors("figure"), None)
+        if owner is figure:
+            text = text_of(caption)
+            if text:
+                return text
     return None
 
 

@@ -49,11 +49,24 @@ MEDIA_TAGS = frozenset(
     {"img", "picture", "iframe", "frame", "video", "audio", "embed", "object", "blockquote"}
 )
 _SKIPPED_TEXT_TAGS = frozenset({"script", "style", "template", "noscript"})
+# ``huge_tree`` lifts libxml2's safety limits (nesting deeper than 256 elements, text nodes
+# and attributes over 10 MB): without it such pages, which broken live blogs and inline
+# ``data:`` images produce, silently parse to nothing. Everything reading the tree is
+# non-recursive, so deep trees cost no Python stack.
 _PARSER = lxml.html.HTMLParser(
-    encoding="utf-8", recover=True, no_network=True, remove_pis=True, default_doctype=False
+    encoding="utf-8",
+    recover=True,
+    no_network=True,
+    remove_pis=True,
+    default_doctype=False,
+    huge_tree=True,
 )
 # Reads only the head of undecoded bytes to find the declared charset; latin-1 maps every byte.
-_PRESCAN_PARSER = lxml.html.HTMLParser(encoding="iso-8859-1", recover=True, no_network=True)
+_PRESCAN_PARSER = lxml.html.HTMLParser(
+    encoding="iso-8859-1", recover=True, no_network=True, huge_tree=True
+)
+# For markup served as text (a ``<noscript>`` body), with the same limits as whole pages.
+_FRAGMENT_PARSER = lxml.html.HTMLParser(recover=True, no_network=True, huge_tree=True)
 
 
 def parse_document(data: bytes | str) -> Element:
@@ -242,7 +255,7 @@ def leading_text(node: Element, limit: int = 160) -> str:
 def fragment_elements(markup: str) -> list[Element]:
     """Elements of an HTML fragment given as text (a ``<noscript>`` body served as text)."""
     try:
-        fragments = lxml.html.fragments_fromstring(markup)
+        fragments = lxml.html.fragments_fromstring(markup, parser=_FRAGMENT_PARSER)
     except (lxml.etree.ParserError, ValueError):
         return []
     return [fragment for fragment in fragments if not isinstance(fragment, str)]

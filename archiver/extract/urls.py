@@ -114,6 +114,7 @@ _PLATFORM_HOSTS: dict[str, str] = {
 _HOST_NOISE_PREFIXES = ("www.", "m.", "mobile.", "web.", "music.", "business.")
 
 _YOUTUBE_ID = re.compile(r"[A-Za-z0-9_-]{11}")
+_YOUTUBE_ID_END = re.compile(r"[&;]")
 _YOUTUBE_NOT_IDS = frozenset({"videoseries", "live_stream"})
 _DIGITS = re.compile(r"\d+")
 _VIMEO_HASH = re.compile(r"[0-9a-f]{6,}")
@@ -300,13 +301,13 @@ def _youtube(
     """YouTube watch/embed/short/live URLs -> watch?v=ID; playlist embeds -> playlist."""
     video_id: str | None = None
     if _bare_host(_host(parts)) == "youtu.be":
-        video_id = segments[0] if segments else None
+        video_id = _path_video_id(segments[0]) if segments else None
     elif (
         segments
         and segments[0] in ("embed", "v", "e", "shorts", "live", "watch")
         and len(segments) > 1
     ):
-        video_id = segments[1]
+        video_id = _path_video_id(segments[1])
     elif segments[:1] == ["watch"] or not segments:
         video_id = query.get("v")
     if video_id and _YOUTUBE_ID.fullmatch(video_id) and video_id not in _YOUTUBE_NOT_IDS:
@@ -315,6 +316,12 @@ def _youtube(
     if playlist and segments[:1] in (["embed"], ["playlist"]):
         return f"https://www.youtube.com/playlist?{urlencode({'list': playlist})}", "video"
     return None
+
+
+def _path_video_id(segment: str) -> str:
+    """A video id from a path segment; old Flash embeds put their parameters after ``&`` or
+    ``;`` with no ``?`` (``/v/ID&hl=en_US&fs=1``)."""
+    return _YOUTUBE_ID_END.split(segment, 1)[0]
 
 
 def _vimeo(parts: SplitResult, segments: list[str], query: dict[str, str]) -> PlatformMatch | None:
