@@ -728,8 +728,18 @@ def _refuse_icons(path: Path) -> None:
 
 
 def _parse_date(value: object) -> date | None:
+    """An upload date as UTC: a time with an offset (``2024-03-01T22:30:00-05:00``, or
+    ``Z``) gives its UTC date (2024-03-02); a date alone, or a time without an offset,
+    gives the date as written (``20240301``, ``2024-03-01``)."""
     if not isinstance(value, str):
         return None
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        moment = None
+    if moment is not None:
+        offset = moment.utcoffset()
+        return (moment - offset).date() if offset is not None else moment.date()
     digits = re.sub(r"[^0-9]", "", value[:10])
     if len(digits) != 8:
         return None
@@ -742,12 +752,21 @@ def _parse_date(value: object) -> date | None:
 def _ytdlp_facts(info: dict[str, Any]) -> PlatformFacts | None:
     if not info:
         return None
+    # yt-dlp's `timestamp` (seconds since the epoch) is the upload's moment: its UTC
+    # date is exact, where some extractors fill `upload_date` from a local date.
+    stamp = info.get("timestamp")
+    uploaded = None
+    if isinstance(stamp, int | float) and not isinstance(stamp, bool):
+        try:
+            uploaded = (datetime(1970, 1, 1) + timedelta(seconds=stamp)).date()
+        except (OverflowError, ValueError):
+            uploaded = None
     return PlatformFacts(
         extractor=str(info.get("extractor_key") or info.get("extractor") or "yt-dlp"),
         id=str(info["id"]) if info.get("id") is not None else None,
         title=info.get("title"),
         uploader=info.get("uploader") or info.get("channel"),
-        upload_date=_parse_date(info.get("upload_date")),
+        upload_date=uploaded or _parse_date(info.get("upload_date")),
         metadata=platform_metadata(info),
     )
 

@@ -4,7 +4,7 @@
 the index, keeps one in-memory `FingerprintIndex` per process (loaded from the
 database on first use, then updated incrementally), and maintains the groups:
 near-duplicate pairs joined transitively, each group naming its **earliest** member
-(platform upload date where known, else the first sighting).
+(the first sighting, or the platform upload date when that day ended before it).
 """
 
 from __future__ import annotations
@@ -12,13 +12,15 @@ from __future__ import annotations
 import logging
 import struct
 import threading
+from array import array
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, text
+import numpy as np
+from sqlalchemy import case, delete, func, or_, select, text
 from sqlalchemy.orm import Session, selectinload, undefer
 
 from archiver.archive import Archive
@@ -141,12 +143,19 @@ def _fingerprint_row(media_id: int, fp: AnyFingerprint | None, error: str | None
 # ---- groups ---------------------------------------------------------------------------------
 
 
-def _origin_key(media: Media) -> tuple[datetime, datetime, int]:
-    """Earliest known instance: platform upload date where known, else first sighting."""
+def _origin_key(media: Media) -> tuple[datetime, int, datetime, int]:
+    """Earliest known instance: the first sighting, or the platform upload date.
+
+    An upload date is a UTC day without a time, so it stands for the end of that day:
+    an upload on day D comes before a sighting only if the sighting is at or after
+    the end of D (UTC); a file first seen during D stays ahead of it.
+    """
     seen = min((s.first_seen_at for s in media.sightings), default=media.first_captured_at)
     if media.platform_upload_date is not None:
-        seen = min(seen, datetime.combine(media.platform_upload_date, time(), UTC))
-    return seen, media.first_captured_at, media.id
+        day_over = datetime.combine(media.platform_upload_date + timedelta(days=1), time(), UTC)
+        if day_over <= seen:
+            return day_over, 0, media.first_captured_at, media.id
+    return seen, 1, media.first_captured_at, media.id
 
 
 def raw_similarity(a: AnyFingerprint, b: AnyFingerprint) -> Match | None:
@@ -259,15 +268,45 @@ class DuplicateFinder:
     def __init__(self, archive: Archive) -> None:
         self.archive = archive
         self.index = FingerprintIndex(keep_thumbnails=False)
-        self.loaded_up_to = 0
+        self.loaded_up_to = 0  # every fingerprint row up to this id has been read
+        self._rows_seen = 0  # rows (any algorithm) up to `loaded_up_to` believed stored
+        self._top: tuple[int, datetime] | None = None  # the highest row read: id, created_at
+        self._keys = array("q")  # media ids of the rows read: the indexed keys and more
         self.lock = threading.Lock()
 
     def refresh(self, session: Session) -> None:
-        """Add fingerprints stored since the last look (by this or another process).
+        """Bring the index up to date with the stored fingerprints (this or another process).
 
-        Rows are streamed in batches as plain columns (no ORM objects, no thumbnails),
-        so loading a large archive's index at start holds one batch at a time.
+        Rows stored since the last look are streamed in batches as plain columns (no ORM
+        objects, no thumbnails), so loading a large archive's index at start holds one
+        batch at a time. A newer row for an indexed file replaces its entry (a rehash in
+        another process); a row without hashes or of another algorithm removes it.
+
+        Rows deleted elsewhere (`forget` not yet followed by a new row) are noticed by
+        counting: one statement gives the number of rows and the highest id, which
+        SQLite answers from the smallest index without reading rows. Only when the count
+        differs from the rows this process has read (less those a newer row of the same
+        file replaced) are the stored media ids read and the missing keys dropped.
         """
+        sqlite = session.get_bind().dialect.name == "sqlite"
+        last = self._top if sqlite else None
+        count, top, last_created = session.execute(
+            select(
+                select(func.count()).select_from(Fingerprint).scalar_subquery(),
+                select(func.max(Fingerprint.id)).scalar_subquery(),
+                select(Fingerprint.created_at)
+                .where(Fingerprint.id == (last[0] if last else 0))
+                .scalar_subquery(),
+            )
+        ).one()
+        top = top or 0
+        newer = Fingerprint.id > self.loaded_up_to
+        if last is not None and last_created != last[1]:
+            # SQLite hands the highest id out again once its row is deleted: when the
+            # highest row read is gone or another, the rows written since are found by
+            # their time of writing (one host, one clock). PostgreSQL never reuses ids.
+            newer = or_(newer, Fingerprint.created_at > last[1])
+        current = Fingerprint.algorithm == ALGORITHM
         rows = session.execute(
             select(
                 Fingerprint.id,
@@ -276,13 +315,14 @@ class DuplicateFinder:
                 Fingerprint.width,
                 Fingerprint.height,
                 Fingerprint.duration,
-                Fingerprint.hashes,
-                Fingerprint.frame_hash_names,
+                case((current, Fingerprint.hashes)).label("hashes"),
+                case((current, Fingerprint.frame_hash_names)).label("frame_hash_names"),
             )
-            .where(Fingerprint.id > self.loaded_up_to, Fingerprint.algorithm == ALGORITHM)
+            .where(newer, Fingerprint.id <= top)
             .order_by(Fingerprint.id)
             .execution_options(yield_per=LOAD_BATCH)
         )
+        seen = self._rows_seen
         for batch in rows.partitions():
             videos = [r.id for r in batch if r.kind == "video" and r.frame_hash_names is not None]
             frames = _frame_rows(session, videos)
@@ -292,9 +332,49 @@ class DuplicateFinder:
                     fp = _image(r.width, r.height, r.hashes)
                 elif r.id in frames:
                     fp = _video(r.duration, r.width, r.height, r.frame_hash_names, frames[r.id])
-                if fp is not None and r.media_id not in self.index:
-                    self.index.add(r.media_id, fp)
-                self.loaded_up_to = max(self.loaded_up_to, r.id)
+                if r.media_id in self.index:
+                    seen -= 1  # one row per file: the one indexed is gone
+                if fp is not None:
+                    self.index.add(r.media_id, fp)  # replaces what the file had
+                else:
+                    self.index.remove(r.media_id)
+                self._keys.append(r.media_id)
+                seen += 1
+        self.loaded_up_to = top  # rows read above it have since been deleted
+        if sqlite and (last is None or (top, last_created) != last):
+            created = session.scalar(select(Fingerprint.created_at).where(Fingerprint.id == top))
+            self._top = (top, created) if created is not None else None
+        self._rows_seen = seen if seen == count else self._drop_deleted(session)
+
+    def _drop_deleted(self, session: Session) -> int:
+        """Unindex the files whose fingerprint rows are gone; how many rows are stored."""
+        stored = np.array(
+            session.scalars(
+                select(Fingerprint.media_id).where(Fingerprint.id <= self.loaded_up_to)
+            ).all(),
+            dtype=np.int64,
+        )
+        known = np.unique(np.frombuffer(self._keys, dtype=np.int64))
+        for key in np.setdiff1d(known, stored, assume_unique=True).tolist():
+            self.index.remove(key)
+        self._keys = array("q", stored.tobytes())
+        return len(stored)
+
+    def forget(self, media_id: int) -> tuple[int, ...]:
+        """`forget` a file in its own transaction and unindex it; the media whose
+        sidecar section changed (see `forget`)."""
+        with self.lock, self.archive.session() as session:
+            rows = list(
+                session.scalars(select(Fingerprint.id).where(Fingerprint.media_id == media_id))
+            )
+            affected = forget(session, media_id)
+        with self.lock:
+            self.index.remove(media_id)
+            self._rows_seen -= sum(row <= self.loaded_up_to for row in rows)
+            if rows:  # SQLite may hand the highest id out again: read from below it
+                self.loaded_up_to = min(self.loaded_up_to, min(rows) - 1)
+                self._top = None
+        return affected
 
     def query(
         self, fp: AnyFingerprint, min_similarity: float | None = None
@@ -347,6 +427,7 @@ class DuplicateFinder:
             row = _fingerprint_row(media_id, fp, error)
             session.add(row)
             session.flush()
+            row_id, row_created = row.id, row.created_at
             for other, match in found:
                 low, high = sorted((media_id, other))
                 session.add(
@@ -389,10 +470,15 @@ class DuplicateFinder:
                 error,
                 affected,
             )
-        if fp is not None:
-            with self.lock:
-                if media_id not in self.index:
+        with self.lock:
+            if self.loaded_up_to < row_id:
+                # Read up to the row before this one while holding the database's write
+                # lock (matching is serialised), so this row is the next one: take it.
+                if fp is not None:
                     self.index.add(media_id, fp)
+                self._keys.append(media_id)
+                self._rows_seen += 1
+                self.loaded_up_to, self._top = row_id, (row_id, row_created)
         if flag.group_id is not None:
             log_event(
                 "duplicate.flagged",
@@ -452,58 +538,54 @@ class DuplicateFinder:
             session.add(DuplicateMember(group_id=group.id, media_id=new, similarity=0.0, method=""))
         session.flush()
         session.expire(group)
-        self._rescore(session, group, before)
+        _rescore(session, group, before)
         group.updated_at = now
         now_state = (group.id, group.earliest_media_id)
         changed = tuple(m.media_id for m in group.members if before.get(m.media_id) != now_state)
         return group, changed
 
-    def _rescore(
-        self,
-        session: Session,
-        group: DuplicateGroup,
-        before: dict[int, tuple[int, int]],
-    ) -> None:
-        """Name the earliest member and every member's similarity to it.
 
-        Members that were in this group under the same earliest member keep their
-        score: only the new ones are compared (all of them when the earliest changes),
-        so a group growing one copy at a time costs one comparison per copy.
-        """
-        medias = {
-            m.id: m
-            for m in session.scalars(
-                select(Media)
-                .where(Media.id.in_([m.media_id for m in group.members]))
-                .options(selectinload(Media.sightings))
-            )
-        }
-        earliest = min(medias.values(), key=_origin_key)
-        group.earliest_media_id = earliest.id
-        scored = {m for m, state in before.items() if state == (group.id, earliest.id)}
-        todo = [m for m in group.members if m.media_id not in scored | {earliest.id}]
-        prints = {
-            row.media_id: to_fingerprint(row, with_thumbnail=True)
-            for row in session.scalars(
-                select(Fingerprint)
-                .where(Fingerprint.media_id.in_([earliest.id, *(m.media_id for m in todo)]))
-                .options(selectinload(Fingerprint.frames), undefer(Fingerprint.thumbnail))
-            )
-        }
-        origin = prints.get(earliest.id)
-        for member in group.members:
-            if member.media_id == earliest.id:
-                member.similarity, member.method = 1.0, "earliest"
-        for member in todo:
-            mine = prints.get(member.media_id)
-            match = raw_similarity(mine, origin) if mine and origin else None
-            if match is not None:
-                member.similarity, member.method = match.similarity, match.method
-            else:
-                best = _best_pair(session, member.media_id)
-                member.similarity, member.method = best
-        session.flush()
-        session.refresh(group)
+def _rescore(session: Session, group: DuplicateGroup, before: dict[int, tuple[int, int]]) -> None:
+    """Name the earliest member and every member's similarity to it.
+
+    Members that were in this group under the same earliest member keep their
+    score: only the new ones are compared (all of them when the earliest changes),
+    so a group growing one copy at a time costs one comparison per copy.
+    """
+    medias = {
+        m.id: m
+        for m in session.scalars(
+            select(Media)
+            .where(Media.id.in_([m.media_id for m in group.members]))
+            .options(selectinload(Media.sightings))
+        )
+    }
+    earliest = min(medias.values(), key=_origin_key)
+    group.earliest_media_id = earliest.id
+    scored = {m for m, state in before.items() if state == (group.id, earliest.id)}
+    todo = [m for m in group.members if m.media_id not in scored | {earliest.id}]
+    prints = {
+        row.media_id: to_fingerprint(row, with_thumbnail=True)
+        for row in session.scalars(
+            select(Fingerprint)
+            .where(Fingerprint.media_id.in_([earliest.id, *(m.media_id for m in todo)]))
+            .options(selectinload(Fingerprint.frames), undefer(Fingerprint.thumbnail))
+        )
+    }
+    origin = prints.get(earliest.id)
+    for member in group.members:
+        if member.media_id == earliest.id:
+            member.similarity, member.method = 1.0, "earliest"
+    for member in todo:
+        mine = prints.get(member.media_id)
+        match = raw_similarity(mine, origin) if mine and origin else None
+        if match is not None:
+            member.similarity, member.method = match.similarity, match.method
+        else:
+            best = _best_pair(session, member.media_id)
+            member.similarity, member.method = best
+    session.flush()
+    session.refresh(group)
 
 
 def _frame_rows(session: Session, ids: list[int]) -> dict[int, list[tuple[float, bytes]]]:
@@ -534,35 +616,108 @@ def _best_pair(session: Session, media_id: int) -> tuple[float, str]:
     return pair.similarity, f"{pair.method} (via another member)"
 
 
-def forget(session: Session, media_id: int) -> None:
-    """Drop a file's fingerprint, pairs and membership (before rehashing it)."""
+def forget(session: Session, media_id: int) -> tuple[int, ...]:
+    """Drop a file's fingerprint, pairs and membership (before rehashing it).
+
+    Its group is rebuilt from the pairs left (`_rebuild`); returns the media whose
+    sidecar section changed, the forgotten file included.
+    """
+    if session.get_bind().dialect.name == "postgresql":  # like `_record`: one at a time
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADVISORY_KEY})
     session.execute(delete(Fingerprint).where(Fingerprint.media_id == media_id))
     session.execute(
         delete(DuplicatePair).where(
             or_(DuplicatePair.media_a_id == media_id, DuplicatePair.media_b_id == media_id)
         )
     )
-    member = session.scalar(select(DuplicateMember).where(DuplicateMember.media_id == media_id))
-    if member is None:
-        return
-    group_id = member.group_id
-    session.delete(member)
-    session.flush()
-    left = session.scalar(
-        select(func.count())
-        .select_from(DuplicateMember)
-        .where(DuplicateMember.group_id == group_id)
+    group_id = session.scalar(
+        select(DuplicateMember.group_id).where(DuplicateMember.media_id == media_id)
     )
-    if not left or left < 2:
-        session.execute(delete(DuplicateMember).where(DuplicateMember.group_id == group_id))
+    if group_id is None:
+        return (media_id,)
+    return tuple(sorted({media_id, *_rebuild(session, group_id)}))
+
+
+def _rebuild(session: Session, group_id: int) -> set[int]:
+    """Regroup a group's members by the pairs left between them, after some were deleted.
+
+    Each connected component of two or more members becomes a group (the largest keeps
+    the group's id), members left alone leave, and every group names its earliest
+    member again. Scores kept are those of members still under the same earliest member
+    in the same group, except those that stood on a pair (``via another member``).
+    Returns the members whose group, earliest member, similarity or method changed.
+    """
+    group = session.get_one(DuplicateGroup, group_id)
+    members = {
+        m.media_id: m
+        for m in session.scalars(
+            select(DuplicateMember).where(DuplicateMember.group_id == group_id)
+        )
+    }
+    old = {
+        k: (group_id, group.earliest_media_id, m.similarity, m.method) for k, m in members.items()
+    }
+    parent = {k: k for k in members}
+
+    def root(k: int) -> int:
+        while parent[k] != k:
+            parent[k] = parent[parent[k]]
+            k = parent[k]
+        return k
+
+    ids = list(members)
+    for start in range(0, len(ids), LOAD_BATCH):
+        for a, b in session.execute(
+            select(DuplicatePair.media_a_id, DuplicatePair.media_b_id).where(
+                DuplicatePair.media_a_id.in_(ids[start : start + LOAD_BATCH])
+            )
+        ):
+            if a in parent and b in parent:
+                parent[root(a)] = root(b)
+    parts: dict[int, list[int]] = {}
+    for k in ids:
+        parts.setdefault(root(k), []).append(k)
+    kept = sorted((p for p in parts.values() if len(p) > 1), key=lambda p: (-len(p), min(p)))
+    alone = [p[0] for p in parts.values() if len(p) == 1]
+    if alone:
+        session.execute(delete(DuplicateMember).where(DuplicateMember.media_id.in_(alone)))
+    if not kept:
         session.execute(delete(DuplicateGroup).where(DuplicateGroup.id == group_id))
+        return set(members)
+    now = utcnow()
+    groups = [group]
+    for part in kept[1:]:
+        split = DuplicateGroup(earliest_media_id=min(part), created_at=now, updated_at=now)
+        session.add(split)
+        session.flush()
+        for k in part:
+            members[k].group_id = split.id
+        groups.append(split)
+    session.flush()
+    before = {
+        k: (group_id, group.earliest_media_id)
+        for k, m in members.items()
+        if not m.method.endswith("(via another member)")
+    }
+    changed = set(alone)
+    for each in groups:
+        session.expire(each)
+        _rescore(session, each, before)
+        each.updated_at = now
+        for m in each.members:
+            state = (each.id, each.earliest_media_id, m.similarity, m.method)
+            if old[m.media_id] != state:
+                changed.add(m.media_id)
+    return changed
 
 
 def rehash_archive(archive: Archive, *, everything: bool) -> int:
     """Fingerprint again what an older algorithm (or nothing) fingerprinted; regroup.
 
     Files are redone oldest first, so groups form in capture order. A rehashed file
-    leaves its group first; a group left with one member is dissolved.
+    leaves its group first, and the group is rebuilt from the pairs left: it may split
+    in several, or dissolve when one member is left. Every sidecar whose section
+    changed is rewritten.
     """
     from archiver.capture import Capturer
 
@@ -571,14 +726,13 @@ def rehash_archive(archive: Archive, *, everything: bool) -> int:
     finder = archive.duplicates
     capturer = Capturer(archive)
     for media_id in todo:
-        with archive.session() as session:
-            forget(session, media_id)
-        with finder.lock:
-            if media_id in finder.index:
-                finder.index.remove(media_id)
-        flag = finder.process(media_id)
-        for affected in (flag.affected if flag else ()) or (media_id,):
-            capturer.rewrite_sidecar(affected)
+        affected = set(finder.forget(media_id))
+        flag = None
+        try:
+            flag = finder.process(media_id)
+        finally:
+            for changed in sorted({media_id, *affected, *(flag.affected if flag else ())}):
+                capturer.rewrite_sidecar(changed)
     return len(todo)
 
 

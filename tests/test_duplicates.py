@@ -6,16 +6,20 @@ import hashlib
 import json
 import re
 import subprocess
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
-from sqlalchemy import event
+from sqlalchemy import event, select
 from support import FixtureServer, MediaSet, ffmpeg_exe
 from support.archiving import make_config, run_cli, settings, write_config
 
+from archiver import duplicates
 from archiver.archive import Archive
 from archiver.capture import Capturer
+from archiver.index.models import Media
 from archiver.similar import SimilarQuery, similar_to_file
 
 
@@ -263,3 +267,176 @@ def test_an_earlier_upload_becomes_the_earliest_and_every_member_is_rescored(
     for copy in (section(copies["clip_copy"]), section(second_copy)):
         assert copy["earliest"] == sha(media.clip_a) and copy["group_id"] == original["group_id"]
         assert copy["method"] == "video-frames-mirrored"  # compared with the new earliest
+
+
+def concat_clips(first: Path, second: Path, target: Path) -> Path:
+    """One clip followed by the other (same size), re-encoded."""
+    subprocess.run(
+        [
+            ffmpeg_exe(),
+            "-y",
+            "-loglevel",
+            "error",
+            "-i",
+            str(first),
+            "-i",
+            str(second),
+            "-filter_complex",
+            "[0:v][1:v]concat=n=2:v=1:a=0",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-an",
+            str(target),
+        ],
+        check=True,
+    )
+    return target
+
+
+def hashed_as(monkeypatch: pytest.MonkeyPatch, wrong: dict[str, Path]) -> None:
+    """A hashing bug: the files with these sha256s are fingerprinted as other files."""
+    real = duplicates.fingerprint
+
+    def buggy(path: Path, media_type: Any) -> Any:
+        return real(wrong.get(sha(Path(path)), Path(path)), media_type)
+
+    monkeypatch.setattr(duplicates, "fingerprint", buggy)
+
+
+def capture_each(capturer: Capturer, server: FixtureServer, files: dict[str, Path]) -> None:
+    """Each file from its own page, one after the other (capture order = dict order)."""
+    for name, path in files.items():
+        tag = "video" if path.suffix == ".mp4" else "img"
+        server.add_file(f"/{name}{path.suffix}", path)
+        server.add_page(f"/{name}", f"<article><p>{name}:</p><{tag} src='/{name}{path.suffix}'>")
+        assert capturer.capture_url(server.url(f"/{name}")).ok
+
+
+def test_a_rehash_that_removes_a_false_link_splits_the_group(
+    tmp_path: Path,
+    server: FixtureServer,
+    media: MediaSet,
+    db_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A copy of clip B was once hashed as a compilation of clips A and B, joining A's
+    copies and B's into one group. `rehash --all` with the fixed hashes leaves pairs
+    A-A2 and X-B only: two groups, each naming one of its own members as earliest, and
+    every sidecar says so."""
+    files = {
+        "a": media.clip_a,
+        "a2": mirror_clip(media.clip_a, tmp_path / "a2.mp4"),
+        "x": mirror_clip(media.clip_b, tmp_path / "x.mp4", width=288),
+        "b": media.clip_b,
+    }
+    both = concat_clips(media.clip_a, media.clip_b, tmp_path / "both.mp4")
+    hashed_as(monkeypatch, {sha(files["x"]): both})
+    with Archive.open(make_config(tmp_path / "storage", db_url)) as archive:
+        capture_each(Capturer(archive), server, files)
+        with archive.read_session() as session:
+            (joined,) = duplicates.list_groups(session)
+        assert {m["sha256"] for m in joined.members} == {sha(p) for p in files.values()}
+
+        monkeypatch.undo()  # the fix
+        assert duplicates.rehash_archive(archive, everything=True) == 4
+        with archive.read_session() as session:
+            groups = duplicates.list_groups(session)
+
+    by_earliest = {g.earliest: {m["sha256"] for m in g.members} for g in groups}
+    assert by_earliest == {
+        sha(files["a"]): {sha(files["a"]), sha(files["a2"])},
+        sha(files["x"]): {sha(files["x"]), sha(files["b"])},
+    }
+    for name, earliest in (("a", "a"), ("a2", "a"), ("x", "x"), ("b", "x")):
+        sidecar = archive.layout.media_dir(sha(files[name])) / "provenance.json"
+        section = json.loads(sidecar.read_text())["near_duplicates"]
+        assert section["earliest"] == sha(files[earliest]), name
+        group = next(g for g in groups if g.earliest == section["earliest"])
+        assert section["group_id"] == group.group_id
+        if name == earliest:
+            assert section["method"] == "earliest"
+        else:
+            assert section["method"].startswith("video-frames")
+
+
+def test_a_running_matcher_sees_a_rehash_and_a_forget_by_another_process(
+    tmp_path: Path,
+    server: FixtureServer,
+    media: MediaSet,
+    db_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A daemon's matcher has loaded a wrong fingerprint; `archiver rehash --all` in
+    another process replaces it: the daemon matches the new hashes and no longer the old
+    ones. A file forgotten by another process drops out of the daemon's index."""
+    copy = recompress(media.photo_a, tmp_path / "copy.jpg")
+    hashed_as(monkeypatch, {sha(copy): media.photo_b})
+    config = write_config(tmp_path / "d.toml", settings(tmp_path / "storage", db_url))
+    as_a = duplicates.fingerprint(media.photo_a, "image")
+    as_b = duplicates.fingerprint(media.photo_b, "image")
+    with Archive.open(make_config(tmp_path / "storage", db_url)) as daemon:
+        capture_each(Capturer(daemon), server, {"copy": copy})
+        monkeypatch.undo()
+        with daemon.read_session() as session:
+            copy_id = session.scalars(select(Media.id).where(Media.sha256 == sha(copy))).one()
+        assert [k for k, _ in daemon.duplicates.query(as_b)] == [copy_id]
+        assert daemon.duplicates.query(as_a) == []
+
+        rehashed = run_cli(config, "rehash", "--all")
+        assert rehashed.returncode == 0 and "rehashed 1 file(s)" in rehashed.stdout
+        assert [k for k, _ in daemon.duplicates.query(as_a)] == [copy_id]
+        assert daemon.duplicates.query(as_b) == []
+
+        other = Archive.open(make_config(tmp_path / "storage", db_url))
+        with other, other.session() as session:
+            duplicates.forget(session, copy_id)
+        assert daemon.duplicates.query(as_a) == []
+        assert copy_id not in daemon.duplicates.index
+
+
+def test_an_upload_date_is_earlier_only_than_what_was_seen_after_that_day(
+    tmp_path: Path, server: FixtureServer, media: MediaSet
+) -> None:
+    """Upload dates carry no time: an upload on day D (UTC) is earlier than a copy seen
+    only if the copy was first seen after D ended. A time with an offset counts on its
+    UTC day (22:30 at -05:00 is the next day)."""
+    seen_first = mirror_clip(media.clip_a, tmp_path / "seen-first.mp4")
+    same_day = mirror_clip(media.clip_a, tmp_path / "same-day.mp4", width=288)
+    day_before = mirror_clip(media.clip_a, tmp_path / "day-before.mp4", width=200)
+
+    def player(name: str, path: Path, uploaded: str) -> None:
+        server.add_file(f"/{name}.mp4", path)
+        server.add_page(
+            f"/player/{name}",
+            '<script type="application/ld+json">{"@type": "VideoObject", "name": "Strike",'
+            f' "contentUrl": "/{name}.mp4", "uploadDate": "{uploaded}"}}</script>',
+        )
+        server.add_page(f"/{name}", f"<article><p>Footage:</p><iframe src='/player/{name}'>")
+
+    def earliest(archive: Archive) -> str:
+        with archive.read_session() as session:
+            (group,) = duplicates.list_groups(session)
+        return group.earliest
+
+    with Archive.open(make_config(tmp_path / "storage")) as archive:
+        capturer = Capturer(archive)
+        capture_each(capturer, server, {"seen": seen_first})
+        today = datetime.now(UTC).date()
+        yesterday = today - timedelta(days=1)
+        # published later the same UTC day, given in New York time (the day before there)
+        player("tube", media.clip_a, f"{yesterday}T23:30:00-05:00")
+        player("dated", same_day, f"{today}")
+        assert capturer.capture_url(server.url("/tube")).ok
+        assert capturer.capture_url(server.url("/dated")).ok
+        assert earliest(archive) == sha(seen_first)
+        with archive.read_session() as session:
+            uploaded = session.scalars(
+                select(Media.platform_upload_date).where(Media.sha256 == sha(media.clip_a))
+            ).one()
+        assert uploaded == today
+
+        player("old", day_before, f"{yesterday}T12:00:00Z")
+        assert capturer.capture_url(server.url("/old")).ok
+        assert earliest(archive) == sha(day_before)
