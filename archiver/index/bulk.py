@@ -89,7 +89,7 @@ def record_feed_entries(
         for found in entry.embeds:
             key = (page_id, found.url)
             if key not in known and key not in fresh:
-                fresh[key] = _embed_row(page_id, found, now)
+                fresh[key] = embed_row(page_id, found, now)
     insert_ignoring_duplicates(session, Embed.__table__, list(fresh.values()))  # type: ignore[arg-type]
     without_job = session.execute(
         select(Embed.id, Embed.url)
@@ -104,7 +104,8 @@ def record_feed_entries(
     return len(fresh)
 
 
-def _embed_row(page_id: int, found: FoundEmbed, now: datetime) -> dict[str, Any]:
+def embed_row(page_id: int, found: FoundEmbed, now: datetime) -> dict[str, Any]:
+    """An ``embeds`` row for a bulk insert: an embed seen on a page for the first time."""
     return {
         "page_id": page_id,
         "url": found.url,

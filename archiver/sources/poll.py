@@ -8,7 +8,7 @@ import math
 import random
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Literal
 
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
@@ -18,7 +18,12 @@ from archiver.config import PollingConfig
 from archiver.errors import ArchiverError, FetchError, Interrupted
 from archiver.extract import ExtractError, FoundEmbed, extract_embeds
 from archiver.fetch.http import HttpFetcher, Response
-from archiver.index.bulk import EntryRecord, insert_ignoring_duplicates, record_feed_entries
+from archiver.index.bulk import (
+    EntryRecord,
+    embed_row,
+    insert_ignoring_duplicates,
+    record_feed_entries,
+)
 from archiver.index.models import CaptureJob, Embed, Page, Source, utcnow
 from archiver.integrity.eventlog import logged_session
 from archiver.integrity.events import record_page
@@ -210,7 +215,7 @@ class Poller:
             if not fresh:
                 continue
             with self.archive.session() as session:
-                rows = [_embed_row(feed_page_id, embed, now) for embed in fresh.values()]
+                rows = [embed_row(feed_page_id, embed, now) for embed in fresh.values()]
                 insert_ignoring_duplicates(session, Embed.__table__, rows)  # type: ignore[arg-type]
                 without_job = session.execute(
                     select(Embed.id, Embed.url)
@@ -292,20 +297,3 @@ def _entry_update(entry: FeedEntry, embed: FoundEmbed) -> str | None:
     if entry.label and embed.update:
         return f"{entry.label}: {embed.update}"
     return entry.label or embed.update
-
-
-def _embed_row(page_id: int, found: FoundEmbed, now: datetime) -> dict[str, Any]:
-    return {
-        "page_id": page_id,
-        "url": found.url,
-        "original_url": found.original_url,
-        "kind": found.kind,
-        "platform": found.platform,
-        "media_type": found.media_type,
-        "found_in": found.found_in,
-        "update_label": found.update,
-        "context": found.context,
-        "embed_metadata": dict(found.metadata) or None,
-        "first_seen_at": now,
-        "last_seen_at": now,
-    }
