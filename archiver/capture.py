@@ -15,7 +15,7 @@ import socket
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -727,47 +727,56 @@ def _refuse_icons(path: Path) -> None:
         raise Skip(f"icon-sized image ({width}x{height})")
 
 
-def _parse_date(value: object) -> date | None:
-    """An upload date as UTC: a time with an offset (``2024-03-01T22:30:00-05:00``, or
-    ``Z``) gives its UTC date (2024-03-02); a date alone, or a time without an offset,
-    gives the date as written (``20240301``, ``2024-03-01``)."""
+def _parse_upload(value: object) -> tuple[date | None, datetime | None]:
+    """An upload time as (its UTC date, the exact UTC moment when known).
+
+    A time with an offset (``2024-03-01T22:30:00-05:00``, or ``Z``) is exact, and its
+    date is the UTC one (2024-03-02). A date alone (``20240301``, ``2024-03-01``), or a
+    time without an offset, gives the date as written and no moment.
+    """
     if not isinstance(value, str):
-        return None
+        return None, None
     try:
         moment = datetime.fromisoformat(value.strip())
     except ValueError:
         moment = None
     if moment is not None:
-        offset = moment.utcoffset()
-        return (moment - offset).date() if offset is not None else moment.date()
+        if moment.utcoffset() is None:
+            return moment.date(), None
+        exact = moment.astimezone(UTC)
+        return exact.date(), exact
     digits = re.sub(r"[^0-9]", "", value[:10])
     if len(digits) != 8:
-        return None
+        return None, None
     try:
-        return date(int(digits[:4]), int(digits[4:6]), int(digits[6:8]))
+        return date(int(digits[:4]), int(digits[4:6]), int(digits[6:8])), None
     except ValueError:
-        return None
+        return None, None
 
 
 def _ytdlp_facts(info: dict[str, Any]) -> PlatformFacts | None:
     if not info:
         return None
-    # yt-dlp's `timestamp` (seconds since the epoch) is the upload's moment: its UTC
-    # date is exact, where some extractors fill `upload_date` from a local date.
+    # yt-dlp's `timestamp` (seconds since the epoch) is the upload's moment: exact, and
+    # its UTC date is right where some extractors fill `upload_date` from a local date.
     stamp = info.get("timestamp")
-    uploaded = None
+    day, moment = None, None
     if isinstance(stamp, int | float) and not isinstance(stamp, bool):
         try:
-            uploaded = (datetime(1970, 1, 1) + timedelta(seconds=stamp)).date()
-        except (OverflowError, ValueError):
-            uploaded = None
+            moment = datetime.fromtimestamp(stamp, UTC)
+            day = moment.date()
+        except (OverflowError, OSError, ValueError):
+            moment = None
+    if day is None:
+        day, moment = _parse_upload(info.get("upload_date"))
     return PlatformFacts(
         extractor=str(info.get("extractor_key") or info.get("extractor") or "yt-dlp"),
         id=str(info["id"]) if info.get("id") is not None else None,
         title=info.get("title"),
         uploader=info.get("uploader") or info.get("channel"),
-        upload_date=uploaded or _parse_date(info.get("upload_date")),
+        upload_date=day,
         metadata=platform_metadata(info),
+        uploaded_at=moment,
     )
 
 
@@ -775,11 +784,13 @@ def _player_facts(media: FoundEmbed) -> PlatformFacts | None:
     meta = dict(media.metadata)
     if not meta:
         return None
+    day, moment = _parse_upload(meta.get("uploadDate"))
     return PlatformFacts(
         extractor=media.found_in,  # json-ld or og:video
         id=None,
         title=meta.get("name") or meta.get("title"),
         uploader=meta.get("author"),
-        upload_date=_parse_date(meta.get("uploadDate")),
+        upload_date=day,
         metadata=meta,
+        uploaded_at=moment,
     )

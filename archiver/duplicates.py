@@ -144,13 +144,18 @@ def _fingerprint_row(media_id: int, fp: AnyFingerprint | None, error: str | None
 
 
 def _origin_key(media: Media) -> tuple[datetime, int, datetime, int]:
-    """Earliest known instance: the first sighting, or the platform upload date.
+    """Earliest known instance: the first sighting, or the platform upload.
 
-    An upload date is a UTC day without a time, so it stands for the end of that day:
-    an upload on day D comes before a sighting only if the sighting is at or after
-    the end of D (UTC); a file first seen during D stays ahead of it.
+    When the platform gave the upload's time it counts as it is. An upload date alone
+    is a UTC day without a time, so it stands for the end of that day: an upload on
+    day D comes before a sighting only if the sighting is at or after the end of D
+    (UTC); a file first seen during D stays ahead of it.
     """
     seen = min((s.first_seen_at for s in media.sightings), default=media.first_captured_at)
+    if media.platform_uploaded_at is not None:
+        if media.platform_uploaded_at <= seen:
+            return media.platform_uploaded_at, 0, media.first_captured_at, media.id
+        return seen, 1, media.first_captured_at, media.id
     if media.platform_upload_date is not None:
         day_over = datetime.combine(media.platform_upload_date + timedelta(days=1), time(), UTC)
         if day_over <= seen:

@@ -234,6 +234,7 @@ class MediaRecord:
                 "upload_date": m.platform_upload_date.isoformat()
                 if m.platform_upload_date
                 else None,
+                "uploaded_at": iso(m.platform_uploaded_at),
             }
             if m.platform_extractor
             else None,

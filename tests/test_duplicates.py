@@ -6,7 +6,7 @@ import hashlib
 import json
 import re
 import subprocess
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -396,15 +396,15 @@ def test_a_running_matcher_sees_a_rehash_and_a_forget_by_another_process(
         assert copy_id not in daemon.duplicates.index
 
 
-def test_an_upload_date_is_earlier_only_than_what_was_seen_after_that_day(
+def test_an_upload_counts_at_its_time_or_after_its_day_when_only_the_date_is_known(
     tmp_path: Path, server: FixtureServer, media: MediaSet
 ) -> None:
-    """Upload dates carry no time: an upload on day D (UTC) is earlier than a copy seen
-    only if the copy was first seen after D ended. A time with an offset counts on its
-    UTC day (22:30 at -05:00 is the next day)."""
+    """An upload with a time (and offset) is earlier than a copy seen after that moment;
+    an upload date alone (day D, UTC) only than a copy first seen after D ended."""
     seen_first = mirror_clip(media.clip_a, tmp_path / "seen-first.mp4")
     same_day = mirror_clip(media.clip_a, tmp_path / "same-day.mp4", width=288)
-    day_before = mirror_clip(media.clip_a, tmp_path / "day-before.mp4", width=200)
+    a_minute = mirror_clip(media.clip_a, tmp_path / "a-minute.mp4", width=200)
+    day_before = mirror_clip(media.clip_a, tmp_path / "day-before.mp4", width=160)
 
     def player(name: str, path: Path, uploaded: str) -> None:
         server.add_file(f"/{name}.mp4", path)
@@ -420,23 +420,30 @@ def test_an_upload_date_is_earlier_only_than_what_was_seen_after_that_day(
             (group,) = duplicates.list_groups(session)
         return group.earliest
 
+    new_york = timezone(timedelta(hours=-5))
     with Archive.open(make_config(tmp_path / "storage")) as archive:
         capturer = Capturer(archive)
         capture_each(capturer, server, {"seen": seen_first})
-        today = datetime.now(UTC).date()
-        yesterday = today - timedelta(days=1)
-        # published later the same UTC day, given in New York time (the day before there)
-        player("tube", media.clip_a, f"{yesterday}T23:30:00-05:00")
-        player("dated", same_day, f"{today}")
+        with archive.read_session() as session:
+            seen_at = session.scalars(
+                select(Media.first_captured_at).where(Media.sha256 == sha(seen_first))
+            ).one()
+        # published an hour after the first copy was seen, given in New York time
+        later = (seen_at + timedelta(hours=1)).replace(microsecond=0)
+        player("tube", media.clip_a, later.astimezone(new_york).isoformat())
+        player("dated", same_day, seen_at.date().isoformat())  # no time: D is not over
         assert capturer.capture_url(server.url("/tube")).ok
         assert capturer.capture_url(server.url("/dated")).ok
         assert earliest(archive) == sha(seen_first)
         with archive.read_session() as session:
-            uploaded = session.scalars(
-                select(Media.platform_upload_date).where(Media.sha256 == sha(media.clip_a))
-            ).one()
-        assert uploaded == today
+            tube = session.scalars(select(Media).where(Media.sha256 == sha(media.clip_a))).one()
+            assert (tube.platform_upload_date, tube.platform_uploaded_at) == (later.date(), later)
 
-        player("old", day_before, f"{yesterday}T12:00:00Z")
+        before = (seen_at - timedelta(minutes=1)).replace(microsecond=0)
+        player("minute", a_minute, before.strftime("%Y-%m-%dT%H:%M:%SZ"))
+        assert capturer.capture_url(server.url("/minute")).ok
+        assert earliest(archive) == sha(a_minute)  # a minute before, by the time given
+
+        player("old", day_before, (seen_at.date() - timedelta(days=2)).isoformat())
         assert capturer.capture_url(server.url("/old")).ok
-        assert earliest(archive) == sha(day_before)
+        assert earliest(archive) == sha(day_before)  # its whole day ended before

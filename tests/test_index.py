@@ -405,6 +405,40 @@ def test_thumbnail_migration_moves_the_pixels_out_of_the_json_and_back(
     engine.dispose()
 
 
+def test_upload_moment_migration_fills_it_from_the_stored_metadata(
+    db_url: str, tmp_path: Path
+) -> None:
+    """0009 -> 0010 reads the upload's moment from the platform metadata already stored:
+    yt-dlp's ``timestamp``, or a JSON-LD ``uploadDate`` with a time and an offset."""
+    engine = make_engine(db_url)
+    _alembic(engine, "upgrade", "0009")
+    metadata = [
+        {"timestamp": 1380390000},  # yt-dlp: 2013-09-28T17:40:00Z
+        {"uploadDate": "2013-09-28T12:40:00-05:00"},  # JSON-LD, New York time
+        {"uploadDate": "2013-09-28"},  # a date alone: no moment
+        None,
+    ]
+    with Session(engine) as session, session.begin():
+        _add_media(session, 1, [None] * len(metadata))
+        for media_id, value in enumerate(metadata, start=1):
+            session.execute(
+                text("UPDATE media SET platform_metadata = :m WHERE id = :i"),
+                {"m": json.dumps(value) if value is not None else None, "i": media_id},
+            )
+    _alembic(engine, "upgrade", "head")
+    moment = datetime(2013, 9, 28, 17, 40, tzinfo=UTC)
+    with Session(engine) as session:
+        found = session.scalars(select(Media.platform_uploaded_at).order_by(Media.id)).all()
+    assert found == [moment, moment, None, None]
+    _alembic(engine, "downgrade", "0009")
+    with engine.connect() as connection:
+        assert "platform_uploaded_at" not in {
+            c["name"] for c in inspect(connection).get_columns("media")
+        }
+    migrate(engine)
+    engine.dispose()
+
+
 def _schema_names(connection: Connection) -> list[str]:
     """Tables, triggers and indexes of the archive's schema."""
     if connection.dialect.name == "sqlite":

@@ -84,7 +84,8 @@ class Media(Base):
     platform_id: Mapped[str | None] = mapped_column(String(200))
     platform_title: Mapped[str | None] = mapped_column(Text)
     platform_uploader: Mapped[str | None] = mapped_column(Text)
-    platform_upload_date: Mapped[date | None] = mapped_column(Date, index=True)
+    platform_upload_date: Mapped[date | None] = mapped_column(Date, index=True)  # UTC day
+    platform_uploaded_at: Mapped[datetime | None]  # the exact moment, when known
     platform_metadata: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # lower-cased words of its titles, contexts and update labels, for `search --text`
     search_text: Mapped[str | None] = mapped_column(Text)

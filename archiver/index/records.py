@@ -58,8 +58,9 @@ class PlatformFacts:
     id: str | None
     title: str | None
     uploader: str | None
-    upload_date: date | None
+    upload_date: date | None  # the UTC day
     metadata: dict[str, Any]
+    uploaded_at: datetime | None = None  # the exact moment, when the platform gave a time
 
 
 @dataclass(frozen=True)
@@ -198,6 +199,7 @@ def upsert_media(
         media.platform_title = platform.title
         media.platform_uploader = platform.uploader
         media.platform_upload_date = platform.upload_date
+        media.platform_uploaded_at = platform.uploaded_at
         media.platform_metadata = platform.metadata
     return media
 

@@ -42,6 +42,7 @@ def media_document(
             "upload_date": media.platform_upload_date.isoformat()
             if media.platform_upload_date
             else None,
+            "uploaded_at": iso(media.platform_uploaded_at),
             "metadata": media.platform_metadata or {},
         }
     sightings = []
