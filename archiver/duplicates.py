@@ -198,7 +198,8 @@ def group_view(group: DuplicateGroup) -> GroupView:
     )
 
 
-def list_groups(session: Session) -> list[GroupView]:
+def list_groups(session: Session, *, limit: int | None = None, offset: int = 0) -> list[GroupView]:
+    """The groups in id order; or `limit` of them from `offset` (the web pages them)."""
     groups = session.scalars(
         select(DuplicateGroup)
         .options(
@@ -206,6 +207,8 @@ def list_groups(session: Session) -> list[GroupView]:
             selectinload(DuplicateGroup.earliest),
         )
         .order_by(DuplicateGroup.id)
+        .offset(offset)
+        .limit(limit)
     )
     return [group_view(g) for g in groups]
 

@@ -154,6 +154,10 @@ def test_dupes_embeds_and_status_match_the_services(room: Newsroom, client: AppC
     assert client.get("/api/embeds", params={"status": "gone"}).json() == gone
     assert {r["embed_url"] for r in gone} >= {room.url("/media/photo_a.jpg")}
     assert client.get("/api/embeds", params={"page": room.live_url}).json() == on_live
+    for path in ("/api/dupes", "/api/embeds"):
+        whole = client.get(path).json()
+        one_by_one = [client.get(path, params={"limit": 1, "offset": n}).json() for n in range(3)]
+        assert [row for chunk in one_by_one for row in chunk] == whole[:3]
     every = client.get("/api/embeds").json()
     pages = [
         client.get("/api/embeds", params={"limit": 2, "offset": start}).json()
@@ -471,3 +475,20 @@ def test_api_on_both_databases(
             assert len(app_client.get("/api/dupes").json()) == 2
     finally:
         room.archive.close()
+
+
+def test_long_listings_come_in_pages(
+    client: AppClient, room: Newsroom, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """/dupes and /editors show a slice at a time, with links to the next and back."""
+    monkeypatch.setattr("archiver.web.pages.UI_GROUPS", 1)
+    monkeypatch.setattr("archiver.web.pages.UI_EMBEDS", 1)
+    first = client.get("/dupes").text
+    assert first.count('class="group"') == 1 and 'href="/dupes?offset=1"' in first
+    second = client.get("/dupes", params={"offset": 1}).text
+    assert second.count('class="group"') == 1 and 'rel="prev"' in second
+    assert 'rel="next"' not in second  # the archive has two groups
+    everything = client.get("/editors", params={"status": "all"}).text
+    assert everything.count('class="embed-row') == 1
+    assert 'href="/editors?status=all&amp;offset=1"' in everything
+    assert client.get("/dupes", params={"offset": -1}).status_code == 400

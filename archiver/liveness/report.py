@@ -101,4 +101,10 @@ def embed_statuses(
 
 
 def page_status(session: Session, page: str) -> LinkCheck | None:
-    return session.scalar(select(LinkCheck).where(LinkCheck.url == page))
+    return page_statuses(session, {page}).get(page)
+
+
+def page_statuses(session: Session, pages: set[str]) -> dict[str, LinkCheck]:
+    """The latest checks of these pages' own URLs, by URL (one query for them all)."""
+    found = session.scalars(select(LinkCheck).where(LinkCheck.url.in_(sorted(pages))))
+    return {check.url: check for check in found}

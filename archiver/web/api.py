@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
@@ -27,7 +27,7 @@ from archiver.status import status_report
 from archiver.web.media import archive_of, valid_sha256
 from archiver.web.security import ReadAccess, WriteAccess
 from archiver.web.uploads import receive_upload
-from archiver.web.views import media_detail, search_query, search_results
+from archiver.web.views import Limit, Offset, media_detail, search_query, search_results
 
 router = APIRouter(prefix="/api", tags=["api"])
 ArchiveDep = Annotated[Archive, Depends(archive_of)]
@@ -81,10 +81,12 @@ def api_media(sha256: str, archive: ArchiveDep) -> JSONResponse:
 
 
 @router.get("/dupes", dependencies=[ReadAccess])
-def api_dupes(archive: ArchiveDep) -> JSONResponse:
-    """Near-duplicate groups with their earliest member (``archiver dupes --json``)."""
+def api_dupes(archive: ArchiveDep, limit: Limit = 1000, offset: Offset = 0) -> JSONResponse:
+    """Near-duplicate groups with their earliest member (``archiver dupes --json``):
+    at most ``limit`` groups from ``offset``, in id order."""
     with archive.read_session() as session:
-        return JSONResponse([g.to_json() for g in list_groups(session)])
+        groups = list_groups(session, limit=limit, offset=offset)
+        return JSONResponse([g.to_json() for g in groups])
 
 
 @router.get("/embeds", dependencies=[ReadAccess])
@@ -92,8 +94,8 @@ def api_embeds(
     archive: ArchiveDep,
     status: str | None = None,
     page: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
-    offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
+    limit: Limit = 1000,
+    offset: Offset = 0,
 ) -> JSONResponse:
     """Embeds with their latest liveness check (``archiver check --json``, without
     checking now); ``status`` takes e.g. ``gone,restricted``. At most ``limit`` rows

@@ -28,6 +28,7 @@ from archiver.web.security import COOKIE, Policy, ReadAccess, policy, safe_next
 from archiver.web.uploads import BadUpload, UploadTooLarge, receive_upload
 from archiver.web.views import (
     DEAD,
+    Offset,
     duplicate_groups,
     editors_report,
     media_detail,
@@ -37,6 +38,8 @@ from archiver.web.views import (
 
 TEMPLATES = Path(__file__).parent / "templates"
 UI_LIMIT = 50
+UI_GROUPS = 100  # near-duplicate groups per page of /dupes
+UI_EMBEDS = 500  # embeds per page of /editors
 SEARCH_FIELDS = (
     "sha256",
     "md5",
@@ -181,21 +184,42 @@ def embed_player(sha256: str, request: Request, archive: ArchiveDep) -> HTMLResp
 
 
 @pages.get("/dupes", response_class=HTMLResponse)
-def dupes_page(request: Request, archive: ArchiveDep) -> HTMLResponse:
+def dupes_page(request: Request, archive: ArchiveDep, offset: Offset = 0) -> HTMLResponse:
+    """The near-duplicate groups, `UI_GROUPS` at a time."""
     with archive.read_session() as session:
-        groups = duplicate_groups(session)
-    return render(request, "dupes.html", {"nav": "dupes", "groups": groups})
+        groups = duplicate_groups(session, limit=UI_GROUPS + 1, offset=offset)
+    context: dict[str, Any] = {"nav": "dupes", "groups": groups[:UI_GROUPS]}
+    context |= _paging(request, offset, UI_GROUPS, more=len(groups) > UI_GROUPS)
+    return render(request, "dupes.html", context)
+
+
+def _paging(request: Request, offset: int, step: int, *, more: bool) -> dict[str, str | None]:
+    """Links to the previous and next slice of a paged listing (None at either end)."""
+
+    def at(start: int) -> str:  # relative: the page may be reached through a proxy
+        url = request.url.include_query_params(offset=start)
+        return f"{url.path}?{url.query}"
+
+    return {
+        "previous_url": at(max(offset - step, 0)) if offset > 0 else None,
+        "next_url": at(offset + step) if more else None,
+    }
 
 
 @pages.get("/editors", response_class=HTMLResponse)
 def editors_page(
-    request: Request, archive: ArchiveDep, page: str = "", status: str = "dead"
+    request: Request,
+    archive: ArchiveDep,
+    page: str = "",
+    status: str = "dead",
+    offset: Offset = 0,
 ) -> HTMLResponse:
-    """Per page, each embed with its status and the archived copy to use instead.
+    """Per page, each embed with its status and the archived copy to use instead,
+    `UI_EMBEDS` embeds at a time.
 
     ``status=dead`` (the default) shows gone and restricted embeds, ``all`` everything.
     """
-    error, reports, code = None, [], 200
+    error, reports, code, more = None, [], 200, False
     try:
         chosen = {"dead": set(DEAD), "all": None}.get(status)
         if status not in ("dead", "all"):
@@ -207,12 +231,21 @@ def editors_page(
                 base_url(request, archive),
                 page=page.strip() or None,
                 statuses=chosen,
+                limit=UI_EMBEDS + 1,
+                offset=offset,
             )
+        more = sum(len(r.embeds) for r in reports) > UI_EMBEDS
+        if more:  # the one past the page only says there is a next one
+            last = reports[-1]
+            last.embeds.pop()
+            if not last.embeds:
+                reports.pop()
     except QueryError as exc:
         error, code = str(exc), 400
     context: dict[str, Any] = {"nav": "editors", "reports": reports, "page": page}
     context["status"] = status
     context |= {"error": error, "statuses": STATUSES}
+    context |= _paging(request, offset, UI_EMBEDS, more=more)
     return render(request, "editors.html", context, code)
 
 

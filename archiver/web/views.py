@@ -11,18 +11,22 @@ from __future__ import annotations
 import html
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import Query
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from archiver.duplicates import group_of, list_groups, sidecar_section
 from archiver.index.models import LinkCheck, Media, iso
-from archiver.liveness.report import embed_statuses, page_status
+from archiver.liveness.report import embed_statuses, page_statuses
 from archiver.search import QueryError, SearchQuery, records, search
 from archiver.store.layout import Layout
 
 MAX_LIMIT = 1000
+#: Query parameters of paged listings (the API's embeds and groups, the pages).
+Limit = Annotated[int, Query(ge=1, le=10_000)]
+Offset = Annotated[int, Query(ge=0, le=10**9)]
 DEAD = ("gone", "restricted")
 
 
@@ -145,9 +149,10 @@ def _group(session: Session, group: dict[str, Any]) -> dict[str, Any]:
     return {**group, "members": members}
 
 
-def duplicate_groups(session: Session) -> list[dict[str, Any]]:
-    """``archiver dupes --json`` with each member's type, title and dates added."""
-    groups = [g.to_json() for g in list_groups(session)]
+def duplicate_groups(session: Session, *, limit: int, offset: int = 0) -> list[dict[str, Any]]:
+    """``archiver dupes --json`` with each member's type, title and dates added: `limit`
+    groups from `offset`."""
+    groups = [g.to_json() for g in list_groups(session, limit=limit, offset=offset)]
     facts = _facts(session, [m["sha256"] for g in groups for m in g["members"]])
     return [
         {**g, "members": [{**m, **facts.get(m["sha256"], {})} for m in g["members"]]}
@@ -193,15 +198,21 @@ def editors_report(
     *,
     page: str | None = None,
     statuses: set[str] | None = None,
+    limit: int | None = None,
+    offset: int = 0,
 ) -> list[PageReport]:
-    """Per page, each embed (``archiver report``'s rows) with snippets for its archived copy."""
+    """Per page, each embed (``archiver report``'s rows) with snippets for its archived
+    copy; `limit` embeds from `offset`, in page order."""
     reports: dict[str, PageReport] = {}
-    for row in embed_statuses(session, layout, page=page, statuses=statuses):
+    rows = embed_statuses(session, layout, page=page, statuses=statuses, limit=limit, offset=offset)
+    owners = {row.embed.page.url for row in rows if row.embed.page is not None}
+    checks = page_statuses(session, owners)
+    for row in rows:
         owner = row.embed.page
         if owner is None:
             continue
         if owner.url not in reports:
-            check = page_status(session, owner.url)
+            check = checks.get(owner.url)
             reports[owner.url] = PageReport(owner.url, owner.title, check.status if check else None)
         data = row.to_json()
         label = row.embed.context or row.embed.update_label
@@ -223,6 +234,8 @@ def editors_report(
 
 __all__ = [
     "MAX_LIMIT",
+    "Limit",
+    "Offset",
     "PageReport",
     "duplicate_groups",
     "editors_report",
