@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import socket
+import threading
 import time
 import tracemalloc
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 from support import FixtureServer, RequestHandler
@@ -308,3 +310,32 @@ def test_the_deadline_is_for_the_whole_request_once_the_body_flows(
 )
 def test_retry_after_is_read_or_ignored_never_an_error(header: str, seconds: float | None) -> None:
     assert retry_after_seconds(header, now=60.0) == seconds
+
+
+def test_a_resolver_that_does_not_answer_is_cut_off_by_the_deadline(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The address guard resolves names itself; a lookup that hangs (a DNS server that
+    never answers) counts against the request's time limit like the rest."""
+    real = socket.getaddrinfo
+    answered = threading.Event()
+
+    def unanswered(host: str, *args: Any, **kwargs: Any) -> Any:
+        if host == "slow-dns.example":
+            answered.wait(10)
+            raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", unanswered)
+    guarded = NetworkConfig(allow_private_addresses=False, page_deadline=1.0, read_timeout=5.0)
+    http = HttpFetcher(guarded, 2)
+    began = time.monotonic()
+    with pytest.raises(FetchError) as caught:
+        http.get_document("http://slow-dns.example/live")
+    took = time.monotonic() - began
+    answered.set()
+    http.close()
+    assert str(caught.value) == (
+        "page took longer than 1s (network.page_deadline): http://slow-dns.example/live"
+    )
+    assert took < 2.0

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 import httpcore
@@ -21,19 +23,36 @@ from archiver.errors import BlockedAddressError
 # standard library; IPv6 forms that embed an IPv4 address are judged by that address.
 from archiver.fetch.ytdlp_guard import is_public_address as is_public_address
 
+#: Lookups run here, so a request can stop waiting for a resolver that does not answer
+#: (getaddrinfo itself cannot be cancelled: it finishes in the background).
+_RESOLVERS = ThreadPoolExecutor(8, thread_name_prefix="resolve")
 
-def resolve(host: str, port: int) -> list[str]:
-    """Every address ``host`` resolves to, in the resolver's order."""
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as exc:
-        raise httpcore.ConnectError(f"cannot resolve {host}: {exc.strerror}") from None
+
+def resolve(host: str, port: int, timeout: float | None = None) -> list[str]:
+    """Every address ``host`` resolves to, in the resolver's order; waiting at most
+    ``timeout`` seconds for the lookup (None: as long as the system resolver does)."""
+    if timeout is None:
+        infos = _lookup(host, port)
+    else:
+        try:
+            infos = _RESOLVERS.submit(_lookup, host, port).result(timeout)
+        except FutureTimeout:
+            raise httpcore.ConnectTimeout(
+                f"resolving {host} took longer than {timeout:.3g}s"
+            ) from None
     seen: list[str] = []
     for *_, sockaddr in infos:
         address = str(sockaddr[0])
         if address not in seen:
             seen.append(address)
     return seen
+
+
+def _lookup(host: str, port: int) -> list[Any]:
+    try:
+        return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise httpcore.ConnectError(f"cannot resolve {host}: {exc.strerror}") from None
 
 
 def check_host(host: str, port: int = 443) -> None:
@@ -64,7 +83,7 @@ class GuardedBackend(httpcore.NetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.NetworkStream:
-        addresses = resolve(host, port)
+        addresses = resolve(host, port, timeout)  # the lookup counts against the time-out
         allowed = [a for a in addresses if is_public_address(a)]
         if not allowed:
             raise BlockedAddressError(
