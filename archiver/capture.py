@@ -225,10 +225,22 @@ class Capturer:
         except (ArchiverError, OSError) as exc:
             report.error = str(exc) if isinstance(exc, ArchiverError) else _os_reason(exc)
             outcome = self._failure(exc, job_id)
+        except BaseException as exc:
+            self._close_unexpected(job_id, exc)
+            raise
         self._close(job_id, outcome)
         if report.error:
             log_event("capture.failed", logging.WARNING, url=url, reason=report.error)
         return report
+
+    def _close_unexpected(self, job_id: int, exc: BaseException) -> None:
+        """A bug or an interruption escaped the work: the job does not stay leased (and
+        renewed) forever. A bug fails the attempt for a retry; Ctrl-C or an exit puts
+        the job back uncounted. The exception goes on to the caller, which logs it."""
+        if isinstance(exc, Exception):
+            self._close(job_id, self._failure(RuntimeError("internal error"), job_id))
+        else:
+            self._close(job_id, None)
 
     def _close(self, job_id: int, outcome: Outcome | None) -> None:
         """Finish a job, or (outcome None: interrupted) put it back as pending.
@@ -238,7 +250,7 @@ class Capturer:
         """
         self.leases.drop(job_id)
         with self.archive.session() as session:
-            job = session.get_one(CaptureJob, job_id)
+            job = jobs.locked(session, job_id)  # the holder check and the write as one
             now = utcnow()
             if outcome is None:
                 closed = jobs.release(job, now, self.owner)
@@ -424,6 +436,9 @@ class Capturer:
             outcome = self._failure(exc, job_id)
             item.reason = outcome.error
             item.status = "gone" if outcome.state == JobState.GONE else "failed"
+        except BaseException as exc:
+            self._close_unexpected(job_id, exc)
+            raise
         self._close(job_id, outcome)
         if item.status == "stored" and item.files and all(not f.new for f in item.files):
             item.status = "already"
@@ -743,7 +758,10 @@ def _parse_upload(value: object) -> tuple[date | None, datetime | None]:
     if moment is not None:
         if moment.utcoffset() is None:
             return moment.date(), None
-        exact = moment.astimezone(UTC)
+        try:
+            exact = moment.astimezone(UTC)
+        except OverflowError:  # a time zone pushing year 1 or 9999 out of range
+            return moment.date(), None
         return exact.date(), exact
     digits = re.sub(r"[^0-9]", "", value[:10])
     if len(digits) != 8:

@@ -143,7 +143,9 @@ class Daemon:
             )
             for job in running:
                 owner_host, _, pid = (job.lease_owner or "").rpartition(":")
-                if owner_host == host and pid.isdigit() and not pid_alive(int(pid)):
+                # our own pid too: a restarted container's daemon is often pid 1 again
+                dead = pid.isdigit() and (int(pid) == os.getpid() or not pid_alive(int(pid)))
+                if owner_host == host and dead:
                     jobs.abandon(job, now)
                     count += 1
         return count
@@ -167,11 +169,14 @@ class Daemon:
             return None
         with self.archive.session() as session:
             due = claim_due_sources(session, utcnow(), room)
-        for source_id in due:
-            future: Future[object] = self.pollers.submit(self._poll, source_id)
-            with self.lock:
-                self.polling.add(future)
-        return len(due)
+        with self.lock:  # as in `_drain_batch`: nothing is submitted once shutdown began
+            if self.accepting:
+                for source_id in due:
+                    self.polling.add(self.pollers.submit(self._poll, source_id))
+                return len(due)
+        for source_id in due:  # claimed as the shutdown began: due again at the next start
+            self.poller.release(source_id)
+        return 0
 
     def _poll(self, source_id: int) -> object:
         try:
@@ -206,7 +211,7 @@ class Daemon:
                 return len(claimed)
         with self.archive.session() as session:  # claimed as the shutdown began
             for job_id in claimed:
-                jobs.release(session.get_one(CaptureJob, job_id), utcnow(), self.capturer.owner)
+                jobs.release(jobs.locked(session, job_id), utcnow(), self.capturer.owner)
         return 0
 
     def _run_job(self, job_id: int) -> None:
@@ -217,7 +222,7 @@ class Daemon:
             logging.getLogger("archiver").exception("job %s crashed", job_id)
             self.capturer.leases.drop(job_id)
             with contextlib.suppress(Exception), self.archive.session() as session:
-                job = session.get_one(CaptureJob, job_id)
+                job = jobs.locked(session, job_id)
                 jobs.finish(
                     job,
                     jobs.outcome_of_error(RuntimeError("internal error"), job.attempts, utcnow()),

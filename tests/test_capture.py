@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import threading
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -332,3 +333,22 @@ def test_a_sidecar_writer_waits_for_another_process_and_writes_the_latest_state(
     writer.join(5)
     sidecar = json.loads((folder / "provenance.json").read_text())
     assert sidecar["sightings"][0]["page_title"] == "After"
+
+
+def test_an_upload_date_at_the_edge_of_the_calendar_is_kept_as_a_date(
+    archive: Archive, server: FixtureServer, media: MediaSet
+) -> None:
+    """A player page's JSON-LD says year 1 at +01:00, which is before year 1 in UTC:
+    the date is kept as written, with no exact moment, and the capture goes on."""
+    server.add_file("/clip.mp4", media.clip_a)
+    server.add_page(
+        "/player",
+        '<script type="application/ld+json">{"@type": "VideoObject", "name": "Old",'
+        ' "contentUrl": "/clip.mp4", "uploadDate": "0001-01-01T00:00:00+01:00"}</script>',
+    )
+    server.add_page("/live", "<article><p>Footage:</p><iframe src='/player'></iframe>")
+    report = Capturer(archive).capture_url(server.url("/live"))
+    assert report.ok, report.to_json()
+    with archive.read_session() as session:
+        stored = session.scalars(select(Media)).one()
+        assert (stored.platform_upload_date, stored.platform_uploaded_at) == (date(1, 1, 1), None)

@@ -14,12 +14,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
+import httpcore
 import pytest
 from support import FixtureServer, RequestHandler
 
 from archiver.config import NetworkConfig
 from archiver.errors import FetchError
 from archiver.fetch.http import Document, Download, HttpFetcher, retry_after_seconds
+from archiver.fetch.netguard import resolve
 
 CAP = 256 * 1024  # max_page_size and max_file_size in these tests
 BOMB_SIZE = 64 * 1024**2  # decoded size of the bombs: ~64 KB on the wire
@@ -339,3 +341,29 @@ def test_a_resolver_that_does_not_answer_is_cut_off_by_the_deadline(
         "page took longer than 1s (network.page_deadline): http://slow-dns.example/live"
     )
     assert took < 2.0
+
+
+def test_names_that_never_resolve_do_not_hold_up_other_lookups(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A hostile page can embed many names whose lookups hang; each request stops
+    waiting at its own limit, and the lookups of other hosts still go through."""
+    real = socket.getaddrinfo
+    release = threading.Event()
+
+    def hanging(host: str, *args: Any, **kwargs: Any) -> Any:
+        if host.startswith("blackhole"):
+            release.wait(10)
+            raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", hanging)
+    try:
+        for n in range(12):
+            with pytest.raises(httpcore.ConnectTimeout):
+                resolve(f"blackhole{n}.example", 443, 0.05)
+        began = time.monotonic()
+        assert "127.0.0.1" in resolve("localhost", 443, 2.0)
+        assert time.monotonic() - began < 1.0
+    finally:
+        release.set()

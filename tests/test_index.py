@@ -416,6 +416,7 @@ def test_upload_moment_migration_fills_it_from_the_stored_metadata(
         {"timestamp": 1380390000},  # yt-dlp: 2013-09-28T17:40:00Z
         {"uploadDate": "2013-09-28T12:40:00-05:00"},  # JSON-LD, New York time
         {"uploadDate": "2013-09-28"},  # a date alone: no moment
+        {"uploadDate": "9999-12-31T23:00:00-05:00"},  # past year 9999 in UTC: no moment
         None,
     ]
     with Session(engine) as session, session.begin():
@@ -429,7 +430,7 @@ def test_upload_moment_migration_fills_it_from_the_stored_metadata(
     moment = datetime(2013, 9, 28, 17, 40, tzinfo=UTC)
     with Session(engine) as session:
         found = session.scalars(select(Media.platform_uploaded_at).order_by(Media.id)).all()
-    assert found == [moment, moment, None, None]
+    assert found == [moment, moment, None, None, None]
     _alembic(engine, "downgrade", "0009")
     with engine.connect() as connection:
         assert "platform_uploaded_at" not in {

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
-from support import FixtureServer
+from support import FixtureServer, MediaSet
 from support.archiving import settings
 from support.server import RequestHandler
 
@@ -105,12 +105,13 @@ def test_a_job_that_kills_its_worker_every_time_is_given_up(tmp_path: Path) -> N
     after the last allowed attempt instead of restarting the service forever. Jobs of
     a live process (an ``archiver capture`` beside the daemon) are left alone."""
     host = socket.gethostname()
+    beside = subprocess.Popen(["sleep", "60"])  # a live `archiver capture` process
     with _archive(tmp_path / "storage") as archive:
         daemon = Daemon(archive)
         with archive.session() as session:
             poison = url_job(session, "https://example.org/poison.mp4").id
             live = url_job(session, "https://example.org/long.mp4")
-            start(live, f"{host}:{os.getpid()}", utcnow(), timedelta(hours=1))
+            start(live, f"{host}:{beside.pid}", utcnow(), timedelta(hours=1))
         for attempt in range(1, MAX_ATTEMPTS + 1):
             with archive.session() as session:
                 job = session.get_one(CaptureJob, poison)
@@ -124,9 +125,17 @@ def test_a_job_that_kills_its_worker_every_time_is_given_up(tmp_path: Path) -> N
             == f"gave up: the worker died during each of {MAX_ATTEMPTS} attempts"
         )
         still = _job(archive, "https://example.org/long.mp4")
-        assert still.state == JobState.RUNNING and still.lease_owner == f"{host}:{os.getpid()}"
+        assert still.state == JobState.RUNNING and still.lease_owner == f"{host}:{beside.pid}"
+        # A restarted container's daemon often has the dead one's pid (1): not alive.
+        with archive.session() as session:
+            start(
+                url_job(session, "https://example.org/pid1.mp4"), f"{host}:{os.getpid()}", utcnow()
+            )
+        assert daemon._recover_jobs() == 1
         daemon.workers.shutdown()
         daemon.pollers.shutdown()
+    beside.kill()
+    beside.wait()
 
 
 def test_an_expired_lease_on_the_last_attempt_is_given_up_not_claimed(tmp_path: Path) -> None:
@@ -175,3 +184,26 @@ def test_capturing_a_url_a_live_worker_is_capturing_says_so(tmp_path: Path) -> N
         assert not report.ok
         job = _job(archive, url)
     assert (job.state, job.lease_owner, job.attempts) == (JobState.RUNNING, "daemon:1", 1)
+
+
+def test_a_bug_in_the_work_fails_the_jobs_and_leaves_no_lease_held(
+    tmp_path: Path, server: FixtureServer, media: MediaSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An unexpected exception goes on to the caller (which logs it), but the jobs it
+    cut short are failed for a retry, not left leased and renewed forever."""
+    server.add_file("/clip.mp4", media.clip_a)
+
+    def broken(self: Capturer, download: object, embed: object) -> list[object]:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(Capturer, "_store_download", broken)
+    with _archive(tmp_path / "storage") as archive:
+        capturer = Capturer(archive)
+        with pytest.raises(RuntimeError, match="a bug"):
+            capturer.capture_url(server.url("/clip.mp4"))
+        assert capturer.leases.held() == set()
+        states = {(j.embed_id is None, j.state, j.last_error) for j in _all_jobs(archive)}
+    assert states == {
+        (True, JobState.FAILED, "internal error"),
+        (False, JobState.FAILED, "internal error"),
+    }

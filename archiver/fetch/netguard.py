@@ -9,9 +9,8 @@ non-public address and connects to an accepted address directly.
 from __future__ import annotations
 
 import socket
+import threading
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 import httpcore
@@ -23,23 +22,35 @@ from archiver.errors import BlockedAddressError
 # standard library; IPv6 forms that embed an IPv4 address are judged by that address.
 from archiver.fetch.ytdlp_guard import is_public_address as is_public_address
 
-#: Lookups run here, so a request can stop waiting for a resolver that does not answer
-#: (getaddrinfo itself cannot be cancelled: it finishes in the background).
-_RESOLVERS = ThreadPoolExecutor(8, thread_name_prefix="resolve")
-
 
 def resolve(host: str, port: int, timeout: float | None = None) -> list[str]:
     """Every address ``host`` resolves to, in the resolver's order; waiting at most
-    ``timeout`` seconds for the lookup (None: as long as the system resolver does)."""
+    ``timeout`` seconds for the lookup (None: as long as the system resolver does).
+
+    With a time-out the lookup runs on a thread of its own, which the caller stops
+    waiting for (getaddrinfo cannot be cancelled; it ends when the resolver gives up).
+    A thread per lookup, not a pool: a few names that never resolve must not hold up
+    the lookups of every other host.
+    """
     if timeout is None:
         infos = _lookup(host, port)
     else:
-        try:
-            infos = _RESOLVERS.submit(_lookup, host, port).result(timeout)
-        except FutureTimeout:
-            raise httpcore.ConnectTimeout(
-                f"resolving {host} took longer than {timeout:.3g}s"
-            ) from None
+        done: list[list[Any] | BaseException] = []
+        finished = threading.Event()
+
+        def look() -> None:
+            try:
+                done.append(_lookup(host, port))
+            except BaseException as exc:  # handed to the caller
+                done.append(exc)
+            finished.set()
+
+        threading.Thread(target=look, name=f"resolve {host}", daemon=True).start()
+        if not finished.wait(timeout):
+            raise httpcore.ConnectTimeout(f"resolving {host} took longer than {timeout:.3g}s")
+        if isinstance(done[0], BaseException):
+            raise done[0]
+        infos = done[0]
     seen: list[str] = []
     for *_, sockaddr in infos:
         address = str(sockaddr[0])

@@ -109,7 +109,7 @@ class Poller:
         except Interrupted:
             # Shutdown cut the poll short: the source was not polled, so no error, no
             # back-off, and it is due again at once (its claim only pushed it out).
-            self._release(source_id)
+            self.release(source_id)
             result.result = "interrupted"
             log_event("source.interrupted", url=url)
             return result
@@ -229,7 +229,7 @@ class Poller:
             result.new_entries += new_entries
             result.new_embeds += len(fresh)
 
-    def _release(self, source_id: int) -> None:
+    def release(self, source_id: int) -> None:
         """Make a claimed source due again without recording a poll."""
         with self.archive.session() as session:
             source = session.get(Source, source_id)

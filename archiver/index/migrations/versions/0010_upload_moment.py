@@ -50,7 +50,12 @@ def _moment(metadata: object) -> datetime | None:
         moment = datetime.fromisoformat(text.strip())
     except ValueError:
         return None
-    return moment.astimezone(UTC) if moment.utcoffset() is not None else None
+    if moment.utcoffset() is None:
+        return None
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # a time zone pushing year 1 or 9999 out of range
+        return None
 
 
 def upgrade() -> None:
