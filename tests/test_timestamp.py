@@ -11,7 +11,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+from asn1crypto import algos, cms
+from asn1crypto import tsp as asn1_tsp
+from cryptography import x509 as cx509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from sqlalchemy import select, text
 from support.archiving import make_config
 from support.tsa import LocalTSA, verify_signature
@@ -21,7 +28,7 @@ from archiver.errors import ArchiverError
 from archiver.index.models import Event
 from archiver.integrity.eventlog import log_path, record, verify_chain
 from archiver.integrity.timestamp import TimestampError, timestamp_due, timestamp_head
-from archiver.integrity.tsp import TokenError
+from archiver.integrity.tsp import TokenError, build_request
 
 
 @pytest.fixture
@@ -135,12 +142,18 @@ def test_a_consistent_rewrite_of_both_copies_is_caught_by_the_token(
     assert "chain was altered" in (check.why or "")
 
 
-def test_a_tampered_or_missing_token_is_reported(archive: Archive, tsa: LocalTSA) -> None:
+def test_a_tampered_replaced_or_missing_token_is_reported(archive: Archive, tsa: LocalTSA) -> None:
     fill(archive, 2)
     token = timestamp_head(archive, tsa.url)
-    data = bytearray(token.path.read_bytes())
+    genuine = token.path.read_bytes()
+    data = bytearray(genuine)
     data[-5] ^= 0x01  # inside the signature
     token.path.write_bytes(bytes(data))
+    (check,) = verify_chain(archive).timestamps
+    assert not check.ok and "signature does not verify" in (check.why or "")
+
+    # another genuine token for the same entry is not the one its entry recorded
+    token.path.write_bytes(_token_for(tsa, bytes.fromhex(token.sha256)))
     (check,) = verify_chain(archive).timestamps
     assert not check.ok and "differs from the token recorded by entry 3" in (check.why or "")
 
@@ -195,3 +208,270 @@ def test_the_head_is_due_for_a_stamp_only_when_it_moved_and_the_last_stamp_aged(
     assert not timestamp_due(archive, day)  # too soon
     assert timestamp_due(archive, day, now=later)
     assert token.seq == 2
+
+
+# ---- the TSA's signature ------------------------------------------------------------------
+
+
+def _token_for(tsa: LocalTSA, digest: bytes) -> bytes:
+    """A granted reply from ``tsa`` for ``digest``, fetched directly."""
+    request = build_request(digest, 12345)
+    headers = {"Content-Type": "application/timestamp-query"}
+    return httpx.post(tsa.url, content=request, headers=headers).content
+
+
+def _signer(reply: bytes) -> cms.SignerInfo:
+    signer: cms.SignerInfo = asn1_tsp.TimeStampResp.load(reply)["time_stamp_token"]["content"][
+        "signer_infos"
+    ][0]
+    return signer
+
+
+def _flip_signature(reply: bytes) -> bytes:
+    """``reply`` with one byte of its token's signature flipped, nothing re-encoded."""
+    data = bytearray(reply)
+    data[reply.rindex(bytes(_signer(reply)["signature"].native)) + 10] ^= 0xFF
+    return bytes(data)
+
+
+class _FlippingTSA(LocalTSA):
+    """The local TSA behind a relay that flips one byte of each token's signature."""
+
+    def answer(self, body: bytes, content_type: str) -> bytes:
+        return _flip_signature(super().answer(body, content_type))
+
+
+class _CertificatelessTSA(LocalTSA):
+    """A TSA that leaves its certificate out although the request asks for it."""
+
+    def _token(
+        self, imprint: asn1_tsp.MessageImprint, nonce: int | None, *, include_certificate: bool
+    ) -> cms.ContentInfo:
+        return super()._token(imprint, nonce, include_certificate=False)
+
+
+def _certificate(
+    key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey,
+    usages: list[cx509.ObjectIdentifier] | None,
+    *,
+    critical: bool = True,
+    key_identifier: bool = False,
+) -> cx509.Certificate:
+    """A self-issued signer certificate (no chain is checked when stamping)."""
+    name = cx509.Name([cx509.NameAttribute(NameOID.COMMON_NAME, "archiver test TSA, variant")])
+    now = datetime.now(UTC)
+    builder = (
+        cx509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(cx509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+    )
+    if usages is not None:
+        builder = builder.add_extension(cx509.ExtendedKeyUsage(usages), critical=critical)
+    if key_identifier:
+        builder = builder.add_extension(
+            cx509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False
+        )
+    return builder.sign(key, hashes.SHA256())
+
+
+def _with_certificate(tsa: LocalTSA, certificate: cx509.Certificate) -> LocalTSA:
+    tsa.certificate = certificate
+    tsa.certificate_der = certificate.public_bytes(serialization.Encoding.DER)
+    return tsa
+
+
+def test_a_token_whose_signature_was_altered_in_transit_is_refused_and_nothing_is_stored(
+    archive: Archive,
+) -> None:
+    fill(archive, 1)
+    with (
+        _FlippingTSA() as relay,
+        pytest.raises(TokenError, match="signature does not verify with its signer certificate"),
+    ):
+        timestamp_head(archive, relay.url)
+    assert not (archive.layout.root / "log" / "timestamps" / "1.tsr").exists()
+    with archive.read_session() as session:
+        assert session.scalar(select(Event.type).order_by(Event.seq.desc()).limit(1)) == "sighting"
+    assert verify_chain(archive).timestamps == []
+
+
+@pytest.mark.parametrize(
+    ("usages", "critical", "message"),
+    [
+        pytest.param(None, True, "not for time-stamping", id="no-eku"),
+        pytest.param(
+            [ExtendedKeyUsageOID.CODE_SIGNING], True, "not for time-stamping", id="other-eku"
+        ),
+        pytest.param(
+            [ExtendedKeyUsageOID.TIME_STAMPING], False, "only one and critical", id="not-critical"
+        ),
+        pytest.param(
+            [ExtendedKeyUsageOID.TIME_STAMPING, ExtendedKeyUsageOID.CODE_SIGNING],
+            True,
+            "only one and critical",
+            id="not-alone",
+        ),
+    ],
+)
+def test_a_token_signed_by_a_certificate_not_for_time_stamping_is_refused(
+    archive: Archive, usages: list[cx509.ObjectIdentifier] | None, critical: bool, message: str
+) -> None:
+    fill(archive, 1)
+    tsa = LocalTSA()
+    _with_certificate(tsa, _certificate(tsa.key, usages, critical=critical))
+    with tsa, pytest.raises(TokenError, match=message):
+        timestamp_head(archive, tsa.url)
+    assert not (archive.layout.root / "log" / "timestamps" / "1.tsr").exists()
+
+
+def test_a_token_without_its_signer_certificate_is_refused(archive: Archive) -> None:
+    fill(archive, 1)
+    with (
+        _CertificatelessTSA() as tsa,
+        pytest.raises(TokenError, match=r"^the time-stamp token carries no signer certificate"),
+    ):
+        timestamp_head(archive, tsa.url)
+    assert tsa.requests[-1]["cert_req"].native is True
+    assert not (archive.layout.root / "log" / "timestamps" / "1.tsr").exists()
+
+
+class _RsaTSA(LocalTSA):
+    """The local TSA re-signing its tokens with an RSA key (PKCS#1 v1.5 or PSS), naming
+    its certificate by issuer and serial or by subject key identifier."""
+
+    def __init__(self, algorithm: str, *, by_key_identifier: bool) -> None:
+        super().__init__()
+        self.rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.algorithm = algorithm
+        self.by_key_identifier = by_key_identifier
+        self.flip = False
+        certificate = _certificate(
+            self.rsa_key, [ExtendedKeyUsageOID.TIME_STAMPING], key_identifier=by_key_identifier
+        )
+        _with_certificate(self, certificate)
+
+    def answer(self, body: bytes, content_type: str) -> bytes:
+        response = asn1_tsp.TimeStampResp.load(super().answer(body, content_type))
+        signer = response["time_stamp_token"]["content"]["signer_infos"][0]
+        message = signer["signed_attrs"].untag().dump()
+        if self.algorithm == "rsassa_pss":
+            pad: padding.AsymmetricPadding = padding.PSS(
+                mgf=padding.MGF1(hashes.SHA256()), salt_length=32
+            )
+            algorithm = algos.SignedDigestAlgorithm(
+                {
+                    "algorithm": "rsassa_pss",
+                    "parameters": {
+                        "hash_algorithm": {"algorithm": "sha256"},
+                        "mask_gen_algorithm": {
+                            "algorithm": "mgf1",
+                            "parameters": {"algorithm": "sha256"},
+                        },
+                        "salt_length": 32,
+                    },
+                }
+            )
+        else:
+            pad = padding.PKCS1v15()
+            algorithm = algos.SignedDigestAlgorithm({"algorithm": self.algorithm})
+        signer["signature_algorithm"] = algorithm
+        signer["signature"] = self.rsa_key.sign(message, pad, hashes.SHA256())
+        if self.by_key_identifier:
+            key_identifier = self.certificate.extensions.get_extension_for_class(
+                cx509.SubjectKeyIdentifier
+            ).value.digest
+            signer["sid"] = cms.SignerIdentifier({"subject_key_identifier": key_identifier})
+            signer["version"] = "v3"
+        reply = bytes(response.dump(force=True))
+        return _flip_signature(reply) if self.flip else reply
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "by_key_identifier"),
+    [
+        pytest.param("sha256_rsa", False, id="sha256WithRSA"),
+        pytest.param("rsassa_pkcs1v15", False, id="rsaEncryption"),
+        pytest.param("rsassa_pss", True, id="rsa-pss-by-key-identifier"),
+    ],
+)
+def test_rsa_signed_tokens_are_checked_too(
+    archive: Archive, algorithm: str, by_key_identifier: bool
+) -> None:
+    fill(archive, 1)
+    with _RsaTSA(algorithm, by_key_identifier=by_key_identifier) as tsa:
+        token = timestamp_head(archive, tsa.url)
+        report = verify_chain(archive)
+        assert report.ok and [(t.seq, t.ok) for t in report.timestamps] == [(1, True)]
+
+        data = bytearray(token.path.read_bytes())
+        data[-5] ^= 0x01  # inside the signature
+        token.path.write_bytes(bytes(data))
+        (check,) = verify_chain(archive).timestamps
+        assert not check.ok and "signature does not verify" in (check.why or "")
+
+        fill(archive, 1)
+        tsa.flip = True
+        with pytest.raises(TokenError, match="signature does not verify"):
+            timestamp_head(archive, tsa.url)
+
+
+# ---- a token file already there -------------------------------------------------------------
+
+
+def test_a_token_left_by_an_earlier_run_is_checked_and_logged(
+    archive: Archive, tsa: LocalTSA
+) -> None:
+    """An earlier run placed ``<seq>.tsr`` and stopped before logging it."""
+    fill(archive, 2)
+    with archive.read_session() as session:
+        head_sha256 = session.scalar(select(Event.sha256).where(Event.seq == 2))
+    assert head_sha256 is not None
+    left = _token_for(tsa, bytes.fromhex(head_sha256))
+    path = archive.layout.root / "log" / "timestamps" / "2.tsr"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(left)
+
+    token = timestamp_head(archive, tsa.url)
+    assert token.path == path and path.read_bytes() == left  # the file is kept
+    assert token.token_sha256 == hashlib.sha256(left).hexdigest()
+    assert token.event_seq == 3
+    with archive.read_session() as session:
+        event = session.scalars(select(Event).where(Event.seq == 3)).one()
+    assert event.type == "timestamp" and event.payload["seq"] == 2
+    assert event.payload["token_sha256"] == token.token_sha256
+    report = verify_chain(archive)
+    assert report.ok, report.to_json()
+    assert [(t.seq, t.ok) for t in report.timestamps] == [(2, True)]
+
+
+@pytest.mark.parametrize(
+    ("spoil", "message"),
+    [
+        pytest.param("imprint", "already there and the stamped imprint is not", id="other-imprint"),
+        pytest.param("signature", "already there and does not hold: .*signature", id="signature"),
+    ],
+)
+def test_a_token_left_there_that_does_not_stamp_the_head_is_refused(
+    archive: Archive, tsa: LocalTSA, spoil: str, message: str
+) -> None:
+    fill(archive, 2)
+    with archive.read_session() as session:
+        head_sha256 = session.scalar(select(Event.sha256).where(Event.seq == 2))
+    assert head_sha256 is not None
+    if spoil == "imprint":
+        left = _token_for(tsa, hashlib.sha256(b"another log").digest())
+    else:
+        left = _flip_signature(_token_for(tsa, bytes.fromhex(head_sha256)))
+    path = archive.layout.root / "log" / "timestamps" / "2.tsr"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(left)
+
+    with pytest.raises(TimestampError, match=message):
+        timestamp_head(archive, tsa.url)
+    assert path.read_bytes() == left
+    with archive.read_session() as session:
+        assert session.scalar(select(Event.type).order_by(Event.seq.desc()).limit(1)) == "sighting"

@@ -17,14 +17,20 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from archiver.archive import Archive
 from archiver.errors import ArchiverError
 from archiver.index.models import Event, utcnow
 from archiver.integrity import tsp
 from archiver.integrity.canonical import format_time
-from archiver.integrity.eventlog import head, record, timestamps_dir
+from archiver.integrity.eventlog import (
+    EVENT_LOCK,
+    append_event,
+    head,
+    logged_session,
+    timestamps_dir,
+)
 from archiver.store.atomic import publish, temp_file
 
 MAX_REPLY = 1024 * 1024
@@ -61,8 +67,11 @@ class TimestampToken:
 def timestamp_head(archive: Archive, tsa_url: str, *, timeout: float = 30.0) -> TimestampToken:
     """Stamp the newest entry's SHA-256, keep the token, and log a ``timestamp`` entry.
 
-    The reply must be granted, stamp exactly our imprint and echo our nonce. A token
-    file already there for the same entry (another process stamped it) is kept.
+    The reply must be granted, stamp exactly our imprint, echo our nonce, and carry a
+    signature that holds under its time-stamping signer certificate. A token file
+    already there for the same entry (another process, or an earlier run that stopped
+    before logging it) is kept if it stamps this entry's hash and its signature holds;
+    it is logged unless a ``timestamp`` entry already names it.
     """
     with archive.read_session() as session:
         seq, sha256 = head(session)
@@ -82,28 +91,45 @@ def timestamp_head(archive: Archive, tsa_url: str, *, timeout: float = 30.0) -> 
         placed = publish(tmp, path)
     if not placed:
         reply = path.read_bytes()
-        token = tsp.parse_token(reply)
+        where = layout.relative(path)
+        try:
+            token = tsp.parse_token(reply)
+        except tsp.TokenError as exc:
+            raise TimestampError(f"{where} is already there and does not hold: {exc}") from None
+        problem = tsp.imprint_problem(token, digest)
+        if problem:
+            raise TimestampError(f"{where} is already there and {problem}")
     token_sha256 = hashlib.sha256(reply).hexdigest()
-    event_seq = None
-    if placed:
-        event = record(
-            archive,
-            "timestamp",
-            {
-                "seq": seq,
-                "sha256": sha256,
-                "tsa_url": tsa_url,
-                "gen_time": format_time(token.gen_time),
-                "serial_number": str(token.serial_number),
-                "policy": token.policy,
-                "token": layout.relative(path),
-                "token_sha256": token_sha256,
-            },
-        )
-        event_seq = event.seq
+    payload = {
+        "seq": seq,
+        "sha256": sha256,
+        "tsa_url": tsa_url,
+        "gen_time": format_time(token.gen_time),
+        "serial_number": str(token.serial_number),
+        "policy": token.policy,
+        "token": layout.relative(path),
+        "token_sha256": token_sha256,
+    }
+    event_seq = _record_unless_named(archive, payload)
     return TimestampToken(
         seq, sha256, token.gen_time, token.serial_number, tsa_url, path, token_sha256, event_seq
     )
+
+
+def _record_unless_named(archive: Archive, payload: dict[str, Any]) -> int | None:
+    """Append the ``timestamp`` entry unless one already names this token; the look and
+    the append are one transaction under the log's append lock, so two processes that
+    hold the same token file log it once. Returns the new entry's seq, or None."""
+    with logged_session(archive) as session:
+        if session.connection().dialect.name == "postgresql":
+            session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": EVENT_LOCK})
+        recorded = session.scalars(select(Event.payload).where(Event.type == "timestamp"))
+        if any(
+            p.get("seq") == payload["seq"] or p.get("token") == payload["token"] for p in recorded
+        ):
+            return None
+        event = append_event(session, "timestamp", payload)
+        return event.seq
 
 
 def timestamp_due(archive: Archive, every_seconds: float, *, now: datetime | None = None) -> bool:
