@@ -60,6 +60,7 @@ from archiver.jobs import JobState, Outcome
 from archiver.logs import log_event
 from archiver.store.atomic import locked_dir
 from archiver.store.digest import Digests, hash_file
+from archiver.store.layout import SIDECAR
 from archiver.store.mediatypes import MediaIdentity, identify
 from archiver.store.objects import place_extra, place_original, place_page
 from archiver.store.sidecar import media_document, page_document, write_sidecar
@@ -475,9 +476,6 @@ class Capturer:
         last to write wrote the latest state. The file is written outside any SQLite
         write transaction, so an fsync never blocks other writers.
         """
-        # Imported here: matching brings numpy and PyAV, which a capture needs only once
-        # its first file is stored, so start-up and the first downloads do not wait.
-        from archiver.duplicates import sidecar_section
 
         with self.archive.read_session() as session:
             stored_at = session.scalars(select(Media.path).where(Media.id == media_id)).one()
@@ -498,6 +496,10 @@ class Capturer:
                 if postgres:
                     query = query.with_for_update(of=Media)
                 media = session.scalars(query).one()
+                # Imported here: matching brings numpy and PyAV, which a capture needs
+                # only once its first file is stored: start-up does not wait for them.
+                from archiver.duplicates import sidecar_section
+
                 extra = {"near_duplicates": sidecar_section(session, media_id)}
                 write_sidecar(directory, media_document(media, directory, extra), self.tmp)
 
@@ -635,6 +637,11 @@ class Capturer:
             elif sighting.first_seen_at == now:
                 record_sighting(session, media, sighting, at=now)
             media_id = media.id
+        if not (path.parent / SIDECAR).exists():
+            # A new file gets its sidecar at once: fingerprinting a long video takes
+            # minutes, and meanwhile the file must not look unexplained (to a person,
+            # or to `archiver verify`). It is rewritten below with the near-duplicates.
+            self.rewrite_sidecar(media_id)
         flag = None
         try:
             flag = self.archive.duplicates.process(media_id)

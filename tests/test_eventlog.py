@@ -16,6 +16,7 @@ from support.archiving import make_config
 
 from archiver.archive import Archive
 from archiver.index.models import Event
+from archiver.integrity import eventlog
 from archiver.integrity.eventlog import (
     GENESIS,
     append_event,
@@ -295,3 +296,26 @@ def test_appends_are_refused_outside_a_write_session_or_with_unknown_types(
         append_event(session, "capture", {}, media_sha256="ABC")
     with pytest.raises(TypeError, match="plain JSON"), archive.session() as session:
         append_event(session, "capture", {"when": datetime.now(UTC)})
+
+
+def test_an_entry_committed_while_the_chain_is_checked_is_not_a_break(
+    archive: Archive, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A capture commits and flushes an entry after the check's database snapshot
+    began: its line is the next check's, not "an entry the database does not have"."""
+    fill(archive, 3)
+    step = eventlog._FileWalker.step
+    appended: list[int] = []
+
+    def step_while_capturing(walker: Any, seq: int, line: bytes, sha256: str) -> None:
+        if not appended:  # the snapshot is taken: a capture commits and flushes now
+            appended.append(record(archive, "capture", {"n": "during"}).seq)
+            flush_log(archive)
+        step(walker, seq, line, sha256)
+
+    monkeypatch.setattr(eventlog._FileWalker, "step", step_while_capturing)
+    report = verify_chain(archive)
+    assert appended == [4] and len(lines(archive)) == 4
+    assert report.ok and report.breaks == [] and report.head_seq == 3
+    monkeypatch.undo()
+    assert verify_chain(archive).head_seq == 4  # and the next check has it

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -13,12 +14,16 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, select, text
 from support import FixtureServer, MediaSet
-from support.archiving import make_config
+from support.archiving import make_config, settings
 
 from archiver.archive import Archive
 from archiver.capture import Capturer
+from archiver.config import config_from_dict
+from archiver.duplicates import DuplicateFinder
 from archiver.errors import Interrupted
 from archiver.index.models import Event, PageSnapshot
+from archiver.integrity import readers
+from archiver.integrity.eventlog import log_path
 from archiver.integrity.fixity import (
     SLICE_LOCK,
     Part,
@@ -361,3 +366,60 @@ def test_daemons_sharing_postgresql_do_not_check_the_same_slice_at_once(
         with archive.read_session() as session:
             runs = session.scalars(select(Event).where(Event.type == "fixity")).all()
         assert len(runs) == 1
+
+
+def test_a_log_file_that_lost_lines_a_check_saw_is_named(
+    sqlite_archive: Archive, server: FixtureServer, media: MediaSet
+) -> None:
+    """The file may lag the database (a crash before a flush) and is then completed;
+    but lines the last check saw in it cannot vanish: deleting the file is reported,
+    so a database rewritten whole cannot pass by removing its witness."""
+    archive = sqlite_archive
+    build(archive, server, media)
+    assert verify_archive(archive).ok
+    log_path(archive.layout).unlink()
+    report = verify_archive(archive)
+    lost = [p for p in report.problems if p.kind == "chain"]
+    assert not report.ok and len(lost) == 1
+    assert "lines were removed or the file was replaced" in lost[0].detail
+
+
+def test_an_unreadable_original_is_named_and_the_check_goes_on(
+    sqlite_archive: Archive, server: FixtureServer, media: MediaSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    archive = sqlite_archive
+    stored = build(archive, server, media)
+    bad = stored["photo_a"]
+    read = readers.sha256_file
+
+    def failing_disk(path: Path) -> tuple[str, int]:
+        if path == bad:
+            raise OSError(errno.EIO, "Input/output error")
+        return read(path)
+
+    monkeypatch.setattr("archiver.integrity.fixity.sha256_file", failing_disk)
+    report = verify_archive(archive, record_event=False)
+    assert named(report.problems) == {("corrupt", sha256_of(media.photo_a), str(bad))}
+    assert report.problems[0].detail == "original is unreadable: Input/output error"
+    assert report.originals == 3
+
+
+def test_a_file_being_fingerprinted_already_has_its_sidecar(
+    tmp_path: Path, server: FixtureServer, media: MediaSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fingerprinting a long video takes minutes after the file is indexed; a check
+    run meanwhile finds its sidecar (and the companions it lists) in place."""
+    data = settings(tmp_path / "one-at-a-time")
+    data["download"]["concurrency"] = 1  # no other capture settles anything meanwhile
+    archive = Archive.open(config_from_dict(data))
+    process = DuplicateFinder.process
+    during: list[list[Problem]] = []
+
+    def check_first(finder: DuplicateFinder, media_id: int) -> Any:
+        during.append(verify_archive(archive, record_event=False).problems)
+        return process(finder, media_id)
+
+    monkeypatch.setattr(DuplicateFinder, "process", check_first)
+    build(archive, server, media)
+    archive.close()
+    assert len(during) == 3 and during == [[], [], []]

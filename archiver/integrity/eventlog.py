@@ -264,6 +264,28 @@ def _tail(fd: int, path: Path) -> tuple[int, str]:
     return seq, sha256
 
 
+def file_head(layout: Layout) -> int:
+    """The seq of the log file's last complete line (0: no file, or no complete line);
+    read only, unlike a flush, which cuts a torn last line off."""
+    path = log_path(layout)
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return 0
+    try:
+        end = _last_newline(fd, os.fstat(fd).st_size)
+        if end < 0:
+            return 0
+        start = _last_newline(fd, end) + 1
+        try:
+            seq = json.loads(os.pread(fd, end - start, start)).get("seq")
+        except (ValueError, AttributeError):
+            return 0
+        return seq if isinstance(seq, int) else 0
+    finally:
+        os.close(fd)
+
+
 # ---- verification -------------------------------------------------------------------------
 
 
@@ -356,8 +378,11 @@ class _FileWalker:
     an intact file look damaged.
     """
 
-    def __init__(self, stream: IO[bytes] | None) -> None:
+    def __init__(self, stream: IO[bytes] | None, size: int = 0) -> None:
+        """`size`: the bytes the file had before the database snapshot began; lines
+        flushed later (captures going on) belong to entries the snapshot cannot see."""
         self.stream = stream
+        self.left = size
         self.prev = GENESIS
         self.lines = 0
         self.broken: ChainBreak | None = None
@@ -367,10 +392,11 @@ class _FileWalker:
         return not self.ended and self.broken is None
 
     def _read(self) -> bytes | None:
-        line = self.stream.readline() if self.stream is not None else b""
+        line = self.stream.readline(self.left) if self.stream and self.left > 0 else b""
         if not line:
             self.ended = True
             return None
+        self.left -= len(line)
         self.lines += 1
         return line
 
@@ -416,18 +442,22 @@ def verify_chain(archive: Archive) -> ChainReport:
     RFC 3161 tokens stamp hashes that are in the chain. Streams both copies."""
     path = log_path(archive.layout)
     report = ChainReport(path=str(path))
-    tokens = _token_files(archive.layout)
+    tokens: dict[int, Path] | None = None
     stamped_hashes: dict[int, str] = {}
     recorded_tokens: dict[int, tuple[int, dict[str, Any]]] = {}
     with contextlib.ExitStack() as stack:
+        # Entries reach the file after their commit, so the bytes the file holds now
+        # are all in the snapshot the query below sees; later lines are left out.
         stream = stack.enter_context(path.open("rb")) if path.exists() else None
-        walker = _FileWalker(stream)
+        walker = _FileWalker(stream, _settled_size(stream) if stream else 0)
         session = stack.enter_context(archive.read_session())
         rows = session.scalars(
             select(Event).order_by(Event.seq).execution_options(yield_per=_BATCH)
         )
         prev, db_break = GENESIS, None
         for event in rows:
+            if tokens is None:  # listed once the snapshot exists: a token file is placed
+                tokens = _token_files(archive.layout)  # before its entry is committed
             report.entries += 1
             expected = report.entries
             entry = entry_of(event)
@@ -448,8 +478,19 @@ def verify_chain(archive: Archive) -> ChainReport:
     if walker.ended and walker.broken is None:
         report.unflushed = max(0, report.head_seq - walker.lines)
     report.breaks = [b for b in (db_break, walker.broken) if b is not None]
-    report.timestamps = _check_tokens(archive.layout, tokens, stamped_hashes, recorded_tokens)
+    # Stamps of heads past the snapshot were made while this ran: the next check's.
+    made_before = {seq: p for seq, p in (tokens or {}).items() if seq <= report.head_seq}
+    report.timestamps = _check_tokens(archive.layout, made_before, stamped_hashes, recorded_tokens)
     return report
+
+
+def _settled_size(stream: IO[bytes]) -> int:
+    """The file's size between two appends (they hold an exclusive ``flock``)."""
+    fcntl.flock(stream.fileno(), fcntl.LOCK_SH)
+    try:
+        return os.fstat(stream.fileno()).st_size
+    finally:
+        fcntl.flock(stream.fileno(), fcntl.LOCK_UN)
 
 
 def _token_files(layout: Layout) -> dict[int, Path]:
@@ -501,6 +542,7 @@ __all__ = [
     "TimestampCheck",
     "append_event",
     "entry_of",
+    "file_head",
     "flush_log",
     "head",
     "line_of",

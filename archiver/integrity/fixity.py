@@ -28,7 +28,14 @@ from sqlalchemy import func, select, text
 from archiver.archive import Archive
 from archiver.errors import ArchiverError, Interrupted
 from archiver.index.models import Event, Media, PageSnapshot, Sighting, utcnow
-from archiver.integrity.eventlog import ChainReport, flush_log, record, verify_chain
+from archiver.integrity.eventlog import (
+    ChainReport,
+    file_head,
+    flush_log,
+    log_path,
+    record,
+    verify_chain,
+)
 from archiver.integrity.readers import default_workers, run_parallel, sha256_file
 from archiver.store.layout import SIDECAR, Layout, pid_alive
 from archiver.store.sidecar import PAGE_SCHEMA, SCHEMA, read_sidecar
@@ -113,7 +120,11 @@ class FixityReport:
             "seconds": round(self.seconds, 3),
             "counts": self.counts,
             "problems": named,
-            "chain": {"ok": self.chain.ok, "head_seq": self.chain.head_seq},
+            "chain": {
+                "ok": self.chain.ok,
+                "head_seq": self.chain.head_seq,
+                "file_lines": self.chain.file_lines,  # a witness for the next check
+            },
         }
 
     def to_json(self) -> dict[str, Any]:
@@ -237,6 +248,7 @@ def verify_archive(
             problems += _stale_scratch(layout)
     problems = _recheck(archive, problems)
 
+    problems += _lost_log_lines(archive)  # before the flush would write them back
     with contextlib.suppress(OSError, ArchiverError):
         flush_log(archive)  # on failure, the chain check below names what is wrong
     report.chain = verify_chain(archive)
@@ -368,12 +380,17 @@ def _hash_check(path: Path, sha256: str, size_bytes: int, what: str) -> tuple[li
         stat = path.stat()
     except FileNotFoundError:
         return [Problem("missing", sha256, where, f"{what} is missing")], 0
+    except OSError as exc:  # a bad sector, a permission: name the file, check the rest
+        return [Problem("corrupt", sha256, where, f"{what} is unreadable: {exc.strerror}")], 0
     if not path.is_file():
         return [Problem("corrupt", sha256, where, f"{what} is not a regular file")], 0
     if stat.st_size != size_bytes:
         detail = f"{what} has {stat.st_size} bytes, {size_bytes} recorded"
         return [Problem("corrupt", sha256, where, detail)], 0
-    digest, read = sha256_file(path)
+    try:
+        digest, read = sha256_file(path)
+    except OSError as exc:
+        return [Problem("corrupt", sha256, where, f"{what} is unreadable: {exc.strerror}")], 0
     if digest != sha256:
         detail = f"{what}'s bytes changed: sha256 on disk is {digest}"
         return [Problem("corrupt", sha256, where, detail)], read
@@ -539,11 +556,13 @@ def _stale_scratch(layout: Layout) -> list[Problem]:
 def _recheck(archive: Archive, problems: list[Problem]) -> list[Problem]:
     """Look again at disagreements and orphans of named objects before reporting them.
 
-    A capture running meanwhile places a file before indexing it and rewrites the
-    sidecar after: for a moment a new file looks orphaned and a new sighting is not
-    yet in the sidecar. The second look, with fresh index rows, settles those.
+    A capture running meanwhile places a file before indexing it and writes the
+    sidecar after: for a moment a new file looks orphaned, has no sidecar yet, or a
+    new sighting is not yet in it. The second look, with fresh index rows, settles
+    those.
     """
-    suspects = {p.sha256 for p in problems if p.kind in ("orphan", "disagreement") and p.sha256}
+    settling = ("orphan", "disagreement", "missing sidecar")
+    suspects = {p.sha256 for p in problems if _settling(p) in settling and p.sha256}
     if not suspects:
         return problems
     layout = archive.layout
@@ -554,7 +573,7 @@ def _recheck(archive: Archive, problems: list[Problem]) -> list[Problem]:
         *(_check_original(layout, o, rehash=False) for o in originals),
         *(_check_snapshot(layout, s, rehash=False) for s in snapshots),
     ]:
-        second += [p for p in checked.problems if p.kind == "disagreement"]
+        second += [p for p in checked.problems if _settling(p) in settling[1:]]
         allowed.setdefault(checked.directory, set()).update(checked.names)
     for problem in problems:
         if problem.kind == "orphan" and problem.sha256 in suspects and problem.path:
@@ -563,10 +582,42 @@ def _recheck(archive: Archive, problems: list[Problem]) -> list[Problem]:
                 path.exists() or path.is_symlink()
             ):
                 second.append(problem)
-    kept = [
-        p for p in problems if not (p.kind in ("orphan", "disagreement") and p.sha256 in suspects)
-    ]
+    kept = [p for p in problems if not (_settling(p) in settling and p.sha256 in suspects)]
     return kept + second
+
+
+def _settling(problem: Problem) -> str:
+    """The kind of problem a capture in progress can cause for a moment, if it is one."""
+    if problem.kind == "missing" and problem.path and problem.path.endswith(SIDECAR):
+        return "missing sidecar"  # indexed a moment before its sidecar is written
+    return problem.kind
+
+
+def _lost_log_lines(archive: Archive) -> list[Problem]:
+    """The log file must still hold the lines the last check saw in it.
+
+    A flush rewrites a missing tail from the database, as it must after a crash (the
+    file lags the commits); but lines a check has seen in the file were there, and a
+    file that lost them was cut or replaced. Without this, deleting the file would
+    let a database rewritten whole pass as intact.
+    """
+    with archive.read_session() as session:
+        last = session.scalar(
+            select(Event.payload).where(Event.type == "fixity").order_by(Event.seq.desc()).limit(1)
+        )
+    chain = last.get("chain") if isinstance(last, dict) else None
+    seen = chain.get("file_lines") if isinstance(chain, dict) else None
+    if not isinstance(seen, int):
+        return []  # no check recorded it yet (archives from before this was kept)
+    held = file_head(archive.layout)
+    if held >= seen:
+        return []
+    path = str(log_path(archive.layout))
+    why = (
+        f"the log file ends at entry {held} but held {seen} entries at the last check:"
+        " lines were removed or the file was replaced"
+    )
+    return [Problem("chain", None, path, why)]
 
 
 def _chain_problems(chain: ChainReport, layout: Layout) -> list[Problem]:
