@@ -29,7 +29,6 @@ from sqlalchemy.orm import Session
 from archiver.archive import Archive
 from archiver.errors import ArchiverError, StoreError
 from archiver.index.models import Event, utcnow
-from archiver.integrity import tsp
 from archiver.integrity.canonical import (
     GENESIS,
     entry_hash,
@@ -506,6 +505,9 @@ def _check_tokens(
     hashes: dict[int, str],
     recorded: dict[int, tuple[int, dict[str, Any]]],
 ) -> list[TimestampCheck]:
+    # Imported here: ASN.1 and signature checking (33 ms) only when there are tokens.
+    from archiver.integrity import tsp
+
     checks: list[TimestampCheck] = []
     for seq in sorted(set(tokens) | set(recorded)):
         path = tokens.get(seq, timestamps_dir(layout) / f"{seq}.tsr")
