@@ -63,6 +63,7 @@ _EXTENSIONS = {
     "audio/mpeg": "mp3",
     "audio/mp4": "m4a",
     "audio/ogg": "ogg",
+    "video/ogg": "ogv",
     "audio/opus": "opus",
     "audio/flac": "flac",
     "audio/wav": "wav",
@@ -86,16 +87,49 @@ def sniff(head: bytes) -> str | None:
         return {b"WEBP": "image/webp", b"WAVE": "audio/wav", b"AVI ": "video/x-msvideo"}.get(
             head[8:12]
         )
-    if head[:1] == b"\x47" and len(head) > 188 and head[188:189] == b"\x47":
-        return "video/mp2t"
-    for offset, magic, mime in _MAGIC:
+    for offset, magic, mime in _MAGIC:  # before the looser checks below ("GIF" is 0x47)
         if head[offset : offset + len(magic)] == magic:
             if mime == "video/webm" and b"matroska" in head[:64]:
                 return "video/x-matroska"
+            if mime == "audio/ogg" and any(codec in head[:512] for codec in _OGG_VIDEO):
+                return "video/ogg"
             return mime
-    if len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0:  # MPEG audio frame sync
-        return "audio/aac" if head[1] & 0x06 == 0 else "audio/mpeg"
-    return None
+    if head[:1] == b"\x47" and len(head) > 188 and head[188:189] == b"\x47":
+        return "video/mp2t"
+    return _mpeg_audio(head[:4])
+
+
+#: The first header packet of a video stream in an Ogg file: Theora, Daala, OGM.
+_OGG_VIDEO = (b"\x80theora", b"\x80daala", b"\x01video")
+
+
+def _mpeg_audio(header: bytes) -> str | None:
+    """An MPEG audio (or AAC ADTS) frame header, checked field by field: a frame sync
+    alone is 11 bits, which other data (a UTF-16 byte order mark: FF FE) also has."""
+    if len(header) < 3 or header[0] != 0xFF or header[1] & 0xE0 != 0xE0:
+        return None
+    version, layer = (header[1] >> 3) & 3, (header[1] >> 1) & 3
+    if layer == 0:  # AAC ADTS: a 12-bit sync, MPEG-4 or -2, a known sampling rate
+        return "audio/aac" if header[1] & 0xF0 == 0xF0 and (header[2] >> 2) & 0xF < 13 else None
+    bitrate, sampling = header[2] >> 4, (header[2] >> 2) & 3
+    if version == 1 or bitrate == 15 or sampling == 3:  # reserved values: not a frame
+        return None
+    return "audio/mpeg"
+
+
+#: Text that FFmpeg would follow to other files (HLS, its concat lists): never evidence
+#: itself, and a decoder must not be handed it.
+_PLAYLISTS = (b"#EXTM3U", b"ffconcat version")
+
+
+def _is_markup(head: bytes) -> bool:
+    """Text that starts with ``<`` (HTML, XML, SVG), in UTF-8 or UTF-16, BOM or not."""
+    for bom, encoding in ((b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be")):
+        if head.startswith(bom):
+            body = head[2:66]
+            text = body[: len(body) // 2 * 2].decode(encoding, "replace")
+            return text.lstrip().startswith("<")
+    return head.removeprefix(b"\xef\xbb\xbf").lstrip()[:1] == b"<"
 
 
 def _kind(mime: str) -> MediaKind | None:
@@ -117,8 +151,8 @@ def identify(head: bytes, content_type: str | None, url: str | None) -> MediaIde
         candidates.append(declared)
     if url:
         candidates.append(mimetypes.guess_type(url.split("?", 1)[0])[0])
-    if candidates[0] is None and head.lstrip()[:1] == b"<":
-        return None  # markup, whatever the headers claim
+    if candidates[0] is None and (_is_markup(head) or head.lstrip().startswith(_PLAYLISTS)):
+        return None  # markup or a playlist, whatever the headers claim
     for mime in candidates:
         if mime and (kind := _kind(mime)) and mime != "image/svg+xml":
             extension = _EXTENSIONS.get(mime) or (mimetypes.guess_extension(mime) or ".bin")

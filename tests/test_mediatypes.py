@@ -1,0 +1,66 @@
+"""What a downloaded file is, told from its first bytes: real files, and look-alikes."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from support import ffmpeg_exe
+
+from archiver.store.mediatypes import identify, sniff
+
+
+def encoded(tmp_path: Path, name: str, *args: str) -> bytes:
+    """The first 512 bytes of a short file made by ffmpeg from a test source."""
+    path = tmp_path / name
+    command = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", *args, "-t", "1", "-y"]
+    subprocess.run([*command, str(path)], check=True)
+    return path.read_bytes()[:512]
+
+
+def test_real_audio_and_video_are_told_apart(tmp_path: Path) -> None:
+    sine = ["-f", "lavfi", "-i", "sine=frequency=440"]
+    raw_mp3 = encoded(tmp_path, "a.mp3", *sine, "-c:a", "libmp3lame", "-id3v2_version", "0")
+    assert raw_mp3[:1] == b"\xff" and sniff(raw_mp3) == "audio/mpeg"  # no ID3 tag: a frame
+    assert sniff(encoded(tmp_path, "a.aac", *sine, "-c:a", "aac", "-f", "adts")) == "audio/aac"
+    theora = encoded(
+        tmp_path, "v.ogv", "-f", "lavfi", "-i", "testsrc=size=64x48:rate=5", "-c:v", "libtheora"
+    )
+    vorbis = encoded(tmp_path, "a.ogg", *sine, "-c:a", "libvorbis")
+    assert (sniff(theora), sniff(vorbis)) == ("video/ogg", "audio/ogg")
+    found = identify(theora, "audio/ogg", "https://example.org/clip.ogv")
+    assert found is not None and (found.media_type, found.extension) == ("video", "ogv")
+
+
+def test_a_gif_is_a_gif_whatever_its_palette_holds() -> None:
+    """MPEG-TS is recognised by 0x47 every 188 bytes, and "GIF" starts with 0x47: a
+    palette byte of 0x47 at offset 188 must not make a photo a video."""
+    picture = Image.frombytes("L", (16, 16), bytes(range(256))).convert("P")
+    data = io.BytesIO()
+    picture.save(data, "GIF", optimize=False)  # a 256-colour table: bytes 13 to 780
+    head = bytearray(data.getvalue()[:512])
+    head[188] = 0x47  # one colour's green
+    assert Image.open(io.BytesIO(bytes(head) + data.getvalue()[512:])).size == (16, 16)
+    assert sniff(bytes(head)) == "image/gif"
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        "\ufeff<!DOCTYPE html><html><body>Not found</body></html>".encode("utf-16-le"),
+        "\ufeff<html><body>Not found</body></html>".encode("utf-16-be"),
+        b"\xef\xbb\xbf<html><body>Not found</body></html>",
+        b"#EXTM3U\n#EXT-X-VERSION:3\n#EXTINF:10,\nfile:///etc/hostname\n",
+        b"ffconcat version 1.0\nfile '/etc/hostname'\n",
+    ],
+    ids=["utf-16-le", "utf-16-be", "utf-8-bom", "hls", "ffconcat"],
+)
+def test_text_served_as_media_is_not_evidence(head: bytes) -> None:
+    """An error page or a playlist with a media Content-Type is refused: a UTF-16 byte
+    order mark (FF FE) also looks like an MPEG audio frame sync, and a playlist would
+    have the decoder read the files it names."""
+    assert identify(head, "audio/mpeg", "https://example.org/a.mp3") is None
+    assert identify(head, "video/mp4", "https://example.org/v.mp4") is None
