@@ -20,6 +20,7 @@ from archiver.hashing import (
     ImageFingerprint,
     VideoFingerprint,
     fingerprint,
+    images,
     pdq,
     thumbnail,
     video,
@@ -332,3 +333,234 @@ def _ffmpeg(args: list[str]) -> None:
         check=True,
         env={**os.environ},
     )
+
+
+# Malformed and hostile input: every call returns or raises HashingError, quickly and
+# without decoding more than the limits allow. Inputs are built here at run time.
+
+
+def _ivf_with_absurd_times(path: Path, source: Path) -> Path:
+    """An IVF whose time base is 2**31-1 s per tick and whose frames after the first are
+    timed at 2**60 ticks and on: about 1e27 seconds."""
+    import struct
+
+    data = bytearray(source.read_bytes())
+    assert data[:4] == b"DKIF"
+    header = struct.unpack_from("<H", data, 6)[0]
+    struct.pack_into("<II", data, 16, 1, 2**31 - 1)  # time base denominator, numerator
+    struct.pack_into("<I", data, 24, 0)  # frame count unknown
+    offset, index = header, 0
+    while offset + 12 <= len(data):
+        size = struct.unpack_from("<I", data, offset)[0]
+        struct.pack_into("<Q", data, offset + 4, 0 if index == 0 else (1 << 60) + index)
+        offset, index = offset + 12 + size, index + 1
+    path.write_bytes(data)
+    return path
+
+
+def test_absurd_frame_times_end_quickly(tmp_path: Path) -> None:
+    """Sampling times past any real length neither hang the sampler nor count."""
+    import subprocess
+    import sys
+
+    vp9 = tmp_path / "clip.ivf"
+    source = "testsrc2=s=160x120:r=25:d=1"
+    _ffmpeg(["-f", "lavfi", "-i", source, "-c:v", "libvpx-vp9", "-deadline", "realtime", str(vp9)])
+    path = _ivf_with_absurd_times(tmp_path / "absurd.ivf", vp9)
+    code = (
+        "import sys; from archiver.hashing import fingerprint; "
+        "fp = fingerprint(sys.argv[1], 'video'); print([f.t for f in fp.frames], fp.duration)"
+    )
+    try:  # in a child, so that a hang is cut off
+        done = subprocess.run(
+            [sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=15
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("fingerprinting a video with absurd frame times did not end")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["[0.0]", "0.0"]  # the first frame only
+
+
+def test_long_page_chain_is_not_counted(tmp_path: Path) -> None:
+    """Only the first few pages of a TIFF are looked at: Pillow's page count walks the
+    whole chain, quadratically (100,000 pages took a minute)."""
+    import struct
+
+    pages, side = 30_000, 32
+    strip = bytes([128]) * side * side
+    data = bytearray(b"II*\x00" + struct.pack("<I", 8 + len(strip)) + strip)
+    tags = [(256, 3, side), (257, 3, side), (258, 3, 8), (259, 3, 1), (262, 3, 1)]
+    tags += [(273, 4, 8), (277, 3, 1), (278, 3, side), (279, 4, len(strip))]
+    ifd_size = 2 + 12 * len(tags) + 4
+    for page in range(pages):
+        following = len(data) + ifd_size if page < pages - 1 else 0
+        data += struct.pack("<H", len(tags))
+        for tag, kind, value in tags:  # LONG values fill the field, SHORT ones are padded
+            field = struct.pack("<I" if kind == 4 else "<HH", value, *([] if kind == 4 else [0]))
+            data += struct.pack("<HHI", tag, kind, 1) + field
+        data += struct.pack("<I", following)
+    path = tmp_path / "chain.tiff"
+    path.write_bytes(data)
+    started = time.perf_counter()
+    fp = fingerprint(path, "image")
+    assert time.perf_counter() - started < 1.0
+    assert (fp.width, fp.height) == (side, side)
+
+
+def _gif_frame_descriptor(data: bytes) -> int:
+    """Offset of the first image descriptor of a one-frame GIF."""
+    flags = data[10]
+    offset = 13 + (3 * (2 << (flags & 7)) if flags & 0x80 else 0)
+    while data[offset] == 0x21:  # extension blocks
+        offset += 2
+        while data[offset]:
+            offset += data[offset] + 1
+        offset += 1
+    assert data[offset] == 0x2C
+    return offset
+
+
+def _gif_growing_on_frame_2(path: Path, size: tuple[int, int]) -> Path:
+    """A 64x64 GIF whose flat first frame is followed by a frame declaring `size`."""
+    import io
+    import struct
+
+    def single(colour: int) -> bytes:
+        out = io.BytesIO()
+        Image.new("P", (64, 64), colour).save(out, "GIF")
+        return out.getvalue()
+
+    first, second = single(0), single(1)
+    head, one = first[: _gif_frame_descriptor(first)], first[_gif_frame_descriptor(first) : -1]
+    two = bytearray(second[_gif_frame_descriptor(second) : -1])
+    struct.pack_into("<HH", two, 5, *size)
+    control = b"\x21\xf9\x04\x04\x00\x00\x00\x00"  # leave in place, no transparency
+    path.write_bytes(head + control + one + control + bytes(two) + b";")
+    return path
+
+
+@pytest.mark.parametrize("kind", ["tiff", "gif"])
+def test_later_frame_over_the_pixel_limit_is_refused_before_decoding(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    """The pixel limit holds for every frame, not just the first (a 13000x13000 second
+    page took 2.6 GB). Shown with the limit lowered, so the old behaviour stays cheap."""
+    monkeypatch.setattr(images, "MAX_DECODE_PIXELS", 100_000)
+    if kind == "tiff":
+        path = tmp_path / "pages.tiff"
+        flat = Image.new("L", (64, 64), 128)  # PDQ quality 0: the next page is tried
+        flat.save(path, save_all=True, append_images=[Image.fromarray(skimage.data.camera())])
+    else:
+        path = _gif_growing_on_frame_2(tmp_path / "grows.gif", (400, 400))
+    with pytest.raises(HashingError, match=r"^image too large to hash \(frame 2 is \d+x\d+\)$"):
+        fingerprint(path, "image")
+
+
+def test_large_progressive_jpeg_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """libjpeg holds every coefficient of a progressive JPEG at full size whatever the
+    draft scale (1.35 GB for 13000x13000 CMYK), so the limit applies before scaling.
+    Shown with the limit lowered; a baseline JPEG of the same size is still hashed."""
+    monkeypatch.setattr(images, "MAX_DECODE_PIXELS", 500_000)
+    photo = Image.fromarray(skimage.data.astronaut()).resize((1200, 1000))  # fits at 1/2
+    photo.save(tmp_path / "baseline.jpg", quality=80)
+    photo.save(tmp_path / "progressive.jpg", quality=80, progressive=True)
+    assert fingerprint(tmp_path / "baseline.jpg", "image").width == 1200
+    started = time.perf_counter()
+    with pytest.raises(HashingError, match=r"^progressive JPEG too large to hash \(1200x1000\)$"):
+        fingerprint(tmp_path / "progressive.jpg", "image")
+    assert time.perf_counter() - started < 0.5
+
+
+def test_video_frames_over_8k_are_not_decoded(tmp_path: Path) -> None:
+    """A 64-megapixel frame (PNG in Matroska, 77 kB) is refused while probing."""
+    path = tmp_path / "big.mkv"
+    source = "color=c=gray:s=8000x8000:r=1:d=1"
+    _ffmpeg(
+        [
+            "-f",
+            "lavfi",
+            "-i",
+            source,
+            "-frames:v",
+            "1",
+            "-pix_fmt",
+            "gray",
+            "-c:v",
+            "png",
+            str(path),
+        ]
+    )
+    with pytest.raises(HashingError, match=r"over 33,177,600 pixels"):
+        fingerprint(path, "video")
+
+
+def test_video_without_a_decoder_is_refused(tmp_path: Path) -> None:
+    clip = make_clip(tmp_path / "clip.mp4", seconds=1, size=(160, 120), seed=0, audio=False)
+    mkv = tmp_path / "clip.mkv"
+    _ffmpeg(["-i", str(clip), "-c", "copy", str(mkv)])
+    data = mkv.read_bytes()
+    assert data.count(b"V_MPEG4/ISO/AVC") == 1
+    mkv.write_bytes(data.replace(b"V_MPEG4/ISO/AVC", b"V_MPEG4/ISO/XYZ"))
+    with pytest.raises(HashingError, match=r"^no decoder for this video's codec$"):
+        fingerprint(mkv, "video")
+
+
+def test_demuxer_index_error_ends_the_stream() -> None:
+    """PyAV raises IndexError at the end of a stream that grew streams mid-file (a
+    corrupt MPEG-TS): the packets read so far are kept."""
+
+    class Packet:
+        size = 10
+
+    class Container:
+        def demux(self, stream: object) -> object:
+            yield Packet()
+            yield Packet()
+            raise IndexError("list index out of range")
+
+    packets = list(video._packets(Container(), None))  # type: ignore[arg-type]
+    assert len(packets) == 2
+
+
+def _pillow_failures(tmp_path: Path) -> list[tuple[str, bytes]]:
+    """Files on which Pillow raises something other than OSError or SyntaxError."""
+    import io
+    import struct
+
+    from PIL import features
+
+    photo = Image.fromarray(skimage.data.astronaut()).resize((320, 240))
+    out: list[tuple[str, bytes]] = []
+    buffer = io.BytesIO()
+    photo.save(buffer, "DDS")
+    dds = bytearray(buffer.getvalue())
+    struct.pack_into("<I", dds, 80, 0x4)  # pixel format flags: FOURCC...
+    dds[84:88] = b"ZZZZ"  # ... one there is none of: NotImplementedError
+    out.append(("bad.dds", bytes(dds)))
+    buffer = io.BytesIO()
+    photo.save(buffer, "TIFF", save_all=True, append_images=[photo.rotate(90, expand=True)])
+    out.append(("cut.tiff", buffer.getvalue()[:202]))  # TypeError counting pages
+    buffer = io.BytesIO()
+    frames = [photo, photo.rotate(180), photo.transpose(Image.Transpose.FLIP_LEFT_RIGHT)]
+    frames[0].save(buffer, "GIF", save_all=True, append_images=frames[1:])
+    out.append(("cut.gif", buffer.getvalue()[: len(buffer.getvalue()) // 3]))  # IndexError
+    if features.check("avif"):
+        buffer = io.BytesIO()
+        photo.save(buffer, "AVIF")
+        avif = buffer.getvalue()
+        out.append(("no_item.avif", avif.replace(b"pitm", b"xxxx", 1)))  # RuntimeError at open
+        mdat = avif.index(b"mdat")
+        broken = avif[: mdat + 20] + bytes(64) + avif[mdat + 84 :]
+        out.append(("broken.avif", broken))  # RuntimeError decoding
+    return out
+
+
+def test_pillow_failures_on_bad_input_are_hashing_errors(tmp_path: Path) -> None:
+    for name, data in _pillow_failures(tmp_path):
+        path = tmp_path / name
+        path.write_bytes(data)
+        try:
+            fingerprint(path, "image")
+        except HashingError as exc:
+            assert "\n" not in str(exc), name
+            assert str(exc).startswith(("unreadable image: ", "image too")), (name, str(exc))

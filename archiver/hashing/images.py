@@ -4,13 +4,25 @@ crop-tolerant gate hashes taken from it (see `thumbnail`).
 
 Memory stays bounded for huge files: JPEGs are decoded at 1/2..1/8 scale straight from
 the DCT (Pillow's draft mode), anything still over `MAX_DECODE_PIXELS` is refused, and
-Pillow's own decompression-bomb guard stays on. Hashes are taken from a copy of at
-most `WORK_SIDE` pixels, which is all a 64x64 (PDQ) or 32x32 (pHash) summary needs.
+Pillow's own decompression-bomb guard stays on. The pixel limit holds for every frame
+of an animation or multi-page file (checked after each seek, before decoding), and
+progressive JPEGs over it are refused at full size: libjpeg keeps all their DCT
+coefficients whatever the draft scale. At most `MAX_ANIMATION_FRAMES` frames are looked
+at, found by seeking one at a time (the frame count is never asked for: Pillow walks a
+whole TIFF page chain for it, quadratically). Hashes are taken from a copy of at most
+`WORK_SIDE` pixels, which is all a 64x64 (PDQ) or 32x32 (pHash) summary needs.
+
+Pillow's failures on bad input (any of `_PILLOW_FAILURES` from opening, seeking,
+decoding or converting) become ``unreadable image: ...``; errors in the code here are
+not caught.
 """
 
 from __future__ import annotations
 
+import struct
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -39,22 +51,46 @@ WINDOW = 0.92
 #: many grey levels of its median: a synthetic border, not a sky or a wall.
 FLAT_SOLID = (0.98, 6)
 
+#: What Pillow raises on malformed files besides `OSError` and `SyntaxError` (its
+#: "not an image" error): plugins index, unpack and look up header fields unchecked.
+_PILLOW_FAILURES = (
+    OSError,
+    SyntaxError,
+    ValueError,
+    EOFError,
+    NotImplementedError,
+    RuntimeError,
+    TypeError,
+    KeyError,
+    IndexError,
+    ZeroDivisionError,
+    struct.error,
+)
+
 
 def fingerprint_image(path: Path) -> ImageFingerprint:
     """Fingerprint an image file; raises `HashingError` with a one-line reason."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
+            with _pillow():
+                image = Image.open(path)
+            with image:
                 return _fingerprint(image)
-    except HashingError:
-        raise
-    except Image.DecompressionBombError:
-        raise HashingError("image too large to hash (decompression bomb guard)") from None
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise HashingError(f"unreadable image: {exc}") from None
     except MemoryError:
         raise HashingError("image too large to hash (out of memory)") from None
+
+
+@contextmanager
+def _pillow() -> Iterator[None]:
+    """Around calls into Pillow: its failures on bad input as `HashingError`."""
+    try:
+        yield
+    except Image.DecompressionBombError:
+        raise HashingError("image too large to hash (decompression bomb guard)") from None
+    except _PILLOW_FAILURES as exc:
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise HashingError(f"unreadable image: {reason}") from None
 
 
 _ORIENTATION = 0x0112
@@ -71,21 +107,38 @@ _TRANSPOSE = {
 
 def _fingerprint(image: Image.Image) -> ImageFingerprint:
     width, height = image.size
-    orientation = image.getexif().get(_ORIENTATION, 1)
+    with _pillow():
+        orientation = image.getexif().get(_ORIENTATION, 1)
     if orientation in (5, 6, 7, 8):  # the camera was held sideways
         width, height = height, width
     if min(width, height) < MIN_SIDE:
         raise HashingError(f"image too small to hash ({width}x{height})")
+    if width * height > MAX_DECODE_PIXELS and (
+        image.info.get("progressive") or image.info.get("progression")
+    ):
+        raise HashingError(f"progressive JPEG too large to hash ({width}x{height})")
     # JPEG only: decode at 1/2..1/8 scale, keeping the longer side >= WORK_SIDE, and
     # only the luma channel of a colour JPEG (no chroma upsampling, no colour conversion).
     scale = WORK_SIDE / max(image.size)
-    image.draft("L", (max(1, round(image.size[0] * scale)), max(1, round(image.size[1] * scale))))
+    with _pillow():
+        image.draft(
+            "L", (max(1, round(image.size[0] * scale)), max(1, round(image.size[1] * scale)))
+        )
     if image.size[0] * image.size[1] > MAX_DECODE_PIXELS:
         raise HashingError(f"image too large to hash ({width}x{height})")
-    frames = min(getattr(image, "n_frames", 1), MAX_ANIMATION_FRAMES)
     first: ImageFingerprint | None = None
-    for index in range(frames):
-        image.seek(index)
+    for index in range(MAX_ANIMATION_FRAMES):
+        if index:
+            with _pillow():
+                try:
+                    image.seek(index)
+                except EOFError:  # the frame before was the last
+                    break
+            if image.size[0] * image.size[1] > MAX_DECODE_PIXELS:
+                frame_width, frame_height = image.size
+                raise HashingError(
+                    f"image too large to hash (frame {index + 1} is {frame_width}x{frame_height})"
+                )
         hashes, thumb = hash_picture(_working_copy(image, _TRANSPOSE.get(orientation)))
         found = ImageFingerprint(width, height, hashes, thumb)
         if hashes["pdq_quality"] >= pdq.MIN_QUALITY:
@@ -101,6 +154,16 @@ def _working_copy(image: Image.Image, transpose: Image.Transpose | None) -> npt.
     Grey is luma as ITU-R 601 weighs it (Pillow's "L"; what a JPEG stores as Y);
     wider grey is scaled to 8 bits (`_wide_grey`).
     """
+    with _pillow():
+        image.load()
+        grey = _reduced_grey(image)
+        if transpose is not None:
+            grey = grey.transpose(transpose)
+        return np.asarray(grey, dtype=np.uint8)
+
+
+def _reduced_grey(image: Image.Image) -> Image.Image:
+    """The loaded current frame as 8-bit grey on white, reduced to about `WORK_SIDE`."""
     if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
         rgba = image.convert("RGBA")
         grey = Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba).convert("L")
@@ -113,9 +176,7 @@ def _working_copy(image: Image.Image, transpose: Image.Transpose | None) -> npt.
     factor = round(max(grey.size) / WORK_SIDE)
     if factor >= 2:
         grey = grey.reduce(factor)
-    if transpose is not None:
-        grey = grey.transpose(transpose)
-    return np.asarray(grey, dtype=np.uint8)
+    return grey
 
 
 def _wide_grey(image: Image.Image) -> Image.Image:

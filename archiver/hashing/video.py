@@ -10,6 +10,11 @@ the decoder's scaler, and whole runs of packets are dropped unread when a later
 keyframe still comes before the next sampling time (look-ahead in the demuxer). Work
 and memory per file are bounded: at most `MAX_FRAMES` frames are kept (long videos are
 sampled more sparsely) and videos over `KEYFRAMES_ONLY_AFTER` decode keyframes only.
+Frames over `MAX_FRAME_PIXELS` (8K UHD, 7680x4320) are never decoded: FFmpeg's decoders
+are told the limit (``max_pixels``) from the probing at open on, and a stream declaring a
+larger size is refused before decoding; a 16-bit 12000x12000 frame alone would take over
+a gigabyte inside libav. Frame times past `MAX_TIME` (and declared durations past it)
+are taken as broken timestamps and ignored.
 """
 
 from __future__ import annotations
@@ -58,6 +63,11 @@ LOOKAHEAD_PACKETS = 300
 LOOKAHEAD_BYTES = 16 << 20
 #: Give up after this many undecodable packets in a row.
 MAX_BAD_PACKETS = 100
+#: Largest frame decoded, in pixels: 8K UHD (7680x4320, 33 megapixels).
+MAX_FRAME_PIXELS = 7680 * 4320
+#: Frames timed later than this (seconds from the start: 10 days) are ignored, and a
+#: longer declared duration counts as unknown: such times come from broken time bases.
+MAX_TIME = 10 * 86400.0
 
 
 def sampling_interval(duration: float | None) -> float:
@@ -74,13 +84,24 @@ def fingerprint_video(path: Path, *, threads: int = 1) -> VideoFingerprint:
     `threads` is the decoder's thread count (1: one core, predictable; 0: automatic).
     """
     try:
-        container = av.open(str(path), metadata_errors="ignore")
+        container = av.open(
+            str(path), metadata_errors="ignore", options={"max_pixels": str(MAX_FRAME_PIXELS)}
+        )
     except av.FFmpegError as exc:
         raise HashingError(f"corrupt video: {_reason(exc)}") from None
     if not isinstance(container, InputContainer):  # pragma: no cover - opened for reading
         raise HashingError("corrupt video: not readable")
     with container:
         stream = _video_stream(container)
+        # PyAV's stubs say a codec context is always there; it is None without a decoder.
+        if getattr(stream, "codec_context", None) is None:
+            raise HashingError("no decoder for this video's codec")
+        declared = stream.codec_context.width * stream.codec_context.height
+        if declared > MAX_FRAME_PIXELS:
+            raise HashingError(
+                "video frame too large to decode "
+                f"({stream.codec_context.width}x{stream.codec_context.height})"
+            )
         duration = _duration(container, stream)
         sampler = _Sampler(sampling_interval(duration))
         keyframes_only = duration is not None and duration > KEYFRAMES_ONLY_AFTER
@@ -89,6 +110,11 @@ def fingerprint_video(path: Path, *, threads: int = 1) -> VideoFingerprint:
                 sampler.take(time, frame)
         except MemoryError:
             raise HashingError("video too large to decode (out of memory)") from None
+        if not sampler.frames and not declared:  # the probe could not decode a frame either
+            raise HashingError(
+                "corrupt video: no decodable frames "
+                f"(frame size unknown or over {MAX_FRAME_PIXELS:,} pixels)"
+            )
         if not sampler.frames:
             raise HashingError("corrupt video: no decodable frames")
         width = stream.codec_context.width or sampler.frames[0][1].shape[1]
@@ -181,9 +207,14 @@ class _Sampler:
         if len(self.frames) > MAX_FRAMES:
             self.frames = self.frames[::2]
             self.interval *= 2
-        # The next point of the sampling grid strictly after this frame.
-        step = max(round(self.next_time / self.interval), math.floor(time / self.interval)) + 1
-        while step * self.interval <= time + 0.02:
+        # The next point of the sampling grid strictly after this frame (more than 20 ms
+        # after it). The estimate is at most two steps short; float rounding of huge
+        # times cannot make the correction run on.
+        limit = time + 0.02
+        step = max(round(self.next_time / self.interval) + 1, math.floor(limit / self.interval))
+        for _ in range(3):
+            if step * self.interval > limit:
+                break
             step += 1
         self.next_time = step * self.interval
 
@@ -200,7 +231,7 @@ def _decode(
     ctx.thread_count = threads
     ctx.thread_type = "AUTO" if threads != 1 else "SLICE"
     ctx.skip_frame = "NONKEY" if keyframes_only else "NONREF"
-    ctx.options = {"skip_loop_filter": "all"}
+    ctx.options = {"skip_loop_filter": "all", "max_pixels": str(MAX_FRAME_PIXELS)}
     base = stream.time_base or Fraction(1, 90000)
     start = stream.start_time or 0
     packets = _packets(container, stream)
@@ -224,7 +255,7 @@ def _decode(
             if frame.pts is None:
                 continue
             time = max(0.0, float((frame.pts - start) * base))
-            if sampler.wants(time):
+            if time <= MAX_TIME and sampler.wants(time):
                 yield time, frame
                 if not keyframes_only:
                     _look_ahead(packets, pending, sampler.next_time, start, base)
@@ -232,19 +263,23 @@ def _decode(
         for frame in ctx.decode(None):  # flush what the decoder still holds
             if frame.pts is not None:
                 time = max(0.0, float((frame.pts - start) * base))
-                if sampler.wants(time):
+                if time <= MAX_TIME and sampler.wants(time):
                     yield time, frame
     except av.FFmpegError:
         pass
 
 
 def _packets(container: InputContainer, stream: VideoStream) -> Iterator[Packet[VideoStream]]:
-    """The stream's packets; a truncated or corrupt tail just ends the stream."""
+    """The stream's packets; a truncated or corrupt tail just ends the stream.
+
+    PyAV's demuxer raises IndexError for a packet of a stream it did not list (one that
+    appears mid-file, as in a corrupt MPEG-TS): that too ends the stream.
+    """
     demux = container.demux(stream)
     while True:
         try:
             packet = next(demux)
-        except (StopIteration, av.FFmpegError):
+        except (StopIteration, IndexError, av.FFmpegError):
             return
         if packet.size:
             yield packet
@@ -294,11 +329,13 @@ def _video_stream(container: InputContainer) -> VideoStream:
 
 
 def _duration(container: InputContainer, stream: VideoStream) -> float | None:
+    """The declared duration in seconds; None when unknown or past `MAX_TIME`."""
+    seconds: float | None = None
     if stream.duration is not None and stream.time_base is not None:
-        return float(stream.duration * stream.time_base)
-    if container.duration is not None:
-        return container.duration / av.time_base
-    return None
+        seconds = float(stream.duration * stream.time_base)
+    elif container.duration is not None:
+        seconds = container.duration / av.time_base
+    return seconds if seconds is None or seconds <= MAX_TIME else None
 
 
 def _reason(exc: Exception) -> str:
