@@ -24,6 +24,7 @@ from sqlalchemy import case, delete, func, or_, select, text
 from sqlalchemy.orm import Session, selectinload, undefer
 
 from archiver.archive import Archive
+from archiver.errors import AudioOnlyError
 from archiver.hashing import (
     ALGORITHM,
     FrameHash,
@@ -49,6 +50,15 @@ from archiver.match import FingerprintIndex, Match, compare
 from archiver.match.compare import pack_image, pack_video, score_images, score_videos
 
 AnyFingerprint = ImageFingerprint | VideoFingerprint
+#: The audio MIME type of a container first taken for video.
+AUDIO_CONTAINERS = {
+    "video/mp4": "audio/mp4",
+    "video/quicktime": "audio/mp4",
+    "video/x-matroska": "audio/x-matroska",
+    "video/webm": "audio/webm",
+    "video/3gpp": "audio/3gpp",
+    "video/ogg": "audio/ogg",
+}
 #: Fingerprints read per batch when the index loads (bounds the memory it takes).
 LOAD_BATCH = 500
 _ADVISORY_KEY = 727466  # serialises matching across daemons sharing a PostgreSQL database
@@ -409,12 +419,26 @@ class DuplicateFinder:
         error: str | None = None
         try:
             fp = fingerprint(Path(path), media_type)  # type: ignore[arg-type]
+        except AudioOnlyError as exc:
+            error = str(exc)
+            self._index_as_audio(media_id)
         except HashingError as exc:
             error = str(exc)
         except Exception as exc:  # a decoder bug must not take the pipeline down
             logging.getLogger("archiver").exception("fingerprinting media %s failed", media_id)
             error = f"fingerprinting failed: {type(exc).__name__}"
         return self._record(media_id, fp, error)
+
+    def _index_as_audio(self, media_id: int) -> None:
+        """A file its first bytes called video (a generic MP4 or Matroska container)
+        that decodes as sound alone is indexed as audio: searches and the sidecar
+        (rewritten after matching) say what it is. Its bytes and path do not change."""
+        with logged_session(self.archive) as session:
+            media = session.get_one(Media, media_id)
+            if media.media_type == "video":
+                media.media_type = "audio"
+                media.mime_type = AUDIO_CONTAINERS.get(media.mime_type, media.mime_type)
+        log_event("media.reclassified", media_id=media_id, media_type="audio")
 
     def _record(self, media_id: int, fp: AnyFingerprint | None, error: str | None) -> Flag:
         with self.lock, logged_session(self.archive) as session:

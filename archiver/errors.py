@@ -37,6 +37,10 @@ class HashingError(ArchiverError):
     """A file could not be fingerprinted; ``str()`` is a one-line reason."""
 
 
+class AudioOnlyError(HashingError):
+    """A container identified as video holds sound alone (an MP4 or Matroska file)."""
+
+
 class StoreError(ArchiverError):
     """The archive could not be written (disk full, permissions)."""
 

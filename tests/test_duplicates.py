@@ -20,6 +20,7 @@ from archiver import duplicates
 from archiver.archive import Archive
 from archiver.capture import Capturer
 from archiver.index.models import Media
+from archiver.search import SearchQuery, search
 from archiver.similar import SimilarQuery, similar_to_file
 
 
@@ -447,3 +448,26 @@ def test_an_upload_counts_at_its_time_or_after_its_day_when_only_the_date_is_kno
         player("old", day_before, (seen_at.date() - timedelta(days=2)).isoformat())
         assert capturer.capture_url(server.url("/old")).ok
         assert earliest(archive) == sha(day_before)  # its whole day ended before
+
+
+def test_a_video_container_holding_sound_alone_is_indexed_as_audio(
+    tmp_path: Path, server: FixtureServer, media: MediaSet
+) -> None:
+    """A generic MP4 (brand isom) looks like video from its first bytes; decoding shows
+    sound alone, and the index and the sidecar then say audio (the bytes stay)."""
+    talk = tmp_path / "talk.mp4"
+    remux = ["-c", "copy", "-f", "mp4", "-brand", "isom", "-y", str(talk)]
+    subprocess.run([ffmpeg_exe(), "-loglevel", "error", "-i", str(media.audio), *remux], check=True)
+    assert talk.read_bytes()[8:12] == b"isom"
+    server.add_file("/talk.mp4", talk)
+    server.add_page("/p", "<article><p>The speech:</p><video src='/talk.mp4'></video></article>")
+    with Archive.open(make_config(tmp_path / "storage")) as archive:
+        (item,) = Capturer(archive).capture_url(server.url("/p")).items
+        assert item.status == "stored"
+        assert item.files[0].near_duplicates["fingerprint_error"] == "audio-only file"
+        with archive.read_session() as session:
+            (record,) = search(session, archive.layout, SearchQuery())
+            found = record.to_json()
+    assert (found["media_type"], found["mime_type"]) == ("audio", "audio/mp4")
+    sidecar = json.loads(Path(found["sidecar"]).read_text())
+    assert sidecar["file"]["media_type"] == "audio" and sidecar["file"]["sha256"] == sha(talk)

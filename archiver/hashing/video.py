@@ -33,7 +33,7 @@ from av.packet import Packet
 from av.video.frame import VideoFrame
 from av.video.stream import VideoStream
 
-from archiver.errors import HashingError
+from archiver.errors import AudioOnlyError, HashingError
 
 from . import pdq
 from .borders import content_box
@@ -324,7 +324,7 @@ def _video_stream(container: InputContainer) -> VideoStream:
         if not stream.disposition & av.stream.Disposition.attached_pic:
             return stream
     if container.streams.audio:
-        raise HashingError("audio-only file")
+        raise AudioOnlyError("audio-only file")
     raise HashingError("no video stream")
 
 
