@@ -45,6 +45,7 @@ from archiver.index.models import CaptureJob, Embed, Media, Page, Sighting, utcn
 from archiver.index.records import (
     Acquisition,
     PlatformFacts,
+    live_source,
     retitle_page,
     search_document,
     upsert_embed,
@@ -102,7 +103,9 @@ class ItemResult:
 
     @property
     def failed(self) -> bool:
-        return self.status in ("failed", "gone")
+        """Not archived by this capture: it failed, is gone, or another worker (the
+        daemon) was capturing it at that moment ("queued")."""
+        return self.status in ("failed", "gone", "queued")
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -286,10 +289,15 @@ class Capturer:
             return
         workers = self.archive.config.download.concurrency
         with ThreadPoolExecutor(workers, thread_name_prefix="capture") as pool:
-            results = pool.map(
-                lambda ids: _notify(self.run_embed_job(*ids), on_item), recorded.jobs
-            )
-            report.items.extend(results)
+            try:
+                results = pool.map(
+                    lambda ids: _notify(self.run_embed_job(*ids), on_item), recorded.jobs
+                )
+                report.items.extend(results)
+            except KeyboardInterrupt:  # Ctrl-C: transfers stop, their jobs stay queued
+                self.archive.stop.set()
+                pool.shutdown(cancel_futures=True)
+                raise
 
     def record_page(
         self,
@@ -315,7 +323,7 @@ class Capturer:
                 session, url, body, response, extraction.title, now
             )
             if source_id is not None:
-                page.source_id = source_id
+                page.source_id = live_source(session, source_id)
             retitled = retitle_page(session, page, extraction.title)
             recorded = RecordedPage(page.id, sha256, changed, extraction.title)
             record_embeds(session, page, extraction.embeds, now, recorded, mark_removed)

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
@@ -54,6 +55,8 @@ class Context:
             archive = Archive.open(self.config)
         except ArchiverError as exc:
             fail(str(exc))
+        except OSError as exc:  # the storage root cannot be created or written
+            fail(f"storage: {exc.strerror or exc}: {exc.filename or self.config.storage_root}")
         with archive:
             archive.layout.remove_stale_tmp()
             yield archive
@@ -126,7 +129,11 @@ def capture(ctx: Context, url: str, as_json: bool) -> None:
 
     with ctx.archive() as archive:
         interactive = sys.stderr.isatty() and not as_json
-        report = Capturer(archive).capture_url(url, on_item=_progress(interactive))
+        try:
+            report = Capturer(archive).capture_url(url, on_item=_progress(interactive))
+        except KeyboardInterrupt:
+            click.echo("interrupted: what was not finished stays queued for the daemon", err=True)
+            sys.exit(EXIT_INTERRUPTED)
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
     else:
@@ -231,6 +238,8 @@ def run(ctx: Context, once: bool) -> None:
     with ctx.archive() as archive:
         try:
             run_daemon(archive, once=once)
+        except ConfigError as exc:  # found late, e.g. an unsafe [web] address
+            fail(str(exc))
         except ArchiverError as exc:
             fail(str(exc), EXIT_FAILED)
 

@@ -39,17 +39,25 @@ def parse_size(value: object) -> int:
     raise ValueError(f"not a size: {value!r} (use bytes or e.g. '20MiB', '8GB')")
 
 
+#: Longer is a typo, and dates computed from it would leave the calendar.
+MAX_DURATION = 10 * 365 * 86400.0
+
+
 def parse_duration(value: object, *, allow_zero: bool = False) -> float:
     """Seconds from ``90``, ``"30s"``, ``"10m"``, ``"1h"``, ``"1d"`` or ``"1h30m"``."""
     if isinstance(value, int | float) and not isinstance(value, bool):
         if value < 0 or (value == 0 and not allow_zero):
             raise ValueError("a duration must be positive")
+        if value > MAX_DURATION:
+            raise ValueError(f"{value!r} seconds is longer than 10 years")
         return float(value)
     if isinstance(value, str):
         parts = re.findall(r"(\d+(?:\.\d+)?)\s*([smhdw])", value.strip().lower())
         rebuilt = "".join(f"{n}{u}" for n, u in parts)
         if parts and rebuilt == re.sub(r"\s+", "", value.strip().lower()):
             seconds = sum(float(n) * _DURATION_UNITS[u] for n, u in parts)
+            if seconds > MAX_DURATION:
+                raise ValueError(f"{value!r} is longer than 10 years")
             if seconds > 0 or allow_zero:
                 return seconds
     raise ValueError(f"not a duration: {value!r} (use e.g. '30s', '10m', '1h', '1d')")

@@ -5,16 +5,21 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 from support import FixtureServer, MediaSet
-from support.archiving import run_cli
+from support.archiving import cli_command, run_cli
 
+from archiver.archive import Archive
 from archiver.config import load_config
 from archiver.errors import ConfigError
+from archiver.index.models import CaptureJob
 
 
 def write_config(path: Path, body: str) -> Path:
@@ -43,6 +48,7 @@ def test_relative_storage_root_is_relative_to_the_config_file(config_file: Path)
     [
         ("[network]\nmax_file_size = 'lots'\n", "network.max_file_size: not a size"),
         ("[[sources]]\nurl = 'feeds.example/rss'\n", "sources.0.url: not an http(s) URL"),
+        ("[polling]\ndefault_every = '4000000d'\n", "polling.default_every: '4000000d' is longer"),
         ("[network]\nallow_private = true\n", "network.allow_private: unknown key"),
         ("[download]\nconcurrency = 0\n", "download.concurrency: Input should be greater"),
         ("[network\n", "invalid TOML"),
@@ -160,3 +166,46 @@ def test_search_by_hash_does_not_load_the_media_decoders(config_file: Path) -> N
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_setup_errors_found_late_still_exit_2_with_one_line(tmp_path: Path) -> None:
+    """A storage root that cannot be created, or an unsafe web address met only when
+    the daemon starts: bad configuration, exit 2, one line, no traceback."""
+    (tmp_path / "a-file").write_text("not a folder")
+    under_a_file = write_config(tmp_path / "a.toml", '[storage]\nroot = "a-file/storage"\n')
+    result = run_cli(under_a_file, "capture", "https://example.org/live", "--json")
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr.startswith("archiver: error: storage: Not a directory")
+    assert len(result.stderr.strip().splitlines()) == 1
+    exposed = write_config(
+        tmp_path / "b.toml",
+        '[storage]\nroot = "store"\n[web]\nenabled = true\nhost = "0.0.0.0"\n',
+    )
+    result = run_cli(exposed, "run", timeout=60)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "without a token" in result.stderr.strip().splitlines()[-1]
+
+
+def test_ctrl_c_stops_a_capture_at_once_and_leaves_its_jobs_queued(
+    config_file: Path, server: FixtureServer, tmp_path: Path
+) -> None:
+    slow = tmp_path / "slow.mp4"
+    slow.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(2_000_000))
+    server.add_file("/slow.mp4", slow, rate=50_000)  # 40 s to send it whole
+    server.add_page("/live", "<article><p>Footage:</p><video src='/slow.mp4'></video>")
+    capture = subprocess.Popen(
+        cli_command(config_file, "capture", server.url("/live"), "--json"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    while not server.hits("/slow.mp4"):
+        time.sleep(0.05)
+    time.sleep(0.3)
+    capture.send_signal(signal.SIGINT)
+    _, stderr = capture.communicate(timeout=15)  # not the 40 s of the download
+    assert capture.returncode == 130, stderr
+    assert "stays queued" in stderr and "Traceback" not in stderr
+    with Archive.open(load_config(config_file)) as archive, archive.read_session() as session:
+        states = set(session.scalars(select(CaptureJob.state)))
+    assert "running" not in states and "pending" in states

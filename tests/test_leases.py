@@ -207,3 +207,25 @@ def test_a_bug_in_the_work_fails_the_jobs_and_leaves_no_lease_held(
         (True, JobState.FAILED, "internal error"),
         (False, JobState.FAILED, "internal error"),
     }
+
+
+def test_an_embed_another_worker_is_capturing_makes_the_capture_not_ok(
+    tmp_path: Path, server: FixtureServer, media: MediaSet
+) -> None:
+    """`archiver capture` did not archive an embed the daemon is capturing right now:
+    the item says so ("queued", with its reason) and the command exits 1, not 0."""
+    server.add_file("/photo.jpg", media.photo_a)
+    server.add_page("/live", "<article><p>Smoke:</p><img src='/photo.jpg'></article>")
+    with _archive(tmp_path / "storage") as archive:
+        capturer = Capturer(archive)
+        assert capturer.capture_url(server.url("/live")).ok
+        with archive.session() as session:
+            embed_job = session.scalars(
+                select(CaptureJob).where(CaptureJob.embed_id.is_not(None))
+            ).one()
+            embed_job.state = JobState.PENDING
+            start(embed_job, "daemon-elsewhere:1", utcnow(), timedelta(hours=1))
+        report = capturer.capture_url(server.url("/live"))
+    (item,) = report.items
+    assert (item.status, item.reason) == ("queued", "being captured by another worker")
+    assert not report.ok

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
-from support import FixtureServer, MediaSet
+from support import FixtureServer, MediaSet, RequestHandler
 from support.archiving import make_config, run_cli, settings, write_config
 
 from archiver.archive import Archive
@@ -20,9 +20,10 @@ from archiver.capture import Capturer
 from archiver.config import Config, load_config
 from archiver.fetch.http import HttpFetcher
 from archiver.index.models import CaptureJob, Embed, LinkCheck, Page, Source, utcnow
+from archiver.integrity.fixity import verify_archive
 from archiver.logs import setup_logging
 from archiver.sources.poll import Poller, claim_due_sources
-from archiver.sources.registry import add_source
+from archiver.sources.registry import add_source, remove_source
 
 HOURS_6 = timedelta(hours=6)  # polling.max_backoff by default
 SLACK = timedelta(minutes=1)
@@ -205,3 +206,36 @@ def test_plain_logger_calls_keep_their_arguments(capsys: pytest.CaptureFixture[s
         logger.setLevel(saved[1])
     first = capsys.readouterr().err.splitlines()[0]
     assert first.endswith(' level=error event="job 1234 crashed"')
+
+
+def test_a_source_removed_while_it_is_polled_leaves_its_finds_archived(
+    polling: tuple[Config, Archive, Poller], server: FixtureServer
+) -> None:
+    """`archiver source remove` while a slow page is being fetched: the poll still
+    stores the page version (no longer linked to the removed source) instead of
+    failing on the missing source, so no stored file is left without its index row."""
+    _, archive, poller = polling
+    answered = threading.Event()
+
+    def slow_page(request: RequestHandler) -> None:
+        answered.wait(10)
+        body = b"<html><head><title>Live</title></head><body><article><p>UPDATE 1800 GMT</p>"
+        request.send_simple(200, body + b"</article></body></html>", "text/html")
+
+    server.add_handler("/live", slow_page)
+    with archive.session() as session:
+        source_id = add_source(session, server.url("/live"), every=600, kind="page").id
+    outcome: list[object] = []
+    polling_now = threading.Thread(target=lambda: outcome.append(poller.poll(source_id)))
+    polling_now.start()
+    while not server.hits("/live"):
+        polling_now.join(0.05)
+    with archive.session() as session:
+        remove_source(session, str(source_id))
+    answered.set()
+    polling_now.join(10)
+    assert outcome and getattr(outcome[0], "result", None) != "error"
+    with archive.read_session() as session:
+        page = session.scalars(select(Page).where(Page.url == server.url("/live"))).one()
+        assert page.source_id is None and page.title == "Live"
+    assert verify_archive(archive, record_event=False).ok

@@ -11,14 +11,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Table, exists, select, update
+from sqlalchemy import Table, bindparam, case, exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from archiver.extract import FoundEmbed
 from archiver.index.models import CaptureJob, Embed, Page
+from archiver.index.records import live_source
 
 
 @dataclass(frozen=True)
@@ -59,16 +60,25 @@ def record_feed_entries(
         ],
     )
     page_ids = dict(session.execute(select(Page.url, Page.id).where(Page.url.in_(links))).all())
+    page = cast(Table, Page.__table__)
+    at = bindparam("at", type_=page.c.last_fetched_at.type)
     session.execute(
-        update(Page),
+        update(page)
+        .where(page.c.id == bindparam("page_id"))
+        .values(
+            # a title only where the entry has one; a capture of the page may have
+            # committed a later fetch time since this poll began
+            title=func.coalesce(bindparam("entry_title", type_=page.c.title.type), page.c.title),
+            source_id=live_source(session, source_id),
+            feed_entry_sha256=bindparam("digest"),
+            last_fetched_at=case(
+                (page.c.last_fetched_at.is_(None), at),
+                (page.c.last_fetched_at < at, at),
+                else_=page.c.last_fetched_at,
+            ),
+        ),
         [
-            {
-                "id": page_ids[e.link],
-                "title": e.title,
-                "source_id": source_id,
-                "feed_entry_sha256": e.digest,
-                "last_fetched_at": now,
-            }
+            {"page_id": page_ids[e.link], "entry_title": e.title, "digest": e.digest, "at": now}
             for e in entries
         ],
     )

@@ -18,6 +18,7 @@ from archiver.index.models import (
     Page,
     PageSnapshot,
     Sighting,
+    Source,
     utcnow,
 )
 
@@ -238,6 +239,21 @@ def upsert_sighting(
     )
     sighting.last_seen_at = max(sighting.last_seen_at, at)
     return sighting
+
+
+def live_source(session: Session, source_id: int | None) -> int | None:
+    """`source_id` if that source still exists, else None: a source can be removed
+    while it is being polled, and its pages must not name it then.
+
+    On PostgreSQL the row is held (``FOR KEY SHARE``) until the commit, so the
+    removal waits for this transaction instead of failing its foreign key.
+    """
+    if source_id is None:
+        return None
+    query = select(Source.id).where(Source.id == source_id)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(key_share=True)
+    return session.scalar(query)
 
 
 __all__ = [
