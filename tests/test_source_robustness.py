@@ -19,6 +19,7 @@ from archiver.archive import Archive
 from archiver.capture import Capturer
 from archiver.config import Config, load_config
 from archiver.fetch.http import HttpFetcher
+from archiver.index.bulk import EntryRecord, record_feed_entries
 from archiver.index.models import CaptureJob, Embed, LinkCheck, Page, Source, utcnow
 from archiver.integrity.fixity import verify_archive
 from archiver.logs import setup_logging
@@ -239,3 +240,31 @@ def test_a_source_removed_while_it_is_polled_leaves_its_finds_archived(
         page = session.scalars(select(Page).where(Page.url == server.url("/live"))).one()
         assert page.source_id is None and page.title == "Live"
     assert verify_archive(archive, record_event=False).ok
+
+
+def test_a_feed_batch_keeps_a_pages_later_fetch_and_its_title(
+    polling: tuple[Config, Archive, Poller],
+) -> None:
+    """A poll stamps its batch with the time it began; a capture of one of the pages
+    may have committed a later fetch meanwhile, and an entry without a title must
+    not erase the page's."""
+    _, archive, _ = polling
+    began = utcnow()
+    with archive.session() as session:
+        source_id = add_source(session, "https://example.org/feed.rss", every=600).id
+        session.add(
+            Page(
+                url="https://example.org/live",
+                title="Syria Daily, Sept 28",
+                first_fetched_at=began,
+                last_fetched_at=began + timedelta(minutes=5),
+            )
+        )
+    entry = EntryRecord(link="https://example.org/live", title=None, digest="d", embeds=[])
+    with archive.session() as session:
+        record_feed_entries(session, source_id, [entry], began)
+    with archive.read_session() as session:
+        page = session.scalars(select(Page)).one()
+        assert page.title == "Syria Daily, Sept 28"
+        assert page.last_fetched_at == began + timedelta(minutes=5)
+        assert (page.source_id, page.feed_entry_sha256) == (source_id, "d")
