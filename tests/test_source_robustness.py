@@ -18,9 +18,11 @@ from support.archiving import make_config, run_cli, settings, write_config
 from archiver.archive import Archive
 from archiver.capture import Capturer
 from archiver.config import Config, load_config
+from archiver.extract import extract_embeds
 from archiver.fetch.http import HttpFetcher
 from archiver.index.bulk import EntryRecord, record_feed_entries
 from archiver.index.models import CaptureJob, Embed, LinkCheck, Page, Source, utcnow
+from archiver.index.records import upsert_embed
 from archiver.integrity.fixity import verify_archive
 from archiver.logs import setup_logging
 from archiver.sources.poll import Poller, claim_due_sources
@@ -247,7 +249,7 @@ def test_a_feed_batch_keeps_a_pages_later_fetch_and_its_title(
 ) -> None:
     """A poll stamps its batch with the time it began; a capture of one of the pages
     may have committed a later fetch meanwhile, and an entry without a title must
-    not erase the page's."""
+    not erase the page's. An embed the page had is seen again."""
     _, archive, _ = polling
     began = utcnow()
     with archive.session() as session:
@@ -260,11 +262,19 @@ def test_a_feed_batch_keeps_a_pages_later_fetch_and_its_title(
                 last_fetched_at=began + timedelta(minutes=5),
             )
         )
-    entry = EntryRecord(link="https://example.org/live", title=None, digest="d", embeds=[])
+    (photo,) = extract_embeds(
+        b"<article><p>Smoke:</p><img src='/smoke.jpg' width=800 height=600></article>",
+        "https://example.org/live",
+    ).embeds
     with archive.session() as session:
-        record_feed_entries(session, source_id, [entry], began)
+        page_id = session.scalars(select(Page.id)).one()
+        upsert_embed(session, session.get_one(Page, page_id), photo, began - timedelta(hours=1))
+    entry = EntryRecord(link="https://example.org/live", title=None, digest="d", embeds=[photo])
+    with archive.session() as session:
+        assert record_feed_entries(session, source_id, [entry], began) == 0  # none new
     with archive.read_session() as session:
         page = session.scalars(select(Page)).one()
         assert page.title == "Syria Daily, Sept 28"
         assert page.last_fetched_at == began + timedelta(minutes=5)
         assert (page.source_id, page.feed_entry_sha256) == (source_id, "d")
+        assert session.scalars(select(Embed.last_seen_at)).one() == began  # seen again

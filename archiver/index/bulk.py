@@ -94,13 +94,17 @@ def record_feed_entries(
         session.execute(select(Embed.page_id, Embed.url).where(Embed.page_id.in_(ids))).all()
     )
     fresh: dict[tuple[int, str], dict[str, Any]] = {}
+    seen_again: set[tuple[int, str]] = set()
     for entry in entries:
         page_id = page_ids[entry.link]
         for found in entry.embeds:
             key = (page_id, found.url)
-            if key not in known and key not in fresh:
+            if key in known:
+                seen_again.add(key)
+            elif key not in fresh:
                 fresh[key] = embed_row(page_id, found, now)
     insert_ignoring_duplicates(session, Embed.__table__, list(fresh.values()))  # type: ignore[arg-type]
+    _seen_at(session, seen_again, now)
     without_job = session.execute(
         select(Embed.id, Embed.url)
         .where(Embed.page_id.in_(ids))
@@ -112,6 +116,21 @@ def record_feed_entries(
         [{"url": url, "embed_id": embed_id, **job_row} for embed_id, url in without_job],
     )
     return len(fresh)
+
+
+def _seen_at(session: Session, embeds: set[tuple[int, str]], now: datetime) -> None:
+    """Known embeds (page id, url) found again: their ``last_seen_at`` moves to `now`
+    (never back: a capture may have committed a later sighting meanwhile)."""
+    if not embeds:
+        return
+    table = cast(Table, Embed.__table__)
+    at = bindparam("at", type_=table.c.last_seen_at.type)
+    session.execute(
+        update(table)
+        .where(table.c.page_id == bindparam("owner"), table.c.url == bindparam("embed_url"))
+        .values(last_seen_at=case((table.c.last_seen_at < at, at), else_=table.c.last_seen_at)),
+        [{"owner": page_id, "embed_url": url, "at": now} for page_id, url in sorted(embeds)],
+    )
 
 
 def embed_row(page_id: int, found: FoundEmbed, now: datetime) -> dict[str, Any]:
