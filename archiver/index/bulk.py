@@ -50,6 +50,9 @@ def record_feed_entries(
     """
     if not entries:
         return 0
+    # One order for every poller: two inserting or updating the same links in
+    # different orders could otherwise wait on each other's rows (a deadlock).
+    entries = sorted(entries, key=lambda e: e.link)
     links = [e.link for e in entries]
     insert_ignoring_duplicates(
         session,
@@ -103,12 +106,14 @@ def record_feed_entries(
                 seen_again.add(key)
             elif key not in fresh:
                 fresh[key] = embed_row(page_id, found, now)
-    insert_ignoring_duplicates(session, Embed.__table__, list(fresh.values()))  # type: ignore[arg-type]
+    rows = [fresh[key] for key in sorted(fresh)]
+    insert_ignoring_duplicates(session, Embed.__table__, rows)  # type: ignore[arg-type]
     _seen_at(session, seen_again, now)
     without_job = session.execute(
         select(Embed.id, Embed.url)
         .where(Embed.page_id.in_(ids))
         .where(~exists().where(CaptureJob.embed_id == Embed.id))
+        .order_by(Embed.id)
     ).all()
     insert_ignoring_duplicates(
         session,
