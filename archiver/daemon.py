@@ -27,7 +27,6 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, TYPE_CHECKING, Any
 
-from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import select
 
 from archiver import jobs
@@ -38,7 +37,6 @@ from archiver.fetch.http import HttpFetcher
 from archiver.index.models import CaptureJob, utcnow
 from archiver.integrity.eventlog import flush_log
 from archiver.integrity.fixity import run_due_slice
-from archiver.integrity.timestamp import timestamp_due, timestamp_head
 from archiver.jobs import JobState
 from archiver.liveness.service import LivenessChecker, sync_targets
 from archiver.liveness.service import claim_due as claim_due_checks
@@ -271,6 +269,8 @@ class Daemon:
 
     def timestamp(self) -> None:
         """Have the configured authority sign the log head, when it grew and is due."""
+        from archiver.integrity.timestamp import timestamp_due, timestamp_head
+
         settings = self.config.timestamp
         if not self.accepting or not timestamp_due(self.archive, settings.every):
             return
@@ -325,6 +325,9 @@ class Daemon:
     def run_forever(self) -> None:
         self.prepare()
         tick = self.config.daemon.tick
+        # Imported here, as the time-stamp code is below: `run --once` needs neither.
+        from apscheduler.schedulers.background import BackgroundScheduler
+
         scheduler = BackgroundScheduler(timezone=UTC)
         # a periodic job still busy refilling simply skips a turn: not worth a log line
         logging.getLogger("apscheduler").setLevel(logging.ERROR)
