@@ -760,10 +760,17 @@ def _refuse_icons(path: Path) -> None:
 def _parse_upload(value: object) -> tuple[date | None, datetime | None]:
     """An upload time as (its UTC date, the exact UTC moment when known).
 
-    A time with an offset (``2024-03-01T22:30:00-05:00``, or ``Z``) is exact, and its
-    date is the UTC one (2024-03-02). A date alone (``20240301``, ``2024-03-01``), or a
-    time without an offset, gives the date as written and no moment.
+    Seconds since the epoch (yt-dlp's ``timestamp``) and a time with an offset
+    (``2024-03-01T22:30:00-05:00``, or ``Z``) are exact, and their date is the UTC one
+    (2024-03-02). A date alone (``20240301``, ``2024-03-01``), or a time without an
+    offset, gives the date as written and no moment.
     """
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            stamp = datetime.fromtimestamp(value, UTC)
+        except (OverflowError, OSError, ValueError):
+            return None, None
+        return stamp.date(), stamp
     if not isinstance(value, str):
         return None, None
     try:
@@ -790,16 +797,9 @@ def _parse_upload(value: object) -> tuple[date | None, datetime | None]:
 def _ytdlp_facts(info: dict[str, Any]) -> PlatformFacts | None:
     if not info:
         return None
-    # yt-dlp's `timestamp` (seconds since the epoch) is the upload's moment: exact, and
-    # its UTC date is right where some extractors fill `upload_date` from a local date.
-    stamp = info.get("timestamp")
-    day, moment = None, None
-    if isinstance(stamp, int | float) and not isinstance(stamp, bool):
-        try:
-            moment = datetime.fromtimestamp(stamp, UTC)
-            day = moment.date()
-        except (OverflowError, OSError, ValueError):
-            moment = None
+    # yt-dlp's `timestamp` is the upload's moment: exact, and its UTC date is right
+    # where some extractors fill `upload_date` from a local date.
+    day, moment = _parse_upload(info.get("timestamp"))
     if day is None:
         day, moment = _parse_upload(info.get("upload_date"))
     return PlatformFacts(

@@ -162,14 +162,11 @@ def _origin_key(media: Media) -> tuple[datetime, int, datetime, int]:
     (UTC); a file first seen during D stays ahead of it.
     """
     seen = min((s.first_seen_at for s in media.sightings), default=media.first_captured_at)
-    if media.platform_uploaded_at is not None:
-        if media.platform_uploaded_at <= seen:
-            return media.platform_uploaded_at, 0, media.first_captured_at, media.id
-        return seen, 1, media.first_captured_at, media.id
-    if media.platform_upload_date is not None:
-        day_over = datetime.combine(media.platform_upload_date + timedelta(days=1), time(), UTC)
-        if day_over <= seen:
-            return day_over, 0, media.first_captured_at, media.id
+    uploaded = media.platform_uploaded_at
+    if uploaded is None and media.platform_upload_date is not None:
+        uploaded = datetime.combine(media.platform_upload_date + timedelta(days=1), time(), UTC)
+    if uploaded is not None and uploaded <= seen:
+        return uploaded, 0, media.first_captured_at, media.id
     return seen, 1, media.first_captured_at, media.id
 
 

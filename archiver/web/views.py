@@ -30,33 +30,12 @@ Offset = Annotated[int, Query(ge=0, le=10**9)]
 DEAD = ("gone", "restricted")
 
 
-def search_query(
-    *,
-    sha256: str | None = None,
-    md5: str | None = None,
-    since: str | None = None,
-    until: str | None = None,
-    upload_since: str | None = None,
-    upload_until: str | None = None,
-    page: str | None = None,
-    text: str | None = None,
-    limit: int = 100,
-) -> SearchQuery:
-    """The filters of ``archiver search`` (empty form fields count as absent);
-    QueryError if bad."""
+def search_query(*, limit: int = 100, **filters: str | None) -> SearchQuery:
+    """The filters of ``archiver search`` (`SearchQuery.parse`'s; empty form fields
+    count as absent), with the web's cap on `limit`; QueryError if bad."""
     if limit > MAX_LIMIT:
         raise QueryError(f"limit: at most {MAX_LIMIT}")
-    return SearchQuery.parse(
-        sha256=sha256,
-        md5=md5,
-        since=since,
-        until=until,
-        upload_since=upload_since,
-        upload_until=upload_until,
-        page=page,
-        text=text,
-        limit=limit,
-    )
+    return SearchQuery.parse(**filters, limit=limit)
 
 
 def search_results(session: Session, layout: Layout, query: SearchQuery) -> list[dict[str, Any]]:
