@@ -10,6 +10,7 @@ from typing import Any
 
 import bagit
 import pytest
+from PIL import Image
 from sqlalchemy import select
 from support import FixtureServer, MediaSet
 from support.archiving import make_config
@@ -19,6 +20,7 @@ from archiver.archive import Archive
 from archiver.capture import Capturer
 from archiver.index.models import Event, LinkCheck, Page, PageSnapshot, utcnow
 from archiver.integrity import events
+from archiver.integrity.canonical import entry_hash
 from archiver.integrity.eventlog import log_path, logged_session, verify_chain
 from archiver.integrity.export import ExportError, export_bag
 from archiver.integrity.timestamp import timestamp_head
@@ -269,4 +271,44 @@ def test_a_files_history_travels_with_it(
         "similarity": 0.9313,
         "method": "pdq",
     }
+    assert verify_chain(archive).ok
+
+
+def test_the_original_carries_the_entry_of_a_later_copy(
+    archive: Archive, server: FixtureServer, media: MediaSet, tmp_path: Path
+) -> None:
+    """A ``duplicate`` entry is filed under the newer file; exporting only the older
+    one still carries it, without the copy itself."""
+    copy = tmp_path / "reposted.jpg"
+    with Image.open(media.photo_a) as image:
+        small = image.convert("RGB").resize((image.width * 2 // 5, image.height * 2 // 5))
+        small.save(copy, "JPEG", quality=30)
+    server.add_file("/orig/photo.jpg", media.photo_a)
+    server.add_file("/copy/photo.jpg", copy)
+    server.add_page("/first", "<article><p>Smoke:</p><img src='/orig/photo.jpg'></article>")
+    server.add_page("/repost", "<article><p>Re-posted:</p><img src='/copy/photo.jpg'></article>")
+    capturer = Capturer(archive)
+    assert capturer.capture_url(server.url("/first")).ok
+    assert capturer.capture_url(server.url("/repost")).ok
+    original, reposted = sha256_of(media.photo_a), sha256_of(copy)
+
+    out = tmp_path / "original"
+    report = export_bag(archive, SearchQuery.parse(sha256=original), out)
+
+    bag = bagit.Bag(str(out))
+    bag.validate()
+    assert report.media == 1
+    assert not any(reposted in p for p in bag.payload_entries())  # the selection decides
+    described = json.loads((out / "data/export.json").read_text())
+    assert [m["sha256"] for m in described["media"]] == [original]
+    lines = (out / "data/log/events.jsonl").read_bytes().splitlines(keepends=True)
+    entries = [json.loads(line) for line in lines]
+    (duplicate,) = [e for e in entries if e["type"] == "duplicate"]
+    assert duplicate["media_sha256"] == reposted
+    assert duplicate["payload"]["other_sha256"] == original
+    full_log = set(log_path(archive.layout).read_bytes().splitlines(keepends=True))
+    assert all(line in full_log for line in lines)  # byte for byte in the archive's log
+    assert all(entry_hash(e) == e["sha256"] for e in entries)
+    assert [e["seq"] for e in entries] == sorted(e["seq"] for e in entries)
+    assert report.events == len(entries)
     assert verify_chain(archive).ok

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, selectinload
 from archiver import __version__
 from archiver.archive import Archive
 from archiver.errors import ArchiverError
-from archiver.index.models import Embed, Event, Media, Page, Sighting, iso
+from archiver.index.models import DuplicatePair, Embed, Event, Media, Page, Sighting, iso
 from archiver.integrity.bag import BagWriter, ExportError, serialize_zip
 from archiver.integrity.canonical import format_time
 from archiver.integrity.eventlog import entry_of, flush_log, head, line_of, record
@@ -232,7 +232,7 @@ def _plan(session: Session, layout: Layout, query: SearchQuery) -> _Plan:
                         "sidecar": f"{Path(snapshot.path).parent.as_posix()}/{SIDECAR}",
                     },
                 )
-    _plan_events(session, plan)
+    _plan_events(session, plan, [m.id for m in selected])
     return plan
 
 
@@ -249,7 +249,7 @@ def _companions(layout: Layout, original: str) -> list[str]:
     )
 
 
-def _plan_events(session: Session, plan: _Plan) -> None:
+def _plan_events(session: Session, plan: _Plan, media_ids: list[int]) -> None:
     """Entries about the selected files and pages, the newest fixity and timestamp
     entries (archive-wide attestations), and the head."""
     chosen: dict[int, Event] = {}
@@ -259,6 +259,8 @@ def _plan_events(session: Session, plan: _Plan) -> None:
             select(Event).where(Event.media_sha256.in_(shas[start : start + _CHUNK]))
         ):
             chosen[event.seq] = event
+    for event in _duplicates_naming(session, media_ids, set(shas)):
+        chosen[event.seq] = event
     for event in session.scalars(
         select(Event).where(Event.type == "page").execution_options(yield_per=1000)
     ):
@@ -280,6 +282,39 @@ def _plan_events(session: Session, plan: _Plan) -> None:
         "sha256": sha256,
         "entry": {**entry_of(head_event), "sha256": head_event.sha256} if head_event else None,
     }
+
+
+def _duplicates_naming(session: Session, media_ids: list[int], shas: set[str]) -> list[Event]:
+    """``duplicate`` entries that name a selected file as ``other_sha256``.
+
+    Such an entry is filed under the newer file, so an export of the older one (often
+    the original) would otherwise lose the record that a copy exists. The payload is
+    generic JSON, so instead of reading every ``duplicate`` entry the partners are
+    found through the indexed near-duplicate pairs, and only their entries are read.
+    """
+    selected = set(media_ids)
+    partners: set[int] = set()
+    for mine, theirs in (
+        (DuplicatePair.media_a_id, DuplicatePair.media_b_id),
+        (DuplicatePair.media_b_id, DuplicatePair.media_a_id),
+    ):
+        for start in range(0, len(media_ids), _CHUNK):
+            partners.update(
+                session.scalars(select(theirs).where(mine.in_(media_ids[start : start + _CHUNK])))
+            )
+    ids = sorted(partners - selected)  # a selected partner's entries are already in
+    found: list[Event] = []
+    for start in range(0, len(ids), _CHUNK):
+        found += [
+            event
+            for event in session.scalars(
+                select(Event)
+                .join(Media, Media.sha256 == Event.media_sha256)
+                .where(Media.id.in_(ids[start : start + _CHUNK]), Event.type == "duplicate")
+            )
+            if event.payload.get("other_sha256") in shas
+        ]
+    return found
 
 
 # ---- writing ------------------------------------------------------------------------------
