@@ -314,11 +314,13 @@ def test_retry_after_is_read_or_ignored_never_an_error(header: str, seconds: flo
     assert retry_after_seconds(header, now=60.0) == seconds
 
 
+@pytest.mark.parametrize("allow_private", [False, True])
 def test_a_resolver_that_does_not_answer_is_cut_off_by_the_deadline(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, allow_private: bool
 ) -> None:
-    """The address guard resolves names itself; a lookup that hangs (a DNS server that
-    never answers) counts against the request's time limit like the rest."""
+    """archiver resolves names itself, with the address guard on or off; a lookup
+    that hangs (a DNS server that never answers) counts against the request's time
+    limit like the rest."""
     real = socket.getaddrinfo
     answered = threading.Event()
 
@@ -329,8 +331,10 @@ def test_a_resolver_that_does_not_answer_is_cut_off_by_the_deadline(
         return real(host, *args, **kwargs)
 
     monkeypatch.setattr(socket, "getaddrinfo", unanswered)
-    guarded = NetworkConfig(allow_private_addresses=False, page_deadline=1.0, read_timeout=5.0)
-    http = HttpFetcher(guarded, 2)
+    network = NetworkConfig(
+        allow_private_addresses=allow_private, page_deadline=1.0, read_timeout=5.0
+    )
+    http = HttpFetcher(network, 2)
     began = time.monotonic()
     with pytest.raises(FetchError) as caught:
         http.get_document("http://slow-dns.example/live")

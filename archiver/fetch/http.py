@@ -147,10 +147,8 @@ def make_client(network: NetworkConfig, timeout: float | None = None) -> httpx.C
     """The one way archiver builds an HTTP client: guarded, honest, bounded."""
     # keep connections to many hosts alive (liveness checks and polls go round them)
     limits = httpx.Limits(max_connections=None, max_keepalive_connections=200, keepalive_expiry=60)
-    transport: httpx.HTTPTransport = (
-        httpx.HTTPTransport(retries=0, limits=limits)
-        if network.allow_private_addresses
-        else GuardedTransport(retries=0, limits=limits)
+    transport = GuardedTransport(
+        public_only=not network.allow_private_addresses, retries=0, limits=limits
     )
     _bound_by_deadlines(transport)
     return httpx.Client(

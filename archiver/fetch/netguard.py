@@ -81,10 +81,17 @@ def check_host(host: str, port: int = 443) -> None:
 
 
 class GuardedBackend(httpcore.NetworkBackend):
-    """An httpcore network backend that only dials public addresses."""
+    """An httpcore network backend that resolves names itself, within the time-out,
+    and (unless ``public_only`` is off) dials only public addresses.
 
-    def __init__(self) -> None:
+    With the guard off (``allow_private_addresses``) the lookup still runs here:
+    httpcore's own backend would wait on getaddrinfo for as long as the system
+    resolver does, past every time limit.
+    """
+
+    def __init__(self, public_only: bool = True) -> None:
         self._inner = httpcore.SyncBackend()
+        self.public_only = public_only
 
     def connect_tcp(
         self,
@@ -95,7 +102,7 @@ class GuardedBackend(httpcore.NetworkBackend):
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.NetworkStream:
         addresses = resolve(host, port, timeout)  # the lookup counts against the time-out
-        allowed = [a for a in addresses if is_public_address(a)]
+        allowed = [a for a in addresses if is_public_address(a) or not self.public_only]
         if not allowed:
             raise BlockedAddressError(
                 f"refused: {host} resolves to non-public address {addresses[0]}"
@@ -124,7 +131,7 @@ class GuardedBackend(httpcore.NetworkBackend):
 class GuardedTransport(httpx.HTTPTransport):
     """httpx's transport with the connection pool dialling through GuardedBackend."""
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, *, public_only: bool = True, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         pool = self._pool
         self._pool = httpcore.ConnectionPool(
@@ -134,5 +141,5 @@ class GuardedTransport(httpx.HTTPTransport):
             keepalive_expiry=pool._keepalive_expiry,
             http1=pool._http1,
             http2=pool._http2,
-            network_backend=GuardedBackend(),
+            network_backend=GuardedBackend(public_only),
         )
