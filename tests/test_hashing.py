@@ -420,23 +420,35 @@ def _gif_frame_descriptor(data: bytes) -> int:
     return offset
 
 
-def _gif_growing_on_frame_2(path: Path, size: tuple[int, int]) -> Path:
-    """A 64x64 GIF whose flat first frame is followed by a frame declaring `size`."""
-    import io
+def _gif_growing_on_frame_2(path: Path, size: tuple[int, int], disposal: int = 1) -> Path:
+    """A 64x64 GIF whose flat first frame is followed by a frame declaring `size`.
+
+    `disposal`: 1 leaves each frame in place, 2 restores its area to the background, 3
+    to what was there before.
+    """
     import struct
 
-    def single(colour: int) -> bytes:
-        out = io.BytesIO()
-        Image.new("P", (64, 64), colour).save(out, "GIF")
-        return out.getvalue()
-
-    first, second = single(0), single(1)
+    first, second = _gif_single(0), _gif_single(1)
     head, one = first[: _gif_frame_descriptor(first)], first[_gif_frame_descriptor(first) : -1]
     two = bytearray(second[_gif_frame_descriptor(second) : -1])
     struct.pack_into("<HH", two, 5, *size)
-    control = b"\x21\xf9\x04\x04\x00\x00\x00\x00"  # leave in place, no transparency
+    control = _gif_control(disposal)
     path.write_bytes(head + control + one + control + bytes(two) + b";")
     return path
+
+
+def _gif_single(colour: int) -> bytes:
+    """A flat 64x64 one-frame GIF."""
+    import io
+
+    out = io.BytesIO()
+    Image.new("P", (64, 64), colour).save(out, "GIF")
+    return out.getvalue()
+
+
+def _gif_control(disposal: int) -> bytes:
+    """A graphic control extension: this disposal, no transparency."""
+    return b"\x21\xf9\x04" + bytes([disposal << 2]) + b"\x00\x00\x00\x00"
 
 
 @pytest.mark.parametrize("kind", ["tiff", "gif"])
@@ -472,7 +484,7 @@ def test_large_progressive_jpeg_is_refused(tmp_path: Path, monkeypatch: pytest.M
 
 
 def test_video_frames_over_8k_are_not_decoded(tmp_path: Path) -> None:
-    """A 64-megapixel frame (PNG in Matroska, 77 kB) is refused while probing."""
+    """A 64-megapixel frame (PNG in Matroska, 77 kB) is refused by its declared size."""
     path = tmp_path / "big.mkv"
     source = "color=c=gray:s=8000x8000:r=1:d=1"
     _ffmpeg(
@@ -490,8 +502,178 @@ def test_video_frames_over_8k_are_not_decoded(tmp_path: Path) -> None:
             str(path),
         ]
     )
-    with pytest.raises(HashingError, match=r"over 33,177,600 pixels"):
+    with pytest.raises(HashingError, match=r"^video frame too large to decode \(8000x8000\)$"):
         fingerprint(path, "video")
+
+
+def _peak_in_child(path: Path, media_type: str) -> tuple[str, int]:
+    """Fingerprint a file in a child process: the outcome (``hashed WxH`` or the one-line
+    reason of the HashingError) and the child's peak resident memory in MB."""
+    import subprocess
+    import sys
+
+    # VmHWM, not ru_maxrss: Linux carries the parent's peak over into a child's.
+    code = (
+        "import sys\n"
+        "from archiver.hashing import HashingError, fingerprint\n"
+        "try:\n"
+        "    fp = fingerprint(sys.argv[1], sys.argv[2])\n"
+        "    print(f'hashed {fp.width}x{fp.height}')\n"
+        "except HashingError as exc:\n"
+        "    print(exc)\n"
+        "status = open('/proc/self/status').read().split('VmHWM:')[1]\n"
+        "print(status.split()[0])\n"  # kB
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(path), media_type],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    outcome, peak = done.stdout.splitlines()
+    return outcome, int(peak) // 1024
+
+
+def _flv_declaring(path: Path, size: tuple[int, int]) -> Path:
+    """A 1 s Sorenson H.263 FLV (400x300) whose picture headers all declare `size`.
+
+    FLV names no streams in its header, and this codec has no parser: only decoding a
+    picture tells its size.
+    """
+    import struct
+
+    source = path.with_suffix(".source.flv")
+    lavfi = ["-f", "lavfi", "-i", "testsrc2=s=400x300:r=25:d=1"]
+    _ffmpeg([*lavfi, "-c:v", "flv", "-flvflags", "no_metadata", str(source)])
+    data = bytearray(source.read_bytes())
+    offset = struct.unpack_from(">I", data, 5)[0] + 4  # past the header and the first size
+    while offset + 11 <= len(data):
+        length = int.from_bytes(data[offset + 1 : offset + 4], "big")
+        if data[offset] == 9:  # a video tag: a byte of flags, then the picture header
+            start = offset + 12
+            header = int.from_bytes(data[start : start + 9], "big")
+            # start code (17 bits), version (5), time (8), size format 1 (3): then the
+            # width and height, 16 bits each
+            assert header >> 55 == 1 and (header >> 39) & 7 == 1
+            header &= ~(0xFFFFFFFF << 7)
+            header |= size[0] << 23 | size[1] << 7
+            data[start : start + 9] = header.to_bytes(9, "big")
+        offset += 11 + length + 4
+    path.write_bytes(data)
+    return path
+
+
+def test_probing_decodes_no_frame(tmp_path: Path) -> None:
+    """Opening a video decodes nothing: a pixel limit given at open reaches the probe's
+    decoders only for streams listed in the header, and FLV and MPEG-PS list none. A
+    16000x16000 picture took 260 MB here (an H.264 one in MPEG-PS or FLV, 1.1 GB). The
+    same file at its real size is hashed: its frame size is known from decoding."""
+    path = _flv_declaring(tmp_path / "huge.flv", (16000, 16000))
+    outcome, peak = _peak_in_child(path, "video")
+    assert peak < 120, f"{peak} MB"
+    assert outcome == (
+        "corrupt video: no decodable frames (frame size unknown or over 33,177,600 pixels)"
+    )
+    fp = fingerprint(_flv_declaring(tmp_path / "plain.flv", (400, 300)), "video")
+    assert isinstance(fp, VideoFingerprint) and (fp.width, fp.height) == (400, 300)
+    assert len(fp.frames) == 2
+
+
+def _gif_claiming_13000(path: Path, how: str) -> Path:
+    """A tiny GIF with a frame declaring 13000x13000 that is to be disposed of.
+
+    Pillow grows its canvas and fills the frame's area for the disposal while seeking
+    to the frame (a 64x64 first frame keeps the canvas small until then).
+    """
+    import struct
+
+    if how in ("restore to background", "restore to previous"):
+        disposal = 2 if how == "restore to background" else 3
+        return _gif_growing_on_frame_2(path, (13000, 13000), disposal)
+    first = _gif_single(0)
+    head, one = first[: _gif_frame_descriptor(first)], first[_gif_frame_descriptor(first) : -1]
+    huge = bytearray(one)
+    struct.pack_into("<HH", huge, 5, 13000, 13000)
+    if how == "first frame":
+        path.write_bytes(head + _gif_control(2) + bytes(huge) + b";")
+        return path
+    assert how == "after an empty extension"
+    # Pillow reads an extension (other than a comment) whose first sub-block is empty on
+    # to the next terminator: this 64x64 frame's first byte (0x2C) reads as a length of
+    # 44, the rest of the frame, so it is skipped as one sub-block and the 13000x13000
+    # frame is the second that Pillow sees, not the third.
+    hidden = b"\x2c" + struct.pack("<4HB", 0, 0, 64, 64, 0) + b"\x02\x20" + bytes(32) + b"\x00"
+    extension = b"\x21\xf9\x00" + hidden + b"\x00"
+    path.write_bytes(head + _gif_control(2) + one + extension + bytes(huge) + b";")
+    return path
+
+
+@pytest.mark.parametrize(
+    "how",
+    ["first frame", "restore to background", "restore to previous", "after an empty extension"],
+)
+def test_gif_frame_sizes_are_checked_before_pillow_reads_the_frame(
+    tmp_path: Path, how: str
+) -> None:
+    """A 300-byte GIF whose second frame claims 13000x13000 took 700 MB before its size
+    could be checked after the seek (210 MB when the first frame claims it)."""
+    path = _gif_claiming_13000(tmp_path / "claims.gif", how)
+    outcome, peak = _peak_in_child(path, "image")
+    assert peak < 120, f"{peak} MB"
+    frame = "" if how == "first frame" else "frame 2 is "
+    assert outcome == f"image too large to hash ({frame}13000x13000)"
+
+
+def test_gif_frame_sizes_read_ahead_are_pillows(tmp_path: Path) -> None:
+    """The canvas sizes read ahead of Pillow are the ones it gives each frame, past a
+    comment, a loop count, stray bytes and a frame reaching past the canvas (which
+    grows it)."""
+    import struct
+
+    first = _gif_single(0)
+    pieces = [first[: _gif_frame_descriptor(first)]]
+    pieces += [b"\x21\xfe\x05hello\x00", b"\x21\xff\x0bNETSCAPE2.0\x03\x01\x00\x00\x00"]
+    for index in range(4):
+        single = _gif_single(index)
+        frame = bytearray(single[_gif_frame_descriptor(single) : -1])
+        if index == 2:
+            struct.pack_into("<H", frame, 1, 40)  # left edge at 40: reaches 104
+        pieces += [_gif_control(index), bytes(frame), b"\x07" if index == 1 else b""]
+    path = tmp_path / "frames.gif"
+    path.write_bytes(b"".join(pieces) + b";")
+    with Image.open(path) as gif:
+        sizes = [gif.size]
+        for index in range(1, 4):
+            gif.seek(index)
+            sizes.append(gif.size)
+        with pytest.raises(EOFError):
+            gif.seek(4)
+    assert sizes == [(64, 64), (64, 64), (104, 64), (104, 64)]
+    assert images._gif_canvases(path, 10) == sizes
+    assert images._gif_canvases(path, 2) == sizes[:2]
+
+
+def test_large_animated_gif_is_hashed_in_bounded_memory(tmp_path: Path) -> None:
+    """A 6000x6000 GIF (36 megapixels, within the pixel limit) of five flat frames, each
+    looked at in turn for detail, with a transparent colour and restored to the
+    background after each. It took 740 MB: Pillow composites the frames after the first
+    in RGB(A), about 16 bytes a pixel, and putting the first on white took 13 bytes a
+    pixel more. Its first frame alone is hashed, in less than 250 MB."""
+    import io
+
+    out = io.BytesIO()
+    Image.new("P", (6000, 6000), 0).save(out, "GIF")
+    one = out.getvalue()
+    head, frame = one[: _gif_frame_descriptor(one)], one[_gif_frame_descriptor(one) : -1]
+    control = bytearray(_gif_control(2))
+    control[3] |= 1  # with a transparent colour ...
+    control[6] = 1  # ... that the frames don't use
+    path = tmp_path / "big.gif"
+    path.write_bytes(head + (bytes(control) + frame) * 5 + b";")
+    outcome, peak = _peak_in_child(path, "image")
+    assert outcome == "hashed 6000x6000"
+    assert peak < 250, f"{peak} MB"
 
 
 def test_video_without_a_decoder_is_refused(tmp_path: Path) -> None:

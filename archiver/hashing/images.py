@@ -9,8 +9,11 @@ of an animation or multi-page file (checked after each seek, before decoding), a
 progressive JPEGs over it are refused at full size: libjpeg keeps all their DCT
 coefficients whatever the draft scale. At most `MAX_ANIMATION_FRAMES` frames are looked
 at, found by seeking one at a time (the frame count is never asked for: Pillow walks a
-whole TIFF page chain for it, quadratically). Hashes are taken from a copy of at most
-`WORK_SIDE` pixels, which is all a 64x64 (PDQ) or 32x32 (pHash) summary needs.
+whole TIFF page chain for it, quadratically). A GIF's frame sizes are read before Pillow
+opens it or seeks (`_gif_canvases`), and its frames after the first, which Pillow
+composites in RGB, only on canvases up to `MAX_GIF_COMPOSITE_PIXELS`. Frames are turned
+grey a strip at a time, never as whole RGB(A) copies. Hashes are taken from a copy of
+at most `WORK_SIDE` pixels, which is all a 64x64 (PDQ) or 32x32 (pHash) summary needs.
 
 Pillow's failures on bad input (any of `_PILLOW_FAILURES` from opening, seeking,
 decoding or converting) become ``unreadable image: ...``; errors in the code here are
@@ -24,6 +27,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import numpy.typing as npt
@@ -44,6 +48,14 @@ MAX_DECODE_PIXELS = 40_000_000
 WORK_SIDE = 512
 #: Animated images: the first frame with enough detail among this many.
 MAX_ANIMATION_FRAMES = 5
+#: Pillow composites a GIF's frames after the first in RGB(A), with a copy of the frame
+#: before, a disposal fill and conversions: about 16 bytes per canvas pixel at once
+#: (640 MB for 6000x6000, 250 MB at this size). Those frames are looked at only on
+#: canvases up to this size (4000x3000); a larger GIF is hashed by its first frame.
+MAX_GIF_COMPOSITE_PIXELS = 12_000_000
+#: Frames are turned grey this many pixels (whole rows) at a time, so that their RGBA
+#: copies (three at 4 bytes a pixel to put transparency on white) stay small.
+STRIP_PIXELS = 1 << 20
 #: Share of the picture (each side) in the centred window also hashed (`*_c92`): a copy
 #: cropped by about 8% lines up with it (and a crop of the copy with its full picture).
 WINDOW = 0.92
@@ -74,9 +86,14 @@ def fingerprint_image(path: Path) -> ImageFingerprint:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with _pillow():
+                canvases = _gif_canvases(path, MAX_ANIMATION_FRAMES)
+                if canvases and canvases[0][0] * canvases[0][1] > MAX_DECODE_PIXELS:
+                    raise HashingError(
+                        f"image too large to hash ({canvases[0][0]}x{canvases[0][1]})"
+                    )
                 image = Image.open(path)
             with image:
-                return _fingerprint(image)
+                return _fingerprint(image, canvases)
     except MemoryError:
         raise HashingError("image too large to hash (out of memory)") from None
 
@@ -105,7 +122,10 @@ _TRANSPOSE = {
 }
 
 
-def _fingerprint(image: Image.Image) -> ImageFingerprint:
+def _fingerprint(
+    image: Image.Image, gif_canvases: list[tuple[int, int]] | None
+) -> ImageFingerprint:
+    """`gif_canvases`: for a GIF, the canvas of each frame `_gif_canvases` found."""
     width, height = image.size
     with _pillow():
         orientation = image.getexif().get(_ORIENTATION, 1)
@@ -128,6 +148,15 @@ def _fingerprint(image: Image.Image) -> ImageFingerprint:
         raise HashingError(f"image too large to hash ({width}x{height})")
     first: ImageFingerprint | None = None
     for index in range(MAX_ANIMATION_FRAMES):
+        if index and gif_canvases is not None:
+            if index >= len(gif_canvases):
+                break
+            canvas_width, canvas_height = gif_canvases[index]
+            if canvas_width * canvas_height > MAX_DECODE_PIXELS:
+                size = f"{canvas_width}x{canvas_height}"
+                raise HashingError(f"image too large to hash (frame {index + 1} is {size})")
+            if canvas_width * canvas_height > MAX_GIF_COMPOSITE_PIXELS:
+                break
         if index:
             with _pillow():
                 try:
@@ -164,19 +193,117 @@ def _working_copy(image: Image.Image, transpose: Image.Transpose | None) -> npt.
 
 def _reduced_grey(image: Image.Image) -> Image.Image:
     """The loaded current frame as 8-bit grey on white, reduced to about `WORK_SIDE`."""
-    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
-        rgba = image.convert("RGBA")
-        grey = Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba).convert("L")
-    elif image.mode in ("L", "RGB"):
-        grey = image.convert("L")
-    elif image.mode.startswith("I") or image.mode == "F":
+    if (image.mode.startswith("I") or image.mode == "F") and not _has_alpha(image):
         grey = _wide_grey(image)
     else:
-        grey = image.convert("RGB").convert("L")
+        grey = _grey(image)
     factor = round(max(grey.size) / WORK_SIDE)
     if factor >= 2:
         grey = grey.reduce(factor)
     return grey
+
+
+def _has_alpha(image: Image.Image) -> bool:
+    """Whether the picture has transparency, which is put on white."""
+    return image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
+
+
+def _grey(image: Image.Image) -> Image.Image:
+    """The loaded frame as 8-bit grey on white, converted a strip of rows at a time.
+
+    Every conversion works pixel by pixel, so the strips make the same picture as the
+    whole frame would, while the frame's RGB(A) copies (4 bytes a pixel each) are never
+    made whole: a 40-megapixel GIF with transparency took 550 MB converted at once.
+    """
+    rows = max(1, STRIP_PIXELS // max(1, image.width))
+    if image.height <= rows:
+        return _grey_strip(image)
+    out = Image.new("L", image.size)
+    for top in range(0, image.height, rows):
+        box = (0, top, image.width, min(image.height, top + rows))
+        out.paste(_grey_strip(image.crop(box)), box)
+    return out
+
+
+def _grey_strip(image: Image.Image) -> Image.Image:
+    """8-bit grey of a picture; transparency is put on white."""
+    if _has_alpha(image):
+        rgba = image.convert("RGBA")
+        return Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba).convert("L")
+    if image.mode in ("L", "RGB"):
+        return image.convert("L")
+    return image.convert("RGB").convert("L")
+
+
+def _gif_canvases(path: Path, frames: int) -> list[tuple[int, int]] | None:
+    """The canvas of each of a GIF's first `frames` frames; None for other files.
+
+    Pillow grows a GIF's canvas to hold a frame that reaches past it, and allocates the
+    fill for a frame's "restore" disposal, while it seeks to the frame: before any pixel
+    limit can be checked on the result (a 272-byte GIF whose second frame claimed
+    13000x13000 took 700 MB). So the frame descriptors are read here first, block by
+    block as Pillow reads them (stray bytes skipped, extensions ended where Pillow ends
+    them), so that both see the same frames. The list ends with the file's frames.
+    """
+    with path.open("rb") as file:
+        head = file.read(13)
+        if len(head) < 13 or head[:6] not in (b"GIF87a", b"GIF89a"):
+            return None
+        width, height = struct.unpack_from("<HH", head, 6)
+        if head[10] & 0x80:
+            file.read(3 << ((head[10] & 7) + 1))  # global colour table
+        canvases: list[tuple[int, int]] = []
+        while len(canvases) < frames:
+            block = file.read(1)
+            if block in (b"", b";"):
+                break
+            if block == b"!":
+                label = file.read(1)
+                if not label:
+                    break
+                _skip_extension(file, label[0], first_frame=not canvases)
+            elif block == b",":
+                descriptor = file.read(9)
+                if len(descriptor) < 9:
+                    break
+                left, top, frame_width, frame_height = struct.unpack_from("<4H", descriptor)
+                width, height = max(width, left + frame_width), max(height, top + frame_height)
+                canvases.append((width, height))
+                if len(canvases) == frames:
+                    break
+                if descriptor[8] & 0x80:
+                    file.read(3 << ((descriptor[8] & 7) + 1))  # local colour table
+                file.read(1)  # LZW minimum code size
+                while _gif_data(file):  # the image data
+                    pass
+    return canvases
+
+
+def _skip_extension(file: BinaryIO, label: int, *, first_frame: bool) -> None:
+    """Read past an extension's data as Pillow's GIF plugin does.
+
+    A comment ends at its terminator; another extension ends after its first sub-block
+    (two for a NETSCAPE2.0 block before the first frame) and the run that follows up to
+    a terminator, which is one run more than the format has when that first sub-block
+    is empty.
+    """
+    block = _gif_data(file)
+    if label == 0xFE:
+        while block:
+            block = _gif_data(file)
+        return
+    if label == 0xFF and first_frame and block is not None and block.startswith(b"NETSCAPE2.0"):
+        _gif_data(file)
+    while _gif_data(file):
+        pass
+
+
+def _gif_data(file: BinaryIO) -> bytes | None:
+    """One data sub-block; None at a terminator (as Pillow's ``GifImageFile.data``)."""
+    size = file.read(1)
+    if size and size[0]:
+        return file.read(size[0])
+    return None
 
 
 def _wide_grey(image: Image.Image) -> Image.Image:

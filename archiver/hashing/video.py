@@ -10,11 +10,12 @@ the decoder's scaler, and whole runs of packets are dropped unread when a later
 keyframe still comes before the next sampling time (look-ahead in the demuxer). Work
 and memory per file are bounded: at most `MAX_FRAMES` frames are kept (long videos are
 sampled more sparsely) and videos over `KEYFRAMES_ONLY_AFTER` decode keyframes only.
-Frames over `MAX_FRAME_PIXELS` (8K UHD, 7680x4320) are never decoded: FFmpeg's decoders
-are told the limit (``max_pixels``) from the probing at open on, and a stream declaring a
-larger size is refused before decoding; a 16-bit 12000x12000 frame alone would take over
-a gigabyte inside libav. Frame times past `MAX_TIME` (and declared durations past it)
-are taken as broken timestamps and ignored.
+Frames over `MAX_FRAME_PIXELS` (8K UHD, 7680x4320) are never decoded: no decoder runs
+while the file is probed at open (sizes come from the container's header or the codec's
+parser), a stream declaring a larger size is refused, and the decoder is told the limit
+(``max_pixels``) for frames whose size is not declared or changes; a 16-bit 12000x12000
+frame alone would take over a gigabyte inside libav. Frame times past `MAX_TIME` (and
+declared durations past it) are taken as broken timestamps and ignored.
 """
 
 from __future__ import annotations
@@ -68,6 +69,12 @@ MAX_FRAME_PIXELS = 7680 * 4320
 #: Frames timed later than this (seconds from the start: 10 days) are ignored, and a
 #: longer declared duration counts as unknown: such times come from broken time bases.
 MAX_TIME = 10 * 86400.0
+#: Options for opening a file: no decoder may run while its streams are probed (this
+#: list of allowed decoders names none). PyAV passes the probe's decoders options only
+#: for streams listed in the container's header: in MPEG-PS and FLV, whose streams are
+#: found while probing, ``max_pixels`` never reached them, and a 16000x16000 H.264 frame
+#: took 1.1 GB before its size could be checked. Frames are decoded by `_decode` alone.
+_PROBE_WITHOUT_DECODING = {"codec_whitelist": "none"}
 
 
 def sampling_interval(duration: float | None) -> float:
@@ -85,7 +92,7 @@ def fingerprint_video(path: Path, *, threads: int = 1) -> VideoFingerprint:
     """
     try:
         container = av.open(
-            str(path), metadata_errors="ignore", options={"max_pixels": str(MAX_FRAME_PIXELS)}
+            str(path), metadata_errors="ignore", container_options=_PROBE_WITHOUT_DECODING
         )
     except av.FFmpegError as exc:
         raise HashingError(f"corrupt video: {_reason(exc)}") from None
@@ -110,7 +117,7 @@ def fingerprint_video(path: Path, *, threads: int = 1) -> VideoFingerprint:
                 sampler.take(time, frame)
         except MemoryError:
             raise HashingError("video too large to decode (out of memory)") from None
-        if not sampler.frames and not declared:  # the probe could not decode a frame either
+        if not sampler.frames and not declared:  # no size declared, and no frame decoded
             raise HashingError(
                 "corrupt video: no decodable frames "
                 f"(frame size unknown or over {MAX_FRAME_PIXELS:,} pixels)"
