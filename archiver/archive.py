@@ -10,10 +10,11 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from archiver.config import Config
-from archiver.index.db import make_engine, migrate, session_factory
+from archiver.index.db import database_unavailable, make_engine, migrate, session_factory
 from archiver.store.layout import Layout
 
 if TYPE_CHECKING:
@@ -85,13 +86,13 @@ class Archive:
     @contextlib.contextmanager
     def session(self) -> Iterator[Session]:
         """A unit of work: committed on success, rolled back on error."""
-        with self.writer, self.sessions() as session, session.begin():
+        with _database_failures(), self.writer, self.sessions() as session, session.begin():
             yield session
 
     @contextlib.contextmanager
     def read_session(self) -> Iterator[Session]:
         """For reads only (search, reports): on SQLite it does not take the write lock."""
-        with self.read_sessions() as session, session.begin():
+        with _database_failures(), self.read_sessions() as session, session.begin():
             yield session
 
     def close(self) -> None:
@@ -104,3 +105,16 @@ class Archive:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+@contextlib.contextmanager
+def _database_failures() -> Iterator[None]:
+    """Sessions raise the database's own failures as one ArchiveUnavailable line.
+
+    Every caller already reports an ArchiverError in one line and retries the work
+    later; a bug (an IntegrityError, say) still surfaces as itself.
+    """
+    try:
+        yield
+    except OperationalError as exc:
+        raise database_unavailable(exc) from exc

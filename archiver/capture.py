@@ -11,7 +11,6 @@ import logging
 import os
 import re
 import shutil
-import socket
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -25,7 +24,13 @@ from sqlalchemy.orm import Session, selectinload
 
 from archiver import __version__, jobs
 from archiver.archive import Archive
-from archiver.errors import ArchiverError, FetchError, Interrupted, StoreError
+from archiver.errors import (
+    ArchiverError,
+    ArchiveUnavailable,
+    FetchError,
+    Interrupted,
+    storage_error,
+)
 from archiver.extract import (
     ExtractError,
     FoundEmbed,
@@ -162,10 +167,6 @@ class Skip(ArchiverError):
     """Fetched, but not evidence (an icon-sized image)."""
 
 
-def worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
 OnItem = Callable[[ItemResult], None]
 
 
@@ -174,7 +175,7 @@ class Capturer:
 
     def __init__(self, archive: Archive, owner: str | None = None) -> None:
         self.archive = archive
-        self.owner = owner or worker_id()
+        self.owner = owner or jobs.worker_id()
         self.lease = timedelta(seconds=archive.config.daemon.lease)
         self.leases = jobs.LeaseKeeper(archive.session, self.owner, self.lease)
 
@@ -227,8 +228,8 @@ class Capturer:
         except Interrupted as exc:
             report.error, outcome = str(exc), None
         except (ArchiverError, OSError) as exc:
-            report.error = str(exc) if isinstance(exc, ArchiverError) else _os_reason(exc)
             outcome = self._failure(exc, job_id)
+            report.error = outcome.error
         except BaseException as exc:
             self._close_unexpected(job_id, exc)
             raise
@@ -250,17 +251,23 @@ class Capturer:
         """Finish a job, or (outcome None: interrupted) put it back as pending.
 
         If our lease was lost meanwhile (the job was taken over), the other worker's
-        record stands; what this attempt stored stays stored all the same.
+        record stands; what this attempt stored stays stored all the same. If the
+        database cannot take the record (disk full), the lease runs out instead and
+        the job is taken up again then.
         """
         self.leases.drop(job_id)
-        with self.archive.session() as session:
-            job = jobs.locked(session, job_id)  # the holder check and the write as one
-            now = utcnow()
-            if outcome is None:
-                closed = jobs.release(job, now, self.owner)
-            else:
-                closed = jobs.finish(job, outcome, now, self.owner)
-            holder = job.lease_owner
+        try:
+            with self.archive.session() as session:
+                job = jobs.locked(session, job_id)  # the holder check and the write as one
+                now = utcnow()
+                if outcome is None:
+                    closed = jobs.release(job, now, self.owner)
+                else:
+                    closed = jobs.finish(job, outcome, now, self.owner)
+                holder = job.lease_owner
+        except ArchiveUnavailable as exc:
+            log_event("job.not_recorded", logging.WARNING, job=job_id, reason=str(exc))
+            return
         if not closed:
             log_event("job.lease_lost", logging.WARNING, job=job_id, held_by=holder)
 
@@ -455,10 +462,12 @@ class Capturer:
         return item
 
     def _failure(self, exc: Exception, job_id: int) -> Outcome:
+        if isinstance(exc, OSError):
+            exc = storage_error(exc, "storage error")
+        if isinstance(exc, ArchiveUnavailable):  # not counted: the database may be down
+            return jobs.outcome_of_error(exc, 0, utcnow())
         with self.archive.session() as session:
             attempts = session.get_one(CaptureJob, job_id).attempts
-        if isinstance(exc, OSError):
-            exc = StoreError(_os_reason(exc))
         return jobs.outcome_of_error(exc, attempts, utcnow())
 
     def _already(self, embed: Embed, job: CaptureJob) -> ItemResult:
@@ -741,10 +750,6 @@ def _log_item(item: ItemResult) -> None:
             sha256=f.sha256,
             media_type=f.media_type,
         )
-
-
-def _os_reason(exc: OSError) -> str:
-    return f"storage error: {exc.strerror or exc}"
 
 
 def _refuse_icons(path: Path) -> None:

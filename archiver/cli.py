@@ -16,7 +16,12 @@ import click
 
 from archiver import __version__
 from archiver.config import SOURCE_KINDS, Config, load_config, parse_duration
-from archiver.errors import ArchiverError, ConfigError
+from archiver.errors import (
+    UNAVAILABLE_ERRNOS,
+    ArchiverError,
+    ArchiveUnavailable,
+    ConfigError,
+)
 from archiver.logs import setup_logging
 
 # Each command imports the services it uses, so `archiver --help` and light
@@ -53,13 +58,25 @@ class Context:
 
         try:
             archive = Archive.open(self.config)
+        except ArchiveUnavailable as exc:  # may pass (database starting, disk full): exit 1
+            fail(str(exc), EXIT_FAILED)
         except ArchiverError as exc:
             fail(str(exc))
         except OSError as exc:  # the storage root cannot be created or written
-            fail(f"storage: {exc.strerror or exc}: {exc.filename or self.config.storage_root}")
+            code = EXIT_FAILED if exc.errno in UNAVAILABLE_ERRNOS else EXIT_USAGE
+            where = exc.filename or self.config.storage_root
+            fail(f"storage: {exc.strerror or exc}: {where}", code)
         with archive:
-            archive.layout.remove_stale_tmp()
-            yield archive
+            try:
+                archive.layout.remove_stale_tmp()
+                yield archive
+            except ArchiveUnavailable as exc:  # disk full, database gone: no traceback
+                fail(str(exc), EXIT_FAILED)
+            except OSError as exc:
+                if exc.errno not in UNAVAILABLE_ERRNOS:
+                    raise
+                where = exc.filename or archive.layout.root
+                fail(f"storage: {exc.strerror or exc}: {where}", EXIT_FAILED)
 
 
 pass_context = click.make_pass_decorator(Context)

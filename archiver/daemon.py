@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import logging
+import math
 import os
 import signal
 import socket
@@ -32,7 +33,7 @@ from sqlalchemy import select
 from archiver import jobs
 from archiver.archive import Archive
 from archiver.capture import Capturer
-from archiver.errors import ArchiverError, ConfigError, Interrupted
+from archiver.errors import ArchiverError, ArchiveUnavailable, ConfigError, Interrupted
 from archiver.fetch.http import HttpFetcher
 from archiver.index.models import CaptureJob, utcnow
 from archiver.integrity.eventlog import flush_log
@@ -45,7 +46,6 @@ from archiver.notify import Notifier
 from archiver.sources.poll import Poller, claim_due_sources
 from archiver.sources.registry import sync_config_sources
 from archiver.status import queue_counts
-from archiver.store.layout import pid_alive
 
 if TYPE_CHECKING:
     from archiver.web.server import Background
@@ -75,10 +75,11 @@ def archive_lock(root: Path) -> Iterator[IO[str]]:
             f"another archiver daemon ({holder}) is already running on {root}; "
             "SQLite archives take one daemon (use PostgreSQL to run several)"
         ) from None
-    handle.seek(0)
-    handle.truncate()
-    handle.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
-    handle.flush()
+    # Who holds it, for the message above; only a courtesy, so a full disk that
+    # cannot take these bytes does not stop the daemon (the lock is what counts).
+    with contextlib.suppress(OSError):
+        os.ftruncate(handle.fileno(), 0)
+        os.pwrite(handle.fileno(), f"pid {os.getpid()} on {socket.gethostname()}\n".encode(), 0)
     try:
         yield handle
     finally:
@@ -109,6 +110,7 @@ class Daemon:
         self.checker = LivenessChecker.open(archive) if config.liveness.enabled else None
         self.checking: set[Future[object]] = set()
         self.lease = timedelta(seconds=config.daemon.lease)
+        self.unavailable = UnavailableLog()
 
     # ---- start-up ----------------------------------------------------------------------
 
@@ -116,7 +118,10 @@ class Daemon:
         """Clean up after an earlier crash and sync the config's sources."""
         removed = self.archive.layout.remove_stale_tmp()
         recovered = self._recover_jobs()
-        flush_log(self.archive)  # entries committed just before a crash reach the file
+        try:
+            flush_log(self.archive)  # entries committed just before a crash reach the file
+        except (OSError, ArchiverError) as exc:  # the next entry's flush tries again
+            log_event("eventlog.flush_failed", logging.WARNING, reason=str(exc))
         with self.archive.session() as session:
             sync_config_sources(session, self.config.sources, self.config.polling.default_every)
         log_event(
@@ -133,17 +138,14 @@ class Daemon:
         A live process's jobs (an ``archiver capture`` running beside the daemon) are
         left alone, on SQLite too."""
         now = utcnow()
-        host = socket.gethostname()
         count = 0
         with self.archive.session() as session:
             running = session.scalars(
                 select(CaptureJob).where(CaptureJob.state == JobState.RUNNING)
             )
             for job in running:
-                owner_host, _, pid = (job.lease_owner or "").rpartition(":")
-                # our own pid too: a restarted container's daemon is often pid 1 again
-                dead = pid.isdigit() and (int(pid) == os.getpid() or not pid_alive(int(pid)))
-                if owner_host == host and dead:
+                # our own id too: a restarted container's daemon is often pid 1 again
+                if job.lease_owner == self.capturer.owner or jobs.worker_exited(job.lease_owner):
                     jobs.abandon(job, now)
                     count += 1
         return count
@@ -179,6 +181,9 @@ class Daemon:
     def _poll(self, source_id: int) -> object:
         try:
             return self.poller.poll(source_id)
+        except ArchiveUnavailable as exc:  # the claim stands: polled again when it lapses
+            self.unavailable.report(exc)
+            return None
         except Exception:
             logging.getLogger("archiver").exception("poll crashed for source %s", source_id)
             return None
@@ -215,6 +220,9 @@ class Daemon:
     def _run_job(self, job_id: int) -> None:
         try:
             self.capturer.run_claimed(job_id)
+        except ArchiveUnavailable as exc:  # its lease runs out: taken up again then
+            self.unavailable.report(exc)
+            self.capturer.leases.drop(job_id)
         except Exception:
             # not an expected failure: keep the traceback, put the job back for a retry
             logging.getLogger("archiver").exception("job %s crashed", job_id)
@@ -331,23 +339,32 @@ class Daemon:
         scheduler = BackgroundScheduler(timezone=UTC)
         # a periodic job still busy refilling simply skips a turn: not worth a log line
         logging.getLogger("apscheduler").setLevel(logging.ERROR)
-        every = {"trigger": "interval", "max_instances": 1, "coalesce": True}
-        scheduler.add_job(
-            self.poll_due, seconds=tick, id="poll", next_run_time=datetime.now(UTC), **every
-        )
-        scheduler.add_job(
-            self.drain, seconds=tick, id="drain", next_run_time=datetime.now(UTC), **every
-        )
+
+        def every(seconds: float, work: Callable[[], object], name: str, **extra: Any) -> None:
+            # one turn at a time; a turn still busy makes the next one skip
+            scheduler.add_job(
+                self._guarded(work),
+                "interval",
+                seconds=seconds,
+                id=name,
+                max_instances=1,
+                coalesce=True,
+                **extra,
+            )
+
+        now = datetime.now(UTC)
+        every(tick, self.poll_due, "poll", next_run_time=now)
+        every(tick, self.drain, "drain", next_run_time=now)
         if self.checker is not None:
-            scheduler.add_job(self.check_links, seconds=max(tick, 10.0), id="liveness", **every)
-        scheduler.add_job(self.fixity, seconds=3600, id="fixity", jitter=600, **every)
+            every(max(tick, 10.0), self.check_links, "liveness")
+        every(3600, self.fixity, "fixity", jitter=600)
         if self.config.timestamp.tsa_url:
-            scheduler.add_job(self.timestamp, seconds=3600, id="timestamp", jitter=600, **every)
+            every(3600, self.timestamp, "timestamp", jitter=600)
         if sys.stderr.isatty():
-            scheduler.add_job(self.progress, seconds=5, id="progress", **every)
+            every(5, self.progress, "progress")
         interval = self.notifier.watchdog_interval()
         if interval:
-            scheduler.add_job(self.heartbeat, seconds=interval, id="watchdog", **every)
+            every(interval, self.heartbeat, "watchdog")
         web = self._start_web()
         scheduler.start()
         self.notifier.ready("polling sources and draining the capture queue")
@@ -365,6 +382,18 @@ class Daemon:
             if web is not None:
                 web.stop()
             self.shutdown()
+
+    def _guarded(self, work: Callable[[], object]) -> Callable[[], None]:
+        """Periodic work that reports an unavailable archive (disk full, database gone)
+        in one line instead of a traceback per tick; it runs again at its next turn."""
+
+        def run() -> None:
+            try:
+                work()
+            except ArchiveUnavailable as exc:
+                self.unavailable.report(exc)
+
+        return run
 
     def _start_web(self) -> Background | None:
         """Serve the web app beside the daemon ([web] enabled); archiving goes on
@@ -410,6 +439,26 @@ class Daemon:
         with self.archive.session() as session:
             counts = queue_counts(session)
         log_event("daemon.stopped", aborted=len(unfinished) or None, **counts)
+
+
+class UnavailableLog:
+    """Logs that the archive cannot take work, at most once per `every` seconds: a
+    full disk would otherwise fill the journal with the same line from every worker."""
+
+    def __init__(self, every: float = 60.0) -> None:
+        self.every = every
+        self._lock = threading.Lock()
+        self._last = -math.inf
+        self._quiet = 0
+
+    def report(self, exc: ArchiveUnavailable) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if now - self._last < self.every:
+                self._quiet += 1
+                return
+            self._last, repeated, self._quiet = now, self._quiet, 0
+        log_event("archive.unavailable", logging.ERROR, reason=str(exc), repeated=repeated or None)
 
 
 def _refill(

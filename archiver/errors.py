@@ -1,5 +1,9 @@
 """Errors that carry a one-line reason meant for the archivist, not a traceback."""
 
+from __future__ import annotations
+
+import errno
+
 
 class ArchiverError(Exception):
     """Base of every expected failure; ``str(err)`` is a complete one-line reason."""
@@ -43,6 +47,26 @@ class AudioOnlyError(HashingError):
 
 class StoreError(ArchiverError):
     """The archive could not be written (disk full, permissions)."""
+
+
+class ArchiveUnavailable(StoreError):
+    """The archive as a whole cannot take the work now: its disk is full or read-only,
+    or its database cannot be reached or written.
+
+    Not the fault of the item at hand: its job is retried later and the attempt is
+    not counted, so a disk that stays full over a weekend never makes archiver give
+    up on evidence.
+    """
+
+
+#: errno values that say the archive's filesystem, not one file, is at fault
+UNAVAILABLE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
+
+
+def storage_error(exc: OSError, what: str) -> StoreError:
+    """The one-line error for a failed write into the archive: ``what: reason``."""
+    reason = f"{what}: {exc.strerror or exc}"
+    return ArchiveUnavailable(reason) if exc.errno in UNAVAILABLE_ERRNOS else StoreError(reason)
 
 
 class Interrupted(ArchiverError):

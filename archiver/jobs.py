@@ -16,6 +16,8 @@ directly (``embed_id`` is null). States:
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -26,14 +28,16 @@ from enum import StrEnum
 from sqlalchemy import and_, select, update
 from sqlalchemy.orm import Session
 
-from archiver.errors import FetchError
+from archiver.errors import ArchiveUnavailable, FetchError
 from archiver.index.models import CaptureJob, Embed, utcnow
 from archiver.index.records import get_or_create
+from archiver.store.layout import pid_alive
 
 MAX_ATTEMPTS = 8
 BASE_DELAY = timedelta(minutes=1)
 MAX_DELAY = timedelta(hours=24)
 LEASE = timedelta(minutes=10)
+UNAVAILABLE_DELAY = timedelta(minutes=5)  # retry time after "disk full" and the like
 
 
 class JobState(StrEnum):
@@ -59,15 +63,20 @@ class Outcome:
     state: JobState
     error: str | None = None
     retry_at: datetime | None = None
+    counted: bool = True  # False: the attempt does not count towards MAX_ATTEMPTS
 
 
 def outcome_of_error(error: FetchError | Exception, attempts: int, now: datetime) -> Outcome:
     """Classify a failed attempt: gone for good, retry later, or give up.
 
     The retry waits the backoff, or as long as the server's ``Retry-After`` asked
-    (up to `MAX_DELAY`) when that is longer.
+    (up to `MAX_DELAY`) when that is longer. When the archive itself could not take
+    the work (disk full, database unreachable) the job is retried after
+    `UNAVAILABLE_DELAY` and the attempt is not counted.
     """
     message = str(error) or type(error).__name__
+    if isinstance(error, ArchiveUnavailable):  # the archive's fault, not the item's
+        return Outcome(JobState.FAILED, message, now + UNAVAILABLE_DELAY, counted=False)
     if isinstance(error, FetchError):
         if error.http_status in (404, 410) or (
             not error.retryable and message.startswith("yt-dlp:")
@@ -119,11 +128,31 @@ def locked(session: Session, job_id: int) -> CaptureJob:
 
 
 def claim(job: CaptureJob, owner: str, now: datetime, lease: timedelta) -> bool:
-    """Take a `locked` job now (a person asked for it), unless a live worker holds it."""
-    if job.state == JobState.RUNNING and job.lease_expires_at and job.lease_expires_at > now:
+    """Take a `locked` job now (a person asked for it), unless a live worker holds it.
+
+    A lease held by a process of this host that has exited (a capture killed, or one
+    that could not record its outcome on a full disk) does not make a person wait
+    for it to run out.
+    """
+    leased = job.state == JobState.RUNNING and job.lease_expires_at and job.lease_expires_at > now
+    if leased and not worker_exited(job.lease_owner):
         return False
     start(job, owner, now, lease)
     return True
+
+
+def worker_id() -> str:
+    """Who holds a lease: ``host:pid``."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def worker_exited(owner: str | None) -> bool:
+    """Whether a lease's holder was a process of this host that no longer runs.
+
+    Workers on other hosts cannot be asked: their leases run out instead.
+    """
+    host, _, pid = (owner or "").rpartition(":")
+    return host == socket.gethostname() and pid.isdigit() and not pid_alive(int(pid))
 
 
 def requeue(job: CaptureJob, now: datetime) -> None:
@@ -183,6 +212,8 @@ def finish(job: CaptureJob, outcome: Outcome, now: datetime, owner: str) -> bool
     """Record the attempt's outcome; only the lease's holder may (see `release`)."""
     if not held_by(job, owner):
         return False
+    if not outcome.counted:
+        job.attempts = max(job.attempts - 1, 0)
     job.state = outcome.state
     job.last_error = outcome.error
     job.next_attempt_at = outcome.retry_at

@@ -186,6 +186,24 @@ def test_setup_errors_found_late_still_exit_2_with_one_line(tmp_path: Path) -> N
     assert "without a token" in result.stderr.strip().splitlines()[-1]
 
 
+def test_a_database_that_cannot_be_reached_exits_1_so_the_service_is_restarted(
+    tmp_path: Path,
+) -> None:
+    """PostgreSQL not up yet at boot (or restarting) is a state that passes, not bad
+    configuration: exit 1 with one line, which systemd restarts (it does not restart
+    on exit 2)."""
+    down = write_config(
+        tmp_path / "down.toml",
+        '[storage]\nroot = "store"\n[database]\n'
+        'url = "postgresql+psycopg://postgres@127.0.0.1:1/test?connect_timeout=2"\n',
+    )
+    for args in (["run", "--once"], ["search", "--json"]):
+        result = run_cli(down, *args, timeout=60)
+        assert result.returncode == 1, result.stderr
+        assert result.stderr.startswith("archiver: error: archive database unavailable: ")
+        assert len(result.stderr.strip().splitlines()) == 1
+
+
 def test_ctrl_c_stops_a_capture_at_once_and_leaves_its_jobs_queued(
     config_file: Path, server: FixtureServer, tmp_path: Path
 ) -> None:

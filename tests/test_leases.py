@@ -186,6 +186,34 @@ def test_capturing_a_url_a_live_worker_is_capturing_says_so(tmp_path: Path) -> N
     assert (job.state, job.lease_owner, job.attempts) == (JobState.RUNNING, "daemon:1", 1)
 
 
+def test_a_lease_left_by_an_exited_capture_of_this_host_does_not_hold_up_the_next(
+    tmp_path: Path, server: FixtureServer, media: MediaSet
+) -> None:
+    """A capture that was killed, or could not record its outcome (disk full), leaves
+    its lease behind; the next ``archiver capture`` on this host sees that process is
+    gone and takes the job at once. A live holder's lease is still respected."""
+    server.add_file("/clip.mp4", media.clip_a)
+    url = server.url("/clip.mp4")
+    exited = subprocess.Popen(["true"])
+    exited.wait()
+    gone = f"{socket.gethostname()}:{exited.pid}"
+    alive = f"{socket.gethostname()}:{os.getpid()}"
+    with _archive(tmp_path / "storage") as archive:
+        with archive.session() as session:
+            start(url_job(session, url), alive, utcnow(), timedelta(hours=1))
+        assert Capturer(archive, owner="other:1").capture_url(url).error is not None
+        with archive.session() as session:
+            job = session.scalars(
+                select(CaptureJob).where(CaptureJob.url == url, CaptureJob.embed_id.is_(None))
+            ).one()
+            job.lease_owner = gone
+        report = Capturer(archive).capture_url(url)
+        assert report.ok, report.to_json()
+        with archive.read_session() as session:
+            states = set(session.scalars(select(CaptureJob.state)))
+    assert states == {JobState.DONE}
+
+
 def test_a_bug_in_the_work_fails_the_jobs_and_leaves_no_lease_held(
     tmp_path: Path, server: FixtureServer, media: MediaSet, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -31,7 +31,7 @@ import httpcore
 import httpx
 
 from archiver.config import NetworkConfig
-from archiver.errors import BlockedAddressError, FetchError, Interrupted
+from archiver.errors import BlockedAddressError, FetchError, Interrupted, storage_error
 from archiver.fetch.limits import HostLimiter
 from archiver.fetch.netguard import GuardedTransport
 from archiver.store.atomic import temp_file
@@ -316,7 +316,7 @@ class HttpFetcher:
         except httpx.HTTPError as exc:
             raise _reason(exc, response.url) from None
         except OSError as exc:
-            raise FetchError(f"cannot write to the archive: {exc.strerror}") from None
+            raise storage_error(exc, "cannot write to the archive") from None
         sink.flush()
         if declared and declared.isdigit() and _identity(raw) and hasher.size != int(declared):
             raise FetchError(f"incomplete download: {hasher.size} of {declared} bytes")

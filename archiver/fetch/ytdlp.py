@@ -31,7 +31,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from archiver.config import NetworkConfig, YtdlpConfig
-from archiver.errors import BlockedAddressError, FetchError, Interrupted
+from archiver.errors import (
+    UNAVAILABLE_ERRNOS,
+    ArchiveUnavailable,
+    BlockedAddressError,
+    FetchError,
+    Interrupted,
+)
 from archiver.fetch.netguard import check_host
 from archiver.fetch.ytdlp_guard import REFUSED
 
@@ -108,6 +114,12 @@ def platform_metadata(info: dict[str, Any]) -> dict[str, Any]:
 PATHS_FILE = ".delivered-paths.txt"
 #: What yt-dlp says when it skips a file whose declared size is over ``--max-filesize``.
 OVER_MAX_FILESIZE = "File is larger than max-filesize"
+
+
+#: yt-dlp's report of a write that failed for want of room (ENOSPC, EDQUOT, EROFS)
+_ARCHIVE_FULL = re.compile(
+    r"\[Errno (?:" + "|".join(map(str, sorted(UNAVAILABLE_ERRNOS))) + r")\] [^\n]*"
+)
 
 
 def error_line(stderr: str) -> str:
@@ -253,6 +265,9 @@ class Ytdlp:
             reason = error_line(stderr) if code != 0 else "yt-dlp found no media"
             if self.guarded and reason.startswith(REFUSED):
                 raise BlockedAddressError(reason)
+            full = _ARCHIVE_FULL.search(stderr)
+            if full:  # the archive's disk, not the video: retried, not counted
+                raise ArchiveUnavailable(f"yt-dlp: cannot write to the archive: {full[0]}")
             raise FetchError(f"yt-dlp: {reason}", retryable=not is_permanent(reason))
         files = [self._collect(path) for path in paths]
         if largest_file(work_dir) > self.network.max_file_size:

@@ -10,7 +10,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
-from archiver.errors import ConfigError
+from archiver.errors import ArchiveUnavailable, ConfigError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -112,8 +112,17 @@ def migrate(engine: Engine, *, shortcut_when_empty: bool = True) -> None:
                 _create_newest(connection)
             else:
                 _upgrade(connection)
-    except OperationalError as exc:
-        raise ConfigError(f"cannot reach the database: {exc.orig}") from None
+    except OperationalError as exc:  # down, unreachable or full: may pass, so not a config error
+        raise database_unavailable(exc) from None
+
+
+def database_unavailable(exc: OperationalError) -> ArchiveUnavailable:
+    """The one-line error for the database's own failure (an OperationalError): the
+    disk under SQLite is full, PostgreSQL is down or restarting, a lock was held too
+    long. Such a state may pass, so the work is retried rather than given up."""
+    detail = str(exc.orig or exc).strip().splitlines()
+    reason = detail[0] if detail else type(exc.orig or exc).__name__
+    return ArchiveUnavailable(f"archive database unavailable: {reason}")
 
 
 def _create_newest(connection: Connection) -> None:

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from archiver.capture import Capturer
 from archiver.config import PollingConfig
-from archiver.errors import ArchiverError, FetchError, Interrupted
+from archiver.errors import ArchiverError, ArchiveUnavailable, FetchError, Interrupted
 from archiver.extract import ExtractError, FoundEmbed, extract_embeds
 from archiver.fetch.http import HttpFetcher, Response
 from archiver.index.bulk import (
@@ -116,7 +116,11 @@ class Poller:
         except ArchiverError as exc:
             result.result, result.error = "error", str(exc)
             retry_after = exc.retry_after if isinstance(exc, FetchError) else None
-        self._record(source_id, result, response, known_sha, retry_after)
+            # the archive could not take it (disk full): not the source's fault
+            counted = not isinstance(exc, ArchiveUnavailable)
+        else:
+            counted = True
+        self._record(source_id, result, response, known_sha, retry_after, counted=counted)
         return result
 
     def _handle(
@@ -243,7 +247,11 @@ class Poller:
         response: Response | None,
         content_sha: str | None,
         retry_after: float | None,
+        *,
+        counted: bool = True,
     ) -> None:
+        """Record a poll. An error backs the source off, unless it was not ``counted``
+        (the archive could not take the result): then it is polled at its interval."""
         now = utcnow()
         with self.archive.session() as session:
             source = session.get(Source, source_id)
@@ -253,7 +261,10 @@ class Poller:
             source.last_result = result.result
             if result.kind:
                 source.detected_kind = result.kind
-            if result.result == "error":
+            if result.result == "error" and not counted:
+                source.last_error = result.error
+                source.next_poll_at = self._next(source.every_seconds, now)
+            elif result.result == "error":
                 source.consecutive_errors += 1
                 source.last_error = result.error
                 # Both capped at max_backoff: the doubling before it can overflow a float,

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from archiver.errors import StoreError
+from archiver.errors import storage_error
 
 
 def fsync_dir(path: Path) -> None:
@@ -79,7 +79,7 @@ def publish(tmp: Path, final: Path) -> bool:
         tmp.unlink(missing_ok=True)
         return False
     except OSError as exc:
-        raise StoreError(f"cannot store {final.name}: {exc.strerror}") from None
+        raise storage_error(exc, f"cannot store {final.name}") from None
     tmp.unlink(missing_ok=True)
     fsync_dir(final.parent)
     return True
@@ -102,7 +102,7 @@ def write_atomic(path: Path, data: bytes, *, tmp_dir: Path) -> None:
         os.replace(name, path)
     except OSError as exc:
         Path(name).unlink(missing_ok=True)
-        raise StoreError(f"cannot write {path.name}: {exc.strerror}") from None
+        raise storage_error(exc, f"cannot write {path.name}") from None
     except BaseException:
         Path(name).unlink(missing_ok=True)
         raise

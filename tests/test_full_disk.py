@@ -1,0 +1,202 @@
+"""A full disk: each item fails in one line, nothing half-written is left, work is
+retried without counting the attempt, and the archive recovers once there is room.
+
+The archive lives on a real tmpfs of a few MiB (tests/support/smalldisk.py), so the
+kernel's own ENOSPC is what archiver meets: in downloads, in sidecars and, with
+SQLite on the same disk, in the database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, select
+from sqlalchemy.orm import Session
+from support.archiving import cli_command, settings, write_config
+from support.media import make_big_file, make_photo
+from support.server import FixtureServer
+from support.smalldisk import Ran, Step, on_small_disk
+
+from archiver.index.models import CaptureJob, utcnow
+
+FULL = ("No space left on device", "database or disk is full")
+
+
+def serve_page(server: FixtureServer, tmp_path: Path) -> dict[str, str]:
+    """A live-blog page with eight photos and a 6 MiB video: more than the small disk
+    holds. Returns sha256 by URL."""
+    tmp_path.mkdir()
+    files = [make_photo(tmp_path / f"p{n}.jpg", seed=n, size=(720, 540)) for n in range(8)]
+    files.append(make_big_file(tmp_path / "long.mp4", 6 * 1024 * 1024, seed=3))
+    body = "".join(
+        f"<p>Update {n}:</p><figure><{'video' if f.suffix == '.mp4' else 'img'} "
+        f"src='/m/{f.name}'></figure>"
+        for n, f in enumerate(files)
+    )
+    server.add_page("/live", f"<article>{body}</article>")
+    for f in files:
+        server.add_file(f"/m/{f.name}", f)
+    return {server.url(f"/m/{f.name}"): hashlib.sha256(f.read_bytes()).hexdigest() for f in files}
+
+
+def assert_one_line_errors(ran: Ran) -> None:
+    assert "Traceback" not in ran.stderr, ran.stderr
+    for line in ran.stderr.splitlines():
+        assert line.startswith(("ts=", "archiver: error: ")), line
+
+
+def assert_nothing_half_written(storage: Path) -> None:
+    """Every original in place is whole: its bytes hash to the folder it is filed under."""
+    for original in (storage / "media").rglob("original.*"):
+        assert hashlib.sha256(original.read_bytes()).hexdigest() == original.parent.name
+
+
+def test_a_full_disk_fails_items_in_one_line_and_the_archive_recovers(
+    tmp_path: Path, server: FixtureServer
+) -> None:
+    expected = serve_page(server, tmp_path / "files")
+    server.add_page("/later", "<article><p>Later:</p><img src='/m/p0.jpg'></article>")
+    disk = tmp_path / "disk"
+    config = write_config(tmp_path / "a.toml", settings(disk / "storage"))  # SQLite there too
+    page = server.url("/live")
+    capture = cli_command(config, "capture", page, "--json")
+    # then not a byte left, for the database either
+    fill = ["sh", "-c", f"cat /dev/zero > {disk / 'filler'}; true"]
+    free = ["rm", str(disk / "filler")]
+    midway, _, no_room, _, freed, later, verified, found = on_small_disk(
+        disk,
+        "3m",
+        [
+            Step(capture),
+            Step(fill),
+            Step(cli_command(config, "capture", server.url("/later"), "--json")),
+            Step(free),
+            Step(capture, grow_to="64m"),
+            Step(cli_command(config, "capture", server.url("/later"), "--json")),
+            Step(cli_command(config, "verify", "--json")),
+            Step(cli_command(config, "search", "--json")),
+        ],
+        tmp_path / "out",
+    )
+
+    # the disk fills during the downloads: those items fail with the reason
+    assert midway.returncode == 1
+    assert_one_line_errors(midway)
+    report = json.loads(midway.stdout)
+    reasons = [i["reason"] for i in report["items"] if i["status"] != "stored"]
+    reasons += [report["error"]] if report["error"] else []
+    assert reasons and all(any(f in r for f in FULL) for r in reasons), reasons
+    assert_nothing_half_written(disk / "storage")
+
+    # a disk with no room at all: the database cannot be written either
+    assert no_room.returncode == 1
+    assert_one_line_errors(no_room)
+    assert "archive database unavailable" in no_room.stdout + no_room.stderr
+
+    assert freed.returncode == 0, freed.stdout + freed.stderr
+    items = json.loads(freed.stdout)["items"]
+    assert {i["url"]: f["sha256"] for i in items for f in i["files"]} == expected
+    assert all(i["status"] in ("stored", "already") for i in items)
+    assert later.returncode == 0, later.stdout + later.stderr
+    assert verified.returncode == 0 and json.loads(verified.stdout)["ok"] is True
+    assert sorted(r["sha256"] for r in json.loads(found.stdout)) == sorted(expected.values())
+    assert_nothing_half_written(disk / "storage")
+
+
+def test_a_daemon_on_a_full_disk_keeps_running_and_retries_without_counting(
+    tmp_path: Path, server: FixtureServer, pg_url: str
+) -> None:
+    expected = serve_page(server, tmp_path / "files")
+    disk = tmp_path / "disk"
+    storage = disk / "storage"
+    config = write_config(tmp_path / "a.toml", settings(storage, pg_url))
+    page = server.url("/live")
+    steps = [
+        Step(cli_command(config, "source", "add", page, "--every", "1h")),
+        # the daemon meets the full disk, is stopped (SIGTERM) after a while, exits 0
+        Step(
+            [
+                "timeout",
+                "--preserve-status",
+                "-s",
+                "TERM",
+                "15",
+                *cli_command(config, "--log-level", "info", "run"),
+            ]
+        ),
+    ]
+    added, daemon = on_small_disk(disk, "1m", steps, tmp_path / "out1")
+    assert added.returncode == 0, added.stderr
+    assert daemon.returncode == 0, daemon.stderr
+    assert_one_line_errors(daemon)
+    assert "event=daemon.stopped" in daemon.stderr
+    assert any(f in daemon.stderr for f in FULL), daemon.stderr
+
+    jobs = _jobs(pg_url)
+    postponed = [j for j in jobs if j["state"] == "failed"]
+    assert postponed, jobs
+    soon = utcnow() + timedelta(minutes=2)
+    for job in postponed:  # a full disk is no fault of the file: the attempt is not counted
+        assert any(f in job["last_error"] for f in FULL), job
+        assert job["attempts"] == 0 and job["next_attempt_at"] > soon, job
+
+    # the archivist frees space; a capture of the page now takes every file at once
+    (again,) = on_small_disk(
+        disk, "64m", [Step(cli_command(config, "capture", page, "--json"))], tmp_path / "out2"
+    )
+    assert again.returncode == 0, again.stdout + again.stderr
+    items = json.loads(again.stdout)["items"]
+    assert {i["url"]: f["sha256"] for i in items for f in i["files"]} == expected
+    assert {j["state"] for j in _jobs(pg_url)} == {"done"}
+
+
+def _jobs(db_url: str) -> list[dict[str, Any]]:
+    engine = create_engine(db_url)
+    try:
+        with Session(engine) as session:
+            return [
+                {
+                    "url": j.url,
+                    "state": j.state,
+                    "attempts": j.attempts,
+                    "last_error": j.last_error,
+                    "next_attempt_at": j.next_attempt_at,
+                }
+                for j in session.scalars(select(CaptureJob).where(CaptureJob.embed_id.is_not(None)))
+            ]
+    finally:
+        engine.dispose()
+
+
+def test_ytdlp_meeting_a_full_disk_blames_the_archive_not_the_video(
+    tmp_path: Path, server: FixtureServer
+) -> None:
+    """The real yt-dlp, writing into the archive's scratch folder on a full disk: its
+    "[Errno 28]" is the archive's state, retried without counting, not a bad video."""
+    server.add_file("/clip.mp4", make_big_file(tmp_path / "clip.mp4", 6 * 1024 * 1024, seed=5))
+    disk = tmp_path / "disk"
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from archiver.errors import ArchiveUnavailable\n"
+        "from archiver.fetch.ytdlp import Ytdlp\n"
+        "from archiver.config import config_from_dict\n"
+        "config = config_from_dict({'network': {'allow_private_addresses': True}})\n"
+        "work = Path(sys.argv[1])\n"
+        "try:\n"
+        "    Ytdlp(config.ytdlp, config.network, None).download(sys.argv[2], work)\n"
+        "except ArchiveUnavailable as exc:\n"
+        "    print(f'unavailable: {exc}; work folder left: {work.exists()}')\n"
+    )
+    argv = [sys.executable, "-c", code, str(disk / "work"), server.url("/clip.mp4")]
+    (ran,) = on_small_disk(disk, "1m", [Step(argv)], tmp_path / "out")
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.strip() == (
+        "unavailable: yt-dlp: cannot write to the archive: [Errno 28] No space left on device;"
+        " work folder left: False"
+    )
