@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from archiver import __version__
 from archiver.archive import Archive
-from archiver.errors import HashingError
+from archiver.errors import ArchiveUnavailable, HashingError
 from archiver.logs import LOGGER
 from archiver.search import QueryError
 from archiver.web import api, media, pages
@@ -38,6 +38,7 @@ _REASONS = {
     413: "Too large",
     416: "Range not satisfiable",
     500: "Internal error",
+    503: "Archive unavailable",
 }
 
 
@@ -102,7 +103,14 @@ def _install_handlers(app: FastAPI) -> None:
         response.headers["WWW-Authenticate"] = "Bearer"
         return response
 
+    async def unavailable(request: Request, exc: Exception) -> Response:
+        # the database is down or its disk full: a state that passes, not a bug
+        response = error_response(request, 503, str(exc))
+        response.headers["Retry-After"] = "60"
+        return response
+
     app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(ArchiveUnavailable, unavailable)
     app.add_exception_handler(RequestValidationError, invalid)
     app.add_exception_handler(QueryError, bad_query)
     app.add_exception_handler(HashingError, bad_query)
