@@ -746,3 +746,40 @@ def test_pillow_failures_on_bad_input_are_hashing_errors(tmp_path: Path) -> None
         except HashingError as exc:
             assert "\n" not in str(exc), name
             assert str(exc).startswith(("unreadable image: ", "image too")), (name, str(exc))
+
+
+def test_large_pictures_are_decoded_one_at_a_time(tmp_path: Path) -> None:
+    """Pillow decodes a WebP through libwebp's animation decoder, at about 17 bytes a
+    pixel: 430 MB for 25 megapixels. Four download workers hashing such files side by
+    side would pass the service's 2 GB memory limit; large decodes take turns."""
+    import subprocess
+    import sys
+
+    rng = np.random.default_rng(7)
+    noise = rng.integers(0, 255, (100, 100, 3), dtype=np.uint8)
+    path = tmp_path / "panorama.webp"
+    Image.fromarray(noise).resize((5000, 5000)).save(path, quality=40)
+    code = (
+        "import sys, threading\n"
+        "from archiver.hashing import fingerprint\n"
+        "n = int(sys.argv[2])\n"
+        "threads = [threading.Thread(target=fingerprint, args=(sys.argv[1], 'image'))"
+        " for _ in range(n)]\n"
+        "for t in threads: t.start()\n"
+        "for t in threads: t.join()\n"
+        "print(open('/proc/self/status').read().split('VmHWM:')[1].split()[0])\n"
+    )
+
+    def peak_mb(side_by_side: int) -> int:
+        done = subprocess.run(
+            [sys.executable, "-c", code, str(path), str(side_by_side)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        return int(done.stdout) // 1024
+
+    one, three = peak_mb(1), peak_mb(3)
+    assert one > 250  # the cost this guards against is real
+    assert three < one + 150, (one, three)

@@ -12,8 +12,9 @@ at, found by seeking one at a time (the frame count is never asked for: Pillow w
 whole TIFF page chain for it, quadratically). A GIF's frame sizes are read before Pillow
 opens it or seeks (`_gif_canvases`), and its frames after the first, which Pillow
 composites in RGB, only on canvases up to `MAX_GIF_COMPOSITE_PIXELS`. Frames are turned
-grey a strip at a time, never as whole RGB(A) copies. Hashes are taken from a copy of
-at most `WORK_SIDE` pixels, which is all a 64x64 (PDQ) or 32x32 (pHash) summary needs.
+grey a strip at a time, never as whole RGB(A) copies, and pictures over
+`LARGE_DECODE_PIXELS` are decoded one at a time. Hashes are taken from a copy of at
+most `WORK_SIDE` pixels, which is all a 64x64 (PDQ) or 32x32 (pHash) summary needs.
 
 Pillow's failures on bad input (any of `_PILLOW_FAILURES` from opening, seeking,
 decoding or converting) become ``unreadable image: ...``; errors in the code here are
@@ -23,9 +24,10 @@ not caught.
 from __future__ import annotations
 
 import struct
+import threading
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import BinaryIO
 
@@ -53,6 +55,13 @@ MAX_ANIMATION_FRAMES = 5
 #: (640 MB for 6000x6000, 250 MB at this size). Those frames are looked at only on
 #: canvases up to this size (4000x3000); a larger GIF is hashed by its first frame.
 MAX_GIF_COMPOSITE_PIXELS = 12_000_000
+#: Decoding a picture larger than this can take 5 to 17 bytes a pixel at once (Pillow
+#: decodes WebP through libwebp's animation decoder, which copies its RGBA canvas: a
+#: 36-megapixel WebP peaks at 620 MB). Such decodes take turns, one at a time in a
+#: process, so that the download workers hashing side by side stay within the
+#: service's memory limit. JPEGs are decoded scaled down and rarely come near it.
+LARGE_DECODE_PIXELS = 12_000_000
+_LARGE_DECODE = threading.Lock()
 #: Frames are turned grey this many pixels (whole rows) at a time, so that their RGBA
 #: copies (three at 4 bytes a pixel to put transparency on white) stay small.
 STRIP_PIXELS = 1 << 20
@@ -146,6 +155,19 @@ def _fingerprint(
         )
     if image.size[0] * image.size[1] > MAX_DECODE_PIXELS:
         raise HashingError(f"image too large to hash ({width}x{height})")
+    large = image.size[0] * image.size[1] > LARGE_DECODE_PIXELS
+    with _LARGE_DECODE if large else nullcontext():
+        return _first_detailed(image, gif_canvases, width, height, orientation)
+
+
+def _first_detailed(
+    image: Image.Image,
+    gif_canvases: list[tuple[int, int]] | None,
+    width: int,
+    height: int,
+    orientation: int,
+) -> ImageFingerprint:
+    """The fingerprint of the first frame with enough detail (or of the first frame)."""
     first: ImageFingerprint | None = None
     for index in range(MAX_ANIMATION_FRAMES):
         if index and gif_canvases is not None:
