@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -11,14 +12,14 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
-from support import FixtureServer, MediaSet
+from support import FixtureServer, MediaSet, locked_table, pg_schema
 from support.archiving import run_cli, settings, write_config
 
 from archiver.archive import Archive
 from archiver.config import LivenessConfig, load_config
 from archiver.index.models import LinkCheck, utcnow
 from archiver.liveness.report import embed_statuses
-from archiver.liveness.schedule import next_check
+from archiver.liveness.schedule import CLAIM_LEASE, next_check
 from archiver.liveness.service import LivenessChecker, Target, claim_due, sync_targets
 
 PLAYER = """<html><head><script type="application/ld+json">
@@ -212,3 +213,36 @@ def test_a_result_that_cannot_be_recorded_costs_the_rest_of_its_batch_nothing(
     assert rows["a.jpg"] == "live"
     assert rows["b.jpg"] != "live"  # rolled back to before the failed result
     assert "recording the check of" in caplog.text and "/b.jpg failed" in caplog.text
+
+
+def test_results_the_database_cannot_take_are_one_line_and_checked_again(
+    tmp_path: Path, server: FixtureServer, media: MediaSet, caplog: pytest.LogCaptureFixture
+) -> None:
+    """While the database cannot take writes (here its link_checks table is held
+    locked past the connection's lock_timeout; in life a full disk or a restart), a
+    batch of results is dropped with one warning, not a traceback per result, and
+    the checks are claimed and done again later."""
+    server.add_file("/a.jpg", media.photo_a)
+    server.add_page("/live", "<article><p>One:</p><img src='/a.jpg'></article>")
+    with pg_schema(lock_timeout_ms=200) as url:
+        config = write_config(tmp_path / "a.toml", settings(tmp_path / "storage", url))
+        assert run_cli(config, "capture", server.url("/live")).returncode == 0
+        with Archive.open(load_config(config)) as archive:
+            checker = LivenessChecker.open(archive)
+            with archive.session() as session:
+                sync_targets(session, utcnow())
+            with archive.session() as session:
+                due = claim_due(session, utcnow(), 10)
+            with caplog.at_level(logging.INFO, logger="archiver"), locked_table(url, "link_checks"):
+                checker.run(due)
+            assert "liveness.not_recorded" in caplog.text
+            assert not [r for r in caplog.records if r.exc_info]
+            later = utcnow() + CLAIM_LEASE + timedelta(seconds=1)
+            with archive.session() as session:
+                again = claim_due(session, later, 10)
+            assert {t.url for t in again} == {t.url for t in due}
+            checker.run(again)
+            checker.close()
+            with archive.read_session() as session:
+                statuses = {c.status for c in session.scalars(select(LinkCheck))}
+    assert statuses == {"live"}

@@ -7,17 +7,14 @@ real socket to uvicorn, so its own request-line parsing is part of what is teste
 from __future__ import annotations
 
 import json
-import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
-from sqlalchemy.engine import make_url
-from support import DEFAULT_PG_URL, PG_URL_ENV, FixtureServer, MediaSet, pg_schema
+from support import FixtureServer, MediaSet, locked_table, pg_schema
 from support.archiving import run_cli, settings, write_config
 from support.browser import TOKEN, AppClient, LiveApp, Newsroom, build_newsroom
 
@@ -501,17 +498,12 @@ def test_a_database_that_does_not_answer_is_a_one_line_503(tmp_path: Path) -> No
     """PostgreSQL that cannot serve a read (here: a table held locked past the app's
     lock_timeout; in life, a restart or a full disk) gives 503 with Retry-After and
     one line, not a 500 and a traceback; reads work again once it answers."""
-    base = make_url(os.environ.get(PG_URL_ENV) or DEFAULT_PG_URL)
-    impatient = base.update_query_dict({"options": "-clock_timeout=200"})
-    with pg_schema(impatient.render_as_string(hide_password=False)) as url:
+    with pg_schema(lock_timeout_ms=200) as url:
         archive = Archive.open(config_from_dict(settings(tmp_path / "storage", url)))
-        schema = make_url(url).query["application_name"]
-        libpq = base.set(drivername="postgresql").render_as_string(hide_password=False)
         try:
             with AppClient(create_app(archive)) as app_client:
                 assert app_client.get("/api/search").json() == []
-                with psycopg.connect(libpq) as holder:  # one transaction, held open
-                    holder.execute(f'LOCK TABLE "{schema}".media IN ACCESS EXCLUSIVE MODE')
+                with locked_table(url, "media"):
                     busy = app_client.get("/api/search")
                     page = app_client.get("/")
                 assert one_line_error(busy, 503).startswith("archive database unavailable: ")

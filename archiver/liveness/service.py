@@ -19,9 +19,11 @@ from datetime import datetime
 from typing import cast
 
 from sqlalchemy import exists, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from archiver.archive import Archive
+from archiver.errors import ArchiveUnavailable
 from archiver.fetch.http import make_client
 from archiver.fetch.limits import HostLimiter, host_of
 from archiver.index.bulk import insert_ignoring_duplicates
@@ -184,6 +186,10 @@ class LivenessChecker:
                     break
             try:
                 self.record(batch)
+            except ArchiveUnavailable as exc:  # disk full, database away: checked again later
+                log_event(
+                    "liveness.not_recorded", logging.WARNING, results=len(batch), reason=str(exc)
+                )
             except Exception:
                 logging.getLogger("archiver").exception("recording liveness results failed")
             finally:
@@ -203,6 +209,8 @@ class LivenessChecker:
                 try:
                     with session.begin_nested():
                         found = self._apply(session, target, result, now, changed)
+                except OperationalError:
+                    raise  # the database itself failed, not this result: the batch waits
                 except Exception:
                     del changed[mark:]
                     logging.getLogger("archiver").exception(

@@ -42,6 +42,7 @@ __all__ = [
     "ffmpeg_exe",
     "generate_media_set",
     "guess_content_type",
+    "locked_table",
     "make_audio",
     "make_big_file",
     "make_clip",
@@ -56,8 +57,14 @@ DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
 @contextmanager
-def pg_schema(base_url: str | None = None, prefix: str = "t") -> Iterator[str]:
+def pg_schema(
+    base_url: str | None = None, prefix: str = "t", *, lock_timeout_ms: int | None = None
+) -> Iterator[str]:
     """Create a uniquely named, empty schema; yield a URL whose search_path selects it.
+
+    With ``lock_timeout_ms``, a statement of those connections that waits longer for a
+    lock fails (an OperationalError, as when the database cannot serve): a test holds
+    a table locked to see what archiver does then.
 
     Connections made through the URL are tagged with the schema name as their
     application_name, so leaked ones can be cut off before the schema is dropped
@@ -80,6 +87,8 @@ def pg_schema(base_url: str | None = None, prefix: str = "t") -> Iterator[str]:
         )
     given = url.query.get("options", ())
     options = " ".join([*([given] if isinstance(given, str) else given), f"-csearch_path={schema}"])
+    if lock_timeout_ms is not None:
+        options += f" -clock_timeout={lock_timeout_ms}"
     query = {"options": options, "application_name": schema}
     try:
         yield url.update_query_dict(query).render_as_string(hide_password=False)
@@ -92,3 +101,16 @@ def pg_schema(base_url: str | None = None, prefix: str = "t") -> Iterator[str]:
             )
             conn.execute("SET lock_timeout = '10s'")
             conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(name))
+
+
+@contextmanager
+def locked_table(url: str, table: str) -> Iterator[None]:
+    """Hold ``table`` of a `pg_schema` locked (ACCESS EXCLUSIVE) until the block ends."""
+    parsed = make_url(url)
+    schema = parsed.query["application_name"]
+    libpq = parsed.set(drivername="postgresql", query={}).render_as_string(hide_password=False)
+    with psycopg.connect(libpq, connect_timeout=5) as holder:  # one transaction, held open
+        holder.execute(
+            sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(sql.Identifier(schema, table))
+        )
+        yield
