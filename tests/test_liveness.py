@@ -201,11 +201,7 @@ def test_a_result_that_cannot_be_recorded_costs_the_rest_of_its_batch_nothing(
 
     monkeypatch.setattr(LivenessChecker, "_apply", faulty)
     with Archive.open(load_config(config)) as archive:
-        checker = LivenessChecker.open(archive)
-        with archive.session() as session:
-            sync_targets(session, utcnow())
-        with archive.session() as session:
-            due = claim_due(session, utcnow(), 10)
+        checker, due = _checker_and_due(archive)
         checker.run(due)
         checker.close()
         with archive.read_session() as session:
@@ -228,11 +224,7 @@ def test_results_the_database_cannot_take_are_one_line_and_checked_again(
         config = write_config(tmp_path / "a.toml", settings(tmp_path / "storage", url))
         assert run_cli(config, "capture", server.url("/live")).returncode == 0
         with Archive.open(load_config(config)) as archive:
-            checker = LivenessChecker.open(archive)
-            with archive.session() as session:
-                sync_targets(session, utcnow())
-            with archive.session() as session:
-                due = claim_due(session, utcnow(), 10)
+            checker, due = _checker_and_due(archive)
             with caplog.at_level(logging.INFO, logger="archiver"), locked_table(url, "link_checks"):
                 checker.run(due)
             assert "liveness.not_recorded" in caplog.text
@@ -246,3 +238,12 @@ def test_results_the_database_cannot_take_are_one_line_and_checked_again(
             with archive.read_session() as session:
                 statuses = {c.status for c in session.scalars(select(LinkCheck))}
     assert statuses == {"live"}
+
+
+def _checker_and_due(archive: Archive) -> tuple[LivenessChecker, list[Target]]:
+    """A checker, and the checks now due (each embed given its check row first)."""
+    checker = LivenessChecker.open(archive)
+    with archive.session() as session:
+        sync_targets(session, utcnow())
+    with archive.session() as session:
+        return checker, claim_due(session, utcnow(), 10)
