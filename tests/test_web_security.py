@@ -13,10 +13,12 @@ from typing import Any
 
 import httpx
 import pytest
+from support import FixtureServer
 from support.archiving import settings
 from support.browser import TOKEN, AppClient
 
 from archiver.archive import Archive
+from archiver.capture import Capturer
 from archiver.config import config_from_dict
 from archiver.errors import ConfigError
 from archiver.search import parse_when
@@ -200,6 +202,52 @@ def test_security_headers(archive_for: Any) -> None:
         api = client.get("/api/search")
         assert api.headers["x-content-type-options"] == "nosniff"
         assert "frame-ancestors 'none'" in api.headers["content-security-policy"]
+
+
+#: Files whose bytes prove no type, so a capture records the type their server declared.
+HOSTILE_ORIGINALS = {
+    "/m/page.jpg": (
+        b"xx<html><script>document.title='ran'</script><h1>an archived page</h1></html>",
+        "image/x-icon, text/html",  # a browser takes the last type of a list: HTML
+    ),
+    "/m/vector.png": (
+        '<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg">'
+        '<script>document.title="ran"</script></svg>'.encode("utf-16-be"),  # no BOM, no "<"
+        "image/png, image/svg+xml",
+    ),
+    "/m/feed.jpg": (b"xx<feed/>", "image/x+xml"),  # any +xml type is parsed as XML
+}
+
+
+def capture_hostile_originals(archive: Archive, server: FixtureServer) -> dict[str, str]:
+    """Capture `HOSTILE_ORIGINALS` from ``server``: their digests by the type stored."""
+    capturer = Capturer(archive)
+    stored: dict[str, str] = {}
+    for path, (body, declared) in HOSTILE_ORIGINALS.items():
+        server.add_bytes(path, body, declared)
+        report = capturer.capture_url(server.url(path))
+        assert report.ok, report.to_json()
+        stored[declared] = report.items[0].files[0].sha256
+    return stored
+
+
+def test_originals_of_a_type_their_server_chose_are_attachments(
+    archive_for: Any, server: FixtureServer
+) -> None:
+    """Bytes no sniffer recognises keep the Content-Type their server sent; served back
+    as such, a "photo" would be an HTML or SVG document on the archive's origin."""
+    archive = archive_for()
+    stored = capture_hostile_originals(archive, server)
+    with AppClient(create_app(archive)) as client:
+        for declared, sha in stored.items():
+            for method in ("GET", "HEAD"):
+                served = client.request(method, f"/media/{sha}")
+                assert served.status_code == 200, declared
+                assert served.headers["content-type"] == "application/octet-stream", declared
+                assert served.headers["content-disposition"].startswith("attachment;"), declared
+                assert served.headers["x-content-type-options"] == "nosniff"
+                assert "sandbox" in served.headers["content-security-policy"]
+            assert client.get(f"/api/media/{sha}").json()["mime_type"] == declared
 
 
 def test_errors_give_away_no_traceback_or_path(

@@ -26,7 +26,23 @@ from archiver.web.security import ReadAccess
 
 SHA256 = re.compile(r"[0-9a-f]{64}")
 CHUNK = 256 * 1024
-INLINE_TYPES = ("video/", "image/", "audio/")
+#: The only types an original is served as, inline: those archiver proves from a file's
+#: bytes (``store/mediatypes.py``) and the audio types of reclassified containers. Any
+#: other stored type came from the archived server's Content-Type, which that site
+#: chooses: ``image/x, text/html`` is HTML to a browser (the last type in a list wins),
+#: ``image/png, image/svg+xml`` an SVG document, ``image/x+xml`` XML. Those are served
+#: as ``application/octet-stream`` attachments: bytes to save, never a document.
+INLINE_TYPES = frozenset(
+    {
+        *("image/jpeg", "image/png", "image/gif", "image/webp", "image/avif", "image/bmp"),
+        *("image/heic", "image/heif", "image/tiff"),
+        *("video/mp4", "video/webm", "video/x-matroska", "video/quicktime", "video/ogg"),
+        *("video/x-flv", "video/mpeg", "video/mp2t", "video/3gpp", "video/3gpp2"),
+        *("video/x-msvideo", "audio/mpeg", "audio/mp4", "audio/ogg", "audio/opus"),
+        *("audio/flac", "audio/wav", "audio/aac", "audio/webm", "audio/x-matroska"),
+        "audio/3gpp",
+    }
+)
 _EXTENSION = re.compile(r"[a-z0-9]{1,8}")
 
 router = APIRouter(dependencies=[ReadAccess])
@@ -126,7 +142,7 @@ def stream_original(request: Request, original: StoredOriginal, *, download: boo
     """The bytes with Range, If-Range and ETag (the digest: the bytes never change)."""
     size = original.path.stat().st_size
     etag = f'"{original.sha256}"'
-    inline = original.mime_type.startswith(INLINE_TYPES) and not download
+    inline = original.mime_type in INLINE_TYPES and not download
     headers = {
         "Accept-Ranges": "bytes",
         "ETag": etag,
