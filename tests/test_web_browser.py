@@ -243,3 +243,38 @@ def test_an_archived_file_never_opens_as_a_page(
                 assert "an archived page" not in browser.page_source
     finally:
         archive.close()
+
+
+def test_other_sites_cannot_tell_what_a_loopback_archive_holds(
+    room: Newsroom, browser: Any, server: FixtureServer
+) -> None:
+    """A page on another site that embeds an archived photo by its digest sees it fail to
+    load, exactly as a digest the archive does not hold."""
+    local = Archive.open(config_from_dict(settings(room.archive.layout.root)))
+    try:
+        with LiveApp(create_app(local)) as app:
+            probes = {
+                "held": f"{app.url}/media/{room.sha['photo_a']}",
+                "missing": f"{app.url}/media/{'0' * 64}",
+            }
+            tags = (
+                '<img src="{url}" data-k="img {name}" onload="seen(this, 1)" '
+                'onerror="seen(this, 0)"><object data="{url}" data-k="object {name}" '
+                'width="20" height="20" onload="seen(this, 1)" onerror="seen(this, 0)"></object>'
+            )
+            markup = "".join(tags.format(url=url, name=name) for name, url in probes.items())
+            script = (
+                "<script>window.results = {}; function seen(element, loaded) "
+                "{ results[element.dataset.k] = loaded ? 'load' : 'error'; }</script>"
+            )
+            server.add_page("/probe", f"<html><body>{script}{markup}</body></html>")
+            browser.get(server.url("/probe").replace("127.0.0.1", "localhost"))  # another site
+            results = wait_for(browser, "Object.keys(window.results).length === 4 && results")
+    finally:
+        local.close()
+    assert results == {
+        "img held": "error",
+        "img missing": "error",
+        "object held": "error",
+        "object missing": "error",
+    }

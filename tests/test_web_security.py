@@ -187,6 +187,34 @@ def test_cross_site_posts_are_refused(archive_for: Any) -> None:
         assert client.post("/similar", files=upload).status_code == 400  # no Origin: a script
 
 
+def fetched(site: str, mode: str, dest: str) -> dict[str, str]:
+    """The Fetch Metadata headers a browser sends with a request."""
+    return {"Sec-Fetch-Site": site, "Sec-Fetch-Mode": mode, "Sec-Fetch-Dest": dest}
+
+
+def test_other_sites_may_only_link_to_a_loopback_archive(archive_for: Any) -> None:
+    """A page elsewhere that embeds ``/media/<sha256>`` (an ``<img>``, an ``<object>``)
+    sees "load" or "error": whether the archive holds the file. On loopback, where reads
+    are open to the person at the machine, other sites may open its pages, nothing else."""
+    image = fetched("cross-site", "no-cors", "image")
+    framed = fetched("cross-site", "navigate", "object")
+    link = fetched("cross-site", "navigate", "document")
+    own = fetched("same-origin", "no-cors", "image")
+    with AppClient(create_app(archive_for())) as local:
+        for headers in (image, framed):
+            for path in (f"/media/{SHA}", "/api/search", "/", f"/embed/{SHA}"):
+                refused = local.get(path, headers=headers)
+                assert refused.status_code == 403 and "cross-site" in refused.text, path
+        assert local.get("/", headers=link).status_code == 200
+        assert local.get(f"/media/{SHA}", headers=own).status_code == 404  # reached the app
+        page = local.get("/")
+        assert page.headers["cross-origin-resource-policy"] == "same-origin"
+    published = create_app(archive_for(public_read_only=True), host="0.0.0.0")
+    with AppClient(published, base_url="http://archive.example.org") as anyone:
+        answer = anyone.get("/api/search", headers=image)  # articles embed published copies
+        assert answer.status_code == 200 and "cross-origin-resource-policy" not in answer.headers
+
+
 def test_security_headers(archive_for: Any) -> None:
     with AppClient(create_app(archive_for())) as client:
         page = client.get("/")

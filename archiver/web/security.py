@@ -3,7 +3,9 @@
 The policy is decided once, when the app is built for an address:
 
 - On loopback, reads are open (the person at the machine), but the ``Host`` header must
-  name this machine, so a web page cannot reach the archive through DNS rebinding.
+  name this machine, so a web page cannot reach the archive through DNS rebinding, and
+  another site may only link to it (open a page), never embed or fetch from it, so a page
+  elsewhere cannot tell from ``<img src=".../media/<sha256>">`` what the archive holds.
 - Off loopback, and on loopback behind a reverse proxy (``base_url`` set: the proxy
   forwards the internet to 127.0.0.1, and a client can send any ``Host`` through it),
   every route needs the token, unless ``public_read_only`` opens reads. Without a
@@ -82,6 +84,7 @@ class Policy:
     token: str  # "" when none is configured
     reads_need_token: bool
     trusted_hosts: frozenset[str] | None  # None: any Host header (off loopback)
+    local_only: bool = False  # reads open to this machine alone: other sites may only link
 
     @classmethod
     def for_address(cls, web: WebConfig, host: str) -> Policy:
@@ -92,7 +95,9 @@ class Policy:
         published = web.base_url.strip()
         if is_loopback(host) and not published:
             trusted = {"localhost", "127.0.0.1", "::1"}
-            return cls(token, reads_need_token=False, trusted_hosts=frozenset(trusted))
+            return cls(
+                token, reads_need_token=False, trusted_hosts=frozenset(trusted), local_only=True
+            )
         if not token and not web.public_read_only:
             if is_loopback(host):
                 raise ConfigError(
@@ -164,6 +169,17 @@ def same_origin(headers: Headers) -> bool:
     return urlsplit(origin).netloc.lower() == headers.get("host", "").lower()
 
 
+def embedded_elsewhere(headers: Headers) -> bool:
+    """A request a page of another site makes for anything but a page to show: an image,
+    video, object, frame, script or fetch() in it (by Fetch Metadata). That page cannot
+    read the answer but sees whether it loaded (``<img>`` and ``<object>`` fire "error"
+    on a 404): whether the archive holds a given file."""
+    return (
+        headers.get("sec-fetch-site") == "cross-site"
+        and headers.get("sec-fetch-dest") != "document"
+    )
+
+
 def safe_next(target: str | None) -> str:
     """Where to go after logging in: a path on this site only (no open redirect)."""
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
@@ -192,6 +208,9 @@ class SecurityHeaders:
         if scope["method"] not in SAFE_METHODS and not same_origin(headers):
             await _plain(send, 403, b"cross-site request refused\n")
             return
+        if self.rules.local_only and embedded_elsewhere(headers):
+            await _plain(send, 403, b"cross-site request refused\n")
+            return
         path: str = scope["path"]
         if path.startswith("/media/"):
             csp = MEDIA_CSP
@@ -212,6 +231,8 @@ class SecurityHeaders:
                 ]
                 if not path.startswith(("/media/", "/embed/")):
                     extra.append((b"x-frame-options", b"DENY"))
+                if self.rules.local_only:  # browsers without Fetch Metadata
+                    extra.append((b"cross-origin-resource-policy", b"same-origin"))
                 headers += [(k, v) for k, v in extra if k not in present]
                 message = {**message, "headers": headers}
             await send(message)
