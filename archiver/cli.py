@@ -1,6 +1,8 @@
 """The ``archiver`` command line: a thin layer over the same services the daemon and web use.
 
-Exit codes: 0 success; 1 some items failed (capture); 2 bad usage or config.
+Exit codes: 0 success; 1 the work failed or found problems (capture items, verify,
+export, timestamp), or the archive cannot take it (a full disk, a database that cannot be
+reached); 2 bad usage or config; 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 from archiver import __version__
-from archiver.config import SOURCE_KINDS, Config, load_config, parse_duration
+from archiver.config import SOURCE_KINDS, Config, is_http_url, load_config, parse_duration
 from archiver.errors import (
     UNAVAILABLE_ERRNOS,
     ArchiverError,
@@ -142,6 +144,9 @@ def _describe(item: ItemResult) -> Iterator[str]:
 @pass_context
 def capture(ctx: Context, url: str, as_json: bool) -> None:
     """Archive a page's embedded media (or one media/platform URL) now."""
+    if not is_http_url(url):  # a usage error, as for the API: no job is queued for it
+        fail(f"not an http(s) URL: {url!r}")
+    url = url.strip()
     from archiver.capture import Capturer
 
     with ctx.archive() as archive:
@@ -245,7 +250,9 @@ def search_command(
 
 @cli.command()
 @click.option(
-    "--once", is_flag=True, help="Do all due work (poll due sources, drain the queue), then exit."
+    "--once",
+    is_flag=True,
+    help="Do all due work (poll due sources, drain the queue, due liveness checks), then exit.",
 )
 @pass_context
 def run(ctx: Context, once: bool) -> None:
@@ -345,7 +352,7 @@ def source_add(ctx: Context, url: str, every: str | None, name: str | None, kind
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
 @pass_context
 def source_list(ctx: Context, as_json: bool) -> None:
-    """List sources with their schedule and last poll."""
+    """List sources with their schedule (--json: and their last poll)."""
     from archiver.sources.registry import list_sources
 
     with ctx.archive() as archive, archive.read_session() as session:
