@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import lxml.html
 import pytest
+from PIL import Image
 from support import FixtureServer
 from support.archiving import settings
 from support.browser import TOKEN, AppClient
@@ -21,6 +23,7 @@ from archiver.archive import Archive
 from archiver.capture import Capturer
 from archiver.config import config_from_dict
 from archiver.errors import ConfigError
+from archiver.index.models import Embed, Media, Page, Sighting
 from archiver.search import parse_when
 from archiver.web import BindError, create_app, serve, start_background
 from archiver.web.media import parse_range
@@ -276,6 +279,70 @@ def test_originals_of_a_type_their_server_chose_are_attachments(
                 assert served.headers["x-content-type-options"] == "nosniff"
                 assert "sandbox" in served.headers["content-security-policy"]
             assert client.get(f"/api/media/{sha}").json()["mime_type"] == declared
+
+
+MARKUP = "\"'><script>alert(1)</script><img src=x onerror=alert(2)></textarea><svg onload=alert(3)>"
+HOSTILE_PAGE = f"""<html><head><title>{MARKUP}</title></head><body><article>
+<h2>UPDATE {MARKUP.replace("<", "&lt;")}</h2>
+<p>Caption {MARKUP.replace("<", "&lt;")}:</p><img src="/photo.jpg">
+</article></body></html>"""
+
+
+URL_ATTRIBUTES = ("href", "src", "action", "formaction", "data", "poster")
+SCRIPT_SCHEMES = ("javascript:", "data:", "vbscript:")
+
+
+def markup_problems(html: str) -> list[str]:
+    """Elements and attributes that would run script or load content they should not."""
+    problems = []
+    for element in lxml.html.fromstring(html).iter():
+        if not isinstance(element.tag, str):
+            continue
+        if element.tag in ("svg", "iframe", "object", "embed", "base"):
+            problems.append(element.tag)
+        if element.tag == "script" and not element.get("src", "").startswith("/static/"):
+            problems.append("inline script")
+        for name, value in element.attrib.items():
+            url = value.strip().lower() if name in URL_ATTRIBUTES else ""
+            if name.startswith("on") or name == "srcdoc" or url.startswith(SCRIPT_SCHEMES):
+                problems.append(f"{element.tag} {name}={value[:30]}")
+    return problems
+
+
+def test_hostile_archived_text_stays_text(
+    archive_for: Any, server: FixtureServer, tmp_path: Path
+) -> None:
+    """Titles, update labels, captions, URLs and platform data come from archived pages
+    and platforms: every page shows them as text, links to http(s) only, and the snippet
+    an editor pastes into an article is one element with quoted attributes."""
+    photo = tmp_path / "photo.jpg"
+    Image.new("RGB", (300, 200), "red").save(photo, "JPEG")
+    server.add_file("/photo.jpg", photo)
+    server.add_page("/hostile", HOSTILE_PAGE)
+    archive = archive_for()
+    report = Capturer(archive).capture_url(server.url("/hostile"))
+    assert report.ok, report.to_json()
+    sha = report.items[0].files[0].sha256
+    with archive.session() as session:
+        media = session.query(Media).one()
+        media.platform_title = media.platform_uploader = MARKUP
+        media.platform_metadata = {MARKUP: MARKUP, "webpage_url": "javascript:alert(4)"}
+        session.query(Embed).one().url = "javascript:alert(5)//"
+        session.query(Page).one().url = " javascript:alert(6)"
+        session.query(Sighting).one().media_url = "data:text/html,<script>alert(7)</script>"
+    with AppClient(create_app(archive)) as client:
+        for path in ("/", "/?text=script", f"/item/{sha}", "/editors?status=all", "/dupes"):
+            shown = client.get(path)
+            assert shown.status_code == 200, path
+            assert markup_problems(shown.text) == [], path
+        editors = lxml.html.fromstring(client.get("/editors?status=all").text)
+        (snippet,) = [area.text_content() for area in editors.iter("textarea")]
+        (element,) = lxml.html.fragments_fromstring(snippet)
+        assert element.tag == "img" and set(element.attrib) == {"src", "alt"}
+        assert element.get("src") == f"http://127.0.0.1:8787/media/{sha}"
+        assert MARKUP in element.get("alt", "") and markup_problems(snippet) == []
+        (button,) = editors.find_class("copy")
+        assert button.get("data-copy") == snippet
 
 
 def test_errors_give_away_no_traceback_or_path(
