@@ -55,8 +55,18 @@ def test_a_gif_is_a_gif_whatever_its_palette_holds() -> None:
         b"\xef\xbb\xbf<html><body>Not found</body></html>",
         b"#EXTM3U\n#EXT-X-VERSION:3\n#EXTINF:10,\nfile:///etc/hostname\n",
         b"ffconcat version 1.0\nfile '/etc/hostname'\n",
+        '<svg xmlns="http://www.w3.org/2000/svg"><script>x()</script></svg>'.encode("utf-16-be"),
+        "  <html><body>Not found</body></html>".encode("utf-16-le"),
     ],
-    ids=["utf-16-le", "utf-16-be", "utf-8-bom", "hls", "ffconcat"],
+    ids=[
+        "utf-16-le",
+        "utf-16-be",
+        "utf-8-bom",
+        "hls",
+        "ffconcat",
+        "utf-16-be-no-bom",
+        "utf-16-le-no-bom",
+    ],
 )
 def test_text_served_as_media_is_not_evidence(head: bytes) -> None:
     """An error page or a playlist with a media Content-Type is refused: a UTF-16 byte
@@ -64,3 +74,23 @@ def test_text_served_as_media_is_not_evidence(head: bytes) -> None:
     have the decoder read the files it names."""
     assert identify(head, "audio/mpeg", "https://example.org/a.mp3") is None
     assert identify(head, "video/mp4", "https://example.org/v.mp4") is None
+
+
+@pytest.mark.parametrize(
+    ("declared", "expected"),
+    [
+        ("IMAGE/PNG; charset=binary", "image/png"),  # one type: taken, as it is spelt
+        ("image/x-icon, text/html", None),  # a list: browsers take the last
+        ("image/png, image/svg+xml", None),
+        ("image/x+xml", None),  # XML-based: markup
+        ("image/svg+xml", None),
+        ("image/png\r\nX-Injected: 1", None),
+        ("image/", None),
+    ],
+)
+def test_only_one_plain_declared_type_is_taken(declared: str, expected: str | None) -> None:
+    """When the bytes say nothing, the server's Content-Type names the type stored and
+    served again later; anything but one plain media type is not believed."""
+    unknown = bytes(range(1, 200))
+    found = identify(unknown, declared, None)
+    assert (found.mime_type if found else None) == expected

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import mimetypes
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -126,10 +127,37 @@ def _is_markup(head: bytes) -> bool:
     """Text that starts with ``<`` (HTML, XML, SVG), in UTF-8 or UTF-16, BOM or not."""
     for bom, encoding in ((b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be")):
         if head.startswith(bom):
-            body = head[2:66]
-            text = body[: len(body) // 2 * 2].decode(encoding, "replace")
-            return text.lstrip().startswith("<")
+            return _utf16_starts_with_lt(head[2:66], encoding)
+    sample = head[:64]
+    # UTF-16 without a BOM: every other byte of ASCII text is zero
+    if len(sample) >= 8 and not any(sample[1::2]):
+        return _utf16_starts_with_lt(sample, "utf-16-le")
+    if len(sample) >= 8 and not any(sample[0::2]):
+        return _utf16_starts_with_lt(sample, "utf-16-be")
     return head.removeprefix(b"\xef\xbb\xbf").lstrip()[:1] == b"<"
+
+
+def _utf16_starts_with_lt(body: bytes, encoding: str) -> bool:
+    text = body[: len(body) // 2 * 2].decode(encoding, "replace")
+    return text.lstrip().startswith("<")
+
+
+#: A MIME type as HTTP spells one (RFC 9110 tokens): one type, no list, no parameters.
+_MIME = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*")
+
+
+def _declared(content_type: str | None) -> str | None:
+    """The server's Content-Type as one plain media type, or None.
+
+    A list (``image/x-icon, text/html``, where browsers take the last), a malformed
+    value or an XML-based type (``image/svg+xml``: markup that can carry script) is
+    not taken as the file's type: it would be stored, and repeated when the file is
+    served.
+    """
+    declared = (content_type or "").split(";", 1)[0].strip().lower()
+    if not _MIME.fullmatch(declared) or declared.endswith("+xml"):
+        return None
+    return declared
 
 
 def _kind(mime: str) -> MediaKind | None:
@@ -145,7 +173,7 @@ def identify(head: bytes, content_type: str | None, url: str | None) -> MediaIde
     Returns None when nothing says it is video, image or audio (an HTML error page
     served as a "video" is not evidence).
     """
-    declared = (content_type or "").split(";", 1)[0].strip().lower()
+    declared = _declared(content_type)
     candidates = [sniff(head)]
     if declared != "application/octet-stream":
         candidates.append(declared)
@@ -154,7 +182,7 @@ def identify(head: bytes, content_type: str | None, url: str | None) -> MediaIde
     if candidates[0] is None and (_is_markup(head) or head.lstrip().startswith(_PLAYLISTS)):
         return None  # markup or a playlist, whatever the headers claim
     for mime in candidates:
-        if mime and (kind := _kind(mime)) and mime != "image/svg+xml":
+        if mime and (kind := _kind(mime)) and not mime.endswith("+xml"):
             extension = _EXTENSIONS.get(mime) or (mimetypes.guess_extension(mime) or ".bin")
             return MediaIdentity(mime, kind, extension.lstrip("."))
     return None
