@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import venv
@@ -81,16 +82,15 @@ def ensure_browser() -> None:
 def run() -> int:
     ensure_venv("")
     config = os.environ.get("ARCHIVER_CONFIG", str(ROOT / "config" / "archiver.toml"))
-    return sh(
-        BIN / "archiver",
-        "--config",
-        config,
-        "--log-level",
-        "info",
-        "run",
-        *sys.argv[2:],
-        check=False,
-    )
+    command = [str(BIN / "archiver"), "--config", config, "--log-level", "info", "run"]
+    print("+", " ".join([*command, *sys.argv[2:]]), flush=True)
+    daemon = subprocess.Popen([*command, *sys.argv[2:]])
+    # Ctrl-C reaches the daemon from the terminal, and it shuts down in its own order
+    # (in-flight downloads get their grace period): this process only waits for it.
+    # A SIGTERM sent here is passed on.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, lambda signum, _frame: daemon.send_signal(signum))
+    return daemon.wait()
 
 
 def test() -> int:
