@@ -330,10 +330,14 @@ def _duration(value: str | None) -> float | None:
     "--every", help="Polling interval: 30s, 10m, 1h, 1d (default: polling.default_every)."
 )
 @click.option("--name", help="A name to show in lists.")
-@click.option("--kind", type=click.Choice(SOURCE_KINDS), default="auto", show_default=True)
+@click.option(
+    "--kind", type=click.Choice(SOURCE_KINDS), help="What it is (default: auto, detected)."
+)
 @pass_context
-def source_add(ctx: Context, url: str, every: str | None, name: str | None, kind: str) -> None:
-    """Add a source (or update the one with this URL)."""
+def source_add(
+    ctx: Context, url: str, every: str | None, name: str | None, kind: str | None
+) -> None:
+    """Add a source (or update the one with this URL: only what is given changes)."""
     from archiver.sources.registry import add_source
 
     seconds = _duration(every)
@@ -341,7 +345,8 @@ def source_add(ctx: Context, url: str, every: str | None, name: str | None, kind
         added = add_source(
             session,
             url,
-            every=seconds or archive.config.polling.default_every,
+            every=seconds,
+            default_every=archive.config.polling.default_every,
             name=name,
             kind=kind,
         )

@@ -238,3 +238,21 @@ def test_ctrl_c_stops_a_capture_at_once_and_leaves_its_jobs_queued(
     with Archive.open(load_config(config_file)) as archive, archive.read_session() as session:
         states = set(session.scalars(select(CaptureJob.state)))
     assert "running" not in states and "pending" in states
+
+
+def test_source_add_again_changes_only_what_is_given(config_file: Path) -> None:
+    """Re-running ``source add URL`` to rename a source keeps its interval and kind."""
+    url = "https://example.org/live/aleppo"
+
+    def listed() -> dict[str, object]:
+        (view,) = json.loads(run_cli(config_file, "source", "list", "--json").stdout)
+        return {k: view[k] for k in ("every_seconds", "kind", "name")}
+
+    assert (
+        run_cli(config_file, "source", "add", url, "--every", "2m", "--kind", "page").returncode
+        == 0
+    )
+    assert run_cli(config_file, "source", "add", url, "--name", "Aleppo live").returncode == 0
+    assert listed() == {"every_seconds": 120, "kind": "page", "name": "Aleppo live"}
+    assert run_cli(config_file, "source", "add", url, "--kind", "auto").returncode == 0
+    assert listed() == {"every_seconds": 120, "kind": "auto", "name": "Aleppo live"}

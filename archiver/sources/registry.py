@@ -8,10 +8,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from archiver.config import SOURCE_KINDS, SourceEntry, is_http_url
+from archiver.config import SOURCE_KINDS, PollingConfig, SourceEntry, is_http_url
 from archiver.errors import ArchiverError
 from archiver.index.models import Source, iso, utcnow
 from archiver.index.records import get_or_create
+
+DEFAULT_EVERY = PollingConfig().default_every  # a source added without an interval
 
 
 class SourceError(ArchiverError):
@@ -28,13 +30,18 @@ def add_source(
     session: Session,
     url: str,
     *,
-    every: float,
+    every: float | None,
+    default_every: float = DEFAULT_EVERY,
     name: str | None = None,
-    kind: str = "auto",
+    kind: str | None = None,
     from_config: bool = False,
 ) -> Source:
-    """Add a source, or update the settings of the one with this URL."""
-    if kind not in SOURCE_KINDS:
+    """Add a source, or update the settings of the one with this URL.
+
+    What is not given (None) is left as it is on a source already there; a new one
+    gets ``default_every`` and the kind ``auto``.
+    """
+    if kind is not None and kind not in SOURCE_KINDS:
         raise SourceError(f"kind must be one of {', '.join(SOURCE_KINDS)}, not {kind!r}")
     url = _check_url(url)
     now = utcnow()
@@ -44,8 +51,8 @@ def add_source(
         lambda: Source(
             url=url,
             name=name,
-            kind=kind,
-            every_seconds=every,
+            kind=kind or "auto",
+            every_seconds=every or default_every,
             paused=False,
             from_config=from_config,
             next_poll_at=now,
@@ -54,12 +61,13 @@ def add_source(
         ),
     )
     if not created:
-        source.every_seconds = every
-        source.kind = kind
+        source.every_seconds = every or source.every_seconds
+        if kind is not None:
+            source.kind = kind
+            if kind != "auto":
+                source.detected_kind = None
         source.name = name or source.name
         source.from_config = from_config
-        if kind != "auto":
-            source.detected_kind = None
     return source
 
 
