@@ -169,15 +169,32 @@ def capture(ctx: Context, url: str, as_json: bool) -> None:
     sys.exit(0 if report.ok else EXIT_FAILED)
 
 
+def selection_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The filters that select stored files, the same for ``search`` and ``export``
+    (their values go to ``SearchQuery.parse``)."""
+    options = [
+        click.option("--sha256", help="Full SHA-256 or a prefix of 8+ hex characters."),
+        click.option("--md5", help="Full MD5 or a prefix of 8+ hex characters."),
+        click.option(
+            "--since", help="Captured at or after this ISO 8601 date/datetime (UTC default)."
+        ),
+        click.option(
+            "--until", help="Captured before the end of this date / before this datetime."
+        ),
+        click.option("--page", help="Only media seen on this page URL (or embed URL)."),
+        click.option(
+            "--text", help="Words that must all appear in titles, context or update labels."
+        ),
+        click.option("--upload-since", help="Uploaded to its platform on or after this date."),
+        click.option("--upload-until", help="Uploaded to its platform on or before this date."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 @cli.command("search")
-@click.option("--sha256", help="Full SHA-256 or a prefix of 8+ hex characters.")
-@click.option("--md5", help="Full MD5 or a prefix of 8+ hex characters.")
-@click.option("--since", help="Captured at or after this ISO 8601 date/datetime (UTC default).")
-@click.option("--until", help="Captured before the end of this date / before this datetime.")
-@click.option("--page", help="Only media seen on this page URL (or embed URL).")
-@click.option("--text", help="Words that must all appear in titles, context or update labels.")
-@click.option("--upload-since", help="Uploaded to its platform on or after this date.")
-@click.option("--upload-until", help="Uploaded to its platform on or before this date.")
+@selection_options
 @click.option(
     "--similar-to",
     "similar_to",
@@ -565,12 +582,7 @@ def verify(ctx: Context, as_json: bool, sample: int | None) -> None:
     type=click.Path(file_okay=False, path_type=Path),
     help="A new or empty folder for the bag (with --zip, OUT.zip is written).",
 )
-@click.option("--sha256", help="Full SHA-256 or a prefix of 8+ hex characters.")
-@click.option("--md5", help="Full MD5 or a prefix of 8+ hex characters.")
-@click.option("--since", help="Captured at or after this ISO 8601 date/datetime (UTC default).")
-@click.option("--until", help="Captured before the end of this date / before this datetime.")
-@click.option("--page", help="Only media seen on this page URL (or embed URL).")
-@click.option("--text", help="Words that must all appear in titles, context or update labels.")
+@selection_options
 @click.option("--zip", "as_zip", is_flag=True, help="Write OUT.zip, the bag serialized.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @pass_context

@@ -22,7 +22,7 @@ from archiver.index.models import Event, LinkCheck, Page, PageSnapshot, utcnow
 from archiver.integrity import events
 from archiver.integrity.canonical import entry_hash
 from archiver.integrity.eventlog import log_path, logged_session, verify_chain
-from archiver.integrity.export import ExportError, export_bag
+from archiver.integrity.export import ExportError, describe, export_bag
 from archiver.integrity.timestamp import timestamp_head
 from archiver.search import SearchQuery
 
@@ -312,3 +312,20 @@ def test_the_original_carries_the_entry_of_a_later_copy(
     assert [e["seq"] for e in entries] == sorted(e["seq"] for e in entries)
     assert report.events == len(entries)
     assert verify_chain(archive).ok
+
+
+def test_export_selects_by_platform_upload_date_like_search(
+    archive: Archive, server: FixtureServer, media: MediaSet, tmp_path: Path
+) -> None:
+    """``export`` takes every filter ``search`` takes; the bag says what it selected.
+    Plain files have no platform upload date: an upload-date filter selects none."""
+    build(archive, server, media)
+    query = SearchQuery.parse(upload_since="2013-09-28", upload_until="2013-10-01")
+    assert describe(query) == (
+        "uploaded to its platform on or after 2013-09-28; "
+        "uploaded to its platform on or before 2013-10-01"
+    )
+    with pytest.raises(ExportError):
+        export_bag(archive, query, tmp_path / "none")
+    everything = export_bag(archive, SearchQuery.parse(), tmp_path / "all")
+    assert everything.media == 3

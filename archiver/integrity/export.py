@@ -79,6 +79,10 @@ def describe(query: SearchQuery) -> str:
         parts.append(f"seen on {query.page}")
     if query.text:
         parts.append(f"words {query.text!r}")
+    if query.upload_since:
+        parts.append(f"uploaded to its platform on or after {query.upload_since.isoformat()}")
+    if query.upload_until:
+        parts.append(f"uploaded to its platform on or before {query.upload_until.isoformat()}")
     return "; ".join(parts) if parts else "every stored file"
 
 
