@@ -24,7 +24,14 @@ from archiver.search import QueryError
 from archiver.similar import SimilarQuery, similar_to_file
 from archiver.status import status_report
 from archiver.web.media import archive_of, find_original, valid_sha256
-from archiver.web.security import COOKIE, Policy, ReadAccess, policy, safe_next
+from archiver.web.security import (
+    COOKIE,
+    SESSION_SECONDS,
+    Policy,
+    ReadAccess,
+    policy,
+    safe_next,
+)
 from archiver.web.uploads import BadUpload, UploadTooLarge, receive_upload
 from archiver.web.views import (
     DEAD,
@@ -283,7 +290,7 @@ def login(
         httponly=True,
         samesite="strict",
         secure=request.url.scheme == "https" or base_url(request, archive).startswith("https:"),
-        max_age=30 * 86400,
+        max_age=SESSION_SECONDS,
     )
     return response
 

@@ -13,7 +13,9 @@ The policy is decided once, when the app is built for an address:
 - Writes (queueing captures) always need the token, sent as ``Authorization: Bearer``;
   with no token configured they are refused. The login cookie is for reading pages
   only, so a cross-site form can never write; browsers' cross-site POSTs (by their
-  ``Origin``) are refused outright.
+  ``Origin``) are refused outright. The cookie carries its issue time signed with the
+  token and is good for 30 days: a copy stops working then, and changing the token
+  ends every login at once.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
+import time
 from dataclasses import dataclass
 from typing import Annotated
 from urllib.parse import urlsplit
@@ -33,6 +36,7 @@ from archiver.config import WebConfig
 from archiver.errors import ConfigError
 
 COOKIE = "archiver_session"
+SESSION_SECONDS = 30 * 86400  # how long a login lasts
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 MIN_TOKEN = 16
 _LOOPBACK_NAMES = {"localhost", "localhost.", "ip6-localhost"}
@@ -120,9 +124,16 @@ class Policy:
         host = urlsplit(f"//{host_header}").hostname or ""
         return host in self.trusted_hosts or is_loopback(host)
 
-    def session_value(self) -> str:
-        """The login cookie's value: derived from the token, never the token itself."""
-        return hmac.new(self.token.encode(), b"archiver web session 1", hashlib.sha256).hexdigest()
+    def session_value(self, now: float | None = None) -> str:
+        """A login cookie's value: when it was issued, signed with the token (never the
+        token itself). It is good for `SESSION_SECONDS`: a copied cookie stops working
+        then, even if the token never changes."""
+        issued = str(int(time.time() if now is None else now))
+        return f"{issued}.{self._signature(issued)}"
+
+    def _signature(self, issued: str) -> str:
+        message = b"archiver web session 2 " + issued.encode()
+        return hmac.new(self.token.encode(), message, hashlib.sha256).hexdigest()
 
     def bearer_ok(self, request: Request) -> bool:
         scheme, _, given = request.headers.get("authorization", "").partition(" ")
@@ -130,10 +141,13 @@ class Policy:
             return False
         return hmac.compare_digest(given.strip().encode(), self.token.encode())
 
-    def cookie_ok(self, request: Request) -> bool:
-        given = request.cookies.get(COOKIE, "")
-        return bool(self.token) and hmac.compare_digest(
-            given.encode(), self.session_value().encode()
+    def cookie_ok(self, request: Request, now: float | None = None) -> bool:
+        issued, _, signature = request.cookies.get(COOKIE, "").partition(".")
+        if not self.token or not issued.isdigit() or len(issued) > 12:
+            return False
+        age = (time.time() if now is None else now) - int(issued)
+        return 0 <= age <= SESSION_SECONDS and hmac.compare_digest(
+            signature.encode(), self._signature(issued).encode()
         )
 
     def token_ok(self, given: str) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -9,7 +10,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from archiver.archive import Archive
 from archiver.config import Config, config_from_dict
+from archiver.index.models import utcnow
+from archiver.index.records import upsert_media
+from archiver.store.objects import place_original
 
 FAST = {
     "network": {"allow_private_addresses": True, "read_timeout": 2, "connect_timeout": 2},
@@ -79,3 +84,30 @@ def start_daemon(config: Path, *args: str, log: Path) -> subprocess.Popen[bytes]
             stderr=sink,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
+
+
+def store_as_earlier_versions_did(
+    archive: Archive, body: bytes, mime_type: str, extension: str = "bin"
+) -> str:
+    """Put ``body`` in the archive indexed under ``mime_type`` as it is given, the way
+    a capture by an earlier version stored a server's Content-Type (today's capture
+    refuses lists, XML-based types and markup). Returns its SHA-256."""
+    sha256 = hashlib.sha256(body).hexdigest()
+    tmp = archive.layout.process_tmp()
+    tmp.mkdir(parents=True, exist_ok=True)
+    part = tmp / f"{sha256}.part"
+    part.write_bytes(body)
+    path = place_original(archive.layout, part, sha256, extension)
+    with archive.session() as session:
+        upsert_media(
+            session,
+            sha256=sha256,
+            md5=hashlib.md5(body).hexdigest(),
+            size_bytes=len(body),
+            mime_type=mime_type,
+            media_type=mime_type.split("/", 1)[0],
+            path=archive.layout.relative(path),
+            at=utcnow(),
+            platform=None,
+        )
+    return sha256
