@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -18,6 +18,7 @@ from support.archiving import make_config, run_cli, settings, write_config
 from archiver.archive import Archive
 from archiver.capture import Capturer
 from archiver.config import Config, load_config
+from archiver.errors import FetchError
 from archiver.extract import extract_embeds
 from archiver.fetch.http import HttpFetcher
 from archiver.index.bulk import EntryRecord, record_feed_entries
@@ -25,6 +26,7 @@ from archiver.index.models import CaptureJob, Embed, LinkCheck, Page, Source, ut
 from archiver.index.records import upsert_embed
 from archiver.integrity.fixity import verify_archive
 from archiver.logs import setup_logging
+from archiver.sources.feed import parse_feed
 from archiver.sources.poll import Poller, claim_due_sources
 from archiver.sources.registry import add_source, remove_source
 
@@ -278,3 +280,187 @@ def test_a_feed_batch_keeps_a_pages_later_fetch_and_its_title(
         assert page.last_fetched_at == began + timedelta(minutes=5)
         assert (page.source_id, page.feed_entry_sha256) == (source_id, "d")
         assert session.scalars(select(Embed.last_seen_at)).one() == began  # seen again
+
+
+# --- hostile feeds --------------------------------------------------------------------------
+
+FEED_URL = "https://feeds.example/live.rss"
+
+
+def rss(items: str, prolog: str = "") -> str:
+    return (
+        f"<?xml version='1.0' encoding='utf-8'?>\n{prolog}<rss version='2.0'><channel>"
+        f"<title>Live</title>{items}</channel></rss>"
+    )
+
+
+def test_a_feed_body_naming_a_local_file_is_not_read_from_disk(
+    polling: tuple[Config, Archive, Poller], server: FixtureServer, tmp_path: Path
+) -> None:
+    """feedparser opens bytes that name an existing file (and would read "/dev/zero"
+    until memory runs out): a body of nothing but a path is a malformed feed."""
+    _, archive, poller = polling
+    local = tmp_path / "local.rss"
+    item = "<item><title>Local secret</title><link>https://local.example/secret</link></item>"
+    local.write_text(rss(item))
+    server.add_bytes("/feed.rss", str(local).encode(), "application/rss+xml")
+    with archive.session() as session:
+        source_id = add_source(session, server.url("/feed.rss"), every=600).id
+
+    result = poller.poll(source_id)
+
+    assert result.result == "error" and result.error is not None
+    assert result.error.startswith("malformed feed")
+    with archive.read_session() as session:
+        assert not session.scalars(select(Page).where(Page.url.contains("local.example"))).all()
+
+
+def entity_doctypes(secret_file: Path, secret_url: str) -> dict[str, str]:
+    laughs = '<!ENTITY l0 "lol">\n' + "".join(
+        f'<!ENTITY l{i} "{f"&l{i - 1};" * 10}">\n' for i in range(1, 10)
+    )
+    return {
+        "file": f'<!DOCTYPE rss [<!ENTITY e SYSTEM "file://{secret_file}">]>',
+        "file, one per line": f'<!DOCTYPE rss [\n<!ENTITY e SYSTEM "file://{secret_file}">\n]>',
+        "http": f'<!DOCTYPE rss [\n<!ENTITY e SYSTEM "{secret_url}">\n]>',
+        "parameter": f'<!DOCTYPE rss [\n<!ENTITY % p SYSTEM "{secret_url}">\n%p;\n]>',
+        "external DTD": f'<!DOCTYPE rss SYSTEM "{secret_url}">',
+        # a "<x" in a comment ended feedparser's own DOCTYPE removal early
+        "comment": f'<!DOCTYPE rss [\n<!-- <x -->\n<!ENTITY e SYSTEM "file://{secret_file}">\n]>',
+        "billion laughs": f"<!DOCTYPE rss [\n{laughs}<!ENTITY e '&l9;'>\n]>",
+        "billion laughs, comment": f"<!DOCTYPE rss [\n<!-- <x -->\n{laughs}]>",
+        # plain-text entities pass feedparser's filter, and its fallback parser expanded
+        # them without a limit: 100 KB of feed became 600 MB of text
+        "quadratic": f'<!DOCTYPE rss [\n<!ENTITY e "{"A" * 10_000}">\n]>',
+        "quadratic, broken": f'<!DOCTYPE rss [\n<!ENTITY e "{"A" * 10_000}">\n]><junk',
+    }
+
+
+@pytest.mark.parametrize(
+    "variant", list(entity_doctypes(Path("/x"), "http://x/")), ids=lambda variant: variant
+)
+def test_feed_entities_are_neither_fetched_nor_expanded(
+    variant: str, server: FixtureServer, tmp_path: Path
+) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("SECRET-FROM-DISK")
+    server.add_bytes("/secret", b"SECRET-FROM-THE-NETWORK", "text/plain")
+    doctype = entity_doctypes(secret, server.url("/secret"))[variant]
+    item = (
+        "<item><title>&e;</title><link>https://ex.example/a</link>"
+        "<description>&lt;p&gt;Clip:&lt;/p&gt;" + "&e;" * 200 + "</description></item>"
+    )
+    body = rss(item, prolog=doctype + "\n").encode()
+
+    (entry,) = parse_feed(body, FEED_URL)
+
+    assert server.hits("/secret") == 0
+    found = f"{entry.title} {entry.html}"
+    assert "SECRET" not in found and "lol" not in found
+    assert len(entry.html) < 5_000  # "&e;" 200 times, not 200 copies of 10 KB
+    assert entry.link == "https://ex.example/a"
+
+
+def _utf16(text: str) -> bytes:
+    return text.replace("utf-8", "utf-16").encode("utf-16")
+
+
+def _utf16_without_bom(text: str) -> bytes:
+    return text.replace("utf-8", "utf-16").encode("utf-16-le")
+
+
+def _licence_first(text: str) -> bytes:
+    return text.replace("<rss", "<!-- " + "licence text " * 400 + "-->\n<rss", 1).encode()
+
+
+@pytest.mark.parametrize(
+    ("content_type", "encode"),
+    [("application/xml", _utf16), ("text/xml", _utf16_without_bom), ("text/xml", _licence_first)],
+    ids=["UTF-16", "UTF-16 without a BOM", "a licence comment of 5 KB first"],
+)
+def test_feeds_are_read_as_feeds_whatever_their_encoding_or_prolog(
+    polling: tuple[Config, Archive, Poller],
+    server: FixtureServer,
+    content_type: str,
+    encode: Callable[[str], bytes],
+) -> None:
+    """They were taken for pages (their root element was looked for in the first 2 KB of
+    bytes), so their entries were never read."""
+    _, archive, poller = polling
+    link = server.url("/2013/09/28/aleppo")
+    item = (
+        f"<item><title>Aleppo</title><link>{link}</link>"
+        "<description>&lt;img src='/media/smoke.jpg'&gt;</description></item>"
+    )
+    server.add_bytes("/feed", encode(rss(item)), content_type)
+    with archive.session() as session:
+        source_id = add_source(session, server.url("/feed"), every=600).id
+
+    result = poller.poll(source_id)
+
+    assert (result.kind, result.result, result.new_entries) == ("feed", "changed", 1)
+    with archive.read_session() as session:
+        assert session.scalars(select(Embed.url)).all() == [server.url("/media/smoke.jpg")]
+
+
+def test_a_stray_byte_of_another_encoding_garbles_only_itself() -> None:
+    """One Windows-1252 byte in a UTF-8 feed made feedparser read the whole feed as
+    Windows-1252: every Arabic title turned into mojibake."""
+    items = (
+        "<item><title>حلب: اشتباكات عنيفة</title><link>https://ex.example/1</link></item>"
+        "<item><title>Caf\x00</title><link>https://ex.example/2</link></item>"
+    )
+    body = rss(items).encode().replace(b"Caf\x00", b"Caf\xe9 \xab25\xbb")
+
+    titles = [entry.title for entry in parse_feed(body, FEED_URL)]
+
+    assert titles == ["حلب: اشتباكات عنيفة", "Café «25»"]
+
+
+def test_a_feed_without_byte_order_mark_or_declaration_in_utf_16_is_read() -> None:
+    body = "<rss version='2.0'><channel><item><title>Ḥimṣ</title><link>https://ex.example/1</link></item></channel></rss>"
+    for encoding in ("utf-16-le", "utf-16-be"):
+        (entry,) = parse_feed(body.encode(encoding), FEED_URL)
+        assert entry.title == "Ḥimṣ"
+
+
+def test_an_html_page_served_as_a_feed_is_archived_as_a_page(
+    polling: tuple[Config, Archive, Poller], server: FixtureServer
+) -> None:
+    """Sites answer a feed URL with an HTML page under the feed's Content-Type; it was
+    read as a feed with no entries and archived nothing."""
+    _, archive, poller = polling
+    page = (
+        "<!DOCTYPE html><html><head><title>Live</title></head><body><article>"
+        "<p>Smoke over the port:</p><img src='/media/smoke.jpg'></article></body></html>"
+    )
+    server.add_bytes("/feed", page.encode(), "application/rss+xml")
+    with archive.session() as session:
+        source_id = add_source(session, server.url("/feed"), every=600).id
+
+    result = poller.poll(source_id)
+
+    assert (result.kind, result.result, result.new_embeds) == ("page", "changed", 1)
+    with archive.read_session() as session:
+        assert session.scalars(select(Embed.url)).all() == [server.url("/media/smoke.jpg")]
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"<!DOCTYPE html><html><body><p>Moved.</p></body></html>", "an HTML page"),
+        (b"<html><body><p>Not found</p></body></html>", "an HTML page"),
+        (b'{"version": "https://jsonfeed.org/version/1.1", "items": []}', "JSON"),
+        (b"<error><code>404</code></error>", ""),
+        (b"", ""),
+    ],
+    ids=["HTML", "XHTML without doctype", "JSON Feed", "XML", "empty"],
+)
+def test_what_is_not_a_feed_is_one_line_saying_so(body: bytes, reason: str) -> None:
+    """A source forced to be a feed, answering something else, said nothing (no
+    entries) or "malformed feed: <unknown>:2:104: mismatched tag"."""
+    with pytest.raises(FetchError) as caught:
+        parse_feed(body, FEED_URL)
+    message = str(caught.value)
+    assert message.startswith("not an RSS, Atom or RDF feed") and reason in message
+    assert "\n" not in message and not caught.value.retryable

@@ -3,23 +3,63 @@
 from __future__ import annotations
 
 import calendar
+import codecs
+import io
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urljoin, urlsplit
 
 import feedparser
 
 from archiver.errors import FetchError
+from archiver.extract.urls import resolve_url
 
-_FEED_ROOT = re.compile(rb"<(rss|feed|rdf:RDF)[\s>]", re.IGNORECASE)
+_FEED_ROOT = re.compile(r"<(rss|feed|rdf:RDF)[\s>]", re.IGNORECASE)
+_FEED_ROOTS = frozenset({"rss", "feed", "rdf"})  # local names, lower-cased
 FEED_CONTENT_TYPES = (
     "application/rss+xml",
     "application/atom+xml",
     "application/rdf+xml",
     "application/feed+json",
 )
+_SNIFF_BYTES = 65536  # enough for a licence comment or a long DOCTYPE before the root
+# UTF-32 first: its little-endian mark starts with UTF-16's.
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32-le"),
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+_EBCDIC_DECLARATION = b"\x4c\x6f\xa7\x94"  # "<?xm" in cp037
+_ENCODING_DECLARATION = re.compile(
+    rb"[ \t\r\n]*<\?xml[^>]{0,200}?\bencoding[ \t\r\n]*=[ \t\r\n]*[\"']([A-Za-z0-9._:-]{1,40})[\"']"
+)
+_XML_DECLARATION = re.compile(r"<\?xml[ \t\r\n][^>]{0,1000}?\?>")
+_UTF_ALIASES = frozenset(
+    {"utf-8", "utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-32-be"}
+)
+_WINDOWS_1252_ALIASES = frozenset({"iso8859-1", "ascii"})  # Python's names for them
+_DOCTYPE = re.compile(r"<!DOCTYPE", re.IGNORECASE)
+# Where feedparser takes the document to begin (it reads entity declarations before it).
+_FIRST_ELEMENT = re.compile(r"<[A-Za-z0-9_]")
+_DECLARATION_PART = re.compile(r"\"|'|<!--|<\?|\[|\]|>")
+_CLOSERS = {'"': '"', "'": "'", "<!--": "-->", "<?": "?>"}
+_PROLOG_ITEM = re.compile(r"[ \t\r\n]+|<\?.*?\?>|<!--.*?-->", re.DOTALL)
+_ELEMENT_NAME = re.compile(r"<([^\s/>!?]{1,100})")
+_FALLBACK_ERRORS = "archiver.feed-windows-1252"
+
+
+def _windows_1252_for_invalid(error: UnicodeError) -> tuple[str, int]:
+    """Read bytes that are not UTF-8 as Windows-1252, one sequence at a time."""
+    if not isinstance(error, UnicodeDecodeError):
+        raise error
+    invalid = error.object[error.start : error.end]
+    return invalid.decode("cp1252", errors="replace"), error.end
+
+
+codecs.register_error(_FALLBACK_ERRORS, _windows_1252_for_invalid)
 
 
 @dataclass(frozen=True)
@@ -38,13 +78,144 @@ class FeedEntry:
 
 
 def looks_like_feed(content_type: str, body: bytes) -> bool:
-    """Decide feed or page from the Content-Type, else from the document's root element."""
-    if content_type in FEED_CONTENT_TYPES:
-        return True
+    """Decide feed or page from the Content-Type and the document's root element.
+
+    A page's Content-Type is believed; otherwise the root element decides when it is a
+    feed's or ``html`` (an HTML page served as RSS is a page), read past a long prolog and
+    in UTF-16 too. A feed's Content-Type decides the rest, and for any other type a
+    feed's root near the start (after a PHP warning, say) still makes it a feed.
+    """
     if content_type in ("text/html", "application/xhtml+xml"):
         return False
-    head = body[:2048].lstrip(b"\xef\xbb\xbf \t\r\n")
-    return bool(_FEED_ROOT.search(head)) and not head[:200].lower().startswith(b"<!doctype html")
+    head = _decode(body[:_SNIFF_BYTES])
+    root = _root_element(head)
+    if root in _FEED_ROOTS:
+        return True
+    if root == "html":
+        return False
+    if content_type in FEED_CONTENT_TYPES:
+        return True
+    start = head[:2048].lstrip()
+    return bool(_FEED_ROOT.search(start)) and not start[:200].lower().startswith("<!doctype html")
+
+
+def _decode(body: bytes) -> str:
+    """The feed as text: byte order mark, UTF-16 without one, then the XML declaration.
+
+    A feed declared (or taken to be) UTF-8 that holds bytes of another encoding (a
+    Windows-1252 item pasted into a UTF-8 feed) has those bytes read as Windows-1252,
+    one at a time, so a stray byte does not turn every other title into mojibake.
+    """
+    for mark, codec in _BOMS:
+        if body.startswith(mark):
+            return body[len(mark) :].decode(codec, errors="replace")
+    unmarked = _utf16_or_32_without_mark(body[:64])
+    if unmarked is not None:
+        return body.decode(unmarked, errors="replace")
+    if body.startswith(_EBCDIC_DECLARATION):
+        return body.decode("cp037", errors="replace")
+    declared = _ENCODING_DECLARATION.match(body)
+    encoding = _codec(declared.group(1).decode("ascii")) if declared else None
+    if encoding is None or encoding in _UTF_ALIASES:  # ASCII-readable bytes are not UTF-16
+        return body.decode("utf-8", errors=_FALLBACK_ERRORS)
+    return body.decode(encoding, errors="replace")
+
+
+def _utf16_or_32_without_mark(head: bytes) -> str | None:
+    """UTF-16 or UTF-32 without a byte order mark, told by the zero bytes of the ASCII
+    characters a feed starts with."""
+    if len(head) < 4:
+        return None
+    if head[0] and head[1:4] == b"\0\0\0":
+        return "utf-32-le"
+    if head[:3] == b"\0\0\0" and head[3]:
+        return "utf-32-be"
+    even, odd = head[0::2], head[1::2]
+    if not any(odd) and all(even):
+        return "utf-16-le"
+    if not any(even) and all(odd):
+        return "utf-16-be"
+    return None
+
+
+def _codec(label: str) -> str | None:
+    """Python codec for a declared encoding; Latin-1 and ASCII read as Windows-1252, as
+    browsers do; None for an unknown name (a typo must not make the feed unreadable)."""
+    try:
+        name = codecs.lookup(label).name
+    except LookupError:
+        return None
+    if name == "gb2312":
+        return "gb18030"  # its superset, which feeds declared gb2312 really use
+    return "cp1252" if name in _WINDOWS_1252_ALIASES else name
+
+
+def _declaration_end(text: str, start: int) -> int:
+    """Where the DOCTYPE declaration at ``start`` ends: after its ``>``, past quoted
+    strings, comments, processing instructions and the internal subset. One left open
+    ends at its first ``>``, as feedparser reads it (or at the end of the text)."""
+    depth = 0
+    position = start + len("<!DOCTYPE")
+    while (found := _DECLARATION_PART.search(text, position)) is not None:
+        part = found.group()
+        closer = _CLOSERS.get(part)
+        if closer is not None:
+            end = text.find(closer, found.end())
+            if end < 0:
+                break
+            position = end + len(closer)
+            continue
+        position = found.end()
+        if part == ">" and depth == 0:
+            return position
+        if part == "[":
+            depth += 1
+        elif part == "]":
+            depth = max(depth - 1, 0)
+    first = text.find(">", start)
+    return len(text) if first < 0 else first + 1
+
+
+def _without_doctypes(text: str) -> str:
+    """The feed with every DOCTYPE before its first element replaced by a space.
+
+    Neither parser then knows an entity the feed declares: an external one
+    (``SYSTEM "file:///etc/passwd"``) is never read, and nested or repeated ones (the
+    "billion laughs" and quadratic blow-up) cannot expand a small feed into gigabytes.
+    feedparser keeps declarations of plain-text entities and expands them without a
+    limit in its fallback parser. The HTML entities feeds use (``&nbsp;``) are still
+    known to that parser; a feed's own ones are left as written.
+    """
+    pieces: list[str] = []
+    position = 0
+    element = _FIRST_ELEMENT.search(text)
+    while True:
+        limit = element.start() if element is not None else len(text)
+        found = _DOCTYPE.search(text, position, limit)
+        if found is None:
+            break
+        pieces += [text[position : found.start()], " "]  # a space: no new "<!DOCTYPE" or "<x"
+        position = _declaration_end(text, found.start())
+        if element is not None and element.start() < position:
+            element = _FIRST_ELEMENT.search(text, position)
+    pieces.append(text[position:])
+    return "".join(pieces)
+
+
+def _root_element(text: str) -> str | None:
+    """Local name of the document's root element, lower-cased (``rss``, ``feed``, ``rdf``,
+    ``html``); None when something other than a prolog comes before it."""
+    position = 0
+    while True:
+        if text[position : position + 9].upper() == "<!DOCTYPE":
+            position = _declaration_end(text, position)
+            continue
+        item = _PROLOG_ITEM.match(text, position)
+        if item is not None:
+            position = item.end()
+            continue
+        name = _ELEMENT_NAME.match(text, position)
+        return name.group(1).rsplit(":", 1)[-1].lower() if name else None
 
 
 def _when(entry: Any) -> datetime | None:
@@ -54,9 +225,8 @@ def _when(entry: Any) -> datetime | None:
     return datetime.fromtimestamp(calendar.timegm(parsed), UTC)
 
 
-def _is_web_url(url: str) -> bool:
-    parts = urlsplit(url)
-    return parts.scheme in ("http", "https") and bool(parts.netloc)
+def _is_absolute_web_url(url: str) -> bool:
+    return url.split(":", 1)[0].strip().lower() in ("http", "https")
 
 
 def _link(entry: Any, feed_url: str) -> str | None:
@@ -65,15 +235,15 @@ def _link(entry: Any, feed_url: str) -> str | None:
     feedparser copies the id into ``link`` (``guidislink``) for an RSS guid without
     isPermaLink="false" and for an Atom entry without a link; such an id is only a
     page when it is an absolute http(s) URL (not "post-42", "urn:uuid:...", "tag:...").
-    An RSS guid with isPermaLink="false" is never a page.
+    An RSS guid with isPermaLink="false" is never a page. Links are read as pages'
+    links are (``resolve_url``): credentials the feed wrote in one are not kept.
     """
     link = str(entry.get("link") or "")
     if not link:
         return None
-    if entry.get("guidislink"):
-        return link if _is_web_url(link) else None
-    resolved = urljoin(feed_url, link)
-    return resolved if _is_web_url(resolved) else None
+    if entry.get("guidislink") and not _is_absolute_web_url(link):
+        return None
+    return resolve_url(link, feed_url)
 
 
 def _content_base(entry: Any, feed_url: str) -> str:
@@ -81,8 +251,8 @@ def _content_base(entry: Any, feed_url: str) -> str:
     details = [*(entry.get("content") or []), entry.get("summary_detail") or {}]
     for detail in details:
         if base := detail.get("base"):
-            resolved = urljoin(feed_url, str(base))
-            if _is_web_url(resolved):
+            resolved = resolve_url(str(base), feed_url)
+            if resolved is not None:
                 return resolved
     return feed_url
 
@@ -97,6 +267,20 @@ def _html(entry: Any) -> str:
     return str(entry.get("summary") or "")
 
 
+def _prepared(body: bytes) -> bytes:
+    """The feed as UTF-8 without its XML declaration and DOCTYPE, for feedparser; raises
+    FetchError for a JSON document or an HTML page."""
+    text = _decode(body).lstrip("\ufeff \t\r\n")
+    if text.startswith("{"):
+        reason = "JSON (JSON Feed is not supported)"
+        raise FetchError(f"not an RSS, Atom or RDF feed: {reason}", retryable=False)
+    if _root_element(text) == "html":
+        raise FetchError("not an RSS, Atom or RDF feed: an HTML page", retryable=False)
+    if declaration := _XML_DECLARATION.match(text):
+        text = text[declaration.end() :]  # it named the encoding of the bytes decoded above
+    return _without_doctypes(text).encode("utf-8")
+
+
 def parse_feed(body: bytes, feed_url: str) -> list[FeedEntry]:
     """The feed's entries, in document order.
 
@@ -104,10 +288,17 @@ def parse_feed(body: bytes, feed_url: str) -> list[FeedEntry]:
     widget scripts that are the evidence); relative links are resolved later
     against each entry's ``base``. An entry without a page of its own (no link, or
     an id that is not a permalink) is kept with ``link`` None when it has content:
-    its content may hold embeds worth archiving.
+    its content may hold embeds worth archiving. The feed is decoded here and its
+    DOCTYPE dropped (see ``_without_doctypes``) before feedparser reads it.
+    Raises FetchError (one line, not retryable) for what is not a feed.
     """
     parsed = feedparser.parse(
-        body, sanitize_html=False, resolve_relative_uris=False, response_headers={}
+        # a stream: given bytes, feedparser first tries them as a file name to open
+        # ("/etc/passwd", or "/dev/zero" as the whole body)
+        io.BytesIO(_prepared(body)),
+        sanitize_html=False,
+        resolve_relative_uris=False,
+        response_headers={},
     )
     entries: list[FeedEntry] = []
     for entry in parsed.entries:
@@ -129,4 +320,6 @@ def parse_feed(body: bytes, feed_url: str) -> list[FeedEntry]:
         error = parsed.get("bozo_exception")
         reason = str(error).splitlines()[0] if error else "unreadable"
         raise FetchError(f"malformed feed: {reason}", retryable=False)
+    if not entries and not parsed.get("version"):
+        raise FetchError("not an RSS, Atom or RDF feed", retryable=False)
     return entries
