@@ -788,3 +788,10 @@ def test_choosing_the_content_measures_each_element_once(monkeypatch: pytest.Mon
     assert sum(measured) < 10 * page_elements
     assert len(result.embeds) == 300
     assert "https://site.example/ad.jpg" not in urls(result)
+
+
+def test_json_ld_nested_past_the_parsers_limit_is_skipped() -> None:
+    """``[[[[…`` 100,000 deep raised RecursionError out of the extraction."""
+    head = '<script type="application/ld+json">' + "[" * 100_000 + "]" * 100_000 + "</script>"
+    result = article("<p>Footage:</p><video src='/v.mp4'></video>", head=head)
+    assert urls(result) == ["https://news.example/v.mp4"]

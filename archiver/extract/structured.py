@@ -116,7 +116,8 @@ def json_ld_media(root: Element, types: frozenset[str]) -> list[DeclaredMedia]:
 
 
 def _json_ld_documents(root: Element) -> Iterator[Any]:
-    """Parsed JSON of each ``application/ld+json`` script; broken JSON is skipped."""
+    """Parsed JSON of each ``application/ld+json`` script; broken JSON is skipped, and so
+    is JSON nested too deep for Python's parser (``[[[[...`` raised RecursionError)."""
     for script in root.iter("script"):
         if (script.get("type") or "").strip().lower() != "application/ld+json":
             continue
@@ -126,7 +127,7 @@ def _json_ld_documents(root: Element) -> Iterator[Any]:
             continue
         try:
             yield json.loads(raw, strict=False)
-        except ValueError:
+        except (ValueError, RecursionError):
             continue
 
 
