@@ -68,6 +68,34 @@ _PRESCAN_PARSER = lxml.html.HTMLParser(
 # For markup served as text (a ``<noscript>`` body), with the same limits as whole pages.
 _FRAGMENT_PARSER = lxml.html.HTMLParser(recover=True, no_network=True, huge_tree=True)
 
+# libxml2 compares each attribute of a tag with all the tag's earlier ones: 40,000
+# attributes on one element took 4 s to parse, a 20 MB page of them hours. No element
+# needs more than this many; the rest are dropped before parsing.
+MAX_ATTRIBUTES = 256
+# Markup as the HTML5 tokenizer (which libxml2 follows) reads it, to find tags and where
+# they end: comments (``<!-->``, ``--!>`` included), ``<!...>`` and ``<?...>`` up to the
+# first ``>``, and start or end tags whose attribute values may hold ``>``.
+_ATTRIBUTE = (
+    r"[\t\n\f\r /]*+[^\t\n\f\r />][^\t\n\f\r />=]*+"
+    r"(?:[\t\n\f\r ]*+=[\t\n\f\r ]*+(?:\"[^\"]*+\"?|'[^']*+'?|[^\t\n\f\r >]*+))?+"
+)
+_ONE_ATTRIBUTE = re.compile(_ATTRIBUTE)
+_MARKUP = re.compile(
+    r"<!--(?:-?>|[^-]*+(?:-(?!-!?>)[^-]*+)*+(?:--!?>)?)"
+    r"|<(?:[!?]|/(?![A-Za-z]))[^>]*+>?"
+    rf"|<(?P<end>/?)(?P<name>[A-Za-z][^\t\n\f\r />]*+)(?P<attributes>(?:{_ATTRIBUTE})*+)"
+    r"(?P<close>[\t\n\f\r /]*+>?)"
+)
+# Elements whose content is text up to their end tag (unless written self-closing: libxml2
+# then reads on as markup); ``plaintext`` has no end.
+_RAW_TEXT_ENDS = {
+    name: re.compile(rf"</{name}[\t\n\f\r />]", re.IGNORECASE)
+    for name in ("style", "textarea", "title", "xmp", "iframe", "noembed", "noframes")
+}
+# What changes state inside a script: "<!--" escapes it, and in there "<script" makes a
+# "</script>" end only that inner script (old ``document.write`` code does this).
+_SCRIPT_MARK = re.compile(r"<!--|-->|<(/?)script(?=[\t\n\f\r />])", re.IGNORECASE)
+
 
 def parse_document(data: bytes | str) -> Element:
     """Parse a whole page; raises ExtractError for empty, binary or tag-less input."""
@@ -81,6 +109,7 @@ def parse_document(data: bytes | str) -> Element:
         raise ExtractError("empty document")
     if _looks_binary(text[:_PRESCAN_BYTES]) or _MARKUP_START.search(text) is None:
         raise ExtractError("not an HTML document")
+    text = _limit_attributes(text)
     try:
         root = lxml.html.document_fromstring(text.encode("utf-8", errors="replace"), parser=_PARSER)
     except (lxml.etree.ParserError, ValueError) as err:
@@ -88,6 +117,69 @@ def parse_document(data: bytes | str) -> Element:
     if root is None or not isinstance(root.tag, str):
         raise ExtractError("not an HTML document")
     return root
+
+
+def _limit_attributes(text: str) -> str:
+    """The page with the attributes of any tag past the first MAX_ATTRIBUTES left out.
+
+    Tags are found the way the parser will find them, so none is missed or cut inside a
+    script, a comment or an attribute value; the scan is linear in the page.
+    """
+    pieces: list[str] = []
+    kept = position = 0
+    while (found := _MARKUP.search(text, position)) is not None:
+        position = found.end()
+        name = found.group("name")
+        if name is None:
+            continue
+        start, end = found.span("attributes")
+        if end - start > 2 * MAX_ATTRIBUTES:  # each attribute takes at least two characters
+            cut = start
+            for _ in range(MAX_ATTRIBUTES):
+                attribute = _ONE_ATTRIBUTE.match(text, cut, end)
+                if attribute is None:
+                    break
+                cut = attribute.end()
+            if cut < end:
+                pieces += [text[kept:cut], " "]  # the space ends an unquoted value as before
+                kept = end
+        if found.group("end") or found.group("close").endswith("/>"):
+            continue
+        tag = name.lower()
+        if tag == "plaintext":
+            break
+        if tag == "script":
+            position = _script_end(text, position)
+            continue
+        raw_text_end = _RAW_TEXT_ENDS.get(tag)
+        if raw_text_end is not None:
+            text_end = raw_text_end.search(text, position)
+            position = len(text) if text_end is None else text_end.start()
+    if not pieces:
+        return text
+    pieces.append(text[kept:])
+    return "".join(pieces)
+
+
+def _script_end(text: str, position: int) -> int:
+    """Where the text of a script starting at ``position`` ends (its ``</script``), with
+    the HTML5 tokenizer's escaped and double-escaped states."""
+    state = "data"
+    while (mark := _SCRIPT_MARK.search(text, position)) is not None:
+        token = mark.group().lower()
+        position = mark.end()
+        if token == "<!--":
+            position -= 2  # its dashes may be those of a "-->"
+            state = "escaped" if state == "data" else state
+        elif token == "-->":
+            state = "data"
+        elif mark.group(1):  # </script
+            if state != "double":
+                return mark.start()
+            state = "escaped"
+        elif state == "escaped":  # <script
+            state = "double"
+    return len(text)
 
 
 def _decode(data: bytes) -> str:
