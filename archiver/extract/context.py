@@ -30,7 +30,11 @@ _KEYWORD = (
     r"(?:UPDATE[SD]?|BREAKING(?:\s+NEWS)?|ORIGINAL\s+ENTRY|LATEST|FLASH|URGENT"
     r"|CORRECTION|CLARIFICATION|DEVELOPING|JUST\s+IN)"
 )
-_QUALIFIER = rf"(?:[\s,\-–—(]*(?:{_TIME}|{_DATE}|{_ZONE}|(?:No\.?\s*|\#\s*)?\d+[a-z]?|at|on)\)?)*"
+# Each item is atomic: once matched it is not split again ("1800" as "18" and "00"), which
+# made a failed match exponential ("UPDATE " and 22 digits took 9 s, 30 digits hours); a
+# number's letter is not the first of a word ("2GMT" is 2 GMT).
+_NUMBER = r"(?:No\.?\s*|\#\s*)?\d+(?:[a-z](?![a-z]))?"  # "2", "No. 3", "#4", "5a"
+_QUALIFIER = rf"(?:[\s,\-–—(]*(?>{_TIME}|{_DATE}|{_ZONE}|{_NUMBER}|at|on)\)?)*"
 _LABEL = rf"(?:{_KEYWORD}{_QUALIFIER}|(?:{_DATE}[\s,]+)?{_TIME})"
 _SEPARATOR = r"(?:\s*:(?!\d)|\s*(?:--|[–—])|\s+-(?=\s))"
 _LEADING_LABEL = re.compile(rf"\s*(?P<label>{_LABEL}){_SEPARATOR}", re.IGNORECASE)
