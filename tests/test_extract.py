@@ -833,3 +833,77 @@ def test_a_label_followed_by_a_run_of_digits_is_read_at_once() -> None:
     assert [(e.url, e.update) for e in result.embeds] == [
         ("https://news.example/v.mp4", "UPDATE 1800 GMT")
     ]
+
+
+# --- hostile URLs -------------------------------------------------------------------------------
+
+
+def test_credentials_the_page_wrote_into_urls_are_not_kept() -> None:
+    """They ended up in the index, the sidecars and the hash-chained event log, which
+    cannot be rewritten; the page snapshot keeps them as the page had them."""
+    result = article(
+        "<p>Photo:</p><img src='https://reporter:hunter2@cdn.example/p.jpg'>"
+        "<p>Clip:</p><a href='//cms:hunter2@cdn.example/v.mp4'>clip</a>"
+        "<iframe src='https://hunter2@player.example/e/1'></iframe>"
+        "<img src='relative.jpg'>",
+        head="<base href='https://editor:hunter2@static.example/2013/'>",
+    )
+    assert [(e.url, e.original_url) for e in result.embeds] == [
+        ("https://cdn.example/p.jpg", "https://cdn.example/p.jpg"),
+        ("https://cdn.example/v.mp4", "https://cdn.example/v.mp4"),
+        ("https://player.example/e/1", "https://player.example/e/1"),
+        ("https://static.example/2013/relative.jpg", "https://static.example/2013/relative.jpg"),
+    ]
+    # the page's own URL is the operator's: its credentials reach its relative links
+    own = article("<img src='relative.jpg'>", base="https://me:pw@intranet.example/live/")
+    assert urls(own) == ["https://me:pw@intranet.example/live/relative.jpg"]
+
+
+def test_backslashes_in_urls_are_read_as_browsers_read_them() -> None:
+    """Python read ``https://host.example\\@www.youtube.com/embed/…`` as a YouTube video
+    (the part before "@" being a user name); a browser loads it from host.example."""
+    result = article(
+        "<iframe src='https://host.example\\@www.youtube.com/embed/abc123XYZ_0'></iframe>"
+        "<img src='images\\photos\\port.jpg?size=l\\x'>"
+    )
+    assert [(e.kind, e.url) for e in result.embeds] == [
+        ("player", "https://host.example/@www.youtube.com/embed/abc123XYZ_0"),
+        ("file", "https://news.example/2013/09/images/photos/port.jpg?size=l\\x"),
+    ]
+
+
+def test_a_host_has_one_spelling_whatever_its_script() -> None:
+    """An internationalized host in Unicode and in punycode were two embeds; full-width
+    letters (which browsers read as ASCII) hid a YouTube video; an IPv6 address lost its
+    brackets."""
+    result = article(
+        "<img src='https://пример.рф/фото.jpg'><img src='https://XN--E1AFMKFD.xn--p1ai/фото.jpg'>"
+        "<iframe src='https://ｗｗｗ．ｙｏｕｔｕｂｅ．ｃｏｍ/embed/abc123XYZ_0'></iframe>"
+        "<video src='https://[2001:db8::1]:8443/clip.mp4'></video>"
+    )
+    assert [(e.kind, e.url) for e in result.embeds] == [
+        ("file", "https://xn--e1afmkfd.xn--p1ai/фото.jpg"),
+        ("platform", "https://www.youtube.com/watch?v=abc123XYZ_0"),
+        ("file", "https://[2001:db8::1]:8443/clip.mp4"),
+    ]
+    assert result.embeds[0].original_url == "https://пример.рф/фото.jpg"  # as the page wrote it
+
+
+def test_only_the_first_base_href_counts_and_schemes_other_than_http_are_not_media() -> None:
+    """A browser takes the first ``<base href>`` even when it is ``javascript:``; the
+    second one pointed relative URLs at a host the page never loads from."""
+    head = "<base href='javascript:void(0)'><base href='https://elsewhere.example/'>"
+    result = article(
+        "<img src='port.jpg'><img src='file:///etc/passwd'><a href='ftp://h.example/v.mp4'>v</a>"
+        "<iframe src='javascript:alert(1)'></iframe><video src='data:video/mp4;base64,AAAA'>"
+        "</video><embed src='blob:https://news.example/1'>",
+        head=head,
+    )
+    assert urls(result) == ["https://news.example/2013/09/port.jpg"]
+
+
+def test_an_overlong_url_is_left_out() -> None:
+    """PostgreSQL cannot index it; it failed the whole page's embeds."""
+    long = "https://cdn.example/" + "a1b2c3" * 500 + ".mp4"
+    result = article(f"<video src='{long}'></video><p>Footage:</p><video src='/v.mp4'></video>")
+    assert urls(result) == ["https://news.example/v.mp4"]

@@ -3,6 +3,7 @@ values, feeds that never come back, entries without links, shutdown mid-poll."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import threading
@@ -464,3 +465,34 @@ def test_what_is_not_a_feed_is_one_line_saying_so(body: bytes, reason: str) -> N
     message = str(caught.value)
     assert message.startswith("not an RSS, Atom or RDF feed") and reason in message
     assert "\n" not in message and not caught.value.retryable
+
+
+def test_a_page_with_credentials_and_an_overlong_url_keeps_its_evidence_and_not_them(
+    polling: tuple[Config, Archive, Poller], server: FixtureServer
+) -> None:
+    """One embed URL of 3 KB failed every embed of the page on PostgreSQL (its index
+    rows take 2,704 bytes), reported as the database being unavailable; credentials the
+    page wrote into a URL were kept in the index and the capture queue."""
+    _, archive, poller = polling
+    digits = "".join(hashlib.sha256(bytes([i])).hexdigest() for i in range(47))  # no repeats
+    long = f"https://cdn.example/{digits}.mp4"  # PostgreSQL cannot compress it below the limit
+    page = (
+        "<html><body><article><p>Footage from the port:</p>"
+        f"<video src='{long}'></video><img src='https://editor:hunter2@cdn.example/port.jpg'>"
+        f"<a href='{server.url('/media/clip.mp4')}'>the clip</a></article></body></html>"
+    )
+    server.add_page("/live", page)
+    with archive.session() as session:
+        source_id = add_source(session, server.url("/live"), every=600).id
+
+    result = poller.poll(source_id)
+
+    assert (result.result, result.error, result.new_embeds) == ("changed", None, 2)
+    with archive.read_session() as session:
+        embeds = session.execute(select(Embed.url, Embed.original_url)).all()
+        jobs = session.scalars(select(CaptureJob.url)).all()
+    assert sorted(url for url, _ in embeds) == [
+        server.url("/media/clip.mp4"),
+        "https://cdn.example/port.jpg",
+    ]
+    assert "hunter2" not in repr(embeds) + repr(jobs)

@@ -256,11 +256,13 @@ def _one_line(message: str) -> str:
 
 
 def page_base(root: Element, base_url: str) -> str:
-    """Base for relative URLs: the first ``<base href>``, resolved against the page URL."""
+    """Base for relative URLs: the first ``<base>`` with an href, resolved against the page
+    URL, as browsers take it; a later one is ignored even when the first is not an http(s)
+    URL (``javascript:``, ``data:``), which leaves the page's own URL."""
     for base in root.iter("base"):
-        resolved = resolve_url(base.get("href"), base_url)
-        if resolved is not None:
-            return resolved
+        href = base.get("href")
+        if href is not None:
+            return resolve_url(href, base_url) or base_url
     return base_url
 
 

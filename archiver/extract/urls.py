@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import posixpath
 import re
+import unicodedata
 from collections.abc import Callable
 from functools import lru_cache
 from urllib.parse import SplitResult, parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+
+import httpx
 
 from archiver.extract.model import MediaType, NormalizedURL
 
@@ -37,6 +40,11 @@ _EXTENSIONS: dict[str, MediaType] = {
 # URLs repeat within a page and across a crawl; classifying one is pure, so cache it.
 _CACHE_SIZE = 8192
 _FETCHABLE_SCHEMES = frozenset({"http", "https"})
+# Longer URLs are left out: PostgreSQL's index rows hold at most 2,704 bytes, and embeds
+# and pages are indexed by URL (one over the limit failed the whole page's embeds).
+MAX_URL_BYTES = 2600
+# Full stops that IDNA reads as ".", besides the ones NFKC already maps to it.
+_IDEOGRAPHIC_STOPS = str.maketrans({"\u3002": ".", "\uff61": "."})
 
 # Query parameters that only identify the visitor or campaign, never the resource.
 _TRACKING_PARAMS = frozenset(
@@ -134,28 +142,68 @@ _Matcher = Callable[[SplitResult, list[str], dict[str, str]], PlatformMatch | No
 def resolve_url(raw: str | None, base: str) -> str | None:
     """Make a page-given reference absolute; None for anything that cannot be fetched.
 
-    Browsers strip surrounding whitespace and drop tabs/newlines inside URLs, so this does too;
-    ``data:``, ``blob:``, ``javascript:``, ``about:`` and fragment-only references are not
-    downloadable media and come back as None.
+    Browsers strip surrounding whitespace and drop tabs/newlines inside URLs, and read a
+    backslash before the query as a slash, so this does too (otherwise the page's
+    ``https://host.example\\@other.example/`` would be fetched from other.example while a
+    browser shows host.example). ``data:``, ``blob:``, ``javascript:``, ``about:`` and
+    fragment-only references are not downloadable media and come back as None, and so
+    do URLs over MAX_URL_BYTES. Credentials the page wrote into a URL
+    (``https://user:secret@host/``) are left out: they would be kept in the index, the
+    provenance and the event log (those of the page's own URL, given by whoever added
+    it, are kept).
     """
     if raw is None:
         return None
     text = raw.strip().replace("\t", "").replace("\n", "").replace("\r", "")
     if not text or text.startswith("#"):
         return None
+    text = _browser_slashes(text)
     try:
         absolute = urljoin(base, text)
         parts = urlsplit(absolute)
+        given_authority = urlsplit(text).netloc
     except ValueError:
         return None
     if parts.scheme.lower() not in _FETCHABLE_SCHEMES or not parts.hostname:
         return None
+    if "@" in given_authority:
+        absolute = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+    if len(absolute.encode("utf-8", errors="replace")) > MAX_URL_BYTES:
+        return None
     return absolute
 
 
+def _browser_slashes(text: str) -> str:
+    """Backslashes before the query or fragment as slashes, as browsers read http(s) URLs."""
+    if "\\" not in text:
+        return text
+    ends = [index for index in (text.find("?"), text.find("#")) if index >= 0]
+    end = min(ends, default=len(text))
+    return text[:end].replace("\\", "/") + text[end:]
+
+
 def _host(parts: SplitResult) -> str:
-    """Lower-case host without port, for comparisons."""
-    return (parts.hostname or "").lower().rstrip(".")
+    """Lower-case host without port, for comparisons; internationalized names in their
+    ASCII (IDNA) form."""
+    return _canonical_host(parts.hostname or "")
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
+def _canonical_host(hostname: str) -> str:
+    """A host name as it is looked up: lower case, without a final dot, and a Unicode name
+    in the IDNA form httpx dials (``пример.рф`` is ``xn--e1afmkfd.xn--p1ai``), full-width
+    letters and stops read as ASCII as browsers do, so that one host has one spelling and
+    a look-alike name shows as what it is. A name IDNA refuses is kept as written."""
+    host = hostname.lower().rstrip(".")
+    if host.isascii():
+        return host
+    host = unicodedata.normalize("NFKC", host).translate(_IDEOGRAPHIC_STOPS).lower().rstrip(".")
+    if host.isascii():
+        return host
+    try:
+        return httpx.URL(f"https://{host}/").raw_host.decode("ascii")
+    except (httpx.InvalidURL, UnicodeError):
+        return host
 
 
 def _bare_host(host: str) -> str:
@@ -188,13 +236,13 @@ def clean_url(url: str) -> str:
         return url.strip()
     scheme = parts.scheme.lower()
     host = _host(parts)
-    netloc = host
+    netloc = f"[{host}]" if ":" in host else host  # an IPv6 address keeps its brackets
     try:
         port = parts.port
     except ValueError:
         return url.strip()
     if port is not None and (scheme, port) not in (("http", 80), ("https", 443)):
-        netloc = f"{host}:{port}"
+        netloc = f"{netloc}:{port}"
     if parts.username:
         netloc = f"{parts.username}{':' + parts.password if parts.password else ''}@{netloc}"
     pairs = parse_qsl(parts.query, keep_blank_values=True)
