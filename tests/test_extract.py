@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,7 +18,7 @@ from archiver.extract import (
     extract_embeds,
     extract_player_media,
 )
-from archiver.extract.context import label_at_start, sentence_context
+from archiver.extract.context import TextTrail, label_at_start, sentence_context
 from archiver.extract.document import MAX_ATTRIBUTES, parse_document, text_length
 
 PAGES = Path(__file__).parent / "fixtures" / "pages"
@@ -907,3 +909,87 @@ def test_an_overlong_url_is_left_out() -> None:
     long = "https://cdn.example/" + "a1b2c3" * 500 + ".mp4"
     result = article(f"<video src='{long}'></video><p>Footage:</p><video src='/v.mp4'></video>")
     assert urls(result) == ["https://news.example/v.mp4"]
+
+
+# --- markup that made the reading superlinear ---------------------------------------------------
+
+
+def nested(opening: str, closing: str, depth: int, inner: str = "<p>x</p>") -> str:
+    return opening * depth + inner + closing * depth
+
+
+def in_article(body: str) -> str:
+    return (
+        f"<html><body><article>{body}<p>Footage from the port:</p>"
+        "<video src='/v.mp4'></video></article></body></html>"
+    )
+
+
+SUPERLINEAR_PAGES: dict[str, Callable[[], str]] = {
+    # a label was looked for at the start of every element, reading to the bottom
+    "2,000 nested divs, three times": lambda: in_article(nested("<div>", "</div>", 2000) * 3),
+    "2,000 nested spans, three times": lambda: in_article(nested("<span>", "</span>", 2000) * 3),
+    "2,000 nested headings, twice": lambda: in_article(nested("<h2>Update", "</h2>", 2000) * 2),
+    # each photo looked for its figure's caption through every figure nested in it
+    "2,000 nested figures": lambda: in_article(
+        nested("<figure><img src='/f.jpg'>", "<figcaption>c</figcaption></figure>", 2000)
+    ),
+    # each article walked up through all its ancestors to see if it was inside another
+    "20,000 articles 2,000 levels deep": lambda: (
+        "<html><body>"
+        + nested("<div>", "</div>", 2000, "<article><p>t</p></article>" * 20_000)
+        + "<article><p>Footage:</p><video src='/v.mp4'></video></article></body></html>"
+    ),
+    # each wrapper named like chrome measured all the text inside it
+    "300 wrappers named like chrome around 2 MB": lambda: (
+        "<html><body>"
+        + nested(
+            "<div class='sidebar-wrap'>",
+            "</div>",
+            300,
+            "<article><p>" + "word " * 400_000 + "</p><video src='/v.mp4'></video></article>",
+        )
+        + "</body></html>"
+    ),
+    # each photo walked the large element after its parent, looking for a caption
+    "1,000 photos before 10,000 elements": lambda: in_article(
+        "<div><div>"
+        + "".join(f"<img src='/{i}.jpg'>" for i in range(1000))
+        + "</div><div>"
+        + "<span></span>" * 10_000
+        + "</div></div>"
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(SUPERLINEAR_PAGES))
+def test_deep_or_repetitive_markup_is_read_in_linear_time(name: str) -> None:
+    """Each took 9 to 32 s (and 20 MB of it hours): something done per element walked the
+    element's ancestors or its whole subtree. Now well under a second each."""
+    html = SUPERLINEAR_PAGES[name]()
+    started = time.monotonic()
+    result = extract_embeds(html, BASE)
+    assert time.monotonic() - started < 3
+    assert urls(result)[-1] == "https://news.example/v.mp4"
+
+
+def test_each_link_of_a_long_paragraph_reads_only_the_words_around_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A paragraph of 10,000 inline links took 23 s: each link read all the rest of the
+    paragraph for its sentence."""
+    read: list[int] = []
+    since = TextTrail.since
+
+    def counting_since(trail: TextTrail, *args: Any, **kwargs: Any) -> str:
+        text = since(trail, *args, **kwargs)
+        read.append(len(text))
+        return text
+
+    monkeypatch.setattr(TextTrail, "since", counting_since)
+    links = "".join(f"see <a href='/clip-{i}.mp4'>clip {i}</a>, " for i in range(10_000))
+    result = article(f"<p>Footage, {links}all from the port.</p>")
+
+    assert len(result.embeds) == 10_000
+    assert all(0 < len(embed.context or "") <= 400 for embed in result.embeds)
+    assert sum(read) < 2_000 * len(read)

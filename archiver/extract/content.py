@@ -81,6 +81,7 @@ _MEDIA_WORDS = frozenset(
 )  # fmt: skip
 # A first word that makes the token a page state, not a name: "has-sidebar", "no-comments".
 _STATE_WORDS = frozenset({"has", "with", "no", "without"})
+MAX_NESTED_WRAPPERS = 8
 _XML_UNSAFE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _WORD_SPLIT = re.compile(r"[^A-Za-z0-9]+|(?<=[a-z0-9])(?=[A-Z])")
 
@@ -128,13 +129,31 @@ class _TextSizes:
 
 
 def _outermost(elements: list[Element]) -> list[Element]:
-    """Matches that are not inside another match (document order kept)."""
+    """Matches that are not inside another match (document order kept). Whether an element
+    is inside a match is worked out once per element on the way up (2,000 nested
+    ``<article>`` elements each walked all their ancestors)."""
     chosen = set(elements)
-    return [
-        element
-        for element in elements
-        if not any(ancestor in chosen for ancestor in element.iterancestors())
-    ]
+    inside: dict[Element, bool] = {}  # the element or an ancestor is a match
+    outermost: list[Element] = []
+    for element in elements:
+        path: list[Element] = []
+        node = element.getparent()
+        found = False
+        while node is not None:
+            known = inside.get(node)
+            if known is not None:
+                found = known
+                break
+            if node in chosen:
+                found = True
+                break
+            path.append(node)
+            node = node.getparent()
+        for visited in path:
+            inside[visited] = found
+        if not found:
+            outermost.append(element)
+    return outermost
 
 
 def _update_run_root(
@@ -220,7 +239,9 @@ def _inside_chrome(
 ) -> bool:
     """Whether the element or an ancestor is chrome (an ``article`` teaser in a sidebar);
     wrappers holding most of the page's text are layout, not chrome. Answers are kept in
-    ``memo`` for every element on the way up, so each ancestor is judged once."""
+    ``memo`` for every element on the way up, so each ancestor is judged once. Above a
+    wrapper that holds most of the text every ancestor does too, so the walk stops there
+    (2,000 nested wrappers named like chrome each measured the text of the whole page)."""
     path: list[Element] = []
     node = element
     found = False
@@ -230,8 +251,8 @@ def _inside_chrome(
             found = known
             break
         path.append(node)
-        if looks_like_chrome(node) and sizes(node) * 2 < total:
-            found = True
+        if looks_like_chrome(node):
+            found = sizes(node) * 2 < total
             break
         node = node.getparent()
     for visited in path:
@@ -314,14 +335,21 @@ def _xml_safe(text: str) -> str:
 
 
 def _chrome_elements(content: Element, total: int) -> list[Element]:
-    """Outermost chrome elements under ``content`` (their insides are not visited)."""
+    """Outermost chrome elements under ``content`` (their insides are not visited).
+
+    Measuring a suspect reads all its text, so inside MAX_NESTED_WRAPPERS nested wrappers
+    named like chrome (each holding most of the text) nothing more is measured: the rest
+    is kept as content (2,000 nested ones measured the whole page 2,000 times).
+    """
     found: list[Element] = []
     in_article = tag_name(content) == "article"
-    stack = [(child, in_article) for child in content if isinstance(child.tag, str)]
+    stack = [(child, in_article, 0) for child in content if isinstance(child.tag, str)]
     while stack:
-        element, in_article = stack.pop()
+        element, in_article, wrappers = stack.pop()
         tag = tag_name(element)
-        if tag == "header" and in_article and _is_update_header(element):
+        if wrappers >= MAX_NESTED_WRAPPERS:
+            suspect = False
+        elif tag == "header" and in_article and _is_update_header(element):
             suspect = _chrome_besides_tag(element)
         else:
             suspect = tag == "form" or looks_like_chrome(element)
@@ -329,7 +357,8 @@ def _chrome_elements(content: Element, total: int) -> list[Element]:
             found.append(element)
         else:
             inside = in_article or tag == "article"
-            stack.extend((child, inside) for child in element if isinstance(child.tag, str))
+            below = wrappers + suspect
+            stack.extend((child, inside, below) for child in element if isinstance(child.tag, str))
     return found
 
 

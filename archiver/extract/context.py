@@ -7,10 +7,19 @@ their fighters near the Citadel:") is what the author claimed it shows. Both are
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass
 
-from archiver.extract.document import MEDIA_TAGS, Element, collapse, tag_name, text_of
+from archiver.extract.document import (
+    MEDIA_TAGS,
+    PROBE_ELEMENTS,
+    SHORT_TEXT_ELEMENTS,
+    Element,
+    collapse,
+    tag_name,
+    text_of,
+)
 
 MAX_CONTEXT = 400
 _MIN_CONTEXT = 80
@@ -70,7 +79,7 @@ def label_at_start(text: str) -> Label | None:
 
 def label_of_heading(heading: Element) -> str | None:
     """The update label a heading sets: its own label if it opens with one, else its text."""
-    text = text_of(heading)
+    text = text_of(heading, PROBE_ELEMENTS)
     if not text:
         return None
     found = label_at_start(text)
@@ -93,16 +102,23 @@ def _nonspace(text: str) -> int:
 
 
 class TextTrail:
-    """The text of the current update read so far, to find the words before an embed."""
+    """The text of the current update read so far, to find the words before an embed.
+
+    The text is kept in pieces with their running length and the places of paragraph
+    breaks, so the words around an embed are found by bisection rather than by walking
+    the pieces (a paragraph of thousands of inline links asks for them thousands of
+    times)."""
 
     def __init__(self) -> None:
         self._pieces: list[str] = []
+        self._ends: list[int] = [0]  # characters before each piece, and in all
+        self._breaks: list[int] = []  # indices of PARAGRAPH pieces
         self._skip = 0
         self.at_paragraph_start = True
 
     def restart(self, skip: int = 0) -> None:
         """Start a new update; the next ``skip`` non-space characters are its label."""
-        self._pieces = []
+        self._pieces, self._ends, self._breaks = [], [0], []
         self._skip = skip
         self.at_paragraph_start = skip == 0
 
@@ -113,36 +129,47 @@ class TextTrail:
         if self._skip:
             text = self._swallow(text)
         if text:
-            self._pieces.append(text)
+            self._append(text)
             if not text.isspace():
                 self.at_paragraph_start = False
 
     def paragraph_break(self) -> None:
         """Mark a block boundary: sentences never run across it."""
         if self._pieces and self._pieces[-1] != PARAGRAPH:
-            self._pieces.append(PARAGRAPH)
+            self._breaks.append(len(self._pieces))
+            self._append(PARAGRAPH)
         self.at_paragraph_start = True
+
+    def _append(self, piece: str) -> None:
+        self._pieces.append(piece)
+        self._ends.append(self._ends[-1] + len(piece))
 
     def mark(self) -> int:
         """Position to come back to (for the sentence around an inline link)."""
         return len(self._pieces)
 
     def before(self, mark: int | None = None, limit: int = 4 * MAX_CONTEXT) -> str:
-        """Up to about ``limit`` characters of text before ``mark`` (default: the end)."""
+        """Text before ``mark`` (default: the end), going back whole pieces until about
+        ``limit`` characters, or to a paragraph break past MAX_CONTEXT characters."""
         end = len(self._pieces) if mark is None else min(mark, len(self._pieces))
-        collected: list[str] = []
-        size = 0
-        for index in range(end - 1, -1, -1):  # no slicing: pages can hold 100k pieces
-            piece = self._pieces[index]
-            collected.append(piece)
-            size += len(piece)
-            if size >= limit or (piece == PARAGRAPH and size > MAX_CONTEXT):
-                break
-        return "".join(reversed(collected))
+        total = self._ends[end]
+        # the last piece that brings the text to ``limit`` characters
+        start = max(bisect.bisect_right(self._ends, total - limit) - 1, 0)
+        # the last paragraph break with more than MAX_CONTEXT characters from it to the end
+        far = bisect.bisect_left(self._ends, total - MAX_CONTEXT)  # pieces before it qualify
+        breaks = bisect.bisect_left(self._breaks, min(far, end))
+        if breaks:
+            start = max(start, self._breaks[breaks - 1])
+        return "".join(self._pieces[start:end])
 
-    def since(self, mark: int) -> str:
-        """Text added after ``mark``."""
-        return "".join(self._pieces[mark:])
+    def since(self, mark: int, limit: int = 4 * MAX_CONTEXT) -> str:
+        """Text added after ``mark`` up to the next paragraph break, at most about ``limit``
+        characters (each of 50,000 links in one paragraph asked for all the rest of it)."""
+        end = bisect.bisect_left(self._ends, self._ends[mark] + limit, lo=mark)
+        following = bisect.bisect_left(self._breaks, mark)
+        if following < len(self._breaks):
+            end = min(end, self._breaks[following])
+        return "".join(self._pieces[mark:end])
 
     def _swallow(self, text: str) -> str:
         """Drop the first ``_skip`` non-space characters of text (the label being skipped)."""
@@ -218,37 +245,56 @@ def _ends_with_abbreviation(text: str, dot: int) -> bool:
     return word.lower() in _ABBREVIATIONS or len(word) == 1 or "." in word
 
 
-def caption_of(element: Element, stop: Element, *, siblings: bool = True) -> str | None:
-    """Caption of a media element: the enclosing figure's own ``figcaption`` (in a gallery, an
-    image's own figure's caption, else the gallery's), or (``siblings``)
-    a caption-class element right after it (WordPress ``wp-caption-text``, Blogger
-    ``tr-caption``). Inline links only take a figure's caption."""
-    node = element
-    for _ in range(4):
-        if node is None or node is stop:
-            return None
-        if tag_name(node) == "figure":
-            text = _own_caption(node)
-            if text:
-                return _clip(text)
-        following = _next_element(node) if siblings else None
-        if following is not None and _holds_caption(following):
-            text = text_of(following)
-            if text:
-                return _clip(text)
-        node = node.getparent()
-    return None
+class Captions:
+    """Captions of the media in one page's content. A figure's own caption, and whether an
+    element holds a caption, are looked up once however many photos ask (each photo of a
+    gallery walked the gallery)."""
+
+    def __init__(self, stop: Element) -> None:
+        self._stop = stop
+        self._figures: dict[Element, str | None] = {}
+        self._holders: dict[Element, bool] = {}  # siblings that are, or wrap, a caption
+
+    def of(self, element: Element, *, siblings: bool = True) -> str | None:
+        """Caption of a media element: the enclosing figure's own ``figcaption`` (in a
+        gallery, an image's own figure's caption, else the gallery's), or (``siblings``) a
+        caption-class element right after it (WordPress ``wp-caption-text``, Blogger
+        ``tr-caption``). Inline links only take a figure's caption."""
+        node = element
+        for _ in range(4):
+            if node is None or node is self._stop:
+                return None
+            if tag_name(node) == "figure":
+                if node not in self._figures:
+                    self._figures[node] = _own_caption(node)
+                text = self._figures[node]
+                if text:
+                    return _clip(text)
+            following = _next_element(node) if siblings else None
+            if following is not None and following not in self._holders:
+                self._holders[following] = _holds_caption(following)
+            if following is not None and self._holders[following]:
+                text = text_of(following, SHORT_TEXT_ELEMENTS)
+                if text:
+                    return _clip(text)
+            node = node.getparent()
+        return None
 
 
 def _own_caption(figure: Element) -> str | None:
     """Text of a figure's own ``figcaption``: not one that belongs to a figure nested in it
-    (in a WordPress gallery each photo's figure has its caption)."""
-    for caption in figure.iter("figcaption"):
-        owner = next(caption.iterancestors("figure"), None)
-        if owner is figure:
-            text = text_of(caption)
+    (in a WordPress gallery each photo's figure has its caption), whose insides are not
+    walked either."""
+    stack = list(reversed(figure))
+    while stack:
+        node = stack.pop()
+        tag = tag_name(node)
+        if tag == "figcaption":
+            text = text_of(node, SHORT_TEXT_ELEMENTS)
             if text:
                 return text
+        elif tag is not None and tag != "figure":
+            stack.extend(reversed(node))
     return None
 
 
@@ -258,10 +304,14 @@ def is_caption(element: Element) -> bool:
 
 
 def _holds_caption(element: Element) -> bool:
-    """Whether a sibling is, or only wraps, a caption (and is not itself more media)."""
-    if any(True for _ in element.iter(*MEDIA_TAGS)):
-        return False
-    return any(is_caption(inner) for inner in element.iter() if isinstance(inner.tag, str))
+    """Whether a sibling is, or only wraps, a caption (and is not itself more media); one of
+    more than SHORT_TEXT_ELEMENTS elements is not (each photo before it walked it whole)."""
+    found = False
+    for count, inner in enumerate(element.iter()):
+        if count >= SHORT_TEXT_ELEMENTS or inner.tag in MEDIA_TAGS:
+            return False
+        found = found or (isinstance(inner.tag, str) and is_caption(inner))
+    return found
 
 
 def _next_element(node: Element) -> Element | None:

@@ -8,7 +8,7 @@ introduced it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from urllib.parse import parse_qsl
 
@@ -16,8 +16,8 @@ from archiver.extract.collect import EmbedList, declared_embed, file_embed, link
 from archiver.extract.content import find_content_root, strip_chrome
 from archiver.extract.context import (
     PARAGRAPH,
+    Captions,
     TextTrail,
-    caption_of,
     is_caption,
     is_heading,
     label_at_start,
@@ -26,6 +26,7 @@ from archiver.extract.context import (
 )
 from archiver.extract.document import (
     BLOCK_TAGS,
+    SHORT_TEXT_ELEMENTS,
     Element,
     attr,
     collapse,
@@ -59,7 +60,8 @@ _SILENT_TAGS = frozenset(
     {"style", "template", "svg", "math", "select", "textarea", "button", "canvas", "head",
      "title", "map", "link", "meta"}
 )  # fmt: skip
-_NOSCRIPT_MEDIA = ("picture", "img", "iframe", "video", "audio")
+_NOSCRIPT_MEDIA = frozenset({"picture", "img", "iframe", "video", "audio"})
+_MEDIA_WITH_SOURCES = frozenset({"picture", "video", "audio"})
 _FLASH_FILE_KEYS = ("file", "src", "video", "url", "videourl", "stream", "mp4")
 _FLASH_PARAMS = ("movie", "src", "url", "filename")
 _LABEL_PROBE = 160
@@ -127,7 +129,9 @@ class _ContentWalker:
         self._trail = TextTrail()
         self._label: str | None = None
         self._muted: set[Element] = set()
-        self._pending: list[_Pending] = []
+        self._captions = Captions(content)
+        self._blocks: list[Element] = [content]  # the open paragraph-level elements
+        self._pending: dict[Element, list[_Pending]] = {}  # by the block that completes them
         self._recorded = 0
         self._yielded: set[Element] = set()  # images that produced an embed (lazy twins)
         self._handlers: dict[str, Handler] = {
@@ -147,15 +151,22 @@ class _ContentWalker:
         }
 
     def run(self) -> None:
-        """Walk the content once, without recursion (malformed pages nest deeply)."""
+        """Walk the content once, without recursion (malformed pages nest deeply).
+
+        Nothing done per element may walk its ancestors or its whole subtree: broken pages
+        nest 2,000 levels deep, many times over."""
         stack: list[tuple[Element, bool]] = [(self._content, False)]
         while stack:
             node, closing = stack.pop()
             if closing:
                 self._close(node)
+                if self._blocks[-1] is node and node is not self._content:
+                    self._blocks.pop()
                 continue
             stack.append((node, True))
             if self._open(node):
+                if tag_name(node) in BLOCK_TAGS and node is not self._content:
+                    self._blocks.append(node)
                 stack.extend((child, False) for child in reversed(node))
         self._settle(None)
 
@@ -179,7 +190,7 @@ class _ContentWalker:
         outcome = handler(node) if handler is not None else None
         if outcome is not None:
             return outcome
-        if not self._muted and self._trail.at_paragraph_start:
+        if not self._muted and self._trail.at_paragraph_start and not _opens_with_block(node):
             found = label_at_start(leading_text(node, _LABEL_PROBE))
             if found is not None:
                 self._new_update(found.text, found.covered)
@@ -223,13 +234,13 @@ class _ContentWalker:
 
     def _settle(self, block: Element | None) -> None:
         """Give pending inline links inside ``block`` (all, if None) their sentence."""
-        keep: list[_Pending] = []
-        for pending in self._pending:
-            if block is None or pending.block is block:
+        if block is None:
+            groups, self._pending = list(self._pending.values()), {}
+        else:
+            groups = [self._pending.pop(block, [])]
+        for group in groups:
+            for pending in group:
                 self.embeds.set_context(pending.index, self._link_context(pending))
-            else:
-                keep.append(pending)
-        self._pending = keep
 
     def _link_context(self, pending: _Pending) -> str | None:
         """Context of an inline link: the sentence it sits in; a link that is a paragraph of
@@ -237,7 +248,7 @@ class _ContentWalker:
         before = self._trail.before(pending.mark)
         after = self._trail.since(pending.mark)
         stands_alone = not collapse(before.rsplit(PARAGRAPH, 1)[-1]) and collapse(
-            after.split(PARAGRAPH, 1)[0]
+            after
         ) == collapse(pending.link_text)
         if stands_alone:
             return sentence_context(before, skip_empty=True)
@@ -247,23 +258,18 @@ class _ContentWalker:
         """Store an embed with the current update and its caption or preceding sentence."""
         if embed is None:
             return False
-        caption = caption_of(node, self._content, siblings=not inline)
+        caption = self._captions.of(node, siblings=not inline)
         context = caption
         if caption is None and not inline:
             context = sentence_context(self._trail.before(), skip_empty=True)
         index = self.embeds.add(replace(embed, update=self._label, context=context))
         if inline and caption is None and index is not None:
-            pending = _Pending(index, self._trail.mark(), self._block_of(node), text_of(node))
-            self._pending.append(pending)
+            block = self._blocks[-1]  # the nearest paragraph-level element around the link
+            link_text = text_of(node, SHORT_TEXT_ELEMENTS)[:_MAX_EMBED_TEXT]
+            pending = _Pending(index, self._trail.mark(), block, link_text)
+            self._pending.setdefault(block, []).append(pending)
         self._recorded += 1
         return True
-
-    def _block_of(self, node: Element) -> Element:
-        """Nearest enclosing paragraph-level element, whose end completes a sentence."""
-        for ancestor in node.iterancestors():
-            if ancestor is self._content or tag_name(ancestor) in BLOCK_TAGS:
-                return ancestor
-        return self._content
 
     def _link(self, node: Element, url: str | None, found_in: str) -> bool:
         """Record an iframe/embed/object target: platform post, media file or player page."""
@@ -288,7 +294,8 @@ class _ContentWalker:
         the object itself gave nothing."""
         params = {
             (param.get("name") or "").strip().lower(): param.get("value")
-            for param in node.iter("param")
+            for param in node
+            if tag_name(param) == "param"  # its own: nested objects were walked each time
         }
         candidates = [
             self._flash_file(params.get("flashvars")),
@@ -367,9 +374,7 @@ class _ContentWalker:
         inner = list(node) if len(node) else fragment_elements(node.text or "")
         before = self._recorded
         for element in inner:
-            for media in element.iter(*_NOSCRIPT_MEDIA):
-                if any(True for _ in media.iterancestors("picture", "video", "audio")):
-                    continue
+            for media in _outer_media(element):
                 self._noscript_media(media, node)
         if self._recorded > before:
             self._yielded.add(node)
@@ -413,7 +418,7 @@ class _ContentWalker:
                 embed = link_embed(url, found_in, allow_player=False)
         if embed is None:
             return None
-        link_text = text_of(node)
+        link_text = text_of(node, SHORT_TEXT_ELEMENTS)[:_MAX_EMBED_TEXT]
         if link_text:
             embed = replace(embed, metadata={**embed.metadata, "link_text": link_text})
         if thumbnail is not None:
@@ -486,6 +491,28 @@ class _ContentWalker:
             url = f"https://t.me/{post.strip('/')}"
             self._record(node, link_embed(url, "telegram-widget", allow_player=False))
         return False
+
+
+def _opens_with_block(node: Element) -> bool:
+    """Whether an element's text starts in a paragraph-level child, which is looked at for
+    a label itself (so 2,000 nested ``div`` elements are not each read to the bottom)."""
+    if node.text and not node.text.isspace():
+        return False
+    first = next((child for child in node if isinstance(child.tag, str)), None)
+    return first is not None and first.tag in BLOCK_TAGS and first.tag != "br"
+
+
+def _outer_media(element: Element) -> Iterator[Element]:
+    """Media elements in and under ``element`` in document order, except those inside a
+    picture, video or audio element (which are read with their sources)."""
+    stack = [element]
+    while stack:
+        node = stack.pop()
+        tag = tag_name(node)
+        if tag in _NOSCRIPT_MEDIA:
+            yield node
+        if tag is not None and tag not in _MEDIA_WITH_SOURCES:
+            stack.extend(reversed(node))
 
 
 def _image_metadata(img: Element | None) -> dict[str, str]:
