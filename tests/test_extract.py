@@ -993,3 +993,24 @@ def test_each_link_of_a_long_paragraph_reads_only_the_words_around_it(
     assert len(result.embeds) == 10_000
     assert all(0 < len(embed.context or "") <= 400 for embed in result.embeds)
     assert sum(read) < 2_000 * len(read)
+
+
+def test_megabytes_of_title_or_alt_text_are_kept_to_a_bounded_length() -> None:
+    """They were copied whole into the page's title and each embed's metadata: into every
+    sidecar, search result and export."""
+    huge = "Aleppo " * 300_000
+    result = article(
+        f"<img src='/p.jpg' alt='{huge}' title='{huge}'><video src='/v.mp4' title='{huge}'>"
+        "</video>",
+        head=f"<title>{huge}</title><meta property='og:video' content='/clip.mp4'>"
+        f"<meta property='og:video:type' content='video/{huge}'>",
+    )
+    assert result.title is not None and len(result.title) <= 1000
+    for embed in result.embeds:
+        assert all(len(value) <= 2000 for value in embed.metadata.values()), embed.url
+    og = extract_embeds(
+        f"<html><head><meta property='og:title' content='{huge}'></head><body><article>"
+        "<img src='/p.jpg'></article></body></html>",
+        BASE,
+    )
+    assert og.title is not None and len(og.title) <= 1000

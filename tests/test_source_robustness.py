@@ -496,3 +496,17 @@ def test_a_page_with_credentials_and_an_overlong_url_keeps_its_evidence_and_not_
         "https://cdn.example/port.jpg",
     ]
     assert "hunter2" not in repr(embeds) + repr(jobs)
+
+
+def test_a_feed_entry_title_of_megabytes_is_kept_to_a_bounded_length() -> None:
+    """It became the entry page's title and, for an entry without a link, the update label
+    of each of its embeds (5 MB each)."""
+    huge = "Aleppo " * 300_000
+    items = (
+        f"<item><title>{huge}</title><link>https://ex.example/1</link></item>"
+        f"<item><title>{huge}</title><guid isPermaLink='false'>x</guid>"
+        "<description>&lt;img src='/a.jpg'&gt;</description></item>"
+    )
+    linked, unlinked = parse_feed(rss(items).encode(), FEED_URL)
+    assert linked.title is not None and len(linked.title) <= 1000
+    assert unlinked.label is not None and len(unlinked.label) <= 200

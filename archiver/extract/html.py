@@ -46,7 +46,13 @@ from archiver.extract.media import (
     picture_url,
 )
 from archiver.extract.model import FoundEmbed, MediaType, PageExtraction
-from archiver.extract.structured import first_meta, json_ld_media, meta_values, open_graph_media
+from archiver.extract.structured import (
+    MAX_METADATA_VALUE,
+    first_meta,
+    json_ld_media,
+    meta_values,
+    open_graph_media,
+)
 from archiver.extract.urls import (
     is_tracker_url,
     media_type_of_url,
@@ -66,6 +72,7 @@ _FLASH_FILE_KEYS = ("file", "src", "video", "url", "videourl", "stream", "mp4")
 _FLASH_PARAMS = ("movie", "src", "url", "filename")
 _LABEL_PROBE = 160
 _MAX_EMBED_TEXT = 1000
+MAX_TITLE = 1000  # a page or feed entry title longer than this is not a title
 _PAGE_MEDIA_TYPES = frozenset({"VideoObject", "AudioObject"})
 
 Handler = Callable[[Element], "bool | None"]
@@ -87,7 +94,7 @@ def extract_embeds(html: bytes | str, base_url: str) -> PageExtraction:
     walker = _ContentWalker(content, base)
     walker.run()
     og_title = first_meta(metas, "og:title")
-    extra = {"og:title": collapse(og_title)} if og_title else {}
+    extra = {"og:title": collapse(og_title)[:MAX_METADATA_VALUE]} if og_title else {}
     declared = open_graph_media(metas, "video") + json_ld_media(root, _PAGE_MEDIA_TYPES)
     for item in declared:
         found = declared_embed(item, base, allow_player=True, extra=extra)
@@ -97,14 +104,16 @@ def extract_embeds(html: bytes | str, base_url: str) -> PageExtraction:
 
 
 def _title(root: Element, metas: list[tuple[str, str]]) -> str | None:
-    """Page title: ``og:title`` (no site-name suffix), else ``<title>``, else the first h1."""
+    """Page title: ``og:title`` (no site-name suffix), else ``<title>``, else the first h1;
+    at most MAX_TITLE characters."""
     og_title = first_meta(metas, "og:title")
     if og_title and collapse(og_title):
-        return collapse(og_title)
+        return collapse(og_title)[:MAX_TITLE]
     for path in ("head/title", ".//title", ".//h1"):
         node = root.find(path)
-        if node is not None and text_of(node):
-            return text_of(node)
+        text = text_of(node, SHORT_TEXT_ELEMENTS) if node is not None else ""
+        if text:
+            return text[:MAX_TITLE]
     return None
 
 
@@ -334,10 +343,10 @@ class _ContentWalker:
         if poster:
             metadata["poster"] = poster
         if choice.mime_type:
-            metadata["type"] = choice.mime_type
+            metadata["type"] = choice.mime_type[:MAX_METADATA_VALUE]
         title = attr(node, "title", "aria-label")
         if title:
-            metadata["title"] = title
+            metadata["title"] = title[:MAX_METADATA_VALUE]
         return self._record(node, file_embed(choice.url, media_type, media_type, metadata))
 
     def _picture(self, node: Element) -> bool:
@@ -523,7 +532,7 @@ def _image_metadata(img: Element | None) -> dict[str, str]:
     for name in ("alt", "title"):
         value = attr(img, name)
         if value:
-            metadata[name] = collapse(value)
+            metadata[name] = collapse(value)[:MAX_METADATA_VALUE]
     return metadata
 
 

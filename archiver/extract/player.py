@@ -11,7 +11,13 @@ from archiver.extract.collect import EmbedList, declared_embed, file_embed, link
 from archiver.extract.document import Element, collapse, page_base, parse_document
 from archiver.extract.media import best_source, frame_url, is_tiny, is_unwanted_image
 from archiver.extract.model import FoundEmbed, MediaType
-from archiver.extract.structured import first_meta, json_ld_media, meta_values, open_graph_media
+from archiver.extract.structured import (
+    MAX_METADATA_VALUE,
+    first_meta,
+    json_ld_media,
+    meta_values,
+    open_graph_media,
+)
 from archiver.extract.urls import is_tracker_url
 
 _LD_TYPES = frozenset({"VideoObject", "AudioObject", "ImageObject"})
@@ -30,7 +36,9 @@ def extract_player_media(html: bytes | str, base_url: str) -> list[FoundEmbed]:
     base = page_base(root, base_url)
     metas = meta_values(root)
     page_metadata = {
-        key: collapse(value) for name, key in _PAGE_FIELDS if (value := first_meta(metas, name))
+        key: collapse(value)[:MAX_METADATA_VALUE]
+        for name, key in _PAGE_FIELDS
+        if (value := first_meta(metas, name))
     }
     embeds = EmbedList()
     declared = open_graph_media(metas, "video") + json_ld_media(root, _LD_TYPES)
@@ -59,7 +67,7 @@ def _element_embed(element: Element, base: str, metadata: dict[str, str]) -> Fou
     media_type: MediaType = "video" if element.tag == "video" else "audio"
     extra = dict(metadata)
     if choice.mime_type:
-        extra["type"] = choice.mime_type
+        extra["type"] = choice.mime_type[:MAX_METADATA_VALUE]
     return file_embed(choice.url, media_type, media_type, extra)
 
 

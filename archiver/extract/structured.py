@@ -14,7 +14,9 @@ from typing import Any
 from archiver.extract.document import Element, collapse
 from archiver.extract.model import MediaType
 
-_MAX_METADATA_VALUE = 2000
+# Text a page declares is kept up to this length (a 10 MB alt text would be copied into
+# every sidecar and search result of the embed).
+MAX_METADATA_VALUE = 2000
 _LD_TYPES: dict[str, MediaType] = {
     "VideoObject": "video",
     "AudioObject": "audio",
@@ -74,9 +76,13 @@ def open_graph_media(pairs: list[tuple[str, str]], kind: str) -> list[DeclaredMe
         url = group.get("secure_url") or group.get("url")
         if url:
             mime = group.get("type")
-            metadata = {f"{prefix}:{k}": v for k, v in group.items() if k in ("width", "height")}
+            metadata = {
+                f"{prefix}:{k}": v[:MAX_METADATA_VALUE]
+                for k, v in group.items()
+                if k in ("width", "height")
+            }
             if mime:
-                metadata[f"{prefix}:type"] = mime
+                metadata[f"{prefix}:type"] = mime[:MAX_METADATA_VALUE]
             declared_media = _media_from_mime(mime)
             is_file = declared_media is not None or kind == "image"
             media = declared_media or ("image" if kind == "image" else None)
@@ -171,7 +177,7 @@ def _text(value: Any) -> str | None:
         return _text(value.get("name") or value.get("@value"))
     if isinstance(value, str | int | float) and not isinstance(value, bool):
         text = collapse(str(value))
-        return text[:_MAX_METADATA_VALUE] if text else None
+        return text[:MAX_METADATA_VALUE] if text else None
     return None
 
 
@@ -186,6 +192,6 @@ def _ld_metadata(node: dict[str, Any]) -> dict[str, str]:
     if author:
         metadata["author"] = author
     thumbnail = _first_url(node.get("thumbnailUrl") or node.get("thumbnail"))
-    if thumbnail:
+    if thumbnail and len(thumbnail) <= MAX_METADATA_VALUE:
         metadata["thumbnailUrl"] = thumbnail
     return metadata

@@ -13,6 +13,7 @@ from typing import Any
 import feedparser
 
 from archiver.errors import FetchError
+from archiver.extract.html import MAX_TITLE
 from archiver.extract.urls import resolve_url
 
 _FEED_ROOT = re.compile(r"<(rss|feed|rdf:RDF)[\s>]", re.IGNORECASE)
@@ -49,6 +50,7 @@ _CLOSERS = {'"': '"', "'": "'", "<!--": "-->", "<?": "?>"}
 _PROLOG_ITEM = re.compile(r"[ \t\r\n]+|<\?.*?\?>|<!--.*?-->", re.DOTALL)
 _ELEMENT_NAME = re.compile(r"<([^\s/>!?]{1,100})")
 _FALLBACK_ERRORS = "archiver.feed-windows-1252"
+_MAX_LABEL = 200  # as a heading's label on a page
 
 
 def _windows_1252_for_invalid(error: UnicodeError) -> tuple[str, int]:
@@ -73,8 +75,10 @@ class FeedEntry:
 
     @property
     def label(self) -> str | None:
-        """How to name the entry where it has no page of its own: its title, else its id."""
-        return (self.title or "").strip() or (self.entry_id or "").strip() or None
+        """How to name the entry where it has no page of its own: its title, else its id
+        (at most as long as a heading's label: it is repeated on each of its embeds)."""
+        label = (self.title or "").strip() or (self.entry_id or "").strip()
+        return label[:_MAX_LABEL] or None
 
 
 def looks_like_feed(content_type: str, body: bytes) -> bool:
@@ -257,6 +261,12 @@ def _content_base(entry: Any, feed_url: str) -> str:
     return feed_url
 
 
+def _title(entry: Any) -> str | None:
+    """The entry's title, at most MAX_TITLE characters (a feed may hold megabytes of it)."""
+    title = entry.get("title")
+    return str(title)[:MAX_TITLE] if title is not None else None
+
+
 def _html(entry: Any) -> str:
     contents = entry.get("content") or []
     for content in contents:
@@ -309,7 +319,7 @@ def parse_feed(body: bytes, feed_url: str) -> list[FeedEntry]:
             FeedEntry(
                 link=link,
                 base=link or _content_base(entry, feed_url),
-                title=entry.get("title"),
+                title=_title(entry),
                 html=html,
                 published=_when(entry),
                 entry_id=entry.get("id") or None,
