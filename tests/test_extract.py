@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from archiver.errors import ArchiverError
@@ -1014,3 +1015,17 @@ def test_megabytes_of_title_or_alt_text_are_kept_to_a_bounded_length() -> None:
         BASE,
     )
     assert og.title is not None and len(og.title) <= 1000
+
+
+def test_urls_httpx_cannot_take_are_sent_as_browsers_send_them_or_left_out() -> None:
+    """A control character in a URL, a host name IDNA refuses or a port that is not one
+    made httpx raise inside the capture: ``archiver capture`` of the page ended in a
+    traceback. Browsers percent-encode the first and refuse the others."""
+    result = article(
+        "<video src='/clips/port\x01side.mp4'></video><img src='https://e\u200bx.example/a.jpg'>"
+        "<img src='https://😀.example/b.jpg'><img src='https://cdn.example:http/c.jpg'>"
+        "<img src='https://cdn.example:99999/d.jpg'>"
+    )
+    assert urls(result) == ["https://news.example/clips/port%01side.mp4"]
+    for url in urls(result):
+        httpx.URL(url)

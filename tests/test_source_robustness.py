@@ -510,3 +510,20 @@ def test_a_feed_entry_title_of_megabytes_is_kept_to_a_bounded_length() -> None:
     linked, unlinked = parse_feed(rss(items).encode(), FEED_URL)
     assert linked.title is not None and len(linked.title) <= 1000
     assert unlinked.label is not None and len(unlinked.label) <= 200
+
+
+def test_capturing_a_page_with_a_control_character_in_an_embed_url_archives_it(
+    tmp_path: Path, server: FixtureServer, media: MediaSet
+) -> None:
+    """httpx refused the URL the page gave (a browser sends it percent-encoded) and
+    ``archiver capture`` ended in a traceback instead of archiving the clip."""
+    server.add_file("/clips/port%01side.mp4", media.clip_a)
+    server.add_page("/live", "<article><p>Clip:</p><video src='/clips/port\x01side.mp4'></video>")
+    config = write_config(tmp_path / "a.toml", settings(tmp_path / "storage"))
+
+    captured = run_cli(config, "capture", server.url("/live"), "--json")
+
+    assert captured.returncode == 0, captured.stderr
+    assert "Traceback" not in captured.stderr
+    (item,) = json.loads(captured.stdout)["items"]
+    assert (item["url"], item["status"]) == (server.url("/clips/port%01side.mp4"), "stored")

@@ -43,6 +43,9 @@ _FETCHABLE_SCHEMES = frozenset({"http", "https"})
 # Longer URLs are left out: PostgreSQL's index rows hold at most 2,704 bytes, and embeds
 # and pages are indexed by URL (one over the limit failed the whole page's embeds).
 MAX_URL_BYTES = 2600
+# Control characters left inside a URL, which browsers send percent-encoded (httpx refuses
+# them: the capture would fail on a URL the page's readers see working).
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 # Full stops that IDNA reads as ".", besides the ones NFKC already maps to it.
 _IDEOGRAPHIC_STOPS = str.maketrans({"\u3002": ".", "\uff61": "."})
 
@@ -147,10 +150,13 @@ def resolve_url(raw: str | None, base: str) -> str | None:
     ``https://host.example\\@other.example/`` would be fetched from other.example while a
     browser shows host.example). ``data:``, ``blob:``, ``javascript:``, ``about:`` and
     fragment-only references are not downloadable media and come back as None, and so
-    do URLs over MAX_URL_BYTES. Credentials the page wrote into a URL
-    (``https://user:secret@host/``) are left out: they would be kept in the index, the
-    provenance and the event log (those of the page's own URL, given by whoever added
-    it, are kept).
+    do URLs over MAX_URL_BYTES, with a port that is not one or a host name IDNA refuses
+    (httpx raised on those, out of the capture); other control characters are
+    percent-encoded, as browsers send them.
+
+    Credentials the page wrote into a URL (``https://user:secret@host/``) are left out:
+    they would be kept in the index, the provenance and the event log (those of the
+    page's own URL, given by whoever added it, are kept).
     """
     if raw is None:
         return None
@@ -166,11 +172,22 @@ def resolve_url(raw: str | None, base: str) -> str | None:
         return None
     if parts.scheme.lower() not in _FETCHABLE_SCHEMES or not parts.hostname:
         return None
+    try:
+        parts.port  # noqa: B018  (raises ValueError for a port that is not one)
+    except ValueError:
+        return None
+    if not _canonical_host(parts.hostname).isascii():  # a name IDNA refuses: not fetchable
+        return None
     if "@" in given_authority:
         absolute = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+    absolute = _CONTROL_CHARACTERS.sub(_percent_encoded, absolute)
     if len(absolute.encode("utf-8", errors="replace")) > MAX_URL_BYTES:
         return None
     return absolute
+
+
+def _percent_encoded(match: re.Match[str]) -> str:
+    return f"%{ord(match.group()):02X}"
 
 
 def _browser_slashes(text: str) -> str:
