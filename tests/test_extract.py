@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+from support import FixtureServer
 
 from archiver.errors import ArchiverError
 from archiver.extract import (
@@ -1029,3 +1030,28 @@ def test_urls_httpx_cannot_take_are_sent_as_browsers_send_them_or_left_out() -> 
     assert urls(result) == ["https://news.example/clips/port%01side.mp4"]
     for url in urls(result):
         httpx.URL(url)
+
+
+def test_entities_declared_by_an_xhtml_page_are_neither_read_nor_fetched(
+    tmp_path: Path, server: FixtureServer
+) -> None:
+    """A guard: the HTML parser reads no DTD, external entity or XInclude, so a page's
+    ``&e;`` stays as written instead of a local file or a URL's answer landing in the
+    context or metadata of its embeds."""
+    secret = tmp_path / "secret.txt"
+    secret.write_text("SECRET-FROM-DISK")
+    server.add_bytes("/secret", b"SECRET-FROM-THE-NETWORK", "text/plain")
+    for entity in (f"SYSTEM 'file://{secret}'", f"SYSTEM '{server.url('/secret')}'"):
+        page = (
+            f"<?xml version='1.0'?><!DOCTYPE html [<!ENTITY e {entity}>"
+            f"<!ENTITY % p SYSTEM '{server.url('/secret')}'> %p;]>"
+            "<html xmlns='http://www.w3.org/1999/xhtml' xmlns:xi='http://www.w3.org/2001/XInclude'>"
+            "<head><title>&e;</title></head><body><article><p>Footage &e;:</p>"
+            f"<xi:include href='file://{secret}' parse='text'/>"
+            "<img src='/port.jpg' alt='&e;'/></article></body></html>"
+        )
+        for found in (extract_embeds(page, BASE), extract_embeds(page.encode(), BASE)):
+            assert "SECRET" not in repr(found)
+            assert found.embeds[0].context == "Footage &e;:"
+        assert "SECRET" not in repr(extract_player_media(page, BASE))
+    assert server.hits("/secret") == 0
