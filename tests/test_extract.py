@@ -21,7 +21,12 @@ from archiver.extract import (
     extract_player_media,
 )
 from archiver.extract.context import TextTrail, label_at_start, sentence_context
-from archiver.extract.document import MAX_ATTRIBUTES, parse_document, text_length
+from archiver.extract.document import (
+    MAX_ATTRIBUTES,
+    fragment_elements,
+    parse_document,
+    text_length,
+)
 
 PAGES = Path(__file__).parent / "fixtures" / "pages"
 BASE = "https://news.example/2013/09/story"
@@ -1055,3 +1060,13 @@ def test_entities_declared_by_an_xhtml_page_are_neither_read_nor_fetched(
             assert found.embeds[0].context == "Footage &e;:"
         assert "SECRET" not in repr(extract_player_media(page, BASE))
     assert server.hits("/secret") == 0
+
+
+def test_a_noscript_body_served_as_text_has_its_attributes_bounded_too() -> None:
+    """Markup that a ``<noscript>`` holds as text is parsed on its own; 60,000 attributes
+    there took 8 s as well."""
+    junk = " ".join(f"a{i}" for i in range(60_000))
+    (img,) = fragment_elements(f'<img src="/n.jpg" {junk}>')
+    assert len(img.attrib) == MAX_ATTRIBUTES and img.get("src") == "/n.jpg"
+    result = article(f'<noscript>&lt;img src="/n.jpg" {junk}&gt;</noscript>')
+    assert urls(result)[0] == "https://news.example/n.jpg"

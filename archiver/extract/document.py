@@ -361,9 +361,12 @@ def leading_text(node: Element, limit: int = 160) -> str:
 
 
 def fragment_elements(markup: str) -> list[Element]:
-    """Elements of an HTML fragment given as text (a ``<noscript>`` body served as text)."""
+    """Elements of an HTML fragment given as text (a ``<noscript>`` body served as text),
+    with the same bound on attributes as whole pages."""
     try:
-        fragments = lxml.html.fragments_fromstring(markup, parser=_FRAGMENT_PARSER)
+        fragments = lxml.html.fragments_fromstring(
+            _limit_attributes(markup), parser=_FRAGMENT_PARSER
+        )
     except (lxml.etree.ParserError, ValueError):
         return []
     return [fragment for fragment in fragments if not isinstance(fragment, str)]
