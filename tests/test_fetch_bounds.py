@@ -371,3 +371,17 @@ def test_names_that_never_resolve_do_not_hold_up_other_lookups(
         assert time.monotonic() - began < 1.0
     finally:
         release.set()
+
+
+def test_a_url_httpx_cannot_request_is_a_one_line_failure(server: FixtureServer) -> None:
+    """A control character or a host IDNA refuses, in the URL given or in a redirect's
+    Location: httpx raises errors that are not its HTTPError; each is one line."""
+    server.add_redirect("/moved", "http://xn--a.example/live")
+    http = HttpFetcher(NetworkConfig(allow_private_addresses=True), 2)
+    try:
+        for url in ("http://exa\x01mple.org/live", "http://xn--a.example/", server.url("/moved")):
+            with pytest.raises(FetchError, match=r"^unsupported URL: ") as caught:
+                http.get_document(url)
+            assert not caught.value.retryable
+    finally:
+        http.close()

@@ -29,6 +29,7 @@ from typing import Any, BinaryIO, TypeVar
 
 import httpcore
 import httpx
+import idna
 
 from archiver.config import NetworkConfig
 from archiver.errors import BlockedAddressError, FetchError, Interrupted, storage_error
@@ -89,6 +90,11 @@ def _headers(response: httpx.Response) -> dict[str, str]:
     return merged
 
 
+#: What httpx raises, besides its HTTPError family, for a URL it cannot request (a
+#: redirect's Location included): a malformed URL, a host IDNA refuses.
+_BAD_URL = (httpx.InvalidURL, idna.IDNAError)
+
+
 def _reason(exc: Exception, url: str) -> FetchError:
     """One line that says what went wrong, for the archivist and the retry log."""
     if isinstance(exc, FetchError):
@@ -103,7 +109,7 @@ def _reason(exc: Exception, url: str) -> FetchError:
             httpx.PoolTimeout: "waiting for a connection",
         }.get(type(exc), "")
         return FetchError(f"timed out {kind}: {url}".replace("  ", " "))
-    if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
+    if isinstance(exc, (httpx.UnsupportedProtocol, *_BAD_URL)):
         return FetchError(f"unsupported URL: {url}", retryable=False)
     if isinstance(exc, httpx.ConnectError):
         cause = exc.__context__ or exc
@@ -198,6 +204,10 @@ class HttpFetcher:
     ) -> Iterator[tuple[httpx.Response, Response, _Deadline]]:
         """GET ``url`` with one deadline from now (once the host's slot is ours) to the
         end of the block: redirects, headers and body all count against it."""
+        try:
+            httpx.URL(url).host  # noqa: B018 (the host is what fails: a bad IDNA label)
+        except (httpx.InvalidURL, UnicodeError):  # or a control character
+            raise FetchError(f"unsupported URL: {url}", retryable=False) from None
         with self.limiter.slot(url):
             deadline = _Deadline(url, limit)
             token = _DEADLINE.set(deadline)
@@ -206,7 +216,7 @@ class HttpFetcher:
                     yield raw, Response(url, str(raw.url), raw.status_code, _headers(raw)), deadline
             except BlockedAddressError:
                 raise
-            except (httpx.HTTPError, FetchError) as exc:
+            except (httpx.HTTPError, *_BAD_URL, FetchError) as exc:
                 raise _reason(exc, url) from None
             finally:
                 _DEADLINE.reset(token)
