@@ -14,7 +14,13 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from archiver.config import Config
-from archiver.index.db import database_unavailable, make_engine, migrate, session_factory
+from archiver.index.db import (
+    database_unavailable,
+    is_unavailable,
+    make_engine,
+    migrate,
+    session_factory,
+)
 from archiver.store.layout import Layout
 
 if TYPE_CHECKING:
@@ -109,12 +115,16 @@ class Archive:
 
 @contextlib.contextmanager
 def _database_failures() -> Iterator[None]:
-    """Sessions raise the database's own failures as one ArchiveUnavailable line.
+    """Sessions raise the database's own failures (`is_unavailable`) as one
+    ArchiveUnavailable line.
 
     Every caller already reports an ArchiverError in one line and retries the work
-    later; a bug (an IntegrityError, say) still surfaces as itself.
+    later; a failure of the work itself (an IntegrityError, a statement PostgreSQL
+    refuses) still surfaces as itself.
     """
     try:
         yield
     except OperationalError as exc:
+        if not is_unavailable(exc):
+            raise
         raise database_unavailable(exc) from exc

@@ -32,13 +32,15 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from support import DEFAULT_PG_URL, PG_URL_ENV, FixtureServer, MediaSet
 from support.archiving import make_config
 
 from archiver.archive import Archive
 from archiver.capture import Capturer
-from archiver.index.db import SCHEMA_HEAD, make_engine, migrate
+from archiver.errors import ArchiveUnavailable
+from archiver.index.db import SCHEMA_HEAD, is_unavailable, make_engine, migrate
 from archiver.index.models import Base, Fingerprint, Media, Page, Sighting
 from archiver.index.records import upsert_page
 from archiver.index.textindex import FTS_TABLE, TRIGRAM_INDEX, owns
@@ -487,3 +489,27 @@ def test_postgresql_without_pg_trgm_privilege_still_upgrades(
             connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
             connection.exec_driver_sql(f"DROP ROLE IF EXISTS {role}")
         admin.dispose()
+
+
+def test_only_the_databases_own_failures_count_as_unavailable(tmp_path: Path, pg_url: str) -> None:
+    """A full disk, a lost connection or a lock held too long may pass: the work is
+    retried later, uncounted. A statement the database refuses every time (here an
+    index row over PostgreSQL's size limit) is the work's own failure, not that."""
+    with Archive.open(make_config(tmp_path / "storage", pg_url)) as archive:
+        with pytest.raises(OperationalError) as refused, archive.session() as session:
+            session.execute(
+                text(
+                    "INSERT INTO sources (url, kind, every_seconds, paused, from_config,"
+                    " next_poll_at, consecutive_errors, created_at)"
+                    " VALUES (:u, 'auto', 60, false, false, now(), 0, now())"
+                ),
+                {"u": "https://example.org/" + secrets.token_hex(5000)},
+            )
+        assert not is_unavailable(refused.value)
+    down = make_config(tmp_path / "down", "postgresql+psycopg://postgres@127.0.0.1:1/test")
+    with (
+        Archive.open(down, migrate_schema=False) as archive,
+        pytest.raises(ArchiveUnavailable, match=r"^archive database unavailable: "),
+        archive.read_session() as session,
+    ):
+        session.execute(text("SELECT 1"))

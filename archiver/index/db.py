@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -116,10 +117,36 @@ def migrate(engine: Engine, *, shortcut_when_empty: bool = True) -> None:
         raise database_unavailable(exc) from None
 
 
+#: PostgreSQL error classes and codes that are the server's state, not the statement's:
+#: connection lost (08), insufficient resources such as a full disk (53), shut down or
+#: starting (57), system I/O (58), and a lock or serialisation conflict worth retrying.
+_PG_UNAVAILABLE_CLASSES = ("08", "53", "57", "58")
+_PG_UNAVAILABLE_CODES = ("40001", "40P01", "55P03")
+#: SQLite's messages for the same (its OperationalError also means "no such table").
+_SQLITE_UNAVAILABLE = (
+    "disk is full",
+    "disk i/o error",
+    "database is locked",
+    "unable to open database",
+    "readonly database",
+)
+
+
+def is_unavailable(exc: OperationalError) -> bool:
+    """Whether a database error is the database's state (it may pass: retry the work
+    later) rather than the work's own fault (a statement PostgreSQL cannot run, such
+    as an index row over its size limit, fails the same way every time)."""
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    if isinstance(sqlstate, str):
+        return sqlstate[:2] in _PG_UNAVAILABLE_CLASSES or sqlstate in _PG_UNAVAILABLE_CODES
+    if isinstance(exc.orig, sqlite3.Error):
+        return any(words in str(exc.orig).lower() for words in _SQLITE_UNAVAILABLE)
+    return True  # no state: the connection itself failed
+
+
 def database_unavailable(exc: OperationalError) -> ArchiveUnavailable:
-    """The one-line error for the database's own failure (an OperationalError): the
-    disk under SQLite is full, PostgreSQL is down or restarting, a lock was held too
-    long. Such a state may pass, so the work is retried rather than given up."""
+    """The one-line error for the database's own failure: the disk under SQLite is
+    full, PostgreSQL is down or restarting, a lock was held too long."""
     detail = str(exc.orig or exc).strip().splitlines()
     reason = detail[0] if detail else type(exc.orig or exc).__name__
     return ArchiveUnavailable(f"archive database unavailable: {reason}")

@@ -27,6 +27,7 @@ from archiver.errors import ArchiveUnavailable
 from archiver.fetch.http import make_client
 from archiver.fetch.limits import HostLimiter, host_of
 from archiver.index.bulk import insert_ignoring_duplicates
+from archiver.index.db import is_unavailable
 from archiver.index.models import (
     Embed,
     LinkCheck,
@@ -209,9 +210,9 @@ class LivenessChecker:
                 try:
                     with session.begin_nested():
                         found = self._apply(session, target, result, now, changed)
-                except OperationalError:
-                    raise  # the database itself failed, not this result: the batch waits
-                except Exception:
+                except Exception as exc:
+                    if isinstance(exc, OperationalError) and is_unavailable(exc):
+                        raise  # the database itself failed, not this result: the batch waits
                     del changed[mark:]
                     logging.getLogger("archiver").exception(
                         "recording the check of %s failed", target.url
