@@ -65,9 +65,7 @@ class Context:
         except ArchiverError as exc:
             fail(str(exc))
         except OSError as exc:  # the storage root cannot be created or written
-            code = EXIT_FAILED if exc.errno in UNAVAILABLE_ERRNOS else EXIT_USAGE
-            where = exc.filename or self.config.storage_root
-            fail(f"storage: {exc.strerror or exc}: {where}", code)
+            storage_failure(exc, self.config.storage_root)
         with archive:
             try:
                 archive.layout.remove_stale_tmp()
@@ -77,8 +75,14 @@ class Context:
             except OSError as exc:
                 if exc.errno not in UNAVAILABLE_ERRNOS:
                     raise
-                where = exc.filename or archive.layout.root
-                fail(f"storage: {exc.strerror or exc}: {where}", EXIT_FAILED)
+                storage_failure(exc, archive.layout.root)
+
+
+def storage_failure(exc: OSError, root: Path) -> NoReturn:
+    """One line for storage that cannot be written: exit 1 when that may pass (a full
+    or read-only disk), 2 when it is the configuration's fault (say, not a folder)."""
+    code = EXIT_FAILED if exc.errno in UNAVAILABLE_ERRNOS else EXIT_USAGE
+    fail(f"storage: {exc.strerror or exc}: {exc.filename or root}", code)
 
 
 pass_context = click.make_pass_decorator(Context)

@@ -28,7 +28,7 @@ from archiver.index.records import upsert_embed
 from archiver.integrity.fixity import verify_archive
 from archiver.logs import setup_logging
 from archiver.sources.feed import parse_feed
-from archiver.sources.poll import Poller, claim_due_sources
+from archiver.sources.poll import Poller, PollResult, claim_due_sources
 from archiver.sources.registry import add_source, remove_source
 
 HOURS_6 = timedelta(hours=6)  # polling.max_backoff by default
@@ -394,14 +394,11 @@ def test_feeds_are_read_as_feeds_whatever_their_encoding_or_prolog(
         "<description>&lt;img src='/media/smoke.jpg'&gt;</description></item>"
     )
     server.add_bytes("/feed", encode(rss(item)), content_type)
-    with archive.session() as session:
-        source_id = add_source(session, server.url("/feed"), every=600).id
 
-    result = poller.poll(source_id)
+    result, embeds = _poll_feed_url(archive, poller, server)
 
     assert (result.kind, result.result, result.new_entries) == ("feed", "changed", 1)
-    with archive.read_session() as session:
-        assert session.scalars(select(Embed.url)).all() == [server.url("/media/smoke.jpg")]
+    assert embeds == [server.url("/media/smoke.jpg")]
 
 
 def test_a_stray_byte_of_another_encoding_garbles_only_itself() -> None:
@@ -436,14 +433,11 @@ def test_an_html_page_served_as_a_feed_is_archived_as_a_page(
         "<p>Smoke over the port:</p><img src='/media/smoke.jpg'></article></body></html>"
     )
     server.add_bytes("/feed", page.encode(), "application/rss+xml")
-    with archive.session() as session:
-        source_id = add_source(session, server.url("/feed"), every=600).id
 
-    result = poller.poll(source_id)
+    result, embeds = _poll_feed_url(archive, poller, server)
 
     assert (result.kind, result.result, result.new_embeds) == ("page", "changed", 1)
-    with archive.read_session() as session:
-        assert session.scalars(select(Embed.url)).all() == [server.url("/media/smoke.jpg")]
+    assert embeds == [server.url("/media/smoke.jpg")]
 
 
 @pytest.mark.parametrize(
@@ -527,3 +521,14 @@ def test_capturing_a_page_with_a_control_character_in_an_embed_url_archives_it(
     assert "Traceback" not in captured.stderr
     (item,) = json.loads(captured.stdout)["items"]
     assert (item["url"], item["status"]) == (server.url("/clips/port%01side.mp4"), "stored")
+
+
+def _poll_feed_url(
+    archive: Archive, poller: Poller, server: FixtureServer
+) -> tuple[PollResult, list[str]]:
+    """Add ``/feed`` as a source, poll it once: the result, and every embed URL found."""
+    with archive.session() as session:
+        source_id = add_source(session, server.url("/feed"), every=600).id
+    result = poller.poll(source_id)
+    with archive.read_session() as session:
+        return result, list(session.scalars(select(Embed.url)))
