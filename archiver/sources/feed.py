@@ -15,6 +15,7 @@ import feedparser
 from archiver.errors import FetchError
 from archiver.extract.html import MAX_TITLE
 from archiver.extract.urls import resolve_url
+from archiver.store.mediatypes import unmarked_utf_encoding
 
 _FEED_ROOT = re.compile(r"<(rss|feed|rdf:RDF)[\s>]", re.IGNORECASE)
 _FEED_ROOTS = frozenset({"rss", "feed", "rdf"})  # local names, lower-cased
@@ -113,7 +114,7 @@ def _decode(body: bytes) -> str:
     for mark, codec in _BOMS:
         if body.startswith(mark):
             return body[len(mark) :].decode(codec, errors="replace")
-    unmarked = _utf16_or_32_without_mark(body[:64])
+    unmarked = unmarked_utf_encoding(body[:64])
     if unmarked is not None:
         return body.decode(unmarked, errors="replace")
     if body.startswith(_EBCDIC_DECLARATION):
@@ -123,23 +124,6 @@ def _decode(body: bytes) -> str:
     if encoding is None or encoding in _UTF_ALIASES:  # ASCII-readable bytes are not UTF-16
         return body.decode("utf-8", errors=_FALLBACK_ERRORS)
     return body.decode(encoding, errors="replace")
-
-
-def _utf16_or_32_without_mark(head: bytes) -> str | None:
-    """UTF-16 or UTF-32 without a byte order mark, told by the zero bytes of the ASCII
-    characters a feed starts with."""
-    if len(head) < 4:
-        return None
-    if head[0] and head[1:4] == b"\0\0\0":
-        return "utf-32-le"
-    if head[:3] == b"\0\0\0" and head[3]:
-        return "utf-32-be"
-    even, odd = head[0::2], head[1::2]
-    if not any(odd) and all(even):
-        return "utf-16-le"
-    if not any(even) and all(odd):
-        return "utf-16-be"
-    return None
 
 
 def _codec(label: str) -> str | None:

@@ -124,22 +124,36 @@ _PLAYLISTS = (b"#EXTM3U", b"ffconcat version")
 
 
 def _is_markup(head: bytes) -> bool:
-    """Text that starts with ``<`` (HTML, XML, SVG), in UTF-8 or UTF-16, BOM or not."""
+    """Text that starts with ``<`` (HTML, XML, SVG), in UTF-8, UTF-16 or UTF-32, BOM or not."""
     for bom, encoding in ((b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be")):
         if head.startswith(bom):
-            return _utf16_starts_with_lt(head[2:66], encoding)
-    sample = head[:64]
-    # UTF-16 without a BOM: every other byte of ASCII text is zero
-    if len(sample) >= 8 and not any(sample[1::2]):
-        return _utf16_starts_with_lt(sample, "utf-16-le")
-    if len(sample) >= 8 and not any(sample[0::2]):
-        return _utf16_starts_with_lt(sample, "utf-16-be")
+            return _starts_with_lt(head[2:66], encoding)
+    unmarked = unmarked_utf_encoding(head[:64])
+    if unmarked is not None:
+        return _starts_with_lt(head[:64], unmarked)
     return head.removeprefix(b"\xef\xbb\xbf").lstrip()[:1] == b"<"
 
 
-def _utf16_starts_with_lt(body: bytes, encoding: str) -> bool:
-    text = body[: len(body) // 2 * 2].decode(encoding, "replace")
+def _starts_with_lt(body: bytes, encoding: str) -> bool:
+    text = body[: len(body) // 4 * 4].decode(encoding, "replace")
     return text.lstrip().startswith("<")
+
+
+def unmarked_utf_encoding(head: bytes) -> str | None:
+    """UTF-16 or UTF-32 without a byte order mark, told by the zero bytes of the ASCII
+    characters that markup and feeds start with."""
+    if len(head) < 4:
+        return None
+    if head[0] and head[1:4] == b"\0\0\0":
+        return "utf-32-le"
+    if head[:3] == b"\0\0\0" and head[3]:
+        return "utf-32-be"
+    even, odd = head[0::2], head[1::2]
+    if not any(odd) and all(even):
+        return "utf-16-le"
+    if not any(even) and all(odd):
+        return "utf-16-be"
+    return None
 
 
 #: A MIME type as HTTP spells one (RFC 9110 tokens): one type, no list, no parameters.
