@@ -27,7 +27,7 @@ from archiver.index.models import CaptureJob, Embed, LinkCheck, Page, Source, ut
 from archiver.index.records import upsert_embed
 from archiver.integrity.fixity import verify_archive
 from archiver.logs import setup_logging
-from archiver.sources.feed import parse_feed
+from archiver.sources.feed import MAX_ATTACHMENTS, attachment_embeds, parse_feed
 from archiver.sources.poll import Poller, PollResult, claim_due_sources
 from archiver.sources.registry import add_source, remove_source
 
@@ -504,6 +504,19 @@ def test_a_feed_entry_title_of_megabytes_is_kept_to_a_bounded_length() -> None:
     linked, unlinked = parse_feed(rss(items).encode(), FEED_URL)
     assert linked.title is not None and len(linked.title) <= 1000
     assert unlinked.label is not None and len(unlinked.label) <= 200
+
+
+def test_an_entry_attaching_thousands_of_files_keeps_a_bounded_number() -> None:
+    enclosures = "".join(
+        f"<enclosure url='https://cdn.ex.example/{i}.mp4' type='video/mp4' length='1'/>"
+        for i in range(10_000)
+    )
+    item = f"<item><title>Flood</title><link>https://ex.example/1</link>{enclosures}</item>"
+
+    (entry,) = parse_feed(rss(item).encode(), FEED_URL)
+
+    assert len(entry.attachments) == MAX_ATTACHMENTS == 64
+    assert len(attachment_embeds(entry)) == 64
 
 
 def test_capturing_a_page_with_a_control_character_in_an_embed_url_archives_it(

@@ -1,14 +1,17 @@
-"""Feeds and live pages: parsing, kind detection, and a feed of 10,000 entries."""
+"""Feeds and live pages: parsing, kind detection, attached files, and a feed of 10,000
+entries."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import resource
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 from support import FixtureServer, MediaSet
-from support.archiving import make_config
+from support.archiving import make_config, run_cli, settings, write_config
 
 from archiver.archive import Archive
 from archiver.capture import Capturer
@@ -40,12 +43,94 @@ def test_atom_entries_keep_their_iframes() -> None:
         ("application/rss+xml", b"", True),
         ("text/xml", b"<?xml version='1.0'?>\n<rss version='2.0'>", True),
         ("application/xml", ATOM, True),
-        ("text/html", b"<rss>", False),
+        ("text/html", b"<?xml version='1.0'?>\n<rss version='2.0'>", True),  # PHP's default type
+        ("text/html", b"<!DOCTYPE html><title>rss</title><rss>", False),
+        ("text/html", b"<p>Our <feed> of news", False),
         ("application/octet-stream", b"<!DOCTYPE html><html><body><feed>", False),
     ],
 )
 def test_kind_is_detected(content_type: str, body: bytes, feed: bool) -> None:
     assert looks_like_feed(content_type, body) is feed
+
+
+MEDIA_RSS = """<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0" xmlns:media="http://search.yahoo.com/mrss/"><channel><title>Wire</title>
+<item><title>Aleppo, 28 Sept</title><link>{base}/2013/09/28/aleppo</link>
+<description>Shelling resumed at dawn. Rebels posted video of their fighters near the
+Citadel:</description>
+<enclosure url="{base}/files/citadel" length="{length}" type="video/mp4"/>
+<enclosure url="{base}/files/statement.pdf" length="1000" type="application/pdf"/>
+<media:group>
+  <media:content url="{base}/files/citadel" type="video/mp4" duration="1"/>
+  <media:content url="/media/photo_a.jpg" medium="image" width="640"/>
+  <media:thumbnail url="{base}/media/photo_b.jpg"/>
+</media:group>
+</item>
+<item><title>Radio report from Homs</title><guid isPermaLink="false">wire-77</guid>
+<enclosure url="{base}/media/report.m4a" length="1" type="audio/mp4"/>
+</item></channel></rss>"""
+
+
+def test_files_a_feed_entry_attaches_are_archived_with_the_entrys_context(
+    tmp_path: Path, server: FixtureServer, media: MediaSet
+) -> None:
+    """Video and podcast feeds carry their evidence as enclosures and Media RSS content,
+    not in the entry's HTML: those files were never archived."""
+    base = server.url("").rstrip("/")
+    body = MEDIA_RSS.format(base=base, length=media.clip_a.stat().st_size)
+    server.add_bytes("/wire.rss", body.encode(), "application/rss+xml")
+    server.add_page(
+        "/2013/09/28/aleppo", "<html><body><article><p>Aleppo.</p></article></body></html>"
+    )
+    server.add_file("/files/citadel", media.clip_a)  # no extension: its declared type decides
+    server.add_file("/media/photo_a.jpg", media.photo_a)
+    server.add_file("/media/photo_b.jpg", media.photo_b)
+    server.add_file("/media/report.m4a", media.audio)
+    config = write_config(tmp_path / "archiver.toml", settings(tmp_path / "storage"))
+    assert run_cli(config, "source", "add", server.url("/wire.rss")).returncode == 0
+
+    result = run_cli(config, "run", "--once")
+
+    assert result.returncode == 0, result.stderr
+    found = {
+        item["media_type"]: item for item in json.loads(run_cli(config, "search", "--json").stdout)
+    }
+    assert set(found) == {"video", "image", "audio"}  # not the thumbnail, not the PDF
+    (video,) = found["video"]["sightings"]
+    assert video["page_url"] == f"{base}/2013/09/28/aleppo"
+    assert video["media_url"] == f"{base}/files/citadel"
+    assert video["context"] == (
+        "Shelling resumed at dawn. Rebels posted video of their fighters near the Citadel:"
+    )
+    assert found["image"]["sha256"] == hashlib.sha256(media.photo_a.read_bytes()).hexdigest()
+    assert found["image"]["sightings"][0]["media_url"] == f"{base}/media/photo_a.jpg"
+    (audio,) = found["audio"]["sightings"]
+    assert (audio["page_url"], audio["update"]) == (
+        server.url("/wire.rss"),
+        "Radio report from Homs",
+    )
+    assert audio["context"] == "Radio report from Homs"
+    assert server.hits("/media/photo_b.jpg") == 0 and server.hits("/files/statement.pdf") == 0
+
+
+def test_an_entry_whose_attachments_change_is_read_again() -> None:
+    item = "<item><title>Homs</title><link>https://ex.example/1</link><description>Smoke.</description>{}</item>"
+    enclosure = '<enclosure url="https://cdn.ex.example/1.mp4" type="video/mp4" length="9"/>'
+    (plain,) = parse_feed(rss_of(item.format("")), "https://ex.example/feed")
+    (attached,) = parse_feed(rss_of(item.format(enclosure)), "https://ex.example/feed")
+
+    assert plain.digest == hashlib.sha256(b"Smoke.").hexdigest()  # as before attachments were read
+    assert attached.html == plain.html and attached.digest != plain.digest
+    (declared,) = attached.attachments
+    assert (declared.url, declared.media_type, declared.is_file) == (
+        "https://cdn.ex.example/1.mp4",
+        "video",
+        True,
+    )
+
+
+def rss_of(items: str) -> bytes:
+    return f"<rss version='2.0'><channel><title>t</title>{items}</channel></rss>".encode()
 
 
 def test_garbage_is_a_malformed_feed() -> None:

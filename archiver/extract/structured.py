@@ -32,7 +32,7 @@ class DeclaredMedia:
 
     url: str
     media_type: MediaType | None
-    source: str  # "og:video", "og:image" or "json-ld"
+    source: str  # "og:video", "og:image", "json-ld"; a feed's "enclosure", "media:content"
     is_file: bool  # the URL is the media itself, not a page showing it
     metadata: dict[str, str] = field(default_factory=dict)
     fallback_url: str | None = None  # JSON-LD embedUrl when contentUrl is also given
@@ -83,14 +83,14 @@ def open_graph_media(pairs: list[tuple[str, str]], kind: str) -> list[DeclaredMe
             }
             if mime:
                 metadata[f"{prefix}:type"] = mime[:MAX_METADATA_VALUE]
-            declared_media = _media_from_mime(mime)
+            declared_media = media_from_mime(mime)
             is_file = declared_media is not None or kind == "image"
             media = declared_media or ("image" if kind == "image" else None)
             found.append(DeclaredMedia(url, media, prefix, is_file, metadata))
     return found
 
 
-def _media_from_mime(mime: str | None) -> MediaType | None:
+def media_from_mime(mime: str | None) -> MediaType | None:
     """Media type of a MIME type such as ``video/mp4``; None for ``text/html`` players."""
     return _MIME_MAJOR.get((mime or "").split("/", 1)[0].strip().lower())
 

@@ -1,19 +1,27 @@
-"""RSS and Atom: each entry's link and its HTML content, ready for embed extraction."""
+"""RSS and Atom: each entry's link, its HTML content and the files it attaches, ready for
+embed extraction."""
 
 from __future__ import annotations
 
 import calendar
 import codecs
+import hashlib
+import html
 import io
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 import feedparser
 
 from archiver.errors import FetchError
+from archiver.extract.collect import declared_embed
+from archiver.extract.context import sentence_context
+from archiver.extract.document import parse_document, text_of
 from archiver.extract.html import MAX_TITLE
+from archiver.extract.model import ExtractError, FoundEmbed, MediaType
+from archiver.extract.structured import MAX_METADATA_VALUE, DeclaredMedia, media_from_mime
 from archiver.extract.urls import resolve_url
 from archiver.store.mediatypes import unmarked_utf_encoding
 
@@ -52,6 +60,9 @@ _PROLOG_ITEM = re.compile(r"[ \t\r\n]+|<\?.*?\?>|<!--.*?-->", re.DOTALL)
 _ELEMENT_NAME = re.compile(r"<([^\s/>!?]{1,100})")
 _FALLBACK_ERRORS = "archiver.feed-windows-1252"
 _MAX_LABEL = 200  # as a heading's label on a page
+MAX_ATTACHMENTS = 64  # files one entry may attach (a hostile feed may list thousands)
+# Media RSS ``medium`` values that are media (others: "document", "executable")
+_MEDIUMS: dict[str, MediaType] = {"video": "video", "image": "image", "audio": "audio"}
 
 
 def _windows_1252_for_invalid(error: UnicodeError) -> tuple[str, int]:
@@ -73,6 +84,14 @@ class FeedEntry:
     html: str  # content:encoded / atom content, else the summary; may be empty
     published: datetime | None
     entry_id: str | None = None  # RSS guid / Atom id, as written
+    attachments: tuple[DeclaredMedia, ...] = ()  # enclosures and Media RSS content
+
+    @property
+    def digest(self) -> str:
+        """What tells a changed entry from one seen before: its HTML and its attachments
+        (an entry without attachments keeps the digest of its HTML alone)."""
+        text = self.html + "".join(f"\n{item.url} {item.source}" for item in self.attachments)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
     @property
     def label(self) -> str | None:
@@ -83,20 +102,19 @@ class FeedEntry:
 
 
 def looks_like_feed(content_type: str, body: bytes) -> bool:
-    """Decide feed or page from the Content-Type and the document's root element.
+    """Decide feed or page from the document's root element and the Content-Type.
 
-    A page's Content-Type is believed; otherwise the root element decides when it is a
-    feed's or ``html`` (an HTML page served as RSS is a page), read past a long prolog and
-    in UTF-16 too. A feed's Content-Type decides the rest, and for any other type a
-    feed's root near the start (after a PHP warning, say) still makes it a feed.
+    The root element decides when it is a feed's (an RSS script served as ``text/html``,
+    PHP's default, is a feed) or ``html`` (an HTML page served as RSS is a page), read
+    past a long prolog and in UTF-16 too. Otherwise a page's Content-Type is believed,
+    a feed's decides, and for any other type a feed's root near the start (after a PHP
+    warning, say) still makes it a feed.
     """
-    if content_type in ("text/html", "application/xhtml+xml"):
-        return False
     head = _decode(body[:_SNIFF_BYTES])
     root = _root_element(head)
     if root in _FEED_ROOTS:
         return True
-    if root == "html":
+    if root == "html" or content_type in ("text/html", "application/xhtml+xml"):
         return False
     if content_type in FEED_CONTENT_TYPES:
         return True
@@ -261,6 +279,58 @@ def _html(entry: Any) -> str:
     return str(entry.get("summary") or "")
 
 
+def _attachments(entry: Any) -> tuple[DeclaredMedia, ...]:
+    """The files an entry attaches: RSS ``<enclosure>``, Atom ``<link rel="enclosure">``
+    and Media RSS ``<media:content>`` (also inside ``<media:group>``), in that order.
+
+    A declared video, image or audio type (or Media RSS ``medium``) makes the URL a file;
+    otherwise only a platform post or a URL with a media file's extension is kept
+    (``declared_embed``). Thumbnails are not evidence and are not read.
+    """
+    found: list[DeclaredMedia] = []
+    declared = [("enclosure", item, item.get("href")) for item in entry.get("enclosures") or []]
+    declared += [
+        ("media:content", item, item.get("url")) for item in entry.get("media_content") or []
+    ]
+    for source, item, url in declared[:MAX_ATTACHMENTS]:
+        if not url:
+            continue
+        mime = str(item.get("type") or "").strip()
+        medium = str(item.get("medium") or "").strip().lower()
+        media_type = media_from_mime(mime) or _MEDIUMS.get(medium)
+        metadata = {
+            f"{source}:{key}": str(item[key]).strip()[:MAX_METADATA_VALUE]
+            for key in ("type", "medium", "length", "width", "height", "duration")
+            if str(item.get(key) or "").strip()
+        }
+        found.append(DeclaredMedia(str(url), media_type, source, media_type is not None, metadata))
+    return tuple(found)
+
+
+def attachment_embeds(entry: FeedEntry) -> list[FoundEmbed]:
+    """Embeds for the files an entry attaches, resolved against the entry's base.
+
+    Their context is the entry's own text, as for an embed at its end: the sentences
+    just before (a description ending "posting video of their fighters:"), else the
+    entry's title.
+    """
+    embeds = [declared_embed(item, entry.base, allow_player=False) for item in entry.attachments]
+    found = [embed for embed in embeds if embed is not None]
+    if not found:
+        return []
+    context = _entry_text_context(entry.html) or sentence_context(entry.title or "")
+    return [replace(embed, context=context) for embed in found]
+
+
+def _entry_text_context(markup: str) -> str | None:
+    if "<" not in markup:
+        return sentence_context(html.unescape(markup))  # a plain-text summary
+    try:
+        return sentence_context(text_of(parse_document(markup)))
+    except ExtractError:
+        return None
+
+
 def _prepared(body: bytes) -> bytes:
     """The feed as UTF-8 without its XML declaration and DOCTYPE, for feedparser; raises
     FetchError for a JSON document or an HTML page."""
@@ -296,17 +366,18 @@ def parse_feed(body: bytes, feed_url: str) -> list[FeedEntry]:
     )
     entries: list[FeedEntry] = []
     for entry in parsed.entries:
-        link, html = _link(entry, feed_url), _html(entry)
-        if link is None and not html.strip():
+        link, content, attachments = _link(entry, feed_url), _html(entry), _attachments(entry)
+        if link is None and not content.strip() and not attachments:
             continue  # no page and no content: nothing to archive
         entries.append(
             FeedEntry(
                 link=link,
                 base=link or _content_base(entry, feed_url),
                 title=_title(entry),
-                html=html,
+                html=content,
                 published=_when(entry),
                 entry_id=entry.get("id") or None,
+                attachments=attachments,
             )
         )
     if parsed.get("bozo") and not entries:

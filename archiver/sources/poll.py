@@ -17,6 +17,7 @@ from archiver.capture import Capturer
 from archiver.config import PollingConfig
 from archiver.errors import ArchiverError, ArchiveUnavailable, FetchError, Interrupted
 from archiver.extract import ExtractError, FoundEmbed, extract_embeds
+from archiver.extract.collect import EmbedList
 from archiver.fetch.http import HttpFetcher, Response
 from archiver.index.bulk import (
     EntryRecord,
@@ -28,7 +29,7 @@ from archiver.index.models import CaptureJob, Embed, Page, Source, utcnow
 from archiver.integrity.eventlog import logged_session
 from archiver.integrity.events import record_page
 from archiver.logs import log_event
-from archiver.sources.feed import FeedEntry, looks_like_feed, parse_feed
+from archiver.sources.feed import FeedEntry, attachment_embeds, looks_like_feed, parse_feed
 
 PollOutcome = Literal["changed", "unchanged", "error", "interrupted"]
 ENTRY_BATCH = 500
@@ -167,10 +168,9 @@ class Poller:
                 seen = _entry_digests(session, [link for link, _ in batch])
                 changed: dict[str, EntryRecord] = {}
                 for link, entry in batch:
-                    digest = hashlib.sha256(entry.html.encode("utf-8")).hexdigest()
-                    if seen.get(link) != digest:
+                    if seen.get(link) != entry.digest:
                         embeds = self._entry_embeds(entry)
-                        changed[link] = EntryRecord(link, entry.title, digest, embeds)
+                        changed[link] = EntryRecord(link, entry.title, entry.digest, embeds)
                 result.new_entries += len(changed)
                 records = list(changed.values())
                 result.new_embeds += record_feed_entries(session, source_id, records, now)
@@ -179,6 +179,13 @@ class Poller:
         result.result = "changed" if result.new_entries else "unchanged"
 
     def _entry_embeds(self, entry: FeedEntry) -> list[FoundEmbed]:
+        """What the entry's content embeds, then the files it attaches, one per URL."""
+        found = EmbedList()
+        for embed in [*self._content_embeds(entry), *attachment_embeds(entry)]:
+            found.add(embed)
+        return found.items()
+
+    def _content_embeds(self, entry: FeedEntry) -> list[FoundEmbed]:
         if "<" not in entry.html:
             return []  # plain text: nothing embedded
         try:
