@@ -257,6 +257,8 @@ def test_security_headers(archive_for: Any) -> None:
         api = client.get("/api/search")
         assert api.headers["x-content-type-options"] == "nosniff"
         assert "frame-ancestors 'none'" in api.headers["content-security-policy"]
+        assert page.headers["cache-control"] == api.headers["cache-control"] == "no-store"
+        assert "no-store" not in client.get("/static/archiver.css").headers.get("cache-control", "")
 
 
 #: Files whose bytes prove no type, indexed under the type their server declared (as

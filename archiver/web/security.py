@@ -245,6 +245,10 @@ class SecurityHeaders:
                 ]
                 if not path.startswith(("/media/", "/embed/")):
                     extra.append((b"x-frame-options", b"DENY"))
+                if not path.startswith(("/media/", "/embed/", "/static/")):
+                    # search results and item pages name evidence: kept by no cache
+                    # (a shared proxy, the browser's disk); media choose their own
+                    extra.append((b"cache-control", b"no-store"))
                 if self.rules.local_only:  # browsers without Fetch Metadata
                     extra.append((b"cross-origin-resource-policy", b"same-origin"))
                 headers += [(k, v) for k, v in extra if k not in present]
