@@ -9,8 +9,11 @@ markup is left to lxml; binary or tag-less input is refused with a one-line reas
 from __future__ import annotations
 
 import codecs
+import ctypes
 import re
+import threading
 from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 import lxml.etree
@@ -22,6 +25,12 @@ from archiver.extract.urls import resolve_url
 Element = Any  # lxml.html.HtmlElement; lxml ships no type information
 
 _PRESCAN_BYTES = 8192
+#: libxml2's tree of a page can take 50 times the page (a 20 MB page of tiny elements:
+#: 1 GB). Pages larger than this are parsed and walked one at a time in a process, so
+#: that workers reading large pages side by side stay within the service's memory limit.
+LARGE_DOCUMENT = 2 * 1024**2
+_LARGE_DOCUMENT = threading.Lock()
+_malloc_trim: Any = None  # glibc's malloc_trim once looked up; False where there is none
 _BOMS = (
     (codecs.BOM_UTF8, "utf-8-sig"),
     (codecs.BOM_UTF16_LE, "utf-16"),
@@ -99,6 +108,34 @@ _RAW_TEXT_ENDS = {
 # What changes state inside a script: "<!--" escapes it, and in there "<script" makes a
 # "</script>" end only that inner script (old ``document.write`` code does this).
 _SCRIPT_MARK = re.compile(r"<!--|-->|<(/?)script(?=[\t\n\f\r />])", re.IGNORECASE)
+
+
+def large_document_turn(data: bytes | str) -> AbstractContextManager[object]:
+    """Hold this while a document's tree exists: large documents take turns."""
+    return _large_document() if len(data) > LARGE_DOCUMENT else nullcontext()
+
+
+@contextmanager
+def _large_document() -> Iterator[None]:
+    with _LARGE_DOCUMENT:
+        try:
+            yield
+        finally:
+            _release_free_memory()
+
+
+def _release_free_memory() -> None:
+    """Give the freed tree back to the system. Each worker thread allocates from its
+    own malloc arena, which keeps what it freed: without this, every worker that once
+    read a large page would go on holding the memory of its tree."""
+    global _malloc_trim
+    if _malloc_trim is None:
+        try:
+            _malloc_trim = ctypes.CDLL(None).malloc_trim  # glibc
+        except (OSError, AttributeError):
+            _malloc_trim = False
+    if _malloc_trim:
+        _malloc_trim(0)
 
 
 def parse_document(data: bytes | str) -> Element:

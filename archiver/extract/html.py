@@ -8,8 +8,9 @@ introduced it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
+from typing import ClassVar
 from urllib.parse import parse_qsl
 
 from archiver.extract.collect import EmbedList, declared_embed, file_embed, link_embed
@@ -31,6 +32,7 @@ from archiver.extract.document import (
     attr,
     collapse,
     fragment_elements,
+    large_document_turn,
     leading_text,
     page_base,
     parse_document,
@@ -85,7 +87,11 @@ def extract_embeds(html: bytes | str, base_url: str) -> PageExtraction:
     the content's embeds; when it names media already found there, it only adds metadata.
     Raises ExtractError when the input is not an HTML document.
     """
-    root = parse_document(html)
+    with large_document_turn(html):
+        return _extract_embeds(parse_document(html), base_url)
+
+
+def _extract_embeds(root: Element, base_url: str) -> PageExtraction:
     base = page_base(root, base_url)
     metas = meta_values(root)
     title = _title(root, metas)
@@ -130,6 +136,25 @@ class _Pending:
 class _ContentWalker:
     """Reads the content in document order, recording embeds with label and context."""
 
+    # The handler of each tag, by method name: bound methods kept on the walker would
+    # be a reference cycle holding the page's whole tree (a gigabyte for some 20 MB
+    # pages) until the garbage collector happens to run.
+    _HANDLERS: ClassVar[Mapping[str, str]] = {
+        "iframe": "_frame",
+        "frame": "_frame",
+        "embed": "_embed_element",
+        "object": "_object",
+        "video": "_video",
+        "audio": "_audio",
+        "picture": "_picture",
+        "img": "_img",
+        "noscript": "_noscript",
+        "a": "_anchor",
+        "blockquote": "_blockquote",
+        "div": "_xfbml",
+        "script": "_script",
+    }
+
     def __init__(self, content: Element, base: str) -> None:
         self.embeds = EmbedList()
         self._content = content
@@ -143,21 +168,6 @@ class _ContentWalker:
         self._pending: dict[Element, list[_Pending]] = {}  # by the block that completes them
         self._recorded = 0
         self._yielded: set[Element] = set()  # images that produced an embed (lazy twins)
-        self._handlers: dict[str, Handler] = {
-            "iframe": self._frame,
-            "frame": self._frame,
-            "embed": self._embed_element,
-            "object": self._object,
-            "video": self._video,
-            "audio": self._audio,
-            "picture": self._picture,
-            "img": self._img,
-            "noscript": self._noscript,
-            "a": self._anchor,
-            "blockquote": self._blockquote,
-            "div": self._xfbml,
-            "script": self._script,
-        }
 
     def run(self) -> None:
         """Walk the content once, without recursion (malformed pages nest deeply).
@@ -195,7 +205,9 @@ class _ContentWalker:
                 self._new_update(label, 0)
             self._mute(node)
             return True
-        handler = self._handlers.get(tag)
+        handler: Handler | None = (
+            getattr(self, self._HANDLERS[tag], None) if tag in self._HANDLERS else None
+        )
         outcome = handler(node) if handler is not None else None
         if outcome is not None:
             return outcome

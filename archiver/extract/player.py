@@ -8,7 +8,13 @@ JSON-LD ``VideoObject`` (with upload date and author, valuable provenance), or i
 from __future__ import annotations
 
 from archiver.extract.collect import EmbedList, declared_embed, file_embed, link_embed
-from archiver.extract.document import Element, collapse, page_base, parse_document
+from archiver.extract.document import (
+    Element,
+    collapse,
+    large_document_turn,
+    page_base,
+    parse_document,
+)
 from archiver.extract.media import best_source, frame_url, is_tiny, is_unwanted_image
 from archiver.extract.model import FoundEmbed, MediaType
 from archiver.extract.structured import (
@@ -32,7 +38,11 @@ def extract_player_media(html: bytes | str, base_url: str) -> list[FoundEmbed]:
     listed once with the metadata of both. Player pages themselves are never returned.
     Raises ExtractError when the input is not an HTML document.
     """
-    root = parse_document(html)
+    with large_document_turn(html):
+        return _player_media(parse_document(html), base_url)
+
+
+def _player_media(root: Element, base_url: str) -> list[FoundEmbed]:
     base = page_base(root, base_url)
     metas = meta_values(root)
     page_metadata = {

@@ -18,7 +18,7 @@ import feedparser
 from archiver.errors import FetchError
 from archiver.extract.collect import declared_embed
 from archiver.extract.context import sentence_context
-from archiver.extract.document import parse_document, text_of
+from archiver.extract.document import large_document_turn, parse_document, text_of
 from archiver.extract.html import MAX_TITLE
 from archiver.extract.model import ExtractError, FoundEmbed, MediaType
 from archiver.extract.structured import MAX_METADATA_VALUE, DeclaredMedia, media_from_mime
@@ -326,7 +326,8 @@ def _entry_text_context(markup: str) -> str | None:
     if "<" not in markup:
         return sentence_context(html.unescape(markup))  # a plain-text summary
     try:
-        return sentence_context(text_of(parse_document(markup)))
+        with large_document_turn(markup):
+            return sentence_context(text_of(parse_document(markup)))
     except ExtractError:
         return None
 
