@@ -21,6 +21,7 @@ from archiver.index.db import (
     migrate,
     session_factory,
 )
+from archiver.stopping import StopFlag
 from archiver.store.layout import Layout
 
 if TYPE_CHECKING:
@@ -46,7 +47,7 @@ class Archive:
     sessions: sessionmaker[Session]
     read_sessions: sessionmaker[Session]
     layout: Layout
-    stop: threading.Event = field(default_factory=threading.Event)  # shutdown: abort transfers
+    stop: StopFlag = field(default_factory=StopFlag)  # shutdown: abort transfers
     #: SQLite has one writer at a time. Threads of this process queue here, and the
     #: next one starts the moment the last commits, instead of polling the database
     #: lock in SQLite's busy handler, which sleeps up to 100 ms between tries.

@@ -215,13 +215,20 @@ def test_a_database_that_cannot_be_reached_exits_1_so_the_service_is_restarted(
         assert len(result.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("server_sends", ["slowly", "nothing"])
 def test_ctrl_c_stops_a_capture_at_once_and_leaves_its_jobs_queued(
-    config_file: Path, server: FixtureServer, tmp_path: Path
+    config_file: Path, server: FixtureServer, tmp_path: Path, server_sends: str
 ) -> None:
+    """A server that sent nothing held Ctrl-C for the 30 s of the read time-out, and
+    the item was then recorded as failed ("timed out waiting for data")."""
     slow = tmp_path / "slow.mp4"
     slow.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(2_000_000))
-    server.add_file("/slow.mp4", slow, rate=50_000)  # 40 s to send it whole
+    if server_sends == "slowly":
+        server.add_file("/slow.mp4", slow, rate=50_000)  # 40 s to send it whole
+    else:
+        server.add_hang("/slow.mp4", seconds=60)
     server.add_page("/live", "<article><p>Footage:</p><video src='/slow.mp4'></video>")
+    config_file.write_text(config_file.read_text().replace('"3s"', '"30s"'))  # the default
     capture = subprocess.Popen(
         cli_command(config_file, "capture", server.url("/live"), "--json"),
         stdout=subprocess.PIPE,
@@ -232,12 +239,14 @@ def test_ctrl_c_stops_a_capture_at_once_and_leaves_its_jobs_queued(
         time.sleep(0.05)
     time.sleep(0.3)
     capture.send_signal(signal.SIGINT)
-    _, stderr = capture.communicate(timeout=15)  # not the 40 s of the download
+    signalled = time.monotonic()
+    _, stderr = capture.communicate(timeout=40)
+    assert time.monotonic() - signalled < 10  # not the download's 40 s, nor the 30 s wait
     assert capture.returncode == 130, stderr
     assert "stays queued" in stderr and "Traceback" not in stderr
     with Archive.open(load_config(config_file)) as archive, archive.read_session() as session:
-        states = set(session.scalars(select(CaptureJob.state)))
-    assert "running" not in states and "pending" in states
+        jobs = {job.url: (job.state, job.attempts) for job in session.scalars(select(CaptureJob))}
+    assert jobs[server.url("/slow.mp4")] == ("pending", 0)  # not a failure: not counted
 
 
 def test_source_add_again_changes_only_what_is_given(config_file: Path) -> None:

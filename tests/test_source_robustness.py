@@ -30,6 +30,7 @@ from archiver.logs import setup_logging
 from archiver.sources.feed import MAX_ATTACHMENTS, attachment_embeds, parse_feed
 from archiver.sources.poll import Poller, PollResult, claim_due_sources
 from archiver.sources.registry import add_source, remove_source
+from archiver.stopping import StopFlag
 
 HOURS_6 = timedelta(hours=6)  # polling.max_backoff by default
 SLACK = timedelta(minutes=1)
@@ -82,7 +83,7 @@ def test_a_poll_cut_short_by_shutdown_is_not_an_error(
     with archive.session() as session:
         assert claim_due_sources(session, utcnow(), 10) == [source_id]  # as the daemon does
 
-    stop = threading.Event()
+    stop = StopFlag()
     http = HttpFetcher(config.network, 2, stop)
     poller = Poller(Capturer(archive), config.polling, http)
     threading.Timer(0.5, stop.set).start()  # SIGTERM while the body trickles in

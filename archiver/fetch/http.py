@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import email.utils
 import ssl
-import threading
 import time
 import zlib
 from collections.abc import Callable, Generator, Iterable, Iterator
@@ -33,8 +32,10 @@ import idna
 
 from archiver.config import NetworkConfig
 from archiver.errors import BlockedAddressError, FetchError, Interrupted, storage_error
+from archiver.fetch.cutoff import Connections
 from archiver.fetch.limits import HostLimiter
 from archiver.fetch.netguard import GuardedTransport
+from archiver.stopping import StopFlag
 from archiver.store.atomic import temp_file
 from archiver.store.digest import Digests, Hasher
 
@@ -149,12 +150,18 @@ def _status_error(response: Response) -> FetchError:
     )
 
 
-def make_client(network: NetworkConfig, timeout: float | None = None) -> httpx.Client:
-    """The one way archiver builds an HTTP client: guarded, honest, bounded."""
+def make_client(
+    network: NetworkConfig, timeout: float | None = None, connections: Connections | None = None
+) -> httpx.Client:
+    """The one way archiver builds an HTTP client: guarded, honest, bounded; with
+    ``connections``, its open connections can be cut at once."""
     # keep connections to many hosts alive (liveness checks and polls go round them)
     limits = httpx.Limits(max_connections=None, max_keepalive_connections=200, keepalive_expiry=60)
     transport = GuardedTransport(
-        public_only=not network.allow_private_addresses, retries=0, limits=limits
+        public_only=not network.allow_private_addresses,
+        connections=connections,
+        retries=0,
+        limits=limits,
     )
     _bound_by_deadlines(transport)
     return httpx.Client(
@@ -177,13 +184,17 @@ class HttpFetcher:
         self,
         network: NetworkConfig,
         per_host_concurrency: int,
-        stop: threading.Event | None = None,
+        stop: StopFlag | None = None,
         per_host_delay: float = 0.0,
     ) -> None:
         self.network = network
-        self.stop = stop or threading.Event()  # set at shutdown: transfers abort
-        self.client = make_client(network)
+        self.stop = stop or StopFlag()  # set at shutdown: transfers abort
+        self.connections = Connections()
+        self.client = make_client(network, connections=self.connections)
         self.limiter = HostLimiter(per_host_concurrency, per_host_delay)
+        # a transfer blocked on a silent server would see the flag only at its read
+        # time-out: its connection is cut instead, and it fails as Interrupted
+        self.stop.when_set(self.connections.cut_all)
 
     def close(self) -> None:
         self.client.close()
@@ -209,6 +220,7 @@ class HttpFetcher:
         except (httpx.InvalidURL, UnicodeError):  # or a control character
             raise FetchError(f"unsupported URL: {url}", retryable=False) from None
         with self.limiter.slot(url):
+            self._check_stop()
             deadline = _Deadline(url, limit)
             token = _DEADLINE.set(deadline)
             try:
@@ -217,6 +229,7 @@ class HttpFetcher:
             except BlockedAddressError:
                 raise
             except (httpx.HTTPError, *_BAD_URL, FetchError) as exc:
+                self._check_stop()  # the connection was cut at shutdown: not the item's fault
                 raise _reason(exc, url) from None
             finally:
                 _DEADLINE.reset(token)
@@ -324,6 +337,7 @@ class HttpFetcher:
                 deadline.check()
                 sink.write(chunk)
         except httpx.HTTPError as exc:
+            self._check_stop()  # the connection was cut at shutdown: not the item's fault
             raise _reason(exc, response.url) from None
         except OSError as exc:
             raise storage_error(exc, "cannot write to the archive") from None

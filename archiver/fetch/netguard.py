@@ -17,6 +17,7 @@ import httpcore
 import httpx
 
 from archiver.errors import BlockedAddressError
+from archiver.fetch.cutoff import Connections
 
 # The classification lives beside the yt-dlp wrapper, which must import only the
 # standard library; IPv6 forms that embed an IPv4 address are judged by that address.
@@ -89,9 +90,10 @@ class GuardedBackend(httpcore.NetworkBackend):
     resolver does, past every time limit.
     """
 
-    def __init__(self, public_only: bool = True) -> None:
+    def __init__(self, public_only: bool = True, connections: Connections | None = None) -> None:
         self._inner = httpcore.SyncBackend()
         self.public_only = public_only
+        self.connections = connections  # told of each connection, to cut it at shutdown
 
     def connect_tcp(
         self,
@@ -111,9 +113,10 @@ class GuardedBackend(httpcore.NetworkBackend):
         last_error: Exception | None = None
         for address in allowed:
             try:
-                return self._inner.connect_tcp(
+                stream = self._inner.connect_tcp(
                     address, port, timeout, local_address, socket_options
                 )
+                return stream if self.connections is None else self.connections.track(stream)
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                 last_error = exc
         assert last_error is not None
@@ -131,7 +134,9 @@ class GuardedBackend(httpcore.NetworkBackend):
 class GuardedTransport(httpx.HTTPTransport):
     """httpx's transport with the connection pool dialling through GuardedBackend."""
 
-    def __init__(self, *, public_only: bool = True, **kwargs: Any) -> None:
+    def __init__(
+        self, *, public_only: bool = True, connections: Connections | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         pool = self._pool
         self._pool = httpcore.ConnectionPool(
@@ -141,5 +146,5 @@ class GuardedTransport(httpx.HTTPTransport):
             keepalive_expiry=pool._keepalive_expiry,
             http1=pool._http1,
             http2=pool._http2,
-            network_backend=GuardedBackend(public_only),
+            network_backend=GuardedBackend(public_only, connections),
         )

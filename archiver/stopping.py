@@ -1,0 +1,35 @@
+"""The process's stop flag: set at shutdown (SIGTERM, Ctrl-C), polled between chunks of
+work, and telling those who asked at once (HttpFetcher cuts its open connections)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+
+class StopFlag(threading.Event):
+    """A ``threading.Event`` that also runs callbacks when set.
+
+    Polling alone is not enough: a transfer blocked on a server that sends nothing
+    would notice the flag only after its read time-out (30 s by default).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._callbacks: list[Callable[[], None]] = []
+        self._callbacks_lock = threading.Lock()
+
+    def when_set(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once the flag is set (now, if it is already)."""
+        with self._callbacks_lock:
+            if not self.is_set():
+                self._callbacks.append(callback)
+                return
+        callback()
+
+    def set(self) -> None:
+        with self._callbacks_lock:
+            super().set()
+            callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
+            callback()
