@@ -27,7 +27,7 @@ from archiver.index.models import CaptureJob, Embed, LinkCheck, Page, Source, ut
 from archiver.index.records import upsert_embed
 from archiver.integrity.fixity import verify_archive
 from archiver.logs import setup_logging
-from archiver.sources.feed import MAX_ATTACHMENTS, attachment_embeds, parse_feed
+from archiver.sources.feed import MAX_ATTACHMENTS, media_embeds, parse_feed
 from archiver.sources.poll import Poller, PollResult, claim_due_sources
 from archiver.sources.registry import add_source, remove_source
 from archiver.stopping import StopFlag
@@ -507,6 +507,40 @@ def test_a_feed_entry_title_of_megabytes_is_kept_to_a_bounded_length() -> None:
     assert unlinked.label is not None and len(unlinked.label) <= 200
 
 
+YOUTUBE_CHANNEL_FEED = """<?xml version="1.0" encoding="UTF-8"?>
+<feed xmlns:yt="http://www.youtube.com/xml/schemas/2015" xmlns:media="http://search.yahoo.com/mrss/"
+ xmlns="http://www.w3.org/2005/Atom"><title>Aleppo Media Center</title>
+<entry><id>yt:video:dQw4w9WgXcQ</id><yt:videoId>dQw4w9WgXcQ</yt:videoId>
+<title>Shelling of Bustan al-Qasr</title>
+<link rel="alternate" href="https://www.youtube.com/watch?v=dQw4w9WgXcQ"/>
+<published>2013-09-28T18:00:00+00:00</published>
+<media:group><media:title>Shelling of Bustan al-Qasr</media:title>
+<media:content url="https://www.youtube.com/v/dQw4w9WgXcQ?version=3" type="application/x-shockwave-flash" width="640" height="390"/>
+<media:thumbnail url="https://i1.ytimg.com/vi/dQw4w9WgXcQ/hqdefault.jpg" width="480" height="360"/>
+<media:description>Filmed this morning from the roof of the mosque.</media:description>
+</media:group></entry></feed>"""
+
+
+def test_a_video_feed_entry_is_one_platform_capture_with_the_entrys_context(
+    polling: tuple[Config, Archive, Poller], server: FixtureServer
+) -> None:
+    """A channel feed's entry links to the video and names it again in media:content:
+    it was a page job without the entry's context, and would have been downloaded twice."""
+    _, archive, poller = polling
+    server.add_bytes("/feed", YOUTUBE_CHANNEL_FEED.encode(), "application/atom+xml")
+
+    result, embeds = _poll_feed_url(archive, poller, server)
+
+    watch = "https://www.youtube.com/watch?v=dQw4w9WgXcQ"
+    assert (result.new_entries, embeds) == (1, [watch])
+    with archive.read_session() as session:
+        (job,) = session.scalars(select(CaptureJob))
+        embed = session.get_one(Embed, job.embed_id)
+        assert (job.url, embed.kind, embed.page.url) == (watch, "platform", watch)
+        assert embed.page.title == "Shelling of Bustan al-Qasr"
+        assert embed.context == "Filmed this morning from the roof of the mosque."
+
+
 def test_an_entry_attaching_thousands_of_files_keeps_a_bounded_number() -> None:
     enclosures = "".join(
         f"<enclosure url='https://cdn.ex.example/{i}.mp4' type='video/mp4' length='1'/>"
@@ -517,7 +551,7 @@ def test_an_entry_attaching_thousands_of_files_keeps_a_bounded_number() -> None:
     (entry,) = parse_feed(rss(item).encode(), FEED_URL)
 
     assert len(entry.attachments) == MAX_ATTACHMENTS == 64
-    assert len(attachment_embeds(entry)) == 64
+    assert len(media_embeds(entry)) == 64
 
 
 def test_capturing_a_page_with_a_control_character_in_an_embed_url_archives_it(

@@ -68,7 +68,10 @@ Citadel:</description>
 </item>
 <item><title>Radio report from Homs</title><guid isPermaLink="false">wire-77</guid>
 <enclosure url="{base}/media/report.m4a" length="1" type="audio/mp4"/>
-</item></channel></rss>"""
+</item>
+<item><title>Convoy on the M5</title><link>{base}/media/convoy.jpg</link>
+<description>A convoy heading north, filmed from a bridge.</description></item>
+</channel></rss>"""
 
 
 def test_files_a_feed_entry_attaches_are_archived_with_the_entrys_context(
@@ -86,15 +89,18 @@ def test_files_a_feed_entry_attaches_are_archived_with_the_entrys_context(
     server.add_file("/media/photo_a.jpg", media.photo_a)
     server.add_file("/media/photo_b.jpg", media.photo_b)
     server.add_file("/media/report.m4a", media.audio)
+    server.add_file("/media/convoy.jpg", media.photo_c)
     config = write_config(tmp_path / "archiver.toml", settings(tmp_path / "storage"))
     assert run_cli(config, "source", "add", server.url("/wire.rss")).returncode == 0
 
     result = run_cli(config, "run", "--once")
 
     assert result.returncode == 0, result.stderr
-    found = {
-        item["media_type"]: item for item in json.loads(run_cli(config, "search", "--json").stdout)
-    }
+    stored = json.loads(run_cli(config, "search", "--json").stdout)
+    convoy = next(
+        item for item in stored if item["sightings"][0]["page_url"].endswith("convoy.jpg")
+    )
+    found = {item["media_type"]: item for item in stored if item is not convoy}
     assert set(found) == {"video", "image", "audio"}  # not the thumbnail, not the PDF
     (video,) = found["video"]["sightings"]
     assert video["page_url"] == f"{base}/2013/09/28/aleppo"
@@ -111,6 +117,13 @@ def test_files_a_feed_entry_attaches_are_archived_with_the_entrys_context(
     )
     assert audio["context"] == "Radio report from Homs"
     assert server.hits("/media/photo_b.jpg") == 0 and server.hits("/files/statement.pdf") == 0
+    # an entry whose link is itself media: archived once, as the entry's embed, in context
+    ((sighting,),) = [convoy["sightings"]]
+    assert sighting["context"] == "A convoy heading north, filmed from a bridge."
+    (in_sidecar,) = json.loads(Path(convoy["sidecar"]).read_text())["sightings"]
+    assert in_sidecar["page_title"] == "Convoy on the M5"
+    queue = json.loads(run_cli(config, "status", "--json").stdout)["queue"]
+    assert queue["done"] == 5  # the article's page and four files: no page job for the photo
 
 
 def test_an_entry_whose_attachments_change_is_read_again() -> None:

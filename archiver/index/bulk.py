@@ -26,8 +26,9 @@ from archiver.index.records import live_source
 class EntryRecord:
     link: str
     title: str | None
-    digest: str  # SHA-256 of the entry's HTML
+    digest: str  # SHA-256 of the entry's HTML and attachments
     embeds: list[FoundEmbed]
+    page_job: bool = True  # False when the link is itself media: one of the embeds
 
 
 def insert_ignoring_duplicates(
@@ -44,7 +45,8 @@ def record_feed_entries(
     session: Session, source_id: int, entries: list[EntryRecord], now: datetime
 ) -> int:
     """Index a batch of new or changed feed entries: a page per entry link, its
-    embeds, a capture job for each embed and one for the linked page itself.
+    embeds, a capture job for each embed and one for the linked page itself (unless
+    the link is media, and so one of the embeds).
 
     Returns how many embeds were new.
     """
@@ -90,7 +92,7 @@ def record_feed_entries(
     insert_ignoring_duplicates(
         session,
         CaptureJob.__table__,  # type: ignore[arg-type]
-        [{"url": link, "embed_id": None, **job_row} for link in links],
+        [{"url": e.link, "embed_id": None, **job_row} for e in entries if e.page_job],
     )
     ids = list(page_ids.values())
     known = set(

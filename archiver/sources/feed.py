@@ -16,7 +16,7 @@ from typing import Any
 import feedparser
 
 from archiver.errors import FetchError
-from archiver.extract.collect import declared_embed
+from archiver.extract.collect import declared_embed, link_embed
 from archiver.extract.context import sentence_context
 from archiver.extract.document import large_document_turn, parse_document, text_of
 from archiver.extract.html import MAX_TITLE
@@ -307,19 +307,32 @@ def _attachments(entry: Any) -> tuple[DeclaredMedia, ...]:
     return tuple(found)
 
 
-def attachment_embeds(entry: FeedEntry) -> list[FoundEmbed]:
-    """Embeds for the files an entry attaches, resolved against the entry's base.
+def media_embeds(entry: FeedEntry) -> list[FoundEmbed]:
+    """Embeds for the entry's link when it is itself media (a video feed's watch URL, a
+    link straight to a file), then for the files the entry attaches.
 
     Their context is the entry's own text, as for an embed at its end: the sentences
     just before (a description ending "posting video of their fighters:"), else the
     entry's title.
     """
-    embeds = [declared_embed(item, entry.base, allow_player=False) for item in entry.attachments]
-    found = [embed for embed in embeds if embed is not None]
+    found = [
+        embed
+        for embed in (
+            link_media(entry),
+            *(declared_embed(item, entry.base, allow_player=False) for item in entry.attachments),
+        )
+        if embed is not None
+    ]
     if not found:
         return []
     context = _entry_text_context(entry.html) or sentence_context(entry.title or "")
     return [replace(embed, context=context) for embed in found]
+
+
+def link_media(entry: FeedEntry) -> FoundEmbed | None:
+    """The entry's link as an embed when it is a platform post or a media file; None
+    when it is a page (an article, which is captured as a page instead)."""
+    return link_embed(entry.link, "link", allow_player=False) if entry.link else None
 
 
 def _entry_text_context(markup: str) -> str | None:

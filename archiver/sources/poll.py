@@ -29,7 +29,7 @@ from archiver.index.models import CaptureJob, Embed, Page, Source, utcnow
 from archiver.integrity.eventlog import logged_session
 from archiver.integrity.events import record_page
 from archiver.logs import log_event
-from archiver.sources.feed import FeedEntry, attachment_embeds, looks_like_feed, parse_feed
+from archiver.sources.feed import FeedEntry, link_media, looks_like_feed, media_embeds, parse_feed
 
 PollOutcome = Literal["changed", "unchanged", "error", "interrupted"]
 ENTRY_BATCH = 500
@@ -170,7 +170,11 @@ class Poller:
                 for link, entry in batch:
                     if seen.get(link) != entry.digest:
                         embeds = self._entry_embeds(entry)
-                        changed[link] = EntryRecord(link, entry.title, entry.digest, embeds)
+                        # a link that is itself media is one of the entry's embeds,
+                        # captured with the entry's context, not a page to capture
+                        page_job = link_media(entry) is None
+                        record = EntryRecord(link, entry.title, entry.digest, embeds, page_job)
+                        changed[link] = record
                 result.new_entries += len(changed)
                 records = list(changed.values())
                 result.new_embeds += record_feed_entries(session, source_id, records, now)
@@ -179,9 +183,10 @@ class Poller:
         result.result = "changed" if result.new_entries else "unchanged"
 
     def _entry_embeds(self, entry: FeedEntry) -> list[FoundEmbed]:
-        """What the entry's content embeds, then the files it attaches, one per URL."""
+        """What the entry's content embeds, then its link if that is media and the files it
+        attaches, one per URL."""
         found = EmbedList()
-        for embed in [*self._content_embeds(entry), *attachment_embeds(entry)]:
+        for embed in [*self._content_embeds(entry), *media_embeds(entry)]:
             found.add(embed)
         return found.items()
 
