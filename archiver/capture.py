@@ -735,6 +735,9 @@ def _notify(item: ItemResult, on_item: OnItem | None) -> ItemResult:
 
 
 def _log_item(item: ItemResult) -> None:
+    if item.status == "queued":  # interrupted, or another worker had it: not a failure
+        log_event("capture.queued", url=item.url, reason=item.reason)
+        return
     if item.failed:
         log_event(
             "capture.failed", logging.WARNING, url=item.url, status=item.status, reason=item.reason

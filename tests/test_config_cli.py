@@ -255,6 +255,7 @@ def test_ctrl_c_stops_a_capture_at_once_and_leaves_its_jobs_queued(
         pytest.fail(f"still running 10 s after Ctrl-C:\n{capture.communicate()[1]}")
     assert capture.returncode == 130, stderr
     assert "stays queued" in stderr and "Traceback" not in stderr
+    assert "capture.failed" not in stderr  # (an interrupted item was logged as failed)
     with Archive.open(load_config(config_file)) as archive, archive.read_session() as session:
         jobs = {job.url: (job.state, job.attempts) for job in session.scalars(select(CaptureJob))}
     assert jobs[server.url("/slow.mp4")] == ("pending", 0)  # not a failure: not counted
