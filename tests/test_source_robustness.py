@@ -27,7 +27,8 @@ from archiver.index.models import CaptureJob, Embed, LinkCheck, Page, Source, ut
 from archiver.index.records import upsert_embed
 from archiver.integrity.fixity import verify_archive
 from archiver.logs import setup_logging
-from archiver.sources.feed import MAX_ATTACHMENTS, media_embeds, parse_feed
+from archiver.sources.entries import MAX_ATTACHMENTS, media_embeds
+from archiver.sources.feed import parse_feed
 from archiver.sources.poll import Poller, PollResult, claim_due_sources
 from archiver.sources.registry import add_source, remove_source
 from archiver.stopping import StopFlag
@@ -446,11 +447,11 @@ def test_an_html_page_served_as_a_feed_is_archived_as_a_page(
     [
         (b"<!DOCTYPE html><html><body><p>Moved.</p></body></html>", "an HTML page"),
         (b"<html><body><p>Not found</p></body></html>", "an HTML page"),
-        (b'{"version": "https://jsonfeed.org/version/1.1", "items": []}', "JSON"),
+        (b'{"error": "not found", "status": 404}', "JSON without a JSON Feed version"),
         (b"<error><code>404</code></error>", ""),
         (b"", ""),
     ],
-    ids=["HTML", "XHTML without doctype", "JSON Feed", "XML", "empty"],
+    ids=["HTML", "XHTML without doctype", "JSON", "XML", "empty"],
 )
 def test_what_is_not_a_feed_is_one_line_saying_so(body: bytes, reason: str) -> None:
     """A source forced to be a feed, answering something else, said nothing (no
@@ -458,8 +459,25 @@ def test_what_is_not_a_feed_is_one_line_saying_so(body: bytes, reason: str) -> N
     with pytest.raises(FetchError) as caught:
         parse_feed(body, FEED_URL)
     message = str(caught.value)
-    assert message.startswith("not an RSS, Atom or RDF feed") and reason in message
+    assert message.startswith("not an RSS, Atom, RDF or JSON feed") and reason in message
     assert "\n" not in message and not caught.value.retryable
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"version": "https://jsonfeed.org/version/1.1", "items": '
+        + b"[" * 200_000
+        + b"]" * 200_000
+        + b"}",
+        b'{"version": "https://jsonfeed.org/version/1.1", "items": [{"id": ',
+    ],
+    ids=["200,000 levels deep", "cut short"],
+)
+def test_a_broken_json_feed_is_one_line_saying_so(body: bytes) -> None:
+    with pytest.raises(FetchError) as caught:
+        parse_feed(body, FEED_URL)
+    assert str(caught.value).startswith("malformed feed: ") and "\n" not in str(caught.value)
 
 
 def test_a_page_with_credentials_and_an_overlong_url_keeps_its_evidence_and_not_them(

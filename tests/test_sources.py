@@ -46,6 +46,8 @@ def test_atom_entries_keep_their_iframes() -> None:
         ("text/html", b"<?xml version='1.0'?>\n<rss version='2.0'>", True),  # PHP's default type
         ("text/html", b"<!DOCTYPE html><title>rss</title><rss>", False),
         ("text/html", b"<p>Our <feed> of news", False),
+        ("application/json", b'{"version": "https://jsonfeed.org/version/1.1"}', True),
+        ("application/json", b'{"feed": "<rss>"}', False),
         ("application/octet-stream", b"<!DOCTYPE html><html><body><feed>", False),
     ],
 )
@@ -124,6 +126,55 @@ def test_files_a_feed_entry_attaches_are_archived_with_the_entrys_context(
     assert in_sidecar["page_title"] == "Convoy on the M5"
     queue = json.loads(run_cli(config, "status", "--json").stdout)["queue"]
     assert queue["done"] == 5  # the article's page and four files: no page job for the photo
+
+
+JSON_FEED = {
+    "version": "https://jsonfeed.org/version/1.1",
+    "title": "Aleppo wire",
+    "items": [
+        {
+            "id": "2013-09-28-citadel",
+            "url": "/2013/09/28/citadel",
+            "title": "Fighting near the Citadel",
+            "content_html": "<p>UPDATE 1800 GMT: Rebels posted video of their fighters:</p>"
+            "<video src='/media/citadel.mp4'></video>",
+            "date_published": "2013-09-28T18:00:00+03:00",
+        },
+        {
+            "id": 77,  # JSON Feed 1.0 allowed numbers
+            "content_text": "Audio from the field hospital <2 km from the front>.",
+            "attachments": [
+                {"url": "/media/hospital.m4a", "mime_type": "audio/mp4", "size_in_bytes": 9},
+                {"url": "/files/report.pdf", "mime_type": "application/pdf"},
+            ],
+        },
+        "not an item",
+    ],
+}
+
+
+def test_a_json_feed_is_read_as_a_feed(tmp_path: Path, server: FixtureServer) -> None:
+    """It was refused ("JSON Feed is not supported"): its items were never archived."""
+    server.add_bytes("/wire.json", json.dumps(JSON_FEED).encode(), "application/feed+json")
+    config = make_config(tmp_path / "storage")
+    with Archive.open(config) as archive:
+        with archive.session() as session:
+            source_id = add_source(session, server.url("/wire.json"), every=60).id
+        http = HttpFetcher(config.network, 2)
+        result = Poller(Capturer(archive), config.polling, http).poll(source_id)
+        http.close()
+        with archive.read_session() as session:
+            embeds = {e.url: (e.page.url, e.update_label) for e in session.scalars(select(Embed))}
+            page = session.scalars(select(Page).where(Page.url.endswith("/citadel"))).one()
+
+    assert (result.kind, result.result, result.new_entries) == ("feed", "changed", 2)
+    assert embeds == {
+        server.url("/media/citadel.mp4"): (server.url("/2013/09/28/citadel"), "UPDATE 1800 GMT"),
+        server.url("/media/hospital.m4a"): (server.url("/wire.json"), "77"),
+    }
+    assert page.title == "Fighting near the Citadel"
+    (_, numbered, *_) = parse_feed(json.dumps(JSON_FEED).encode(), server.url("/wire.json"))
+    assert numbered.entry_id == "77" and "&lt;2 km" in numbered.html
 
 
 def test_an_entry_whose_attachments_change_is_read_again() -> None:

@@ -1,28 +1,23 @@
-"""RSS and Atom: each entry's link, its HTML content and the files it attaches, ready for
-embed extraction."""
+"""RSS, Atom and RDF (JSON Feed in ``jsonfeed``): each entry's link, its HTML content and
+the files it attaches, ready for embed extraction."""
 
 from __future__ import annotations
 
 import calendar
 import codecs
-import hashlib
-import html
 import io
 import re
-from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 import feedparser
 
 from archiver.errors import FetchError
-from archiver.extract.collect import declared_embed, link_embed
-from archiver.extract.context import sentence_context
-from archiver.extract.document import large_document_turn, parse_document, text_of
 from archiver.extract.html import MAX_TITLE
-from archiver.extract.model import ExtractError, FoundEmbed, MediaType
-from archiver.extract.structured import MAX_METADATA_VALUE, DeclaredMedia, media_from_mime
+from archiver.extract.structured import DeclaredMedia
 from archiver.extract.urls import resolve_url
+from archiver.sources.entries import MAX_ATTACHMENTS, FeedEntry, declared_attachment
+from archiver.sources.jsonfeed import parse_json_feed
 from archiver.store.mediatypes import unmarked_utf_encoding
 
 _FEED_ROOT = re.compile(r"<(rss|feed|rdf:RDF)[\s>]", re.IGNORECASE)
@@ -33,6 +28,7 @@ FEED_CONTENT_TYPES = (
     "application/rdf+xml",
     "application/feed+json",
 )
+_JSON_FEED_VERSION = '"https://jsonfeed.org/version/'
 _SNIFF_BYTES = 65536  # enough for a licence comment or a long DOCTYPE before the root
 # UTF-32 first: its little-endian mark starts with UTF-16's.
 _BOMS = (
@@ -59,10 +55,7 @@ _CLOSERS = {'"': '"', "'": "'", "<!--": "-->", "<?": "?>"}
 _PROLOG_ITEM = re.compile(r"[ \t\r\n]+|<\?.*?\?>|<!--.*?-->", re.DOTALL)
 _ELEMENT_NAME = re.compile(r"<([^\s/>!?]{1,100})")
 _FALLBACK_ERRORS = "archiver.feed-windows-1252"
-_MAX_LABEL = 200  # as a heading's label on a page
-MAX_ATTACHMENTS = 64  # files one entry may attach (a hostile feed may list thousands)
-# Media RSS ``medium`` values that are media (others: "document", "executable")
-_MEDIUMS: dict[str, MediaType] = {"video": "video", "image": "image", "audio": "audio"}
+_ATTACHMENT_FIELDS = ("type", "medium", "length", "width", "height", "duration")
 
 
 def _windows_1252_for_invalid(error: UnicodeError) -> tuple[str, int]:
@@ -76,41 +69,20 @@ def _windows_1252_for_invalid(error: UnicodeError) -> tuple[str, int]:
 codecs.register_error(_FALLBACK_ERRORS, _windows_1252_for_invalid)
 
 
-@dataclass(frozen=True)
-class FeedEntry:
-    link: str | None  # the entry's own page, an absolute http(s) URL; None when it has none
-    base: str  # what relative URLs in ``html`` resolve against: the link, else xml:base or the feed
-    title: str | None
-    html: str  # content:encoded / atom content, else the summary; may be empty
-    published: datetime | None
-    entry_id: str | None = None  # RSS guid / Atom id, as written
-    attachments: tuple[DeclaredMedia, ...] = ()  # enclosures and Media RSS content
-
-    @property
-    def digest(self) -> str:
-        """What tells a changed entry from one seen before: its HTML and its attachments
-        (an entry without attachments keeps the digest of its HTML alone)."""
-        text = self.html + "".join(f"\n{item.url} {item.source}" for item in self.attachments)
-        return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-    @property
-    def label(self) -> str | None:
-        """How to name the entry where it has no page of its own: its title, else its id
-        (at most as long as a heading's label: it is repeated on each of its embeds)."""
-        label = (self.title or "").strip() or (self.entry_id or "").strip()
-        return label[:_MAX_LABEL] or None
-
-
 def looks_like_feed(content_type: str, body: bytes) -> bool:
     """Decide feed or page from the document's root element and the Content-Type.
 
-    The root element decides when it is a feed's (an RSS script served as ``text/html``,
+    A JSON object is a feed when it names a JSON Feed version. Otherwise the root element
+    decides when it is a feed's (an RSS script served as ``text/html``,
     PHP's default, is a feed) or ``html`` (an HTML page served as RSS is a page), read
     past a long prolog and in UTF-16 too. Otherwise a page's Content-Type is believed,
     a feed's decides, and for any other type a feed's root near the start (after a PHP
     warning, say) still makes it a feed.
     """
     head = _decode(body[:_SNIFF_BYTES])
+    if head.lstrip("\ufeff \t\r\n").startswith("{"):
+        # a JSON Feed, whatever JSON type it was served as (or JSON a feed's type announced)
+        return _JSON_FEED_VERSION in head or content_type in FEED_CONTENT_TYPES
     root = _root_element(head)
     if root in _FEED_ROOTS:
         return True
@@ -293,67 +265,18 @@ def _attachments(entry: Any) -> tuple[DeclaredMedia, ...]:
         ("media:content", item, item.get("url")) for item in entry.get("media_content") or []
     ]
     for source, item, url in declared[:MAX_ATTACHMENTS]:
-        if not url:
-            continue
-        mime = str(item.get("type") or "").strip()
-        medium = str(item.get("medium") or "").strip().lower()
-        media_type = media_from_mime(mime) or _MEDIUMS.get(medium)
-        metadata = {
-            f"{source}:{key}": str(item[key]).strip()[:MAX_METADATA_VALUE]
-            for key in ("type", "medium", "length", "width", "height", "duration")
-            if str(item.get(key) or "").strip()
-        }
-        found.append(DeclaredMedia(str(url), media_type, source, media_type is not None, metadata))
+        fields = {key: item.get(key) for key in _ATTACHMENT_FIELDS}
+        attached = declared_attachment(url, item.get("type"), item.get("medium"), source, fields)
+        if attached is not None:
+            found.append(attached)
     return tuple(found)
 
 
-def media_embeds(entry: FeedEntry) -> list[FoundEmbed]:
-    """Embeds for the entry's link when it is itself media (a video feed's watch URL, a
-    link straight to a file), then for the files the entry attaches.
-
-    Their context is the entry's own text, as for an embed at its end: the sentences
-    just before (a description ending "posting video of their fighters:"), else the
-    entry's title.
-    """
-    found = [
-        embed
-        for embed in (
-            link_media(entry),
-            *(declared_embed(item, entry.base, allow_player=False) for item in entry.attachments),
-        )
-        if embed is not None
-    ]
-    if not found:
-        return []
-    context = _entry_text_context(entry.html) or sentence_context(entry.title or "")
-    return [replace(embed, context=context) for embed in found]
-
-
-def link_media(entry: FeedEntry) -> FoundEmbed | None:
-    """The entry's link as an embed when it is a platform post or a media file; None
-    when it is a page (an article, which is captured as a page instead)."""
-    return link_embed(entry.link, "link", allow_player=False) if entry.link else None
-
-
-def _entry_text_context(markup: str) -> str | None:
-    if "<" not in markup:
-        return sentence_context(html.unescape(markup))  # a plain-text summary
-    try:
-        with large_document_turn(markup):
-            return sentence_context(text_of(parse_document(markup)))
-    except ExtractError:
-        return None
-
-
-def _prepared(body: bytes) -> bytes:
+def _prepared(text: str) -> bytes:
     """The feed as UTF-8 without its XML declaration and DOCTYPE, for feedparser; raises
-    FetchError for a JSON document or an HTML page."""
-    text = _decode(body).lstrip("\ufeff \t\r\n")
-    if text.startswith("{"):
-        reason = "JSON (JSON Feed is not supported)"
-        raise FetchError(f"not an RSS, Atom or RDF feed: {reason}", retryable=False)
+    FetchError for an HTML page."""
     if _root_element(text) == "html":
-        raise FetchError("not an RSS, Atom or RDF feed: an HTML page", retryable=False)
+        raise FetchError("not an RSS, Atom, RDF or JSON feed: an HTML page", retryable=False)
     if declaration := _XML_DECLARATION.match(text):
         text = text[declaration.end() :]  # it named the encoding of the bytes decoded above
     return _without_doctypes(text).encode("utf-8")
@@ -367,13 +290,17 @@ def parse_feed(body: bytes, feed_url: str) -> list[FeedEntry]:
     against each entry's ``base``. An entry without a page of its own (no link, or
     an id that is not a permalink) is kept with ``link`` None when it has content:
     its content may hold embeds worth archiving. The feed is decoded here and its
-    DOCTYPE dropped (see ``_without_doctypes``) before feedparser reads it.
+    DOCTYPE dropped (see ``_without_doctypes``) before feedparser reads it. A JSON
+    document is read as a JSON Feed.
     Raises FetchError (one line, not retryable) for what is not a feed.
     """
+    text = _decode(body).lstrip("\ufeff \t\r\n")
+    if text.startswith("{"):
+        return parse_json_feed(text, feed_url)
     parsed = feedparser.parse(
         # a stream: given bytes, feedparser first tries them as a file name to open
         # ("/etc/passwd", or "/dev/zero" as the whole body)
-        io.BytesIO(_prepared(body)),
+        io.BytesIO(_prepared(text)),
         sanitize_html=False,
         resolve_relative_uris=False,
         response_headers={},
@@ -400,5 +327,5 @@ def parse_feed(body: bytes, feed_url: str) -> list[FeedEntry]:
         reason = str(error).splitlines()[0] if error else "unreadable"
         raise FetchError(f"malformed feed: {reason}", retryable=False)
     if not entries and not parsed.get("version"):
-        raise FetchError("not an RSS, Atom or RDF feed", retryable=False)
+        raise FetchError("not an RSS, Atom, RDF or JSON feed", retryable=False)
     return entries

@@ -29,7 +29,8 @@ from archiver.index.models import CaptureJob, Embed, Page, Source, utcnow
 from archiver.integrity.eventlog import logged_session
 from archiver.integrity.events import record_page
 from archiver.logs import log_event
-from archiver.sources.feed import FeedEntry, link_media, looks_like_feed, media_embeds, parse_feed
+from archiver.sources.entries import FeedEntry, link_media, media_embeds
+from archiver.sources.feed import looks_like_feed, parse_feed
 
 PollOutcome = Literal["changed", "unchanged", "error", "interrupted"]
 ENTRY_BATCH = 500

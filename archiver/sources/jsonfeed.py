@@ -1,0 +1,103 @@
+"""JSON Feed (https://jsonfeed.org, versions 1 and 1.1): its items as feed entries."""
+
+from __future__ import annotations
+
+import html
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from archiver.errors import FetchError
+from archiver.extract.html import MAX_TITLE
+from archiver.extract.structured import DeclaredMedia
+from archiver.extract.urls import resolve_url
+from archiver.sources.entries import MAX_ATTACHMENTS, FeedEntry, declared_attachment
+
+_VERSION_PREFIX = "https://jsonfeed.org/version/"
+_ATTACHMENT_FIELDS = ("mime_type", "title", "size_in_bytes", "duration_in_seconds")
+
+
+def parse_json_feed(text: str, feed_url: str) -> list[FeedEntry]:
+    """The feed's items, in order, read as RSS entries are: ``url`` is the entry's page,
+    ``content_html`` (else ``content_text``, else ``summary``, as text) its content,
+    ``attachments`` the files it attaches. Relative URLs resolve against the item's
+    ``url``, else the feed's. Raises FetchError (one line, not retryable) for JSON that
+    is not a JSON Feed."""
+    try:
+        document = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise FetchError(f"malformed feed: {reason}", retryable=False) from None
+    version = document.get("version") if isinstance(document, dict) else None
+    if not isinstance(version, str) or not version.startswith(_VERSION_PREFIX):
+        raise FetchError(
+            "not an RSS, Atom, RDF or JSON feed: JSON without a JSON Feed version",
+            retryable=False,
+        )
+    items = document.get("items")
+    if not isinstance(items, list):
+        raise FetchError("malformed feed: a JSON Feed without items", retryable=False)
+    entries: list[FeedEntry] = []
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        url = _text(item.get("url"))
+        link = resolve_url(url, feed_url) if url else None
+        content = _content(item)
+        attachments = _attachments(item, link or feed_url)
+        if link is None and not content.strip() and not attachments:
+            continue  # no page and no content: nothing to archive
+        title = _text(item.get("title"))
+        entry_id = item.get("id")
+        entries.append(
+            FeedEntry(
+                link=link,
+                base=link or feed_url,
+                title=title[:MAX_TITLE] if title is not None else None,
+                html=content,
+                published=_when(item.get("date_published") or item.get("date_modified")),
+                entry_id=str(entry_id) if isinstance(entry_id, str | int) else None,
+                attachments=attachments,
+            )
+        )
+    return entries
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _content(item: dict[str, Any]) -> str:
+    markup = _text(item.get("content_html"))
+    if markup is not None:
+        return markup
+    text = _text(item.get("content_text")) or _text(item.get("summary")) or ""
+    return html.escape(text, quote=False)  # plain text: nothing in it is markup
+
+
+def _attachments(item: dict[str, Any], base: str) -> tuple[DeclaredMedia, ...]:
+    listed = item.get("attachments")
+    found: list[DeclaredMedia] = []
+    for attachment in listed[:MAX_ATTACHMENTS] if isinstance(listed, list) else []:
+        if not isinstance(attachment, dict):
+            continue
+        url = _text(attachment.get("url"))
+        resolved = resolve_url(url, base) if url else None
+        fields = {key: attachment.get(key) for key in _ATTACHMENT_FIELDS}
+        declared = declared_attachment(
+            resolved, attachment.get("mime_type"), None, "attachment", fields
+        )
+        if declared is not None:
+            found.append(declared)
+    return tuple(found)
+
+
+def _when(value: Any) -> datetime | None:
+    """An RFC 3339 date (``2013-09-28T18:00:00Z``) in UTC; None when unreadable."""
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
