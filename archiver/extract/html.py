@@ -205,9 +205,8 @@ class _ContentWalker:
                 self._new_update(label, 0)
             self._mute(node)
             return True
-        handler: Handler | None = (
-            getattr(self, self._HANDLERS[tag], None) if tag in self._HANDLERS else None
-        )
+        name = self._HANDLERS.get(tag)
+        handler: Handler | None = getattr(self, name) if name else None
         outcome = handler(node) if handler is not None else None
         if outcome is not None:
             return outcome

@@ -32,7 +32,7 @@ class DeclaredMedia:
 
     url: str
     media_type: MediaType | None
-    source: str  # "og:video", "og:image", "json-ld"; a feed's "enclosure", "media:content"
+    source: str  # "og:video", "og:image", "json-ld"; in feeds "enclosure", "media:content"...
     is_file: bool  # the URL is the media itself, not a page showing it
     metadata: dict[str, str] = field(default_factory=dict)
     fallback_url: str | None = None  # JSON-LD embedUrl when contentUrl is also given

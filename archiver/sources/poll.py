@@ -169,12 +169,13 @@ class Poller:
                 seen = _entry_digests(session, [link for link, _ in batch])
                 changed: dict[str, EntryRecord] = {}
                 for link, entry in batch:
-                    if seen.get(link) != entry.digest:
+                    digest = entry.digest
+                    if seen.get(link) != digest:
                         embeds = self._entry_embeds(entry)
                         # a link that is itself media is one of the entry's embeds,
                         # captured with the entry's context, not a page to capture
                         page_job = link_media(entry) is None
-                        record = EntryRecord(link, entry.title, entry.digest, embeds, page_job)
+                        record = EntryRecord(link, entry.title, digest, embeds, page_job)
                         changed[link] = record
                 result.new_entries += len(changed)
                 records = list(changed.values())
