@@ -13,6 +13,7 @@ from typing import Any
 import feedparser
 
 from archiver.errors import FetchError
+from archiver.extract.document import large_document_turn
 from archiver.extract.html import MAX_TITLE
 from archiver.extract.structured import DeclaredMedia
 from archiver.extract.urls import resolve_url
@@ -297,6 +298,11 @@ def parse_feed(body: bytes, feed_url: str) -> list[FeedEntry]:
     text = _decode(body).lstrip("\ufeff \t\r\n")
     if text.startswith("{"):
         return parse_json_feed(text, feed_url)
+    with large_document_turn(body):  # feedparser's dicts can take 35 times the feed
+        return _xml_entries(text, feed_url)
+
+
+def _xml_entries(text: str, feed_url: str) -> list[FeedEntry]:
     parsed = feedparser.parse(
         # a stream: given bytes, feedparser first tries them as a file name to open
         # ("/etc/passwd", or "/dev/zero" as the whole body)
