@@ -39,7 +39,6 @@ from archiver.extract import (
     normalize_url,
 )
 from archiver.fetch.http import (
-    FEED_TYPES,
     HTTPX_VERSION,
     Download,
     HttpFetcher,
@@ -64,6 +63,7 @@ from archiver.integrity.events import record_capture, record_sighting
 from archiver.integrity.events import record_page as record_page_event
 from archiver.jobs import JobState, Outcome
 from archiver.logs import log_event
+from archiver.sources.feed import looks_like_feed
 from archiver.store.atomic import locked_dir
 from archiver.store.digest import Digests, hash_file
 from archiver.store.layout import SIDECAR
@@ -286,7 +286,7 @@ class Capturer:
                 report.items.append(_notify(item, on_item))
                 return
             document = got
-        if document.response.content_type in FEED_TYPES:
+        if looks_like_feed(document.response.content_type, document.body):
             raise FetchError("this is a feed, not a page: add it as a source", retryable=False)
         response = document.response
         recorded = self.record_page(response.url, document.body, response=response)

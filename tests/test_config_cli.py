@@ -156,6 +156,32 @@ def test_capture_of_a_url_that_is_not_http_is_a_usage_error(config_file: Path) -
         assert list(session.scalars(select(CaptureJob.url))) == []
 
 
+def test_capturing_a_feed_says_to_add_it_as_a_source_and_an_xhtml_page_is_a_page(
+    config_file: Path, server: FixtureServer, media: MediaSet
+) -> None:
+    """An RSS script served as text/html was archived as a page with nothing in it (exit
+    0), a JSON Feed was downloaded as a file and refused as "not media", and an XHTML
+    page served as application/xml was taken for a feed."""
+    rss = "<?xml version='1.0'?><rss version='2.0'><channel><title>Live</title></channel></rss>"
+    server.add_bytes("/feed.php", rss.encode(), "text/html")
+    feed = {"version": "https://jsonfeed.org/version/1.1", "items": []}
+    server.add_bytes("/feed.json", json.dumps(feed).encode(), "application/feed+json")
+    xhtml = (
+        "<?xml version='1.0'?><html xmlns='http://www.w3.org/1999/xhtml'><body><article>"
+        "<p>Smoke over the port:</p><img src='/photo.jpg'/></article></body></html>"
+    )
+    server.add_bytes("/live.xhtml", xhtml.encode(), "application/xml")
+    server.add_file("/photo.jpg", media.photo_a)
+
+    for path in ("/feed.php", "/feed.json"):
+        result = run_cli(config_file, "capture", server.url(path))
+        assert result.returncode == 1, result.stderr
+        assert "this is a feed, not a page: add it as a source" in result.stdout
+    page = run_cli(config_file, "capture", server.url("/live.xhtml"), "--json")
+    assert page.returncode == 0, page.stderr
+    assert [item["status"] for item in json.loads(page.stdout)["items"]] == ["stored"]
+
+
 def test_cli_bad_config_exits_2_naming_the_key(tmp_path: Path) -> None:
     bad = write_config(tmp_path / "bad.toml", "[storage]\nrooot = 'x'\n")
     result = run_cli(bad, "init")

@@ -41,7 +41,13 @@ from archiver.store.digest import Digests, Hasher
 
 HTTPX_VERSION = httpx.__version__
 HTML_TYPES = ("text/html", "application/xhtml+xml")
-FEED_TYPES = ("application/rss+xml", "application/atom+xml", "application/xml", "text/xml")
+FEED_TYPES = (
+    "application/rss+xml",
+    "application/atom+xml",
+    "application/rdf+xml",
+    "application/feed+json",
+)
+XML_TYPES = ("application/xml", "text/xml")  # a feed, or XHTML: the document tells
 HEAD_BYTES = 512
 # Content-Encodings undone here, in bounded steps; nothing else is offered or accepted
 # (br and zstd decoders cannot be asked to stop at a given output size).
@@ -280,7 +286,7 @@ class HttpFetcher:
             with self._stream(url, first) as (raw, response, deadline):
                 if response.status >= 400:
                     raise _status_error(response)
-                if response.content_type in HTML_TYPES + FEED_TYPES:
+                if response.content_type in HTML_TYPES + FEED_TYPES + XML_TYPES:
                     deadline.limit = page
                     deadline.check()
                     result = Document(response, self._read_capped(raw, url, deadline))

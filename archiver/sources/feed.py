@@ -10,25 +10,18 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-import feedparser
-
 from archiver.errors import FetchError
 from archiver.extract.document import large_document_turn
 from archiver.extract.html import MAX_TITLE
 from archiver.extract.structured import DeclaredMedia
 from archiver.extract.urls import resolve_url
+from archiver.fetch.http import FEED_TYPES
 from archiver.sources.entries import MAX_ATTACHMENTS, FeedEntry, declared_attachment
 from archiver.sources.jsonfeed import parse_json_feed
 from archiver.store.mediatypes import unmarked_utf_encoding
 
 _FEED_ROOT = re.compile(r"<(rss|feed|rdf:RDF)[\s>]", re.IGNORECASE)
 _FEED_ROOTS = frozenset({"rss", "feed", "rdf"})  # local names, lower-cased
-FEED_CONTENT_TYPES = (
-    "application/rss+xml",
-    "application/atom+xml",
-    "application/rdf+xml",
-    "application/feed+json",
-)
 _JSON_FEED_VERSION = '"https://jsonfeed.org/version/'
 _SNIFF_BYTES = 65536  # enough for a licence comment or a long DOCTYPE before the root
 # UTF-32 first: its little-endian mark starts with UTF-16's.
@@ -83,13 +76,13 @@ def looks_like_feed(content_type: str, body: bytes) -> bool:
     head = _decode(body[:_SNIFF_BYTES])
     if head.lstrip("\ufeff \t\r\n").startswith("{"):
         # a JSON Feed, whatever JSON type it was served as (or JSON a feed's type announced)
-        return _JSON_FEED_VERSION in head or content_type in FEED_CONTENT_TYPES
+        return _JSON_FEED_VERSION in head or content_type in FEED_TYPES
     root = _root_element(head)
     if root in _FEED_ROOTS:
         return True
     if root == "html" or content_type in ("text/html", "application/xhtml+xml"):
         return False
-    if content_type in FEED_CONTENT_TYPES:
+    if content_type in FEED_TYPES:
         return True
     start = head[:2048].lstrip()
     return bool(_FEED_ROOT.search(start)) and not start[:200].lower().startswith("<!doctype html")
@@ -303,6 +296,8 @@ def parse_feed(body: bytes, feed_url: str) -> list[FeedEntry]:
 
 
 def _xml_entries(text: str, feed_url: str) -> list[FeedEntry]:
+    import feedparser  # here: ``capture`` asks ``looks_like_feed`` and need not load it
+
     parsed = feedparser.parse(
         # a stream: given bytes, feedparser first tries them as a file name to open
         # ("/etc/passwd", or "/dev/zero" as the whole body)
