@@ -142,6 +142,7 @@ JSON_FEED = {
         },
         {
             "id": 77,  # JSON Feed 1.0 allowed numbers
+            "date_published": "0001-01-01T00:00:00+01:00",  # before year 1 in UTC
             "content_text": "Audio from the field hospital <2 km from the front>.",
             "attachments": [
                 {"url": "/media/hospital.m4a", "mime_type": "audio/mp4", "size_in_bytes": 9},
@@ -175,6 +176,7 @@ def test_a_json_feed_is_read_as_a_feed(tmp_path: Path, server: FixtureServer) ->
     assert page.title == "Fighting near the Citadel"
     (_, numbered, *_) = parse_feed(json.dumps(JSON_FEED).encode(), server.url("/wire.json"))
     assert numbered.entry_id == "77" and "&lt;2 km" in numbered.html
+    assert numbered.published is None
 
 
 def test_an_entry_whose_attachments_change_is_read_again() -> None:
