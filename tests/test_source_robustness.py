@@ -559,6 +559,18 @@ def test_a_video_feed_entry_is_one_platform_capture_with_the_entrys_context(
         assert embed.context == "Filmed this morning from the roof of the mosque."
 
 
+def test_an_entry_dated_before_year_one_is_read_without_its_date() -> None:
+    """Atom's ``0001-01-01T00:00:00+01:00`` is in year 0 in UTC: the whole poll failed
+    with "year 0 is out of range"."""
+    body = (
+        "<feed xmlns='http://www.w3.org/2005/Atom'><entry><title>Homs</title>"
+        "<link href='https://ex.example/1'/><updated>0001-01-01T00:00:00+01:00</updated>"
+        "</entry></feed>"
+    )
+    (entry,) = parse_feed(body.encode(), FEED_URL)
+    assert (entry.link, entry.published) == ("https://ex.example/1", None)
+
+
 def test_an_entry_attaching_thousands_of_files_keeps_a_bounded_number() -> None:
     enclosures = "".join(
         f"<enclosure url='https://cdn.ex.example/{i}.mp4' type='video/mp4' length='1'/>"
