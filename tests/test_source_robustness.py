@@ -571,6 +571,54 @@ def test_an_entry_dated_before_year_one_is_read_without_its_date() -> None:
     assert (entry.link, entry.published) == ("https://ex.example/1", None)
 
 
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        (
+            "application/rss+xml",
+            "<rss version='2.0'><channel><item><title>Homs &#x110000;&#99999999999999999999;"
+            "</title><link>/2013/09/28/homs</link><description>Smoke &#xD800;over the port:"
+            "&lt;img src='/media/smoke.jpg'&gt;</description></item></channel></rss>",
+        ),
+        (
+            "application/feed+json",
+            '{"version": "https://jsonfeed.org/version/1.1", "items": [{"id": "\\ud800",'
+            ' "url": "/2013/09/28/homs", "title": "Homs \\udc00", "content_html":'
+            " \"Smoke \\ud800over the port:<img src='/media/smoke.jpg'>\"}]}",
+        ),
+    ],
+    ids=["RSS character references", "JSON Feed escapes"],
+)
+def test_characters_that_cannot_be_are_stored_as_replacement_characters(
+    polling: tuple[Config, Archive, Poller], server: FixtureServer, content_type: str, body: str
+) -> None:
+    """``&#x110000;`` and a 20-digit reference failed the whole feed (ValueError,
+    OverflowError); ``&#xD800;`` or JSON's ``\\ud800`` made a lone surrogate, which no
+    database or sidecar can store."""
+    _, archive, poller = polling
+    server.add_bytes("/feed", body.encode(), content_type)
+
+    result, embeds = _poll_feed_url(archive, poller, server)
+
+    assert (result.result, result.new_entries, result.error) == ("changed", 1, None)
+    assert embeds == [server.url("/media/smoke.jpg")]
+    with archive.read_session() as session:
+        title = session.scalars(select(Page.title).where(Page.url.endswith("/homs"))).one()
+    assert title is not None and title.startswith("Homs \ufffd")
+
+
+def test_feedparser_failing_on_a_feed_is_one_line_saying_so() -> None:
+    """A namespace URI with a no-break space made feedparser raise "too many values to
+    unpack": a traceback instead of a reason."""
+    body = (
+        "<rss version='2.0' xmlns:content='http://pur\u00a0l.org/'><channel><item>"
+        "<link>https://ex.example/1</link><content:encoded>x</content:encoded></item>"
+        "</channel></rss>"
+    )
+    with pytest.raises(FetchError, match=r"^malformed feed: "):
+        parse_feed(body.encode(), FEED_URL)
+
+
 def test_an_entry_attaching_thousands_of_files_keeps_a_bounded_number() -> None:
     enclosures = "".join(
         f"<enclosure url='https://cdn.ex.example/{i}.mp4' type='video/mp4' length='1'/>"

@@ -49,6 +49,7 @@ _CLOSERS = {'"': '"', "'": "'", "<!--": "-->", "<?": "?>"}
 _PROLOG_ITEM = re.compile(r"[ \t\r\n]+|<\?.*?\?>|<!--.*?-->", re.DOTALL)
 _ELEMENT_NAME = re.compile(r"<([^\s/>!?]{1,100})")
 _FALLBACK_ERRORS = "archiver.feed-windows-1252"
+_CHARACTER_REFERENCE = re.compile(r"&#(?:[xX]([0-9A-Fa-f]+)|([0-9]+));")
 _ATTACHMENT_FIELDS = ("type", "medium", "length", "width", "height", "duration")
 
 
@@ -270,13 +271,30 @@ def _attachments(entry: Any) -> tuple[DeclaredMedia, ...]:
 
 
 def _prepared(text: str) -> bytes:
-    """The feed as UTF-8 without its XML declaration and DOCTYPE, for feedparser; raises
-    FetchError for an HTML page."""
+    """The feed as UTF-8 without its XML declaration and DOCTYPE, and with no reference to
+    a character that cannot be, for feedparser; raises FetchError for an HTML page."""
     if _root_element(text) == "html":
         raise FetchError("not an RSS, Atom, RDF or JSON feed: an HTML page", retryable=False)
     if declaration := _XML_DECLARATION.match(text):
         text = text[declaration.end() :]  # it named the encoding of the bytes decoded above
+    text = _CHARACTER_REFERENCE.sub(_possible_character, text)
     return _without_doctypes(text).encode("utf-8")
+
+
+def _possible_character(reference: re.Match[str]) -> str:
+    """A numeric character reference as written if it names a character, else U+FFFD.
+
+    feedparser turns ``&#x110000;`` into a ValueError and a 20-digit one into an
+    OverflowError, failing the whole feed, and ``&#xD800;`` into a lone surrogate that
+    no database or file can store."""
+    hexadecimal, decimal = reference.group(1), reference.group(2)
+    digits = hexadecimal or decimal
+    if len(digits) > 8:
+        return "&#xFFFD;"
+    value = int(digits, 16 if hexadecimal else 10)
+    if value > 0x10FFFF or 0xD800 <= value <= 0xDFFF:
+        return "&#xFFFD;"
+    return reference.group(0)
 
 
 def parse_feed(body: bytes, feed_url: str) -> list[FeedEntry]:
@@ -301,14 +319,20 @@ def parse_feed(body: bytes, feed_url: str) -> list[FeedEntry]:
 def _xml_entries(text: str, feed_url: str) -> list[FeedEntry]:
     import feedparser  # here: ``capture`` asks ``looks_like_feed`` and need not load it
 
-    parsed = feedparser.parse(
-        # a stream: given bytes, feedparser first tries them as a file name to open
-        # ("/etc/passwd", or "/dev/zero" as the whole body)
-        io.BytesIO(_prepared(text)),
-        sanitize_html=False,
-        resolve_relative_uris=False,
-        response_headers={},
-    )
+    prepared = _prepared(text)
+    try:
+        parsed = feedparser.parse(
+            # a stream: given bytes, feedparser first tries them as a file name to open
+            # ("/etc/passwd", or "/dev/zero" as the whole body)
+            io.BytesIO(prepared),
+            sanitize_html=False,
+            resolve_relative_uris=False,
+            response_headers={},
+        )
+    except Exception as exc:  # feedparser's own bugs on hostile input: one line, no traceback
+        # (a namespace URI with a no-break space in it: "too many values to unpack")
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise FetchError(f"malformed feed: {reason}", retryable=False) from None
     entries: list[FeedEntry] = []
     for entry in parsed.entries:
         link, content, attachments = _link(entry, feed_url), _html(entry), _attachments(entry)

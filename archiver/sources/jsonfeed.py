@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,6 +15,7 @@ from archiver.extract.urls import resolve_url
 from archiver.sources.entries import MAX_ATTACHMENTS, FeedEntry, declared_attachment
 
 _VERSION_PREFIX = "https://jsonfeed.org/version/"
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _ATTACHMENT_FIELDS = ("mime_type", "title", "size_in_bytes", "duration_in_seconds")
 
 
@@ -56,7 +58,7 @@ def parse_json_feed(text: str, feed_url: str) -> list[FeedEntry]:
                 title=title[:MAX_TITLE] if title is not None else None,
                 html=content,
                 published=_when(item.get("date_published") or item.get("date_modified")),
-                entry_id=str(entry_id) if isinstance(entry_id, str | int) else None,
+                entry_id=_text(entry_id) or (str(entry_id) if isinstance(entry_id, int) else None),
                 attachments=attachments,
             )
         )
@@ -64,7 +66,9 @@ def parse_json_feed(text: str, feed_url: str) -> list[FeedEntry]:
 
 
 def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
+    """A string as text any file or database can hold: JSON's ``"\\ud800"`` escape makes
+    a lone surrogate, which is U+FFFD here (pairs are one character already)."""
+    return _LONE_SURROGATE.sub("\ufffd", value) if isinstance(value, str) else None
 
 
 def _content(item: dict[str, Any]) -> str:
@@ -83,7 +87,9 @@ def _attachments(item: dict[str, Any], base: str) -> tuple[DeclaredMedia, ...]:
             continue
         url = _text(attachment.get("url"))
         resolved = resolve_url(url, base) if url else None
-        fields = {key: attachment.get(key) for key in _ATTACHMENT_FIELDS}
+        fields = {
+            key: _text(attachment.get(key)) or attachment.get(key) for key in _ATTACHMENT_FIELDS
+        }
         declared = declared_attachment(
             resolved, attachment.get("mime_type"), None, "attachment", fields
         )
