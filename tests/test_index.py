@@ -105,33 +105,59 @@ def test_capture_and_search_behave_the_same_on_both_databases(
             assert session.scalar(select(func.count()).select_from(Sighting)) == 3
 
 
-def test_a_nul_in_page_metadata_is_stored_on_both_databases(
-    db_url: str, tmp_path: Path, server: FixtureServer, media: MediaSet
+@pytest.mark.parametrize(
+    ("name", "author", "stored", "in_sidecar"),
+    [
+        # PostgreSQL's text cannot hold NUL: U+FFFD there; the sidecar keeps what the page said
+        (
+            r"Citadel \u0000strike",
+            r"Ali\u0000",
+            ("Citadel {nul}strike", "Ali{nul}"),
+            "Citadel \x00strike",
+        ),
+        # half a surrogate pair (an emoji cut in two): no UTF-8 can hold it, on either database
+        (
+            r"Citadel \ud83d strike \ud83d\ude00",
+            r"Ali\udc00",
+            ("Citadel \ufffd strike \U0001f600", "Ali\ufffd"),
+            "Citadel \ufffd strike \U0001f600",
+        ),
+    ],
+    ids=["NUL", "half a surrogate pair"],
+)
+def test_characters_some_storage_cannot_hold_are_stored_on_both_databases(
+    db_url: str,
+    tmp_path: Path,
+    server: FixtureServer,
+    media: MediaSet,
+    name: str,
+    author: str,
+    stored: tuple[str, str],
+    in_sidecar: str,
 ) -> None:
-    """PostgreSQL's text cannot hold NUL: a player page's JSON-LD name with one is kept
-    with U+FFFD there (the platform metadata, JSON, keeps it exactly) instead of failing
-    the capture."""
+    """A player page's JSON-LD with such a name failed the whole capture; it is kept
+    with U+FFFD where storage needs it (the platform metadata, JSON, keeps a NUL)."""
     server.add_file("/clip.mp4", media.clip_a)
     server.add_page(
         "/player",
-        '<script type="application/ld+json">{"@type": "VideoObject", "name": "Citadel'
-        ' \\u0000strike", "author": "Ali\\u0000", "contentUrl": "/clip.mp4"}</script>',
+        f'<script type="application/ld+json">{{"@type": "VideoObject", "name": "{name}",'
+        f' "author": "{author}", "contentUrl": "/clip.mp4"}}</script>',
     )
     server.add_page("/live", "<article><p>The footage:</p><iframe src='/player'></iframe>")
     with Archive.open(make_config(tmp_path / "storage", db_url)) as archive:
         report = Capturer(archive).capture_url(server.url("/live"))
         assert report.ok, report.to_json()
         with archive.session() as session:
-            stored = session.scalars(select(Media)).one()
-            title, uploader = stored.platform_title, stored.platform_uploader
+            media_row = session.scalars(select(Media)).one()
+            title, uploader = media_row.platform_title, media_row.platform_uploader
             found = search(session, archive.layout, SearchQuery.parse(text="citadel"))
         sidecar = json.loads(
-            (archive.layout.absolute(stored.path).parent / "provenance.json").read_text()
+            (archive.layout.absolute(media_row.path).parent / "provenance.json").read_text()
         )
     nul = "\ufffd" if db_url.startswith("postgresql") else "\x00"
-    assert (title, uploader) == (f"Citadel {nul}strike", f"Ali{nul}")
-    assert [r.media.sha256 for r in found] == [stored.sha256]
-    assert sidecar["platform"]["metadata"]["name"] == "Citadel \x00strike"  # as the page said
+    assert (title, uploader) == tuple(text.format(nul=nul) for text in stored)
+    assert [r.media.sha256 for r in found] == [media_row.sha256]
+    assert sidecar["platform"]["metadata"]["name"] == in_sidecar
 
 
 def test_racing_writers_create_one_row(db_url: str, tmp_path: Path) -> None:

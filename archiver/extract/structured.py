@@ -6,13 +6,13 @@ date, author and title that make a video attributable.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from archiver.extract.document import Element, collapse
 from archiver.extract.model import MediaType
+from archiver.jsontext import load_json
 
 # Text a page declares is kept up to this length (a 10 MB alt text would be copied into
 # every sidecar and search result of the embed).
@@ -132,7 +132,7 @@ def _json_ld_documents(root: Element) -> Iterator[Any]:
         if not raw:
             continue
         try:
-            yield json.loads(raw, strict=False)
+            yield load_json(raw, strict=False)
         except (ValueError, RecursionError):
             continue
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import os
 import re
 import shutil
@@ -40,6 +39,7 @@ from archiver.errors import (
 )
 from archiver.fetch.netguard import check_host
 from archiver.fetch.ytdlp_guard import REFUSED
+from archiver.jsontext import load_json
 
 MAX_ENTRIES = 50  # a post may carry several videos or photos; a channel must not flood us
 GUARD_MODULE = "archiver.fetch.ytdlp_guard"
@@ -300,8 +300,8 @@ class Ytdlp:
         info_path = next((p for p in siblings if p.name.endswith(".info.json")), None)
         info: dict[str, Any] = {}
         if info_path is not None:
-            with contextlib.suppress(OSError, ValueError):
-                info = json.loads(info_path.read_text(encoding="utf-8"))
+            with contextlib.suppress(OSError, ValueError, RecursionError):
+                info = load_json(info_path.read_text(encoding="utf-8"))
         thumbnail = next(
             (
                 p

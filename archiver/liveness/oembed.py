@@ -27,7 +27,6 @@ catches the posts an oEmbed 404 hides but that still play.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -37,6 +36,7 @@ from typing import Any
 import httpx
 
 from archiver.errors import BlockedAddressError
+from archiver.jsontext import load_json
 from archiver.liveness.result import CheckResult, Status, error_result, status_result
 
 DEFAULT_ENDPOINTS: dict[str, str] = {
@@ -208,8 +208,8 @@ def _read(response: httpx.Response) -> bytes:
 
 def _json(body: bytes) -> Any:
     try:
-        return json.loads(body)
-    except ValueError:
+        return load_json(body)
+    except (ValueError, RecursionError):
         return None
 
 

@@ -20,7 +20,6 @@ Anything else is an error: an unknown message is no proof of removal.
 
 from __future__ import annotations
 
-import json
 import re
 import signal
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ import httpcore
 from archiver.errors import BlockedAddressError, Interrupted
 from archiver.fetch.netguard import check_host
 from archiver.fetch.ytdlp import Ytdlp, error_line, run_bounded
+from archiver.jsontext import load_json
 from archiver.liveness.result import CheckResult, Status
 
 PROBE = "yt-dlp"
@@ -194,8 +194,8 @@ def _http_status(code: int, *, page: bool) -> Status:
 
 def _classify_info(stdout: str) -> CheckResult:
     try:
-        info = json.loads(stdout.strip().splitlines()[-1]) if stdout.strip() else None
-    except ValueError:
+        info = load_json(stdout.strip().splitlines()[-1]) if stdout.strip() else None
+    except (ValueError, RecursionError):
         info = None
     if not isinstance(info, dict):
         return _result("error", "yt-dlp gave no metadata")

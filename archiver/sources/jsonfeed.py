@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import html
-import json
-import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,10 +10,10 @@ from archiver.errors import FetchError
 from archiver.extract.html import MAX_TITLE
 from archiver.extract.structured import DeclaredMedia
 from archiver.extract.urls import resolve_url
+from archiver.jsontext import load_json
 from archiver.sources.entries import MAX_ATTACHMENTS, FeedEntry, declared_attachment
 
 _VERSION_PREFIX = "https://jsonfeed.org/version/"
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _ATTACHMENT_FIELDS = ("mime_type", "title", "size_in_bytes", "duration_in_seconds")
 
 
@@ -26,7 +24,7 @@ def parse_json_feed(text: str, feed_url: str) -> list[FeedEntry]:
     ``url``, else the feed's. Raises FetchError (one line, not retryable) for JSON that
     is not a JSON Feed."""
     try:
-        document = json.loads(text)
+        document = load_json(text)
     except (ValueError, RecursionError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise FetchError(f"malformed feed: {reason}", retryable=False) from None
@@ -58,7 +56,7 @@ def parse_json_feed(text: str, feed_url: str) -> list[FeedEntry]:
                 title=title[:MAX_TITLE] if title is not None else None,
                 html=content,
                 published=_when(item.get("date_published") or item.get("date_modified")),
-                entry_id=_text(entry_id) or (str(entry_id) if isinstance(entry_id, int) else None),
+                entry_id=str(entry_id) if isinstance(entry_id, str | int) else None,
                 attachments=attachments,
             )
         )
@@ -66,9 +64,7 @@ def parse_json_feed(text: str, feed_url: str) -> list[FeedEntry]:
 
 
 def _text(value: Any) -> str | None:
-    """A string as text any file or database can hold: JSON's ``"\\ud800"`` escape makes
-    a lone surrogate, which is U+FFFD here (pairs are one character already)."""
-    return _LONE_SURROGATE.sub("\ufffd", value) if isinstance(value, str) else None
+    return value if isinstance(value, str) else None
 
 
 def _content(item: dict[str, Any]) -> str:

@@ -1,0 +1,63 @@
+"""JSON from outside (a page's JSON-LD, a JSON Feed, a platform's info) as text that
+archiver can store.
+
+JSON may escape one half of a surrogate pair on its own (``"\\ud800"``). Python then
+holds a lone surrogate, which UTF-8 cannot encode: the index, a sidecar or the event
+log would fail on it, and with it the whole capture. Such halves become U+FFFD; a pair
+is one character already once parsed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+_SURROGATE_ESCAPE_BYTES = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def load_json(text: str | bytes, *, strict: bool = True) -> Any:
+    """``json.loads``, with lone surrogates in every string (keys too) as U+FFFD.
+
+    Raises what ``json.loads`` raises (ValueError, RecursionError for deep nesting).
+    """
+    value = json.loads(text, strict=strict)
+    escaped = (
+        _SURROGATE_ESCAPE.search(text)
+        if isinstance(text, str)
+        else _SURROGATE_ESCAPE_BYTES.search(text)
+    )
+    return _without_lone_surrogates(value) if escaped else value
+
+
+def storable(text: str) -> str:
+    """``text`` with each lone surrogate as U+FFFD."""
+    return _LONE_SURROGATE.sub("\ufffd", text)
+
+
+def _without_lone_surrogates(value: Any) -> Any:
+    """Clean every string in a parsed document, in place, without recursion (documents
+    nest as deep as the parser allowed)."""
+    if isinstance(value, str):
+        return storable(value)
+    pending: list[Any] = [value]
+    while pending:
+        container = pending.pop()
+        if isinstance(container, list):
+            for index, item in enumerate(container):
+                if isinstance(item, str):
+                    container[index] = storable(item)
+                elif isinstance(item, list | dict):
+                    pending.append(item)
+        elif isinstance(container, dict):
+            items = list(container.items())
+            container.clear()
+            for key, item in items:
+                if isinstance(item, str):
+                    item = storable(item)
+                elif isinstance(item, list | dict):
+                    pending.append(item)
+                container[storable(key) if isinstance(key, str) else key] = item
+    return value
