@@ -23,7 +23,9 @@ from archiver.duplicates import DuplicateFinder
 from archiver.errors import Interrupted
 from archiver.index.models import Event, PageSnapshot
 from archiver.integrity import readers
+from archiver.integrity.bag import ExportError
 from archiver.integrity.eventlog import log_path
+from archiver.integrity.export import export_bag
 from archiver.integrity.fixity import (
     SLICE_LOCK,
     Part,
@@ -33,6 +35,7 @@ from archiver.integrity.fixity import (
     run_due_slice,
     verify_archive,
 )
+from archiver.search import SearchQuery
 
 LIVE = """<!doctype html><html><head><title>Aleppo live, day 3</title></head><body><article>
 <h1>Aleppo live, day 3</h1>
@@ -225,6 +228,42 @@ def test_companions_listed_by_the_sidecar_belong_and_must_exist(
     report = verify_archive(archive)
 
     assert named(report.problems) == {("missing", folder.name, str(folder / "thumbnail.jpg"))}
+
+
+@pytest.mark.parametrize(
+    ("damage", "kind", "detail"),
+    [
+        (lambda document: "[" * 100_000 + "]" * 100_000, "corrupt", "nested too deep"),
+        (lambda document: "[]", "corrupt", "not a JSON object but list"),
+        (
+            lambda document: json.dumps({**document, "companion_files": 5}),
+            "disagreement",
+            "companion_files is not a list but int",
+        ),
+    ],
+    ids=["nested too deep", "an array", "companions not a list"],
+)
+def test_a_sidecar_of_the_wrong_shape_is_named_and_not_exported(
+    sqlite_archive: Archive,
+    server: FixtureServer,
+    media: MediaSet,
+    tmp_path: Path,
+    damage: Any,
+    kind: str,
+    detail: str,
+) -> None:
+    """Tampered sidecars that are JSON but not of the right shape crashed verify
+    (RecursionError, "'int' object is not iterable") and export."""
+    archive = sqlite_archive
+    sidecar = build(archive, server, media)["photo_a"].parent / "provenance.json"
+    sidecar.write_text(damage(json.loads(sidecar.read_text())))
+
+    report = verify_archive(archive)
+
+    ((found, path, said),) = [(p.kind, p.path, p.detail) for p in report.problems]
+    assert (found, path) == (kind, str(sidecar)) and detail in said
+    with pytest.raises(ExportError, match="its sidecar is unreadable"):
+        export_bag(archive, SearchQuery.parse(sha256=sidecar.parent.name), tmp_path / "bag")
 
 
 def test_scratch_of_a_running_process_is_not_an_orphan_but_a_dead_ones_is(

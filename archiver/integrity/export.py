@@ -29,7 +29,7 @@ from archiver.integrity.canonical import format_time
 from archiver.integrity.eventlog import entry_of, flush_log, head, line_of, record
 from archiver.search import SearchQuery
 from archiver.store.layout import SIDECAR, Layout
-from archiver.store.sidecar import read_sidecar
+from archiver.store.sidecar import companion_names, read_sidecar
 
 _CHUNK = 500  # hashes per IN (...) query
 
@@ -243,13 +243,13 @@ def _plan(session: Session, layout: Layout, query: SearchQuery) -> _Plan:
 def _companions(layout: Layout, original: str) -> list[str]:
     """Companion files as the sidecar lists them (the sidecar is what explains them)."""
     try:
-        listed = read_sidecar(layout.absolute(original).parent / SIDECAR).get("companion_files")
+        listed = companion_names(read_sidecar(layout.absolute(original).parent / SIDECAR))
     except FileNotFoundError:
         raise ExportError(f"cannot export {original}: its sidecar is missing") from None
     except (OSError, ValueError) as exc:
         raise ExportError(f"cannot export {original}: its sidecar is unreadable ({exc})") from None
     return sorted(
-        n for n in listed or [] if isinstance(n, str) and "/" not in n and n not in ("", ".", "..")
+        n for n in listed if isinstance(n, str) and "/" not in n and n not in ("", ".", "..")
     )
 
 

@@ -38,7 +38,7 @@ from archiver.integrity.eventlog import (
 )
 from archiver.integrity.readers import default_workers, run_parallel, sha256_file
 from archiver.store.layout import SIDECAR, Layout, pid_alive
-from archiver.store.sidecar import PAGE_SCHEMA, SCHEMA, read_sidecar
+from archiver.store.sidecar import PAGE_SCHEMA, SCHEMA, companion_names, read_sidecar
 
 Kind = Literal["missing", "corrupt", "orphan", "disagreement", "chain"]
 KINDS: tuple[Kind, ...] = ("missing", "corrupt", "orphan", "disagreement", "chain")
@@ -404,8 +404,6 @@ def _read_sidecar(path: Path, sha256: str) -> tuple[dict[str, Any] | None, list[
         return None, [Problem("missing", sha256, str(path), "sidecar is missing")]
     except (OSError, ValueError) as exc:
         return None, [Problem("corrupt", sha256, str(path), f"sidecar is unreadable: {exc}")]
-    if not isinstance(document, dict):
-        return None, [Problem("corrupt", sha256, str(path), "sidecar is not a JSON object")]
     return document, []
 
 
@@ -464,7 +462,12 @@ def _check_original(layout: Layout, known: _Original, *, rehash: bool = True) ->
                 ),
             ],
         )
-        for name in document.get("companion_files") or []:
+        try:
+            listed = companion_names(document)
+        except ValueError as exc:
+            problems.append(Problem("disagreement", known.sha256, str(sidecar), str(exc)))
+            listed = []
+        for name in listed:
             if not isinstance(name, str) or "/" in name or name in ("", ".", ".."):
                 problems.append(
                     Problem("disagreement", known.sha256, str(sidecar), f"bad companion {name!r}")

@@ -117,5 +117,23 @@ def write_sidecar(directory: Path, document: dict[str, Any], tmp_dir: Path) -> P
 
 
 def read_sidecar(path: Path) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    """A sidecar as written; raises OSError, or ValueError when it is not UTF-8 JSON of
+    an object (a damaged or tampered file: verify reports it, export refuses it)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except RecursionError:
+        raise ValueError("nested too deep") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"not a JSON object but {type(data).__name__}")
     return data
+
+
+def companion_names(document: dict[str, Any]) -> list[object]:
+    """What a sidecar lists under ``companion_files``, as written; raises ValueError when
+    that is not a list. Each entry is still to be checked for being a plain file name."""
+    listed = document.get("companion_files")
+    if listed is None:
+        return []
+    if not isinstance(listed, list):
+        raise ValueError(f"companion_files is not a list but {type(listed).__name__}")
+    return listed
