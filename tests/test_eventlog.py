@@ -208,6 +208,33 @@ def test_edited_file_line_is_named(sqlite_archive: Archive) -> None:
     assert "altered" in first.why
 
 
+@pytest.mark.parametrize(
+    ("damage", "why"),
+    [
+        (lambda line: b"[" * 100_000 + b"]" * 100_000 + b"\n", "not valid JSON"),
+        (lambda line: line.replace(b'"n":2', b'"n":"\\ud800"'), "cannot be encoded"),
+        (lambda line: line.replace(b'"n":2', b'"n":NaN'), "cannot be encoded"),  # Python reads it
+    ],
+    ids=["nested too deep", "half a surrogate pair", "NaN"],
+)
+def test_a_file_line_no_entry_could_be_is_named(
+    sqlite_archive: Archive, damage: Any, why: str
+) -> None:
+    """Such lines crashed the check (RecursionError, UnicodeEncodeError, ValueError)
+    instead of naming the line."""
+    archive = sqlite_archive
+    fill(archive, 4)
+    path = log_path(archive.layout)
+    entries = path.read_bytes().splitlines(keepends=True)
+    entries[2] = damage(entries[2])
+    path.write_bytes(b"".join(entries))
+
+    first = verify_chain(archive).first_break
+
+    assert first is not None and (first.seq, first.where) == (3, "file")
+    assert why in first.why
+
+
 def test_edited_file_line_with_a_fresh_hash_still_differs_from_the_database(
     sqlite_archive: Archive,
 ) -> None:

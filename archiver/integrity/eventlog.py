@@ -256,7 +256,7 @@ def _tail(fd: int, path: Path) -> tuple[int, str]:
     try:
         entry = json.loads(os.pread(fd, size - start, start))
         seq, sha256 = entry["seq"], entry["sha256"]
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):
         seq, sha256 = None, None
     if not isinstance(seq, int) or not isinstance(sha256, str):
         raise StoreError(f"{path}: the last line is not a log entry; run archiver verify")
@@ -278,7 +278,7 @@ def file_head(layout: Layout) -> int:
         start = _last_newline(fd, end) + 1
         try:
             seq = json.loads(os.pread(fd, end - start, start)).get("seq")
-        except (ValueError, AttributeError):
+        except (ValueError, AttributeError, RecursionError):
             return 0
         return seq if isinstance(seq, int) else 0
     finally:
@@ -363,7 +363,11 @@ def _entry_problem(entry: dict[str, Any], sha256: Any, seq: int, prev: str) -> s
         return f"seq {entry.get('seq')!r} where {seq} was expected: entries are missing or moved"
     if entry.get("prev_sha256") != prev:
         return f"prev_sha256 does not match the sha256 of entry {seq - 1}"
-    if entry_hash(entry) != sha256:
+    try:
+        recomputed = entry_hash(entry)
+    except ValueError:  # NaN, or half a surrogate pair: nothing archiver ever wrote
+        return "the entry's content cannot be encoded: the entry was altered"
+    if recomputed != sha256:
         return "sha256 does not match the entry's content: the entry was altered"
     return None
 
@@ -403,7 +407,7 @@ class _FileWalker:
         """Why the line does not continue the file's chain, or None (then it does)."""
         try:
             entry = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):
             return f"line {self.lines} is not valid JSON"
         if not isinstance(entry, dict) or not line.endswith(b"\n"):
             return f"line {self.lines} is not a complete log entry"
