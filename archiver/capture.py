@@ -813,12 +813,22 @@ def _ytdlp_facts(info: dict[str, Any]) -> PlatformFacts | None:
     return PlatformFacts(
         extractor=str(info.get("extractor_key") or info.get("extractor") or "yt-dlp"),
         id=str(info["id"]) if info.get("id") is not None else None,
-        title=info.get("title"),
-        uploader=info.get("uploader") or info.get("channel"),
+        title=_said(info.get("title")),
+        uploader=_said(info.get("uploader")) or _said(info.get("channel")),
         upload_date=day,
         metadata=platform_metadata(info),
         uploaded_at=moment,
     )
+
+
+def _said(value: object) -> str | None:
+    """A name or title as text: an extractor may give a number, or a list or an object
+    where a name belongs, which no text column takes (the capture failed on it)."""
+    if isinstance(value, str):
+        return value or None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return None
 
 
 def _player_facts(media: FoundEmbed) -> PlatformFacts | None:

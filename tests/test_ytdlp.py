@@ -25,8 +25,8 @@ regime forces, posting video of their fighters near the Citadel:</p>
 </article>"""
 
 
-def fake_config(root: Path, timeout: float = 30) -> Config:
-    base = make_config(root)
+def fake_config(root: Path, timeout: float = 30, db_url: str = "") -> Config:
+    base = make_config(root, db_url)
     return base.model_copy(
         update={"ytdlp": YtdlpConfig(command=[sys.executable, str(FAKE)], timeout=timeout)}
     )
@@ -84,6 +84,29 @@ def test_youtube_embed_is_archived_with_platform_metadata(
         }
         assert sidecar["sightings"][0]["update"] == "UPDATE 1800 GMT"
         assert sha256(folder / "original.mp4") == sidecar["file"]["sha256"]
+
+
+def test_names_of_odd_types_from_an_extractor_are_stored_on_both_databases(
+    db_url: str,
+    tmp_path: Path,
+    server: FixtureServer,
+    media: MediaSet,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An extractor may give a list where a title belongs or a number for a channel:
+    neither database took such a row, and the capture ended in a traceback."""
+    monkeypatch.setenv("FAKE_YTDLP_MEDIA", str(media.clip_b))
+    odd = {"title": ["Citadel", "Aleppo"], "uploader": None, "channel": 1234}
+    monkeypatch.setenv("FAKE_YTDLP_INFO", json.dumps(odd))
+    server.add_page("/live", YOUTUBE_PAGE)
+    with Archive.open(fake_config(tmp_path / "storage", db_url=db_url)) as archive:
+        report = Capturer(archive).capture_url(server.url("/live"))
+        assert report.ok, report.to_json()
+        (stored,) = report.items[0].files
+        sidecar = json.loads((stored.path.parent / "provenance.json").read_text())
+    platform = sidecar["platform"]
+    assert (platform["title"], platform["uploader"]) == (None, "1234")
+    assert platform["metadata"]["title"] == ["Citadel", "Aleppo"]  # as the extractor said
 
 
 def sha256(path: Path) -> str:
