@@ -1,4 +1,4 @@
-"""JSON from outside (a page's JSON-LD, a JSON Feed, a platform's info) as text that
+"""JSON from outside (a page's JSON-LD, a JSON Feed, a platform's info) as values that
 archiver can store.
 
 JSON may escape one half of a surrogate pair on its own (``"\\ud800"``). Python then
@@ -19,17 +19,23 @@ _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def load_json(text: str | bytes, *, strict: bool = True) -> Any:
-    """``json.loads``, with lone surrogates in every string (keys too) as U+FFFD.
+    """``json.loads``, with lone surrogates in every string (keys too) as U+FFFD, and
+    ``NaN`` and ``Infinity`` (which Python's parser accepts, but JSON, PostgreSQL's
+    jsonb and strict readers of a sidecar do not) as null.
 
     Raises what ``json.loads`` raises (ValueError, RecursionError for deep nesting).
     """
-    value = json.loads(text, strict=strict)
+    value = json.loads(text, strict=strict, parse_constant=_no_number)
     escaped = (
         _SURROGATE_ESCAPE.search(text)
         if isinstance(text, str)
         else _SURROGATE_ESCAPE_BYTES.search(text)
     )
     return _without_lone_surrogates(value) if escaped else value
+
+
+def _no_number(_constant: str) -> None:
+    return None
 
 
 def storable(text: str) -> str:

@@ -93,10 +93,12 @@ def test_names_of_odd_types_from_an_extractor_are_stored_on_both_databases(
     media: MediaSet,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """An extractor may give a list where a title belongs or a number for a channel:
-    neither database took such a row, and the capture ended in a traceback."""
+    """An extractor may give a list where a title belongs, a number for a channel, or
+    NaN: neither database took such a row (PostgreSQL's jsonb refuses NaN, and the
+    sidecar held it, which JSON does not allow), and the capture ended in a traceback."""
     monkeypatch.setenv("FAKE_YTDLP_MEDIA", str(media.clip_b))
     odd = {"title": ["Citadel", "Aleppo"], "uploader": None, "channel": 1234}
+    odd |= {"duration": float("nan"), "view_count": float("inf")}  # Python's JSON writes them
     monkeypatch.setenv("FAKE_YTDLP_INFO", json.dumps(odd))
     server.add_page("/live", YOUTUBE_PAGE)
     with Archive.open(fake_config(tmp_path / "storage", db_url=db_url)) as archive:
@@ -107,6 +109,7 @@ def test_names_of_odd_types_from_an_extractor_are_stored_on_both_databases(
     platform = sidecar["platform"]
     assert (platform["title"], platform["uploader"]) == (None, "1234")
     assert platform["metadata"]["title"] == ["Citadel", "Aleppo"]  # as the extractor said
+    assert "duration" not in platform["metadata"] and "view_count" not in platform["metadata"]
 
 
 def sha256(path: Path) -> str:
