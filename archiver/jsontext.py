@@ -10,6 +10,7 @@ is one character already once parsed.
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any
 
@@ -20,12 +21,13 @@ _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 def load_json(text: str | bytes, *, strict: bool = True) -> Any:
     """``json.loads``, with lone surrogates in every string (keys too) as U+FFFD, and
-    ``NaN`` and ``Infinity`` (which Python's parser accepts, but JSON, PostgreSQL's
-    jsonb and strict readers of a sidecar do not) as null.
+    ``NaN``, ``Infinity`` and numbers past a float's range (which Python's parser
+    accepts, but JSON, PostgreSQL's jsonb and strict readers of a sidecar do not) as
+    null.
 
     Raises what ``json.loads`` raises (ValueError, RecursionError for deep nesting).
     """
-    value = json.loads(text, strict=strict, parse_constant=_no_number)
+    value = json.loads(text, strict=strict, parse_constant=_no_number, parse_float=_finite)
     escaped = (
         _SURROGATE_ESCAPE.search(text)
         if isinstance(text, str)
@@ -36,6 +38,12 @@ def load_json(text: str | bytes, *, strict: bool = True) -> Any:
 
 def _no_number(_constant: str) -> None:
     return None
+
+
+def _finite(literal: str) -> float | None:
+    """A number too large for a float (``1e400``) is infinite: null, as ``Infinity`` is."""
+    number = float(literal)
+    return number if math.isfinite(number) else None
 
 
 def storable(text: str) -> str:

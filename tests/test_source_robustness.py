@@ -26,6 +26,7 @@ from archiver.index.bulk import EntryRecord, record_feed_entries
 from archiver.index.models import CaptureJob, Embed, LinkCheck, Page, Source, utcnow
 from archiver.index.records import upsert_embed
 from archiver.integrity.fixity import verify_archive
+from archiver.jsontext import load_json
 from archiver.logs import setup_logging
 from archiver.sources.entries import MAX_ATTACHMENTS, media_embeds
 from archiver.sources.feed import parse_feed
@@ -605,6 +606,14 @@ def test_characters_that_cannot_be_are_stored_as_replacement_characters(
     with archive.read_session() as session:
         title = session.scalars(select(Page.title).where(Page.url.endswith("/homs"))).one()
     assert title is not None and title.startswith("Homs \ufffd")
+
+
+def test_outside_json_holds_only_values_storage_takes() -> None:
+    """Python's parser accepts NaN, Infinity and 1e400 (infinite as a float), which
+    JSON, PostgreSQL's jsonb and a sidecar's strict readers do not, and lone halves of
+    surrogate pairs, which no UTF-8 storage holds."""
+    text = '{"a": NaN, "b": [-Infinity, 1e400, 1.5], "\\udc00": "x\\ud83d\\ude00\\ud800"}'
+    assert load_json(text) == {"a": None, "b": [None, None, 1.5], "\ufffd": "x\U0001f600\ufffd"}
 
 
 def test_feedparser_failing_on_a_feed_is_one_line_saying_so() -> None:
