@@ -201,7 +201,7 @@ def _classify_info(stdout: str) -> CheckResult:
         return _result("error", "yt-dlp gave no metadata")
     what = " ".join(str(info[key]) for key in ("extractor_key", "id") if info.get(key))
     availability = info.get("availability")
-    if availability in _RESTRICTED_AVAILABILITY:
+    if isinstance(availability, str) and availability in _RESTRICTED_AVAILABILITY:
         return _result("restricted", f"yt-dlp: media is {availability} ({what})")
     return _result("live", f"yt-dlp: media found ({what})" if what else "yt-dlp: media found")
 
