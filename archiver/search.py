@@ -220,6 +220,7 @@ class MediaRecord:
                     "page_url": s.embed.page.url if s.embed.page else None,
                     "update": s.embed.update_label,
                     "context": s.embed.context,
+                    "posted_at": iso(s.embed.posted_at),
                     "embed_url": s.embed.url,
                     "media_url": s.media_url,
                     "first_seen_at": iso(s.first_seen_at),

@@ -115,6 +115,7 @@ def test_cli_capture_and_search_contract(
         "page_url",
         "update",
         "context",
+        "posted_at",
         "embed_url",
         "media_url",
         "first_seen_at",

@@ -58,6 +58,7 @@ def test_kind_is_detected(content_type: str, body: bytes, feed: bool) -> None:
 MEDIA_RSS = """<?xml version="1.0" encoding="utf-8"?>
 <rss version="2.0" xmlns:media="http://search.yahoo.com/mrss/"><channel><title>Wire</title>
 <item><title>Aleppo, 28 Sept</title><link>{base}/2013/09/28/aleppo</link>
+<pubDate>Sat, 28 Sep 2013 21:00:00 +0300</pubDate>
 <description>Shelling resumed at dawn. Rebels posted video of their fighters near the
 Citadel:</description>
 <enclosure url="{base}/files/citadel" length="{length}" type="video/mp4"/>
@@ -110,6 +111,7 @@ def test_files_a_feed_entry_attaches_are_archived_with_the_entrys_context(
     assert video["context"] == (
         "Shelling resumed at dawn. Rebels posted video of their fighters near the Citadel:"
     )
+    assert video["posted_at"] == "2013-09-28T18:00:00Z"  # when the feed says it went out
     assert found["image"]["sha256"] == hashlib.sha256(media.photo_a.read_bytes()).hexdigest()
     assert found["image"]["sightings"][0]["media_url"] == f"{base}/media/photo_a.jpg"
     (audio,) = found["audio"]["sightings"]
@@ -117,13 +119,13 @@ def test_files_a_feed_entry_attaches_are_archived_with_the_entrys_context(
         server.url("/wire.rss"),
         "Radio report from Homs",
     )
-    assert audio["context"] == "Radio report from Homs"
+    assert audio["context"] == "Radio report from Homs" and audio["posted_at"] is None
     assert server.hits("/media/photo_b.jpg") == 0 and server.hits("/files/statement.pdf") == 0
     # an entry whose link is itself media: archived once, as the entry's embed, in context
     ((sighting,),) = [convoy["sightings"]]
     assert sighting["context"] == "A convoy heading north, filmed from a bridge."
     (in_sidecar,) = json.loads(Path(convoy["sidecar"]).read_text())["sightings"]
-    assert in_sidecar["page_title"] == "Convoy on the M5"
+    assert in_sidecar["page_title"] == "Convoy on the M5" and in_sidecar["posted_at"] is None
     queue = json.loads(run_cli(config, "status", "--json").stdout)["queue"]
     assert queue["done"] == 5  # the article's page and four files: no page job for the photo
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Literal
 
 from archiver.errors import ArchiverError
@@ -30,6 +31,7 @@ class FoundEmbed:
     update: str | None
     context: str | None
     metadata: dict[str, str] = field(default_factory=dict)
+    posted_at: datetime | None = None  # when its feed said the entry holding it was posted
 
 
 @dataclass(frozen=True)

@@ -153,6 +153,7 @@ def embed_row(page_id: int, found: FoundEmbed, now: datetime) -> dict[str, Any]:
         "update_label": found.update,
         "context": found.context,
         "embed_metadata": dict(found.metadata) or None,
+        "posted_at": found.posted_at,
         "first_seen_at": now,
         "last_seen_at": now,
     }

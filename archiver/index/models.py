@@ -153,6 +153,7 @@ class Embed(Base):
     update_label: Mapped[str | None] = mapped_column(Text)
     context: Mapped[str | None] = mapped_column(Text)
     embed_metadata: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    posted_at: Mapped[datetime | None]  # the feed entry's published (else updated) date
     first_seen_at: Mapped[datetime]
     last_seen_at: Mapped[datetime]
     removed_at: Mapped[datetime | None]

@@ -160,6 +160,7 @@ def upsert_embed(session: Session, page: Page | None, found: FoundEmbed, at: dat
             update_label=found.update,
             context=found.context,
             embed_metadata=dict(found.metadata) or None,
+            posted_at=found.posted_at,
             first_seen_at=at,
             last_seen_at=at,
         ),

@@ -189,7 +189,7 @@ class Poller:
         attaches, one per URL."""
         found = EmbedList()
         for embed in [*self._content_embeds(entry), *media_embeds(entry)]:
-            found.add(embed)
+            found.add(replace(embed, posted_at=entry.published))
         return found.items()
 
     def _content_embeds(self, entry: FeedEntry) -> list[FoundEmbed]:

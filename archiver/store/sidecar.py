@@ -55,6 +55,7 @@ def media_document(
                 "page_title": page.title if page else None,
                 "update": embed.update_label,
                 "context": embed.context,
+                "posted_at": iso(embed.posted_at),
                 "embed_url": embed.url,
                 "embed_original_url": embed.original_url,
                 "found_in": embed.found_in,
