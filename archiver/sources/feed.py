@@ -65,14 +65,15 @@ codecs.register_error(_FALLBACK_ERRORS, _windows_1252_for_invalid)
 
 
 def looks_like_feed(content_type: str, body: bytes) -> bool:
-    """Decide feed or page from the document's root element and the Content-Type.
+    """Decide feed or page from the document itself, then from the Content-Type.
 
-    A JSON object is a feed when it names a JSON Feed version. Otherwise the root element
-    decides when it is a feed's (an RSS script served as ``text/html``,
-    PHP's default, is a feed) or ``html`` (an HTML page served as RSS is a page), read
-    past a long prolog and in UTF-16 too. Otherwise a page's Content-Type is believed,
-    a feed's decides, and for any other type a feed's root near the start (after a PHP
-    warning, say) still makes it a feed.
+    - A JSON object is a feed when it names a JSON Feed version (or a feed's type
+      announced it).
+    - The root element decides when it is a feed's (an RSS script served as
+      ``text/html``, PHP's default, is a feed) or ``html`` (an HTML page served as RSS
+      is a page), read past a long prolog and in UTF-16 too.
+    - Then a page's Content-Type is believed and a feed's decides; for any other type
+      a feed's root near the start (after a PHP warning, say) still makes it a feed.
     """
     head = _decode(body[:_SNIFF_BYTES])
     if head.lstrip("\ufeff \t\r\n").startswith("{"):
