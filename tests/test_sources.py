@@ -12,15 +12,18 @@ import pytest
 from sqlalchemy import func, select
 from support import FixtureServer, MediaSet
 from support.archiving import make_config, run_cli, settings, write_config
+from support.browser import AppClient
 
 from archiver.archive import Archive
 from archiver.capture import Capturer
+from archiver.config import load_config
 from archiver.errors import FetchError
 from archiver.fetch.http import HttpFetcher
 from archiver.index.models import CaptureJob, Embed, Page
 from archiver.sources.feed import looks_like_feed, parse_feed
 from archiver.sources.poll import Poller
 from archiver.sources.registry import add_source
+from archiver.web import create_app
 
 ATOM = b"""<?xml version="1.0" encoding="utf-8"?>
 <feed xmlns="http://www.w3.org/2005/Atom"><title>Live</title>
@@ -112,6 +115,9 @@ def test_files_a_feed_entry_attaches_are_archived_with_the_entrys_context(
         "Shelling resumed at dawn. Rebels posted video of their fighters near the Citadel:"
     )
     assert video["posted_at"] == "2013-09-28T18:00:00Z"  # when the feed says it went out
+    with Archive.open(load_config(config)) as archive, AppClient(create_app(archive)) as web:
+        item_page = web.get(f"/item/{found['video']['sha256']}").text
+    assert "posted 2013-09-28 18:00 UTC (by its feed)" in item_page
     assert found["image"]["sha256"] == hashlib.sha256(media.photo_a.read_bytes()).hexdigest()
     assert found["image"]["sightings"][0]["media_url"] == f"{base}/media/photo_a.jpg"
     (audio,) = found["audio"]["sightings"]
