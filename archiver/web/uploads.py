@@ -9,6 +9,7 @@ the bytes of the file part as they stream in (a client can lie or send chunks).
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
 import tempfile
 from collections.abc import AsyncIterator
@@ -18,6 +19,13 @@ from pathlib import Path
 from fastapi import Request
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
+
+# python-multipart logs each malformed body as a warning before it raises. The client
+# gets the reason as a one-line 400; on the service's stderr it would be a bare line,
+# outside archiver's log format, that any client could print as often as it likes.
+_LIBRARY_LOG = logging.getLogger("python_multipart")
+_LIBRARY_LOG.addHandler(logging.NullHandler())
+_LIBRARY_LOG.propagate = False
 
 ENVELOPE = 64 * 1024  # room for the multipart boundaries, headers and small fields
 MAX_FIELD = 1024
