@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Callable
 from functools import lru_cache
 
 import lxml.etree
@@ -82,6 +83,7 @@ _MEDIA_WORDS = frozenset(
 # A first word that makes the token a page state, not a name: "has-sidebar", "no-comments".
 _STATE_WORDS = frozenset({"has", "with", "no", "without"})
 MAX_NESTED_WRAPPERS = 8
+_PAGE_ROOTS = frozenset({"body", "html"})
 _XML_UNSAFE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _WORD_SPLIT = re.compile(r"[^A-Za-z0-9]+|(?<=[a-z0-9])(?=[A-Z])")
 
@@ -134,26 +136,39 @@ def _outermost(elements: list[Element]) -> list[Element]:
     ``<article>`` elements each walked all their ancestors)."""
     chosen = set(elements)
     inside: dict[Element, bool] = {}  # the element or an ancestor is a match
-    outermost: list[Element] = []
-    for element in elements:
-        path: list[Element] = []
-        node = element.getparent()
-        found = False
-        while node is not None:
-            known = inside.get(node)
-            if known is not None:
-                found = known
-                break
-            if node in chosen:
-                found = True
-                break
-            path.append(node)
-            node = node.getparent()
-        for visited in path:
-            inside[visited] = found
-        if not found:
-            outermost.append(element)
-    return outermost
+    return [
+        element
+        for element in elements
+        if not _upward(element.getparent(), inside, lambda node: True if node in chosen else None)
+    ]
+
+
+def _upward(
+    start: Element | None,
+    memo: dict[Element, bool],
+    verdict: Callable[[Element], bool | None],
+    stop_tags: frozenset[str] = frozenset(),
+) -> bool:
+    """The first answer ``verdict`` gives (None: no answer) from ``start`` up to the root or a
+    ``stop_tags`` element, else False; kept in ``memo`` for every element on the way, so
+    each ancestor is judged once however many elements below it ask."""
+    path: list[Element] = []
+    node = start
+    found = False
+    while node is not None and tag_name(node) not in stop_tags:
+        known = memo.get(node)
+        if known is not None:
+            found = known
+            break
+        path.append(node)
+        answer = verdict(node)
+        if answer is not None:
+            found = answer
+            break
+        node = node.getparent()
+    for visited in path:
+        memo[visited] = found
+    return found
 
 
 def _update_run_root(
@@ -238,26 +253,14 @@ def _inside_chrome(
     element: Element, total: int, sizes: _TextSizes, memo: dict[Element, bool]
 ) -> bool:
     """Whether the element or an ancestor is chrome (an ``article`` teaser in a sidebar);
-    wrappers holding most of the page's text are layout, not chrome. Answers are kept in
-    ``memo`` for every element on the way up, so each ancestor is judged once. Above a
-    wrapper that holds most of the text every ancestor does too, so the walk stops there
-    (2,000 nested wrappers named like chrome each measured the text of the whole page)."""
-    path: list[Element] = []
-    node = element
-    found = False
-    while node is not None and tag_name(node) not in ("body", "html"):
-        known = memo.get(node)
-        if known is not None:
-            found = known
-            break
-        path.append(node)
-        if looks_like_chrome(node):
-            found = sizes(node) * 2 < total
-            break
-        node = node.getparent()
-    for visited in path:
-        memo[visited] = found
-    return found
+    wrappers holding most of the page's text are layout, not chrome. Above a wrapper that
+    holds most of the text every ancestor does too, so the walk stops there (2,000 nested
+    wrappers named like chrome each measured the text of the whole page)."""
+
+    def verdict(node: Element) -> bool | None:
+        return sizes(node) * 2 < total if looks_like_chrome(node) else None
+
+    return _upward(element, memo, verdict, _PAGE_ROOTS)
 
 
 def looks_like_chrome(element: Element) -> bool:

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import codecs
 import ctypes
+import functools
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
@@ -30,7 +31,6 @@ _PRESCAN_BYTES = 8192
 #: that workers reading large pages side by side stay within the service's memory limit.
 LARGE_DOCUMENT = 2 * 1024**2
 _LARGE_DOCUMENT = threading.Lock()
-_malloc_trim: Any = None  # glibc's malloc_trim once looked up; False where there is none
 _BOMS = (
     (codecs.BOM_UTF8, "utf-8-sig"),
     (codecs.BOM_UTF16_LE, "utf-16"),
@@ -128,14 +128,19 @@ def _release_free_memory() -> None:
     """Give the freed tree back to the system. Each worker thread allocates from its
     own malloc arena, which keeps what it freed: without this, every worker that once
     read a large page would go on holding the memory of its tree."""
-    global _malloc_trim
-    if _malloc_trim is None:
-        try:
-            _malloc_trim = ctypes.CDLL(None).malloc_trim  # glibc
-        except (OSError, AttributeError):
-            _malloc_trim = False
-    if _malloc_trim:
-        _malloc_trim(0)
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's ``malloc_trim``; None where the C library has none."""
+    try:
+        trim: Callable[[int], int] = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return None
+    return trim
 
 
 def parse_document(data: bytes | str) -> Element:
