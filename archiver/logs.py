@@ -3,6 +3,10 @@
 Format (documented in the README): ``ts=2026-01-01T00:00:00Z level=info event=capture.done
 url=... sha256=...``. Values with spaces or quotes are JSON-quoted. Expected failures
 are logged as one line with a ``reason``; only unexpected ones carry a traceback.
+
+Other libraries' warnings (APScheduler, httpx, SQLAlchemy, Python's ``warnings``) take
+the same shape, ``event=library.log logger=NAME message=...``, instead of the bare lines
+Python would print: a journald reader greps one format.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ import time
 from typing import Any
 
 LOGGER = logging.getLogger("archiver")
+LIBRARY_EVENT = "library.log"
+_HANDLER_NAME = "archiver.stderr"
 
 
 def _value(value: object) -> str:
@@ -27,9 +33,12 @@ class KeyValueFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
         # getMessage: a plain logger call ("job %s crashed", job_id) keeps its arguments
-        event = _value(record.getMessage())
-        parts = [f"ts={stamp}Z", f"level={record.levelname.lower()}", f"event={event}"]
+        message = record.getMessage()
         fields: dict[str, Any] = getattr(record, "fields", {})
+        if not _ours(record.name):
+            message, fields = LIBRARY_EVENT, {"logger": record.name, "message": message.rstrip()}
+        event = _value(message)
+        parts = [f"ts={stamp}Z", f"level={record.levelname.lower()}", f"event={event}"]
         parts += [f"{key}={_value(value)}" for key, value in fields.items() if value is not None]
         line = " ".join(parts)
         if record.exc_info:
@@ -42,9 +51,20 @@ def log_event(name: str, level: int = logging.INFO, **fields: Any) -> None:
     LOGGER.log(level, name, extra={"fields": fields})
 
 
+def _ours(name: str) -> bool:
+    return name == LOGGER.name or name.startswith(LOGGER.name + ".")
+
+
 def setup_logging(level: str = "info") -> None:
+    """archiver's events at ``level`` and above; other libraries' at warning and above
+    (their info lines are chatter: httpx logs every request), in the same format."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(KeyValueFormatter())
+    handler.set_name(_HANDLER_NAME)
     LOGGER.handlers[:] = [handler]
     LOGGER.setLevel(level.upper())
     LOGGER.propagate = False
+    root = logging.getLogger()
+    root.handlers[:] = [h for h in root.handlers if h.get_name() != _HANDLER_NAME] + [handler]
+    root.setLevel(max(logging.WARNING, LOGGER.level))
+    logging.captureWarnings(True)

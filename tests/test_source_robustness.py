@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import threading
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -27,7 +26,6 @@ from archiver.index.models import CaptureJob, Embed, LinkCheck, Page, Source, ut
 from archiver.index.records import upsert_embed
 from archiver.integrity.fixity import verify_archive
 from archiver.jsontext import load_json
-from archiver.logs import setup_logging
 from archiver.sources.entries import MAX_ATTACHMENTS, media_embeds
 from archiver.sources.feed import parse_feed
 from archiver.sources.poll import Poller, PollResult, claim_due_sources
@@ -200,21 +198,6 @@ def test_one_unschedulable_liveness_result_loses_no_other(
         assert check.checked_at is not None
         day = timedelta(seconds=archive.config.liveness.live_every)
         assert check.next_check_at - check.checked_at <= day * 1.1 + SLACK  # not 31,000 years
-
-
-def test_plain_logger_calls_keep_their_arguments(capsys: pytest.CaptureFixture[str]) -> None:
-    logger = logging.getLogger("archiver")
-    saved = logger.handlers[:], logger.level, logger.propagate
-    setup_logging("info")
-    try:
-        raise RuntimeError("boom")
-    except RuntimeError:
-        logger.exception("job %s crashed", 1234)
-    finally:
-        logger.handlers[:], logger.propagate = saved[0], saved[2]
-        logger.setLevel(saved[1])
-    first = capsys.readouterr().err.splitlines()[0]
-    assert first.endswith(' level=error event="job 1234 crashed"')
 
 
 def test_a_source_removed_while_it_is_polled_leaves_its_finds_archived(

@@ -1,0 +1,63 @@
+"""The log format: archiver's events and other libraries' warnings, one shape per line."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Iterator
+
+import pytest
+
+from archiver.logs import setup_logging
+
+
+@pytest.fixture
+def structured_logs() -> Iterator[None]:
+    """Undoes what a test's setup_logging did: the test run shares loggers. (The test
+    calls it itself, so that its handler writes to the stderr capsys holds then.)"""
+    ours, root = logging.getLogger("archiver"), logging.getLogger()
+    saved = ours.handlers[:], ours.level, ours.propagate, root.handlers[:], root.level
+    try:
+        yield
+    finally:
+        logging.captureWarnings(False)
+        ours.handlers[:], ours.propagate, root.handlers[:] = saved[0], saved[2], saved[3]
+        ours.setLevel(saved[1])
+        root.setLevel(saved[4])
+
+
+def test_plain_logger_calls_keep_their_arguments(
+    structured_logs: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    setup_logging("info")
+    try:
+        raise RuntimeError("boom")
+    except RuntimeError:
+        logging.getLogger("archiver").exception("job %s crashed", 1234)
+    first = capsys.readouterr().err.splitlines()[0]
+    assert first.endswith(' level=error event="job 1234 crashed"')
+
+
+def test_other_libraries_warnings_take_the_same_shape(
+    structured_logs: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A journald reader greps one format: a library's warning or a Python warning is a
+    key=value line naming its logger, not a bare line; a library's info is left out."""
+    setup_logging("info")
+    logging.getLogger("apscheduler.executors.default").warning(
+        'Run time of job "%s" was missed by %s', "poll", "0:00:07"
+    )
+    logging.getLogger("httpx").info("HTTP Request: GET https://example.org/ 200 OK")
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.warn("an old spelling", DeprecationWarning, stacklevel=1)
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 2, lines
+    assert lines[0].startswith("ts=")
+    assert lines[0].endswith(
+        " level=warning event=library.log logger=apscheduler.executors.default"
+        ' message="Run time of job \\"poll\\" was missed by 0:00:07"'
+    )
+    assert " level=warning event=library.log logger=py.warnings message=" in lines[1]
+    assert "DeprecationWarning: an old spelling" in lines[1]
+    assert "\n" not in lines[1]
