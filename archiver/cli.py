@@ -140,6 +140,23 @@ def _describe(item: ItemResult) -> Iterator[str]:
         )
     for f in item.files:
         yield f"{item.status:<8} {f.sha256[:16]} {item.url}\n{'':26}{f.path}"
+        if f.near_duplicates and (said := _near_duplicates(f.near_duplicates)):
+            yield f"{'':26}{said}"
+
+
+def _near_duplicates(near: dict[str, Any]) -> str | None:
+    """One line on what matching found for a new file (the JSON has the whole list)."""
+    if near.get("fingerprint_error"):
+        return f"not fingerprinted: {near['fingerprint_error']}"
+    matches: list[dict[str, Any]] = near.get("matches") or []
+    if not matches:
+        return None
+    best = max(matches, key=lambda m: m["similarity"])
+    more = f" and {len(matches) - 1} more" if len(matches) > 1 else ""
+    return (
+        f"near-duplicate of {best['sha256'][:16]} ({best['similarity']:.3f}, {best['method']})"
+        f"{more}; group {near['group_id']}, earliest {str(near['earliest'])[:16]}"
+    )
 
 
 @cli.command()

@@ -121,7 +121,15 @@ def test_cli_dupes_similar_phash_and_rehash(
     serve(server, media, copies)
     config = write_config(tmp_path / "d.toml", settings(tmp_path / "storage"))
     assert run_cli(config, "capture", server.url("/first")).returncode == 0
-    assert run_cli(config, "capture", server.url("/repost")).returncode == 0
+    repost = run_cli(config, "capture", server.url("/repost"))
+    assert repost.returncode == 0
+    # The readable report says it too, under the copy's path
+    said = repost.stdout.split("/copy/photo.jpg\n", 1)[1].splitlines()[1].strip()
+    original = sha(media.photo_a)[:16]
+    assert re.fullmatch(
+        rf"near-duplicate of {original} \(0\.\d{{3}}, [a-z-]+\); group \d+, earliest {original}",
+        said,
+    ), said
 
     groups = json.loads(run_cli(config, "dupes", "--json").stdout)
     assert len(groups) == 2
