@@ -10,7 +10,8 @@ directly (``embed_id`` is null). States:
 - ``failed``: the last attempt failed (``last_error``); retried at
   ``next_attempt_at`` with exponential backoff, not retried when that is null;
 - ``gone``: the server or platform says the media no longer exists (404, 410,
-  "video unavailable"); liveness checks may notice a return.
+  "video unavailable"); when a liveness check later finds the URL live, the job is
+  pending again (`retry_returned`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -159,6 +160,29 @@ def requeue(job: CaptureJob, now: datetime) -> None:
     """Capture a finished URL again (a page asked for anew may have a new version)."""
     job.state, job.attempts, job.next_attempt_at = JobState.PENDING, 0, now
     job.last_error, job.updated_at = None, now
+
+
+def retry_returned(session: Session, urls: Collection[str], now: datetime) -> list[str]:
+    """Capture again the gone embeds whose URL a liveness check found live; their URLs.
+
+    A 404 at capture time is not always the end: a CDN that had not caught up with a
+    fresh post, a post restored after review. Attempts are not reset, so a server that
+    answers the check but never the download is given up after `MAX_ATTEMPTS`.
+    """
+    if not urls:
+        return []
+    jobs = session.scalars(
+        select(CaptureJob)
+        .join(Embed, Embed.id == CaptureJob.embed_id)
+        .where(
+            Embed.url.in_(urls),
+            CaptureJob.state == JobState.GONE,
+            CaptureJob.attempts < MAX_ATTEMPTS,
+        )
+    ).all()
+    for job in jobs:
+        job.state, job.next_attempt_at, job.updated_at = JobState.PENDING, now, now
+    return [job.url for job in jobs]
 
 
 def release(job: CaptureJob, now: datetime, owner: str) -> bool:

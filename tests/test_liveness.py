@@ -13,11 +13,15 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 from support import FixtureServer, MediaSet, locked_table, pg_schema
-from support.archiving import run_cli, settings, write_config
+from support.archiving import make_config, run_cli, settings, write_config
+from support.browser import sha256_of
 
 from archiver.archive import Archive
 from archiver.config import LivenessConfig, load_config
-from archiver.index.models import LinkCheck, utcnow
+from archiver.extract import extract_embeds
+from archiver.index.models import CaptureJob, LinkCheck, Page, utcnow
+from archiver.index.records import upsert_embed
+from archiver.jobs import MAX_ATTEMPTS, embed_job, retry_returned
 from archiver.liveness.report import embed_statuses
 from archiver.liveness.schedule import CLAIM_LEASE, next_check
 from archiver.liveness.service import LivenessChecker, Target, claim_due, sync_targets
@@ -247,3 +251,55 @@ def _checker_and_due(archive: Archive) -> tuple[LivenessChecker, list[Target]]:
         sync_targets(session, utcnow())
     with archive.session() as session:
         return checker, claim_due(session, utcnow(), 10)
+
+
+def test_an_embed_gone_at_capture_but_live_at_a_check_is_captured_again(
+    config: Path, server: FixtureServer, media: MediaSet
+) -> None:
+    """A fresh post's image can 404 for a while (a CDN catching up, a post restored
+    after review): the capture says gone, a later check finds it live, and the daemon
+    then archives it instead of leaving it unarchived for good."""
+    server.add_status("/media/photo_a.jpg", 404)
+    first = run_cli(config, "capture", server.url("/live"))
+    assert first.returncode == 1 and "gone" in first.stdout
+
+    server.add_file("/media/photo_a.jpg", media.photo_a)
+    result = run_cli(config, "--log-level", "info", "check", "--json")
+    assert result.returncode == 0, result.stderr
+    assert "event=capture.retry url=" in result.stderr
+    assert "/media/photo_a.jpg" in result.stderr
+    with Archive.open(load_config(config)) as archive, archive.read_session() as session:
+        jobs = session.scalars(select(CaptureJob).where(CaptureJob.url.endswith("photo_a.jpg")))
+        assert [(job.state, job.attempts) for job in jobs] == [("pending", 1)]
+
+    assert run_cli(config, "run", "--once").returncode == 0
+    found = json.loads(run_cli(config, "search", "--page", server.url("/live"), "--json").stdout)
+    assert sha256_of(media.photo_a) in {row["sha256"] for row in found}
+
+
+def test_a_url_that_answers_checks_but_never_downloads_is_given_up(
+    tmp_path: Path, db_url: str
+) -> None:
+    """Captured again on every live check, a job would loop for ever: the attempts
+    it used are not reset, so it stops at the limit."""
+    page_url = "https://news.example/live"
+    found = extract_embeds(
+        b"<article><p>Smoke:</p><img src='/fresh.jpg' width=800 height=600>"
+        b"<p>Fire:</p><img src='/spent.jpg' width=800 height=600></article>",
+        page_url,
+    ).embeds
+    with Archive.open(make_config(tmp_path / "storage", db_url)) as archive:
+        now = utcnow()
+        with archive.session() as session:
+            page = Page(url=page_url, first_fetched_at=now, last_fetched_at=now)
+            session.add(page)
+            session.flush()
+            for attempts, embed in zip((1, MAX_ATTEMPTS), found, strict=True):
+                job = embed_job(session, upsert_embed(session, page, embed, now))
+                job.state, job.attempts, job.next_attempt_at = "gone", attempts, None
+        urls = [embed.url for embed in found]
+        with archive.session() as session:
+            assert retry_returned(session, urls, now) == [urls[0]]
+        with archive.read_session() as session:
+            states = dict(session.execute(select(CaptureJob.url, CaptureJob.state)).all())
+        assert states == {urls[0]: "pending", urls[1]: "gone"}

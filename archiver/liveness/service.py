@@ -3,7 +3,8 @@
 Targets are every embed URL archiver has seen and every page that embeds
 something. Each has a ``link_checks`` row with its current status and next check
 time; each change of status is a ``link_check_events`` row. A turn to ``gone`` or
-``restricted`` is logged and sent to the webhook, if one is configured.
+``restricted`` is logged and sent to the webhook, if one is configured. An embed
+whose capture found it gone but that a check finds live is queued for capture again.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from archiver.index.models import (
 )
 from archiver.integrity.eventlog import logged_session
 from archiver.integrity.events import record_liveness
+from archiver.jobs import retry_returned
 from archiver.liveness.probes import CheckResult, Prober, Status
 from archiver.liveness.schedule import CLAIM_LEASE, next_check
 from archiver.liveness.webhook import LivenessEvent, WebhookNotifier
@@ -219,8 +221,12 @@ class LivenessChecker:
                     )
                     continue
                 events += found
+            live = {target.url for target, result in batch if result.status == "live"}
+            retried = retry_returned(session, live, now)
             for check, previous in changed:  # the event log last: it holds its lock to commit
                 record_liveness(session, check, previous, at=now)
+        for url in retried:
+            log_event("capture.retry", url=url, reason="gone at capture, live again")
         for event in events:
             log_event(
                 "liveness.dead",
