@@ -185,6 +185,17 @@ def retry_returned(session: Session, urls: Collection[str], now: datetime) -> li
     return [job.url for job in jobs]
 
 
+def gone_at_capture(session: Session, url: str) -> bool:
+    """Whether an embed of this URL has a capture job that ended gone (nothing archived)."""
+    query = (
+        select(CaptureJob.id)
+        .join(Embed, Embed.id == CaptureJob.embed_id)
+        .where(Embed.url == url, CaptureJob.state == JobState.GONE)
+        .limit(1)
+    )
+    return session.scalar(query) is not None
+
+
 def release(job: CaptureJob, now: datetime, owner: str) -> bool:
     """Put an interrupted job back as it was before this attempt (shutdown, not failure).
 

@@ -115,6 +115,12 @@ def test_schedule_depends_on_status() -> None:
     assert next_check(quiet, "error", 3, now) == now + timedelta(hours=4)
     assert next_check(quiet, "error", 10, now) == now + timedelta(hours=24)
     assert next_check(quiet, "gone", 0, now) == now + timedelta(days=7)
+    # gone with nothing captured: again after as long as it has been dead, 1 h to 7 days
+    for dead_for, wait in ((0, 1), (5, 5), (30, 30), (24 * 30, 24 * 7)):
+        uncaptured = timedelta(hours=dead_for)
+        assert next_check(quiet, "gone", 0, now, uncaptured_for=uncaptured) == now + timedelta(
+            hours=wait
+        )
     assert next_check(quiet, "error", 1, now, retry_after=7200) == now + timedelta(hours=2)
     spread = {next_check(LivenessConfig(), "live", 0, now) for _ in range(20)}
     assert len(spread) > 1 and all(
@@ -262,6 +268,13 @@ def test_an_embed_gone_at_capture_but_live_at_a_check_is_captured_again(
     server.add_status("/media/photo_a.jpg", 404)
     first = run_cli(config, "capture", server.url("/live"))
     assert first.returncode == 1 and "gone" in first.stdout
+    check(config)  # still 404: checked again within the hour, not in a week
+    with Archive.open(load_config(config)) as archive, archive.read_session() as session:
+        rows = session.execute(select(LinkCheck.url, LinkCheck.status, LinkCheck.next_check_at))
+        waits = {url.rsplit("/", 1)[1]: (status, at - utcnow()) for url, status, at in rows}
+    assert waits["photo_a.jpg"][0] == "gone"
+    assert timedelta(minutes=50) < waits["photo_a.jpg"][1] < timedelta(minutes=70)
+    assert waits["clip_a.mp4"][1] > timedelta(hours=20)  # live: daily
 
     server.add_file("/media/photo_a.jpg", media.photo_a)
     result = run_cli(config, "--log-level", "info", "check", "--json")

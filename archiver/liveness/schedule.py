@@ -18,9 +18,15 @@ def next_check(
     consecutive_errors: int,
     now: datetime,
     retry_after: float | None = None,
+    uncaptured_for: timedelta | None = None,
 ) -> datetime:
     """live: daily; error: hourly, doubling with each further error up to daily;
     gone: weekly (to notice a return); restricted: every three days.
+
+    A gone URL that archiver never captured (``uncaptured_for``: how long it has been
+    dead) is checked again after as long as that, between ``error_every`` and
+    ``gone_every``: a CDN that had not caught up with a fresh post is noticed within
+    the hour, and a URL dead for days costs a check every few days.
 
     A Retry-After is honoured up to ``live_every``, the longest wait after errors: a
     server asking for a year (or for more seconds than a date can hold) is asked
@@ -30,6 +36,9 @@ def next_check(
     if status == "error":
         doublings = min(max(consecutive_errors - 1, 0), MAX_DOUBLINGS)
         base = min(settings.error_every * 2**doublings, settings.live_every)
+    elif status == "gone" and uncaptured_for is not None:
+        waited = uncaptured_for.total_seconds()
+        base = min(max(waited, settings.error_every), settings.gone_every)
     else:
         base = {
             "live": settings.live_every,

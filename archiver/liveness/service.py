@@ -40,7 +40,7 @@ from archiver.index.models import (
 )
 from archiver.integrity.eventlog import logged_session
 from archiver.integrity.events import record_liveness
-from archiver.jobs import retry_returned
+from archiver.jobs import gone_at_capture, retry_returned
 from archiver.liveness.probes import CheckResult, Prober, Status
 from archiver.liveness.schedule import CLAIM_LEASE, next_check
 from archiver.liveness.webhook import LivenessEvent, WebhookNotifier
@@ -255,8 +255,20 @@ class LivenessChecker:
         check.status, check.reason = result.status, result.reason
         check.http_status, check.probe, check.checked_at = result.http_status, result.probe, now
         check.consecutive_errors = check.consecutive_errors + 1 if result.status == "error" else 0
+        if result.status in DEAD and previous not in DEAD:
+            check.first_seen_dead_at = now
+        if result.status == "live" and previous in DEAD:
+            check.came_back_at = now
+        uncaptured_for = None
+        if result.status == "gone" and gone_at_capture(session, check.url):
+            uncaptured_for = now - (check.first_seen_dead_at or now)
         check.next_check_at = next_check(
-            self.settings, result.status, check.consecutive_errors, now, result.retry_after
+            self.settings,
+            result.status,
+            check.consecutive_errors,
+            now,
+            result.retry_after,
+            uncaptured_for,
         )
         if previous == result.status:
             return []
@@ -271,10 +283,6 @@ class LivenessChecker:
                 http_status=result.http_status,
             )
         )
-        if result.status in DEAD and previous not in DEAD:
-            check.first_seen_dead_at = now
-        if result.status == "live" and previous in DEAD:
-            check.came_back_at = now
         return self._events(session, check, previous, now) if result.status in DEAD else []
 
     def _events(
