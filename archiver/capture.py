@@ -13,7 +13,7 @@ import re
 import shutil
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -44,7 +44,7 @@ from archiver.fetch.http import (
     HttpFetcher,
     Response,
 )
-from archiver.fetch.ytdlp import PlatformFile, platform_metadata
+from archiver.fetch.ytdlp import PlatformFile, YtdlpError, platform_metadata
 from archiver.index.models import CaptureJob, Embed, Media, Page, Sighting, utcnow
 from archiver.index.records import (
     Acquisition,
@@ -468,7 +468,10 @@ class Capturer:
             return jobs.outcome_of_error(exc, 0, utcnow())
         with self.archive.session() as session:
             attempts = session.get_one(CaptureJob, job_id).attempts
-        return jobs.outcome_of_error(exc, attempts, utcnow())
+        outcome = jobs.outcome_of_error(exc, attempts, utcnow())
+        if isinstance(exc, YtdlpError):
+            outcome = replace(outcome, ytdlp_version=self.archive.ytdlp.version)
+        return outcome
 
     def _already(self, embed: Embed, job: CaptureJob) -> ItemResult:
         if job.state == JobState.SKIPPED:

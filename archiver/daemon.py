@@ -38,7 +38,7 @@ from archiver.fetch.http import HttpFetcher
 from archiver.index.models import CaptureJob, utcnow
 from archiver.integrity.eventlog import flush_log
 from archiver.integrity.fixity import run_due_slice
-from archiver.jobs import JobState
+from archiver.jobs import JobState, retry_for_new_ytdlp
 from archiver.liveness.service import LivenessChecker, sync_targets
 from archiver.liveness.service import claim_due as claim_due_checks
 from archiver.logs import log_event
@@ -124,13 +124,24 @@ class Daemon:
             log_event("eventlog.flush_failed", logging.WARNING, reason=str(exc))
         with self.archive.session() as session:
             sync_config_sources(session, self.config.sources, self.config.polling.default_every)
+        retried = self._retry_for_new_ytdlp()
         log_event(
             "daemon.start",
             pid=os.getpid(),
             root=str(self.archive.layout.root),
             recovered_jobs=recovered or None,
             removed_scratch=len(removed) or None,
+            retried_for_ytdlp=retried or None,
         )
+
+    def _retry_for_new_ytdlp(self) -> int:
+        """After a yt-dlp upgrade (the usual cure when a platform breaks), what the old
+        version gave up on is tried again (`jobs.retry_for_new_ytdlp`)."""
+        version = self.archive.ytdlp.version
+        if version == "unknown":
+            return 0
+        with self.archive.session() as session:
+            return retry_for_new_ytdlp(session, version, utcnow())
 
     def _recover_jobs(self) -> int:
         """Jobs left running by a dead process of this host are taken up now, instead

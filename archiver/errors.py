@@ -23,11 +23,13 @@ class FetchError(ArchiverError):
         http_status: int | None = None,
         retryable: bool = True,
         retry_after: float | None = None,
+        gone: bool = False,
     ):
         super().__init__(message)
         self.http_status = http_status
         self.retryable = retryable
         self.retry_after = retry_after  # seconds the server asked us to wait
+        self.gone = gone or http_status in (404, 410)  # the media no longer exists there
 
 
 class BlockedAddressError(FetchError):

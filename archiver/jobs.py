@@ -8,7 +8,9 @@ directly (``embed_id`` is null). States:
   means the worker died, and the job may be taken again;
 - ``done``: stored; ``skipped``: fetched but not evidence (an icon-sized image);
 - ``failed``: the last attempt failed (``last_error``); retried at
-  ``next_attempt_at`` with exponential backoff, not retried when that is null;
+  ``next_attempt_at`` with exponential backoff, not retried when that is null
+  (until the daemon starts with another yt-dlp than the one that gave the error:
+  `retry_for_new_ytdlp`);
 - ``gone``: the server or platform says the media no longer exists (404, 410,
   "video unavailable"); when a liveness check later finds the URL live, the job is
   pending again (`retry_returned`).
@@ -65,6 +67,7 @@ class Outcome:
     error: str | None = None
     retry_at: datetime | None = None
     counted: bool = True  # False: the attempt does not count towards MAX_ATTEMPTS
+    ytdlp_version: str | None = None  # the yt-dlp that gave the error, when one did
 
 
 def outcome_of_error(error: FetchError | Exception, attempts: int, now: datetime) -> Outcome:
@@ -79,9 +82,7 @@ def outcome_of_error(error: FetchError | Exception, attempts: int, now: datetime
     if isinstance(error, ArchiveUnavailable):  # the archive's fault, not the item's
         return Outcome(JobState.FAILED, message, now + UNAVAILABLE_DELAY, counted=False)
     if isinstance(error, FetchError):
-        if error.http_status in (404, 410) or (
-            not error.retryable and message.startswith("yt-dlp:")
-        ):
+        if error.gone:
             return Outcome(JobState.GONE, message)
         if not error.retryable:
             return Outcome(JobState.FAILED, message)
@@ -196,6 +197,29 @@ def gone_at_capture(session: Session, url: str) -> bool:
     return session.scalar(query) is not None
 
 
+def retry_for_new_ytdlp(session: Session, version: str, now: datetime) -> int:
+    """Jobs another yt-dlp gave up on are pending again, with fresh attempts: how many.
+
+    Platforms change their sites and yt-dlp follows with releases; a platform that
+    fails for longer than the backoff lasts (about four hours) would otherwise keep
+    every job of that time given up after the upgrade that fixes it. A post yt-dlp got
+    nothing from (no extractor, no video) is tried again too; jobs the platform said
+    are gone are not (liveness checks notice a return).
+    """
+    result = session.execute(
+        update(CaptureJob)
+        .where(
+            CaptureJob.state == JobState.FAILED,
+            CaptureJob.next_attempt_at.is_(None),
+            CaptureJob.ytdlp_version.is_not(None),
+            CaptureJob.ytdlp_version != version,
+        )
+        .values(state=JobState.PENDING, attempts=0, next_attempt_at=now, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 def release(job: CaptureJob, now: datetime, owner: str) -> bool:
     """Put an interrupted job back as it was before this attempt (shutdown, not failure).
 
@@ -250,7 +274,7 @@ def finish(job: CaptureJob, outcome: Outcome, now: datetime, owner: str) -> bool
     if not outcome.counted:
         job.attempts = max(job.attempts - 1, 0)
     job.state = outcome.state
-    job.last_error = outcome.error
+    job.last_error, job.ytdlp_version = outcome.error, outcome.ytdlp_version
     job.next_attempt_at = outcome.retry_at
     job.lease_owner = None
     job.lease_expires_at = None

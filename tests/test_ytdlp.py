@@ -9,14 +9,17 @@ import time
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 from support import FixtureServer, MediaSet
 from support.archiving import make_config
 
 from archiver.archive import Archive
 from archiver.capture import Capturer
 from archiver.config import Config, YtdlpConfig
+from archiver.daemon import Daemon
 from archiver.errors import FetchError
-from archiver.fetch.ytdlp import Ytdlp, error_line, is_permanent
+from archiver.fetch.ytdlp import Ytdlp, error_line, is_permanent, is_removed
+from archiver.index.models import CaptureJob
 
 FAKE = Path(__file__).parent / "fixtures" / "fake_ytdlp.py"
 YOUTUBE_PAGE = """<article><p><strong>UPDATE 1800 GMT:</strong> Rebels denied any advance by
@@ -166,3 +169,50 @@ def test_error_classification_follows_ytdlp_wording() -> None:
     assert is_permanent(line)
     assert not is_permanent("[generic] HTTP Error 503: Service Unavailable")
     assert is_permanent("Unsupported URL: https://example.org/")
+    # the platform said so: gone; yt-dlp got nothing, or failed itself: not gone
+    assert is_removed("[youtube] x: Video unavailable. This video has been removed")
+    assert is_removed("[youtube] x: Private video. Sign in if you've been granted access")
+    for nothing in (
+        "Unsupported URL: https://example.org/",
+        "[twitter] 1: No video could be found in this tweet",
+    ):
+        assert is_permanent(nothing) and not is_removed(nothing)
+    own = "[youtube] x: Requested format is not available. Use --list-formats"
+    assert not is_permanent(own) and not is_removed(own)
+
+
+def test_a_job_an_older_ytdlp_gave_up_on_is_tried_again_after_an_upgrade(
+    db_url: str,
+    tmp_path: Path,
+    server: FixtureServer,
+    media: MediaSet,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Platforms break yt-dlp for longer than a job's backoff lasts; the upgrade that
+    fixes it must bring back what was given up meanwhile. A post yt-dlp got no video
+    from is not gone (liveness calls it live): it fails, and waits for another yt-dlp."""
+    server.add_page("/live", YOUTUBE_PAGE)
+    monkeypatch.setenv("FAKE_YTDLP_MODE", "no-video")
+    config = fake_config(tmp_path / "storage", db_url=db_url)
+    with Archive.open(config) as archive:
+        (item,) = Capturer(archive).capture_url(server.url("/live")).items
+        assert item.status == "failed" and "No video could be found" in str(item.reason)
+        Daemon(archive).prepare()  # the same yt-dlp: nothing to try again
+        with archive.read_session() as session:
+            job = session.scalars(select(CaptureJob).where(CaptureJob.embed_id.is_not(None))).one()
+            assert (job.state, job.next_attempt_at) == ("failed", None)
+            assert (job.attempts, job.ytdlp_version) == (1, "2026.10.26")
+
+    monkeypatch.setenv("FAKE_YTDLP_VERSION", "2026.11.20")
+    monkeypatch.setenv("FAKE_YTDLP_MODE", "ok")
+    monkeypatch.setenv("FAKE_YTDLP_MEDIA", str(media.clip_b))
+    with Archive.open(config) as archive:
+        daemon = Daemon(archive)
+        daemon.prepare()
+        with archive.read_session() as session:
+            job = session.get_one(CaptureJob, job.id)
+            assert (job.state, job.attempts) == ("pending", 0)
+        daemon.run_once()
+        with archive.read_session() as session:
+            job = session.get_one(CaptureJob, job.id)
+            assert (job.state, job.ytdlp_version, job.last_error) == ("done", None, None)

@@ -45,14 +45,22 @@ MAX_ENTRIES = 50  # a post may carry several videos or photos; a channel must no
 GUARD_MODULE = "archiver.fetch.ytdlp_guard"
 SIZE_POLL = 0.5  # seconds between looks at the size of the files being written
 
-# yt-dlp's wording for media that is gone for good (retrying will not help)
-_PERMANENT = re.compile(
-    r"unsupported url|video unavailable|private video|has been removed|been terminated"
+# yt-dlp's wording for media the platform says is removed, or closed to us (retrying
+# will not help; a liveness check may see it return)
+_REMOVED = re.compile(
+    r"video unavailable|private video|has been removed|been terminated"
     r"|no longer available|does not exist|not available|removed for violating|copyright"
-    r"|account .*suspended|sign in to confirm your age|login required|requires authentication"
-    r"|no video could be found|no media found|there's no video",
+    r"|account .*suspended|sign in to confirm your age|login required|requires authentication",
     re.IGNORECASE,
 )
+# ... for a URL this yt-dlp gets nothing from: a post without video (a text or photo
+# tweet), a site it has no extractor for. The post is not gone; a newer yt-dlp may help.
+_NOTHING_TO_GET = re.compile(
+    r"unsupported url|no video could be found|no media found|there's no video", re.IGNORECASE
+)
+# ... for a failure of its own: no format matched (platform changes cause it, a newer
+# yt-dlp fixes it). Retried, whatever "not available" says.
+_ITS_OWN = re.compile(r"requested format is not available", re.IGNORECASE)
 
 PLATFORM_FIELDS = (
     "extractor",
@@ -131,7 +139,20 @@ def error_line(stderr: str) -> str:
 
 
 def is_permanent(message: str) -> bool:
-    return bool(_PERMANENT.search(message))
+    """Whether retrying with this yt-dlp cannot help."""
+    if _ITS_OWN.search(message):
+        return False
+    return bool(_NOTHING_TO_GET.search(message) or _REMOVED.search(message))
+
+
+def is_removed(message: str) -> bool:
+    """Whether the platform says the media is removed or closed to us (a job gone)."""
+    return is_permanent(message) and not _NOTHING_TO_GET.search(message)
+
+
+class YtdlpError(FetchError):
+    """yt-dlp could not download a URL. The job keeps which yt-dlp failed, so that a
+    given-up job is tried again once another version is installed."""
 
 
 class FileTooLarge(FetchError):
@@ -268,7 +289,9 @@ class Ytdlp:
             full = _ARCHIVE_FULL.search(stderr)
             if full:  # the archive's disk, not the video: retried, not counted
                 raise ArchiveUnavailable(f"yt-dlp: cannot write to the archive: {full[0]}")
-            raise FetchError(f"yt-dlp: {reason}", retryable=not is_permanent(reason))
+            raise YtdlpError(
+                f"yt-dlp: {reason}", retryable=not is_permanent(reason), gone=is_removed(reason)
+            )
         files = [self._collect(path) for path in paths]
         if largest_file(work_dir) > self.network.max_file_size:
             raise FileTooLarge(self.network.max_file_size)
@@ -284,12 +307,12 @@ class Ytdlp:
                 max_file_size=self.network.max_file_size,
             )
         except TimeoutError:  # before OSError, of which it is a subclass
-            raise FetchError(f"yt-dlp timed out after {self.config.timeout:.0f}s") from None
+            raise YtdlpError(f"yt-dlp timed out after {self.config.timeout:.0f}s") from None
         except OSError as exc:
-            raise FetchError(f"yt-dlp could not start: {exc.strerror}", retryable=False) from None
+            raise YtdlpError(f"yt-dlp could not start: {exc.strerror}", retryable=False) from None
         if done.returncode < 0:
             name = signal.Signals(-done.returncode).name
-            raise FetchError(f"yt-dlp crashed ({name})")
+            raise YtdlpError(f"yt-dlp crashed ({name})")
         return done.stdout, done.stderr, done.returncode
 
     def _collect(self, media: Path) -> PlatformFile:

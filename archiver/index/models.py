@@ -215,6 +215,7 @@ class CaptureJob(Base):
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime | None]  # None: not scheduled (done, or given up)
     last_error: Mapped[str | None] = mapped_column(Text)
+    ytdlp_version: Mapped[str | None] = mapped_column(String(64))  # when yt-dlp gave last_error
     lease_owner: Mapped[str | None] = mapped_column(String(200))
     lease_expires_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
