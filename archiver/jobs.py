@@ -36,7 +36,7 @@ from archiver.index.models import CaptureJob, Embed, utcnow
 from archiver.index.records import get_or_create
 from archiver.store.layout import pid_alive
 
-MAX_ATTEMPTS = 8
+MAX_ATTEMPTS = 16  # with the backoff below: retried for about five and a half days
 BASE_DELAY = timedelta(minutes=1)
 MAX_DELAY = timedelta(hours=24)
 LEASE = timedelta(minutes=10)
@@ -56,7 +56,9 @@ CLAIMABLE = (JobState.PENDING, JobState.FAILED, JobState.RUNNING)
 
 
 def backoff(attempts: int) -> timedelta:
-    """1 min, 2 min, 4 min ... capped at a day."""
+    """1 min, 2 min, 4 min ... capped at a day: a failure is retried quickly at first,
+    and for days in all (`MAX_ATTEMPTS`), so that an outage of the source's host, or
+    of archiver's own network, over a night or a weekend does not cost the evidence."""
     delay: timedelta = BASE_DELAY * (2 ** max(attempts - 1, 0))
     return min(delay, MAX_DELAY)
 
@@ -201,8 +203,8 @@ def retry_for_new_ytdlp(session: Session, version: str, now: datetime) -> int:
     """Jobs another yt-dlp gave up on are pending again, with fresh attempts: how many.
 
     Platforms change their sites and yt-dlp follows with releases; a platform that
-    fails for longer than the backoff lasts (about four hours) would otherwise keep
-    every job of that time given up after the upgrade that fixes it. A post yt-dlp got
+    fails for longer than the backoff lasts (days) would otherwise keep every job
+    of that time given up after the upgrade that fixes it. A post yt-dlp got
     nothing from (no extractor, no video) is tried again too; jobs the platform said
     are gone are not (liveness checks notice a return).
     """

@@ -19,6 +19,7 @@ from archiver.archive import Archive
 from archiver.capture import Capturer, CaptureReport
 from archiver.config import config_from_dict
 from archiver.daemon import Daemon
+from archiver.errors import FetchError
 from archiver.index.models import CaptureJob, utcnow
 from archiver.jobs import (
     MAX_ATTEMPTS,
@@ -26,6 +27,7 @@ from archiver.jobs import (
     Outcome,
     claim_due,
     finish,
+    outcome_of_error,
     release,
     start,
     url_job,
@@ -147,6 +149,21 @@ def test_an_expired_lease_on_the_last_attempt_is_given_up_not_claimed(tmp_path: 
         start(job, "other-host:7", utcnow(), timedelta(seconds=LEASE))
         assert claim_due(session, "me:1", 10, utcnow() + timedelta(seconds=2 * LEASE)) == []
         assert job.state == JobState.FAILED and job.attempts == MAX_ATTEMPTS
+
+
+def test_a_failing_download_is_retried_for_days_before_it_is_given_up() -> None:
+    """A source's host down over a weekend (or archiver's own network over a night)
+    must not cost the evidence: retries start within minutes and go on for days."""
+    now = utcnow()
+    error = FetchError("connection failed: [Errno 111] Connection refused")
+    waited, attempts = timedelta(0), 1
+    while (outcome := outcome_of_error(error, attempts, now)).retry_at is not None:
+        waited += outcome.retry_at - now
+        attempts += 1
+    assert outcome.state == JobState.FAILED and "gave up after" in str(outcome.error)
+    assert attempts == MAX_ATTEMPTS
+    assert outcome_of_error(error, 1, now).retry_at == now + timedelta(minutes=1)
+    assert timedelta(days=5) < waited < timedelta(days=7)
 
 
 @pytest.mark.parametrize(("retry_after", "hours"), [("3600", 1.0), ("99999999999", 24.0)])
