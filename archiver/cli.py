@@ -345,7 +345,11 @@ def status(ctx: Context, as_json: bool) -> None:
     if report["recent_failures"]:
         click.echo("recent failures:")
         for f in report["recent_failures"]:
-            click.echo(f"  {f['failed_at']}  {f['state']:<6} {f['url']}  ({f['reason']})")
+            line = f"  {f['failed_at']}  {f['state']:<6} {f['url']}  ({f['reason']})"
+            if f["state"] == "failed":
+                retry = f["next_attempt_at"]
+                line += f"  next attempt {retry}" if retry else "  not retried"
+            click.echo(line)
 
 
 @cli.group()

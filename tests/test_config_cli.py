@@ -75,8 +75,12 @@ def test_cli_capture_and_search_contract(
         "/blog",
         "<article><p>UPDATE 1430 GMT: Shelling reported:</p><img src='/photo.jpg'></article>",
     )
+    server.add_status("/busy.jpg", 503)
+    server.add_status("/private.jpg", 403)
     server.add_page(
-        "/bad", "<article><p>Two:</p><img src='/photo.jpg'><img src='/gone.jpg'></article>"
+        "/bad",
+        "<article><p>Two:</p><img src='/photo.jpg'><img src='/gone.jpg'>"
+        "<p>More:</p><img src='/busy.jpg'><img src='/private.jpg'></article>",
     )
 
     assert run_cli(config_file, "init").returncode == 0
@@ -88,6 +92,12 @@ def test_cli_capture_and_search_contract(
     assert partial.returncode == 1
     assert "gone" in partial.stdout and "HTTP 410" in partial.stdout
     assert "Traceback" not in partial.stderr
+    # status says which failures will be retried and which will not
+    failures = run_cli(config_file, "status").stdout.split("recent failures:\n", 1)[1]
+    lines = {line.split()[2].rsplit("/", 1)[1]: line for line in failures.splitlines()}
+    assert lines["gone.jpg"].endswith("(HTTP 410 from " + server.url("/gone.jpg") + ")")
+    assert re.search(r"\(HTTP 503 [^)]*\)  next attempt 20\d\d-", lines["busy.jpg"])
+    assert lines["private.jpg"].endswith("  not retried")
 
     digest = hashlib.sha256(media.photo_a.read_bytes()).hexdigest()
     found = run_cli(config_file, "search", "--sha256", digest[:8], "--json")
