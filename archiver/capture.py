@@ -38,6 +38,7 @@ from archiver.extract import (
     extract_player_media,
     normalize_url,
 )
+from archiver.fetch import xposts
 from archiver.fetch.http import (
     HTTPX_VERSION,
     Download,
@@ -526,6 +527,12 @@ class Capturer:
     # ---- one embed ----------------------------------------------------------------------
 
     def _capture_embed(self, embed: Embed) -> list[StoredFile]:
+        if (
+            embed.kind == "platform"
+            and embed.platform == "twitter"
+            and self.archive.config.x.photos
+        ):
+            return self._via_x(embed)
         if embed.kind == "platform":
             return self._via_ytdlp(embed.url, embed)
         if embed.kind == "file":
@@ -554,8 +561,38 @@ class Capturer:
         except FetchError as exc:
             raise FetchError(f"no media found in player page ({exc})", retryable=False) from None
 
+    def _via_x(self, embed: Embed) -> list[StoredFile]:
+        """An X post: its photos from the endpoint X's widget reads, its videos through
+        yt-dlp (see `archiver.fetch.xposts`)."""
+        post_id = xposts.post_id(embed.url)
+        if post_id is None:
+            return self._via_ytdlp(embed.url, embed)
+        url = xposts.syndication_url(self.archive.config.x.syndication_url, post_id)
+        post = xposts.parse_post(self.http.get_document(url).body, post_id)
+        stored = self._via_ytdlp(embed.url, embed) if post.has_video else []
+        if not post.photos:
+            if not stored:
+                raise Skip("the X post carries no photo or video (its text is kept on the embed)")
+            return stored
+        facts = _x_facts(post)
+        for photo in post.photos:
+            record = self.tmp / f"xpost-{embed.id}-{os.urandom(4).hex()}.json"
+            record.write_bytes(post.record)  # a copy per photo: placing it moves it
+            try:
+                with self.http.download(photo, self.tmp) as download:
+                    stored += self._store_download(
+                        download, embed, facts, [(record, "platform.post.json")]
+                    )
+            finally:
+                record.unlink(missing_ok=True)
+        return stored
+
     def _store_download(
-        self, download: Download, embed: Embed, facts: PlatformFacts | None = None
+        self,
+        download: Download,
+        embed: Embed,
+        facts: PlatformFacts | None = None,
+        extras: list[tuple[Path, str]] | None = None,
     ) -> list[StoredFile]:
         response = download.response
         identity = identify(download.head, response.headers.get("content-type"), response.final_url)
@@ -574,7 +611,11 @@ class Capturer:
             http_status=response.status,
             response_headers=response.headers,
         )
-        return [self._store(download.path, download.digests, identity, acquisition, embed, facts)]
+        return [
+            self._store(
+                download.path, download.digests, identity, acquisition, embed, facts, extras
+            )
+        ]
 
     def _via_ytdlp(self, url: str, embed: Embed) -> list[StoredFile]:
         work_dir = self.tmp / f"ytdlp-{embed.id}-{os.urandom(4).hex()}"
@@ -832,6 +873,26 @@ def _said(value: object) -> str | None:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)
     return None
+
+
+def _x_facts(post: xposts.XPost) -> PlatformFacts:
+    day, moment = _parse_upload(post.created_at)
+    metadata = {
+        "webpage_url": post.url,
+        "uploader_id": post.handle,
+        "description": post.text,
+        "created_at": post.created_at,
+        "source": "X syndication endpoint",
+    }
+    return PlatformFacts(
+        extractor="X",
+        id=post.id,
+        title=post.text,
+        uploader=post.author,
+        upload_date=day,
+        metadata={k: v for k, v in metadata.items() if v is not None},
+        uploaded_at=moment,
+    )
 
 
 def _player_facts(media: FoundEmbed) -> PlatformFacts | None:

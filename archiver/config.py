@@ -16,6 +16,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    field_validator,
 )
 
 from archiver import __version__
@@ -107,6 +108,18 @@ class YtdlpConfig(_Section):
     write_thumbnail: bool = True
 
 
+class XConfig(_Section):
+    """X (Twitter) posts' photos, which yt-dlp leaves out (see ``archiver.fetch.xposts``)."""
+
+    photos: bool = True
+    syndication_url: str = "https://cdn.syndication.twimg.com/tweet-result"
+
+    @field_validator("syndication_url")
+    @classmethod
+    def _http(cls, value: str) -> str:
+        return _http_url(value)
+
+
 class PollingConfig(_Section):
     default_every: Duration = 600.0  # a source added without --every
     per_host_concurrency: int = Field(default=2, ge=1, le=64)
@@ -192,6 +205,7 @@ class Config(_Section):
     network: NetworkConfig = NetworkConfig()
     download: DownloadConfig = DownloadConfig()
     ytdlp: YtdlpConfig = YtdlpConfig()
+    x: XConfig = XConfig()
     polling: PollingConfig = PollingConfig()
     daemon: DaemonConfig = DaemonConfig()
     liveness: LivenessConfig = LivenessConfig()

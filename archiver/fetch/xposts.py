@@ -1,0 +1,119 @@
+"""X (Twitter) posts' photos, which yt-dlp leaves out, from the endpoint X's embed widget reads.
+
+yt-dlp archives a post's videos only: a photo post ends in "No video could be found in
+this tweet", and the photos of a post with photos and a video are skipped. Live blogs
+embed photo posts as often as video ones. The embedded-post widget reads
+``cdn.syndication.twimg.com/tweet-result?id=ID&token=TOKEN``, which answers without an
+account with the post as JSON (X's format, as the widget gets it): ``text``,
+``created_at``, ``user`` and ``mediaDetails``, one per photo, video or GIF, with the
+photo's ``media_url_https``. That URL with ``name=orig`` is the photo as uploaded.
+A deleted or withheld post answers 404, or a ``TweetTombstone``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from archiver.errors import FetchError
+from archiver.jsontext import load_json
+
+SYNDICATION_URL = "https://cdn.syndication.twimg.com/tweet-result"
+MAX_PHOTOS = 4  # X allows four per post; more would not be a real answer
+_POST_ID = re.compile(r"/status(?:es)?/(\d{1,20})(?:[/?#]|$)")
+
+
+@dataclass(frozen=True)
+class XPost:
+    """What the endpoint says about one post."""
+
+    id: str
+    text: str | None
+    author: str | None  # display name
+    handle: str | None  # screen name, without @
+    created_at: str | None  # as X gives it (ISO 8601)
+    photos: list[str]  # the originals' URLs
+    has_video: bool  # a video or GIF, for yt-dlp
+    record: bytes  # the endpoint's answer, kept beside each photo
+
+    @property
+    def url(self) -> str:
+        return f"https://x.com/{self.handle or 'i'}/status/{self.id}"
+
+
+def post_id(url: str) -> str | None:
+    """The numeric id of an X/Twitter post URL."""
+    found = _POST_ID.search(urlsplit(url).path + "/")
+    return found[1] if found else None
+
+
+def syndication_token(post: str) -> str:
+    """The widget's token: ``((id / 1e15) * Math.PI).toString(36)`` without 0s and dots."""
+    from yt_dlp.jsinterp import js_number_to_string  # JavaScript's number-to-text rules
+
+    text: str = js_number_to_string((int(post) / 1e15) * math.pi, 36)
+    return text.translate(str.maketrans(dict.fromkeys("0.")))
+
+
+def syndication_url(endpoint: str, post: str) -> str:
+    query = urlencode({"id": post, "lang": "en", "token": syndication_token(post)})
+    return f"{endpoint}?{query}"
+
+
+def original_photo(url: str) -> str:
+    """A ``pbs.twimg.com/media`` URL asking for the uploaded size (``name=orig``)."""
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query) if k != "name"] + [("name", "orig")]
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def parse_post(body: bytes, expected_id: str) -> XPost:
+    """Read the endpoint's answer; FetchError (gone) for a tombstone, FetchError for
+    anything that is not a post."""
+    try:
+        data = load_json(body)
+    except (ValueError, RecursionError):
+        data = None
+    if not isinstance(data, dict):
+        raise FetchError("X: the post endpoint did not answer with a post", retryable=True)
+    if data.get("__typename") == "TweetTombstone" or "tombstone" in data:
+        said = _text(_get(data, "tombstone", "text", "text")) or "the post is unavailable"
+        raise FetchError(f"X: {said}", retryable=False, gone=True)
+    if str(data.get("id_str") or "") != expected_id:
+        raise FetchError(f"X: the post endpoint answered for another post than {expected_id}")
+    media = [m for m in _list(data.get("mediaDetails")) if isinstance(m, dict)]
+    photos = [
+        original_photo(url)
+        for m in media
+        if m.get("type") == "photo" and (url := _text(m.get("media_url_https")))
+    ]
+    user = data.get("user")
+    if not isinstance(user, dict):
+        user = {}
+    return XPost(
+        id=expected_id,
+        text=_text(data.get("text")),
+        author=_text(user.get("name")),
+        handle=_text(user.get("screen_name")),
+        created_at=_text(data.get("created_at")),
+        photos=list(dict.fromkeys(photos))[:MAX_PHOTOS],
+        has_video=any(m.get("type") in ("video", "animated_gif") for m in media),
+        record=body,
+    )
+
+
+def _get(data: Any, *keys: str) -> Any:
+    for key in keys:
+        data = data.get(key) if isinstance(data, dict) else None
+    return data
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _text(value: Any) -> str | None:
+    return value.strip() or None if isinstance(value, str) else None

@@ -1,0 +1,222 @@
+"""X posts' photos, which yt-dlp leaves out: the endpoint X's widget reads stands in on
+127.0.0.1 with answers in X's format; the photos are real files."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from support import FixtureServer, MediaSet
+from support.archiving import make_config
+from support.browser import sha256_of
+
+from archiver.archive import Archive
+from archiver.capture import Capturer, ItemResult
+from archiver.config import Config, XConfig, YtdlpConfig
+from archiver.fetch.xposts import syndication_token
+from archiver.search import SearchQuery, search
+
+FAKE_YTDLP = Path(__file__).parent / "fixtures" / "fake_ytdlp.py"
+POST_ID = "384036183367811072"
+PAGE = f"""<article><p>UPDATE 1800 GMT: The ambassador laughs, and activists post this:</p>
+<blockquote class="twitter-tweet"><p lang="en" dir="ltr">Smoke over the Citadel this
+morning <a href="https://t.co/Xq2bJ0aDcE">pic.twitter.com/Xq2bJ0aDcE</a></p>&mdash; Aleppo
+Media Centre (@AMC_Aleppo) <a href="https://twitter.com/AMC_Aleppo/status/{POST_ID}?ref_src=twsrc%5Etfw">September
+28, 2013</a></blockquote>
+<script async src="https://platform.twitter.com/widgets.js" charset="utf-8"></script>
+</article>"""
+
+
+def media_detail(kind: str, url: str) -> dict[str, Any]:
+    """One ``mediaDetails`` entry as the endpoint gives it."""
+    detail: dict[str, Any] = {
+        "display_url": "pic.twitter.com/Xq2bJ0aDcE",
+        "expanded_url": f"https://twitter.com/AMC_Aleppo/status/{POST_ID}/photo/1",
+        "ext_media_availability": {"status": "Available"},
+        "indices": [47, 70],
+        "media_url_https": url,
+        "original_info": {"height": 768, "width": 1024, "focus_rects": []},
+        "sizes": {
+            "large": {"h": 768, "resize": "fit", "w": 1024},
+            "medium": {"h": 768, "resize": "fit", "w": 1024},
+            "small": {"h": 510, "resize": "fit", "w": 680},
+            "thumb": {"h": 150, "resize": "crop", "w": 150},
+        },
+        "type": kind,
+        "url": "https://t.co/Xq2bJ0aDcE",
+    }
+    if kind == "video":
+        detail["video_info"] = {
+            "aspect_ratio": [16, 9],
+            "duration_millis": 2000,
+            "variants": [
+                {"bitrate": 832000, "content_type": "video/mp4", "url": url + ".mp4"},
+            ],
+        }
+    return detail
+
+
+def post(media: list[dict[str, Any]], text: str = "Smoke over the Citadel this morning") -> bytes:
+    """A ``tweet-result`` answer in X's format."""
+    answer = {
+        "__typename": "Tweet",
+        "lang": "en",
+        "favorite_count": 212,
+        "possibly_sensitive": False,
+        "created_at": "2013-09-28T07:41:12.000Z",
+        "display_text_range": [0, 46],
+        "entities": {"hashtags": [], "urls": [], "user_mentions": [], "symbols": []},
+        "id_str": POST_ID,
+        "text": f"{text} https://t.co/Xq2bJ0aDcE",
+        "user": {
+            "id_str": "1249447266",
+            "name": "Aleppo Media Centre",
+            "profile_image_url_https": "https://pbs.twimg.com/profile_images/1/amc_normal.jpg",
+            "screen_name": "AMC_Aleppo",
+            "verified": False,
+            "is_blue_verified": False,
+            "profile_image_shape": "Circle",
+        },
+        "edit_control": {"edit_tweet_ids": [POST_ID], "editable_until_msecs": "0"},
+        "mediaDetails": media,
+        "photos": [
+            {"url": m["media_url_https"], "width": 1024, "height": 768}
+            for m in media
+            if m["type"] == "photo"
+        ],
+        "conversation_count": 3,
+        "news_action_type": "conversation",
+        "isEdited": False,
+        "isStaleEdit": False,
+    }
+    return json.dumps(answer).encode()
+
+
+TOMBSTONE = json.dumps(
+    {
+        "__typename": "TweetTombstone",
+        "tombstone": {
+            "text": {
+                "text": "This Post was deleted by the Post author. Learn more",
+                "entities": [],
+                "rtl": False,
+            }
+        },
+    }
+).encode()
+
+
+def x_config(root: Path, server: FixtureServer) -> Config:
+    base = make_config(root)
+    return base.model_copy(
+        update={
+            "x": XConfig(syndication_url=server.url("/tweet-result")),
+            "ytdlp": YtdlpConfig(command=[sys.executable, str(FAKE_YTDLP)], timeout=30),
+        }
+    )
+
+
+def capture(config: Config, server: FixtureServer) -> ItemResult:
+    server.add_page("/live", PAGE)
+    with Archive.open(config) as archive:
+        (item,) = Capturer(archive).capture_url(server.url("/live")).items
+    return item
+
+
+def test_the_syndication_token_is_javascripts() -> None:
+    """Values a JavaScript engine gives for the widget's expression."""
+    assert syndication_token(POST_ID) == "xihgvxnvexj"
+    assert syndication_token("1003") == "8wma6zx8nk"
+    assert syndication_token("20") == "6dq1a2xwd93"
+
+
+def test_a_photo_post_is_archived_with_the_post_beside_each_photo(
+    tmp_path: Path, server: FixtureServer, media: MediaSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """yt-dlp would say "No video could be found in this tweet" and keep nothing."""
+    monkeypatch.setenv("FAKE_YTDLP_MODE", "no-video")
+    server.add_file("/media/BVUc0ZJCIAAmnM_.jpg", media.photo_a)
+    server.add_file("/media/BVUc0ZKCUAAbQ9x.jpg", media.photo_b)
+    answer = post(
+        [
+            media_detail("photo", server.url("/media/BVUc0ZJCIAAmnM_.jpg")),
+            media_detail("photo", server.url("/media/BVUc0ZKCUAAbQ9x.jpg")),
+        ]
+    )
+    server.add_bytes("/tweet-result", answer, "application/json;charset=utf-8")
+    config = x_config(tmp_path / "storage", server)
+    item = capture(config, server)
+
+    assert item.status == "stored", item.reason
+    assert item.url == f"https://twitter.com/AMC_Aleppo/status/{POST_ID}"
+    assert [f.sha256 for f in item.files] == [sha256_of(media.photo_a), sha256_of(media.photo_b)]
+    (asked,) = [r.path for r in server.requests if r.path.startswith("/tweet-result")]
+    assert parse_qs(urlsplit(asked).query) == {
+        "id": [POST_ID],
+        "lang": ["en"],
+        "token": ["xihgvxnvexj"],
+    }
+    photos = [r.path for r in server.requests if r.path.startswith("/media/")]
+    assert photos == [
+        "/media/BVUc0ZJCIAAmnM_.jpg?name=orig",
+        "/media/BVUc0ZKCUAAbQ9x.jpg?name=orig",
+    ]
+    folder = item.files[0].path.parent
+    assert (folder / "platform.post.json").read_bytes() == answer
+    sidecar = json.loads((folder / "provenance.json").read_text())
+    assert sidecar["companion_files"] == ["platform.post.json"]
+    assert sidecar["platform"]["metadata"]["uploader_id"] == "AMC_Aleppo"
+
+    with Archive.open(config) as archive, archive.read_session() as session:
+        query = SearchQuery.parse(sha256=item.files[0].sha256)
+        (record,) = search(session, archive.layout, query)
+        found = record.to_json()
+    platform = found["platform"]
+    assert platform["extractor"] == "X" and platform["id"] == POST_ID
+    assert platform["uploader"] == "Aleppo Media Centre"
+    assert platform["upload_date"] == "2013-09-28"
+    assert platform["title"].startswith("Smoke over the Citadel")
+    sighting = found["sightings"][0]
+    assert sighting["update"] == "UPDATE 1800 GMT"
+    assert sighting["media_url"] == server.url("/media/BVUc0ZJCIAAmnM_.jpg?name=orig")
+
+
+def test_a_post_with_a_video_and_a_photo_keeps_both(
+    tmp_path: Path, server: FixtureServer, media: MediaSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_YTDLP_MEDIA", str(media.clip_b))
+    server.add_file("/media/BVUc0ZJCIAAmnM_.jpg", media.photo_a)
+    video = "https://pbs.twimg.com/ext_tw_video_thumb/384036/pu/img/v1.jpg"
+    photo = server.url("/media/BVUc0ZJCIAAmnM_.jpg")
+    server.add_bytes(
+        "/tweet-result",
+        post([media_detail("video", video), media_detail("photo", photo)]),
+        "application/json",
+    )
+    item = capture(x_config(tmp_path / "storage", server), server)
+    assert item.status == "stored", item.reason
+    assert {f.sha256 for f in item.files} == {sha256_of(media.clip_b), sha256_of(media.photo_a)}
+
+
+@pytest.mark.parametrize(
+    ("answer", "status", "reason"),
+    [
+        (TOMBSTONE, "gone", "X: This Post was deleted by the Post author"),
+        (None, "gone", "HTTP 404"),
+        (post([], text="Heavy shelling heard across the old city"), "skipped", "no photo or video"),
+        (b"<html>rate limited</html>", "failed", "did not answer with a post"),
+    ],
+)
+def test_deleted_text_only_and_odd_answers(
+    tmp_path: Path, server: FixtureServer, answer: bytes | None, status: str, reason: str
+) -> None:
+    if answer is None:
+        server.add_status("/tweet-result", 404)
+    else:
+        server.add_bytes("/tweet-result", answer, "application/json")
+    item = capture(x_config(tmp_path / "storage", server), server)
+    assert item.status == status and reason in str(item.reason), item.reason
