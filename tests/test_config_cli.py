@@ -98,6 +98,12 @@ def test_cli_capture_and_search_contract(
     assert lines["gone.jpg"].endswith("(HTTP 410 from " + server.url("/gone.jpg") + ")")
     assert re.search(r"\(HTTP 503 [^)]*\)  next attempt 20\d\d-", lines["busy.jpg"])
     assert lines["private.jpg"].endswith("  not retried")
+    # capturing the page again tries every item not archived yet, at once
+    hits = {name: server.hits(f"/{name}") for name in ("gone.jpg", "busy.jpg", "private.jpg")}
+    again = run_cli(config_file, "capture", server.url("/bad"))
+    assert again.returncode == 1 and again.stdout.count("already ") == 1
+    for name, before in hits.items():
+        assert server.hits(f"/{name}") > before, name
 
     digest = hashlib.sha256(media.photo_a.read_bytes()).hexdigest()
     found = run_cli(config_file, "search", "--sha256", digest[:8], "--json")
