@@ -65,7 +65,7 @@ from archiver.integrity.events import record_page as record_page_event
 from archiver.jobs import JobState, Outcome
 from archiver.logs import log_event
 from archiver.sources.feed import looks_like_feed
-from archiver.store.atomic import locked_dir
+from archiver.store.atomic import locked_dir, temp_file
 from archiver.store.digest import Digests, hash_file
 from archiver.store.layout import SIDECAR
 from archiver.store.mediatypes import MediaIdentity, identify
@@ -576,15 +576,13 @@ class Capturer:
             return stored
         facts = _x_facts(post)
         for photo in post.photos:
-            record = self.tmp / f"xpost-{embed.id}-{os.urandom(4).hex()}.json"
-            record.write_bytes(post.record)  # a copy per photo: placing it moves it
-            try:
+            # a copy beside each photo (placing it moves it)
+            with temp_file(self.tmp, ".json") as (record, sink):
+                sink.write(post.record)
+                sink.flush()
                 with self.http.download(photo, self.tmp) as download:
-                    stored += self._store_download(
-                        download, embed, facts, [(record, "platform.post.json")]
-                    )
-            finally:
-                record.unlink(missing_ok=True)
+                    extras = [(record, "platform.post.json")]
+                    stored += self._store_download(download, embed, facts, extras)
         return stored
 
     def _store_download(
