@@ -38,13 +38,14 @@ from archiver.extract import (
     extract_player_media,
     normalize_url,
 )
-from archiver.fetch import xposts
+from archiver.fetch import telegram, xposts
 from archiver.fetch.http import (
     HTTPX_VERSION,
     Download,
     HttpFetcher,
     Response,
 )
+from archiver.fetch.posts import PlatformPost
 from archiver.fetch.ytdlp import PlatformFile, YtdlpError, platform_metadata
 from archiver.index.models import CaptureJob, Embed, Media, Page, Sighting, utcnow
 from archiver.index.records import (
@@ -527,12 +528,8 @@ class Capturer:
     # ---- one embed ----------------------------------------------------------------------
 
     def _capture_embed(self, embed: Embed) -> list[StoredFile]:
-        if (
-            embed.kind == "platform"
-            and embed.platform == "twitter"
-            and self.archive.config.x.photos
-        ):
-            return self._via_x(embed)
+        if embed.kind == "platform" and (read := self._post_reader(embed)) is not None:
+            return self._via_post(embed, read)
         if embed.kind == "platform":
             return self._via_ytdlp(embed.url, embed)
         if embed.kind == "file":
@@ -561,27 +558,35 @@ class Capturer:
         except FetchError as exc:
             raise FetchError(f"no media found in player page ({exc})", retryable=False) from None
 
-    def _via_x(self, embed: Embed) -> list[StoredFile]:
-        """An X post: its photos from the endpoint X's widget reads, its videos through
-        yt-dlp (see `archiver.fetch.xposts`)."""
-        post_id = xposts.post_id(embed.url)
-        if post_id is None:
-            return self._via_ytdlp(embed.url, embed)
-        url = xposts.syndication_url(self.archive.config.x.syndication_url, post_id)
-        post = xposts.parse_post(self.http.get_document(url).body, post_id)
+    def _post_reader(self, embed: Embed) -> Callable[[], PlatformPost] | None:
+        """How to read an X or Telegram post's photos, which yt-dlp leaves out."""
+        settings = self.archive.config.posts
+        if not settings.photos:
+            return None
+        if embed.platform == "twitter" and (x_id := xposts.post_id(embed.url)):
+            url = xposts.syndication_url(settings.x_syndication_url, x_id)
+            return lambda: xposts.parse_post(self.http.get_document(url).body, x_id)
+        if embed.platform == "telegram" and (path := telegram.post_path(embed.url)):
+            url = telegram.widget_url(settings.telegram_url, *path)
+            return lambda: telegram.parse_widget(self.http.get_document(url).body, *path, url)
+        return None
+
+    def _via_post(self, embed: Embed, read: Callable[[], PlatformPost]) -> list[StoredFile]:
+        """A post's photos, each with the post beside it; its videos through yt-dlp."""
+        post = read()
         stored = self._via_ytdlp(embed.url, embed) if post.has_video else []
         if not post.photos:
             if not stored:
-                raise Skip("the X post carries no photo or video (its text is kept on the embed)")
+                raise Skip(f"the {post.platform} post has no photo or video (its text is kept)")
             return stored
-        facts = _x_facts(post)
+        facts = _post_facts(post)
         for photo in post.photos:
             # a copy beside each photo (placing it moves it)
-            with temp_file(self.tmp, ".json") as (record, sink):
+            with temp_file(self.tmp, ".post") as (record, sink):
                 sink.write(post.record)
                 sink.flush()
                 with self.http.download(photo, self.tmp) as download:
-                    extras = [(record, "platform.post.json")]
+                    extras = [(record, post.record_name)]
                     stored += self._store_download(download, embed, facts, extras)
         return stored
 
@@ -873,17 +878,17 @@ def _said(value: object) -> str | None:
     return None
 
 
-def _x_facts(post: xposts.XPost) -> PlatformFacts:
-    day, moment = _parse_upload(post.created_at)
+def _post_facts(post: PlatformPost) -> PlatformFacts:
+    day, moment = _parse_upload(post.posted_at)
     metadata = {
         "webpage_url": post.url,
         "uploader_id": post.handle,
         "description": post.text,
-        "created_at": post.created_at,
-        "source": "X syndication endpoint",
+        "posted_at": post.posted_at,
+        "source": f"{post.platform}'s embed widget",
     }
     return PlatformFacts(
-        extractor="X",
+        extractor=post.platform,
         id=post.id,
         title=post.text,
         uploader=post.author,

@@ -108,13 +108,14 @@ class YtdlpConfig(_Section):
     write_thumbnail: bool = True
 
 
-class XConfig(_Section):
-    """X (Twitter) posts' photos, which yt-dlp leaves out (see ``archiver.fetch.xposts``)."""
+class PostsConfig(_Section):
+    """X and Telegram posts' photos, which yt-dlp leaves out (see ``archiver.fetch.posts``)."""
 
     photos: bool = True
-    syndication_url: str = "https://cdn.syndication.twimg.com/tweet-result"
+    x_syndication_url: str = "https://cdn.syndication.twimg.com/tweet-result"
+    telegram_url: str = "https://t.me"
 
-    @field_validator("syndication_url")
+    @field_validator("x_syndication_url", "telegram_url")
     @classmethod
     def _http(cls, value: str) -> str:
         return _http_url(value)
@@ -205,7 +206,7 @@ class Config(_Section):
     network: NetworkConfig = NetworkConfig()
     download: DownloadConfig = DownloadConfig()
     ytdlp: YtdlpConfig = YtdlpConfig()
-    x: XConfig = XConfig()
+    posts: PostsConfig = PostsConfig()
     polling: PollingConfig = PollingConfig()
     daemon: DaemonConfig = DaemonConfig()
     liveness: LivenessConfig = LivenessConfig()

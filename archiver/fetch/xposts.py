@@ -1,9 +1,6 @@
-"""X (Twitter) posts' photos, which yt-dlp leaves out, from the endpoint X's embed widget reads.
+"""X (Twitter) posts, from the endpoint X's embedded-post widget reads (see `posts`).
 
-yt-dlp archives a post's videos only: a photo post ends in "No video could be found in
-this tweet", and the photos of a post with photos and a video are skipped. Live blogs
-embed photo posts as often as video ones. The embedded-post widget reads
-``cdn.syndication.twimg.com/tweet-result?id=ID&token=TOKEN``, which answers without an
+``cdn.syndication.twimg.com/tweet-result?id=ID&token=TOKEN`` answers without an
 account with the post as JSON (X's format, as the widget gets it): ``text``,
 ``created_at``, ``user`` and ``mediaDetails``, one per photo, video or GIF, with the
 photo's ``media_url_https``. That URL with ``name=orig`` is the photo as uploaded.
@@ -14,34 +11,15 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from archiver.errors import FetchError
+from archiver.fetch.posts import PlatformPost
 from archiver.jsontext import load_json
 
-SYNDICATION_URL = "https://cdn.syndication.twimg.com/tweet-result"
 MAX_PHOTOS = 4  # X allows four per post; more would not be a real answer
 _POST_ID = re.compile(r"/status(?:es)?/(\d{1,20})(?:[/?#]|$)")
-
-
-@dataclass(frozen=True)
-class XPost:
-    """What the endpoint says about one post."""
-
-    id: str
-    text: str | None
-    author: str | None  # display name
-    handle: str | None  # screen name, without @
-    created_at: str | None  # as X gives it (ISO 8601)
-    photos: list[str]  # the originals' URLs
-    has_video: bool  # a video or GIF, for yt-dlp
-    record: bytes  # the endpoint's answer, kept beside each photo
-
-    @property
-    def url(self) -> str:
-        return f"https://x.com/{self.handle or 'i'}/status/{self.id}"
 
 
 def post_id(url: str) -> str | None:
@@ -70,7 +48,7 @@ def original_photo(url: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
-def parse_post(body: bytes, expected_id: str) -> XPost:
+def parse_post(body: bytes, expected_id: str) -> PlatformPost:
     """Read the endpoint's answer; FetchError (gone) for a tombstone, FetchError for
     anything that is not a post."""
     try:
@@ -93,15 +71,19 @@ def parse_post(body: bytes, expected_id: str) -> XPost:
     user = data.get("user")
     if not isinstance(user, dict):
         user = {}
-    return XPost(
+    handle = _text(user.get("screen_name"))
+    return PlatformPost(
+        platform="X",
         id=expected_id,
+        url=f"https://x.com/{handle or 'i'}/status/{expected_id}",
         text=_text(data.get("text")),
         author=_text(user.get("name")),
-        handle=_text(user.get("screen_name")),
-        created_at=_text(data.get("created_at")),
+        handle=handle,
+        posted_at=_text(data.get("created_at")),
         photos=list(dict.fromkeys(photos))[:MAX_PHOTOS],
         has_video=any(m.get("type") in ("video", "animated_gif") for m in media),
         record=body,
+        record_name="platform.post.json",
     )
 
 

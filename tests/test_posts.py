@@ -1,5 +1,5 @@
-"""X posts' photos, which yt-dlp leaves out: the endpoint X's widget reads stands in on
-127.0.0.1 with answers in X's format; the photos are real files."""
+"""X and Telegram posts' photos, which yt-dlp leaves out: what the platforms' embed
+widgets read stands in on 127.0.0.1, in the platforms' formats; the photos are real files."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from support.browser import sha256_of
 
 from archiver.archive import Archive
 from archiver.capture import Capturer, ItemResult
-from archiver.config import Config, XConfig, YtdlpConfig
+from archiver.config import Config, PostsConfig, YtdlpConfig
 from archiver.fetch.xposts import syndication_token
 from archiver.search import SearchQuery, search
 
@@ -110,18 +110,19 @@ TOMBSTONE = json.dumps(
 ).encode()
 
 
-def x_config(root: Path, server: FixtureServer) -> Config:
+def posts_config(root: Path, server: FixtureServer) -> Config:
     base = make_config(root)
+    widgets = PostsConfig(x_syndication_url=server.url("/tweet-result"), telegram_url=server.url())
     return base.model_copy(
         update={
-            "x": XConfig(syndication_url=server.url("/tweet-result")),
+            "posts": widgets,
             "ytdlp": YtdlpConfig(command=[sys.executable, str(FAKE_YTDLP)], timeout=30),
         }
     )
 
 
-def capture(config: Config, server: FixtureServer) -> ItemResult:
-    server.add_page("/live", PAGE)
+def capture(config: Config, server: FixtureServer, page: str = PAGE) -> ItemResult:
+    server.add_page("/live", page)
     with Archive.open(config) as archive:
         (item,) = Capturer(archive).capture_url(server.url("/live")).items
     return item
@@ -148,7 +149,7 @@ def test_a_photo_post_is_archived_with_the_post_beside_each_photo(
         ]
     )
     server.add_bytes("/tweet-result", answer, "application/json;charset=utf-8")
-    config = x_config(tmp_path / "storage", server)
+    config = posts_config(tmp_path / "storage", server)
     item = capture(config, server)
 
     assert item.status == "stored", item.reason
@@ -197,7 +198,7 @@ def test_a_post_with_a_video_and_a_photo_keeps_both(
         post([media_detail("video", video), media_detail("photo", photo)]),
         "application/json",
     )
-    item = capture(x_config(tmp_path / "storage", server), server)
+    item = capture(posts_config(tmp_path / "storage", server), server)
     assert item.status == "stored", item.reason
     assert {f.sha256 for f in item.files} == {sha256_of(media.clip_b), sha256_of(media.photo_a)}
 
@@ -218,5 +219,125 @@ def test_deleted_text_only_and_odd_answers(
         server.add_status("/tweet-result", 404)
     else:
         server.add_bytes("/tweet-result", answer, "application/json")
-    item = capture(x_config(tmp_path / "storage", server), server)
+    item = capture(posts_config(tmp_path / "storage", server), server)
+    assert item.status == status and reason in str(item.reason), item.reason
+
+
+# ---- Telegram ---------------------------------------------------------------------------
+
+TELEGRAM_PAGE = """<article><p>UPDATE 0800 GMT: A channel in the city posted these:</p>
+<script async src="https://telegram.org/js/telegram-widget.js?22"
+ data-telegram-post="AleppoToday/1234" data-width="100%"></script></article>"""
+
+
+def telegram_widget(parts: str) -> str:
+    """The widget page for AleppoToday/1234 (t.me/AleppoToday/1234?embed=1&mode=tme)."""
+    return f"""<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>Aleppo Today &ndash; Telegram</title>
+<meta property="og:image" content="https://cdn4.telesco.pe/file/avatar.jpg">
+<link href="//telegram.org/css/widget-frame.css?72" rel="stylesheet"></head>
+<body class="widget_frame_base tgme_widget body_widget_post emoji_image nodark">
+<div class="tgme_widget_message_wrap js-widget_message_wrap date_visible">
+ <div class="tgme_widget_message text_not_supported_wrap js-widget_message"
+  data-post="AleppoToday/1234" data-view="eyJjIjotMTIzfQ" data-peer="c1234567890_-1"
+  data-post-id="1234">
+  <div class="tgme_widget_message_user"><a href="https://t.me/AleppoToday"><i
+   class="tgme_widget_message_user_photo bgcolor1" data-content="A"><img
+   src="https://cdn4.telesco.pe/file/avatar.jpg"></i></a></div>
+  <div class="tgme_widget_message_bubble">
+   <div class="tgme_widget_message_author accent_color"><a
+    class="tgme_widget_message_owner_name" href="https://t.me/AleppoToday"><span
+    dir="auto">Aleppo Today</span></a></div>
+   {parts}
+   <div class="tgme_widget_message_text js-message_text" dir="auto">Smoke over the
+    Citadel after the strike this morning.</div>
+   <div class="tgme_widget_message_footer compact js-message_footer">
+    <div class="tgme_widget_message_info short js-message_info">
+     <span class="tgme_widget_message_views">12.3K</span>
+     <span class="tgme_widget_message_meta"><a class="tgme_widget_message_date"
+      href="https://t.me/AleppoToday/1234"><time datetime="2013-09-28T07:41:12+00:00"
+      class="time">07:41</time></a></span>
+    </div>
+   </div>
+  </div>
+ </div>
+</div>
+</body></html>"""
+
+
+def album(*urls: str) -> str:
+    photos = "".join(
+        f"""<a class="tgme_widget_message_photo_wrap grouped_media_wrap blured js-message_photo"
+ style="left:0px;top:{i * 303}px;width:453px;height:301px;background-image:url('{url}')"
+ data-ratio="1.5" href="https://t.me/AleppoToday/{1234 + i}?single"></a>"""
+        for i, url in enumerate(urls)
+    )
+    return f"""<div class="tgme_widget_message_grouped_wrap js-message_grouped_wrap"
+ style="width:453px;"><div class="tgme_widget_message_grouped js-message_grouped"
+ style="padding-top:133.333%"><div class="tgme_widget_message_grouped_layer
+ js-message_grouped_layer" style="width:453px;height:604px">{photos}</div></div></div>"""
+
+
+VIDEO = """<a class="tgme_widget_message_video_player js-message_video_player"
+ href="https://t.me/AleppoToday/1234"><i class="tgme_widget_message_video_thumb"
+ style="background-image:url('https://cdn4.telesco.pe/file/thumb.jpg')"></i>
+ <div class="tgme_widget_message_video_wrap"><video
+ src="https://cdn4.telesco.pe/file/clip.mp4" class="tgme_widget_message_video
+ js-message_video" width="100%" height="100%"></video></div>
+ <time class="message_video_duration js-message_video_duration">0:02</time></a>"""
+
+
+def test_a_telegram_album_is_archived_with_the_post_beside_each_photo(
+    tmp_path: Path, server: FixtureServer, media: MediaSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_YTDLP_MODE", "crash")  # no video: yt-dlp is not asked
+    server.add_file("/file/AgADsq4xG0.jpg", media.photo_a)
+    server.add_file("/file/AgADtK4xG0.jpg", media.photo_b)
+    widget = telegram_widget(album(server.url("/file/AgADsq4xG0.jpg"), "/file/AgADtK4xG0.jpg"))
+    server.add_page("/AleppoToday/1234", widget)
+    config = posts_config(tmp_path / "storage", server)
+    item = capture(config, server, TELEGRAM_PAGE)
+
+    assert item.status == "stored", item.reason
+    assert item.url == "https://t.me/AleppoToday/1234"
+    assert [f.sha256 for f in item.files] == [sha256_of(media.photo_a), sha256_of(media.photo_b)]
+    asked = [r.path for r in server.requests if r.path.startswith("/AleppoToday/")]
+    assert asked == ["/AleppoToday/1234?embed=1&mode=tme"]
+    folder = item.files[1].path.parent
+    assert (folder / "platform.post.html").read_text() == widget
+    sidecar = json.loads((folder / "provenance.json").read_text())
+    platform = sidecar["platform"]
+    assert (platform["extractor"], platform["id"]) == ("Telegram", "AleppoToday/1234")
+    assert platform["uploader"] == "Aleppo Today" and platform["upload_date"] == "2013-09-28"
+    assert platform["title"] == "Smoke over the Citadel after the strike this morning."
+    assert sidecar["sightings"][0]["update"] == "UPDATE 0800 GMT"
+
+
+def test_a_telegram_video_post_goes_to_ytdlp(
+    tmp_path: Path, server: FixtureServer, media: MediaSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_YTDLP_MEDIA", str(media.clip_b))
+    server.add_page("/AleppoToday/1234", telegram_widget(VIDEO))
+    item = capture(posts_config(tmp_path / "storage", server), server, TELEGRAM_PAGE)
+    assert item.status == "stored", item.reason
+    assert [f.sha256 for f in item.files] == [sha256_of(media.clip_b)]
+
+
+@pytest.mark.parametrize(
+    ("widget", "status", "reason"),
+    [
+        (
+            '<div class="tgme_widget_message_error">Post not found</div>',
+            "gone",
+            "Telegram: Post not found",
+        ),
+        (telegram_widget(""), "skipped", "has no photo or video"),
+        ("<html><body><p>Please wait...</p></body></html>", "failed", "shows no message"),
+    ],
+)
+def test_a_deleted_or_text_only_telegram_post(
+    tmp_path: Path, server: FixtureServer, widget: str, status: str, reason: str
+) -> None:
+    server.add_page("/AleppoToday/1234", widget)
+    item = capture(posts_config(tmp_path / "storage", server), server, TELEGRAM_PAGE)
     assert item.status == status and reason in str(item.reason), item.reason

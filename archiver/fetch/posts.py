@@ -1,0 +1,29 @@
+"""A platform post's photos, which yt-dlp leaves out, with what the platform says of the post.
+
+yt-dlp archives videos: a photo post on X or Telegram ends in "No video could be found",
+and the photos beside a post's video are skipped. Live blogs embed photo posts as often
+as video ones, so for these platforms archiver reads the post from the page the
+platform's own embed widget reads (`archiver.fetch.xposts`, `archiver.fetch.telegram`):
+a `PlatformPost`, whose photos are downloaded and whose videos still go to yt-dlp.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class PlatformPost:
+    """What a platform's widget says about one post."""
+
+    platform: str  # the extractor name kept with each photo: "X", "Telegram"
+    id: str
+    url: str  # the post's own page
+    text: str | None
+    author: str | None  # display name
+    handle: str | None  # account name, without @
+    posted_at: str | None  # as the platform gives it (ISO 8601)
+    photos: list[str]  # the largest the widget offers, in post order
+    has_video: bool  # a video or GIF, for yt-dlp
+    record: bytes  # the widget's answer, kept beside each photo
+    record_name: str  # its file name there: platform.post.json, platform.post.html

@@ -1,0 +1,91 @@
+"""Telegram channel posts, from the page Telegram's embedded-post widget shows (see `posts`).
+
+``https://t.me/CHANNEL/ID?embed=1&mode=tme`` is public HTML: the message
+(``.tgme_widget_message``, ``data-post="CHANNEL/ID"``), its text
+(``.tgme_widget_message_text``), the channel's name (``.tgme_widget_message_owner_name``),
+the time (``.tgme_widget_message_date time[datetime]``), each photo as the
+``background-image`` of an ``a.tgme_widget_message_photo_wrap`` (an album shows all of
+its photos), and a video as ``.tgme_widget_message_video_player``. A deleted post, or one
+of a channel that went private, shows ``.tgme_widget_message_error`` ("Post not found").
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urljoin, urlsplit
+
+from archiver.errors import FetchError
+from archiver.extract import ExtractError
+from archiver.extract.document import Element, attr, parse_document, text_of
+from archiver.fetch.posts import PlatformPost
+
+MAX_PHOTOS = 10  # an album holds at most ten
+_PUBLIC_POST = re.compile(r"/([A-Za-z][A-Za-z0-9_]{2,})/(\d{1,12})/?")
+_BACKGROUND = re.compile(r"background-image\s*:\s*url\(\s*(['\"]?)(.+?)\1\s*\)", re.IGNORECASE)
+
+
+def post_path(url: str) -> tuple[str, str] | None:
+    """(channel, message id) of a public channel post URL (``t.me/CHANNEL/ID``)."""
+    found = _PUBLIC_POST.fullmatch(urlsplit(url).path)
+    return (found[1], found[2]) if found and found[1].lower() != "s" else None
+
+
+def widget_url(base: str, channel: str, message: str) -> str:
+    return f"{base.rstrip('/')}/{channel}/{message}?embed=1&mode=tme"
+
+
+def parse_widget(body: bytes, channel: str, message: str, page_url: str) -> PlatformPost:
+    """Read the widget page; FetchError (gone) for "Post not found", FetchError for a page
+    that shows no such message."""
+    try:
+        root = parse_document(body)
+    except ExtractError as exc:
+        raise FetchError(f"Telegram: the post widget is not a page ({exc})") from None
+    error = _first(root, "tgme_widget_message_error")
+    if error is not None:
+        said = text_of(error) or "Post not found"
+        raise FetchError(f"Telegram: {said}", retryable=False, gone=True)
+    post = next(
+        (
+            node
+            for node in _with_class(root, "tgme_widget_message")
+            if (attr(node, "data-post") or "").lower() == f"{channel}/{message}".lower()
+        ),
+        None,
+    )
+    if post is None:
+        raise FetchError(f"Telegram: the post widget shows no message {channel}/{message}")
+    photos = [
+        urljoin(page_url, found[2])
+        for node in _with_class(post, "tgme_widget_message_photo_wrap")
+        if (found := _BACKGROUND.search(node.get("style") or ""))
+    ]
+    text = _first(post, "tgme_widget_message_text")
+    author = _first(post, "tgme_widget_message_owner_name")
+    date = _first(post, "tgme_widget_message_date")
+    moment = None if date is None else next((attr(t, "datetime") for t in date.iter("time")), None)
+    return PlatformPost(
+        platform="Telegram",
+        id=f"{channel}/{message}",
+        url=f"https://t.me/{channel}/{message}",
+        text=(text_of(text) or None) if text is not None else None,
+        author=(text_of(author) or None) if author is not None else None,
+        handle=channel,
+        posted_at=moment,
+        photos=list(dict.fromkeys(photos))[:MAX_PHOTOS],
+        has_video=_first(post, "tgme_widget_message_video_player") is not None,
+        record=body,
+        record_name="platform.post.html",
+    )
+
+
+def _with_class(root: Element, name: str) -> list[Element]:
+    query = (
+        f"descendant-or-self::*[contains(concat(' ', normalize-space(@class), ' '), ' {name} ')]"
+    )
+    return list(root.xpath(query))
+
+
+def _first(root: Element, name: str) -> Element | None:
+    found = _with_class(root, name)
+    return found[0] if found else None
