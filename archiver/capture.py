@@ -572,8 +572,21 @@ class Capturer:
         return None
 
     def _via_post(self, embed: Embed, read: Callable[[], PlatformPost]) -> list[StoredFile]:
-        """A post's photos, each with the post beside it; its videos through yt-dlp."""
-        post = read()
+        """A post's photos, each with the post beside it; its videos through yt-dlp.
+
+        When the widget cannot be read (rate limits, a changed format), yt-dlp alone
+        does what it did before, so a video post is never the worse for it; if it finds
+        nothing either, the widget's error is the job's, and it is retried.
+        """
+        try:
+            post = read()
+        except FetchError as exc:
+            if exc.gone:
+                raise
+            try:
+                return self._via_ytdlp(embed.url, embed)
+            except FetchError:
+                raise exc from None
         stored = self._via_ytdlp(embed.url, embed) if post.has_video else []
         if not post.photos:
             if not stored:

@@ -209,10 +209,9 @@ def test_a_post_with_a_video_and_a_photo_keeps_both(
         (TOMBSTONE, "gone", "X: This Post was deleted by the Post author"),
         (None, "gone", "HTTP 404"),
         (post([], text="Heavy shelling heard across the old city"), "skipped", "no photo or video"),
-        (b"<html>rate limited</html>", "failed", "did not answer with a post"),
     ],
 )
-def test_deleted_text_only_and_odd_answers(
+def test_deleted_and_text_only_posts(
     tmp_path: Path, server: FixtureServer, answer: bytes | None, status: str, reason: str
 ) -> None:
     if answer is None:
@@ -221,6 +220,28 @@ def test_deleted_text_only_and_odd_answers(
         server.add_bytes("/tweet-result", answer, "application/json")
     item = capture(posts_config(tmp_path / "storage", server), server)
     assert item.status == status and reason in str(item.reason), item.reason
+
+
+@pytest.mark.parametrize(("ytdlp", "status"), [("ok", "stored"), ("no-video", "failed")])
+def test_when_the_widget_cannot_be_read_ytdlp_does_what_it_did_before(
+    tmp_path: Path,
+    server: FixtureServer,
+    media: MediaSet,
+    monkeypatch: pytest.MonkeyPatch,
+    ytdlp: str,
+    status: str,
+) -> None:
+    """A rate limit or a changed format must not cost a video post; a post yt-dlp finds
+    nothing in either fails with the widget's reason, and is retried."""
+    monkeypatch.setenv("FAKE_YTDLP_MODE", ytdlp)
+    monkeypatch.setenv("FAKE_YTDLP_MEDIA", str(media.clip_b))
+    server.add_bytes("/tweet-result", b"<html>Rate limit exceeded</html>", "text/html")
+    item = capture(posts_config(tmp_path / "storage", server), server)
+    assert item.status == status
+    if status == "stored":
+        assert [f.sha256 for f in item.files] == [sha256_of(media.clip_b)]
+    else:
+        assert "X: the post endpoint did not answer with a post" in str(item.reason)
 
 
 # ---- Telegram ---------------------------------------------------------------------------
