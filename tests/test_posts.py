@@ -18,6 +18,7 @@ from archiver.archive import Archive
 from archiver.capture import Capturer, ItemResult
 from archiver.config import Config, PostsConfig, YtdlpConfig
 from archiver.fetch.xposts import syndication_token
+from archiver.integrity.fixity import verify_archive
 from archiver.search import SearchQuery, search
 
 FAKE_YTDLP = Path(__file__).parent / "fixtures" / "fake_ytdlp.py"
@@ -332,6 +333,8 @@ def test_a_telegram_album_is_archived_with_the_post_beside_each_photo(
     assert platform["uploader"] == "Aleppo Today" and platform["upload_date"] == "2013-09-28"
     assert platform["title"] == "Smoke over the Citadel after the strike this morning."
     assert sidecar["sightings"][0]["update"] == "UPDATE 0800 GMT"
+    with Archive.open(config) as archive:  # the post beside each photo is a known companion
+        assert verify_archive(archive).ok
 
 
 def test_a_telegram_video_post_goes_to_ytdlp(
