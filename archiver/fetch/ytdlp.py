@@ -44,6 +44,7 @@ from archiver.jsontext import load_json
 MAX_ENTRIES = 50  # a post may carry several videos or photos; a channel must not flood us
 GUARD_MODULE = "archiver.fetch.ytdlp_guard"
 SIZE_POLL = 0.5  # seconds between looks at the size of the files being written
+MAX_RUN = 24 * 3600.0  # even a download that keeps making progress ends after a day
 
 # yt-dlp's wording for media the platform says is removed, or closed to us (retrying
 # will not help; a liveness check may see it return)
@@ -172,12 +173,18 @@ def _size_text(size: int) -> str:
 
 def largest_file(root: Path) -> int:
     """Size in bytes of the largest file under ``root`` (0 when there is none)."""
-    largest = 0
+    return folder_sizes(root)[0]
+
+
+def folder_sizes(root: Path) -> tuple[int, int]:
+    """Sizes in bytes of the largest file under ``root`` and of all of them together."""
+    largest = total = 0
     for folder, _dirs, names in os.walk(root):
         for name in names:
             with contextlib.suppress(OSError):  # renamed or removed while we look
-                largest = max(largest, os.lstat(os.path.join(folder, name)).st_size)
-    return largest
+                size = os.lstat(os.path.join(folder, name)).st_size
+                largest, total = max(largest, size), total + size
+    return largest, total
 
 
 class Ytdlp:
@@ -308,7 +315,9 @@ class Ytdlp:
                 max_file_size=self.network.max_file_size,
             )
         except TimeoutError:  # before OSError, of which it is a subclass
-            raise YtdlpError(f"yt-dlp timed out after {self.config.timeout:.0f}s") from None
+            raise YtdlpError(
+                f"yt-dlp timed out: {self.config.timeout:.0f}s without progress"
+            ) from None
         except OSError as exc:
             raise YtdlpError(f"yt-dlp could not start: {exc.strerror}", retryable=False) from None
         if done.returncode < 0:
@@ -352,6 +361,10 @@ def run_bounded(
     ``max_file_size`` bytes (FileTooLarge; looked at every SIZE_POLL seconds, so it
     holds whether or not the server declared a length).
 
+    With ``watch``, ``timeout`` counts from the last progress (bytes written under
+    ``watch``), up to `MAX_RUN` in all: a hung extractor is still killed after
+    ``timeout``, but a long video on a slow link is not cut off while it arrives.
+
     Raises OSError when the command cannot start.
     """
     process = subprocess.Popen(
@@ -363,22 +376,29 @@ def run_bounded(
         start_new_session=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
-    deadline = time.monotonic() + timeout
-    next_look = time.monotonic() + SIZE_POLL
+    started = time.monotonic()
+    deadline = started + timeout
+    next_look = started + SIZE_POLL
+    written = 0
     try:
         while True:
             try:
                 stdout, stderr = process.communicate(timeout=0.2)
                 break
             except subprocess.TimeoutExpired:
+                now = time.monotonic()
                 if stop.is_set():
                     raise Interrupted("interrupted by shutdown") from None
-                if time.monotonic() > deadline:
+                if now > deadline:
                     raise TimeoutError from None
-                if watch is not None and max_file_size and time.monotonic() >= next_look:
-                    next_look = time.monotonic() + SIZE_POLL
-                    if largest_file(watch) > max_file_size:
+                if watch is not None and now >= next_look:
+                    next_look = now + SIZE_POLL
+                    largest, total = folder_sizes(watch)
+                    if max_file_size and largest > max_file_size:
                         raise FileTooLarge(max_file_size) from None
+                    if total > written:  # progress: the time-out starts again
+                        written = total
+                        deadline = min(now + timeout, started + max(timeout, MAX_RUN))
     except BaseException:
         _kill_group(process)
         raise
