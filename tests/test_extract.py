@@ -163,6 +163,29 @@ def test_headings_set_the_update_and_br_separated_labels_are_found() -> None:
     assert (second.update, second.context) == ("UPDATE 2100 GMT", "A second clip:")
 
 
+def test_vk_and_ok_players_are_embeds_and_their_buttons_are_not() -> None:
+    """Footage from Russian-speaking sides is often on VK and OK, whose like buttons
+    and comment widgets sit in the same pages."""
+    result = article(
+        "<p>UPDATE 0930 GMT: A pro-government channel posted this:</p>"
+        '<iframe src="https://vk.com/video_ext.php?oid=-22822305&id=456242487&hash=e03741"'
+        ' width="640" height="360"></iframe>'
+        "<p>And another angle:</p>"
+        '<iframe src="https://ok.ru/videoembed/7296167130801" width="640"></iframe>'
+        '<iframe src="https://vk.com/widget_like.php?app=2&url=x" width="300"></iframe>'
+        '<iframe src="https://connect.ok.ru/dk?st.cmd=WidgetSharePreview" width="300"></iframe>'
+    )
+    assert [(e.kind, e.platform, e.url, e.context) for e in result.embeds] == [
+        (
+            "platform",
+            "vk",
+            "https://vk.com/video_ext.php?oid=-22822305&id=456242487&hash=e03741",
+            "A pro-government channel posted this:",
+        ),
+        ("platform", "ok", "https://ok.ru/video/7296167130801", "And another angle:"),
+    ]
+
+
 def test_context_is_collapsed_clipped_and_never_from_before_the_label() -> None:
     long_sentence = "word " * 150 + "and finally the footage:"
     result = article(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from archiver.extract import MediaType, NormalizedURL, is_media_file_url, normalize_url
+from archiver.extract.collect import link_embed
 from archiver.extract.urls import is_furniture_url, is_tracker_url, resolve_url
 
 YT = "https://www.youtube.com/watch?v=abc123XYZ_0"
@@ -81,6 +82,20 @@ PLATFORM_CASES = [
      None),
     ("https://t.me/aleppo_now/1543?embed=1&mode=tme", "https://t.me/aleppo_now/1543",
      "telegram", None),
+    # VK: the player frame keeps the hash that lets anyone play it; pages and ?z= overlays
+    ("https://vk.com/video_ext.php?oid=-22822305&id=456242487&hash=e037414127166efe&hd=2",
+     "https://vk.com/video_ext.php?oid=-22822305&id=456242487&hash=e037414127166efe",
+     "vk", "video"),
+    ("https://m.vk.com/video-22822305_456242487?list=ln-abc", "https://vk.com/video-22822305_456242487",
+     "vk", "video"),
+    ("https://vk.com/wall-22822305_1234?z=video-22822305_456242487%2Fpl_wall_-22822305",
+     "https://vk.com/video-22822305_456242487", "vk", "video"),
+    ("https://vkvideo.ru/clip-22822305_456239017", "https://vk.com/clip-22822305_456239017",
+     "vk", "video"),
+    # OK (Odnoklassniki): the player frame and the video page are one video
+    ("https://ok.ru/videoembed/7296167130801?autoplay=1", "https://ok.ru/video/7296167130801",
+     "ok", "video"),
+    ("https://m.ok.ru/video/7296167130801", "https://ok.ru/video/7296167130801", "ok", "video"),
 ]  # fmt: skip
 
 
@@ -198,3 +213,18 @@ def test_tracker_and_ad_urls_are_recognised(url: str, tracker: bool) -> None:
 )
 def test_widget_frames_are_furniture(url: str, furniture: bool) -> None:
     assert is_furniture_url(url) is furniture
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://vk.com/widget_like.php?app=2&page=0&url=https%3A%2F%2Fnews.example",
+        "https://vk.com/widget_comments.php?app=2",
+        "https://vk.com/aleppo_news",
+        "https://connect.ok.ru/dk?st.cmd=WidgetSharePreview&st.shareUrl=x",
+        "https://ok.ru/group/54321",
+    ],
+)
+def test_vk_and_ok_buttons_and_groups_are_not_media(url: str) -> None:
+    """Only their videos are: share buttons, comment widgets and group pages are not."""
+    assert link_embed(url, "iframe", allow_player=True) is None

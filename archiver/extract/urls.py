@@ -89,7 +89,7 @@ _TRACKER_FILE_STEMS = frozenset({"pixel", "tracking", "beacon", "1x1", "spacer",
 _FURNITURE_DOMAINS = frozenset(
     {
         "disqus.com", "recaptcha.net", "linkedin.com", "pinterest.com", "plusone.google.com",
-        "apis.google.com", "plus.google.com", "stumbleupon.com", "vk.com", "ok.ru",
+        "apis.google.com", "plus.google.com", "stumbleupon.com", "connect.ok.ru",
     }
 )  # fmt: skip
 _FURNITURE_PREFIXES = (
@@ -121,6 +121,13 @@ _PLATFORM_HOSTS: dict[str, str] = {
     "t.me": "telegram",
     "telegram.me": "telegram",
     "telegram.dog": "telegram",
+    # VK and OK (Odnoklassniki) carry much of the footage from Russian-speaking sides;
+    # their like buttons and group widgets are not posts, so they are left out as such
+    "vk.com": "vk",
+    "vk.ru": "vk",
+    "vkvideo.ru": "vk",
+    "ok.ru": "ok",
+    "odnoklassniki.ru": "ok",
 }
 _HOST_NOISE_PREFIXES = ("www.", "m.", "mobile.", "web.", "music.", "business.")
 
@@ -545,6 +552,36 @@ def _telegram(
     return None
 
 
+_VK_VIDEO = re.compile(r"(video|clip)(-?\d{1,20})_(\d{1,20})")
+_SIGNED_ID = re.compile(r"-?\d{1,20}")
+
+
+def _vk(parts: SplitResult, segments: list[str], query: dict[str, str]) -> PlatformMatch | None:
+    """VK video player frames (video_ext.php: its hash, which lets anyone play the video,
+    is kept) and video or clip pages, also opened over another page (?z=video...)."""
+    if segments[:1] == ["video_ext.php"]:
+        owner, video = query.get("oid", ""), query.get("id", "")
+        if not (_SIGNED_ID.fullmatch(owner) and video.isdigit()):
+            return None
+        kept = {"oid": owner, "id": video} | ({"hash": query["hash"]} if query.get("hash") else {})
+        return f"https://vk.com/video_ext.php?{urlencode(kept)}", "video"
+    for candidate in (segments[0] if segments else "", query.get("z", "").split("/", 1)[0]):
+        found = _VK_VIDEO.fullmatch(candidate)
+        if found:
+            return f"https://vk.com/{found[1]}{found[2]}_{found[3]}", "video"
+    return None
+
+
+def _ok(parts: SplitResult, segments: list[str], query: dict[str, str]) -> PlatformMatch | None:
+    """OK player frames (videoembed/ID) and video pages -> ok.ru/video/ID; live/ID kept."""
+    if len(segments) >= 2 and segments[1].isdigit() and len(segments[1]) <= 20:
+        if segments[0] in ("videoembed", "video"):
+            return f"https://ok.ru/video/{segments[1]}", "video"
+        if segments[0] == "live":
+            return f"https://ok.ru/live/{segments[1]}", "video"
+    return None
+
+
 _MATCHERS: dict[str, _Matcher] = {
     "youtube": _youtube,
     "vimeo": _vimeo,
@@ -554,6 +591,8 @@ _MATCHERS: dict[str, _Matcher] = {
     "instagram": _instagram,
     "tiktok": _tiktok,
     "telegram": _telegram,
+    "vk": _vk,
+    "ok": _ok,
 }
 
 
