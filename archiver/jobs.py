@@ -174,18 +174,20 @@ def retry_returned(session: Session, urls: Collection[str], now: datetime) -> li
     """
     if not urls:
         return []
-    jobs = session.scalars(
-        select(CaptureJob)
-        .join(Embed, Embed.id == CaptureJob.embed_id)
+    embeds = select(Embed.id).where(Embed.url.in_(urls))
+    # one conditional statement: a job a worker claims meanwhile is not touched
+    retried = session.scalars(
+        update(CaptureJob)
         .where(
-            Embed.url.in_(urls),
+            CaptureJob.embed_id.in_(embeds),
             CaptureJob.state == JobState.GONE,
             CaptureJob.attempts < MAX_ATTEMPTS,
         )
-    ).all()
-    for job in jobs:
-        job.state, job.next_attempt_at, job.updated_at = JobState.PENDING, now, now
-    return [job.url for job in jobs]
+        .values(state=JobState.PENDING, next_attempt_at=now, updated_at=now)
+        .returning(CaptureJob.url)
+        .execution_options(synchronize_session=False)
+    )
+    return sorted(retried)
 
 
 def gone_at_capture(session: Session, url: str) -> bool:
