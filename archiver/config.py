@@ -89,6 +89,8 @@ class NetworkConfig(_Section):
     connect_timeout: Duration = 10.0
     read_timeout: Duration = 30.0
     download_deadline: Duration = 3600.0
+    # past the deadline a download goes on while its bytes so far average this rate
+    download_min_rate: Annotated[int, BeforeValidator(parse_size), Field(ge=0)] = 64 * 1024
     page_deadline: Duration = 120.0
     max_file_size: Size = 8 * 1024**3
     max_page_size: Size = 20 * 1024**2

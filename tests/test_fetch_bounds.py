@@ -385,3 +385,32 @@ def test_a_url_httpx_cannot_request_is_a_one_line_failure(server: FixtureServer)
             assert not caught.value.retryable
     finally:
         http.close()
+
+
+@pytest.mark.parametrize(("rate", "completes"), [(80_000, True), (8_000, False)])
+def test_the_download_deadline_stops_trickles_not_slow_steady_links(
+    server: FixtureServer, tmp_path: Path, rate: int, completes: bool
+) -> None:
+    """A 240 kB file at 80 kB/s takes 3 s against a 1 s deadline: it averages more
+    than download_min_rate (20 kB/s), so it completes (a multi-GB video on a slow link
+    would otherwise fail every time, and be retried in vain). At 8 kB/s it is cut off
+    at the deadline, as before."""
+    body = tmp_path / "clip.mp4"
+    body.write_bytes(bytes(range(256)) * 937)  # 239,872 bytes
+    server.add_file("/clip.mp4", body, rate=rate)
+    http = HttpFetcher(network(download_deadline=1.0, download_min_rate=20_000), 2)
+    began = time.monotonic()
+    try:
+        if completes:
+            got = run(http, "download", server.url("/clip.mp4"), tmp_path / "tmp")
+            assert got.digests.size_bytes == body.stat().st_size
+            assert time.monotonic() - began > 2.5
+        else:
+            with pytest.raises(FetchError) as caught:
+                run(http, "download", server.url("/clip.mp4"), tmp_path / "tmp")
+            assert time.monotonic() - began < 2.0
+            assert str(caught.value).startswith(
+                "download took longer than 1s (network.download_deadline)"
+            )
+    finally:
+        http.close()

@@ -10,7 +10,9 @@ Two bounds hold whatever a server sends:
   ``network.download_deadline`` for files) counts from the start of the request,
   across every redirect hop, the header phase and the body. It is enforced in the
   network stream itself: every connect, TLS handshake, read and write waits at most
-  until the deadline, so a server that drips header bytes is cut off too.
+  until the deadline, so a server that drips header bytes is cut off too. A file
+  may run past its deadline for as long as its bytes so far need at
+  ``network.download_min_rate``: a big file on a slow link completes, a trickle does not.
 """
 
 from __future__ import annotations
@@ -213,7 +215,13 @@ class HttpFetcher:
         return _Limit("page", "network.page_deadline", self.network.page_deadline)
 
     def _download_limit(self) -> _Limit:
-        return _Limit("download", "network.download_deadline", self.network.download_deadline)
+        network = self.network
+        return _Limit(
+            "download",
+            "network.download_deadline",
+            network.download_deadline,
+            network.download_min_rate,
+        )
 
     @contextlib.contextmanager
     def _stream(
@@ -340,6 +348,7 @@ class HttpFetcher:
                 hasher.update(chunk)
                 if hasher.size > cap:
                     raise FetchError(f"file too large: more than {cap} bytes", retryable=False)
+                deadline.received = hasher.size
                 deadline.check()
                 sink.write(chunk)
         except httpx.HTTPError as exc:
@@ -453,6 +462,7 @@ class _Limit:
     what: str  # "page", "download" or "response" (not known yet), for the message
     setting: str  # the config key, for the message
     seconds: float
+    min_rate: int = 0  # bytes/s: past ``seconds``, a transfer this fast may go on
 
 
 @dataclass
@@ -462,15 +472,25 @@ class _Deadline:
     url: str
     limit: _Limit
     started: float = field(default_factory=time.monotonic)
+    received: int = 0  # body bytes so far
+
+    def allowed(self) -> float:
+        """Seconds the request may take: its limit, or as long as its bytes so far need
+        at the limit's minimum rate, so a big file on a slow but steady link completes
+        while a server that trickles is still cut off at the limit."""
+        if self.limit.min_rate <= 0:
+            return self.limit.seconds
+        return max(self.limit.seconds, self.received / self.limit.min_rate)
 
     def remaining(self) -> float:
-        return self.started + self.limit.seconds - time.monotonic()
+        return self.started + self.allowed() - time.monotonic()
 
     def error(self) -> FetchError:
         seconds = f"{self.limit.seconds:.3f}".rstrip("0").rstrip(".")
-        return FetchError(
-            f"{self.limit.what} took longer than {seconds}s ({self.limit.setting}): {self.url}"
-        )
+        took = f"{self.limit.what} took longer than {seconds}s ({self.limit.setting})"
+        if self.allowed() > self.limit.seconds:
+            took += f", then slowed below {self.limit.min_rate} bytes/s (network.download_min_rate)"
+        return FetchError(f"{took}: {self.url}")
 
     def check(self) -> None:
         if self.remaining() <= 0:
