@@ -13,6 +13,7 @@ import pytest
 from support import FixtureServer, MediaSet
 from support.archiving import make_config
 from support.browser import sha256_of
+from support.telegram import VIDEO, album, telegram_widget
 
 from archiver.archive import Archive
 from archiver.capture import Capturer, ItemResult
@@ -250,63 +251,6 @@ def test_when_the_widget_cannot_be_read_ytdlp_does_what_it_did_before(
 TELEGRAM_PAGE = """<article><p>UPDATE 0800 GMT: A channel in the city posted these:</p>
 <script async src="https://telegram.org/js/telegram-widget.js?22"
  data-telegram-post="AleppoToday/1234" data-width="100%"></script></article>"""
-
-
-def telegram_widget(parts: str) -> str:
-    """The widget page for AleppoToday/1234 (t.me/AleppoToday/1234?embed=1&mode=tme)."""
-    return f"""<!DOCTYPE html>
-<html><head><meta charset="utf-8"><title>Aleppo Today &ndash; Telegram</title>
-<meta property="og:image" content="https://cdn4.telesco.pe/file/avatar.jpg">
-<link href="//telegram.org/css/widget-frame.css?72" rel="stylesheet"></head>
-<body class="widget_frame_base tgme_widget body_widget_post emoji_image nodark">
-<div class="tgme_widget_message_wrap js-widget_message_wrap date_visible">
- <div class="tgme_widget_message text_not_supported_wrap js-widget_message"
-  data-post="AleppoToday/1234" data-view="eyJjIjotMTIzfQ" data-peer="c1234567890_-1"
-  data-post-id="1234">
-  <div class="tgme_widget_message_user"><a href="https://t.me/AleppoToday"><i
-   class="tgme_widget_message_user_photo bgcolor1" data-content="A"><img
-   src="https://cdn4.telesco.pe/file/avatar.jpg"></i></a></div>
-  <div class="tgme_widget_message_bubble">
-   <div class="tgme_widget_message_author accent_color"><a
-    class="tgme_widget_message_owner_name" href="https://t.me/AleppoToday"><span
-    dir="auto">Aleppo Today</span></a></div>
-   {parts}
-   <div class="tgme_widget_message_text js-message_text" dir="auto">Smoke over the
-    Citadel after the strike this morning.</div>
-   <div class="tgme_widget_message_footer compact js-message_footer">
-    <div class="tgme_widget_message_info short js-message_info">
-     <span class="tgme_widget_message_views">12.3K</span>
-     <span class="tgme_widget_message_meta"><a class="tgme_widget_message_date"
-      href="https://t.me/AleppoToday/1234"><time datetime="2013-09-28T07:41:12+00:00"
-      class="time">07:41</time></a></span>
-    </div>
-   </div>
-  </div>
- </div>
-</div>
-</body></html>"""
-
-
-def album(*urls: str) -> str:
-    photos = "".join(
-        f"""<a class="tgme_widget_message_photo_wrap grouped_media_wrap blured js-message_photo"
- style="left:0px;top:{i * 303}px;width:453px;height:301px;background-image:url('{url}')"
- data-ratio="1.5" href="https://t.me/AleppoToday/{1234 + i}?single"></a>"""
-        for i, url in enumerate(urls)
-    )
-    return f"""<div class="tgme_widget_message_grouped_wrap js-message_grouped_wrap"
- style="width:453px;"><div class="tgme_widget_message_grouped js-message_grouped"
- style="padding-top:133.333%"><div class="tgme_widget_message_grouped_layer
- js-message_grouped_layer" style="width:453px;height:604px">{photos}</div></div></div>"""
-
-
-VIDEO = """<a class="tgme_widget_message_video_player js-message_video_player"
- href="https://t.me/AleppoToday/1234"><i class="tgme_widget_message_video_thumb"
- style="background-image:url('https://cdn4.telesco.pe/file/thumb.jpg')"></i>
- <div class="tgme_widget_message_video_wrap"><video
- src="https://cdn4.telesco.pe/file/clip.mp4" class="tgme_widget_message_video
- js-message_video" width="100%" height="100%"></video></div>
- <time class="message_video_duration js-message_video_duration">0:02</time></a>"""
 
 
 def test_a_telegram_album_is_archived_with_the_post_beside_each_photo(

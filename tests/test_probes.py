@@ -18,6 +18,7 @@ import httpx
 import pytest
 import respx
 from support import FixtureServer, MediaSet, RequestHandler
+from support.telegram import album, telegram_widget
 
 from archiver.config import NetworkConfig, YtdlpConfig
 from archiver.fetch.netguard import GuardedTransport
@@ -519,6 +520,31 @@ def test_oembed_endpoint_behind_the_ssrf_guard_is_an_error(server: FixtureServer
         result = prober.check(YOUTUBE_WATCH, kind="platform", platform="youtube")
     assert (result.status, result.probe) == ("error", "oembed:youtube")
     assert result.reason.startswith("YouTube oEmbed: refused: 127.0.0.1 resolves to non-public")
+
+
+@pytest.mark.parametrize(
+    ("widget", "status", "reason"),
+    [
+        (telegram_widget(album("https://cdn4.telesco.pe/file/a.jpg")), "live", "(photos)"),
+        (telegram_widget(""), "live", "the post is there (text)"),
+        ('<div class="tgme_widget_message_error">Post not found</div>', "gone", "Post not found"),
+        (None, "error", "HTTP 502"),
+    ],
+)
+def test_telegram_posts_are_checked_on_their_widget_page(
+    client: httpx.Client, server: FixtureServer, widget: str | None, status: str, reason: str
+) -> None:
+    """Telegram has no oEmbed, and yt-dlp cannot tell a photo post from a deleted one:
+    the page its embed widget shows says "Post not found" when the post is gone."""
+    if widget is None:
+        server.add_status("/AleppoToday/1234", 502)
+    else:
+        server.add_page("/AleppoToday/1234", widget)
+    prober = Prober(client, None, telegram_url=server.url())
+    result = prober.check("https://t.me/AleppoToday/1234", kind="platform", platform="telegram")
+    assert (result.status, result.probe) == (status, "telegram-widget")
+    assert reason in result.reason
+    assert [r.path for r in server.requests] == ["/AleppoToday/1234?embed=1&mode=tme"]
 
 
 def test_no_oembed_and_no_ytdlp_cannot_tell(prober: Prober) -> None:

@@ -16,15 +16,17 @@ from collections.abc import Iterator
 
 import httpx
 
-from archiver.errors import BlockedAddressError
+from archiver.errors import BlockedAddressError, FetchError
 from archiver.extract import ExtractError, extract_player_media
+from archiver.fetch import telegram
 from archiver.fetch.limits import HostLimiter
-from archiver.liveness.result import CheckResult, error_result, status_result
+from archiver.liveness.result import CheckResult, Status, error_result, status_result
 
 HEAD_PROBE = "http-head"
 RANGE_PROBE = "http-range"
 PLAYER_PROBE = "player-page"
 PAGE_PROBE = "http-get"
+TELEGRAM_PROBE = "telegram-widget"
 
 RANGE = "bytes=0-1023"
 PROBE_BYTES = 8 * 1024  # read at most this much of a file, whatever the server sends
@@ -142,6 +144,39 @@ def check_page(
         reason = f"HTTP {code}: the player URL serves media itself ({content_type or 'no type'})"
         return CheckResult("live", reason, code, None, probe)
     return _player_verdict(body, str(final), code)
+
+
+def check_telegram_post(
+    client: httpx.Client,
+    url: str,
+    widget_base: str,
+    *,
+    limiter: HostLimiter | None = None,
+) -> CheckResult | None:
+    """A public Telegram channel post, by the page Telegram's embed widget shows:
+    "Post not found" is gone, the message there is live. None for a URL that is not
+    such a post (a private channel's), for another probe to answer."""
+    path = telegram.post_path(url)
+    if path is None:
+        return None
+    widget = telegram.widget_url(widget_base, *path)
+    try:
+        with _slot(limiter, widget), client.stream("GET", widget, follow_redirects=True) as got:
+            code = got.status_code
+            if not got.is_success:
+                return status_result(code, got.headers, TELEGRAM_PROBE)
+            body = _read(got, MAX_PAGE_BYTES)
+    except (BlockedAddressError, httpx.HTTPError) as exc:
+        return error_result(exc, TELEGRAM_PROBE)
+    try:
+        post = telegram.parse_widget(body, *path, widget)
+    except FetchError as exc:
+        status: Status = "gone" if exc.gone else "error"
+        return CheckResult(status, str(exc)[:300], code, None, TELEGRAM_PROBE)
+    shows = "photos" if post.photos else "a video" if post.has_video else "text"
+    return CheckResult(
+        "live", f"HTTP {code}: the post is there ({shows})", code, None, TELEGRAM_PROBE
+    )
 
 
 def _player_verdict(body: bytes, url: str, code: int) -> CheckResult:

@@ -32,7 +32,12 @@ import httpx
 from archiver.extract.urls import platform_of, platform_post
 from archiver.fetch.limits import HostLimiter
 from archiver.fetch.ytdlp import Ytdlp
-from archiver.liveness.http_probe import MAX_PAGE_BYTES, check_file, check_page
+from archiver.liveness.http_probe import (
+    MAX_PAGE_BYTES,
+    check_file,
+    check_page,
+    check_telegram_post,
+)
 from archiver.liveness.oembed import Verdict, endpoints, query_oembed
 from archiver.liveness.result import CheckResult, Status
 from archiver.liveness.ytdlp_probe import ytdlp_check
@@ -72,6 +77,7 @@ class Prober:
         ytdlp_timeout: float = YTDLP_TIMEOUT,
         limiter: HostLimiter | None = None,
         max_page_bytes: int = MAX_PAGE_BYTES,
+        telegram_url: str = "https://t.me",
     ) -> None:
         self.client = client
         self.ytdlp = ytdlp
@@ -79,6 +85,7 @@ class Prober:
         self.ytdlp_timeout = ytdlp_timeout
         self.limiter = limiter
         self.max_page_bytes = max_page_bytes
+        self.telegram_url = telegram_url  # where Telegram's post widget is asked
 
     def check(self, url: str, *, kind: str, platform: str | None) -> CheckResult:
         """Probe ``url`` as an embed of ``kind``; never raises for network or platform failures.
@@ -105,6 +112,12 @@ class Prober:
         post = platform_post(url)
         name = platform or (post.platform if post is not None else platform_of(url))
         target = post.url if post is not None else url
+        if name == "telegram":
+            found = check_telegram_post(
+                self.client, target, self.telegram_url, limiter=self.limiter
+            )
+            if found is not None:
+                return found
         endpoint = self.endpoints.get(name or "")
         fits = _OEMBED_FITS.get(name or "")
         if endpoint and post is not None and (fits is None or fits.search(target)):
