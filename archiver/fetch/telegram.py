@@ -26,8 +26,8 @@ _BACKGROUND = re.compile(r"background-image\s*:\s*url\(\s*(['\"]?)(.+?)\1\s*\)",
 
 def post_path(url: str) -> tuple[str, str] | None:
     """(channel, message id) of a public channel post URL (``t.me/CHANNEL/ID``)."""
-    found = _PUBLIC_POST.fullmatch(urlsplit(url).path)
-    return (found[1], found[2]) if found and found[1].lower() != "s" else None
+    found = _PUBLIC_POST.fullmatch(urlsplit(url).path)  # not t.me/c/ID/N: private
+    return (found[1], found[2]) if found else None
 
 
 def widget_url(base: str, channel: str, message: str) -> str:
