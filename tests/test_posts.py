@@ -188,6 +188,21 @@ def test_a_photo_post_is_archived_with_the_post_beside_each_photo(
     assert sighting["media_url"] == server.url("/media/BVUc0ZJCIAAmnM_.jpg?name=orig")
 
 
+def test_the_photo_of_a_quoted_post_is_kept_too(
+    tmp_path: Path, server: FixtureServer, media: MediaSet
+) -> None:
+    """A live blog embeds a post quoting the photo: the embed shows the photo."""
+    server.add_file("/media/BVUc0ZJCIAAmnM_.jpg", media.photo_a)
+    quoting = json.loads(post([], text="Confirmed by a second source:"))
+    quoting["quoted_tweet"] = json.loads(
+        post([media_detail("photo", server.url("/media/BVUc0ZJCIAAmnM_.jpg"))])
+    ) | {"id_str": "384036183367800001"}
+    server.add_bytes("/tweet-result", json.dumps(quoting).encode(), "application/json")
+    item = capture(posts_config(tmp_path / "storage", server), server)
+    assert item.status == "stored", item.reason
+    assert [f.sha256 for f in item.files] == [sha256_of(media.photo_a)]
+
+
 def test_a_post_with_a_video_and_a_photo_keeps_both(
     tmp_path: Path, server: FixtureServer, media: MediaSet, monkeypatch: pytest.MonkeyPatch
 ) -> None:

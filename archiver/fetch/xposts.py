@@ -4,7 +4,8 @@
 account with the post as JSON (X's format, as the widget gets it): ``text``,
 ``created_at``, ``user`` and ``mediaDetails``, one per photo, video or GIF, with the
 photo's ``media_url_https``. That URL with ``name=orig`` is the photo as uploaded.
-A deleted or withheld post answers 404, or a ``TweetTombstone``.
+A quoted post comes as ``quoted_tweet``, with its own ``mediaDetails``, which the
+embed shows too. A deleted or withheld post answers 404, or a ``TweetTombstone``.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from archiver.errors import FetchError
 from archiver.fetch.posts import PlatformPost
 from archiver.jsontext import load_json
 
-MAX_PHOTOS = 4  # X allows four per post; more would not be a real answer
+MAX_PHOTOS = 8  # X allows four per post, and four more in a quoted post
 _POST_ID = re.compile(r"/status(?:es)?/(\d{1,20})(?:[/?#]|$)")
 
 
@@ -62,7 +63,10 @@ def parse_post(body: bytes, expected_id: str) -> PlatformPost:
         raise FetchError(f"X: {said}", retryable=False, gone=True)
     if str(data.get("id_str") or "") != expected_id:
         raise FetchError(f"X: the post endpoint answered for another post than {expected_id}")
-    media = [m for m in _list(data.get("mediaDetails")) if isinstance(m, dict)]
+    # a quoted post's media show in the embed too (yt-dlp takes its videos as well)
+    quoted = data.get("quoted_tweet")
+    details = _list(data.get("mediaDetails")) + _list(_get(quoted, "mediaDetails"))
+    media = [m for m in details if isinstance(m, dict)]
     photos = [
         original_photo(url)
         for m in media
