@@ -588,19 +588,17 @@ class Capturer:
             except FetchError:
                 raise exc from None
         stored = self._via_ytdlp(embed.url, embed) if post.has_video else []
-        if not post.photos:
-            if not stored:
-                raise Skip(f"the {post.platform} post has no photo or video (its text is kept)")
-            return stored
-        facts = _post_facts(post)
-        for photo in post.photos:
+        photos = [(photo, each) for each in post.shown() for photo in each.photos]
+        if not photos and not stored:
+            raise Skip(f"the {post.platform} post has no photo or video (its text is kept)")
+        for photo, shown in photos:
             # a copy beside each photo (placing it moves it)
             with temp_file(self.tmp, ".post") as (record, sink):
                 sink.write(post.record)
                 sink.flush()
                 with self.http.download(photo, self.tmp) as download:
                     extras = [(record, post.record_name)]
-                    stored += self._store_download(download, embed, facts, extras)
+                    stored += self._store_download(download, embed, _post_facts(shown), extras)
         return stored
 
     def _store_download(

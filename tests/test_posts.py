@@ -198,9 +198,12 @@ def test_the_photo_of_a_quoted_post_is_kept_too(
         post([media_detail("photo", server.url("/media/BVUc0ZJCIAAmnM_.jpg"))])
     ) | {"id_str": "384036183367800001"}
     server.add_bytes("/tweet-result", json.dumps(quoting).encode(), "application/json")
-    item = capture(posts_config(tmp_path / "storage", server), server)
+    config = posts_config(tmp_path / "storage", server)
+    item = capture(config, server)
     assert item.status == "stored", item.reason
     assert [f.sha256 for f in item.files] == [sha256_of(media.photo_a)]
+    sidecar = json.loads((item.files[0].path.parent / "provenance.json").read_text())
+    assert sidecar["platform"]["id"] == "384036183367800001"  # the quoted post's, not ours
 
 
 def test_a_post_with_a_video_and_a_photo_keeps_both(

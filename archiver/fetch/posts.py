@@ -27,3 +27,8 @@ class PlatformPost:
     has_video: bool  # a video or GIF, for yt-dlp
     record: bytes  # the widget's answer, kept beside each photo
     record_name: str  # its file name there: platform.post.json, platform.post.html
+    quoted: PlatformPost | None = None  # a post it quotes, shown in its embed
+
+    def shown(self) -> list[PlatformPost]:
+        """This post and the one it quotes: each photo is kept with its own post's facts."""
+        return [self] if self.quoted is None else [self, self.quoted]

@@ -19,7 +19,7 @@ from archiver.errors import FetchError
 from archiver.fetch.posts import PlatformPost
 from archiver.jsontext import load_json
 
-MAX_PHOTOS = 8  # X allows four per post, and four more in a quoted post
+MAX_PHOTOS = 4  # X allows four per post; more would not be a real answer
 _POST_ID = re.compile(r"/status(?:es)?/(\d{1,20})(?:[/?#]|$)")
 
 
@@ -63,10 +63,16 @@ def parse_post(body: bytes, expected_id: str) -> PlatformPost:
         raise FetchError(f"X: {said}", retryable=False, gone=True)
     if str(data.get("id_str") or "") != expected_id:
         raise FetchError(f"X: the post endpoint answered for another post than {expected_id}")
-    # a quoted post's media show in the embed too (yt-dlp takes its videos as well)
     quoted = data.get("quoted_tweet")
-    details = _list(data.get("mediaDetails")) + _list(_get(quoted, "mediaDetails"))
-    media = [m for m in details if isinstance(m, dict)]
+    quoted_id = str(quoted.get("id_str") or "") if isinstance(quoted, dict) else ""
+    shown = _post(quoted, quoted_id, body) if isinstance(quoted, dict) and quoted_id else None
+    return _post(data, expected_id, body, quoted=shown)
+
+
+def _post(
+    data: dict[str, Any], post: str, body: bytes, quoted: PlatformPost | None = None
+) -> PlatformPost:
+    media = [m for m in _list(data.get("mediaDetails")) if isinstance(m, dict)]
     photos = [
         original_photo(url)
         for m in media
@@ -78,16 +84,19 @@ def parse_post(body: bytes, expected_id: str) -> PlatformPost:
     handle = _text(user.get("screen_name"))
     return PlatformPost(
         platform="X",
-        id=expected_id,
-        url=f"https://x.com/{handle or 'i'}/status/{expected_id}",
+        id=post,
+        url=f"https://x.com/{handle or 'i'}/status/{post}",
         text=_text(data.get("text")),
         author=_text(user.get("name")),
         handle=handle,
         posted_at=_text(data.get("created_at")),
         photos=list(dict.fromkeys(photos))[:MAX_PHOTOS],
-        has_video=any(m.get("type") in ("video", "animated_gif") for m in media),
+        # a quoted post's videos are yt-dlp's too: it takes them with the quoting post
+        has_video=any(m.get("type") in ("video", "animated_gif") for m in media)
+        or bool(quoted and quoted.has_video),
         record=body,
         record_name="platform.post.json",
+        quoted=quoted,
     )
 
 
