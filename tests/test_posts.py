@@ -327,3 +327,17 @@ def test_a_deleted_or_text_only_telegram_post(
     server.add_page("/AleppoToday/1234", widget)
     item = capture(posts_config(tmp_path / "storage", server), server, TELEGRAM_PAGE)
     assert item.status == status and reason in str(item.reason), item.reason
+
+
+def test_a_post_url_given_directly_is_archived_the_same_way(
+    tmp_path: Path, server: FixtureServer, media: MediaSet
+) -> None:
+    """`archiver capture https://x.com/…/status/ID`: what an investigator holds is a link."""
+    server.add_file("/media/BVUc0ZJCIAAmnM_.jpg", media.photo_a)
+    photo = media_detail("photo", server.url("/media/BVUc0ZJCIAAmnM_.jpg"))
+    server.add_bytes("/tweet-result", post([photo]), "application/json")
+    with Archive.open(posts_config(tmp_path / "storage", server)) as archive:
+        report = Capturer(archive).capture_url(f"https://x.com/AMC_Aleppo/status/{POST_ID}")
+    assert report.ok, report.to_json()
+    (item,) = report.items
+    assert [f.sha256 for f in item.files] == [sha256_of(media.photo_a)]
