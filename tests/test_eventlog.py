@@ -19,7 +19,9 @@ from archiver.index.models import Event
 from archiver.integrity import eventlog
 from archiver.integrity.eventlog import (
     GENESIS,
+    NewEntry,
     append_event,
+    append_events,
     flush_log,
     log_path,
     logged_session,
@@ -115,7 +117,13 @@ def test_concurrent_appends_and_flushes_keep_one_gapless_chain(archive: Archive)
         try:
             for i in range(8):
                 with logged_session(archive) as session:
-                    append_event(session, "sighting", {"worker": n, "i": i})
+                    if n % 2:  # a liveness batch appends several at once
+                        batch = [
+                            NewEntry("liveness", {"worker": n, "i": i, "j": j}) for j in (0, 1)
+                        ]
+                        append_events(session, batch)
+                    else:
+                        append_event(session, "sighting", {"worker": n, "i": i})
         except BaseException as exc:  # surfaced below
             errors.append(exc)
 
@@ -126,8 +134,16 @@ def test_concurrent_appends_and_flushes_keep_one_gapless_chain(archive: Archive)
         thread.join()
     assert not errors
     flush_log(archive)
-    seqs = [json.loads(line)["seq"] for line in lines(archive)]
-    assert seqs == list(range(1, 33))  # every entry once, in order, none twice
+    written = [json.loads(line) for line in lines(archive)]
+    assert [entry["seq"] for entry in written] == list(range(1, 49))  # each once, in order
+    batches = [e["payload"] for e in written if e["type"] == "liveness"]
+    for first, second in zip(batches[::2], batches[1::2], strict=True):  # a batch stays together
+        assert (first["worker"], first["i"], first["j"], second["j"]) == (
+            second["worker"],
+            second["i"],
+            0,
+            1,
+        )
     assert verify_chain(archive).ok
 
 

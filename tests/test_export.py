@@ -244,7 +244,7 @@ def test_a_files_history_travels_with_it(
         )
         session.add(check)
         session.flush()
-        (gone,) = events.record_liveness(session, check, "live")
+        (gone,) = events.record_liveness(session, [(check, "live")])
         events.record_duplicate(
             session, photo_b, photo_a, media_type="image", similarity=0.93127, method="pdq"
         )

@@ -82,6 +82,15 @@ def line_of(event: Event) -> bytes:
 # ---- appending ----------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class NewEntry:
+    """An entry to append: its type, payload and the file it is about (if any)."""
+
+    type: str
+    payload: dict[str, Any]
+    media_sha256: str | None = None
+
+
 def append_event(
     session: Session,
     type: str,
@@ -97,39 +106,60 @@ def append_event(
     SQLite the write transaction (``BEGIN IMMEDIATE``) already excludes other writers.
     After the commit, ``flush_log`` (or ``logged_session``) copies it to the file.
     """
-    if type not in EVENT_TYPES:
-        raise ValueError(f"unknown event type {type!r} (known: {', '.join(sorted(EVENT_TYPES))})")
-    if media_sha256 is not None and not _HEX64.fullmatch(media_sha256):
-        raise ValueError(f"media_sha256 must be 64 lower-case hex digits, got {media_sha256!r}")
+    (event,) = append_events(session, [NewEntry(type, payload, media_sha256)], at=at)
+    return event
+
+
+def append_events(
+    session: Session, entries: list[NewEntry], *, at: datetime | None = None
+) -> list[Event]:
+    """Append several entries, in order, as `append_event` does one: under one lock,
+    chained from one read of the head, written in one flush (a liveness batch changes
+    hundreds of statuses at once)."""
+    for entry in entries:
+        if entry.type not in EVENT_TYPES:
+            known = ", ".join(sorted(EVENT_TYPES))
+            raise ValueError(f"unknown event type {entry.type!r} (known: {known})")
+        if entry.media_sha256 is not None and not _HEX64.fullmatch(entry.media_sha256):
+            raise ValueError(
+                f"media_sha256 must be 64 lower-case hex digits, got {entry.media_sha256!r}"
+            )
+    if not entries:
+        return []
     connection = session.connection()
     if connection.get_execution_options().get("archiver_read_only"):
         raise ValueError("events are appended in a read-write session (archive.session())")
     if connection.dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": EVENT_LOCK})
-    body = normalize(payload)
     when = (at or utcnow()).astimezone(UTC)
     seq, prev = head(session)
-    entry = {
-        "seq": seq + 1,
-        "at": format_time(when),
-        "type": type,
-        "media_sha256": media_sha256,
-        "payload": body,
-        "prev_sha256": prev,
-    }
-    event = Event(
-        seq=seq + 1,
-        at=when,
-        type=type,
-        media_sha256=media_sha256,
-        payload=body,
-        prev_sha256=prev,
-        sha256=entry_hash(entry),
-    )
-    session.add(event)
+    events: list[Event] = []
+    for entry in entries:
+        body = normalize(entry.payload)
+        seq += 1
+        chained = {
+            "seq": seq,
+            "at": format_time(when),
+            "type": entry.type,
+            "media_sha256": entry.media_sha256,
+            "payload": body,
+            "prev_sha256": prev,
+        }
+        event = Event(
+            seq=seq,
+            at=when,
+            type=entry.type,
+            media_sha256=entry.media_sha256,
+            payload=body,
+            prev_sha256=prev,
+            sha256=entry_hash(chained),
+        )
+        events.append(event)
+        prev = event.sha256
+    session.add_all(events)
     session.flush()
     session.info[_APPENDED] = True
-    return event
+    return events
 
 
 def head(session: Session) -> tuple[int, str]:

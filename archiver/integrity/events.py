@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from archiver.index.models import Embed, Event, LinkCheck, Media, Page, PageSnapshot, Sighting
-from archiver.integrity.eventlog import append_event
+from archiver.integrity.eventlog import NewEntry, append_event, append_events
 
 
 def _sighting_facts(sighting: Sighting) -> dict[str, Any]:
@@ -93,39 +93,42 @@ def record_duplicate(
 
 
 def record_liveness(
-    session: Session, check: LinkCheck, previous_status: str | None, *, at: datetime | None = None
+    session: Session,
+    changes: list[tuple[LinkCheck, str | None]],
+    *,
+    at: datetime | None = None,
 ) -> list[Event]:
-    """A checked URL changed status (live, gone, restricted, error).
+    """Checked URLs changed status (live, gone, restricted, error): (check, previous).
 
-    One entry per archived file obtained through that URL, so each file's history
-    (and an export of it) carries the fate of its source; one entry without a file
-    when nothing was archived from it.
+    One entry per archived file obtained through a URL, so each file's history (and
+    an export of it) carries the fate of its source; one entry without a file when
+    nothing was archived from it. A batch of results is appended at once.
     """
-    archived = sorted(
-        set(
-            session.scalars(
-                select(Media.sha256)
-                .join(Sighting, Sighting.media_id == Media.id)
-                .join(Embed, Embed.id == Sighting.embed_id)
-                .where(Embed.url == check.url)
+    entries: list[NewEntry] = []
+    for check, previous_status in changes:
+        archived = sorted(
+            set(
+                session.scalars(
+                    select(Media.sha256)
+                    .join(Sighting, Sighting.media_id == Media.id)
+                    .join(Embed, Embed.id == Sighting.embed_id)
+                    .where(Embed.url == check.url)
+                )
             )
         )
-    )
-    base = {
-        "url": check.url,
-        "kind": check.kind,
-        "previous_status": previous_status,
-        "status": check.status,
-        "reason": check.reason,
-        "http_status": check.http_status,
-        "probe": check.probe,
-    }
-    if not archived:
-        return [append_event(session, "liveness", {**base, "sha256": None}, at=at)]
-    return [
-        append_event(session, "liveness", {**base, "sha256": sha}, media_sha256=sha, at=at)
-        for sha in archived
-    ]
+        base = {
+            "url": check.url,
+            "kind": check.kind,
+            "previous_status": previous_status,
+            "status": check.status,
+            "reason": check.reason,
+            "http_status": check.http_status,
+            "probe": check.probe,
+        }
+        if not archived:
+            entries.append(NewEntry("liveness", {**base, "sha256": None}))
+        entries += [NewEntry("liveness", {**base, "sha256": sha}, sha) for sha in archived]
+    return append_events(session, entries, at=at)
 
 
 __all__ = [

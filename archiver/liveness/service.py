@@ -208,6 +208,8 @@ class LivenessChecker:
         events: list[LivenessEvent] = []
         changed: list[tuple[LinkCheck, str | None]] = []
         with logged_session(self.archive) as session:
+            ids = [target.check_id for target, _ in batch]  # one query for the batch's rows
+            session.scalars(select(LinkCheck).where(LinkCheck.id.in_(ids))).all()
             for target, result in batch:
                 mark = len(changed)
                 try:
@@ -224,8 +226,7 @@ class LivenessChecker:
                 events += found
             live = {target.url for target, result in batch if result.status == "live"}
             retried = retry_returned(session, live, now)
-            for check, previous in changed:  # the event log last: it holds its lock to commit
-                record_liveness(session, check, previous, at=now)
+            record_liveness(session, changed, at=now)  # the event log last: its lock to commit
         for url in retried:
             log_event("capture.retry", url=url, reason="gone at capture, live again")
         for event in events:
