@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import ColumnElement, and_, select, update
 from sqlalchemy.orm import Session
 
 from archiver.errors import ArchiveUnavailable, FetchError
@@ -174,15 +174,10 @@ def retry_returned(session: Session, urls: Collection[str], now: datetime) -> li
     """
     if not urls:
         return []
-    embeds = select(Embed.id).where(Embed.url.in_(urls))
     # one conditional statement: a job a worker claims meanwhile is not touched
     retried = session.scalars(
         update(CaptureJob)
-        .where(
-            CaptureJob.embed_id.in_(embeds),
-            CaptureJob.state == JobState.GONE,
-            CaptureJob.attempts < MAX_ATTEMPTS,
-        )
+        .where(_gone_at_capture(urls), CaptureJob.attempts < MAX_ATTEMPTS)
         .values(state=JobState.PENDING, next_attempt_at=now, updated_at=now)
         .returning(CaptureJob.url)
         .execution_options(synchronize_session=False)
@@ -192,13 +187,14 @@ def retry_returned(session: Session, urls: Collection[str], now: datetime) -> li
 
 def gone_at_capture(session: Session, url: str) -> bool:
     """Whether an embed of this URL has a capture job that ended gone (nothing archived)."""
-    query = (
-        select(CaptureJob.id)
-        .join(Embed, Embed.id == CaptureJob.embed_id)
-        .where(Embed.url == url, CaptureJob.state == JobState.GONE)
-        .limit(1)
-    )
-    return session.scalar(query) is not None
+    found = session.scalar(select(CaptureJob.id).where(_gone_at_capture([url])).limit(1))
+    return found is not None
+
+
+def _gone_at_capture(urls: Collection[str]) -> ColumnElement[bool]:
+    """Capture jobs of embeds with one of these URLs that ended gone."""
+    embeds = select(Embed.id).where(Embed.url.in_(urls))
+    return and_(CaptureJob.embed_id.in_(embeds), CaptureJob.state == JobState.GONE)
 
 
 def retry_for_new_ytdlp(session: Session, version: str, now: datetime) -> int:

@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from archiver.config import PostsConfig
 from archiver.extract.urls import platform_of, platform_post
 from archiver.fetch.limits import HostLimiter
 from archiver.fetch.ytdlp import Ytdlp
@@ -77,7 +78,7 @@ class Prober:
         ytdlp_timeout: float = YTDLP_TIMEOUT,
         limiter: HostLimiter | None = None,
         max_page_bytes: int = MAX_PAGE_BYTES,
-        telegram_url: str = "https://t.me",
+        telegram_url: str = PostsConfig().telegram_url,
     ) -> None:
         self.client = client
         self.ytdlp = ytdlp
