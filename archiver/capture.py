@@ -533,9 +533,29 @@ class Capturer:
         if embed.kind == "platform":
             return self._via_ytdlp(embed.url, embed)
         if embed.kind == "file":
+            return self._via_file(embed)
+        return self._via_player(embed)
+
+    def _via_file(self, embed: Embed) -> list[StoredFile]:
+        """A media file at its canonical address, or else at the page's own spelling.
+
+        The canonical URL drops tracking parameters and asks for a photo's uploaded
+        size (`file_url`); when the server refuses that address (a 4xx that is not worth
+        a retry), the URL as the page wrote it, which its readers saw working, is tried
+        before the file is given up. The canonical address's error is the one kept.
+        """
+        try:
             with self.http.download(embed.url, self.tmp) as download:
                 return self._store_download(download, embed)
-        return self._via_player(embed)
+        except FetchError as exc:
+            refused = not exc.retryable and 400 <= (exc.http_status or 0) < 500
+            if not refused or embed.original_url == embed.url:
+                raise
+            try:
+                with self.http.download(embed.original_url, self.tmp) as download:
+                    return self._store_download(download, embed)
+            except FetchError:
+                raise exc from None
 
     def _via_player(self, embed: Embed) -> list[StoredFile]:
         """An iframe on an unknown host: read the player page, then fall back to yt-dlp."""

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import socket
 import subprocess
 import sys
 import threading
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -202,6 +204,68 @@ def test_a_direct_media_url_is_archived_without_a_page(
     assert report.ok and report.page_sha256 is None
     (item,) = report.items
     assert item.found_in == "direct" and item.files[0].sha256 == sha256_of(media.clip_b)
+
+
+X_PHOTO_PAGE = """<article><p>UPDATE 1800 GMT: The photo the activists posted:</p>
+<img src="http://pbs.twimg.com:{port}/media/FxYzAbC?format=jpg&amp;name=small" width="680">
+</article>"""
+
+
+@pytest.fixture
+def x_photo_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    """X's photo host, pbs.twimg.com, stood in for by the local server."""
+    real = socket.getaddrinfo
+
+    def lookup(host: str, *args: Any, **kwargs: Any) -> Any:
+        return real("127.0.0.1" if host == "pbs.twimg.com" else host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", lookup)
+
+
+@pytest.mark.usefixtures("x_photo_host")
+def test_a_hotlinked_x_photo_is_archived_at_its_uploaded_size(
+    archive: Archive, server: FixtureServer, media: MediaSet
+) -> None:
+    server.add_page("/p", X_PHOTO_PAGE.format(port=server.port))
+    server.add_file("/media/FxYzAbC?format=jpg&name=small", media.photo_c)
+    server.add_file("/media/FxYzAbC?format=jpg&name=orig", media.photo_a)
+    report = Capturer(archive).capture_url(server.url("/p"))
+
+    (item,) = report.items
+    assert item.status == "stored" and item.files[0].sha256 == sha256_of(media.photo_a)
+    assert server.hits("/media/FxYzAbC?format=jpg&name=small") == 0
+    page_spelling = f"http://pbs.twimg.com:{server.port}/media/FxYzAbC?format=jpg&name=small"
+    assert item.original_url == page_spelling
+    with archive.session() as session:
+        (record,) = search(session, archive.layout, SearchQuery())
+    found = record.to_json()
+    assert found["sightings"][0]["media_url"] == page_spelling.replace("small", "orig")
+    (sighting,) = json.loads(Path(found["sidecar"]).read_text())["sightings"]
+    assert sighting["embed_original_url"] == page_spelling
+
+
+@pytest.mark.usefixtures("x_photo_host")
+def test_a_file_refused_at_its_canonical_address_is_fetched_as_the_page_wrote_it(
+    archive: Archive, server: FixtureServer, media: MediaSet
+) -> None:
+    server.add_page("/p", X_PHOTO_PAGE.format(port=server.port))
+    server.add_file("/media/FxYzAbC?format=jpg&name=small", media.photo_c)
+    server.add_status("/media/FxYzAbC?format=jpg&name=orig", 404)
+    report = Capturer(archive).capture_url(server.url("/p"))
+
+    (item,) = report.items
+    assert item.status == "stored" and item.files[0].sha256 == sha256_of(media.photo_c)
+    with archive.session() as session:
+        (record,) = search(session, archive.layout, SearchQuery())
+    assert record.to_json()["sightings"][0]["media_url"].endswith("name=small")
+
+    # when the page's spelling fails too, the canonical address's error is the reason
+    server.add_status("/media/FxYzAbC?format=jpg&name=small", 404)
+    server.add_page("/q", X_PHOTO_PAGE.format(port=server.port).replace("FxYzAbC", "FxYzAbC2"))
+    server.add_status("/media/FxYzAbC2?format=jpg&name=orig", 410)
+    server.add_status("/media/FxYzAbC2?format=jpg&name=small", 404)
+    (gone,) = Capturer(archive).capture_url(server.url("/q")).items
+    assert gone.status == "gone" and gone.reason.startswith("HTTP 410")
 
 
 def test_an_interrupted_download_leaves_nothing_and_is_retried(

@@ -117,9 +117,10 @@ def test_platform_urls_become_canonical_post_urls(
          NormalizedURL("https://example.org/photos/a.jpeg", None, "file", "image")),
         ("https://example.org/audio/interview.m4a",
          NormalizedURL("https://example.org/audio/interview.m4a", None, "file", "audio")),
-        # twimg photos carry their format in the query, and twimg is not a platform post
+        # twimg photos carry their format in the query, and twimg is not a platform post;
+        # the uploaded size is asked for (see the X photo test below)
         ("https://pbs.twimg.com/media/FxYzAbC?format=jpg&name=large",
-         NormalizedURL("https://pbs.twimg.com/media/FxYzAbC?format=jpg&name=large", None,
+         NormalizedURL("https://pbs.twimg.com/media/FxYzAbC?format=jpg&name=orig", None,
                        "file", "image")),
         # si/feature are only platform share markers; on a CDN they may sign the URL
         ("https://blob.example.net/v.mp4?sv=2021&si=policy1&sig=abc",
@@ -134,6 +135,37 @@ def test_platform_urls_become_canonical_post_urls(
 )  # fmt: skip
 def test_non_post_urls_are_cleaned_and_classified(given: str, expected: NormalizedURL) -> None:
     assert normalize_url(given) == expected
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        "https://pbs.twimg.com/media/FxYzAbC?format=jpg&name=small",
+        "https://pbs.twimg.com/media/FxYzAbC?format=jpg&name=900x900",
+        "https://pbs.twimg.com/media/FxYzAbC?format=jpg",
+        "https://PBS.twimg.com/media/FxYzAbC?name=medium&format=jpg&utm_source=x#frag",
+    ],
+)
+def test_every_size_of_an_x_photo_is_one_address_at_the_uploaded_size(given: str) -> None:
+    """X serves a photo in several sizes; the page's choice must not shrink the evidence,
+    nor make two sizes of one photo two records."""
+    expected = "https://pbs.twimg.com/media/FxYzAbC?format=jpg&name=orig"
+    assert normalize_url(given) == NormalizedURL(expected, None, "file", "image")
+    (embed,) = [link_embed(given, "img", allow_player=False, is_file=True)]
+    assert embed is not None and embed.url == expected and embed.original_url == given
+
+
+def test_the_legacy_size_suffix_of_an_x_photo_is_read_and_dropped() -> None:
+    url = "https://pbs.twimg.com/media/BVUc0ZJCIAAmnM_.jpg:large"
+    assert is_media_file_url(url)
+    assert normalize_url(url).url == "https://pbs.twimg.com/media/BVUc0ZJCIAAmnM_.jpg?name=orig"
+    # other hosts' URLs and X's other images (avatars, cards) are not rewritten
+    for other in (
+        "https://cdn.example.org/media/photo.jpg?name=small",
+        "https://pbs.twimg.com/profile_banners/12/1500/600x200",
+        "https://pbs.twimg.com/card_img/17/abc?format=jpg&name=small",
+    ):
+        assert "name=orig" not in normalize_url(other).url
 
 
 @pytest.mark.parametrize(

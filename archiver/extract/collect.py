@@ -8,7 +8,7 @@ from dataclasses import replace
 from archiver.extract.model import FoundEmbed, MediaType
 from archiver.extract.structured import DeclaredMedia
 from archiver.extract.urls import (
-    clean_url,
+    file_url,
     is_furniture_url,
     is_tracker_url,
     media_type_of_url,
@@ -90,7 +90,7 @@ def file_embed(
     """A media file taken from a media element (``img``, ``video``...): always kind "file"."""
     return FoundEmbed(
         kind="file",
-        url=clean_url(url),
+        url=file_url(url),
         original_url=url,
         media_type=media_type or media_type_of_url(url),
         platform=None,

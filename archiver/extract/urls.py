@@ -145,6 +145,13 @@ _TELEGRAM_RESERVED = frozenset(
     {"s", "c", "joinchat", "addstickers", "addemoji", "share", "iv", "proxy", "socks"}
 )
 
+# X serves each photo in several sizes (``?name=small``, ``:large``, ``name=900x900``);
+# ``name=orig`` is the photo as uploaded. Asking for it gives the evidence at full size
+# and one address per photo, whatever size the page showed.
+_X_PHOTO_HOST = "pbs.twimg.com"
+_X_PHOTO_PATH = "/media/"
+_X_PHOTO_SIZE_SUFFIX = re.compile(r":(?:[a-z]+|[0-9]+x[0-9]+)$")
+
 PlatformMatch = tuple[str, MediaType | None]  # canonical URL, media type
 _Matcher = Callable[[SplitResult, list[str], dict[str, str]], PlatformMatch | None]
 
@@ -276,14 +283,39 @@ def clean_url(url: str) -> str:
     return urlunsplit((scheme, netloc, parts.path or ("/" if netloc else ""), query, fragment))
 
 
+def original_photo_url(url: str) -> str:
+    """An X photo URL asking for the uploaded size (``name=orig``), any size suffix
+    (``.jpg:large``) dropped and the rest of the query (``format``) kept."""
+    parts = urlsplit(url)
+    path = _X_PHOTO_SIZE_SUFFIX.sub("", parts.path)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "name"]
+    return urlunsplit(parts._replace(path=path, query=urlencode([*query, ("name", "orig")])))
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
+def file_url(url: str) -> str:
+    """Canonical address of a media file: `clean_url`, and for a photo that X serves in
+    several sizes, its uploaded size. The page's own spelling stays the embed's
+    ``original_url``, and is fetched when this one fails (see `Capturer`)."""
+    cleaned = clean_url(url)
+    try:
+        parts = urlsplit(cleaned)
+    except ValueError:
+        return cleaned
+    if _host(parts) == _X_PHOTO_HOST and parts.path.startswith(_X_PHOTO_PATH):
+        return original_photo_url(cleaned)
+    return cleaned
+
+
 @lru_cache(maxsize=_CACHE_SIZE)
 def media_type_of_url(url: str) -> MediaType | None:
-    """Media type implied by the URL's file extension (or a ``format=jpg`` style query)."""
+    """Media type implied by the URL's file extension (or a ``format=jpg`` style query);
+    a size suffix after it (X's ``photo.jpg:large``) is not part of it."""
     try:
         parts = urlsplit(url)
     except ValueError:
         return None
-    extension = posixpath.splitext(parts.path.lower())[1].lstrip(".")
+    extension = posixpath.splitext(parts.path.lower())[1].lstrip(".").partition(":")[0]
     if extension:
         return _EXTENSIONS.get(extension)
     for name, value in parse_qsl(parts.query):
@@ -634,7 +666,7 @@ def normalize_url(url: str) -> NormalizedURL:
     cleaned = clean_url(url)
     media_type = media_type_of_url(cleaned)
     if media_type is not None:
-        return NormalizedURL(cleaned, None, "file", media_type)
+        return NormalizedURL(file_url(cleaned), None, "file", media_type)
     return NormalizedURL(cleaned, None, "player", None)
 
 

@@ -13,9 +13,10 @@ from __future__ import annotations
 import math
 import re
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlencode, urlsplit
 
 from archiver.errors import FetchError
+from archiver.extract.urls import original_photo_url
 from archiver.fetch.posts import PlatformPost
 from archiver.jsontext import load_json
 
@@ -40,13 +41,6 @@ def syndication_token(post: str) -> str:
 def syndication_url(endpoint: str, post: str) -> str:
     query = urlencode({"id": post, "lang": "en", "token": syndication_token(post)})
     return f"{endpoint}?{query}"
-
-
-def original_photo(url: str) -> str:
-    """A ``pbs.twimg.com/media`` URL asking for the uploaded size (``name=orig``)."""
-    parts = urlsplit(url)
-    query = [(k, v) for k, v in parse_qsl(parts.query) if k != "name"] + [("name", "orig")]
-    return urlunsplit(parts._replace(query=urlencode(query)))
 
 
 def parse_post(body: bytes, expected_id: str) -> PlatformPost:
@@ -74,7 +68,7 @@ def _post(
 ) -> PlatformPost:
     media = [m for m in _list(data.get("mediaDetails")) if isinstance(m, dict)]
     photos = [
-        original_photo(url)
+        original_photo_url(url)
         for m in media
         if m.get("type") == "photo" and (url := _text(m.get("media_url_https")))
     ]
