@@ -38,9 +38,11 @@ from archiver.extract import (
     extract_player_media,
     normalize_url,
 )
+from archiver.extract.html import MAX_TITLE
 from archiver.fetch import telegram, xposts
 from archiver.fetch.http import (
     HTTPX_VERSION,
+    Document,
     Download,
     HttpFetcher,
     Response,
@@ -578,20 +580,31 @@ class Capturer:
         except FetchError as exc:
             raise FetchError(f"no media found in player page ({exc})", retryable=False) from None
 
-    def _post_reader(self, embed: Embed) -> Callable[[], PlatformPost] | None:
-        """How to read an X or Telegram post's photos, which yt-dlp leaves out."""
+    def _post_reader(self, embed: Embed) -> Callable[[], tuple[PlatformPost, Document]] | None:
+        """How to read an X or Telegram post's photos, which yt-dlp leaves out: the post
+        and the widget's answer it was read from."""
         settings = self.archive.config.posts
         if not settings.photos:
             return None
         if embed.platform == "twitter" and (x_id := xposts.post_id(embed.url)):
             url = xposts.syndication_url(settings.x_syndication_url, x_id)
-            return lambda: xposts.parse_post(self.http.get_document(url).body, x_id)
+            return lambda: self._read_post(url, lambda body: xposts.parse_post(body, x_id))
         if embed.platform == "telegram" and (path := telegram.post_path(embed.url)):
             url = telegram.widget_url(settings.telegram_url, *path)
-            return lambda: telegram.parse_widget(self.http.get_document(url).body, *path, url)
+            return lambda: self._read_post(
+                url, lambda body: telegram.parse_widget(body, *path, url)
+            )
         return None
 
-    def _via_post(self, embed: Embed, read: Callable[[], PlatformPost]) -> list[StoredFile]:
+    def _read_post(
+        self, url: str, parse: Callable[[bytes], PlatformPost]
+    ) -> tuple[PlatformPost, Document]:
+        answer = self.http.get_document(url)
+        return parse(answer.body), answer
+
+    def _via_post(
+        self, embed: Embed, read: Callable[[], tuple[PlatformPost, Document]]
+    ) -> list[StoredFile]:
         """A post's photos, each with the post beside it; its videos through yt-dlp.
 
         When the widget cannot be read (rate limits, a changed format), yt-dlp alone
@@ -599,7 +612,7 @@ class Capturer:
         nothing either, the widget's error is the job's, and it is retried.
         """
         try:
-            post = read()
+            post, answer = read()
         except FetchError as exc:
             if exc.gone:
                 raise
@@ -610,7 +623,11 @@ class Capturer:
         stored = self._via_ytdlp(embed.url, embed) if post.has_video else []
         photos = [(photo, each) for each in post.shown() for photo in each.photos]
         if not photos and not stored:
-            raise Skip(f"the {post.platform} post has no photo or video (its text is kept)")
+            self._keep_post(embed, post, answer)
+            raise Skip(
+                f"the {post.platform} post has no photo or video: its text is kept as a "
+                f"version of {embed.url}"
+            )
         for photo, shown in photos:
             # a copy beside each photo (placing it moves it)
             with temp_file(self.tmp, ".post") as (record, sink):
@@ -620,6 +637,22 @@ class Capturer:
                     extras = [(record, post.record_name)]
                     stored += self._store_download(download, embed, _post_facts(shown), extras)
         return stored
+
+    def _keep_post(self, embed: Embed, post: PlatformPost, answer: Document) -> None:
+        """A post of words alone is evidence in its words: the widget's answer is kept
+        as a version of the post's own page, titled with who said what, so the editors'
+        report has it to show when the post is deleted."""
+        now = utcnow()
+        title = _post_title(post)
+        with logged_session(self.archive) as session:
+            page, sha256, changed = self.store_version(
+                session, embed.url, answer.body, answer.response, title, now
+            )
+            retitled = retitle_page(session, page, title)
+            if changed:
+                record_page_event(session, page, sha256, at=now)
+        for media_id in retitled:
+            self.rewrite_sidecar(media_id)
 
     def _store_download(
         self,
@@ -927,6 +960,15 @@ def _post_facts(post: PlatformPost) -> PlatformFacts:
         metadata={k: v for k, v in metadata.items() if v is not None},
         uploaded_at=moment,
     )
+
+
+def _post_title(post: PlatformPost) -> str:
+    """Who said what: ``Raqqa Media Center (@RaqqaMC) on X: …``, as long as a page title."""
+    who = " ".join(
+        part for part in (post.author, f"(@{post.handle})" if post.handle else "") if part
+    )
+    said = f"{who or post.id} on {post.platform}"
+    return (f"{said}: {post.text}" if post.text else said)[:MAX_TITLE]
 
 
 def _player_facts(media: FoundEmbed) -> PlatformFacts | None:

@@ -539,7 +539,11 @@ def report(ctx: Context, page: str, as_json: bool) -> None:
         for copy in embed["archived"]:
             label = "archived copy, use instead" if dead else "archived copy"
             click.echo(f"      {label}: {copy['path']}")
-        if dead and not embed["archived"]:
+        if post := embed["kept_post"]:
+            label = "post's text as archived" if dead else "post's text kept"
+            click.echo(f"      {label} ({post['fetched_at']}): {post['title']}")
+            click.echo(f"        {post['path']}")
+        elif dead and not embed["archived"]:
             click.echo("      no archived copy")
 
 

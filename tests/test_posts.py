@@ -11,8 +11,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from support import FixtureServer, MediaSet
-from support.archiving import make_config
-from support.browser import sha256_of
+from support.archiving import make_config, run_cli, settings, write_config
+from support.browser import AppClient, sha256_of
 from support.telegram import VIDEO, album, telegram_widget
 
 from archiver.archive import Archive
@@ -20,7 +20,9 @@ from archiver.capture import Capturer, ItemResult
 from archiver.config import Config, PostsConfig, YtdlpConfig
 from archiver.fetch.xposts import syndication_token
 from archiver.integrity.fixity import verify_archive
+from archiver.liveness.report import embed_statuses
 from archiver.search import SearchQuery, search
+from archiver.web import create_app
 
 FAKE_YTDLP = Path(__file__).parent / "fixtures" / "fake_ytdlp.py"
 POST_ID = "384036183367811072"
@@ -327,6 +329,42 @@ def test_a_deleted_or_text_only_telegram_post(
     server.add_page("/AleppoToday/1234", widget)
     item = capture(posts_config(tmp_path / "storage", server), server, TELEGRAM_PAGE)
     assert item.status == status and reason in str(item.reason), item.reason
+
+
+def test_a_text_only_telegram_post_is_kept_to_stand_in_for_it(
+    tmp_path: Path, server: FixtureServer
+) -> None:
+    """The page holds only the widget's script, none of the post's words: when the post
+    is deleted, the kept answer is all that says what it was."""
+    widget = telegram_widget("")
+    server.add_page("/AleppoToday/1234", widget)
+    config = posts_config(tmp_path / "storage", server)
+    item = capture(config, server, TELEGRAM_PAGE)
+    assert item.status == "skipped"
+    assert item.reason == (
+        "the Telegram post has no photo or video: its text is kept as a version of "
+        "https://t.me/AleppoToday/1234"
+    )
+    said = "Aleppo Today (@AleppoToday) on Telegram: Smoke over the Citadel after the strike"
+
+    with Archive.open(config) as archive:
+        with archive.read_session() as session:
+            (row,) = embed_statuses(session, archive.layout, page=server.url("/live"))
+        kept = row.to_json()["kept_post"]
+        assert kept["title"].startswith(said)
+        assert Path(kept["path"]).read_text() == widget  # the answer as served
+        provenance = json.loads((Path(kept["path"]).parent / "provenance.json").read_text())
+        assert provenance["url"] == "https://t.me/AleppoToday/1234"
+        assert provenance["final_url"] == server.url("/AleppoToday/1234?embed=1&mode=tme")
+        with AppClient(create_app(archive)) as client:
+            editors = client.get("/editors", params={"status": "all"}).text
+        assert "The post's text, as archived" in editors and said in editors
+        assert verify_archive(archive).ok
+
+    config_file = write_config(tmp_path / "archiver.toml", settings(tmp_path / "storage"))
+    report = run_cli(config_file, "report", server.url("/live"))
+    assert report.returncode == 0, report.stderr
+    assert f"post's text kept ({kept['fetched_at']}): {said}" in report.stdout
 
 
 def test_a_post_url_given_directly_is_archived_the_same_way(

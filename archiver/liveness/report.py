@@ -8,10 +8,29 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from archiver.index.models import Embed, LinkCheck, Page, Sighting, iso
+from archiver.index.models import Embed, LinkCheck, Page, PageSnapshot, Sighting, iso
 from archiver.store.layout import Layout
 
 STATUSES = ("live", "gone", "restricted", "error", "unchecked")
+
+
+@dataclass(frozen=True)
+class KeptPost:
+    """A post without media, kept as a version of its own page: its words stand in
+    for it when it is deleted."""
+
+    title: str | None  # who said what (``… on X: …``)
+    sha256: str
+    path: str  # absolute, of the platform's answer as served
+    fetched_at: str | None  # when this version was last fetched
+
+    def to_json(self) -> dict[str, str | None]:
+        return {
+            "title": self.title,
+            "sha256": self.sha256,
+            "path": self.path,
+            "fetched_at": self.fetched_at,
+        }
 
 
 @dataclass(frozen=True)
@@ -19,6 +38,7 @@ class EmbedStatus:
     embed: Embed
     check: LinkCheck | None
     layout: Layout
+    kept_post: KeptPost | None = None
 
     @property
     def status(self) -> str:
@@ -37,6 +57,7 @@ class EmbedStatus:
             "checked_at": iso(check.checked_at) if check else None,
             "first_seen_dead_at": iso(check.first_seen_dead_at) if check else None,
             "archived_sha256": sorted({s.media.sha256 for s in self.embed.sightings}),
+            "kept_post": self.kept_post.to_json() if self.kept_post else None,
         }
 
     def archived(self) -> list[dict[str, str]]:
@@ -97,7 +118,30 @@ def embed_statuses(
             wanted.append(LinkCheck.status.is_(None))
         query = query.where(or_(*wanted))
     query = query.offset(offset).limit(limit)
-    return [EmbedStatus(embed, check, layout) for embed, check in session.execute(query)]
+    rows = session.execute(query).all()
+    posts = kept_posts(session, layout, {e.url for e, _ in rows if e.kind == "platform"})
+    return [EmbedStatus(embed, check, layout, posts.get(embed.url)) for embed, check in rows]
+
+
+def kept_posts(session: Session, layout: Layout, urls: set[str]) -> dict[str, KeptPost]:
+    """The newest kept version of each of these post URLs that has one (one query)."""
+    if not urls:
+        return {}
+    found = session.execute(
+        select(Page.url, Page.title, PageSnapshot)
+        .join(PageSnapshot, PageSnapshot.page_id == Page.id)
+        .where(Page.url.in_(sorted(urls)))
+        .order_by(PageSnapshot.last_fetched_at)
+    )
+    return {
+        url: KeptPost(
+            title,
+            snapshot.sha256,
+            str(layout.absolute(snapshot.path)),
+            iso(snapshot.last_fetched_at),
+        )
+        for url, title, snapshot in found
+    }
 
 
 def page_status(session: Session, page: str) -> LinkCheck | None:
