@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import shutil
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -38,8 +37,8 @@ from archiver.extract import (
     extract_player_media,
     normalize_url,
 )
-from archiver.extract.html import MAX_TITLE
 from archiver.fetch import telegram, xposts
+from archiver.fetch.facts import player_facts, post_facts, post_title, ytdlp_facts
 from archiver.fetch.http import (
     HTTPX_VERSION,
     Document,
@@ -48,7 +47,7 @@ from archiver.fetch.http import (
     Response,
 )
 from archiver.fetch.posts import PlatformPost
-from archiver.fetch.ytdlp import PlatformFile, YtdlpError, platform_metadata
+from archiver.fetch.ytdlp import PlatformFile, YtdlpError
 from archiver.index.models import CaptureJob, Embed, Media, Page, Sighting, utcnow
 from archiver.index.records import (
     Acquisition,
@@ -570,7 +569,7 @@ class Capturer:
             if media.kind == "platform":
                 stored += self._via_ytdlp(media.url, embed)
                 continue
-            facts = _player_facts(media)
+            facts = player_facts(media)
             with self.http.download(media.url, self.tmp) as download:
                 stored += self._store_download(download, embed, facts)
         if stored:
@@ -635,7 +634,7 @@ class Capturer:
                 sink.flush()
                 with self.http.download(photo, self.tmp) as download:
                     extras = [(record, post.record_name)]
-                    stored += self._store_download(download, embed, _post_facts(shown), extras)
+                    stored += self._store_download(download, embed, post_facts(shown), extras)
         return stored
 
     def _keep_post(self, embed: Embed, post: PlatformPost, answer: Document) -> None:
@@ -643,7 +642,7 @@ class Capturer:
         as a version of the post's own page, titled with who said what, so the editors'
         report has it to show when the post is deleted."""
         now = utcnow()
-        title = _post_title(post)
+        title = post_title(post)
         with logged_session(self.archive) as session:
             page, sha256, changed = self.store_version(
                 session, embed.url, answer.body, answer.response, title, now
@@ -717,7 +716,7 @@ class Capturer:
         stem = file.path.name.split(".", 1)[0]
         extras += [(sub, "subtitles." + sub.name[len(stem) + 1 :]) for sub in file.subtitles]
         return self._store(
-            file.path, digests, identity, acquisition, embed, _ytdlp_facts(file.info), extras
+            file.path, digests, identity, acquisition, embed, ytdlp_facts(file.info), extras
         )
 
     def _store(
@@ -874,114 +873,3 @@ def _refuse_icons(path: Path) -> None:
         return  # not decodable here: keep the bytes, they are what was served
     if (width <= ICON_SIZE and height <= ICON_SIZE) or min(width, height) <= 1:
         raise Skip(f"icon-sized image ({width}x{height})")
-
-
-def _parse_upload(value: object) -> tuple[date | None, datetime | None]:
-    """An upload time as (its UTC date, the exact UTC moment when known).
-
-    Seconds since the epoch (yt-dlp's ``timestamp``) and a time with an offset
-    (``2024-03-01T22:30:00-05:00``, or ``Z``) are exact, and their date is the UTC one
-    (2024-03-02). A date alone (``20240301``, ``2024-03-01``), or a time without an
-    offset, gives the date as written and no moment.
-    """
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        try:
-            stamp = datetime.fromtimestamp(value, UTC)
-        except (OverflowError, OSError, ValueError):
-            return None, None
-        return stamp.date(), stamp
-    if not isinstance(value, str):
-        return None, None
-    try:
-        moment = datetime.fromisoformat(value.strip())
-    except ValueError:
-        moment = None
-    if moment is not None:
-        if moment.utcoffset() is None:
-            return moment.date(), None
-        try:
-            exact = moment.astimezone(UTC)
-        except OverflowError:  # a time zone pushing year 1 or 9999 out of range
-            return moment.date(), None
-        return exact.date(), exact
-    digits = re.sub(r"[^0-9]", "", value[:10])
-    if len(digits) != 8:
-        return None, None
-    try:
-        return date(int(digits[:4]), int(digits[4:6]), int(digits[6:8])), None
-    except ValueError:
-        return None, None
-
-
-def _ytdlp_facts(info: dict[str, Any]) -> PlatformFacts | None:
-    if not info:
-        return None
-    # yt-dlp's `timestamp` is the upload's moment: exact, and its UTC date is right
-    # where some extractors fill `upload_date` from a local date.
-    day, moment = _parse_upload(info.get("timestamp"))
-    if day is None:
-        day, moment = _parse_upload(info.get("upload_date"))
-    return PlatformFacts(
-        extractor=str(info.get("extractor_key") or info.get("extractor") or "yt-dlp"),
-        id=str(info["id"]) if info.get("id") is not None else None,
-        title=_said(info.get("title")),
-        uploader=_said(info.get("uploader")) or _said(info.get("channel")),
-        upload_date=day,
-        metadata=platform_metadata(info),
-        uploaded_at=moment,
-    )
-
-
-def _said(value: object) -> str | None:
-    """A name or title as text: an extractor may give a number, or a list or an object
-    where a name belongs, which no text column takes (the capture failed on it)."""
-    if isinstance(value, str):
-        return value or None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return str(value)
-    return None
-
-
-def _post_facts(post: PlatformPost) -> PlatformFacts:
-    day, moment = _parse_upload(post.posted_at)
-    metadata = {
-        "webpage_url": post.url,
-        "uploader_id": post.handle,
-        "description": post.text,
-        "posted_at": post.posted_at,
-        "source": f"{post.platform}'s embed widget",
-    }
-    return PlatformFacts(
-        extractor=post.platform,
-        id=post.id,
-        title=post.text,
-        uploader=post.author,
-        upload_date=day,
-        metadata={k: v for k, v in metadata.items() if v is not None},
-        uploaded_at=moment,
-    )
-
-
-def _post_title(post: PlatformPost) -> str:
-    """Who said what: ``Raqqa Media Center (@RaqqaMC) on X: …``, as long as a page title."""
-    who = " ".join(
-        part for part in (post.author, f"(@{post.handle})" if post.handle else "") if part
-    )
-    said = f"{who or post.id} on {post.platform}"
-    return (f"{said}: {post.text}" if post.text else said)[:MAX_TITLE]
-
-
-def _player_facts(media: FoundEmbed) -> PlatformFacts | None:
-    meta = dict(media.metadata)
-    if not meta:
-        return None
-    day, moment = _parse_upload(meta.get("uploadDate"))
-    return PlatformFacts(
-        extractor=media.found_in,  # json-ld or og:video
-        id=None,
-        title=meta.get("name") or meta.get("title"),
-        uploader=meta.get("author"),
-        upload_date=day,
-        metadata=meta,
-        uploaded_at=moment,
-    )
