@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+from hashlib import sha256
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -365,6 +366,38 @@ def test_a_text_only_telegram_post_is_kept_to_stand_in_for_it(
     report = run_cli(config_file, "report", server.url("/live"))
     assert report.returncode == 0, report.stderr
     assert f"post's text kept ({kept['fetched_at']}): {said}" in report.stdout
+
+
+def test_a_deleted_text_only_post_is_announced_with_its_kept_text(
+    tmp_path: Path, server: FixtureServer
+) -> None:
+    received: list[dict[str, Any]] = []
+    server.add_handler(
+        "/hook",
+        lambda request: (
+            received.append(json.loads(request.read_body())),
+            request.send_simple(204, b"", "text/plain"),
+        ),
+    )
+    server.add_page("/AleppoToday/1234", telegram_widget(""))
+    server.add_page("/live", TELEGRAM_PAGE)
+    data = settings(
+        tmp_path / "storage",
+        posts={"telegram_url": server.url()},
+        liveness={"webhook_url": server.url("/hook")},
+    )
+    config = write_config(tmp_path / "archiver.toml", data)
+    assert run_cli(config, "capture", server.url("/live")).returncode == 0
+    assert run_cli(config, "check").returncode == 0  # live
+    server.add_page(
+        "/AleppoToday/1234", '<div class="tgme_widget_message_error">Post not found</div>'
+    )
+    assert run_cli(config, "check").returncode == 0
+
+    (event,) = [e for e in received if e["embed_url"] == "https://t.me/AleppoToday/1234"]
+    assert event["status"] == "gone" and event["archived_sha256"] == []
+    kept = sha256(telegram_widget("").encode()).hexdigest()
+    assert event["kept_post_sha256"] == kept
 
 
 def test_a_post_url_given_directly_is_archived_the_same_way(

@@ -116,6 +116,7 @@ def test_event_is_posted_as_json(
             "http_status": 404,
             "checked_at": "2026-11-25T18:00:04Z",
             "archived_sha256": ["9f2c81aa" + "0" * 56],
+            "kept_post_sha256": None,
         }
     ]
     headers = receiver.headers[0]

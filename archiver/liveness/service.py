@@ -42,6 +42,7 @@ from archiver.integrity.eventlog import logged_session
 from archiver.integrity.events import record_liveness
 from archiver.jobs import gone_at_capture, retry_returned
 from archiver.liveness.probes import CheckResult, Prober, Status
+from archiver.liveness.report import kept_posts
 from archiver.liveness.schedule import CLAIM_LEASE, next_check
 from archiver.liveness.webhook import LivenessEvent, WebhookNotifier
 from archiver.logs import log_event
@@ -296,6 +297,8 @@ class LivenessChecker:
             (e.url, e.page.url if e.page else None, e.update_label, archived_sha256(session, e.id))
             for e in embeds
         ] or [(check.url, check.url, None, [])]
+        posts = {e.url for e in embeds if e.kind == "platform"}  # not a page's own versions
+        kept = kept_posts(session, self.archive.layout, posts).get(check.url)
         return [
             LivenessEvent(
                 embed_url=url,
@@ -307,6 +310,7 @@ class LivenessChecker:
                 http_status=check.http_status,
                 checked_at=now,
                 archived_sha256=archived,
+                kept_post_sha256=kept.sha256 if kept else None,
             )
             for url, page_url, update, archived in where
         ]

@@ -50,6 +50,7 @@ class LivenessEvent:
     http_status: int | None
     checked_at: datetime
     archived_sha256: list[str] = field(default_factory=list)
+    kept_post_sha256: str | None = None  # a post of words alone: its kept text
 
     def to_json(self) -> dict[str, Any]:
         """The POSTed body; ``checked_at`` as ISO 8601 UTC with a ``Z``."""
@@ -67,6 +68,7 @@ class LivenessEvent:
             "http_status": self.http_status,
             "checked_at": stamp,
             "archived_sha256": list(self.archived_sha256),
+            "kept_post_sha256": self.kept_post_sha256,
         }
 
 
