@@ -470,11 +470,43 @@ def test_pixels_icons_ads_widgets_and_plain_links_are_not_media(img: str) -> Non
         ('<a href="https://www.youtube.com/watch?v=abc123XYZ_0"><img src="https://i.ytimg.com/vi/'
          'abc123XYZ_0/hqdefault.jpg" width="480" height="360"></a>',
          "https://www.youtube.com/watch?v=abc123XYZ_0", "platform", "a-platform"),
+        # click-to-play facades: the still stands in for the player until a click
+        ('<lite-youtube videoid="abc123XYZ_0" playlabel="Play: Citadel"><a class="lty-playbtn"'
+         ' href="https://www.youtube.com/watch?v=abc123XYZ_0"></a></lite-youtube>',
+         "https://www.youtube.com/watch?v=abc123XYZ_0", "platform", "lite-youtube"),
+        ('<lite-vimeo videoid="364402896"></lite-vimeo>', "https://vimeo.com/364402896",
+         "platform", "lite-vimeo"),
+        ('<div class="youtube-facade" data-id="abc123XYZ_0"><img src="https://i.ytimg.com/vi/'
+         'abc123XYZ_0/hqdefault.jpg" width="480" height="360"><button>Play</button></div>',
+         "https://www.youtube.com/watch?v=abc123XYZ_0", "platform", "img"),
+        ('<div class="lyte-wrapper"><div class="lyte" id="WYL_abc123XYZ_0"></div><noscript><a '
+         'href="https://youtu.be/abc123XYZ_0"><img src="https://i.ytimg.com/vi/abc123XYZ_0/0.jpg"'
+         ' alt="" width="640" height="340"></a></noscript></div>',
+         "https://www.youtube.com/watch?v=abc123XYZ_0", "platform", "img"),
     ],
 )  # fmt: skip
 def test_each_embedding_pattern_is_found(markup: str, url: str, kind: str, found_in: str) -> None:
     embed = only(article(f"<p>Intro.</p>{markup}"))
     assert (embed.url, embed.kind, embed.found_in) == (url, kind, found_in)
+
+
+def test_a_youtube_thumbnail_is_its_video_and_keeps_the_url_the_page_gave() -> None:
+    """A facade shows only the still: the page's reader saw the video, which is the
+    evidence; one video under its still and its player is one embed."""
+    still = "https://i.ytimg.com/vi_webp/abc123XYZ_0/maxresdefault.webp"
+    found = article(
+        f'<p>Fighters near the Citadel:</p><picture><img src="{still}" alt="Citadel"></picture>'
+        '<iframe src="https://www.youtube.com/embed/abc123XYZ_0"></iframe>'
+        '<img src="https://i.ytimg.com/vi/not-an-id/hqdefault.jpg" width="480">'
+    )
+    video, other = found.embeds
+    assert (video.url, video.original_url, video.media_type) == (
+        "https://www.youtube.com/watch?v=abc123XYZ_0",
+        still,
+        "video",
+    )
+    assert video.context == "Fighters near the Citadel:" and video.metadata == {"alt": "Citadel"}
+    assert (other.kind, other.found_in) == ("file", "img")  # not a video id: just an image
 
 
 def test_old_flash_youtube_object_embed_is_found_once() -> None:

@@ -16,6 +16,7 @@ from archiver.extract.urls import (
     platform_of,
     platform_post,
     resolve_url,
+    thumbnail_video,
 )
 
 # Canonical post URLs that name the same post whatever the user part says: a tweet under
@@ -99,6 +100,20 @@ def file_embed(
         context=None,
         metadata=dict(metadata or {}),
     )
+
+
+def image_embed(url: str, found_in: str, metadata: dict[str, str] | None = None) -> FoundEmbed:
+    """An image element's embed: the image file, or, when it is a YouTube video's
+    thumbnail (a "click to play" facade standing in for the player), that video, with
+    the thumbnail's URL as the one the page gave."""
+    video = thumbnail_video(url)
+    post = platform_post(video) if video is not None else None
+    if post is None:
+        return file_embed(url, "image", found_in, metadata)
+    return FoundEmbed(
+        "platform", post.url, url, "video", post.platform, found_in, None, None,
+        dict(metadata or {}),
+    )  # fmt: skip
 
 
 def link_embed(

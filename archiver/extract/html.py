@@ -11,9 +11,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import ClassVar
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, quote
 
-from archiver.extract.collect import EmbedList, declared_embed, file_embed, link_embed
+from archiver.extract.collect import (
+    EmbedList,
+    declared_embed,
+    file_embed,
+    image_embed,
+    link_embed,
+)
 from archiver.extract.content import find_content_root, strip_chrome
 from archiver.extract.context import (
     PARAGRAPH,
@@ -73,6 +79,11 @@ _MEDIA_WITH_SOURCES = frozenset({"picture", "video", "audio"})
 _FLASH_FILE_KEYS = ("file", "src", "video", "url", "videourl", "stream", "mp4")
 _FLASH_PARAMS = ("movie", "src", "url", "filename")
 _LABEL_PROBE = 160
+# The video a click-to-load player element names, by its tag.
+_LITE_PLAYERS = {
+    "lite-youtube": "https://www.youtube.com/watch?v={}",
+    "lite-vimeo": "https://vimeo.com/{}",
+}
 _MAX_EMBED_TEXT = 1000
 MAX_TITLE = 1000  # a page or feed entry title longer than this is not a title
 _PAGE_MEDIA_TYPES = frozenset({"VideoObject", "AudioObject"})
@@ -153,6 +164,8 @@ class _ContentWalker:
         "blockquote": "_blockquote",
         "div": "_xfbml",
         "script": "_script",
+        "lite-youtube": "_lite_player",
+        "lite-vimeo": "_lite_player",
     }
 
     def __init__(self, content: Element, base: str) -> None:
@@ -367,7 +380,7 @@ class _ContentWalker:
             return False
         url = picture_url(node, self._base)
         if url is not None and not is_unwanted_image(url):
-            embed = file_embed(url, "image", "picture", _image_metadata(img))
+            embed = image_embed(url, "picture", _image_metadata(img))
             if self._record(node, embed):
                 self._yielded.add(node)
         return False
@@ -381,7 +394,7 @@ class _ContentWalker:
             return False
         url = image_url(node, self._base)
         if url is not None and not is_unwanted_image(url):
-            embed = file_embed(url, "image", "img", _image_metadata(node))
+            embed = image_embed(url, "img", _image_metadata(node))
             if self._record(node, embed):
                 self._yielded.add(node)
         return False
@@ -415,7 +428,7 @@ class _ContentWalker:
             url = image_url(media, self._base) if tag == "img" else picture_url(media, self._base)
             if url is not None and not is_unwanted_image(url):
                 found_in = "img" if tag == "img" else "picture"
-                self._record(noscript, file_embed(url, "image", found_in, _image_metadata(media)))
+                self._record(noscript, image_embed(url, found_in, _image_metadata(media)))
 
     def _anchor(self, node: Element) -> bool | None:
         """``<a href>`` to a platform post or a media file; a wrapped thumbnail is skipped in
@@ -503,6 +516,19 @@ class _ContentWalker:
             return None
         self._record(node, link_embed(url, "xfbml", allow_player=False))
         return False
+
+    def _lite_player(self, node: Element) -> bool:
+        """``<lite-youtube videoid>``, ``<lite-vimeo videoid>``: players that load on a
+        click, naming their video in an attribute and showing only a still until then."""
+        tag = tag_name(node) or ""
+        video_id = attr(node, "videoid")
+        if not video_id:
+            return True  # a fallback link inside may still name it
+        url = _LITE_PLAYERS[tag].format(quote(video_id, safe=""))
+        label = attr(node, "playlabel", "title")
+        metadata = {"title": collapse(label)[:MAX_METADATA_VALUE]} if label else {}
+        found = link_embed(url, tag, allow_player=False, metadata=metadata)
+        return not self._record(node, found)  # the still and play button inside are not media
 
     def _script(self, node: Element) -> bool:
         """Scripts are never read; only Telegram's post widget names media."""

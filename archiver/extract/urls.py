@@ -152,6 +152,15 @@ _X_PHOTO_HOST = "pbs.twimg.com"
 _X_PHOTO_PATH = "/media/"
 _X_PHOTO_SIZE_SUFFIX = re.compile(r":(?:[a-z]+|[0-9]+x[0-9]+)$")
 
+# YouTube's thumbnail hosts: ``i.ytimg.com/vi/ID/hqdefault.jpg`` is the still that a
+# "click to play" facade (lite-youtube, WP YouTube Lyte, lazy-player plugins) shows in
+# place of the player until a reader clicks: the video behind it is the evidence.
+_YOUTUBE_THUMBNAIL_HOSTS = frozenset(
+    {"i.ytimg.com", "i1.ytimg.com", "i2.ytimg.com", "i3.ytimg.com", "i4.ytimg.com",
+     "img.youtube.com"}
+)  # fmt: skip
+_YOUTUBE_THUMBNAIL_FOLDERS = frozenset({"vi", "vi_webp"})
+
 PlatformMatch = tuple[str, MediaType | None]  # canonical URL, media type
 _Matcher = Callable[[SplitResult, list[str], dict[str, str]], PlatformMatch | None]
 
@@ -305,6 +314,24 @@ def file_url(url: str) -> str:
     if _host(parts) == _X_PHOTO_HOST and parts.path.startswith(_X_PHOTO_PATH):
         return original_photo_url(cleaned)
     return cleaned
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
+def thumbnail_video(url: str) -> str | None:
+    """The YouTube video whose thumbnail ``url`` is (``i.ytimg.com/vi/ID/…``), or None."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if _host(parts) not in _YOUTUBE_THUMBNAIL_HOSTS:
+        return None
+    segments = _segments(parts.path)
+    if len(segments) < 3 or segments[0] not in _YOUTUBE_THUMBNAIL_FOLDERS:
+        return None
+    video_id = segments[1]
+    if not _YOUTUBE_ID.fullmatch(video_id):
+        return None
+    return f"https://www.youtube.com/watch?v={video_id}"
 
 
 @lru_cache(maxsize=_CACHE_SIZE)
