@@ -470,6 +470,15 @@ def test_pixels_icons_ads_widgets_and_plain_links_are_not_media(img: str) -> Non
         ('<a href="https://www.youtube.com/watch?v=abc123XYZ_0"><img src="https://i.ytimg.com/vi/'
          'abc123XYZ_0/hqdefault.jpg" width="480" height="360"></a>',
          "https://www.youtube.com/watch?v=abc123XYZ_0", "platform", "a-platform"),
+        # Brightcove in the page itself (news sites): the element names account and video
+        ('<video-js data-account="1234567890001" data-player="default" data-embed="default" '
+         'controls data-video-id="6312345678112" class="vjs-fluid"></video-js>',
+         "https://players.brightcove.net/1234567890001/default_default/index.html"
+         "?videoId=6312345678112", "player", "video"),
+        ('<video data-video-id="ref:aje-2024-citadel" data-account="665003303001" '
+         'data-player="SkrZHHcl" data-embed="default" class="video-js" controls></video>',
+         "https://players.brightcove.net/665003303001/SkrZHHcl_default/index.html"
+         "?videoId=ref%3Aaje-2024-citadel", "player", "video"),
         # click-to-play facades: the still stands in for the player until a click
         ('<lite-youtube videoid="abc123XYZ_0" playlabel="Play: Citadel"><a class="lty-playbtn"'
          ' href="https://www.youtube.com/watch?v=abc123XYZ_0"></a></lite-youtube>',

@@ -47,6 +47,7 @@ from archiver.extract.document import (
 )
 from archiver.extract.media import (
     best_source,
+    brightcove_player,
     frame_url,
     image_url,
     is_tiny,
@@ -156,6 +157,7 @@ class _ContentWalker:
         "embed": "_embed_element",
         "object": "_object",
         "video": "_video",
+        "video-js": "_video",  # Brightcove's player element
         "audio": "_audio",
         "picture": "_picture",
         "img": "_img",
@@ -358,8 +360,12 @@ class _ContentWalker:
         return False
 
     def _media_element(self, node: Element, media_type: MediaType) -> bool:
-        """Record the best rendition of a video/audio element."""
+        """Record the best rendition of a video/audio element, or the player page of a
+        Brightcove video element that names its video instead of a file."""
         choice = best_source(node, self._base)
+        player = brightcove_player(node) if choice is None and media_type == "video" else None
+        if player is not None:
+            return self._record(node, link_embed(player, "video", allow_player=True))
         if choice is None or is_tracker_url(choice.url):
             return False
         metadata: dict[str, str] = {}

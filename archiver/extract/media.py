@@ -10,7 +10,7 @@ from __future__ import annotations
 import posixpath
 import re
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from archiver.extract.document import Element, attr, tag_name
 from archiver.extract.urls import is_avatar_url, is_tracker_url, resolve_url
@@ -36,6 +36,11 @@ _FORMAT_RANK = {
     "mkv": 2, "ogg": 2, "ogv": 2, "oga": 2, "opus": 2, "m3u8": 0, "mpd": 0,
     "x-mpegurl": 0, "dash+xml": 0, "mpeg": 3, "quicktime": 2,
 }  # fmt: skip
+# Brightcove names: a numeric account, a numeric video id or a reference id ("ref:…"),
+# player and embed ids of letters, digits, "-" and "_".
+_BRIGHTCOVE_ACCOUNT = re.compile(r"\d{1,20}")
+_BRIGHTCOVE_VIDEO = re.compile(r"\d{1,20}|ref:[\w.-]{1,150}", re.ASCII)
+_BRIGHTCOVE_NAME = re.compile(r"[\w-]{1,64}", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -205,6 +210,23 @@ def best_source(element: Element, base: str) -> SourceChoice | None:
     if not options:
         return None
     return max(options, key=lambda option: option[0])[1]
+
+
+def brightcove_player(element: Element) -> str | None:
+    """The Brightcove player page of a ``<video-js>`` (or ``<video>``) element that names
+    its video by account and id, as news sites embed Brightcove in the page itself
+    (``data-account``, ``data-video-id``, ``data-player``, ``data-embed``); yt-dlp reads
+    that page. None when the element does not name one."""
+    account = (element.get("data-account") or "").strip()
+    video = (element.get("data-video-id") or "").strip()
+    if not _BRIGHTCOVE_ACCOUNT.fullmatch(account) or not _BRIGHTCOVE_VIDEO.fullmatch(video):
+        return None
+    player = (element.get("data-player") or "").strip() or "default"
+    embed = (element.get("data-embed") or "").strip() or "default"
+    if not _BRIGHTCOVE_NAME.fullmatch(player) or not _BRIGHTCOVE_NAME.fullmatch(embed):
+        return None
+    query = urlencode({"videoId": video})
+    return f"https://players.brightcove.net/{account}/{player}_{embed}/index.html?{query}"
 
 
 def _resolution(node: Element) -> int:
