@@ -561,11 +561,16 @@ class Capturer:
     def _via_player(self, embed: Embed) -> list[StoredFile]:
         """An iframe on an unknown host: read the player page, then fall back to yt-dlp."""
         with self.http.fetch(embed.url, self.tmp) as got:
-            if isinstance(got, Download):
+            if isinstance(got, Download) and _identity(got) is not None:
                 return self._store_download(got, embed)
-            page = got
+            # not media: a page to read, or a player's JSON or script for yt-dlp to read
+            page = got if isinstance(got, Document) else None
+        try:
+            found = extract_player_media(page.body, page.response.final_url) if page else []
+        except ExtractError:
+            found = []
         stored: list[StoredFile] = []
-        for media in extract_player_media(page.body, page.response.final_url):
+        for media in found:
             if media.kind == "platform":
                 stored += self._via_ytdlp(media.url, embed)
                 continue
@@ -661,7 +666,7 @@ class Capturer:
         extras: list[tuple[Path, str]] | None = None,
     ) -> list[StoredFile]:
         response = download.response
-        identity = identify(download.head, response.headers.get("content-type"), response.final_url)
+        identity = _identity(download)
         if identity is None:
             raise FetchError(
                 f"not media: {response.content_type or 'unknown type'} at {response.final_url}",
@@ -863,6 +868,12 @@ def _log_item(item: ItemResult) -> None:
             sha256=f.sha256,
             media_type=f.media_type,
         )
+
+
+def _identity(download: Download) -> MediaIdentity | None:
+    """What the downloaded file is, proven from its first bytes; None when not media."""
+    response = download.response
+    return identify(download.head, response.headers.get("content-type"), response.final_url)
 
 
 def _refuse_icons(path: Path) -> None:

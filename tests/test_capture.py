@@ -19,8 +19,11 @@ from support.archiving import make_config
 
 from archiver.archive import Archive
 from archiver.capture import Capturer
+from archiver.config import YtdlpConfig
 from archiver.index.models import CaptureJob, Media, Page
 from archiver.search import SearchQuery, search
+
+FAKE_YTDLP = Path(__file__).parent / "fixtures" / "fake_ytdlp.py"
 
 
 def sha256_of(path: Path) -> str:
@@ -266,6 +269,28 @@ def test_a_file_refused_at_its_canonical_address_is_fetched_as_the_page_wrote_it
     server.add_status("/media/FxYzAbC2?format=jpg&name=small", 404)
     (gone,) = Capturer(archive).capture_url(server.url("/q")).items
     assert gone.status == "gone" and gone.reason.startswith("HTTP 410")
+
+
+def test_a_player_url_that_serves_json_is_left_to_ytdlp(
+    tmp_path: Path, server: FixtureServer, media: MediaSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """JW Player's embed names its media's JSON, not a page to read for media: yt-dlp
+    reads it (here a stand-in, as the player's host cannot be reached)."""
+    monkeypatch.setenv("FAKE_YTDLP_MEDIA", str(media.clip_b))
+    monkeypatch.setenv(
+        "FAKE_YTDLP_INFO", json.dumps({"id": "nPripu9l", "extractor_key": "JWPlatform"})
+    )
+    server.add_bytes(
+        "/v2/media/nPripu9l", b'{"playlist": [{"mediaid": "nPripu9l"}]}', "application/json"
+    )
+    player = server.url("/v2/media/nPripu9l")
+    server.add_page("/p", f'<article><p>Footage:</p><iframe src="{player}"></iframe></article>')
+    ytdlp = YtdlpConfig(command=[sys.executable, str(FAKE_YTDLP)], timeout=30)
+    config = make_config(tmp_path / "storage").model_copy(update={"ytdlp": ytdlp})
+    with Archive.open(config) as archive:
+        (item,) = Capturer(archive).capture_url(server.url("/p")).items
+    assert item.status == "stored", item.reason
+    assert [f.sha256 for f in item.files] == [sha256_of(media.clip_b)]
 
 
 def test_an_interrupted_download_leaves_nothing_and_is_retried(

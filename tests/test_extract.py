@@ -479,6 +479,8 @@ def test_pixels_icons_ads_widgets_and_plain_links_are_not_media(img: str) -> Non
          'data-player="SkrZHHcl" data-embed="default" class="video-js" controls></video>',
          "https://players.brightcove.net/665003303001/SkrZHHcl_default/index.html"
          "?videoId=ref%3Aaje-2024-citadel", "player", "video"),
+        ('<script src="https://cdn.jwplayer.com/players/nPripu9l-ALJ3XQCI.js"></script>',
+         "https://cdn.jwplayer.com/v2/media/nPripu9l", "player", "jwplayer-script"),
         # click-to-play facades: the still stands in for the player until a click
         ('<lite-youtube videoid="abc123XYZ_0" playlabel="Play: Citadel"><a class="lty-playbtn"'
          ' href="https://www.youtube.com/watch?v=abc123XYZ_0"></a></lite-youtube>',

@@ -8,6 +8,7 @@ introduced it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import ClassVar
@@ -80,6 +81,11 @@ _MEDIA_WITH_SOURCES = frozenset({"picture", "video", "audio"})
 _FLASH_FILE_KEYS = ("file", "src", "video", "url", "videourl", "stream", "mp4")
 _FLASH_PARAMS = ("movie", "src", "url", "filename")
 _LABEL_PROBE = 160
+# JW Player's cloud-hosted embed: a script that draws the player where it stands.
+_JW_PLAYER_SCRIPT = re.compile(
+    r"(?:https?:)?//(?:content\.jwplatform|cdn\.jwplayer)\.com/players/([A-Za-z0-9]{8})"
+    r"(?:-[A-Za-z0-9]{8})?\.js(?:[?#]|$)"
+)
 # The video a click-to-load player element names, by its tag.
 _LITE_PLAYERS = {
     "lite-youtube": "https://www.youtube.com/watch?v={}",
@@ -537,11 +543,16 @@ class _ContentWalker:
         return not self._record(node, found)  # the still and play button inside are not media
 
     def _script(self, node: Element) -> bool:
-        """Scripts are never read; only Telegram's post widget names media."""
+        """Scripts are never read; only Telegram's post widget and JW Player's
+        one-line embed (``<script src=".../players/MEDIAID-PLAYERID.js">``) name media."""
         post = attr(node, "data-telegram-post")
         if post:
             url = f"https://t.me/{post.strip('/')}"
             self._record(node, link_embed(url, "telegram-widget", allow_player=False))
+        jw_media = _JW_PLAYER_SCRIPT.match(attr(node, "src") or "")
+        if jw_media:
+            url = f"https://cdn.jwplayer.com/v2/media/{jw_media[1]}"  # whichever player shows it
+            self._record(node, link_embed(url, "jwplayer-script", allow_player=True))
         return False
 
 
