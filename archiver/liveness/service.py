@@ -202,29 +202,29 @@ class LivenessChecker:
                     self._results.task_done()
 
     def record(self, batch: list[tuple[Target, CheckResult]]) -> None:
-        """Record a batch of results in one transaction, each in its own savepoint: a
-        result that cannot be recorded (a bug, a value the database refuses) is logged
-        and checked again later, and costs the others nothing."""
+        """Record a batch of results in one transaction. A result that cannot be
+        recorded (a bug, a value the database refuses) is logged and checked again
+        later, and costs the others nothing: when the batch fails as a whole, each
+        result is recorded again in a savepoint of its own."""
         now = utcnow()
-        events: list[LivenessEvent] = []
-        changed: list[tuple[LinkCheck, str | None]] = []
         with logged_session(self.archive) as session:
-            ids = [target.check_id for target, _ in batch]  # one query for the batch's rows
-            session.scalars(select(LinkCheck).where(LinkCheck.id.in_(ids))).all()
-            for target, result in batch:
-                mark = len(changed)
-                try:
-                    with session.begin_nested():
-                        found = self._apply(session, target, result, now, changed)
-                except Exception as exc:
-                    if isinstance(exc, OperationalError) and is_unavailable(exc):
-                        raise  # the database itself failed, not this result: the batch waits
-                    del changed[mark:]
-                    logging.getLogger("archiver").exception(
-                        "recording the check of %s failed", target.url
-                    )
-                    continue
-                events += found
+            # The batch's rows in one query, held here: the session keeps loaded rows
+            # only while they are referenced, and `_apply` finds them in it by id.
+            ids = [target.check_id for target, _ in batch]
+            rows = session.scalars(select(LinkCheck).where(LinkCheck.id.in_(ids))).all()
+            try:
+                changed: list[tuple[LinkCheck, str | None]] = []
+                with session.begin_nested():  # the common case: one flush for the batch
+                    events = [
+                        event
+                        for target, result in batch
+                        for event in self._apply(session, target, result, now, changed)
+                    ]
+            except Exception as exc:
+                if isinstance(exc, OperationalError) and is_unavailable(exc):
+                    raise  # the database itself failed, not a result: the batch waits
+                events, changed = self._record_one_by_one(session, batch, now)
+            del rows
             live = {target.url for target, result in batch if result.status == "live"}
             retried = retry_returned(session, live, now)
             record_liveness(session, changed, at=now)  # the event log last: its lock to commit
@@ -241,6 +241,28 @@ class LivenessChecker:
                 archived=len(event.archived_sha256),
             )
             self.notifier.notify(event)
+
+    def _record_one_by_one(
+        self, session: Session, batch: list[tuple[Target, CheckResult]], now: datetime
+    ) -> tuple[list[LivenessEvent], list[tuple[LinkCheck, str | None]]]:
+        """Each result in its own savepoint, so the one that fails is found and left out."""
+        events: list[LivenessEvent] = []
+        changed: list[tuple[LinkCheck, str | None]] = []
+        for target, result in batch:
+            mark = len(changed)
+            try:
+                with session.begin_nested():
+                    found = self._apply(session, target, result, now, changed)
+            except Exception as exc:
+                if isinstance(exc, OperationalError) and is_unavailable(exc):
+                    raise
+                del changed[mark:]
+                logging.getLogger("archiver").exception(
+                    "recording the check of %s failed", target.url
+                )
+                continue
+            events += found
+        return events, changed
 
     def _apply(
         self,
