@@ -104,18 +104,19 @@ def record_liveness(
     an export of it) carries the fate of its source; one entry without a file when
     nothing was archived from it. A batch of results is appended at once.
     """
+    urls = sorted({check.url for check, _ in changes})
+    found: dict[str, set[str]] = {}
+    if urls:  # the files of every changed URL in one query
+        for url, sha256 in session.execute(
+            select(Embed.url, Media.sha256)
+            .join(Sighting, Sighting.embed_id == Embed.id)
+            .join(Media, Media.id == Sighting.media_id)
+            .where(Embed.url.in_(urls))
+        ):
+            found.setdefault(url, set()).add(sha256)
     entries: list[NewEntry] = []
     for check, previous_status in changes:
-        archived = sorted(
-            set(
-                session.scalars(
-                    select(Media.sha256)
-                    .join(Sighting, Sighting.media_id == Media.id)
-                    .join(Embed, Embed.id == Sighting.embed_id)
-                    .where(Embed.url == check.url)
-                )
-            )
-        )
+        archived = sorted(found.get(check.url, ()))
         base = {
             "url": check.url,
             "kind": check.kind,
