@@ -76,6 +76,7 @@ from archiver.store.sidecar import media_document, page_document, write_sidecar
 
 ItemStatus = Literal["stored", "already", "skipped", "queued", "failed", "gone"]
 ICON_SIZE = 48  # images no larger than this on both sides are site chrome, not evidence
+YTDLP_TOOL = "yt-dlp"  # a sighting's tool when yt-dlp downloaded its bytes
 
 
 @dataclass(frozen=True)
@@ -529,6 +530,8 @@ class Capturer:
     # ---- one embed ----------------------------------------------------------------------
 
     def _capture_embed(self, embed: Embed) -> list[StoredFile]:
+        if embed.kind == "platform" and (shared := self._reuse(embed)):
+            return shared
         if embed.kind == "platform" and (read := self._post_reader(embed)) is not None:
             return self._via_post(embed, read)
         if embed.kind == "platform":
@@ -536,6 +539,57 @@ class Capturer:
         if embed.kind == "file":
             return self._via_file(embed)
         return self._via_player(embed)
+
+    def _reuse(self, embed: Embed) -> list[StoredFile]:
+        """The files of this platform URL's latest yt-dlp download through another
+        embed, when it is recent (``[download] reuse_within``), all of them still in
+        place: each gets a sighting through this embed that shares that download.
+
+        The same clip embedded by many live blogs is fetched once a week, not once per
+        page: a platform's video does not change under its id, and every download
+        counts against the platform's patience. Post photos and files are fetched
+        each time: a post can be edited, and a file replaced under its URL.
+        """
+        window = self.archive.config.download.reuse_within
+        if not window:
+            return []
+        now = utcnow()
+        layout = self.archive.layout
+        with self.archive.read_session() as session:  # most platform URLs are new: no lock
+            latest = session.scalar(
+                select(Sighting.embed_id)
+                .join(Embed, Embed.id == Sighting.embed_id)
+                .where(Embed.url == embed.url, Embed.id != embed.id)
+                .where(Sighting.reused_from_id.is_(None))
+                .where(Sighting.last_seen_at >= now - timedelta(seconds=window))
+                .order_by(Sighting.last_seen_at.desc())
+                .limit(1)
+            )
+        if latest is None:
+            return []
+        with logged_session(self.archive) as session:
+            earlier = session.scalars(
+                select(Sighting)
+                .where(Sighting.embed_id == latest, Sighting.reused_from_id.is_(None))
+                .options(selectinload(Sighting.media))
+            ).all()
+            shareable = all(
+                s.tool == YTDLP_TOOL and layout.absolute(s.media.path).is_file() for s in earlier
+            )
+            if not earlier or not shareable:
+                return []
+            target = session.get_one(Embed, embed.id)
+            for first in earlier:
+                self._sight(session, first.media, target, Acquisition.of(first), now, first)
+            shared = [
+                (s.media.id, s.media.sha256, s.media.path, s.media.media_type) for s in earlier
+            ]
+        for media_id, *_ in shared:
+            self.rewrite_sidecar(media_id)
+        return [
+            StoredFile(sha256, layout.absolute(path), media_type, False)
+            for _, sha256, path, media_type in shared
+        ]
 
     def _via_file(self, embed: Embed) -> list[StoredFile]:
         """A media file at its canonical address, or else at the page's own spelling.
@@ -707,7 +761,7 @@ class Capturer:
             raise FetchError(f"yt-dlp delivered something that is not media: {file.path.name}")
         acquisition = Acquisition(
             media_url=str(file.info.get("url") or file.info.get("webpage_url") or url),
-            tool="yt-dlp",
+            tool=YTDLP_TOOL,
             tool_version=version,
             archiver_version=__version__,
             http_status=None,
@@ -758,16 +812,7 @@ class Capturer:
                 at=now,
                 platform=facts,
             )
-            sighting = upsert_sighting(
-                session, media, session.get_one(Embed, embed.id), acquisition, now
-            )
-            session.flush()
-            session.refresh(media, ["sightings"])
-            media.search_text = search_document(media)
-            if media.first_captured_at == now:
-                record_capture(session, media, sighting, at=now)
-            elif sighting.first_seen_at == now:
-                record_sighting(session, media, sighting, at=now)
+            self._sight(session, media, session.get_one(Embed, embed.id), acquisition, now)
             media_id = media.id
         if not (path.parent / SIDECAR).exists():
             # A new file gets its sidecar at once: fingerprinting a long video takes
@@ -789,6 +834,26 @@ class Capturer:
                 "fingerprint_error": flag.error,
             }
         return StoredFile(digests.sha256, path, identity.media_type, not was_there, near)
+
+    @staticmethod
+    def _sight(
+        session: Session,
+        media: Media,
+        embed: Embed,
+        acquisition: Acquisition,
+        now: datetime,
+        reused_from: Sighting | None = None,
+    ) -> None:
+        """Index the file as seen through ``embed``: its sighting, its search text, and
+        the event-log entry of a new file or of a new sighting."""
+        sighting = upsert_sighting(session, media, embed, acquisition, now, reused_from)
+        session.flush()
+        session.refresh(media, ["sightings"])
+        media.search_text = search_document(media)
+        if media.first_captured_at == now:
+            record_capture(session, media, sighting, at=now)
+        elif sighting.first_seen_at == now:
+            record_sighting(session, media, sighting, at=now)
 
 
 # ---- small helpers ------------------------------------------------------------------------

@@ -100,6 +100,8 @@ class NetworkConfig(_Section):
 class DownloadConfig(_Section):
     concurrency: int = Field(default=4, ge=1, le=64)
     per_host_concurrency: int = Field(default=2, ge=1, le=64)
+    # a platform video archived through another page this recently is not fetched again
+    reuse_within: Delay = 7 * 24 * 3600.0
 
 
 class YtdlpConfig(_Section):

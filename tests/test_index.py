@@ -433,6 +433,48 @@ def test_thumbnail_migration_moves_the_pixels_out_of_the_json_and_back(
     engine.dispose()
 
 
+def test_reused_from_migration_keeps_every_sighting_and_goes_back(db_url: str) -> None:
+    """0012 -> 0013 rebuilds the sightings table on SQLite (to add a foreign key):
+    every sighting survives, none shares a download; the downgrade drops the column."""
+    engine = make_engine(db_url)
+    _alembic(engine, "upgrade", "0012")
+    at = datetime(2026, 11, 25, 18, tzinfo=UTC)
+    with Session(engine) as session, session.begin():
+        _add_media(session, 1, [None, None])
+        session.execute(
+            text(
+                "INSERT INTO embeds (id, url, original_url, kind, found_in, first_seen_at,"
+                " last_seen_at) VALUES (1, 'https://v.example/1', 'https://v.example/1',"
+                " 'file', 'video', :t, :t)"
+            ),
+            {"t": at},
+        )
+        for media_id in (1, 2):
+            session.execute(
+                text(
+                    "INSERT INTO sightings (media_id, embed_id, media_url, tool, tool_version,"
+                    " archiver_version, first_seen_at, last_seen_at)"
+                    " VALUES (:m, 1, 'https://v.example/1', 'httpx', '0.28', '0.1.0', :t, :t)"
+                ),
+                {"m": media_id, "t": at},
+            )
+    _alembic(engine, "upgrade", "head")
+    with Session(engine) as session:
+        rows = session.execute(
+            select(Sighting.media_id, Sighting.tool, Sighting.reused_from_id).order_by(
+                Sighting.media_id
+            )
+        ).all()
+    assert [tuple(r) for r in rows] == [(1, "httpx", None), (2, "httpx", None)]
+    _alembic(engine, "downgrade", "0012")
+    with engine.connect() as connection:
+        columns = {c["name"] for c in inspect(connection).get_columns("sightings")}
+        count = connection.execute(text("SELECT count(*) FROM sightings")).scalar_one()
+    assert "reused_from_id" not in columns and count == 2
+    migrate(engine)
+    engine.dispose()
+
+
 def test_upload_moment_migration_fills_it_from_the_stored_metadata(
     db_url: str, tmp_path: Path
 ) -> None:

@@ -20,6 +20,7 @@ from archiver.daemon import Daemon
 from archiver.errors import FetchError
 from archiver.fetch.ytdlp import Ytdlp, error_line, is_permanent, is_removed
 from archiver.index.models import CaptureJob
+from archiver.integrity.eventlog import log_path
 
 FAKE = Path(__file__).parent / "fixtures" / "fake_ytdlp.py"
 YOUTUBE_PAGE = """<article><p><strong>UPDATE 1800 GMT:</strong> Rebels denied any advance by
@@ -84,9 +85,44 @@ def test_youtube_embed_is_archived_with_platform_metadata(
             "archiver_version": acquisition["archiver_version"],
             "http_status": None,
             "response_headers": None,
+            "reused_from": None,
         }
         assert sidecar["sightings"][0]["update"] == "UPDATE 1800 GMT"
         assert sha256(folder / "original.mp4") == sidecar["file"]["sha256"]
+
+
+def test_a_video_archived_through_another_page_this_week_is_not_downloaded_again(
+    tmp_path: Path, server: FixtureServer, media: MediaSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same clip embedded by two live blogs: one download, and the second page's
+    sighting says whose download it shares; with ``reuse_within = 0`` each downloads."""
+    monkeypatch.setenv("FAKE_YTDLP_MEDIA", str(media.clip_b))
+    for path in ("/live", "/other", "/third"):
+        server.add_page(path, YOUTUBE_PAGE)
+    config = fake_config(tmp_path)
+    with Archive.open(config) as archive:
+        assert Capturer(archive).capture_url(server.url("/live")).ok
+        monkeypatch.setenv("FAKE_YTDLP_MODE", "crash")  # yt-dlp must not be asked again
+        (item,) = Capturer(archive).capture_url(server.url("/other")).items
+        events = [json.loads(line) for line in log_path(archive.layout).read_text().splitlines()]
+    assert item.status == "already", item.reason
+    assert [f.sha256 for f in item.files] == [sha256(media.clip_b)]
+    sidecar = json.loads((item.files[0].path.parent / "provenance.json").read_text())
+    first, second = sidecar["sightings"]
+    assert (first["page_url"], second["page_url"]) == (server.url("/live"), server.url("/other"))
+    assert first["acquisition"]["reused_from"] is None
+    shared = {
+        "page_url": server.url("/live"),
+        "embed_url": "https://www.youtube.com/watch?v=abc123XYZ_0",
+        "first_seen_at": first["first_seen_at"],
+    }
+    assert second["acquisition"] == {**first["acquisition"], "reused_from": shared}
+    assert events[-1]["type"] == "sighting" and events[-1]["payload"]["reused_from"] == shared
+
+    every_time = config.download.model_copy(update={"reuse_within": 0.0})
+    with Archive.open(config.model_copy(update={"download": every_time})) as archive:
+        (again,) = Capturer(archive).capture_url(server.url("/third")).items
+    assert again.status == "failed" and "yt-dlp" in str(again.reason)  # it was asked
 
 
 def test_names_of_odd_types_from_an_extractor_are_stored_on_both_databases(

@@ -179,6 +179,11 @@ class Sighting(Base):
     response_headers: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     first_seen_at: Mapped[datetime]
     last_seen_at: Mapped[datetime]
+    # the sighting (of the same file) whose download this one shares, when the URL
+    # was archived a little earlier through another embed and not fetched again
+    reused_from_id: Mapped[int | None] = mapped_column(
+        ForeignKey("sightings.id", ondelete="SET NULL", name="fk_sightings_reused_from_id")
+    )
 
     media: Mapped[Media] = relationship(back_populates="sightings")
     embed: Mapped[Embed] = relationship(back_populates="sightings")

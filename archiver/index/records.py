@@ -19,6 +19,7 @@ from archiver.index.models import (
     PageSnapshot,
     Sighting,
     Source,
+    iso,
     utcnow,
 )
 
@@ -74,6 +75,18 @@ class Acquisition:
     archiver_version: str
     http_status: int | None
     response_headers: dict[str, str] | None
+
+    @classmethod
+    def of(cls, sighting: Sighting) -> Acquisition:
+        """How an earlier sighting's bytes were obtained (a sighting that shares them)."""
+        return cls(
+            media_url=sighting.media_url,
+            tool=sighting.tool,
+            tool_version=sighting.tool_version,
+            archiver_version=sighting.archiver_version,
+            http_status=sighting.http_status,
+            response_headers=sighting.response_headers,
+        )
 
 
 def upsert_page(session: Session, url: str, title: str | None, at: datetime) -> Page:
@@ -218,8 +231,15 @@ def search_document(media: Media) -> str:
 
 
 def upsert_sighting(
-    session: Session, media: Media, embed: Embed, acquisition: Acquisition, at: datetime
+    session: Session,
+    media: Media,
+    embed: Embed,
+    acquisition: Acquisition,
+    at: datetime,
+    reused_from: Sighting | None = None,
 ) -> Sighting:
+    """The file's sighting through this embed, made on first sight; ``reused_from``: the
+    earlier sighting whose download a new one shares (it was not fetched again)."""
     sighting, _ = get_or_create(
         session,
         lambda: session.scalar(
@@ -236,10 +256,23 @@ def upsert_sighting(
             response_headers=acquisition.response_headers,
             first_seen_at=at,
             last_seen_at=at,
+            reused_from_id=reused_from.id if reused_from is not None else None,
         ),
     )
     sighting.last_seen_at = max(sighting.last_seen_at, at)
     return sighting
+
+
+def shared_download(first: Sighting | None) -> dict[str, Any] | None:
+    """Where and when the sighting was whose download a later one shares (its
+    ``reused_from``), for the sidecar and the event log."""
+    if first is None:
+        return None
+    return {
+        "page_url": first.embed.page.url if first.embed.page else None,
+        "embed_url": first.embed.url,
+        "first_seen_at": iso(first.first_seen_at),
+    }
 
 
 def live_source(session: Session, source_id: int | None) -> int | None:
@@ -262,6 +295,7 @@ __all__ = [
     "PlatformFacts",
     "get_or_create",
     "retitle_page",
+    "shared_download",
     "upsert_embed",
     "upsert_media",
     "upsert_page",

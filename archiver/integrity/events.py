@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from archiver.index.models import Embed, Event, LinkCheck, Media, Page, PageSnapshot, Sighting
+from archiver.index.records import shared_download
 from archiver.integrity.eventlog import NewEntry, append_event, append_events
 
 
@@ -50,8 +51,11 @@ def record_capture(
 def record_sighting(
     session: Session, media: Media, sighting: Sighting, *, at: datetime | None = None
 ) -> Event:
-    """Bytes already archived were found again, through another embed or page."""
+    """Bytes already archived were found again, through another embed or page (and,
+    for a platform video archived shortly before, not downloaded again)."""
     payload = {"sha256": media.sha256, **_sighting_facts(sighting)}
+    if sighting.reused_from_id is not None:
+        payload["reused_from"] = shared_download(session.get(Sighting, sighting.reused_from_id))
     return append_event(session, "sighting", payload, media_sha256=media.sha256, at=at)
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from archiver import __version__
 from archiver.index.models import Media, PageSnapshot, iso, utcnow
+from archiver.index.records import shared_download
 from archiver.store.atomic import write_atomic
 from archiver.store.layout import SIDECAR
 
@@ -45,6 +46,7 @@ def media_document(
             "uploaded_at": iso(media.platform_uploaded_at),
             "metadata": media.platform_metadata or {},
         }
+    by_id = {sighting.id: sighting for sighting in media.sightings}
     sightings = []
     for sighting in media.sightings:
         embed = sighting.embed
@@ -68,6 +70,7 @@ def media_document(
                     "archiver_version": sighting.archiver_version,
                     "http_status": sighting.http_status,
                     "response_headers": sighting.response_headers,
+                    "reused_from": shared_download(by_id.get(sighting.reused_from_id or 0)),
                 },
             }
         )
