@@ -530,12 +530,10 @@ class Capturer:
     # ---- one embed ----------------------------------------------------------------------
 
     def _capture_embed(self, embed: Embed) -> list[StoredFile]:
-        if embed.kind == "platform" and (shared := self._reuse(embed)):
-            return shared
         if embed.kind == "platform" and (read := self._post_reader(embed)) is not None:
             return self._via_post(embed, read)
         if embed.kind == "platform":
-            return self._via_ytdlp(embed.url, embed)
+            return self._reuse(embed) or self._via_ytdlp(embed.url, embed)
         if embed.kind == "file":
             return self._via_file(embed)
         return self._via_player(embed)
@@ -546,9 +544,9 @@ class Capturer:
         place: each gets a sighting through this embed that shares that download.
 
         The same clip embedded by many live blogs is fetched once a week, not once per
-        page: a platform's video does not change under its id, and every download
-        counts against the platform's patience. Post photos and files are fetched
-        each time: a post can be edited, and a file replaced under its URL.
+        page: a video does not change under its id, and every download counts against
+        the platform's patience. X and Telegram posts (which can be edited) and files
+        (which can be replaced under their URL) are fetched each time.
         """
         window = self.archive.config.download.reuse_within
         if not window:
