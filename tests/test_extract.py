@@ -400,6 +400,8 @@ def test_article_body_itemprop_wins_over_article() -> None:
         '<img src="data:image/gif;base64,R0lGODlhAQABAAAAACw=">',
         '<iframe src="javascript:void(0)"></iframe>',
         '<video src="blob:https://news.example/1234"></video>',
+        '<amp-img src="/icons/share.png" width="24" height="24" layout="fixed"></amp-img>',
+        '<amp-youtube layout="responsive" width="16" height="9"></amp-youtube>',  # no id
     ],
 )
 def test_pixels_icons_ads_widgets_and_plain_links_are_not_media(img: str) -> None:
@@ -481,6 +483,34 @@ def test_pixels_icons_ads_widgets_and_plain_links_are_not_media(img: str) -> Non
          "?videoId=ref%3Aaje-2024-citadel", "player", "video"),
         ('<script src="https://cdn.jwplayer.com/players/nPripu9l-ALJ3XQCI.js"></script>',
          "https://cdn.jwplayer.com/v2/media/nPripu9l", "player", "jwplayer-script"),
+        # AMP pages' own elements
+        ('<amp-img src="/p/amp-photo.jpg" width="16" height="9" layout="responsive"></amp-img>',
+         "https://news.example/p/amp-photo.jpg", "file", "img"),
+        ('<amp-video width="640" height="360" layout="responsive" poster="/v/p.jpg"><source '
+         'src="/v/amp-clip.mp4" type="video/mp4"><div fallback>No video</div></amp-video>',
+         "https://news.example/v/amp-clip.mp4", "file", "video"),
+        ('<amp-youtube data-videoid="abc123XYZ_0" layout="responsive" width="480" height="270">'
+         '<amp-img src="https://i.ytimg.com/vi/abc123XYZ_0/hqdefault.jpg" placeholder '
+         'layout="fill"></amp-img></amp-youtube>',
+         "https://www.youtube.com/watch?v=abc123XYZ_0", "platform", "amp-youtube"),
+        ('<amp-twitter width="375" height="472" layout="responsive" '
+         'data-tweetid="383940123456789012"></amp-twitter>',
+         "https://twitter.com/i/status/383940123456789012", "platform", "amp-twitter"),
+        ('<amp-instagram data-shortcode="CxAbC12dEfG" width="1" height="1" layout="responsive">'
+         "</amp-instagram>", "https://www.instagram.com/p/CxAbC12dEfG/", "platform",
+         "amp-instagram"),
+        ('<amp-vimeo data-videoid="27246366" layout="responsive" width="500" height="281">'
+         "</amp-vimeo>", "https://vimeo.com/27246366", "platform", "amp-vimeo"),
+        ('<amp-brightcove data-account="1290862519001" data-player-id="SJWAiyYWg" '
+         'data-video-id="ref:amp-test-video" layout="responsive" width="480" height="270">'
+         "</amp-brightcove>", "https://players.brightcove.net/1290862519001/SJWAiyYWg_default/"
+         "index.html?videoId=ref%3Aamp-test-video", "player", "video"),
+        ('<amp-jwplayer data-media-id="BZ6tc0gy" data-player-id="uoIbMPm3" layout="responsive"'
+         ' width="16" height="9"></amp-jwplayer>', "https://cdn.jwplayer.com/v2/media/BZ6tc0gy",
+         "player", "amp-jwplayer"),
+        ('<amp-iframe width="300" height="300" layout="responsive" sandbox="allow-scripts" '
+         'src="https://player.vimeo.com/video/42"></amp-iframe>', "https://vimeo.com/42",
+         "platform", "iframe"),
         # click-to-play facades: the still stands in for the player until a click
         ('<lite-youtube videoid="abc123XYZ_0" playlabel="Play: Citadel"><a class="lty-playbtn"'
          ' href="https://www.youtube.com/watch?v=abc123XYZ_0"></a></lite-youtube>',

@@ -86,6 +86,25 @@ _JW_PLAYER_SCRIPT = re.compile(
     r"(?:https?:)?//(?:content\.jwplatform|cdn\.jwplayer)\.com/players/([A-Za-z0-9]{8})"
     r"(?:-[A-Za-z0-9]{8})?\.js(?:[?#]|$)"
 )
+# AMP's platform elements: the post each names, from its attributes.
+_AMP_POSTS: dict[str, Callable[[Element], str | None]] = {
+    "amp-youtube": lambda e: _url("https://www.youtube.com/watch?v={}", attr(e, "data-videoid")),
+    "amp-vimeo": lambda e: _url("https://vimeo.com/{}", attr(e, "data-videoid")),
+    "amp-dailymotion": lambda e: _url(
+        "https://www.dailymotion.com/video/{}", attr(e, "data-videoid")
+    ),
+    "amp-twitter": lambda e: _url("https://twitter.com/i/status/{}", attr(e, "data-tweetid")),
+    "amp-instagram": lambda e: _url("https://www.instagram.com/p/{}/", attr(e, "data-shortcode")),
+    "amp-tiktok": lambda e: (
+        src
+        if (src := attr(e, "data-src")) and "/" in src
+        else _url("https://www.tiktok.com/embed/v2/{}", src)
+    ),
+    "amp-facebook": lambda e: attr(e, "data-href"),
+    "amp-jwplayer": lambda e: _url(
+        "https://cdn.jwplayer.com/v2/media/{}", attr(e, "data-media-id")
+    ),
+}
 # The video a click-to-load player element names, by its tag.
 _LITE_PLAYERS = {
     "lite-youtube": "https://www.youtube.com/watch?v={}",
@@ -174,6 +193,15 @@ class _ContentWalker:
         "script": "_script",
         "lite-youtube": "_lite_player",
         "lite-vimeo": "_lite_player",
+        # AMP pages (a live blog's AMP version, the link a feed gives) name their media
+        # in AMP's own elements
+        "amp-img": "_img",
+        "amp-anim": "_img",
+        "amp-video": "_video",
+        "amp-audio": "_audio",
+        "amp-iframe": "_frame",
+        "amp-brightcove": "_video",
+        **dict.fromkeys(_AMP_POSTS, "_amp_post"),
     }
 
     def __init__(self, content: Element, base: str) -> None:
@@ -533,14 +561,20 @@ class _ContentWalker:
         """``<lite-youtube videoid>``, ``<lite-vimeo videoid>``: players that load on a
         click, naming their video in an attribute and showing only a still until then."""
         tag = tag_name(node) or ""
-        video_id = attr(node, "videoid")
-        if not video_id:
+        url = _url(_LITE_PLAYERS[tag], attr(node, "videoid"))
+        if url is None:
             return True  # a fallback link inside may still name it
-        url = _LITE_PLAYERS[tag].format(quote(video_id, safe=""))
         label = attr(node, "playlabel", "title")
         metadata = {"title": collapse(label)[:MAX_METADATA_VALUE]} if label else {}
         found = link_embed(url, tag, allow_player=False, metadata=metadata)
         return not self._record(node, found)  # the still and play button inside are not media
+
+    def _amp_post(self, node: Element) -> bool:
+        """``<amp-youtube data-videoid>``, ``<amp-twitter data-tweetid>`` and the like."""
+        url = _AMP_POSTS[tag_name(node) or ""](node)
+        found = link_embed(url, tag_name(node) or "", allow_player=True) if url else None
+        self._record(node, found)
+        return False  # a placeholder image or fallback text inside is not media
 
     def _script(self, node: Element) -> bool:
         """Scripts are never read; only Telegram's post widget and JW Player's
@@ -554,6 +588,11 @@ class _ContentWalker:
             url = f"https://cdn.jwplayer.com/v2/media/{jw_media[1]}"  # whichever player shows it
             self._record(node, link_embed(url, "jwplayer-script", allow_player=True))
         return False
+
+
+def _url(template: str, identifier: str | None) -> str | None:
+    """``template`` with an id put in as one path segment, or None without an id."""
+    return template.format(quote(identifier, safe="")) if identifier else None
 
 
 def _opens_with_block(node: Element) -> bool:

@@ -36,9 +36,11 @@ _FORMAT_RANK = {
     "mkv": 2, "ogg": 2, "ogv": 2, "oga": 2, "opus": 2, "m3u8": 0, "mpd": 0,
     "x-mpegurl": 0, "dash+xml": 0, "mpeg": 3, "quicktime": 2,
 }  # fmt: skip
+# AMP layouts in which width and height are a shape or nothing, not pixels.
+_AMP_RELATIVE_LAYOUTS = frozenset({"responsive", "fill", "flex-item", "container"})
 # Brightcove names: a numeric account, a numeric video id or a reference id ("ref:…"),
 # player and embed ids of letters, digits, "-" and "_".
-_BRIGHTCOVE_ACCOUNT = re.compile(r"\d{1,20}")
+_BRIGHTCOVE_ACCOUNT = re.compile(r"\d{1,20}", re.ASCII)
 _BRIGHTCOVE_VIDEO = re.compile(r"\d{1,20}|ref:[\w.-]{1,150}", re.ASCII)
 _BRIGHTCOVE_NAME = re.compile(r"[\w-]{1,64}", re.ASCII)
 
@@ -179,7 +181,11 @@ def _pixels(value: str | None) -> float | None:
 
 
 def is_tiny(element: Element) -> bool:
-    """Tracking pixels and icons: a side of at most 1 px, or every declared side <= 48 px."""
+    """Tracking pixels and icons: a side of at most 1 px, or every declared side <= 48 px.
+    An AMP element laid out to its container (``layout="responsive"``: ``width="16"
+    height="9"`` is its shape) declares no size in pixels."""
+    if (element.get("layout") or "").strip().lower() in _AMP_RELATIVE_LAYOUTS:
+        return False
     width, height = declared_size(element)
     sides = [side for side in (width, height) if side is not None]
     if not sides:
@@ -221,7 +227,7 @@ def brightcove_player(element: Element) -> str | None:
     video = (element.get("data-video-id") or "").strip()
     if not _BRIGHTCOVE_ACCOUNT.fullmatch(account) or not _BRIGHTCOVE_VIDEO.fullmatch(video):
         return None
-    player = (element.get("data-player") or "").strip() or "default"
+    player = attr(element, "data-player", "data-player-id") or "default"
     embed = (element.get("data-embed") or "").strip() or "default"
     if not _BRIGHTCOVE_NAME.fullmatch(player) or not _BRIGHTCOVE_NAME.fullmatch(embed):
         return None
