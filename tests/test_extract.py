@@ -476,11 +476,11 @@ def test_pixels_icons_ads_widgets_and_plain_links_are_not_media(img: str) -> Non
         ('<video-js data-account="1234567890001" data-player="default" data-embed="default" '
          'controls data-video-id="6312345678112" class="vjs-fluid"></video-js>',
          "https://players.brightcove.net/1234567890001/default_default/index.html"
-         "?videoId=6312345678112", "player", "video"),
+         "?videoId=6312345678112", "platform", "video"),
         ('<video data-video-id="ref:aje-2024-citadel" data-account="665003303001" '
          'data-player="SkrZHHcl" data-embed="default" class="video-js" controls></video>',
          "https://players.brightcove.net/665003303001/SkrZHHcl_default/index.html"
-         "?videoId=ref%3Aaje-2024-citadel", "player", "video"),
+         "?videoId=ref%3Aaje-2024-citadel", "platform", "video"),
         ('<script src="https://cdn.jwplayer.com/players/nPripu9l-ALJ3XQCI.js"></script>',
          "https://cdn.jwplayer.com/v2/media/nPripu9l", "player", "jwplayer-script"),
         # AMP pages' own elements
@@ -504,7 +504,7 @@ def test_pixels_icons_ads_widgets_and_plain_links_are_not_media(img: str) -> Non
         ('<amp-brightcove data-account="1290862519001" data-player-id="SJWAiyYWg" '
          'data-video-id="ref:amp-test-video" layout="responsive" width="480" height="270">'
          "</amp-brightcove>", "https://players.brightcove.net/1290862519001/SJWAiyYWg_default/"
-         "index.html?videoId=ref%3Aamp-test-video", "player", "video"),
+         "index.html?videoId=ref%3Aamp-test-video", "platform", "video"),
         ('<amp-jwplayer data-media-id="BZ6tc0gy" data-player-id="uoIbMPm3" layout="responsive"'
          ' width="16" height="9"></amp-jwplayer>', "https://cdn.jwplayer.com/v2/media/BZ6tc0gy",
          "player", "amp-jwplayer"),

@@ -96,6 +96,10 @@ PLATFORM_CASES = [
     ("https://ok.ru/videoembed/7296167130801?autoplay=1", "https://ok.ru/video/7296167130801",
      "ok", "video"),
     ("https://m.ok.ru/video/7296167130801", "https://ok.ru/video/7296167130801", "ok", "video"),
+    # Brightcove players in frames: the player page, its video kept, player options dropped
+    ("https://players.brightcove.net/1234567890001/default_default/index.html?videoId=63121"
+     "&autoplay=true&muted", "https://players.brightcove.net/1234567890001/default_default/"
+     "index.html?videoId=63121", "brightcove", "video"),
 ]  # fmt: skip
 
 

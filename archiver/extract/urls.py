@@ -128,6 +128,8 @@ _PLATFORM_HOSTS: dict[str, str] = {
     "vkvideo.ru": "vk",
     "ok.ru": "ok",
     "odnoklassniki.ru": "ok",
+    # news sites' own video platform; its player page is a script app, which yt-dlp reads
+    "players.brightcove.net": "brightcove",
 }
 _HOST_NOISE_PREFIXES = ("www.", "m.", "mobile.", "web.", "music.", "business.")
 
@@ -641,6 +643,18 @@ def _ok(parts: SplitResult, segments: list[str], query: dict[str, str]) -> Platf
     return None
 
 
+def _brightcove(
+    parts: SplitResult, segments: list[str], query: dict[str, str]
+) -> PlatformMatch | None:
+    """A Brightcove player page, ``/ACCOUNT/PLAYER_EMBED/index.html?videoId=ID`` (a
+    playlist's too, for yt-dlp to try); its scripts are not posts."""
+    if len(segments) != 3 or not segments[0].isdigit() or segments[2] != "index.html":
+        return None
+    kept = {name: query[name] for name in ("videoId", "playlistId") if query.get(name)}
+    url = f"https://players.brightcove.net/{segments[0]}/{segments[1]}/index.html"
+    return (f"{url}?{urlencode(kept)}" if kept else url), "video" if "videoId" in kept else None
+
+
 _MATCHERS: dict[str, _Matcher] = {
     "youtube": _youtube,
     "vimeo": _vimeo,
@@ -652,6 +666,7 @@ _MATCHERS: dict[str, _Matcher] = {
     "telegram": _telegram,
     "vk": _vk,
     "ok": _ok,
+    "brightcove": _brightcove,
 }
 
 
