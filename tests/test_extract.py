@@ -396,6 +396,7 @@ def test_article_body_itemprop_wins_over_article() -> None:
         '<script async src="https://platform.twitter.com/widgets.js"></script>',
         '<a href="/2013/09/another-article/">Another article</a>',
         '<a href="https://twitter.com/RaqqaMC">@RaqqaMC</a>',
+        '<a href="https://www.reddit.com/r/syriancivilwar/">r/syriancivilwar</a>',
         '<a href="https://www.youtube.com/channel/UCabc">their channel</a>',
         '<img src="data:image/gif;base64,R0lGODlhAQABAAAAACw=">',
         '<iframe src="javascript:void(0)"></iframe>',
@@ -483,6 +484,16 @@ def test_pixels_icons_ads_widgets_and_plain_links_are_not_media(img: str) -> Non
          "?videoId=ref%3Aaje-2024-citadel", "platform", "video"),
         ('<script src="https://cdn.jwplayer.com/players/nPripu9l-ALJ3XQCI.js"></script>',
          "https://cdn.jwplayer.com/v2/media/nPripu9l", "player", "jwplayer-script"),
+        ('<blockquote class="reddit-embed-bq" data-embed-height="546"><a href="https://www.'
+         'reddit.com/r/syriancivilwar/comments/1ab2cd3/fighting_near_the_citadel/">Fighting '
+         'near the Citadel</a><br> by <a href="https://www.reddit.com/user/aleppo_now/">u/'
+         'aleppo_now</a> in <a href="https://www.reddit.com/r/syriancivilwar/">syriancivilwar'
+         '</a></blockquote>', "https://www.reddit.com/comments/1ab2cd3/", "platform",
+         "blockquote"),
+        ('<p>Footage: <a href="https://v.redd.it/x8k2p4q9zr1c1">the video</a>.</p>',
+         "https://v.redd.it/x8k2p4q9zr1c1", "platform", "a-platform"),
+        ('<img src="https://i.redd.it/4f2x9q8k1zr1c1.jpeg" width="1080" height="720">',
+         "https://i.redd.it/4f2x9q8k1zr1c1.jpeg", "file", "img"),
         # AMP pages' own elements
         ('<amp-img src="/p/amp-photo.jpg" width="16" height="9" layout="responsive"></amp-img>',
          "https://news.example/p/amp-photo.jpg", "file", "img"),

@@ -100,6 +100,17 @@ PLATFORM_CASES = [
     ("https://players.brightcove.net/1234567890001/default_default/index.html?videoId=63121"
      "&autoplay=true&muted", "https://players.brightcove.net/1234567890001/default_default/"
      "index.html?videoId=63121", "brightcove", "video"),
+    # Reddit: every spelling of a post -> reddit.com/comments/ID/; its hosted video kept
+    ("https://www.reddit.com/r/UkraineWarVideoReport/comments/1ab2cd3/drone_footage/?utm_source"
+     "=share&utm_medium=web2x", "https://www.reddit.com/comments/1ab2cd3/", "reddit", None),
+    ("https://old.reddit.com/r/syriancivilwar/comments/1AB2CD3/", "https://www.reddit.com/"
+     "comments/1ab2cd3/", "reddit", None),
+    ("https://embed.reddit.com/r/syriancivilwar/comments/1ab2cd3/title/?embed=true",
+     "https://www.reddit.com/comments/1ab2cd3/", "reddit", None),
+    ("https://redd.it/1ab2cd3", "https://www.reddit.com/comments/1ab2cd3/", "reddit", None),
+    ("https://v.redd.it/x8k2p4q9zr1c1", "https://v.redd.it/x8k2p4q9zr1c1", "reddit", "video"),
+    ("https://www.reddit.com/r/syriancivilwar/s/Xq2bJ0aDcE", "https://www.reddit.com/r/"
+     "syriancivilwar/s/Xq2bJ0aDcE", "reddit", None),
 ]  # fmt: skip
 
 

@@ -508,18 +508,20 @@ class _ContentWalker:
         return self._base_platform is not None
 
     def _blockquote(self, node: Element) -> bool | None:
-        """Tweet, Instagram and TikTok embed blockquotes; their quoted text is metadata, not
-        context. Ordinary quotes are read as text."""
+        """Tweet, Instagram, TikTok and Reddit embed blockquotes; their quoted text is
+        metadata, not context. Ordinary quotes are read as text."""
         classes = _classes(node)
         url: str | None = None
         if classes & {"twitter-tweet", "twitter-video", "twitter-tweet-rendered"}:
-            url = self._last_post_link(node, "twitter")
+            url = next(reversed(self._post_links(node, "twitter")), None)
             tweet_id = attr(node, "data-tweet-id")
             if url is None and tweet_id:
                 url = f"https://twitter.com/i/status/{tweet_id}"
         elif "instagram-media" in classes:
             url = resolve_url(attr(node, "data-instgrm-permalink"), self._base)
-            url = url or self._last_post_link(node, "instagram")
+            url = url or next(reversed(self._post_links(node, "instagram")), None)
+        elif "reddit-embed-bq" in classes or "reddit-card" in classes:
+            url = next(iter(self._post_links(node, "reddit")), None)  # then author, subreddit
         elif "tiktok-embed" in classes:
             url = resolve_url(attr(node, "cite"), self._base)
             video_id = attr(node, "data-video-id")
@@ -536,15 +538,16 @@ class _ContentWalker:
         self._record(node, link_embed(url, "blockquote", allow_player=False, metadata=metadata))
         return False
 
-    def _last_post_link(self, node: Element, platform: str) -> str | None:
-        """The last link inside an embed that addresses a post on ``platform`` (in a tweet
-        blockquote the last link is the tweet itself; earlier ones are its contents)."""
-        found: str | None = None
+    def _post_links(self, node: Element, platform: str) -> list[str]:
+        """The links inside an embed that address posts on ``platform``, in order (in a
+        tweet blockquote the last is the tweet itself, earlier ones are its contents; in
+        a Reddit embed the post comes first)."""
+        found: list[str] = []
         for link in node.iter("a"):
             url = resolve_url(attr(link, "href"), self._base)
             post = platform_post(url) if url is not None else None
-            if post is not None and post.platform == platform:
-                found = url
+            if url is not None and post is not None and post.platform == platform:
+                found.append(url)
         return found
 
     def _xfbml(self, node: Element) -> bool | None:

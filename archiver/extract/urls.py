@@ -130,6 +130,14 @@ _PLATFORM_HOSTS: dict[str, str] = {
     "odnoklassniki.ru": "ok",
     # news sites' own video platform; its player page is a script app, which yt-dlp reads
     "players.brightcove.net": "brightcove",
+    # much front-line footage is posted to Reddit first; i.redd.it images are files
+    "reddit.com": "reddit",
+    "old.reddit.com": "reddit",
+    "new.reddit.com": "reddit",
+    "np.reddit.com": "reddit",
+    "embed.reddit.com": "reddit",
+    "redd.it": "reddit",
+    "v.redd.it": "reddit",
 }
 _HOST_NOISE_PREFIXES = ("www.", "m.", "mobile.", "web.", "music.", "business.")
 
@@ -655,6 +663,38 @@ def _brightcove(
     return (f"{url}?{urlencode(kept)}" if kept else url), "video" if "videoId" in kept else None
 
 
+_REDDIT_ID = re.compile(r"[a-z0-9]{4,12}")  # a post's, base 36
+_REDDIT_VIDEO = re.compile(r"[a-z0-9]{6,24}")  # a hosted video's
+_REDDIT_SHARE = re.compile(r"[A-Za-z0-9]{6,20}")
+
+
+def _reddit(parts: SplitResult, segments: list[str], query: dict[str, str]) -> PlatformMatch | None:
+    """A Reddit post under any spelling (``/r/SUB/comments/ID/slug``, ``/comments/ID``,
+    ``redd.it/ID``, the embed frame) -> ``reddit.com/comments/ID/``; a hosted video
+    (``v.redd.it/ID``) and a share link (``/r/SUB/s/CODE``, which only Reddit resolves)
+    are kept as they are."""
+    host = _host(parts)
+    first = segments[0].lower() if segments else ""
+    if host == "v.redd.it":
+        return (f"https://v.redd.it/{first}", "video") if _REDDIT_VIDEO.fullmatch(first) else None
+    if host == "redd.it":
+        return (
+            (f"https://www.reddit.com/comments/{first}/", None)
+            if _REDDIT_ID.fullmatch(first)
+            else None
+        )
+    if len(segments) == 4 and segments[0] == "r" and segments[2] == "s":
+        if _REDDIT_SHARE.fullmatch(segments[3]):
+            return f"https://www.reddit.com/r/{segments[1]}/s/{segments[3]}", None
+        return None
+    if "comments" in segments:
+        at = segments.index("comments")
+        post = segments[at + 1].lower() if len(segments) > at + 1 else ""
+        if (at == 0 or (at == 2 and segments[0] in ("r", "user"))) and _REDDIT_ID.fullmatch(post):
+            return f"https://www.reddit.com/comments/{post}/", None
+    return None
+
+
 _MATCHERS: dict[str, _Matcher] = {
     "youtube": _youtube,
     "vimeo": _vimeo,
@@ -667,6 +707,7 @@ _MATCHERS: dict[str, _Matcher] = {
     "vk": _vk,
     "ok": _ok,
     "brightcove": _brightcove,
+    "reddit": _reddit,
 }
 
 
