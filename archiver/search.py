@@ -14,6 +14,7 @@ from sqlalchemy import ColumnElement, Select, String, bindparam, func, literal, 
 from sqlalchemy.orm import Session, selectinload
 
 from archiver.errors import ArchiverError
+from archiver.extract.urls import clean_url, normalize_url
 from archiver.index.models import DuplicateMember, Embed, Media, Page, Sighting, iso
 from archiver.index.textindex import MIN_INDEXED, IndexedWords
 from archiver.store.layout import SIDECAR, Layout
@@ -168,9 +169,20 @@ class SearchQuery:
             query = query.where(Media.platform_upload_date <= self.upload_until)
         seen = select(Sighting.media_id).join(Embed, Embed.id == Sighting.embed_id)
         if self.page:
-            on_page = seen.join(Page, Page.id == Embed.page_id).where(Page.url == self.page)
-            query = query.where(Media.id.in_(union(on_page, seen.where(Embed.url == self.page))))
+            spellings = url_spellings(self.page)
+            on_page = seen.join(Page, Page.id == Embed.page_id).where(Page.url.in_(spellings))
+            on_embed = seen.where(Embed.url.in_(spellings))
+            query = query.where(Media.id.in_(union(on_page, on_embed)))
         return query
+
+
+def url_spellings(url: str) -> list[str]:
+    """A page or embed URL as given and as archiver records it: a short link, a player
+    URL or one with tracking parameters finds what was archived under the canonical one."""
+    spellings = {url}
+    if url.lower().startswith(("http://", "https://")):
+        spellings |= {clean_url(url), normalize_url(url).url}
+    return sorted(spellings)
 
 
 _NEWEST_FIRST = (Media.first_captured_at.desc(), Media.id.desc())

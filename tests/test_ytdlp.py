@@ -21,6 +21,7 @@ from archiver.errors import FetchError
 from archiver.fetch.ytdlp import Ytdlp, error_line, is_permanent, is_removed
 from archiver.index.models import CaptureJob
 from archiver.integrity.eventlog import log_path
+from archiver.search import SearchQuery, search
 
 FAKE = Path(__file__).parent / "fixtures" / "fake_ytdlp.py"
 YOUTUBE_PAGE = """<article><p><strong>UPDATE 1800 GMT:</strong> Rebels denied any advance by
@@ -123,6 +124,27 @@ def test_a_video_archived_through_another_page_this_week_is_not_downloaded_again
     with Archive.open(config.model_copy(update={"download": every_time})) as archive:
         (again,) = Capturer(archive).capture_url(server.url("/third")).items
     assert again.status == "failed" and "yt-dlp" in str(again.reason)  # it was asked
+
+
+def test_an_archived_video_is_found_by_any_spelling_of_its_link(
+    tmp_path: Path, server: FixtureServer, media: MediaSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An investigator holds a short link or a player URL, not archiver's canonical one."""
+    monkeypatch.setenv("FAKE_YTDLP_MEDIA", str(media.clip_b))
+    server.add_page("/live", YOUTUBE_PAGE)
+    with Archive.open(fake_config(tmp_path)) as archive:
+        assert Capturer(archive).capture_url(server.url("/live")).ok
+        with archive.read_session() as session:
+            for link in (
+                "https://youtu.be/abc123XYZ_0?si=Ab12",
+                "https://www.youtube.com/embed/abc123XYZ_0?feature=oembed",
+                "https://www.youtube.com/watch?v=abc123XYZ_0",
+                server.url("/live?utm_source=twitter"),
+            ):
+                found = search(session, archive.layout, SearchQuery.parse(page=link))
+                assert [r.media.sha256 for r in found] == [sha256(media.clip_b)], link
+            other = SearchQuery.parse(page="https://youtu.be/zzz123XYZ_0")
+            assert search(session, archive.layout, other) == []
 
 
 def test_names_of_odd_types_from_an_extractor_are_stored_on_both_databases(
