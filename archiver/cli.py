@@ -202,7 +202,9 @@ def selection_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "--until", help="Captured before the end of this date / before this datetime."
         ),
-        click.option("--page", help="Only media seen on this page URL (or embed URL), in any spelling of it."),
+        click.option(
+            "--page", help="Only media seen on this page URL (or embed URL), in any spelling of it."
+        ),
         click.option(
             "--text", help="Words that must all appear in titles, context or update labels."
         ),
