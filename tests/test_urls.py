@@ -170,6 +170,27 @@ def test_every_size_of_an_x_photo_is_one_address_at_the_uploaded_size(given: str
     assert embed is not None and embed.url == expected and embed.original_url == given
 
 
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("https://upload.wikimedia.org/wikipedia/commons/thumb/4/4f/Aleppo_Citadel_01.jpg/"
+         "800px-Aleppo_Citadel_01.jpg",
+         "https://upload.wikimedia.org/wikipedia/commons/4/4f/Aleppo_Citadel_01.jpg"),
+        ("https://upload.wikimedia.org/wikipedia/en/thumb/a/ab/Map%20of%20Aleppo.png/"
+         "320px-Map%20of%20Aleppo.png",
+         "https://upload.wikimedia.org/wikipedia/en/a/ab/Map%20of%20Aleppo.png"),
+        # an SVG map's thumbnail is a rendering: kept as the page shows it
+        ("https://upload.wikimedia.org/wikipedia/commons/thumb/1/1a/Syria_map.svg/"
+         "640px-Syria_map.svg.png", "https://upload.wikimedia.org/wikipedia/commons/thumb/1/"
+         "1a/Syria_map.svg/640px-Syria_map.svg.png"),
+        ("https://upload.wikimedia.org/wikipedia/commons/4/4f/Aleppo_Citadel_01.jpg",
+         "https://upload.wikimedia.org/wikipedia/commons/4/4f/Aleppo_Citadel_01.jpg"),
+    ],
+)  # fmt: skip
+def test_a_wikimedia_thumbnail_is_archived_as_the_uploaded_file(given: str, expected: str) -> None:
+    assert normalize_url(given) == NormalizedURL(expected, None, "file", "image")
+
+
 def test_the_legacy_size_suffix_of_an_x_photo_is_read_and_dropped() -> None:
     url = "https://pbs.twimg.com/media/BVUc0ZJCIAAmnM_.jpg:large"
     assert is_media_file_url(url)

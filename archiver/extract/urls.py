@@ -162,6 +162,11 @@ _X_PHOTO_HOST = "pbs.twimg.com"
 _X_PHOTO_PATH = "/media/"
 _X_PHOTO_SIZE_SUFFIX = re.compile(r":(?:[a-z]+|[0-9]+x[0-9]+)$")
 
+# Wikimedia's thumbnails: a size in pixels (``800px-``, ``lossy-page1-800px-``) before
+# the original's name.
+_WIKIMEDIA_HOST = "upload.wikimedia.org"
+_WIKIMEDIA_RASTER = frozenset({"jpg", "jpeg", "png", "gif", "webp"})
+_WIKIMEDIA_SIZED = re.compile(r"(?:[a-z0-9-]+-)?\d{1,5}px-.+")
 # YouTube's thumbnail hosts: ``i.ytimg.com/vi/ID/hqdefault.jpg`` is the still that a
 # "click to play" facade (lite-youtube, WP YouTube Lyte, lazy-player plugins) shows in
 # place of the player until a reader clicks: the video behind it is the evidence.
@@ -313,17 +318,37 @@ def original_photo_url(url: str) -> str:
 
 @lru_cache(maxsize=_CACHE_SIZE)
 def file_url(url: str) -> str:
-    """Canonical address of a media file: `clean_url`, and for a photo that X serves in
-    several sizes, its uploaded size. The page's own spelling stays the embed's
-    ``original_url``, and is fetched when this one fails (see `Capturer`)."""
+    """Canonical address of a media file: `clean_url`, and for a photo that X or
+    Wikimedia serve in several sizes, the uploaded one. The page's own spelling stays
+    the embed's ``original_url``, and is fetched when this one fails (see `Capturer`)."""
     cleaned = clean_url(url)
     try:
         parts = urlsplit(cleaned)
     except ValueError:
         return cleaned
-    if _host(parts) == _X_PHOTO_HOST and parts.path.startswith(_X_PHOTO_PATH):
+    host = _host(parts)
+    if host == _X_PHOTO_HOST and parts.path.startswith(_X_PHOTO_PATH):
         return original_photo_url(cleaned)
+    if host == _WIKIMEDIA_HOST:
+        return _wikimedia_original(parts) or cleaned
     return cleaned
+
+
+def _wikimedia_original(parts: SplitResult) -> str | None:
+    """``/wikipedia/commons/thumb/a/ab/Map.png/800px-Map.png`` is a size of
+    ``/wikipedia/commons/a/ab/Map.png``: the file as uploaded, for raster images (an SVG
+    map's thumbnail is a rendering, and its original no photo)."""
+    segments = parts.path.split("/")[1:]  # as written: the names are percent-encoded
+    if len(segments) != 7 or segments[0] != "wikipedia" or segments[2] != "thumb":
+        return None
+    name, sized = segments[5], segments[6]
+    extension = posixpath.splitext(name.lower())[1].lstrip(".")
+    if extension not in _WIKIMEDIA_RASTER or not _WIKIMEDIA_SIZED.fullmatch(sized):
+        return None
+    if not sized.endswith("-" + name):
+        return None
+    path = "/".join(["", *segments[:2], *segments[3:6]])
+    return urlunsplit(("https", parts.netloc, path, "", ""))
 
 
 @lru_cache(maxsize=_CACHE_SIZE)
