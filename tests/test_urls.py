@@ -185,9 +185,16 @@ def test_every_size_of_an_x_photo_is_one_address_at_the_uploaded_size(given: str
          "1a/Syria_map.svg/640px-Syria_map.svg.png"),
         ("https://upload.wikimedia.org/wikipedia/commons/4/4f/Aleppo_Citadel_01.jpg",
          "https://upload.wikimedia.org/wikipedia/commons/4/4f/Aleppo_Citadel_01.jpg"),
+        # the Guardian's resizer: every width of a picture is its master
+        ("https://i.guim.co.uk/img/media/6b3b8a1f0c2d4e5f/0_0_3500_2100/master/3500.jpg"
+         "?width=620&dpr=2&s=none", "https://media.guim.co.uk/6b3b8a1f0c2d4e5f/0_0_3500_2100/"
+         "master/3500.jpg"),
+        ("https://i.guim.co.uk/img/static/sys-images/Guardian/Pix/pictures/2013/9/28/"
+         "aleppo.jpg?width=300&s=abc", "https://i.guim.co.uk/img/static/sys-images/Guardian/"
+         "Pix/pictures/2013/9/28/aleppo.jpg?width=300&s=abc"),
     ],
 )  # fmt: skip
-def test_a_wikimedia_thumbnail_is_archived_as_the_uploaded_file(given: str, expected: str) -> None:
+def test_a_resized_picture_is_archived_as_the_uploaded_file(given: str, expected: str) -> None:
     assert normalize_url(given) == NormalizedURL(expected, None, "file", "image")
 
 

@@ -167,6 +167,10 @@ _X_PHOTO_SIZE_SUFFIX = re.compile(r":(?:[a-z]+|[0-9]+x[0-9]+)$")
 _WIKIMEDIA_HOST = "upload.wikimedia.org"
 _WIKIMEDIA_RASTER = frozenset({"jpg", "jpeg", "png", "gif", "webp"})
 _WIKIMEDIA_SIZED = re.compile(r"(?:[a-z0-9-]+-)?\d{1,5}px-.+")
+# The Guardian's image resizer serves every size of an editorial picture from its
+# master on media.guim.co.uk (`?width=…&s=…` are the size and its signature).
+_GUARDIAN_RESIZER = "i.guim.co.uk"
+_GUARDIAN_MEDIA = "/img/media/"
 # YouTube's thumbnail hosts: ``i.ytimg.com/vi/ID/hqdefault.jpg`` is the still that a
 # "click to play" facade (lite-youtube, WP YouTube Lyte, lazy-player plugins) shows in
 # place of the player until a reader clicks: the video behind it is the evidence.
@@ -318,9 +322,10 @@ def original_photo_url(url: str) -> str:
 
 @lru_cache(maxsize=_CACHE_SIZE)
 def file_url(url: str) -> str:
-    """Canonical address of a media file: `clean_url`, and for a photo that X or
-    Wikimedia serve in several sizes, the uploaded one. The page's own spelling stays
-    the embed's ``original_url``, and is fetched when this one fails (see `Capturer`)."""
+    """Canonical address of a media file: `clean_url`, and for a photo that X, Wikimedia
+    or the Guardian's resizer serve in several sizes, the uploaded one. The page's own
+    spelling stays the embed's ``original_url``, and is fetched when this one fails
+    (see `Capturer`)."""
     cleaned = clean_url(url)
     try:
         parts = urlsplit(cleaned)
@@ -331,6 +336,9 @@ def file_url(url: str) -> str:
         return original_photo_url(cleaned)
     if host == _WIKIMEDIA_HOST:
         return _wikimedia_original(parts) or cleaned
+    if host == _GUARDIAN_RESIZER and parts.path.startswith(_GUARDIAN_MEDIA):
+        # the resizer's source: i.guim.co.uk/img/media/P?width=… is media.guim.co.uk/P
+        return urlunsplit(("https", "media.guim.co.uk", parts.path[len("/img/media") :], "", ""))
     return cleaned
 
 
