@@ -189,6 +189,12 @@ def test_every_size_of_an_x_photo_is_one_address_at_the_uploaded_size(given: str
         ("https://i.guim.co.uk/img/media/6b3b8a1f0c2d4e5f/0_0_3500_2100/master/3500.jpg"
          "?width=620&dpr=2&s=none", "https://media.guim.co.uk/6b3b8a1f0c2d4e5f/0_0_3500_2100/"
          "master/3500.jpg"),
+        # WordPress's image service (Al Jazeera's live blogs): the upload without its sizing
+        ("https://www.aljazeera.com/wp-content/uploads/2024/11/AP24331-1.jpg?resize=770%2C513"
+         "&quality=80", "https://www.aljazeera.com/wp-content/uploads/2024/11/AP24331-1.jpg"),
+        ("https://www.aljazeera.com/wp-content/uploads/2024/11/AP24331-1.jpg?resize=770%2C513"
+         "&token=abc", "https://www.aljazeera.com/wp-content/uploads/2024/11/AP24331-1.jpg"
+         "?resize=770%2C513&token=abc"),  # something else in the query: kept as written
         ("https://i.guim.co.uk/img/static/sys-images/Guardian/Pix/pictures/2013/9/28/"
          "aleppo.jpg?width=300&s=abc", "https://i.guim.co.uk/img/static/sys-images/Guardian/"
          "Pix/pictures/2013/9/28/aleppo.jpg?width=300&s=abc"),

@@ -167,6 +167,11 @@ _X_PHOTO_SIZE_SUFFIX = re.compile(r":(?:[a-z]+|[0-9]+x[0-9]+)$")
 _WIKIMEDIA_HOST = "upload.wikimedia.org"
 _WIKIMEDIA_RASTER = frozenset({"jpg", "jpeg", "png", "gif", "webp"})
 _WIKIMEDIA_SIZED = re.compile(r"(?:[a-z0-9-]+-)?\d{1,5}px-.+")
+# The parameters of WordPress's image service (VIP Go files, Jetpack Photon): sizes,
+# crops and quality of an upload, never a different file.
+_WORDPRESS_RESIZING = frozenset(
+    {"resize", "w", "h", "fit", "quality", "crop", "zoom", "strip", "lb", "ulb", "ssl"}
+)
 # The Guardian's image resizer serves every size of an editorial picture from its
 # master on media.guim.co.uk (`?width=…&s=…` are the size and its signature).
 _GUARDIAN_RESIZER = "i.guim.co.uk"
@@ -322,8 +327,8 @@ def original_photo_url(url: str) -> str:
 
 @lru_cache(maxsize=_CACHE_SIZE)
 def file_url(url: str) -> str:
-    """Canonical address of a media file: `clean_url`, and for a photo that X, Wikimedia
-    or the Guardian's resizer serve in several sizes, the uploaded one. The page's own
+    """Canonical address of a media file: `clean_url`, and for a photo that X, Wikimedia,
+    WordPress or the Guardian's resizer serve in several sizes, the uploaded one. The page's own
     spelling stays the embed's ``original_url``, and is fetched when this one fails
     (see `Capturer`)."""
     cleaned = clean_url(url)
@@ -336,10 +341,19 @@ def file_url(url: str) -> str:
         return original_photo_url(cleaned)
     if host == _WIKIMEDIA_HOST:
         return _wikimedia_original(parts) or cleaned
+    if "/wp-content/uploads/" in parts.path and _only_resizing(parts.query):
+        # WordPress (VIP, Jetpack) resizes an upload on request: the upload itself
+        return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
     if host == _GUARDIAN_RESIZER and parts.path.startswith(_GUARDIAN_MEDIA):
         # the resizer's source: i.guim.co.uk/img/media/P?width=… is media.guim.co.uk/P
         return urlunsplit(("https", "media.guim.co.uk", parts.path[len("/img/media") :], "", ""))
     return cleaned
+
+
+def _only_resizing(query: str) -> bool:
+    """Whether a query holds resizing parameters of WordPress's image service alone."""
+    names = {name.lower() for name, _ in parse_qsl(query, keep_blank_values=True)}
+    return bool(names) and names <= _WORDPRESS_RESIZING
 
 
 def _wikimedia_original(parts: SplitResult) -> str | None:
