@@ -70,7 +70,7 @@ from archiver.sources.feed import looks_like_feed
 from archiver.store.atomic import locked_dir, temp_file
 from archiver.store.digest import Digests, hash_file
 from archiver.store.layout import SIDECAR
-from archiver.store.mediatypes import MediaIdentity, identify
+from archiver.store.mediatypes import MediaIdentity, identify, is_stream_manifest
 from archiver.store.objects import place_extra, place_original, place_page
 from archiver.store.sidecar import media_document, page_document, write_sidecar
 
@@ -598,17 +598,24 @@ class Capturer:
         before the file is given up. The canonical address's error is the one kept.
         """
         try:
-            with self.http.download(embed.url, self.tmp) as download:
-                return self._store_download(download, embed)
+            return self._download_file(embed.url, embed)
         except FetchError as exc:
             refused = not exc.retryable and 400 <= (exc.http_status or 0) < 500
             if not refused or embed.original_url == embed.url:
                 raise
             try:
-                with self.http.download(embed.original_url, self.tmp) as download:
-                    return self._store_download(download, embed)
+                return self._download_file(embed.original_url, embed)
             except FetchError:
                 raise exc from None
+
+    def _download_file(self, url: str, embed: Embed) -> list[StoredFile]:
+        """A file by HTTP; an HLS or DASH playlist (a ``<video>``'s stream) goes to
+        yt-dlp instead, which joins the segments it lists into the video."""
+        with self.http.download(url, self.tmp) as download:
+            response = download.response
+            if not is_stream_manifest(download.head, response.headers.get("content-type")):
+                return self._store_download(download, embed)
+        return self._via_ytdlp(url, embed)
 
     def _via_player(self, embed: Embed) -> list[StoredFile]:
         """An iframe on an unknown host: read the player page, then fall back to yt-dlp."""

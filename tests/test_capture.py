@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import select
 from support import FixtureServer, MediaSet
 from support.archiving import make_config
+from support.media import make_hls
 
 from archiver.archive import Archive
 from archiver.capture import Capturer
@@ -291,6 +292,31 @@ def test_a_player_url_that_serves_json_is_left_to_ytdlp(
         (item,) = Capturer(archive).capture_url(server.url("/p")).items
     assert item.status == "stored", item.reason
     assert [f.sha256 for f in item.files] == [sha256_of(media.clip_b)]
+
+
+def test_a_video_served_as_an_hls_stream_is_archived_through_ytdlp(
+    tmp_path: Path, server: FixtureServer, media: MediaSet
+) -> None:
+    """``<video><source type="application/x-mpegURL">``: the playlist is not the video;
+    yt-dlp (the real one) fetches the segments it lists and joins them, unconverted."""
+    playlist = make_hls(media.clip_a, tmp_path / "hls")
+    segments = sorted(playlist.parent.glob("seg*.ts"))
+    for path in [playlist, *segments]:
+        server.add_file(f"/live/hls/{path.name}", path)
+    server.add_page(
+        "/p",
+        "<article><p>Live from the Citadel:</p><video controls><source "
+        'src="/live/hls/index.m3u8" type="application/x-mpegURL"></video></article>',
+    )
+    with Archive.open(make_config(tmp_path / "storage")) as archive:
+        (item,) = Capturer(archive).capture_url(server.url("/p")).items
+    assert item.status == "stored", item.reason
+    (stored,) = item.files
+    assert stored.media_type == "video"
+    joined = b"".join(segment.read_bytes() for segment in segments)
+    assert stored.path.read_bytes() == joined  # the segments as served, one after another
+    sidecar = json.loads((stored.path.parent / "provenance.json").read_text())
+    assert sidecar["sightings"][0]["acquisition"]["tool"] == "yt-dlp"
 
 
 def test_an_interrupted_download_leaves_nothing_and_is_retried(

@@ -181,6 +181,21 @@ def _kind(mime: str) -> MediaKind | None:
     return None
 
 
+_MANIFEST_TYPES = frozenset(
+    {"application/vnd.apple.mpegurl", "application/x-mpegurl", "audio/mpegurl",
+     "audio/x-mpegurl", "application/dash+xml"}
+)  # fmt: skip
+
+
+def is_stream_manifest(head: bytes, content_type: str | None) -> bool:
+    """An HLS playlist or a DASH manifest: the video is in the segments it lists."""
+    text = head.removeprefix(b"\xef\xbb\xbf").lstrip()
+    if text.startswith(b"#EXTM3U") or (text.startswith(b"<") and b"<MPD" in head[:1024]):
+        return True
+    declared = (content_type or "").split(";", 1)[0].strip().lower()
+    return declared in _MANIFEST_TYPES and not sniff(head)
+
+
 def identify(head: bytes, content_type: str | None, url: str | None) -> MediaIdentity | None:
     """What a downloaded file is: its bytes first, then the server's word, then the URL.
 

@@ -125,6 +125,19 @@ def _camera_path(
         yield photo.resize(size, Image.Resampling.BILINEAR, box=box).tobytes()
 
 
+def make_hls(clip: StrPath, directory: StrPath, segment_seconds: float = 1.0) -> Path:
+    """Cut an H.264 clip into an HLS stream as video players serve it (a VOD playlist
+    ``index.m3u8`` and MPEG-TS segments ``seg000.ts`` …), stream-copied; returns the
+    playlist."""
+    folder = Path(directory)
+    folder.mkdir(parents=True, exist_ok=True)
+    playlist = folder / "index.m3u8"
+    hls = ["-f", "hls", "-hls_time", str(segment_seconds), "-hls_playlist_type", "vod"]
+    segments = ["-hls_segment_filename", str(folder / "seg%03d.ts")]
+    _run_ffmpeg(["-i", str(clip), "-c", "copy", *hls, *segments, *_BITEXACT, str(playlist)])
+    return playlist
+
+
 def make_clip(
     path: StrPath,
     *,
