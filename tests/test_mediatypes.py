@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 from support import ffmpeg_exe
 
-from archiver.store.mediatypes import identify, sniff
+from archiver.store.mediatypes import identify, is_stream_manifest, sniff
 
 
 def encoded(tmp_path: Path, name: str, *args: str) -> bytes:
@@ -94,3 +94,28 @@ def test_only_one_plain_declared_type_is_taken(declared: str, expected: str | No
     unknown = bytes(range(1, 200))
     found = identify(unknown, declared, None)
     assert (found.mime_type if found else None) == expected
+
+
+@pytest.mark.parametrize(
+    ("head", "content_type", "manifest"),
+    [
+        (b"#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:1\n", "text/plain", True),
+        (b"\xef\xbb\xbf#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=800000\nlow/index.m3u8\n", None, True),
+        (
+            b'<?xml version="1.0" encoding="utf-8"?>\n<MPD xmlns="urn:mpeg:dash:schema:mpd:2011"'
+            b' type="static" mediaPresentationDuration="PT4S">',
+            "application/dash+xml",
+            True,
+        ),
+        (b"#EXTINF and more", "application/vnd.apple.mpegurl; charset=utf-8", True),
+        # media, markup and text are not manifests, whatever they are called
+        ((b"\x47\x40\x11\x10" + b"\xff" * 184) * 2, "application/vnd.apple.mpegurl", False),
+        (b"<!DOCTYPE html><html><body>Not found</body></html>", "text/html", False),
+        (b"<svg xmlns='http://www.w3.org/2000/svg'>", "image/svg+xml", False),
+    ],
+)
+def test_hls_and_dash_manifests_are_told_from_media(
+    head: bytes, content_type: str | None, manifest: bool
+) -> None:
+    """A playlist is not the video: capture hands it to yt-dlp to join its segments."""
+    assert is_stream_manifest(head, content_type) is manifest
