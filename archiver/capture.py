@@ -880,8 +880,13 @@ def record_embeds(
         recorded.jobs.append((jobs.embed_job(session, embed).id, embed.id))
     if mark_removed:
         present = {found.url for found in embeds}
+        # what the page still writes: an embed whose canonical address a newer archiver
+        # spells otherwise (an X photo at its uploaded size) was not removed from it
+        still_written = {found.original_url for found in embeds}
         for embed in known.values():
-            if embed.url not in present and embed.removed_at is None:
+            if embed.url in present or embed.original_url in still_written:
+                continue
+            if embed.removed_at is None:
                 embed.removed_at = now
                 recorded.removed_embeds += 1
 

@@ -21,7 +21,8 @@ from support.media import make_hls
 from archiver.archive import Archive
 from archiver.capture import Capturer
 from archiver.config import YtdlpConfig
-from archiver.index.models import CaptureJob, Media, Page
+from archiver.fetch.http import Response
+from archiver.index.models import CaptureJob, Embed, Media, Page
 from archiver.search import SearchQuery, search
 
 FAKE_YTDLP = Path(__file__).parent / "fixtures" / "fake_ytdlp.py"
@@ -317,6 +318,28 @@ def test_a_video_served_as_an_hls_stream_is_archived_through_ytdlp(
     assert stored.path.read_bytes() == joined  # the segments as served, one after another
     sidecar = json.loads((stored.path.parent / "provenance.json").read_text())
     assert sidecar["sightings"][0]["acquisition"]["tool"] == "yt-dlp"
+
+
+def test_an_embed_whose_canonical_address_changed_is_not_recorded_as_removed(
+    archive: Archive,
+) -> None:
+    """An upgrade that spells an embed's canonical address otherwise (here an X photo,
+    now asked for at its uploaded size) must not record it as removed from a live page
+    that still shows it; an embed the page dropped is."""
+    url = "https://news.example/live"
+    served = Response(url, url, 200, {"content-type": "text/html"})
+    small = "https://pbs.twimg.com/media/FxYzAbC?format=jpg&name=small"
+    page = f"<article><p>The photo:</p><img src='{small}'><img src='/media/gone.jpg'></article>"
+    capturer = Capturer(archive)
+    capturer.record_page(url, page.encode(), response=served, mark_removed=True)
+    with archive.session() as session:  # as an older archiver recorded it
+        old = session.scalars(select(Embed).where(Embed.original_url == small)).one()
+        old.url = small
+    again = page.replace("<img src='/media/gone.jpg'>", "") + "<p>UPDATE 1800 GMT</p>"
+    recorded = capturer.record_page(url, again.encode(), response=served, mark_removed=True)
+    with archive.session() as session:
+        removed = session.scalars(select(Embed.url).where(Embed.removed_at.is_not(None))).all()
+    assert removed == ["https://news.example/media/gone.jpg"] and recorded.removed_embeds == 1
 
 
 def test_an_interrupted_download_leaves_nothing_and_is_retried(
