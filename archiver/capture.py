@@ -580,14 +580,13 @@ class Capturer:
             for first in earlier:
                 self._sight(session, first.media, target, Acquisition.of(first), now, first)
             shared = [
-                (s.media.id, s.media.sha256, s.media.path, s.media.media_type) for s in earlier
+                StoredFile(s.media.sha256, layout.absolute(s.media.path), s.media.media_type, False)
+                for s in earlier
             ]
-        for media_id, *_ in shared:
+            media_ids = [s.media_id for s in earlier]
+        for media_id in media_ids:
             self.rewrite_sidecar(media_id)
-        return [
-            StoredFile(sha256, layout.absolute(path), media_type, False)
-            for _, sha256, path, media_type in shared
-        ]
+        return shared
 
     def _via_file(self, embed: Embed) -> list[StoredFile]:
         """A media file at its canonical address, or else at the page's own spelling.

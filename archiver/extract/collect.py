@@ -107,13 +107,10 @@ def image_embed(url: str, found_in: str, metadata: dict[str, str] | None = None)
     thumbnail (a "click to play" facade standing in for the player), that video, with
     the thumbnail's URL as the one the page gave."""
     video = thumbnail_video(url)
-    post = platform_post(video) if video is not None else None
-    if post is None:
+    embed = link_embed(video, found_in, allow_player=False, metadata=metadata) if video else None
+    if embed is None:
         return file_embed(url, "image", found_in, metadata)
-    return FoundEmbed(
-        "platform", post.url, url, "video", post.platform, found_in, None, None,
-        dict(metadata or {}),
-    )  # fmt: skip
+    return replace(embed, original_url=url)
 
 
 def link_embed(

@@ -574,8 +574,9 @@ class _ContentWalker:
 
     def _amp_post(self, node: Element) -> bool:
         """``<amp-youtube data-videoid>``, ``<amp-twitter data-tweetid>`` and the like."""
-        url = _AMP_POSTS[tag_name(node) or ""](node)
-        found = link_embed(url, tag_name(node) or "", allow_player=True) if url else None
+        tag = tag_name(node) or ""
+        url = _AMP_POSTS[tag](node)
+        found = link_embed(url, tag, allow_player=True) if url else None
         self._record(node, found)
         return False  # a placeholder image or fallback text inside is not media
 

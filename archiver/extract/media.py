@@ -223,12 +223,12 @@ def brightcove_player(element: Element) -> str | None:
     its video by account and id, as news sites embed Brightcove in the page itself
     (``data-account``, ``data-video-id``, ``data-player``, ``data-embed``); yt-dlp reads
     that page. None when the element does not name one."""
-    account = (element.get("data-account") or "").strip()
-    video = (element.get("data-video-id") or "").strip()
+    account = attr(element, "data-account") or ""
+    video = attr(element, "data-video-id") or ""
     if not _BRIGHTCOVE_ACCOUNT.fullmatch(account) or not _BRIGHTCOVE_VIDEO.fullmatch(video):
         return None
     player = attr(element, "data-player", "data-player-id") or "default"
-    embed = (element.get("data-embed") or "").strip() or "default"
+    embed = attr(element, "data-embed") or "default"
     if not _BRIGHTCOVE_NAME.fullmatch(player) or not _BRIGHTCOVE_NAME.fullmatch(embed):
         return None
     query = urlencode({"videoId": video})

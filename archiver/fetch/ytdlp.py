@@ -171,11 +171,6 @@ def _size_text(size: int) -> str:
     return f"{mb:.0f} MB" if mb >= 10 else f"{mb:.1f}".removesuffix(".0") + " MB"
 
 
-def largest_file(root: Path) -> int:
-    """Size in bytes of the largest file under ``root`` (0 when there is none)."""
-    return folder_sizes(root)[0]
-
-
 def folder_sizes(root: Path) -> tuple[int, int]:
     """Sizes in bytes of the largest file under ``root`` and of all of them together."""
     largest = total = 0
@@ -301,7 +296,7 @@ class Ytdlp:
                 f"yt-dlp: {reason}", retryable=not is_permanent(reason), gone=is_removed(reason)
             )
         files = [self._collect(path) for path in paths]
-        if largest_file(work_dir) > self.network.max_file_size:
+        if folder_sizes(work_dir)[0] > self.network.max_file_size:
             raise FileTooLarge(self.network.max_file_size)
         return YtdlpResult(files, self.version)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from sqlalchemy import or_, select
@@ -25,12 +25,7 @@ class KeptPost:
     fetched_at: str | None  # when this version was last fetched
 
     def to_json(self) -> dict[str, str | None]:
-        return {
-            "title": self.title,
-            "sha256": self.sha256,
-            "path": self.path,
-            "fetched_at": self.fetched_at,
-        }
+        return asdict(self)
 
 
 @dataclass(frozen=True)
