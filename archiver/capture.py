@@ -33,6 +33,7 @@ from archiver.errors import (
 from archiver.extract import (
     ExtractError,
     FoundEmbed,
+    PageExtraction,
     extract_embeds,
     extract_player_media,
     normalize_url,
@@ -165,6 +166,14 @@ class RecordedPage:
     jobs: list[tuple[int, int]] = field(default_factory=list)  # (job id, embed id)
     new_embeds: int = 0
     removed_embeds: int = 0
+
+
+@dataclass
+class OlderPages:
+    """What the older pages of a live page held, read in the same poll as the page."""
+
+    embed_urls: set[str] = field(default_factory=set)  # canonical URLs of their embeds
+    complete: bool = True  # read up to what was archived before, or to the last one
 
 
 class Skip(ArchiverError):
@@ -318,16 +327,18 @@ class Capturer:
         response: Response,
         source_id: int | None = None,
         mark_removed: bool = False,
+        extraction: PageExtraction | None = None,
+        older: OlderPages | None = None,
     ) -> RecordedPage:
         """Store a page version, find its embeds and make sure each has a capture job.
 
         With ``mark_removed``, embeds seen before but missing from this version are
-        recorded as removed from the page (a live page that lost an update).
+        recorded as removed from the page (a live page that lost an update); for a
+        live page that goes on in ``older`` pages, see ``record_embeds``.
+        ``extraction`` is what ``read_page`` found in ``body``, when already read.
         """
-        try:
-            extraction = extract_embeds(body, response.final_url)
-        except ExtractError as exc:
-            raise FetchError(f"cannot read page: {exc}", retryable=False) from None
+        if extraction is None:
+            extraction = read_page(body, response.final_url)
         now = utcnow()
         with logged_session(self.archive) as session:
             page, sha256, changed = self.store_version(
@@ -337,7 +348,7 @@ class Capturer:
                 page.source_id = live_source(session, source_id)
             retitled = retitle_page(session, page, extraction.title)
             recorded = RecordedPage(page.id, sha256, changed, extraction.title)
-            record_embeds(session, page, extraction.embeds, now, recorded, mark_removed)
+            record_embeds(session, page, extraction.embeds, now, recorded, mark_removed, older)
             if changed:
                 record_page_event(session, page, sha256, at=now)
         for media_id in retitled:
@@ -870,24 +881,47 @@ def record_embeds(
     now: datetime,
     recorded: RecordedPage,
     mark_removed: bool = False,
+    older: OlderPages | None = None,
 ) -> None:
-    """Index a page's embeds and give each a capture job (counted into ``recorded``)."""
+    """Index a page's embeds and give each a capture job (counted into ``recorded``).
+
+    With ``mark_removed``, an embed the page no longer holds is recorded as removed.
+    On a live page that goes on in ``older`` pages, updates also leave the page by
+    scrolling on to them: an embed is judged once, in the poll where it left the page
+    (it was there at the previous version), and is removed only if none of the older
+    pages read held it either. When those pages were not all read, it is not judged.
+    """
     known = {e.url: e for e in page.embeds}
+    previous = max((e.last_seen_at for e in known.values()), default=None)
     for found in embeds:
         recorded.new_embeds += found.url not in known
         embed = upsert_embed(session, page, found, now)
         recorded.jobs.append((jobs.embed_job(session, embed).id, embed.id))
-    if mark_removed:
-        present = {found.url for found in embeds}
-        # what the page still writes: an embed whose canonical address a newer archiver
-        # spells otherwise (an X photo at its uploaded size) was not removed from it
-        still_written = {found.original_url for found in embeds}
-        for embed in known.values():
-            if embed.url in present or embed.original_url in still_written:
-                continue
-            if embed.removed_at is None:
-                embed.removed_at = now
-                recorded.removed_embeds += 1
+    if not mark_removed:
+        return
+    present = {found.url for found in embeds}
+    # what the page still writes: an embed whose canonical address a newer archiver
+    # spells otherwise (an X photo at its uploaded size) was not removed from it
+    still_written = {found.original_url for found in embeds}
+    for embed in known.values():
+        if embed.url in present or embed.original_url in still_written:
+            continue
+        if embed.removed_at is not None:
+            continue
+        if older is not None and (
+            embed.last_seen_at != previous or not older.complete or embed.url in older.embed_urls
+        ):
+            continue  # left before (judged then), not judged now, or moved to an older page
+        embed.removed_at = now
+        recorded.removed_embeds += 1
+
+
+def read_page(body: bytes, url: str) -> PageExtraction:
+    """The embeds (and links to older pages) of a page's bytes fetched from ``url``."""
+    try:
+        return extract_embeds(body, url)
+    except ExtractError as exc:
+        raise FetchError(f"cannot read page: {exc}", retryable=False) from None
 
 
 def _direct(

@@ -132,6 +132,8 @@ class PollingConfig(_Section):
     max_backoff: Duration = 6 * 3600.0  # cap of the per-source backoff after errors
     jitter: float = Field(default=0.1, ge=0, le=0.5)  # +/- share of the interval
     concurrency: int = Field(default=8, ge=1, le=256)  # sources polled at once
+    # older pages of a live page split into pages, read per poll (0: the page alone)
+    older_pages: int = Field(default=30, ge=0, le=1000)
 
 
 class DaemonConfig(_Section):

@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session, selectinload
 
 from archiver.errors import ArchiverError
 from archiver.extract.urls import clean_url, normalize_url
-from archiver.index.models import DuplicateMember, Embed, Media, Page, Sighting, iso
+from archiver.index.models import DuplicateMember, Embed, Media, Sighting, iso
+from archiver.index.records import pages_read_as
 from archiver.index.textindex import MIN_INDEXED, IndexedWords
 from archiver.store.layout import SIDECAR, Layout
 
@@ -170,7 +171,7 @@ class SearchQuery:
         seen = select(Sighting.media_id).join(Embed, Embed.id == Sighting.embed_id)
         if self.page:
             spellings = url_spellings(self.page)
-            on_page = seen.join(Page, Page.id == Embed.page_id).where(Page.url.in_(spellings))
+            on_page = seen.where(Embed.page_id.in_(pages_read_as(spellings)))
             on_embed = seen.where(Embed.url.in_(spellings))
             query = query.where(Media.id.in_(union(on_page, on_embed)))
         return query

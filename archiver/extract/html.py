@@ -56,6 +56,7 @@ from archiver.extract.media import (
     picture_url,
 )
 from archiver.extract.model import FoundEmbed, MediaType, PageExtraction
+from archiver.extract.pagination import older_page_links
 from archiver.extract.structured import (
     MAX_METADATA_VALUE,
     first_meta,
@@ -132,6 +133,7 @@ def _extract_embeds(root: Element, base_url: str) -> PageExtraction:
     base = page_base(root, base_url)
     metas = meta_values(root)
     title = _title(root, metas)
+    older_pages = older_page_links(root, base)  # before the page's navigation is stripped
     content = find_content_root(root)
     strip_chrome(content)
     walker = _ContentWalker(content, base)
@@ -143,7 +145,7 @@ def _extract_embeds(root: Element, base_url: str) -> PageExtraction:
         found = declared_embed(item, base, allow_player=True, extra=extra)
         if found is not None:
             walker.embeds.add(found)
-    return PageExtraction(title=title, embeds=walker.embeds.items())
+    return PageExtraction(title=title, embeds=walker.embeds.items(), older_pages=older_pages)
 
 
 def _title(root: Element, metas: list[tuple[str, str]]) -> str | None:

@@ -40,6 +40,7 @@ class PageExtraction:
 
     title: str | None
     embeds: list[FoundEmbed]
+    older_pages: list[str] = field(default_factory=list)  # links to its older updates
 
 
 @dataclass(frozen=True)

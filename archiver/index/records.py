@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import CompoundSelect, select, union
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -275,6 +275,14 @@ def shared_download(first: Sighting | None) -> dict[str, Any] | None:
     }
 
 
+def pages_read_as(urls: list[str]) -> CompoundSelect[tuple[int]]:
+    """Ids of the pages at ``urls`` and, for a live page source among them, of its older
+    pages (a page source's pages are itself and the older pages read with it)."""
+    older = select(Page.id).join(Source, Source.id == Page.source_id)
+    older = older.where(Source.url.in_(urls), Source.detected_kind == "page")
+    return union(select(Page.id).where(Page.url.in_(urls)), older)
+
+
 def live_source(session: Session, source_id: int | None) -> int | None:
     """`source_id` if that source still exists, else None: a source can be removed
     while it is being polled, and its pages must not name it then.
@@ -294,6 +302,7 @@ __all__ = [
     "Acquisition",
     "PlatformFacts",
     "get_or_create",
+    "pages_read_as",
     "retitle_page",
     "shared_download",
     "upsert_embed",

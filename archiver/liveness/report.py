@@ -9,6 +9,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from archiver.index.models import Embed, LinkCheck, Page, PageSnapshot, Sighting, iso
+from archiver.index.records import pages_read_as
 from archiver.store.layout import Layout
 
 STATUSES = ("live", "gone", "restricted", "error", "unchecked")
@@ -102,10 +103,12 @@ def embed_statuses(
             selectinload(Embed.page),
             selectinload(Embed.sightings).selectinload(Sighting.media),
         )
-        .order_by(Embed.page_id, Embed.id)
     )
     if page is not None:
-        query = query.join(Page, Page.id == Embed.page_id).where(Page.url == page)
+        query = query.where(Embed.page_id.in_(pages_read_as([page])))  # older pages too
+        # the page itself first: its older pages may have been recorded before it
+        query = query.order_by(Embed.page_id.not_in(select(Page.id).where(Page.url == page)))
+    query = query.order_by(Embed.page_id, Embed.id)
     if statuses:
         checked = sorted(statuses - {"unchecked"})
         wanted = [LinkCheck.status.in_(checked)] if checked else []

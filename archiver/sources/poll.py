@@ -31,6 +31,7 @@ from archiver.integrity.events import record_page
 from archiver.logs import log_event
 from archiver.sources.entries import FeedEntry, link_media, media_embeds
 from archiver.sources.feed import looks_like_feed, parse_feed
+from archiver.sources.pages import record_live_page
 
 PollOutcome = Literal["changed", "unchanged", "error", "interrupted"]
 ENTRY_BATCH = 500
@@ -46,6 +47,7 @@ class PollResult:
     new_embeds: int = 0
     removed_embeds: int = 0
     new_entries: int = 0
+    older_pages: int | None = None  # of a live page split into pages, read in this poll
     error: str | None = None
 
 
@@ -97,6 +99,7 @@ class Poller:
             if source.last_modified:
                 conditional["If-Modified-Since"] = source.last_modified
             known_sha = source.content_sha256
+        first_poll = known_sha is None  # never read: older pages are read back to the limit
         result = PollResult(source_id, url, "unchanged")
         retry_after: float | None = None
         response: Response | None = None
@@ -106,7 +109,7 @@ class Poller:
             if response.status != 304:
                 sha = hashlib.sha256(document.body).hexdigest()
                 if sha != known_sha:
-                    self._handle(source_id, kind, document.body, response, result)
+                    self._handle(source_id, kind, document.body, response, result, first_poll)
                 known_sha = sha
         except Interrupted:
             # Shutdown cut the poll short: the source was not polled, so no error, no
@@ -126,19 +129,33 @@ class Poller:
         return result
 
     def _handle(
-        self, source_id: int, kind: str, body: bytes, response: Response, result: PollResult
+        self,
+        source_id: int,
+        kind: str,
+        body: bytes,
+        response: Response,
+        result: PollResult,
+        first_poll: bool,
     ) -> None:
         if kind == "auto":
             kind = "feed" if looks_like_feed(response.content_type, body) else "page"
         result.kind = kind
         if kind == "feed":
             self._handle_feed(source_id, body, response, result)
-        else:
-            recorded = self.capturer.record_page(
-                response.url, body, response=response, source_id=source_id, mark_removed=True
-            )
-            result.new_embeds, result.removed_embeds = recorded.new_embeds, recorded.removed_embeds
-            result.result = "changed" if recorded.changed else "unchanged"
+            return
+        live = record_live_page(
+            self.capturer,
+            self.http,
+            source_id,
+            body,
+            response,
+            older_pages=self.settings.older_pages,
+            first_poll=first_poll,
+        )
+        result.new_embeds = live.page.new_embeds + live.older_embeds
+        result.removed_embeds = live.page.removed_embeds
+        result.older_pages = live.older_pages or None
+        result.result = "changed" if live.page.changed or live.older_embeds else "unchanged"
 
     def _handle_feed(
         self, source_id: int, body: bytes, response: Response, result: PollResult
@@ -305,6 +322,7 @@ class Poller:
             new_entries=result.new_entries or None,
             new_embeds=result.new_embeds or None,
             removed_embeds=result.removed_embeds or None,
+            older_pages=result.older_pages,
             reason=result.error,
         )
 

@@ -1,0 +1,231 @@
+"""Live pages split into pages: older updates are read back, and an update that scrolls
+on to an older page is neither recorded as removed nor archived twice."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from support import FixtureServer, make_photo
+from support.archiving import settings
+
+from archiver.archive import Archive
+from archiver.capture import Capturer
+from archiver.config import config_from_dict
+from archiver.extract import extract_embeds
+from archiver.extract.pagination import continues_page
+from archiver.fetch.http import HttpFetcher
+from archiver.index.models import CaptureJob, Embed, Page
+from archiver.liveness.report import embed_statuses
+from archiver.search import SearchQuery, search
+from archiver.sources.poll import Poller
+from archiver.sources.registry import add_source
+
+
+def live_page(updates: list[str], older: str | None, *, newer: str | None = None) -> str:
+    """A live blog page, newest update first, with the Guardian's kind of navigation:
+    the link to older updates says "Next" to screen readers only."""
+    blocks = "".join(
+        f"<div class='block'><p>UPDATE {name}: Footage posted by activists:</p>"
+        f"<img src='/media/{name}.jpg'></div>"
+        for name in updates
+    )
+    nav = "<nav id='liveblog-navigation'>"
+    if newer is not None:
+        nav += f"<a href='{newer}#liveblog-navigation'><span class='hidden'>Previous</span></a>"
+    if older is not None:
+        nav += f"<a href='{older}#liveblog-navigation'><span class='hidden'>Next</span></a>"
+        nav += "<a href='?page=with:block-last#liveblog-navigation'>Oldest</a>"
+    nav += "</nav>"
+    return f"""<html><head><title>Syria live</title>
+<link rel="next" href="/2013/09/29/syria-daily"></head><body>
+<article><h1>Syria live</h1>{blocks}{nav}</article>
+<aside><a href="/2013/09/29/syria-daily">Next story</a></aside></body></html>"""
+
+
+def serve_blog(server: FixtureServer, pages: list[list[str]]) -> None:
+    """Serve ``pages`` (each a list of updates) at /live, /live?page=2, ..."""
+    for number, updates in enumerate(pages, start=1):
+        path = "/live" if number == 1 else f"/live?page={number}"
+        older = f"?page={number + 1}" if number < len(pages) else None
+        newer = None if number == 1 else ("/live" if number == 2 else f"?page={number - 1}")
+        server.add_page(path, live_page(updates, older, newer=newer))
+
+
+@pytest.fixture
+def blog(
+    tmp_path: Path, db_url: str, server: FixtureServer
+) -> Iterator[tuple[Archive, Poller, int]]:
+    config = config_from_dict(settings(tmp_path / "storage", db_url, polling={"older_pages": 3}))
+    http = HttpFetcher(config.network, 2)
+    with Archive.open(config) as archive:
+        with archive.session() as session:
+            source_id = add_source(session, server.url("/live"), every=600, kind="page").id
+        yield archive, Poller(Capturer(archive), config.polling, http), source_id
+    http.close()
+
+
+def embeds_by_page(archive: Archive) -> dict[str, tuple[str, bool]]:
+    """Embed file name -> (the page it was first found on, whether recorded as removed)."""
+    with archive.read_session() as session:
+        rows = session.execute(select(Embed.url, Page.url, Embed.removed_at).join(Page)).all()
+    by_name: dict[str, tuple[str, bool]] = {}
+    for embed_url, page_url, removed_at in rows:
+        name = embed_url.rsplit("/", 1)[1].removesuffix(".jpg")
+        assert name not in by_name, f"{name} recorded twice"
+        by_name[name] = (page_url.rsplit("/", 1)[1], removed_at is not None)
+    return by_name
+
+
+def test_a_first_poll_reads_older_pages_back_to_the_limit(
+    blog: tuple[Archive, Poller, int], server: FixtureServer
+) -> None:
+    archive, poller, source_id = blog
+    serve_blog(server, [["E"], ["D"], ["C"], ["B"], ["A"]])
+
+    result = poller.poll(source_id)
+
+    assert result.result == "changed" and result.older_pages == 3  # the limit
+    assert embeds_by_page(archive) == {
+        "E": ("live", False),
+        "D": ("live?page=2", False),
+        "C": ("live?page=3", False),
+        "B": ("live?page=4", False),
+    }
+    assert server.hits("/live?page=5") == 0
+    assert server.hits("/2013/09/29/syria-daily") == 0  # "next story" is another page
+    with archive.read_session() as session:
+        jobs = set(session.scalars(select(CaptureJob.url)))
+        sources = set(session.scalars(select(Page.source_id)))
+    assert {url.rsplit("/", 1)[1] for url in jobs} == {"E.jpg", "D.jpg", "C.jpg", "B.jpg"}
+    assert sources == {source_id}
+
+
+def test_an_update_that_scrolls_on_is_kept_and_one_deleted_is_removed(
+    blog: tuple[Archive, Poller, int], server: FixtureServer
+) -> None:
+    archive, poller, source_id = blog
+    serve_blog(server, [["C", "B"], ["A"]])
+    poller.poll(source_id)
+    with archive.read_session() as session:
+        jobs_before = session.scalar(select(CaptureJob.id).order_by(CaptureJob.id.desc()))
+
+    # D is posted; B scrolls on to the second page, A to a third
+    serve_blog(server, [["D", "C"], ["B", "A"], ["Z"]])
+    result = poller.poll(source_id)
+
+    assert (result.new_embeds, result.removed_embeds, result.older_pages) == (1, 0, 1)
+    assert server.hits("/live?page=3") == 0  # the second page holds what was archived
+    assert embeds_by_page(archive) == {
+        "D": ("live", False),
+        "C": ("live", False),
+        "B": ("live", False),  # first found there, on the page still
+        "A": ("live?page=2", False),
+    }
+    with archive.read_session() as session:
+        new_jobs = list(session.scalars(select(CaptureJob.url).where(CaptureJob.id > jobs_before)))
+    assert [url.rsplit("/", 1)[1] for url in new_jobs] == ["D.jpg"]  # nothing fetched twice
+
+    # the live blog deletes C; E is posted; D scrolls on
+    serve_blog(server, [["E"], ["D", "B"], ["A"]])
+    result = poller.poll(source_id)
+
+    assert (result.new_embeds, result.removed_embeds) == (1, 1)
+    removed = {name for name, (_, gone) in embeds_by_page(archive).items() if gone}
+    assert removed == {"C"}
+
+    # later polls do not judge again what scrolled on before
+    serve_blog(server, [["F"], ["E"], ["D", "B"]])
+    assert poller.poll(source_id).removed_embeds == 0
+
+
+def test_search_and_report_by_the_live_page_include_its_older_pages(
+    blog: tuple[Archive, Poller, int], server: FixtureServer, tmp_path: Path
+) -> None:
+    archive, poller, source_id = blog
+    for seed, name in enumerate("CBA"):
+        server.add_file(f"/media/{name}.jpg", make_photo(tmp_path / f"{name}.jpg", seed=seed))
+    serve_blog(server, [["C"], ["B"], ["A"]])
+    poller.poll(source_id)
+    with archive.read_session() as session:
+        jobs = session.execute(select(CaptureJob.id, CaptureJob.embed_id)).all()
+    capturer = Capturer(archive)
+    for job_id, embed_id in jobs:
+        assert capturer.run_embed_job(job_id, embed_id).status == "stored"
+
+    live = server.url("/live")
+    with archive.read_session() as session:
+        found = search(session, archive.layout, SearchQuery(page=live))
+        pages = {s["page_url"] for r in found for s in r.to_json()["sightings"]}
+        report = embed_statuses(session, archive.layout, page=live)
+        only_page_two = search(session, archive.layout, SearchQuery(page=f"{live}?page=2"))
+    assert pages == {live, f"{live}?page=2", f"{live}?page=3"}
+    assert [row.embed.url.rsplit("/", 1)[1] for row in report] == ["C.jpg", "B.jpg", "A.jpg"]
+    assert len(only_page_two) == 1
+
+
+@pytest.mark.parametrize("older_pages_fail", ["limit", "error"])
+def test_nothing_is_judged_removed_when_the_older_pages_were_not_all_read(
+    blog: tuple[Archive, Poller, int], server: FixtureServer, older_pages_fail: str
+) -> None:
+    archive, poller, source_id = blog
+    serve_blog(server, [["B"], ["A"]])
+    poller.poll(source_id)
+
+    # five updates at once: B scrolls on past the pages one poll reads
+    serve_blog(server, [["G"], ["F"], ["E"], ["D"], ["C"], ["B"], ["A"]])
+    if older_pages_fail == "error":
+        server.add_status("/live?page=3", 500)
+    result = poller.poll(source_id)
+
+    assert result.result == "changed" and result.removed_embeds == 0
+    assert embeds_by_page(archive)["B"] == ("live", False)
+
+
+LIVE = "https://www.theguardian.com/world/live/2013/sep/28/syria-live"
+
+
+@pytest.mark.parametrize(
+    ("navigation", "expected"),
+    [
+        # the Guardian: a "Next" for screen readers, then "Oldest"; no rel
+        (
+            "<a href='?page=with:block-9#liveblog-navigation'><span>Previous</span></a>"
+            "<a href='?page=with:block-3#liveblog-navigation'><span class='hidden'>Next</span>"
+            "</a><a href='?page=with:block-1#liveblog-navigation'>Oldest</a>",
+            [f"{LIVE}?page=with:block-3"],
+        ),
+        (
+            "<a rel='next' href='/world/live/2013/sep/28/syria-live/page/2/'>2</a>",
+            [f"{LIVE}/page/2/"],
+        ),
+        ("<a aria-label='Next page' href='?page=2'>›</a>", [f"{LIVE}?page=2"]),
+        ("<a href='?page=2'>Older posts</a>", [f"{LIVE}?page=2"]),
+        ("<a href='?page=1'>Newer posts</a><a href='#top'>Next</a>", []),
+    ],
+)
+def test_the_link_to_older_updates_is_found_by_what_it_says(
+    navigation: str, expected: list[str]
+) -> None:
+    html = f"<html><body><article><p>UPDATE 1800 GMT: words</p></article>{navigation}</body>"
+    assert extract_embeds(html, LIVE).older_pages == expected
+
+
+@pytest.mark.parametrize(
+    ("url", "continues"),
+    [
+        (f"{LIVE}?page=with:block-3", True),
+        (f"{LIVE}/page/2/", True),
+        (f"{LIVE}/2", True),
+        ("https://www.theguardian.com/world/live/2013/sep/29/syria-live", False),  # next day
+        (f"{LIVE}-2", False),
+        (f"{LIVE}/analysis", False),
+        ("http://www.theguardian.com/world/live/2013/sep/28/syria-live?page=2", False),
+        ("https://amp.theguardian.com/world/live/2013/sep/28/syria-live?page=2", False),
+        (LIVE, False),
+    ],
+)
+def test_only_a_further_page_of_the_same_page_is_followed(url: str, continues: bool) -> None:
+    assert continues_page(LIVE, url) is continues
