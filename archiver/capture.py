@@ -34,7 +34,6 @@ from archiver.extract import (
     ExtractError,
     FoundEmbed,
     PageExtraction,
-    extract_embeds,
     extract_player_media,
     normalize_url,
 )
@@ -67,6 +66,7 @@ from archiver.integrity.events import record_capture, record_sighting
 from archiver.integrity.events import record_page as record_page_event
 from archiver.jobs import JobState, Outcome
 from archiver.logs import log_event
+from archiver.older_pages import OlderPageReader, OlderPages, read_page
 from archiver.sources.feed import looks_like_feed
 from archiver.store.atomic import locked_dir, temp_file
 from archiver.store.digest import Digests, hash_file
@@ -138,6 +138,7 @@ class CaptureReport:
     title: str | None = None
     items: list[ItemResult] = field(default_factory=list)
     error: str | None = None
+    older_pages: int = 0  # older pages of a page split into pages, read and recorded
 
     @property
     def ok(self) -> bool:
@@ -151,6 +152,7 @@ class CaptureReport:
             "page_sha256": self.page_sha256,
             "page_changed": self.page_changed,
             "title": self.title,
+            "older_pages": self.older_pages,
             "items": [item.to_json() for item in self.items],
         }
 
@@ -166,14 +168,6 @@ class RecordedPage:
     jobs: list[tuple[int, int]] = field(default_factory=list)  # (job id, embed id)
     new_embeds: int = 0
     removed_embeds: int = 0
-
-
-@dataclass
-class OlderPages:
-    """What the older pages of a live page held, read in the same poll as the page."""
-
-    embed_urls: set[str] = field(default_factory=set)  # canonical URLs of their embeds
-    complete: bool = True  # read up to what was archived before, or to the last one
 
 
 class Skip(ArchiverError):
@@ -202,8 +196,11 @@ class Capturer:
 
     # ---- the URL given by a person, a source or the API --------------------------------
 
-    def capture_url(self, url: str, on_item: OnItem | None = None) -> CaptureReport:
-        """Archive a page's embeds, or the media/platform URL itself, now.
+    def capture_url(
+        self, url: str, on_item: OnItem | None = None, *, older_pages: int = 0
+    ) -> CaptureReport:
+        """Archive a page's embeds, or the media/platform URL itself, now; with
+        ``older_pages``, those of up to that many older pages of a page split into pages.
 
         Unless another live worker (the daemon) is capturing the same URL right now:
         then the report says so and nothing is done twice.
@@ -214,7 +211,7 @@ class Capturer:
             if not jobs.claim(job, self.owner, utcnow(), self.lease):
                 error = "being captured by another worker right now; try again when it is done"
                 return CaptureReport(url, error=error)
-        return self._url_job(job_id, url, on_item, inline=True)
+        return self._url_job(job_id, url, on_item, inline=True, older_pages=older_pages)
 
     def run_claimed(self, job_id: int) -> None:
         """Run a job the queue claimed for us (the daemon's entry point).
@@ -230,13 +227,13 @@ class Capturer:
             self._run(job_id, embed_id, self._capture_embed, claimed=True)
 
     def _url_job(
-        self, job_id: int, url: str, on_item: OnItem | None, *, inline: bool
+        self, job_id: int, url: str, on_item: OnItem | None, *, inline: bool, older_pages: int = 0
     ) -> CaptureReport:
         report = CaptureReport(url)
         outcome: Outcome | None
         self.leases.hold(job_id)
         try:
-            self._capture_url(url, report, on_item, inline=inline)
+            self._capture_url(url, report, on_item, inline=inline, older_pages=older_pages)
             outcome = Outcome(JobState.DONE)
         except Interrupted as exc:
             report.error, outcome = str(exc), None
@@ -285,7 +282,13 @@ class Capturer:
             log_event("job.lease_lost", logging.WARNING, job=job_id, held_by=holder)
 
     def _capture_url(
-        self, url: str, report: CaptureReport, on_item: OnItem | None, *, inline: bool
+        self,
+        url: str,
+        report: CaptureReport,
+        on_item: OnItem | None,
+        *,
+        inline: bool,
+        older_pages: int = 0,
     ) -> None:
         target = normalize_url(url)
         if target.kind == "platform":
@@ -302,16 +305,25 @@ class Capturer:
         if looks_like_feed(document.response.content_type, document.body):
             raise FetchError("this is a feed, not a page: add it as a source", retryable=False)
         response = document.response
-        recorded = self.record_page(response.url, document.body, response=response)
+        extraction = read_page(document.body, response.final_url)
+        recorded = self.record_page(
+            response.url, document.body, response=response, extraction=extraction
+        )
         report.page_sha256, report.page_changed = recorded.sha256, recorded.changed
         report.title = recorded.title
+        embed_jobs = recorded.jobs
+        if older_pages:
+            reader = OlderPageReader(self, self.http, None, response.final_url, extraction)
+            reader.read(older_pages, read_back=True)
+            report.older_pages = reader.pages
+            embed_jobs = embed_jobs + reader.jobs
         if not inline:
             return
         workers = self.archive.config.download.concurrency
         with ThreadPoolExecutor(workers, thread_name_prefix="capture") as pool:
             try:
                 results = pool.map(
-                    lambda ids: _notify(self.run_embed_job(*ids), on_item), recorded.jobs
+                    lambda ids: _notify(self.run_embed_job(*ids), on_item), embed_jobs
                 )
                 report.items.extend(results)
             except KeyboardInterrupt:  # Ctrl-C: transfers stop, their jobs stay queued
@@ -914,14 +926,6 @@ def record_embeds(
             continue  # left before (judged then), not judged now, or moved to an older page
         embed.removed_at = now
         recorded.removed_embeds += 1
-
-
-def read_page(body: bytes, url: str) -> PageExtraction:
-    """The embeds (and links to older pages) of a page's bytes fetched from ``url``."""
-    try:
-        return extract_embeds(body, url)
-    except ExtractError as exc:
-        raise FetchError(f"cannot read page: {exc}", retryable=False) from None
 
 
 def _direct(

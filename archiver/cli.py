@@ -162,8 +162,15 @@ def _near_duplicates(near: dict[str, Any]) -> str | None:
 @cli.command()
 @click.argument("url")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option(
+    "--older-pages",
+    type=click.IntRange(0, 1000),
+    default=0,
+    show_default=True,
+    help="Also archive up to N older pages of a live page split into pages.",
+)
 @pass_context
-def capture(ctx: Context, url: str, as_json: bool) -> None:
+def capture(ctx: Context, url: str, as_json: bool, older_pages: int) -> None:
     """Archive a page's embedded media (or one media/platform URL) now."""
     if not is_http_url(url):  # a usage error, as for the API: no job is queued for it
         fail(f"not an http(s) URL: {url!r}")
@@ -173,7 +180,10 @@ def capture(ctx: Context, url: str, as_json: bool) -> None:
     with ctx.archive() as archive:
         interactive = sys.stderr.isatty() and not as_json
         try:
-            report = Capturer(archive).capture_url(url, on_item=_progress(interactive))
+            capturer = Capturer(archive)
+            report = capturer.capture_url(
+                url, on_item=_progress(interactive), older_pages=older_pages
+            )
         except KeyboardInterrupt:
             click.echo("interrupted: what was not finished stays queued for the daemon", err=True)
             sys.exit(EXIT_INTERRUPTED)
@@ -183,7 +193,10 @@ def capture(ctx: Context, url: str, as_json: bool) -> None:
         if report.error:
             click.echo(f"failed   {url}  ({report.error})")
         elif report.page_sha256:
-            click.echo(f"page     {report.page_sha256[:16]} {url}  ({len(report.items)} embeds)")
+            older = f", {report.older_pages} older pages" if report.older_pages else ""
+            click.echo(
+                f"page     {report.page_sha256[:16]} {url}  ({len(report.items)} embeds{older})"
+            )
         for item in report.items:
             for line in _describe(item):
                 click.echo(line)

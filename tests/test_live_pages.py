@@ -3,13 +3,14 @@ on to an older page is neither recorded as removed nor archived twice."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 from support import FixtureServer, make_photo
-from support.archiving import settings
+from support.archiving import run_cli, settings, write_config
 
 from archiver.archive import Archive
 from archiver.capture import Capturer
@@ -229,3 +230,28 @@ def test_the_link_to_older_updates_is_found_by_what_it_says(
 )
 def test_only_a_further_page_of_the_same_page_is_followed(url: str, continues: bool) -> None:
     assert continues_page(LIVE, url) is continues
+
+
+def test_capture_archives_older_pages_when_asked(tmp_path: Path, server: FixtureServer) -> None:
+    for seed, name in enumerate("CBA"):
+        server.add_file(f"/media/{name}.jpg", make_photo(tmp_path / f"{name}.jpg", seed=seed))
+    serve_blog(server, [["C"], ["B"], ["A"]])
+    config = write_config(tmp_path / "archiver.toml", settings(tmp_path / "storage"))
+    live = server.url("/live")
+
+    alone = run_cli(config, "capture", live, "--json")
+    report = json.loads(alone.stdout)
+    assert alone.returncode == 0 and report["older_pages"] == 0
+    assert [item["url"].rsplit("/", 1)[1] for item in report["items"]] == ["C.jpg"]
+
+    older = run_cli(config, "capture", live, "--older-pages", "1", "--json")
+    report = json.loads(older.stdout)
+    assert older.returncode == 0, older.stderr
+    assert report["older_pages"] == 1 and server.hits("/live?page=3") == 0
+    items = {item["url"].rsplit("/", 1)[1]: item for item in report["items"]}
+    assert set(items) == {"C.jpg", "B.jpg"} and items["B.jpg"]["status"] == "stored"
+    assert "Footage posted by activists" in items["B.jpg"]["context"]
+
+    found = json.loads(run_cli(config, "search", "--page", f"{live}?page=2", "--json").stdout)
+    assert [s["page_url"] for s in found[0]["sightings"]] == [f"{live}?page=2"]
+    assert run_cli(config, "capture", live, "--older-pages", "-1").returncode == 2

@@ -1,0 +1,144 @@
+"""Reading the older pages of a page split into pages, and recording what they hold.
+
+A live blog shows its newest updates and moves older ones on to further pages
+(``extract.pagination`` finds the link). Each older page is recorded as a page of its
+own, holding only the embeds first found there: an update that scrolled on from the
+first page is recorded there already, and is neither recorded nor downloaded again.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+
+from archiver.errors import ArchiverError, FetchError, Interrupted
+from archiver.extract import ExtractError, PageExtraction, extract_embeds
+from archiver.extract.pagination import continues_page
+from archiver.fetch.http import HttpFetcher
+from archiver.index.models import Embed, Page
+from archiver.logs import log_event
+
+if TYPE_CHECKING:
+    from archiver.capture import Capturer
+
+
+@dataclass
+class OlderPages:
+    """What the older pages of a live page held, read in the same poll as the page."""
+
+    embed_urls: set[str] = field(default_factory=set)  # canonical URLs of their embeds
+    complete: bool = True  # read up to what was archived before, or to the last one
+
+
+def read_page(body: bytes, url: str) -> PageExtraction:
+    """The embeds (and links to older pages) of a page's bytes fetched from ``url``."""
+    try:
+        return extract_embeds(body, url)
+    except ExtractError as exc:
+        raise FetchError(f"cannot read page: {exc}", retryable=False) from None
+
+
+class OlderPageReader:
+    """Reads and records the older pages a page links, one after the other.
+
+    ``source_id`` is the live page source polled (None: a page captured by hand);
+    its older pages belong to it.
+    """
+
+    def __init__(
+        self,
+        capturer: Capturer,
+        http: HttpFetcher,
+        source_id: int | None,
+        first_url: str,
+        first: PageExtraction,
+    ) -> None:
+        self.capturer = capturer
+        self.http = http
+        self.source_id = source_id
+        self.first_url = first_url
+        self.first = first
+        self.visited = {first_url}
+        self.pages = 0
+        self.new_embeds = 0
+        self.jobs: list[tuple[int, int]] = []  # (job id, embed id) of what they hold
+
+    def _next(self, extraction: PageExtraction) -> str | None:
+        for url in extraction.older_pages:
+            if url not in self.visited and continues_page(self.first_url, url):
+                return url
+        return None
+
+    def read(self, limit: int, *, read_back: bool) -> OlderPages | None:
+        """Read and record up to ``limit`` older pages; None when the page links none.
+
+        Unless ``read_back``, reading stops after a page that holds an embed the
+        source archived before: from there on, its older pages were read already.
+        """
+        url = self._next(self.first)
+        if url is None:
+            return None
+        archived: set[str] = set()
+        if self.source_id is not None:
+            with self.capturer.archive.read_session() as session:
+                archived = set(
+                    session.scalars(
+                        select(Embed.url).join(Page).where(Page.source_id == self.source_id)
+                    )
+                )
+        # what the first page holds now is recorded there, not on an older page
+        known = archived | {embed.url for embed in self.first.embeds}
+        older = OlderPages()
+        while url is not None:
+            if self.pages == limit:
+                older.complete = False
+                log_event("page.older_not_read", url=self.first_url, pages=limit, next=url)
+                break
+            self.visited.add(url)
+            try:
+                extraction = self._record(url, known)
+            except Interrupted:
+                raise
+            except ArchiverError as exc:
+                older.complete = False
+                log_event("page.older_failed", logging.WARNING, url=url, reason=str(exc))
+                break
+            if extraction is None:
+                break  # it led back, or away: the pages end here
+            found = {embed.url for embed in extraction.embeds}
+            older.embed_urls |= found
+            known |= found
+            if found & archived and not read_back:
+                break  # what was archived before goes on from here
+            url = self._next(extraction)
+        if self.pages:
+            log_event(
+                "page.older_read", url=self.first_url, pages=self.pages, new_embeds=self.new_embeds
+            )
+        return older
+
+    def _record(self, url: str, known: set[str]) -> PageExtraction | None:
+        """Record an older page with the embeds first found there; None when the address
+        redirected to a page already read, or to one that does not continue the page."""
+        document = self.http.get_document(url)
+        response = document.response
+        final = response.final_url
+        if final != url and (final in self.visited or not continues_page(self.first_url, final)):
+            return None
+        self.visited.add(final)
+        extraction = read_page(document.body, final)
+        self.pages += 1
+        fresh = [embed for embed in extraction.embeds if embed.url not in known]
+        recorded = self.capturer.record_page(
+            response.url,
+            document.body,
+            response=response,
+            source_id=self.source_id,
+            extraction=replace(extraction, embeds=fresh),
+        )
+        self.new_embeds += recorded.new_embeds
+        self.jobs += recorded.jobs
+        return extraction
