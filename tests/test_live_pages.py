@@ -226,10 +226,13 @@ def test_the_link_to_older_updates_is_found_by_what_it_says(
         ("http://www.theguardian.com/world/live/2013/sep/28/syria-live?page=2", False),
         ("https://amp.theguardian.com/world/live/2013/sep/28/syria-live?page=2", False),
         (LIVE, False),
+        ("https://news.example/live.php?id=7&page=2", True),
+        ("https://news.example/live.php?id=8", False),  # another live page
     ],
 )
 def test_only_a_further_page_of_the_same_page_is_followed(url: str, continues: bool) -> None:
-    assert continues_page(LIVE, url) is continues
+    first = "https://news.example/live.php?id=7" if "live.php" in url else LIVE
+    assert continues_page(first, url) is continues
 
 
 def test_capture_archives_older_pages_when_asked(tmp_path: Path, server: FixtureServer) -> None:

@@ -8,14 +8,14 @@ and what was posted before a source was added, is only on those pages.
 A page's link to the next-older page is found by what it says it is: ``rel="next"``
 (``<link>`` or ``<a>``), or an ``<a>`` whose text, ``aria-label`` or ``title`` reads
 "next" or "older". Such a link is followed only when it continues the same page: the same
-host and path with another query, or the path followed by a page number. A "next
+host and path with more in its query, or the path followed by a page number. A "next
 article" link leads elsewhere and is not followed.
 """
 
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from archiver.extract.document import Element, collapse
 from archiver.extract.urls import resolve_url
@@ -66,7 +66,9 @@ def continues_page(first_url: str, url: str) -> bool:
         return False
     path = first.path.rstrip("/")
     if other.path.rstrip("/") == path:
-        return other.query != first.query
+        # the page's own query stays (``?id=7&page=2``; ``?id=8`` is another page)
+        kept = set(parse_qsl(first.query)) <= set(parse_qsl(other.query))
+        return kept and other.query != first.query
     return other.path.startswith(path + "/") and bool(_PAGE_SUFFIX.match(other.path[len(path) :]))
 
 
