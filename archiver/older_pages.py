@@ -75,8 +75,9 @@ class OlderPageReader:
     def read(self, limit: int, *, read_back: bool) -> OlderPages | None:
         """Read and record up to ``limit`` older pages; None when the page links none.
 
-        Unless ``read_back``, reading stops after a page that holds an embed the
-        source archived before: from there on, its older pages were read already.
+        Unless ``read_back`` (or none of the source's older pages is kept yet),
+        reading stops after a page that holds an embed the source archived before:
+        from there on, its older pages were read already.
         """
         url = self._next(self.first)
         if url is None:
@@ -84,11 +85,14 @@ class OlderPageReader:
         archived: set[str] = set()
         if self.source_id is not None:
             with self.capturer.archive.read_session() as session:
+                of_source = select(Page.id).where(Page.source_id == self.source_id)
                 archived = set(
-                    session.scalars(
-                        select(Embed.url).join(Page).where(Page.source_id == self.source_id)
-                    )
+                    session.scalars(select(Embed.url).where(Embed.page_id.in_(of_source)))
                 )
+                # none of its older pages kept yet (a source polled before they were
+                # read): read back as on a first poll
+                pages = session.scalars(select(Page.url).where(Page.source_id == self.source_id))
+                read_back = read_back or not any(continues_page(self.first_url, u) for u in pages)
         # what the first page holds now is recorded there, not on an older page
         known = archived | {embed.url for embed in self.first.embeds}
         older = OlderPages()

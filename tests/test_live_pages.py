@@ -142,6 +142,22 @@ def test_an_update_that_scrolls_on_is_kept_and_one_deleted_is_removed(
     assert poller.poll(source_id).removed_embeds == 0
 
 
+def test_a_source_polled_before_older_pages_were_read_is_read_back_once(
+    blog: tuple[Archive, Poller, int], server: FixtureServer
+) -> None:
+    archive, poller, source_id = blog
+    serve_blog(server, [["C"], ["B"], ["A"]])
+    settings_then = poller.settings.model_copy(update={"older_pages": 0})
+    Poller(poller.capturer, settings_then, poller.http).poll(source_id)  # as before
+    assert server.hits("/live?page=2") == 0
+
+    serve_blog(server, [["D"], ["C"], ["B"], ["A"]])
+    result = poller.poll(source_id)
+
+    assert result.older_pages == 3 and result.removed_embeds == 0
+    assert set(embeds_by_page(archive)) == {"D", "C", "B", "A"}
+
+
 def test_search_and_report_by_the_live_page_include_its_older_pages(
     blog: tuple[Archive, Poller, int], server: FixtureServer, tmp_path: Path
 ) -> None:

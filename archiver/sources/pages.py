@@ -6,7 +6,8 @@ from the first page to the second is already archived, and is neither recorded n
 downloaded again. How far back a poll reads:
 
 - the first poll of a source reads up to ``[polling] older_pages`` older pages, so
-  what was posted before the source was added is archived too;
+  what was posted before the source was added is archived too (as does a poll of a
+  source none of whose older pages is kept yet);
 - a later poll (of a changed page) reads on until a page that holds an embed archived
   before (what scrolled off the first page is there), the last page, or that limit.
 
