@@ -361,8 +361,6 @@ class Capturer:
             retitled = retitle_page(session, page, extraction.title)
             recorded = RecordedPage(page.id, sha256, changed, extraction.title)
             record_embeds(session, page, extraction.embeds, now, recorded, mark_removed, older)
-            if changed:
-                record_page_event(session, page, sha256, at=now)
         for media_id in retitled:
             self.rewrite_sidecar(media_id)
         if recorded.new_embeds or recorded.removed_embeds:
@@ -383,7 +381,8 @@ class Capturer:
         title: str | None,
         now: datetime,
     ) -> tuple[Page, str, bool]:
-        """Keep this version of a page (or feed): raw bytes, sidecar, index rows.
+        """Keep this version of a page (or feed): raw bytes, sidecar, index rows, and
+        the event-log entry of a new version.
 
         Returns the page, the version's SHA-256 and whether the version is new.
         """
@@ -401,6 +400,8 @@ class Capturer:
             at=now,
         )
         write_sidecar(path.parent, page_document(snapshot), self.tmp)
+        if changed:
+            record_page_event(session, page, sha256, at=now)
         return page, sha256, changed
 
     # ---- jobs ---------------------------------------------------------------------------
@@ -730,12 +731,10 @@ class Capturer:
         now = utcnow()
         title = post_title(post)
         with logged_session(self.archive) as session:
-            page, sha256, changed = self.store_version(
+            page, _, _ = self.store_version(
                 session, embed.url, answer.body, answer.response, title, now
             )
             retitled = retitle_page(session, page, title)
-            if changed:
-                record_page_event(session, page, sha256, at=now)
         for media_id in retitled:
             self.rewrite_sidecar(media_id)
 

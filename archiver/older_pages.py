@@ -85,14 +85,15 @@ class OlderPageReader:
         archived: set[str] = set()
         if self.source_id is not None:
             with self.capturer.archive.read_session() as session:
-                of_source = select(Page.id).where(Page.source_id == self.source_id)
-                archived = set(
-                    session.scalars(select(Embed.url).where(Embed.page_id.in_(of_source)))
-                )
-                # none of its older pages kept yet (a source polled before they were
-                # read): read back as on a first poll
-                pages = session.scalars(select(Page.url).where(Page.source_id == self.source_id))
-                read_back = read_back or not any(continues_page(self.first_url, u) for u in pages)
+                rows = session.execute(
+                    select(Page.url, Embed.url)
+                    .outerjoin(Embed, Embed.page_id == Page.id)
+                    .where(Page.source_id == self.source_id)
+                ).all()
+            archived = {embed for _, embed in rows if embed is not None}
+            # none of its older pages kept yet (a source polled before they were read):
+            # read back as on a first poll
+            read_back = read_back or not any(continues_page(self.first_url, p) for p, _ in rows)
         # what the first page holds now is recorded there, not on an older page
         known = archived | {embed.url for embed in self.first.embeds}
         older = OlderPages()

@@ -15,10 +15,10 @@ article" link leads elsewhere and is not followed.
 from __future__ import annotations
 
 import re
-from urllib.parse import parse_qsl, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from archiver.extract.document import Element, collapse
-from archiver.extract.urls import resolve_url
+from archiver.extract.urls import clean_url, resolve_url
 
 # What the link to older updates says, whole: "Next", "Older posts", "Next page ›".
 _OLDER_LABEL = re.compile(
@@ -31,7 +31,7 @@ _MAX_LINKS = 20
 
 
 def older_page_links(root: Element, base: str) -> list[str]:
-    """Absolute URLs (without fragment) the page names as its next or older page, best first.
+    """Absolute URLs (``clean_url``) the page names as its next or older page, best first.
 
     Whether one of them continues the page is for ``continues_page`` to say, against
     the live page's first address.
@@ -54,7 +54,7 @@ def older_page_links(root: Element, base: str) -> list[str]:
     found: list[str] = []
     for href in named + labelled:
         url = resolve_url(href, base)
-        if url is not None and (url := _without_fragment(url)) not in found:
+        if url is not None and (url := clean_url(url)) not in found:
             found.append(url)
     return found
 
@@ -70,7 +70,3 @@ def continues_page(first_url: str, url: str) -> bool:
         kept = set(parse_qsl(first.query)) <= set(parse_qsl(other.query))
         return kept and other.query != first.query
     return other.path.startswith(path + "/") and bool(_PAGE_SUFFIX.match(other.path[len(path) :]))
-
-
-def _without_fragment(url: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(fragment=""))

@@ -27,7 +27,6 @@ from archiver.index.bulk import (
 )
 from archiver.index.models import CaptureJob, Embed, Page, Source, utcnow
 from archiver.integrity.eventlog import logged_session
-from archiver.integrity.events import record_page
 from archiver.logs import log_event
 from archiver.sources.entries import FeedEntry, link_media, media_embeds
 from archiver.sources.feed import looks_like_feed, parse_feed
@@ -173,12 +172,10 @@ class Poller:
         unlinked = [entry for entry in parsed if entry.link is None]
         now = utcnow()
         with logged_session(self.archive) as session:
-            feed_page, sha, new_version = self.capturer.store_version(
+            feed_page, _, _ = self.capturer.store_version(
                 session, response.url, body, response, None, now
             )
             feed_page.source_id = source_id
-            if new_version:
-                record_page(session, feed_page, sha, at=now)
             feed_page_id = feed_page.id
         for start in range(0, len(entries), ENTRY_BATCH):
             batch = entries[start : start + ENTRY_BATCH]
