@@ -18,8 +18,9 @@ from archiver.config import config_from_dict
 from archiver.extract import extract_embeds
 from archiver.extract.pagination import continues_page
 from archiver.fetch.http import HttpFetcher
-from archiver.index.models import CaptureJob, Embed, Page
+from archiver.index.models import CaptureJob, Embed, Page, utcnow
 from archiver.liveness.report import embed_statuses
+from archiver.liveness.service import sync_targets, targets_for
 from archiver.search import SearchQuery, search
 from archiver.sources.poll import Poller
 from archiver.sources.registry import add_source
@@ -181,6 +182,10 @@ def test_search_and_report_by_the_live_page_include_its_older_pages(
     assert pages == {live, f"{live}?page=2", f"{live}?page=3"}
     assert [row.embed.url.rsplit("/", 1)[1] for row in report] == ["C.jpg", "B.jpg", "A.jpg"]
     assert len(only_page_two) == 1
+    with archive.session() as session:  # `archiver check LIVE` checks them all too
+        sync_targets(session, utcnow())
+        checked = {target.url.rsplit("/", 1)[1] for target in targets_for(session, live)}
+    assert checked == {"live", "C.jpg", "B.jpg", "A.jpg"}
 
 
 @pytest.mark.parametrize("older_pages_fail", ["limit", "error"])

@@ -38,6 +38,7 @@ from archiver.index.models import (
     Sighting,
     utcnow,
 )
+from archiver.index.records import pages_read_as
 from archiver.integrity.eventlog import logged_session
 from archiver.integrity.events import record_liveness
 from archiver.jobs import gone_at_capture, retry_returned
@@ -113,12 +114,11 @@ def claim_due(session: Session, now: datetime, limit: int) -> list[Target]:
 
 
 def targets_for(session: Session, page_url: str | None) -> list[Target]:
-    """What ``archiver check`` runs now: one page (itself and its embeds), or everything."""
+    """What ``archiver check`` runs now: one page (itself and its embeds, a live page's
+    older pages' too), or everything."""
     query = select(LinkCheck)
     if page_url is not None:
-        embed_urls = (
-            select(Embed.url).join(Page, Page.id == Embed.page_id).where(Page.url == page_url)
-        )
+        embed_urls = select(Embed.url).where(Embed.page_id.in_(pages_read_as([page_url])))
         query = query.where((LinkCheck.url == page_url) | LinkCheck.url.in_(embed_urls))
     return [Target(c.id, c.url, c.kind, c.platform) for c in session.scalars(query)]
 
