@@ -37,7 +37,7 @@ from archiver.extract import (
     extract_player_media,
     normalize_url,
 )
-from archiver.fetch import telegram, xposts
+from archiver.fetch import reddit, telegram, xposts
 from archiver.fetch.facts import player_facts, post_facts, post_title, ytdlp_facts
 from archiver.fetch.http import (
     HTTPX_VERSION,
@@ -667,8 +667,8 @@ class Capturer:
             raise FetchError(f"no media found in player page ({exc})", retryable=False) from None
 
     def _post_reader(self, embed: Embed) -> Callable[[], tuple[PlatformPost, Document]] | None:
-        """How to read an X or Telegram post's photos, which yt-dlp leaves out: the post
-        and the widget's answer it was read from."""
+        """How to read an X, Telegram or Reddit post's photos, which yt-dlp leaves out:
+        the post and the platform's answer it was read from."""
         settings = self.archive.config.posts
         if not settings.photos:
             return None
@@ -680,6 +680,9 @@ class Capturer:
             return lambda: self._read_post(
                 url, lambda body: telegram.parse_widget(body, *path, url)
             )
+        if embed.platform == "reddit" and (reddit_id := reddit.post_id(embed.url)):
+            url = reddit.post_json_url(settings.reddit_url, reddit_id)
+            return lambda: self._read_post(url, lambda body: reddit.parse_post(body, reddit_id))
         return None
 
     def _read_post(

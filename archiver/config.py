@@ -113,13 +113,15 @@ class YtdlpConfig(_Section):
 
 
 class PostsConfig(_Section):
-    """X and Telegram posts' photos, which yt-dlp leaves out (see ``archiver.fetch.posts``)."""
+    """X, Telegram and Reddit posts' photos, which yt-dlp leaves out (see
+    ``archiver.fetch.posts``)."""
 
     photos: bool = True
     x_syndication_url: str = "https://cdn.syndication.twimg.com/tweet-result"
     telegram_url: str = "https://t.me"
+    reddit_url: str = "https://www.reddit.com"
 
-    @field_validator("x_syndication_url", "telegram_url")
+    @field_validator("x_syndication_url", "telegram_url", "reddit_url")
     @classmethod
     def _http(cls, value: str) -> str:
         return _http_url(value)

@@ -75,3 +75,20 @@ def _without_lone_surrogates(value: Any) -> Any:
                     pending.append(item)
                 container[storable(key) if isinstance(key, str) else key] = item
     return value
+
+
+def json_at(data: Any, *keys: str) -> Any:
+    """``data[k1][k2]…`` of a platform's answer, or None where it is not an object."""
+    for key in keys:
+        data = data.get(key) if isinstance(data, dict) else None
+    return data
+
+
+def json_list(value: Any) -> list[Any]:
+    """A list where a platform's answer has one; anything else is no items."""
+    return value if isinstance(value, list) else []
+
+
+def json_text(value: Any) -> str | None:
+    """A non-blank string of a platform's answer, stripped; anything else is None."""
+    return value.strip() or None if isinstance(value, str) else None

@@ -1,5 +1,6 @@
-"""X and Telegram posts' photos, which yt-dlp leaves out: what the platforms' embed
-widgets read stands in on 127.0.0.1, in the platforms' formats; the photos are real files."""
+"""X, Telegram and Reddit posts' photos, which yt-dlp leaves out: what the platforms'
+embed widgets read (Reddit's post JSON) stands in on 127.0.0.1, in the platforms'
+formats; the photos are real files."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from support import FixtureServer, MediaSet
+from support import FixtureServer, MediaSet, reddit
 from support.archiving import make_config, run_cli, settings, write_config
 from support.browser import AppClient, sha256_of
 from support.telegram import VIDEO, album, telegram_widget
@@ -117,7 +118,11 @@ TOMBSTONE = json.dumps(
 
 def posts_config(root: Path, server: FixtureServer) -> Config:
     base = make_config(root)
-    widgets = PostsConfig(x_syndication_url=server.url("/tweet-result"), telegram_url=server.url())
+    widgets = PostsConfig(
+        x_syndication_url=server.url("/tweet-result"),
+        telegram_url=server.url(),
+        reddit_url=server.url(),
+    )
     return base.model_copy(
         update={
             "posts": widgets,
@@ -412,3 +417,168 @@ def test_a_post_url_given_directly_is_archived_the_same_way(
     assert report.ok, report.to_json()
     (item,) = report.items
     assert [f.sha256 for f in item.files] == [sha256_of(media.photo_a)]
+
+
+REDDIT_JSON = f"/comments/{reddit.POST_ID}/.json"
+
+
+def test_a_reddit_gallery_is_archived_in_its_order_with_the_post_beside_each_photo(
+    tmp_path: Path, server: FixtureServer, media: MediaSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_YTDLP_MODE", "crash")  # no video: yt-dlp is not asked
+    server.add_file("/k3uw0k0pa8x81.jpg", media.photo_b)
+    server.add_file("/0f2vld1pa8x81.png", media.png)
+    gallery = reddit.post_data(
+        is_gallery=True,
+        gallery_data={
+            "items": [
+                {"media_id": "0f2vld1pa8x81", "id": 411, "caption": "North gate"},
+                {"media_id": "k3uw0k0pa8x81", "id": 412},
+            ]
+        },
+        media_metadata={  # Reddit's own order is not the post's
+            "k3uw0k0pa8x81": reddit.image_metadata(
+                "k3uw0k0pa8x81", server.url("/k3uw0k0pa8x81.jpg")
+            ),
+            "0f2vld1pa8x81": reddit.image_metadata(
+                "0f2vld1pa8x81", server.url("/0f2vld1pa8x81.png"), "image/png"
+            ),
+        },
+    )
+    body = reddit.answer(gallery)
+    server.add_bytes(REDDIT_JSON, body, "application/json; charset=UTF-8")
+    config = posts_config(tmp_path / "storage", server)
+    item = capture(config, server, reddit.EMBED)
+
+    assert item.status == "stored", item.reason
+    assert item.url == f"https://www.reddit.com/comments/{reddit.POST_ID}/"
+    assert [f.sha256 for f in item.files] == [sha256_of(media.png), sha256_of(media.photo_b)]
+    asked = [r.path for r in server.requests if r.path.startswith("/comments/")]
+    assert asked == [f"{REDDIT_JSON}?raw_json=1"]
+    folder = item.files[0].path.parent
+    assert (folder / "platform.post.json").read_bytes() == body  # the comments too
+    sidecar = json.loads((folder / "provenance.json").read_text())
+    platform = sidecar["platform"]
+    assert (platform["extractor"], platform["id"]) == ("Reddit", reddit.POST_ID)
+    assert platform["uploader"] == "aleppo_watch" and platform["upload_date"] == "2013-09-28"
+    assert platform["title"] == "Rebel fighters near the Citadel this morning"
+    assert platform["metadata"]["community"] == "r/syriancivilwar"
+    assert platform["metadata"]["webpage_url"] == f"https://www.reddit.com{reddit.PERMALINK}"
+    assert sidecar["sightings"][0]["update"] == "UPDATE 1800 GMT"
+    with Archive.open(config) as archive:
+        assert verify_archive(archive).ok
+
+
+def test_a_reddit_photo_post_given_directly_and_a_crosspost_of_it(
+    tmp_path: Path, server: FixtureServer, media: MediaSet
+) -> None:
+    """The photo of a crosspost is kept with the original post's facts, as a quoted
+    post's is: it is who posted it first that says where it came from."""
+    server.add_file("/a8dh3kq.jpeg", media.photo_a)
+    photo = reddit.post_data(
+        post_hint="image",
+        domain="i.redd.it",
+        url=server.url("/a8dh3kq.jpeg"),
+        url_overridden_by_dest=server.url("/a8dh3kq.jpeg"),
+    )
+    server.add_bytes(REDDIT_JSON, reddit.answer(photo), "application/json")
+    config = posts_config(tmp_path / "storage", server)
+    with Archive.open(config) as archive:
+        report = Capturer(archive).capture_url(f"https://www.reddit.com{reddit.PERMALINK}")
+    assert report.ok, report.to_json()
+    assert [f.sha256 for f in report.items[0].files] == [sha256_of(media.photo_a)]
+
+    crosspost = dict(
+        reddit.post_data(
+            id="1ftb0qq",
+            author="levant_news",
+            subreddit_name_prefixed="r/worldnews",
+            permalink="/r/worldnews/comments/1ftb0qq/fighters_near_the_citadel/",
+            crosspost_parent=f"t3_{reddit.POST_ID}",
+            crosspost_parent_list=[photo],
+            url=reddit.PERMALINK,
+        )
+    )
+    server.add_bytes("/comments/1ftb0qq/.json", reddit.answer(crosspost), "application/json")
+    with Archive.open(config) as archive:
+        (item,) = Capturer(archive).capture_url("https://redd.it/1ftb0qq").items
+    assert item.status == "already", item.reason
+    sidecar = json.loads((item.files[0].path.parent / "provenance.json").read_text())
+    assert sidecar["platform"]["id"] == reddit.POST_ID  # the first post's, kept first
+    assert [s["embed_url"] for s in sidecar["sightings"]] == [
+        f"https://www.reddit.com/comments/{reddit.POST_ID}/",
+        "https://www.reddit.com/comments/1ftb0qq/",
+    ]
+
+
+def test_a_reddit_video_post_goes_to_ytdlp(
+    tmp_path: Path, server: FixtureServer, media: MediaSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_YTDLP_MEDIA", str(media.clip_b))
+    video = reddit.post_data(
+        is_video=True,
+        domain="v.redd.it",
+        url="https://v.redd.it/9xk2fq1pa8x81",
+        media={
+            "reddit_video": {
+                "bitrate_kbps": 2400,
+                "fallback_url": "https://v.redd.it/9xk2fq1pa8x81/DASH_720.mp4?source=fallback",
+                "height": 720,
+                "width": 1280,
+                "duration": 2,
+                "is_gif": False,
+            }
+        },
+    )
+    server.add_bytes(REDDIT_JSON, reddit.answer(video), "application/json")
+    item = capture(posts_config(tmp_path / "storage", server), server, reddit.EMBED)
+    assert item.status == "stored", item.reason
+    assert [f.sha256 for f in item.files] == [sha256_of(media.clip_b)]
+
+
+@pytest.mark.parametrize(
+    ("answer", "status", "reason"),
+    [
+        (
+            reddit.answer(
+                reddit.post_data(
+                    author="[deleted]",
+                    selftext="[deleted]",
+                    removed_by_category="deleted",
+                    url=reddit.PERMALINK,
+                    is_self=True,
+                )
+            ),
+            "gone",
+            "Reddit: the post was deleted by its author",
+        ),
+        (
+            reddit.answer(
+                reddit.post_data(
+                    is_self=True,
+                    url=f"https://www.reddit.com{reddit.PERMALINK}",
+                    selftext="Heavy shelling heard from the old city since dawn.",
+                )
+            ),
+            "skipped",
+            "the Reddit post has no photo or video: its text is kept",
+        ),
+        (b'{"message": "Not Found", "error": 404}', "gone", "HTTP 404"),
+        (b"<html><body>whoa there, pardner!</body></html>", "failed", "did not hold a post"),
+    ],
+)
+def test_a_deleted_text_only_or_unreadable_reddit_post(
+    tmp_path: Path,
+    server: FixtureServer,
+    monkeypatch: pytest.MonkeyPatch,
+    answer: bytes,
+    status: str,
+    reason: str,
+) -> None:
+    monkeypatch.setenv("FAKE_YTDLP_MODE", "no-video")  # as yt-dlp ends on such a post
+    code = 404 if b'"error": 404' in answer else 200
+    server.add_handler(
+        REDDIT_JSON, lambda request: request.send_simple(code, answer, "application/json")
+    )
+    item = capture(posts_config(tmp_path / "storage", server), server, reddit.EMBED)
+    assert item.status == status and reason in str(item.reason), item.reason

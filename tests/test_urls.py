@@ -198,6 +198,14 @@ def test_every_size_of_an_x_photo_is_one_address_at_the_uploaded_size(given: str
         ("https://i.guim.co.uk/img/static/sys-images/Guardian/Pix/pictures/2013/9/28/"
          "aleppo.jpg?width=300&s=abc", "https://i.guim.co.uk/img/static/sys-images/Guardian/"
          "Pix/pictures/2013/9/28/aleppo.jpg?width=300&s=abc"),
+        # Reddit's previews, re-encoded (auto=webp), titled or not: the upload on i.redd.it
+        ("https://preview.redd.it/k3uw0k0pa8x81.jpg?width=1080&format=pjpg&auto=webp&s=5f1c",
+         "https://i.redd.it/k3uw0k0pa8x81.jpg"),
+        ("https://preview.redd.it/fighters-near-the-citadel-v0-k3uw0k0pa8x81.PNG?width=640"
+         "&format=png&auto=webp&s=5f1c", "https://i.redd.it/k3uw0k0pa8x81.png"),
+        # a linked site's picture, which Reddit only proxies: kept as the page shows it
+        ("https://external-preview.redd.it/Xk2Q.jpg?auto=webp&s=5f1c",
+         "https://external-preview.redd.it/Xk2Q.jpg?auto=webp&s=5f1c"),
     ],
 )  # fmt: skip
 def test_a_resized_picture_is_archived_as_the_uploaded_file(given: str, expected: str) -> None:

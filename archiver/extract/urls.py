@@ -176,6 +176,12 @@ _WORDPRESS_RESIZING = frozenset(
 # master on media.guim.co.uk (`?width=…&s=…` are the size and its signature).
 _GUARDIAN_RESIZER = "i.guim.co.uk"
 _GUARDIAN_MEDIA = "/img/media/"
+# Reddit re-encodes each uploaded image for its previews (``auto=webp``, a width):
+# ``preview.redd.it/[TITLE-v0-]ID.EXT?…`` is the upload ``i.redd.it/ID.EXT``.
+_REDDIT_PREVIEW = "preview.redd.it"
+_REDDIT_PREVIEW_FILE = re.compile(
+    r"/(?:[^/]*-v0-)?([A-Za-z0-9]{6,32})\.(jpe?g|png|gif|webp)", re.IGNORECASE
+)
 # YouTube's thumbnail hosts: ``i.ytimg.com/vi/ID/hqdefault.jpg`` is the still that a
 # "click to play" facade (lite-youtube, WP YouTube Lyte, lazy-player plugins) shows in
 # place of the player until a reader clicks: the video behind it is the evidence.
@@ -328,9 +334,9 @@ def original_photo_url(url: str) -> str:
 @lru_cache(maxsize=_CACHE_SIZE)
 def file_url(url: str) -> str:
     """Canonical address of a media file: `clean_url`, and for a photo that X, Wikimedia,
-    WordPress or the Guardian's resizer serve in several sizes, the uploaded one. The page's own
-    spelling stays the embed's ``original_url``, and is fetched when this one fails
-    (see `Capturer`)."""
+    WordPress, the Guardian's resizer or Reddit serve in several sizes, the uploaded one.
+    The page's own spelling stays the embed's ``original_url``, and is fetched when this
+    one fails (see `Capturer`)."""
     cleaned = clean_url(url)
     try:
         parts = urlsplit(cleaned)
@@ -347,6 +353,8 @@ def file_url(url: str) -> str:
     if host == _GUARDIAN_RESIZER and parts.path.startswith(_GUARDIAN_MEDIA):
         # the resizer's source: i.guim.co.uk/img/media/P?width=… is media.guim.co.uk/P
         return urlunsplit(("https", "media.guim.co.uk", parts.path[len("/img/media") :], "", ""))
+    if host == _REDDIT_PREVIEW and (upload := _REDDIT_PREVIEW_FILE.fullmatch(parts.path)):
+        return f"https://i.redd.it/{upload[1]}.{upload[2].lower()}"
     return cleaned
 
 

@@ -92,7 +92,8 @@ def post_facts(post: PlatformPost) -> PlatformFacts:
         "uploader_id": post.handle,
         "description": post.text,
         "posted_at": post.posted_at,
-        "source": f"{post.platform}'s embed widget",
+        "community": post.where,
+        "source": post.read_from or f"{post.platform}'s embed widget",
     }
     return PlatformFacts(
         extractor=post.platform,

@@ -1,10 +1,12 @@
 """A platform post's photos, which yt-dlp leaves out, with what the platform says of the post.
 
 yt-dlp archives videos: a photo post on X or Telegram ends in "No video could be found",
-and the photos beside a post's video are skipped. Live blogs embed photo posts as often
-as video ones, so for these platforms archiver reads the post from the page the
-platform's own embed widget reads (`archiver.fetch.xposts`, `archiver.fetch.telegram`):
-a `PlatformPost`, whose photos are downloaded and whose videos still go to yt-dlp.
+a Reddit photo post or gallery in "Unsupported URL", and the photos beside a post's
+video are skipped. Live blogs embed photo posts as often as video ones, so for these
+platforms archiver reads the post from what the platform's own embed widget reads
+(`archiver.fetch.xposts`, `archiver.fetch.telegram`) or from its public JSON
+(`archiver.fetch.reddit`): a `PlatformPost`, whose photos are downloaded and whose
+videos still go to yt-dlp.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ class PlatformPost:
     record: bytes  # the widget's answer, kept beside each photo
     record_name: str  # its file name there: platform.post.json, platform.post.html
     quoted: PlatformPost | None = None  # a post it quotes, shown in its embed
+    read_from: str | None = None  # what the facts came from, when not the embed widget
+    where: str | None = None  # the community it was posted in: r/syriancivilwar
 
     def shown(self) -> list[PlatformPost]:
         """This post and the one it quotes: each photo is kept with its own post's facts."""

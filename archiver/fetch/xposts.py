@@ -18,7 +18,7 @@ from urllib.parse import urlencode, urlsplit
 from archiver.errors import FetchError
 from archiver.extract.urls import original_photo_url
 from archiver.fetch.posts import PlatformPost
-from archiver.jsontext import load_json
+from archiver.jsontext import json_at, json_list, json_text, load_json
 
 MAX_PHOTOS = 4  # X allows four per post; more would not be a real answer
 _POST_ID = re.compile(r"/status(?:es)?/(\d{1,20})(?:[/?#]|$)")
@@ -53,7 +53,7 @@ def parse_post(body: bytes, expected_id: str) -> PlatformPost:
     if not isinstance(data, dict):
         raise FetchError("X: the post endpoint did not answer with a post", retryable=True)
     if data.get("__typename") == "TweetTombstone" or "tombstone" in data:
-        said = _text(_get(data, "tombstone", "text", "text")) or "the post is unavailable"
+        said = json_text(json_at(data, "tombstone", "text", "text")) or "the post is unavailable"
         raise FetchError(f"X: {said}", retryable=False, gone=True)
     if str(data.get("id_str") or "") != expected_id:
         raise FetchError(f"X: the post endpoint answered for another post than {expected_id}")
@@ -66,24 +66,24 @@ def parse_post(body: bytes, expected_id: str) -> PlatformPost:
 def _post(
     data: dict[str, Any], post: str, body: bytes, quoted: PlatformPost | None = None
 ) -> PlatformPost:
-    media = [m for m in _list(data.get("mediaDetails")) if isinstance(m, dict)]
+    media = [m for m in json_list(data.get("mediaDetails")) if isinstance(m, dict)]
     photos = [
         original_photo_url(url)
         for m in media
-        if m.get("type") == "photo" and (url := _text(m.get("media_url_https")))
+        if m.get("type") == "photo" and (url := json_text(m.get("media_url_https")))
     ]
     user = data.get("user")
     if not isinstance(user, dict):
         user = {}
-    handle = _text(user.get("screen_name"))
+    handle = json_text(user.get("screen_name"))
     return PlatformPost(
         platform="X",
         id=post,
         url=f"https://x.com/{handle or 'i'}/status/{post}",
-        text=_text(data.get("text")),
-        author=_text(user.get("name")),
+        text=json_text(data.get("text")),
+        author=json_text(user.get("name")),
         handle=handle,
-        posted_at=_text(data.get("created_at")),
+        posted_at=json_text(data.get("created_at")),
         photos=list(dict.fromkeys(photos))[:MAX_PHOTOS],
         # a quoted post's videos are yt-dlp's too: it takes them with the quoting post
         has_video=any(m.get("type") in ("video", "animated_gif") for m in media)
@@ -92,17 +92,3 @@ def _post(
         record_name="platform.post.json",
         quoted=quoted,
     )
-
-
-def _get(data: Any, *keys: str) -> Any:
-    for key in keys:
-        data = data.get(key) if isinstance(data, dict) else None
-    return data
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-def _text(value: Any) -> str | None:
-    return value.strip() or None if isinstance(value, str) else None
