@@ -37,7 +37,7 @@ from archiver.extract import (
     extract_player_media,
     normalize_url,
 )
-from archiver.fetch import reddit, telegram, xposts
+from archiver.fetch import instagram, reddit, telegram, xposts
 from archiver.fetch.facts import player_facts, post_facts, post_title, ytdlp_facts
 from archiver.fetch.http import (
     HTTPX_VERSION,
@@ -667,8 +667,8 @@ class Capturer:
             raise FetchError(f"no media found in player page ({exc})", retryable=False) from None
 
     def _post_reader(self, embed: Embed) -> Callable[[], tuple[PlatformPost, Document]] | None:
-        """How to read an X, Telegram or Reddit post's photos, which yt-dlp leaves out:
-        the post and the platform's answer it was read from."""
+        """How to read an X, Telegram, Reddit or Instagram post's photos, which yt-dlp
+        leaves out: the post and the platform's answer it was read from."""
         settings = self.archive.config.posts
         if not settings.photos:
             return None
@@ -683,6 +683,9 @@ class Capturer:
         if embed.platform == "reddit" and (reddit_id := reddit.post_id(embed.url)):
             url = reddit.post_json_url(settings.reddit_url, reddit_id)
             return lambda: self._read_post(url, lambda body: reddit.parse_post(body, reddit_id))
+        if embed.platform == "instagram" and (code := instagram.post_code(embed.url)):
+            url = instagram.embed_url(settings.instagram_url, code)
+            return lambda: self._read_post(url, lambda body: instagram.parse_embed(body, code, url))
         return None
 
     def _read_post(
@@ -709,23 +712,24 @@ class Capturer:
                 return self._via_ytdlp(embed.url, embed)
             except FetchError:
                 raise exc from None
-        stored = self._via_ytdlp(embed.url, embed) if post.has_video else []
-        photos = [(photo, each) for each in post.shown() for photo in each.photos]
-        if not photos and not stored:
-            self._keep_post(embed, post, answer)
-            raise Skip(
-                f"the {post.platform} post has no photo or video: its text is kept as a "
-                f"version of {embed.url}"
-            )
-        for photo, shown in photos:
+        # the photos first: when the video then fails (and is retried), they are safe
+        photos: list[StoredFile] = []
+        for photo, shown in [(photo, each) for each in post.shown() for photo in each.photos]:
             # a copy beside each photo (placing it moves it)
             with temp_file(self.tmp, ".post") as (record, sink):
                 sink.write(post.record)
                 sink.flush()
                 with self.http.download(photo, self.tmp) as download:
                     extras = [(record, post.record_name)]
-                    stored += self._store_download(download, embed, post_facts(shown), extras)
-        return stored
+                    photos += self._store_download(download, embed, post_facts(shown), extras)
+        videos = self._via_ytdlp(embed.url, embed) if post.has_video else []
+        if not photos and not videos:
+            self._keep_post(embed, post, answer)
+            raise Skip(
+                f"the {post.platform} post has no photo or video: its text is kept as a "
+                f"version of {embed.url}"
+            )
+        return videos + photos
 
     def _keep_post(self, embed: Embed, post: PlatformPost, answer: Document) -> None:
         """A post of words alone is evidence in its words: the widget's answer is kept

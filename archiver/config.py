@@ -113,15 +113,16 @@ class YtdlpConfig(_Section):
 
 
 class PostsConfig(_Section):
-    """X, Telegram and Reddit posts' photos, which yt-dlp leaves out (see
+    """X, Telegram, Reddit and Instagram posts' photos, which yt-dlp leaves out (see
     ``archiver.fetch.posts``)."""
 
     photos: bool = True
     x_syndication_url: str = "https://cdn.syndication.twimg.com/tweet-result"
     telegram_url: str = "https://t.me"
     reddit_url: str = "https://www.reddit.com"
+    instagram_url: str = "https://www.instagram.com"
 
-    @field_validator("x_syndication_url", "telegram_url", "reddit_url")
+    @field_validator("x_syndication_url", "telegram_url", "reddit_url", "instagram_url")
     @classmethod
     def _http(cls, value: str) -> str:
         return _http_url(value)

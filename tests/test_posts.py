@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from support import FixtureServer, MediaSet, reddit
+from support import FixtureServer, MediaSet, instagram, reddit
 from support.archiving import make_config, run_cli, settings, write_config
 from support.browser import AppClient, sha256_of
 from support.telegram import VIDEO, album, telegram_widget
@@ -122,6 +122,7 @@ def posts_config(root: Path, server: FixtureServer) -> Config:
         x_syndication_url=server.url("/tweet-result"),
         telegram_url=server.url(),
         reddit_url=server.url(),
+        instagram_url=server.url(),
     )
     return base.model_copy(
         update={
@@ -582,3 +583,138 @@ def test_a_deleted_text_only_or_unreadable_reddit_post(
     )
     item = capture(posts_config(tmp_path / "storage", server), server, reddit.EMBED)
     assert item.status == status and reason in str(item.reason), item.reason
+
+
+# ---- Instagram --------------------------------------------------------------------------
+
+INSTAGRAM_EMBED = f"/p/{instagram.CODE}/embed/captioned/"
+
+
+def test_an_instagram_carousel_keeps_its_photos_and_its_video(
+    tmp_path: Path, server: FixtureServer, media: MediaSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_YTDLP_MEDIA", str(media.clip_a))
+    server.add_file("/v/t51.2885-15/citadel_1.jpg", media.photo_a)
+    server.add_file("/v/t51.2885-15/citadel_3.jpg", media.photo_c)
+    first, third = server.url("/v/t51.2885-15/citadel_1.jpg"), "/v/t51.2885-15/citadel_3.jpg"
+    children = [
+        instagram.node("GraphImage", "CxA7aQ1Lq0w", first),
+        instagram.node("GraphVideo", "CxA7aQ2Lq0x", server.url("/v/t51.2885-15/still.jpg")),
+        instagram.node("GraphImage", "CxA7aQ3Lq0y", server.url(third)),
+    ]
+    page = instagram.embed_page(
+        instagram.shortcode_media("GraphSidecar", first, children), photo=first
+    )
+    server.add_page(INSTAGRAM_EMBED, page)
+    config = posts_config(tmp_path / "storage", server)
+    item = capture(config, server, instagram.EMBED)
+
+    assert item.status == "stored", item.reason
+    assert item.url == instagram.POST_URL
+    assert [f.sha256 for f in item.files] == [
+        sha256_of(media.clip_a),  # the video, through yt-dlp
+        sha256_of(media.photo_a),
+        sha256_of(media.photo_c),
+    ]
+    folder = item.files[1].path.parent
+    assert (folder / "platform.post.html").read_text() == page
+    sidecar = json.loads((folder / "provenance.json").read_text())
+    platform = sidecar["platform"]
+    assert (platform["extractor"], platform["id"]) == ("Instagram", instagram.CODE)
+    assert platform["uploader"] == "Aleppo Media Center"
+    assert platform["metadata"]["uploader_id"] == "aleppo_media"
+    assert platform["upload_date"] == "2013-09-28"
+    assert platform["title"] == "Smoke over the Citadel after this morning's strike."
+    assert sidecar["sightings"][0]["update"] == "UPDATE 0800 GMT"
+    with Archive.open(config) as archive:
+        assert verify_archive(archive).ok
+
+
+def test_when_instagram_gives_no_post_data_the_shown_photo_is_taken_at_its_largest(
+    tmp_path: Path, server: FixtureServer, media: MediaSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Some visitors get the widget with ``gql_data`` empty: the page's own photo (its
+    srcset's 1080 px) and caption still say what the post was."""
+    monkeypatch.setenv("FAKE_YTDLP_MODE", "crash")  # a photo: yt-dlp is not asked
+    server.add_file("/v/t51.2885-15/citadel.jpg", media.photo_b)
+    photo = server.url("/v/t51.2885-15/citadel.jpg")
+    server.add_page(INSTAGRAM_EMBED, instagram.embed_page(None, photo=photo))
+    with Archive.open(posts_config(tmp_path / "storage", server)) as archive:
+        report = Capturer(archive).capture_url(f"https://instagram.com/reel/{instagram.CODE}")
+    assert report.ok, report.to_json()
+    (item,) = report.items
+    assert [f.sha256 for f in item.files] == [sha256_of(media.photo_b)]
+    asked = [r.path for r in server.requests if r.path.startswith("/v/")]
+    assert asked == ["/v/t51.2885-15/citadel.jpg"]  # the 1080 px, not the 640 px shown
+    sidecar = json.loads((item.files[0].path.parent / "provenance.json").read_text())
+    platform = sidecar["platform"]
+    assert platform["title"] == "Smoke over the Citadel after this morning's strike."
+    assert platform["metadata"]["uploader_id"] == "aleppo_media"
+
+
+def test_a_carousels_photos_are_kept_when_its_video_fails(
+    tmp_path: Path, server: FixtureServer, media: MediaSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The video fails (and is retried); the photos beside it are archived already."""
+    monkeypatch.setenv("FAKE_YTDLP_MODE", "crash")
+    server.add_file("/v/t51.2885-15/citadel_1.jpg", media.photo_a)
+    first = server.url("/v/t51.2885-15/citadel_1.jpg")
+    children = [
+        instagram.node("GraphImage", "CxA7aQ1Lq0w", first),
+        instagram.node("GraphVideo", "CxA7aQ2Lq0x", server.url("/still.jpg")),
+    ]
+    media_json = instagram.shortcode_media("GraphSidecar", first, children)
+    server.add_page(INSTAGRAM_EMBED, instagram.embed_page(media_json, photo=first))
+    config = posts_config(tmp_path / "storage", server)
+    item = capture(config, server, instagram.EMBED)
+    assert item.status == "failed"
+    with Archive.open(config) as archive, archive.read_session() as session:
+        found = search(session, archive.layout, SearchQuery.parse(sha256=sha256_of(media.photo_a)))
+    assert [hit.media.sha256 for hit in found] == [sha256_of(media.photo_a)]
+
+
+@pytest.mark.parametrize(
+    ("page", "status", "reason"),
+    [
+        # a video post shown without post data: yt-dlp takes it, as it did before
+        (instagram.embed_page(None, photo="/v/still.jpg", video=True), "stored", None),
+        (
+            "<html><body><div class='Embed EmbedIsBroken'></div></body></html>",
+            "failed",
+            "Instagram: the embed shows no photo or video",
+        ),
+        (
+            instagram.embed_page(
+                instagram.shortcode_media("GraphImage", "/a.jpg") | {"shortcode": "Bb"}
+            ),
+            "failed",
+            "another post than",
+        ),
+    ],
+)
+def test_an_instagram_video_or_an_unreadable_embed_goes_to_ytdlp(
+    tmp_path: Path,
+    server: FixtureServer,
+    media: MediaSet,
+    monkeypatch: pytest.MonkeyPatch,
+    page: str,
+    status: str,
+    reason: str | None,
+) -> None:
+    monkeypatch.setenv("FAKE_YTDLP_MODE", "ok" if status == "stored" else "no-video")
+    monkeypatch.setenv("FAKE_YTDLP_MEDIA", str(media.clip_b))
+    server.add_page(INSTAGRAM_EMBED, page)
+    item = capture(posts_config(tmp_path / "storage", server), server, instagram.EMBED)
+    assert item.status == status, item.reason
+    if reason is None:
+        assert [f.sha256 for f in item.files] == [sha256_of(media.clip_b)]
+    else:
+        assert reason in str(item.reason)
+
+
+def test_a_deleted_instagram_post_is_gone(tmp_path: Path, server: FixtureServer) -> None:
+    server.add_handler(
+        INSTAGRAM_EMBED, lambda request: request.send_simple(404, b"<html></html>", "text/html")
+    )
+    item = capture(posts_config(tmp_path / "storage", server), server, instagram.EMBED)
+    assert item.status == "gone" and "HTTP 404" in str(item.reason), item.reason

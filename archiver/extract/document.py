@@ -328,6 +328,14 @@ def attr(node: Element, *names: str) -> str | None:
     return None
 
 
+def with_class(root: Element, name: str) -> list[Element]:
+    """``root`` and its descendants whose ``class`` lists ``name``, in document order."""
+    query = (
+        f"descendant-or-self::*[contains(concat(' ', normalize-space(@class), ' '), ' {name} ')]"
+    )
+    return list(root.xpath(query))
+
+
 def collapse(text: str) -> str:
     """Whitespace runs (including non-breaking spaces) as single spaces, trimmed."""
     return " ".join(text.split())

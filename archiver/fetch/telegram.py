@@ -16,7 +16,7 @@ from urllib.parse import urljoin, urlsplit
 
 from archiver.errors import FetchError
 from archiver.extract import ExtractError
-from archiver.extract.document import Element, attr, parse_document, text_of
+from archiver.extract.document import Element, attr, parse_document, text_of, with_class
 from archiver.fetch.posts import PlatformPost
 
 MAX_PHOTOS = 10  # an album holds at most ten
@@ -48,7 +48,7 @@ def parse_widget(body: bytes, channel: str, message: str, page_url: str) -> Plat
     post = next(
         (
             node
-            for node in _with_class(root, "tgme_widget_message")
+            for node in with_class(root, "tgme_widget_message")
             if (attr(node, "data-post") or "").lower() == f"{channel}/{message}".lower()
         ),
         None,
@@ -57,7 +57,7 @@ def parse_widget(body: bytes, channel: str, message: str, page_url: str) -> Plat
         raise FetchError(f"Telegram: the post widget shows no message {channel}/{message}")
     photos = [
         urljoin(page_url, found[2])
-        for node in _with_class(post, "tgme_widget_message_photo_wrap")
+        for node in with_class(post, "tgme_widget_message_photo_wrap")
         if (found := _BACKGROUND.search(node.get("style") or ""))
     ]
     text = _first(post, "tgme_widget_message_text")
@@ -79,13 +79,6 @@ def parse_widget(body: bytes, channel: str, message: str, page_url: str) -> Plat
     )
 
 
-def _with_class(root: Element, name: str) -> list[Element]:
-    query = (
-        f"descendant-or-self::*[contains(concat(' ', normalize-space(@class), ' '), ' {name} ')]"
-    )
-    return list(root.xpath(query))
-
-
 def _first(root: Element, name: str) -> Element | None:
-    found = _with_class(root, name)
+    found = with_class(root, name)
     return found[0] if found else None
