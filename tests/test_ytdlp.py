@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import sys
+import sysconfig
+import threading
 import time
 from pathlib import Path
 
@@ -12,13 +15,14 @@ import pytest
 from sqlalchemy import select
 from support import FixtureServer, MediaSet
 from support.archiving import make_config
+from yt_dlp_ejs.yt import solver
 
 from archiver.archive import Archive
 from archiver.capture import Capturer
 from archiver.config import Config, YtdlpConfig
 from archiver.daemon import Daemon
 from archiver.errors import FetchError
-from archiver.fetch.ytdlp import Ytdlp, error_line, is_permanent, is_removed
+from archiver.fetch.ytdlp import Ytdlp, error_line, is_permanent, is_removed, run_bounded
 from archiver.index.models import CaptureJob
 from archiver.integrity.eventlog import log_path
 from archiver.search import SearchQuery, search
@@ -292,3 +296,38 @@ def test_a_job_an_older_ytdlp_gave_up_on_is_tried_again_after_an_upgrade(
         with archive.read_session() as session:
             job = session.get_one(CaptureJob, job.id)
             assert (job.state, job.ytdlp_version, job.last_error) == ("done", None, None)
+
+
+def test_ytdlp_as_archiver_runs_it_can_answer_youtubes_challenges(
+    tmp_path: Path, server: FixtureServer, media: MediaSet
+) -> None:
+    """YouTube withholds most formats from a client that cannot run its JavaScript
+    challenges: yt-dlp must find a JavaScript runtime and the challenge scripts, with
+    nothing to download at run time, and Deno's cache must stay out of the home folder
+    (the service's home is the archive's root)."""
+    server.add_file("/clip.mp4", media.clip_a)
+    home = tmp_path / "home"
+    home.mkdir()
+    config = make_config(tmp_path / "storage")
+    ytdlp = Ytdlp(config.ytdlp, config.network, None)
+    verbose = [*ytdlp.command, "--verbose", "--simulate", "--ignore-config"]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HOME", str(home))
+        patch.delenv("DENO_DIR", raising=False)
+        done = run_bounded([*verbose, server.url("/clip.mp4")], 120, threading.Event())
+        assert done.returncode == 0, done.stderr
+        assert "JS runtimes: deno-" in done.stderr
+        assert "yt_dlp_ejs-" in done.stderr  # the challenge scripts, installed, not fetched
+
+        # the solver loads in that runtime, run as yt-dlp runs it: no network, no npm
+        deno = shutil.which("deno", path=sysconfig.get_path("scripts"))
+        assert deno is not None
+        script = f"{solver.lib()}\nObject.assign(globalThis, lib);\n{solver.core()}\n"
+        (tmp_path / "solver.js").write_text(script + "console.log(typeof jsc);\n")
+        options = ["--no-code-cache", "--no-prompt", "--no-remote", "--no-lock"]
+        options += ["--node-modules-dir=none", "--no-config", "--no-npm", "--cached-only"]
+        loaded = run_bounded(
+            [deno, "run", *options, str(tmp_path / "solver.js")], 60, threading.Event()
+        )
+    assert loaded.stdout.strip() == "function", loaded.stderr
+    assert list(home.iterdir()) == []

@@ -22,6 +22,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -362,6 +363,21 @@ def run_bounded(
 
     Raises OSError when the command cannot start.
     """
+    with tempfile.TemporaryDirectory(prefix="archiver-js-", ignore_cleanup_errors=True) as scratch:
+        # yt-dlp starts Deno for YouTube's challenges; Deno keeps a cache in the home
+        # folder, which for the service is the archive's root: it goes here instead
+        env = {"DENO_DIR": scratch, **os.environ, "PYTHONUNBUFFERED": "1"}
+        return _run_bounded(args, timeout, stop, env, watch, max_file_size)
+
+
+def _run_bounded(
+    args: list[str],
+    timeout: float,
+    stop: threading.Event,
+    env: dict[str, str],
+    watch: Path | None,
+    max_file_size: int | None,
+) -> subprocess.CompletedProcess[str]:
     process = subprocess.Popen(
         args,
         stdout=subprocess.PIPE,
@@ -369,7 +385,7 @@ def run_bounded(
         stdin=subprocess.DEVNULL,
         text=True,
         start_new_session=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env=env,
     )
     started = time.monotonic()
     deadline = started + timeout
