@@ -37,7 +37,6 @@ from archiver.extract import (
     extract_player_media,
     normalize_url,
 )
-from archiver.fetch import instagram, reddit, telegram, xposts
 from archiver.fetch.facts import player_facts, post_facts, post_title, ytdlp_facts
 from archiver.fetch.http import (
     HTTPX_VERSION,
@@ -46,6 +45,7 @@ from archiver.fetch.http import (
     HttpFetcher,
     Response,
 )
+from archiver.fetch.post_readers import post_reader
 from archiver.fetch.posts import PlatformPost
 from archiver.fetch.ytdlp import PlatformFile, YtdlpError
 from archiver.index.models import CaptureJob, Embed, Media, Page, Sighting, utcnow
@@ -670,23 +670,10 @@ class Capturer:
         """How to read an X, Telegram, Reddit or Instagram post's photos, which yt-dlp
         leaves out: the post and the platform's answer it was read from."""
         settings = self.archive.config.posts
-        if not settings.photos:
+        reader = post_reader(embed.platform, embed.url, settings) if settings.photos else None
+        if reader is None:
             return None
-        if embed.platform == "twitter" and (x_id := xposts.post_id(embed.url)):
-            url = xposts.syndication_url(settings.x_syndication_url, x_id)
-            return lambda: self._read_post(url, lambda body: xposts.parse_post(body, x_id))
-        if embed.platform == "telegram" and (path := telegram.post_path(embed.url)):
-            url = telegram.widget_url(settings.telegram_url, *path)
-            return lambda: self._read_post(
-                url, lambda body: telegram.parse_widget(body, *path, url)
-            )
-        if embed.platform == "reddit" and (reddit_id := reddit.post_id(embed.url)):
-            url = reddit.post_json_url(settings.reddit_url, reddit_id)
-            return lambda: self._read_post(url, lambda body: reddit.parse_post(body, reddit_id))
-        if embed.platform == "instagram" and (code := instagram.post_code(embed.url)):
-            url = instagram.embed_url(settings.instagram_url, code)
-            return lambda: self._read_post(url, lambda body: instagram.parse_embed(body, code, url))
-        return None
+        return lambda: self._read_post(reader.url, reader.parse)
 
     def _read_post(
         self, url: str, parse: Callable[[bytes], PlatformPost]

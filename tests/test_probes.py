@@ -17,10 +17,10 @@ from pathlib import Path
 import httpx
 import pytest
 import respx
-from support import FixtureServer, MediaSet, RequestHandler
+from support import FixtureServer, MediaSet, RequestHandler, instagram, reddit
 from support.telegram import album, telegram_widget
 
-from archiver.config import NetworkConfig, YtdlpConfig
+from archiver.config import NetworkConfig, PostsConfig, YtdlpConfig
 from archiver.fetch.netguard import GuardedTransport
 from archiver.fetch.ytdlp import Ytdlp
 from archiver.liveness.oembed import DEFAULT_ENDPOINTS
@@ -161,6 +161,13 @@ def client() -> Iterator[httpx.Client]:
 @pytest.fixture
 def prober(client: httpx.Client) -> Prober:
     return Prober(client, None)
+
+
+# Instagram's embed widget as some visitors get it: no post, a link to log in.
+LOGIN = (
+    '<html><body><div class="Embed EmbedIsBroken"><a href="https://www.instagram.com/'
+    'accounts/login/">Log in to see photos and videos</a></div></body></html>'
+)
 
 
 def fake_ytdlp(allow_private: bool = True) -> Ytdlp:
@@ -540,22 +547,76 @@ def test_telegram_posts_are_checked_on_their_widget_page(
         server.add_status("/AleppoToday/1234", 502)
     else:
         server.add_page("/AleppoToday/1234", widget)
-    prober = Prober(client, None, telegram_url=server.url())
+    prober = Prober(client, None, posts=PostsConfig(telegram_url=server.url()))
     result = prober.check("https://t.me/AleppoToday/1234", kind="platform", platform="telegram")
     assert (result.status, result.probe) == (status, "telegram-widget")
     assert reason in result.reason
     assert [r.path for r in server.requests] == ["/AleppoToday/1234?embed=1&mode=tme"]
 
 
+REDDIT_PHOTO = reddit.post_data(
+    post_hint="image", url_overridden_by_dest="https://i.redd.it/a8.jpg"
+)
+INSTAGRAM_PHOTO = instagram.shortcode_media("GraphImage", "https://scontent.cdninstagram.com/a.jpg")
+
+
+@pytest.mark.parametrize(
+    ("platform", "answer", "status", "reason"),
+    [
+        ("reddit", reddit.answer(REDDIT_PHOTO), "live", "the post is there (photos)"),
+        (  # the photo is still listed, and archived, but readers see "[removed]"
+            "reddit",
+            reddit.answer({**REDDIT_PHOTO, "removed_by_category": "moderator"}),
+            "gone",
+            "Reddit: the post was removed (moderator)",
+        ),
+        ("reddit", None, "gone", "HTTP 404"),
+        ("instagram", instagram.embed_page(INSTAGRAM_PHOTO).encode(), "live", "(photos)"),
+        ("instagram", None, "gone", "HTTP 404"),
+    ],
+)
+def test_reddit_and_instagram_posts_are_checked_by_what_their_widgets_read(
+    client: httpx.Client,
+    server: FixtureServer,
+    platform: str,
+    answer: bytes | None,
+    status: str,
+    reason: str,
+) -> None:
+    """yt-dlp sees videos only: to it a photo post looks deleted, or unsupported."""
+    posts = PostsConfig(reddit_url=server.url(), instagram_url=server.url())
+    url, path, probe = {
+        "reddit": (
+            f"https://www.reddit.com{reddit.PERMALINK}",
+            f"/comments/{reddit.POST_ID}/.json",
+            "reddit-json",
+        ),
+        "instagram": (
+            instagram.POST_URL,
+            f"/p/{instagram.CODE}/embed/captioned/",
+            "instagram-widget",
+        ),
+    }[platform]
+    if answer is None:
+        server.add_status(path, 404)
+    else:
+        server.add_bytes(
+            path, answer, "text/html" if platform == "instagram" else "application/json"
+        )
+    result = Prober(client, None, posts=posts).check(url, kind="platform", platform=platform)
+    assert (result.status, result.probe) == (status, probe)
+    assert reason in result.reason
+
+
 def test_no_oembed_and_no_ytdlp_cannot_tell(prober: Prober) -> None:
     with respx.mock(assert_all_called=False):  # no request at all
-        insta = prober.check(
-            "https://www.instagram.com/p/C0dEx/", kind="platform", platform="instagram"
+        facebook = prober.check(
+            "https://www.facebook.com/watch/?v=1234567890", kind="platform", platform="facebook"
         )
         channel = prober.check(
             "https://www.youtube.com/@AleppoMediaCentre", kind="platform", platform="youtube"
         )
-    assert insta == CheckResult("error", "no probe for instagram URLs without yt-dlp", None)
+    assert facebook == CheckResult("error", "no probe for facebook URLs without yt-dlp", None)
     assert channel.status == "error"  # a channel is not a post: its oEmbed 404 would lie
 
 
@@ -600,8 +661,12 @@ YTDLP_ANSWERS = [
 @pytest.mark.parametrize(("url", "expected", "reason"), YTDLP_ANSWERS)
 def test_ytdlp_classification(client: httpx.Client, url: str, expected: str, reason: str) -> None:
     prober = Prober(client, fake_ytdlp(), oembed_endpoints=NO_OEMBED)
-    result = prober.check(url, kind="platform", platform=None)
-    assert (result.status, result.probe) == (expected, "yt-dlp")
+    with respx.mock(assert_all_called=False) as router:  # Instagram's widget: a login wall
+        router.route(host="www.instagram.com").mock(return_value=httpx.Response(200, html=LOGIN))
+        result = prober.check(url, kind="platform", platform=None)
+    # when neither can tell, the widget's answer stands, with yt-dlp's reason beside it
+    asked = "instagram-widget" if "instagram" in url and expected == "error" else "yt-dlp"
+    assert (result.status, result.probe) == (expected, asked)
     assert reason in result.reason
     assert "--cookies" not in result.reason and "\n" not in result.reason
 
@@ -750,6 +815,21 @@ def test_oembed_rate_limit_does_not_send_ytdlp(client: httpx.Client, probe_log: 
 
 def test_platforms_without_oembed_go_to_ytdlp(client: httpx.Client, probe_log: Path) -> None:
     with respx.mock(assert_all_called=False):  # no HTTP request from this process
+        result = with_ytdlp(client).check(
+            "https://www.facebook.com/watch/?v=1234567890", kind="platform", platform="facebook"
+        )
+    assert (result.status, result.probe) == ("restricted", "yt-dlp")
+    assert probe_log.read_text() == "https://www.facebook.com/watch/?v=1234567890\n"
+
+
+def test_an_instagram_widget_that_shows_nothing_gets_ytdlps_opinion(
+    client: httpx.Client, probe_log: Path
+) -> None:
+    """Instagram shows some visitors a login wall in place of the post: that is no
+    answer, and yt-dlp may still tell (a private account's post is restricted)."""
+    with respx.mock() as router:
+        wall = router.get("https://www.instagram.com/p/FollowOnly/embed/captioned/")
+        wall.mock(return_value=httpx.Response(200, html=LOGIN))
         result = with_ytdlp(client).check(
             "https://www.instagram.com/reel/FollowOnly/?igsh=abc",
             kind="platform",

@@ -32,6 +32,9 @@ class PlatformPost:
     quoted: PlatformPost | None = None  # a post it quotes, shown in its embed
     read_from: str | None = None  # what the facts came from, when not the embed widget
     where: str | None = None  # the community it was posted in: r/syriancivilwar
+    # why readers no longer see it, though the platform still lists its media
+    # ("Reddit: the post was removed (moderator)"): archived all the same
+    removed: str | None = None
 
     def shown(self) -> list[PlatformPost]:
         """This post and the one it quotes: each photo is kept with its own post's facts."""

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import html
 import re
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -66,11 +67,13 @@ def parse_post(body: bytes, expected_id: str) -> PlatformPost:
     parents = [p for p in json_list(post.get("crosspost_parent_list")) if isinstance(p, dict)]
     shown = _post(parents[0], body) if parents and parents[0].get("id") else None
     found = _post(post, body, quoted=shown)
-    removed = json_text(post.get("removed_by_category"))
-    if removed and not (found.photos or found.has_video or (shown and shown.photos)):
-        said = _REMOVED.get(removed, f"removed ({removed})")
-        raise FetchError(f"Reddit: the post was {said}", retryable=False, gone=True)
-    return found
+    category = json_text(post.get("removed_by_category"))
+    if category is None:
+        return found
+    removed = f"Reddit: the post was {_REMOVED.get(category, f'removed ({category})')}"
+    if not (found.photos or found.has_video or (shown and shown.photos)):
+        raise FetchError(removed, retryable=False, gone=True)
+    return replace(found, removed=removed)
 
 
 def _post(data: dict[str, Any], body: bytes, quoted: PlatformPost | None = None) -> PlatformPost:

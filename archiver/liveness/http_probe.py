@@ -18,15 +18,14 @@ import httpx
 
 from archiver.errors import BlockedAddressError, FetchError
 from archiver.extract import ExtractError, extract_player_media
-from archiver.fetch import telegram
 from archiver.fetch.limits import HostLimiter
+from archiver.fetch.post_readers import PostReader
 from archiver.liveness.result import CheckResult, Status, error_result, status_result
 
 HEAD_PROBE = "http-head"
 RANGE_PROBE = "http-range"
 PLAYER_PROBE = "player-page"
 PAGE_PROBE = "http-get"
-TELEGRAM_PROBE = "telegram-widget"
 
 RANGE = "bytes=0-1023"
 PROBE_BYTES = 8 * 1024  # read at most this much of a file, whatever the server sends
@@ -146,37 +145,35 @@ def check_page(
     return _player_verdict(body, str(final), code)
 
 
-def check_telegram_post(
-    client: httpx.Client,
-    url: str,
-    widget_base: str,
-    *,
-    limiter: HostLimiter | None = None,
-) -> CheckResult | None:
-    """A public Telegram channel post, by the page Telegram's embed widget shows:
-    "Post not found" is gone, the message there is live. None for a URL that is not
-    such a post (a private channel's), for another probe to answer."""
-    path = telegram.post_path(url)
-    if path is None:
-        return None
-    widget = telegram.widget_url(widget_base, *path)
+def check_post(
+    client: httpx.Client, reader: PostReader, *, limiter: HostLimiter | None = None
+) -> CheckResult:
+    """A platform post, by what the platform's own embed widget reads (Telegram's and
+    Instagram's widget pages, Reddit's post JSON): the post there is live, whether it
+    holds photos, a video or text; "Post not found", a 404 or a post its author or the
+    moderators removed is gone. yt-dlp, which sees videos only, could not tell a
+    photo post from a deleted one."""
+    probe = reader.probe
     try:
-        with _slot(limiter, widget), client.stream("GET", widget, follow_redirects=True) as got:
+        with (
+            _slot(limiter, reader.url),
+            client.stream("GET", reader.url, follow_redirects=True) as got,
+        ):
             code = got.status_code
             if not got.is_success:
-                return status_result(code, got.headers, TELEGRAM_PROBE)
+                return status_result(code, got.headers, probe)
             body = _read(got, MAX_PAGE_BYTES)
     except (BlockedAddressError, httpx.HTTPError) as exc:
-        return error_result(exc, TELEGRAM_PROBE)
+        return error_result(exc, probe)
     try:
-        post = telegram.parse_widget(body, *path, widget)
+        post = reader.parse(body)
     except FetchError as exc:
         status: Status = "gone" if exc.gone else "error"
-        return CheckResult(status, str(exc)[:300], code, None, TELEGRAM_PROBE)
+        return CheckResult(status, str(exc)[:300], code, None, probe)
+    if post.removed:
+        return CheckResult("gone", post.removed[:300], code, None, probe)
     shows = "photos" if post.photos else "a video" if post.has_video else "text"
-    return CheckResult(
-        "live", f"HTTP {code}: the post is there ({shows})", code, None, TELEGRAM_PROBE
-    )
+    return CheckResult("live", f"HTTP {code}: the post is there ({shows})", code, None, probe)
 
 
 def _player_verdict(body: bytes, url: str, code: int) -> CheckResult:

@@ -12,10 +12,11 @@ How each kind of embed is probed:
 
 - ``file``: HEAD, then a ranged GET of the first KB when HEAD is not conclusive
   (see :mod:`archiver.liveness.http_probe`);
-- ``platform``: the platform's oEmbed endpoint when it has one (YouTube, Vimeo, X,
-  TikTok, Dailymotion), yt-dlp in metadata-only mode otherwise (Instagram,
-  Facebook, Telegram, channels and playlists) and as a second opinion (see
-  :mod:`archiver.liveness.oembed` and :mod:`archiver.liveness.ytdlp_probe`);
+- ``platform``: a Telegram, Reddit or Instagram post by what the platform's embed
+  widget reads; the platform's oEmbed endpoint when it has one (YouTube, Vimeo, X,
+  TikTok, Dailymotion); yt-dlp in metadata-only mode otherwise (Facebook, channels
+  and playlists) and as a second opinion (see :mod:`archiver.liveness.oembed` and
+  :mod:`archiver.liveness.ytdlp_probe`);
 - ``player``: GET of the iframe page; a 200 that no longer plays anything is gone;
 - ``page``: GET of the article page; its status code decides.
 """
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+from dataclasses import replace
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
@@ -32,13 +34,9 @@ import httpx
 from archiver.config import PostsConfig
 from archiver.extract.urls import platform_of, platform_post
 from archiver.fetch.limits import HostLimiter
+from archiver.fetch.post_readers import post_reader
 from archiver.fetch.ytdlp import Ytdlp
-from archiver.liveness.http_probe import (
-    MAX_PAGE_BYTES,
-    check_file,
-    check_page,
-    check_telegram_post,
-)
+from archiver.liveness.http_probe import MAX_PAGE_BYTES, check_file, check_page, check_post
 from archiver.liveness.oembed import Verdict, endpoints, query_oembed
 from archiver.liveness.result import CheckResult, Status
 from archiver.liveness.ytdlp_probe import ytdlp_check
@@ -47,6 +45,10 @@ __all__ = ["KINDS", "CheckResult", "Prober", "Status"]
 
 KINDS = frozenset({"file", "platform", "player", "page"})
 YTDLP_TIMEOUT = 60.0  # a metadata probe takes seconds; a minute means something is stuck
+
+# Platforms whose posts are checked by what their embed widget reads: they have no
+# oEmbed that tells, and yt-dlp sees videos only (a photo post looks deleted to it).
+_READ_POSTS = frozenset({"telegram", "reddit", "instagram"})
 
 # Post URLs each oEmbed endpoint understands (others go to yt-dlp: an oEmbed 404 for
 # a channel or a playlist would be a false "gone").
@@ -78,7 +80,7 @@ class Prober:
         ytdlp_timeout: float = YTDLP_TIMEOUT,
         limiter: HostLimiter | None = None,
         max_page_bytes: int = MAX_PAGE_BYTES,
-        telegram_url: str = PostsConfig().telegram_url,
+        posts: PostsConfig | None = None,
     ) -> None:
         self.client = client
         self.ytdlp = ytdlp
@@ -86,7 +88,7 @@ class Prober:
         self.ytdlp_timeout = ytdlp_timeout
         self.limiter = limiter
         self.max_page_bytes = max_page_bytes
-        self.telegram_url = telegram_url  # where Telegram's post widget is asked
+        self.posts = posts or PostsConfig()  # where the platforms' post widgets are asked
 
     def check(self, url: str, *, kind: str, platform: str | None) -> CheckResult:
         """Probe ``url`` as an embed of ``kind``; never raises for network or platform failures.
@@ -113,12 +115,17 @@ class Prober:
         post = platform_post(url)
         name = platform or (post.platform if post is not None else platform_of(url))
         target = post.url if post is not None else url
-        if name == "telegram":
-            found = check_telegram_post(
-                self.client, target, self.telegram_url, limiter=self.limiter
-            )
-            if found is not None:
+        reader = post_reader(name, target, self.posts) if name in _READ_POSTS else None
+        if reader is not None:
+            found = check_post(self.client, reader, limiter=self.limiter)
+            if found.status != "error" or self.ytdlp is None:
                 return found
+            # the widget could not tell (a login wall, a 5xx): yt-dlp may (a private
+            # account, a video post)
+            second = self._ask_ytdlp(target)
+            if second.status != "error":
+                return second
+            return replace(found, reason=f"{found.reason}; {second.reason}"[:400])
         endpoint = self.endpoints.get(name or "")
         fits = _OEMBED_FITS.get(name or "")
         if endpoint and post is not None and (fits is None or fits.search(target)):

@@ -150,8 +150,7 @@ class LivenessChecker:
             header = (name.strip(), value.strip())
         notifier = WebhookNotifier(settings.webhook_url or None, secret_header=header)
         limiter = HostLimiter(per_host=1, delay=1.0 / settings.per_host_rate)
-        telegram_url = archive.config.posts.telegram_url
-        prober = Prober(client, archive.ytdlp, limiter=limiter, telegram_url=telegram_url)
+        prober = Prober(client, archive.ytdlp, limiter=limiter, posts=archive.config.posts)
         return cls(archive, prober, notifier, limiter)
 
     def close(self) -> None:

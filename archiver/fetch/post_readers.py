@@ -1,0 +1,45 @@
+"""Where each platform's post is read, and how: one place for capture and liveness.
+
+X's syndication endpoint, Telegram's and Instagram's embed widget pages and Reddit's
+post JSON answer without an account (see `archiver.fetch.posts`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from archiver.config import PostsConfig
+from archiver.fetch import instagram, reddit, telegram, xposts
+from archiver.fetch.posts import PlatformPost
+
+
+@dataclass(frozen=True)
+class PostReader:
+    """The address of a platform's answer about one post, and how to read it."""
+
+    url: str
+    parse: Callable[[bytes], PlatformPost]
+    probe: str  # what a liveness check by it is called: "telegram-widget", "reddit-json"
+
+
+def post_reader(platform: str | None, url: str, settings: PostsConfig) -> PostReader | None:
+    """The reader of the post at ``url`` (an embed's canonical URL), or None when
+    the platform has none or the URL is not one post (a private channel's, a share link)."""
+    if platform == "twitter" and (x_id := xposts.post_id(url)):
+        answer = xposts.syndication_url(settings.x_syndication_url, x_id)
+        return PostReader(answer, lambda body: xposts.parse_post(body, x_id), "x-syndication")
+    if platform == "telegram" and (path := telegram.post_path(url)):
+        widget = telegram.widget_url(settings.telegram_url, *path)
+        return PostReader(
+            widget, lambda body: telegram.parse_widget(body, *path, widget), "telegram-widget"
+        )
+    if platform == "reddit" and (reddit_id := reddit.post_id(url)):
+        answer = reddit.post_json_url(settings.reddit_url, reddit_id)
+        return PostReader(answer, lambda body: reddit.parse_post(body, reddit_id), "reddit-json")
+    if platform == "instagram" and (code := instagram.post_code(url)):
+        widget = instagram.embed_url(settings.instagram_url, code)
+        return PostReader(
+            widget, lambda body: instagram.parse_embed(body, code, widget), "instagram-widget"
+        )
+    return None
