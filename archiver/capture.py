@@ -45,7 +45,7 @@ from archiver.fetch.http import (
     HttpFetcher,
     Response,
 )
-from archiver.fetch.post_readers import post_reader
+from archiver.fetch.post_readers import PostReader, post_reader
 from archiver.fetch.posts import PlatformPost
 from archiver.fetch.ytdlp import PlatformFile, YtdlpError
 from archiver.index.models import CaptureJob, Embed, Media, Page, Sighting, utcnow
@@ -673,13 +673,14 @@ class Capturer:
         reader = post_reader(embed.platform, embed.url, settings) if settings.photos else None
         if reader is None:
             return None
-        return lambda: self._read_post(reader.url, reader.parse)
+        return lambda: self._read_post(reader)
 
-    def _read_post(
-        self, url: str, parse: Callable[[bytes], PlatformPost]
-    ) -> tuple[PlatformPost, Document]:
-        answer = self.http.get_document(url)
-        return parse(answer.body), answer
+    def _read_post(self, reader: PostReader) -> tuple[PlatformPost, Document]:
+        answer = self.http.get_document(reader.url)
+        post = reader.parse(answer.body)
+        if reader.originals is not None:
+            post = reader.originals(post, lambda url: self.http.get_document(url).body)
+        return post, answer
 
     def _via_post(
         self, embed: Embed, read: Callable[[], tuple[PlatformPost, Document]]

@@ -113,16 +113,25 @@ class YtdlpConfig(_Section):
 
 
 class PostsConfig(_Section):
-    """X, Telegram, Reddit and Instagram posts' photos, which yt-dlp leaves out (see
-    ``archiver.fetch.posts``)."""
+    """X, Telegram, Reddit, Instagram and Bluesky posts' photos, which yt-dlp leaves out
+    (see ``archiver.fetch.posts``)."""
 
     photos: bool = True
     x_syndication_url: str = "https://cdn.syndication.twimg.com/tweet-result"
     telegram_url: str = "https://t.me"
     reddit_url: str = "https://www.reddit.com"
     instagram_url: str = "https://www.instagram.com"
+    bluesky_url: str = "https://public.api.bsky.app"
+    plc_url: str = "https://plc.directory"  # where Bluesky accounts' data servers are named
 
-    @field_validator("x_syndication_url", "telegram_url", "reddit_url", "instagram_url")
+    @field_validator(
+        "x_syndication_url",
+        "telegram_url",
+        "reddit_url",
+        "instagram_url",
+        "bluesky_url",
+        "plc_url",
+    )
     @classmethod
     def _http(cls, value: str) -> str:
         return _http_url(value)

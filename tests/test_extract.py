@@ -440,6 +440,15 @@ def test_pixels_icons_ads_widgets_and_plain_links_are_not_media(img: str) -> Non
         ('<blockquote class="tiktok-embed" data-video-id="7335678901234567890"><section>x'
          "</section></blockquote>", "https://www.tiktok.com/@/video/7335678901234567890",
          "platform", "blockquote"),
+        # Bluesky's snippet names the post by its AT URI; a copy without it, by its links
+        ('<blockquote class="bluesky-embed" data-bluesky-uri="at://did:plc:ewvi7nxzyoun6zhxrhs64'
+         'oiz/app.bsky.feed.post/3l6oveex3ii2l"><p>Smoke</p></blockquote>', "https://bsky.app/"
+         "profile/did:plc:ewvi7nxzyoun6zhxrhs64oiz/post/3l6oveex3ii2l", "platform", "blockquote"),
+        ('<blockquote class="bluesky-embed"><p>Smoke</p>&mdash; KI (<a href="https://bsky.app/'
+         'profile/kyivindependent.bsky.social">@kyivindependent.bsky.social</a>) <a href="https:'
+         '//bsky.app/profile/kyivindependent.bsky.social/post/3l6oveex3ii2l?ref_src=embed">Oct'
+         "ober 14</a></blockquote>", "https://bsky.app/profile/kyivindependent.bsky.social/post/"
+         "3l6oveex3ii2l", "platform", "blockquote"),
         ('<div class="fb-video" data-href="https://www.facebook.com/110brigade/videos/1234567/">'
          "</div>", "https://www.facebook.com/110brigade/videos/1234567/", "platform", "xfbml"),
         ('<script async src="https://telegram.org/js/telegram-widget.js?22" '

@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from support import FixtureServer, MediaSet, instagram, reddit
+from support import FixtureServer, MediaSet, bluesky, instagram, reddit
 from support.archiving import make_config, run_cli, settings, write_config
 from support.browser import AppClient, sha256_of
 from support.telegram import VIDEO, album, telegram_widget
@@ -123,6 +123,8 @@ def posts_config(root: Path, server: FixtureServer) -> Config:
         telegram_url=server.url(),
         reddit_url=server.url(),
         instagram_url=server.url(),
+        bluesky_url=server.url(),
+        plc_url=server.url("/plc"),
     )
     return base.model_copy(
         update={
@@ -137,6 +139,28 @@ def capture(config: Config, server: FixtureServer, page: str = PAGE) -> ItemResu
     with Archive.open(config) as archive:
         (item,) = Capturer(archive).capture_url(server.url("/live")).items
     return item
+
+
+def assert_kept_with_post(
+    config: Config, photo: Path, record: bytes, update: str, **platform: str | None
+) -> dict[str, Any]:
+    """The platform's answer lies beside the photo, the sidecar holds the post's facts
+    (``platform``: its fields, ``metadata`` keys given as ``metadata_NAME``) and the
+    page's update, and the archive verifies; the sidecar's ``platform`` is returned."""
+    folder = photo.parent
+    kept = next(folder.glob("platform.post.*"))
+    assert kept.read_bytes() == record
+    sidecar = json.loads((folder / "provenance.json").read_text())
+    found = sidecar["platform"]
+    for name, value in platform.items():
+        if name.startswith("metadata_"):
+            assert found["metadata"].get(name[len("metadata_") :]) == value, name
+        else:
+            assert found[name] == value, name
+    assert sidecar["sightings"][0]["update"] == update
+    with Archive.open(config) as archive:
+        assert verify_archive(archive).ok
+    return dict(found)
 
 
 def test_the_syndication_token_is_javascripts() -> None:
@@ -456,18 +480,19 @@ def test_a_reddit_gallery_is_archived_in_its_order_with_the_post_beside_each_pho
     assert [f.sha256 for f in item.files] == [sha256_of(media.png), sha256_of(media.photo_b)]
     asked = [r.path for r in server.requests if r.path.startswith("/comments/")]
     assert asked == [f"{REDDIT_JSON}?raw_json=1"]
-    folder = item.files[0].path.parent
-    assert (folder / "platform.post.json").read_bytes() == body  # the comments too
-    sidecar = json.loads((folder / "provenance.json").read_text())
-    platform = sidecar["platform"]
-    assert (platform["extractor"], platform["id"]) == ("Reddit", reddit.POST_ID)
-    assert platform["uploader"] == "aleppo_watch" and platform["upload_date"] == "2013-09-28"
-    assert platform["title"] == "Rebel fighters near the Citadel this morning"
-    assert platform["metadata"]["community"] == "r/syriancivilwar"
-    assert platform["metadata"]["webpage_url"] == f"https://www.reddit.com{reddit.PERMALINK}"
-    assert sidecar["sightings"][0]["update"] == "UPDATE 1800 GMT"
-    with Archive.open(config) as archive:
-        assert verify_archive(archive).ok
+    assert_kept_with_post(  # the JSON beside each photo holds the comments too
+        config,
+        item.files[0].path,
+        body,
+        "UPDATE 1800 GMT",
+        extractor="Reddit",
+        id=reddit.POST_ID,
+        uploader="aleppo_watch",
+        upload_date="2013-09-28",
+        title="Rebel fighters near the Citadel this morning",
+        metadata_community="r/syriancivilwar",
+        metadata_webpage_url=f"https://www.reddit.com{reddit.PERMALINK}",
+    )
 
 
 def test_a_reddit_photo_post_given_directly_and_a_crosspost_of_it(
@@ -537,54 +562,6 @@ def test_a_reddit_video_post_goes_to_ytdlp(
     assert [f.sha256 for f in item.files] == [sha256_of(media.clip_b)]
 
 
-@pytest.mark.parametrize(
-    ("answer", "status", "reason"),
-    [
-        (
-            reddit.answer(
-                reddit.post_data(
-                    author="[deleted]",
-                    selftext="[deleted]",
-                    removed_by_category="deleted",
-                    url=reddit.PERMALINK,
-                    is_self=True,
-                )
-            ),
-            "gone",
-            "Reddit: the post was deleted by its author",
-        ),
-        (
-            reddit.answer(
-                reddit.post_data(
-                    is_self=True,
-                    url=f"https://www.reddit.com{reddit.PERMALINK}",
-                    selftext="Heavy shelling heard from the old city since dawn.",
-                )
-            ),
-            "skipped",
-            "the Reddit post has no photo or video: its text is kept",
-        ),
-        (b'{"message": "Not Found", "error": 404}', "gone", "HTTP 404"),
-        (b"<html><body>whoa there, pardner!</body></html>", "failed", "did not hold a post"),
-    ],
-)
-def test_a_deleted_text_only_or_unreadable_reddit_post(
-    tmp_path: Path,
-    server: FixtureServer,
-    monkeypatch: pytest.MonkeyPatch,
-    answer: bytes,
-    status: str,
-    reason: str,
-) -> None:
-    monkeypatch.setenv("FAKE_YTDLP_MODE", "no-video")  # as yt-dlp ends on such a post
-    code = 404 if b'"error": 404' in answer else 200
-    server.add_handler(
-        REDDIT_JSON, lambda request: request.send_simple(code, answer, "application/json")
-    )
-    item = capture(posts_config(tmp_path / "storage", server), server, reddit.EMBED)
-    assert item.status == status and reason in str(item.reason), item.reason
-
-
 # ---- Instagram --------------------------------------------------------------------------
 
 INSTAGRAM_EMBED = f"/p/{instagram.CODE}/embed/captioned/"
@@ -616,18 +593,18 @@ def test_an_instagram_carousel_keeps_its_photos_and_its_video(
         sha256_of(media.photo_a),
         sha256_of(media.photo_c),
     ]
-    folder = item.files[1].path.parent
-    assert (folder / "platform.post.html").read_text() == page
-    sidecar = json.loads((folder / "provenance.json").read_text())
-    platform = sidecar["platform"]
-    assert (platform["extractor"], platform["id"]) == ("Instagram", instagram.CODE)
-    assert platform["uploader"] == "Aleppo Media Center"
-    assert platform["metadata"]["uploader_id"] == "aleppo_media"
-    assert platform["upload_date"] == "2013-09-28"
-    assert platform["title"] == "Smoke over the Citadel after this morning's strike."
-    assert sidecar["sightings"][0]["update"] == "UPDATE 0800 GMT"
-    with Archive.open(config) as archive:
-        assert verify_archive(archive).ok
+    assert_kept_with_post(
+        config,
+        item.files[1].path,
+        page.encode(),
+        "UPDATE 0800 GMT",
+        extractor="Instagram",
+        id=instagram.CODE,
+        uploader="Aleppo Media Center",
+        upload_date="2013-09-28",
+        title="Smoke over the Citadel after this morning's strike.",
+        metadata_uploader_id="aleppo_media",
+    )
 
 
 def test_when_instagram_gives_no_post_data_the_shown_photo_is_taken_at_its_largest(
@@ -718,3 +695,189 @@ def test_a_deleted_instagram_post_is_gone(tmp_path: Path, server: FixtureServer)
     )
     item = capture(posts_config(tmp_path / "storage", server), server, instagram.EMBED)
     assert item.status == "gone" and "HTTP 404" in str(item.reason), item.reason
+
+
+# ---- Bluesky ----------------------------------------------------------------------------
+
+GET_POSTS = "/xrpc/app.bsky.feed.getPosts"
+CID_A = "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"
+CID_B = "bafkreibme22gw2h7y2h7tg2fhqotaqjucnbc24deqo72b6mkl2egezxhvy"
+QUOTED_DID = "did:plc:4llrhdclvdlmmynkwsmg5tdc"
+
+
+def serve_blobs(server: FixtureServer, blobs: dict[str, Path]) -> None:
+    """The data server's getBlob: each blob by its CID."""
+
+    def get_blob(request: Any) -> None:
+        query = parse_qs(urlsplit(request.path).query)
+        found = blobs.get(query.get("cid", [""])[0])
+        if found is None:
+            request.send_simple(400, b'{"error":"BlobNotFound"}', "application/json")
+        else:
+            request.send_simple(200, found.read_bytes(), "image/jpeg")
+
+    server.add_handler("/pds/xrpc/com.atproto.sync.getBlob", get_blob)
+
+
+def test_a_bluesky_photo_post_is_archived_as_uploaded_with_the_post_beside_it(
+    tmp_path: Path, server: FixtureServer, media: MediaSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CDN's copies are re-encoded: each photo is the blob the author uploaded, from
+    the data server the account's DID document names."""
+    monkeypatch.setenv("FAKE_YTDLP_MODE", "crash")  # photos: yt-dlp is not asked
+    cdn = server.url("/cdn")
+    view = bluesky.post_view(
+        bluesky.images_view(cdn, bluesky.DID, [CID_A, CID_B]),
+        bluesky.images_record([CID_A, CID_B]),
+    )
+    body = bluesky.answer(view)
+    server.add_bytes(GET_POSTS, body, "application/json; charset=utf-8")
+    document = bluesky.did_document(bluesky.DID, server.url("/pds"))
+    server.add_bytes(f"/plc/{bluesky.DID}", document, "application/json")
+    serve_blobs(server, {CID_A: media.photo_a, CID_B: media.photo_c})
+    config = posts_config(tmp_path / "storage", server)
+    item = capture(config, server, bluesky.EMBED)
+
+    assert item.status == "stored", item.reason
+    assert item.url == bluesky.POST_URL
+    assert [f.sha256 for f in item.files] == [sha256_of(media.photo_a), sha256_of(media.photo_c)]
+    asked = [r.path for r in server.requests]
+    assert (
+        f"{GET_POSTS}?uris=at%3A%2F%2F{bluesky.DID.replace(':', '%3A')}%2Fapp.bsky.feed.post%2F{bluesky.RKEY}"
+        in asked
+    )
+    assert not [path for path in asked if path.startswith("/cdn/")]  # never the CDN's copy
+    assert_kept_with_post(
+        config,
+        item.files[0].path,
+        body,
+        "UPDATE 1800 GMT",
+        extractor="Bluesky",
+        id=f"{bluesky.DID}/{bluesky.RKEY}",
+        uploader="The Kyiv Independent",
+        upload_date="2024-10-14",
+        title="Smoke over the power plant after this morning's strike.",
+        metadata_uploader_id=bluesky.HANDLE,
+    )
+
+
+def test_a_bluesky_quote_keeps_both_posts_photos_and_the_cdn_copy_stands_in(
+    tmp_path: Path, server: FixtureServer, media: MediaSet
+) -> None:
+    """A quote with an image of its own: each photo with its own post's facts. The
+    quoted account's data server cannot be found (its DID document answers 404): its
+    photo is taken from the CDN rather than not at all."""
+    cdn = server.url("/cdn")
+    quoted = {
+        "$type": "app.bsky.embed.record#viewRecord",
+        "uri": f"at://{QUOTED_DID}/app.bsky.feed.post/3l6otz2fbzc2k",
+        "cid": "bafyreibjifzpqj6o6wcq3hejh7y4z4z2vmiklkvykc57tw3pcbx3kxifpm",
+        "author": bluesky.author(QUOTED_DID, "kharkiv.news", "Kharkiv News"),
+        "value": {
+            "$type": "app.bsky.feed.post",
+            "createdAt": "2024-10-14T06:02:40.000Z",
+            "text": "Explosions heard in the north of the city.",
+            "embed": bluesky.images_record([CID_B]),
+        },
+        "embeds": [bluesky.images_view(cdn, QUOTED_DID, [CID_B])],
+        "indexedAt": "2024-10-14T06:02:41.000Z",
+        "labels": [],
+    }
+    view = bluesky.post_view(
+        {
+            "$type": "app.bsky.embed.recordWithMedia#view",
+            "record": {"$type": "app.bsky.embed.record#view", "record": quoted},
+            "media": bluesky.images_view(cdn, bluesky.DID, [CID_A]),
+        }
+    )
+    server.add_bytes(GET_POSTS, bluesky.answer(view), "application/json")
+    document = bluesky.did_document(bluesky.DID, server.url("/pds"))
+    server.add_bytes(f"/plc/{bluesky.DID}", document, "application/json")
+    serve_blobs(server, {CID_A: media.photo_a})
+    server.add_file(f"/cdn/img/feed_fullsize/plain/{QUOTED_DID}/{CID_B}@jpeg", media.photo_b)
+    item = capture(posts_config(tmp_path / "storage", server), server, bluesky.EMBED)
+
+    assert item.status == "stored", item.reason
+    assert [f.sha256 for f in item.files] == [sha256_of(media.photo_a), sha256_of(media.photo_b)]
+    quoted_sidecar = json.loads((item.files[1].path.parent / "provenance.json").read_text())
+    assert quoted_sidecar["platform"]["uploader"] == "Kharkiv News"
+    assert quoted_sidecar["platform"]["id"] == f"{QUOTED_DID}/3l6otz2fbzc2k"
+
+
+def test_a_bluesky_video_post_goes_to_ytdlp(
+    tmp_path: Path, server: FixtureServer, media: MediaSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_YTDLP_MEDIA", str(media.clip_b))
+    video = {
+        "$type": "app.bsky.embed.video#view",
+        "cid": "bafkreihwihm6kpd6zuwhhlro75p5qks5qtrcu55jp3gddbfjsieiv7wuka",
+        "playlist": f"https://video.bsky.app/watch/{bluesky.DID}/bafkreihw/playlist.m3u8",
+        "thumbnail": f"https://video.bsky.app/watch/{bluesky.DID}/bafkreihw/thumbnail.jpg",
+        "aspectRatio": {"height": 720, "width": 1280},
+    }
+    server.add_bytes(GET_POSTS, bluesky.answer(bluesky.post_view(video)), "application/json")
+    item = capture(posts_config(tmp_path / "storage", server), server, bluesky.EMBED)
+    assert item.status == "stored", item.reason
+    assert [f.sha256 for f in item.files] == [sha256_of(media.clip_b)]
+
+
+@pytest.mark.parametrize(
+    ("platform", "answer", "status", "reason"),
+    [
+        (
+            "reddit",
+            reddit.answer(
+                reddit.post_data(
+                    author="[deleted]",
+                    selftext="[deleted]",
+                    removed_by_category="deleted",
+                    url=reddit.PERMALINK,
+                    is_self=True,
+                )
+            ),
+            "gone",
+            "Reddit: the post was deleted by its author",
+        ),
+        (
+            "reddit",
+            reddit.answer(
+                reddit.post_data(
+                    is_self=True,
+                    url=f"https://www.reddit.com{reddit.PERMALINK}",
+                    selftext="Heavy shelling heard from the old city since dawn.",
+                )
+            ),
+            "skipped",
+            "the Reddit post has no photo or video: its text is kept",
+        ),
+        ("reddit", b'{"message": "Not Found", "error": 404}', "gone", "HTTP 404"),
+        ("reddit", b"<html><body>whoa there, pardner!</body></html>", "failed", "not hold a post"),
+        ("bluesky", b'{"posts": []}', "gone", "Bluesky: the post was not found"),
+        (
+            "bluesky",
+            bluesky.answer(bluesky.post_view(text="Air raid alert across the east.")),
+            "skipped",
+            "the Bluesky post has no photo or video: its text is kept",
+        ),
+        ("bluesky", b'{"error":"InternalServerError"}', "failed", "did not answer with posts"),
+    ],
+)
+def test_a_deleted_text_only_or_unreadable_post(
+    tmp_path: Path,
+    server: FixtureServer,
+    monkeypatch: pytest.MonkeyPatch,
+    platform: str,
+    answer: bytes,
+    status: str,
+    reason: str,
+) -> None:
+    """Reddit's JSON and Bluesky's API: gone when removed or no longer listed, the text
+    kept when there is nothing else, retried when the answer is not one."""
+    monkeypatch.setenv("FAKE_YTDLP_MODE", "no-video")  # as yt-dlp ends on such a post
+    path, page = {"reddit": (REDDIT_JSON, reddit.EMBED), "bluesky": (GET_POSTS, bluesky.EMBED)}[
+        platform
+    ]
+    code = 404 if b'"error": 404' in answer else 200
+    server.add_handler(path, lambda request: request.send_simple(code, answer, "application/json"))
+    item = capture(posts_config(tmp_path / "storage", server), server, page)
+    assert item.status == status and reason in str(item.reason), item.reason

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 import respx
-from support import FixtureServer, MediaSet, RequestHandler, instagram, reddit
+from support import FixtureServer, MediaSet, RequestHandler, bluesky, instagram, reddit
 from support.telegram import album, telegram_widget
 
 from archiver.config import NetworkConfig, PostsConfig, YtdlpConfig
@@ -573,9 +573,11 @@ INSTAGRAM_PHOTO = instagram.shortcode_media("GraphImage", "https://scontent.cdni
         ("reddit", None, "gone", "HTTP 404"),
         ("instagram", instagram.embed_page(INSTAGRAM_PHOTO).encode(), "live", "(photos)"),
         ("instagram", None, "gone", "HTTP 404"),
+        ("bluesky", bluesky.answer(bluesky.post_view()), "live", "the post is there (text)"),
+        ("bluesky", b'{"posts": []}', "gone", "Bluesky: the post was not found"),
     ],
 )
-def test_reddit_and_instagram_posts_are_checked_by_what_their_widgets_read(
+def test_reddit_instagram_and_bluesky_posts_are_checked_by_what_their_widgets_read(
     client: httpx.Client,
     server: FixtureServer,
     platform: str,
@@ -584,7 +586,9 @@ def test_reddit_and_instagram_posts_are_checked_by_what_their_widgets_read(
     reason: str,
 ) -> None:
     """yt-dlp sees videos only: to it a photo post looks deleted, or unsupported."""
-    posts = PostsConfig(reddit_url=server.url(), instagram_url=server.url())
+    posts = PostsConfig(
+        reddit_url=server.url(), instagram_url=server.url(), bluesky_url=server.url()
+    )
     url, path, probe = {
         "reddit": (
             f"https://www.reddit.com{reddit.PERMALINK}",
@@ -596,6 +600,7 @@ def test_reddit_and_instagram_posts_are_checked_by_what_their_widgets_read(
             f"/p/{instagram.CODE}/embed/captioned/",
             "instagram-widget",
         ),
+        "bluesky": (bluesky.POST_URL, "/xrpc/app.bsky.feed.getPosts", "bluesky-api"),
     }[platform]
     if answer is None:
         server.add_status(path, 404)

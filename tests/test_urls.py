@@ -111,6 +111,13 @@ PLATFORM_CASES = [
     ("https://v.redd.it/x8k2p4q9zr1c1", "https://v.redd.it/x8k2p4q9zr1c1", "reddit", "video"),
     ("https://www.reddit.com/r/syriancivilwar/s/Xq2bJ0aDcE", "https://www.reddit.com/r/"
      "syriancivilwar/s/Xq2bJ0aDcE", "reddit", None),
+    # Bluesky: a handle (any case) or a DID; the embed widget's frame names the DID
+    ("https://bsky.app/profile/KyivIndependent.bsky.social/post/3l6oveex3ii2l?ref_src=embed",
+     "https://bsky.app/profile/kyivindependent.bsky.social/post/3l6oveex3ii2l", "bluesky",
+     None),
+    ("https://embed.bsky.app/embed/did:plc:ewvi7nxzyoun6zhxrhs64oiz/app.bsky.feed.post/"
+     "3l6oveex3ii2l", "https://bsky.app/profile/did:plc:ewvi7nxzyoun6zhxrhs64oiz/post/"
+     "3l6oveex3ii2l", "bluesky", None),
 ]  # fmt: skip
 
 
@@ -146,6 +153,9 @@ def test_platform_urls_become_canonical_post_urls(
         # a platform page that is not a post keeps platform kind but is cleaned
         ("https://twitter.com/RaqqaMC?ref_src=twsrc%5Etfw&s=09",
          NormalizedURL("https://twitter.com/RaqqaMC", "twitter", "platform", None)),
+        ("https://bsky.app/profile/did:plc:ewvi7nxzyoun6zhxrhs64oiz?ref_src=embed",
+         NormalizedURL("https://bsky.app/profile/did:plc:ewvi7nxzyoun6zhxrhs64oiz", "bluesky",
+                       "platform", None)),
     ],
 )  # fmt: skip
 def test_non_post_urls_are_cleaned_and_classified(given: str, expected: NormalizedURL) -> None:

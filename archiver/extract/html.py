@@ -65,6 +65,7 @@ from archiver.extract.structured import (
     open_graph_media,
 )
 from archiver.extract.urls import (
+    bluesky_uri_url,
     is_tracker_url,
     media_type_of_url,
     platform_of,
@@ -510,7 +511,7 @@ class _ContentWalker:
         return self._base_platform is not None
 
     def _blockquote(self, node: Element) -> bool | None:
-        """Tweet, Instagram, TikTok and Reddit embed blockquotes; their quoted text is
+        """Tweet, Instagram, TikTok, Reddit and Bluesky embed blockquotes; their quoted text is
         metadata, not context. Ordinary quotes are read as text."""
         classes = _classes(node)
         url: str | None = None
@@ -524,6 +525,9 @@ class _ContentWalker:
             url = url or next(reversed(self._post_links(node, "instagram")), None)
         elif "reddit-embed-bq" in classes or "reddit-card" in classes:
             url = next(iter(self._post_links(node, "reddit")), None)  # then author, subreddit
+        elif "bluesky-embed" in classes:  # at://DID/app.bsky.feed.post/RKEY, then links
+            url = bluesky_uri_url(attr(node, "data-bluesky-uri"))
+            url = url or next(reversed(self._post_links(node, "bluesky")), None)
         elif "tiktok-embed" in classes:
             url = resolve_url(attr(node, "cite"), self._base)
             video_id = attr(node, "data-video-id")

@@ -138,6 +138,9 @@ _PLATFORM_HOSTS: dict[str, str] = {
     "embed.reddit.com": "reddit",
     "redd.it": "reddit",
     "v.redd.it": "reddit",
+    # Bluesky: posts on the web app and the embed widget's frames
+    "bsky.app": "bluesky",
+    "embed.bsky.app": "bluesky",
 }
 _HOST_NOISE_PREFIXES = ("www.", "m.", "mobile.", "web.", "music.", "business.")
 
@@ -750,6 +753,46 @@ def _reddit(parts: SplitResult, segments: list[str], query: dict[str, str]) -> P
     return None
 
 
+# A Bluesky account is a DID (did:plc:…, did:web:…) or a handle (a domain name); a
+# post is its record key in app.bsky.feed.post (a 13-character TID, in practice).
+_BLUESKY_ACTOR = re.compile(r"did:(?:plc|web):[A-Za-z0-9._:%-]{1,200}|[A-Za-z0-9.-]{1,253}")
+_BLUESKY_RKEY = re.compile(r"[A-Za-z0-9._:~-]{1,512}")
+_BLUESKY_POST = "app.bsky.feed.post"
+
+
+def _bluesky(
+    parts: SplitResult, segments: list[str], query: dict[str, str]
+) -> PlatformMatch | None:
+    """Bluesky posts: ``bsky.app/profile/ACTOR/post/RKEY`` and the embed widget's frame
+    ``embed.bsky.app/embed/DID/app.bsky.feed.post/RKEY``; profiles are not posts."""
+    url = None
+    if _host(parts) == "embed.bsky.app":
+        if len(segments) == 4 and segments[0] == "embed" and segments[2] == _BLUESKY_POST:
+            url = bluesky_post_url(segments[1], segments[3])
+    elif len(segments) == 4 and segments[0] == "profile" and segments[2] == "post":
+        url = bluesky_post_url(segments[1], segments[3])
+    return (url, None) if url else None
+
+
+def bluesky_post_url(actor: str, rkey: str) -> str | None:
+    """The web address of a Bluesky post, from its account (DID or handle) and record
+    key; None when either is not one."""
+    actor = actor.lower() if not actor.startswith("did:") else actor
+    if not (_BLUESKY_ACTOR.fullmatch(actor) and _BLUESKY_RKEY.fullmatch(rkey)):
+        return None
+    return f"https://bsky.app/profile/{actor}/post/{rkey}"
+
+
+def bluesky_uri_url(uri: str | None) -> str | None:
+    """The web address of the post an AT URI (``at://DID/app.bsky.feed.post/RKEY``)
+    names, as Bluesky's embed snippet gives it in ``data-bluesky-uri``."""
+    if not uri or not uri.startswith("at://"):
+        return None
+    actor, _, rest = uri[len("at://") :].partition("/")
+    collection, _, rkey = rest.partition("/")
+    return bluesky_post_url(actor, rkey) if collection == _BLUESKY_POST else None
+
+
 _MATCHERS: dict[str, _Matcher] = {
     "youtube": _youtube,
     "vimeo": _vimeo,
@@ -763,6 +806,7 @@ _MATCHERS: dict[str, _Matcher] = {
     "ok": _ok,
     "brightcove": _brightcove,
     "reddit": _reddit,
+    "bluesky": _bluesky,
 }
 
 

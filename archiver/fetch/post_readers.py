@@ -1,7 +1,8 @@
 """Where each platform's post is read, and how: one place for capture and liveness.
 
-X's syndication endpoint, Telegram's and Instagram's embed widget pages and Reddit's
-post JSON answer without an account (see `archiver.fetch.posts`).
+X's syndication endpoint, Telegram's and Instagram's embed widget pages, Reddit's
+post JSON and Bluesky's public API answer without an account (see
+`archiver.fetch.posts`).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from archiver.config import PostsConfig
-from archiver.fetch import instagram, reddit, telegram, xposts
+from archiver.fetch import bluesky, instagram, reddit, telegram, xposts
 from archiver.fetch.posts import PlatformPost
 
 
@@ -21,6 +22,9 @@ class PostReader:
     url: str
     parse: Callable[[bytes], PlatformPost]
     probe: str  # what a liveness check by it is called: "telegram-widget", "reddit-json"
+    # for capture: the post with its photos as uploaded, where that takes more
+    # requests (given a way to GET a small document's bytes)
+    originals: Callable[[PlatformPost, Callable[[str], bytes]], PlatformPost] | None = None
 
 
 def post_reader(platform: str | None, url: str, settings: PostsConfig) -> PostReader | None:
@@ -41,5 +45,13 @@ def post_reader(platform: str | None, url: str, settings: PostsConfig) -> PostRe
         widget = instagram.embed_url(settings.instagram_url, code)
         return PostReader(
             widget, lambda body: instagram.parse_embed(body, code, widget), "instagram-widget"
+        )
+    if platform == "bluesky" and (account_post := bluesky.post_path(url)):
+        actor, rkey = account_post
+        return PostReader(
+            bluesky.posts_url(settings.bluesky_url, actor, rkey),
+            lambda body: bluesky.parse_posts(body, rkey),
+            "bluesky-api",
+            lambda post, get: bluesky.with_originals(post, settings.plc_url, get),
         )
     return None

@@ -1,12 +1,14 @@
 """A platform post's photos, which yt-dlp leaves out, with what the platform says of the post.
 
-yt-dlp archives videos: a photo post on X or Telegram ends in "No video could be found",
-a Reddit photo post or gallery in "Unsupported URL", and the photos beside a post's
-video are skipped. Live blogs embed photo posts as often as video ones, so for these
-platforms archiver reads the post from what the platform's own embed widget reads
-(`archiver.fetch.xposts`, `archiver.fetch.telegram`) or from its public JSON
-(`archiver.fetch.reddit`): a `PlatformPost`, whose photos are downloaded and whose
-videos still go to yt-dlp.
+yt-dlp archives videos: a photo post on X, Telegram or Bluesky ends in "No video
+could be found", an Instagram one in "There is no video in this post", a Reddit photo
+post or gallery in "Unsupported URL", and the photos beside a post's video are
+skipped. Live blogs embed photo posts as often as video ones, so for these platforms
+archiver reads the post from what the platform's own embed widget reads
+(`archiver.fetch.xposts`, `archiver.fetch.telegram`, `archiver.fetch.instagram`) or
+from its public API (`archiver.fetch.reddit`, `archiver.fetch.bluesky`): a
+`PlatformPost`, whose photos are downloaded and whose videos still go to yt-dlp.
+`archiver.fetch.post_readers` says which is read where.
 """
 
 from __future__ import annotations
