@@ -700,6 +700,7 @@ def test_a_deleted_instagram_post_is_gone(tmp_path: Path, server: FixtureServer)
 # ---- Bluesky ----------------------------------------------------------------------------
 
 GET_POSTS = "/xrpc/app.bsky.feed.getPosts"
+GET_THREAD = "/xrpc/app.bsky.feed.getPostThread"
 CID_A = "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"
 CID_B = "bafkreibme22gw2h7y2h7tg2fhqotaqjucnbc24deqo72b6mkl2egezxhvy"
 QUOTED_DID = "did:plc:4llrhdclvdlmmynkwsmg5tdc"
@@ -881,3 +882,37 @@ def test_a_deleted_text_only_or_unreadable_post(
     server.add_handler(path, lambda request: request.send_simple(code, answer, "application/json"))
     item = capture(posts_config(tmp_path / "storage", server), server, page)
     assert item.status == status and reason in str(item.reason), item.reason
+
+
+def test_a_bluesky_post_named_by_handle_is_asked_for_by_its_thread(
+    tmp_path: Path, server: FixtureServer, media: MediaSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A handle can change hands: the thread endpoint resolves it. Its 400 for a post
+    it cannot find is no proof of removal (a handle that moved answers the same)."""
+    monkeypatch.setenv("FAKE_YTDLP_MODE", "no-video")
+    view = bluesky.post_view(bluesky.images_view(server.url("/cdn"), bluesky.DID, [CID_A]))
+    thread = {"thread": {"$type": "app.bsky.feed.defs#threadViewPost", "post": view}}
+    server.add_bytes(GET_THREAD, json.dumps(thread).encode(), "application/json")
+    server.add_bytes(
+        f"/plc/{bluesky.DID}",
+        bluesky.did_document(bluesky.DID, server.url("/pds")),
+        "application/json",
+    )
+    serve_blobs(server, {CID_A: media.photo_a})
+    config = posts_config(tmp_path / "storage", server)
+    by_handle = f"https://bsky.app/profile/{bluesky.HANDLE}/post/{bluesky.RKEY}"
+    with Archive.open(config) as archive:
+        (item,) = Capturer(archive).capture_url(by_handle).items
+    assert item.status == "stored", item.reason
+    assert [f.sha256 for f in item.files] == [sha256_of(media.photo_a)]
+    asked = next(r.path for r in server.requests if r.path.startswith(GET_THREAD))
+    assert parse_qs(urlsplit(asked).query)["uri"] == [
+        f"at://{bluesky.HANDLE}/app.bsky.feed.post/{bluesky.RKEY}"
+    ]
+
+    server.add_status(GET_THREAD, 400, b'{"error":"NotFound","message":"Post not found"}')
+    with Archive.open(config) as archive:
+        (again,) = (
+            Capturer(archive).capture_url(by_handle.replace(bluesky.RKEY, "3l6ozzzzzzz2a")).items
+        )
+    assert again.status == "failed" and "HTTP 400" in str(again.reason), again.reason

@@ -1,8 +1,12 @@
 """Bluesky posts, from Bluesky's public API (see `posts`).
 
-``https://public.api.bsky.app/xrpc/app.bsky.feed.getPosts?uris=at://ACTOR/app.bsky.feed.post/RKEY``
+``https://public.api.bsky.app/xrpc/app.bsky.feed.getPosts?uris=at://DID/app.bsky.feed.post/RKEY``
 answers without an account with ``{"posts": [PostView]}``, and ``{"posts": []}`` once
-the post is deleted or its account gone. A PostView holds the ``author`` (``did``,
+the post is deleted or its account gone. A post named by its author's handle (which
+can change) is asked for with ``app.bsky.feed.getPostThread?uri=at://HANDLE/…``,
+which resolves the handle: ``{"thread": {"post": PostView}}``; it answers a deleted
+post with a 400, which is not taken as proof of removal. A PostView holds the
+``author`` (``did``,
 ``handle``, ``displayName``), the ``record`` as posted (``text``, ``createdAt``) and
 its ``embed`` as shown:
 
@@ -51,18 +55,30 @@ def post_path(url: str) -> tuple[str, str] | None:
 
 
 def posts_url(base: str, actor: str, rkey: str) -> str:
+    """Where the API is asked about the post: by DID, the list of posts it still has;
+    by handle, the thread, which resolves the handle."""
     uri = f"at://{actor}/app.bsky.feed.post/{rkey}"
-    return f"{base.rstrip('/')}/xrpc/app.bsky.feed.getPosts?{urlencode({'uris': uri})}"
+    if actor.startswith("did:"):
+        return f"{base.rstrip('/')}/xrpc/app.bsky.feed.getPosts?{urlencode({'uris': uri})}"
+    query = urlencode({"uri": uri, "depth": 0, "parentHeight": 0})
+    return f"{base.rstrip('/')}/xrpc/app.bsky.feed.getPostThread?{query}"
 
 
 def parse_posts(body: bytes, rkey: str) -> PlatformPost:
-    """Read the API's answer; FetchError (gone) when it no longer lists the post,
-    FetchError for anything that is not an answer about it."""
+    """Read the API's answer (getPosts' or getPostThread's); FetchError (gone) when it
+    no longer has the post, FetchError for anything that is not an answer about it."""
     try:
         data = load_json(body)
     except (ValueError, RecursionError):
         data = None
-    posts = json_at(data, "posts")
+    thread = json_at(data, "thread")
+    if isinstance(thread, dict):  # getPostThread
+        shape = json_text(thread.get("$type")) or ""
+        posts = [] if shape.endswith("#notFoundPost") else [thread.get("post")]
+        if shape.endswith("#blockedPost"):
+            raise FetchError("Bluesky: the post is blocked", retryable=True)
+    else:
+        posts = json_at(data, "posts")
     if not isinstance(posts, list):
         raise FetchError("Bluesky: the API did not answer with posts", retryable=True)
     if not posts:
