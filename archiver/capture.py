@@ -702,7 +702,8 @@ class Capturer:
                 raise exc from None
         # the photos first: when the video then fails (and is retried), they are safe
         photos: list[StoredFile] = []
-        for photo, shown in [(photo, each) for each in post.shown() for photo in each.photos]:
+        fetched = [(url, each) for each in post.shown() for url in each.photos + each.files]
+        for photo, shown in fetched:
             # a copy beside each photo (placing it moves it)
             with temp_file(self.tmp, ".post") as (record, sink):
                 sink.write(post.record)

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from hashlib import sha256
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from support import FixtureServer, MediaSet, bluesky, instagram, reddit
+from support import FixtureServer, MediaSet, bluesky, instagram, mastodon, reddit
 from support.archiving import make_config, run_cli, settings, write_config
 from support.browser import AppClient, sha256_of
 from support.telegram import VIDEO, album, telegram_widget
@@ -861,6 +862,14 @@ def test_a_bluesky_video_post_goes_to_ytdlp(
             "the Bluesky post has no photo or video: its text is kept",
         ),
         ("bluesky", b'{"error":"InternalServerError"}', "failed", "did not answer with posts"),
+        ("mastodon", b'{"error":"Record not found"}', "gone", "HTTP 404"),
+        (
+            "mastodon",
+            b'{"id": "113331196497446434", "content": "<p>Air raid alert.</p>",'
+            b' "media_attachments": []}',
+            "skipped",
+            "the Mastodon post has no photo or video: its text is kept",
+        ),
     ],
 )
 def test_a_deleted_text_only_or_unreadable_post(
@@ -872,13 +881,16 @@ def test_a_deleted_text_only_or_unreadable_post(
     status: str,
     reason: str,
 ) -> None:
-    """Reddit's JSON and Bluesky's API: gone when removed or no longer listed, the text
+    """Reddit's JSON and Bluesky's and Mastodon's APIs: gone when removed or no longer
+    listed, the text
     kept when there is nothing else, retried when the answer is not one."""
     monkeypatch.setenv("FAKE_YTDLP_MODE", "no-video")  # as yt-dlp ends on such a post
-    path, page = {"reddit": (REDDIT_JSON, reddit.EMBED), "bluesky": (GET_POSTS, bluesky.EMBED)}[
-        platform
-    ]
-    code = 404 if b'"error": 404' in answer else 200
+    path, page = {
+        "reddit": (REDDIT_JSON, reddit.EMBED),
+        "bluesky": (GET_POSTS, bluesky.EMBED),
+        "mastodon": (MASTODON_API, mastodon.embed_frame(server.url().rstrip("/"))),
+    }[platform]
+    code = 404 if b'"error": 404' in answer or b"Record not found" in answer else 200
     server.add_handler(path, lambda request: request.send_simple(code, answer, "application/json"))
     item = capture(posts_config(tmp_path / "storage", server), server, page)
     assert item.status == status and reason in str(item.reason), item.reason
@@ -916,3 +928,73 @@ def test_a_bluesky_post_named_by_handle_is_asked_for_by_its_thread(
             Capturer(archive).capture_url(by_handle.replace(bluesky.RKEY, "3l6ozzzzzzz2a")).items
         )
     assert again.status == "failed" and "HTTP 400" in str(again.reason), again.reason
+
+
+# ---- Mastodon ---------------------------------------------------------------------------
+
+MASTODON_API = f"/api/v1/statuses/{mastodon.STATUS_ID}"
+
+
+@pytest.mark.parametrize("snippet", [mastodon.embed_frame, mastodon.embed_blockquote])
+def test_a_mastodon_status_is_archived_with_its_photos_and_videos(
+    tmp_path: Path,
+    server: FixtureServer,
+    media: MediaSet,
+    monkeypatch: pytest.MonkeyPatch,
+    snippet: Callable[[str], str],
+) -> None:
+    """Any host may be a Mastodon instance: its embed says so. yt-dlp has no Mastodon
+    extractor, so the video is fetched as the instance serves it."""
+    monkeypatch.setenv("FAKE_YTDLP_MODE", "crash")  # yt-dlp is not asked
+    server.add_file("/system/media_attachments/files/original/a.jpeg", media.photo_a)
+    server.add_file("/system/media_attachments/files/original/b.mp4", media.clip_a)
+    files = server.url("/system/media_attachments/files/original")
+    data = mastodon.status(
+        server.url().rstrip("/"),
+        [
+            mastodon.attachment("image", f"{files}/a.jpeg", 1),
+            mastodon.attachment("video", f"{files}/b.mp4", 2),
+        ],
+    )
+    body = mastodon.answer(data)
+    server.add_bytes(MASTODON_API, body, "application/json; charset=utf-8")
+    config = posts_config(tmp_path / "storage", server)
+    item = capture(config, server, snippet(server.url().rstrip("/")))
+
+    assert item.status == "stored", item.reason
+    assert item.url == server.url(f"/@{mastodon.USER}/{mastodon.STATUS_ID}")
+    assert [f.sha256 for f in item.files] == [sha256_of(media.photo_a), sha256_of(media.clip_a)]
+    assert_kept_with_post(
+        config,
+        item.files[1].path,
+        body,
+        "UPDATE 1800 GMT",
+        extractor="Mastodon",
+        id=mastodon.STATUS_ID,
+        uploader="Aleppo Watch",
+        upload_date="2024-10-21",
+        title="Smoke over the market after the strike this morning. #Aleppo",
+        metadata_uploader_id=mastodon.USER,
+    )
+
+
+def test_a_boosted_status_keeps_its_photo_with_the_boosted_statuss_facts(
+    tmp_path: Path, server: FixtureServer, media: MediaSet
+) -> None:
+    instance = server.url().rstrip("/")
+    server.add_file("/media/original.png", media.png)
+    boosted = mastodon.status(
+        instance,
+        [mastodon.attachment("image", server.url("/media/original.png"))],
+        status_id="113331100000000001",
+        user="kharkiv_news",
+    )
+    data = mastodon.status(instance, [], reblog=boosted)
+    server.add_bytes(MASTODON_API, mastodon.answer(data), "application/json")
+    item = capture(
+        posts_config(tmp_path / "storage", server), server, mastodon.embed_frame(instance)
+    )
+    assert item.status == "stored", item.reason
+    sidecar = json.loads((item.files[0].path.parent / "provenance.json").read_text())
+    assert sidecar["platform"]["id"] == "113331100000000001"
+    assert sidecar["platform"]["metadata"]["uploader_id"] == "kharkiv_news"

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 import respx
-from support import FixtureServer, MediaSet, RequestHandler, bluesky, instagram, reddit
+from support import FixtureServer, MediaSet, RequestHandler, bluesky, instagram, mastodon, reddit
 from support.telegram import album, telegram_widget
 
 from archiver.config import NetworkConfig, PostsConfig, YtdlpConfig
@@ -575,9 +575,11 @@ INSTAGRAM_PHOTO = instagram.shortcode_media("GraphImage", "https://scontent.cdni
         ("instagram", None, "gone", "HTTP 404"),
         ("bluesky", bluesky.answer(bluesky.post_view()), "live", "the post is there (text)"),
         ("bluesky", b'{"posts": []}', "gone", "Bluesky: the post was not found"),
+        ("mastodon", mastodon.answer(mastodon.status("", [])), "live", "is there (text)"),
+        ("mastodon", None, "gone", "HTTP 404"),
     ],
 )
-def test_reddit_instagram_and_bluesky_posts_are_checked_by_what_their_widgets_read(
+def test_posts_are_checked_by_what_their_platforms_widgets_read(
     client: httpx.Client,
     server: FixtureServer,
     platform: str,
@@ -601,6 +603,11 @@ def test_reddit_instagram_and_bluesky_posts_are_checked_by_what_their_widgets_re
             "instagram-widget",
         ),
         "bluesky": (bluesky.POST_URL, "/xrpc/app.bsky.feed.getPosts", "bluesky-api"),
+        "mastodon": (  # the test server is the instance
+            server.url(f"/@{mastodon.USER}/{mastodon.STATUS_ID}"),
+            f"/api/v1/statuses/{mastodon.STATUS_ID}",
+            "mastodon-api",
+        ),
     }[platform]
     if answer is None:
         server.add_status(path, 404)

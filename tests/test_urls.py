@@ -153,6 +153,13 @@ def test_platform_urls_become_canonical_post_urls(
         # a platform page that is not a post keeps platform kind but is cleaned
         ("https://twitter.com/RaqqaMC?ref_src=twsrc%5Etfw&s=09",
          NormalizedURL("https://twitter.com/RaqqaMC", "twitter", "platform", None)),
+        # a Mastodon status is known by its embed frame; the same path elsewhere is a page
+        ("https://Example.Social/@aleppo_watch/113331196497446434/embed",
+         NormalizedURL("https://example.social/@aleppo_watch/113331196497446434", "mastodon",
+                       "platform", None)),
+        ("https://example.social/@aleppo_watch/113331196497446434",
+         NormalizedURL("https://example.social/@aleppo_watch/113331196497446434", None, "player",
+                       None)),
         ("https://bsky.app/profile/did:plc:ewvi7nxzyoun6zhxrhs64oiz?ref_src=embed",
          NormalizedURL("https://bsky.app/profile/did:plc:ewvi7nxzyoun6zhxrhs64oiz", "bluesky",
                        "platform", None)),

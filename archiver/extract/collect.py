@@ -11,6 +11,7 @@ from archiver.extract.urls import (
     file_url,
     is_furniture_url,
     is_tracker_url,
+    mastodon_embed,
     media_type_of_url,
     normalize_url,
     platform_of,
@@ -130,6 +131,8 @@ def link_embed(
     if is_tracker_url(url) or is_furniture_url(url):
         return None
     post = platform_post(url)
+    if post is None and mastodon_embed(url) is not None:
+        post = normalize_url(url)  # the status the frame shows
     if post is not None:
         return FoundEmbed(
             "platform", post.url, url, post.media_type or media_type, post.platform, found_in,

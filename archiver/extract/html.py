@@ -511,8 +511,8 @@ class _ContentWalker:
         return self._base_platform is not None
 
     def _blockquote(self, node: Element) -> bool | None:
-        """Tweet, Instagram, TikTok, Reddit and Bluesky embed blockquotes; their quoted text is
-        metadata, not context. Ordinary quotes are read as text."""
+        """Tweet, Instagram, TikTok, Reddit, Bluesky and Mastodon embed blockquotes; their
+        quoted text is metadata, not context. Ordinary quotes are read as text."""
         classes = _classes(node)
         url: str | None = None
         if classes & {"twitter-tweet", "twitter-video", "twitter-tweet-rendered"}:
@@ -528,6 +528,8 @@ class _ContentWalker:
         elif "bluesky-embed" in classes:  # at://DID/app.bsky.feed.post/RKEY, then links
             url = bluesky_uri_url(attr(node, "data-bluesky-uri"))
             url = url or next(reversed(self._post_links(node, "bluesky")), None)
+        elif "mastodon-embed" in classes:  # its frame, HOST/@USER/ID/embed
+            url = resolve_url(attr(node, "data-embed-url"), self._base)
         elif "tiktok-embed" in classes:
             url = resolve_url(attr(node, "cite"), self._base)
             video_id = attr(node, "data-video-id")

@@ -793,6 +793,36 @@ def bluesky_uri_url(uri: str | None) -> str | None:
     return bluesky_post_url(actor, rkey) if collection == _BLUESKY_POST else None
 
 
+# Mastodon runs on any host: a status is known by its path, and only its embed frame
+# (``HOST/@USER/ID/embed``) says that a URL on an unknown host is one.
+_MASTODON_STATUS = re.compile(
+    r"/(?:@([A-Za-z0-9_]{1,64}(?:@[A-Za-z0-9.-]{1,253})?)|users/([A-Za-z0-9_]{1,64})/statuses)"
+    r"/(\d{1,20})(?:/embed)?/?"
+)
+
+
+def mastodon_status(url: str) -> str | None:
+    """``HOST/@USER/ID``, the page of a Mastodon status, for any of its spellings."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    found = _MASTODON_STATUS.fullmatch(parts.path)
+    if found is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    user = found[1] or found[2]
+    return urlunsplit((parts.scheme, parts.netloc.lower(), f"/@{user}/{found[3]}", "", ""))
+
+
+def mastodon_embed(url: str) -> str | None:
+    """The status a Mastodon embed frame (``HOST/@USER/ID/embed``) shows, or None."""
+    try:
+        path = urlsplit(url).path
+    except ValueError:
+        return None
+    return mastodon_status(url) if path.rstrip("/").endswith("/embed") else None
+
+
 _MATCHERS: dict[str, _Matcher] = {
     "youtube": _youtube,
     "vimeo": _vimeo,
@@ -842,6 +872,9 @@ def normalize_url(url: str) -> NormalizedURL:
     post = platform_post(url)
     if post is not None:
         return post
+    status = mastodon_embed(url)
+    if status is not None:
+        return NormalizedURL(status, "mastodon", "platform", None)
     platform = platform_of(url)
     if platform is not None:
         return NormalizedURL(_clean_platform_url(url), platform, "platform", None)

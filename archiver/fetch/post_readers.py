@@ -1,8 +1,8 @@
 """Where each platform's post is read, and how: one place for capture and liveness.
 
 X's syndication endpoint, Telegram's and Instagram's embed widget pages, Reddit's
-post JSON and Bluesky's public API answer without an account (see
-`archiver.fetch.posts`).
+post JSON, Bluesky's public API and a Mastodon instance's API answer without an
+account (see `archiver.fetch.posts`).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from archiver.config import PostsConfig
-from archiver.fetch import bluesky, instagram, reddit, telegram, xposts
+from archiver.fetch import bluesky, instagram, mastodon, reddit, telegram, xposts
 from archiver.fetch.posts import PlatformPost
 
 
@@ -54,4 +54,7 @@ def post_reader(platform: str | None, url: str, settings: PostsConfig) -> PostRe
             "bluesky-api",
             lambda post, get: bluesky.with_originals(post, settings.plc_url, get),
         )
+    if platform == "mastodon" and (status := mastodon.api_url(url)):
+        api, status_id = status
+        return PostReader(api, lambda body: mastodon.parse_status(body, status_id), "mastodon-api")
     return None

@@ -6,14 +6,15 @@ post or gallery in "Unsupported URL", and the photos beside a post's video are
 skipped. Live blogs embed photo posts as often as video ones, so for these platforms
 archiver reads the post from what the platform's own embed widget reads
 (`archiver.fetch.xposts`, `archiver.fetch.telegram`, `archiver.fetch.instagram`) or
-from its public API (`archiver.fetch.reddit`, `archiver.fetch.bluesky`): a
+from its public API (`archiver.fetch.reddit`, `archiver.fetch.bluesky`,
+`archiver.fetch.mastodon`): a
 `PlatformPost`, whose photos are downloaded and whose videos still go to yt-dlp.
 `archiver.fetch.post_readers` says which is read where.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,9 @@ class PlatformPost:
     # why readers no longer see it, though the platform still lists its media
     # ("Reddit: the post was removed (moderator)"): archived all the same
     removed: str | None = None
+    # video and audio files the platform serves as they are, fetched like the photos
+    # (Mastodon's: yt-dlp has no extractor for it)
+    files: list[str] = field(default_factory=list)
 
     def shown(self) -> list[PlatformPost]:
         """This post and the one it quotes: each photo is kept with its own post's facts."""
