@@ -667,8 +667,9 @@ class Capturer:
             raise FetchError(f"no media found in player page ({exc})", retryable=False) from None
 
     def _post_reader(self, embed: Embed) -> Callable[[], tuple[PlatformPost, Document]] | None:
-        """How to read an X, Telegram, Reddit or Instagram post's photos, which yt-dlp
-        leaves out: the post and the platform's answer it was read from."""
+        """How to read a post's photos (X, Telegram, Reddit, Instagram, Bluesky) or files
+        (Mastodon), which yt-dlp leaves out: the post and the platform's answer it was
+        read from."""
         settings = self.archive.config.posts
         reader = post_reader(embed.platform, embed.url, settings) if settings.photos else None
         if reader is None:
@@ -700,25 +701,25 @@ class Capturer:
                 return self._via_ytdlp(embed.url, embed)
             except FetchError:
                 raise exc from None
-        # the photos first: when the video then fails (and is retried), they are safe
-        photos: list[StoredFile] = []
-        fetched = [(url, each) for each in post.shown() for url in each.photos + each.files]
-        for photo, shown in fetched:
-            # a copy beside each photo (placing it moves it)
+        # the files first: when the video then fails (and is retried), they are safe
+        direct: list[StoredFile] = []
+        served = [(url, each) for each in post.shown() for url in each.photos + each.files]
+        for url, shown in served:
+            # a copy beside each file (placing it moves it)
             with temp_file(self.tmp, ".post") as (record, sink):
                 sink.write(post.record)
                 sink.flush()
-                with self.http.download(photo, self.tmp) as download:
+                with self.http.download(url, self.tmp) as download:
                     extras = [(record, post.record_name)]
-                    photos += self._store_download(download, embed, post_facts(shown), extras)
+                    direct += self._store_download(download, embed, post_facts(shown), extras)
         videos = self._via_ytdlp(embed.url, embed) if post.has_video else []
-        if not photos and not videos:
+        if not direct and not videos:
             self._keep_post(embed, post, answer)
             raise Skip(
                 f"the {post.platform} post has no photo or video: its text is kept as a "
                 f"version of {embed.url}"
             )
-        return videos + photos
+        return videos + direct
 
     def _keep_post(self, embed: Embed, post: PlatformPost, answer: Document) -> None:
         """A post of words alone is evidence in its words: the widget's answer is kept

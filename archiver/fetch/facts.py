@@ -85,6 +85,15 @@ def _said(value: object) -> str | None:
     return None
 
 
+def epoch_moment(value: object) -> str | None:
+    """Seconds since the epoch, as a platform's JSON gives a post's time, in ISO 8601
+    (UTC); None for anything else."""
+    if not isinstance(value, int | float):
+        return None
+    _, moment = parse_upload(value)
+    return moment.isoformat() if moment is not None else None
+
+
 def post_facts(post: PlatformPost) -> PlatformFacts:
     day, moment = parse_upload(post.posted_at)
     metadata = {

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -29,6 +28,7 @@ from archiver.extract import ExtractError
 from archiver.extract.document import Element, attr, parse_document, text_of, with_class
 from archiver.extract.media import largest, parse_srcset
 from archiver.extract.urls import resolve_url
+from archiver.fetch.facts import epoch_moment
 from archiver.fetch.posts import PlatformPost
 from archiver.jsontext import json_at, json_list, json_text, load_json
 
@@ -104,20 +104,13 @@ def _from_json(media: dict[str, Any]) -> _Shown:
     photos = [url for node in children if not _is_video(node) and (url := _largest(node))]
     captions = json_list(json_at(media, "edge_media_to_caption", "edges"))
     text = json_text(json_at(captions[0], "node", "text")) if captions else None
-    stamp = media.get("taken_at_timestamp")
-    moment = None
-    if isinstance(stamp, int) and not isinstance(stamp, bool):
-        try:
-            moment = datetime.fromtimestamp(stamp, UTC).isoformat()
-        except (OverflowError, OSError, ValueError):
-            moment = None
     return (
         photos,
         any(_is_video(node) for node in children),
         text,
         json_text(json_at(media, "owner", "username")),
         json_text(json_at(media, "owner", "full_name")),
-        moment,
+        epoch_moment(media.get("taken_at_timestamp")),
     )
 
 

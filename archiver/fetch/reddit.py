@@ -25,12 +25,12 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import replace
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 from archiver.errors import FetchError
 from archiver.extract.urls import file_url
+from archiver.fetch.facts import epoch_moment
 from archiver.fetch.posts import PlatformPost
 from archiver.jsontext import json_at, json_list, json_text, load_json
 
@@ -94,7 +94,7 @@ def _post(data: dict[str, Any], body: bytes, quoted: PlatformPost | None = None)
         text="\n\n".join(part for part in (title, words) if part) or None,
         author=None if author in (None, "[deleted]") else author,
         handle=None,  # the author's name is the account's: said once
-        posted_at=_moment(data.get("created_utc")),
+        posted_at=epoch_moment(data.get("created_utc")),
         photos=list(dict.fromkeys(photos))[:MAX_PHOTOS],
         has_video=_has_video(data, photos) or bool(quoted and quoted.has_video),
         record=body,
@@ -147,12 +147,3 @@ def _has_video(data: dict[str, Any], photos: list[str]) -> bool:
         return True
     link = json_text(data.get("url_overridden_by_dest"))
     return bool(link) and not photos and not data.get("is_self") and not data.get("is_gallery")
-
-
-def _moment(value: object) -> str | None:
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        return None
-    try:
-        return datetime.fromtimestamp(value, UTC).isoformat()
-    except (OverflowError, OSError, ValueError):
-        return None

@@ -148,9 +148,9 @@ def check_page(
 def check_post(
     client: httpx.Client, reader: PostReader, *, limiter: HostLimiter | None = None
 ) -> CheckResult:
-    """A platform post, by what the platform's own embed widget reads (Telegram's and
-    Instagram's widget pages, Reddit's post JSON): the post there is live, whether it
-    holds photos, a video or text; "Post not found", a 404 or a post its author or the
+    """A platform post, by what the platform's own embed widget reads (see
+    `post_readers`): the post there is live, whether it holds photos, a video or text;
+    "Post not found", a 404, a post no longer listed or one its author or the
     moderators removed is gone. yt-dlp, which sees videos only, could not tell a
     photo post from a deleted one."""
     probe = reader.probe

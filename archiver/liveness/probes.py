@@ -13,10 +13,10 @@ How each kind of embed is probed:
 - ``file``: HEAD, then a ranged GET of the first KB when HEAD is not conclusive
   (see :mod:`archiver.liveness.http_probe`);
 - ``platform``: a Telegram, Reddit, Instagram, Bluesky or Mastodon post by what the
-  platform's embed widget reads; the platform's oEmbed endpoint when it has one (YouTube, Vimeo, X,
-  TikTok, Dailymotion); yt-dlp in metadata-only mode otherwise (Facebook, channels
-  and playlists) and as a second opinion (see :mod:`archiver.liveness.oembed` and
-  :mod:`archiver.liveness.ytdlp_probe`);
+  platform's embed widget reads; the platform's oEmbed endpoint when it has one
+  (YouTube, Vimeo, X, TikTok, Dailymotion); yt-dlp in metadata-only mode otherwise
+  (Facebook, channels and playlists) and as a second opinion (see
+  :mod:`archiver.liveness.oembed` and :mod:`archiver.liveness.ytdlp_probe`);
 - ``player``: GET of the iframe page; a 200 that no longer plays anything is gone;
 - ``page``: GET of the article page; its status code decides.
 """
