@@ -702,17 +702,18 @@ class Capturer:
             except FetchError:
                 raise exc from None
         # the files first: when the video then fails (and is retried), they are safe
-        direct: list[StoredFile] = []
-        served = [(url, each) for each in post.shown() for url in each.photos + each.files]
-        for url, shown in served:
-            # a copy beside each file (placing it moves it)
-            with temp_file(self.tmp, ".post") as (record, sink):
-                sink.write(post.record)
-                sink.flush()
-                with self.http.download(url, self.tmp) as download:
-                    extras = [(record, post.record_name)]
-                    direct += self._store_download(download, embed, post_facts(shown), extras)
-        videos = self._via_ytdlp(embed.url, embed) if post.has_video else []
+        direct = self._store_served(
+            embed, post, [(url, each) for each in post.shown() for url in each.photos + each.files]
+        )
+        try:
+            videos = self._via_ytdlp(embed.url, embed) if post.has_video else []
+        except FetchError as exc:
+            # yt-dlp's extractor for the platform broke, or the platform turned it away:
+            # the videos as the platform serves them are the next best thing
+            served = [(url, each) for each in post.shown() for url in each.video_files]
+            if exc.gone or not served:
+                raise
+            videos = self._store_served(embed, post, served)
         if not direct and not videos:
             self._keep_post(embed, post, answer)
             raise Skip(
@@ -720,6 +721,21 @@ class Capturer:
                 f"version of {embed.url}"
             )
         return videos + direct
+
+    def _store_served(
+        self, embed: Embed, post: PlatformPost, served: list[tuple[str, PlatformPost]]
+    ) -> list[StoredFile]:
+        """Download files a platform serves as they are, each with its own post's facts
+        and a copy of the platform's answer beside it (placing it moves it)."""
+        stored: list[StoredFile] = []
+        for url, shown in served:
+            with temp_file(self.tmp, ".post") as (record, sink):
+                sink.write(post.record)
+                sink.flush()
+                with self.http.download(url, self.tmp) as download:
+                    extras = [(record, post.record_name)]
+                    stored += self._store_download(download, embed, post_facts(shown), extras)
+        return stored
 
     def _keep_post(self, embed: Embed, post: PlatformPost, answer: Document) -> None:
         """A post of words alone is evidence in its words: the widget's answer is kept

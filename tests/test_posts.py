@@ -257,6 +257,45 @@ def test_a_post_with_a_video_and_a_photo_keeps_both(
     assert {f.sha256 for f in item.files} == {sha256_of(media.clip_b), sha256_of(media.photo_a)}
 
 
+@pytest.mark.parametrize(("ytdlp", "status"), [("crash", "stored"), ("unavailable", "gone")])
+def test_when_ytdlp_cannot_take_an_x_video_the_mp4_x_serves_is_archived(
+    tmp_path: Path,
+    server: FixtureServer,
+    media: MediaSet,
+    monkeypatch: pytest.MonkeyPatch,
+    ytdlp: str,
+    status: str,
+) -> None:
+    """yt-dlp's X extractor breaks often: the post's own answer lists the video's MP4s,
+    and the one of the highest bitrate is archived instead. A video yt-dlp says was
+    removed is gone, not looked for elsewhere."""
+    monkeypatch.setenv("FAKE_YTDLP_MODE", ytdlp)
+    server.add_file("/ext_tw_video/384036/pu/vid/1280x720/clip.mp4", media.clip_a)
+    video = media_detail("video", "https://pbs.twimg.com/ext_tw_video_thumb/384036/pu/img/v1.jpg")
+    video["video_info"]["variants"] = [
+        {"bitrate": 256000, "content_type": "video/mp4", "url": server.url("/480x270.mp4")},
+        {
+            "content_type": "application/x-mpegURL",
+            "url": "https://video.twimg.com/ext_tw_video/384036/pu/pl/playlist.m3u8",
+        },
+        {
+            "bitrate": 2176000,
+            "content_type": "video/mp4",
+            "url": server.url("/ext_tw_video/384036/pu/vid/1280x720/clip.mp4"),
+        },
+    ]
+    server.add_bytes("/tweet-result", post([video]), "application/json")
+    config = posts_config(tmp_path / "storage", server)
+    item = capture(config, server)
+    assert item.status == status, item.reason
+    if status == "stored":
+        assert [f.sha256 for f in item.files] == [sha256_of(media.clip_a)]
+        sidecar = json.loads((item.files[0].path.parent / "provenance.json").read_text())
+        assert sidecar["sightings"][0]["acquisition"]["tool"] == "httpx"
+        assert sidecar["platform"]["extractor"] == "X"
+    assert not [r for r in server.requests if r.path == "/480x270.mp4"]
+
+
 @pytest.mark.parametrize(
     ("answer", "status", "reason"),
     [

@@ -41,6 +41,9 @@ class PlatformPost:
     # video and audio files the platform serves as they are, fetched like the photos
     # (Mastodon's: yt-dlp has no extractor for it)
     files: list[str] = field(default_factory=list)
+    # the videos yt-dlp takes, as files the platform serves (X's best MP4): fetched
+    # when yt-dlp cannot take them, so a broken extractor does not cost the video
+    video_files: list[str] = field(default_factory=list)
 
     def shown(self) -> list[PlatformPost]:
         """This post and the one it quotes: each photo is kept with its own post's facts."""

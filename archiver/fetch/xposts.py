@@ -3,7 +3,8 @@
 ``cdn.syndication.twimg.com/tweet-result?id=ID&token=TOKEN`` answers without an
 account with the post as JSON (X's format, as the widget gets it): ``text``,
 ``created_at``, ``user`` and ``mediaDetails``, one per photo, video or GIF, with the
-photo's ``media_url_https``. That URL with ``name=orig`` is the photo as uploaded.
+photo's ``media_url_https``. That URL with ``name=orig`` is the photo as uploaded; a
+video's ``video_info.variants`` are its MP4s (and HLS playlist) by bitrate.
 A quoted post comes as ``quoted_tweet``, with its own ``mediaDetails``, which the
 embed shows too. A deleted or withheld post answers 404, or a ``TweetTombstone``.
 """
@@ -72,6 +73,9 @@ def _post(
         for m in media
         if m.get("type") == "photo" and (url := json_text(m.get("media_url_https")))
     ]
+    videos = [
+        url for m in media if m.get("type") in ("video", "animated_gif") and (url := _best_mp4(m))
+    ]
     user = data.get("user")
     if not isinstance(user, dict):
         user = {}
@@ -91,4 +95,17 @@ def _post(
         record=body,
         record_name="platform.post.json",
         quoted=quoted,
+        video_files=list(dict.fromkeys(videos)),
     )
+
+
+def _best_mp4(media: dict[str, Any]) -> str | None:
+    """The highest-bitrate MP4 of a video's ``video_info.variants`` (a GIF has one)."""
+    variants = [
+        (bitrate if isinstance(bitrate := v.get("bitrate"), int) else 0, url)
+        for v in json_list(json_at(media, "video_info", "variants"))
+        if isinstance(v, dict)
+        and v.get("content_type") == "video/mp4"
+        and (url := json_text(v.get("url")))
+    ]
+    return max(variants)[1] if variants else None
