@@ -216,24 +216,37 @@ class Capturer:
     def run_claimed(self, job_id: int) -> None:
         """Run a job the queue claimed for us (the daemon's entry point).
 
-        A page job only records the page: its embeds become jobs of their own.
+        A page job (a feed entry's link) records the page, and the older pages of a
+        page split into pages, as a live page source's are read: back to
+        ``[polling] older_pages`` the first time, later up to what was archived
+        before. Its embeds become jobs of their own.
         """
         with self.archive.session() as session:
             job = session.get_one(CaptureJob, job_id)
             url, embed_id = job.url, job.embed_id
         if embed_id is None:
-            self._url_job(job_id, url, None, inline=False)
+            older = self.archive.config.polling.older_pages
+            self._url_job(job_id, url, None, inline=False, older_pages=older, read_back=False)
         else:
             self._run(job_id, embed_id, self._capture_embed, claimed=True)
 
     def _url_job(
-        self, job_id: int, url: str, on_item: OnItem | None, *, inline: bool, older_pages: int = 0
+        self,
+        job_id: int,
+        url: str,
+        on_item: OnItem | None,
+        *,
+        inline: bool,
+        older_pages: int = 0,
+        read_back: bool = True,
     ) -> CaptureReport:
         report = CaptureReport(url)
         outcome: Outcome | None
         self.leases.hold(job_id)
         try:
-            self._capture_url(url, report, on_item, inline=inline, older_pages=older_pages)
+            self._capture_url(
+                url, report, on_item, inline=inline, older_pages=older_pages, read_back=read_back
+            )
             outcome = Outcome(JobState.DONE)
         except Interrupted as exc:
             report.error, outcome = str(exc), None
@@ -289,6 +302,7 @@ class Capturer:
         *,
         inline: bool,
         older_pages: int = 0,
+        read_back: bool = True,
     ) -> None:
         target = normalize_url(url)
         if target.kind == "platform":
@@ -314,7 +328,7 @@ class Capturer:
         embed_jobs = recorded.jobs
         if older_pages:
             reader = OlderPageReader(self, self.http, None, response.final_url, extraction)
-            reader.read(older_pages, read_back=True)
+            reader.read(older_pages, read_back=read_back)
             report.older_pages = reader.pages
             embed_jobs = embed_jobs + reader.jobs
         if not inline:

@@ -4,6 +4,7 @@ on to an older page is neither recorded as removed nor archived twice."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -279,3 +280,53 @@ def test_capture_archives_older_pages_when_asked(tmp_path: Path, server: Fixture
     found = json.loads(run_cli(config, "search", "--page", f"{live}?page=2", "--json").stdout)
     assert [s["page_url"] for s in found[0]["sightings"]] == [f"{live}?page=2"]
     assert run_cli(config, "capture", live, "--older-pages", "-1").returncode == 2
+
+
+FEED = """<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0"><channel><title>World news</title><link>{base}/</link>
+<item><title>Syria live: {title}</title><link>/live</link><guid>/live</guid>
+<description>{title}</description></item></channel></rss>"""
+
+
+def test_a_live_blog_a_feed_entry_links_is_read_back_and_then_up_to_what_was_archived(
+    tmp_path: Path, db_url: str, server: FixtureServer
+) -> None:
+    """A news feed's entry for a live blog changes as the blog does; each change captures
+    the blog, and its older pages are read as a live page source's are."""
+    for seed, name in enumerate("ABCD"):
+        server.add_file(f"/media/{name}.jpg", make_photo(tmp_path / f"{name}.jpg", seed=seed))
+    serve_blog(server, [["C"], ["B"], ["A"]])
+    feed = FEED.format(base=server.url("").rstrip("/"), title="{title}")
+    server.add_bytes("/feed", feed.format(title="rebels advance").encode(), "application/rss+xml")
+    data = settings(tmp_path / "storage", polling={"older_pages": 5}, liveness={"enabled": False})
+    config = write_config(tmp_path / "archiver.toml", data)
+    assert run_cli(config, "source", "add", server.url("/feed"), "--every", "1s").returncode == 0
+
+    first = run_cli(config, "run", "--once")
+    assert first.returncode == 0, first.stderr
+    assert (server.hits("/live?page=2"), server.hits("/live?page=3")) == (1, 1)
+
+    # D is posted; the others scroll on, and the feed's entry changes with the blog
+    serve_blog(server, [["D"], ["C"], ["B"], ["A"]])
+    server.add_bytes("/feed", feed.format(title="ceasefire talks").encode(), "application/rss+xml")
+    time.sleep(1.1)  # the feed is due again
+    second = run_cli(config, "run", "--once")
+    assert second.returncode == 0, second.stderr
+
+    assert server.hits("/live?page=2") == 2  # it holds C, archived before: reading stops
+    assert (server.hits("/live?page=3"), server.hits("/live?page=4")) == (1, 0)
+    with Archive.open(config_from_dict(data)) as archive:
+        assert embeds_by_page(archive) == {
+            "D": ("live", False),
+            "C": ("live", False),  # first found there; not recorded again on page 2
+            "B": ("live?page=2", False),
+            "A": ("live?page=3", False),
+        }
+        with archive.read_session() as session:
+            done = session.scalars(select(CaptureJob.url).where(CaptureJob.embed_id.is_not(None)))
+            assert sorted(url.rsplit("/", 1)[1] for url in done) == [
+                "A.jpg",
+                "B.jpg",
+                "C.jpg",
+                "D.jpg",
+            ]

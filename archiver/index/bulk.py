@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from archiver.extract import FoundEmbed
 from archiver.index.models import CaptureJob, Embed, Page
 from archiver.index.records import live_source
+from archiver.jobs import JobState
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ def record_feed_entries(
 ) -> int:
     """Index a batch of new or changed feed entries: a page per entry link, its
     embeds, a capture job for each embed and one for the linked page itself (unless
-    the link is media, and so one of the embeds).
+    the link is media, and so one of the embeds), queued again when it had finished.
 
     Returns how many embeds were new.
     """
@@ -89,10 +90,23 @@ def record_feed_entries(
     )
     job_row = {"state": "pending", "attempts": 0, "next_attempt_at": now}
     job_row |= {"created_at": now, "updated_at": now}
+    page_links = [e.link for e in entries if e.page_job]
     insert_ignoring_duplicates(
         session,
         CaptureJob.__table__,  # type: ignore[arg-type]
-        [{"url": e.link, "embed_id": None, **job_row} for e in entries if e.page_job],
+        [{"url": link, "embed_id": None, **job_row} for link in page_links],
+    )
+    # a changed entry's page may have changed too (a developing story, a live blog):
+    # captured again; a capture under way or waiting to be retried is left to finish
+    session.execute(
+        update(CaptureJob)
+        .where(
+            CaptureJob.embed_id.is_(None),
+            CaptureJob.url.in_(page_links),
+            CaptureJob.state == JobState.DONE,
+        )
+        .values(state=JobState.PENDING, attempts=0, next_attempt_at=now, updated_at=now)
+        .execution_options(synchronize_session=False)
     )
     ids = list(page_ids.values())
     known = set(
