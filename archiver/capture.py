@@ -327,7 +327,7 @@ class Capturer:
         report.title = recorded.title
         embed_jobs = recorded.jobs
         if older_pages:
-            reader = OlderPageReader(self, self.http, None, response.final_url, extraction)
+            reader = OlderPageReader(self, self.http, None, response, extraction)
             reader.read(older_pages, read_back=read_back)
             report.older_pages = reader.pages
             embed_jobs = embed_jobs + reader.jobs
@@ -355,13 +355,15 @@ class Capturer:
         mark_removed: bool = False,
         extraction: PageExtraction | None = None,
         older: OlderPages | None = None,
+        first_page: str | None = None,
     ) -> RecordedPage:
         """Store a page version, find its embeds and make sure each has a capture job.
 
         With ``mark_removed``, embeds seen before but missing from this version are
         recorded as removed from the page (a live page that lost an update); for a
         live page that goes on in ``older`` pages, see ``record_embeds``.
-        ``extraction`` is what ``read_page`` found in ``body``, when already read.
+        ``extraction`` is what ``read_page`` found in ``body``, when already read;
+        ``first_page`` the address of the first page, when this is an older page.
         """
         if extraction is None:
             extraction = read_page(body, response.final_url)
@@ -372,6 +374,8 @@ class Capturer:
             )
             if source_id is not None:
                 page.source_id = live_source(session, source_id)
+            if first_page is not None:
+                page.first_page_url = first_page
             retitled = retitle_page(session, page, extraction.title)
             recorded = RecordedPage(page.id, sha256, changed, extraction.title)
             record_embeds(session, page, extraction.embeds, now, recorded, mark_removed, older)

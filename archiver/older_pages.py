@@ -17,7 +17,7 @@ from sqlalchemy import select
 from archiver.errors import ArchiverError, FetchError, Interrupted
 from archiver.extract import ExtractError, PageExtraction, extract_embeds
 from archiver.extract.pagination import continues_page
-from archiver.fetch.http import HttpFetcher
+from archiver.fetch.http import HttpFetcher, Response
 from archiver.index.models import Embed, Page
 from archiver.logs import log_event
 
@@ -57,15 +57,16 @@ class OlderPageReader:
         capturer: Capturer,
         http: HttpFetcher,
         source_id: int | None,
-        first_url: str,
-        first: PageExtraction,
+        first: Response,
+        extraction: PageExtraction,
     ) -> None:
         self.capturer = capturer
         self.http = http
         self.source_id = source_id
-        self.first_url = first_url
-        self.first = first
-        self.visited = {first_url}
+        self.first_url = first.final_url  # where the pages go on from
+        self.first_page = first.url  # what the first page is recorded as
+        self.first = extraction
+        self.visited = {self.first_url}
         self.pages = 0
         self.new_embeds = 0
         self.jobs: list[tuple[int, int]] = []  # (job id, embed id) of what they hold
@@ -154,6 +155,7 @@ class OlderPageReader:
             response=response,
             source_id=self.source_id,
             extraction=replace(extraction, embeds=fresh),
+            first_page=self.first_page,
         )
         self.new_embeds += recorded.new_embeds
         self.jobs += recorded.jobs
@@ -173,6 +175,6 @@ class OlderPageReader:
             held |= {
                 embed
                 for embed, page in rows
-                if page == self.first_url or continues_page(self.first_url, page)
+                if page in (self.first_page, self.first_url) or continues_page(self.first_url, page)
             }
         return held

@@ -277,8 +277,12 @@ def test_capture_archives_older_pages_when_asked(tmp_path: Path, server: Fixture
     assert set(items) == {"C.jpg", "B.jpg"} and items["B.jpg"]["status"] == "stored"
     assert "Footage posted by activists" in items["B.jpg"]["context"]
 
-    found = json.loads(run_cli(config, "search", "--page", f"{live}?page=2", "--json").stdout)
-    assert [s["page_url"] for s in found[0]["sightings"]] == [f"{live}?page=2"]
+    # the older page names the first: searching by the blog's address finds both
+    found = json.loads(run_cli(config, "search", "--page", live, "--json").stdout)
+    pages = sorted(s["page_url"] for record in found for s in record["sightings"])
+    assert pages == [live, f"{live}?page=2"]
+    report = run_cli(config, "report", live)
+    assert report.returncode == 0 and "B.jpg" in report.stdout, report.stdout
     assert run_cli(config, "capture", live, "--older-pages", "-1").returncode == 2
 
 
@@ -330,3 +334,5 @@ def test_a_live_blog_a_feed_entry_links_is_read_back_and_then_up_to_what_was_arc
                 "C.jpg",
                 "D.jpg",
             ]
+    found = json.loads(run_cli(config, "search", "--page", server.url("/live"), "--json").stdout)
+    assert len(found) == 4  # the blog's address finds its older pages' files too

@@ -105,6 +105,8 @@ class Page(Base):
     title: Mapped[str | None] = mapped_column(Text)
     source_id: Mapped[int | None] = mapped_column(ForeignKey("sources.id", ondelete="SET NULL"))
     feed_entry_sha256: Mapped[str | None] = mapped_column(String(64))  # of its feed content
+    # an older page of a page split into pages: the first page's address
+    first_page_url: Mapped[str | None] = mapped_column(Text, index=True)
     first_fetched_at: Mapped[datetime]
     last_fetched_at: Mapped[datetime]
 

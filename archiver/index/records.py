@@ -276,11 +276,13 @@ def shared_download(first: Sighting | None) -> dict[str, Any] | None:
 
 
 def pages_read_as(urls: list[str]) -> CompoundSelect[tuple[int]]:
-    """Ids of the pages at ``urls`` and, for a live page source among them, of its older
-    pages (a page source's pages are itself and the older pages read with it)."""
-    older = select(Page.id).join(Source, Source.id == Page.source_id)
-    older = older.where(Source.url.in_(urls), Source.detected_kind == "page")
-    return union(select(Page.id).where(Page.url.in_(urls)), older)
+    """Ids of the pages at ``urls`` and of their older pages: those that name one as
+    their first page, and a live page source's (its pages are itself and the older
+    pages read with it)."""
+    of_source = select(Page.id).join(Source, Source.id == Page.source_id)
+    of_source = of_source.where(Source.url.in_(urls), Source.detected_kind == "page")
+    older = select(Page.id).where(Page.first_page_url.in_(urls))
+    return union(select(Page.id).where(Page.url.in_(urls)), older, of_source)
 
 
 def live_source(session: Session, source_id: int | None) -> int | None:
