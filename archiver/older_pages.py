@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
-from archiver.errors import ArchiverError, FetchError, Interrupted
+from archiver.errors import ArchiverError, ArchiveUnavailable, FetchError, Interrupted
 from archiver.extract import ExtractError, PageExtraction, extract_embeds
 from archiver.extract.pagination import continues_page
 from archiver.fetch.http import HttpFetcher, Response
@@ -113,8 +113,8 @@ class OlderPageReader:
             self.visited.add(url)
             try:
                 extraction = self._record(url, known)
-            except Interrupted:
-                raise
+            except (Interrupted, ArchiveUnavailable):
+                raise  # not this page's fault: the poll or capture fails, and is retried
             except ArchiverError as exc:
                 older.complete = False
                 log_event("page.older_failed", logging.WARNING, url=url, reason=str(exc))

@@ -155,6 +155,33 @@ def test_a_daemon_on_a_full_disk_keeps_running_and_retries_without_counting(
     assert {j["state"] for j in _jobs(pg_url)} == {"done"}
 
 
+def test_a_full_disk_while_reading_older_pages_fails_the_poll_not_the_pages(
+    tmp_path: Path, server: FixtureServer, pg_url: str
+) -> None:
+    """A live blog's older pages are read before the page is recorded: a full disk
+    there is the archive's fault, not an older page's, so the poll fails (and is
+    retried) instead of going on as if the older pages had failed."""
+    for number in (1, 2, 3):
+        older = f"<a href='/live?page={number + 1}'>Older posts</a>" if number < 3 else ""
+        update = f"<p>Update {number}:</p><img src='/m/p{number}.jpg'>"
+        server.add_page("/live" if number == 1 else f"/live?page={number}",
+                        f"<article>{update}{older}</article>")  # fmt: skip
+    disk = tmp_path / "disk"
+    storage = disk / "storage"
+    config = write_config(tmp_path / "a.toml", settings(storage, pg_url))
+    fill = f"cat /dev/zero > {disk / 'filler'} 2>/dev/null; true"
+    steps = [
+        Step(cli_command(config, "source", "add", server.url("/live"), "--every", "1h")),
+        Step(["sh", "-c", fill]),
+        Step(cli_command(config, "--log-level", "info", "run", "--once")),
+    ]
+    *_, full = on_small_disk(disk, "1m", steps, tmp_path / "out")
+    assert_one_line_errors(full)
+    (polled,) = [line for line in full.stderr.splitlines() if "event=source.polled" in line]
+    assert "result=error" in polled and "cannot store the page: No space left" in polled
+    assert "page.older_failed" not in full.stderr, full.stderr
+
+
 def _jobs(db_url: str) -> list[dict[str, Any]]:
     engine = create_engine(db_url)
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from archiver.errors import storage_error
 from archiver.store.atomic import publish, temp_file
 from archiver.store.layout import Layout
 
@@ -46,8 +47,11 @@ def place_page(layout: Layout, body: bytes, tmp_dir: Path) -> tuple[str, Path]:
     sha256 = hashlib.sha256(body).hexdigest()
     final = layout.page_dir(sha256) / PAGE_FILE
     if not final.exists():
-        with temp_file(tmp_dir) as (tmp, sink):
-            sink.write(body)
-            sink.flush()
-            publish(tmp, final)
+        try:
+            with temp_file(tmp_dir) as (tmp, sink):
+                sink.write(body)
+                sink.flush()
+                publish(tmp, final)
+        except OSError as exc:  # a full disk is the archive's fault, not the page's
+            raise storage_error(exc, "cannot store the page") from None
     return sha256, final
