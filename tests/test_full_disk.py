@@ -182,6 +182,44 @@ def test_a_full_disk_while_reading_older_pages_fails_the_poll_not_the_pages(
     assert "page.older_failed" not in full.stderr, full.stderr
 
 
+UPLOAD = """
+import sys
+sys.path.insert(0, {tests!r})
+from support.browser import AppClient
+from archiver.archive import Archive
+from archiver.config import load_config
+from archiver.web import create_app
+
+with Archive.open(load_config({config!r})) as archive:
+    client = AppClient(create_app(archive))
+    held = bytes(range(256)) * 16384  # 4 MiB: more than the disk has left
+    answer = client.post("/api/similar", files={{"file": ("held.jpg", held, "image/jpeg")}})
+    print(answer.status_code, answer.headers.get("retry-after"), answer.text)
+    client.close()
+"""
+
+
+def test_an_upload_to_a_full_disk_is_a_503_not_a_crash(tmp_path: Path, pg_url: str) -> None:
+    """ "Find this file" keeps the upload in the archive's scratch space: a full disk
+    there is the archive's state (503, Retry-After), not an internal error."""
+    disk = tmp_path / "disk"
+    config = write_config(tmp_path / "a.toml", settings(disk / "storage", pg_url))
+    script = tmp_path / "upload.py"
+    script.write_text(UPLOAD.format(tests=str(Path(__file__).parent), config=str(config)))
+    fill = f"cat /dev/zero > {disk / 'filler'} 2>/dev/null; true"
+    steps = [
+        Step(cli_command(config, "init")),
+        Step(["sh", "-c", fill]),
+        Step([sys.executable, str(script)]),
+    ]
+    *_, upload = on_small_disk(disk, "1m", steps, tmp_path / "out")
+    assert upload.returncode == 0, upload.stderr
+    status, retry_after, body = upload.stdout.split(" ", 2)
+    assert (status, retry_after) == ("503", "60"), upload.stdout + upload.stderr
+    assert "cannot keep the upload: No space left on device" in body
+    assert "Traceback" not in upload.stderr, upload.stderr
+
+
 def _jobs(db_url: str) -> list[dict[str, Any]]:
     engine = create_engine(db_url)
     try:

@@ -20,6 +20,8 @@ from fastapi import Request
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
+from archiver.errors import storage_error
+
 # python-multipart logs each malformed body as a warning before it raises. The client
 # gets the reason as a one-line 400; on the service's stderr it would be a bare line,
 # outside archiver's log format, that any client could print as often as it likes.
@@ -125,8 +127,11 @@ async def receive_upload(
     boundary = options.get(b"boundary")
     if content_type != b"multipart/form-data" or not boundary:
         raise BadUpload(f"send the file as multipart/form-data in a field named {name!r}")
-    directory.mkdir(parents=True, exist_ok=True)
-    handle = tempfile.NamedTemporaryFile(dir=directory, prefix="upload-", delete=False)  # noqa: SIM115
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        handle = tempfile.NamedTemporaryFile(dir=directory, prefix="upload-", delete=False)  # noqa: SIM115
+    except OSError as exc:
+        raise storage_error(exc, "cannot keep the upload") from None
     path = Path(handle.name)
     try:
         collector = _Collector(handle, name, limit)
@@ -143,18 +148,21 @@ async def receive_upload(
             },
         )
         received = 0
-        async for chunk in request.stream():
-            received += len(chunk)
-            if received > limit + ENVELOPE:
-                raise UploadTooLarge(limit)
-            parser.write(chunk)
-        parser.finalize()
-        handle.close()
-        if collector.filename is None:
-            raise BadUpload(f"no file in the form field {name!r}")
-        suffix = _SUFFIX.fullmatch(Path(collector.filename).suffix)
-        if suffix:  # the type is sniffed from the bytes; the suffix only helps
-            path = path.rename(path.with_suffix(suffix.group(0).lower()))
+        try:
+            async for chunk in request.stream():
+                received += len(chunk)
+                if received > limit + ENVELOPE:
+                    raise UploadTooLarge(limit)
+                parser.write(chunk)
+            parser.finalize()
+            handle.close()
+            if collector.filename is None:
+                raise BadUpload(f"no file in the form field {name!r}")
+            suffix = _SUFFIX.fullmatch(Path(collector.filename).suffix)
+            if suffix:  # the type is sniffed from the bytes; the suffix only helps
+                path = path.rename(path.with_suffix(suffix.group(0).lower()))
+        except OSError as exc:  # a full disk is the archive's state: a 503, not a 500
+            raise storage_error(exc, "cannot keep the upload") from None
         yield Upload(path, collector.filename, collector.size, collector.fields)
     except MultipartParseError:
         raise BadUpload("malformed multipart body") from None
