@@ -16,6 +16,7 @@ import pytest
 from support import FixtureServer, MediaSet, bluesky, instagram, mastodon, reddit
 from support.archiving import make_config, run_cli, settings, write_config
 from support.browser import AppClient, sha256_of
+from support.server import guess_content_type
 from support.telegram import VIDEO, album, telegram_widget
 
 from archiver.archive import Archive
@@ -755,7 +756,7 @@ def serve_blobs(server: FixtureServer, blobs: dict[str, Path]) -> None:
         if found is None:
             request.send_simple(400, b'{"error":"BlobNotFound"}', "application/json")
         else:
-            request.send_simple(200, found.read_bytes(), "image/jpeg")
+            request.send_simple(200, found.read_bytes(), guess_content_type(found))
 
     server.add_handler("/pds/xrpc/com.atproto.sync.getBlob", get_blob)
 
@@ -845,21 +846,35 @@ def test_a_bluesky_quote_keeps_both_posts_photos_and_the_cdn_copy_stands_in(
     assert quoted_sidecar["platform"]["id"] == f"{QUOTED_DID}/3l6otz2fbzc2k"
 
 
-def test_a_bluesky_video_post_goes_to_ytdlp(
-    tmp_path: Path, server: FixtureServer, media: MediaSet, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("ytdlp", ["ok", "crash"])
+def test_a_bluesky_video_post_goes_to_ytdlp_and_else_its_blob_is_fetched(
+    tmp_path: Path,
+    server: FixtureServer,
+    media: MediaSet,
+    monkeypatch: pytest.MonkeyPatch,
+    ytdlp: str,
 ) -> None:
+    """yt-dlp takes Bluesky videos; when it cannot, the video's blob (which its HLS
+    playlist names) is fetched from the author's data server, as uploaded."""
+    monkeypatch.setenv("FAKE_YTDLP_MODE", ytdlp)
     monkeypatch.setenv("FAKE_YTDLP_MEDIA", str(media.clip_b))
+    cid = "bafkreihwihm6kpd6zuwhhlro75p5qks5qtrcu55jp3gddbfjsieiv7wuka"
+    encoded = bluesky.DID.replace(":", "%3A")
     video = {
         "$type": "app.bsky.embed.video#view",
-        "cid": "bafkreihwihm6kpd6zuwhhlro75p5qks5qtrcu55jp3gddbfjsieiv7wuka",
-        "playlist": f"https://video.bsky.app/watch/{bluesky.DID}/bafkreihw/playlist.m3u8",
-        "thumbnail": f"https://video.bsky.app/watch/{bluesky.DID}/bafkreihw/thumbnail.jpg",
+        "cid": cid,
+        "playlist": f"https://video.bsky.app/watch/{encoded}/{cid}/playlist.m3u8",
+        "thumbnail": f"https://video.bsky.app/watch/{encoded}/{cid}/thumbnail.jpg",
         "aspectRatio": {"height": 720, "width": 1280},
     }
     server.add_bytes(GET_POSTS, bluesky.answer(bluesky.post_view(video)), "application/json")
+    document = bluesky.did_document(bluesky.DID, server.url("/pds"))
+    server.add_bytes(f"/plc/{bluesky.DID}", document, "application/json")
+    serve_blobs(server, {cid: media.clip_a})
     item = capture(posts_config(tmp_path / "storage", server), server, bluesky.EMBED)
     assert item.status == "stored", item.reason
-    assert [f.sha256 for f in item.files] == [sha256_of(media.clip_b)]
+    expected = media.clip_b if ytdlp == "ok" else media.clip_a
+    assert [f.sha256 for f in item.files] == [sha256_of(expected)]
 
 
 @pytest.mark.parametrize(

@@ -31,7 +31,7 @@ import re
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import unquote, urlencode, urlsplit
 
 from archiver.errors import FetchError
 from archiver.extract.urls import platform_of
@@ -41,6 +41,7 @@ from archiver.jsontext import json_at, json_list, json_text, load_json
 MAX_PHOTOS = 4  # Bluesky allows four images per post
 _POST = re.compile(r"/profile/([^/]+)/post/([^/]+)/?")
 _CDN_IMAGE = re.compile(r"/img/[a-z_]+/plain/(did:[a-z]+:[A-Za-z0-9._:%-]+)/([a-z0-9]+)(?:@|$)")
+_PLAYLIST = re.compile(r"/watch/(did(?::|%3A)[a-z]+(?::|%3A)[A-Za-z0-9._:%-]+)/([a-z0-9]+)/")
 _IMAGES = "app.bsky.embed.images#view"
 _VIDEO = "app.bsky.embed.video#view"
 _EXTERNAL = "app.bsky.embed.external#view"
@@ -119,6 +120,7 @@ def _post(
         if (url := json_text(json_at(image, "fullsize")))
     ]
     link = json_text(json_at(media, "external", "uri")) if kind == _EXTERNAL else None
+    playlist = json_text(json_at(media, "playlist")) if kind == _VIDEO else None
     return PlatformPost(
         platform="Bluesky",
         id=f"{did}/{rkey}",
@@ -136,6 +138,8 @@ def _post(
         record_name="platform.post.json",
         quoted=quoted,
         read_from="Bluesky's public API",
+        # the HLS playlist names the video's blob; `with_originals` makes it the blob
+        video_files=[playlist] if playlist else [],
     )
 
 
@@ -150,24 +154,29 @@ def did_document_url(did: str, plc_url: str) -> str | None:
 
 def with_originals(post: PlatformPost, plc_url: str, get: Callable[[str], bytes]) -> PlatformPost:
     """The post with each photo's CDN copy replaced by the blob as uploaded, from the
-    author's data server; a photo whose server cannot be found keeps its CDN copy."""
+    author's data server; a photo whose server cannot be found keeps its CDN copy. A
+    video's blob is where to fetch it when yt-dlp cannot (its playlist is no file)."""
     servers: dict[str, str | None] = {}
 
-    def original(photo: str) -> str:
-        found = _CDN_IMAGE.search(urlsplit(photo).path)
+    def blob(pattern: re.Pattern[str], url: str) -> str | None:
+        found = pattern.search(urlsplit(url).path)
         if found is None:
-            return photo
-        did, cid = found[1], found[2]
+            return None
+        did, cid = unquote(found[1]), found[2]
         if did not in servers:
             servers[did] = _data_server(did, plc_url, get)
         server = servers[did]
         if server is None:
-            return photo
+            return None
         query = urlencode({"did": did, "cid": cid})
         return f"{server.rstrip('/')}/xrpc/com.atproto.sync.getBlob?{query}"
 
     def rewrite(shown: PlatformPost) -> PlatformPost:
-        return replace(shown, photos=[original(photo) for photo in shown.photos])
+        return replace(
+            shown,
+            photos=[blob(_CDN_IMAGE, photo) or photo for photo in shown.photos],
+            video_files=[url for v in shown.video_files if (url := blob(_PLAYLIST, v))],
+        )
 
     return replace(rewrite(post), quoted=rewrite(post.quoted) if post.quoted else None)
 
