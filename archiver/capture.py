@@ -731,7 +731,10 @@ class Capturer:
             served = [(url, each) for each in post.shown() for url in each.video_files]
             if exc.gone or not served:
                 raise
-            videos = self._store_served(embed, post, served)
+            try:
+                videos = self._store_served(embed, post, served)
+            except FetchError:
+                raise exc from None  # that copy failed too: yt-dlp's reason stands
         if not direct and not videos:
             self._keep_post(embed, post, answer)
             raise Skip(

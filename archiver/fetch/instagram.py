@@ -6,7 +6,8 @@ the widget the post as ``"contextJSON":"…"`` (JSON in a JSON string), whose
 ``__typename`` (``GraphImage``, ``GraphVideo``, ``GraphSidecar`` for a carousel),
 ``display_url`` (the largest photo Instagram serves), ``edge_media_to_caption``,
 ``owner`` (``username``, ``full_name``), ``taken_at_timestamp`` and, for a carousel,
-``edge_sidecar_to_children`` with a node per photo or video.
+``edge_sidecar_to_children`` with a node per photo or video (a video's MP4 at
+``video_url``).
 
 Instagram leaves ``gql_data`` empty for some visitors. The page then still shows the
 first photo as ``img.EmbeddedMediaImage`` (``srcset`` up to 1080 px wide), the caption
@@ -60,6 +61,9 @@ def parse_embed(body: bytes, code: str, page_url: str) -> PlatformPost:
         raise FetchError(f"Instagram: the embed shows another post than {code}")
     shown = _from_json(media) if media is not None else _from_markup(root, page_url)
     photos, has_video, text, handle, author, moment = shown
+    # a video's MP4 as Instagram serves it: fetched when yt-dlp (which needs an account
+    # for Instagram) cannot take it
+    videos = _video_urls(media) if media is not None else []
     if not photos and not has_video:
         raise FetchError("Instagram: the embed shows no photo or video", retryable=True)
     return PlatformPost(
@@ -74,6 +78,7 @@ def parse_embed(body: bytes, code: str, page_url: str) -> PlatformPost:
         has_video=has_video,
         record=body,
         record_name="platform.post.html",
+        video_files=videos,
     )
 
 
@@ -96,11 +101,7 @@ def _shortcode_media(page: str) -> dict[str, Any] | None:
 
 
 def _from_json(media: dict[str, Any]) -> _Shown:
-    children = [
-        node
-        for edge in json_list(json_at(media, "edge_sidecar_to_children", "edges"))
-        if isinstance(node := json_at(edge, "node"), dict)
-    ] or [media]
+    children = _nodes(media)
     photos = [url for node in children if not _is_video(node) and (url := _largest(node))]
     captions = json_list(json_at(media, "edge_media_to_caption", "edges"))
     text = json_text(json_at(captions[0], "node", "text")) if captions else None
@@ -112,6 +113,28 @@ def _from_json(media: dict[str, Any]) -> _Shown:
         json_text(json_at(media, "owner", "full_name")),
         epoch_moment(media.get("taken_at_timestamp")),
     )
+
+
+def _video_urls(media: dict[str, Any]) -> list[str]:
+    """The ``video_url`` of the post's videos (a carousel's, in its order)."""
+    return list(
+        dict.fromkeys(
+            url
+            for node in _nodes(media)
+            if _is_video(node)
+            and (url := json_text(node.get("video_url")))
+            and urlsplit(url).scheme in ("http", "https")
+        )
+    )
+
+
+def _nodes(media: dict[str, Any]) -> list[dict[str, Any]]:
+    """A carousel's photos and videos, or the post itself."""
+    return [
+        node
+        for edge in json_list(json_at(media, "edge_sidecar_to_children", "edges"))
+        if isinstance(node := json_at(edge, "node"), dict)
+    ] or [media]
 
 
 def _is_video(node: dict[str, Any]) -> bool:
