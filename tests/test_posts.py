@@ -670,14 +670,22 @@ def test_when_instagram_gives_no_post_data_the_shown_photo_is_taken_at_its_large
     assert platform["metadata"]["uploader_id"] == "aleppo_media"
 
 
+@pytest.mark.parametrize("mp4_served", [True, False])
 def test_when_ytdlp_cannot_take_an_instagram_video_its_mp4_is_fetched(
-    tmp_path: Path, server: FixtureServer, media: MediaSet, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    server: FixtureServer,
+    media: MediaSet,
+    monkeypatch: pytest.MonkeyPatch,
+    mp4_served: bool,
 ) -> None:
-    """yt-dlp needs an account for Instagram; the widget's post data names each video's
-    MP4 (``video_url``), which is fetched instead."""
+    """yt-dlp needs an account for Instagram: the widget's post data names each video's
+    MP4 (``video_url``), which is fetched instead. When that is not there either, the
+    item fails (and is retried: a missing MP4 is no proof of removal), and the photos
+    beside the video are archived already."""
     monkeypatch.setenv("FAKE_YTDLP_MODE", "crash")
     server.add_file("/v/t51.2885-15/citadel_1.jpg", media.photo_a)
-    server.add_file("/o1/v/t16/reel.jpg.mp4", media.clip_a)
+    if mp4_served:
+        server.add_file("/o1/v/t16/reel.jpg.mp4", media.clip_a)
     first = server.url("/v/t51.2885-15/citadel_1.jpg")
     children = [
         instagram.node("GraphImage", "CxA7aQ1Lq0w", first),
@@ -685,28 +693,13 @@ def test_when_ytdlp_cannot_take_an_instagram_video_its_mp4_is_fetched(
     ]
     media_json = instagram.shortcode_media("GraphSidecar", first, children)
     server.add_page(INSTAGRAM_EMBED, instagram.embed_page(media_json, photo=first))
-    item = capture(posts_config(tmp_path / "storage", server), server, instagram.EMBED)
-    assert item.status == "stored", item.reason
-    assert [f.sha256 for f in item.files] == [sha256_of(media.clip_a), sha256_of(media.photo_a)]
-
-
-def test_a_carousels_photos_are_kept_when_its_video_fails(
-    tmp_path: Path, server: FixtureServer, media: MediaSet, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The video fails (and is retried: its MP4 is not there either, which is no proof
-    of removal); the photos beside it are archived already."""
-    monkeypatch.setenv("FAKE_YTDLP_MODE", "crash")
-    server.add_file("/v/t51.2885-15/citadel_1.jpg", media.photo_a)
-    first = server.url("/v/t51.2885-15/citadel_1.jpg")
-    children = [
-        instagram.node("GraphImage", "CxA7aQ1Lq0w", first),
-        instagram.node("GraphVideo", "CxA7aQ2Lq0x", server.url("/still.jpg")),
-    ]
-    media_json = instagram.shortcode_media("GraphSidecar", first, children)
-    server.add_page(INSTAGRAM_EMBED, instagram.embed_page(media_json, photo=first))
     config = posts_config(tmp_path / "storage", server)
     item = capture(config, server, instagram.EMBED)
-    assert item.status == "failed"
+    if mp4_served:
+        assert item.status == "stored", item.reason
+        assert [f.sha256 for f in item.files] == [sha256_of(media.clip_a), sha256_of(media.photo_a)]
+        return
+    assert item.status == "failed", item.reason
     with Archive.open(config) as archive, archive.read_session() as session:
         found = search(session, archive.layout, SearchQuery.parse(sha256=sha256_of(media.photo_a)))
     assert [hit.media.sha256 for hit in found] == [sha256_of(media.photo_a)]
