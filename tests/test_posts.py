@@ -17,7 +17,7 @@ from support import FixtureServer, MediaSet, bluesky, instagram, mastodon, reddi
 from support.archiving import make_config, run_cli, settings, write_config
 from support.browser import AppClient, sha256_of
 from support.server import guess_content_type
-from support.telegram import VIDEO, album, telegram_widget
+from support.telegram import album, telegram_widget, video
 
 from archiver.archive import Archive
 from archiver.capture import Capturer, ItemResult
@@ -373,14 +373,22 @@ def test_a_telegram_album_is_archived_with_the_post_beside_each_photo(
         assert verify_archive(archive).ok
 
 
-def test_a_telegram_video_post_goes_to_ytdlp(
-    tmp_path: Path, server: FixtureServer, media: MediaSet, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("ytdlp", ["ok", "crash"])
+def test_a_telegram_video_post_goes_to_ytdlp_and_else_its_mp4_is_fetched(
+    tmp_path: Path,
+    server: FixtureServer,
+    media: MediaSet,
+    monkeypatch: pytest.MonkeyPatch,
+    ytdlp: str,
 ) -> None:
+    monkeypatch.setenv("FAKE_YTDLP_MODE", ytdlp)
     monkeypatch.setenv("FAKE_YTDLP_MEDIA", str(media.clip_b))
-    server.add_page("/AleppoToday/1234", telegram_widget(VIDEO))
+    server.add_file("/file/clip.mp4", media.clip_a)
+    server.add_page("/AleppoToday/1234", telegram_widget(video(server.url("/file/clip.mp4"))))
     item = capture(posts_config(tmp_path / "storage", server), server, TELEGRAM_PAGE)
     assert item.status == "stored", item.reason
-    assert [f.sha256 for f in item.files] == [sha256_of(media.clip_b)]
+    expected = media.clip_b if ytdlp == "ok" else media.clip_a
+    assert [f.sha256 for f in item.files] == [sha256_of(expected)]
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,8 @@
 (``.tgme_widget_message_text``), the channel's name (``.tgme_widget_message_owner_name``),
 the time (``.tgme_widget_message_date time[datetime]``), each photo as the
 ``background-image`` of an ``a.tgme_widget_message_photo_wrap`` (an album shows all of
-its photos), and a video as ``.tgme_widget_message_video_player``. A deleted post, or one
+its photos), and a video as ``.tgme_widget_message_video_player`` (its MP4 in
+``video.tgme_widget_message_video``). A deleted post, or one
 of a channel that went private, shows ``.tgme_widget_message_error`` ("Post not found").
 """
 
@@ -17,6 +18,7 @@ from urllib.parse import urljoin, urlsplit
 from archiver.errors import FetchError
 from archiver.extract import ExtractError
 from archiver.extract.document import Element, attr, parse_document, text_of, with_class
+from archiver.extract.urls import resolve_url
 from archiver.fetch.posts import PlatformPost
 
 MAX_PHOTOS = 10  # an album holds at most ten
@@ -60,6 +62,12 @@ def parse_widget(body: bytes, channel: str, message: str, page_url: str) -> Plat
         for node in with_class(post, "tgme_widget_message_photo_wrap")
         if (found := _BACKGROUND.search(node.get("style") or ""))
     ]
+    # a video's MP4 as Telegram serves it: fetched when yt-dlp cannot take the post
+    videos = [
+        url
+        for node in with_class(post, "tgme_widget_message_video")
+        if (url := resolve_url(attr(node, "src"), page_url))
+    ]
     text = _first(post, "tgme_widget_message_text")
     author = _first(post, "tgme_widget_message_owner_name")
     date = _first(post, "tgme_widget_message_date")
@@ -76,6 +84,7 @@ def parse_widget(body: bytes, channel: str, message: str, page_url: str) -> Plat
         has_video=_first(post, "tgme_widget_message_video_player") is not None,
         record=body,
         record_name="platform.post.html",
+        video_files=list(dict.fromkeys(videos)),
     )
 
 

@@ -52,10 +52,15 @@ def album(*urls: str) -> str:
  js-message_grouped_layer" style="width:453px;height:604px">{photos}</div></div></div>"""
 
 
-VIDEO = """<a class="tgme_widget_message_video_player js-message_video_player"
+def video(src: str) -> str:
+    """A video's player in the widget, its MP4 at ``src``."""
+    return f"""<a class="tgme_widget_message_video_player js-message_video_player"
  href="https://t.me/AleppoToday/1234"><i class="tgme_widget_message_video_thumb"
  style="background-image:url('https://cdn4.telesco.pe/file/thumb.jpg')"></i>
  <div class="tgme_widget_message_video_wrap"><video
- src="https://cdn4.telesco.pe/file/clip.mp4" class="tgme_widget_message_video
+ src="{src}" class="tgme_widget_message_video
  js-message_video" width="100%" height="100%"></video></div>
  <time class="message_video_duration js-message_video_duration">0:02</time></a>"""
+
+
+VIDEO = video("https://cdn4.telesco.pe/file/clip.mp4")
