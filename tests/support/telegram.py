@@ -62,5 +62,3 @@ def video(src: str) -> str:
  js-message_video" width="100%" height="100%"></video></div>
  <time class="message_video_duration js-message_video_duration">0:02</time></a>"""
 
-
-VIDEO = video("https://cdn4.telesco.pe/file/clip.mp4")
