@@ -61,4 +61,3 @@ def video(src: str) -> str:
  src="{src}" class="tgme_widget_message_video
  js-message_video" width="100%" height="100%"></video></div>
  <time class="message_video_duration js-message_video_duration">0:02</time></a>"""
-
