@@ -735,6 +735,9 @@ class Capturer:
                 videos = self._store_served(embed, post, served)
             except FetchError:
                 raise exc from None  # that copy failed too: yt-dlp's reason stands
+        waiting = next((each.incomplete for each in post.shown() if each.incomplete), None)
+        if waiting:  # what is there is archived; the rest on a later attempt
+            raise FetchError(waiting, retryable=True)
         if not direct and not videos:
             self._keep_post(embed, post, answer)
             raise Skip(

@@ -544,6 +544,39 @@ def test_a_reddit_gallery_is_archived_in_its_order_with_the_post_beside_each_pho
     )
 
 
+def test_a_reddit_gallery_still_being_processed_is_archived_as_far_as_it_goes(
+    tmp_path: Path, server: FixtureServer, media: MediaSet
+) -> None:
+    """A live blog may embed a post moments after it was made, when Reddit has not
+    given every photo's address yet: what is there is archived, and the item is tried
+    again for the rest."""
+    server.add_file("/k3uw0k0pa8x81.jpg", media.photo_b)
+    server.add_file("/0f2vld1pa8x81.jpg", media.photo_c)
+    ready = reddit.image_metadata("k3uw0k0pa8x81", server.url("/k3uw0k0pa8x81.jpg"))
+    later = reddit.image_metadata("0f2vld1pa8x81", server.url("/0f2vld1pa8x81.jpg"))
+    items = [{"media_id": "k3uw0k0pa8x81", "id": 1}, {"media_id": "0f2vld1pa8x81", "id": 2}]
+    processing = {"status": "unprocessed", "id": "0f2vld1pa8x81"}
+
+    def gallery(second: dict[str, Any]) -> bytes:
+        metadata = {"k3uw0k0pa8x81": ready, "0f2vld1pa8x81": second}
+        data = reddit.post_data(
+            is_gallery=True, gallery_data={"items": items}, media_metadata=metadata
+        )
+        return reddit.answer(data)
+
+    server.add_bytes(REDDIT_JSON, gallery(processing), "application/json")
+    config = posts_config(tmp_path / "storage", server)
+    first = capture(config, server, reddit.EMBED)
+    assert first.status == "failed" and "1 of the post's photos are still being processed" in str(
+        first.reason
+    )
+    server.add_bytes(REDDIT_JSON, gallery(later), "application/json")
+    with Archive.open(config) as archive:
+        (again,) = Capturer(archive).capture_url(f"https://www.reddit.com{reddit.PERMALINK}").items
+    assert again.status == "stored", again.reason
+    assert {f.sha256 for f in again.files} == {sha256_of(media.photo_b), sha256_of(media.photo_c)}
+
+
 def test_a_reddit_photo_post_given_directly_and_a_crosspost_of_it(
     tmp_path: Path, server: FixtureServer, media: MediaSet
 ) -> None:

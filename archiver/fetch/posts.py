@@ -44,6 +44,9 @@ class PlatformPost:
     # the videos yt-dlp takes, as files the platform serves (X's best MP4): fetched
     # when yt-dlp cannot take them, so a broken extractor does not cost the video
     video_files: list[str] = field(default_factory=list)
+    # why part of the post cannot be taken yet ("still being processed"): what is there
+    # is archived, and the item is tried again later for the rest
+    incomplete: str | None = None
 
     def shown(self) -> list[PlatformPost]:
         """This post and the one it quotes: each photo is kept with its own post's facts."""

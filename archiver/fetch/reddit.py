@@ -79,6 +79,7 @@ def parse_post(body: bytes, expected_id: str) -> PlatformPost:
 def _post(data: dict[str, Any], body: bytes, quoted: PlatformPost | None = None) -> PlatformPost:
     post = str(data.get("id") or "").lower()
     photos = _photos(data)
+    waiting = _unprocessed(data)
     author = json_text(data.get("author"))
     title = json_text(data.get("title"))
     words = json_text(data.get("selftext"))
@@ -102,6 +103,9 @@ def _post(data: dict[str, Any], body: bytes, quoted: PlatformPost | None = None)
         quoted=quoted,
         read_from="Reddit's post JSON",
         where=json_text(data.get("subreddit_name_prefixed")),
+        incomplete=f"Reddit: {waiting} of the post's photos are still being processed"
+        if waiting
+        else None,
     )
 
 
@@ -118,6 +122,17 @@ def _photos(data: dict[str, Any]) -> list[str]:
     if link and not data.get("is_video") and _is_image(data, link):
         return [file_url(html.unescape(link))]
     return []
+
+
+def _unprocessed(data: dict[str, Any]) -> int:
+    """How many of the post's images Reddit has not finished processing (a post made
+    moments ago): their addresses are not given yet."""
+    metadata = data.get("media_metadata")
+    if not isinstance(metadata, dict):
+        return 0
+    return sum(
+        1 for m in metadata.values() if isinstance(m, dict) and m.get("status") == "unprocessed"
+    )
 
 
 def _metadata_photo(media: object) -> str | None:
