@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from archiver.errors import ArchiverError, ArchiveUnavailable, FetchError, Interrupted
 from archiver.extract import ExtractError, PageExtraction, extract_embeds
@@ -23,8 +23,6 @@ from archiver.logs import log_event
 
 if TYPE_CHECKING:
     from archiver.capture import Capturer
-
-_LOOKUP_BATCH = 500  # embed URLs looked up in one query
 
 
 @dataclass
@@ -46,10 +44,10 @@ def read_page(body: bytes, url: str) -> PageExtraction:
 class OlderPageReader:
     """Reads and records the older pages a page links, one after the other.
 
-    ``source_id`` is the live page source polled, whose older pages belong to it; what
-    it archived before is where reading stops. Without one (a page captured by hand or
-    linked from a feed entry), what was archived before on this page or its older
-    pages is looked up page by page.
+    ``source_id`` is the live page source polled, whose older pages belong to it.
+    Reading stops where what was archived before on the page goes on: the embeds of
+    the source's pages, or without one (a page captured by hand or linked from a feed
+    entry), of the first page and the older pages that name it.
     """
 
     def __init__(
@@ -70,8 +68,6 @@ class OlderPageReader:
         self.pages = 0
         self.new_embeds = 0
         self.jobs: list[tuple[int, int]] = []  # (job id, embed id) of what they hold
-        # without a source: embeds this page or its older pages held before this reading
-        self.archived: set[str] = set()
 
     def _next(self, extraction: PageExtraction) -> str | None:
         for url in extraction.older_pages:
@@ -90,15 +86,20 @@ class OlderPageReader:
         url = self._next(self.first)
         if url is None:
             return None
-        archived = self.archived
+        ours = (
+            Page.source_id == self.source_id
+            if self.source_id is not None
+            else or_(
+                Page.url.in_([self.first_page, self.first_url]),
+                Page.first_page_url == self.first_page,
+            )
+        )
+        with self.capturer.archive.read_session() as session:
+            rows = session.execute(
+                select(Page.url, Embed.url).outerjoin(Embed, Embed.page_id == Page.id).where(ours)
+            ).all()
+        archived = {embed for _, embed in rows if embed is not None}
         if self.source_id is not None:
-            with self.capturer.archive.read_session() as session:
-                rows = session.execute(
-                    select(Page.url, Embed.url)
-                    .outerjoin(Embed, Embed.page_id == Page.id)
-                    .where(Page.source_id == self.source_id)
-                ).all()
-            archived |= {embed for _, embed in rows if embed is not None}
             # none of its older pages kept yet (a source polled before they were read):
             # read back as on a first poll
             read_back = read_back or not any(continues_page(self.first_url, p) for p, _ in rows)
@@ -144,10 +145,6 @@ class OlderPageReader:
         self.visited.add(final)
         extraction = read_page(document.body, final)
         self.pages += 1
-        if self.source_id is None:
-            held = self._held_before({embed.url for embed in extraction.embeds} - known)
-            self.archived |= held
-            known |= held
         fresh = [embed for embed in extraction.embeds if embed.url not in known]
         recorded = self.capturer.record_page(
             response.url,
@@ -160,21 +157,3 @@ class OlderPageReader:
         self.new_embeds += recorded.new_embeds
         self.jobs += recorded.jobs
         return extraction
-
-    def _held_before(self, urls: set[str]) -> set[str]:
-        """Those of ``urls`` recorded before on the first page or one that continues it."""
-        held: set[str] = set()
-        ordered = sorted(urls)
-        for start in range(0, len(ordered), _LOOKUP_BATCH):
-            with self.capturer.archive.read_session() as session:
-                rows = session.execute(
-                    select(Embed.url, Page.url)
-                    .join(Page, Embed.page_id == Page.id)
-                    .where(Embed.url.in_(ordered[start : start + _LOOKUP_BATCH]))
-                ).all()
-            held |= {
-                embed
-                for embed, page in rows
-                if page in (self.first_page, self.first_url) or continues_page(self.first_url, page)
-            }
-        return held
