@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -60,29 +61,37 @@ def parse_embed(body: bytes, code: str, page_url: str) -> PlatformPost:
     if media is not None and str(media.get("shortcode") or code) != code:
         raise FetchError(f"Instagram: the embed shows another post than {code}")
     shown = _from_json(media) if media is not None else _from_markup(root, page_url)
-    photos, has_video, text, handle, author, moment = shown
-    # a video's MP4 as Instagram serves it: fetched when yt-dlp (which needs an account
-    # for Instagram) cannot take it
-    videos = _video_urls(media) if media is not None else []
-    if not photos and not has_video:
+    if not shown.photos and not shown.has_video:
         raise FetchError("Instagram: the embed shows no photo or video", retryable=True)
     return PlatformPost(
         platform="Instagram",
         id=code,
         url=f"https://www.instagram.com/p/{code}/",
-        text=text,
-        author=author,
-        handle=handle,
-        posted_at=moment,
-        photos=list(dict.fromkeys(photos))[:MAX_PHOTOS],
-        has_video=has_video,
+        text=shown.text,
+        author=shown.author,
+        handle=shown.handle,
+        posted_at=shown.moment,
+        photos=list(dict.fromkeys(shown.photos))[:MAX_PHOTOS],
+        has_video=shown.has_video,
         record=body,
         record_name="platform.post.html",
-        video_files=videos,
+        video_files=shown.videos,
     )
 
 
-_Shown = tuple[list[str], bool, str | None, str | None, str | None, str | None]
+@dataclass(frozen=True)
+class _Shown:
+    """What the widget shows of the post, from its script's data or its markup."""
+
+    photos: list[str]
+    has_video: bool
+    text: str | None
+    handle: str | None
+    author: str | None = None
+    moment: str | None = None
+    # each video's MP4 as Instagram serves it: fetched when yt-dlp (which needs an
+    # account for Instagram) cannot take it
+    videos: list[str] = field(default_factory=list)
 
 
 def _shortcode_media(page: str) -> dict[str, Any] | None:
@@ -105,26 +114,21 @@ def _from_json(media: dict[str, Any]) -> _Shown:
     photos = [url for node in children if not _is_video(node) and (url := _largest(node))]
     captions = json_list(json_at(media, "edge_media_to_caption", "edges"))
     text = json_text(json_at(captions[0], "node", "text")) if captions else None
-    return (
+    videos = [
+        url
+        for node in children
+        if _is_video(node)
+        and (url := json_text(node.get("video_url")))
+        and urlsplit(url).scheme in ("http", "https")
+    ]
+    return _Shown(
         photos,
         any(_is_video(node) for node in children),
         text,
         json_text(json_at(media, "owner", "username")),
         json_text(json_at(media, "owner", "full_name")),
         epoch_moment(media.get("taken_at_timestamp")),
-    )
-
-
-def _video_urls(media: dict[str, Any]) -> list[str]:
-    """The ``video_url`` of the post's videos (a carousel's, in its order)."""
-    return list(
-        dict.fromkeys(
-            url
-            for node in _nodes(media)
-            if _is_video(node)
-            and (url := json_text(node.get("video_url")))
-            and urlsplit(url).scheme in ("http", "https")
-        )
+        list(dict.fromkeys(videos)),
     )
 
 
@@ -172,4 +176,5 @@ def _from_markup(root: Element, page_url: str) -> _Shown:
         text = text_of(caption) or None
     name = next(iter(with_class(root, "UsernameText")), None)
     photos = [] if video or not photo else [photo]
-    return photos, video, text, (text_of(name) or None) if name is not None else None, None, None
+    handle = (text_of(name) or None) if name is not None else None
+    return _Shown(photos, video, text, handle)
