@@ -33,6 +33,7 @@ from dataclasses import replace
 from typing import Any
 from urllib.parse import unquote, urlencode, urlsplit
 
+from archiver.config import is_http_url
 from archiver.errors import FetchError
 from archiver.extract.urls import platform_of
 from archiver.fetch.posts import PlatformPost
@@ -193,6 +194,6 @@ def _data_server(did: str, plc_url: str, get: Callable[[str], bytes]) -> str | N
     for service in json_list(json_at(document, "service")):
         endpoint = json_text(json_at(service, "serviceEndpoint"))
         is_pds = json_at(service, "type") == "AtprotoPersonalDataServer"
-        if is_pds and endpoint and urlsplit(endpoint).scheme in ("http", "https"):
+        if is_pds and endpoint and is_http_url(endpoint):
             return endpoint
     return None

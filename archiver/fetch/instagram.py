@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from archiver.config import is_http_url
 from archiver.errors import FetchError
 from archiver.extract import ExtractError
 from archiver.extract.document import Element, attr, parse_document, text_of, with_class
@@ -117,9 +118,7 @@ def _from_json(media: dict[str, Any]) -> _Shown:
     videos = [
         url
         for node in children
-        if _is_video(node)
-        and (url := json_text(node.get("video_url")))
-        and urlsplit(url).scheme in ("http", "https")
+        if _is_video(node) and (url := json_text(node.get("video_url"))) and is_http_url(url)
     ]
     return _Shown(
         photos,

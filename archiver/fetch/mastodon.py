@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from archiver.config import is_http_url
 from archiver.errors import FetchError
 from archiver.extract.document import fragment_elements, text_of
 from archiver.extract.urls import mastodon_status
@@ -55,7 +56,7 @@ def _post(data: dict[str, Any], body: bytes, quoted: PlatformPost | None = None)
     photos, files = [], []
     for attachment in attachments[:MAX_ATTACHMENTS]:
         url = json_text(attachment.get("remote_url")) or json_text(attachment.get("url"))
-        if url and urlsplit(url).scheme in ("http", "https"):
+        if url and is_http_url(url):
             kind = attachment.get("type")
             if kind == "image":
                 photos.append(url)
