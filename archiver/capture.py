@@ -572,10 +572,13 @@ class Capturer:
     # ---- one embed ----------------------------------------------------------------------
 
     def _capture_embed(self, embed: Embed) -> list[StoredFile]:
-        if embed.kind == "platform" and (read := self._post_reader(embed)) is not None:
-            return self._via_post(embed, read)
         if embed.kind == "platform":
-            return self._reuse(embed) or self._via_ytdlp(embed.url, embed)
+            reader = self._post_reader(embed)
+            if (reader is None or not reader.editable) and (shared := self._reuse(embed)):
+                return shared
+            if reader is not None:
+                return self._via_post(embed, reader)
+            return self._via_ytdlp(embed.url, embed)
         if embed.kind == "file":
             return self._via_file(embed)
         return self._via_player(embed)
@@ -587,8 +590,9 @@ class Capturer:
 
         The same clip embedded by many live blogs is fetched once a week, not once per
         page: a video does not change under its id, and every download counts against
-        the platform's patience. X and Telegram posts (which can be edited) and files
-        (which can be replaced under their URL) are fetched each time.
+        the platform's patience. Posts whose media can be edited (X, Telegram, ...:
+        `PostReader.editable`) and files (which can be replaced under their URL) are
+        fetched each time.
         """
         window = self.archive.config.download.reuse_within
         if not window:
@@ -684,26 +688,21 @@ class Capturer:
         except FetchError as exc:
             raise FetchError(f"no media found in player page ({exc})", retryable=False) from None
 
-    def _post_reader(self, embed: Embed) -> Callable[[], tuple[PlatformPost, Document]] | None:
-        """How to read a post's photos (X, Telegram, Reddit, Instagram, Bluesky) or files
-        (Mastodon), which yt-dlp leaves out: the post and the platform's answer it was
-        read from."""
+    def _post_reader(self, embed: Embed) -> PostReader | None:
+        """How to read a post's photos (X, Telegram, Reddit, Instagram, TikTok, Bluesky)
+        or files (Mastodon), which yt-dlp leaves out."""
         settings = self.archive.config.posts
-        reader = post_reader(embed.platform, embed.url, settings) if settings.photos else None
-        if reader is None:
-            return None
-        return lambda: self._read_post(reader)
+        return post_reader(embed.platform, embed.url, settings) if settings.photos else None
 
     def _read_post(self, reader: PostReader) -> tuple[PlatformPost, Document]:
+        """The post, and the platform's answer it was read from."""
         answer = self.http.get_document(reader.url)
         post = reader.parse(answer.body)
         if reader.originals is not None:
             post = reader.originals(post, lambda url: self.http.get_document(url).body)
         return post, answer
 
-    def _via_post(
-        self, embed: Embed, read: Callable[[], tuple[PlatformPost, Document]]
-    ) -> list[StoredFile]:
+    def _via_post(self, embed: Embed, reader: PostReader) -> list[StoredFile]:
         """A post's photos, each with the post beside it; its videos through yt-dlp.
 
         When the widget cannot be read (rate limits, a changed format), yt-dlp alone
@@ -711,7 +710,7 @@ class Capturer:
         nothing either, the widget's error is the job's, and it is retried.
         """
         try:
-            post, answer = read()
+            post, answer = self._read_post(reader)
         except FetchError as exc:
             if exc.gone:
                 raise

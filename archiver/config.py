@@ -113,14 +113,15 @@ class YtdlpConfig(_Section):
 
 
 class PostsConfig(_Section):
-    """X, Telegram, Reddit, Instagram and Bluesky posts' photos, which yt-dlp leaves out
-    (see ``archiver.fetch.posts``)."""
+    """X, Telegram, Reddit, Instagram, TikTok and Bluesky posts' photos, which yt-dlp
+    leaves out (see ``archiver.fetch.posts``)."""
 
     photos: bool = True
     x_syndication_url: str = "https://cdn.syndication.twimg.com/tweet-result"
     telegram_url: str = "https://t.me"
     reddit_url: str = "https://www.reddit.com"
     instagram_url: str = "https://www.instagram.com"
+    tiktok_url: str = "https://www.tiktok.com"
     bluesky_url: str = "https://public.api.bsky.app"
     plc_url: str = "https://plc.directory"  # where Bluesky accounts' data servers are named
 
@@ -129,6 +130,7 @@ class PostsConfig(_Section):
         "telegram_url",
         "reddit_url",
         "instagram_url",
+        "tiktok_url",
         "bluesky_url",
         "plc_url",
     )

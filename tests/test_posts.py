@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from support import FixtureServer, MediaSet, bluesky, instagram, mastodon, reddit
+from support import FixtureServer, MediaSet, bluesky, instagram, mastodon, reddit, tiktok
 from support.archiving import make_config, run_cli, settings, write_config
 from support.browser import AppClient, sha256_of
 from support.server import guess_content_type
@@ -125,6 +125,7 @@ def posts_config(root: Path, server: FixtureServer) -> Config:
         telegram_url=server.url(),
         reddit_url=server.url(),
         instagram_url=server.url(),
+        tiktok_url=server.url(),
         bluesky_url=server.url(),
         plc_url=server.url("/plc"),
     )
@@ -791,6 +792,109 @@ def test_a_deleted_instagram_post_is_gone(tmp_path: Path, server: FixtureServer)
     )
     item = capture(posts_config(tmp_path / "storage", server), server, instagram.EMBED)
     assert item.status == "gone" and "HTTP 404" in str(item.reason), item.reason
+
+
+# ---- TikTok -----------------------------------------------------------------------------
+
+TIKTOK_PAGE = f"/@{tiktok.ACCOUNT}/video/{tiktok.POST_ID}"
+TIKTOK_PHOTO = "/tos-maliva-i-photomode-us/{}~tplv-photomode-image.jpeg"
+
+
+def test_a_tiktok_photo_post_keeps_its_photos_and_its_sound(
+    tmp_path: Path, server: FixtureServer, media: MediaSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """yt-dlp would keep the sound alone ("/video/" address) or nothing ("/photo/"):
+    the page's photos are taken from the first CDN host listing each, in post order."""
+    monkeypatch.setenv("FAKE_YTDLP_MODE", "crash")  # a photo post: yt-dlp is not asked
+    copies = []
+    for name, photo in (("a1", media.photo_b), ("b2", media.photo_a)):
+        server.add_file(TIKTOK_PHOTO.format(name), photo)
+        # the same photo on a second CDN host, which tests do not serve
+        copies.append([server.url(TIKTOK_PHOTO.format(name)), f"http://127.0.0.2:9/{name}.jpeg"])
+    server.add_file("/obj/ies-music-va/7335678901234567891.m4a", media.audio)
+    sound = server.url("/obj/ies-music-va/7335678901234567891.m4a")
+    page = tiktok.post_page(tiktok.item(photos=copies, sound=sound))
+    server.add_page(TIKTOK_PAGE, page)
+    config = posts_config(tmp_path / "storage", server)
+    item = capture(config, server, tiktok.EMBED)
+
+    assert item.status == "stored", item.reason
+    assert item.url == tiktok.POST_URL
+    assert [f.sha256 for f in item.files] == [
+        sha256_of(media.photo_b),
+        sha256_of(media.photo_a),
+        sha256_of(media.audio),
+    ]
+    assert [f.media_type for f in item.files] == ["image", "image", "audio"]
+    assert_kept_with_post(
+        config,
+        item.files[0].path,
+        page.encode(),
+        "UPDATE 1430 GMT",
+        extractor="TikTok",
+        id=tiktok.POST_ID,
+        uploader="Frontline Reports",
+        upload_date="2024-02-14",
+        title="The shelter this morning #douma",
+        metadata_uploader_id=tiktok.ACCOUNT,
+        metadata_webpage_url=f"https://www.tiktok.com/@{tiktok.ACCOUNT}/photo/{tiktok.POST_ID}",
+        metadata_source="TikTok's post page",
+    )
+
+
+@pytest.mark.parametrize(
+    ("case", "ytdlp", "stored"),
+    [
+        ("video", "ok", "clip_b"),  # yt-dlp takes a video, as before
+        ("video", "crash", "clip_a"),  # yt-dlp broke: the page's playAddr is fetched
+        ("challenge", "ok", "clip_b"),  # TikTok showed a challenge page: yt-dlp alone
+        ("private", "private", None),  # neither could: the item fails, to be retried
+    ],
+)
+def test_a_tiktok_video_goes_to_ytdlp_and_its_page_stands_in_when_ytdlp_fails(
+    tmp_path: Path,
+    server: FixtureServer,
+    media: MediaSet,
+    monkeypatch: pytest.MonkeyPatch,
+    case: str,
+    ytdlp: str,
+    stored: str | None,
+) -> None:
+    monkeypatch.setenv("FAKE_YTDLP_MODE", ytdlp)
+    monkeypatch.setenv("FAKE_YTDLP_MEDIA", str(media.clip_b))
+    server.add_file("/video/tos/useast2a/tos-useast2a-ve-0068c001/play.mp4", media.clip_a)
+    video = server.url("/video/tos/useast2a/tos-useast2a-ve-0068c001/play.mp4")
+    pages = {
+        "video": tiktok.post_page(tiktok.item(video=video)),
+        "challenge": tiktok.post_page(None, data=False),
+        "private": tiktok.post_page(None, 10216, "item is private"),
+    }
+    server.add_page(TIKTOK_PAGE, pages[case])
+    item = capture(posts_config(tmp_path / "storage", server), server, tiktok.EMBED)
+    if stored is None:
+        assert item.status == "failed", item.reason
+        assert "TikTok: the page shows no post (status 10216: item is private)" in str(item.reason)
+        return
+    assert item.status == "stored", item.reason
+    assert [f.sha256 for f in item.files] == [sha256_of(getattr(media, stored))]
+
+
+def test_a_tiktok_video_archived_this_week_is_not_read_again(
+    tmp_path: Path, server: FixtureServer, media: MediaSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A TikTok post's video cannot be replaced: a second page embedding it shares the
+    first download (`[download] reuse_within`), without asking TikTok again."""
+    monkeypatch.setenv("FAKE_YTDLP_MEDIA", str(media.clip_b))
+    server.add_page(TIKTOK_PAGE, tiktok.post_page(tiktok.item(video=server.url("/play.mp4"))))
+    config = posts_config(tmp_path / "storage", server)
+    first = capture(config, server, tiktok.EMBED)
+    monkeypatch.setenv("FAKE_YTDLP_MODE", "crash")  # yt-dlp must not be asked again
+    server.add_page("/second", tiktok.EMBED.replace("UPDATE 1430", "UPDATE 1600"))
+    with Archive.open(config) as archive:
+        (second,) = Capturer(archive).capture_url(server.url("/second")).items
+    assert (first.status, second.status) == ("stored", "already"), second.reason
+    assert [f.sha256 for f in second.files] == [sha256_of(media.clip_b)]
+    assert [r.path for r in server.requests].count(TIKTOK_PAGE) == 1
 
 
 # ---- Bluesky ----------------------------------------------------------------------------

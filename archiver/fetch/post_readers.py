@@ -1,8 +1,8 @@
 """Where each platform's post is read, and how: one place for capture and liveness.
 
 X's syndication endpoint, Telegram's and Instagram's embed widget pages, Reddit's
-post JSON, Bluesky's public API and a Mastodon instance's API answer without an
-account (see `archiver.fetch.posts`).
+post JSON, TikTok's post pages, Bluesky's public API and a Mastodon instance's API
+answer without an account (see `archiver.fetch.posts`).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from archiver.config import PostsConfig
-from archiver.fetch import bluesky, instagram, mastodon, reddit, telegram, xposts
+from archiver.fetch import bluesky, instagram, mastodon, reddit, telegram, tiktok, xposts
 from archiver.fetch.posts import PlatformPost
 
 
@@ -25,6 +25,9 @@ class PostReader:
     # for capture: the post with its photos as uploaded, where that takes more
     # requests (given a way to GET a small document's bytes)
     originals: Callable[[PlatformPost, Callable[[str], bytes]], PlatformPost] | None = None
+    # whether the post's media can change under its address (a Telegram post can be
+    # edited); an uneditable post's recent yt-dlp download is shared, not fetched again
+    editable: bool = True
 
 
 def post_reader(platform: str | None, url: str, settings: PostsConfig) -> PostReader | None:
@@ -53,6 +56,14 @@ def post_reader(platform: str | None, url: str, settings: PostsConfig) -> PostRe
             lambda body: bluesky.parse_posts(body, rkey),
             "bluesky-api",
             lambda post, get: bluesky.with_originals(post, settings.plc_url, get),
+        )
+    if platform == "tiktok" and (tiktok_post := tiktok.post_path(url)):
+        account, kind, tiktok_id = tiktok_post
+        return PostReader(
+            tiktok.page_url(settings.tiktok_url, account, kind, tiktok_id),
+            lambda body: tiktok.parse_page(body, tiktok_id),
+            "tiktok-page",
+            editable=False,
         )
     if platform == "mastodon" and (status := mastodon.api_url(url)):
         api, status_id = status
