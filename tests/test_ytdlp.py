@@ -245,6 +245,15 @@ def test_error_classification_follows_ytdlp_wording() -> None:
     )
     line = error_line(stderr)
     assert line.startswith("[youtube] x: This video is no longer available")
+    # a wrapped cause that repeats the reason is left out; one that adds to it is kept
+    offline = (
+        "[youtube] x: Unable to download API page: HTTPSConnection(host='www.youtube.com', "
+        "port=443): Failed to resolve 'www.youtube.com' ([Errno -2] Name or service not known)"
+    )
+    repeated = offline.split("page: ", 1)[1]
+    assert error_line(f'ERROR: {offline} (caused by TransportError("{repeated}"))') == offline
+    reset = f"{offline} (caused by TransportError('[Errno 104] Connection reset by peer'))"
+    assert error_line(f"ERROR: {reset}") == reset
     assert is_permanent(line)
     assert not is_permanent("[generic] HTTP Error 503: Service Unavailable")
     assert is_permanent("Unsupported URL: https://example.org/")

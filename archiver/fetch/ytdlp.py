@@ -133,12 +133,22 @@ _ARCHIVE_FULL = re.compile(
 )
 
 
+#: yt-dlp's network errors end in the exception they wrap, which mostly repeats them:
+#: ``…: Failed to resolve 'host' (caused by TransportError("…: Failed to resolve 'host'"))``
+_CAUSED_BY = re.compile(r"""\s*\(caused by \w+\((["']?)(.*)\1\)\)$""")
+
+
 def error_line(stderr: str) -> str:
-    """yt-dlp's own one-line reason (its last ``ERROR:`` line), or the last line."""
+    """yt-dlp's own one-line reason (its last ``ERROR:`` line), or the last line; a
+    wrapped cause that only repeats the reason is left out."""
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
     errors = [line for line in lines if line.startswith("ERROR:")]
     chosen = errors[-1] if errors else (lines[-1] if lines else "no output")
-    return chosen.removeprefix("ERROR:").strip()[:500]
+    reason = chosen.removeprefix("ERROR:").strip()
+    cause = _CAUSED_BY.search(reason)
+    if cause and cause[2] and cause[2] in reason[: cause.start()]:
+        reason = reason[: cause.start()]
+    return reason[:500]
 
 
 def is_permanent(message: str) -> bool:
