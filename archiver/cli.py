@@ -530,7 +530,7 @@ def check(ctx: Context, page: str | None, status_filter: str | None, as_json: bo
 @pass_context
 def report(ctx: Context, page: str, as_json: bool) -> None:
     """The editors' report for one page: each embed, its status, its archived copy."""
-    from archiver.liveness.report import embed_statuses, page_status
+    from archiver.liveness.report import capture_note, embed_statuses, page_status
 
     with ctx.archive() as archive, archive.read_session() as session:
         rows = embed_statuses(session, archive.layout, page=page)
@@ -558,8 +558,10 @@ def report(ctx: Context, page: str, as_json: bool) -> None:
             label = "post's text as archived" if dead else "post's text kept"
             click.echo(f"      {label} ({post['fetched_at']}): {post['title']}")
             click.echo(f"        {post['path']}")
-        elif dead and not embed["archived"]:
-            click.echo("      no archived copy")
+        elif not embed["archived"]:
+            note = capture_note(embed["capture"])
+            if dead or note:
+                click.echo("      no archived copy" + (f" ({note})" if note else ""))
 
 
 @cli.command()

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 from support import FixtureServer, MediaSet, locked_table, pg_schema
 from support.archiving import make_config, run_cli, settings, write_config
-from support.browser import sha256_of
+from support.browser import AppClient, sha256_of
 
 from archiver.archive import Archive
 from archiver.config import LivenessConfig, load_config
@@ -25,6 +25,7 @@ from archiver.jobs import MAX_ATTEMPTS, embed_job, retry_returned
 from archiver.liveness.report import embed_statuses
 from archiver.liveness.schedule import CLAIM_LEASE, next_check
 from archiver.liveness.service import LivenessChecker, Target, claim_due, sync_targets
+from archiver.web import create_app
 
 PLAYER = """<html><head><script type="application/ld+json">
 {"@type": "VideoObject", "name": "Citadel", "contentUrl": "/media/clip_b.mp4", "uploadDate": "2013-09-28"}
@@ -100,6 +101,46 @@ def test_dead_embeds_are_classified_and_the_archive_named(
     back = check(config, "--page", server.url("/live"))
     assert back["photo_a.jpg"]["status"] == "live"
     assert back["photo_a.jpg"]["first_seen_dead_at"] == dead_since  # history is kept
+
+
+def test_the_report_says_why_an_embed_has_no_archived_copy(
+    tmp_path: Path, server: FixtureServer, media: MediaSet
+) -> None:
+    """Before any check, an editor learns what archiving each embed met: a 404 (gone),
+    a 503 to be retried (after how many attempts, and when next); in the CLI's
+    report, its JSON and the editors' page."""
+    server.add_page(
+        "/blog",
+        "<article><p>UPDATE 0900 GMT: Three clips:</p><video src='/media/gone.mp4'></video>"
+        "<video src='/media/busy.mp4'></video><video src='/media/clip_b.mp4'></video></article>",
+    )
+    server.add_status("/media/gone.mp4", 404)
+    server.add_status("/media/busy.mp4", 503)
+    server.add_file("/media/clip_b.mp4", media.clip_b)
+    config = write_config(tmp_path / "a.toml", settings(tmp_path / "storage"))
+    assert run_cli(config, "capture", server.url("/blog")).returncode == 1
+
+    answer = run_cli(config, "report", server.url("/blog"), "--json")
+    embeds = {e["embed_url"].rsplit("/", 1)[1]: e for e in json.loads(answer.stdout)["embeds"]}
+    gone, busy = embeds["gone.mp4"]["capture"], embeds["busy.mp4"]["capture"]
+    assert (gone["state"], gone["next_attempt_at"]) == ("gone", None)
+    assert "HTTP 404" in gone["reason"]
+    assert (busy["state"], busy["attempts"]) == ("failed", 1) and "HTTP 503" in busy["reason"]
+    assert embeds["clip_b.mp4"]["capture"] == {
+        "state": "done",
+        "reason": None,
+        "attempts": 1,
+        "next_attempt_at": None,
+    }
+    text = run_cli(config, "report", server.url("/blog")).stdout
+    assert "no archived copy (capture gone: HTTP 404" in text
+    retry = f"no archived copy (capture failed: {busy['reason']}; next attempt "
+    assert retry + busy["next_attempt_at"] in text
+    assert text.count("no archived copy") == 2  # not for the stored clip
+
+    with Archive.open(load_config(config)) as archive, AppClient(create_app(archive)) as client:
+        editors = client.get("/editors", params={"status": "all"}).text
+    assert "capture gone: HTTP 404" in editors and "capture failed: HTTP 503" in editors
 
 
 def test_check_usage_errors(config: Path) -> None:

@@ -8,7 +8,15 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from archiver.index.models import Embed, LinkCheck, Page, PageSnapshot, Sighting, iso
+from archiver.index.models import (
+    CaptureJob,
+    Embed,
+    LinkCheck,
+    Page,
+    PageSnapshot,
+    Sighting,
+    iso,
+)
 from archiver.index.records import pages_read_as
 from archiver.store.layout import Layout
 
@@ -35,6 +43,8 @@ class EmbedStatus:
     check: LinkCheck | None
     layout: Layout
     kept_post: KeptPost | None = None
+    # the embed's capture job: why there is no archived copy (yet), when there is none
+    job: CaptureJob | None = None
 
     @property
     def status(self) -> str:
@@ -54,6 +64,21 @@ class EmbedStatus:
             "first_seen_dead_at": iso(check.first_seen_dead_at) if check else None,
             "archived_sha256": sorted({s.media.sha256 for s in self.embed.sightings}),
             "kept_post": self.kept_post.to_json() if self.kept_post else None,
+            "capture": self.capture(),
+        }
+
+    def capture(self) -> dict[str, Any] | None:
+        """How archiving the embed went: its job's state (``done``, ``pending``,
+        ``failed``, ``gone``, ``skipped``, ``running``), its last reason, attempts and
+        next attempt; None for an embed recorded without a job."""
+        job = self.job
+        if job is None:
+            return None
+        return {
+            "state": job.state,
+            "reason": job.last_error,
+            "attempts": job.attempts,
+            "next_attempt_at": iso(job.next_attempt_at),
         }
 
     def archived(self) -> list[dict[str, str]]:
@@ -66,6 +91,22 @@ class EmbedStatus:
             }
             for s in self.embed.sightings
         ]
+
+
+def capture_note(capture: dict[str, Any] | None) -> str | None:
+    """Why an embed has no archived copy, in its capture job's words (``capture failed
+    after 3 attempts: HTTP 503 …; next attempt …``); None when the job is done or there
+    is none."""
+    if capture is None or capture["state"] == "done":
+        return None
+    note = f"capture {capture['state']}"
+    if capture["attempts"] > 1:
+        note += f" after {capture['attempts']} attempts"
+    if capture["reason"]:
+        note += f": {capture['reason']}"
+    if capture["state"] == "failed" and capture["next_attempt_at"]:
+        note += f"; next attempt {capture['next_attempt_at']}"
+    return note
 
 
 def parse_statuses(value: str | None) -> set[str] | None:
@@ -96,8 +137,9 @@ def embed_statuses(
     a dashboard of the dead embeds of a large archive does not load the live ones.
     """
     query = (
-        select(Embed, LinkCheck)
+        select(Embed, LinkCheck, CaptureJob)
         .outerjoin(LinkCheck, LinkCheck.url == Embed.url)
+        .outerjoin(CaptureJob, CaptureJob.embed_id == Embed.id)
         .where(Embed.page_id.is_not(None))
         .options(
             selectinload(Embed.page),
@@ -117,8 +159,10 @@ def embed_statuses(
         query = query.where(or_(*wanted))
     query = query.offset(offset).limit(limit)
     rows = session.execute(query).all()
-    posts = kept_posts(session, layout, {e.url for e, _ in rows if e.kind == "platform"})
-    return [EmbedStatus(embed, check, layout, posts.get(embed.url)) for embed, check in rows]
+    posts = kept_posts(session, layout, {e.url for e, _, _ in rows if e.kind == "platform"})
+    return [
+        EmbedStatus(embed, check, layout, posts.get(embed.url), job) for embed, check, job in rows
+    ]
 
 
 def kept_posts(session: Session, layout: Layout, urls: set[str]) -> dict[str, KeptPost]:

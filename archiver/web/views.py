@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from archiver.duplicates import group_of, list_groups, sidecar_section
 from archiver.index.models import LinkCheck, Media, iso
-from archiver.liveness.report import embed_statuses, page_statuses
+from archiver.liveness.report import capture_note, embed_statuses, page_statuses
 from archiver.search import QueryError, SearchQuery, records, search
 from archiver.store.layout import Layout
 
@@ -196,6 +196,7 @@ def editors_report(
         data = row.to_json()
         label = row.embed.context or row.embed.update_label
         data["context"] = row.embed.context
+        data["capture_note"] = capture_note(data["capture"])
         data["archived"] = [
             {
                 "sha256": copy["sha256"],
