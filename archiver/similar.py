@@ -5,8 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy import select
+
 from archiver.archive import Archive
+from archiver.errors import HashingError
+from archiver.index.models import Media
 from archiver.search import MediaRecord, QueryError, records
+from archiver.store.digest import hash_file
 from archiver.store.mediatypes import identify
 
 PHASH_BITS = 64
@@ -20,11 +25,39 @@ class SimilarQuery:
 
 
 def similar_to_file(archive: Archive, query: SimilarQuery) -> list[MediaRecord]:
-    """Hash a local image or video and list archived matches, best first."""
+    """The archived copy of a local file, when its very bytes are archived (similarity
+    1.0, whatever its kind or length), then the archived near-duplicates of an image
+    or video, best first."""
     if not query.path.is_file():
         raise QueryError(f"no such file: {query.path}")
     if query.min_similarity is not None and not 0 <= query.min_similarity <= 1:
         raise QueryError("--min-similarity takes a number from 0 to 1")
+    exact = _archived_copy(archive, query.path)
+    try:
+        found = _near_duplicates(archive, query)
+    except (QueryError, HashingError):
+        if exact is None:
+            raise
+        found = []  # an audio file, or one too broken to fingerprint, that is archived
+    scores = {key: similarity for key, similarity in found}
+    keys = [key for key, _ in found]
+    if exact is not None:
+        keys = [exact, *(key for key in keys if key != exact)]
+        scores[exact] = 1.0
+    with archive.read_session() as session:
+        return records(session, archive.layout, keys[: query.limit], scores)
+
+
+def _archived_copy(archive: Archive, path: Path) -> int | None:
+    """The media id of the file with these bytes, if archived."""
+    sha256 = hash_file(path).sha256
+    with archive.read_session() as session:
+        found: int | None = session.scalar(select(Media.id).where(Media.sha256 == sha256))
+        return found
+
+
+def _near_duplicates(archive: Archive, query: SimilarQuery) -> list[tuple[int, float]]:
+    """(media id, similarity) of the archived files that match the file's fingerprint."""
     with query.path.open("rb") as f:
         head = f.read(512)
     identity = identify(head, None, query.path.name)
@@ -34,10 +67,7 @@ def similar_to_file(archive: Archive, query: SimilarQuery) -> list[MediaRecord]:
 
     fp = fingerprint(query.path, identity.media_type)
     found = archive.duplicates.query(fp, query.min_similarity)[: query.limit]
-    with archive.read_session() as session:
-        return records(
-            session, archive.layout, [k for k, _ in found], {k: m.similarity for k, m in found}
-        )
+    return [(key, match.similarity) for key, match in found]
 
 
 def parse_phash(value: str) -> int:

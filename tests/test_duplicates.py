@@ -13,12 +13,13 @@ from typing import Any
 import pytest
 from PIL import Image
 from sqlalchemy import event, select
-from support import FixtureServer, MediaSet, ffmpeg_exe
+from support import FixtureServer, MediaSet, ffmpeg_exe, make_audio
 from support.archiving import make_config, run_cli, settings, write_config
 
 from archiver import duplicates
 from archiver.archive import Archive
 from archiver.capture import Capturer
+from archiver.errors import HashingError
 from archiver.index.models import Media
 from archiver.search import SearchQuery, search
 from archiver.similar import SimilarQuery, similar_to_file
@@ -183,6 +184,26 @@ def test_files_that_cannot_be_fingerprinted_keep_a_reason(
             "kind": "none",
             "reason": "audio has no visual fingerprint",
         }
+
+
+def test_the_held_file_itself_is_found_whatever_its_kind_or_length(
+    tmp_path: Path, server: FixtureServer, media: MediaSet
+) -> None:
+    """ "Have we seen this?": a file whose very bytes are archived comes first at
+    similarity 1.0: audio (no fingerprint) and a 2 s clip (too few frames for a video
+    match) too. A file not archived that cannot be fingerprinted is still an error."""
+    server.add_file("/a.m4a", media.audio)
+    server.add_file("/b.mp4", media.clip_b)
+    page = "<article><p>Sound and a clip:</p><audio src='/a.m4a'></audio>"
+    server.add_page("/p", page + "<video src='/b.mp4'></video></article>")
+    with Archive.open(make_config(tmp_path / "storage")) as archive:
+        assert Capturer(archive).capture_url(server.url("/p")).ok
+        for held in (media.audio, media.clip_b):
+            found = similar_to_file(archive, SimilarQuery(held))
+            assert [(r.media.sha256, r.similarity) for r in found] == [(sha(held), 1.0)]
+        other = make_audio(tmp_path / "other.m4a", frequency=880)
+        with pytest.raises(HashingError, match="audio has no visual fingerprint"):
+            similar_to_file(archive, SimilarQuery(other))
 
 
 def test_a_growing_group_rewrites_only_the_sidecars_that_change(
