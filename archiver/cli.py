@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
+from click.core import ParameterSource
 
 from archiver import __version__
 from archiver.config import SOURCE_KINDS, Config, is_http_url, load_config, parse_duration
@@ -24,7 +25,7 @@ from archiver.errors import (
     ArchiveUnavailable,
     ConfigError,
 )
-from archiver.logs import setup_logging
+from archiver.logs import events_left_out, setup_logging
 
 # Each command imports the services it uses, so `archiver --help` and light
 # commands do not pay for the HTTP, HTML, video and hashing libraries.
@@ -177,8 +178,12 @@ def capture(ctx: Context, url: str, as_json: bool, older_pages: int) -> None:
     url = url.strip()
     from archiver.capture import Capturer
 
-    with ctx.archive() as archive:
-        interactive = sys.stderr.isatty() and not as_json
+    interactive = sys.stderr.isatty() and not as_json
+    # on a terminal each failed item is shown as it ends and in the report, with its
+    # reason: its log line would say it a third time (unless --log-level asks for it)
+    chosen = click.get_current_context().find_root().get_parameter_source("log_level")
+    shown = ("capture.failed",) if interactive and chosen is ParameterSource.DEFAULT else ()
+    with ctx.archive() as archive, events_left_out(*shown):
         try:
             capturer = Capturer(archive)
             report = capturer.capture_url(

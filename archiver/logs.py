@@ -15,6 +15,8 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 LOGGER = logging.getLogger("archiver")
@@ -49,6 +51,21 @@ class KeyValueFormatter(logging.Formatter):
 def log_event(name: str, level: int = logging.INFO, **fields: Any) -> None:
     """Log one event as a structured line (``fields`` become key=value pairs)."""
     LOGGER.log(level, name, extra={"fields": fields})
+
+
+@contextmanager
+def events_left_out(*names: str) -> Iterator[None]:
+    """Leave these events out of the log while the block runs (another display shows
+    them): a filter on archiver's logger, removed afterwards."""
+
+    def keep(record: logging.LogRecord) -> bool:
+        return record.msg not in names
+
+    LOGGER.addFilter(keep)
+    try:
+        yield
+    finally:
+        LOGGER.removeFilter(keep)
 
 
 def _ours(name: str) -> bool:

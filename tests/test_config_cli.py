@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pty
 import re
 import signal
 import subprocess
@@ -302,6 +303,49 @@ def test_ctrl_c_stops_a_capture_at_once_and_leaves_its_jobs_queued(
     with Archive.open(load_config(config_file)) as archive, archive.read_session() as session:
         jobs = {job.url: (job.state, job.attempts) for job in session.scalars(select(CaptureJob))}
     assert jobs[server.url("/slow.mp4")] == ("pending", 0)  # not a failure: not counted
+
+
+def _on_a_terminal(command: list[str]) -> tuple[int, str]:
+    """Run ``command`` with stdout and stderr on a pseudo-terminal: its exit code and
+    what the terminal showed."""
+    leader, follower = pty.openpty()
+    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=follower, stderr=follower)
+    os.close(follower)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # EIO: the process closed the terminal
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(leader)
+    return process.wait(timeout=60), shown.decode().replace("\r\n", "\n")
+
+
+def test_on_a_terminal_each_item_is_shown_as_it_ends_and_its_failure_said_once(
+    config_file: Path, server: FixtureServer, media: MediaSet
+) -> None:
+    """The progress lines and the report say which item failed and why: the log line
+    of that failure is left out, unless ``--log-level`` asks for the log."""
+    server.add_file("/a.jpg", media.photo_a)
+    server.add_status("/gone.mp4", 404)
+    server.add_page("/live", "<article><p>Two:</p><img src='/a.jpg'><video src='/gone.mp4'>")
+    code, shown = _on_a_terminal(cli_command(config_file, "capture", server.url("/live")))
+    assert code == 1, shown
+    progress = [line for line in shown.splitlines() if line.startswith("[")]
+    assert sorted(line[:4] for line in progress) == ["[1] ", "[2] "]  # as each ends
+    assert sorted(line[4:] for line in progress) == [
+        f"gone     {server.url('/gone.mp4')}",
+        f"stored   {server.url('/a.jpg')}",
+    ]
+    assert f"gone     -                {server.url('/gone.mp4')}  (HTTP 404" in shown
+    assert "capture.failed" not in shown
+
+    logged = cli_command(config_file, "--log-level", "warning", "capture", server.url("/live"))
+    code, shown = _on_a_terminal(logged)
+    assert code == 1 and "event=capture.failed" in shown and "status=gone" in shown
 
 
 def test_source_add_again_changes_only_what_is_given(config_file: Path) -> None:
