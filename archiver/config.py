@@ -113,8 +113,8 @@ class YtdlpConfig(_Section):
 
 
 class PostsConfig(_Section):
-    """X, Telegram, Reddit, Instagram, TikTok and Bluesky posts' photos, which yt-dlp
-    leaves out (see ``archiver.fetch.posts``)."""
+    """X, Telegram, Reddit, Instagram, TikTok, Threads and Bluesky posts' photos, which
+    yt-dlp leaves out (see ``archiver.fetch.posts``)."""
 
     photos: bool = True
     x_syndication_url: str = "https://cdn.syndication.twimg.com/tweet-result"
@@ -122,6 +122,7 @@ class PostsConfig(_Section):
     reddit_url: str = "https://www.reddit.com"
     instagram_url: str = "https://www.instagram.com"
     tiktok_url: str = "https://www.tiktok.com"
+    threads_url: str = "https://www.threads.com"
     bluesky_url: str = "https://public.api.bsky.app"
     plc_url: str = "https://plc.directory"  # where Bluesky accounts' data servers are named
 
@@ -131,6 +132,7 @@ class PostsConfig(_Section):
         "reddit_url",
         "instagram_url",
         "tiktok_url",
+        "threads_url",
         "bluesky_url",
         "plc_url",
     )

@@ -440,6 +440,14 @@ def test_pixels_icons_ads_widgets_and_plain_links_are_not_media(img: str) -> Non
         ('<blockquote class="tiktok-embed" data-video-id="7335678901234567890"><section>x'
          "</section></blockquote>", "https://www.tiktok.com/@/video/7335678901234567890",
          "platform", "blockquote"),
+        # Threads' snippet names the post in an attribute; a copy without it, by its link
+        ('<blockquote class="text-post-media" data-text-post-permalink="https://www.threads.net/'
+         '@aleppo.media/post/C9vX2aLtQzP?xmt=AQGz" data-text-post-version="0"><a href="https://'
+         'www.threads.net/@aleppo.media/post/C9vX2aLtQzP">View on Threads</a></blockquote>',
+         "https://www.threads.com/@aleppo.media/post/C9vX2aLtQzP", "platform", "blockquote"),
+        ('<blockquote class="text-post-media"><a href="https://www.threads.net/@aleppo.media">'
+         '@aleppo.media</a> <a href="https://www.threads.com/t/C9vX2aLtQzP">View on Threads</a>'
+         "</blockquote>", "https://www.threads.com/t/C9vX2aLtQzP", "platform", "blockquote"),
         # Bluesky's snippet names the post by its AT URI; a copy without it, by its links
         ('<blockquote class="bluesky-embed" data-bluesky-uri="at://did:plc:ewvi7nxzyoun6zhxrhs64'
          'oiz/app.bsky.feed.post/3l6oveex3ii2l"><p>Smoke</p></blockquote>', "https://bsky.app/"

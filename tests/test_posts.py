@@ -13,7 +13,16 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from support import FixtureServer, MediaSet, bluesky, instagram, mastodon, reddit, tiktok
+from support import (
+    FixtureServer,
+    MediaSet,
+    bluesky,
+    instagram,
+    mastodon,
+    reddit,
+    threads,
+    tiktok,
+)
 from support.archiving import make_config, run_cli, settings, write_config
 from support.browser import AppClient, sha256_of
 from support.server import guess_content_type
@@ -126,6 +135,7 @@ def posts_config(root: Path, server: FixtureServer) -> Config:
         reddit_url=server.url(),
         instagram_url=server.url(),
         tiktok_url=server.url(),
+        threads_url=server.url(),
         bluesky_url=server.url(),
         plc_url=server.url("/plc"),
     )
@@ -792,6 +802,107 @@ def test_a_deleted_instagram_post_is_gone(tmp_path: Path, server: FixtureServer)
     )
     item = capture(posts_config(tmp_path / "storage", server), server, instagram.EMBED)
     assert item.status == "gone" and "HTTP 404" in str(item.reason), item.reason
+
+
+# ---- Threads ----------------------------------------------------------------------------
+
+THREADS_PAGE = f"/@{threads.ACCOUNT}/post/{threads.CODE}"
+
+
+def test_a_threads_carousel_keeps_its_photos_and_its_video(
+    tmp_path: Path, server: FixtureServer, media: MediaSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """yt-dlp has no Threads extractor: the photos, each at its largest size, and the
+    video's MP4 are taken from the post's page, in the post's order."""
+    monkeypatch.setenv("FAKE_YTDLP_MODE", "crash")
+    server.add_file("/v/t51.29350-15/shelter_1.jpg", media.photo_a)
+    server.add_file("/o1/v/t16/f2/m86/shelter.mp4", media.clip_a)
+    server.add_file("/v/t51.29350-15/shelter_3.jpg", media.photo_c)
+    post = threads.post(
+        threads.media(photo=server.url("/v/t51.29350-15/shelter_1.jpg")),
+        threads.media(video=server.url("/o1/v/t16/f2/m86/shelter.mp4")),
+        threads.media(photo=server.url("/v/t51.29350-15/shelter_3.jpg")),
+    )
+    page = threads.post_page(post)
+    server.add_page(THREADS_PAGE, page)
+    config = posts_config(tmp_path / "storage", server)
+    item = capture(config, server, threads.EMBED)
+
+    assert item.status == "stored", item.reason
+    assert item.url == threads.POST_URL
+    assert [f.sha256 for f in item.files] == [
+        sha256_of(media.clip_a),  # the video, as Threads serves it
+        sha256_of(media.photo_a),
+        sha256_of(media.photo_c),
+    ]
+    asked = sorted(r.path for r in server.requests if r.path.startswith(("/v/", "/o1/")))
+    assert asked == [
+        "/o1/v/t16/f2/m86/shelter.mp4",
+        "/v/t51.29350-15/shelter_1.jpg",
+        "/v/t51.29350-15/shelter_3.jpg",
+    ]  # the 1440 px originals and the 720p video, not the smaller copies
+    assert_kept_with_post(
+        config,
+        item.files[1].path,
+        page.encode(),
+        "UPDATE 1100 GMT",
+        extractor="Threads",
+        id=threads.CODE,
+        uploader="Aleppo Media Center",
+        upload_date="2024-06-04",
+        title="The shelter in Bustan al-Qasr after this morning's strike.",
+        metadata_uploader_id=threads.ACCOUNT,
+        metadata_source="Threads' post page",
+    )
+
+
+@pytest.mark.parametrize(
+    ("page", "status", "reason"),
+    [
+        (
+            threads.post_page(threads.post(text="Shelling again tonight in Bustan al-Qasr.")),
+            "skipped",
+            "the Threads post has no photo or video: its text is kept as a version of "
+            + threads.POST_URL,
+        ),
+        (
+            threads.post_page(None),
+            "failed",
+            "Threads: the page holds no data of the post (a login wall?)",
+        ),
+        (
+            threads.post_page(threads.post(threads.media(photo="/a.jpg"), code="Other0123")),
+            "failed",
+            "Threads: the page holds no data of the post",
+        ),
+        (None, "gone", "HTTP 404"),
+    ],
+)
+def test_a_threads_post_of_words_is_kept_and_a_page_without_it_is_retried(
+    tmp_path: Path,
+    server: FixtureServer,
+    monkeypatch: pytest.MonkeyPatch,
+    page: str | None,
+    status: str,
+    reason: str,
+) -> None:
+    monkeypatch.setenv("FAKE_YTDLP_MODE", "crash")  # as yt-dlp has no Threads extractor
+    if page is None:
+        server.add_status(THREADS_PAGE, 404)
+    else:
+        server.add_page(THREADS_PAGE, page)
+    config = posts_config(tmp_path / "storage", server)
+    item = capture(config, server, threads.EMBED)
+    assert item.status == status and reason in str(item.reason), item.reason
+    if status == "skipped":
+        with Archive.open(config) as archive, archive.read_session() as session:
+            (row,) = embed_statuses(session, archive.layout, page=server.url("/live"))
+            kept = row.to_json()["kept_post"]
+        assert kept["title"] == (
+            "Aleppo Media Center (@aleppo.media) on Threads: "
+            "Shelling again tonight in Bustan al-Qasr."
+        )
+        assert Path(kept["path"]).read_text() == page
 
 
 # ---- TikTok -----------------------------------------------------------------------------

@@ -17,7 +17,16 @@ from pathlib import Path
 import httpx
 import pytest
 import respx
-from support import FixtureServer, MediaSet, RequestHandler, bluesky, instagram, mastodon, reddit
+from support import (
+    FixtureServer,
+    MediaSet,
+    RequestHandler,
+    bluesky,
+    instagram,
+    mastodon,
+    reddit,
+    threads,
+)
 from support.telegram import album, telegram_widget
 
 from archiver.config import NetworkConfig, PostsConfig, YtdlpConfig
@@ -573,6 +582,8 @@ INSTAGRAM_PHOTO = instagram.shortcode_media("GraphImage", "https://scontent.cdni
         ("reddit", None, "gone", "HTTP 404"),
         ("instagram", instagram.embed_page(INSTAGRAM_PHOTO).encode(), "live", "(photos)"),
         ("instagram", None, "gone", "HTTP 404"),
+        ("threads", threads.post_page(threads.post()).encode(), "live", "is there (text)"),
+        ("threads", None, "gone", "HTTP 404"),
         ("bluesky", bluesky.answer(bluesky.post_view()), "live", "the post is there (text)"),
         ("bluesky", b'{"posts": []}', "gone", "Bluesky: the post was not found"),
         ("mastodon", mastodon.answer(mastodon.status("", [])), "live", "is there (text)"),
@@ -589,7 +600,10 @@ def test_posts_are_checked_by_what_their_platforms_widgets_read(
 ) -> None:
     """yt-dlp sees videos only: to it a photo post looks deleted, or unsupported."""
     posts = PostsConfig(
-        reddit_url=server.url(), instagram_url=server.url(), bluesky_url=server.url()
+        reddit_url=server.url(),
+        instagram_url=server.url(),
+        threads_url=server.url(),
+        bluesky_url=server.url(),
     )
     url, path, probe = {
         "reddit": (
@@ -602,6 +616,7 @@ def test_posts_are_checked_by_what_their_platforms_widgets_read(
             f"/p/{instagram.CODE}/embed/captioned/",
             "instagram-widget",
         ),
+        "threads": (threads.POST_URL, f"/@{threads.ACCOUNT}/post/{threads.CODE}", "threads-page"),
         "bluesky": (bluesky.POST_URL, "/xrpc/app.bsky.feed.getPosts", "bluesky-api"),
         "mastodon": (  # the test server is the instance
             server.url(f"/@{mastodon.USER}/{mastodon.STATUS_ID}"),
@@ -613,7 +628,9 @@ def test_posts_are_checked_by_what_their_platforms_widgets_read(
         server.add_status(path, 404)
     else:
         server.add_bytes(
-            path, answer, "text/html" if platform == "instagram" else "application/json"
+            path,
+            answer,
+            "text/html" if platform in ("instagram", "threads") else "application/json",
         )
     result = Prober(client, None, posts=posts).check(url, kind="platform", platform=platform)
     assert (result.status, result.probe) == (status, probe)

@@ -76,6 +76,11 @@ PLATFORM_CASES = [
      "https://www.tiktok.com/@frontline.reports/video/7335678901234567890", "tiktok", "video"),
     ("https://www.tiktok.com/embed/v2/7335678901234567890",
      "https://www.tiktok.com/@/video/7335678901234567890", "tiktok", "video"),
+    # Threads: threads.net and threads.com, the post's frame and its tracking parameter
+    ("https://www.threads.net/@aleppo.media/post/C9vX2aLtQzP/embed?xmt=AQGzX1",
+     "https://www.threads.com/@aleppo.media/post/C9vX2aLtQzP", "threads", None),
+    ("https://threads.com/t/C9vX2aLtQzP", "https://www.threads.com/t/C9vX2aLtQzP", "threads",
+     None),
     # Telegram: the web preview (/s/) and telegram.me spell the same post
     ("https://t.me/s/aleppo_now/1543", "https://t.me/aleppo_now/1543", "telegram", None),
     ("https://telegram.me/aleppo_now/1543?single", "https://t.me/aleppo_now/1543", "telegram",

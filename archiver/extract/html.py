@@ -511,8 +511,9 @@ class _ContentWalker:
         return self._base_platform is not None
 
     def _blockquote(self, node: Element) -> bool | None:
-        """Tweet, Instagram, TikTok, Reddit, Bluesky and Mastodon embed blockquotes; their
-        quoted text is metadata, not context. Ordinary quotes are read as text."""
+        """Tweet, Instagram, Threads, TikTok, Reddit, Bluesky and Mastodon embed
+        blockquotes; their quoted text is metadata, not context. Ordinary quotes are
+        read as text."""
         classes = _classes(node)
         url: str | None = None
         if classes & {"twitter-tweet", "twitter-video", "twitter-tweet-rendered"}:
@@ -530,6 +531,10 @@ class _ContentWalker:
             url = url or next(reversed(self._post_links(node, "bluesky")), None)
         elif "mastodon-embed" in classes:  # its frame, HOST/@USER/ID/embed
             url = resolve_url(attr(node, "data-embed-url"), self._base)
+        elif "text-post-media" in classes:  # Threads: its permalink, else its link
+            url = resolve_url(attr(node, "data-text-post-permalink"), self._base)
+            if url is None or platform_post(url) is None:
+                url = next(iter(self._post_links(node, "threads")), None)
         elif "tiktok-embed" in classes:
             url = resolve_url(attr(node, "cite"), self._base)
             video_id = attr(node, "data-video-id")

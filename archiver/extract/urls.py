@@ -141,6 +141,9 @@ _PLATFORM_HOSTS: dict[str, str] = {
     # Bluesky: posts on the web app and the embed widget's frames
     "bsky.app": "bluesky",
     "embed.bsky.app": "bluesky",
+    # Threads (Meta): threads.net moved to threads.com; both spellings circulate
+    "threads.net": "threads",
+    "threads.com": "threads",
 }
 _HOST_NOISE_PREFIXES = ("www.", "m.", "mobile.", "web.", "music.", "business.")
 
@@ -154,6 +157,7 @@ _INSTAGRAM_CODE = re.compile(r"[A-Za-z0-9_-]+")
 _TELEGRAM_CHANNEL = re.compile(r"[A-Za-z][A-Za-z0-9_]{2,}")
 _TWITTER_USER = re.compile(r"[A-Za-z0-9_]{1,50}")
 _TIKTOK_USER = re.compile(r"@[\w.-]*")
+_THREADS_USER = re.compile(r"[A-Za-z0-9._]{1,30}")
 _TELEGRAM_RESERVED = frozenset(
     {"s", "c", "joinchat", "addstickers", "addemoji", "share", "iv", "proxy", "socks"}
 )
@@ -753,6 +757,20 @@ def _reddit(parts: SplitResult, segments: list[str], query: dict[str, str]) -> P
     return None
 
 
+def _threads(
+    parts: SplitResult, segments: list[str], query: dict[str, str]
+) -> PlatformMatch | None:
+    """Threads posts: ``threads.com/@USER/post/CODE`` (also its ``/embed`` and
+    ``/media`` pages, and threads.net) and the short ``/t/CODE``; profiles are not posts."""
+    if len(segments) >= 3 and segments[0].startswith("@") and segments[1] == "post":
+        user, code = segments[0][1:], segments[2]
+        if _THREADS_USER.fullmatch(user) and _INSTAGRAM_CODE.fullmatch(code):
+            return f"https://www.threads.com/@{user}/post/{code}", None
+    if len(segments) >= 2 and segments[0] == "t" and _INSTAGRAM_CODE.fullmatch(segments[1]):
+        return f"https://www.threads.com/t/{segments[1]}", None
+    return None
+
+
 # A Bluesky account is a DID (did:plc:…, did:web:…) or a handle (a domain name); a
 # post is its record key in app.bsky.feed.post (a 13-character TID, in practice).
 _BLUESKY_ACTOR = re.compile(r"did:(?:plc|web):[A-Za-z0-9._:%-]{1,200}|[A-Za-z0-9.-]{1,253}")
@@ -837,6 +855,7 @@ _MATCHERS: dict[str, _Matcher] = {
     "brightcove": _brightcove,
     "reddit": _reddit,
     "bluesky": _bluesky,
+    "threads": _threads,
 }
 
 

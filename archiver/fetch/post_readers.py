@@ -1,8 +1,8 @@
 """Where each platform's post is read, and how: one place for capture and liveness.
 
 X's syndication endpoint, Telegram's and Instagram's embed widget pages, Reddit's
-post JSON, TikTok's post pages, Bluesky's public API and a Mastodon instance's API
-answer without an account (see `archiver.fetch.posts`).
+post JSON, TikTok's and Threads' post pages, Bluesky's public API and a Mastodon
+instance's API answer without an account (see `archiver.fetch.posts`).
 """
 
 from __future__ import annotations
@@ -11,7 +11,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from archiver.config import PostsConfig
-from archiver.fetch import bluesky, instagram, mastodon, reddit, telegram, tiktok, xposts
+from archiver.fetch import (
+    bluesky,
+    instagram,
+    mastodon,
+    reddit,
+    telegram,
+    threads,
+    tiktok,
+    xposts,
+)
 from archiver.fetch.posts import PlatformPost
 
 
@@ -56,6 +65,13 @@ def post_reader(platform: str | None, url: str, settings: PostsConfig) -> PostRe
             lambda body: bluesky.parse_posts(body, rkey),
             "bluesky-api",
             lambda post, get: bluesky.with_originals(post, settings.plc_url, get),
+        )
+    if platform == "threads" and (threads_post := threads.post_path(url)):
+        account, shortcode = threads_post
+        return PostReader(
+            threads.page_url(settings.threads_url, account, shortcode),
+            lambda body: threads.parse_page(body, shortcode),
+            "threads-page",
         )
     if platform == "tiktok" and (tiktok_post := tiktok.post_path(url)):
         account, kind, tiktok_id = tiktok_post

@@ -12,9 +12,10 @@ How each kind of embed is probed:
 
 - ``file``: HEAD, then a ranged GET of the first KB when HEAD is not conclusive
   (see :mod:`archiver.liveness.http_probe`);
-- ``platform``: a Telegram, Reddit, Instagram, Bluesky or Mastodon post by what the
-  platform's embed widget reads; the platform's oEmbed endpoint when it has one
-  (YouTube, Vimeo, X, TikTok, Dailymotion); yt-dlp in metadata-only mode otherwise
+- ``platform``: a Telegram, Reddit, Instagram, Threads, Bluesky or Mastodon post by
+  what the platform's embed widget (or the post's page, or its API) reads; the
+  platform's oEmbed endpoint when it has one (YouTube, Vimeo, X, TikTok,
+  Dailymotion); yt-dlp in metadata-only mode otherwise
   (Facebook, channels and playlists) and as a second opinion (see
   :mod:`archiver.liveness.oembed` and :mod:`archiver.liveness.ytdlp_probe`);
 - ``player``: GET of the iframe page; a 200 that no longer plays anything is gone;
@@ -48,7 +49,7 @@ YTDLP_TIMEOUT = 60.0  # a metadata probe takes seconds; a minute means something
 
 # Platforms whose posts are checked by what their embed widget reads: they have no
 # oEmbed that tells, and yt-dlp sees videos only (a photo post looks deleted to it).
-_READ_POSTS = frozenset({"telegram", "reddit", "instagram", "bluesky", "mastodon"})
+_READ_POSTS = frozenset({"telegram", "reddit", "instagram", "threads", "bluesky", "mastodon"})
 
 # Post URLs each oEmbed endpoint understands (others go to yt-dlp: an oEmbed 404 for
 # a channel or a playlist would be a false "gone").
