@@ -32,6 +32,7 @@ from support.telegram import album, telegram_widget
 from archiver.config import NetworkConfig, PostsConfig, YtdlpConfig
 from archiver.fetch.netguard import GuardedTransport
 from archiver.fetch.ytdlp import Ytdlp
+from archiver.liveness import oembed
 from archiver.liveness.oembed import DEFAULT_ENDPOINTS
 from archiver.liveness.probes import CheckResult, Prober
 from archiver.liveness.ytdlp_probe import probe_command, ytdlp_check
@@ -168,7 +169,8 @@ def client() -> Iterator[httpx.Client]:
 
 
 @pytest.fixture
-def prober(client: httpx.Client) -> Prober:
+def prober(client: httpx.Client, monkeypatch: pytest.MonkeyPatch) -> Prober:
+    monkeypatch.setattr(oembed, "ASK_AGAIN_AFTER", 0.0)  # TikTok's second asking, at once
     return Prober(client, None)
 
 
@@ -499,6 +501,26 @@ def test_platform_oembed(
         router.get(DEFAULT_ENDPOINTS[platform]).mock(return_value=response)
         result = prober.check(url, kind="platform", platform=platform)
     assert (result.status, result.reason, result.probe) == (expected, reason, f"oembed:{platform}")
+
+
+@pytest.mark.parametrize(
+    ("second", "expected"),
+    [
+        (httpx.Response(200, json=TIKTOK_OEMBED), "live"),
+        (httpx.Response(400, json=TIKTOK_ERROR), "gone"),
+    ],
+)
+def test_a_tiktok_post_said_to_be_gone_is_asked_about_once_more(
+    prober: Prober, second: httpx.Response, expected: str
+) -> None:
+    """TikTok's endpoint answers "Something went wrong" now and then for a post that
+    is there: only a second such answer is taken for a removal."""
+    url = "https://www.tiktok.com/@scout2015/video/6718335390845095173"
+    with respx.mock() as router:
+        route = router.get(DEFAULT_ENDPOINTS["tiktok"])
+        route.side_effect = [httpx.Response(400, json=TIKTOK_ERROR), second]
+        result = prober.check(url, kind="platform", platform="tiktok")
+    assert (result.status, route.call_count) == (expected, 2)
 
 
 def test_oembed_unreachable_without_ytdlp_is_an_error(prober: Prober) -> None:

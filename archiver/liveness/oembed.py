@@ -15,7 +15,8 @@ answers in its own way, so each has its own table of what a status code means:
   (protected account).
 - TikTok: 200 live; 400/404 gone (TikTok answers ``{"code":400,"message":"Something
   went wrong",...}`` for removed posts, and for malformed URLs too, so yt-dlp
-  confirms when configured); 403 restricted.
+  confirms when configured; it also gives that answer now and then for a post that
+  is there, so a "gone" is asked once more, a second later); 403 restricted.
 - Dailymotion: 200 live; 404 gone; 401/403 restricted (private or password).
 
 Everywhere: 429 is an error with its Retry-After, and so is anything unexpected
@@ -53,6 +54,10 @@ LABELS = {
     "tiktok": "TikTok",
     "dailymotion": "Dailymotion",
 }
+# TikTok's endpoint has been seen answering 400 "Something went wrong" for a post that
+# is there, and the post's own answer the next time: one such answer is no removal
+ASK_GONE_AGAIN = frozenset({"tiktok"})
+ASK_AGAIN_AFTER = 1.0  # seconds
 _BARE_WORDS = {"forbidden": 403, "unauthorized": 401, "not found": 404}
 _OEMBED_KEYS = frozenset({"html", "title", "type", "author_name"})
 MAX_BODY = 256 * 1024  # an oEmbed answer is a few KB
@@ -118,7 +123,20 @@ def endpoints(overrides: Mapping[str, str] | None) -> dict[str, str]:
 
 
 def query_oembed(client: httpx.Client, platform: str, endpoint: str, post_url: str) -> Verdict:
-    """Ask ``endpoint`` about ``post_url`` and interpret the answer for ``platform``."""
+    """Ask ``endpoint`` about ``post_url`` and interpret the answer for ``platform``.
+
+    A "gone" from a platform whose endpoint is known to say so now and then of posts
+    that are there (`ASK_GONE_AGAIN`) is asked once more, after a pause: the second
+    answer stands.
+    """
+    verdict = _ask(client, platform, endpoint, post_url)
+    if verdict.result.status == "gone" and platform in ASK_GONE_AGAIN:
+        time.sleep(ASK_AGAIN_AFTER)
+        verdict = _ask(client, platform, endpoint, post_url)
+    return verdict
+
+
+def _ask(client: httpx.Client, platform: str, endpoint: str, post_url: str) -> Verdict:
     probe = f"oembed:{platform}"
     label = f"{LABELS.get(platform, platform)} oEmbed"
     params = {"url": post_url, "format": "json"}
