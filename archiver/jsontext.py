@@ -36,6 +36,15 @@ def load_json(text: str | bytes, *, strict: bool = True) -> Any:
     return _without_lone_surrogates(value) if escaped else value
 
 
+def json_or_none(text: str | bytes) -> Any:
+    """``load_json``, or None for what is not JSON (or nests too deep to read): a
+    platform's answer that is not one is told apart by its shape, like any other."""
+    try:
+        return load_json(text)
+    except (ValueError, RecursionError):
+        return None
+
+
 def _no_number(_constant: str) -> None:
     return None
 

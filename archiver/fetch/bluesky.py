@@ -37,7 +37,7 @@ from archiver.config import is_http_url
 from archiver.errors import FetchError
 from archiver.extract.urls import platform_of
 from archiver.fetch.posts import PlatformPost
-from archiver.jsontext import json_at, json_list, json_text, load_json
+from archiver.jsontext import json_at, json_list, json_or_none, json_text
 
 MAX_PHOTOS = 4  # Bluesky allows four images per post
 _POST = re.compile(r"/profile/([^/]+)/post/([^/]+)/?")
@@ -69,10 +69,7 @@ def posts_url(base: str, actor: str, rkey: str) -> str:
 def parse_posts(body: bytes, rkey: str) -> PlatformPost:
     """Read the API's answer (getPosts' or getPostThread's); FetchError (gone) when it
     no longer has the post, FetchError for anything that is not an answer about it."""
-    try:
-        data = load_json(body)
-    except (ValueError, RecursionError):
-        data = None
+    data = json_or_none(body)
     thread = json_at(data, "thread")
     if isinstance(thread, dict):  # getPostThread
         shape = json_text(thread.get("$type")) or ""
@@ -188,8 +185,8 @@ def _data_server(did: str, plc_url: str, get: Callable[[str], bytes]) -> str | N
     if where is None:
         return None
     try:
-        document = load_json(get(where))
-    except (FetchError, ValueError, RecursionError):
+        document = json_or_none(get(where))
+    except FetchError:
         return None
     for service in json_list(json_at(document, "service")):
         endpoint = json_text(json_at(service, "serviceEndpoint"))

@@ -86,8 +86,10 @@ def _said(value: object) -> str | None:
 
 
 def epoch_moment(value: object) -> str | None:
-    """Seconds since the epoch, as a platform's JSON gives a post's time, in ISO 8601
-    (UTC); None for anything else."""
+    """Seconds since the epoch, as a platform's JSON gives a post's time (a number, or
+    TikTok's string of digits), in ISO 8601 (UTC); None for anything else."""
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        value = int(value)
     if not isinstance(value, int | float):
         return None
     _, moment = parse_upload(value)

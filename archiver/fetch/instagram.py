@@ -27,12 +27,11 @@ from urllib.parse import urlsplit
 
 from archiver.config import is_http_url
 from archiver.errors import FetchError
-from archiver.extract import ExtractError
-from archiver.extract.document import Element, attr, parse_document, text_of, with_class
+from archiver.extract.document import Element, attr, text_of, with_class
 from archiver.extract.media import largest, parse_srcset
 from archiver.extract.urls import resolve_url
 from archiver.fetch.facts import epoch_moment
-from archiver.fetch.posts import PlatformPost
+from archiver.fetch.posts import PlatformPost, answer_document
 from archiver.jsontext import json_at, json_list, json_text, load_json
 
 MAX_PHOTOS = 20  # a carousel holds at most twenty
@@ -54,10 +53,7 @@ def embed_url(base: str, code: str) -> str:
 def parse_embed(body: bytes, code: str, page_url: str) -> PlatformPost:
     """Read the widget page: the post from its script's JSON where Instagram gives it,
     else from the markup; FetchError for a page that shows no photo or video."""
-    try:
-        root = parse_document(body)
-    except ExtractError as exc:
-        raise FetchError(f"Instagram: the embed is not a page ({exc})") from None
+    root = answer_document(body, "Instagram: the embed")
     media = _shortcode_media(body.decode("utf-8", "replace"))
     if media is not None and str(media.get("shortcode") or code) != code:
         raise FetchError(f"Instagram: the embed shows another post than {code}")

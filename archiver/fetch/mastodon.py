@@ -21,7 +21,7 @@ from archiver.errors import FetchError
 from archiver.extract.document import fragment_elements, text_of
 from archiver.extract.urls import mastodon_status
 from archiver.fetch.posts import PlatformPost
-from archiver.jsontext import json_at, json_list, json_text, load_json
+from archiver.jsontext import json_at, json_list, json_or_none, json_text
 
 MAX_ATTACHMENTS = 20  # Mastodon allows 4; forks allow more
 
@@ -40,10 +40,7 @@ def api_url(url: str) -> tuple[str, str] | None:
 
 def parse_status(body: bytes, status_id: str) -> PlatformPost:
     """Read the API's answer; FetchError for anything that is not the status."""
-    try:
-        data = load_json(body)
-    except (ValueError, RecursionError):
-        data = None
+    data = json_or_none(body)
     if not isinstance(data, dict) or str(data.get("id") or "") != status_id:
         raise FetchError(f"Mastodon: the API did not answer with status {status_id}")
     boosted = data.get("reblog")

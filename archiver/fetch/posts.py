@@ -18,6 +18,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from archiver.errors import FetchError
+from archiver.extract import ExtractError
+from archiver.extract.document import Element, parse_document
+
+
+def answer_document(body: bytes, what: str) -> Element:
+    """A platform's answer that is a page (an embed widget's, a post's) as a document;
+    FetchError (``"{what} is not a page (…)"``) when it is none."""
+    try:
+        return parse_document(body)
+    except ExtractError as exc:
+        raise FetchError(f"{what} is not a page ({exc})") from None
+
 
 @dataclass(frozen=True)
 class PlatformPost:

@@ -32,7 +32,7 @@ from archiver.errors import FetchError
 from archiver.extract.urls import file_url
 from archiver.fetch.facts import epoch_moment
 from archiver.fetch.posts import PlatformPost
-from archiver.jsontext import json_at, json_list, json_text, load_json
+from archiver.jsontext import json_at, json_list, json_or_none, json_text
 
 MAX_PHOTOS = 20  # a gallery holds at most twenty
 _POST_ID = re.compile(r"/(?:(?:r|user)/[^/]+/)?comments/([a-z0-9]{4,12})(?:/|$)")
@@ -53,10 +53,7 @@ def post_json_url(base: str, post: str) -> str:
 def parse_post(body: bytes, expected_id: str) -> PlatformPost:
     """Read Reddit's answer; FetchError (gone) for a removed post that lists nothing,
     FetchError for anything that is not the post."""
-    try:
-        data = load_json(body)
-    except (ValueError, RecursionError):
-        data = None
+    data = json_or_none(body)
     listing = json_at(data[0] if isinstance(data, list) and data else None, "data", "children")
     child = listing[0] if isinstance(listing, list) and listing else None
     post = json_at(child, "data")

@@ -16,10 +16,9 @@ import re
 from urllib.parse import urljoin, urlsplit
 
 from archiver.errors import FetchError
-from archiver.extract import ExtractError
-from archiver.extract.document import Element, attr, parse_document, text_of, with_class
+from archiver.extract.document import Element, attr, text_of, with_class
 from archiver.extract.urls import resolve_url
-from archiver.fetch.posts import PlatformPost
+from archiver.fetch.posts import PlatformPost, answer_document
 
 MAX_PHOTOS = 10  # an album holds at most ten
 _PUBLIC_POST = re.compile(r"/([A-Za-z][A-Za-z0-9_]{2,})/(\d{1,12})/?")
@@ -39,10 +38,7 @@ def widget_url(base: str, channel: str, message: str) -> str:
 def parse_widget(body: bytes, channel: str, message: str, page_url: str) -> PlatformPost:
     """Read the widget page; FetchError (gone) for "Post not found", FetchError for a page
     that shows no such message."""
-    try:
-        root = parse_document(body)
-    except ExtractError as exc:
-        raise FetchError(f"Telegram: the post widget is not a page ({exc})") from None
+    root = answer_document(body, "Telegram: the post widget")
     error = _first(root, "tgme_widget_message_error")
     if error is not None:
         said = text_of(error) or "Post not found"

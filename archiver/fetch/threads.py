@@ -22,11 +22,9 @@ from urllib.parse import urlsplit
 
 from archiver.config import is_http_url
 from archiver.errors import FetchError
-from archiver.extract import ExtractError
-from archiver.extract.document import parse_document
 from archiver.fetch.facts import epoch_moment
-from archiver.fetch.posts import PlatformPost
-from archiver.jsontext import json_at, json_list, json_text, load_json
+from archiver.fetch.posts import PlatformPost, answer_document
+from archiver.jsontext import json_at, json_list, json_or_none, json_text
 
 MAX_MEDIA = 20  # a carousel holds at most twenty
 _POST = re.compile(r"/(?:@([A-Za-z0-9._]{1,30})/post|t)/([A-Za-z0-9_-]{5,64})/?$")
@@ -81,19 +79,12 @@ def parse_page(body: bytes, code: str) -> PlatformPost:
 
 def _find_post(body: bytes, code: str) -> dict[str, Any]:
     """The ``post`` of this shortcode in the page's scripts."""
-    try:
-        scripts = parse_document(body).xpath(_DATA)
-    except ExtractError as exc:
-        raise FetchError(f"Threads: the post page is not a page ({exc})") from None
+    scripts = answer_document(body, "Threads: the post page").xpath(_DATA)
     for script in scripts:
         text = script.text or ""
         if "thread_items" not in text or code not in text:
             continue
-        try:
-            data = load_json(text)
-        except (ValueError, RecursionError):
-            continue
-        for items in _values_of(data, "thread_items"):
+        for items in _values_of(json_or_none(text), "thread_items"):
             for item in json_list(items):
                 post = json_at(item, "post")
                 if isinstance(post, dict) and post.get("code") == code:

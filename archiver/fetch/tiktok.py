@@ -23,11 +23,9 @@ from urllib.parse import urlsplit
 
 from archiver.config import is_http_url
 from archiver.errors import FetchError
-from archiver.extract import ExtractError
-from archiver.extract.document import parse_document
 from archiver.fetch.facts import epoch_moment
-from archiver.fetch.posts import PlatformPost
-from archiver.jsontext import json_at, json_list, json_text, load_json
+from archiver.fetch.posts import PlatformPost, answer_document
+from archiver.jsontext import json_at, json_list, json_or_none, json_text
 
 MAX_PHOTOS = 35  # TikTok allows up to 35 photos in a post
 _POST = re.compile(r"/@([\w.-]*)/(video|photo)/(\d{5,25})/?$")
@@ -69,7 +67,7 @@ def parse_page(body: bytes, post_id: str) -> PlatformPost:
         text=json_text(item.get("desc")) or None,
         author=json_text(json_at(item, "author", "nickname")),
         handle=handle,
-        posted_at=_moment(item.get("createTime")),
+        posted_at=epoch_moment(item.get("createTime")),
         photos=list(dict.fromkeys(photos))[:MAX_PHOTOS],
         has_video=has_video,
         record=body,
@@ -83,14 +81,8 @@ def parse_page(body: bytes, post_id: str) -> PlatformPost:
 
 def _item(body: bytes, post_id: str) -> dict[str, Any]:
     """``itemInfo.itemStruct`` of the page's post."""
-    try:
-        scripts = parse_document(body).xpath(_DATA)
-    except ExtractError as exc:
-        raise FetchError(f"TikTok: the post page is not a page ({exc})") from None
-    try:
-        data = load_json(scripts[0].text or "") if scripts else None
-    except (ValueError, RecursionError):
-        data = None
+    scripts = answer_document(body, "TikTok: the post page").xpath(_DATA)
+    data = json_or_none(scripts[0].text or "") if scripts else None
     detail = json_at(data, "__DEFAULT_SCOPE__", "webapp.video-detail")
     if not isinstance(detail, dict):
         raise FetchError("TikTok: the page holds no post data (a challenge page?)")
@@ -102,13 +94,6 @@ def _item(body: bytes, post_id: str) -> dict[str, Any]:
     if str(item.get("id") or post_id) != post_id:
         raise FetchError(f"TikTok: the page shows another post than {post_id}")
     return item
-
-
-def _moment(created: object) -> str | None:
-    """``createTime``: seconds since the epoch, which TikTok's page gives as a string."""
-    if isinstance(created, str) and created.isdigit():
-        return epoch_moment(int(created))
-    return epoch_moment(created)
 
 
 def _first_http(urls: object) -> str | None:

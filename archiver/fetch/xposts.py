@@ -19,7 +19,7 @@ from urllib.parse import urlencode, urlsplit
 from archiver.errors import FetchError
 from archiver.extract.urls import original_photo_url
 from archiver.fetch.posts import PlatformPost
-from archiver.jsontext import json_at, json_list, json_text, load_json
+from archiver.jsontext import json_at, json_list, json_or_none, json_text
 
 MAX_PHOTOS = 4  # X allows four per post; more would not be a real answer
 _POST_ID = re.compile(r"/status(?:es)?/(\d{1,20})(?:[/?#]|$)")
@@ -47,10 +47,7 @@ def syndication_url(endpoint: str, post: str) -> str:
 def parse_post(body: bytes, expected_id: str) -> PlatformPost:
     """Read the endpoint's answer; FetchError (gone) for a tombstone, FetchError for
     anything that is not a post."""
-    try:
-        data = load_json(body)
-    except (ValueError, RecursionError):
-        data = None
+    data = json_or_none(body)
     if not isinstance(data, dict):
         raise FetchError("X: the post endpoint did not answer with a post", retryable=True)
     if data.get("__typename") == "TweetTombstone" or "tombstone" in data:

@@ -37,7 +37,7 @@ from typing import Any
 import httpx
 
 from archiver.errors import BlockedAddressError
-from archiver.jsontext import load_json
+from archiver.jsontext import json_or_none
 from archiver.liveness.result import CheckResult, Status, error_result, status_result
 
 DEFAULT_ENDPOINTS: dict[str, str] = {
@@ -160,7 +160,7 @@ def interpret(platform: str, status: int, headers: Mapping[str, str], body: byte
     """Classify one oEmbed answer (status, headers, body) from ``platform``."""
     probe = f"oembed:{platform}"
     label = f"{LABELS.get(platform, platform)} oEmbed"
-    document = _json(body)
+    document = json_or_none(body)
     detail = _detail(document, body).removeprefix(str(status)).strip()  # "404 Not Found"
     meaning = status  # the status code the answer really stands for
     if status == 200:
@@ -222,13 +222,6 @@ def _read(response: httpx.Response) -> bytes:
         if size >= MAX_BODY or time.monotonic() > deadline:
             break
     return b"".join(chunks)[:MAX_BODY]
-
-
-def _json(body: bytes) -> Any:
-    try:
-        return load_json(body)
-    except (ValueError, RecursionError):
-        return None
 
 
 def _detail(document: Any, body: bytes) -> str:

@@ -30,7 +30,7 @@ import httpcore
 from archiver.errors import BlockedAddressError, Interrupted
 from archiver.fetch.netguard import check_host
 from archiver.fetch.ytdlp import Ytdlp, error_line, run_bounded
-from archiver.jsontext import load_json
+from archiver.jsontext import json_or_none
 from archiver.liveness.result import CheckResult, Status
 
 PROBE = "yt-dlp"
@@ -193,10 +193,7 @@ def _http_status(code: int, *, page: bool) -> Status:
 
 
 def _classify_info(stdout: str) -> CheckResult:
-    try:
-        info = load_json(stdout.strip().splitlines()[-1]) if stdout.strip() else None
-    except (ValueError, RecursionError):
-        info = None
+    info = json_or_none(stdout.strip().splitlines()[-1]) if stdout.strip() else None
     if not isinstance(info, dict):
         return _result("error", "yt-dlp gave no metadata")
     what = " ".join(str(info[key]) for key in ("extractor_key", "id") if info.get(key))
