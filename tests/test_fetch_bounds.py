@@ -185,6 +185,50 @@ def test_a_file_sent_compressed_is_stored_decoded_and_a_bomb_stops_at_the_cap(
     assert not list((tmp_path / "tmp").iterdir())
 
 
+@pytest.mark.parametrize("name", list(ENCODERS))
+@pytest.mark.parametrize("how", ["download", "page"])
+def test_a_compressed_body_cut_short_is_refused_not_stored(
+    server: FixtureServer, tmp_path: Path, name: str, how: str
+) -> None:
+    """Without Content-Length the connection's close ends the body, so a cut is only seen
+    by the compressed stream's missing end: the part received is never stored as whole."""
+    encoding, wbits = ENCODERS[name]
+    photo = bytes(range(256)) * 400
+    packed = compress(iter([photo]), wbits)
+
+    def cut_short(request: RequestHandler) -> None:
+        request.close_connection = True
+        request.send_response(200)
+        request.send_header("Content-Type", "text/html" if how == "page" else "image/jpeg")
+        request.send_header("Content-Encoding", encoding)
+        request.end_headers()
+        request.wfile.write(packed[: len(packed) * 2 // 3])
+
+    server.add_handler("/cut", cut_short)
+    serve_encoded(server, "/whole", packed, [encoding], "image/jpeg")
+    http = HttpFetcher(network(), 2)
+    try:
+        if how == "page":
+            with pytest.raises(FetchError) as caught:
+                http.get_document(server.url("/cut"))
+        else:
+            with http.download(server.url("/whole"), tmp_path / "tmp") as whole:
+                assert whole.path.read_bytes() == photo
+            with (
+                pytest.raises(FetchError) as caught,
+                http.download(server.url("/cut"), tmp_path / "tmp"),
+            ):
+                pass
+    finally:
+        http.close()
+    assert str(caught.value) == (
+        f"incomplete download: the {encoding.removeprefix('x-')} body is cut short: "
+        f"{server.url('/cut')}"
+    )
+    assert caught.value.retryable
+    assert not (tmp_path / "tmp").exists() or not list((tmp_path / "tmp").iterdir())
+
+
 # ---- time ---------------------------------------------------------------------------
 
 DEADLINE = 1.5  # seconds; each read on its own stays well within read_timeout

@@ -413,14 +413,19 @@ def _decoded(raw: httpx.Response, url: str) -> Iterator[bytes]:
             yield from inflater.feed(chunk)
     except zlib.error as exc:
         raise FetchError(f"corrupt {coding} body ({exc}): {url}") from None
+    if not inflater.complete:
+        # a body sent without Content-Length ends where the connection closes: only the
+        # stream's own end (for gzip, its checksum and length) proves it whole
+        raise FetchError(f"incomplete download: the {coding} body is cut short: {url}")
 
 
 class _Inflater:
     """gzip or deflate, decoded in steps of at most DECODE_STEP output bytes.
 
     Matches what httpx decoded before: "deflate" may be zlib-wrapped (RFC 9110) or
-    raw (a common server mistake); a truncated stream yields what it holds. Further
-    gzip members are decoded too (RFC 1952); other bytes after the end are ignored.
+    raw (a common server mistake). Further gzip members are decoded too (RFC 1952);
+    other bytes after the end are ignored. A stream cut short yields what it holds and
+    is not `complete`: unlike httpx, the caller refuses it.
     """
 
     def __init__(self, *, gzip: bool) -> None:
@@ -428,6 +433,14 @@ class _Inflater:
         self._z: Any = None  # zlib's Decompress (no public type); made on the first bytes
         self._pending = b""  # under two bytes: not enough to tell what follows
         self._ignore = False  # after the stream's end: trailing bytes, dropped
+
+    @property
+    def complete(self) -> bool:
+        """Whether the stream reached its end (with gzip, its checksum held), or nothing
+        at all was sent."""
+        if self._z is None:
+            return not self._pending
+        return bool(self._z.eof)
 
     def feed(self, data: bytes) -> Iterator[bytes]:
         data, self._pending = self._pending + data, b""
