@@ -475,6 +475,58 @@ def test_reused_from_migration_keeps_every_sighting_and_goes_back(db_url: str) -
     engine.dispose()
 
 
+def test_upgrading_a_populated_archive_from_the_first_revision_keeps_every_row(
+    db_url: str,
+) -> None:
+    """Upgrades that copy a table on SQLite (0002 adds a foreign key to ``pages``) ran
+    with foreign keys on, and dropping the old table cascaded: every embed, snapshot
+    and sighting of the archive was deleted."""
+    engine = make_engine(db_url)
+    _alembic(engine, "upgrade", "0001")
+    at = datetime(2013, 9, 28, 18, tzinfo=UTC)
+    with Session(engine) as session, session.begin():
+        _add_media(session, 1, [None])
+        session.execute(
+            text(
+                "INSERT INTO pages (id, url, first_fetched_at, last_fetched_at)"
+                " VALUES (1, 'https://news.example/syria-daily', :t, :t)"
+            ),
+            {"t": at},
+        )
+        session.execute(
+            text(
+                "INSERT INTO page_snapshots (page_id, sha256, size_bytes, path, final_url,"
+                " http_status, headers, first_fetched_at, last_fetched_at) VALUES (1, :h, 1,"
+                " 'pages/p', 'https://news.example/syria-daily', 200, '{}', :t, :t)"
+            ),
+            {"t": at, "h": "a" * 64},
+        )
+        session.execute(
+            text(
+                "INSERT INTO embeds (id, page_id, url, original_url, kind, found_in,"
+                " first_seen_at, last_seen_at) VALUES (1, 1, 'https://v.example/1',"
+                " 'https://v.example/1', 'file', 'video', :t, :t)"
+            ),
+            {"t": at},
+        )
+        session.execute(
+            text(
+                "INSERT INTO sightings (media_id, embed_id, media_url, tool, tool_version,"
+                " archiver_version, first_seen_at, last_seen_at)"
+                " VALUES (1, 1, 'https://v.example/1', 'httpx', '0.28', '0.1.0', :t, :t)"
+            ),
+            {"t": at},
+        )
+    migrate(engine)
+    with engine.connect() as connection:
+        counts = [
+            connection.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
+            for table in ("pages", "page_snapshots", "embeds", "sightings", "media")
+        ]
+    engine.dispose()
+    assert counts == [1, 1, 1, 1, 1]
+
+
 def test_upload_moment_migration_fills_it_from_the_stored_metadata(
     db_url: str, tmp_path: Path
 ) -> None:

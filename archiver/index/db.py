@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +13,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
-from archiver.errors import ArchiveUnavailable, ConfigError
+from archiver.errors import ArchiveUnavailable, ConfigError, StoreError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -82,7 +84,7 @@ def _postgresql_text_without_nul(dbapi_connection: Any, _record: object) -> None
     adapters.register_dumper(str, Text)  # registered last: the one "%s" uses, as before
 
 
-SCHEMA_HEAD = "0014"  # the newest migration; a test keeps it equal to the scripts' head
+SCHEMA_HEAD = "0015"  # the newest migration; a test keeps it equal to the scripts' head
 
 
 def schema_is_current(engine: Engine) -> bool:
@@ -105,7 +107,7 @@ def migrate(engine: Engine, *, shortcut_when_empty: bool = True) -> None:
     if schema_is_current(engine):
         return
     try:
-        with engine.begin() as connection:
+        with engine.connect() as connection, _foreign_keys_off(connection), connection.begin():
             if connection.dialect.name == "postgresql":
                 # several daemons may start at once against one database
                 connection.execute(text("SELECT pg_advisory_xact_lock(727465)"))
@@ -113,8 +115,42 @@ def migrate(engine: Engine, *, shortcut_when_empty: bool = True) -> None:
                 _create_newest(connection)
             else:
                 _upgrade(connection)
+                _check_foreign_keys(connection)
     except OperationalError as exc:  # down, unreachable or full: may pass, so not a config error
         raise database_unavailable(exc) from None
+
+
+@contextlib.contextmanager
+def _foreign_keys_off(connection: Connection) -> Iterator[None]:
+    """On SQLite, migrate with foreign keys off, as SQLite asks for table changes.
+
+    A migration that alters a table SQLite cannot ALTER copies it and drops the old
+    one, and with foreign keys on, that drop deletes every row that points at it
+    through ``ON DELETE CASCADE`` (upgrading an archive from 0001 emptied its embeds
+    and page snapshots). The pragma is ignored inside a transaction, so it is set on
+    the connection before the migration's transaction begins.
+    """
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    raw = connection.connection.dbapi_connection
+    assert raw is not None
+    raw.execute("PRAGMA foreign_keys=OFF")
+    try:
+        yield
+    finally:
+        raw.execute("PRAGMA foreign_keys=ON")
+
+
+def _check_foreign_keys(connection: Connection) -> None:
+    """With foreign keys off, check them before the migration commits."""
+    if connection.dialect.name == "sqlite":
+        broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+        if broken:
+            raise StoreError(
+                f"schema migration left {len(broken)} rows with broken references; "
+                "nothing was changed"
+            )
 
 
 #: PostgreSQL error classes and codes that are the server's state, not the statement's:

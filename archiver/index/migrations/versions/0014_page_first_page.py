@@ -28,6 +28,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("pages", schema=None) as batch_op:
-        batch_op.drop_index("ix_pages_first_page_url")
-        batch_op.drop_column("first_page_url")
+    # not a batch: on SQLite that copies ``pages``, and dropping the old table would
+    # cascade to its embeds and snapshots
+    op.drop_index("ix_pages_first_page_url", table_name="pages")
+    op.drop_column("pages", "first_page_url")
