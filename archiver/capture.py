@@ -73,7 +73,12 @@ from archiver.store.digest import Digests, hash_file
 from archiver.store.layout import SIDECAR
 from archiver.store.mediatypes import MediaIdentity, identify, is_stream_manifest
 from archiver.store.objects import place_extra, place_original, place_page
-from archiver.store.sidecar import media_document, page_document, write_sidecar
+from archiver.store.sidecar import (
+    media_document,
+    page_document,
+    recorded_companions,
+    write_sidecar,
+)
 
 ItemStatus = Literal["stored", "already", "skipped", "queued", "failed", "gone"]
 ICON_SIZE = 48  # images no larger than this on both sides are site chrome, not evidence
@@ -856,7 +861,6 @@ class Capturer:
         and only indexes it; a file is never stored twice.
         """
         layout = self.archive.layout
-        was_there = (layout.media_dir(digests.sha256)).is_dir()
         path = place_original(layout, tmp, digests.sha256, identity.extension)
         for source, name in extras or []:
             if not (path.parent / name).exists():
@@ -874,6 +878,10 @@ class Capturer:
                 at=now,
                 platform=facts,
             )
+            new = media.first_captured_at == now
+            placed = [name for _, name in extras or []]
+            if placed or media.companions is None:
+                media.companions = recorded_companions(path.parent, placed, media.companions)
             self._sight(session, media, session.get_one(Embed, embed.id), acquisition, now)
             media_id = media.id
         if not (path.parent / SIDECAR).exists():
@@ -895,7 +903,7 @@ class Capturer:
                 "matches": flag.matches,
                 "fingerprint_error": flag.error,
             }
-        return StoredFile(digests.sha256, path, identity.media_type, not was_there, near)
+        return StoredFile(digests.sha256, path, identity.media_type, new, near)
 
     @staticmethod
     def _sight(

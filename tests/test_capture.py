@@ -23,6 +23,7 @@ from archiver.capture import Capturer
 from archiver.config import YtdlpConfig
 from archiver.fetch.http import Response
 from archiver.index.models import CaptureJob, Embed, Media, Page
+from archiver.integrity.fixity import verify_archive
 from archiver.search import SearchQuery, search
 
 FAKE_YTDLP = Path(__file__).parent / "fixtures" / "fake_ytdlp.py"
@@ -358,6 +359,26 @@ def test_an_interrupted_download_leaves_nothing_and_is_retried(
     with archive.session() as session:
         job = session.scalars(select(CaptureJob).where(CaptureJob.embed_id.is_not(None))).one()
         assert job.state == "failed" and job.next_attempt_at is not None and job.attempts == 1
+
+
+def test_a_file_placed_but_never_indexed_is_new_when_the_retry_indexes_it(
+    archive: Archive, server: FixtureServer, media: MediaSet
+) -> None:
+    """A process that died between placing a file and indexing it left the bytes in
+    place; the retry indexes them and reports them as new to the archive (it said
+    "already there" because the folder existed)."""
+    data = media.photo_a.read_bytes()
+    folder = archive.layout.media_dir(hashlib.sha256(data).hexdigest())
+    folder.mkdir(parents=True)
+    (folder / "original.jpg").write_bytes(data)
+    server.add_file("/media/photo_a.jpg", media.photo_a)
+    server.add_page("/p", "<article><p>The market:</p><img src='/media/photo_a.jpg'></article>")
+
+    (item,) = Capturer(archive).capture_url(server.url("/p")).items
+
+    assert item.status == "stored" and [f.new for f in item.files] == [True]
+    assert (folder / "provenance.json").is_file()
+    assert verify_archive(archive).ok
 
 
 def test_bad_embeds_fail_one_by_one_and_the_rest_is_archived(

@@ -214,20 +214,33 @@ def test_sidecar_and_database_disagreements_are_named(
     )
 
 
-def test_companions_listed_by_the_sidecar_belong_and_must_exist(
+def test_a_stray_file_beside_an_original_is_no_companion_even_after_a_rewrite(
     sqlite_archive: Archive, server: FixtureServer, media: MediaSet
 ) -> None:
+    """Only files archiver placed are companions. The sidecar used to list every file
+    in the folder, so a file dropped there was adopted at the next rewrite (here: a
+    second page's sighting) and verify stopped reporting it."""
     archive = sqlite_archive
-    folder = build(archive, server, media)["clip_a"].parent
-    (folder / "platform.info.json").write_text("{}")
+    folder = build(archive, server, media)["photo_a"].parent
+    (folder / "note.txt").write_text("planted")
+    server.add_page(
+        "/elsewhere", '<article><p>Seen again:</p><img src="/media/photo_a.jpg"></article>'
+    )
+    assert Capturer(archive).capture_url(server.url("/elsewhere")).ok
     sidecar = folder / "provenance.json"
     document = json.loads(sidecar.read_text())
-    document["companion_files"] = ["platform.info.json", "thumbnail.jpg"]
+    assert len(document["sightings"]) == 2
+    assert (document["companion_files"], document["companion_digests"]) == ([], {})
+    assert named(verify_archive(archive).problems) == {
+        ("orphan", folder.name, str(folder / "note.txt"))
+    }
+
+    document["companion_files"] = ["note.txt"]  # a sidecar cannot vouch for it either
     sidecar.write_text(json.dumps(document))
-
-    report = verify_archive(archive)
-
-    assert named(report.problems) == {("missing", folder.name, str(folder / "thumbnail.jpg"))}
+    assert named(verify_archive(archive).problems) == {
+        ("orphan", folder.name, str(folder / "note.txt")),
+        ("disagreement", folder.name, str(sidecar)),
+    }
 
 
 @pytest.mark.parametrize(

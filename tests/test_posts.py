@@ -4,6 +4,7 @@ formats; the photos are real files."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 from collections.abc import Callable
@@ -218,7 +219,23 @@ def test_a_photo_post_is_archived_with_the_post_beside_each_photo(
     assert (folder / "platform.post.json").read_bytes() == answer
     sidecar = json.loads((folder / "provenance.json").read_text())
     assert sidecar["companion_files"] == ["platform.post.json"]
+    assert sidecar["companion_digests"] == {
+        "platform.post.json": {
+            "sha256": hashlib.sha256(answer).hexdigest(),
+            "size_bytes": len(answer),
+        }
+    }
     assert sidecar["platform"]["metadata"]["uploader_id"] == "AMC_Aleppo"
+    (folder / "platform.post.json").write_bytes(answer.replace(b"Aleppo", b"Idlib_"))
+    with Archive.open(config) as archive:  # the platform's answer is checked as the file is
+        problems = verify_archive(archive).problems
+    assert [(p.kind, p.path, p.detail.split(":")[0]) for p in problems] == [
+        (
+            "corrupt",
+            str(folder / "platform.post.json"),
+            "companion file 'platform.post.json''s bytes changed",
+        )
+    ]
 
     with Archive.open(config) as archive, archive.read_session() as session:
         query = SearchQuery.parse(sha256=item.files[0].sha256)

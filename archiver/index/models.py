@@ -89,6 +89,9 @@ class Media(Base):
     platform_metadata: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # lower-cased words of its titles, contexts and update labels, for `search --text`
     search_text: Mapped[str | None] = mapped_column(Text)
+    # the files archiver placed beside it: name -> {"sha256", "size_bytes"}; None for a
+    # file indexed before they were recorded (its sidecar's list stands for them)
+    companions: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     sightings: Mapped[list[Sighting]] = relationship(
         back_populates="media", order_by="Sighting.first_seen_at"

@@ -18,7 +18,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -171,6 +171,8 @@ class _Original:
     media_type: str
     path: str  # relative to the root
     sightings: int
+    # name -> (sha256, size) of the files archiver placed beside it; None: not recorded
+    companions: tuple[tuple[str, str, int], ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -338,6 +340,7 @@ def _load(
         Media.mime_type,
         Media.media_type,
         Media.path,
+        Media.companions,
     )
     page_query = select(PageSnapshot.sha256, PageSnapshot.size_bytes, PageSnapshot.path)
     wanted = sorted(only) if only is not None else None
@@ -363,11 +366,28 @@ def _load(
         }
         for media_batch, page_batch in batches:
             originals += [
-                _Original(sha, md5, size, mime, kind, path, counts.get(media_id, 0))
-                for media_id, sha, md5, size, mime, kind, path in session.execute(media_batch)
+                _Original(
+                    sha, md5, size, mime, kind, path, counts.get(media_id, 0), _recorded(companions)
+                )
+                for media_id, sha, md5, size, mime, kind, path, companions in session.execute(
+                    media_batch
+                )
             ]
             snapshots.update(_Snapshot(*row) for row in session.execute(page_batch))
     return originals, sorted(snapshots, key=str)
+
+
+def _recorded(companions: object) -> tuple[tuple[str, str, int], ...] | None:
+    """The index's companions as (name, sha256, size); None when not recorded. A value
+    not of the shape archiver writes is kept as a companion that matches no file."""
+    if not isinstance(companions, dict):
+        return None
+    recorded = []
+    for name, facts in sorted(companions.items()):
+        digest = facts.get("sha256") if isinstance(facts, dict) else None
+        size = facts.get("size_bytes") if isinstance(facts, dict) else None
+        recorded.append((name, str(digest), size if isinstance(size, int) else -1))
+    return tuple(recorded)
 
 
 # ---- one stored object ------------------------------------------------------------------
@@ -462,22 +482,74 @@ def _check_original(layout: Layout, known: _Original, *, rehash: bool = True) ->
                 ),
             ],
         )
-        try:
-            listed = companion_names(document)
-        except ValueError as exc:
-            problems.append(Problem("disagreement", known.sha256, str(sidecar), str(exc)))
-            listed = []
-        for name in listed:
-            if not isinstance(name, str) or "/" in name or name in ("", ".", ".."):
-                problems.append(
-                    Problem("disagreement", known.sha256, str(sidecar), f"bad companion {name!r}")
-                )
-                continue
-            names.add(name)
-            if not (directory / name).is_file():
-                detail = "companion file listed by the sidecar is missing"
-                problems.append(Problem("missing", known.sha256, str(directory / name), detail))
-    return _Checked(problems, directory, names, hashed)
+    if known.companions is not None:
+        found, companions, read = _check_recorded_companions(
+            known.sha256, known.companions, directory, document, rehash
+        )
+        hashed += read
+    else:
+        found, companions = _check_listed_companions(known.sha256, directory, document)
+    return _Checked(problems + found, directory, names | companions, hashed)
+
+
+def _listed(
+    sha256: str, sidecar: Path, document: dict[str, Any]
+) -> tuple[list[object], list[Problem]]:
+    """What the sidecar lists under ``companion_files``, or the problem with that list."""
+    try:
+        return companion_names(document), []
+    except ValueError as exc:
+        return [], [Problem("disagreement", sha256, str(sidecar), str(exc))]
+
+
+def _check_recorded_companions(
+    sha256: str,
+    recorded: tuple[tuple[str, str, int], ...],
+    directory: Path,
+    document: dict[str, Any] | None,
+    rehash: bool,
+) -> tuple[list[Problem], set[str], int]:
+    """Companions the index records: each there with its recorded bytes (when
+    rehashing), and the sidecar listing exactly them. Returns the problems, the
+    companions' names and the bytes hashed."""
+    names = [name for name, _, _ in recorded]
+    sidecar = directory / SIDECAR
+    problems: list[Problem] = []
+    if document is not None:
+        listed, problems = _listed(sha256, sidecar, document)
+        if not problems and listed != names:
+            problems += _disagree(sha256, sidecar, [("companion_files", listed, names)])
+    hashed = 0
+    for name, digest, size in recorded:
+        what = f"companion file {name!r}"
+        if rehash:
+            found, read = _hash_check(directory / name, digest, size, what)
+            problems += [replace(problem, sha256=sha256) for problem in found]
+            hashed += read
+        elif not (directory / name).is_file():
+            problems.append(Problem("missing", sha256, str(directory / name), f"{what} is missing"))
+    return problems, set(names), hashed
+
+
+def _check_listed_companions(
+    sha256: str, directory: Path, document: dict[str, Any] | None
+) -> tuple[list[Problem], set[str]]:
+    """Companions of a file indexed before they were recorded: what its sidecar lists,
+    each a plain name and there."""
+    if document is None:
+        return [], set()
+    listed, problems = _listed(sha256, directory / SIDECAR, document)
+    names: set[str] = set()
+    for name in listed:
+        if not isinstance(name, str) or "/" in name or name in ("", ".", ".."):
+            detail = f"bad companion {name!r}"
+            problems.append(Problem("disagreement", sha256, str(directory / SIDECAR), detail))
+            continue
+        names.add(name)
+        if not (directory / name).is_file():
+            detail = "companion file listed by the sidecar is missing"
+            problems.append(Problem("missing", sha256, str(directory / name), detail))
+    return problems, names
 
 
 def _check_snapshot(layout: Layout, known: _Snapshot, *, rehash: bool = True) -> _Checked:

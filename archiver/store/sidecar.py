@@ -14,6 +14,7 @@ from archiver import __version__
 from archiver.index.models import Media, PageSnapshot, iso, utcnow
 from archiver.index.records import shared_download
 from archiver.store.atomic import write_atomic
+from archiver.store.digest import hash_file
 from archiver.store.layout import SIDECAR
 
 SCHEMA = "archiver.provenance"
@@ -26,13 +27,8 @@ def media_document(
 ) -> dict[str, Any]:
     """The sidecar for ``media``, built from the index rows (sightings loaded)."""
     original = Path(media.path).name
-    companions = (
-        sorted(
-            p.name for p in directory.iterdir() if p.is_file() and p.name not in (original, SIDECAR)
-        )
-        if directory.is_dir()
-        else []
-    )
+    recorded = media.companions
+    companions = sorted(recorded) if recorded is not None else listed_companions(directory)
     platform = None
     if media.platform_extractor:
         platform = {
@@ -89,6 +85,7 @@ def media_document(
         "platform": platform,
         "sightings": sightings,
         "companion_files": companions,
+        "companion_digests": dict(sorted(recorded.items())) if recorded is not None else None,
         "written_at": iso(utcnow()),
         "written_by": f"archiver {__version__}",
     }
@@ -130,6 +127,43 @@ def read_sidecar(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ValueError(f"not a JSON object but {type(data).__name__}")
     return data
+
+
+def recorded_companions(
+    directory: Path, placed: list[str], known: dict[str, Any] | None
+) -> dict[str, Any]:
+    """The index's record of an original's companions with ``placed`` added: each
+    file's SHA-256 and size as it lies in ``directory``.
+
+    Only files archiver put there are companions; a stray file in the folder is not
+    adopted. A file indexed before companions were recorded (``known`` None) starts
+    from what its sidecar lists.
+    """
+    record: dict[str, Any] = dict(known) if known is not None else {}
+    fresh = [*placed, *(listed_companions(directory) if known is None else [])]
+    for name in fresh:
+        file = directory / name
+        if name not in record and file.is_file():
+            digests = hash_file(file)
+            record[name] = {"sha256": digests.sha256, "size_bytes": digests.size_bytes}
+    return dict(sorted(record.items()))
+
+
+def listed_companions(directory: Path) -> list[str]:
+    """The companions the sidecar in ``directory`` lists that are files there (none when
+    it has no readable sidecar)."""
+    try:
+        listed = companion_names(read_sidecar(directory / SIDECAR))
+    except (OSError, ValueError):
+        return []
+    return sorted(
+        name
+        for name in listed
+        if isinstance(name, str)
+        and name not in ("", ".", "..", SIDECAR)
+        and "/" not in name
+        and (directory / name).is_file()
+    )
 
 
 def companion_names(document: dict[str, Any]) -> list[object]:
