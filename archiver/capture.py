@@ -48,7 +48,15 @@ from archiver.fetch.http import (
 from archiver.fetch.post_readers import PostReader, post_reader
 from archiver.fetch.posts import PlatformPost
 from archiver.fetch.ytdlp import PlatformFile, YtdlpError
-from archiver.index.models import CaptureJob, Embed, Media, Page, Sighting, utcnow
+from archiver.index.models import (
+    CaptureJob,
+    Embed,
+    Media,
+    Page,
+    PageSnapshot,
+    Sighting,
+    utcnow,
+)
 from archiver.index.records import (
     Acquisition,
     PlatformFacts,
@@ -384,6 +392,7 @@ class Capturer:
             retitled = retitle_page(session, page, extraction.title)
             recorded = RecordedPage(page.id, sha256, changed, extraction.title)
             record_embeds(session, page, extraction.embeds, now, recorded, mark_removed, older)
+        self.rewrite_page_sidecar(sha256)
         for media_id in retitled:
             self.rewrite_sidecar(media_id)
         if recorded.new_embeds or recorded.removed_embeds:
@@ -404,14 +413,15 @@ class Capturer:
         title: str | None,
         now: datetime,
     ) -> tuple[Page, str, bool]:
-        """Keep this version of a page (or feed): raw bytes, sidecar, index rows, and
-        the event-log entry of a new version.
+        """Keep this version of a page (or feed): raw bytes, index rows, and the
+        event-log entry of a new version. Once ``session`` is committed, the caller
+        writes its sidecar with `rewrite_page_sidecar`.
 
         Returns the page, the version's SHA-256 and whether the version is new.
         """
         sha256, path = place_page(self.archive.layout, body, self.tmp)
         page = upsert_page(session, url, title, now)
-        snapshot, changed = upsert_snapshot(
+        _, changed = upsert_snapshot(
             session,
             page,
             sha256=sha256,
@@ -422,10 +432,29 @@ class Capturer:
             headers=response.headers,
             at=now,
         )
-        write_sidecar(path.parent, page_document(snapshot), self.tmp)
         if changed:
             record_page_event(session, page, sha256, at=now)
         return page, sha256, changed
+
+    def rewrite_page_sidecar(self, sha256: str) -> None:
+        """Rebuild a page version's sidecar from the index, after `store_version`'s
+        transaction was committed: every page that served these bytes, so a second
+        address never overwrites the first's provenance. Writers take turns as for
+        `rewrite_sidecar`."""
+        directory = self.archive.layout.page_dir(sha256)
+        postgres = self.archive.engine.dialect.name == "postgresql"
+        with locked_dir(directory):
+            opened = self.archive.session() if postgres else self.archive.read_session()
+            with opened as session:
+                query = (
+                    select(PageSnapshot)
+                    .where(PageSnapshot.sha256 == sha256)
+                    .options(selectinload(PageSnapshot.page))
+                )
+                if postgres:
+                    query = query.with_for_update(of=PageSnapshot)
+                snapshots = list(session.scalars(query))
+                write_sidecar(directory, page_document(snapshots), self.tmp)
 
     # ---- jobs ---------------------------------------------------------------------------
 
@@ -772,10 +801,11 @@ class Capturer:
         now = utcnow()
         title = post_title(post)
         with logged_session(self.archive) as session:
-            page, _, _ = self.store_version(
+            page, sha256, _ = self.store_version(
                 session, embed.url, answer.body, answer.response, title, now
             )
             retitled = retitle_page(session, page, title)
+        self.rewrite_page_sidecar(sha256)
         for media_id in retitled:
             self.rewrite_sidecar(media_id)
 

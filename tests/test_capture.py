@@ -186,6 +186,36 @@ def test_identical_bytes_on_two_pages_are_stored_once_with_two_sightings(
     ]
 
 
+def test_two_addresses_serving_the_same_page_share_one_version_and_both_are_in_its_sidecar(
+    archive: Archive, server: FixtureServer
+) -> None:
+    """The version's one sidecar was rewritten by each page that served the bytes, so
+    the second address replaced the first's URL, headers and times."""
+    body = "<article><p>UPDATE 1800 GMT: No media in this update.</p></article>"
+    server.add_page("/live", body)
+    server.add_page("/live-amp", body)
+    capturer = Capturer(archive)
+    for path in ("/live", "/live-amp", "/live"):
+        capturer.capture_url(server.url(path))
+
+    (version,) = archive.layout.pages_root.rglob("page.html")
+    sidecar = json.loads((version.parent / "provenance.json").read_text())
+    assert (sidecar["schema_version"], sidecar["size_bytes"]) == (2, len(body.encode()))
+    pages = sidecar["pages"]
+    assert [p["url"] for p in pages] == [server.url("/live"), server.url("/live-amp")]
+    assert pages[0]["last_fetched_at"] > pages[1]["first_fetched_at"]  # fetched again last
+    assert pages[1]["http_status"] == 200 and "content-type" in pages[1]["response_headers"]
+    assert verify_archive(archive).ok
+
+    del pages[1]  # a page taken out of the provenance
+    (version.parent / "provenance.json").write_text(json.dumps(sidecar))
+    (problem,) = verify_archive(archive).problems
+    assert (problem.kind, problem.detail) == (
+        "disagreement",
+        "pages (count): sidecar 1, database 2",
+    )
+
+
 def test_capturing_again_reuses_finished_work_and_keeps_one_page_version(
     archive: Archive, server: FixtureServer, media: MediaSet
 ) -> None:

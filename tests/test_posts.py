@@ -462,8 +462,9 @@ def test_a_text_only_telegram_post_is_kept_to_stand_in_for_it(
         assert kept["title"].startswith(said)
         assert Path(kept["path"]).read_text() == widget  # the answer as served
         provenance = json.loads((Path(kept["path"]).parent / "provenance.json").read_text())
-        assert provenance["url"] == "https://t.me/AleppoToday/1234"
-        assert provenance["final_url"] == server.url("/AleppoToday/1234?embed=1&mode=tme")
+        (fetched,) = provenance["pages"]
+        assert fetched["url"] == "https://t.me/AleppoToday/1234"
+        assert fetched["final_url"] == server.url("/AleppoToday/1234?embed=1&mode=tme")
         with AppClient(create_app(archive)) as client:
             editors = client.get("/editors", params={"status": "all"}).text
         assert "The post's text, as archived" in editors and said in editors

@@ -180,6 +180,7 @@ class _Snapshot:
     sha256: str
     size_bytes: int
     path: str
+    pages: int  # pages that served these bytes
 
 
 @dataclass
@@ -342,7 +343,9 @@ def _load(
         Media.path,
         Media.companions,
     )
-    page_query = select(PageSnapshot.sha256, PageSnapshot.size_bytes, PageSnapshot.path)
+    page_query = select(
+        PageSnapshot.sha256, PageSnapshot.size_bytes, PageSnapshot.path, func.count()
+    ).group_by(PageSnapshot.sha256, PageSnapshot.size_bytes, PageSnapshot.path)
     wanted = sorted(only) if only is not None else None
     batches = (
         [(media_query, page_query)]
@@ -567,6 +570,12 @@ def _check_snapshot(layout: Layout, known: _Snapshot, *, rehash: bool = True) ->
                 ("size_bytes", document.get("size_bytes"), known.size_bytes),
             ],
         )
+        if document.get("schema_version") != 1:  # version 1 described one page only
+            pages = document.get("pages")
+            listed = len(pages) if isinstance(pages, list) else pages
+            problems += _disagree(
+                known.sha256, path.parent / SIDECAR, [("pages (count)", listed, known.pages)]
+            )
     return _Checked(problems, path.parent, {path.name, SIDECAR}, hashed)
 
 

@@ -172,11 +172,12 @@ class Poller:
         unlinked = [entry for entry in parsed if entry.link is None]
         now = utcnow()
         with logged_session(self.archive) as session:
-            feed_page, _, _ = self.capturer.store_version(
+            feed_page, feed_sha256, _ = self.capturer.store_version(
                 session, response.url, body, response, None, now
             )
             feed_page.source_id = source_id
             feed_page_id = feed_page.id
+        self.capturer.rewrite_page_sidecar(feed_sha256)
         for start in range(0, len(entries), ENTRY_BATCH):
             batch = entries[start : start + ENTRY_BATCH]
             with self.archive.session() as session:

@@ -20,6 +20,8 @@ from archiver.store.layout import SIDECAR
 SCHEMA = "archiver.provenance"
 SCHEMA_VERSION = 1
 PAGE_SCHEMA = "archiver.page-snapshot"
+#: 2: ``pages`` lists every page that served the version (1 described one page only)
+PAGE_SCHEMA_VERSION = 2
 
 
 def media_document(
@@ -94,18 +96,27 @@ def media_document(
     return document
 
 
-def page_document(snapshot: PageSnapshot) -> dict[str, Any]:
+def page_document(snapshots: list[PageSnapshot]) -> dict[str, Any]:
+    """The sidecar of one page version: its bytes, and every page that served them
+    (``snapshots``: the index rows of this SHA-256, pages loaded), oldest first. Two
+    addresses of one page, or two pages answering alike, share the stored bytes."""
+    first = snapshots[0]
     return {
         "schema": PAGE_SCHEMA,
-        "schema_version": SCHEMA_VERSION,
-        "url": snapshot.page.url,
-        "final_url": snapshot.final_url,
-        "sha256": snapshot.sha256,
-        "size_bytes": snapshot.size_bytes,
-        "http_status": snapshot.http_status,
-        "response_headers": snapshot.headers,
-        "first_fetched_at": iso(snapshot.first_fetched_at),
-        "last_fetched_at": iso(snapshot.last_fetched_at),
+        "schema_version": PAGE_SCHEMA_VERSION,
+        "sha256": first.sha256,
+        "size_bytes": first.size_bytes,
+        "pages": [
+            {
+                "url": snapshot.page.url,
+                "final_url": snapshot.final_url,
+                "http_status": snapshot.http_status,
+                "response_headers": snapshot.headers,
+                "first_fetched_at": iso(snapshot.first_fetched_at),
+                "last_fetched_at": iso(snapshot.last_fetched_at),
+            }
+            for snapshot in sorted(snapshots, key=lambda s: (s.first_fetched_at, s.id))
+        ],
         "written_by": f"archiver {__version__}",
     }
 
