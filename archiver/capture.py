@@ -7,10 +7,11 @@ version, finds its embeds, turns each into a durable job and runs those jobs.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from PIL import Image
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, selectinload
 
 from archiver import __version__, jobs
@@ -49,6 +50,7 @@ from archiver.fetch.post_readers import PostReader, post_reader
 from archiver.fetch.posts import PlatformPost
 from archiver.fetch.ytdlp import PlatformFile, YtdlpError
 from archiver.index.models import (
+    Base,
     CaptureJob,
     Embed,
     Media,
@@ -442,19 +444,27 @@ class Capturer:
         address never overwrites the first's provenance. Writers take turns as for
         `rewrite_sidecar`."""
         directory = self.archive.layout.page_dir(sha256)
+        query = (
+            select(PageSnapshot)
+            .where(PageSnapshot.sha256 == sha256)
+            .options(selectinload(PageSnapshot.page))
+        )
+        with self._sidecar_turn(directory, query, PageSnapshot) as (session, locked):
+            snapshots = list(session.scalars(locked))
+            write_sidecar(directory, page_document(snapshots), self.tmp)
+
+    @contextlib.contextmanager
+    def _sidecar_turn(
+        self, directory: Path, query: Select[Any], rows: type[Base]
+    ) -> Iterator[tuple[Session, Select[Any]]]:
+        """Hold the folder's lock and a session reading the index, with ``query``
+        locking ``rows`` on PostgreSQL (several hosts): writers of one sidecar take
+        turns, and the last to write wrote the latest state."""
         postgres = self.archive.engine.dialect.name == "postgresql"
         with locked_dir(directory):
             opened = self.archive.session() if postgres else self.archive.read_session()
             with opened as session:
-                query = (
-                    select(PageSnapshot)
-                    .where(PageSnapshot.sha256 == sha256)
-                    .options(selectinload(PageSnapshot.page))
-                )
-                if postgres:
-                    query = query.with_for_update(of=PageSnapshot)
-                snapshots = list(session.scalars(query))
-                write_sidecar(directory, page_document(snapshots), self.tmp)
+                yield session, query.with_for_update(of=rows) if postgres else query
 
     # ---- jobs ---------------------------------------------------------------------------
 
@@ -580,28 +590,21 @@ class Capturer:
         with self.archive.read_session() as session:
             stored_at = session.scalars(select(Media.path).where(Media.id == media_id)).one()
         directory = self.archive.layout.absolute(stored_at).parent
-        postgres = self.archive.engine.dialect.name == "postgresql"
-        with locked_dir(directory):
-            opened = self.archive.session() if postgres else self.archive.read_session()
-            with opened as session:
-                query = (
-                    select(Media)
-                    .where(Media.id == media_id)
-                    .options(
-                        selectinload(Media.sightings)
-                        .selectinload(Sighting.embed)
-                        .selectinload(Embed.page)
-                    )
-                )
-                if postgres:
-                    query = query.with_for_update(of=Media)
-                media = session.scalars(query).one()
-                # Imported here: matching brings numpy and PyAV, which a capture needs
-                # only once its first file is stored: start-up does not wait for them.
-                from archiver.duplicates import sidecar_section
+        query = (
+            select(Media)
+            .where(Media.id == media_id)
+            .options(
+                selectinload(Media.sightings).selectinload(Sighting.embed).selectinload(Embed.page)
+            )
+        )
+        with self._sidecar_turn(directory, query, Media) as (session, locked):
+            media = session.scalars(locked).one()
+            # Imported here: matching brings numpy and PyAV, which a capture needs
+            # only once its first file is stored: start-up does not wait for them.
+            from archiver.duplicates import sidecar_section
 
-                extra = {"near_duplicates": sidecar_section(session, media_id)}
-                write_sidecar(directory, media_document(media, directory, extra), self.tmp)
+            extra = {"near_duplicates": sidecar_section(session, media_id)}
+            write_sidecar(directory, media_document(media, directory, extra), self.tmp)
 
     # ---- one embed ----------------------------------------------------------------------
 
