@@ -359,6 +359,57 @@ def test_microdata_live_blog_updates_are_all_read() -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    "wrap",
+    [
+        "<div id='posts'>{}</div>",  # siblings (BBC live pages: class-less <article> posts)
+        "<ol>{}</ol>",  # each post in <li><div><article>: cousins three levels down
+    ],
+    ids=["siblings", "cousins"],
+)
+def test_class_less_article_posts_are_all_read(wrap: str) -> None:
+    """Class-less posts never counted as alike, so only the largest was read."""
+    posts = [
+        ("Drone footage shows damage", "Footage has emerged of the aftermath.", "drone.mp4"),
+        ("Photo from Kyiv", "A building hit overnight.", "kyiv.jpg"),
+        ("Port of Odesa", "Smoke over the port this morning.", "odesa.jpg"),
+    ]
+    tag = {"mp4": "video", "jpg": "img"}
+    articles = [
+        f"<article><header><h3>{title}</h3></header><p>{said}</p>"
+        f"<{tag[name[-3:]]} src='/m/{name}' width='976' height='549'></article>"
+        for title, said, name in posts
+    ]
+    if wrap.startswith("<ol>"):
+        articles = [f"<li><div class='post'>{article}</div></li>" for article in articles]
+    html = f"<html><body><main><h1>Ukraine war: latest</h1>{wrap.format(''.join(articles))}"
+    result = extract_embeds(html + "</main></body></html>", "https://news.example/live")
+    assert [(e.url.rsplit("/", 1)[1], e.update) for e in result.embeds] == [
+        (name, title) for title, _, name in posts
+    ]
+
+
+def test_a_teaser_article_outside_the_story_does_not_take_its_place() -> None:
+    """A live blog in <main> without <article> (Al Jazeera's updates) lost every update
+    to an <article> teaser card below it: the first selector that matched won."""
+    updates = "".join(
+        f"<li class='liveblog-timeline__update'><h2>{title}</h2><div class='wysiwyg'>"
+        f"<p>{said}</p><img src='/uploads/{name}' width='770' height='513'></div></li>"
+        for title, said, name in [
+            ("Rafah residents flee", "Thousands are on the move to the south:", "rafah.jpg"),
+            ("UN warns of famine", "Children queue for food in the north.", "famine.jpg"),
+        ]
+    )
+    html = f"""<html><body><main><h1>Israel-Gaza war live</h1><ul>{updates}</ul></main>
+    <div class="more-on-this"><article class="gc"><h3><a href="/news/other">Another story</a>
+    </h3><img src="/uploads/teaser.jpg" width="270" height="180"></article></div></body></html>"""
+    result = extract_embeds(html, "https://news.example/liveblog/2024/3/1/x")
+    assert [(e.url.rsplit("/", 1)[1], e.update) for e in result.embeds] == [
+        ("rafah.jpg", "Rafah residents flee"),
+        ("famine.jpg", "UN warns of famine"),
+    ]
+
+
 def test_story_with_teasers_alike_to_it_keeps_only_the_story() -> None:
     html = """<html><body><main><article class="post"><h1>The story</h1><p>The real story is
     long, with many words in it about the war and the footage.</p>

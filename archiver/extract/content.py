@@ -83,6 +83,8 @@ _MEDIA_WORDS = frozenset(
 # A first word that makes the token a page state, not a name: "has-sidebar", "no-comments".
 _STATE_WORDS = frozenset({"has", "with", "no", "without"})
 MAX_NESTED_WRAPPERS = 8
+#: A later selector's match with this many times the text of the first one's is the story.
+DWARFED = 8
 _PAGE_ROOTS = frozenset({"body", "html"})
 _XML_UNSAFE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _WORD_SPLIT = re.compile(r"[^A-Za-z0-9]+|(?<=[a-z0-9])(?=[A-Z])")
@@ -90,7 +92,7 @@ _WORD_SPLIT = re.compile(r"[^A-Za-z0-9]+|(?<=[a-z0-9])(?=[A-Z])")
 
 def find_content_root(root: Element) -> Element:
     """The element holding the article: the first selector that matches outside chrome,
-    else ``<body>``.
+    unless a later one matches an element with `DWARFED` times its text; else ``<body>``.
 
     When the selector matches several elements, a run of alike siblings or cousins (live-blog
     updates: the Guardian's ``<article class="block">``, microdata ``articleBody`` per update)
@@ -103,6 +105,7 @@ def find_content_root(root: Element) -> Element:
     sizes = _TextSizes()
     total = max(sizes(page), 1)
     chrome_memo: dict[Element, bool] = {}
+    chosen: Element | None = None
     for xpath in _BODY_XPATHS:
         candidates = [
             element
@@ -110,10 +113,16 @@ def find_content_root(root: Element) -> Element:
             if _has_substance(element, sizes)
             and not _inside_chrome(element, total, sizes, chrome_memo)
         ]
-        if candidates:
-            largest = max(candidates, key=sizes)
+        if not candidates:
+            continue
+        largest = max(candidates, key=sizes)
+        if chosen is None:
+            chosen = _update_run_root(largest, candidates, page, total, sizes, chrome_memo)
+        elif sizes(largest) > DWARFED * sizes(chosen):
+            # the first match was a teaser card (an <article> under "more on this") and
+            # the story is elsewhere: a <main> of live-blog updates without <article>
             return _update_run_root(largest, candidates, page, total, sizes, chrome_memo)
-    return page
+    return chosen if chosen is not None else page
 
 
 class _TextSizes:
@@ -180,12 +189,13 @@ def _update_run_root(
     chrome_memo: dict[Element, bool],
 ) -> Element:
     """The common ancestor of ``largest`` and the candidates alike to it at the same depth
-    under one ancestor (siblings, or cousins in identical wrappers); ``largest`` alone when
+    under one ancestor (siblings, or cousins in identical wrappers up to three levels
+    deep: ``<li><div><article>``); ``largest`` alone when
     there are none or the ancestor would take in more than the run itself. A largest match
     holding an ``h1`` is a story with teasers next to it, not one update among others."""
     if len(candidates) < 2 or next(largest.iter("h1"), None) is not None:
         return largest
-    for depth in (1, 2):
+    for depth in (1, 2, 3):
         ancestor = _ancestor(largest, depth)
         if ancestor is None or ancestor is page or tag_name(ancestor) in ("body", "html"):
             return largest
@@ -196,7 +206,7 @@ def _update_run_root(
         ]
         if len(run) < 2:
             continue
-        if depth == 2 and not _alike_wrappers(run):
+        if not _alike_wrappers(run, depth):
             continue
         if _inside_chrome(ancestor, total, sizes, chrome_memo) or sum(
             sizes(candidate) for candidate in run
@@ -217,8 +227,8 @@ def _ancestor(element: Element, depth: int) -> Element | None:
 
 
 def _alike(element: Element, other: Element) -> bool:
-    """Same kind of element: the same tag and ``itemprop``, and a class in common (or
-    neither has a class but both are microdata)."""
+    """Same kind of element: the same tag and ``itemprop``, and a class in common or
+    neither a class."""
     if tag_name(element) != tag_name(other):
         return False
     if (element.get("itemprop") or "").split() != (other.get("itemprop") or "").split():
@@ -227,19 +237,24 @@ def _alike(element: Element, other: Element) -> bool:
     other_classes = set((other.get("class") or "").split())
     if classes or other_classes:
         return bool(classes & other_classes)
-    return bool(element.get("itemprop"))
+    return True  # neither has a class: class-less <article> posts (BBC live pages)
 
 
-def _alike_wrappers(run: list[Element]) -> bool:
-    """Whether the direct parents of a run of cousins are the same kind of element."""
-    parents = [element.getparent() for element in run]
-    first = parents[0]
-    return all(
-        tag_name(parent) == tag_name(first)
-        and (parent.get("class") or "").split() == (first.get("class") or "").split()
-        and (parent.get("itemprop") or "").split() == (first.get("itemprop") or "").split()
-        for parent in parents[1:]
-    )
+def _alike_wrappers(run: list[Element], depth: int) -> bool:
+    """Whether the wrappers between a run of cousins and their common ancestor
+    (``depth`` levels up) are the same kind of element, level by level."""
+    for level in range(1, depth):
+        wrappers = [_ancestor(element, level) for element in run]
+        first = wrappers[0]
+        if first is None or not all(
+            wrapper is not None
+            and tag_name(wrapper) == tag_name(first)
+            and (wrapper.get("class") or "").split() == (first.get("class") or "").split()
+            and (wrapper.get("itemprop") or "").split() == (first.get("itemprop") or "").split()
+            for wrapper in wrappers[1:]
+        ):
+            return False
+    return True
 
 
 def _has_substance(element: Element, sizes: _TextSizes) -> bool:
