@@ -3,9 +3,11 @@ entries."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import resource
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -212,6 +214,56 @@ def test_garbage_is_a_malformed_feed() -> None:
         parse_feed(b"\x00\x01 not xml at all <<<", "https://example.org/feed")
 
 
+@contextlib.contextmanager
+def feed_poller(storage: Path, feed_url: str) -> Iterator[tuple[Archive, Poller, int]]:
+    """An archive with ``feed_url`` as its one source, and a poller for it."""
+    config = make_config(storage)
+    with Archive.open(config) as archive:
+        with archive.session() as session:
+            source_id = add_source(session, feed_url, every=60).id
+        http = HttpFetcher(config.network, 2)
+        try:
+            yield archive, Poller(Capturer(archive), config.polling, http), source_id
+        finally:
+            http.close()
+
+
+def test_entries_linking_to_one_live_page_all_have_their_embeds_recorded(
+    tmp_path: Path, server: FixtureServer
+) -> None:
+    """A live blog's feed links every update to the live page. One record per link kept
+    only the last entry, so the other updates' media were never archived, and the
+    link's one digest then flipped on every poll."""
+
+    def update(n: int) -> str:
+        return (
+            f"<item><title>UPDATE {n}00 GMT</title><link>/live</link><guid>u{n}</guid>"
+            f"<description>&lt;p&gt;Photo:&lt;/p&gt;&lt;img src='/media/{n}.jpg'&gt;</description>"
+            "</item>"
+        )
+
+    server.add_bytes("/live.rss", rss_of(update(18) + update(17)), "application/rss+xml")
+    with feed_poller(tmp_path / "storage", server.url("/live.rss")) as (archive, poller, source):
+        first = poller.poll(source)
+        again = poller.poll(source)
+        server.add_bytes("/live.rss", rss_of(update(19) + update(18) + update(17)))
+        third = poller.poll(source)
+        with archive.session() as session:
+            embeds = session.execute(select(Embed.url, Embed.update_label).order_by(Embed.id))
+            found = [(url.rsplit("/", 1)[1], label) for url, label in embeds]
+            page_jobs = select(func.count()).where(CaptureJob.embed_id.is_(None))
+            assert session.scalar(page_jobs) == 1  # the live page, captured once
+
+    assert (first.new_entries, first.new_embeds) == (2, 2)
+    assert (again.result, again.new_entries) == ("unchanged", 0)
+    assert (third.new_entries, third.new_embeds) == (3, 1)
+    assert sorted(found) == [
+        ("17.jpg", "UPDATE 1700 GMT"),
+        ("18.jpg", "UPDATE 1800 GMT"),
+        ("19.jpg", "UPDATE 1900 GMT"),
+    ]
+
+
 def test_a_feed_of_ten_thousand_entries_is_recorded_with_bounded_memory(
     tmp_path: Path, server: FixtureServer, media: MediaSet
 ) -> None:
@@ -222,12 +274,7 @@ def test_a_feed_of_ten_thousand_entries_is_recorded_with_bounded_memory(
     )
     body = f"<?xml version='1.0'?><rss version='2.0'><channel><title>Big</title>{items}</channel></rss>"
     server.add_bytes("/big.rss", body.encode(), "application/rss+xml")
-    config = make_config(tmp_path / "storage")
-    with Archive.open(config) as archive:
-        with archive.session() as session:
-            source_id = add_source(session, server.url("/big.rss"), every=60).id
-        http = HttpFetcher(config.network, 2)
-        poller = Poller(Capturer(archive), config.polling, http)
+    with feed_poller(tmp_path / "storage", server.url("/big.rss")) as (archive, poller, source_id):
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         result = poller.poll(source_id)
         grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
@@ -243,4 +290,3 @@ def test_a_feed_of_ten_thousand_entries_is_recorded_with_bounded_memory(
 
         second = poller.poll(source_id)  # same body again: nothing to do
         assert second.result == "unchanged" and second.new_entries == 0
-        http.close()

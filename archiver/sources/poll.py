@@ -164,11 +164,16 @@ class Poller:
         Each entry becomes a page (its link) with the embeds found in its content
         (relative URLs resolved against the link), and a job to capture the linked
         page itself. Unchanged entries are skipped by the digest of their content.
-        An entry without a page of its own gets no page and no page job: its embeds
+        Entries sharing a link (a live blog's updates, each linking to the live page)
+        are that one page with all their embeds (see `_entry_record`). An entry without a page of its own gets no page and no page job: its embeds
         are the feed's, labelled with the entry (see ``_record_unlinked``).
         """
         parsed = parse_feed(body, response.final_url)
-        entries = [(entry.link, entry) for entry in parsed if entry.link is not None]
+        by_link: dict[str, list[FeedEntry]] = {}
+        for entry in parsed:
+            if entry.link is not None:
+                by_link.setdefault(entry.link, []).append(entry)
+        entries = list(by_link.items())
         unlinked = [entry for entry in parsed if entry.link is None]
         now = utcnow()
         with logged_session(self.archive) as session:
@@ -182,22 +187,35 @@ class Poller:
             batch = entries[start : start + ENTRY_BATCH]
             with self.archive.session() as session:
                 seen = _entry_digests(session, [link for link, _ in batch])
-                changed: dict[str, EntryRecord] = {}
-                for link, entry in batch:
-                    digest = entry.digest
+                records = []
+                for link, group in batch:
+                    digest = _group_digest(group)
                     if seen.get(link) != digest:
-                        embeds = self._entry_embeds(entry)
-                        # a link that is itself media is one of the entry's embeds,
-                        # captured with the entry's context, not a page to capture
-                        page_job = link_media(entry) is None
-                        record = EntryRecord(link, entry.title, digest, embeds, page_job)
-                        changed[link] = record
-                result.new_entries += len(changed)
-                records = list(changed.values())
+                        records.append(self._entry_record(link, group, digest))
+                        result.new_entries += len(group)
                 result.new_embeds += record_feed_entries(session, source_id, records, now)
         if unlinked:
             self._record_unlinked(feed_page_id, unlinked, now, result)
         result.result = "changed" if result.new_entries else "unchanged"
+
+    def _entry_record(self, link: str, group: list[FeedEntry], digest: str) -> EntryRecord:
+        """What the entries linking to ``link`` record: one page, with the embeds of
+        each entry. Live-blog feeds link every update to the live page; each update's
+        embeds are then labelled with its title, as for entries without a page."""
+        if len(group) == 1:
+            (entry,) = group
+            embeds = self._entry_embeds(entry)
+        else:
+            found = EmbedList()
+            for entry in group:
+                for embed in self._entry_embeds(entry):
+                    found.add(replace(embed, update=_entry_update(entry, embed)))
+            embeds = found.items()
+        # a link that is itself media is one of the entry's embeds, captured with the
+        # entry's context, not a page to capture
+        page_job = link_media(group[0]) is None
+        title = group[0].title if len(group) == 1 else None  # updates' titles: not the page's
+        return EntryRecord(link, title, digest, embeds, page_job)
 
     def _entry_embeds(self, entry: FeedEntry) -> list[FoundEmbed]:
         """What the entry's content embeds, then its link if that is media and the files it
@@ -330,6 +348,14 @@ def _clamp(seconds: float | None, cap: float) -> float:
     if seconds is None or math.isnan(seconds):
         return 0.0
     return min(max(seconds, 0.0), cap)
+
+
+def _group_digest(group: list[FeedEntry]) -> str:
+    """The digest recorded for the entries sharing a link: an entry's own when alone
+    (as before entries were grouped), else one over all of theirs, in any order."""
+    if len(group) == 1:
+        return group[0].digest
+    return hashlib.sha256("\n".join(sorted(e.digest for e in group)).encode()).hexdigest()
 
 
 def _entry_update(entry: FeedEntry, embed: FoundEmbed) -> str | None:
