@@ -202,9 +202,18 @@ SOURCE_KINDS: tuple[str, ...] = get_args(SourceKind)
 
 
 def is_http_url(url: str) -> bool:
-    """An absolute http(s) URL with a host: what a source or a capture can fetch."""
-    parts = urlsplit(url.strip())
-    return parts.scheme in ("http", "https") and bool(parts.hostname)
+    """An absolute http(s) URL with a host and a valid port, without control characters
+    (a NUL): what a source or a capture can fetch."""
+    text = url.strip()
+    if any(ord(c) < 0x20 or c == "\x7f" for c in text):
+        return False
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 -- raises ValueError for a port out of range
+        host = parts.hostname
+    except ValueError:  # "http://[::1": an IPv6 address left open
+        return False
+    return parts.scheme in ("http", "https") and bool(host)
 
 
 def _http_url(url: str) -> str:

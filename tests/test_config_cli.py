@@ -166,7 +166,7 @@ def test_cli_usage_errors_exit_2_with_one_line(config_file: Path, args: list[str
 def test_capture_of_a_url_that_is_not_http_is_a_usage_error(config_file: Path) -> None:
     """Exit 2 with one line, as the README promises for bad usage, and nothing is
     queued: the API refuses such a URL too, and the daemon would only fail it."""
-    for url in ("ftp://example.org/clip.mp4", "example.org/live", "not a url"):
+    for url in ("ftp://example.org/clip.mp4", "example.org/live", "not a url", "http://[::1"):
         result = run_cli(config_file, "capture", url, "--json")
         assert (result.returncode, result.stdout) == (2, ""), result.stderr
         assert result.stderr.strip() == f"archiver: error: not an http(s) URL: {url!r}"

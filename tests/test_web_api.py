@@ -256,7 +256,15 @@ def test_captures_always_need_the_token(room: Newsroom, client: AppClient) -> No
         assert job["url"] == url and job["state"] == "pending" and job["job_id"] > 0
         again = app_client.post("/api/captures", json={"url": url}, headers=auth).json()
         assert again["job_id"] == job["job_id"]
-        bodies: list[object] = [{"url": "file:///etc/passwd"}, {"url": "javascript:x"}, {}, []]
+        bodies: list[object] = [
+            {"url": "file:///etc/passwd"},
+            {"url": "javascript:x"},
+            {"url": "http://[::1"},  # was a 500: urlsplit raised
+            {"url": "http://example.org/a\u0000b"},  # was queued, NUL and all
+            {"url": "http://example.org:99999/a"},
+            {},
+            [],
+        ]
         for bad in bodies:
             one_line_error(app_client.post("/api/captures", json=bad, headers=auth), 400)
     with guarded.read_session() as session:

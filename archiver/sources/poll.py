@@ -165,8 +165,9 @@ class Poller:
         (relative URLs resolved against the link), and a job to capture the linked
         page itself. Unchanged entries are skipped by the digest of their content.
         Entries sharing a link (a live blog's updates, each linking to the live page)
-        are that one page with all their embeds (see `_entry_record`). An entry without a page of its own gets no page and no page job: its embeds
-        are the feed's, labelled with the entry (see ``_record_unlinked``).
+        are that one page with all their embeds (see `_entry_record`). An entry
+        without a page of its own gets no page and no page job: its embeds are the
+        feed's, labelled with the entry (see ``_record_unlinked``).
         """
         parsed = parse_feed(body, response.final_url)
         by_link: dict[str, list[FeedEntry]] = {}

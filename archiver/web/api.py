@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
@@ -16,6 +15,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from archiver.archive import Archive
+from archiver.config import is_http_url
 from archiver.duplicates import list_groups
 from archiver.errors import ArchiverError, HashingError
 from archiver.index.models import utcnow
@@ -159,8 +159,7 @@ def api_captures(body: CaptureRequest, archive: ArchiveDep) -> JSONResponse:
     """Queue a capture of ``url`` (the daemon runs it); needs the token. A URL captured
     before is queued again, for a new version of the page."""
     url = body.url.strip()
-    parts = urlsplit(url)
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+    if not is_http_url(url):
         raise QueryError("url: give an http:// or https:// URL")
     with archive.session() as session:
         job = url_job(session, url)
