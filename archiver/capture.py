@@ -951,8 +951,7 @@ class Capturer:
         the event-log entry of a new file or of a new sighting."""
         sighting = upsert_sighting(session, media, embed, acquisition, now, reused_from)
         session.flush()
-        session.refresh(media, ["sightings"])
-        media.search_text = search_document(media)
+        media.search_text = search_document(session, media)
         if media.first_captured_at == now:
             record_capture(session, media, sighting, at=now)
         elif sighting.first_seen_at == now:
