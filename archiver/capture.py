@@ -38,6 +38,7 @@ from archiver.extract import (
     extract_player_media,
     normalize_url,
 )
+from archiver.extract.urls import clean_url
 from archiver.fetch.facts import player_facts, post_facts, post_title, ytdlp_facts
 from archiver.fetch.http import (
     HTTPX_VERSION,
@@ -218,8 +219,11 @@ class Capturer:
         ``older_pages``, those of up to that many older pages of a page split into pages.
 
         Unless another live worker (the daemon) is capturing the same URL right now:
-        then the report says so and nothing is done twice.
+        then the report says so and nothing is done twice. The URL is taken without
+        its fragment and tracking parameters (`clean_url`): the server sends the same
+        page, and the archive knows it under one address.
         """
+        url = clean_url(url)
         with self.archive.session() as session:
             job_id = jobs.url_job(session, url).id
             job = jobs.locked(session, job_id)

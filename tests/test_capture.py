@@ -216,6 +216,26 @@ def test_two_addresses_serving_the_same_page_share_one_version_and_both_are_in_i
     )
 
 
+def test_a_page_is_archived_under_its_address_without_tracking_or_fragment(
+    archive: Archive, server: FixtureServer, media: MediaSet
+) -> None:
+    """A page captured from a shared link was found only under that spelling: searching
+    the page's plain address found nothing."""
+    server.add_file("/media/photo_a.jpg", media.photo_a)
+    server.add_page("/story", "<article><p>The market:</p><img src='/media/photo_a.jpg'></article>")
+    shared = server.url("/story?utm_source=twitter&utm_medium=social&id=7#update-3")
+
+    report = Capturer(archive).capture_url(shared)
+
+    assert report.ok and report.url == server.url("/story?id=7")
+    assert server.requests[0].path == "/story?id=7"
+    with archive.read_session() as session:
+        assert session.scalars(select(Page.url)).all() == [server.url("/story?id=7")]
+        for spelling in (server.url("/story?id=7"), shared):
+            (found,) = search(session, archive.layout, SearchQuery.parse(page=spelling))
+            assert found.to_json()["sha256"] == sha256_of(media.photo_a)
+
+
 def test_capturing_again_reuses_finished_work_and_keeps_one_page_version(
     archive: Archive, server: FixtureServer, media: MediaSet
 ) -> None:

@@ -18,6 +18,7 @@ from archiver.config import PollingConfig
 from archiver.errors import ArchiverError, ArchiveUnavailable, FetchError, Interrupted
 from archiver.extract import ExtractError, FoundEmbed, extract_embeds
 from archiver.extract.collect import EmbedList
+from archiver.extract.urls import clean_url
 from archiver.fetch.http import HttpFetcher, Response
 from archiver.index.bulk import (
     EntryRecord,
@@ -172,8 +173,8 @@ class Poller:
         parsed = parse_feed(body, response.final_url)
         by_link: dict[str, list[FeedEntry]] = {}
         for entry in parsed:
-            if entry.link is not None:
-                by_link.setdefault(entry.link, []).append(entry)
+            if entry.link is not None:  # "/live#update-3", "?utm_source=rss": the page
+                by_link.setdefault(clean_url(entry.link), []).append(entry)
         entries = list(by_link.items())
         unlinked = [entry for entry in parsed if entry.link is None]
         now = utcnow()

@@ -18,6 +18,7 @@ from archiver.archive import Archive
 from archiver.config import is_http_url
 from archiver.duplicates import list_groups
 from archiver.errors import ArchiverError, HashingError
+from archiver.extract.urls import clean_url
 from archiver.index.models import utcnow
 from archiver.jobs import JobState, requeue, url_job
 from archiver.liveness.report import embed_statuses, parse_statuses
@@ -158,9 +159,9 @@ class CaptureRequest(BaseModel):
 def api_captures(body: CaptureRequest, archive: ArchiveDep) -> JSONResponse:
     """Queue a capture of ``url`` (the daemon runs it); needs the token. A URL captured
     before is queued again, for a new version of the page."""
-    url = body.url.strip()
-    if not is_http_url(url):
+    if not is_http_url(body.url):
         raise QueryError("url: give an http:// or https:// URL")
+    url = clean_url(body.url)  # as `Capturer.capture_url` takes it
     with archive.session() as session:
         job = url_job(session, url)
         if job.state in _FINISHED:
