@@ -864,6 +864,26 @@ def test_truncated_windows_1256_page_is_decoded_and_recovered() -> None:
     assert result.embeds[0].context.endswith("ناشطون نشروا هذا الفيديو:")
 
 
+def test_an_undeclared_utf8_page_with_a_damaged_byte_stays_utf8() -> None:
+    """One bad byte (a transfer cut in the last character) sent the whole page to
+    cp1252: its title, context and the file's address came out as mojibake."""
+    html = (
+        "<html><head><title>Київ наживо</title></head><body><article>"
+        "<p>Окупанти обстріляли Херсон. Відео:</p><video src='/відео/херсон.mp4'></video>"
+        "<p>Оновлення о 14:30 — ще"
+    ).encode()
+    cp1252 = "<html><body><article><p>Café à Alep, été:</p><img src='/photos/café.jpg'>"
+
+    damaged = extract_embeds(html[:-1], "https://ukr.example/live")
+    western = extract_embeds(cp1252.encode("cp1252"), "https://fr.example/live")
+
+    assert damaged.title == "Київ наживо"
+    (video,) = damaged.embeds
+    assert video.url == "https://ukr.example/відео/херсон.mp4"
+    assert video.context == "Окупанти обстріляли Херсон. Відео:"
+    assert western.embeds[0].context == "Café à Alep, été:"  # still read as cp1252
+
+
 @pytest.mark.parametrize(
     "markup",
     [

@@ -228,8 +228,14 @@ def _script_end(text: str, position: int) -> int:
     return len(text)
 
 
+#: Undeclared text is UTF-8 when it holds this many well-formed non-ASCII characters
+#: per damaged byte; else cp1252 (whose accented letters are rarely valid UTF-8).
+MOSTLY_UTF8 = 8
+
+
 def _decode(data: bytes) -> str:
-    """Decode page bytes: BOM, then the page's declared charset, then UTF-8, then cp1252."""
+    """Decode page bytes: BOM, then the page's declared charset, then UTF-8 (also with a
+    few damaged bytes), then cp1252."""
     if not data.strip():
         return ""
     if data.startswith(_BINARY_MAGIC) or data[4:8] == b"ftyp":
@@ -246,7 +252,13 @@ def _decode(data: bytes) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
-        return data.decode("cp1252", errors="replace")
+        pass
+    text = data.decode("utf-8", errors="replace")
+    damaged = text.count("\ufffd")
+    decoded = sum(1 for char in text if char > "\x7f") - damaged
+    if decoded >= MOSTLY_UTF8 * damaged:
+        return text  # UTF-8 with a damaged byte or two (a cut transfer): not cp1252
+    return data.decode("cp1252", errors="replace")
 
 
 def _declared_charset(head: bytes) -> str | None:
