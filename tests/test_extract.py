@@ -454,6 +454,14 @@ def test_article_body_itemprop_wins_over_article() -> None:
         '<video src="blob:https://news.example/1234"></video>',
         '<amp-img src="/icons/share.png" width="24" height="24" layout="fixed"></amp-img>',
         '<amp-youtube layout="responsive" width="16" height="9"></amp-youtube>',  # no id
+        # WordPress emoji and smilies, text-sized
+        '<img src="https://s.w.org/images/core/emoji/14.0.0/72x72/1f1fa-1f1e6.png" alt="🇺🇦"'
+        ' class="wp-smiley" style="height: 1em; max-height: 1em;">',
+        '<img class="emoji" alt="💪" src="https://s.w.org/images/core/emoji/2.2.1/72x72/1f4aa.png">',
+        '<img src="/wp-includes/images/smilies/icon_smile.gif" alt=":)" class="wp-smiley">',
+        '<img src="/icons/flag.png" style="width:1.2em">',
+        '<div class="byline-img"><img class="byline-img__img" src="/uploads/Shaun-Walker.png"'
+        ' width="300" height="300"></div>',
     ],
 )
 def test_pixels_icons_ads_widgets_and_plain_links_are_not_media(img: str) -> None:
@@ -525,6 +533,14 @@ def test_pixels_icons_ads_widgets_and_plain_links_are_not_media(img: str) -> Non
          "https://news.example/p/full.jpg", "file", "img"),
         ('<img src="/img/blank.gif" data-lazy-src="/p/homs-market.jpg">',
          "https://news.example/p/homs-market.jpg", "file", "img"),
+        ('<img data-src="/p/x-600.jpg" data-full-src="/p/x-2000.jpg" width="600">',
+         "https://news.example/p/x-2000.jpg", "file", "img"),  # the full size, not the lazy one
+        ('<img src="/p/x-1024x683.jpg" data-orig-file="/p/x.jpg" width="1024">',
+         "https://news.example/p/x.jpg", "file", "img"),  # Jetpack's original upload
+        ('<iframe src="about:blank" data-src-cmplz="https://www.youtube.com/embed/abc123XYZ_0">'
+         "</iframe>", "https://www.youtube.com/watch?v=abc123XYZ_0", "platform", "iframe"),
+        ('<iframe data-cookieblock-src="https://player.vimeo.com/video/42"></iframe>',
+         "https://vimeo.com/42", "platform", "iframe"),  # held back until consent
         ('<noscript>&lt;img src="/p/escaped-fallback.jpg" width="640"&gt;</noscript>',
          "https://news.example/p/escaped-fallback.jpg", "file", "img"),
         ('<picture><source srcset="/p/a-800.avif 800w, /p/a-2000.avif 2000w" type="image/avif">'

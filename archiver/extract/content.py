@@ -50,7 +50,7 @@ _CHROME_WORDS = frozenset(
         "sharethis", "addthis", "social", "avatar", "avatars", "gravatar", "outbrain",
         "taboola", "subscribe", "subscription", "paywall", "masthead", "navbar",
         "navigation", "menu", "pagination", "pager", "toolbar", "tags", "cookie", "cookies",
-        "popup", "modal", "skiplink",
+        "popup", "modal", "skiplink", "emoji", "emojis", "smiley", "smilies",
     }
 )  # fmt: skip
 # Consecutive word pairs that mark chrome where each word alone would not.
@@ -58,9 +58,9 @@ _CHROME_PAIRS = frozenset(
     {
         ("author", "photo"), ("author", "image"), ("author", "img"), ("author", "avatar"),
         ("author", "pic"), ("author", "thumb"), ("author", "bio"), ("author", "box"),
-        ("byline", "image"), ("byline", "photo"), ("widget", "area"), ("more", "stories"),
-        ("most", "read"), ("most", "popular"), ("site", "header"), ("site", "footer"),
-        ("top", "bar"), ("read", "more"), ("you", "may", "like"),
+        ("byline", "image"), ("byline", "img"), ("byline", "photo"), ("widget", "area"),
+        ("more", "stories"), ("most", "read"), ("most", "popular"), ("site", "header"),
+        ("site", "footer"), ("top", "bar"), ("read", "more"), ("you", "may", "like"),
     }
 )  # fmt: skip
 # Word beginnings that mark chrome ("sharedaddy", "socialmedia", "advertorial").

@@ -16,11 +16,18 @@ from archiver.extract.document import Element, attr, tag_name
 from archiver.extract.urls import is_avatar_url, is_tracker_url, resolve_url
 
 _SRCSET_ATTRS = ("data-srcset", "data-lazy-srcset", "srcset")
+# The full size first (Jetpack's original upload, a lightbox's full image), then what
+# lazy loaders swap in, then src.
 _SRC_ATTRS = (
-    "data-src", "data-lazy-src", "data-original", "data-full-src", "data-hi-res-src",
-    "data-lazy", "src",
+    "data-orig-file", "data-full-src", "data-hi-res-src", "data-src", "data-lazy-src",
+    "data-original", "data-lazy", "src",
 )  # fmt: skip
-_FRAME_SRC_ATTRS = ("data-src", "data-lazy-src", "data-original", "data-url", "src")
+# Consent managers park a frame's address until the reader agrees: Complianz
+# (data-src-cmplz) and Cookiebot (data-cookieblock-src), with src="about:blank".
+_FRAME_SRC_ATTRS = (
+    "data-src", "data-lazy-src", "data-original", "data-url", "data-src-cmplz",
+    "data-cookieblock-src", "src",
+)  # fmt: skip
 _PLACEHOLDER_NAMES = frozenset(
     {"blank", "spacer", "transparent", "clear", "pixel", "placeholder", "lazy", "lazyload",
      "loading", "loader", "grey", "gray", "empty", "1x1", "dummy", "trans"}
@@ -28,7 +35,10 @@ _PLACEHOLDER_NAMES = frozenset(
 _PLACEHOLDER_PARTS = ("placeholder", "spacer", "lazyload", "lazy-load", "lazy_load")
 _TINY = 48
 _PX = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:px)?\s*$", re.IGNORECASE)
-_STYLE_SIZE = re.compile(r"(?:^|[;\s])(width|height)\s*:\s*(\d+(?:\.\d+)?)px", re.IGNORECASE)
+_STYLE_SIZE = re.compile(
+    r"(?:^|[;\s])(width|height)\s*:\s*(\d+(?:\.\d+)?)(px|r?em)\b", re.IGNORECASE
+)
+_EM_PIXELS = 16  # a browser's default font size: an emoji image is 1em high
 _RESOLUTION = re.compile(r"(\d{3,4})\s*p?\b|\b([248])k\b", re.IGNORECASE)
 _K_LINES = {"2": 1440, "4": 2160, "8": 4320}
 _FORMAT_RANK = {
@@ -163,14 +173,16 @@ def is_unwanted_image(url: str) -> bool:
 
 
 def declared_size(element: Element) -> tuple[float | None, float | None]:
-    """Width and height from attributes or inline style, when given in pixels."""
+    """Width and height from attributes or inline style, when given in pixels (or in
+    ems, as text-sized images are: 16 px each)."""
     width = _pixels(element.get("width"))
     height = _pixels(element.get("height"))
-    for name, value in _STYLE_SIZE.findall(element.get("style") or ""):
+    for name, value, unit in _STYLE_SIZE.findall(element.get("style") or ""):
+        pixels = float(value) * (1 if unit.lower() == "px" else _EM_PIXELS)
         if name.lower() == "width" and width is None:
-            width = float(value)
+            width = pixels
         elif name.lower() == "height" and height is None:
-            height = float(value)
+            height = pixels
     return width, height
 
 
