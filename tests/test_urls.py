@@ -23,6 +23,14 @@ PLATFORM_CASES = [
     ("https://m.youtube.com/shorts/abc123XYZ_0?feature=share", YT, "youtube", "video"),
     ("https://www.youtube.com/live/abc123XYZ_0?si=q", YT, "youtube", "video"),
     ("http://www.youtube.com/v/abc123XYZ_0?fs=1&hl=en_US", YT, "youtube", "video"),
+    # "hashbang" links of 2010-2012, the path or query in the fragment
+    ("http://www.youtube.com/watch#!v=abc123XYZ_0&feature=related", YT, "youtube", "video"),
+    ("https://twitter.com/#!/RaqqaMC/status/383940123456789012", TWEET, "twitter", None),
+    # Flash players of the same years
+    ("http://vimeo.com/moogaloop.swf?clip_id=27246366&server=vimeo.com",
+     "https://vimeo.com/27246366", "vimeo", "video"),
+    ("https://www.facebook.com/v/10151234567890123",
+     "https://www.facebook.com/watch/?v=10151234567890123", "facebook", "video"),
     ("https://www.youtube.com/embed/videoseries?list=PLa1b2c3",
      "https://www.youtube.com/playlist?list=PLa1b2c3", "youtube", "video"),
     # Vimeo: player -> vimeo.com/N, unlisted hash kept (the video is unreachable without it)

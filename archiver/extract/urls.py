@@ -531,7 +531,9 @@ def _vimeo(parts: SplitResult, segments: list[str], query: dict[str, str]) -> Pl
     """player.vimeo.com/video/N and channel/group paths -> vimeo.com/N (+ unlisted hash)."""
     video_id: str | None = None
     private_hash = query.get("h")
-    if len(segments) >= 2 and segments[0] == "video":
+    if segments[-1:] == ["moogaloop.swf"]:  # the Flash player until 2012: ?clip_id=N
+        video_id = query.get("clip_id")
+    elif len(segments) >= 2 and segments[0] == "video":
         video_id = segments[1]
     elif segments and _DIGITS.fullmatch(segments[0]):
         video_id = segments[0]
@@ -586,6 +588,8 @@ def _facebook(
         return None
     if host == "fb.watch":
         return (f"https://fb.watch/{segments[0]}/", "video") if segments else None
+    if len(segments) == 2 and segments[0] == "v" and _DIGITS.fullmatch(segments[1]):
+        return f"https://www.facebook.com/watch/?v={segments[1]}", "video"  # the Flash player
     is_post = any(segment in _FACEBOOK_POST_SEGMENTS for segment in segments[:-1]) or (
         bool(segments) and segments[0] in _FACEBOOK_POST_PAGES
     )
@@ -869,7 +873,7 @@ def platform_post(url: str) -> NormalizedURL | None:
     if platform is None:
         return None
     try:
-        parts = urlsplit(url.strip())
+        parts = _unbang(urlsplit(url.strip()))
     except ValueError:
         return None
     query = {
@@ -882,6 +886,21 @@ def platform_post(url: str) -> NormalizedURL | None:
         return None
     canonical, media_type = found
     return NormalizedURL(canonical, platform, "platform", media_type)
+
+
+def _unbang(parts: SplitResult) -> SplitResult:
+    """A "hashbang" address as the page it stood for: sites rendered by script in
+    2010-2012 put the path in the fragment (``twitter.com/#!/User/status/ID``,
+    ``youtube.com/watch#!v=ID``), and live blogs of that time link them so."""
+    if not parts.fragment.startswith("!"):
+        return parts
+    inner = urlsplit(parts.fragment[1:])
+    if inner.path.startswith("/"):  # the whole address: #!/User/status/ID
+        return parts._replace(path=inner.path, query=inner.query, fragment="")
+    if "=" in inner.path:  # more of the query: watch#!v=ID
+        query = "&".join(part for part in (parts.query, inner.path) if part)
+        return parts._replace(query=query, fragment="")
+    return parts
 
 
 @lru_cache(maxsize=_CACHE_SIZE)
