@@ -342,6 +342,26 @@ def test_guardian_live_blog_blocks_are_all_read_each_under_its_header_label() ->
     ]  # fmt: skip
 
 
+def test_an_update_without_a_recognised_label_does_not_inherit_the_one_before() -> None:
+    """A block whose header shows "3h ago" first, or no title, took the previous
+    block's title as its update, and a block opening with its photo took the previous
+    block's last sentence as its context."""
+    html = """<html><body><main><h1>Israel-Gaza war live</h1><div id="liveblog-body">
+    <article class="block"><header><p><time>2h ago</time> 14.35 GMT</p>
+    <h2>Strike on aid queue</h2></header>
+    <p>Footage shows people running from the scene.</p>
+    <iframe src="https://www.youtube.com/embed/AAAAAAAAAAA"></iframe></article>
+    <article class="block"><figure><img src="/p/rafah.jpg" width="900" height="600"></figure>
+    <p>Palestinians inspect the damage in Rafah this morning.</p></article>
+    </div></main></body></html>"""
+    result = extract_embeds(html, "https://www.theguardian.example/world/live/2024/mar/01")
+    assert [(e.url, e.update, e.context) for e in result.embeds] == [
+        ("https://www.youtube.com/watch?v=AAAAAAAAAAA", "Strike on aid queue",
+         "Footage shows people running from the scene."),
+        ("https://www.theguardian.example/p/rafah.jpg", None, None),
+    ]  # fmt: skip
+
+
 def test_microdata_live_blog_updates_are_all_read() -> None:
     html = """<html><body><div id="content"><h1>Ukraine war live</h1>
     <div itemprop="liveBlogUpdate" itemscope itemtype="http://schema.org/BlogPosting">

@@ -257,6 +257,15 @@ def _alike_wrappers(run: list[Element], depth: int) -> bool:
     return True
 
 
+def is_update_block(element: Element) -> bool:
+    """A live-blog post of its own: an ``<article>`` (the Guardian's blocks, class-less
+    posts) or a microdata ``liveBlogUpdate``."""
+    return (
+        tag_name(element) == "article"
+        or "liveBlogUpdate" in (element.get("itemprop") or "").split()
+    )
+
+
 def _has_substance(element: Element, sizes: _TextSizes) -> bool:
     """Whether a candidate holds any text or media (empty placeholders do not count)."""
     if sizes(element) > 0:

@@ -21,7 +21,7 @@ from archiver.extract.collect import (
     image_embed,
     link_embed,
 )
-from archiver.extract.content import find_content_root, strip_chrome
+from archiver.extract.content import find_content_root, is_update_block, strip_chrome
 from archiver.extract.context import (
     PARAGRAPH,
     Captions,
@@ -251,6 +251,10 @@ class _ContentWalker:
             return False
         if tag in BLOCK_TAGS:
             self._trail.paragraph_break()
+        if node is not self._content and is_update_block(node):
+            # a post of its own: nothing of the post before carries over, neither its
+            # label (this one may have none that is recognised) nor its sentences
+            self._new_update(None, 0)
         if is_heading(node):
             label = label_of_heading(node)
             if label:
@@ -298,7 +302,7 @@ class _ContentWalker:
         """Keep an element's text (heading, caption) out of the running text."""
         self._muted.add(node)
 
-    def _new_update(self, label: str, covered: int) -> None:
+    def _new_update(self, label: str | None, covered: int) -> None:
         """Switch to a new live-blog update; its label text is not part of the context."""
         self._settle(None)
         self._label = label
