@@ -202,6 +202,22 @@ def test_context_is_collapsed_clipped_and_never_from_before_the_label() -> None:
     assert "  " not in second.context
 
 
+def test_links_listed_one_per_item_take_the_sentence_before_the_list() -> None:
+    """Each link of a list took the item before it ("Homs") as its context."""
+    result = article(
+        "<p>Videos posted by activists:</p><ul>"
+        + "".join(
+            f"<li><a href='https://www.youtube.com/watch?v={c * 11}'>{town}</a></li>"
+            for c, town in zip("abc", ("Homs", "Hama", "Idlib"), strict=True)
+        )
+        + "</ul><p>A raid on <a href='https://www.youtube.com/watch?v=ddddddddddd'>Daraa</a>."
+    )
+    assert [e.context for e in result.embeds] == [
+        *["Videos posted by activists:"] * 3,
+        "A raid on Daraa.",  # a link inside a sentence keeps that sentence
+    ]
+
+
 def test_sentence_context_keeps_abbreviations_and_colon_sentences_whole() -> None:
     text = "Fighting continued. Gen. Idris told the U.N. envoy: the regime used sarin:"
     assert (

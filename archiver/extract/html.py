@@ -171,6 +171,7 @@ class _Pending:
     mark: int
     block: Element
     link_text: str
+    list_mark: int | None = None  # where the list began, for a link that is a list item
 
 
 class _ContentWalker:
@@ -214,6 +215,7 @@ class _ContentWalker:
         self._base_platform = platform_of(base)
         self._trail = TextTrail()
         self._label: str | None = None
+        self._lists: list[tuple[Element, int]] = []  # open lists, with where each began
         self._muted: set[Element] = set()
         self._captions = Captions(content)
         self._blocks: list[Element] = [content]  # the open paragraph-level elements
@@ -251,6 +253,8 @@ class _ContentWalker:
             return False
         if tag in BLOCK_TAGS:
             self._trail.paragraph_break()
+        if tag in ("ul", "ol"):
+            self._lists.append((node, self._trail.mark()))
         if node is not self._content and is_update_block(node):
             # a post of its own: nothing of the post before carries over, neither its
             # label (this one may have none that is recognised) nor its sentences
@@ -279,6 +283,8 @@ class _ContentWalker:
         """Handle an element's end: unmute, end its paragraph, then read its tail text."""
         tag = tag_name(node)
         if tag is not None:
+            if self._lists and self._lists[-1][0] is node:
+                self._lists.pop()
             if self._muted:
                 self._muted.discard(node)
             if tag in BLOCK_TAGS:
@@ -327,6 +333,8 @@ class _ContentWalker:
             after
         ) == collapse(pending.link_text)
         if stands_alone:
+            if pending.list_mark is not None:  # a list of links: the sentence before it
+                before = self._trail.before(pending.list_mark)
             return sentence_context(before, skip_empty=True)
         return sentence_context(before, after)
 
@@ -342,7 +350,9 @@ class _ContentWalker:
         if inline and caption is None and index is not None:
             block = self._blocks[-1]  # the nearest paragraph-level element around the link
             link_text = text_of(node, SHORT_TEXT_ELEMENTS)[:_MAX_EMBED_TEXT]
-            pending = _Pending(index, self._trail.mark(), block, link_text)
+            in_list = tag_name(block) == "li" and self._lists
+            list_mark = self._lists[-1][1] if in_list else None
+            pending = _Pending(index, self._trail.mark(), block, link_text, list_mark)
             self._pending.setdefault(block, []).append(pending)
         self._recorded += 1
         return True
