@@ -214,6 +214,39 @@ def test_sidecar_and_database_disagreements_are_named(
     )
 
 
+@pytest.mark.parametrize(
+    ("forge", "named"),
+    [
+        (lambda d: d["sightings"][0].update(context="Regime forces filmed near the Citadel:"),
+         "sightings"),
+        (lambda d: d["sightings"][0].update(page_url="https://example.org/forged"), "sightings"),
+        (lambda d: d["sightings"][0].update(first_seen_at="2011-03-15T09:00:00.000Z"),
+         "sightings"),
+        (lambda d: d.update(first_captured_at="2011-03-15T09:00:00.000Z"), "first_captured_at"),
+        (lambda d: d.update(platform={"extractor": "Youtube", "id": "abc123XYZ_0"}), "platform"),
+    ],
+    ids=["context", "page", "first seen", "first captured", "platform"],
+)  # fmt: skip
+def test_forged_provenance_in_a_sidecar_is_a_disagreement(
+    sqlite_archive: Archive, server: FixtureServer, media: MediaSet, forge: Any, named: str
+) -> None:
+    """Only the file's own facts and the number of sightings were held against the
+    index: a sidecar saying where, when and in what words the file was found could be
+    rewritten and verify said all was well."""
+    sidecar = build(sqlite_archive, server, media)["photo_a"].parent / "provenance.json"
+    document = json.loads(sidecar.read_text())
+    forge(document)
+    sidecar.write_text(json.dumps(document))
+
+    (problem,) = verify_archive(sqlite_archive).problems
+
+    assert (problem.kind, problem.path, problem.detail.split(":")[0]) == (
+        "disagreement",
+        str(sidecar),
+        named,
+    )
+
+
 def test_a_stray_file_beside_an_original_is_no_companion_even_after_a_rewrite(
     sqlite_archive: Archive, server: FixtureServer, media: MediaSet
 ) -> None:

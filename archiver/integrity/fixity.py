@@ -10,6 +10,9 @@ run as a ``fixity`` entry in that chain.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import itertools
+import json
 import os
 import random
 import re
@@ -24,10 +27,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
 
 from archiver.archive import Archive
 from archiver.errors import ArchiverError, Interrupted
-from archiver.index.models import Event, Media, PageSnapshot, Sighting, utcnow
+from archiver.index.models import Embed, Event, Media, Page, PageSnapshot, Sighting, iso, utcnow
 from archiver.integrity.eventlog import (
     ChainReport,
     file_head,
@@ -173,6 +177,9 @@ class _Original:
     sightings: int
     # name -> (sha256, size) of the files archiver placed beside it; None: not recorded
     companions: tuple[tuple[str, str, int], ...] | None = None
+    first_captured_at: str | None = None
+    platform: tuple[str | None, str | None] = (None, None)  # extractor and id
+    provenance: str | None = None  # `sightings_digest` of its sightings
 
 
 @dataclass(frozen=True)
@@ -342,6 +349,9 @@ def _load(
         Media.media_type,
         Media.path,
         Media.companions,
+        Media.first_captured_at,
+        Media.platform_extractor,
+        Media.platform_id,
     )
     page_query = select(
         PageSnapshot.sha256, PageSnapshot.size_bytes, PageSnapshot.path, func.count()
@@ -368,16 +378,61 @@ def _load(
             )
         }
         for media_batch, page_batch in batches:
+            rows = session.execute(media_batch).all()
+            seen = _sightings_digests(session, None if wanted is None else [r[0] for r in rows])
             originals += [
                 _Original(
-                    sha, md5, size, mime, kind, path, counts.get(media_id, 0), _recorded(companions)
+                    sha256=row.sha256,
+                    md5=row.md5,
+                    size_bytes=row.size_bytes,
+                    mime_type=row.mime_type,
+                    media_type=row.media_type,
+                    path=row.path,
+                    sightings=counts.get(row[0], 0),
+                    companions=_recorded(row[7]),
+                    first_captured_at=iso(row[8]),
+                    platform=(row[9], row[10]),
+                    provenance=seen.get(row[0], sightings_digest([])),
                 )
-                for media_id, sha, md5, size, mime, kind, path, companions in session.execute(
-                    media_batch
-                )
+                for row in rows
             ]
             snapshots.update(_Snapshot(*row) for row in session.execute(page_batch))
     return originals, sorted(snapshots, key=str)
+
+
+#: What a sighting says in the sidecar and verify holds against the index.
+_SIGHTING_FACTS = ("page_url", "update", "context", "embed_url", "media_url", "first_seen_at")
+
+
+def sightings_digest(sightings: Iterable[Iterable[object]]) -> str:
+    """One digest of sightings' `_SIGHTING_FACTS`, in any order: where, in which update,
+    with what context, through which address and since when the file was seen."""
+    rows = sorted(json.dumps(list(row), ensure_ascii=False) for row in sightings)
+    return hashlib.sha256("\n".join(rows).encode()).hexdigest()
+
+
+def _sightings_digests(session: Session, media_ids: list[int] | None) -> dict[int, str]:
+    """`sightings_digest` of each file's sightings in the index (all, or ``media_ids``)."""
+    query = (
+        select(
+            Sighting.media_id,
+            Page.url,
+            Embed.update_label,
+            Embed.context,
+            Embed.url,
+            Sighting.media_url,
+            Sighting.first_seen_at,
+        )
+        .join(Embed, Sighting.embed_id == Embed.id)
+        .outerjoin(Page, Embed.page_id == Page.id)
+        .order_by(Sighting.media_id)
+    )
+    if media_ids is not None:
+        query = query.where(Sighting.media_id.in_(media_ids))
+    return {
+        media_id: sightings_digest([*row[1:6], iso(row[6])] for row in rows)
+        for media_id, rows in itertools.groupby(session.execute(query), key=lambda row: row[0])
+    }
 
 
 def _recorded(companions: object) -> tuple[tuple[str, str, int], ...] | None:
@@ -483,8 +538,22 @@ def _check_original(layout: Layout, known: _Original, *, rehash: bool = True) ->
                     len(sightings) if isinstance(sightings, list) else sightings,
                     known.sightings,
                 ),
+                ("first_captured_at", document.get("first_captured_at"), known.first_captured_at),
+                ("platform", _platform_of(document), known.platform),
             ],
         )
+        if isinstance(sightings, list) and len(sightings) == known.sightings:
+            said = [
+                [sighting.get(fact) for fact in _SIGHTING_FACTS]
+                for sighting in sightings
+                if isinstance(sighting, dict)
+            ]
+            if sightings_digest(said) != known.provenance:
+                detail = (
+                    "sightings: a page, update, context, address or time in the sidecar "
+                    "is not the database's"
+                )
+                problems.append(Problem("disagreement", known.sha256, str(sidecar), detail))
     if known.companions is not None:
         found, companions, read = _check_recorded_companions(
             known.sha256, known.companions, directory, document, rehash
@@ -493,6 +562,14 @@ def _check_original(layout: Layout, known: _Original, *, rehash: bool = True) ->
     else:
         found, companions = _check_listed_companions(known.sha256, directory, document)
     return _Checked(problems + found, directory, names | companions, hashed)
+
+
+def _platform_of(document: dict[str, Any]) -> tuple[object, object]:
+    """A sidecar's platform extractor and id ((None, None) without a platform)."""
+    platform = document.get("platform")
+    if not isinstance(platform, dict):
+        return (None, None) if platform is None else (platform, platform)
+    return platform.get("extractor"), platform.get("id")
 
 
 def _listed(
