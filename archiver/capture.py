@@ -338,7 +338,7 @@ class Capturer:
         if looks_like_feed(document.response.content_type, document.body):
             raise FetchError("this is a feed, not a page: add it as a source", retryable=False)
         response = document.response
-        extraction = read_page(document.body, response.final_url)
+        extraction = read_page(document.body, response)
         recorded = self.record_page(
             response.url, document.body, response=response, extraction=extraction
         )
@@ -385,7 +385,7 @@ class Capturer:
         ``first_page`` the address of the first page, when this is an older page.
         """
         if extraction is None:
-            extraction = read_page(body, response.final_url)
+            extraction = read_page(body, response)
         now = utcnow()
         with logged_session(self.archive) as session:
             page, sha256, changed = self.store_version(

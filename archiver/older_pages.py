@@ -16,6 +16,7 @@ from sqlalchemy import or_, select
 
 from archiver.errors import ArchiverError, ArchiveUnavailable, FetchError, Interrupted
 from archiver.extract import ExtractError, PageExtraction, extract_embeds
+from archiver.extract.document import charset_of
 from archiver.extract.pagination import continues_page
 from archiver.fetch.http import HttpFetcher, Response
 from archiver.index.models import Embed, Page
@@ -33,10 +34,11 @@ class OlderPages:
     complete: bool = True  # read up to what was archived before, or to the last one
 
 
-def read_page(body: bytes, url: str) -> PageExtraction:
-    """The embeds (and links to older pages) of a page's bytes fetched from ``url``."""
+def read_page(body: bytes, response: Response) -> PageExtraction:
+    """The embeds (and links to older pages) of a page's bytes, read as ``response``
+    (its final URL, the charset its Content-Type names)."""
     try:
-        return extract_embeds(body, url)
+        return extract_embeds(body, response.final_url, charset_of(response.headers))
     except ExtractError as exc:
         raise FetchError(f"cannot read page: {exc}", retryable=False) from None
 
@@ -143,7 +145,7 @@ class OlderPageReader:
         if final != url and (final in self.visited or not continues_page(self.first_url, final)):
             return None
         self.visited.add(final)
-        extraction = read_page(document.body, final)
+        extraction = read_page(document.body, response)
         self.pages += 1
         fresh = [embed for embed in extraction.embeds if embed.url not in known]
         recorded = self.capturer.record_page(

@@ -236,6 +236,25 @@ def test_a_page_is_archived_under_its_address_without_tracking_or_fragment(
             assert found.to_json()["sha256"] == sha256_of(media.photo_a)
 
 
+def test_a_page_is_read_in_the_charset_its_server_names(
+    archive: Archive, server: FixtureServer, media: MediaSet
+) -> None:
+    """An Arabic live blog whose charset only the HTTP header names (no <meta>) was
+    read as Windows-1252: its title and every context came out as mojibake."""
+    server.add_file("/media/photo_a.jpg", media.photo_a)
+    html = (
+        "<html><head><title>حلب: اشتباكات</title></head><body><article>"
+        "<p>ناشطون نشروا هذه الصورة:</p><img src='/media/photo_a.jpg'></article></body></html>"
+    )
+    server.add_bytes("/ar", html.encode("cp1256"), "text/html; charset=windows-1256")
+
+    report = Capturer(archive).capture_url(server.url("/ar"))
+
+    assert report.ok and report.title == "حلب: اشتباكات"
+    with archive.read_session() as session:
+        assert session.scalars(select(Embed.context)).all() == ["ناشطون نشروا هذه الصورة:"]
+
+
 def test_capturing_again_reuses_finished_work_and_keeps_one_page_version(
     archive: Archive, server: FixtureServer, media: MediaSet
 ) -> None:

@@ -143,10 +143,12 @@ def _malloc_trim() -> Callable[[int], int] | None:
     return trim
 
 
-def parse_document(data: bytes | str) -> Element:
-    """Parse a whole page; raises ExtractError for empty, binary or tag-less input."""
+def parse_document(data: bytes | str, charset: str | None = None) -> Element:
+    """Parse a whole page; raises ExtractError for empty, binary or tag-less input.
+    ``charset``: what the server's Content-Type named, which a byte order mark
+    overrides and which overrides the page's own ``<meta charset>`` (as browsers do)."""
     if isinstance(data, bytes):
-        text = _decode(data)
+        text = _decode(data, charset)
     elif isinstance(data, str):
         text = data
     else:
@@ -233,9 +235,9 @@ def _script_end(text: str, position: int) -> int:
 MOSTLY_UTF8 = 8
 
 
-def _decode(data: bytes) -> str:
-    """Decode page bytes: BOM, then the page's declared charset, then UTF-8 (also with a
-    few damaged bytes), then cp1252."""
+def _decode(data: bytes, served: str | None = None) -> str:
+    """Decode page bytes: BOM, then the charset the server named, then the page's
+    declared one, then UTF-8 (also with a few damaged bytes), then cp1252."""
     if not data.strip():
         return ""
     if data.startswith(_BINARY_MAGIC) or data[4:8] == b"ftyp":
@@ -246,7 +248,7 @@ def _decode(data: bytes) -> str:
     if data.startswith((b"<\x00", b"\x00<")):  # UTF-16 without a byte order mark
         encoding = "utf-16-le" if data[0] == ord("<") else "utf-16-be"
         return data.decode(encoding, errors="replace")
-    declared = _declared_charset(data[:_PRESCAN_BYTES])
+    declared = _known_encoding(served) or _declared_charset(data[:_PRESCAN_BYTES])
     if declared is not None:
         return data.decode(declared, errors="replace")
     try:
@@ -275,6 +277,11 @@ def _declared_charset(head: bytes) -> str | None:
         if encoding is not None:
             return encoding
     return None
+
+
+def charset_of(headers: dict[str, str]) -> str | None:
+    """The charset a response's Content-Type names, if any."""
+    return _charset_from_content_type(headers.get("content-type") or "")
 
 
 def _charset_from_content_type(value: str) -> str | None:

@@ -119,15 +119,16 @@ _PAGE_MEDIA_TYPES = frozenset({"VideoObject", "AudioObject"})
 Handler = Callable[[Element], "bool | None"]
 
 
-def extract_embeds(html: bytes | str, base_url: str) -> PageExtraction:
-    """All media embedded in the article content of a page, in document order.
+def extract_embeds(html: bytes | str, base_url: str, charset: str | None = None) -> PageExtraction:
+    """All media embedded in the article content of a page, in document order; bytes
+    are read in ``charset`` when the server named one (see `parse_document`).
 
     Media declared only in page metadata (``og:video``, JSON-LD ``VideoObject``) comes after
     the content's embeds; when it names media already found there, it only adds metadata.
     Raises ExtractError when the input is not an HTML document.
     """
     with large_document_turn(html):
-        return _extract_embeds(parse_document(html), base_url)
+        return _extract_embeds(parse_document(html, charset), base_url)
 
 
 def _extract_embeds(root: Element, base_url: str) -> PageExtraction:

@@ -42,7 +42,7 @@ def record_live_page(
     first_poll: bool,
 ) -> RecordedLivePage:
     """Record a new version of a live page, after reading the older pages it links."""
-    extraction = read_page(body, response.final_url)
+    extraction = read_page(body, response)
     reader = OlderPageReader(capturer, http, source_id, response, extraction)
     older = reader.read(older_pages, read_back=first_poll) if older_pages else None
     recorded = capturer.record_page(
