@@ -92,15 +92,27 @@ def test_dead_embeds_are_classified_and_the_archive_named(
     assert embeds_with(config, "error", "unchecked") == {"clip_a.mp4"}
     assert embeds_with(config, "live") == set()
 
-    report = run_cli(config, "report", server.url("/live"))
-    assert report.returncode == 0
+    shared = server.url("/live?utm_source=twitter#update-3")  # as captured: any spelling
+    report = run_cli(config, "report", shared)
+    assert report.returncode == 0, report.stderr
     assert "gone since" in report.stdout and "archived copy, use instead" in report.stdout
     assert "original.jpg" in report.stdout
 
+    server.add_status("/media/photo_a.jpg", 503)  # an error in between: not a new death
+    assert check(config, "--page", shared)["photo_a.jpg"]["status"] == "error"
+    server.add_status("/media/photo_a.jpg", 404)
+    assert check(config)["photo_a.jpg"]["first_seen_dead_at"] == dead_since
+    server.add_status("/media/photo_a.jpg", 503)
+    check(config)
     server.add_file("/media/photo_a.jpg", media.photo_a)
     back = check(config, "--page", server.url("/live"))
     assert back["photo_a.jpg"]["status"] == "live"
     assert back["photo_a.jpg"]["first_seen_dead_at"] == dead_since  # history is kept
+    with Archive.open(load_config(config)) as archive, archive.read_session() as session:
+        came_back = session.scalars(
+            select(LinkCheck.came_back_at).where(LinkCheck.url.endswith("photo_a.jpg"))
+        ).one()
+    assert came_back is not None  # gone, an error, then live: it came back
 
 
 def test_the_report_says_why_an_embed_has_no_archived_copy(
@@ -169,6 +181,26 @@ def test_schedule_depends_on_status() -> None:
     )
 
 
+def test_an_embed_archived_through_another_page_has_that_copy_to_use(
+    tmp_path: Path, server: FixtureServer, media: MediaSet
+) -> None:
+    """The same file embedded on a second page after it was deleted: the report of the
+    second page said "no archived copy" though the archive held it from the first."""
+    server.add_file("/media/photo_a.jpg", media.photo_a)
+    for page in ("/monday", "/tuesday"):
+        server.add_page(page, "<article><p>The market:</p><img src='/media/photo_a.jpg'></article>")
+    config = write_config(tmp_path / "a.toml", settings(tmp_path / "storage"))
+    assert run_cli(config, "capture", server.url("/monday")).returncode == 0
+    server.add_status("/media/photo_a.jpg", 404)
+    assert run_cli(config, "capture", server.url("/tuesday")).returncode == 1  # gone by then
+
+    answer = json.loads(run_cli(config, "report", server.url("/tuesday"), "--json").stdout)
+
+    (embed,) = answer["embeds"]
+    assert embed["archived_sha256"] == [sha256_of(media.photo_a)]
+    assert [copy["sha256"] for copy in embed["archived"]] == [sha256_of(media.photo_a)]
+
+
 def test_turning_gone_posts_a_webhook_event_without_leaking_the_secret(
     tmp_path: Path, server: FixtureServer, media: MediaSet
 ) -> None:
@@ -206,6 +238,11 @@ def test_turning_gone_posts_a_webhook_event_without_leaking_the_secret(
     assert received[0]["auth"] == secret
     assert "event=liveness.dead" in result.stderr
     assert "s3cr3t" not in result.stderr and "key=abc" not in result.stderr
+    server.add_status("/media/photo_b.jpg", 503)  # a bad moment of the host ...
+    check(config)
+    server.add_status("/media/photo_b.jpg", 410)  # ... is no second death to announce
+    check(config)
+    assert len(received) == 1
 
 
 def test_per_host_rate_is_held(tmp_path: Path, server: FixtureServer, media: MediaSet) -> None:

@@ -12,15 +12,17 @@ from archiver.index.models import (
     CaptureJob,
     Embed,
     LinkCheck,
+    Media,
     Page,
     PageSnapshot,
     Sighting,
     iso,
 )
-from archiver.index.records import pages_read_as
+from archiver.index.records import known_page_url, pages_read_as
 from archiver.store.layout import Layout
 
 STATUSES = ("live", "gone", "restricted", "error", "unchecked")
+_URL_BATCH = 500  # URLs per IN (...) list
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,8 @@ class EmbedStatus:
     kept_post: KeptPost | None = None
     # the embed's capture job: why there is no archived copy (yet), when there is none
     job: CaptureJob | None = None
+    # the files archived from this embed's URL, through this page or any other
+    copies: tuple[Media, ...] = ()
 
     @property
     def status(self) -> str:
@@ -62,7 +66,7 @@ class EmbedStatus:
             "http_status": check.http_status if check else None,
             "checked_at": iso(check.checked_at) if check else None,
             "first_seen_dead_at": iso(check.first_seen_dead_at) if check else None,
-            "archived_sha256": sorted({s.media.sha256 for s in self.embed.sightings}),
+            "archived_sha256": [media.sha256 for media in self.copies],
             "kept_post": self.kept_post.to_json() if self.kept_post else None,
             "capture": self.capture(),
         }
@@ -85,11 +89,11 @@ class EmbedStatus:
         """The archived copies of this embed: what to put in place of a dead one."""
         return [
             {
-                "sha256": s.media.sha256,
-                "media_type": s.media.media_type,
-                "path": str(self.layout.absolute(s.media.path)),
+                "sha256": media.sha256,
+                "media_type": media.media_type,
+                "path": str(self.layout.absolute(media.path)),
             }
-            for s in self.embed.sightings
+            for media in self.copies
         ]
 
 
@@ -141,12 +145,10 @@ def embed_statuses(
         .outerjoin(LinkCheck, LinkCheck.url == Embed.url)
         .outerjoin(CaptureJob, CaptureJob.embed_id == Embed.id)
         .where(Embed.page_id.is_not(None))
-        .options(
-            selectinload(Embed.page),
-            selectinload(Embed.sightings).selectinload(Sighting.media),
-        )
+        .options(selectinload(Embed.page))
     )
     if page is not None:
+        page = known_page_url(session, page)
         query = query.where(Embed.page_id.in_(pages_read_as([page])))  # older pages too
         # the page itself first: its older pages may have been recorded before it
         query = query.order_by(Embed.page_id.not_in(select(Page.id).where(Page.url == page)))
@@ -160,9 +162,29 @@ def embed_statuses(
     query = query.offset(offset).limit(limit)
     rows = session.execute(query).all()
     posts = kept_posts(session, layout, {e.url for e, _, _ in rows if e.kind == "platform"})
+    copies = archived_copies(session, {embed.url for embed, _, _ in rows})
     return [
-        EmbedStatus(embed, check, layout, posts.get(embed.url), job) for embed, check, job in rows
+        EmbedStatus(embed, check, layout, posts.get(embed.url), job, copies.get(embed.url, ()))
+        for embed, check, job in rows
     ]
+
+
+def archived_copies(session: Session, urls: set[str]) -> dict[str, tuple[Media, ...]]:
+    """The files archived from each of these embed URLs, through any page (one query,
+    in batches): the same post or file on another page is the same evidence, so an
+    embed captured through the first page is not "without a copy" on the second."""
+    found: dict[str, dict[str, Media]] = {}
+    wanted = sorted(urls)
+    for start in range(0, len(wanted), _URL_BATCH):
+        rows = session.execute(
+            select(Embed.url, Media)
+            .join(Sighting, Sighting.embed_id == Embed.id)
+            .join(Media, Media.id == Sighting.media_id)
+            .where(Embed.url.in_(wanted[start : start + _URL_BATCH]))
+        )
+        for url, media in rows:
+            found.setdefault(url, {})[media.sha256] = media
+    return {url: tuple(by[sha] for sha in sorted(by)) for url, by in found.items()}
 
 
 def kept_posts(session: Session, layout: Layout, urls: set[str]) -> dict[str, KeptPost]:
@@ -187,7 +209,8 @@ def kept_posts(session: Session, layout: Layout, urls: set[str]) -> dict[str, Ke
 
 
 def page_status(session: Session, page: str) -> LinkCheck | None:
-    return page_statuses(session, {page}).get(page)
+    known = known_page_url(session, page)
+    return page_statuses(session, {known}).get(known)
 
 
 def page_statuses(session: Session, pages: set[str]) -> dict[str, LinkCheck]:

@@ -33,17 +33,15 @@ from archiver.index.models import (
     Embed,
     LinkCheck,
     LinkCheckEvent,
-    Media,
     Page,
-    Sighting,
     utcnow,
 )
-from archiver.index.records import pages_read_as
+from archiver.index.records import known_page_url, pages_read_as
 from archiver.integrity.eventlog import logged_session
 from archiver.integrity.events import record_liveness
 from archiver.jobs import gone_at_capture, retry_returned
 from archiver.liveness.probes import CheckResult, Prober, Status
-from archiver.liveness.report import kept_posts
+from archiver.liveness.report import archived_copies, kept_posts
 from archiver.liveness.schedule import CLAIM_LEASE, next_check
 from archiver.liveness.webhook import LivenessEvent, WebhookNotifier
 from archiver.logs import log_event
@@ -118,9 +116,20 @@ def targets_for(session: Session, page_url: str | None) -> list[Target]:
     older pages' too), or everything."""
     query = select(LinkCheck)
     if page_url is not None:
+        page_url = known_page_url(session, page_url)
         embed_urls = select(Embed.url).where(Embed.page_id.in_(pages_read_as([page_url])))
         query = query.where((LinkCheck.url == page_url) | LinkCheck.url.in_(embed_urls))
     return [Target(c.id, c.url, c.kind, c.platform) for c in session.scalars(query)]
+
+
+def _settled_status(session: Session, check_id: int) -> str | None:
+    """The last status other than ``error`` a check recorded (None: never one)."""
+    return session.scalars(
+        select(LinkCheckEvent.status)
+        .where(LinkCheckEvent.check_id == check_id, LinkCheckEvent.status != "error")
+        .order_by(LinkCheckEvent.at.desc(), LinkCheckEvent.id.desc())
+        .limit(1)
+    ).first()
 
 
 class LivenessChecker:
@@ -276,12 +285,14 @@ class LivenessChecker:
         if check is None:
             return []
         previous = check.status
+        # an error says nothing of the URL: what it was before the errors still stands
+        settled = _settled_status(session, check.id) if previous == "error" else previous
         check.status, check.reason = result.status, result.reason
         check.http_status, check.probe, check.checked_at = result.http_status, result.probe, now
         check.consecutive_errors = check.consecutive_errors + 1 if result.status == "error" else 0
-        if result.status in DEAD and previous not in DEAD:
+        if result.status in DEAD and settled not in DEAD:
             check.first_seen_dead_at = now
-        if result.status == "live" and previous in DEAD:
+        if result.status == "live" and settled in DEAD:
             check.came_back_at = now
         uncaptured_for = None
         if result.status == "gone" and gone_at_capture(session, check.url):
@@ -307,16 +318,20 @@ class LivenessChecker:
                 http_status=result.http_status,
             )
         )
-        return self._events(session, check, previous, now) if result.status in DEAD else []
+        if result.status not in DEAD or settled == result.status:
+            return []  # a dead URL that answered an error once is not dead anew
+        return self._events(session, check, settled, now)
 
     def _events(
         self, session: Session, check: LinkCheck, previous: str | None, now: datetime
     ) -> list[LivenessEvent]:
         """One event per page that embeds the URL (or one for the page itself)."""
         embeds = session.scalars(select(Embed).where(Embed.url == check.url)).all()
+        copies = [
+            media.sha256 for media in archived_copies(session, {check.url}).get(check.url, ())
+        ]
         where = [
-            (e.url, e.page.url if e.page else None, e.update_label, archived_sha256(session, e.id))
-            for e in embeds
+            (e.url, e.page.url if e.page else None, e.update_label, copies) for e in embeds
         ] or [(check.url, check.url, None, [])]
         posts = {e.url for e in embeds if e.kind == "platform"}  # not a page's own versions
         kept = kept_posts(session, self.archive.layout, posts).get(check.url)
@@ -335,14 +350,3 @@ class LivenessChecker:
             )
             for url, page_url, update, archived in where
         ]
-
-
-def archived_sha256(session: Session, embed_id: int) -> list[str]:
-    return list(
-        session.scalars(
-            select(Media.sha256)
-            .join(Sighting, Sighting.media_id == Media.id)
-            .where(Sighting.embed_id == embed_id)
-            .order_by(Media.sha256)
-        )
-    )
