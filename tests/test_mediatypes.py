@@ -47,6 +47,16 @@ def test_a_gif_is_a_gif_whatever_its_palette_holds() -> None:
     assert sniff(bytes(head)) == "image/gif"
 
 
+def test_words_at_a_files_address_are_not_evidence() -> None:
+    """An error message sent as text/plain from a ``.jpg`` address was stored as an
+    image, its type guessed from the URL."""
+    words = b"404 Not Found\r\nThe requested file was deleted by its owner.\n"
+    for declared in ("text/plain", "application/octet-stream", None):
+        assert identify(words, declared, "https://example.org/photo.jpg") is None
+    binary = b"\x00\x00\x01\xba\x44\x00\x04\x00\x04\x01"  # an MPEG-PS pack header
+    assert identify(binary, None, "https://example.org/clip.mpg") is not None
+
+
 @pytest.mark.parametrize(
     "head",
     [

@@ -329,6 +329,42 @@ def test_html_instead_of_media_is_a_soft_404(prober: Prober, server: FixtureServ
     assert (result.http_status, result.probe) == (206, "http-range")
 
 
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (b"404 Not Found: this file was deleted.", "text/plain"),
+        (b'{"error": "not found"}', "application/json"),
+        (b"<Error><Code>NoSuchKey</Code></Error>", "application/xml"),  # a bucket's answer
+    ],
+    ids=["words", "json", "xml"],
+)
+def test_an_answer_that_is_not_media_is_a_soft_404(
+    prober: Prober, server: FixtureServer, body: bytes, content_type: str
+) -> None:
+    """HEAD was believed for any type but HTML or a vague one, and a vague one with
+    words in it was live: capture refused these bytes, liveness called them live.
+    (HEAD naming a media type, with a length, is still believed alone.)"""
+    server.add_bytes("/v/strike.mp4", body, content_type)
+    result = check_file(prober, server.url("/v/strike.mp4"))
+    assert result.status == "gone" and result.reason.startswith("soft 404")
+
+
+def test_a_head_without_a_length_is_not_believed(prober: Prober, server: FixtureServer) -> None:
+    """Only a 2xx with a media type and a length is taken from HEAD."""
+
+    def head_says_photo(request: RequestHandler) -> None:
+        if request.command == "HEAD":
+            request.send_response(200)
+            request.send_header("Content-Type", "image/jpeg")
+            request.end_headers()
+        else:
+            request.send_simple(404, b"gone", "text/plain")
+
+    server.add_handler("/p.jpg", head_says_photo)
+    result = check_file(prober, server.url("/p.jpg"))
+    assert (result.status, result.probe) == ("gone", "http-range")
+
+
 def test_html_sniffed_when_the_type_says_nothing(prober: Prober, server: FixtureServer) -> None:
     server.add_bytes(
         "/photo.jpg", b"\n<html><body>File removed</body></html>", "application/octet-stream"

@@ -21,6 +21,7 @@ from archiver.extract import ExtractError, extract_player_media
 from archiver.fetch.limits import HostLimiter
 from archiver.fetch.post_readers import PostReader
 from archiver.liveness.result import CheckResult, Status, error_result, status_result
+from archiver.store.mediatypes import identify, is_stream_manifest
 
 HEAD_PROBE = "http-head"
 RANGE_PROBE = "http-range"
@@ -33,6 +34,8 @@ MAX_PAGE_BYTES = 4 * 1024 * 1024  # a player page is searched within its first 4
 READ_DEADLINE = 30.0  # seconds to read a body, however slowly it trickles
 
 _HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+# What a HEAD must name to be believed alone (with a length): video, image or audio.
+_MEDIA_TYPE_PREFIXES = ("video/", "image/", "audio/")
 # Types that do not say what the bytes are: look at the bytes.
 _VAGUE_TYPES = frozenset({"", "application/octet-stream", "binary/octet-stream", "text/plain"})
 _LOGIN_PATH = re.compile(
@@ -71,10 +74,12 @@ def check_file(client: httpx.Client, url: str, limiter: HostLimiter | None = Non
         head = None  # a server that chokes on HEAD (hangs up, times out): try GET
     if head is not None:
         content_type = _content_type(head.headers)
+        length = head.headers.get("content-length", "")
         if (
             head.is_success
-            and content_type not in _HTML_TYPES | _VAGUE_TYPES
-            and head.headers.get("content-length") != "0"
+            and content_type.startswith(_MEDIA_TYPE_PREFIXES)
+            and length.isdigit()
+            and int(length) > 0
         ):
             code = head.status_code
             return CheckResult("live", _served(code, content_type), code, None, HEAD_PROBE)
@@ -109,6 +114,9 @@ def _ranged_get(client: httpx.Client, url: str, limiter: HostLimiter | None) -> 
         return CheckResult("gone", reason, code, None, RANGE_PROBE)
     if not first:
         return CheckResult("gone", f"soft 404: empty body (HTTP {code})", code, None, RANGE_PROBE)
+    if identify(first, content_type, None) is None and not is_stream_manifest(first, content_type):
+        reason = f"soft 404: not media (HTTP {code}, {content_type or 'no type'})"
+        return CheckResult("gone", reason, code, None, RANGE_PROBE)
     return CheckResult("live", _served(code, content_type), code, None, RANGE_PROBE)
 
 

@@ -187,6 +187,18 @@ _MANIFEST_TYPES = frozenset(
 )  # fmt: skip
 
 
+def _is_text(head: bytes) -> bool:
+    """Bytes with no control character but tab and line ends: words, such as an error
+    message at a file's address. Video, image and audio files hold control bytes (a NUL
+    at least) within their first bytes."""
+    sample = head[:512]
+    return bool(sample) and not sample.translate(None, _TEXT_BYTES)
+
+
+#: Bytes that occur in text (of any 8-bit or UTF-8 encoding).
+_TEXT_BYTES = bytes([9, 10, 13, *range(0x20, 0x7F), *range(0x80, 0x100)])
+
+
 def is_stream_manifest(head: bytes, content_type: str | None) -> bool:
     """An HLS playlist or a DASH manifest: the video is in the segments it lists."""
     text = head.removeprefix(b"\xef\xbb\xbf").lstrip()
@@ -208,8 +220,10 @@ def identify(head: bytes, content_type: str | None, url: str | None) -> MediaIde
         candidates.append(declared)
     if url:
         candidates.append(mimetypes.guess_type(url.split("?", 1)[0])[0])
-    if candidates[0] is None and (_is_markup(head) or head.lstrip().startswith(_PLAYLISTS)):
-        return None  # markup or a playlist, whatever the headers claim
+    if candidates[0] is None and (
+        _is_markup(head) or head.lstrip().startswith(_PLAYLISTS) or _is_text(head)
+    ):
+        return None  # markup, a playlist or words ("404 Not Found"), whatever the headers say
     for mime in candidates:
         if mime and (kind := _kind(mime)) and not mime.endswith("+xml"):
             extension = _EXTENSIONS.get(mime) or (mimetypes.guess_extension(mime) or ".bin")
