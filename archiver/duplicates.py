@@ -42,6 +42,7 @@ from archiver.index.models import (
     Fingerprint,
     FrameHashRow,
     Media,
+    Sighting,
     utcnow,
 )
 from archiver.integrity.eventlog import logged_session
@@ -159,12 +160,20 @@ def _fingerprint_row(media_id: int, fp: AnyFingerprint | None, error: str | None
 def _origin_key(media: Media) -> tuple[datetime, int, datetime, int]:
     """Earliest known instance: the first sighting, or the platform upload.
 
+    A sighting counts from when its embed was first seen on a page, not from when its
+    download ended: an original whose download failed and was retried for days
+    counted from the retry, after copies found since. Files first seen in the same
+    page fetch tie, and the earlier capture wins.
+
     When the platform gave the upload's time it counts as it is. An upload date alone
     is a UTC day without a time, so it stands for the end of that day: an upload on
     day D comes before a sighting only if the sighting is at or after the end of D
     (UTC); a file first seen during D stays ahead of it.
     """
-    seen = min((s.first_seen_at for s in media.sightings), default=media.first_captured_at)
+    seen = min(
+        (min(s.first_seen_at, s.embed.first_seen_at) for s in media.sightings),
+        default=media.first_captured_at,
+    )
     uploaded = media.platform_uploaded_at
     if uploaded is None and media.platform_upload_date is not None:
         uploaded = datetime.combine(media.platform_upload_date + timedelta(days=1), time(), UTC)
@@ -599,7 +608,7 @@ def _rescore(session: Session, group: DuplicateGroup, before: dict[int, tuple[in
         for m in session.scalars(
             select(Media)
             .where(Media.id.in_([m.media_id for m in group.members]))
-            .options(selectinload(Media.sightings))
+            .options(selectinload(Media.sightings).selectinload(Sighting.embed))
         )
     }
     earliest = min(medias.values(), key=_origin_key)
@@ -620,12 +629,15 @@ def _rescore(session: Session, group: DuplicateGroup, before: dict[int, tuple[in
             member.similarity, member.method = 1.0, "earliest"
     for member in todo:
         mine = prints.get(member.media_id)
-        match = raw_similarity(mine, origin) if mine and origin else None
-        if match is not None:
-            member.similarity, member.method = match.similarity, match.method
-        else:
-            best = _best_pair(session, member.media_id)
-            member.similarity, member.method = best
+        decided = compare(mine, origin) if mine and origin else None
+        if decided is not None:
+            member.similarity, member.method = decided.similarity, decided.method
+            continue
+        # it joined through another member: its own score to the earliest (under the
+        # rule's threshold, or none), and the rule of the pair that joined it
+        raw = raw_similarity(mine, origin) if mine and origin else None
+        member.similarity = raw.similarity if raw is not None else 0.0
+        member.method = _best_pair(session, member.media_id)[1]
     session.flush()
     session.refresh(group)
 

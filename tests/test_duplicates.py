@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from PIL import Image
 from sqlalchemy import event, select
-from support import FixtureServer, MediaSet, ffmpeg_exe, make_audio
+from support import FixtureServer, MediaSet, ffmpeg_exe, make_audio, make_photo
 from support.archiving import make_config, run_cli, settings, write_config
 
 from archiver import duplicates
@@ -114,6 +114,62 @@ def test_copies_are_flagged_at_capture_and_name_the_earliest(
     )
     assert original["near_duplicates"]["group_id"] == section["group_id"]  # rewritten too
     assert original["near_duplicates"]["earliest"] == sha(media.clip_a)
+
+
+def test_a_member_joined_through_another_says_so_and_its_own_score(
+    tmp_path: Path, server: FixtureServer
+) -> None:
+    """Y, a crop of the crop X of O, matches X but not O. Its sidecar gave it a score
+    under the threshold named as the rule that matched, as if it matched O."""
+    original = make_photo(tmp_path / "o.jpg", seed=3, size=(1200, 800))
+    crop = crop_edges(original, tmp_path / "x.jpg", 0.14)
+    crop_of_crop = crop_edges(crop, tmp_path / "y.jpg", 0.14)
+    for name in ("o", "x", "y"):
+        server.add_file(f"/{name}.jpg", tmp_path / f"{name}.jpg")
+        server.add_page(f"/{name}", f"<article><p>Photo:</p><img src='/{name}.jpg'></article>")
+    with Archive.open(make_config(tmp_path / "storage")) as archive:
+        capturer = Capturer(archive)
+        for name in ("o", "x", "y"):
+            assert capturer.capture_url(server.url(f"/{name}")).ok
+
+        def section(path: Path) -> dict[str, Any]:
+            folder = archive.layout.media_dir(sha(path))
+            return json.loads((folder / "provenance.json").read_text())["near_duplicates"]
+
+        joined, direct = section(crop_of_crop), section(crop)
+    assert joined["earliest"] == direct["earliest"] == sha(original)
+    assert direct["method"] == "image-aligned" and direct["similarity_to_earliest"] >= 0.8
+    assert joined["method"] == "image-aligned (via another member)"
+    assert joined["similarity_to_earliest"] < 0.8  # its own score to O, not X's
+
+
+def test_an_original_whose_download_was_retried_is_still_the_earliest(
+    tmp_path: Path, server: FixtureServer, media: MediaSet, copies: dict[str, Path]
+) -> None:
+    """The earliest counted from a sighting's download: an original on a page first
+    seen before the copy, fetched only at a retry after the copy, lost to the copy."""
+    server.add_status("/orig/photo.jpg", 503)
+    server.add_file("/copy/photo.jpg", copies["photo_copy"])
+    server.add_page("/first", "<article><p>Smoke:</p><img src='/orig/photo.jpg'></article>")
+    server.add_page("/repost", "<article><p>Re-posted:</p><img src='/copy/photo.jpg'></article>")
+    with Archive.open(make_config(tmp_path / "storage")) as archive:
+        capturer = Capturer(archive)
+        assert not capturer.capture_url(server.url("/first")).ok  # 503: to be retried
+        assert capturer.capture_url(server.url("/repost")).ok
+        server.add_file("/orig/photo.jpg", media.photo_a)
+        (item,) = capturer.capture_url(server.url("/first")).items  # the retry
+
+    assert item.status == "stored"
+    assert item.files[0].near_duplicates["earliest"] == sha(media.photo_a)
+
+
+def crop_edges(source: Path, target: Path, fraction: float) -> Path:
+    """``source`` without ``fraction`` of its width and height, half on each side."""
+    with Image.open(source) as image:
+        width, height = image.size
+        dx, dy = int(width * fraction / 2), int(height * fraction / 2)
+        image.crop((dx, dy, width - dx, height - dy)).save(target, quality=92)
+    return target
 
 
 def test_cli_dupes_similar_phash_and_rehash(
