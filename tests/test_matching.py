@@ -195,6 +195,39 @@ def test_video_rule_partial_overlap_and_minimum_frames() -> None:
     assert compare(whole, scrambled) is None
 
 
+def _still_clip(picture: Image.Image, path: Path, seconds: int, tone: int) -> Path:
+    """A video of one still picture with a tone over it (a statement over a logo)."""
+    frame = picture.convert("RGB").resize((320, 180)).tobytes()
+    T.run_ffmpeg(
+        ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", "320x180", "-r", "10", "-i", "-",
+         "-f", "lavfi", "-i", f"sine=frequency={tone}:duration={seconds}", "-shortest",
+         "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-c:a", "aac",
+         str(path)],
+        stdin=(frame for _ in range(10 * seconds)),
+    )  # fmt: skip
+    return path
+
+
+def test_different_videos_over_one_still_picture_are_not_a_match(tmp_path: Path) -> None:
+    """Every frame of a still matches every frame of another over the same picture, at
+    any time shift: two statements a channel posted over its logo matched at 1.0.
+    Frames that look the same count once, and one picture is not footage."""
+    rocket = T.photograph("rocket")
+    monday = fingerprint(_still_clip(rocket, tmp_path / "monday.mp4", 8, 440), "video")
+    friday = fingerprint(_still_clip(rocket, tmp_path / "friday.mp4", 14, 660), "video")
+    assert compare(monday, friday) is None
+    # a shared still intro (8 frames) before different footage is not enough either
+    intro = [FrameHash(float(i), _clip(7, 1).frames[0].hashes) for i in range(8)]
+    first, second = _clip(1, 8), _clip(2, 8)
+    with_intro = [
+        VideoFingerprint(
+            16.0, 640, 360, [*intro, *(FrameHash(f.t + 8, f.hashes) for f in c.frames)]
+        )
+        for c in (first, second)
+    ]
+    assert compare(*with_intro) is None
+
+
 def test_index_add_remove_query() -> None:
     index = FingerprintIndex()
     base = 0x1234 << 60

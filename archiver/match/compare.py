@@ -48,7 +48,10 @@ IMAGE_MAX_CANDIDATES = 32
 # Videos.
 FRAME_MAX = 12  # a frame matches a frame at pHash distance <= this (of 64)
 MIN_COVERAGE = 0.5  # share of a clip's frames that must find their match
-MIN_FRAMES = 4  # and never fewer matched frames than this
+MIN_FRAMES = 4  # and never fewer matched frames (of different looks) than this
+#: Frames within this many bits of the first frame of their run are one look: a still
+#: picture or a static shot is one piece of evidence however many frames it lasts.
+SAME_LOOK = 4
 OFFSET_TOLERANCE = 1.5  # matched frames agree on the time shift within this many intervals
 
 
@@ -241,6 +244,7 @@ class PackedVideo:
     full_mirror: Words
     centre_mirror: Words
     interval: float  # typical spacing of the sampled frames, seconds
+    looks: npt.NDArray[np.int64]  # per frame: its run of frames that look the same
 
 
 def pack_video(fp: VideoFingerprint) -> PackedVideo:
@@ -251,14 +255,28 @@ def pack_video(fp: VideoFingerprint) -> PackedVideo:
     def column(name: str) -> Words:
         return pack([f.hashes[name] for f in fp.frames], 1)
 
+    full = column("phash")
     return PackedVideo(
         times,
-        column("phash"),
+        full,
         column("phash_c90"),
         column("phash_mirror"),
         column("phash_c90_mirror"),
         max(interval, 0.1),
+        _looks(full),
     )
+
+
+def _looks(full: Words) -> npt.NDArray[np.int64]:
+    """A label per frame (in time order), shared by the frames within `SAME_LOOK` bits
+    of the first frame of their run."""
+    labels = np.zeros(len(full), dtype=np.int64)
+    start, label = 0, 0
+    for i in range(1, len(full)):
+        if int(np.bitwise_count(full[i, 0] ^ full[start, 0])) > SAME_LOOK:
+            start, label = i, label + 1
+        labels[i] = label
+    return labels
 
 
 def frame_distances(
@@ -289,7 +307,7 @@ class VideoScore:
     similarity: float
     method: str
     coverage: float
-    frames: int  # matched frames (the fewer of the two sides)
+    frames: int  # matched frames of different looks (on the side with more of them)
     offset: float  # seconds to add to a time in `a` to find it in `b`
 
     @property
@@ -327,11 +345,15 @@ def score_videos(a: PackedVideo, b: PackedVideo) -> VideoScore | None:
             n_a = len(np.unique(ii[agree]))
             n_b = len(np.unique(jj[agree]))
             coverage = max(n_a / len(a.t), n_b / len(b.t))
+            # different looks, not frames: two talks over one still picture share
+            # every frame, and that is one picture in common, not footage (the side
+            # that shows more of them counts: a re-encode can blur two into one)
+            looks = max(len(np.unique(a.looks[ii[agree]])), len(np.unique(b.looks[jj[agree]])))
             score = VideoScore(
                 coverage_similarity(coverage),
                 "video-frames-mirrored" if mirrored else "video-frames",
                 coverage,
-                min(n_a, n_b),
+                looks,
                 float(np.median(shifts[agree])),
             )
             if best is None or _rank(score) > _rank(best):
