@@ -34,9 +34,13 @@ class QueryError(ArchiverError):
     """A search filter is malformed (bad hash, bad date)."""
 
 
+_WEEK = re.compile(r"\d{4}-?W\d{2}")
+
+
 def parse_when(value: str, *, end: bool = False) -> datetime:
     """An ISO 8601 date or datetime as UTC; a bare date (in any ISO form: 2026-11-25,
-    20261125, 2026-W48-3) as the day's start, or with `end` the next day's start."""
+    20261125, 2026-W48-3) as the day's start, or with `end` the next day's start; a
+    week (2026-W48) as its Monday's start, or with `end` the next Monday's."""
     text = value.strip()
     try:
         try:
@@ -45,7 +49,9 @@ def parse_when(value: str, *, end: bool = False) -> datetime:
             day = None
         if day is not None:
             moment = datetime.combine(day, time(), UTC)
-            return moment + timedelta(days=1) if end else moment
+            # a week without its day (2026-W48) is the whole week, as a date is the day
+            length = timedelta(weeks=1) if _WEEK.fullmatch(text) else timedelta(days=1)
+            return moment + length if end else moment
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
         return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
     except ValueError:

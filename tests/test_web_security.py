@@ -522,3 +522,6 @@ def test_a_bare_date_in_any_iso_form_is_the_whole_day() -> None:
     day_end = parse_when("2026-11-25", end=True)
     assert parse_when("20261125", end=True) == day_end
     assert parse_when("2026-W48-3", end=True) == day_end
+    # a week without its day is the whole week (it was its Monday alone)
+    assert parse_when("2026-W48") == parse_when("2026-11-23")
+    assert parse_when("2026W48", end=True) == parse_when("2026-11-30")
