@@ -135,6 +135,10 @@ def test_live_blog_keeps_original_urls_and_drops_tracking() -> None:
         ("1430 GMT: Activists report", "1430 GMT"),
         ("14:30 GMT \u2014 Activists report", "14:30 GMT"),
         ("UPDATE 3, Sept 29, 0900 GMT: More", "UPDATE 3, Sept 29, 0900 GMT"),
+        ("تحديث 18:00 بتوقيت غرينتش: نشر ناشطون مقطع فيديو", "تحديث 18:00 بتوقيت غرينتش"),
+        ("عاجل: سقوط قذائف على دمشق", "عاجل"),
+        ("١٨:٠٠ بتوقيت دمشق: نشر ناشطون", "١٨:٠٠ بتوقيت دمشق"),  # Arabic-Indic digits
+        ("ОНОВЛЕНО 18:00: Окупанти обстріляли Херсон", "ОНОВЛЕНО 18:00"),
         ("Updates from Aleppo: the market reopened", None),
         ("2013: a year of war", None),
         ("Breaking Bad is a television series", None),
