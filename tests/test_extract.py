@@ -581,6 +581,10 @@ def test_pixels_icons_ads_widgets_and_plain_links_are_not_media(img: str) -> Non
          "</iframe>", "https://www.youtube.com/watch?v=abc123XYZ_0", "platform", "iframe"),
         ('<iframe data-cookieblock-src="https://player.vimeo.com/video/42"></iframe>',
          "https://vimeo.com/42", "platform", "iframe"),  # held back until consent
+        ("<iframe srcdoc='<blockquote class=&quot;twitter-tweet&quot;><p>Shelling</p><a href="
+         "&quot;https://twitter.com/RaqqaMC/status/383940123456789012&quot;>Sept 28</a>"
+         "</blockquote>'></iframe>",
+         "https://twitter.com/RaqqaMC/status/383940123456789012", "platform", "iframe"),
         ('<noscript>&lt;img src="/p/escaped-fallback.jpg" width="640"&gt;</noscript>',
          "https://news.example/p/escaped-fallback.jpg", "file", "img"),
         ('<picture><source srcset="/p/a-800.avif 800w, /p/a-2000.avif 2000w" type="image/avif">'

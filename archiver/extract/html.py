@@ -55,7 +55,7 @@ from archiver.extract.media import (
     is_unwanted_image,
     picture_url,
 )
-from archiver.extract.model import FoundEmbed, MediaType, PageExtraction
+from archiver.extract.model import ExtractError, FoundEmbed, MediaType, PageExtraction
 from archiver.extract.pagination import older_page_links
 from archiver.extract.structured import (
     MAX_METADATA_VALUE,
@@ -114,6 +114,7 @@ _LITE_PLAYERS = {
 }
 _MAX_EMBED_TEXT = 1000
 MAX_TITLE = 1000  # a page or feed entry title longer than this is not a title
+MAX_SRCDOC_DEPTH = 1  # an inline frame document (srcdoc) is read; one inside it is not
 _PAGE_MEDIA_TYPES = frozenset({"VideoObject", "AudioObject"})
 
 Handler = Callable[[Element], "bool | None"]
@@ -131,14 +132,14 @@ def extract_embeds(html: bytes | str, base_url: str, charset: str | None = None)
         return _extract_embeds(parse_document(html, charset), base_url)
 
 
-def _extract_embeds(root: Element, base_url: str) -> PageExtraction:
+def _extract_embeds(root: Element, base_url: str, depth: int = 0) -> PageExtraction:
     base = page_base(root, base_url)
     metas = meta_values(root)
     title = _title(root, metas)
     older_pages = older_page_links(root, base)  # before the page's navigation is stripped
     content = find_content_root(root)
     strip_chrome(content)
-    walker = _ContentWalker(content, base)
+    walker = _ContentWalker(content, base, depth)
     walker.run()
     og_title = first_meta(metas, "og:title")
     extra = {"og:title": collapse(og_title)[:MAX_METADATA_VALUE]} if og_title else {}
@@ -209,8 +210,9 @@ class _ContentWalker:
         **dict.fromkeys(_AMP_POSTS, "_amp_post"),
     }
 
-    def __init__(self, content: Element, base: str) -> None:
+    def __init__(self, content: Element, base: str, depth: int = 0) -> None:
         self.embeds = EmbedList()
+        self._depth = depth  # inline frame documents (srcdoc) this one is inside
         self._content = content
         self._base = base
         self._base_platform = platform_of(base)
@@ -365,8 +367,20 @@ class _ContentWalker:
         return self._record(node, link_embed(url, found_in, allow_player=True))
 
     def _frame(self, node: Element) -> bool:
-        """``<iframe>``, including lazy ``data-src`` ones; its fallback text is not read."""
-        self._link(node, frame_url(node, self._base), "iframe")
+        """``<iframe>``, including lazy ``data-src`` ones; its fallback text is not read.
+        A frame whose document is inline (``srcdoc``: a tweet or a player pasted into
+        it) yields what that document embeds."""
+        url = frame_url(node, self._base)
+        inline = node.get("srcdoc")
+        if url is None and inline and self._depth < MAX_SRCDOC_DEPTH:
+            try:
+                inner = _extract_embeds(parse_document(inline), self._base, self._depth + 1)
+            except ExtractError:
+                return False
+            for embed in inner.embeds:
+                self._record(node, replace(embed, found_in="iframe"))
+            return False
+        self._link(node, url, "iframe")
         return False
 
     def _embed_element(self, node: Element) -> bool:
