@@ -100,6 +100,8 @@ def test_dead_embeds_are_classified_and_the_archive_named(
 
     server.add_status("/media/photo_a.jpg", 503)  # an error in between: not a new death
     assert check(config, "--page", shared)["photo_a.jpg"]["status"] == "error"
+    assert embeds_with(config, "gone", "restricted") == {"1", "photo_a.jpg"}  # still dead
+    assert "clip_a.mp4" not in embeds_with(config, "gone")  # it was live, then erred
     server.add_status("/media/photo_a.jpg", 404)
     assert check(config)["photo_a.jpg"]["first_seen_dead_at"] == dead_since
     server.add_status("/media/photo_a.jpg", 503)

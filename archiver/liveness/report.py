@@ -5,13 +5,14 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, ColumnExpressionArgument, ScalarSelect, and_, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from archiver.index.models import (
     CaptureJob,
     Embed,
     LinkCheck,
+    LinkCheckEvent,
     Media,
     Page,
     PageSnapshot,
@@ -22,6 +23,7 @@ from archiver.index.records import known_page_url, pages_read_as
 from archiver.store.layout import Layout
 
 STATUSES = ("live", "gone", "restricted", "error", "unchecked")
+DEAD = ("gone", "restricted")
 _URL_BATCH = 500  # URLs per IN (...) list
 
 
@@ -113,6 +115,18 @@ def capture_note(capture: dict[str, Any] | None) -> str | None:
     return note
 
 
+def settled_status(check_id: ColumnExpressionArgument[int] | int) -> ScalarSelect[str | None]:
+    """The last status other than ``error`` a check recorded (None: none yet): an
+    error says nothing of the URL, so what it was before still stands."""
+    return (
+        select(LinkCheckEvent.status)
+        .where(LinkCheckEvent.check_id == check_id, LinkCheckEvent.status != "error")
+        .order_by(LinkCheckEvent.at.desc(), LinkCheckEvent.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
 def parse_statuses(value: str | None) -> set[str] | None:
     """``gone,restricted`` (CLI ``--status``, API ``status``): None for everything;
     QueryError naming an unknown status."""
@@ -155,9 +169,14 @@ def embed_statuses(
     query = query.order_by(Embed.page_id, Embed.id)
     if statuses:
         checked = sorted(statuses - {"unchecked"})
-        wanted = [LinkCheck.status.in_(checked)] if checked else []
+        wanted: list[ColumnElement[bool]] = [LinkCheck.status.in_(checked)] if checked else []
         if "unchecked" in statuses:
             wanted.append(LinkCheck.status.is_(None))
+        if dead := [status for status in checked if status in DEAD]:
+            # dead until a check says otherwise: an error in between does not take the
+            # embed out of the dead view
+            erring = and_(LinkCheck.status == "error", settled_status(LinkCheck.id).in_(dead))
+            wanted.append(erring)
         query = query.where(or_(*wanted))
     query = query.offset(offset).limit(limit)
     rows = session.execute(query).all()

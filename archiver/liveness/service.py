@@ -41,12 +41,11 @@ from archiver.integrity.eventlog import logged_session
 from archiver.integrity.events import record_liveness
 from archiver.jobs import gone_at_capture, retry_returned
 from archiver.liveness.probes import CheckResult, Prober, Status
-from archiver.liveness.report import archived_copies, kept_posts
+from archiver.liveness.report import DEAD, archived_copies, kept_posts, settled_status
 from archiver.liveness.schedule import CLAIM_LEASE, next_check
 from archiver.liveness.webhook import LivenessEvent, WebhookNotifier
 from archiver.logs import log_event
 
-DEAD = ("gone", "restricted")
 MAX_HOST_PAUSE = 120.0  # longer Retry-After values move the next check instead
 
 
@@ -120,16 +119,6 @@ def targets_for(session: Session, page_url: str | None) -> list[Target]:
         embed_urls = select(Embed.url).where(Embed.page_id.in_(pages_read_as([page_url])))
         query = query.where((LinkCheck.url == page_url) | LinkCheck.url.in_(embed_urls))
     return [Target(c.id, c.url, c.kind, c.platform) for c in session.scalars(query)]
-
-
-def _settled_status(session: Session, check_id: int) -> str | None:
-    """The last status other than ``error`` a check recorded (None: never one)."""
-    return session.scalars(
-        select(LinkCheckEvent.status)
-        .where(LinkCheckEvent.check_id == check_id, LinkCheckEvent.status != "error")
-        .order_by(LinkCheckEvent.at.desc(), LinkCheckEvent.id.desc())
-        .limit(1)
-    ).first()
 
 
 class LivenessChecker:
@@ -286,7 +275,9 @@ class LivenessChecker:
             return []
         previous = check.status
         # an error says nothing of the URL: what it was before the errors still stands
-        settled = _settled_status(session, check.id) if previous == "error" else previous
+        settled = (
+            session.scalar(select(settled_status(check.id))) if previous == "error" else previous
+        )
         check.status, check.reason = result.status, result.reason
         check.http_status, check.probe, check.checked_at = result.http_status, result.probe, now
         check.consecutive_errors = check.consecutive_errors + 1 if result.status == "error" else 0
