@@ -14,7 +14,7 @@ from sqlalchemy import ColumnElement, Select, String, bindparam, func, literal, 
 from sqlalchemy.orm import Session, selectinload
 
 from archiver.errors import ArchiverError
-from archiver.extract.urls import clean_url, normalize_url
+from archiver.extract.urls import url_spellings
 from archiver.index.models import DuplicateMember, Embed, Media, Sighting, iso
 from archiver.index.records import pages_read_as
 from archiver.index.textindex import MIN_INDEXED, IndexedWords
@@ -181,15 +181,6 @@ class SearchQuery:
             on_embed = seen.where(Embed.url.in_(spellings))
             query = query.where(Media.id.in_(union(on_page, on_embed)))
         return query
-
-
-def url_spellings(url: str) -> list[str]:
-    """A page or embed URL as given and as archiver records it: a short link, a player
-    URL or one with tracking parameters finds what was archived under the canonical one."""
-    spellings = {url}
-    if url.lower().startswith(("http://", "https://")):
-        spellings |= {clean_url(url), normalize_url(url).url}
-    return sorted(spellings)
 
 
 _NEWEST_FIRST = (Media.first_captured_at.desc(), Media.id.desc())

@@ -929,3 +929,12 @@ def _clean_platform_url(url: str) -> str:
     pairs = parse_qsl(cleaned.query, keep_blank_values=True)
     kept = [(name, value) for name, value in pairs if name not in _PLATFORM_TRACKING_PARAMS]
     return urlunsplit(("https", cleaned.netloc, cleaned.path, urlencode(kept), ""))
+
+
+def url_spellings(url: str) -> list[str]:
+    """A page or embed URL as given and as archiver records it: a short link, a player
+    URL or one with tracking parameters finds what was archived under the canonical one."""
+    spellings = {url}
+    if url.lower().startswith(("http://", "https://")):
+        spellings |= {clean_url(url), normalize_url(url).url}
+    return sorted(spellings)

@@ -12,7 +12,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from archiver.extract import FoundEmbed
-from archiver.extract.urls import clean_url
 from archiver.index.models import (
     Embed,
     Media,
@@ -282,17 +281,6 @@ def shared_download(first: Sighting | None) -> dict[str, Any] | None:
         "embed_url": first.embed.url,
         "first_seen_at": iso(first.first_seen_at),
     }
-
-
-def known_page_url(session: Session, url: str) -> str:
-    """The address under which the archive knows the page ``url`` names: as given if
-    recorded so, else as pages are recorded now (without its fragment and tracking
-    parameters: `clean_url`), so an editor can ask about the address they captured."""
-    cleaned = clean_url(url)
-    if cleaned == url:
-        return url
-    known = set(session.scalars(select(Page.url).where(Page.url.in_([url, cleaned]))))
-    return url if url in known or cleaned not in known else cleaned
 
 
 def pages_read_as(urls: list[str]) -> CompoundSelect[tuple[int]]:

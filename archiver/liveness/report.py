@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, ColumnExpressionArgument, ScalarSelect, and_, or_, select
 from sqlalchemy.orm import Session, selectinload
 
+from archiver.extract.urls import url_spellings
 from archiver.index.models import (
     CaptureJob,
     Embed,
@@ -19,7 +20,7 @@ from archiver.index.models import (
     Sighting,
     iso,
 )
-from archiver.index.records import known_page_url, pages_read_as
+from archiver.index.records import pages_read_as
 from archiver.store.layout import Layout
 
 STATUSES = ("live", "gone", "restricted", "error", "unchecked")
@@ -162,10 +163,10 @@ def embed_statuses(
         .options(selectinload(Embed.page))
     )
     if page is not None:
-        page = known_page_url(session, page)
-        query = query.where(Embed.page_id.in_(pages_read_as([page])))  # older pages too
+        spellings = url_spellings(page)  # as captured: with tracking parameters, say
+        query = query.where(Embed.page_id.in_(pages_read_as(spellings)))  # older pages too
         # the page itself first: its older pages may have been recorded before it
-        query = query.order_by(Embed.page_id.not_in(select(Page.id).where(Page.url == page)))
+        query = query.order_by(Embed.page_id.not_in(select(Page.id).where(Page.url.in_(spellings))))
     query = query.order_by(Embed.page_id, Embed.id)
     if statuses:
         checked = sorted(statuses - {"unchecked"})
@@ -228,8 +229,8 @@ def kept_posts(session: Session, layout: Layout, urls: set[str]) -> dict[str, Ke
 
 
 def page_status(session: Session, page: str) -> LinkCheck | None:
-    known = known_page_url(session, page)
-    return page_statuses(session, {known}).get(known)
+    found = page_statuses(session, set(url_spellings(page)))
+    return next(iter(found.values()), None)
 
 
 def page_statuses(session: Session, pages: set[str]) -> dict[str, LinkCheck]:

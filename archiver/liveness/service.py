@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from archiver.archive import Archive
 from archiver.errors import ArchiveUnavailable
+from archiver.extract.urls import url_spellings
 from archiver.fetch.http import make_client
 from archiver.fetch.limits import HostLimiter, host_of
 from archiver.index.bulk import insert_ignoring_duplicates
@@ -36,7 +37,7 @@ from archiver.index.models import (
     Page,
     utcnow,
 )
-from archiver.index.records import known_page_url, pages_read_as
+from archiver.index.records import pages_read_as
 from archiver.integrity.eventlog import logged_session
 from archiver.integrity.events import record_liveness
 from archiver.jobs import gone_at_capture, retry_returned
@@ -115,9 +116,9 @@ def targets_for(session: Session, page_url: str | None) -> list[Target]:
     older pages' too), or everything."""
     query = select(LinkCheck)
     if page_url is not None:
-        page_url = known_page_url(session, page_url)
-        embed_urls = select(Embed.url).where(Embed.page_id.in_(pages_read_as([page_url])))
-        query = query.where((LinkCheck.url == page_url) | LinkCheck.url.in_(embed_urls))
+        spellings = url_spellings(page_url)  # as captured: with tracking parameters, say
+        embed_urls = select(Embed.url).where(Embed.page_id.in_(pages_read_as(spellings)))
+        query = query.where(LinkCheck.url.in_(spellings) | LinkCheck.url.in_(embed_urls))
     return [Target(c.id, c.url, c.kind, c.platform) for c in session.scalars(query)]
 
 
