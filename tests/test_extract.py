@@ -587,6 +587,12 @@ def test_pixels_icons_ads_widgets_and_plain_links_are_not_media(img: str) -> Non
          "https://twitter.com/RaqqaMC/status/383940123456789012", "platform", "iframe"),
         ('<noscript>&lt;img src="/p/escaped-fallback.jpg" width="640"&gt;</noscript>',
          "https://news.example/p/escaped-fallback.jpg", "file", "img"),
+        ('<div class="lazy-tweet"><noscript><blockquote class="twitter-tweet"><p>Shelling</p>'
+         '<a href="https://twitter.com/RaqqaMC/status/383940123456789012">Sept 28</a>'
+         "</blockquote></noscript></div>",  # a lazy embed's fallback for readers without scripts
+         "https://twitter.com/RaqqaMC/status/383940123456789012", "platform", "blockquote"),
+        ('<noscript><blockquote><p>A quote</p><img src="/p/quoted.jpg"></blockquote></noscript>',
+         "https://news.example/p/quoted.jpg", "file", "img"),
         ('<picture><source srcset="/p/a-800.avif 800w, /p/a-2000.avif 2000w" type="image/avif">'
          '<img src="/p/a-800.jpg"></picture>', "https://news.example/p/a-2000.avif", "file",
          "picture"),
@@ -793,6 +799,41 @@ def test_lazy_image_and_its_noscript_twin_are_one_embed() -> None:
         "https://news.example/p/b.jpg",
         "https://news.example/p/c.jpg",
         "https://news.example/p/d.jpg",
+    ]
+
+
+def test_a_blurred_preview_beside_its_photo_is_not_archived() -> None:
+    """Medium (2014-2018) draws a 60 px blurred copy while the photo loads; only the photo,
+    named by the next image and its noscript fallback, is evidence."""
+    cdn = "https://cdn-images-1.medium.com"
+    result = article(
+        '<figure><div class="progressiveMedia js-progressiveMedia graf-image" '
+        'data-width="1200" data-height="800">'
+        f'<img src="{cdn}/freeze/max/60/1*abc.jpeg?q=20" class="progressiveMedia-thumbnail '
+        'js-progressiveMedia-thumbnail"><canvas class="progressiveMedia-canvas"></canvas>'
+        f'<img class="progressiveMedia-image js-progressiveMedia-image" '
+        f'data-src="{cdn}/max/800/1*abc.jpeg"><noscript><img class="progressiveMedia-noscript '
+        f'js-progressiveMedia-inner" src="{cdn}/max/800/1*abc.jpeg"></noscript></div>'
+        "<figcaption>Smoke over the port.</figcaption></figure>"
+    )
+    assert urls(result) == [f"{cdn}/max/800/1*abc.jpeg"]
+    assert only(result).context == "Smoke over the port."
+
+
+def test_posts_right_under_body_are_all_read() -> None:
+    """Two posts that are <article> elements directly under <body> yielded only the larger
+    one's media: their common ancestor, the page itself, was never taken as the content."""
+    html = """<html><body><header><img src="/logo.jpg" width="300" height="80"></header>
+    <article><h2>Kharkiv, 09:10</h2><p>Residents filmed the fire after the shelling:</p>
+    <video src="/m/fire.mp4" width="640" height="360"></video></article>
+    <article><h2>Odesa, 11:40</h2><p>A longer post about the port, with many more words than
+    the first one and detail on the drones that came in from the sea before dawn:</p>
+    <img src="/m/port.jpg" width="900" height="600"></article>
+    <footer><img src="/m/footer.jpg" width="300" height="80"></footer></body></html>"""
+    result = extract_embeds(html, "https://live.example/")
+    assert [(e.url.rsplit("/", 1)[1], e.update) for e in result.embeds] == [
+        ("fire.mp4", "Kharkiv, 09:10"),
+        ("port.jpg", "Odesa, 11:40"),
     ]
 
 

@@ -86,6 +86,7 @@ MAX_NESTED_WRAPPERS = 8
 #: A later selector's match with this many times the text of the first one's is the story.
 DWARFED = 8
 _PAGE_ROOTS = frozenset({"body", "html"})
+_POST_HEADERS = ("h2", "h3", "h4", "h5", "h6", "header", "time")
 _XML_UNSAFE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _WORD_SPLIT = re.compile(r"[^A-Za-z0-9]+|(?<=[a-z0-9])(?=[A-Z])")
 
@@ -96,9 +97,10 @@ def find_content_root(root: Element) -> Element:
 
     When the selector matches several elements, a run of alike siblings or cousins (live-blog
     updates: the Guardian's ``<article class="block">``, microdata ``articleBody`` per update)
-    is read as one: their closest common ancestor is the content, provided it is not chrome,
-    not the whole page, and holds little besides them. Otherwise the largest match by text
-    wins (the story, not the teasers next to it).
+    is read as one: their closest common ancestor is the content, provided it is not chrome
+    and holds little besides them (``<body>`` itself, when posts with their own headings
+    sit right under it).
+    Otherwise the largest match by text wins (the story, not the teasers next to it).
     """
     body = root.find("body")
     page = body if body is not None else root
@@ -197,7 +199,7 @@ def _update_run_root(
         return largest
     for depth in (1, 2, 3):
         ancestor = _ancestor(largest, depth)
-        if ancestor is None or ancestor is page or tag_name(ancestor) in ("body", "html"):
+        if ancestor is None or (ancestor is not page and tag_name(ancestor) in _PAGE_ROOTS):
             return largest
         run = [
             candidate
@@ -208,6 +210,8 @@ def _update_run_root(
             continue
         if not _alike_wrappers(run, depth):
             continue
+        if ancestor is page and not all(_has_own_header(post) for post in run):
+            return largest  # unlabelled articles side by side: a note beside the story
         if _inside_chrome(ancestor, total, sizes, chrome_memo) or sum(
             sizes(candidate) for candidate in run
         ) * 2 < sizes(ancestor):
@@ -255,6 +259,11 @@ def _alike_wrappers(run: list[Element], depth: int) -> bool:
         ):
             return False
     return True
+
+
+def _has_own_header(post: Element) -> bool:
+    """Whether a post carries its own title or time, as each update of a live blog does."""
+    return next(post.iter(*_POST_HEADERS), None) is not None
 
 
 def is_update_block(element: Element) -> bool:

@@ -51,6 +51,7 @@ from archiver.extract.media import (
     brightcove_player,
     frame_url,
     image_url,
+    is_preview_stand_in,
     is_tiny,
     is_unwanted_image,
     picture_url,
@@ -78,8 +79,10 @@ _SILENT_TAGS = frozenset(
     {"style", "template", "svg", "math", "select", "textarea", "button", "canvas", "head",
      "title", "map", "link", "meta"}
 )  # fmt: skip
-_NOSCRIPT_MEDIA = frozenset({"picture", "img", "iframe", "video", "audio"})
-_MEDIA_WITH_SOURCES = frozenset({"picture", "video", "audio"})
+# What a <noscript> fallback may hold: media, or a post's blockquote (its embed script's
+# stand-in when scripts are off).
+_NOSCRIPT_MEDIA = frozenset({"picture", "img", "iframe", "video", "audio", "blockquote"})
+_READ_WHOLE = frozenset({"picture", "video", "audio", "blockquote"})
 _FLASH_FILE_KEYS = ("file", "src", "video", "url", "videourl", "stream", "mp4")
 _FLASH_PARAMS = ("movie", "src", "url", "filename")
 _LABEL_PROBE = 160
@@ -462,7 +465,7 @@ class _ContentWalker:
         previous = _previous_element(node)
         if tag_name(previous) == "noscript" and previous in self._yielded:
             return False  # the <noscript> copy right before it was already recorded
-        if is_tiny(node):
+        if is_tiny(node) or is_preview_stand_in(node):
             return False
         url = image_url(node, self._base)
         if url is not None and not is_unwanted_image(url):
@@ -488,7 +491,12 @@ class _ContentWalker:
     def _noscript_media(self, media: Element, noscript: Element) -> None:
         """Record one media element of a noscript fallback, placed where the noscript is."""
         tag = tag_name(media)
-        if tag in ("video", "audio"):
+        if tag == "blockquote":
+            if self._blockquote(media) is None:  # an ordinary quote: media inside it count
+                for child in media:
+                    for inner in _outer_media(child):
+                        self._noscript_media(inner, noscript)
+        elif tag in ("video", "audio"):
             choice = best_source(media, self._base)
             if choice is not None and not is_tracker_url(choice.url):
                 media_type: MediaType = "video" if tag == "video" else "audio"
@@ -651,15 +659,16 @@ def _opens_with_block(node: Element) -> bool:
 
 
 def _outer_media(element: Element) -> Iterator[Element]:
-    """Media elements in and under ``element`` in document order, except those inside a
-    picture, video or audio element (which are read with their sources)."""
+    """Media elements and blockquotes in and under ``element`` in document order, except
+    those inside a picture, video or audio element (read with their sources) or inside a
+    blockquote (read by whoever takes the blockquote)."""
     stack = [element]
     while stack:
         node = stack.pop()
         tag = tag_name(node)
         if tag in _NOSCRIPT_MEDIA:
             yield node
-        if tag is not None and tag not in _MEDIA_WITH_SOURCES:
+        if tag is not None and tag not in _READ_WHOLE:
             stack.extend(reversed(node))
 
 

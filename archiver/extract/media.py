@@ -166,6 +166,15 @@ def is_placeholder(url: str) -> bool:
     return stem in _PLACEHOLDER_NAMES or any(part in stem for part in _PLACEHOLDER_PARTS)
 
 
+def is_preview_stand_in(img: Element) -> bool:
+    """A blurred preview drawn while the photo loads, as an element of its own: Medium's
+    ``progressiveMedia-thumbnail`` (60 px wide), with the photo in the element after it."""
+    return any(
+        token.lower().endswith("progressivemedia-thumbnail")
+        for token in (img.get("class") or "").split()
+    )
+
+
 def is_unwanted_image(url: str) -> bool:
     """Images that are never evidence: trackers, ads, avatars and SVG icons/logos."""
     path = urlsplit(url).path.lower()
