@@ -49,7 +49,7 @@ from archiver.fetch.http import (
 )
 from archiver.fetch.post_readers import PostReader, post_reader
 from archiver.fetch.posts import PlatformPost
-from archiver.fetch.ytdlp import PlatformFile, YtdlpError
+from archiver.fetch.ytdlp import PartialDownload, PlatformFile, YtdlpError
 from archiver.index.models import (
     Base,
     CaptureJob,
@@ -331,7 +331,7 @@ class Capturer:
         with self.http.fetch(url, self.tmp) as got:
             if isinstance(got, Download):
                 found = _direct(url, url, "file", None, None)
-                item = self._run_direct(None, found, lambda e: self._store_download(got, e))
+                item = self._run_direct(None, found, lambda e: self._store_fetched(got, e))
                 report.items.append(_notify(item, on_item))
                 return
             document = got
@@ -644,7 +644,9 @@ class Capturer:
             latest = session.scalar(
                 select(Sighting.embed_id)
                 .join(Embed, Embed.id == Sighting.embed_id)
+                .join(CaptureJob, CaptureJob.embed_id == Sighting.embed_id)
                 .where(Embed.url == embed.url, Embed.id != embed.id)
+                .where(CaptureJob.state == JobState.DONE)  # not a download cut short
                 .where(Sighting.reused_from_id.is_(None))
                 .where(Sighting.last_seen_at >= now - timedelta(seconds=window))
                 .order_by(Sighting.last_seen_at.desc())
@@ -698,10 +700,17 @@ class Capturer:
         """A file by HTTP; an HLS or DASH playlist (a ``<video>``'s stream) goes to
         yt-dlp instead, which joins the segments it lists into the video."""
         with self.http.download(url, self.tmp) as download:
-            response = download.response
-            if not is_stream_manifest(download.head, response.headers.get("content-type")):
-                return self._store_download(download, embed)
-        return self._via_ytdlp(url, embed)
+            return self._store_fetched(download, embed)
+
+    def _store_fetched(
+        self, download: Download, embed: Embed, facts: PlatformFacts | None = None
+    ) -> list[StoredFile]:
+        """A downloaded file; for an HLS or DASH playlist, the video yt-dlp joins from
+        the segments it lists."""
+        response = download.response
+        if is_stream_manifest(download.head, response.headers.get("content-type")):
+            return self._via_ytdlp(response.final_url, embed)
+        return self._store_download(download, embed, facts)
 
     def _via_player(self, embed: Embed) -> list[StoredFile]:
         """An iframe on an unknown host: read the player page, then fall back to yt-dlp."""
@@ -719,15 +728,18 @@ class Capturer:
             if media.kind == "platform":
                 stored += self._via_ytdlp(media.url, embed)
                 continue
-            facts = player_facts(media)
             with self.http.download(media.url, self.tmp) as download:
-                stored += self._store_download(download, embed, facts)
+                stored += self._store_fetched(download, embed, player_facts(media))
         if stored:
             return stored
         try:
             return self._via_ytdlp(embed.url, embed)
-        except FetchError as exc:
-            raise FetchError(f"no media found in player page ({exc})", retryable=False) from None
+        except PartialDownload:
+            raise  # media was found, and some archived
+        except YtdlpError as exc:  # retried as yt-dlp's failures are, if they are
+            raise YtdlpError(
+                f"no media found in player page ({exc})", retryable=exc.retryable, gone=exc.gone
+            ) from None
 
     def _post_reader(self, embed: Embed) -> PostReader | None:
         """How to read a post's photos (X, Telegram, Reddit, Instagram, TikTok, Bluesky)
@@ -850,7 +862,12 @@ class Capturer:
         work_dir = self.tmp / f"ytdlp-{embed.id}-{os.urandom(4).hex()}"
         try:
             result = self.archive.ytdlp.download(url, work_dir)
-            return [self._store_platform_file(f, url, result.version, embed) for f in result.files]
+            stored = [
+                self._store_platform_file(f, url, result.version, embed) for f in result.files
+            ]
+            if result.incomplete is not None:  # what came is archived; the rest is retried
+                raise result.incomplete
+            return stored
         finally:
             shutil.rmtree(work_dir, ignore_errors=True)
 

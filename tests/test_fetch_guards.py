@@ -190,7 +190,7 @@ def test_size_cap_stops_a_chunked_download_while_it_runs(
     started = time.monotonic()
     with pytest.raises(FetchError) as caught:
         Ytdlp(config.ytdlp, config.network, None).download(server.url("/stream.mp4"), work)
-    assert str(caught.value) == "file larger than the 1 MB cap"
+    assert str(caught.value) == "file larger than the 1 MiB cap"
     assert not caught.value.retryable
     assert time.monotonic() - started < 15
     assert not work.exists()
@@ -208,7 +208,7 @@ def test_a_file_declared_over_the_cap_is_refused_without_downloading_it(
     work = tmp_path / "work"
     with pytest.raises(FetchError) as caught:
         Ytdlp(config.ytdlp, config.network, None).download(server.url("/big.mp4"), work)
-    assert str(caught.value) == "file larger than the 1 MB cap"
+    assert str(caught.value) == "file larger than the 1 MiB cap"
     assert not caught.value.retryable
     assert not work.exists()
 
@@ -228,6 +228,6 @@ def test_an_oversized_result_is_refused_after_download(
         Ytdlp(config.ytdlp, config.network, None).download(
             "https://www.youtube.com/watch?v=abc123XYZ_0", work
         )
-    assert str(caught.value) == "file larger than the 2 MB cap"
+    assert str(caught.value) == "file larger than the 2 MiB cap"
     assert not caught.value.retryable
     assert not work.exists()

@@ -238,7 +238,7 @@ def test_a_bug_in_the_work_fails_the_jobs_and_leaves_no_lease_held(
     cut short are failed for a retry, not left leased and renewed forever."""
     server.add_file("/clip.mp4", media.clip_a)
 
-    def broken(self: Capturer, download: object, embed: object) -> list[object]:
+    def broken(self: Capturer, *args: object) -> list[object]:
         raise RuntimeError("a bug")
 
     monkeypatch.setattr(Capturer, "_store_download", broken)

@@ -10,11 +10,14 @@ import sysconfig
 import threading
 import time
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
 import pytest
 from sqlalchemy import select
 from support import FixtureServer, MediaSet
 from support.archiving import make_config
+from support.media import make_hls
 from yt_dlp_ejs.yt import solver
 
 from archiver.archive import Archive
@@ -340,3 +343,180 @@ def test_ytdlp_as_archiver_runs_it_can_answer_youtubes_challenges(
         )
     assert loaded.stdout.strip() == "function", loaded.stderr
     assert list(home.iterdir()) == []
+
+
+# --- a player with several clips: each stored whole, each with its own provenance -------------
+
+PLAYER_LISTING = """<html><head><title>Player</title></head><body><div id="p"></div><script>
+jwplayer("p").setup({{ playlist: [
+  {{ title: "Citadel clip one", sources: [{{ file: "{first}", type: "video/mp4" }}] }},
+  {{ title: "Citadel clip two", sources: [{{ file: "{second}", type: "video/mp4" }}] }}
+]}});
+</script></body></html>"""
+PLAYER_SCRIPT = """<html><head><title>Player</title></head><body><script>
+var a = {{ file: "{first}" }};
+var b = {{ file: "{second}" }};
+var c = {{ file: "{third}" }};
+</script></body></html>"""
+LIVE_WITH_PLAYER = """<article><h2>UPDATE 1800 GMT</h2><p>Clips from the Citadel:</p>
+<iframe src="/player/42" width="640" height="360"></iframe></article>"""
+
+
+def capture_player(
+    tmp_path: Path, server: FixtureServer, player: str, **network: object
+) -> tuple[Any, CaptureJob, dict[str, dict[str, Any]]]:
+    """Capture a live page whose one embed is the player at /player/42: the item, the
+    player's capture job, and each original in the archive by SHA-256, with its sidecar
+    and yt-dlp's info.json."""
+    server.add_page("/player/42", player)
+    server.add_page("/live", LIVE_WITH_PLAYER)
+    with Archive.open(make_config(tmp_path, **network)) as archive:
+        (item,) = Capturer(archive).capture_url(server.url("/live")).items
+        with archive.session() as session:
+            job = session.scalars(select(CaptureJob).where(CaptureJob.embed_id.is_not(None))).one()
+            session.expunge(job)
+        originals = {
+            sha256(path): {
+                name: json.loads((path.parent / name).read_text())
+                for name in ("provenance.json", "platform.info.json")
+            }
+            for path in archive.layout.media_root.rglob("original.*")
+        }
+    return item, job, originals
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "player"),
+    [
+        ("/media/first/video.mp4", "/media/second/video.mp4", PLAYER_LISTING),  # one id: "video"
+        ("/v/aleppo.citadel.mp4", "/v/aleppo.citadel2.mp4", PLAYER_SCRIPT),
+        ("/v/" + quote("قلعة.mp4"), "/v/" + quote("حلب.mp4"), PLAYER_SCRIPT),
+    ],
+    ids=["shared id", "dotted ids", "Arabic ids"],
+)
+def test_each_clip_of_a_player_is_stored_whole_with_its_own_provenance(
+    tmp_path: Path,
+    server: FixtureServer,
+    media: MediaSet,
+    first: str,
+    second: str,
+    player: str,
+) -> None:
+    """Clips whose yt-dlp ids were one file name (a playlist's entries take the page's
+    id; --restrict-filenames makes Arabic ids "_"; "a.b" and "a.b2" shared the stem
+    "a") were written into one file: the first clip with the tail of the second, stored
+    as the second. Or a clip got the other's info.json."""
+    server.add_file(first, media.clip_b)  # the smaller first: yt-dlp resumed into it
+    server.add_file(second, media.clip_a)
+    server.add_status("/v/none.mp4", 404)
+    urls = {"first": server.url(first), "second": server.url(second)}
+    item, job, originals = capture_player(
+        tmp_path, server, player.format(**urls, third=server.url("/v/none.mp4"))
+    )
+    assert set(originals) == {sha256(media.clip_b), sha256(media.clip_a)}
+    for clip, url in ((media.clip_b, urls["first"]), (media.clip_a, urls["second"])):
+        kept = originals[sha256(clip)]
+        (sighting,) = kept["provenance.json"]["sightings"]
+        assert sighting["media_url"] == kept["platform.info.json"]["url"] == url
+    if player is PLAYER_LISTING:
+        assert item.status == "stored", item.reason
+    else:  # the third clip is gone: the two are kept, the job says what is missing
+        assert item.status == "failed"
+        assert item.reason.endswith("HTTP Error 404: Not Found (2 files archived, others not)")
+        assert job.state == "failed" and job.next_attempt_at is not None
+
+
+def test_a_clip_over_the_size_cap_among_others_is_reported_not_dropped(
+    tmp_path: Path, server: FixtureServer, media: MediaSet
+) -> None:
+    """yt-dlp skips an entry declared larger than --max-filesize and exits 0: the item
+    said "stored" with one clip of two, and nothing said why."""
+    server.add_file("/v/big.mp4", media.clip_a)
+    server.add_file("/v/small.mp4", media.clip_b)
+    between = (media.clip_a.stat().st_size + media.clip_b.stat().st_size) // 2
+    player = PLAYER_SCRIPT.format(
+        first=server.url("/v/big.mp4"), second=server.url("/v/small.mp4"), third=""
+    )
+    item, job, originals = capture_player(tmp_path, server, player, max_file_size=between)
+
+    assert set(originals) == {sha256(media.clip_b)}
+    assert item.status == "failed"
+    assert item.reason == f"file larger than the {between} bytes cap (1 file archived, others not)"
+    assert job.state == "failed" and job.next_attempt_at is None  # a bigger cap is a decision
+
+
+@pytest.mark.parametrize("where", ["captured directly", "in a player page"])
+def test_an_hls_playlist_goes_to_ytdlp_wherever_it_is_found(
+    tmp_path: Path, server: FixtureServer, media: MediaSet, where: str
+) -> None:
+    """A playlist given to `capture`, or played by a player page's <video>, was refused
+    as "not media: application/vnd.apple.mpegurl" and never retried."""
+    playlist = make_hls(media.clip_a, tmp_path / "hls")
+    for part in playlist.parent.iterdir():
+        server.add_file(f"/hls/{part.name}", part)
+    server.add_page("/player/7", "<video src='/hls/index.m3u8' width='640'></video>")
+    server.add_page(
+        "/live", "<article><p>The stream:</p><iframe src='/player/7'></iframe></article>"
+    )
+    url = server.url("/hls/index.m3u8" if where == "captured directly" else "/live")
+    with Archive.open(make_config(tmp_path)) as archive:
+        (item,) = Capturer(archive).capture_url(url).items
+    assert item.status == "stored", item.reason
+    segments = sorted(playlist.parent.glob("seg*.ts"))
+    assert item.files[0].path.read_bytes() == b"".join(s.read_bytes() for s in segments)
+
+
+def test_a_player_whose_extractor_timed_out_is_tried_again(
+    tmp_path: Path, server: FixtureServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """yt-dlp's time-out (or a 503) on a player page ended the job for good, as
+    "no media found in player page", without the yt-dlp version an upgrade retries."""
+    monkeypatch.setenv("FAKE_YTDLP_MODE", "hang")
+    server.add_page("/player/42", "<html><body><div id='player'></div></body></html>")
+    server.add_page("/live", LIVE_WITH_PLAYER)
+    with Archive.open(fake_config(tmp_path, timeout=1)) as archive:
+        (item,) = Capturer(archive).capture_url(server.url("/live")).items
+        with archive.session() as session:
+            job = session.scalars(select(CaptureJob).where(CaptureJob.embed_id.is_not(None))).one()
+            assert (job.state, job.ytdlp_version) == ("failed", "2026.10.26")
+            assert job.next_attempt_at is not None
+    assert item.reason == "no media found in player page (yt-dlp timed out: 1s without progress)"
+
+
+def test_a_live_stream_is_left_until_it_has_ended(
+    tmp_path: Path, server: FixtureServer, media: MediaSet
+) -> None:
+    """A stream without an end (no #EXT-X-ENDLIST) was recorded until the size cap and
+    then thrown away, again on every retry; with the address guard on, it was refused
+    with a reason about addresses. It is now retried until the platform has it whole."""
+    playlist = make_hls(media.clip_a, tmp_path / "hls")
+    segment = next(playlist.parent.glob("seg*.ts"))
+    live = "#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXT-X-MEDIA-SEQUENCE:7\n" + "".join(
+        f"#EXTINF:1.0,\n/live/seg{n}.ts\n" for n in range(7, 10)
+    )
+    server.add_bytes("/live/stream.m3u8", live.encode(), "application/vnd.apple.mpegurl")
+    for n in range(7, 10):
+        server.add_file(f"/live/seg{n}.ts", segment)
+    with Archive.open(make_config(tmp_path)) as archive:
+        (item,) = Capturer(archive).capture_url(server.url("/live/stream.m3u8")).items
+        with archive.session() as session:
+            job = session.scalars(select(CaptureJob).where(CaptureJob.embed_id.is_not(None))).one()
+            assert job.state == "failed" and job.next_attempt_at is not None
+    assert item.reason == "yt-dlp: a live stream that has not ended: it is archived once it has"
+    assert not any(request.path.endswith(".ts") for request in server.requests)
+
+
+def test_a_thumbnail_in_any_image_format_is_kept(
+    tmp_path: Path, server: FixtureServer, media: MediaSet
+) -> None:
+    """Only .jpg, .png and .webp thumbnails were kept: a GIF poster (or TikTok's
+    ``.image`` covers) was downloaded, then left behind."""
+    server.add_file("/v/clip.mp4", media.clip_a)
+    server.add_file("/img/poster.gif", media.pixel)
+    player = """<html><body><div id="p"></div><script>jwplayer("p").setup(
+    {"file": "/v/clip.mp4", "image": "/img/poster.gif", "title": "Citadel"});</script></body></html>"""
+    item, _, originals = capture_player(tmp_path, server, player)
+    assert item.status == "stored", item.reason
+    (kept,) = originals.values()
+    assert "thumbnail.gif" in kept["provenance.json"]["companion_files"]
+    assert (item.files[0].path.parent / "thumbnail.gif").read_bytes() == media.pixel.read_bytes()

@@ -33,6 +33,7 @@ from urllib.parse import urlsplit
 from archiver.config import NetworkConfig, YtdlpConfig
 from archiver.errors import (
     UNAVAILABLE_ERRNOS,
+    ArchiverError,
     ArchiveUnavailable,
     BlockedAddressError,
     FetchError,
@@ -112,8 +113,12 @@ class PlatformFile:
 
 @dataclass(frozen=True)
 class YtdlpResult:
+    """The files yt-dlp delivered; ``incomplete`` is why others behind the URL were not
+    (an entry that failed or was over the size cap, a live stream), else None."""
+
     files: list[PlatformFile]
     version: str
+    incomplete: ArchiverError | None = None
 
 
 def platform_metadata(info: dict[str, Any]) -> dict[str, Any]:
@@ -125,7 +130,22 @@ def platform_metadata(info: dict[str, Any]) -> dict[str, Any]:
 PATHS_FILE = ".delivered-paths.txt"
 #: What yt-dlp says when it skips a file whose declared size is over ``--max-filesize``.
 OVER_MAX_FILESIZE = "File is larger than max-filesize"
+#: Live streams are left until they end (``--match-filter``): a recording of one grows
+#: without end, and the platform keeps the whole stream once it is over.
+NOT_LIVE = "!is_live"
+#: What yt-dlp says when it leaves out an entry that `NOT_LIVE` filters.
+LIVE_SKIPPED = f"does not pass filter ({NOT_LIVE})"
 
+
+#: Subtitle formats yt-dlp writes beside a download.
+_SUBTITLE_SUFFIXES = frozenset(
+    {".vtt", ".srt", ".ass", ".ssa", ".ttml", ".srv1", ".srv2", ".srv3", ".json3", ".lrc",
+     ".dfxp", ".sbv"}
+)  # fmt: skip
+#: Thumbnails keep the extension of their URL: TikTok's covers end in ``.image``.
+_THUMBNAIL_SUFFIXES = frozenset(
+    {".jpg", ".jpeg", ".png", ".webp", ".gif", ".avif", ".heic", ".heif", ".bmp", ".image"}
+)
 
 #: yt-dlp's report of a write that failed for want of room (ENOSPC, EDQUOT, EROFS)
 _ARCHIVE_FULL = re.compile(
@@ -168,6 +188,11 @@ class YtdlpError(FetchError):
     given-up job is tried again once another version is installed."""
 
 
+class PartialDownload(YtdlpError):
+    """yt-dlp delivered some of the files behind a URL, not all: those are archived and
+    this says why the others are not."""
+
+
 class FileTooLarge(FetchError):
     """A file yt-dlp wrote (or was writing) grew past ``[network] max_file_size``."""
 
@@ -176,10 +201,19 @@ class FileTooLarge(FetchError):
 
 
 def _size_text(size: int) -> str:
-    mb = size / 1024**2
-    if mb < 1:
+    mib = size / 1024**2
+    if mib < 1:
         return f"{size} bytes"
-    return f"{mb:.0f} MB" if mb >= 10 else f"{mb:.1f}".removesuffix(".0") + " MB"
+    return f"{mib:.0f} MiB" if mib >= 10 else f"{mib:.1f}".removesuffix(".0") + " MiB"
+
+
+def _partial(missing: ArchiverError, delivered: int) -> ArchiverError:
+    """The reason for what is missing, when ``delivered`` files did come: the URL is
+    not gone, and an unreachable archive stays what it is."""
+    if not isinstance(missing, FetchError):
+        return missing
+    kept = f"{delivered} file{'s' if delivered != 1 else ''} archived"
+    return PartialDownload(f"{missing} ({kept}, others not)", retryable=missing.retryable)
 
 
 def folder_sizes(root: Path) -> tuple[int, int]:
@@ -233,6 +267,7 @@ class Ytdlp:
             "--no-progress",
             "--no-mtime",
             "--no-part",
+            "--no-continue",  # never append to a file already there
             "--fixup",
             "never",
             "--yes-playlist",
@@ -249,8 +284,12 @@ class Ytdlp:
             self.network.user_agent,
             "--paths",
             str(work_dir),
+            "--match-filter",
+            NOT_LIVE,
+            # Numbered, not named by id: entries of one player share the page's id, and
+            # ids with dots or non-ASCII letters would blur into each other's files.
             "--output",
-            "%(id)s.%(ext)s",
+            "%(autonumber)s.%(ext)s",
             # The paths go to a file, so stdout keeps yt-dlp's own messages (such as
             # a file skipped for being over --max-filesize) instead of going quiet.
             "--print-to-file",
@@ -292,24 +331,39 @@ class Ytdlp:
         listed = work_dir / PATHS_FILE
         lines = listed.read_text(errors="replace").splitlines() if listed.exists() else []
         listed.unlink(missing_ok=True)
-        paths = [Path(line) for line in lines if line.strip()]
+        paths = [Path(line) for line in dict.fromkeys(lines) if line.strip()]
         paths = [p if p.is_absolute() else work_dir / p for p in paths]
-        if code == 0 and not paths and OVER_MAX_FILESIZE in stdout:
-            raise FileTooLarge(self.network.max_file_size)  # declared too large: not fetched
-        if code != 0 or not paths:
-            reason = error_line(stderr) if code != 0 else "yt-dlp found no media"
-            if self.guarded and reason.startswith(REFUSED):
-                raise BlockedAddressError(reason)
-            full = _ARCHIVE_FULL.search(stderr)
-            if full:  # the archive's disk, not the video: retried, not counted
-                raise ArchiveUnavailable(f"yt-dlp: cannot write to the archive: {full[0]}")
-            raise YtdlpError(
-                f"yt-dlp: {reason}", retryable=not is_permanent(reason), gone=is_removed(reason)
-            )
+        missing = self._missing(stdout, stderr, code)
+        if not paths:
+            raise missing or YtdlpError("yt-dlp: yt-dlp found no media")
         files = [self._collect(path) for path in paths]
         if folder_sizes(work_dir)[0] > self.network.max_file_size:
             raise FileTooLarge(self.network.max_file_size)
-        return YtdlpResult(files, self.version)
+        if missing is not None:  # some entries came, others did not: say which share
+            missing = _partial(missing, len(files))
+        return YtdlpResult(files, self.version, missing)
+
+    def _missing(self, stdout: str, stderr: str, code: int) -> ArchiverError | None:
+        """Why media behind the URL was not delivered, from yt-dlp's exit and output;
+        None when nothing was left out."""
+        if code != 0:
+            reason = error_line(stderr)
+            if self.guarded and reason.startswith(REFUSED):
+                return BlockedAddressError(reason)
+            full = _ARCHIVE_FULL.search(stderr)
+            if full:  # the archive's disk, not the video: retried, not counted
+                return ArchiveUnavailable(f"yt-dlp: cannot write to the archive: {full[0]}")
+            return YtdlpError(
+                f"yt-dlp: {reason}", retryable=not is_permanent(reason), gone=is_removed(reason)
+            )
+        if OVER_MAX_FILESIZE in stdout:  # declared too large: not fetched
+            return FileTooLarge(self.network.max_file_size)
+        if LIVE_SKIPPED in stdout:
+            return YtdlpError(
+                "yt-dlp: a live stream that has not ended: it is archived once it has",
+                retryable=True,
+            )
+        return None
 
     def _run(self, args: list[str], work_dir: Path) -> tuple[str, str, int]:
         try:
@@ -341,15 +395,10 @@ class Ytdlp:
         if info_path is not None:
             with contextlib.suppress(OSError, ValueError, RecursionError):
                 info = load_json(info_path.read_text(encoding="utf-8"))
+        subtitles = [p for p in siblings if p.suffix.lower() in _SUBTITLE_SUFFIXES]
         thumbnail = next(
-            (
-                p
-                for p in siblings
-                if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".webp") and p != media
-            ),
-            None,
+            (p for p in siblings if p.suffix.lower() in _THUMBNAIL_SUFFIXES and p != media), None
         )
-        subtitles = [p for p in siblings if p.suffix.lower() in (".vtt", ".srt", ".ass", ".ttml")]
         return PlatformFile(media, info, info_path, thumbnail, subtitles)
 
 
