@@ -156,7 +156,7 @@ def worker_exited(owner: str | None) -> bool:
     Workers on other hosts cannot be asked: their leases run out instead.
     """
     host, _, pid = (owner or "").rpartition(":")
-    return host == socket.gethostname() and pid.isdigit() and not pid_alive(int(pid))
+    return host == socket.gethostname() and pid.isdecimal() and not pid_alive(int(pid))
 
 
 def requeue(job: CaptureJob, now: datetime) -> None:

@@ -312,7 +312,8 @@ def test_range_requests(room: Newsroom, client: AppClient) -> None:
         assert ranged(ignored).status_code == 200, ignored
     assert ranged("bytes=0-9", **{"If-Range": '"stale"'}).status_code == 200
     assert ranged("bytes=0-9", **{"If-Range": f'"{sha}"'}).status_code == 206
-    assert client.get(f"/media/{sha}", headers={"If-None-Match": f'"{sha}"'}).status_code == 304
+    for tags, status in [(f'"{sha}"', 304), (f'"x", W/"{sha}"', 304), ("*", 304), ('"x"', 200)]:
+        assert client.get(f"/media/{sha}", headers={"If-None-Match": tags}).status_code == status
 
     head = client.head(f"/media/{sha}")
     assert head.status_code == 200 and head.headers["content-length"] == str(size)
@@ -336,6 +337,14 @@ def test_provenance_sidecar(room: Newsroom, client: AppClient) -> None:
     assert response.content == stored.read_bytes()
     assert response.json()["file"]["sha256"] == sha
     one_line_error(client.get(f"/media/{'a' * 64}/provenance.json"), 404)
+    # the original lost: its provenance is what tells what it was, so it is still served
+    original = next(stored.parent.glob("original.*"))
+    original.rename(original.with_name("aside"))
+    try:
+        assert client.get(f"/media/{sha}/provenance.json").content == stored.read_bytes()
+        one_line_error(client.get(f"/media/{sha}"), 404)
+    finally:
+        original.with_name("aside").rename(original)
 
 
 def _raw_get(port: int, target: bytes) -> tuple[int, bytes]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import socket
 import subprocess
@@ -15,6 +16,7 @@ import httpx
 import lxml.html
 import pytest
 from PIL import Image
+from starlette.requests import Request
 from support import FixtureServer
 from support.archiving import settings, store_as_earlier_versions_did
 from support.browser import TOKEN, AppClient
@@ -28,6 +30,7 @@ from archiver.search import parse_when
 from archiver.web import BindError, create_app, serve, start_background
 from archiver.web.media import parse_range
 from archiver.web.security import is_loopback, safe_next
+from archiver.web.uploads import BadUpload, receive_upload
 
 SHA = "ab" * 32
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
@@ -122,6 +125,9 @@ def test_a_login_cookie_lasts_30_days_and_only_under_its_token(archive_for: Any)
     with AppClient(other, base_url="http://archive.example.org") as browser:
         browser.client.cookies.set("archiver_session", rules.session_value(now))
         assert browser.get("/dupes").status_code == 303
+    # "²" is a digit to str.isdigit(), not to int(): every page was a 500
+    odd = {"type": "http", "headers": [(b"cookie", "archiver_session=\u00b2.x".encode("latin-1"))]}
+    assert not rules.cookie_ok(Request(odd))
 
 
 def test_login_cookie_opens_the_pages_but_never_writes(archive_for: Any) -> None:
@@ -486,29 +492,65 @@ from support.browser import AppClient
 from archiver.archive import Archive
 from archiver.config import config_from_dict
 from archiver.web import create_app
-body = b'--b0\\r\\nContent Disposition: form-data; name="file"\\r\\n\\r\\nxx\\r\\n--b0--\\r\\n'
+b = sys.argv[3].encode()
+body = b'--' + b + b'\\r\\nContent Disposition: form-data; name="file"\\r\\n\\r\\nxx\\r\\n--' + b + b'--\\r\\n'
 with Archive.open(config_from_dict(settings(Path(sys.argv[2])))) as archive:
     with AppClient(create_app(archive)) as local:
         answer = local.post(
-            "/api/similar", content=body, headers={"Content-Type": "multipart/form-data; boundary=b0"}
+            "/api/similar", content=body, headers={"Content-Type": "multipart/form-data; boundary=" + b.decode()}
         )
 print(answer.status_code, answer.json()["error"])
 """
 
 
-def test_a_malformed_upload_leaves_no_bare_line_in_the_service_log(tmp_path: Path) -> None:
+@pytest.mark.parametrize("boundary", ["b0", "b" * 300], ids=["bad header", "long boundary"])
+def test_a_malformed_upload_leaves_no_bare_line_in_the_service_log(
+    tmp_path: Path, boundary: str
+) -> None:
     """python-multipart logged "Found invalid character 32 in header at 13" for each
     such request, and with no handler of the service's for it Python printed the line
-    bare: any client could fill the journal with lines outside archiver's format."""
+    bare: any client could fill the journal with lines outside archiver's format. A
+    boundary over 256 characters was a 500 with a traceback."""
     tests = str(Path(__file__).parent)
     done = subprocess.run(
-        [sys.executable, "-c", MALFORMED_UPLOAD, tests, str(tmp_path / "storage")],
+        [sys.executable, "-c", MALFORMED_UPLOAD, tests, str(tmp_path / "storage"), boundary],
         capture_output=True,
         text=True,
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("400 ") and done.stdout.count("\n") == 1
     assert done.stderr == ""
+
+
+def test_an_upload_the_sender_abandons_is_a_bad_upload_and_leaves_nothing(
+    tmp_path: Path,
+) -> None:
+    """A client that hangs up mid-upload (a reader cancelling a large file) was logged
+    as an internal error with a traceback, each time."""
+    messages = iter(
+        [
+            {"type": "http.request", "body": b"--b0\r\nContent-Disposition: form-data; "
+             b'name="file"; filename="x.jpg"\r\n\r\n' + b"x" * 1000, "more_body": True},
+            {"type": "http.disconnect"},
+        ]
+    )  # fmt: skip
+
+    async def receive() -> dict[str, Any]:
+        return next(messages)
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "headers": [(b"content-type", b"multipart/form-data; boundary=b0")],
+    }
+
+    async def upload() -> None:
+        async with receive_upload(Request(scope, receive), tmp_path, 10_000_000):
+            raise AssertionError("the upload was not whole")
+
+    with pytest.raises(BadUpload, match="the upload was cut short"):
+        asyncio.run(upload())
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_odd_range_headers_are_ignored() -> None:

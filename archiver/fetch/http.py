@@ -139,7 +139,7 @@ def retry_after_seconds(value: str | None, now: float | None = None) -> float | 
     if not value:
         return None
     value = value.strip()
-    if value.isascii() and value.isdigit():  # str.isdigit() also takes "²"
+    if value.isascii() and value.isdecimal():  # str.isdecimal() also takes "²"
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)
@@ -272,7 +272,7 @@ class HttpFetcher:
     def _read_capped(self, raw: httpx.Response, url: str, deadline: _Deadline) -> bytes:
         cap = self.network.max_page_size
         declared = raw.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > cap:
+        if declared and declared.isdecimal() and int(declared) > cap:
             raise FetchError(f"page too large: {int(declared)} bytes > {cap}", retryable=False)
         chunks: list[bytes] = []
         size = 0
@@ -348,7 +348,7 @@ class HttpFetcher:
     ) -> Download:
         cap = self.network.max_file_size
         declared = raw.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > cap:
+        if declared and declared.isdecimal() and int(declared) > cap:
             raise FetchError(f"file too large: {int(declared)} bytes > {cap}", retryable=False)
         hasher = Hasher()
         head = b""
@@ -369,7 +369,7 @@ class HttpFetcher:
         except OSError as exc:
             raise storage_error(exc, "cannot write to the archive") from None
         sink.flush()
-        if declared and declared.isdigit() and _identity(raw) and hasher.size != int(declared):
+        if declared and declared.isdecimal() and _identity(raw) and hasher.size != int(declared):
             raise FetchError(f"incomplete download: {hasher.size} of {declared} bytes")
         return Download(response, path, hasher.digests(), head)
 

@@ -530,7 +530,7 @@ def _token_files(layout: Layout) -> dict[int, Path]:
     directory = timestamps_dir(layout)
     if not directory.is_dir():
         return {}
-    return {int(p.stem): p for p in directory.glob("*.tsr") if p.stem.isdigit()}
+    return {int(p.stem): p for p in directory.glob("*.tsr") if p.stem.isdecimal()}
 
 
 def _check_tokens(

@@ -705,7 +705,7 @@ def _stale_scratch(layout: Layout) -> list[Problem]:
     host = socket.gethostname()
     for entry in sorted(layout.tmp_root.iterdir()):
         owner_host, _, pid = entry.name.rpartition("-")
-        if entry.is_dir() and not entry.is_symlink() and pid.isdigit():
+        if entry.is_dir() and not entry.is_symlink() and pid.isdecimal():
             if owner_host == host and not pid_alive(int(pid)):
                 detail = "scratch of a process that no longer runs"
                 found.append(Problem("orphan", None, str(entry), detail))

@@ -78,7 +78,7 @@ def check_file(client: httpx.Client, url: str, limiter: HostLimiter | None = Non
         if (
             head.is_success
             and content_type.startswith(_MEDIA_TYPE_PREFIXES)
-            and length.isdigit()
+            and length.isdecimal()
             and int(length) > 0
         ):
             code = head.status_code

@@ -73,7 +73,7 @@ def add_source(
 
 def find_source(session: Session, ref: str) -> Source:
     """A source by id or by URL."""
-    query = select(Source).where(Source.id == int(ref)) if ref.isdigit() else None
+    query = select(Source).where(Source.id == int(ref)) if ref.isdecimal() else None
     source = session.scalar(query) if query is not None else None
     source = source or session.scalar(select(Source).where(Source.url == ref.strip()))
     if source is None:

@@ -63,7 +63,7 @@ class Layout:
         host = socket.gethostname()
         for entry in self.tmp_root.iterdir():
             owner_host, _, pid = entry.name.rpartition("-")
-            if owner_host != host or not pid.isdigit():
+            if owner_host != host or not pid.isdecimal():
                 continue
             if int(pid) == os.getpid() or not pid_alive(int(pid)):
                 shutil.rmtree(entry, ignore_errors=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated
 
@@ -78,6 +78,12 @@ def valid_sha256(value: str) -> str:
 
 def find_original(archive: Archive, sha256: str) -> StoredOriginal:
     """Look the digest up in the index; the path must be a file under ``media/``."""
+    found = _indexed(archive, sha256)
+    return replace(found, path=_inside_media(archive.layout, found.path))
+
+
+def _indexed(archive: Archive, sha256: str) -> StoredOriginal:
+    """The index's row for the digest (its file may be missing), or a 404."""
     valid_sha256(sha256)
     with archive.read_session() as session:
         row = session.execute(
@@ -85,14 +91,21 @@ def find_original(archive: Archive, sha256: str) -> StoredOriginal:
         ).first()
     if row is None:
         raise HTTPException(404, "no such file in the archive")
-    path = _inside_media(archive.layout, archive.layout.absolute(row.path))
-    return StoredOriginal(sha256, row.mime_type, path)
+    return StoredOriginal(sha256, row.mime_type, archive.layout.absolute(row.path))
 
 
-def _inside_media(layout: Layout, path: Path) -> Path:
+def _none_match(header: str | None, etag: str) -> bool:
+    """Whether ``If-None-Match`` names the file: ``*``, or its tag compared weakly
+    (``W/"…"`` matches, RFC 9110 13.1.2)."""
+    tags = [tag.strip().removeprefix("W/") for tag in (header or "").split(",")]
+    return "*" in tags or etag in tags
+
+
+def _inside_media(layout: Layout, path: Path, what: str = "file") -> Path:
+    """``path`` resolved, when it is a file under ``media/``; else a 404 naming ``what``."""
     resolved = path.resolve()
     if not resolved.is_relative_to(layout.media_root.resolve()) or not resolved.is_file():
-        raise HTTPException(404, "the file is missing from storage")
+        raise HTTPException(404, f"the {what} is missing from storage")
     return resolved
 
 
@@ -152,7 +165,7 @@ def stream_original(request: Request, original: StoredOriginal, *, download: boo
         ),
     }
     media_type = original.mime_type if inline else "application/octet-stream"
-    if etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
+    if _none_match(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)
     start, end, status = 0, size - 1, 200
     range_header = request.headers.get("range")
@@ -191,11 +204,10 @@ def original(
 @router.get("/media/{sha256}/provenance.json")
 @router.head("/media/{sha256}/provenance.json", include_in_schema=False)
 def provenance(sha256: str, archive: ArchiveDep) -> Response:
-    """The provenance sidecar next to the original, as stored (byte for byte)."""
-    found = find_original(archive, sha256)
-    sidecar = found.path.parent / SIDECAR
-    if not sidecar.is_file():
-        raise HTTPException(404, "the sidecar is missing from storage")
+    """The provenance sidecar next to the original, as stored (byte for byte); also when
+    the original is lost, which is when it is needed most."""
+    found = _indexed(archive, sha256)
+    sidecar = _inside_media(archive.layout, found.path.parent / SIDECAR, "sidecar")
     return Response(
         sidecar.read_bytes(),  # the server drops the body of a HEAD
         media_type="application/json",

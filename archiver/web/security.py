@@ -143,7 +143,7 @@ class Policy:
 
     def cookie_ok(self, request: Request, now: float | None = None) -> bool:
         issued, _, signature = request.cookies.get(COOKIE, "").partition(".")
-        if not self.token or not issued.isdigit() or len(issued) > 12:
+        if not self.token or not issued.isdecimal() or len(issued) > 12:
             return False
         age = (time.time() if now is None else now) - int(issued)
         return 0 <= age <= SESSION_SECONDS and hmac.compare_digest(

@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fastapi import Request
-from python_multipart.exceptions import MultipartParseError
+from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.requests import ClientDisconnect
 
 from archiver.errors import storage_error
 
@@ -121,7 +122,7 @@ async def receive_upload(
 ) -> AsyncIterator[Upload]:
     """Stream the form's file field ``name`` to a temporary file; removed on exit."""
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit + ENVELOPE:
+    if declared is not None and declared.isdecimal() and int(declared) > limit + ENVELOPE:
         raise UploadTooLarge(limit)
     content_type, options = parse_options_header(request.headers.get("content-type"))
     boundary = options.get(b"boundary")
@@ -164,8 +165,10 @@ async def receive_upload(
         except OSError as exc:  # a full disk is the archive's state: a 503, not a 500
             raise storage_error(exc, "cannot keep the upload") from None
         yield Upload(path, collector.filename, collector.size, collector.fields)
-    except MultipartParseError:
+    except FormParserError:  # a malformed body, or a boundary the parser refuses
         raise BadUpload("malformed multipart body") from None
+    except ClientDisconnect:  # the sender gave up: nobody hears the answer, nothing broke
+        raise BadUpload("the upload was cut short") from None
     finally:
         handle.close()
         path.unlink(missing_ok=True)
