@@ -50,6 +50,14 @@ from archiver.fetch.http import (
 from archiver.fetch.post_readers import PostReader, post_reader
 from archiver.fetch.posts import PlatformPost
 from archiver.fetch.ytdlp import PartialDownload, PlatformFile, YtdlpError
+from archiver.index.debts import (
+    media_debts,
+    outstanding,
+    owe_media_sidecars,
+    owe_page_sidecar,
+    page_debts,
+    pay,
+)
 from archiver.index.models import (
     Base,
     CaptureJob,
@@ -438,6 +446,7 @@ class Capturer:
             headers=response.headers,
             at=now,
         )
+        owe_page_sidecar(session, sha256)
         if changed:
             record_page_event(session, page, sha256, at=now)
         return page, sha256, changed
@@ -454,8 +463,32 @@ class Capturer:
             .options(selectinload(PageSnapshot.page))
         )
         with self._sidecar_turn(directory, query, PageSnapshot) as (session, locked):
+            owed = page_debts(session, sha256)
             snapshots = list(session.scalars(locked))
             write_sidecar(directory, page_document(snapshots), self.tmp)
+        self._pay(owed)
+
+    def _pay(self, debts: list[int]) -> None:
+        """Remove the debts a sidecar just written paid (see `SidecarDebt`)."""
+        if debts:
+            with self.archive.session() as session:
+                pay(session, debts)
+
+    def settle_sidecars(self) -> int:
+        """Rewrite the sidecars a crash left owed (see `SidecarDebt`); how many were.
+        One that cannot be written is logged and stays owed."""
+        with self.archive.read_session() as session:
+            media_ids, pages = outstanding(session)
+        rewrites: list[tuple[Callable[[Any], None], int | str]] = [
+            *((self.rewrite_page_sidecar, sha256) for sha256 in pages),
+            *((self.rewrite_sidecar, media_id) for media_id in media_ids),
+        ]
+        for rewrite, key in rewrites:
+            try:
+                rewrite(key)
+            except (OSError, ArchiverError) as exc:
+                log_event("sidecar.owed", logging.WARNING, key=key, reason=str(exc))
+        return len(media_ids) + len(pages)
 
     @contextlib.contextmanager
     def _sidecar_turn(
@@ -602,6 +635,7 @@ class Capturer:
             )
         )
         with self._sidecar_turn(directory, query, Media) as (session, locked):
+            owed = media_debts(session, media_id)
             media = session.scalars(locked).one()
             # Imported here: matching brings numpy and PyAV, which a capture needs
             # only once its first file is stored: start-up does not wait for them.
@@ -609,6 +643,7 @@ class Capturer:
 
             extra = {"near_duplicates": sidecar_section(session, media_id)}
             write_sidecar(directory, media_document(media, directory, extra), self.tmp)
+        self._pay(owed)
 
     # ---- one embed ----------------------------------------------------------------------
 
@@ -673,6 +708,7 @@ class Capturer:
                 for s in earlier
             ]
             media_ids = [s.media_id for s in earlier]
+            owe_media_sidecars(session, media_ids)
         for media_id in media_ids:
             self.rewrite_sidecar(media_id)
         return shared
@@ -938,6 +974,7 @@ class Capturer:
                 media.companions = recorded_companions(path.parent, placed, media.companions)
             self._sight(session, media, session.get_one(Embed, embed.id), acquisition, now)
             media_id = media.id
+            owe_media_sidecars(session, [media_id])
         if not (path.parent / SIDECAR).exists():
             # A new file gets its sidecar at once: fingerprinting a long video takes
             # minutes, and meanwhile the file must not look unexplained (to a person,

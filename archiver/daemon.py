@@ -125,6 +125,7 @@ class Daemon:
         with self.archive.session() as session:
             sync_config_sources(session, self.config.sources, self.config.polling.default_every)
         retried = self._retry_for_new_ytdlp()
+        owed = Capturer(self.archive).settle_sidecars()
         log_event(
             "daemon.start",
             pid=os.getpid(),
@@ -132,6 +133,7 @@ class Daemon:
             recovered_jobs=recovered or None,
             removed_scratch=len(removed) or None,
             retried_for_ytdlp=retried or None,
+            rewritten_sidecars=owed or None,
         )
 
     def _retry_for_new_ytdlp(self) -> int:

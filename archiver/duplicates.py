@@ -35,6 +35,7 @@ from archiver.hashing import (
     fingerprint,
 )
 from archiver.hashing import thumbnail as thumbnails
+from archiver.index.debts import owe_media_sidecars
 from archiver.index.models import (
     DuplicateGroup,
     DuplicateMember,
@@ -405,6 +406,7 @@ class DuplicateFinder:
                 session.scalars(select(Fingerprint.id).where(Fingerprint.media_id == media_id))
             )
             affected = forget(session, media_id)
+            owe_media_sidecars(session, affected)
         with self.lock:
             self.index.remove(media_id)
             self._rows_seen -= sum(row <= self.loaded_up_to for row in rows)
@@ -501,6 +503,7 @@ class DuplicateFinder:
                 ).all()
             )
             new = session.get_one(Media, media_id)
+            owe_media_sidecars(session, affected)
             for other, match in found:  # the event log last: it holds its lock to commit
                 record_duplicate(
                     session,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -344,3 +345,55 @@ def test_the_daemon_serves_the_web_app_on_loopback(
     daemons[0].send_signal(signal.SIGTERM)
     assert daemons[0].wait(timeout=30) == 0
     assert "event=web.stopped" in archive.log.read_text()
+
+
+# --- a crash between a commit and the sidecar it changed --------------------------------------
+
+DIE_AT_SIDECAR = """
+import os, sys
+import archiver.capture as capture
+moment = sys.argv[1]
+written = capture.write_sidecar
+def write_or_die(directory, document, tmp):
+    near = document.get("near_duplicates") or {}
+    if (moment == "page" and "pages" in document) or (moment == "group" and near.get("group_id")):
+        os._exit(9)  # as kill -9: nothing after the commit runs
+    written(directory, document, tmp)
+capture.write_sidecar = write_or_die
+from archiver.cli import main
+sys.argv = ["archiver", *sys.argv[2:]]
+main()
+"""
+
+
+@pytest.mark.parametrize("moment", ["page", "group"])
+def test_sidecars_a_crash_left_stale_are_rewritten_at_the_next_start(
+    tmp_path: Path, server: FixtureServer, media: MediaSet, moment: str
+) -> None:
+    """Sidecars are written after the commit that changes what they say. A crash in
+    between left a page version without a sidecar for good, or the earlier member of a
+    near-duplicate group with a sidecar that knew no group: a retry found the index
+    done and rewrote nothing, and a page that had changed meanwhile stored its new
+    version beside the old one without a sidecar."""
+    copy = make_photo(tmp_path / "copy.jpg", seed=0, quality=60)  # photo_a, re-encoded
+    server.add_file("/p/a.jpg", media.photo_a)
+    server.add_file("/p/copy.jpg", copy)
+    live = "<article><p>The square:</p><img src='/p/a.jpg'><p>Again:</p><img src='/p/copy.jpg'>"
+    server.add_page("/live", live + "</article>")
+    config = write_config(tmp_path / "archiver.toml", settings(tmp_path / "storage"))
+    died = subprocess.run(
+        [sys.executable, "-c", DIE_AT_SIDECAR, moment, "--config", str(config), "capture",
+         server.url("/live")],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert died.returncode == 9, died.stderr
+    assert run_cli(config, "verify").returncode == (1 if moment == "page" else 0)
+    server.add_page("/live", live + "<p>UPDATE 1900 GMT: calm.</p></article>")  # a new version
+
+    run_cli(config, "run", "--once")
+    assert run_cli(config, "verify").returncode == 0
+    groups = {
+        json.loads(sidecar.read_text())["near_duplicates"]["group_id"]
+        for sidecar in (tmp_path / "storage" / "media").rglob("provenance.json")
+    }
+    assert groups == {1}  # the page's files were captured after all, and matched

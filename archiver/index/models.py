@@ -401,3 +401,18 @@ class DuplicateMember(Base):
 
     group: Mapped[DuplicateGroup] = relationship(back_populates="members")
     media: Mapped[Media] = relationship()
+
+
+class SidecarDebt(Base):
+    """A sidecar owed a rewrite: added in the transaction that changed what it says,
+    removed once it is rewritten. Sidecars are written after the commit (an fsync
+    must not hold the database's write lock), so a crash in between leaves debts,
+    which the next start pays (`Capturer.settle_sidecars`)."""
+
+    __tablename__ = "sidecar_debts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    media_id: Mapped[int | None] = mapped_column(
+        ForeignKey("media.id", ondelete="CASCADE"), index=True
+    )
+    page_sha256: Mapped[str | None] = mapped_column(String(64), index=True)

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from archiver.extract import FoundEmbed
+from archiver.index.debts import owe_media_sidecars
 from archiver.index.models import (
     Embed,
     Media,
@@ -113,6 +114,7 @@ def retitle_page(session: Session, page: Page, title: str | None) -> list[int]:
     media = session.scalars(select(Media).where(Media.id.in_(seen_here))).all()
     for item in media:
         item.search_text = search_document(session, item)
+    owe_media_sidecars(session, [item.id for item in media])
     return [item.id for item in media]
 
 
