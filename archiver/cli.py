@@ -296,12 +296,18 @@ def search_command(
     if not records:
         click.echo("no matches")
         return
-    click.echo(f"{'SHA-256':<16}  {'TYPE':<5}  {'SIZE':>10}  {'CAPTURED':<20}  FIRST SEEN ON")
+    # a search by likeness says how alike: an exact copy and a re-encode look the same
+    alike = any("similarity" in r for r in records)
+    similar = f"{'SIMILAR':>7}  " if alike else ""
+    click.echo(
+        f"{'SHA-256':<16}  {similar}{'TYPE':<5}  {'SIZE':>10}  {'CAPTURED':<20}  FIRST SEEN ON"
+    )
     for r in records:
         seen = r["sightings"][0] if r["sightings"] else {}
         where = seen.get("page_url") or seen.get("embed_url") or "-"
+        score = f"{r.get('similarity', 0.0):>7.4f}  " if alike else ""
         click.echo(
-            f"{r['sha256'][:16]}  {r['media_type']:<5}  {r['size_bytes']:>10}  "
+            f"{r['sha256'][:16]}  {score}{r['media_type']:<5}  {r['size_bytes']:>10}  "
             f"{r['first_captured_at'][:19]:<20}  {where}"
         )
 
@@ -640,10 +646,10 @@ def verify(ctx: Context, as_json: bool, sample: int | None) -> None:
 def export_command(ctx: Context, /, out: Path, as_zip: bool, as_json: bool, **filters: Any) -> None:
     """Write the selected files, their pages and log entries as a BagIt bag."""
     from archiver.integrity.export import export_bag
-    from archiver.search import QueryError, SearchQuery
+    from archiver.search import MAX_RESULTS, QueryError, SearchQuery
 
     try:
-        query = SearchQuery.parse(limit=1_000_000, **filters)
+        query = SearchQuery.parse(limit=MAX_RESULTS, **filters)
     except QueryError as exc:
         fail(str(exc))
     with ctx.archive() as archive:

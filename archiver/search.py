@@ -17,11 +17,14 @@ from archiver.errors import ArchiverError
 from archiver.extract.urls import url_spellings
 from archiver.index.models import DuplicateMember, Embed, Media, Sighting, iso
 from archiver.index.records import pages_read_as
-from archiver.index.textindex import MIN_INDEXED, IndexedWords
+from archiver.index.textindex import MIN_INDEXED, IndexedWords, fold_text
 from archiver.store.layout import SIDECAR, Layout
 
 MIN_PREFIX = 8
 DEFAULT_LIMIT = 100
+#: The most results one search returns (an export takes as many): more is a typo, and
+#: a number past 2^63 cannot reach the database.
+MAX_RESULTS = 1_000_000
 RECENT_WINDOW = 50  # files read per result by the newest-first pass for words
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # before any capture
 
@@ -49,15 +52,26 @@ def parse_when(value: str, *, end: bool = False) -> datetime:
             day = None
         if day is not None:
             moment = datetime.combine(day, time(), UTC)
+            if not end:
+                return moment
             # a week without its day (2026-W48) is the whole week, as a date is the day
             length = timedelta(weeks=1) if _WEEK.fullmatch(text) else timedelta(days=1)
-            return moment + length if end else moment
+            try:
+                return moment + length
+            except OverflowError:  # the calendar's last day: no end at all
+                return datetime.max.replace(tzinfo=UTC)
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
         return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
     except ValueError:
         raise QueryError(f"not an ISO 8601 date or datetime: {value!r}") from None
     except OverflowError:
         raise QueryError(f"date out of range: {value!r}") from None
+
+
+def _last_day(value: str) -> date:
+    """The last day a date, week or datetime covers (a datetime: its own day)."""
+    start, end = parse_when(value), parse_when(value, end=True)
+    return (end - timedelta(microseconds=1)).date() if end > start else start.date()
 
 
 def _hex_prefix(value: str, name: str, full: int) -> str:
@@ -93,13 +107,21 @@ class SearchQuery:
         upload_until: str | None = None,
         limit: int = DEFAULT_LIMIT,
     ) -> SearchQuery:
-        """Validate user input (CLI flags, API query parameters)."""
-        if limit < 1:
-            raise QueryError("--limit must be at least 1")
+        """Validate user input (CLI flags, API query parameters). A filter given empty
+        is refused: ``--sha256 "$H"`` with ``$H`` unset must not select everything."""
+        if not 1 <= limit <= MAX_RESULTS:
+            raise QueryError(f"--limit must be from 1 to {MAX_RESULTS:,}")
+        filters = {
+            "sha256": sha256, "md5": md5, "since": since, "until": until, "page": page,
+            "text": text, "upload-since": upload_since, "upload-until": upload_until,
+        }  # fmt: skip
+        for name, value in filters.items():
+            if value is not None and not value.strip():
+                raise QueryError(f"--{name} is empty: leave it out to search everything")
         for name, given in (("page", page), ("text", text)):
             if given and "\x00" in given:
                 raise QueryError(f"--{name} cannot contain a NUL character")
-        if text and len(set(text.lower().split())) > MAX_WORDS:
+        if text and len(set(fold_text(text).split())) > MAX_WORDS:
             raise QueryError(f"--text takes at most {MAX_WORDS} different words")
         return cls(
             sha256=_hex_prefix(sha256, "sha256", 64) if sha256 else None,
@@ -107,17 +129,17 @@ class SearchQuery:
             since=parse_when(since) if since else None,
             until=parse_when(until, end=True) if until else None,
             page=page.strip() if page else None,
-            text=text.strip() if text and text.strip() else None,
+            text=text.strip() if text else None,
             upload_since=parse_when(upload_since).date() if upload_since else None,
-            upload_until=parse_when(upload_until).date() if upload_until else None,
+            upload_until=_last_day(upload_until) if upload_until else None,
             limit=limit,
         )
 
     @property
     def words(self) -> list[str]:
-        """Each word must be a substring of ``media.search_text`` (lower-cased there too);
-        a word given twice counts once."""
-        return list(dict.fromkeys((self.text or "").lower().split()))
+        """Each word must be a substring of ``media.search_text`` (both folded alike by
+        `fold_text`); a word given twice counts once."""
+        return list(dict.fromkeys(fold_text(self.text or "").split()))
 
     @property
     def indexed_words(self) -> list[str]:

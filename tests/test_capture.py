@@ -8,9 +8,11 @@ import socket
 import subprocess
 import sys
 import threading
+import unicodedata
 from datetime import date
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from sqlalchemy import select
@@ -234,6 +236,27 @@ def test_a_page_is_archived_under_its_address_without_tracking_or_fragment(
         for spelling in (server.url("/story?id=7"), shared):
             (found,) = search(session, archive.layout, SearchQuery.parse(page=spelling))
             assert found.to_json()["sha256"] == sha256_of(media.photo_a)
+
+
+def test_a_page_and_its_words_are_found_however_they_are_typed(
+    archive: Archive, server: FixtureServer, media: MediaSet
+) -> None:
+    """A page at an address in Arabic letters was found only in the spelling it was
+    captured under, not as the address bar shows it or with lower-case escapes; a
+    context in decomposed letters was not found by the word typed as usual, nor
+    "İdlib" by "idlib"."""
+    server.add_file("/media/photo_a.jpg", media.photo_a)
+    escaped = "/" + quote("حلب")
+    said = unicodedata.normalize("NFD", "Обстріл під Києвом, як і в İdlib:")
+    server.add_page(escaped, f"<article><p>{said}</p><img src='/media/photo_a.jpg'></article>")
+
+    assert Capturer(archive).capture_url(server.url(escaped)).ok
+    with archive.read_session() as session:
+        for spelling in (escaped, escaped.lower(), "/حلب"):
+            (found,) = search(session, archive.layout, SearchQuery.parse(page=server.url(spelling)))
+            assert found.to_json()["sha256"] == sha256_of(media.photo_a)
+        for words in ("Києвом", "idlib", "İDLIB під"):
+            assert len(search(session, archive.layout, SearchQuery.parse(text=words))) == 1
 
 
 def test_a_page_is_read_in_the_charset_its_server_names(

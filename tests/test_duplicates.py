@@ -208,6 +208,9 @@ def test_cli_dupes_similar_phash_and_rehash(
     similar = json.loads(run_cli(config, "search", "--similar-to", str(held), "--json").stdout)
     assert {r["sha256"] for r in similar} == {sha(media.photo_a), sha(copies["photo_copy"])}
     assert similar[0]["similarity"] >= similar[-1]["similarity"]
+    table = run_cli(config, "search", "--similar-to", str(held)).stdout.splitlines()
+    assert table[0].split()[:2] == ["SHA-256", "SIMILAR"]  # a copy and a re-encode differ
+    assert table[1].split()[1] == f"{similar[0]['similarity']:.4f}"
 
     sidecar = json.loads(Path(similar[0]["sidecar"]).read_text())
     phash = sidecar["near_duplicates"]["fingerprint"]["hashes"]["phash"].rjust(16, "0")

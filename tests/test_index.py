@@ -10,6 +10,7 @@ import os
 import random
 import secrets
 import threading
+import unicodedata
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -633,3 +634,18 @@ def test_only_the_databases_own_failures_count_as_unavailable(tmp_path: Path, pg
         archive.read_session() as session,
     ):
         session.execute(text("SELECT 1"))
+
+
+def test_migration_0017_folds_the_stored_documents(db_url: str, tmp_path: Path) -> None:
+    """Documents were only lower-cased: decomposed letters and "İdlib" (lower-cased to
+    "i" and a combining dot) were not found by words typed as usual."""
+    engine = make_engine(db_url)
+    _alembic(engine, "upgrade", "0016")
+    kyiv = unicodedata.normalize("NFD", "обстріл під києвом")
+    with Session(engine) as session, session.begin():
+        _add_media(session, 1, [kyiv, "İdlib countryside".lower(), None])
+    _alembic(engine, "upgrade", "head")
+    with Session(engine) as session:
+        for words, expected in (("Києвом", [1]), ("idlib", [2]), ("İDLIB", [2])):
+            assert session.scalars(SearchQuery.parse(text=words).statement()).all() == expected
+    engine.dispose()

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from archiver.capture import Capturer
 from archiver.config import config_from_dict
 from archiver.errors import ConfigError
 from archiver.index.models import Embed, Media, Page, Sighting
-from archiver.search import parse_when
+from archiver.search import QueryError, SearchQuery, parse_when
 from archiver.web import BindError, create_app, serve, start_background
 from archiver.web.media import parse_range
 from archiver.web.security import is_loopback, safe_next
@@ -560,6 +561,21 @@ def test_odd_range_headers_are_ignored() -> None:
     assert parse_range("bytes=10-19", 100) == (10, 19)
 
 
+def test_search_filters_given_empty_or_out_of_range_are_refused() -> None:
+    """``--sha256 "$H"`` with ``$H`` unset selected every file (and so did an export);
+    a --limit past 2^63 was a traceback from the database."""
+    for empty in ({"sha256": ""}, {"md5": " "}, {"text": "   "}, {"page": ""}, {"until": ""}):
+        with pytest.raises(QueryError, match="is empty: leave it out"):
+            SearchQuery.parse(**empty)
+    for limit in (0, 1_000_001, 2**63):
+        with pytest.raises(QueryError, match="--limit must be from 1 to 1,000,000"):
+            SearchQuery.parse(limit=limit)
+    # a week or a date given as the last upload day takes in all of it
+    assert SearchQuery.parse(upload_until="2026-W48").upload_until == date(2026, 11, 29)
+    assert SearchQuery.parse(upload_until="2026-11-25").upload_until == date(2026, 11, 25)
+    assert SearchQuery.parse(upload_until="9999-12-31").upload_until == date(9999, 12, 31)
+
+
 def test_a_bare_date_in_any_iso_form_is_the_whole_day() -> None:
     day_end = parse_when("2026-11-25", end=True)
     assert parse_when("20261125", end=True) == day_end
@@ -567,3 +583,5 @@ def test_a_bare_date_in_any_iso_form_is_the_whole_day() -> None:
     # a week without its day is the whole week (it was its Monday alone)
     assert parse_when("2026-W48") == parse_when("2026-11-23")
     assert parse_when("2026W48", end=True) == parse_when("2026-11-30")
+    # the calendar's last day has no next day: no end at all
+    assert parse_when("9999-12-31", end=True) == datetime.max.replace(tzinfo=UTC)

@@ -12,7 +12,16 @@ import re
 import unicodedata
 from collections.abc import Callable
 from functools import lru_cache
-from urllib.parse import SplitResult, parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import (
+    SplitResult,
+    parse_qsl,
+    quote,
+    unquote_to_bytes,
+    urlencode,
+    urljoin,
+    urlsplit,
+    urlunsplit,
+)
 
 import httpx
 
@@ -43,6 +52,11 @@ _FETCHABLE_SCHEMES = frozenset({"http", "https"})
 # Longer URLs are left out: PostgreSQL's index rows hold at most 2,704 bytes, and embeds
 # and pages are indexed by URL (one over the limit failed the whole page's embeds).
 MAX_URL_BYTES = 2600
+# A pasted address without its scheme: a host name with a dot, then a path or nothing.
+_SCHEMELESS = re.compile(r"[a-z0-9-]+(?:\.[a-z0-9-]+)+(?:[/?#]|$)", re.IGNORECASE)
+_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
+_ESCAPED_UTF8 = re.compile(r"(?:%[C-Fc-f][0-9A-Fa-f](?:%[89ABab][0-9A-Fa-f])+)+")
+_PATH_SAFE = "/%:@!$&'()*+,;=~"
 # Control characters left inside a URL, which browsers send percent-encoded (httpx refuses
 # them: the capture would fail on a URL the page's readers see working).
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
@@ -933,8 +947,40 @@ def _clean_platform_url(url: str) -> str:
 
 def url_spellings(url: str) -> list[str]:
     """A page or embed URL as given and as archiver records it: a short link, a player
-    URL or one with tracking parameters finds what was archived under the canonical one."""
+    URL or one with tracking parameters finds what was archived under the canonical one.
+
+    Pages name the same address in letters (``/حلب``, as the address bar shows it) or
+    percent-escaped (``/%D8%AD…``, upper or lower case); each spelling finds the others.
+    An address without a scheme (``youtu.be/ID``, as people paste them) is read as https.
+    """
+    given = url.strip()
+    if not given.lower().startswith(("http://", "https://")):
+        if not _SCHEMELESS.match(given):
+            return [url]
+        given = "https://" + given
     spellings = {url}
-    if url.lower().startswith(("http://", "https://")):
-        spellings |= {clean_url(url), normalize_url(url).url}
+    for spelling in _escapings(given):
+        spellings |= {spelling, clean_url(spelling), normalize_url(spelling).url}
     return sorted(spellings)
+
+
+def _escapings(url: str) -> set[str]:
+    """The URL with its path in letters, and percent-escaped in upper and lower case."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return {url}
+    letters = _ESCAPED_UTF8.sub(_letters, parts.path)
+    escaped = quote(letters, safe=_PATH_SAFE)
+    paths = {parts.path, letters, escaped, _ESCAPE.sub(lambda m: m[0].lower(), escaped)}
+    return {urlunsplit(parts._replace(path=path)) for path in paths}
+
+
+def _letters(escapes: re.Match[str]) -> str:
+    """A run of percent-escapes as the letters its UTF-8 spells, when it spells
+    letters beyond ASCII; else as it was (``%2F`` is not a slash)."""
+    try:
+        text = unquote_to_bytes(escapes[0]).decode("utf-8")
+    except UnicodeDecodeError:
+        return escapes[0]
+    return text if all(ord(char) > 0x7F for char in text) else escapes[0]

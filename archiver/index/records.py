@@ -23,6 +23,7 @@ from archiver.index.models import (
     iso,
     utcnow,
 )
+from archiver.index.textindex import fold_text
 
 T = TypeVar("T")
 
@@ -223,7 +224,7 @@ def upsert_media(
 
 def search_document(session: Session, media: Media) -> str:
     """The words ``search --text`` looks in: platform title, and for every sighting
-    its context, update label and page title; lower-cased, in one column.
+    its context, update label and page title; folded (`fold_text`), in one column.
 
     Read in one query: loading each sighting's embed and page one by one, inside the
     write transaction, made a file seen on hundreds of pages slower with each page.
@@ -237,7 +238,7 @@ def search_document(session: Session, media: Media) -> str:
         .order_by(Sighting.first_seen_at, Sighting.id)
     )
     parts = [media.platform_title or "", *(part or "" for row in seen for part in row)]
-    return " ".join(part for part in parts if part).lower()
+    return fold_text(" ".join(part for part in parts if part))
 
 
 def upsert_sighting(

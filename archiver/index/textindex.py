@@ -23,6 +23,7 @@ old table and must call ``create_text_index`` again.
 from __future__ import annotations
 
 import logging
+import unicodedata
 from typing import Any
 
 from sqlalchemy import BindParameter, Boolean, ColumnElement, Connection, bindparam, text
@@ -37,6 +38,14 @@ FTS_TABLE = "media_search"  # SQLite; its shadow tables are media_search_data, _
 TRIGRAM_INDEX = "ix_media_search_text_trgm"  # PostgreSQL
 MIN_INDEXED = 3  # trigram: shorter words cannot be looked up, they are only scanned
 STATISTICS_TARGET = 1000  # PostgreSQL: documents sampled to estimate how common a word is
+
+
+def fold_text(text: str) -> str:
+    """Text as word search compares it, the stored documents and the words alike:
+    composed (NFKC: ``й`` typed as one letter or as ``и`` and a breve), lower case, and
+    Turkish ``İ`` as ``i`` (``"İdlib".lower()`` is ``i`` and a combining dot)."""
+    return unicodedata.normalize("NFKC", text).lower().replace("i\u0307", "i")
+
 
 _SQLITE_CREATE = (
     f"CREATE VIRTUAL TABLE {FTS_TABLE} USING fts5("
