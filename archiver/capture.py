@@ -557,13 +557,19 @@ class Capturer:
         With ``report_finished``, a job already done or skipped is not run again: the
         item reports what the archive holds.
         """
-        with self.archive.session() as session:
-            embed = session.get_one(Embed, embed_id)
-            if not claimed:
-                busy = self._not_ours(embed, jobs.locked(session, job_id), report_finished)
-                if busy is not None:
-                    return busy
-            session.expunge(embed)
+        try:
+            with self.archive.session() as session:
+                embed = session.get_one(Embed, embed_id)
+                if not claimed:
+                    busy = self._not_ours(embed, jobs.locked(session, job_id), report_finished)
+                    if busy is not None:
+                        return busy
+                session.expunge(embed)
+        except ArchiveUnavailable as exc:  # the claim could not be written: still queued
+            with self.archive.read_session() as session:
+                item = _item(session.get_one(Embed, embed_id), "failed", reason=str(exc))
+            _log_item(item)
+            return item
         item = _item(embed, "stored")
         outcome: Outcome | None
         self.leases.hold(job_id)

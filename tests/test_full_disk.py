@@ -88,6 +88,7 @@ def test_a_full_disk_fails_items_in_one_line_and_the_archive_recovers(
     assert midway.returncode == 1
     assert_one_line_errors(midway)
     report = json.loads(midway.stdout)
+    assert {i["url"] for i in report["items"]} == set(expected)  # each, with its outcome
     reasons = [i["reason"] for i in report["items"] if i["status"] != "stored"]
     reasons += [report["error"]] if report["error"] else []
     assert reasons and all(any(f in r for f in FULL) for r in reasons), reasons
