@@ -68,6 +68,7 @@ from archiver.index.models import (
     Sighting,
     utcnow,
 )
+from archiver.index.placements import PlacementIntent, done, intend, left_over
 from archiver.index.records import (
     Acquisition,
     PlatformFacts,
@@ -91,7 +92,7 @@ from archiver.store.atomic import locked_dir, temp_file
 from archiver.store.digest import Digests, hash_file
 from archiver.store.layout import SIDECAR
 from archiver.store.mediatypes import MediaIdentity, identify, is_stream_manifest
-from archiver.store.objects import place_extra, place_original, place_page
+from archiver.store.objects import find_original, place_extra, place_original, place_page
 from archiver.store.sidecar import (
     media_document,
     page_document,
@@ -953,34 +954,57 @@ class Capturer:
     ) -> StoredFile:
         """Place the file, index it, and rewrite its sidecar: in that order.
 
-        If we die between placing and indexing, the retry finds the file in place
-        and only indexes it; a file is never stored twice.
+        The intent to place it is committed first (`Placement`), with all indexing
+        needs: if we die between placing and indexing, the next start indexes it from
+        there (`settle_placements`), whether or not its server still has it. A retry
+        that downloads it again finds it in place; a file is never stored twice.
         """
+        intent = PlacementIntent(
+            sha256=digests.sha256,
+            md5=digests.md5,
+            size_bytes=digests.size_bytes,
+            mime_type=identity.mime_type,
+            media_type=identity.media_type,
+            acquisition=acquisition,
+            facts=facts,
+            companions=[name for _, name in extras or []],
+        )
+        with self.archive.session() as session:
+            placement_id = intend(session, embed.id, intent)
         layout = self.archive.layout
         path = place_original(layout, tmp, digests.sha256, identity.extension)
         for source, name in extras or []:
             if not (path.parent / name).exists():
                 place_extra(layout, digests.sha256, source, name)
+        return self._index_placed(path, intent, embed.id, placement_id)
+
+    def _index_placed(
+        self, path: Path, intent: PlacementIntent, embed_id: int, placement_id: int
+    ) -> StoredFile:
+        """Index a placed file as seen through ``embed_id``, spending its intent; then
+        its sidecar, its fingerprint and near-duplicates."""
         now = utcnow()
         with logged_session(self.archive) as session:
             media = upsert_media(
                 session,
-                sha256=digests.sha256,
-                md5=digests.md5,
-                size_bytes=digests.size_bytes,
-                mime_type=identity.mime_type,
-                media_type=identity.media_type,
-                path=layout.relative(path),
+                sha256=intent.sha256,
+                md5=intent.md5,
+                size_bytes=intent.size_bytes,
+                mime_type=intent.mime_type,
+                media_type=intent.media_type,
+                path=self.archive.layout.relative(path),
                 at=now,
-                platform=facts,
+                platform=intent.facts,
             )
             new = media.first_captured_at == now
-            placed = [name for _, name in extras or []]
-            if placed or media.companions is None:
-                media.companions = recorded_companions(path.parent, placed, media.companions)
-            self._sight(session, media, session.get_one(Embed, embed.id), acquisition, now)
+            if intent.companions or media.companions is None:
+                media.companions = recorded_companions(
+                    path.parent, intent.companions, media.companions
+                )
+            self._sight(session, media, session.get_one(Embed, embed_id), intent.acquisition, now)
             media_id = media.id
             owe_media_sidecars(session, [media_id])
+            done(session, placement_id)
         if not (path.parent / SIDECAR).exists():
             # A new file gets its sidecar at once: fingerprinting a long video takes
             # minutes, and meanwhile the file must not look unexplained (to a person,
@@ -1000,7 +1024,24 @@ class Capturer:
                 "matches": flag.matches,
                 "fingerprint_error": flag.error,
             }
-        return StoredFile(digests.sha256, path, identity.media_type, new, near)
+        return StoredFile(intent.sha256, path, intent.media_type, new, near)
+
+    def settle_placements(self) -> int:
+        """Index the files a crash left placed but unindexed, from their intents
+        (`Placement`); an intent whose file never reached its place is dropped (the
+        job's retry downloads it). How many files were indexed."""
+        with self.archive.read_session() as session:
+            leftovers = left_over(session)
+        indexed = 0
+        for placement_id, embed_id, intent in leftovers:
+            path = find_original(self.archive.layout, intent.sha256)
+            if path is None or hash_file(path).sha256 != intent.sha256:
+                with self.archive.session() as session:
+                    done(session, placement_id)  # `verify` names a file that changed
+                continue
+            self._index_placed(path, intent, embed_id, placement_id)
+            indexed += 1
+        return indexed
 
     @staticmethod
     def _sight(

@@ -125,7 +125,9 @@ class Daemon:
         with self.archive.session() as session:
             sync_config_sources(session, self.config.sources, self.config.polling.default_every)
         retried = self._retry_for_new_ytdlp()
-        owed = Capturer(self.archive).settle_sidecars()
+        capturer = Capturer(self.archive)
+        placed = capturer.settle_placements()  # before the queue runs their jobs again
+        owed = capturer.settle_sidecars()
         log_event(
             "daemon.start",
             pid=os.getpid(),
@@ -133,6 +135,7 @@ class Daemon:
             recovered_jobs=recovered or None,
             removed_scratch=len(removed) or None,
             retried_for_ytdlp=retried or None,
+            indexed_placed_files=placed or None,
             rewritten_sidecars=owed or None,
         )
 

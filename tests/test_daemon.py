@@ -349,21 +349,37 @@ def test_the_daemon_serves_the_web_app_on_loopback(
 
 # --- a crash between a commit and the sidecar it changed --------------------------------------
 
-DIE_AT_SIDECAR = """
+DIE_AT = """
 import os, sys
 import archiver.capture as capture
 moment = sys.argv[1]
-written = capture.write_sidecar
+written, placed = capture.write_sidecar, capture.place_original
 def write_or_die(directory, document, tmp):
     near = document.get("near_duplicates") or {}
     if (moment == "page" and "pages" in document) or (moment == "group" and near.get("group_id")):
         os._exit(9)  # as kill -9: nothing after the commit runs
     written(directory, document, tmp)
+def place_and_die(*args):
+    placed(*args)
+    os._exit(9)  # linked into media/, not yet indexed
 capture.write_sidecar = write_or_die
+if moment == "placed":
+    capture.place_original = place_and_die
 from archiver.cli import main
 sys.argv = ["archiver", *sys.argv[2:]]
 main()
 """
+
+
+def die_capturing(config: Path, url: str, moment: str) -> None:
+    """``archiver capture URL``, killed at ``moment`` (see DIE_AT)."""
+    died = subprocess.run(
+        [sys.executable, "-c", DIE_AT, moment, "--config", str(config), "capture", url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert died.returncode == 9, died.stderr
 
 
 @pytest.mark.parametrize("moment", ["page", "group"])
@@ -381,12 +397,7 @@ def test_sidecars_a_crash_left_stale_are_rewritten_at_the_next_start(
     live = "<article><p>The square:</p><img src='/p/a.jpg'><p>Again:</p><img src='/p/copy.jpg'>"
     server.add_page("/live", live + "</article>")
     config = write_config(tmp_path / "archiver.toml", settings(tmp_path / "storage"))
-    died = subprocess.run(
-        [sys.executable, "-c", DIE_AT_SIDECAR, moment, "--config", str(config), "capture",
-         server.url("/live")],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert died.returncode == 9, died.stderr
+    die_capturing(config, server.url("/live"), moment)
     assert run_cli(config, "verify").returncode == (1 if moment == "page" else 0)
     server.add_page("/live", live + "<p>UPDATE 1900 GMT: calm.</p></article>")  # a new version
 
@@ -397,3 +408,23 @@ def test_sidecars_a_crash_left_stale_are_rewritten_at_the_next_start(
         for sidecar in (tmp_path / "storage" / "media").rglob("provenance.json")
     }
     assert groups == {1}  # the page's files were captured after all, and matched
+
+
+def test_a_file_placed_but_not_indexed_when_the_process_died_is_indexed_at_the_next_start(
+    tmp_path: Path, server: FixtureServer, media: MediaSet
+) -> None:
+    """Killed after the file was linked into media/ and before its index commit, and
+    the post deleted before the retry: the evidence stayed on disk with no provenance,
+    found by no search, and `verify` named it an orphan for good."""
+    server.add_file("/p/a.jpg", media.photo_a)
+    server.add_page("/live", "<article><p>Smoke over the port:</p><img src='/p/a.jpg'></article>")
+    config = write_config(tmp_path / "archiver.toml", settings(tmp_path / "storage"))
+    die_capturing(config, server.url("/live"), "placed")
+    server.add_status("/p/a.jpg", 404)  # gone before the retry
+
+    run_cli(config, "run", "--once")
+    assert run_cli(config, "verify").returncode == 0
+    (found,) = json.loads(run_cli(config, "search", "--json").stdout)
+    (sighting,) = found["sightings"]
+    assert sighting["context"] == "Smoke over the port:"
+    assert sighting["media_url"] == server.url("/p/a.jpg")

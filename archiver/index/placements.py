@@ -1,0 +1,80 @@
+"""Files about to be linked into ``media/`` (`Placement`): the intent is committed before
+the link, the index transaction removes it. What a crash leaves is indexed at the next
+start from what the intent holds, the provenance included."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from archiver.index.models import Placement, utcnow
+from archiver.index.records import Acquisition, PlatformFacts
+
+
+@dataclass(frozen=True)
+class PlacementIntent:
+    """Everything indexing a file needs besides the file itself."""
+
+    sha256: str
+    md5: str
+    size_bytes: int
+    mime_type: str
+    media_type: str
+    acquisition: Acquisition
+    facts: PlatformFacts | None
+    companions: list[str] = field(default_factory=list)  # names placed beside it
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        if self.facts is not None:
+            facts = data["facts"]
+            facts["upload_date"] = _iso(self.facts.upload_date)
+            facts["uploaded_at"] = _iso(self.facts.uploaded_at)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PlacementIntent:
+        facts = data.get("facts")
+        if facts is not None:
+            upload_date, uploaded_at = facts.get("upload_date"), facts.get("uploaded_at")
+            facts = PlatformFacts(
+                **{
+                    **facts,
+                    "upload_date": None if upload_date is None else date.fromisoformat(upload_date),
+                    "uploaded_at": None
+                    if uploaded_at is None
+                    else datetime.fromisoformat(uploaded_at),
+                }
+            )
+        return cls(**{**data, "acquisition": Acquisition(**data["acquisition"]), "facts": facts})
+
+
+def intend(session: Session, embed_id: int, intent: PlacementIntent) -> int:
+    """Record the intent to place a file seen through ``embed_id``; its id."""
+    row = Placement(
+        embed_id=embed_id, sha256=intent.sha256, intent=intent.to_json(), created_at=utcnow()
+    )
+    session.add(row)
+    session.flush()
+    return row.id
+
+
+def done(session: Session, placement_id: int) -> None:
+    """The file is indexed (or was never placed): the intent is spent."""
+    session.execute(delete(Placement).where(Placement.id == placement_id))
+
+
+def left_over(session: Session) -> list[tuple[int, int, PlacementIntent]]:
+    """Intents a crash left: id, embed id and intent, oldest first."""
+    rows = session.execute(
+        select(Placement.id, Placement.embed_id, Placement.intent).order_by(Placement.id)
+    )
+    return [(row.id, row.embed_id, PlacementIntent.from_json(row.intent)) for row in rows]
+
+
+def _iso(value: date | None) -> str | None:
+    return None if value is None else value.isoformat()
