@@ -8,6 +8,7 @@ version, finds its embeds, turns each into a durable job and runs those jobs.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
 import shutil
@@ -68,7 +69,7 @@ from archiver.index.models import (
     Sighting,
     utcnow,
 )
-from archiver.index.placements import PlacementIntent, done, intend, left_over
+from archiver.index.placements import PageIntent, PlacementIntent, done, intend, left_over
 from archiver.index.records import (
     Acquisition,
     PlatformFacts,
@@ -92,7 +93,13 @@ from archiver.store.atomic import locked_dir, temp_file
 from archiver.store.digest import Digests, hash_file
 from archiver.store.layout import SIDECAR
 from archiver.store.mediatypes import MediaIdentity, identify, is_stream_manifest
-from archiver.store.objects import find_original, place_extra, place_original, place_page
+from archiver.store.objects import (
+    PAGE_FILE,
+    find_original,
+    place_extra,
+    place_original,
+    place_page,
+)
 from archiver.store.sidecar import (
     media_document,
     page_document,
@@ -180,6 +187,15 @@ class CaptureReport:
             "older_pages": self.older_pages,
             "items": [item.to_json() for item in self.items],
         }
+
+
+@dataclass(frozen=True)
+class PlacedVersion:
+    """A page version's bytes in place, and the intent that indexes them."""
+
+    intent: PageIntent
+    path: Path
+    placement_id: int
 
 
 @dataclass
@@ -396,10 +412,9 @@ class Capturer:
         if extraction is None:
             extraction = read_page(body, response)
         now = utcnow()
+        placed = self.place_version(url, body, response, extraction.title, now)
         with logged_session(self.archive) as session:
-            page, sha256, changed = self.store_version(
-                session, url, body, response, extraction.title, now
-            )
+            page, sha256, changed = self.store_version(session, placed)
             if source_id is not None:
                 page.source_id = live_source(session, source_id)
             if first_page is not None:
@@ -419,38 +434,52 @@ class Capturer:
             )
         return recorded
 
-    def store_version(
-        self,
-        session: Session,
-        url: str,
-        body: bytes,
-        response: Response,
-        title: str | None,
-        now: datetime,
-    ) -> tuple[Page, str, bool]:
-        """Keep this version of a page (or feed): raw bytes, index rows, and the
-        event-log entry of a new version. Once ``session`` is committed, the caller
-        writes its sidecar with `rewrite_page_sidecar`.
-
-        Returns the page, the version's SHA-256 and whether the version is new.
-        """
-        sha256, path = place_page(self.archive.layout, body, self.tmp)
-        page = upsert_page(session, url, title, now)
-        _, changed = upsert_snapshot(
-            session,
-            page,
-            sha256=sha256,
+    def place_version(
+        self, url: str, body: bytes, response: Response, title: str | None, now: datetime
+    ) -> PlacedVersion:
+        """Place the raw bytes of this version of a page (or feed) under ``pages/``,
+        the intent to index them committed first (`Placement`): a crash before
+        `store_version` commits loses no version, even one the page no longer shows."""
+        intent = PageIntent(
+            url=url,
+            sha256=hashlib.sha256(body).hexdigest(),
             size_bytes=len(body),
-            path=self.archive.layout.relative(path),
             final_url=response.final_url,
             http_status=response.status,
             headers=response.headers,
-            at=now,
+            title=title,
+            fetched_at=now,
         )
-        owe_page_sidecar(session, sha256)
+        with self.archive.session() as session:
+            placement_id = intend(session, None, intent)
+        _, path = place_page(self.archive.layout, body, self.tmp)
+        return PlacedVersion(intent, path, placement_id)
+
+    def store_version(self, session: Session, placed: PlacedVersion) -> tuple[Page, str, bool]:
+        """Index a placed page version: its rows and the event-log entry of a new
+        version. Once ``session`` is committed, the caller writes its sidecar with
+        `rewrite_page_sidecar`.
+
+        Returns the page, the version's SHA-256 and whether the version is new.
+        """
+        intent = placed.intent
+        page = upsert_page(session, intent.url, intent.title, intent.fetched_at)
+        _, changed = upsert_snapshot(
+            session,
+            page,
+            sha256=intent.sha256,
+            size_bytes=intent.size_bytes,
+            path=self.archive.layout.relative(placed.path),
+            final_url=intent.final_url,
+            http_status=intent.http_status,
+            headers=intent.headers,
+            at=intent.fetched_at,
+        )
+        owe_page_sidecar(session, intent.sha256)
+        done(session, placed.placement_id)
         if changed:
-            record_page_event(session, page, sha256, at=now)
-        return page, sha256, changed
+            record_page_event(session, page, intent.sha256, at=intent.fetched_at)
+        return page, intent.sha256, changed
 
     def rewrite_page_sidecar(self, sha256: str) -> None:
         """Rebuild a page version's sidecar from the index, after `store_version`'s
@@ -860,12 +889,10 @@ class Capturer:
         """A post of words alone is evidence in its words: the widget's answer is kept
         as a version of the post's own page, titled with who said what, so the editors'
         report has it to show when the post is deleted."""
-        now = utcnow()
         title = post_title(post)
+        placed = self.place_version(embed.url, answer.body, answer.response, title, utcnow())
         with logged_session(self.archive) as session:
-            page, sha256, _ = self.store_version(
-                session, embed.url, answer.body, answer.response, title, now
-            )
+            page, sha256, _ = self.store_version(session, placed)
             retitled = retitle_page(session, page, title)
         self.rewrite_page_sidecar(sha256)
         for media_id in retitled:
@@ -1033,13 +1060,22 @@ class Capturer:
         with self.archive.read_session() as session:
             leftovers = left_over(session)
         indexed = 0
+        layout = self.archive.layout
         for placement_id, embed_id, intent in leftovers:
-            path = find_original(self.archive.layout, intent.sha256)
-            if path is None or hash_file(path).sha256 != intent.sha256:
+            if isinstance(intent, PageIntent):
+                path: Path | None = layout.page_dir(intent.sha256) / PAGE_FILE
+            else:
+                path = find_original(layout, intent.sha256)
+            if path is None or not path.is_file() or hash_file(path).sha256 != intent.sha256:
                 with self.archive.session() as session:
                     done(session, placement_id)  # `verify` names a file that changed
                 continue
-            self._index_placed(path, intent, embed_id, placement_id)
+            if isinstance(intent, PageIntent):
+                with logged_session(self.archive) as session:
+                    self.store_version(session, PlacedVersion(intent, path, placement_id))
+                self.rewrite_page_sidecar(intent.sha256)
+            elif embed_id is not None:
+                self._index_placed(path, intent, embed_id, placement_id)
             indexed += 1
         return indexed
 

@@ -353,7 +353,7 @@ DIE_AT = """
 import os, sys
 import archiver.capture as capture
 moment = sys.argv[1]
-written, placed = capture.write_sidecar, capture.place_original
+written, placed, paged = capture.write_sidecar, capture.place_original, capture.place_page
 def write_or_die(directory, document, tmp):
     near = document.get("near_duplicates") or {}
     if (moment == "page" and "pages" in document) or (moment == "group" and near.get("group_id")):
@@ -362,9 +362,14 @@ def write_or_die(directory, document, tmp):
 def place_and_die(*args):
     placed(*args)
     os._exit(9)  # linked into media/, not yet indexed
+def page_and_die(*args):
+    paged(*args)
+    os._exit(9)  # linked into pages/, not yet indexed
 capture.write_sidecar = write_or_die
 if moment == "placed":
     capture.place_original = place_and_die
+if moment == "page placed":
+    capture.place_page = page_and_die
 from archiver.cli import main
 sys.argv = ["archiver", *sys.argv[2:]]
 main()
@@ -428,3 +433,21 @@ def test_a_file_placed_but_not_indexed_when_the_process_died_is_indexed_at_the_n
     (sighting,) = found["sightings"]
     assert sighting["context"] == "Smoke over the port:"
     assert sighting["media_url"] == server.url("/p/a.jpg")
+
+
+def test_a_page_version_placed_but_not_indexed_when_the_process_died_is_kept(
+    tmp_path: Path, server: FixtureServer, media: MediaSet
+) -> None:
+    """Killed after a page version was linked into pages/ and before its index commit,
+    and the page changed before the retry: that version stayed an orphan for good."""
+    server.add_file("/p/a.jpg", media.photo_a)
+    server.add_page("/live", "<article><p>Smoke over the port:</p><img src='/p/a.jpg'></article>")
+    config = write_config(tmp_path / "archiver.toml", settings(tmp_path / "storage"))
+    die_capturing(config, server.url("/live"), "page placed")
+    server.add_page("/live", "<article><p>UPDATE: the post was taken down.</p></article>")
+
+    run_cli(config, "capture", server.url("/live"))
+    run_cli(config, "run", "--once")
+    checked = run_cli(config, "verify", "--json")
+    assert checked.returncode == 0, checked.stdout
+    assert json.loads(checked.stdout)["pages"] == 2  # the first version too, with its sidecar

@@ -419,15 +419,18 @@ class SidecarDebt(Base):
 
 
 class Placement(Base):
-    """A downloaded file about to be linked into ``media/``, with all its index needs:
-    written before the link, removed by the transaction that indexes the file. A file
-    a crash left linked but unindexed is indexed from it at the next start, so the
-    evidence is never on disk without its provenance (`Capturer.settle_placements`)."""
+    """A downloaded file about to be linked into ``media/`` (seen through ``embed_id``),
+    or a page version into ``pages/`` (no embed), with all its index needs: written
+    before the link, removed by the transaction that indexes it. What a crash left
+    linked but unindexed is indexed from it at the next start, so evidence is never
+    on disk without its provenance (`Capturer.settle_placements`)."""
 
     __tablename__ = "placements"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    embed_id: Mapped[int] = mapped_column(ForeignKey("embeds.id", ondelete="CASCADE"), index=True)
+    embed_id: Mapped[int | None] = mapped_column(
+        ForeignKey("embeds.id", ondelete="CASCADE"), index=True
+    )
     sha256: Mapped[str] = mapped_column(String(64))
     intent: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime]

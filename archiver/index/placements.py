@@ -1,6 +1,7 @@
-"""Files about to be linked into ``media/`` (`Placement`): the intent is committed before
-the link, the index transaction removes it. What a crash leaves is indexed at the next
-start from what the intent holds, the provenance included."""
+"""Files about to be linked into ``media/``, page versions into ``pages/`` (`Placement`):
+the intent is committed before the link, the index transaction removes it. What a
+crash leaves is indexed at the next start from what the intent holds, the provenance
+included."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ class PlacementIntent:
     companions: list[str] = field(default_factory=list)  # names placed beside it
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
+        data = {**asdict(self), "kind": "media"}
         if self.facts is not None:
             facts = data["facts"]
             facts["upload_date"] = _iso(self.facts.upload_date)
@@ -50,11 +51,35 @@ class PlacementIntent:
                     else datetime.fromisoformat(uploaded_at),
                 }
             )
-        return cls(**{**data, "acquisition": Acquisition(**data["acquisition"]), "facts": facts})
+        fields = {k: v for k, v in data.items() if k != "kind"}
+        return cls(**{**fields, "acquisition": Acquisition(**data["acquisition"]), "facts": facts})
 
 
-def intend(session: Session, embed_id: int, intent: PlacementIntent) -> int:
-    """Record the intent to place a file seen through ``embed_id``; its id."""
+@dataclass(frozen=True)
+class PageIntent:
+    """Everything indexing a page version needs besides its bytes."""
+
+    url: str
+    sha256: str
+    size_bytes: int
+    final_url: str
+    http_status: int
+    headers: dict[str, str]
+    title: str | None
+    fetched_at: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "fetched_at": self.fetched_at.isoformat(), "kind": "page"}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PageIntent:
+        fields = {k: v for k, v in data.items() if k != "kind"}
+        return cls(**{**fields, "fetched_at": datetime.fromisoformat(data["fetched_at"])})
+
+
+def intend(session: Session, embed_id: int | None, intent: PlacementIntent | PageIntent) -> int:
+    """Record the intent to place a file seen through ``embed_id`` (a page version:
+    None); its id."""
     row = Placement(
         embed_id=embed_id, sha256=intent.sha256, intent=intent.to_json(), created_at=utcnow()
     )
@@ -68,12 +93,23 @@ def done(session: Session, placement_id: int) -> None:
     session.execute(delete(Placement).where(Placement.id == placement_id))
 
 
-def left_over(session: Session) -> list[tuple[int, int, PlacementIntent]]:
+def left_over(
+    session: Session,
+) -> list[tuple[int, int | None, PlacementIntent | PageIntent]]:
     """Intents a crash left: id, embed id and intent, oldest first."""
     rows = session.execute(
         select(Placement.id, Placement.embed_id, Placement.intent).order_by(Placement.id)
     )
-    return [(row.id, row.embed_id, PlacementIntent.from_json(row.intent)) for row in rows]
+    return [
+        (
+            row.id,
+            row.embed_id,
+            PageIntent.from_json(row.intent)
+            if row.intent.get("kind") == "page"
+            else PlacementIntent.from_json(row.intent),
+        )
+        for row in rows
+    ]
 
 
 def _iso(value: date | None) -> str | None:

@@ -178,10 +178,9 @@ class Poller:
         entries = list(by_link.items())
         unlinked = [entry for entry in parsed if entry.link is None]
         now = utcnow()
+        placed = self.capturer.place_version(response.url, body, response, None, now)
         with logged_session(self.archive) as session:
-            feed_page, feed_sha256, _ = self.capturer.store_version(
-                session, response.url, body, response, None, now
-            )
+            feed_page, feed_sha256, _ = self.capturer.store_version(session, placed)
             feed_page.source_id = source_id
             feed_page_id = feed_page.id
         self.capturer.rewrite_page_sidecar(feed_sha256)

@@ -1,4 +1,5 @@
-"""placements: a file about to be linked into media/, with what indexing it needs
+"""placements: a file about to be linked into media/ (or a page version into pages/),
+with what indexing it needs
 
 A file linked into place just before its index commit was left without provenance by
 a crash in between, for good once its server stopped serving those bytes. The intent
@@ -29,7 +30,7 @@ def upgrade() -> None:
             "embed_id",
             sa.Integer(),
             sa.ForeignKey("embeds.id", ondelete="CASCADE"),
-            nullable=False,
+            nullable=True,
         ),
         sa.Column("sha256", sa.String(64), nullable=False),
         sa.Column("intent", sa.JSON(), nullable=False),
