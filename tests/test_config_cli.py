@@ -8,6 +8,7 @@ import os
 import pty
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -16,7 +17,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 from support import FixtureServer, MediaSet
-from support.archiving import cli_command, run_cli
+from support.archiving import cli_command, run_cli, settings
+from support.archiving import write_config as write_settings
 
 from archiver.archive import Archive
 from archiver.config import load_config
@@ -303,6 +305,30 @@ def test_ctrl_c_stops_a_capture_at_once_and_leaves_its_jobs_queued(
     with Archive.open(load_config(config_file)) as archive, archive.read_session() as session:
         jobs = {job.url: (job.state, job.attempts) for job in session.scalars(select(CaptureJob))}
     assert jobs[server.url("/slow.mp4")] == ("pending", 0)  # not a failure: not counted
+
+
+def test_ctrl_c_while_the_archive_opens_exits_130(tmp_path: Path) -> None:
+    """Ctrl-C before a command's own work (a database slow to answer) printed click's
+    "Aborted!" and exited 1, which a script reads as a failure."""
+    with socket.socket() as silent:  # takes the connection, never says a word
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        port = silent.getsockname()[1]
+        config = write_settings(
+            tmp_path / "a.toml",
+            settings(tmp_path / "storage", f"postgresql+psycopg://postgres@127.0.0.1:{port}/test"),
+        )
+        search = subprocess.Popen(
+            cli_command(config, "search"),
+            stderr=subprocess.PIPE,
+            text=True,
+            preexec_fn=_default_sigint,
+        )
+        time.sleep(1.5)  # started, and waiting for the database
+        search.send_signal(signal.SIGINT)
+        _, stderr = search.communicate(timeout=30)
+    assert search.returncode == 130, stderr
+    assert stderr.strip() == "interrupted"
 
 
 def _on_a_terminal(command: list[str]) -> tuple[int, str]:
