@@ -30,6 +30,7 @@ class FetchError(ArchiverError):
         self.retryable = retryable
         self.retry_after = retry_after  # seconds the server asked us to wait
         self.gone = gone or http_status in (404, 410)  # the media no longer exists there
+        self.body = b""  # the start of an error answer's body, where one was read
 
 
 class BlockedAddressError(FetchError):

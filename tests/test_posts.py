@@ -1340,3 +1340,29 @@ def test_a_boosted_status_keeps_its_photo_with_the_boosted_statuss_facts(
     sidecar = json.loads((item.files[0].path.parent / "provenance.json").read_text())
     assert sidecar["platform"]["id"] == "113331100000000001"
     assert sidecar["platform"]["metadata"]["uploader_id"] == "kharkiv_news"
+
+
+@pytest.mark.parametrize(
+    ("answer", "status", "reason"),
+    [
+        (b'{"reason": "private", "message": "Forbidden", "error": 403}', "gone", "is private"),
+        (b'{"reason": "quarantined", "message": "Forbidden", "error": 403}', "gone", "quarantined"),
+        (b"<html><body>You've been blocked by network security.</body></html>", "failed", "403"),
+    ],
+    ids=["private", "quarantined", "blocked address"],
+)
+def test_a_post_in_a_subreddit_closed_to_us_is_gone_not_failed(
+    tmp_path: Path,
+    server: FixtureServer,
+    monkeypatch: pytest.MonkeyPatch,
+    answer: bytes,
+    status: str,
+    reason: str,
+) -> None:
+    """Reddit answers 403 with its reason for a subreddit gone private: that failed for
+    good as "HTTP 403", never taken again when the subreddit reopened. A 403 that names
+    no reason (a block page for the address) is a failure, as before."""
+    monkeypatch.setenv("FAKE_YTDLP_MODE", "no-video")
+    server.add_status(REDDIT_JSON, 403, answer, headers={"Content-Type": "application/json"})
+    item = capture(posts_config(tmp_path / "storage", server), server, reddit.EMBED)
+    assert item.status == status and reason in str(item.reason), item.reason

@@ -55,6 +55,7 @@ HEAD_BYTES = 512
 # Content-Encodings undone here, in bounded steps; nothing else is offered or accepted
 # (br and zstd decoders cannot be asked to stop at a given output size).
 ACCEPT_ENCODING = "gzip, deflate"
+ERROR_BODY = 4096  # bytes of an error answer kept with its error
 DECODE_STEP = 64 * 1024  # most decoded bytes produced before the size cap is checked
 _GZIP_MAGIC = b"\x1f\x8b"
 _T = TypeVar("_T")
@@ -146,6 +147,19 @@ def retry_after_seconds(value: str | None, now: float | None = None) -> float | 
     except (TypeError, ValueError):
         return None
     return max(when.timestamp() - (now if now is not None else time.time()), 0.0)
+
+
+def _error_body(raw: httpx.Response, url: str, deadline: _Deadline) -> bytes:
+    """The first `ERROR_BODY` bytes of an error answer (a platform's JSON reason), or
+    what arrived of them before the connection failed."""
+    got = b""
+    with contextlib.suppress(httpx.HTTPError, FetchError):
+        for chunk in _decoded(raw, url):
+            got += chunk
+            deadline.check()
+            if len(got) >= ERROR_BODY:
+                break
+    return got[:ERROR_BODY]
 
 
 def _status_error(response: Response) -> FetchError:
@@ -266,7 +280,9 @@ class HttpFetcher:
             if response.status == 304:
                 return Document(response, b"")
             if response.status >= 400:
-                raise _status_error(response)
+                refused = _status_error(response)
+                refused.body = _error_body(raw, url, deadline)  # a platform's own reason
+                raise refused
             return Document(response, self._read_capped(raw, url, deadline))
 
     def _read_capped(self, raw: httpx.Response, url: str, deadline: _Deadline) -> bytes:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from archiver.config import PostsConfig
+from archiver.errors import FetchError
 from archiver.fetch import (
     bluesky,
     instagram,
@@ -37,6 +38,8 @@ class PostReader:
     # whether the post's media can change under its address (a Telegram post can be
     # edited); an uneditable post's recent yt-dlp download is shared, not fetched again
     editable: bool = True
+    # what the platform's refusal means, when its answer says more than its status
+    refusal: Callable[[FetchError], FetchError | None] | None = None
 
 
 def post_reader(platform: str | None, url: str, settings: PostsConfig) -> PostReader | None:
@@ -52,7 +55,12 @@ def post_reader(platform: str | None, url: str, settings: PostsConfig) -> PostRe
         )
     if platform == "reddit" and (reddit_id := reddit.post_id(url)):
         answer = reddit.post_json_url(settings.reddit_url, reddit_id)
-        return PostReader(answer, lambda body: reddit.parse_post(body, reddit_id), "reddit-json")
+        return PostReader(
+            answer,
+            lambda body: reddit.parse_post(body, reddit_id),
+            "reddit-json",
+            refusal=reddit.refusal,
+        )
     if platform == "instagram" and (code := instagram.post_code(url)):
         widget = instagram.embed_url(settings.instagram_url, code)
         return PostReader(

@@ -38,6 +38,11 @@ MAX_PHOTOS = 20  # a gallery holds at most twenty
 _POST_ID = re.compile(r"/(?:(?:r|user)/[^/]+/)?comments/([a-z0-9]{4,12})(?:/|$)")
 _IMAGE_FILE = re.compile(r"\.(?:jpe?g|png|gif|webp)$", re.IGNORECASE)
 _REMOVED = {"deleted": "deleted by its author"}
+_CLOSED = {
+    "private": "the subreddit is private",
+    "quarantined": "the subreddit is quarantined (an account must opt in)",
+    "gold_only": "the subreddit is for paying members only",
+}
 
 
 def post_id(url: str) -> str | None:
@@ -48,6 +53,16 @@ def post_id(url: str) -> str | None:
 
 def post_json_url(base: str, post: str) -> str:
     return f"{base.rstrip('/')}/comments/{post}/.json?raw_json=1"
+
+
+def refusal(refused: FetchError) -> FetchError | None:
+    """A 403 whose JSON names why (``{"reason": "private"}``: the subreddit went private,
+    or is quarantined): the post is closed to us, ``gone`` as a private video is, and
+    taken again if it comes back. Other 403s (a block page for the address) are not."""
+    reason = json_text(json_at(json_or_none(refused.body), "reason"))
+    if refused.http_status != 403 or reason not in _CLOSED:
+        return None
+    return FetchError(f"Reddit: {_CLOSED[reason]}", retryable=False, gone=True)
 
 
 def parse_post(body: bytes, expected_id: str) -> PlatformPost:
