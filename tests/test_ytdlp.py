@@ -161,12 +161,13 @@ def test_names_of_odd_types_from_an_extractor_are_stored_on_both_databases(
     media: MediaSet,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """An extractor may give a list where a title belongs, a number for a channel, or
-    NaN: neither database took such a row (PostgreSQL's jsonb refuses NaN, and the
+    """An extractor may give a list where a title belongs, a number for a channel, an
+    id longer than its column, or NaN: neither database took such a row (PostgreSQL's jsonb refuses NaN, and the
     sidecar held it, which JSON does not allow), and the capture ended in a traceback."""
     monkeypatch.setenv("FAKE_YTDLP_MEDIA", str(media.clip_b))
     odd = {"title": ["Citadel", "Aleppo"], "uploader": None, "channel": 1234}
     odd |= {"duration": float("nan"), "view_count": float("inf")}  # Python's JSON writes them
+    odd |= {"id": "clip-" + "x" * 300}  # the generic extractor's: a URL's last segment
     monkeypatch.setenv("FAKE_YTDLP_INFO", json.dumps(odd))
     server.add_page("/live", YOUTUBE_PAGE)
     with Archive.open(fake_config(tmp_path / "storage", db_url=db_url)) as archive:
@@ -176,6 +177,7 @@ def test_names_of_odd_types_from_an_extractor_are_stored_on_both_databases(
         sidecar = json.loads((stored.path.parent / "provenance.json").read_text())
     platform = sidecar["platform"]
     assert (platform["title"], platform["uploader"]) == (None, "1234")
+    assert platform["id"] == odd["id"][:200] and platform["metadata"]["id"] == odd["id"]
     assert platform["metadata"]["title"] == ["Citadel", "Aleppo"]  # as the extractor said
     assert not {"duration", "view_count"} & set(platform["metadata"])
 

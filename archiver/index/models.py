@@ -67,6 +67,10 @@ class Base(DeclarativeBase):
     }
 
 
+PLATFORM_NAME_LENGTH = 100
+PLATFORM_ID_LENGTH = 200
+
+
 class Media(Base):
     """One stored original, identified by the SHA-256 of its bytes."""
 
@@ -80,8 +84,8 @@ class Media(Base):
     media_type: Mapped[str] = mapped_column(String(16))  # video | image | audio
     path: Mapped[str] = mapped_column(Text)  # relative to the storage root
     first_captured_at: Mapped[datetime] = mapped_column(index=True)
-    platform_extractor: Mapped[str | None] = mapped_column(String(100))
-    platform_id: Mapped[str | None] = mapped_column(String(200))
+    platform_extractor: Mapped[str | None] = mapped_column(String(PLATFORM_NAME_LENGTH))
+    platform_id: Mapped[str | None] = mapped_column(String(PLATFORM_ID_LENGTH))
     platform_title: Mapped[str | None] = mapped_column(Text)
     platform_uploader: Mapped[str | None] = mapped_column(Text)
     platform_upload_date: Mapped[date | None] = mapped_column(Date, index=True)  # UTC day

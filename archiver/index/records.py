@@ -14,6 +14,8 @@ from sqlalchemy.orm import Session
 from archiver.extract import FoundEmbed
 from archiver.index.debts import owe_media_sidecars
 from archiver.index.models import (
+    PLATFORM_ID_LENGTH,
+    PLATFORM_NAME_LENGTH,
     Embed,
     Media,
     Page,
@@ -212,8 +214,10 @@ def upsert_media(
         ),
     )
     if platform is not None and media.platform_extractor is None:
-        media.platform_extractor = platform.extractor
-        media.platform_id = platform.id
+        media.platform_extractor = platform.extractor[:PLATFORM_NAME_LENGTH]
+        # a generic extractor names a file by its URL's last segment, of any length;
+        # the whole id stays in the platform metadata and the info JSON
+        media.platform_id = platform.id[:PLATFORM_ID_LENGTH] if platform.id else None
         media.platform_title = platform.title
         media.platform_uploader = platform.uploader
         media.platform_upload_date = platform.upload_date
