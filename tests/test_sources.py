@@ -22,6 +22,7 @@ from archiver.config import load_config
 from archiver.errors import FetchError
 from archiver.fetch.http import HttpFetcher
 from archiver.index.models import CaptureJob, Embed, Page
+from archiver.search import SearchQuery, search
 from archiver.sources.feed import looks_like_feed, parse_feed
 from archiver.sources.poll import Poller
 from archiver.sources.registry import add_source
@@ -263,6 +264,31 @@ def test_entries_linking_to_one_live_page_all_have_their_embeds_recorded(
         ("18.jpg", "UPDATE 1800 GMT"),
         ("19.jpg", "UPDATE 1900 GMT"),
     ]
+
+
+def test_an_entry_retitling_its_page_retitles_the_files_seen_there(
+    tmp_path: Path, server: FixtureServer, media: MediaSet
+) -> None:
+    """An entry's new title became its page's, but the files archived from the page
+    kept the old one in their search text and sidecars: the words of the new title
+    found nothing."""
+
+    def entry(title: str) -> bytes:  # a changed entry: its words change with its title
+        item = f"<title>{title}</title><description>{title}.</description><link>/story</link>"
+        return rss_of(f"<item>{item}<guid>s</guid></item>")
+
+    server.add_file("/media/a.jpg", media.photo_a)
+    server.add_page("/story", "<article><p>The market:</p><img src='/media/a.jpg'></article>")
+    server.add_bytes("/feed.rss", entry("Shelling in Aleppo"), "application/rss+xml")
+    with feed_poller(tmp_path / "storage", server.url("/feed.rss")) as (archive, poller, source):
+        poller.poll(source)
+        Capturer(archive).capture_url(server.url("/story"))
+        server.add_bytes("/feed.rss", entry("Market struck in Douma"), "application/rss+xml")
+        poller.poll(source)
+        with archive.read_session() as session:
+            (found,) = search(session, archive.layout, SearchQuery.parse(text="douma struck"))
+    sidecar = json.loads(Path(found.to_json()["sidecar"]).read_text())
+    assert sidecar["sightings"][0]["page_title"] == "Market struck in Douma"
 
 
 def test_a_feed_of_ten_thousand_entries_is_recorded_with_bounded_memory(

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from archiver.extract import FoundEmbed
 from archiver.index.models import CaptureJob, Embed, Page
-from archiver.index.records import live_source
+from archiver.index.records import live_source, retitle_page
 from archiver.jobs import JobState
 
 
@@ -43,11 +43,17 @@ def insert_ignoring_duplicates(
 
 
 def record_feed_entries(
-    session: Session, source_id: int, entries: list[EntryRecord], now: datetime
+    session: Session,
+    source_id: int,
+    entries: list[EntryRecord],
+    now: datetime,
+    retitled: list[int] | None = None,
 ) -> int:
     """Index a batch of new or changed feed entries: a page per entry link, its
     embeds, a capture job for each embed and one for the linked page itself (unless
     the link is media, and so one of the embeds), queued again when it had finished.
+    A page an entry retitles gives its files' search text the new title; their ids
+    go to ``retitled``, for their sidecars (owed, see `SidecarDebt`).
 
     Returns how many embeds were new.
     """
@@ -66,6 +72,12 @@ def record_feed_entries(
         ],
     )
     page_ids = dict(session.execute(select(Page.url, Page.id).where(Page.url.in_(links))).all())
+    titles = dict(session.execute(select(Page.id, Page.title).where(Page.url.in_(links))).all())
+    for entry in entries:  # few: a title changes seldom, and a new page has no files yet
+        if entry.title and entry.title != titles[page_ids[entry.link]]:
+            files = retitle_page(session, session.get_one(Page, page_ids[entry.link]), entry.title)
+            if retitled is not None:
+                retitled.extend(files)
     page = cast(Table, Page.__table__)
     at = bindparam("at", type_=page.c.last_fetched_at.type)
     session.execute(

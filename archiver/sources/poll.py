@@ -194,7 +194,10 @@ class Poller:
                     if seen.get(link) != digest:
                         records.append(self._entry_record(link, group, digest))
                         result.new_entries += len(group)
-                result.new_embeds += record_feed_entries(session, source_id, records, now)
+                retitled: list[int] = []
+                result.new_embeds += record_feed_entries(session, source_id, records, now, retitled)
+            for media_id in sorted(set(retitled)):  # their pages' new titles
+                self.capturer.rewrite_sidecar(media_id)
         if unlinked:
             self._record_unlinked(feed_page_id, unlinked, now, result)
         result.result = "changed" if result.new_entries else "unchanged"
