@@ -522,3 +522,21 @@ def test_a_thumbnail_in_any_image_format_is_kept(
     (kept,) = originals.values()
     assert "thumbnail.gif" in kept["provenance.json"]["companion_files"]
     assert (item.files[0].path.parent / "thumbnail.gif").read_bytes() == media.pixel.read_bytes()
+
+
+def test_a_file_servers_last_modified_is_no_upload_date(
+    tmp_path: Path, server: FixtureServer, media: MediaSet
+) -> None:
+    """yt-dlp's generic extractor gives a plain file the server's Last-Modified as its
+    `timestamp`. Kept as the platform's upload, it made a copy whose host kept an old
+    file time the earliest of its near-duplicates, ahead of the original."""
+    server.add_file("/v/clip.mp4", media.clip_a)
+    clip = server.url("/v/clip.mp4")
+    player = f"<html><body><script>var a = {{ file: '{clip}' }};</script></body></html>"
+    item, _, originals = capture_player(tmp_path, server, player)
+    assert item.status == "stored", item.reason
+    (kept,) = originals.values()
+    assert kept["platform.info.json"]["timestamp"]  # what yt-dlp said stays in its info
+    platform = kept["provenance.json"]["platform"]
+    assert platform["extractor"] == "Generic"
+    assert platform["upload_date"] is None and platform["uploaded_at"] is None

@@ -60,10 +60,14 @@ def ytdlp_facts(info: dict[str, Any]) -> PlatformFacts | None:
     if not info:
         return None
     # yt-dlp's `timestamp` is the upload's moment: exact, and its UTC date is right
-    # where some extractors fill `upload_date` from a local date.
-    day, moment = parse_upload(info.get("timestamp"))
-    if day is None:
-        day, moment = parse_upload(info.get("upload_date"))
+    # where some extractors fill `upload_date` from a local date. The generic
+    # extractor's is a file server's Last-Modified, which no platform said: a copy
+    # with an old one would be named the earliest of its near-duplicates.
+    day, moment = None, None
+    if str(info.get("extractor_key") or info.get("extractor") or "").lower() != "generic":
+        day, moment = parse_upload(info.get("timestamp"))
+        if day is None:
+            day, moment = parse_upload(info.get("upload_date"))
     return PlatformFacts(
         extractor=str(info.get("extractor_key") or info.get("extractor") or "yt-dlp"),
         id=str(info["id"]) if info.get("id") is not None else None,
