@@ -42,7 +42,7 @@ from archiver.archive import Archive
 from archiver.capture import Capturer
 from archiver.errors import ArchiveUnavailable
 from archiver.index.db import SCHEMA_HEAD, is_unavailable, make_engine, migrate
-from archiver.index.models import Base, Fingerprint, Media, Page, Sighting
+from archiver.index.models import Base, Fingerprint, Media, Page, SidecarDebt, Sighting
 from archiver.index.records import upsert_page
 from archiver.index.textindex import FTS_TABLE, TRIGRAM_INDEX, owns
 from archiver.search import SearchQuery, matching_ids, search
@@ -648,4 +648,35 @@ def test_migration_0017_folds_the_stored_documents(db_url: str, tmp_path: Path) 
     with Session(engine) as session:
         for words, expected in (("Києвом", [1]), ("idlib", [2]), ("İDLIB", [2])):
             assert session.scalars(SearchQuery.parse(text=words).statement()).all() == expected
+    engine.dispose()
+
+
+def test_migration_0019_clears_the_upload_time_a_file_server_gave(
+    db_url: str, tmp_path: Path
+) -> None:
+    """yt-dlp's generic extractor reports a file server's Last-Modified as the upload:
+    cleared, and the file's sidecar owed a rewrite; a platform's own time stays."""
+    engine = make_engine(db_url)
+    _alembic(engine, "upgrade", "0018")
+    moment = datetime(2013, 9, 28, 17, 40, tzinfo=UTC)
+    with Session(engine) as session, session.begin():
+        _add_media(session, 1, [None, None])
+        for media_id, extractor in ((1, "Generic"), (2, "Youtube")):
+            session.execute(
+                update(Media)
+                .where(Media.id == media_id)
+                .values(
+                    platform_extractor=extractor,
+                    platform_upload_date=moment.date(),
+                    platform_uploaded_at=moment,
+                )
+            )
+    _alembic(engine, "upgrade", "head")
+    with Session(engine) as session:
+        found = session.execute(
+            select(Media.platform_upload_date, Media.platform_uploaded_at).order_by(Media.id)
+        ).all()
+        owed = session.scalars(select(SidecarDebt.media_id)).all()
+    assert [tuple(row) for row in found] == [(None, None), (moment.date(), moment)]
+    assert owed == [1]
     engine.dispose()
