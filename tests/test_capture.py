@@ -259,6 +259,22 @@ def test_a_page_and_its_words_are_found_however_they_are_typed(
             assert len(search(session, archive.layout, SearchQuery.parse(text=words))) == 1
 
 
+def test_a_page_captured_through_a_short_link_is_found_by_its_own_address(
+    archive: Archive, server: FixtureServer, media: MediaSet
+) -> None:
+    """A page captured from a short link was found only by the short link, though the
+    archive keeps where each version's address led."""
+    server.add_file("/media/photo_a.jpg", media.photo_a)
+    server.add_page("/story", "<article><p>The market:</p><img src='/media/photo_a.jpg'></article>")
+    server.add_redirect("/s/xyz", "/story", 301)
+
+    assert Capturer(archive).capture_url(server.url("/s/xyz")).ok
+    with archive.read_session() as session:
+        for spelling in ("/s/xyz", "/story"):
+            (found,) = search(session, archive.layout, SearchQuery.parse(page=server.url(spelling)))
+            assert found.to_json()["sha256"] == sha256_of(media.photo_a)
+
+
 def test_a_page_is_read_in_the_charset_its_server_names(
     archive: Archive, server: FixtureServer, media: MediaSet
 ) -> None:

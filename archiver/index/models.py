@@ -67,6 +67,7 @@ class Base(DeclarativeBase):
     }
 
 
+FINAL_URL_START = "substr(final_url, 1, 200)"
 PLATFORM_NAME_LENGTH = 100
 PLATFORM_ID_LENGTH = 200
 
@@ -127,7 +128,12 @@ class PageSnapshot(Base):
     """One distinct version (by SHA-256 of the raw bytes) of a page."""
 
     __tablename__ = "page_snapshots"
-    __table_args__ = (UniqueConstraint("page_id", "sha256"),)
+    __table_args__ = (
+        UniqueConstraint("page_id", "sha256"),
+        # where a page's address led (a short link's story): looked up by its start, as
+        # a B-tree entry must stay short and an address may not (see `pages_read_as`)
+        Index("ix_page_snapshots_final_url_start", text(FINAL_URL_START)),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     page_id: Mapped[int] = mapped_column(ForeignKey("pages.id", ondelete="CASCADE"))

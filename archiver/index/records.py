@@ -7,13 +7,14 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import CompoundSelect, select, union
+from sqlalchemy import CompoundSelect, literal_column, select, union
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from archiver.extract import FoundEmbed
 from archiver.index.debts import owe_media_sidecars
 from archiver.index.models import (
+    FINAL_URL_START,
     PLATFORM_ID_LENGTH,
     PLATFORM_NAME_LENGTH,
     Embed,
@@ -291,13 +292,19 @@ def shared_download(first: Sighting | None) -> dict[str, Any] | None:
 
 
 def pages_read_as(urls: list[str]) -> CompoundSelect[tuple[int]]:
-    """Ids of the pages at ``urls`` and of their older pages: those that name one as
-    their first page, and a live page source's (its pages are itself and the older
-    pages read with it)."""
+    """Ids of the pages at ``urls``, of those whose address led there (a short link,
+    a redirect), and of their older pages: those that name one as their first page,
+    and a live page source's (its pages are itself and the older pages read with it)."""
     of_source = select(Page.id).join(Source, Source.id == Page.source_id)
     of_source = of_source.where(Source.url.in_(urls), Source.detected_kind == "page")
     older = select(Page.id).where(Page.first_page_url.in_(urls))
-    return union(select(Page.id).where(Page.url.in_(urls)), older, of_source)
+    led_there = select(PageSnapshot.page_id).where(
+        literal_column(FINAL_URL_START).in_([url[:200] for url in urls]),  # by the index
+        # the whole address, as an expression: SQLite would rather build a throwaway
+        # index on the bare column for each search than use the one above
+        PageSnapshot.final_url.concat("").in_(urls),
+    )
+    return union(select(Page.id).where(Page.url.in_(urls)), older, of_source, led_there)
 
 
 def live_source(session: Session, source_id: int | None) -> int | None:
