@@ -198,6 +198,9 @@ def capture(ctx: Context, url: str, as_json: bool, older_pages: int) -> None:
     with ctx.archive() as archive, events_left_out(*shown):
         try:
             capturer = Capturer(archive)
+            # what a crash left unindexed or unwritten, where no daemon runs to do it
+            capturer.settle_placements()
+            capturer.settle_sidecars()
             report = capturer.capture_url(
                 url, on_item=_progress(interactive), older_pages=older_pages
             )

@@ -415,19 +415,25 @@ def test_sidecars_a_crash_left_stale_are_rewritten_at_the_next_start(
     assert groups == {1}  # the page's files were captured after all, and matched
 
 
+@pytest.mark.parametrize("restart", ["run --once", "capture"])
 def test_a_file_placed_but_not_indexed_when_the_process_died_is_indexed_at_the_next_start(
-    tmp_path: Path, server: FixtureServer, media: MediaSet
+    tmp_path: Path, server: FixtureServer, media: MediaSet, restart: str
 ) -> None:
     """Killed after the file was linked into media/ and before its index commit, and
     the post deleted before the retry: the evidence stayed on disk with no provenance,
-    found by no search, and `verify` named it an orphan for good."""
+    found by no search, and `verify` named it an orphan for good. The daemon's start
+    indexes it, and so does the next `archiver capture` where no daemon runs."""
     server.add_file("/p/a.jpg", media.photo_a)
     server.add_page("/live", "<article><p>Smoke over the port:</p><img src='/p/a.jpg'></article>")
+    server.add_page("/other", "<article><p>Nothing to see.</p></article>")
     config = write_config(tmp_path / "archiver.toml", settings(tmp_path / "storage"))
     die_capturing(config, server.url("/live"), "placed")
     server.add_status("/p/a.jpg", 404)  # gone before the retry
 
-    run_cli(config, "run", "--once")
+    if restart == "capture":
+        run_cli(config, "capture", server.url("/other"))
+    else:
+        run_cli(config, "run", "--once")
     assert run_cli(config, "verify").returncode == 0
     (found,) = json.loads(run_cli(config, "search", "--json").stdout)
     (sighting,) = found["sightings"]
