@@ -142,6 +142,30 @@ def test_a_consistent_rewrite_of_both_copies_is_caught_by_the_token(
     assert "chain was altered" in (check.why or "")
 
 
+def test_the_newest_entries_cut_off_both_copies_are_caught_by_their_token(
+    archive: Archive, tsa: LocalTSA
+) -> None:
+    """Entries cut off the end of the database and of the file leave a chain that is
+    whole: only a token shows it once went further. Such a token was taken for one
+    made while the check ran, and `verify` said "intact"."""
+    fill(archive, 4)
+    tsa.clock = timedelta(minutes=-3)  # signed a while before the check
+    try:
+        timestamp_head(archive, tsa.url)  # stamps entry 4; entry 5 records the token
+    finally:
+        tsa.clock = timedelta(0)
+    with archive.engine.begin() as connection:
+        connection.execute(text("DELETE FROM events WHERE seq >= 4"))
+    path = log_path(archive.layout)
+    path.write_bytes(b"".join(path.read_bytes().splitlines(keepends=True)[:3]))
+
+    report = verify_chain(archive)
+    assert report.breaks == [] and not report.ok
+    (check,) = report.timestamps
+    assert (check.seq, check.ok) == (4, False)
+    assert check.why == "stamps entry 4, which is not in the chain"
+
+
 def test_a_tampered_replaced_or_missing_token_is_reported(archive: Archive, tsa: LocalTSA) -> None:
     fill(archive, 2)
     token = timestamp_head(archive, tsa.url)

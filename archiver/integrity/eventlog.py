@@ -19,7 +19,7 @@ import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any, Literal
 
@@ -46,6 +46,8 @@ EVENT_LOCK = 727470  # PostgreSQL advisory lock serialising appends (migrations 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _APPENDED = "archiver.events_appended"
 _BATCH = 1000
+#: How far a time-stamping authority's clock may run ahead of ours.
+TSA_CLOCK_SKEW = timedelta(minutes=2)
 
 Where = Literal["database", "file"]
 
@@ -475,6 +477,7 @@ def verify_chain(archive: Archive) -> ChainReport:
     RFC 3161 tokens stamp hashes that are in the chain. Streams both copies."""
     path = log_path(archive.layout)
     report = ChainReport(path=str(path))
+    began = datetime.now(UTC)
     tokens: dict[int, Path] | None = None
     stamped_hashes: dict[int, str] = {}
     recorded_tokens: dict[int, tuple[int, dict[str, Any]]] = {}
@@ -511,10 +514,27 @@ def verify_chain(archive: Archive) -> ChainReport:
     if walker.ended and walker.broken is None:
         report.unflushed = max(0, report.head_seq - walker.lines)
     report.breaks = [b for b in (db_break, walker.broken) if b is not None]
-    # Stamps of heads past the snapshot were made while this ran: the next check's.
-    made_before = {seq: p for seq, p in (tokens or {}).items() if seq <= report.head_seq}
+    # Stamps of heads past the snapshot made while this ran are the next check's; one
+    # the TSA signed before this began stamps entries the chain no longer has: both
+    # copies cut at the same entry, which only the token still shows.
+    made_before = {
+        seq: p
+        for seq, p in (tokens or {}).items()
+        if seq <= report.head_seq or _signed_before(p, began - TSA_CLOCK_SKEW)
+    }
     report.timestamps = _check_tokens(archive.layout, made_before, stamped_hashes, recorded_tokens)
     return report
+
+
+def _signed_before(token: Path, moment: datetime) -> bool:
+    """Whether a token's time is before ``moment`` (an unreadable one counts: it is
+    then reported as it is)."""
+    from archiver.integrity import tsp
+
+    try:
+        return tsp.parse_token(token.read_bytes()).gen_time < moment
+    except (OSError, tsp.TokenError):
+        return True
 
 
 def _settled_size(stream: IO[bytes]) -> int:

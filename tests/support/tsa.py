@@ -94,6 +94,7 @@ class LocalTSA:
 
     def __init__(self, mode: Mode = "grant") -> None:
         self.mode: Mode = mode
+        self.clock = timedelta(0)  # how far the TSA's clock is from ours
         self.key = ec.generate_private_key(ec.SECP256R1())
         self.ca, self.certificate = _make_certificates(
             ec.generate_private_key(ec.SECP256R1()), self.key
@@ -194,7 +195,7 @@ class LocalTSA:
             "policy": POLICY,
             "message_imprint": imprint,
             "serial_number": next(self._serials),
-            "gen_time": datetime.now(UTC).replace(microsecond=0),
+            "gen_time": (datetime.now(UTC) + self.clock).replace(microsecond=0),
             "accuracy": {"seconds": 1},
             "ordering": False,
         }
