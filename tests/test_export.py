@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from support.tsa import LocalTSA
 
 from archiver.archive import Archive
 from archiver.capture import Capturer
+from archiver.config import YtdlpConfig
 from archiver.index.models import Event, LinkCheck, Page, PageSnapshot, utcnow
 from archiver.integrity import events
 from archiver.integrity.canonical import entry_hash
@@ -39,6 +41,9 @@ OTHER = """<!doctype html><html><head><title>Idlib, Oct 2</title></head><body><a
 <img src="/media/photo_b.jpg" width="800" height="600">
 </article></body></html>
 """
+
+
+FAKE_YTDLP = Path(__file__).parent / "fixtures" / "fake_ytdlp.py"
 
 
 def sha256_of(path: Path) -> str:
@@ -218,6 +223,37 @@ def test_a_corrupt_original_is_never_exported(
     with pytest.raises(ExportError, match=f"no longer match sha256 {sha}"):
         export_bag(sqlite_archive, SearchQuery.parse(), out)
     assert not out.exists()
+
+
+def test_companions_are_exported_as_the_index_records_them_and_never_corrupt(
+    tmp_path: Path, server: FixtureServer, media: MediaSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Companions (yt-dlp's info JSON, the thumbnail, subtitles) were copied unchecked:
+    a damaged one went into a bag that validated. And they were the ones the sidecar
+    listed: a sidecar emptied by hand left them out of the bag."""
+    monkeypatch.setenv("FAKE_YTDLP_MEDIA", str(media.clip_b))
+    ytdlp = YtdlpConfig(command=[sys.executable, str(FAKE_YTDLP)], timeout=30)
+    config = make_config(tmp_path / "storage").model_copy(update={"ytdlp": ytdlp})
+    server.add_page(
+        "/live",
+        "<article><p>Fighters:</p><iframe src='https://www.youtube.com/embed/abc123XYZ_0'>"
+        "</iframe></article>",
+    )
+    with Archive.open(config) as archive:
+        (item,) = Capturer(archive).capture_url(server.url("/live")).items
+        folder = item.files[0].path.parent
+        sidecar = folder / "provenance.json"
+        emptied = {**json.loads(sidecar.read_text()), "companion_files": []}
+        sidecar.write_text(json.dumps(emptied))
+        export_bag(archive, SearchQuery.parse(), tmp_path / "bag")
+        exported = {p.name for p in (tmp_path / "bag" / "data").rglob("*") if p.is_file()}
+        assert {"platform.info.json", "thumbnail.webp", "subtitles.en.vtt"} <= exported
+
+        thumbnail = folder / "thumbnail.webp"
+        thumbnail.write_bytes(thumbnail.read_bytes() + b"\x00")
+        with pytest.raises(ExportError, match=r"thumbnail\.webp: its bytes no longer match"):
+            export_bag(archive, SearchQuery.parse(), tmp_path / "again")
+    assert not (tmp_path / "again").exists()
 
 
 def test_a_files_history_travels_with_it(

@@ -15,7 +15,7 @@ import shutil
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
@@ -95,6 +95,8 @@ class _Plan:
     lines: list[bytes] = field(default_factory=list)
     head: dict[str, Any] = field(default_factory=dict)
     token: str | None = None  # relative path of the newest timestamp token
+    # the SHA-256 the index records for each companion file, by its relative path
+    companion_sha256: dict[str, str] = field(default_factory=dict)
 
 
 def export_bag(
@@ -219,7 +221,7 @@ def _plan(session: Session, layout: Layout, query: SearchQuery) -> _Plan:
                 "first_captured_at": iso(media.first_captured_at),
                 "original": media.path,
                 "sidecar": f"{Path(media.path).parent.as_posix()}/{SIDECAR}",
-                "companions": _companions(layout, media.path),
+                "companions": _companions(layout, media, plan.companion_sha256),
                 "seen_on": sorted({page.url for page in pages}),
             }
         )
@@ -240,17 +242,29 @@ def _plan(session: Session, layout: Layout, query: SearchQuery) -> _Plan:
     return plan
 
 
-def _companions(layout: Layout, original: str) -> list[str]:
-    """Companion files as the sidecar lists them (the sidecar is what explains them)."""
+def _companions(layout: Layout, media: Media, digests: dict[str, str]) -> list[str]:
+    """Companion files as the index records them, each SHA-256 put in ``digests``; for a
+    file indexed before companions were recorded, as its sidecar lists them."""
+    folder = Path(media.path).parent
+    if media.companions is not None:
+        recorded = {name: entry for name, entry in media.companions.items() if _plain(name)}
+        for name, entry in recorded.items():
+            if isinstance(entry, dict) and isinstance(entry.get("sha256"), str):
+                digests[(folder / name).as_posix()] = entry["sha256"]
+        return sorted(recorded)
+    original = media.path
     try:
         listed = companion_names(read_sidecar(layout.absolute(original).parent / SIDECAR))
     except FileNotFoundError:
         raise ExportError(f"cannot export {original}: its sidecar is missing") from None
     except (OSError, ValueError) as exc:
         raise ExportError(f"cannot export {original}: its sidecar is unreadable ({exc})") from None
-    return sorted(
-        n for n in listed if isinstance(n, str) and "/" not in n and n not in ("", ".", "..")
-    )
+    return sorted(n for n in listed if _plain(n))
+
+
+def _plain(name: object) -> TypeGuard[str]:
+    """A plain file name, not a path out of the folder."""
+    return isinstance(name, str) and "/" not in name and name not in ("", ".", "..")
 
 
 def _plan_events(session: Session, plan: _Plan, media_ids: list[int]) -> None:
@@ -333,7 +347,8 @@ def _fill(writer: BagWriter, layout: Layout, plan: _Plan, description: str) -> N
         folder = Path(media["original"]).parent
         for name in media["companions"]:
             path = (folder / name).as_posix()
-            writer.copy(layout.absolute(path), path)
+            expected = plan.companion_sha256.get(path)
+            writer.copy(layout.absolute(path), path, expect_sha256=expected)
     for page in plan.pages.values():
         writer.copy(
             layout.absolute(page["snapshot"]), page["snapshot"], expect_sha256=page["sha256"]
