@@ -12,7 +12,7 @@ from typing import Any
 import bagit
 import pytest
 from PIL import Image
-from sqlalchemy import select
+from sqlalchemy import select, text
 from support import FixtureServer, MediaSet
 from support.archiving import make_config
 from support.tsa import LocalTSA
@@ -254,6 +254,26 @@ def test_companions_are_exported_as_the_index_records_them_and_never_corrupt(
         with pytest.raises(ExportError, match=r"thumbnail\.webp: its bytes no longer match"):
             export_bag(archive, SearchQuery.parse(), tmp_path / "again")
     assert not (tmp_path / "again").exists()
+
+
+def test_an_entry_altered_in_the_database_is_never_exported(
+    sqlite_archive: Archive, server: FixtureServer, media: MediaSet, tmp_path: Path
+) -> None:
+    """The bag's log lines are rebuilt from the database: an entry edited there (its
+    hash left alone) went into a bag that validated, though the line fails its hash."""
+    build(sqlite_archive, server, media)
+    with sqlite_archive.engine.begin() as connection:
+        seq = connection.execute(
+            text("SELECT min(seq) FROM events WHERE type = 'capture'")
+        ).scalar_one()
+        connection.execute(
+            text("UPDATE events SET payload = :p WHERE seq = :s"),
+            {"p": json.dumps({"url": "https://elsewhere.example/"}), "s": seq},
+        )
+    out = tmp_path / "bag"
+    with pytest.raises(ExportError, match=f"entry {seq} does not match its sha256"):
+        export_bag(sqlite_archive, SearchQuery.parse(), out)
+    assert not out.exists()
 
 
 def test_a_files_history_travels_with_it(

@@ -25,7 +25,7 @@ from archiver.archive import Archive
 from archiver.errors import ArchiverError
 from archiver.index.models import DuplicatePair, Embed, Event, Media, Page, Sighting, iso
 from archiver.integrity.bag import BagWriter, ExportError, serialize_zip
-from archiver.integrity.canonical import format_time
+from archiver.integrity.canonical import entry_hash, format_time
 from archiver.integrity.eventlog import entry_of, flush_log, head, line_of, record
 from archiver.search import SearchQuery
 from archiver.store.layout import SIDECAR, Layout
@@ -292,7 +292,7 @@ def _plan_events(session: Session, plan: _Plan, media_ids: list[int]) -> None:
             chosen[newest.seq] = newest
             if kind == "timestamp" and isinstance(newest.payload.get("token"), str):
                 plan.token = newest.payload["token"]
-    plan.lines = [line_of(chosen[seq]) for seq in sorted(chosen)]
+    plan.lines = [_checked_line(chosen[seq]) for seq in sorted(chosen)]
     seq, sha256 = head(session)
     head_event = session.scalars(select(Event).where(Event.seq == seq)).first()
     plan.head = {
@@ -300,6 +300,21 @@ def _plan_events(session: Session, plan: _Plan, media_ids: list[int]) -> None:
         "sha256": sha256,
         "entry": {**entry_of(head_event), "sha256": head_event.sha256} if head_event else None,
     }
+
+
+def _checked_line(event: Event) -> bytes:
+    """The entry's line, once its content is shown to still hash to its sha256: a bag
+    must not carry an entry altered in the database (`verify` names the break)."""
+    try:
+        intact = entry_hash(entry_of(event)) == event.sha256
+    except ValueError:  # content archiver never wrote (NaN, half a surrogate pair)
+        intact = False
+    if not intact:
+        raise ExportError(
+            f"the event log's entry {event.seq} does not match its sha256: it was altered "
+            "(run archiver verify)"
+        )
+    return line_of(event)
 
 
 def _duplicates_naming(session: Session, media_ids: list[int], shas: set[str]) -> list[Event]:
