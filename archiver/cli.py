@@ -8,6 +8,7 @@ reached); 2 bad usage or config; 130 interrupted (Ctrl-C).
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -668,10 +669,15 @@ def export_command(ctx: Context, /, out: Path, as_zip: bool, as_json: bool, **fi
     except QueryError as exc:
         fail(str(exc))
     with ctx.archive() as archive:
+        # `timeout`, systemd and `docker stop` send SIGTERM: the half-made bag is
+        # removed as on Ctrl-C, not left looking like an export
+        signal.signal(signal.SIGTERM, _terminated)
         try:
             report = export_bag(archive, query, out, zip=as_zip)
         except ArchiverError as exc:
             fail(str(exc), EXIT_FAILED)
+        finally:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
         return
@@ -681,6 +687,11 @@ def export_command(ctx: Context, /, out: Path, as_zip: bool, as_json: bool, **fi
         f"entries; {report.files} payload files, {report.bytes} bytes"
     )
     click.echo(f"         selected: {report.query}")
+
+
+def _terminated(signum: int, frame: object) -> NoReturn:
+    """SIGTERM as an exit that unwinds (cleanup runs), with the shell's code for it."""
+    raise SystemExit(128 + signum)
 
 
 @cli.command()

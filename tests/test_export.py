@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import signal
+import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -14,7 +17,8 @@ import pytest
 from PIL import Image
 from sqlalchemy import select, text
 from support import FixtureServer, MediaSet
-from support.archiving import make_config
+from support.archiving import cli_command, make_config, run_cli, settings, write_config
+from support.media import make_big_file
 from support.tsa import LocalTSA
 
 from archiver.archive import Archive
@@ -274,6 +278,26 @@ def test_an_entry_altered_in_the_database_is_never_exported(
     with pytest.raises(ExportError, match=f"entry {seq} does not match its sha256"):
         export_bag(sqlite_archive, SearchQuery.parse(), out)
     assert not out.exists()
+
+
+def test_an_export_stopped_by_sigterm_leaves_nothing(tmp_path: Path, server: FixtureServer) -> None:
+    """SIGTERM (what `timeout`, systemd and `docker stop` send) left a half-copied bag,
+    a truncated original in it, where Ctrl-C cleaned up."""
+    big = make_big_file(tmp_path / "long.mp4", 400 * 1024 * 1024)
+    server.add_file("/long.mp4", big)
+    config = write_config(tmp_path / "a.toml", settings(tmp_path / "storage"))
+    assert run_cli(config, "capture", server.url("/long.mp4")).returncode == 0
+    out = tmp_path / "bag"
+    export = subprocess.Popen(
+        cli_command(config, "export", "--out", str(out)), stderr=subprocess.PIPE, text=True
+    )
+    while not any(out.rglob("original.*")):  # copying the original
+        assert export.poll() is None, export.communicate()
+        time.sleep(0.01)
+    export.send_signal(signal.SIGTERM)
+    _, stderr = export.communicate(timeout=60)
+    assert export.returncode == 128 + signal.SIGTERM, stderr
+    assert not out.exists() or not any(out.iterdir())
 
 
 def test_a_files_history_travels_with_it(
