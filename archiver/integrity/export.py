@@ -244,14 +244,8 @@ def _plan(session: Session, layout: Layout, query: SearchQuery) -> _Plan:
 
 def _companions(layout: Layout, media: Media, digests: dict[str, str]) -> list[str]:
     """Companion files as the index records them, each SHA-256 put in ``digests``; for a
-    file indexed before companions were recorded, as its sidecar lists them."""
-    folder = Path(media.path).parent
-    if media.companions is not None:
-        recorded = {name: entry for name, entry in media.companions.items() if _plain(name)}
-        for name, entry in recorded.items():
-            if isinstance(entry, dict) and isinstance(entry.get("sha256"), str):
-                digests[(folder / name).as_posix()] = entry["sha256"]
-        return sorted(recorded)
+    file indexed before companions were recorded, as its sidecar lists them. The
+    sidecar must be readable either way: it goes into the bag."""
     original = media.path
     try:
         listed = companion_names(read_sidecar(layout.absolute(original).parent / SIDECAR))
@@ -259,7 +253,14 @@ def _companions(layout: Layout, media: Media, digests: dict[str, str]) -> list[s
         raise ExportError(f"cannot export {original}: its sidecar is missing") from None
     except (OSError, ValueError) as exc:
         raise ExportError(f"cannot export {original}: its sidecar is unreadable ({exc})") from None
-    return sorted(n for n in listed if _plain(n))
+    if media.companions is None:
+        return sorted(n for n in listed if _plain(n))
+    folder = Path(original).parent
+    recorded = {name: entry for name, entry in media.companions.items() if _plain(name)}
+    for name, entry in recorded.items():
+        if isinstance(entry, dict) and isinstance(entry.get("sha256"), str):
+            digests[(folder / name).as_posix()] = entry["sha256"]
+    return sorted(recorded)
 
 
 def _plain(name: object) -> TypeGuard[str]:

@@ -178,7 +178,8 @@ class _Original:
     # name -> (sha256, size) of the files archiver placed beside it; None: not recorded
     companions: tuple[tuple[str, str, int], ...] | None = None
     first_captured_at: str | None = None
-    platform: tuple[str | None, str | None] = (None, None)  # extractor and id
+    # extractor, id, title, uploader and upload date
+    platform: tuple[str | None, ...] = (None, None, None, None, None)
     provenance: str | None = None  # `sightings_digest` of its sightings
 
 
@@ -352,6 +353,9 @@ def _load(
         Media.first_captured_at,
         Media.platform_extractor,
         Media.platform_id,
+        Media.platform_title,
+        Media.platform_uploader,
+        Media.platform_upload_date,
     )
     page_query = select(
         PageSnapshot.sha256, PageSnapshot.size_bytes, PageSnapshot.path, func.count()
@@ -391,7 +395,15 @@ def _load(
                     sightings=counts.get(row[0], 0),
                     companions=_recorded(row[7]),
                     first_captured_at=iso(row[8]),
-                    platform=(row[9], row[10]),
+                    platform=(
+                        row[9],
+                        row[10],
+                        row[11],
+                        row[12],
+                        row[13].isoformat() if row[13] else None,
+                    )
+                    if row[9]
+                    else _NO_PLATFORM,
                     provenance=seen.get(row[0], sightings_digest([])),
                 )
                 for row in rows
@@ -401,12 +413,18 @@ def _load(
 
 
 #: What a sighting says in the sidecar and verify holds against the index.
-_SIGHTING_FACTS = ("page_url", "update", "context", "embed_url", "media_url", "first_seen_at")
+_SIGHTING_FACTS = (
+    "page_url", "page_title", "update", "context", "embed_url", "embed_original_url",
+    "media_url", "first_seen_at", "acquisition.tool",
+)  # fmt: skip
+_PLATFORM_FACTS = ("extractor", "id", "title", "uploader", "upload_date")
+_NO_PLATFORM: tuple[None, ...] = (None,) * len(_PLATFORM_FACTS)
 
 
 def sightings_digest(sightings: Iterable[Iterable[object]]) -> str:
-    """One digest of sightings' `_SIGHTING_FACTS`, in any order: where, in which update,
-    with what context, through which address and since when the file was seen."""
+    """One digest of sightings' `_SIGHTING_FACTS`, in any order: where (the page and its
+    title), in which update, with what context, through which address, by which tool
+    and since when the file was seen."""
     rows = sorted(json.dumps(list(row), ensure_ascii=False) for row in sightings)
     return hashlib.sha256("\n".join(rows).encode()).hexdigest()
 
@@ -417,11 +435,14 @@ def _sightings_digests(session: Session, media_ids: list[int] | None) -> dict[in
         select(
             Sighting.media_id,
             Page.url,
+            Page.title,
             Embed.update_label,
             Embed.context,
             Embed.url,
+            Embed.original_url,
             Sighting.media_url,
             Sighting.first_seen_at,
+            Sighting.tool,
         )
         .join(Embed, Sighting.embed_id == Embed.id)
         .outerjoin(Page, Embed.page_id == Page.id)
@@ -430,7 +451,7 @@ def _sightings_digests(session: Session, media_ids: list[int] | None) -> dict[in
     if media_ids is not None:
         query = query.where(Sighting.media_id.in_(media_ids))
     return {
-        media_id: sightings_digest([*row[1:6], iso(row[6])] for row in rows)
+        media_id: sightings_digest([*row[1:8], iso(row[8]), row[9]] for row in rows)
         for media_id, rows in itertools.groupby(session.execute(query), key=lambda row: row[0])
     }
 
@@ -544,14 +565,14 @@ def _check_original(layout: Layout, known: _Original, *, rehash: bool = True) ->
         )
         if isinstance(sightings, list) and len(sightings) == known.sightings:
             said = [
-                [sighting.get(fact) for fact in _SIGHTING_FACTS]
+                [_fact(sighting, fact) for fact in _SIGHTING_FACTS]
                 for sighting in sightings
                 if isinstance(sighting, dict)
             ]
             if sightings_digest(said) != known.provenance:
                 detail = (
-                    "sightings: a page, update, context, address or time in the sidecar "
-                    "is not the database's"
+                    "sightings: a page, its title, an update, context, address, tool or "
+                    "time in the sidecar is not the database's"
                 )
                 problems.append(Problem("disagreement", known.sha256, str(sidecar), detail))
     if known.companions is not None:
@@ -564,12 +585,20 @@ def _check_original(layout: Layout, known: _Original, *, rehash: bool = True) ->
     return _Checked(problems + found, directory, names | companions, hashed)
 
 
-def _platform_of(document: dict[str, Any]) -> tuple[object, object]:
-    """A sidecar's platform extractor and id ((None, None) without a platform)."""
+def _fact(sighting: dict[str, Any], name: str) -> object:
+    """A sighting's fact by its dotted name (``acquisition.tool``)."""
+    value: object = sighting
+    for part in name.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+def _platform_of(document: dict[str, Any]) -> tuple[object, ...]:
+    """A sidecar's platform facts (`_PLATFORM_FACTS`; all None without a platform)."""
     platform = document.get("platform")
     if not isinstance(platform, dict):
-        return (None, None) if platform is None else (platform, platform)
-    return platform.get("extractor"), platform.get("id")
+        return _NO_PLATFORM if platform is None else (platform,) * len(_PLATFORM_FACTS)
+    return tuple(platform.get(fact) for fact in _PLATFORM_FACTS)
 
 
 def _listed(
