@@ -224,14 +224,13 @@ def test_sidecar_and_database_disagreements_are_named(
          "sightings"),
         (lambda d: d.update(first_captured_at="2011-03-15T09:00:00.000Z"), "first_captured_at"),
         (lambda d: d.update(platform={"extractor": "Youtube", "id": "abc123XYZ_0"}), "platform"),
-        (lambda d: d["sightings"][0].update(page_title="Regime gains in Aleppo"), "sightings"),
         (lambda d: d["sightings"][0].update(embed_original_url="https://x.example/a.jpg"),
          "sightings"),
         (lambda d: d["sightings"][0]["acquisition"].update(tool="yt-dlp"), "sightings"),
         (lambda d: d.update(platform={"title": "Fighters near the Citadel"}), "platform"),
     ],
-    ids=["context", "page", "first seen", "first captured", "platform", "page title",
-         "address as written", "tool", "platform title"],
+    ids=["context", "page", "first seen", "first captured", "platform", "address as written",
+         "tool", "platform title"],
 )  # fmt: skip
 def test_forged_provenance_in_a_sidecar_is_a_disagreement(
     sqlite_archive: Archive, server: FixtureServer, media: MediaSet, forge: Any, named: str

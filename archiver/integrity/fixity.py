@@ -413,18 +413,20 @@ def _load(
 
 
 #: What a sighting says in the sidecar and verify holds against the index.
+# Not the page's title: it follows the page, and the sidecars of archives made before
+# a feed's retitling reached them (2026-11-26) may trail it.
 _SIGHTING_FACTS = (
-    "page_url", "page_title", "update", "context", "embed_url", "embed_original_url",
-    "media_url", "first_seen_at", "acquisition.tool",
+    "page_url", "update", "context", "embed_url", "embed_original_url", "media_url",
+    "first_seen_at", "acquisition.tool",
 )  # fmt: skip
 _PLATFORM_FACTS = ("extractor", "id", "title", "uploader", "upload_date")
 _NO_PLATFORM: tuple[None, ...] = (None,) * len(_PLATFORM_FACTS)
 
 
 def sightings_digest(sightings: Iterable[Iterable[object]]) -> str:
-    """One digest of sightings' `_SIGHTING_FACTS`, in any order: where (the page and its
-    title), in which update, with what context, through which address, by which tool
-    and since when the file was seen."""
+    """One digest of sightings' `_SIGHTING_FACTS`, in any order: where, in which update,
+    with what context, through which address, by which tool and since when the file
+    was seen."""
     rows = sorted(json.dumps(list(row), ensure_ascii=False) for row in sightings)
     return hashlib.sha256("\n".join(rows).encode()).hexdigest()
 
@@ -435,7 +437,6 @@ def _sightings_digests(session: Session, media_ids: list[int] | None) -> dict[in
         select(
             Sighting.media_id,
             Page.url,
-            Page.title,
             Embed.update_label,
             Embed.context,
             Embed.url,
@@ -451,7 +452,7 @@ def _sightings_digests(session: Session, media_ids: list[int] | None) -> dict[in
     if media_ids is not None:
         query = query.where(Sighting.media_id.in_(media_ids))
     return {
-        media_id: sightings_digest([*row[1:8], iso(row[8]), row[9]] for row in rows)
+        media_id: sightings_digest([*row[1:7], iso(row[7]), row[8]] for row in rows)
         for media_id, rows in itertools.groupby(session.execute(query), key=lambda row: row[0])
     }
 
@@ -571,8 +572,8 @@ def _check_original(layout: Layout, known: _Original, *, rehash: bool = True) ->
             ]
             if sightings_digest(said) != known.provenance:
                 detail = (
-                    "sightings: a page, its title, an update, context, address, tool or "
-                    "time in the sidecar is not the database's"
+                    "sightings: a page, update, context, address, tool or time in the "
+                    "sidecar is not the database's"
                 )
                 problems.append(Problem("disagreement", known.sha256, str(sidecar), detail))
     if known.companions is not None:
