@@ -166,6 +166,27 @@ def test_the_newest_entries_cut_off_both_copies_are_caught_by_their_token(
     assert check.why == "stamps entry 4, which is not in the chain"
 
 
+def test_a_token_swapped_for_another_entrys_is_named_so(archive: Archive, tsa: LocalTSA) -> None:
+    """A token file overwritten with another genuine token of the archive was reported
+    as "the chain was altered", though the chain was whole."""
+    fill(archive, 2)
+    first = timestamp_head(archive, tsa.url)
+    fill(archive, 2)
+    second = timestamp_head(archive, tsa.url)
+    second.path.write_bytes(first.path.read_bytes())
+
+    report = verify_chain(archive)
+    assert report.breaks == []
+    bad = [check for check in report.timestamps if not check.ok]
+    assert [(check.seq, check.why) for check in bad] == [
+        (
+            second.seq,
+            f"is the token of entry {first.seq}, not of entry {second.seq}: "
+            "token files were swapped",
+        )
+    ]
+
+
 def test_a_tampered_replaced_or_missing_token_is_reported(archive: Archive, tsa: LocalTSA) -> None:
     fill(archive, 2)
     token = timestamp_head(archive, tsa.url)

@@ -537,6 +537,15 @@ def _signed_before(token: Path, moment: datetime) -> bool:
         return True
 
 
+def _swapped(seq: int, imprint: str, hashes: dict[int, str]) -> str | None:
+    """Why a token stamps another stamped entry's hash: its file was swapped for that
+    entry's token (the chain itself may be whole)."""
+    other = next((n for n, sha256 in hashes.items() if n != seq and sha256 == imprint), None)
+    if other is None:
+        return None
+    return f"is the token of entry {other}, not of entry {seq}: token files were swapped"
+
+
 def _settled_size(stream: IO[bytes]) -> int:
     """The file's size between two appends (they hold an exclusive ``flock``)."""
     fcntl.flock(stream.fileno(), fcntl.LOCK_SH)
@@ -580,6 +589,8 @@ def _check_tokens(
                 why = f"stamps entry {seq}, which is not in the chain"
             else:
                 why = tsp.imprint_problem(token, bytes.fromhex(hashes[seq]))
+                if why is not None:
+                    why = _swapped(seq, token.hashed_message.hex(), hashes) or why
         except tsp.TokenError as exc:
             why = str(exc)
         if why is None and seq in recorded:
