@@ -252,6 +252,31 @@ def test_forged_provenance_in_a_sidecar_is_a_disagreement(
     )
 
 
+@pytest.mark.parametrize(
+    ("fact", "forged"),
+    [("url", "https://example.org/elsewhere"), ("http_status", 404),
+     ("first_fetched_at", "2011-03-15T09:00:00.000Z"), ("final_url", "https://example.org/")],
+)  # fmt: skip
+def test_forged_page_facts_in_a_page_sidecar_are_a_disagreement(
+    sqlite_archive: Archive, server: FixtureServer, media: MediaSet, fact: str, forged: object
+) -> None:
+    """Only a page version's bytes, size and number of pages were held against the
+    index: its sidecar could say another page served it, or that it answered 404."""
+    build(sqlite_archive, server, media)
+    (sidecar,) = sqlite_archive.layout.pages_root.rglob("provenance.json")
+    document = json.loads(sidecar.read_text())
+    document["pages"][0][fact] = forged
+    sidecar.write_text(json.dumps(document))
+
+    (problem,) = verify_archive(sqlite_archive).problems
+
+    assert (problem.kind, problem.path, problem.detail.split(":")[0]) == (
+        "disagreement",
+        str(sidecar),
+        "pages",
+    )
+
+
 def test_a_stray_file_beside_an_original_is_no_companion_even_after_a_rewrite(
     sqlite_archive: Archive, server: FixtureServer, media: MediaSet
 ) -> None:

@@ -189,6 +189,7 @@ class _Snapshot:
     size_bytes: int
     path: str
     pages: int  # pages that served these bytes
+    served: str | None = None  # `sightings_digest` of each page's `_SERVED_FACTS`
 
 
 @dataclass
@@ -408,7 +409,9 @@ def _load(
                 )
                 for row in rows
             ]
-            snapshots.update(_Snapshot(*row) for row in session.execute(page_batch))
+            page_rows = session.execute(page_batch).all()
+            served = _served_digests(session, None if wanted is None else [r[0] for r in page_rows])
+            snapshots.update(_Snapshot(*row, served=served.get(row[0])) for row in page_rows)
     return originals, sorted(snapshots, key=str)
 
 
@@ -454,6 +457,33 @@ def _sightings_digests(session: Session, media_ids: list[int] | None) -> dict[in
     return {
         media_id: sightings_digest([*row[1:7], iso(row[7]), row[8]] for row in rows)
         for media_id, rows in itertools.groupby(session.execute(query), key=lambda row: row[0])
+    }
+
+
+#: What each page that served a version says in its sidecar and the index alike (its
+#: headers and last fetch time change with every fetch, and are not held against it).
+_SERVED_FACTS = ("url", "final_url", "http_status", "first_fetched_at")
+
+
+def _served_digests(session: Session, shas: list[str] | None) -> dict[str, str]:
+    """`sightings_digest` of the `_SERVED_FACTS` of the pages that served each version
+    (all, or ``shas``)."""
+    query = (
+        select(
+            PageSnapshot.sha256,
+            Page.url,
+            PageSnapshot.final_url,
+            PageSnapshot.http_status,
+            PageSnapshot.first_fetched_at,
+        )
+        .join(Page, Page.id == PageSnapshot.page_id)
+        .order_by(PageSnapshot.sha256)
+    )
+    if shas is not None:
+        query = query.where(PageSnapshot.sha256.in_(shas))
+    return {
+        sha256: sightings_digest([*row[1:4], iso(row[4])] for row in rows)
+        for sha256, rows in itertools.groupby(session.execute(query), key=lambda row: row[0])
     }
 
 
@@ -683,6 +713,19 @@ def _check_snapshot(layout: Layout, known: _Snapshot, *, rehash: bool = True) ->
             problems += _disagree(
                 known.sha256, path.parent / SIDECAR, [("pages (count)", listed, known.pages)]
             )
+            said = [
+                [page.get(fact) for fact in _SERVED_FACTS]
+                for page in (pages if isinstance(pages, list) else [])
+                if isinstance(page, dict)
+            ]
+            if listed == known.pages and sightings_digest(said) != known.served:
+                detail = (
+                    "pages: an address, where it led, its status or first fetch time in the "
+                    "sidecar is not the database's"
+                )
+                problems.append(
+                    Problem("disagreement", known.sha256, str(path.parent / SIDECAR), detail)
+                )
     return _Checked(problems, path.parent, {path.name, SIDECAR}, hashed)
 
 
