@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -452,7 +453,7 @@ class Capturer:
         )
         with self.archive.session() as session:
             placement_id = intend(session, None, intent)
-        _, path = place_page(self.archive.layout, body, self.tmp)
+        path = place_page(self.archive.layout, body, intent.sha256, self.tmp)
         return PlacedVersion(intent, path, placement_id)
 
     def store_version(self, session: Session, placed: PlacedVersion) -> tuple[Page, str, bool]:
@@ -504,20 +505,18 @@ class Capturer:
             with self.archive.session() as session:
                 pay(session, debts)
 
-    def settle_sidecars(self) -> int:
+    def _settle_sidecars(self) -> int:
         """Rewrite the sidecars a crash left owed (see `SidecarDebt`); how many were.
         One that cannot be written is logged and stays owed."""
         with self.archive.read_session() as session:
             media_ids, pages = outstanding(session)
-        rewrites: list[tuple[Callable[[Any], None], int | str]] = [
-            *((self.rewrite_page_sidecar, sha256) for sha256 in pages),
-            *((self.rewrite_sidecar, media_id) for media_id in media_ids),
-        ]
-        for rewrite, key in rewrites:
+        rewrites = [partial(self.rewrite_page_sidecar, sha256) for sha256 in pages]
+        rewrites += [partial(self.rewrite_sidecar, media_id) for media_id in media_ids]
+        for rewrite in rewrites:
             try:
-                rewrite(key)
+                rewrite()
             except (OSError, ArchiverError) as exc:
-                log_event("sidecar.owed", logging.WARNING, key=key, reason=str(exc))
+                log_event("sidecar.owed", logging.WARNING, key=rewrite.args[0], reason=str(exc))
         return len(media_ids) + len(pages)
 
     @contextlib.contextmanager
@@ -987,7 +986,7 @@ class Capturer:
 
         The intent to place it is committed first (`Placement`), with all indexing
         needs: if we die between placing and indexing, the next start indexes it from
-        there (`settle_placements`), whether or not its server still has it. A retry
+        there (`recover`), whether or not its server still has it. A retry
         that downloads it again finds it in place; a file is never stored twice.
         """
         intent = PlacementIntent(
@@ -1057,28 +1056,35 @@ class Capturer:
             }
         return StoredFile(intent.sha256, path, intent.media_type, new, near)
 
-    def settle_placements(self) -> int:
-        """Index the files a crash left placed but unindexed, from their intents
-        (`Placement`); an intent whose file never reached its place is dropped (the
-        job's retry downloads it). How many files were indexed."""
+    def recover(self) -> tuple[int, int]:
+        """Finish what a crash cut short: index the files and page versions it left
+        placed but unindexed, then rewrite the sidecars it left owed. How many of each;
+        run at start, before the queue takes their jobs up again."""
+        return self._settle_placements(), self._settle_sidecars()
+
+    def _settle_placements(self) -> int:
+        """Index what a crash left placed but unindexed, from its intent (`Placement`);
+        an intent whose file never reached its place, whole, is dropped (the job's
+        retry downloads it; `verify` names a file that changed). How many were indexed."""
         with self.archive.read_session() as session:
             leftovers = left_over(session)
-        indexed = 0
         layout = self.archive.layout
+        indexed = 0
         for placement_id, embed_id, intent in leftovers:
-            if isinstance(intent, PageIntent):
-                path: Path | None = layout.page_dir(intent.sha256) / PAGE_FILE
-            else:
-                path = find_original(layout, intent.sha256)
+            path = (
+                layout.page_dir(intent.sha256) / PAGE_FILE
+                if isinstance(intent, PageIntent)
+                else find_original(layout, intent.sha256)
+            )
             if path is None or not path.is_file() or hash_file(path).sha256 != intent.sha256:
                 with self.archive.session() as session:
-                    done(session, placement_id)  # `verify` names a file that changed
+                    done(session, placement_id)
                 continue
             if isinstance(intent, PageIntent):
                 with logged_session(self.archive) as session:
                     self.store_version(session, PlacedVersion(intent, path, placement_id))
                 self.rewrite_page_sidecar(intent.sha256)
-            elif embed_id is not None:
+            elif embed_id is not None:  # always: a file's intent names its embed
                 self._index_placed(path, intent, embed_id, placement_id)
             indexed += 1
         return indexed

@@ -200,8 +200,7 @@ def capture(ctx: Context, url: str, as_json: bool, older_pages: int) -> None:
         try:
             capturer = Capturer(archive)
             # what a crash left unindexed or unwritten, where no daemon runs to do it
-            capturer.settle_placements()
-            capturer.settle_sidecars()
+            capturer.recover()
             report = capturer.capture_url(
                 url, on_item=_progress(interactive), older_pages=older_pages
             )

@@ -125,9 +125,7 @@ class Daemon:
         with self.archive.session() as session:
             sync_config_sources(session, self.config.sources, self.config.polling.default_every)
         retried = self._retry_for_new_ytdlp()
-        capturer = Capturer(self.archive)
-        placed = capturer.settle_placements()  # before the queue runs their jobs again
-        owed = capturer.settle_sidecars()
+        placed, owed = Capturer(self.archive).recover()
         log_event(
             "daemon.start",
             pid=os.getpid(),

@@ -71,8 +71,10 @@ def record_feed_entries(
             for e in entries
         ],
     )
-    page_ids = dict(session.execute(select(Page.url, Page.id).where(Page.url.in_(links))).all())
-    titles = dict(session.execute(select(Page.id, Page.title).where(Page.url.in_(links))).all())
+    pages = session.execute(select(Page.url, Page.id, Page.title).where(Page.url.in_(links)))
+    page_ids, titles = {}, {}
+    for url, page_id, title in pages:
+        page_ids[url], titles[page_id] = page_id, title
     for entry in entries:  # few: a title changes seldom, and a new page has no files yet
         if entry.title and entry.title != titles[page_ids[entry.link]]:
             files = retitle_page(session, session.get_one(Page, page_ids[entry.link]), entry.title)

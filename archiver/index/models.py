@@ -67,7 +67,8 @@ class Base(DeclarativeBase):
     }
 
 
-FINAL_URL_START = "substr(final_url, 1, 200)"
+FINAL_URL_KEY = 200  # characters of a final URL its index holds
+FINAL_URL_START = f"substr(final_url, 1, {FINAL_URL_KEY})"
 PLATFORM_NAME_LENGTH = 100
 PLATFORM_ID_LENGTH = 200
 
@@ -417,7 +418,7 @@ class SidecarDebt(Base):
     """A sidecar owed a rewrite: added in the transaction that changed what it says,
     removed once it is rewritten. Sidecars are written after the commit (an fsync
     must not hold the database's write lock), so a crash in between leaves debts,
-    which the next start pays (`Capturer.settle_sidecars`)."""
+    which the next start pays (`Capturer.recover`)."""
 
     __tablename__ = "sidecar_debts"
 
@@ -433,7 +434,7 @@ class Placement(Base):
     or a page version into ``pages/`` (no embed), with all its index needs: written
     before the link, removed by the transaction that indexes it. What a crash left
     linked but unindexed is indexed from it at the next start, so evidence is never
-    on disk without its provenance (`Capturer.settle_placements`)."""
+    on disk without its provenance (`Capturer.recover`)."""
 
     __tablename__ = "placements"
 

@@ -39,20 +39,14 @@ class PlacementIntent:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> PlacementIntent:
-        facts = data.get("facts")
-        if facts is not None:
-            upload_date, uploaded_at = facts.get("upload_date"), facts.get("uploaded_at")
-            facts = PlatformFacts(
-                **{
-                    **facts,
-                    "upload_date": None if upload_date is None else date.fromisoformat(upload_date),
-                    "uploaded_at": None
-                    if uploaded_at is None
-                    else datetime.fromisoformat(uploaded_at),
-                }
-            )
         fields = {k: v for k, v in data.items() if k != "kind"}
-        return cls(**{**fields, "acquisition": Acquisition(**data["acquisition"]), "facts": facts})
+        facts = fields["facts"]
+        if facts is not None:
+            when = {"upload_date": date, "uploaded_at": datetime}
+            facts = PlatformFacts(**{**facts, **{k: _read(t, facts[k]) for k, t in when.items()}})
+        return cls(
+            **{**fields, "acquisition": Acquisition(**fields["acquisition"]), "facts": facts}
+        )
 
 
 @dataclass(frozen=True)
@@ -114,3 +108,8 @@ def left_over(
 
 def _iso(value: date | None) -> str | None:
     return None if value is None else value.isoformat()
+
+
+def _read(kind: type[date], value: str | None) -> date | None:
+    """A date or datetime (``kind``) written by `_iso`."""
+    return None if value is None else kind.fromisoformat(value)

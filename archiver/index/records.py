@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from archiver.extract import FoundEmbed
 from archiver.index.debts import owe_media_sidecars
 from archiver.index.models import (
+    FINAL_URL_KEY,
     FINAL_URL_START,
     PLATFORM_ID_LENGTH,
     PLATFORM_NAME_LENGTH,
@@ -299,7 +300,7 @@ def pages_read_as(urls: list[str]) -> CompoundSelect[tuple[int]]:
     of_source = of_source.where(Source.url.in_(urls), Source.detected_kind == "page")
     older = select(Page.id).where(Page.first_page_url.in_(urls))
     led_there = select(PageSnapshot.page_id).where(
-        literal_column(FINAL_URL_START).in_([url[:200] for url in urls]),  # by the index
+        literal_column(FINAL_URL_START).in_([url[:FINAL_URL_KEY] for url in urls]),  # indexed
         # the whole address, as an expression: SQLite would rather build a throwaway
         # index on the bare column for each search than use the one above
         PageSnapshot.final_url.concat("").in_(urls),

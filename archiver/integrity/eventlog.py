@@ -395,6 +395,11 @@ def _entry_problem(entry: dict[str, Any], sha256: Any, seq: int, prev: str) -> s
         return f"seq {entry.get('seq')!r} where {seq} was expected: entries are missing or moved"
     if entry.get("prev_sha256") != prev:
         return f"prev_sha256 does not match the sha256 of entry {seq - 1}"
+    return content_problem(entry, sha256)
+
+
+def content_problem(entry: dict[str, Any], sha256: Any) -> str | None:
+    """Why an entry's content does not hash to its ``sha256`` (it was altered), or None."""
     try:
         recomputed = entry_hash(entry)
     except ValueError:  # NaN, or half a surrogate pair: nothing archiver ever wrote
@@ -608,6 +613,7 @@ __all__ = [
     "ChainReport",
     "TimestampCheck",
     "append_event",
+    "content_problem",
     "entry_of",
     "file_head",
     "flush_log",

@@ -25,8 +25,15 @@ from archiver.archive import Archive
 from archiver.errors import ArchiverError
 from archiver.index.models import DuplicatePair, Embed, Event, Media, Page, Sighting, iso
 from archiver.integrity.bag import BagWriter, ExportError, serialize_zip
-from archiver.integrity.canonical import entry_hash, format_time
-from archiver.integrity.eventlog import entry_of, flush_log, head, line_of, record
+from archiver.integrity.canonical import format_time
+from archiver.integrity.eventlog import (
+    content_problem,
+    entry_of,
+    flush_log,
+    head,
+    line_of,
+    record,
+)
 from archiver.search import SearchQuery
 from archiver.store.layout import SIDECAR, Layout
 from archiver.store.sidecar import companion_names, read_sidecar
@@ -306,11 +313,7 @@ def _plan_events(session: Session, plan: _Plan, media_ids: list[int]) -> None:
 def _checked_line(event: Event) -> bytes:
     """The entry's line, once its content is shown to still hash to its sha256: a bag
     must not carry an entry altered in the database (`verify` names the break)."""
-    try:
-        intact = entry_hash(entry_of(event)) == event.sha256
-    except ValueError:  # content archiver never wrote (NaN, half a surrogate pair)
-        intact = False
-    if not intact:
+    if content_problem(entry_of(event), event.sha256) is not None:
         raise ExportError(
             f"the event log's entry {event.seq} does not match its sha256: it was altered "
             "(run archiver verify)"

@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from sqlalchemy import func, select, text
+from sqlalchemy import Executable, func, select, text
 from sqlalchemy.orm import Session
 
 from archiver.archive import Archive
@@ -180,7 +180,7 @@ class _Original:
     first_captured_at: str | None = None
     # extractor, id, title, uploader and upload date
     platform: tuple[str | None, ...] = (None, None, None, None, None)
-    provenance: str | None = None  # `sightings_digest` of its sightings
+    provenance: str | None = None  # `facts_digest` of its sightings
 
 
 @dataclass(frozen=True)
@@ -189,7 +189,7 @@ class _Snapshot:
     size_bytes: int
     path: str
     pages: int  # pages that served these bytes
-    served: str | None = None  # `sightings_digest` of each page's `_SERVED_FACTS`
+    served: str | None = None  # `facts_digest` of each page's `_SERVED_FACTS`
 
 
 @dataclass
@@ -384,7 +384,7 @@ def _load(
         }
         for media_batch, page_batch in batches:
             rows = session.execute(media_batch).all()
-            seen = _sightings_digests(session, None if wanted is None else [r[0] for r in rows])
+            seen = _facts_digests(session, None if wanted is None else [r[0] for r in rows])
             originals += [
                 _Original(
                     sha256=row.sha256,
@@ -405,7 +405,7 @@ def _load(
                     )
                     if row[9]
                     else _NO_PLATFORM,
-                    provenance=seen.get(row[0], sightings_digest([])),
+                    provenance=seen.get(row[0], facts_digest([])),
                 )
                 for row in rows
             ]
@@ -426,16 +426,27 @@ _PLATFORM_FACTS = ("extractor", "id", "title", "uploader", "upload_date")
 _NO_PLATFORM: tuple[None, ...] = (None,) * len(_PLATFORM_FACTS)
 
 
-def sightings_digest(sightings: Iterable[Iterable[object]]) -> str:
-    """One digest of sightings' `_SIGHTING_FACTS`, in any order: where, in which update,
-    with what context, through which address, by which tool and since when the file
-    was seen."""
-    rows = sorted(json.dumps(list(row), ensure_ascii=False) for row in sightings)
-    return hashlib.sha256("\n".join(rows).encode()).hexdigest()
+def facts_digest(rows: Iterable[Iterable[object]]) -> str:
+    """One digest of rows of facts, in any order: a file's sightings (`_SIGHTING_FACTS`:
+    where, in which update, with what context, through which address, by which tool
+    and since when it was seen), or the pages that served a version (`_SERVED_FACTS`)."""
+    lines = sorted(json.dumps(list(row), ensure_ascii=False) for row in rows)
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
 
-def _sightings_digests(session: Session, media_ids: list[int] | None) -> dict[int, str]:
-    """`sightings_digest` of each file's sightings in the index (all, or ``media_ids``)."""
+def _digests_by_first(
+    session: Session, query: Executable, facts: Callable[[Any], list[object]]
+) -> dict[Any, str]:
+    """`facts_digest` of the ``facts`` of ``query``'s rows, by their first column (the
+    query orders by it)."""
+    return {
+        key: facts_digest(facts(row) for row in rows)
+        for key, rows in itertools.groupby(session.execute(query), key=lambda row: row[0])
+    }
+
+
+def _facts_digests(session: Session, media_ids: list[int] | None) -> dict[int, str]:
+    """`facts_digest` of each file's sightings in the index (all, or ``media_ids``)."""
     query = (
         select(
             Sighting.media_id,
@@ -454,10 +465,7 @@ def _sightings_digests(session: Session, media_ids: list[int] | None) -> dict[in
     )
     if media_ids is not None:
         query = query.where(Sighting.media_id.in_(media_ids))
-    return {
-        media_id: sightings_digest([*row[1:7], iso(row[7]), row[8]] for row in rows)
-        for media_id, rows in itertools.groupby(session.execute(query), key=lambda row: row[0])
-    }
+    return _digests_by_first(session, query, lambda row: [*row[1:7], iso(row[7]), row[8]])
 
 
 #: What each page that served a version says in its sidecar and the index alike (its
@@ -466,7 +474,7 @@ _SERVED_FACTS = ("url", "final_url", "http_status", "first_fetched_at")
 
 
 def _served_digests(session: Session, shas: list[str] | None) -> dict[str, str]:
-    """`sightings_digest` of the `_SERVED_FACTS` of the pages that served each version
+    """`facts_digest` of the `_SERVED_FACTS` of the pages that served each version
     (all, or ``shas``)."""
     query = (
         select(
@@ -481,10 +489,7 @@ def _served_digests(session: Session, shas: list[str] | None) -> dict[str, str]:
     )
     if shas is not None:
         query = query.where(PageSnapshot.sha256.in_(shas))
-    return {
-        sha256: sightings_digest([*row[1:4], iso(row[4])] for row in rows)
-        for sha256, rows in itertools.groupby(session.execute(query), key=lambda row: row[0])
-    }
+    return _digests_by_first(session, query, lambda row: [*row[1:4], iso(row[4])])
 
 
 def _recorded(companions: object) -> tuple[tuple[str, str, int], ...] | None:
@@ -600,7 +605,7 @@ def _check_original(layout: Layout, known: _Original, *, rehash: bool = True) ->
                 for sighting in sightings
                 if isinstance(sighting, dict)
             ]
-            if sightings_digest(said) != known.provenance:
+            if facts_digest(said) != known.provenance:
                 detail = (
                     "sightings: a page, update, context, address, tool or time in the "
                     "sidecar is not the database's"
@@ -718,7 +723,7 @@ def _check_snapshot(layout: Layout, known: _Snapshot, *, rehash: bool = True) ->
                 for page in (pages if isinstance(pages, list) else [])
                 if isinstance(page, dict)
             ]
-            if listed == known.pages and sightings_digest(said) != known.served:
+            if listed == known.pages and facts_digest(said) != known.served:
                 detail = (
                     "pages: an address, where it led, its status or first fetch time in the "
                     "sidecar is not the database's"

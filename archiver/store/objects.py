@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 from archiver.errors import storage_error
@@ -42,9 +41,9 @@ def place_extra(layout: Layout, sha256: str, source: Path, name: str) -> Path:
     return final
 
 
-def place_page(layout: Layout, body: bytes, tmp_dir: Path) -> tuple[str, Path]:
-    """Store a page version's raw bytes under ``pages/ab/cd/<sha256>/page.html``."""
-    sha256 = hashlib.sha256(body).hexdigest()
+def place_page(layout: Layout, body: bytes, sha256: str, tmp_dir: Path) -> Path:
+    """Store a page version's raw bytes (their SHA-256 is ``sha256``, known to the
+    caller beforehand) under ``pages/ab/cd/<sha256>/page.html``."""
     final = layout.page_dir(sha256) / PAGE_FILE
     if not final.exists():
         try:
@@ -54,4 +53,4 @@ def place_page(layout: Layout, body: bytes, tmp_dir: Path) -> tuple[str, Path]:
                 publish(tmp, final)
         except OSError as exc:  # a full disk is the archive's fault, not the page's
             raise storage_error(exc, "cannot store the page") from None
-    return sha256, final
+    return final
