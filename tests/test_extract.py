@@ -1414,3 +1414,157 @@ def test_a_noscript_body_served_as_text_has_its_attributes_bounded_too() -> None
     assert len(img.attrib) == MAX_ATTRIBUTES and img.get("src") == "/n.jpg"
     result = article(f'<noscript>&lt;img src="/n.jpg" {junk}&gt;</noscript>')
     assert urls(result)[0] == "https://news.example/n.jpg"
+
+
+# --- markup of common publishing systems ------------------------------------------------------
+
+
+def test_posts_whose_wrappers_differ_by_a_state_class_are_all_read() -> None:
+    """A pinned or highlighted post's wrapper carries one more class than the others';
+    every post is still part of the live blog, not just the largest one."""
+    html = (
+        "<html><body><main><h1>Live</h1><ol>"
+        "<li class='item item--pinned'><div class='w'><article><header><h3>Summary</h3>"
+        "</header><p>A long summary of the overnight strikes on the city, far longer than"
+        " any other post on this page, with many words.</p><img src='/m/a.jpg'></article>"
+        "</div></li><li class='item'><div class='w'><article><header><h3>Drone footage</h3>"
+        "</header><p>Footage of the market:</p><video src='/m/b.mp4'></video></article>"
+        "</div></li></ol></main></body></html>"
+    )
+    found = extract_embeds(html, BASE).embeds
+    assert [(e.url, e.update, e.context) for e in found] == [
+        ("https://news.example/m/a.jpg", "Summary", found[0].context),
+        ("https://news.example/m/b.mp4", "Drone footage", "Footage of the market:"),
+    ]
+
+
+def test_a_post_address_standing_alone_is_the_embed_its_site_could_not_render() -> None:
+    """WordPress prints Facebook and Instagram embed blocks (and a URL on a line of its
+    own) as the bare address; an address of anything but a post stays text."""
+    result = article(
+        "<p>The spokesman posted on Instagram:</p><figure class='wp-block-embed'>"
+        "<div class='wp-block-embed__wrapper'>\nhttps://www.instagram.com/p/CxAbC12dEfG/\n"
+        "</div></figure><p>And a video of the shelling:</p>"
+        "<p>https://www.facebook.com/AleppoMC/videos/10151712345678901/</p>"
+        "<p>https://news.example/2013/09/another-story</p>"
+        "<p>See https://www.instagram.com/p/CxAbC12dEfG/ too</p>"
+    )
+    assert [(e.url, e.found_in, e.context) for e in result.embeds] == [
+        (
+            "https://www.instagram.com/p/CxAbC12dEfG/",
+            "bare-url",
+            "The spokesman posted on Instagram:",
+        ),
+        (
+            "https://www.facebook.com/AleppoMC/videos/10151712345678901/",
+            "bare-url",
+            "And a video of the shelling:",
+        ),
+    ]
+
+
+def test_a_media_item_wrapped_in_an_article_stays_in_its_update() -> None:
+    """Drupal wraps each embedded media item in ``<article class="media">``: it is not a
+    post of its own, and its field label for screen readers is not context."""
+    result = article(
+        "<h2>UPDATE 1800 GMT</h2><p>Footage of the barrel bomb:</p>"
+        "<article class='media media--type-remote-video'><iframe"
+        " src='https://www.youtube.com/embed/Ff12GhIjKl5'></iframe></article>"
+        "<p>A photograph of the crater:</p><article class='media media--type-image'>"
+        "<div class='field__label visually-hidden'>Image</div><img src='/crater.jpg'></article>"
+    )
+    assert [(e.update, e.context) for e in result.embeds] == [
+        ("UPDATE 1800 GMT", "Footage of the barrel bomb:"),
+        ("UPDATE 1800 GMT", "A photograph of the crater:"),
+    ]
+
+
+def test_a_posts_own_header_time_is_its_label() -> None:
+    """An untitled post is labelled by the time in its header, wherever in the header it
+    sits (after the author in WordPress's Liveblog plugin, beside "2h ago" at the
+    Guardian), and the previous post's label does not carry over."""
+    result = article(
+        "<p><b>ORIGINAL ENTRY:</b> Intro.</p><div class='liveblog-entry'>"
+        "<header class='liveblog-meta'><span><a href='/author/s/'>Scott Lucas</a></span>"
+        " <abbr class='liveblog-timestamp' title='September 28, 2013 18:00'>18:00</abbr>"
+        "</header><div><p>Activists posted this video:</p><iframe"
+        " src='https://www.youtube.com/embed/Bb34CdEfGh1'></iframe></div></div>"
+        "<article class='block'><header><a href='#b'><time datetime='2013-09-28T16:00Z'>"
+        "2h ago</time><span>17.00 BST</span></a></header><p>Earlier:</p>"
+        "<img src='/x.jpg'></article>"
+        "<div class='liveblog-entry'><header><span>Scott Lucas</span></header>"
+        "<p>Untimed:</p><img src='/y.jpg'></div>"
+    )
+    assert [(e.update, e.context) for e in result.embeds] == [
+        ("18:00", "Activists posted this video:"),
+        ("17.00 BST", "Earlier:"),
+        (None, "Untimed:"),
+    ]
+
+
+def test_post_frames_count_at_any_size_and_proxied_players_name_their_video() -> None:
+    """A tweet's frame left at 0x0 (a post that did not load, often a deleted one) is
+    still a citation; Embedly's and Drupal's oEmbed proxies stand for the video they
+    show, which is recorded under its own address."""
+    proxy = (
+        "https://cdn.embedly.com/widgets/media.html?src=https%3A%2F%2Fwww.youtube.com%2F"
+        "embed%2FJj90KlMnOp9&amp;url=https%3A%2F%2Fwww.youtube.com%2Fwatch%3Fv%3DJj90KlMnOp9"
+        "&amp;key=a19f&amp;type=text%2Fhtml"
+    )
+    result = article(
+        "<p>A deleted tweet:</p><iframe style='width:0px;height:0px' width='0' height='0'"
+        " src='https://platform.twitter.com/embed/Tweet.html?id=1707456789012345999'></iframe>"
+        f"<iframe src='{proxy}'></iframe>"
+        "<iframe src='/media/oembed?url=https%3A//www.youtube.com/watch%3Fv%3DFf12GhIjKl5"
+        "&amp;hash=Xr7T'></iframe><iframe src='/media/oembed?url=https%3A//news.example/x'>"
+        "</iframe><iframe width='1' height='1' src='https://news.example/pixel.html'></iframe>"
+    )
+    assert [(e.kind, e.url) for e in result.embeds] == [
+        ("platform", "https://twitter.com/i/status/1707456789012345999"),
+        ("platform", "https://www.youtube.com/watch?v=Jj90KlMnOp9"),
+        ("platform", "https://www.youtube.com/watch?v=Ff12GhIjKl5"),
+        ("player", "https://news.example/media/oembed?url=https%3A//news.example/x"),
+    ]
+    assert result.embeds[1].original_url == proxy.replace("&amp;", "&")
+
+
+def test_the_uploaded_rendition_is_preferred_to_resized_and_transcoded_ones() -> None:
+    """A ``src`` declared wider than its ``srcset`` is the upload (Ghost); of equal
+    widths the image's own format beats a WebP copy; Blogger's extension-less photo
+    links are images."""
+    result = article(
+        "<img src='/content/images/g.jpeg' width='4032' srcset='/content/images/size/w600/g.jpeg"
+        " 600w, /content/images/size/w2400/g.jpeg 2400w'>"
+        "<img src='/lqip.jpeg' width='4032' data-srcset='/full-1200.jpeg 1200w'>"
+        "<picture><source type='image/webp' srcset='https://miro.example/fit:1400/format:webp/"
+        "1*Q.jpeg 1400w'><source srcset='https://miro.example/fit:1400/1*Q.jpeg 1400w'>"
+        "<img width='700'></picture>"
+        "<a href='https://blogger.googleusercontent.com/img/a/AVvXsEhZk3=s1600'>"
+        "<img src='https://blogger.googleusercontent.com/img/a/AVvXsEhZk3=s320'></a>"
+    )
+    assert urls(result) == [
+        "https://news.example/content/images/g.jpeg",
+        "https://news.example/full-1200.jpeg",
+        "https://miro.example/fit:1400/1*Q.jpeg",
+        "https://blogger.googleusercontent.com/img/a/AVvXsEhZk3=s1600",
+    ]
+
+
+def test_amp_players_and_reddit_posts_are_read_and_link_cards_are_chrome() -> None:
+    """``amp-video-iframe`` and ``amp-reddit`` are media; a bookmark card's thumbnail (the
+    linked story's picture) and a contributor's portrait are not."""
+    result = article(
+        "<p>State TV footage:</p><amp-video-iframe src='https://player.tv.example/embed/88'"
+        " width='16' height='9' layout='responsive'></amp-video-iframe>"
+        "<amp-reddit layout='responsive' width='300' height='400'"
+        " data-src='https://www.reddit.com/r/syriancivilwar/comments/1nabcd/jobar/'></amp-reddit>"
+        "<figure class='kg-card kg-bookmark-card'><a class='kg-bookmark-container'"
+        " href='https://wire.example/world/aleppo/'><div class='kg-bookmark-thumbnail'>"
+        "<img src='https://wire.example/lead.jpg'></div></a></figure>"
+        "<div class='lx-stream-post__contributor'><div class='lx-stream-post__contributor-img'>"
+        "<img src='https://ichef.example/64x64/p01.jpg' width='64' height='64'></div></div>"
+    )
+    assert [(e.kind, e.url) for e in result.embeds] == [
+        ("player", "https://player.tv.example/embed/88"),
+        ("platform", "https://www.reddit.com/comments/1nabcd/"),
+    ]

@@ -16,6 +16,7 @@ from archiver.extract.urls import (
     normalize_url,
     platform_of,
     platform_post,
+    proxied_post,
     resolve_url,
     thumbnail_video,
 )
@@ -130,7 +131,7 @@ def link_embed(
     """
     if is_tracker_url(url) or is_furniture_url(url):
         return None
-    post = platform_post(url)
+    post = platform_post(url) or proxied_post(url)
     if post is None and mastodon_embed(url) is not None:
         post = normalize_url(url)  # the status the frame shows
     if post is not None:

@@ -50,7 +50,7 @@ _CHROME_WORDS = frozenset(
         "sharethis", "addthis", "social", "avatar", "avatars", "gravatar", "outbrain",
         "taboola", "subscribe", "subscription", "paywall", "masthead", "navbar",
         "navigation", "menu", "pagination", "pager", "toolbar", "tags", "cookie", "cookies",
-        "popup", "modal", "skiplink", "emoji", "emojis", "smiley", "smilies",
+        "popup", "modal", "skiplink", "emoji", "emojis", "smiley", "smilies", "bookmark",
     }
 )  # fmt: skip
 # Consecutive word pairs that mark chrome where each word alone would not.
@@ -58,7 +58,9 @@ _CHROME_PAIRS = frozenset(
     {
         ("author", "photo"), ("author", "image"), ("author", "img"), ("author", "avatar"),
         ("author", "pic"), ("author", "thumb"), ("author", "bio"), ("author", "box"),
-        ("byline", "image"), ("byline", "img"), ("byline", "photo"), ("widget", "area"),
+        ("byline", "image"), ("byline", "img"), ("byline", "photo"), ("contributor", "img"),
+        ("contributor", "image"), ("contributor", "photo"), ("contributor", "avatar"),
+        ("widget", "area"),
         ("more", "stories"), ("most", "read"), ("most", "popular"), ("site", "header"),
         ("site", "footer"), ("top", "bar"), ("read", "more"), ("you", "may", "like"),
     }
@@ -246,16 +248,13 @@ def _alike(element: Element, other: Element) -> bool:
 
 def _alike_wrappers(run: list[Element], depth: int) -> bool:
     """Whether the wrappers between a run of cousins and their common ancestor
-    (``depth`` levels up) are the same kind of element, level by level."""
+    (``depth`` levels up) are the same kind of element, level by level (``_alike``: a
+    state class such as ``item--pinned`` on one post's wrapper does not set it apart)."""
     for level in range(1, depth):
         wrappers = [_ancestor(element, level) for element in run]
         first = wrappers[0]
         if first is None or not all(
-            wrapper is not None
-            and tag_name(wrapper) == tag_name(first)
-            and (wrapper.get("class") or "").split() == (first.get("class") or "").split()
-            and (wrapper.get("itemprop") or "").split() == (first.get("itemprop") or "").split()
-            for wrapper in wrappers[1:]
+            wrapper is not None and _alike(wrapper, first) for wrapper in wrappers[1:]
         ):
             return False
     return True
@@ -268,10 +267,14 @@ def _has_own_header(post: Element) -> bool:
 
 def is_update_block(element: Element) -> bool:
     """A live-blog post of its own: an ``<article>`` (the Guardian's blocks, class-less
-    posts) or a microdata ``liveBlogUpdate``."""
+    posts) other than one wrapping a single media item (Drupal's ``<article
+    class="media">``), an entry of WordPress's Liveblog plugin, or a microdata
+    ``liveBlogUpdate``."""
+    classes = (element.get("class") or "").split()
+    if tag_name(element) == "article":
+        return "media" not in classes
     return (
-        tag_name(element) == "article"
-        or "liveBlogUpdate" in (element.get("itemprop") or "").split()
+        "liveblog-entry" in classes or "liveBlogUpdate" in (element.get("itemprop") or "").split()
     )
 
 

@@ -89,6 +89,19 @@ def label_of_heading(heading: Element) -> str | None:
     return found.text if found else text[:_MAX_HEADING_LABEL]
 
 
+def label_of_header(header: Element) -> str | None:
+    """The time a post's own ``<header>`` names, when a piece of its text is nothing but
+    a label: "18.00 BST" beside "2h ago" (the Guardian), "18:00" after the author's name
+    (WordPress's Liveblog plugin)."""
+    for count, element in enumerate(header.iter()):
+        if count >= PROBE_ELEMENTS:
+            break
+        match = _WHOLE_LABEL.fullmatch(collapse(element.text or ""))
+        if match is not None and isinstance(element.tag, str):
+            return _clean_label(match.group("label"))
+    return None
+
+
 def is_heading(element: Element) -> bool:
     """Whether the element is an h1-h6 heading."""
     return tag_name(element) in _HEADINGS
@@ -301,9 +314,19 @@ def _own_caption(figure: Element) -> str | None:
     return None
 
 
+#: Classes of text hidden from sight and read out by screen readers only.
+_SCREEN_READER_ONLY = frozenset({"visually-hidden", "sr-only", "screen-reader-text"})
+
+
 def is_caption(element: Element) -> bool:
     """Whether the element is a caption (its text belongs to a figure, not the running text)."""
     return tag_name(element) == "figcaption" or "caption" in (element.get("class") or "").lower()
+
+
+def is_screen_reader_only(element: Element) -> bool:
+    """Whether the element's text is hidden from sight ("Image" above a Drupal field):
+    never the sentence that introduces an embed."""
+    return not _SCREEN_READER_ONLY.isdisjoint((element.get("class") or "").lower().split())
 
 
 def _holds_caption(element: Element) -> bool:

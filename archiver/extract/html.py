@@ -28,7 +28,9 @@ from archiver.extract.context import (
     TextTrail,
     is_caption,
     is_heading,
+    is_screen_reader_only,
     label_at_start,
+    label_of_header,
     label_of_heading,
     sentence_context,
 )
@@ -106,6 +108,7 @@ _AMP_POSTS: dict[str, Callable[[Element], str | None]] = {
         else _url("https://www.tiktok.com/embed/v2/{}", src)
     ),
     "amp-facebook": lambda e: attr(e, "data-href"),
+    "amp-reddit": lambda e: attr(e, "data-src"),
     "amp-jwplayer": lambda e: _url(
         "https://cdn.jwplayer.com/v2/media/{}", attr(e, "data-media-id")
     ),
@@ -179,6 +182,10 @@ class _Pending:
     list_mark: int | None = None  # where the list began, for a link that is a list item
 
 
+#: Elements whose whole text may be a post's address standing in for its embed.
+_BARE_URL_BLOCKS = frozenset({"p", "div"})
+
+
 class _ContentWalker:
     """Reads the content in document order, recording embeds with label and context."""
 
@@ -209,6 +216,7 @@ class _ContentWalker:
         "amp-video": "_video",
         "amp-audio": "_audio",
         "amp-iframe": "_frame",
+        "amp-video-iframe": "_frame",  # a third-party player in AMP's video frame
         "amp-brightcove": "_video",
         **dict.fromkeys(_AMP_POSTS, "_amp_post"),
     }
@@ -271,6 +279,11 @@ class _ContentWalker:
                 self._new_update(label, 0)
             self._mute(node)
             return True
+        if tag == "header" and self._label is None:
+            label = label_of_header(node)
+            if label:
+                self._new_update(label, 0)
+                self._mute(node)  # the post's time and author are not its context
         name = self._HANDLERS.get(tag)
         handler: Handler | None = getattr(self, name) if name else None
         outcome = handler(node) if handler is not None else None
@@ -280,10 +293,24 @@ class _ContentWalker:
             found = label_at_start(leading_text(node, _LABEL_PROBE))
             if found is not None:
                 self._new_update(found.text, found.covered)
-        if is_caption(node):
+        if is_caption(node) or is_screen_reader_only(node):
             self._mute(node)
+        if tag in _BARE_URL_BLOCKS and not len(node) and self._bare_post(node):
+            return False
         self._add_text(node.text)
         return True
+
+    def _bare_post(self, node: Element) -> bool:
+        """A paragraph that is nothing but a platform post's address: an embed the CMS
+        could not render (WordPress shows Facebook and Instagram embed blocks, and URLs
+        on a line of their own, as their bare URL since those sites closed their oEmbed
+        API in 2020). Addresses of anything but a post stay text."""
+        text = (node.text or "").strip()
+        if not text.startswith(("https://", "http://")) or any(c.isspace() for c in text):
+            return False
+        if platform_post(text) is None:
+            return False
+        return self._record(node, link_embed(text, "bare-url", allow_player=False))
 
     def _close(self, node: Element) -> None:
         """Handle an element's end: unmute, end its paragraph, then read its tail text."""
@@ -364,8 +391,10 @@ class _ContentWalker:
         return True
 
     def _link(self, node: Element, url: str | None, found_in: str) -> bool:
-        """Record an iframe/embed/object target: platform post, media file or player page."""
-        if url is None or is_tiny(node):
+        """Record an iframe/embed/object target: platform post, media file or player page.
+        A post's frame counts at any size: one left at 0x0 is a post that did not load
+        (often a deleted one), not a tracking pixel."""
+        if url is None or (is_tiny(node) and platform_post(url) is None):
             return False
         return self._record(node, link_embed(url, found_in, allow_player=True))
 

@@ -15,6 +15,7 @@ from urllib.parse import urlencode, urlsplit
 from archiver.extract.document import Element, attr, tag_name
 from archiver.extract.urls import is_avatar_url, is_tracker_url, resolve_url
 
+_TRANSCODE_OPTION = re.compile(r"(?:format[:/=]|[?&/,]fm=|[/,]f_)(?:webp|avif)\b")
 _SRCSET_ATTRS = ("data-srcset", "data-lazy-srcset", "srcset")
 # The full size first (Jetpack's original upload, a lightbox's full image), then what
 # lazy loaders swap in, then src.
@@ -104,7 +105,13 @@ def _candidate(url: str, descriptor: str) -> SrcsetCandidate:
 
 def largest(candidates: list[SrcsetCandidate], base: str) -> str | None:
     """Absolute URL of the largest fetchable candidate: by width when widths are given,
-    else by pixel density; the first one wins ties."""
+    else by pixel density. Of equal ones, a rendition in the image's own format beats a
+    WebP or AVIF transcode of it; then the first wins."""
+    found = _largest(candidates, base)
+    return found[1] if found else None
+
+
+def _largest(candidates: list[SrcsetCandidate], base: str) -> tuple[SrcsetCandidate, str] | None:
     usable = [
         (candidate, resolved)
         for candidate in candidates
@@ -113,20 +120,49 @@ def largest(candidates: list[SrcsetCandidate], base: str) -> str | None:
     ]
     if not usable:
         return None
-    if any(candidate.width is not None for candidate, _ in usable):
-        return max(usable, key=lambda pair: pair[0].width or 0.0)[1]
-    return max(usable, key=lambda pair: pair[0].density)[1]
+    by_width = any(candidate.width is not None for candidate, _ in usable)
+    return max(
+        usable,
+        key=lambda pair: (
+            (pair[0].width or 0.0) if by_width else pair[0].density,
+            not _is_transcode(pair[1]),
+        ),
+    )
+
+
+def _is_transcode(url: str) -> bool:
+    """Whether an image URL names a WebP or AVIF rendition (sites add them beside the
+    JPEG or PNG that was uploaded): by its extension, or an image service's format
+    option (``/format:webp/``, ``/format/webp/``, ``fm=webp``, ``f_avif``)."""
+    parts = urlsplit(url.lower())
+    return parts.path.endswith((".webp", ".avif")) or bool(
+        _TRANSCODE_OPTION.search(f"{parts.path}?{parts.query}")
+    )
 
 
 def image_url(img: Element, base: str) -> str | None:
     """Full-size URL of an ``<img>``: largest ``srcset`` entry (lazy variants first), else the
-    lazy ``data-src`` family, else ``src``; placeholders and ``data:`` URIs are skipped."""
+    lazy ``data-src`` family, else ``src``; placeholders and ``data:`` URIs are skipped.
+    A ``src`` declared wider than every ``srcset`` entry is the original itself (Ghost
+    names the upload in ``src`` and its smaller copies in ``srcset``)."""
     for name in _SRCSET_ATTRS:
         value = attr(img, name)
         if value:
-            found = largest(parse_srcset(value), base)
+            found = _largest(parse_srcset(value), base)
             if found:
-                return found
+                widest, url = found
+                src = resolve_url(attr(img, "src"), base)
+                declared = _pixels(img.get("width"))
+                if (
+                    name == "srcset"  # beside a lazy srcset, src is a stand-in
+                    and src is not None
+                    and not is_placeholder(src)
+                    and widest.width is not None
+                    and declared is not None
+                    and declared > widest.width
+                ):
+                    return src
+                return url
     for name in _SRC_ATTRS:
         resolved = resolve_url(attr(img, name), base)
         if resolved is not None and not is_placeholder(resolved):

@@ -420,6 +420,10 @@ def thumbnail_video(url: str) -> str | None:
     return f"https://www.youtube.com/watch?v={video_id}"
 
 
+#: The host of Blogger's uploaded photos, whose addresses have no file extension.
+_GOOGLE_IMAGE_HOST = ".googleusercontent.com"
+
+
 @lru_cache(maxsize=_CACHE_SIZE)
 def media_type_of_url(url: str) -> MediaType | None:
     """Media type implied by the URL's file extension (or a ``format=jpg`` style query);
@@ -434,6 +438,8 @@ def media_type_of_url(url: str) -> MediaType | None:
     for name, value in parse_qsl(parts.query):
         if name.lower() in ("format", "fm", "ext"):
             return _EXTENSIONS.get(value.lower().lstrip("."))
+    if parts.path.startswith("/img/") and (parts.hostname or "").endswith(_GOOGLE_IMAGE_HOST):
+        return "image"  # Blogger's photos: /img/a/AVvXsE…=s1600, no extension
     return None
 
 
@@ -918,6 +924,29 @@ def _unbang(parts: SplitResult) -> SplitResult:
 
 
 @lru_cache(maxsize=_CACHE_SIZE)
+def proxied_post(url: str) -> NormalizedURL | None:
+    """The platform post an embedding proxy's player shows: Embedly's
+    ``cdn.embedly.com/widgets/media.html?url=…`` (Medium, many news sites) and Drupal's
+    ``/media/oembed?url=…``. Recorded under the post's own address, the video joins its
+    sightings elsewhere and is checked where it lives."""
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return None
+    host = (parts.hostname or "").lower()
+    is_proxy = (host == "cdn.embedly.com" and parts.path == "/widgets/media.html") or (
+        parts.path.endswith("/media/oembed")
+    )
+    if not is_proxy:
+        return None
+    query = dict(parse_qsl(parts.query))
+    for name in ("url", "src"):
+        post = platform_post(query.get(name, ""))
+        if post is not None:
+            return post
+    return None
+
+
 def normalize_url(url: str) -> NormalizedURL:
     """Canonical form of an absolute URL and what it is (platform post, media file, or a
     page that has to be fetched to find the media)."""
