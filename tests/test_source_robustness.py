@@ -650,3 +650,28 @@ def _poll_feed_url(
     result = poller.poll(source_id)
     with archive.read_session() as session:
         return result, list(session.scalars(select(Embed.url)))
+
+
+def test_a_feed_declaring_no_encoding_is_read_in_the_charset_its_server_names(
+    polling: tuple[Config, Archive, Poller], server: FixtureServer
+) -> None:
+    """A Windows-1251 feed named so only by ``Content-Type`` had its Cyrillic contexts
+    stored as mojibake, where no search finds them; an encoding the feed declares
+    itself still wins over the server's (often a default for every file)."""
+    _, archive, poller = polling
+    item = (
+        f"<item><title>Обстрел Харькова</title><link>{server.url('/a')}</link>"
+        "<description>&lt;p&gt;Бойцы у цитадели:&lt;/p&gt;&lt;img src='/p.jpg'&gt;"
+        "</description></item>"
+    )
+    body = rss(item).replace(" encoding='utf-8'", "").encode("windows-1251")
+    server.add_bytes("/feed", body, "application/rss+xml; charset=windows-1251")
+
+    _poll_feed_url(archive, poller, server)
+
+    with archive.read_session() as session:
+        assert session.scalar(select(Embed.context)) == "Бойцы у цитадели:"
+    declared = rss("<item><title>Ḥimṣ</title><link>https://ex.example/1</link></item>")
+    (entry,) = parse_feed(declared.encode(), FEED_URL, "iso-8859-1")
+    assert entry.title == "Ḥimṣ"
+

@@ -90,8 +90,11 @@ def looks_like_feed(content_type: str, body: bytes) -> bool:
     return bool(_FEED_ROOT.search(start)) and not start[:200].lower().startswith("<!doctype html")
 
 
-def _decode(body: bytes) -> str:
-    """The feed as text: byte order mark, UTF-16 without one, then the XML declaration.
+def _decode(body: bytes, http_charset: str | None = None) -> str:
+    """The feed as text: byte order mark, UTF-16 without one, then the XML declaration,
+    then the charset the server's ``Content-Type`` names. A declaration wins over the
+    server (RFC 7303 says otherwise): it is what the feed's author wrote, while servers
+    name a default charset for every file (``AddDefaultCharset``).
 
     A feed declared (or taken to be) UTF-8 that holds bytes of another encoding (a
     Windows-1252 item pasted into a UTF-8 feed) has those bytes read as Windows-1252,
@@ -107,6 +110,8 @@ def _decode(body: bytes) -> str:
         return body.decode("cp037", errors="replace")
     declared = _ENCODING_DECLARATION.match(body)
     encoding = _codec(declared.group(1).decode("ascii")) if declared else None
+    if encoding is None and http_charset:
+        encoding = _codec(http_charset)
     if encoding is None or encoding in _UTF_ALIASES:  # ASCII-readable bytes are not UTF-16
         return body.decode("utf-8", errors=_FALLBACK_ERRORS)
     return body.decode(encoding, errors="replace")
@@ -298,7 +303,7 @@ def _possible_character(reference: re.Match[str]) -> str:
     return reference.group(0)
 
 
-def parse_feed(body: bytes, feed_url: str) -> list[FeedEntry]:
+def parse_feed(body: bytes, feed_url: str, http_charset: str | None = None) -> list[FeedEntry]:
     """The feed's entries, in document order.
 
     HTML is kept as written (feedparser's sanitizer would strip the iframes and
@@ -308,9 +313,10 @@ def parse_feed(body: bytes, feed_url: str) -> list[FeedEntry]:
     its content may hold embeds worth archiving. The feed is decoded here and its
     DOCTYPE dropped (see ``_without_doctypes``) before feedparser reads it. A JSON
     document is read as a JSON Feed.
+    ``http_charset`` is the charset the server named, for a feed that declares none.
     Raises FetchError (one line, not retryable) for what is not a feed.
     """
-    text = _decode(body).lstrip("\ufeff \t\r\n")
+    text = _decode(body, http_charset).lstrip("\ufeff \t\r\n")
     if text.startswith("{"):
         return parse_json_feed(text, feed_url)
     with large_document_turn(body):  # feedparser's dicts can take 35 times the feed

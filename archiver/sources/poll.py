@@ -18,6 +18,7 @@ from archiver.config import PollingConfig
 from archiver.errors import ArchiverError, ArchiveUnavailable, FetchError, Interrupted
 from archiver.extract import ExtractError, FoundEmbed, extract_embeds
 from archiver.extract.collect import EmbedList
+from archiver.extract.document import charset_of
 from archiver.extract.urls import clean_url
 from archiver.fetch.http import HttpFetcher, Response
 from archiver.index.bulk import (
@@ -170,7 +171,7 @@ class Poller:
         without a page of its own gets no page and no page job: its embeds are the
         feed's, labelled with the entry (see ``_record_unlinked``).
         """
-        parsed = parse_feed(body, response.final_url)
+        parsed = parse_feed(body, response.final_url, charset_of(response.headers))
         by_link: dict[str, list[FeedEntry]] = {}
         for entry in parsed:
             if entry.link is not None:  # "/live#update-3", "?utm_source=rss": the page
