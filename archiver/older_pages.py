@@ -80,7 +80,7 @@ class OlderPageReader:
     def read(self, limit: int, *, read_back: bool) -> OlderPages | None:
         """Read and record up to ``limit`` older pages; None when the page links none.
 
-        Unless ``read_back`` (or none of the source's older pages is kept yet),
+        Unless ``read_back`` (or none of the page's older pages is kept yet),
         reading stops after a page that holds an embed archived before (by the source,
         or without one on this page or its older pages): from there on, its older
         pages were read already.
@@ -101,10 +101,10 @@ class OlderPageReader:
                 select(Page.url, Embed.url).outerjoin(Embed, Embed.page_id == Page.id).where(ours)
             ).all()
         archived = {embed for _, embed in rows if embed is not None}
-        if self.source_id is not None:
-            # none of its older pages kept yet (a source polled before they were read):
-            # read back as on a first poll
-            read_back = read_back or not any(continues_page(self.first_url, p) for p, _ in rows)
+        # none of its older pages kept yet (a first capture, a source polled before they
+        # were read): read back as on a first poll. The first page's embeds may be
+        # archived already, by the feed entries that link to it, without its older pages.
+        read_back = read_back or not any(continues_page(self.first_url, p) for p, _ in rows)
         # what the first page holds now is recorded there, not on an older page
         known = archived | {embed.url for embed in self.first.embeds}
         older = OlderPages()

@@ -336,3 +336,29 @@ def test_a_live_blog_a_feed_entry_links_is_read_back_and_then_up_to_what_was_arc
             ]
     found = json.loads(run_cli(config, "search", "--page", server.url("/live"), "--json").stdout)
     assert len(found) == 4  # the blog's address finds its older pages' files too
+
+
+def test_a_live_blog_whose_feed_carries_its_newest_updates_is_read_back_in_full(
+    tmp_path: Path, db_url: str, server: FixtureServer
+) -> None:
+    """The feed's entries record the newest updates' embeds on the live page before its
+    job runs; the first capture took them for an earlier reading and stopped at the
+    first older page holding one, so updates older than the feed were never archived."""
+    for seed, name in enumerate("ABC"):
+        server.add_file(f"/media/{name}.jpg", make_photo(tmp_path / f"{name}.jpg", seed=seed))
+    serve_blog(server, [["C"], ["B"], ["A"]])
+    feed = FEED.format(base=server.url("").rstrip("/"), title="{title}").replace(
+        "<description>{title}</description>",
+        "<description>&lt;img src='/media/C.jpg'&gt;&lt;img src='/media/B.jpg'&gt;</description>",
+    )
+    server.add_bytes("/feed", feed.format(title="rebels advance").encode(), "application/rss+xml")
+    data = settings(tmp_path / "storage", db_url, polling={"older_pages": 5})
+    config = write_config(tmp_path / "archiver.toml", {**data, "liveness": {"enabled": False}})
+    assert run_cli(config, "source", "add", server.url("/feed"), "--every", "1h").returncode == 0
+
+    first = run_cli(config, "run", "--once")
+
+    assert first.returncode == 0, first.stderr
+    assert server.hits("/live?page=3") == 1
+    with Archive.open(config_from_dict(data)) as archive:
+        assert embeds_by_page(archive)["A"] == ("live?page=3", False)

@@ -674,4 +674,3 @@ def test_a_feed_declaring_no_encoding_is_read_in_the_charset_its_server_names(
     declared = rss("<item><title>Ḥimṣ</title><link>https://ex.example/1</link></item>")
     (entry,) = parse_feed(declared.encode(), FEED_URL, "iso-8859-1")
     assert entry.title == "Ḥimṣ"
-
