@@ -674,3 +674,30 @@ def test_a_feed_declaring_no_encoding_is_read_in_the_charset_its_server_names(
     declared = rss("<item><title>Ḥimṣ</title><link>https://ex.example/1</link></item>")
     (entry,) = parse_feed(declared.encode(), FEED_URL, "iso-8859-1")
     assert entry.title == "Ḥimṣ"
+
+
+def test_a_changed_entry_queues_its_page_again_after_the_page_failed_for_good(
+    polling: tuple[Config, Archive, Poller], server: FixtureServer
+) -> None:
+    """A feed often goes out before its article is up: the page's 404 made its job gone,
+    and later changes of the entry, once the page was there, never captured it."""
+    _, archive, poller = polling
+    link = server.url("/story")
+    item = "<item><title>{}</title><link>" + link + "</link><description>{}</description></item>"
+    server.add_bytes("/feed", rss(item.format("Shelling", "soon")).encode(), "application/rss+xml")
+    with archive.session() as session:
+        source_id = add_source(session, server.url("/feed"), every=600).id
+    poller.poll(source_id)
+    with archive.session() as session:
+        job = session.scalars(select(CaptureJob).where(CaptureJob.url == link)).one()
+        job.state, job.next_attempt_at, job.attempts = "gone", None, 1  # the 404
+        job_id = job.id
+
+    server.add_bytes(
+        "/feed", rss(item.format("Shelling", "footage")).encode(), "application/rss+xml"
+    )
+    assert poller.poll(source_id).new_entries == 1
+
+    with archive.read_session() as session:
+        job = session.get_one(CaptureJob, job_id)
+        assert (job.state, job.attempts, job.next_attempt_at is not None) == ("pending", 0, True)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, case, exists, func, select, update
+from sqlalchemy import Table, and_, bindparam, case, exists, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -111,13 +111,17 @@ def record_feed_entries(
         [{"url": link, "embed_id": None, **job_row} for link in page_links],
     )
     # a changed entry's page may have changed too (a developing story, a live blog):
-    # captured again; a capture under way or waiting to be retried is left to finish
+    # captured again, also after a failure for good (the feed went out before the page
+    # was up: a 404); a capture under way or waiting to be retried is left to finish
     session.execute(
         update(CaptureJob)
         .where(
             CaptureJob.embed_id.is_(None),
             CaptureJob.url.in_(page_links),
-            CaptureJob.state == JobState.DONE,
+            or_(
+                CaptureJob.state.in_((JobState.DONE, JobState.GONE)),
+                and_(CaptureJob.state == JobState.FAILED, CaptureJob.next_attempt_at.is_(None)),
+            ),
         )
         .values(state=JobState.PENDING, attempts=0, next_attempt_at=now, updated_at=now)
         .execution_options(synchronize_session=False)
