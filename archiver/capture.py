@@ -48,6 +48,7 @@ from archiver.fetch.http import (
     Download,
     HttpFetcher,
     Response,
+    is_refusal,
 )
 from archiver.fetch.post_readers import PostReader, post_reader
 from archiver.fetch.posts import PlatformPost
@@ -752,15 +753,15 @@ class Capturer:
         """A media file at its canonical address, or else at the page's own spelling.
 
         The canonical URL drops tracking parameters and asks for a photo's uploaded
-        size (`file_url`); when the server refuses that address (a 4xx that is not worth
-        a retry), the URL as the page wrote it, which its readers saw working, is tried
-        before the file is given up. The canonical address's error is the one kept.
+        size (`file_url`); when the server refuses that address (a 4xx other than a
+        time-out or rate limit), the URL as the page wrote it, which its readers saw
+        working, is tried before the file is given up. The canonical address's error is
+        the one kept.
         """
         try:
             return self._download_file(embed.url, embed)
         except FetchError as exc:
-            refused = not exc.retryable and 400 <= (exc.http_status or 0) < 500
-            if not refused or embed.original_url == embed.url:
+            if not is_refusal(exc.http_status) or embed.original_url == embed.url:
                 raise
             try:
                 return self._download_file(embed.original_url, embed)

@@ -79,11 +79,13 @@ def test_cli_capture_and_search_contract(
         "<article><p>UPDATE 1430 GMT: Shelling reported:</p><img src='/photo.jpg'></article>",
     )
     server.add_status("/busy.jpg", 503)
-    server.add_status("/private.jpg", 403)
+    server.add_status("/private.jpg", 403)  # a bot check as often as for good: retried
+    server.add_status("/refused.jpg", 400)
     server.add_page(
         "/bad",
         "<article><p>Two:</p><img src='/photo.jpg'><img src='/gone.jpg'>"
-        "<p>More:</p><img src='/busy.jpg'><img src='/private.jpg'></article>",
+        "<p>More:</p><img src='/busy.jpg'><img src='/private.jpg'><img src='/refused.jpg'>"
+        "</article>",
     )
 
     assert run_cli(config_file, "init").returncode == 0
@@ -100,9 +102,11 @@ def test_cli_capture_and_search_contract(
     lines = {line.split()[2].rsplit("/", 1)[1]: line for line in failures.splitlines()}
     assert lines["gone.jpg"].endswith("(HTTP 410 from " + server.url("/gone.jpg") + ")")
     assert re.search(r"\(HTTP 503 [^)]*\)  next attempt 20\d\d-", lines["busy.jpg"])
-    assert lines["private.jpg"].endswith("  not retried")
+    assert re.search(r"\(HTTP 403 [^)]*\)  next attempt 20\d\d-", lines["private.jpg"])
+    assert lines["refused.jpg"].endswith("  not retried")
     # capturing the page again tries every item not archived yet, at once
-    hits = {name: server.hits(f"/{name}") for name in ("gone.jpg", "busy.jpg", "private.jpg")}
+    names = ("gone.jpg", "busy.jpg", "private.jpg", "refused.jpg")
+    hits = {name: server.hits(f"/{name}") for name in names}
     again = run_cli(config_file, "capture", server.url("/bad"))
     assert again.returncode == 1 and again.stdout.count("already ") == 1
     for name, before in hits.items():
