@@ -102,7 +102,7 @@ class Daemon:
         self.workers = ThreadPoolExecutor(config.download.concurrency, "job")
         self.pollers = ThreadPoolExecutor(config.polling.concurrency, "poll")
         self.inflight: dict[int, Future[None]] = {}
-        self.polling: set[Future[object]] = set()
+        self.polling: dict[Future[object], int] = {}  # each poll running, and its source
         self.lock = threading.Lock()
         self.accepting = True
         self.stop_requested = threading.Event()
@@ -169,7 +169,7 @@ class Daemon:
     def poll_due(self) -> int:
         """Poll every due source, refilling the poll pool as polls finish (not once per
         tick: polls take milliseconds); returns how many were started."""
-        return _refill(self._poll_batch, lambda: self.polling, self)
+        return _refill(self._poll_batch, lambda: set(self.polling), self)
 
     def _poll_batch(self) -> int | None:
         """Claim due sources for the free poll slots: the number started, or None when
@@ -177,16 +177,17 @@ class Daemon:
         if not self.accepting:
             return 0
         with self.lock:
-            self.polling = {f for f in self.polling if not f.done()}
+            self.polling = {f: s for f, s in self.polling.items() if not f.done()}
             room = self.config.polling.concurrency * 2 - len(self.polling)
+            busy = set(self.polling.values())
         if room <= 0:
             return None
         with self.archive.session() as session:
-            due = claim_due_sources(session, utcnow(), room)
+            due = claim_due_sources(session, utcnow(), room, busy)
         with self.lock:  # as in `_drain_batch`: nothing is submitted once shutdown began
             if self.accepting:
                 for source_id in due:
-                    self.polling.add(self.pollers.submit(self._poll, source_id))
+                    self.polling[self.pollers.submit(self._poll, source_id)] = source_id
                 return len(due)
         for source_id in due:  # claimed as the shutdown began: due again at the next start
             self.poller.release(source_id)
@@ -437,7 +438,7 @@ class Daemon:
         grace = self.config.daemon.shutdown_grace
         with self.lock:
             running = [f for f in self.inflight.values() if not f.done()]
-            polls = [f for f in self.polling | self.checking if not f.done()]
+            polls = [f for f in {*self.polling, *self.checking} if not f.done()]
         if running or polls:
             log_event("daemon.stopping", in_flight=len(running), grace_seconds=grace)
         everything: list[Future[Any]] = [*running, *polls]

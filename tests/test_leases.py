@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import threading
+from concurrent.futures import Future
 from datetime import timedelta
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from archiver.capture import Capturer, CaptureReport
 from archiver.config import config_from_dict
 from archiver.daemon import Daemon
 from archiver.errors import FetchError
-from archiver.index.models import CaptureJob, utcnow
+from archiver.index.models import CaptureJob, Source, utcnow
 from archiver.jobs import (
     MAX_ATTEMPTS,
     JobState,
@@ -32,6 +33,8 @@ from archiver.jobs import (
     start,
     url_job,
 )
+from archiver.sources.poll import claim_due_sources
+from archiver.sources.registry import add_source
 
 LEASE = 1.0  # seconds: short, so a test sees one expire
 
@@ -274,3 +277,23 @@ def test_an_embed_another_worker_is_capturing_makes_the_capture_not_ok(
     (item,) = report.items
     assert (item.status, item.reason) == ("queued", "being captured by another worker")
     assert not report.ok
+
+
+def test_a_source_still_being_polled_is_not_polled_again_when_its_claim_lapses(
+    tmp_path: Path,
+) -> None:
+    """Claiming a source holds it for five minutes at most; a live blog read back over
+    thirty slow older pages takes longer, and its next poll began beside the first."""
+    with _archive(tmp_path / "storage") as archive:
+        daemon = Daemon(archive)
+        with archive.session() as session:
+            source_id = add_source(session, "https://example.org/live", every=60).id
+        running: Future[object] = Future()  # the poll of that source, under way
+        daemon.polling[running] = source_id
+        with archive.session() as session:  # its claim lapsed: due again
+            session.get_one(Source, source_id).next_poll_at = utcnow() - timedelta(seconds=1)
+
+        assert daemon._poll_batch() == 0
+
+        with archive.session() as session:  # left due, untouched, for when that poll ends
+            assert claim_due_sources(session, utcnow(), 10) == [source_id]

@@ -6,6 +6,7 @@ import hashlib
 import logging
 import math
 import random
+from collections.abc import Collection
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Literal
@@ -62,12 +63,16 @@ def _entry_digests(session: Session, links: list[str]) -> dict[str, str | None]:
     return found
 
 
-def claim_due_sources(session: Session, now: datetime, limit: int) -> list[int]:
+def claim_due_sources(
+    session: Session, now: datetime, limit: int, busy: Collection[int] = ()
+) -> list[int]:
     """Take due, unpaused sources; pushing their next poll out acts as a lease so
-    another daemon on the same database does not poll them at the same time."""
+    another daemon on the same database does not poll them at the same time. Sources
+    in ``busy`` (this process is polling them: a poll can outlast that lease) are not
+    taken again."""
     query = (
         select(Source)
-        .where(Source.paused.is_(False), Source.next_poll_at <= now)
+        .where(Source.paused.is_(False), Source.next_poll_at <= now, Source.id.not_in(busy))
         .order_by(Source.next_poll_at)
         .limit(limit)
     )
