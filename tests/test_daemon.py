@@ -8,15 +8,16 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, select
+from sqlalchemy import create_engine, select, update
 from sqlalchemy.orm import Session
 from support import FixtureServer, MediaSet, make_photo
 from support.archiving import run_cli, settings, start_daemon, write_config
 
-from archiver.index.models import CaptureJob, Embed, Media, Source
+from archiver.index.models import CaptureJob, Embed, Media, Source, utcnow
 
 RSS = """<?xml version="1.0" encoding="utf-8"?>
 <rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/">
@@ -299,6 +300,19 @@ def test_conditional_get_skips_unchanged_sources(
     assert second.headers["if-none-match"]
     (source,) = archive.query(select(Source))
     assert source.last_result == "unchanged"  # type: ignore[attr-defined]
+
+    # answered 304 for a day: fetched whole once, in case the validators never move
+    engine = create_engine(archive.db_url)
+    with engine.begin() as connection:
+        day_ago = utcnow() - timedelta(days=1, seconds=1)
+        connection.execute(update(Source).values(fetched_whole_at=day_ago))
+    engine.dispose()
+    time.sleep(1.2)
+    archive.cli("run", "--once")
+    third = [r for r in server.requests if r.path == "/page"][2]
+    assert "if-none-match" not in third.headers and "if-modified-since" not in third.headers
+    (source,) = archive.query(select(Source))
+    assert utcnow() - source.fetched_whole_at < timedelta(minutes=1)  # type: ignore[attr-defined]
 
 
 def test_sources_from_the_config_file_are_synced(tmp_path: Path, server: FixtureServer) -> None:

@@ -260,6 +260,7 @@ class Source(Base):
     from_config: Mapped[bool] = mapped_column(default=False)
     next_poll_at: Mapped[datetime] = mapped_column(index=True)
     last_polled_at: Mapped[datetime | None]
+    fetched_whole_at: Mapped[datetime | None]  # last answered with a body, not a 304
     last_result: Mapped[str | None] = mapped_column(String(16))  # changed | unchanged | error
     last_error: Mapped[str | None] = mapped_column(Text)
     consecutive_errors: Mapped[int] = mapped_column(default=0)

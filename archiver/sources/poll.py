@@ -63,6 +63,11 @@ def _entry_digests(session: Session, links: list[str]) -> dict[str, str | None]:
     return found
 
 
+#: A source answered "304 Not Modified" this long is fetched whole once: a server
+#: whose validators never move (a script sending its own file's mtime) hides new entries.
+REFETCH_WHOLE = timedelta(days=1)
+
+
 def claim_due_sources(
     session: Session, now: datetime, limit: int, busy: Collection[int] = ()
 ) -> list[int]:
@@ -100,10 +105,12 @@ class Poller:
             source = session.get_one(Source, source_id)
             url, kind = source.url, source.kind
             conditional = {}
-            if source.etag:
-                conditional["If-None-Match"] = source.etag
-            if source.last_modified:
-                conditional["If-Modified-Since"] = source.last_modified
+            whole = source.fetched_whole_at
+            if whole is not None and utcnow() - whole < REFETCH_WHOLE:
+                if source.etag:
+                    conditional["If-None-Match"] = source.etag
+                if source.last_modified:
+                    conditional["If-Modified-Since"] = source.last_modified
             known_sha = source.content_sha256
         first_poll = known_sha is None  # never read: older pages are read back to the limit
         result = PollResult(source_id, url, "unchanged")
@@ -337,6 +344,7 @@ class Poller:
                 if response is not None and response.status != 304:
                     source.etag = response.headers.get("etag")
                     source.last_modified = response.headers.get("last-modified")
+                    source.fetched_whole_at = now
                 source.next_poll_at = self._next(source.every_seconds, now)
         level = logging.WARNING if result.result == "error" else logging.INFO
         log_event(
