@@ -680,3 +680,37 @@ def test_migration_0019_clears_the_upload_time_a_file_server_gave(
     assert [tuple(row) for row in found] == [(None, None), (moment.date(), moment)]
     assert owed == [1]
     engine.dispose()
+
+
+def test_migration_0022_keeps_each_pages_entry_digest_under_its_feed(db_url: str) -> None:
+    """The one digest a page kept goes to the feed the page names, and back."""
+    engine = make_engine(db_url)
+    _alembic(engine, "upgrade", "0021")
+    now = datetime(2013, 9, 28, 18, tzinfo=UTC)
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO sources (id, url, kind, every_seconds, paused, from_config,"
+                " next_poll_at, consecutive_errors, created_at)"
+                " VALUES (1, 'https://ex.example/feed', 'feed', 600, false, false, :t, 0, :t)"
+            ),
+            {"t": now},
+        )
+        for page_id, source, digest in ((1, 1, "d" * 64), (2, None, "e" * 64), (3, 1, None)):
+            connection.execute(
+                text(
+                    "INSERT INTO pages (id, url, source_id, feed_entry_sha256, first_fetched_at,"
+                    " last_fetched_at) VALUES (:id, :url, :source, :digest, :t, :t)"
+                ),
+                {"id": page_id, "url": f"https://ex.example/{page_id}", "source": source}
+                | {"digest": digest, "t": now},
+            )
+    _alembic(engine, "upgrade", "0022")
+    with engine.connect() as connection:
+        rows = connection.execute(text("SELECT source_id, page_id, digest FROM feed_entry_digests"))
+        assert [tuple(row) for row in rows] == [(1, 1, "d" * 64)]
+    _alembic(engine, "downgrade", "0021")
+    with engine.connect() as connection:
+        rows = connection.execute(text("SELECT id, feed_entry_sha256 FROM pages ORDER BY id"))
+        assert [tuple(row) for row in rows] == [(1, "d" * 64), (2, None), (3, None)]
+    engine.dispose()

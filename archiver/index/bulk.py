@@ -18,7 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from archiver.extract import FoundEmbed
-from archiver.index.models import CaptureJob, Embed, Page
+from archiver.index.models import CaptureJob, Embed, FeedEntryDigest, Page
 from archiver.index.records import live_source, retitle_page
 from archiver.jobs import JobState
 
@@ -40,6 +40,38 @@ def insert_ignoring_duplicates(
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     session.execute(insert(table).on_conflict_do_nothing(), list(rows))
+
+
+def entry_digests(session: Session, source_id: int, links: list[str]) -> dict[str, str]:
+    """The digest of what this source's entries last said of each of these links."""
+    found: dict[str, str] = {}
+    for start in range(0, len(links), 500):
+        rows = session.execute(
+            select(Page.url, FeedEntryDigest.digest)
+            .join(FeedEntryDigest, FeedEntryDigest.page_id == Page.id)
+            .where(FeedEntryDigest.source_id == source_id, Page.url.in_(links[start : start + 500]))
+        )
+        found.update({url: digest for url, digest in rows})
+    return found
+
+
+def _record_digests(session: Session, source_id: int, digests: list[tuple[int, str]]) -> None:
+    """Keep what the source's entries now say of their pages (sorted by page, as every
+    poller writes them: no two wait on each other's rows)."""
+    table = cast(Table, FeedEntryDigest.__table__)
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(table)
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[table.c.source_id, table.c.page_id],
+            set_={"digest": statement.excluded.digest},
+        ),
+        [
+            {"source_id": source_id, "page_id": page_id, "digest": digest}
+            for page_id, digest in sorted(digests)
+        ],
+    )
 
 
 def record_feed_entries(
@@ -82,6 +114,7 @@ def record_feed_entries(
                 retitled.extend(files)
     page = cast(Table, Page.__table__)
     at = bindparam("at", type_=page.c.last_fetched_at.type)
+    source = live_source(session, source_id)
     session.execute(
         update(page)
         .where(page.c.id == bindparam("page_id"))
@@ -89,19 +122,17 @@ def record_feed_entries(
             # a title only where the entry has one; a capture of the page may have
             # committed a later fetch time since this poll began
             title=func.coalesce(bindparam("entry_title", type_=page.c.title.type), page.c.title),
-            source_id=live_source(session, source_id),
-            feed_entry_sha256=bindparam("digest"),
+            source_id=source,
             last_fetched_at=case(
                 (page.c.last_fetched_at.is_(None), at),
                 (page.c.last_fetched_at < at, at),
                 else_=page.c.last_fetched_at,
             ),
         ),
-        [
-            {"page_id": page_ids[e.link], "entry_title": e.title, "digest": e.digest, "at": now}
-            for e in entries
-        ],
+        [{"page_id": page_ids[e.link], "entry_title": e.title, "at": now} for e in entries],
     )
+    if source is not None:
+        _record_digests(session, source, [(page_ids[e.link], e.digest) for e in entries])
     job_row = {"state": "pending", "attempts": 0, "next_attempt_at": now}
     job_row |= {"created_at": now, "updated_at": now}
     page_links = [e.link for e in entries if e.page_job]

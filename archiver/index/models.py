@@ -113,7 +113,8 @@ class Page(Base):
     url: Mapped[str] = mapped_column(Text, unique=True)
     title: Mapped[str | None] = mapped_column(Text)
     source_id: Mapped[int | None] = mapped_column(ForeignKey("sources.id", ondelete="SET NULL"))
-    feed_entry_sha256: Mapped[str | None] = mapped_column(String(64))  # of its feed content
+    # unused since migration 0022: the digest is kept per source (`FeedEntryDigest`)
+    feed_entry_sha256: Mapped[str | None] = mapped_column(String(64))
     # an older page of a page split into pages: the first page's address
     first_page_url: Mapped[str | None] = mapped_column(Text, index=True)
     first_fetched_at: Mapped[datetime]
@@ -413,6 +414,22 @@ class DuplicateMember(Base):
 
     group: Mapped[DuplicateGroup] = relationship(back_populates="members")
     media: Mapped[Media] = relationship()
+
+
+class FeedEntryDigest(Base):
+    """The digest of what a feed's entries said of a page they link, when last indexed:
+    an entry unchanged since is skipped. Kept per feed, as two feeds linking one story
+    say different things of it."""
+
+    __tablename__ = "feed_entry_digests"
+
+    source_id: Mapped[int] = mapped_column(
+        ForeignKey("sources.id", ondelete="CASCADE"), primary_key=True
+    )
+    page_id: Mapped[int] = mapped_column(
+        ForeignKey("pages.id", ondelete="CASCADE"), primary_key=True
+    )
+    digest: Mapped[str] = mapped_column(String(64))
 
 
 class SidecarDebt(Base):

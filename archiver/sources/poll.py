@@ -25,10 +25,11 @@ from archiver.fetch.http import HttpFetcher, Response
 from archiver.index.bulk import (
     EntryRecord,
     embed_row,
+    entry_digests,
     insert_ignoring_duplicates,
     record_feed_entries,
 )
-from archiver.index.models import CaptureJob, Embed, Page, Source, utcnow
+from archiver.index.models import CaptureJob, Embed, Source, utcnow
 from archiver.integrity.eventlog import logged_session
 from archiver.logs import log_event
 from archiver.sources.entries import FeedEntry, link_media, media_embeds
@@ -51,16 +52,6 @@ class PollResult:
     new_entries: int = 0
     older_pages: int | None = None  # of a live page split into pages, read in this poll
     error: str | None = None
-
-
-def _entry_digests(session: Session, links: list[str]) -> dict[str, str | None]:
-    """The content digest last recorded for each known entry link (bulk, in chunks)."""
-    found: dict[str, str | None] = {}
-    for start in range(0, len(links), 500):
-        chunk = links[start : start + 500]
-        rows = session.execute(select(Page.url, Page.feed_entry_sha256).where(Page.url.in_(chunk)))
-        found.update({url: digest for url, digest in rows})
-    return found
 
 
 #: A source answered "304 Not Modified" this long is fetched whole once: a server
@@ -200,7 +191,7 @@ class Poller:
         for start in range(0, len(entries), ENTRY_BATCH):
             batch = entries[start : start + ENTRY_BATCH]
             with self.archive.session() as session:
-                seen = _entry_digests(session, [link for link, _ in batch])
+                seen = entry_digests(session, source_id, [link for link, _ in batch])
                 records = []
                 for link, group in batch:
                     digest = _group_digest(group)
