@@ -314,9 +314,12 @@ def test_rate_limit_is_an_error_with_retry_after_and_no_second_request(
 
 
 def test_service_unavailable_carries_retry_after(prober: Prober, server: FixtureServer) -> None:
+    """A HEAD answered 503 with a ``Retry-After`` ends the check: a GET a second later
+    asked again what the server had said not to ask for a while."""
     server.add_retry_after("/v.mp4", 503, "30")
     result = check_file(prober, server.url("/v.mp4"))
-    assert result == CheckResult("error", "HTTP 503", 503, 30.0, "http-range")
+    assert result == CheckResult("error", "HTTP 503", 503, 30.0, "http-head")
+    assert server.hits("/v.mp4") == 1
 
 
 def test_html_instead_of_media_is_a_soft_404(prober: Prober, server: FixtureServer) -> None:
@@ -379,6 +382,67 @@ def test_redirect_to_a_login_page_is_restricted(prober: Prober, server: FixtureS
     assert result.status == "restricted"
     assert result.reason == "redirected to a login page (127.0.0.1/accounts/login)"
     assert "token" not in result.reason
+
+
+CAPTCHA_PAGE = (
+    "<!doctype html><html><head><title>Just a moment...</title></head><body>"
+    "<div class='cf-turnstile'></div><p>Please complete the captcha to continue.</p></body></html>"
+)
+CONSENT_PAGE = "<!doctype html><html><body><h1>Before you continue</h1><form></form></body></html>"
+
+
+def test_walls_before_the_media_are_errors_not_removals(
+    prober: Prober, server: FixtureServer
+) -> None:
+    """A captcha, a bot check or a cookie-consent page answered instead of the site: each
+    was reported to editors as a removal (a soft 404) or as restricted."""
+    server.add_status("/cf.jpg", 403, CAPTCHA_PAGE.encode(), {"cf-mitigated": "challenge"})
+    server.add_page("/wall.jpg", CAPTCHA_PAGE)
+    server.add_page("/player/8", CAPTCHA_PAGE)
+    server.add_redirect("/player/7", "/consent?continue=/player/7")
+    server.add_page("/consent", CONSENT_PAGE)
+    for url, kind in (("/cf.jpg", "file"), ("/wall.jpg", "file"), ("/player/8", "player")):
+        result = prober.check(server.url(url), kind=kind, platform=None)
+        assert result.status == "error", (url, result)
+        assert "anti-bot, captcha or consent page" in result.reason
+    consent = prober.check(server.url("/player/7"), kind="player", platform=None)
+    assert consent.status == "error"
+
+
+def test_single_sign_on_pages_are_login_pages(prober: Prober, server: FixtureServer) -> None:
+    for path, login in (
+        ("/a.jpg", "/common/oauth2/v2.0/authorize?client_id=x"),
+        ("/b.jpg", "/authwall?trk=x"),
+    ):
+        server.add_redirect(path, login)
+        server.add_page(login.split("?")[0], "<html><form><input name=password></form></html>")
+        assert check_file(prober, server.url(path)).status == "restricted", path
+
+
+def test_lost_media_redirected_elsewhere_is_gone(
+    prober: Prober, server: FixtureServer, media: MediaSet
+) -> None:
+    """A removed image redirected to the host's placeholder (imgur's ``/removed.png``)
+    and a removed video's player URL sent to the home page (which plays other videos)
+    were live; a tag manager's ``<noscript><iframe>`` counted as a player."""
+    server.add_file("/removed.png", media.photo_a, content_type="image/png")
+    server.add_redirect("/i/abc123.jpg", "/removed.png")
+    server.add_redirect("/player/99", "/")
+    server.add_page("/", "<html><body><video src='/other.mp4'></video></body></html>")
+    server.add_page(
+        "/player/gtm",
+        "<html><body><noscript><iframe src='https://www.googletagmanager.com/ns.html?id=GTM-X'"
+        " height=0 width=0></iframe></noscript><h1>This video has been removed</h1></body></html>",
+    )
+    image = check_file(prober, server.url("/i/abc123.jpg"))
+    assert (image.status, image.reason) == (
+        "gone",
+        "redirected to a placeholder (127.0.0.1/removed.png, HTTP 200)",
+    )
+    home = prober.check(server.url("/player/99"), kind="player", platform=None)
+    assert home.status == "gone" and "home page" in home.reason
+    tagged = prober.check(server.url("/player/gtm"), kind="player", platform=None)
+    assert tagged.status == "gone"
 
 
 def test_a_hanging_server_times_out_as_an_error(server: FixtureServer) -> None:
@@ -693,6 +757,27 @@ def test_posts_are_checked_by_what_their_platforms_widgets_read(
     result = Prober(client, None, posts=posts).check(url, kind="platform", platform=platform)
     assert (result.status, result.probe) == (status, probe)
     assert reason in result.reason
+
+
+@pytest.mark.parametrize(
+    ("answer", "status"),
+    [
+        (b'{"reason": "private", "message": "Forbidden", "error": 403}', "gone"),
+        (b"<html><body>You've been blocked by network security.</body></html>", "error"),
+    ],
+    ids=["private", "blocked address"],
+)
+def test_a_reddit_refusal_is_read_as_capture_reads_it(
+    client: httpx.Client, server: FixtureServer, answer: bytes, status: str
+) -> None:
+    """A 403 that names why (a subreddit gone private) is gone, as at capture; one that
+    names nothing is a block of this address, which says nothing of the post (it was
+    reported as restricted, a dead embed)."""
+    server.add_status(f"/comments/{reddit.POST_ID}/.json", 403, answer)
+    posts = PostsConfig(reddit_url=server.url())
+    url = f"https://www.reddit.com{reddit.PERMALINK}"
+    result = Prober(client, None, posts=posts).check(url, kind="platform", platform="reddit")
+    assert (result.status, result.http_status) == (status, 403)
 
 
 def test_no_oembed_and_no_ytdlp_cannot_tell(prober: Prober) -> None:

@@ -39,10 +39,28 @@ _MEDIA_TYPE_PREFIXES = ("video/", "image/", "audio/")
 # Types that do not say what the bytes are: look at the bytes.
 _VAGUE_TYPES = frozenset({"", "application/octet-stream", "binary/octet-stream", "text/plain"})
 _LOGIN_PATH = re.compile(
-    r"log-?in|logon|sign-?in|sign_in|(?:^|/)(?:auth|authenticate|sso|session|sessions)(?:/|$)",
+    r"log-?in|logon|sign-?in|sign_in|authwall|oauth2?/|/authorize(?:/|$)|/saml2?/"
+    r"|(?:^|/)(?:auth|authenticate|sso|session|sessions)(?:/|$)",
     re.IGNORECASE,
 )
+# Pages put between a reader and what they asked for: anti-bot challenges, captchas,
+# cookie-consent walls. They say nothing about the media behind them.
+_WALL_MARKERS = re.compile(
+    rb"cf-turnstile|challenge-platform|cf-chl-|<title>\s*just a moment|"
+    rb"attention required! \| cloudflare|captcha-delivery\.com|px-captcha|"
+    rb"(?:complete|solve|enter|pass)\s+(?:the|this|a)\s+captcha|captcha\s+to\s+continue|"
+    rb"are you a robot|verify you are (?:a )?human|unusual traffic from your",
+    re.IGNORECASE,
+)
+_CONSENT_HOSTS = ("consent.", "guce.", "privacy-gate.", "cmp.")
+_CONSENT_PATH = re.compile(r"(?:^|/)(?:consent|cookie-?consent|gdpr|privacy-?gate)(?:/|$)", re.I)
+# Where hosts send a lost file: imgur's /removed.png, Flickr's photo_unavailable.
+_PLACEHOLDER_PATH = re.compile(
+    r"(?:removed|deleted|unavailable|not[-_]?found|no[-_]?image|placeholder)[^/]*$", re.I
+)
 _PLAYER_TAGS = re.compile(rb"<(?:video|iframe|object|embed)\b", re.IGNORECASE)
+# Fallbacks for readers without JavaScript: a tag manager's <noscript><iframe> is no player.
+_NOSCRIPT = re.compile(rb"<noscript\b.*?</noscript\s*>", re.IGNORECASE | re.DOTALL)
 # A media file named anywhere on the page, scripts included (JavaScript players).
 _MEDIA_FILE = re.compile(
     rb"""\.(?:mp4|m4v|webm|mov|m3u8|mpd|mp3|m4a|ogg|ogv|flv)(?:[?#"'\s)\\]|$)""",
@@ -73,6 +91,8 @@ def check_file(client: httpx.Client, url: str, limiter: HostLimiter | None = Non
     except httpx.HTTPError:
         head = None  # a server that chokes on HEAD (hangs up, times out): try GET
     if head is not None:
+        if head.is_success and head.history and _is_placeholder(httpx.URL(url), head.url):
+            return _placeholder(head.url, head.status_code, HEAD_PROBE)
         content_type = _content_type(head.headers)
         length = head.headers.get("content-length", "")
         if (
@@ -83,8 +103,12 @@ def check_file(client: httpx.Client, url: str, limiter: HostLimiter | None = Non
         ):
             code = head.status_code
             return CheckResult("live", _served(code, content_type), code, None, HEAD_PROBE)
-        if head.status_code == 429:
-            return status_result(429, head.headers, HEAD_PROBE)
+        if head.status_code == 429 or (
+            head.status_code >= 500 and "retry-after" in head.headers
+        ):  # the server said when to ask again: not a second request now
+            return status_result(head.status_code, head.headers, HEAD_PROBE)
+        if _challenged(head.headers):
+            return _wall(head.status_code, HEAD_PROBE)
     return _ranged_get(client, url, limiter)
 
 
@@ -96,6 +120,8 @@ def _ranged_get(client: httpx.Client, url: str, limiter: HostLimiter | None) -> 
             client.stream("GET", url, headers=headers, follow_redirects=True) as response,
         ):
             code = response.status_code
+            if _challenged(response.headers):
+                return _wall(code, RANGE_PROBE)
             if not response.is_success:
                 if code == 416 and response.headers.get("content-range", "").endswith("/0"):
                     return CheckResult("gone", "empty file (HTTP 416)", code, None, RANGE_PROBE)
@@ -110,8 +136,12 @@ def _ranged_get(client: httpx.Client, url: str, limiter: HostLimiter | None) -> 
     if _is_html(content_type, first):
         if redirected and _is_login(final):
             return _login(final, code, RANGE_PROBE)
+        if _is_wall(first, final if redirected else None):
+            return _wall(code, RANGE_PROBE)
         reason = f"soft 404: HTML page instead of media (HTTP {code}, {content_type or 'no type'})"
         return CheckResult("gone", reason, code, None, RANGE_PROBE)
+    if redirected and _is_placeholder(httpx.URL(url), final):
+        return _placeholder(final, code, RANGE_PROBE)
     if not first:
         return CheckResult("gone", f"soft 404: empty body (HTTP {code})", code, None, RANGE_PROBE)
     if identify(first, content_type, None) is None and not is_stream_manifest(first, content_type):
@@ -133,6 +163,8 @@ def check_page(
     try:
         with _slot(limiter, url), client.stream("GET", url, follow_redirects=True) as response:
             code = response.status_code
+            if _challenged(response.headers):
+                return _wall(code, probe)
             if not response.is_success:
                 return status_result(code, response.headers, probe)
             content_type = _content_type(response.headers)
@@ -150,7 +182,14 @@ def check_page(
     if not html:
         reason = f"HTTP {code}: the player URL serves media itself ({content_type or 'no type'})"
         return CheckResult("live", reason, code, None, probe)
-    return _player_verdict(body, str(final), code)
+    if redirected and final.path in ("", "/") and httpx.URL(url).path not in ("", "/"):
+        where = f"{final.host}{final.path}"  # the site's home page plays other videos
+        reason = f"soft 404: the player URL now leads to the site's home page ({where})"
+        return CheckResult("gone", reason, code, None, PLAYER_PROBE)
+    verdict = _player_verdict(body, str(final), code)
+    if verdict.status == "gone" and _is_wall(body, final if redirected else None):
+        return _wall(code, probe)
+    return verdict
 
 
 def check_post(
@@ -168,6 +207,15 @@ def check_post(
             client.stream("GET", reader.url, follow_redirects=True) as got,
         ):
             code = got.status_code
+            if not got.is_success and reader.refusal is not None:
+                refused = FetchError(f"HTTP {code}", http_status=code)
+                refused.body = _read(got, PROBE_BYTES)
+                closed = reader.refusal(refused)
+                if closed is not None:  # the platform says why: the post is closed to us
+                    return CheckResult("gone", str(closed)[:300], code, None, probe)
+                if code == 403:  # no reason given: a block of this address, not of the post
+                    reason = f"HTTP {code} with no reason given (a block of this address?)"
+                    return CheckResult("error", reason, code, None, probe)
             if not got.is_success:
                 return status_result(code, got.headers, probe)
             body = _read(got, MAX_PAGE_BYTES)
@@ -193,7 +241,7 @@ def _player_verdict(body: bytes, url: str, code: int) -> CheckResult:
     playable = [e for e in found if e.kind == "platform" or e.media_type != "image"]
     if playable:
         reason = f"HTTP {code}: player page holds media ({playable[0].url})"
-    elif _PLAYER_TAGS.search(body):
+    elif _PLAYER_TAGS.search(_NOSCRIPT.sub(b"", body)):
         reason = f"HTTP {code}: player page holds a player element"
     elif _MEDIA_FILE.search(body):
         reason = f"HTTP {code}: player page names a media file"
@@ -231,6 +279,36 @@ def _is_html(content_type: str, first: bytes) -> bool:
 
 def _is_login(url: httpx.URL) -> bool:
     return bool(_LOGIN_PATH.search(url.path))
+
+
+def _challenged(headers: httpx.Headers) -> bool:
+    """Cloudflare's mark on a challenge it answered instead of the site."""
+    return str(headers.get("cf-mitigated", "")).strip().lower() == "challenge"
+
+
+def _is_wall(body: bytes, redirected_to: httpx.URL | None) -> bool:
+    """Whether an HTML answer is a wall (a captcha, a bot check, a cookie-consent page)
+    rather than the site's own page: it says nothing about the media behind it."""
+    if redirected_to is not None and (
+        redirected_to.host.startswith(_CONSENT_HOSTS) or _CONSENT_PATH.search(redirected_to.path)
+    ):
+        return True
+    return bool(_WALL_MARKERS.search(body[:MAX_PAGE_BYTES]))
+
+
+def _wall(code: int, probe: str) -> CheckResult:
+    reason = f"HTTP {code}: an anti-bot, captcha or consent page answered, not the site"
+    return CheckResult("error", reason, code, None, probe)
+
+
+def _is_placeholder(asked: httpx.URL, final: httpx.URL) -> bool:
+    """Whether a file's address redirected to a stand-in for lost files."""
+    return final.path != asked.path and bool(_PLACEHOLDER_PATH.search(final.path))
+
+
+def _placeholder(final: httpx.URL, code: int, probe: str) -> CheckResult:
+    reason = f"redirected to a placeholder ({final.host}{final.path}, HTTP {code})"
+    return CheckResult("gone", reason[:300], code, None, probe)
 
 
 def _login(url: httpx.URL, code: int, probe: str) -> CheckResult:
