@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from support import FixtureServer, MediaSet, locked_table, pg_schema
 from support.archiving import make_config, run_cli, settings, write_config
 from support.browser import AppClient, sha256_of
@@ -19,7 +19,7 @@ from support.browser import AppClient, sha256_of
 from archiver.archive import Archive
 from archiver.config import LivenessConfig, load_config
 from archiver.extract import extract_embeds
-from archiver.index.models import CaptureJob, LinkCheck, Page, utcnow
+from archiver.index.models import CaptureJob, Embed, LinkCheck, Page, utcnow
 from archiver.index.records import upsert_embed
 from archiver.jobs import MAX_ATTEMPTS, embed_job, retry_returned
 from archiver.liveness.report import embed_statuses
@@ -99,7 +99,13 @@ def test_dead_embeds_are_classified_and_the_archive_named(
     assert "original.jpg" in report.stdout
 
     server.add_status("/media/photo_a.jpg", 503)  # an error in between: not a new death
-    assert check(config, "--page", shared)["photo_a.jpg"]["status"] == "error"
+    erred = check(config, "--page", shared)
+    assert (erred["photo_a.jpg"]["status"], erred["photo_a.jpg"]["dead"]) == ("error", True)
+    assert erred["clip_a.mp4"]["dead"] is False  # it was live, then erred
+    with Archive.open(load_config(config)) as archive, AppClient(create_app(archive)) as client:
+        editors = client.get("/editors").text  # counted and flagged as dead still
+    assert "2 of 2 shown embeds are dead on the page" in editors
+    assert "dead since" in editors
     assert embeds_with(config, "gone", "restricted") == {"1", "photo_a.jpg"}  # still dead
     assert "clip_a.mp4" not in embeds_with(config, "gone")  # it was live, then erred
     server.add_status("/media/photo_a.jpg", 404)
@@ -155,6 +161,27 @@ def test_the_report_says_why_an_embed_has_no_archived_copy(
     with Archive.open(load_config(config)) as archive, AppClient(create_app(archive)) as client:
         editors = client.get("/editors", params={"status": "all"}).text
     assert "capture gone: HTTP 404" in editors and "capture failed: HTTP 503" in editors
+
+
+def test_a_dead_embed_the_page_no_longer_carries_is_not_left_to_replace(
+    config: Path, server: FixtureServer
+) -> None:
+    """An editor replaced a dead embed and the next poll recorded it removed: it stayed
+    on the editors' list of dead embeds to replace, without a word of the removal."""
+    assert run_cli(config, "capture", server.url("/live")).returncode == 0
+    server.add_status("/media/photo_a.jpg", 404)
+    check(config)
+    with Archive.open(load_config(config)) as archive:
+        with archive.session() as session:
+            session.execute(
+                update(Embed).where(Embed.url.endswith("photo_a.jpg")).values(removed_at=utcnow())
+            )
+        with AppClient(create_app(archive)) as client:
+            editors = client.get("/editors").text
+    assert "0 of 1 shown embed is dead on the page" in editors
+    assert "no longer on the page since" in editors
+    row = check(config, "--status", "gone")["photo_a.jpg"]
+    assert row["dead"] is True and row["removed_from_page_at"] is not None
 
 
 def test_check_usage_errors(config: Path) -> None:

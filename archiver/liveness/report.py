@@ -5,7 +5,15 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, ColumnExpressionArgument, ScalarSelect, and_, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    ColumnExpressionArgument,
+    ScalarSelect,
+    and_,
+    case,
+    or_,
+    select,
+)
 from sqlalchemy.orm import Session, selectinload
 
 from archiver.extract.urls import url_spellings
@@ -52,10 +60,18 @@ class EmbedStatus:
     job: CaptureJob | None = None
     # the files archived from this embed's URL, through this page or any other
     copies: tuple[Media, ...] = ()
+    # the last status other than ``error`` (an error says nothing of the URL)
+    settled: str | None = None
 
     @property
     def status(self) -> str:
         return self.check.status if self.check and self.check.status else "unchecked"
+
+    @property
+    def dead(self) -> bool:
+        """Gone or restricted, until a check says otherwise: a later error (a 503)
+        does not bring a dead embed back."""
+        return self.settled in DEAD
 
     def to_json(self) -> dict[str, Any]:
         """The ``archiver check --json`` object."""
@@ -69,6 +85,9 @@ class EmbedStatus:
             "http_status": check.http_status if check else None,
             "checked_at": iso(check.checked_at) if check else None,
             "first_seen_dead_at": iso(check.first_seen_dead_at) if check else None,
+            "dead": self.dead,
+            # an embed the page no longer carries (an editor replaced it): since when
+            "removed_from_page_at": iso(self.embed.removed_at),
             "archived_sha256": [media.sha256 for media in self.copies],
             "kept_post": self.kept_post.to_json() if self.kept_post else None,
             "capture": self.capture(),
@@ -155,8 +174,12 @@ def embed_statuses(
     ``statuses`` filters in the query ("unchecked": no check, or none finished yet), so
     a dashboard of the dead embeds of a large archive does not load the live ones.
     """
+    # evaluated for erring checks only: the others' status is their settled one
+    settled = case(
+        (LinkCheck.status == "error", settled_status(LinkCheck.id)), else_=LinkCheck.status
+    )
     query = (
-        select(Embed, LinkCheck, CaptureJob)
+        select(Embed, LinkCheck, CaptureJob, settled)
         .outerjoin(LinkCheck, LinkCheck.url == Embed.url)
         .outerjoin(CaptureJob, CaptureJob.embed_id == Embed.id)
         .where(Embed.page_id.is_not(None))
@@ -181,11 +204,11 @@ def embed_statuses(
         query = query.where(or_(*wanted))
     query = query.offset(offset).limit(limit)
     rows = session.execute(query).all()
-    posts = kept_posts(session, layout, {e.url for e, _, _ in rows if e.kind == "platform"})
-    copies = archived_copies(session, {embed.url for embed, _, _ in rows})
+    posts = kept_posts(session, layout, {e.url for e, *_ in rows if e.kind == "platform"})
+    copies = archived_copies(session, {embed.url for embed, *_ in rows})
     return [
-        EmbedStatus(embed, check, layout, posts.get(embed.url), job, copies.get(embed.url, ()))
-        for embed, check, job in rows
+        EmbedStatus(embed, check, layout, posts.get(embed.url), job, copies.get(embed.url, ()), now)
+        for embed, check, job, now in rows
     ]
 
 

@@ -19,7 +19,7 @@ from fastapi.templating import Jinja2Templates
 from archiver import __version__
 from archiver.archive import Archive
 from archiver.errors import HashingError
-from archiver.liveness.report import STATUSES, parse_statuses
+from archiver.liveness.report import DEAD, STATUSES, parse_statuses
 from archiver.search import QueryError
 from archiver.similar import SimilarQuery, similar_to_file
 from archiver.status import status_report
@@ -34,7 +34,6 @@ from archiver.web.security import (
 )
 from archiver.web.uploads import BadUpload, UploadTooLarge, receive_upload
 from archiver.web.views import (
-    DEAD,
     Offset,
     duplicate_groups,
     editors_report,

@@ -27,7 +27,6 @@ MAX_LIMIT = 1000
 #: Query parameters of paged listings (the API's embeds and groups, the pages).
 Limit = Annotated[int, Query(ge=1, le=10_000)]
 Offset = Annotated[int, Query(ge=0, le=10**9)]
-DEAD = ("gone", "restricted")
 
 
 def search_query(*, limit: int = 100, **filters: str | None) -> SearchQuery:
@@ -167,7 +166,8 @@ class PageReport:
 
     @property
     def dead(self) -> int:
-        return sum(1 for e in self.embeds if e["status"] in DEAD)
+        """Dead embeds the page still carries: what is left for an editor to replace."""
+        return sum(1 for e in self.embeds if e["dead"] and not e["removed_from_page_at"])
 
 
 def editors_report(
