@@ -852,7 +852,7 @@ def test_gallery_page_picks_largest_renditions_and_merges_page_metadata() -> Non
     result = extract_embeds(page("news_gallery.html"), "https://www.newsroom.example/x")
 
     assert [(e.found_in, e.url) for e in result.embeds] == [
-        ("picture", "https://www.newsroom.example/world/images/market-1600.webp"),
+        ("picture", "https://www.newsroom.example/world/images/market-1600.jpg"),  # not its WebP
         ("img", "https://www.newsroom.example/world/images/bakery-2048.jpg"),
         ("a-img", "https://www.newsroom.example/media/full/school-ruins.jpg"),
         ("img", "https://www.newsroom.example/world/images/portrait@3x.jpg"),
