@@ -19,10 +19,12 @@ from support.browser import AppClient, sha256_of
 from archiver.archive import Archive
 from archiver.config import LivenessConfig, load_config
 from archiver.extract import extract_embeds
-from archiver.index.models import CaptureJob, Embed, LinkCheck, Page, utcnow
+from archiver.index.models import CaptureJob, Embed, LinkCheck, LinkCheckEvent, Page, utcnow
 from archiver.index.records import upsert_embed
 from archiver.jobs import MAX_ATTEMPTS, embed_job, retry_returned
+from archiver.liveness import service
 from archiver.liveness.report import embed_statuses
+from archiver.liveness.result import CheckResult
 from archiver.liveness.schedule import CLAIM_LEASE, next_check
 from archiver.liveness.service import LivenessChecker, Target, claim_due, sync_targets
 from archiver.web import create_app
@@ -355,6 +357,48 @@ def test_results_the_database_cannot_take_are_one_line_and_checked_again(
             with archive.read_session() as session:
                 statuses = {c.status for c in session.scalars(select(LinkCheck))}
     assert statuses == {"live"}
+
+
+def test_one_turn_to_gone_recorded_by_two_checkers_at_once_is_one_death(
+    tmp_path: Path,
+    db_url: str,
+    server: FixtureServer,
+    media: MediaSet,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The daemon and an ``archiver check`` found the same URL gone at the same moment:
+    on PostgreSQL both read it live before either committed, and the death was
+    recorded, and notified, twice."""
+    server.add_file("/a.jpg", media.photo_a)
+    server.add_page("/live", "<article><p>One:</p><img src='/a.jpg'></article>")
+    config = write_config(tmp_path / "a.toml", settings(tmp_path / "storage", db_url))
+    assert run_cli(config, "capture", server.url("/live")).returncode == 0
+    first_in = threading.Event()
+    record_liveness = service.record_liveness
+
+    def slow_first(*args: Any, **kwargs: Any) -> Any:
+        if threading.current_thread().name == "first":  # it holds the row a while
+            first_in.set()
+            time.sleep(1.0)
+        return record_liveness(*args, **kwargs)
+
+    monkeypatch.setattr(service, "record_liveness", slow_first)
+    with Archive.open(load_config(config)) as archive:
+        checker, due = _checker_and_due(archive)
+        (target,) = [t for t in due if t.url.endswith("/a.jpg")]
+        checker.record([(target, CheckResult("live", "HTTP 200", 200, None, "http-head"))])
+        gone = [(target, CheckResult("gone", "HTTP 404", 404, None, "http-range"))]
+        first = threading.Thread(target=checker.record, args=(gone,), name="first")
+        first.start()
+        assert first_in.wait(10)
+        checker.record(gone)  # the other checker, while the first has not committed
+        first.join()
+        checker.close()
+        with archive.read_session() as session:
+            deaths = session.scalars(
+                select(LinkCheckEvent.status).where(LinkCheckEvent.status == "gone")
+            ).all()
+    assert deaths == ["gone"]
 
 
 def _checker_and_due(archive: Archive) -> tuple[LivenessChecker, list[Target]]:

@@ -208,8 +208,16 @@ class LivenessChecker:
         with logged_session(self.archive) as session:
             # The batch's rows in one query, held here: the session keeps loaded rows
             # only while they are referenced, and `_apply` finds them in it by id.
+            # Locked (PostgreSQL; SQLite writes one at a time) in one order: the daemon
+            # and an `archiver check` recording the same URL's turn to gone would both
+            # read it live, and record and notify the death twice.
             ids = [target.check_id for target, _ in batch]
-            rows = session.scalars(select(LinkCheck).where(LinkCheck.id.in_(ids))).all()
+            rows = session.scalars(
+                select(LinkCheck)
+                .where(LinkCheck.id.in_(ids))
+                .order_by(LinkCheck.id)
+                .with_for_update()
+            ).all()
             try:
                 changed: list[tuple[LinkCheck, str | None]] = []
                 with session.begin_nested():  # the common case: one flush for the batch
