@@ -382,6 +382,26 @@ def test_a_file_refused_at_its_canonical_address_is_fetched_as_the_page_wrote_it
     assert gone.status == "gone" and gone.reason.startswith("HTTP 410")
 
 
+def test_a_wordpress_photo_is_archived_as_uploaded_else_as_shown(
+    archive: Archive, server: FixtureServer, media: MediaSet
+) -> None:
+    """WordPress shows sizes it made of an upload (``-1024x683``), without the photo's
+    EXIF data: the upload beside them is archived; a site that kept no upload gives
+    the size the page showed."""
+    server.add_file("/wp-content/uploads/2013/09/minaret.jpg", media.photo_a)
+    server.add_file("/wp-content/uploads/2013/09/minaret-1024x683.jpg", media.photo_b)
+    server.add_file("/wp-content/uploads/2013/09/dome-1024x683.jpg", media.photo_c)
+    server.add_page(
+        "/p",
+        "<article><p>The minaret:</p><img src='/wp-content/uploads/2013/09/minaret-1024x683.jpg'>"
+        "<p>The dome:</p><img src='/wp-content/uploads/2013/09/dome-1024x683.jpg'></article>",
+    )
+    minaret, dome = Capturer(archive).capture_url(server.url("/p")).items
+    assert minaret.files[0].sha256 == sha256_of(media.photo_a)
+    assert minaret.original_url.endswith("minaret-1024x683.jpg")
+    assert (dome.status, dome.files[0].sha256) == ("stored", sha256_of(media.photo_c))
+
+
 def test_a_player_url_that_serves_json_is_left_to_ytdlp(
     tmp_path: Path, server: FixtureServer, media: MediaSet, monkeypatch: pytest.MonkeyPatch
 ) -> None:

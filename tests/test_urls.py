@@ -225,6 +225,19 @@ def test_every_size_of_an_x_photo_is_one_address_at_the_uploaded_size(given: str
         ("https://www.aljazeera.com/wp-content/uploads/2024/11/AP24331-1.jpg?resize=770%2C513"
          "&token=abc", "https://www.aljazeera.com/wp-content/uploads/2024/11/AP24331-1.jpg"
          "?resize=770%2C513&token=abc"),  # something else in the query: kept as written
+        # the sizes WordPress makes of an upload, which drop its EXIF data: the upload
+        ("https://www.eaworldview.com/wp-content/uploads/2013/09/minaret-1024x683.jpg",
+         "https://www.eaworldview.com/wp-content/uploads/2013/09/minaret.jpg"),
+        ("https://www.eaworldview.com/wp-content/uploads/2023/09/minaret-scaled.JPG",
+         "https://www.eaworldview.com/wp-content/uploads/2023/09/minaret.JPG"),
+        ("https://www.eaworldview.com/wp-content/uploads/2013/09/minaret-1024x683.jpg?w=640",
+         "https://www.eaworldview.com/wp-content/uploads/2013/09/minaret.jpg"),
+        ("https://www.eaworldview.com/wp-content/uploads/2013/09/1024x683.jpg",
+         "https://www.eaworldview.com/wp-content/uploads/2013/09/1024x683.jpg"),
+        # Drupal's image styles: the file they were derived from
+        ("https://www.syriadirect.example/sites/default/files/styles/large/public/2013-09/"
+         "crater.jpg?itok=9Q", "https://www.syriadirect.example/sites/default/files/2013-09/"
+         "crater.jpg"),
         ("https://i.guim.co.uk/img/static/sys-images/Guardian/Pix/pictures/2013/9/28/"
          "aleppo.jpg?width=300&s=abc", "https://i.guim.co.uk/img/static/sys-images/Guardian/"
          "Pix/pictures/2013/9/28/aleppo.jpg?width=300&s=abc"),

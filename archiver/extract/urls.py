@@ -368,15 +368,32 @@ def file_url(url: str) -> str:
         return original_photo_url(cleaned)
     if host == _WIKIMEDIA_HOST:
         return _wikimedia_original(parts) or cleaned
-    if "/wp-content/uploads/" in parts.path and _only_resizing(parts.query):
-        # WordPress (VIP, Jetpack) resizes an upload on request: the upload itself
-        return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+    if "/wp-content/uploads/" in parts.path:
+        # WordPress keeps each upload beside the sizes it made of it ("-1024x683", the
+        # "-scaled" copy of a large photo), which lose its EXIF data; and (VIP,
+        # Jetpack) resizes an upload on request: the upload itself
+        path = _WORDPRESS_SIZE.sub(r"\1", parts.path)
+        query = "" if _only_resizing(parts.query) else parts.query
+        if (path, query) != (parts.path, parts.query):
+            return urlunsplit((parts.scheme, parts.netloc, path, query, ""))
+    if (drupal := _DRUPAL_STYLE.fullmatch(parts.path)) is not None:
+        # Drupal's image styles are derivatives of the file under its public files
+        return urlunsplit((parts.scheme, parts.netloc, drupal[1] + drupal[2], "", ""))
     if host == _GUARDIAN_RESIZER and parts.path.startswith(_GUARDIAN_MEDIA):
         # the resizer's source: i.guim.co.uk/img/media/P?width=… is media.guim.co.uk/P
         return urlunsplit(("https", "media.guim.co.uk", parts.path[len("/img/media") :], "", ""))
     if host == _REDDIT_PREVIEW and (upload := _REDDIT_PREVIEW_FILE.fullmatch(parts.path)):
         return f"https://i.redd.it/{upload[1]}.{upload[2].lower()}"
     return cleaned
+
+
+#: A size WordPress made of an upload: ``photo-1024x683.jpg``, ``photo-scaled.jpg``.
+_WORDPRESS_SIZE = re.compile(
+    r"-(?:\d{1,5}x\d{1,5}|scaled)(\.(?:jpe?g|png|gif|webp))$", re.IGNORECASE
+)
+#: ``/sites/default/files/styles/large/public/2013-09/crater.jpg`` (with ``?itok=``) is a
+#: derivative of ``/sites/default/files/2013-09/crater.jpg``.
+_DRUPAL_STYLE = re.compile(r"(/(?:.+/)?sites/[^/]+/files/)styles/[^/]+/public/(.+)")
 
 
 def _only_resizing(query: str) -> bool:
