@@ -378,7 +378,7 @@ def file_url(url: str) -> str:
             return urlunsplit((parts.scheme, parts.netloc, path, query, ""))
     if (drupal := _DRUPAL_STYLE.fullmatch(parts.path)) is not None:
         # Drupal's image styles are derivatives of the file under its public files
-        return urlunsplit((parts.scheme, parts.netloc, drupal[1] + drupal[2], "", ""))
+        return urlunsplit((parts.scheme, parts.netloc, f"{drupal[1]}{drupal[2]}", "", ""))
     if host == _GUARDIAN_RESIZER and parts.path.startswith(_GUARDIAN_MEDIA):
         # the resizer's source: i.guim.co.uk/img/media/P?width=… is media.guim.co.uk/P
         return urlunsplit(("https", "media.guim.co.uk", parts.path[len("/img/media") :], "", ""))
