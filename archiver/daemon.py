@@ -260,6 +260,7 @@ class Daemon:
             room = self.config.liveness.concurrency * 2 - len(self.checking)
         if room <= 0:
             return 0
+        self.checker.send_owed()  # webhook events a receiver was down for
         with self.archive.session() as session:
             sync_targets(session, utcnow())
         with self.archive.session() as session:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -19,7 +20,15 @@ from support.browser import AppClient, sha256_of
 from archiver.archive import Archive
 from archiver.config import LivenessConfig, load_config
 from archiver.extract import extract_embeds
-from archiver.index.models import CaptureJob, Embed, LinkCheck, LinkCheckEvent, Page, utcnow
+from archiver.index.models import (
+    CaptureJob,
+    Embed,
+    LinkCheck,
+    LinkCheckEvent,
+    Page,
+    WebhookOutbox,
+    utcnow,
+)
 from archiver.index.records import upsert_embed
 from archiver.jobs import MAX_ATTEMPTS, embed_job, retry_returned
 from archiver.liveness import service
@@ -274,6 +283,42 @@ def test_turning_gone_posts_a_webhook_event_without_leaking_the_secret(
     server.add_status("/media/photo_b.jpg", 410)  # ... is no second death to announce
     check(config)
     assert len(received) == 1
+
+
+def test_a_death_the_receiver_was_down_for_is_announced_when_it_is_back(
+    tmp_path: Path, db_url: str, server: FixtureServer, media: MediaSet
+) -> None:
+    """The receiver refused connections while ``archiver check`` found a photo gone: the
+    command gave up at exit and, the death being recorded, no later check sent it."""
+    received: list[dict[str, object]] = []
+    server.add_file("/media/photo_b.jpg", media.photo_b)
+    server.add_page("/page", "<article><p>Photo:</p><img src='/media/photo_b.jpg'></article>")
+    with socket.socket() as closed:  # a port nothing listens on: the receiver is down
+        closed.bind(("127.0.0.1", 0))
+        down = f"http://127.0.0.1:{closed.getsockname()[1]}/hook"
+    data = settings(tmp_path / "storage", db_url, liveness={"webhook_url": down})
+    config = write_config(tmp_path / "w.toml", data)
+    assert run_cli(config, "capture", server.url("/page")).returncode == 0
+    check(config)
+    server.add_status("/media/photo_b.jpg", 410)
+    check(config)  # the death, and nobody to tell
+    with Archive.open(load_config(config)) as archive, archive.read_session() as session:
+        assert len(session.scalars(select(WebhookOutbox)).all()) == 1  # owed
+
+    def hook(request: object) -> None:
+        received.append(json.loads(request.read_body()))  # type: ignore[attr-defined]
+        request.send_simple(204, b"", "text/plain")  # type: ignore[attr-defined]
+
+    server.add_handler("/hook", hook)
+    data["liveness"]["webhook_url"] = server.url("/hook")
+    write_config(tmp_path / "w.toml", data)
+    check(config)  # still gone: no new death, but the owed one goes out
+
+    assert [(e["status"], e["embed_url"]) for e in received] == [
+        ("gone", server.url("/media/photo_b.jpg"))
+    ]
+    with Archive.open(load_config(config)) as archive, archive.read_session() as session:
+        assert session.scalars(select(WebhookOutbox)).all() == []
 
 
 def test_per_host_rate_is_held(tmp_path: Path, server: FixtureServer, media: MediaSet) -> None:

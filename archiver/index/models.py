@@ -432,6 +432,21 @@ class FeedEntryDigest(Base):
     digest: Mapped[str] = mapped_column(String(64))
 
 
+class WebhookOutbox(Base):
+    """A liveness event owed to the webhook: written in the transaction that records the
+    status change it tells of, removed once the receiver took it (or refused it for
+    good), so neither a receiver that is down nor a shutdown loses it."""
+
+    __tablename__ = "webhook_outbox"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event: Mapped[dict[str, Any]] = mapped_column(JSON)  # the body POSTed
+    created_at: Mapped[datetime]
+    attempts: Mapped[int] = mapped_column(default=0)  # deliveries that failed
+    next_attempt_at: Mapped[datetime] = mapped_column(index=True)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
 class SidecarDebt(Base):
     """A sidecar owed a rewrite: added in the transaction that changed what it says,
     removed once it is rewritten. Sidecars are written after the commit (an fsync

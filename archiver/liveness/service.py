@@ -41,6 +41,7 @@ from archiver.index.records import pages_read_as
 from archiver.integrity.eventlog import logged_session
 from archiver.integrity.events import record_liveness
 from archiver.jobs import gone_at_capture, retry_returned
+from archiver.liveness import outbox
 from archiver.liveness.probes import CheckResult, Prober, Status
 from archiver.liveness.report import DEAD, archived_copies, kept_posts, settled_status
 from archiver.liveness.schedule import CLAIM_LEASE, next_check
@@ -147,10 +148,30 @@ class LivenessChecker:
         if ":" in settings.webhook_header:
             name, _, value = settings.webhook_header.partition(":")
             header = (name.strip(), value.strip())
-        notifier = WebhookNotifier(settings.webhook_url or None, secret_header=header)
+        notifier = WebhookNotifier(
+            settings.webhook_url or None,
+            secret_header=header,
+            settle=lambda outbox_id, failure: outbox.settle(archive, outbox_id, failure),
+        )
         limiter = HostLimiter(per_host=1, delay=1.0 / settings.per_host_rate)
         prober = Prober(client, archive.ytdlp, limiter=limiter, posts=archive.config.posts)
-        return cls(archive, prober, notifier, limiter)
+        checker = cls(archive, prober, notifier, limiter)
+        checker.send_owed()  # what an earlier run could not deliver
+        return checker
+
+    def send_owed(self) -> int:
+        """Queue the webhook events owed and due again (see ``outbox``): how many."""
+        if not self.notifier.enabled:
+            return 0
+        try:
+            with self.archive.read_session() as session:
+                events = outbox.owed(session, utcnow())
+        except ArchiveUnavailable as exc:
+            log_event("liveness.outbox_not_read", logging.WARNING, reason=str(exc))
+            return 0
+        for event in events:
+            self.notifier.notify(event)
+        return len(events)
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
@@ -231,6 +252,8 @@ class LivenessChecker:
                     raise  # the database itself failed, not a result: the batch waits
                 events, changed = self._record_one_by_one(session, batch, now)
             del rows
+            if events and self.notifier.enabled:  # owed with the changes they tell of
+                events = outbox.owe(session, events, now)
             live = {target.url for target, result in batch if result.status == "live"}
             retried = retry_returned(session, live, now)
             record_liveness(session, changed, at=now)  # the event log last: its lock to commit

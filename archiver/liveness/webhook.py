@@ -4,9 +4,9 @@ Delivery must never slow the checks down, so :meth:`WebhookNotifier.notify` only
 puts the event on a bounded in-memory queue; one background thread POSTs it,
 retrying with exponential backoff on network errors, 5xx, 408 and 429 (a
 Retry-After header wins over the backoff). Other 4xx answers are not retried: the
-receiver refused the request itself. Events are not persisted: when the queue is
-full the oldest is dropped, and what is still queued at shutdown after
-:meth:`close`'s time-out is lost, each case with one warning line.
+receiver refused the request itself. An event from the database's outbox (see
+``outbox``) is settled through ``settle`` when its delivery ends, and one that is
+dropped (a full queue, a shutdown) stays owed there, to be sent again.
 
 Webhook URLs often carry a token (in the query string or userinfo) and the secret
 header carries a credential, so logs name the receiver only as ``scheme://host``.
@@ -17,6 +17,7 @@ from __future__ import annotations
 import collections
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -35,6 +36,7 @@ BACKOFF = 1.0  # seconds before the first retry; doubled each time
 MAX_BACKOFF = 60.0
 MAX_RETRY_AFTER = 300.0  # a receiver asking for more is waited on this long at most
 _RETRY_STATUSES = frozenset({408, 425, 429})
+_ABORTED = "aborted at shutdown"
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,25 @@ class LivenessEvent:
     checked_at: datetime
     archived_sha256: list[str] = field(default_factory=list)
     kept_post_sha256: str | None = None  # a post of words alone: its kept text
+    outbox_id: int | None = field(default=None, compare=False)  # its row, while owed
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any], *, outbox_id: int | None = None) -> LivenessEvent:
+        """The event a body (`to_json`'s, as the outbox keeps it) tells of."""
+        checked = datetime.fromisoformat(str(body["checked_at"]).replace("Z", "+00:00"))
+        return cls(
+            embed_url=body["embed_url"],
+            page_url=body.get("page_url"),
+            update=body.get("update"),
+            status=body["status"],
+            previous_status=body.get("previous_status"),
+            reason=body.get("reason") or "",
+            http_status=body.get("http_status"),
+            checked_at=checked,
+            archived_sha256=list(body.get("archived_sha256") or []),
+            kept_post_sha256=body.get("kept_post_sha256"),
+            outbox_id=outbox_id,
+        )
 
     def to_json(self) -> dict[str, Any]:
         """The POSTed body; ``checked_at`` as ISO 8601 UTC with a ``Z``."""
@@ -98,8 +119,13 @@ class WebhookNotifier:
         queue_size: int = QUEUE_SIZE,
         backoff: float = BACKOFF,
         max_backoff: float = MAX_BACKOFF,
+        settle: Callable[[int, str | None], None] | None = None,
     ) -> None:
         self.url = url
+        # told how an outbox event's delivery ended: None when delivered or refused
+        # for good, else why it was not delivered
+        self._settle = settle
+        self._owed: set[int] = set()  # outbox events queued or being delivered
         self.target = redact(url) if url else ""
         self._client = client
         self._own_client = client is None
@@ -128,6 +154,10 @@ class WebhookNotifier:
             return
         dropped: LivenessEvent | None = None
         with self._cond:
+            if event.outbox_id is not None:
+                if event.outbox_id in self._owed:
+                    return  # on its way already
+                self._owed.add(event.outbox_id)
             if self._closing:
                 dropped = event
             else:
@@ -136,6 +166,8 @@ class WebhookNotifier:
                 self._queue.append(event)
                 self._start()
                 self._cond.notify()
+            if dropped is not None and dropped.outbox_id is not None:
+                self._owed.discard(dropped.outbox_id)  # still owed: sent again later
         if dropped is not None:
             why = "notifier closed" if dropped is event else "queue full"
             self._warn("liveness.webhook_dropped", dropped, why)
@@ -174,11 +206,14 @@ class WebhookNotifier:
                     if not self._queue or self._abort.is_set():
                         break
                     event = self._queue.popleft()
+                outcome: str | None = "not delivered"
                 try:
-                    self._deliver(event)
+                    outcome = self._deliver(event)
                 except Exception as exc:  # a bug must not stop every later delivery
                     reason = self._scrub(f"{type(exc).__name__}: {exc}")
-                    self._warn("liveness.webhook_failed", event, reason.splitlines()[0][:300])
+                    outcome = reason.splitlines()[0][:300]
+                    self._warn("liveness.webhook_failed", event, outcome)
+                self._settled(event, outcome)
         finally:
             self._drop_remaining()
             if self._own_client and self._client is not None:
@@ -186,38 +221,54 @@ class WebhookNotifier:
 
     def _drop_remaining(self) -> None:
         with self._cond:
-            left = len(self._queue)
+            left = list(self._queue)
             self._queue.clear()
+            self._owed.clear()
         if left:
+            kept = sum(1 for event in left if event.outbox_id is not None)
             log_event(
                 "liveness.webhook_dropped",
                 logging.WARNING,
                 target=self.target,
-                count=left,
+                count=len(left),
+                kept_owed=kept or None,  # sent again by the next checker
                 reason="not delivered before shutdown",
             )
 
-    def _deliver(self, event: LivenessEvent) -> None:
+    def _settled(self, event: LivenessEvent, failure: str | None) -> None:
+        """Tell the outbox how an owed event's delivery ended; an event aborted at
+        shutdown stays owed as it was."""
+        if event.outbox_id is None:
+            return
+        with self._cond:
+            self._owed.discard(event.outbox_id)
+        if self._settle is not None and failure != _ABORTED:
+            self._settle(event.outbox_id, failure)
+
+    def _deliver(self, event: LivenessEvent) -> str | None:
+        """POST the event, retrying; None once delivered or refused for good, else why
+        it was not delivered."""
         body = event.to_json()
         reason = ""
         for attempt in range(1, self._max_attempts + 1):
             if self._abort.is_set():
-                self._warn("liveness.webhook_failed", event, "aborted at shutdown", attempt - 1)
-                return
+                self._warn("liveness.webhook_failed", event, _ABORTED, attempt - 1)
+                return _ABORTED
             delay, reason, retry = self._post(body)
             if delay is None:
                 log_event(
                     "liveness.webhook_sent", logging.DEBUG, target=self.target,
                     embed_url=event.embed_url, status=event.status, attempts=attempt,
                 )  # fmt: skip
-                return
+                return None
             if not retry:
                 self._warn("liveness.webhook_failed", event, reason, attempt)
-                return
+                return None  # the receiver refused the request itself: not sent again
             if attempt < self._max_attempts:
                 backoff = min(self._backoff * 2 ** (attempt - 1), self._max_backoff)
                 self._abort.wait(max(delay, backoff) if delay else backoff)
         self._warn("liveness.webhook_failed", event, reason, self._max_attempts)
+        return reason or "not delivered"
 
     def _post(self, body: dict[str, Any]) -> tuple[float | None, str, bool]:
         """One attempt: (None, "", _) on success, else (wait hint, reason, retryable)."""
