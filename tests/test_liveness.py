@@ -18,7 +18,7 @@ from support.archiving import make_config, run_cli, settings, write_config
 from support.browser import AppClient, sha256_of
 
 from archiver.archive import Archive
-from archiver.config import LivenessConfig, load_config
+from archiver.config import LivenessConfig, config_from_dict, load_config
 from archiver.extract import extract_embeds
 from archiver.index.models import (
     CaptureJob,
@@ -29,7 +29,7 @@ from archiver.index.models import (
     WebhookOutbox,
     utcnow,
 )
-from archiver.index.records import upsert_embed
+from archiver.index.records import upsert_embed, upsert_page
 from archiver.jobs import MAX_ATTEMPTS, embed_job, retry_returned
 from archiver.liveness import service
 from archiver.liveness.report import embed_statuses
@@ -444,6 +444,38 @@ def test_one_turn_to_gone_recorded_by_two_checkers_at_once_is_one_death(
                 select(LinkCheckEvent.status).where(LinkCheckEvent.status == "gone")
             ).all()
     assert deaths == ["gone"]
+
+
+def test_a_host_that_does_not_answer_holds_up_no_other_host(
+    tmp_path: Path, server: FixtureServer, media: MediaSet
+) -> None:
+    """Checks of one host go one at a time; behind a host that accepts connections and
+    never answers, each waited out its time-outs, and the other hosts' checks waited
+    for all of them (hours, for a thousand embeds on a hanging CDN)."""
+    hanging = [f"/hang/{n}.jpg" for n in range(5)]
+    for path in hanging:
+        server.add_hang(path, seconds=10)
+    server.add_file("/ok.jpg", media.photo_a)
+    elsewhere = server.url("/ok.jpg").replace("127.0.0.1", "localhost")  # another host
+    body = "".join(f"<img src='{server.url(p)}'>" for p in hanging) + f"<img src='{elsewhere}'>"
+    data = settings(tmp_path / "storage", liveness={"concurrency": 1, "timeout": "0.4s"})
+    with Archive.open(config_from_dict(data)) as archive:
+        with archive.session() as session:
+            page = upsert_page(session, "https://news.example/live", None, utcnow())
+            for found in extract_embeds(
+                f"<article><p>Photos:</p>{body}</article>", page.url
+            ).embeds:
+                upsert_embed(session, page, found, utcnow())
+        checker, due = _checker_and_due(archive)
+        started = time.monotonic()
+        results = dict(zip([t.url for t in due], checker.run(due), strict=True))
+        took = time.monotonic() - started
+        checker.close()
+    assert results[elsewhere].status == "live"
+    skipped = [r for url, r in results.items() if r.probe == "skipped"]
+    assert len(skipped) == 4 and all(r.status == "error" for r in skipped)
+    assert skipped[0].reason == "not asked: 127.0.0.1 did not answer a check moments ago"
+    assert took < 3.0  # one hanging check's HEAD and GET; five of them took 4 s and more
 
 
 def _checker_and_due(archive: Archive) -> tuple[LivenessChecker, list[Target]]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import httpx
@@ -44,6 +44,9 @@ class CheckResult:
     http_status: int | None
     retry_after: float | None = None  # seconds, from Retry-After on 429/503
     probe: str = ""  # which probe decided
+    # the host did not answer at all (a time-out, a refused connection): its other
+    # checks of the moment would only wait as long again
+    unreachable: bool = field(default=False, compare=False)
 
 
 def status_result(
@@ -95,7 +98,8 @@ def network_reason(exc: Exception) -> str:
 
 def error_result(exc: Exception, probe: str) -> CheckResult:
     """An ``error`` result for a request that got no usable answer."""
-    return CheckResult("error", network_reason(exc), None, None, probe)
+    silent = isinstance(exc, httpx.TimeoutException | httpx.ConnectError)
+    return CheckResult("error", network_reason(exc), None, None, probe, unreachable=silent)
 
 
 def _first_line(exc: Exception) -> str:

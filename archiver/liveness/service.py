@@ -49,6 +49,7 @@ from archiver.liveness.webhook import LivenessEvent, WebhookNotifier
 from archiver.logs import log_event
 
 MAX_HOST_PAUSE = 120.0  # longer Retry-After values move the next check instead
+UNREACHABLE_PAUSE = 300.0  # seconds a host that did not answer a check is not asked
 
 
 @dataclass(frozen=True)
@@ -136,6 +137,8 @@ class LivenessChecker:
         self.notifier = notifier
         self.limiter = limiter  # shared with the prober: every request counts
         self.pool = ThreadPoolExecutor(settings.concurrency, thread_name_prefix="check")
+        self._silent_hosts: dict[str, float] = {}  # host -> not asked until (monotonic)
+        self._hosts_lock = threading.Lock()
         self._results: queue.Queue[tuple[Target, CheckResult]] = queue.Queue()
         threading.Thread(target=self._write_loop, name="check-writer", daemon=True).start()
 
@@ -186,8 +189,24 @@ class LivenessChecker:
         return results
 
     def check(self, target: Target) -> CheckResult:
-        """Probe one URL; its result is recorded by the writer thread, in batches."""
-        result = self.prober.check(target.url, kind=target.kind, platform=target.platform)
+        """Probe one URL; its result is recorded by the writer thread, in batches.
+
+        A host that did not answer a check at all (a time-out) is not asked again for
+        `UNREACHABLE_PAUSE`: its other due checks are errors at once, instead of each
+        holding a worker for as long (the host's checks go one at a time, and a
+        thousand of them behind a hanging CDN kept every other host waiting for hours).
+        """
+        host = host_of(target.url)
+        with self._hosts_lock:
+            silent_until = self._silent_hosts.get(host, 0.0)
+        if time.monotonic() < silent_until:
+            reason = f"not asked: {host} did not answer a check moments ago"
+            result = CheckResult("error", reason, None, None, "skipped")
+        else:
+            result = self.prober.check(target.url, kind=target.kind, platform=target.platform)
+            if result.unreachable:
+                with self._hosts_lock:
+                    self._silent_hosts[host] = time.monotonic() + UNREACHABLE_PAUSE
         if result.retry_after:
             self.limiter.defer(target.url, min(result.retry_after, MAX_HOST_PAUSE))
         self._results.put((target, result))
