@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -1568,3 +1570,54 @@ def test_amp_players_and_reddit_posts_are_read_and_link_cards_are_chrome() -> No
         ("player", "https://player.tv.example/embed/88"),
         ("platform", "https://www.reddit.com/comments/1nabcd/"),
     ]
+
+
+def test_a_live_blog_drawn_from_json_ld_keeps_each_updates_label_and_context() -> None:
+    """Some live blogs draw their updates by script from ``liveBlogUpdate`` alone: its
+    media came without update or context, and its photos were missed (taken for the
+    page's share image); a video's thumbnail is no photo of the update."""
+    ld = {
+        "@context": "https://schema.org",
+        "@type": "LiveBlogPosting",
+        "image": {"@type": "ImageObject", "url": "https://news.example/share.jpg"},
+        "liveBlogUpdate": [
+            {
+                "@type": "BlogPosting",
+                "headline": "UPDATE 1800 GMT: The ambassador laughs",
+                "datePublished": "2013-09-28T18:00:00Z",
+                "articleBody": "Asked whether Damascus would comply, the ambassador laughs:",
+                "video": {
+                    "@type": "VideoObject",
+                    "embedUrl": "https://www.youtube.com/embed/Kk12LmNoPq1",
+                    "thumbnail": {"@type": "ImageObject", "url": "https://i.example/t.jpg"},
+                },
+            },
+            {
+                "@type": "BlogPosting",
+                "headline": "Mass grave in Raqqa",
+                "articleBody": "Activists posted a photograph.",
+                "image": {
+                    "@type": "ImageObject",
+                    "url": "https://news.example/raqqa-grave.jpg",
+                    "caption": "What activists say is a mass grave near Raqqa",
+                },
+            },
+        ],
+    }
+    head = f"<script type='application/ld+json'>{json.dumps(ld)}</script>"
+    found = extract_embeds(
+        f"<html><head>{head}</head><body><main><div id='app'></div></main></body></html>", BASE
+    ).embeds
+    assert [(e.url, e.update, e.context) for e in found] == [
+        (
+            "https://www.youtube.com/watch?v=Kk12LmNoPq1",
+            "UPDATE 1800 GMT",
+            "Asked whether Damascus would comply, the ambassador laughs:",
+        ),
+        (
+            "https://news.example/raqqa-grave.jpg",
+            "Mass grave in Raqqa",
+            "What activists say is a mass grave near Raqqa",
+        ),
+    ]
+    assert found[0].posted_at == datetime(2013, 9, 28, 18, tzinfo=UTC)

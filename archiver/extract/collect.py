@@ -159,6 +159,7 @@ def declared_embed(
     a JSON-LD ``embedUrl`` is the fallback when ``contentUrl`` is unusable."""
     metadata = {**(extra or {}), **item.metadata}
     url = resolve_url(item.url, base)
+    found: FoundEmbed | None = None
     if url is not None:
         found = link_embed(
             url,
@@ -168,9 +169,9 @@ def declared_embed(
             media_type=item.media_type,
             metadata=metadata,
         )
-        if found is not None:
-            return found
     fallback = resolve_url(item.fallback_url, base)
-    if fallback is None:
+    if found is None and fallback is not None:
+        found = link_embed(fallback, item.source, allow_player=allow_player, metadata=metadata)
+    if found is None:
         return None
-    return link_embed(fallback, item.source, allow_player=allow_player, metadata=metadata)
+    return replace(found, update=item.update, context=item.context, posted_at=item.posted_at)

@@ -64,6 +64,7 @@ from archiver.extract.structured import (
     MAX_METADATA_VALUE,
     first_meta,
     json_ld_media,
+    live_blog_media,
     meta_values,
     open_graph_media,
 )
@@ -149,7 +150,9 @@ def _extract_embeds(root: Element, base_url: str, depth: int = 0) -> PageExtract
     walker.run()
     og_title = first_meta(metas, "og:title")
     extra = {"og:title": collapse(og_title)[:MAX_METADATA_VALUE]} if og_title else {}
-    declared = open_graph_media(metas, "video") + json_ld_media(root, _PAGE_MEDIA_TYPES)
+    # a live blog's updates first: their media keep the update they were posted in
+    declared = live_blog_media(root) + open_graph_media(metas, "video")
+    declared += json_ld_media(root, _PAGE_MEDIA_TYPES)
     for item in declared:
         found = declared_embed(item, base, allow_player=True, extra=extra)
         if found is not None:

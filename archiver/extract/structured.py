@@ -7,9 +7,11 @@ date, author and title that make a video attributable.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any
 
+from archiver.extract.context import label_at_start, sentence_context
 from archiver.extract.document import Element, collapse
 from archiver.extract.model import MediaType
 from archiver.jsontext import load_json
@@ -22,7 +24,8 @@ _LD_TYPES: dict[str, MediaType] = {
     "AudioObject": "audio",
     "ImageObject": "image",
 }
-_LD_TEXT_FIELDS = ("name", "description", "uploadDate", "datePublished", "duration")
+_LD_TEXT_FIELDS = ("name", "description", "caption", "uploadDate", "datePublished", "duration")
+_MAX_HEADLINE_LABEL = 200  # a headline that opens with no label is the label, this long
 _MIME_MAJOR: dict[str, MediaType] = {"video": "video", "image": "image", "audio": "audio"}
 
 
@@ -36,6 +39,11 @@ class DeclaredMedia:
     is_file: bool  # the URL is the media itself, not a page showing it
     metadata: dict[str, str] = field(default_factory=dict)
     fallback_url: str | None = None  # JSON-LD embedUrl when contentUrl is also given
+    # the live-blog update (JSON-LD ``liveBlogUpdate``) that holds it: its headline's
+    # label, the sentence of its text the media follows, and when it was posted
+    update: str | None = None
+    context: str | None = None
+    posted_at: datetime | None = None
 
 
 def meta_values(root: Element) -> list[tuple[str, str]]:
@@ -98,27 +106,89 @@ def media_from_mime(mime: str | None) -> MediaType | None:
 def json_ld_media(root: Element, types: frozenset[str]) -> list[DeclaredMedia]:
     """Media objects of the given schema.org types (``VideoObject``...) found anywhere in the
     page's JSON-LD, including nested ones (``NewsArticle.video``) and ``@graph`` lists."""
+    return [
+        media
+        for data in _json_ld_documents(root)
+        for node in _walk_json(data)
+        if (media := _declared(node, types)) is not None
+    ]
+
+
+def live_blog_media(root: Element) -> list[DeclaredMedia]:
+    """The videos, sounds and photos of each update of a JSON-LD ``LiveBlogPosting``
+    (some live blogs draw their updates by script, from this alone), each with its
+    update's label (its headline's, or the headline), context (the last sentence of its
+    text) and ``datePublished``. A photo of an update is evidence, unlike the page's
+    own share image."""
     found: list[DeclaredMedia] = []
     for data in _json_ld_documents(root):
         for node in _walk_json(data):
-            node_types = _types_of(node)
-            wanted = [t for t in node_types if t in types and t in _LD_TYPES]
-            if not wanted:
+            if "LiveBlogPosting" not in _types_of(node):
                 continue
-            content_url = _first_url(node.get("contentUrl"))
-            embed_url = _first_url(node.get("embedUrl"))
-            if wanted[0] == "ImageObject" and content_url is None:
-                content_url = _first_url(node.get("url"))
-            url = content_url or embed_url
-            if url is None:
+            updates = node.get("liveBlogUpdate")
+            for update in updates if isinstance(updates, list) else [updates]:
+                if isinstance(update, dict):
+                    found += _update_media(update)
+    return found
+
+
+def _update_media(update: dict[str, Any]) -> list[DeclaredMedia]:
+    headline = collapse(_text(update.get("headline")) or "")
+    label = label_at_start(headline)
+    body = _text(update.get("articleBody")) or ""
+    found: list[DeclaredMedia] = []
+    stack: list[Any] = [value for key, value in update.items() if key != "@context"]
+    stack.reverse()
+    while stack:  # depth-first, in order; not into a media object (its thumbnail)
+        current = stack.pop()
+        if isinstance(current, list):
+            stack.extend(reversed(current))
+        elif isinstance(current, dict):
+            media = _declared(current, frozenset(_LD_TYPES))
+            if media is None:
+                stack.extend(reversed(list(current.values())))
                 continue
-            fallback = embed_url if content_url and embed_url != content_url else None
-            media = _LD_TYPES[wanted[0]]
-            is_file = content_url is not None
             found.append(
-                DeclaredMedia(url, media, "json-ld", is_file, _ld_metadata(node), fallback)
+                replace(
+                    media,
+                    update=(label.text if label else headline[:_MAX_HEADLINE_LABEL]) or None,
+                    # its caption, else the sentence of the update it follows
+                    context=media.metadata.get("caption")
+                    or (sentence_context(body, skip_empty=True) if body else None),
+                    posted_at=iso_moment(update.get("datePublished")),
+                )
             )
     return found
+
+
+def iso_moment(value: Any) -> datetime | None:
+    """An RFC 3339 / ISO 8601 date (``2013-09-28T18:00:00Z``) in UTC; None when unreadable."""
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value.strip())
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except (ValueError, OverflowError):  # not a date; a zone pushing year 1 out of range
+        return None
+
+
+def _declared(node: dict[str, Any], types: frozenset[str]) -> DeclaredMedia | None:
+    """The media a JSON-LD object of one of ``types`` names, if it names a URL."""
+    wanted = [t for t in _types_of(node) if t in types and t in _LD_TYPES]
+    if not wanted:
+        return None
+    content_url = _first_url(node.get("contentUrl"))
+    embed_url = _first_url(node.get("embedUrl"))
+    if wanted[0] == "ImageObject" and content_url is None:
+        content_url = _first_url(node.get("url"))
+    url = content_url or embed_url
+    if url is None:
+        return None
+    fallback = embed_url if content_url and embed_url != content_url else None
+    is_file = content_url is not None
+    return DeclaredMedia(
+        url, _LD_TYPES[wanted[0]], "json-ld", is_file, _ld_metadata(node), fallback
+    )
 
 
 def _json_ld_documents(root: Element) -> Iterator[Any]:

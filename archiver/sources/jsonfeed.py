@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import html
-from datetime import UTC, datetime
 from typing import Any
 
 from archiver.errors import FetchError
 from archiver.extract.html import MAX_TITLE
-from archiver.extract.structured import DeclaredMedia
+from archiver.extract.structured import DeclaredMedia, iso_moment
 from archiver.extract.urls import resolve_url
 from archiver.jsontext import load_json
 from archiver.sources.entries import MAX_ATTACHMENTS, FeedEntry, declared_attachment
@@ -55,7 +54,7 @@ def parse_json_feed(text: str, feed_url: str) -> list[FeedEntry]:
                 base=link or feed_url,
                 title=title[:MAX_TITLE] if title is not None else None,
                 html=content,
-                published=_when(item.get("date_published") or item.get("date_modified")),
+                published=iso_moment(item.get("date_published") or item.get("date_modified")),
                 entry_id=str(entry_id) if isinstance(entry_id, str | int) else None,
                 attachments=attachments,
             )
@@ -92,14 +91,3 @@ def _attachments(item: dict[str, Any], base: str) -> tuple[DeclaredMedia, ...]:
         if declared is not None:
             found.append(declared)
     return tuple(found)
-
-
-def _when(value: Any) -> datetime | None:
-    """An RFC 3339 date (``2013-09-28T18:00:00Z``) in UTC; None when unreadable."""
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(value.strip())
-        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    except (ValueError, OverflowError):  # not a date; a zone pushing year 1 out of range
-        return None
