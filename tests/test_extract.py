@@ -1621,3 +1621,19 @@ def test_a_live_blog_drawn_from_json_ld_keeps_each_updates_label_and_context() -
         ),
     ]
     assert found[0].posted_at == datetime(2013, 9, 28, 18, tzinfo=UTC)
+
+
+def test_photos_shown_as_backgrounds_are_found() -> None:
+    """A lazy loader's ``data-bg`` and a cover block's inline ``background-image`` hold
+    photos; a background of site furniture (a tracker) or a tiny one does not."""
+    result = article(
+        "<p>Wide shot of the street:</p><div class='lazyload' data-bg='/uploads/street.jpg'>"
+        "</div><p>The dome:</p><div class='wp-block-cover' style=\"min-height:430px;"
+        "background-image:url('/uploads/dome.jpg')\"><p>After the shelling</p></div>"
+        "<span style='background:url(https://www.google-analytics.com/collect.gif)'></span>"
+        "<i style='width:16px;height:16px;background-image:url(/icons/quote.png)'></i>"
+    )
+    assert [(e.url, e.found_in, e.context) for e in result.embeds] == [
+        ("https://news.example/uploads/street.jpg", "background", "Wide shot of the street:"),
+        ("https://news.example/uploads/dome.jpg", "background", "The dome:"),
+    ]

@@ -49,6 +49,8 @@ from archiver.extract.document import (
     text_of,
 )
 from archiver.extract.media import (
+    BACKGROUND_ATTRS,
+    background_url,
     best_source,
     brightcove_player,
     frame_url,
@@ -185,6 +187,8 @@ class _Pending:
     list_mark: int | None = None  # where the list began, for a link that is a list item
 
 
+#: Elements whose image a handler of their own reads (their style is not looked at).
+_HANDLERS_OF_IMAGES = frozenset({"img", "picture", "video", "amp-img", "amp-anim", "iframe"})
 #: Elements whose whole text may be a post's address standing in for its embed.
 _BARE_URL_BLOCKS = frozenset({"p", "div"})
 
@@ -287,6 +291,10 @@ class _ContentWalker:
             if label:
                 self._new_update(label, 0)
                 self._mute(node)  # the post's time and author are not its context
+        if tag not in _HANDLERS_OF_IMAGES and (
+            "style" in node.attrib or any(name in node.attrib for name in BACKGROUND_ATTRS)
+        ):
+            self._background(node)
         name = self._HANDLERS.get(tag)
         handler: Handler | None = getattr(self, name) if name else None
         outcome = handler(node) if handler is not None else None
@@ -491,6 +499,15 @@ class _ContentWalker:
             if self._record(node, embed):
                 self._yielded.add(node)
         return False
+
+    def _background(self, node: Element) -> None:
+        """A photo shown as an element's background (a cover block); its text, read
+        on, is not its context: the sentence before it is."""
+        if is_tiny(node):
+            return
+        url = background_url(node, self._base)
+        if url is not None and not is_unwanted_image(url):
+            self._record(node, image_embed(url, "background"))
 
     def _img(self, node: Element) -> bool:
         """``<img>`` (srcset, lazy attributes), unless tiny, a tracker, or a noscript twin."""

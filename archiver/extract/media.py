@@ -16,6 +16,11 @@ from archiver.extract.document import Element, attr, tag_name
 from archiver.extract.urls import is_avatar_url, is_tracker_url, resolve_url
 
 _TRANSCODE_OPTION = re.compile(r"(?:format[:/=]|[?&/,]fm=|[/,]f_)(?:webp|avif)\b")
+#: Lazy loaders' attributes naming an element's background photo.
+BACKGROUND_ATTRS = ("data-bg", "data-background-image", "data-bg-src")
+_BACKGROUND_IMAGE = re.compile(
+    r"background(?:-image)?\s*:[^;]*?url\(\s*(['\"]?)([^'\")]+)\1\s*\)", re.IGNORECASE
+)
 _SRCSET_ATTRS = ("data-srcset", "data-lazy-srcset", "srcset")
 # The full size first (Jetpack's original upload, a lightbox's full image), then what
 # lazy loaders swap in, then src.
@@ -209,6 +214,24 @@ def is_preview_stand_in(img: Element) -> bool:
         token.lower().endswith("progressivemedia-thumbnail")
         for token in (img.get("class") or "").split()
     )
+
+
+def background_url(element: Element, base: str) -> str | None:
+    """The photo an element shows as its background: a lazy loader's ``data-bg`` (or
+    ``data-background-image``), else the first ``url(…)`` of an inline
+    ``background-image`` (a WordPress cover block, a full-width photo)."""
+    for name in BACKGROUND_ATTRS:
+        resolved = resolve_url(attr(element, name), base)
+        if resolved is not None and not is_placeholder(resolved):
+            return resolved
+    style = element.get("style") or ""
+    if "background" not in style.lower():
+        return None
+    found = _BACKGROUND_IMAGE.search(style)
+    if found is None:
+        return None
+    resolved = resolve_url(found.group(2), base)
+    return resolved if resolved is not None and not is_placeholder(resolved) else None
 
 
 def is_unwanted_image(url: str) -> bool:
