@@ -25,14 +25,16 @@ from archiver.index.models import (
     Embed,
     LinkCheck,
     LinkCheckEvent,
+    Media,
     Page,
+    Sighting,
     WebhookOutbox,
     utcnow,
 )
 from archiver.index.records import upsert_embed, upsert_page
 from archiver.jobs import MAX_ATTEMPTS, embed_job, retry_returned
 from archiver.liveness import service
-from archiver.liveness.report import embed_statuses
+from archiver.liveness.report import archived_copies, embed_statuses
 from archiver.liveness.result import CheckResult
 from archiver.liveness.schedule import CLAIM_LEASE, next_check
 from archiver.liveness.service import LivenessChecker, Target, claim_due, sync_targets
@@ -239,6 +241,63 @@ def test_an_embed_archived_through_another_page_has_that_copy_to_use(
     (embed,) = answer["embeds"]
     assert embed["archived_sha256"] == [sha256_of(media.photo_a)]
     assert [copy["sha256"] for copy in embed["archived"]] == [sha256_of(media.photo_a)]
+
+
+def test_a_post_archived_under_one_spelling_is_the_copy_of_its_others(
+    tmp_path: Path, db_url: str
+) -> None:
+    """A tweet archived as ``twitter.com/Foo/status/N`` and embedded elsewhere as the
+    widget's ``/i/status/N`` (or an Instagram post as ``/reel/`` and ``/p/``) was "no
+    archived copy" there: copies are found by the id the platform gave the files too,
+    and only for that platform."""
+    now = utcnow()
+    archived = {
+        "https://twitter.com/Foo/status/1234567891": ("X", "1234567891"),
+        "https://www.instagram.com/reel/CxYz123/": ("Instagram", "CxYz123"),
+        "https://www.youtube.com/watch?v=abc123XYZ_0": ("Youtube", "1234567891"),
+    }
+    with Archive.open(config_from_dict(settings(tmp_path / "storage", db_url))) as archive:
+        with archive.session() as session:
+            page = upsert_page(session, "https://news.example/monday", None, now)
+            for n, (url, (extractor, post_id)) in enumerate(archived.items()):
+                (found,) = extract_embeds(
+                    f"<article><a href='{url}'>post</a></article>", page.url
+                ).embeds
+                embed = upsert_embed(session, page, found, now)
+                sha = f"{n:064x}"
+                media = Media(
+                    sha256=sha, md5="0" * 32, size_bytes=1, mime_type="video/mp4",
+                    media_type="video", path=f"media/{sha}/original.mp4", first_captured_at=now,
+                    platform_extractor=extractor, platform_id=post_id,
+                )  # fmt: skip
+                session.add(media)
+                session.flush()
+                session.add(
+                    Sighting(
+                        media_id=media.id,
+                        embed_id=embed.id,
+                        media_url=url,
+                        tool="yt-dlp",
+                        tool_version="x",
+                        archiver_version="x",
+                        first_seen_at=now,
+                        last_seen_at=now,
+                    )
+                )
+        with archive.read_session() as session:
+            copies = archived_copies(
+                session,
+                {
+                    "https://twitter.com/i/status/1234567891",
+                    "https://www.instagram.com/p/CxYz123/",
+                    "https://www.tiktok.com/@/video/1234567891",  # the tweet's id, not a TikTok
+                },
+            )
+            found = {url: [m.platform_extractor for m in media] for url, media in copies.items()}
+    assert found == {
+        "https://twitter.com/i/status/1234567891": ["X"],
+        "https://www.instagram.com/p/CxYz123/": ["Instagram"],
+    }
 
 
 def test_turning_gone_posts_a_webhook_event_without_leaking_the_secret(

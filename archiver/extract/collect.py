@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import replace
 
 from archiver.extract.model import FoundEmbed, MediaType
@@ -16,38 +15,29 @@ from archiver.extract.urls import (
     normalize_url,
     platform_of,
     platform_post,
+    post_identity,
     proxied_post,
     resolve_url,
     thumbnail_video,
 )
 
-# Canonical post URLs that name the same post whatever the user part says: a tweet under
-# any spelling of its author or under /i/, a TikTok video with or without its author.
-_POST_IDS = (
-    ("twitter", re.compile(r"https://twitter\.com/(?P<user>[^/]+)/status/(?P<id>\d+)")),
-    (
-        "tiktok",
-        re.compile(r"https://www\.tiktok\.com/@(?P<user>[^/]*)/(?P<id>(?:video|photo)/\d+)"),
-    ),
-)
 _ANONYMOUS_USERS = frozenset({"", "i"})
 
 
 def _identity(url: str) -> tuple[str, bool]:
     """The key that identifies a post within a page, and whether the URL names its author."""
-    for platform, pattern in _POST_IDS:
-        match = pattern.fullmatch(url)
-        if match is not None:
-            key = f"{platform} {match.group('id')}"
-            return key, match.group("user") not in _ANONYMOUS_USERS
-    return url, True
+    post = post_identity(url)
+    if post is None:
+        return url, True
+    return f"{post.platform} {post.post_id}", post.author not in _ANONYMOUS_USERS
 
 
 class EmbedList:
     """Embeds in the order first found; a repeat of a URL only contributes missing metadata.
 
-    A tweet or TikTok video found under several spellings on one page (author in another
-    case, ``/i/status/``, ``@/video/``) is one embed, under the first URL that names its author.
+    A post found under several spellings on one page (a tweet's author in another case,
+    ``/i/status/``, TikTok's ``@/video/``, Instagram's ``/reel/`` for ``/p/``: see
+    `post_identity`) is one embed, under the first URL that names its author.
     """
 
     def __init__(self) -> None:

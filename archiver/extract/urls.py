@@ -11,6 +11,7 @@ import posixpath
 import re
 import unicodedata
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import (
     SplitResult,
@@ -961,6 +962,49 @@ def proxied_post(url: str) -> NormalizedURL | None:
         post = platform_post(query.get(name, ""))
         if post is not None:
             return post
+    return None
+
+
+@dataclass(frozen=True)
+class PostIdentity:
+    """Which post a canonical post URL names, whatever else it says: a tweet under any
+    spelling of its author or under ``/i/``, an Instagram post as ``/p/`` or ``/reel/``."""
+
+    platform: str
+    post_id: str  # as the platform's extractors record it (``media.platform_id``)
+    author: str | None  # the account the URL names; "" or "i" when it names none
+
+    @property
+    def extractors(self) -> tuple[str, ...]:
+        """The extractor names (lower-cased) that record this platform's ids."""
+        return _POST_EXTRACTORS[self.platform]
+
+
+_POST_IDENTITIES = (
+    ("twitter", re.compile(r"https://twitter\.com/(?P<user>[^/]+)/status/(?P<id>\d+)")),
+    (
+        "tiktok",
+        re.compile(r"https://www\.tiktok\.com/@(?P<user>[^/]*)/(?:video|photo)/(?P<id>\d+)"),
+    ),
+    ("instagram", re.compile(r"https://www\.instagram\.com/(?:p|reel|tv)/(?P<id>[\w-]+)/")),
+    ("youtube", re.compile(r"https://www\.youtube\.com/watch\?v=(?P<id>[\w-]{11})")),
+)
+_POST_EXTRACTORS = {
+    "twitter": ("twitter", "x"),
+    "tiktok": ("tiktok",),
+    "instagram": ("instagram",),
+    "youtube": ("youtube",),
+}
+
+
+def post_identity(canonical_url: str) -> PostIdentity | None:
+    """The post a canonical post URL (`normalize_url`'s) names, on the platforms whose
+    URLs name one post in several ways; None for any other URL."""
+    for platform, pattern in _POST_IDENTITIES:
+        match = pattern.fullmatch(canonical_url)
+        if match is not None:
+            author = match.groupdict().get("user")
+            return PostIdentity(platform, match.group("id"), author)
     return None
 
 

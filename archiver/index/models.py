@@ -87,7 +87,7 @@ class Media(Base):
     path: Mapped[str] = mapped_column(Text)  # relative to the storage root
     first_captured_at: Mapped[datetime] = mapped_column(index=True)
     platform_extractor: Mapped[str | None] = mapped_column(String(PLATFORM_NAME_LENGTH))
-    platform_id: Mapped[str | None] = mapped_column(String(PLATFORM_ID_LENGTH))
+    platform_id: Mapped[str | None] = mapped_column(String(PLATFORM_ID_LENGTH), index=True)
     platform_title: Mapped[str | None] = mapped_column(Text)
     platform_uploader: Mapped[str | None] = mapped_column(Text)
     platform_upload_date: Mapped[date | None] = mapped_column(Date, index=True)  # UTC day

@@ -16,7 +16,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, selectinload
 
-from archiver.extract.urls import url_spellings
+from archiver.extract.urls import post_identity, url_spellings
 from archiver.index.models import (
     CaptureJob,
     Embed,
@@ -215,7 +215,10 @@ def embed_statuses(
 def archived_copies(session: Session, urls: set[str]) -> dict[str, tuple[Media, ...]]:
     """The files archived from each of these embed URLs, through any page (one query,
     in batches): the same post or file on another page is the same evidence, so an
-    embed captured through the first page is not "without a copy" on the second."""
+    embed captured through the first page is not "without a copy" on the second. A
+    post is found under any of its spellings too (`post_identity`), by the id its
+    platform gave the files (``x.com/foo/status/N`` for ``twitter.com/Foo/status/N``,
+    ``/i/status/N``; ``/reel/CODE`` for ``/p/CODE``)."""
     found: dict[str, dict[str, Media]] = {}
     wanted = sorted(urls)
     for start in range(0, len(wanted), _URL_BATCH):
@@ -227,6 +230,19 @@ def archived_copies(session: Session, urls: set[str]) -> dict[str, tuple[Media, 
         )
         for url, media in rows:
             found.setdefault(url, {})[media.sha256] = media
+    posts = {url: post for url in wanted if (post := post_identity(url)) is not None}
+    by_id: dict[str, list[str]] = {}
+    for url, post in posts.items():
+        by_id.setdefault(post.post_id, []).append(url)
+    ids = sorted(by_id)
+    for start in range(0, len(ids), _URL_BATCH):
+        for media in session.scalars(
+            select(Media).where(Media.platform_id.in_(ids[start : start + _URL_BATCH]))
+        ):
+            extractor = (media.platform_extractor or "").lower()
+            for url in by_id.get(media.platform_id or "", []):
+                if extractor in posts[url].extractors:
+                    found.setdefault(url, {})[media.sha256] = media
     return {url: tuple(by[sha] for sha in sorted(by)) for url, by in found.items()}
 
 
