@@ -8,6 +8,7 @@ reached); 2 bad usage or config; 130 interrupted (Ctrl-C).
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 from collections.abc import Callable, Iterator
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT
+EXIT_BROKEN_PIPE = 141  # the reader went away (`search | head`), as shells report SIGPIPE
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
@@ -92,7 +94,10 @@ pass_context = click.make_pass_decorator(Context)
 
 class _Commands(click.Group):
     """Ctrl-C anywhere in a command (opening the archive, say) exits 130, as a shell
-    reports SIGINT; click alone prints "Aborted!" and exits 1, a failure's code."""
+    reports SIGINT; click alone prints "Aborted!" and exits 1, a failure's code. A
+    reader that stops reading (``archiver search | head``) ends the command quietly
+    with 141, as a shell reports SIGPIPE: click's 1 would read as a failure (or, for
+    ``search``, as nothing found)."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -100,6 +105,11 @@ class _Commands(click.Group):
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
+        except BrokenPipeError:
+            # what is still buffered for stdout goes nowhere, not to a traceback at exit
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            raise click.exceptions.Exit(EXIT_BROKEN_PIPE) from None
 
 
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})

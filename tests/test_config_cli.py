@@ -23,7 +23,7 @@ from support.archiving import write_config as write_settings
 from archiver.archive import Archive
 from archiver.config import load_config
 from archiver.errors import ConfigError
-from archiver.index.models import CaptureJob
+from archiver.index.models import CaptureJob, Media, utcnow
 
 
 def write_config(path: Path, body: str) -> Path:
@@ -394,3 +394,33 @@ def test_source_add_again_changes_only_what_is_given(config_file: Path) -> None:
     assert listed() == {"every_seconds": 120, "kind": "page", "name": "Aleppo live"}
     assert run_cli(config_file, "source", "add", url, "--kind", "auto").returncode == 0
     assert listed() == {"every_seconds": 120, "kind": "auto", "name": "Aleppo live"}
+
+
+def test_a_reader_that_stops_reading_ends_the_command_quietly(config_file: Path) -> None:
+    """``archiver search | head`` exited 1, a failure's code (for ``search``, "nothing
+    found"): the reader going away ends it with 141, as shells report SIGPIPE."""
+    with Archive.open(load_config(config_file)) as archive, archive.session() as session:
+        now = utcnow()
+        for n in range(3000):
+            sha = f"{n:064x}"
+            session.add(
+                Media(
+                    sha256=sha,
+                    md5="0" * 32,
+                    size_bytes=1,
+                    mime_type="image/jpeg",
+                    media_type="image",
+                    path=f"media/{sha}/original.jpg",
+                    first_captured_at=now,
+                )
+            )
+    child = subprocess.Popen(
+        cli_command(config_file, "search", "--limit", "3000"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert child.stdout is not None and child.stderr is not None
+    child.stdout.readline()
+    child.stdout.close()  # `head -1` has what it wanted
+    assert child.wait(60) == 141
+    assert child.stderr.read() == b""
