@@ -68,16 +68,24 @@ def parse_when(value: str, *, end: bool = False) -> datetime:
         raise QueryError(f"date out of range: {value!r}") from None
 
 
-def _last_day(value: str) -> date:
+def _when(name: str, value: str, *, end: bool = False) -> datetime:
+    """`parse_when`, with an error that names the filter."""
+    try:
+        return parse_when(value, end=end)
+    except QueryError as exc:
+        raise QueryError(f"{name}: {exc}") from None
+
+
+def _last_day(name: str, value: str) -> date:
     """The last day a date, week or datetime covers (a datetime: its own day)."""
-    start, end = parse_when(value), parse_when(value, end=True)
+    start, end = _when(name, value), _when(name, value, end=True)
     return (end - timedelta(microseconds=1)).date() if end > start else start.date()
 
 
 def _hex_prefix(value: str, name: str, full: int) -> str:
     text = value.strip().lower()
     if not re.fullmatch(r"[0-9a-f]+", text) or not MIN_PREFIX <= len(text) <= full:
-        raise QueryError(f"--{name} takes {MIN_PREFIX} to {full} hex characters, got {value!r}")
+        raise QueryError(f"{name}: takes {MIN_PREFIX} to {full} hex characters, got {value!r}")
     return text
 
 
@@ -107,31 +115,32 @@ class SearchQuery:
         upload_until: str | None = None,
         limit: int = DEFAULT_LIMIT,
     ) -> SearchQuery:
-        """Validate user input (CLI flags, API query parameters). A filter given empty
-        is refused: ``--sha256 "$H"`` with ``$H`` unset must not select everything."""
+        """Validate user input (CLI flags, API query parameters); an error names the
+        filter as both know it (``sha256: …``). A filter given empty is refused:
+        ``--sha256 "$H"`` with ``$H`` unset must not select everything."""
         if not 1 <= limit <= MAX_RESULTS:
-            raise QueryError(f"--limit must be from 1 to {MAX_RESULTS:,}")
+            raise QueryError(f"limit: must be from 1 to {MAX_RESULTS:,}")
         filters = {
             "sha256": sha256, "md5": md5, "since": since, "until": until, "page": page,
             "text": text, "upload-since": upload_since, "upload-until": upload_until,
         }  # fmt: skip
         for name, value in filters.items():
             if value is not None and not value.strip():
-                raise QueryError(f"--{name} is empty: leave it out to search everything")
+                raise QueryError(f"{name}: is empty: leave it out to search everything")
         for name, given in (("page", page), ("text", text)):
             if given and "\x00" in given:
-                raise QueryError(f"--{name} cannot contain a NUL character")
+                raise QueryError(f"{name}: cannot contain a NUL character")
         if text and len(set(fold_text(text).split())) > MAX_WORDS:
-            raise QueryError(f"--text takes at most {MAX_WORDS} different words")
+            raise QueryError(f"text: takes at most {MAX_WORDS} different words")
         return cls(
             sha256=_hex_prefix(sha256, "sha256", 64) if sha256 else None,
             md5=_hex_prefix(md5, "md5", 32) if md5 else None,
-            since=parse_when(since) if since else None,
-            until=parse_when(until, end=True) if until else None,
+            since=_when("since", since) if since else None,
+            until=_when("until", until, end=True) if until else None,
             page=page.strip() if page else None,
             text=text.strip() if text else None,
-            upload_since=parse_when(upload_since).date() if upload_since else None,
-            upload_until=_last_day(upload_until) if upload_until else None,
+            upload_since=_when("upload-since", upload_since).date() if upload_since else None,
+            upload_until=_last_day("upload-until", upload_until) if upload_until else None,
             limit=limit,
         )
 

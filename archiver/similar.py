@@ -31,7 +31,7 @@ def similar_to_file(archive: Archive, query: SimilarQuery) -> list[MediaRecord]:
     if not query.path.is_file():
         raise QueryError(f"no such file: {query.path}")
     if query.min_similarity is not None and not 0 <= query.min_similarity <= 1:
-        raise QueryError("--min-similarity takes a number from 0 to 1")
+        raise QueryError("min-similarity: takes a number from 0 to 1")
     exact = _archived_copy(archive, query.path)
     try:
         found = _near_duplicates(archive, query)
@@ -75,9 +75,9 @@ def parse_phash(value: str) -> int:
     try:
         number = int(text, 16)
     except ValueError:
-        raise QueryError(f"--phash takes 16 hex characters, got {value!r}") from None
+        raise QueryError(f"phash: takes 16 hex characters, got {value!r}") from None
     if len(text) != PHASH_BITS // 4:
-        raise QueryError(f"--phash takes 16 hex characters, got {value!r}")
+        raise QueryError(f"phash: takes 16 hex characters, got {value!r}")
     return number
 
 
@@ -89,7 +89,7 @@ def similar_to_phash(
     ``similarity`` is ``1 - distance / 64``.
     """
     if not 0 <= max_distance <= PHASH_BITS:
-        raise QueryError("--max-distance takes 0 to 64")
+        raise QueryError("max-distance: takes 0 to 64")
     found = archive.duplicates.query_phash(phash, max_distance)[:limit]
     with archive.read_session() as session:
         return records(

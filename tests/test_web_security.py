@@ -569,7 +569,7 @@ def test_search_filters_given_empty_or_out_of_range_are_refused() -> None:
         with pytest.raises(QueryError, match="is empty: leave it out"):
             SearchQuery.parse(**empty)
     for limit in (0, 1_000_001, 2**63):
-        with pytest.raises(QueryError, match="--limit must be from 1 to 1,000,000"):
+        with pytest.raises(QueryError, match="limit: must be from 1 to 1,000,000"):
             SearchQuery.parse(limit=limit)
     # a week or a date given as the last upload day takes in all of it
     assert SearchQuery.parse(upload_until="2026-W48").upload_until == date(2026, 11, 29)
