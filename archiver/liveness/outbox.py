@@ -50,7 +50,7 @@ def owed(session: Session, now: datetime, limit: int = 1000) -> list[LivenessEve
 def settle(archive: Archive, outbox_id: int, failure: str | None) -> None:
     """Delivered (``failure`` None) or refused for good: removed. Not delivered: put off
     with the backoff, or given up after `MAX_ATTEMPTS`. A database that cannot take it
-    leaves the event owed: sent again, at worst twice."""
+    leaves the event owed: sent again (a receiver may get an event more than once)."""
     try:
         with archive.session() as session:
             row = session.get(WebhookOutbox, outbox_id)

@@ -242,8 +242,12 @@ class WebhookNotifier:
             return
         with self._cond:
             self._owed.discard(event.outbox_id)
-        if self._settle is not None and failure != _ABORTED:
+        if self._settle is None or failure == _ABORTED:
+            return
+        try:
             self._settle(event.outbox_id, failure)
+        except Exception:  # the event stays owed: sent again, not lost with this thread
+            logging.getLogger("archiver").exception("settling webhook event %s", event.outbox_id)
 
     def _deliver(self, event: LivenessEvent) -> str | None:
         """POST the event, retrying; None once delivered or refused for good, else why
