@@ -205,8 +205,12 @@ class LivenessChecker:
         else:
             result = self.prober.check(target.url, kind=target.kind, platform=target.platform)
             if result.unreachable:
-                with self._hosts_lock:
-                    self._silent_hosts[host] = time.monotonic() + UNREACHABLE_PAUSE
+                now = time.monotonic()
+                with self._hosts_lock:  # months of a daemon: forget the pauses that ended
+                    self._silent_hosts = {
+                        h: until for h, until in self._silent_hosts.items() if until > now
+                    }
+                    self._silent_hosts[host] = now + UNREACHABLE_PAUSE
         if result.retry_after:
             self.limiter.defer(target.url, min(result.retry_after, MAX_HOST_PAUSE))
         self._results.put((target, result))
