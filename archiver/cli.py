@@ -639,13 +639,21 @@ def rehash(ctx: Context, everything: bool) -> None:
     type=click.IntRange(min=1),
     help="Check N originals chosen at random (the event log is always checked whole).",
 )
+@click.option(
+    "--rebuild-log",
+    is_flag=True,
+    help="Refill an event log file that lost lines from the database first (recorded).",
+)
 @pass_context
-def verify(ctx: Context, as_json: bool, sample: int | None) -> None:
+def verify(ctx: Context, as_json: bool, sample: int | None, rebuild_log: bool) -> None:
     """Re-hash every stored file; report missing, corrupt, orphaned and disagreeing ones."""
+    from archiver.integrity.eventlog import rebuild_log as refill_log
     from archiver.integrity.fixity import verify_archive
 
     with ctx.archive() as archive:
         try:
+            if rebuild_log:
+                click.echo(f"event log: {refill_log(archive)} line(s) written from the database")
             report = verify_archive(archive, sample=sample)
         except ArchiverError as exc:
             fail(str(exc), EXIT_FAILED)

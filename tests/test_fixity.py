@@ -24,7 +24,7 @@ from archiver.errors import Interrupted
 from archiver.index.models import Event, PageSnapshot
 from archiver.integrity import readers
 from archiver.integrity.bag import ExportError
-from archiver.integrity.eventlog import log_path
+from archiver.integrity.eventlog import file_head, flush_log, log_path, rebuild_log
 from archiver.integrity.export import export_bag
 from archiver.integrity.fixity import (
     SLICE_LOCK,
@@ -497,6 +497,20 @@ def test_a_log_file_that_lost_lines_a_check_saw_is_named(
     lost = [p for p in report.problems if p.kind == "chain"]
     assert not report.ok and len(lost) == 1
     assert "lines were removed or the file was replaced" in lost[0].detail
+
+    # nor does the loss pass later: a flush refilled the file from the database, and
+    # the failing check's own count of lines let the next one pass
+    flush_log(archive)
+    assert file_head(archive.layout) == 0
+    again = verify_archive(archive)
+    assert [p.detail for p in again.problems if p.kind == "chain"] == [lost[0].detail]
+
+    # rebuilt on purpose, the log says so, and checks pass again
+    assert rebuild_log(archive) > 0
+    assert verify_archive(archive).ok
+    with archive.read_session() as session:
+        rebuilt = session.scalars(select(Event).where(Event.type == "log_rebuilt")).one()
+    assert rebuilt.payload["file_ended_at"] == 0
 
 
 def test_an_unreadable_original_is_named_and_the_check_goes_on(

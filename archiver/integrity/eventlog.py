@@ -40,7 +40,17 @@ from archiver.logs import log_event
 from archiver.store.layout import Layout
 
 EVENT_TYPES = frozenset(
-    {"capture", "sighting", "page", "duplicate", "liveness", "fixity", "export", "timestamp"}
+    {
+        "capture",
+        "sighting",
+        "page",
+        "duplicate",
+        "liveness",
+        "fixity",
+        "export",
+        "timestamp",
+        "log_rebuilt",
+    }
 )
 EVENT_LOCK = 727470  # PostgreSQL advisory lock serialising appends (migrations use 727465)
 _HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -206,7 +216,7 @@ def record(
 # ---- the JSON lines copy ------------------------------------------------------------------
 
 
-def flush_log(archive: Archive) -> int:
+def flush_log(archive: Archive, *, rebuild: bool = False) -> int:
     """Append to ``log/events.jsonl`` every committed entry after the file's last line.
 
     Runs under an exclusive ``flock`` on the file, so several processes (and threads)
@@ -215,6 +225,9 @@ def flush_log(archive: Archive) -> int:
     is cut off, to be written again whole. An entry that does not continue the
     file's chain (its hash or its link does not hold: the database was altered) is
     not copied, nor anything after it, so the file stays an independent witness.
+    For the same reason a file that lost lines a check saw in it (deleted, cut) is
+    not refilled from the database, unless ``rebuild`` (``verify --rebuild-log``):
+    a database rewritten whole would otherwise pass with a witness made from it.
     Returns the number of lines written.
     """
     path = log_path(archive.layout)
@@ -225,6 +238,10 @@ def flush_log(archive: Archive) -> int:
         last, prev = _tail(fd, path)
         written = 0
         with archive.read_session() as session:
+            seen = None if rebuild else witnessed_lines(session)
+            if seen is not None and last < seen:
+                _not_rebuilt(path, last, seen)
+                return 0
             rows = session.scalars(
                 select(Event)
                 .where(Event.seq > last)
@@ -253,6 +270,46 @@ def flush_log(archive: Archive) -> int:
         return written
     finally:
         os.close(fd)  # releases the lock
+
+
+def witnessed_lines(session: Session) -> int | None:
+    """How many lines the last check saw in the log file (its ``fixity`` entry says);
+    None before a check recorded it."""
+    last = session.scalar(
+        select(Event.payload).where(Event.type == "fixity").order_by(Event.seq.desc()).limit(1)
+    )
+    chain = last.get("chain") if isinstance(last, dict) else None
+    seen = chain.get("file_lines") if isinstance(chain, dict) else None
+    return seen if isinstance(seen, int) else None
+
+
+_WARNED: set[tuple[str, int]] = set()  # (file, where it ends) warned of, once a process
+
+
+def _not_rebuilt(path: Path, last: int, seen: int) -> None:
+    if (str(path), last) in _WARNED:
+        return
+    _WARNED.add((str(path), last))
+    log_event(
+        "eventlog.not_rebuilt",
+        logging.WARNING,
+        path=str(path),
+        ends_at=last,
+        held=seen,
+        reason="lines a check saw are gone: restore the file from a backup, or rebuild"
+        " it from the database with `archiver verify --rebuild-log`",
+    )
+
+
+def rebuild_log(archive: Archive) -> int:
+    """Refill a log file that lost lines from the database, and say so in the log (an
+    ``log_rebuilt`` entry): the lines written since are the database's word alone.
+    Returns the number of lines written."""
+    before = file_head(archive.layout)
+    written = flush_log(archive, rebuild=True)
+    if written:
+        record(archive, "log_rebuilt", {"file_ended_at": before, "lines_written": written})
+    return written
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -621,7 +678,9 @@ __all__ = [
     "line_of",
     "log_path",
     "logged_session",
+    "rebuild_log",
     "record",
     "timestamps_dir",
     "verify_chain",
+    "witnessed_lines",
 ]

@@ -39,6 +39,7 @@ from archiver.integrity.eventlog import (
     log_path,
     record,
     verify_chain,
+    witnessed_lines,
 )
 from archiver.integrity.readers import default_workers, run_parallel, sha256_file
 from archiver.store.layout import SIDECAR, Layout, pid_alive
@@ -94,6 +95,7 @@ class FixityReport:
     seconds: float = 0.0
     chain: ChainReport = field(default_factory=ChainReport)
     event_seq: int | None = None  # the ``fixity`` entry recording this run
+    witnessed_lines: int = 0  # the lines the previous check saw in the log file
 
     @property
     def ok(self) -> bool:
@@ -127,7 +129,8 @@ class FixityReport:
             "chain": {
                 "ok": self.chain.ok,
                 "head_seq": self.chain.head_seq,
-                "file_lines": self.chain.file_lines,  # a witness for the next check
+                # a witness for the next check; lines lost since the last one stay owed
+                "file_lines": max(self.chain.file_lines, self.witnessed_lines),
             },
         }
 
@@ -260,7 +263,9 @@ def verify_archive(
             problems += _stale_scratch(layout)
     problems = _recheck(archive, problems)
 
-    problems += _lost_log_lines(archive)  # before the flush would write them back
+    with archive.read_session() as session:
+        report.witnessed_lines = witnessed_lines(session) or 0
+    problems += _lost_log_lines(archive, report.witnessed_lines)
     with contextlib.suppress(OSError, ArchiverError):
         flush_log(archive)  # on failure, the chain check below names what is wrong
     report.chain = verify_chain(archive)
@@ -832,21 +837,17 @@ def _settling(problem: Problem) -> str:
     return problem.kind
 
 
-def _lost_log_lines(archive: Archive) -> list[Problem]:
+def _lost_log_lines(archive: Archive, seen: int) -> list[Problem]:
     """The log file must still hold the lines the last check saw in it.
 
-    A flush rewrites a missing tail from the database, as it must after a crash (the
+    A flush writes a missing tail from the database, as it must after a crash (the
     file lags the commits); but lines a check has seen in the file were there, and a
     file that lost them was cut or replaced. Without this, deleting the file would
-    let a database rewritten whole pass as intact.
+    let a database rewritten whole pass as intact; and a flush does not refill such a
+    file (`flush_log`), so this is named at every check until the file is restored,
+    or rebuilt on purpose (``verify --rebuild-log``, itself a log entry).
     """
-    with archive.read_session() as session:
-        last = session.scalar(
-            select(Event.payload).where(Event.type == "fixity").order_by(Event.seq.desc()).limit(1)
-        )
-    chain = last.get("chain") if isinstance(last, dict) else None
-    seen = chain.get("file_lines") if isinstance(chain, dict) else None
-    if not isinstance(seen, int):
+    if not seen:
         return []  # no check recorded it yet (archives from before this was kept)
     held = file_head(archive.layout)
     if held >= seen:
