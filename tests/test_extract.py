@@ -31,6 +31,7 @@ from archiver.extract.document import (
     parse_document,
     text_length,
 )
+from archiver.extract.media import STYLE_PROBE
 
 PAGES = Path(__file__).parent / "fixtures" / "pages"
 BASE = "https://news.example/2013/09/story"
@@ -1637,3 +1638,17 @@ def test_photos_shown_as_backgrounds_are_found() -> None:
         ("https://news.example/uploads/street.jpg", "background", "Wide shot of the street:"),
         ("https://news.example/uploads/dome.jpg", "background", "The dome:"),
     ]
+
+
+def test_an_inline_style_is_read_in_one_bounded_pass() -> None:
+    """A pattern over the style took 12 s on 10,000 ``url( `` in one attribute: styles
+    are read by hand, in their first STYLE_PROBE characters, and a ``url()`` that
+    belongs to another property (a mask) is no background."""
+    hostile = "background:" + "url( " * 10_000
+    late = "background-image:" + " " * STYLE_PROBE + "url(/late.jpg)"
+    result = article(
+        f"<div style='{hostile}'></div><div style='{late}'></div>"
+        "<div style='color:red; mask:url(/mask.png)'></div>"
+        "<div style=\"background: #000 url( '/uploads/night.jpg' ) no-repeat\"></div>"
+    )
+    assert urls(result) == ["https://news.example/uploads/night.jpg"]

@@ -18,9 +18,7 @@ from archiver.extract.urls import is_avatar_url, is_tracker_url, resolve_url
 _TRANSCODE_OPTION = re.compile(r"(?:format[:/=]|[?&/,]fm=|[/,]f_)(?:webp|avif)\b")
 #: Lazy loaders' attributes naming an element's background photo.
 BACKGROUND_ATTRS = ("data-bg", "data-background-image", "data-bg-src")
-_BACKGROUND_IMAGE = re.compile(
-    r"background(?:-image)?\s*:[^;]*?url\(\s*(['\"]?)([^'\")]+)\1\s*\)", re.IGNORECASE
-)
+STYLE_PROBE = 4096  # characters of an inline style searched for a background photo
 _SRCSET_ATTRS = ("data-srcset", "data-lazy-srcset", "srcset")
 # The full size first (Jetpack's original upload, a lightbox's full image), then what
 # lazy loaders swap in, then src.
@@ -224,13 +222,18 @@ def background_url(element: Element, base: str) -> str | None:
         resolved = resolve_url(attr(element, name), base)
         if resolved is not None and not is_placeholder(resolved):
             return resolved
-    style = element.get("style") or ""
-    if "background" not in style.lower():
+    # read by hand, in one pass, within the first STYLE_PROBE characters: a pattern
+    # took 12 s on a style of 10,000 "url( " (a hostile page stalls no capture)
+    style = (element.get("style") or "")[:STYLE_PROBE]
+    lower = style.lower()
+    declared = lower.find("background")
+    opened = lower.find("url(", declared) if declared >= 0 else -1
+    if opened < 0 or ";" in lower[declared:opened]:
+        return None  # no background, or the url() is another property's
+    closed = style.find(")", opened)
+    if closed < 0:
         return None
-    found = _BACKGROUND_IMAGE.search(style)
-    if found is None:
-        return None
-    resolved = resolve_url(found.group(2), base)
+    resolved = resolve_url(style[opened + 4 : closed].strip().strip("'\"").strip(), base)
     return resolved if resolved is not None and not is_placeholder(resolved) else None
 
 
