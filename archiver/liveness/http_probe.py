@@ -55,8 +55,8 @@ _WALL_MARKERS = re.compile(
 _CONSENT_HOSTS = ("consent.", "guce.", "privacy-gate.", "cmp.")
 _CONSENT_PATH = re.compile(r"(?:^|/)(?:consent|cookie-?consent|gdpr|privacy-?gate)(?:/|$)", re.I)
 # Where hosts send a lost file: imgur's /removed.png, Flickr's photo_unavailable.
-_PLACEHOLDER_PATH = re.compile(
-    r"(?:removed|deleted|unavailable|not[-_]?found|no[-_]?image|placeholder)[^/]*$", re.I
+_PLACEHOLDER_NAME = re.compile(
+    r"removed|deleted|unavailable|not[-_]?found|no[-_]?image|placeholder", re.I
 )
 _PLAYER_TAGS = re.compile(rb"<(?:video|iframe|object|embed)\b", re.IGNORECASE)
 # Fallbacks for readers without JavaScript: a tag manager's <noscript><iframe> is no player.
@@ -303,7 +303,8 @@ def _wall(code: int, probe: str) -> CheckResult:
 
 def _is_placeholder(asked: httpx.URL, final: httpx.URL) -> bool:
     """Whether a file's address redirected to a stand-in for lost files."""
-    return final.path != asked.path and bool(_PLACEHOLDER_PATH.search(final.path))
+    name = final.path.rsplit("/", 1)[-1]
+    return final.path != asked.path and bool(_PLACEHOLDER_NAME.search(name))
 
 
 def _placeholder(final: httpx.URL, code: int, probe: str) -> CheckResult:
