@@ -31,6 +31,7 @@ PAGE_PROBE = "http-get"
 RANGE = "bytes=0-1023"
 PROBE_BYTES = 8 * 1024  # read at most this much of a file, whatever the server sends
 MAX_PAGE_BYTES = 4 * 1024 * 1024  # a player page is searched within its first 4 MB
+WALL_PROBE_BYTES = 64 * 1024  # walls are small pages: their marks are in the first 64 KB
 READ_DEADLINE = 30.0  # seconds to read a body, however slowly it trickles
 
 _HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
@@ -293,7 +294,7 @@ def _is_wall(body: bytes, redirected_to: httpx.URL | None) -> bool:
         redirected_to.host.startswith(_CONSENT_HOSTS) or _CONSENT_PATH.search(redirected_to.path)
     ):
         return True
-    return bool(_WALL_MARKERS.search(body[:MAX_PAGE_BYTES]))
+    return bool(_WALL_MARKERS.search(body[:WALL_PROBE_BYTES]))
 
 
 def _wall(code: int, probe: str) -> CheckResult:
