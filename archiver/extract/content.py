@@ -270,12 +270,13 @@ def is_update_block(element: Element) -> bool:
     posts) other than one wrapping a single media item (Drupal's ``<article
     class="media">``), an entry of WordPress's Liveblog plugin, or a microdata
     ``liveBlogUpdate``."""
-    classes = (element.get("class") or "").split()
+    classes = element.get("class")
     if tag_name(element) == "article":
-        return "media" not in classes
-    return (
-        "liveblog-entry" in classes or "liveBlogUpdate" in (element.get("itemprop") or "").split()
-    )
+        return not classes or "media" not in classes.split()
+    if classes and "liveblog-entry" in classes and "liveblog-entry" in classes.split():
+        return True
+    itemprop = element.get("itemprop")
+    return bool(itemprop) and "liveBlogUpdate" in itemprop.split()
 
 
 def _has_substance(element: Element, sizes: _TextSizes) -> bool:

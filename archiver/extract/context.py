@@ -326,7 +326,10 @@ def is_caption(element: Element) -> bool:
 def is_screen_reader_only(element: Element) -> bool:
     """Whether the element's text is hidden from sight ("Image" above a Drupal field):
     never the sentence that introduces an embed."""
-    return not _SCREEN_READER_ONLY.isdisjoint((element.get("class") or "").lower().split())
+    classes = element.get("class")
+    if not classes or not any(hint in classes.lower() for hint in ("hidden", "only", "reader")):
+        return False  # most elements: substring tests, not a split
+    return not _SCREEN_READER_ONLY.isdisjoint(classes.lower().split())
 
 
 def _holds_caption(element: Element) -> bool:

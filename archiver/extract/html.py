@@ -49,7 +49,6 @@ from archiver.extract.document import (
     text_of,
 )
 from archiver.extract.media import (
-    BACKGROUND_ATTRS,
     background_url,
     best_source,
     brightcove_player,
@@ -291,9 +290,10 @@ class _ContentWalker:
             if label:
                 self._new_update(label, 0)
                 self._mute(node)  # the post's time and author are not its context
-        if tag not in _HANDLERS_OF_IMAGES and (
-            "style" in node.attrib or any(name in node.attrib for name in BACKGROUND_ATTRS)
-        ):
+        attrib = node.attrib  # media.BACKGROUND_ATTRS, tested one by one: every element
+        if (
+            "style" in attrib or "data-bg" in attrib or "data-background-image" in attrib
+        ) and tag not in _HANDLERS_OF_IMAGES:
             self._background(node)
         name = self._HANDLERS.get(tag)
         handler: Handler | None = getattr(self, name) if name else None

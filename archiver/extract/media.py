@@ -17,7 +17,7 @@ from archiver.extract.urls import is_avatar_url, is_tracker_url, resolve_url
 
 _TRANSCODE_OPTION = re.compile(r"(?:format[:/=]|[?&/,]fm=|[/,]f_)(?:webp|avif)\b")
 #: Lazy loaders' attributes naming an element's background photo.
-BACKGROUND_ATTRS = ("data-bg", "data-background-image", "data-bg-src")
+BACKGROUND_ATTRS = ("data-bg", "data-background-image")
 STYLE_PROBE = 4096  # characters of an inline style searched for a background photo
 _SRCSET_ATTRS = ("data-srcset", "data-lazy-srcset", "srcset")
 # The full size first (Jetpack's original upload, a lightbox's full image), then what
@@ -124,13 +124,13 @@ def _largest(candidates: list[SrcsetCandidate], base: str) -> tuple[SrcsetCandid
     if not usable:
         return None
     by_width = any(candidate.width is not None for candidate, _ in usable)
-    return max(
-        usable,
-        key=lambda pair: (
-            (pair[0].width or 0.0) if by_width else pair[0].density,
-            not _is_transcode(pair[1]),
-        ),
-    )
+
+    def size(pair: tuple[SrcsetCandidate, str]) -> float:
+        return (pair[0].width or 0.0) if by_width else pair[0].density
+
+    top = size(max(usable, key=size))
+    tied = [pair for pair in usable if size(pair) == top]
+    return next((pair for pair in tied if not _is_transcode(pair[1])), tied[0])
 
 
 def _is_transcode(url: str) -> bool:
@@ -154,17 +154,12 @@ def image_url(img: Element, base: str) -> str | None:
             found = _largest(parse_srcset(value), base)
             if found:
                 widest, url = found
-                src = resolve_url(attr(img, "src"), base)
-                declared = _pixels(img.get("width"))
-                if (
-                    name == "srcset"  # beside a lazy srcset, src is a stand-in
-                    and src is not None
-                    and not is_placeholder(src)
-                    and widest.width is not None
-                    and declared is not None
-                    and declared > widest.width
-                ):
-                    return src
+                declared = _pixels(img.get("width")) if name == "srcset" else None
+                # beside a lazy srcset, src is a stand-in
+                if declared is not None and widest.width is not None and declared > widest.width:
+                    src = resolve_url(attr(img, "src"), base)
+                    if src is not None and not is_placeholder(src):
+                        return src
                 return url
     for name in _SRC_ATTRS:
         resolved = resolve_url(attr(img, name), base)
