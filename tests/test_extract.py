@@ -1652,3 +1652,22 @@ def test_an_inline_style_is_read_in_one_bounded_pass() -> None:
         "<div style=\"background: #000 url( '/uploads/night.jpg' ) no-repeat\"></div>"
     )
     assert urls(result) == ["https://news.example/uploads/night.jpg"]
+
+
+def test_the_picture_a_page_shows_of_a_post_is_kept_beside_the_post() -> None:
+    """A screenshot linked to its tweet, or the copy of its photo a newsletter hosts,
+    is what readers saw and outlives the post: it was skipped as a mere thumbnail. A
+    video's own thumbnail stays that video."""
+    result = article(
+        "<p>The ambassador's post, since deleted:</p>"
+        "<a href='https://twitter.com/AleppoNow/status/383940123456789099'>"
+        "<img src='/uploads/screenshot-tweet.png' width='600' height='400'></a>"
+        "<a href='https://www.youtube.com/watch?v=abc123XYZ_0'>"
+        "<img src='https://i.ytimg.com/vi/abc123XYZ_0/hqdefault.jpg' width='480'></a>"
+    )
+    assert [(e.kind, e.url) for e in result.embeds] == [
+        ("platform", "https://twitter.com/AleppoNow/status/383940123456789099"),
+        ("file", "https://news.example/uploads/screenshot-tweet.png"),
+        ("platform", "https://www.youtube.com/watch?v=abc123XYZ_0"),
+    ]
+    assert result.embeds[1].context == "The ambassador's post, since deleted:"

@@ -585,6 +585,12 @@ class _ContentWalker:
             embed = replace(embed, metadata={**embed.metadata, "link_text": link_text})
         if thumbnail is not None:
             self._record(node, embed)
+            if embed.kind == "platform":
+                # the picture the page showed of the post (a screenshot, the copy of its
+                # photo a newsletter hosts) is evidence too, and outlives the post; a
+                # video's own thumbnail is that video, already recorded
+                read = self._picture if tag_name(thumbnail) == "picture" else self._img
+                read(thumbnail)
             return False
         self._record(node, embed, inline=True)
         return None
