@@ -21,15 +21,13 @@ from archiver.extract.urls import (
     thumbnail_video,
 )
 
-_ANONYMOUS_USERS = frozenset({"", "i"})
-
 
 def _identity(url: str) -> tuple[str, bool]:
     """The key that identifies a post within a page, and whether the URL names its author."""
     post = post_identity(url)
     if post is None:
         return url, True
-    return f"{post.platform} {post.post_id}", post.author not in _ANONYMOUS_USERS
+    return f"{post.platform} {post.post_id}", post.names_author
 
 
 class EmbedList:

@@ -58,12 +58,14 @@ from archiver.extract.media import (
     is_tiny,
     is_unwanted_image,
     picture_url,
+    shows_background,
 )
 from archiver.extract.model import ExtractError, FoundEmbed, MediaType, PageExtraction
 from archiver.extract.pagination import older_page_links
 from archiver.extract.structured import (
     MAX_METADATA_VALUE,
     first_meta,
+    json_ld_documents,
     json_ld_media,
     live_blog_media,
     meta_values,
@@ -152,8 +154,9 @@ def _extract_embeds(root: Element, base_url: str, depth: int = 0) -> PageExtract
     og_title = first_meta(metas, "og:title")
     extra = {"og:title": collapse(og_title)[:MAX_METADATA_VALUE]} if og_title else {}
     # a live blog's updates first: their media keep the update they were posted in
-    declared = live_blog_media(root) + open_graph_media(metas, "video")
-    declared += json_ld_media(root, _PAGE_MEDIA_TYPES)
+    json_ld = json_ld_documents(root)
+    declared = live_blog_media(json_ld) + open_graph_media(metas, "video")
+    declared += json_ld_media(json_ld, _PAGE_MEDIA_TYPES)
     for item in declared:
         found = declared_embed(item, base, allow_player=True, extra=extra)
         if found is not None:
@@ -290,10 +293,7 @@ class _ContentWalker:
             if label:
                 self._new_update(label, 0)
                 self._mute(node)  # the post's time and author are not its context
-        attrib = node.attrib  # media.BACKGROUND_ATTRS, tested one by one: every element
-        if (
-            "style" in attrib or "data-bg" in attrib or "data-background-image" in attrib
-        ) and tag not in _HANDLERS_OF_IMAGES:
+        if shows_background(node) and tag not in _HANDLERS_OF_IMAGES:
             self._background(node)
         name = self._HANDLERS.get(tag)
         handler: Handler | None = getattr(self, name) if name else None

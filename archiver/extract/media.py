@@ -209,6 +209,13 @@ def is_preview_stand_in(img: Element) -> bool:
     )
 
 
+def shows_background(element: Element) -> bool:
+    """Whether an element may show a photo as its background: the cheap test, made on
+    every element, before `background_url` reads one."""
+    attrib = element.attrib  # BACKGROUND_ATTRS, one by one: a loop costs every element
+    return "style" in attrib or "data-bg" in attrib or "data-background-image" in attrib
+
+
 def background_url(element: Element, base: str) -> str | None:
     """The photo an element shows as its background: a lazy loader's ``data-bg`` (or
     ``data-background-image``), else the first ``url(…)`` of an inline

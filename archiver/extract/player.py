@@ -20,6 +20,7 @@ from archiver.extract.model import FoundEmbed, MediaType
 from archiver.extract.structured import (
     MAX_METADATA_VALUE,
     first_meta,
+    json_ld_documents,
     json_ld_media,
     meta_values,
     open_graph_media,
@@ -51,7 +52,8 @@ def _player_media(root: Element, base_url: str) -> list[FoundEmbed]:
         if (value := first_meta(metas, name))
     }
     embeds = EmbedList()
-    declared = open_graph_media(metas, "video") + json_ld_media(root, _LD_TYPES)
+    declared = open_graph_media(metas, "video")
+    declared += json_ld_media(json_ld_documents(root), _LD_TYPES)
     for item in declared:
         _add(embeds, declared_embed(item, base, allow_player=False, extra=page_metadata))
     for element in root.iter("video", "audio"):

@@ -25,6 +25,7 @@ _LD_TYPES: dict[str, MediaType] = {
     "ImageObject": "image",
 }
 _LD_TEXT_FIELDS = ("name", "description", "caption", "uploadDate", "datePublished", "duration")
+_ALL_LD_TYPES = frozenset(_LD_TYPES)
 _MAX_HEADLINE_LABEL = 200  # a headline that opens with no label is the label, this long
 _MIME_MAJOR: dict[str, MediaType] = {"video": "video", "image": "image", "audio": "audio"}
 
@@ -103,25 +104,26 @@ def media_from_mime(mime: str | None) -> MediaType | None:
     return _MIME_MAJOR.get((mime or "").split("/", 1)[0].strip().lower())
 
 
-def json_ld_media(root: Element, types: frozenset[str]) -> list[DeclaredMedia]:
+def json_ld_media(documents: list[Any], types: frozenset[str]) -> list[DeclaredMedia]:
     """Media objects of the given schema.org types (``VideoObject``...) found anywhere in the
-    page's JSON-LD, including nested ones (``NewsArticle.video``) and ``@graph`` lists."""
+    page's JSON-LD (`json_ld_documents`), including nested ones (``NewsArticle.video``)
+    and ``@graph`` lists."""
     return [
         media
-        for data in _json_ld_documents(root)
+        for data in documents
         for node in _walk_json(data)
         if (media := _declared(node, types)) is not None
     ]
 
 
-def live_blog_media(root: Element) -> list[DeclaredMedia]:
+def live_blog_media(documents: list[Any]) -> list[DeclaredMedia]:
     """The videos, sounds and photos of each update of a JSON-LD ``LiveBlogPosting``
     (some live blogs draw their updates by script, from this alone), each with its
     update's label (its headline's, or the headline), context (the last sentence of its
     text) and ``datePublished``. A photo of an update is evidence, unlike the page's
     own share image."""
     found: list[DeclaredMedia] = []
-    for data in _json_ld_documents(root):
+    for data in documents:
         for node in _walk_json(data):
             if "LiveBlogPosting" not in _types_of(node):
                 continue
@@ -136,6 +138,9 @@ def _update_media(update: dict[str, Any]) -> list[DeclaredMedia]:
     headline = collapse(_text(update.get("headline")) or "")
     label = label_at_start(headline)
     body = _text(update.get("articleBody")) or ""
+    title = (label.text if label else headline[:_MAX_HEADLINE_LABEL]) or None
+    sentence = sentence_context(body, skip_empty=True) if body else None
+    posted_at = iso_moment(update.get("datePublished"))
     found: list[DeclaredMedia] = []
     stack: list[Any] = [value for key, value in update.items() if key != "@context"]
     stack.reverse()
@@ -144,20 +149,13 @@ def _update_media(update: dict[str, Any]) -> list[DeclaredMedia]:
         if isinstance(current, list):
             stack.extend(reversed(current))
         elif isinstance(current, dict):
-            media = _declared(current, frozenset(_LD_TYPES))
+            media = _declared(current, _ALL_LD_TYPES)
             if media is None:
                 stack.extend(reversed(list(current.values())))
                 continue
-            found.append(
-                replace(
-                    media,
-                    update=(label.text if label else headline[:_MAX_HEADLINE_LABEL]) or None,
-                    # its caption, else the sentence of the update it follows
-                    context=media.metadata.get("caption")
-                    or (sentence_context(body, skip_empty=True) if body else None),
-                    posted_at=iso_moment(update.get("datePublished")),
-                )
-            )
+            # its caption, else the sentence of the update it follows
+            context = media.metadata.get("caption") or sentence
+            found.append(replace(media, update=title, context=context, posted_at=posted_at))
     return found
 
 
@@ -189,6 +187,11 @@ def _declared(node: dict[str, Any], types: frozenset[str]) -> DeclaredMedia | No
     return DeclaredMedia(
         url, _LD_TYPES[wanted[0]], "json-ld", is_file, _ld_metadata(node), fallback
     )
+
+
+def json_ld_documents(root: Element) -> list[Any]:
+    """The page's JSON-LD, each script parsed once (see `_json_ld_documents`)."""
+    return list(_json_ld_documents(root))
 
 
 def _json_ld_documents(root: Element) -> Iterator[Any]:

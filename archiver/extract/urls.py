@@ -973,38 +973,43 @@ class PostIdentity:
     platform: str
     post_id: str  # as the platform's extractors record it (``media.platform_id``)
     author: str | None  # the account the URL names; "" or "i" when it names none
+    extractors: tuple[str, ...]  # the extractor names (lower-cased) that record the id
 
     @property
-    def extractors(self) -> tuple[str, ...]:
-        """The extractor names (lower-cased) that record this platform's ids."""
-        return _POST_EXTRACTORS[self.platform]
+    def names_author(self) -> bool:
+        """Whether the URL names the post's account (``/i/status/`` does not)."""
+        return self.author not in ("", "i")
 
 
+# platform, canonical URL, extractors that record its ids
 _POST_IDENTITIES = (
-    ("twitter", re.compile(r"https://twitter\.com/(?P<user>[^/]+)/status/(?P<id>\d+)")),
+    (
+        "twitter",
+        re.compile(r"https://twitter\.com/(?P<user>[^/]+)/status/(?P<id>\d+)"),
+        ("twitter", "x"),
+    ),
     (
         "tiktok",
         re.compile(r"https://www\.tiktok\.com/@(?P<user>[^/]*)/(?:video|photo)/(?P<id>\d+)"),
+        ("tiktok",),
     ),
-    ("instagram", re.compile(r"https://www\.instagram\.com/(?:p|reel|tv)/(?P<id>[\w-]+)/")),
-    ("youtube", re.compile(r"https://www\.youtube\.com/watch\?v=(?P<id>[\w-]{11})")),
+    (
+        "instagram",
+        re.compile(r"https://www\.instagram\.com/(?:p|reel|tv)/(?P<id>[\w-]+)/"),
+        ("instagram",),
+    ),
+    ("youtube", re.compile(r"https://www\.youtube\.com/watch\?v=(?P<id>[\w-]{11})"), ("youtube",)),
 )
-_POST_EXTRACTORS = {
-    "twitter": ("twitter", "x"),
-    "tiktok": ("tiktok",),
-    "instagram": ("instagram",),
-    "youtube": ("youtube",),
-}
 
 
 def post_identity(canonical_url: str) -> PostIdentity | None:
     """The post a canonical post URL (`normalize_url`'s) names, on the platforms whose
     URLs name one post in several ways; None for any other URL."""
-    for platform, pattern in _POST_IDENTITIES:
+    for platform, pattern, extractors in _POST_IDENTITIES:
         match = pattern.fullmatch(canonical_url)
         if match is not None:
             author = match.groupdict().get("user")
-            return PostIdentity(platform, match.group("id"), author)
+            return PostIdentity(platform, match.group("id"), author, extractors)
     return None
 
 

@@ -163,7 +163,7 @@ def _error_body(raw: httpx.Response, url: str, deadline: _Deadline) -> bytes:
 
 
 #: Time-outs and rate limits: the server asks to be asked later.
-_BUSY = frozenset({408, 425, 429})
+BUSY_STATUSES = frozenset({408, 425, 429})
 #: Refusals that hosts of embedded media also give for a while, to a bot check or a
 #: rate limit: a job that met one is retried with the backoff, not failed at once.
 _DENIED = frozenset({401, 403})
@@ -172,12 +172,12 @@ _DENIED = frozenset({401, 403})
 def is_refusal(status: int | None) -> bool:
     """Whether an HTTP status refuses this address (a 4xx other than time-outs and rate
     limits), so another spelling of it may still be served."""
-    return status is not None and 400 <= status < 500 and status not in _BUSY
+    return status is not None and 400 <= status < 500 and status not in BUSY_STATUSES
 
 
 def _status_error(response: Response) -> FetchError:
     status = response.status
-    retry = status >= 500 or status in _BUSY or status in _DENIED
+    retry = status >= 500 or status in BUSY_STATUSES or status in _DENIED
     return FetchError(
         f"HTTP {status} from {response.final_url}",
         http_status=status,

@@ -37,9 +37,13 @@ def insert_ignoring_duplicates(
 ) -> None:
     if not rows:
         return
+    session.execute(_insert(session, table).on_conflict_do_nothing(), list(rows))
+
+
+def _insert(session: Session, table: Table) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT that can say what a conflict does, in the session's dialect."""
     dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    session.execute(insert(table).on_conflict_do_nothing(), list(rows))
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
 def entry_digests(session: Session, source_id: int, links: list[str]) -> dict[str, str]:
@@ -59,9 +63,7 @@ def _record_digests(session: Session, source_id: int, digests: list[tuple[int, s
     """Keep what the source's entries now say of their pages (sorted by page, as every
     poller writes them: no two wait on each other's rows)."""
     table = cast(Table, FeedEntryDigest.__table__)
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(table)
+    statement = _insert(session, table)
     session.execute(
         statement.on_conflict_do_update(
             index_elements=[table.c.source_id, table.c.page_id],

@@ -14,7 +14,7 @@ import logging
 from dataclasses import replace
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from archiver.archive import Archive
@@ -57,7 +57,7 @@ def settle(archive: Archive, outbox_id: int, failure: str | None) -> None:
             if row is None:
                 return
             if failure is None:
-                session.execute(delete(WebhookOutbox).where(WebhookOutbox.id == outbox_id))
+                session.delete(row)
                 return
             row.attempts += 1
             row.last_error = failure[:300]

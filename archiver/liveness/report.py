@@ -175,11 +175,11 @@ def embed_statuses(
     a dashboard of the dead embeds of a large archive does not load the live ones.
     """
     # evaluated for erring checks only: the others' status is their settled one
-    settled = case(
+    settled_now = case(
         (LinkCheck.status == "error", settled_status(LinkCheck.id)), else_=LinkCheck.status
     )
     query = (
-        select(Embed, LinkCheck, CaptureJob, settled)
+        select(Embed, LinkCheck, CaptureJob, settled_now)
         .outerjoin(LinkCheck, LinkCheck.url == Embed.url)
         .outerjoin(CaptureJob, CaptureJob.embed_id == Embed.id)
         .where(Embed.page_id.is_not(None))
@@ -207,8 +207,10 @@ def embed_statuses(
     posts = kept_posts(session, layout, {e.url for e, *_ in rows if e.kind == "platform"})
     copies = archived_copies(session, {embed.url for embed, *_ in rows})
     return [
-        EmbedStatus(embed, check, layout, posts.get(embed.url), job, copies.get(embed.url, ()), now)
-        for embed, check, job, now in rows
+        EmbedStatus(
+            embed, check, layout, posts.get(embed.url), job, copies.get(embed.url, ()), settled
+        )
+        for embed, check, job, settled in rows
     ]
 
 

@@ -16,12 +16,10 @@ from typing import Literal
 import httpx
 
 from archiver.errors import BlockedAddressError
-from archiver.fetch.http import retry_after_seconds
+from archiver.fetch.http import BUSY_STATUSES, retry_after_seconds
 
 Status = Literal["live", "gone", "restricted", "error"]
 
-# Status codes that only say "not now": retry later, never conclude anything.
-_TRANSIENT = frozenset({408, 425, 429})
 # 451 (unavailable for legal reasons): the resource exists but is withheld, like a
 # geo-block or a court order, so it is "restricted", not "gone".
 _RESTRICTED = frozenset({401, 403, 451})
@@ -60,7 +58,7 @@ def status_result(
         return CheckResult("gone", text, code, None, probe)
     if code in _RESTRICTED:
         return CheckResult("restricted", text, code, None, probe)
-    if code in _TRANSIENT or code >= 500:
+    if code in BUSY_STATUSES or code >= 500:  # "not now": never conclude anything
         return CheckResult("error", text, code, retry_after, probe)
     if 300 <= code < 400:
         return CheckResult("error", f"{label} {code}: redirect not followed", code, None, probe)

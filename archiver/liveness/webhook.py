@@ -27,7 +27,7 @@ import httpx
 
 from archiver import __version__
 from archiver.errors import BlockedAddressError
-from archiver.fetch.http import retry_after_seconds
+from archiver.fetch.http import BUSY_STATUSES, retry_after_seconds
 from archiver.liveness.result import Status, network_reason
 from archiver.logs import log_event
 
@@ -35,7 +35,6 @@ QUEUE_SIZE = 1000
 BACKOFF = 1.0  # seconds before the first retry; doubled each time
 MAX_BACKOFF = 60.0
 MAX_RETRY_AFTER = 300.0  # a receiver asking for more is waited on this long at most
-_RETRY_STATUSES = frozenset({408, 425, 429})
 _ABORTED = "aborted at shutdown"
 
 
@@ -290,7 +289,7 @@ class WebhookNotifier:
             return None, "", True
         retry_after = retry_after_seconds(response.headers.get("retry-after"))
         wait = min(retry_after, MAX_RETRY_AFTER) if retry_after is not None else 0.0
-        retry = code >= 500 or code in _RETRY_STATUSES
+        retry = code >= 500 or code in BUSY_STATUSES
         return wait, f"HTTP {code}", retry
 
     def _http(self) -> httpx.Client:
