@@ -644,25 +644,50 @@ def rehash(ctx: Context, everything: bool) -> None:
     is_flag=True,
     help="Refill an event log file that lost lines from the database first (recorded).",
 )
+@click.option(
+    "--rewrite-sidecars",
+    is_flag=True,
+    help="Rewrite sidecars that disagree with the index from it first, keeping the old"
+    " ones under replaced/ (recorded).",
+)
 @pass_context
-def verify(ctx: Context, as_json: bool, sample: int | None, rebuild_log: bool) -> None:
+def verify(
+    ctx: Context, as_json: bool, sample: int | None, rebuild_log: bool, rewrite_sidecars: bool
+) -> None:
     """Re-hash every stored file; report missing, corrupt, orphaned and disagreeing ones."""
     from archiver.integrity.eventlog import rebuild_log as refill_log
     from archiver.integrity.fixity import verify_archive
+    from archiver.integrity.repair import rewrite_sidecars as rewrite
 
+    repairs: dict[str, Any] = {}
     with ctx.archive() as archive:
         try:
             if rebuild_log:
-                click.echo(f"event log: {refill_log(archive)} line(s) written from the database")
+                repairs["log_lines_rebuilt"] = refill_log(archive)
+            if rewrite_sidecars:
+                repairs["sidecars_rewritten"] = [r.to_json() for r in rewrite(archive)]
             report = verify_archive(archive, sample=sample)
         except ArchiverError as exc:
             fail(str(exc), EXIT_FAILED)
     if as_json:
-        click.echo(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
+        click.echo(json.dumps({**report.to_json(), **repairs}, indent=2, ensure_ascii=False))
     else:
+        if rebuild_log:
+            click.echo(
+                f"event log: {repairs['log_lines_rebuilt']} line(s) written from the database"
+            )
+        if rewrite_sidecars:
+            _echo_rewritten(repairs["sidecars_rewritten"])
         for line in report.lines():
             click.echo(line)
     sys.exit(0 if report.ok else EXIT_FAILED)
+
+
+def _echo_rewritten(rewritten: list[dict[str, Any]]) -> None:
+    click.echo(f"sidecars: {len(rewritten)} rewritten from the index")
+    for item in rewritten:
+        kept = f"old one kept as {item['replaced']}" if item["replaced"] else "there was none"
+        click.echo(f"  {item['sidecar']} ({kept}): {'; '.join(item['problems'])}")
 
 
 @cli.command("export")

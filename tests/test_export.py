@@ -29,6 +29,7 @@ from archiver.integrity import events
 from archiver.integrity.canonical import entry_hash
 from archiver.integrity.eventlog import log_path, logged_session, verify_chain
 from archiver.integrity.export import ExportError, describe, export_bag
+from archiver.integrity.repair import rewrite_sidecars
 from archiver.integrity.timestamp import timestamp_head
 from archiver.search import SearchQuery
 
@@ -234,7 +235,8 @@ def test_companions_are_exported_as_the_index_records_them_and_never_corrupt(
 ) -> None:
     """Companions (yt-dlp's info JSON, the thumbnail, subtitles) were copied unchecked:
     a damaged one went into a bag that validated. And they were the ones the sidecar
-    listed: a sidecar emptied by hand left them out of the bag."""
+    listed: a sidecar emptied by hand left them out of the bag (now such a sidecar is
+    refused until it is rewritten from the index)."""
     monkeypatch.setenv("FAKE_YTDLP_MEDIA", str(media.clip_b))
     ytdlp = YtdlpConfig(command=[sys.executable, str(FAKE_YTDLP)], timeout=30)
     config = make_config(tmp_path / "storage").model_copy(update={"ytdlp": ytdlp})
@@ -249,6 +251,10 @@ def test_companions_are_exported_as_the_index_records_them_and_never_corrupt(
         sidecar = folder / "provenance.json"
         emptied = {**json.loads(sidecar.read_text()), "companion_files": []}
         sidecar.write_text(json.dumps(emptied))
+        with pytest.raises(ExportError, match=r"companion_files: sidecar \[\], database"):
+            export_bag(archive, SearchQuery.parse(), tmp_path / "bag")
+        (rewritten,) = rewrite_sidecars(archive)
+        assert rewritten.problems[0].startswith("companion_files")
         export_bag(archive, SearchQuery.parse(), tmp_path / "bag")
         exported = {p.name for p in (tmp_path / "bag" / "data").rglob("*") if p.is_file()}
         assert {"platform.info.json", "thumbnail.webp", "subtitles.en.vtt"} <= exported

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, select, text
 from support import FixtureServer, MediaSet
-from support.archiving import make_config, settings
+from support.archiving import make_config, run_cli, settings, write_config
 
 from archiver.archive import Archive
 from archiver.capture import Capturer
@@ -35,6 +35,7 @@ from archiver.integrity.fixity import (
     run_due_slice,
     verify_archive,
 )
+from archiver.integrity.repair import rewrite_sidecars
 from archiver.search import SearchQuery
 
 LIVE = """<!doctype html><html><head><title>Aleppo live, day 3</title></head><body><article>
@@ -275,6 +276,82 @@ def test_forged_page_facts_in_a_page_sidecar_are_a_disagreement(
         str(sidecar),
         "pages",
     )
+
+
+def test_a_disagreeing_sidecar_is_not_exported_until_rewritten_from_the_index(
+    archive: Archive, server: FixtureServer, media: MediaSet, tmp_path: Path
+) -> None:
+    """Export copied a sidecar as it was on disk, so a bag could say one thing and the
+    archive's index another. It refuses now; ``verify --rewrite-sidecars`` writes such
+    sidecars again from the index, keeps the old ones and logs each rewrite."""
+    originals = build(archive, server, media)
+    sidecar = originals["photo_a"].parent / "provenance.json"
+    document = json.loads(sidecar.read_text())
+    said = document["sightings"][0]["context"]
+    document["sightings"][0]["context"] = "Regime forces filmed near the Citadel:"
+    sidecar.write_text(json.dumps(document))
+    forged = sidecar.read_bytes()
+    clip_sidecar = originals["clip_a"].parent / "provenance.json"
+    clip_sidecar.unlink()
+    the_photo = SearchQuery.parse(sha256=originals["photo_a"].parent.name)
+
+    with pytest.raises(ExportError, match=r"verify --rewrite-sidecars") as refused:
+        export_bag(archive, the_photo, tmp_path / "bag")
+    assert "sightings: a page, update, context" in str(refused.value)
+    with pytest.raises(ExportError, match=r"sidecar is missing; `archiver verify --rewrite"):
+        export_bag(archive, SearchQuery.parse(), tmp_path / "bag")
+    assert not (tmp_path / "bag").exists()
+
+    rewritten = {r.sidecar: r for r in rewrite_sidecars(archive)}
+
+    photo = rewritten[archive.layout.relative(sidecar)]
+    assert photo.kind == "original" and photo.problems[0].startswith("sightings:")
+    assert photo.replaced is not None
+    assert archive.layout.absolute(photo.replaced).read_bytes() == forged
+    assert photo.replaced_sha256 == hashlib.sha256(forged).hexdigest()
+    clip = rewritten[archive.layout.relative(clip_sidecar)]
+    assert (clip.replaced, clip.replaced_sha256) == (None, None)
+    assert len(rewritten) == 2
+    assert json.loads(sidecar.read_text())["sightings"][0]["context"] == said
+    assert clip_sidecar.is_file()
+    assert verify_archive(archive).ok  # the kept copies are no orphans
+    assert rewrite_sidecars(archive) == []
+    with archive.read_session() as session:
+        logged = session.scalars(select(Event).where(Event.type == "sidecar_rewritten")).all()
+    assert {(e.media_sha256, e.payload["replaced_sha256"]) for e in logged} == {
+        (photo.sha256, photo.replaced_sha256),
+        (clip.sha256, None),
+    }
+    report = export_bag(archive, the_photo, tmp_path / "bag")
+    bag_log = (report.path / "data" / "log" / "events.jsonl").read_text()
+    assert '"sidecar_rewritten"' in bag_log
+
+
+def test_a_page_sidecar_is_rewritten_and_verify_reports_it_as_json(
+    tmp_path: Path, server: FixtureServer, media: MediaSet
+) -> None:
+    server.add_file("/media/photo_a.jpg", media.photo_a)
+    server.add_page(
+        "/live", "<article><p>Smoke over the port:</p><img src='/media/photo_a.jpg'></article>"
+    )
+    config = write_config(tmp_path / "archiver.toml", settings(tmp_path / "storage"))
+    assert run_cli(config, "capture", server.url("/live")).returncode == 0
+    (sidecar,) = (tmp_path / "storage" / "pages").rglob("provenance.json")
+    document = json.loads(sidecar.read_text())
+    document["pages"][0]["http_status"] = 404
+    sidecar.write_text(json.dumps(document))
+    assert run_cli(config, "verify").returncode == 1
+
+    checked = run_cli(config, "verify", "--rewrite-sidecars", "--json")
+
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    report = json.loads(checked.stdout)
+    (rewritten,) = report["sidecars_rewritten"]
+    assert rewritten["kind"] == "page" and rewritten["problems"][0].startswith("pages:")
+    assert report["ok"] is True
+    assert json.loads(sidecar.read_text())["pages"][0]["http_status"] == 200
+    said = run_cli(config, "verify", "--rewrite-sidecars").stdout
+    assert said.startswith("sidecars: 0 rewritten from the index\nok: full")
 
 
 def test_a_stray_file_beside_an_original_is_no_companion_even_after_a_rewrite(

@@ -50,6 +50,7 @@ EVENT_TYPES = frozenset(
         "export",
         "timestamp",
         "log_rebuilt",
+        "sidecar_rewritten",
     }
 )
 EVENT_LOCK = 727470  # PostgreSQL advisory lock serialising appends (migrations use 727465)

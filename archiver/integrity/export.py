@@ -34,11 +34,13 @@ from archiver.integrity.eventlog import (
     line_of,
     record,
 )
+from archiver.integrity.fixity import sidecar_problems
 from archiver.search import SearchQuery
 from archiver.store.layout import SIDECAR, Layout
 from archiver.store.sidecar import companion_names, read_sidecar
 
 _CHUNK = 500  # hashes per IN (...) query
+_REWRITE = "`archiver verify --rewrite-sidecars` writes it again from the index"
 
 
 @dataclass
@@ -126,6 +128,7 @@ def export_bag(
         plan = _plan(session, archive.layout, query)
     if not plan.media:
         raise ExportError(f"nothing to export: no stored file matches ({description})")
+    _check_sidecars(archive, plan)
 
     existed = out.exists()
     try:
@@ -165,6 +168,18 @@ def export_bag(
     }
     report.event_seq = record(archive, "export", payload).seq
     return report
+
+
+def _check_sidecars(archive: Archive, plan: _Plan) -> None:
+    """A bag must not carry a sidecar the index contradicts: the reader would have two
+    accounts of one file and no way to tell which the archive stands by."""
+    wanted = {media["sha256"] for media in plan.media} | set(plan.pages)
+    problems = sidecar_problems(archive, wanted)
+    if problems:
+        first = problems[0]
+        where = archive.layout.relative(Path(first.path or ""))
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise ExportError(f"cannot export {where}: {first.detail}{more}; {_REWRITE}")
 
 
 def _check_destination(layout: Layout, out: Path, zip_target: Path | None) -> None:
@@ -257,9 +272,10 @@ def _companions(layout: Layout, media: Media, digests: dict[str, str]) -> list[s
     try:
         listed = companion_names(read_sidecar(layout.absolute(original).parent / SIDECAR))
     except FileNotFoundError:
-        raise ExportError(f"cannot export {original}: its sidecar is missing") from None
+        raise ExportError(f"cannot export {original}: its sidecar is missing; {_REWRITE}") from None
     except (OSError, ValueError) as exc:
-        raise ExportError(f"cannot export {original}: its sidecar is unreadable ({exc})") from None
+        why = f"its sidecar is unreadable ({exc})"
+        raise ExportError(f"cannot export {original}: {why}; {_REWRITE}") from None
     if media.companions is None:
         return sorted(n for n in listed if _plain(n))
     folder = Path(original).parent

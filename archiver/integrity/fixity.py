@@ -830,6 +830,29 @@ def _recheck(archive: Archive, problems: list[Problem]) -> list[Problem]:
     return kept + second
 
 
+def sidecar_problems(archive: Archive, only: set[str] | None = None) -> list[Problem]:
+    """What is wrong with the sidecars of the stored files and page versions (all, or
+    those whose SHA-256 is in ``only``): missing, unreadable, or not saying what the
+    index says. Only sidecars are read; after a second look, as in `verify_archive`,
+    so a capture writing a sidecar right now is not taken for a problem."""
+    layout = archive.layout
+    originals, snapshots = _load(archive, only)
+    problems = [
+        problem
+        for checked in [
+            *(_check_original(layout, o, rehash=False) for o in originals),
+            *(_check_snapshot(layout, s, rehash=False) for s in snapshots),
+        ]
+        for problem in checked.problems
+        if _of_sidecar(problem)
+    ]
+    return [problem for problem in _recheck(archive, problems) if _of_sidecar(problem)]
+
+
+def _of_sidecar(problem: Problem) -> bool:
+    return problem.path is not None and Path(problem.path).name == SIDECAR
+
+
 def _settling(problem: Problem) -> str:
     """The kind of problem a capture in progress can cause for a moment, if it is one."""
     if problem.kind == "missing" and problem.path and problem.path.endswith(SIDECAR):

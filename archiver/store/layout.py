@@ -37,6 +37,10 @@ class Layout:
     def page_dir(self, sha256: str) -> Path:
         return _fan_out(self.pages_root, sha256)
 
+    def replaced_dir(self, sha256: str) -> Path:
+        """Where sidecars rewritten from the index are kept as they were."""
+        return _fan_out(self.root / "replaced", sha256)
+
     def relative(self, path: Path) -> str:
         return path.relative_to(self.root).as_posix()
 
