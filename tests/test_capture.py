@@ -259,6 +259,30 @@ def test_a_page_and_its_words_are_found_however_they_are_typed(
             assert len(search(session, archive.layout, SearchQuery.parse(text=words))) == 1
 
 
+def test_a_page_is_one_row_however_its_address_is_spelled(
+    archive: Archive, server: FixtureServer, media: MediaSet
+) -> None:
+    """A feed wrote an address in Arabic letters and a person pasted it from the
+    address bar, percent-escaped: each spelling made a page row of its own, so the
+    page was listed, checked and described twice."""
+    server.add_file("/media/photo_a.jpg", media.photo_a)
+    escaped = "/" + quote("حلب")
+    server.add_page(
+        escaped, "<article><p>Smoke over the port:</p><img src='/media/photo_a.jpg'></article>"
+    )
+
+    for spelling in ("/حلب", escaped):
+        assert Capturer(archive).capture_url(server.url(spelling)).ok
+
+    with archive.read_session() as session:
+        (page,) = session.scalars(select(Page)).all()
+        (embed,) = session.scalars(select(Embed)).all()
+    assert page.url == server.url("/حلب") and embed.page_id == page.id
+    with archive.read_session() as session:
+        (found,) = search(session, archive.layout, SearchQuery.parse(page=server.url(escaped)))
+    assert [s["page_url"] for s in found.to_json()["sightings"]] == [server.url("/حلب")]
+
+
 def test_a_page_captured_through_a_short_link_is_found_by_its_own_address(
     archive: Archive, server: FixtureServer, media: MediaSet
 ) -> None:

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from archiver.extract import FoundEmbed
+from archiver.extract.urls import url_spellings
 from archiver.index.debts import owe_media_sidecars
 from archiver.index.models import (
     FINAL_URL_KEY,
@@ -96,9 +97,15 @@ class Acquisition:
 
 
 def upsert_page(session: Session, url: str, title: str | None, at: datetime) -> Page:
+    """The page at ``url``: the row of whichever spelling of the address reached the
+    archive first (letters or percent-escapes in either case, `url_spellings`), so one
+    page is one row however pages and feeds write its address."""
+    spellings = url_spellings(url)
     page, _ = get_or_create(
         session,
-        lambda: session.scalar(select(Page).where(Page.url == url)),
+        lambda: session.scalar(
+            select(Page).where(Page.url.in_(spellings)).order_by(Page.id).limit(1)
+        ),
         lambda: Page(url=url, title=title, first_fetched_at=at, last_fetched_at=at),
     )
     page.last_fetched_at = max(page.last_fetched_at, at)
