@@ -6,6 +6,7 @@ import errno
 import hashlib
 import json
 import os
+import shutil
 import socket
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -325,6 +326,21 @@ def test_a_disagreeing_sidecar_is_not_exported_until_rewritten_from_the_index(
     report = export_bag(archive, the_photo, tmp_path / "bag")
     bag_log = (report.path / "data" / "log" / "events.jsonl").read_text()
     assert '"sidecar_rewritten"' in bag_log
+
+
+def test_no_sidecar_is_written_into_a_folder_that_is_gone(
+    sqlite_archive: Archive, server: FixtureServer, media: MediaSet
+) -> None:
+    """A file whose whole folder was deleted is a missing file for `verify` to name;
+    a rewrite raised FileNotFoundError there and stopped with a traceback."""
+    folder = build(sqlite_archive, server, media)["photo_a"].parent
+    shutil.rmtree(folder)
+
+    assert rewrite_sidecars(sqlite_archive) == []
+    assert not folder.exists()
+    assert ("missing", folder.name) in {
+        (p.kind, p.sha256) for p in verify_archive(sqlite_archive).problems
+    }
 
 
 def test_a_page_sidecar_is_rewritten_and_verify_reports_it_as_json(

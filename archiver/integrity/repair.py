@@ -22,6 +22,7 @@ from sqlalchemy import select
 
 from archiver.archive import Archive
 from archiver.capture import Capturer
+from archiver.errors import storage_error
 from archiver.index.models import Media, utcnow
 from archiver.integrity.eventlog import record
 from archiver.integrity.fixity import Problem, sidecar_problems
@@ -52,7 +53,8 @@ class Rewritten:
 
 def rewrite_sidecars(archive: Archive) -> list[Rewritten]:
     """Rewrite from the index every sidecar that is missing, unreadable or disagrees
-    with it; keep each replaced one and record a ``sidecar_rewritten`` entry."""
+    with it; keep each replaced one and record a ``sidecar_rewritten`` entry. One
+    whose whole folder is gone is left to `verify`, which names the missing file."""
     layout = archive.layout
     capturer = Capturer(archive)  # the sidecars' one writer
     done: list[Rewritten] = []
@@ -62,13 +64,18 @@ def rewrite_sidecars(archive: Archive) -> list[Rewritten]:
         kind: Literal["original", "page"] = (
             "page" if path.is_relative_to(layout.pages_root) else "original"
         )
-        replaced, replaced_sha256 = _keep(layout, path, sha256)
-        if kind == "page":
-            capturer.rewrite_page_sidecar(sha256)
-        else:
-            with archive.read_session() as session:
-                media_id = session.scalars(select(Media.id).where(Media.sha256 == sha256)).one()
-            capturer.rewrite_sidecar(media_id)
+        if not path.parent.is_dir():
+            continue  # the file's folder is gone: `verify` names the missing file
+        try:
+            replaced, replaced_sha256 = _keep(layout, path, sha256)
+            if kind == "page":
+                capturer.rewrite_page_sidecar(sha256)
+            else:
+                with archive.read_session() as session:
+                    media_id = session.scalars(select(Media.id).where(Media.sha256 == sha256)).one()
+                capturer.rewrite_sidecar(media_id)
+        except OSError as exc:
+            raise storage_error(exc, f"cannot rewrite {layout.relative(path)}") from None
         rewritten = Rewritten(
             sha256=sha256,
             kind=kind,
