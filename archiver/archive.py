@@ -10,10 +10,11 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DatabaseError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from archiver.config import Config
+from archiver.errors import StoreError
 from archiver.index.db import (
     database_unavailable,
     is_unavailable,
@@ -61,8 +62,13 @@ class Archive:
         layout = Layout(config.storage_root)
         layout.create()
         engine = make_engine(config.database_url)
-        if migrate_schema:
-            migrate(engine)
+        try:
+            if migrate_schema:
+                migrate(engine)
+        except DatabaseError as exc:  # not a database at all (a damaged or foreign file)
+            engine.dispose()
+            reason = str(exc.orig or exc).strip().splitlines()[0]
+            raise StoreError(f"archive database unusable: {reason} ({engine.url})") from None
         readers = session_factory(engine, read_only=True)
         archive = cls(config, engine, session_factory(engine), readers, layout)
         if engine.dialect.name == "sqlite":

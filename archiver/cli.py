@@ -26,6 +26,7 @@ from archiver.errors import (
     ArchiverError,
     ArchiveUnavailable,
     ConfigError,
+    StoreError,
 )
 from archiver.logs import events_left_out, setup_logging
 
@@ -64,7 +65,7 @@ class Context:
 
         try:
             archive = Archive.open(self.config)
-        except ArchiveUnavailable as exc:  # may pass (database starting, disk full): exit 1
+        except StoreError as exc:  # may pass (database starting, disk full), or damage: exit 1
             fail(str(exc), EXIT_FAILED)
         except ArchiverError as exc:
             fail(str(exc))
@@ -744,6 +745,8 @@ def timestamp(ctx: Context, tsa_url: str | None, as_json: bool) -> None:
     """Have a time-stamping authority sign the event log's newest entry."""
     from archiver.integrity.timestamp import timestamp_head
 
+    if tsa_url is not None and not is_http_url(tsa_url):
+        fail(f"--tsa: not an http(s) URL: {tsa_url!r}")
     with ctx.archive() as archive:
         url = tsa_url or archive.config.timestamp.tsa_url
         if not url:

@@ -70,11 +70,13 @@ Delay = Annotated[float, BeforeValidator(lambda v: parse_duration(v, allow_zero=
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: a TOML string is no boolean or number (``allow_private_addresses = "no"``
+    # must not turn the address guard off), an integer no boolean; a float takes an int
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class StorageConfig(_Section):
-    root: Path = Path("storage")
+    root: Annotated[Path, Field(strict=False)] = Path("storage")  # TOML has no path type
 
 
 class DatabaseConfig(_Section):
@@ -168,7 +170,8 @@ class LivenessConfig(_Section):
     per_host_rate: float = Field(default=1.0, gt=0)  # requests per second to one host
     concurrency: int = Field(default=16, ge=1, le=512)
     timeout: Duration = 15.0
-    webhook_url: str = ""  # POST a JSON event when an embed turns gone or restricted
+    # POST a JSON event when an embed turns gone or restricted
+    webhook_url: Annotated[str, AfterValidator(_http_url_or_none)] = ""
     webhook_header: str = ""  # e.g. "Authorization: Bearer ..."; never logged
 
 
@@ -192,7 +195,8 @@ class ExportConfig(_Section):
 
 
 class TimestampConfig(_Section):
-    tsa_url: str = ""  # RFC 3161 time-stamping authority; empty: no timestamps
+    # RFC 3161 time-stamping authority; empty: no timestamps
+    tsa_url: Annotated[str, AfterValidator(_http_url_or_none)] = ""
     every: Duration = 24 * 3600.0
     timeout: Duration = 30.0
 
@@ -220,6 +224,11 @@ def _http_url(url: str) -> str:
     if not is_http_url(url):
         raise ValueError(f"not an http(s) URL: {url!r}")
     return url.strip()
+
+
+def _http_url_or_none(url: str) -> str:
+    """An http(s) URL, or empty for "none"."""
+    return _http_url(url) if url.strip() else ""
 
 
 class SourceEntry(_Section):
@@ -297,6 +306,22 @@ def config_from_dict(
         where = f"{source}: " if source else ""
         raise ConfigError(f"{where}{_describe(exc)}") from None
     root = config.storage.root
-    if base_dir is not None and not root.is_absolute():
-        root = base_dir / root
-    return config.model_copy(update={"storage": StorageConfig(root=root), "source_path": source})
+    database = config.database
+    if base_dir is not None:
+        root = base_dir / root  # an absolute root stays what it is
+        database = DatabaseConfig(url=_rebased_sqlite(database.url, base_dir))
+    return config.model_copy(
+        update={"storage": StorageConfig(root=root), "database": database, "source_path": source}
+    )
+
+
+def _rebased_sqlite(url: str, base_dir: Path) -> str:
+    """A SQLite URL naming a relative file (``sqlite:///index.db``) as relative to the
+    config file, like the storage root: else the index a daemon opens would depend on
+    the directory it was started from."""
+    scheme, sep, path = url.partition(":///")
+    if not sep or scheme.split("+")[0] != "sqlite" or path.startswith("/"):
+        return url
+    if path in ("", ":memory:") or path.startswith((":memory:?", "file:")):
+        return url
+    return f"{scheme}:///{base_dir / path}"

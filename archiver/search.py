@@ -6,6 +6,7 @@ The CLI's ``search --json`` and the web API return exactly ``MediaRecord.to_json
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -38,28 +39,55 @@ class QueryError(ArchiverError):
 
 
 _WEEK = re.compile(r"\d{4}-?W\d{2}")
+_YEAR = re.compile(r"\d{4}")
+_MONTH = re.compile(r"(\d{4})-(\d{2})")  # ISO 8601 has no 202611: it reads as a date
+_ORDINAL = re.compile(r"(\d{4})-?(\d{3})")
+
+
+def _period(text: str) -> tuple[date, date | None] | None:
+    """The first day of the date, week, month or year ``text`` names and the first
+    day after it (None past the calendar's end); None when it names no period."""
+    try:
+        if _YEAR.fullmatch(text):
+            first = date(int(text), 1, 1)
+            return first, _or_none(lambda: date(first.year + 1, 1, 1))
+        if month := _MONTH.fullmatch(text):
+            first = date(int(month[1]), int(month[2]), 1)
+            return first, _or_none(lambda: (first + timedelta(days=31)).replace(day=1))
+        if ordinal := _ORDINAL.fullmatch(text):
+            first = date(int(ordinal[1]), 1, 1) + timedelta(days=int(ordinal[2]) - 1)
+            if ordinal[2] == "000" or first.year != int(ordinal[1]):
+                raise ValueError(f"no day {ordinal[2]} in {ordinal[1]}")
+        else:
+            first = date.fromisoformat(text)
+    except (ValueError, OverflowError):
+        return None
+    length = timedelta(weeks=1) if _WEEK.fullmatch(text) else timedelta(days=1)
+    return first, _or_none(lambda: first + length)
+
+
+def _or_none(next_day: Callable[[], date]) -> date | None:
+    try:
+        return next_day()
+    except (ValueError, OverflowError):  # past the calendar's last day
+        return None
 
 
 def parse_when(value: str, *, end: bool = False) -> datetime:
-    """An ISO 8601 date or datetime as UTC; a bare date (in any ISO form: 2026-11-25,
-    20261125, 2026-W48-3) as the day's start, or with `end` the next day's start; a
-    week (2026-W48) as its Monday's start, or with `end` the next Monday's."""
+    """An ISO 8601 date or datetime as UTC. A date, in any ISO form (2026-11-25,
+    20261125, 2026-W48-3, the ordinal 2026-329), is the day's start, or with `end` the
+    next day's; a week (2026-W48), a month (2026-11) or a year (2026) likewise the
+    whole period: its first day's start, or with `end` the start of the next."""
     text = value.strip()
     try:
-        try:
-            day: date | None = date.fromisoformat(text)
-        except ValueError:
-            day = None
-        if day is not None:
-            moment = datetime.combine(day, time(), UTC)
+        period = _period(text)
+        if period is not None:
+            first, after = period
             if not end:
-                return moment
-            # a week without its day (2026-W48) is the whole week, as a date is the day
-            length = timedelta(weeks=1) if _WEEK.fullmatch(text) else timedelta(days=1)
-            try:
-                return moment + length
-            except OverflowError:  # the calendar's last day: no end at all
+                return datetime.combine(first, time(), UTC)
+            if after is None:  # the calendar's last day: no end at all
                 return datetime.max.replace(tzinfo=UTC)
+            return datetime.combine(after, time(), UTC)
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
         return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
     except ValueError:

@@ -56,11 +56,39 @@ def test_relative_storage_root_is_relative_to_the_config_file(config_file: Path)
         ("[network]\nallow_private = true\n", "network.allow_private: unknown key"),
         ("[download]\nconcurrency = 0\n", "download.concurrency: Input should be greater"),
         ("[network\n", "invalid TOML"),
+        # strings and numbers are no booleans: "no" turned the address guard on
+        ("[network]\nallow_private_addresses = 'no'\n", "network.allow_private_addresses: Input"),
+        ("[network]\nallow_private_addresses = 0\n", "network.allow_private_addresses: Input"),
+        ("[web]\nport = '8787'\n", "web.port: Input should be a valid integer"),
+        ("[download]\nconcurrency = 4.0\n", "download.concurrency: Input should be a valid"),
+        ("[liveness]\njitter = '0.2'\n", "liveness.jitter: Input should be a valid number"),
+        ("[timestamp]\ntsa_url = 'tsa.example'\n", "timestamp.tsa_url: not an http(s) URL"),
+        ("[liveness]\nwebhook_url = 'ftp://x.example/'\n", "liveness.webhook_url: not an http"),
     ],
 )
 def test_bad_config_names_the_key(tmp_path: Path, body: str, message: str) -> None:
     with pytest.raises(ConfigError, match=re.escape(message)):
         load_config(write_config(tmp_path / "bad.toml", body))
+
+
+def test_a_relative_sqlite_database_is_relative_to_the_config_file(
+    tmp_path: Path, config_file: Path
+) -> None:
+    """It was relative to the directory the command ran in: a daemon started from
+    another one opened (and created) another, empty index."""
+    config_file.write_text(
+        '[storage]\nroot = "store"\n[database]\nurl = "sqlite:///index/archive.db"\n'
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    result = subprocess.run(
+        cli_command(config_file, "init"), cwd=elsewhere, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "index" / "archive.db").is_file() and not any(elsewhere.iterdir())
+    for url in ("sqlite://", "sqlite:///:memory:", f"sqlite:///{tmp_path}/abs.db"):
+        config_file.write_text(f'[database]\nurl = "{url}"\n')
+        assert load_config(config_file).database_url == url
 
 
 def test_the_default_config_file_is_valid() -> None:
@@ -264,6 +292,25 @@ def test_a_database_that_cannot_be_reached_exits_1_so_the_service_is_restarted(
         assert result.returncode == 1, result.stderr
         assert result.stderr.startswith("archiver: error: archive database unavailable: ")
         assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_file_that_is_no_database_is_named_in_one_line(config_file: Path) -> None:
+    """A damaged archive.db gave a 50-frame traceback."""
+    store = config_file.parent / "store"
+    store.mkdir()
+    (store / "archive.db").write_bytes(b"\x8f" * 4096)
+    result = run_cli(config_file, "search")
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "archiver: error: archive database unusable: file is not a database"
+        f" (sqlite:///{store / 'archive.db'})"
+    )
+
+
+def test_a_time_stamping_authority_that_is_no_url_is_a_usage_error(config_file: Path) -> None:
+    result = run_cli(config_file, "timestamp", "--tsa", "tsa.example")
+    assert result.returncode == 2
+    assert result.stderr.strip() == "archiver: error: --tsa: not an http(s) URL: 'tsa.example'"
 
 
 def _default_sigint() -> None:

@@ -586,3 +586,20 @@ def test_a_bare_date_in_any_iso_form_is_the_whole_day() -> None:
     assert parse_when("2026W48", end=True) == parse_when("2026-11-30")
     # the calendar's last day has no next day: no end at all
     assert parse_when("9999-12-31", end=True) == datetime.max.replace(tzinfo=UTC)
+
+
+def test_a_month_a_year_and_an_ordinal_date_are_iso_periods_too() -> None:
+    """ISO 8601's month (2026-11), year (2026) and ordinal date (2026-331) were
+    refused as "not an ISO 8601 date": "everything from September" took two dates."""
+    assert parse_when("2026-09") == parse_when("2026-09-01")
+    assert parse_when("2026-09", end=True) == parse_when("2026-10-01")
+    assert parse_when("2026-12", end=True) == parse_when("2027-01-01")
+    assert parse_when("2026") == parse_when("2026-01-01")
+    assert parse_when("2026", end=True) == parse_when("2027-01-01")
+    assert parse_when("2026-331") == parse_when("2026331") == parse_when("2026-11-27")
+    assert parse_when("2024-366", end=True) == parse_when("2025-01-01")
+    assert parse_when("9999-12", end=True) == datetime.max.replace(tzinfo=UTC)
+    assert SearchQuery.parse(upload_until="2026-02").upload_until == date(2026, 2, 28)
+    for wrong in ("2026-13", "2026-366", "2026-000", "202611"):
+        with pytest.raises(QueryError, match="not an ISO 8601 date"):
+            parse_when(wrong)
