@@ -542,11 +542,15 @@ def test_bad_embeds_fail_one_by_one_and_the_rest_is_archived(
     server.add_redirect_loop("/loop.mp4")
     server.add_page("/fake.jpg", "<html><body>Not an image</body></html>")
     server.add_endless("/endless.mp4", "video/mp4")
+    server.add_bytes("/empty.mp4", b"", "video/mp4")
+    server.add_redirect("/garbled.mp4", "http://[::1")
     server.add_page(
         "/mixed",
         "<article><p>Everything at once:</p>"
         "<img src='/ok.jpg'><img src='/missing.jpg'><video src='/broken.mp4'></video>"
         "<video src='/loop.mp4'></video><img src='/fake.jpg'><video src='/endless.mp4'></video>"
+        "<video src='/empty.mp4'></video><video src='/garbled.mp4'></video>"
+        "<img src='http://a..b/bad-host.jpg'>"
         "<p>A <b>broken <i>paragraph</p></article>",
     )
     small = make_config(tmp_path / "small", max_file_size="2MiB")
@@ -560,6 +564,10 @@ def test_bad_embeds_fail_one_by_one_and_the_rest_is_archived(
         assert "too many redirects" in by_url["loop.mp4"].reason
         assert "not media" in by_url["fake.jpg"].reason
         assert "too large" in by_url["endless.mp4"].reason
+        # these three ended the whole capture with a traceback, or stored nothing as a file
+        assert by_url["bad-host.jpg"].reason.startswith("unsupported URL: bad host name")
+        assert by_url["garbled.mp4"].reason.startswith("bad redirect from ")
+        assert by_url["empty.mp4"].reason == "empty response: HTTP 200 with no bytes"
         for item in report.items:
             assert item.reason is None or "\n" not in item.reason
         assert len(list(capped.layout.media_root.rglob("original.*"))) == 1

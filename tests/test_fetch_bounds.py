@@ -21,7 +21,7 @@ from support import FixtureServer, RequestHandler
 from archiver.config import NetworkConfig
 from archiver.errors import FetchError
 from archiver.fetch.http import Document, Download, HttpFetcher, retry_after_seconds
-from archiver.fetch.netguard import resolve
+from archiver.fetch.netguard import check_host, resolve
 
 CAP = 256 * 1024  # max_page_size and max_file_size in these tests
 BOMB_SIZE = 64 * 1024**2  # decoded size of the bombs: ~64 KB on the wire
@@ -419,16 +419,71 @@ def test_names_that_never_resolve_do_not_hold_up_other_lookups(
 
 def test_a_url_httpx_cannot_request_is_a_one_line_failure(server: FixtureServer) -> None:
     """A control character or a host IDNA refuses, in the URL given or in a redirect's
-    Location: httpx raises errors that are not its HTTPError; each is one line."""
+    Location: httpx raises errors that are not its HTTPError; each is one line. A host
+    with an empty or over-long label (a..b) passed httpx and crashed the capture with
+    the resolver's UnicodeError."""
     server.add_redirect("/moved", "http://xn--a.example/live")
+    server.add_redirect("/moved-to-a-bad-name", "http://a..b/x.mp4")
     http = HttpFetcher(NetworkConfig(allow_private_addresses=True), 2)
+    urls = (
+        "http://exa\x01mple.org/live",
+        "http://xn--a.example/",
+        server.url("/moved"),
+        "http://a..b/x.jpg",
+        f"http://{'a' * 64}.example/x.mp4",
+        server.url("/moved-to-a-bad-name"),
+    )
     try:
-        for url in ("http://exa\x01mple.org/live", "http://xn--a.example/", server.url("/moved")):
+        for url in urls:
             with pytest.raises(FetchError, match=r"^unsupported URL: ") as caught:
                 http.get_document(url)
             assert not caught.value.retryable
     finally:
         http.close()
+
+
+def test_a_location_that_is_no_url_is_a_bad_redirect_not_a_dropped_connection(
+    server: FixtureServer, fetcher: HttpFetcher
+) -> None:
+    """It was "server closed the connection early", retried with the backoff for ever."""
+    server.add_redirect("/garbled", "http://[::1")
+    with pytest.raises(FetchError, match=r"^bad redirect from .*/garbled: ") as caught:
+        fetcher.get_document(server.url("/garbled"))
+    assert not caught.value.retryable
+
+
+def test_an_empty_answer_is_no_file_to_keep_but_a_failure_to_retry(
+    server: FixtureServer, fetcher: HttpFetcher, tmp_path: Path
+) -> None:
+    """A 200 with no bytes (a CDN's hiccup) was stored as an empty original.mp4, and
+    every later empty answer was "already archived": the clip was never fetched."""
+    server.add_bytes("/clip.mp4", b"", "video/mp4")
+    empty = r"^empty response: HTTP 200 with no bytes$"
+    with (
+        pytest.raises(FetchError, match=empty) as caught,
+        fetcher.download(server.url("/clip.mp4"), tmp_path),
+    ):
+        pass
+    assert caught.value.retryable and not any(tmp_path.iterdir())
+
+
+def test_a_name_that_does_not_resolve_is_a_fetch_error_before_ytdlp(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With private addresses refused, the look-up before yt-dlp raised httpcore's
+    ConnectError, which no caller expected: a platform URL captured while the
+    resolver was down ended in a traceback."""
+
+    def down(host: str, *args: Any, **kwargs: Any) -> Any:
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+    monkeypatch.setattr(socket, "getaddrinfo", down)
+    with pytest.raises(FetchError, match=r"^connection failed: cannot resolve www.youtube.com"):
+        check_host("www.youtube.com")
+    monkeypatch.undo()
+    with pytest.raises(FetchError, match=r"^connection failed: bad host name 'a..b'") as caught:
+        check_host("a..b")
+    assert not caught.value.retryable
 
 
 @pytest.mark.parametrize(("rate", "completes"), [(80_000, True), (8_000, False)])

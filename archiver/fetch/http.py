@@ -36,7 +36,7 @@ from archiver.config import NetworkConfig
 from archiver.errors import BlockedAddressError, FetchError, Interrupted, storage_error
 from archiver.fetch.cutoff import Connections
 from archiver.fetch.limits import HostLimiter
-from archiver.fetch.netguard import GuardedTransport
+from archiver.fetch.netguard import GuardedTransport, is_bad_host
 from archiver.fetch.pools import PerHostTransport
 from archiver.stopping import StopFlag
 from archiver.store.atomic import temp_file
@@ -127,8 +127,13 @@ def _reason(exc: Exception, url: str) -> FetchError:
         text = str(exc) or type(exc).__name__
         if isinstance(cause, ssl.SSLError) or "SSL" in text or "certificate" in text:
             return FetchError(f"TLS error: {text.splitlines()[0]}")
+        if is_bad_host(exc):
+            return FetchError(f"unsupported URL: {text.splitlines()[0]}", retryable=False)
         return FetchError(f"connection failed: {text.splitlines()[0]}")
     if isinstance(exc, httpx.RemoteProtocolError):
+        if str(exc).startswith("Invalid URL in location header"):
+            where = str(exc).removeprefix("Invalid URL in location header: ").rstrip(".")
+            return FetchError(f"bad redirect from {url}: {where}", retryable=False)
         return FetchError(f"server closed the connection early: {url}")
     if isinstance(exc, httpx.HTTPError):
         return FetchError(f"{type(exc).__name__}: {exc}".splitlines()[0])
@@ -400,6 +405,9 @@ class HttpFetcher:
         sink.flush()
         if declared and declared.isdecimal() and _identity(raw) and hasher.size != int(declared):
             raise FetchError(f"incomplete download: {hasher.size} of {declared} bytes")
+        if not hasher.size:  # no evidence: a hiccup to retry, not an empty file to keep
+            status = response.status
+            raise FetchError(f"empty response: HTTP {status} with no bytes", http_status=status)
         return Download(response, path, hasher.digests(), head)
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import httpcore
 import httpx
 
-from archiver.errors import BlockedAddressError
+from archiver.errors import BlockedAddressError, FetchError
 from archiver.fetch.cutoff import Connections
 
 # The classification lives beside the yt-dlp wrapper, which must import only the
@@ -60,11 +60,22 @@ def resolve(host: str, port: int, timeout: float | None = None) -> list[str]:
     return seen
 
 
+#: How a host name no resolver can take starts its error (see `is_bad_host`).
+BAD_HOST = "bad host name"
+
+
 def _lookup(host: str, port: int) -> list[Any]:
     try:
         return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
         raise httpcore.ConnectError(f"cannot resolve {host}: {exc.strerror}") from None
+    except UnicodeError:  # an empty label (a..b) or one over 63 characters: IDNA refuses
+        raise httpcore.ConnectError(f"{BAD_HOST} {host!r}: a label is empty or too long") from None
+
+
+def is_bad_host(exc: BaseException) -> bool:
+    """Whether a connection failed on the host's name itself: asking again cannot help."""
+    return str(exc).startswith(BAD_HOST)
 
 
 def check_host(host: str, port: int = 443) -> None:
@@ -73,7 +84,11 @@ def check_host(host: str, port: int = 443) -> None:
     Used before starting yt-dlp, as an early refusal; inside yt-dlp every connection
     is checked again by :mod:`archiver.fetch.ytdlp_guard`.
     """
-    blocked = [a for a in resolve(host, port) if not is_public_address(a)]
+    try:
+        addresses = resolve(host, port)
+    except httpcore.ConnectError as exc:  # a FetchError, as every download failure is
+        raise FetchError(f"connection failed: {exc}", retryable=not is_bad_host(exc)) from None
+    blocked = [a for a in addresses if not is_public_address(a)]
     if blocked:
         raise BlockedAddressError(
             f"refused: {host} resolves to non-public address {blocked[0]}"

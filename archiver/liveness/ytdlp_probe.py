@@ -25,9 +25,7 @@ import signal
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-import httpcore
-
-from archiver.errors import BlockedAddressError, Interrupted
+from archiver.errors import FetchError, Interrupted
 from archiver.fetch.netguard import check_host
 from archiver.fetch.ytdlp import Ytdlp, error_line, run_bounded
 from archiver.jsontext import json_or_none
@@ -135,10 +133,8 @@ def ytdlp_check(ytdlp: Ytdlp, url: str, timeout: float) -> CheckResult:
     if not ytdlp.network.allow_private_addresses:
         try:
             check_host(urlsplit(url).hostname or "", 443)
-        except BlockedAddressError as exc:
+        except FetchError as exc:  # refused, or the name does not resolve
             return _result("error", str(exc))
-        except httpcore.ConnectError as exc:
-            return _result("error", f"connection failed: {exc}")
     try:
         run = run_probe(ytdlp, url, timeout)
     except ProbeTimeout:
