@@ -27,6 +27,7 @@ from archiver.extract import (
 from archiver.extract.context import TextTrail, label_at_start, sentence_context
 from archiver.extract.document import (
     MAX_ATTRIBUTES,
+    MAX_ELEMENTS,
     fragment_elements,
     parse_document,
     text_length,
@@ -1106,6 +1107,50 @@ def test_json_ld_nested_past_the_parsers_limit_is_skipped() -> None:
     head = '<script type="application/ld+json">' + "[" * 100_000 + "]" * 100_000 + "</script>"
     result = article("<p>Footage:</p><video src='/v.mp4'></video>", head=head)
     assert urls(result) == ["https://news.example/v.mp4"]
+
+
+def test_a_live_blog_that_never_closes_its_updates_is_read_to_the_end() -> None:
+    """libxml2 stops at 2,048 levels and drops the rest of the page without a word: a
+    live blog leaving each update's wrapper open lost its updates past the 2,044th,
+    and the capture said all was well. Past MAX_DEPTH the wrappers never closed are
+    left out, so each update keeps its label and its sentence."""
+    updates = "".join(
+        f"<div class='update'><p><strong>UPDATE {n}:</strong> Fighters near the"
+        f" Citadel, clip {n}:</p><img src='/lb{n}.jpg' width='800' height='600'>"
+        for n in range(2100)
+    )
+    found = extract_embeds(f"<html><body><article>{updates}</article></body></html>", BASE)
+
+    assert urls(found) == [f"https://news.example/lb{n}.jpg" for n in range(2100)]
+    for n in (0, 1500, 2099):
+        embed = found.embeds[n]
+        assert (embed.update, embed.context) == (
+            f"UPDATE {n}",
+            f"Fighters near the Citadel, clip {n}:",
+        )
+
+
+def test_elements_nested_past_the_parsers_limit_keep_what_they_hold() -> None:
+    """3,000 nested elements, closed: the picture inside and the one after were lost."""
+    deep = "<div>" * 3000 + "<p>Smoke:</p><img src='/a.jpg'>" + "</div>" * 3000
+    html = f"<html><body><article>{deep}<p>Fire:</p><img src='/b.jpg'></article></body></html>"
+    found = extract_embeds(html, BASE)
+    assert [(e.url, e.context) for e in found.embeds] == [
+        ("https://news.example/a.jpg", "Smoke:"),
+        ("https://news.example/b.jpg", "Fire:"),
+    ]
+
+
+def test_a_page_of_more_elements_than_memory_allows_is_refused_in_one_line() -> None:
+    """20 MB of ``<a>`` (7 million elements, under the page size cap) took 2 GB and two
+    minutes to read: past the service's memory limit on every poll."""
+    html = "<html><body>" + "<a>" * (MAX_ELEMENTS + 1) + "<img src='/x.jpg'></body></html>"
+    with pytest.raises(ExtractError, match=r"^more than 1,000,000 elements: a page this large"):
+        extract_embeds(html, BASE)
+    within = "<html><body><article><p>Smoke:</p><img src='/x.jpg'>" + "<br>" * 1000
+    assert urls(extract_embeds(within + "</article></body></html>", BASE)) == [
+        "https://news.example/x.jpg"
+    ]
 
 
 def test_an_element_with_sixty_thousand_attributes_keeps_its_first_ones() -> None:

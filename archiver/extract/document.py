@@ -13,7 +13,7 @@ import ctypes
 import functools
 import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
@@ -85,6 +85,19 @@ _FRAGMENT_PARSER = lxml.html.HTMLParser(recover=True, no_network=True, huge_tree
 # attributes on one element took 4 s to parse, a 20 MB page of them hours. No element
 # needs more than this many; the rest are dropped before parsing.
 MAX_ATTRIBUTES = 256
+#: A page with more elements is not read: its tree would take gigabytes (about 300
+#: bytes an element, parsed and walked), past the service's memory limit. Real pages,
+#: 20 MB live blogs included, hold a few hundred thousand.
+MAX_ELEMENTS = 1_000_000
+#: How deep a page's elements nest at most once `_flatten` has read it (libxml2 stops
+#: at 2,048; a parser's implied elements, such as a table's ``<tbody>``, stay below).
+MAX_DEPTH = 1024
+_VOID_TAGS = frozenset(
+    {
+        "area", "base", "basefont", "bgsound", "br", "col", "embed", "frame", "hr", "img",
+        "input", "keygen", "link", "meta", "param", "source", "track", "wbr",
+    }
+)  # fmt: skip
 # Markup as the HTML5 tokenizer (which libxml2 follows) reads it, to find tags and where
 # they end: comments (``<!-->``, ``--!>`` included), ``<!...>`` and ``<?...>`` up to the
 # first ``>``, and start or end tags whose attribute values may hold ``>``.
@@ -160,6 +173,9 @@ def parse_document(data: bytes | str, charset: str | None = None) -> Element:
     text = _limit_attributes(text)
     try:
         root = lxml.html.document_fromstring(text.encode("utf-8", errors="replace"), parser=_PARSER)
+        if _too_deep(_PARSER):
+            flat = _flatten(text, MAX_DEPTH).encode("utf-8", errors="replace")
+            root = lxml.html.document_fromstring(flat, parser=_PARSER)
     except (lxml.etree.ParserError, ValueError) as err:
         raise ExtractError(f"not an HTML document: {_one_line(str(err))}") from err
     if root is None or not isinstance(root.tag, str):
@@ -168,18 +184,22 @@ def parse_document(data: bytes | str, charset: str | None = None) -> Element:
 
 
 def _limit_attributes(text: str) -> str:
-    """The page with the attributes of any tag past the first MAX_ATTRIBUTES left out.
+    """The page with the attributes of any tag past the first MAX_ATTRIBUTES left out;
+    ExtractError when it has more than MAX_ELEMENTS elements.
 
-    Tags are found the way the parser will find them, so none is missed or cut inside a
-    script, a comment or an attribute value; the scan is linear in the page.
+    Tags are found the way the parser will find them (`_tags`), so none is missed or
+    cut inside a script, a comment or an attribute value; the scan is linear in the page.
     """
     pieces: list[str] = []
-    kept = position = 0
-    while (found := _MARKUP.search(text, position)) is not None:
-        position = found.end()
-        name = found.group("name")
-        if name is None:
-            continue
+    kept = elements = 0
+    for found in _tags(text):
+        if not found.group("end"):
+            elements += 1
+            if elements > MAX_ELEMENTS:
+                raise ExtractError(
+                    f"more than {MAX_ELEMENTS:,} elements: a page this large is not read"
+                    " (its tree would take gigabytes)"
+                )
         start, end = found.span("attributes")
         if end - start > 2 * MAX_ATTRIBUTES:  # each attribute takes at least two characters
             cut = start
@@ -191,11 +211,27 @@ def _limit_attributes(text: str) -> str:
             if cut < end:
                 pieces += [text[kept:cut], " "]  # the space ends an unquoted value as before
                 kept = end
+    if not pieces:
+        return text
+    pieces.append(text[kept:])
+    return "".join(pieces)
+
+
+def _tags(text: str) -> Iterator[re.Match[str]]:
+    """The start and end tags of a page as the parser reads them: none in a comment,
+    a script or the text of a ``<title>`` or ``<textarea>``."""
+    position = 0
+    while (found := _MARKUP.search(text, position)) is not None:
+        position = found.end()
+        name = found.group("name")
+        if name is None:
+            continue
+        yield found
         if found.group("end") or found.group("close").endswith("/>"):
             continue
         tag = name.lower()
         if tag == "plaintext":
-            break
+            return
         if tag == "script":
             position = _script_end(text, position)
             continue
@@ -203,10 +239,84 @@ def _limit_attributes(text: str) -> str:
         if raw_text_end is not None:
             text_end = raw_text_end.search(text, position)
             position = len(text) if text_end is None else text_end.start()
+
+
+def _flatten(text: str, limit: int) -> str:
+    """The page with elements nested past ``limit`` left out (their start and end
+    tags), what they hold kept in the page at that depth.
+
+    libxml2 stops reading a page nested 2,048 elements deep (a live blog that leaves
+    each update's wrapper open) and drops the rest without a word; browsers keep such
+    content. Past ``limit``, the elements a page never closes (the runaway wrappers)
+    are left out, so the paragraphs and labels inside them keep their shape; past
+    ``limit + _DEPTH_BAND``, every element is. Depth is counted from the tags as
+    written: elements HTML lets a page leave open (``<p>``, ``<li>``) count more than
+    they nest, which only flattens such a page more.
+    """
+    tags = list(_tags(text))
+    closed = _explicitly_closed(tags)
+    pieces: list[str] = []
+    kept = depth = 0
+    open_elements: list[tuple[str, bool]] = []  # (tag, left out)
+    for number, found in enumerate(tags):
+        tag = found.group("name").lower()
+        if found.group("end"):
+            index = _opened_by(open_elements, tag)
+            if index is None:
+                continue
+            if open_elements[index][1]:
+                pieces.append(text[kept : found.start()])
+                kept = found.end()
+            depth -= sum(1 for _, left_out in open_elements[index:] if not left_out)
+            del open_elements[index:]
+        elif tag not in _VOID_TAGS and not found.group("close").endswith("/>"):
+            left_out = depth >= limit + _DEPTH_BAND or (depth >= limit and not closed[number])
+            open_elements.append((tag, left_out))
+            if left_out:
+                pieces.append(text[kept : found.start()])
+                kept = found.end()
+            else:
+                depth += 1
     if not pieces:
         return text
     pieces.append(text[kept:])
     return "".join(pieces)
+
+
+#: How much deeper than `MAX_DEPTH` elements a page closes may still nest.
+_DEPTH_BAND = 512
+#: How far down the open elements an end tag looks for the one it ends; past that it
+#: ends nothing (as a stray end tag), so a page of stray end tags costs linear time.
+_END_TAG_REACH = 64
+
+
+def _explicitly_closed(tags: list[re.Match[str]]) -> list[bool]:
+    """For each tag of `_tags`, whether it is a start tag that an end tag closes."""
+    closed = [False] * len(tags)
+    open_elements: list[tuple[str, int]] = []  # (tag, its number)
+    for number, found in enumerate(tags):
+        tag = found.group("name").lower()
+        if found.group("end"):
+            index = _opened_by(open_elements, tag)
+            if index is not None:
+                closed[open_elements[index][1]] = True
+                del open_elements[index:]
+        elif tag not in _VOID_TAGS and not found.group("close").endswith("/>"):
+            open_elements.append((tag, number))
+    return closed
+
+
+def _opened_by(open_elements: Sequence[tuple[str, object]], tag: str) -> int | None:
+    """Where among the open elements the one an end tag for ``tag`` ends is, if any."""
+    for index in range(len(open_elements) - 1, max(len(open_elements) - _END_TAG_REACH, 0) - 1, -1):
+        if open_elements[index][0] == tag:
+            return index
+    return None
+
+
+def _too_deep(parser: lxml.etree.HTMLParser) -> bool:
+    """Whether the parser's last page was nested past libxml2's limit (it stopped there)."""
+    return any("Excessive depth" in entry.message for entry in parser.error_log)
 
 
 def _script_end(text: str, position: int) -> int:
