@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -29,8 +29,9 @@ from archiver.errors import ConfigError
 from archiver.index.models import Embed, Media, Page, Sighting
 from archiver.search import QueryError, SearchQuery, parse_when
 from archiver.web import BindError, create_app, serve, start_background
+from archiver.web import server as web_server
 from archiver.web.media import parse_range
-from archiver.web.security import is_loopback, safe_next
+from archiver.web.security import MAX_BODY, is_loopback, safe_next
 from archiver.web.uploads import BadUpload, receive_upload
 
 SHA = "ab" * 32
@@ -279,6 +280,8 @@ HOSTILE_ORIGINALS = {
         '<script>document.title="ran"</script></svg>'.encode("utf-16-be")  # no BOM, no "<"
     ),
     "image/x+xml": b"xx<feed/>",  # any +xml type is parsed as XML
+    # a type archiver serves inline, but on its server's word: the bytes prove no PNG
+    "image/png": b"\x00\x01<html><script>document.title='ran'</script></html>",
 }
 
 
@@ -393,6 +396,60 @@ def test_errors_give_away_no_traceback_or_path(
         assert client.get("/api/nowhere").json() == {"error": "Not Found"}
         assert "<h1>" in client.get("/nowhere").text
         assert client.request("DELETE", "/api/search").status_code == 405
+
+
+def test_a_host_or_origin_that_is_no_url_is_refused_not_a_500(archive_for: Any) -> None:
+    """``Host: [`` made the security check raise: a 500 with a traceback in the log
+    and none of the security headers, at any client's will."""
+    with AppClient(create_app(archive_for())) as local:
+        for host in ("[", "a]"):
+            answer = local.get("/api/status", headers={"Host": host})
+            assert answer.status_code == 400 and answer.text == "unexpected Host header\n"
+        for origin in ("http://[", "http://a]"):
+            answer = local.post("/logout", headers={"Origin": origin})
+            assert answer.status_code == 403 and "cross-site" in answer.text
+
+
+def test_a_request_body_is_bounded_before_the_token_is_checked(archive_for: Any) -> None:
+    """400 MB posted to /api/captures without the token was read and parsed whole (1.3
+    GB of memory) before the 401; a multipart /login spooled any size to /tmp."""
+    app = create_app(archive_for(token=TOKEN))
+    big = b'{"url": "' + b"a" * (MAX_BODY + 1) + b'"}'
+    with AppClient(app) as local:
+        declared = local.post("/api/captures", content=big)
+        assert declared.status_code == 413 and "over 65536 bytes" in declared.text
+
+        async def chunks() -> AsyncIterator[bytes]:  # sent without a length
+            for start in range(0, len(big), 4096):
+                yield big[start : start + 4096]
+
+        streamed = local.post("/api/captures", content=chunks(), headers=BEARER)
+        assert streamed.status_code == 413 and "over 65536 bytes" in streamed.json()["error"]
+        login = local.post("/login", files={"token": ("t", b"x" * (MAX_BODY + 1))})
+        assert login.status_code == 413
+        small = local.post("/api/captures", json={"url": "https://example.org/live"})
+        assert small.status_code == 401  # a small body reaches the token check
+        upload = {"file": ("a.jpg", b"\xff\xd8\xff" + b"x" * (2 * MAX_BODY))}
+        assert local.post("/api/similar", files=upload).status_code == 400  # read: no photo
+
+
+def test_a_connection_that_never_finishes_its_headers_is_closed(
+    archive_for: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Half-sent requests were held for ever: 20,000 of them exhausted the process's
+    file descriptors and the server answered nobody."""
+    monkeypatch.setattr(web_server, "HEADER_TIMEOUT", 0.5)
+    handle = start_background(archive_for(), port=0)
+    try:
+        with socket.create_connection(("127.0.0.1", handle.port), timeout=5) as slow:
+            slow.sendall(b"GET /api/status HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            began = time.monotonic()
+            assert slow.recv(1024) == b""  # closed by the server
+            assert time.monotonic() - began < 3
+        answer = httpx.get(f"{handle.url}/api/status", timeout=10)
+        assert answer.status_code == 200
+    finally:
+        handle.stop()
 
 
 def test_background_server_starts_and_stops(archive_for: Any) -> None:

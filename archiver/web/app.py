@@ -24,10 +24,19 @@ from archiver.errors import ArchiveUnavailable, HashingError
 from archiver.logs import LOGGER
 from archiver.search import QueryError
 from archiver.web import api, media, pages
-from archiver.web.security import AuthRequired, Forbidden, Policy, ReadAccess, SecurityHeaders
+from archiver.web.security import (
+    AuthRequired,
+    BodyLimit,
+    Forbidden,
+    Policy,
+    ReadAccess,
+    SecurityHeaders,
+)
 from archiver.web.uploads import BadUpload, UploadTooLarge
 
 STATIC = Path(__file__).parent / "static"
+#: The routes that take a file ("find this file"), under ``[web] max_upload``.
+UPLOAD_PATHS = frozenset({"/api/similar", "/similar"})
 _JSON_PREFIXES = ("/api/", "/media/", "/openapi.json")
 _REASONS = {
     400: "Bad request",
@@ -198,6 +207,7 @@ def create_app(archive: Archive, *, host: str | None = None) -> FastAPI:
         return JSONResponse(app.openapi())
 
     _install_handlers(app)
+    app.add_middleware(BodyLimit, upload_paths=UPLOAD_PATHS)
     app.add_middleware(CatchAll)
     app.add_middleware(SecurityHeaders, rules=rules)
     return app

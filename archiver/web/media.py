@@ -9,6 +9,7 @@ file outside the archive.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -22,10 +23,12 @@ from sqlalchemy import select
 from archiver.archive import Archive
 from archiver.index.models import Media
 from archiver.store.layout import SIDECAR, Layout
+from archiver.store.mediatypes import sniff
 from archiver.web.security import ReadAccess
 
 SHA256 = re.compile(r"[0-9a-f]{64}")
 CHUNK = 256 * 1024
+SNIFF_BYTES = 4096
 #: The only types an original is served as, inline: those archiver proves from a file's
 #: bytes (``store/mediatypes.py``) and the audio types of reclassified containers. Any
 #: other stored type came from the archived server's Content-Type, which that site
@@ -140,6 +143,17 @@ def parse_range(header: str, size: int) -> tuple[int, int] | None:
     return start, min(end, size - 1)
 
 
+@functools.lru_cache(maxsize=4096)  # keyed by path: an original's bytes never change
+def proven(path: Path) -> bool:
+    """Whether a file's first bytes prove it a picture, video or sound (`sniff`). The
+    type stored for one they do not prove came from the archived server's word."""
+    try:
+        with path.open("rb") as handle:
+            return sniff(handle.read(SNIFF_BYTES)) is not None
+    except OSError:
+        return False
+
+
 def _chunks(path: Path, start: int, length: int) -> Iterator[bytes]:
     with path.open("rb") as handle:
         handle.seek(start)
@@ -155,7 +169,7 @@ def stream_original(request: Request, original: StoredOriginal, *, download: boo
     """The bytes with Range, If-Range and ETag (the digest: the bytes never change)."""
     size = original.path.stat().st_size
     etag = f'"{original.sha256}"'
-    inline = original.mime_type in INLINE_TYPES and not download
+    inline = not download and original.mime_type in INLINE_TYPES and proven(original.path)
     headers = {
         "Accept-Ranges": "bytes",
         "ETag": etag,

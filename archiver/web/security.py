@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 
 from fastapi import Depends, Request
 from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from archiver.config import WebConfig
@@ -121,7 +122,10 @@ class Policy:
     def host_allowed(self, host_header: str) -> bool:
         if self.trusted_hosts is None:
             return True
-        host = urlsplit(f"//{host_header}").hostname or ""
+        try:
+            host = urlsplit(f"//{host_header}").hostname or ""
+        except ValueError:  # "[": no host at all, so not one of ours
+            return False
         return host in self.trusted_hosts or is_loopback(host)
 
     def session_value(self, now: float | None = None) -> str:
@@ -180,7 +184,11 @@ def same_origin(headers: Headers) -> bool:
     origin = headers.get("origin")
     if origin is None:
         return True
-    return urlsplit(origin).netloc.lower() == headers.get("host", "").lower()
+    try:
+        netloc = urlsplit(origin).netloc
+    except ValueError:  # "http://[": no site at all, so not this one
+        return False
+    return netloc.lower() == headers.get("host", "").lower()
 
 
 def embedded_elsewhere(headers: Headers) -> bool:
@@ -256,6 +264,41 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+#: The largest request body any route but an upload takes (a capture request, the
+#: login form): a client cannot make the server hold more, with or without the token.
+MAX_BODY = 64 * 1024
+
+
+class BodyLimit:
+    """Refuses request bodies over `MAX_BODY` (413), before any of it is read when the
+    length is declared, at the first byte past it when sent in chunks. Uploads
+    (``upload_paths``) are exempt: they stream to disk under ``[web] max_upload``."""
+
+    def __init__(self, app: ASGIApp, upload_paths: frozenset[str]) -> None:
+        self.app = app
+        self.upload_paths = upload_paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in self.upload_paths:
+            await self.app(scope, receive, send)
+            return
+        declared = Headers(scope=scope).get("content-length", "")
+        if declared.isdecimal() and int(declared) > MAX_BODY:
+            await _plain(send, 413, f"request body over {MAX_BODY} bytes\n".encode())
+            return
+        received = 0
+
+        async def bounded() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > MAX_BODY:  # a route reading the body answers 413 (see app.py)
+                raise HTTPException(413, f"request body over {MAX_BODY} bytes")
+            return message
+
+        await self.app(scope, bounded, send)
 
 
 async def _plain(send: Send, status: int, body: bytes) -> None:

@@ -6,7 +6,9 @@ address is one clear error instead of a log line from inside a thread.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import resource
 import signal
 import socket
 import threading
@@ -15,6 +17,7 @@ from collections.abc import Iterator
 from types import FrameType
 
 import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from archiver.archive import Archive
 from archiver.errors import ArchiverError
@@ -22,6 +25,11 @@ from archiver.logs import log_event
 from archiver.web.app import create_app
 
 STOP_GRACE = 5.0  # open connections (a video being watched) get this long at shutdown
+#: How long a connection may take to send a request's headers: half-sent requests
+#: (slowloris) would otherwise hold their sockets until the process runs out of them.
+HEADER_TIMEOUT = 10.0
+#: Connections served at once; requests past it are answered 503 at once.
+MAX_CONNECTIONS = 1000
 
 
 class BindError(ArchiverError):
@@ -36,7 +44,47 @@ class _Server(uvicorn.Server):
         yield
 
 
+class _Protocol(H11Protocol):
+    """uvicorn's HTTP/1.1, with a time limit on sending a request's headers, which
+    uvicorn lacks: a connection that starts no new request within `HEADER_TIMEOUT`
+    while none is being answered is closed (idle keep-alive ends sooner anyway)."""
+
+    _timer: asyncio.TimerHandle | None = None
+    _watched: object = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)  # type: ignore[arg-type]
+        self._arm()
+
+    def _arm(self) -> None:
+        self._watched = self.cycle
+        self._timer = self.loop.call_later(HEADER_TIMEOUT, self._check)
+
+    def _check(self) -> None:
+        answering = self.cycle is not None and not self.cycle.response_complete
+        if answering or self.cycle is not self._watched:
+            self._arm()  # a response is under way, or a request began since
+        elif not self.transport.is_closing():
+            self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        super().connection_lost(exc)
+
+
+def _more_descriptors(wanted: int = 8 * MAX_CONNECTIONS) -> None:
+    """Raise the soft limit on open files towards the hard one (systemd's soft default
+    is 1,024): `MAX_CONNECTIONS` sockets beside the daemon's downloads and database."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
 def _listen(host: str, port: int) -> socket.socket:
+    _more_descriptors()
     try:
         family, kind, proto, _, address = socket.getaddrinfo(
             host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
@@ -66,7 +114,9 @@ def _server(archive: Archive, host: str) -> _Server:
         lifespan="off",
         ws="none",
         loop="asyncio",
-        http="h11",
+        http=_Protocol,
+        limit_concurrency=MAX_CONNECTIONS,
+        timeout_keep_alive=5,
         timeout_graceful_shutdown=int(STOP_GRACE),
     )
     return _Server(config)
