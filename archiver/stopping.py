@@ -6,6 +6,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
+from archiver.errors import Interrupted
+
 
 class StopFlag(threading.Event):
     """A ``threading.Event`` that also runs callbacks when set.
@@ -26,6 +28,11 @@ class StopFlag(threading.Event):
                 self._callbacks.append(callback)
                 return
         callback()
+
+    def check(self, what: str = "interrupted by shutdown") -> None:
+        """Raise Interrupted once the flag is set: long work calls this between steps."""
+        if self.is_set():
+            raise Interrupted(what)
 
     def set(self) -> None:
         with self._callbacks_lock:

@@ -9,6 +9,7 @@ import json
 import resource
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -21,10 +22,11 @@ from archiver.capture import Capturer
 from archiver.config import load_config
 from archiver.errors import FetchError
 from archiver.fetch.http import HttpFetcher
-from archiver.index.models import CaptureJob, Embed, Page
+from archiver.index.models import CaptureJob, Embed, Page, Source
 from archiver.search import SearchQuery, search
+from archiver.sources import poll as poll_module
 from archiver.sources.feed import looks_like_feed, parse_feed
-from archiver.sources.poll import Poller
+from archiver.sources.poll import ENTRY_BATCH, Poller
 from archiver.sources.registry import add_source
 from archiver.web import create_app
 
@@ -317,3 +319,39 @@ def test_a_feed_of_ten_thousand_entries_is_recorded_with_bounded_memory(
 
         second = poller.poll(source_id)  # same body again: nothing to do
         assert second.result == "unchanged" and second.new_entries == 0
+
+
+def test_a_shutdown_stops_a_long_feed_between_batches_and_the_next_poll_reads_on(
+    tmp_path: Path, server: FixtureServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A feed of 40,000 entries held a SIGTERM up for half a minute past the grace:
+    nothing between its batches of entries looked at the stop flag."""
+    items = "".join(
+        f"<item><title>Update {n}</title><link>{server.url(f'/story/{n}')}</link>"
+        f"<description>Smoke over the port, part {n}.</description></item>"
+        for n in range(3 * ENTRY_BATCH)
+    )
+    server.add_bytes("/feed.xml", rss_of(items), "application/rss+xml")
+    recorded = poll_module.record_feed_entries
+    batches = 0
+
+    def record_then_stop(*args: Any, **kwargs: Any) -> int:
+        nonlocal batches
+        batches += 1
+        archive.stop.set()  # SIGTERM arrives while the first batch is recorded
+        return recorded(*args, **kwargs)
+
+    monkeypatch.setattr(poll_module, "record_feed_entries", record_then_stop)
+    with feed_poller(tmp_path / "storage", server.url("/feed.xml")) as (archive, poller, source):
+        stopped = poller.poll(source)
+        assert (stopped.result, batches) == ("interrupted", 1)
+        with archive.read_session() as session:
+            assert session.get_one(Source, source).content_sha256 is None  # not read yet
+            assert session.scalar(select(func.count()).select_from(Page)) == ENTRY_BATCH + 1
+        archive.stop.clear()
+        monkeypatch.setattr(poll_module, "record_feed_entries", recorded)
+        again = poller.poll(source)
+        with archive.read_session() as session:
+            pages = session.scalar(select(func.count()).select_from(Page))
+    assert again.result == "changed" and again.new_entries == 2 * ENTRY_BATCH
+    assert pages == 3 * ENTRY_BATCH + 1  # every entry's page, and the feed's

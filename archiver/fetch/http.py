@@ -33,7 +33,7 @@ import httpx
 import idna
 
 from archiver.config import NetworkConfig
-from archiver.errors import BlockedAddressError, FetchError, Interrupted, storage_error
+from archiver.errors import BlockedAddressError, FetchError, storage_error
 from archiver.fetch.cutoff import Connections
 from archiver.fetch.limits import HostLimiter
 from archiver.fetch.netguard import GuardedTransport, is_bad_host
@@ -252,8 +252,7 @@ class HttpFetcher:
         self.client.close()
 
     def _check_stop(self) -> None:
-        if self.stop.is_set():
-            raise Interrupted("interrupted by shutdown")
+        self.stop.check()
 
     def _page_limit(self) -> _Limit:
         return _Limit("page", "network.page_deadline", self.network.page_deadline)

@@ -189,6 +189,10 @@ class Poller:
             feed_page_id = feed_page.id
         self.capturer.rewrite_page_sidecar(feed_sha256)
         for start in range(0, len(entries), ENTRY_BATCH):
+            # between batches: a feed of 40,000 entries held a shutdown up for half a
+            # minute; the feed's checksum is recorded only once all were read, so the
+            # next poll reads on (entries recorded are skipped by their digest)
+            self.archive.stop.check()
             batch = entries[start : start + ENTRY_BATCH]
             with self.archive.session() as session:
                 seen = entry_digests(session, source_id, [link for link, _ in batch])
@@ -263,6 +267,7 @@ class Poller:
         with self.archive.read_session() as session:
             known = set(session.scalars(select(Embed.url).where(Embed.page_id == feed_page_id)))
         for start in range(0, len(entries), ENTRY_BATCH):
+            self.archive.stop.check()
             fresh: dict[str, FoundEmbed] = {}
             new_entries = 0
             for entry in entries[start : start + ENTRY_BATCH]:
