@@ -506,6 +506,35 @@ def test_video_frames_over_8k_are_not_decoded(tmp_path: Path) -> None:
         fingerprint(path, "video")
 
 
+def test_a_video_whose_decoder_could_outgrow_memory_is_not_decoded(tmp_path: Path) -> None:
+    """An 8K 10-bit 4:4:4 H.264 stream with 16 reference frames (5 MB) took 3.7 GB:
+    ``max_pixels`` bounds each frame, not how many the decoder keeps."""
+    path = tmp_path / "deep.mkv"
+    source = "color=c=gray:s=7680x4320:r=1:d=1"
+    frame = ["-frames:v", "1", "-pix_fmt", "rgb48be", "-c:v", "png"]
+    _ffmpeg(["-f", "lavfi", "-i", source, *frame, str(path)])
+    refused = r"^video too large to fingerprint \(7680x4320: its decoder may need \d+ MiB\)$"
+    with pytest.raises(HashingError, match=refused):
+        fingerprint(path, "video")
+
+
+def test_a_video_too_small_to_tell_apart_says_so(tmp_path: Path) -> None:
+    """A 2x2 clip was stored with no frame hashed and no reason; a 1x1 photo gets one."""
+    path = tmp_path / "tiny.mp4"
+    _ffmpeg(["-f", "lavfi", "-i", "testsrc=s=8x8:d=2", "-pix_fmt", "yuv420p", str(path)])
+    with pytest.raises(HashingError, match=r"^video too small to hash \(8x8\)$"):
+        fingerprint(path, "video")
+
+
+def test_frames_are_measured_in_batches_with_the_same_result(
+    media_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """All of a long video's frames at once took a gigabyte of temporaries."""
+    whole = fingerprint(media_dir / "clip_a.mp4", "video")
+    monkeypatch.setattr(video, "QUALITY_BATCH", 3)
+    assert fingerprint(media_dir / "clip_a.mp4", "video") == whole
+
+
 def _peak_in_child(path: Path, media_type: str) -> tuple[str, int]:
     """Fingerprint a file in a child process: the outcome (``hashed WxH`` or the one-line
     reason of the HashingError) and the child's peak resident memory in MB."""

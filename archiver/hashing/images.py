@@ -24,7 +24,6 @@ not caught.
 from __future__ import annotations
 
 import struct
-import threading
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
@@ -39,7 +38,7 @@ from archiver.errors import HashingError
 
 from . import pdq, thumbnail
 from .borders import content_box
-from .model import ImageFingerprint
+from .model import LARGE_DECODE, ImageFingerprint
 from .phash import phash_mirrored
 
 #: Images narrower or shorter than this (tracking pixels, icons) are not hashed.
@@ -61,7 +60,6 @@ MAX_GIF_COMPOSITE_PIXELS = 12_000_000
 #: process, so that the download workers hashing side by side stay within the
 #: service's memory limit. JPEGs are decoded scaled down and rarely come near it.
 LARGE_DECODE_PIXELS = 12_000_000
-_LARGE_DECODE = threading.Lock()
 #: Frames are turned grey this many pixels (whole rows) at a time, so that their RGBA
 #: copies (three at 4 bytes a pixel to put transparency on white) stay small.
 STRIP_PIXELS = 1 << 20
@@ -156,7 +154,7 @@ def _fingerprint(
     if image.size[0] * image.size[1] > MAX_DECODE_PIXELS:
         raise HashingError(f"image too large to hash ({width}x{height})")
     large = image.size[0] * image.size[1] > LARGE_DECODE_PIXELS
-    with _LARGE_DECODE if large else nullcontext():
+    with LARGE_DECODE if large else nullcontext():
         return _first_detailed(image, gif_canvases, width, height, orientation)
 
 

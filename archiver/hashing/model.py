@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
+
+#: Held while a large picture or video is decoded: those take turns, so that workers
+#: fingerprinting side by side stay within the service's memory limit.
+LARGE_DECODE = threading.Lock()
 
 #: Name and version of the fingerprint scheme; stored with every fingerprint. Bump it
 #: whenever the hashes computed for the same file change, so old rows get recomputed.

@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Iterator
+from contextlib import nullcontext
 from fractions import Fraction
 from pathlib import Path
 
@@ -38,7 +39,8 @@ from archiver.errors import AudioOnlyError, HashingError
 
 from . import pdq
 from .borders import content_box
-from .model import FrameHash, VideoFingerprint
+from .images import MIN_SIDE
+from .model import LARGE_DECODE, FrameHash, VideoFingerprint
 from .phash import phash_batch, resize32
 
 #: At most this many frames are sampled; past it the sampling interval doubles.
@@ -66,6 +68,17 @@ LOOKAHEAD_BYTES = 16 << 20
 MAX_BAD_PACKETS = 100
 #: Largest frame decoded, in pixels: 8K UHD (7680x4320, 33 megapixels).
 MAX_FRAME_PIXELS = 7680 * 4320
+#: Frames a decoder may hold at once: H.264 and HEVC keep up to 16 reference frames,
+#: besides the one being decoded. ``max_pixels`` bounds each, not how many are kept: an
+#: 8K 10-bit 4:4:4 stream with 16 references took 3.7 GB.
+DECODER_FRAMES = 17
+#: A video whose decoder may need more (frame bytes x `DECODER_FRAMES`) is not decoded.
+MAX_DECODER_BYTES = 1 << 30
+#: Videos whose decoder may need more than this are decoded one at a time (with large
+#: pictures: `LARGE_DECODE`).
+LARGE_DECODER_BYTES = 128 << 20
+#: Frames measured for their quality at once (a ``64 x K x W`` float temporary each).
+QUALITY_BATCH = 64
 #: Frames timed later than this (seconds from the start: 10 days) are ignored, and a
 #: longer declared duration counts as unknown: such times come from broken time bases.
 MAX_TIME = 10 * 86400.0
@@ -109,12 +122,19 @@ def fingerprint_video(path: Path, *, threads: int = 1) -> VideoFingerprint:
                 "video frame too large to decode "
                 f"({stream.codec_context.width}x{stream.codec_context.height})"
             )
+        need = decoder_bytes(stream.codec_context)
+        if need > MAX_DECODER_BYTES:
+            raise HashingError(
+                f"video too large to fingerprint ({stream.codec_context.width}x"
+                f"{stream.codec_context.height}: its decoder may need {need >> 20} MiB)"
+            )
         duration = _duration(container, stream)
         sampler = _Sampler(sampling_interval(duration))
         keyframes_only = duration is not None and duration > KEYFRAMES_ONLY_AFTER
         try:
-            for time, frame in _decode(container, stream, sampler, threads, keyframes_only):
-                sampler.take(time, frame)
+            with LARGE_DECODE if need > LARGE_DECODER_BYTES else nullcontext():
+                for time, frame in _decode(container, stream, sampler, threads, keyframes_only):
+                    sampler.take(time, frame)
         except MemoryError:
             raise HashingError("video too large to decode (out of memory)") from None
         if not sampler.frames and not declared:  # no size declared, and no frame decoded
@@ -128,11 +148,21 @@ def fingerprint_video(path: Path, *, threads: int = 1) -> VideoFingerprint:
         height = stream.codec_context.height or sampler.frames[0][1].shape[0]
         if sampler.turns % 2:
             width, height = height, width
+        if min(width, height) < MIN_SIDE:  # as for a picture: no detail to tell apart
+            raise HashingError(f"video too small to hash ({width}x{height})")
         last = sampler.frames[-1][0]
         frames = hash_frames(
             np.array([t for t, _ in sampler.frames]), np.stack([g for _, g in sampler.frames])
         )
     return VideoFingerprint(max(duration or 0.0, last), int(width), int(height), frames)
+
+
+def decoder_bytes(ctx: av.codec.context.CodecContext) -> int:
+    """The most memory a stream's decoder may take: `DECODER_FRAMES` frames of its size
+    and pixel format (16-bit 4:4:4 when the format is not known before decoding)."""
+    fmt = getattr(ctx, "format", None)
+    bits = fmt.padded_bits_per_pixel if fmt is not None else 48
+    return int(getattr(ctx, "width", 0) * getattr(ctx, "height", 0) * bits // 8 * DECODER_FRAMES)
 
 
 def hash_frames(times: npt.NDArray[np.float64], grey: npt.NDArray[np.uint8]) -> list[FrameHash]:
@@ -145,7 +175,11 @@ def hash_frames(times: npt.NDArray[np.float64], grey: npt.NDArray[np.uint8]) -> 
     """
     top, bottom, left, right = content_box(grey, solid=FLAT_SHARE, votes=FLAT_VOTES)
     pictures = grey[:, top:bottom, left:right]
-    keep = pdq.quality(pdq.downsample64(pictures.astype(np.float32))) >= pdq.MIN_QUALITY
+    quality = [
+        pdq.quality(pdq.downsample64(pictures[start : start + QUALITY_BATCH].astype(np.float32)))
+        for start in range(0, len(pictures), QUALITY_BATCH)
+    ]  # in batches: a 59-minute video's frames at once took a gigabyte
+    keep = np.concatenate(quality) >= pdq.MIN_QUALITY
     times, pictures = times[keep], pictures[keep]
     if len(pictures) == 0:
         return []
