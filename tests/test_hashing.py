@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import imagehash
 import numpy as np
@@ -524,6 +525,31 @@ def test_a_video_too_small_to_tell_apart_says_so(tmp_path: Path) -> None:
     _ffmpeg(["-f", "lavfi", "-i", "testsrc=s=8x8:d=2", "-pix_fmt", "yuv420p", str(path)])
     with pytest.raises(HashingError, match=r"^video too small to hash \(8x8\)$"):
         fingerprint(path, "video")
+
+
+def test_a_video_without_a_duration_goes_on_at_keyframes_past_the_hour(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A live recording declares no duration: it was decoded frame by frame however
+    long it was (a multi-hour 8K stream would hold a worker for hours)."""
+    path = tmp_path / "live.mkv"
+    source = "testsrc=s=320x240:r=25:d=40"
+    coding = ["-c:v", "libx264", "-preset", "ultrafast", "-g", "125", "-pix_fmt", "yuv420p"]
+    _ffmpeg(["-f", "lavfi", "-i", source, *coding, "-f", "matroska", "-live", "1", str(path)])
+    monkeypatch.setattr(video, "KEYFRAMES_ONLY_AFTER", 12.0)
+    taken: list[float] = []
+    take = video._Sampler.take
+
+    def spy(self: Any, time: float, frame: Any) -> None:
+        taken.append(time)
+        take(self, time, frame)
+
+    monkeypatch.setattr(video._Sampler, "take", spy)
+    fingerprint(path, "video")
+    early = [t for t in taken if t < 12]
+    late = [t for t in taken if t > 13]
+    assert len(early) == 12  # every second before
+    assert late and all(abs(t / 5 - round(t / 5)) < 0.01 for t in late)  # keyframes after
 
 
 def test_frames_are_measured_in_batches_with_the_same_result(

@@ -282,6 +282,11 @@ def _decode(
         packet = pending.popleft() if pending else next(packets, None)
         if packet is None:
             break
+        if not keyframes_only and sampler.next_time > KEYFRAMES_ONLY_AFTER:
+            # no declared duration (a live recording) and already past the hour: on at
+            # keyframes only, as a video declared that long is read from the start
+            keyframes_only = True
+            ctx.skip_frame = "NONKEY"
         if keyframes_only and not packet.is_keyframe:
             continue
         try:
