@@ -367,7 +367,7 @@ class Capturer:
         response = document.response
         extraction = read_page(document.body, response)
         recorded = self.record_page(
-            response.url, document.body, response=response, extraction=extraction
+            response.url, document.body, response=response, extraction=extraction, run_here=inline
         )
         report.page_sha256, report.page_changed = recorded.sha256, recorded.changed
         report.title = recorded.title
@@ -402,6 +402,7 @@ class Capturer:
         extraction: PageExtraction | None = None,
         older: OlderPages | None = None,
         first_page: str | None = None,
+        run_here: bool = False,
     ) -> RecordedPage:
         """Store a page version, find its embeds and make sure each has a capture job.
 
@@ -410,6 +411,9 @@ class Capturer:
         live page that goes on in ``older`` pages, see ``record_embeds``.
         ``extraction`` is what ``read_page`` found in ``body``, when already read;
         ``first_page`` the address of the first page, when this is an older page.
+        With ``run_here`` (``archiver capture``, which runs them at once) the jobs are
+        not due for the queue for a lease's time: a daemon beside it took them, and
+        the capture reported its own page's files as "queued" and exited 1.
         """
         if extraction is None:
             extraction = read_page(body, response)
@@ -424,6 +428,8 @@ class Capturer:
             retitled = retitle_page(session, page, extraction.title)
             recorded = RecordedPage(page.id, sha256, changed, extraction.title)
             record_embeds(session, page, extraction.embeds, now, recorded, mark_removed, older)
+            if run_here:
+                jobs.hold_back([job_id for job_id, _ in recorded.jobs], session, now, self.lease)
         self.rewrite_page_sidecar(sha256)
         for media_id in retitled:
             self.rewrite_sidecar(media_id)

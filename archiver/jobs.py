@@ -253,6 +253,18 @@ def abandon(job: CaptureJob, now: datetime) -> None:
         job.state, job.next_attempt_at = JobState.PENDING, now
 
 
+def hold_back(job_ids: list[int], session: Session, now: datetime, lease: timedelta) -> None:
+    """Make pending jobs due only a lease from now: the process that made them runs
+    them itself at once (`claim` does not wait for a job to be due), and if it dies
+    the queue takes them up then, as a dead worker's lease runs out."""
+    if job_ids:
+        session.execute(
+            update(CaptureJob)
+            .where(CaptureJob.id.in_(job_ids), CaptureJob.state == JobState.PENDING)
+            .values(next_attempt_at=now + lease)
+        )
+
+
 def start(job: CaptureJob, owner: str, now: datetime, lease: timedelta = LEASE) -> None:
     job.state = JobState.RUNNING
     job.attempts += 1

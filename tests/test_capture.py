@@ -20,11 +20,12 @@ from support import FixtureServer, MediaSet
 from support.archiving import make_config
 from support.media import make_hls
 
+from archiver import jobs
 from archiver.archive import Archive
 from archiver.capture import Capturer
 from archiver.config import YtdlpConfig
 from archiver.fetch.http import Response
-from archiver.index.models import CaptureJob, Embed, Media, Page
+from archiver.index.models import CaptureJob, Embed, Media, Page, utcnow
 from archiver.integrity.fixity import verify_archive
 from archiver.search import SearchQuery, search
 
@@ -281,6 +282,36 @@ def test_a_page_is_one_row_however_its_address_is_spelled(
     with archive.read_session() as session:
         (found,) = search(session, archive.layout, SearchQuery.parse(page=server.url(escaped)))
     assert [s["page_url"] for s in found.to_json()["sightings"]] == [server.url("/حلب")]
+
+
+def test_a_daemon_beside_a_capture_does_not_take_the_captures_own_jobs(
+    archive: Archive, server: FixtureServer, media: MediaSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The page's embed jobs were due the moment they were recorded: a daemon draining
+    the queue took them, and ``archiver capture`` reported its own page's files as
+    "queued" (no SHA-256, exit 1) though nothing had failed."""
+    server.add_file("/media/photo_a.jpg", media.photo_a)
+    server.add_file("/media/photo_b.jpg", media.photo_b)
+    server.add_page(
+        "/live",
+        "<article><p>Smoke:</p><img src='/media/photo_a.jpg'>"
+        "<p>The port:</p><img src='/media/photo_b.jpg'></article>",
+    )
+    capturer = Capturer(archive)
+    record_page = capturer.record_page
+    taken: list[int] = []
+
+    def then_a_daemon_polls(*args: Any, **kwargs: Any) -> Any:
+        recorded = record_page(*args, **kwargs)
+        with archive.session() as session:  # the daemon's tick, right after the commit
+            taken.extend(job.id for job in jobs.claim_due(session, "other:1", 10, utcnow()))
+        return recorded
+
+    monkeypatch.setattr(capturer, "record_page", then_a_daemon_polls)
+    report = capturer.capture_url(server.url("/live"))
+
+    assert taken == [] and report.ok
+    assert [item.status for item in report.items] == ["stored", "stored"]
 
 
 def test_a_page_captured_through_a_short_link_is_found_by_its_own_address(
