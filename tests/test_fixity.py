@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import socket
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,8 @@ from archiver.capture import Capturer
 from archiver.config import config_from_dict
 from archiver.duplicates import DuplicateFinder
 from archiver.errors import Interrupted
-from archiver.index.models import Event, PageSnapshot
+from archiver.index.debts import owe_media_sidecars
+from archiver.index.models import Event, Media, PageSnapshot
 from archiver.integrity import readers
 from archiver.integrity.bag import ExportError
 from archiver.integrity.eventlog import file_head, flush_log, log_path, rebuild_log
@@ -326,6 +328,30 @@ def test_a_disagreeing_sidecar_is_not_exported_until_rewritten_from_the_index(
     report = export_bag(archive, the_photo, tmp_path / "bag")
     bag_log = (report.path / "data" / "log" / "events.jsonl").read_text()
     assert '"sidecar_rewritten"' in bag_log
+
+
+def test_a_check_waits_for_a_sidecar_its_writer_still_owes(
+    sqlite_archive: Archive, server: FixtureServer, media: MediaSet
+) -> None:
+    """With many captures at once, sidecar writers wait their turn on the folder's
+    lock: the second look came too soon, and verify exited 1 (an export was refused)
+    over a sidecar a few sightings behind that its writer then wrote."""
+    archive = sqlite_archive
+    folder = build(archive, server, media)["photo_a"].parent
+    sidecar = folder / "provenance.json"
+    document = json.loads(sidecar.read_text())
+    document["sightings"] = []  # as if written before the sighting its writer now adds
+    sidecar.write_text(json.dumps(document))
+    with archive.session() as session:
+        media_id = session.scalars(select(Media.id).where(Media.sha256 == folder.name)).one()
+        owe_media_sidecars(session, [media_id])
+    writer = threading.Timer(1.0, Capturer(archive).rewrite_sidecar, [media_id])
+    writer.start()
+    try:
+        report = verify_archive(archive)
+    finally:
+        writer.join()
+    assert report.ok, report.to_json()
 
 
 def test_no_sidecar_is_written_into_a_folder_that_is_gone(

@@ -31,7 +31,18 @@ from sqlalchemy.orm import Session
 
 from archiver.archive import Archive
 from archiver.errors import ArchiverError, Interrupted
-from archiver.index.models import Embed, Event, Media, Page, PageSnapshot, Sighting, iso, utcnow
+from archiver.index.models import (
+    Embed,
+    Event,
+    Media,
+    Page,
+    PageSnapshot,
+    Placement,
+    SidecarDebt,
+    Sighting,
+    iso,
+    utcnow,
+)
 from archiver.integrity.eventlog import (
     ChainReport,
     file_head,
@@ -809,6 +820,7 @@ def _recheck(archive: Archive, problems: list[Problem]) -> list[Problem]:
     suspects = {p.sha256 for p in problems if _settling(p) in settling and p.sha256}
     if not suspects:
         return problems
+    _wait_for_writers(archive, suspects)
     layout = archive.layout
     originals, snapshots = _load(archive, suspects)
     second: list[Problem] = []
@@ -828,6 +840,49 @@ def _recheck(archive: Archive, problems: list[Problem]) -> list[Problem]:
                 second.append(problem)
     kept = [p for p in problems if not (_settling(p) in settling and p.sha256 in suspects)]
     return kept + second
+
+
+#: How long a check waits for the writers of files it found out of step (see `_owed`).
+SETTLE_SECONDS = 10.0
+
+
+def _wait_for_writers(archive: Archive, sha256s: set[str]) -> None:
+    """Wait, up to `SETTLE_SECONDS`, until none of these is being written. Many
+    captures at once wait their turn on a folder's lock, so a second look straight
+    away found sidecars still a few sightings behind (verify exited 1, an export was
+    refused, while captures ran). What a crash left owed stays owed: it is reported,
+    after the wait, as before."""
+    deadline = time.monotonic() + SETTLE_SECONDS
+    while _owed(archive, sha256s) and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
+def _owed(archive: Archive, sha256s: set[str]) -> set[str]:
+    """Which of these files and page versions the index says are being written: a
+    placement not yet indexed, or a sidecar owed a rewrite."""
+    wanted = sorted(sha256s)
+    owed: set[str] = set()
+    with archive.read_session() as session:
+        for start in range(0, len(wanted), _BATCH):
+            batch = wanted[start : start + _BATCH]
+            owed.update(
+                session.scalars(select(Placement.sha256).where(Placement.sha256.in_(batch)))
+            )
+            owed.update(
+                session.scalars(
+                    select(Media.sha256)
+                    .join(SidecarDebt, SidecarDebt.media_id == Media.id)
+                    .where(Media.sha256.in_(batch))
+                )
+            )
+            owed.update(
+                s
+                for s in session.scalars(
+                    select(SidecarDebt.page_sha256).where(SidecarDebt.page_sha256.in_(batch))
+                )
+                if s
+            )
+    return owed
 
 
 def sidecar_problems(archive: Archive, only: set[str] | None = None) -> list[Problem]:
