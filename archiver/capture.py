@@ -380,16 +380,20 @@ class Capturer:
         if not inline:
             return
         workers = self.archive.config.download.concurrency
-        with ThreadPoolExecutor(workers, thread_name_prefix="capture") as pool:
-            try:
-                results = pool.map(
-                    lambda ids: _notify(self.run_embed_job(*ids), on_item), embed_jobs
-                )
-                report.items.extend(results)
-            except KeyboardInterrupt:  # Ctrl-C: transfers stop, their jobs stay queued
-                self.archive.stop.set()
-                pool.shutdown(cancel_futures=True)
-                raise
+        try:
+            with ThreadPoolExecutor(workers, thread_name_prefix="capture") as pool:
+                try:
+                    results = pool.map(
+                        lambda ids: _notify(self.run_embed_job(*ids), on_item), embed_jobs
+                    )
+                    report.items.extend(results)
+                except KeyboardInterrupt:  # Ctrl-C: transfers stop, their jobs stay queued
+                    self.archive.stop.set()
+                    pool.shutdown(cancel_futures=True)
+                    raise
+        finally:  # what this command held back and did not run is the queue's now
+            with self.archive.session() as session:
+                jobs.let_go([job_id for job_id, _ in embed_jobs], session, self.owner, utcnow())
 
     def record_page(
         self,
@@ -412,8 +416,8 @@ class Capturer:
         ``extraction`` is what ``read_page`` found in ``body``, when already read;
         ``first_page`` the address of the first page, when this is an older page.
         With ``run_here`` (``archiver capture``, which runs them at once) the jobs are
-        not due for the queue for a lease's time: a daemon beside it took them, and
-        the capture reported its own page's files as "queued" and exited 1.
+        held back for this process (`jobs.hold_back`): a daemon beside it took them,
+        and the capture reported its own page's files as "queued" and exited 1.
         """
         if extraction is None:
             extraction = read_page(body, response)
@@ -429,7 +433,8 @@ class Capturer:
             recorded = RecordedPage(page.id, sha256, changed, extraction.title)
             record_embeds(session, page, extraction.embeds, now, recorded, mark_removed, older)
             if run_here:
-                jobs.hold_back([job_id for job_id, _ in recorded.jobs], session, now, self.lease)
+                held = [job_id for job_id, _ in recorded.jobs]
+                jobs.hold_back(held, session, self.owner, now, self.lease)
         self.rewrite_page_sidecar(sha256)
         for media_id in retitled:
             self.rewrite_sidecar(media_id)

@@ -162,6 +162,8 @@ class Daemon:
                 if job.lease_owner == self.capturer.owner or jobs.worker_exited(job.lease_owner):
                     jobs.abandon(job, now)
                     count += 1
+            # and those an ``archiver capture`` held back for itself before it died
+            count += jobs.held_by_exited(session, now, also=self.capturer.owner)
         return count
 
     # ---- periodic work -----------------------------------------------------------------

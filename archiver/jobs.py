@@ -253,16 +253,48 @@ def abandon(job: CaptureJob, now: datetime) -> None:
         job.state, job.next_attempt_at = JobState.PENDING, now
 
 
-def hold_back(job_ids: list[int], session: Session, now: datetime, lease: timedelta) -> None:
-    """Make pending jobs due only a lease from now: the process that made them runs
-    them itself at once (`claim` does not wait for a job to be due), and if it dies
-    the queue takes them up then, as a dead worker's lease runs out."""
+def hold_back(
+    job_ids: list[int], session: Session, owner: str, now: datetime, lease: timedelta
+) -> None:
+    """Keep pending jobs for ``owner``, which runs them itself at once (`claim` does
+    not wait for a job to be due): they are due for the queue only a lease from now,
+    or as soon as ``owner`` lets them go (`let_go`) or is found dead (`held_by_exited`)."""
     if job_ids:
         session.execute(
             update(CaptureJob)
             .where(CaptureJob.id.in_(job_ids), CaptureJob.state == JobState.PENDING)
-            .values(next_attempt_at=now + lease)
+            .values(next_attempt_at=now + lease, lease_owner=owner)
         )
+
+
+def let_go(job_ids: list[int], session: Session, owner: str, now: datetime) -> None:
+    """Make the jobs ``owner`` held back and did not run (Ctrl-C) due now."""
+    if job_ids:
+        session.execute(
+            update(CaptureJob)
+            .where(
+                CaptureJob.id.in_(job_ids),
+                CaptureJob.state == JobState.PENDING,
+                CaptureJob.lease_owner == owner,
+            )
+            .values(next_attempt_at=now, lease_owner=None)
+        )
+
+
+def held_by_exited(session: Session, now: datetime, also: str | None = None) -> int:
+    """Make due now the pending jobs held back by a process of this host that no
+    longer runs (or by ``also``: this process's id, reused); how many."""
+    held = session.scalars(
+        select(CaptureJob).where(
+            CaptureJob.state == JobState.PENDING, CaptureJob.lease_owner.is_not(None)
+        )
+    )
+    count = 0
+    for job in held:
+        if job.lease_owner == also or worker_exited(job.lease_owner):
+            job.next_attempt_at, job.lease_owner = now, None
+            count += 1
+    return count
 
 
 def start(job: CaptureJob, owner: str, now: datetime, lease: timedelta = LEASE) -> None:
