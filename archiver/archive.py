@@ -14,9 +14,9 @@ from sqlalchemy.exc import DatabaseError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from archiver.config import Config
-from archiver.errors import StoreError
 from archiver.index.db import (
     database_unavailable,
+    database_unusable,
     is_unavailable,
     make_engine,
     migrate,
@@ -67,8 +67,7 @@ class Archive:
                 migrate(engine)
         except DatabaseError as exc:  # not a database at all (a damaged or foreign file)
             engine.dispose()
-            reason = str(exc.orig or exc).strip().splitlines()[0]
-            raise StoreError(f"archive database unusable: {reason} ({engine.url})") from None
+            raise database_unusable(exc, engine.url) from None
         readers = session_factory(engine, read_only=True)
         archive = cls(config, engine, session_factory(engine), readers, layout)
         if engine.dialect.name == "sqlite":

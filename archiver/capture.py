@@ -94,7 +94,7 @@ from archiver.sources.feed import looks_like_feed
 from archiver.store.atomic import locked_dir, temp_file
 from archiver.store.digest import Digests, hash_file
 from archiver.store.layout import SIDECAR
-from archiver.store.mediatypes import MediaIdentity, identify, is_stream_manifest
+from archiver.store.mediatypes import MediaIdentity, head_of, identify, is_stream_manifest
 from archiver.store.objects import (
     PAGE_FILE,
     find_original,
@@ -960,9 +960,7 @@ class Capturer:
         self, file: PlatformFile, url: str, version: str, embed: Embed
     ) -> StoredFile:
         digests = hash_file(file.path)
-        with file.path.open("rb") as f:
-            head = f.read(512)
-        identity = identify(head, None, file.path.name)
+        identity = identify(head_of(file.path), None, file.path.name)
         if identity is None:
             raise FetchError(f"yt-dlp delivered something that is not media: {file.path.name}")
         acquisition = Acquisition(

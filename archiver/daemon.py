@@ -28,17 +28,15 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, TYPE_CHECKING, Any
 
-from sqlalchemy import select
-
 from archiver import jobs
 from archiver.archive import Archive
 from archiver.capture import Capturer
 from archiver.errors import ArchiverError, ArchiveUnavailable, ConfigError, Interrupted
 from archiver.fetch.http import HttpFetcher
-from archiver.index.models import CaptureJob, utcnow
+from archiver.index.models import utcnow
 from archiver.integrity.eventlog import flush_log
 from archiver.integrity.fixity import run_due_slice
-from archiver.jobs import JobState, retry_for_new_ytdlp
+from archiver.jobs import retry_for_new_ytdlp
 from archiver.liveness.service import LivenessChecker, sync_targets
 from archiver.liveness.service import claim_due as claim_due_checks
 from archiver.logs import log_event
@@ -151,20 +149,9 @@ class Daemon:
         of when their lease expires; the interrupted attempt counts (`jobs.abandon`).
         A live process's jobs (an ``archiver capture`` running beside the daemon) are
         left alone, on SQLite too."""
-        now = utcnow()
-        count = 0
         with self.archive.session() as session:
-            running = session.scalars(
-                select(CaptureJob).where(CaptureJob.state == JobState.RUNNING)
-            )
-            for job in running:
-                # our own id too: a restarted container's daemon is often pid 1 again
-                if job.lease_owner == self.capturer.owner or jobs.worker_exited(job.lease_owner):
-                    jobs.abandon(job, now)
-                    count += 1
-            # and those an ``archiver capture`` held back for itself before it died
-            count += jobs.held_by_exited(session, now, also=self.capturer.owner)
-        return count
+            # our own id too: a restarted container's daemon is often pid 1 again
+            return jobs.recover_exited(session, utcnow(), also=self.capturer.owner)
 
     # ---- periodic work -----------------------------------------------------------------
 

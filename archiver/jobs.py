@@ -258,7 +258,7 @@ def hold_back(
 ) -> None:
     """Keep pending jobs for ``owner``, which runs them itself at once (`claim` does
     not wait for a job to be due): they are due for the queue only a lease from now,
-    or as soon as ``owner`` lets them go (`let_go`) or is found dead (`held_by_exited`)."""
+    or as soon as ``owner`` lets them go (`let_go`) or is found dead (`recover_exited`)."""
     if job_ids:
         session.execute(
             update(CaptureJob)
@@ -281,19 +281,25 @@ def let_go(job_ids: list[int], session: Session, owner: str, now: datetime) -> N
         )
 
 
-def held_by_exited(session: Session, now: datetime, also: str | None = None) -> int:
-    """Make due now the pending jobs held back by a process of this host that no
-    longer runs (or by ``also``: this process's id, reused); how many."""
+def recover_exited(session: Session, now: datetime, also: str | None = None) -> int:
+    """Take up now the jobs of processes of this host that no longer run (and of
+    ``also``: this process's id, reused): running ones are abandoned (the attempt
+    counts), held-back ones (`hold_back`) made due. How many."""
     held = session.scalars(
         select(CaptureJob).where(
-            CaptureJob.state == JobState.PENDING, CaptureJob.lease_owner.is_not(None)
+            CaptureJob.state.in_((JobState.RUNNING, JobState.PENDING)),
+            CaptureJob.lease_owner.is_not(None),
         )
     )
     count = 0
     for job in held:
-        if job.lease_owner == also or worker_exited(job.lease_owner):
+        if job.lease_owner != also and not worker_exited(job.lease_owner):
+            continue
+        if job.state == JobState.RUNNING:
+            abandon(job, now)
+        else:
             job.next_attempt_at, job.lease_owner = now, None
-            count += 1
+        count += 1
     return count
 
 

@@ -12,7 +12,7 @@ from archiver.errors import HashingError
 from archiver.index.models import Media
 from archiver.search import MediaRecord, QueryError, records
 from archiver.store.digest import hash_file
-from archiver.store.mediatypes import identify
+from archiver.store.mediatypes import head_of, identify
 
 PHASH_BITS = 64
 
@@ -58,9 +58,7 @@ def _archived_copy(archive: Archive, path: Path) -> int | None:
 
 def _near_duplicates(archive: Archive, query: SimilarQuery) -> list[tuple[int, float]]:
     """(media id, similarity) of the archived files that match the file's fingerprint."""
-    with query.path.open("rb") as f:
-        head = f.read(512)
-    identity = identify(head, None, query.path.name)
+    identity = identify(head_of(query.path), None, query.path.name)
     if identity is None:
         raise QueryError(f"not an image or video: {query.path}")
     from archiver.hashing import fingerprint  # numpy, PyAV, Pillow: only for this query

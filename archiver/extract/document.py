@@ -269,7 +269,7 @@ def _flatten(text: str, limit: int) -> str:
                 kept = found.end()
             depth -= sum(1 for _, left_out in open_elements[index:] if not left_out)
             del open_elements[index:]
-        elif tag not in _VOID_TAGS and not found.group("close").endswith("/>"):
+        elif _opens(found, tag):
             left_out = depth >= limit + _DEPTH_BAND or (depth >= limit and not closed[number])
             open_elements.append((tag, left_out))
             if left_out:
@@ -301,9 +301,15 @@ def _explicitly_closed(tags: list[re.Match[str]]) -> list[bool]:
             if index is not None:
                 closed[open_elements[index][1]] = True
                 del open_elements[index:]
-        elif tag not in _VOID_TAGS and not found.group("close").endswith("/>"):
+        elif _opens(found, tag):
             open_elements.append((tag, number))
     return closed
+
+
+def _opens(found: re.Match[str], tag: str) -> bool:
+    """Whether a start tag opens an element that holds what follows (not ``<br>``,
+    not ``<div/>``)."""
+    return tag not in _VOID_TAGS and not found.group("close").endswith("/>")
 
 
 def _opened_by(open_elements: Sequence[tuple[str, object]], tag: str) -> int | None:

@@ -41,6 +41,7 @@ from archiver.fetch.pools import PerHostTransport
 from archiver.stopping import StopFlag
 from archiver.store.atomic import temp_file
 from archiver.store.digest import Digests, Hasher
+from archiver.store.mediatypes import HEAD_BYTES
 
 HTTPX_VERSION = httpx.__version__
 HTML_TYPES = ("text/html", "application/xhtml+xml")
@@ -51,7 +52,6 @@ FEED_TYPES = (
     "application/feed+json",
 )
 XML_TYPES = ("application/xml", "text/xml")  # a feed, or XHTML: the document tells
-HEAD_BYTES = 512
 # Content-Encodings undone here, in bounded steps; nothing else is offered or accepted
 # (br and zstd decoders cannot be asked to stop at a given output size).
 ACCEPT_ENCODING = "gzip, deflate"

@@ -122,7 +122,7 @@ def fingerprint_video(path: Path, *, threads: int = 1) -> VideoFingerprint:
                 "video frame too large to decode "
                 f"({stream.codec_context.width}x{stream.codec_context.height})"
             )
-        need = decoder_bytes(stream.codec_context)
+        need = decoder_bytes(declared, stream.codec_context.format)
         if need > MAX_DECODER_BYTES:
             raise HashingError(
                 f"video too large to fingerprint ({stream.codec_context.width}x"
@@ -157,12 +157,11 @@ def fingerprint_video(path: Path, *, threads: int = 1) -> VideoFingerprint:
     return VideoFingerprint(max(duration or 0.0, last), int(width), int(height), frames)
 
 
-def decoder_bytes(ctx: av.codec.context.CodecContext) -> int:
-    """The most memory a stream's decoder may take: `DECODER_FRAMES` frames of its size
-    and pixel format (16-bit 4:4:4 when the format is not known before decoding)."""
-    fmt = getattr(ctx, "format", None)
+def decoder_bytes(pixels: int, fmt: av.VideoFormat | None) -> int:
+    """The most memory a stream's decoder may take: `DECODER_FRAMES` frames of its
+    ``pixels`` in its format (16-bit 4:4:4 when it is known only once decoding starts)."""
     bits = fmt.padded_bits_per_pixel if fmt is not None else 48
-    return int(getattr(ctx, "width", 0) * getattr(ctx, "height", 0) * bits // 8 * DECODER_FRAMES)
+    return pixels * bits // 8 * DECODER_FRAMES
 
 
 def hash_frames(times: npt.NDArray[np.float64], grey: npt.NDArray[np.uint8]) -> list[FrameHash]:

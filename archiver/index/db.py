@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
 from archiver.errors import ArchiveUnavailable, ConfigError, StoreError
@@ -183,9 +183,18 @@ def is_unavailable(exc: OperationalError) -> bool:
 def database_unavailable(exc: OperationalError) -> ArchiveUnavailable:
     """The one-line error for the database's own failure: the disk under SQLite is
     full, PostgreSQL is down or restarting, a lock was held too long."""
+    return ArchiveUnavailable(f"archive database unavailable: {_said(exc)}")
+
+
+def database_unusable(exc: DatabaseError, url: URL) -> StoreError:
+    """The one-line error for a file that is no database (damaged, or another's)."""
+    return StoreError(f"archive database unusable: {_said(exc)} ({url})")
+
+
+def _said(exc: DatabaseError) -> str:
+    """The first line of what the database driver said."""
     detail = str(exc.orig or exc).strip().splitlines()
-    reason = detail[0] if detail else type(exc.orig or exc).__name__
-    return ArchiveUnavailable(f"archive database unavailable: {reason}")
+    return detail[0] if detail else type(exc.orig or exc).__name__
 
 
 def _create_newest(connection: Connection) -> None:

@@ -61,11 +61,11 @@ def rewrite_sidecars(archive: Archive) -> list[Rewritten]:
     for path, problems in _by_sidecar(sidecar_problems(archive)):
         sha256 = problems[0].sha256
         assert sha256 is not None  # sidecar problems always name their file
+        if not path.parent.is_dir():
+            continue  # the file's folder is gone: `verify` names the missing file
         kind: Literal["original", "page"] = (
             "page" if path.is_relative_to(layout.pages_root) else "original"
         )
-        if not path.parent.is_dir():
-            continue  # the file's folder is gone: `verify` names the missing file
         try:
             replaced, replaced_sha256 = _keep(layout, path, sha256)
             if kind == "page":
@@ -102,18 +102,16 @@ def _by_sidecar(problems: list[Problem]) -> Iterator[tuple[Path, list[Problem]]]
 def _keep(layout: Layout, sidecar: Path, sha256: str) -> tuple[str | None, str | None]:
     """Keep the sidecar about to be replaced under ``replaced/``, as it is: its
     relative path and SHA-256, or (None, None) when there is none to keep."""
-    if not sidecar.is_file() or sidecar.is_symlink():
-        if not sidecar.exists() and not sidecar.is_symlink():
-            return None, None
-        kept = _free_name(layout, sha256)
-        os.rename(sidecar, kept)  # a folder or a link where the sidecar belongs
-        fsync_dir(kept.parent)
-        return layout.relative(kept), None
+    if not sidecar.exists() and not sidecar.is_symlink():
+        return None, None
     kept = _free_name(layout, sha256)
-    os.link(sidecar, kept)  # the same bytes under a second name: nothing is copied
+    regular = sidecar.is_file() and not sidecar.is_symlink()
+    if regular:
+        os.link(sidecar, kept)  # the same bytes under a second name: nothing is copied
+    else:
+        os.rename(sidecar, kept)  # a folder or a link where the sidecar belongs
     fsync_dir(kept.parent)
-    digest, _ = sha256_file(kept)
-    return layout.relative(kept), digest
+    return layout.relative(kept), sha256_file(kept)[0] if regular else None
 
 
 def _free_name(layout: Layout, sha256: str) -> Path:

@@ -5,9 +5,13 @@ from __future__ import annotations
 import mimetypes
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 MediaKind = Literal["video", "image", "audio"]
+
+#: The first bytes `sniff` and `identify` look at.
+HEAD_BYTES = 512
 
 # (offset, magic, mime); ISO-BMFF brands are handled separately
 _MAGIC: list[tuple[int, bytes, str]] = [
@@ -77,6 +81,12 @@ class MediaIdentity:
     mime_type: str
     media_type: MediaKind
     extension: str
+
+
+def head_of(path: Path) -> bytes:
+    """A stored file's first `HEAD_BYTES`, what tells what it is."""
+    with path.open("rb") as f:
+        return f.read(HEAD_BYTES)
 
 
 def sniff(head: bytes) -> str | None:

@@ -23,12 +23,11 @@ from sqlalchemy import select
 from archiver.archive import Archive
 from archiver.index.models import Media
 from archiver.store.layout import SIDECAR, Layout
-from archiver.store.mediatypes import sniff
+from archiver.store.mediatypes import head_of, sniff
 from archiver.web.security import ReadAccess
 
 SHA256 = re.compile(r"[0-9a-f]{64}")
 CHUNK = 256 * 1024
-SNIFF_BYTES = 4096
 #: The only types an original is served as, inline: those archiver proves from a file's
 #: bytes (``store/mediatypes.py``) and the audio types of reclassified containers. Any
 #: other stored type came from the archived server's Content-Type, which that site
@@ -148,8 +147,7 @@ def proven(path: Path) -> bool:
     """Whether a file's first bytes prove it a picture, video or sound (`sniff`). The
     type stored for one they do not prove came from the archived server's word."""
     try:
-        with path.open("rb") as handle:
-            return sniff(handle.read(SNIFF_BYTES)) is not None
+        return sniff(head_of(path)) is not None
     except OSError:
         return False
 
