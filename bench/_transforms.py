@@ -20,10 +20,14 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import skimage.data
 from PIL import Image, ImageDraw, ImageFont
+
+if TYPE_CHECKING:
+    from archiver.hashing import VideoFingerprint
 
 FPS = 25
 SIZE = (640, 360)
@@ -494,3 +498,19 @@ def build_photos(
             out.save(dst, quality=quality)
             items.append(Item(spec.name, name, dst))
     return items
+
+
+def still_fingerprint(picture: int, frames: int, step: float, seed: int) -> VideoFingerprint:
+    """A long still video's fingerprint: one picture's pHash for `frames` samples `step`
+    seconds apart, each with one bit of noise (an hour of a logo or studio backdrop)."""
+    import random
+
+    from archiver.hashing import FrameHash, VideoFingerprint
+
+    rng = random.Random(seed)
+    names = ("phash", "phash_mirror", "phash_c90", "phash_c90_mirror")
+    out = []
+    for i in range(frames):
+        noisy = picture ^ (1 << rng.randrange(64))
+        out.append(FrameHash(i * step, {n: noisy ^ k for k, n in enumerate(names)}))
+    return VideoFingerprint(frames * step, 640, 360, out)

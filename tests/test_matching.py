@@ -7,6 +7,7 @@ asserts its targets, in about half a minute.
 
 from __future__ import annotations
 
+import importlib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,14 +18,16 @@ import pytest
 from PIL import Image
 
 from archiver.hashing import FrameHash, ImageFingerprint, VideoFingerprint, fingerprint
-from archiver.match import DECISION, FingerprintIndex, Match, align, compare
+from archiver.match import DECISION, FingerprintIndex, Match, align, compare, mih
 from archiver.match.compare import (
     IMAGE_PDQ_MAX,
     IMAGE_WINDOW_MAX,
     IMAGE_WINDOW_PHASH,
     distance_similarity,
     pack_image,
+    pack_video,
     score_images,
+    score_videos,
 )
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
@@ -226,6 +229,95 @@ def test_different_videos_over_one_still_picture_are_not_a_match(tmp_path: Path)
         for c in (first, second)
     ]
     assert compare(*with_intro) is None
+
+
+def test_long_still_videos_are_queried_in_bounded_work() -> None:
+    """An hour of one logo against archived hours of it: every pair of their frames is
+    close. The frame table keeps an owner's repeated hashes once, and the decision
+    skips an orientation with fewer close looks than a match needs (the full scoring
+    took minutes and gigabytes), with the same answer."""
+    picture = 0x0123_4567_89AB_CDEF
+    index = FingerprintIndex()
+    for key in range(3):
+        index.add(key, T.still_fingerprint(picture, 3600, 1.0, seed=key))
+    # 64 noisy spellings at most, x2 (picture and centre), x3 owners
+    assert len(index._frames) <= 64 * 2 * 3
+    query = T.still_fingerprint(picture, 3600, 2.0, seed=9)
+    assert index.query(query) == []
+    assert compare(query, T.still_fingerprint(picture, 3600, 1.0, seed=1)) is None
+    a, b = pack_video(query), pack_video(T.still_fingerprint(picture, 50, 1.0, seed=2))
+    full = score_videos(a, b)
+    assert full is not None and full.frames == 1 and full.similarity == 1.0
+    assert score_videos(a, b, decisive=True) is None
+    # a real match is decided and scored the same either way
+    whole, middle = pack_video(_clip(1, 40)), pack_video(_clip(1, 10, start=15))
+    assert score_videos(whole, middle, decisive=True) == score_videos(whole, middle)
+
+
+def test_scoring_and_frame_search_in_small_blocks_give_the_same_answers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Frame pairs are compared, listed and searched a block at a time; blocks of a few
+    pairs must give what one block gives."""
+    import random
+
+    rng = random.Random(5)
+    picture = rng.getrandbits(64)
+    whole = _clip(3, 60)
+    jittered = VideoFingerprint(
+        60.0,
+        640,
+        360,
+        [FrameHash(f.t + rng.random() * 0.4, f.hashes) for f in whole.frames[::2]],
+    )
+    mirror = {"phash": "phash_mirror", "phash_c90": "phash_c90_mirror"}
+    mirror |= {v: k for k, v in mirror.items()}
+    mirrored = VideoFingerprint(
+        20.0,
+        640,
+        360,
+        [
+            FrameHash(f.t, {n: f.hashes[swap] for n, swap in mirror.items()})
+            for f in _clip(3, 20, start=30).frames
+        ],
+    )
+    stills = [
+        T.still_fingerprint(picture, 30, 1.0, seed=1),
+        T.still_fingerprint(picture, 45, 2.0, seed=2),
+    ]
+    pairs = [
+        (whole, _clip(3, 20, start=10)),
+        (whole, jittered),
+        (whole, mirrored),
+        (whole, _clip(4, 60)),
+        (stills[0], stills[1]),
+        (_clip(3, 10, start=50), whole),
+    ]
+
+    def answers() -> list[object]:
+        index = FingerprintIndex()
+        for key, (stored, _) in enumerate(pairs):
+            index.add(key, stored)
+            index.add(100 + key, _clip(50 + key, 30))
+        out: list[object] = [[k for k, _ in index.query(probe)] for _, probe in pairs]
+        for a, b in pairs:
+            out.append(score_videos(pack_video(a), pack_video(b)))
+            out.append(score_videos(pack_video(b), pack_video(a)))
+        return out
+
+    whole_blocks = answers()
+    assert whole_blocks[: len(pairs)] == [
+        [0, 1, 2, 3],
+        [0, 1, 2, 3, 5],
+        [0, 1, 2, 3],
+        [],
+        [],
+        [0, 1, 2, 3, 5],
+    ]
+    # (the package's `compare` is the function; the module is reached by name)
+    monkeypatch.setattr(importlib.import_module("archiver.match.compare"), "_PAIRS", 7)
+    monkeypatch.setattr(mih, "_BATCH", 3)
+    assert answers() == whole_blocks
 
 
 def test_index_add_remove_query() -> None:

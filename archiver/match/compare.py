@@ -12,6 +12,7 @@ decision threshold, 0 is unrelated; each method maps its raw measure onto it lin
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,6 +54,7 @@ MIN_FRAMES = 4  # and never fewer matched frames (of different looks) than this
 #: picture or a static shot is one piece of evidence however many frames it lasts.
 SAME_LOOK = 4
 OFFSET_TOLERANCE = 1.5  # matched frames agree on the time shift within this many intervals
+_PAIRS = 1 << 20  # frame pairs compared or listed at a time
 
 
 @dataclass(frozen=True)
@@ -279,25 +281,53 @@ def _looks(full: Words) -> npt.NDArray[np.int64]:
     return labels
 
 
-def frame_distances(
+def close_frames(
     a: PackedVideo, b: PackedVideo
-) -> tuple[npt.NDArray[np.uint16], npt.NDArray[np.uint16]]:
-    """Distance of every frame of `a` to every frame of `b`: straight, and `a` mirrored.
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+    """Which frames of `a` are within `FRAME_MAX` of which of `b`: straight, and `a`
+    mirrored.
 
-    The least of picture-to-picture and picture-to-centre-window in either direction,
-    so a copy cropped by about 10% and scaled back up still lines up. One distance
-    matrix (4n x 2m) holds every combination.
+    Close means picture-to-picture or picture-to-centre-window in either direction, so
+    a copy cropped by about 10% and scaled back up still lines up. The distances are
+    taken a block of `a`'s frames at a time, so memory is the two n x m answers, one
+    byte a pair (26 MB for 3,600 sampled frames, the most kept, against 3,600).
     """
     n, m = len(a.t), len(b.t)
-    rows = np.concatenate([a.full, a.centre, a.full_mirror, a.centre_mirror])
-    d = distances(rows, np.concatenate([b.full, b.centre]))
-    full_b, centre_b = d[:, :m], d[:, m:]
+    straight, mirrored = np.empty((n, m), np.bool_), np.empty((n, m), np.bool_)
+    theirs = np.concatenate([b.full, b.centre])
+    step = max(1, _PAIRS // max(1, 8 * m))
+    for s in range(0, n, step):
+        k = min(step, n - s)
+        block = slice(s, s + k)
+        ours = [a.full[block], a.centre[block], a.full_mirror[block], a.centre_mirror[block]]
+        close = distances(np.concatenate(ours), theirs) <= FRAME_MAX
+        full_b, centre_b = close[:, :m], close[:, m:]
+        for out, at in ((straight, 0), (mirrored, 2 * k)):
+            out[block] = full_b[at : at + k] | full_b[at + k : at + 2 * k] | centre_b[at : at + k]
+    return straight, mirrored
 
-    def combine(offset: int) -> npt.NDArray[np.uint16]:
-        best = np.minimum(full_b[offset : offset + n], full_b[offset + n : offset + 2 * n])
-        return np.minimum(best, centre_b[offset : offset + n])
 
-    return combine(0), combine(2 * n)
+Pairs = tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]
+
+
+def _close_pairs(close: npt.NDArray[np.bool_]) -> Iterable[Pairs]:
+    """(rows, columns) of the close pairs: listed once when there are at most `_PAIRS`
+    of them, else found again a block of rows at a time on each pass."""
+    if np.count_nonzero(close) <= _PAIRS:
+        ii, jj = np.nonzero(close)
+        return [(ii, jj)]
+    return _PairBlocks(close)
+
+
+@dataclass(frozen=True)
+class _PairBlocks:
+    close: npt.NDArray[np.bool_]
+
+    def __iter__(self) -> Iterator[Pairs]:
+        step = max(1, _PAIRS // max(1, self.close.shape[1]))
+        for s in range(0, len(self.close), step):
+            ii, jj = np.nonzero(self.close[s : s + step])
+            yield ii + s, jj
 
 
 @dataclass(frozen=True)
@@ -322,43 +352,59 @@ def coverage_similarity(coverage: float) -> float:
     return DECISION + (1.0 - DECISION) * (coverage - MIN_COVERAGE) / (1.0 - MIN_COVERAGE)
 
 
-def score_videos(a: PackedVideo, b: PackedVideo) -> VideoScore | None:
+def score_videos(a: PackedVideo, b: PackedVideo, *, decisive: bool = False) -> VideoScore | None:
     """Best temporally consistent alignment of two videos, straight or mirrored.
 
     For every frame pair within `FRAME_MAX` the time shift is noted; the shift that most
     frames agree on (within `OFFSET_TOLERANCE` sampling intervals) wins, and only frames
     that agree with it count. Coverage is the share of a clip's frames counted, taken for
     the clip it is larger for, so a trimmed copy matches the part it shares.
+
+    `decisive`: leave out an orientation whose close frames show fewer than
+    `MIN_FRAMES` looks, which no alignment of it could pass (two hours of one still
+    picture against another is one look): `video_decision` is the same, only a score
+    below it may be None instead.
     """
     if len(a.t) == 0 or len(b.t) == 0:
         return None
     best: VideoScore | None = None
-    for mirrored, d in zip((False, True), frame_distances(a, b), strict=True):
-        close = d <= FRAME_MAX
-        ii, jj = np.nonzero(close)
-        if len(ii) == 0:
+    tolerance = OFFSET_TOLERANCE * max(a.interval, b.interval)
+    for mirrored, close in zip((False, True), close_frames(a, b), strict=True):
+        if decisive and _looks_in_reach(a, b, close) < MIN_FRAMES:
             continue
-        shifts = b.t[jj] - a.t[ii]
-        tolerance = OFFSET_TOLERANCE * max(a.interval, b.interval)
-        for centre in _candidate_shifts(shifts, tolerance):
-            agree = np.abs(shifts - centre) <= tolerance
-            n_a = len(np.unique(ii[agree]))
-            n_b = len(np.unique(jj[agree]))
-            coverage = max(n_a / len(a.t), n_b / len(b.t))
+        pairs = _close_pairs(close)
+        for centre in _candidate_shifts(a, b, pairs, tolerance):
+            in_a = np.zeros(len(a.t), np.bool_)
+            in_b = np.zeros(len(b.t), np.bool_)
+            agreeing = []
+            for ii, jj in pairs:
+                shifts = b.t[jj] - a.t[ii]
+                agree = np.abs(shifts - centre) <= tolerance
+                in_a[ii[agree]] = True
+                in_b[jj[agree]] = True
+                agreeing.append(shifts[agree])
+            coverage = max(in_a.sum() / len(a.t), in_b.sum() / len(b.t))
             # different looks, not frames: two talks over one still picture share
             # every frame, and that is one picture in common, not footage (the side
             # that shows more of them counts: a re-encode can blur two into one)
-            looks = max(len(np.unique(a.looks[ii[agree]])), len(np.unique(b.looks[jj[agree]])))
+            looks = max(len(np.unique(a.looks[in_a])), len(np.unique(b.looks[in_b])))
             score = VideoScore(
-                coverage_similarity(coverage),
+                coverage_similarity(float(coverage)),
                 "video-frames-mirrored" if mirrored else "video-frames",
-                coverage,
+                float(coverage),
                 looks,
-                float(np.median(shifts[agree])),
+                float(np.median(np.concatenate(agreeing))),
             )
             if best is None or _rank(score) > _rank(best):
                 best = score
     return best
+
+
+def _looks_in_reach(a: PackedVideo, b: PackedVideo, close: npt.NDArray[np.bool_]) -> int:
+    """The most looks any alignment can count: those with a close frame at all."""
+    return max(
+        len(np.unique(a.looks[close.any(axis=1)])), len(np.unique(b.looks[close.any(axis=0)]))
+    )
 
 
 def _rank(score: VideoScore) -> tuple[bool, float, int]:
@@ -366,12 +412,22 @@ def _rank(score: VideoScore) -> tuple[bool, float, int]:
     return score.frames >= MIN_FRAMES, score.similarity, score.frames
 
 
-def _candidate_shifts(shifts: npt.NDArray[np.float64], tolerance: float) -> list[float]:
-    """Centres of the most populated time shifts (histogram with half-tolerance bins)."""
+def _candidate_shifts(
+    a: PackedVideo, b: PackedVideo, pairs: Iterable[Pairs], tolerance: float
+) -> list[float]:
+    """Centres of the most populated time shifts of the close pairs (histogram with
+    half-tolerance bins), counted a block of pairs at a time."""
     width = tolerance / 2
-    bins = np.round(shifts / width).astype(np.int64)
-    values, counts = np.unique(bins, return_counts=True)
-    top = values[np.argsort(counts)[::-1][:8]]
+    values, counts = [], []
+    for ii, jj in pairs:
+        v, c = np.unique(np.round((b.t[jj] - a.t[ii]) / width).astype(np.int64), return_counts=True)
+        values.append(v)
+        counts.append(c)
+    if not values:
+        return []
+    bins, where = np.unique(np.concatenate(values), return_inverse=True)
+    totals = np.bincount(where, weights=np.concatenate(counts)).astype(np.int64)
+    top = bins[np.argsort(totals)[::-1][:8]]
     return [float(v * width) for v in top]
 
 
@@ -397,6 +453,6 @@ def compare(
         match = score_images(pack_image(a), pack_image(b))
         return match if match is not None and match.similarity >= DECISION else None
     if isinstance(a, VideoFingerprint) and isinstance(b, VideoFingerprint):
-        score = score_videos(pack_video(a), pack_video(b))
+        score = score_videos(pack_video(a), pack_video(b), decisive=True)
         return score.match if score is not None and video_decision(score) else None
     return None

@@ -357,13 +357,12 @@ class FingerprintIndex:
         hashes = np.concatenate(
             [query.full, query.centre, query.full_mirror, query.centre_mirror]
         ).ravel()
-        _, owners = self._frames.search(hashes, FRAME_MAX, live)
         found = []
-        for row in np.unique(owners):
+        for row in self._frames.search(hashes, FRAME_MAX, live):
             video = self._videos[int(row)]
             if video is None:
                 continue
-            score = score_videos(query, video.packed)
+            score = score_videos(query, video.packed, decisive=True)
             if video_decision(score, min_similarity):
                 assert score is not None
                 found.append((video.key, score.match))

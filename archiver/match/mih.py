@@ -7,6 +7,12 @@ a video match rests on several frame pairs, so a matching video is found when an
 of its close frame pairs shares a chunk. Candidates are verified with the full
 distance before anything is scored.
 
+Only which owners have a close frame is asked for, so repeated hashes are kept once:
+an owner's identical frames are one entry, identical query hashes one query. A long
+still video (an hour of one logo) is then a handful of entries, not thousands whose
+every pair with a like query would be a candidate. Candidate pairs are made at most
+`_BATCH` at a time, so a chunk value shared by many entries costs time, not memory.
+
 Entries arrive in segments (one per batch of additions) that are merged once there are
 too many, so adding a video costs a sort of the new frames, not of the whole index.
 """
@@ -22,6 +28,7 @@ from .bits import Words
 
 _CHUNKS = 4
 _MAX_SEGMENTS = 8
+_BATCH = 1 << 20  # candidate pairs made at a time
 IntArray = npt.NDArray[np.int64]
 
 
@@ -44,26 +51,23 @@ class _Segment:
         orders = [np.argsort(ch, kind="stable").astype(np.int32) for ch in chunks]
         return cls(hashes, owners, [ch[o] for ch, o in zip(chunks, orders, strict=True)], orders)
 
-    def candidates(self, queries: npt.NDArray[np.uint64]) -> tuple[IntArray, IntArray]:
-        """(query index, entry index) for every entry sharing a chunk with a query."""
-        q_parts, e_parts = [], []
+    def owners_within(self, queries: npt.NDArray[np.uint64], max_distance: int) -> IntArray:
+        """Owners of entries within `max_distance` of a query, sharing a chunk with it."""
+        found = []
         for c in range(_CHUNKS):
             values = _chunk(queries, c)
             lo = np.searchsorted(self.sorted_chunks[c], values, side="left")
-            hi = np.searchsorted(self.sorted_chunks[c], values, side="right")
-            lengths = hi - lo
-            total = int(lengths.sum())
-            if total == 0:
-                continue
-            q_idx = np.repeat(np.arange(len(queries)), lengths)
-            starts = np.repeat(lo - np.cumsum(lengths) + lengths, lengths)
-            positions = starts + np.arange(total)
-            q_parts.append(q_idx)
-            e_parts.append(self.orders[c][positions].astype(np.int64))
-        if not q_parts:
-            empty = np.empty(0, np.int64)
-            return empty, empty
-        return np.concatenate(q_parts), np.concatenate(e_parts)
+            lengths = np.searchsorted(self.sorted_chunks[c], values, side="right") - lo
+            ends = np.cumsum(lengths)
+            total = int(ends[-1]) if len(ends) else 0
+            for first in range(0, total, _BATCH):
+                # pair k is query q's (k - its first pair)-th entry sharing chunk c
+                pair = np.arange(first, min(first + _BATCH, total))
+                q = np.searchsorted(ends, pair, side="right")
+                entries = self.orders[c][lo[q] + pair - (ends[q] - lengths[q])]
+                close = np.bitwise_count(self.hashes[entries] ^ queries[q]) <= max_distance
+                found.append(np.unique(self.owners[entries[close]]))
+        return np.unique(np.concatenate(found)) if found else np.empty(0, np.int64)
 
 
 class FrameHashIndex:
@@ -75,8 +79,8 @@ class FrameHashIndex:
         self._pending_owners: list[IntArray] = []
 
     def add(self, owner: int, hashes: Words) -> None:
-        """Add hashes (any shape; flattened) owned by `owner`."""
-        flat = np.ascontiguousarray(hashes, dtype=np.uint64).ravel()
+        """Add hashes (any shape; flattened, each distinct one once) owned by `owner`."""
+        flat = np.unique(np.ascontiguousarray(hashes, dtype=np.uint64).ravel())
         self._pending_hashes.append(flat)
         self._pending_owners.append(np.full(len(flat), owner, np.int64))
 
@@ -101,22 +105,13 @@ class FrameHashIndex:
 
     def search(
         self, queries: npt.NDArray[np.uint64], max_distance: int, live: npt.NDArray[np.bool_]
-    ) -> tuple[IntArray, IntArray]:
-        """(query index, owner) of entries within `max_distance` that share a chunk."""
+    ) -> IntArray:
+        """Live owners with an entry within `max_distance` of a query (sharing a chunk)."""
         self._flush(live)
-        q_out, o_out = [], []
-        for seg in self._segments:
-            qi, ei = seg.candidates(queries)
-            if len(qi) == 0:
-                continue
-            d = np.bitwise_count(seg.hashes[ei] ^ queries[qi])
-            ok = (d <= max_distance) & live[seg.owners[ei]]
-            q_out.append(qi[ok])
-            o_out.append(seg.owners[ei[ok]])
-        if not q_out:
-            empty = np.empty(0, np.int64)
-            return empty, empty
-        return np.concatenate(q_out), np.concatenate(o_out)
+        distinct = np.unique(queries)
+        found = [seg.owners_within(distinct, max_distance) for seg in self._segments]
+        owners = np.unique(np.concatenate(found)) if found else np.empty(0, np.int64)
+        return owners[live[owners]]
 
     def __len__(self) -> int:
         return sum(len(s.hashes) for s in self._segments) + sum(
