@@ -161,23 +161,34 @@ def test_characters_some_storage_cannot_hold_are_stored_on_both_databases(
     assert sidecar["platform"]["metadata"]["name"] == in_sidecar
 
 
-def test_racing_writers_create_one_row(db_url: str, tmp_path: Path) -> None:
-    """get-or-create under concurrency: the loser of a unique-key race reuses the winner's row."""
+@pytest.mark.parametrize(
+    "spellings",
+    [
+        ["https://example.org/live"] * 4,
+        # one address as the address bar shows it and percent-escaped, in either case:
+        # no unique key spans them, so the lookups must not race
+        ["https://example.org/حلب", "https://example.org/%D8%AD%D9%84%D8%A8"] * 2,
+        ["https://example.org/%d8%ad%d9%84%d8%a8", "https://example.org/حلب"] * 2,
+    ],
+    ids=["one-spelling", "letters-and-escapes", "lower-escapes-and-letters"],
+)
+def test_racing_writers_create_one_row(db_url: str, tmp_path: Path, spellings: list[str]) -> None:
+    """get-or-create under concurrency: the loser of a race reuses the winner's row."""
     with Archive.open(make_config(tmp_path / "storage", db_url)) as archive:
-        barrier = threading.Barrier(4)
+        barrier = threading.Barrier(len(spellings))
         errors: list[BaseException] = []
 
-        def write() -> None:
+        def write(url: str) -> None:
             try:
                 barrier.wait()
                 from archiver.index.models import utcnow
 
                 with archive.session() as session:
-                    upsert_page(session, "https://example.org/live", "Live", utcnow())
+                    upsert_page(session, url, "Live", utcnow())
             except BaseException as exc:  # pragma: no cover - reported below
                 errors.append(exc)
 
-        threads = [threading.Thread(target=write) for _ in range(4)]
+        threads = [threading.Thread(target=write, args=(url,)) for url in spellings]
         for thread in threads:
             thread.start()
         for thread in threads:

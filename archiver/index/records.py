@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import CompoundSelect, literal_column, select, union
+from sqlalchemy import CompoundSelect, literal_column, select, text, union
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -31,6 +32,9 @@ from archiver.index.models import (
 from archiver.index.textindex import fold_text
 
 T = TypeVar("T")
+
+#: PostgreSQL advisory lock space (two-key form) of page addresses being created.
+PAGE_LOCK = 727471
 
 
 def get_or_create(
@@ -101,15 +105,44 @@ def upsert_page(session: Session, url: str, title: str | None, at: datetime) -> 
     archive first (letters or percent-escapes in either case, `url_spellings`), so one
     page is one row however pages and feeds write its address."""
     spellings = url_spellings(url)
-    page, _ = get_or_create(
-        session,
-        lambda: session.scalar(
+
+    def find() -> Page | None:
+        return session.scalar(
             select(Page).where(Page.url.in_(spellings)).order_by(Page.id).limit(1)
-        ),
-        lambda: Page(url=url, title=title, first_fetched_at=at, last_fetched_at=at),
-    )
+        )
+
+    page = find()
+    if page is None:
+        _lock_spellings(session, spellings)
+        page, _ = get_or_create(
+            session,
+            find,
+            lambda: Page(url=url, title=title, first_fetched_at=at, last_fetched_at=at),
+        )
+    assert page is not None
     page.last_fetched_at = max(page.last_fetched_at, at)
     return page
+
+
+def _lock_spellings(session: Session, spellings: list[str]) -> None:
+    """On PostgreSQL, take a lock per spelling (held to commit), in one order.
+
+    The unique key on `Page.url` stops a second row under one spelling, not under
+    another: two workers creating `/حلب` and `/%D8%AD…` at once both found nothing
+    and made two rows. Spellings of one address share locks, so the second waits for
+    the first's commit and then finds its row. (SQLite writers already take turns.)
+    Callers take it first in their transaction, before the event log's lock.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    for key in sorted({_int4(zlib.crc32(spelling.encode())) for spelling in spellings}):
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(:space, :key)"), {"space": PAGE_LOCK, "key": key}
+        )
+
+
+def _int4(value: int) -> int:
+    return value - (1 << 32) if value >= 1 << 31 else value
 
 
 def retitle_page(session: Session, page: Page, title: str | None) -> list[int]:
