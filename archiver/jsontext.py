@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from typing import Any
 
@@ -101,3 +102,10 @@ def json_list(value: Any) -> list[Any]:
 def json_text(value: Any) -> str | None:
     """A non-blank string of a platform's answer, stripped; anything else is None."""
     return value.strip() or None if isinstance(value, str) else None
+
+
+def shown_path(path: str | os.PathLike[str]) -> str:
+    """A file name as text that can be stored, logged and printed: bytes of the name
+    that are not UTF-8 (which Python holds as lone surrogates, and the event log, a
+    JSON report or a UTF-8 terminal cannot take) are shown as ``\\xff`` escapes."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")

@@ -26,6 +26,7 @@ from archiver.capture import Capturer
 from archiver.config import YtdlpConfig
 from archiver.index.models import Event, LinkCheck, Page, PageSnapshot, utcnow
 from archiver.integrity import events
+from archiver.integrity import export as export_module
 from archiver.integrity.canonical import entry_hash
 from archiver.integrity.eventlog import log_path, logged_session, verify_chain
 from archiver.integrity.export import ExportError, describe, export_bag
@@ -209,10 +210,37 @@ def test_the_destination_must_be_new_or_empty_and_outside_the_archive(
     (tmp_path / "taken.zip").write_bytes(b"")
     with pytest.raises(ExportError, match="already exists"):
         export_bag(sqlite_archive, SearchQuery.parse(), tmp_path / "taken", zip=True)
+    # a folder that cannot be made (under a file) was a traceback
+    (tmp_path / "a-file").write_text("mine")
+    with pytest.raises(ExportError, match=r"^cannot write .*/a-file/bag: Not a directory$"):
+        export_bag(sqlite_archive, SearchQuery.parse(), tmp_path / "a-file" / "bag")
     empty = tmp_path / "empty"
     empty.mkdir()
     export_bag(sqlite_archive, SearchQuery.parse(), empty)
     bagit.Bag(str(empty)).validate()
+
+
+def test_a_bag_whose_log_entry_cannot_be_recorded_is_removed(
+    sqlite_archive: Archive,
+    server: FixtureServer,
+    media: MediaSet,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A bag is whole and named in the log, or not there: one written before its
+    ``export`` entry failed was left behind looking like an export."""
+    build(sqlite_archive, server, media)
+
+    def unrecorded(*args: object, **kwargs: object) -> None:
+        raise ExportError("the log cannot be written")
+
+    monkeypatch.setattr(export_module, "record", unrecorded)
+    exports = tmp_path / "exports"
+    exports.mkdir()
+    for zipped in (False, True):
+        with pytest.raises(ExportError, match="the log cannot be written"):
+            export_bag(sqlite_archive, SearchQuery.parse(), exports / "bag", zip=zipped)
+        assert list(exports.iterdir()) == []
 
 
 def test_a_corrupt_original_is_never_exported(

@@ -167,6 +167,38 @@ def test_each_kind_of_damage_is_named_by_sha256_and_path(
     ]
 
 
+def test_a_file_name_that_is_not_utf8_is_an_orphan_shown_with_escapes(
+    archive: Archive, server: FixtureServer, media: MediaSet, tmp_path: Path
+) -> None:
+    """A name with a byte that is not UTF-8 (``bad\\xffname``) beside an original made
+    verify crash on the log entry (lone surrogates are no JSON), reporting nothing."""
+    originals = build(archive, server, media)
+    clip = originals["clip_a"]
+    odd = Path(os.fsdecode(bytes(clip.parent) + b"/bad\xffname"))
+    odd.write_bytes(b"x")
+
+    report = verify_archive(archive)
+
+    assert not report.ok
+    assert named(report.problems) == {("orphan", clip.parent.name, str(odd))}
+    shown = str(clip.parent) + "/bad\\xffname"
+    assert report.to_json()["problems"][0]["path"] == shown
+    assert shown in report.lines()[0]
+    with archive.read_session() as session:
+        payload = session.scalars(select(Event.payload).where(Event.seq == report.event_seq)).one()
+    assert payload["problems"][0]["path"].endswith("/bad\\xffname")
+    # the bag of an export to such a folder is whole and recorded under that name
+    odd.unlink()
+    bag = Path(os.fsdecode(bytes(tmp_path) + b"/bag\xffx"))
+    exported = export_bag(archive, SearchQuery.parse(sha256=clip.parent.name), bag)
+    assert exported.to_json()["path"].endswith("/bag\\xffx") and (bag / "bagit.txt").is_file()
+    with archive.read_session() as session:
+        payload = session.scalars(
+            select(Event.payload).where(Event.seq == exported.event_seq)
+        ).one()
+    assert payload["bag"] == "bag\\xffx"
+
+
 def test_a_broken_event_chain_fails_the_run(
     archive: Archive, server: FixtureServer, media: MediaSet
 ) -> None:

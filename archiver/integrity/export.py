@@ -35,6 +35,7 @@ from archiver.integrity.eventlog import (
     record,
 )
 from archiver.integrity.fixity import sidecar_problems
+from archiver.jsontext import shown_path
 from archiver.search import SearchQuery
 from archiver.store.layout import SIDECAR, Layout
 from archiver.store.sidecar import companion_names, read_sidecar
@@ -59,7 +60,7 @@ class ExportReport:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "path": str(self.path),
+            "path": shown_path(self.path),
             "zip": self.zipped,
             "query": self.query,
             "media": self.media,
@@ -132,16 +133,34 @@ def export_bag(
 
     existed = out.exists()
     try:
-        writer = BagWriter(out)
-        _fill(writer, archive.layout, plan, description)
-        info = _bag_info(plan, description, organization or _configured_organization(archive))
-        manifest_sha256, tagmanifest_sha256 = writer.finish(info)
-        if zip:
-            serialize_zip(out, target)
-            _clear(out, existed)
-    except BaseException:
+        return _write(archive, plan, description, out, existed, zip=zip, organization=organization)
+    except BaseException as exc:  # a bag is whole and recorded in the log, or not there
         _clear(out, existed)
+        if zip:
+            target.unlink(missing_ok=True)  # new: `_check_destination` saw none
+        if isinstance(exc, OSError):  # the folder cannot be made: under a file, in /proc
+            raise ExportError(f"cannot write {shown_path(out)}: {exc.strerror or exc}") from None
         raise
+
+
+def _write(
+    archive: Archive,
+    plan: _Plan,
+    description: str,
+    out: Path,
+    existed: bool,
+    *,
+    zip: bool,
+    organization: str | None,
+) -> ExportReport:
+    target = out.with_name(out.name + ".zip") if zip else out
+    writer = BagWriter(out)
+    _fill(writer, archive.layout, plan, description)
+    info = _bag_info(plan, description, organization or _configured_organization(archive))
+    manifest_sha256, tagmanifest_sha256 = writer.finish(info)
+    if zip:
+        serialize_zip(out, target)
+        _clear(out, existed)
     report = ExportReport(
         path=target,
         zipped=zip,
@@ -155,7 +174,7 @@ def export_bag(
         tagmanifest_sha256=tagmanifest_sha256,
     )
     payload = {
-        "bag": target.name,
+        "bag": shown_path(target.name),
         "zip": zip,
         "query": description,
         "media": report.media,

@@ -53,6 +53,7 @@ from archiver.integrity.eventlog import (
     witnessed_lines,
 )
 from archiver.integrity.readers import default_workers, run_parallel, sha256_file
+from archiver.jsontext import shown_path
 from archiver.store.layout import SIDECAR, Layout, pid_alive
 from archiver.store.sidecar import PAGE_SCHEMA, SCHEMA, companion_names, read_sidecar
 
@@ -71,11 +72,21 @@ _BATCH = (
 class Problem:
     kind: Kind
     sha256: str | None
-    path: str | None  # absolute
+    path: str | None  # absolute, as the filesystem has it
     detail: str
 
+    @property
+    def printable_path(self) -> str | None:
+        """The path as reports, the log and a terminal can take it (`shown_path`)."""
+        return None if self.path is None else shown_path(self.path)
+
     def to_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "sha256": self.sha256, "path": self.path, "detail": self.detail}
+        return {
+            "kind": self.kind,
+            "sha256": self.sha256,
+            "path": self.printable_path,
+            "detail": self.detail,
+        }
 
 
 @dataclass(frozen=True)
@@ -119,15 +130,17 @@ class FixityReport:
 
     def summary(self) -> dict[str, Any]:
         """What the ``fixity`` entry records: counts and the first problems, paths relative."""
-        root = self.root.rstrip("/") + "/"
-        named = [
-            {
-                "kind": p.kind,
-                "sha256": p.sha256,
-                "path": p.path[len(root) :] if p.path and p.path.startswith(root) else p.path,
-            }
-            for p in self.problems[:EVENT_PROBLEMS]
-        ]
+        root = shown_path(self.root).rstrip("/") + "/"
+        named = []
+        for p in self.problems[:EVENT_PROBLEMS]:
+            path = p.printable_path
+            named.append(
+                {
+                    "kind": p.kind,
+                    "sha256": p.sha256,
+                    "path": path[len(root) :] if path and path.startswith(root) else path,
+                }
+            )
         return {
             "ok": self.ok,
             "scope": self.scope,
@@ -149,7 +162,7 @@ class FixityReport:
         return {
             "ok": self.ok,
             "scope": self.scope,
-            "root": self.root,
+            "root": shown_path(self.root),
             "originals": self.originals,
             "pages": self.pages,
             "files_hashed": self.files_hashed,
@@ -165,7 +178,7 @@ class FixityReport:
         """Human-readable report, one problem per line, for the CLI."""
         rate = self.bytes_hashed / self.seconds / 1e6 if self.seconds else 0.0
         out = [
-            f"{p.kind:<12} {(p.sha256 or '-')[:16]:<16} {p.path or '-'}  ({p.detail})"
+            f"{p.kind:<12} {(p.sha256 or '-')[:16]:<16} {p.printable_path or '-'}  ({p.detail})"
             for p in self.problems
         ]
         out.append(
