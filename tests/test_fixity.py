@@ -293,15 +293,28 @@ def test_forged_provenance_in_a_sidecar_is_a_disagreement(
     [("url", "https://example.org/elsewhere"), ("http_status", 404),
      ("first_fetched_at", "2011-03-15T09:00:00.000Z"), ("final_url", "https://example.org/")],
 )  # fmt: skip
+@pytest.mark.parametrize("version", [1, 2])
 def test_forged_page_facts_in_a_page_sidecar_are_a_disagreement(
-    sqlite_archive: Archive, server: FixtureServer, media: MediaSet, fact: str, forged: object
+    sqlite_archive: Archive,
+    server: FixtureServer,
+    media: MediaSet,
+    fact: str,
+    forged: object,
+    version: int,
 ) -> None:
     """Only a page version's bytes, size and number of pages were held against the
-    index: its sidecar could say another page served it, or that it answered 404."""
+    index: its sidecar could say another page served it, or that it answered 404. A
+    sidecar of version 1 (the page's facts at the top level) was not checked at all."""
     build(sqlite_archive, server, media)
     (sidecar,) = sqlite_archive.layout.pages_root.rglob("provenance.json")
     document = json.loads(sidecar.read_text())
-    document["pages"][0][fact] = forged
+    if version == 1:  # as archivers before schema 2 wrote it
+        document |= {"schema_version": 1, **document.pop("pages")[0]}
+        sidecar.write_text(json.dumps(document))
+        assert verify_archive(sqlite_archive).ok
+        document[fact] = forged
+    else:
+        document["pages"][0][fact] = forged
     sidecar.write_text(json.dumps(document))
 
     (problem,) = verify_archive(sqlite_archive).problems

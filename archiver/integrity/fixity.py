@@ -741,25 +741,25 @@ def _check_snapshot(layout: Layout, known: _Snapshot, *, rehash: bool = True) ->
                 ("size_bytes", document.get("size_bytes"), known.size_bytes),
             ],
         )
-        if document.get("schema_version") != 1:  # version 1 described one page only
-            pages = document.get("pages")
-            listed = len(pages) if isinstance(pages, list) else pages
-            problems += _disagree(
-                known.sha256, path.parent / SIDECAR, [("pages (count)", listed, known.pages)]
+        # version 1 described one page, at the top level: held to it as to a list of one
+        pages = [document] if document.get("schema_version") == 1 else document.get("pages")
+        listed = len(pages) if isinstance(pages, list) else pages
+        problems += _disagree(
+            known.sha256, path.parent / SIDECAR, [("pages (count)", listed, known.pages)]
+        )
+        said = [
+            [page.get(fact) for fact in _SERVED_FACTS]
+            for page in (pages if isinstance(pages, list) else [])
+            if isinstance(page, dict)
+        ]
+        if listed == known.pages and facts_digest(said) != known.served:
+            detail = (
+                "pages: an address, where it led, its status or first fetch time in the "
+                "sidecar is not the database's"
             )
-            said = [
-                [page.get(fact) for fact in _SERVED_FACTS]
-                for page in (pages if isinstance(pages, list) else [])
-                if isinstance(page, dict)
-            ]
-            if listed == known.pages and facts_digest(said) != known.served:
-                detail = (
-                    "pages: an address, where it led, its status or first fetch time in the "
-                    "sidecar is not the database's"
-                )
-                problems.append(
-                    Problem("disagreement", known.sha256, str(path.parent / SIDECAR), detail)
-                )
+            problems.append(
+                Problem("disagreement", known.sha256, str(path.parent / SIDECAR), detail)
+            )
     return _Checked(problems, path.parent, {path.name, SIDECAR}, hashed)
 
 
