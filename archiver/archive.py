@@ -7,13 +7,15 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine
-from sqlalchemy.exc import DatabaseError, OperationalError
+from sqlalchemy import Engine, make_url
+from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from archiver.config import Config
+from archiver.errors import ConfigError
 from archiver.index.db import (
     database_unavailable,
     database_unusable,
@@ -57,9 +59,16 @@ class Archive:
     )
 
     @classmethod
-    def open(cls, config: Config, *, migrate_schema: bool = True) -> Archive:
-        """Open (and by default create or upgrade) the archive the config names."""
+    def open(cls, config: Config, *, migrate_schema: bool = True, create: bool = True) -> Archive:
+        """Open (and by default create or upgrade) the archive the config names.
+
+        Without `create`, a storage root that holds no archive is refused: `verify` on
+        a disk that failed to mount, or a mistyped root, made an empty archive there
+        and reported it intact.
+        """
         layout = Layout(config.storage_root)
+        if not create:
+            _check_exists(layout, config.database_url)
         layout.create()
         engine = make_engine(config.database_url)
         try:
@@ -134,3 +143,27 @@ def _database_failures() -> Iterator[None]:
         if not is_unavailable(exc):
             raise
         raise database_unavailable(exc) from exc
+
+
+def _check_exists(layout: Layout, database_url: str) -> None:
+    """Raise ConfigError unless the storage root (and a SQLite index file) is there."""
+    missing = None
+    if not layout.exists():
+        missing = "no media/ and pages/ folders"
+    elif (index := _sqlite_file(database_url)) is not None and not index.is_file():
+        missing = f"no index file {index}"
+    if missing is not None:
+        raise ConfigError(
+            f"no archive at {layout.root} ({missing}): `archiver init` makes one;"
+            " or is its disk not mounted?"
+        )
+
+
+def _sqlite_file(database_url: str) -> Path | None:
+    try:
+        url = make_url(database_url)
+    except ArgumentError:  # make_engine names a bad URL
+        return None
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    return Path(url.database)

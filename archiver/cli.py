@@ -60,11 +60,13 @@ class Context:
             fail(str(exc))
 
     @contextmanager
-    def archive(self) -> Iterator[Archive]:
+    def archive(self, *, existing: bool = False) -> Iterator[Archive]:
+        """The configured archive; `existing`: one that is there already (commands that
+        look at an archive refuse an empty folder rather than make one there)."""
         from archiver.archive import Archive
 
         try:
-            archive = Archive.open(self.config)
+            archive = Archive.open(self.config, create=not existing)
         except StoreError as exc:  # may pass (database starting, disk full), or damage: exit 1
             fail(str(exc), EXIT_FAILED)
         except ArchiverError as exc:
@@ -303,7 +305,7 @@ def search_command(
         fail("use either --similar-to or --phash")
     try:
         query = SearchQuery.parse(**filters)
-        with ctx.archive() as archive:
+        with ctx.archive(existing=True) as archive:
             if similar_to is not None:
                 found = similar_to_file(
                     archive, SimilarQuery(similar_to, min_similarity, query.limit)
@@ -382,7 +384,7 @@ def status(ctx: Context, as_json: bool) -> None:
     """Sources with their last poll, queue counts by state, recent failures."""
     from archiver.status import status_report
 
-    with ctx.archive() as archive, archive.read_session() as session:
+    with ctx.archive(existing=True) as archive, archive.read_session() as session:
         report = status_report(session)
     if as_json:
         click.echo(json.dumps(report, indent=2, ensure_ascii=False))
@@ -454,7 +456,7 @@ def source_list(ctx: Context, as_json: bool) -> None:
     """List sources with their schedule (--json: and their last poll)."""
     from archiver.sources.registry import list_sources
 
-    with ctx.archive() as archive, archive.read_session() as session:
+    with ctx.archive(existing=True) as archive, archive.read_session() as session:
         views = [v.to_json() for v in list_sources(session)]
     if as_json:
         click.echo(json.dumps(views, indent=2, ensure_ascii=False))
@@ -474,7 +476,7 @@ def source_remove(ctx: Context, ref: str) -> None:
     """Stop polling a source (what it found stays archived)."""
     from archiver.sources.registry import remove_source
 
-    with ctx.archive() as archive, _source_errors(), archive.session() as session:
+    with ctx.archive(existing=True) as archive, _source_errors(), archive.session() as session:
         removed = remove_source(session, ref)
         click.echo(f"removed source {removed.id}: {removed.url}")
 
@@ -498,7 +500,7 @@ def source_resume(ctx: Context, ref: str) -> None:
 def _set_paused(ctx: Context, ref: str, paused: bool) -> None:
     from archiver.sources.registry import set_paused
 
-    with ctx.archive() as archive, _source_errors(), archive.session() as session:
+    with ctx.archive(existing=True) as archive, _source_errors(), archive.session() as session:
         source_id = set_paused(session, ref, paused).id
         click.echo(f"{'paused' if paused else 'resumed'} source {source_id}")
 
@@ -535,7 +537,7 @@ def check(ctx: Context, page: str | None, status_filter: str | None, as_json: bo
     from archiver.liveness.service import LivenessChecker, sync_targets, targets_for
 
     statuses = _statuses(status_filter)
-    with ctx.archive() as archive:
+    with ctx.archive(existing=True) as archive:
         with archive.session() as session:
             sync_targets(session, utcnow())
         with archive.read_session() as session:
@@ -569,7 +571,7 @@ def report(ctx: Context, page: str, as_json: bool) -> None:
     """The editors' report for one page: each embed, its status, its archived copy."""
     from archiver.liveness.report import capture_note, embed_statuses, page_status
 
-    with ctx.archive() as archive, archive.read_session() as session:
+    with ctx.archive(existing=True) as archive, archive.read_session() as session:
         rows = embed_statuses(session, archive.layout, page=page)
         if not rows:
             fail(f"no archived embeds for page {page!r}")
@@ -608,7 +610,7 @@ def dupes(ctx: Context, as_json: bool) -> None:
     """Near-duplicate groups, each with its earliest member (the likely original)."""
     from archiver.duplicates import list_groups
 
-    with ctx.archive() as archive, archive.read_session() as session:
+    with ctx.archive(existing=True) as archive, archive.read_session() as session:
         groups = [g.to_json() for g in list_groups(session)]
     if as_json:
         click.echo(json.dumps(groups, indent=2, ensure_ascii=False))
@@ -628,7 +630,7 @@ def rehash(ctx: Context, everything: bool) -> None:
     """Recompute fingerprints made by an older algorithm (or all) and regroup."""
     from archiver.duplicates import rehash_archive
 
-    with ctx.archive() as archive:
+    with ctx.archive(existing=True) as archive:
         done = rehash_archive(archive, everything=everything)
     click.echo(f"rehashed {done} file(s)")
 
@@ -661,7 +663,7 @@ def verify(
     from archiver.integrity.repair import rewrite_sidecars as rewrite
 
     repairs: dict[str, Any] = {}
-    with ctx.archive() as archive:
+    with ctx.archive(existing=True) as archive:
         try:
             if rebuild_log:
                 repairs["log_lines_rebuilt"] = refill_log(archive)
@@ -711,7 +713,7 @@ def export_command(ctx: Context, /, out: Path, as_zip: bool, as_json: bool, **fi
         query = SearchQuery.parse(limit=MAX_RESULTS, **filters)
     except QueryError as exc:
         fail(str(exc))
-    with ctx.archive() as archive:
+    with ctx.archive(existing=True) as archive:
         # `timeout`, systemd and `docker stop` send SIGTERM: the half-made bag is
         # removed as on Ctrl-C, not left looking like an export
         signal.signal(signal.SIGTERM, _terminated)
@@ -747,7 +749,7 @@ def timestamp(ctx: Context, tsa_url: str | None, as_json: bool) -> None:
 
     if tsa_url is not None and not is_http_url(tsa_url):
         fail(f"--tsa: not an http(s) URL: {tsa_url!r}")
-    with ctx.archive() as archive:
+    with ctx.archive(existing=True) as archive:
         url = tsa_url or archive.config.timestamp.tsa_url
         if not url:
             fail("no time-stamping authority: give --tsa URL or set [timestamp] tsa_url")

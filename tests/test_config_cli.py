@@ -253,6 +253,7 @@ def test_search_by_hash_does_not_load_the_media_decoders(config_file: Path) -> N
         "assert result.exit_code == 0, result.output\n"
         "print(sorted({'numpy', 'av', 'PIL'} & set(sys.modules)))\n"
     )
+    assert run_cli(config_file, "init").returncode == 0
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
@@ -297,7 +298,8 @@ def test_a_database_that_cannot_be_reached_exits_1_so_the_service_is_restarted(
 def test_a_file_that_is_no_database_is_named_in_one_line(config_file: Path) -> None:
     """A damaged archive.db gave a 50-frame traceback."""
     store = config_file.parent / "store"
-    store.mkdir()
+    for folder in ("media", "pages"):
+        (store / folder).mkdir(parents=True)
     (store / "archive.db").write_bytes(b"\x8f" * 4096)
     result = run_cli(config_file, "search")
     assert result.returncode == 1
@@ -305,6 +307,30 @@ def test_a_file_that_is_no_database_is_named_in_one_line(config_file: Path) -> N
         "archiver: error: archive database unusable: file is not a database"
         f" (sqlite:///{store / 'archive.db'})"
     )
+
+
+@pytest.mark.parametrize("command", [["verify"], ["search"], ["export", "--out", "bag"]])
+def test_commands_that_look_at_an_archive_refuse_a_root_that_holds_none(
+    tmp_path: Path, command: list[str]
+) -> None:
+    """`verify` on a disk that failed to mount (an empty mount point), or a mistyped
+    root, made a new empty archive there and said it was intact (exit 0)."""
+    (tmp_path / "mnt").mkdir()
+    config = write_config(tmp_path / "a.toml", '[storage]\nroot = "mnt"\n')
+    result = run_cli(config, *command)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"archiver: error: no archive at {tmp_path / 'mnt'} (no media/ and pages/ folders):"
+        " `archiver init` makes one; or is its disk not mounted?"
+    )
+    assert list((tmp_path / "mnt").iterdir()) == []
+    # the folders without the index (it was moved, or the config names another)
+    assert run_cli(config, "init").returncode == 0
+    (tmp_path / "mnt" / "archive.db").unlink()
+    result = run_cli(config, *command)
+    assert result.returncode == 2
+    assert f"(no index file {tmp_path / 'mnt' / 'archive.db'})" in result.stderr
+    assert not (tmp_path / "mnt" / "archive.db").exists()
 
 
 def test_a_time_stamping_authority_that_is_no_url_is_a_usage_error(config_file: Path) -> None:
@@ -369,6 +395,8 @@ def test_ctrl_c_while_the_archive_opens_exits_130(tmp_path: Path) -> None:
             tmp_path / "a.toml",
             settings(tmp_path / "storage", f"postgresql+psycopg://postgres@127.0.0.1:{port}/test"),
         )
+        for folder in ("media", "pages"):
+            (tmp_path / "storage" / folder).mkdir(parents=True)
         search = subprocess.Popen(
             cli_command(config, "search"),
             stderr=subprocess.PIPE,

@@ -51,6 +51,10 @@ class Layout:
         """This process's scratch directory; its name lets a restart find stale ones."""
         return self.tmp_root / f"{socket.gethostname()}-{os.getpid()}"
 
+    def exists(self) -> bool:
+        """Whether an archive was made here (`create` ran)."""
+        return self.media_root.is_dir() and self.pages_root.is_dir()
+
     def create(self) -> None:
         for directory in (self.media_root, self.pages_root, self.tmp_root):
             directory.mkdir(parents=True, exist_ok=True)
