@@ -333,27 +333,33 @@ def matching_ids(session: Session, query: SearchQuery) -> list[int]:
     return list(session.scalars(query.statement()))
 
 
+#: Ids looked up per statement: SQLite takes 32,766 values in one, PostgreSQL 65,535.
+_ID_BATCH = 10_000
+
+
 def records(
     session: Session, layout: Layout, ids: list[int], similarity: dict[int, float] | None = None
 ) -> list[MediaRecord]:
     """Search results for these media ids, in this order."""
-    if not ids:
-        return []
-    groups = dict(
-        session.execute(
-            select(DuplicateMember.media_id, DuplicateMember.group_id).where(
-                DuplicateMember.media_id.in_(ids)
-            )
-        ).all()
-    )
-    rows = session.scalars(
-        select(Media)
-        .where(Media.id.in_(ids))
-        .options(
-            selectinload(Media.sightings).selectinload(Sighting.embed).selectinload(Embed.page)
+    groups: dict[int, int] = {}
+    by_id: dict[int, Media] = {}
+    for start in range(0, len(ids), _ID_BATCH):  # a statement takes 32,766 values at most
+        batch = ids[start : start + _ID_BATCH]
+        groups.update(
+            session.execute(
+                select(DuplicateMember.media_id, DuplicateMember.group_id).where(
+                    DuplicateMember.media_id.in_(batch)
+                )
+            ).all()
         )
-    ).all()
-    by_id = {row.id: row for row in rows}
+        rows = session.scalars(
+            select(Media)
+            .where(Media.id.in_(batch))
+            .options(
+                selectinload(Media.sightings).selectinload(Sighting.embed).selectinload(Embed.page)
+            )
+        )
+        by_id.update((row.id, row) for row in rows)
     similarity = similarity or {}
     return [
         MediaRecord(by_id[i], layout, groups.get(i), similarity.get(i)) for i in ids if i in by_id

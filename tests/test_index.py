@@ -45,7 +45,7 @@ from archiver.index.db import SCHEMA_HEAD, is_unavailable, make_engine, migrate
 from archiver.index.models import Base, Fingerprint, Media, Page, SidecarDebt, Sighting
 from archiver.index.records import upsert_page
 from archiver.index.textindex import FTS_TABLE, TRIGRAM_INDEX, owns
-from archiver.search import SearchQuery, matching_ids, search
+from archiver.search import SearchQuery, matching_ids, records, search
 
 
 @pytest.mark.parametrize("shortcut", [False, True], ids=["migrations", "fresh-schema"])
@@ -196,6 +196,38 @@ def test_racing_writers_create_one_row(db_url: str, tmp_path: Path, spellings: l
         assert errors == []
         with archive.session() as session:
             assert session.scalar(select(func.count()).select_from(Page)) == 1
+
+
+def test_a_search_listing_more_files_than_a_statement_takes_values(
+    pg_url: str, tmp_path: Path
+) -> None:
+    """`search --limit 70000` on PostgreSQL (65,535 values a statement) failed as
+    "archive database unavailable"; SQLite builds stop at 32,766 by default (this
+    machine's at 250,000, too many rows for a test)."""
+    count = 70_000
+    now = datetime.now(UTC)
+    with Archive.open(make_config(tmp_path / "storage", pg_url)) as archive:
+        with archive.engine.begin() as connection:
+            connection.execute(
+                insert(Media.__table__),  # type: ignore[arg-type]
+                [
+                    {
+                        "id": i,
+                        "sha256": f"{i:064x}",
+                        "md5": f"{i:032x}",
+                        "size_bytes": 1,
+                        "mime_type": "image/jpeg",
+                        "media_type": "image",
+                        "path": f"media/{i}.jpg",
+                        "first_captured_at": now,
+                    }
+                    for i in range(1, count + 1)
+                ],
+            )
+        ids = list(range(count, 0, -1))
+        with archive.read_session() as session:
+            found = records(session, archive.layout, ids)
+        assert [r.media.id for r in found] == ids
 
 
 def test_schema_head_constant_names_the_newest_migration() -> None:
