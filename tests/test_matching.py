@@ -352,6 +352,27 @@ def test_index_add_remove_query() -> None:
     assert len(index) == 3
 
 
+def test_a_bordered_image_is_found_by_the_phash_imagehash_prints_for_the_file(
+    tmp_path: Path,
+) -> None:
+    """Only the pHash of the picture inside the border was searched: the hash imagehash
+    prints for a screenshot (border and all) was 30 bits from it, and found nothing."""
+    import imagehash
+
+    photo = T.photograph("coffee").convert("RGB")
+    framed = Image.new("RGB", (photo.width + 120, photo.height + 120), "white")
+    framed.paste(photo, (60, 60))
+    path = tmp_path / "coffee_border.png"
+    framed.save(path)
+    fp = fingerprint(path, "image")
+    assert isinstance(fp, ImageFingerprint) and "phash_full" in fp.hashes
+    index = FingerprintIndex()
+    index.add(1, fp)
+    for picture in (framed, photo):  # the file as it is, and the bare picture
+        printed = int(str(imagehash.phash(picture)), 16)
+        assert [key for key, _ in index.query_phash(printed, 4)] == [1]
+
+
 def test_ties_list_the_earliest_key_first() -> None:
     index = FingerprintIndex()
     for key in (30, 10, 20):

@@ -81,6 +81,9 @@ class _Images:
         self.live = _Column(np.bool_)
         self.quality = _Column(np.int16)
         self.phash = _Column(np.uint64)
+        # pHash of the image as stored, border and all (the picture's when none was
+        # trimmed): what imagehash prints for the file
+        self.stored_phash = _Column(np.uint64)
         self.words = [_Column(np.uint64) for _ in range(4)]
         # The centred window: PDQ words and pHash (rows without one are not windowed).
         self.windowed = _Column(np.bool_)
@@ -100,6 +103,7 @@ class _Images:
         self.live.append(True)
         self.quality.append(packed.quality)
         self.phash.append(fp.hashes["phash"])
+        self.stored_phash.append(fp.hashes.get("phash_full", fp.hashes["phash"]))
         for w in range(4):
             self.words[w].append(int(packed.pdq[0, w]))
         self.windowed.append(packed.window is not None)
@@ -265,9 +269,15 @@ class FingerprintIndex:
 
     def query_phash(self, phash: int, max_distance: int) -> list[tuple[int, int]]:
         """Images whose pHash is within `max_distance` of `phash`: (key, distance), nearest
-        first. `phash` is imagehash's hex string read as a number."""
+        first. `phash` is imagehash's hex string read as a number. The nearer of the
+        picture's pHash (inside any border) and the stored image's counts, so the hash
+        imagehash prints for a screenshot finds it as well as the bare picture's does."""
         images = self._images
-        d = np.bitwise_count(images.phash.view ^ np.uint64(phash))
+        query = np.uint64(phash)
+        d = np.minimum(
+            np.bitwise_count(images.phash.view ^ query),
+            np.bitwise_count(images.stored_phash.view ^ query),
+        )
         rows = np.flatnonzero((d <= max_distance) & images.live.view)
         keys = images.keys.view
         found = [(int(keys[r]), int(d[r])) for r in rows]
