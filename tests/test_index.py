@@ -385,6 +385,15 @@ def test_word_search_uses_the_text_index(db_url: str, tmp_path: Path) -> None:
             assert len(session.scalars(SearchQuery.parse(text="zanzibar").statement()).all()) == 1
 
 
+def test_a_page_search_looks_up_the_pages_embeds(tmp_path: Path) -> None:
+    """`--page` scanned every sighting (SQLite) or embed (PostgreSQL): the unique index
+    on (coalesce(page_id, 0), url) cannot serve ``page_id IN (...)``."""
+    with Archive.open(make_config(tmp_path / "storage", "")) as archive:
+        with archive.engine.begin() as connection:
+            plan = _plan(connection, SearchQuery.parse(page="https://example.org/live").statement())
+    assert "ix_embeds_page_id" in plan, plan
+
+
 def _alembic(engine: Engine, action: str, revision: str) -> None:
     from alembic import command
     from alembic.config import Config as AlembicConfig

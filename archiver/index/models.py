@@ -160,7 +160,9 @@ class Embed(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    page_id: Mapped[int | None] = mapped_column(ForeignKey("pages.id", ondelete="CASCADE"))
+    page_id: Mapped[int | None] = mapped_column(
+        ForeignKey("pages.id", ondelete="CASCADE"), index=True
+    )
     url: Mapped[str] = mapped_column(Text, index=True)  # canonical
     original_url: Mapped[str] = mapped_column(Text)
     kind: Mapped[str] = mapped_column(String(16))  # file | platform | player
