@@ -44,7 +44,7 @@ from archiver.errors import ArchiveUnavailable
 from archiver.index.db import SCHEMA_HEAD, is_unavailable, make_engine, migrate
 from archiver.index.models import Base, Fingerprint, Media, Page, SidecarDebt, Sighting
 from archiver.index.records import upsert_page
-from archiver.index.textindex import FTS_TABLE, TRIGRAM_INDEX, owns
+from archiver.index.textindex import FTS_TABLE, TRIGRAM_INDEX, fold_text, owns
 from archiver.search import SearchQuery, matching_ids, records, search
 
 
@@ -258,10 +258,10 @@ QUERIES = [
 
 
 def _documents(count: int, seed: int) -> list[str]:
-    """Lower-cased search documents as capture writes them: title, context, update, page."""
+    """Folded search documents as capture writes them: title, context, update, page."""
     rng = random.Random(seed)
     return [
-        " | ".join(" ".join(rng.sample(VOCABULARY, rng.randint(0, 4))) for _ in range(3)).lower()
+        fold_text(" | ".join(" ".join(rng.sample(VOCABULARY, rng.randint(0, 4))) for _ in range(3)))
         for _ in range(count)
     ]
 
@@ -289,7 +289,7 @@ def _add_media(session: Session, first: int, documents: list[str | None]) -> Non
 def _expected(session: Session, words: str, limit: int) -> list[int]:
     """The answer by definition: every word a substring of the document, newest first."""
     rows = session.execute(select(Media.id, Media.first_captured_at, Media.search_text)).all()
-    hits = [r for r in rows if all(w in (r.search_text or "") for w in words.lower().split())]
+    hits = [r for r in rows if all(w in (r.search_text or "") for w in fold_text(words).split())]
     hits.sort(key=lambda r: (r.first_captured_at, r.id), reverse=True)
     return [r.id for r in hits[:limit]]
 
@@ -388,9 +388,12 @@ def test_word_search_uses_the_text_index(db_url: str, tmp_path: Path) -> None:
 def test_a_page_search_looks_up_the_pages_embeds(tmp_path: Path) -> None:
     """`--page` scanned every sighting (SQLite) or embed (PostgreSQL): the unique index
     on (coalesce(page_id, 0), url) cannot serve ``page_id IN (...)``."""
-    with Archive.open(make_config(tmp_path / "storage", "")) as archive:
-        with archive.engine.begin() as connection:
-            plan = _plan(connection, SearchQuery.parse(page="https://example.org/live").statement())
+    query = SearchQuery.parse(page="https://example.org/live")
+    with (
+        Archive.open(make_config(tmp_path / "storage", "")) as archive,
+        archive.engine.begin() as connection,
+    ):
+        plan = _plan(connection, query.statement())
     assert "ix_embeds_page_id" in plan, plan
 
 
@@ -700,6 +703,30 @@ def test_migration_0017_folds_the_stored_documents(db_url: str, tmp_path: Path) 
     with Session(engine) as session:
         for words, expected in (("Києвом", [1]), ("idlib", [2]), ("İDLIB", [2])):
             assert session.scalars(SearchQuery.parse(text=words).statement()).all() == expected
+    engine.dispose()
+
+
+def test_migration_0026_case_folds_so_a_greek_word_ending_in_sigma_is_found(
+    db_url: str, tmp_path: Path
+) -> None:
+    """Lower case writes a word-final capital Sigma as final sigma: a title in capitals,
+    ΟΔΟΣΤΡΩΜΑ, was stored with σ inside and the word ΟΔΟΣ was looked for with ς."""
+    engine = make_engine(db_url)
+    _alembic(engine, "upgrade", "0025")
+    with Session(engine) as session, session.begin():  # as lower case stored them
+        _add_media(session, 1, [d.lower() for d in ("ΟΔΟΣΤΡΩΜΑ news", "ΣΕΙΣΜΟΣ", "Straße")])
+    _alembic(engine, "upgrade", "head")
+    with Session(engine) as session:
+        for words, expected in (
+            ("ΟΔΟΣ", [1]),
+            ("οδος", [1]),
+            ("σεισμοσ", [2]),
+            ("σεισμός".replace("ό", "ο"), [2]),
+            ("STRASSE", [3]),
+            ("straße", [3]),
+        ):
+            found = session.scalars(SearchQuery.parse(text=words).statement()).all()
+            assert found == expected, words
     engine.dispose()
 
 

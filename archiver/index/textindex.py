@@ -42,9 +42,35 @@ STATISTICS_TARGET = 1000  # PostgreSQL: documents sampled to estimate how common
 
 def fold_text(text: str) -> str:
     """Text as word search compares it, the stored documents and the words alike:
-    composed (NFKC: ``й`` typed as one letter or as ``и`` and a breve), lower case, and
-    Turkish ``İ`` as ``i`` (``"İdlib".lower()`` is ``i`` and a combining dot)."""
-    return unicodedata.normalize("NFKC", text).lower().replace("i\u0307", "i")
+    composed (NFKC: ``й`` typed as one letter or as ``и`` and a breve), case-folded
+    (Unicode's caseless form: Greek ``Σ`` at a word's end is ``σ`` as elsewhere, where
+    lower case makes it ``ς``; ``ß`` is ``ss``), and Turkish ``İ`` as ``i`` (folded, it
+    is ``i`` and a combining dot)."""
+    return unicodedata.normalize("NFKC", text).casefold().replace("i\u0307", "i")
+
+
+def refold_documents(bind: Connection, batch: int = 2000) -> None:
+    """Fold the stored search documents again (`fold_text`), for a migration that
+    changed it; the SQLite trigram index follows by its triggers."""
+    after = 0
+    while True:
+        rows = bind.execute(
+            text(
+                "SELECT id, search_text FROM media WHERE id > :after AND search_text IS NOT NULL "
+                "ORDER BY id LIMIT :n"
+            ),
+            {"after": after, "n": batch},
+        ).all()
+        if not rows:
+            return
+        changed = [
+            {"i": media_id, "t": fold_text(document)}
+            for media_id, document in rows
+            if fold_text(document) != document
+        ]
+        if changed:
+            bind.execute(text("UPDATE media SET search_text = :t WHERE id = :i"), changed)
+        after = rows[-1][0]
 
 
 _SQLITE_CREATE = (

@@ -11,40 +11,18 @@ Revises: 0016
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from alembic import op
 
-from archiver.index.textindex import fold_text
+from archiver.index.textindex import refold_documents
 
 revision = "0017"
 down_revision = "0016"
 branch_labels = None
 depends_on = None
 
-BATCH = 2000
-
 
 def upgrade() -> None:
-    bind = op.get_bind()
-    after = 0
-    while True:
-        rows = bind.execute(
-            sa.text(
-                "SELECT id, search_text FROM media WHERE id > :after AND search_text IS NOT NULL "
-                "ORDER BY id LIMIT :n"
-            ),
-            {"after": after, "n": BATCH},
-        ).all()
-        if not rows:
-            return
-        changed = [
-            {"i": media_id, "t": fold_text(text)}
-            for media_id, text in rows
-            if fold_text(text) != text
-        ]
-        if changed:
-            bind.execute(sa.text("UPDATE media SET search_text = :t WHERE id = :i"), changed)
-        after = rows[-1][0]
+    refold_documents(op.get_bind())
 
 
 def downgrade() -> None:
