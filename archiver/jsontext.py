@@ -104,8 +104,9 @@ def json_text(value: Any) -> str | None:
     return value.strip() or None if isinstance(value, str) else None
 
 
-def shown_path(path: str | os.PathLike[str]) -> str:
-    """A file name as text that can be stored, logged and printed: bytes of the name
-    that are not UTF-8 (which Python holds as lone surrogates, and the event log, a
-    JSON report or a UTF-8 terminal cannot take) are shown as ``\\xff`` escapes."""
-    return os.fsencode(path).decode("utf-8", "backslashreplace")
+def printable(value: str | os.PathLike[str]) -> str:
+    """Text from the operating system (a file name, a command-line argument) as text
+    that can be stored, logged and printed: its bytes that are not UTF-8 (which Python
+    holds as lone surrogates, and the event log, a JSON report or a UTF-8 terminal
+    cannot take) are shown as ``\\xff`` escapes."""
+    return os.fsencode(value).decode("utf-8", "backslashreplace")

@@ -19,6 +19,7 @@ from archiver.extract.urls import url_spellings
 from archiver.index.models import DuplicateMember, Embed, Media, Sighting, iso
 from archiver.index.records import pages_read_as
 from archiver.index.textindex import MIN_INDEXED, IndexedWords, fold_text
+from archiver.jsontext import printable, storable
 from archiver.store.layout import SIDECAR, Layout
 
 MIN_PREFIX = 8
@@ -158,6 +159,8 @@ class SearchQuery:
         for name, given in (("page", page), ("text", text)):
             if given and "\x00" in given:
                 raise QueryError(f"{name}: cannot contain a NUL character")
+            if given and storable(given) != given:  # a shell argument not in UTF-8
+                raise QueryError(f"{name}: is not UTF-8 text: '{printable(given)}'")
         if text and len(set(fold_text(text).split())) > MAX_WORDS:
             raise QueryError(f"text: takes at most {MAX_WORDS} different words")
         return cls(

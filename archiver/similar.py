@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from archiver.store.digest import hash_file
 from archiver.store.mediatypes import head_of, identify
 
 PHASH_BITS = 64
+_PHASH_HEX = re.compile(r"[0-9a-f]{16}")
 
 
 @dataclass(frozen=True)
@@ -69,14 +71,12 @@ def _near_duplicates(archive: Archive, query: SimilarQuery) -> list[tuple[int, f
 
 
 def parse_phash(value: str) -> int:
+    """imagehash's 16 hex characters (``0x`` before them allowed) as a number; no sign
+    or ``_`` (which Python's ``int`` takes, reading ``-1234…`` as another hash)."""
     text = value.strip().lower().removeprefix("0x")
-    try:
-        number = int(text, 16)
-    except ValueError:
-        raise QueryError(f"phash: takes 16 hex characters, got {value!r}") from None
-    if len(text) != PHASH_BITS // 4:
+    if not _PHASH_HEX.fullmatch(text):
         raise QueryError(f"phash: takes 16 hex characters, got {value!r}")
-    return number
+    return int(text, 16)
 
 
 def similar_to_phash(

@@ -333,6 +333,26 @@ def test_commands_that_look_at_an_archive_refuse_a_root_that_holds_none(
     assert not (tmp_path / "mnt" / "archive.db").exists()
 
 
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--text", os.fsdecode(b"abc\xff")], "text: is not UTF-8 text: 'abc\\xff'"),
+        (["--page", os.fsdecode(b"http://x/\xff")], "page: is not UTF-8 text: 'http://x/\\xff'"),
+        (["--phash=-123456789abcdef"], "phash: takes 16 hex characters, got '-123456789abcdef'"),
+        (["--phash", "1234_5678_9abcde"], "phash: takes 16 hex characters, got '1234_5678_9abcde'"),
+    ],
+    ids=["text-not-utf8", "page-not-utf8", "negative-phash", "phash-with-underscores"],
+)
+def test_search_arguments_that_are_no_text_or_no_hash_are_usage_errors(
+    config_file: Path, args: list[str], said: str
+) -> None:
+    """A shell argument not in UTF-8 ended in UnicodeEncodeError, a pHash with a sign
+    in OverflowError; Python's int() read one with underscores as another hash."""
+    assert run_cli(config_file, "init").returncode == 0
+    result = run_cli(config_file, "search", *args)
+    assert (result.returncode, result.stderr.strip()) == (2, f"archiver: error: {said}")
+
+
 def test_a_time_stamping_authority_that_is_no_url_is_a_usage_error(config_file: Path) -> None:
     result = run_cli(config_file, "timestamp", "--tsa", "tsa.example")
     assert result.returncode == 2

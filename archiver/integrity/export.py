@@ -35,7 +35,7 @@ from archiver.integrity.eventlog import (
     record,
 )
 from archiver.integrity.fixity import sidecar_problems
-from archiver.jsontext import shown_path
+from archiver.jsontext import printable
 from archiver.search import SearchQuery
 from archiver.store.layout import SIDECAR, Layout
 from archiver.store.sidecar import companion_names, read_sidecar
@@ -60,7 +60,7 @@ class ExportReport:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "path": shown_path(self.path),
+            "path": printable(self.path),
             "zip": self.zipped,
             "query": self.query,
             "media": self.media,
@@ -139,7 +139,7 @@ def export_bag(
         if zip:
             target.unlink(missing_ok=True)  # new: `_check_destination` saw none
         if isinstance(exc, OSError):  # the folder cannot be made: under a file, in /proc
-            raise ExportError(f"cannot write {shown_path(out)}: {exc.strerror or exc}") from None
+            raise ExportError(f"cannot write {printable(out)}: {exc.strerror or exc}") from None
         raise
 
 
@@ -174,7 +174,7 @@ def _write(
         tagmanifest_sha256=tagmanifest_sha256,
     )
     payload = {
-        "bag": shown_path(target.name),
+        "bag": printable(target.name),
         "zip": zip,
         "query": description,
         "media": report.media,

@@ -53,7 +53,7 @@ from archiver.integrity.eventlog import (
     witnessed_lines,
 )
 from archiver.integrity.readers import default_workers, run_parallel, sha256_file
-from archiver.jsontext import shown_path
+from archiver.jsontext import printable
 from archiver.store.layout import SIDECAR, Layout, pid_alive
 from archiver.store.sidecar import PAGE_SCHEMA, SCHEMA, companion_names, read_sidecar
 
@@ -77,8 +77,8 @@ class Problem:
 
     @property
     def printable_path(self) -> str | None:
-        """The path as reports, the log and a terminal can take it (`shown_path`)."""
-        return None if self.path is None else shown_path(self.path)
+        """The path as reports, the log and a terminal can take it (`printable`)."""
+        return None if self.path is None else printable(self.path)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -130,7 +130,7 @@ class FixityReport:
 
     def summary(self) -> dict[str, Any]:
         """What the ``fixity`` entry records: counts and the first problems, paths relative."""
-        root = shown_path(self.root).rstrip("/") + "/"
+        root = printable(self.root).rstrip("/") + "/"
         named = []
         for p in self.problems[:EVENT_PROBLEMS]:
             path = p.printable_path
@@ -162,7 +162,7 @@ class FixityReport:
         return {
             "ok": self.ok,
             "scope": self.scope,
-            "root": shown_path(self.root),
+            "root": printable(self.root),
             "originals": self.originals,
             "pages": self.pages,
             "files_hashed": self.files_hashed,
