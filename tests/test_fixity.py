@@ -25,7 +25,7 @@ from archiver.duplicates import DuplicateFinder
 from archiver.errors import Interrupted
 from archiver.index.debts import owe_media_sidecars
 from archiver.index.models import Event, Media, PageSnapshot
-from archiver.integrity import readers
+from archiver.integrity import eventlog, readers
 from archiver.integrity.bag import ExportError
 from archiver.integrity.eventlog import file_head, flush_log, log_path, rebuild_log
 from archiver.integrity.export import export_bag
@@ -439,6 +439,55 @@ def test_a_page_sidecar_is_rewritten_and_verify_reports_it_as_json(
     assert json.loads(sidecar.read_text())["pages"][0]["http_status"] == 200
     said = run_cli(config, "verify", "--rewrite-sidecars").stdout
     assert said.startswith("sidecars: 0 rewritten from the index\nok: full")
+    # a bag carrying the rewritten sidecar carries the entry that says so
+    assert run_cli(config, "export", "--out", str(tmp_path / "bag")).returncode == 0
+    bag_log = (tmp_path / "bag" / "data" / "log" / "events.jsonl").read_text().splitlines()
+    assert [json.loads(line)["type"] for line in bag_log].count("sidecar_rewritten") == 1
+
+
+def test_a_repair_cut_short_is_in_the_log_and_runs_again(
+    sqlite_archive: Archive,
+    server: FixtureServer,
+    media: MediaSet,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A crash after a repair but before its entry left it unrecorded for good: a
+    refilled log, or a rewritten sidecar, with no ``log_rebuilt`` or
+    ``sidecar_rewritten`` entry, and verify then said all was well. The entry comes
+    first now; a repair stopped after it is named by verify and done again."""
+    archive = sqlite_archive
+    build(archive, server, media)
+    (sidecar,) = archive.layout.pages_root.rglob("provenance.json")
+    document = json.loads(sidecar.read_text())
+    document["pages"][0]["http_status"] = 404
+    sidecar.write_text(json.dumps(document))
+    assert verify_archive(archive).ok is False
+    log_path(archive.layout).unlink()
+
+    class Killed(BaseException):
+        pass
+
+    def killed(*args: object, **kwargs: object) -> None:
+        raise Killed
+
+    with monkeypatch.context() as patched:
+        patched.setattr(Capturer, "rewrite_page_sidecar", killed)
+        with pytest.raises(Killed):
+            rewrite_sidecars(archive)
+        patched.setattr(eventlog, "flush_log", killed)
+        with pytest.raises(Killed):
+            rebuild_log(archive)
+    with archive.read_session() as session:
+        kinds = session.scalars(select(Event.type).order_by(Event.seq)).all()
+    assert kinds[-2:] == ["sidecar_rewritten", "log_rebuilt"]
+    report = verify_archive(archive)
+    assert {p.kind for p in report.problems} == {"disagreement", "chain"}
+
+    assert len(rewrite_sidecars(archive)) == 1 and rebuild_log(archive) > 0
+    assert verify_archive(archive).ok
+    with archive.read_session() as session:
+        kinds = session.scalars(select(Event.type).order_by(Event.seq)).all()
+    assert kinds.count("sidecar_rewritten") == 2 and kinds.count("log_rebuilt") == 2
 
 
 def test_a_stray_file_beside_an_original_is_no_companion_even_after_a_rewrite(

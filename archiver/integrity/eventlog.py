@@ -303,14 +303,23 @@ def _not_rebuilt(path: Path, last: int, seen: int) -> None:
 
 
 def rebuild_log(archive: Archive) -> int:
-    """Refill a log file that lost lines from the database, and say so in the log (an
-    ``log_rebuilt`` entry): the lines written since are the database's word alone.
-    Returns the number of lines written."""
+    """Refill a log file that lost lines from the database, and say so in the log (a
+    ``log_rebuilt`` entry): the lines after ``file_ended_at`` and before the entry are
+    the database's word alone. Returns the number of lines written.
+
+    The entry is recorded before the file is refilled: a crash in between leaves the
+    log saying so and the file still short (verify names it, and a second rebuild
+    records a second entry), where the other order left a refilled file with nothing
+    to say that it was.
+    """
     before = file_head(archive.layout)
-    written = flush_log(archive, rebuild=True)
-    if written:
-        record(archive, "log_rebuilt", {"file_ended_at": before, "lines_written": written})
-    return written
+    with archive.read_session() as session:
+        missing = head(session)[0] - before
+    if missing <= 0:
+        return 0
+    record(archive, "log_rebuilt", {"file_ended_at": before, "lines_written": missing})
+    flush_log(archive, rebuild=True)
+    return file_head(archive.layout) - before
 
 
 def _write_all(fd: int, data: bytes) -> None:

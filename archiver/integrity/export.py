@@ -322,8 +322,10 @@ def _plan_events(session: Session, plan: _Plan, media_ids: list[int]) -> None:
             chosen[event.seq] = event
     for event in _duplicates_naming(session, media_ids, set(shas)):
         chosen[event.seq] = event
+    # a page version's entries: its capture, and rewrites of its sidecar
+    about_pages = Event.type.in_(("page", "sidecar_rewritten")) & Event.media_sha256.is_(None)
     for event in session.scalars(
-        select(Event).where(Event.type == "page").execution_options(yield_per=1000)
+        select(Event).where(about_pages).execution_options(yield_per=1000)
     ):
         if event.payload.get("sha256") in plan.pages:
             chosen[event.seq] = event

@@ -68,14 +68,8 @@ def rewrite_sidecars(archive: Archive) -> list[Rewritten]:
         )
         try:
             replaced, replaced_sha256 = _keep(layout, path, sha256)
-            if kind == "page":
-                capturer.rewrite_page_sidecar(sha256)
-            else:
-                with archive.read_session() as session:
-                    media_id = session.scalars(select(Media.id).where(Media.sha256 == sha256)).one()
-                capturer.rewrite_sidecar(media_id)
         except OSError as exc:
-            raise storage_error(exc, f"cannot rewrite {layout.relative(path)}") from None
+            raise storage_error(exc, f"cannot keep {layout.relative(path)}") from None
         rewritten = Rewritten(
             sha256=sha256,
             kind=kind,
@@ -84,8 +78,19 @@ def rewrite_sidecars(archive: Archive) -> list[Rewritten]:
             replaced_sha256=replaced_sha256,
             problems=tuple(problem.detail for problem in problems),
         )
+        # recorded before the sidecar is replaced: a crash in between leaves the entry
+        # and the old sidecar (verify names it again), never a rewrite the log omits
         owner = sha256 if kind == "original" else None
         record(archive, "sidecar_rewritten", rewritten.to_json(), media_sha256=owner)
+        try:
+            if kind == "page":
+                capturer.rewrite_page_sidecar(sha256)
+            else:
+                with archive.read_session() as session:
+                    media_id = session.scalars(select(Media.id).where(Media.sha256 == sha256)).one()
+                capturer.rewrite_sidecar(media_id)
+        except OSError as exc:
+            raise storage_error(exc, f"cannot rewrite {layout.relative(path)}") from None
         done.append(rewritten)
     return done
 
