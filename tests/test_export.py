@@ -30,6 +30,7 @@ from archiver.integrity import export as export_module
 from archiver.integrity.canonical import entry_hash
 from archiver.integrity.eventlog import log_path, logged_session, verify_chain
 from archiver.integrity.export import ExportError, describe, export_bag
+from archiver.integrity.fixity import verify_archive
 from archiver.integrity.repair import rewrite_sidecars
 from archiver.integrity.timestamp import timestamp_head
 from archiver.search import SearchQuery
@@ -312,6 +313,18 @@ def test_an_entry_altered_in_the_database_is_never_exported(
     with pytest.raises(ExportError, match=f"entry {seq} does not match its sha256"):
         export_bag(sqlite_archive, SearchQuery.parse(), out)
     assert not out.exists()
+    # an edit that leaves no JSON at all was a JSONDecodeError traceback, in verify too
+    with sqlite_archive.engine.begin() as connection:
+        connection.execute(
+            text("UPDATE events SET payload = :p WHERE seq = :s"), {"p": '{"a": 1', "s": seq}
+        )
+    with pytest.raises(ExportError, match=f"entry {seq} is not JSON in the database"):
+        export_bag(sqlite_archive, SearchQuery.parse(), out)
+    assert not out.exists()
+    report = verify_archive(sqlite_archive)
+    assert [b.to_json() for b in report.chain.breaks][:1] == [
+        {"seq": seq, "where": "database", "why": "the entry's payload is not JSON"}
+    ]
 
 
 def test_an_export_stopped_by_sigterm_leaves_nothing(tmp_path: Path, server: FixtureServer) -> None:

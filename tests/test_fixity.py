@@ -199,6 +199,40 @@ def test_a_file_name_that_is_not_utf8_is_an_orphan_shown_with_escapes(
     assert payload["bag"] == "bag\\xffx"
 
 
+def test_things_standing_where_files_belong_are_named_not_followed(
+    archive: Archive, server: FixtureServer, media: MediaSet, tmp_path: Path
+) -> None:
+    """A link where an original belongs passed verify and was exported (its target's
+    bytes were hashed); a pipe where a sidecar belongs held verify forever; a folder
+    where the log file belongs was an IsADirectoryError traceback."""
+    originals = build(archive, server, media)
+    photo = originals["photo_a"]
+    outside = tmp_path / "elsewhere.jpg"
+    shutil.copyfile(photo, outside)
+    photo.unlink()
+    photo.symlink_to(outside)
+    sidecar = originals["photo_b"].parent / "provenance.json"
+    sidecar.unlink()
+    os.mkfifo(sidecar)
+    log = log_path(archive.layout)
+    log.unlink()
+    log.mkdir()
+
+    report = verify_archive(archive)
+
+    details = {(p.kind, p.path): p.detail for p in report.problems}
+    assert details[("corrupt", str(photo))] == (
+        f"original is a symbolic link (to {outside}), not the stored file"
+    )
+    assert details[("corrupt", str(sidecar))] == "sidecar is unreadable: not a regular file"
+    assert [b.to_json() for b in report.chain.breaks] == [
+        {"seq": 1, "where": "file", "why": "events.jsonl is not a regular file"}
+    ]
+    with pytest.raises(ExportError, match="is a symbolic link"):
+        export_bag(archive, SearchQuery.parse(sha256=photo.parent.name), tmp_path / "bag")
+    assert not (tmp_path / "bag").exists()
+
+
 def test_a_broken_event_chain_fails_the_run(
     archive: Archive, server: FixtureServer, media: MediaSet
 ) -> None:

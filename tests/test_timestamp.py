@@ -206,6 +206,32 @@ def test_a_tampered_replaced_or_missing_token_is_reported(archive: Archive, tsa:
     (check,) = verify_chain(archive).timestamps
     assert not check.ok and "missing" in (check.why or "")
 
+    # a folder where the token belongs was an IsADirectoryError traceback
+    token.path.mkdir()
+    (check,) = verify_chain(archive).timestamps
+    assert (check.ok, check.why) == (False, "not a regular file")
+
+
+def test_a_token_renamed_to_another_entrys_name_is_named_so(
+    archive: Archive, tsa: LocalTSA
+) -> None:
+    """9.tsr renamed 8.tsr was "the chain was altered": only entries that still had a
+    token file were looked at for the entry the token stamps."""
+    fill(archive, 2)
+    token = timestamp_head(archive, tsa.url)
+    fill(archive, 2)
+    renamed = token.path.with_name(f"{token.seq - 1}.tsr")
+    token.path.rename(renamed)
+
+    report = verify_chain(archive)
+    assert report.breaks == []
+    bad = [(check.seq, check.why) for check in report.timestamps if not check.ok]
+    assert (
+        token.seq - 1,
+        f"is the token of entry {token.seq}, not of entry {token.seq - 1}: "
+        "token files were swapped",
+    ) in bad
+
 
 @pytest.mark.parametrize(
     ("mode", "message"),

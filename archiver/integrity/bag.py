@@ -56,6 +56,10 @@ class BagWriter:
     def copy(self, source: Path, name: str, *, expect_sha256: str | None = None) -> str:
         """Copy ``source`` to ``data/<name>``, hashing as it goes; with ``expect_sha256``
         the copy must have exactly those bytes (evidence is never exported corrupt)."""
+        if source.is_symlink():  # evidence is what the archive holds, not a link out
+            raise ExportError(
+                f"cannot export {source}: it is a symbolic link (run archiver verify)"
+            )
         target = self._target(name)
         digest = hashlib.sha256()
         size = 0

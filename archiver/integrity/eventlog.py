@@ -17,13 +17,13 @@ import json
 import logging
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any, Literal
 
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from archiver.archive import Archive
@@ -250,7 +250,7 @@ def flush_log(archive: Archive, *, rebuild: bool = False) -> int:
                 .execution_options(yield_per=_BATCH)
             )
             batch: list[bytes] = []
-            for event in rows:
+            for event in _readable(session, rows):
                 entry = entry_of(event)
                 why = _entry_problem(entry, event.sha256, last + written + len(batch) + 1, prev)
                 if why:  # a gap (a later flush continues) or an altered entry
@@ -556,14 +556,15 @@ def verify_chain(archive: Archive) -> ChainReport:
     with contextlib.ExitStack() as stack:
         # Entries reach the file after their commit, so the bytes the file holds now
         # are all in the snapshot the query below sees; later lines are left out.
-        stream = stack.enter_context(path.open("rb")) if path.exists() else None
+        readable = path.is_file()  # a folder or a pipe where the file belongs is a break
+        stream = stack.enter_context(path.open("rb")) if readable else None
         walker = _FileWalker(stream, _settled_size(stream) if stream else 0)
         session = stack.enter_context(archive.read_session())
         rows = session.scalars(
             select(Event).order_by(Event.seq).execution_options(yield_per=_BATCH)
         )
         prev, db_break = GENESIS, None
-        for event in rows:
+        for event in _readable(session, rows):
             if tokens is None:  # listed once the snapshot exists: a token file is placed
                 tokens = _token_files(archive.layout)  # before its entry is committed
             report.entries += 1
@@ -582,10 +583,15 @@ def verify_chain(archive: Archive) -> ChainReport:
                 recorded_tokens[event.payload["seq"]] = (event.seq, event.payload)
             session.expunge(event)
         walker.finish()
+        if (unreadable := not_json(session)) and db_break is None:
+            db_break = ChainBreak(unreadable[0], "database", "the entry's payload is not JSON")
     report.file_lines = walker.lines
     if walker.ended and walker.broken is None:
         report.unflushed = max(0, report.head_seq - walker.lines)
-    report.breaks = [b for b in (db_break, walker.broken) if b is not None]
+    file_break = walker.broken
+    if not readable and (path.exists() or path.is_symlink()):
+        file_break = ChainBreak(1, "file", f"{path.name} is not a regular file")
+    report.breaks = [b for b in (db_break, file_break) if b is not None]
     # Stamps of heads past the snapshot made while this ran are the next check's; one
     # the TSA signed before this began stamps entries the chain no longer has: both
     # copies cut at the same entry, which only the token still shows.
@@ -594,8 +600,35 @@ def verify_chain(archive: Archive) -> ChainReport:
         for seq, p in (tokens or {}).items()
         if seq <= report.head_seq or _signed_before(p, began - TSA_CLOCK_SKEW)
     }
-    report.timestamps = _check_tokens(archive.layout, made_before, stamped_hashes, recorded_tokens)
+    with archive.read_session() as session:
+        report.timestamps = _check_tokens(
+            archive.layout, made_before, stamped_hashes, recorded_tokens, session
+        )
     return report
+
+
+def not_json(session: Session) -> list[int]:
+    """Seqs of entries whose payload is not JSON: SQLite keeps it as text, which an
+    edit can break (PostgreSQL's ``json`` type refuses such a value)."""
+    if session.get_bind().dialect.name != "sqlite":
+        return []
+    return list(
+        session.scalars(
+            select(Event.seq).where(func.json_valid(Event.payload) == 0).order_by(Event.seq)
+        )
+    )
+
+
+def _readable(session: Session, rows: Iterable[Event]) -> Iterator[Event]:
+    """``rows`` up to the first batch holding an entry whose payload is not JSON (its
+    reading fails; `not_json` names it)."""
+    try:
+        yield from rows
+    except ValueError:  # json.JSONDecodeError, while loading a batch
+        unreadable = not_json(session)
+        if not unreadable:
+            raise
+        log_event("eventlog.not_json", logging.WARNING, seq=unreadable[0])
 
 
 def _signed_before(token: Path, moment: datetime) -> bool:
@@ -609,11 +642,11 @@ def _signed_before(token: Path, moment: datetime) -> bool:
         return True
 
 
-def _swapped(seq: int, imprint: str, hashes: dict[int, str]) -> str | None:
-    """Why a token stamps another stamped entry's hash: its file was swapped for that
-    entry's token (the chain itself may be whole)."""
-    other = next((n for n, sha256 in hashes.items() if n != seq and sha256 == imprint), None)
-    if other is None:
+def _swapped(seq: int, imprint: str, session: Session) -> str | None:
+    """Why a token stamps another entry's hash: its file was swapped for, or renamed
+    from, that entry's token (the chain itself may be whole)."""
+    other = session.scalar(select(Event.seq).where(Event.sha256 == imprint))
+    if other is None or other == seq:
         return None
     return f"is the token of entry {other}, not of entry {seq}: token files were swapped"
 
@@ -639,6 +672,7 @@ def _check_tokens(
     tokens: dict[int, Path],
     hashes: dict[int, str],
     recorded: dict[int, tuple[int, dict[str, Any]]],
+    session: Session,
 ) -> list[TimestampCheck]:
     # Imported here: ASN.1 and signature checking (33 ms) only when there are tokens.
     from archiver.integrity import tsp
@@ -652,7 +686,14 @@ def _check_tokens(
                 TimestampCheck(seq, where, False, f"missing: recorded by entry {recorded[seq][0]}")
             )
             continue
-        data = path.read_bytes()
+        try:
+            data = path.read_bytes() if path.is_file() else None
+        except OSError as exc:
+            checks.append(TimestampCheck(seq, where, False, f"unreadable: {exc.strerror}"))
+            continue
+        if data is None:  # a folder or a pipe named like a token
+            checks.append(TimestampCheck(seq, where, False, "not a regular file"))
+            continue
         why, gen_time = None, None
         try:
             token = tsp.parse_token(data)
@@ -662,7 +703,7 @@ def _check_tokens(
             else:
                 why = tsp.imprint_problem(token, bytes.fromhex(hashes[seq]))
                 if why is not None:
-                    why = _swapped(seq, token.hashed_message.hex(), hashes) or why
+                    why = _swapped(seq, token.hashed_message.hex(), session) or why
         except tsp.TokenError as exc:
             why = str(exc)
         if why is None and seq in recorded:

@@ -32,6 +32,7 @@ from archiver.integrity.eventlog import (
     flush_log,
     head,
     line_of,
+    not_json,
     record,
 )
 from archiver.integrity.fixity import sidecar_problems
@@ -313,6 +314,11 @@ def _plain(name: object) -> TypeGuard[str]:
 def _plan_events(session: Session, plan: _Plan, media_ids: list[int]) -> None:
     """Entries about the selected files and pages, the newest fixity and timestamp
     entries (archive-wide attestations), and the head."""
+    if unreadable := not_json(session):
+        raise ExportError(
+            f"the event log's entry {unreadable[0]} is not JSON in the database: it was "
+            "altered (run archiver verify)"
+        )
     chosen: dict[int, Event] = {}
     shas = [m["sha256"] for m in plan.media]
     for start in range(0, len(shas), _CHUNK):

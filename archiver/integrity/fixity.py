@@ -590,7 +590,10 @@ def _check_placed(
     hashed = 0
     if path.parent != home:
         problems.append(Problem("disagreement", sha256, str(path), _NOT_ADDRESS))
-    if rehash:
+    if path.is_symlink():  # whatever it points at, the archive no longer holds the bytes
+        detail = f"{what} is a symbolic link (to {os.readlink(path)}), not the stored file"
+        problems.append(Problem("corrupt", sha256, str(path), detail))
+    elif rehash:
         found, hashed = _hash_check(path, sha256, size_bytes, what)
         problems += found
     document, unreadable = _read_sidecar(path.parent / SIDECAR, sha256)

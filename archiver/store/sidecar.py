@@ -7,6 +7,8 @@ the sidecar is rewritten atomically after every change, never the original.
 from __future__ import annotations
 
 import json
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -131,8 +133,15 @@ def write_sidecar(directory: Path, document: dict[str, Any], tmp_dir: Path) -> P
 def read_sidecar(path: Path) -> dict[str, Any]:
     """A sidecar as written; raises OSError, or ValueError when it is not UTF-8 JSON of
     an object (a damaged or tampered file: verify reports it, export refuses it)."""
+    # opened without waiting, and read only if it is a file: a pipe put where the
+    # sidecar belongs held verify forever
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as stream:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ValueError("not a regular file")
+        raw = stream.read()
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(raw.decode("utf-8"))
     except RecursionError:
         raise ValueError("nested too deep") from None
     if not isinstance(data, dict):
