@@ -30,7 +30,9 @@ def sh(*args: str | Path, check: bool = True, **kwargs: object) -> int:
 def ensure_venv(extras: str) -> None:
     """Create .venv and install the project, again only when pyproject.toml changed
     (or when the test tools are wanted and were not installed yet)."""
-    if not (BIN / "python").exists():
+    if not _usable_venv():
+        # none yet, or one cut short (Ctrl-C, no ensurepip): made again from scratch
+        shutil.rmtree(VENV, ignore_errors=True)
         venv.create(VENV, with_pip=True)
     project = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
     installed = STAMP.read_text().split(":") if STAMP.exists() else []
@@ -47,6 +49,14 @@ def ensure_venv(extras: str) -> None:
         f"{ROOT}[{extras}]" if extras else ROOT,
     )
     STAMP.write_text(":".join([project, extras]) if extras else project)
+
+
+def _usable_venv() -> bool:
+    """.venv was created to the end: venv writes bin/python first and pip last."""
+    python = BIN / "python"
+    if not python.exists():
+        return False
+    return subprocess.run([python, "-c", "import pip"], stderr=subprocess.DEVNULL).returncode == 0
 
 
 def ensure_postgresql() -> None:
@@ -81,7 +91,7 @@ def ensure_browser() -> None:
 
 def run() -> int:
     ensure_venv("")
-    config = os.environ.get("ARCHIVER_CONFIG", str(ROOT / "config" / "archiver.toml"))
+    config = os.environ.get("ARCHIVER_CONFIG") or str(ROOT / "config" / "archiver.toml")
     command = [str(BIN / "archiver"), "--config", config, "--log-level", "info", "run"]
     print("+", " ".join([*command, *sys.argv[2:]]), flush=True)
     daemon = subprocess.Popen([*command, *sys.argv[2:]])

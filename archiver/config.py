@@ -172,7 +172,8 @@ class LivenessConfig(_Section):
     timeout: Duration = 15.0
     # POST a JSON event when an embed turns gone or restricted
     webhook_url: Annotated[str, AfterValidator(_http_url_or_none)] = ""
-    webhook_header: str = ""  # e.g. "Authorization: Bearer ..."; never logged
+    # e.g. "Authorization: Bearer ..."; never logged
+    webhook_header: Annotated[str, AfterValidator(_header_or_none)] = ""
 
 
 class WebConfig(_Section):
@@ -224,6 +225,14 @@ def _http_url(url: str) -> str:
     if not is_http_url(url):
         raise ValueError(f"not an http(s) URL: {url!r}")
     return url.strip()
+
+
+def _header_or_none(header: str) -> str:
+    """``Name: value``, or empty for none (without a colon it was dropped unsent)."""
+    name, colon, _ = header.partition(":")
+    if header.strip() and (not colon or not name.strip()):
+        raise ValueError('not a header: write it as "Name: value"')
+    return header
 
 
 def _http_url_or_none(url: str) -> str:
@@ -305,7 +314,7 @@ def config_from_dict(
     except ValidationError as exc:
         where = f"{source}: " if source else ""
         raise ConfigError(f"{where}{_describe(exc)}") from None
-    root = config.storage.root
+    root = config.storage.root.expanduser()  # "~/archive", as a shell would read it
     database = config.database
     if base_dir is not None:
         root = base_dir / root  # an absolute root stays what it is

@@ -64,11 +64,22 @@ def test_relative_storage_root_is_relative_to_the_config_file(config_file: Path)
         ("[liveness]\njitter = '0.2'\n", "liveness.jitter: Input should be a valid number"),
         ("[timestamp]\ntsa_url = 'tsa.example'\n", "timestamp.tsa_url: not an http(s) URL"),
         ("[liveness]\nwebhook_url = 'ftp://x.example/'\n", "liveness.webhook_url: not an http"),
+        # a header without a colon was accepted and never sent
+        ("[liveness]\nwebhook_header = 'Bearer abc'\n", "liveness.webhook_header: not a header"),
     ],
 )
 def test_bad_config_names_the_key(tmp_path: Path, body: str, message: str) -> None:
     with pytest.raises(ConfigError, match=re.escape(message)):
         load_config(write_config(tmp_path / "bad.toml", body))
+
+
+def test_a_storage_root_under_the_home_folder_is_read_as_a_shell_reads_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``root = "~/archive"`` made a folder named ``~`` beside the config file."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    config = load_config(write_config(tmp_path / "a.toml", '[storage]\nroot = "~/archive"\n'))
+    assert config.storage_root == tmp_path / "home" / "archive"
 
 
 def test_a_relative_sqlite_database_is_relative_to_the_config_file(
