@@ -346,7 +346,10 @@ class Daemon:
         logging.getLogger("apscheduler").setLevel(logging.ERROR)
 
         def every(seconds: float, work: Callable[[], object], name: str, **extra: Any) -> None:
-            # one turn at a time; a turn still busy makes the next one skip
+            # one turn at a time; a turn still busy makes the next one skip; a turn
+            # due while the process stalled runs late, once (APScheduler drops one
+            # over a second late: a dropped watchdog ping left systemd a whole
+            # interval without one, WatchdogSec, and it killed the service)
             scheduler.add_job(
                 self._guarded(work),
                 "interval",
@@ -354,6 +357,7 @@ class Daemon:
                 id=name,
                 max_instances=1,
                 coalesce=True,
+                misfire_grace_time=None,
                 **extra,
             )
 

@@ -12,6 +12,7 @@ import logging
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.archiving import settings, start_daemon, write_config
 
 from archiver import notify
 from archiver.config import Config
@@ -344,6 +346,35 @@ def notify_events() -> Iterator[list[logging.LogRecord]]:
     finally:
         logger.removeHandler(handler)
         logger.setLevel(level)
+
+
+def test_a_watchdog_ping_due_while_the_daemon_stalled_is_sent_late_not_dropped(
+    receiver: socket.socket, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A ping more than a second late (the process throttled at MemoryHigh, say) was
+    dropped as a misfire: the next came a whole interval later, at exactly WatchdogSec,
+    and systemd killed the service."""
+    monkeypatch.setenv("WATCHDOG_USEC", "6000000")  # a ping every 3 s
+    config = write_config(tmp_path / "a.toml", settings(tmp_path / "storage"))
+    daemon = start_daemon(config, log=tmp_path / "daemon.log")
+    try:
+        receiver.settimeout(30)
+        while b"READY=1" not in receiver.recv(4096):
+            pass
+        while receiver.recv(4096) != b"WATCHDOG=1":
+            pass
+        time.sleep(2.0)  # the next ping is due in 1 s: stall over it, to 1.5 s past it
+        daemon.send_signal(signal.SIGSTOP)
+        time.sleep(2.5)
+        daemon.send_signal(signal.SIGCONT)
+        resumed = time.monotonic()
+        receiver.settimeout(5)
+        while receiver.recv(4096) != b"WATCHDOG=1":
+            pass
+        assert time.monotonic() - resumed < 0.5  # not at the next turn, 1.5 s on
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(timeout=60)
 
 
 def test_ready_sends_ready_and_status(receiver: socket.socket) -> None:
