@@ -108,6 +108,26 @@ def test_the_default_config_file_is_valid() -> None:
     assert not config.network.allow_private_addresses
 
 
+def test_archived_files_take_the_umask_so_the_group_can_read_them(
+    config_file: Path, server: FixtureServer, media: MediaSet
+) -> None:
+    """Under the unit's UMask=0027 originals, sidecars and page versions were 0600
+    (written through mkstemp): the ``archiver`` group of investigators read nothing."""
+    server.add_file("/photo.jpg", media.photo_a)
+    server.add_page("/blog", "<article><p>Shelling reported:</p><img src='/photo.jpg'></article>")
+    done = subprocess.run(
+        cli_command(config_file, "capture", server.url("/blog")),
+        capture_output=True,
+        text=True,
+        umask=0o027,
+    )
+    assert done.returncode == 0, done.stderr
+    store = config_file.parent / "store"
+    placed = [p for top in ("media", "pages") for p in (store / top).rglob("*") if p.is_file()]
+    assert len(placed) == 4  # the photo, the page version, their sidecars
+    assert {oct(p.stat().st_mode & 0o777) for p in placed} == {"0o640"}
+
+
 def test_cli_capture_and_search_contract(
     config_file: Path, server: FixtureServer, media: MediaSet
 ) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import os
 import tempfile
 from collections.abc import Iterator
@@ -50,11 +51,34 @@ def locked_dir(path: Path) -> Iterator[None]:
         os.close(fd)  # releases the lock
 
 
+@functools.cache
+def file_mode() -> int:
+    """The mode a file the process creates gets (0o666 less the umask): what files
+    placed in the archive are given, as ``open`` would. ``mkstemp`` makes them 0600,
+    so the unit's ``UMask=0027`` did not let the ``archiver`` group read them."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # no /proc: read it by setting it (once, at the first file)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def _scratch(directory: Path, prefix: str, suffix: str) -> tuple[int, str]:
+    """``mkstemp`` (a new file no other process can take), with the umask's mode."""
+    fd, name = tempfile.mkstemp(dir=directory, prefix=prefix, suffix=suffix)
+    os.fchmod(fd, file_mode())
+    return fd, name
+
+
 @contextlib.contextmanager
 def temp_file(directory: Path, suffix: str = "") -> Iterator[tuple[Path, BinaryIO]]:
     """A new file in ``directory`` that is removed unless the caller moved it away."""
     directory.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=directory, suffix=suffix + ".part")
+    fd, name = _scratch(directory, "tmp", suffix + ".part")
     path = Path(name)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -93,7 +117,7 @@ def write_atomic(path: Path, data: bytes, *, tmp_dir: Path) -> None:
     """
     make_dirs(path.parent)
     tmp_dir.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=tmp_dir, prefix=f"{path.name}.", suffix=".part")
+    fd, name = _scratch(tmp_dir, f"{path.name}.", ".part")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
