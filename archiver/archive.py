@@ -10,7 +10,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, make_url
+from sqlalchemy import Engine, make_url, select
 from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -24,6 +24,7 @@ from archiver.index.db import (
     migrate,
     session_factory,
 )
+from archiver.index.models import Media
 from archiver.stopping import StopFlag
 from archiver.store.layout import Layout
 
@@ -69,14 +70,23 @@ class Archive:
         layout = Layout(config.storage_root)
         if not create:
             _check_exists(layout, config.database_url)
-        layout.create()
+        existed = layout.exists()
         engine = make_engine(config.database_url)
         try:
             if migrate_schema:
                 migrate(engine)
+                if not existed and _lists_files(engine):
+                    raise ConfigError(
+                        f"no archive at {layout.root} (no media/ and pages/ folders), but"
+                        " the index lists files: is its disk not mounted?"
+                    )
         except DatabaseError as exc:  # not a database at all (a damaged or foreign file)
             engine.dispose()
             raise database_unusable(exc, engine.url) from None
+        except ConfigError:
+            engine.dispose()
+            raise
+        layout.create()
         readers = session_factory(engine, read_only=True)
         archive = cls(config, engine, session_factory(engine), readers, layout)
         if engine.dialect.name == "sqlite":
@@ -143,6 +153,13 @@ def _database_failures() -> Iterator[None]:
         if not is_unavailable(exc):
             raise
         raise database_unavailable(exc) from exc
+
+
+def _lists_files(engine: Engine) -> bool:
+    """Whether the index holds a file: an index kept elsewhere (PostgreSQL) with an
+    empty storage root is a disk not mounted, not a new archive."""
+    with engine.connect() as connection:
+        return connection.execute(select(Media.id).limit(1)).first() is not None
 
 
 def _check_exists(layout: Layout, database_url: str) -> None:

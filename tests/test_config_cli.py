@@ -319,6 +319,8 @@ def test_a_database_that_cannot_be_reached_exits_1_so_the_service_is_restarted(
         '[storage]\nroot = "store"\n[database]\n'
         'url = "postgresql+psycopg://postgres@127.0.0.1:1/test?connect_timeout=2"\n',
     )
+    for folder in ("media", "pages"):  # an archive, whose index is down
+        (tmp_path / "store" / folder).mkdir(parents=True)
     for args in (["run", "--once"], ["search", "--json"]):
         result = run_cli(down, *args, timeout=60)
         assert result.returncode == 1, result.stderr
@@ -382,6 +384,25 @@ def test_search_arguments_that_are_no_text_or_no_hash_are_usage_errors(
     assert run_cli(config_file, "init").returncode == 0
     result = run_cli(config_file, "search", *args)
     assert (result.returncode, result.stderr.strip()) == (2, f"archiver: error: {said}")
+
+
+def test_a_daemon_refuses_an_empty_storage_root_whose_index_lists_files(
+    tmp_path: Path, pg_url: str, server: FixtureServer, media: MediaSet
+) -> None:
+    """With the index in PostgreSQL, a daemon started before the storage disk was
+    mounted made a new archive on the mount point (hidden once the disk came)."""
+    server.add_file("/photo.jpg", media.photo_a)
+    mounted = write_settings(tmp_path / "a.toml", settings(tmp_path / "disk", pg_url))
+    assert run_cli(mounted, "capture", server.url("/photo.jpg")).returncode == 0
+    (tmp_path / "mnt").mkdir()
+    unmounted = write_settings(tmp_path / "b.toml", settings(tmp_path / "mnt", pg_url))
+    result = run_cli(unmounted, "run", "--once")
+    assert (result.returncode, result.stderr.strip()) == (
+        2,
+        f"archiver: error: no archive at {tmp_path / 'mnt'} (no media/ and pages/ folders),"
+        " but the index lists files: is its disk not mounted?",
+    )
+    assert list((tmp_path / "mnt").iterdir()) == []
 
 
 def test_a_time_stamping_authority_that_is_no_url_is_a_usage_error(config_file: Path) -> None:
