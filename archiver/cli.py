@@ -538,8 +538,7 @@ def check(ctx: Context, page: str | None, status_filter: str | None, as_json: bo
 
     statuses = _statuses(status_filter)
     with ctx.archive(existing=True) as archive:
-        with archive.session() as session:
-            sync_targets(session, utcnow())
+        sync_targets(archive, utcnow())
         with archive.read_session() as session:
             targets = targets_for(session, page)
         if page is not None and not targets:

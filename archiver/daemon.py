@@ -49,6 +49,9 @@ if TYPE_CHECKING:
     from archiver.web.server import Background
 
 LOCK_NAME = "daemon.lock"
+#: New embeds get their liveness check rows at most this often (seconds): finding them
+#: reads every embed.
+SYNC_EVERY = 60.0
 
 
 class AlreadyRunning(ArchiverError):
@@ -107,6 +110,7 @@ class Daemon:
         self.notifier = Notifier.from_environment()
         self.checker = LivenessChecker.open(archive) if config.liveness.enabled else None
         self.checking: set[Future[object]] = set()
+        self.synced_at = -SYNC_EVERY  # when new embeds were last given check rows
         self.lease = timedelta(seconds=config.daemon.lease)
         self.unavailable = UnavailableLog()
 
@@ -250,8 +254,9 @@ class Daemon:
         if room <= 0:
             return 0
         self.checker.send_owed()  # webhook events a receiver was down for
-        with self.archive.session() as session:
-            sync_targets(session, utcnow())
+        if time.monotonic() - self.synced_at >= SYNC_EVERY:
+            sync_targets(self.archive, utcnow())
+            self.synced_at = time.monotonic()
         with self.archive.session() as session:
             due = claim_due_checks(session, utcnow(), room)
         for target in due:

@@ -183,8 +183,8 @@ def test_search_and_report_by_the_live_page_include_its_older_pages(
     assert pages == {live, f"{live}?page=2", f"{live}?page=3"}
     assert [row.embed.url.rsplit("/", 1)[1] for row in report] == ["C.jpg", "B.jpg", "A.jpg"]
     assert len(only_page_two) == 1
-    with archive.session() as session:  # `archiver check LIVE` checks them all too
-        sync_targets(session, utcnow())
+    sync_targets(archive, utcnow())  # `archiver check LIVE` checks them all too
+    with archive.read_session() as session:
         checked = {target.url.rsplit("/", 1)[1] for target in targets_for(session, live)}
     assert checked == {"live", "C.jpg", "B.jpg", "A.jpg"}
 

@@ -60,27 +60,39 @@ class Target:
     platform: str | None
 
 
-def sync_targets(session: Session, now: datetime) -> None:
-    """Give every embed URL and every page with embeds a check row (new ones due now)."""
-    new_embeds = session.execute(
-        select(Embed.url, Embed.kind, Embed.platform)
-        .where(~exists().where(LinkCheck.url == Embed.url))
-        .distinct()
-    ).all()
-    new_pages = session.scalars(
-        select(Page.url)
-        .where(exists().where(Embed.page_id == Page.id))
-        .where(~exists().where(LinkCheck.url == Page.url))
-    ).all()
+def sync_targets(archive: Archive, now: datetime) -> int:
+    """Give every embed URL and every page with embeds a check row (new ones due now);
+    how many were added.
+
+    The rows missing are found in a read, which takes no write lock: a scan of every
+    embed (half a second at 500,000) held SQLite's for its whole length, every ten
+    seconds, and captures waited. The new rows are written in a short transaction.
+    """
+    with archive.read_session() as session:
+        new_embeds = session.execute(
+            select(Embed.url, Embed.kind, Embed.platform)
+            .where(~exists().where(LinkCheck.url == Embed.url))
+            .distinct()
+        ).all()
+        new_pages = session.scalars(
+            select(Page.url)
+            .where(exists().where(Embed.page_id == Page.id))
+            .where(~exists().where(LinkCheck.url == Page.url))
+        ).all()
     rows = [
         {"url": url, "kind": kind, "platform": platform} for url, kind, platform in new_embeds
     ] + [{"url": url, "kind": "page", "platform": None} for url in new_pages]
+    if not rows:
+        return 0
     common = {"next_check_at": now, "consecutive_errors": 0, "created_at": now}
-    insert_ignoring_duplicates(
-        session,
-        LinkCheck.__table__,  # type: ignore[arg-type]
-        [{**row, **common} for row in {r["url"]: r for r in rows}.values()],
-    )
+    unique = {row["url"]: row for row in rows}
+    with archive.session() as session:  # a row another process added meanwhile stays
+        insert_ignoring_duplicates(
+            session,
+            LinkCheck.__table__,  # type: ignore[arg-type]
+            [{**row, **common} for row in unique.values()],
+        )
+    return len(unique)
 
 
 def interleave_by_host(targets: list[Target]) -> list[Target]:
