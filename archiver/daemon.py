@@ -31,6 +31,7 @@ from typing import IO, TYPE_CHECKING, Any
 from archiver import jobs
 from archiver.archive import Archive
 from archiver.capture import Capturer
+from archiver.clock import ClockWatch, due_now, recorded_ahead
 from archiver.errors import ArchiverError, ArchiveUnavailable, ConfigError, Interrupted
 from archiver.fetch.http import HttpFetcher
 from archiver.index.models import utcnow
@@ -127,6 +128,10 @@ class Daemon:
         with self.archive.session() as session:
             sync_config_sources(session, self.config.sources, self.config.polling.default_every)
         retried = self._retry_for_new_ytdlp()
+        with self.archive.session() as session:
+            ahead = recorded_ahead(session, utcnow())
+            if ahead is not None:  # written by a clock that ran ahead, since set back
+                self._made_due(due_now(session, utcnow()), ahead.total_seconds())
         placed, owed = Capturer(self.archive).recover()
         log_event(
             "daemon.start",
@@ -384,8 +389,14 @@ class Daemon:
         self.notifier.ready("polling sources and draining the capture queue")
         log_event("daemon.ready")
         try:
+            clock = ClockWatch()
             while not self.stop_requested.wait(timeout=5.0):
-                pass
+                if back := clock.set_back():
+                    # the scheduler's turns follow the wall clock: each would wait it out
+                    for job in scheduler.get_jobs():
+                        job.modify(next_run_time=datetime.now(UTC))
+                    with self.archive.session() as session:
+                        self._made_due(due_now(session, utcnow()), back)
         finally:
             # Periodic work still running submits nothing more, and is not waited for
             # here: the fixity check and polls stop on the stop event, and the grace
@@ -396,6 +407,16 @@ class Daemon:
             if web is not None:
                 web.stop()
             self.shutdown()
+
+    @staticmethod
+    def _made_due(moved: int, seconds: float) -> None:
+        log_event(
+            "daemon.clock_set_back",
+            logging.WARNING,
+            seconds=round(seconds),
+            made_due=moved,
+            reason="the clock was set back: what was scheduled meanwhile is due now",
+        )
 
     def _guarded(self, work: Callable[[], object]) -> Callable[[], None]:
         """Periodic work that reports an unavailable archive (disk full, database gone)

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from support import FixtureServer, MediaSet, make_photo
 from support.archiving import run_cli, settings, start_daemon, write_config
 
+from archiver import clock
 from archiver.index.models import CaptureJob, Embed, Media, Source, utcnow
 
 RSS = """<?xml version="1.0" encoding="utf-8"?>
@@ -116,6 +117,47 @@ def test_feed_source_entries_and_their_pages_are_archived(
 
     again = archive.cli("run", "--once")  # not due yet: nothing polled
     assert again.returncode == 0 and server.hits("/feed") == 1
+
+
+def test_what_a_clock_running_ahead_scheduled_is_due_once_it_is_set_back(
+    archive: Archive, server: FixtureServer, media: MediaSet
+) -> None:
+    """A daemon run under a clock two days ahead (then corrected by NTP) left every
+    poll, check and retry two days out: the next run polled nothing, without a word."""
+    server.add_file("/media/photo_a.jpg", media.photo_a)
+    server.add_page("/live", "<article><p>Shelling:</p><img src='/media/photo_a.jpg'></article>")
+    archive.cli("source", "add", server.url("/live"), "--every", "10m")
+    assert archive.cli("run", "--once").returncode == 0
+    polled = server.hits("/live")
+    assert archive.cli("run", "--once").returncode == 0 and server.hits("/live") == polled
+    ahead = utcnow() + timedelta(days=2)  # what the clock ahead recorded
+    engine = create_engine(archive.db_url)
+    with Session(engine) as session, session.begin():
+        session.execute(
+            update(Source).values(last_polled_at=ahead, next_poll_at=ahead + timedelta(minutes=10))
+        )
+        session.execute(update(CaptureJob).values(state="failed", next_attempt_at=ahead))
+    engine.dispose()
+
+    result = archive.cli("--log-level", "info", "run", "--once")
+
+    assert "event=daemon.clock_set_back" in result.stderr
+    assert server.hits("/live") > polled  # polled again now, not in two days
+    (source,) = archive.query(select(Source))
+    assert source.next_poll_at < ahead  # type: ignore[attr-defined]
+    assert all(job.state == "done" for job in archive.query(select(CaptureJob)))  # type: ignore[attr-defined]
+
+
+def test_the_clock_watch_sees_the_wall_clock_set_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    wall = [1_000_000.0]
+    monkeypatch.setattr(clock.time, "time", lambda: wall[0])
+    watch = clock.ClockWatch()
+    wall[0] -= 30  # within a minute: NTP's business
+    assert watch.set_back() == 0.0
+    wall[0] -= 3600
+    assert watch.set_back() == pytest.approx(3600, abs=1)
+    wall[0] += 7200  # set forward: what is overdue runs anyway
+    assert watch.set_back() == 0.0
 
 
 def test_live_page_update_is_archived_and_a_removed_embed_is_recorded(
