@@ -78,7 +78,8 @@ class Archive:
                 if not existed and _lists_files(engine):
                     raise ConfigError(
                         f"no archive at {layout.root} (no media/ and pages/ folders), but"
-                        " the index lists files: is its disk not mounted?"
+                        " the index lists files: is its disk not mounted? (to go on with"
+                        " an empty root, make those folders)"
                     )
         except DatabaseError as exc:  # not a database at all (a damaged or foreign file)
             engine.dispose()

@@ -400,7 +400,8 @@ def test_a_daemon_refuses_an_empty_storage_root_whose_index_lists_files(
     assert (result.returncode, result.stderr.strip()) == (
         2,
         f"archiver: error: no archive at {tmp_path / 'mnt'} (no media/ and pages/ folders),"
-        " but the index lists files: is its disk not mounted?",
+        " but the index lists files: is its disk not mounted? (to go on with an empty"
+        " root, make those folders)",
     )
     assert list((tmp_path / "mnt").iterdir()) == []
 

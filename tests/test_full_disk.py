@@ -147,8 +147,14 @@ def test_a_daemon_on_a_full_disk_keeps_running_and_retries_without_counting(
         assert job["attempts"] == 0 and job["next_attempt_at"] > soon, job
 
     # the archivist frees space; a capture of the page now takes every file at once
-    (again,) = on_small_disk(
-        disk, "64m", [Step(cli_command(config, "capture", page, "--json"))], tmp_path / "out2"
+    # (the emulated disk cannot outlive its run: the next is new, and a daemon refuses
+    # an empty root whose index lists files unless its folders are made on purpose)
+    layout = ["mkdir", "-p", str(storage / "media"), str(storage / "pages")]
+    (_, again) = on_small_disk(
+        disk,
+        "64m",
+        [Step(layout), Step(cli_command(config, "capture", page, "--json"))],
+        tmp_path / "out2",
     )
     assert again.returncode == 0, again.stdout + again.stderr
     items = json.loads(again.stdout)["items"]
