@@ -154,8 +154,7 @@ def build_newsroom(
     server.add_page(
         "/player/1", "<html><body><p>This video is no longer available.</p></body></html>"
     )
-    with archive.session() as session:
-        sync_targets(session, utcnow())
+    sync_targets(archive, utcnow())
     with archive.read_session() as session:
         targets = targets_for(session, None)
     checker = LivenessChecker.open(archive)
