@@ -74,18 +74,25 @@ def ensure_postgresql() -> None:
             sh("pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "start", check=False)
 
 
-def ensure_browser() -> None:
-    """The web tests drive Debian's Chromium and ChromeDriver; install them if missing."""
-    if Path("/usr/bin/chromium").exists() and Path("/usr/bin/chromedriver").exists():
+def ensure_debian_packages() -> None:
+    """What tests need from Debian: Chromium and ChromeDriver (the web tests drive
+    them) and libfaketime (a daemon's clock set back); installed if missing."""
+    wanted = {
+        "chromium": Path("/usr/bin/chromium").exists(),
+        "chromium-driver": Path("/usr/bin/chromedriver").exists(),
+        "libfaketime": any(Path("/usr/lib").glob("*/faketime/libfaketime.so.1")),
+    }
+    missing = [package for package, present in wanted.items() if not present]
+    if not missing:
         return
     if shutil.which("apt-get") and os.geteuid() == 0:
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
         sh("apt-get", "update", "-q", env=env)
-        sh("apt-get", "install", "-y", "-q", "chromium", "chromium-driver", env=env)
+        sh("apt-get", "install", "-y", "-q", *missing, env=env)
         return
     sys.exit(
-        "the browser tests need Chromium and ChromeDriver: "
-        "apt-get install chromium chromium-driver (as root)"
+        f"the tests need Debian's {', '.join(missing)}: "
+        f"apt-get install {' '.join(missing)} (as root)"
     )
 
 
@@ -106,7 +113,7 @@ def run() -> int:
 def test() -> int:
     ensure_venv("test")
     ensure_postgresql()
-    ensure_browser()
+    ensure_debian_packages()
     for step in (
         [BIN / "ruff", "check", "archiver", "tests", "bench", "dev.py"],
         [BIN / "ruff", "format", "--check", "archiver", "tests", "bench", "dev.py"],

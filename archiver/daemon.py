@@ -384,12 +384,12 @@ class Daemon:
         interval = self.notifier.watchdog_interval()
         if interval:
             every(interval, self.heartbeat, "watchdog")
+        clock = ClockWatch()  # before the turns are first timed by the wall clock
         web = self._start_web()
         scheduler.start()
         self.notifier.ready("polling sources and draining the capture queue")
         log_event("daemon.ready")
         try:
-            clock = ClockWatch()
             while not self.stop_requested.wait(timeout=5.0):
                 if back := clock.set_back():
                     # the scheduler's turns follow the wall clock: each would wait it out

@@ -148,6 +148,39 @@ def test_what_a_clock_running_ahead_scheduled_is_due_once_it_is_set_back(
     assert all(job.state == "done" for job in archive.query(select(CaptureJob)))  # type: ignore[attr-defined]
 
 
+def _faketime() -> str:
+    """Debian's libfaketime (dev.py installs it): a process's wall clock, set at will."""
+    found = sorted(Path("/usr/lib").glob("*/faketime/libfaketime.so.1"))
+    assert found, "libfaketime is missing: python3 dev.py test installs it"
+    return str(found[0])
+
+
+def test_a_running_daemon_whose_clock_is_set_back_polls_on(
+    archive: Archive,
+    server: FixtureServer,
+    daemons: list[subprocess.Popen[bytes]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Its clock an hour ahead, then set right: APScheduler's turns follow the wall
+    clock, so the next poll waited the hour out, and a source added meanwhile too."""
+    server.add_page("/live", "<article><p>Nothing yet.</p></article>")
+    clock_file = tmp_path / "clock"
+    clock_file.write_text("+1h\n")
+    monkeypatch.setenv("LD_PRELOAD", _faketime())
+    monkeypatch.setenv("FAKETIME_TIMESTAMP_FILE", str(clock_file))
+    monkeypatch.setenv("FAKETIME_NO_CACHE", "1")
+    monkeypatch.setenv("DONT_FAKE_MONOTONIC", "1")
+    daemons.append(start_daemon(archive.config, log=archive.log))
+    wait_for(lambda: "event=daemon.ready" in archive.log.read_text(), what="the daemon")
+    clock_file.write_text("+0\n")  # NTP steps the clock back an hour
+    for name in ("LD_PRELOAD", "FAKETIME_TIMESTAMP_FILE"):
+        monkeypatch.delenv(name)
+    archive.cli("source", "add", server.url("/live"), "--every", "1h")  # due now
+    wait_for(lambda: server.hits("/live"), timeout=30, what="a poll")
+    assert "event=daemon.clock_set_back" in archive.log.read_text()
+
+
 def test_the_clock_watch_sees_the_wall_clock_set_back(monkeypatch: pytest.MonkeyPatch) -> None:
     wall = [1_000_000.0]
     monkeypatch.setattr(clock.time, "time", lambda: wall[0])
