@@ -68,25 +68,23 @@ class Archive:
         and reported it intact.
         """
         layout = Layout(config.storage_root)
-        if not create:
-            _check_exists(layout, config.database_url)
         existed = layout.exists()
+        if not create:
+            _check_exists(layout, existed, config.database_url)
         engine = make_engine(config.database_url)
         try:
             if migrate_schema:
                 migrate(engine)
-                if not existed and _lists_files(engine):
-                    raise ConfigError(
-                        f"no archive at {layout.root} (no media/ and pages/ folders), but"
-                        " the index lists files: is its disk not mounted? (to go on with"
-                        " an empty root, make those folders)"
-                    )
         except DatabaseError as exc:  # not a database at all (a damaged or foreign file)
             engine.dispose()
             raise database_unusable(exc, engine.url) from None
-        except ConfigError:
+        if not existed and migrate_schema and _lists_files(engine):
             engine.dispose()
-            raise
+            raise ConfigError(
+                f"no archive at {layout.root} (no media/ and pages/ folders), but"
+                " the index lists files: is its disk not mounted? (to go on with"
+                " an empty root, make those folders)"
+            )
         layout.create()
         readers = session_factory(engine, read_only=True)
         archive = cls(config, engine, session_factory(engine), readers, layout)
@@ -163,10 +161,10 @@ def _lists_files(engine: Engine) -> bool:
         return connection.execute(select(Media.id).limit(1)).first() is not None
 
 
-def _check_exists(layout: Layout, database_url: str) -> None:
+def _check_exists(layout: Layout, existed: bool, database_url: str) -> None:
     """Raise ConfigError unless the storage root (and a SQLite index file) is there."""
     missing = None
-    if not layout.exists():
+    if not existed:
         missing = "no media/ and pages/ folders"
     elif (index := _sqlite_file(database_url)) is not None and not index.is_file():
         missing = f"no index file {index}"

@@ -128,10 +128,10 @@ class Daemon:
         with self.archive.session() as session:
             sync_config_sources(session, self.config.sources, self.config.polling.default_every)
         retried = self._retry_for_new_ytdlp()
-        with self.archive.session() as session:
+        with self.archive.read_session() as session:
             ahead = recorded_ahead(session, utcnow())
-            if ahead is not None:  # written by a clock that ran ahead, since set back
-                self._made_due(due_now(session, utcnow()), ahead.total_seconds())
+        if ahead is not None:  # written by a clock that ran ahead, since set back
+            self._catch_up(ahead.total_seconds())
         placed, owed = Capturer(self.archive).recover()
         log_event(
             "daemon.start",
@@ -395,8 +395,7 @@ class Daemon:
                     # the scheduler's turns follow the wall clock: each would wait it out
                     for job in scheduler.get_jobs():
                         job.modify(next_run_time=datetime.now(UTC))
-                    with self.archive.session() as session:
-                        self._made_due(due_now(session, utcnow()), back)
+                    self._catch_up(back)
         finally:
             # Periodic work still running submits nothing more, and is not waited for
             # here: the fixity check and polls stop on the stop event, and the grace
@@ -408,8 +407,10 @@ class Daemon:
                 web.stop()
             self.shutdown()
 
-    @staticmethod
-    def _made_due(moved: int, seconds: float) -> None:
+    def _catch_up(self, seconds: float) -> None:
+        """The clock was set back ``seconds``: what was scheduled meanwhile is due now."""
+        with self.archive.session() as session:
+            moved = due_now(session, utcnow())
         log_event(
             "daemon.clock_set_back",
             logging.WARNING,

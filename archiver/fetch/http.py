@@ -251,9 +251,6 @@ class HttpFetcher:
     def close(self) -> None:
         self.client.close()
 
-    def _check_stop(self) -> None:
-        self.stop.check()
-
     def _page_limit(self) -> _Limit:
         return _Limit("page", "network.page_deadline", self.network.page_deadline)
 
@@ -277,7 +274,7 @@ class HttpFetcher:
         except (httpx.InvalidURL, UnicodeError):  # or a control character
             raise FetchError(f"unsupported URL: {url}", retryable=False) from None
         with self.limiter.slot(url):
-            self._check_stop()
+            self.stop.check()
             deadline = _Deadline(url, limit)
             token = _DEADLINE.set(deadline)
             try:
@@ -286,7 +283,7 @@ class HttpFetcher:
             except BlockedAddressError:
                 raise
             except (httpx.HTTPError, *_BAD_URL, FetchError) as exc:
-                self._check_stop()  # the connection was cut at shutdown: not the item's fault
+                self.stop.check()  # the connection was cut at shutdown: not the item's fault
                 raise _reason(exc, url) from None
             finally:
                 _DEADLINE.reset(token)
@@ -310,7 +307,7 @@ class HttpFetcher:
         chunks: list[bytes] = []
         size = 0
         for chunk in _decoded(raw, url):
-            self._check_stop()
+            self.stop.check()
             size += len(chunk)
             if size > cap:
                 raise FetchError(f"page too large: more than {cap} bytes", retryable=False)
@@ -387,7 +384,7 @@ class HttpFetcher:
         head = b""
         try:
             for chunk in _decoded(raw, response.url):
-                self._check_stop()
+                self.stop.check()
                 if len(head) < HEAD_BYTES:
                     head += chunk[: HEAD_BYTES - len(head)]
                 hasher.update(chunk)
@@ -397,7 +394,7 @@ class HttpFetcher:
                 deadline.check()
                 sink.write(chunk)
         except httpx.HTTPError as exc:
-            self._check_stop()  # the connection was cut at shutdown: not the item's fault
+            self.stop.check()  # the connection was cut at shutdown: not the item's fault
             raise _reason(exc, response.url) from None
         except OSError as exc:
             raise storage_error(exc, "cannot write to the archive") from None

@@ -134,7 +134,7 @@ def export_bag(
 
     existed = out.exists()
     try:
-        return _write(archive, plan, description, out, existed, zip=zip, organization=organization)
+        return _write(archive, plan, description, out, target, existed, organization)
     except BaseException as exc:  # a bag is whole and recorded in the log, or not there
         _clear(out, existed)
         if zip:
@@ -149,12 +149,13 @@ def _write(
     plan: _Plan,
     description: str,
     out: Path,
+    target: Path,
     existed: bool,
-    *,
-    zip: bool,
     organization: str | None,
 ) -> ExportReport:
-    target = out.with_name(out.name + ".zip") if zip else out
+    """The bag at ``out``, serialized to ``target`` when that is another (a zip), and
+    its ``export`` entry."""
+    zip = target != out
     writer = BagWriter(out)
     _fill(writer, archive.layout, plan, description)
     info = _bag_info(plan, description, organization or _configured_organization(archive))
