@@ -392,10 +392,10 @@ class Daemon:
         try:
             while not self.stop_requested.wait(timeout=5.0):
                 if back := clock.set_back():
+                    self._catch_up(back)  # the schedules first, then the turns that read them
                     # the scheduler's turns follow the wall clock: each would wait it out
                     for job in scheduler.get_jobs():
                         job.modify(next_run_time=datetime.now(UTC))
-                    self._catch_up(back)
         finally:
             # Periodic work still running submits nothing more, and is not waited for
             # here: the fixity check and polls stop on the stop event, and the grace
