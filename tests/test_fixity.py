@@ -30,9 +30,11 @@ from archiver.integrity.bag import ExportError
 from archiver.integrity.eventlog import file_head, flush_log, log_path, rebuild_log
 from archiver.integrity.export import export_bag
 from archiver.integrity.fixity import (
+    FULL_CHECK_PARTS,
     SLICE_LOCK,
     Part,
     Problem,
+    _load,
     _recheck,
     due_part,
     run_due_slice,
@@ -626,9 +628,8 @@ def test_a_sample_checks_that_many_originals_and_still_the_chain(
 
 
 def test_parts_cover_every_object_exactly_once(
-    sqlite_archive: Archive, server: FixtureServer, media: MediaSet
+    archive: Archive, server: FixtureServer, media: MediaSet
 ) -> None:
-    archive = sqlite_archive
     originals = build(archive, server, media)
     stray = originals["photo_a"].parent / "stray.txt"
     stray.write_text("x")
@@ -636,6 +637,17 @@ def test_parts_cover_every_object_exactly_once(
     assert sum(r.originals for r in reports) == 3 and sum(r.pages for r in reports) == 1
     assert sum(r.files_hashed for r in reports) == 4
     assert [p.path for r in reports for p in r.problems] == [str(stray)]
+    # the database picks a part's rows, as `Part.holds` would (a full run goes part by part)
+    everything = _load(archive)
+    for count in (3, 7, FULL_CHECK_PARTS):
+        for index in range(count):
+            part = Part(index, count)
+            originals_in, snapshots_in = _load(archive, part=part)
+            assert originals_in == [o for o in everything[0] if part.holds(o.sha256)]
+            assert snapshots_in == [s for s in everything[1] if part.holds(s.sha256)]
+    full = verify_archive(archive, record_event=False)
+    assert (full.originals, full.pages, full.files_hashed) == (3, 1, 4)
+    assert [p.path for p in full.problems] == [str(stray)]
     with pytest.raises(ValueError):
         Part(3, 3)
 

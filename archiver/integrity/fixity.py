@@ -10,6 +10,7 @@ run as a ``fixity`` entry in that chain.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import itertools
 import json
@@ -26,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from sqlalchemy import Executable, func, select, text
+from sqlalchemy import ColumnElement, Executable, Select, func, select, text
 from sqlalchemy.orm import Session
 
 from archiver.archive import Archive
@@ -62,10 +63,11 @@ KINDS: tuple[Kind, ...] = ("missing", "corrupt", "orphan", "disagreement", "chai
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _HEX2 = re.compile(r"[0-9a-f]{2}")
 _NOT_ADDRESS = "indexed path is not its content address"
-EVENT_PROBLEMS = 20
-_BATCH = (
-    500  # hashes per IN (...) query  # problems named in the fixity entry; the rest are counted
-)
+EVENT_PROBLEMS = 20  # problems named in the fixity entry; the rest are counted
+_BATCH = 500  # hashes per IN (...) query
+#: A full check goes through the archive in this many parts (`Part`), so what it holds
+#: in memory at once is the index rows and results of one part, not of every file.
+FULL_CHECK_PARTS = 16
 
 
 @dataclass(frozen=True)
@@ -248,41 +250,22 @@ def verify_archive(
         raise ArchiverError("--sample must be at least 1")
     started = time.monotonic()
     layout = archive.layout
-    scope = "full"
-    originals, snapshots = _load(archive)
-    if sample is not None:
-        scope = f"sample of {sample}"
-        originals = random.SystemRandom().sample(originals, min(sample, len(originals)))
-        snapshots = []
-    elif part is not None:
-        scope = f"part {part.index}/{part.count}"
-        originals = [o for o in originals if part.holds(o.sha256)]
-        snapshots = [s for s in snapshots if part.holds(s.sha256)]
-    report = FixityReport(scope, str(layout.root), originals=len(originals), pages=len(snapshots))
-
-    checks: list[Callable[[], _Checked]] = [
-        *(lambda o=o: _check_original(layout, o) for o in originals),
-        *(lambda s=s: _check_snapshot(layout, s) for s in snapshots),
-    ]
-
     halt = stop or archive.stop
-
-    def run(check: Callable[[], _Checked]) -> _Checked:
-        if halt.is_set():  # the daemon is shutting down: stop between files
-            raise Interrupted("fixity check interrupted by shutdown; nothing recorded")
-        return check()
-
-    checked = run_parallel(checks, run, workers or default_workers())
-    problems = [p for c in checked for p in c.problems]
-    report.files_hashed = sum(1 for c in checked if c.hashed)
-    report.bytes_hashed = sum(c.hashed for c in checked)
-
-    if sample is None:
-        allowed: dict[Path, set[str]] = {}
-        for c in checked:
-            allowed.setdefault(c.directory, set()).update(c.names)
-        problems += _orphans(layout, layout.media_root, allowed, part)
-        problems += _orphans(layout, layout.pages_root, allowed, part)
+    if sample is not None:
+        report = FixityReport(f"sample of {sample}", str(layout.root))
+        originals, _ = _load(archive, _sampled(archive, sample))
+        problems = _check_all(report, layout, originals, [], halt, workers).problems
+    else:
+        scope = "full" if part is None else f"part {part.index}/{part.count}"
+        report = FixityReport(scope, str(layout.root))
+        problems = []
+        parts = [part] if part else [Part(i, FULL_CHECK_PARTS) for i in range(FULL_CHECK_PARTS)]
+        for each in parts:
+            originals, snapshots = _load(archive, part=each)
+            checked = _check_all(report, layout, originals, snapshots, halt, workers)
+            problems += checked.problems
+            problems += _orphans(layout, layout.media_root, checked.allowed, each)
+            problems += _orphans(layout, layout.pages_root, checked.allowed, each)
         if part is None or part.index == 0:
             problems += _stale_scratch(layout)
     problems = _recheck(archive, problems)
@@ -299,6 +282,57 @@ def verify_archive(
     if record_event:
         report.event_seq = record(archive, "fixity", report.summary()).seq
     return report
+
+
+@dataclass
+class _Results:
+    problems: list[Problem]
+    allowed: dict[Path, set[str]]  # the names that belong in each object's folder
+
+
+def _check_all(
+    report: FixityReport,
+    layout: Layout,
+    originals: list[_Original],
+    snapshots: list[_Snapshot],
+    halt: threading.Event,
+    workers: int | None,
+) -> _Results:
+    """Check these originals and snapshots (several threads) and count them in ``report``."""
+    checks: list[Callable[[], _Checked]] = [
+        *(lambda o=o: _check_original(layout, o) for o in originals),
+        *(lambda s=s: _check_snapshot(layout, s) for s in snapshots),
+    ]
+
+    def run(check: Callable[[], _Checked]) -> _Checked:
+        if halt.is_set():  # the daemon is shutting down: stop between files
+            raise Interrupted("fixity check interrupted by shutdown; nothing recorded")
+        return check()
+
+    results = _Results([], {})
+    for checked in run_parallel(checks, run, workers or default_workers()):
+        results.problems += checked.problems
+        results.allowed.setdefault(checked.directory, set()).update(checked.names)
+        report.files_hashed += 1 if checked.hashed else 0
+        report.bytes_hashed += checked.hashed
+    report.originals += len(originals)
+    report.pages += len(snapshots)
+    return results
+
+
+def _sampled(archive: Archive, size: int) -> set[str]:
+    """The SHA-256s of ``size`` originals drawn at random (reservoir sampling: the
+    index is read once, and only the sample is held)."""
+    chance = random.SystemRandom()
+    kept: list[str] = []
+    with archive.read_session() as session:
+        shas = session.scalars(select(Media.sha256).execution_options(yield_per=_BATCH))
+        for seen, sha256 in enumerate(shas):
+            if seen < size:
+                kept.append(sha256)
+            elif (slot := chance.randrange(seen + 1)) < size:
+                kept[slot] = sha256
+    return set(kept)
 
 
 def due_part(
@@ -368,9 +402,10 @@ def _slice_claimed(archive: Archive, part: Part) -> Iterator[bool]:
 
 
 def _load(
-    archive: Archive, only: set[str] | None = None
+    archive: Archive, only: set[str] | None = None, part: Part | None = None
 ) -> tuple[list[_Original], list[_Snapshot]]:
-    """Originals and distinct page snapshots as indexed (all, or those in ``only``)."""
+    """Originals and distinct page snapshots as indexed: all, those in ``only``, or
+    those of ``part`` (chosen by the database: the rows of other parts are not read)."""
     media_query = select(
         Media.id,
         Media.sha256,
@@ -391,29 +426,20 @@ def _load(
         PageSnapshot.sha256, PageSnapshot.size_bytes, PageSnapshot.path, func.count()
     ).group_by(PageSnapshot.sha256, PageSnapshot.size_bytes, PageSnapshot.path)
     wanted = sorted(only) if only is not None else None
-    batches = (
-        [(media_query, page_query)]
+    scopes: list[_Scope | None] = (
+        [None if part is None else functools.partial(_in_part, part=part)]
         if wanted is None
-        else [
-            (
-                media_query.where(Media.sha256.in_(wanted[i : i + _BATCH])),
-                page_query.where(PageSnapshot.sha256.in_(wanted[i : i + _BATCH])),
-            )
-            for i in range(0, len(wanted), _BATCH)
-        ]
+        else [_among(wanted[i : i + _BATCH]) for i in range(0, len(wanted), _BATCH)]
     )
     originals: list[_Original] = []
     snapshots: set[_Snapshot] = set()
     with archive.read_session() as session:
-        counts: dict[int, int] = {
-            media_id: n
-            for media_id, n in session.execute(
-                select(Sighting.media_id, func.count()).group_by(Sighting.media_id)
+        for scope in scopes:
+            media_ids = None if scope is None else select(Media.id).where(scope(Media.sha256))
+            sightings = _sighting_facts(session, media_ids)
+            rows = session.execute(
+                media_query if scope is None else media_query.where(scope(Media.sha256))
             )
-        }
-        for media_batch, page_batch in batches:
-            rows = session.execute(media_batch).all()
-            seen = _facts_digests(session, None if wanted is None else [r[0] for r in rows])
             originals += [
                 _Original(
                     sha256=row.sha256,
@@ -422,7 +448,7 @@ def _load(
                     mime_type=row.mime_type,
                     media_type=row.media_type,
                     path=row.path,
-                    sightings=counts.get(row[0], 0),
+                    sightings=sightings.get(row[0], (0, ""))[0],
                     companions=_recorded(row[7]),
                     first_captured_at=iso(row[8]),
                     platform=(
@@ -434,14 +460,32 @@ def _load(
                     )
                     if row[9]
                     else _NO_PLATFORM,
-                    provenance=seen.get(row[0], facts_digest([])),
+                    provenance=sightings.get(row[0], (0, facts_digest([])))[1],
                 )
                 for row in rows
             ]
-            page_rows = session.execute(page_batch).all()
-            served = _served_digests(session, None if wanted is None else [r[0] for r in page_rows])
-            snapshots.update(_Snapshot(*row, served=served.get(row[0])) for row in page_rows)
+            served = _served_digests(session, scope)
+            snapshots.update(
+                _Snapshot(*row, served=served.get(row[0]))
+                for row in session.execute(
+                    page_query if scope is None else page_query.where(scope(PageSnapshot.sha256))
+                )
+            )
     return originals, sorted(snapshots, key=str)
+
+
+#: Which rows of a SHA-256 column a query reads.
+_Scope = Callable[[Any], ColumnElement[bool]]
+
+
+def _among(shas: list[str]) -> _Scope:
+    return lambda column: column.in_(shas)
+
+
+def _in_part(column: Any, part: Part) -> ColumnElement[bool]:
+    """Whether a SHA-256 column's value is in ``part`` (`Part.holds`, in SQL)."""
+    prefixes = [f"{byte:02x}" for byte in range(256) if byte % part.count == part.index]
+    return func.substr(column, 1, 2).in_(prefixes)
 
 
 #: What a sighting says in the sidecar and verify holds against the index.
@@ -465,17 +509,19 @@ def facts_digest(rows: Iterable[Iterable[object]]) -> str:
 
 def _digests_by_first(
     session: Session, query: Executable, facts: Callable[[Any], list[object]]
-) -> dict[Any, str]:
-    """`facts_digest` of the ``facts`` of ``query``'s rows, by their first column (the
-    query orders by it)."""
-    return {
-        key: facts_digest(facts(row) for row in rows)
-        for key, rows in itertools.groupby(session.execute(query), key=lambda row: row[0])
-    }
+) -> dict[Any, tuple[int, str]]:
+    """How many of ``query``'s rows there are and the `facts_digest` of their
+    ``facts``, by their first column (the query orders by it)."""
+    digests: dict[Any, tuple[int, str]] = {}
+    for key, group in itertools.groupby(session.execute(query), key=lambda row: row[0]):
+        rows = [facts(row) for row in group]
+        digests[key] = (len(rows), facts_digest(rows))
+    return digests
 
 
-def _facts_digests(session: Session, media_ids: list[int] | None) -> dict[int, str]:
-    """`facts_digest` of each file's sightings in the index (all, or ``media_ids``)."""
+def _sighting_facts(session: Session, media_ids: Select[Any] | None) -> dict[int, tuple[int, str]]:
+    """Each file's number of sightings in the index and their `facts_digest` (all
+    files, or those ``media_ids`` selects)."""
     query = (
         select(
             Sighting.media_id,
@@ -502,9 +548,9 @@ def _facts_digests(session: Session, media_ids: list[int] | None) -> dict[int, s
 _SERVED_FACTS = ("url", "final_url", "http_status", "first_fetched_at")
 
 
-def _served_digests(session: Session, shas: list[str] | None) -> dict[str, str]:
+def _served_digests(session: Session, scope: _Scope | None) -> dict[str, str]:
     """`facts_digest` of the `_SERVED_FACTS` of the pages that served each version
-    (all, or ``shas``)."""
+    (all, or those whose SHA-256 is in ``scope``)."""
     query = (
         select(
             PageSnapshot.sha256,
@@ -516,9 +562,10 @@ def _served_digests(session: Session, shas: list[str] | None) -> dict[str, str]:
         .join(Page, Page.id == PageSnapshot.page_id)
         .order_by(PageSnapshot.sha256)
     )
-    if shas is not None:
-        query = query.where(PageSnapshot.sha256.in_(shas))
-    return _digests_by_first(session, query, lambda row: [*row[1:4], iso(row[4])])
+    if scope is not None:
+        query = query.where(scope(PageSnapshot.sha256))
+    digests = _digests_by_first(session, query, lambda row: [*row[1:4], iso(row[4])])
+    return {sha256: digest for sha256, (_, digest) in digests.items()}
 
 
 def _recorded(companions: object) -> tuple[tuple[str, str, int], ...] | None:
