@@ -4,6 +4,7 @@ beyond the limit, never one whose response is still being read."""
 from __future__ import annotations
 
 import socket
+import threading
 import time
 from collections.abc import Callable
 
@@ -11,6 +12,7 @@ import httpx
 import pytest
 from support import FixtureServer
 
+from archiver.fetch.limits import PRUNE_EVERY, HostLimiter
 from archiver.fetch.netguard import GuardedTransport
 from archiver.fetch.pools import PerHostTransport
 
@@ -91,3 +93,47 @@ def test_a_failed_request_gives_its_pool_back(hosts: list[FixtureServer]) -> Non
             client.get(dead)
         assert client.get(hosts[0].url("/x")).content == b"hello"
         assert closed == ["127.0.0.5"]  # not held in use by the failed request
+
+
+def test_a_host_limiter_keeps_no_state_for_hosts_it_is_done_with() -> None:
+    """A daemon meets new hosts for months: what it held for each must not pile up,
+    and the limit still holds for a host in use while others are forgotten."""
+    limiter = HostLimiter(per_host=2)
+    inside: list[int] = []
+    for n in range(50):
+        with limiter.slot(f"https://host{n}.test/a.jpg"):
+            inside.append(n)
+    assert inside == list(range(50)) and not limiter._slots and not limiter._users
+
+    busy = "https://busy.test/v.mp4"
+    peak, now = [0], [0]
+    guard = threading.Lock()
+
+    def take() -> None:
+        with limiter.slot(busy):
+            with guard:
+                now[0] += 1
+                peak[0] = max(peak[0], now[0])
+            time.sleep(0.02)
+            with guard:
+                now[0] -= 1
+
+    workers = [threading.Thread(target=take) for _ in range(6)]
+    for worker in workers:
+        worker.start()
+    for n in range(100):  # other hosts come and go meanwhile
+        with limiter.slot(f"https://other{n}.test/"):
+            pass
+    for worker in workers:
+        worker.join()
+    assert peak[0] == 2 and not limiter._slots
+
+    paced = HostLimiter(per_host=1, delay=0.001)
+    for n in range(PRUNE_EVERY + 1):
+        with paced.slot(f"https://paced{n}.test/"):
+            pass
+    time.sleep(0.01)
+    with paced.slot("https://last.test/"):
+        pass
+    # the pauses that were over when the last prune ran are gone
+    assert len(paced._next_start) < PRUNE_EVERY // 2

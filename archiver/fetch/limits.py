@@ -8,6 +8,9 @@ import time
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
+#: Every this many slots taken, the pauses that are over are forgotten.
+PRUNE_EVERY = 1000
+
 
 def host_of(url: str) -> str:
     return (urlsplit(url).hostname or "").lower()
@@ -27,7 +30,9 @@ class HostLimiter:
         self._delay = delay
         self._lock = threading.Lock()
         self._slots: dict[str, threading.BoundedSemaphore] = {}
+        self._users: dict[str, int] = {}  # threads holding or waiting for a host's slot
         self._next_start: dict[str, float] = {}
+        self._calls = 0
 
     @contextlib.contextmanager
     def slot(self, url: str) -> Iterator[None]:
@@ -35,15 +40,32 @@ class HostLimiter:
         with self._lock:
             width = 1 if self._delay else self._per_host
             semaphore = self._slots.setdefault(host, threading.BoundedSemaphore(width))
-        with semaphore:
-            self._wait_turn(host)
-            try:
-                yield
-            finally:
-                if self._delay:
-                    with self._lock:
-                        done = time.monotonic() + self._delay
-                        self._next_start[host] = max(self._next_start.get(host, 0.0), done)
+            self._users[host] = self._users.get(host, 0) + 1
+            self._calls += 1
+            if self._calls % PRUNE_EVERY == 0:
+                self._prune()
+        try:
+            with semaphore:
+                self._wait_turn(host)
+                try:
+                    yield
+                finally:
+                    if self._delay:
+                        with self._lock:
+                            done = time.monotonic() + self._delay
+                            self._next_start[host] = max(self._next_start.get(host, 0.0), done)
+        finally:
+            with self._lock:
+                self._users[host] -= 1
+                if not self._users[host]:  # nobody holds or waits for it: made anew if needed
+                    del self._users[host], self._slots[host]
+
+    def _prune(self) -> None:
+        """Forget the pauses that are over (the lock held): a daemon meets new hosts
+        for months, and kept each one it ever asked."""
+        now = time.monotonic()
+        for host in [h for h, start in self._next_start.items() if start <= now]:
+            del self._next_start[host]
 
     def defer(self, url: str, seconds: float) -> None:
         """The host asked us to wait (Retry-After): no request to it before then."""
