@@ -38,7 +38,7 @@ from archiver.index.models import utcnow
 from archiver.integrity.eventlog import flush_log
 from archiver.integrity.fixity import run_due_slice
 from archiver.jobs import retry_for_new_ytdlp
-from archiver.liveness.service import LivenessChecker, sync_targets
+from archiver.liveness.service import LivenessChecker, TargetSync
 from archiver.liveness.service import claim_due as claim_due_checks
 from archiver.logs import log_event
 from archiver.notify import Notifier
@@ -112,6 +112,7 @@ class Daemon:
         self.checker = LivenessChecker.open(archive) if config.liveness.enabled else None
         self.checking: set[Future[object]] = set()
         self.synced_at = -SYNC_EVERY  # when new embeds were last given check rows
+        self.target_sync = TargetSync()
         self.lease = timedelta(seconds=config.daemon.lease)
         self.unavailable = UnavailableLog()
 
@@ -260,7 +261,7 @@ class Daemon:
             return 0
         self.checker.send_owed()  # webhook events a receiver was down for
         if time.monotonic() - self.synced_at >= SYNC_EVERY:
-            sync_targets(self.archive, utcnow())
+            self.target_sync.run(self.archive, utcnow())
             self.synced_at = time.monotonic()
         with self.archive.session() as session:
             due = claim_due_checks(session, utcnow(), room)

@@ -27,6 +27,7 @@ from archiver.config import YtdlpConfig
 from archiver.fetch.http import Response
 from archiver.index.models import CaptureJob, Embed, Media, Page, utcnow
 from archiver.integrity.fixity import verify_archive
+from archiver.liveness.report import embed_statuses
 from archiver.search import SearchQuery, search
 
 FAKE_YTDLP = Path(__file__).parent / "fixtures" / "fake_ytdlp.py"
@@ -187,6 +188,33 @@ def test_identical_bytes_on_two_pages_are_stored_once_with_two_sightings(
         (server.url("/a"), "Monday"),
         (server.url("/b"), "UPDATE 0900 GMT"),
     ]
+
+
+def test_one_file_on_many_pages_with_one_caption_is_searched_and_reported_once_a_page(
+    archive: Archive, server: FixtureServer, media: MediaSet
+) -> None:
+    """A byline photo or a recurring clip on every article: its search document held
+    the caption once per page, and the editors' report read the file's row once per
+    page for each embed (memory growing with the square of the pages)."""
+    server.add_file("/files/map.jpg", media.photo_a)
+    capturer = Capturer(archive)
+    for n in range(4):
+        server.add_page(
+            f"/story-{n}",
+            f"<article><h2>Story {n}</h2><p>The front line on Monday:</p>"
+            "<img src='/files/map.jpg'></article>",
+        )
+        capturer.capture_url(server.url(f"/story-{n}"))
+
+    with archive.read_session() as session:
+        document = session.scalar(select(Media.search_text))
+        rows = embed_statuses(session, archive.layout)
+        found = search(session, archive.layout, SearchQuery.parse(text="front line story 3"))
+    assert document is not None and document.count("the front line on monday:") == 1
+    assert [f"story {n}" in document for n in range(4)] == [True] * 4
+    assert len(found) == 1
+    digest = sha256_of(media.photo_a)
+    assert [[m.sha256 for m in row.copies] for row in rows] == [[digest]] * 4
 
 
 def test_two_addresses_serving_the_same_page_share_one_version_and_both_are_in_its_sidecar(

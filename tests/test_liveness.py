@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from support import FixtureServer, MediaSet, locked_table, pg_schema
 from support.archiving import make_config, run_cli, settings, write_config
 from support.browser import AppClient, sha256_of
@@ -38,7 +38,13 @@ from archiver.liveness import service
 from archiver.liveness.report import archived_copies, embed_statuses
 from archiver.liveness.result import CheckResult
 from archiver.liveness.schedule import CLAIM_LEASE, next_check
-from archiver.liveness.service import LivenessChecker, Target, claim_due, sync_targets
+from archiver.liveness.service import (
+    LivenessChecker,
+    Target,
+    TargetSync,
+    claim_due,
+    sync_targets,
+)
 from archiver.web import create_app
 
 PLAYER = """<html><head><script type="application/ld+json">
@@ -223,6 +229,32 @@ def test_finding_new_embeds_to_check_takes_no_write_lock(
             writer.execute("ROLLBACK")
             writer.close()
             scan.join()
+
+
+def test_the_daemon_looks_at_new_embeds_each_minute_and_at_all_of_them_hourly(
+    config: Path, server: FixtureServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A scan of every embed each minute took 1.1 s at 1,000,000 embeds."""
+    assert run_cli(config, "capture", server.url("/live")).returncode == 0
+    with Archive.open(load_config(config)) as archive:
+        sync = TargetSync()
+        assert sync.run(archive, utcnow()) == 4  # the first run looks at everything
+        with archive.session() as session:
+            page = upsert_page(session, "https://news.example/tuesday", None, utcnow())
+            (found,) = extract_embeds(
+                "<article><img src='https://cdn.example/new.jpg'></article>", page.url
+            ).embeds
+            upsert_embed(session, page, found, utcnow())
+            # a row lost below the mark: only a look at every embed gives it back
+            session.execute(delete(LinkCheck).where(LinkCheck.url == server.url("/live")))
+        assert sync.run(archive, utcnow()) == 2  # the new embed and its page
+        assert sync.run(archive, utcnow()) == 0
+        monkeypatch.setattr(service, "FULL_SYNC_EVERY", 0.0)
+        assert sync.run(archive, utcnow()) == 1
+        with archive.read_session() as session:
+            urls = set(session.scalars(select(LinkCheck.url)))
+    assert {server.url("/live"), "https://news.example/tuesday"} <= urls
+    assert "https://cdn.example/new.jpg" in urls
 
 
 def test_schedule_depends_on_status() -> None:

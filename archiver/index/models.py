@@ -93,8 +93,9 @@ class Media(Base):
     platform_upload_date: Mapped[date | None] = mapped_column(Date, index=True)  # UTC day
     platform_uploaded_at: Mapped[datetime | None]  # the exact moment, when known
     platform_metadata: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    # lower-cased words of its titles, contexts and update labels, for `search --text`
-    search_text: Mapped[str | None] = mapped_column(Text)
+    # folded words of its titles, contexts and update labels, for `search --text`;
+    # deferred: it grows with the file's sightings and only queries read it
+    search_text: Mapped[str | None] = mapped_column(Text, deferred=True)
     # the files archiver placed beside it: name -> {"sha256", "size_bytes"}; None for a
     # file indexed before they were recorded (its sidecar's list stands for them)
     companions: Mapped[dict[str, Any] | None] = mapped_column(JSON)
@@ -228,6 +229,8 @@ class CaptureJob(Base):
             sqlite_where=text("embed_id IS NULL"),
             postgresql_where=text("embed_id IS NULL"),
         ),
+        # counts by state and the newest failures (`archiver status`)
+        Index("ix_capture_jobs_state_updated", "state", "updated_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -284,7 +284,9 @@ def search_document(session: Session, media: Media) -> str:
         .order_by(Sighting.first_seen_at, Sighting.id)
     )
     parts = [media.platform_title or "", *(part or "" for row in seen for part in row)]
-    return fold_text(" ".join(part for part in parts if part))
+    # each text once: a file embedded with one caption on thousands of pages (or under
+    # one update label, or one page's title) made a document thousands of times longer
+    return fold_text(" ".join(dict.fromkeys(part for part in parts if part)))
 
 
 def upsert_sighting(

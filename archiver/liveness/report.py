@@ -224,25 +224,35 @@ def archived_copies(session: Session, urls: set[str]) -> dict[str, tuple[Media, 
     found: dict[str, dict[str, Media]] = {}
     wanted = sorted(urls)
     for start in range(0, len(wanted), _URL_BATCH):
-        rows = session.execute(
-            select(Embed.url, Media)
+        # distinct pairs first: one file seen through this URL on thousands of pages
+        # is one pair, and its row is read once (not once a page)
+        pairs = session.execute(
+            select(Embed.url, Sighting.media_id)
             .join(Sighting, Sighting.embed_id == Embed.id)
-            .join(Media, Media.id == Sighting.media_id)
             .where(Embed.url.in_(wanted[start : start + _URL_BATCH]))
-        )
-        for url, media in rows:
-            found.setdefault(url, {})[media.sha256] = media
+            .distinct()
+        ).all()
+        media_ids = sorted({media_id for _, media_id in pairs})
+        by_id = {
+            media.id: media
+            for first in range(0, len(media_ids), _URL_BATCH)
+            for media in session.scalars(
+                select(Media).where(Media.id.in_(media_ids[first : first + _URL_BATCH]))
+            )
+        }
+        for url, media_id in pairs:
+            found.setdefault(url, {})[by_id[media_id].sha256] = by_id[media_id]
     posts = {url: post for url in wanted if (post := post_identity(url)) is not None}
-    by_id: dict[str, list[str]] = {}
+    by_post: dict[str, list[str]] = {}
     for url, post in posts.items():
-        by_id.setdefault(post.post_id, []).append(url)
-    ids = sorted(by_id)
+        by_post.setdefault(post.post_id, []).append(url)
+    ids = sorted(by_post)
     for start in range(0, len(ids), _URL_BATCH):
         for media in session.scalars(
             select(Media).where(Media.platform_id.in_(ids[start : start + _URL_BATCH]))
         ):
             extractor = (media.platform_extractor or "").lower()
-            for url in by_id.get(media.platform_id or "", []):
+            for url in by_post.get(media.platform_id or "", []):
                 if extractor in posts[url].extractors:
                     found.setdefault(url, {})[media.sha256] = media
     return {url: tuple(by[sha] for sha in sorted(by)) for url, by in found.items()}

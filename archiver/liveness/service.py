@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import exists, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -60,9 +60,10 @@ class Target:
     platform: str | None
 
 
-def sync_targets(archive: Archive, now: datetime) -> int:
+def sync_targets(archive: Archive, now: datetime, *, after: int = 0) -> int:
     """Give every embed URL and every page with embeds a check row (new ones due now);
-    how many were added.
+    how many were added. With ``after``, only embeds whose id is greater are looked at
+    (and their pages): see `TargetSync`.
 
     The rows missing are found in a read, which takes no write lock: a scan of every
     embed (half a second at 500,000) held SQLite's for its whole length, every ten
@@ -71,13 +72,17 @@ def sync_targets(archive: Archive, now: datetime) -> int:
     with archive.read_session() as session:
         new_embeds = session.execute(
             select(Embed.url, Embed.kind, Embed.platform)
+            .where(Embed.id > after)
             .where(~exists().where(LinkCheck.url == Embed.url))
             .distinct()
         ).all()
+        with_embeds = (  # each form the faster for its case (0.1 s against 0.4 s)
+            Page.id.in_(select(Embed.page_id).where(Embed.id > after))
+            if after
+            else exists().where(Embed.page_id == Page.id)
+        )
         new_pages = session.scalars(
-            select(Page.url)
-            .where(exists().where(Embed.page_id == Page.id))
-            .where(~exists().where(LinkCheck.url == Page.url))
+            select(Page.url).where(with_embeds).where(~exists().where(LinkCheck.url == Page.url))
         ).all()
     rows = [
         {"url": url, "kind": kind, "platform": platform} for url, kind, platform in new_embeds
@@ -93,6 +98,33 @@ def sync_targets(archive: Archive, now: datetime) -> int:
             [{**row, **common} for row in unique.values()],
         )
     return len(unique)
+
+
+#: Seconds between two looks at every embed; the looks between see the new ones only.
+FULL_SYNC_EVERY = 3600.0
+
+
+class TargetSync:
+    """The daemon's `sync_targets`: each run looks at the embeds added since the last
+    one (the newest id it saw), and once every `FULL_SYNC_EVERY` at all of them. A
+    scan of every embed each minute took 1.1 s at 1,000,000 embeds (4 ms now). The
+    full look finds what the quick ones cannot: an embed whose id a transaction took before
+    another's that committed first (PostgreSQL), or whose check row was removed."""
+
+    def __init__(self) -> None:
+        self.after = 0
+        self.full_at = -FULL_SYNC_EVERY  # monotonic time of the last full look
+
+    def run(self, archive: Archive, now: datetime) -> int:
+        """Give the new embeds and their pages a check row; how many were added."""
+        full = time.monotonic() - self.full_at >= FULL_SYNC_EVERY
+        with archive.read_session() as session:
+            newest = session.scalar(select(func.max(Embed.id))) or 0
+        added = sync_targets(archive, now, after=0 if full else self.after)
+        self.after = newest
+        if full:
+            self.full_at = time.monotonic()
+        return added
 
 
 def interleave_by_host(targets: list[Target]) -> list[Target]:
@@ -384,14 +416,21 @@ class LivenessChecker:
         self, session: Session, check: LinkCheck, previous: str | None, now: datetime
     ) -> list[LivenessEvent]:
         """One event per page that embeds the URL (or one for the page itself)."""
-        embeds = session.scalars(select(Embed).where(Embed.url == check.url)).all()
+        # one query: the pages of thousands of embeds loaded one by one held the write
+        # transaction (and every capture) for seconds
+        embeds = session.execute(
+            select(Embed.url, Page.url, Embed.update_label, Embed.kind)
+            .outerjoin(Page, Embed.page_id == Page.id)
+            .where(Embed.url == check.url)
+            .order_by(Embed.id)
+        ).all()
         copies = [
             media.sha256 for media in archived_copies(session, {check.url}).get(check.url, ())
         ]
-        where = [
-            (e.url, e.page.url if e.page else None, e.update_label, copies) for e in embeds
-        ] or [(check.url, check.url, None, [])]
-        posts = {e.url for e in embeds if e.kind == "platform"}  # not a page's own versions
+        where = [(url, page_url, update, copies) for url, page_url, update, _ in embeds] or [
+            (check.url, check.url, None, [])
+        ]
+        posts = {url for url, *_, kind in embeds if kind == "platform"}  # not a page's versions
         kept = kept_posts(session, self.archive.layout, posts).get(check.url)
         return [
             LivenessEvent(
