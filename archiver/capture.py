@@ -674,13 +674,7 @@ class Capturer:
         with self.archive.read_session() as session:
             stored_at = session.scalars(select(Media.path).where(Media.id == media_id)).one()
         directory = self.archive.layout.absolute(stored_at).parent
-        query = (
-            select(Media)
-            .where(Media.id == media_id)
-            .options(
-                selectinload(Media.sightings).selectinload(Sighting.embed).selectinload(Embed.page)
-            )
-        )
+        query = select(Media).where(Media.id == media_id)
         with self._sidecar_turn(directory, query, Media) as (session, locked):
             owed = media_debts(session, media_id)
             media = session.scalars(locked).one()
@@ -689,7 +683,7 @@ class Capturer:
             from archiver.duplicates import sidecar_section
 
             extra = {"near_duplicates": sidecar_section(session, media_id)}
-            write_sidecar(directory, media_document(media, directory, extra), self.tmp)
+            write_sidecar(directory, media_document(session, media, directory, extra), self.tmp)
         self._pay(owed)
 
     # ---- one embed ----------------------------------------------------------------------

@@ -19,7 +19,19 @@ now
     file's row once, without its search text.
 
 Both are what ``/editors`` and ``/api/embeds`` do for a page showing that embed, and
-what the daemon does when the URL turns dead. Exits 0.
+what the daemon does when the URL turns dead.
+
+A second table times what each new sighting of that file costs its sidecar, which
+lists every sighting (the issue asks for that, so the file grows with the pages):
+
+sidecar rewrite
+    ``Capturer.rewrite_sidecar``: the index read, the document built and written
+    atomically (fsync, rename).
+floor
+    The same bytes written atomically by ``write_atomic``: what any rewrite of a file
+    that size costs.
+
+Exits 0.
 """
 
 from __future__ import annotations
@@ -39,13 +51,17 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import undefer
 
 from archiver.archive import Archive
+from archiver.capture import Capturer
 from archiver.config import config_from_dict
 from archiver.index.models import Embed, Media, Page, Sighting, utcnow
 from archiver.index.records import search_document
 from archiver.index.textindex import fold_text
 from archiver.liveness.report import archived_copies
+from archiver.store.atomic import write_atomic
+from archiver.store.layout import SIDECAR
 
 URL = "https://cdn.news.test/files/front-line-map.jpg"
+HEADERS = {"content-type": "image/jpeg", "content-length": "250000", "etag": '"5f1c-9a"'}
 CAPTION = "Rebels denied any advance by regime forces, posting video of their fighters:"
 
 
@@ -57,6 +73,8 @@ def build(root: Path, pages: int) -> None:
     now = utcnow()
     sha = hashlib.sha256(b"the map").hexdigest()
     with Archive.open(config_from_dict(_config(root))) as archive, archive.engine.begin() as db:
+        archive.layout.media_dir(sha).mkdir(parents=True)
+        (archive.layout.media_dir(sha) / "original.jpg").write_bytes(b"the map")
         db.execute(
             insert(Media),
             [{"id": 1, "sha256": sha, "md5": sha[:32], "size_bytes": 250_000,
@@ -79,8 +97,9 @@ def build(root: Path, pages: int) -> None:
         db.execute(
             insert(Sighting),
             [{"media_id": 1, "embed_id": n + 1, "media_url": URL, "tool": "httpx",
-              "tool_version": "0.28.1", "archiver_version": "0.1.0", "first_seen_at": now,
-              "last_seen_at": now} for n in range(pages)],
+              "tool_version": "0.28.1", "archiver_version": "0.1.0", "http_status": 200,
+              "response_headers": HEADERS, "first_seen_at": now, "last_seen_at": now}
+             for n in range(pages)],
         )  # fmt: skip
 
 
@@ -115,8 +134,24 @@ def _peak_kb() -> int:
 
 
 def measure(root: Path, which: str) -> None:
-    """Child process: print wall seconds, peak RSS growth and the search text's length."""
+    """Child process: print wall seconds, peak RSS growth and the search text's length
+    (or the sidecar's size)."""
     with Archive.open(config_from_dict(_config(root)), migrate_schema=False) as archive:
+        if which in ("sidecar", "floor"):
+            sidecar = archive.layout.media_dir(hashlib.sha256(b"the map").hexdigest()) / SIDECAR
+            data = sidecar.read_bytes() if which == "floor" else b""
+            import archiver.duplicates  # noqa: F401  (imported at a capture's first file)
+
+            before = _peak_kb()
+            started = time.perf_counter()
+            if which == "sidecar":
+                Capturer(archive).rewrite_sidecar(1)
+            else:
+                write_atomic(sidecar, data, tmp_dir=archive.layout.process_tmp())
+            seconds = time.perf_counter() - started
+            grown = (_peak_kb() - before) * 1024 / 1e6
+            print(json.dumps([seconds, grown, sidecar.stat().st_size]))
+            return
         if which == "now":
             with archive.session() as session:
                 media = session.get_one(Media, 1)
@@ -142,11 +177,24 @@ def run(root: Path, which: str) -> tuple[float, float, int]:
     return seconds, grown, length
 
 
+def _table(size: str, rows: list[tuple[str, tuple[float, float, int]]]) -> None:
+    """Each row's size, time and memory growth, and its ratios to the first row's."""
+    base = rows[0][1]
+    print(f"{'':<16} {size:>13} {'seconds':>8} {'MB':>7} {'time':>7} {'memory':>7}")
+    for name, (seconds, grown, length) in rows:
+        print(
+            f"{name:<16} {length:>13,} {seconds:>8.3f} {grown:>7.1f} "
+            f"{seconds / base[0]:>7.3f} {grown / max(base[1], 0.1):>7.3f}"
+        )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--pages", type=int, default=2000)
     parser.add_argument("--dir", type=Path, default=None)
-    parser.add_argument("--child", choices=("baseline", "now"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--child", choices=("baseline", "now", "sidecar", "floor"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
     if args.child:
         measure(args.dir, args.child)
@@ -159,14 +207,10 @@ def main() -> int:
             f"many_pages_bench: one file through one URL on {args.pages:,} pages; load "
             "average " + " ".join(f"{x:.1f}" for x in os.getloadavg())
         )
-        baseline = run(root, "baseline")
-        now = run(root, "now")
-        print(f"{'':<9} {'search text':>12} {'seconds':>8} {'MB':>7} {'time':>6} {'memory':>7}")
-        for name, (seconds, grown, length) in (("baseline", baseline), ("now", now)):
-            print(
-                f"{name:<9} {length:>12,} {seconds:>8.3f} {grown:>7.1f} "
-                f"{seconds / baseline[0]:>6.3f} {grown / max(baseline[1], 0.1):>7.3f}"
-            )
+        _table("search text", [("baseline", run(root, "baseline")), ("now", run(root, "now"))])
+        print()
+        rewrite, floor = run(root, "sidecar"), run(root, "floor")
+        _table("sidecar bytes", [("floor", floor), ("sidecar rewrite", rewrite)])
         return 0
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -100,7 +100,7 @@ def generate(archive: Archive, sizes: list[int]) -> list[Path]:
             )
             session.add(media)
             session.flush()
-            write_sidecar(path.parent, media_document(media, path.parent), tmp)
+            write_sidecar(path.parent, media_document(session, media, path.parent), tmp)
     return [path for path, *_ in placed]
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import CompoundSelect, literal_column, select, text, union
+from sqlalchemy import CompoundSelect, Select, literal_column, select, text, union
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -268,6 +268,17 @@ def upsert_media(
     return media
 
 
+def sighting_rows(*columns: Any) -> Select[Any]:
+    """A query of ``columns`` of sightings, their embeds and their pages (none for a
+    URL captured directly): what the sidecar, the search text and verify read."""
+    return (
+        select(*columns)
+        .select_from(Sighting)
+        .join(Embed, Sighting.embed_id == Embed.id)
+        .outerjoin(Page, Embed.page_id == Page.id)
+    )
+
+
 def search_document(session: Session, media: Media) -> str:
     """The words ``search --text`` looks in: platform title, and for every sighting
     its context, update label and page title; folded (`fold_text`), in one column.
@@ -276,10 +287,7 @@ def search_document(session: Session, media: Media) -> str:
     write transaction, made a file seen on hundreds of pages slower with each page.
     """
     seen = session.execute(
-        select(Embed.context, Embed.update_label, Page.title)
-        .select_from(Sighting)
-        .join(Embed, Sighting.embed_id == Embed.id)
-        .outerjoin(Page, Embed.page_id == Page.id)
+        sighting_rows(Embed.context, Embed.update_label, Page.title)
         .where(Sighting.media_id == media.id)
         .order_by(Sighting.first_seen_at, Sighting.id)
     )
@@ -372,6 +380,7 @@ __all__ = [
     "pages_read_as",
     "retitle_page",
     "shared_download",
+    "sighting_rows",
     "upsert_embed",
     "upsert_media",
     "upsert_page",

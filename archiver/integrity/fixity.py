@@ -44,6 +44,7 @@ from archiver.index.models import (
     iso,
     utcnow,
 )
+from archiver.index.records import sighting_rows
 from archiver.integrity.eventlog import (
     ChainReport,
     file_head,
@@ -522,22 +523,17 @@ def _digests_by_first(
 def _sighting_facts(session: Session, media_ids: Select[Any] | None) -> dict[int, tuple[int, str]]:
     """Each file's number of sightings in the index and their `facts_digest` (all
     files, or those ``media_ids`` selects)."""
-    query = (
-        select(
-            Sighting.media_id,
-            Page.url,
-            Embed.update_label,
-            Embed.context,
-            Embed.url,
-            Embed.original_url,
-            Sighting.media_url,
-            Sighting.first_seen_at,
-            Sighting.tool,
-        )
-        .join(Embed, Sighting.embed_id == Embed.id)
-        .outerjoin(Page, Embed.page_id == Page.id)
-        .order_by(Sighting.media_id)
-    )
+    query = sighting_rows(
+        Sighting.media_id,
+        Page.url,
+        Embed.update_label,
+        Embed.context,
+        Embed.url,
+        Embed.original_url,
+        Sighting.media_url,
+        Sighting.first_seen_at,
+        Sighting.tool,
+    ).order_by(Sighting.media_id)
     if media_ids is not None:
         query = query.where(Sighting.media_id.in_(media_ids))
     return _digests_by_first(session, query, lambda row: [*row[1:7], iso(row[7]), row[8]])

@@ -7,7 +7,7 @@ import fcntl
 import functools
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -109,8 +109,9 @@ def publish(tmp: Path, final: Path) -> bool:
     return True
 
 
-def write_atomic(path: Path, data: bytes, *, tmp_dir: Path) -> None:
-    """Replace ``path`` with ``data`` atomically (used for sidecars, never for originals).
+def write_atomic(path: Path, data: bytes | Iterable[bytes], *, tmp_dir: Path) -> None:
+    """Replace ``path`` with ``data`` (bytes, or pieces of them written as they come)
+    atomically (used for sidecars, never for originals).
 
     The temp file lives in ``tmp_dir`` (same filesystem), so a crash leaves no
     debris beside the evidence.
@@ -120,7 +121,10 @@ def write_atomic(path: Path, data: bytes, *, tmp_dir: Path) -> None:
     fd, name = _scratch(tmp_dir, f"{path.name}.", ".part")
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            if isinstance(data, bytes):
+                f.write(data)
+            else:
+                f.writelines(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(name, path)

@@ -6,15 +6,19 @@ the sidecar is rewritten atomically after every change, never the original.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from archiver import __version__
-from archiver.index.models import Media, PageSnapshot, iso, utcnow
-from archiver.index.records import shared_download
+from archiver.index.models import Embed, Media, Page, PageSnapshot, Sighting, iso, utcnow
+from archiver.index.records import shared_download, sighting_rows
 from archiver.store.atomic import write_atomic
 from archiver.store.digest import hash_file
 from archiver.store.layout import SIDECAR
@@ -27,9 +31,9 @@ PAGE_SCHEMA_VERSION = 2
 
 
 def media_document(
-    media: Media, directory: Path, extra: dict[str, Any] | None = None
+    session: Session, media: Media, directory: Path, extra: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    """The sidecar for ``media``, built from the index rows (sightings loaded)."""
+    """The sidecar for ``media``, built from the index rows."""
     original = Path(media.path).name
     recorded = media.companions
     companions = sorted(recorded) if recorded is not None else listed_companions(directory)
@@ -46,34 +50,6 @@ def media_document(
             "uploaded_at": iso(media.platform_uploaded_at),
             "metadata": media.platform_metadata or {},
         }
-    by_id = {sighting.id: sighting for sighting in media.sightings}
-    sightings = []
-    for sighting in media.sightings:
-        embed = sighting.embed
-        page = embed.page
-        sightings.append(
-            {
-                "page_url": page.url if page else None,
-                "page_title": page.title if page else None,
-                "update": embed.update_label,
-                "context": embed.context,
-                "posted_at": iso(embed.posted_at),
-                "embed_url": embed.url,
-                "embed_original_url": embed.original_url,
-                "found_in": embed.found_in,
-                "media_url": sighting.media_url,
-                "first_seen_at": iso(sighting.first_seen_at),
-                "last_seen_at": iso(sighting.last_seen_at),
-                "acquisition": {
-                    "tool": sighting.tool,
-                    "tool_version": sighting.tool_version,
-                    "archiver_version": sighting.archiver_version,
-                    "http_status": sighting.http_status,
-                    "response_headers": sighting.response_headers,
-                    "reused_from": shared_download(by_id.get(sighting.reused_from_id or 0)),
-                },
-            }
-        )
     document: dict[str, Any] = {
         "schema": SCHEMA,
         "schema_version": SCHEMA_VERSION,
@@ -87,7 +63,7 @@ def media_document(
         },
         "first_captured_at": iso(media.first_captured_at),
         "platform": platform,
-        "sightings": sightings,
+        "sightings": _sightings(session, media.id),
         "companion_files": companions,
         "companion_digests": dict(sorted(recorded.items())) if recorded is not None else None,
         "written_at": iso(utcnow()),
@@ -96,6 +72,75 @@ def media_document(
     if extra:
         document.update(extra)
     return document
+
+
+def _sightings(session: Session, media_id: int) -> list[dict[str, Any]]:
+    """Every sighting of a file as its sidecar lists it, oldest first, read as rows in
+    one query: loaded as objects with their embeds and pages, a file seen on 10,000
+    pages took 2.5 s and 130 MB at each new sighting."""
+    rows = session.execute(
+        sighting_rows(
+            Sighting.id,
+            Sighting.reused_from_id,
+            Page.url.label("page_url"),
+            Page.title.label("page_title"),
+            Embed.update_label,
+            Embed.context,
+            Embed.posted_at,
+            Embed.url.label("embed_url"),
+            Embed.original_url,
+            Embed.found_in,
+            Sighting.media_url,
+            Sighting.first_seen_at,
+            Sighting.last_seen_at,
+            Sighting.tool,
+            Sighting.tool_version,
+            Sighting.archiver_version,
+            Sighting.http_status,
+            Sighting.response_headers,
+        )
+        .where(Sighting.media_id == media_id)
+        .order_by(Sighting.first_seen_at, Sighting.id)
+    ).all()
+    by_id = {
+        row.id: {
+            "page_url": row.page_url,
+            "embed_url": row.embed_url,
+            "first_seen_at": iso(row.first_seen_at),
+        }
+        for row in rows
+    }
+
+    def reused(sighting_id: int | None) -> dict[str, Any] | None:
+        if sighting_id is None:
+            return None
+        # another file's sighting (never made so): read as the event log reads it
+        return by_id.get(sighting_id) or shared_download(session.get(Sighting, sighting_id))
+
+    return [
+        {
+            "page_url": row.page_url,
+            "page_title": row.page_title,
+            "update": row.update_label,
+            "context": row.context,
+            "posted_at": iso(row.posted_at),
+            "embed_url": row.embed_url,
+            "embed_original_url": row.original_url,
+            "found_in": row.found_in,
+            "media_url": row.media_url,
+            "first_seen_at": iso(row.first_seen_at),
+            "last_seen_at": iso(row.last_seen_at),
+            "acquisition": {
+                "tool": row.tool,
+                "tool_version": row.tool_version,
+                "archiver_version": row.archiver_version,
+                "http_status": row.http_status,
+                "response_headers": row.response_headers,
+                "reused_from": reused(row.reused_from_id),
+            },
+        }
+        for row in rows
+    ]
 
 
 def page_document(snapshots: list[PageSnapshot]) -> dict[str, Any]:
@@ -125,9 +170,18 @@ def page_document(snapshots: list[PageSnapshot]) -> dict[str, Any]:
 
 def write_sidecar(directory: Path, document: dict[str, Any], tmp_dir: Path) -> Path:
     path = directory / SIDECAR
-    data = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
-    write_atomic(path, data.encode("utf-8"), tmp_dir=tmp_dir)
+    write_atomic(path, _encoded(document), tmp_dir=tmp_dir)
     return path
+
+
+def _encoded(document: dict[str, Any]) -> Iterator[bytes]:
+    """The sidecar's JSON, a few thousand pieces at a time as it is encoded: the
+    pieces of a sidecar listing 10,000 sightings, all joined first, took 40 MB more."""
+    pieces = itertools.chain(
+        json.JSONEncoder(indent=2, ensure_ascii=False).iterencode(document), ["\n"]
+    )
+    while chunk := "".join(itertools.islice(pieces, 4096)):
+        yield chunk.encode("utf-8")
 
 
 def read_sidecar(path: Path) -> dict[str, Any]:
