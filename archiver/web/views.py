@@ -78,10 +78,9 @@ def media_detail(session: Session, layout: Layout, sha256: str) -> dict[str, Any
     (record,) = records(session, layout, [media_id])
     data = record.to_json()
     media = record.media
-    for shown, sighting in zip(data["sightings"], media.sightings, strict=True):
-        page = sighting.embed.page
-        shown["page_title"] = page.title if page else None
-    urls = sorted({s.embed.url for s in media.sightings})
+    for shown, sighting in zip(data["sightings"], record.sightings, strict=True):
+        shown["page_title"] = sighting.page_title
+    urls = sorted({s.embed_url for s in record.sightings})
     checks = session.scalars(
         select(LinkCheck).where(LinkCheck.url.in_(urls)).options(selectinload(LinkCheck.events))
     )
