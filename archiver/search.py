@@ -27,8 +27,8 @@ from sqlalchemy.orm import Session
 
 from archiver.errors import ArchiverError
 from archiver.extract.urls import url_spellings
-from archiver.index.models import DuplicateMember, Embed, Media, Page, Sighting, iso
-from archiver.index.records import pages_read_as, sighting_rows
+from archiver.index.models import DuplicateMember, Embed, Media, Sighting, iso
+from archiver.index.records import SIGHTING_COLUMNS, pages_read_as, sighting_rows
 from archiver.index.textindex import MIN_INDEXED, IndexedWords, fold_text
 from archiver.jsontext import printable, storable
 from archiver.store.layout import SIDECAR, Layout
@@ -388,19 +388,6 @@ def records(
         for i in ids
         if i in by_id
     ]
-
-
-#: What search results and the item page show of each sighting.
-SIGHTING_COLUMNS = (
-    Page.url.label("page_url"),
-    Page.title.label("page_title"),
-    Embed.update_label,
-    Embed.context,
-    Embed.posted_at,
-    Embed.url.label("embed_url"),
-    Sighting.media_url,
-    Sighting.first_seen_at,
-)
 
 
 __all__ = [

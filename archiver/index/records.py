@@ -268,6 +268,20 @@ def upsert_media(
     return media
 
 
+#: Where and how each sighting was: what search results, the item page and the
+#: sidecar show of it (`sighting_rows`).
+SIGHTING_COLUMNS = (
+    Page.url.label("page_url"),
+    Page.title.label("page_title"),
+    Embed.update_label,
+    Embed.context,
+    Embed.posted_at,
+    Embed.url.label("embed_url"),
+    Sighting.media_url,
+    Sighting.first_seen_at,
+)
+
+
 def sighting_rows(*columns: Any) -> Select[Any]:
     """A query of ``columns`` of sightings, their embeds and their pages (none for a
     URL captured directly): what the sidecar, the search text and verify read."""
@@ -374,6 +388,7 @@ def live_source(session: Session, source_id: int | None) -> int | None:
 
 
 __all__ = [
+    "SIGHTING_COLUMNS",
     "Acquisition",
     "PlatformFacts",
     "get_or_create",

@@ -17,8 +17,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from archiver import __version__
-from archiver.index.models import Embed, Media, Page, PageSnapshot, Sighting, iso, utcnow
-from archiver.index.records import shared_download, sighting_rows
+from archiver.index.models import Embed, Media, PageSnapshot, Sighting, iso, utcnow
+from archiver.index.records import SIGHTING_COLUMNS, shared_download, sighting_rows
 from archiver.store.atomic import write_atomic
 from archiver.store.digest import hash_file
 from archiver.store.layout import SIDECAR
@@ -82,16 +82,9 @@ def _sightings(session: Session, media_id: int) -> list[dict[str, Any]]:
         sighting_rows(
             Sighting.id,
             Sighting.reused_from_id,
-            Page.url.label("page_url"),
-            Page.title.label("page_title"),
-            Embed.update_label,
-            Embed.context,
-            Embed.posted_at,
-            Embed.url.label("embed_url"),
+            *SIGHTING_COLUMNS,
             Embed.original_url,
             Embed.found_in,
-            Sighting.media_url,
-            Sighting.first_seen_at,
             Sighting.last_seen_at,
             Sighting.tool,
             Sighting.tool_version,
