@@ -40,6 +40,7 @@ from archiver.index.models import (
     DuplicateGroup,
     DuplicateMember,
     DuplicatePair,
+    Embed,
     Fingerprint,
     FrameHashRow,
     Media,
@@ -158,7 +159,7 @@ def _fingerprint_row(media_id: int, fp: AnyFingerprint | None, error: str | None
 # ---- groups ---------------------------------------------------------------------------------
 
 
-def _origin_key(media: Media) -> tuple[datetime, int, datetime, int]:
+def _origin_key(media: Media, seen: datetime | None) -> tuple[datetime, int, datetime, int]:
     """Earliest known instance: the first sighting, or the platform upload.
 
     A sighting counts from when its embed was first seen on a page, not from when its
@@ -169,12 +170,9 @@ def _origin_key(media: Media) -> tuple[datetime, int, datetime, int]:
     When the platform gave the upload's time it counts as it is. An upload date alone
     is a UTC day without a time, so it stands for the end of that day: an upload on
     day D comes before a sighting only if the sighting is at or after the end of D
-    (UTC); a file first seen during D stays ahead of it.
+    (UTC); a file first seen during D stays ahead of it. ``seen``: `_first_seen`.
     """
-    seen = min(
-        (min(s.first_seen_at, s.embed.first_seen_at) for s in media.sightings),
-        default=media.first_captured_at,
-    )
+    seen = seen or media.first_captured_at
     uploaded = media.platform_uploaded_at
     if uploaded is None and media.platform_upload_date is not None:
         uploaded = datetime.combine(media.platform_upload_date + timedelta(days=1), time(), UTC)
@@ -599,6 +597,22 @@ class DuplicateFinder:
         return group, changed
 
 
+def _first_seen(session: Session, media_ids: list[int]) -> dict[int, datetime]:
+    """When each file was first seen on a page (`_origin_key`), in one aggregate: a
+    group holding a file seen on thousands of pages loaded every sighting of it."""
+    earliest = case(
+        (Sighting.first_seen_at < Embed.first_seen_at, Sighting.first_seen_at),
+        else_=Embed.first_seen_at,
+    )
+    rows = session.execute(
+        select(Sighting.media_id, func.min(earliest))
+        .join(Embed, Sighting.embed_id == Embed.id)
+        .where(Sighting.media_id.in_(media_ids))
+        .group_by(Sighting.media_id)
+    )
+    return {media_id: seen for media_id, seen in rows}
+
+
 def _rescore(session: Session, group: DuplicateGroup, before: dict[int, tuple[int, int]]) -> None:
     """Name the earliest member and every member's similarity to it.
 
@@ -606,15 +620,10 @@ def _rescore(session: Session, group: DuplicateGroup, before: dict[int, tuple[in
     score: only the new ones are compared (all of them when the earliest changes),
     so a group growing one copy at a time costs one comparison per copy.
     """
-    medias = {
-        m.id: m
-        for m in session.scalars(
-            select(Media)
-            .where(Media.id.in_([m.media_id for m in group.members]))
-            .options(selectinload(Media.sightings).selectinload(Sighting.embed))
-        )
-    }
-    earliest = min(medias.values(), key=_origin_key)
+    ids = [m.media_id for m in group.members]
+    medias = session.scalars(select(Media).where(Media.id.in_(ids))).all()
+    seen = _first_seen(session, ids)
+    earliest = min(medias, key=lambda media: _origin_key(media, seen.get(media.id)))
     group.earliest_media_id = earliest.id
     scored = {m for m, state in before.items() if state == (group.id, earliest.id)}
     todo = [m for m in group.members if m.media_id not in scored | {earliest.id}]
