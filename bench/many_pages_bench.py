@@ -5,9 +5,9 @@
 
 A byline photo, a channel's logo clip or one video embedded in every article: one
 file seen through one embed URL on ``--pages`` pages, each embed with its sighting
-and the same caption. The index is built (SQLite, no files on disk), then each of
-these runs in a fresh process, which prints its wall time and how much its peak
-resident memory grew:
+and the same caption. The index is built (SQLite; on disk only that file and, once
+written, its sidecar), then each of these runs in a fresh process, which prints its
+wall time and how much its peak resident memory grew:
 
 baseline
     The file's search text as it was made until 2026-11-27 (the caption once per
