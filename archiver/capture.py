@@ -83,6 +83,7 @@ from archiver.index.records import (
     upsert_page,
     upsert_sighting,
     upsert_snapshot,
+    with_sighting,
 )
 from archiver.integrity.eventlog import logged_session
 from archiver.integrity.events import record_capture, record_sighting
@@ -1106,8 +1107,15 @@ class Capturer:
         the event-log entry of a new file or of a new sighting."""
         sighting = upsert_sighting(session, media, embed, acquisition, now, reused_from)
         session.flush()
-        media.search_text = search_document(session, media)
-        if media.first_captured_at == now:
+        new = media.first_captured_at == now
+        if new or media.search_text is None:
+            media.search_text = search_document(session, media)
+        else:  # its platform's title too: a file first fetched plainly may have one now
+            title = embed.page.title if embed.page else None
+            media.search_text = with_sighting(
+                media.search_text, media.platform_title, embed.context, embed.update_label, title
+            )
+        if new:
             record_capture(session, media, sighting, at=now)
         elif sighting.first_seen_at == now:
             record_sighting(session, media, sighting, at=now)

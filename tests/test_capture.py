@@ -26,6 +26,7 @@ from archiver.capture import Capturer
 from archiver.config import YtdlpConfig
 from archiver.fetch.http import Response
 from archiver.index.models import CaptureJob, Embed, Media, Page, utcnow
+from archiver.index.records import search_document
 from archiver.integrity.fixity import verify_archive
 from archiver.liveness.report import embed_statuses
 from archiver.search import SearchQuery, search
@@ -208,6 +209,8 @@ def test_one_file_on_many_pages_with_one_caption_is_searched_and_reported_once_a
 
     with archive.read_session() as session:
         document = session.scalar(select(Media.search_text))
+        # added to at each sighting, it is what reading every sighting again makes
+        assert document == search_document(session, session.scalars(select(Media)).one())
         rows = embed_statuses(session, archive.layout)
         found = search(session, archive.layout, SearchQuery.parse(text="front line story 3"))
     assert document is not None and document.count("the front line on monday:") == 1

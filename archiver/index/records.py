@@ -311,6 +311,18 @@ def search_document(session: Session, media: Media) -> str:
     return fold_text(" ".join(dict.fromkeys(part for part in parts if part)))
 
 
+def with_sighting(document: str | None, *texts: str | None) -> str:
+    """A file's search text (`search_document`) with a new sighting's texts added,
+    each unless it is in it already. A word never spans two texts, so a search finds
+    what it would in the document made again from every sighting; making it again at
+    each new sighting read them all, in the write transaction."""
+    folded = document or ""
+    for said in texts:
+        if said and (part := fold_text(said)) not in folded:
+            folded = f"{folded} {part}" if folded else part
+    return folded
+
+
 def upsert_sighting(
     session: Session,
     media: Media,
@@ -402,4 +414,5 @@ __all__ = [
     "upsert_sighting",
     "upsert_snapshot",
     "utcnow",
+    "with_sighting",
 ]
