@@ -209,7 +209,7 @@ def test_one_file_on_many_pages_with_one_caption_is_searched_and_reported_once_a
 
     with archive.read_session() as session:
         document = session.scalar(select(Media.search_text))
-        # added to at each sighting, it is what reading every sighting again makes
+        # added to at each sighting, it is here what reading every sighting again makes
         assert document == search_document(session, session.scalars(select(Media)).one())
         rows = embed_statuses(session, archive.layout)
         found = search(session, archive.layout, SearchQuery.parse(text="front line story 3"))

@@ -284,7 +284,8 @@ SIGHTING_COLUMNS = (
 
 def sighting_rows(*columns: Any) -> Select[Any]:
     """A query of ``columns`` of sightings, their embeds and their pages (none for a
-    URL captured directly): what the sidecar, the search text and verify read."""
+    URL captured directly): what the sidecar, search results, the search text and
+    verify read."""
     return (
         select(*columns)
         .select_from(Sighting)
