@@ -501,15 +501,11 @@ class Capturer:
         address never overwrites the first's provenance. Writers take turns as for
         `rewrite_sidecar`."""
         directory = self.archive.layout.page_dir(sha256)
-        query = (
-            select(PageSnapshot)
-            .where(PageSnapshot.sha256 == sha256)
-            .options(selectinload(PageSnapshot.page))
-        )
+        query = select(PageSnapshot.id).where(PageSnapshot.sha256 == sha256)
         with self._sidecar_turn(directory, query, PageSnapshot) as (session, locked):
             owed = page_debts(session, sha256)
-            snapshots = list(session.scalars(locked))
-            write_sidecar(directory, page_document(snapshots), self.tmp)
+            session.execute(locked).all()  # on PostgreSQL: the rows locked, as they were
+            write_sidecar(directory, page_document(session, sha256), self.tmp)
         self._pay(owed)
 
     def _pay(self, debts: list[int]) -> None:

@@ -14,10 +14,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from archiver import __version__
-from archiver.index.models import Embed, Media, PageSnapshot, Sighting, iso, utcnow
+from archiver.index.models import Embed, Media, Page, PageSnapshot, Sighting, iso, utcnow
 from archiver.index.records import SIGHTING_COLUMNS, shared_download, sighting_rows
 from archiver.store.atomic import write_atomic
 from archiver.store.digest import hash_file
@@ -136,26 +137,39 @@ def _sightings(session: Session, media_id: int) -> list[dict[str, Any]]:
     ]
 
 
-def page_document(snapshots: list[PageSnapshot]) -> dict[str, Any]:
-    """The sidecar of one page version: its bytes, and every page that served them
-    (``snapshots``: the index rows of this SHA-256, pages loaded), oldest first. Two
-    addresses of one page, or two pages answering alike, share the stored bytes."""
-    first = snapshots[0]
+def page_document(session: Session, sha256: str) -> dict[str, Any]:
+    """The sidecar of one page version: its bytes, and every page that served them,
+    oldest first, read as rows in one query. Two addresses of one page, or two pages
+    answering alike (a consent or error page), share the stored bytes."""
+    served = session.execute(
+        select(
+            PageSnapshot.size_bytes,
+            Page.url,
+            PageSnapshot.final_url,
+            PageSnapshot.http_status,
+            PageSnapshot.headers,
+            PageSnapshot.first_fetched_at,
+            PageSnapshot.last_fetched_at,
+        )
+        .join(Page, Page.id == PageSnapshot.page_id)
+        .where(PageSnapshot.sha256 == sha256)
+        .order_by(PageSnapshot.first_fetched_at, PageSnapshot.id)
+    ).all()
     return {
         "schema": PAGE_SCHEMA,
         "schema_version": PAGE_SCHEMA_VERSION,
-        "sha256": first.sha256,
-        "size_bytes": first.size_bytes,
+        "sha256": sha256,
+        "size_bytes": served[0].size_bytes,
         "pages": [
             {
-                "url": snapshot.page.url,
-                "final_url": snapshot.final_url,
-                "http_status": snapshot.http_status,
-                "response_headers": snapshot.headers,
-                "first_fetched_at": iso(snapshot.first_fetched_at),
-                "last_fetched_at": iso(snapshot.last_fetched_at),
+                "url": row.url,
+                "final_url": row.final_url,
+                "http_status": row.http_status,
+                "response_headers": row.headers,
+                "first_fetched_at": iso(row.first_fetched_at),
+                "last_fetched_at": iso(row.last_fetched_at),
             }
-            for snapshot in sorted(snapshots, key=lambda s: (s.first_fetched_at, s.id))
+            for row in served
         ],
         "written_by": f"archiver {__version__}",
     }
