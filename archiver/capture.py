@@ -62,7 +62,6 @@ from archiver.index.debts import (
     pay,
 )
 from archiver.index.models import (
-    Base,
     CaptureJob,
     Embed,
     Media,
@@ -501,10 +500,9 @@ class Capturer:
         address never overwrites the first's provenance. Writers take turns as for
         `rewrite_sidecar`."""
         directory = self.archive.layout.page_dir(sha256)
-        query = select(PageSnapshot.id).where(PageSnapshot.sha256 == sha256)
-        with self._sidecar_turn(directory, query, PageSnapshot) as (session, locked):
+        rows = select(PageSnapshot.id).where(PageSnapshot.sha256 == sha256)
+        with self._sidecar_turn(directory, rows) as session:
             owed = page_debts(session, sha256)
-            session.execute(locked).all()  # on PostgreSQL: the rows locked, as they were
             write_sidecar(directory, page_document(session, sha256), self.tmp)
         self._pay(owed)
 
@@ -529,17 +527,17 @@ class Capturer:
         return len(media_ids) + len(pages)
 
     @contextlib.contextmanager
-    def _sidecar_turn(
-        self, directory: Path, query: Select[Any], rows: type[Base]
-    ) -> Iterator[tuple[Session, Select[Any]]]:
-        """Hold the folder's lock and a session reading the index, with ``query``
-        locking ``rows`` on PostgreSQL (several hosts): writers of one sidecar take
-        turns, and the last to write wrote the latest state."""
+    def _sidecar_turn(self, directory: Path, rows: Select[Any]) -> Iterator[Session]:
+        """Hold the folder's lock and a session reading the index, in which ``rows``
+        are locked on PostgreSQL (several hosts): writers of one sidecar take turns,
+        and the last to write wrote the latest state."""
         postgres = self.archive.engine.dialect.name == "postgresql"
         with locked_dir(directory):
             opened = self.archive.session() if postgres else self.archive.read_session()
             with opened as session:
-                yield session, query.with_for_update(of=rows) if postgres else query
+                if postgres:
+                    session.execute(rows.with_for_update()).all()
+                yield session
 
     # ---- jobs ---------------------------------------------------------------------------
 
@@ -671,10 +669,9 @@ class Capturer:
         with self.archive.read_session() as session:
             stored_at = session.scalars(select(Media.path).where(Media.id == media_id)).one()
         directory = self.archive.layout.absolute(stored_at).parent
-        query = select(Media).where(Media.id == media_id)
-        with self._sidecar_turn(directory, query, Media) as (session, locked):
+        with self._sidecar_turn(directory, select(Media.id).where(Media.id == media_id)) as session:
             owed = media_debts(session, media_id)
-            media = session.scalars(locked).one()
+            media = session.get_one(Media, media_id)
             # Imported here: matching brings numpy and PyAV, which a capture needs
             # only once its first file is stored: start-up does not wait for them.
             from archiver.duplicates import sidecar_section

@@ -50,9 +50,6 @@ if TYPE_CHECKING:
     from archiver.web.server import Background
 
 LOCK_NAME = "daemon.lock"
-#: New embeds get their liveness check rows at most this often (seconds): finding them
-#: reads every embed.
-SYNC_EVERY = 60.0
 
 
 class AlreadyRunning(ArchiverError):
@@ -111,8 +108,7 @@ class Daemon:
         self.notifier = Notifier.from_environment()
         self.checker = LivenessChecker.open(archive) if config.liveness.enabled else None
         self.checking: set[Future[object]] = set()
-        self.synced_at = -SYNC_EVERY  # when new embeds were last given check rows
-        self.target_sync = TargetSync()
+        self.target_sync = TargetSync()  # new embeds given check rows once a minute
         self.lease = timedelta(seconds=config.daemon.lease)
         self.unavailable = UnavailableLog()
 
@@ -260,9 +256,7 @@ class Daemon:
         if room <= 0:
             return 0
         self.checker.send_owed()  # webhook events a receiver was down for
-        if time.monotonic() - self.synced_at >= SYNC_EVERY:
-            self.target_sync.run(self.archive, utcnow())
-            self.synced_at = time.monotonic()
+        self.target_sync.run(self.archive, utcnow())
         with self.archive.session() as session:
             due = claim_due_checks(session, utcnow(), room)
         for target in due:

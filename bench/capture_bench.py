@@ -81,6 +81,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
+from _child import vm_hwm  # type: ignore[import-not-found]  # noqa: E402
 from support.media import make_big_file, make_clip, make_photo  # noqa: E402
 from support.server import FixtureServer  # noqa: E402
 
@@ -265,18 +266,6 @@ class Child:
         return self.returncode is None
 
 
-def _vm_hwm(pid: int) -> int:
-    """The kernel's resident-memory high-water mark of a running process, in bytes."""
-    try:
-        with open(f"/proc/{pid}/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError):
-        pass
-    return 0
-
-
 def run_child(command: Sequence[str], timeout: float) -> Child:
     """Run a process to completion, killing its process group at ``timeout``.
 
@@ -301,7 +290,7 @@ def run_child(command: Sequence[str], timeout: float) -> Child:
         peak = 0
         killed = False
         while reaper.is_alive():
-            peak = max(peak, _vm_hwm(process.pid))
+            peak = max(peak, vm_hwm(process.pid))
             if time.perf_counter() - start > timeout:
                 os.killpg(process.pid, signal.SIGKILL)
                 killed = True

@@ -41,12 +41,11 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
+from _child import in_child, timed  # type: ignore[import-not-found]
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import undefer
 
@@ -125,14 +124,6 @@ def _copies(archive: Archive) -> int:
         return len(archived_copies(session, {URL})[URL])
 
 
-def _peak_kb() -> int:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    return 0
-
-
 def measure(root: Path, which: str) -> None:
     """Child process: print wall seconds, peak RSS growth and the search text's length
     (or the sidecar's size)."""
@@ -142,14 +133,11 @@ def measure(root: Path, which: str) -> None:
             data = sidecar.read_bytes() if which == "floor" else b""
             import archiver.duplicates  # noqa: F401  (imported at a capture's first file)
 
-            before = _peak_kb()
-            started = time.perf_counter()
             if which == "sidecar":
-                Capturer(archive).rewrite_sidecar(1)
+                _, seconds, grown = timed(lambda: Capturer(archive).rewrite_sidecar(1))
             else:
-                write_atomic(sidecar, data, tmp_dir=archive.layout.process_tmp())
-            seconds = time.perf_counter() - started
-            grown = (_peak_kb() - before) * 1024 / 1e6
+                tmp = archive.layout.process_tmp()
+                _, seconds, grown = timed(lambda: write_atomic(sidecar, [data], tmp_dir=tmp))
             print(json.dumps([seconds, grown, sidecar.stat().st_size]))
             return
         if which == "now":
@@ -158,22 +146,14 @@ def measure(root: Path, which: str) -> None:
                 session.execute(update(Media).values(search_text=search_document(session, media)))
         with archive.read_session() as session:
             length = len(session.scalar(select(Media.search_text)) or "")
-        before = _peak_kb()
-        started = time.perf_counter()
-        files = (_baseline_copies if which == "baseline" else _copies)(archive)
-        seconds = time.perf_counter() - started
+        copies = _baseline_copies if which == "baseline" else _copies
+        files, seconds, grown = timed(lambda: copies(archive))
         assert files == 1
-        print(json.dumps([seconds, (_peak_kb() - before) * 1024 / 1e6, length]))
+        print(json.dumps([seconds, grown, length]))
 
 
 def run(root: Path, which: str) -> tuple[float, float, int]:
-    out = subprocess.run(
-        [sys.executable, __file__, "--child", which, "--dir", str(root)],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    seconds, grown, length = json.loads(out)
+    seconds, grown, length = in_child(__file__, "--child", which, "--dir", str(root))
     return seconds, grown, length
 
 

@@ -29,12 +29,12 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from _child import in_child, timed  # type: ignore[import-not-found]
 from sqlalchemy import insert
 
 from archiver.archive import Archive
@@ -94,34 +94,16 @@ def build(root: Path, rows: int) -> None:
             db.execute(insert(PageSnapshot), versions)
 
 
-def _peak_kb() -> int:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    return 0
-
-
 def measure(root: Path, part: str) -> None:
     """Child process: load the rows, print wall seconds, peak RSS and counts as JSON."""
     with Archive.open(config_from_dict(_config(root)), migrate_schema=False) as archive:
-        before = _peak_kb()
-        started = time.perf_counter()
         chosen = Part(3, 7) if part == "slice" else None
-        originals, versions = _load(archive, part=chosen)
-        seconds = time.perf_counter() - started
-        grown = (_peak_kb() - before) * 1024 / 1e6
+        (originals, versions), seconds, grown = timed(lambda: _load(archive, part=chosen))
         print(json.dumps([seconds, grown, len(originals), len(versions)]))
 
 
 def run(root: Path, part: str) -> tuple[float, float, int, int]:
-    out = subprocess.run(
-        [sys.executable, __file__, "--child", part, "--dir", str(root)],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    seconds, grown, originals, versions = json.loads(out)
+    seconds, grown, originals, versions = in_child(__file__, "--child", part, "--dir", str(root))
     return seconds, grown, originals, versions
 
 

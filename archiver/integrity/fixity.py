@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Executable, Select, func, select, text
+from sqlalchemy import ColumnElement, Executable, Select, func, select, text, true
 from sqlalchemy.orm import Session
 
 from archiver.archive import Archive
@@ -426,57 +426,49 @@ def _load(
     page_query = select(
         PageSnapshot.sha256, PageSnapshot.size_bytes, PageSnapshot.path, func.count()
     ).group_by(PageSnapshot.sha256, PageSnapshot.size_bytes, PageSnapshot.path)
-    wanted = sorted(only) if only is not None else None
-    scopes: list[_Scope | None] = (
-        [None if part is None else functools.partial(_in_part, part=part)]
-        if wanted is None
-        else [_among(wanted[i : i + _BATCH]) for i in range(0, len(wanted), _BATCH)]
-    )
+    scopes: list[_Scope]
+    if only is not None:
+        wanted = sorted(only)
+        scopes = [_among(wanted[i : i + _BATCH]) for i in range(0, len(wanted), _BATCH)]
+    else:
+        scopes = [_everything if part is None else functools.partial(_in_part, part=part)]
     originals: list[_Original] = []
     snapshots: set[_Snapshot] = set()
     with archive.read_session() as session:
         for scope in scopes:
-            media_ids = None if scope is None else select(Media.id).where(scope(Media.sha256))
-            sightings = _sighting_facts(session, media_ids)
-            rows = session.execute(
-                media_query if scope is None else media_query.where(scope(Media.sha256))
-            )
-            originals += [
-                _Original(
-                    sha256=row.sha256,
-                    md5=row.md5,
-                    size_bytes=row.size_bytes,
-                    mime_type=row.mime_type,
-                    media_type=row.media_type,
-                    path=row.path,
-                    sightings=sightings.get(row[0], (0, ""))[0],
-                    companions=_recorded(row[7]),
-                    first_captured_at=iso(row[8]),
-                    platform=(
-                        row[9],
-                        row[10],
-                        row[11],
-                        row[12],
-                        row[13].isoformat() if row[13] else None,
+            seen = _sighting_facts(session, select(Media.id).where(scope(Media.sha256)))
+            for row in session.execute(media_query.where(scope(Media.sha256))):
+                sightings, provenance = seen.get(row[0], _UNSEEN)
+                platform = (*row[9:13], row[13].isoformat() if row[13] else None)
+                originals.append(
+                    _Original(
+                        sha256=row.sha256,
+                        md5=row.md5,
+                        size_bytes=row.size_bytes,
+                        mime_type=row.mime_type,
+                        media_type=row.media_type,
+                        path=row.path,
+                        sightings=sightings,
+                        companions=_recorded(row[7]),
+                        first_captured_at=iso(row[8]),
+                        platform=platform if row[9] else _NO_PLATFORM,
+                        provenance=provenance,
                     )
-                    if row[9]
-                    else _NO_PLATFORM,
-                    provenance=sightings.get(row[0], (0, facts_digest([])))[1],
                 )
-                for row in rows
-            ]
             served = _served_digests(session, scope)
             snapshots.update(
                 _Snapshot(*row, served=served.get(row[0]))
-                for row in session.execute(
-                    page_query if scope is None else page_query.where(scope(PageSnapshot.sha256))
-                )
+                for row in session.execute(page_query.where(scope(PageSnapshot.sha256)))
             )
     return originals, sorted(snapshots, key=str)
 
 
 #: Which rows of a SHA-256 column a query reads.
 _Scope = Callable[[Any], ColumnElement[bool]]
+
+
+def _everything(column: Any) -> ColumnElement[bool]:
+    return true()
 
 
 def _among(shas: list[str]) -> _Scope:
@@ -508,6 +500,10 @@ def facts_digest(rows: Iterable[Iterable[object]]) -> str:
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
 
+#: A file no sighting names: none, and the digest of none.
+_UNSEEN = (0, facts_digest([]))
+
+
 def _digests_by_first(
     session: Session, query: Executable, facts: Callable[[Any], list[object]]
 ) -> dict[Any, tuple[int, str]]:
@@ -520,9 +516,9 @@ def _digests_by_first(
     return digests
 
 
-def _sighting_facts(session: Session, media_ids: Select[Any] | None) -> dict[int, tuple[int, str]]:
-    """Each file's number of sightings in the index and their `facts_digest` (all
-    files, or those ``media_ids`` selects)."""
+def _sighting_facts(session: Session, media_ids: Select[Any]) -> dict[int, tuple[int, str]]:
+    """Each file's number of sightings in the index and their `facts_digest`, for the
+    files ``media_ids`` selects."""
     query = sighting_rows(
         Sighting.media_id,
         Page.url,
@@ -533,9 +529,8 @@ def _sighting_facts(session: Session, media_ids: Select[Any] | None) -> dict[int
         Sighting.media_url,
         Sighting.first_seen_at,
         Sighting.tool,
-    ).order_by(Sighting.media_id)
-    if media_ids is not None:
-        query = query.where(Sighting.media_id.in_(media_ids))
+    )
+    query = query.where(Sighting.media_id.in_(media_ids)).order_by(Sighting.media_id)
     return _digests_by_first(session, query, lambda row: [*row[1:7], iso(row[7]), row[8]])
 
 
@@ -544,9 +539,9 @@ def _sighting_facts(session: Session, media_ids: Select[Any] | None) -> dict[int
 _SERVED_FACTS = ("url", "final_url", "http_status", "first_fetched_at")
 
 
-def _served_digests(session: Session, scope: _Scope | None) -> dict[str, str]:
+def _served_digests(session: Session, scope: _Scope) -> dict[str, str]:
     """`facts_digest` of the `_SERVED_FACTS` of the pages that served each version
-    (all, or those whose SHA-256 is in ``scope``)."""
+    (those whose SHA-256 is in ``scope``)."""
     query = (
         select(
             PageSnapshot.sha256,
@@ -558,8 +553,6 @@ def _served_digests(session: Session, scope: _Scope | None) -> dict[str, str]:
         .join(Page, Page.id == PageSnapshot.page_id)
         .order_by(PageSnapshot.sha256)
     )
-    if scope is not None:
-        query = query.where(scope(PageSnapshot.sha256))
     digests = _digests_by_first(session, query, lambda row: [*row[1:4], iso(row[4])])
     return {sha256: digest for sha256, (_, digest) in digests.items()}
 
@@ -948,11 +941,17 @@ def sidecar_problems(archive: Archive, only: set[str] | None = None) -> list[Pro
     """What is wrong with the sidecars of the stored files and page versions (all, or
     those whose SHA-256 is in ``only``): missing, unreadable, or not saying what the
     index says. Only sidecars are read; after a second look, as in `verify_archive`,
-    so a capture writing a sidecar right now is not taken for a problem."""
+    so a capture writing a sidecar right now is not taken for a problem. All of them
+    are read a part at a time, as a full check does."""
     layout = archive.layout
-    originals, snapshots = _load(archive, only)
+    loads = (
+        [_load(archive, only)]
+        if only is not None
+        else (_load(archive, part=Part(i, FULL_CHECK_PARTS)) for i in range(FULL_CHECK_PARTS))
+    )
     problems = [
         problem
+        for originals, snapshots in loads
         for checked in [
             *(_check_original(layout, o, rehash=False) for o in originals),
             *(_check_snapshot(layout, s, rehash=False) for s in snapshots),

@@ -100,30 +100,39 @@ def sync_targets(archive: Archive, now: datetime, *, after: int = 0) -> int:
     return len(unique)
 
 
-#: Seconds between two looks at every embed; the looks between see the new ones only.
+#: Seconds between two looks at the embeds added since the last (the daemon's minute).
+SYNC_EVERY = 60.0
+#: Seconds between two looks at every embed.
 FULL_SYNC_EVERY = 3600.0
 
 
 class TargetSync:
-    """The daemon's `sync_targets`: each run looks at the embeds added since the last
-    one (the newest id it saw), and once every `FULL_SYNC_EVERY` at all of them. A
-    scan of every embed each minute took 1.1 s at 1,000,000 embeds (4 ms now). The
-    full look finds what the quick ones cannot: an embed whose id a transaction took before
-    another's that committed first (PostgreSQL), or whose check row was removed."""
+    """The daemon's `sync_targets`: at most every ``every`` seconds it looks at the
+    embeds added since its last look (the newest id it saw), and once every
+    `FULL_SYNC_EVERY` at all of them. A look at every embed each minute took 1.1 s
+    at 1,000,000 embeds (4 ms now). The full look finds what the quick ones cannot:
+    an embed whose id a transaction took before another's that committed first
+    (PostgreSQL), or whose check row was removed."""
 
-    def __init__(self) -> None:
+    def __init__(self, every: float = SYNC_EVERY) -> None:
+        self.every = every
         self.after = 0
-        self.full_at = -FULL_SYNC_EVERY  # monotonic time of the last full look
+        self.looked_at = -every  # monotonic times of the last look and full look
+        self.full_at = -FULL_SYNC_EVERY
 
     def run(self, archive: Archive, now: datetime) -> int:
-        """Give the new embeds and their pages a check row; how many were added."""
-        full = time.monotonic() - self.full_at >= FULL_SYNC_EVERY
+        """Give the new embeds and their pages a check row, when a look is due; how
+        many were added."""
+        started = time.monotonic()
+        if started - self.looked_at < self.every:
+            return 0
+        full = started - self.full_at >= FULL_SYNC_EVERY
         with archive.read_session() as session:
             newest = session.scalar(select(func.max(Embed.id))) or 0
         added = sync_targets(archive, now, after=0 if full else self.after)
-        self.after = newest
+        self.after, self.looked_at = newest, started
         if full:
-            self.full_at = time.monotonic()
+            self.full_at = started
         return added
 
 

@@ -109,9 +109,9 @@ def publish(tmp: Path, final: Path) -> bool:
     return True
 
 
-def write_atomic(path: Path, data: bytes | Iterable[bytes], *, tmp_dir: Path) -> None:
-    """Replace ``path`` with ``data`` (bytes, or pieces of them written as they come)
-    atomically (used for sidecars, never for originals).
+def write_atomic(path: Path, pieces: Iterable[bytes], *, tmp_dir: Path) -> None:
+    """Replace ``path`` with ``pieces`` of bytes, written as they come, atomically
+    (used for sidecars, never for originals).
 
     The temp file lives in ``tmp_dir`` (same filesystem), so a crash leaves no
     debris beside the evidence.
@@ -121,10 +121,7 @@ def write_atomic(path: Path, data: bytes | Iterable[bytes], *, tmp_dir: Path) ->
     fd, name = _scratch(tmp_dir, f"{path.name}.", ".part")
     try:
         with os.fdopen(fd, "wb") as f:
-            if isinstance(data, bytes):
-                f.write(data)
-            else:
-                f.writelines(data)
+            f.writelines(pieces)
             f.flush()
             os.fsync(f.fileno())
         os.replace(name, path)

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from archiver import __version__
 from archiver.index.models import Embed, Media, Page, PageSnapshot, Sighting, iso, utcnow
-from archiver.index.records import SIGHTING_COLUMNS, shared_download, sighting_rows
+from archiver.index.records import SIGHTING_COLUMNS, sighting_rows
 from archiver.store.atomic import write_atomic
 from archiver.store.digest import hash_file
 from archiver.store.layout import SIDECAR
@@ -96,7 +96,8 @@ def _sightings(session: Session, media_id: int) -> list[dict[str, Any]]:
         .where(Sighting.media_id == media_id)
         .order_by(Sighting.first_seen_at, Sighting.id)
     ).all()
-    by_id = {
+    # a download shared is the same file's earlier sighting (`shared_download`'s facts)
+    shared = {
         row.id: {
             "page_url": row.page_url,
             "embed_url": row.embed_url,
@@ -104,13 +105,6 @@ def _sightings(session: Session, media_id: int) -> list[dict[str, Any]]:
         }
         for row in rows
     }
-
-    def reused(sighting_id: int | None) -> dict[str, Any] | None:
-        if sighting_id is None:
-            return None
-        # another file's sighting (never made so): read as the event log reads it
-        return by_id.get(sighting_id) or shared_download(session.get(Sighting, sighting_id))
-
     return [
         {
             "page_url": row.page_url,
@@ -130,7 +124,7 @@ def _sightings(session: Session, media_id: int) -> list[dict[str, Any]]:
                 "archiver_version": row.archiver_version,
                 "http_status": row.http_status,
                 "response_headers": row.response_headers,
-                "reused_from": reused(row.reused_from_id),
+                "reused_from": shared.get(row.reused_from_id or 0),
             },
         }
         for row in rows
