@@ -38,6 +38,11 @@ fixed cost
     ``archiver capture`` of a page without media on a fresh archive: interpreter start,
     imports, creating and migrating the database, storing the page. Part of the capture
     row; shown to tell start-up from the cost that grows with the files.
+libraries alone
+    ``python -c "import sqlalchemy.orm, httpx"``: the interpreter and the two libraries
+    the design names for the index and for downloads, loaded and nothing done. Any
+    ``capture`` built on them pays this before its first request; shown against the
+    1.3x target's allowance.
 peak RSS
     ``archiver capture`` of a page embedding one 2 GiB video (a real clip's header, then
     filler, written to a temp dir and deleted at the end). The figure is the process's
@@ -102,6 +107,8 @@ LINK = "/link"  # the same files, served at ``--link-mbit`` per connection
 FLOOR_TIMEOUT = 120.0
 YTDLP_TIMEOUT = 60.0  # each of the 30 invocations
 BIG_TIMEOUT = 300.0
+#: What the ``libraries alone`` row runs: the design's index and download libraries.
+LIBRARIES = "import sqlalchemy.orm, httpx"
 
 
 # ---- the media and the page -----------------------------------------------------------
@@ -452,6 +459,11 @@ class Bench:
         ok = report is not None and report.get("ok") is True and report.get("items") == []
         series.add(child.wall, child.cpu, child.peak_rss, None if ok else _failure(child, "empty"))
 
+    def libraries(self, series: Series) -> None:
+        child = run_child([sys.executable, "-c", LIBRARIES], CAPTURE_TIMEOUT)
+        ok = child.returncode == 0
+        series.add(child.wall, child.cpu, child.peak_rss, None if ok else _failure(child, "import"))
+
     def floor(self, series: Series, prefix: str) -> None:
         out = self._fresh("floor")
         command = [sys.executable, str(FLOOR_SCRIPT), "--concurrency", str(self.threads)]
@@ -497,6 +509,13 @@ def make_big(directory: Path, size: int) -> MediaFile:
 
 
 # ---- the report ---------------------------------------------------------------------------
+
+
+def _allowance(spent: float | None, floor: float | None) -> str:
+    """How much of the 1.3x target's allowance loading the libraries alone takes."""
+    if not spent or not floor:
+        return ""
+    return f"{spent / (TARGET_FLOOR_RATIO * floor):.0%} of the {TARGET_FLOOR_RATIO}x allowance"
 
 
 def _num(value: float | None, digits: int = 2) -> str:
@@ -586,6 +605,7 @@ def main() -> int:
         link_floor = Series(f"floor, {mbit} per connection", "s")
         ytdlp = Series("sequential yt-dlp, one process per URL", "s")
         fixed = Series("  fixed cost: capture of a page without media", "s")
+        libraries = Series("  libraries alone: import sqlalchemy.orm, httpx", "s")
         big_rss = Series(f"peak RSS: capture of one {big_label} file", "MB")
         steps: list[tuple[Series, Callable[[Series], None]]] = [
             (capture, lambda series: bench.capture(series, bench.page_url)),
@@ -594,6 +614,7 @@ def main() -> int:
             (link_floor, lambda series: bench.floor(series, LINK)),
             (ytdlp, bench.ytdlp),
             (fixed, bench.fixed_cost),
+            (libraries, bench.libraries),
             (big_rss, lambda series: bench.big_file(series, big)),
         ]
         for number in range(1, rounds + 1):
@@ -612,6 +633,7 @@ def main() -> int:
         (floor, f"{mib / floor.median:.0f} MiB/s" if floor.median else ""),
         (ytdlp, f"{mib / ytdlp.median:.0f} MiB/s" if ytdlp.median else ""),
         (fixed, "start-up, part of the capture row"),
+        (libraries, _allowance(libraries.median, floor.median)),
         (big_rss, f"took {big_wall:.1f}s" if big_wall else ""),
     ]
     print_table(rows, floor.median)
