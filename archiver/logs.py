@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import time
 from collections.abc import Iterator
@@ -24,11 +25,25 @@ LIBRARY_EVENT = "library.log"
 _HANDLER_NAME = "archiver.stderr"
 
 
+#: Characters that end or disguise a line in a terminal or a log viewer: C0 and C1
+#: controls (ESC starts terminal commands, NEL breaks lines), the Unicode line and
+#: paragraph separators, and invisible format characters (bidirectional overrides).
+_CONTROLS = "\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff"
+#: A value with any of these is JSON-quoted: whitespace, quotes, ``=`` and controls.
+_NEEDS_QUOTES = re.compile(f'[\\s"={_CONTROLS}]')
+#: Escaped inside the quotes too (``json.dumps`` escapes C0 controls only).
+_ESCAPED = re.compile(f"[{_CONTROLS}]")
+
+
 def _value(value: object) -> str:
+    """A field's value as one token: quoted when it has spaces, quotes, ``=`` or
+    controls, with every control escaped, so a value from a page (a URL, a caption)
+    can neither split the line nor rewrite a terminal."""
     text = value if isinstance(value, str) else json.dumps(value, default=str)
-    if text == "" or any(c in text for c in ' "=\n\t'):
-        return json.dumps(text, ensure_ascii=False)
-    return text
+    if text and not _NEEDS_QUOTES.search(text):
+        return text
+    quoted = json.dumps(text, ensure_ascii=False)
+    return _ESCAPED.sub(lambda m: f"\\u{ord(m.group()):04x}", quoted)
 
 
 class KeyValueFormatter(logging.Formatter):

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import warnings
 from collections.abc import Iterator
 
 import pytest
 
-from archiver.logs import setup_logging
+from archiver.logs import log_event, setup_logging
 
 
 @pytest.fixture
@@ -61,3 +62,27 @@ def test_other_libraries_warnings_take_the_same_shape(
     assert " level=warning event=library.log logger=py.warnings message=" in lines[1]
     assert "DeprecationWarning: an old spelling" in lines[1]
     assert "\n" not in lines[1]
+
+
+def test_values_from_pages_cannot_split_a_line_or_drive_a_terminal(
+    structured_logs: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A caption or URL with ESC, NEL, a Unicode line separator or a bidirectional
+    override was logged raw unless it also had a space, a quote or ``=``: a terminal
+    ran the escape, and viewers that break lines at NEL or U+2028 showed two lines."""
+    setup_logging("info")
+    hostile = {
+        "caption": "a\x1b[2Jb",
+        "url": "https://example.org/x\x85y",
+        "update": "x\u2028level=error",
+        "page": "\u202egnp.exe",
+        "plain": "https://example.org/ok?q=1&p=2",
+    }
+    log_event("capture.done", **hostile)
+    (line,) = capsys.readouterr().err.splitlines()
+    assert not any(c in line for c in "\x1b\x85\u2028\u202e"), repr(line)
+    fields = dict(part.split("=", 1) for part in line.split(" ")[3:])
+    assert {k: json.loads(v) for k, v in fields.items() if k != "plain"} == {
+        k: v for k, v in hostile.items() if k != "plain"
+    }
+    assert fields["plain"] == '"https://example.org/ok?q=1&p=2"'  # has "=": quoted, as before
