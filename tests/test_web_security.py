@@ -195,6 +195,26 @@ def test_loopback_refuses_foreign_host_headers(archive_for: Any) -> None:
         assert foreign.get("/api/search", headers=BEARER).status_code == 400
 
 
+def test_a_proxy_in_front_of_a_loopback_archive_needs_base_url(archive_for: Any) -> None:
+    """nginx's default ``proxy_pass http://127.0.0.1:8787`` sends ``Host: 127.0.0.1``:
+    without base_url every read was open to the proxy's clients, the Host check passed."""
+    app = create_app(archive_for())
+    with AppClient(app, base_url="http://127.0.0.1:8787") as local:
+        assert local.get("/api/search").status_code == 200
+        for name, value in (
+            ("X-Forwarded-For", "203.0.113.5"),
+            ("Forwarded", "for=203.0.113.5;proto=https"),
+            ("X-Real-IP", "203.0.113.5"),
+            ("X-Forwarded-Host", "archive.example.org"),
+        ):
+            refused = local.get("/api/search", headers={name: value})
+            assert refused.status_code == 400, name
+            assert "set [web] base_url" in refused.text
+    proxied = create_app(archive_for(base_url="https://archive.example.org", token=TOKEN))
+    with AppClient(proxied, base_url="http://127.0.0.1:8787", headers=BEARER) as behind:
+        assert behind.get("/api/search", headers={"X-Forwarded-For": "203.0.113.5"}).is_success
+
+
 def test_behind_a_reverse_proxy_reads_need_the_token(archive_for: Any) -> None:
     """With base_url set, the proxy forwards the internet to 127.0.0.1 and a client
     can name any Host through it: loopback no longer means the person at the machine."""
@@ -400,14 +420,20 @@ def test_errors_give_away_no_traceback_or_path(
 
 def test_a_host_or_origin_that_is_no_url_is_refused_not_a_500(archive_for: Any) -> None:
     """``Host: [`` made the security check raise: a 500 with a traceback in the log
-    and none of the security headers, at any client's will."""
+    and none of the security headers, at any client's will. The API's refusals are its
+    one line of JSON (they were plain text, unlike every other API error)."""
     with AppClient(create_app(archive_for())) as local:
         for host in ("[", "a]"):
             answer = local.get("/api/status", headers={"Host": host})
-            assert answer.status_code == 400 and answer.text == "unexpected Host header\n"
+            assert answer.status_code == 400
+            assert answer.json() == {"error": "unexpected Host header"}
+            page = local.get("/status", headers={"Host": host})
+            assert page.status_code == 400 and page.text == "unexpected Host header\n"
         for origin in ("http://[", "http://a]"):
             answer = local.post("/logout", headers={"Origin": origin})
             assert answer.status_code == 403 and "cross-site" in answer.text
+            api = local.post("/api/captures", json={"url": "x"}, headers={"Origin": origin})
+            assert api.json() == {"error": "cross-site request refused"}
 
 
 def test_a_request_body_is_bounded_before_the_token_is_checked(archive_for: Any) -> None:
@@ -417,7 +443,7 @@ def test_a_request_body_is_bounded_before_the_token_is_checked(archive_for: Any)
     big = b'{"url": "' + b"a" * (MAX_BODY + 1) + b'"}'
     with AppClient(app) as local:
         declared = local.post("/api/captures", content=big)
-        assert declared.status_code == 413 and "over 65536 bytes" in declared.text
+        assert declared.status_code == 413 and "over 65536 bytes" in declared.json()["error"]
 
         async def chunks() -> AsyncIterator[bytes]:  # sent without a length
             for start in range(0, len(big), 4096):
@@ -536,6 +562,9 @@ def test_malformed_reads_get_a_one_line_400_never_a_500(archive_for: Any) -> Non
         assert repeated.status_code == 200  # one word, given 1,100 times
         for limit in ("²", "9" * 5000):
             assert local.get("/", params={"limit": limit}).status_code == 400
+        for limit in ("0", "1001"):  # the web's range, not the command line's (1,000,000)
+            answer = local.get("/api/search", params={"limit": limit})
+            assert answer.json() == {"error": "limit: must be from 1 to 1,000"}, limit
         fields = {f"f{n}": "x" for n in range(40)}
         upload = {"file": ("a.jpg", b"\xff\xd8\xff" + b"x" * 100)}
         crowded = local.post("/similar", files=upload, data=fields)

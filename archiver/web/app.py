@@ -31,13 +31,13 @@ from archiver.web.security import (
     Policy,
     ReadAccess,
     SecurityHeaders,
+    wants_json,
 )
 from archiver.web.uploads import BadUpload, UploadTooLarge
 
 STATIC = Path(__file__).parent / "static"
 #: The routes that take a file ("find this file"), under ``[web] max_upload``.
 UPLOAD_PATHS = frozenset({"/api/similar", "/similar"})
-_JSON_PREFIXES = ("/api/", "/media/", "/openapi.json")
 _REASONS = {
     400: "Bad request",
     401: "Log in first",
@@ -49,10 +49,6 @@ _REASONS = {
     500: "Internal error",
     503: "Archive unavailable",
 }
-
-
-def wants_json(path: str) -> bool:
-    return path.startswith(_JSON_PREFIXES)
 
 
 def error_response(request: Request, status: int, message: str) -> Response:

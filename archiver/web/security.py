@@ -6,6 +6,8 @@ The policy is decided once, when the app is built for an address:
   name this machine, so a web page cannot reach the archive through DNS rebinding, and
   another site may only link to it (open a page), never embed or fetch from it, so a page
   elsewhere cannot tell from ``<img src=".../media/<sha256>">`` what the archive holds.
+  A request a reverse proxy forwarded (``Forwarded``, ``X-Forwarded-For``, …) is
+  refused: without ``base_url`` the proxy would open those reads to its clients.
 - Off loopback, and on loopback behind a reverse proxy (``base_url`` set: the proxy
   forwards the internet to 127.0.0.1, and a client can send any ``Host`` through it),
   every route needs the token, unless ``public_read_only`` opens reads. Without a
@@ -23,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
+import json
 import time
 from dataclasses import dataclass
 from typing import Annotated
@@ -202,6 +205,20 @@ def embedded_elsewhere(headers: Headers) -> bool:
     )
 
 
+#: Headers a reverse proxy adds for the client it forwards.
+FORWARDING_HEADERS = ("forwarded", "x-forwarded-for", "x-forwarded-host", "x-real-ip")
+PROXIED_WITHOUT_BASE_URL = (
+    "request forwarded by a proxy: set [web] base_url (and a token) to serve behind one"
+)
+
+
+def forwarded(headers: Headers) -> bool:
+    """Whether a reverse proxy sent the request. A proxy on this machine forwards the
+    internet with a loopback ``Host`` (nginx's default), which would open the reads
+    meant for the person at the machine to everyone; ``base_url`` says a proxy is there."""
+    return any(name in headers for name in FORWARDING_HEADERS)
+
+
 def safe_next(target: str | None) -> str:
     """Where to go after logging in: a path on this site only (no open redirect)."""
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
@@ -225,13 +242,16 @@ class SecurityHeaders:
             return
         headers = Headers(scope=scope)
         if not self.rules.host_allowed(headers.get("host", "")):
-            await _plain(send, 400, b"unexpected Host header\n")
+            await _refuse(scope, send, 400, "unexpected Host header")
             return
         if scope["method"] not in SAFE_METHODS and not same_origin(headers):
-            await _plain(send, 403, b"cross-site request refused\n")
+            await _refuse(scope, send, 403, "cross-site request refused")
             return
         if self.rules.local_only and embedded_elsewhere(headers):
-            await _plain(send, 403, b"cross-site request refused\n")
+            await _refuse(scope, send, 403, "cross-site request refused")
+            return
+        if self.rules.local_only and forwarded(headers):
+            await _refuse(scope, send, 400, PROXIED_WITHOUT_BASE_URL)
             return
         path: str = scope["path"]
         if path.startswith("/media/"):
@@ -286,7 +306,7 @@ class BodyLimit:
             return
         declared = Headers(scope=scope).get("content-length", "")
         if declared.isdecimal() and int(declared) > MAX_BODY:
-            await _plain(send, 413, f"request body over {MAX_BODY} bytes\n".encode())
+            await _refuse(scope, send, 413, f"request body over {MAX_BODY} bytes")
             return
         received = 0
 
@@ -301,13 +321,26 @@ class BodyLimit:
         await self.app(scope, bounded, send)
 
 
-async def _plain(send: Send, status: int, body: bytes) -> None:
+#: Paths whose answers, errors included, are JSON (``{"error": "one line"}``).
+_JSON_PREFIXES = ("/api/", "/media/", "/openapi.json")
+
+
+def wants_json(path: str) -> bool:
+    return path.startswith(_JSON_PREFIXES)
+
+
+async def _refuse(scope: Scope, send: Send, status: int, message: str) -> None:
+    """Refuse before the app runs: one line, as JSON where the app answers JSON."""
+    if wants_json(scope["path"]):
+        body, kind = json.dumps({"error": message}).encode(), b"application/json"
+    else:
+        body, kind = f"{message}\n".encode(), b"text/plain; charset=utf-8"
     await send(
         {
             "type": "http.response.start",
             "status": status,
             "headers": [
-                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-type", kind),
                 (b"content-length", str(len(body)).encode()),
                 (b"x-content-type-options", b"nosniff"),
             ],

@@ -32,8 +32,8 @@ Offset = Annotated[int, Query(ge=0, le=10**9)]
 def search_query(*, limit: int = 100, **filters: str | None) -> SearchQuery:
     """The filters of ``archiver search`` (`SearchQuery.parse`'s; empty form fields
     count as absent), with the web's cap on `limit`; QueryError if bad."""
-    if limit > MAX_LIMIT:
-        raise QueryError(f"limit: at most {MAX_LIMIT}")
+    if not 1 <= limit <= MAX_LIMIT:
+        raise QueryError(f"limit: must be from 1 to {MAX_LIMIT:,}")
     return SearchQuery.parse(**filters, limit=limit)
 
 
