@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
@@ -19,7 +20,7 @@ from pydantic import (
     field_validator,
 )
 
-from archiver import __version__
+from archiver import PRODUCT
 from archiver.errors import ConfigError
 
 CONFIG_ENV = "ARCHIVER_CONFIG"
@@ -86,7 +87,7 @@ class DatabaseConfig(_Section):
 class NetworkConfig(_Section):
     allow_private_addresses: bool = False
     user_agent: str = (
-        f"archiver/{__version__} (evidence archival; +https://github.com/archiver-project/archiver)"
+        f"{PRODUCT} (evidence archival; +https://github.com/archiver-project/archiver)"
     )
     connect_timeout: Duration = 10.0
     read_timeout: Duration = 30.0
@@ -176,14 +177,30 @@ class LivenessConfig(_Section):
     webhook_header: Annotated[str, AfterValidator(_header_or_none)] = ""
 
 
+_HOST_NAME = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\.?")
+
+
+def _bind_host(host: str) -> str:
+    """An IP address or a host name to listen on (``0.0.0.0``, ``::1``, ``localhost``)."""
+    name = host.strip()
+    try:
+        ipaddress.ip_address(name.strip("[]"))
+    except ValueError:
+        if len(name) > 253 or not _HOST_NAME.fullmatch(name):
+            raise ValueError(f"not an IP address or host name: {host!r}") from None
+    return name
+
+
 class WebConfig(_Section):
     enabled: bool = True  # `archiver run` also serves the web app
-    host: str = "127.0.0.1"  # loopback by default; any other address needs `token`
+    # loopback by default; any other address needs `token`
+    host: Annotated[str, AfterValidator(_bind_host)] = "127.0.0.1"
     port: int = Field(default=8787, ge=1, le=65535)
     token: str = ""  # API token: required on every route off loopback, and for writes
     public_read_only: bool = False  # off loopback, allow reads without the token
     max_upload: Size = 512 * 1024**2  # "find this file" uploads
-    base_url: str = ""  # how others reach it (for embed snippets); empty: http://host:port
+    # how others reach it (for embed snippets); empty: the address a request came to
+    base_url: Annotated[str, AfterValidator(_http_url_or_none)] = ""
 
 
 class FixityConfig(_Section):
@@ -264,7 +281,6 @@ class Config(_Section):
     export: ExportConfig = ExportConfig()
     timestamp: TimestampConfig = TimestampConfig()
     sources: list[SourceEntry] = Field(default_factory=list)
-    source_path: Path | None = Field(default=None, exclude=True)
 
     @property
     def storage_root(self) -> Path:
@@ -319,9 +335,7 @@ def config_from_dict(
     if base_dir is not None:
         root = base_dir / root  # an absolute root stays what it is
         database = DatabaseConfig(url=_rebased_sqlite(database.url, base_dir))
-    return config.model_copy(
-        update={"storage": StorageConfig(root=root), "database": database, "source_path": source}
-    )
+    return config.model_copy(update={"storage": StorageConfig(root=root), "database": database})
 
 
 def _rebased_sqlite(url: str, base_dir: Path) -> str:

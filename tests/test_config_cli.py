@@ -66,6 +66,11 @@ def test_relative_storage_root_is_relative_to_the_config_file(config_file: Path)
         ("[liveness]\nwebhook_url = 'ftp://x.example/'\n", "liveness.webhook_url: not an http"),
         # a header without a colon was accepted and never sent
         ("[liveness]\nwebhook_header = 'Bearer abc'\n", "liveness.webhook_header: not a header"),
+        # editors' snippets pointed at "notaurl/media/..."; serve said "refusing to serve on
+        # no such host without a token"; an internal field was taken as a key
+        ("[web]\nbase_url = 'notaurl'\n", "web.base_url: not an http(s) URL"),
+        ("[web]\nhost = 'no such host'\n", "web.host: not an IP address or host name"),
+        ("source_path = '/etc'\n", "source_path: unknown key"),
     ],
 )
 def test_bad_config_names_the_key(tmp_path: Path, body: str, message: str) -> None:
