@@ -23,6 +23,7 @@ from sqlalchemy import select, text
 from support.archiving import make_config
 from support.tsa import LocalTSA, verify_signature
 
+from archiver import PRODUCT
 from archiver.archive import Archive
 from archiver.errors import ArchiverError
 from archiver.index.models import Event
@@ -65,6 +66,7 @@ def test_head_is_stamped_signed_stored_and_logged(
     request = tsa.requests[-1]
     assert request["message_imprint"]["hashed_message"].native == bytes.fromhex(token.sha256)
     assert request["message_imprint"]["hash_algorithm"]["algorithm"].native == "sha256"
+    assert tsa.user_agents[-1] == PRODUCT  # not httpx's own name
 
     reply = token.path.read_bytes()
     stamped = verify_signature(reply, tsa)  # the TSA's signature holds, by its certificate

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 import pytest
 from support import FixtureServer, RequestHandler
 
+from archiver import PRODUCT
 from archiver.liveness.webhook import LivenessEvent, WebhookNotifier, redact
 from archiver.logs import KeyValueFormatter
 
@@ -122,6 +123,7 @@ def test_event_is_posted_as_json(
     headers = receiver.headers[0]
     assert headers["x-archiver-token"] == "t0k3n"
     assert headers["content-type"] == "application/json"
+    assert headers["user-agent"] == PRODUCT
 
 
 def test_close_delivers_what_is_queued(

@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 from sqlalchemy import select, text
 
+from archiver import PRODUCT
 from archiver.archive import Archive
 from archiver.errors import ArchiverError
 from archiver.index.models import Event, utcnow
@@ -152,6 +153,7 @@ def _post(url: str, request: bytes, timeout: float) -> bytes:
     headers = {
         "Content-Type": "application/timestamp-query",
         "Accept": "application/timestamp-reply",
+        "User-Agent": PRODUCT,
     }
     try:
         with (

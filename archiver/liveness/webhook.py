@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from archiver import __version__
+from archiver import PRODUCT
 from archiver.errors import BlockedAddressError
 from archiver.fetch.http import BUSY_STATUSES, retry_after_seconds
 from archiver.liveness.result import Status, network_reason
@@ -128,7 +128,7 @@ class WebhookNotifier:
         self.target = redact(url) if url else ""
         self._client = client
         self._own_client = client is None
-        self._headers = {"User-Agent": f"archiver/{__version__}"}
+        self._headers = {"User-Agent": PRODUCT}
         self._secret = secret_header
         if secret_header is not None:
             self._headers[secret_header[0]] = secret_header[1]

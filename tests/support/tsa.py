@@ -101,6 +101,7 @@ class LocalTSA:
         )
         self.certificate_der = self.certificate.public_bytes(serialization.Encoding.DER)
         self.requests: list[tsp.TimeStampReq] = []
+        self.user_agents: list[str | None] = []
         self._serials = itertools.count(1)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(
@@ -136,6 +137,7 @@ class LocalTSA:
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                tsa.user_agents.append(self.headers.get("User-Agent"))
                 if tsa.mode == "http_error":
                     self.send_response(503)
                     self.send_header("Content-Length", "0")
