@@ -11,6 +11,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -30,9 +31,10 @@ from archiver.index.models import Embed, Media, Page, Sighting
 from archiver.search import QueryError, SearchQuery, parse_when
 from archiver.web import BindError, create_app, serve, start_background
 from archiver.web import server as web_server
+from archiver.web import uploads as web_uploads
 from archiver.web.media import parse_range
 from archiver.web.security import MAX_BODY, is_loopback, safe_next
-from archiver.web.uploads import BadUpload, receive_upload
+from archiver.web.uploads import BadUpload, UploadSlots, receive_upload
 
 SHA = "ab" * 32
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
@@ -630,6 +632,7 @@ def test_an_upload_the_sender_abandons_is_a_bad_upload_and_leaves_nothing(
         "type": "http",
         "method": "POST",
         "headers": [(b"content-type", b"multipart/form-data; boundary=b0")],
+        "app": SimpleNamespace(state=SimpleNamespace(upload_slots=UploadSlots())),
     }
 
     async def upload() -> None:
@@ -639,6 +642,44 @@ def test_an_upload_the_sender_abandons_is_a_bad_upload_and_leaves_nothing(
     with pytest.raises(BadUpload, match="the upload was cut short"):
         asyncio.run(upload())
     assert list(tmp_path.iterdir()) == []
+
+
+def test_uploads_held_open_are_bounded_in_number_and_cut_when_too_slow(
+    archive_for: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Uploads that sent part of their body and went silent were kept for as long as
+    their connections stayed open, as many as connections were allowed: a thousand
+    times max_upload of scratch space, on the disk that holds the evidence."""
+    monkeypatch.setattr(web_uploads, "UPLOADS_AT_ONCE", 2)
+    monkeypatch.setattr(web_uploads, "UPLOAD_GRACE", 1.0)
+    monkeypatch.setattr(web_uploads, "MIN_UPLOAD_RATE", 1_000_000)  # 200 KB buy 0.2 s more
+    archive = archive_for(max_upload=10_000_000)
+    handle = start_background(archive, port=0)
+    head = (
+        b"POST /api/similar HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5000000\r\n"
+        b"Content-Type: multipart/form-data; boundary=b0\r\n\r\n"
+        b'--b0\r\nContent-Disposition: form-data; name="file"; filename="x.jpg"\r\n\r\n'
+    )
+    scratch = archive.layout.tmp_root
+    try:
+        stalled = [socket.create_connection(("127.0.0.1", handle.port), timeout=10) for _ in "ab"]
+        for connection in stalled:
+            connection.sendall(head + b"\xff\xd8\xff" + b"x" * 200_000)
+        deadline = time.monotonic() + 5
+        while len(list(scratch.rglob("upload-*"))) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        busy = httpx.post(f"{handle.url}/api/similar", files={"file": ("y.jpg", b"y")}, timeout=10)
+        assert busy.status_code == 503 and busy.headers["retry-after"] == "10"
+        assert busy.json() == {"error": "2 uploads are being received: try again"}
+        for connection in stalled:  # silent past the grace: cut off, their bytes removed
+            answer = connection.recv(4096).decode()
+            assert answer.startswith("HTTP/1.1 408") and "upload too slow" in answer
+            connection.close()
+        assert not list(scratch.rglob("upload-*"))
+        again = httpx.post(f"{handle.url}/api/similar", files={"file": ("y.jpg", b"y")}, timeout=10)
+        assert again.status_code == 400  # a slot again; the file is no photo
+    finally:
+        handle.stop()
 
 
 def test_odd_range_headers_are_ignored() -> None:

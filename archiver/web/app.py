@@ -33,7 +33,7 @@ from archiver.web.security import (
     SecurityHeaders,
     wants_json,
 )
-from archiver.web.uploads import BadUpload, UploadTooLarge
+from archiver.web.uploads import BadUpload, UploadRefused, UploadSlots, UploadTooLarge
 
 STATIC = Path(__file__).parent / "static"
 #: The routes that take a file ("find this file"), under ``[web] max_upload``.
@@ -44,6 +44,7 @@ _REASONS = {
     403: "Forbidden",
     404: "Not found",
     405: "Method not allowed",
+    408: "Too slow",
     413: "Too large",
     416: "Range not satisfiable",
     500: "Internal error",
@@ -108,6 +109,13 @@ def _install_handlers(app: FastAPI) -> None:
         response.headers["WWW-Authenticate"] = "Bearer"
         return response
 
+    async def upload_refused(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, UploadRefused)
+        response = error_response(request, exc.status, str(exc))
+        if exc.status == 503:
+            response.headers["Retry-After"] = "10"
+        return response
+
     async def unavailable(request: Request, exc: Exception) -> Response:
         # the database is down or its disk full: a state that passes, not a bug
         response = error_response(request, 503, str(exc))
@@ -122,6 +130,7 @@ def _install_handlers(app: FastAPI) -> None:
     app.add_exception_handler(BadUpload, bad_query)
     app.add_exception_handler(api.NotFound, not_found)
     app.add_exception_handler(UploadTooLarge, too_large)
+    app.add_exception_handler(UploadRefused, upload_refused)
     app.add_exception_handler(Forbidden, forbidden)
     app.add_exception_handler(AuthRequired, auth_required)
 
@@ -193,6 +202,7 @@ def create_app(archive: Archive, *, host: str | None = None) -> FastAPI:
     )
     app.state.archive = archive
     app.state.policy = rules
+    app.state.upload_slots = UploadSlots()
     app.include_router(api.router)
     app.include_router(media.router)
     app.include_router(pages.router)

@@ -32,7 +32,7 @@ from archiver.web.security import (
     policy,
     safe_next,
 )
-from archiver.web.uploads import BadUpload, UploadTooLarge, receive_upload
+from archiver.web.uploads import BadUpload, UploadRefused, UploadTooLarge, receive_upload
 from archiver.web.views import (
     Offset,
     duplicate_groups,
@@ -152,6 +152,8 @@ async def similar_page(request: Request, archive: ArchiveDep) -> HTMLResponse:
             results = [record.to_json() for record in found]
     except UploadTooLarge as exc:
         error, status = str(exc), 413
+    except UploadRefused as exc:
+        error, status = str(exc), exc.status
     except BadUpload as exc:
         error, status = str(exc), 400
     form = dict.fromkeys(SEARCH_FIELDS, "")

@@ -4,15 +4,22 @@ The body is parsed as it arrives (never held in memory) and written under the
 process's ``tmp/`` directory, where a restart cleans up after a crash. The size cap
 is checked twice: against Content-Length before anything is read, and by counting
 the bytes of the file part as they stream in (a client can lie or send chunks).
+
+Scratch space shares the disk with the evidence, so what uploads may hold is bounded:
+at most `UPLOADS_AT_ONCE` are received at a time (one more is a 503), and a sender
+that falls behind `MIN_UPLOAD_RATE` after `UPLOAD_GRACE` is cut off (a 408), so a
+client going silent cannot keep its slot and its bytes on disk.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import re
 import tempfile
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +37,12 @@ _LIBRARY_LOG = logging.getLogger("python_multipart")
 _LIBRARY_LOG.addHandler(logging.NullHandler())
 _LIBRARY_LOG.propagate = False
 
+#: Uploads received at once by one process: scratch space held is at most this many
+#: times ``[web] max_upload``.
+UPLOADS_AT_ONCE = 4
+#: Bytes per second an upload must keep up, on average, once `UPLOAD_GRACE` is over.
+MIN_UPLOAD_RATE = 16 * 1024
+UPLOAD_GRACE = 60.0  # seconds
 ENVELOPE = 64 * 1024  # room for the multipart boundaries, headers and small fields
 MAX_FIELD = 1024
 MAX_PARTS = 16  # the file and a few small fields (min_similarity, limit)
@@ -43,6 +56,37 @@ class UploadTooLarge(Exception):
 
 class BadUpload(Exception):
     """The request is not a multipart form with one file (a 400)."""
+
+
+class UploadRefused(Exception):
+    """An upload not taken now: too many at once (503) or sent too slowly (408)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class UploadSlots:
+    """How many uploads this process is receiving; past `capacity`, none more.
+
+    Used from the event loop alone (uploads are received in async routes), so a count
+    needs no lock; a refused upload costs nothing, where one that waited would hold
+    its connection.
+    """
+
+    def __init__(self) -> None:
+        self.capacity = UPLOADS_AT_ONCE
+        self.taken = 0
+
+    @contextlib.contextmanager
+    def slot(self) -> Iterator[None]:
+        if self.taken >= self.capacity:
+            raise UploadRefused(503, f"{self.capacity} uploads are being received: try again")
+        self.taken += 1
+        try:
+            yield
+        finally:
+            self.taken -= 1
 
 
 @dataclass
@@ -116,11 +160,43 @@ class _Collector:
             self.fields[self._target] = self._value.decode("utf-8", "replace")
 
 
+async def _paced(request: Request) -> AsyncIterator[bytes]:
+    """The body's chunks, each due before the upload falls behind `MIN_UPLOAD_RATE`
+    (counted from the start, after `UPLOAD_GRACE`): the wait for a chunk is bounded."""
+    chunks = request.stream().__aiter__()
+    started = time.monotonic()
+    received = 0
+    while True:
+        due = started + UPLOAD_GRACE + received / MIN_UPLOAD_RATE - time.monotonic()
+        try:
+            chunk = await asyncio.wait_for(anext(chunks), timeout=max(due, 0.0))
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            raise UploadRefused(
+                408, f"upload too slow: send at least {MIN_UPLOAD_RATE // 1024} KiB/s"
+            ) from None
+        received += len(chunk)
+        yield chunk
+
+
 @contextlib.asynccontextmanager
 async def receive_upload(
     request: Request, directory: Path, limit: int, name: str = "file"
 ) -> AsyncIterator[Upload]:
-    """Stream the form's file field ``name`` to a temporary file; removed on exit."""
+    """Stream the form's file field ``name`` to a temporary file; removed on exit.
+
+    Takes one of the app's upload slots (``app.state.upload_slots``) while it runs."""
+    slots: UploadSlots = request.app.state.upload_slots
+    with slots.slot():
+        async with _received(request, directory, limit, name) as upload:
+            yield upload
+
+
+@contextlib.asynccontextmanager
+async def _received(
+    request: Request, directory: Path, limit: int, name: str
+) -> AsyncIterator[Upload]:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdecimal() and int(declared) > limit + ENVELOPE:
         raise UploadTooLarge(limit)
@@ -150,7 +226,7 @@ async def receive_upload(
         )
         received = 0
         try:
-            async for chunk in request.stream():
+            async for chunk in _paced(request):
                 received += len(chunk)
                 if received > limit + ENVELOPE:
                     raise UploadTooLarge(limit)
