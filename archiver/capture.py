@@ -464,7 +464,7 @@ class Capturer:
             fetched_at=now,
         )
         with self.archive.session() as session:
-            placement_id = intend(session, None, intent)
+            placement_id = intend(session, None, intent, self.owner)
         path = place_page(self.archive.layout, body, intent.sha256, self.tmp)
         return PlacedVersion(intent, path, placement_id)
 
@@ -998,7 +998,7 @@ class Capturer:
             companions=[name for _, name in extras or []],
         )
         with self.archive.session() as session:
-            placement_id = intend(session, embed.id, intent)
+            placement_id = intend(session, embed.id, intent, self.owner)
         layout = self.archive.layout
         path = place_original(layout, tmp, digests.sha256, identity.extension)
         for source, name in extras or []:
@@ -1063,9 +1063,10 @@ class Capturer:
     def _settle_placements(self) -> int:
         """Index what a crash left placed but unindexed, from its intent (`Placement`);
         an intent whose file never reached its place, whole, is dropped (the job's
-        retry downloads it; `verify` names a file that changed). How many were indexed."""
+        retry downloads it; `verify` names a file that changed). A live process's
+        intents are its own (`left_over`). How many were indexed."""
         with self.archive.read_session() as session:
-            leftovers = left_over(session)
+            leftovers = left_over(session, self.owner, utcnow())
         layout = self.archive.layout
         indexed = 0
         for placement_id, embed_id, intent in leftovers:

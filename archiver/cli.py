@@ -12,7 +12,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -60,9 +60,12 @@ class Context:
             fail(str(exc))
 
     @contextmanager
-    def archive(self, *, existing: bool = False) -> Iterator[Archive]:
+    def archive(self, *, existing: bool = False, tidy: bool = True) -> Iterator[Archive]:
         """The configured archive; `existing`: one that is there already (commands that
-        look at an archive refuse an empty folder rather than make one there)."""
+        look at an archive refuse an empty folder rather than make one there).
+
+        Scratch folders that dead processes left are removed first (`tidy`; the daemon
+        does that itself, to log it), and this process's own, emptied, at the end."""
         from archiver.archive import Archive
 
         try:
@@ -75,7 +78,8 @@ class Context:
             storage_failure(exc, self.config.storage_root)
         with archive:
             try:
-                archive.layout.remove_stale_tmp()
+                if tidy:
+                    archive.layout.remove_stale_tmp()
                 yield archive
             except ArchiveUnavailable as exc:  # disk full, database gone: no traceback
                 fail(str(exc), EXIT_FAILED)
@@ -83,6 +87,9 @@ class Context:
                 if exc.errno not in UNAVAILABLE_ERRNOS:
                     raise
                 storage_failure(exc, archive.layout.root)
+            finally:
+                with suppress(OSError):  # not empty: what a crash would leave
+                    archive.layout.process_tmp().rmdir()
 
 
 def storage_failure(exc: OSError, root: Path) -> NoReturn:
@@ -351,7 +358,7 @@ def run(ctx: Context, once: bool) -> None:
     """Run the daemon until SIGTERM/SIGINT (or, with --once, until the due work is done)."""
     from archiver.daemon import run_daemon
 
-    with ctx.archive() as archive:
+    with ctx.archive(tidy=False) as archive:  # the daemon removes and logs stale scratch
         try:
             run_daemon(archive, once=once)
         except ConfigError as exc:  # found late, e.g. an unsafe [web] address

@@ -101,6 +101,7 @@ class Daemon:
         self.workers = ThreadPoolExecutor(config.download.concurrency, "job")
         self.pollers = ThreadPoolExecutor(config.polling.concurrency, "poll")
         self.inflight: dict[int, Future[None]] = {}
+        self.alone: int | None = None  # a job in flight that runs with none beside it
         self.polling: dict[Future[object], int] = {}  # each poll running, and its source
         self.lock = threading.Lock()
         self.accepting = True
@@ -152,7 +153,7 @@ class Daemon:
 
     def _recover_jobs(self) -> int:
         """Jobs left running by a dead process of this host are taken up now, instead
-        of when their lease expires; the interrupted attempt counts (`jobs.abandon`).
+        of when their lease expires; an attempt it ran alone counts (`jobs.abandon`).
         A live process's jobs (an ``archiver capture`` running beside the daemon) are
         left alone, on SQLite too."""
         with self.archive.session() as session:
@@ -210,20 +211,25 @@ class Daemon:
         with self.lock:
             self.inflight = {k: f for k, f in self.inflight.items() if not f.done()}
             room = self.config.download.concurrency - len(self.inflight)
-        if room <= 0:
+            idle = not self.inflight
+            if self.alone not in self.inflight:
+                self.alone = None
+        if room <= 0 or self.alone is not None:  # a job running alone has every worker
             return None
         with self.archive.session() as session:
-            claimed = [
-                j.id
-                for j in jobs.claim_due(session, self.capturer.owner, room, utcnow(), self.lease)
-            ]
+            taken = jobs.claim_due(
+                session, self.capturer.owner, room, utcnow(), self.lease, idle=idle
+            )
+            claimed = [(j.id, j.run_alone) for j in taken]
         with self.lock:  # `shutdown` stops accepting under this lock: no job slips past it
             if self.accepting:
-                for job_id in claimed:
+                for job_id, alone in claimed:
                     self.inflight[job_id] = self.workers.submit(self._run_job, job_id)
+                    if alone:
+                        self.alone = job_id
                 return len(claimed)
         with self.archive.session() as session:  # claimed as the shutdown began
-            for job_id in claimed:
+            for job_id, _ in claimed:
                 jobs.release(jobs.locked(session, job_id), utcnow(), self.capturer.owner)
         return 0
 

@@ -22,13 +22,14 @@ import logging
 import os
 import socket
 import threading
+from collections import Counter
 from collections.abc import Callable, Collection
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import ColumnElement, and_, select, update
+from sqlalchemy import ColumnElement, and_, func, select, update
 from sqlalchemy.orm import Session
 
 from archiver.errors import ArchiveUnavailable, FetchError
@@ -97,7 +98,13 @@ def outcome_of_error(error: FetchError | Exception, attempts: int, now: datetime
 
 
 def claim_due(
-    session: Session, owner: str, limit: int, now: datetime, lease: timedelta = LEASE
+    session: Session,
+    owner: str,
+    limit: int,
+    now: datetime,
+    lease: timedelta = LEASE,
+    *,
+    idle: bool = True,
 ) -> list[CaptureJob]:
     """Atomically take up to ``limit`` due jobs: pending ones, failed ones whose retry
     time has come, and running ones whose lease expired (their worker died).
@@ -106,21 +113,70 @@ def claim_due(
     several hosts never take the same job; SQLite transactions here begin with
     ``BEGIN IMMEDIATE``, which serializes claims on one archive. A job whose worker
     died during its last allowed attempt is given up instead (see `abandon`).
+
+    A job marked ``run_alone`` goes first, and alone: a worker running nothing
+    (``idle``) takes it as the whole claim; a busy one takes nothing until it has
+    emptied, so such a job waits for at most the work in flight. Its runner must take
+    no other job while it runs.
     """
     # a running job's next_attempt_at is its lease expiry: one condition, one index
     due = and_(CaptureJob.state.in_(CLAIMABLE), CaptureJob.next_attempt_at <= now)
-    query = select(CaptureJob).where(due).order_by(CaptureJob.next_attempt_at).limit(limit)
+    alone = _due_jobs(session, and_(due, CaptureJob.run_alone), 1)
+    if alone and not idle:
+        return []
+    taken = _take_up(session, alone, owner, now, lease, alone=True)
+    if taken:  # else it was given up (its worker died during its last attempt)
+        return taken
+    due_jobs = _due_jobs(session, and_(due, ~CaptureJob.run_alone), limit)
+    return _take_up(session, due_jobs, owner, now, lease, alone=False)
+
+
+def _due_jobs(session: Session, where: ColumnElement[bool], limit: int) -> list[CaptureJob]:
+    """Up to ``limit`` jobs, soonest due first; on PostgreSQL locked, skipping those
+    another daemon is claiming."""
+    query = select(CaptureJob).where(where).order_by(CaptureJob.next_attempt_at).limit(limit)
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
+    return list(session.scalars(query))
+
+
+def _take_up(
+    session: Session,
+    due: list[CaptureJob],
+    owner: str,
+    now: datetime,
+    lease: timedelta,
+    *,
+    alone: bool,
+) -> list[CaptureJob]:
+    """Start the due jobs for ``owner``. An expired lease's job is abandoned first (its
+    worker died; given up when that was its last attempt) and so runs alone: started
+    when it is the whole claim (``alone``), else left pending for a claim of its own."""
+    beside = _running_per_owner(
+        session, {j.lease_owner for j in due if j.state == JobState.RUNNING}
+    )
     claimed = []
-    for job in session.scalars(query):
+    for job in due:
         if job.state == JobState.RUNNING:
-            abandon(job, now)  # its worker died: that attempt counts
-            if job.state != JobState.PENDING:
+            abandon(job, now, shared=beside.get(job.lease_owner or "", 0) > 1)
+            if job.state != JobState.PENDING or not alone:
                 continue
         start(job, owner, now, lease)
         claimed.append(job)
     return claimed
+
+
+def _running_per_owner(session: Session, owners: Collection[str | None]) -> dict[str, int]:
+    """How many jobs each of these lease holders is running."""
+    named = [o for o in owners if o]
+    if not named:
+        return {}
+    rows = session.execute(
+        select(CaptureJob.lease_owner, func.count())
+        .where(CaptureJob.state == JobState.RUNNING, CaptureJob.lease_owner.in_(named))
+        .group_by(CaptureJob.lease_owner)
+    )
+    return {str(holder): int(count) for holder, count in rows}
 
 
 def locked(session: Session, job_id: int) -> CaptureJob:
@@ -237,15 +293,22 @@ def release(job: CaptureJob, now: datetime, owner: str) -> bool:
     return True
 
 
-def abandon(job: CaptureJob, now: datetime) -> None:
-    """A running job whose worker died (crash, kill -9, power cut): the attempt counts.
+def abandon(job: CaptureJob, now: datetime, *, shared: bool) -> None:
+    """A running job whose worker died (crash, kill -9, power cut); it runs alone next.
 
-    It is pending again at once, unless that was its last allowed attempt: a file that
-    crashes the process every time must not restart it forever.
+    When the worker was running other jobs too (``shared``), which of them killed it
+    is not known: the attempt is not charged, and the job runs alone next time
+    (`claim_due`), where a death is its own. A death while it ran alone counts, and
+    the job is pending again at once unless that was its last allowed attempt: a file
+    that crashes the process every time must not restart it forever, nor take the
+    jobs beside it down with it.
     """
     job.lease_owner = None
     job.lease_expires_at = None
     job.updated_at = now
+    job.run_alone = True
+    if shared:
+        job.attempts = max(job.attempts - 1, 0)
     if job.attempts >= MAX_ATTEMPTS:
         job.state, job.next_attempt_at = JobState.FAILED, None
         job.last_error = f"gave up: the worker died during each of {job.attempts} attempts"
@@ -283,20 +346,23 @@ def let_go(job_ids: list[int], session: Session, owner: str, now: datetime) -> N
 
 def recover_exited(session: Session, now: datetime, also: str | None = None) -> int:
     """Take up now the jobs of processes of this host that no longer run (and of
-    ``also``: this process's id, reused): running ones are abandoned (the attempt
-    counts), held-back ones (`hold_back`) made due. How many."""
-    held = session.scalars(
-        select(CaptureJob).where(
-            CaptureJob.state.in_((JobState.RUNNING, JobState.PENDING)),
-            CaptureJob.lease_owner.is_not(None),
+    ``also``: this process's id, reused): running ones are abandoned (`abandon`),
+    held-back ones (`hold_back`) made due. How many."""
+    held = list(
+        session.scalars(
+            select(CaptureJob).where(
+                CaptureJob.state.in_((JobState.RUNNING, JobState.PENDING)),
+                CaptureJob.lease_owner.is_not(None),
+            )
         )
     )
+    running = Counter(job.lease_owner for job in held if job.state == JobState.RUNNING)
     count = 0
     for job in held:
         if job.lease_owner != also and not worker_exited(job.lease_owner):
             continue
         if job.state == JobState.RUNNING:
-            abandon(job, now)
+            abandon(job, now, shared=running[job.lease_owner] > 1)
         else:
             job.next_attempt_at, job.lease_owner = now, None
         count += 1
@@ -324,6 +390,7 @@ def finish(job: CaptureJob, outcome: Outcome, now: datetime, owner: str) -> bool
     if not outcome.counted:
         job.attempts = max(job.attempts - 1, 0)
     job.state = outcome.state
+    job.run_alone = False  # it ran to an outcome: it did not kill its worker this time
     job.last_error, job.ytdlp_version = outcome.error, outcome.ytdlp_version
     job.next_attempt_at = outcome.retry_at
     job.lease_owner = None

@@ -156,6 +156,7 @@ def test_cli_capture_and_search_contract(
     ok = run_cli(config_file, "capture", server.url("/blog"), "--json")
     assert ok.returncode == 0, ok.stderr
     assert json.loads(ok.stdout)["items"][0]["status"] == "stored"
+    assert list((config_file.parent / "store" / "tmp").iterdir()) == []  # its scratch: gone
 
     partial = run_cli(config_file, "capture", server.url("/bad"))
     assert partial.returncode == 1

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -32,6 +35,12 @@ their fighters near the Citadel:</p><video src="../../../media/clip_a.mp4"></vid
 ITEM_PAGE = """<html><body><article><h1>Syria Daily, Sept 28</h1>
 <p>ORIGINAL ENTRY: A photograph from the old city:</p><img src="/media/photo_a.jpg"></article>
 </body></html>"""
+
+
+def _exited_pid() -> int:
+    child = subprocess.Popen(["true"])
+    child.wait()
+    return child.pid
 
 
 def wait_for(check: Callable[[], object], timeout: float = 30, what: str = "condition") -> object:
@@ -99,8 +108,13 @@ def test_feed_source_entries_and_their_pages_are_archived(
     server.add_file("/media/photo_a.jpg", media.photo_a)
 
     assert "source 1" in archive.cli("source", "add", server.url("/feed"), "--every", "30s").stdout
+    stale = archive.root / "tmp" / f"{socket.gethostname()}-{_exited_pid()}"
+    stale.mkdir(parents=True)
+    (stale / "tmp-1.part").write_bytes(b"half a download")
     result = archive.cli("--log-level", "info", "run", "--once")
     assert result.returncode == 0, result.stderr
+    assert re.search(r" removed_scratch=1\b", result.stderr)  # logged by the daemon
+    assert list((archive.root / "tmp").iterdir()) == []  # and its own, at the end
 
     found = json.loads(archive.cli("search", "--json").stdout)
     by_type = {r["media_type"]: r for r in found}
@@ -439,7 +453,7 @@ def test_the_daemon_serves_the_web_app_on_loopback(
 # --- a crash between a commit and the sidecar it changed --------------------------------------
 
 DIE_AT = """
-import os, sys
+import os, sys, time
 import archiver.capture as capture
 moment = sys.argv[1]
 written, placed, paged = capture.write_sidecar, capture.place_original, capture.place_page
@@ -449,13 +463,18 @@ def write_or_die(directory, document, tmp):
         os._exit(9)  # as kill -9: nothing after the commit runs
     written(directory, document, tmp)
 def place_and_die(*args):
+    if moment == "placed after a pause":  # another process starts meanwhile
+        pause = os.environ["PAUSE_AT"]
+        open(pause + ".paused", "w").close()
+        while not os.path.exists(pause + ".go"):
+            time.sleep(0.02)
     placed(*args)
     os._exit(9)  # linked into media/, not yet indexed
 def page_and_die(*args):
     paged(*args)
     os._exit(9)  # linked into pages/, not yet indexed
 capture.write_sidecar = write_or_die
-if moment == "placed":
+if moment.startswith("placed"):
     capture.place_original = place_and_die
 if moment == "page placed":
     capture.place_page = page_and_die
@@ -528,6 +547,37 @@ def test_a_file_placed_but_not_indexed_when_the_process_died_is_indexed_at_the_n
     (sighting,) = found["sightings"]
     assert sighting["context"] == "Smoke over the port:"
     assert sighting["media_url"] == server.url("/p/a.jpg")
+
+
+def test_a_process_starting_beside_a_capture_leaves_its_placement_to_it(
+    tmp_path: Path, server: FixtureServer, media: MediaSet
+) -> None:
+    """Each process's start settled every placement intent: a capture started while
+    another was between its intent and its link dropped that intent (the file was not
+    there yet), and when the first then died after linking, its evidence stayed in
+    media/ unindexed, an orphan for good once the post was gone."""
+    server.add_file("/p/a.jpg", media.photo_a)
+    server.add_page("/live", "<article><p>Smoke over the port:</p><img src='/p/a.jpg'></article>")
+    server.add_page("/other", "<article><p>Nothing to see.</p></article>")
+    config = write_config(tmp_path / "archiver.toml", settings(tmp_path / "storage"))
+    pause = tmp_path / "pause"
+    command = ["--config", str(config), "capture", server.url("/live")]
+    first = subprocess.Popen(
+        [sys.executable, "-c", DIE_AT, "placed after a pause", *command],
+        env={**os.environ, "PAUSE_AT": str(pause)},
+        stderr=subprocess.PIPE,
+    )
+    wait_for(lambda: Path(f"{pause}.paused").exists(), what="the intent, before the link")
+    assert run_cli(config, "capture", server.url("/other")).returncode == 0  # starts beside it
+    Path(f"{pause}.go").touch()
+    assert first.wait(timeout=60) == 9
+    server.add_status("/p/a.jpg", 404)  # gone before the retry
+
+    run_cli(config, "run", "--once")
+    checked = run_cli(config, "verify")
+    assert checked.returncode == 0, checked.stdout
+    (found,) = json.loads(run_cli(config, "search", "--json").stdout)
+    assert found["sightings"][0]["context"] == "Smoke over the port:"
 
 
 def test_a_page_version_placed_but_not_indexed_when_the_process_died_is_kept(

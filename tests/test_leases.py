@@ -6,13 +6,14 @@ import os
 import socket
 import subprocess
 import threading
+import time
 from concurrent.futures import Future
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
-from support import FixtureServer, MediaSet
+from support import FixtureServer, MediaSet, make_photo
 from support.archiving import settings
 from support.server import RequestHandler
 
@@ -90,7 +91,8 @@ def test_a_job_taken_over_keeps_the_new_holders_record(tmp_path: Path) -> None:
         now = utcnow()
         start(job, "hung:1", now, timedelta(seconds=LEASE))
         later = now + timedelta(seconds=2 * LEASE)
-        assert claim_due(session, "fresh:2", 10, later) == [job]
+        assert claim_due(session, "fresh:2", 10, later) == []  # abandoned: it runs alone
+        assert job.run_alone and claim_due(session, "fresh:2", 10, later) == [job]
         assert not finish(job, Outcome(JobState.FAILED, "late error"), later, "hung:1")
         assert not release(job, later, "hung:1")
         assert (job.state, job.lease_owner, job.last_error) == (JobState.RUNNING, "fresh:2", None)
@@ -141,6 +143,75 @@ def test_a_job_that_kills_its_worker_every_time_is_given_up(tmp_path: Path) -> N
         daemon.pollers.shutdown()
     beside.kill()
     beside.wait()
+
+
+def test_a_worker_dying_beside_other_jobs_charges_none_and_each_runs_alone_next(
+    tmp_path: Path, db_url: str
+) -> None:
+    """A worker's death was charged to every job it was running: one file that crashed
+    the daemon took the jobs beside it down with it, a long download given up after as
+    many crashes as it had run beside the culprit. Now such a death is charged to no
+    one, and each of those jobs next runs alone, where a death is its own."""
+    host = socket.gethostname()
+    crowd, lone = f"{host}:{_dead_pid()}", f"{host}:{_dead_pid()}"
+    with _archive(tmp_path / "storage", db_url) as archive:
+        daemon = Daemon(archive)
+        with archive.session() as session:
+            for name in ("a", "b", "c"):
+                start(url_job(session, f"https://example.org/{name}.mp4"), crowd, utcnow())
+            start(url_job(session, "https://example.org/lone.mp4"), lone, utcnow())
+            url_job(session, "https://example.org/fresh.mp4")
+        assert daemon._recover_jobs() == 4
+        with archive.session() as session:
+            found = {j.url.rsplit("/", 1)[1]: j for j in session.scalars(select(CaptureJob))}
+            assert {name: (j.state, j.attempts, j.run_alone) for name, j in found.items()} == {
+                "a.mp4": ("pending", 0, True),  # not charged: it ran beside others
+                "b.mp4": ("pending", 0, True),
+                "c.mp4": ("pending", 0, True),
+                "lone.mp4": ("pending", 1, True),  # it ran alone: charged
+                "fresh.mp4": ("pending", 0, False),
+            }
+            now = utcnow()
+            # a worker with work in flight takes nothing new: it empties, then runs one alone
+            assert claim_due(session, "me:1", 10, now, idle=False) == []
+            (first,) = claim_due(session, "me:1", 10, now)
+            assert first.run_alone and first.url != "https://example.org/fresh.mp4"
+            assert finish(first, Outcome(JobState.DONE), now, "me:1") and not first.run_alone
+        daemon.workers.shutdown()
+        daemon.pollers.shutdown()
+
+
+def test_the_daemon_runs_a_job_that_must_run_alone_with_nothing_beside_it(
+    tmp_path: Path, server: FixtureServer
+) -> None:
+    """While such a job runs the daemon starts no other; the rest run together after."""
+    for n in range(4):
+        photo = make_photo(tmp_path / f"p{n}.jpg", seed=n)
+        server.add_file(f"/p{n}.jpg", photo, rate=photo.stat().st_size * 3)  # 1/3 s each
+    with _archive(tmp_path / "storage") as archive:
+        daemon = Daemon(archive)
+        with archive.session() as session:
+            ids = [url_job(session, server.url(f"/p{n}.jpg")).id for n in range(4)]
+            session.get_one(CaptureJob, ids[2]).run_alone = True
+        spans: dict[int, tuple[float, float]] = {}
+        run = daemon.capturer.run_claimed
+
+        def timed(job_id: int) -> None:
+            began = time.monotonic()
+            try:
+                run(job_id)
+            finally:
+                spans[job_id] = (began, time.monotonic())
+
+        daemon.capturer.run_claimed = timed  # type: ignore[method-assign]
+        daemon.run_once()
+        assert {j.state for j in _all_jobs(archive)} == {JobState.DONE}
+        alone = spans.pop(ids[2])
+        assert all(end <= alone[0] or began >= alone[1] for began, end in spans.values())
+        assert min(began for began, _ in spans.values()) >= alone[1]  # due first, run first
+        assert any(  # the others did run side by side
+            a[0] < b[1] and b[0] < a[1] for a in spans.values() for b in spans.values() if a != b
+        )
 
 
 def test_an_expired_lease_on_the_last_attempt_is_given_up_not_claimed(tmp_path: Path) -> None:

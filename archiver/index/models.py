@@ -24,6 +24,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.engine import Dialect
@@ -231,6 +232,13 @@ class CaptureJob(Base):
         ),
         # counts by state and the newest failures (`archiver status`)
         Index("ix_capture_jobs_state_updated", "state", "updated_at"),
+        # the due jobs that must run alone (`jobs.claim_due`): few, looked for each claim
+        Index(
+            "ix_capture_jobs_run_alone",
+            "next_attempt_at",
+            sqlite_where=text("run_alone = 1"),
+            postgresql_where=text("run_alone"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -245,6 +253,8 @@ class CaptureJob(Base):
     ytdlp_version: Mapped[str | None] = mapped_column(String(64))  # when yt-dlp gave last_error
     lease_owner: Mapped[str | None] = mapped_column(String(200))
     lease_expires_at: Mapped[datetime | None]
+    # its worker died while it ran beside other jobs: it runs alone next (`jobs.abandon`)
+    run_alone: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -482,4 +492,5 @@ class Placement(Base):
     )
     sha256: Mapped[str] = mapped_column(String(64))
     intent: Mapped[dict[str, Any]] = mapped_column(JSON)
+    owner: Mapped[str | None] = mapped_column(String(200))  # host:pid of its writer
     created_at: Mapped[datetime]

@@ -5,8 +5,9 @@ included."""
 
 from __future__ import annotations
 
+import socket
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -14,6 +15,10 @@ from sqlalchemy.orm import Session
 
 from archiver.index.models import Placement, utcnow
 from archiver.index.records import Acquisition, PlatformFacts
+from archiver.jobs import LEASE, worker_exited
+
+#: Another host's intent is taken for a dead writer's after this long (a capture's lease).
+ABANDONED_AFTER = LEASE
 
 
 @dataclass(frozen=True)
@@ -71,11 +76,17 @@ class PageIntent:
         return cls(**{**fields, "fetched_at": datetime.fromisoformat(data["fetched_at"])})
 
 
-def intend(session: Session, embed_id: int | None, intent: PlacementIntent | PageIntent) -> int:
-    """Record the intent to place a file seen through ``embed_id`` (a page version:
-    None); its id."""
+def intend(
+    session: Session, embed_id: int | None, intent: PlacementIntent | PageIntent, owner: str
+) -> int:
+    """Record ``owner``'s intent to place a file seen through ``embed_id`` (a page
+    version: None); its id."""
     row = Placement(
-        embed_id=embed_id, sha256=intent.sha256, intent=intent.to_json(), created_at=utcnow()
+        embed_id=embed_id,
+        sha256=intent.sha256,
+        intent=intent.to_json(),
+        owner=owner,
+        created_at=utcnow(),
     )
     session.add(row)
     session.flush()
@@ -88,11 +99,24 @@ def done(session: Session, placement_id: int) -> None:
 
 
 def left_over(
-    session: Session,
+    session: Session, also: str, now: datetime
 ) -> list[tuple[int, int | None, PlacementIntent | PageIntent]]:
-    """Intents a crash left: id, embed id and intent, oldest first."""
+    """Intents a crash left: id, embed id and intent, oldest first.
+
+    Those of a live process (an ``archiver capture`` beside the daemon, between its
+    intent and its link) are its own to finish. A writer of this host is asked
+    whether it runs (``also``, this process's id, counts as dead: an earlier process
+    with the same pid); one of another host cannot be asked, so its intents are left
+    for `ABANDONED_AFTER`, far longer than placing and indexing a file takes.
+    """
     rows = session.execute(
-        select(Placement.id, Placement.embed_id, Placement.intent).order_by(Placement.id)
+        select(
+            Placement.id,
+            Placement.embed_id,
+            Placement.intent,
+            Placement.owner,
+            Placement.created_at,
+        ).order_by(Placement.id)
     )
     return [
         (
@@ -103,7 +127,16 @@ def left_over(
             else PlacementIntent.from_json(row.intent),
         )
         for row in rows
+        if _writer_gone(row.owner, also, now - row.created_at)
     ]
+
+
+def _writer_gone(owner: str | None, also: str, age: timedelta) -> bool:
+    if owner is None or owner == also:  # written before owners were kept; a reused pid
+        return True
+    if owner.rpartition(":")[0] == socket.gethostname():
+        return worker_exited(owner)
+    return age > ABANDONED_AFTER
 
 
 def _iso(value: date | None) -> str | None:
