@@ -1031,6 +1031,27 @@ def test_charset_is_taken_from_bytes_meta_or_bom() -> None:
 
 
 @pytest.mark.parametrize(
+    "label", ["base64", "rot13", "zlib", "hex", "undefined", "idna", "utf-32", "cp500", "a\x00"]
+)
+def test_a_charset_no_browser_reads_is_ignored_as_browsers_do(label: str) -> None:
+    """``<meta charset="base64">`` made decoding raise (a traceback; the page and every
+    embed on it lost), and ``utf-32`` or EBCDIC's ``cp500`` read the markup as nonsense:
+    "not an HTML document"."""
+    page = f"<meta charset='{label}'><title>Ḥimṣ</title><article><p>Smoke:</p><img src='/a.jpg'>"
+    for served in (None, label):  # declared in the page, or by the server
+        result = extract_embeds(page.encode(), BASE, served)
+        assert result.title == "Ḥimṣ" and urls(result) == ["https://news.example/a.jpg"]
+
+
+@pytest.mark.parametrize("width", ["NaNw", "nanx", "-nanw", "infw"])
+def test_a_srcset_width_that_is_no_number_is_no_size(width: str) -> None:
+    """A ``NaNw`` descriptor (a broken script's) made finding the largest candidate raise:
+    the page's other embeds, and a feed's other entries, were lost with it."""
+    result = article(f"<p>Shelling:</p><img srcset='/p/a.jpg {width}, /p/b.jpg 800w'>")
+    assert urls(result) == ["https://news.example/p/b.jpg"]
+
+
+@pytest.mark.parametrize(
     ("data", "message"),
     [
         (b"", "empty document"),

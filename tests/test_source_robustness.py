@@ -27,7 +27,7 @@ from archiver.index.records import upsert_embed
 from archiver.integrity.fixity import verify_archive
 from archiver.jsontext import load_json
 from archiver.sources.entries import MAX_ATTACHMENTS, media_embeds
-from archiver.sources.feed import parse_feed
+from archiver.sources.feed import looks_like_feed, parse_feed
 from archiver.sources.poll import Poller, PollResult, claim_due_sources
 from archiver.sources.registry import add_source, remove_source
 from archiver.stopping import StopFlag
@@ -675,6 +675,18 @@ def test_a_feed_declaring_no_encoding_is_read_in_the_charset_its_server_names(
     declared = rss("<item><title>Ḥimṣ</title><link>https://ex.example/1</link></item>")
     (entry,) = parse_feed(declared.encode(), FEED_URL, "iso-8859-1")
     assert entry.title == "Ḥimṣ"
+
+
+@pytest.mark.parametrize("label", ["base64", "rot13", "undefined", "utf-32", "cp500"])
+def test_a_feed_naming_a_charset_no_reader_reads_is_read_as_if_it_named_none(label: str) -> None:
+    """``encoding="base64"`` made decoding raise: the poll crashed with a traceback and
+    the source showed no error; ``cp500`` (EBCDIC) read the XML as nonsense."""
+    item = "<item><title>Ḥimṣ</title><link>https://ex.example/1</link></item>"
+    for declared, served in ((label, None), ("utf-8", label)):
+        body = rss(item).replace("encoding='utf-8'", f"encoding='{declared}'").encode()
+        assert looks_like_feed("application/rss+xml", body)
+        (entry,) = parse_feed(body, FEED_URL, served)
+        assert entry.title == "Ḥimṣ"
 
 
 def test_a_changed_entry_queues_its_page_again_after_the_page_failed_for_good(

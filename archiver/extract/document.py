@@ -22,6 +22,7 @@ import lxml.html
 
 from archiver.extract.model import ExtractError
 from archiver.extract.urls import resolve_url
+from archiver.store.mediatypes import web_codec
 
 Element = Any  # lxml.html.HtmlElement; lxml ships no type information
 
@@ -418,10 +419,7 @@ def _known_encoding(label: str | None) -> str | None:
         return "cp1252"
     if label in ("utf-16", "utf-16le", "utf-16be"):
         return "utf-8"  # an ASCII-readable page cannot really be UTF-16; browsers agree
-    try:
-        return codecs.lookup(label).name
-    except LookupError:
-        return None
+    return web_codec(label)
 
 
 def _looks_binary(sample: str) -> bool:

@@ -7,6 +7,7 @@ Evidence wants the largest, most faithful rendition, and nothing from pixels or 
 
 from __future__ import annotations
 
+import math
 import posixpath
 import re
 from dataclasses import dataclass
@@ -97,12 +98,15 @@ def _candidate(url: str, descriptor: str) -> SrcsetCandidate:
     density = 1.0
     for token in descriptor.lower().split():
         try:
-            if token.endswith("w"):
-                width = float(token[:-1])
-            elif token.endswith("x"):
-                density = float(token[:-1])
+            number = float(token[:-1])
         except ValueError:
             continue
+        if not math.isfinite(number):  # "NaNw" from a broken script: no size at all
+            continue
+        if token.endswith("w"):
+            width = number
+        elif token.endswith("x"):
+            density = number
     return SrcsetCandidate(url, width, density)
 
 

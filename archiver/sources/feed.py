@@ -18,7 +18,7 @@ from archiver.extract.urls import resolve_url
 from archiver.fetch.http import FEED_TYPES
 from archiver.sources.entries import MAX_ATTACHMENTS, FeedEntry, declared_attachment
 from archiver.sources.jsonfeed import parse_json_feed
-from archiver.store.mediatypes import unmarked_utf_encoding
+from archiver.store.mediatypes import unmarked_utf_encoding, web_codec
 
 _FEED_ROOT = re.compile(r"<(rss|feed|rdf:RDF)[\s>]", re.IGNORECASE)
 _FEED_ROOTS = frozenset({"rss", "feed", "rdf"})  # local names, lower-cased
@@ -120,9 +120,8 @@ def _decode(body: bytes, http_charset: str | None = None) -> str:
 def _codec(label: str) -> str | None:
     """Python codec for a declared encoding; Latin-1 and ASCII read as Windows-1252, as
     browsers do; None for an unknown name (a typo must not make the feed unreadable)."""
-    try:
-        name = codecs.lookup(label).name
-    except LookupError:
+    name = web_codec(label)
+    if name is None:
         return None
     if name == "gb2312":
         return "gb18030"  # its superset, which feeds declared gb2312 really use

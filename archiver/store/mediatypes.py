@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import mimetypes
 import re
 from dataclasses import dataclass
@@ -164,6 +165,31 @@ def unmarked_utf_encoding(head: bytes) -> str | None:
     if not any(even) and all(odd):
         return "utf-16-be"
     return None
+
+
+#: Codecs Python has that no browser reads a page or feed in (the Encoding Standard
+#: names none of them): EBCDIC, UTF-7 and UTF-32, which turn markup into nonsense, and
+#: codecs that are not a plain character set at all.
+_NOT_WEB_CODECS = frozenset(
+    {
+        "cp037", "cp273", "cp424", "cp500", "cp875", "cp1026", "cp1140",
+        "utf-7", "utf-32", "utf-32-le", "utf-32-be",
+        "undefined", "idna", "punycode", "unicode-escape", "raw-unicode-escape",
+    }
+)  # fmt: skip
+
+
+def web_codec(label: str) -> str | None:
+    """Python's codec for a charset a page or feed names, or None: unknown, or none a
+    browser reads (``base64``, ``rot13``, ``utf-32``, EBCDIC), ignored as a browser
+    ignores it, so the document is decoded as if it had named none."""
+    try:
+        info = codecs.lookup(label.strip())
+    except (LookupError, ValueError):  # ValueError: a NUL in the label
+        return None
+    if not getattr(info, "_is_text_encoding", True) or info.name in _NOT_WEB_CODECS:
+        return None  # base64, zlib, rot13, ... decode bytes to bytes, or raise
+    return info.name
 
 
 #: A MIME type as HTTP spells one (RFC 9110 tokens): one type, no list, no parameters.
