@@ -26,8 +26,9 @@ from archiver.index.models import CaptureJob, Embed, LinkCheck, Page, Source, ut
 from archiver.index.records import upsert_embed
 from archiver.integrity.fixity import verify_archive
 from archiver.jsontext import load_json
+from archiver.sources import feed as feed_module
 from archiver.sources.entries import MAX_ATTACHMENTS, media_embeds
-from archiver.sources.feed import looks_like_feed, parse_feed
+from archiver.sources.feed import MAX_FEED_DEPTH, looks_like_feed, parse_feed
 from archiver.sources.poll import Poller, PollResult, claim_due_sources
 from archiver.sources.registry import add_source, remove_source
 from archiver.stopping import StopFlag
@@ -675,6 +676,29 @@ def test_a_feed_declaring_no_encoding_is_read_in_the_charset_its_server_names(
     declared = rss("<item><title>Ḥimṣ</title><link>https://ex.example/1</link></item>")
     (entry,) = parse_feed(declared.encode(), FEED_URL, "iso-8859-1")
     assert entry.title == "Ḥimṣ"
+
+
+def test_a_feed_nested_too_deep_or_too_large_is_refused_before_it_is_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """feedparser reads ill-formed XML with memory growing as the square of the depth:
+    an 800 KB feed of 34,000 elements left open took over 20 GB, and the service was
+    killed at every poll. Such a feed is now one line, at once; HTML in a CDATA section
+    and void elements are no nesting, and a feed of ordinary depth is read."""
+    open_tables = "<table>" * (MAX_FEED_DEPTH + 1)
+    deep = rss(f"<item><title>x</title><link>https://ex.example/1</link>{open_tables}</item>")
+    with pytest.raises(FetchError) as refused:
+        parse_feed(deep.encode(), FEED_URL)
+    assert str(refused.value) == "malformed feed: elements nested more than 1,024 deep"
+    html = "<![CDATA[" + "<p>unclosed" * 5000 + "]]>" + "<br><img src='/a.jpg'>" * 2000
+    fine = rss(f"<item><title>Ḥimṣ</title><link>https://ex.example/1</link>{html}</item>")
+    (entry,) = parse_feed(fine.encode(), FEED_URL)
+    assert entry.title == "Ḥimṣ"
+    monkeypatch.setattr(feed_module, "MAX_ELEMENTS", 100)
+    many = rss("".join(f"<item><title>{n}</title></item>" for n in range(60)))
+    with pytest.raises(FetchError) as refused:
+        parse_feed(many.encode(), FEED_URL)
+    assert str(refused.value) == "malformed feed: more than 100 elements"
 
 
 @pytest.mark.parametrize("label", ["base64", "rot13", "undefined", "utf-32", "cp500"])

@@ -93,7 +93,7 @@ MAX_ELEMENTS = 1_000_000
 #: How deep a page's elements nest at most once `_flatten` has read it (libxml2 stops
 #: at 2,048; a parser's implied elements, such as a table's ``<tbody>``, stay below).
 MAX_DEPTH = 1024
-_VOID_TAGS = frozenset(
+VOID_TAGS = frozenset(
     {
         "area", "base", "basefont", "bgsound", "br", "col", "embed", "frame", "hr", "img",
         "input", "keygen", "link", "meta", "param", "source", "track", "wbr",
@@ -310,7 +310,7 @@ def _explicitly_closed(tags: list[re.Match[str]]) -> list[bool]:
 def _opens(found: re.Match[str], tag: str) -> bool:
     """Whether a start tag opens an element that holds what follows (not ``<br>``,
     not ``<div/>``)."""
-    return tag not in _VOID_TAGS and not found.group("close").endswith("/>")
+    return tag not in VOID_TAGS and not found.group("close").endswith("/>")
 
 
 def _opened_by(open_elements: Sequence[tuple[str, object]], tag: str) -> int | None:

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from archiver.errors import FetchError
-from archiver.extract.document import large_document_turn
+from archiver.extract.document import MAX_ELEMENTS, VOID_TAGS, large_document_turn
 from archiver.extract.html import MAX_TITLE
 from archiver.extract.structured import DeclaredMedia
 from archiver.extract.urls import resolve_url
@@ -277,13 +277,55 @@ def _attachments(entry: Any) -> tuple[DeclaredMedia, ...]:
 
 def _prepared(text: str) -> bytes:
     """The feed as UTF-8 without its XML declaration and DOCTYPE, and with no reference to
-    a character that cannot be, for feedparser; raises FetchError for an HTML page."""
+    a character that cannot be, for feedparser; raises FetchError for an HTML page, and
+    for one nested too deep or too large to read (`_check_shape`)."""
     if _root_element(text) == "html":
         raise FetchError("not an RSS, Atom, RDF or JSON feed: an HTML page", retryable=False)
     if declaration := _XML_DECLARATION.match(text):
         text = text[declaration.end() :]  # it named the encoding of the bytes decoded above
     text = _CHARACTER_REFERENCE.sub(_possible_character, text)
+    _check_shape(text)
     return _without_doctypes(text).encode("utf-8")
+
+
+#: A feed whose elements nest deeper is not read. feedparser reads ill-formed XML with
+#: memory growing as the square of the depth: 3,000 elements left open took 110 MB,
+#: 10,000 took 720 MB, and 34,000 in an 800 KB feed over 20 GB.
+MAX_FEED_DEPTH = 1024
+# What the scan steps over (CDATA sections, comments, declarations and processing
+# instructions, whose content is no element) and the tags it counts.
+_FEED_MARKUP = re.compile(
+    r"<!\[CDATA\[.*?\]\]>|<!--.*?-->|<[!?][^>]*>|<(/?)([A-Za-z_][^\s/>]*)[^>]*?(/?)>",
+    re.DOTALL,
+)
+
+
+def _check_shape(text: str) -> None:
+    """Refuse a feed that is nested deeper than `MAX_FEED_DEPTH` or holds more than
+    `MAX_ELEMENTS` elements (as a page), before feedparser builds anything of it.
+
+    The depth counts start tags against end tags, as an ill-formed feed is read: an
+    element left open stays open. Void HTML elements (``<br>``, ``<img>``) hold nothing."""
+    depth = elements = 0
+    for found in _FEED_MARKUP.finditer(text):
+        closing, name, empty = found.groups()
+        if name is None:
+            continue
+        if closing:
+            depth = max(depth - 1, 0)
+            continue
+        elements += 1
+        if elements > MAX_ELEMENTS:
+            raise FetchError(
+                f"malformed feed: more than {MAX_ELEMENTS:,} elements", retryable=False
+            )
+        if not empty and name.lower() not in VOID_TAGS:
+            depth += 1
+            if depth > MAX_FEED_DEPTH:
+                raise FetchError(
+                    f"malformed feed: elements nested more than {MAX_FEED_DEPTH:,} deep",
+                    retryable=False,
+                )
 
 
 def _possible_character(reference: re.Match[str]) -> str:
