@@ -636,6 +636,33 @@ def test_bad_embeds_fail_one_by_one_and_the_rest_is_archived(
         assert not files_under(capped.layout.tmp_root)
 
 
+def test_a_part_or_a_redirect_going_nowhere_is_never_stored_as_the_whole(
+    archive: Archive, server: FixtureServer, media: MediaSet
+) -> None:
+    """A 206 to a request for the whole file was stored as the original (its first 1,000
+    bytes, with provenance), and a page answered 206 was read cut short, its later
+    embeds lost without a word; a 302 without a Location was read as the page."""
+    whole = media.photo_a.read_bytes()
+    part = {"Content-Range": f"bytes 0-999/{len(whole)}", "Content-Type": "image/jpeg"}
+    server.add_status("/part.jpg", 206, whole[:1000], part)
+    server.add_status("/nowhere.jpg", 302, b"<html>moved</html>", {"Content-Type": "text/html"})
+    server.add_page("/p", "<article><p>Two:</p><img src='/part.jpg'><img src='/nowhere.jpg'>")
+    server.add_status("/cut", 206, b"<article><p>Smoke:</p>", {"Content-Type": "text/html"})
+
+    report = Capturer(archive).capture_url(server.url("/p"))
+    by_url = {item.url.rsplit("/", 1)[1]: item for item in report.items}
+    assert by_url["part.jpg"].status == "failed"
+    assert by_url["part.jpg"].reason == (
+        f"HTTP 206 (part of the file) from {server.url('/part.jpg')}, for the whole file"
+    )
+    assert by_url["nowhere.jpg"].reason == (
+        f"HTTP 302 from {server.url('/nowhere.jpg')}: a redirect with no Location"
+    )
+    assert not list(archive.layout.media_root.rglob("original.*"))
+    cut = Capturer(archive).capture_url(server.url("/cut"))
+    assert not cut.ok and "HTTP 206" in (cut.error or "")
+
+
 def test_refuses_addresses_that_are_not_public(
     tmp_path: Path, server: FixtureServer, media: MediaSet
 ) -> None:

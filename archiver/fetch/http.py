@@ -180,6 +180,24 @@ def is_refusal(status: int | None) -> bool:
     return status is not None and 400 <= status < 500 and status not in BUSY_STATUSES
 
 
+def _refuse_part(response: Response) -> None:
+    """Raise for an answer that is not the whole resource though nothing else was asked
+    for: a 206 (archiver never sends ``Range``: its bytes would be stored as the whole
+    file, or the page cut short) or a redirect without a ``Location`` to follow (its
+    body is no page). Both are the server's glitch: retried."""
+    status = response.status
+    if status == 206:
+        raise FetchError(
+            f"HTTP 206 (part of the file) from {response.final_url}, for the whole file",
+            http_status=status,
+        )
+    if 300 <= status < 400 and status != 304 and not response.headers.get("location"):
+        raise FetchError(
+            f"HTTP {status} from {response.final_url}: a redirect with no Location",
+            http_status=status,
+        )
+
+
 def _status_error(response: Response) -> FetchError:
     status = response.status
     retry = status >= 500 or status in BUSY_STATUSES or status in _DENIED
@@ -279,7 +297,9 @@ class HttpFetcher:
             token = _DEADLINE.set(deadline)
             try:
                 with self.client.stream("GET", url, headers=headers) as raw:
-                    yield raw, Response(url, str(raw.url), raw.status_code, _headers(raw)), deadline
+                    response = Response(url, str(raw.url), raw.status_code, _headers(raw))
+                    _refuse_part(response)
+                    yield raw, response, deadline
             except BlockedAddressError:
                 raise
             except (httpx.HTTPError, *_BAD_URL, FetchError) as exc:
