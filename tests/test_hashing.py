@@ -178,6 +178,59 @@ def test_huge_image_is_refused_before_decoding(tmp_path: Path) -> None:
         fingerprint(path, "image")
 
 
+def _png_of_zeros(path: Path, width: int, height: int) -> Path:
+    """An RGB PNG of black pixels, written a row at a time (small on disk: 420 kB at
+    12000x12000, 432 MB once decoded)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    packer, row = zlib.compressobj(9), bytes(1 + 3 * width)  # filter byte 0, then pixels
+    pixels = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels)
+    path.write_bytes(png + chunk(b"IEND", b""))
+    return path
+
+
+def test_a_huge_png_is_refused_before_its_pixels_are_read(tmp_path: Path) -> None:
+    """Reading a PNG's EXIF made Pillow decode every pixel first (its eXIf chunk may
+    follow them): 600 MB for a 420 kB file, before the size was checked. In a child
+    allowed 256 MB more than it holds at the start, the refusal must come from the check."""
+    import subprocess
+    import sys
+
+    path = _png_of_zeros(tmp_path / "huge.png", 12000, 12000)
+    code = (
+        "import resource, sys\n"
+        "from archiver.hashing import fingerprint\n"
+        "from archiver.errors import HashingError\n"
+        "size = int(open('/proc/self/statm').read().split()[0]) * resource.getpagesize()\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (size + (256 << 20),) * 2)\n"
+        "try:\n"
+        "    fingerprint(sys.argv[1], 'image')\n"
+        "except HashingError as exc:\n"
+        "    print(exc)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=60
+    )
+    assert done.stdout.strip() == "image too large to hash (12000x12000)", done.stderr
+
+
+def test_a_reason_names_the_file_not_where_the_host_keeps_it(tmp_path: Path) -> None:
+    """Pillow's "cannot identify image file '/srv/archive/media/…/original.png'" was
+    kept as the reason (index, sidecar, web page), naming the host's folders."""
+    path = tmp_path / "original.png"
+    path.write_bytes(bytes(40))
+    with pytest.raises(HashingError) as caught:
+        fingerprint(path, "image")
+    assert str(caught.value) == "unreadable image: cannot identify image file 'original.png'"
+
+
 def test_huge_jpeg_is_decoded_at_reduced_scale(tmp_path: Path) -> None:
     path = tmp_path / "big.jpg"
     Image.fromarray(skimage.data.astronaut()).resize((9000, 6000)).save(path, quality=80)

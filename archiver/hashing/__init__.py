@@ -44,8 +44,13 @@ def fingerprint(
             raise HashingError(f"empty file: no {media_type} to fingerprint")
     except OSError as exc:
         raise HashingError(f"cannot read file: {exc.strerror or exc}") from None
-    if media_type == "image":
-        return fingerprint_image(path)
-    if media_type == "video":
-        return fingerprint_video(path, threads=threads)
+    try:
+        if media_type == "image":
+            return fingerprint_image(path)
+        if media_type == "video":
+            return fingerprint_video(path, threads=threads)
+    except HashingError as exc:  # the reason is kept and shown: no host path in it
+        if str(path) not in str(exc):
+            raise
+        raise type(exc)(str(exc).replace(str(path), path.name)) from None
     raise HashingError(f"unknown media type {media_type!r}")

@@ -33,6 +33,7 @@ from typing import BinaryIO
 import numpy as np
 import numpy.typing as npt
 from PIL import Image
+from PIL.JpegImagePlugin import JpegImageFile
 
 from archiver.errors import HashingError
 
@@ -134,12 +135,16 @@ def _fingerprint(
 ) -> ImageFingerprint:
     """`gif_canvases`: for a GIF, the canvas of each frame `_gif_canvases` found."""
     width, height = image.size
+    if min(width, height) < MIN_SIDE:
+        raise HashingError(f"image too small to hash ({width}x{height})")
+    if width * height > MAX_DECODE_PIXELS and not isinstance(image, JpegImageFile):
+        # checked before the EXIF is read: a PNG's may follow its pixels, and Pillow
+        # decodes them all to reach it (12000x12000: 600 MB for a 420 KB file)
+        raise HashingError(f"image too large to hash ({width}x{height})")
     with _pillow():
         orientation = image.getexif().get(_ORIENTATION, 1)
     if orientation in (5, 6, 7, 8):  # the camera was held sideways
         width, height = height, width
-    if min(width, height) < MIN_SIDE:
-        raise HashingError(f"image too small to hash ({width}x{height})")
     if width * height > MAX_DECODE_PIXELS and (
         image.info.get("progressive") or image.info.get("progression")
     ):
