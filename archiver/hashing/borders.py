@@ -17,6 +17,10 @@ import numpy.typing as npt
 MIN_KEEP = 0.25
 #: A caption line is at most this share of the axis.
 MAX_BAND = 0.1
+#: Frames judged at once: the temporaries take about 8 bytes a pixel of the frames at
+#: hand (an hour of video sampled once a second took 600 MB at once). Each frame's
+#: lines are judged on their own, so the answer does not depend on the batch.
+SOLID_BATCH = 256
 
 Box = tuple[int, int, int, int]  # top, bottom, left, right (exclusive ends)
 Lines = npt.NDArray[np.bool_]
@@ -34,6 +38,13 @@ def _solid(frames: npt.NDArray[np.uint8], axis: int, solid: tuple[float, int]) -
     tone, which costs no median to check: medians are taken only of the lines that
     pass (in a picture without a border, the outermost few at most).
     """
+    if len(frames) > SOLID_BATCH:
+        return np.concatenate(
+            [
+                _solid(frames[start : start + SOLID_BATCH], axis, solid)
+                for start in range(0, len(frames), SOLID_BATCH)
+            ]
+        )
     share, tolerance = solid
     along = 1 if axis == 2 else 2  # the axis that indexes the lines
     count = frames.shape[along]
@@ -49,7 +60,8 @@ def _solid(frames: npt.NDArray[np.uint8], axis: int, solid: tuple[float, int]) -
     if len(lines):
         picked = np.take(frames, lines, axis=along).astype(np.int16)
         median = np.median(picked, axis=axis, keepdims=True).astype(np.int16)
-        flat = (np.abs(picked - median) <= tolerance).mean(axis=axis) >= share
+        near = np.count_nonzero(np.abs(picked - median) <= tolerance, axis=axis)
+        flat = near / frames.shape[axis] >= share
         tone = np.squeeze(median, axis=axis)  # frames x picked lines
         out[:, lines] = flat & (np.abs(tone - edge[:, lines]) <= tolerance)
     return out
