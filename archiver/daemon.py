@@ -328,10 +328,12 @@ class Daemon:
             self._wait_polls()
         self._wait_polls()
         while not self.stop_requested.is_set():
+            with self.lock:  # a claim made while busy may leave a job that runs alone
+                was_busy = any(not f.done() for f in self.inflight.values())
             started = self.drain()
             with self.lock:
                 pending = [f for f in self.inflight.values() if not f.done()]
-            if not started and not pending:
+            if not started and not pending and not was_busy:
                 break
             if pending:
                 wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)

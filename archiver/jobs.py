@@ -106,61 +106,39 @@ def claim_due(
     *,
     idle: bool = True,
 ) -> list[CaptureJob]:
-    """Atomically take up to ``limit`` due jobs: pending ones, failed ones whose retry
-    time has come, and running ones whose lease expired (their worker died).
+    """Atomically take up to ``limit`` due jobs, soonest due first: pending ones, failed
+    ones whose retry time has come, and running ones whose lease expired (their worker
+    died).
 
     On PostgreSQL the rows are locked with ``FOR UPDATE SKIP LOCKED`` so daemons on
     several hosts never take the same job; SQLite transactions here begin with
     ``BEGIN IMMEDIATE``, which serializes claims on one archive. A job whose worker
     died during its last allowed attempt is given up instead (see `abandon`).
 
-    A job marked ``run_alone`` goes first, and alone: a worker running nothing
-    (``idle``) takes it as the whole claim; a busy one takes nothing until it has
-    emptied, so such a job waits for at most the work in flight. Its runner must take
-    no other job while it runs.
+    A job marked ``run_alone`` waits its turn like any other, and no job due after it
+    is taken before it: a worker running nothing (``idle``) takes it as the whole
+    claim, a busy one takes nothing more until it has emptied. Its runner must take no
+    other job while it runs.
     """
     # a running job's next_attempt_at is its lease expiry: one condition, one index
     due = and_(CaptureJob.state.in_(CLAIMABLE), CaptureJob.next_attempt_at <= now)
-    alone = _due_jobs(session, and_(due, CaptureJob.run_alone), 1)
-    if alone and not idle:
-        return []
-    taken = _take_up(session, alone, owner, now, lease, alone=True)
-    if taken:  # else it was given up (its worker died during its last attempt)
-        return taken
-    due_jobs = _due_jobs(session, and_(due, ~CaptureJob.run_alone), limit)
-    return _take_up(session, due_jobs, owner, now, lease, alone=False)
-
-
-def _due_jobs(session: Session, where: ColumnElement[bool], limit: int) -> list[CaptureJob]:
-    """Up to ``limit`` jobs, soonest due first; on PostgreSQL locked, skipping those
-    another daemon is claiming."""
-    query = select(CaptureJob).where(where).order_by(CaptureJob.next_attempt_at).limit(limit)
+    query = select(CaptureJob).where(due).order_by(CaptureJob.next_attempt_at).limit(limit)
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
-    return list(session.scalars(query))
-
-
-def _take_up(
-    session: Session,
-    due: list[CaptureJob],
-    owner: str,
-    now: datetime,
-    lease: timedelta,
-    *,
-    alone: bool,
-) -> list[CaptureJob]:
-    """Start the due jobs for ``owner``. An expired lease's job is abandoned first (its
-    worker died; given up when that was its last attempt) and so runs alone: started
-    when it is the whole claim (``alone``), else left pending for a claim of its own."""
-    beside = _running_per_owner(
-        session, {j.lease_owner for j in due if j.state == JobState.RUNNING}
-    )
-    claimed = []
-    for job in due:
+    candidates = list(session.scalars(query))
+    expired = {j.lease_owner for j in candidates if j.state == JobState.RUNNING}
+    beside = _running_per_owner(session, expired)
+    claimed: list[CaptureJob] = []
+    for job in candidates:
         if job.state == JobState.RUNNING:
             abandon(job, now, shared=beside.get(job.lease_owner or "", 0) > 1)
-            if job.state != JobState.PENDING or not alone:
-                continue
+            if job.state != JobState.PENDING:
+                continue  # given up
+        if job.run_alone:
+            if not claimed and idle:
+                start(job, owner, now, lease)
+                return [job]
+            break  # what runs now finishes first; then it runs alone
         start(job, owner, now, lease)
         claimed.append(job)
     return claimed

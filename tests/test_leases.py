@@ -91,8 +91,7 @@ def test_a_job_taken_over_keeps_the_new_holders_record(tmp_path: Path) -> None:
         now = utcnow()
         start(job, "hung:1", now, timedelta(seconds=LEASE))
         later = now + timedelta(seconds=2 * LEASE)
-        assert claim_due(session, "fresh:2", 10, later) == []  # abandoned: it runs alone
-        assert job.run_alone and claim_due(session, "fresh:2", 10, later) == [job]
+        assert claim_due(session, "fresh:2", 10, later) == [job] and job.run_alone
         assert not finish(job, Outcome(JobState.FAILED, "late error"), later, "hung:1")
         assert not release(job, later, "hung:1")
         assert (job.state, job.lease_owner, job.last_error) == (JobState.RUNNING, "fresh:2", None)
@@ -172,10 +171,13 @@ def test_a_worker_dying_beside_other_jobs_charges_none_and_each_runs_alone_next(
                 "fresh.mp4": ("pending", 0, False),
             }
             now = utcnow()
-            # a worker with work in flight takes nothing new: it empties, then runs one alone
+            # in turn: the job due first, then none past a job that must run alone while
+            # work is in flight; with none in flight, that job alone
+            (fresh,) = claim_due(session, "me:1", 10, now, idle=False)
+            assert fresh.url == "https://example.org/fresh.mp4"
             assert claim_due(session, "me:1", 10, now, idle=False) == []
             (first,) = claim_due(session, "me:1", 10, now)
-            assert first.run_alone and first.url != "https://example.org/fresh.mp4"
+            assert first.run_alone
             assert finish(first, Outcome(JobState.DONE), now, "me:1") and not first.run_alone
         daemon.workers.shutdown()
         daemon.pollers.shutdown()
@@ -184,7 +186,8 @@ def test_a_worker_dying_beside_other_jobs_charges_none_and_each_runs_alone_next(
 def test_the_daemon_runs_a_job_that_must_run_alone_with_nothing_beside_it(
     tmp_path: Path, server: FixtureServer
 ) -> None:
-    """While such a job runs the daemon starts no other; the rest run together after."""
+    """Such a job waits its turn; the jobs in flight finish first, it runs with no
+    other, and the rest run together after it."""
     for n in range(4):
         photo = make_photo(tmp_path / f"p{n}.jpg", seed=n)
         server.add_file(f"/p{n}.jpg", photo, rate=photo.stat().st_size * 3)  # 1/3 s each
@@ -207,11 +210,10 @@ def test_the_daemon_runs_a_job_that_must_run_alone_with_nothing_beside_it(
         daemon.run_once()
         assert {j.state for j in _all_jobs(archive)} == {JobState.DONE}
         alone = spans.pop(ids[2])
-        assert all(end <= alone[0] or began >= alone[1] for began, end in spans.values())
-        assert min(began for began, _ in spans.values()) >= alone[1]  # due first, run first
-        assert any(  # the others did run side by side
-            a[0] < b[1] and b[0] < a[1] for a in spans.values() for b in spans.values() if a != b
-        )
+        assert spans[ids[0]][1] <= alone[0] and spans[ids[1]][1] <= alone[0]  # due before it
+        assert spans[ids[3]][0] >= alone[1]  # due after it: not taken before it
+        first, second = spans[ids[0]], spans[ids[1]]
+        assert first[0] < second[1] and second[0] < first[1]  # the others side by side
 
 
 def test_an_expired_lease_on_the_last_attempt_is_given_up_not_claimed(tmp_path: Path) -> None:

@@ -232,13 +232,6 @@ class CaptureJob(Base):
         ),
         # counts by state and the newest failures (`archiver status`)
         Index("ix_capture_jobs_state_updated", "state", "updated_at"),
-        # the due jobs that must run alone (`jobs.claim_due`): few, looked for each claim
-        Index(
-            "ix_capture_jobs_run_alone",
-            "next_attempt_at",
-            sqlite_where=text("run_alone = 1"),
-            postgresql_where=text("run_alone"),
-        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

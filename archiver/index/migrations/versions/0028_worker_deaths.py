@@ -33,17 +33,9 @@ def upgrade() -> None:
         "capture_jobs",
         sa.Column("run_alone", sa.Boolean(), nullable=False, server_default=sa.false()),
     )
-    op.create_index(
-        "ix_capture_jobs_run_alone",
-        "capture_jobs",
-        ["next_attempt_at"],
-        sqlite_where=sa.text("run_alone = 1"),
-        postgresql_where=sa.text("run_alone"),
-    )
 
 
 def downgrade() -> None:
-    op.drop_index("ix_capture_jobs_run_alone", table_name="capture_jobs")
     with op.batch_alter_table("capture_jobs") as batch_op:
         batch_op.drop_column("run_alone")
     with op.batch_alter_table("placements") as batch_op:
