@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import unicodedata
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from urllib.parse import quote
 
 import pytest
 from sqlalchemy import select
-from support import FixtureServer, MediaSet
+from support import FixtureServer, MediaSet, RequestHandler
 from support.archiving import make_config
 from support.media import make_hls
 
@@ -661,6 +662,33 @@ def test_a_part_or_a_redirect_going_nowhere_is_never_stored_as_the_whole(
     assert not list(archive.layout.media_root.rglob("original.*"))
     cut = Capturer(archive).capture_url(server.url("/cut"))
     assert not cut.ok and "HTTP 206" in (cut.error or "")
+
+
+def test_a_page_served_without_a_type_is_read_as_a_browser_reads_it(
+    archive: Archive, server: FixtureServer, media: MediaSet
+) -> None:
+    """A page whose server named no Content-Type failed as "not media: unknown type":
+    a browser sniffs its markup and shows it. A file without a type is still a file."""
+
+    def untyped(body: bytes) -> Callable[[RequestHandler], None]:
+        def handler(request: RequestHandler) -> None:
+            request.send_response(200)  # and no Content-Type header at all
+            request.send_header("Content-Length", str(len(body)))
+            request.end_headers()
+            request.wfile.write(body)
+
+        return handler
+
+    server.add_file("/a.jpg", media.photo_a)
+    page = b"<!doctype html><article><p>Smoke:</p><img src='/a.jpg'></article>"
+    server.add_handler("/untyped", untyped(page))
+    server.add_handler("/untyped.jpg", untyped(media.photo_b.read_bytes()))
+
+    report = Capturer(archive).capture_url(server.url("/untyped"))
+    assert report.ok and [item.status for item in report.items] == ["stored"]
+    assert report.items[0].context == "Smoke:"
+    (file,) = Capturer(archive).capture_url(server.url("/untyped.jpg")).items
+    assert file.status == "stored"
 
 
 def test_refuses_addresses_that_are_not_public(

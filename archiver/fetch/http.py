@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import email.utils
+import itertools
 import ssl
 import time
 import zlib
@@ -41,7 +42,7 @@ from archiver.fetch.pools import PerHostTransport
 from archiver.stopping import StopFlag
 from archiver.store.atomic import temp_file
 from archiver.store.digest import Digests, Hasher
-from archiver.store.mediatypes import HEAD_BYTES
+from archiver.store.mediatypes import HEAD_BYTES, is_markup
 
 HTTPX_VERSION = httpx.__version__
 HTML_TYPES = ("text/html", "application/xhtml+xml")
@@ -319,21 +320,28 @@ class HttpFetcher:
                 raise refused
             return Document(response, self._read_capped(raw, url, deadline))
 
-    def _read_capped(self, raw: httpx.Response, url: str, deadline: _Deadline) -> bytes:
+    def _read_capped(
+        self,
+        raw: httpx.Response,
+        url: str,
+        deadline: _Deadline,
+        chunks: Iterable[bytes] | None = None,
+    ) -> bytes:
+        """The body (``chunks``, when some were read already), refused over the cap."""
         cap = self.network.max_page_size
         declared = raw.headers.get("content-length")
         if declared and declared.isdecimal() and int(declared) > cap:
             raise FetchError(f"page too large: {int(declared)} bytes > {cap}", retryable=False)
-        chunks: list[bytes] = []
+        body: list[bytes] = []
         size = 0
-        for chunk in _decoded(raw, url):
+        for chunk in _decoded(raw, url) if chunks is None else chunks:
             self.stop.check()
             size += len(chunk)
             if size > cap:
                 raise FetchError(f"page too large: more than {cap} bytes", retryable=False)
             deadline.check()
-            chunks.append(chunk)
-        return b"".join(chunks)
+            body.append(chunk)
+        return b"".join(body)
 
     @contextlib.contextmanager
     def fetch(self, url: str, tmp_dir: Path) -> Iterator[Document | Download]:
@@ -356,14 +364,21 @@ class HttpFetcher:
             with self._stream(url, first) as (raw, response, deadline):
                 if response.status >= 400:
                     raise _status_error(response)
-                if response.content_type in HTML_TYPES + FEED_TYPES + XML_TYPES:
+                chunks = _decoded(raw, url)
+                if not response.content_type:  # no type named: a browser sniffs markup
+                    head = next(chunks, b"")
+                    chunks = itertools.chain([head], chunks)
+                    page_like = is_markup(head)
+                else:
+                    page_like = response.content_type in HTML_TYPES + FEED_TYPES + XML_TYPES
+                if page_like:
                     deadline.limit = page
                     deadline.check()
-                    result = Document(response, self._read_capped(raw, url, deadline))
+                    result = Document(response, self._read_capped(raw, url, deadline, chunks))
                 else:
                     deadline.limit = file
                     deadline.check()
-                    result = self._save(raw, response, path, sink, deadline)
+                    result = self._save(raw, response, path, sink, deadline, chunks)
             yield result
 
     @contextlib.contextmanager
@@ -395,7 +410,9 @@ class HttpFetcher:
         path: Path,
         sink: BinaryIO,
         deadline: _Deadline,
+        chunks: Iterable[bytes] | None = None,
     ) -> Download:
+        """Stream the body (``chunks``, when some were read already) to ``sink``, hashed."""
         cap = self.network.max_file_size
         declared = raw.headers.get("content-length")
         if declared and declared.isdecimal() and int(declared) > cap:
@@ -403,7 +420,7 @@ class HttpFetcher:
         hasher = Hasher()
         head = b""
         try:
-            for chunk in _decoded(raw, response.url):
+            for chunk in _decoded(raw, response.url) if chunks is None else chunks:
                 self.stop.check()
                 if len(head) < HEAD_BYTES:
                     head += chunk[: HEAD_BYTES - len(head)]

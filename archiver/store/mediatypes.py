@@ -134,7 +134,7 @@ def _mpeg_audio(header: bytes) -> str | None:
 _PLAYLISTS = (b"#EXTM3U", b"ffconcat version")
 
 
-def _is_markup(head: bytes) -> bool:
+def is_markup(head: bytes) -> bool:
     """Text that starts with ``<`` (HTML, XML, SVG), in UTF-8, UTF-16 or UTF-32, BOM or not."""
     for bom, encoding in ((b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be")):
         if head.startswith(bom):
@@ -257,7 +257,7 @@ def identify(head: bytes, content_type: str | None, url: str | None) -> MediaIde
     if url:
         candidates.append(mimetypes.guess_type(url.split("?", 1)[0])[0])
     if candidates[0] is None and (
-        _is_markup(head) or head.lstrip().startswith(_PLAYLISTS) or _is_text(head)
+        is_markup(head) or head.lstrip().startswith(_PLAYLISTS) or _is_text(head)
     ):
         return None  # markup, a playlist or words ("404 Not Found"), whatever the headers say
     for mime in candidates:
