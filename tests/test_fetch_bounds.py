@@ -452,6 +452,22 @@ def test_a_location_that_is_no_url_is_a_bad_redirect_not_a_dropped_connection(
     assert not caught.value.retryable
 
 
+def test_an_answer_that_breaks_http_says_so(server: FixtureServer, fetcher: HttpFetcher) -> None:
+    """A header line with a NUL or a non-ASCII name was "server closed the connection
+    early": the server was blamed for going away, and nobody looked at its headers."""
+
+    def broken(request: RequestHandler) -> None:
+        request.wfile.write(b"HTTP/1.1 200 OK\r\nETag: a\x00b\r\nContent-Length: 2\r\n\r\nok")
+
+    server.add_handler("/broken", broken)
+    with pytest.raises(FetchError) as caught:
+        fetcher.get_document(server.url("/broken"))
+    assert str(caught.value) == (
+        f"malformed HTTP answer from {server.url('/broken')}: "
+        "illegal header line: bytearray(b'ETag: a\\x00b')"
+    )
+
+
 def test_an_empty_answer_is_no_file_to_keep_but_a_failure_to_retry(
     server: FixtureServer, fetcher: HttpFetcher, tmp_path: Path
 ) -> None:

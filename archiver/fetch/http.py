@@ -135,7 +135,11 @@ def _reason(exc: Exception, url: str) -> FetchError:
         if str(exc).startswith("Invalid URL in location header"):
             where = str(exc).removeprefix("Invalid URL in location header: ").rstrip(".")
             return FetchError(f"bad redirect from {url}: {where}", retryable=False)
-        return FetchError(f"server closed the connection early: {url}")
+        text = str(exc)
+        if text.startswith(("peer closed", "Server disconnected")) or not text:
+            return FetchError(f"server closed the connection early: {url}")
+        # the answer broke HTTP itself ("illegal header line: ...", two lengths)
+        return FetchError(f"malformed HTTP answer from {url}: {text.splitlines()[0][:200]}")
     if isinstance(exc, httpx.HTTPError):
         return FetchError(f"{type(exc).__name__}: {exc}".splitlines()[0])
     raise exc
