@@ -1066,7 +1066,7 @@ class Capturer:
         retry downloads it; `verify` names a file that changed). A live process's
         intents are its own (`left_over`). How many were indexed."""
         with self.archive.read_session() as session:
-            leftovers = left_over(session, self.owner, utcnow())
+            leftovers = left_over(session, self.owner, utcnow(), self.lease)
         layout = self.archive.layout
         indexed = 0
         for placement_id, embed_id, intent in leftovers:

@@ -22,14 +22,13 @@ import logging
 import os
 import socket
 import threading
-from collections import Counter
 from collections.abc import Callable, Collection
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import ColumnElement, and_, func, select, update
+from sqlalchemy import ColumnElement, and_, select, update
 from sqlalchemy.orm import Session
 
 from archiver.errors import ArchiveUnavailable, FetchError
@@ -125,36 +124,20 @@ def claim_due(
     query = select(CaptureJob).where(due).order_by(CaptureJob.next_attempt_at).limit(limit)
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
-    candidates = list(session.scalars(query))
-    expired = {j.lease_owner for j in candidates if j.state == JobState.RUNNING}
-    beside = _running_per_owner(session, expired)
     claimed: list[CaptureJob] = []
-    for job in candidates:
+    for job in session.scalars(query):
         if job.state == JobState.RUNNING:
-            abandon(job, now, shared=beside.get(job.lease_owner or "", 0) > 1)
+            abandon(job, now)
             if job.state != JobState.PENDING:
                 continue  # given up
         if job.run_alone:
             if not claimed and idle:
-                start(job, owner, now, lease)
+                start(job, owner, now, lease, alone=True)
                 return [job]
             break  # what runs now finishes first; then it runs alone
         start(job, owner, now, lease)
         claimed.append(job)
     return claimed
-
-
-def _running_per_owner(session: Session, owners: Collection[str | None]) -> dict[str, int]:
-    """How many jobs each of these lease holders is running."""
-    named = [o for o in owners if o]
-    if not named:
-        return {}
-    rows = session.execute(
-        select(CaptureJob.lease_owner, func.count())
-        .where(CaptureJob.state == JobState.RUNNING, CaptureJob.lease_owner.in_(named))
-        .group_by(CaptureJob.lease_owner)
-    )
-    return {str(holder): int(count) for holder, count in rows}
 
 
 def locked(session: Session, job_id: int) -> CaptureJob:
@@ -175,7 +158,9 @@ def claim(job: CaptureJob, owner: str, now: datetime, lease: timedelta) -> bool:
     leased = job.state == JobState.RUNNING and job.lease_expires_at and job.lease_expires_at > now
     if leased and not worker_exited(job.lease_owner):
         return False
-    start(job, owner, now, lease)
+    if job.state == JobState.RUNNING:  # its worker died: that attempt is settled first
+        abandon(job, now)
+    start(job, owner, now, lease)  # a person asked: run now, beside the page's other jobs
     return True
 
 
@@ -271,22 +256,23 @@ def release(job: CaptureJob, now: datetime, owner: str) -> bool:
     return True
 
 
-def abandon(job: CaptureJob, now: datetime, *, shared: bool) -> None:
+def abandon(job: CaptureJob, now: datetime) -> None:
     """A running job whose worker died (crash, kill -9, power cut); it runs alone next.
 
-    When the worker was running other jobs too (``shared``), which of them killed it
-    is not known: the attempt is not charged, and the job runs alone next time
-    (`claim_due`), where a death is its own. A death while it ran alone counts, and
-    the job is pending again at once unless that was its last allowed attempt: a file
-    that crashes the process every time must not restart it forever, nor take the
-    jobs beside it down with it.
+    Which of the jobs a worker was running killed it is not known, so a death is
+    charged only to a job started to run alone (``run_alone`` while it runs: see
+    `start`); the job is pending again at once, unless that was its last allowed
+    attempt: a file that crashes the process every time must not restart it forever.
+    A job that ran beside others is not charged, and runs alone next time
+    (`claim_due`), where a death is its own: the jobs beside a file that kills the
+    process lose nothing.
     """
     job.lease_owner = None
     job.lease_expires_at = None
     job.updated_at = now
-    job.run_alone = True
-    if shared:
+    if not job.run_alone:
         job.attempts = max(job.attempts - 1, 0)
+    job.run_alone = True
     if job.attempts >= MAX_ATTEMPTS:
         job.state, job.next_attempt_at = JobState.FAILED, None
         job.last_error = f"gave up: the worker died during each of {job.attempts} attempts"
@@ -326,29 +312,31 @@ def recover_exited(session: Session, now: datetime, also: str | None = None) -> 
     """Take up now the jobs of processes of this host that no longer run (and of
     ``also``: this process's id, reused): running ones are abandoned (`abandon`),
     held-back ones (`hold_back`) made due. How many."""
-    held = list(
-        session.scalars(
-            select(CaptureJob).where(
-                CaptureJob.state.in_((JobState.RUNNING, JobState.PENDING)),
-                CaptureJob.lease_owner.is_not(None),
-            )
+    held = session.scalars(
+        select(CaptureJob).where(
+            CaptureJob.state.in_((JobState.RUNNING, JobState.PENDING)),
+            CaptureJob.lease_owner.is_not(None),
         )
     )
-    running = Counter(job.lease_owner for job in held if job.state == JobState.RUNNING)
     count = 0
     for job in held:
         if job.lease_owner != also and not worker_exited(job.lease_owner):
             continue
         if job.state == JobState.RUNNING:
-            abandon(job, now, shared=running[job.lease_owner] > 1)
+            abandon(job, now)
         else:
             job.next_attempt_at, job.lease_owner = now, None
         count += 1
     return count
 
 
-def start(job: CaptureJob, owner: str, now: datetime, lease: timedelta = LEASE) -> None:
+def start(
+    job: CaptureJob, owner: str, now: datetime, lease: timedelta = LEASE, *, alone: bool = False
+) -> None:
+    """Run the job for ``owner``; ``alone``: with nothing beside it, so that a death of
+    its worker is its own (`abandon`)."""
     job.state = JobState.RUNNING
+    job.run_alone = alone
     job.attempts += 1
     job.lease_owner = owner
     job.lease_expires_at = now + lease

@@ -27,8 +27,10 @@ from archiver.jobs import (
     MAX_ATTEMPTS,
     JobState,
     Outcome,
+    claim,
     claim_due,
     finish,
+    locked,
     outcome_of_error,
     release,
     start,
@@ -38,6 +40,7 @@ from archiver.sources.poll import claim_due_sources
 from archiver.sources.registry import add_source
 
 LEASE = 1.0  # seconds: short, so a test sees one expire
+HOUR = timedelta(hours=1)
 
 
 def _archive(root: Path, db_url: str = "") -> Archive:
@@ -118,11 +121,12 @@ def test_a_job_that_kills_its_worker_every_time_is_given_up(tmp_path: Path) -> N
             poison = url_job(session, "https://example.org/poison.mp4").id
             live = url_job(session, "https://example.org/long.mp4")
             start(live, f"{host}:{beside.pid}", utcnow(), timedelta(hours=1))
-        for attempt in range(1, MAX_ATTEMPTS + 1):
+        for attempt in range(MAX_ATTEMPTS + 1):  # its first run was beside others: free
             with archive.session() as session:
                 job = session.get_one(CaptureJob, poison)
-                assert job.state == JobState.PENDING and job.attempts == attempt - 1
-                start(job, f"{host}:{_dead_pid()}", utcnow(), timedelta(hours=1))
+                assert job.state == JobState.PENDING and job.attempts == max(attempt - 1, 0)
+                alone = job.run_alone  # as the daemon starts it
+                start(job, f"{host}:{_dead_pid()}", utcnow(), timedelta(hours=1), alone=alone)
             assert daemon._recover_jobs() == 1  # the restart after the crash
         given_up = _job(archive, "https://example.org/poison.mp4")
         assert given_up.state == JobState.FAILED and given_up.next_attempt_at is None
@@ -158,7 +162,7 @@ def test_a_worker_dying_beside_other_jobs_charges_none_and_each_runs_alone_next(
         with archive.session() as session:
             for name in ("a", "b", "c"):
                 start(url_job(session, f"https://example.org/{name}.mp4"), crowd, utcnow())
-            start(url_job(session, "https://example.org/lone.mp4"), lone, utcnow())
+            start(url_job(session, "https://example.org/lone.mp4"), lone, utcnow(), alone=True)
             url_job(session, "https://example.org/fresh.mp4")
         assert daemon._recover_jobs() == 4
         with archive.session() as session:
@@ -167,7 +171,7 @@ def test_a_worker_dying_beside_other_jobs_charges_none_and_each_runs_alone_next(
                 "a.mp4": ("pending", 0, True),  # not charged: it ran beside others
                 "b.mp4": ("pending", 0, True),
                 "c.mp4": ("pending", 0, True),
-                "lone.mp4": ("pending", 1, True),  # it ran alone: charged
+                "lone.mp4": ("pending", 1, True),  # it was run alone: charged
                 "fresh.mp4": ("pending", 0, False),
             }
             now = utcnow()
@@ -181,6 +185,27 @@ def test_a_worker_dying_beside_other_jobs_charges_none_and_each_runs_alone_next(
             assert finish(first, Outcome(JobState.DONE), now, "me:1") and not first.run_alone
         daemon.workers.shutdown()
         daemon.pollers.shutdown()
+
+
+def test_repeated_crashes_beside_other_jobs_never_add_up(tmp_path: Path, db_url: str) -> None:
+    """A killed ``archiver capture`` left its jobs running under a dead pid; the next
+    capture took them over (`claim`) with one more attempt each, and the daemon then gave
+    up a page and two videos after 25 kills: "the worker died during each of 24
+    attempts". Jobs of another host's dead daemon, taken up as their leases ran out,
+    were charged in turn: the last of them, alone by then, paid for the crash."""
+    host = socket.gethostname()
+    with _archive(tmp_path / "storage", db_url) as archive, archive.session() as session:
+        page = url_job(session, "https://example.org/live")
+        for _ in range(25):  # a capture, killed with the page's job running
+            assert claim(locked(session, page.id), f"{host}:{_dead_pid()}", utcnow(), HOUR)
+        assert (page.attempts, page.run_alone) == (1, False)
+        lost = [url_job(session, f"https://example.org/{n}.mp4") for n in range(3)]
+        for job in lost:
+            start(job, "other-host:4242", utcnow(), timedelta(seconds=LEASE))
+        later = utcnow() + timedelta(seconds=2 * LEASE)
+        taken = [claim_due(session, "me:1", 10, later) for _ in lost]
+        assert all(len(one) == 1 and one[0].run_alone for one in taken)  # one at a time
+        assert [job.attempts for job in lost] == [1, 1, 1]  # none charged for the crash
 
 
 def test_the_daemon_runs_a_job_that_must_run_alone_with_nothing_beside_it(
@@ -222,7 +247,7 @@ def test_an_expired_lease_on_the_last_attempt_is_given_up_not_claimed(tmp_path: 
     with _archive(tmp_path / "storage") as archive, archive.session() as session:
         job = url_job(session, "https://example.org/poison.mp4")
         job.attempts = MAX_ATTEMPTS - 1
-        start(job, "other-host:7", utcnow(), timedelta(seconds=LEASE))
+        start(job, "other-host:7", utcnow(), timedelta(seconds=LEASE), alone=True)
         assert claim_due(session, "me:1", 10, utcnow() + timedelta(seconds=2 * LEASE)) == []
         assert job.state == JobState.FAILED and job.attempts == MAX_ATTEMPTS
 

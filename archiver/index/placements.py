@@ -15,10 +15,7 @@ from sqlalchemy.orm import Session
 
 from archiver.index.models import Placement, utcnow
 from archiver.index.records import Acquisition, PlatformFacts
-from archiver.jobs import LEASE, worker_exited
-
-#: Another host's intent is taken for a dead writer's after this long (a capture's lease).
-ABANDONED_AFTER = LEASE
+from archiver.jobs import worker_exited
 
 
 @dataclass(frozen=True)
@@ -99,7 +96,7 @@ def done(session: Session, placement_id: int) -> None:
 
 
 def left_over(
-    session: Session, also: str, now: datetime
+    session: Session, also: str, now: datetime, lease: timedelta
 ) -> list[tuple[int, int | None, PlacementIntent | PageIntent]]:
     """Intents a crash left: id, embed id and intent, oldest first.
 
@@ -107,7 +104,8 @@ def left_over(
     intent and its link) are its own to finish. A writer of this host is asked
     whether it runs (``also``, this process's id, counts as dead: an earlier process
     with the same pid); one of another host cannot be asked, so its intents are left
-    for `ABANDONED_AFTER`, far longer than placing and indexing a file takes.
+    for a job's ``lease`` (``[daemon] lease``), far longer than placing and indexing a
+    file takes.
     """
     rows = session.execute(
         select(
@@ -127,16 +125,16 @@ def left_over(
             else PlacementIntent.from_json(row.intent),
         )
         for row in rows
-        if _writer_gone(row.owner, also, now - row.created_at)
+        if _writer_gone(row.owner, also, now - row.created_at > lease)
     ]
 
 
-def _writer_gone(owner: str | None, also: str, age: timedelta) -> bool:
+def _writer_gone(owner: str | None, also: str, lapsed: bool) -> bool:
     if owner is None or owner == also:  # written before owners were kept; a reused pid
         return True
     if owner.rpartition(":")[0] == socket.gethostname():
         return worker_exited(owner)
-    return age > ABANDONED_AFTER
+    return lapsed
 
 
 def _iso(value: date | None) -> str | None:
