@@ -42,7 +42,16 @@ from archiver.archive import Archive
 from archiver.capture import Capturer
 from archiver.errors import ArchiveUnavailable
 from archiver.index.db import SCHEMA_HEAD, is_unavailable, make_engine, migrate
-from archiver.index.models import Base, Fingerprint, Media, Page, SidecarDebt, Sighting
+from archiver.index.models import (
+    Base,
+    CaptureJob,
+    Fingerprint,
+    Media,
+    Page,
+    Placement,
+    SidecarDebt,
+    Sighting,
+)
 from archiver.index.records import upsert_page
 from archiver.index.textindex import FTS_TABLE, TRIGRAM_INDEX, fold_text, owns
 from archiver.search import SearchQuery, matching_ids, records, search
@@ -553,6 +562,47 @@ def test_reused_from_migration_keeps_every_sighting_and_goes_back(db_url: str) -
         columns = {c["name"] for c in inspect(connection).get_columns("sightings")}
         count = connection.execute(text("SELECT count(*) FROM sightings")).scalar_one()
     assert "reused_from_id" not in columns and count == 2
+    migrate(engine)
+    engine.dispose()
+
+
+def test_worker_deaths_migration_keeps_jobs_and_intents_and_goes_back(db_url: str) -> None:
+    """0027 -> 0028: jobs there already are not to run alone, intents there already have
+    no writer (a start settles them as a dead one's); the downgrade drops both columns."""
+    engine = make_engine(db_url)
+    _alembic(engine, "upgrade", "0027")
+    at = datetime(2026, 11, 27, 12, tzinfo=UTC)
+    with Session(engine) as session, session.begin():
+        session.execute(
+            text(
+                "INSERT INTO capture_jobs (url, state, attempts, created_at, updated_at)"
+                " VALUES ('https://v.example/1', 'pending', 2, :t, :t)"
+            ),
+            {"t": at},
+        )
+        session.execute(
+            text(
+                "INSERT INTO placements (sha256, intent, created_at)"
+                ' VALUES (:s, \'{"kind": "page"}\', :t)'
+            ),
+            {"s": "ab" * 32, "t": at},
+        )
+    _alembic(engine, "upgrade", "head")
+    with Session(engine) as session:
+        assert session.execute(select(CaptureJob.attempts, CaptureJob.run_alone)).one() == (
+            2,
+            False,
+        )
+        assert session.scalars(select(Placement.owner)).one() is None
+    _alembic(engine, "downgrade", "0027")
+    with engine.connect() as connection:
+        jobs = {c["name"] for c in inspect(connection).get_columns("capture_jobs")}
+        intents = {c["name"] for c in inspect(connection).get_columns("placements")}
+        counts = [
+            connection.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
+            for table in ("capture_jobs", "placements")
+        ]
+    assert "run_alone" not in jobs and "owner" not in intents and counts == [1, 1]
     migrate(engine)
     engine.dispose()
 
