@@ -694,11 +694,37 @@ def test_a_feed_nested_too_deep_or_too_large_is_refused_before_it_is_read(
     fine = rss(f"<item><title>Ḥimṣ</title><link>https://ex.example/1</link>{html}</item>")
     (entry,) = parse_feed(fine.encode(), FEED_URL)
     assert entry.title == "Ḥimṣ"
+    # an attribute's ">" ends no tag; an RSS <link> holds its text, its end closes it
+    labelled = "".join(
+        f'<item><category domain="News > World"/><link>https://ex.example/{n}</link></item>'
+        for n in range(1100)
+    )
+    assert len(parse_feed(rss(labelled).encode(), FEED_URL)) == 1100
+    links = rss("<item><title>x</title>" + "<x><link>https://ex.example/1</link>" * 1100)
+    with pytest.raises(FetchError, match="nested more than 1,024 deep"):
+        parse_feed(links.encode(), FEED_URL)
     monkeypatch.setattr(feed_module, "MAX_ELEMENTS", 100)
     many = rss("".join(f"<item><title>{n}</title></item>" for n in range(60)))
     with pytest.raises(FetchError) as refused:
         parse_feed(many.encode(), FEED_URL)
     assert str(refused.value) == "malformed feed: more than 100 elements"
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    "body",
+    [
+        "<a" * 200_000,  # no ">" after any of them
+        "<a " + '"<>" ' * 100_000 + '"',  # quoted ">"s, the last quote left open
+        "<a<a<a" * 100_000 + ' "' + "x" * 5000 + ">",  # a value too long to be one
+        "<![CDATA[" * 100_000,  # sections never closed
+    ],
+)
+def test_scanning_a_feed_for_its_depth_takes_one_pass_whatever_it_holds(body: str) -> None:
+    """The scan's pattern backtracked: 4 kB of "<a" took 106 s, 100 kB would never end,
+    a poll thread pinned by one hostile source."""
+    with pytest.raises(FetchError):  # what feedparser makes of it, once scanned
+        parse_feed(f"<rss version='2.0'><channel>{body}".encode(), FEED_URL)
 
 
 @pytest.mark.parametrize("label", ["base64", "rot13", "undefined", "utf-32", "cp500"])

@@ -292,12 +292,17 @@ def _prepared(text: str) -> bytes:
 #: memory growing as the square of the depth: 3,000 elements left open took 110 MB,
 #: 10,000 took 720 MB, and 34,000 in an 800 KB feed over 20 GB.
 MAX_FEED_DEPTH = 1024
-# What the scan steps over (CDATA sections, comments, declarations and processing
-# instructions, whose content is no element) and the tags it counts.
-_FEED_MARKUP = re.compile(
-    r"<!\[CDATA\[.*?\]\]>|<!--.*?-->|<[!?][^>]*>|<(/?)([A-Za-z_][^\s/>]*)[^>]*?(/?)>",
-    re.DOTALL,
+#: The start of a start or end tag: its name, then attributes whose quoted values may
+#: hold ``>`` (a value over `MAX_QUOTED` characters, or one left open, stops it short
+#: of its ``>``: no tag). Possessive throughout: it never backtracks, and the scan goes
+#: on from where it stopped, so no character is read twice.
+MAX_QUOTED = 4096
+_TAG_START = re.compile(
+    r"<(/?+)([A-Za-z_][^\s/>\"']*+)"
+    rf"((?:[^>\"']++|\"[^\"]{{0,{MAX_QUOTED}}}+\"|'[^']{{0,{MAX_QUOTED}}}+')*+)"
 )
+#: What holds no elements, and the text that ends it.
+_SKIPPED = (("<![CDATA[", "]]>"), ("<!--", "-->"), ("<!", ">"), ("<?", ">"))
 
 
 def _check_shape(text: str) -> None:
@@ -305,11 +310,25 @@ def _check_shape(text: str) -> None:
     `MAX_ELEMENTS` elements (as a page), before feedparser builds anything of it.
 
     The depth counts start tags against end tags, as an ill-formed feed is read: an
-    element left open stays open. Void HTML elements (``<br>``, ``<img>``) hold nothing."""
-    depth = elements = 0
-    for found in _FEED_MARKUP.finditer(text):
-        closing, name, empty = found.groups()
-        if name is None:
+    element left open stays open. Void HTML elements (``<br>``, ``<img>``) and what
+    CDATA sections, comments and declarations hold count for nothing. One pass,
+    linear in the feed whatever it holds."""
+    depth = elements = position = 0
+    while (start := text.find("<", position)) >= 0:
+        skipped = next((pair for pair in _SKIPPED if text.startswith(pair[0], start)), None)
+        if skipped is not None:
+            end = text.find(skipped[1], start + len(skipped[0]))
+            if end < 0:
+                return  # the rest is one unfinished section: no element in it
+            position = end + len(skipped[1])
+            continue
+        tag = _TAG_START.match(text, start)
+        if tag is None or not text.startswith(">", tag.end()):
+            position = start + 1 if tag is None else tag.end() + 1  # "a < b", or no tag
+            continue
+        position = tag.end() + 1
+        closing, name, attributes = tag.groups()
+        if name.lower() in VOID_TAGS:  # holds nothing, its end tag closes nothing
             continue
         if closing:
             depth = max(depth - 1, 0)
@@ -319,7 +338,7 @@ def _check_shape(text: str) -> None:
             raise FetchError(
                 f"malformed feed: more than {MAX_ELEMENTS:,} elements", retryable=False
             )
-        if not empty and name.lower() not in VOID_TAGS:
+        if not attributes.endswith("/"):
             depth += 1
             if depth > MAX_FEED_DEPTH:
                 raise FetchError(
