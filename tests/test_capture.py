@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import unicodedata
 from collections.abc import Callable
 from datetime import date
@@ -675,12 +676,16 @@ def test_a_page_served_without_a_type_is_read_as_a_browser_reads_it(
             request.send_response(200)  # and no Content-Type header at all
             request.send_header("Content-Length", str(len(body)))
             request.end_headers()
-            request.wfile.write(body)
+            first, rest = body[:4], body[4:]  # the page's leading blank line comes alone
+            request.wfile.write(first)
+            request.wfile.flush()
+            time.sleep(0.2)
+            request.wfile.write(rest)
 
         return handler
 
     server.add_file("/a.jpg", media.photo_a)
-    page = b"<!doctype html><article><p>Smoke:</p><img src='/a.jpg'></article>"
+    page = b"\r\n\r\n<!doctype html><article><p>Smoke:</p><img src='/a.jpg'></article>"
     server.add_handler("/untyped", untyped(page))
     server.add_handler("/untyped.jpg", untyped(media.photo_b.read_bytes()))
 

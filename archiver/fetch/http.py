@@ -368,11 +368,11 @@ class HttpFetcher:
             with self._stream(url, first) as (raw, response, deadline):
                 if response.status >= 400:
                     raise _status_error(response)
-                chunks = _decoded(raw, url)
+                chunks: Iterator[bytes] = _decoded(raw, url)
                 if not response.content_type:  # no type named: a browser sniffs markup
-                    head = next(chunks, b"")
-                    chunks = itertools.chain([head], chunks)
-                    page_like = is_markup(head)
+                    read, chunks = _first_bytes(chunks)
+                    page_like = is_markup(b"".join(read))
+                    chunks = itertools.chain(read, chunks)
                 else:
                     page_like = response.content_type in HTML_TYPES + FEED_TYPES + XML_TYPES
                 if page_like:
@@ -446,6 +446,19 @@ class HttpFetcher:
             status = response.status
             raise FetchError(f"empty response: HTTP {status} with no bytes", http_status=status)
         return Download(response, path, hasher.digests(), head)
+
+
+def _first_bytes(chunks: Iterator[bytes]) -> tuple[list[bytes], Iterator[bytes]]:
+    """The body's first chunks, as many as it takes to get past leading white space (a
+    chunk can be one line break) or `HEAD_BYTES`; and the rest to come."""
+    read: list[bytes] = []
+    size = 0
+    for chunk in chunks:
+        read.append(chunk)
+        size += len(chunk)
+        if size >= HEAD_BYTES or chunk.strip():
+            break
+    return read, chunks
 
 
 def _codings(raw: httpx.Response) -> list[str]:
