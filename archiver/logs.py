@@ -28,11 +28,18 @@ _HANDLER_NAME = "archiver.stderr"
 #: Characters that end or disguise a line in a terminal or a log viewer: C0 and C1
 #: controls (ESC starts terminal commands, NEL breaks lines), the Unicode line and
 #: paragraph separators, and invisible format characters (bidirectional overrides).
-_CONTROLS = "\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff"
+_BUT_LINE_FEED = "\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff"
+_CONTROLS = "\n" + _BUT_LINE_FEED
 #: A value with any of these is JSON-quoted: whitespace, quotes, ``=`` and controls.
 _NEEDS_QUOTES = re.compile(f'[\\s"={_CONTROLS}]')
 #: Escaped inside the quotes too (``json.dumps`` escapes C0 controls only).
 _ESCAPED = re.compile(f"[{_CONTROLS}]")
+#: Escaped in a traceback, whose lines it keeps: its message may come from a page.
+_IN_TRACEBACK = re.compile(f"[{_BUT_LINE_FEED}]")
+
+
+def _escaped(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
 
 
 def _value(value: object) -> str:
@@ -42,8 +49,7 @@ def _value(value: object) -> str:
     text = value if isinstance(value, str) else json.dumps(value, default=str)
     if text and not _NEEDS_QUOTES.search(text):
         return text
-    quoted = json.dumps(text, ensure_ascii=False)
-    return _ESCAPED.sub(lambda m: f"\\u{ord(m.group()):04x}", quoted)
+    return _ESCAPED.sub(_escaped, json.dumps(text, ensure_ascii=False))
 
 
 class KeyValueFormatter(logging.Formatter):
@@ -58,8 +64,9 @@ class KeyValueFormatter(logging.Formatter):
         parts = [f"ts={stamp}Z", f"level={record.levelname.lower()}", f"event={event}"]
         parts += [f"{key}={_value(value)}" for key, value in fields.items() if value is not None]
         line = " ".join(parts)
-        if record.exc_info:
-            line += "\n" + self.formatException(record.exc_info)
+        if record.exc_info:  # indented: no line of it reads as an event of its own
+            trace = _IN_TRACEBACK.sub(_escaped, self.formatException(record.exc_info))
+            line += "\n" + "\n".join(f"  {part}" for part in trace.splitlines())
         return line
 
 

@@ -86,3 +86,19 @@ def test_values_from_pages_cannot_split_a_line_or_drive_a_terminal(
         k: v for k, v in hostile.items() if k != "plain"
     }
     assert fields["plain"] == '"https://example.org/ok?q=1&p=2"'  # has "=": quoted, as before
+
+
+def test_a_traceback_is_indented_and_its_controls_escaped(
+    structured_logs: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A traceback was appended raw: an exception's message from a page could hold a
+    terminal's escape and a line reading as an event of its own."""
+    setup_logging("info")
+    try:
+        raise RuntimeError("boom\x1b[2J\u061c\nts=2026-01-01T00:00:00Z level=info event=forged")
+    except RuntimeError:
+        logging.getLogger("archiver").exception("job %s crashed", 7)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].endswith(' event="job 7 crashed"')
+    assert all(line.startswith("  ") for line in lines[1:]) and len(lines) > 2
+    assert "\x1b" not in "".join(lines) and "\\u001b[2J\\u061c" in lines[-2]
