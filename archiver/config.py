@@ -181,12 +181,14 @@ _HOST_NAME = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63
 
 
 def _bind_host(host: str) -> str:
-    """An IP address or a host name to listen on (``0.0.0.0``, ``::1``, ``localhost``)."""
+    """An IP address or a host name to listen on (``0.0.0.0``, ``::1``, ``localhost``);
+    an IPv6 address written in brackets, as in a URL, is taken without them."""
     name = host.strip()
     try:
-        ipaddress.ip_address(name.strip("[]"))
+        return str(ipaddress.ip_address(name.removeprefix("[").removesuffix("]")))
     except ValueError:
-        if len(name) > 253 or not _HOST_NAME.fullmatch(name):
+        numeric = name.rstrip(".").replace(".", "").isdigit()  # 256.300.1.1: no address
+        if numeric or len(name) > 253 or not _HOST_NAME.fullmatch(name):
             raise ValueError(f"not an IP address or host name: {host!r}") from None
     return name
 

@@ -70,6 +70,7 @@ def test_relative_storage_root_is_relative_to_the_config_file(config_file: Path)
         # no such host without a token"; an internal field was taken as a key
         ("[web]\nbase_url = 'notaurl'\n", "web.base_url: not an http(s) URL"),
         ("[web]\nhost = 'no such host'\n", "web.host: not an IP address or host name"),
+        ("[web]\nhost = '256.300.1.1'\n", "web.host: not an IP address or host name"),
         ("source_path = '/etc'\n", "source_path: unknown key"),
     ],
 )
@@ -105,6 +106,12 @@ def test_a_relative_sqlite_database_is_relative_to_the_config_file(
     for url in ("sqlite://", "sqlite:///:memory:", f"sqlite:///{tmp_path}/abs.db"):
         config_file.write_text(f'[database]\nurl = "{url}"\n')
         assert load_config(config_file).database_url == url
+
+
+def test_an_ipv6_host_in_brackets_is_taken_as_the_address(tmp_path: Path) -> None:
+    """``host = "[::1]"`` passed validation and failed at start: no address has brackets."""
+    config = load_config(write_config(tmp_path / "a.toml", '[web]\nhost = "[::1]"\n'))
+    assert config.web.host == "::1"
 
 
 def test_the_default_config_file_is_valid() -> None:

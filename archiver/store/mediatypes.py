@@ -180,9 +180,10 @@ _NOT_WEB_CODECS = frozenset(
 
 
 def web_codec(label: str) -> str | None:
-    """Python's codec for a charset a page or feed names, or None: unknown, or none a
-    browser reads (``base64``, ``rot13``, ``utf-32``, EBCDIC), ignored as a browser
-    ignores it, so the document is decoded as if it had named none."""
+    """Python's codec for a charset a page or feed names, or None: a name Python does
+    not know, or a codec no browser reads (``base64``, ``rot13``, ``utf-32``, EBCDIC),
+    so the document is decoded as if it had named none. (Labels only the WHATWG
+    Encoding Standard knows, such as ``x-sjis`` or ``windows-874``, are not mapped.)"""
     try:
         info = codecs.lookup(label.strip())
     except (LookupError, ValueError):  # ValueError: a NUL in the label

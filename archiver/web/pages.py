@@ -160,7 +160,10 @@ async def similar_page(request: Request, archive: ArchiveDep) -> HTMLResponse:
     context: dict[str, Any] = {"nav": "search", "form": form, "limit": "", "error": error}
     context["results"] = results
     context |= {"filtered": True, "similar": True, "uploaded": name}
-    return render(request, "search.html", context, status)
+    page = render(request, "search.html", context, status)
+    if status == 503:  # uploads are all taken: as the API says
+        page.headers["Retry-After"] = "10"
+    return page
 
 
 # ---- one file --------------------------------------------------------------------------

@@ -213,9 +213,10 @@ PROXIED_WITHOUT_BASE_URL = (
 
 
 def forwarded(headers: Headers) -> bool:
-    """Whether a reverse proxy sent the request. A proxy on this machine forwards the
-    internet with a loopback ``Host`` (nginx's default), which would open the reads
-    meant for the person at the machine to everyone; ``base_url`` says a proxy is there."""
+    """Whether a reverse proxy says it sent the request (one that adds none of these
+    headers cannot be told apart). A proxy on this machine forwards the internet with a
+    loopback ``Host``, which would open the reads meant for the person at the machine
+    to everyone; ``base_url`` says a proxy is there."""
     return any(name in headers for name in FORWARDING_HEADERS)
 
 
