@@ -1031,7 +1031,19 @@ def test_charset_is_taken_from_bytes_meta_or_bom() -> None:
 
 
 @pytest.mark.parametrize(
-    "label", ["base64", "rot13", "zlib", "hex", "undefined", "idna", "utf-32", "cp500", "a\x00"]
+    "label",
+    [
+        "base64",
+        "rot13",
+        "zlib",
+        "hex",
+        "undefined",
+        "idna",
+        "utf-32",
+        "cp500",
+        "iso-2022-kr",
+        "a\x00",
+    ],
 )
 def test_a_charset_no_browser_reads_is_ignored_as_browsers_do(label: str) -> None:
     """``<meta charset="base64">`` made decoding raise (a traceback; the page and every
@@ -1041,6 +1053,27 @@ def test_a_charset_no_browser_reads_is_ignored_as_browsers_do(label: str) -> Non
     for served in (None, label):  # declared in the page, or by the server
         result = extract_embeds(page.encode(), BASE, served)
         assert result.title == "Ḥimṣ" and urls(result) == ["https://news.example/a.jpg"]
+
+
+@pytest.mark.parametrize(
+    ("label", "codec", "title"),
+    [
+        ("x-cp1251", "cp1251", "Обстрел Харькова"),
+        ("windows-874", "cp874", "กรุงเทพ"),
+        ("x-sjis", "cp932", "東京"),
+        ("ks_c_5601-1989", "cp949", "서울"),
+        ("x-mac-cyrillic", "mac_cyrillic", "Киев"),
+        ("iso-8859-8-i", "iso8859-8", "ירושלים"),
+    ],
+)
+def test_a_charset_label_browsers_know_and_python_does_not_is_read(
+    label: str, codec: str, title: str
+) -> None:
+    """Labels only the Encoding Standard gives were unknown: the page was read as
+    UTF-8 or Windows-1252, its titles and contexts mojibake no search finds."""
+    page = f"<meta charset='{label}'><title>{title}</title><article><p>x</p>"
+    assert extract_embeds(page.encode(codec), BASE).title == title
+    assert extract_embeds(page.encode(codec), BASE, label).title == title
 
 
 @pytest.mark.parametrize("width", ["NaNw", "nanx", "-nanw", "infw"])

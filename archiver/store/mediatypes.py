@@ -175,17 +175,41 @@ _NOT_WEB_CODECS = frozenset(
         "cp037", "cp273", "cp424", "cp500", "cp875", "cp1026", "cp1140",
         "utf-7", "utf-32", "utf-32-le", "utf-32-be",
         "undefined", "idna", "punycode", "unicode-escape", "raw-unicode-escape",
+        "iso2022_kr", "hz",  # the Encoding Standard reads these as "replacement"
     }
 )  # fmt: skip
+#: Labels the WHATWG Encoding Standard gives that Python does not know, as the Python
+#: codec of the encoding they name (UTF-16 labels: as UTF-8, as browsers read markup
+#: whose bytes are ASCII).
+_WHATWG_LABELS = {
+    "windows-874": "cp874", "dos-874": "cp874",
+    "iso-8859-8-i": "iso8859-8", "iso-8859-8-e": "iso8859-8", "csiso88598i": "iso8859-8",
+    "visual": "iso8859-8", "logical": "iso8859-8",
+    "iso-8859-6-e": "iso8859-6", "iso-8859-6-i": "iso8859-6",
+    "sun_eu_greek": "iso8859-7",
+    "x-sjis": "cp932", "windows-31j": "cp932", "x-euc-jp": "euc_jp",
+    "windows-949": "cp949", "ks_c_5601-1989": "cp949", "cseuckr": "cp949",
+    "iso-ir-149": "cp949", "ksc_5601": "cp949",
+    "x-gbk": "gb18030", "x-x-big5": "big5hkscs", "cn-big5": "big5hkscs",
+    "x-mac-roman": "mac_roman", "x-mac-cyrillic": "mac_cyrillic", "x-mac-ukrainian": "mac_cyrillic",
+    "koi": "koi8_r", "koi8": "koi8_r", "koi8-ru": "koi8_u",
+    "unicode-1-1-utf-8": "utf-8", "unicode11utf8": "utf-8", "unicode20utf8": "utf-8",
+    "x-unicode20utf8": "utf-8", "ucs-2": "utf-8", "csunicode": "utf-8",
+    "iso88591": "cp1252", "iso885911": "cp874",
+    **{f"x-cp125{n}": f"cp125{n}" for n in range(9)},
+    **{f"iso8859{n}": f"iso8859-{n}" for n in (2, 3, 4, 5, 6, 7, 8, 9, 10, 13, 14, 15)},
+}  # fmt: skip
 
 
 def web_codec(label: str) -> str | None:
-    """Python's codec for a charset a page or feed names, or None: a name Python does
-    not know, or a codec no browser reads (``base64``, ``rot13``, ``utf-32``, EBCDIC),
-    so the document is decoded as if it had named none. (Labels only the WHATWG
-    Encoding Standard knows, such as ``x-sjis`` or ``windows-874``, are not mapped.)"""
+    """Python's codec for a charset a page or feed names (its own labels, and those
+    only the WHATWG Encoding Standard gives, such as ``x-sjis`` or ``windows-874``),
+    or None: a name neither knows, or a codec no browser reads (``base64``, ``rot13``,
+    ``utf-32``, EBCDIC, ``iso-2022-kr``), so the document is decoded as if it had
+    named none."""
+    name = label.strip().lower()
     try:
-        info = codecs.lookup(label.strip())
+        info = codecs.lookup(_WHATWG_LABELS.get(name, name))
     except (LookupError, ValueError):  # ValueError: a NUL in the label
         return None
     if not getattr(info, "_is_text_encoding", True) or info.name in _NOT_WEB_CODECS:
