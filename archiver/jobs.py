@@ -174,8 +174,13 @@ def worker_exited(owner: str | None) -> bool:
 
     Workers on other hosts cannot be asked: their leases run out instead.
     """
-    host, _, pid = (owner or "").rpartition(":")
-    return host == socket.gethostname() and pid.isdecimal() and not pid_alive(int(pid))
+    pid = (owner or "").rpartition(":")[2]
+    return on_this_host(owner) and pid.isdecimal() and not pid_alive(int(pid))
+
+
+def on_this_host(owner: str | None) -> bool:
+    """Whether a worker's id (`worker_id`) names a process of this host."""
+    return (owner or "").rpartition(":")[0] == socket.gethostname()
 
 
 def requeue(job: CaptureJob, now: datetime) -> None:

@@ -5,7 +5,6 @@ included."""
 
 from __future__ import annotations
 
-import socket
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -15,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from archiver.index.models import Placement, utcnow
 from archiver.index.records import Acquisition, PlatformFacts
-from archiver.jobs import worker_exited
+from archiver.jobs import on_this_host, worker_exited
 
 
 @dataclass(frozen=True)
@@ -132,9 +131,7 @@ def left_over(
 def _writer_gone(owner: str | None, also: str, lapsed: bool) -> bool:
     if owner is None or owner == also:  # written before owners were kept; a reused pid
         return True
-    if owner.rpartition(":")[0] == socket.gethostname():
-        return worker_exited(owner)
-    return lapsed
+    return worker_exited(owner) if on_this_host(owner) else lapsed
 
 
 def _iso(value: date | None) -> str | None:
