@@ -322,23 +322,19 @@ class HttpFetcher:
                 refused = _status_error(response)
                 refused.body = _error_body(raw, url, deadline)  # a platform's own reason
                 raise refused
-            return Document(response, self._read_capped(raw, url, deadline))
+            return Document(response, self._read_capped(raw, _decoded(raw, url), deadline))
 
     def _read_capped(
-        self,
-        raw: httpx.Response,
-        url: str,
-        deadline: _Deadline,
-        chunks: Iterable[bytes] | None = None,
+        self, raw: httpx.Response, chunks: Iterable[bytes], deadline: _Deadline
     ) -> bytes:
-        """The body (``chunks``, when some were read already), refused over the cap."""
+        """The body's decoded ``chunks`` into memory, refused over the cap."""
         cap = self.network.max_page_size
         declared = raw.headers.get("content-length")
         if declared and declared.isdecimal() and int(declared) > cap:
             raise FetchError(f"page too large: {int(declared)} bytes > {cap}", retryable=False)
         body: list[bytes] = []
         size = 0
-        for chunk in _decoded(raw, url) if chunks is None else chunks:
+        for chunk in chunks:
             self.stop.check()
             size += len(chunk)
             if size > cap:
@@ -378,11 +374,11 @@ class HttpFetcher:
                 if page_like:
                     deadline.limit = page
                     deadline.check()
-                    result = Document(response, self._read_capped(raw, url, deadline, chunks))
+                    result = Document(response, self._read_capped(raw, chunks, deadline))
                 else:
                     deadline.limit = file
                     deadline.check()
-                    result = self._save(raw, response, path, sink, deadline, chunks)
+                    result = self._save(raw, chunks, response, path, sink, deadline)
             yield result
 
     @contextlib.contextmanager
@@ -404,19 +400,20 @@ class HttpFetcher:
             ):
                 if response.status >= 400:
                     raise _status_error(response)
-                result = self._save(raw, response, path, sink, deadline)
+                chunks = _decoded(raw, url)
+                result = self._save(raw, chunks, response, path, sink, deadline)
             yield result
 
     def _save(
         self,
         raw: httpx.Response,
+        chunks: Iterable[bytes],
         response: Response,
         path: Path,
         sink: BinaryIO,
         deadline: _Deadline,
-        chunks: Iterable[bytes] | None = None,
     ) -> Download:
-        """Stream the body (``chunks``, when some were read already) to ``sink``, hashed."""
+        """Stream the body's decoded ``chunks`` to ``sink``, hashed."""
         cap = self.network.max_file_size
         declared = raw.headers.get("content-length")
         if declared and declared.isdecimal() and int(declared) > cap:
@@ -424,7 +421,7 @@ class HttpFetcher:
         hasher = Hasher()
         head = b""
         try:
-            for chunk in _decoded(raw, response.url) if chunks is None else chunks:
+            for chunk in chunks:
                 self.stop.check()
                 if len(head) < HEAD_BYTES:
                     head += chunk[: HEAD_BYTES - len(head)]

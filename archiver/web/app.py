@@ -112,8 +112,7 @@ def _install_handlers(app: FastAPI) -> None:
     async def upload_refused(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, UploadRefused)
         response = error_response(request, exc.status, str(exc))
-        if exc.status == 503:
-            response.headers["Retry-After"] = "10"
+        response.headers.update(exc.headers)
         return response
 
     async def unavailable(request: Request, exc: Exception) -> Response:

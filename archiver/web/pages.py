@@ -141,6 +141,7 @@ def search_page(request: Request, archive: ArchiveDep) -> HTMLResponse:
 async def similar_page(request: Request, archive: ArchiveDep) -> HTMLResponse:
     """ "Have we seen this?": the dropped file's near-duplicates in the archive."""
     error, results, status, name = None, [], 200, None
+    headers: dict[str, str] = {}
     try:
         tmp = archive.layout.process_tmp()
         async with receive_upload(request, tmp, archive.config.web.max_upload) as upload:
@@ -153,7 +154,7 @@ async def similar_page(request: Request, archive: ArchiveDep) -> HTMLResponse:
     except UploadTooLarge as exc:
         error, status = str(exc), 413
     except UploadRefused as exc:
-        error, status = str(exc), exc.status
+        error, status, headers = str(exc), exc.status, exc.headers
     except BadUpload as exc:
         error, status = str(exc), 400
     form = dict.fromkeys(SEARCH_FIELDS, "")
@@ -161,8 +162,7 @@ async def similar_page(request: Request, archive: ArchiveDep) -> HTMLResponse:
     context["results"] = results
     context |= {"filtered": True, "similar": True, "uploaded": name}
     page = render(request, "search.html", context, status)
-    if status == 503:  # uploads are all taken: as the API says
-        page.headers["Retry-After"] = "10"
+    page.headers.update(headers)
     return page
 
 

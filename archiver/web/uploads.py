@@ -59,11 +59,13 @@ class BadUpload(Exception):
 
 
 class UploadRefused(Exception):
-    """An upload not taken now: too many at once (503) or sent too slowly (408)."""
+    """An upload not taken now: too many at once (503) or sent too slowly (408).
+    ``headers``: what the answer carries besides (when to try again)."""
 
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
+        self.headers = {"Retry-After": "10"} if status == 503 else {}
 
 
 class UploadSlots:
