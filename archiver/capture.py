@@ -24,7 +24,7 @@ from PIL import Image
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, selectinload
 
-from archiver import __version__, jobs
+from archiver import __version__, jobs, workers
 from archiver.archive import Archive
 from archiver.errors import (
     ArchiverError,
@@ -64,6 +64,7 @@ from archiver.index.debts import (
 from archiver.index.models import (
     CaptureJob,
     Embed,
+    JobState,
     Media,
     Page,
     PageSnapshot,
@@ -87,7 +88,7 @@ from archiver.index.records import (
 from archiver.integrity.eventlog import logged_session
 from archiver.integrity.events import record_capture, record_sighting
 from archiver.integrity.events import record_page as record_page_event
-from archiver.jobs import JobState, Outcome
+from archiver.jobs import Outcome
 from archiver.logs import log_event
 from archiver.older_pages import OlderPageReader, OlderPages, read_page
 from archiver.sources.feed import looks_like_feed
@@ -225,7 +226,7 @@ class Capturer:
 
     def __init__(self, archive: Archive, owner: str | None = None) -> None:
         self.archive = archive
-        self.owner = owner or jobs.worker_id()
+        self.owner = owner or workers.worker_id()
         self.lease = timedelta(seconds=archive.config.daemon.lease)
         self.leases = jobs.LeaseKeeper(archive.session, self.owner, self.lease)
 

@@ -19,37 +19,25 @@ directly (``embed_id`` is null). States:
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import threading
 from collections.abc import Callable, Collection
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
 
 from sqlalchemy import ColumnElement, and_, select, update
 from sqlalchemy.orm import Session
 
 from archiver.errors import ArchiveUnavailable, FetchError
-from archiver.index.models import CaptureJob, Embed, utcnow
+from archiver.index.models import CaptureJob, Embed, JobState, utcnow
 from archiver.index.records import get_or_create
-from archiver.store.layout import pid_alive
+from archiver.workers import worker_exited
 
 MAX_ATTEMPTS = 16  # with the backoff below: retried for about five and a half days
 BASE_DELAY = timedelta(minutes=1)
 MAX_DELAY = timedelta(hours=24)
 LEASE = timedelta(minutes=10)
 UNAVAILABLE_DELAY = timedelta(minutes=5)  # retry time after "disk full" and the like
-
-
-class JobState(StrEnum):
-    PENDING = "pending"
-    RUNNING = "running"
-    DONE = "done"
-    SKIPPED = "skipped"
-    FAILED = "failed"
-    GONE = "gone"
 
 
 CLAIMABLE = (JobState.PENDING, JobState.FAILED, JobState.RUNNING)
@@ -162,25 +150,6 @@ def claim(job: CaptureJob, owner: str, now: datetime, lease: timedelta) -> bool:
         abandon(job, now)
     start(job, owner, now, lease)  # a person asked: run now, beside the page's other jobs
     return True
-
-
-def worker_id() -> str:
-    """Who holds a lease: ``host:pid``."""
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def worker_exited(owner: str | None) -> bool:
-    """Whether a lease's holder was a process of this host that no longer runs.
-
-    Workers on other hosts cannot be asked: their leases run out instead.
-    """
-    pid = (owner or "").rpartition(":")[2]
-    return on_this_host(owner) and pid.isdecimal() and not pid_alive(int(pid))
-
-
-def on_this_host(owner: str | None) -> bool:
-    """Whether a worker's id (`worker_id`) names a process of this host."""
-    return (owner or "").rpartition(":")[0] == socket.gethostname()
 
 
 def requeue(job: CaptureJob, now: datetime) -> None:

@@ -7,8 +7,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from archiver.index.models import CaptureJob, iso
-from archiver.jobs import JobState
+from archiver.index.models import CaptureJob, JobState, iso
 from archiver.sources.registry import list_sources
 
 

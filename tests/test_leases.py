@@ -22,10 +22,9 @@ from archiver.capture import Capturer, CaptureReport
 from archiver.config import config_from_dict
 from archiver.daemon import Daemon
 from archiver.errors import FetchError
-from archiver.index.models import CaptureJob, Source, utcnow
+from archiver.index.models import CaptureJob, JobState, Source, utcnow
 from archiver.jobs import (
     MAX_ATTEMPTS,
-    JobState,
     Outcome,
     claim,
     claim_due,

@@ -18,9 +18,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from archiver.extract import FoundEmbed
-from archiver.index.models import CaptureJob, Embed, FeedEntryDigest, Page
+from archiver.index.models import CaptureJob, Embed, FeedEntryDigest, JobState, Page
 from archiver.index.records import live_source, retitle_page
-from archiver.jobs import JobState
 
 
 @dataclass(frozen=True)

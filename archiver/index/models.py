@@ -7,6 +7,7 @@ investigators can search, and hold the job queue that drives capture.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from enum import StrEnum
 from typing import Any, ClassVar
 
 from sqlalchemy import (
@@ -208,6 +209,17 @@ class Sighting(Base):
 
     media: Mapped[Media] = relationship(back_populates="sightings")
     embed: Mapped[Embed] = relationship(back_populates="sightings")
+
+
+class JobState(StrEnum):
+    """A capture job's state (`archiver.jobs` tells what each means)."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+    GONE = "gone"
 
 
 class CaptureJob(Base):

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from archiver.index.models import Placement, utcnow
 from archiver.index.records import Acquisition, PlatformFacts
-from archiver.jobs import on_this_host, worker_exited
+from archiver.workers import on_this_host, worker_exited
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,8 @@ from archiver.config import is_http_url
 from archiver.duplicates import list_groups
 from archiver.errors import ArchiverError, HashingError
 from archiver.extract.urls import clean_url
-from archiver.index.models import utcnow
-from archiver.jobs import JobState, requeue, url_job
+from archiver.index.models import JobState, utcnow
+from archiver.jobs import requeue, url_job
 from archiver.liveness.report import embed_statuses, parse_statuses
 from archiver.search import QueryError
 from archiver.similar import SimilarQuery, similar_to_file
