@@ -33,7 +33,7 @@ from archiver.web.security import (
     SecurityHeaders,
     wants_json,
 )
-from archiver.web.uploads import BadUpload, UploadRefused, UploadSlots, UploadTooLarge
+from archiver.web.uploads import BadUpload, UploadRefused, UploadSlots
 
 STATIC = Path(__file__).parent / "static"
 #: The routes that take a file ("find this file"), under ``[web] max_upload``.
@@ -93,9 +93,6 @@ def _install_handlers(app: FastAPI) -> None:
     async def not_found(request: Request, exc: Exception) -> Response:
         return error_response(request, 404, str(exc))
 
-    async def too_large(request: Request, exc: Exception) -> Response:
-        return error_response(request, 413, str(exc))
-
     async def forbidden(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, Forbidden)
         return error_response(request, 403, exc.message)
@@ -128,7 +125,6 @@ def _install_handlers(app: FastAPI) -> None:
     app.add_exception_handler(HashingError, bad_query)
     app.add_exception_handler(BadUpload, bad_query)
     app.add_exception_handler(api.NotFound, not_found)
-    app.add_exception_handler(UploadTooLarge, too_large)
     app.add_exception_handler(UploadRefused, upload_refused)
     app.add_exception_handler(Forbidden, forbidden)
     app.add_exception_handler(AuthRequired, auth_required)

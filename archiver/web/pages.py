@@ -32,7 +32,7 @@ from archiver.web.security import (
     policy,
     safe_next,
 )
-from archiver.web.uploads import BadUpload, UploadRefused, UploadTooLarge, receive_upload
+from archiver.web.uploads import BadUpload, UploadRefused, receive_upload
 from archiver.web.views import (
     Offset,
     duplicate_groups,
@@ -151,8 +151,6 @@ async def similar_page(request: Request, archive: ArchiveDep) -> HTMLResponse:
             except (QueryError, HashingError) as exc:
                 raise BadUpload(upload.scrub(str(exc))) from None
             results = [record.to_json() for record in found]
-    except UploadTooLarge as exc:
-        error, status = str(exc), 413
     except UploadRefused as exc:
         error, status, headers = str(exc), exc.status, exc.headers
     except BadUpload as exc:

@@ -49,23 +49,23 @@ MAX_PARTS = 16  # the file and a few small fields (min_similarity, limit)
 _SUFFIX = re.compile(r"\.[A-Za-z0-9]{1,8}")
 
 
-class UploadTooLarge(Exception):
-    def __init__(self, limit: int) -> None:
-        super().__init__(f"upload too large: at most {limit} bytes")
-
-
 class BadUpload(Exception):
     """The request is not a multipart form with one file (a 400)."""
 
 
 class UploadRefused(Exception):
-    """An upload not taken now: too many at once (503) or sent too slowly (408).
+    """An upload not taken: too large (413), too many at once (503) or sent too slowly (408).
     ``headers``: what the answer carries besides (when to try again)."""
 
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
         self.headers = {"Retry-After": "10"} if status == 503 else {}
+
+
+class UploadTooLarge(UploadRefused):
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"upload too large: at most {limit} bytes")
 
 
 class UploadSlots:
