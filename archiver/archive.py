@@ -180,6 +180,6 @@ def _sqlite_file(database_url: str) -> Path | None:
         url = make_url(database_url)
     except ArgumentError:  # make_engine names a bad URL
         return None
-    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+    if url.get_backend_name() != "sqlite" or not url.database:
         return None
     return Path(url.database)

@@ -76,17 +76,63 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
+def _root(value: object) -> object:
+    """A directory's name: an empty one would put the archive beside the config."""
+    if isinstance(value, str) and not value.strip():
+        raise ValueError("empty: name a directory (a relative one is relative to the config)")
+    if isinstance(value, str) and "\x00" in value:
+        raise ValueError("contains a NUL character")
+    return value
+
+
+def _database_url(url: str) -> str:
+    """SQLite on a file, or PostgreSQL through psycopg 3: what archiver installs and runs."""
+    if not url:
+        return url
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    if "\x00" in url:
+        raise ValueError("contains a NUL character")
+    try:
+        parsed = make_url(url)
+        port = parsed.port
+    except (ArgumentError, ValueError):
+        raise ValueError(f"not a database URL: {url!r}") from None
+    backend, driver = parsed.get_backend_name(), parsed.get_driver_name()
+    if backend == "sqlite" and driver == "pysqlite":
+        memory = not parsed.database or parsed.database.startswith(":memory:")
+        if memory or "mode=memory" in url:
+            raise ValueError("an in-memory SQLite database keeps nothing: name a file")
+        return url
+    if backend == "postgresql" and driver == "psycopg":
+        if port is not None and not 1 <= port <= 65535:
+            raise ValueError(f"port {port} out of range")
+        return url
+    if backend == "postgresql":
+        raise ValueError("PostgreSQL is reached through psycopg 3: postgresql+psycopg://...")
+    raise ValueError(f"unsupported database {url.partition(':')[0]!r}: sqlite or postgresql")
+
+
+def _header_value(value: str) -> str:
+    """What an HTTP header can carry: printable ASCII (a newline would end the header)."""
+    if any(not (" " <= char <= "~" or char == "\t") for char in value):
+        raise ValueError("only printable ASCII characters can be sent in an HTTP header")
+    return value
+
+
 class StorageConfig(_Section):
-    root: Annotated[Path, Field(strict=False)] = Path("storage")  # TOML has no path type
+    # TOML has no path type
+    root: Annotated[Path, BeforeValidator(_root), Field(strict=False)] = Path("storage")
 
 
 class DatabaseConfig(_Section):
-    url: str = ""  # empty: SQLite at <storage root>/archive.db
+    url: Annotated[str, AfterValidator(_database_url)] = ""  # empty: <root>/archive.db
 
 
 class NetworkConfig(_Section):
     allow_private_addresses: bool = False
-    user_agent: str = (
+    user_agent: Annotated[str, AfterValidator(_header_value)] = (
         f"{PRODUCT} (evidence archival; +https://github.com/archiver-project/archiver)"
     )
     connect_timeout: Duration = 10.0
@@ -251,7 +297,7 @@ def _header_or_none(header: str) -> str:
     name, colon, _ = header.partition(":")
     if header.strip() and (not colon or not name.strip()):
         raise ValueError('not a header: write it as "Name: value"')
-    return header
+    return _header_value(header)
 
 
 def _http_url_or_none(url: str) -> str:
@@ -332,7 +378,13 @@ def config_from_dict(
     except ValidationError as exc:
         where = f"{source}: " if source else ""
         raise ConfigError(f"{where}{_describe(exc)}") from None
-    root = config.storage.root.expanduser()  # "~/archive", as a shell would read it
+    try:
+        root = config.storage.root.expanduser()  # "~/archive", as a shell would read it
+    except RuntimeError:  # "~nobody/archive" names no user with a home directory
+        where = f"{source}: " if source else ""
+        raise ConfigError(
+            f"{where}storage.root: no home directory for {str(config.storage.root)!r}"
+        ) from None
     database = config.database
     if base_dir is not None:
         root = base_dir / root  # an absolute root stays what it is
@@ -347,6 +399,6 @@ def _rebased_sqlite(url: str, base_dir: Path) -> str:
     scheme, sep, path = url.partition(":///")
     if not sep or scheme.split("+")[0] != "sqlite" or path.startswith("/"):
         return url
-    if path in ("", ":memory:") or path.startswith((":memory:?", "file:")):
+    if path.startswith("file:"):  # an SQLite URI names its file itself
         return url
     return f"{scheme}:///{base_dir / path}"

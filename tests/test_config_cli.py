@@ -72,6 +72,22 @@ def test_relative_storage_root_is_relative_to_the_config_file(config_file: Path)
         ("[web]\nhost = 'no such host'\n", "web.host: not an IP address or host name"),
         ("[web]\nhost = '256.300.1.1'\n", "web.host: not an IP address or host name"),
         ("source_path = '/etc'\n", "source_path: unknown key"),
+        # each of these passed, then failed the first command with a traceback
+        ('[network]\nuser_agent = "caf\\u00e9"\n', "network.user_agent: only printable ASCII"),
+        ('[network]\nuser_agent = "a\\nb"\n', "network.user_agent: only printable ASCII"),
+        ('[liveness]\nwebhook_header = "X-A: b\\r"\n', "liveness.webhook_header: only printable"),
+        ("[database]\nurl = 'postgresql+asyncpg://h/x'\n", "database.url: PostgreSQL is reached"),
+        ("[database]\nurl = 'sqlite+pysqlcipher:///x.db'\n", "database.url: unsupported database"),
+        ("[database]\nurl = 'mysql://h/x'\n", "database.url: unsupported database 'mysql'"),
+        ("[database]\nurl = 'postgresql+psycopg://h:99999/x'\n", "database.url: port 99999"),
+        ('[database]\nurl = "sqlite:///a\\u0000b.db"\n', "database.url: contains a NUL"),
+        ("[storage]\nroot = '~nosuchuser-archiver/x'\n", "storage.root: no home directory"),
+        ('[storage]\nroot = "a\\u0000b"\n', "storage.root: contains a NUL"),
+        # made the archive in the config file's own folder
+        ("[storage]\nroot = ''\n", "storage.root: empty: name a directory"),
+        # "initialised", then every capture failed: the tables lived and died with `init`
+        ("[database]\nurl = 'sqlite://'\n", "database.url: an in-memory SQLite"),
+        ("[database]\nurl = 'sqlite:///:memory:'\n", "database.url: an in-memory SQLite"),
     ],
 )
 def test_bad_config_names_the_key(tmp_path: Path, body: str, message: str) -> None:
@@ -103,9 +119,9 @@ def test_a_relative_sqlite_database_is_relative_to_the_config_file(
     )
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "index" / "archive.db").is_file() and not any(elsewhere.iterdir())
-    for url in ("sqlite://", "sqlite:///:memory:", f"sqlite:///{tmp_path}/abs.db"):
-        config_file.write_text(f'[database]\nurl = "{url}"\n')
-        assert load_config(config_file).database_url == url
+    url = f"sqlite:///{tmp_path}/abs.db"
+    config_file.write_text(f'[database]\nurl = "{url}"\n')
+    assert load_config(config_file).database_url == url
 
 
 def test_an_ipv6_host_in_brackets_is_taken_as_the_address(tmp_path: Path) -> None:
