@@ -95,7 +95,13 @@ from archiver.sources.feed import looks_like_feed
 from archiver.store.atomic import locked_dir, temp_file
 from archiver.store.digest import Digests, hash_file
 from archiver.store.layout import SIDECAR
-from archiver.store.mediatypes import MediaIdentity, head_of, identify, is_stream_manifest
+from archiver.store.mediatypes import (
+    MediaIdentity,
+    head_of,
+    identify,
+    is_markup,
+    is_stream_manifest,
+)
 from archiver.store.objects import (
     PAGE_FILE,
     find_original,
@@ -912,10 +918,10 @@ class Capturer:
         response = download.response
         identity = _identity(download)
         if identity is None:
-            raise FetchError(
-                f"not media: {response.content_type or 'unknown type'} at {response.final_url}",
-                retryable=False,
-            )
+            served = response.content_type or "unknown type"
+            if is_markup(download.head) and "html" not in served and "xml" not in served:
+                served = f"a web page served as {served}"  # an error or login page
+            raise FetchError(f"not media: {served} at {response.final_url}", retryable=False)
         if embed.found_in != "direct" and identity.media_type == "image":
             _refuse_icons(download.path)
         acquisition = Acquisition(

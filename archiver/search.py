@@ -54,6 +54,8 @@ _WEEK = re.compile(r"\d{4}-?W\d{2}")
 _YEAR = re.compile(r"\d{4}")
 _MONTH = re.compile(r"(\d{4})-(\d{2})")  # ISO 8601 has no 202611: it reads as a date
 _ORDINAL = re.compile(r"(\d{4})-?(\d{3})")
+_ORDINAL_TIME = re.compile(r"(\d{4}-?\d{3})(T.*)")
+_DAY_END = re.compile(r"(.*T)24(?::?00){0,2}(?:\.0+)?(Z|[+-].*)?")  # 24:00, the day's end
 
 
 def _period(text: str) -> tuple[date, date | None] | None:
@@ -90,7 +92,7 @@ def parse_when(value: str, *, end: bool = False) -> datetime:
     20261125, 2026-W48-3, the ordinal 2026-329), is the day's start, or with `end` the
     next day's; a week (2026-W48), a month (2026-11) or a year (2026) likewise the
     whole period: its first day's start, or with `end` the start of the next."""
-    text = value.strip()
+    text = value.strip().upper()  # ISO 8601 allows "t" and "z" as well
     try:
         period = _period(text)
         if period is not None:
@@ -100,12 +102,25 @@ def parse_when(value: str, *, end: bool = False) -> datetime:
             if after is None:  # the calendar's last day: no end at all
                 return datetime.max.replace(tzinfo=UTC)
             return datetime.combine(after, time(), UTC)
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+        return _moment(text)
     except ValueError:
         raise QueryError(f"not an ISO 8601 date or datetime: {value!r}") from None
     except OverflowError:
         raise QueryError(f"date out of range: {value!r}") from None
+
+
+def _moment(text: str) -> datetime:
+    """A datetime as UTC; its date may be ordinal (2026-331T14:35Z), and 24:00 is the
+    next day's start."""
+    if ordinal := _ORDINAL_TIME.fullmatch(text):
+        period = _period(ordinal[1])
+        if period is None:
+            raise ValueError(text)
+        text = period[0].isoformat() + ordinal[2]
+    if day_end := _DAY_END.fullmatch(text):
+        return _moment(f"{day_end[1]}00:00{day_end[2] or ''}") + timedelta(days=1)
+    parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def _when(name: str, value: str, *, end: bool = False) -> datetime:

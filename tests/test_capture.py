@@ -605,6 +605,7 @@ def test_bad_embeds_fail_one_by_one_and_the_rest_is_archived(
     server.add_status("/broken.mp4", 503)
     server.add_redirect_loop("/loop.mp4")
     server.add_page("/fake.jpg", "<html><body>Not an image</body></html>")
+    server.add_bytes("/login.jpg", b"<!DOCTYPE html><p>Sign in to see it</p>", "image/jpeg")
     server.add_endless("/endless.mp4", "video/mp4")
     server.add_bytes("/empty.mp4", b"", "video/mp4")
     server.add_redirect("/garbled.mp4", "http://[::1")
@@ -613,6 +614,7 @@ def test_bad_embeds_fail_one_by_one_and_the_rest_is_archived(
         "<article><p>Everything at once:</p>"
         "<img src='/ok.jpg'><img src='/missing.jpg'><video src='/broken.mp4'></video>"
         "<video src='/loop.mp4'></video><img src='/fake.jpg'><video src='/endless.mp4'></video>"
+        "<img src='/login.jpg'>"
         "<video src='/empty.mp4'></video><video src='/garbled.mp4'></video>"
         "<img src='http://a..b/bad-host.jpg'>"
         "<p>A <b>broken <i>paragraph</p></article>",
@@ -626,7 +628,9 @@ def test_bad_embeds_fail_one_by_one_and_the_rest_is_archived(
         assert by_url["missing.jpg"].status == "gone" and "404" in by_url["missing.jpg"].reason
         assert by_url["broken.mp4"].status == "failed" and "503" in by_url["broken.mp4"].reason
         assert "too many redirects" in by_url["loop.mp4"].reason
-        assert "not media" in by_url["fake.jpg"].reason
+        assert by_url["fake.jpg"].reason.startswith("not media: text/html at")
+        # the reason named only the type the server claimed, as if the bytes were odd
+        assert by_url["login.jpg"].reason.startswith("not media: a web page served as image/")
         assert "too large" in by_url["endless.mp4"].reason
         # these three ended the whole capture with a traceback, or stored nothing as a file
         assert by_url["bad-host.jpg"].reason.startswith("unsupported URL: bad host name")

@@ -734,3 +734,18 @@ def test_a_month_a_year_and_an_ordinal_date_are_iso_periods_too() -> None:
     for wrong in ("2026-13", "2026-366", "2026-000", "202611"):
         with pytest.raises(QueryError, match="not an ISO 8601 date"):
             parse_when(wrong)
+
+
+def test_datetimes_in_the_other_iso_forms_are_read() -> None:
+    """An ordinal date with a time, the day's end written 24:00 and lower-case "t" and
+    "z" are ISO 8601 too, and were refused."""
+    moment = parse_when("2026-11-27T14:35Z")
+    assert parse_when("2026-331T14:35Z") == parse_when("2026331T14:35Z") == moment
+    assert parse_when("2026-11-27t14:35z") == moment
+    assert parse_when("2026-11-27T24:00") == parse_when("2026-11-28T00:00")
+    assert parse_when("2026-11-27T24:00:00+02:00") == parse_when("2026-11-27T22:00Z")
+    for wrong in ("2026-11-27T24:01", "2026-366T00:00", "2026-000T10:00"):
+        with pytest.raises(QueryError, match="not an ISO 8601 date"):
+            parse_when(wrong)
+    with pytest.raises(QueryError, match="out of range"):
+        parse_when("9999-12-31T24:00")
