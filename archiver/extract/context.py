@@ -28,17 +28,27 @@ _MAX_HEADING_LABEL = 200
 PARAGRAPH = "\u2029"  # paragraph boundary marker inside the running text
 
 _ZONE = (
-    r"(?:GMT|UTC|BST|CET|CEST|EET|EEST|MSK|AST|IST|EST|EDT|CST|CDT|PST|PDT|ET|PT"
-    r"|local(?:\s+time)?|Damascus(?:\s+time)?"
+    r"(?:(?:GMT|UTC)(?:\s*[+-]\s*\d{1,2}(?::?\d{2})?)?"  # "GMT+2", "UTC-05:00"
+    r"|BST|CET|CEST|EET|EEST|MSK|AST|IST|EST|EDT|CST|CDT|PST|PDT|ET|PT"
+    r"|local(?:\s+time)?|(?:Damascus|Kyiv|Kiev|Moscow|Beirut|Gaza|Jerusalem|Tehran)(?:\s+time)?"
     r"|بتوقيت\s+\w+)"  # Arabic "by the time of": "بتوقيت غرينتش" is GMT
 )
-_CLOCK = r"(?:\d{1,2}[:.h]\d{2}(?:\s*[ap]\.?m\.?)?|\d{1,2}\s*[ap]\.?m\.?)"
+# "14:32", "2.32pm", "10:32 a.m.", "13h50", "14 h 10" (French), "14.32 Uhr" (German)
+_CLOCK = r"(?:\d{1,2}(?:[:.]|\s?h\s?)\d{2}(?:\s*[ap]\.?m\.?|\s*Uhr)?|\d{1,2}\s*[ap]\.?m\.?)"
 _TIME = rf"(?:{_CLOCK}(?:\s*{_ZONE})?|\d{{3,4}}\s*{_ZONE}|\d{{3,4}}\s*(?:hrs|hours))"
 _MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.?"
-_DATE = rf"(?:{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?|\d{{1,2}}(?:st|nd|rd|th)?\s+{_MONTH})"
+_WEEKDAY = r"(?:Mon|Tue|Tues|Wed|Thu|Thur|Thurs|Fri|Sat|Sun)[a-z]*\.?,?\s+"
+_YEAR = r"(?:,?\s+\d{4}(?!\d))?"
+# "March 12", "12th March", "Tuesday 12 March", "March 12, 2024"
+_DATE = (
+    rf"(?:(?:{_WEEKDAY})?(?:{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?(?!\d)"
+    rf"|\d{{1,2}}(?:st|nd|rd|th)?\s+{_MONTH}){_YEAR})"
+)
 _KEYWORD = (
     r"(?:UPDATE[SD]?|BREAKING(?:\s+NEWS)?|ORIGINAL\s+ENTRY|LATEST|FLASH|URGENT"
-    r"|CORRECTION|CLARIFICATION|DEVELOPING|JUST\s+IN"
+    r"|CORRECTION|CLARIFICATION|DEVELOPING|JUST\s+IN|POSTED(?:\s+AT)?"
+    # French, German and Spanish "updated"
+    r"|MIS\s+À\s+JOUR(?:\s+À)?|AKTUALISIERT(?:\s+UM)?|ACTUALIZADO(?:\s+A\s+LAS)?"
     # Arabic "update", "urgent"; Ukrainian and Russian "updated", "urgent"
     r"|تحديث|عاجل|ОНОВЛЕНО|ОНОВЛЕННЯ|ТЕРМІНОВО|ОБНОВЛЕНО|ОБНОВЛЕНИЕ|СРОЧНО)"
 )
@@ -47,7 +57,8 @@ _KEYWORD = (
 # number's letter is not the first of a word ("2GMT" is 2 GMT).
 _NUMBER = r"(?:No\.?\s*|\#\s*)?\d+(?:[a-z](?![a-z]))?"  # "2", "No. 3", "#4", "5a"
 _QUALIFIER = rf"(?:[\s,\-–—(]*(?>{_TIME}|{_DATE}|{_ZONE}|{_NUMBER}|at|on)\)?)*"
-_LABEL = rf"(?:{_KEYWORD}{_QUALIFIER}|(?:{_DATE}[\s,]+)?{_TIME})"
+# a time with its date before or after it: "March 12, 2024, 10:32 a.m. ET", "9:05 ET, March 12"
+_LABEL = rf"(?:{_KEYWORD}{_QUALIFIER}|(?:{_DATE}[\s,]+)?{_TIME}(?:[\s,]+{_DATE})?)"
 _SEPARATOR = r"(?:\s*:(?!\d)|\s*(?:--|[–—])|\s+-(?=\s))"
 _LEADING_LABEL = re.compile(rf"\s*(?P<label>{_LABEL}){_SEPARATOR}", re.IGNORECASE)
 _WHOLE_LABEL = re.compile(rf"\s*(?P<label>{_LABEL})\s*:?\s*", re.IGNORECASE)
@@ -99,7 +110,31 @@ def label_of_header(header: Element) -> str | None:
         match = _WHOLE_LABEL.fullmatch(collapse(element.text or ""))
         if match is not None and isinstance(element.tag, str):
             return _clean_label(match.group("label"))
-    return None
+    moment = next(header.iter("time"), None)
+    return label_of_time(moment) if moment is not None else None
+
+
+# a <time datetime> value with a time of day: "2024-03-12T14:32:00Z", "2024-03-12 14:32+02:00"
+_MACHINE_TIME = re.compile(
+    r"\s*(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2})(?::\d{2}(?:[.,]\d+)?)?\s*(Z|[+-]\d{2}:?\d{2})?\s*",
+    re.IGNORECASE,
+)
+
+
+def label_of_time(element: Element) -> str | None:
+    """The label a post's ``<time datetime>`` sets: its text when that is a label
+    ("18:00 BST"), else the moment it holds, when the text says only how long ago
+    ("3h ago", "14 minutes ago") and would mean nothing once the page is gone."""
+    machine = _MACHINE_TIME.fullmatch(element.get("datetime") or "")
+    if machine is None:
+        return None  # a day alone, or no moment: a date in a sentence
+    shown = _WHOLE_LABEL.fullmatch(text_of(element, PROBE_ELEMENTS))
+    if shown is not None:
+        return _clean_label(shown.group("label"))
+    day, clock, zone = machine.groups()
+    if zone and zone.upper() != "Z" and zone.replace(":", "") not in ("+0000", "-0000"):
+        return f"{day} {clock} {zone}"
+    return f"{day} {clock}" + (" UTC" if zone else "")
 
 
 def is_heading(element: Element) -> bool:

@@ -32,6 +32,7 @@ from archiver.extract.context import (
     label_at_start,
     label_of_header,
     label_of_heading,
+    label_of_time,
     sentence_context,
 )
 from archiver.extract.document import (
@@ -288,7 +289,7 @@ class _ContentWalker:
                 self._new_update(label, 0)
             self._mute(node)
             return True
-        if tag == "header" and self._label is None:
+        if tag == "header":
             label = label_of_header(node)
             if label:
                 self._new_update(label, 0)
@@ -304,6 +305,9 @@ class _ContentWalker:
             found = label_at_start(leading_text(node, _LABEL_PROBE))
             if found is not None:
                 self._new_update(found.text, found.covered)
+            elif tag == "time" and (moment := label_of_time(node)):
+                self._new_update(moment, 0)  # a post's "3h ago", with its moment inside
+                self._mute(node)
         if is_caption(node) or is_screen_reader_only(node):
             self._mute(node)
         if tag in _BARE_URL_BLOCKS and not len(node) and self._bare_post(node):
