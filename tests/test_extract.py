@@ -318,6 +318,15 @@ def test_body_fallback_strips_page_chrome() -> None:
         ("newsletter-signup", False),
         ("site-logo", False),
         ("sidebar-right", False),
+        # a post's author portrait at 60 to 120 px, a teaser of another story, a donation
+        # card: each was archived as the update's evidence
+        ("live-blog-post-byline", False),
+        ("liveblog-entry__author", False),
+        ("contributor", False),
+        ("wp-block-latest-posts", False),
+        ("story-card", False),
+        ("kg-cta-card", False),
+        ("authority-report", True),  # "authority" is no author
     ],
 )
 def test_chrome_is_matched_by_whole_class_words(wrapper_class: str, kept: bool) -> None:

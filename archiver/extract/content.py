@@ -51,6 +51,8 @@ _CHROME_WORDS = frozenset(
         "taboola", "subscribe", "subscription", "paywall", "masthead", "navbar",
         "navigation", "menu", "pagination", "pager", "toolbar", "tags", "cookie", "cookies",
         "popup", "modal", "skiplink", "emoji", "emojis", "smiley", "smilies", "bookmark",
+        "byline", "bylines", "author", "authors", "contributor", "contributors", "teaser",
+        "teasers", "cta",
     }
 )  # fmt: skip
 # Consecutive word pairs that mark chrome where each word alone would not.
@@ -63,6 +65,7 @@ _CHROME_PAIRS = frozenset(
         ("widget", "area"),
         ("more", "stories"), ("most", "read"), ("most", "popular"), ("site", "header"),
         ("site", "footer"), ("top", "bar"), ("read", "more"), ("you", "may", "like"),
+        ("latest", "posts"), ("story", "card"), ("story", "cards"), ("article", "card"),
     }
 )  # fmt: skip
 # Word beginnings that mark chrome ("sharedaddy", "socialmedia", "advertorial").
