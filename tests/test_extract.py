@@ -643,6 +643,15 @@ def test_pixels_icons_ads_widgets_and_plain_links_are_not_media(img: str) -> Non
          "?videoId=ref%3Aaje-2024-citadel", "platform", "video"),
         ('<script src="https://cdn.jwplayer.com/players/nPripu9l-ALJ3XQCI.js"></script>',
          "https://cdn.jwplayer.com/v2/media/nPripu9l", "player", "jwplayer-script"),
+        # Dailymotion's player script; Telegram's post on the element drawn in its place
+        ('<script src="https://geo.dailymotion.com/player/x1abc.js" data-video="x8def34">'
+         "</script>", "https://www.dailymotion.com/video/x8def34", "platform",
+         "dailymotion-script"),
+        ('<blockquote class="telegram-post" data-telegram-post="odeskaODA/12345"></blockquote>',
+         "https://t.me/odeskaODA/12345", "platform", "telegram-widget"),
+        ('<iframe src="https://www.youtube.com/embed/live_stream?channel=UCabcdefghijklmnopqrst'
+         'uv"></iframe>', "https://www.youtube.com/channel/UCabcdefghijklmnopqrstuv/live",
+         "platform", "iframe"),
         ('<blockquote class="reddit-embed-bq" data-embed-height="546"><a href="https://www.'
          'reddit.com/r/syriancivilwar/comments/1ab2cd3/fighting_near_the_citadel/">Fighting '
          'near the Citadel</a><br> by <a href="https://www.reddit.com/user/aleppo_now/">u/'
@@ -1646,6 +1655,18 @@ def test_a_posts_time_that_says_only_how_long_ago_is_labelled_by_its_moment() ->
         # a day in a sentence is no post's time
         ("2024-03-12 15:05 +02:00", "On Tuesday the port was shelled:"),
     ]
+
+
+def test_a_wordpress_preview_card_of_another_article_is_not_a_player() -> None:
+    """WordPress shows a link to another post as a card in a frame (``/embed/#?secret=``):
+    it was archived as a player."""
+    result = article(
+        "<p>Background:</p><blockquote class='wp-embedded-content'><a href='https://news."
+        "example/2024/03/10/background/'>Background</a></blockquote><iframe class='wp-embedded"
+        "-content' sandbox='allow-scripts' src='https://news.example/2024/03/10/background/"
+        "embed/#?secret=AbCdEf'></iframe><video src='/clip.mp4'></video>"
+    )
+    assert urls(result) == ["https://news.example/clip.mp4"]
 
 
 def test_post_frames_count_at_any_size_and_proxied_players_name_their_video() -> None:

@@ -296,6 +296,8 @@ class _ContentWalker:
                 self._mute(node)  # the post's time and author are not its context
         if shows_background(node) and tag not in _HANDLERS_OF_IMAGES:
             self._background(node)
+        if tag != "script" and self._telegram_widget(node):
+            return False  # its fallback text and link are the same post
         name = self._HANDLERS.get(tag)
         handler: Handler | None = getattr(self, name) if name else None
         outcome = handler(node) if handler is not None else None
@@ -417,6 +419,8 @@ class _ContentWalker:
         """``<iframe>``, including lazy ``data-src`` ones; its fallback text is not read.
         A frame whose document is inline (``srcdoc``: a tweet or a player pasted into
         it) yields what that document embeds."""
+        if "wp-embedded-content" in _classes(node):
+            return False  # WordPress's preview card of another article, not a player
         url = frame_url(node, self._base)
         inline = node.get("srcdoc")
         if url is None and inline and self._depth < MAX_SRCDOC_DEPTH:
@@ -690,17 +694,30 @@ class _ContentWalker:
         return False  # a placeholder image or fallback text inside is not media
 
     def _script(self, node: Element) -> bool:
-        """Scripts are never read; only Telegram's post widget and JW Player's
-        one-line embed (``<script src=".../players/MEDIAID-PLAYERID.js">``) name media."""
-        post = attr(node, "data-telegram-post")
-        if post:
-            url = f"https://t.me/{post.strip('/')}"
-            self._record(node, link_embed(url, "telegram-widget", allow_player=False))
-        jw_media = _JW_PLAYER_SCRIPT.match(attr(node, "src") or "")
+        """Scripts are never read; only Telegram's post widget, JW Player's one-line
+        embed (``<script src=".../players/MEDIAID-PLAYERID.js">``) and Dailymotion's
+        (``<script src="https://geo.dailymotion.com/player/PLAYER.js" data-video>``)
+        name media."""
+        self._telegram_widget(node)
+        src = attr(node, "src") or ""
+        jw_media = _JW_PLAYER_SCRIPT.match(src)
         if jw_media:
             url = f"https://cdn.jwplayer.com/v2/media/{jw_media[1]}"  # whichever player shows it
             self._record(node, link_embed(url, "jwplayer-script", allow_player=True))
+        video = attr(node, "data-video")
+        if video and platform_of(resolve_url(src, self._base) or "") == "dailymotion":
+            url = f"https://www.dailymotion.com/video/{quote(video, safe='')}"
+            self._record(node, link_embed(url, "dailymotion-script", allow_player=False))
         return False
+
+    def _telegram_widget(self, node: Element) -> bool:
+        """Telegram's post widget: ``data-telegram-post="CHANNEL/ID"`` on its script, or on
+        the element a site draws in its place (a consent placeholder, a blockquote)."""
+        post = attr(node, "data-telegram-post")
+        if not post:
+            return False
+        url = f"https://t.me/{post.strip('/')}"
+        return self._record(node, link_embed(url, "telegram-widget", allow_player=False))
 
 
 def _url(template: str, identifier: str | None) -> str | None:

@@ -165,6 +165,7 @@ _HOST_NOISE_PREFIXES = ("www.", "m.", "mobile.", "web.", "music.", "business.")
 _YOUTUBE_ID = re.compile(r"[A-Za-z0-9_-]{11}")
 _YOUTUBE_ID_END = re.compile(r"[&;]")
 _YOUTUBE_NOT_IDS = frozenset({"videoseries", "live_stream"})
+_YOUTUBE_CHANNEL = re.compile(r"UC[\w-]{22}")
 _DIGITS = re.compile(r"\d+")
 _VIMEO_HASH = re.compile(r"[0-9a-f]{6,}")
 _DAILYMOTION_ID = re.compile(r"[A-Za-z0-9]+")
@@ -553,6 +554,9 @@ def _youtube(
         video_id = query.get("v")
     if video_id and _YOUTUBE_ID.fullmatch(video_id) and video_id not in _YOUTUBE_NOT_IDS:
         return f"https://www.youtube.com/watch?v={video_id}", "video"
+    channel = query.get("channel", "")
+    if segments == ["embed", "live_stream"] and _YOUTUBE_CHANNEL.fullmatch(channel):
+        return f"https://www.youtube.com/channel/{channel}/live", "video"  # its live stream
     playlist = query.get("list")
     if playlist and segments[:1] in (["embed"], ["playlist"]):
         return f"https://www.youtube.com/playlist?{urlencode({'list': playlist})}", "video"
