@@ -50,6 +50,7 @@ from archiver.fetch.http import (
     Response,
     is_refusal,
 )
+from archiver.fetch.limits import host_of
 from archiver.fetch.post_readers import PostReader, post_reader
 from archiver.fetch.posts import PlatformPost
 from archiver.fetch.ytdlp import PartialDownload, PlatformFile, YtdlpError
@@ -761,13 +762,16 @@ class Capturer:
         The canonical URL drops tracking parameters and asks for a photo's uploaded
         size (`file_url`); when the server refuses that address (a 4xx other than a
         time-out or rate limit), the URL as the page wrote it, which its readers saw
-        working, is tried before the file is given up. The canonical address's error is
-        the one kept.
+        working, is tried before the file is given up. When the canonical address is
+        on another host (the upload an image CDN copied), any failure there tries the
+        copy the page showed: that copy may not wait for the upload's host to return.
+        The canonical address's error is the one kept.
         """
         try:
             return self._download_file(embed.url, embed)
         except FetchError as exc:
-            if not is_refusal(exc.http_status) or embed.original_url == embed.url:
+            elsewhere = host_of(embed.url) != host_of(embed.original_url)
+            if embed.original_url == embed.url or not (elsewhere or is_refusal(exc.http_status)):
                 raise
             try:
                 return self._download_file(embed.original_url, embed)

@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 import pytest
 from sqlalchemy import select
-from support import FixtureServer, MediaSet, RequestHandler
+from support import FixtureServer, MediaSet, RequestHandler, closed_port
 from support.archiving import make_config
 from support.media import make_hls
 
@@ -413,15 +413,20 @@ X_PHOTO_PAGE = """<article><p>UPDATE 1800 GMT: The photo the activists posted:</
 </article>"""
 
 
-@pytest.fixture
-def x_photo_host(monkeypatch: pytest.MonkeyPatch) -> None:
-    """X's photo host, pbs.twimg.com, stood in for by the local server."""
+def stand_in(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    """Resolve the host ``name`` to the local server's address."""
     real = socket.getaddrinfo
 
     def lookup(host: str, *args: Any, **kwargs: Any) -> Any:
-        return real("127.0.0.1" if host == "pbs.twimg.com" else host, *args, **kwargs)
+        return real("127.0.0.1" if host == name else host, *args, **kwargs)
 
     monkeypatch.setattr(socket, "getaddrinfo", lookup)
+
+
+@pytest.fixture
+def x_photo_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    """X's photo host, pbs.twimg.com, stood in for by the local server."""
+    stand_in(monkeypatch, "pbs.twimg.com")
 
 
 @pytest.mark.usefixtures("x_photo_host")
@@ -488,6 +493,31 @@ def test_a_wordpress_photo_is_archived_as_uploaded_else_as_shown(
     assert minaret.files[0].sha256 == sha256_of(media.photo_a)
     assert minaret.original_url.endswith("minaret-1024x683.jpg")
     assert (dome.status, dome.files[0].sha256) == ("stored", sha256_of(media.photo_c))
+
+
+def test_a_photo_an_image_cdn_copied_is_archived_from_its_upload_else_from_the_copy(
+    archive: Archive, server: FixtureServer, media: MediaSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Photon's copy (``i0.wp.com/SITE/PATH?resize=…``) is re-encoded, without the
+    photo's EXIF data: the upload on the site is archived; when that site is down, the
+    copy the page showed is, at once (it may be gone when the site is back)."""
+    stand_in(monkeypatch, "i0.wp.com")  # Jetpack's image CDN
+    cdn = f"http://i0.wp.com:{server.port}"
+    upload = f"127.0.0.1:{server.port}/wp-content/uploads/2024/03/tanks.jpg"
+    down = f"127.0.0.1:{closed_port()}/wp-content/uploads/2024/03/depot.jpg"
+    server.add_file("/wp-content/uploads/2024/03/tanks.jpg", media.photo_a)
+    server.add_file(f"/{upload}", media.photo_b)
+    server.add_file(f"/{down}", media.photo_c)
+    server.add_page(
+        "/p",
+        f"<article><p>Tanks:</p><img src='{cdn}/{upload}?resize=1024,768'>"
+        f"<p>The depot:</p><img src='{cdn}/{down}?resize=1024,768'></article>",
+    )
+    tanks, depot = Capturer(archive).capture_url(server.url("/p")).items
+    assert tanks.url == f"http://{upload}" and tanks.original_url.startswith(cdn)
+    assert tanks.files[0].sha256 == sha256_of(media.photo_a)
+    assert server.hits(f"/{upload}") == 0
+    assert (depot.status, depot.files[0].sha256) == ("stored", sha256_of(media.photo_c))
 
 
 def test_a_player_url_that_serves_json_is_left_to_ytdlp(

@@ -8,7 +8,6 @@ send; yt-dlp's classification runs a stand-in that prints yt-dlp's real error li
 from __future__ import annotations
 
 import json
-import socket
 import sys
 import time
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ from support import (
     MediaSet,
     RequestHandler,
     bluesky,
+    closed_port,
     instagram,
     mastodon,
     reddit,
@@ -193,12 +193,6 @@ def probe_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     log.touch()
     monkeypatch.setenv("FAKE_YTDLP_PROBE_LOG", str(log))
     return log
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def check_file(prober: Prober, url: str) -> CheckResult:

@@ -6,7 +6,7 @@ import pytest
 
 from archiver.extract import MediaType, NormalizedURL, is_media_file_url, normalize_url
 from archiver.extract.collect import link_embed
-from archiver.extract.urls import is_furniture_url, is_tracker_url, resolve_url
+from archiver.extract.urls import file_url, is_furniture_url, is_tracker_url, resolve_url
 
 YT = "https://www.youtube.com/watch?v=abc123XYZ_0"
 TWEET = "https://twitter.com/RaqqaMC/status/383940123456789012"
@@ -249,10 +249,39 @@ def test_every_size_of_an_x_photo_is_one_address_at_the_uploaded_size(given: str
         # a linked site's picture, which Reddit only proxies: kept as the page shows it
         ("https://external-preview.redd.it/Xk2Q.jpg?auto=webp&s=5f1c",
          "https://external-preview.redd.it/Xk2Q.jpg?auto=webp&s=5f1c"),
+        # image CDNs that copy an upload and re-encode it: the upload (over https only
+        # when Photon says it fetched it so), in its own canonical form
+        ("https://i0.wp.com/kyiv.example/wp-content/uploads/2024/03/tanks-1024x768.jpg"
+         "?resize=1024%2C768&ssl=1", "https://kyiv.example/wp-content/uploads/2024/03/tanks.jpg"),
+        ("https://i2.wp.com/kyiv.example/photo.jpg?w=800", "http://kyiv.example/photo.jpg"),
+        ("https://substackcdn.com/image/fetch/w_1456,c_limit,f_auto,q_auto:good/https%3A%2F%2F"
+         "substack-post-media.s3.amazonaws.com%2Fpublic%2Fimages%2Fabc_1200x800.png",
+         "https://substack-post-media.s3.amazonaws.com/public/images/abc_1200x800.png"),
+        # Ghost's sizes of an upload, WebP ones too
+        ("https://osint.example/content/images/size/w2000/2023/06/dam.jpg",
+         "https://osint.example/content/images/2023/06/dam.jpg"),
+        ("https://osint.example/content/images/size/w600/format/webp/2023/06/dam.jpg",
+         "https://osint.example/content/images/2023/06/dam.jpg"),
     ],
 )  # fmt: skip
 def test_a_resized_picture_is_archived_as_the_uploaded_file(given: str, expected: str) -> None:
     assert normalize_url(given) == NormalizedURL(expected, None, "file", "image")
+
+
+def test_a_picture_the_washington_posts_resizer_shows_is_archived_as_its_source() -> None:
+    """``imrs.php?src=…&w=1440`` names no file type: an ``<img>`` makes it a photo."""
+    given = (
+        "https://www.washingtonpost.com/wp-apps/imrs.php?src=https://arc-anglerfish-washpost"
+        "-prod-washpost.s3.amazonaws.com/public/RYAZANFIRE.jpg&w=1440"
+    )
+    embed = link_embed(given, "img", allow_player=False, is_file=True)
+    assert embed is not None and embed.original_url == given
+    assert embed.url == (
+        "https://arc-anglerfish-washpost-prod-washpost.s3.amazonaws.com/public/RYAZANFIRE.jpg"
+    )
+    # a source that is nothing to fetch leaves the address as the page wrote it
+    odd = "https://www.washingtonpost.com/wp-apps/imrs.php?src=javascript:x"
+    assert file_url(odd) == odd
 
 
 def test_the_legacy_size_suffix_of_an_x_photo_is_read_and_dropped() -> None:

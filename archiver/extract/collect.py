@@ -130,9 +130,8 @@ def link_embed(
     if platform_of(url) is not None:
         return None
     normalized = normalize_url(url)
-    if normalized.kind == "file" or is_file:
-        media = media_type or normalized.media_type
-        return replace(file_embed(url, media, found_in, metadata), url=normalized.url)
+    if normalized.kind == "file" or is_file:  # a file's canonical address, typed or not
+        return file_embed(url, media_type or normalized.media_type, found_in, metadata)
     if not allow_player:
         return None
     return FoundEmbed(

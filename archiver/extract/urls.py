@@ -17,6 +17,7 @@ from urllib.parse import (
     SplitResult,
     parse_qsl,
     quote,
+    unquote,
     unquote_to_bytes,
     urlencode,
     urljoin,
@@ -205,6 +206,16 @@ _REDDIT_PREVIEW = "preview.redd.it"
 _REDDIT_PREVIEW_FILE = re.compile(
     r"/(?:[^/]*-v0-)?([A-Za-z0-9]{6,32})\.(jpe?g|png|gif|webp)", re.IGNORECASE
 )
+# Jetpack's image CDN (Photon) serves a re-encoded copy of an upload of any WordPress
+# site: ``i0.wp.com/SITE/PATH?resize=…`` is ``SITE/PATH`` (over https with ``ssl=1``).
+_PHOTON_HOSTS = frozenset({"i0.wp.com", "i1.wp.com", "i2.wp.com", "i3.wp.com"})
+# Ghost's sizes of an upload: ``/content/images/size/w2000[/format/webp]/2023/06/x.jpg``
+# is ``/content/images/2023/06/x.jpg``.
+_GHOST_SIZE = re.compile(r"(/(?:.+/)?content/images/)size/w\d+(?:h\d+)?/(?:format/\w+/)?(.+)")
+# An image CDN that fetches another address and re-encodes it: Substack's
+# ``substackcdn.com/image/fetch/w_1456,c_limit,f_auto/https%3A%2F%2F…`` (Cloudinary's
+# ``/image/fetch/``), the Washington Post's ``/wp-apps/imrs.php?src=…&w=1440``.
+_FETCHING_CDN = re.compile(r"/(?:.+/)?image/fetch/(?:[^/]+/)?(https?(?::|%3A).+)", re.I)
 # YouTube's thumbnail hosts: ``i.ytimg.com/vi/ID/hqdefault.jpg`` is the still that a
 # "click to play" facade (lite-youtube, WP YouTube Lyte, lazy-player plugins) shows in
 # place of the player until a reader clicks: the video behind it is the evidence.
@@ -366,6 +377,9 @@ def file_url(url: str) -> str:
     except ValueError:
         return cleaned
     host = _host(parts)
+    fetched = _fetched_original(host, parts)
+    if fetched is not None and fetched != url:
+        return file_url(fetched)  # the address the CDN copied, in its own canonical form
     if host == _X_PHOTO_HOST and parts.path.startswith(_X_PHOTO_PATH):
         return original_photo_url(cleaned)
     if host == _WIKIMEDIA_HOST:
@@ -378,6 +392,8 @@ def file_url(url: str) -> str:
         query = "" if _only_resizing(parts.query) else parts.query
         if (path, query) != (parts.path, parts.query):
             return urlunsplit((parts.scheme, parts.netloc, path, query, ""))
+    if (ghost := _GHOST_SIZE.fullmatch(parts.path)) is not None:
+        return urlunsplit((parts.scheme, parts.netloc, f"{ghost[1]}{ghost[2]}", "", ""))
     if (drupal := _DRUPAL_STYLE.fullmatch(parts.path)) is not None:
         # Drupal's image styles are derivatives of the file under its public files
         return urlunsplit((parts.scheme, parts.netloc, f"{drupal[1]}{drupal[2]}", "", ""))
@@ -402,6 +418,21 @@ def _only_resizing(query: str) -> bool:
     """Whether a query holds resizing parameters of WordPress's image service alone."""
     names = {name.lower() for name, _ in parse_qsl(query, keep_blank_values=True)}
     return bool(names) and names <= _WORDPRESS_RESIZING
+
+
+def _fetched_original(host: str, parts: SplitResult) -> str | None:
+    """The address an image CDN made its copy from (Photon, Substack's and Cloudinary's
+    fetch, the Washington Post's resizer), when it names one that is http(s)."""
+    if host in _PHOTON_HOSTS and parts.path.count("/") >= 2:
+        ssl = dict(parse_qsl(parts.query)).get("ssl") == "1"
+        original = f"{'https' if ssl else 'http'}:/{parts.path}"
+    elif parts.path.endswith("/imrs.php"):
+        original = dict(parse_qsl(parts.query)).get("src", "")
+    elif (fetch := _FETCHING_CDN.fullmatch(parts.path)) is not None:
+        original = fetch[1] if "://" in fetch[1] else unquote(fetch[1])
+    else:
+        return None
+    return resolve_url(original, original) if "://" in original else None
 
 
 def _wikimedia_original(parts: SplitResult) -> str | None:

@@ -28,7 +28,14 @@ from .media import (
     make_png,
     make_tiny,
 )
-from .server import FixtureServer, Handler, Request, RequestHandler, guess_content_type
+from .server import (
+    FixtureServer,
+    Handler,
+    Request,
+    RequestHandler,
+    closed_port,
+    guess_content_type,
+)
 
 __all__ = [
     "DEFAULT_PG_URL",
@@ -39,6 +46,7 @@ __all__ = [
     "MediaSet",
     "Request",
     "RequestHandler",
+    "closed_port",
     "ffmpeg_exe",
     "generate_media_set",
     "guess_content_type",

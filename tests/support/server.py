@@ -63,6 +63,13 @@ _CONTENT_TYPES = {
 }
 
 
+def closed_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on (a host that is down)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def guess_content_type(path: str | os.PathLike[str]) -> str:
     """Content-Type from the extension; a fixed table first so results never vary by host."""
     suffix = Path(path).suffix.lower()
