@@ -23,6 +23,7 @@ from archiver.index.db import (
     make_engine,
     migrate,
     session_factory,
+    sqlite_storage_problem,
 )
 from archiver.index.models import Media
 from archiver.stopping import StopFlag
@@ -72,6 +73,10 @@ class Archive:
         if not create:
             _check_exists(layout, existed, config.database_url)
         engine = make_engine(config.database_url)
+        problem = sqlite_storage_problem(engine.url) if create else None
+        if problem is not None and problem.lasting:  # a command that adds to the archive
+            engine.dispose()
+            raise ConfigError(f"cannot write the archive's index: {problem.reason}")
         try:
             if migrate_schema:
                 migrate(engine)
@@ -116,13 +121,18 @@ class Archive:
     @contextlib.contextmanager
     def session(self) -> Iterator[Session]:
         """A unit of work: committed on success, rolled back on error."""
-        with _database_failures(), self.writer, self.sessions() as session, session.begin():
+        with (
+            _database_failures(self.engine),
+            self.writer,
+            self.sessions() as session,
+            session.begin(),
+        ):
             yield session
 
     @contextlib.contextmanager
     def read_session(self) -> Iterator[Session]:
         """For reads only (search, reports): on SQLite it does not take the write lock."""
-        with _database_failures(), self.read_sessions() as session, session.begin():
+        with _database_failures(self.engine), self.read_sessions() as session, session.begin():
             yield session
 
     def close(self) -> None:
@@ -138,7 +148,7 @@ class Archive:
 
 
 @contextlib.contextmanager
-def _database_failures() -> Iterator[None]:
+def _database_failures(engine: Engine) -> Iterator[None]:
     """Sessions raise the database's own failures (`is_unavailable`) as one
     ArchiveUnavailable line.
 
@@ -151,7 +161,7 @@ def _database_failures() -> Iterator[None]:
     except OperationalError as exc:
         if not is_unavailable(exc):
             raise
-        raise database_unavailable(exc) from exc
+        raise database_unavailable(exc, engine.url) from exc
 
 
 def _lists_files(engine: Engine) -> bool:

@@ -640,7 +640,7 @@ class Capturer:
 
     def _failure(self, exc: Exception, job_id: int) -> Outcome:
         if isinstance(exc, OSError):
-            exc = storage_error(exc, "storage error")
+            exc = storage_error(exc, f"cannot write to the archive{self._where(exc)}")
         if isinstance(exc, ArchiveUnavailable):  # not counted: the database may be down
             return jobs.outcome_of_error(exc, 0, utcnow())
         with self.archive.session() as session:
@@ -649,6 +649,16 @@ class Capturer:
         if isinstance(exc, YtdlpError):
             outcome = replace(outcome, ytdlp_version=self.archive.ytdlp.version)
         return outcome
+
+    def _where(self, exc: OSError) -> str:
+        """Where in the archive a write failed, `` (media/ab/cd)``, when it names a place."""
+        place = Path(os.fsdecode(exc.filename)) if exc.filename else None
+        root = self.archive.layout.root
+        return (
+            f" ({self.archive.layout.relative(place)})"
+            if place and place.is_relative_to(root)
+            else ""
+        )
 
     def _already(self, embed: Embed, job: CaptureJob) -> ItemResult:
         if job.state == JobState.SKIPPED:

@@ -54,7 +54,7 @@ class StoreError(ArchiverError):
 
 class ArchiveUnavailable(StoreError):
     """The archive as a whole cannot take the work now: its disk is full or read-only,
-    or its database cannot be reached or written.
+    a folder in it may not be written, or its database cannot be reached or written.
 
     Not the fault of the item at hand: its job is retried later and the attempt is
     not counted, so a disk that stays full over a weekend never makes archiver give
@@ -64,12 +64,17 @@ class ArchiveUnavailable(StoreError):
 
 #: errno values that say the archive's filesystem, not one file, is at fault
 UNAVAILABLE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
+#: ... and, for a write inside an archive that exists, a folder archiver may no longer
+#: write (its owner or mode changed): the operator's to put right, not the evidence's
+_ARCHIVE_STATE_ERRNOS = UNAVAILABLE_ERRNOS | {errno.EACCES, errno.EPERM}
 
 
 def storage_error(exc: OSError, what: str) -> StoreError:
     """The one-line error for a failed write into the archive: ``what: reason``."""
     reason = f"{what}: {exc.strerror or exc}"
-    return ArchiveUnavailable(reason) if exc.errno in UNAVAILABLE_ERRNOS else StoreError(reason)
+    if exc.errno in _ARCHIVE_STATE_ERRNOS:
+        return ArchiveUnavailable(reason)
+    return StoreError(reason)
 
 
 class Interrupted(ArchiverError):

@@ -1,5 +1,6 @@
 """A full disk: each item fails in one line, nothing half-written is left, work is
 retried without counting the attempt, and the archive recovers once there is room.
+A read-only disk and folders archiver may not write are the archive's state too.
 
 The archive lives on a real tmpfs of a few MiB (tests/support/smalldisk.py), so the
 kernel's own ENOSPC is what archiver meets: in downloads, in sidecars and, with
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -76,7 +78,7 @@ def test_a_full_disk_fails_items_in_one_line_and_the_archive_recovers(
             Step(fill),
             Step(cli_command(config, "capture", server.url("/later"), "--json")),
             Step(free),
-            Step(capture, grow_to="64m"),
+            Step(capture, remount="size=64m"),
             Step(cli_command(config, "capture", server.url("/later"), "--json")),
             Step(cli_command(config, "verify", "--json")),
             Step(cli_command(config, "search", "--json")),
@@ -94,10 +96,12 @@ def test_a_full_disk_fails_items_in_one_line_and_the_archive_recovers(
     assert reasons and all(any(f in r for f in FULL) for r in reasons), reasons
     assert_nothing_half_written(disk / "storage")
 
-    # a disk with no room at all: the database cannot be written either
+    # a disk with no room at all: the database cannot be written either, and what
+    # SQLite may call a "disk I/O error" is said to be a full disk
     assert no_room.returncode == 1
     assert_one_line_errors(no_room)
     assert "archive database unavailable" in no_room.stdout + no_room.stderr
+    assert f"the disk is full: 0 bytes free in {disk / 'storage'}" in no_room.stderr
 
     assert freed.returncode == 0, freed.stdout + freed.stderr
     items = json.loads(freed.stdout)["items"]
@@ -272,3 +276,73 @@ def test_ytdlp_meeting_a_full_disk_blames_the_archive_not_the_video(
         "unavailable: yt-dlp: cannot write to the archive: [Errno 28] No space left on device;"
         " work folder left: False"
     )
+
+
+def test_an_archive_on_a_read_only_disk_is_refused_at_start_naming_it(
+    tmp_path: Path, server: FixtureServer
+) -> None:
+    """A disk remounted read-only (ext4 does so after I/O errors) said "archive database
+    unavailable: unable to open database file", exit 1: a state that passes, so the
+    service was restarted for ever. It will not pass by itself: exit 2, and where."""
+    server.add_page("/p", "<article><p>Nothing yet.</p></article>")
+    disk = tmp_path / "disk"
+    config = write_config(tmp_path / "a.toml", settings(disk / "storage"))
+    steps = [
+        Step(cli_command(config, "init")),
+        Step(cli_command(config, "capture", server.url("/p")), remount="ro"),
+        Step(cli_command(config, "status")),
+    ]
+    _, capture, status = on_small_disk(disk, "4m", steps, tmp_path / "out")
+    for ran in (capture, status):
+        assert ran.returncode == 2, ran.stderr
+        assert_one_line_errors(ran)
+        assert f"{disk / 'storage'} is on a read-only filesystem" in ran.stderr
+
+
+def unprivileged(argv: list[str]) -> list[str]:
+    """``argv`` without the powers of root (in a user namespace of its own): a folder's
+    mode binds it, as it binds the account a service runs as."""
+    return ["unshare", "--user", "--", *argv]
+
+
+def test_folders_archiver_may_not_write_are_the_archives_state_not_the_items(
+    tmp_path: Path, server: FixtureServer
+) -> None:
+    """``media/`` given to another owner made each item fail as "storage error:
+    Permission denied", counted, until the evidence was given up after 16 attempts; an
+    index file archiver may not write said "archive database unavailable", exit 1, so
+    the service was restarted for ever."""
+    photo = make_photo(tmp_path / "p.jpg", seed=4, size=(640, 480))
+    server.add_file("/m/p.jpg", photo)
+    page = server.url("/p")
+    server.add_page("/p", "<article><p>The depot:</p><img src='/m/p.jpg'></article>")
+    storage = tmp_path / "storage"
+    config = write_config(tmp_path / "a.toml", settings(storage))
+    subprocess.run(cli_command(config, "init"), check=True, capture_output=True)
+    capture = unprivileged(cli_command(config, "capture", page, "--json"))
+
+    (storage / "media").chmod(0o555)
+    denied = subprocess.run(capture, capture_output=True, text=True, timeout=120)
+    (storage / "media").chmod(0o755)
+    assert denied.returncode == 1, denied.stderr
+    assert_one_line_errors(denied)
+    (item,) = json.loads(denied.stdout)["items"]
+    assert item["status"] == "failed"
+    assert item["reason"] == "cannot store original.jpg: Permission denied"
+    (job,) = _jobs(f"sqlite:///{storage / 'archive.db'}")
+    assert job["attempts"] == 0  # not counted against the evidence
+    again = subprocess.run(capture, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["items"][0]["status"] == "stored"
+
+    # an index it may read and not write: searches still work, captures are refused
+    (storage / "archive.db").chmod(0o444)
+    status = subprocess.run(
+        unprivileged(cli_command(config, "status")), capture_output=True, text=True, timeout=60
+    )
+    refused = subprocess.run(capture, capture_output=True, text=True, timeout=60)
+    (storage / "archive.db").chmod(0o644)
+    assert status.returncode == 0 and "done 2" in status.stdout, status.stderr
+    assert refused.returncode == 2
+    assert_one_line_errors(refused)
+    assert f"no permission to write {storage / 'archive.db'}" in refused.stderr

@@ -431,12 +431,12 @@ class HttpFetcher:
                 deadline.received = hasher.size
                 deadline.check()
                 sink.write(chunk)
+            sink.flush()
         except httpx.HTTPError as exc:
             self.stop.check()  # the connection was cut at shutdown: not the item's fault
             raise _reason(exc, response.url) from None
         except OSError as exc:
             raise storage_error(exc, "cannot write to the archive") from None
-        sink.flush()
         if declared and declared.isdecimal() and _identity(raw) and hasher.size != int(declared):
             raise FetchError(f"incomplete download: {hasher.size} of {declared} bytes")
         if not hasher.size:  # no evidence: a hiccup to retry, not an empty file to keep

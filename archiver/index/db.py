@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -117,7 +119,10 @@ def migrate(engine: Engine, *, shortcut_when_empty: bool = True) -> None:
                 _upgrade(connection)
                 _check_foreign_keys(connection)
     except OperationalError as exc:  # down, unreachable or full: may pass, so not a config error
-        raise database_unavailable(exc) from None
+        problem = sqlite_storage_problem(engine.url)
+        if problem is not None and problem.lasting:  # it will not pass by itself
+            raise ConfigError(f"cannot write the archive's index: {problem.reason}") from None
+        raise database_unavailable(exc, engine.url) from None
 
 
 @contextlib.contextmanager
@@ -180,10 +185,46 @@ def is_unavailable(exc: OperationalError) -> bool:
     return True  # no state: the connection itself failed
 
 
-def database_unavailable(exc: OperationalError) -> ArchiveUnavailable:
+def database_unavailable(exc: OperationalError, url: URL | None = None) -> ArchiveUnavailable:
     """The one-line error for the database's own failure: the disk under SQLite is
-    full, PostgreSQL is down or restarting, a lock was held too long."""
-    return ArchiveUnavailable(f"archive database unavailable: {_said(exc)}")
+    full, PostgreSQL is down or restarting, a lock was held too long. For SQLite, what
+    is wrong with the folder of its file is said too: its own words for a full disk
+    can be "disk I/O error", which reads as failing hardware."""
+    problem = sqlite_storage_problem(url) if isinstance(exc.orig, sqlite3.Error) else None
+    where = f" ({problem.reason})" if problem else ""
+    return ArchiveUnavailable(f"archive database unavailable: {_said(exc)}{where}")
+
+
+@dataclass(frozen=True)
+class StorageProblem:
+    reason: str
+    lasting: bool  # it stays until someone acts (read-only, permissions): not a full disk
+
+
+#: Less free space than this under the SQLite file is a full disk (SQLite needs room
+#: for its journal and shared memory before it can even read).
+LOW_SPACE = 1024 * 1024
+
+
+def sqlite_storage_problem(url: URL | None) -> StorageProblem | None:
+    """What keeps SQLite from its file's folder: a read-only filesystem, a file or
+    folder archiver may not write, or a full disk; None when none of these is seen."""
+    if url is None or url.get_backend_name() != "sqlite" or not url.database:
+        return None
+    path = Path(url.database).absolute()
+    try:
+        stats = os.statvfs(path.parent)
+    except OSError:
+        return None
+    if stats.f_flag & os.ST_RDONLY:
+        return StorageProblem(f"{path.parent} is on a read-only filesystem", lasting=True)
+    for place in (path.parent, path, *(path.with_name(path.name + s) for s in ("-wal", "-shm"))):
+        if place.exists() and not os.access(place, os.W_OK):
+            return StorageProblem(f"no permission to write {place}", lasting=True)
+    free = stats.f_bavail * stats.f_frsize
+    if free < LOW_SPACE:
+        return StorageProblem(f"the disk is full: {free:,} bytes free in {path.parent}", False)
+    return None
 
 
 def database_unusable(exc: DatabaseError, url: URL) -> StoreError:

@@ -94,10 +94,10 @@ def publish(tmp: Path, final: Path) -> bool:
     existed (same content address), in which case ``tmp`` is discarded. Uses
     link + unlink so an existing file is never replaced, even by a racing daemon.
     """
-    make_dirs(final.parent)
-    with open(tmp, "rb") as f:
-        os.fsync(f.fileno())
     try:
+        make_dirs(final.parent)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
         os.link(tmp, final)
     except FileExistsError:
         tmp.unlink(missing_ok=True)
@@ -116,9 +116,12 @@ def write_atomic(path: Path, pieces: Iterable[bytes], *, tmp_dir: Path) -> None:
     The temp file lives in ``tmp_dir`` (same filesystem), so a crash leaves no
     debris beside the evidence.
     """
-    make_dirs(path.parent)
-    tmp_dir.mkdir(parents=True, exist_ok=True)
-    fd, name = _scratch(tmp_dir, f"{path.name}.", ".part")
+    try:
+        make_dirs(path.parent)
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        fd, name = _scratch(tmp_dir, f"{path.name}.", ".part")
+    except OSError as exc:
+        raise storage_error(exc, f"cannot write {path.name}") from None
     try:
         with os.fdopen(fd, "wb") as f:
             f.writelines(pieces)

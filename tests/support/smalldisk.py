@@ -3,8 +3,8 @@
 The mount lives in a private mount namespace (``unshare --user --map-root-user
 --mount``), so no privileges are needed and nothing outside sees it; it vanishes when
 the last command ends. Commands run one after another inside it, and a step may
-first grow the disk (the archivist freeing space), so a test can show what a full
-disk does and that the archive recovers once there is room.
+first grow the disk (the archivist freeing space) or make it read-only, so a test can
+show what a full disk does and that the archive recovers once there is room.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 @dataclass(frozen=True)
 class Step:
     argv: list[str]
-    grow_to: str | None = None  # remount the disk with this size first ("64m")
+    remount: str | None = None  # remount the disk with these options first ("size=64m", "ro")
 
 
 @dataclass(frozen=True)
@@ -39,10 +39,8 @@ def on_small_disk(mount: Path, size: str, steps: list[Step], scratch: Path) -> l
     scratch.mkdir(parents=True, exist_ok=True)
     lines = ["set -u", f"mount -t tmpfs -o size={size} small {shlex.quote(str(mount))} || exit 97"]
     for n, step in enumerate(steps):
-        if step.grow_to:
-            lines.append(
-                f"mount -o remount,size={step.grow_to} {shlex.quote(str(mount))} || exit 98"
-            )
+        if step.remount:
+            lines.append(f"mount -o remount,{step.remount} {shlex.quote(str(mount))} || exit 98")
         out, err, code = (
             shlex.quote(str(scratch / f"{n}.{kind}")) for kind in ("out", "err", "rc")
         )
