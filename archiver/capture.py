@@ -72,7 +72,14 @@ from archiver.index.models import (
     Sighting,
     utcnow,
 )
-from archiver.index.placements import PageIntent, PlacementIntent, done, intend, left_over
+from archiver.index.placements import (
+    PageIntent,
+    PlacementIntent,
+    done,
+    indexed,
+    intend,
+    left_over,
+)
 from archiver.index.records import (
     Acquisition,
     PlatformFacts,
@@ -1019,17 +1026,15 @@ class Capturer:
             companions=[name for _, name in extras or []],
         )
         with self.archive.session() as session:
-            placement_id = intend(session, embed.id, intent, self.owner)
+            intend(session, embed.id, intent, self.owner)
         layout = self.archive.layout
         path = place_original(layout, tmp, digests.sha256, identity.extension)
         for source, name in extras or []:
             if not (path.parent / name).exists():
                 place_extra(layout, digests.sha256, source, name)
-        return self._index_placed(path, intent, embed.id, placement_id)
+        return self._index_placed(path, intent, embed.id)
 
-    def _index_placed(
-        self, path: Path, intent: PlacementIntent, embed_id: int, placement_id: int
-    ) -> StoredFile:
+    def _index_placed(self, path: Path, intent: PlacementIntent, embed_id: int) -> StoredFile:
         """Index a placed file as seen through ``embed_id``, spending its intent; then
         its sidecar, its fingerprint and near-duplicates."""
         now = utcnow()
@@ -1053,7 +1058,7 @@ class Capturer:
             self._sight(session, media, session.get_one(Embed, embed_id), intent.acquisition, now)
             media_id = media.id
             owe_media_sidecars(session, [media_id])
-            done(session, placement_id)
+            indexed(session, embed_id, intent.sha256)
         if not (path.parent / SIDECAR).exists():
             # A new file gets its sidecar at once: fingerprinting a long video takes
             # minutes, and meanwhile the file must not look unexplained (to a person,
@@ -1105,7 +1110,7 @@ class Capturer:
                     self.store_version(session, PlacedVersion(intent, path, placement_id))
                 self.rewrite_page_sidecar(intent.sha256)
             elif embed_id is not None:  # always: a file's intent names its embed
-                self._index_placed(path, intent, embed_id, placement_id)
+                self._index_placed(path, intent, embed_id)
             indexed += 1
         return indexed
 

@@ -27,7 +27,7 @@ from archiver.archive import Archive
 from archiver.capture import Capturer
 from archiver.config import YtdlpConfig
 from archiver.fetch.http import Response
-from archiver.index.models import CaptureJob, Embed, Media, Page, utcnow
+from archiver.index.models import CaptureJob, Embed, Media, Page, Placement, utcnow
 from archiver.index.records import search_document
 from archiver.integrity.fixity import verify_archive
 from archiver.liveness.report import embed_statuses
@@ -625,6 +625,31 @@ def test_a_file_placed_but_never_indexed_is_new_when_the_retry_indexes_it(
     assert item.status == "stored" and [f.new for f in item.files] == [True]
     assert (folder / "provenance.json").is_file()
     assert verify_archive(archive).ok
+
+
+def test_a_retry_that_indexes_a_file_spends_the_intent_an_earlier_attempt_left(
+    archive: Archive, server: FixtureServer, media: MediaSet
+) -> None:
+    """An attempt cut short after its link (the disk filled before the index was
+    written) left its intent, owned by the daemon that still runs; the retry indexed
+    the file and left that intent, so the next start indexed the file again."""
+    server.add_status("/media/photo_a.jpg", 503)
+    server.add_page("/p", "<article><p>The market:</p><img src='/media/photo_a.jpg'></article>")
+    capturer = Capturer(archive)
+    (failed,) = capturer.capture_url(server.url("/p")).items
+    assert failed.status == "failed"
+    sha256 = hashlib.sha256(media.photo_a.read_bytes()).hexdigest()
+    with archive.session() as session:
+        embed_id = session.scalars(select(Embed.id)).one()
+        earlier = {"kind": "media", "sha256": sha256}  # what the cut-short attempt wrote
+        session.add(Placement(embed_id=embed_id, sha256=sha256, intent=earlier,
+                              owner=capturer.owner, created_at=utcnow()))  # fmt: skip
+
+    server.add_file("/media/photo_a.jpg", media.photo_a)
+    (item,) = capturer.capture_url(server.url("/p")).items
+    assert item.status == "stored"
+    with archive.session() as session:
+        assert not session.scalars(select(Placement)).all()
 
 
 def test_bad_embeds_fail_one_by_one_and_the_rest_is_archived(

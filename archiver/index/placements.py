@@ -89,6 +89,15 @@ def intend(
     return row.id
 
 
+def indexed(session: Session, embed_id: int, sha256: str) -> None:
+    """These bytes are indexed as seen through ``embed_id``: every intent to place them
+    so is spent, an earlier attempt's among them (cut short after its link, by a full
+    disk, say), which the next start would otherwise index again."""
+    session.execute(
+        delete(Placement).where(Placement.embed_id == embed_id, Placement.sha256 == sha256)
+    )
+
+
 def done(session: Session, placement_id: int) -> None:
     """The file is indexed (or was never placed): the intent is spent."""
     session.execute(delete(Placement).where(Placement.id == placement_id))
