@@ -6,6 +6,7 @@ import hashlib
 import itertools
 import json
 import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,8 @@ from sqlalchemy import select, text
 from support.archiving import make_config
 
 from archiver.archive import Archive
-from archiver.index.models import Event
+from archiver.index.models import Event, Page, utcnow
+from archiver.index.records import upsert_page
 from archiver.integrity import eventlog
 from archiver.integrity.eventlog import (
     GENESIS,
@@ -145,6 +147,54 @@ def test_concurrent_appends_and_flushes_keep_one_gapless_chain(archive: Archive)
             1,
         )
     assert verify_chain(archive).ok
+
+
+def test_writers_that_append_and_change_the_same_row_take_turns_not_deadlock(
+    archive: Archive,
+) -> None:
+    """On PostgreSQL one transaction changed a row and then asked for the log's lock,
+    while another held that lock and went on to change the same row: "deadlock
+    detected", and a capture failed as "archive database unavailable" (several daemons
+    on one database did so within seconds)."""
+    with archive.session() as session:
+        page = upsert_page(session, "https://news.example/live", "Live", utcnow())
+        page_id = page.id
+    changed = threading.Event()
+    errors: list[BaseException] = []
+
+    def retitle(session: Any, title: str) -> None:
+        session.get(Page, page_id).title = title
+        session.flush()
+
+    def row_then_log() -> None:  # a file's search text, then its capture entry
+        try:
+            with logged_session(archive) as session:
+                retitle(session, "first")
+                changed.set()
+                append_event(session, "page", {"by": "row then log"})
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    def log_then_row() -> None:  # a page version's entry, then the page's new title
+        try:
+            with logged_session(archive) as session:
+                append_event(session, "page", {"by": "log then row"})
+                changed.wait(1.0)  # the other has the row (it cannot, taking turns)
+                retitle(session, "second")
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    first = threading.Thread(target=log_then_row)
+    first.start()
+    time.sleep(0.2)  # it holds the log's lock
+    second = threading.Thread(target=row_then_log)
+    second.start()
+    for thread in (first, second):
+        thread.join(30)
+    assert not errors, errors
+    with archive.read_session() as session:
+        assert session.get_one(Page, page_id).title == "first"
+        assert len(session.scalars(select(Event)).all()) == 2
 
 
 def test_a_rolled_back_transaction_leaves_no_entry(archive: Archive) -> None:

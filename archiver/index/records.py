@@ -131,7 +131,8 @@ def _lock_spellings(session: Session, spellings: list[str]) -> None:
     another: two workers creating `/حلب` and `/%D8%AD…` at once both found nothing
     and made two rows. Spellings of one address share locks, so the second waits for
     the first's commit and then finds its row. (SQLite writers already take turns.)
-    Callers take it first in their transaction, before the event log's lock.
+    In a transaction that appends to the event log it comes after that log's lock,
+    which `logged_session` takes first; elsewhere it is the first lock taken.
     """
     if session.get_bind().dialect.name != "postgresql":
         return

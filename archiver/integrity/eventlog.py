@@ -56,6 +56,7 @@ EVENT_TYPES = frozenset(
 EVENT_LOCK = 727470  # PostgreSQL advisory lock serialising appends (migrations use 727465)
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _APPENDED = "archiver.events_appended"
+_LOCKED = "archiver.event_lock_held"  # this transaction holds EVENT_LOCK
 _BATCH = 1000
 #: How far a time-stamping authority's clock may run ahead of ours.
 TSA_CLOCK_SKEW = timedelta(minutes=2)
@@ -142,8 +143,9 @@ def append_events(
     connection = session.connection()
     if connection.get_execution_options().get("archiver_read_only"):
         raise ValueError("events are appended in a read-write session (archive.session())")
-    if connection.dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": EVENT_LOCK})
+    if connection.dialect.name == "postgresql" and not session.info.get(_LOCKED):
+        session.flush()  # this transaction's own row locks before the log's, never after
+        take_event_lock(session)
     when = (at or utcnow()).astimezone(UTC)
     seq, prev = head(session)
     events: list[Event] = []
@@ -175,6 +177,13 @@ def append_events(
     return events
 
 
+def take_event_lock(session: Session) -> None:
+    """On PostgreSQL, the lock that serialises appends to the log, held to commit."""
+    if session.get_bind().dialect.name == "postgresql" and not session.info.get(_LOCKED):
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": EVENT_LOCK})
+        session.info[_LOCKED] = True
+
+
 def head(session: Session) -> tuple[int, str]:
     """(seq, sha256) of the newest entry; (0, 64 zeros) for an empty log."""
     newest = select(Event.seq, Event.sha256).order_by(Event.seq.desc()).limit(1)
@@ -186,12 +195,20 @@ def head(session: Session) -> tuple[int, str]:
 def logged_session(archive: Archive) -> Iterator[Session]:
     """``archive.session()`` that copies the entries it appended to the file after commit.
 
+    On PostgreSQL it takes the log's lock first, before any row: a transaction that
+    took it after changing rows (a file's search text, a page's title) deadlocked
+    with one that held it and went on to change those rows, and both may append
+    entries at any point of their work. So transactions that append take turns, as
+    all writers do on SQLite; those that do not append never wait for it.
+
     A failure to write the file does not undo the committed work: the database holds
     the entries and the next flush writes them.
     """
     with archive.session() as session:
+        take_event_lock(session)
         yield session
         appended = bool(session.info.pop(_APPENDED, False))
+        session.info.pop(_LOCKED, None)
     if appended:
         try:
             flush_log(archive)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from archiver import PRODUCT
 from archiver.archive import Archive
@@ -26,7 +26,6 @@ from archiver.index.models import Event, utcnow
 from archiver.integrity import tsp
 from archiver.integrity.canonical import format_time
 from archiver.integrity.eventlog import (
-    EVENT_LOCK,
     append_event,
     head,
     logged_session,
@@ -121,9 +120,7 @@ def _record_unless_named(archive: Archive, payload: dict[str, Any]) -> int | Non
     """Append the ``timestamp`` entry unless one already names this token; the look and
     the append are one transaction under the log's append lock, so two processes that
     hold the same token file log it once. Returns the new entry's seq, or None."""
-    with logged_session(archive) as session:
-        if session.connection().dialect.name == "postgresql":
-            session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": EVENT_LOCK})
+    with logged_session(archive) as session:  # the log's lock, from the start
         recorded = session.scalars(select(Event.payload).where(Event.type == "timestamp"))
         if any(
             p.get("seq") == payload["seq"] or p.get("token") == payload["token"] for p in recorded

@@ -332,7 +332,7 @@ class LivenessChecker:
                 events = outbox.owe(session, events, now)
             live = {target.url for target, result in batch if result.status == "live"}
             retried = retry_returned(session, live, now)
-            record_liveness(session, changed, at=now)  # the event log last: its lock to commit
+            record_liveness(session, changed, at=now)
         for url in retried:
             log_event("capture.retry", url=url, reason="gone at capture, live again")
         for event in events:
