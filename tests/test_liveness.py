@@ -39,6 +39,7 @@ from archiver.liveness.report import archived_copies, embed_statuses
 from archiver.liveness.result import CheckResult
 from archiver.liveness.schedule import CLAIM_LEASE, next_check
 from archiver.liveness.service import (
+    UNREACHABLE_PAUSE,
     LivenessChecker,
     Target,
     TargetSync,
@@ -585,11 +586,24 @@ def test_a_host_that_does_not_answer_holds_up_no_other_host(
         results = dict(zip([t.url for t in due], checker.run(due), strict=True))
         took = time.monotonic() - started
         checker.close()
+        # the unasked say nothing of their URLs: no status, no history, due after the
+        # pause (each was an "error", and a CDN that hung once flipped all its embeds)
+        with archive.read_session() as session:
+            unasked = session.scalars(
+                select(LinkCheck).where(LinkCheck.url.in_(
+                    [url for url, r in results.items() if r.probe == "skipped"]
+                ))
+            ).all()  # fmt: skip
+            history = session.scalars(select(LinkCheckEvent.reason)).all()
     assert results[elsewhere].status == "live"
     skipped = [r for url, r in results.items() if r.probe == "skipped"]
     assert len(skipped) == 4 and all(r.status == "error" for r in skipped)
     assert skipped[0].reason == "not asked: 127.0.0.1 did not answer a check moments ago"
     assert took < 3.0  # one hanging check's HEAD and GET; five of them took 4 s and more
+    assert len(unasked) == 4 and all(c.status is None and c.checked_at is None for c in unasked)
+    soon = utcnow() + timedelta(seconds=UNREACHABLE_PAUSE - 30)
+    assert all(c.next_check_at > soon for c in unasked)
+    assert not any("not asked" in (reason or "") for reason in history)
 
 
 def _checker_and_due(archive: Archive) -> tuple[LivenessChecker, list[Target]]:

@@ -16,7 +16,7 @@ import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import cast
 
 from sqlalchemy import exists, func, select
@@ -50,6 +50,7 @@ from archiver.logs import log_event
 
 MAX_HOST_PAUSE = 120.0  # longer Retry-After values move the next check instead
 UNREACHABLE_PAUSE = 300.0  # seconds a host that did not answer a check is not asked
+SKIPPED = "skipped"  # the probe of a check whose host was not asked
 
 
 @dataclass(frozen=True)
@@ -245,7 +246,8 @@ class LivenessChecker:
         """Probe one URL; its result is recorded by the writer thread, in batches.
 
         A host that did not answer a check at all (a time-out) is not asked again for
-        `UNREACHABLE_PAUSE`: its other due checks are errors at once, instead of each
+        `UNREACHABLE_PAUSE`: its other due checks end at once, unasked (probe `SKIPPED`:
+        recorded as due again after the pause, their status untouched), instead of each
         holding a worker for as long (the host's checks go one at a time, and a
         thousand of them behind a hanging CDN kept every other host waiting for hours).
         """
@@ -254,7 +256,7 @@ class LivenessChecker:
             silent_until = self._silent_hosts.get(host, 0.0)
         if time.monotonic() < silent_until:
             reason = f"not asked: {host} did not answer a check moments ago"
-            result = CheckResult("error", reason, None, None, "skipped")
+            result = CheckResult("error", reason, None, None, SKIPPED)
         else:
             result = self.prober.check(target.url, kind=target.kind, platform=target.platform)
             if result.unreachable:
@@ -380,6 +382,12 @@ class LivenessChecker:
         """Update one check row; a change of status becomes an event in its history."""
         check = session.get(LinkCheck, target.check_id)
         if check is None:
+            return []
+        if result.probe == SKIPPED:
+            # nothing was learnt of the URL (its host hung moments ago): its status and
+            # history stay as they were (an "error" for each embed of a CDN that hung
+            # once made them all flip and fill the history); due again after the pause
+            check.next_check_at = now + timedelta(seconds=UNREACHABLE_PAUSE)
             return []
         previous = check.status
         # an error says nothing of the URL: what it was before the errors still stands
