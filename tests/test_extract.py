@@ -1708,12 +1708,21 @@ def test_the_uploaded_rendition_is_preferred_to_resized_and_transcoded_ones() ->
         "<img width='700'></picture>"
         "<a href='https://blogger.googleusercontent.com/img/a/AVvXsEhZk3=s1600'>"
         "<img src='https://blogger.googleusercontent.com/img/a/AVvXsEhZk3=s320'></a>"
+        # art direction: the phones' crop is not the photo
+        "<picture><source media='(max-width: 600px)' srcset='/p9-mobile-crop.jpg'><source "
+        "media='(min-width: 601px)' srcset='/p9-desktop.jpg'><img src='/p9-desktop.jpg'>"
+        "</picture>"
+        # the photo's size in width, its src one of the srcset's copies: the largest copy
+        "<img src='https://cdn.example/p.jpg?width=640' width='5472' srcset='https://cdn."
+        "example/p.jpg?width=640 640w, https://cdn.example/p.jpg?width=1920 1920w'>"
     )
     assert urls(result) == [
         "https://news.example/content/images/g.jpeg",
         "https://news.example/full-1200.jpeg",
         "https://miro.example/fit:1400/1*Q.jpeg",
         "https://blogger.googleusercontent.com/img/a/AVvXsEhZk3=s1600",
+        "https://news.example/p9-desktop.jpg",
+        "https://cdn.example/p.jpg?width=1920",
     ]
 
 

@@ -151,18 +151,21 @@ def image_url(img: Element, base: str) -> str | None:
     """Full-size URL of an ``<img>``: largest ``srcset`` entry (lazy variants first), else the
     lazy ``data-src`` family, else ``src``; placeholders and ``data:`` URIs are skipped.
     A ``src`` declared wider than every ``srcset`` entry is the original itself (Ghost
-    names the upload in ``src`` and its smaller copies in ``srcset``)."""
+    names the upload in ``src`` and its smaller copies in ``srcset``), unless ``src``
+    is one of those copies (the declared width is then the photo's, not the file's)."""
     for name in _SRCSET_ATTRS:
         value = attr(img, name)
         if value:
-            found = _largest(parse_srcset(value), base)
+            candidates = parse_srcset(value)
+            found = _largest(candidates, base)
             if found:
                 widest, url = found
                 declared = _pixels(img.get("width")) if name == "srcset" else None
                 # beside a lazy srcset, src is a stand-in
                 if declared is not None and widest.width is not None and declared > widest.width:
                     src = resolve_url(attr(img, "src"), base)
-                    if src is not None and not is_placeholder(src):
+                    listed = {resolve_url(candidate.url, base) for candidate in candidates}
+                    if src is not None and not is_placeholder(src) and src not in listed:
                         return src
                 return url
     for name in _SRC_ATTRS:
@@ -173,15 +176,19 @@ def image_url(img: Element, base: str) -> str | None:
 
 
 def picture_url(picture: Element, base: str) -> str | None:
-    """Largest rendition offered by a ``<picture>``'s sources and its fallback ``<img>``."""
+    """Largest rendition offered by a ``<picture>``'s sources and its fallback ``<img>``.
+    A source for small screens only (``media="(max-width: 600px)"``) is left out when
+    there are others: art direction gives phones a crop of the photo."""
     candidates: list[SrcsetCandidate] = []
+    crops: list[SrcsetCandidate] = []
     for node in picture.iter("source", "img"):
         for name in _SRCSET_ATTRS:
             value = attr(node, name)
             if value:
-                candidates.extend(parse_srcset(value))
+                narrow = "max-width" in (node.get("media") or "").lower()
+                (crops if narrow else candidates).extend(parse_srcset(value))
                 break
-    found = largest(candidates, base)
+    found = largest(candidates, base) or largest(crops, base)
     if found:
         return found
     img = next(picture.iter("img"), None)
