@@ -641,6 +641,11 @@ def test_pixels_icons_ads_widgets_and_plain_links_are_not_media(img: str) -> Non
          'data-player="SkrZHHcl" data-embed="default" class="video-js" controls></video>',
          "https://players.brightcove.net/665003303001/SkrZHHcl_default/index.html"
          "?videoId=ref%3Aaje-2024-citadel", "platform", "video"),
+        # Sky draws its Brightcove player from a div; the still inside is not a photo
+        ('<div class="sdc-site-video" data-provider="brightcove" data-account-id="60579849220'
+         '01" data-player-id="r1aBcD2eF" data-video-id="6349001234112"><img src="/still.jpg" '
+         'width="800" height="450"></div>', "https://players.brightcove.net/6057984922001/"
+         "r1aBcD2eF_default/index.html?videoId=6349001234112", "platform", "video"),
         ('<script src="https://cdn.jwplayer.com/players/nPripu9l-ALJ3XQCI.js"></script>',
          "https://cdn.jwplayer.com/v2/media/nPripu9l", "player", "jwplayer-script"),
         # Dailymotion's player script; Telegram's post on the element drawn in its place

@@ -81,6 +81,8 @@ from archiver.extract.urls import (
     resolve_url,
 )
 
+# Elements read as video or audio by their own handlers (Brightcove's among them)
+_MEDIA_ELEMENTS = frozenset({"video", "video-js", "audio", "amp-video", "amp-brightcove"})
 # Elements whose content is neither text to read nor media (inline SVG icons, form widgets).
 _SILENT_TAGS = frozenset(
     {"style", "template", "svg", "math", "select", "textarea", "button", "canvas", "head",
@@ -298,6 +300,8 @@ class _ContentWalker:
             self._background(node)
         if tag != "script" and self._telegram_widget(node):
             return False  # its fallback text and link are the same post
+        if tag not in _MEDIA_ELEMENTS and node.get("data-video-id") and self._site_player(node):
+            return False  # the poster inside is the player's still, not a photo
         name = self._HANDLERS.get(tag)
         handler: Handler | None = getattr(self, name) if name else None
         outcome = handler(node) if handler is not None else None
@@ -709,6 +713,14 @@ class _ContentWalker:
             url = f"https://www.dailymotion.com/video/{quote(video, safe='')}"
             self._record(node, link_embed(url, "dailymotion-script", allow_player=False))
         return False
+
+    def _site_player(self, node: Element) -> bool:
+        """A player the site draws from an element naming a Brightcove video (Sky's
+        ``<div data-provider="brightcove" data-account-id data-video-id>``)."""
+        player = brightcove_player(node)
+        return player is not None and self._record(
+            node, link_embed(player, "video", allow_player=True)
+        )
 
     def _telegram_widget(self, node: Element) -> bool:
         """Telegram's post widget: ``data-telegram-post="CHANNEL/ID"`` on its script, or on

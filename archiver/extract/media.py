@@ -317,9 +317,10 @@ def best_source(element: Element, base: str) -> SourceChoice | None:
 def brightcove_player(element: Element) -> str | None:
     """The Brightcove player page of a ``<video-js>`` (or ``<video>``) element that names
     its video by account and id, as news sites embed Brightcove in the page itself
-    (``data-account``, ``data-video-id``, ``data-player``, ``data-embed``); yt-dlp reads
-    that page. None when the element does not name one."""
-    account = attr(element, "data-account") or ""
+    (``data-account``, ``data-video-id``, ``data-player``, ``data-embed``; Sky's
+    ``<div data-provider="brightcove" data-account-id>`` too); yt-dlp reads that page.
+    None when the element does not name one."""
+    account = attr(element, "data-account", "data-account-id") or ""
     video = attr(element, "data-video-id") or ""
     if not _BRIGHTCOVE_ACCOUNT.fullmatch(account) or not _BRIGHTCOVE_VIDEO.fullmatch(video):
         return None
