@@ -1662,6 +1662,26 @@ def test_a_posts_time_that_says_only_how_long_ago_is_labelled_by_its_moment() ->
     ]
 
 
+def test_the_lead_photo_in_the_articles_title_block_is_kept_and_its_byline_is_not() -> None:
+    """Ghost and the Guardian put the story's photo in the article's ``<header>``, which
+    went as chrome with the byline and the share buttons once the text outweighed it."""
+    html = (
+        "<html><body><article><header class='article-header'><h1>The dam</h1>"
+        "<div class='meta'><img src='/avatar-80.jpg' width='80' height='80'> By Olena</div>"
+        "<figure class='article-image'><img src='/content/images/2023/06/dam.jpg' width="
+        "'2000'><figcaption>Satellite image of the breached dam. Maxar</figcaption></figure>"
+        "<div class='tools'><img src='/print.png' width='64' height='64'></div></header>"
+        "<section class='gh-content'><p>" + "The reservoir emptied overnight. " * 30 + "</p>"
+        "<p>Drone footage:</p><video src='/v.mp4'></video></section></article></body></html>"
+    )
+    result = extract_embeds(html, BASE)
+    assert [(e.url, e.context) for e in result.embeds] == [
+        ("https://news.example/content/images/2023/06/dam.jpg",
+         "Satellite image of the breached dam. Maxar"),
+        ("https://news.example/v.mp4", "Drone footage:"),
+    ]  # fmt: skip
+
+
 def test_a_wordpress_preview_card_of_another_article_is_not_a_player() -> None:
     """WordPress shows a link to another post as a card in a frame (``/embed/#?secret=``):
     it was archived as a player."""

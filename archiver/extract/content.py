@@ -397,7 +397,17 @@ def _chrome_elements(content: Element, total: int) -> list[Element]:
         else:
             suspect = tag == "form" or looks_like_chrome(element)
         if suspect and text_length(element) * 2 < total:
-            found.append(element)
+            if tag == "header" and in_article and not _chrome_besides_tag(element):
+                # the article's title block: its byline and share buttons go, its lead
+                # photo (a figure, as Ghost and the Guardian put it there) is the story's
+                children = [child for child in element if isinstance(child.tag, str)]
+                for child in children:
+                    if next(child.iter("figure"), None) is None:
+                        found.append(child)
+                    else:
+                        stack.append((child, in_article, wrappers))
+            else:
+                found.append(element)
         else:
             inside = in_article or tag == "article"
             below = wrappers + suspect
