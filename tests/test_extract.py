@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import sys
@@ -1679,6 +1680,36 @@ def test_the_lead_photo_in_the_articles_title_block_is_kept_and_its_byline_is_no
         ("https://news.example/content/images/2023/06/dam.jpg",
          "Satellite image of the breached dam. Maxar"),
         ("https://news.example/v.mp4", "Drone footage:"),
+    ]  # fmt: skip
+
+
+def test_embeds_a_consent_plugin_holds_back_are_found_and_its_notice_is_not_context() -> None:
+    """Borlabs Cookie keeps the frame base64-encoded in a template, behind a local copy
+    of the video's still; Embed Privacy keeps the oEmbed answer, HTML-escaped, in a
+    script. Nothing was found (the plugin's box was chrome by its "cookie")."""
+    frame = '<iframe src="https://www.youtube.com/embed/BoRlAbS0001"></iframe>'
+    template = base64.b64encode(frame.encode()).decode()
+    tweet = (
+        "&lt;blockquote class=&quot;twitter-tweet&quot;&gt;&lt;a href=&quot;https:\\/\\/"
+        "twitter.com\\/GeneralStaffUA\\/status\\/1767699999999999999&quot;&gt;March 12"
+        "&lt;\\/a&gt;&lt;\\/blockquote&gt;"
+    )
+    result = article(
+        "<p>14.10 Uhr: Der Angriff auf Charkiw:</p><div class='BorlabsCookie _brlbs-cb-youtube'>"
+        "<div class='_brlbs-content-blocker'><img class='_brlbs-thumbnail' src='/wp-content/"
+        "uploads/borlabs-cookie/youtube_BoRlAbS0001_maxresdefault.jpg' width='1280'><p>Mit "
+        "dem Laden des Videos akzeptieren Sie die Datenschutzerklärung.</p></div><div class="
+        "'borlabs-hide' data-borlabs-cookie-type='content-blocker'><script type='text/template'"
+        f">{template}</script></div></div>"
+        "<p>13.45 Uhr: Der Generalstab schreibt:</p><div class='embed-privacy-container "
+        "embed-twitter'><div class='embed-privacy-overlay'><p>Klicken Sie hier, um den Inhalt"
+        " von X anzuzeigen.</p></div><div class='embed-privacy-content'><script>var "
+        f'_oembed_abc = \'{{"embed":"{tweet}"}}\';</script></div></div>'
+    )
+    assert [(e.url, e.update, e.context) for e in result.embeds] == [
+        ("https://www.youtube.com/watch?v=BoRlAbS0001", "14.10 Uhr", "Der Angriff auf Charkiw:"),
+        ("https://twitter.com/GeneralStaffUA/status/1767699999999999999", "13.45 Uhr",
+         "Der Generalstab schreibt:"),
     ]  # fmt: skip
 
 

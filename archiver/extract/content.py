@@ -75,9 +75,14 @@ _CHROME_PREFIXES = (
 )  # fmt: skip
 _NOT_CHROME_WORDS = frozenset({"commentary", "shared", "promontory"})
 # Whole class tokens that are chrome although their words are also used inside articles.
-_CHROME_TOKENS = frozenset({"header", "footer", "topbar", "nav"})
-# A container made for an embed is media, whatever else its class says ("social-embed").
-_EMBED_WORDS = frozenset({"embed", "embeds", "embedded", "oembed"})
+# The consent plugins' stand-ins (Borlabs Cookie's still and button, Embed Privacy's
+# notice): what they hold back is read from their scripts (`_ContentWalker._held_back`).
+_CHROME_TOKENS = frozenset(
+    {"header", "footer", "topbar", "nav", "_brlbs-content-blocker", "embed-privacy-overlay"}
+)
+# A container made for an embed is media, whatever else its class says ("social-embed",
+# Borlabs Cookie's "BorlabsCookie").
+_EMBED_WORDS = frozenset({"embed", "embeds", "embedded", "oembed", "borlabs"})
 # Chrome words that, next to a media word, name a way of showing media (a lightbox gallery,
 # a featured video): "popup-gallery", "image-popup", "promo-video" hold evidence.
 _SOFT_CHROME_WORDS = frozenset({"popup", "modal", "promo"})

@@ -8,6 +8,9 @@ introduced it.
 
 from __future__ import annotations
 
+import base64
+import html
+import json
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
@@ -128,6 +131,9 @@ _LITE_PLAYERS = {
 _MAX_EMBED_TEXT = 1000
 MAX_TITLE = 1000  # a page or feed entry title longer than this is not a title
 MAX_SRCDOC_DEPTH = 1  # an inline frame document (srcdoc) is read; one inside it is not
+MAX_HELD_BACK = 256 * 1024  # characters of a consent plugin's script read for its embed
+# Embed Privacy: ``var _oembed_ID = '{"embed":"&lt;blockquote …"}';``
+_OEMBED_VARIABLE = re.compile(r"var\s+_oembed_\w+\s*=\s*'(\{.*\})'\s*;", re.DOTALL)
 _PAGE_MEDIA_TYPES = frozenset({"VideoObject", "AudioObject"})
 
 Handler = Callable[[Element], "bool | None"]
@@ -427,16 +433,44 @@ class _ContentWalker:
             return False  # WordPress's preview card of another article, not a player
         url = frame_url(node, self._base)
         inline = node.get("srcdoc")
-        if url is None and inline and self._depth < MAX_SRCDOC_DEPTH:
-            try:
-                inner = _extract_embeds(parse_document(inline), self._base, self._depth + 1)
-            except ExtractError:
-                return False
-            for embed in inner.embeds:
-                self._record(node, replace(embed, found_in="iframe"))
+        if url is None and inline:
+            self._inline_document(node, inline, "iframe")
             return False
         self._link(node, url, "iframe")
         return False
+
+    def _inline_document(self, node: Element, markup: str, found_in: str | None) -> bool:
+        """Record what a document held inside the page embeds (a frame's ``srcdoc``, the
+        markup a consent plugin holds back), as found at ``node``."""
+        if self._depth >= MAX_SRCDOC_DEPTH:
+            return False
+        try:
+            inner = _extract_embeds(parse_document(markup), self._base, self._depth + 1)
+        except ExtractError:
+            return False
+        for embed in inner.embeds:
+            self._record(node, replace(embed, found_in=found_in or embed.found_in))
+        return bool(inner.embeds)
+
+    def _held_back(self, node: Element) -> bool:
+        """The embed a consent plugin holds back until the reader agrees, in a script
+        that no browser runs as it stands: Borlabs Cookie's base64 template, Embed
+        Privacy's oEmbed answer (HTML escaped in a JSON string in a JavaScript one)."""
+        text = node.text or ""
+        if len(text) > MAX_HELD_BACK:
+            return False
+        markup = None
+        if (node.get("type") or "").strip().lower() == "text/template":
+            try:
+                markup = base64.b64decode(text.strip(), validate=True).decode("utf-8")
+            except (ValueError, UnicodeDecodeError):
+                markup = None
+        elif (held := _OEMBED_VARIABLE.search(text)) is not None:
+            try:
+                markup = html.unescape(str(json.loads(held[1]).get("embed") or ""))
+            except (ValueError, AttributeError):
+                markup = None
+        return bool(markup) and self._inline_document(node, markup or "", None)
 
     def _embed_element(self, node: Element) -> bool:
         """``<embed src>`` (old Flash players, still in 2013-era pages)."""
@@ -703,6 +737,8 @@ class _ContentWalker:
         (``<script src="https://geo.dailymotion.com/player/PLAYER.js" data-video>``)
         name media."""
         self._telegram_widget(node)
+        if self._held_back(node):
+            return False
         src = attr(node, "src") or ""
         jw_media = _JW_PLAYER_SCRIPT.match(src)
         if jw_media:
