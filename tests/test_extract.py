@@ -1713,6 +1713,19 @@ def test_embeds_a_consent_plugin_holds_back_are_found_and_its_notice_is_not_cont
     ]  # fmt: skip
 
 
+def test_a_caption_and_its_credit_in_spans_of_their_own_do_not_run_together() -> None:
+    result = article(
+        "<figure><img src='/smoke.jpg' width='800'><figcaption><span>Smoke rose over Gaza"
+        " on Tuesday.</span><span><span>Credit...</span><span>Mahmud Hams/AFP</span></span>"
+        "</figcaption></figure><p>Seen in <b>U.S.</b><i>army</i> footage:</p>"
+        "<video src='/v.mp4'></video>"
+    )
+    assert [e.context for e in result.embeds] == [
+        "Smoke rose over Gaza on Tuesday. Credit... Mahmud Hams/AFP",
+        "Seen in U.S.army footage:",  # no capital after it: as a browser shows it
+    ]
+
+
 def test_a_wordpress_preview_card_of_another_article_is_not_a_player() -> None:
     """WordPress shows a link to another post as a card in a frame (``/embed/#?secret=``):
     it was archived as a player."""

@@ -508,8 +508,18 @@ def iter_text(
 
 def text_of(node: Element, max_elements: int | None = None) -> str:
     """Visible text of an element, whitespace-collapsed; of its first ``max_elements``
-    elements only, if given."""
-    return collapse("".join(iter_text(node, max_elements=max_elements)))
+    elements only, if given. A sentence that ends where the next element's text begins
+    with a capital is kept apart from it: a caption and its credit in spans of their own
+    ("on Tuesday." and "Credit...") read "on Tuesday.Credit..." otherwise."""
+    pieces: list[str] = []
+    for piece in iter_text(node, max_elements=max_elements):
+        if pieces and piece[:1].isupper() and pieces[-1][-1:] in _SENTENCE_ENDS:
+            pieces.append(" ")
+        pieces.append(piece)
+    return collapse("".join(pieces))
+
+
+_SENTENCE_ENDS = frozenset(".!?…")
 
 
 def text_length(node: Element) -> int:
