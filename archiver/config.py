@@ -108,10 +108,32 @@ def _database_url(url: str) -> str:
     if backend == "postgresql" and driver == "psycopg":
         if port is not None and not 1 <= port <= 65535:
             raise ValueError(f"port {port} out of range")
+        _libpq_options({k: str(v) for k, v in parsed.query.items()})
         return url
     if backend == "postgresql":
         raise ValueError("PostgreSQL is reached through psycopg 3: postgresql+psycopg://...")
     raise ValueError(f"unsupported database {url.partition(':')[0]!r}: sqlite or postgresql")
+
+
+_SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+
+
+def _libpq_options(options: dict[str, str]) -> None:
+    """Refuse connection options libpq does not know, or would refuse only when the
+    daemon connects (a bad ``sslmode`` read as a database that is down, restarted for
+    ever)."""
+    import psycopg
+    from psycopg.conninfo import make_conninfo
+
+    try:
+        make_conninfo("", **options)
+    except psycopg.Error as exc:
+        raise ValueError(str(exc).splitlines()[0]) from None
+    if options.get("sslmode", "prefer") not in _SSL_MODES:
+        raise ValueError(f"sslmode must be one of {', '.join(_SSL_MODES)}")
+    timeout = options.get("connect_timeout", "0")
+    if not timeout.isdecimal():
+        raise ValueError(f"connect_timeout must be whole seconds, not {timeout!r}")
 
 
 def _header_value(value: str) -> str:

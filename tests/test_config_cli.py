@@ -80,6 +80,10 @@ def test_relative_storage_root_is_relative_to_the_config_file(config_file: Path)
         ("[database]\nurl = 'sqlite+pysqlcipher:///x.db'\n", "database.url: unsupported database"),
         ("[database]\nurl = 'mysql://h/x'\n", "database.url: unsupported database 'mysql'"),
         ("[database]\nurl = 'postgresql+psycopg://h:99999/x'\n", "database.url: port 99999"),
+        # libpq refused these only on connecting: "database unavailable", restarted for ever
+        ("[database]\nurl = 'postgresql+psycopg://h/x?foo=bar'\n", "invalid connection option"),
+        ("[database]\nurl = 'postgresql+psycopg://h/x?sslmode=bogus'\n", "sslmode must be"),
+        ("[database]\nurl = 'postgresql+psycopg://h/x?connect_timeout=a'\n", "connect_timeout"),
         ('[database]\nurl = "sqlite:///a\\u0000b.db"\n', "database.url: contains a NUL"),
         ("[storage]\nroot = '~nosuchuser-archiver/x'\n", "storage.root: no home directory"),
         ('[storage]\nroot = "a\\u0000b"\n', "storage.root: contains a NUL"),
