@@ -732,10 +732,10 @@ class _ContentWalker:
         return False  # a placeholder image or fallback text inside is not media
 
     def _script(self, node: Element) -> bool:
-        """Scripts are never read; only Telegram's post widget, JW Player's one-line
+        """Scripts are never run; only Telegram's post widget, JW Player's one-line
         embed (``<script src=".../players/MEDIAID-PLAYERID.js">``) and Dailymotion's
         (``<script src="https://geo.dailymotion.com/player/PLAYER.js" data-video>``)
-        name media."""
+        name media, and consent plugins hold embeds back in scripts (`_held_back`)."""
         self._telegram_widget(node)
         if self._held_back(node):
             return False
