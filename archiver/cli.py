@@ -576,11 +576,13 @@ def check(ctx: Context, page: str | None, status_filter: str | None, as_json: bo
 def report(ctx: Context, page: str, as_json: bool) -> None:
     """The editors' report for one page: each embed, its status, its archived copy."""
     from archiver.liveness.report import capture_note, embed_statuses, page_status
+    from archiver.search import QueryError
 
     with ctx.archive(existing=True) as archive, archive.read_session() as session:
-        rows = embed_statuses(session, archive.layout, page=page)
-        if not rows:
-            fail(f"no archived embeds for page {page!r}")
+        try:
+            rows = embed_statuses(session, archive.layout, page=page)
+        except QueryError as exc:
+            fail(str(exc))
         page_check = page_status(session, page)
         embeds = [{**row.to_json(), "archived": row.archived()} for row in rows]
         data = {
@@ -596,6 +598,8 @@ def report(ctx: Context, page: str, as_json: bool) -> None:
         dead = embed["status"] in ("gone", "restricted")
         since = f" since {embed['first_seen_dead_at']}" if dead else ""
         click.echo(f"  [{embed['update'] or '-'}] {embed['status']}{since}: {embed['embed_url']}")
+        if removed := embed["removed_from_page_at"]:  # as the editors' page says it
+            click.echo(f"      no longer on the page since {removed}")
         for copy in embed["archived"]:
             label = "archived copy, use instead" if dead else "archived copy"
             click.echo(f"      {label}: {copy['path']}")

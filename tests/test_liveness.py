@@ -203,6 +203,28 @@ def test_a_dead_embed_the_page_no_longer_carries_is_not_left_to_replace(
     assert "no longer on the page since" in editors
     row = check(config, "--status", "gone")["photo_a.jpg"]
     assert row["dead"] is True and row["removed_from_page_at"] is not None
+    # the CLI's report says it too (it said "gone since …, use instead" alone)
+    report = run_cli(config, "report", server.url("/live")).stdout
+    assert f"no longer on the page since {row['removed_from_page_at']}" in report
+
+
+def test_a_page_the_archive_does_not_hold_is_named_not_reported_in_good_order(
+    config: Path, server: FixtureServer
+) -> None:
+    """A mistyped address gave "No dead embeds on this page." and an empty list: an
+    editor read a page in good order; the CLI refused it."""
+    assert run_cli(config, "capture", server.url("/live")).returncode == 0
+    wrong = "https://news.example/no-such-live-page"
+    with Archive.open(load_config(config)) as archive, AppClient(create_app(archive)) as client:
+        page = client.get("/editors", params={"page": wrong})
+        api = client.get("/api/embeds", params={"page": wrong})
+        held = client.get("/api/embeds", params={"page": server.url("/live"), "status": "gone"})
+    assert page.status_code == 400 and "no archived embeds for page" in page.text
+    assert "No dead embeds" not in page.text
+    assert api.status_code == 400 and "no archived embeds for page" in api.json()["error"]
+    assert held.status_code == 200 and held.json() == []  # held, and none of them gone
+    refused = run_cli(config, "report", wrong)
+    assert refused.returncode == 2 and "no archived embeds for page" in refused.stderr
 
 
 def test_check_usage_errors(config: Path) -> None:

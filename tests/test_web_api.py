@@ -6,6 +6,7 @@ real socket to uvicorn, so its own request-line parsing is part of what is teste
 
 from __future__ import annotations
 
+import html
 import json
 import socket
 from collections.abc import Iterator
@@ -112,6 +113,33 @@ def test_bad_filters_are_one_line_400s(client: AppClient) -> None:
         message = one_line_error(client.get("/api/search", params=params), 400)
         assert expected in message and "--" not in message, (params, message)
     one_line_error(client.get("/api/embeds", params={"status": "dead"}), 400)
+
+
+def test_a_misspelt_or_repeated_filter_is_refused_not_ignored(client: AppClient) -> None:
+    """``sha=…`` and ``q=…`` were ignored, so every file "matched"; of two ``sha256``
+    one was dropped without a word. The search page is read the same way, and shows
+    no results under its error."""
+    everything = len(client.get("/api/search").json())
+    assert everything > 1
+    for query, expected in (
+        ("sha=370adb9c", "unknown parameter 'sha'"),
+        ("q=citadel", "unknown parameter 'q'"),
+        ("sha256=370adb9c&sha256=14e95c22", "sha256: given twice"),
+    ):
+        assert expected in one_line_error(client.get(f"/api/search?{query}"), 400)
+        page = client.get(f"/?{query}")
+        assert page.status_code == 400 and expected in html.unescape(page.text)
+        assert "Nothing matches" not in page.text and "results-title" not in page.text
+
+
+def test_a_listing_cut_short_says_so(client: AppClient) -> None:
+    """``/?limit=1`` showed one file as if it were all; a page past the last group said
+    the archive held no near-duplicates."""
+    cut = client.get("/", params={"limit": "1"}).text
+    assert "The first 1 shown: more may match" in cut
+    assert "more may match" not in client.get("/").text  # all of them fit
+    past = client.get("/dupes", params={"offset": 500}).text
+    assert "No more groups past this point." in past and "No near-duplicates" not in past
 
 
 # ---- one file, groups, embeds, status ---------------------------------------------------
@@ -456,11 +484,15 @@ def test_pages_render_the_archive(room: Newsroom, client: AppClient) -> None:
     )
 
 
-def test_base_url_from_config_goes_into_snippets(room: Newsroom) -> None:
+def test_base_url_from_config_goes_into_snippets(room: Newsroom, client: AppClient) -> None:
+    """Without it, snippets point at this machine's loopback, which no reader of a story
+    can reach: the editors' page says so (the snippets just did not load)."""
+    assert "this machine's own address" in client.get("/editors", params={"status": "all"}).text
     public = with_web(room, base_url="https://archive.example.org/", public_read_only=True)
     with AppClient(create_app(public)) as app_client:
-        editors = app_client.get("/editors").text
+        editors = app_client.get("/editors", params={"status": "all"}).text
     assert f"https://archive.example.org/media/{room.sha['photo_a']}" in editors
+    assert "this machine's own address" not in editors
     public.close()
 
 

@@ -159,6 +159,16 @@ def parse_statuses(value: str | None) -> set[str] | None:
     return chosen or None
 
 
+def _require_archived(session: Session, page: str) -> None:
+    """QueryError unless the archive holds embeds of ``page``: a mistyped address read
+    "no dead embeds on this page", and an editor took it for a page in good order."""
+    from archiver.search import QueryError
+
+    held = select(Embed.id).where(Embed.page_id.in_(pages_read_as(url_spellings(page))))
+    if session.scalar(held.limit(1)) is None:
+        raise QueryError(f"no archived embeds for page {page!r}")
+
+
 def embed_statuses(
     session: Session,
     layout: Layout,
@@ -204,6 +214,8 @@ def embed_statuses(
         query = query.where(or_(*wanted))
     query = query.offset(offset).limit(limit)
     rows = session.execute(query).all()
+    if page is not None and not rows:
+        _require_archived(session, page)
     posts = kept_posts(session, layout, {e.url for e, *_ in rows if e.kind == "platform"})
     copies = archived_copies(session, {embed.url for embed, *_ in rows})
     return [

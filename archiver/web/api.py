@@ -28,7 +28,15 @@ from archiver.status import status_report
 from archiver.web.media import archive_of, valid_sha256
 from archiver.web.security import ReadAccess, WriteAccess
 from archiver.web.uploads import receive_upload
-from archiver.web.views import Limit, Offset, media_detail, search_query, search_results
+from archiver.web.views import (
+    SEARCH_FIELDS,
+    Limit,
+    Offset,
+    check_parameters,
+    media_detail,
+    search_query,
+    search_results,
+)
 
 router = APIRouter(prefix="/api", tags=["api"])
 ArchiveDep = Annotated[Archive, Depends(archive_of)]
@@ -41,6 +49,7 @@ class NotFound(ArchiverError):
 
 @router.get("/search", dependencies=[ReadAccess])
 def api_search(
+    request: Request,
     archive: ArchiveDep,
     sha256: str | None = None,
     md5: str | None = None,
@@ -54,6 +63,8 @@ def api_search(
 ) -> JSONResponse:
     """Stored files by hash (8+ hex prefix), capture date, platform upload date, page,
     words; newest capture first. The objects of ``archiver search --json``."""
+    given = (name for name, _ in request.query_params.multi_items())
+    check_parameters(given, (*SEARCH_FIELDS, "limit"))
     query = search_query(
         sha256=sha256,
         md5=md5,

@@ -34,7 +34,10 @@ from archiver.web.security import (
 )
 from archiver.web.uploads import BadUpload, UploadRefused, receive_upload
 from archiver.web.views import (
+    MAX_LIMIT,
+    SEARCH_FIELDS,
     Offset,
+    check_parameters,
     duplicate_groups,
     editors_report,
     media_detail,
@@ -46,16 +49,6 @@ TEMPLATES = Path(__file__).parent / "templates"
 UI_LIMIT = 50
 UI_GROUPS = 100  # near-duplicate groups per page of /dupes
 UI_EMBEDS = 500  # embeds per page of /editors
-SEARCH_FIELDS = (
-    "sha256",
-    "md5",
-    "since",
-    "until",
-    "upload_since",
-    "upload_until",
-    "page",
-    "text",
-)
 
 router = APIRouter(include_in_schema=False)
 pages = APIRouter(include_in_schema=False, dependencies=[ReadAccess])
@@ -106,6 +99,15 @@ def render(
     return templates.TemplateResponse(request, name, context, status_code=status_code)
 
 
+def _loopback_base(request: Request, archive: Archive) -> str | None:
+    """The snippets' address when it is this machine's loopback, which no reader of a
+    story can reach (``[web] base_url`` not set); else None."""
+    if archive.config.web.base_url.strip():
+        return None
+    host = (request.url.hostname or "").strip("[]")
+    return base_url(request, archive) if host in ("127.0.0.1", "localhost", "::1") else None
+
+
 def base_url(request: Request, archive: Archive) -> str:
     """How other sites reach this archive: ``[web] base_url``, else this request's origin."""
     configured = archive.config.web.base_url.strip().rstrip("/")
@@ -120,8 +122,11 @@ def search_page(request: Request, archive: ArchiveDep) -> HTMLResponse:
     """The search form; with no filters, the newest captures."""
     form = {name: request.query_params.get(name, "").strip() for name in SEARCH_FIELDS}
     limit_text = request.query_params.get("limit", "").strip()
-    error, results, status = None, [], 200
+    error, results, status, limit = None, [], 200, UI_LIMIT
     try:
+        check_parameters(
+            (name for name, _ in request.query_params.multi_items()), (*SEARCH_FIELDS, "limit")
+        )
         if limit_text and not re.fullmatch(r"[0-9]{1,7}", limit_text):
             raise QueryError(f"limit: not a number: {limit_text[:20]!r}")
         limit = int(limit_text) if limit_text else UI_LIMIT
@@ -134,6 +139,7 @@ def search_page(request: Request, archive: ArchiveDep) -> HTMLResponse:
     context: dict[str, Any] = {"nav": "search", "form": form, "limit": limit_text}
     context["error"] = error
     context |= {"results": results, "filtered": filtered, "similar": False}
+    context |= {"limit_used": limit, "max_limit": f"{MAX_LIMIT:,}"}
     return render(request, "search.html", context, status)
 
 
@@ -253,6 +259,7 @@ def editors_page(
         error, code = str(exc), 400
     context: dict[str, Any] = {"nav": "editors", "reports": reports, "page": page}
     context["status"] = status
+    context["unreachable_base"] = _loopback_base(request, archive)
     context |= {"error": error, "statuses": STATUSES}
     context |= _paging(request, offset, UI_EMBEDS, more=more)
     return render(request, "editors.html", context, code)

@@ -9,7 +9,7 @@ beyond the session, so templates can never trigger a lazy load.
 from __future__ import annotations
 
 import html
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -27,6 +27,23 @@ MAX_LIMIT = 1000
 #: Query parameters of paged listings (the API's embeds and groups, the pages).
 Limit = Annotated[int, Query(ge=1, le=10_000)]
 Offset = Annotated[int, Query(ge=0, le=10**9)]
+
+
+#: The filters of a search, in the API's and the search page's query strings.
+SEARCH_FIELDS = ("sha256", "md5", "since", "until", "upload_since", "upload_until", "page", "text")
+
+
+def check_parameters(given: Iterable[str], known: Collection[str]) -> None:
+    """QueryError for a parameter that is not one of ``known``, or one given twice: a
+    misspelt filter (``sha=…``, ``q=…``) was ignored, so every file matched, and of two
+    ``sha256`` one was dropped without a word."""
+    seen: set[str] = set()
+    for name in given:
+        if name not in known:
+            raise QueryError(f"unknown parameter {name!r}; known: {', '.join(known)}")
+        if name in seen:
+            raise QueryError(f"{name}: given twice; give it once")
+        seen.add(name)
 
 
 def search_query(*, limit: int = 100, **filters: str | None) -> SearchQuery:
