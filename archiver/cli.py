@@ -92,6 +92,11 @@ class Context:
                     archive.layout.process_tmp().rmdir()
 
 
+def _count(number: int, noun: str) -> str:
+    """``1 embed``, ``3 embeds``."""
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
 def storage_failure(exc: OSError, root: Path) -> NoReturn:
     """One line for storage that cannot be written: exit 1 when that may pass (a full
     or read-only disk), 2 when it is the configuration's fault (say, not a folder)."""
@@ -233,10 +238,9 @@ def capture(ctx: Context, url: str, as_json: bool, older_pages: int) -> None:
         if report.error:
             click.echo(f"failed   {url}  ({report.error})")
         elif report.page_sha256:
-            older = f", {report.older_pages} older pages" if report.older_pages else ""
-            click.echo(
-                f"page     {report.page_sha256[:16]} {url}  ({len(report.items)} embeds{older})"
-            )
+            older = f", {_count(report.older_pages, 'older page')}" if report.older_pages else ""
+            embeds = _count(len(report.items), "embed")
+            click.echo(f"page     {report.page_sha256[:16]} {url}  ({embeds}{older})")
         for item in report.items:
             for line in _describe(item):
                 click.echo(line)
@@ -334,8 +338,9 @@ def search_command(
     # a search by likeness says how alike: an exact copy and a re-encode look the same
     alike = any("similarity" in r for r in records)
     similar = f"{'SIMILAR':>7}  " if alike else ""
+    captured = "CAPTURED (UTC)"
     click.echo(
-        f"{'SHA-256':<16}  {similar}{'TYPE':<5}  {'SIZE':>10}  {'CAPTURED':<20}  FIRST SEEN ON"
+        f"{'SHA-256':<16}  {similar}{'TYPE':<5}  {'SIZE':>10}  {captured:<20}  FIRST SEEN ON"
     )
     for r in records:
         seen = r["sightings"][0] if r["sightings"] else {}
