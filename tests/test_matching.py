@@ -231,6 +231,22 @@ def test_different_videos_over_one_still_picture_are_not_a_match(tmp_path: Path)
     assert compare(*with_intro) is None
 
 
+def test_a_channels_intro_and_end_slate_over_night_footage_are_not_a_match() -> None:
+    """Plain frames (night footage, black) are not kept, so two night clips of one
+    channel kept only its 4 s intro and 3 s end slate, and each was "covered" whole:
+    1.000 for footage that had nothing in common. Counted frames must spread over the
+    clip's length too; a dark clip whose kept frames are spread over it still matches
+    its copy."""
+    sting, slate = _clip(9, 4).frames, _clip(8, 3).frames  # animated: a look a frame
+    bookends = [*sting, *(FrameHash(f.t + 27, f.hashes) for f in slate)]
+    night = VideoFingerprint(30.0, 640, 360, bookends)  # 23 s of it too dark to keep
+    assert compare(night, VideoFingerprint(30.0, 640, 360, list(bookends))) is None
+    # one frame in three kept all through a dark clip, in both copies: one clip
+    dark = VideoFingerprint(30.0, 640, 360, [f for f in _clip(3, 30).frames if f.t % 3 == 0])
+    match = compare(dark, VideoFingerprint(30.0, 640, 360, list(dark.frames)))
+    assert match is not None and match.similarity == 1.0
+
+
 def test_long_still_videos_are_queried_in_bounded_work() -> None:
     """An hour of one logo against archived hours of it: every pair of their frames is
     close. The frame table keeps an owner's repeated hashes once, and the decision

@@ -53,6 +53,9 @@ MIN_FRAMES = 4  # and never fewer matched frames (of different looks) than this
 #: Frames within this many bits of the first frame of their run are one look: a still
 #: picture or a static shot is one piece of evidence however many frames it lasts.
 SAME_LOOK = 4
+#: Equal stretches a clip's length is cut into, to tell how far its counted frames
+#: spread (`_covered`); a clip of fewer sampled frames is cut into as many.
+PARTS = 8
 OFFSET_TOLERANCE = 1.5  # matched frames agree on the time shift within this many intervals
 _PAIRS = 1 << 20  # frame pairs compared or listed at a time
 
@@ -247,6 +250,9 @@ class PackedVideo:
     centre_mirror: Words
     interval: float  # typical spacing of the sampled frames, seconds
     looks: npt.NDArray[np.int64]  # per frame: its run of frames that look the same
+    # per frame: which of `parts` equal stretches of the clip's length it falls in
+    part: npt.NDArray[np.int64]
+    parts: int
 
 
 def pack_video(fp: VideoFingerprint) -> PackedVideo:
@@ -258,14 +264,20 @@ def pack_video(fp: VideoFingerprint) -> PackedVideo:
         return pack([f.hashes[name] for f in fp.frames], 1)
 
     full = column("phash")
+    interval = max(interval, 0.1)
+    length = max(fp.duration, float(times.max()) + interval if len(times) else 0.0, interval)
+    parts = max(1, min(PARTS, round(length / interval)))
+    part = np.minimum((times / length * parts).astype(np.int64), parts - 1)
     return PackedVideo(
         times,
         full,
         column("phash_c90"),
         column("phash_mirror"),
         column("phash_c90_mirror"),
-        max(interval, 0.1),
+        interval,
         _looks(full),
+        part,
+        parts,
     )
 
 
@@ -357,8 +369,9 @@ def score_videos(a: PackedVideo, b: PackedVideo, *, decisive: bool = False) -> V
 
     For every frame pair within `FRAME_MAX` the time shift is noted; the shift that most
     frames agree on (within `OFFSET_TOLERANCE` sampling intervals) wins, and only frames
-    that agree with it count. Coverage is the share of a clip's frames counted, taken for
-    the clip it is larger for, so a trimmed copy matches the part it shares.
+    that agree with it count. Coverage is the share of a clip's frames counted, at most
+    the share of its length they are spread over (`_covered`), taken for the clip it is
+    larger for, so a trimmed copy matches the part it shares.
 
     `decisive`: leave out an orientation whose close frames show fewer than
     `MIN_FRAMES` looks, which no alignment of it could pass (two hours of one still
@@ -383,7 +396,7 @@ def score_videos(a: PackedVideo, b: PackedVideo, *, decisive: bool = False) -> V
                 in_a[ii[agree]] = True
                 in_b[jj[agree]] = True
                 agreeing.append(shifts[agree])
-            coverage = max(in_a.sum() / len(a.t), in_b.sum() / len(b.t))
+            coverage = max(_covered(a, in_a), _covered(b, in_b))
             # different looks, not frames: two talks over one still picture share
             # every frame, and that is one picture in common, not footage (the side
             # that shows more of them counts: a re-encode can blur two into one)
@@ -398,6 +411,17 @@ def score_videos(a: PackedVideo, b: PackedVideo, *, decisive: bool = False) -> V
             if best is None or _rank(score) > _rank(best):
                 best = score
     return best
+
+
+def _covered(video: PackedVideo, counted: npt.NDArray[np.bool_]) -> float:
+    """The share of a clip's kept frames that are counted, at most the share of its
+    length they are spread over (`PARTS` stretches). Plain frames (night, black) are
+    not kept: two night clips of one channel kept only its bright intro and end slate,
+    each "covered" whole at 1.000, though their footage had nothing in common; a dark
+    clip's copy still matches over its length."""
+    kept = counted.sum() / len(video.t)
+    spread = len(np.unique(video.part[counted])) / video.parts
+    return float(min(kept, spread))
 
 
 def _looks_in_reach(a: PackedVideo, b: PackedVideo, close: npt.NDArray[np.bool_]) -> int:
