@@ -301,6 +301,7 @@ class MediaRecord:
     duplicate_group: int | None = None
     similarity: float | None = None  # for --similar-to and --phash results
     sightings: Sequence[Row[Any]] = ()  # `SIGHTING_COLUMNS`, oldest first
+    match: str | None = None  # --similar-to: "exact" (the very bytes), else the rule
 
     def to_json(self) -> dict[str, Any]:
         m = self.media
@@ -340,6 +341,7 @@ class MediaRecord:
             else None,
             "duplicate_group": self.duplicate_group,
             **({"similarity": round(self.similarity, 4)} if self.similarity is not None else {}),
+            **({"match": self.match} if self.match is not None else {}),
         }
 
 
@@ -368,9 +370,14 @@ _ID_BATCH = 10_000
 
 
 def records(
-    session: Session, layout: Layout, ids: list[int], similarity: dict[int, float] | None = None
+    session: Session,
+    layout: Layout,
+    ids: list[int],
+    similarity: dict[int, float] | None = None,
+    matches: dict[int, str] | None = None,
 ) -> list[MediaRecord]:
-    """Search results for these media ids, in this order."""
+    """Search results for these media ids, in this order (with how each matched, for
+    a similarity search)."""
     groups: dict[int, int] = {}
     by_id: dict[int, Media] = {}
     seen: dict[int, list[Row[Any]]] = {}
@@ -397,9 +404,11 @@ def records(
             key=lambda row: row.media_id,
         ):
             seen[media_id] = list(rows)
-    similarity = similarity or {}
+    similarity, matches = similarity or {}, matches or {}
     return [
-        MediaRecord(by_id[i], layout, groups.get(i), similarity.get(i), seen.get(i, []))
+        MediaRecord(
+            by_id[i], layout, groups.get(i), similarity.get(i), seen.get(i, []), matches.get(i)
+        )
         for i in ids
         if i in by_id
     ]

@@ -41,13 +41,14 @@ def similar_to_file(archive: Archive, query: SimilarQuery) -> list[MediaRecord]:
         if exact is None:
             raise
         found = []  # an audio file, or one too broken to fingerprint, that is archived
-    scores = {key: similarity for key, similarity in found}
-    keys = [key for key, _ in found]
-    if exact is not None:
+    scores = {key: similarity for key, similarity, _ in found}
+    methods = {key: method for key, _, method in found}
+    keys = [key for key, _, _ in found]
+    if exact is not None:  # the very bytes: told apart from a copy that scores 1.0 too
         keys = [exact, *(key for key in keys if key != exact)]
-        scores[exact] = 1.0
+        scores[exact], methods[exact] = 1.0, "exact"
     with archive.read_session() as session:
-        return records(session, archive.layout, keys[: query.limit], scores)
+        return records(session, archive.layout, keys[: query.limit], scores, methods)
 
 
 def _archived_copy(archive: Archive, path: Path) -> int | None:
@@ -58,8 +59,9 @@ def _archived_copy(archive: Archive, path: Path) -> int | None:
         return found
 
 
-def _near_duplicates(archive: Archive, query: SimilarQuery) -> list[tuple[int, float]]:
-    """(media id, similarity) of the archived files that match the file's fingerprint."""
+def _near_duplicates(archive: Archive, query: SimilarQuery) -> list[tuple[int, float, str]]:
+    """(media id, similarity, rule) of the archived files that match the file's
+    fingerprint."""
     identity = identify(head_of(query.path), None, query.path.name)
     if identity is None:
         raise QueryError(f"not an image or video: {query.path}")
@@ -67,7 +69,7 @@ def _near_duplicates(archive: Archive, query: SimilarQuery) -> list[tuple[int, f
 
     fp = fingerprint(query.path, identity.media_type)
     found = archive.duplicates.query(fp, query.min_similarity)[: query.limit]
-    return [(key, match.similarity) for key, match in found]
+    return [(key, match.similarity, match.method) for key, match in found]
 
 
 def parse_phash(value: str) -> int:

@@ -208,9 +208,19 @@ def test_cli_dupes_similar_phash_and_rehash(
     similar = json.loads(run_cli(config, "search", "--similar-to", str(held), "--json").stdout)
     assert {r["sha256"] for r in similar} == {sha(media.photo_a), sha(copies["photo_copy"])}
     assert similar[0]["similarity"] >= similar[-1]["similarity"]
+    assert all(r["match"].startswith("image-") for r in similar)  # the rule that fired
     table = run_cli(config, "search", "--similar-to", str(held)).stdout.splitlines()
-    assert table[0].split()[:2] == ["SHA-256", "SIMILAR"]  # a copy and a re-encode differ
-    assert table[1].split()[1] == f"{similar[0]['similarity']:.4f}"
+    assert table[0].split()[:3] == ["SHA-256", "SIMILAR", "MATCH"]  # a copy and a re-encode differ
+    assert table[1].split()[1:3] == [f"{similar[0]['similarity']:.4f}", similar[0]["match"]]
+    # the archived bytes themselves: "exact", where a re-encode may score 1.0 as well
+    (first, *_) = json.loads(
+        run_cli(config, "search", "--similar-to", str(media.photo_a), "--json").stdout
+    )
+    assert (first["sha256"], first["similarity"], first["match"]) == (
+        sha(media.photo_a),
+        1.0,
+        "exact",
+    )
 
     sidecar = json.loads(Path(similar[0]["sidecar"]).read_text())
     phash = sidecar["near_duplicates"]["fingerprint"]["hashes"]["phash"].rjust(16, "0")
