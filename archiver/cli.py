@@ -603,6 +603,8 @@ def report(ctx: Context, page: str, as_json: bool) -> None:
         dead = embed["status"] in ("gone", "restricted")
         since = f" since {embed['first_seen_dead_at']}" if dead else ""
         click.echo(f"  [{embed['update'] or '-'}] {embed['status']}{since}: {embed['embed_url']}")
+        if embed["context"]:
+            click.echo(f"      {embed['context']}")
         if removed := embed["removed_from_page_at"]:  # as the editors' page says it
             click.echo(f"      no longer on the page since {removed}")
         for copy in embed["archived"]:

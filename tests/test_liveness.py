@@ -203,9 +203,11 @@ def test_a_dead_embed_the_page_no_longer_carries_is_not_left_to_replace(
     assert "no longer on the page since" in editors
     row = check(config, "--status", "gone")["photo_a.jpg"]
     assert row["dead"] is True and row["removed_from_page_at"] is not None
-    # the CLI's report says it too (it said "gone since …, use instead" alone)
+    # the CLI's report says it too (it said "gone since …, use instead" alone), and
+    # which embed it is by its context, as the editors' page does
     report = run_cli(config, "report", server.url("/live")).stdout
     assert f"no longer on the page since {row['removed_from_page_at']}" in report
+    assert row["context"] and f"      {row['context']}" in report
 
 
 def test_a_page_the_archive_does_not_hold_is_named_not_reported_in_good_order(

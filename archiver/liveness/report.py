@@ -80,6 +80,7 @@ class EmbedStatus:
             "embed_url": self.embed.url,
             "page_url": self.embed.page.url if self.embed.page else None,
             "update": self.embed.update_label,
+            "context": self.embed.context,  # two embeds under one update told apart
             "status": self.status,
             "reason": check.reason if check else None,
             "http_status": check.http_status if check else None,

@@ -211,7 +211,6 @@ def editors_report(
             reports[owner.url] = PageReport(owner.url, owner.title, check.status if check else None)
         data = row.to_json()
         label = row.embed.context or row.embed.update_label
-        data["context"] = row.embed.context
         data["capture_note"] = capture_note(data["capture"])
         data["archived"] = [
             {
