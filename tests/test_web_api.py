@@ -132,6 +132,16 @@ def test_a_misspelt_or_repeated_filter_is_refused_not_ignored(client: AppClient)
         assert "Nothing matches" not in page.text and "results-title" not in page.text
 
 
+def test_a_time_in_a_date_filter_stays_in_its_field(client: AppClient) -> None:
+    """``?since=…T15:27:47Z`` was applied but a date field cannot show a time: the box
+    was empty, and searching again dropped the filter without a word."""
+    page = client.get("/", params={"since": "2026-11-27T15:27:47Z"}).text
+    assert 'type="text" name="since" value="2026-11-27T15:27:47Z"' in page
+    assert 'type="date" name="until" value=""' in page
+    plain = client.get("/", params={"since": "2026-11-27"}).text
+    assert 'type="date" name="since" value="2026-11-27"' in plain
+
+
 def test_a_listing_cut_short_says_so(client: AppClient) -> None:
     """``/?limit=1`` showed one file as if it were all; a page past the last group said
     the archive held no near-duplicates."""
