@@ -26,6 +26,7 @@ from archiver.index.models import CaptureJob
 from archiver.liveness.report import embed_statuses
 from archiver.search import SearchQuery, search
 from archiver.web import create_app
+from archiver.web.views import matching_sighting
 
 
 @pytest.fixture(scope="module")
@@ -130,6 +131,23 @@ def test_a_misspelt_or_repeated_filter_is_refused_not_ignored(client: AppClient)
         page = client.get(f"/?{query}")
         assert page.status_code == 400 and expected in html.unescape(page.text)
         assert "Nothing matches" not in page.text and "results-title" not in page.text
+
+
+def test_a_result_row_shows_the_sighting_that_matched() -> None:
+    """Found through its page in Idlib, a clip's row showed the first page it was seen
+    on, with that page's update and context, and "and 1 more"."""
+    result = {
+        "sightings": [
+            {"page_url": "https://news.example/aleppo", "embed_url": "https://v.example/1.mp4",
+             "update": "UPDATE 1800 GMT", "context": "Insurgents are posting video"},
+            {"page_url": "https://news.example/idlib", "embed_url": "https://v.example/1.mp4",
+             "update": "UPDATE 0930 GMT", "context": "Civil defence posted this clip of the rescue"},
+        ]
+    }  # fmt: skip
+    assert matching_sighting(result, SearchQuery.parse(page="news.example/idlib")) == 1
+    assert matching_sighting(result, SearchQuery.parse(text="RESCUE civil")) == 1
+    assert matching_sighting(result, SearchQuery.parse(text="posting")) == 0
+    assert matching_sighting(result, SearchQuery.parse()) == 0
 
 
 def test_a_time_in_a_date_filter_stays_in_its_field(client: AppClient) -> None:

@@ -40,6 +40,7 @@ from archiver.web.views import (
     check_parameters,
     duplicate_groups,
     editors_report,
+    matching_sighting,
     media_detail,
     search_query,
     search_results,
@@ -133,6 +134,8 @@ def search_page(request: Request, archive: ArchiveDep) -> HTMLResponse:
         query = search_query(**{k: v or None for k, v in form.items()}, limit=limit)
         with archive.read_session() as session:
             results = search_results(session, archive.layout, query)
+        for result in results:  # the sighting the row shows: the one that matched
+            result["shown"] = matching_sighting(result, query)
     except QueryError as exc:
         error, status = str(exc), 400
     filtered = any(form.values())

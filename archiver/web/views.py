@@ -18,7 +18,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from archiver.duplicates import group_of, list_groups, sidecar_section
+from archiver.extract.urls import url_spellings
 from archiver.index.models import LinkCheck, Media, iso
+from archiver.index.textindex import fold_text
 from archiver.liveness.report import capture_note, embed_statuses, page_statuses
 from archiver.search import QueryError, SearchQuery, records, search
 from archiver.store.layout import Layout
@@ -57,6 +59,25 @@ def search_query(*, limit: int = 100, **filters: str | None) -> SearchQuery:
 def search_results(session: Session, layout: Layout, query: SearchQuery) -> list[dict[str, Any]]:
     """Exactly what ``archiver search --json`` prints."""
     return [record.to_json() for record in search(session, layout, query)]
+
+
+def matching_sighting(result: dict[str, Any], query: SearchQuery) -> int:
+    """Which of a result's sightings (oldest first) a row shows: the first on the page
+    searched for, else the first holding the words searched for, else the oldest. A row
+    found through its third page showed the first page's update and context."""
+    sightings = result["sightings"]
+    if query.page:
+        spellings = set(url_spellings(query.page))
+        for index, seen in enumerate(sightings):
+            if spellings & {seen["page_url"], seen["embed_url"]}:
+                return index
+    if query.text:
+        words = fold_text(query.text).split()
+        for index, seen in enumerate(sightings):
+            said = fold_text(" ".join(filter(None, (seen["update"], seen["context"]))))
+            if all(word in said for word in words):
+                return index
+    return 0
 
 
 # ---- one stored file -------------------------------------------------------------------
