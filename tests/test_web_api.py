@@ -261,6 +261,13 @@ def test_similar_upload_finds_near_duplicates(
     assert "/" not in message.replace("an image or video", "")  # no host path
     one_line_error(client.post("/api/similar", data={"x": "1"}), 400)
     one_line_error(client.post("/api/similar", content=b"raw bytes"), 400)
+    # a file under another field name was "too long"; a broken photo was named by the
+    # scratch file's name, not the one it was sent under
+    wrong = client.post("/api/similar", files={"nofile": ("held.jpg", b"x" * 5000)})
+    assert one_line_error(wrong, 400) == "send the file in the form field 'file', not 'nofile'"
+    broken = client.post("/api/similar", files={"file": ("held.jpg", b"\xff\xd8\xff" + b"0" * 99)})
+    message = one_line_error(broken, 400)
+    assert "held.jpg" in message and "upload-" not in message, message
 
 
 def test_uploads_are_capped(room: Newsroom) -> None:

@@ -101,7 +101,7 @@ class Upload:
     def scrub(self, message: str) -> str:
         """An error about the scratch file, naming the file as the client sent it."""
         name = Path(self.filename.replace("\\", "/")).name or "the upload"
-        return message.replace(str(self.path), name)
+        return message.replace(str(self.path), name).replace(self.path.name, name)
 
 
 class _Collector:
@@ -143,6 +143,8 @@ class _Collector:
         if part == self.name and b"filename" in options and self.filename is None:
             self.filename = options[b"filename"].decode("utf-8", "replace")
             self._target = "file"
+        elif b"filename" in options and part != self.name:  # not "too long", as it said
+            raise BadUpload(f"send the file in the form field {self.name!r}, not {part!r}")
         elif part and part != self.name and part not in self.fields:
             self._target = part
 
