@@ -27,7 +27,7 @@ from archiver.archive import Archive
 from archiver.capture import Capturer
 from archiver.config import YtdlpConfig
 from archiver.fetch.http import Response
-from archiver.index.models import CaptureJob, Embed, Media, Page, Placement, utcnow
+from archiver.index.models import CaptureJob, Embed, Event, Media, Page, Placement, utcnow
 from archiver.index.records import search_document
 from archiver.integrity.fixity import verify_archive
 from archiver.liveness.report import embed_statuses
@@ -650,6 +650,24 @@ def test_a_retry_that_indexes_a_file_spends_the_intent_an_earlier_attempt_left(
     assert item.status == "stored"
     with archive.session() as session:
         assert not session.scalars(select(Placement)).all()
+
+
+def test_a_media_folder_whose_disk_went_away_fails_the_item_and_indexes_nothing(
+    archive: Archive, server: FixtureServer, media: MediaSet, tmp_path: Path
+) -> None:
+    """``media/`` a link to a disk that went away: creating the file's folder said "File
+    exists", which was read as "these bytes are already stored", so the file was
+    indexed and logged as captured while its only copy was deleted."""
+    elsewhere = tmp_path / "mediadisk"
+    archive.layout.media_root.rename(elsewhere)
+    archive.layout.media_root.symlink_to(tmp_path / "unmounted")
+    server.add_file("/media/photo_a.jpg", media.photo_a)
+    server.add_page("/p", "<article><p>The market:</p><img src='/media/photo_a.jpg'></article>")
+    (item,) = Capturer(archive).capture_url(server.url("/p")).items
+    assert item.status == "failed" and "File exists" in (item.reason or ""), item.reason
+    with archive.session() as session:
+        assert not session.scalars(select(Media)).all()
+        assert not session.scalars(select(Event.type).where(Event.type == "capture")).all()
 
 
 def test_bad_embeds_fail_one_by_one_and_the_rest_is_archived(

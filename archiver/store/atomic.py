@@ -95,9 +95,12 @@ def publish(tmp: Path, final: Path) -> bool:
     link + unlink so an existing file is never replaced, even by a racing daemon.
     """
     try:
-        make_dirs(final.parent)
-        with open(tmp, "rb") as f:
+        make_dirs(final.parent)  # its FileExistsError (a file or dead link in the way)
+        with open(tmp, "rb") as f:  # is a failure, never "already stored"
             os.fsync(f.fileno())
+    except OSError as exc:
+        raise storage_error(exc, f"cannot store {final.name}") from None
+    try:
         os.link(tmp, final)
     except FileExistsError:
         tmp.unlink(missing_ok=True)
