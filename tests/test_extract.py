@@ -1738,6 +1738,35 @@ def test_a_wordpress_preview_card_of_another_article_is_not_a_player() -> None:
     assert urls(result) == ["https://news.example/clip.mp4"]
 
 
+def test_a_time_shown_as_a_date_in_words_is_text_not_a_label() -> None:
+    """Any ``<time datetime>`` whose text was no label became one: a dateline, "Tuesday
+    12 March 2024: the army said …", took the heading's place and left ": the army
+    said" as context."""
+    result = article(
+        "<h2>Strike on the depot</h2><p><time datetime='2024-03-12T14:32:00Z'>Tuesday 12 "
+        "March 2024</time>: the army said the video was fake.</p><img src='/depot.jpg'>"
+    )
+    (embed,) = result.embeds
+    assert embed.update == "Strike on the depot"
+    assert embed.context == "Tuesday 12 March 2024: the army said the video was fake."
+
+
+def test_hostile_time_attributes_and_consent_scripts_are_read_at_once() -> None:
+    """A ``datetime`` of 30,000 spaces took seconds per element (two ``\\s*`` side by
+    side), and nested JSON in a consent plugin's script raised RecursionError out of
+    the capture."""
+    padded = "2024-01-01T10:00" + " " * 30_000 + "x"
+    deep = "var _oembed_a = '" + '{"a":' * 20_000 + "1" + "}" * 20_000 + "';"
+    many = "var _oembed_a = '{" * 10_000
+    started = time.process_time()  # CPU time: a busy machine does not fail it
+    result = article(
+        f"<p><time datetime='{padded}'>3h ago</time></p><p>Photo:</p><img src='/a.jpg'>"
+        f"<script>{deep}</script><script>{many}</script>"
+    )
+    assert time.process_time() - started < 2
+    assert urls(result) == ["https://news.example/a.jpg"]
+
+
 def test_post_frames_count_at_any_size_and_proxied_players_name_their_video() -> None:
     """A tweet's frame left at 0x0 (a post that did not load, often a deleted one) is
     still a citation; Embedly's and Drupal's oEmbed proxies stand for the video they

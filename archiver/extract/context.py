@@ -116,21 +116,34 @@ def label_of_header(header: Element) -> str | None:
 
 # a <time datetime> value with a time of day: "2024-03-12T14:32:00Z", "2024-03-12 14:32+02:00"
 _MACHINE_TIME = re.compile(
-    r"\s*(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2})(?::\d{2}(?:[.,]\d+)?)?\s*(Z|[+-]\d{2}:?\d{2})?\s*",
+    r"(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2})(?::\d{2}(?:[.,]\d{1,9})?)? ?(Z|[+-]\d{2}:?\d{2})?",
+    re.IGNORECASE,
+)
+_MAX_MACHINE_TIME = 40  # characters: "2024-03-12T14:32:00.123456789+02:00" and spaces
+# what a live blog shows instead of a post's time: "3h ago", "Updated 14 minutes ago",
+# "just now" (and in German and French: "vor 3 Stunden", "il y a 2 heures")
+_HOW_LONG_AGO = re.compile(
+    r"(?:updated|posted)?\s*(?:(?:\d{1,3}|an?|one)\s*[a-z.]{1,8}\s+ago|just now|now"
+    r"|vor\s+\d{1,3}\s+\w{1,10}|il\s+y\s+a\s+\d{1,3}\s+\w{1,10})",
     re.IGNORECASE,
 )
 
 
 def label_of_time(element: Element) -> str | None:
     """The label a post's ``<time datetime>`` sets: its text when that is a label
-    ("18:00 BST"), else the moment it holds, when the text says only how long ago
-    ("3h ago", "14 minutes ago") and would mean nothing once the page is gone."""
-    machine = _MACHINE_TIME.fullmatch(element.get("datetime") or "")
+    ("18:00 BST"), else the moment it holds when the text says only how long ago
+    ("3h ago", "14 minutes ago") or nothing, and would mean nothing once the page is
+    gone. A date shown in words ("Tuesday 12 March 2024") is the text's, not a label."""
+    value = (element.get("datetime") or "").strip()
+    machine = _MACHINE_TIME.fullmatch(value) if len(value) <= _MAX_MACHINE_TIME else None
     if machine is None:
         return None  # a day alone, or no moment: a date in a sentence
-    shown = _WHOLE_LABEL.fullmatch(text_of(element, PROBE_ELEMENTS))
+    text = text_of(element, PROBE_ELEMENTS)
+    shown = _WHOLE_LABEL.fullmatch(text)
     if shown is not None:
         return _clean_label(shown.group("label"))
+    if text and not _HOW_LONG_AGO.fullmatch(text):
+        return None
     day, clock, zone = machine.groups()
     if zone and zone.upper() != "Z" and zone.replace(":", "") not in ("+0000", "-0000"):
         return f"{day} {clock} {zone}"

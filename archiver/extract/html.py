@@ -133,7 +133,7 @@ MAX_TITLE = 1000  # a page or feed entry title longer than this is not a title
 MAX_SRCDOC_DEPTH = 1  # an inline frame document (srcdoc) is read; one inside it is not
 MAX_HELD_BACK = 256 * 1024  # characters of a consent plugin's script read for its embed
 # Embed Privacy: ``var _oembed_ID = '{"embed":"&lt;blockquote …"}';``
-_OEMBED_VARIABLE = re.compile(r"var\s+_oembed_\w+\s*=\s*'(\{.*\})'\s*;", re.DOTALL)
+_OEMBED_START = re.compile(r"var\s{1,8}_oembed_\w{1,64}\s{0,8}=\s{0,8}'\{")
 _PAGE_MEDIA_TYPES = frozenset({"VideoObject", "AudioObject"})
 
 Handler = Callable[[Element], "bool | None"]
@@ -465,10 +465,10 @@ class _ContentWalker:
                 markup = base64.b64decode(text.strip(), validate=True).decode("utf-8")
             except (ValueError, UnicodeDecodeError):
                 markup = None
-        elif (held := _OEMBED_VARIABLE.search(text)) is not None:
+        elif (held := _oembed_answer(text)) is not None:
             try:
-                markup = html.unescape(str(json.loads(held[1]).get("embed") or ""))
-            except (ValueError, AttributeError):
+                markup = html.unescape(str(json.loads(held).get("embed") or ""))
+            except (ValueError, AttributeError, RecursionError):  # deep nesting too
                 markup = None
         return bool(markup) and self._inline_document(node, markup or "", None)
 
@@ -766,6 +766,16 @@ class _ContentWalker:
             return False
         url = f"https://t.me/{post.strip('/')}"
         return self._record(node, link_embed(url, "telegram-widget", allow_player=False))
+
+
+def _oembed_answer(script: str) -> str | None:
+    """The JSON Embed Privacy keeps in ``var _oembed_ID = '{…}';`` (found by position,
+    not by a pattern that would try every end for every start)."""
+    start = _OEMBED_START.search(script)
+    if start is None:
+        return None
+    end = script.find("}';", start.end())
+    return script[start.end() - 1 : end + 1] if end >= 0 else None
 
 
 def _url(template: str, identifier: str | None) -> str | None:
