@@ -547,6 +547,7 @@ def check(ctx: Context, page: str | None, status_filter: str | None, as_json: bo
     from archiver.index.models import utcnow
     from archiver.liveness.report import embed_statuses
     from archiver.liveness.service import LivenessChecker, sync_targets, targets_for
+    from archiver.search import QueryError
 
     statuses = _statuses(status_filter)
     with ctx.archive(existing=True) as archive:
@@ -561,7 +562,10 @@ def check(ctx: Context, page: str | None, status_filter: str | None, as_json: bo
         finally:
             checker.close()
         with archive.read_session() as session:
-            rows = embed_statuses(session, archive.layout, page=page, statuses=statuses)
+            try:
+                rows = embed_statuses(session, archive.layout, page=page, statuses=statuses)
+            except QueryError as exc:  # a URL checked, but no page of embeds (an embed's)
+                fail(str(exc))
             records = [row.to_json() for row in rows]
     if as_json:
         click.echo(json.dumps(records, indent=2, ensure_ascii=False))

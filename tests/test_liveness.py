@@ -229,9 +229,17 @@ def test_a_page_the_archive_does_not_hold_is_named_not_reported_in_good_order(
     assert refused.returncode == 2 and "no archived embeds for page" in refused.stderr
 
 
-def test_check_usage_errors(config: Path) -> None:
+def test_check_usage_errors(config: Path, server: FixtureServer) -> None:
     assert run_cli(config, "check", "--status", "dead").returncode == 2
     assert run_cli(config, "check", "--page", "https://example.org/nope").returncode == 2
+    # an embed's own address given as the page: checked, then said to hold no embeds
+    # (it was a traceback once pages of nothing were refused)
+    assert run_cli(config, "capture", server.url("/live")).returncode == 0
+    embed = check(config)["photo_a.jpg"]["embed_url"]
+    own = run_cli(config, "check", "--page", embed)
+    assert own.returncode == 2 and own.stderr.strip().endswith(
+        f"no archived embeds for page {embed!r}"
+    )
 
 
 def test_finding_new_embeds_to_check_takes_no_write_lock(
