@@ -101,7 +101,7 @@ def _database_url(url: str) -> str:
         raise ValueError(f"not a database URL: {url!r}") from None
     backend, driver = parsed.get_backend_name(), parsed.get_driver_name()
     if backend == "sqlite" and driver == "pysqlite":
-        memory = not parsed.database or parsed.database.startswith(":memory:")
+        memory = not parsed.database or ":memory:" in parsed.database  # "file::memory:"
         if memory or "mode=memory" in url:
             raise ValueError("an in-memory SQLite database keeps nothing: name a file")
         return url

@@ -92,6 +92,7 @@ def test_relative_storage_root_is_relative_to_the_config_file(config_file: Path)
         # "initialised", then every capture failed: the tables lived and died with `init`
         ("[database]\nurl = 'sqlite://'\n", "database.url: an in-memory SQLite"),
         ("[database]\nurl = 'sqlite:///:memory:'\n", "database.url: an in-memory SQLite"),
+        ("[database]\nurl = 'sqlite:///file::memory:?uri=true'\n", "an in-memory SQLite"),
     ],
 )
 def test_bad_config_names_the_key(tmp_path: Path, body: str, message: str) -> None:

@@ -328,6 +328,12 @@ def test_body_fallback_strips_page_chrome() -> None:
         ("story-card", False),
         ("kg-cta-card", False),
         ("authority-report", True),  # "authority" is no author
+        # a word of a name is not chrome alone: each of these held an update's media
+        ("post author-jane", True),
+        ("teaser-media", True),
+        ("cta", True),
+        ("author", False),
+        ("post-author", False),
     ],
 )
 def test_chrome_is_matched_by_whole_class_words(wrapper_class: str, kept: bool) -> None:
