@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 from support import FixtureServer, MediaSet, locked_table, pg_schema
 from support.archiving import run_cli, settings, write_config
 from support.browser import TOKEN, AppClient, LiveApp, Newsroom, build_newsroom
@@ -22,7 +23,7 @@ from support.browser import TOKEN, AppClient, LiveApp, Newsroom, build_newsroom
 from archiver.archive import Archive
 from archiver.config import config_from_dict
 from archiver.duplicates import list_groups
-from archiver.index.models import CaptureJob
+from archiver.index.models import CaptureJob, Page, PageSnapshot
 from archiver.liveness.report import embed_statuses
 from archiver.search import SearchQuery, search
 from archiver.web import create_app
@@ -409,6 +410,35 @@ def test_provenance_sidecar(room: Newsroom, client: AppClient) -> None:
         one_line_error(client.get(f"/media/{sha}"), 404)
     finally:
         original.with_name("aside").rename(original)
+
+
+def test_the_page_a_file_was_found_on_is_shown_as_archived(
+    room: Newsroom, client: AppClient
+) -> None:
+    """An investigator reached the file and its sidecar, never the page version that
+    held it: the item page links it, and it is served in a sandbox that runs nothing
+    of it and loads nothing from the sites it names."""
+    detail = client.get(f"/api/media/{room.sha['clip_a']}").json()
+    (seen,) = [s for s in detail["sightings"] if s["page_url"] == room.live_url]
+    version = seen["page_version"]
+    with room.archive.read_session() as session:
+        stored = session.execute(
+            select(Page.url, PageSnapshot.path)
+            .join(Page, PageSnapshot.page_id == Page.id)
+            .where(PageSnapshot.sha256 == version)
+        ).first()
+    assert stored is not None and stored.url == room.live_url
+    assert f'href="/media/pages/{version}"' in client.get(f"/item/{room.sha['clip_a']}").text
+    page = client.get(f"/media/pages/{version}")
+    assert page.status_code == 200
+    assert page.content == room.archive.layout.absolute(stored.path).read_bytes()
+    assert page.headers["content-security-policy"] == "default-src 'none'; sandbox"
+    saved = client.get(f"/media/pages/{version}", params={"download": 1})
+    assert saved.headers["content-disposition"].startswith("attachment;")
+    sidecar = client.get(f"/media/pages/{version}/provenance.json")
+    assert sidecar.status_code == 200 and version in sidecar.text
+    one_line_error(client.get(f"/media/pages/{'b' * 64}"), 404)
+    one_line_error(client.get(f"/media/pages/{room.sha['clip_a']}"), 404)  # a file, no page
 
 
 def _raw_get(port: int, target: bytes) -> tuple[int, bytes]:

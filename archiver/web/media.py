@@ -21,7 +21,7 @@ from fastapi.responses import Response, StreamingResponse
 from sqlalchemy import select
 
 from archiver.archive import Archive
-from archiver.index.models import Media
+from archiver.index.models import Media, PageSnapshot
 from archiver.store.layout import SIDECAR, Layout
 from archiver.store.mediatypes import head_of, sniff
 from archiver.web.security import ReadAccess
@@ -103,12 +103,29 @@ def _none_match(header: str | None, etag: str) -> bool:
     return "*" in tags or etag in tags
 
 
-def _inside_media(layout: Layout, path: Path, what: str = "file") -> Path:
-    """``path`` resolved, when it is a file under ``media/``; else a 404 naming ``what``."""
+def _inside_media(
+    layout: Layout, path: Path, what: str = "file", *, root: Path | None = None
+) -> Path:
+    """``path`` resolved, when it is a file under ``media/`` (or ``root``); else a 404
+    naming ``what``."""
     resolved = path.resolve()
-    if not resolved.is_relative_to(layout.media_root.resolve()) or not resolved.is_file():
+    under = (root or layout.media_root).resolve()
+    if not resolved.is_relative_to(under) or not resolved.is_file():
         raise HTTPException(404, f"the {what} is missing from storage")
     return resolved
+
+
+def _page_version(archive: Archive, sha256: str) -> Path:
+    """The stored bytes of a page version the index knows, under ``pages/``; else a 404."""
+    valid_sha256(sha256)
+    with archive.read_session() as session:
+        stored = session.scalar(
+            select(PageSnapshot.path).where(PageSnapshot.sha256 == sha256).limit(1)
+        )
+    if stored is None:
+        raise HTTPException(404, "no such page version in the archive")
+    layout = archive.layout
+    return _inside_media(layout, layout.absolute(stored), "page", root=layout.pages_root)
 
 
 #: ASCII digits only (str.isdigit() also takes "²"), and no more than a file size needs.
@@ -211,6 +228,42 @@ def original(
 ) -> Response:
     """The archived original; ``?download=1`` makes it an attachment."""
     return stream_original(request, find_original(archive, sha256), download=download)
+
+
+@router.get("/media/pages/{sha256}")
+@router.head("/media/pages/{sha256}", include_in_schema=False)
+def page_version(sha256: str, archive: ArchiveDep, download: bool = False) -> Response:
+    """A page version as archived, byte for byte: the page a file was found on, as it
+    was then. Shown under the media policy (a sandbox loading nothing: no script of the
+    page runs, and no request leaves for the sites it names), so its text and layout
+    can be read; ``?download=1`` gives the bytes as an attachment."""
+    path = _page_version(archive, sha256)
+    disposition = "attachment" if download else "inline"
+    return Response(
+        path.read_bytes(),  # a page is at most [network] max_page_size
+        media_type="application/octet-stream" if download else "text/html",
+        headers={
+            "Content-Disposition": f'{disposition}; filename="{sha256}.html"',
+            "Cache-Control": "private, no-cache",
+        },
+    )
+
+
+@router.get("/media/pages/{sha256}/provenance.json")
+@router.head("/media/pages/{sha256}/provenance.json", include_in_schema=False)
+def page_provenance(sha256: str, archive: ArchiveDep) -> Response:
+    """A page version's sidecar, as stored: every address that served these bytes."""
+    sidecar = _page_version(archive, sha256).parent / SIDECAR
+    return Response(
+        _inside_media(
+            archive.layout, sidecar, "sidecar", root=archive.layout.pages_root
+        ).read_bytes(),
+        media_type="application/json",
+        headers={
+            "Content-Disposition": f'inline; filename="{sha256}.page-provenance.json"',
+            "Cache-Control": "private, no-cache",
+        },
+    )
 
 
 @router.get("/media/{sha256}/provenance.json")

@@ -9,17 +9,17 @@ beyond the session, so templates can never trigger a lazy load.
 from __future__ import annotations
 
 import html
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import Query
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.orm import Session, selectinload
 
 from archiver.duplicates import group_of, list_groups, sidecar_section
 from archiver.extract.urls import url_spellings
-from archiver.index.models import LinkCheck, Media, iso
+from archiver.index.models import LinkCheck, Media, Page, PageSnapshot, iso
 from archiver.index.textindex import fold_text
 from archiver.liveness.report import capture_note, embed_statuses, page_statuses
 from archiver.search import QueryError, SearchQuery, records, search
@@ -116,8 +116,10 @@ def media_detail(session: Session, layout: Layout, sha256: str) -> dict[str, Any
     (record,) = records(session, layout, [media_id])
     data = record.to_json()
     media = record.media
+    versions = _page_versions(session, record.sightings[:MAX_VERSIONS_SHOWN])
     for shown, sighting in zip(data["sightings"], record.sightings, strict=True):
         shown["page_title"] = sighting.page_title
+        shown["page_version"] = versions.get((sighting.page_url, sighting.first_seen_at))
     urls = sorted({s.embed_url for s in record.sightings})
     checks = session.scalars(
         select(LinkCheck).where(LinkCheck.url.in_(urls)).options(selectinload(LinkCheck.events))
@@ -130,6 +132,33 @@ def media_detail(session: Session, layout: Layout, sha256: str) -> dict[str, Any
         "group": _group(session, group.to_json()) if group else None,
         "liveness": [_history(check) for check in checks],
     }
+
+
+#: Sightings of one file whose page version is looked up for its item page.
+MAX_VERSIONS_SHOWN = 200
+
+
+def _page_versions(session: Session, sightings: Sequence[Row[Any]]) -> dict[tuple[Any, Any], str]:
+    """For each (page URL, first seen) of these sightings, the SHA-256 of the page's
+    version as archived when the file was first seen there: the newest fetched by
+    then (the one whose fetch found it), else the first. One lookup each: a live page
+    polled for months has thousands of versions."""
+    found: dict[tuple[Any, Any], str] = {}
+    for sighting in sightings:
+        key = (sighting.page_url, sighting.first_seen_at)
+        if sighting.page_url is None or key in found:
+            continue
+        versions = (
+            select(PageSnapshot.sha256)
+            .join(Page, PageSnapshot.page_id == Page.id)
+            .where(Page.url == sighting.page_url)
+        )
+        then = versions.where(PageSnapshot.first_fetched_at <= sighting.first_seen_at)
+        sha256 = session.scalar(then.order_by(PageSnapshot.first_fetched_at.desc()).limit(1))
+        sha256 = sha256 or session.scalar(versions.order_by(PageSnapshot.first_fetched_at).limit(1))
+        if sha256 is not None:
+            found[key] = sha256
+    return found
 
 
 # ---- near-duplicate groups -------------------------------------------------------------
