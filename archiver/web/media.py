@@ -237,16 +237,10 @@ def page_version(sha256: str, archive: ArchiveDep, download: bool = False) -> Re
     was then. Shown under the media policy (a sandbox loading nothing: no script of the
     page runs, and no request leaves for the sites it names), so its text and layout
     can be read; ``?download=1`` gives the bytes as an attachment."""
-    path = _page_version(archive, sha256)
-    disposition = "attachment" if download else "inline"
-    return Response(
-        path.read_bytes(),  # a page is at most [network] max_page_size
-        media_type="application/octet-stream" if download else "text/html",
-        headers={
-            "Content-Disposition": f'{disposition}; filename="{sha256}.html"',
-            "Cache-Control": "private, no-cache",
-        },
-    )
+    path = _page_version(archive, sha256)  # a page is at most [network] max_page_size
+    if download:
+        return _stored(path, "application/octet-stream", f'attachment; filename="{sha256}.html"')
+    return _stored(path, "text/html", f'inline; filename="{sha256}.html"')
 
 
 @router.get("/media/pages/{sha256}/provenance.json")
@@ -254,16 +248,9 @@ def page_version(sha256: str, archive: ArchiveDep, download: bool = False) -> Re
 def page_provenance(sha256: str, archive: ArchiveDep) -> Response:
     """A page version's sidecar, as stored: every address that served these bytes."""
     sidecar = _page_version(archive, sha256).parent / SIDECAR
-    return Response(
-        _inside_media(
-            archive.layout, sidecar, "sidecar", root=archive.layout.pages_root
-        ).read_bytes(),
-        media_type="application/json",
-        headers={
-            "Content-Disposition": f'inline; filename="{sha256}.page-provenance.json"',
-            "Cache-Control": "private, no-cache",
-        },
-    )
+    layout = archive.layout
+    found = _inside_media(layout, sidecar, "sidecar", root=layout.pages_root)
+    return _stored(found, "application/json", f'inline; filename="{sha256}.page-provenance.json"')
 
 
 @router.get("/media/{sha256}/provenance.json")
@@ -273,11 +260,14 @@ def provenance(sha256: str, archive: ArchiveDep) -> Response:
     the original is lost, which is when it is needed most."""
     found = _indexed(archive, sha256)
     sidecar = _inside_media(archive.layout, found.path.parent / SIDECAR, "sidecar")
+    return _stored(sidecar, "application/json", f'inline; filename="{sha256}.provenance.json"')
+
+
+def _stored(path: Path, media_type: str, disposition: str) -> Response:
+    """A small stored file (a sidecar, a page version) whole, never cached by others; the
+    server drops the body of a HEAD."""
     return Response(
-        sidecar.read_bytes(),  # the server drops the body of a HEAD
-        media_type="application/json",
-        headers={
-            "Content-Disposition": f'inline; filename="{sha256}.provenance.json"',
-            "Cache-Control": "private, no-cache",
-        },
+        path.read_bytes(),
+        media_type=media_type,
+        headers={"Content-Disposition": disposition, "Cache-Control": "private, no-cache"},
     )
