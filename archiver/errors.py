@@ -65,8 +65,9 @@ class ArchiveUnavailable(StoreError):
 #: errno values that say the archive's filesystem, not one file, is at fault
 UNAVAILABLE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
 #: ... and, for a write inside an archive that exists, a folder archiver may no longer
-#: write (its owner or mode changed): the operator's to put right, not the evidence's
-_ARCHIVE_STATE_ERRNOS = UNAVAILABLE_ERRNOS | {errno.EACCES, errno.EPERM}
+#: write (its owner or mode changed) or one it cannot make (a file or a dead link to an
+#: unmounted disk in the way): the operator's to put right, not the evidence's
+_ARCHIVE_STATE_ERRNOS = UNAVAILABLE_ERRNOS | {errno.EACCES, errno.EPERM, errno.EEXIST}
 
 
 def storage_error(exc: OSError, what: str) -> StoreError:

@@ -668,6 +668,20 @@ def test_a_media_folder_whose_disk_went_away_fails_the_item_and_indexes_nothing(
     with archive.session() as session:
         assert not session.scalars(select(Media)).all()
         assert not session.scalars(select(Event.type).where(Event.type == "capture")).all()
+        job = session.scalars(select(CaptureJob).where(CaptureJob.embed_id.is_not(None))).one()
+        assert job.attempts == 0  # the archive's state, not the evidence's fault
+
+    # one level down: the file's own place a dead link (originals on an unmounted disk)
+    archive.layout.media_root.unlink()
+    elsewhere.rename(archive.layout.media_root)
+    sha256 = hashlib.sha256(media.photo_a.read_bytes()).hexdigest()
+    folder = archive.layout.media_dir(sha256)
+    folder.mkdir(parents=True)
+    (folder / "original.jpg").symlink_to(tmp_path / "cold-storage" / "original.jpg")
+    (again,) = Capturer(archive).capture_url(server.url("/p")).items
+    assert again.status == "failed" and "something else is in its place" in (again.reason or "")
+    with archive.session() as session:
+        assert not session.scalars(select(Media)).all()
 
 
 def test_bad_embeds_fail_one_by_one_and_the_rest_is_archived(

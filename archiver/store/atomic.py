@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from archiver.errors import storage_error
+from archiver.errors import ArchiveUnavailable, storage_error
 
 
 def fsync_dir(path: Path) -> None:
@@ -104,6 +104,10 @@ def publish(tmp: Path, final: Path) -> bool:
         os.link(tmp, final)
     except FileExistsError:
         tmp.unlink(missing_ok=True)
+        if not final.is_file():  # a dead link or a folder in its place: nothing stored
+            raise ArchiveUnavailable(
+                f"cannot store {final.name}: something else is in its place"
+            ) from None
         return False
     except OSError as exc:
         raise storage_error(exc, f"cannot store {final.name}") from None

@@ -13,10 +13,11 @@ PAGE_FILE = "page.html"
 
 
 def find_original(layout: Layout, sha256: str) -> Path | None:
+    """The stored original of these bytes: a file (a dead link is none)."""
     directory = layout.media_dir(sha256)
     if not directory.is_dir():
         return None
-    return next(iter(sorted(directory.glob(f"{ORIGINAL}.*"))), None)
+    return next((p for p in sorted(directory.glob(f"{ORIGINAL}.*")) if p.is_file()), None)
 
 
 def place_original(layout: Layout, tmp: Path, sha256: str, extension: str) -> Path:
