@@ -51,7 +51,7 @@ _CHROME_WORDS = frozenset(
         "taboola", "subscribe", "subscription", "paywall", "masthead", "navbar",
         "navigation", "menu", "pagination", "pager", "toolbar", "tags", "cookie", "cookies",
         "popup", "modal", "skiplink", "emoji", "emojis", "smiley", "smilies", "bookmark",
-        "byline", "bylines",
+        "byline", "bylines", "author", "authors", "teaser", "teasers", "cta",
     }
 )  # fmt: skip
 # Consecutive word pairs that mark chrome where each word alone would not.
@@ -65,9 +65,6 @@ _CHROME_PAIRS = frozenset(
         ("more", "stories"), ("most", "read"), ("most", "popular"), ("site", "header"),
         ("site", "footer"), ("top", "bar"), ("read", "more"), ("you", "may", "like"),
         ("latest", "posts"), ("story", "card"), ("story", "cards"), ("article", "card"),
-        ("post", "author"), ("entry", "author"), ("article", "author"), ("author", "card"),
-        ("author", "info"), ("author", "meta"), ("cta", "card"), ("teaser", "card"),
-        ("teaser", "list"),
     }
 )  # fmt: skip
 # Word beginnings that mark chrome ("sharedaddy", "socialmedia", "advertorial").
@@ -81,7 +78,7 @@ _NOT_CHROME_WORDS = frozenset({"commentary", "shared", "promontory"})
 # notice): what they hold back is read from their scripts (`_ContentWalker._held_back`).
 _CHROME_TOKENS = frozenset(
     {"header", "footer", "topbar", "nav", "_brlbs-content-blocker", "embed-privacy-overlay",
-     "author", "authors", "contributor", "contributors", "teaser", "teasers"}
+     "contributor", "contributors"}
 )  # fmt: skip
 # A container made for an embed is media, whatever else its class says ("social-embed",
 # Borlabs Cookie's "BorlabsCookie").

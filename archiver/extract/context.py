@@ -116,24 +116,23 @@ def label_of_header(header: Element) -> str | None:
 
 # a <time datetime> value with a time of day: "2024-03-12T14:32:00Z", "2024-03-12 14:32+02:00"
 _MACHINE_TIME = re.compile(
-    r"(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2})(?::\d{2}(?:[.,]\d{1,9})?)? ?(Z|[+-]\d{2}:?\d{2})?",
+    r"(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2})(?::\d{2}(?:[.,]\d{1,12})?)? {0,2}"
+    r"(Z|[+-]\d{2}:?\d{2})?",
     re.IGNORECASE,
 )
-_MAX_MACHINE_TIME = 40  # characters: "2024-03-12T14:32:00.123456789+02:00" and spaces
-# what a live blog shows instead of a post's time: "3h ago", "Updated 14 minutes ago",
-# "just now" (and in German and French: "vor 3 Stunden", "il y a 2 heures")
-_HOW_LONG_AGO = re.compile(
-    r"(?:updated|posted)?\s*(?:(?:\d{1,3}|an?|one)\s*[a-z.]{1,8}\s+ago|just now|now"
-    r"|vor\s+\d{1,3}\s+\w{1,10}|il\s+y\s+a\s+\d{1,3}\s+\w{1,10})",
+_MAX_MACHINE_TIME = 64  # characters; longer is no time
+# a date in words, which is the sentence's own text: "Tuesday 12 March 2024", "March 12"
+_DATE_IN_WORDS = re.compile(
+    rf"{_MONTH}\s*\d|\d\s*{_MONTH}|\b(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*day\b|\b\d{{4}}\b",
     re.IGNORECASE,
 )
 
 
 def label_of_time(element: Element) -> str | None:
     """The label a post's ``<time datetime>`` sets: its text when that is a label
-    ("18:00 BST"), else the moment it holds when the text says only how long ago
-    ("3h ago", "14 minutes ago") or nothing, and would mean nothing once the page is
-    gone. A date shown in words ("Tuesday 12 March 2024") is the text's, not a label."""
+    ("18:00 BST"), else the moment it holds ("3h ago", "5 min", "hace 3 horas" mean
+    nothing once the page is gone). A date shown in words ("Tuesday 12 March 2024:
+    the army said …") is the sentence's text, not a label."""
     value = (element.get("datetime") or "").strip()
     machine = _MACHINE_TIME.fullmatch(value) if len(value) <= _MAX_MACHINE_TIME else None
     if machine is None:
@@ -142,7 +141,7 @@ def label_of_time(element: Element) -> str | None:
     shown = _WHOLE_LABEL.fullmatch(text)
     if shown is not None:
         return _clean_label(shown.group("label"))
-    if text and not _HOW_LONG_AGO.fullmatch(text):
+    if _DATE_IN_WORDS.search(text[:_MAX_HEADING_LABEL]):  # a time's text is short
         return None
     day, clock, zone = machine.groups()
     if zone and zone.upper() != "Z" and zone.replace(":", "") not in ("+0000", "-0000"):
