@@ -21,6 +21,7 @@ from support.archiving import run_cli, settings, write_config
 from support.browser import TOKEN, AppClient, LiveApp, Newsroom, build_newsroom
 
 from archiver.archive import Archive
+from archiver.capture import Capturer
 from archiver.config import config_from_dict
 from archiver.duplicates import list_groups
 from archiver.index.models import CaptureJob, Page, PageSnapshot
@@ -430,15 +431,36 @@ def test_the_page_a_file_was_found_on_is_shown_as_archived(
     assert stored is not None and stored.url == room.live_url
     assert f'href="/media/pages/{version}"' in client.get(f"/item/{room.sha['clip_a']}").text
     page = client.get(f"/media/pages/{version}")
-    assert page.status_code == 200
-    assert page.content == room.archive.layout.absolute(stored.path).read_bytes()
+    raw = room.archive.layout.absolute(stored.path).read_bytes()
+    assert page.status_code == 200 and page.text == raw.decode()
+    # its source, never a document: a page's resource hints and <base> reached the
+    # sites it names even in a sandbox
+    assert page.headers["content-type"] == "text/plain; charset=utf-8"
     assert page.headers["content-security-policy"] == "default-src 'none'; sandbox"
     saved = client.get(f"/media/pages/{version}", params={"download": 1})
     assert saved.headers["content-disposition"].startswith("attachment;")
+    assert saved.content == raw
     sidecar = client.get(f"/media/pages/{version}/provenance.json")
     assert sidecar.status_code == 200 and version in sidecar.text
     one_line_error(client.get(f"/media/pages/{'b' * 64}"), 404)
     one_line_error(client.get(f"/media/pages/{room.sha['clip_a']}"), 404)  # a file, no page
+
+
+def test_a_page_archived_in_another_charset_reads_as_it_was_served(
+    tmp_path: Path, server: FixtureServer, media: MediaSet
+) -> None:
+    """A windows-1251 page was sent as UTF-8: "Обстріл Харкова" came out as
+    replacement characters."""
+    body = "<article><p>Обстріл Харкова:</p><img src='/p.jpg'></article>"
+    server.add_bytes("/uk", body.encode("cp1251"), "text/html; charset=windows-1251")
+    server.add_file("/p.jpg", media.photo_a)
+    with Archive.open(config_from_dict(settings(tmp_path / "storage"))) as archive:
+        Capturer(archive).capture_url(server.url("/uk"))
+        with archive.read_session() as session:
+            version = session.scalars(select(PageSnapshot.sha256)).one()
+        with AppClient(create_app(archive)) as app_client:
+            page = app_client.get(f"/media/pages/{version}")
+    assert "Обстріл Харкова" in page.text
 
 
 def _raw_get(port: int, target: bytes) -> tuple[int, bytes]:

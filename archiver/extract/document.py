@@ -162,7 +162,7 @@ def parse_document(data: bytes | str, charset: str | None = None) -> Element:
     ``charset``: what the server's Content-Type named, which a byte order mark
     overrides and which overrides the page's own ``<meta charset>`` (as browsers do)."""
     if isinstance(data, bytes):
-        text = _decode(data, charset)
+        text = decode_page(data, charset)
     elif isinstance(data, str):
         text = data
     else:
@@ -352,7 +352,7 @@ def _script_end(text: str, position: int) -> int:
 MOSTLY_UTF8 = 8
 
 
-def _decode(data: bytes, served: str | None = None) -> str:
+def decode_page(data: bytes, served: str | None = None) -> str:
     """Decode page bytes: BOM, then the charset the server named, then the page's
     declared one, then UTF-8 (also with a few damaged bytes), then cp1252."""
     if not data.strip():

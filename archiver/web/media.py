@@ -21,6 +21,8 @@ from fastapi.responses import Response, StreamingResponse
 from sqlalchemy import select
 
 from archiver.archive import Archive
+from archiver.extract.document import charset_of, decode_page
+from archiver.extract.model import ExtractError
 from archiver.index.models import Media, PageSnapshot
 from archiver.store.layout import SIDECAR, Layout
 from archiver.store.mediatypes import head_of, sniff
@@ -115,17 +117,21 @@ def _inside_media(
     return resolved
 
 
-def _page_version(archive: Archive, sha256: str) -> Path:
-    """The stored bytes of a page version the index knows, under ``pages/``; else a 404."""
+def _page_version(archive: Archive, sha256: str) -> tuple[Path, dict[str, str]]:
+    """The stored bytes of a page version the index knows, under ``pages/``, and the
+    headers it was served with; else a 404."""
     valid_sha256(sha256)
     with archive.read_session() as session:
-        stored = session.scalar(
-            select(PageSnapshot.path).where(PageSnapshot.sha256 == sha256).limit(1)
-        )
+        stored = session.execute(
+            select(PageSnapshot.path, PageSnapshot.headers)
+            .where(PageSnapshot.sha256 == sha256)
+            .limit(1)
+        ).first()
     if stored is None:
         raise HTTPException(404, "no such page version in the archive")
     layout = archive.layout
-    return _inside_media(layout, layout.absolute(stored), "page", root=layout.pages_root)
+    path = _inside_media(layout, layout.absolute(stored.path), "page", root=layout.pages_root)
+    return path, dict(stored.headers or {})
 
 
 #: ASCII digits only (str.isdigit() also takes "²"), and no more than a file size needs.
@@ -233,21 +239,34 @@ def original(
 @router.get("/media/pages/{sha256}")
 @router.head("/media/pages/{sha256}", include_in_schema=False)
 def page_version(sha256: str, archive: ArchiveDep, download: bool = False) -> Response:
-    """A page version as archived, byte for byte: the page a file was found on, as it
-    was then. Shown under the media policy (a sandbox loading nothing: no script of the
-    page runs, and no request leaves for the sites it names), so its text and layout
-    can be read; ``?download=1`` gives the bytes as an attachment."""
-    path = _page_version(archive, sha256)  # a page is at most [network] max_page_size
+    """A page version as archived: its source as text, decoded as it was served (its
+    charset, else its own declaration), to read; ``?download=1`` gives its bytes.
+
+    Never as a document: even sandboxed, a page's resource hints (``dns-prefetch``,
+    ``preconnect``) and its ``<base>`` reach the sites it names, and tell them who
+    reads it."""
+    path, headers = _page_version(archive, sha256)  # a page is at most max_page_size
     if download:
         return _stored(path, "application/octet-stream", f'attachment; filename="{sha256}.html"')
-    return _stored(path, "text/html", f'inline; filename="{sha256}.html"')
+    try:
+        text = decode_page(path.read_bytes(), charset_of(headers))
+    except ExtractError:  # not text at all: the bytes are what there is
+        return _stored(path, "application/octet-stream", f'attachment; filename="{sha256}.html"')
+    return Response(
+        text,
+        media_type="text/plain",  # Starlette adds charset=utf-8: what the text is sent as
+        headers={
+            "Content-Disposition": f'inline; filename="{sha256}.html.txt"',
+            "Cache-Control": "private, no-cache",
+        },
+    )
 
 
 @router.get("/media/pages/{sha256}/provenance.json")
 @router.head("/media/pages/{sha256}/provenance.json", include_in_schema=False)
 def page_provenance(sha256: str, archive: ArchiveDep) -> Response:
     """A page version's sidecar, as stored: every address that served these bytes."""
-    sidecar = _page_version(archive, sha256).parent / SIDECAR
+    sidecar = _page_version(archive, sha256)[0].parent / SIDECAR
     layout = archive.layout
     found = _inside_media(layout, sidecar, "sidecar", root=layout.pages_root)
     return _stored(found, "application/json", f'inline; filename="{sha256}.page-provenance.json"')
