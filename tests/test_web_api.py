@@ -446,6 +446,27 @@ def test_the_page_a_file_was_found_on_is_shown_as_archived(
     one_line_error(client.get(f"/media/pages/{room.sha['clip_a']}"), 404)  # a file, no page
 
 
+def test_the_page_version_linked_is_the_one_the_embed_was_found_in(
+    tmp_path: Path, server: FixtureServer, media: MediaSet
+) -> None:
+    """Picked by when the file was downloaded, a photo whose first download failed was
+    linked to the version of the page that had dropped it meanwhile."""
+    with_photo = "<article><p>The depot:</p><img src='/p.jpg'></article>"
+    server.add_page("/live", with_photo)
+    server.add_status("/p.jpg", 503)
+    with Archive.open(config_from_dict(settings(tmp_path / "storage"))) as archive:
+        first = Capturer(archive).capture_url(server.url("/live"))
+        server.add_page("/live", "<article><p>The photo was removed.</p></article>")
+        Capturer(archive).capture_url(server.url("/live"))
+        server.add_page("/live", with_photo)
+        server.add_file("/p.jpg", media.photo_a)
+        (item,) = Capturer(archive).capture_url(server.url("/live")).items
+        assert item.status == "stored"
+        with AppClient(create_app(archive)) as app_client:
+            detail = app_client.get(f"/api/media/{item.files[0].sha256}").json()
+    assert detail["sightings"][0]["page_version"] == first.page_sha256
+
+
 def test_a_page_archived_in_another_charset_reads_as_it_was_served(
     tmp_path: Path, server: FixtureServer, media: MediaSet
 ) -> None:

@@ -138,6 +138,8 @@ class PageSnapshot(Base):
         # where a page's address led (a short link's story): looked up by its start, as
         # a B-tree entry must stay short and an address may not (see `pages_read_as`)
         Index("ix_page_snapshots_final_url_start", text(FINAL_URL_START)),
+        # a page's version as of a moment (the item page's "as archived then")
+        Index("ix_page_snapshots_page_fetched", "page_id", "first_fetched_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

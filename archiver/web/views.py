@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from archiver.duplicates import group_of, list_groups, sidecar_section
 from archiver.extract.urls import url_spellings
-from archiver.index.models import LinkCheck, Media, Page, PageSnapshot, iso
+from archiver.index.models import Embed, LinkCheck, Media, Page, PageSnapshot, Sighting, iso
 from archiver.index.textindex import fold_text
 from archiver.liveness.report import capture_note, embed_statuses, page_statuses
 from archiver.search import QueryError, SearchQuery, records, search
@@ -116,10 +116,10 @@ def media_detail(session: Session, layout: Layout, sha256: str) -> dict[str, Any
     (record,) = records(session, layout, [media_id])
     data = record.to_json()
     media = record.media
-    versions = _page_versions(session, record.sightings[:MAX_VERSIONS_SHOWN])
+    versions = _page_versions(session, media_id, record.sightings[:MAX_VERSIONS_SHOWN])
     for shown, sighting in zip(data["sightings"], record.sightings, strict=True):
         shown["page_title"] = sighting.page_title
-        shown["page_version"] = versions.get((sighting.page_url, sighting.first_seen_at))
+        shown["page_version"] = versions.get((sighting.page_url, sighting.embed_url))
     urls = sorted({s.embed_url for s in record.sightings})
     checks = session.scalars(
         select(LinkCheck).where(LinkCheck.url.in_(urls)).options(selectinload(LinkCheck.events))
@@ -138,27 +138,35 @@ def media_detail(session: Session, layout: Layout, sha256: str) -> dict[str, Any
 MAX_VERSIONS_SHOWN = 200
 
 
-def _page_versions(session: Session, sightings: Sequence[Row[Any]]) -> dict[tuple[Any, Any], str]:
-    """For each (page URL, first seen) of these sightings, the SHA-256 of the page's
-    version as archived when the file was first seen there: the newest fetched by
-    then (the one whose fetch found it), else the first. One lookup each: a live page
-    polled for months has thousands of versions."""
-    found: dict[tuple[Any, Any], str] = {}
-    for sighting in sightings:
-        key = (sighting.page_url, sighting.first_seen_at)
-        if sighting.page_url is None or key in found:
+def _page_versions(
+    session: Session, media_id: int, sightings: Sequence[Row[Any]]
+) -> dict[tuple[Any, Any], str]:
+    """For each (page URL, embed URL) of these sightings, the SHA-256 of the page as
+    archived when the embed was first found there: its newest version fetched by then
+    (the fetch that found it). Not by when the file was downloaded: a page that lost
+    the embed and showed it again would name the version without it."""
+    pairs = {(s.page_url, s.embed_url) for s in sightings if s.page_url is not None}
+    if not pairs:
+        return {}
+    found_at = session.execute(
+        select(Page.id, Page.url, Embed.url, Embed.first_seen_at)
+        .join(Embed, Embed.page_id == Page.id)
+        .join(Sighting, Sighting.embed_id == Embed.id)
+        .where(Sighting.media_id == media_id)
+    ).all()
+    versions: dict[tuple[Any, Any], str] = {}
+    for page_id, page_url, embed_url, first_seen_at in found_at:
+        if (page_url, embed_url) not in pairs or (page_url, embed_url) in versions:
             continue
-        versions = (
-            select(PageSnapshot.sha256)
-            .join(Page, PageSnapshot.page_id == Page.id)
-            .where(Page.url == sighting.page_url)
-        )
-        then = versions.where(PageSnapshot.first_fetched_at <= sighting.first_seen_at)
-        sha256 = session.scalar(then.order_by(PageSnapshot.first_fetched_at.desc()).limit(1))
-        sha256 = sha256 or session.scalar(versions.order_by(PageSnapshot.first_fetched_at).limit(1))
+        of_page = select(PageSnapshot.sha256).where(PageSnapshot.page_id == page_id)
+        sha256 = session.scalar(
+            of_page.where(PageSnapshot.first_fetched_at <= first_seen_at)
+            .order_by(PageSnapshot.first_fetched_at.desc())
+            .limit(1)
+        ) or session.scalar(of_page.order_by(PageSnapshot.first_fetched_at).limit(1))
         if sha256 is not None:
-            found[key] = sha256
-    return found
+            versions[(page_url, embed_url)] = sha256
+    return versions
 
 
 # ---- near-duplicate groups -------------------------------------------------------------
