@@ -183,6 +183,12 @@ def test_the_report_says_why_an_embed_has_no_archived_copy(
         editors = client.get("/editors", params={"status": "all"}).text
     assert "capture gone: HTTP 404" in editors and "capture failed: HTTP 503" in editors
 
+    # dead already when it was captured: "since" the first check read as the day it died
+    check(config)
+    with Archive.open(load_config(config)) as archive, AppClient(create_app(archive)) as client:
+        editors = client.get("/editors").text
+    assert "already when first captured; checked dead since" in editors
+
 
 def test_a_dead_embed_the_page_no_longer_carries_is_not_left_to_replace(
     config: Path, server: FixtureServer
