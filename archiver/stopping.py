@@ -3,8 +3,10 @@ work, and telling those who asked at once (HttpFetcher cuts its open connections
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from archiver.errors import Interrupted
 
@@ -40,3 +42,16 @@ class StopFlag(threading.Event):
             callbacks, self._callbacks = self._callbacks, []
         for callback in callbacks:
             callback()
+
+
+@contextlib.contextmanager
+def signals_held() -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM back from this thread until the block has run: a step
+    that must happen whole or not at all (a commit and what depends on it) is not cut
+    in two; a signal sent meanwhile arrives as soon as it ends."""
+    held = {signal.SIGINT, signal.SIGTERM}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)

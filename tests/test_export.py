@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -242,6 +243,39 @@ def test_a_bag_whose_log_entry_cannot_be_recorded_is_removed(
         with pytest.raises(ExportError, match="the log cannot be written"):
             export_bag(sqlite_archive, SearchQuery.parse(), exports / "bag", zip=zipped)
         assert list(exports.iterdir()) == []
+
+
+def test_a_signal_once_the_bag_is_recorded_keeps_it(
+    sqlite_archive: Archive,
+    server: FixtureServer,
+    media: MediaSet,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """SIGTERM while the log file was written, after the ``export`` entry was
+    committed, removed the bag: the log named a bag that was not there."""
+    build(sqlite_archive, server, media)
+    real = export_module.record
+
+    def then_terminated(*args: Any, **kwargs: Any) -> Any:
+        event = real(*args, **kwargs)  # committed; the signal comes as the file is written
+        os.kill(os.getpid(), signal.SIGTERM)
+        return event
+
+    def terminated(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)  # as the CLI's handler
+
+    monkeypatch.setattr(export_module, "record", then_terminated)
+    previous = signal.signal(signal.SIGTERM, terminated)
+    try:
+        with pytest.raises(SystemExit):
+            export_bag(sqlite_archive, SearchQuery.parse(), tmp_path / "bag")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert (tmp_path / "bag" / "bagit.txt").is_file()  # the bag the entry names
+    with sqlite_archive.read_session() as session:
+        (entry,) = session.scalars(select(Event.payload).where(Event.type == "export"))
+    assert entry["bag"] == "bag"
 
 
 def test_a_corrupt_original_is_never_exported(

@@ -38,6 +38,7 @@ from archiver.integrity.eventlog import (
 from archiver.integrity.fixity import sidecar_problems
 from archiver.jsontext import printable
 from archiver.search import SearchQuery
+from archiver.stopping import signals_held
 from archiver.store.layout import SIDECAR, Layout
 from archiver.store.sidecar import companion_names, read_sidecar
 
@@ -133,15 +134,31 @@ def export_bag(
     _check_sidecars(archive, plan)
 
     existed = out.exists()
+    # a bag is whole and recorded in the log, or not there
     try:
-        return _write(archive, plan, description, out, target, existed, organization)
-    except BaseException as exc:  # a bag is whole and recorded in the log, or not there
-        _clear(out, existed)
-        if zip:
-            target.unlink(missing_ok=True)  # new: `_check_destination` saw none
+        report, payload = _write(archive, plan, description, out, target, existed, organization)
+    except BaseException as exc:
+        _discard(out, existed, target)
         if isinstance(exc, OSError):  # the folder cannot be made: under a file, in /proc
             raise ExportError(f"cannot write {printable(out)}: {exc.strerror or exc}") from None
         raise
+    # Ctrl-C or SIGTERM held back while the entry is recorded: once it is committed the
+    # bag stays (a signal then ends the command, after), and before, both go
+    with signals_held():
+        try:
+            report.event_seq = record(archive, "export", payload).seq
+        except BaseException:
+            _discard(out, existed, target)
+            raise
+    return report
+
+
+def _discard(out: Path, existed: bool, target: Path) -> None:
+    """Remove what an export left of its bag: the folder's contents (the folder too
+    when it made it) and the zip (new: `_check_destination` saw none)."""
+    _clear(out, existed)
+    if target != out:
+        target.unlink(missing_ok=True)
 
 
 def _write(
@@ -152,9 +169,9 @@ def _write(
     target: Path,
     existed: bool,
     organization: str | None,
-) -> ExportReport:
+) -> tuple[ExportReport, dict[str, Any]]:
     """The bag at ``out``, serialized to ``target`` when that is another (a zip), and
-    its ``export`` entry."""
+    the payload of its ``export`` entry."""
     zip = target != out
     writer = BagWriter(out)
     _fill(writer, archive.layout, plan, description)
@@ -187,8 +204,7 @@ def _write(
         "manifest_sha256": manifest_sha256,
         "tagmanifest_sha256": tagmanifest_sha256,
     }
-    report.event_seq = record(archive, "export", payload).seq
-    return report
+    return report, payload
 
 
 def _check_sidecars(archive: Archive, plan: _Plan) -> None:
