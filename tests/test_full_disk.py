@@ -346,3 +346,26 @@ def test_folders_archiver_may_not_write_are_the_archives_state_not_the_items(
     assert refused.returncode == 2
     assert_one_line_errors(refused)
     assert f"no permission to write {storage / 'archive.db'}" in refused.stderr
+
+
+def test_an_export_onto_a_full_disk_names_where_it_was_copying_to(
+    tmp_path: Path, server: FixtureServer
+) -> None:
+    """ "cannot copy …/media/…/original.mp4: No space left on device" named the archive's
+    original, as if the evidence were failing, when the bag's disk was full."""
+    server.add_file("/long.mp4", make_big_file(tmp_path / "long.mp4", 3 * 1024 * 1024, seed=9))
+    config = write_config(tmp_path / "a.toml", settings(tmp_path / "storage"))
+    captured = subprocess.run(
+        cli_command(config, "capture", server.url("/long.mp4")), capture_output=True, text=True
+    )
+    assert captured.returncode == 0, captured.stderr
+    disk = tmp_path / "disk"
+    (export,) = on_small_disk(
+        disk,
+        "1m",
+        [Step(cli_command(config, "export", "--out", str(disk / "bag")))],
+        tmp_path / "o",
+    )
+    assert export.returncode == 1
+    assert_one_line_errors(export)
+    assert f"to {disk / 'bag' / 'data'}" in export.stderr and "No space left" in export.stderr

@@ -73,8 +73,8 @@ class BagWriter:
                 os.fsync(writer.fileno())
         except FileNotFoundError:
             raise ExportError(f"cannot export {source}: the file is missing") from None
-        except OSError as exc:
-            raise ExportError(f"cannot copy {source}: {exc.strerror or exc}") from None
+        except OSError as exc:  # a full or read-only bag disk, as often as the archive
+            raise ExportError(f"cannot copy {source} to {target}: {exc.strerror or exc}") from None
         sha256 = digest.hexdigest()
         if expect_sha256 is not None and sha256 != expect_sha256:
             raise ExportError(
