@@ -300,9 +300,17 @@ def test_sidecar_and_database_disagreements_are_named(
          "sightings"),
         (lambda d: d["sightings"][0]["acquisition"].update(tool="yt-dlp"), "sightings"),
         (lambda d: d.update(platform={"title": "Fighters near the Citadel"}), "platform"),
+        # these passed verify, and went into bags as they were forged
+        (lambda d: d["sightings"][0]["acquisition"].update(http_status=404), "sightings"),
+        (lambda d: d["sightings"][0]["acquisition"].update(tool_version="0.1"), "sightings"),
+        (lambda d: d["sightings"][0].update(found_in="video"), "sightings"),
+        (lambda d: d["sightings"][0].update(posted_at="2011-03-15T09:00:00.000Z"), "sightings"),
+        (lambda d: d["sightings"][0].update(last_seen_at="2031-03-15T09:00:00.000Z"),
+         "sightings"),
     ],
     ids=["context", "page", "first seen", "first captured", "platform", "address as written",
-         "tool", "platform title"],
+         "tool", "platform title", "http status", "tool version", "found in", "posted at",
+         "last seen"],
 )  # fmt: skip
 def test_forged_provenance_in_a_sidecar_is_a_disagreement(
     sqlite_archive: Archive, server: FixtureServer, media: MediaSet, forge: Any, named: str

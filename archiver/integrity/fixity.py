@@ -486,7 +486,8 @@ def _in_part(column: Any, part: Part) -> ColumnElement[bool]:
 # a feed's retitling reached them (2026-11-26) may trail it.
 _SIGHTING_FACTS = (
     "page_url", "update", "context", "embed_url", "embed_original_url", "media_url",
-    "first_seen_at", "acquisition.tool",
+    "first_seen_at", "acquisition.tool", "found_in", "posted_at", "last_seen_at",
+    "acquisition.tool_version", "acquisition.archiver_version", "acquisition.http_status",
 )  # fmt: skip
 _PLATFORM_FACTS = ("extractor", "id", "title", "uploader", "upload_date")
 _NO_PLATFORM: tuple[None, ...] = (None,) * len(_PLATFORM_FACTS)
@@ -529,9 +530,21 @@ def _sighting_facts(session: Session, media_ids: Select[Any]) -> dict[int, tuple
         Sighting.media_url,
         Sighting.first_seen_at,
         Sighting.tool,
+        Embed.found_in,
+        Embed.posted_at,
+        Sighting.last_seen_at,
+        Sighting.tool_version,
+        Sighting.archiver_version,
+        Sighting.http_status,
     )
     query = query.where(Sighting.media_id.in_(media_ids)).order_by(Sighting.media_id)
-    return _digests_by_first(session, query, lambda row: [*row[1:7], iso(row[7]), row[8]])
+    return _digests_by_first(
+        session,
+        query,
+        lambda row: [
+            *row[1:7], iso(row[7]), row[8], row[9], iso(row[10]), iso(row[11]), *row[12:15]
+        ],
+    )  # fmt: skip
 
 
 #: What each page that served a version says in its sidecar and the index alike (its
@@ -675,8 +688,8 @@ def _check_original(layout: Layout, known: _Original, *, rehash: bool = True) ->
             ]
             if facts_digest(said) != known.provenance:
                 detail = (
-                    "sightings: a page, update, context, address, tool or time in the "
-                    "sidecar is not the database's"
+                    "sightings: a page, update, context, address, tool, status or time "
+                    "in the sidecar is not the database's"
                 )
                 problems.append(Problem("disagreement", known.sha256, str(sidecar), detail))
     if known.companions is not None:
