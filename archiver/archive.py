@@ -22,8 +22,8 @@ from archiver.index.db import (
     is_unavailable,
     make_engine,
     migrate,
+    refuse_lasting_problem,
     session_factory,
-    sqlite_storage_problem,
 )
 from archiver.index.models import Media
 from archiver.stopping import StopFlag
@@ -73,10 +73,8 @@ class Archive:
         if not create:
             _check_exists(layout, existed, config.database_url)
         engine = make_engine(config.database_url)
-        problem = sqlite_storage_problem(engine.url) if create else None
-        if problem is not None and problem.lasting:  # a command that adds to the archive
-            engine.dispose()
-            raise ConfigError(f"cannot write the archive's index: {problem.reason}")
+        if create:  # a command that adds to the archive (no connection is open yet)
+            refuse_lasting_problem(engine.url)
         try:
             if migrate_schema:
                 migrate(engine)

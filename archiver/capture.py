@@ -76,9 +76,9 @@ from archiver.index.placements import (
     PageIntent,
     PlacementIntent,
     done,
-    indexed,
     intend,
     left_over,
+    spend_intents,
 )
 from archiver.index.records import (
     Acquisition,
@@ -1058,7 +1058,7 @@ class Capturer:
             self._sight(session, media, session.get_one(Embed, embed_id), intent.acquisition, now)
             media_id = media.id
             owe_media_sidecars(session, [media_id])
-            indexed(session, embed_id, intent.sha256)
+            spend_intents(session, embed_id, intent.sha256)
         if not (path.parent / SIDECAR).exists():
             # A new file gets its sidecar at once: fingerprinting a long video takes
             # minutes, and meanwhile the file must not look unexplained (to a person,

@@ -395,18 +395,16 @@ def config_from_dict(
     data: dict[str, Any], *, base_dir: Path | None = None, source: Path | None = None
 ) -> Config:
     """Validate a parsed config; relative paths are resolved against ``base_dir``."""
+    where = f"{source}: " if source else ""
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
-        where = f"{source}: " if source else ""
         raise ConfigError(f"{where}{_describe(exc)}") from None
     try:
         root = config.storage.root.expanduser()  # "~/archive", as a shell would read it
     except RuntimeError:  # "~nobody/archive" names no user with a home directory
-        where = f"{source}: " if source else ""
-        raise ConfigError(
-            f"{where}storage.root: no home directory for {str(config.storage.root)!r}"
-        ) from None
+        home = str(config.storage.root)
+        raise ConfigError(f"{where}storage.root: no home directory for {home!r}") from None
     database = config.database
     if base_dir is not None:
         root = base_dir / root  # an absolute root stays what it is

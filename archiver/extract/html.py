@@ -304,7 +304,7 @@ class _ContentWalker:
                 self._mute(node)  # the post's time and author are not its context
         if shows_background(node) and tag not in _HANDLERS_OF_IMAGES:
             self._background(node)
-        if tag != "script" and self._telegram_widget(node):
+        if self._telegram_widget(node):
             return False  # its fallback text and link are the same post
         if tag not in _MEDIA_ELEMENTS and node.get("data-video-id") and self._site_player(node):
             return False  # the poster inside is the player's still, not a photo
@@ -459,18 +459,16 @@ class _ContentWalker:
         text = node.text or ""
         if len(text) > MAX_HELD_BACK:
             return False
-        markup = None
-        if (node.get("type") or "").strip().lower() == "text/template":
-            try:
+        try:
+            if (node.get("type") or "").strip().lower() == "text/template":
                 markup = base64.b64decode(text.strip(), validate=True).decode("utf-8")
-            except (ValueError, UnicodeDecodeError):
-                markup = None
-        elif (held := _oembed_answer(text)) is not None:
-            try:
+            elif (held := _oembed_answer(text)) is not None:
                 markup = html.unescape(str(json.loads(held).get("embed") or ""))
-            except (ValueError, AttributeError, RecursionError):  # deep nesting too
-                markup = None
-        return bool(markup) and self._inline_document(node, markup or "", None)
+            else:
+                return False
+        except (ValueError, AttributeError, RecursionError):  # not base64, JSON, a dict
+            return False
+        return bool(markup) and self._inline_document(node, markup, None)
 
     def _embed_element(self, node: Element) -> bool:
         """``<embed src>`` (old Flash players, still in 2013-era pages)."""
@@ -732,11 +730,11 @@ class _ContentWalker:
         return False  # a placeholder image or fallback text inside is not media
 
     def _script(self, node: Element) -> bool:
-        """Scripts are never run; only Telegram's post widget, JW Player's one-line
-        embed (``<script src=".../players/MEDIAID-PLAYERID.js">``) and Dailymotion's
-        (``<script src="https://geo.dailymotion.com/player/PLAYER.js" data-video>``)
-        name media, and consent plugins hold embeds back in scripts (`_held_back`)."""
-        self._telegram_widget(node)
+        """Scripts are never run; only JW Player's one-line embed (``<script
+        src=".../players/MEDIAID-PLAYERID.js">``) and Dailymotion's (``<script
+        src="https://geo.dailymotion.com/player/PLAYER.js" data-video>``) name media, and
+        consent plugins hold embeds back in scripts (`_held_back`). Telegram's widget is
+        read from any element, its script among them (`_telegram_widget`)."""
         if self._held_back(node):
             return False
         src = attr(node, "src") or ""

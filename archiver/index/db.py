@@ -119,9 +119,7 @@ def migrate(engine: Engine, *, shortcut_when_empty: bool = True) -> None:
                 _upgrade(connection)
                 _check_foreign_keys(connection)
     except OperationalError as exc:  # down, unreachable or full: may pass, so not a config error
-        problem = sqlite_storage_problem(engine.url)
-        if problem is not None and problem.lasting:  # it will not pass by itself
-            raise ConfigError(f"cannot write the archive's index: {problem.reason}") from None
+        refuse_lasting_problem(engine.url)
         raise database_unavailable(exc, engine.url) from None
 
 
@@ -204,6 +202,14 @@ class StorageProblem:
 #: Less free space than this under the SQLite file is a full disk (SQLite needs room
 #: for its journal and shared memory before it can even read).
 LOW_SPACE = 1024 * 1024
+
+
+def refuse_lasting_problem(url: URL) -> None:
+    """ConfigError when the SQLite file's folder has a problem that will not pass by
+    itself (read-only, permissions): a restart would only meet it again."""
+    problem = sqlite_storage_problem(url)
+    if problem is not None and problem.lasting:
+        raise ConfigError(f"cannot write the archive's index: {problem.reason}")
 
 
 def sqlite_storage_problem(url: URL | None) -> StorageProblem | None:

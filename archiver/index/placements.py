@@ -89,7 +89,7 @@ def intend(
     return row.id
 
 
-def indexed(session: Session, embed_id: int, sha256: str) -> None:
+def spend_intents(session: Session, embed_id: int, sha256: str) -> None:
     """These bytes are indexed as seen through ``embed_id``: every intent to place them
     so is spent, an earlier attempt's among them (cut short after its link, by a full
     disk, say), which the next start would otherwise index again."""

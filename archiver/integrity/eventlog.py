@@ -143,9 +143,7 @@ def append_events(
     connection = session.connection()
     if connection.get_execution_options().get("archiver_read_only"):
         raise ValueError("events are appended in a read-write session (archive.session())")
-    if connection.dialect.name == "postgresql" and not session.info.get(_LOCKED):
-        session.flush()  # this transaction's own row locks before the log's, never after
-        take_event_lock(session)
+    take_event_lock(session)
     when = (at or utcnow()).astimezone(UTC)
     seq, prev = head(session)
     events: list[Event] = []
@@ -178,8 +176,10 @@ def append_events(
 
 
 def take_event_lock(session: Session) -> None:
-    """On PostgreSQL, the lock that serialises appends to the log, held to commit."""
+    """On PostgreSQL, the lock that serialises appends to the log, held to commit; the
+    transaction's own row changes are written first, so their locks come before it."""
     if session.get_bind().dialect.name == "postgresql" and not session.info.get(_LOCKED):
+        session.flush()
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": EVENT_LOCK})
         session.info[_LOCKED] = True
 
@@ -208,7 +208,6 @@ def logged_session(archive: Archive) -> Iterator[Session]:
         take_event_lock(session)
         yield session
         appended = bool(session.info.pop(_APPENDED, False))
-        session.info.pop(_LOCKED, None)
     if appended:
         try:
             flush_log(archive)

@@ -29,10 +29,9 @@ from archiver.web.media import archive_of, valid_sha256
 from archiver.web.security import ReadAccess, WriteAccess
 from archiver.web.uploads import receive_upload
 from archiver.web.views import (
-    SEARCH_FIELDS,
     Limit,
     Offset,
-    check_parameters,
+    check_search_parameters,
     media_detail,
     search_query,
     search_results,
@@ -63,8 +62,7 @@ def api_search(
 ) -> JSONResponse:
     """Stored files by hash (8+ hex prefix), capture date, platform upload date, page,
     words; newest capture first. The objects of ``archiver search --json``."""
-    given = (name for name, _ in request.query_params.multi_items())
-    check_parameters(given, (*SEARCH_FIELDS, "limit"))
+    check_search_parameters(request.query_params)
     query = search_query(
         sha256=sha256,
         md5=md5,

@@ -246,11 +246,11 @@ def page_version(sha256: str, archive: ArchiveDep, download: bool = False) -> Re
     ``preconnect``) and its ``<base>`` reach the sites it names, and tell them who
     reads it."""
     path, headers = _page_version(archive, sha256)  # a page is at most max_page_size
-    if download:
-        return _stored(path, "application/octet-stream", f'attachment; filename="{sha256}.html"')
     try:
-        text = decode_page(path.read_bytes(), charset_of(headers))
+        text = None if download else decode_page(path.read_bytes(), charset_of(headers))
     except ExtractError:  # not text at all: the bytes are what there is
+        text = None
+    if text is None:
         return _stored(path, "application/octet-stream", f'attachment; filename="{sha256}.html"')
     return Response(
         text,

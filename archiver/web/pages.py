@@ -37,7 +37,7 @@ from archiver.web.views import (
     MAX_LIMIT,
     SEARCH_FIELDS,
     Offset,
-    check_parameters,
+    check_search_parameters,
     duplicate_groups,
     editors_report,
     matching_sighting,
@@ -125,9 +125,7 @@ def search_page(request: Request, archive: ArchiveDep) -> HTMLResponse:
     limit_text = request.query_params.get("limit", "").strip()
     error, results, status, limit = None, [], 200, UI_LIMIT
     try:
-        check_parameters(
-            (name for name, _ in request.query_params.multi_items()), (*SEARCH_FIELDS, "limit")
-        )
+        check_search_parameters(request.query_params)
         if limit_text and not re.fullmatch(r"[0-9]{1,7}", limit_text):
             raise QueryError(f"limit: not a number: {limit_text[:20]!r}")
         limit = int(limit_text) if limit_text else UI_LIMIT

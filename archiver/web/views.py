@@ -9,13 +9,14 @@ beyond the session, so templates can never trigger a lazy load.
 from __future__ import annotations
 
 import html
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import Query
 from sqlalchemy import Row, select
 from sqlalchemy.orm import Session, selectinload
+from starlette.datastructures import QueryParams
 
 from archiver.duplicates import group_of, list_groups, sidecar_section
 from archiver.extract.urls import url_spellings
@@ -35,12 +36,13 @@ Offset = Annotated[int, Query(ge=0, le=10**9)]
 SEARCH_FIELDS = ("sha256", "md5", "since", "until", "upload_since", "upload_until", "page", "text")
 
 
-def check_parameters(given: Iterable[str], known: Collection[str]) -> None:
-    """QueryError for a parameter that is not one of ``known``, or one given twice: a
-    misspelt filter (``sha=…``, ``q=…``) was ignored, so every file matched, and of two
-    ``sha256`` one was dropped without a word."""
+def check_search_parameters(params: QueryParams) -> None:
+    """QueryError for a search parameter that is not a filter or ``limit``, or one
+    given twice: a misspelt filter (``sha=…``, ``q=…``) was ignored, so every file
+    matched, and of two ``sha256`` one was dropped without a word."""
+    known = (*SEARCH_FIELDS, "limit")
     seen: set[str] = set()
-    for name in given:
+    for name, _ in params.multi_items():
         if name not in known:
             raise QueryError(f"unknown parameter {name!r}; known: {', '.join(known)}")
         if name in seen:
