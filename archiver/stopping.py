@@ -46,12 +46,29 @@ class StopFlag(threading.Event):
 
 @contextlib.contextmanager
 def signals_held() -> Iterator[None]:
-    """Hold Ctrl-C and SIGTERM back from this thread until the block has run: a step
-    that must happen whole or not at all (a commit and what depends on it) is not cut
-    in two; a signal sent meanwhile arrives as soon as it ends."""
-    held = {signal.SIGINT, signal.SIGTERM}
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    """Hold Ctrl-C and SIGTERM back until the block has run: a step that must happen
+    whole or not at all (a commit and what depends on it) is not cut in two; a signal
+    sent meanwhile is raised again as soon as it ends.
+
+    The handlers are swapped, not the thread's signal mask: with the main thread's
+    mask blocking them the kernel hands the signal to another thread, and CPython 3.11
+    then runs the Python handler only at some later, unrelated point. Handlers run in
+    the main thread only, so elsewhere there is nothing to hold.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+
+    def hold(signum: int, frame: object) -> None:
+        received.append(signum)
+
+    previous = {signum: signal.signal(signum, hold) for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        # signal.signal() first runs the handlers of signals still pending: `hold`'s
+        for held, handler in previous.items():
+            signal.signal(held, handler)
+        for signum in dict.fromkeys(received):
+            signal.raise_signal(signum)

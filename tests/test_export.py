@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import zipfile
 from pathlib import Path
@@ -35,6 +36,7 @@ from archiver.integrity.fixity import verify_archive
 from archiver.integrity.repair import rewrite_sidecars
 from archiver.integrity.timestamp import timestamp_head
 from archiver.search import SearchQuery
+from archiver.stopping import signals_held
 
 BLOG = """<!doctype html><html><head><title>Syria Daily, Sept 28</title></head><body><article>
 <h1>Syria Daily, Sept 28</h1>
@@ -276,6 +278,35 @@ def test_a_signal_once_the_bag_is_recorded_keeps_it(
     with sqlite_archive.read_session() as session:
         (entry,) = session.scalars(select(Event.payload).where(Event.type == "export"))
     assert entry["bag"] == "bag"
+
+
+def test_a_held_signal_arrives_as_the_block_ends_while_other_threads_run() -> None:
+    """With the signals blocked in the main thread's mask, the kernel gave them to
+    another thread and Python ran the handler at some later point: the export had
+    returned and the command carried on (one run in five, with two busy threads)."""
+    done = threading.Event()
+
+    def busy() -> None:
+        while not done.is_set():
+            pass
+
+    threads = [threading.Thread(target=busy) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    arrived: list[int] = []
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: arrived.append(signum))
+    try:
+        for _ in range(100):
+            arrived.clear()
+            with signals_held():
+                os.kill(os.getpid(), signal.SIGTERM)
+                assert arrived == []
+            assert arrived == [signal.SIGTERM]
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        done.set()
+        for thread in threads:
+            thread.join()
 
 
 def test_a_corrupt_original_is_never_exported(
