@@ -841,8 +841,8 @@ class Capturer:
             ) from None
 
     def _post_reader(self, embed: Embed) -> PostReader | None:
-        """How to read a post's photos (X, Telegram, Reddit, Instagram, TikTok, Bluesky)
-        or files (Mastodon), which yt-dlp leaves out."""
+        """How to read a post's photos (X, Telegram, Reddit, Instagram, TikTok, Bluesky,
+        Imgur) or files (Mastodon, Imgur), which yt-dlp leaves out."""
         settings = self.archive.config.posts
         return post_reader(embed.platform, embed.url, settings) if settings.photos else None
 

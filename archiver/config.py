@@ -184,8 +184,8 @@ class YtdlpConfig(_Section):
 
 
 class PostsConfig(_Section):
-    """X, Telegram, Reddit, Instagram, TikTok, Threads and Bluesky posts' photos, which
-    yt-dlp leaves out (see ``archiver.fetch.posts``)."""
+    """X, Telegram, Reddit, Instagram, TikTok, Threads, Bluesky and Imgur posts' photos,
+    which yt-dlp leaves out (see ``archiver.fetch.posts``)."""
 
     photos: bool = True
     x_syndication_url: str = "https://cdn.syndication.twimg.com/tweet-result"
@@ -196,6 +196,9 @@ class PostsConfig(_Section):
     threads_url: str = "https://www.threads.com"
     bluesky_url: str = "https://public.api.bsky.app"
     plc_url: str = "https://plc.directory"  # where Bluesky accounts' data servers are named
+    imgur_url: str = "https://api.imgur.com"
+    # the client id Imgur's own web app sends with each request (yt-dlp sends it too)
+    imgur_client_id: str = Field(default="546c25a59c58ad7", pattern=r"^[A-Za-z0-9]{1,64}$")
 
     @field_validator(
         "x_syndication_url",
@@ -206,6 +209,7 @@ class PostsConfig(_Section):
         "threads_url",
         "bluesky_url",
         "plc_url",
+        "imgur_url",
     )
     @classmethod
     def _http(cls, value: str) -> str:

@@ -63,6 +63,7 @@ def test_relative_storage_root_is_relative_to_the_config_file(config_file: Path)
         ("[download]\nconcurrency = 4.0\n", "download.concurrency: Input should be a valid"),
         ("[liveness]\njitter = '0.2'\n", "liveness.jitter: Input should be a valid number"),
         ("[timestamp]\ntsa_url = 'tsa.example'\n", "timestamp.tsa_url: not an http(s) URL"),
+        ("[posts]\nimgur_client_id = 'a b'\n", "posts.imgur_client_id: String should match"),
         ("[liveness]\nwebhook_url = 'ftp://x.example/'\n", "liveness.webhook_url: not an http"),
         # a header without a colon was accepted and never sent
         ("[liveness]\nwebhook_header = 'Bearer abc'\n", "liveness.webhook_header: not a header"),

@@ -587,6 +587,19 @@ def test_pixels_icons_ads_widgets_and_plain_links_are_not_media(img: str) -> Non
          '//bsky.app/profile/kyivindependent.bsky.social/post/3l6oveex3ii2l?ref_src=embed">Oct'
          "ober 14</a></blockquote>", "https://bsky.app/profile/kyivindependent.bsky.social/post/"
          "3l6oveex3ii2l", "platform", "blockquote"),
+        # Imgur's snippet names the post or album in data-id, its link the same; the frame
+        # its script puts in place
+        ('<blockquote class="imgur-embed-pub" lang="en" data-id="a/Qx7pLm2" data-context="false">'
+         '<a href="//imgur.com/a/Qx7pLm2">Shelling of the market</a></blockquote><script async '
+         'src="//s.imgur.com/min/embed.js" charset="utf-8"></script>',
+         "https://imgur.com/a/Qx7pLm2", "platform", "blockquote"),
+        ('<blockquote class="imgur-embed-pub" lang="en"><a href="https://imgur.com/user/aleppo">'
+         'aleppo</a> <a href="https://imgur.com/A61SaA1">View post on imgur.com</a></blockquote>',
+         "https://imgur.com/A61SaA1", "platform", "blockquote"),
+        ('<iframe allowfullscreen="true" class="imgur-embed-iframe-pub imgur-embed-iframe-pub-a-'
+         'Qx7pLm2-false-540" scrolling="no" src="https://imgur.com/a/Qx7pLm2/embed?pub=true&amp;'
+         'ref=https%3A%2F%2Fnews.example%2Flive&amp;w=540" id="imgur-embed-iframe-pub-a-Qx7pLm2">'
+         "</iframe>", "https://imgur.com/a/Qx7pLm2", "platform", "iframe"),
         ('<div class="fb-video" data-href="https://www.facebook.com/110brigade/videos/1234567/">'
          "</div>", "https://www.facebook.com/110brigade/videos/1234567/", "platform", "xfbml"),
         ('<script async src="https://telegram.org/js/telegram-widget.js?22" '

@@ -18,6 +18,7 @@ from support import (
     FixtureServer,
     MediaSet,
     bluesky,
+    imgur,
     instagram,
     mastodon,
     reddit,
@@ -139,6 +140,7 @@ def posts_config(root: Path, server: FixtureServer) -> Config:
         threads_url=server.url(),
         bluesky_url=server.url(),
         plc_url=server.url("/plc"),
+        imgur_url=server.url(),
     )
     return base.model_copy(
         update={
@@ -1366,3 +1368,64 @@ def test_a_post_in_a_subreddit_closed_to_us_is_gone_not_failed(
     server.add_status(REDDIT_JSON, 403, answer, headers={"Content-Type": "application/json"})
     item = capture(posts_config(tmp_path / "storage", server), server, reddit.EMBED)
     assert item.status == status and reason in str(item.reason), item.reason
+
+
+# ---- Imgur ------------------------------------------------------------------------------
+
+
+def test_an_imgur_album_is_archived_with_its_photos_and_videos(
+    tmp_path: Path, server: FixtureServer, media: MediaSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """yt-dlp takes an Imgur album's videos only ("Maybe a plain image?" for each
+    photo): the API lists both, and Imgur serves them as uploaded."""
+    monkeypatch.setenv("FAKE_YTDLP_MODE", "crash")  # yt-dlp is not asked
+    server.add_file("/i/Rk2pQ7a.jpeg", media.photo_a)
+    server.add_file("/i/Vd9sT1b.mp4", media.clip_a)
+    data = imgur.post(
+        imgur.ALBUM_ID,
+        [
+            imgur.medium("image", server.url("/i/Rk2pQ7a.jpeg"), "Rk2pQ7a", "image/jpeg"),
+            imgur.medium("video", server.url("/i/Vd9sT1b.mp4"), "Vd9sT1b", "video/mp4", "Smoke"),
+        ],
+        album=True,
+    )
+    body = imgur.answer(data)
+    server.add_bytes(f"/post/v1/albums/{imgur.ALBUM_ID}", body, "application/json")
+    config = posts_config(tmp_path / "storage", server)
+    item = capture(config, server, imgur.embed_blockquote(f"a/{imgur.ALBUM_ID}"))
+
+    assert item.status == "stored", item.reason
+    assert item.url == f"https://imgur.com/a/{imgur.ALBUM_ID}"
+    assert [f.sha256 for f in item.files] == [sha256_of(media.photo_a), sha256_of(media.clip_a)]
+    asked = next(r.path for r in server.requests if r.path.startswith("/post/v1/"))
+    assert parse_qs(urlsplit(asked).query) == {
+        "client_id": ["546c25a59c58ad7"],
+        "include": ["media,account"],
+    }
+    assert_kept_with_post(
+        config,
+        item.files[0].path,
+        body,
+        "UPDATE 1800 GMT",
+        extractor="Imgur",
+        id=imgur.ALBUM_ID,
+        uploader=imgur.USER,
+        upload_date="2024-10-21",
+        title="Shelling of the market this morning\n\nSmoke",
+        metadata_uploader_id=imgur.USER,
+    )
+
+
+def test_a_deleted_imgur_post_is_gone_and_a_strange_answer_retried(
+    tmp_path: Path, server: FixtureServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_YTDLP_MODE", "crash")
+    path = f"/post/v1/media/{imgur.POST_ID}"
+    config = posts_config(tmp_path / "storage", server)
+    server.add_status(path, 404, b'{"errors":[{"code":"404","status":"Not Found"}]}')
+    item = capture(config, server, imgur.embed_blockquote(imgur.POST_ID))
+    assert item.status == "gone" and "HTTP 404" in str(item.reason), item.reason
+
+    server.add_bytes(path, b"<html><body>Over capacity</body></html>", "text/html")
+    item = capture(config, server, imgur.embed_blockquote(imgur.POST_ID))
+    assert item.status == "failed" and "did not answer with post" in str(item.reason)

@@ -22,6 +22,7 @@ from support import (
     RequestHandler,
     bluesky,
     closed_port,
+    imgur,
     instagram,
     mastodon,
     reddit,
@@ -682,6 +683,10 @@ def test_telegram_posts_are_checked_on_their_widget_page(
 REDDIT_PHOTO = reddit.post_data(
     post_hint="image", url_overridden_by_dest="https://i.redd.it/a8.jpg"
 )
+IMGUR_VIDEO = imgur.post(
+    imgur.POST_ID,
+    [imgur.medium("video", f"https://i.imgur.com/{imgur.POST_ID}.mp4", imgur.POST_ID, "video/mp4")],
+)
 INSTAGRAM_PHOTO = instagram.shortcode_media("GraphImage", "https://scontent.cdninstagram.com/a.jpg")
 
 
@@ -704,6 +709,8 @@ INSTAGRAM_PHOTO = instagram.shortcode_media("GraphImage", "https://scontent.cdni
         ("bluesky", b'{"posts": []}', "gone", "Bluesky: the post was not found"),
         ("mastodon", mastodon.answer(mastodon.status("", [])), "live", "is there (text)"),
         ("mastodon", None, "gone", "HTTP 404"),
+        ("imgur", imgur.answer(IMGUR_VIDEO), "live", "the post is there (a video)"),
+        ("imgur", None, "gone", "HTTP 404"),
     ],
 )
 def test_posts_are_checked_by_what_their_platforms_widgets_read(
@@ -714,12 +721,14 @@ def test_posts_are_checked_by_what_their_platforms_widgets_read(
     status: str,
     reason: str,
 ) -> None:
-    """yt-dlp sees videos only: to it a photo post looks deleted, or unsupported."""
+    """yt-dlp sees videos only: to it a photo post looks deleted, or unsupported (and
+    Imgur's videos are files, not a video for yt-dlp: still "a video")."""
     posts = PostsConfig(
         reddit_url=server.url(),
         instagram_url=server.url(),
         threads_url=server.url(),
         bluesky_url=server.url(),
+        imgur_url=server.url(),
     )
     url, path, probe = {
         "reddit": (
@@ -738,6 +747,11 @@ def test_posts_are_checked_by_what_their_platforms_widgets_read(
             server.url(f"/@{mastodon.USER}/{mastodon.STATUS_ID}"),
             f"/api/v1/statuses/{mastodon.STATUS_ID}",
             "mastodon-api",
+        ),
+        "imgur": (
+            f"https://imgur.com/{imgur.POST_ID}",
+            f"/post/v1/media/{imgur.POST_ID}",
+            "imgur-api",
         ),
     }[platform]
     if answer is None:

@@ -131,6 +131,15 @@ PLATFORM_CASES = [
     ("https://embed.bsky.app/embed/did:plc:ewvi7nxzyoun6zhxrhs64oiz/app.bsky.feed.post/"
      "3l6oveex3ii2l", "https://bsky.app/profile/did:plc:ewvi7nxzyoun6zhxrhs64oiz/post/"
      "3l6oveex3ii2l", "bluesky", None),
+    # Imgur: a post, an album's embed frame, a gallery post under a tag, title words
+    ("https://imgur.com/A61SaA1?utm_source=share", "https://imgur.com/A61SaA1", "imgur", None),
+    ("https://imgur.com/a/Qx7pLm2/embed?pub=true&ref=https%3A%2F%2Fnews.example%2Flive&w=540",
+     "https://imgur.com/a/Qx7pLm2", "imgur", None),
+    ("https://m.imgur.com/t/ukraine/Hk3vB9z", "https://imgur.com/gallery/Hk3vB9z", "imgur",
+     None),
+    ("https://imgur.com/gallery/shelling-of-the-market-this-morning-Hk3vB9z",
+     "https://imgur.com/gallery/Hk3vB9z", "imgur", None),
+    ("https://imgur.com/A61SaA1.gifv", "https://imgur.com/A61SaA1", "imgur", None),
 ]  # fmt: skip
 
 
@@ -173,6 +182,9 @@ def test_platform_urls_become_canonical_post_urls(
         ("https://example.social/@aleppo_watch/113331196497446434",
          NormalizedURL("https://example.social/@aleppo_watch/113331196497446434", None, "player",
                        None)),
+        # an Imgur post's file on i.imgur.com is a file
+        ("https://i.imgur.com/A61SaA1.jpeg",
+         NormalizedURL("https://i.imgur.com/A61SaA1.jpeg", None, "file", "image")),
         ("https://bsky.app/profile/did:plc:ewvi7nxzyoun6zhxrhs64oiz?ref_src=embed",
          NormalizedURL("https://bsky.app/profile/did:plc:ewvi7nxzyoun6zhxrhs64oiz", "bluesky",
                        "platform", None)),
@@ -384,8 +396,13 @@ def test_widget_frames_are_furniture(url: str, furniture: bool) -> None:
         "https://vk.com/aleppo_news",
         "https://connect.ok.ru/dk?st.cmd=WidgetSharePreview&st.shareUrl=x",
         "https://ok.ru/group/54321",
+        "https://imgur.com/user/aleppo_media",
+        "https://imgur.com/upload",
+        "https://imgur.com/privacy",
+        "https://imgur.com/",
     ],
 )
-def test_vk_and_ok_buttons_and_groups_are_not_media(url: str) -> None:
-    """Only their videos are: share buttons, comment widgets and group pages are not."""
+def test_platform_buttons_groups_and_site_pages_are_not_media(url: str) -> None:
+    """Only their videos are: share buttons, comment widgets and group pages are not;
+    nor are Imgur's user and site pages."""
     assert link_embed(url, "iframe", allow_player=True) is None

@@ -647,7 +647,7 @@ class _ContentWalker:
         return self._base_platform is not None
 
     def _blockquote(self, node: Element) -> bool | None:
-        """Tweet, Instagram, Threads, TikTok, Reddit, Bluesky and Mastodon embed
+        """Tweet, Instagram, Threads, TikTok, Reddit, Bluesky, Mastodon and Imgur embed
         blockquotes; their quoted text is metadata, not context. Ordinary quotes are
         read as text."""
         classes = _classes(node)
@@ -671,6 +671,11 @@ class _ContentWalker:
             url = resolve_url(attr(node, "data-text-post-permalink"), self._base)
             if url is None or platform_post(url) is None:
                 url = next(iter(self._post_links(node, "threads")), None)
+        elif "imgur-embed-pub" in classes:  # data-id: "ID" for a post, "a/ID" for an album
+            data_id = attr(node, "data-id")
+            url = f"https://imgur.com/{data_id}" if data_id else None
+            if url is None or platform_post(url) is None:
+                url = next(iter(self._post_links(node, "imgur")), None)
         elif "tiktok-embed" in classes:
             url = resolve_url(attr(node, "cite"), self._base)
             video_id = attr(node, "data-video-id")

@@ -160,6 +160,8 @@ _PLATFORM_HOSTS: dict[str, str] = {
     # Threads (Meta): threads.net moved to threads.com; both spellings circulate
     "threads.net": "threads",
     "threads.com": "threads",
+    # Imgur: posts and albums; its i.imgur.com files are files
+    "imgur.com": "imgur",
 }
 _HOST_NOISE_PREFIXES = ("www.", "m.", "mobile.", "web.", "music.", "business.")
 
@@ -175,6 +177,14 @@ _TELEGRAM_CHANNEL = re.compile(r"[A-Za-z][A-Za-z0-9_]{2,}")
 _TWITTER_USER = re.compile(r"[A-Za-z0-9_]{1,50}")
 _TIKTOK_USER = re.compile(r"@[\w.-]*")
 _THREADS_USER = re.compile(r"[A-Za-z0-9._]{1,30}")
+# an Imgur post's id, after the title words newer links put before it (and before the
+# extension of ``imgur.com/ID.jpg``, which Imgur sends on to the post's file)
+_IMGUR_ID = re.compile(r"(?:[^/]+-)?([A-Za-z0-9]{5,7})(?:\.[A-Za-z0-9]{2,4})?")
+# site pages whose names look like post ids
+_IMGUR_PAGES = frozenset(
+    {"about", "account", "emerald", "memegen", "privacy", "random", "removal", "rules",
+     "search", "signin", "upload", "vidgif"}
+)  # fmt: skip
 _TELEGRAM_RESERVED = frozenset(
     {"s", "c", "joinchat", "addstickers", "addemoji", "share", "iv", "proxy", "socks"}
 )
@@ -848,6 +858,24 @@ def _threads(
     return None
 
 
+def _imgur(parts: SplitResult, segments: list[str], query: dict[str, str]) -> PlatformMatch | None:
+    """Imgur posts ``imgur.com/ID``, albums ``/a/ID`` and gallery posts ``/gallery/ID``
+    (also under ``/t/TAG/`` and ``/r/SUBREDDIT/``), with or without the title words
+    before the id and the embed frame's ``/embed``; users and site pages are not posts."""
+    if segments[-1:] == ["embed"]:
+        segments = segments[:-1]
+    if len(segments) == 1 and segments[0].lower() not in _IMGUR_PAGES:
+        kind, slug = "", segments[0]
+    elif len(segments) == 2 and segments[0] in ("a", "gallery"):
+        kind, slug = f"{segments[0]}/", segments[1]
+    elif len(segments) == 3 and segments[0] in ("t", "topic", "r"):
+        kind, slug = "gallery/", segments[2]
+    else:
+        return None
+    found = _IMGUR_ID.fullmatch(slug)
+    return (f"https://imgur.com/{kind}{found[1]}", None) if found else None
+
+
 # A Bluesky account is a DID (did:plc:…, did:web:…) or a handle (a domain name); a
 # post is its record key in app.bsky.feed.post (a 13-character TID, in practice).
 _BLUESKY_ACTOR = re.compile(r"did:(?:plc|web):[A-Za-z0-9._:%-]{1,200}|[A-Za-z0-9.-]{1,253}")
@@ -933,6 +961,7 @@ _MATCHERS: dict[str, _Matcher] = {
     "reddit": _reddit,
     "bluesky": _bluesky,
     "threads": _threads,
+    "imgur": _imgur,
 }
 
 

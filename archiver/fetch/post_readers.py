@@ -1,8 +1,8 @@
 """Where each platform's post is read, and how: one place for capture and liveness.
 
 X's syndication endpoint, Telegram's and Instagram's embed widget pages, Reddit's
-post JSON, TikTok's and Threads' post pages, Bluesky's public API and a Mastodon
-instance's API answer without an account (see `archiver.fetch.posts`).
+post JSON, TikTok's and Threads' post pages, Bluesky's and Imgur's public APIs and a
+Mastodon instance's API answer without an account (see `archiver.fetch.posts`).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from archiver.config import PostsConfig
 from archiver.errors import FetchError
 from archiver.fetch import (
     bluesky,
+    imgur,
     instagram,
     mastodon,
     reddit,
@@ -88,6 +89,13 @@ def post_reader(platform: str | None, url: str, settings: PostsConfig) -> PostRe
             lambda body: tiktok.parse_page(body, tiktok_id),
             "tiktok-page",
             editable=False,
+        )
+    if platform == "imgur" and (imgur_post := imgur.post_path(url)):
+        endpoint, post_id = imgur_post
+        return PostReader(
+            imgur.api_url(settings.imgur_url, settings.imgur_client_id, endpoint, post_id),
+            lambda body: imgur.parse_post(body, post_id),
+            "imgur-api",
         )
     if platform == "mastodon" and (status := mastodon.api_url(url)):
         api, status_id = status

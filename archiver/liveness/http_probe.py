@@ -229,7 +229,7 @@ def check_post(
         return CheckResult(status, str(exc)[:300], code, None, probe)
     if post.removed:
         return CheckResult("gone", post.removed[:300], code, None, probe)
-    shows = "photos" if post.photos else "a video" if post.has_video else "text"
+    shows = "photos" if post.photos else "a video" if post.has_video or post.files else "text"
     return CheckResult("live", f"HTTP {code}: the post is there ({shows})", code, None, probe)
 
 

@@ -12,7 +12,7 @@ How each kind of embed is probed:
 
 - ``file``: HEAD, then a ranged GET of the first KB when HEAD is not conclusive
   (see :mod:`archiver.liveness.http_probe`);
-- ``platform``: a Telegram, Reddit, Instagram, Threads, Bluesky or Mastodon post by
+- ``platform``: a Telegram, Reddit, Instagram, Threads, Bluesky, Mastodon or Imgur post by
   what the platform's embed widget (or the post's page, or its API) reads; the
   platform's oEmbed endpoint when it has one (YouTube, Vimeo, X, TikTok,
   Dailymotion); yt-dlp in metadata-only mode otherwise
@@ -49,7 +49,9 @@ YTDLP_TIMEOUT = 60.0  # a metadata probe takes seconds; a minute means something
 
 # Platforms whose posts are checked by what their embed widget reads: they have no
 # oEmbed that tells, and yt-dlp sees videos only (a photo post looks deleted to it).
-_READ_POSTS = frozenset({"telegram", "reddit", "instagram", "threads", "bluesky", "mastodon"})
+_READ_POSTS = frozenset(
+    {"telegram", "reddit", "instagram", "threads", "bluesky", "mastodon", "imgur"}
+)
 
 # Post URLs each oEmbed endpoint understands (others go to yt-dlp: an oEmbed 404 for
 # a channel or a playlist would be a false "gone").
