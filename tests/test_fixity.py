@@ -319,17 +319,74 @@ def test_forged_provenance_in_a_sidecar_is_a_disagreement(
     index: a sidecar saying where, when and in what words the file was found could be
     rewritten and verify said all was well."""
     sidecar = build(sqlite_archive, server, media)["photo_a"].parent / "provenance.json"
+    assert_forgery_found(sqlite_archive, sidecar, forge, named)
+
+
+def assert_forgery_found(archive: Archive, sidecar: Path, forge: Any, named: str) -> None:
+    """``forge`` changed the sidecar, and verify reports that alone, naming ``named``."""
     document = json.loads(sidecar.read_text())
     forge(document)
     sidecar.write_text(json.dumps(document))
 
-    (problem,) = verify_archive(sqlite_archive).problems
+    (problem,) = verify_archive(archive).problems
 
     assert (problem.kind, problem.path, problem.detail.split(":")[0]) == (
         "disagreement",
         str(sidecar),
         named,
     )
+
+
+def _with_platform(archive: Archive, photo: Path) -> Path:
+    """The photo's file given a platform's facts in the index, as yt-dlp gives them,
+    and its sidecar written again from there; the sidecar."""
+    with archive.session() as session:
+        stored = session.scalars(select(Media).where(Media.sha256 == photo.parent.name)).one()
+        stored.platform_extractor, stored.platform_id = "Youtube", "abc123XYZ_0"
+        stored.platform_uploaded_at = datetime(2013, 9, 28, 18, 0, tzinfo=UTC)
+        stored.platform_metadata = {"description": "Fighters near the Citadel", "duration": 2}
+        media_id = stored.id
+    Capturer(archive).rewrite_sidecar(media_id)
+    return photo.parent / "provenance.json"
+
+
+@pytest.mark.parametrize(
+    ("forge", "named"),
+    [
+        (lambda d: d["sightings"][0]["acquisition"]["response_headers"].update(
+            {"last-modified": "Tue, 15 Mar 2011 09:00:00 GMT"}), "sightings"),
+        (lambda d: d["sightings"][0]["acquisition"].update(reused_from={
+            "page_url": "https://example.org/first", "embed_url": "https://example.org/a.jpg",
+            "first_seen_at": "2011-03-15T09:00:00.000Z"}), "sightings"),
+        (lambda d: d["platform"]["metadata"].update(description="Filmed in 2011"), "platform"),
+        (lambda d: d["platform"].update(uploaded_at="2011-03-15T09:00:00.000Z"), "platform"),
+        (lambda d: d["sightings"][0].update(witness="Abu Ahmad"), "keys archiver does not write"),
+        (lambda d: d["file"].update(original_name="citadel.jpg"), "keys archiver does not write"),
+    ],
+    ids=["response headers", "shared download", "platform metadata", "upload moment",
+         "a sighting's new key", "a file's new key"],
+)  # fmt: skip
+def test_forged_acquisition_and_platform_details_and_new_keys_are_a_disagreement(
+    sqlite_archive: Archive, server: FixtureServer, media: MediaSet, forge: Any, named: str
+) -> None:
+    """These passed verify and were exported as they stood: a sighting's response
+    headers and shared download, the platform's upload moment and metadata, and keys
+    archiver never writes, which nothing in the index could vouch for."""
+    sidecar = _with_platform(sqlite_archive, build(sqlite_archive, server, media)["photo_a"])
+    assert verify_archive(sqlite_archive).ok
+    assert_forgery_found(sqlite_archive, sidecar, forge, named)
+
+
+def test_a_sidecar_from_before_the_upload_moment_was_kept_still_verifies(
+    sqlite_archive: Archive, server: FixtureServer, media: MediaSet
+) -> None:
+    """Sidecars written before migration 0010 have no ``uploaded_at``; the migration
+    filled the index's from the metadata without writing them again."""
+    sidecar = _with_platform(sqlite_archive, build(sqlite_archive, server, media)["photo_a"])
+    document = json.loads(sidecar.read_text())
+    del document["platform"]["uploaded_at"]
+    sidecar.write_text(json.dumps(document))
+    assert verify_archive(sqlite_archive).ok
 
 
 @pytest.mark.parametrize(

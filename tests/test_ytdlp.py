@@ -28,6 +28,7 @@ from archiver.errors import FetchError
 from archiver.fetch.ytdlp import Ytdlp, error_line, is_permanent, is_removed, run_bounded
 from archiver.index.models import CaptureJob
 from archiver.integrity.eventlog import log_path
+from archiver.integrity.fixity import verify_archive
 from archiver.search import SearchQuery, search
 
 FAKE = Path(__file__).parent / "fixtures" / "fake_ytdlp.py"
@@ -126,6 +127,8 @@ def test_a_video_archived_through_another_page_this_week_is_not_downloaded_again
     }
     assert second["acquisition"] == {**first["acquisition"], "reused_from": shared}
     assert events[-1]["type"] == "sighting" and events[-1]["payload"]["reused_from"] == shared
+    with Archive.open(config) as archive:  # the shared download is the index's too
+        assert verify_archive(archive).ok
 
     every_time = config.download.model_copy(update={"reuse_within": 0.0})
     with Archive.open(config.model_copy(update={"download": every_time})) as archive:

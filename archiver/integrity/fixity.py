@@ -57,7 +57,13 @@ from archiver.integrity.eventlog import (
 from archiver.integrity.readers import default_workers, run_parallel, sha256_file
 from archiver.jsontext import printable
 from archiver.store.layout import SIDECAR, Layout, pid_alive
-from archiver.store.sidecar import PAGE_SCHEMA, SCHEMA, companion_names, read_sidecar
+from archiver.store.sidecar import (
+    PAGE_SCHEMA,
+    SCHEMA,
+    companion_names,
+    read_sidecar,
+    unknown_keys,
+)
 
 Kind = Literal["missing", "corrupt", "orphan", "disagreement", "chain"]
 KINDS: tuple[Kind, ...] = ("missing", "corrupt", "orphan", "disagreement", "chain")
@@ -211,6 +217,9 @@ class _Original:
     # extractor, id, title, uploader and upload date
     platform: tuple[str | None, ...] = (None, None, None, None, None)
     provenance: str | None = None  # `facts_digest` of its sightings
+    # the platform's upload moment and a digest of its metadata (`_platform_details`)
+    uploaded_at: str | None = None
+    platform_metadata: str | None = None
 
 
 @dataclass(frozen=True)
@@ -422,6 +431,8 @@ def _load(
         Media.platform_title,
         Media.platform_uploader,
         Media.platform_upload_date,
+        Media.platform_uploaded_at,
+        Media.platform_metadata,
     )
     page_query = select(
         PageSnapshot.sha256, PageSnapshot.size_bytes, PageSnapshot.path, func.count()
@@ -453,6 +464,8 @@ def _load(
                         first_captured_at=iso(row[8]),
                         platform=platform if row[9] else _NO_PLATFORM,
                         provenance=provenance,
+                        uploaded_at=iso(row[14]) if row[9] else None,
+                        platform_metadata=_metadata_digest(row[15] or {}) if row[9] else None,
                     )
                 )
             served = _served_digests(session, scope)
@@ -488,6 +501,7 @@ _SIGHTING_FACTS = (
     "page_url", "update", "context", "embed_url", "embed_original_url", "media_url",
     "first_seen_at", "acquisition.tool", "found_in", "posted_at", "last_seen_at",
     "acquisition.tool_version", "acquisition.archiver_version", "acquisition.http_status",
+    "acquisition.response_headers", "acquisition.reused_from",
 )  # fmt: skip
 _PLATFORM_FACTS = ("extractor", "id", "title", "uploader", "upload_date")
 _NO_PLATFORM: tuple[None, ...] = (None,) * len(_PLATFORM_FACTS)
@@ -497,7 +511,7 @@ def facts_digest(rows: Iterable[Iterable[object]]) -> str:
     """One digest of rows of facts, in any order: a file's sightings (`_SIGHTING_FACTS`:
     where, in which update, with what context, through which address, by which tool
     and since when it was seen), or the pages that served a version (`_SERVED_FACTS`)."""
-    lines = sorted(json.dumps(list(row), ensure_ascii=False) for row in rows)
+    lines = sorted(json.dumps(list(row), ensure_ascii=False, sort_keys=True) for row in rows)
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
 
@@ -506,22 +520,26 @@ _UNSEEN = (0, facts_digest([]))
 
 
 def _digests_by_first(
-    session: Session, query: Executable, facts: Callable[[Any], list[object]]
+    session: Session, query: Executable, facts: Callable[[list[Any]], list[list[object]]]
 ) -> dict[Any, tuple[int, str]]:
-    """How many of ``query``'s rows there are and the `facts_digest` of their
-    ``facts``, by their first column (the query orders by it)."""
+    """How many of ``query``'s rows there are and the `facts_digest` of the ``facts``
+    of each group of rows, by their first column (the query orders by it)."""
     digests: dict[Any, tuple[int, str]] = {}
     for key, group in itertools.groupby(session.execute(query), key=lambda row: row[0]):
-        rows = [facts(row) for row in group]
-        digests[key] = (len(rows), facts_digest(rows))
+        rows = list(group)
+        digests[key] = (len(rows), facts_digest(facts(rows)))
     return digests
 
 
 def _sighting_facts(session: Session, media_ids: Select[Any]) -> dict[int, tuple[int, str]]:
     """Each file's number of sightings in the index and their `facts_digest`, for the
-    files ``media_ids`` selects."""
+    files ``media_ids`` selects: the facts of `_SIGHTING_FACTS`, as the sidecar writes
+    them (a shared download as the page, address and time of the file's sighting
+    whose download it shares)."""
     query = sighting_rows(
         Sighting.media_id,
+        Sighting.id,
+        Sighting.reused_from_id,
         Page.url,
         Embed.update_label,
         Embed.context,
@@ -536,15 +554,24 @@ def _sighting_facts(session: Session, media_ids: Select[Any]) -> dict[int, tuple
         Sighting.tool_version,
         Sighting.archiver_version,
         Sighting.http_status,
+        Sighting.response_headers,
     )
     query = query.where(Sighting.media_id.in_(media_ids)).order_by(Sighting.media_id)
-    return _digests_by_first(
-        session,
-        query,
-        lambda row: [
-            *row[1:7], iso(row[7]), row[8], row[9], iso(row[10]), iso(row[11]), *row[12:15]
-        ],
-    )  # fmt: skip
+
+    def facts(rows: list[Any]) -> list[list[object]]:
+        shared = {
+            row[1]: {"page_url": row[3], "embed_url": row[6], "first_seen_at": iso(row[9])}
+            for row in rows
+        }
+        return [
+            [
+                *row[3:9], iso(row[9]), row[10], row[11], iso(row[12]), iso(row[13]),
+                *row[14:18], shared.get(row[2] or 0),
+            ]
+            for row in rows
+        ]  # fmt: skip
+
+    return _digests_by_first(session, query, facts)
 
 
 #: What each page that served a version says in its sidecar and the index alike (its
@@ -566,7 +593,9 @@ def _served_digests(session: Session, scope: _Scope) -> dict[str, str]:
         .join(Page, Page.id == PageSnapshot.page_id)
         .order_by(PageSnapshot.sha256)
     )
-    digests = _digests_by_first(session, query, lambda row: [*row[1:4], iso(row[4])])
+    digests = _digests_by_first(
+        session, query, lambda rows: [[*row[1:4], iso(row[4])] for row in rows]
+    )
     return {sha256: digest for sha256, (_, digest) in digests.items()}
 
 
@@ -692,6 +721,10 @@ def _check_original(layout: Layout, known: _Original, *, rehash: bool = True) ->
                     "in the sidecar is not the database's"
                 )
                 problems.append(Problem("disagreement", known.sha256, str(sidecar), detail))
+        problems += _platform_details(known, sidecar, document)
+        if unknown := unknown_keys(document):
+            detail = f"keys archiver does not write: {', '.join(unknown)}"
+            problems.append(Problem("disagreement", known.sha256, str(sidecar), detail[:500]))
     if known.companions is not None:
         found, companions, read = _check_recorded_companions(
             known.sha256, known.companions, directory, document, rehash
@@ -716,6 +749,29 @@ def _platform_of(document: dict[str, Any]) -> tuple[object, ...]:
     if not isinstance(platform, dict):
         return _NO_PLATFORM if platform is None else (platform,) * len(_PLATFORM_FACTS)
     return tuple(platform.get(fact) for fact in _PLATFORM_FACTS)
+
+
+def _metadata_digest(metadata: object) -> str:
+    """A platform's metadata, in short: a dict read from JSON, in any key order."""
+    encoded = json.dumps(metadata, ensure_ascii=False, sort_keys=True)
+    return hashlib.sha256(encoded.encode()).hexdigest()
+
+
+def _platform_details(known: _Original, sidecar: Path, document: dict[str, Any]) -> list[Problem]:
+    """The platform's upload moment and metadata in the sidecar against the index's.
+    A sidecar written before the moment was kept (migration 0010) has no
+    ``uploaded_at`` at all: only a sidecar that names one is held to it."""
+    platform = document.get("platform")
+    if not isinstance(platform, dict) or known.platform_metadata is None:
+        return []  # no platform on either side, or not the same: `platform` says so
+    uploaded_at = platform.get("uploaded_at", known.uploaded_at)
+    if (
+        _metadata_digest(platform.get("metadata")) == known.platform_metadata
+        and uploaded_at == known.uploaded_at
+    ):
+        return []
+    detail = "platform: its upload moment or metadata in the sidecar is not the database's"
+    return [Problem("disagreement", known.sha256, str(sidecar), detail)]
 
 
 def _listed(

@@ -250,3 +250,47 @@ def companion_names(document: dict[str, Any]) -> list[object]:
     if not isinstance(listed, list):
         raise ValueError(f"companion_files is not a list but {type(listed).__name__}")
     return listed
+
+
+#: The keys `media_document` writes, at each level of the document.
+_MEDIA_KEYS: dict[str, frozenset[str]] = {
+    "": frozenset(
+        {"schema", "schema_version", "file", "first_captured_at", "platform", "sightings",
+         "companion_files", "companion_digests", "written_at", "written_by", "near_duplicates"}
+    ),
+    "file": frozenset({"name", "sha256", "md5", "size_bytes", "mime_type", "media_type"}),
+    "platform": frozenset(
+        {"extractor", "id", "title", "uploader", "upload_date", "uploaded_at", "metadata"}
+    ),
+    "sightings[]": frozenset(
+        {"page_url", "page_title", "update", "context", "posted_at", "embed_url",
+         "embed_original_url", "found_in", "media_url", "first_seen_at", "last_seen_at",
+         "acquisition"}
+    ),
+    "sightings[].acquisition": frozenset(
+        {"tool", "tool_version", "archiver_version", "http_status", "response_headers",
+         "reused_from"}
+    ),
+    "sightings[].acquisition.reused_from": frozenset({"page_url", "embed_url", "first_seen_at"}),
+}  # fmt: skip
+
+
+def unknown_keys(document: dict[str, Any]) -> list[str]:
+    """The keys of a media sidecar that archiver does not write (dotted, sorted): what
+    no comparison with the index could vouch for."""
+    found: set[str] = set()
+    levels: list[tuple[str, object]] = [("", document)]
+    while levels:
+        where, value = levels.pop()
+        if not isinstance(value, dict):
+            continue
+        for key, inner in value.items():
+            name = f"{where}.{key}" if where else key
+            if key not in _MEDIA_KEYS[where]:
+                found.add(name)
+                continue
+            if name == "sightings" and isinstance(inner, list):
+                levels += [("sightings[]", each) for each in inner]
+            elif name in _MEDIA_KEYS:
+                levels.append((name, inner))
+    return sorted(found)
