@@ -7,6 +7,7 @@ import contextlib
 import signal
 import threading
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from archiver.errors import Interrupted
 
@@ -63,12 +64,36 @@ def signals_held() -> Iterator[None]:
     def hold(signum: int, frame: object) -> None:
         received.append(signum)
 
-    previous = {signum: signal.signal(signum, hold) for signum in (signal.SIGINT, signal.SIGTERM)}
+    previous: dict[int, Any] = {}
     try:
+        for held in _HELD:
+            previous[held] = signal.signal(held, hold)
         yield
     finally:
-        # signal.signal() first runs the handlers of signals still pending: `hold`'s
-        for held, handler in previous.items():
-            signal.signal(held, handler)
-        for signum in dict.fromkeys(received):
-            signal.raise_signal(signum)
+        first = _restore(previous)
+        for signum in dict.fromkeys(received):  # each handler runs; the first error wins
+            try:
+                signal.raise_signal(signum)
+            except BaseException as exc:
+                first = first or exc
+        if first is not None:
+            raise first
+
+
+_HELD = (signal.SIGINT, signal.SIGTERM)
+
+
+def _restore(previous: dict[int, Any]) -> BaseException | None:
+    """Put the handlers back, every one of them. ``signal.signal()`` first runs the
+    handlers of signals already pending: one put back a moment before can raise
+    (Ctrl-C's KeyboardInterrupt) before the next is in place, which is then tried
+    again. Returns the first such error, for the caller to raise."""
+    first: BaseException | None = None
+    for signum, handler in previous.items():
+        while True:
+            try:
+                signal.signal(signum, handler)
+                break
+            except BaseException as exc:
+                first = first or exc
+    return first

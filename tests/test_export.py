@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -11,6 +12,7 @@ import sys
 import threading
 import time
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -278,6 +280,87 @@ def test_a_signal_once_the_bag_is_recorded_keeps_it(
     with sqlite_archive.read_session() as session:
         (entry,) = session.scalars(select(Event.payload).where(Event.type == "export"))
     assert entry["bag"] == "bag"
+
+
+def test_a_signal_just_before_the_entry_is_recorded_takes_the_bag_with_it(
+    sqlite_archive: Archive,
+    server: FixtureServer,
+    media: MediaSet,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """SIGTERM after the bag was written and before the signals were held left the
+    bag in place with no entry in the log."""
+    build(sqlite_archive, server, media)
+    real = export_module.signals_held
+
+    @contextlib.contextmanager
+    def terminated_first() -> Iterator[None]:
+        os.kill(os.getpid(), signal.SIGTERM)
+        with real():
+            yield
+
+    monkeypatch.setattr(export_module, "signals_held", terminated_first)
+    previous = signal.signal(signal.SIGTERM, _exit_as_the_cli)
+    try:
+        with pytest.raises(SystemExit):
+            export_bag(sqlite_archive, SearchQuery.parse(), tmp_path / "bag")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert not (tmp_path / "bag").exists()
+    with sqlite_archive.read_session() as session:
+        assert not session.scalars(select(Event).where(Event.type == "export")).all()
+
+
+def _exit_as_the_cli(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def test_every_held_signal_is_raised_again_and_every_handler_put_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Ctrl-C and SIGTERM both held: SIGTERM's handler never ran. Ctrl-C arriving as
+    the handlers were put back raised before SIGTERM's was, which stayed swallowed."""
+    ran: list[str] = []
+
+    def on_int(signum: int, frame: object) -> None:
+        ran.append("INT")
+        raise KeyboardInterrupt
+
+    def on_term(signum: int, frame: object) -> None:
+        ran.append("TERM")
+
+    real_signal = signal.signal
+    pressed: list[bool] = []
+
+    def ctrl_c_as_it_is_put_back(signum: int, handler: Any) -> Any:
+        before = real_signal(signum, handler)
+        if handler is on_int and not pressed:
+            pressed.append(True)
+            os.kill(os.getpid(), signal.SIGINT)  # its handler raises here, at once
+        return before
+
+    previous = {signal.SIGINT: real_signal(signal.SIGINT, on_int)}
+    previous[signal.SIGTERM] = real_signal(signal.SIGTERM, on_term)
+    try:
+        with pytest.raises(KeyboardInterrupt), signals_held():
+            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGTERM)
+        assert ran == ["INT", "TERM"]
+
+        ran.clear()
+        monkeypatch.setattr(signal, "signal", ctrl_c_as_it_is_put_back)
+        with pytest.raises(KeyboardInterrupt), signals_held():
+            os.kill(os.getpid(), signal.SIGTERM)
+        monkeypatch.undo()
+        assert ran == ["INT", "TERM"]
+        assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == (
+            on_int,
+            on_term,
+        )
+    finally:
+        for signum, handler in previous.items():
+            real_signal(signum, handler)
 
 
 def test_a_held_signal_arrives_as_the_block_ends_while_other_threads_run() -> None:

@@ -134,22 +134,22 @@ def export_bag(
     _check_sidecars(archive, plan)
 
     existed = out.exists()
-    # a bag is whole and recorded in the log, or not there
+    # a bag is whole and recorded in the log, or not there: Ctrl-C or SIGTERM is held
+    # back while the entry is recorded, so once it is committed the bag stays (a signal
+    # then ends the command, after), and before, both go
+    recorded = False
     try:
-        report, payload = _write(archive, plan, description, out, target, existed, organization)
-    except BaseException as exc:
-        _discard(out, existed, target)
-        if isinstance(exc, OSError):  # the folder cannot be made: under a file, in /proc
-            raise ExportError(f"cannot write {printable(out)}: {exc.strerror or exc}") from None
-        raise
-    # Ctrl-C or SIGTERM held back while the entry is recorded: once it is committed the
-    # bag stays (a signal then ends the command, after), and before, both go
-    with signals_held():
         try:
+            report, payload = _write(archive, plan, description, out, target, existed, organization)
+        except OSError as exc:  # the folder cannot be made: under a file, in /proc
+            raise ExportError(f"cannot write {printable(out)}: {exc.strerror or exc}") from None
+        with signals_held():
             report.event_seq = record(archive, "export", payload).seq
-        except BaseException:
+            recorded = True
+    except BaseException:
+        if not recorded:
             _discard(out, existed, target)
-            raise
+        raise
     return report
 
 
