@@ -1376,8 +1376,9 @@ def test_a_post_in_a_subreddit_closed_to_us_is_gone_not_failed(
 def test_an_imgur_album_is_archived_with_its_photos_and_videos(
     tmp_path: Path, server: FixtureServer, media: MediaSet, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """yt-dlp takes an Imgur album's videos only ("Maybe a plain image?" for each
-    photo): the API lists both, and Imgur serves them as uploaded."""
+    """yt-dlp takes an Imgur album's videos only (its photos are left out, a photo post
+    "is not a video or animated image"): the API lists both, and Imgur serves them as
+    uploaded."""
     monkeypatch.setenv("FAKE_YTDLP_MODE", "crash")  # yt-dlp is not asked
     server.add_file("/i/Rk2pQ7a.jpeg", media.photo_a)
     server.add_file("/i/Vd9sT1b.mp4", media.clip_a)

@@ -767,6 +767,18 @@ def test_posts_are_checked_by_what_their_platforms_widgets_read(
     assert reason in result.reason
 
 
+def test_an_imgur_refusal_names_no_reason_and_says_nothing_of_the_post(
+    client: httpx.Client, server: FixtureServer
+) -> None:
+    """A bare 403 was "restricted": every Imgur post would turn dead the day the
+    client id is refused."""
+    server.add_status(f"/post/v1/media/{imgur.POST_ID}", 403, b'{"errors":[{"code":"403"}]}')
+    prober = Prober(client, None, posts=PostsConfig(imgur_url=server.url()))
+    result = prober.check(f"https://imgur.com/{imgur.POST_ID}", kind="platform", platform="imgur")
+    assert (result.status, result.probe) == ("error", "imgur-api")
+    assert "no reason given" in result.reason
+
+
 @pytest.mark.parametrize(
     ("answer", "status"),
     [
@@ -834,6 +846,7 @@ YTDLP_ANSWERS = [
     ("https://www.tiktok.com/@scout2015/video/7106594312292453675", "restricted", "You do not have permission to view this post"),
     ("https://www.tiktok.com/@scout2015/video/7106594312292453676", "error", "Your IP address is blocked"),
     ("https://www.dailymotion.com/video/x8j2k1z", "gone", "dailymotion said: Content deleted"),
+    ("https://imgur.com/gallery/Hk3vB9z", "live", "is not a video or animated image"),
 ]
 # fmt: on
 

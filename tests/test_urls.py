@@ -140,6 +140,8 @@ PLATFORM_CASES = [
     ("https://imgur.com/gallery/shelling-of-the-market-this-morning-Hk3vB9z",
      "https://imgur.com/gallery/Hk3vB9z", "imgur", None),
     ("https://imgur.com/A61SaA1.gifv", "https://imgur.com/A61SaA1", "imgur", None),
+    ("https://i.imgur.com/A61SaA1.gifv", "https://imgur.com/A61SaA1", "imgur", None),
+    ("https://imgur.com/a/Qx7pLm2/all", "https://imgur.com/a/Qx7pLm2", "imgur", None),
 ]  # fmt: skip
 
 
@@ -182,9 +184,11 @@ def test_platform_urls_become_canonical_post_urls(
         ("https://example.social/@aleppo_watch/113331196497446434",
          NormalizedURL("https://example.social/@aleppo_watch/113331196497446434", None, "player",
                        None)),
-        # an Imgur post's file on i.imgur.com is a file
+        # an Imgur post's file on either host is a file (a size-suffixed copy too)
         ("https://i.imgur.com/A61SaA1.jpeg",
          NormalizedURL("https://i.imgur.com/A61SaA1.jpeg", None, "file", "image")),
+        ("https://imgur.com/A61SaA1h.jpg",
+         NormalizedURL("https://imgur.com/A61SaA1h.jpg", None, "file", "image")),
         ("https://bsky.app/profile/did:plc:ewvi7nxzyoun6zhxrhs64oiz?ref_src=embed",
          NormalizedURL("https://bsky.app/profile/did:plc:ewvi7nxzyoun6zhxrhs64oiz", "bluesky",
                        "platform", None)),
@@ -400,9 +404,19 @@ def test_widget_frames_are_furniture(url: str, furniture: bool) -> None:
         "https://imgur.com/upload",
         "https://imgur.com/privacy",
         "https://imgur.com/",
+        "https://imgur.com/gallery",
+        "https://imgur.com/terms-of-service",
+        "https://imgur.com/community-rules",
     ],
 )
 def test_platform_buttons_groups_and_site_pages_are_not_media(url: str) -> None:
     """Only their videos are: share buttons, comment widgets and group pages are not;
     nor are Imgur's user and site pages."""
     assert link_embed(url, "iframe", allow_player=True) is None
+
+
+def test_a_file_on_a_platforms_host_is_still_a_file() -> None:
+    """Made a platform, imgur.com dropped the links to its files that were archived."""
+    for url in ("https://imgur.com/A61SaA1h.jpg", "https://imgur.com/AbCdEfG.mp4"):
+        found = link_embed(url, "a", allow_player=False)
+        assert found is not None and (found.kind, found.url) == ("file", url)

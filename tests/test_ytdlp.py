@@ -272,6 +272,7 @@ def test_error_classification_follows_ytdlp_wording() -> None:
         "Unsupported URL: https://example.org/",
         "[twitter] 1: No video could be found in this tweet",
         "[Instagram] Cx1: There is no video in this post",
+        "[Imgur] Hk3vB9z: Hk3vB9z is not a video or animated image",
     ):
         assert is_permanent(nothing) and not is_removed(nothing)
     own = "[youtube] x: Requested format is not available. Use --list-formats"

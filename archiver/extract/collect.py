@@ -13,7 +13,6 @@ from archiver.extract.urls import (
     mastodon_embed,
     media_type_of_url,
     normalize_url,
-    platform_of,
     platform_post,
     post_identity,
     proxied_post,
@@ -127,9 +126,9 @@ def link_embed(
             "platform", post.url, url, post.media_type or media_type, post.platform, found_in,
             None, None, dict(metadata or {}),
         )  # fmt: skip
-    if platform_of(url) is not None:
-        return None
     normalized = normalize_url(url)
+    if normalized.kind == "platform":  # not a post: a profile, a button
+        return None
     if normalized.kind == "file" or is_file:  # a file's canonical address, typed or not
         return file_embed(url, media_type or normalized.media_type, found_in, metadata)
     if not allow_player:

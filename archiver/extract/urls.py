@@ -160,8 +160,10 @@ _PLATFORM_HOSTS: dict[str, str] = {
     # Threads (Meta): threads.net moved to threads.com; both spellings circulate
     "threads.net": "threads",
     "threads.com": "threads",
-    # Imgur: posts and albums; its i.imgur.com files are files
+    # Imgur: posts and albums; a file on either host is a file, but i.imgur.com's
+    # ".gifv" address is the page of a post's video
     "imgur.com": "imgur",
+    "i.imgur.com": "imgur",
 }
 _HOST_NOISE_PREFIXES = ("www.", "m.", "mobile.", "web.", "music.", "business.")
 
@@ -179,11 +181,15 @@ _TIKTOK_USER = re.compile(r"@[\w.-]*")
 _THREADS_USER = re.compile(r"[A-Za-z0-9._]{1,30}")
 # an Imgur post's id, after the title words newer links put before it (and before the
 # extension of ``imgur.com/ID.jpg``, which Imgur sends on to the post's file)
-_IMGUR_ID = re.compile(r"(?:[^/]+-)?([A-Za-z0-9]{5,7})(?:\.[A-Za-z0-9]{2,4})?")
+# (five characters in early years, seven since)
+_IMGUR_ID = re.compile(r"(?:([^/]+)-)?([A-Za-z0-9]{7}|[A-Za-z0-9]{5})(?:\.gifv)?")
+# an id after title words is a random one: never lower-case letters alone, as the last
+# word of a page's name ("terms-of-service", "community-rules") is
+_IMGUR_RANDOM = re.compile(r"[A-Z0-9]")
 # site pages whose names look like post ids
 _IMGUR_PAGES = frozenset(
-    {"about", "account", "emerald", "memegen", "privacy", "random", "removal", "rules",
-     "search", "signin", "upload", "vidgif"}
+    {"about", "account", "emerald", "gallery", "legal", "login", "memegen", "press",
+     "privacy", "random", "removal", "rules", "stats", "store", "terms", "topic", "users"}
 )  # fmt: skip
 _TELEGRAM_RESERVED = frozenset(
     {"s", "c", "joinchat", "addstickers", "addemoji", "share", "iv", "proxy", "socks"}
@@ -861,8 +867,12 @@ def _threads(
 def _imgur(parts: SplitResult, segments: list[str], query: dict[str, str]) -> PlatformMatch | None:
     """Imgur posts ``imgur.com/ID``, albums ``/a/ID`` and gallery posts ``/gallery/ID``
     (also under ``/t/TAG/`` and ``/r/SUBREDDIT/``), with or without the title words
-    before the id and the embed frame's ``/embed``; users and site pages are not posts."""
-    if segments[-1:] == ["embed"]:
+    before the id and the embed frame's ``/embed`` (an album's ``/all``), and the
+    ``.gifv`` page of a post's video on either host; users, site pages and files are
+    not posts."""
+    if _host(parts) == "i.imgur.com":
+        segments = segments if len(segments) == 1 and segments[0].endswith(".gifv") else []
+    if segments[-1:] in (["embed"], ["all"]):  # the embed frame, an album's "all" view
         segments = segments[:-1]
     if len(segments) == 1 and segments[0].lower() not in _IMGUR_PAGES:
         kind, slug = "", segments[0]
@@ -873,7 +883,9 @@ def _imgur(parts: SplitResult, segments: list[str], query: dict[str, str]) -> Pl
     else:
         return None
     found = _IMGUR_ID.fullmatch(slug)
-    return (f"https://imgur.com/{kind}{found[1]}", None) if found else None
+    if found is None or (found[1] and not _IMGUR_RANDOM.search(found[2])):
+        return None
+    return f"https://imgur.com/{kind}{found[2]}", None
 
 
 # A Bluesky account is a DID (did:plc:…, did:web:…) or a handle (a domain name); a
@@ -1087,7 +1099,7 @@ def normalize_url(url: str) -> NormalizedURL:
     if status is not None:
         return NormalizedURL(status, "mastodon", "platform", None)
     platform = platform_of(url)
-    if platform is not None:
+    if platform is not None and media_type_of_url(url) is None:  # its files are files
         return NormalizedURL(_clean_platform_url(url), platform, "platform", None)
     cleaned = clean_url(url)
     media_type = media_type_of_url(cleaned)

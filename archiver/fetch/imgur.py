@@ -8,8 +8,9 @@ Imgur's web app reads ``api.imgur.com/post/v1/media/ID`` for a post and
 on i.imgur.com, as uploaded (an animated GIF is served as an MP4 ``video``), with
 its own ``metadata.title`` and ``description``. A deleted post answers 404.
 
-yt-dlp's Imgur extractor takes videos only ("Maybe a plain image?"): the post's files
-are fetched as Imgur serves them. A gallery post (``/gallery/ID``) may be a post or an
+yt-dlp's Imgur extractor takes videos only (a photo post ends in "… is not a video or
+animated image", an album's photos are left out): the post's files are fetched as
+Imgur serves them, its photos first. A gallery post (``/gallery/ID``) may be a post or an
 album, which only a second request tells: those stay with yt-dlp.
 """
 
@@ -40,6 +41,12 @@ def post_path(url: str) -> tuple[str, str] | None:
 def api_url(base: str, client_id: str, endpoint: str, post_id: str) -> str:
     query = urlencode({"client_id": client_id, "include": "media,account"})
     return f"{base.rstrip('/')}/post/v1/{endpoint}/{post_id}?{query}"
+
+
+def refusal(refused: FetchError) -> FetchError | None:
+    """Imgur's 403 names no reason: a block of this address or of the client id,
+    which says nothing of the post (not "restricted")."""
+    return None
 
 
 def parse_post(body: bytes, post_id: str) -> PlatformPost:

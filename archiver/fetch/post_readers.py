@@ -96,6 +96,7 @@ def post_reader(platform: str | None, url: str, settings: PostsConfig) -> PostRe
             imgur.api_url(settings.imgur_url, settings.imgur_client_id, endpoint, post_id),
             lambda body: imgur.parse_post(body, post_id),
             "imgur-api",
+            refusal=imgur.refusal,
         )
     if platform == "mastodon" and (status := mastodon.api_url(url)):
         api, status_id = status

@@ -2,11 +2,11 @@
 
 yt-dlp archives videos: a photo post on X, Telegram or Bluesky ends in "No video
 could be found", an Instagram one in "There is no video in this post", a Reddit photo
-post or gallery in "Unsupported URL", a TikTok one in its sound alone, an Imgur photo
-in "Maybe a plain image?", and the photos beside a post's video are skipped; yt-dlp
-has no Mastodon or Threads extractor at all. Live blogs embed photo posts as often as
-video ones, so for these platforms archiver reads the post from what the platform's
-own embed widget reads (`archiver.fetch.xposts`, `archiver.fetch.telegram`,
+post or gallery in "Unsupported URL", a TikTok one in its sound alone, an Imgur one in
+"is not a video or animated image", and the photos beside a post's video are skipped;
+yt-dlp has no Mastodon or Threads extractor at all. Live blogs embed photo posts as
+often as video ones, so for these platforms archiver reads the post from what the
+platform's own embed widget reads (`archiver.fetch.xposts`, `archiver.fetch.telegram`,
 `archiver.fetch.instagram`), from the post's page (`archiver.fetch.tiktok`,
 `archiver.fetch.threads`) or from its public API (`archiver.fetch.reddit`,
 `archiver.fetch.bluesky`, `archiver.fetch.mastodon`, `archiver.fetch.imgur`): a

@@ -59,7 +59,8 @@ _REMOVED = re.compile(
 # ... for a URL this yt-dlp gets nothing from: a post without video (a text or photo
 # tweet), a site it has no extractor for. The post is not gone; a newer yt-dlp may help.
 _NOTHING_TO_GET = re.compile(
-    r"unsupported url|no video could be found|no media found|there(?:'s| is) no video",
+    r"unsupported url|no video could be found|no media found|there(?:'s| is) no video"
+    r"|is not a video or animated image",  # Imgur's photo posts
     re.IGNORECASE,
 )
 # ... for a failure of its own: no format matched (platform changes cause it, a newer

@@ -62,6 +62,7 @@ _GONE = re.compile(
 # The post is there; it just carries no video (a photo or text post) or starts later.
 _LIVE = re.compile(
     r"no video (?:could be found|in this post)|there.s no video|there is no video"
+    r"|is not a video or animated image"
     r"|will begin in|premieres in|has not yet started|is scheduled for",
     re.IGNORECASE,
 )
