@@ -223,7 +223,7 @@ def release(job: CaptureJob, now: datetime, owner: str) -> bool:
         return False
     job.state = JobState.PENDING
     job.attempts = max(job.attempts - 1, 0)
-    job.next_attempt_at = now
+    job.next_attempt_at = back_in_line(job, now)
     job.lease_owner = None
     job.lease_expires_at = None
     job.updated_at = now
@@ -251,7 +251,14 @@ def abandon(job: CaptureJob, now: datetime) -> None:
         job.state, job.next_attempt_at = JobState.FAILED, None
         job.last_error = f"gave up: the worker died during each of {job.attempts} attempts"
     else:
-        job.state, job.next_attempt_at = JobState.PENDING, now
+        job.state, job.next_attempt_at = JobState.PENDING, back_in_line(job, now)
+
+
+def back_in_line(job: CaptureJob, now: datetime) -> datetime:
+    """When an interrupted job is due again: where it stood in the queue, when it was
+    made, not behind every job queued while it ran (a shutdown or a crash in the middle
+    of a long backlog left the downloads it cut short to the end of it)."""
+    return min(job.created_at, now) if job.created_at is not None else now
 
 
 def hold_back(
@@ -299,7 +306,7 @@ def recover_exited(session: Session, now: datetime, also: str | None = None) -> 
         if job.state == JobState.RUNNING:
             abandon(job, now)
         else:
-            job.next_attempt_at, job.lease_owner = now, None
+            job.next_attempt_at, job.lease_owner = back_in_line(job, now), None
         count += 1
     return count
 

@@ -174,14 +174,17 @@ def test_a_worker_dying_beside_other_jobs_charges_none_and_each_runs_alone_next(
                 "fresh.mp4": ("pending", 0, False),
             }
             now = utcnow()
-            # in turn: the job due first, then none past a job that must run alone while
-            # work is in flight; with none in flight, that job alone
+            # the interrupted jobs keep their place in the queue, before the job queued
+            # after them: none is taken past one that must run alone while work is in
+            # flight; with none in flight, that job alone, and so on, then the new one
+            assert claim_due(session, "me:1", 10, now, idle=False) == []
+            for name in ("a", "b", "c", "lone"):
+                (first,) = claim_due(session, "me:1", 10, now)
+                assert first.url == f"https://example.org/{name}.mp4" and first.run_alone
+                assert finish(first, Outcome(JobState.DONE), now, "me:1")
+                assert not first.run_alone
             (fresh,) = claim_due(session, "me:1", 10, now, idle=False)
             assert fresh.url == "https://example.org/fresh.mp4"
-            assert claim_due(session, "me:1", 10, now, idle=False) == []
-            (first,) = claim_due(session, "me:1", 10, now)
-            assert first.run_alone
-            assert finish(first, Outcome(JobState.DONE), now, "me:1") and not first.run_alone
         daemon.workers.shutdown()
         daemon.pollers.shutdown()
 
@@ -394,3 +397,18 @@ def test_a_source_still_being_polled_is_not_polled_again_when_its_claim_lapses(
 
         with archive.session() as session:  # left due, untouched, for when that poll ends
             assert claim_due_sources(session, utcnow(), 10) == [source_id]
+
+
+def test_a_download_cut_short_by_a_shutdown_keeps_its_place_in_the_queue(
+    tmp_path: Path, db_url: str
+) -> None:
+    """Put back as due "now", it went behind every job queued while it ran: after a
+    restart in a long backlog, the download cut short waited for all of it."""
+    with _archive(tmp_path / "storage", db_url) as archive, archive.session() as session:
+        cut_short = url_job(session, "https://example.org/long.mp4")
+        start(cut_short, "me:1", utcnow())
+        backlog = [url_job(session, f"https://example.org/{n}.jpg") for n in range(3)]
+        session.flush()
+        assert release(cut_short, utcnow(), "me:1")
+        taken = claim_due(session, "me:2", 2, utcnow())
+        assert [job.url for job in taken] == [cut_short.url, backlog[0].url]
