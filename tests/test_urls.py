@@ -273,6 +273,11 @@ def test_every_size_of_an_x_photo_is_one_address_at_the_uploaded_size(given: str
         ("https://substackcdn.com/image/fetch/w_1456,c_limit,f_auto,q_auto:good/https%3A%2F%2F"
          "substack-post-media.s3.amazonaws.com%2Fpublic%2Fimages%2Fabc_1200x800.png",
          "https://substack-post-media.s3.amazonaws.com/public/images/abc_1200x800.png"),
+        # the New York Times's renditions as stored, not re-encoded at a quality
+        ("https://static01.nyt.com/images/2024/10/21/multimedia/21ukraine-live-strike/"
+         "21ukraine-live-strike-superJumbo.jpg?quality=75&auto=webp&disable=upscale",
+         "https://static01.nyt.com/images/2024/10/21/multimedia/21ukraine-live-strike/"
+         "21ukraine-live-strike-superJumbo.jpg"),
         # Ghost's sizes of an upload, WebP ones too
         ("https://osint.example/content/images/size/w2000/2023/06/dam.jpg",
          "https://osint.example/content/images/2023/06/dam.jpg"),

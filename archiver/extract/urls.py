@@ -222,6 +222,13 @@ _REDDIT_PREVIEW = "preview.redd.it"
 _REDDIT_PREVIEW_FILE = re.compile(
     r"/(?:[^/]*-v0-)?([A-Za-z0-9]{6,32})\.(jpe?g|png|gif|webp)", re.IGNORECASE
 )
+# The New York Times's image service re-encodes each stored rendition on request
+# (``…-superJumbo.jpg?quality=75&auto=webp&disable=upscale``); without them it serves
+# the rendition as stored.
+_NYT_IMAGE_HOSTS = frozenset({"static01.nyt.com", "static.nytimes.com"})
+_NYT_IMAGE_PARAMETERS = frozenset(
+    {"quality", "auto", "disable", "width", "height", "fit", "crop", "format", "dpr"}
+)
 # Jetpack's image CDN (Photon) serves a re-encoded copy of an upload of any WordPress
 # site: ``i0.wp.com/SITE/PATH?resize=…`` is ``SITE/PATH`` (over https with ``ssl=1``).
 _PHOTON_HOSTS = frozenset({"i0.wp.com", "i1.wp.com", "i2.wp.com", "i3.wp.com"})
@@ -384,7 +391,8 @@ def original_photo_url(url: str) -> str:
 @lru_cache(maxsize=_CACHE_SIZE)
 def file_url(url: str) -> str:
     """Canonical address of a media file: `clean_url`, and for a photo that X, Wikimedia,
-    WordPress, the Guardian's resizer or Reddit serve in several sizes, the uploaded one.
+    WordPress, the Guardian's resizer or Reddit serve in several sizes, the uploaded one
+    (the New York Times's: the rendition as stored, not re-encoded).
     The page's own spelling stays the embed's ``original_url``, and is fetched when this
     one fails (see `Capturer`)."""
     cleaned = clean_url(url)
@@ -418,6 +426,10 @@ def file_url(url: str) -> str:
         return urlunsplit(("https", "media.guim.co.uk", parts.path[len("/img/media") :], "", ""))
     if host == _REDDIT_PREVIEW and (upload := _REDDIT_PREVIEW_FILE.fullmatch(parts.path)):
         return f"https://i.redd.it/{upload[1]}.{upload[2].lower()}"
+    if host in _NYT_IMAGE_HOSTS and parts.path.startswith("/images/") and parts.query:
+        names = {name.lower() for name, _ in parse_qsl(parts.query, keep_blank_values=True)}
+        if names <= _NYT_IMAGE_PARAMETERS:
+            return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
     return cleaned
 
 
