@@ -1757,6 +1757,24 @@ def test_a_caption_and_its_credit_in_spans_of_their_own_do_not_run_together() ->
     ]
 
 
+def test_a_captions_link_that_sells_the_picture_is_not_its_context() -> None:
+    """Reuters' captions ended in "Purchase Licensing Rights, opens new tab"."""
+    result = article(
+        "<figure><img src='/kharkiv.jpg' width='800'><figcaption><span>Firefighters work at"
+        " the site of a missile strike in Kharkiv, Ukraine May 25, 2024. REUTERS/Valentyn"
+        " Ogirenko <a href='https://www.reutersagency.com/en/licensereuterscontent/?utm_medium"
+        "=rcom-article-media'>Purchase Licensing Rights<span class='sr-only'>, opens new tab"
+        "</span></a></span></figcaption></figure>"
+        "<figure><img src='/dam.jpg' width='800'><figcaption>The dam after the breach."
+        " <a href='https://photos.example/buy?id=1'>Buy Photo</a></figcaption></figure>"
+    )
+    assert [e.context for e in result.embeds] == [
+        "Firefighters work at the site of a missile strike in Kharkiv, Ukraine May 25, 2024."
+        " REUTERS/Valentyn Ogirenko",
+        "The dam after the breach.",
+    ]
+
+
 def test_a_wordpress_preview_card_of_another_article_is_not_a_player() -> None:
     """WordPress shows a link to another post as a card in a frame (``/embed/#?secret=``):
     it was archived as a player."""

@@ -272,8 +272,19 @@ def sentence_context(before: str, after: str = "", *, skip_empty: bool = False) 
     return _clip(text[start:end].strip()) or None
 
 
+#: A caption's last link that sells the picture: Reuters' "Purchase Licensing Rights"
+#: (with its screen readers' ", opens new tab"), newspapers' "Buy Photo".
+_SALES_LINK = re.compile(
+    r"\s*(?:Purchase Licensing Rights|Buy (?:this )?(?:Photo|Image|Picture))"
+    r"(?:\s*,?\s*opens (?:in )?(?:a )?new (?:tab|window))?\s*$",
+    re.IGNORECASE,
+)
+
+
 def _clip(text: str) -> str:
-    """At most MAX_CONTEXT characters, keeping the end (the part that introduces the media)."""
+    """At most MAX_CONTEXT characters, keeping the end (the part that introduces the
+    media), without the link that sells the picture at the end of a caption."""
+    text = _SALES_LINK.sub("", text) or text
     if len(text) <= MAX_CONTEXT:
         return text
     cut = text[-(MAX_CONTEXT - 1) :]
