@@ -1757,6 +1757,25 @@ def test_a_caption_and_its_credit_in_spans_of_their_own_do_not_run_together() ->
     ]
 
 
+def test_a_teaser_of_another_article_in_the_body_is_not_evidence() -> None:
+    """ "Related:" with a link around another story's thumbnail and title, set between
+    two updates: the thumbnail was archived as this page's photo."""
+    result = article(
+        "<p><strong>Related:</strong> <a href='/2024/03/11/kharkiv-power/'><img src='/thumbs/"
+        "power.jpg' width='300' height='200'> Kharkiv without power for a third day</a></p>"
+        "<p>Lire aussi : <a href='https://autre.example/article'><img src='https://autre."
+        "example/vignette.jpg' width='300'>Les frappes de la nuit</a></p>"
+        "<p>Related: <a href='https://www.youtube.com/watch?v=abc123XYZ_0'><img src='https://"
+        "i.ytimg.com/vi/abc123XYZ_0/hqdefault.jpg' width='480'>The strike, filmed</a></p>"
+        "<p>The market after the strike: <a href='/photos/market/'><img src='/photos/"
+        "market.jpg' width='1200'></a></p>"
+    )
+    assert [e.url for e in result.embeds] == [
+        "https://www.youtube.com/watch?v=abc123XYZ_0",
+        "https://news.example/photos/market.jpg",
+    ]
+
+
 def test_a_captions_link_that_sells_the_picture_is_not_its_context() -> None:
     """Reuters' captions ended in "Purchase Licensing Rights, opens new tab"."""
     result = article(

@@ -607,7 +607,11 @@ class _ContentWalker:
         """``<a href>`` to a platform post or a media file; a wrapped thumbnail is skipped in
         favour of the full-size target. Other links are just text."""
         href = attr(node, "href")
-        if href is None or not self._may_be_media_link(href):
+        if href is None:
+            return None
+        if self._teaser_of_another_page(node, href):
+            return False  # its thumbnail is that page's picture, not this one's evidence
+        if not self._may_be_media_link(href):
             return None
         url = resolve_url(href, self._base)
         if url is None or is_tracker_url(url):
@@ -691,6 +695,20 @@ class _ContentWalker:
             metadata["embed_text"] = quoted[:_MAX_EMBED_TEXT]
         self._record(node, link_embed(url, "blockquote", allow_player=False, metadata=metadata))
         return False
+
+    def _teaser_of_another_page(self, node: Element, href: str) -> bool:
+        """A link to another page around its thumbnail, in a block that opens with
+        "Related:", "Read more:", "See also:" (or the like in French, Spanish, German):
+        a teaser of another article set in the body."""
+        if next(node.iter("img", "picture"), None) is None:
+            return False
+        block = node.getparent()
+        while block is not None and tag_name(block) not in BLOCK_TAGS:
+            block = block.getparent()
+        if block is None or not _TEASER_LABEL.match(leading_text(block, 40)):
+            return False
+        url = resolve_url(href, self._base)
+        return url is not None and media_type_of_url(url) is None and platform_of(url) is None
 
     def _post_links(self, node: Element, platform: str) -> list[str]:
         """The links inside an embed that address posts on ``platform``, in order (in a
@@ -807,6 +825,15 @@ def _outer_media(element: Element) -> Iterator[Element]:
             yield node
         if tag is not None and tag not in _READ_WHOLE:
             stack.extend(reversed(node))
+
+
+#: What opens a block that links to another article: "Related:", "Read more –".
+_TEASER_LABEL = re.compile(
+    r"\s*(?:related(?: stories| articles| coverage)?|read more|read also|also read|see also"
+    r"|more on this|recommended|lire aussi|à lire aussi|voir aussi|leer más|lea también"
+    r"|mehr zum thema|lesen sie auch|auch interessant)\s*[:\-–—|»]",
+    re.IGNORECASE,
+)
 
 
 def _image_metadata(img: Element | None) -> dict[str, str]:
