@@ -90,10 +90,15 @@ def _restore(previous: dict[int, Any]) -> BaseException | None:
     again. Returns the first such error, for the caller to raise."""
     first: BaseException | None = None
     for signum, handler in previous.items():
-        while True:
+        for _ in range(_RESTORE_TRIES):
             try:
                 signal.signal(signum, handler)
                 break
+            except (TypeError, ValueError, OSError):
+                raise  # not a handler that ran: a handler Python cannot put back
             except BaseException as exc:
                 first = first or exc
     return first
+
+
+_RESTORE_TRIES = 100  # signals keep coming: each try runs the handlers of those pending

@@ -25,6 +25,7 @@ from support.archiving import cli_command, make_config, run_cli, settings, write
 from support.media import make_big_file
 from support.tsa import LocalTSA
 
+from archiver import stopping
 from archiver.archive import Archive
 from archiver.capture import Capturer
 from archiver.config import YtdlpConfig
@@ -361,6 +362,13 @@ def test_every_held_signal_is_raised_again_and_every_handler_put_back(
     finally:
         for signum, handler in previous.items():
             real_signal(signum, handler)
+
+
+def test_a_handler_python_cannot_put_back_is_an_error_not_a_hang() -> None:
+    """Retried as if a pending signal's handler had raised, it was tried for ever (a
+    handler installed outside Python reads as None)."""
+    with pytest.raises(TypeError):
+        stopping._restore({signal.SIGTERM: None})
 
 
 def test_a_held_signal_arrives_as_the_block_ends_while_other_threads_run() -> None:

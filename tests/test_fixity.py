@@ -307,10 +307,14 @@ def test_sidecar_and_database_disagreements_are_named(
         (lambda d: d["sightings"][0].update(posted_at="2011-03-15T09:00:00.000Z"), "sightings"),
         (lambda d: d["sightings"][0].update(last_seen_at="2031-03-15T09:00:00.000Z"),
          "sightings"),
+        # a platform's details where the database has no platform at all
+        (lambda d: d.update(platform={"extractor": None, "uploaded_at": "2011-03-15T09:00:00Z",
+                                      "metadata": {"description": "Filmed in 2011"}}),
+         "platform"),
     ],
     ids=["context", "page", "first seen", "first captured", "platform", "address as written",
          "tool", "platform title", "http status", "tool version", "found in", "posted at",
-         "last seen"],
+         "last seen", "platform details without a platform"],
 )  # fmt: skip
 def test_forged_provenance_in_a_sidecar_is_a_disagreement(
     sqlite_archive: Archive, server: FixtureServer, media: MediaSet, forge: Any, named: str
@@ -362,9 +366,16 @@ def _with_platform(archive: Archive, photo: Path) -> Path:
         (lambda d: d["platform"].update(uploaded_at="2011-03-15T09:00:00.000Z"), "platform"),
         (lambda d: d["sightings"][0].update(witness="Abu Ahmad"), "keys archiver does not write"),
         (lambda d: d["file"].update(original_name="citadel.jpg"), "keys archiver does not write"),
+        # these passed a first review of the checks above
+        (lambda d: d.update(sightings=1), "sightings (count)"),
+        (lambda d: d["file"].update(size_bytes=float(d["file"]["size_bytes"])), "file.size_bytes"),
+        (lambda d: d.update(schema_version=2), "schema_version"),
+        (lambda d: d.update(companion_digests={"platform.info.json": {
+            "sha256": "0" * 64, "size_bytes": 1}}), "companion_digests"),
     ],
     ids=["response headers", "shared download", "platform metadata", "upload moment",
-         "a sighting's new key", "a file's new key"],
+         "a sighting's new key", "a file's new key", "sightings not a list",
+         "a size as a float", "schema version", "companion digests"],
 )  # fmt: skip
 def test_forged_acquisition_and_platform_details_and_new_keys_are_a_disagreement(
     sqlite_archive: Archive, server: FixtureServer, media: MediaSet, forge: Any, named: str
@@ -375,6 +386,50 @@ def test_forged_acquisition_and_platform_details_and_new_keys_are_a_disagreement
     sidecar = _with_platform(sqlite_archive, build(sqlite_archive, server, media)["photo_a"])
     assert verify_archive(sqlite_archive).ok
     assert_forgery_found(sqlite_archive, sidecar, forge, named)
+
+
+@pytest.mark.parametrize(
+    ("forge", "detail"),
+    [
+        # a JSON reader keeps one of two values under a key: which, is its choice
+        (lambda text: text.replace("{", '{"sightings": [], ', 1), "two values under the key"),
+        # no UTF-8 can hold it: verify and its report ended in a traceback
+        (lambda text: text.replace('"sightings"', '"\\ud800": 1, "sightings"', 1),
+         "not Unicode"),
+    ],
+    ids=["a key twice", "a lone surrogate"],
+)  # fmt: skip
+def test_a_sidecar_archiver_cannot_have_written_is_corrupt(
+    tmp_path: Path, server: FixtureServer, media: MediaSet, forge: Any, detail: str
+) -> None:
+    config = write_config(tmp_path / "archiver.toml", settings(tmp_path / "storage"))
+    with Archive.open(config_from_dict(settings(tmp_path / "storage"))) as archive:
+        sidecar = build(archive, server, media)["photo_a"].parent / "provenance.json"
+        sidecar.write_text(forge(sidecar.read_text()))
+
+        (problem,) = verify_archive(archive).problems
+
+    assert (problem.kind, problem.path) == ("corrupt", str(sidecar))
+    assert detail in problem.detail
+    result = run_cli(config, "verify")  # its report prints
+    assert result.returncode == 1 and "corrupt" in result.stdout, result.stderr
+
+
+def test_a_key_archiver_does_not_write_in_a_page_sidecar_is_a_disagreement(
+    sqlite_archive: Archive, server: FixtureServer, media: MediaSet
+) -> None:
+    build(sqlite_archive, server, media)
+    (sidecar,) = sqlite_archive.layout.pages_root.rglob("provenance.json")
+    document = json.loads(sidecar.read_text())
+    document["pages"][0]["witness"] = "Abu Ahmad"
+    sidecar.write_text(json.dumps(document))
+
+    (problem,) = verify_archive(sqlite_archive).problems
+
+    assert (problem.kind, problem.detail) == (
+        "disagreement",
+        "keys archiver does not write: pages[].witness",
+    )
 
 
 def test_a_sidecar_from_before_the_upload_moment_was_kept_still_verifies(

@@ -58,8 +58,11 @@ from archiver.integrity.readers import default_workers, run_parallel, sha256_fil
 from archiver.jsontext import printable
 from archiver.store.layout import SIDECAR, Layout, pid_alive
 from archiver.store.sidecar import (
+    PAGE_KEYS,
     PAGE_SCHEMA,
+    PAGE_SCHEMA_VERSION,
     SCHEMA,
+    SCHEMA_VERSION,
     companion_names,
     read_sidecar,
     unknown_keys,
@@ -72,6 +75,7 @@ _HEX2 = re.compile(r"[0-9a-f]{2}")
 _NOT_ADDRESS = "indexed path is not its content address"
 EVENT_PROBLEMS = 20  # problems named in the fixity entry; the rest are counted
 _BATCH = 500  # hashes per IN (...) query
+_STREAMED_ROWS = 2000  # rows read at a time of the sightings' facts (their headers add up)
 #: A full check goes through the archive in this many parts (`Part`), so what it holds
 #: in memory at once is the index rows and results of one part, not of every file.
 FULL_CHECK_PARTS = 16
@@ -525,7 +529,8 @@ def _digests_by_first(
     """How many of ``query``'s rows there are and the `facts_digest` of the ``facts``
     of each group of rows, by their first column (the query orders by it)."""
     digests: dict[Any, tuple[int, str]] = {}
-    for key, group in itertools.groupby(session.execute(query), key=lambda row: row[0]):
+    streamed = session.execute(query, execution_options={"yield_per": _STREAMED_ROWS})
+    for key, group in itertools.groupby(streamed, key=lambda row: row[0]):
         rows = list(group)
         digests[key] = (len(rows), facts_digest(facts(rows)))
     return digests
@@ -653,9 +658,11 @@ def _disagree(
     sha256: str, path: Path, pairs: Iterable[tuple[str, object, object]]
 ) -> list[Problem]:
     return [
-        Problem("disagreement", sha256, str(path), f"{name}: sidecar {said!r}, database {known!r}")
+        Problem(
+            "disagreement", sha256, str(path), f"{name}: sidecar {said!r}, database {known!r}"[:500]
+        )
         for name, said, known in pairs
-        if said != known
+        if said != known or type(said) is not type(known)  # 1.0 or true is not 1
     ]
 
 
@@ -694,6 +701,7 @@ def _check_original(layout: Layout, known: _Original, *, rehash: bool = True) ->
             sidecar,
             [
                 ("schema", document.get("schema"), SCHEMA),
+                ("schema_version", document.get("schema_version"), SCHEMA_VERSION),
                 ("file.name", facts.get("name"), path.name),
                 ("file.sha256", facts.get("sha256"), known.sha256),
                 ("file.md5", facts.get("md5"), known.md5),
@@ -702,8 +710,13 @@ def _check_original(layout: Layout, known: _Original, *, rehash: bool = True) ->
                 ("file.media_type", facts.get("media_type"), known.media_type),
                 (
                     "sightings (count)",
-                    len(sightings) if isinstance(sightings, list) else sightings,
+                    len(sightings) if isinstance(sightings, list) else _not_a_list(sightings),
                     known.sightings,
+                ),
+                (
+                    "companion_digests",
+                    _recorded(document.get("companion_digests")),
+                    known.companions,
                 ),
                 ("first_captured_at", document.get("first_captured_at"), known.first_captured_at),
                 ("platform", _platform_of(document), known.platform),
@@ -751,6 +764,10 @@ def _platform_of(document: dict[str, Any]) -> tuple[object, ...]:
     return tuple(platform.get(fact) for fact in _PLATFORM_FACTS)
 
 
+def _not_a_list(value: object) -> str:
+    return f"a {type(value).__name__}, not a list"
+
+
 def _metadata_digest(metadata: object) -> str:
     """A platform's metadata, in short: a dict read from JSON, in any key order."""
     encoded = json.dumps(metadata, ensure_ascii=False, sort_keys=True)
@@ -762,8 +779,13 @@ def _platform_details(known: _Original, sidecar: Path, document: dict[str, Any])
     A sidecar written before the moment was kept (migration 0010) has no
     ``uploaded_at`` at all: only a sidecar that names one is held to it."""
     platform = document.get("platform")
+    if known.platform_metadata is None and platform is not None:
+        if _platform_of(document) != _NO_PLATFORM:
+            return []  # its facts are not the database's none: `platform` says so
+        detail = "platform: the sidecar names one, the database none"
+        return [Problem("disagreement", known.sha256, str(sidecar), detail)]
     if not isinstance(platform, dict) or known.platform_metadata is None:
-        return []  # no platform on either side, or not the same: `platform` says so
+        return []  # none on either side, or not the same: `platform` says so
     uploaded_at = platform.get("uploaded_at", known.uploaded_at)
     if (
         _metadata_digest(platform.get("metadata")) == known.platform_metadata
@@ -849,6 +871,17 @@ def _check_snapshot(layout: Layout, known: _Snapshot, *, rehash: bool = True) ->
                 ("size_bytes", document.get("size_bytes"), known.size_bytes),
             ],
         )
+        version = document.get("schema_version")
+        if version not in (1, PAGE_SCHEMA_VERSION) or type(version) is not int:
+            detail = f"schema_version: sidecar {version!r}, archiver writes 1 or 2"
+            problems.append(
+                Problem("disagreement", known.sha256, str(path.parent / SIDECAR), detail)
+            )
+        elif version == PAGE_SCHEMA_VERSION and (unknown := unknown_keys(document, PAGE_KEYS)):
+            detail = f"keys archiver does not write: {', '.join(unknown)}"[:500]
+            problems.append(
+                Problem("disagreement", known.sha256, str(path.parent / SIDECAR), detail)
+            )
         # version 1 described one page, at the top level: held to it as to a list of one
         pages = [document] if document.get("schema_version") == 1 else document.get("pages")
         listed = len(pages) if isinstance(pages, list) else pages

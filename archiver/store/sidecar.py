@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from archiver import __version__
 from archiver.index.models import Embed, Media, Page, PageSnapshot, Sighting, iso, utcnow
 from archiver.index.records import SIGHTING_COLUMNS, sighting_rows
+from archiver.jsontext import printable
 from archiver.store.atomic import write_atomic
 from archiver.store.digest import hash_file
 from archiver.store.layout import SIDECAR
@@ -187,7 +188,9 @@ def _encoded(document: dict[str, Any]) -> Iterator[bytes]:
 
 def read_sidecar(path: Path) -> dict[str, Any]:
     """A sidecar as written; raises OSError, or ValueError when it is not UTF-8 JSON of
-    an object (a damaged or tampered file: verify reports it, export refuses it)."""
+    an object (a damaged or tampered file: verify reports it, export refuses it). Two
+    values under one key (JSON readers keep either one) and text no UTF-8 can hold
+    (a lone surrogate, ``\\ud800``) are not what archiver writes either."""
     # opened without waiting, and read only if it is a file: a pipe put where the
     # sidecar belongs held verify forever
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
@@ -196,12 +199,24 @@ def read_sidecar(path: Path) -> dict[str, Any]:
             raise ValueError("not a regular file")
         raw = stream.read()
     try:
-        data = json.loads(raw.decode("utf-8"))
+        data = json.loads(raw.decode("utf-8"), object_pairs_hook=_unique_keys)
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
     except RecursionError:
         raise ValueError("nested too deep") from None
+    except UnicodeEncodeError:
+        raise ValueError("holds text that is not Unicode (a lone surrogate)") from None
     if not isinstance(data, dict):
         raise ValueError(f"not a JSON object but {type(data).__name__}")
     return data
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise ValueError(f"two values under the key {printable(key)}")
+        found[key] = value
+    return found
 
 
 def recorded_companions(
@@ -252,8 +267,9 @@ def companion_names(document: dict[str, Any]) -> list[object]:
     return listed
 
 
-#: The keys `media_document` writes, at each level of the document.
-_MEDIA_KEYS: dict[str, frozenset[str]] = {
+#: The keys `media_document` writes, at each level of the document (``[]``: each item
+#: of a list, ``.*``: each value of an object).
+MEDIA_KEYS: dict[str, frozenset[str]] = {
     "": frozenset(
         {"schema", "schema_version", "file", "first_captured_at", "platform", "sightings",
          "companion_files", "companion_digests", "written_at", "written_by", "near_duplicates"}
@@ -272,12 +288,23 @@ _MEDIA_KEYS: dict[str, frozenset[str]] = {
          "reused_from"}
     ),
     "sightings[].acquisition.reused_from": frozenset({"page_url", "embed_url", "first_seen_at"}),
+    "companion_digests.*": frozenset({"sha256", "size_bytes"}),
+}  # fmt: skip
+#: The keys `page_document` writes (schema version 2).
+PAGE_KEYS: dict[str, frozenset[str]] = {
+    "": frozenset({"schema", "schema_version", "sha256", "size_bytes", "pages", "written_by"}),
+    "pages[]": frozenset(
+        {"url", "final_url", "http_status", "response_headers", "first_fetched_at",
+         "last_fetched_at"}
+    ),
 }  # fmt: skip
 
 
-def unknown_keys(document: dict[str, Any]) -> list[str]:
-    """The keys of a media sidecar that archiver does not write (dotted, sorted): what
-    no comparison with the index could vouch for."""
+def unknown_keys(
+    document: dict[str, Any], written: dict[str, frozenset[str]] = MEDIA_KEYS
+) -> list[str]:
+    """The keys of a sidecar that archiver does not write (`MEDIA_KEYS`, `PAGE_KEYS`;
+    dotted, sorted): what no comparison with the index could vouch for."""
     found: set[str] = set()
     levels: list[tuple[str, object]] = [("", document)]
     while levels:
@@ -286,11 +313,12 @@ def unknown_keys(document: dict[str, Any]) -> list[str]:
             continue
         for key, inner in value.items():
             name = f"{where}.{key}" if where else key
-            if key not in _MEDIA_KEYS[where]:
-                found.add(name)
-                continue
-            if name == "sightings" and isinstance(inner, list):
-                levels += [("sightings[]", each) for each in inner]
-            elif name in _MEDIA_KEYS:
+            if key not in written[where]:
+                found.add(printable(name))
+            elif f"{name}[]" in written and isinstance(inner, list):
+                levels += [(f"{name}[]", each) for each in inner]
+            elif f"{name}.*" in written and isinstance(inner, dict):
+                levels += [(f"{name}.*", each) for each in inner.values()]
+            elif name in written:
                 levels.append((name, inner))
     return sorted(found)
