@@ -33,6 +33,7 @@ from support.telegram import album, telegram_widget, video
 from archiver.archive import Archive
 from archiver.capture import Capturer, ItemResult
 from archiver.config import Config, PostsConfig, YtdlpConfig
+from archiver.fetch import bluesky as bluesky_reader
 from archiver.fetch.xposts import syndication_token
 from archiver.integrity.fixity import verify_archive
 from archiver.liveness.report import embed_statuses
@@ -1430,3 +1431,23 @@ def test_a_deleted_imgur_post_is_gone_and_a_strange_answer_retried(
     server.add_bytes(path, b"<html><body>Over capacity</body></html>", "text/html")
     item = capture(config, server, imgur.embed_blockquote(imgur.POST_ID))
     assert item.status == "failed" and "did not answer with post" in str(item.reason)
+
+
+@pytest.mark.parametrize(
+    ("card", "video"),
+    [
+        ("https://www.youtube.com/watch?v=abc123XYZ_0", True),
+        ("https://i.imgur.com/AbCdEfG.jpg", False),
+    ],
+)
+def test_a_bluesky_link_card_is_yt_dlps_when_it_names_a_platforms_post(
+    card: str, video: bool
+) -> None:
+    """A card to an Imgur photo went to yt-dlp once i.imgur.com was a platform's host:
+    "No video could be found", and the post's words were not kept."""
+    external = {
+        "$type": "app.bsky.embed.external#view",
+        "external": {"uri": card, "title": "Smoke", "description": "", "thumb": None},
+    }
+    body = bluesky.answer(bluesky.post_view(embed=external))
+    assert bluesky_reader.parse_posts(body, bluesky.RKEY).has_video is video

@@ -141,6 +141,9 @@ PLATFORM_CASES = [
      "https://imgur.com/gallery/Hk3vB9z", "imgur", None),
     ("https://imgur.com/A61SaA1.gifv", "https://imgur.com/A61SaA1", "imgur", None),
     ("https://i.imgur.com/A61SaA1.gifv", "https://imgur.com/A61SaA1", "imgur", None),
+    ("https://i.imgur.com/A61SaA1", "https://imgur.com/A61SaA1", "imgur", None),
+    ("https://imgur.com/gallery/shelling-of-the-market-hkzvbqa",
+     "https://imgur.com/gallery/hkzvbqa", "imgur", None),
     ("https://imgur.com/a/Qx7pLm2/all", "https://imgur.com/a/Qx7pLm2", "imgur", None),
 ]  # fmt: skip
 
@@ -420,8 +423,12 @@ def test_platform_buttons_groups_and_site_pages_are_not_media(url: str) -> None:
     assert link_embed(url, "iframe", allow_player=True) is None
 
 
-def test_a_file_on_a_platforms_host_is_still_a_file() -> None:
-    """Made a platform, imgur.com dropped the links to its files that were archived."""
+def test_a_file_on_imgurs_hosts_is_still_a_file() -> None:
+    """Made a platform, imgur.com dropped the links to its files that were archived.
+    Elsewhere a file-like address on a platform's host stays the platform's: a Vimeo
+    player's signed MP4 beside a JSON-LD ``embedUrl`` is the post's, which yt-dlp takes."""
     for url in ("https://imgur.com/A61SaA1h.jpg", "https://imgur.com/AbCdEfG.mp4"):
         found = link_embed(url, "a", allow_player=False)
         assert found is not None and (found.kind, found.url) == ("file", url)
+    signed = "https://player.vimeo.com/external/123456789.hd.mp4?s=5f1c"
+    assert link_embed(signed, "json-ld", allow_player=False) is None

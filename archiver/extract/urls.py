@@ -183,8 +183,9 @@ _THREADS_USER = re.compile(r"[A-Za-z0-9._]{1,30}")
 # extension of ``imgur.com/ID.jpg``, which Imgur sends on to the post's file)
 # (five characters in early years, seven since)
 _IMGUR_ID = re.compile(r"(?:([^/]+)-)?([A-Za-z0-9]{7}|[A-Za-z0-9]{5})(?:\.gifv)?")
-# an id after title words is a random one: never lower-case letters alone, as the last
-# word of a page's name ("terms-of-service", "community-rules") is
+_IMGUR_BARE = re.compile(r"([A-Za-z0-9]{7}|[A-Za-z0-9]{5})(?:\.gifv)?")
+# an id after title words at the top level is random, so lower-case letters alone are
+# far likelier the last word of a site page's name ("terms-of-service") than an id
 _IMGUR_RANDOM = re.compile(r"[A-Z0-9]")
 # site pages whose names look like post ids
 _IMGUR_PAGES = frozenset(
@@ -882,8 +883,9 @@ def _imgur(parts: SplitResult, segments: list[str], query: dict[str, str]) -> Pl
     before the id and the embed frame's ``/embed`` (an album's ``/all``), and the
     ``.gifv`` page of a post's video on either host; users, site pages and files are
     not posts."""
-    if _host(parts) == "i.imgur.com":
-        segments = segments if len(segments) == 1 and segments[0].endswith(".gifv") else []
+    if _host(parts) == "i.imgur.com":  # files, but for a post's bare id and video page
+        bare = _IMGUR_BARE.fullmatch(segments[0]) if len(segments) == 1 else None
+        return (f"https://imgur.com/{bare[1]}", None) if bare else None
     if segments[-1:] in (["embed"], ["all"]):  # the embed frame, an album's "all" view
         segments = segments[:-1]
     if len(segments) == 1 and segments[0].lower() not in _IMGUR_PAGES:
@@ -895,8 +897,8 @@ def _imgur(parts: SplitResult, segments: list[str], query: dict[str, str]) -> Pl
     else:
         return None
     found = _IMGUR_ID.fullmatch(slug)
-    if found is None or (found[1] and not _IMGUR_RANDOM.search(found[2])):
-        return None
+    if found is None or (not kind and found[1] and not _IMGUR_RANDOM.search(found[2])):
+        return None  # "terms-of-service": a site page, not title words before an id
     return f"https://imgur.com/{kind}{found[2]}", None
 
 
@@ -1111,7 +1113,8 @@ def normalize_url(url: str) -> NormalizedURL:
     if status is not None:
         return NormalizedURL(status, "mastodon", "platform", None)
     platform = platform_of(url)
-    if platform is not None and media_type_of_url(url) is None:  # its files are files
+    if platform is not None and not (platform == "imgur" and media_type_of_url(url)):
+        # not a post (a profile, a button); a file on Imgur's hosts is a file
         return NormalizedURL(_clean_platform_url(url), platform, "platform", None)
     cleaned = clean_url(url)
     media_type = media_type_of_url(cleaned)

@@ -35,7 +35,7 @@ from urllib.parse import unquote, urlencode, urlsplit
 
 from archiver.config import is_http_url
 from archiver.errors import FetchError
-from archiver.extract.urls import platform_of
+from archiver.extract.urls import normalize_url
 from archiver.fetch.posts import PlatformPost
 from archiver.jsontext import json_at, json_list, json_or_none, json_text
 
@@ -130,7 +130,7 @@ def _post(
         photos=list(dict.fromkeys(photos if kind == _IMAGES else []))[:MAX_PHOTOS],
         # a video, or a link card to a platform's video, is yt-dlp's (it follows both)
         has_video=kind == _VIDEO
-        or (link is not None and platform_of(link) is not None)
+        or (link is not None and normalize_url(link).kind == "platform")
         or bool(quoted and quoted.has_video),
         record=body,
         record_name="platform.post.json",
