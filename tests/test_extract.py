@@ -1769,10 +1769,21 @@ def test_a_teaser_of_another_article_in_the_body_is_not_evidence() -> None:
         "i.ytimg.com/vi/abc123XYZ_0/hqdefault.jpg' width='480'>The strike, filmed</a></p>"
         "<p>The market after the strike: <a href='/photos/market/'><img src='/photos/"
         "market.jpg' width='1200'></a></p>"
+        # a picture linked alone under such a label is the picture (its page, a gallery,
+        # Flickr's own embed); a dash after "Recommended" is a sentence's
+        "<p>More on this: the strike, seen from a roof <a href='/photos/roof/'><img src='/"
+        "photos/roof.jpg' width='1200'></a></p><p>See also: <a href='https://www.flickr.com/"
+        "photos/someone/53312345678/'><img src='https://live.staticflickr.com/65535/533123456"
+        "78_ab12cd34ef_b.jpg' width='1024'></a></p><p>Recommended \u2014 by the regional "
+        "administration \u2014 routes: <a href='/maps/routes/'><img src='/maps/routes.png' "
+        "width='900'>Evacuation routes</a></p>"
     )
     assert [e.url for e in result.embeds] == [
         "https://www.youtube.com/watch?v=abc123XYZ_0",
         "https://news.example/photos/market.jpg",
+        "https://news.example/photos/roof.jpg",
+        "https://live.staticflickr.com/65535/53312345678_ab12cd34ef_b.jpg",
+        "https://news.example/maps/routes.png",
     ]
 
 
@@ -1786,11 +1797,14 @@ def test_a_captions_link_that_sells_the_picture_is_not_its_context() -> None:
         "</span></a></span></figcaption></figure>"
         "<figure><img src='/dam.jpg' width='800'><figcaption>The dam after the breach."
         " <a href='https://photos.example/buy?id=1'>Buy Photo</a></figcaption></figure>"
+        # the running text is the writer's own, whatever its words
+        "<p>The soldiers would not let the family buy this picture</p><img src='/f.jpg'>"
     )
     assert [e.context for e in result.embeds] == [
         "Firefighters work at the site of a missile strike in Kharkiv, Ukraine May 25, 2024."
         " REUTERS/Valentyn Ogirenko",
         "The dam after the breach.",
+        "The soldiers would not let the family buy this picture",
     ]
 
 
@@ -1835,6 +1849,25 @@ def test_hostile_time_attributes_and_consent_scripts_are_read_at_once() -> None:
     )
     assert time.process_time() - started < 2
     assert urls(result) == ["https://news.example/a.jpg"]
+
+
+def test_many_linked_pictures_in_one_block_and_one_long_caption_are_read_at_once() -> None:
+    """Each link around a picture measured its whole block for a "Related:" label, and
+    each photo of a gallery searched its shared caption for a sales link: seconds on a
+    page of 0.5 MB."""
+    links = "".join(
+        f"<a href='/story/{i}/'><img src='/p/{i}.jpg' width='300'></a> text<br>"
+        for i in range(4_000)
+    )
+    photos = "".join(f"<img src='/g/{i}.jpg' width='800'>" for i in range(1_000))
+    started = time.process_time()  # CPU time: a busy machine does not fail it
+    result = article(
+        f"<div>{links}</div><figure>{photos}<figcaption>{'Smoke. ' * 40_000}"
+        "Buy Photo</figcaption></figure>"
+    )
+    assert time.process_time() - started < 2
+    assert len(result.embeds) == 5_000
+    assert result.embeds[-1].context is not None and result.embeds[-1].context.endswith("Smoke.")
 
 
 def test_post_frames_count_at_any_size_and_proxied_players_name_their_video() -> None:

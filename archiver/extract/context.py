@@ -272,19 +272,8 @@ def sentence_context(before: str, after: str = "", *, skip_empty: bool = False) 
     return _clip(text[start:end].strip()) or None
 
 
-#: A caption's last link that sells the picture: Reuters' "Purchase Licensing Rights"
-#: (with its screen readers' ", opens new tab"), newspapers' "Buy Photo".
-_SALES_LINK = re.compile(
-    r"\s*(?:Purchase Licensing Rights|Buy (?:this )?(?:Photo|Image|Picture))"
-    r"(?:\s*,?\s*opens (?:in )?(?:a )?new (?:tab|window))?\s*$",
-    re.IGNORECASE,
-)
-
-
 def _clip(text: str) -> str:
-    """At most MAX_CONTEXT characters, keeping the end (the part that introduces the
-    media), without the link that sells the picture at the end of a caption."""
-    text = _SALES_LINK.sub("", text) or text
+    """At most MAX_CONTEXT characters, keeping the end (the part that introduces the media)."""
     if len(text) <= MAX_CONTEXT:
         return text
     cut = text[-(MAX_CONTEXT - 1) :]
@@ -340,7 +329,7 @@ class Captions:
                 return None
             if tag_name(node) == "figure":
                 if node not in self._figures:
-                    self._figures[node] = _own_caption(node)
+                    self._figures[node] = _unsold(_own_caption(node))
                 text = self._figures[node]
                 if text:
                     return _clip(text)
@@ -348,11 +337,28 @@ class Captions:
             if following is not None and following not in self._holders:
                 self._holders[following] = _holds_caption(following)
             if following is not None and self._holders[following]:
-                text = text_of(following, SHORT_TEXT_ELEMENTS)
+                text = _unsold(text_of(following, SHORT_TEXT_ELEMENTS))
                 if text:
                     return _clip(text)
             node = node.getparent()
         return None
+
+
+#: A caption's closing link that sells the picture: Reuters' "Purchase Licensing
+#: Rights" (with its screen readers' ", opens new tab"), newspapers' "Buy Photo".
+_SALES_LINK = re.compile(
+    r"(?:^|\s+)(?:Purchase Licensing Rights|Buy (?:[Tt]his )?(?:Photo|Image|Picture))"
+    r"(?:\s*,?\s*opens (?:in )?(?:a )?new (?:tab|window))?\s*$"
+)
+_SALES_TAIL = 80  # characters at the end of a caption where that link is looked for
+
+
+def _unsold(caption: str | None) -> str | None:
+    """A caption without its closing sales link (the photographer's credit stays)."""
+    if not caption:
+        return caption
+    head, tail = caption[:-_SALES_TAIL], caption[-_SALES_TAIL:]
+    return (head + _SALES_LINK.sub("", tail)).strip() or caption
 
 
 def _own_caption(figure: Element) -> str | None:

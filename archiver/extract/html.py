@@ -50,6 +50,7 @@ from archiver.extract.document import (
     page_base,
     parse_document,
     tag_name,
+    text_length,
     text_of,
 )
 from archiver.extract.media import (
@@ -254,6 +255,7 @@ class _ContentWalker:
         self._pending: dict[Element, list[_Pending]] = {}  # by the block that completes them
         self._recorded = 0
         self._yielded: set[Element] = set()  # images that produced an embed (lazy twins)
+        self._teaser_blocks: dict[Element, bool] = {}  # blocks that open with "Related:"
 
     def run(self) -> None:
         """Walk the content once, without recursion (malformed pages nest deeply).
@@ -697,16 +699,21 @@ class _ContentWalker:
         return False
 
     def _teaser_of_another_page(self, node: Element, href: str) -> bool:
-        """A link to another page around its thumbnail, in a block that opens with
-        "Related:", "Read more:", "See also:" (or the like in French, Spanish, German):
-        a teaser of another article set in the body."""
-        if next(node.iter("img", "picture"), None) is None:
+        """A link to another page around its thumbnail and headline, in a short block
+        that opens with "Related:", "Read more:", "See also:" (or the like in French,
+        Spanish, German): a teaser of another article set in the body. A picture linked
+        alone (to its own page, a gallery) is not one."""
+        block = self._blocks[-1]
+        if block not in self._teaser_blocks:  # each block measured once
+            self._teaser_blocks[block] = (
+                block is not self._content
+                and text_length(block) <= _TEASER_TEXT
+                and _TEASER_LABEL.match(leading_text(block, 40)) is not None
+            )
+        if not self._teaser_blocks[block] or next(node.iter("img", "picture"), None) is None:
             return False
-        block = node.getparent()
-        while block is not None and tag_name(block) not in BLOCK_TAGS:
-            block = block.getparent()
-        if block is None or not _TEASER_LABEL.match(leading_text(block, 40)):
-            return False
+        if not text_of(node, SHORT_TEXT_ELEMENTS):
+            return False  # no headline: the picture alone, linked
         url = resolve_url(href, self._base)
         return url is not None and media_type_of_url(url) is None and platform_of(url) is None
 
@@ -830,10 +837,11 @@ def _outer_media(element: Element) -> Iterator[Element]:
 #: What opens a block that links to another article: "Related:", "Read more –".
 _TEASER_LABEL = re.compile(
     r"\s*(?:related(?: stories| articles| coverage)?|read more|read also|also read|see also"
-    r"|more on this|recommended|lire aussi|à lire aussi|voir aussi|leer más|lea también"
-    r"|mehr zum thema|lesen sie auch|auch interessant)\s*[:\-–—|»]",
+    r"|more on this|lire aussi|à lire aussi|voir aussi|leer más|lea también"
+    r"|mehr zum thema|lesen sie auch|auch interessant)\s*:",
     re.IGNORECASE,
 )
+_TEASER_TEXT = 300  # characters of a teaser's block at most: its label and a headline
 
 
 def _image_metadata(img: Element | None) -> dict[str, str]:
