@@ -244,21 +244,24 @@ def abandon(job: CaptureJob, now: datetime) -> None:
     job.lease_owner = None
     job.lease_expires_at = None
     job.updated_at = now
-    if not job.run_alone:
+    charged = job.run_alone  # its death is its own: it does not go first again
+    if not charged:
         job.attempts = max(job.attempts - 1, 0)
     job.run_alone = True
     if job.attempts >= MAX_ATTEMPTS:
         job.state, job.next_attempt_at = JobState.FAILED, None
         job.last_error = f"gave up: the worker died during each of {job.attempts} attempts"
     else:
-        job.state, job.next_attempt_at = JobState.PENDING, back_in_line(job, now)
+        job.state = JobState.PENDING
+        job.next_attempt_at = now if charged else back_in_line(job, now)
 
 
 def back_in_line(job: CaptureJob, now: datetime) -> datetime:
     """When an interrupted job is due again: where it stood in the queue, when it was
-    made, not behind every job queued while it ran (a shutdown or a crash in the middle
-    of a long backlog left the downloads it cut short to the end of it)."""
-    return min(job.created_at, now) if job.created_at is not None else now
+    due as it was started, not behind every job queued while it ran (a shutdown or a
+    crash in the middle of a long backlog left the downloads it cut short to the end of
+    it). A job that crashed its worker alone is due now instead (`abandon`)."""
+    return min(job.due_at, now) if job.due_at is not None else now
 
 
 def hold_back(
@@ -306,7 +309,7 @@ def recover_exited(session: Session, now: datetime, also: str | None = None) -> 
         if job.state == JobState.RUNNING:
             abandon(job, now)
         else:
-            job.next_attempt_at, job.lease_owner = back_in_line(job, now), None
+            job.next_attempt_at, job.lease_owner = now, None
         count += 1
     return count
 
@@ -316,6 +319,7 @@ def start(
 ) -> None:
     """Run the job for ``owner``; ``alone``: with nothing beside it, so that a death of
     its worker is its own (`abandon`)."""
+    job.due_at = min(job.next_attempt_at or now, now)
     job.state = JobState.RUNNING
     job.run_alone = alone
     job.attempts += 1

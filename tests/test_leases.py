@@ -32,6 +32,7 @@ from archiver.jobs import (
     locked,
     outcome_of_error,
     release,
+    requeue,
     start,
     url_job,
 )
@@ -174,17 +175,22 @@ def test_a_worker_dying_beside_other_jobs_charges_none_and_each_runs_alone_next(
                 "fresh.mp4": ("pending", 0, False),
             }
             now = utcnow()
-            # the interrupted jobs keep their place in the queue, before the job queued
-            # after them: none is taken past one that must run alone while work is in
-            # flight; with none in flight, that job alone, and so on, then the new one
+            # the jobs the death was not charged to keep their place in the queue, before
+            # the job queued after them: none is taken past one that must run alone while
+            # work is in flight; with none in flight, that job alone, and so on. The job
+            # that died alone, likely the cause, goes behind the new one: it does not
+            # crash the worker again before anything else can run
             assert claim_due(session, "me:1", 10, now, idle=False) == []
-            for name in ("a", "b", "c", "lone"):
+            for name in ("a", "b", "c"):
                 (first,) = claim_due(session, "me:1", 10, now)
                 assert first.url == f"https://example.org/{name}.mp4" and first.run_alone
                 assert finish(first, Outcome(JobState.DONE), now, "me:1")
                 assert not first.run_alone
             (fresh,) = claim_due(session, "me:1", 10, now, idle=False)
             assert fresh.url == "https://example.org/fresh.mp4"
+            assert finish(fresh, Outcome(JobState.DONE), now, "me:1")
+            (lone,) = claim_due(session, "me:1", 10, now)
+            assert lone.url == "https://example.org/lone.mp4" and lone.run_alone
         daemon.workers.shutdown()
         daemon.pollers.shutdown()
 
@@ -412,3 +418,14 @@ def test_a_download_cut_short_by_a_shutdown_keeps_its_place_in_the_queue(
         assert release(cut_short, utcnow(), "me:1")
         taken = claim_due(session, "me:2", 2, utcnow())
         assert [job.url for job in taken] == [cut_short.url, backlog[0].url]
+
+        # its place is when it was due as it was taken, not when it was first made: a job
+        # done long ago and queued again behind a backlog, taken by `archiver capture`
+        # and cut short, goes back behind that backlog
+        for job in taken:
+            assert finish(job, Outcome(JobState.DONE), utcnow(), "me:2")
+        requeue(cut_short, utcnow())
+        assert claim(locked(session, cut_short.id), "cli:9", utcnow(), HOUR)
+        assert release(cut_short, utcnow(), "cli:9")
+        taken = claim_due(session, "me:2", 3, utcnow())
+        assert [job.url for job in taken] == [backlog[1].url, backlog[2].url, cut_short.url]

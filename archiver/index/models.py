@@ -262,6 +262,9 @@ class CaptureJob(Base):
     lease_expires_at: Mapped[datetime | None]
     # its worker died while it ran beside other jobs: it runs alone next (`jobs.abandon`)
     run_alone: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # when it was due as it was last started: its place in the queue, kept for when it
+    # is cut short (`jobs.back_in_line`)
+    due_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
