@@ -316,7 +316,9 @@ class Captions:
     def __init__(self, stop: Element) -> None:
         self._stop = stop
         self._figures: dict[Element, str | None] = {}
-        self._holders: dict[Element, bool] = {}  # siblings that are, or wrap, a caption
+        # siblings that are, or wrap, a caption: its text (read once: a gallery's photos
+        # share it), else None
+        self._holders: dict[Element, str | None] = {}
 
     def of(self, element: Element, *, siblings: bool = True) -> str | None:
         """Caption of a media element: the enclosing figure's own ``figcaption`` (in a
@@ -335,11 +337,14 @@ class Captions:
                     return _clip(text)
             following = _next_element(node) if siblings else None
             if following is not None and following not in self._holders:
-                self._holders[following] = _holds_caption(following)
-            if following is not None and self._holders[following]:
-                text = _unsold(text_of(following, SHORT_TEXT_ELEMENTS))
-                if text:
-                    return _clip(text)
+                self._holders[following] = (
+                    _unsold(text_of(following, SHORT_TEXT_ELEMENTS))
+                    if _holds_caption(following)
+                    else None
+                )
+            text = self._holders[following] if following is not None else None
+            if text:
+                return _clip(text)
             node = node.getparent()
         return None
 
@@ -347,18 +352,20 @@ class Captions:
 #: A caption's closing link that sells the picture: Reuters' "Purchase Licensing
 #: Rights" (with its screen readers' ", opens new tab"), newspapers' "Buy Photo".
 _SALES_LINK = re.compile(
-    r"(?:^|\s+)(?:Purchase Licensing Rights|Buy (?:[Tt]his )?(?:Photo|Image|Picture))"
-    r"(?:\s*,?\s*opens (?:in )?(?:a )?new (?:tab|window))?\s*$"
+    r"(?:^|\s+(?:[|·•]\s*)?)"
+    r"(?:Purchase [Ll]icensing [Rr]ights|Buy (?:[Tt]his )?(?:[Pp]hoto|[Ii]mage|[Pp]icture)"
+    r"|BUY PHOTO)(?:\s*,?\s*opens (?:in )?(?:a )?new (?:tab|window))?\s*$"
 )
 _SALES_TAIL = 80  # characters at the end of a caption where that link is looked for
 
 
 def _unsold(caption: str | None) -> str | None:
-    """A caption without its closing sales link (the photographer's credit stays)."""
+    """A caption without its closing sales link (the photographer's credit stays); None
+    for one that is nothing else."""
     if not caption:
         return caption
     head, tail = caption[:-_SALES_TAIL], caption[-_SALES_TAIL:]
-    return (head + _SALES_LINK.sub("", tail)).strip() or caption
+    return (head + _SALES_LINK.sub("", tail)).strip() or None
 
 
 def _own_caption(figure: Element) -> str | None:

@@ -40,6 +40,7 @@ from archiver.extract.context import (
 )
 from archiver.extract.document import (
     BLOCK_TAGS,
+    PROBE_ELEMENTS,
     SHORT_TEXT_ELEMENTS,
     Element,
     attr,
@@ -50,7 +51,6 @@ from archiver.extract.document import (
     page_base,
     parse_document,
     tag_name,
-    text_length,
     text_of,
 )
 from archiver.extract.media import (
@@ -704,15 +704,15 @@ class _ContentWalker:
         Spanish, German): a teaser of another article set in the body. A picture linked
         alone (to its own page, a gallery) is not one."""
         block = self._blocks[-1]
-        if block not in self._teaser_blocks:  # each block measured once
+        if block not in self._teaser_blocks:  # each block looked at once, and briefly
             self._teaser_blocks[block] = (
                 block is not self._content
-                and text_length(block) <= _TEASER_TEXT
                 and _TEASER_LABEL.match(leading_text(block, 40)) is not None
+                and _is_short(block)
             )
         if not self._teaser_blocks[block] or next(node.iter("img", "picture"), None) is None:
             return False
-        if not text_of(node, SHORT_TEXT_ELEMENTS):
+        if not _has_visible_words(node):
             return False  # no headline: the picture alone, linked
         url = resolve_url(href, self._base)
         return url is not None and media_type_of_url(url) is None and platform_of(url) is None
@@ -842,6 +842,40 @@ _TEASER_LABEL = re.compile(
     re.IGNORECASE,
 )
 _TEASER_TEXT = 300  # characters of a teaser's block at most: its label and a headline
+
+
+def _is_short(block: Element) -> bool:
+    """Whether a block holds at most `_TEASER_TEXT` characters of text in at most
+    PROBE_ELEMENTS elements; a longer one is not measured to its end."""
+    size = 0
+    for count, element in enumerate(block.iter()):
+        if count > PROBE_ELEMENTS:
+            return False
+        pieces = (element.text, element.tail if element is not block else None)
+        size += sum(len("".join(piece.split())) for piece in pieces if piece)
+        if size > _TEASER_TEXT:
+            return False
+    return True
+
+
+def _has_visible_words(link: Element) -> bool:
+    """Whether a link shows words of its own (a headline), beyond text for screen
+    readers only ("Enlarge"), in its first SHORT_TEXT_ELEMENTS elements."""
+    stack = [link]
+    seen = 0
+    while stack and seen < SHORT_TEXT_ELEMENTS:
+        element = stack.pop()
+        seen += 1
+        if element is not link and (element.tail or "").strip():
+            return True
+        if not isinstance(element.tag, str) or is_screen_reader_only(element):
+            continue
+        if tag_name(element) in ("script", "style"):
+            continue
+        if (element.text or "").strip():
+            return True
+        stack.extend(reversed(element))
+    return False
 
 
 def _image_metadata(img: Element | None) -> dict[str, str]:
