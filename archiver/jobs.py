@@ -25,7 +25,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, select, update
+from sqlalchemy import ColumnElement, and_, case, func, select, update
 from sqlalchemy.orm import Session
 
 from archiver.errors import ArchiveUnavailable, FetchError
@@ -107,6 +107,7 @@ def claim_due(
     claim, a busy one takes nothing more until it has emptied. Its runner must take no
     other job while it runs.
     """
+    _take_up_expired(session, now)
     # a running job's next_attempt_at is its lease expiry: one condition, one index
     due = and_(CaptureJob.state.in_(CLAIMABLE), CaptureJob.next_attempt_at <= now)
     query = select(CaptureJob).where(due).order_by(CaptureJob.next_attempt_at).limit(limit)
@@ -126,6 +127,22 @@ def claim_due(
         start(job, owner, now, lease)
         claimed.append(job)
     return claimed
+
+
+def _take_up_expired(session: Session, now: datetime) -> None:
+    """Running jobs whose lease ran out (their worker died on another host, or hung)
+    go back to their place in the queue (`abandon`) before any is taken: due at their
+    lease's end, they waited behind every job due before it."""
+    query = select(CaptureJob).where(
+        CaptureJob.state == JobState.RUNNING, CaptureJob.next_attempt_at <= now
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    expired = list(session.scalars(query))
+    for job in expired:
+        abandon(job, now)
+    if expired:
+        session.flush()
 
 
 def locked(session: Session, job_id: int) -> CaptureJob:
@@ -271,15 +288,21 @@ def hold_back(
     not wait for a job to be due): they are due for the queue only a lease from now,
     or as soon as ``owner`` lets them go (`let_go`) or is found dead (`recover_exited`)."""
     if job_ids:
+        due = CaptureJob.next_attempt_at
         session.execute(
             update(CaptureJob)
             .where(CaptureJob.id.in_(job_ids), CaptureJob.state == JobState.PENDING)
-            .values(next_attempt_at=now + lease, lease_owner=owner)
+            .values(
+                due_at=case((due < now, due), else_=now),  # its place, for `let_go`
+                next_attempt_at=now + lease,
+                lease_owner=owner,
+            )
         )
 
 
 def let_go(job_ids: list[int], session: Session, owner: str, now: datetime) -> None:
-    """Make the jobs ``owner`` held back and did not run (Ctrl-C) due now."""
+    """Make the jobs ``owner`` held back and did not run (Ctrl-C) due again where
+    they stood in the queue."""
     if job_ids:
         session.execute(
             update(CaptureJob)
@@ -288,7 +311,7 @@ def let_go(job_ids: list[int], session: Session, owner: str, now: datetime) -> N
                 CaptureJob.state == JobState.PENDING,
                 CaptureJob.lease_owner == owner,
             )
-            .values(next_attempt_at=now, lease_owner=None)
+            .values(next_attempt_at=func.coalesce(CaptureJob.due_at, now), lease_owner=None)
         )
 
 
@@ -309,7 +332,7 @@ def recover_exited(session: Session, now: datetime, also: str | None = None) -> 
         if job.state == JobState.RUNNING:
             abandon(job, now)
         else:
-            job.next_attempt_at, job.lease_owner = now, None
+            job.next_attempt_at, job.lease_owner = back_in_line(job, now), None
         count += 1
     return count
 
