@@ -107,7 +107,6 @@ def claim_due(
     claim, a busy one takes nothing more until it has emptied. Its runner must take no
     other job while it runs.
     """
-    _take_up_expired(session, now)
     # a running job's next_attempt_at is its lease expiry: one condition, one index
     due = and_(CaptureJob.state.in_(CLAIMABLE), CaptureJob.next_attempt_at <= now)
     query = select(CaptureJob).where(due).order_by(CaptureJob.next_attempt_at).limit(limit)
@@ -127,22 +126,6 @@ def claim_due(
         start(job, owner, now, lease)
         claimed.append(job)
     return claimed
-
-
-def _take_up_expired(session: Session, now: datetime) -> None:
-    """Running jobs whose lease ran out (their worker died on another host, or hung)
-    go back to their place in the queue (`abandon`) before any is taken: due at their
-    lease's end, they waited behind every job due before it."""
-    query = select(CaptureJob).where(
-        CaptureJob.state == JobState.RUNNING, CaptureJob.next_attempt_at <= now
-    )
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    expired = list(session.scalars(query))
-    for job in expired:
-        abandon(job, now)
-    if expired:
-        session.flush()
 
 
 def locked(session: Session, job_id: int) -> CaptureJob:

@@ -433,22 +433,15 @@ def test_a_download_cut_short_by_a_shutdown_keeps_its_place_in_the_queue(
         assert [job.url for job in taken] == [backlog[1].url, backlog[2].url, cut_short.url]
 
 
-def test_jobs_of_a_dead_worker_elsewhere_or_let_go_keep_their_place_in_the_queue(
+def test_a_job_held_back_and_let_go_keeps_its_place_in_the_queue(
     tmp_path: Path, db_url: str
 ) -> None:
-    """A job whose worker died on another host was due at its lease's end, behind every
-    job due before it; a job `archiver capture` held back and let go (Ctrl-C) was due
-    at once, behind the jobs queued before it."""
+    """A job `archiver capture` held back and let go (Ctrl-C) was due at once, behind
+    the jobs queued before it."""
     with _archive(tmp_path / "storage", db_url) as archive, archive.session() as session:
-        lost = url_job(session, "https://example.org/lost.mp4")
-        start(lost, "other-host:4242", utcnow(), timedelta(seconds=LEASE))
         backlog = [url_job(session, f"https://example.org/{n}.jpg") for n in range(2)]
         session.flush()
         later = utcnow() + timedelta(seconds=2 * LEASE)
-        (first,) = claim_due(session, "me:1", 1, later)
-        assert first.url == lost.url
-        assert finish(first, Outcome(JobState.DONE), later, "me:1")
-
         held = backlog[0]
         hold_back([held.id], session, "cli:9", later, HOUR)
         newer = url_job(session, "https://example.org/newer.jpg")
