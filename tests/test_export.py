@@ -267,16 +267,8 @@ def test_a_signal_once_the_bag_is_recorded_keeps_it(
         os.kill(os.getpid(), signal.SIGTERM)
         return event
 
-    def terminated(signum: int, frame: object) -> None:
-        raise SystemExit(128 + signum)  # as the CLI's handler
-
     monkeypatch.setattr(export_module, "record", then_terminated)
-    previous = signal.signal(signal.SIGTERM, terminated)
-    try:
-        with pytest.raises(SystemExit):
-            export_bag(sqlite_archive, SearchQuery.parse(), tmp_path / "bag")
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    export_terminated(sqlite_archive, tmp_path / "bag")
     assert (tmp_path / "bag" / "bagit.txt").is_file()  # the bag the entry names
     with sqlite_archive.read_session() as session:
         (entry,) = session.scalars(select(Event.payload).where(Event.type == "export"))
@@ -302,19 +294,25 @@ def test_a_signal_just_before_the_entry_is_recorded_takes_the_bag_with_it(
             yield
 
     monkeypatch.setattr(export_module, "signals_held", terminated_first)
-    previous = signal.signal(signal.SIGTERM, _exit_as_the_cli)
-    try:
-        with pytest.raises(SystemExit):
-            export_bag(sqlite_archive, SearchQuery.parse(), tmp_path / "bag")
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    export_terminated(sqlite_archive, tmp_path / "bag")
     assert not (tmp_path / "bag").exists()
     with sqlite_archive.read_session() as session:
         assert not session.scalars(select(Event).where(Event.type == "export")).all()
 
 
-def _exit_as_the_cli(signum: int, frame: object) -> None:
-    raise SystemExit(128 + signum)
+def export_terminated(archive: Archive, out: Path) -> None:
+    """Export everything to ``out``, ended by the SIGTERM the test sends meanwhile, with
+    SIGTERM handled as the CLI handles it."""
+
+    def as_the_cli(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, as_the_cli)
+    try:
+        with pytest.raises(SystemExit):
+            export_bag(archive, SearchQuery.parse(), out)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def test_every_held_signal_is_raised_again_and_every_handler_put_back(

@@ -80,6 +80,7 @@ from archiver.extract.urls import (
     bluesky_uri_url,
     is_tracker_url,
     media_type_of_url,
+    normalize_url,
     platform_of,
     platform_post,
     resolve_url,
@@ -715,7 +716,7 @@ class _ContentWalker:
         if not _has_visible_words(node):
             return False  # no headline: the picture alone, linked
         url = resolve_url(href, self._base)
-        return url is not None and media_type_of_url(url) is None and platform_of(url) is None
+        return url is not None and normalize_url(url).kind == "player"  # another page
 
     def _post_links(self, node: Element, platform: str) -> list[str]:
         """The links inside an embed that address posts on ``platform``, in order (in a

@@ -183,7 +183,6 @@ _THREADS_USER = re.compile(r"[A-Za-z0-9._]{1,30}")
 # extension of ``imgur.com/ID.jpg``, which Imgur sends on to the post's file)
 # (five characters in early years, seven since)
 _IMGUR_ID = re.compile(r"(?:([^/]+)-)?([A-Za-z0-9]{7}|[A-Za-z0-9]{5})(?:\.gifv)?")
-_IMGUR_BARE = re.compile(r"([A-Za-z0-9]{7}|[A-Za-z0-9]{5})(?:\.gifv)?")
 # an id after title words at the top level is random, so lower-case letters alone are
 # far likelier the last word of a site page's name ("terms-of-service") than an id
 _IMGUR_RANDOM = re.compile(r"[A-Z0-9]")
@@ -427,10 +426,9 @@ def file_url(url: str) -> str:
         return urlunsplit(("https", "media.guim.co.uk", parts.path[len("/img/media") :], "", ""))
     if host == _REDDIT_PREVIEW and (upload := _REDDIT_PREVIEW_FILE.fullmatch(parts.path)):
         return f"https://i.redd.it/{upload[1]}.{upload[2].lower()}"
-    if host in _NYT_IMAGE_HOSTS and parts.path.startswith("/images/") and parts.query:
-        names = {name.lower() for name, _ in parse_qsl(parts.query, keep_blank_values=True)}
-        if names <= _NYT_IMAGE_PARAMETERS:
-            return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+    nyt = host in _NYT_IMAGE_HOSTS and parts.path.startswith("/images/")
+    if nyt and _only_resizing(parts.query, _NYT_IMAGE_PARAMETERS):
+        return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
     return cleaned
 
 
@@ -443,10 +441,11 @@ _WORDPRESS_SIZE = re.compile(
 _DRUPAL_STYLE = re.compile(r"(/(?:.+/)?sites/[^/]+/files/)styles/[^/]+/public/(.+)")
 
 
-def _only_resizing(query: str) -> bool:
-    """Whether a query holds resizing parameters of WordPress's image service alone."""
+def _only_resizing(query: str, resizing: frozenset[str] = _WORDPRESS_RESIZING) -> bool:
+    """Whether a query holds an image service's resizing parameters alone (WordPress's,
+    unless others are named)."""
     names = {name.lower() for name, _ in parse_qsl(query, keep_blank_values=True)}
-    return bool(names) and names <= _WORDPRESS_RESIZING
+    return bool(names) and names <= resizing
 
 
 def _fetched_original(host: str, parts: SplitResult) -> str | None:
@@ -884,8 +883,8 @@ def _imgur(parts: SplitResult, segments: list[str], query: dict[str, str]) -> Pl
     ``.gifv`` page of a post's video on either host; users, site pages and files are
     not posts."""
     if _host(parts) == "i.imgur.com":  # files, but for a post's bare id and video page
-        bare = _IMGUR_BARE.fullmatch(segments[0]) if len(segments) == 1 else None
-        return (f"https://imgur.com/{bare[1]}", None) if bare else None
+        bare = _IMGUR_ID.fullmatch(segments[0]) if len(segments) == 1 else None
+        return (f"https://imgur.com/{bare[2]}", None) if bare and not bare[1] else None
     if segments[-1:] in (["embed"], ["all"]):  # the embed frame, an album's "all" view
         segments = segments[:-1]
     if len(segments) == 1 and segments[0].lower() not in _IMGUR_PAGES:

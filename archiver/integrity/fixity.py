@@ -58,6 +58,7 @@ from archiver.integrity.readers import default_workers, run_parallel, sha256_fil
 from archiver.jsontext import printable
 from archiver.store.layout import SIDECAR, Layout, pid_alive
 from archiver.store.sidecar import (
+    MEDIA_KEYS,
     PAGE_KEYS,
     PAGE_SCHEMA,
     PAGE_SCHEMA_VERSION,
@@ -735,9 +736,7 @@ def _check_original(layout: Layout, known: _Original, *, rehash: bool = True) ->
                 )
                 problems.append(Problem("disagreement", known.sha256, str(sidecar), detail))
         problems += _platform_details(known, sidecar, document)
-        if unknown := unknown_keys(document):
-            detail = f"keys archiver does not write: {', '.join(unknown)}"
-            problems.append(Problem("disagreement", known.sha256, str(sidecar), detail[:500]))
+        problems += _unwritten_keys(known.sha256, sidecar, document, MEDIA_KEYS)
     if known.companions is not None:
         found, companions, read = _check_recorded_companions(
             known.sha256, known.companions, directory, document, rehash
@@ -762,6 +761,17 @@ def _platform_of(document: dict[str, Any]) -> tuple[object, ...]:
     if not isinstance(platform, dict):
         return _NO_PLATFORM if platform is None else (platform,) * len(_PLATFORM_FACTS)
     return tuple(platform.get(fact) for fact in _PLATFORM_FACTS)
+
+
+def _unwritten_keys(
+    sha256: str, sidecar: Path, document: dict[str, Any], written: dict[str, frozenset[str]]
+) -> list[Problem]:
+    """The keys of a sidecar archiver does not write, as one disagreement."""
+    unknown = unknown_keys(document, written)
+    if not unknown:
+        return []
+    detail = f"keys archiver does not write: {', '.join(unknown)}"[:500]
+    return [Problem("disagreement", sha256, str(sidecar), detail)]
 
 
 def _not_a_list(value: object) -> str:
@@ -871,17 +881,13 @@ def _check_snapshot(layout: Layout, known: _Snapshot, *, rehash: bool = True) ->
                 ("size_bytes", document.get("size_bytes"), known.size_bytes),
             ],
         )
+        sidecar = path.parent / SIDECAR
         version = document.get("schema_version")
         if version not in (1, PAGE_SCHEMA_VERSION) or type(version) is not int:
             detail = f"schema_version: sidecar {version!r}, archiver writes 1 or 2"
-            problems.append(
-                Problem("disagreement", known.sha256, str(path.parent / SIDECAR), detail)
-            )
-        elif version == PAGE_SCHEMA_VERSION and (unknown := unknown_keys(document, PAGE_KEYS)):
-            detail = f"keys archiver does not write: {', '.join(unknown)}"[:500]
-            problems.append(
-                Problem("disagreement", known.sha256, str(path.parent / SIDECAR), detail)
-            )
+            problems.append(Problem("disagreement", known.sha256, str(sidecar), detail))
+        elif version == PAGE_SCHEMA_VERSION:
+            problems += _unwritten_keys(known.sha256, sidecar, document, PAGE_KEYS)
         # version 1 described one page, at the top level: held to it as to a list of one
         pages = [document] if document.get("schema_version") == 1 else document.get("pages")
         listed = len(pages) if isinstance(pages, list) else pages

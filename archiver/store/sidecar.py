@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -200,7 +201,8 @@ def read_sidecar(path: Path) -> dict[str, Any]:
         raw = stream.read()
     try:
         data = json.loads(raw.decode("utf-8"), object_pairs_hook=_unique_keys)
-        json.dumps(data, ensure_ascii=False).encode("utf-8")
+        if _SURROGATE_ESCAPE.search(raw):  # UTF-8 holds none: only an escape can
+            json.dumps(data, ensure_ascii=False).encode("utf-8")
     except RecursionError:
         raise ValueError("nested too deep") from None
     except UnicodeEncodeError:
@@ -208,6 +210,11 @@ def read_sidecar(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ValueError(f"not a JSON object but {type(data).__name__}")
     return data
+
+
+#: ``\\ud800``-``\\udfff`` written as a JSON escape (archiver writes none: its sidecars
+#: are UTF-8, which cannot hold them)
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
