@@ -848,11 +848,14 @@ class Capturer:
 
     def _read_post(self, reader: PostReader) -> tuple[PlatformPost, Document]:
         """The post, and the platform's answer it was read from."""
-        try:
-            answer = self.http.get_document(reader.url)
-        except FetchError as exc:
-            explained = reader.refusal(exc) if reader.refusal is not None else None
-            raise explained or exc from None
+        for url in reader.addresses:
+            try:
+                answer = self.http.get_document(url)
+                break
+            except FetchError as exc:
+                if exc.http_status != 404 or url == reader.addresses[-1]:
+                    explained = reader.refusal(exc) if reader.refusal is not None else None
+                    raise explained or exc from None
         post = reader.parse(answer.body)
         if reader.originals is not None:
             post = reader.originals(post, lambda url: self.http.get_document(url).body)

@@ -1433,6 +1433,39 @@ def test_a_deleted_imgur_post_is_gone_and_a_strange_answer_retried(
     assert item.status == "failed" and "did not answer with post" in str(item.reason)
 
 
+@pytest.mark.parametrize("album", [False, True], ids=["single post", "album"])
+def test_an_imgur_gallery_post_is_read_as_an_album_or_else_as_a_post(
+    tmp_path: Path,
+    server: FixtureServer,
+    media: MediaSet,
+    monkeypatch: pytest.MonkeyPatch,
+    album: bool,
+) -> None:
+    """A gallery post went to yt-dlp, which gets nothing from a photo: the albums
+    endpoint answers for an album, and its 404 sends the reader on to the media one."""
+    monkeypatch.setenv("FAKE_YTDLP_MODE", "crash")
+    server.add_file("/i/Rk2pQ7a.jpeg", media.photo_a)
+    photo = imgur.medium("image", server.url("/i/Rk2pQ7a.jpeg"), "Rk2pQ7a", "image/jpeg")
+    body = imgur.answer(imgur.post(imgur.POST_ID, [photo], album=album))
+    albums, single = f"/post/v1/albums/{imgur.POST_ID}", f"/post/v1/media/{imgur.POST_ID}"
+    if album:
+        server.add_bytes(albums, body, "application/json")
+    else:
+        server.add_status(albums, 404, b'{"errors":[{"code":"404","status":"Not Found"}]}')
+        server.add_bytes(single, body, "application/json")
+    page = f"""<article><p>UPDATE 1800 GMT: Activists posted photos from the market:</p>
+<p><a href="https://imgur.com/gallery/market-{imgur.POST_ID}">imgur.com</a></p></article>"""
+    config = posts_config(tmp_path / "storage", server)
+    item = capture(config, server, page)
+
+    assert item.status == "stored", item.reason
+    assert item.url == f"https://imgur.com/gallery/{imgur.POST_ID}"
+    assert [f.sha256 for f in item.files] == [sha256_of(media.photo_a)]
+    asked = [r.path.split("?")[0] for r in server.requests if r.path.startswith("/post/v1/")]
+    assert asked == ([albums] if album else [albums, single])
+    assert_kept_with_post(config, item.files[0].path, body, "UPDATE 1800 GMT", id=imgur.POST_ID)
+
+
 @pytest.mark.parametrize(
     ("card", "video"),
     [

@@ -767,6 +767,27 @@ def test_posts_are_checked_by_what_their_platforms_widgets_read(
     assert reason in result.reason
 
 
+@pytest.mark.parametrize(("single", "status"), [(True, "live"), (False, "gone")])
+def test_an_imgur_gallery_post_is_an_album_or_else_a_single_post(
+    client: httpx.Client, server: FixtureServer, single: bool, status: str
+) -> None:
+    """The albums endpoint's 404 says only that the gallery post is no album."""
+    server.add_status(f"/post/v1/albums/{imgur.POST_ID}", 404)
+    single_path = f"/post/v1/media/{imgur.POST_ID}"
+    if single:
+        server.add_bytes(single_path, imgur.answer(IMGUR_VIDEO), "application/json")
+    else:
+        server.add_status(single_path, 404)
+    prober = Prober(client, None, posts=PostsConfig(imgur_url=server.url()))
+    gallery = f"https://imgur.com/gallery/{imgur.POST_ID}"
+    result = prober.check(gallery, kind="platform", platform="imgur")
+    assert (result.status, result.probe, result.http_status) == (
+        status,
+        "imgur-api",
+        200 if single else 404,
+    )
+
+
 def test_an_imgur_refusal_names_no_reason_and_says_nothing_of_the_post(
     client: httpx.Client, server: FixtureServer
 ) -> None:
@@ -856,6 +877,8 @@ def test_ytdlp_classification(client: httpx.Client, url: str, expected: str, rea
     prober = Prober(client, fake_ytdlp(), oembed_endpoints=NO_OEMBED)
     with respx.mock(assert_all_called=False) as router:  # Instagram's widget: a login wall
         router.route(host="www.instagram.com").mock(return_value=httpx.Response(200, html=LOGIN))
+        # Imgur's API, over capacity: yt-dlp is asked what a photo post is to it
+        router.route(host="api.imgur.com").mock(return_value=httpx.Response(503))
         result = prober.check(url, kind="platform", platform=None)
     # when neither can tell, the widget's answer stands, with yt-dlp's reason beside it
     asked = "instagram-widget" if "instagram" in url and expected == "error" else "yt-dlp"

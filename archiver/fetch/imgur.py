@@ -10,8 +10,9 @@ its own ``metadata.title`` and ``description``. A deleted post answers 404.
 
 yt-dlp's Imgur extractor takes videos only (a photo post ends in "… is not a video or
 animated image", an album's photos are left out): the post's files are fetched as
-Imgur serves them, its photos first. A gallery post (``/gallery/ID``) may be a post or an
-album, which only a second request tells: those stay with yt-dlp.
+Imgur serves them, its photos first. A gallery post (``/gallery/ID``) is an album or a
+single post: the albums endpoint is asked first, and its 404 sends the reader on to
+the media endpoint, as Imgur's web app and yt-dlp do.
 """
 
 from __future__ import annotations
@@ -26,16 +27,19 @@ from archiver.fetch.posts import PlatformPost
 from archiver.jsontext import json_at, json_list, json_or_none, json_text
 
 MAX_MEDIA = 1000  # a bound on what one answer makes archiver fetch; albums hold fewer
-_POST = re.compile(r"/(a/)?([A-Za-z0-9]{5,7})")
+_POST = re.compile(r"/(a/|gallery/)?([A-Za-z0-9]{5,7})")
+# the API endpoints that may hold each kind of post, in the order they are asked
+_ENDPOINTS = {"": ("media",), "a/": ("albums",), "gallery/": ("albums", "media")}
 
 
-def post_path(url: str) -> tuple[str, str] | None:
-    """(API endpoint, id) of a canonical Imgur post (``imgur.com/ID``: ``media``) or
-    album (``imgur.com/a/ID``: ``albums``) URL."""
+def post_path(url: str) -> tuple[tuple[str, ...], str] | None:
+    """(API endpoints, id) of a canonical Imgur post (``imgur.com/ID``: ``media``),
+    album (``imgur.com/a/ID``: ``albums``) or gallery post (``imgur.com/gallery/ID``:
+    ``albums``, and on its 404 ``media``) URL."""
     found = _POST.fullmatch(urlsplit(url).path)
     if found is None:
         return None
-    return ("albums" if found[1] else "media"), found[2]
+    return _ENDPOINTS[found[1] or ""], found[2]
 
 
 def api_url(base: str, client_id: str, endpoint: str, post_id: str) -> str:

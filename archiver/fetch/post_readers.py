@@ -41,6 +41,14 @@ class PostReader:
     editable: bool = True
     # what the platform's refusal means, when its answer says more than its status
     refusal: Callable[[FetchError], FetchError | None] | None = None
+    # the address to read when ``url`` answers 404: an Imgur gallery post is an album
+    # or a single post, which only the second endpoint tells
+    otherwise: str | None = None
+
+    @property
+    def addresses(self) -> tuple[str, ...]:
+        """Where the post may be read, in order: each after the one before's 404."""
+        return (self.url,) if self.otherwise is None else (self.url, self.otherwise)
 
 
 def post_reader(platform: str | None, url: str, settings: PostsConfig) -> PostReader | None:
@@ -91,12 +99,17 @@ def post_reader(platform: str | None, url: str, settings: PostsConfig) -> PostRe
             editable=False,
         )
     if platform == "imgur" and (imgur_post := imgur.post_path(url)):
-        endpoint, post_id = imgur_post
+        endpoints, post_id = imgur_post
+        first, *then = (
+            imgur.api_url(settings.imgur_url, settings.imgur_client_id, endpoint, post_id)
+            for endpoint in endpoints
+        )
         return PostReader(
-            imgur.api_url(settings.imgur_url, settings.imgur_client_id, endpoint, post_id),
+            first,
             lambda body: imgur.parse_post(body, post_id),
             "imgur-api",
             refusal=imgur.refusal,
+            otherwise=then[0] if then else None,
         )
     if platform == "mastodon" and (status := mastodon.api_url(url)):
         api, status_id = status

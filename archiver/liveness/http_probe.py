@@ -203,23 +203,27 @@ def check_post(
     photo post from a deleted one."""
     probe = reader.probe
     try:
-        with (
-            _slot(limiter, reader.url),
-            client.stream("GET", reader.url, follow_redirects=True) as got,
-        ):
-            code = got.status_code
-            if not got.is_success and reader.refusal is not None:
-                refused = FetchError(f"HTTP {code}", http_status=code)
-                refused.body = _read(got, PROBE_BYTES)
-                closed = reader.refusal(refused)
-                if closed is not None:  # the platform says why: the post is closed to us
-                    return CheckResult("gone", str(closed)[:300], code, None, probe)
-                if code == 403:  # no reason given: a block of this address, not of the post
-                    reason = f"HTTP {code} with no reason given (a block of this address?)"
-                    return CheckResult("error", reason, code, None, probe)
-            if not got.is_success:
-                return status_result(code, got.headers, probe)
-            body = _read(got, MAX_PAGE_BYTES)
+        for url in reader.addresses:  # each after the one before's 404
+            with (
+                _slot(limiter, url),
+                client.stream("GET", url, follow_redirects=True) as got,
+            ):
+                code = got.status_code
+                if code == 404 and url != reader.addresses[-1]:
+                    continue
+                if not got.is_success and reader.refusal is not None:
+                    refused = FetchError(f"HTTP {code}", http_status=code)
+                    refused.body = _read(got, PROBE_BYTES)
+                    closed = reader.refusal(refused)
+                    if closed is not None:  # the platform says why: the post is closed to us
+                        return CheckResult("gone", str(closed)[:300], code, None, probe)
+                    if code == 403:  # no reason given: a block of this address, not the post
+                        reason = f"HTTP {code} with no reason given (a block of this address?)"
+                        return CheckResult("error", reason, code, None, probe)
+                if not got.is_success:
+                    return status_result(code, got.headers, probe)
+                body = _read(got, MAX_PAGE_BYTES)
+                break
     except (BlockedAddressError, httpx.HTTPError) as exc:
         return error_result(exc, probe)
     try:
