@@ -29,10 +29,12 @@ from archiver.extract.context import TextTrail, label_at_start, sentence_context
 from archiver.extract.document import (
     MAX_ATTRIBUTES,
     MAX_ELEMENTS,
+    MEDIA_TAGS,
     fragment_elements,
     parse_document,
     text_length,
 )
+from archiver.extract.html import _ContentWalker
 from archiver.extract.media import STYLE_PROBE
 
 PAGES = Path(__file__).parent / "fixtures" / "pages"
@@ -531,6 +533,7 @@ def test_article_body_itemprop_wins_over_article() -> None:
         '<img class="emoji" alt="💪" src="https://s.w.org/images/core/emoji/2.2.1/72x72/1f4aa.png">',
         '<img src="/wp-includes/images/smilies/icon_smile.gif" alt=":)" class="wp-smiley">',
         '<img src="/icons/flag.png" style="width:1.2em">',
+        '<img src="/rule.png" width="100%" height="20">',  # a rule across the column
         '<div class="byline-img"><img class="byline-img__img" src="/uploads/Shaun-Walker.png"'
         ' width="300" height="300"></div>',
     ],
@@ -557,6 +560,17 @@ def test_pixels_icons_ads_widgets_and_plain_links_are_not_media(img: str) -> Non
          "</iframe>", "https://twitter.com/i/status/383940123456789012", "platform", "iframe"),
         ('<iframe src="https://t.me/aleppo_now/1543?embed=1" width="100%"></iframe>',
          "https://t.me/aleppo_now/1543", "platform", "iframe"),
+        # SoundCloud's mini player: as wide as the column, 20 px high, no icon
+        ('<iframe width="100%" height="20" scrolling="no" src="https://w.soundcloud.com/player/'
+         '?url=https%3A//api.soundcloud.com/tracks/1234567"></iframe>', "https://w.soundcloud."
+         "com/player/?url=https%3A//api.soundcloud.com/tracks/1234567", "player",
+         "iframe"),
+        ('<iframe style="width: 100%; height: 20px" src="https://video.unknown-host.example/mini/'
+         '8841"></iframe>', "https://video.unknown-host.example/mini/8841", "player", "iframe"),
+        # Facebook's video frame of 2010-2013
+        ('<iframe src="http://www.facebook.com/video/embed?video_id=4325786853421" width="400" '
+         'height="224"></iframe>', "https://www.facebook.com/watch/?v=4325786853421", "platform",
+         "iframe"),
         ('<embed src="https://media.example/flash/clip.swf" width="400" height="300">',
          "https://media.example/flash/clip.swf", "player", "iframe"),
         ('<object data="https://www.dailymotion.com/swf/video/x8abcd1" width="480" height="270">'
@@ -786,6 +800,56 @@ def test_gallery_images_take_their_own_caption_not_a_sibling_figures() -> None:
     ]
 
 
+def test_the_bbcs_delayed_images_are_found_at_the_photos_width() -> None:
+    """BBC pages of 2011 to 2020 hold their photos in a ``<div>`` its script turned into
+    an ``<img>``, naming a small rendition and the photo's width."""
+    src = "https://ichef.bbci.co.uk/news/320/cpsprodpb/4CF4/production/_87600791_87600370.jpg"
+    result = article(
+        "<p>Rescuers worked through the night.</p><figure><span class='image-and-copyright-"
+        f"container'><div class='js-delayed-image-load' data-alt='Rescuers in Aleppo' data-src"
+        f"='{src}' data-width='976' data-height='549'></div></span><figcaption><span class="
+        "'off-screen'>Image caption</span><span class='media-caption__text'>Rescuers in the "
+        "Bustan al-Qasr district</span></figcaption></figure>"
+    )
+    (embed,) = result.embeds
+    assert (embed.url, embed.original_url, embed.kind, embed.metadata, embed.context) == (
+        src.replace("/news/320/", "/news/976/"),
+        src,
+        "file",
+        {"alt": "Rescuers in Aleppo"},
+        "Rescuers in the Bustan al-Qasr district",  # "Image caption" is for screen readers
+    )
+
+
+def test_a_figure_without_a_caption_does_not_take_the_next_figures() -> None:
+    """The next figure counted as a caption when its media was no HTML element (an AMP
+    image, a Telegram widget's script, a bare address WordPress could not embed)."""
+    result = article(
+        "<p>Footage from Kharkiv shows the aftermath.</p><figure><amp-youtube data-videoid="
+        "'Ff12GhIjKl5' layout='responsive' width='480' height='270'></amp-youtube></figure>"
+        "<figure><amp-img src='/k.jpg' width='1200' height='800' layout='responsive'>"
+        "</amp-img><figcaption>A destroyed school in Kharkiv.</figcaption></figure>"
+        "<p>The governor posted:</p><figure class='wp-block-embed is-provider-facebook'><div"
+        " class='wp-block-embed__wrapper'>https://www.facebook.com/watch/?v=1015123456789</div>"
+        "</figure><figure class='wp-block-embed is-provider-instagram'><div class='wp-block-"
+        "embed__wrapper'>https://www.instagram.com/p/CxYz123abcD/</div><figcaption>Posted by"
+        " the governor</figcaption></figure>"
+    )
+    assert [e.context for e in result.embeds] == [
+        "Footage from Kharkiv shows the aftermath.",
+        "A destroyed school in Kharkiv.",
+        "The governor posted:",
+        "Posted by the governor",
+    ]
+
+
+def test_every_element_read_as_media_is_a_media_tag() -> None:
+    """Text and caption readers stop at MEDIA_TAGS: an element the extractor reads as
+    media and they do not know was read as words."""
+    read_as_media = set(_ContentWalker._HANDLERS) - {"noscript", "a", "div", "script"}
+    assert read_as_media <= MEDIA_TAGS
+
+
 def test_one_post_under_several_spellings_on_a_page_is_one_embed() -> None:
     result = article(
         '<p>The ministry posted:</p><iframe src="https://platform.twitter.com/embed/Tweet.html?'
@@ -944,7 +1008,7 @@ def test_page_level_og_video_and_json_ld_are_found_but_og_image_is_not() -> None
         '<script type="application/ld+json">{"@context": "https://schema.org", "@graph": [{'
         '"@type": "VideoObject", "name": "Clip", "uploadDate": "2013-09-28",'
         '"contentUrl": "/media/clip.mp4", "author": [{"@type": "Person", "name": "A. Reporter"}]'
-        "}]}</script>"
+        ', "thumbnailUrl": "/media/clip.jpg"}]}</script>'
     )
     result = article("<p>No media in the text.</p>", head=head, base="https://site.example/a")
     assert [(e.found_in, e.url, e.kind) for e in result.embeds] == [
@@ -955,6 +1019,7 @@ def test_page_level_og_video_and_json_ld_are_found_but_og_image_is_not() -> None
         "name": "Clip",
         "uploadDate": "2013-09-28",
         "author": "A. Reporter",
+        "thumbnailUrl": "https://site.example/media/clip.jpg",
     }
     assert all(e.update is None for e in result.embeds)
 
@@ -1635,6 +1700,24 @@ def test_a_media_item_wrapped_in_an_article_stays_in_its_update() -> None:
     ]
 
 
+def test_drupals_media_articles_are_not_where_the_story_is() -> None:
+    """The largest media wrapper was taken for the story: the rest of it was not read."""
+    html = """<html><body><main><h1>Live: shelling of Kharkiv</h1>
+<div class="field--name-body"><p><strong>UPDATE 1800 GMT:</strong> Shelling continued
+overnight.</p><article class="media media--type-image"><img src="/a.jpg" width="800"
+height="600"><div class="caption">Residents clear rubble from the school.</div></article>
+<p><strong>UPDATE 1900 GMT:</strong> Rescuers at work.</p><article class="media
+media--type-image"><img src="/b.jpg" width="800" height="600"></article>
+<p>Video from the scene:</p><iframe src="https://www.youtube.com/embed/Ff12GhIjKl5">
+</iframe></div></main></body></html>"""
+    result = extract_embeds(html, BASE)
+    assert [(e.url, e.update) for e in result.embeds] == [
+        ("https://news.example/a.jpg", "UPDATE 1800 GMT"),
+        ("https://news.example/b.jpg", "UPDATE 1900 GMT"),
+        ("https://www.youtube.com/watch?v=Ff12GhIjKl5", "UPDATE 1900 GMT"),
+    ]
+
+
 def test_a_posts_own_header_time_is_its_label() -> None:
     """An untitled post is labelled by the time in its header, wherever in the header it
     sits (after the author in WordPress's Liveblog plugin, beside "2h ago" at the
@@ -1789,6 +1872,25 @@ def test_a_teaser_of_another_article_in_the_body_is_not_evidence() -> None:
     ]
 
 
+def test_words_for_screen_readers_only_are_not_a_captions() -> None:
+    """BBC's captions began "Image caption, " (in a class its style sheet generates),
+    Drupal 7 hid its field labels as "element-invisible"."""
+    result = article(
+        "<figure><img src='/rubble.jpg' width='800'><figcaption><span class='ssrcss-1f39n02-"
+        "VisuallyHidden e16en2lz0'>Image caption, </span>Rescuers search the rubble."
+        "</figcaption></figure>"
+        "<figure><img src='/dam.jpg' width='800'><figcaption><span class='visually-hidden'>"
+        "Caption:</span> The dam after the breach.</figcaption></figure>"
+        "<div class='wp-caption'><img src='/citadel.jpg' width='800'><p class='wp-caption-"
+        "text'><span class='element-invisible'>Photo:</span>The Citadel at dawn.</p></div>"
+    )
+    assert [e.context for e in result.embeds] == [
+        "Rescuers search the rubble.",
+        "The dam after the breach.",
+        "The Citadel at dawn.",
+    ]
+
+
 def test_a_captions_link_that_sells_the_picture_is_not_its_context() -> None:
     """Reuters' captions ended in "Purchase Licensing Rights, opens new tab"."""
     result = article(
@@ -1926,6 +2028,9 @@ def test_the_uploaded_rendition_is_preferred_to_resized_and_transcoded_ones() ->
         # the photo's size in width, its src one of the srcset's copies: the largest copy
         "<img src='https://cdn.example/p.jpg?width=640' width='5472' srcset='https://cdn."
         "example/p.jpg?width=640 640w, https://cdn.example/p.jpg?width=1920 1920w'>"
+        # a WebP plugin's copy beside the upload, which the fallback names in src alone
+        "<picture><source srcset='/wp-content/uploads/2023/10/crater.jpg.webp' type='image/"
+        "webp'><img src='/wp-content/uploads/2023/10/crater.jpg' width='1200'></picture>"
     )
     assert urls(result) == [
         "https://news.example/content/images/g.jpeg",
@@ -1934,6 +2039,7 @@ def test_the_uploaded_rendition_is_preferred_to_resized_and_transcoded_ones() ->
         "https://blogger.googleusercontent.com/img/a/AVvXsEhZk3=s1600",
         "https://news.example/p9-desktop.jpg",
         "https://cdn.example/p.jpg?width=1920",
+        "https://news.example/wp-content/uploads/2023/10/crater.jpg",
     ]
 
 

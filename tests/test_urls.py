@@ -31,6 +31,11 @@ PLATFORM_CASES = [
      "https://vimeo.com/27246366", "vimeo", "video"),
     ("https://www.facebook.com/v/10151234567890123",
      "https://www.facebook.com/watch/?v=10151234567890123", "facebook", "video"),
+    # Facebook's video frame and page of 2010-2013
+    ("http://www.facebook.com/video/embed?video_id=4325786853421",
+     "https://www.facebook.com/watch/?v=4325786853421", "facebook", "video"),
+    ("http://www.facebook.com/video/video.php?v=4325786853421&ref=mf",
+     "https://www.facebook.com/watch/?v=4325786853421", "facebook", "video"),
     ("https://www.youtube.com/embed/videoseries?list=PLa1b2c3",
      "https://www.youtube.com/playlist?list=PLa1b2c3", "youtube", "video"),
     # Vimeo: player -> vimeo.com/N, unlisted hash kept (the video is unreachable without it)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from archiver.extract.model import FoundEmbed, MediaType
-from archiver.extract.structured import DeclaredMedia
+from archiver.extract.structured import MAX_METADATA_VALUE, DeclaredMedia
 from archiver.extract.urls import (
     file_url,
     is_furniture_url,
@@ -142,8 +142,12 @@ def declared_embed(
     item: DeclaredMedia, base: str, *, allow_player: bool, extra: dict[str, str] | None = None
 ) -> FoundEmbed | None:
     """Embed for media a page declares in its metadata (og:video, JSON-LD contentUrl);
-    a JSON-LD ``embedUrl`` is the fallback when ``contentUrl`` is unusable."""
+    a JSON-LD ``embedUrl`` is the fallback when ``contentUrl`` is unusable. Its
+    ``thumbnailUrl`` is kept absolute, as the page's readers were shown it."""
     metadata = {**(extra or {}), **item.metadata}
+    thumbnail = resolve_url(metadata.get("thumbnailUrl"), base)
+    if thumbnail is not None and len(thumbnail) <= MAX_METADATA_VALUE:
+        metadata["thumbnailUrl"] = thumbnail
     url = resolve_url(item.url, base)
     found: FoundEmbed | None = None
     if url is not None:

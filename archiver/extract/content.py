@@ -23,7 +23,8 @@ _BODY_XPATHS = tuple(
     lxml.etree.XPath(expression)
     for expression in (
         "//*[contains(concat(' ', normalize-space(@itemprop), ' '), ' articleBody ')]",
-        "//article",
+        # not Drupal's wrapper of one media item (``<article class="media ...">``)
+        "//article[not(contains(concat(' ', normalize-space(@class), ' '), ' media '))]",
         "//*[contains(concat(' ', normalize-space(@class), ' '), ' entry-content ')]",
         "//*[contains(concat(' ', normalize-space(@class), ' '), ' post-content ')]",
         "//*[contains(concat(' ', normalize-space(@class), ' '), ' article-body ')]",

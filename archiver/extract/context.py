@@ -338,9 +338,7 @@ class Captions:
             following = _next_element(node) if siblings else None
             if following is not None and following not in self._holders:
                 self._holders[following] = (
-                    _unsold(text_of(following, SHORT_TEXT_ELEMENTS))
-                    if _holds_caption(following)
-                    else None
+                    _unsold(caption_text(following)) if _holds_caption(following) else None
                 )
             text = self._holders[following] if following is not None else None
             if text:
@@ -377,7 +375,7 @@ def _own_caption(figure: Element) -> str | None:
         node = stack.pop()
         tag = tag_name(node)
         if tag == "figcaption":
-            text = text_of(node, SHORT_TEXT_ELEMENTS)
+            text = caption_text(node)
             if text:
                 return text
         elif tag is not None and tag != "figure":
@@ -385,8 +383,28 @@ def _own_caption(figure: Element) -> str | None:
     return None
 
 
-#: Classes of text hidden from sight and read out by screen readers only.
-_SCREEN_READER_ONLY = frozenset({"visually-hidden", "sr-only", "screen-reader-text"})
+def caption_text(caption: Element) -> str:
+    """A caption's text as readers see it: words for screen readers only (BBC's "Image
+    caption, ") are not part of it."""
+    return text_of(caption, SHORT_TEXT_ELEMENTS, hidden=is_screen_reader_only)
+
+
+#: Classes of text hidden from sight and read out by screen readers only (Drupal 7's
+#: "element-invisible" and the BBC's "off-screen" among them), and the endings of
+#: generated ones (the BBC's "ssrcss-1f39n02-VisuallyHidden").
+_SCREEN_READER_ONLY = frozenset(
+    {
+        "visually-hidden",
+        "visuallyhidden",
+        "sr-only",
+        "screen-reader-text",
+        "screen-reader-only",
+        "element-invisible",
+        "off-screen",
+        "offscreen",
+    }
+)
+_SCREEN_READER_ONLY_ENDINGS = ("-visually-hidden", "-visuallyhidden", "-sr-only")
 
 
 def is_caption(element: Element) -> bool:
@@ -397,18 +415,23 @@ def is_caption(element: Element) -> bool:
 def is_screen_reader_only(element: Element) -> bool:
     """Whether the element's text is hidden from sight ("Image" above a Drupal field):
     never the sentence that introduces an embed."""
-    classes = element.get("class")
-    if not classes or not any(hint in classes.lower() for hint in ("hidden", "only", "reader")):
+    classes = (element.get("class") or "").lower()
+    if not any(hint in classes for hint in ("hidden", "only", "reader", "invisible", "screen")):
         return False  # most elements: substring tests, not a split
-    return not _SCREEN_READER_ONLY.isdisjoint(classes.lower().split())
+    return any(
+        name in _SCREEN_READER_ONLY or name.endswith(_SCREEN_READER_ONLY_ENDINGS)
+        for name in classes.split()
+    )
 
 
 def _holds_caption(element: Element) -> bool:
-    """Whether a sibling is, or only wraps, a caption (and is not itself more media); one of
-    more than SHORT_TEXT_ELEMENTS elements is not (each photo before it walked it whole)."""
+    """Whether a sibling is, or only wraps, a caption (and is not itself more media, nor a
+    figure, whose caption is its own media's whatever that is: a bare address, a widget's
+    script); one of more than SHORT_TEXT_ELEMENTS elements is not (each photo before it
+    walked it whole)."""
     found = False
     for count, inner in enumerate(element.iter()):
-        if count >= SHORT_TEXT_ELEMENTS or inner.tag in MEDIA_TAGS:
+        if count >= SHORT_TEXT_ELEMENTS or inner.tag in MEDIA_TAGS or inner.tag == "figure":
             return False
         found = found or (isinstance(inner.tag, str) and is_caption(inner))
     return found

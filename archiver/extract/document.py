@@ -54,10 +54,17 @@ BLOCK_TAGS = frozenset(
         "thead", "tr", "ul",
     }
 )  # fmt: skip
-# Elements that are (or may hold) embedded media.
+# Elements that are (or may hold) embedded media: HTML's, players' own (Brightcove's,
+# click-to-load ones) and AMP's.
 MEDIA_TAGS = frozenset(
-    {"img", "picture", "iframe", "frame", "video", "audio", "embed", "object", "blockquote"}
-)
+    {
+        "img", "picture", "iframe", "frame", "video", "audio", "embed", "object",
+        "blockquote", "video-js", "lite-youtube", "lite-vimeo", "amp-img", "amp-anim",
+        "amp-video", "amp-audio", "amp-iframe", "amp-video-iframe", "amp-brightcove",
+        "amp-youtube", "amp-vimeo", "amp-dailymotion", "amp-twitter", "amp-instagram",
+        "amp-tiktok", "amp-facebook", "amp-reddit", "amp-jwplayer",
+    }
+)  # fmt: skip
 _SKIPPED_TEXT_TAGS = frozenset({"script", "style", "template", "noscript"})
 # Elements read for text that is only looked at in part (a label at a paragraph's start,
 # a heading, a caption): enough for any real one, and a bound on nested ones.
@@ -475,12 +482,16 @@ def collapse(text: str) -> str:
 
 
 def iter_text(
-    node: Element, stop_at: frozenset[str] = frozenset(), max_elements: int | None = None
+    node: Element,
+    stop_at: frozenset[str] = frozenset(),
+    max_elements: int | None = None,
+    hidden: Callable[[Element], bool] | None = None,
 ) -> Iterator[str]:
-    """Text inside an element in document order, leaving out scripts, styles and templates;
-    block boundaries come out as a space so that paragraphs do not run together. Stops at
-    the first descendant whose tag is in ``stop_at``, or after entering ``max_elements``
-    elements (callers that need only a little text must not walk a huge subtree for it)."""
+    """Text inside an element in document order, leaving out scripts, styles and templates
+    (and descendants ``hidden`` says are not seen); block boundaries come out as a space
+    so that paragraphs do not run together. Stops at the first descendant whose tag is in
+    ``stop_at``, or after entering ``max_elements`` elements (callers that need only a
+    little text must not walk a huge subtree for it)."""
     stack: list[tuple[Element, bool]] = [(node, False)]
     entered = 0
     while stack:
@@ -496,6 +507,8 @@ def iter_text(
             continue
         if tag in stop_at and current is not node:
             return
+        if hidden is not None and current is not node and hidden(current):
+            continue
         entered += 1
         if max_elements is not None and entered > max_elements:
             return
@@ -506,13 +519,18 @@ def iter_text(
             stack.append((child, False))
 
 
-def text_of(node: Element, max_elements: int | None = None) -> str:
+def text_of(
+    node: Element,
+    max_elements: int | None = None,
+    hidden: Callable[[Element], bool] | None = None,
+) -> str:
     """Visible text of an element, whitespace-collapsed; of its first ``max_elements``
-    elements only, if given. A sentence that ends where the next element's text begins
-    with a capital is kept apart from it: a caption and its credit in spans of their own
-    ("on Tuesday." and "Credit...") read "on Tuesday.Credit..." otherwise."""
+    elements only, if given, and without the descendants ``hidden`` leaves out. A
+    sentence that ends where the next element's text begins with a capital is kept apart
+    from it: a caption and its credit in spans of their own ("on Tuesday." and
+    "Credit...") read "on Tuesday.Credit..." otherwise."""
     pieces: list[str] = []
-    for piece in iter_text(node, max_elements=max_elements):
+    for piece in iter_text(node, max_elements=max_elements, hidden=hidden):
         if pieces and piece[:1].isupper() and pieces[-1][-1:] in _SENTENCE_ENDS:
             pieces.append(" ")
         pieces.append(piece)

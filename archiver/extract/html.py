@@ -57,6 +57,7 @@ from archiver.extract.media import (
     background_url,
     best_source,
     brightcove_player,
+    delayed_image_url,
     frame_url,
     image_url,
     is_preview_stand_in,
@@ -225,7 +226,7 @@ class _ContentWalker:
         "noscript": "_noscript",
         "a": "_anchor",
         "blockquote": "_blockquote",
-        "div": "_xfbml",
+        "div": "_div",
         "script": "_script",
         "lite-youtube": "_lite_player",
         "lite-vimeo": "_lite_player",
@@ -730,9 +731,20 @@ class _ContentWalker:
                 found.append(url)
         return found
 
-    def _xfbml(self, node: Element) -> bool | None:
-        """Facebook's ``<div class="fb-video|fb-post" data-href>`` embeds."""
-        if not _classes(node) & {"fb-video", "fb-post"}:
+    def _div(self, node: Element) -> bool | None:
+        """Facebook's ``<div class="fb-video|fb-post" data-href>`` embeds, and the BBC's
+        delayed images: ``<div class="js-delayed-image-load" data-src data-width
+        data-alt>``, for which its script makes an ``<img>`` (2011 to 2020)."""
+        classes = _classes(node)
+        if "js-delayed-image-load" in classes:
+            src = resolve_url(attr(node, "data-src"), self._base)
+            if src is not None and not is_tiny(node) and not is_unwanted_image(src):
+                alt = collapse(attr(node, "data-alt") or "")[:MAX_METADATA_VALUE]
+                shown = delayed_image_url(src, node.get("data-width"))
+                embed = image_embed(shown, "img", {"alt": alt} if alt else None)
+                self._record(node, replace(embed, original_url=src))
+            return False
+        if not classes & {"fb-video", "fb-post"}:
             return None
         url = resolve_url(attr(node, "data-href", "data-url"), self._base)
         if url is None:
@@ -862,21 +874,7 @@ def _is_short(block: Element) -> bool:
 def _has_visible_words(link: Element) -> bool:
     """Whether a link shows words of its own (a headline), beyond text for screen
     readers only ("Enlarge"), in its first SHORT_TEXT_ELEMENTS elements."""
-    stack = [link]
-    seen = 0
-    while stack and seen < SHORT_TEXT_ELEMENTS:
-        element = stack.pop()
-        seen += 1
-        if element is not link and (element.tail or "").strip():
-            return True
-        if not isinstance(element.tag, str) or is_screen_reader_only(element):
-            continue
-        if tag_name(element) in ("script", "style"):
-            continue
-        if (element.text or "").strip():
-            return True
-        stack.extend(reversed(element))
-    return False
+    return bool(text_of(link, SHORT_TEXT_ELEMENTS, hidden=is_screen_reader_only))
 
 
 def _image_metadata(img: Element | None) -> dict[str, str]:

@@ -44,6 +44,13 @@ _STYLE_SIZE = re.compile(
     r"(?:^|[;\s])(width|height)\s*:\s*(\d+(?:\.\d+)?)(px|r?em)\b", re.IGNORECASE
 )
 _EM_PIXELS = 16  # a browser's default font size: an emoji image is 1em high
+_FRAMES = frozenset({"iframe", "embed", "object"})
+_ICHEF_WIDTH = re.compile(r"(https?://ichef\.bbci\.co\.uk/news/)(\d{2,4})(/.+)")
+# a side given relative to the container (``width="100%"``, ``width: 80vw``)
+_RELATIVE_SIDE = re.compile(r"^\s*\d+(?:\.\d+)?\s*%\s*$")
+_STYLE_RELATIVE_SIDE = re.compile(
+    r"(?:^|[;\s])(?:width|height)\s*:\s*\d+(?:\.\d+)?\s*(?:%|vw|vh)", re.IGNORECASE
+)
 _RESOLUTION = re.compile(r"(\d{3,4})\s*p?\b|\b([248])k\b", re.IGNORECASE)
 _K_LINES = {"2": 1440, "4": 2160, "8": 4320}
 _FORMAT_RANK = {
@@ -168,6 +175,11 @@ def image_url(img: Element, base: str) -> str | None:
                     if src is not None and not is_placeholder(src) and src not in listed:
                         return src
                 return url
+    return _plain_src(img, base)
+
+
+def _plain_src(img: Element, base: str) -> str | None:
+    """An ``<img>``'s one address: the lazy ``data-src`` family, else ``src``."""
     for name in _SRC_ATTRS:
         resolved = resolve_url(attr(img, name), base)
         if resolved is not None and not is_placeholder(resolved):
@@ -178,7 +190,9 @@ def image_url(img: Element, base: str) -> str | None:
 def picture_url(picture: Element, base: str) -> str | None:
     """Largest rendition offered by a ``<picture>``'s sources and its fallback ``<img>``.
     A source for small screens only (``media="(max-width: 600px)"``) is left out when
-    there are others: art direction gives phones a crop of the photo."""
+    there are others: art direction gives phones a crop of the photo. A fallback with
+    a ``src`` alone competes as one 1x rendition: beside a WebP source of no stated
+    size it is the upload (``crater.jpg.webp`` and ``crater.jpg``)."""
     candidates: list[SrcsetCandidate] = []
     crops: list[SrcsetCandidate] = []
     for node in picture.iter("source", "img"):
@@ -188,11 +202,22 @@ def picture_url(picture: Element, base: str) -> str | None:
                 narrow = "max-width" in (node.get("media") or "").lower()
                 (crops if narrow else candidates).extend(parse_srcset(value))
                 break
-    found = largest(candidates, base) or largest(crops, base)
-    if found:
-        return found
-    img = next(picture.iter("img"), None)
-    return image_url(img, base) if img is not None else None
+        else:
+            src = _plain_src(node, base) if tag_name(node) == "img" else None
+            if src is not None:
+                candidates.append(SrcsetCandidate(src, None, 1.0))
+    return largest(candidates, base) or largest(crops, base)
+
+
+def delayed_image_url(src: str, declared_width: str | None) -> str:
+    """The rendition BBC's delayed image (``<div class="js-delayed-image-load" data-src
+    data-width>``) asks its image service for: ``data-src`` names a small one
+    (``ichef.bbci.co.uk/news/320/…``), ``data-width`` the photo's width."""
+    found = _ICHEF_WIDTH.fullmatch(src)
+    width = _pixels(declared_width)
+    if found is None or width is None or width <= int(found[2]):
+        return src
+    return f"{found[1]}{int(width)}{found[3]}"
 
 
 def frame_url(frame: Element, base: str) -> str | None:
@@ -279,14 +304,20 @@ def _pixels(value: str | None) -> float | None:
 def is_tiny(element: Element) -> bool:
     """Tracking pixels and icons: a side of at most 1 px, or every declared side <= 48 px.
     An AMP element laid out to its container (``layout="responsive"``: ``width="16"
-    height="9"`` is its shape) declares no size in pixels."""
+    height="9"`` is its shape) declares no size in pixels, and a frame with a side
+    relative to its container (SoundCloud's mini player, ``width="100%" height="20"``)
+    is no icon (an image as wide as the column and 20 px high is a rule)."""
     if (element.get("layout") or "").strip().lower() in _AMP_RELATIVE_LAYOUTS:
         return False
     width, height = declared_size(element)
     sides = [side for side in (width, height) if side is not None]
     if not sides:
         return False
-    return min(sides) <= 1 or max(sides) <= _TINY
+    relative = tag_name(element) in _FRAMES and (
+        any(_RELATIVE_SIDE.match(element.get(name) or "") for name in ("width", "height"))
+        or _STYLE_RELATIVE_SIDE.search(element.get("style") or "") is not None
+    )
+    return min(sides) <= 1 or (max(sides) <= _TINY and not relative)
 
 
 @dataclass(frozen=True)

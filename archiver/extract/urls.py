@@ -691,6 +691,11 @@ def _facebook(
         return (f"https://fb.watch/{segments[0]}/", "video") if segments else None
     if len(segments) == 2 and segments[0] == "v" and _DIGITS.fullmatch(segments[1]):
         return f"https://www.facebook.com/watch/?v={segments[1]}", "video"  # the Flash player
+    if segments in (["video", "embed"], ["video", "video.php"]):  # its frame and page, 2010-13
+        video_id = query.get("video_id") or query.get("v") or ""
+        if not _DIGITS.fullmatch(video_id):
+            return None
+        return f"https://www.facebook.com/watch/?v={video_id}", "video"
     is_post = any(segment in _FACEBOOK_POST_SEGMENTS for segment in segments[:-1]) or (
         bool(segments) and segments[0] in _FACEBOOK_POST_PAGES
     )
