@@ -111,6 +111,7 @@ from archiver.store.mediatypes import (
     is_stream_manifest,
 )
 from archiver.store.objects import (
+    ORIGINAL,
     PAGE_FILE,
     find_original,
     place_extra,
@@ -437,7 +438,7 @@ class Capturer:
         if extraction is None:
             extraction = read_page(body, response)
         now = utcnow()
-        placed = self.place_version(url, body, response, extraction.title, now)
+        placed = self.place_version(url, body, response, extraction.title, now, holds_embeds=True)
         with logged_session(self.archive) as session:
             page, sha256, changed = self.store_version(session, placed)
             if source_id is not None:
@@ -463,11 +464,19 @@ class Capturer:
         return recorded
 
     def place_version(
-        self, url: str, body: bytes, response: Response, title: str | None, now: datetime
+        self,
+        url: str,
+        body: bytes,
+        response: Response,
+        title: str | None,
+        now: datetime,
+        *,
+        holds_embeds: bool = False,
     ) -> PlacedVersion:
         """Place the raw bytes of this version of a page (or feed) under ``pages/``,
         the intent to index them committed first (`Placement`): a crash before
-        `store_version` commits loses no version, even one the page no longer shows."""
+        `store_version` commits loses no version, even one the page no longer shows,
+        nor, for a page (``holds_embeds``), the embeds it held."""
         intent = PageIntent(
             url=url,
             sha256=hashlib.sha256(body).hexdigest(),
@@ -477,6 +486,7 @@ class Capturer:
             headers=response.headers,
             title=title,
             fetched_at=now,
+            holds_embeds=holds_embeds,
         )
         with self.archive.session() as session:
             placement_id = intend(session, None, intent, self.owner)
@@ -1027,11 +1037,14 @@ class Capturer:
             acquisition=acquisition,
             facts=facts,
             companions=[name for _, name in extras or []],
+            fetched_at=utcnow(),
         )
         with self.archive.session() as session:
             intend(session, embed.id, intent, self.owner)
         layout = self.archive.layout
         path = place_original(layout, tmp, digests.sha256, identity.extension)
+        if path.name != f"{ORIGINAL}.{identity.extension}":
+            intent = _as_placed(intent, path)
         for source, name in extras or []:
             if not (path.parent / name).exists():
                 place_extra(layout, digests.sha256, source, name)
@@ -1039,8 +1052,9 @@ class Capturer:
 
     def _index_placed(self, path: Path, intent: PlacementIntent, embed_id: int) -> StoredFile:
         """Index a placed file as seen through ``embed_id``, spending its intent; then
-        its sidecar, its fingerprint and near-duplicates."""
-        now = utcnow()
+        its sidecar, its fingerprint and near-duplicates. Its sighting is dated when it
+        was downloaded, also when a crash left it to the next start."""
+        now = intent.fetched_at or utcnow()
         with logged_session(self.archive) as session:
             media = upsert_media(
                 session,
@@ -1110,7 +1124,11 @@ class Capturer:
                 continue
             if isinstance(intent, PageIntent):
                 with logged_session(self.archive) as session:
-                    self.store_version(session, PlacedVersion(intent, path, placement_id))
+                    page, _, _ = self.store_version(
+                        session, PlacedVersion(intent, path, placement_id)
+                    )
+                    if intent.holds_embeds:
+                        _record_version_embeds(session, page, intent, path)
                 self.rewrite_page_sidecar(intent.sha256)
             elif embed_id is not None:  # always: a file's intent names its embed
                 self._index_placed(path, intent, embed_id)
@@ -1241,6 +1259,29 @@ def _log_item(item: ItemResult) -> None:
             sha256=f.sha256,
             media_type=f.media_type,
         )
+
+
+def _record_version_embeds(session: Session, page: Page, intent: PageIntent, path: Path) -> None:
+    """The embeds of a page version a crash left unindexed, as jobs: the version may
+    hold updates the page has dropped since (their removal is judged by the next poll)."""
+    response = Response(intent.url, intent.final_url, intent.http_status, intent.headers)
+    try:
+        extraction = read_page(path.read_bytes(), response)
+    except (OSError, FetchError) as exc:
+        log_event("page.unread", logging.WARNING, url=intent.url, reason=str(exc))
+        return
+    recorded = RecordedPage(page.id, intent.sha256, True, intent.title)
+    record_embeds(session, page, extraction.embeds, intent.fetched_at, recorded)
+
+
+def _as_placed(intent: PlacementIntent, path: Path) -> PlacementIntent:
+    """The intent for bytes another capture placed first under another name (its server
+    named a type that bytes like these cannot show): what the placed file's name says,
+    so the index agrees with the file it points at."""
+    placed = identify(head_of(path), None, path.name)
+    if placed is None:
+        return intent
+    return replace(intent, mime_type=placed.mime_type, media_type=placed.media_type)
 
 
 def _identity(download: Download) -> MediaIdentity | None:

@@ -451,12 +451,15 @@ class DuplicateFinder:
     def _index_as_audio(self, media_id: int) -> None:
         """A file its first bytes called video (a generic MP4 or Matroska container)
         that decodes as sound alone is indexed as audio: searches and the sidecar
-        (rewritten after matching) say what it is. Its bytes and path do not change."""
+        (rewritten after matching, and owed in the same commit: a crash before that
+        rewrite left a sidecar saying video for good) say what it is. Its bytes and path
+        do not change."""
         with logged_session(self.archive) as session:
             media = session.get_one(Media, media_id)
             if media.media_type == "video":
                 media.media_type = "audio"
                 media.mime_type = AUDIO_CONTAINERS.get(media.mime_type, media.mime_type)
+                owe_media_sidecars(session, [media_id])
         log_event("media.reclassified", media_id=media_id, media_type="audio")
 
     def _record(self, media_id: int, fp: AnyFingerprint | None, error: str | None) -> Flag:

@@ -22,6 +22,8 @@ from support import FixtureServer, MediaSet, RequestHandler, closed_port
 from support.archiving import make_config
 from support.media import make_hls
 
+import archiver.capture as capture_module
+import archiver.store.objects as objects
 from archiver import jobs
 from archiver.archive import Archive
 from archiver.capture import Capturer
@@ -191,6 +193,86 @@ def test_identical_bytes_on_two_pages_are_stored_once_with_two_sightings(
         (server.url("/a"), "Monday"),
         (server.url("/b"), "UPDATE 0900 GMT"),
     ]
+
+
+# an ASF (Windows Media) header: bytes that do not show their type, so the server's word
+# names the stored file
+ASF = bytes.fromhex("3026b2758e66cf11a6d900aa0062ce6c") + bytes(range(256)) * 32
+
+
+def test_bytes_two_placers_bring_at_once_are_stored_once(
+    archive: Archive, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both looked for an original, found none, and linked their own: ``original.wmv``
+    and ``original.mp4`` of the same bytes, one of them unknown to the index."""
+    sha256 = hashlib.sha256(ASF).hexdigest()
+    looked, linking = threading.Event(), threading.Event()
+    real_find, real_publish = objects.find_original, objects.publish
+
+    def find(layout: Any, digest: str) -> Path | None:
+        if threading.current_thread().name == "second":
+            looked.set()
+        return real_find(layout, digest)
+
+    def publish(tmp: Path, final: Path) -> bool:
+        if threading.current_thread().name == "first":
+            linking.set()
+            looked.wait(1)  # the second looks now, unless it waits its turn
+        return real_publish(tmp, final)
+
+    monkeypatch.setattr(objects, "find_original", find)
+    monkeypatch.setattr(objects, "publish", publish)
+    placed: dict[str, Path] = {}
+
+    def place(name: str, extension: str) -> None:
+        part = tmp_path / f"{name}.part"
+        part.write_bytes(ASF)
+        placed[name] = objects.place_original(archive.layout, part, sha256, extension)
+
+    first = threading.Thread(target=place, args=("first", "wmv"), name="first")
+    first.start()
+    assert linking.wait(10)
+    second = threading.Thread(target=place, args=("second", "mp4"), name="second")
+    second.start()
+    first.join(10)
+    second.join(10)
+    folder = archive.layout.media_dir(sha256)
+    assert sorted(p.name for p in folder.iterdir()) == ["original.wmv"]
+    assert placed == {"first": folder / "original.wmv", "second": folder / "original.wmv"}
+
+
+def test_bytes_indexed_first_by_a_capture_that_did_not_place_them_are_what_the_file_says(
+    archive: Archive, server: FixtureServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A capture whose server called the bytes ``video/mp4`` found them placed as
+    ``original.wmv`` by another, not yet indexed: it indexed them as ``video/mp4``."""
+    server.add_bytes("/a/clip.wmv", ASF, "video/x-ms-wmv")
+    server.add_bytes("/b/clip", ASF, "video/mp4")
+    server.add_page("/a", "<article><p>First:</p><video src='/a/clip.wmv'></video></article>")
+    server.add_page("/b", "<article><p>Again:</p><video src='/b/clip'></video></article>")
+    placed, second_done = threading.Event(), threading.Event()
+    real_place = capture_module.place_original
+
+    def place_then_wait(*args: Any) -> Path:
+        path = real_place(*args)
+        if args[-1] == "wmv":  # the first capture's (on one of its pool's threads)
+            placed.set()
+            assert second_done.wait(60)  # placed, not indexed, while the second runs
+        return path
+
+    monkeypatch.setattr(capture_module, "place_original", place_then_wait)
+    first = threading.Thread(target=lambda: Capturer(archive).capture_url(server.url("/a")))
+    first.start()
+    assert placed.wait(60)
+    (item,) = Capturer(archive).capture_url(server.url("/b")).items
+    second_done.set()
+    first.join(60)
+
+    assert item.status == "stored", item.reason
+    with archive.read_session() as session:
+        (media,) = session.scalars(select(Media)).all()
+        assert (media.path.rsplit("/", 1)[1], media.mime_type) == ("original.wmv", "video/x-ms-wmv")
+    assert verify_archive(archive).ok
 
 
 def test_one_file_on_many_pages_with_one_caption_is_searched_and_reported_once_a_page(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -11,7 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -530,7 +531,8 @@ def test_a_file_placed_but_not_indexed_when_the_process_died_is_indexed_at_the_n
     """Killed after the file was linked into media/ and before its index commit, and
     the post deleted before the retry: the evidence stayed on disk with no provenance,
     found by no search, and `verify` named it an orphan for good. The daemon's start
-    indexes it, and so does the next `archiver capture` where no daemon runs."""
+    indexes it, and so does the next `archiver capture` where no daemon runs, dated
+    when it was downloaded (it was dated when that start indexed it)."""
     server.add_file("/p/a.jpg", media.photo_a)
     server.add_page("/live", "<article><p>Smoke over the port:</p><img src='/p/a.jpg'></article>")
     server.add_page("/other", "<article><p>Nothing to see.</p></article>")
@@ -538,6 +540,7 @@ def test_a_file_placed_but_not_indexed_when_the_process_died_is_indexed_at_the_n
     die_capturing(config, server.url("/live"), "placed")
     server.add_status("/p/a.jpg", 404)  # gone before the retry
 
+    restarted = datetime.now(UTC)
     if restart == "capture":
         run_cli(config, "capture", server.url("/other"))
     else:
@@ -547,6 +550,8 @@ def test_a_file_placed_but_not_indexed_when_the_process_died_is_indexed_at_the_n
     (sighting,) = found["sightings"]
     assert sighting["context"] == "Smoke over the port:"
     assert sighting["media_url"] == server.url("/p/a.jpg")
+    downloaded = datetime.fromisoformat(found["first_captured_at"])
+    assert downloaded == datetime.fromisoformat(sighting["first_seen_at"]) < restarted
 
 
 def test_a_process_starting_beside_a_capture_leaves_its_placement_to_it(
@@ -584,7 +589,8 @@ def test_a_page_version_placed_but_not_indexed_when_the_process_died_is_kept(
     tmp_path: Path, server: FixtureServer, media: MediaSet
 ) -> None:
     """Killed after a page version was linked into pages/ and before its index commit,
-    and the page changed before the retry: that version stayed an orphan for good."""
+    and the page changed before the retry: that version stayed an orphan for good, and
+    once kept, the photo only it held was never captured."""
     server.add_file("/p/a.jpg", media.photo_a)
     server.add_page("/live", "<article><p>Smoke over the port:</p><img src='/p/a.jpg'></article>")
     config = write_config(tmp_path / "archiver.toml", settings(tmp_path / "storage"))
@@ -596,3 +602,6 @@ def test_a_page_version_placed_but_not_indexed_when_the_process_died_is_kept(
     checked = run_cli(config, "verify", "--json")
     assert checked.returncode == 0, checked.stdout
     assert json.loads(checked.stdout)["pages"] == 2  # the first version too, with its sidecar
+    (found,) = json.loads(run_cli(config, "search", "--json").stdout)
+    assert found["sha256"] == hashlib.sha256(media.photo_a.read_bytes()).hexdigest()
+    assert found["sightings"][0]["context"] == "Smoke over the port:"

@@ -20,7 +20,7 @@ from archiver import duplicates
 from archiver.archive import Archive
 from archiver.capture import Capturer
 from archiver.errors import HashingError
-from archiver.index.models import Media
+from archiver.index.models import Media, SidecarDebt
 from archiver.search import SearchQuery, search
 from archiver.similar import SimilarQuery, similar_to_file
 
@@ -549,7 +549,7 @@ def test_an_upload_counts_at_its_time_or_after_its_day_when_only_the_date_is_kno
 
 
 def test_a_video_container_holding_sound_alone_is_indexed_as_audio(
-    tmp_path: Path, server: FixtureServer, media: MediaSet
+    tmp_path: Path, server: FixtureServer, media: MediaSet, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A generic MP4 (brand isom) looks like video from its first bytes; decoding shows
     sound alone, and the index and the sidecar then say audio (the bytes stay)."""
@@ -559,9 +559,20 @@ def test_a_video_container_holding_sound_alone_is_indexed_as_audio(
     assert talk.read_bytes()[8:12] == b"isom"
     server.add_file("/talk.mp4", talk)
     server.add_page("/p", "<article><p>The speech:</p><video src='/talk.mp4'></video></article>")
+    owed_when_reclassified: list[int | None] = []
+    real_record = duplicates.DuplicateFinder._record
+
+    def record(finder: duplicates.DuplicateFinder, media_id: int, *args: Any) -> Any:
+        # a crash here, before the sidecar's rewrite, left it saying video for good
+        with finder.archive.read_session() as session:
+            owed_when_reclassified.extend(session.scalars(select(SidecarDebt.media_id)))
+        return real_record(finder, media_id, *args)
+
+    monkeypatch.setattr(duplicates.DuplicateFinder, "_record", record)
     with Archive.open(make_config(tmp_path / "storage")) as archive:
         (item,) = Capturer(archive).capture_url(server.url("/p")).items
         assert item.status == "stored"
+        assert owed_when_reclassified == [1]
         assert item.files[0].near_duplicates["fingerprint_error"] == "audio-only file"
         with archive.read_session() as session:
             (record,) = search(session, archive.layout, SearchQuery())

@@ -29,9 +29,12 @@ class PlacementIntent:
     acquisition: Acquisition
     facts: PlatformFacts | None
     companions: list[str] = field(default_factory=list)  # names placed beside it
+    # when it was downloaded: the time its sighting is given, were it indexed only at
+    # the next start (not written before 2026-11-27: the time of indexing, then)
+    fetched_at: datetime | None = None
 
     def to_json(self) -> dict[str, Any]:
-        data = {**asdict(self), "kind": "media"}
+        data = {**asdict(self), "kind": "media", "fetched_at": _iso(self.fetched_at)}
         if self.facts is not None:
             facts = data["facts"]
             facts["upload_date"] = _iso(self.facts.upload_date)
@@ -46,7 +49,12 @@ class PlacementIntent:
             when = {"upload_date": date, "uploaded_at": datetime}
             facts = PlatformFacts(**{**facts, **{k: _read(t, facts[k]) for k, t in when.items()}})
         return cls(
-            **{**fields, "acquisition": Acquisition(**fields["acquisition"]), "facts": facts}
+            **{
+                **fields,
+                "acquisition": Acquisition(**fields["acquisition"]),
+                "facts": facts,
+                "fetched_at": _read(datetime, fields.get("fetched_at")),
+            }
         )
 
 
@@ -62,6 +70,10 @@ class PageIntent:
     headers: dict[str, str]
     title: str | None
     fetched_at: datetime
+    # whether its embeds are recorded with it (a page's; not a feed's, nor a platform's
+    # answer): a crash before that left a version whose embeds nothing read (not
+    # written before 2026-11-27: False)
+    holds_embeds: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "fetched_at": self.fetched_at.isoformat(), "kind": "page"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from archiver.errors import storage_error
-from archiver.store.atomic import publish, temp_file
+from archiver.store.atomic import locked_dir, make_dirs, publish, temp_file
 from archiver.store.layout import Layout
 
 ORIGINAL = "original"
@@ -24,15 +24,24 @@ def place_original(layout: Layout, tmp: Path, sha256: str, extension: str) -> Pa
     """Move a verified temp file to ``media/ab/cd/<sha256>/original.<ext>``.
 
     Identical bytes already stored win: the new copy is discarded, so a file is
-    never stored twice and an existing original is never touched.
+    never stored twice and an existing original is never touched. Placers of the same
+    bytes take turns under the folder's lock: two captures at once, whose servers named
+    bytes that cannot tell their type differently (``.wmv`` and ``.mp4``), both found
+    no original and stored one each.
     """
-    existing = find_original(layout, sha256)
-    if existing is not None:
-        tmp.unlink(missing_ok=True)
-        return existing
-    final = layout.media_dir(sha256) / f"{ORIGINAL}.{extension}"
-    publish(tmp, final)
-    return find_original(layout, sha256) or final
+    directory = layout.media_dir(sha256)
+    final = directory / f"{ORIGINAL}.{extension}"
+    try:
+        make_dirs(directory)
+    except OSError as exc:
+        raise storage_error(exc, f"cannot store {final.name}") from None
+    with locked_dir(directory):
+        existing = find_original(layout, sha256)
+        if existing is not None:
+            tmp.unlink(missing_ok=True)
+            return existing
+        publish(tmp, final)
+        return final
 
 
 def place_extra(layout: Layout, sha256: str, source: Path, name: str) -> Path:
