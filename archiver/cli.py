@@ -28,6 +28,7 @@ from archiver.errors import (
     ConfigError,
     StoreError,
 )
+from archiver.jsontext import printable, storable
 from archiver.logs import events_left_out, setup_logging
 
 # Each command imports the services it uses, so `archiver --help` and light
@@ -105,6 +106,16 @@ def storage_failure(exc: OSError, root: Path) -> NoReturn:
 
 
 pass_context = click.make_pass_decorator(Context)
+
+
+def _text(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A word of the command line that is text (a URL, a name): a shell argument whose
+    bytes are not UTF-8, which Python holds as lone surrogates, is refused in one line;
+    carried on into a URL, the index or the log, it ended in a traceback."""
+    if value is not None and storable(value) != value:
+        name = param.opts[0].lstrip("-") if isinstance(param, click.Option) else param.name
+        fail(f"{name}: is not UTF-8 text: '{printable(value)}'")
+    return value
 
 
 class _Commands(click.Group):
@@ -199,7 +210,7 @@ def _near_duplicates(near: dict[str, Any]) -> str | None:
 
 
 @cli.command()
-@click.argument("url")
+@click.argument("url", callback=_text)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option(
     "--older-pages",
@@ -433,11 +444,11 @@ def _duration(value: str | None) -> float | None:
 
 
 @source.command("add")
-@click.argument("url")
+@click.argument("url", callback=_text)
 @click.option(
     "--every", help="Polling interval: 30s, 10m, 1h, 1d (default: polling.default_every)."
 )
-@click.option("--name", help="A name to show in lists.")
+@click.option("--name", callback=_text, help="A name to show in lists.")
 @click.option(
     "--kind", type=click.Choice(SOURCE_KINDS), help="What it is (default: auto, detected)."
 )
@@ -482,7 +493,7 @@ def source_list(ctx: Context, as_json: bool) -> None:
 
 
 @source.command("remove")
-@click.argument("ref", metavar="ID|URL")
+@click.argument("ref", metavar="ID|URL", callback=_text)
 @pass_context
 def source_remove(ctx: Context, ref: str) -> None:
     """Stop polling a source (what it found stays archived)."""
@@ -494,7 +505,7 @@ def source_remove(ctx: Context, ref: str) -> None:
 
 
 @source.command("pause")
-@click.argument("ref", metavar="ID|URL")
+@click.argument("ref", metavar="ID|URL", callback=_text)
 @pass_context
 def source_pause(ctx: Context, ref: str) -> None:
     """Pause polling a source."""
@@ -502,7 +513,7 @@ def source_pause(ctx: Context, ref: str) -> None:
 
 
 @source.command("resume")
-@click.argument("ref", metavar="ID|URL")
+@click.argument("ref", metavar="ID|URL", callback=_text)
 @pass_context
 def source_resume(ctx: Context, ref: str) -> None:
     """Resume polling a source (it is polled at once)."""
@@ -538,7 +549,9 @@ def _statuses(value: str | None) -> set[str] | None:
 
 
 @cli.command()
-@click.option("--page", help="Only this page and its embeds (default: everything seen).")
+@click.option(
+    "--page", callback=_text, help="Only this page and its embeds (default: everything seen)."
+)
 @click.option("--status", "status_filter", help="Only report these, e.g. gone,restricted.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
 @pass_context
@@ -579,7 +592,7 @@ def check(ctx: Context, page: str | None, status_filter: str | None, as_json: bo
 
 
 @cli.command()
-@click.argument("page")
+@click.argument("page", callback=_text)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
 @pass_context
 def report(ctx: Context, page: str, as_json: bool) -> None:
@@ -761,7 +774,9 @@ def _terminated(signum: int, frame: object) -> NoReturn:
 
 
 @cli.command()
-@click.option("--tsa", "tsa_url", help="RFC 3161 TSA URL (default: [timestamp] tsa_url).")
+@click.option(
+    "--tsa", "tsa_url", callback=_text, help="RFC 3161 TSA URL (default: [timestamp] tsa_url)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the token's facts as JSON.")
 @pass_context
 def timestamp(ctx: Context, tsa_url: str | None, as_json: bool) -> None:

@@ -44,6 +44,9 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # before any capture
 
 #: Different words a text search takes at most (each is a LIKE and an index lookup).
 MAX_WORDS = 32
+#: Characters of one word at most: SQLite refuses a LIKE pattern over 50,000 bytes
+#: (4 bytes a character, and an escape before each wildcard, stay under it).
+MAX_WORD_LENGTH = 10_000
 
 
 class QueryError(ArchiverError):
@@ -54,8 +57,12 @@ _WEEK = re.compile(r"\d{4}-?W\d{2}")
 _YEAR = re.compile(r"\d{4}")
 _MONTH = re.compile(r"(\d{4})-(\d{2})")  # ISO 8601 has no 202611: it reads as a date
 _ORDINAL = re.compile(r"(\d{4})-?(\d{3})")
-_ORDINAL_TIME = re.compile(r"(\d{4}-?\d{3})(T.*)")
-_DAY_END = re.compile(r"(.*T)24(?::?00){0,2}(?:\.0+)?(Z|[+-].*)?")  # 24:00, the day's end
+# a day, "T" (or a space), a time with or without colons and a zone or none
+_ONE_DAY = timedelta(days=1)
+_DATETIME = re.compile(
+    r"([0-9W-]+)[T ](\d{2}(?::?\d{2}(?::?\d{2}(?:[.,]\d+)?)?)?)(Z|[+-]\d{2}(?::?\d{2})?)?"
+)
+_DAY_END = re.compile(r"24(?::?00){0,2}(?:[.,]0+)?")  # 24:00, the day's end
 
 
 def _period(text: str) -> tuple[date, date | None] | None:
@@ -110,16 +117,18 @@ def parse_when(value: str, *, end: bool = False) -> datetime:
 
 
 def _moment(text: str) -> datetime:
-    """A datetime as UTC; its date may be ordinal (2026-331T14:35Z), and 24:00 is the
-    next day's start."""
-    if ordinal := _ORDINAL_TIME.fullmatch(text):
-        period = _period(ordinal[1])
-        if period is None:
-            raise ValueError(text)
-        text = period[0].isoformat() + ordinal[2]
-    if day_end := _DAY_END.fullmatch(text):
-        return _moment(f"{day_end[1]}00:00{day_end[2] or ''}") + timedelta(days=1)
-    parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    """A datetime as UTC: a day in any ISO form (ordinal too: 2026-331T14:35Z), then a
+    time, then a zone or none; 24:00 is the next day's start. What else Python's reader
+    takes is refused: "2026-11-27-05:00" (a date in UTC-5) was 05:00 that day, and
+    "2026-11-27Z" that day's start, so ``--until`` left the whole day out."""
+    found = _DATETIME.fullmatch(text)
+    day = _period(found[1]) if found else None
+    if found is None or day is None or (day[1] is not None and day[1] - day[0] != _ONE_DAY):
+        raise ValueError(text)  # no time, or a week, month or year before it
+    clock, zone = found[2].replace(",", "."), (found[3] or "").replace("Z", "+00:00")
+    if _DAY_END.fullmatch(clock):
+        return _moment(f"{day[0].isoformat()}T00:00{found[3] or ''}") + _ONE_DAY
+    parsed = datetime.fromisoformat(f"{day[0].isoformat()}T{clock}{zone}")
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
@@ -189,6 +198,8 @@ class SearchQuery:
                 raise QueryError(f"{name}: is not UTF-8 text: '{printable(given)}'")
         if text and len(set(fold_text(text).split())) > MAX_WORDS:
             raise QueryError(f"text: takes at most {MAX_WORDS} different words")
+        if text and max(map(len, fold_text(text).split()), default=0) > MAX_WORD_LENGTH:
+            raise QueryError(f"text: a word is longer than {MAX_WORD_LENGTH:,} characters")
         return cls(
             sha256=_hex_prefix(sha256, "sha256", 64) if sha256 else None,
             md5=_hex_prefix(md5, "md5", 32) if md5 else None,

@@ -24,6 +24,7 @@ from archiver.archive import Archive
 from archiver.config import load_config
 from archiver.errors import ConfigError
 from archiver.index.models import CaptureJob, Media, utcnow
+from archiver.jsontext import printable
 
 
 def write_config(path: Path, body: str) -> Path:
@@ -94,6 +95,10 @@ def test_relative_storage_root_is_relative_to_the_config_file(config_file: Path)
         ("[database]\nurl = 'sqlite://'\n", "database.url: an in-memory SQLite"),
         ("[database]\nurl = 'sqlite:///:memory:'\n", "database.url: an in-memory SQLite"),
         ("[database]\nurl = 'sqlite:///file::memory:?uri=true'\n", "an in-memory SQLite"),
+        # passed every bound: each capture then ended in a traceback, or a source's
+        # interval in every poll's
+        ("[network]\npage_deadline = nan\n", "network.page_deadline: nan is not a number of"),
+        ("[polling]\ndefault_every = nan\n", "polling.default_every: nan is not a number of"),
     ],
 )
 def test_bad_config_names_the_key(tmp_path: Path, body: str, message: str) -> None:
@@ -419,6 +424,34 @@ def test_search_arguments_that_are_no_text_or_no_hash_are_usage_errors(
     assert run_cli(config_file, "init").returncode == 0
     result = run_cli(config_file, "search", *args)
     assert (result.returncode, result.stderr.strip()) == (2, f"archiver: error: {said}")
+
+
+BAD_URL = os.fsdecode(b"http://127.0.0.1:9/\xff")
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["capture", BAD_URL], "url"),
+        (["source", "add", BAD_URL], "url"),
+        (["source", "add", "http://127.0.0.1:9/feed", "--name", os.fsdecode(b"n\xff")], "name"),
+        (["source", "pause", BAD_URL], "ref"),
+        (["report", BAD_URL], "page"),
+        (["check", "--page", BAD_URL], "page"),
+        (["timestamp", "--tsa", BAD_URL], "tsa"),
+    ],
+    ids=["capture", "source-add", "source-name", "source-pause", "report", "check", "tsa"],
+)
+def test_words_of_other_commands_that_are_no_text_are_usage_errors(
+    config_file: Path, args: list[str], said: str
+) -> None:
+    """Search refused them; every other command went on to a UnicodeEncodeError."""
+    assert run_cli(config_file, "init").returncode == 0
+    result = run_cli(config_file, *args)
+    assert (result.returncode, result.stderr.strip()) == (
+        2,
+        f"archiver: error: {said}: is not UTF-8 text: '{printable(args[-1])}'",
+    )
 
 
 def test_a_daemon_refuses_an_empty_storage_root_whose_index_lists_files(

@@ -427,8 +427,9 @@ def test_source_commands(archive: Archive, server: FixtureServer) -> None:
     assert json.loads(archive.cli("source", "list", "--json").stdout) == []
     bad = run_cli(archive.config, "source", "add", url, "--every", "soon")
     assert bad.returncode == 2 and "not a duration" in bad.stderr
-    missing = run_cli(archive.config, "source", "remove", "42")
-    assert missing.returncode == 2 and "no source '42'" in missing.stderr
+    for ref in ("42", "3000000000", "9223372036854775808"):  # past the id column: a traceback
+        missing = run_cli(archive.config, "source", "remove", ref)
+        assert missing.returncode == 2 and f"no source '{ref}'" in missing.stderr, missing.stderr
 
 
 def test_the_daemon_serves_the_web_app_on_loopback(

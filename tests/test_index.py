@@ -54,7 +54,7 @@ from archiver.index.models import (
 )
 from archiver.index.records import upsert_page
 from archiver.index.textindex import FTS_TABLE, TRIGRAM_INDEX, fold_text, owns
-from archiver.search import SearchQuery, matching_ids, records, search
+from archiver.search import MAX_WORD_LENGTH, QueryError, SearchQuery, matching_ids, records, search
 from archiver.status import queue_counts, recent_failures
 
 
@@ -343,6 +343,12 @@ def test_word_search_is_substring_search_and_the_index_follows_writes(
         _assert_search_is_substring_search(archive)
         with archive.session() as session:
             assert session.scalars(SearchQuery.parse(text="۱۸۰۰").statement()).all()
+            # the longest word taken, of 4-byte characters and wildcards: under SQLite's
+            # bound on a LIKE pattern (a longer one was a traceback there)
+            longest = ("😀%" * MAX_WORD_LENGTH)[:MAX_WORD_LENGTH]
+            assert not session.scalars(SearchQuery.parse(text=longest).statement()).all()
+            with pytest.raises(QueryError, match="a word is longer than 10,000 characters"):
+                SearchQuery.parse(text=longest + "b")
             if archive.engine.dialect.name == "sqlite":  # the index against the rows
                 session.execute(
                     text(

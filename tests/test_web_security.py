@@ -744,7 +744,16 @@ def test_datetimes_in_the_other_iso_forms_are_read() -> None:
     assert parse_when("2026-11-27t14:35z") == moment
     assert parse_when("2026-11-27T24:00") == parse_when("2026-11-28T00:00")
     assert parse_when("2026-11-27T24:00:00+02:00") == parse_when("2026-11-27T22:00Z")
-    for wrong in ("2026-11-27T24:01", "2026-366T00:00", "2026-000T10:00"):
+    assert parse_when("20261127T1435Z") == parse_when("2026-11-27 14:35") == moment
+    assert parse_when("2026-11-27T19:35:00,5+05") == moment.replace(microsecond=500000)
+    # Python's reader took these: a date then a zone ("2026-11-27-05:00" was 05:00
+    # that day, "2026-11-27Z" its start: --until left the whole day out), any one
+    # character between a date and a time
+    for wrong in (
+        "2026-11-27T24:01", "2026-366T00:00", "2026-000T10:00", "2026-11-27-05:00",
+        "2026-11-27Z", "2026-W48Z", "2026-11-27/20", "2026-11-27.19", "2026-11-27519:00",
+        "2026-W48T10:00", "2026-11T10:00",
+    ):  # fmt: skip
         with pytest.raises(QueryError, match="not an ISO 8601 date"):
             parse_when(wrong)
     with pytest.raises(QueryError, match="out of range"):

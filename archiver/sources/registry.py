@@ -71,9 +71,15 @@ def add_source(
     return source
 
 
+#: The largest id a source can have (PostgreSQL's ``integer``): a larger number is
+#: none, not a query the database refuses with a traceback.
+_MAX_ID = 2**31 - 1
+
+
 def find_source(session: Session, ref: str) -> Source:
     """A source by id or by URL."""
-    query = select(Source).where(Source.id == int(ref)) if ref.isdecimal() else None
+    by_id = ref.isdecimal() and int(ref) <= _MAX_ID
+    query = select(Source).where(Source.id == int(ref)) if by_id else None
     source = session.scalar(query) if query is not None else None
     source = source or session.scalar(select(Source).where(Source.url == ref.strip()))
     if source is None:
