@@ -442,6 +442,18 @@ def test_a_url_httpx_cannot_request_is_a_one_line_failure(server: FixtureServer)
         http.close()
 
 
+def test_a_failed_tls_handshake_leaves_no_connection_behind(
+    server: FixtureServer, fetcher: HttpFetcher
+) -> None:
+    """Each one stayed among the client's open connections for the process's life
+    (bad certificates are common: the daemon grew for months)."""
+    plain = server.url("/").replace("http://", "https://")
+    for _ in range(5):
+        with pytest.raises(FetchError):
+            fetcher.get_document(plain)
+    assert fetcher.connections._open == set()
+
+
 def test_a_location_that_is_no_url_is_a_bad_redirect_not_a_dropped_connection(
     server: FixtureServer, fetcher: HttpFetcher
 ) -> None:

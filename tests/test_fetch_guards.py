@@ -8,6 +8,7 @@ Everything runs on loopback, so the tests name which addresses count as public
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -66,6 +67,7 @@ def test_ipv6_forms_are_judged_by_the_ipv4_address_they_carry(private: str, publ
     assert not is_public_address(private)
     assert is_public_address(public)
     assert not is_public_address("64:ff9b:1:7f00:1::")  # local NAT64 of another layout
+    assert not is_public_address("fec0::1")  # site-local, deprecated, still some site's own
 
 
 # -- the address guard inside yt-dlp ----------------------------------------------------
@@ -82,6 +84,24 @@ def test_guarded_ytdlp_downloads_from_an_allowed_address(
     assert args[args.index("--downloader") + 1] == "native"
 
     (file,) = ytdlp.download(server.url("/clip.mp4"), tmp_path / "work").files
+    assert file.path.read_bytes() == media.clip_a.read_bytes()
+
+
+@pytest.mark.usefixtures("only_127_0_0_1_public")
+def test_guarded_ytdlp_takes_no_proxy_from_the_environment(
+    tmp_path: Path,
+    server: FixtureServer,
+    media: MediaSet,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """yt-dlp took ``HTTP_PROXY``: the guard saw the proxy's address alone, and a
+    public proxy fetched intranet addresses for it (HttpFetcher ignores the variables)."""
+    server.add_file("/clip.mp4", media.clip_a)
+    with FixtureServer() as proxy:
+        for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "ALL_PROXY"):
+            monkeypatch.setenv(name, proxy.url())
+        (file,) = guarded(tmp_path).download(server.url("/clip.mp4"), tmp_path / "work").files
+        assert proxy.requests == []
     assert file.path.read_bytes() == media.clip_a.read_bytes()
 
 
@@ -120,6 +140,36 @@ def test_hls_segments_on_an_internal_address_are_refused(
         guarded(tmp_path).download(server.url("/live.m3u8"), tmp_path / "work")
     assert server.hits("/live.m3u8") >= 1
     assert internal.requests == []
+
+
+RUN_BOUNDED = """
+import sys, threading
+from archiver.fetch.ytdlp import run_bounded
+run_bounded(sys.argv[1:], 600, threading.Event())
+"""
+
+
+@pytest.mark.usefixtures("only_127_0_0_1_public")
+def test_a_guarded_ytdlp_dies_with_the_process_that_started_it(tmp_path: Path) -> None:
+    """``kill -9`` of an ``archiver capture`` left its yt-dlp running (in a session of
+    its own) with nothing to time it out: a hung extractor ran on for ever."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        listener.settimeout(60)
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}/clip.mp4"  # never answers
+        ytdlp = [sys.executable, "-m", "archiver.fetch.ytdlp_guard", "--ignore-config"]
+        ytdlp += ["--socket-timeout", "600", "--paths", str(tmp_path), "--", url]
+        starter = subprocess.Popen([sys.executable, "-c", RUN_BOUNDED, *ytdlp])
+        try:
+            connection, _ = listener.accept()  # yt-dlp asks, and waits
+        finally:
+            starter.kill()
+            starter.wait()
+        with connection:
+            connection.settimeout(30)
+            while connection.recv(65536):  # its request, then the end: yt-dlp is gone
+                pass
 
 
 @pytest.mark.usefixtures("only_127_0_0_1_public")

@@ -68,7 +68,14 @@ class _TrackedStream(httpcore.NetworkStream):
         server_hostname: str | None = None,
         timeout: float | None = None,
     ) -> httpcore.NetworkStream:
-        self._inner = self._inner.start_tls(ssl_context, server_hostname, timeout)
+        """TLS over the same socket. After a failed handshake httpcore closes no stream
+        of ours: it is closed here, or each bad certificate's connection stayed in the
+        set for the process's life."""
+        try:
+            self._inner = self._inner.start_tls(ssl_context, server_hostname, timeout)
+        except BaseException:
+            self.close()
+            raise
         return self
 
     def get_extra_info(self, info: str) -> Any:

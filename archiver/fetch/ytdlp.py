@@ -40,7 +40,7 @@ from archiver.errors import (
     Interrupted,
 )
 from archiver.fetch.netguard import check_host
-from archiver.fetch.ytdlp_guard import REFUSED
+from archiver.fetch.ytdlp_guard import PARENT_ENV, REFUSED
 from archiver.jsontext import load_json
 
 MAX_ENTRIES = 50  # a post may carry several videos or photos; a channel must not flood us
@@ -260,6 +260,14 @@ class Ytdlp:
             return "unknown"
         return done.stdout.strip() or "unknown"
 
+    @property
+    def guard_arguments(self) -> list[str]:
+        """What keeps a guarded yt-dlp's connections where the guard sees them: no
+        proxy from the environment (``HTTPS_PROXY``: the guard saw the proxy's address
+        alone, and a public one fetched intranet addresses for it) and native
+        downloaders (ffmpeg, aria2c & co. would connect outside the guard)."""
+        return ["--proxy", "", "--downloader", "native"] if self.guarded else []
+
     def arguments(self, url: str, work_dir: Path) -> list[str]:
         args = [
             *self.command,
@@ -298,8 +306,7 @@ class Ytdlp:
             str(work_dir / PATHS_FILE),
             "--no-simulate",
         ]
-        if self.guarded:  # ffmpeg, aria2c & co. would connect outside the guard
-            args += ["--downloader", "native"]
+        args += self.guard_arguments
         if self.ffmpeg:
             args += ["--ffmpeg-location", self.ffmpeg]
         if self.config.format:
@@ -427,6 +434,7 @@ def run_bounded(
         # yt-dlp starts Deno for YouTube's challenges; Deno keeps a cache in the home
         # folder, which for the service is the archive's root: it goes here instead
         env = {"DENO_DIR": scratch, **os.environ, "PYTHONUNBUFFERED": "1"}
+        env[PARENT_ENV] = str(os.getpid())  # the guard dies with us (`ytdlp_guard`)
         return _run_bounded(args, timeout, stop, env, watch, max_file_size)
 
 

@@ -20,9 +20,12 @@ in every yt-dlp child process.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import errno
 import ipaddress
 import os
+import signal
 import socket
 import sys
 from typing import Any
@@ -75,7 +78,10 @@ def is_public_address(address: str) -> bool:
 
 
 def _public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    return ip.is_global and not ip.is_multicast
+    """Global unicast; IPv6's deprecated site-local ``fec0::/10`` (Python calls it
+    global) is some site's own network."""
+    site_local = isinstance(ip, ipaddress.IPv6Address) and ip.is_site_local
+    return ip.is_global and not ip.is_multicast and not site_local
 
 
 def _treated_as_public() -> frozenset[str]:
@@ -172,7 +178,27 @@ def _refuse_external_downloaders() -> None:
     RtmpFD.real_download = refuse
 
 
+#: The process id of the archiver process that started this one.
+PARENT_ENV = "ARCHIVER_YTDLP_PARENT"
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def die_with_parent() -> None:
+    """Be killed when the archiver process that started us dies, ``kill -9`` included
+    (Linux): its time-out and size watch die with it, and a hung extractor ran on for
+    ever, writing into a scratch folder the next start removes. The kernel signals
+    when the starting thread ends, which waits for us until we end."""
+    parent = os.environ.get(PARENT_ENV, "")
+    if not parent.isdecimal() or not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != int(parent):  # it died before we asked
+        os._exit(1)
+
+
 def main(argv: list[str]) -> int | str | None:
+    die_with_parent()
     install()
     # curl_cffi talks through libcurl, below the patched socket layer: keep it out
     sys.modules["curl_cffi"] = None  # type: ignore[assignment]

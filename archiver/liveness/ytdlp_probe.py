@@ -109,6 +109,7 @@ def probe_command(ytdlp: Ytdlp, url: str, timeout: float) -> list[str]:
         str(socket_timeout),
         "--user-agent",
         ytdlp.network.user_agent,
+        *ytdlp.guard_arguments,
         "--",
         url,
     ]
