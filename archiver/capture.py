@@ -973,9 +973,13 @@ class Capturer:
         ]
 
     def _via_ytdlp(self, url: str, embed: Embed) -> list[StoredFile]:
+        """The files yt-dlp downloads from ``url``, taking the host's slot as a direct
+        download does (``[download] per_host_concurrency``): a page of YouTube embeds
+        was ``concurrency`` downloads from YouTube at once."""
         work_dir = self.tmp / f"ytdlp-{embed.id}-{os.urandom(4).hex()}"
         try:
-            result = self.archive.ytdlp.download(url, work_dir)
+            with self.http.limiter.slot(url):
+                result = self.archive.ytdlp.download(url, work_dir)
             stored = [
                 self._store_platform_file(f, url, result.version, embed) for f in result.files
             ]
@@ -1132,6 +1136,10 @@ class Capturer:
                 self.rewrite_page_sidecar(intent.sha256)
             elif embed_id is not None:  # always: a file's intent names its embed
                 self._index_placed(path, intent, embed_id)
+                with self.archive.session() as session:
+                    embed = session.get_one(Embed, embed_id)
+                    if embed.kind == "file":  # its one file: an embed of more runs again
+                        jobs.done_at_recovery(jobs.embed_job(session, embed), utcnow())
             indexed += 1
         return indexed
 

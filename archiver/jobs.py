@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from archiver.errors import ArchiveUnavailable, FetchError
 from archiver.index.models import CaptureJob, Embed, JobState, utcnow
 from archiver.index.records import get_or_create
-from archiver.workers import worker_exited
+from archiver.workers import on_this_host, worker_exited
 
 MAX_ATTEMPTS = 16  # with the backoff below: retried for about five and a half days
 BASE_DELAY = timedelta(minutes=1)
@@ -332,6 +332,25 @@ def start(
     job.lease_owner = owner
     job.lease_expires_at = now + lease
     job.next_attempt_at = job.lease_expires_at  # taken up again if the worker dies
+    job.updated_at = now
+
+
+def done_at_recovery(job: CaptureJob, now: datetime) -> None:
+    """The job's one file was indexed by a start after its worker died (from the intent
+    it left): done. Run again, it said "gone" once the server had lost the file, beside
+    the file it had archived. A worker that runs it now keeps it."""
+    if job.state in (JobState.DONE, JobState.SKIPPED):
+        return
+    owner = job.lease_owner
+    if job.state == JobState.RUNNING and owner is not None:
+        lapsed = job.lease_expires_at is not None and job.lease_expires_at <= now
+        if not (worker_exited(owner) if on_this_host(owner) else lapsed):
+            return
+    job.state = JobState.DONE
+    job.run_alone = False
+    job.last_error = None
+    job.next_attempt_at = None
+    job.lease_owner = job.lease_expires_at = None
     job.updated_at = now
 
 

@@ -624,6 +624,45 @@ def test_a_player_url_that_serves_json_is_left_to_ytdlp(
     assert [f.sha256 for f in item.files] == [sha256_of(media.clip_b)]
 
 
+def test_ytdlp_downloads_from_one_host_take_turns_as_direct_downloads_do(
+    tmp_path: Path, server: FixtureServer, media: MediaSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page of YouTube embeds was as many downloads from YouTube at once as there
+    were workers, whatever ``per_host_concurrency`` said."""
+    monkeypatch.setenv("FAKE_YTDLP_MEDIA", str(media.clip_b))
+    ids = ("abc123XYZ_0", "abc123XYZ_1", "abc123XYZ_2")
+    frames = "".join(f'<iframe src="https://www.youtube.com/embed/{i}"></iframe>' for i in ids)
+    server.add_page("/p", f"<article><p>Footage:</p>{frames}</article>")
+    ytdlp = YtdlpConfig(command=[sys.executable, str(FAKE_YTDLP)], timeout=30)
+    config = make_config(tmp_path / "storage")
+    download_config = config.download.model_copy(
+        update={"concurrency": 3, "per_host_concurrency": 1}
+    )
+    config = config.model_copy(update={"ytdlp": ytdlp, "download": download_config})
+    running, most = [0], [0]
+    lock = threading.Lock()
+    with Archive.open(config) as archive:
+        real = archive.ytdlp.download
+
+        def download(url: str, work_dir: Path) -> Any:
+            with lock:
+                running[0] += 1
+                most[0] = max(most[0], running[0])
+            try:
+                time.sleep(0.3)
+                return real(url, work_dir)
+            finally:
+                with lock:
+                    running[0] -= 1
+
+        monkeypatch.setattr(archive.ytdlp, "download", download)
+        report = Capturer(archive).capture_url(server.url("/p"))
+    assert [i.status for i in report.items] == ["stored", "already", "already"], [
+        i.reason for i in report.items
+    ]
+    assert most[0] == 1
+
+
 def test_a_video_served_as_an_hls_stream_is_archived_through_ytdlp(
     tmp_path: Path, server: FixtureServer, media: MediaSet
 ) -> None:

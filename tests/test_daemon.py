@@ -553,6 +553,11 @@ def test_a_file_placed_but_not_indexed_when_the_process_died_is_indexed_at_the_n
     assert sighting["media_url"] == server.url("/p/a.jpg")
     downloaded = datetime.fromisoformat(found["first_captured_at"])
     assert downloaded == datetime.fromisoformat(sighting["first_seen_at"]) < restarted
+    # its job is done: run again, it said "gone" beside the file it had archived
+    again = run_cli(config, "capture", server.url("/live"), "--json")
+    assert again.returncode == 0, again.stdout
+    (item,) = json.loads(again.stdout)["items"]
+    assert item["status"] == "already" and item["files"][0]["sha256"] == found["sha256"]
 
 
 def test_a_process_starting_beside_a_capture_leaves_its_placement_to_it(
