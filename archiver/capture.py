@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from PIL import Image
 from sqlalchemy import Select, select
@@ -447,7 +448,9 @@ class Capturer:
                 page.first_page_url = first_page
             retitled = retitle_page(session, page, extraction.title)
             recorded = RecordedPage(page.id, sha256, changed, extraction.title)
-            record_embeds(session, page, extraction.embeds, now, recorded, mark_removed, older)
+            record_embeds(
+                session, page, extraction.embeds, now, recorded, mark_removed, older, body
+            )
             if run_here:
                 held = [job_id for job_id, _ in recorded.jobs]
                 jobs.hold_back(held, session, self.owner, now, self.lease)
@@ -1181,10 +1184,13 @@ def record_embeds(
     recorded: RecordedPage,
     mark_removed: bool = False,
     older: OlderPages | None = None,
+    body: bytes = b"",
 ) -> None:
     """Index a page's embeds and give each a capture job (counted into ``recorded``).
 
-    With ``mark_removed``, an embed the page no longer holds is recorded as removed.
+    With ``mark_removed``, an embed the page no longer holds is recorded as removed:
+    not one whose address the page's ``body`` still writes (a newer archiver reads
+    another rendition of that picture: its WebP copy was not taken off the page).
     On a live page that goes on in ``older`` pages, updates also leave the page by
     scrolling on to them: an embed is judged once, in the poll where it left the page
     (it was there at the previous version), and is removed only if none of the older
@@ -1205,6 +1211,8 @@ def record_embeds(
     for embed in known.values():
         if embed.url in present or embed.original_url in still_written:
             continue
+        if _written_in(body, embed.original_url):
+            continue
         if embed.removed_at is not None:
             continue
         if older is not None and (
@@ -1213,6 +1221,19 @@ def record_embeds(
             continue  # left before (judged then), not judged now, or moved to an older page
         embed.removed_at = now
         recorded.removed_embeds += 1
+
+
+def _written_in(body: bytes, url: str) -> bool:
+    """Whether a page's bytes write ``url``: its path and query, as the page may give
+    them (relative, or with ``&amp;``); too short a path proves nothing."""
+    parts = urlsplit(url)
+    written = parts.path + (f"?{parts.query}" if parts.query else "")
+    if len(parts.path) < _WRITTEN_PATH_LENGTH:
+        return False
+    return any(form.encode() in body for form in {written, written.replace("&", "&amp;")})
+
+
+_WRITTEN_PATH_LENGTH = 12  # "/uploads/a.jpg" is long enough; "/a.jpg" may be anything
 
 
 def _direct(
@@ -1271,15 +1292,21 @@ def _log_item(item: ItemResult) -> None:
 
 def _record_version_embeds(session: Session, page: Page, intent: PageIntent, path: Path) -> None:
     """The embeds of a page version a crash left unindexed, as jobs: the version may
-    hold updates the page has dropped since (their removal is judged by the next poll)."""
+    hold updates the page has dropped since (their removal is judged by the next poll,
+    and one a later version already judged stands)."""
     response = Response(intent.url, intent.final_url, intent.http_status, intent.headers)
     try:
         extraction = read_page(path.read_bytes(), response)
     except (OSError, FetchError) as exc:
         log_event("page.unread", logging.WARNING, url=intent.url, reason=str(exc))
         return
+    # a later version judged some gone: seen in this older one, they stay gone
+    removed = {e.id: e.removed_at for e in page.embeds if e.removed_at is not None}
     recorded = RecordedPage(page.id, intent.sha256, True, intent.title)
     record_embeds(session, page, extraction.embeds, intent.fetched_at, recorded)
+    for embed in page.embeds:
+        if (when := removed.get(embed.id)) is not None and when > intent.fetched_at:
+            embed.removed_at = when
 
 
 def _as_placed(intent: PlacementIntent, path: Path) -> PlacementIntent:

@@ -49,7 +49,7 @@ MAX_DURATION = 10 * 365 * 86400.0
 def parse_duration(value: object, *, allow_zero: bool = False) -> float:
     """Seconds from ``90``, ``"30s"``, ``"10m"``, ``"1h"``, ``"1d"`` or ``"1h30m"``."""
     if isinstance(value, int | float) and not isinstance(value, bool):
-        if not math.isfinite(value):  # TOML's nan passed both comparisons below
+        if isinstance(value, float) and not math.isfinite(value):  # nan passed both below
             raise ValueError(f"{value!r} is not a number of seconds")
         if value < 0 or (value == 0 and not allow_zero):
             raise ValueError("a duration must be positive")

@@ -773,6 +773,57 @@ def test_a_retry_that_indexes_a_file_spends_the_intent_an_earlier_attempt_left(
         assert not session.scalars(select(Placement)).all()
 
 
+def test_a_page_version_kept_at_the_next_start_does_not_undo_a_later_removal(
+    archive: Archive,
+) -> None:
+    """Its embeds were recorded as seen again: one a later version had judged removed
+    from the page lost that judgement and its time."""
+    url = "https://news.example.org/live"
+    answer = Response(url, url, 200, {"content-type": "text/html; charset=utf-8"})
+
+    def version(*names: str) -> bytes:
+        images = "".join(f"<p>{n}:</p><img src='https://cdn.example.org/{n}.jpg'>" for n in names)
+        return f"<html><body><article><p>Live.</p>{images}</article></body></html>".encode()
+
+    capturer = Capturer(archive)
+    capturer.record_page(url, version("a", "b"), response=answer, mark_removed=True)
+    died = Capturer(archive, owner=f"{socket.gethostname()}:999999")  # killed after placing
+    died.place_version(url, version("a", "b", "c"), answer, None, utcnow(), holds_embeds=True)
+    capturer.record_page(url, version("a"), response=answer, mark_removed=True)  # b went
+    with archive.read_session() as session:
+        removed = session.scalars(select(Embed.removed_at).where(Embed.url.endswith("/b.jpg")))
+        judged = removed.one()
+    assert judged is not None
+
+    assert capturer.recover() == (1, 0)
+    with archive.read_session() as session:
+        embeds = {e.url.rsplit("/", 1)[1]: e.removed_at for e in session.scalars(select(Embed))}
+    assert embeds == {"a.jpg": None, "b.jpg": judged, "c.jpg": None}  # c: in that version
+
+
+def test_an_embed_whose_address_the_page_still_writes_is_not_removed(archive: Archive) -> None:
+    """A newer archiver reading another rendition of a picture (the upload, not its
+    WebP copy) recorded the copy as taken off the page at the next version."""
+    url = "https://news.example.org/live"
+    answer = Response(url, url, 200, {"content-type": "text/html; charset=utf-8"})
+    webp = "/wp-content/uploads/2023/10/crater.jpg.webp"
+    first = f"<article><p>The crater:</p><img src='{webp}'><img src='/uploads/dam.jpg'></article>"
+    later = (  # the same picture, as the upload's fallback; another photo taken off
+        f"<article><p>The crater:</p><picture><source srcset='{webp}' type='image/webp'>"
+        "<img src='/wp-content/uploads/2023/10/crater.jpg'></picture></article>"
+    )
+    capturer = Capturer(archive)
+    capturer.record_page(url, first.encode(), response=answer, mark_removed=True)
+    recorded = capturer.record_page(url, later.encode(), response=answer, mark_removed=True)
+    assert recorded.removed_embeds == 1
+    with archive.read_session() as session:
+        removed = {
+            e.url.rsplit("/", 1)[1]: e.removed_at is not None
+            for e in session.scalars(select(Embed))
+        }
+    assert removed == {"crater.jpg.webp": False, "dam.jpg": True, "crater.jpg": False}
+
+
 def test_a_media_folder_whose_disk_went_away_fails_the_item_and_indexes_nothing(
     archive: Archive, server: FixtureServer, media: MediaSet, tmp_path: Path
 ) -> None:

@@ -99,6 +99,7 @@ def test_relative_storage_root_is_relative_to_the_config_file(config_file: Path)
         # interval in every poll's
         ("[network]\npage_deadline = nan\n", "network.page_deadline: nan is not a number of"),
         ("[polling]\ndefault_every = nan\n", "polling.default_every: nan is not a number of"),
+        ("[daemon]\ntick = 1" + "0" * 400 + "\n", "daemon.tick: 1000"),  # no float holds it
     ],
 )
 def test_bad_config_names_the_key(tmp_path: Path, body: str, message: str) -> None:

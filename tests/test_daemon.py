@@ -427,7 +427,7 @@ def test_source_commands(archive: Archive, server: FixtureServer) -> None:
     assert json.loads(archive.cli("source", "list", "--json").stdout) == []
     bad = run_cli(archive.config, "source", "add", url, "--every", "soon")
     assert bad.returncode == 2 and "not a duration" in bad.stderr
-    for ref in ("42", "3000000000", "9223372036854775808"):  # past the id column: a traceback
+    for ref in ("42", "3000000000", "9223372036854775808", "9" * 5000):  # were tracebacks
         missing = run_cli(archive.config, "source", "remove", ref)
         assert missing.returncode == 2 and f"no source '{ref}'" in missing.stderr, missing.stderr
 

@@ -2031,6 +2031,12 @@ def test_the_uploaded_rendition_is_preferred_to_resized_and_transcoded_ones() ->
         # a WebP plugin's copy beside the upload, which the fallback names in src alone
         "<picture><source srcset='/wp-content/uploads/2023/10/crater.jpg.webp' type='image/"
         "webp'><img src='/wp-content/uploads/2023/10/crater.jpg' width='1200'></picture>"
+        "<picture><source srcset='/webp-express/uploads/dam.webp' type='image/webp'><img src="
+        "'/uploads/dam.png'></picture>"
+        # larger renditions than the phone-sized fallback, in other files: the largest
+        "<picture><source media='(min-width:1200px)' type='image/webp' srcset='/img/market-"
+        "1600.webp'><source media='(min-width:768px)' type='image/webp' srcset='/img/market-"
+        "1024.webp'><img src='/img/market-480.jpg'></picture>"
     )
     assert urls(result) == [
         "https://news.example/content/images/g.jpeg",
@@ -2040,6 +2046,8 @@ def test_the_uploaded_rendition_is_preferred_to_resized_and_transcoded_ones() ->
         "https://news.example/p9-desktop.jpg",
         "https://cdn.example/p.jpg?width=1920",
         "https://news.example/wp-content/uploads/2023/10/crater.jpg",
+        "https://news.example/uploads/dam.png",
+        "https://news.example/img/market-1600.webp",
     ]
 
 

@@ -812,6 +812,46 @@ def test_migration_0026_case_folds_so_a_greek_word_ending_in_sigma_is_found(
     engine.dispose()
 
 
+def test_migration_0031_queues_imgur_gallery_posts_yt_dlp_gave_up_again(
+    db_url: str, tmp_path: Path
+) -> None:
+    """yt-dlp got nothing from a gallery photo post and its job failed for good; the
+    API reader that reads them now would never have been asked."""
+    engine = make_engine(db_url)
+    _alembic(engine, "upgrade", "0030")
+    at = datetime(2026, 11, 20, 12, tzinfo=UTC)
+    photo = "ERROR: [imgur:gallery] Hk3vB9z: Hk3vB9z is not a video or animated image"
+    jobs = [
+        ("https://imgur.com/gallery/Hk3vB9z", "failed", photo),
+        ("https://imgur.com/gallery/Qx7pLm2", "gone", "HTTP 404"),  # deleted: stays
+        ("https://www.youtube.com/watch?v=abc123XYZ_0", "failed", photo),  # not Imgur's
+    ]
+    with Session(engine) as session, session.begin():
+        for url, state, error in jobs:
+            session.execute(
+                text(
+                    "INSERT INTO capture_jobs (url, state, attempts, last_error, ytdlp_version,"
+                    " created_at, updated_at) VALUES (:u, :s, 1, :e, '2026.10.1', :t, :t)"
+                ),
+                {"u": url, "s": state, "e": error, "t": at},
+            )
+    _alembic(engine, "upgrade", "head")
+    with Session(engine) as session:
+        found = session.execute(
+            select(CaptureJob.state, CaptureJob.attempts, CaptureJob.last_error).order_by(
+                CaptureJob.id
+            )
+        ).all()
+        due = session.scalar(select(CaptureJob.next_attempt_at).where(CaptureJob.id == 1))
+    assert [tuple(row) for row in found] == [
+        ("pending", 0, None),
+        ("gone", 1, "HTTP 404"),
+        ("failed", 1, photo),
+    ]
+    assert due is not None and due > at
+    engine.dispose()
+
+
 def test_migration_0019_clears_the_upload_time_a_file_server_gave(
     db_url: str, tmp_path: Path
 ) -> None:

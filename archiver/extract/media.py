@@ -190,9 +190,9 @@ def _plain_src(img: Element, base: str) -> str | None:
 def picture_url(picture: Element, base: str) -> str | None:
     """Largest rendition offered by a ``<picture>``'s sources and its fallback ``<img>``.
     A source for small screens only (``media="(max-width: 600px)"``) is left out when
-    there are others: art direction gives phones a crop of the photo. A fallback with
-    a ``src`` alone competes as one 1x rendition: beside a WebP source of no stated
-    size it is the upload (``crater.jpg.webp`` and ``crater.jpg``)."""
+    there are others: art direction gives phones a crop of the photo. A WebP or AVIF
+    copy of the fallback's own file (a WebP plugin's ``crater.jpg.webp`` or
+    ``crater.webp`` beside ``<img src="crater.jpg">``) gives way to that file."""
     candidates: list[SrcsetCandidate] = []
     crops: list[SrcsetCandidate] = []
     for node in picture.iter("source", "img"):
@@ -202,11 +202,24 @@ def picture_url(picture: Element, base: str) -> str | None:
                 narrow = "max-width" in (node.get("media") or "").lower()
                 (crops if narrow else candidates).extend(parse_srcset(value))
                 break
-        else:
-            src = _plain_src(node, base) if tag_name(node) == "img" else None
-            if src is not None:
-                candidates.append(SrcsetCandidate(src, None, 1.0))
-    return largest(candidates, base) or largest(crops, base)
+    found = largest(candidates, base) or largest(crops, base)
+    img = next(picture.iter("img"), None)
+    if img is None:
+        return found
+    if found is None:
+        return image_url(img, base)
+    fallback = _plain_src(img, base)
+    return fallback if fallback and _is_copy_of(found, fallback) else found
+
+
+def _is_copy_of(transcode: str, upload: str) -> bool:
+    """Whether ``transcode`` is a WebP or AVIF copy of ``upload``, by their file names."""
+    copy_name = posixpath.basename(urlsplit(transcode).path).lower()
+    name = posixpath.basename(urlsplit(upload).path).lower()
+    stem = name.rsplit(".", 1)[0]
+    return _is_transcode(transcode) and copy_name in {
+        f"{base}.{fmt}" for base in (name, stem) for fmt in ("webp", "avif")
+    }
 
 
 def delayed_image_url(src: str, declared_width: str | None) -> str:

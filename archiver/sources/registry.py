@@ -78,7 +78,7 @@ _MAX_ID = 2**31 - 1
 
 def find_source(session: Session, ref: str) -> Source:
     """A source by id or by URL."""
-    by_id = ref.isdecimal() and int(ref) <= _MAX_ID
+    by_id = ref.isdecimal() and len(ref) <= len(str(_MAX_ID)) and int(ref) <= _MAX_ID
     query = select(Source).where(Source.id == int(ref)) if by_id else None
     source = session.scalar(query) if query is not None else None
     source = source or session.scalar(select(Source).where(Source.url == ref.strip()))
