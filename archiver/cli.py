@@ -584,7 +584,7 @@ def check(ctx: Context, page: str | None, status_filter: str | None, as_json: bo
         click.echo(json.dumps(records, indent=2, ensure_ascii=False))
         return
     for r in records:
-        since = f" since {r['first_seen_dead_at']}" if r["status"] in ("gone", "restricted") else ""
+        since = f" since {r['first_seen_dead_at']}" if r["dead"] else ""  # an error since too
         click.echo(f"{r['status']:<10} {r['embed_url']}{since}")
         click.echo(f"{'':11}on {r['page_url']}  ({r['reason'] or 'not checked'})")
     if not records:
@@ -617,7 +617,7 @@ def report(ctx: Context, page: str, as_json: bool) -> None:
         return
     click.echo(f"{page}  (page: {data['page_status'] or 'not checked'})")
     for embed in embeds:
-        dead = embed["status"] in ("gone", "restricted")
+        dead = embed["dead"]  # still, through a check that could not tell (an error)
         since = f" since {embed['first_seen_dead_at']}" if dead else ""
         click.echo(f"  [{embed['update'] or '-'}] {embed['status']}{since}: {embed['embed_url']}")
         if embed["context"]:

@@ -127,6 +127,8 @@ def test_dead_embeds_are_classified_and_the_archive_named(
         editors = client.get("/editors").text  # counted and flagged as dead still
     assert "2 of 2 shown embeds are dead on the page" in editors
     assert "dead since" in editors
+    said = run_cli(config, "report", shared).stdout  # as the editors' page says it
+    assert f"error since {dead_since}:" in said and "archived copy, use instead" in said
     assert embeds_with(config, "gone", "restricted") == {"1", "photo_a.jpg"}  # still dead
     assert "clip_a.mp4" not in embeds_with(config, "gone")  # it was live, then erred
     server.add_status("/media/photo_a.jpg", 404)

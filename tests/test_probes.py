@@ -408,10 +408,47 @@ def test_single_sign_on_pages_are_login_pages(prober: Prober, server: FixtureSer
     for path, login in (
         ("/a.jpg", "/common/oauth2/v2.0/authorize?client_id=x"),
         ("/b.jpg", "/authwall?trk=x"),
+        # SAML: Azure AD's, ADFS's (each was "gone": a soft 404)
+        ("/c.jpg", "/8a2f-tenant/saml2?SAMLRequest=fZJLT8MwEITv"),
+        ("/d.jpg", "/adfs/ls/?SAMLRequest=fZJLT8MwEITv&RelayState=x"),
     ):
         server.add_redirect(path, login)
         server.add_page(login.split("?")[0], "<html><form><input name=password></form></html>")
         assert check_file(prober, server.url(path)).status == "restricted", path
+
+
+def test_a_player_sent_to_a_consent_or_sign_in_hosts_front_page_is_not_gone(
+    client: httpx.Client,
+) -> None:
+    """Its front page was taken for the site's home page (a removed video's player sent
+    there plays other videos): "gone", where a wall or a sign-in says nothing of it."""
+    prober = Prober(client, None)
+    with respx.mock() as router:
+        for number, front in (
+            (1, "https://consent.example.org/?continue=x"),
+            (2, "https://login.example.org/"),
+        ):
+            moved = httpx.Response(302, headers={"location": front})
+            router.get(f"https://news.example/embed/{number}").mock(return_value=moved)
+        router.get(host="consent.example.org").mock(
+            return_value=httpx.Response(200, html=CONSENT_PAGE)
+        )
+        form = "<html><form><input name=password></form></html>"
+        router.get(host="login.example.org").mock(return_value=httpx.Response(200, html=form))
+        consent = prober.check("https://news.example/embed/1", kind="player", platform=None)
+        sign_in = prober.check("https://news.example/embed/2", kind="player", platform=None)
+    assert (consent.status, sign_in.status) == ("error", "restricted"), (consent, sign_in)
+
+
+def test_a_file_is_media_to_the_check_as_capture_takes_it(
+    prober: Prober, server: FixtureServer
+) -> None:
+    """A Windows Media file served as application/octet-stream is media by its address's
+    extension, and archived so; the check, which did not look at the address, said
+    "soft 404: not media" and told the editors it was gone."""
+    asf = bytes.fromhex("3026b2758e66cf11a6d900aa0062ce6c") + bytes(range(256)) * 8
+    server.add_bytes("/old/clip.wmv", asf, "application/octet-stream")
+    assert check_file(prober, server.url("/old/clip.wmv")).status == "live"
 
 
 def test_lost_media_redirected_elsewhere_is_gone(

@@ -242,6 +242,20 @@ def test_cross_site_posts_are_refused(archive_for: Any) -> None:
         same = client.post("/similar", files=upload, headers={"Origin": "http://127.0.0.1:8787"})
         assert same.status_code == 400  # reached the app: not an image it can hash
         assert client.post("/similar", files=upload).status_code == 400  # no Origin: a script
+        assert client.post("/logout", headers={"Origin": "null"}).status_code == 403
+
+
+def test_behind_a_reverse_proxy_the_published_origin_is_ours(archive_for: Any) -> None:
+    """nginx's default ``proxy_pass`` sends ``Host: 127.0.0.1:8787`` and the browser its
+    Origin, base_url's: every login, logout and upload was "cross-site request refused"."""
+    app = create_app(archive_for(base_url="https://archive.example.org", token=TOKEN))
+    with AppClient(app, base_url="http://127.0.0.1:8787") as behind:
+        ours = {"Origin": "https://archive.example.org"}
+        logged = behind.post("/login", data={"token": TOKEN, "next": "/"}, headers=ours)
+        assert logged.status_code == 303, logged.text
+        for origin in ("https://evil.example", "http://archive.example.org", "null"):
+            refused = behind.post("/login", data={"token": TOKEN}, headers={"Origin": origin})
+            assert refused.status_code == 403, origin
 
 
 def fetched(site: str, mode: str, dest: str) -> dict[str, str]:

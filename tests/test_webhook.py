@@ -8,6 +8,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -184,6 +185,46 @@ def test_a_refusal_is_not_retried(
     notifier.close(timeout=5)
     assert server.hits("/hook") == 1
     assert len(failures(log_lines)) == 1
+
+
+def test_a_receiver_that_moved_keeps_the_event_owed(
+    server: FixtureServer, notifier_factory: Callable[..., WebhookNotifier], log_lines: list[str]
+) -> None:
+    """A 3xx was a refusal for good: the receiver moved (http to https) and every event
+    from then on was lost."""
+    Receiver(server, [(308, {"Location": "https://hooks.example.org/hook"})])
+    settled: list[str | None] = []
+    notifier = notifier_factory(
+        server.url("/hook"), max_attempts=2, settle=lambda _, why: settled.append(why)
+    )
+    notifier.notify(replace(event(), outbox_id=7))
+    notifier.close(timeout=5)
+    assert server.hits("/hook") == 2  # retried, then left owed
+    (why,) = settled
+    assert why is not None and "HTTP 308 to https://hooks.example.org" in why
+    assert "set liveness.webhook_url" in why
+
+
+def test_an_event_being_settled_is_not_sent_again(
+    server: FixtureServer, notifier_factory: Callable[..., WebhookNotifier]
+) -> None:
+    """Settling waits for the database (a capture holding SQLite's write lock): the
+    event had left the notifier's owed set, and the daemon's next round sent it again."""
+    Receiver(server, [(200, {})])
+    settling, settle_now = threading.Event(), threading.Event()
+
+    def settle(outbox_id: int, failure: str | None) -> None:
+        settling.set()
+        assert settle_now.wait(5)
+
+    notifier = notifier_factory(server.url("/hook"), settle=settle)
+    owed = replace(event(), outbox_id=7)
+    notifier.notify(owed)
+    assert settling.wait(5)
+    notifier.notify(owed)  # the round that sends what the outbox still lists
+    settle_now.set()
+    notifier.close(timeout=5)
+    assert server.hits("/hook") == 1
 
 
 def test_notify_never_waits_for_a_hanging_receiver(

@@ -40,10 +40,12 @@ _MEDIA_TYPE_PREFIXES = ("video/", "image/", "audio/")
 # Types that do not say what the bytes are: look at the bytes.
 _VAGUE_TYPES = frozenset({"", "application/octet-stream", "binary/octet-stream", "text/plain"})
 _LOGIN_PATH = re.compile(
-    r"log-?in|logon|sign-?in|sign_in|authwall|oauth2?/|/authorize(?:/|$)|/saml2?/"
-    r"|(?:^|/)(?:auth|authenticate|sso|session|sessions)(?:/|$)",
+    r"log-?in|logon|sign-?in|sign_in|authwall|oauth2?/|/authorize(?:/|$)|/saml2?(?:/|$)"
+    r"|/adfs/|(?:^|/)(?:auth|authenticate|sso|session|sessions)(?:/|$)",
     re.IGNORECASE,
 )
+# Hosts that are sign-in services whatever their path (``login.microsoftonline.com``)
+_LOGIN_HOSTS = ("login.", "signin.", "sso.", "auth.", "accounts.", "idp.")
 # Pages put between a reader and what they asked for: anti-bot challenges, captchas,
 # cookie-consent walls. They say nothing about the media behind them.
 _WALL_MARKERS = re.compile(
@@ -145,7 +147,10 @@ def _ranged_get(client: httpx.Client, url: str, limiter: HostLimiter | None) -> 
         return _placeholder(final, code, RANGE_PROBE)
     if not first:
         return CheckResult("gone", f"soft 404: empty body (HTTP {code})", code, None, RANGE_PROBE)
-    if identify(first, content_type, None) is None and not is_stream_manifest(first, content_type):
+    # as capture takes it: the bytes, the server's word, then the address's extension
+    # (an ASF file served as application/octet-stream is media to both)
+    taken = identify(first, content_type, str(final))
+    if taken is None and not is_stream_manifest(first, content_type):
         reason = f"soft 404: not media (HTTP {code}, {content_type or 'no type'})"
         return CheckResult("gone", reason, code, None, RANGE_PROBE)
     return CheckResult("live", _served(code, content_type), code, None, RANGE_PROBE)
@@ -184,6 +189,8 @@ def check_page(
         reason = f"HTTP {code}: the player URL serves media itself ({content_type or 'no type'})"
         return CheckResult("live", reason, code, None, probe)
     if redirected and final.path in ("", "/") and httpx.URL(url).path not in ("", "/"):
+        if _is_wall(body, final):  # a consent host's front page: it says nothing
+            return _wall(code, probe)
         where = f"{final.host}{final.path}"  # the site's home page plays other videos
         reason = f"soft 404: the player URL now leads to the site's home page ({where})"
         return CheckResult("gone", reason, code, None, PLAYER_PROBE)
@@ -283,7 +290,13 @@ def _is_html(content_type: str, first: bytes) -> bool:
 
 
 def _is_login(url: httpx.URL) -> bool:
-    return bool(_LOGIN_PATH.search(url.path))
+    """A sign-in page: by its path, its host, or the SAML request it carries (an
+    identity provider's single sign-on, ``/adfs/ls/?SAMLRequest=…``)."""
+    return (
+        bool(_LOGIN_PATH.search(url.path))
+        or url.host.startswith(_LOGIN_HOSTS)
+        or "SAMLRequest" in url.params
+    )
 
 
 def _challenged(headers: httpx.Headers) -> bool:

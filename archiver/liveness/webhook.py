@@ -104,6 +104,14 @@ def redact(url: str) -> str:
     return f"{parts.scheme}://{host}{port}"
 
 
+def _moved_to(response: httpx.Response) -> str:
+    """Where a receiver's redirect points: its scheme, host and port alone."""
+    try:
+        return redact(str(response.url.join(response.headers["location"])))
+    except (KeyError, httpx.InvalidURL, ValueError):
+        return "elsewhere"
+
+
 class WebhookNotifier:
     """Delivers LivenessEvents to ``url`` in the background; ``url=None`` turns it off."""
 
@@ -239,14 +247,14 @@ class WebhookNotifier:
         shutdown stays owed as it was."""
         if event.outbox_id is None:
             return
-        with self._cond:
-            self._owed.discard(event.outbox_id)
-        if self._settle is None or failure == _ABORTED:
-            return
         try:
-            self._settle(event.outbox_id, failure)
+            if self._settle is not None and failure != _ABORTED:
+                self._settle(event.outbox_id, failure)
         except Exception:  # the event stays owed: sent again, not lost with this thread
             logging.getLogger("archiver").exception("settling webhook event %s", event.outbox_id)
+        finally:  # in flight until settled: a round meanwhile (settling waits for the
+            with self._cond:  # database's lock) sent a delivered event again
+                self._owed.discard(event.outbox_id)
 
     def _deliver(self, event: LivenessEvent) -> str | None:
         """POST the event, retrying; None once delivered or refused for good, else why
@@ -289,6 +297,8 @@ class WebhookNotifier:
             return None, "", True
         retry_after = retry_after_seconds(response.headers.get("retry-after"))
         wait = min(retry_after, MAX_RETRY_AFTER) if retry_after is not None else 0.0
+        if 300 <= code < 400:  # moved (http to https, say): owed until the URL is set anew
+            return wait, f"HTTP {code} to {_moved_to(response)}: set liveness.webhook_url", True
         retry = code >= 500 or code in BUSY_STATUSES
         return wait, f"HTTP {code}", retry
 

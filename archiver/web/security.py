@@ -93,6 +93,9 @@ class Policy:
     reads_need_token: bool
     trusted_hosts: frozenset[str] | None  # None: any Host header (off loopback)
     local_only: bool = False  # reads open to this machine alone: other sites may only link
+    # the origin ``[web] base_url`` publishes (``https://archive.example.org``): behind a
+    # reverse proxy, browsers send it as Origin while the Host is the proxy's upstream
+    published_origin: str | None = None
 
     @classmethod
     def for_address(cls, web: WebConfig, host: str) -> Policy:
@@ -120,7 +123,12 @@ class Policy:
         if is_loopback(host):  # behind a reverse proxy: its public name, or this machine's
             names = {"localhost", "127.0.0.1", "::1", (urlsplit(published).hostname or "")}
             trusted_hosts = frozenset(name.lower() for name in names if name)
-        return cls(token, reads_need_token=not web.public_read_only, trusted_hosts=trusted_hosts)
+        return cls(
+            token,
+            reads_need_token=not web.public_read_only,
+            trusted_hosts=trusted_hosts,
+            published_origin=_origin(published) if published else None,
+        )
 
     def host_allowed(self, host_header: str) -> bool:
         if self.trusted_hosts is None:
@@ -181,9 +189,10 @@ def require_write(request: Request, rules: Annotated[Policy, Depends(policy)]) -
         raise AuthRequired("writing needs the token: send Authorization: Bearer <token>")
 
 
-def same_origin(headers: Headers) -> bool:
+def same_origin(headers: Headers, published: str | None = None) -> bool:
     """A browser's POST from another site carries its Origin: refuse it (no CSRF, even
-    for the upload form). Clients that send no Origin (curl, scripts) are not browsers."""
+    for the upload form). Clients that send no Origin (curl, scripts) are not browsers.
+    Ours is this request's Host, or the ``published`` origin (``[web] base_url``)."""
     origin = headers.get("origin")
     if origin is None:
         return True
@@ -191,7 +200,20 @@ def same_origin(headers: Headers) -> bool:
         netloc = urlsplit(origin).netloc
     except ValueError:  # "http://[": no site at all, so not this one
         return False
-    return netloc.lower() == headers.get("host", "").lower()
+    if netloc.lower() == headers.get("host", "").lower():
+        return True
+    return published is not None and _origin(origin) == published
+
+
+def _origin(url: str) -> str | None:
+    """``scheme://host[:port]`` of a URL, lower-cased; None when it is not one."""
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return None
+    if not parts.scheme or not parts.netloc:
+        return None
+    return f"{parts.scheme}://{parts.netloc}".lower()
 
 
 def embedded_elsewhere(headers: Headers) -> bool:
@@ -245,7 +267,9 @@ class SecurityHeaders:
         if not self.rules.host_allowed(headers.get("host", "")):
             await _refuse(scope, send, 400, "unexpected Host header")
             return
-        if scope["method"] not in SAFE_METHODS and not same_origin(headers):
+        if scope["method"] not in SAFE_METHODS and not same_origin(
+            headers, self.rules.published_origin
+        ):
             await _refuse(scope, send, 403, "cross-site request refused")
             return
         if self.rules.local_only and embedded_elsewhere(headers):
