@@ -1191,10 +1191,12 @@ def record_embeds(
     With ``mark_removed``, an embed the page no longer holds is recorded as removed:
     not one whose address the page's ``body`` still writes (a newer archiver reads
     another rendition of that picture: its WebP copy was not taken off the page).
-    On a live page that goes on in ``older`` pages, updates also leave the page by
-    scrolling on to them: an embed is judged once, in the poll where it left the page
-    (it was there at the previous version), and is removed only if none of the older
-    pages read held it either. When those pages were not all read, it is not judged.
+    An embed is judged once, in the poll where it left the page: one last seen before
+    the page's last judgement (`Page.judged_at`) was judged then (a capture between
+    two polls, which judges nothing, does not move that time). On a live page that
+    goes on in ``older`` pages, updates also leave the page by scrolling on to them:
+    an embed is removed only if none of the older pages read held it either. When
+    those pages were not all read, it is not judged, and is judged next time.
     """
     known = {e.url: e for e in page.embeds}
     previous = max((e.last_seen_at for e in known.values()), default=None)
@@ -1215,12 +1217,17 @@ def record_embeds(
             continue
         if embed.removed_at is not None:
             continue
-        if older is not None and (
-            embed.last_seen_at != previous or not older.complete or embed.url in older.embed_urls
-        ):
-            continue  # left before (judged then), not judged now, or moved to an older page
+        if page.judged_at is not None:
+            if embed.last_seen_at < page.judged_at:
+                continue  # seen last before the last judgement: judged then
+        elif older is not None and embed.last_seen_at != previous:
+            continue  # (a page not judged since 0032) left before: judged then
+        if older is not None and (not older.complete or embed.url in older.embed_urls):
+            continue  # not judged now, or moved to an older page
         embed.removed_at = now
         recorded.removed_embeds += 1
+    if older is None or older.complete:  # else what was not judged is judged next time
+        page.judged_at = now
 
 
 def _written_in(body: bytes, url: str) -> bool:

@@ -106,6 +106,8 @@ class Daemon:
         self.lock = threading.Lock()
         self.accepting = True
         self.stop_requested = threading.Event()
+        self.once = False  # `run --once`
+        self.polled_once: set[int] = set()  # the sources it polled
         self.notifier = Notifier.from_environment()
         self.checker = LivenessChecker.open(archive) if config.liveness.enabled else None
         self.checking: set[Future[object]] = set()
@@ -170,16 +172,18 @@ class Daemon:
     def _poll_batch(self) -> int | None:
         """Claim due sources for the free poll slots: the number started, or None when
         every slot is busy."""
-        if not self.accepting:
+        if not self.accepting or self.stop_requested.is_set():
             return 0
         with self.lock:
             self.polling = {f: s for f, s in self.polling.items() if not f.done()}
             room = self.config.polling.concurrency * 2 - len(self.polling)
-            busy = set(self.polling.values())
+            busy = set(self.polling.values()) | self.polled_once
         if room <= 0:
             return None
         with self.archive.session() as session:
             due = claim_due_sources(session, utcnow(), room, busy)
+        if self.once:  # `run --once`: each source once, though it is due again meanwhile
+            self.polled_once.update(due)
         with self.lock:  # as in `_drain_batch`: nothing is submitted once shutdown began
             if self.accepting:
                 for source_id in due:
@@ -322,9 +326,12 @@ class Daemon:
     # ---- modes -------------------------------------------------------------------------
 
     def run_once(self) -> None:
-        """Poll every due source, drain the queue, wait for it all, return."""
+        """Poll every due source once, drain the queue, wait for it all, return; a
+        stop (SIGTERM, Ctrl-C) ends it as it ends the daemon. Sources due again while
+        others were polled (polls slower than their interval) polled round and round."""
         self.prepare()
-        while self.poll_due():
+        self.once = True
+        while not self.stop_requested.is_set() and self.poll_due():
             self._wait_polls()
         self._wait_polls()
         while not self.stop_requested.is_set():
@@ -344,9 +351,13 @@ class Daemon:
         self.shutdown()
 
     def _wait_polls(self) -> None:
-        with self.lock:
-            polls = list(self.polling)
-        wait(polls)
+        """Until the polls end, or a stop is asked for (the shutdown cuts them short)."""
+        while not self.stop_requested.is_set():
+            with self.lock:
+                polls = [f for f in self.polling if not f.done()]
+            if not polls:
+                return
+            wait(polls, timeout=0.5, return_when=FIRST_COMPLETED)
 
     def run_forever(self) -> None:
         self.prepare()

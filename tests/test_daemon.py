@@ -259,6 +259,25 @@ def test_sigterm_during_a_slow_download_exits_cleanly_and_requeues(
     assert "event=daemon.stopped" in log and "Traceback" not in log
 
 
+def test_sigterm_during_a_poll_of_run_once_ends_it_and_the_poll_is_no_error(
+    archive: Archive, server: FixtureServer, daemons: list[subprocess.Popen[bytes]]
+) -> None:
+    """`run --once` waited for its polls whatever it was told: a source answering
+    slowly held a SIGTERM up to its read time-out, and the poll cut short then was
+    recorded as an error, with backoff."""
+    server.add_slow("/page", b"<article><p>Slow.</p></article>" * 2000, 0.5, 1024)
+    archive.cli("source", "add", server.url("/page"), "--every", "1h")
+    daemon = start_daemon(archive.config, "--once", log=archive.log)
+    daemons.append(daemon)
+    wait_for(lambda: server.hits("/page"), what="the poll started")
+    stopped = time.monotonic()
+    daemon.send_signal(signal.SIGTERM)
+    assert daemon.wait(timeout=30) == 0
+    assert time.monotonic() - stopped < 3 + 10  # the grace period, then a prompt abort
+    (source,) = archive.query(select(Source))
+    assert source.last_result != "error", source.last_error  # type: ignore[attr-defined]
+
+
 def test_kill_9_during_a_download_then_restart_finishes_with_one_copy(
     archive: Archive, server: FixtureServer, media: MediaSet, daemons: list[subprocess.Popen[bytes]]
 ) -> None:
@@ -403,6 +422,17 @@ def test_conditional_get_skips_unchanged_sources(
     assert "if-none-match" not in third.headers and "if-modified-since" not in third.headers
     (source,) = archive.query(select(Source))
     assert utcnow() - source.fetched_whole_at < timedelta(minutes=1)  # type: ignore[attr-defined]
+
+    # fetched whole "tomorrow", by a clock that was ahead: not recent, so fetched whole
+    # (it waited for the clock to catch up, the new entries hidden behind 304s)
+    engine = create_engine(archive.db_url)
+    with engine.begin() as connection:
+        connection.execute(update(Source).values(fetched_whole_at=utcnow() + timedelta(days=1)))
+    engine.dispose()
+    time.sleep(1.2)
+    archive.cli("run", "--once")
+    fourth = [r for r in server.requests if r.path == "/page"][3]
+    assert "if-none-match" not in fourth.headers
 
 
 def test_sources_from_the_config_file_are_synced(tmp_path: Path, server: FixtureServer) -> None:

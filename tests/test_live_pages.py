@@ -144,6 +144,37 @@ def test_an_update_that_scrolls_on_is_kept_and_one_deleted_is_removed(
     assert poller.poll(source_id).removed_embeds == 0
 
 
+def test_a_deletion_is_judged_though_the_page_was_captured_between_two_polls(
+    blog: tuple[Archive, Poller, int], server: FixtureServer
+) -> None:
+    """The poll judged the embeds last seen at the newest time any was seen: a capture
+    (or the blog's feed entry) in between moved that on, and the deleted one, last
+    seen at the poll before, was taken as judged already: never recorded removed."""
+    archive, poller, source_id = blog
+    serve_blog(server, [["C", "B", "A"], ["Z"]])
+    poller.poll(source_id)
+    serve_blog(server, [["C", "B"], ["Z"]])  # A deleted
+    Capturer(archive).capture_url(server.url("/live"))  # judges nothing
+    result = poller.poll(source_id)
+    assert result.removed_embeds == 1
+    assert {name for name, (_, gone) in embeds_by_page(archive).items() if gone} == {"A"}
+
+
+def test_what_scrolled_on_is_not_judged_again_when_the_older_link_is_missing_once(
+    blog: tuple[Archive, Poller, int], server: FixtureServer
+) -> None:
+    """Without a link to older pages every embed missing was judged, those that had
+    scrolled on to them polls before too."""
+    archive, poller, source_id = blog
+    serve_blog(server, [["C", "B"], ["A"]])
+    poller.poll(source_id)
+    serve_blog(server, [["D", "C"], ["B", "A"]])  # B scrolls on
+    poller.poll(source_id)
+    server.add_page("/live", live_page(["D", "C"], None))  # the navigation left out once
+    assert poller.poll(source_id).removed_embeds == 0
+    assert not any(gone for _, gone in embeds_by_page(archive).values())
+
+
 def test_a_source_polled_before_older_pages_were_read_is_read_back_once(
     blog: tuple[Archive, Poller, int], server: FixtureServer
 ) -> None:

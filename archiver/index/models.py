@@ -122,6 +122,9 @@ class Page(Base):
     first_page_url: Mapped[str | None] = mapped_column(Text, index=True)
     first_fetched_at: Mapped[datetime]
     last_fetched_at: Mapped[datetime]
+    # when a source's poll last judged which embeds left the page (`record_embeds`):
+    # one seen only before then was judged then; captures in between judge nothing
+    judged_at: Mapped[datetime | None]
 
     snapshots: Mapped[list[PageSnapshot]] = relationship(
         back_populates="page", order_by="PageSnapshot.first_fetched_at"

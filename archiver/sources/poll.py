@@ -30,6 +30,7 @@ from archiver.index.bulk import (
     record_feed_entries,
 )
 from archiver.index.models import CaptureJob, Embed, Source, utcnow
+from archiver.index.records import live_source
 from archiver.integrity.eventlog import logged_session
 from archiver.logs import log_event
 from archiver.sources.entries import FeedEntry, link_media, media_embeds
@@ -97,7 +98,8 @@ class Poller:
             url, kind = source.url, source.kind
             conditional = {}
             whole = source.fetched_whole_at
-            if whole is not None and utcnow() - whole < REFETCH_WHOLE:
+            # (a time ahead of now, the clock set back, is no recent fetch)
+            if whole is not None and timedelta(0) <= utcnow() - whole < REFETCH_WHOLE:
                 if source.etag:
                     conditional["If-None-Match"] = source.etag
                 if source.last_modified:
@@ -185,7 +187,7 @@ class Poller:
         placed = self.capturer.place_version(response.url, body, response, None, now)
         with logged_session(self.archive) as session:
             feed_page, feed_sha256, _ = self.capturer.store_version(session, placed)
-            feed_page.source_id = source_id
+            feed_page.source_id = live_source(session, source_id)  # removed meanwhile?
             feed_page_id = feed_page.id
         self.capturer.rewrite_page_sidecar(feed_sha256)
         for start in range(0, len(entries), ENTRY_BATCH):
