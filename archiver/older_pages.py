@@ -32,6 +32,9 @@ class OlderPages:
 
     embed_urls: set[str] = field(default_factory=set)  # canonical URLs of their embeds
     complete: bool = True  # read up to what was archived before, or to the last one
+    # one could not be read (a 503): what lies beyond it is read back next time, or
+    # pages never read were given up for good once the one before it was kept
+    failed: bool = False
 
 
 def read_page(body: bytes, response: Response) -> PageExtraction:
@@ -119,7 +122,7 @@ class OlderPageReader:
             except (Interrupted, ArchiveUnavailable):
                 raise  # not this page's fault: the poll or capture fails, and is retried
             except ArchiverError as exc:
-                older.complete = False
+                older.complete, older.failed = False, True
                 log_event("page.older_failed", logging.WARNING, url=url, reason=str(exc))
                 break
             if extraction is None:

@@ -220,6 +220,25 @@ def test_search_and_report_by_the_live_page_include_its_older_pages(
     assert checked == {"live", "C.jpg", "B.jpg", "A.jpg"}
 
 
+def test_an_older_page_that_failed_is_read_again_with_what_lies_beyond_it(
+    blog: tuple[Archive, Poller, int], server: FixtureServer
+) -> None:
+    """The first poll read page 2, then page 3 answered 503: the poll counted as done,
+    the next ones stopped at page 2 (it holds what was archived), and the updates
+    beyond it were never archived."""
+    archive, poller, source_id = blog
+    serve_blog(server, [["D"], ["C"], ["B"], ["A"]])
+    server.add_status("/live?page=3", 503)
+    poller.poll(source_id)
+    assert set(embeds_by_page(archive)) == {"D", "C"}
+
+    serve_blog(server, [["D"], ["C"], ["B"], ["A"]])  # the server is back; nothing new
+    poller.poll(source_id)
+    assert set(embeds_by_page(archive)) == {"D", "C", "B", "A"}
+    serve_blog(server, [["E"], ["D"], ["C"], ["B"], ["A"]])
+    assert poller.poll(source_id).older_pages == 1  # read back once: then as before
+
+
 @pytest.mark.parametrize("older_pages_fail", ["limit", "error"])
 def test_nothing_is_judged_removed_when_the_older_pages_were_not_all_read(
     blog: tuple[Archive, Poller, int], server: FixtureServer, older_pages_fail: str

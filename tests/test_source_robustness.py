@@ -206,6 +206,30 @@ FEED = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>Live</title>
 <description>Smoke over the port.</description></item></channel></rss>"""
 
 
+def test_a_feed_that_answers_with_a_page_once_is_not_read_as_that_page(
+    polling: tuple[Config, Archive, Poller], server: FixtureServer
+) -> None:
+    """A maintenance page served with 200 was detected as the source's kind: read as a
+    page, the feed's embeds (of entries without a link) were recorded as removed from
+    it, for good."""
+    _, archive, poller = polling
+    feed = FEED.replace(b"Smoke over the port.", b"&lt;img src='/media/smoke.jpg'&gt;")
+    server.add_bytes("/live", feed, "application/rss+xml")
+    with archive.session() as session:
+        source_id = add_source(session, server.url("/live"), every=600, kind="auto").id
+    assert poller.poll(source_id).result == "changed"
+    server.add_page("/live", "<html><body><h1>Down for maintenance</h1></body></html>")
+    down = poller.poll(source_id)
+    assert down.result == "error" and "the feed answered with a page" in str(down.error)
+    server.add_bytes("/live", feed, "application/rss+xml")
+    poller.poll(source_id)
+    with archive.read_session() as session:
+        embeds = session.execute(select(Embed.url, Embed.removed_at)).all()
+        kind = session.scalar(select(Source.detected_kind))
+    assert [(url.rsplit("/", 1)[1], removed) for url, removed in embeds] == [("smoke.jpg", None)]
+    assert kind == "feed"
+
+
 @pytest.mark.parametrize("kind", ["page", "feed"])
 def test_a_source_removed_while_it_is_polled_leaves_its_finds_archived(
     polling: tuple[Config, Archive, Poller], server: FixtureServer, kind: str

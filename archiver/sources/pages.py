@@ -29,6 +29,7 @@ class RecordedLivePage:
     page: RecordedPage
     older_pages: int = 0  # older pages read
     older_embeds: int = 0  # embeds first found on them
+    read_back_owed: bool = False  # an older page failed: the next poll reads them back
 
 
 def record_live_page(
@@ -54,4 +55,5 @@ def record_live_page(
         extraction=extraction,
         older=older,
     )
-    return RecordedLivePage(recorded, reader.pages, reader.new_embeds)
+    owed = older is not None and older.failed
+    return RecordedLivePage(recorded, reader.pages, reader.new_embeds, owed)

@@ -52,6 +52,7 @@ class PollResult:
     removed_embeds: int = 0
     new_entries: int = 0
     older_pages: int | None = None  # of a live page split into pages, read in this poll
+    read_back_owed: bool = False  # one of them failed: the next poll reads them back
     error: str | None = None
 
 
@@ -96,6 +97,7 @@ class Poller:
         with self.archive.read_session() as session:  # no write lock for a read
             source = session.get_one(Source, source_id)
             url, kind = source.url, source.kind
+            was_feed = kind == "auto" and source.detected_kind == "feed"
             conditional = {}
             whole = source.fetched_whole_at
             # (a time ahead of now, the clock set back, is no recent fetch)
@@ -115,7 +117,9 @@ class Poller:
             if response.status != 304:
                 sha = hashlib.sha256(document.body).hexdigest()
                 if sha != known_sha:
-                    self._handle(source_id, kind, document.body, response, result, first_poll)
+                    self._handle(
+                        source_id, kind, document.body, response, result, first_poll, was_feed
+                    )
                 known_sha = sha
         except Interrupted:
             # Shutdown cut the poll short: the source was not polled, so no error, no
@@ -142,9 +146,19 @@ class Poller:
         response: Response,
         result: PollResult,
         first_poll: bool,
+        was_feed: bool = False,
     ) -> None:
         if kind == "auto":
-            kind = "feed" if looks_like_feed(response.content_type, body) else "page"
+            feed = looks_like_feed(response.content_type, body)
+            if was_feed and not feed:
+                # a maintenance or error page served with 200 in the feed's place: read
+                # as the page it detected, it recorded the feed's embeds as removed
+                served = response.content_type or "no type"
+                raise FetchError(
+                    f"the feed answered with a page, not a feed ({served}): retried;"
+                    " `archiver source add URL --kind page` if it is a page now"
+                )
+            kind = "feed" if feed else "page"
         result.kind = kind
         if kind == "feed":
             self._handle_feed(source_id, body, response, result)
@@ -161,6 +175,7 @@ class Poller:
         result.new_embeds = live.page.new_embeds + live.older_embeds
         result.removed_embeds = live.page.removed_embeds
         result.older_pages = live.older_pages or None
+        result.read_back_owed = live.read_back_owed
         result.result = "changed" if live.page.changed or live.older_embeds else "unchanged"
 
     def _handle_feed(
@@ -338,10 +353,13 @@ class Poller:
             else:
                 source.consecutive_errors = 0
                 source.last_error = None
-                source.content_sha256 = content_sha
+                # an older page that failed: the next poll reads the page whole and its
+                # older pages back, as a first poll does (no checksum, no validators)
+                owed = result.read_back_owed
+                source.content_sha256 = None if owed else content_sha
                 if response is not None and response.status != 304:
-                    source.etag = response.headers.get("etag")
-                    source.last_modified = response.headers.get("last-modified")
+                    source.etag = None if owed else response.headers.get("etag")
+                    source.last_modified = None if owed else response.headers.get("last-modified")
                     source.fetched_whole_at = now
                 source.next_poll_at = self._next(source.every_seconds, now)
         level = logging.WARNING if result.result == "error" else logging.INFO
