@@ -9,6 +9,7 @@ import threading
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from sqlalchemy import select, update
@@ -204,6 +205,33 @@ def test_one_unschedulable_liveness_result_loses_no_other(
 FEED = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>Live</title>
 <item><title>UPDATE 1800 GMT</title><guid isPermaLink="false">urn:uuid:1</guid>
 <description>Smoke over the port.</description></item></channel></rss>"""
+
+
+def test_a_feed_entry_spelling_a_kept_pages_address_otherwise_is_that_page(
+    polling: tuple[Config, Archive, Poller], server: FixtureServer
+) -> None:
+    """A feed wrote ``/%D8%AD…`` for a page captured as ``/حلب`` (and ``/%d8%ad…`` for
+    it in another entry): each spelling made a page row, and the page was captured
+    under each."""
+    _, archive, poller = polling
+    server.add_page("/" + quote("حلب"), "<article><p>Smoke over the port.</p></article>")
+    assert Capturer(archive).capture_url(server.url("/حلب")).ok
+    items = "".join(
+        f"<item><title>Aleppo {n}</title><link>{server.url(path)}</link></item>"
+        for n, path in enumerate(("/" + quote("حلب"), "/" + quote("حلب").lower()))
+    )
+    feed = f"<?xml version='1.0'?><rss version='2.0'><channel>{items}</channel></rss>"
+    server.add_bytes("/feed", feed.encode(), "application/rss+xml")
+    with archive.session() as session:
+        source_id = add_source(session, server.url("/feed"), every=600, kind="feed").id
+    assert poller.poll(source_id).result == "changed"
+    with archive.read_session() as session:
+        pages = set(session.scalars(select(Page.url)))
+        page_jobs = set(
+            session.scalars(select(CaptureJob.url).where(CaptureJob.embed_id.is_(None)))
+        )
+    assert pages == {server.url("/حلب"), server.url("/feed")}
+    assert page_jobs == {server.url("/حلب")}
 
 
 def test_a_feed_that_answers_with_a_page_once_is_not_read_as_that_page(

@@ -9,7 +9,7 @@ NOTHING`` (SQLite and PostgreSQL), so concurrent daemons cannot collide either.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, cast
 
@@ -18,6 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from archiver.extract import FoundEmbed
+from archiver.extract.urls import url_spellings
 from archiver.index.models import CaptureJob, Embed, FeedEntryDigest, JobState, Page
 from archiver.index.records import live_source, retitle_page
 
@@ -75,6 +76,32 @@ def _record_digests(session: Session, source_id: int, digests: list[tuple[int, s
     )
 
 
+def _as_kept(session: Session, links: list[str]) -> dict[str, str]:
+    """Each link as the archive spells its page: the spelling of the page kept already
+    (letters or percent-escapes, `url_spellings`, as `upsert_page` finds it), else the
+    first of this batch's spellings of it. A feed writing ``/%D8%AD…`` for a page
+    captured as ``/حلب`` made a second row, and a second capture of the page."""
+    options = {link: url_spellings(link) for link in links}
+    wanted = sorted({spelling for spellings in options.values() for spelling in spellings})
+    kept: dict[str, int] = {}
+    for start in range(0, len(wanted), _LOOKUP_BATCH):
+        part = wanted[start : start + _LOOKUP_BATCH]
+        rows = session.execute(select(Page.url, Page.id).where(Page.url.in_(part)))
+        kept.update((url, page_id) for url, page_id in rows)
+    chosen: dict[str, str] = {}  # a spelling -> the link of this batch that stands for it
+    spelled = {}
+    for link, spellings in options.items():
+        found = sorted((kept[s], s) for s in spellings if s in kept)
+        first = found[0][1] if found else next((chosen[s] for s in spellings if s in chosen), link)
+        for spelling in spellings:
+            chosen.setdefault(spelling, first)
+        spelled[link] = first
+    return spelled
+
+
+_LOOKUP_BATCH = 1000  # addresses per query (SQLite binds at most 32,766 at once)
+
+
 def record_feed_entries(
     session: Session,
     source_id: int,
@@ -92,6 +119,15 @@ def record_feed_entries(
     """
     if not entries:
         return 0
+    spelled = _as_kept(session, [e.link for e in entries])
+    merged: dict[str, EntryRecord] = {}  # two spellings of one page: one entry
+    for entry in entries:
+        link = spelled[entry.link]
+        if link in merged:
+            merged[link] = replace(merged[link], embeds=merged[link].embeds + entry.embeds)
+        else:
+            merged[link] = replace(entry, link=link)
+    entries = list(merged.values())
     # One order for every poller: two inserting or updating the same links in
     # different orders could otherwise wait on each other's rows (a deadlock).
     entries = sorted(entries, key=lambda e: e.link)
