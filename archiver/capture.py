@@ -99,7 +99,7 @@ from archiver.integrity.events import record_capture, record_sighting
 from archiver.integrity.events import record_page as record_page_event
 from archiver.jobs import Outcome
 from archiver.logs import log_event
-from archiver.older_pages import OlderPageReader, OlderPages, read_page
+from archiver.older_pages import OLDER_PAGE_FAILED, OlderPageReader, OlderPages, read_page
 from archiver.sources.feed import looks_like_feed
 from archiver.store.atomic import locked_dir, temp_file
 from archiver.store.digest import Digests, hash_file
@@ -287,9 +287,11 @@ class Capturer:
         with self.archive.session() as session:
             job = session.get_one(CaptureJob, job_id)
             url, embed_id = job.url, job.embed_id
+            # the last attempt could not read an older page: read them back this time
+            read_back = (job.last_error or "").startswith(OLDER_PAGE_FAILED)
         if embed_id is None:
             older = self.archive.config.polling.older_pages
-            self._url_job(job_id, url, None, inline=False, older_pages=older, read_back=False)
+            self._url_job(job_id, url, None, inline=False, older_pages=older, read_back=read_back)
         else:
             self._run(job_id, embed_id, self._capture_embed, claimed=True)
 
@@ -391,9 +393,13 @@ class Capturer:
         embed_jobs = recorded.jobs
         if older_pages:
             reader = OlderPageReader(self, self.http, None, response, extraction)
-            reader.read(older_pages, read_back=read_back)
+            older = reader.read(older_pages, read_back=read_back)
             report.older_pages = reader.pages
             embed_jobs = embed_jobs + reader.jobs
+            if not inline and older is not None and older.failure is not None:
+                # the page and what was read are recorded; the job is retried, reading
+                # back (`run_claimed`): what lies beyond was given up for good
+                raise FetchError(f"{OLDER_PAGE_FAILED} ({older.failure})"[:500])
         if not inline:
             return
         workers = self.archive.config.download.concurrency

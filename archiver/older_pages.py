@@ -32,9 +32,13 @@ class OlderPages:
 
     embed_urls: set[str] = field(default_factory=set)  # canonical URLs of their embeds
     complete: bool = True  # read up to what was archived before, or to the last one
-    # one could not be read (a 503): what lies beyond it is read back next time, or
-    # pages never read were given up for good once the one before it was kept
-    failed: bool = False
+    # why one could not be read (a 503): what lies beyond it is read back next time,
+    # or pages never read were given up for good once the one before it was kept
+    failure: str | None = None
+
+
+#: How a page job's error begins when an older page failed: its retry reads back.
+OLDER_PAGE_FAILED = "an older page could not be read"
 
 
 def read_page(body: bytes, response: Response) -> PageExtraction:
@@ -122,7 +126,7 @@ class OlderPageReader:
             except (Interrupted, ArchiveUnavailable):
                 raise  # not this page's fault: the poll or capture fails, and is retried
             except ArchiverError as exc:
-                older.complete, older.failed = False, True
+                older.complete, older.failure = False, f"{url}: {exc}"
                 log_event("page.older_failed", logging.WARNING, url=url, reason=str(exc))
                 break
             if extraction is None:

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from support import FixtureServer, make_photo
 from support.archiving import run_cli, settings, write_config
 
+from archiver import jobs
 from archiver.archive import Archive
 from archiver.capture import Capturer
 from archiver.config import config_from_dict
@@ -340,6 +341,35 @@ FEED = """<?xml version="1.0" encoding="utf-8"?>
 <rss version="2.0"><channel><title>World news</title><link>{base}/</link>
 <item><title>Syria live: {title}</title><link>/live</link><guid>/live</guid>
 <description>{title}</description></item></channel></rss>"""
+
+
+def test_a_page_job_whose_older_page_failed_is_retried_reading_back(
+    blog: tuple[Archive, Poller, int], server: FixtureServer
+) -> None:
+    """A feed entry's live blog (a page job, no source): its page 3 answered 503, the
+    job was done, and the next capture stopped at page 2 (it holds what was archived):
+    the updates beyond it were never archived."""
+    archive, _, _ = blog
+    serve_blog(server, [["D"], ["C"], ["B"], ["A"]])
+    server.add_status("/live?page=3", 503)
+    capturer = Capturer(archive, owner="page-jobs:1")
+
+    def run_page_job() -> CaptureJob:
+        with archive.session() as session:
+            job = jobs.url_job(session, server.url("/live"))
+            job.next_attempt_at = utcnow()
+            assert jobs.claim(job, capturer.owner, utcnow(), capturer.lease)
+            job_id = job.id
+        capturer.run_claimed(job_id)
+        with archive.read_session() as session:
+            return session.get_one(CaptureJob, job_id)
+
+    failed = run_page_job()
+    assert failed.state == "failed" and "an older page could not be read" in str(failed.last_error)
+    assert set(embeds_by_page(archive)) == {"D", "C"}
+    serve_blog(server, [["D"], ["C"], ["B"], ["A"]])  # the server is back
+    assert run_page_job().state == "done"
+    assert set(embeds_by_page(archive)) == {"D", "C", "B", "A"}
 
 
 def test_a_live_blog_a_feed_entry_links_is_read_back_and_then_up_to_what_was_archived(

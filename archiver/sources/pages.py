@@ -55,5 +55,5 @@ def record_live_page(
         extraction=extraction,
         older=older,
     )
-    owed = older is not None and older.failed
+    owed = older is not None and older.failure is not None
     return RecordedLivePage(recorded, reader.pages, reader.new_embeds, owed)
