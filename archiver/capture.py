@@ -1219,8 +1219,6 @@ def record_embeds(
     for embed in known.values():
         if embed.url in present or embed.original_url in still_written:
             continue
-        if _written_in(body, embed.original_url):
-            continue
         if embed.removed_at is not None:
             continue
         if page.judged_at is not None:
@@ -1230,6 +1228,8 @@ def record_embeds(
             continue  # (a page not judged since 0032) left before: judged then
         if older is not None and (not older.complete or embed.url in older.embed_urls):
             continue  # not judged now, or moved to an older page
+        if _written_in(body, embed.original_url):
+            continue  # another rendition of it is read now: the page still shows it
         embed.removed_at = now
         recorded.removed_embeds += 1
     if older is None or older.complete:  # else what was not judged is judged next time
@@ -1313,13 +1313,8 @@ def _record_version_embeds(session: Session, page: Page, intent: PageIntent, pat
     except (OSError, FetchError) as exc:
         log_event("page.unread", logging.WARNING, url=intent.url, reason=str(exc))
         return
-    # a later version judged some gone: seen in this older one, they stay gone
-    removed = {e.id: e.removed_at for e in page.embeds if e.removed_at is not None}
     recorded = RecordedPage(page.id, intent.sha256, True, intent.title)
     record_embeds(session, page, extraction.embeds, intent.fetched_at, recorded)
-    for embed in page.embeds:
-        if (when := removed.get(embed.id)) is not None and when > intent.fetched_at:
-            embed.removed_at = when
 
 
 def _as_placed(intent: PlacementIntent, path: Path) -> PlacementIntent:

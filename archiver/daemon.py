@@ -106,8 +106,7 @@ class Daemon:
         self.lock = threading.Lock()
         self.accepting = True
         self.stop_requested = threading.Event()
-        self.once = False  # `run --once`
-        self.polled_once: set[int] = set()  # the sources it polled
+        self.polled_once: set[int] | None = None  # `run --once`: the sources it polled
         self.notifier = Notifier.from_environment()
         self.checker = LivenessChecker.open(archive) if config.liveness.enabled else None
         self.checking: set[Future[object]] = set()
@@ -177,12 +176,12 @@ class Daemon:
         with self.lock:
             self.polling = {f: s for f, s in self.polling.items() if not f.done()}
             room = self.config.polling.concurrency * 2 - len(self.polling)
-            busy = set(self.polling.values()) | self.polled_once
+            busy = set(self.polling.values()) | (self.polled_once or set())
         if room <= 0:
             return None
         with self.archive.session() as session:
             due = claim_due_sources(session, utcnow(), room, busy)
-        if self.once:  # `run --once`: each source once, though it is due again meanwhile
+        if self.polled_once is not None:  # each source once, though due again meanwhile
             self.polled_once.update(due)
         with self.lock:  # as in `_drain_batch`: nothing is submitted once shutdown began
             if self.accepting:
@@ -330,7 +329,7 @@ class Daemon:
         stop (SIGTERM, Ctrl-C) ends it as it ends the daemon. Sources due again while
         others were polled (polls slower than their interval) polled round and round."""
         self.prepare()
-        self.once = True
+        self.polled_once = set()
         while not self.stop_requested.is_set() and self.poll_due():
             self._wait_polls()
         self._wait_polls()

@@ -126,9 +126,9 @@ def _moment(text: str) -> datetime:
     if found is None or day is None or (day[1] is not None and day[1] - day[0] != _ONE_DAY):
         raise ValueError(text)  # no time, or a week, month or year before it
     clock, zone = found[2].replace(",", "."), (found[3] or "").replace("Z", "+00:00")
-    if _DAY_END.fullmatch(clock):
-        return _moment(f"{day[0].isoformat()}T00:00{found[3] or ''}") + _ONE_DAY
-    parsed = datetime.fromisoformat(f"{day[0].isoformat()}T{clock}{zone}")
+    day_end = _DAY_END.fullmatch(clock) is not None
+    parsed = datetime.fromisoformat(f"{day[0].isoformat()}T{'00:00' if day_end else clock}{zone}")
+    parsed += _ONE_DAY if day_end else timedelta(0)
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 

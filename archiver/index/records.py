@@ -227,7 +227,8 @@ def upsert_embed(session: Session, page: Page | None, found: FoundEmbed, at: dat
         ),
     )
     embed.last_seen_at = max(embed.last_seen_at, at)
-    embed.removed_at = None
+    if embed.removed_at is not None and at >= embed.removed_at:
+        embed.removed_at = None  # back on the page (a version older than the removal is not)
     return embed
 
 
