@@ -21,6 +21,7 @@ import socket
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime, timedelta
@@ -34,6 +35,7 @@ from archiver.capture import Capturer
 from archiver.clock import ClockWatch, due_now, recorded_ahead
 from archiver.errors import ArchiverError, ArchiveUnavailable, ConfigError, Interrupted
 from archiver.fetch.http import HttpFetcher
+from archiver.fetch.limits import host_of
 from archiver.index.models import utcnow
 from archiver.integrity.eventlog import flush_log
 from archiver.integrity.fixity import run_due_slice
@@ -101,6 +103,7 @@ class Daemon:
         self.workers = ThreadPoolExecutor(config.download.concurrency, "job")
         self.pollers = ThreadPoolExecutor(config.polling.concurrency, "poll")
         self.inflight: dict[int, Future[None]] = {}
+        self.inflight_hosts: dict[int, str] = {}  # each job in flight: its URL's host
         self.alone: int | None = None  # a job in flight that runs with none beside it
         self.polling: dict[Future[object], int] = {}  # each poll running, and its source
         self.lock = threading.Lock()
@@ -213,26 +216,33 @@ class Daemon:
             return 0
         with self.lock:
             self.inflight = {k: f for k, f in self.inflight.items() if not f.done()}
+            self.inflight_hosts = {k: self.inflight_hosts[k] for k in self.inflight}
             room = self.config.download.concurrency - len(self.inflight)
             idle = not self.inflight
             if self.alone not in self.inflight:
                 self.alone = None
+            quota = jobs.HostQuota(
+                self.config.download.per_host_concurrency, Counter(self.inflight_hosts.values())
+            )
         if room <= 0 or self.alone is not None:  # a job running alone has every worker
             return None
         with self.archive.session() as session:
             taken = jobs.claim_due(
-                session, self.capturer.owner, room, utcnow(), self.lease, idle=idle
+                session, self.capturer.owner, room, utcnow(), self.lease, idle=idle, quota=quota
             )
-            claimed = [(j.id, j.run_alone) for j in taken]
+            claimed = [(j.id, j.run_alone, host_of(j.url)) for j in taken]
         with self.lock:  # `shutdown` stops accepting under this lock: no job slips past it
             if self.accepting:
-                for job_id, alone in claimed:
+                for job_id, alone, host in claimed:
                     self.inflight[job_id] = self.workers.submit(self._run_job, job_id)
+                    self.inflight_hosts[job_id] = host
                     if alone:
                         self.alone = job_id
+                if not claimed and quota.held_back and self.inflight:
+                    return None  # what is due waits for its host's jobs in flight
                 return len(claimed)
         with self.archive.session() as session:  # claimed as the shutdown began
-            for job_id, _ in claimed:
+            for job_id, _, _ in claimed:
                 jobs.release(jobs.locked(session, job_id), utcnow(), self.capturer.owner)
         return 0
 

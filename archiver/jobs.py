@@ -20,15 +20,17 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import Counter
 from collections.abc import Callable, Collection
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, and_, case, func, select, update
 from sqlalchemy.orm import Session
 
 from archiver.errors import ArchiveUnavailable, FetchError
+from archiver.fetch.limits import host_of
 from archiver.index.models import CaptureJob, Embed, JobState, utcnow
 from archiver.index.records import get_or_create
 from archiver.workers import on_this_host, worker_exited
@@ -38,6 +40,8 @@ BASE_DELAY = timedelta(minutes=1)
 MAX_DELAY = timedelta(hours=24)
 LEASE = timedelta(minutes=10)
 UNAVAILABLE_DELAY = timedelta(minutes=5)  # retry time after "disk full" and the like
+# due jobs looked through past the claim's size for ones whose host has room
+HOST_QUOTA_WINDOW = 200
 
 
 CLAIMABLE = (JobState.PENDING, JobState.FAILED, JobState.RUNNING)
@@ -84,6 +88,28 @@ def outcome_of_error(error: FetchError | Exception, attempts: int, now: datetime
     return Outcome(JobState.FAILED, message, now + delay)
 
 
+@dataclass
+class HostQuota:
+    """At most ``per_host`` jobs of one host in flight: a worker that takes a job whose
+    host has no free slot only waits for it, while other hosts' jobs wait behind it.
+
+    ``running`` counts the jobs in flight by host; `claim_due` adds what it claims and
+    counts in ``held_back`` the due jobs it passed over for a full host.
+    """
+
+    per_host: int
+    running: Counter[str] = field(default_factory=Counter)
+    held_back: int = 0
+
+    def take(self, url: str) -> bool:
+        host = host_of(url)
+        if self.running[host] >= self.per_host:
+            self.held_back += 1
+            return False
+        self.running[host] += 1
+        return True
+
+
 def claim_due(
     session: Session,
     owner: str,
@@ -92,6 +118,7 @@ def claim_due(
     lease: timedelta = LEASE,
     *,
     idle: bool = True,
+    quota: HostQuota | None = None,
 ) -> list[CaptureJob]:
     """Atomically take up to ``limit`` due jobs, soonest due first: pending ones, failed
     ones whose retry time has come, and running ones whose lease expired (their worker
@@ -106,14 +133,21 @@ def claim_due(
     is taken before it: a worker running nothing (``idle``) takes it as the whole
     claim, a busy one takes nothing more until it has emptied. Its runner must take no
     other job while it runs.
+
+    With a ``quota``, a job whose host already has its share in flight is left due,
+    and a later one of another host is taken instead (up to `HOST_QUOTA_WINDOW` jobs
+    further down the queue).
     """
     # a running job's next_attempt_at is its lease expiry: one condition, one index
     due = and_(CaptureJob.state.in_(CLAIMABLE), CaptureJob.next_attempt_at <= now)
-    query = select(CaptureJob).where(due).order_by(CaptureJob.next_attempt_at).limit(limit)
+    window = limit if quota is None else limit + HOST_QUOTA_WINDOW
+    query = select(CaptureJob).where(due).order_by(CaptureJob.next_attempt_at).limit(window)
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     claimed: list[CaptureJob] = []
     for job in session.scalars(query):
+        if len(claimed) == limit:
+            break
         if job.state == JobState.RUNNING:
             abandon(job, now)
             if job.state != JobState.PENDING:
@@ -123,6 +157,8 @@ def claim_due(
                 start(job, owner, now, lease, alone=True)
                 return [job]
             break  # what runs now finishes first; then it runs alone
+        if quota is not None and not quota.take(job.url):
+            continue
         start(job, owner, now, lease)
         claimed.append(job)
     return claimed

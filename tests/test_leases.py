@@ -7,6 +7,7 @@ import socket
 import subprocess
 import threading
 import time
+from collections import Counter
 from concurrent.futures import Future
 from datetime import timedelta
 from pathlib import Path
@@ -25,6 +26,7 @@ from archiver.errors import FetchError
 from archiver.index.models import CaptureJob, JobState, Source, utcnow
 from archiver.jobs import (
     MAX_ATTEMPTS,
+    HostQuota,
     Outcome,
     claim,
     claim_due,
@@ -56,6 +58,22 @@ def _job(archive: Archive, url: str) -> CaptureJob:
         job = session.scalars(select(CaptureJob).where(CaptureJob.url == url)).one()
         session.expunge(job)
         return job
+
+
+def _timed_jobs(daemon: Daemon) -> dict[int, tuple[float, float]]:
+    """When each job the daemon runs from now on starts and ends, by its id."""
+    spans: dict[int, tuple[float, float]] = {}
+    run = daemon.capturer.run_claimed
+
+    def timed(job_id: int) -> None:
+        began = time.monotonic()
+        try:
+            run(job_id)
+        finally:
+            spans[job_id] = (began, time.monotonic())
+
+    daemon.capturer.run_claimed = timed  # type: ignore[method-assign]
+    return spans
 
 
 def test_a_capture_outlasting_its_lease_keeps_it_and_is_not_run_twice(
@@ -231,17 +249,7 @@ def test_the_daemon_runs_a_job_that_must_run_alone_with_nothing_beside_it(
         with archive.session() as session:
             ids = [url_job(session, server.url(f"/p{n}.jpg")).id for n in range(4)]
             session.get_one(CaptureJob, ids[2]).run_alone = True
-        spans: dict[int, tuple[float, float]] = {}
-        run = daemon.capturer.run_claimed
-
-        def timed(job_id: int) -> None:
-            began = time.monotonic()
-            try:
-                run(job_id)
-            finally:
-                spans[job_id] = (began, time.monotonic())
-
-        daemon.capturer.run_claimed = timed  # type: ignore[method-assign]
+        spans = _timed_jobs(daemon)
         daemon.run_once()
         assert {j.state for j in _all_jobs(archive)} == {JobState.DONE}
         alone = spans.pop(ids[2])
@@ -249,6 +257,47 @@ def test_the_daemon_runs_a_job_that_must_run_alone_with_nothing_beside_it(
         assert spans[ids[3]][0] >= alone[1]  # due after it: not taken before it
         first, second = spans[ids[0]], spans[ids[1]]
         assert first[0] < second[1] and second[0] < first[1]  # the others side by side
+
+
+def test_a_claim_passes_over_jobs_of_a_host_whose_share_is_in_flight(
+    tmp_path: Path, db_url: str
+) -> None:
+    """Workers that took a busy host's jobs only waited for its slot, while the jobs of
+    other hosts queued behind them waited for the workers."""
+    with _archive(tmp_path / "storage", db_url) as archive, archive.session() as session:
+        slow = [url_job(session, f"https://slow.example/{n}.mp4") for n in range(3)]
+        other = url_job(session, "https://other.example/a.jpg")
+        session.flush()
+        quota = HostQuota(2, Counter({"slow.example": 1}))
+        taken = claim_due(session, "me:1", 3, utcnow(), quota=quota)
+        assert [job.url for job in taken] == [slow[0].url, other.url]
+        assert quota.held_back == 2 and {slow[1].state, slow[2].state} == {JobState.PENDING}
+        # without a quota (``archiver capture`` of a page) the queue's order alone
+        assert [j.url for j in claim_due(session, "me:1", 1, utcnow())] == [slow[1].url]
+
+
+def test_the_daemon_runs_another_hosts_job_beside_a_slow_hosts_download(
+    tmp_path: Path, server: FixtureServer
+) -> None:
+    """Two workers, one download at a time per host: the second worker is not left
+    waiting for the slow host's slot while another host's photo is due."""
+    slow = [make_photo(tmp_path / f"slow{n}.jpg", seed=n) for n in range(2)]
+    for n, photo in enumerate(slow):
+        server.add_file(f"/slow{n}.jpg", photo, rate=photo.stat().st_size)  # 1 s each
+    with FixtureServer("127.0.0.3") as other:
+        other.add_file("/quick.jpg", make_photo(tmp_path / "quick.jpg", seed=7))
+        data = settings(
+            tmp_path / "storage", download={"concurrency": 2, "per_host_concurrency": 1}
+        )
+        with Archive.open(config_from_dict(data)) as archive:
+            daemon = Daemon(archive)
+            with archive.session() as session:
+                ids = [url_job(session, server.url(f"/slow{n}.jpg")).id for n in range(2)]
+                ids.append(url_job(session, other.url("/quick.jpg")).id)
+            spans = _timed_jobs(daemon)
+            daemon.run_once()
+            assert {j.state for j in _all_jobs(archive)} == {JobState.DONE}
+            assert spans[ids[2]][1] < spans[ids[0]][1]  # done during the first slow download
 
 
 def test_an_expired_lease_on_the_last_attempt_is_given_up_not_claimed(tmp_path: Path) -> None:
