@@ -1053,6 +1053,41 @@ def test_player_page_yields_its_file_with_json_ld_provenance() -> None:
     assert video.metadata["og:title"] == "Shelling of Douma, 21 August 2013"
 
 
+def _people_behind(author: str, site: str) -> dict[str, Any]:
+    """JSON-LD ``author`` (with a portrait) and ``publisher`` (with a logo)."""
+    portrait = {"@type": "ImageObject", "url": f"{site}portrait.jpg"}
+    return {
+        "author": {"@type": "Person", "name": author, "image": portrait},
+        "publisher": {
+            "@type": "NewsMediaOrganization",
+            "logo": {"@type": "ImageObject", "url": f"{site}logo.png"},
+        },
+    }
+
+
+def test_a_player_pages_publisher_logo_and_author_portrait_are_not_its_media() -> None:
+    ld = {
+        "@context": "https://schema.org",
+        "@graph": [
+            {
+                "@type": "VideoObject",
+                "name": "Strike on Odesa port",
+                "contentUrl": "https://video.example/media/odesa.mp4",
+                **_people_behind("Reporter", "https://video.example/"),
+            },
+            {
+                "@type": "Person",
+                "@id": "https://video.example/#reporter",
+                "image": {"@type": "ImageObject", "contentUrl": "https://video.example/r.jpg"},
+            },
+        ],
+    }
+    html = f"<html><head><script type='application/ld+json'>{json.dumps(ld)}</script></head>"
+    embeds = extract_player_media(html + "<body></body></html>", "https://video.example/p/1")
+    assert [e.url for e in embeds] == ["https://video.example/media/odesa.mp4"]
+    assert embeds[0].metadata["author"] == "Reporter"
+
+
 def test_player_page_without_metadata_uses_its_video_element_or_platform_frame() -> None:
     plain = (
         "<html><body><video controls><source src='/m/a-360.mp4' label='360p'>"
@@ -2074,7 +2109,8 @@ def test_amp_players_and_reddit_posts_are_read_and_link_cards_are_chrome() -> No
 def test_a_live_blog_drawn_from_json_ld_keeps_each_updates_label_and_context() -> None:
     """Some live blogs draw their updates by script from ``liveBlogUpdate`` alone: its
     media came without update or context, and its photos were missed (taken for the
-    page's share image); a video's thumbnail is no photo of the update."""
+    page's share image); a video's thumbnail is no photo of the update, nor are the
+    author's portrait and the publisher's logo."""
     ld = {
         "@context": "https://schema.org",
         "@type": "LiveBlogPosting",
@@ -2085,6 +2121,8 @@ def test_a_live_blog_drawn_from_json_ld_keeps_each_updates_label_and_context() -
                 "headline": "UPDATE 1800 GMT: The ambassador laughs",
                 "datePublished": "2013-09-28T18:00:00Z",
                 "articleBody": "Asked whether Damascus would comply, the ambassador laughs:",
+                # a live-blog plugin repeats these in every update: furniture
+                **_people_behind("Jane Doe", "https://news.example/"),
                 "video": {
                     "@type": "VideoObject",
                     "embedUrl": "https://www.youtube.com/embed/Kk12LmNoPq1",
@@ -2169,3 +2207,36 @@ def test_the_picture_a_page_shows_of_a_post_is_kept_beside_the_post() -> None:
         ("platform", "https://www.youtube.com/watch?v=abc123XYZ_0"),
     ]
     assert result.embeds[1].context == "The ambassador's post, since deleted:"
+
+
+def test_cards_leading_to_other_stories_are_neither_the_story_nor_its_media() -> None:
+    """A "more news" list of ``<article>`` cards (Elementor's posts widget) was taken
+    for the story, whose own video was lost, and the cards' thumbnails archived."""
+    cards = "".join(
+        f"<article class='card'><a href='/news/{n}/'><img src='/img/{n}.jpg' width='300' "
+        f"height='200'></a><h3><a href='/news/{n}/'>Other story {n}</a></h3></article>"
+        for n in ("a", "b")
+    )
+    story = (
+        "<div class='post-body'><p>Video shared by the governor shows the strike.</p>"
+        "<iframe width='800' height='450' src='https://www.youtube.com/embed/Kh3rs0nM4rk'>"
+        "</iframe><p>Three people were injured, officials said.</p></div>"
+    )
+    html = f"<html><body><main>{story}<div class='more-news'>{cards}</div></main></body></html>"
+    found = extract_embeds(html, BASE).embeds
+    assert [(e.url, e.context) for e in found] == [
+        (
+            "https://www.youtube.com/watch?v=Kh3rs0nM4rk",
+            "Video shared by the governor shows the strike.",
+        )
+    ]
+    # updates whose headings link to their own pages, one with its own photo: the story
+    posts = (
+        "<article><h2><a href='/live/post-1'>14:32</a></h2><p>Photo from the scene:</p>"
+        "<img src='/uploads/scene.jpg' width='800' height='600'></article>"
+        "<article><h2><a href='/live/post-2'>14:40</a></h2><p>No change.</p></article>"
+    )
+    found = extract_embeds(f"<html><body><main>{posts}</main></body></html>", BASE).embeds
+    assert [(e.url, e.update) for e in found] == [
+        ("https://news.example/uploads/scene.jpg", "14:32")
+    ]

@@ -17,6 +17,7 @@ from functools import lru_cache
 import lxml.etree
 
 from archiver.extract.document import MEDIA_TAGS, Element, tag_name, text_length
+from archiver.extract.urls import media_type_of_url
 
 # Where sites put the article body, most specific first (compiled once: pages are many).
 _BODY_XPATHS = tuple(
@@ -97,6 +98,10 @@ MAX_NESTED_WRAPPERS = 8
 #: A later selector's match with this many times the text of the first one's is the story.
 DWARFED = 8
 _PAGE_ROOTS = frozenset({"body", "html"})
+#: An ``<article>`` with no more text than this may be a card leading to another story.
+TEASER_TEXT = 400
+_STILL_TAGS = frozenset({"img", "picture", "amp-img"})
+_HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
 _POST_HEADERS = ("h2", "h3", "h4", "h5", "h6", "header", "time")
 _XML_UNSAFE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _WORD_SPLIT = re.compile(r"[^A-Za-z0-9]+|(?<=[a-z0-9])(?=[A-Z])")
@@ -289,10 +294,61 @@ def is_update_block(element: Element) -> bool:
 
 
 def _has_substance(element: Element, sizes: _TextSizes) -> bool:
-    """Whether a candidate holds any text or media (empty placeholders do not count)."""
+    """Whether a candidate holds any text or media (empty placeholders do not count), and
+    is not a card leading to another story (`is_teaser_card`)."""
+    if is_teaser_card(element, sizes(element)):
+        return False
     if sizes(element) > 0:
         return True
     return any(True for _ in element.iter(*MEDIA_TAGS))
+
+
+def is_teaser_card(element: Element, size: int | None = None) -> bool:
+    """An ``<article>`` that only leads to another story (a "more news" card, Elementor's
+    posts widget): little text (``size``, its `text_length`), no player or post of its own,
+    and either its pictures all inside links to other pages, or no picture and its
+    headline such a link. An update whose photo is its own is not one, whatever links
+    its heading holds."""
+    if tag_name(element) != "article":
+        return False
+    if (text_length(element) if size is None else size) > TEASER_TEXT:
+        return False
+    stills = []
+    for media in element.iter(*MEDIA_TAGS):
+        if tag_name(media) not in _STILL_TAGS:
+            return False  # a player, a video, a post: the card holds media of its own
+        stills.append(media)
+    if stills:
+        return all(_in_link_elsewhere(still, element) for still in stills)
+    return any(_leads_elsewhere(link) and _in_heading(link, element) for link in element.iter("a"))
+
+
+def _in_link_elsewhere(node: Element, card: Element) -> bool:
+    """Whether ``node`` sits in a link to another page, below ``card``."""
+    for ancestor in node.iterancestors():
+        if ancestor is card:
+            return False
+        if tag_name(ancestor) == "a":
+            return _leads_elsewhere(ancestor)
+    return False
+
+
+def _in_heading(link: Element, card: Element) -> bool:
+    """Whether a link holds or sits in a heading, below ``card``."""
+    if next((e for e in link.iterdescendants() if tag_name(e) in _HEADINGS), None) is not None:
+        return True
+    for ancestor in link.iterancestors():
+        if ancestor is card:
+            return False
+        if tag_name(ancestor) in _HEADINGS:
+            return True
+    return False
+
+
+def _leads_elsewhere(link: Element) -> bool:
+    """A link to another page: not a permalink within this one (``#post-12``), not a file."""
+    href = (link.get("href") or "").strip()
+    return bool(href) and "#" not in href and media_type_of_url(href) is None
 
 
 def _inside_chrome(
@@ -401,7 +457,7 @@ def _chrome_elements(content: Element, total: int) -> list[Element]:
         elif tag == "header" and in_article and _is_update_header(element):
             suspect = _chrome_besides_tag(element)
         else:
-            suspect = tag == "form" or looks_like_chrome(element)
+            suspect = tag == "form" or looks_like_chrome(element) or _in_card_list(element)
         if suspect and text_length(element) * 2 < total:
             if tag == "header" and in_article and not _chrome_besides_tag(element):
                 # the article's title block: its byline and share buttons go, its lead
@@ -419,6 +475,16 @@ def _chrome_elements(content: Element, total: int) -> list[Element]:
             below = wrappers + suspect
             stack.extend((child, inside, below) for child in element if isinstance(child.tag, str))
     return found
+
+
+def _in_card_list(element: Element) -> bool:
+    """A teaser card (`is_teaser_card`) beside another one: a list of other stories. One
+    card alone may be an update of its own that links out."""
+    if not is_teaser_card(element):
+        return False
+    parent = element.getparent()
+    siblings = () if parent is None else parent.iterchildren("article")
+    return any(other is not element and is_teaser_card(other) for other in siblings)
 
 
 def _is_update_header(header: Element) -> bool:

@@ -28,6 +28,21 @@ _LD_TEXT_FIELDS = ("name", "description", "caption", "uploadDate", "datePublishe
 _ALL_LD_TYPES = frozenset(_LD_TYPES)
 _MAX_HEADLINE_LABEL = 200  # a headline that opens with no label is the label, this long
 _MIME_MAJOR: dict[str, MediaType] = {"video": "video", "image": "image", "audio": "audio"}
+# Who made or published a thing: their logos and portraits are the site's furniture (a
+# WordPress live blog repeats its publisher's logo in every update), not evidence.
+_PARTY_KEYS = frozenset(
+    {
+        "author", "creator", "contributor", "editor", "publisher", "provider", "producer",
+        "sourceOrganization", "copyrightHolder", "accountablePerson", "funder", "sponsor",
+        "brand", "logo", "@context",
+    }
+)  # fmt: skip
+_PARTY_TYPES = frozenset(
+    {
+        "Person", "Organization", "NewsMediaOrganization", "Corporation", "NGO",
+        "GovernmentOrganization", "EducationalOrganization", "OnlineBusiness", "Brand",
+    }
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -142,7 +157,7 @@ def _update_media(update: dict[str, Any]) -> list[DeclaredMedia]:
     sentence = sentence_context(body, skip_empty=True) if body else None
     posted_at = iso_moment(update.get("datePublished"))
     found: list[DeclaredMedia] = []
-    stack: list[Any] = [value for key, value in update.items() if key != "@context"]
+    stack: list[Any] = _inner_values(update)
     stack.reverse()
     while stack:  # depth-first, in order; not into a media object (its thumbnail)
         current = stack.pop()
@@ -151,7 +166,7 @@ def _update_media(update: dict[str, Any]) -> list[DeclaredMedia]:
         elif isinstance(current, dict):
             media = _declared(current, _ALL_LD_TYPES)
             if media is None:
-                stack.extend(reversed(list(current.values())))
+                stack.extend(reversed(_inner_values(current)))
                 continue
             # its caption, else the sentence of the update it follows
             context = media.metadata.get("caption") or sentence
@@ -211,15 +226,24 @@ def _json_ld_documents(root: Element) -> Iterator[Any]:
 
 
 def _walk_json(data: Any) -> Iterator[dict[str, Any]]:
-    """Every JSON object inside ``data``, depth-first, without recursion limits."""
+    """Every JSON object inside ``data``, depth-first, without recursion limits; not
+    inside its people and organisations (`_inner_values`)."""
     stack = [data]
     while stack:
         current = stack.pop()
         if isinstance(current, dict):
             yield current
-            stack.extend(reversed(list(current.values())))
+            stack.extend(reversed(_inner_values(current)))
         elif isinstance(current, list):
             stack.extend(reversed(current))
+
+
+def _inner_values(node: dict[str, Any]) -> list[Any]:
+    """The values of a JSON-LD object that may hold media, in order: not those of the
+    people and organisations behind it (`_PARTY_KEYS`, `_PARTY_TYPES`)."""
+    if any(kind in _PARTY_TYPES for kind in _types_of(node)):
+        return []
+    return [value for key, value in node.items() if key not in _PARTY_KEYS]
 
 
 def _types_of(node: dict[str, Any]) -> list[str]:
