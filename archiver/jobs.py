@@ -42,6 +42,7 @@ LEASE = timedelta(minutes=10)
 UNAVAILABLE_DELAY = timedelta(minutes=5)  # retry time after "disk full" and the like
 # due jobs looked through past the claim's size for ones whose host has room
 HOST_QUOTA_WINDOW = 200
+WINDOW_BATCH = 16  # rows of that window read at a time
 
 
 CLAIMABLE = (JobState.PENDING, JobState.FAILED, JobState.RUNNING)
@@ -141,13 +142,24 @@ def claim_due(
     # a running job's next_attempt_at is its lease expiry: one condition, one index
     due = and_(CaptureJob.state.in_(CLAIMABLE), CaptureJob.next_attempt_at <= now)
     window = limit if quota is None else limit + HOST_QUOTA_WINDOW
-    query = select(CaptureJob).where(due).order_by(CaptureJob.next_attempt_at).limit(window)
+    # the window is read as (id, url) a few rows at a time (a server-side cursor on
+    # PostgreSQL, which locks a row as it is read): the rows passed over for a full
+    # host cost the claim little, and rows never read are not locked
+    query = select(CaptureJob.id, CaptureJob.url).where(due)
+    query = query.order_by(CaptureJob.next_attempt_at).limit(window)
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
+    wanted: list[int] = []
+    with session.execute(query.execution_options(yield_per=WINDOW_BATCH)) as rows:
+        for job_id, url in rows:
+            if len(wanted) == limit:
+                break
+            if quota is None or quota.take(url):
+                wanted.append(job_id)
+    loaded = select(CaptureJob).where(CaptureJob.id.in_(wanted))
+    by_id = {job.id: job for job in session.scalars(loaded)} if wanted else {}
     claimed: list[CaptureJob] = []
-    for job in session.scalars(query):
-        if len(claimed) == limit:
-            break
+    for job in (by_id[job_id] for job_id in wanted):
         if job.state == JobState.RUNNING:
             abandon(job, now)
             if job.state != JobState.PENDING:
@@ -157,8 +169,6 @@ def claim_due(
                 start(job, owner, now, lease, alone=True)
                 return [job]
             break  # what runs now finishes first; then it runs alone
-        if quota is not None and not quota.take(job.url):
-            continue
         start(job, owner, now, lease)
         claimed.append(job)
     return claimed

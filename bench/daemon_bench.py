@@ -55,9 +55,11 @@ What is measured
 3. **Claim latency on PostgreSQL** (target: p99 under 20 ms). 100,000 pending
    ``capture_jobs`` rows are COPYed into the schema made by the product's migrations,
    then ANALYZEd. One claim is ``archiver.jobs.claim_due(session, owner, 4, now,
-   lease)`` in its own transaction, commit included: 200 in a row from one thread,
-   then 2 and 4 threads claiming at once (``FOR UPDATE SKIP LOCKED``); no job may be
-   claimed twice. The plan PostgreSQL chose for the claim query is printed.
+   lease, quota=HostQuota(2))``, as the daemon claims with nothing in flight, in its own
+   transaction, commit included (the jobs come 50 to a host, in order, so a claim
+   takes two of one host and looks past the rest of that host's for two more): 200 in
+   a row from one thread, then 2 and 4 threads claiming at once (``FOR UPDATE SKIP
+   LOCKED``); no job may be claimed twice. The plan PostgreSQL chose for the claim query is printed.
 
 How to read the output
 ----------------------
@@ -986,7 +988,8 @@ def copy_jobs(engine: Engine, count: int) -> float:
         with conn.cursor() as cur, cur.copy(f"COPY capture_jobs ({columns}) FROM STDIN") as copy:
             for i in range(count):
                 due = now - timedelta(seconds=86400 * (count - i) / count)
-                url = f"https://example.org/live/{i // 50}/media/{i}.jpg"
+                # 50 to a host: a page's embeds
+                url = f"https://cdn{i // 50}.example.org/live/media/{i}.jpg"
                 copy.write_row((url, "pending", 0, due, due, due))
         conn.commit()
         with conn.cursor() as cur:
@@ -1008,7 +1011,9 @@ def claim_plan(engine: Engine, sessions: Any) -> list[str]:
     event.listen(engine, "before_cursor_execute", grab)
     try:
         with sessions() as session:
-            jobs.claim_due(session, "plan:0", 4, utcnow(), timedelta(minutes=10))
+            jobs.claim_due(
+                session, "plan:0", 4, utcnow(), timedelta(minutes=10), quota=jobs.HostQuota(2)
+            )
             session.rollback()
     finally:
         event.remove(engine, "before_cursor_execute", grab)
@@ -1030,7 +1035,7 @@ def claim_loop(
     for _ in range(claims):
         started = time.perf_counter()
         with sessions() as session, session.begin():
-            got = jobs.claim_due(session, owner, 4, utcnow(), lease)
+            got = jobs.claim_due(session, owner, 4, utcnow(), lease, quota=jobs.HostQuota(2))
             ids = [job.id for job in got]
         latencies.append((time.perf_counter() - started) * 1000)
         claimed.extend(ids)
