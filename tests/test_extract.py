@@ -310,6 +310,9 @@ def test_body_fallback_strips_page_chrome() -> None:
         ("social-embed", True),  # an embed container is media whatever else it says
         ("popup-gallery", True),  # a lightbox gallery holds the evidence photos
         ("image-popup", True),
+        ("popup-youtube", True),  # Magnific Popup's player links
+        ("popup-vimeo", True),
+        ("newsletter-popup", False),
         ("promo-video", True),
         ("has-sidebar", True),  # a page state, not a sidebar
         ("promoted-video", False),

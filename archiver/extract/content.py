@@ -90,7 +90,7 @@ _EMBED_WORDS = frozenset({"embed", "embeds", "embedded", "oembed", "borlabs"})
 _SOFT_CHROME_WORDS = frozenset({"popup", "modal", "promo"})
 _MEDIA_WORDS = frozenset(
     {"gallery", "image", "images", "img", "photo", "photos", "picture", "video", "videos",
-     "media", "lightbox", "slideshow", "slider"}
+     "media", "lightbox", "slideshow", "slider", "youtube", "vimeo", "iframe", "mfp"}
 )  # fmt: skip
 # A first word that makes the token a page state, not a name: "has-sidebar", "no-comments".
 _STATE_WORDS = frozenset({"has", "with", "no", "without"})
