@@ -2243,3 +2243,22 @@ def test_cards_leading_to_other_stories_are_neither_the_story_nor_its_media() ->
     assert [(e.url, e.update) for e in found] == [
         ("https://news.example/uploads/scene.jpg", "14:32")
     ]
+
+
+def test_an_updates_author_portrait_in_its_header_is_not_its_evidence() -> None:
+    """The Guardian's blocks show the contributor's portrait beside the time, with no
+    class to tell it by: it was archived as the update's evidence."""
+    block = (
+        "<article class='block'><header><a href='?page=with:block-1#block-1'>"
+        "<time datetime='2024-03-12T14:32:05Z'>2h ago</time><span>14.32 GMT</span></a>"
+        "<div><div><img src='https://uploads.guim.co.uk/2023/06/06/Martin_Belam.png' "
+        "alt='Martin Belam'></div><span>Martin Belam</span></div></header>"
+        "<p>Video posted by the interior ministry shows the aftermath.</p>"
+        "<iframe src='https://www.youtube.com/embed/QwErTyUiOp1' width='620' height='349'>"
+        "</iframe></article>"
+    )
+    html = f"<html><body><main><div id='liveblog-body'>{block * 2}</div></main></body></html>"
+    found = extract_embeds(html, BASE).embeds
+    assert [(e.url, e.update) for e in found] == [
+        ("https://www.youtube.com/watch?v=QwErTyUiOp1", "14.32 GMT")
+    ]

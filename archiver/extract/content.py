@@ -456,6 +456,8 @@ def _chrome_elements(content: Element, total: int) -> list[Element]:
             suspect = False
         elif tag == "header" and in_article and _is_update_header(element):
             suspect = _chrome_besides_tag(element)
+            if not suspect:
+                found += _header_portraits(element)
         else:
             suspect = tag == "form" or looks_like_chrome(element) or _in_card_list(element)
         if suspect and text_length(element) * 2 < total:
@@ -474,6 +476,17 @@ def _chrome_elements(content: Element, total: int) -> list[Element]:
             inside = in_article or tag == "article"
             below = wrappers + suspect
             stack.extend((child, inside, below) for child in element if isinstance(child.tag, str))
+    return found
+
+
+def _header_portraits(header: Element) -> list[Element]:
+    """The pictures in an update's own header outside a ``<figure>``: its author's
+    portrait beside the time (the Guardian's, with no class to tell it by)."""
+    found = []
+    for still in header.iter(*_STILL_TAGS):
+        inside = itertools.takewhile(lambda node: node is not header, still.iterancestors())
+        if not any(tag_name(node) in ("figure", "picture") for node in inside):
+            found.append(still)
     return found
 
 
