@@ -2262,3 +2262,60 @@ def test_an_updates_author_portrait_in_its_header_is_not_its_evidence() -> None:
     assert [(e.url, e.update) for e in found] == [
         ("https://www.youtube.com/watch?v=QwErTyUiOp1", "14.32 GMT")
     ]
+
+
+def test_a_liveblog_plugin_entry_in_amp_takes_its_time_from_its_aside() -> None:
+    """WordPress's Liveblog plugin puts an entry's time in an ``<aside>`` in its AMP
+    template: stripped as a sidebar, every entry had no label."""
+
+    def entry(ago: str, clock: str, body: str) -> str:
+        return (
+            "<div class='liveblog-entry'><aside class='liveblog-entry-aside'>"
+            f"<a class='liveblog-meta-time' href='#'><span>{ago}</span><span>{clock} </span>"
+            "</a></aside><div class='liveblog-entry-main'><div class='liveblog-entry-content'>"
+            f"{body}</div></div></div>"
+        )
+
+    entries = entry(
+        "2 hours ago",
+        "14:32",
+        "<p>Rescue workers pulled a child from the rubble.</p>"
+        "<amp-youtube data-videoid='AAAAAAAAAAA' width='480' height='270'></amp-youtube>",
+    ) + entry(
+        "3 hours ago",
+        "13:05",
+        "<amp-img src='/uploads/quake.jpg' width='1024' height='683'></amp-img>",
+    )
+    html = f"<html><body><article><div class='amp-wp-article-content'>{entries}</div></article>"
+    found = extract_embeds(html + "<aside><img src='/side.jpg'></aside></body></html>", BASE)
+    assert [(e.url, e.update) for e in found.embeds] == [
+        ("https://www.youtube.com/watch?v=AAAAAAAAAAA", "14:32"),
+        ("https://news.example/uploads/quake.jpg", "13:05"),
+    ]
+
+
+def test_a_telegram_channel_page_is_read_post_by_post_without_its_furniture() -> None:
+    """On ``t.me/s/…`` one post's views and time were the next post's context, and the
+    channel's avatar and each video's still were archived as photos."""
+    html = (
+        "<html><body><main class='tgme_main'><section class='tgme_channel_history'>"
+        "<div class='tgme_widget_message' data-post='chan/1'>"
+        "<div class='tgme_widget_message_user'><a href='https://t.me/chan'>"
+        "<i class='tgme_widget_message_user_photo'><img src='https://cdn4.telesco.pe/file/"
+        "avatar.jpg'></i></a></div><div class='tgme_widget_message_text'>Strike on Dnipro."
+        "</div><div class='tgme_widget_message_footer'><span>21.4K</span> views "
+        "<a class='tgme_widget_message_date' href='https://t.me/chan/1'><time "
+        "datetime='2024-03-12T07:32:10+00:00'>07:32</time></a></div></div>"
+        "<div class='tgme_widget_message' data-post='chan/2'>"
+        "<a class='tgme_widget_message_video_player' href='https://t.me/chan/2'>"
+        "<i class='tgme_widget_message_video_thumb' style=\"background-image:url("
+        "'https://cdn4.telesco.pe/file/thumb2.jpg')\"></i><div><video "
+        "src='https://cdn4.telesco.pe/file/v2.mp4'></video></div></a>"
+        "<div class='tgme_widget_message_text'>Air defence over Kyiv.</div></div>"
+        "</section></main></body></html>"
+    )
+    found = extract_embeds(html, "https://t.me/s/chan").embeds
+    assert [(e.url, e.context) for e in found] == [
+        ("https://t.me/chan/2", "Air defence over Kyiv."),  # the text after it, in its post
+        ("https://cdn4.telesco.pe/file/v2.mp4", None),
+    ]

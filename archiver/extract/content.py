@@ -16,6 +16,7 @@ from functools import lru_cache
 
 import lxml.etree
 
+from archiver.extract.context import label_of_header
 from archiver.extract.document import MEDIA_TAGS, Element, tag_name, text_length
 from archiver.extract.urls import media_type_of_url
 
@@ -80,7 +81,7 @@ _NOT_CHROME_WORDS = frozenset({"commentary", "shared", "promontory"})
 # notice): what they hold back is read from their scripts (`_ContentWalker._held_back`).
 _CHROME_TOKENS = frozenset(
     {"header", "footer", "topbar", "nav", "_brlbs-content-blocker", "embed-privacy-overlay",
-     "contributor", "contributors"}
+     "contributor", "contributors", "tgme_widget_message_user", "tgme_widget_message_footer"}
 )  # fmt: skip
 # A container made for an embed is media, whatever else its class says ("social-embed",
 # Borlabs Cookie's "BorlabsCookie").
@@ -282,15 +283,29 @@ def _has_own_header(post: Element) -> bool:
 def is_update_block(element: Element) -> bool:
     """A live-blog post of its own: an ``<article>`` (the Guardian's blocks, class-less
     posts) other than one wrapping a single media item (Drupal's ``<article
-    class="media">``), an entry of WordPress's Liveblog plugin, or a microdata
-    ``liveBlogUpdate``."""
+    class="media">``), an entry of WordPress's Liveblog plugin, a post of a Telegram
+    channel's page, or a microdata ``liveBlogUpdate``."""
     classes = element.get("class")
     if tag_name(element) == "article":
         return not classes or "media" not in classes.split()
     if classes and "liveblog-entry" in classes and "liveblog-entry" in classes.split():
         return True
+    if classes and element.get("data-post") and "tgme_widget_message" in classes.split():
+        return True  # a post of a Telegram channel's page (t.me/s/…)
     itemprop = element.get("itemprop")
     return bool(itemprop) and "liveBlogUpdate" in itemprop.split()
+
+
+def is_update_aside(element: Element) -> bool:
+    """An update's ``<aside>`` that holds its time: its header (WordPress's Liveblog
+    plugin in AMP pages puts "2 hours ago 14:32" there), not a sidebar."""
+    parent = element.getparent()
+    return (
+        tag_name(element) == "aside"
+        and parent is not None
+        and is_update_block(parent)
+        and label_of_header(element) is not None
+    )
 
 
 def _has_substance(element: Element, sizes: _TextSizes) -> bool:
@@ -454,6 +469,8 @@ def _chrome_elements(content: Element, total: int) -> list[Element]:
         tag = tag_name(element)
         if wrappers >= MAX_NESTED_WRAPPERS:
             suspect = False
+        elif tag == "aside" and is_update_aside(element):
+            suspect = False  # the update's time
         elif tag == "header" and in_article and _is_update_header(element):
             suspect = _chrome_besides_tag(element)
             if not suspect:

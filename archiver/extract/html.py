@@ -24,7 +24,12 @@ from archiver.extract.collect import (
     image_embed,
     link_embed,
 )
-from archiver.extract.content import find_content_root, is_update_block, strip_chrome
+from archiver.extract.content import (
+    find_content_root,
+    is_update_aside,
+    is_update_block,
+    strip_chrome,
+)
 from archiver.extract.context import (
     PARAGRAPH,
     Captions,
@@ -301,7 +306,7 @@ class _ContentWalker:
                 self._new_update(label, 0)
             self._mute(node)
             return True
-        if tag == "header":
+        if tag == "header" or (tag == "aside" and is_update_aside(node)):
             label = label_of_header(node)
             if label:
                 self._new_update(label, 0)
@@ -551,7 +556,7 @@ class _ContentWalker:
     def _background(self, node: Element) -> None:
         """A photo shown as an element's background (a cover block); its text, read
         on, is not its context: the sentence before it is."""
-        if is_tiny(node):
+        if is_tiny(node) or _is_player_still(node):
             return
         url = background_url(node, self._base)
         if url is not None and not is_unwanted_image(url):
@@ -892,6 +897,15 @@ def _image_metadata(img: Element | None) -> dict[str, str]:
 def _classes(node: Element) -> set[str]:
     """Lower-cased class tokens."""
     return set((node.get("class") or "").lower().split())
+
+
+def _is_player_still(node: Element) -> bool:
+    """A background beside the ``<video>`` it stands for until played (Telegram's
+    ``tgme_widget_message_video_thumb``): that video's still, not a photo."""
+    parent = node.getparent()
+    if parent is None:
+        return False
+    return any(video is not node for video in parent.iter("video"))
 
 
 def _previous_element(node: Element) -> Element | None:
