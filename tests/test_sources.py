@@ -212,6 +212,72 @@ def rss_of(items: str) -> bytes:
     return f"<rss version='2.0'><channel><title>t</title>{items}</channel></rss>".encode()
 
 
+MRSS_NAMESPACE = "xmlns:media='http://search.yahoo.com/mrss/'"
+
+
+def test_an_entrys_text_is_its_description_whatever_else_describes_it() -> None:
+    """feedparser files a second summary-like element as the entry's content: the alt
+    text of a Mastodon post's photo stood in for the post, whose links were lost; an
+    empty ``content:encoded`` hid a description holding a video."""
+    post = "&lt;p&gt;Shelling &lt;a href='https://t.me/chan/5'&gt;source&lt;/a&gt;&lt;/p&gt;"
+    mastodon = (
+        f"<item><title>x</title><link>https://m.example/@a/1</link><description>{post}"
+        "</description><media:content url='https://m.example/a.jpg' medium='image'>"
+        "<media:description>Smoke over the town</media:description></media:content></item>"
+    )
+    hidden = (
+        "<item><title>y</title><link>https://ex.example/2</link>"
+        "<content:encoded xmlns:content='http://purl.org/rss/1.0/modules/content/'>"
+        "<![CDATA[]]></content:encoded><description>&lt;iframe "
+        "src='https://www.youtube.com/embed/abc123XYZ_0'&gt;&lt;/iframe&gt;</description></item>"
+    )
+    feed = f"<rss version='2.0' {MRSS_NAMESPACE}><channel><title>t</title>{mastodon}{hidden}"
+    first, second = parse_feed(f"{feed}</channel></rss>".encode(), "https://m.example/feed")
+    assert "https://t.me/chan/5" in first.html and "Smoke" not in first.html
+    assert "youtube.com/embed/abc123XYZ_0" in second.html
+
+
+@pytest.mark.parametrize(
+    ("written", "moment"),
+    [
+        ("Mon, 06 May 2024 09:30:00 EEST", "2024-05-06T06:30:00+00:00"),  # was read as UTC
+        ("Mon, 06 May 2024 09:30:00 UTC+03:00", "2024-05-06T06:30:00+00:00"),
+        ("Mon, 06 May 24 09:30 CET", "2024-05-06T08:30:00+00:00"),
+        ("Mon, 06 May 2024 09:30:00 +0000 (UTC)", "2024-05-06T09:30:00+00:00"),
+        ("2024-05-06 09:30:00+03", "2024-05-06T06:30:00+00:00"),  # was midnight
+        ("1715000000", "2024-05-06T12:53:20+00:00"),  # seconds since 1970: was 1714
+        ("Mon, 06 May 2024 09:30:00 IST", None),  # India's, Ireland's or Israel's
+        ("Mon, 31 Feb 2024 09:30:00 GMT", None),
+    ],
+)
+def test_an_entrys_date_is_the_moment_it_names_or_none(written: str, moment: str | None) -> None:
+    item = f"<item><title>x</title><link>https://ex.example/1</link><pubDate>{written}</pubDate>"
+    (entry,) = parse_feed(
+        rss_of(item + "<description>x</description></item>"), "https://ex.example/f"
+    )
+    assert (entry.published.isoformat() if entry.published else None) == moment
+    item = {"id": "1", "url": "https://ex.example/1", "content_html": "", "date_published": written}
+    feed = {"version": "https://jsonfeed.org/version/1.1", "items": [item]}
+    (entry,) = parse_feed(json.dumps(feed).encode(), "https://ex.example/feed.json")
+    assert (entry.published.isoformat() if entry.published else None) == moment
+
+
+def test_a_json_feed_items_text_and_external_url_are_read() -> None:
+    """An empty ``content_html`` hid ``content_text``; ``external_url``, the video a
+    link-blog item is about, was never read."""
+    item = {
+        "id": "1",
+        "url": "https://ex.example/1",
+        "content_html": "",
+        "content_text": "Footage: https://t.me/chan/55",
+        "external_url": "https://www.youtube.com/watch?v=abc123XYZ_0",
+    }
+    feed = {"version": "https://jsonfeed.org/version/1.1", "items": [item]}
+    (entry,) = parse_feed(json.dumps(feed).encode(), "https://ex.example/feed.json")
+    assert entry.html == "Footage: https://t.me/chan/55"
+    assert [a.url for a in entry.attachments] == ["https://www.youtube.com/watch?v=abc123XYZ_0"]
+
+
 def test_garbage_is_a_malformed_feed() -> None:
     with pytest.raises(FetchError, match="malformed feed"):
         parse_feed(b"\x00\x01 not xml at all <<<", "https://example.org/feed")
@@ -266,6 +332,40 @@ def test_entries_linking_to_one_live_page_all_have_their_embeds_recorded(
         ("18.jpg", "UPDATE 1800 GMT"),
         ("19.jpg", "UPDATE 1900 GMT"),
     ]
+
+
+def test_a_lone_update_is_labelled_and_media_in_several_is_the_earliest_ones(
+    tmp_path: Path, server: FixtureServer
+) -> None:
+    """A live blog's feed holding one update this time: its media went unlabelled and
+    its title became the live page's. A video in two updates was credited to the newer
+    (a feed lists the newest first). A post's bare URL in a plain-text entry was not
+    found."""
+
+    def update(n: int, video: str) -> str:
+        return (
+            f"<item><title>UPDATE {n}00 GMT</title><link>/live#u{n}</link><guid>u{n}</guid>"
+            f"<pubDate>Sat, 28 Sep 2013 {n}:00:00 GMT</pubDate><description>&lt;p&gt;Video:"
+            f"&lt;/p&gt;&lt;iframe src='https://www.youtube.com/embed/{video}'&gt;&lt;/iframe&gt;"
+            "</description></item>"
+        )
+
+    plain = (
+        "<item><title>Channel</title><link>/posts/9</link><guid>p9</guid>"
+        "<description>Shelling reported.\nhttps://t.me/chan/55</description></item>"
+    )
+    server.add_bytes("/live.rss", rss_of(update(17, "abc123XYZ_0") + plain), "application/rss+xml")
+    with feed_poller(tmp_path / "storage", server.url("/live.rss")) as (archive, poller, source):
+        poller.poll(source)
+        server.add_bytes("/live.rss", rss_of(update(19, "def456XYZ_1") + update(18, "abc123XYZ_0")))
+        poller.poll(source)
+        with archive.session() as session:
+            embeds = session.execute(select(Embed.url, Embed.update_label, Embed.posted_at))
+            found = {url.rsplit("=", 1)[-1]: (label, at and at.hour) for url, label, at in embeds}
+            live = session.scalars(select(Page).where(Page.url == server.url("/live"))).one()
+            assert live.title is None
+    assert found.pop("https://t.me/chan/55")[0] is None
+    assert found == {"abc123XYZ_0": ("UPDATE 1700 GMT", 17), "def456XYZ_1": ("UPDATE 1900 GMT", 19)}
 
 
 def test_an_entry_retitling_its_page_retitles_the_files_seen_there(

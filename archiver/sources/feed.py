@@ -16,6 +16,7 @@ from archiver.extract.html import MAX_TITLE
 from archiver.extract.structured import DeclaredMedia
 from archiver.extract.urls import resolve_url
 from archiver.fetch.http import FEED_TYPES
+from archiver.sources.dates import feed_moment
 from archiver.sources.entries import MAX_ATTACHMENTS, FeedEntry, declared_attachment
 from archiver.sources.jsonfeed import parse_json_feed
 from archiver.store.mediatypes import unmarked_utf_encoding, web_codec
@@ -197,7 +198,20 @@ def _root_element(text: str) -> str | None:
 
 
 def _when(entry: Any) -> datetime | None:
-    parsed = entry.get("published_parsed") or entry.get("updated_parsed")
+    """When the entry was published, else updated: read here (`feed_moment`), else as
+    feedparser read a form not known here."""
+    for key in ("published", "updated"):
+        # dict's own get: feedparser's answers "updated" with "published", and warns
+        raw = dict.get(entry, key)
+        understood, moment = feed_moment(raw) if isinstance(raw, str) else (False, None)
+        if not understood:
+            moment = _parsed_moment(dict.get(entry, f"{key}_parsed"))
+        if moment is not None:
+            return moment
+    return None
+
+
+def _parsed_moment(parsed: Any) -> datetime | None:
     if not parsed:
         return None
     try:
@@ -245,13 +259,21 @@ def _title(entry: Any) -> str | None:
 
 
 def _html(entry: Any) -> str:
-    contents = entry.get("content") or []
+    """The entry's HTML content (``content:encoded``, Atom ``<content>``), else its
+    summary (RSS ``<description>``), else a plain-text content; an empty one hides none.
+
+    feedparser files a second summary-like element (a Mastodon attachment's
+    ``<media:description>``, ``<itunes:summary>``, ``<dc:description>``) as plain-text
+    content: read first, the photo's alt text stood in for the post's text and links.
+    """
+    contents = [c for c in entry.get("content") or [] if str(c.get("value") or "").strip()]
     for content in contents:
         if "html" in (content.get("type") or ""):
-            return str(content.get("value") or "")
-    if contents:
-        return str(contents[0].get("value") or "")
-    return str(entry.get("summary") or "")
+            return str(content.get("value"))
+    summary = str(entry.get("summary") or "")
+    if summary.strip() or not contents:
+        return summary
+    return str(contents[0].get("value"))
 
 
 def _attachments(entry: Any) -> tuple[DeclaredMedia, ...]:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import html
+from datetime import datetime
 from typing import Any
 
 from archiver.errors import FetchError
 from archiver.extract.html import MAX_TITLE
-from archiver.extract.structured import DeclaredMedia, iso_moment
+from archiver.extract.structured import DeclaredMedia
 from archiver.extract.urls import resolve_url
 from archiver.jsontext import load_json
+from archiver.sources.dates import feed_moment
 from archiver.sources.entries import MAX_ATTACHMENTS, FeedEntry, declared_attachment
 
 _VERSION_PREFIX = "https://jsonfeed.org/version/"
@@ -19,9 +21,9 @@ _ATTACHMENT_FIELDS = ("mime_type", "title", "size_in_bytes", "duration_in_second
 def parse_json_feed(text: str, feed_url: str) -> list[FeedEntry]:
     """The feed's items, in order, read as RSS entries are: ``url`` is the entry's page,
     ``content_html`` (else ``content_text``, else ``summary``, as text) its content,
-    ``attachments`` the files it attaches. Relative URLs resolve against the item's
-    ``url``, else the feed's. Raises FetchError (one line, not retryable) for JSON that
-    is not a JSON Feed."""
+    ``attachments`` the files it attaches, ``external_url`` what it links to. Relative
+    URLs resolve against the item's ``url``, else the feed's. Raises FetchError (one
+    line, not retryable) for JSON that is not a JSON Feed."""
     try:
         document = load_json(text)
     except (ValueError, RecursionError) as exc:
@@ -43,7 +45,7 @@ def parse_json_feed(text: str, feed_url: str) -> list[FeedEntry]:
         url = _text(item.get("url"))
         link = resolve_url(url, feed_url) if url else None
         content = _content(item)
-        attachments = _attachments(item, link or feed_url)
+        attachments = _attachments(item, link or feed_url) + _external(item, link or feed_url)
         if link is None and not content.strip() and not attachments:
             continue  # no page and no content: nothing to archive
         title = _text(item.get("title"))
@@ -54,7 +56,7 @@ def parse_json_feed(text: str, feed_url: str) -> list[FeedEntry]:
                 base=link or feed_url,
                 title=title[:MAX_TITLE] if title is not None else None,
                 html=content,
-                published=iso_moment(item.get("date_published") or item.get("date_modified")),
+                published=_published(item),
                 entry_id=str(entry_id) if isinstance(entry_id, str | int) else None,
                 attachments=attachments,
             )
@@ -62,16 +64,35 @@ def parse_json_feed(text: str, feed_url: str) -> list[FeedEntry]:
     return entries
 
 
+def _published(item: dict[str, Any]) -> datetime | None:
+    """``date_published``, else ``date_modified`` (RFC 3339, or what feeds write instead)."""
+    for key in ("date_published", "date_modified"):
+        raw = _text(item.get(key))
+        if raw is not None and (moment := feed_moment(raw)[1]) is not None:
+            return moment
+    return None
+
+
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
 def _content(item: dict[str, Any]) -> str:
+    """``content_html``, else ``content_text`` or ``summary`` as HTML; an empty one
+    hides nothing."""
     markup = _text(item.get("content_html"))
-    if markup is not None:
+    if markup is not None and markup.strip():
         return markup
     text = _text(item.get("content_text")) or _text(item.get("summary")) or ""
     return html.escape(text, quote=False)  # plain text: nothing in it is markup
+
+
+def _external(item: dict[str, Any], base: str) -> tuple[DeclaredMedia, ...]:
+    """``external_url``, what a link-blog item is about (a video it points to): kept
+    when it is a platform post or a media file, as an attachment is."""
+    url = _text(item.get("external_url"))
+    resolved = resolve_url(url, base) if url else None
+    return (DeclaredMedia(resolved, None, "external_url", False),) if resolved else ()
 
 
 def _attachments(item: dict[str, Any], base: str) -> tuple[DeclaredMedia, ...]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import html
 import logging
 import math
 import random
@@ -10,6 +11,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Literal
+from urllib.parse import urlsplit
 
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
@@ -230,20 +232,24 @@ class Poller:
     def _entry_record(self, link: str, group: list[FeedEntry], digest: str) -> EntryRecord:
         """What the entries linking to ``link`` record: one page, with the embeds of
         each entry. Live-blog feeds link every update to the live page; each update's
-        embeds are then labelled with its title, as for entries without a page."""
-        if len(group) == 1:
+        embeds are then labelled with its title, as for entries without a page; so are
+        those of a lone entry whose link points into the page (``/live#update-3``: the
+        feed held one update this time). Media in several updates is credited to the
+        earliest (a feed lists the newest first)."""
+        updates = len(group) > 1 or any(urlsplit(e.link or "").fragment for e in group)
+        if not updates:
             (entry,) = group
             embeds = self._entry_embeds(entry)
         else:
             found = EmbedList()
-            for entry in group:
+            for entry in _oldest_first(group):
                 for embed in self._entry_embeds(entry):
                     found.add(replace(embed, update=_entry_update(entry, embed)))
             embeds = found.items()
         # a link that is itself media is one of the entry's embeds, captured with the
         # entry's context, not a page to capture
         page_job = link_media(group[0]) is None
-        title = group[0].title if len(group) == 1 else None  # updates' titles: not the page's
+        title = None if updates else group[0].title  # updates' titles: not the page's
         return EntryRecord(link, title, digest, embeds, page_job)
 
     def _entry_embeds(self, entry: FeedEntry) -> list[FoundEmbed]:
@@ -255,10 +261,12 @@ class Poller:
         return found.items()
 
     def _content_embeds(self, entry: FeedEntry) -> list[FoundEmbed]:
-        if "<" not in entry.html:
-            return []  # plain text: nothing embedded
+        markup = entry.html
+        if "<" not in markup:  # plain text: its lines are paragraphs (a post's bare URL)
+            lines = html.unescape(markup).splitlines()
+            markup = "".join(f"<p>{html.escape(line)}</p>" for line in lines if line.strip())
         try:
-            return extract_embeds(entry.html, entry.base).embeds
+            return extract_embeds(markup, entry.base).embeds
         except ExtractError as exc:
             where = entry.link or entry.base
             log_event(
@@ -390,6 +398,14 @@ def _group_digest(group: list[FeedEntry]) -> str:
     if len(group) == 1:
         return group[0].digest
     return hashlib.sha256("\n".join(sorted(e.digest for e in group)).encode()).hexdigest()
+
+
+def _oldest_first(entries: list[FeedEntry]) -> list[FeedEntry]:
+    """Entries by their dates when each has one, else in the reverse of the feed's order
+    (newest first, by custom)."""
+    if all(entry.published is not None for entry in entries):
+        return sorted(entries, key=lambda entry: entry.published or datetime.min)
+    return entries[::-1]
 
 
 def _entry_update(entry: FeedEntry, embed: FoundEmbed) -> str | None:
