@@ -296,6 +296,22 @@ def test_a_source_removed_while_it_is_polled_leaves_its_finds_archived(
     assert verify_archive(archive, record_event=False).ok
 
 
+def test_an_entry_spelling_its_link_otherwise_is_no_change(
+    polling: tuple[Config, Archive, Poller],
+) -> None:
+    """A page kept as ``/حلب``, the feed writing ``/%D8%AD…``: its digest was looked up
+    under the feed's spelling alone, so the unchanged entry was new at every change of
+    another, and its page was captured again."""
+    _, archive, _ = polling
+    with archive.session() as session:
+        source_id = add_source(session, "https://example.org/feed.rss", every=600).id
+        entry = EntryRecord(link="https://example.org/حلب", title=None, digest="d", embeds=[])
+        record_feed_entries(session, source_id, [entry], utcnow())
+    escaped = "https://example.org/%D8%AD%D9%84%D8%A8"
+    with archive.read_session() as session:
+        assert entry_digests(session, source_id, [escaped]) == {escaped: "d"}
+
+
 def test_a_feed_batch_keeps_a_pages_later_fetch_and_its_title(
     polling: tuple[Config, Archive, Poller],
 ) -> None:

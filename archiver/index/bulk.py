@@ -47,15 +47,25 @@ def _insert(session: Session, table: Table) -> postgresql.Insert | sqlite.Insert
 
 
 def entry_digests(session: Session, source_id: int, links: list[str]) -> dict[str, str]:
-    """The digest of what this source's entries last said of each of these links."""
+    """The digest of what this source's entries last said of each of these links, its
+    page kept under any spelling of it (`url_spellings`: the page kept as ``/حلب``,
+    the feed now writing ``/%D8%AD…``, is no changed entry)."""
+    link_of: dict[str, str] = {}
+    for link in links:
+        for spelling in url_spellings(link):
+            link_of.setdefault(spelling, link)
+    wanted = sorted(link_of)
     found: dict[str, str] = {}
-    for start in range(0, len(links), 500):
+    for start in range(0, len(wanted), _LOOKUP_BATCH):
         rows = session.execute(
             select(Page.url, FeedEntryDigest.digest)
             .join(FeedEntryDigest, FeedEntryDigest.page_id == Page.id)
-            .where(FeedEntryDigest.source_id == source_id, Page.url.in_(links[start : start + 500]))
+            .where(
+                FeedEntryDigest.source_id == source_id,
+                Page.url.in_(wanted[start : start + _LOOKUP_BATCH]),
+            )
         )
-        found.update({url: digest for url, digest in rows})
+        found.update({link_of[url]: digest for url, digest in rows})
     return found
 
 
