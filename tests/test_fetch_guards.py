@@ -17,13 +17,14 @@ from pathlib import Path
 
 import pytest
 from support import FixtureServer, MediaSet, ffmpeg_exe
-from support.archiving import make_config
+from support.archiving import make_config, settings
 from support.server import RequestHandler
 
-from archiver.config import Config, YtdlpConfig
+from archiver.config import Config, YtdlpConfig, config_from_dict
 from archiver.errors import BlockedAddressError, FetchError
 from archiver.fetch.netguard import check_host, is_public_address
 from archiver.fetch.ytdlp import Ytdlp
+from archiver.fetch.ytdlp_guard import EXEC
 
 FAKE = Path(__file__).parent / "fixtures" / "fake_ytdlp.py"
 PUBLIC_ENV = "ARCHIVER_TEST_ONLY_PUBLIC_ADDRESSES"
@@ -150,15 +151,22 @@ run_bounded(sys.argv[1:], 600, threading.Event())
 
 
 @pytest.mark.usefixtures("only_127_0_0_1_public")
-def test_a_guarded_ytdlp_dies_with_the_process_that_started_it(tmp_path: Path) -> None:
+@pytest.mark.parametrize("guarded", [True, False])
+def test_ytdlp_dies_with_the_process_that_started_it(tmp_path: Path, guarded: bool) -> None:
     """``kill -9`` of an ``archiver capture`` left its yt-dlp running (in a session of
-    its own) with nothing to time it out: a hung extractor ran on for ever."""
+    its own) with nothing to time it out: a hung extractor ran on for ever, and one
+    downloading wrote on past the size cap (unguarded, with private addresses allowed
+    or a configured command, it did still after the guarded one no longer did)."""
+    network = {"allow_private_addresses": not guarded}
+    config = config_from_dict(settings(tmp_path / "storage", network=network))
+    command = Ytdlp(config.ytdlp, config.network, None).command
+    assert (EXEC in command) is not guarded
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen()
         listener.settimeout(60)
         url = f"http://127.0.0.1:{listener.getsockname()[1]}/clip.mp4"  # never answers
-        ytdlp = [sys.executable, "-m", "archiver.fetch.ytdlp_guard", "--ignore-config"]
+        ytdlp = [*command, "--ignore-config"]
         ytdlp += ["--socket-timeout", "600", "--paths", str(tmp_path), "--", url]
         starter = subprocess.Popen([sys.executable, "-c", RUN_BOUNDED, *ytdlp])
         try:

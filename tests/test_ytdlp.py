@@ -245,6 +245,38 @@ def test_a_download_making_progress_outlives_the_time_out(
     assert file.path.read_bytes() == media.clip_b.read_bytes()
 
 
+@pytest.mark.parametrize(("min_rate", "completes"), [(1, True), (1024**3, False)])
+def test_a_download_trickling_past_the_download_deadline_is_cut_off(
+    tmp_path: Path, media: MediaSet, monkeypatch: pytest.MonkeyPatch, min_rate: int, completes: bool
+) -> None:
+    """As for direct files: past ``download_deadline`` a download goes on only while its
+    bytes average ``download_min_rate``. Any byte counted as progress, so a trickle
+    held a download slot for up to a day."""
+    monkeypatch.setenv("FAKE_YTDLP_MODE", "slow")  # about 3 s
+    monkeypatch.setenv("FAKE_YTDLP_MEDIA", str(media.clip_b))
+    base = fake_config(tmp_path, timeout=60)
+    network = base.network.model_copy(
+        update={"download_deadline": 1.0, "download_min_rate": min_rate}
+    )
+    ytdlp = Ytdlp(base.ytdlp, network, None)
+    url = "https://www.youtube.com/watch?v=abc123XYZ_0"
+    if completes:  # slow but steady
+        (file,) = ytdlp.download(url, tmp_path / "work").files
+        assert file.path.read_bytes() == media.clip_b.read_bytes()
+        return
+    with pytest.raises(FetchError, match=r"took longer than 1s \(network.download_deadline\)"):
+        ytdlp.download(url, tmp_path / "work")
+
+
+def test_a_configured_ytdlp_that_cannot_start_says_so_and_is_not_retried(tmp_path: Path) -> None:
+    config = make_config(tmp_path)
+    missing = YtdlpConfig(command=[str(tmp_path / "no-such-yt-dlp")])
+    ytdlp = Ytdlp(missing, config.network, None)
+    with pytest.raises(FetchError, match=r"^yt-dlp could not start: No such file") as caught:
+        ytdlp.download("https://www.youtube.com/watch?v=abc123XYZ_0", tmp_path / "work")
+    assert not caught.value.retryable
+
+
 def test_error_classification_follows_ytdlp_wording() -> None:
     stderr = (
         "WARNING: [youtube] unable to extract\n"

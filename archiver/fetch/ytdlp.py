@@ -40,7 +40,13 @@ from archiver.errors import (
     Interrupted,
 )
 from archiver.fetch.netguard import check_host
-from archiver.fetch.ytdlp_guard import PARENT_ENV, REFUSED
+from archiver.fetch.ytdlp_guard import (
+    CANNOT_START,
+    CANNOT_START_EXIT,
+    EXEC,
+    PARENT_ENV,
+    REFUSED,
+)
 from archiver.jsontext import load_json
 
 MAX_ENTRIES = 50  # a post may carry several videos or photos; a channel must not flood us
@@ -201,6 +207,29 @@ class FileTooLarge(FetchError):
         super().__init__(f"file larger than the {_size_text(cap)} cap", retryable=False)
 
 
+@dataclass(frozen=True)
+class Pace:
+    """A download's time limit, as for direct files (`network.download_deadline`): past
+    ``seconds`` it may go on while the bytes written so far average ``min_rate`` a
+    second, so a long video on a slow but steady link completes and a trickle does not
+    hold a download slot for the day `MAX_RUN` allows."""
+
+    seconds: float
+    min_rate: int
+
+    def allowed(self, written: int) -> float:
+        if self.min_rate <= 0:
+            return self.seconds
+        return max(self.seconds, written / self.min_rate)
+
+    def error(self, written: int) -> FetchError:
+        seconds = f"{self.seconds:.3f}".rstrip("0").rstrip(".")
+        took = f"yt-dlp: download took longer than {seconds}s (network.download_deadline)"
+        if self.allowed(written) > self.seconds:
+            took += f", then slowed below {self.min_rate} bytes/s (network.download_min_rate)"
+        return FetchError(took)
+
+
 def _size_text(size: int) -> str:
     mib = size / 1024**2
     if mib < 1:
@@ -243,8 +272,11 @@ class Ytdlp:
         # A configured command is run as given: the address guard cannot reach into
         # it, so only the URL's own host is checked before it starts.
         self.guarded = not network.allow_private_addresses and not config.command
-        module = GUARD_MODULE if self.guarded else "yt_dlp"
-        self.command = config.command or [sys.executable, "-m", module]
+        guard = [sys.executable, "-m", GUARD_MODULE]
+        # unguarded, it still dies with us (`ytdlp_guard.die_with_parent`): it ran on,
+        # writing past the size cap, after a capture was killed
+        given = config.command or [sys.executable, "-m", "yt_dlp"]
+        self.command = guard if self.guarded else [*guard, EXEC, *given]
 
     @functools.cached_property
     def version(self) -> str:
@@ -381,6 +413,7 @@ class Ytdlp:
                 self.stop,
                 watch=work_dir,
                 max_file_size=self.network.max_file_size,
+                pace=Pace(self.network.download_deadline, self.network.download_min_rate),
             )
         except TimeoutError:  # before OSError, of which it is a subclass
             raise YtdlpError(
@@ -391,6 +424,9 @@ class Ytdlp:
         if done.returncode < 0:
             name = signal.Signals(-done.returncode).name
             raise YtdlpError(f"yt-dlp crashed ({name})")
+        if done.returncode == CANNOT_START_EXIT and CANNOT_START in error_line(done.stderr):
+            reason = error_line(done.stderr).split(CANNOT_START, 1)[1]
+            raise YtdlpError(f"yt-dlp could not start: {reason}", retryable=False)
         return done.stdout, done.stderr, done.returncode
 
     def _collect(self, media: Path) -> PlatformFile:
@@ -417,12 +453,14 @@ def run_bounded(
     *,
     watch: Path | None = None,
     max_file_size: int | None = None,
+    pace: Pace | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run a command in its own process group; the whole group is killed when it
     outlives ``timeout`` (TimeoutError), when ``stop`` is set (Interrupted) or, with
     ``watch`` and ``max_file_size``, when a file under ``watch`` grows past
     ``max_file_size`` bytes (FileTooLarge; looked at every SIZE_POLL seconds, so it
-    holds whether or not the server declared a length).
+    holds whether or not the server declared a length), or, with ``watch`` and
+    ``pace``, when the files under ``watch`` come slower than it allows (FetchError).
 
     With ``watch``, ``timeout`` counts from the last progress (bytes written under
     ``watch``), up to `MAX_RUN` in all: a hung extractor is still killed after
@@ -435,7 +473,7 @@ def run_bounded(
         # folder, which for the service is the archive's root: it goes here instead
         env = {"DENO_DIR": scratch, **os.environ, "PYTHONUNBUFFERED": "1"}
         env[PARENT_ENV] = str(os.getpid())  # the guard dies with us (`ytdlp_guard`)
-        return _run_bounded(args, timeout, stop, env, watch, max_file_size)
+        return _run_bounded(args, timeout, stop, env, watch, max_file_size, pace)
 
 
 def _run_bounded(
@@ -445,6 +483,7 @@ def _run_bounded(
     env: dict[str, str],
     watch: Path | None,
     max_file_size: int | None,
+    pace: Pace | None,
 ) -> subprocess.CompletedProcess[str]:
     process = subprocess.Popen(
         args,
@@ -475,6 +514,8 @@ def _run_bounded(
                     largest, total = folder_sizes(watch)
                     if max_file_size and largest > max_file_size:
                         raise FileTooLarge(max_file_size) from None
+                    if pace is not None and now - started > pace.allowed(total):
+                        raise pace.error(total) from None
                     if total > written:  # progress: the time-out starts again
                         written = total
                         deadline = min(now + timeout, started + max(timeout, MAX_RUN))

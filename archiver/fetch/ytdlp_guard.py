@@ -1,6 +1,7 @@
 """Run yt-dlp with every connection it makes checked against the address guard.
 
     python -m archiver.fetch.ytdlp_guard [yt-dlp arguments ...]
+    python -m archiver.fetch.ytdlp_guard --exec COMMAND [arguments ...]
 
 Checking a platform URL's host before yt-dlp starts is not enough: yt-dlp follows
 redirects, resolves names itself and fetches URLs it found in pages. This wrapper
@@ -9,6 +10,9 @@ a connection to an address :func:`is_public_address` rejects fails with OSError
 whoever asked for it. Downloads yt-dlp would hand to another program (ffmpeg for
 live HLS, aria2c, curl, rtmpdump, ...) are refused too: that program's connections
 are out of the patch's reach. ffmpeg still merges local files.
+
+The ``--exec`` form guards nothing: it only makes COMMAND (a configured yt-dlp, or
+yt-dlp when private addresses are allowed) die with archiver, as the guarded one does.
 
 Every refusal is repeated as the last line of stderr (``ERROR: refused: ...``);
 :class:`archiver.fetch.ytdlp.Ytdlp` turns it into a BlockedAddressError.
@@ -197,8 +201,28 @@ def die_with_parent() -> None:
         os._exit(1)
 
 
+#: ``python -m archiver.fetch.ytdlp_guard --exec COMMAND ...``: die with the parent,
+#: then become COMMAND, unguarded (a configured yt-dlp, or private addresses allowed)
+EXEC = "--exec"
+#: How the ``--exec`` form says COMMAND could not start: its last stderr line, and exit
+CANNOT_START = "cannot start: "
+CANNOT_START_EXIT = 127
+
+
+def _become(command: list[str]) -> int:
+    """Replace this process with ``command``, which keeps the parent-death signal."""
+    try:
+        os.execvp(command[0], command)
+    except (OSError, IndexError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "no command"
+        sys.stderr.write(f"ERROR: {CANNOT_START}{reason}\n")
+    return CANNOT_START_EXIT
+
+
 def main(argv: list[str]) -> int | str | None:
     die_with_parent()
+    if argv[:1] == [EXEC]:
+        return _become(argv[1:])
     install()
     # curl_cffi talks through libcurl, below the patched socket layer: keep it out
     sys.modules["curl_cffi"] = None  # type: ignore[assignment]
