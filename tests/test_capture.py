@@ -932,7 +932,8 @@ def test_a_page_served_without_a_type_is_read_as_a_browser_reads_it(
     archive: Archive, server: FixtureServer, media: MediaSet
 ) -> None:
     """A page whose server named no Content-Type failed as "not media: unknown type":
-    a browser sniffs its markup and shows it. A file without a type is still a file."""
+    a browser sniffs its markup and shows it. A file without a type is still a file,
+    and so is one typed as a page."""
 
     def untyped(body: bytes) -> Callable[[RequestHandler], None]:
         def handler(request: RequestHandler) -> None:
@@ -957,6 +958,11 @@ def test_a_page_served_without_a_type_is_read_as_a_browser_reads_it(
     assert report.items[0].context == "Smoke:"
     (file,) = Capturer(archive).capture_url(server.url("/untyped.jpg")).items
     assert file.status == "stored"
+    # named a page by a server's default type: the bytes say it is a photo (it failed
+    # for good, "cannot read page: not an HTML document")
+    server.add_file("/mistyped.jpg", media.photo_c, content_type="text/html")
+    (file,) = Capturer(archive).capture_url(server.url("/mistyped.jpg")).items
+    assert file.status == "stored" and file.files[0].path.name == "original.jpg"
 
 
 def test_refuses_addresses_that_are_not_public(

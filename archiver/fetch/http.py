@@ -42,7 +42,7 @@ from archiver.fetch.pools import PerHostTransport
 from archiver.stopping import StopFlag
 from archiver.store.atomic import temp_file
 from archiver.store.digest import Digests, Hasher
-from archiver.store.mediatypes import HEAD_BYTES, is_markup
+from archiver.store.mediatypes import HEAD_BYTES, is_markup, sniff
 
 HTTPX_VERSION = httpx.__version__
 HTML_TYPES = ("text/html", "application/xhtml+xml")
@@ -364,13 +364,14 @@ class HttpFetcher:
             with self._stream(url, first) as (raw, response, deadline):
                 if response.status >= 400:
                     raise _status_error(response)
-                chunks: Iterator[bytes] = _decoded(raw, url)
+                read, rest = _first_bytes(_decoded(raw, url))
+                head = b"".join(read)
+                chunks = itertools.chain(read, rest)
                 if not response.content_type:  # no type named: a browser sniffs markup
-                    read, chunks = _first_bytes(chunks)
-                    page_like = is_markup(b"".join(read))
-                    chunks = itertools.chain(read, chunks)
-                else:
+                    page_like = is_markup(head)
+                else:  # a photo served as text/html (a server's default type) is a photo
                     page_like = response.content_type in HTML_TYPES + FEED_TYPES + XML_TYPES
+                    page_like = page_like and sniff(head) is None
                 if page_like:
                     deadline.limit = page
                     deadline.check()
