@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import os
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -868,6 +871,8 @@ def test_bad_embeds_fail_one_by_one_and_the_rest_is_archived(
     server.add_endless("/endless.mp4", "video/mp4")
     server.add_bytes("/empty.mp4", b"", "video/mp4")
     server.add_redirect("/garbled.mp4", "http://[::1")
+    server.add_redirect("/to-file.mp4", "file:///etc/passwd")
+    server.add_handler("/reset.mp4", _reset_mid_body)
     server.add_page(
         "/mixed",
         "<article><p>Everything at once:</p>"
@@ -875,6 +880,7 @@ def test_bad_embeds_fail_one_by_one_and_the_rest_is_archived(
         "<video src='/loop.mp4'></video><img src='/fake.jpg'><video src='/endless.mp4'></video>"
         "<img src='/login.jpg'>"
         "<video src='/empty.mp4'></video><video src='/garbled.mp4'></video>"
+        "<video src='/to-file.mp4'></video><video src='/reset.mp4'></video>"
         "<img src='http://a..b/bad-host.jpg'>"
         "<p>A <b>broken <i>paragraph</p></article>",
     )
@@ -895,6 +901,12 @@ def test_bad_embeds_fail_one_by_one_and_the_rest_is_archived(
         assert by_url["bad-host.jpg"].reason.startswith("unsupported URL: bad host name")
         assert by_url["garbled.mp4"].reason.startswith("bad redirect from ")
         assert by_url["empty.mp4"].reason == "empty response: HTTP 200 with no bytes"
+        # these named neither the redirect's target nor the URL at all
+        assert (by_url["to-file.mp4"].reason or "").startswith(
+            f"unsupported redirect from {server.url('/to-file.mp4')} to file:"
+        )
+        reset = by_url["reset.mp4"].reason or ""
+        assert reset.startswith("connection lost (") and reset.endswith(server.url("/reset.mp4"))
         for item in report.items:
             assert item.reason is None or "\n" not in item.reason
         assert len(list(capped.layout.media_root.rglob("original.*"))) == 1
@@ -926,6 +938,19 @@ def test_a_part_or_a_redirect_going_nowhere_is_never_stored_as_the_whole(
     assert not list(archive.layout.media_root.rglob("original.*"))
     cut = Capturer(archive).capture_url(server.url("/cut"))
     assert not cut.ok and "HTTP 206" in (cut.error or "")
+
+
+def _reset_mid_body(request: RequestHandler) -> None:
+    """Half a video, then a TCP reset (a linger of 0 on close)."""
+    request.send_response(200)
+    request.send_header("Content-Type", "video/mp4")
+    request.send_header("Content-Length", "100000")
+    request.end_headers()
+    request.wfile.write(b"\0" * 50000)
+    request.wfile.flush()
+    request.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    os.close(request.connection.detach())  # now: the handler's files still hold the socket
+    request.rfile, request.wfile = io.BytesIO(), io.BytesIO()  # for the handler's finish
 
 
 def test_a_page_served_without_a_type_is_read_as_a_browser_reads_it(

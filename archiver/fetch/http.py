@@ -122,6 +122,9 @@ def _reason(exc: Exception, url: str) -> FetchError:
         }.get(type(exc), "")
         return FetchError(f"timed out {kind}: {url}".replace("  ", " "))
     if isinstance(exc, (httpx.UnsupportedProtocol, *_BAD_URL)):
+        target = _requested(exc)
+        if target is not None and target != url:  # a redirect to ``file:``, ``ftp:``
+            return FetchError(f"unsupported redirect from {url} to {target}", retryable=False)
         return FetchError(f"unsupported URL: {url}", retryable=False)
     if isinstance(exc, httpx.ConnectError):
         cause = exc.__context__ or exc
@@ -131,6 +134,9 @@ def _reason(exc: Exception, url: str) -> FetchError:
         if is_bad_host(exc):
             return FetchError(f"unsupported URL: {text.splitlines()[0]}", retryable=False)
         return FetchError(f"connection failed: {text.splitlines()[0]}")
+    if isinstance(exc, httpx.NetworkError):  # reset or cut while the answer came
+        text = (str(exc) or type(exc).__name__).splitlines()[0]
+        return FetchError(f"connection lost ({text}): {url}")
     if isinstance(exc, httpx.RemoteProtocolError):
         if str(exc).startswith("Invalid URL in location header"):
             where = str(exc).removeprefix("Invalid URL in location header: ").rstrip(".")
@@ -143,6 +149,14 @@ def _reason(exc: Exception, url: str) -> FetchError:
     if isinstance(exc, httpx.HTTPError):
         return FetchError(f"{type(exc).__name__}: {exc}".splitlines()[0])
     raise exc
+
+
+def _requested(exc: Exception) -> str | None:
+    """The URL of the request that failed (a redirect's target), when httpx knows it."""
+    try:
+        return str(exc.request.url) if isinstance(exc, httpx.RequestError) else None
+    except RuntimeError:  # raised before any request was made
+        return None
 
 
 def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
