@@ -85,6 +85,7 @@ from archiver.index.records import (
     Acquisition,
     PlatformFacts,
     live_source,
+    placement_texts,
     retitle_page,
     search_document,
     upsert_embed,
@@ -1171,7 +1172,12 @@ class Capturer:
         else:  # its platform's title too: a file first fetched plainly may have one now
             title = embed.page.title if embed.page else None
             media.search_text = with_sighting(
-                media.search_text, media.platform_title, embed.context, embed.update_label, title
+                media.search_text,
+                media.platform_title,
+                embed.context,
+                embed.update_label,
+                title,
+                *placement_texts(embed.embed_metadata),
             )
         if new:
             record_capture(session, media, sighting, at=now)

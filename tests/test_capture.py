@@ -1027,6 +1027,39 @@ def test_a_retitled_page_renames_its_files_in_search_and_sidecars(
     assert sidecar["sightings"][0]["page_title"] == "Syria Daily, Sept 28: Citadel falls"
 
 
+def test_a_file_embedded_twice_on_a_page_keeps_both_placements(
+    archive: Archive, server: FixtureServer, media: MediaSet
+) -> None:
+    """A newest-first live blog reposting footage "now verified" lists the repost first:
+    the update that first posted it, and its words, were lost to search and sidecar."""
+    server.add_file("/files/strike.mp4", media.clip_a)
+    update = "<article><h2>UPDATE {} GMT</h2><p>{}</p><video src='/files/strike.mp4'></video>"
+    server.add_page(
+        "/live/idlib",
+        "<main>"
+        + update.format("2300", "Reposting the earlier footage of the strike, now verified:")
+        + "</article>"
+        + update.format("1200", "Unverified footage of an air strike on Saraqeb:")
+        + "</article></main>",
+    )
+    (item,) = Capturer(archive).capture_url(server.url("/live/idlib")).items
+    digest = sha256_of(media.clip_a)
+    sidecar = json.loads((archive.layout.media_dir(digest) / "provenance.json").read_text())
+    (sighting,) = sidecar["sightings"]
+    assert (sighting["update"], item.update) == ("UPDATE 2300 GMT", "UPDATE 2300 GMT")
+    placed = [
+        {"update": "UPDATE 1200 GMT", "context": "Unverified footage of an air strike on Saraqeb:"}
+    ]
+    assert sighting["other_placements"] == placed
+    with archive.read_session() as session:
+        (hit,) = search(session, archive.layout, SearchQuery(text="saraqeb unverified"))
+        assert hit.to_json()["sightings"][0]["other_placements"] == placed
+    assert verify_archive(archive).ok
+    sidecar["sightings"][0]["other_placements"] = []  # what an edit would hide
+    (archive.layout.media_dir(digest) / "provenance.json").write_text(json.dumps(sidecar))
+    assert not verify_archive(archive, record_event=False).ok
+
+
 def test_a_sidecar_writer_waits_for_another_process_and_writes_the_latest_state(
     archive: Archive, server: FixtureServer, media: MediaSet
 ) -> None:

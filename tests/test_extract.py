@@ -2319,3 +2319,16 @@ def test_a_telegram_channel_page_is_read_post_by_post_without_its_furniture() ->
         ("https://t.me/chan/2", "Air defence over Kyiv."),  # the text after it, in its post
         ("https://cdn4.telesco.pe/file/v2.mp4", None),
     ]
+
+
+def test_a_url_embedded_twice_is_one_embed_that_keeps_its_other_placement() -> None:
+    html = (
+        "<main><article><h2>UPDATE 2300 GMT</h2><p>Reposting it, now verified:</p>"
+        "<video src='/strike.mp4'></video></article><article><h2>UPDATE 1200 GMT</h2>"
+        "<p>Unverified footage of a strike:</p><video src='/strike.mp4'></video></article>"
+        "<article><h2>UPDATE 2300 GMT</h2><p>Reposting it, now verified:</p>"
+        "<video src='/strike.mp4'></video></article></main>"
+    )
+    (embed,) = extract_embeds(f"<html><body>{html}</body></html>", BASE).embeds
+    assert (embed.update, embed.context) == ("UPDATE 2300 GMT", "Reposting it, now verified:")
+    assert embed.placements == (("UPDATE 1200 GMT", "Unverified footage of a strike:"),)

@@ -29,8 +29,15 @@ def _identity(url: str) -> tuple[str, bool]:
     return f"{post.platform} {post.post_id}", post.names_author
 
 
+#: Placements of one URL on a page kept beyond the first (`FoundEmbed.placements`).
+MAX_PLACEMENTS = 20
+
+
 class EmbedList:
-    """Embeds in the order first found; a repeat of a URL only contributes missing metadata.
+    """Embeds in the order first found; a repeat of a URL contributes missing metadata
+    and, when its update or context differs, a placement (`FoundEmbed.placements`): a
+    newest-first live blog reposting footage "now verified" listed the repost first,
+    and the update that first posted it was lost.
 
     A post found under several spellings on one page (a tweet's author in another case,
     ``/i/status/``, TikTok's ``@/video/``, Instagram's ``/reel/`` for ``/p/``: see
@@ -54,6 +61,7 @@ class EmbedList:
             return len(self._items) - 1
         existing = self._items[index]
         merged = {**embed.metadata, **existing.metadata}
+        existing = _placed_again(existing, embed.update, embed.context)
         if named and not _identity(existing.url)[1]:
             existing = replace(
                 existing,
@@ -72,6 +80,15 @@ class EmbedList:
     def items(self) -> list[FoundEmbed]:
         """The embeds, in order."""
         return list(self._items)
+
+
+def _placed_again(embed: FoundEmbed, update: str | None, context: str | None) -> FoundEmbed:
+    """``embed`` with one more placement, unless it says nothing new."""
+    placement = (update, context)
+    known = {(embed.update, embed.context), *embed.placements}
+    if placement in known or placement == (None, None) or len(embed.placements) >= MAX_PLACEMENTS:
+        return embed
+    return replace(embed, placements=(*embed.placements, placement))
 
 
 def file_embed(

@@ -32,6 +32,9 @@ class FoundEmbed:
     context: str | None
     metadata: dict[str, str] = field(default_factory=dict)
     posted_at: datetime | None = None  # when its feed said the entry holding it was posted
+    # where else on the page the same URL is embedded: (update, context) of each
+    # placement after the first, in page order (a live blog reposting footage)
+    placements: tuple[tuple[str | None, str | None], ...] = ()
 
 
 @dataclass(frozen=True)

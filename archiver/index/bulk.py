@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from archiver.extract import FoundEmbed
 from archiver.extract.urls import url_spellings
 from archiver.index.models import CaptureJob, Embed, FeedEntryDigest, JobState, Page
-from archiver.index.records import live_source, retitle_page
+from archiver.index.records import embed_metadata, live_source, retitle_page
 
 
 @dataclass(frozen=True)
@@ -262,7 +262,7 @@ def embed_row(page_id: int, found: FoundEmbed, now: datetime) -> dict[str, Any]:
         "found_in": found.found_in,
         "update_label": found.update,
         "context": found.context,
-        "embed_metadata": dict(found.metadata) or None,
+        "embed_metadata": embed_metadata(found),
         "posted_at": found.posted_at,
         "first_seen_at": now,
         "last_seen_at": now,

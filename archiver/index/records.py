@@ -200,6 +200,31 @@ def upsert_snapshot(
     return snapshot, created
 
 
+#: The key of an embed's other placements on its page in ``embeds.embed_metadata``.
+PLACEMENTS_KEY = "other_placements"
+
+
+def embed_metadata(found: FoundEmbed) -> dict[str, Any] | None:
+    """What an embed's row keeps besides its columns: the page's words about the media
+    and the other places on the page it is embedded (`FoundEmbed.placements`)."""
+    data: dict[str, Any] = dict(found.metadata)
+    if found.placements:
+        data[PLACEMENTS_KEY] = [{"update": u, "context": c} for u, c in found.placements]
+    return data or None
+
+
+def placements_of(metadata: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """An embed's other placements on its page, from its ``embed_metadata``."""
+    found = (metadata or {}).get(PLACEMENTS_KEY)
+    return [place for place in found if isinstance(place, dict)] if isinstance(found, list) else []
+
+
+def placement_texts(metadata: dict[str, Any] | None) -> list[str]:
+    """The words of an embed's other placements, for the search text."""
+    places = placements_of(metadata)
+    return [text for place in places for text in place.values() if isinstance(text, str)]
+
+
 def upsert_embed(session: Session, page: Page | None, found: FoundEmbed, at: datetime) -> Embed:
     page_id = page.id if page is not None else None
     embed, _ = get_or_create(
@@ -220,7 +245,7 @@ def upsert_embed(session: Session, page: Page | None, found: FoundEmbed, at: dat
             found_in=found.found_in,
             update_label=found.update,
             context=found.context,
-            embed_metadata=dict(found.metadata) or None,
+            embed_metadata=embed_metadata(found),
             posted_at=found.posted_at,
             first_seen_at=at,
             last_seen_at=at,
@@ -281,6 +306,7 @@ SIGHTING_COLUMNS = (
     Embed.url.label("embed_url"),
     Sighting.media_url,
     Sighting.first_seen_at,
+    Embed.embed_metadata,  # its other placements on the page
 )
 
 
@@ -298,17 +324,20 @@ def sighting_rows(*columns: Any) -> Select[Any]:
 
 def search_document(session: Session, media: Media) -> str:
     """The words ``search --text`` looks in: platform title, and for every sighting
-    its context, update label and page title; folded (`fold_text`), in one column.
+    its context, update label and page title, and those of its embed's other
+    placements on the page; folded (`fold_text`), in one column.
 
     Read in one query: loading each sighting's embed and page one by one, inside the
     write transaction, made a file seen on hundreds of pages slower with each page.
     """
     seen = session.execute(
-        sighting_rows(Embed.context, Embed.update_label, Page.title)
+        sighting_rows(Embed.context, Embed.update_label, Page.title, Embed.embed_metadata)
         .where(Sighting.media_id == media.id)
         .order_by(Sighting.first_seen_at, Sighting.id)
     )
-    parts = [media.platform_title or "", *(part or "" for row in seen for part in row)]
+    parts = [media.platform_title or ""]
+    for context, update, title, metadata in seen:
+        parts += [context or "", update or "", title or "", *placement_texts(metadata)]
     # each text once: a file embedded with one caption on thousands of pages (or under
     # one update label, or one page's title) made a document thousands of times longer
     return fold_text(" ".join(dict.fromkeys(part for part in parts if part)))

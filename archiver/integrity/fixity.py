@@ -44,7 +44,7 @@ from archiver.index.models import (
     iso,
     utcnow,
 )
-from archiver.index.records import sighting_rows
+from archiver.index.records import placements_of, sighting_rows
 from archiver.integrity.eventlog import (
     ChainReport,
     file_head,
@@ -506,7 +506,7 @@ _SIGHTING_FACTS = (
     "page_url", "update", "context", "embed_url", "embed_original_url", "media_url",
     "first_seen_at", "acquisition.tool", "found_in", "posted_at", "last_seen_at",
     "acquisition.tool_version", "acquisition.archiver_version", "acquisition.http_status",
-    "acquisition.response_headers", "acquisition.reused_from",
+    "acquisition.response_headers", "acquisition.reused_from", "other_placements",
 )  # fmt: skip
 _PLATFORM_FACTS = ("extractor", "id", "title", "uploader", "upload_date")
 _NO_PLATFORM: tuple[None, ...] = (None,) * len(_PLATFORM_FACTS)
@@ -561,6 +561,7 @@ def _sighting_facts(session: Session, media_ids: Select[Any]) -> dict[int, tuple
         Sighting.archiver_version,
         Sighting.http_status,
         Sighting.response_headers,
+        Embed.embed_metadata,
     )
     query = query.where(Sighting.media_id.in_(media_ids)).order_by(Sighting.media_id)
 
@@ -572,7 +573,7 @@ def _sighting_facts(session: Session, media_ids: Select[Any]) -> dict[int, tuple
         return [
             [
                 *row[3:9], iso(row[9]), row[10], row[11], iso(row[12]), iso(row[13]),
-                *row[14:18], shared.get(row[2] or 0),
+                *row[14:18], shared.get(row[2] or 0), placements_of(row[18]),
             ]
             for row in rows
         ]  # fmt: skip
@@ -748,11 +749,12 @@ def _check_original(layout: Layout, known: _Original, *, rehash: bool = True) ->
 
 
 def _fact(sighting: dict[str, Any], name: str) -> object:
-    """A sighting's fact by its dotted name (``acquisition.tool``)."""
+    """A sighting's fact by its dotted name (``acquisition.tool``); other placements
+    are none in a sidecar written before it listed them."""
     value: object = sighting
     for part in name.split("."):
         value = value.get(part) if isinstance(value, dict) else None
-    return value
+    return [] if value is None and name == "other_placements" else value
 
 
 def _platform_of(document: dict[str, Any]) -> tuple[object, ...]:

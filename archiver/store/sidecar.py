@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from archiver import __version__
 from archiver.index.models import Embed, Media, Page, PageSnapshot, Sighting, iso, utcnow
-from archiver.index.records import SIGHTING_COLUMNS, sighting_rows
+from archiver.index.records import SIGHTING_COLUMNS, placements_of, sighting_rows
 from archiver.jsontext import printable
 from archiver.store.atomic import write_atomic
 from archiver.store.digest import hash_file
@@ -113,6 +113,7 @@ def _sightings(session: Session, media_id: int) -> list[dict[str, Any]]:
             "page_title": row.page_title,
             "update": row.update_label,
             "context": row.context,
+            "other_placements": placements_of(row.embed_metadata),
             "posted_at": iso(row.posted_at),
             "embed_url": row.embed_url,
             "embed_original_url": row.original_url,
@@ -286,10 +287,11 @@ MEDIA_KEYS: dict[str, frozenset[str]] = {
         {"extractor", "id", "title", "uploader", "upload_date", "uploaded_at", "metadata"}
     ),
     "sightings[]": frozenset(
-        {"page_url", "page_title", "update", "context", "posted_at", "embed_url",
-         "embed_original_url", "found_in", "media_url", "first_seen_at", "last_seen_at",
-         "acquisition"}
+        {"page_url", "page_title", "update", "context", "other_placements", "posted_at",
+         "embed_url", "embed_original_url", "found_in", "media_url", "first_seen_at",
+         "last_seen_at", "acquisition"}
     ),
+    "sightings[].other_placements[]": frozenset({"update", "context"}),
     "sightings[].acquisition": frozenset(
         {"tool", "tool_version", "archiver_version", "http_status", "response_headers",
          "reused_from"}
