@@ -2,7 +2,8 @@
 
 Exit codes: 0 success; 1 the work failed or found problems (capture items, verify,
 export, timestamp), or the archive cannot take it (a full disk, a database that cannot be
-reached); 2 bad usage or config; 130 interrupted (Ctrl-C).
+reached); 2 bad usage or config; 130 interrupted (Ctrl-C); 143 stopped by SIGTERM
+(``capture``, ``export``).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT
+EXIT_TERMINATED = 128 + signal.SIGTERM  # 143, as shells report SIGTERM
 EXIT_BROKEN_PIPE = 141  # the reader went away (`search | head`), as shells report SIGPIPE
 
 
@@ -118,19 +120,69 @@ def _text(ctx: click.Context, param: click.Parameter, value: str | None) -> str 
     return value
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM taken as Ctrl-C (`_sigterm_as_ctrl_c`): the work stops as it does for
+    Ctrl-C, its cleanup and all, and the exit code still says which signal it was."""
+
+
+def _interrupted_code(exc: KeyboardInterrupt) -> int:
+    return EXIT_TERMINATED if isinstance(exc, _Terminated) else EXIT_INTERRUPTED
+
+
+def _raise_terminated(signum: int, frame: object) -> NoReturn:
+    raise _Terminated
+
+
+@contextmanager
+def _sigterm_as_ctrl_c() -> Iterator[None]:
+    """SIGTERM (`timeout`, `docker stop`, systemd) stops the block as Ctrl-C does. Left
+    to its default it ended the process at once: a transfer's ``.part`` file stayed in
+    the scratch folder and its job stayed leased until the next start cleaned up."""
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
+def _usage_in_one_line() -> Iterator[None]:
+    """click's usage errors (a bad value, an unknown option, a missing argument) as
+    the project's own: one ``archiver: error:`` line, exit 2. click's own block of
+    usage, hint and error took three lines that scripts and logs had to pick apart."""
+    try:
+        yield
+    except click.exceptions.NoArgsIsHelpError:
+        raise  # a group given no command (`archiver source`) shows its help
+    except click.UsageError as exc:
+        fail(printable(exc.format_message().replace("\n", " ")))
+
+
 class _Commands(click.Group):
     """Ctrl-C anywhere in a command (opening the archive, say) exits 130, as a shell
     reports SIGINT; click alone prints "Aborted!" and exits 1, a failure's code. A
     reader that stops reading (``archiver search | head``) ends the command quietly
     with 141, as a shell reports SIGPIPE: click's 1 would read as a failure (or, for
-    ``search``, as nothing found)."""
+    ``search``, as nothing found). Usage errors are one line (`_usage_in_one_line`):
+    the top level's are met making its context, every command's within `invoke`."""
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        with _usage_in_one_line():
+            return super().make_context(info_name, args, parent, **extra)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
-        except KeyboardInterrupt:
+            with _usage_in_one_line():
+                return super().invoke(ctx)
+        except KeyboardInterrupt as exc:
             click.echo("interrupted", err=True)
-            raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
+            raise click.exceptions.Exit(_interrupted_code(exc)) from None
         except BrokenPipeError:
             # what is still buffered for stdout goes nowhere, not to a traceback at exit
             devnull = os.open(os.devnull, os.O_WRONLY)
@@ -234,15 +286,17 @@ def capture(ctx: Context, url: str, as_json: bool, older_pages: int) -> None:
     shown = ("capture.failed",) if interactive and chosen is ParameterSource.DEFAULT else ()
     with ctx.archive() as archive, events_left_out(*shown):
         try:
-            capturer = Capturer(archive)
-            # what a crash left unindexed or unwritten, where no daemon runs to do it
-            capturer.recover()
-            report = capturer.capture_url(
-                url, on_item=_progress(interactive), older_pages=older_pages
-            )
-        except KeyboardInterrupt:
-            click.echo("interrupted: what was not finished stays queued for the daemon", err=True)
-            sys.exit(EXIT_INTERRUPTED)
+            with _sigterm_as_ctrl_c():
+                capturer = Capturer(archive)
+                # what a crash left unindexed or unwritten, where no daemon runs to do it
+                capturer.recover()
+                report = capturer.capture_url(
+                    url, on_item=_progress(interactive), older_pages=older_pages
+                )
+        except KeyboardInterrupt as exc:
+            said = "terminated" if isinstance(exc, _Terminated) else "interrupted"
+            click.echo(f"{said}: what was not finished stays queued for the daemon", err=True)
+            sys.exit(_interrupted_code(exc))
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
     else:
@@ -268,7 +322,9 @@ def selection_options(command: Callable[..., Any]) -> Callable[..., Any]:
             "--since", help="Captured at or after this ISO 8601 date/datetime (UTC default)."
         ),
         click.option(
-            "--until", help="Captured before the end of this date / before this datetime."
+            "--until",
+            help="Captured by the end of this date or datetime, to its precision"
+            " (2026-11-27T22:46: that whole minute).",
         ),
         click.option(
             "--page", help="Only media seen on this page URL (or embed URL), in any spelling of it."
@@ -435,12 +491,13 @@ def source() -> None:
 
 
 def _duration(value: str | None) -> float | None:
+    """``--every``'s interval in seconds."""
     if value is None:
         return None
     try:
         return parse_duration(value)
     except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
+        raise click.BadParameter(str(exc), param_hint="'--every'") from None
 
 
 @source.command("add")

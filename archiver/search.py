@@ -28,7 +28,12 @@ from sqlalchemy.orm import Session
 from archiver.errors import ArchiverError
 from archiver.extract.urls import url_spellings
 from archiver.index.models import DuplicateMember, Embed, Media, Sighting, iso
-from archiver.index.records import SIGHTING_COLUMNS, pages_read_as, sighting_rows
+from archiver.index.records import (
+    SIGHTING_COLUMNS,
+    pages_read_as,
+    placements_of,
+    sighting_rows,
+)
 from archiver.index.textindex import MIN_INDEXED, IndexedWords, fold_text
 from archiver.jsontext import printable, storable
 from archiver.store.layout import SIDECAR, Layout
@@ -98,7 +103,8 @@ def parse_when(value: str, *, end: bool = False) -> datetime:
     """An ISO 8601 date or datetime as UTC. A date, in any ISO form (2026-11-25,
     20261125, 2026-W48-3, the ordinal 2026-329), is the day's start, or with `end` the
     next day's; a week (2026-W48), a month (2026-11) or a year (2026) likewise the
-    whole period: its first day's start, or with `end` the start of the next."""
+    whole period: its first day's start, or with `end` the start of the next. A
+    datetime with `end` is the end of what it names, to its precision (`_moment`)."""
     text = value.strip().upper()  # ISO 8601 allows "t" and "z" as well
     try:
         period = _period(text)
@@ -109,18 +115,23 @@ def parse_when(value: str, *, end: bool = False) -> datetime:
             if after is None:  # the calendar's last day: no end at all
                 return datetime.max.replace(tzinfo=UTC)
             return datetime.combine(after, time(), UTC)
-        return _moment(text)
+        return _moment(text, end=end)
     except ValueError:
         raise QueryError(f"not an ISO 8601 date or datetime: {value!r}") from None
     except OverflowError:
         raise QueryError(f"date out of range: {value!r}") from None
 
 
-def _moment(text: str) -> datetime:
+def _moment(text: str, *, end: bool = False) -> datetime:
     """A datetime as UTC: a day in any ISO form (ordinal too: 2026-331T14:35Z), then a
     time, then a zone or none; 24:00 is the next day's start. What else Python's reader
     takes is refused: "2026-11-27-05:00" (a date in UTC-5) was 05:00 that day, and
-    "2026-11-27Z" that day's start, so ``--until`` left the whole day out."""
+    "2026-11-27Z" that day's start, so ``--until`` left the whole day out.
+
+    With `end`, the first moment after it, as a bare date's end is the next day's
+    start: ``--until 14:35`` takes in that minute, and a capture shown as 14:35:07
+    (the search table's seconds) is found by ``--until 14:35:07``; it was left out,
+    being a fraction of a second later. 24:00 is a day's end already."""
     found = _DATETIME.fullmatch(text)
     day = _period(found[1]) if found else None
     if found is None or day is None or (day[1] is not None and day[1] - day[0] != _ONE_DAY):
@@ -129,7 +140,24 @@ def _moment(text: str) -> datetime:
     day_end = _DAY_END.fullmatch(clock) is not None
     parsed = datetime.fromisoformat(f"{day[0].isoformat()}T{'00:00' if day_end else clock}{zone}")
     parsed += _ONE_DAY if day_end else timedelta(0)
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    moment = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    if not end or day_end:
+        return moment
+    try:
+        return moment + _precision(clock)
+    except OverflowError:  # the calendar's last moment: no end at all
+        return datetime.max.replace(tzinfo=UTC)
+
+
+def _precision(clock: str) -> timedelta:
+    """How long a time of day as written lasts: an hour (14), a minute (14:35), a
+    second (14:35:07), or with a fraction the microsecond the index keeps times to
+    (finer digits are cut off, as Python's reader does, so 07.1234567 ends after the
+    stored 07.123456)."""
+    if "." in clock:
+        return timedelta(microseconds=1)
+    digits = len(clock.replace(":", ""))
+    return {2: timedelta(hours=1), 4: timedelta(minutes=1)}.get(digits, timedelta(seconds=1))
 
 
 def _when(name: str, value: str, *, end: bool = False) -> datetime:
@@ -141,9 +169,9 @@ def _when(name: str, value: str, *, end: bool = False) -> datetime:
 
 
 def _last_day(name: str, value: str) -> date:
-    """The last day a date, week or datetime covers (a datetime: its own day)."""
-    start, end = _when(name, value), _when(name, value, end=True)
-    return (end - timedelta(microseconds=1)).date() if end > start else start.date()
+    """The last day a date, week or datetime covers (a datetime: its own day, and
+    24:00 the day it ends)."""
+    return (_when(name, value, end=True) - timedelta(microseconds=1)).date()
 
 
 def _hex_prefix(value: str, name: str, full: int) -> str:
@@ -158,7 +186,7 @@ class SearchQuery:
     sha256: str | None = None
     md5: str | None = None
     since: datetime | None = None  # on first capture time, inclusive
-    until: datetime | None = None  # exclusive
+    until: datetime | None = None  # exclusive: the end of what was given (`parse_when`)
     page: str | None = None
     text: str | None = None
     upload_since: date | None = None  # on the platform's upload date, inclusive
@@ -331,6 +359,7 @@ class MediaRecord:
                     "page_url": s.page_url,
                     "update": s.update_label,
                     "context": s.context,
+                    "other_placements": placements_of(s.embed_metadata),
                     "posted_at": iso(s.posted_at),
                     "embed_url": s.embed_url,
                     "media_url": s.media_url,

@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -238,6 +239,7 @@ def test_cli_capture_and_search_contract(
         "page_url",
         "update",
         "context",
+        "other_placements",
         "posted_at",
         "embed_url",
         "media_url",
@@ -254,19 +256,65 @@ def test_cli_capture_and_search_contract(
     assert digest[:16] in table
 
 
+def test_until_takes_in_the_second_or_minute_a_capture_is_shown_at(
+    config_file: Path, server: FixtureServer, media: MediaSet
+) -> None:
+    """A file captured at 22:46:58.149617 was found neither by ``--until`` 22:46:58,
+    the time the table shows, nor 22:46, nor its own time given to ``--since`` and
+    ``--until`` both: the end was taken as an instant, and the capture came after it."""
+    server.add_file("/photo.jpg", media.photo_a)
+    assert run_cli(config_file, "capture", server.url("/photo.jpg")).returncode == 0
+    listed = run_cli(config_file, "search", "--json")
+    assert listed.returncode == 0, listed.stderr
+    (record,) = json.loads(listed.stdout)
+    captured = record["first_captured_at"]
+    shown = run_cli(config_file, "search").stdout.splitlines()[1].split()[3]  # CAPTURED (UTC)
+    assert captured.startswith(shown)
+
+    def found(*filters: str) -> list[str]:
+        result = run_cli(config_file, "search", *filters, "--json")
+        assert result.returncode == 0, result.stderr
+        return [r["sha256"] for r in json.loads(result.stdout)]
+
+    for until in (f"{shown}Z", shown[:16], f"{shown[:10]} {shown[11:16]}+00:00"):
+        assert found("--until", until) == [record["sha256"]], until
+    assert found("--since", captured, "--until", captured) == [record["sha256"]]
+    second_before = datetime.fromisoformat(shown) - timedelta(seconds=1)
+    assert found("--until", f"{second_before.isoformat()}Z") == []
+
+
 @pytest.mark.parametrize(
-    "args",
+    ("args", "said"),
     [
-        ["search", "--sha256", "abc"],
-        ["search", "--since", "yesterday"],
-        ["capture"],
-        ["frobnicate"],
+        (["search", "--sha256", "abc"], "sha256: takes 8 to 64 hex characters, got 'abc'"),
+        (["search", "--since", "yesterday"], "since: not an ISO 8601 date or datetime"),
+        (["search", "--limit", "abc"], "Invalid value for '--limit': 'abc' is not a valid"),
+        (["search", "--limit", "1e3"], "Invalid value for '--limit': '1e3' is not a valid"),
+        (["search", "--bogus"], "No such option '--bogus'"),
+        (["capture"], "Missing argument 'URL'"),
+        (["capture", "--older-pages", "-1", "https://example.org/"], "'--older-pages': -1"),
+        (["source", "add", "https://example.org/feed", "--every", "x"], "'--every': not a"),
+        (["frobnicate"], "No such command 'frobnicate'"),
+        (["--log-level", "loud", "status"], "Invalid value for '--log-level': 'loud'"),
     ],
 )
-def test_cli_usage_errors_exit_2_with_one_line(config_file: Path, args: list[str]) -> None:
+def test_cli_usage_errors_exit_2_with_one_line(
+    config_file: Path, args: list[str], said: str
+) -> None:
+    """click's own usage errors (a value of the wrong type, an unknown option, a
+    missing argument) took three lines, usage, hint and error, unlike the rest."""
     result = run_cli(config_file, *args)
-    assert result.returncode == 2
-    assert "Traceback" not in result.stderr
+    assert (result.returncode, result.stdout) == (2, "")
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("archiver: error: ") and said in line, line
+
+
+def test_help_is_still_shown_whole(config_file: Path) -> None:
+    for args in (["search", "--help"], ["source"]):
+        result = run_cli(config_file, *args)
+        shown = result.stdout + result.stderr
+        assert shown.startswith(f"Usage: archiver {args[0]} [OPTIONS]"), shown
+        assert "Options:" in shown and "archiver: error" not in shown
 
 
 def test_capture_of_a_url_that_is_not_http_is_a_usage_error(config_file: Path) -> None:
@@ -485,12 +533,25 @@ def _default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+@pytest.mark.parametrize(
+    ("signum", "code", "said"),
+    [(signal.SIGINT, 130, "interrupted: "), (signal.SIGTERM, 143, "terminated: ")],
+    ids=["ctrl-c", "sigterm"],
+)
 @pytest.mark.parametrize("server_sends", ["slowly", "nothing"])
-def test_ctrl_c_stops_a_capture_at_once_and_leaves_its_jobs_queued(
-    config_file: Path, server: FixtureServer, tmp_path: Path, server_sends: str
+def test_ctrl_c_or_sigterm_stops_a_capture_at_once_and_leaves_its_jobs_queued(
+    config_file: Path,
+    server: FixtureServer,
+    tmp_path: Path,
+    server_sends: str,
+    signum: signal.Signals,
+    code: int,
+    said: str,
 ) -> None:
     """A server that sent nothing held Ctrl-C for the 30 s of the read time-out, and
-    the item was then recorded as failed ("timed out waiting for data")."""
+    the item was then recorded as failed ("timed out waiting for data"). SIGTERM
+    (`timeout`, `docker stop`, systemd) ended the process on the spot: the download's
+    ``.part`` file stayed in the scratch folder and its job stayed leased."""
     slow = tmp_path / "slow.mp4"
     slow.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(2_000_000))
     if server_sends == "slowly":
@@ -512,15 +573,15 @@ def test_ctrl_c_stops_a_capture_at_once_and_leaves_its_jobs_queued(
     while not server.hits("/slow.mp4"):
         time.sleep(0.05)
     time.sleep(0.3)
-    capture.send_signal(signal.SIGINT)
+    capture.send_signal(signum)
     try:
         _, stderr = capture.communicate(timeout=10)  # not the download's 40 s, nor 30 s
     except subprocess.TimeoutExpired:
         capture.send_signal(signal.SIGABRT)
-        pytest.fail(f"still running 10 s after Ctrl-C:\n{capture.communicate()[1]}")
-    assert capture.returncode == 130, stderr
-    assert "stays queued" in stderr and "Traceback" not in stderr
-    assert "capture.failed" not in stderr  # (an interrupted item was logged as failed)
+        pytest.fail(f"still running 10 s after {signum.name}:\n{capture.communicate()[1]}")
+    assert capture.returncode == code, stderr
+    assert stderr.strip() == f"{said}what was not finished stays queued for the daemon"
+    assert list((config_file.parent / "store" / "tmp").rglob("*")) == []  # no .part left
     with Archive.open(load_config(config_file)) as archive, archive.read_session() as session:
         jobs = {job.url: (job.state, job.attempts) for job in session.scalars(select(CaptureJob))}
     assert jobs[server.url("/slow.mp4")] == ("pending", 0)  # not a failure: not counted

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -748,6 +748,26 @@ def test_a_month_a_year_and_an_ordinal_date_are_iso_periods_too() -> None:
     for wrong in ("2026-13", "2026-366", "2026-000", "202611"):
         with pytest.raises(QueryError, match="not an ISO 8601 date"):
             parse_when(wrong)
+
+
+def test_an_until_datetime_takes_in_what_it_names_to_its_precision() -> None:
+    """A datetime as ``--until`` was the instant it names: a file captured at
+    14:35:07.25 was not found by --until 14:35:07 (the seconds the search table
+    shows), 14:35, or its own time to the microsecond. As a bare date takes in its
+    day, a datetime takes in its hour, minute, second, or with a fraction its instant."""
+    at = parse_when("2026-11-27T14:35:07.25Z")
+    assert parse_when("2026-11-27T14Z", end=True) == parse_when("2026-11-27T15:00Z")
+    assert parse_when("2026-11-27T14:35", end=True) == parse_when("2026-11-27T14:36")
+    assert parse_when("20261127T143507Z", end=True) == parse_when("2026-11-27T14:35:08")
+    assert parse_when("2026-11-27T19:35:07,25+05", end=True) == at + timedelta(microseconds=1)
+    assert parse_when("2026-11-27T14:35:07.2500009", end=True) == at + timedelta(microseconds=1)
+    assert parse_when("2026-11-27T14:35:07.25") == at  # a start is where it begins
+    # 24:00 is a day's end already; the calendar's last second has no end at all
+    assert parse_when("2026-11-27T24:00", end=True) == parse_when("2026-11-27", end=True)
+    assert parse_when("9999-12-31T23:59:59Z", end=True) == datetime.max.replace(tzinfo=UTC)
+    # the last upload day a datetime gives is the day it ends in
+    assert SearchQuery.parse(upload_until="2026-11-27T23:59Z").upload_until == date(2026, 11, 27)
+    assert SearchQuery.parse(upload_until="2026-11-27T24:00").upload_until == date(2026, 11, 27)
 
 
 def test_datetimes_in_the_other_iso_forms_are_read() -> None:
