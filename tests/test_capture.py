@@ -23,6 +23,7 @@ import pytest
 from sqlalchemy import select
 from support import FixtureServer, MediaSet, RequestHandler, closed_port
 from support.archiving import make_config
+from support.browser import AppClient
 from support.media import make_hls
 
 import archiver.capture as capture_module
@@ -37,6 +38,7 @@ from archiver.index.records import search_document
 from archiver.integrity.fixity import verify_archive
 from archiver.liveness.report import embed_statuses
 from archiver.search import SearchQuery, search
+from archiver.web import create_app
 
 FAKE_YTDLP = Path(__file__).parent / "fixtures" / "fake_ytdlp.py"
 
@@ -1054,6 +1056,8 @@ def test_a_file_embedded_twice_on_a_page_keeps_both_placements(
     with archive.read_session() as session:
         (hit,) = search(session, archive.layout, SearchQuery(text="saraqeb unverified"))
         assert hit.to_json()["sightings"][0]["other_placements"] == placed
+    with AppClient(create_app(archive)) as web:  # what editors read of it
+        assert "also under UPDATE 1200 GMT" in web.get(f"/item/{digest}").text
     assert verify_archive(archive).ok
     sidecar["sightings"][0]["other_placements"] = []  # what an edit would hide
     (archive.layout.media_dir(digest) / "provenance.json").write_text(json.dumps(sidecar))
