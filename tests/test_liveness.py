@@ -12,15 +12,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import delete, select, update
-from support import FixtureServer, MediaSet, locked_table, pg_schema
+from support import FixtureServer, MediaSet, bluesky, locked_table, pg_schema
 from support.archiving import make_config, run_cli, settings, write_config
 from support.browser import AppClient, sha256_of
 
 from archiver.archive import Archive
-from archiver.config import LivenessConfig, config_from_dict, load_config
+from archiver.config import LivenessConfig, PostsConfig, config_from_dict, load_config
 from archiver.extract import extract_embeds
+from archiver.fetch.limits import HostLimiter
 from archiver.index.models import (
     CaptureJob,
     Embed,
@@ -35,6 +37,7 @@ from archiver.index.models import (
 from archiver.index.records import upsert_embed, upsert_page
 from archiver.jobs import MAX_ATTEMPTS, embed_job, retry_returned
 from archiver.liveness import service
+from archiver.liveness.probes import Prober
 from archiver.liveness.report import archived_copies, embed_statuses
 from archiver.liveness.result import CheckResult
 from archiver.liveness.schedule import CLAIM_LEASE, next_check
@@ -46,6 +49,7 @@ from archiver.liveness.service import (
     claim_due,
     sync_targets,
 )
+from archiver.liveness.webhook import WebhookNotifier
 from archiver.web import create_app
 
 PLAYER = """<html><head><script type="application/ld+json">
@@ -493,6 +497,41 @@ def test_per_host_rate_is_held(tmp_path: Path, server: FixtureServer, media: Med
     rows = check(config)
     assert len(rows) == 6 and {r["status"] for r in rows.values()} == {"live"}
     assert time.monotonic() - started >= 6 / 4  # 7 requests (page + 6) at most 4 per second
+
+
+@pytest.mark.parametrize(
+    ("platform", "post", "asked"),
+    [
+        ("twitter", "https://twitter.com/Interior/status/507185938620219395", "/oembed"),
+        ("bluesky", bluesky.POST_URL, "/xrpc/app.bsky.feed.getPosts"),
+    ],
+    ids=["x-oembed", "bluesky-api"],
+)
+def test_a_retry_after_pauses_the_host_that_sent_it(
+    tmp_path: Path, server: FixtureServer, platform: str, post: str, asked: str
+) -> None:
+    """X's posts are asked about at its oEmbed endpoint (publish.twitter.com), Bluesky's
+    at its API (public.api.bsky.app): their 429's Retry-After paused twitter.com and
+    bsky.app instead, and the next checks asked the endpoint at once."""
+    server.add_retry_after(asked, 429, "2")
+    limiter = HostLimiter(per_host=1)  # no pace of its own: only the pause holds a request
+    prober = Prober(
+        httpx.Client(trust_env=False, timeout=2.0),
+        None,
+        oembed_endpoints={"twitter": server.url("/oembed")},
+        limiter=limiter,
+        posts=PostsConfig(bluesky_url=server.url()),
+    )
+    with Archive.open(config_from_dict(settings(tmp_path / "storage"))) as archive:
+        checker = LivenessChecker(archive, prober, WebhookNotifier(None), limiter)
+        result = checker.check(Target(1, post, "platform", platform))
+        checker.close()
+    assert (result.status, result.http_status, result.retry_after) == ("error", 429, 2.0)
+    started = time.monotonic()
+    with limiter.slot(post):
+        assert time.monotonic() - started < 0.5  # the post's own host said nothing
+    with limiter.slot(server.url(asked)):
+        assert time.monotonic() - started >= 1.0  # the endpoint's host waits as it asked
 
 
 def test_a_result_that_cannot_be_recorded_costs_the_rest_of_its_batch_nothing(

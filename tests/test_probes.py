@@ -404,6 +404,64 @@ def test_walls_before_the_media_are_errors_not_removals(
     assert consent.status == "error"
 
 
+# The walls of DataDome, PerimeterX and Cloudflare as they answer a reader they take for a bot
+DATADOME_WALL = (
+    '<html lang="en"><head><title>lemonde.fr</title></head><body><p id="cmsg">Please enable JS'
+    " and disable any ad blocker</p><script>var dd={'rt':'c','cid':'AHrlqAAAAAMA','t':'fe',"
+    "'host':'geo.captcha-delivery.com'}</script>"
+    '<script src="https://ct.captcha-delivery.com/c.js"></script></body></html>'
+)
+PERIMETERX_WALL = (
+    "<!DOCTYPE html><html><head><title>Access to this page has been denied</title></head>"
+    '<body><div id="px-captcha"></div><p>Press &amp; Hold to confirm you are a human (and not'
+    ' a bot).</p><script src="/px/captcha.js"></script></body></html>'
+)
+CLOUDFLARE_BLOCK = (
+    "<!DOCTYPE html><html><head><title>Attention Required! | Cloudflare</title></head><body>"
+    '<div id="cf-wrapper"><h1 data-translate="block_headline">Sorry, you have been blocked</h1>'
+    "<p>This website is using a security service to protect itself from online attacks.</p>"
+    "</div></body></html>"
+)
+CLOUDFLARE_CHALLENGE = (
+    '<!DOCTYPE html><html lang="en-US"><head><title>Just a moment...</title></head><body>'
+    "<noscript>Enable JavaScript and cookies to continue</noscript><script>(function(){"
+    "window._cf_chl_opt={cvId: '3',cType: 'managed'};var a=document.createElement('script');"
+    "a.src='/cdn-cgi/challenge-platform/h/g/orchestrate/chl_page/v1?ray=8e6f';"
+    "document.getElementsByTagName('head')[0].appendChild(a);}());</script></body></html>"
+)
+
+
+@pytest.mark.parametrize(
+    ("wall", "headers"),
+    [
+        (DATADOME_WALL, {}),
+        (PERIMETERX_WALL, {}),
+        (CLOUDFLARE_BLOCK, {"Server": "cloudflare"}),
+        (CLOUDFLARE_CHALLENGE, {"cf-mitigated": "challenge"}),
+    ],
+    ids=["datadome", "perimeterx", "cloudflare-block", "cloudflare-challenge"],
+)
+def test_a_wall_answering_403_is_an_error_not_a_restriction(
+    client: httpx.Client, server: FixtureServer, wall: str, headers: dict[str, str]
+) -> None:
+    """Anti-bot services refuse a reader they take for a bot with a 403 and their page:
+    files, players and posts were "restricted" (dead embeds), and a post's reader did
+    not heed Cloudflare's ``cf-mitigated: challenge`` that the file's check heeds."""
+    status = f"/api/v1/statuses/{mastodon.STATUS_ID}"  # the test server is the instance
+    for path in ("/v/clip.mp4", "/player/3", status):
+        server.add_status(path, 403, wall.encode(), {"Content-Type": "text/html", **headers})
+    post = server.url(f"/@{mastodon.USER}/{mastodon.STATUS_ID}")
+    prober = Prober(client, None)
+    for url, kind, platform in (
+        (server.url("/v/clip.mp4"), "file", None),
+        (server.url("/player/3"), "player", None),
+        (post, "platform", "mastodon"),
+    ):
+        result = prober.check(url, kind=kind, platform=platform)
+        assert (result.status, result.http_status) == ("error", 403), (kind, result)
+        assert "anti-bot, captcha or consent page" in result.reason
+
+
 def test_single_sign_on_pages_are_login_pages(prober: Prober, server: FixtureServer) -> None:
     for path, login in (
         ("/a.jpg", "/common/oauth2/v2.0/authorize?client_id=x"),
@@ -415,6 +473,36 @@ def test_single_sign_on_pages_are_login_pages(prober: Prober, server: FixtureSer
         server.add_redirect(path, login)
         server.add_page(login.split("?")[0], "<html><form><input name=password></form></html>")
         assert check_file(prober, server.url(path)).status == "restricted", path
+
+
+def test_sign_in_words_count_only_as_words_of_their_own(
+    prober: Prober, server: FixtureServer
+) -> None:
+    """A live blog reached through a redirect was "redirected to a login page", a dead
+    embed, when its slug held the letters: "signin" in "signing", "log-in" in "blog-in"."""
+    blog = (
+        f"<html><body><p>UPDATE 1800 GMT</p><iframe src='{YOUTUBE_EMBED}'></iframe></body></html>"
+    )
+    for number, slug in enumerate(
+        (
+            "peace-deal-signing-ceremony-live",
+            "minister-resigning-live-updates",
+            "ukraine-live-blog-in-kyiv",
+            "facebook-login-outage-live",  # the word, in an article's title
+        )
+    ):
+        server.add_redirect(f"/r/{number}", f"/world/2026/nov/27/{slug}", 301)
+        server.add_page(f"/world/2026/nov/27/{slug}", blog)
+        for kind in ("page", "player"):
+            result = prober.check(server.url(f"/r/{number}"), kind=kind, platform=None)
+            assert result.status == "live", (slug, kind, result)
+    form = "<html><form><input name=password></form></html>"
+    for number, login in enumerate(
+        ("/wp-login.php?redirect_to=x", "/users/sign_in", "/account/sign-in?next=/v/1")
+    ):
+        server.add_redirect(f"/v/{number}.mp4", login)
+        server.add_page(login.split("?")[0], form)
+        assert check_file(prober, server.url(f"/v/{number}.mp4")).status == "restricted", login
 
 
 def test_a_player_sent_to_a_consent_or_sign_in_hosts_front_page_is_not_gone(
@@ -477,6 +565,27 @@ def test_lost_media_redirected_elsewhere_is_gone(
     assert tagged.status == "gone"
 
 
+def test_a_photo_named_for_a_removal_is_no_placeholder(
+    prober: Prober, server: FixtureServer, media: MediaSet
+) -> None:
+    """A redirect to ``…/lenin-statue-removed-from-square.jpg``, a photograph served as
+    one, was "redirected to a placeholder" (gone): a word of the name was enough. A name
+    that is a placeholder's, with a size to it, still is one."""
+    for number, name in enumerate(
+        ("lenin-statue-removed-from-square.jpg", "tweet-deleted-by-minister.jpg")
+    ):
+        server.add_file(f"/uploads/2026/11/{name}", media.photo_a, content_type="image/jpeg")
+        server.add_redirect(f"/img/{number}", f"/uploads/2026/11/{name}")
+        assert check_file(prober, server.url(f"/img/{number}")).status == "live", name
+    server.add_file("/images/photo_unavailable_t.gif", media.photo_a, content_type="image/gif")
+    server.add_redirect("/photos/77.jpg", "/images/photo_unavailable_t.gif")
+    placeholder = check_file(prober, server.url("/photos/77.jpg"))
+    assert (placeholder.status, placeholder.reason) == (
+        "gone",
+        "redirected to a placeholder (127.0.0.1/images/photo_unavailable_t.gif, HTTP 200)",
+    )
+
+
 def test_a_hanging_server_times_out_as_an_error(server: FixtureServer) -> None:
     server.add_hang("/slow.mp4", seconds=10)
     with httpx.Client(trust_env=False, timeout=0.3) as client:
@@ -536,6 +645,40 @@ def test_player_pages(
     result = prober.check(server.url("/player/7"), kind="player", platform=None)
     assert (result.status, result.probe, result.http_status) == (expected, "player-page", 200)
     assert result.reason.startswith(reason)
+
+
+# Cloudflare's bot-detection snippet, which it puts on every page of the sites it serves
+CLOUDFLARE_JSD = (
+    "<script>(function(){function c(){var b=a.contentDocument||a.contentWindow.document;"
+    "if(b){var d=b.createElement('script');d.innerHTML=\"window.__CF$cv$params={r:'8e6f1a2b'"
+    ",t:'MTczMjcxMjAwMC4wMDAwMDA='};var a=document.createElement('script');a.nonce='';"
+    "a.src='/cdn-cgi/challenge-platform/scripts/jsd/main.js';"
+    "document.getElementsByTagName('head')[0].appendChild(a);\";"
+    "b.getElementsByTagName('head')[0].appendChild(d)}}if(document.body){var a=document."
+    "createElement('iframe');a.height=1;a.width=1;a.style.visibility='hidden';"
+    "document.body.appendChild(a);c()}})();</script>"
+)
+
+
+def test_cloudflares_bot_detection_snippet_is_no_wall(
+    prober: Prober, server: FixtureServer
+) -> None:
+    """A removed video's player page and an error page served for a photo, on a site
+    behind Cloudflare, were "an anti-bot page answered" (an error, checked for ever)
+    instead of gone: the snippet on every page names Cloudflare's challenge platform."""
+    server.add_page("/embed/v/9911", PLAYER_GONE.replace("</body>", CLOUDFLARE_JSD + "</body>"))
+    server.add_page(
+        "/uploads/strike.jpg",
+        f"<!doctype html><title>Page not found</title><h1>404</h1>{CLOUDFLARE_JSD}",
+    )
+    player = prober.check(server.url("/embed/v/9911"), kind="player", platform=None)
+    assert (player.status, player.reason) == ("gone", "soft 404: player page holds no media")
+    photo = check_file(prober, server.url("/uploads/strike.jpg"))
+    assert photo.status == "gone" and photo.reason.startswith("soft 404: HTML page")
+    localized = CLOUDFLARE_CHALLENGE.replace("Just a moment...", "Einen Moment bitte…")
+    server.add_page("/embed/v/9912", localized)  # the challenge itself still is a wall
+    wall = prober.check(server.url("/embed/v/9912"), kind="player", platform=None)
+    assert wall.status == "error"
 
 
 def test_player_url_that_is_media_itself_is_live(

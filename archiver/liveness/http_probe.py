@@ -13,6 +13,7 @@ import contextlib
 import re
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 
 import httpx
 
@@ -39,27 +40,42 @@ _HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 _MEDIA_TYPE_PREFIXES = ("video/", "image/", "audio/")
 # Types that do not say what the bytes are: look at the bytes.
 _VAGUE_TYPES = frozenset({"", "application/octet-stream", "binary/octet-stream", "text/plain"})
-_LOGIN_PATH = re.compile(
-    r"log-?in|logon|sign-?in|sign_in|authwall|oauth2?/|/authorize(?:/|$)|/saml2?(?:/|$)"
-    r"|/adfs/|(?:^|/)(?:auth|authenticate|sso|session|sessions)(?:/|$)",
+# Sign-in services' path segments (``/oauth2/v2.0/authorize``, ``/adfs/ls/``, ``/auth/``)
+_LOGIN_SEGMENT = re.compile(
+    r"(?:^|/)(?:authwall|oauth2?|authorize|saml2?|adfs|auth|authenticate|sso|sessions?)(?:/|$)",
     re.IGNORECASE,
 )
+# "login", "log-in", "logon", "sign_in" as a word of its own, never letters of another
+# ("signing", "resigning", "blog-in")
+_LOGIN_WORD = re.compile(r"(?<![a-z0-9])(?:log[-_]?in|log[-_]?on|sign[-_]?in)(?![a-z0-9])", re.I)
+# A name of more words is an article's slug, whatever it tells of ("…-login-outage-live")
+LOGIN_NAME_WORDS = 3  # "wp-login.php", "member-login", "sso-login-page"
 # Hosts that are sign-in services whatever their path (``login.microsoftonline.com``)
 _LOGIN_HOSTS = ("login.", "signin.", "sso.", "auth.", "accounts.", "idp.")
 # Pages put between a reader and what they asked for: anti-bot challenges, captchas,
 # cookie-consent walls. They say nothing about the media behind them.
+# Cloudflare's challenge runs its scripts from ``/cdn-cgi/challenge-platform/…/orchestrate/``;
+# its bot-detection snippet (``…/challenge-platform/scripts/jsd/main.js``) is on every page
+# of the sites it serves, the site's own among them, and is no wall.
 _WALL_MARKERS = re.compile(
-    rb"cf-turnstile|challenge-platform|cf-chl-|<title>\s*just a moment|"
-    rb"attention required! \| cloudflare|captcha-delivery\.com|px-captcha|"
+    rb"cf-turnstile|challenge-platform/(?:h/\w+/)?orchestrate/|_cf_chl_opt|cf-chl-|"
+    rb"<title>\s*just a moment|attention required! \| cloudflare|sorry, you have been blocked|"
+    rb"captcha-delivery\.com|px-captcha|"
     rb"(?:complete|solve|enter|pass)\s+(?:the|this|a)\s+captcha|captcha\s+to\s+continue|"
     rb"are you a robot|verify you are (?:a )?human|unusual traffic from your",
     re.IGNORECASE,
 )
 _CONSENT_HOSTS = ("consent.", "guce.", "privacy-gate.", "cmp.")
 _CONSENT_PATH = re.compile(r"(?:^|/)(?:consent|cookie-?consent|gdpr|privacy-?gate)(?:/|$)", re.I)
-# Where hosts send a lost file: imgur's /removed.png, Flickr's photo_unavailable.
+# Where hosts send a lost file: imgur's /removed.png, Flickr's photo_unavailable_t.gif.
+# The whole name must be one: "statue-removed-from-square.jpg" is a photograph.
 _PLACEHOLDER_NAME = re.compile(
-    r"removed|deleted|unavailable|not[-_]?found|no[-_]?image|placeholder", re.I
+    r"(?:(?:photo|image|img|video|media|file|default)[-_]?)?"
+    r"(?:removed|deleted|unavailable|not[-_]?found|no[-_]?image|placeholder)"
+    r"(?:[-_]?(?:image|img|available))?"
+    r"(?:[-_@](?:\d+x\d*|\d+|[a-z]))?"  # a size: -150x150, @2x, _640, Flickr's _t
+    r"(?:\.\w+)?",
+    re.IGNORECASE,
 )
 _PLAYER_TAGS = re.compile(rb"<(?:video|iframe|object|embed)\b", re.IGNORECASE)
 # Fallbacks for readers without JavaScript: a tag manager's <noscript><iframe> is no player.
@@ -128,7 +144,7 @@ def _ranged_get(client: httpx.Client, url: str, limiter: HostLimiter | None) -> 
             if not response.is_success:
                 if code == 416 and response.headers.get("content-range", "").endswith("/0"):
                     return CheckResult("gone", "empty file (HTTP 416)", code, None, RANGE_PROBE)
-                return status_result(code, response.headers, RANGE_PROBE)
+                return _refused(response, RANGE_PROBE)
             first = _read(response, PROBE_BYTES)
             content_type = _content_type(response.headers)
             redirected, final = bool(response.history), response.url
@@ -172,7 +188,7 @@ def check_page(
             if _challenged(response.headers):
                 return _wall(code, probe)
             if not response.is_success:
-                return status_result(code, response.headers, probe)
+                return _refused(response, probe)
             content_type = _content_type(response.headers)
             body = _read(response, max_bytes if player else PROBE_BYTES)
             redirected, final = bool(response.history), response.url
@@ -216,19 +232,12 @@ def check_post(
                 client.stream("GET", url, follow_redirects=True) as got,
             ):
                 code = got.status_code
+                if _challenged(got.headers):
+                    return _wall(code, probe)
                 if code == 404 and url != reader.addresses[-1]:
                     continue
-                if not got.is_success and reader.refusal is not None:
-                    refused = FetchError(f"HTTP {code}", http_status=code)
-                    refused.body = _read(got, PROBE_BYTES)
-                    closed = reader.refusal(refused)
-                    if closed is not None:  # the platform says why: the post is closed to us
-                        return CheckResult("gone", str(closed)[:300], code, None, probe)
-                    if code == 403:  # no reason given: a block of this address, not the post
-                        reason = f"HTTP {code} with no reason given (a block of this address?)"
-                        return CheckResult("error", reason, code, None, probe)
                 if not got.is_success:
-                    return status_result(code, got.headers, probe)
+                    return _post_refused(got, reader, url)
                 body = _read(got, MAX_PAGE_BYTES)
                 break
     except (BlockedAddressError, httpx.HTTPError) as exc:
@@ -242,6 +251,36 @@ def check_post(
         return CheckResult("gone", post.removed[:300], code, None, probe)
     shows = "photos" if post.photos else "a video" if post.has_video or post.files else "text"
     return CheckResult("live", f"HTTP {code}: the post is there ({shows})", code, None, probe)
+
+
+def _post_refused(got: httpx.Response, reader: PostReader, url: str) -> CheckResult:
+    """A platform's non-2xx answer about a post, asked at ``url``: a wall says nothing
+    of it; the platform's own words may say it is closed to us."""
+    code, probe = got.status_code, reader.probe
+    body = _read(got, WALL_PROBE_BYTES)
+    result = replace(status_result(code, got.headers, probe), asked=url)
+    if result.status != "error" and _is_wall(body, None):
+        return _wall(code, probe)
+    if reader.refusal is not None:
+        refused = FetchError(f"HTTP {code}", http_status=code)
+        refused.body = body[:PROBE_BYTES]
+        closed = reader.refusal(refused)
+        if closed is not None:  # the platform says why: the post is closed to us
+            return CheckResult("gone", str(closed)[:300], code, None, probe)
+        if code == 403:  # no reason given: a block of this address, not the post
+            reason = f"HTTP {code} with no reason given (a block of this address?)"
+            return CheckResult("error", reason, code, None, probe)
+    return result
+
+
+def _refused(response: httpx.Response, probe: str) -> CheckResult:
+    """A non-2xx answer, by its status, unless it is a wall: DataDome's, PerimeterX's
+    and Cloudflare's blocks come as a 403, which says nothing of the media behind them.
+    (A 429 or a 5xx is an error anyway, and keeps its Retry-After.)"""
+    result = status_result(response.status_code, response.headers, probe)
+    if result.status != "error" and _is_wall(_read(response, WALL_PROBE_BYTES), None):
+        return _wall(response.status_code, probe)
+    return result
 
 
 def _player_verdict(body: bytes, url: str, code: int) -> CheckResult:
@@ -293,10 +332,19 @@ def _is_login(url: httpx.URL) -> bool:
     """A sign-in page: by its path, its host, or the SAML request it carries (an
     identity provider's single sign-on, ``/adfs/ls/?SAMLRequest=…``)."""
     return (
-        bool(_LOGIN_PATH.search(url.path))
+        bool(_LOGIN_SEGMENT.search(url.path))
+        or any(_is_login_name(segment) for segment in url.path.split("/"))
         or url.host.startswith(_LOGIN_HOSTS)
         or "SAMLRequest" in url.params
     )
+
+
+def _is_login_name(segment: str) -> bool:
+    """``login``, ``sign-in``, ``wp-login.php``: a path segment of a few words, one a
+    sign-in word. Redirects lead to articles too, and their slugs hold such letters."""
+    stem = segment.rsplit(".", 1)[0]  # login.php, Login.aspx
+    marked = _LOGIN_WORD.sub("~", stem)
+    return marked != stem and len(re.split(r"[-_]+", marked)) <= LOGIN_NAME_WORDS
 
 
 def _challenged(headers: httpx.Headers) -> bool:
@@ -322,7 +370,7 @@ def _wall(code: int, probe: str) -> CheckResult:
 def _is_placeholder(asked: httpx.URL, final: httpx.URL) -> bool:
     """Whether a file's address redirected to a stand-in for lost files."""
     name = final.path.rsplit("/", 1)[-1]
-    return final.path != asked.path and bool(_PLACEHOLDER_NAME.search(name))
+    return final.path != asked.path and bool(_PLACEHOLDER_NAME.fullmatch(name))
 
 
 def _placeholder(final: httpx.URL, code: int, probe: str) -> CheckResult:

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from http import HTTPStatus
 from typing import Any
 
@@ -153,7 +153,9 @@ def _ask(client: httpx.Client, platform: str, endpoint: str, post_url: str) -> V
     except (httpx.HTTPError, BlockedAddressError) as exc:
         result = error_result(exc, probe)
         return Verdict(_prefixed(result, label), conclusive=False)
-    return interpret(platform, status, headers, body)
+    verdict = interpret(platform, status, headers, body)
+    # the endpoint's host answered, not the post's: a Retry-After pauses the endpoint's
+    return replace(verdict, result=replace(verdict.result, asked=endpoint))
 
 
 def interpret(platform: str, status: int, headers: Mapping[str, str], body: bytes) -> Verdict:

@@ -173,6 +173,7 @@ def _combine(verdict: Verdict, second: CheckResult) -> CheckResult:
             first.http_status,
             first.retry_after,
             first.probe,
+            asked=first.asked,
         )
     if second.status == "live" and verdict.if_still_plays is not None:
         return verdict.if_still_plays

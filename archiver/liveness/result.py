@@ -45,6 +45,9 @@ class CheckResult:
     # the host did not answer at all (a time-out, a refused connection): its other
     # checks of the moment would only wait as long again
     unreachable: bool = field(default=False, compare=False)
+    # the address asked, when it is not the embed's own (an oEmbed endpoint, a
+    # platform's API): a Retry-After came from its host, so that host is paused
+    asked: str = field(default="", compare=False)
 
 
 def status_result(

@@ -266,8 +266,8 @@ class LivenessChecker:
                         h: until for h, until in self._silent_hosts.items() if until > now
                     }
                     self._silent_hosts[host] = now + UNREACHABLE_PAUSE
-        if result.retry_after:
-            self.limiter.defer(target.url, min(result.retry_after, MAX_HOST_PAUSE))
+        if result.retry_after:  # the host that said so: an oEmbed endpoint's, an API's
+            self.limiter.defer(result.asked or target.url, min(result.retry_after, MAX_HOST_PAUSE))
         self._results.put((target, result))
         return result
 
