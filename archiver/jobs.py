@@ -144,7 +144,8 @@ def claim_due(
     window = limit if quota is None else limit + HOST_QUOTA_WINDOW
     # the window is read as (id, url) a few rows at a time (a server-side cursor on
     # PostgreSQL, which locks a row as it is read): the rows passed over for a full
-    # host cost the claim little, and rows never read are not locked
+    # host are not loaded as objects, and rows past the last one needed not read
+    # (nor locked; those read are, until the commit)
     query = select(CaptureJob.id, CaptureJob.url).where(due)
     query = query.order_by(CaptureJob.next_attempt_at).limit(window)
     if session.get_bind().dialect.name == "postgresql":
