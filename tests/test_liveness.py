@@ -129,8 +129,10 @@ def test_dead_embeds_are_classified_and_the_archive_named(
     assert erred["clip_a.mp4"]["dead"] is False  # it was live, then erred
     with Archive.open(load_config(config)) as archive, AppClient(create_app(archive)) as client:
         editors = client.get("/editors").text  # counted and flagged as dead still
+        photo = erred["photo_a.jpg"]["archived_sha256"][0]
+        item = client.get(f"/item/{photo}").text  # its page said "error HTTP 503" alone
     assert "2 of 2 shown embeds are dead on the page" in editors
-    assert "dead since" in editors
+    assert "dead since" in editors and "dead since" in item
     said = run_cli(config, "report", shared).stdout  # as the editors' page says it
     assert f"error since {dead_since}:" in said and "archived copy, use instead" in said
     assert embeds_with(config, "gone", "restricted") == {"1", "photo_a.jpg"}  # still dead
@@ -189,11 +191,16 @@ def test_the_report_says_why_an_embed_has_no_archived_copy(
         editors = client.get("/editors", params={"status": "all"}).text
     assert "capture gone: HTTP 404" in editors and "capture failed: HTTP 503" in editors
 
-    # dead already when it was captured: "since" the first check read as the day it died
+    # dead already when its capture was tried: "since" the first check read as the day
+    # it died; one that answered 503 first and 404 at the next attempt was said to be
+    # gone "already when first captured", beside "capture gone after 2 attempts"
+    server.add_status("/media/busy.mp4", 404)
+    assert run_cli(config, "capture", server.url("/blog")).returncode == 1
     check(config)
     with Archive.open(load_config(config)) as archive, AppClient(create_app(archive)) as client:
         editors = client.get("/editors").text
-    assert "already when first captured; checked dead since" in editors
+    assert editors.count("already when its capture was tried; checked dead since") == 2
+    assert "first captured" not in editors
 
 
 def test_a_dead_embed_the_page_no_longer_carries_is_not_left_to_replace(

@@ -430,6 +430,10 @@ def test_the_page_a_file_was_found_on_is_shown_as_archived(
         ).first()
     assert stored is not None and stored.url == room.live_url
     assert f'href="/media/pages/{version}"' in client.get(f"/item/{room.sha['clip_a']}").text
+    # a digest as some tools print it, in upper case: "no such file" was not true
+    upper = room.sha["clip_a"].upper()
+    for path in (f"/item/{upper}", f"/api/media/{upper}", f"/media/{upper}"):
+        assert client.get(path).status_code == 200, path
     page = client.get(f"/media/pages/{version}")
     raw = room.archive.layout.absolute(stored.path).read_bytes()
     assert page.status_code == 200 and page.text == raw.decode()

@@ -277,6 +277,10 @@ def test_other_sites_may_only_link_to_a_loopback_archive(archive_for: Any) -> No
                 refused = local.get(path, headers=headers)
                 assert refused.status_code == 403 and "cross-site" in refused.text, path
         assert local.get("/", headers=link).status_code == 200
+        # a window opened on a download stays the opener's: a stored file is not opened
+        # for another site either (a 404 page took the window away: held or not, told)
+        opened = local.get(f"/media/{SHA}?download=1", headers=link)
+        assert opened.status_code == 403 and "cross-site" in opened.text
         assert local.get(f"/media/{SHA}", headers=own).status_code == 404  # reached the app
         page = local.get("/")
         assert page.headers["cross-origin-resource-policy"] == "same-origin"

@@ -82,7 +82,7 @@ def api_search(
 def api_media(sha256: str, archive: ArchiveDep) -> JSONResponse:
     """One stored file: its search record, fingerprint summary, near-duplicate group
     and the liveness history of the embeds it was found through."""
-    valid_sha256(sha256)
+    sha256 = valid_sha256(sha256)
     with archive.read_session() as session:
         detail = media_detail(session, archive.layout, sha256)
     if detail is None:

@@ -74,10 +74,12 @@ class StoredOriginal:
 
 
 def valid_sha256(value: str) -> str:
-    """The digest, or a 404: anything but 64 lowercase hex names nothing in the archive."""
-    if not SHA256.fullmatch(value):
+    """The digest in lower case (``Get-FileHash`` prints upper case), or a 404: anything
+    but 64 hex digits names nothing in the archive."""
+    digest = value.lower()
+    if not SHA256.fullmatch(digest):
         raise HTTPException(404, "no such file in the archive")
-    return value
+    return digest
 
 
 def find_original(archive: Archive, sha256: str) -> StoredOriginal:
@@ -88,7 +90,7 @@ def find_original(archive: Archive, sha256: str) -> StoredOriginal:
 
 def _indexed(archive: Archive, sha256: str) -> StoredOriginal:
     """The index's row for the digest (its file may be missing), or a 404."""
-    valid_sha256(sha256)
+    sha256 = valid_sha256(sha256)
     with archive.read_session() as session:
         row = session.execute(
             select(Media.mime_type, Media.path).where(Media.sha256 == sha256)
@@ -120,7 +122,7 @@ def _inside_media(
 def _page_version(archive: Archive, sha256: str) -> tuple[Path, dict[str, str]]:
     """The stored bytes of a page version the index knows, under ``pages/``, and the
     headers it was served with; else a 404."""
-    valid_sha256(sha256)
+    sha256 = valid_sha256(sha256)
     with archive.read_session() as session:
         stored = session.execute(
             select(PageSnapshot.path, PageSnapshot.headers)

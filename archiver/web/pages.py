@@ -177,7 +177,7 @@ async def similar_page(request: Request, archive: ArchiveDep) -> HTMLResponse:
 @pages.get("/item/{sha256}", response_class=HTMLResponse)
 def item_page(sha256: str, request: Request, archive: ArchiveDep) -> HTMLResponse:
     """Viewer, hashes, sightings, platform data, near-duplicates, liveness history."""
-    valid_sha256(sha256)
+    sha256 = valid_sha256(sha256)
     with archive.read_session() as session:
         detail = media_detail(session, archive.layout, sha256)
     if detail is None:

@@ -216,15 +216,19 @@ def _origin(url: str) -> str | None:
     return f"{parts.scheme}://{parts.netloc}".lower()
 
 
-def embedded_elsewhere(headers: Headers) -> bool:
+def embedded_elsewhere(headers: Headers, path: str = "") -> bool:
     """A request a page of another site makes for anything but a page to show: an image,
     video, object, frame, script or fetch() in it (by Fetch Metadata). That page cannot
     read the answer but sees whether it loaded (``<img>`` and ``<object>`` fire "error"
-    on a 404): whether the archive holds a given file."""
-    return (
-        headers.get("sec-fetch-site") == "cross-site"
-        and headers.get("sec-fetch-dest") != "document"
-    )
+    on a 404): whether the archive holds a given file.
+
+    A stored file (``/media/…``) is not even opened as a page for it: a window it opens
+    on a download (``?download=1``, a type served as an attachment) stays its own
+    ``about:blank``, which it can read, while a 404 page takes the window away from it,
+    which told it apart."""
+    if headers.get("sec-fetch-site") != "cross-site":
+        return False
+    return headers.get("sec-fetch-dest") != "document" or path.startswith("/media/")
 
 
 #: Headers a reverse proxy adds for the client it forwards.
@@ -272,7 +276,7 @@ class SecurityHeaders:
         ):
             await _refuse(scope, send, 403, "cross-site request refused")
             return
-        if self.rules.local_only and embedded_elsewhere(headers):
+        if self.rules.local_only and embedded_elsewhere(headers, scope["path"]):
             await _refuse(scope, send, 403, "cross-site request refused")
             return
         if self.rules.local_only and forwarded(headers):

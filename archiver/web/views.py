@@ -22,7 +22,7 @@ from archiver.duplicates import group_of, list_groups, sidecar_section
 from archiver.extract.urls import url_spellings
 from archiver.index.models import Embed, LinkCheck, Media, Page, PageSnapshot, Sighting, iso
 from archiver.index.textindex import fold_text
-from archiver.liveness.report import capture_note, embed_statuses, page_statuses
+from archiver.liveness.report import DEAD, capture_note, embed_statuses, page_statuses
 from archiver.search import QueryError, SearchQuery, records, search
 from archiver.store.layout import Layout
 
@@ -85,10 +85,18 @@ def matching_sighting(result: dict[str, Any], query: SearchQuery) -> int:
 # ---- one stored file -------------------------------------------------------------------
 
 
+def _settled_dead(check: LinkCheck) -> bool:
+    """Gone or restricted by its last check that was not an error: a later error (a
+    503) does not bring a dead embed back, as the editors' view has it."""
+    known = [event for event in check.events if event.status != "error"]
+    return bool(known) and max(known, key=lambda event: (event.at, event.id)).status in DEAD
+
+
 def _history(check: LinkCheck) -> dict[str, Any]:
     return {
         "embed_url": check.url,
         "status": check.status or "unchecked",
+        "dead": _settled_dead(check),
         "reason": check.reason,
         "http_status": check.http_status,
         "checked_at": iso(check.checked_at),
