@@ -522,7 +522,6 @@ def test_no_path_reaches_outside_the_archive(room: Newsroom) -> None:
         b"/media/" + sha.encode() + b"%00.mp4",
         b"/media/" + sha.encode() + b"0",
         b"/media/" + sha.encode() * 2,
-        b"/media/" + sha.upper().encode(),
         b"/media/" + sha.encode() + b"/../../secret.txt",
         b"/media/" + sha.encode() + b"/%2e%2e%2f%2e%2e%2fsecret.txt",
         b"/media/" + sha.encode() + b"/provenance.json/../../../secret.txt",
