@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from sqlalchemy import Engine, make_url, select
 from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError
@@ -94,6 +96,22 @@ class Archive:
         if engine.dialect.name == "sqlite":
             archive.writer = threading.RLock()
         return archive
+
+    def serves(self, url: str) -> bool:
+        """Whether ``url`` is a stored file served by this archive's own web app: the
+        replacement an editor pasted into a page for a dead embed is its copy, not new
+        evidence, nor an embed to check."""
+        parts = urlsplit(url)
+        if not parts.path.startswith(_SERVED_PATHS):
+            return False
+        web = self.config.web
+        hosts = {web.host.strip("[]").lower()}
+        if hosts & _EVERY_ADDRESS or _is_loopback(web.host):
+            hosts |= _LOOPBACK_NAMES  # how a person at the machine reaches it
+        ours = {_origin(f"http://{_netloc(host)}:{web.port}") for host in hosts}
+        if web.base_url:
+            ours.add(_origin(web.base_url))
+        return _origin(url) in ours
 
     @cached_property
     def http(self) -> HttpFetcher:
@@ -191,3 +209,31 @@ def _sqlite_file(database_url: str) -> Path | None:
     if url.get_backend_name() != "sqlite" or not url.database:
         return None
     return Path(url.database)
+
+
+#: Where the web app serves stored files, in the snippets its editors' view hands out.
+_SERVED_PATHS = ("/media/", "/embed/")
+_EVERY_ADDRESS = {"0.0.0.0", "::"}
+_LOOPBACK_NAMES = {"127.0.0.1", "localhost", "::1"}
+
+
+def _is_loopback(host: str) -> bool:
+    name = host.strip("[]").lower()
+    try:
+        return name == "localhost" or ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def _netloc(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def _origin(url: str) -> str:
+    """``scheme://host:port``, the port spelled out, in lower case."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower(), 0)
+    except ValueError:
+        return ""
+    return f"{parts.scheme}://{_netloc(parts.hostname or '')}:{port}".lower()

@@ -455,9 +455,8 @@ class Capturer:
                 page.first_page_url = first_page
             retitled = retitle_page(session, page, extraction.title)
             recorded = RecordedPage(page.id, sha256, changed, extraction.title)
-            record_embeds(
-                session, page, extraction.embeds, now, recorded, mark_removed, older, body
-            )
+            found = [e for e in extraction.embeds if not self.archive.serves(e.url)]
+            record_embeds(session, page, found, now, recorded, mark_removed, older, body)
             if run_here:
                 held = [job_id for job_id, _ in recorded.jobs]
                 jobs.hold_back(held, session, self.owner, now, self.lease)
@@ -1142,7 +1141,7 @@ class Capturer:
                         session, PlacedVersion(intent, path, placement_id)
                     )
                     if intent.holds_embeds:
-                        _record_version_embeds(session, page, intent, path)
+                        _record_version_embeds(session, page, intent, path, self.archive)
                 self.rewrite_page_sidecar(intent.sha256)
             elif embed_id is not None:  # always: a file's intent names its embed
                 self._index_placed(path, intent, embed_id)
@@ -1309,7 +1308,9 @@ def _log_item(item: ItemResult) -> None:
         )
 
 
-def _record_version_embeds(session: Session, page: Page, intent: PageIntent, path: Path) -> None:
+def _record_version_embeds(
+    session: Session, page: Page, intent: PageIntent, path: Path, archive: Archive
+) -> None:
     """The embeds of a page version a crash left unindexed, as jobs: the version may
     hold updates the page has dropped since (their removal is judged by the next poll,
     and one a later version already judged stands)."""
@@ -1320,7 +1321,8 @@ def _record_version_embeds(session: Session, page: Page, intent: PageIntent, pat
         log_event("page.unread", logging.WARNING, url=intent.url, reason=str(exc))
         return
     recorded = RecordedPage(page.id, intent.sha256, True, intent.title)
-    record_embeds(session, page, extraction.embeds, intent.fetched_at, recorded)
+    found = [e for e in extraction.embeds if not archive.serves(e.url)]
+    record_embeds(session, page, found, intent.fetched_at, recorded)
 
 
 def _as_placed(intent: PlacementIntent, path: Path) -> PlacementIntent:

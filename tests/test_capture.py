@@ -22,7 +22,7 @@ from urllib.parse import quote
 import pytest
 from sqlalchemy import select
 from support import FixtureServer, MediaSet, RequestHandler, closed_port
-from support.archiving import make_config
+from support.archiving import make_config, settings
 from support.browser import AppClient
 from support.media import make_hls
 
@@ -31,7 +31,7 @@ import archiver.store.objects as objects
 from archiver import jobs
 from archiver.archive import Archive
 from archiver.capture import Capturer
-from archiver.config import YtdlpConfig
+from archiver.config import YtdlpConfig, config_from_dict
 from archiver.fetch.http import Response
 from archiver.index.models import CaptureJob, Embed, Event, Media, Page, Placement, utcnow
 from archiver.index.records import search_document
@@ -1062,6 +1062,29 @@ def test_a_file_embedded_twice_on_a_page_keeps_both_placements(
     sidecar["sightings"][0]["other_placements"] = []  # what an edit would hide
     (archive.layout.media_dir(digest) / "provenance.json").write_text(json.dumps(sidecar))
     assert not verify_archive(archive, record_event=False).ok
+
+
+def test_the_archives_own_copy_pasted_into_a_page_is_no_new_embed(
+    tmp_path: Path, server: FixtureServer, media: MediaSet
+) -> None:
+    """An editor pasted the editors' view's snippet for a dead embed: the archive
+    captured its own ``/media/`` URL as new evidence, listed it as a live embed and
+    checked it."""
+    data = settings(tmp_path / "storage", web={"base_url": "https://archive.example.org"})
+    digest = "ab" * 32
+    server.add_file("/photo.jpg", media.photo_a)
+    server.add_page(
+        "/live",
+        "<article><p>The footage, from our archive:</p>"
+        f"<video src='https://archive.example.org/media/{digest}'></video>"
+        f"<iframe src='http://localhost:8787/embed/{digest}'></iframe>"
+        f"<img src='http://127.0.0.1:8787/media/{digest}'><p>New:</p><img src='/photo.jpg'>",
+    )
+    with Archive.open(config_from_dict(data)) as archive:
+        report = Capturer(archive).capture_url(server.url("/live"))
+        assert [item.url for item in report.items] == [server.url("/photo.jpg")]
+        with archive.read_session() as session:
+            assert session.scalars(select(Embed.url)).all() == [server.url("/photo.jpg")]
 
 
 def test_a_sidecar_writer_waits_for_another_process_and_writes_the_latest_state(

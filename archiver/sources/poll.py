@@ -257,7 +257,8 @@ class Poller:
         attaches, one per URL."""
         found = EmbedList()
         for embed in [*self._content_embeds(entry), *media_embeds(entry)]:
-            found.add(replace(embed, posted_at=entry.published))
+            if not self.archive.serves(embed.url):  # a copy of ours in its place
+                found.add(replace(embed, posted_at=entry.published))
         return found.items()
 
     def _content_embeds(self, entry: FeedEntry) -> list[FoundEmbed]:
