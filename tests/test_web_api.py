@@ -577,6 +577,11 @@ def test_pages_render_the_archive(room: Newsroom, client: AppClient) -> None:
 
     dupes = client.get("/dupes").text
     assert dupes.count('class="group"') == 2 and sha["clip_copy"] in dupes
+    # a result's group tag leads to the group past /dupes' first page too (it named an
+    # anchor only the first page could hold)
+    found = client.get("/", params={"sha256": sha["clip_copy"]}).text
+    assert f'href="/item/{sha["clip_copy"]}#group"' in found
+    assert 'id="group"' in client.get(f"/item/{sha['clip_copy']}").text
 
     editors = client.get("/editors").text
     snippet = f"&lt;img src=&#34;http://127.0.0.1:8787/media/{sha['photo_a']}&#34;"
