@@ -8,7 +8,7 @@ a word, for as long as the clock had been ahead. Both are caught here: a step ba
 seen while running (the wall clock moves against the monotonic one), and at start
 times recorded in the future. What was scheduled is then made due at once; it
 schedules itself again by the corrected clock. (A step forward needs nothing: what
-is overdue runs at once.)
+is overdue runs at once, and a daemon never takes back a job it holds, `claim_due`.)
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from archiver.index.models import CaptureJob, Event, LinkCheck, Source
-from archiver.jobs import CLAIMABLE
+from archiver.jobs import CLAIMABLE, MAX_DELAY
 
 #: Smaller steps are left alone (NTP slews small errors anyway).
 SET_BACK = timedelta(minutes=1)
@@ -56,21 +56,28 @@ def recorded_ahead(session: Session, now: datetime) -> timedelta | None:
 
 
 def due_now(session: Session, now: datetime) -> int:
-    """Make every poll, check and retry scheduled after ``now`` due at ``now``; a job
-    held by a running process (its lease) is left to it. How many were moved."""
+    """Make every poll and check scheduled after ``now`` due at ``now``, and every retry
+    scheduled later than any backoff reaches (`MAX_DELAY`); a job held by a running
+    process (its lease) is left to it. How many were moved.
+
+    A retry due within the backoff may be one scheduled by the corrected clock: the
+    log's times stay ahead until the clock catches up, so each start until then sees
+    the set-back again, and a daemon restarted in a loop ran every such retry at each
+    start, its attempts spent in minutes instead of days."""
     moved = 0
-    for table, column, *only in (
-        (Source, Source.next_poll_at),
-        (LinkCheck, LinkCheck.next_check_at),
+    for table, column, after, *only in (
+        (Source, Source.next_poll_at, now),
+        (LinkCheck, LinkCheck.next_check_at, now),
         (
             CaptureJob,
             CaptureJob.next_attempt_at,
+            now + MAX_DELAY,
             CaptureJob.state.in_(CLAIMABLE),
             CaptureJob.lease_owner.is_(None),
         ),
     ):
         result = session.execute(
-            update(table).where(column > now, *only).values({column: now}),
+            update(table).where(column > after, *only).values({column: now}),
             execution_options={"synchronize_session": False},
         )
         moved += result.rowcount  # type: ignore[attr-defined]

@@ -135,6 +135,10 @@ def claim_due(
     claim, a busy one takes nothing more until it has emptied. Its runner must take no
     other job while it runs.
 
+    A job ``owner`` holds itself is never taken again, however its lease looks: a clock
+    stepped forward past the lease (a suspended machine resumed) made the daemon give
+    up its own downloads in flight, and download them again.
+
     With a ``quota``, a job whose host already has its share in flight is left due,
     and a later one of another host is taken instead (up to `HOST_QUOTA_WINDOW` jobs
     further down the queue).
@@ -146,15 +150,17 @@ def claim_due(
     # PostgreSQL, which locks a row as it is read): the rows passed over for a full
     # host are not loaded as objects, and rows past the last one needed not read
     # (nor locked; those read are, until the commit)
-    query = select(CaptureJob.id, CaptureJob.url).where(due)
+    query = select(CaptureJob.id, CaptureJob.url, CaptureJob.lease_owner).where(due)
     query = query.order_by(CaptureJob.next_attempt_at).limit(window)
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     wanted: list[int] = []
     with session.execute(query.execution_options(yield_per=WINDOW_BATCH)) as rows:
-        for job_id, url in rows:
+        for job_id, url, holder in rows:
             if len(wanted) == limit:
                 break
+            if holder == owner:  # ours, its lease run out under a clock stepped forward
+                continue
             if quota is None or quota.take(url):
                 wanted.append(job_id)
     loaded = select(CaptureJob).where(CaptureJob.id.in_(wanted))

@@ -162,6 +162,23 @@ def test_what_a_clock_running_ahead_scheduled_is_due_once_it_is_set_back(
     assert source.next_poll_at < ahead  # type: ignore[attr-defined]
     assert all(job.state == "done" for job in archive.query(select(CaptureJob)))  # type: ignore[attr-defined]
 
+    # the log's times stay ahead, so the next start sees the set-back again: a retry the
+    # corrected clock scheduled within its backoff is not run early (a daemon restarted
+    # in a loop spent a job's attempts in minutes)
+    engine = create_engine(archive.db_url)
+    with Session(engine) as session, session.begin():
+        later = utcnow() + timedelta(minutes=16)
+        session.execute(
+            update(CaptureJob).values(state="failed", attempts=5, next_attempt_at=later)
+        )
+        session.execute(update(Source).values(last_polled_at=ahead))  # as the log's are
+    engine.dispose()
+    again = archive.cli("--log-level", "info", "run", "--once")
+    assert "event=daemon.clock_set_back" in again.stderr
+    assert {(job.state, job.attempts) for job in archive.query(select(CaptureJob))} == {  # type: ignore[attr-defined]
+        ("failed", 5)
+    }
+
 
 def _faketime() -> str:
     """Debian's libfaketime (dev.py installs it): a process's wall clock, set at will."""

@@ -300,6 +300,22 @@ def test_the_daemon_runs_another_hosts_job_beside_a_slow_hosts_download(
             assert spans[ids[2]][1] < spans[ids[0]][1]  # done during the first slow download
 
 
+def test_a_daemon_never_takes_back_a_job_it_holds_whatever_its_clock_says(
+    tmp_path: Path, db_url: str
+) -> None:
+    """Its clock stepped forward past the lease (a suspended machine resumed): the
+    daemon took its own download in flight for a dead worker's, gave it up, and
+    downloaded the file again."""
+    with _archive(tmp_path / "storage", db_url) as archive, archive.session() as session:
+        job = url_job(session, "https://example.org/long.mp4")
+        start(job, "daemon:1", utcnow(), timedelta(seconds=LEASE))
+        session.flush()
+        stepped = utcnow() + timedelta(days=1)
+        assert claim_due(session, "daemon:1", 10, stepped) == []
+        assert job.state == JobState.RUNNING and job.attempts == 1
+        assert claim_due(session, "daemon-elsewhere:2", 10, stepped) == [job]  # it died
+
+
 def test_an_expired_lease_on_the_last_attempt_is_given_up_not_claimed(tmp_path: Path) -> None:
     """A worker on another host that died during the job's last attempt: its expired
     lease is not claimed an extra time."""
