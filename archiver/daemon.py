@@ -469,6 +469,18 @@ class Daemon:
             log_event("web.failed", logging.ERROR, reason=str(exc))
             return None
 
+    def hang_up(self, signum: int, _frame: FrameType | None = None) -> None:
+        """SIGHUP, which asks a daemon to reload, is answered with a warning: it has
+        nothing to reload (sources are synced at start). Left to its default it ended
+        the process as a crash does, and systemd, counting SIGHUP a clean exit, left
+        the service down."""
+        log_event(
+            "daemon.signal",
+            logging.WARNING,
+            signal=signal.Signals(signum).name,
+            reason="ignored: nothing is reloaded; restart the service to apply a changed config",
+        )
+
     def request_stop(self, signum: int | None = None, _frame: FrameType | None = None) -> None:
         if signum is not None:
             log_event("daemon.signal", signal=signal.Signals(signum).name)
@@ -544,6 +556,7 @@ def run_daemon(archive: Archive, *, once: bool) -> None:
         daemon = Daemon(archive)
         signal.signal(signal.SIGTERM, daemon.request_stop)
         signal.signal(signal.SIGINT, daemon.request_stop)
+        signal.signal(signal.SIGHUP, daemon.hang_up)
         started = time.monotonic()
         if once:
             daemon.run_once()

@@ -248,6 +248,12 @@ def test_live_page_update_is_archived_and_a_removed_embed_is_recorded(
     )
     assert [e.url for e in removed] == [server.url("/media/photo_a.jpg")]  # type: ignore[attr-defined]
 
+    # SIGHUP asks for a reload there is none of: the daemon goes on (it died at once,
+    # and systemd, counting that a clean exit, left the service down)
+    daemons[0].send_signal(signal.SIGHUP)
+    wait_for(lambda: "signal=SIGHUP" in archive.log.read_text(), what="the SIGHUP answered")
+    time.sleep(0.5)
+    assert daemons[0].poll() is None
     daemons[0].send_signal(signal.SIGTERM)
     assert daemons[0].wait(timeout=20) == 0
 
