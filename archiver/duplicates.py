@@ -25,7 +25,7 @@ from sqlalchemy import case, delete, func, null, or_, select, text
 from sqlalchemy.orm import Session, selectinload, undefer
 
 from archiver.archive import Archive
-from archiver.errors import AudioOnlyError
+from archiver.errors import AudioOnlyError, Interrupted
 from archiver.hashing import (
     ALGORITHM,
     FrameHash,
@@ -437,7 +437,9 @@ class DuplicateFinder:
         fp: AnyFingerprint | None = None
         error: str | None = None
         try:
-            fp = fingerprint(Path(path), media_type)  # type: ignore[arg-type]
+            fp = fingerprint(Path(path), media_type, stop=self.archive.stop.check)  # type: ignore[arg-type]
+        except Interrupted:
+            raise  # a shutdown: fingerprinted when its job runs again
         except AudioOnlyError as exc:
             error = str(exc)
             self._index_as_audio(media_id)

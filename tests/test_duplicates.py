@@ -398,8 +398,8 @@ def hashed_as(monkeypatch: pytest.MonkeyPatch, wrong: dict[str, Path]) -> None:
     """A hashing bug: the files with these sha256s are fingerprinted as other files."""
     real = duplicates.fingerprint
 
-    def buggy(path: Path, media_type: Any) -> Any:
-        return real(wrong.get(sha(Path(path)), Path(path)), media_type)
+    def buggy(path: Path, media_type: Any, **options: Any) -> Any:
+        return real(wrong.get(sha(Path(path)), Path(path)), media_type, **options)
 
     monkeypatch.setattr(duplicates, "fingerprint", buggy)
 

@@ -14,7 +14,7 @@ import skimage.data
 from PIL import Image
 from support import ffmpeg_exe, make_audio, make_clip, make_photo
 
-from archiver.errors import ArchiverError
+from archiver.errors import ArchiverError, Interrupted
 from archiver.hashing import (
     ALGORITHM,
     HashingError,
@@ -335,6 +335,21 @@ def test_video_fingerprint(media_dir: Path) -> None:
     assert [f.t for f in fp.frames] == pytest.approx([0.0, 0.5, 1.0, 1.5], abs=0.05)
     names = {"phash", "phash_mirror", "phash_c90", "phash_c90_mirror"}
     assert all(set(f.hashes) == names for f in fp.frames)
+
+
+def test_a_shutdown_cuts_a_video_fingerprint_short(media_dir: Path) -> None:
+    """An hour of 1080p was fingerprinted to the end after SIGTERM: the daemon's
+    shutdown ran past systemd's time-out, and its SIGKILL."""
+    looked: list[int] = []
+
+    def stop() -> None:
+        looked.append(1)
+        if len(looked) == 2:
+            raise Interrupted("interrupted by shutdown")
+
+    with pytest.raises(Interrupted):
+        fingerprint(media_dir / "clip_a.mp4", "video", stop=stop)
+    assert len(looked) == 2  # asked between frames, and no further
 
 
 def test_display_rotation_is_applied(tmp_path: Path) -> None:

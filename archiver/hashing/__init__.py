@@ -8,6 +8,7 @@ each fingerprint and bumped whenever the output for the same file changes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
@@ -30,11 +31,16 @@ __all__ = [
 
 
 def fingerprint(
-    path: Path, media_type: Literal["image", "video", "audio"], *, threads: int = 1
+    path: Path,
+    media_type: Literal["image", "video", "audio"],
+    *,
+    threads: int = 1,
+    stop: Callable[[], None] | None = None,
 ) -> ImageFingerprint | VideoFingerprint:
     """Fingerprint a stored file; raises `HashingError` with a one-line reason.
 
-    `threads`: decoder threads for video (1 keeps hashing to one core).
+    `threads`: decoder threads for video (1 keeps hashing to one core). `stop` is
+    called between a video's frames and raises to cut it short (a shutdown).
     """
     path = Path(path)
     if media_type == "audio":
@@ -48,7 +54,7 @@ def fingerprint(
         if media_type == "image":
             return fingerprint_image(path)
         if media_type == "video":
-            return fingerprint_video(path, threads=threads)
+            return fingerprint_video(path, threads=threads, stop=stop)
     except HashingError as exc:  # the reason is kept and shown: no host path in it
         if str(path) not in str(exc):
             raise

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from fractions import Fraction
 from pathlib import Path
@@ -98,10 +98,14 @@ def sampling_interval(duration: float | None) -> float:
     return max(base, duration / MAX_FRAMES)
 
 
-def fingerprint_video(path: Path, *, threads: int = 1) -> VideoFingerprint:
+def fingerprint_video(
+    path: Path, *, threads: int = 1, stop: Callable[[], None] | None = None
+) -> VideoFingerprint:
     """Fingerprint a video file; raises `HashingError` with a one-line reason.
 
     `threads` is the decoder's thread count (1: one core, predictable; 0: automatic).
+    `stop` is called between frames and raises to cut the work short: an hour of 1080p
+    took the daemon's shutdown past systemd's time-out, and its SIGKILL.
     """
     try:
         container = av.open(
@@ -134,6 +138,8 @@ def fingerprint_video(path: Path, *, threads: int = 1) -> VideoFingerprint:
         try:
             with LARGE_DECODE if need > LARGE_DECODER_BYTES else nullcontext():
                 for time, frame in _decode(container, stream, sampler, threads, keyframes_only):
+                    if stop is not None:
+                        stop()
                     sampler.take(time, frame)
         except MemoryError:
             raise HashingError("video too large to decode (out of memory)") from None
