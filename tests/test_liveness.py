@@ -692,6 +692,32 @@ def test_a_host_that_does_not_answer_holds_up_no_other_host(
     assert not any("not asked" in (reason or "") for reason in history)
 
 
+def test_checks_not_begun_at_a_shutdown_are_not_begun(
+    tmp_path: Path, server: FixtureServer, media: MediaSet
+) -> None:
+    """The prober did not look at the stop flag: checks queued at a shutdown ran on at
+    a request a second per host, and held the daemon's stop for half a minute."""
+    server.add_file("/ok.jpg", media.photo_a)
+    with Archive.open(config_from_dict(settings(tmp_path / "storage"))) as archive:
+        with archive.session() as session:
+            page = upsert_page(session, "https://news.example/live", None, utcnow())
+            (found,) = extract_embeds(
+                f"<article><p>Photo:</p><img src='{server.url('/ok.jpg')}'></article>", page.url
+            ).embeds
+            upsert_embed(session, page, found, utcnow())
+        checker, due = _checker_and_due(archive)
+        archive.stop.set()
+        results = checker.run(due)
+        checker.close()
+        with archive.read_session() as session:
+            checks = session.scalars(select(LinkCheck)).all()
+    assert due and {(r.probe, r.reason) for r in results} == {
+        ("skipped", "not asked: shutting down")
+    }
+    assert server.hits("/ok.jpg") == 0  # nothing asked
+    assert all(check.status is None for check in checks)  # due again, untouched
+
+
 def _checker_and_due(archive: Archive) -> tuple[LivenessChecker, list[Target]]:
     """A checker, and the checks now due (each embed given its check row first)."""
     checker = LivenessChecker.open(archive)

@@ -250,11 +250,15 @@ class LivenessChecker:
         recorded as due again after the pause, their status untouched), instead of each
         holding a worker for as long (the host's checks go one at a time, and a
         thousand of them behind a hanging CDN kept every other host waiting for hours).
+        Nor are the checks still queued at a shutdown (at one request a second per host,
+        they held the daemon's stop for half a minute).
         """
         host = host_of(target.url)
         with self._hosts_lock:
             silent_until = self._silent_hosts.get(host, 0.0)
-        if time.monotonic() < silent_until:
+        if self.archive.stop.is_set():  # a shutdown: checks not begun are not begun
+            result = CheckResult("error", "not asked: shutting down", None, None, SKIPPED)
+        elif time.monotonic() < silent_until:
             reason = f"not asked: {host} did not answer a check moments ago"
             result = CheckResult("error", reason, None, None, SKIPPED)
         else:
