@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import logging
-import math
 import os
 import signal
 import socket
@@ -37,12 +36,12 @@ from archiver.errors import ArchiverError, ArchiveUnavailable, ConfigError, Inte
 from archiver.fetch.http import HttpFetcher
 from archiver.fetch.limits import host_of
 from archiver.index.models import utcnow
-from archiver.integrity.eventlog import flush_log
+from archiver.integrity.eventlog import FLUSH_FAILED, flush_log
 from archiver.integrity.fixity import run_due_slice
 from archiver.jobs import retry_for_new_ytdlp
 from archiver.liveness.service import LivenessChecker, TargetSync
 from archiver.liveness.service import claim_due as claim_due_checks
-from archiver.logs import log_event
+from archiver.logs import ThrottledEvent, log_event
 from archiver.notify import Notifier
 from archiver.sources.poll import Poller, claim_due_sources
 from archiver.sources.registry import sync_config_sources
@@ -126,7 +125,7 @@ class Daemon:
         try:
             flush_log(self.archive)  # entries committed just before a crash reach the file
         except (OSError, ArchiverError) as exc:  # the next entry's flush tries again
-            log_event("eventlog.flush_failed", logging.WARNING, reason=str(exc))
+            FLUSH_FAILED(reason=str(exc))
         with self.archive.session() as session:
             sync_config_sources(session, self.config.sources, self.config.polling.default_every)
         retried = self._retry_for_new_ytdlp()
@@ -513,23 +512,14 @@ class Daemon:
 
 
 class UnavailableLog:
-    """Logs that the archive cannot take work, at most once per `every` seconds: a
-    full disk would otherwise fill the journal with the same line from every worker."""
+    """Logs that the archive cannot take work, at most once a minute
+    (`ThrottledEvent`): every worker meets the same full disk."""
 
     def __init__(self, every: float = 60.0) -> None:
-        self.every = every
-        self._lock = threading.Lock()
-        self._last = -math.inf
-        self._quiet = 0
+        self._event = ThrottledEvent("archive.unavailable", logging.ERROR, every)
 
     def report(self, exc: ArchiveUnavailable) -> None:
-        now = time.monotonic()
-        with self._lock:
-            if now - self._last < self.every:
-                self._quiet += 1
-                return
-            self._last, repeated, self._quiet = now, self._quiet, 0
-        log_event("archive.unavailable", logging.ERROR, reason=str(exc), repeated=repeated or None)
+        self._event(reason=str(exc))
 
 
 def _refill(

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -73,6 +75,27 @@ class KeyValueFormatter(logging.Formatter):
 def log_event(name: str, level: int = logging.INFO, **fields: Any) -> None:
     """Log one event as a structured line (``fields`` become key=value pairs)."""
     LOGGER.log(level, name, extra={"fields": fields})
+
+
+class ThrottledEvent:
+    """An event logged at most once per ``every`` seconds, each line counting the
+    repeats left out before it (``repeated=N``): on a full disk the same warning came
+    from every worker, or every second, and filled the journal."""
+
+    def __init__(self, name: str, level: int = logging.WARNING, every: float = 60.0) -> None:
+        self.name, self.level, self.every = name, level, every
+        self._lock = threading.Lock()
+        self._last = -math.inf
+        self._quiet = 0
+
+    def __call__(self, **fields: Any) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if now - self._last < self.every:
+                self._quiet += 1
+                return
+            self._last, repeated, self._quiet = now, self._quiet, 0
+        log_event(self.name, self.level, **fields, repeated=repeated or None)
 
 
 @contextmanager

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import warnings
 from collections.abc import Iterator
 
 import pytest
 
-from archiver.logs import log_event, setup_logging
+from archiver.logs import ThrottledEvent, log_event, setup_logging
 
 
 @pytest.fixture
@@ -102,3 +103,19 @@ def test_a_traceback_is_indented_and_its_controls_escaped(
     assert lines[0].endswith(' event="job 7 crashed"')
     assert all(line.startswith("  ") for line in lines[1:]) and len(lines) > 2
     assert "\x1b" not in "".join(lines) and "\\u001b[2J\\u061c" in lines[-2]
+
+
+def test_a_throttled_event_is_one_line_a_period_counting_the_rest(
+    structured_logs: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """On a full disk the event log's flush failed, and tore a line, every second:
+    two warnings a second for as long as the disk stayed full."""
+    setup_logging("info")
+    flush_failed = ThrottledEvent("eventlog.flush_failed", every=0.2)
+    for _ in range(5):
+        flush_failed(reason="No space left on device")
+    time.sleep(0.25)
+    flush_failed(reason="No space left on device")
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 2 and all("event=eventlog.flush_failed" in line for line in lines)
+    assert "repeated" not in lines[0] and lines[1].endswith("repeated=4")

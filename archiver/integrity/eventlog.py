@@ -36,7 +36,7 @@ from archiver.integrity.canonical import (
     format_time,
     normalize,
 )
-from archiver.logs import log_event
+from archiver.logs import ThrottledEvent, log_event
 from archiver.store.layout import Layout
 
 EVENT_TYPES = frozenset(
@@ -60,6 +60,9 @@ _LOCKED = "archiver.event_lock_held"  # this transaction holds EVENT_LOCK
 _BATCH = 1000
 #: How far a time-stamping authority's clock may run ahead of ours.
 TSA_CLOCK_SKEW = timedelta(minutes=2)
+# Once a minute at most: on a full disk every flush fails, and tears a line, each second
+FLUSH_FAILED = ThrottledEvent("eventlog.flush_failed")
+TORN_LINE = ThrottledEvent("eventlog.torn_line")
 
 Where = Literal["database", "file"]
 
@@ -212,7 +215,7 @@ def logged_session(archive: Archive) -> Iterator[Session]:
         try:
             flush_log(archive)
         except (OSError, ArchiverError) as exc:
-            log_event("eventlog.flush_failed", logging.WARNING, reason=str(exc))
+            FLUSH_FAILED(reason=str(exc))
 
 
 def record(
@@ -364,7 +367,7 @@ def _tail(fd: int, path: Path) -> tuple[int, str]:
         size = _last_newline(fd, size) + 1
         os.ftruncate(fd, size)
         os.fsync(fd)
-        log_event("eventlog.torn_line", logging.WARNING, path=str(path), kept_bytes=size)
+        TORN_LINE(path=str(path), kept_bytes=size)
     if size == 0:
         return 0, GENESIS
     start = _last_newline(fd, size - 1) + 1

@@ -46,11 +46,12 @@ from archiver.liveness.probes import CheckResult, Prober, Status
 from archiver.liveness.report import DEAD, archived_copies, kept_posts, settled_status
 from archiver.liveness.schedule import CLAIM_LEASE, next_check
 from archiver.liveness.webhook import LivenessEvent, WebhookNotifier
-from archiver.logs import log_event
+from archiver.logs import ThrottledEvent, log_event
 
 MAX_HOST_PAUSE = 120.0  # longer Retry-After values move the next check instead
 UNREACHABLE_PAUSE = 300.0  # seconds a host that did not answer a check is not asked
 SKIPPED = "skipped"  # the probe of a check whose host was not asked
+NOT_RECORDED = ThrottledEvent("liveness.not_recorded")  # a full disk: once a minute
 
 
 @dataclass(frozen=True)
@@ -293,9 +294,7 @@ class LivenessChecker:
             try:
                 self.record(batch)
             except ArchiveUnavailable as exc:  # disk full, database away: checked again later
-                log_event(
-                    "liveness.not_recorded", logging.WARNING, results=len(batch), reason=str(exc)
-                )
+                NOT_RECORDED(results=len(batch), reason=str(exc))
             except Exception:
                 logging.getLogger("archiver").exception("recording liveness results failed")
             finally:
