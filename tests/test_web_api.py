@@ -587,6 +587,7 @@ def test_pages_render_the_archive(room: Newsroom, client: AppClient) -> None:
     snippet = f"&lt;img src=&#34;http://127.0.0.1:8787/media/{sha['photo_a']}&#34;"
     assert snippet in editors and "gone" in editors and "HTTP 404" in editors
     assert sha["clip_a"] not in editors  # live embeds are not listed by default
+    assert sha["clip_a"] not in client.get("/editors", params={"status": ""}).text  # nor so
     every = client.get("/editors", params={"status": "all", "page": room.live_url}).text
     assert sha["clip_a"] in every and "&lt;video controls" in every
     assert client.get("/editors", params={"status": "dead-ish"}).status_code == 400

@@ -236,6 +236,7 @@ def editors_page(
     ``status=dead`` (the default) shows gone and restricted embeds, ``all`` everything.
     """
     error, reports, code, more = None, [], 200, False
+    status = status.strip() or "dead"  # an empty choice is the default (it was "all")
     try:
         chosen = {"dead": set(DEAD), "all": None}.get(status)
         if status not in ("dead", "all"):
