@@ -2311,14 +2311,18 @@ def test_a_telegram_channel_page_is_read_post_by_post_without_its_furniture() ->
         "<i class='tgme_widget_message_video_thumb' style=\"background-image:url("
         "'https://cdn4.telesco.pe/file/thumb2.jpg')\"></i><div><video "
         "src='https://cdn4.telesco.pe/file/v2.mp4'></video></div></a>"
-        "<div class='tgme_widget_message_text'>Air defence over Kyiv.</div></div>"
-        "</section></main></body></html>"
+        "<div class='tgme_widget_message_text'>Air defence over Kyiv.</div>"
+        "<div class='tgme_widget_message_footer'><a class='tgme_widget_message_date' "
+        "href='https://t.me/chan/2'><time datetime='2024-03-12T08:05:00+00:00'>08:05</time>"
+        "</a></div></div></section></main></body></html>"
     )
     found = extract_embeds(html, "https://t.me/s/chan").embeds
     assert [(e.url, e.context) for e in found] == [
         ("https://t.me/chan/2", "Air defence over Kyiv."),  # the text after it, in its post
         ("https://cdn4.telesco.pe/file/v2.mp4", None),
     ]
+    # each under its post's time, which its footer (chrome, after the media) gave
+    assert {e.update for e in found} == {"2024-03-12 08:05 UTC"}
 
 
 def test_a_url_embedded_twice_is_one_embed_that_keeps_its_other_placement() -> None:

@@ -18,6 +18,7 @@ import lxml.etree
 
 from archiver.extract.context import label_of_header
 from archiver.extract.document import MEDIA_TAGS, Element, tag_name, text_length
+from archiver.extract.structured import iso_moment
 from archiver.extract.urls import media_type_of_url
 
 # Where sites put the article body, most specific first (compiled once: pages are many).
@@ -290,7 +291,7 @@ def is_update_block(element: Element) -> bool:
         return not classes or "media" not in classes.split()
     if classes and "liveblog-entry" in classes and "liveblog-entry" in classes.split():
         return True
-    if classes and element.get("data-post") and "tgme_widget_message" in classes.split():
+    if _is_telegram_post(element):
         return True  # a post of a Telegram channel's page (t.me/s/…)
     itemprop = element.get("itemprop")
     return bool(itemprop) and "liveBlogUpdate" in itemprop.split()
@@ -306,6 +307,29 @@ def is_update_aside(element: Element) -> bool:
         and is_update_block(parent)
         and label_of_header(element) is not None
     )
+
+
+def _is_telegram_post(element: Element) -> bool:
+    classes = element.get("class")
+    return (
+        bool(classes and element.get("data-post"))
+        and "tgme_widget_message" in (classes or "").split()
+    )
+
+
+def post_times(content: Element) -> dict[Element, str]:
+    """Each post of a Telegram channel's page with the moment it was posted, its
+    update label ("2024-03-12 07:32 UTC"): it sits in the post's footer, after its
+    media, and the footer is chrome. Read before the chrome is stripped."""
+    labels: dict[Element, str] = {}
+    for post in content.iter("div"):
+        if not _is_telegram_post(post):
+            continue
+        moments = (iso_moment(time.get("datetime")) for time in post.iter("time"))
+        moment = next((m for m in moments if m is not None), None)  # not a clip's length
+        if moment is not None:
+            labels[post] = f"{moment:%Y-%m-%d %H:%M} UTC"
+    return labels
 
 
 def _has_substance(element: Element, sizes: _TextSizes) -> bool:

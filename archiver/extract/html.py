@@ -28,6 +28,7 @@ from archiver.extract.content import (
     find_content_root,
     is_update_aside,
     is_update_block,
+    post_times,
     strip_chrome,
 )
 from archiver.extract.context import (
@@ -165,8 +166,9 @@ def _extract_embeds(root: Element, base_url: str, depth: int = 0) -> PageExtract
     title = _title(root, metas)
     older_pages = older_page_links(root, base)  # before the page's navigation is stripped
     content = find_content_root(root)
+    posted = post_times(content)
     strip_chrome(content)
-    walker = _ContentWalker(content, base, depth)
+    walker = _ContentWalker(content, base, depth, posted)
     walker.run()
     og_title = first_meta(metas, "og:title")
     extra = {"og:title": collapse(og_title)[:MAX_METADATA_VALUE]} if og_title else {}
@@ -247,10 +249,17 @@ class _ContentWalker:
         **dict.fromkeys(_AMP_POSTS, "_amp_post"),
     }
 
-    def __init__(self, content: Element, base: str, depth: int = 0) -> None:
+    def __init__(
+        self,
+        content: Element,
+        base: str,
+        depth: int = 0,
+        posted: dict[Element, str] | None = None,
+    ) -> None:
         self.embeds = EmbedList()
         self._depth = depth  # inline frame documents (srcdoc) this one is inside
         self._content = content
+        self._posted = posted or {}  # posts whose label their footer gave (`post_times`)
         self._base = base
         self._base_platform = platform_of(base)
         self._trail = TextTrail()
@@ -299,7 +308,7 @@ class _ContentWalker:
         if node is not self._content and is_update_block(node):
             # a post of its own: nothing of the post before carries over, neither its
             # label (this one may have none that is recognised) nor its sentences
-            self._new_update(None, 0)
+            self._new_update(self._posted.get(node), 0)
         if is_heading(node):
             label = label_of_heading(node)
             if label:
