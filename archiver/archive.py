@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -16,7 +15,7 @@ from sqlalchemy import Engine, make_url, select
 from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from archiver.config import Config
+from archiver.config import Config, is_loopback
 from archiver.errors import ConfigError
 from archiver.index.db import (
     database_unavailable,
@@ -101,17 +100,18 @@ class Archive:
         """Whether ``url`` is a stored file served by this archive's own web app: the
         replacement an editor pasted into a page for a dead embed is its copy, not new
         evidence, nor an embed to check."""
-        parts = urlsplit(url)
-        if not parts.path.startswith(_SERVED_PATHS):
-            return False
+        return urlsplit(url).path.startswith(_SERVED_PATHS) and _origin(url) in self._origins
+
+    @cached_property
+    def _origins(self) -> frozenset[str]:
+        """Where the web app is reached: ``base_url``, its address, and on loopback or
+        every address, the names a person at the machine uses."""
         web = self.config.web
         hosts = {web.host.strip("[]").lower()}
-        if hosts & _EVERY_ADDRESS or _is_loopback(web.host):
-            hosts |= _LOOPBACK_NAMES  # how a person at the machine reaches it
+        if hosts & _EVERY_ADDRESS or is_loopback(web.host):
+            hosts |= _LOCAL_NAMES
         ours = {_origin(f"http://{_netloc(host)}:{web.port}") for host in hosts}
-        if web.base_url:
-            ours.add(_origin(web.base_url))
-        return _origin(url) in ours
+        return frozenset(ours | ({_origin(web.base_url)} if web.base_url else set()))
 
     @cached_property
     def http(self) -> HttpFetcher:
@@ -214,15 +214,7 @@ def _sqlite_file(database_url: str) -> Path | None:
 #: Where the web app serves stored files, in the snippets its editors' view hands out.
 _SERVED_PATHS = ("/media/", "/embed/")
 _EVERY_ADDRESS = {"0.0.0.0", "::"}
-_LOOPBACK_NAMES = {"127.0.0.1", "localhost", "::1"}
-
-
-def _is_loopback(host: str) -> bool:
-    name = host.strip("[]").lower()
-    try:
-        return name == "localhost" or ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
+_LOCAL_NAMES = {"127.0.0.1", "localhost", "::1"}
 
 
 def _netloc(host: str) -> str:

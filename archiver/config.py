@@ -255,6 +255,20 @@ class LivenessConfig(_Section):
 _HOST_NAME = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\.?")
 
 
+_LOOPBACK_NAMES = {"localhost", "localhost.", "ip6-localhost"}
+
+
+def is_loopback(host: str) -> bool:
+    """Whether binding to ``host`` keeps the app on this machine."""
+    name = host.strip().strip("[]").lower()
+    if name in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False  # a host name that might resolve anywhere
+
+
 def _bind_host(host: str) -> str:
     """An IP address or a host name to listen on (``0.0.0.0``, ``::1``, ``localhost``);
     an IPv6 address written in brackets, as in a URL, is taken without them."""

@@ -114,7 +114,8 @@ class Daemon:
         self.checking: set[Future[object]] = set()
         self.target_sync = TargetSync()  # new embeds given check rows once a minute
         self.lease = timedelta(seconds=config.daemon.lease)
-        self.unavailable = UnavailableLog()
+        # every worker meets the same full disk: one line a minute
+        self.unavailable = ThrottledEvent("archive.unavailable", logging.ERROR)
 
     # ---- start-up ----------------------------------------------------------------------
 
@@ -198,7 +199,7 @@ class Daemon:
         try:
             return self.poller.poll(source_id)
         except ArchiveUnavailable as exc:  # the claim stands: polled again when it lapses
-            self.unavailable.report(exc)
+            self.unavailable(reason=str(exc))
             return None
         except Exception:
             logging.getLogger("archiver").exception("poll crashed for source %s", source_id)
@@ -249,7 +250,7 @@ class Daemon:
         try:
             self.capturer.run_claimed(job_id)
         except ArchiveUnavailable as exc:  # its lease runs out: taken up again then
-            self.unavailable.report(exc)
+            self.unavailable(reason=str(exc))
             self.capturer.leases.drop(job_id)
         except Exception:
             # not an expected failure: keep the traceback, put the job back for a retry
@@ -449,7 +450,7 @@ class Daemon:
             try:
                 work()
             except ArchiveUnavailable as exc:
-                self.unavailable.report(exc)
+                self.unavailable(reason=str(exc))
 
         return run
 
@@ -509,17 +510,6 @@ class Daemon:
         with self.archive.session() as session:
             counts = queue_counts(session)
         log_event("daemon.stopped", aborted=len(unfinished) or None, **counts)
-
-
-class UnavailableLog:
-    """Logs that the archive cannot take work, at most once a minute
-    (`ThrottledEvent`): every worker meets the same full disk."""
-
-    def __init__(self, every: float = 60.0) -> None:
-        self._event = ThrottledEvent("archive.unavailable", logging.ERROR, every)
-
-    def report(self, exc: ArchiveUnavailable) -> None:
-        self._event(reason=str(exc))
 
 
 def _refill(

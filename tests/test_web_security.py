@@ -25,7 +25,7 @@ from support.browser import TOKEN, AppClient
 
 from archiver.archive import Archive
 from archiver.capture import Capturer
-from archiver.config import config_from_dict
+from archiver.config import config_from_dict, is_loopback
 from archiver.errors import ConfigError
 from archiver.index.models import Embed, Media, Page, Sighting
 from archiver.search import QueryError, SearchQuery, parse_when
@@ -33,7 +33,7 @@ from archiver.web import BindError, create_app, serve, start_background
 from archiver.web import server as web_server
 from archiver.web import uploads as web_uploads
 from archiver.web.media import parse_range
-from archiver.web.security import MAX_BODY, is_loopback, safe_next
+from archiver.web.security import MAX_BODY, safe_next
 from archiver.web.uploads import BadUpload, UploadSlots, receive_upload
 
 SHA = "ab" * 32

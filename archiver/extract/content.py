@@ -310,11 +310,8 @@ def is_update_aside(element: Element) -> bool:
 
 
 def _is_telegram_post(element: Element) -> bool:
-    classes = element.get("class")
-    return (
-        bool(classes and element.get("data-post"))
-        and "tgme_widget_message" in (classes or "").split()
-    )
+    classes = (element.get("class") or "").split()
+    return bool(element.get("data-post")) and "tgme_widget_message" in classes
 
 
 def post_times(content: Element) -> dict[Element, str]:

@@ -173,7 +173,7 @@ def retry_after_seconds(value: str | None, now: float | None = None) -> float | 
     return max(when.timestamp() - (now if now is not None else time.time()), 0.0)
 
 
-def _error_body(raw: httpx.Response, url: str, deadline: _Deadline) -> bytes:
+def _error_body(raw: httpx.Response, url: str, deadline: Deadline) -> bytes:
     """The first `ERROR_BODY` bytes of an error answer (a platform's JSON reason), or
     what arrived of them before the connection failed."""
     got = b""
@@ -288,22 +288,16 @@ class HttpFetcher:
     def close(self) -> None:
         self.client.close()
 
-    def _page_limit(self) -> _Limit:
-        return _Limit("page", "network.page_deadline", self.network.page_deadline)
+    def _page_limit(self) -> Limit:
+        return Limit("page", "network.page_deadline", self.network.page_deadline)
 
-    def _download_limit(self) -> _Limit:
-        network = self.network
-        return _Limit(
-            "download",
-            "network.download_deadline",
-            network.download_deadline,
-            network.download_min_rate,
-        )
+    def _download_limit(self) -> Limit:
+        return download_limit(self.network)
 
     @contextlib.contextmanager
     def _stream(
-        self, url: str, limit: _Limit, headers: dict[str, str] | None = None
-    ) -> Iterator[tuple[httpx.Response, Response, _Deadline]]:
+        self, url: str, limit: Limit, headers: dict[str, str] | None = None
+    ) -> Iterator[tuple[httpx.Response, Response, Deadline]]:
         """GET ``url`` with one deadline from now (once the host's slot is ours) to the
         end of the block: redirects, headers and body all count against it."""
         try:
@@ -312,7 +306,7 @@ class HttpFetcher:
             raise FetchError(f"unsupported URL: {url}", retryable=False) from None
         with self.limiter.slot(url):
             self.stop.check()
-            deadline = _Deadline(url, limit)
+            deadline = Deadline(url, limit)
             token = _DEADLINE.set(deadline)
             try:
                 with self.client.stream("GET", url, headers=headers) as raw:
@@ -339,7 +333,7 @@ class HttpFetcher:
             return Document(response, self._read_capped(raw, _decoded(raw, url), deadline))
 
     def _read_capped(
-        self, raw: httpx.Response, chunks: Iterable[bytes], deadline: _Deadline
+        self, raw: httpx.Response, chunks: Iterable[bytes], deadline: Deadline
     ) -> bytes:
         """The body's decoded ``chunks`` into memory, refused over the cap."""
         cap = self.network.max_page_size
@@ -374,7 +368,7 @@ class HttpFetcher:
         with temp_file(tmp_dir) as (path, sink):
             result: Document | Download
             shorter = page if page.seconds <= file.seconds else file
-            first = _Limit("response", shorter.setting, shorter.seconds)
+            first = Limit("response", shorter.setting, shorter.seconds)
             with self._stream(url, first) as (raw, response, deadline):
                 if response.status >= 400:
                     raise _status_error(response)
@@ -426,7 +420,7 @@ class HttpFetcher:
         response: Response,
         path: Path,
         sink: BinaryIO,
-        deadline: _Deadline,
+        deadline: Deadline,
     ) -> Download:
         """Stream the body's decoded ``chunks`` to ``sink``, hashed."""
         cap = self.network.max_file_size
@@ -582,19 +576,29 @@ def _zlib_header(data: bytes) -> bool:
 
 
 @dataclass(frozen=True)
-class _Limit:
+class Limit:
     what: str  # "page", "download" or "response" (not known yet), for the message
     setting: str  # the config key, for the message
     seconds: float
     min_rate: int = 0  # bytes/s: past ``seconds``, a transfer this fast may go on
 
 
+def download_limit(network: NetworkConfig) -> Limit:
+    """A file's time limit, for yt-dlp's downloads as for direct files."""
+    return Limit(
+        "download",
+        "network.download_deadline",
+        network.download_deadline,
+        network.download_min_rate,
+    )
+
+
 @dataclass
-class _Deadline:
+class Deadline:
     """A request's time limit, counted from its start across redirects and headers."""
 
     url: str
-    limit: _Limit
+    limit: Limit
     started: float = field(default_factory=time.monotonic)
     received: int = 0  # body bytes so far
 
@@ -623,7 +627,7 @@ class _Deadline:
 
 # The deadline of the request this thread is making: httpcore does all of a sync
 # request's network I/O in the calling thread, so the streams below can find it here.
-_DEADLINE: ContextVar[_Deadline | None] = ContextVar("archiver_http_deadline", default=None)
+_DEADLINE: ContextVar[Deadline | None] = ContextVar("archiver_http_deadline", default=None)
 
 
 def _within(call: Callable[[float | None], _T], timeout: float | None) -> _T:

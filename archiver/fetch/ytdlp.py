@@ -39,6 +39,7 @@ from archiver.errors import (
     FetchError,
     Interrupted,
 )
+from archiver.fetch.http import Deadline, download_limit
 from archiver.fetch.netguard import check_host
 from archiver.fetch.ytdlp_guard import (
     CANNOT_START,
@@ -207,29 +208,6 @@ class FileTooLarge(FetchError):
         super().__init__(f"file larger than the {_size_text(cap)} cap", retryable=False)
 
 
-@dataclass(frozen=True)
-class Pace:
-    """A download's time limit, as for direct files (`network.download_deadline`): past
-    ``seconds`` it may go on while the bytes written so far average ``min_rate`` a
-    second, so a long video on a slow but steady link completes and a trickle does not
-    hold a download slot for the day `MAX_RUN` allows."""
-
-    seconds: float
-    min_rate: int
-
-    def allowed(self, written: int) -> float:
-        if self.min_rate <= 0:
-            return self.seconds
-        return max(self.seconds, written / self.min_rate)
-
-    def error(self, written: int) -> FetchError:
-        seconds = f"{self.seconds:.3f}".rstrip("0").rstrip(".")
-        took = f"yt-dlp: download took longer than {seconds}s (network.download_deadline)"
-        if self.allowed(written) > self.seconds:
-            took += f", then slowed below {self.min_rate} bytes/s (network.download_min_rate)"
-        return FetchError(took)
-
-
 def _size_text(size: int) -> str:
     mib = size / 1024**2
     if mib < 1:
@@ -367,7 +345,7 @@ class Ytdlp:
             raise
 
     def _download(self, url: str, work_dir: Path) -> YtdlpResult:
-        stdout, stderr, code = self._run(self.arguments(url, work_dir), work_dir)
+        stdout, stderr, code = self._run(self.arguments(url, work_dir), work_dir, url)
         listed = work_dir / PATHS_FILE
         lines = listed.read_text(errors="replace").splitlines() if listed.exists() else []
         listed.unlink(missing_ok=True)
@@ -405,7 +383,7 @@ class Ytdlp:
             )
         return None
 
-    def _run(self, args: list[str], work_dir: Path) -> tuple[str, str, int]:
+    def _run(self, args: list[str], work_dir: Path, url: str) -> tuple[str, str, int]:
         try:
             done = run_bounded(
                 args,
@@ -413,7 +391,9 @@ class Ytdlp:
                 self.stop,
                 watch=work_dir,
                 max_file_size=self.network.max_file_size,
-                pace=Pace(self.network.download_deadline, self.network.download_min_rate),
+                # past the deadline, on while the bytes written so far come fast enough:
+                # a trickle held a download slot for the day `MAX_RUN` allows
+                pace=Deadline(url, download_limit(self.network)),
             )
         except TimeoutError:  # before OSError, of which it is a subclass
             raise YtdlpError(
@@ -453,7 +433,7 @@ def run_bounded(
     *,
     watch: Path | None = None,
     max_file_size: int | None = None,
-    pace: Pace | None = None,
+    pace: Deadline | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run a command in its own process group; the whole group is killed when it
     outlives ``timeout`` (TimeoutError), when ``stop`` is set (Interrupted) or, with
@@ -483,7 +463,7 @@ def _run_bounded(
     env: dict[str, str],
     watch: Path | None,
     max_file_size: int | None,
-    pace: Pace | None,
+    pace: Deadline | None,
 ) -> subprocess.CompletedProcess[str]:
     process = subprocess.Popen(
         args,
@@ -514,8 +494,9 @@ def _run_bounded(
                     largest, total = folder_sizes(watch)
                     if max_file_size and largest > max_file_size:
                         raise FileTooLarge(max_file_size) from None
-                    if pace is not None and now - started > pace.allowed(total):
-                        raise pace.error(total) from None
+                    if pace is not None:
+                        pace.received = total
+                        pace.check()
                     if total > written:  # progress: the time-out starts again
                         written = total
                         deadline = min(now + timeout, started + max(timeout, MAX_RUN))

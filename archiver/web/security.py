@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import json
 import time
 from dataclasses import dataclass
@@ -36,14 +35,13 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from archiver.config import WebConfig
+from archiver.config import WebConfig, is_loopback
 from archiver.errors import ConfigError
 
 COOKIE = "archiver_session"
 SESSION_SECONDS = 30 * 86400  # how long a login lasts
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 MIN_TOKEN = 16
-_LOOPBACK_NAMES = {"localhost", "localhost.", "ip6-localhost"}
 
 # Pages load only their own CSS, JS and media; nothing may frame them.
 PAGE_CSP = (
@@ -74,17 +72,6 @@ class Forbidden(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
-
-
-def is_loopback(host: str) -> bool:
-    """Whether binding to ``host`` keeps the app on this machine."""
-    name = host.strip().strip("[]").lower()
-    if name in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False  # a host name that might resolve anywhere
 
 
 @dataclass(frozen=True)
