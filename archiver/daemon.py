@@ -224,11 +224,19 @@ class Daemon:
             quota = jobs.HostQuota(
                 self.config.download.per_host_concurrency, Counter(self.inflight_hosts.values())
             )
+            held = set(self.inflight) | self.capturer.leases.held()
         if room <= 0 or self.alone is not None:  # a job running alone has every worker
             return None
         with self.archive.session() as session:
             taken = jobs.claim_due(
-                session, self.capturer.owner, room, utcnow(), self.lease, idle=idle, quota=quota
+                session,
+                self.capturer.owner,
+                room,
+                utcnow(),
+                self.lease,
+                idle=idle,
+                quota=quota,
+                held=held,
             )
             claimed = [(j.id, j.run_alone, host_of(j.url)) for j in taken]
         with self.lock:  # `shutdown` stops accepting under this lock: no job slips past it

@@ -120,6 +120,7 @@ def claim_due(
     *,
     idle: bool = True,
     quota: HostQuota | None = None,
+    held: Collection[int] = (),
 ) -> list[CaptureJob]:
     """Atomically take up to ``limit`` due jobs, soonest due first: pending ones, failed
     ones whose retry time has come, and running ones whose lease expired (their worker
@@ -135,9 +136,12 @@ def claim_due(
     claim, a busy one takes nothing more until it has emptied. Its runner must take no
     other job while it runs.
 
-    A job ``owner`` holds itself is never taken again, however its lease looks: a clock
-    stepped forward past the lease (a suspended machine resumed) made the daemon give
-    up its own downloads in flight, and download them again.
+    A job ``owner`` has in flight (``held``: its ids) is never taken again, however its
+    lease looks: a clock stepped forward past the lease (a suspended machine resumed)
+    made the daemon give up its own downloads in flight, and download them again. One
+    of ``owner``'s that is not in flight any more, its outcome never recorded (the
+    database was away as it ended), is put back uncounted and taken again when its
+    lease runs out, as a dead worker's would be.
 
     With a ``quota``, a job whose host already has its share in flight is left due,
     and a later one of another host is taken instead (up to `HOST_QUOTA_WINDOW` jobs
@@ -159,7 +163,7 @@ def claim_due(
         for job_id, url, holder in rows:
             if len(wanted) == limit:
                 break
-            if holder == owner:  # ours, its lease run out under a clock stepped forward
+            if holder == owner and job_id in held:  # its lease run out: clock stepped on
                 continue
             if quota is None or quota.take(url):
                 wanted.append(job_id)
@@ -167,7 +171,9 @@ def claim_due(
     by_id = {job.id: job for job in session.scalars(loaded)} if wanted else {}
     claimed: list[CaptureJob] = []
     for job in (by_id[job_id] for job_id in wanted):
-        if job.state == JobState.RUNNING:
+        if job.state == JobState.RUNNING and job.lease_owner == owner:
+            release(job, now, owner)  # ended, its outcome never recorded
+        elif job.state == JobState.RUNNING:
             abandon(job, now)
             if job.state != JobState.PENDING:
                 continue  # given up

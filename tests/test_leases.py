@@ -311,9 +311,27 @@ def test_a_daemon_never_takes_back_a_job_it_holds_whatever_its_clock_says(
         start(job, "daemon:1", utcnow(), timedelta(seconds=LEASE))
         session.flush()
         stepped = utcnow() + timedelta(days=1)
-        assert claim_due(session, "daemon:1", 10, stepped) == []
+        assert claim_due(session, "daemon:1", 10, stepped, held={job.id}) == []
         assert job.state == JobState.RUNNING and job.attempts == 1
         assert claim_due(session, "daemon-elsewhere:2", 10, stepped) == [job]  # it died
+
+
+def test_a_job_whose_outcome_was_never_recorded_is_run_again_by_the_same_daemon(
+    tmp_path: Path, server: FixtureServer, db_url: str
+) -> None:
+    """The database was away as a download ended (``job.not_recorded``): the job stayed
+    running under the daemon's own name, which never took it back, and waited for a
+    restart, perhaps months away. Once its lease runs out it is run again, uncounted."""
+    server.add_file("/p.jpg", make_photo(tmp_path / "p.jpg"))
+    with _archive(tmp_path / "storage", db_url) as archive:
+        daemon = Daemon(archive)
+        with archive.session() as session:
+            job = url_job(session, server.url("/p.jpg"))
+            start(job, daemon.capturer.owner, utcnow() - HOUR, timedelta(seconds=LEASE))
+        assert daemon.drain() == 1
+        daemon.shutdown()
+        (done,) = [j for j in _all_jobs(archive) if j.embed_id is None]
+        assert (done.state, done.attempts, server.hits("/p.jpg")) == (JobState.DONE, 1, 1)
 
 
 def test_an_expired_lease_on_the_last_attempt_is_given_up_not_claimed(tmp_path: Path) -> None:

@@ -180,13 +180,11 @@ def record_feed_entries(
     )
     if source is not None:
         _record_digests(session, source, [(page_ids[e.link], e.digest) for e in entries])
-    job_row = {"state": "pending", "attempts": 0, "next_attempt_at": now}
-    job_row |= {"created_at": now, "updated_at": now}
     page_links = [e.link for e in entries if e.page_job]
     insert_ignoring_duplicates(
         session,
         CaptureJob.__table__,  # type: ignore[arg-type]
-        [{"url": link, "embed_id": None, **job_row} for link in page_links],
+        pending_job_rows([(link, None) for link in page_links], now),
     )
     # a changed entry's page may have changed too (a developing story, a live blog):
     # captured again, also after a failure for good (the feed went out before the page
@@ -230,9 +228,25 @@ def record_feed_entries(
     insert_ignoring_duplicates(
         session,
         CaptureJob.__table__,  # type: ignore[arg-type]
-        [{"url": url, "embed_id": embed_id, **job_row} for embed_id, url in without_job],
+        pending_job_rows([(url, embed_id) for embed_id, url in without_job], now),
     )
     return len(fresh)
+
+
+def pending_job_rows(jobs: Sequence[tuple[str, int | None]], now: datetime) -> list[dict[str, Any]]:
+    """Rows for a bulk insert of new pending capture jobs, each (URL, embed id or None)."""
+    return [
+        {
+            "url": url,
+            "embed_id": embed_id,
+            "state": JobState.PENDING,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for url, embed_id in jobs
+    ]
 
 
 def _seen_at(session: Session, embeds: set[tuple[int, str]], now: datetime) -> None:

@@ -29,6 +29,7 @@ from archiver.index.bulk import (
     embed_row,
     entry_digests,
     insert_ignoring_duplicates,
+    pending_job_rows,
     record_feed_entries,
 )
 from archiver.index.models import CaptureJob, Embed, Source, utcnow
@@ -312,9 +313,7 @@ class Poller:
                     .where(Embed.page_id == feed_page_id)
                     .where(~exists().where(CaptureJob.embed_id == Embed.id))
                 ).all()
-                job_row = {"state": "pending", "attempts": 0, "next_attempt_at": now}
-                job_row |= {"created_at": now, "updated_at": now}
-                jobs = [{"url": url, "embed_id": id_, **job_row} for id_, url in without_job]
+                jobs = pending_job_rows([(url, id_) for id_, url in without_job], now)
                 insert_ignoring_duplicates(session, CaptureJob.__table__, jobs)  # type: ignore[arg-type]
             result.new_entries += new_entries
             result.new_embeds += len(fresh)
