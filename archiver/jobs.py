@@ -360,13 +360,19 @@ def let_go(job_ids: list[int], session: Session, owner: str, now: datetime) -> N
 def recover_exited(session: Session, now: datetime, also: str | None = None) -> int:
     """Take up now the jobs of processes of this host that no longer run (and of
     ``also``: this process's id, reused): running ones are abandoned (`abandon`),
-    held-back ones (`hold_back`) made due. How many."""
-    held = session.scalars(
-        select(CaptureJob).where(
-            CaptureJob.state.in_((JobState.RUNNING, JobState.PENDING)),
-            CaptureJob.lease_owner.is_not(None),
-        )
+    held-back ones (`hold_back`) made due. How many.
+
+    On PostgreSQL the rows are locked as they are read, and those another daemon is
+    claiming at that moment skipped: read unlocked, a job a daemon elsewhere had just
+    taken over from the dead process was put back as pending under it, and run twice.
+    """
+    query = select(CaptureJob).where(
+        CaptureJob.state.in_((JobState.RUNNING, JobState.PENDING)),
+        CaptureJob.lease_owner.is_not(None),
     )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    held = session.scalars(query)
     count = 0
     for job in held:
         if job.lease_owner != also and not worker_exited(job.lease_owner):

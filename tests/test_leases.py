@@ -13,7 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from support import FixtureServer, MediaSet, make_photo
 from support.archiving import settings
 from support.server import RequestHandler
@@ -35,6 +35,7 @@ from archiver.jobs import (
     let_go,
     locked,
     outcome_of_error,
+    recover_exited,
     release,
     requeue,
     start,
@@ -166,6 +167,27 @@ def test_a_job_that_kills_its_worker_every_time_is_given_up(tmp_path: Path) -> N
         daemon.pollers.shutdown()
     beside.kill()
     beside.wait()
+
+
+def test_a_start_leaves_a_dead_workers_job_that_another_daemon_is_taking_over(
+    tmp_path: Path, pg_url: str
+) -> None:
+    """Two daemons on one PostgreSQL database: as one started and recovered a dead
+    worker's jobs, the other claimed one of them. The start, having read the job
+    before that claim, put it back as pending under the new holder (or waited on its
+    lock): the download ran twice."""
+    dead = f"{socket.gethostname()}:{_dead_pid()}"
+    with _archive(tmp_path / "storage", pg_url) as archive:
+        with archive.session() as session:
+            job = url_job(session, "https://example.org/long.mp4")
+            start(job, dead, utcnow() - HOUR, timedelta(seconds=LEASE))
+        with archive.session() as elsewhere:
+            assert len(claim_due(elsewhere, "elsewhere:1", 10, utcnow())) == 1  # uncommitted
+            with archive.session() as starting:
+                starting.execute(text("SET LOCAL lock_timeout = '2s'"))
+                assert recover_exited(starting, utcnow(), also="me:1") == 0
+        again = _job(archive, "https://example.org/long.mp4")
+        assert (again.state, again.lease_owner) == (JobState.RUNNING, "elsewhere:1")
 
 
 def test_a_worker_dying_beside_other_jobs_charges_none_and_each_runs_alone_next(
