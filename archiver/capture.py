@@ -788,7 +788,10 @@ class Capturer:
             ]
             media_ids = [s.media_id for s in earlier]
             owe_media_sidecars(session, media_ids)
-        for media_id in media_ids:
+        regrouped = set(media_ids)
+        for media_id in media_ids:  # a sighting through an embed seen before the others'
+            regrouped.update(self.archive.duplicates.reconsider(media_id))
+        for media_id in sorted(regrouped):
             self.rewrite_sidecar(media_id)
         return shared
 
@@ -1095,10 +1098,13 @@ class Capturer:
             # or to `archiver verify`). It is rewritten below with the near-duplicates.
             self.rewrite_sidecar(media_id)
         flag = None
+        regrouped: tuple[int, ...] = ()
         try:
+            if not new:  # seen again: maybe earlier than its group knew, or dated now
+                regrouped = self.archive.duplicates.reconsider(media_id)
             flag = self.archive.duplicates.process(media_id)
         finally:  # each changed sidecar once, this file's even if matching failed
-            for affected in sorted({media_id, *(flag.affected if flag else ())}):
+            for affected in sorted({media_id, *regrouped, *(flag.affected if flag else ())}):
                 self.rewrite_sidecar(affected)
         near: dict[str, Any] | None = None
         if flag is not None:

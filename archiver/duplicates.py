@@ -408,7 +408,10 @@ class DuplicateFinder:
         with self.lock:
             self.index.remove(media_id)
             self._rows_seen -= sum(row <= self.loaded_up_to for row in rows)
-            if rows:  # SQLite may hand the highest id out again: read from below it
+            if rows and max(rows) >= self.loaded_up_to:
+                # SQLite may hand the highest id out again: read from below it. Only
+                # then: `rehash --all` forgets every file, and reading from below each
+                # one read the whole index again each time.
                 self.loaded_up_to = min(self.loaded_up_to, min(rows) - 1)
                 self._top = None
         return affected
@@ -450,6 +453,37 @@ class DuplicateFinder:
             error = f"fingerprinting failed: {type(exc).__name__}"
         return self._record(media_id, fp, error)
 
+    def reconsider(self, media_id: int) -> tuple[int, ...]:
+        """Name the earliest member of a stored file's group again, after the file got a
+        new sighting or its platform's upload time; the members whose sidecar section
+        changed (owed in the same commit).
+
+        A file is matched once, when it is fingerprinted, and its group chose its
+        earliest member then: a copy stayed the earliest when the original, grouped
+        already, was later found on a page first seen before it, or on the platform
+        that dated its upload years before.
+        """
+        with self.archive.read_session() as session:
+            member = select(DuplicateMember.group_id).where(DuplicateMember.media_id == media_id)
+            if session.scalar(member) is None:
+                return ()  # a group formed later chooses with what is stored by then
+        with self.lock, self.archive.session() as session:
+            if session.get_bind().dialect.name == "postgresql":  # like `_record`
+                session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADVISORY_KEY})
+            group_id = session.scalar(member)
+            if group_id is None:
+                return ()
+            group = session.get_one(DuplicateGroup, group_id)
+            before = {m.media_id: (group.id, group.earliest_media_id) for m in group.members}
+            _rescore(session, group, before)
+            if before[media_id] == (group.id, group.earliest_media_id):
+                return ()
+            group.updated_at = utcnow()
+            changed = tuple(sorted(before))  # every section names the earliest member
+            owe_media_sidecars(session, changed)
+        log_event("duplicate.earliest", group=group_id, earliest=group.earliest_media_id)
+        return changed
+
     def _index_as_audio(self, media_id: int) -> None:
         """A file its first bytes called video (a generic MP4 or Matroska container)
         that decodes as sound alone is indexed as audio: searches and the sidecar
@@ -480,6 +514,7 @@ class DuplicateFinder:
                 if fp
                 else []
             )
+            found = self._still_stored(session, found)
             row = _fingerprint_row(media_id, fp, error)
             session.add(row)
             session.flush()
@@ -545,6 +580,31 @@ class DuplicateFinder:
                 matches=len(flag.matches),
             )
         return flag
+
+    def _still_stored(
+        self, session: Session, found: list[tuple[int, Match]]
+    ) -> list[tuple[int, Match]]:
+        """The matches whose fingerprint is still stored; the others leave the index.
+
+        Matching a new file notices fingerprints deleted elsewhere only every
+        `COUNT_EVERY` seconds: a file another process was rehashing (forgotten, its new
+        fingerprint not yet stored) was matched by its old one, and the pair and group
+        stood on a fingerprint gone. Called under both locks, before the new row.
+        """
+        if not found:
+            return found
+        stored = set(
+            session.scalars(
+                select(Fingerprint.media_id).where(
+                    Fingerprint.media_id.in_([k for k, _ in found]),
+                    Fingerprint.algorithm == ALGORITHM,
+                )
+            )
+        )
+        for key in {k for k, _ in found} - stored:
+            self.index.remove(key)
+            self._rows_seen -= 1  # read, and deleted since
+        return [(k, m) for k, m in found if k in stored]
 
     def _regroup(
         self, session: Session, media_id: int, others: list[int]

@@ -20,7 +20,7 @@ from archiver import duplicates
 from archiver.archive import Archive
 from archiver.capture import Capturer
 from archiver.errors import HashingError
-from archiver.index.models import Media, SidecarDebt
+from archiver.index.models import DuplicatePair, Media, SidecarDebt
 from archiver.search import SearchQuery, search
 from archiver.similar import SimilarQuery, similar_to_file
 
@@ -460,6 +460,36 @@ def test_a_rehash_that_removes_a_false_link_splits_the_group(
             assert section["method"].startswith("video-frames")
 
 
+def test_rehashing_everything_reads_each_new_row_once_and_the_index_keeps_its_size(
+    tmp_path: Path, server: FixtureServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`rehash --all` forgets and fingerprints every file in turn. Each forget made the
+    matcher read the index again from below the forgotten row, adding every row above it
+    once more, and each removed image left its row behind: quadratic time and memory."""
+    photos = {
+        f"p{n}": make_photo(tmp_path / f"p{n}.jpg", seed=n, size=(320, 240)) for n in range(4)
+    }
+    with Archive.open(make_config(tmp_path / "storage")) as archive:
+        capture_each(Capturer(archive), server, photos)
+        index = archive.duplicates.index
+        added: list[int] = []
+        real_add = type(index).add
+        monkeypatch.setattr(
+            type(index), "add", lambda self, key, fp: (added.append(key), real_add(self, key, fp))
+        )
+        for _ in range(3):
+            added.clear()
+            assert duplicates.rehash_archive(archive, everything=True) == len(photos)
+            assert sorted(added) == sorted(set(added)) and len(added) == len(photos)
+            assert len(index) == len(photos)
+            assert index._images.keys.size <= 2 * len(photos) + 1  # dead rows compacted
+        with archive.read_session() as session:
+            ids = list(session.scalars(select(Media.id).order_by(Media.id)))
+        for media_id, path in zip(ids, photos.values(), strict=True):
+            found = archive.duplicates.query(duplicates.fingerprint(path, "image"))
+            assert [k for k, _ in found][:1] == [media_id]
+
+
 def test_a_running_matcher_sees_a_rehash_and_a_forget_by_another_process(
     tmp_path: Path,
     server: FixtureServer,
@@ -493,6 +523,34 @@ def test_a_running_matcher_sees_a_rehash_and_a_forget_by_another_process(
             duplicates.forget(session, copy_id)
         assert daemon.duplicates.query(as_a) == []
         assert copy_id not in daemon.duplicates.index
+
+
+def test_a_file_being_rehashed_elsewhere_is_not_matched_by_its_old_fingerprint(
+    tmp_path: Path,
+    server: FixtureServer,
+    media: MediaSet,
+    copies: dict[str, Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Another process forgets the original (`rehash`: its new fingerprint is not stored
+    yet). The daemon's index still held the old one, deletions being counted only every
+    `COUNT_EVERY` seconds, and a new copy was paired and grouped with a fingerprint gone."""
+    monkeypatch.setattr(duplicates, "COUNT_EVERY", 3600.0)
+    with Archive.open(make_config(tmp_path / "storage")) as daemon:
+        capturer = Capturer(daemon)
+        capture_each(capturer, server, {"orig": media.clip_a})
+        with daemon.read_session() as session:
+            orig = session.scalars(select(Media.id).where(Media.sha256 == sha(media.clip_a))).one()
+        assert orig in daemon.duplicates.index
+        other = Archive.open(make_config(tmp_path / "storage"))
+        with other:
+            other.duplicates.forget(orig)
+        capture_each(capturer, server, {"copy": copies["clip_copy"]})
+        assert orig not in daemon.duplicates.index
+        with daemon.read_session() as session:
+            assert duplicates.list_groups(session) == []
+            assert session.scalars(select(DuplicatePair)).all() == []
+        assert near_section(daemon, copies["clip_copy"])["group_id"] is None
 
 
 def test_an_upload_counts_at_its_time_or_after_its_day_when_only_the_date_is_known(
@@ -546,6 +604,75 @@ def test_an_upload_counts_at_its_time_or_after_its_day_when_only_the_date_is_kno
         player("old", day_before, (seen_at.date() - timedelta(days=2)).isoformat())
         assert capturer.capture_url(server.url("/old")).ok
         assert earliest(archive) == sha(day_before)  # its whole day ended before
+
+
+def near_section(archive: Archive, path: Path) -> dict[str, Any]:
+    sidecar = archive.layout.media_dir(sha(path)) / "provenance.json"
+    return dict(json.loads(sidecar.read_text())["near_duplicates"])
+
+
+def test_a_member_dated_by_its_platform_later_becomes_the_earliest(
+    tmp_path: Path, server: FixtureServer, media: MediaSet, copies: dict[str, Path], db_url: str
+) -> None:
+    """The original was first fetched as a plain file, after a copy, and grouped with
+    it; the same bytes found later on a platform that dates the upload 2013 make it the
+    earliest member, and every member's sidecar says so at once."""
+    server.add_file("/copy/clip.mp4", copies["clip_copy"])
+    server.add_file("/orig/clip.mp4", media.clip_a)
+    server.add_file("/tube/clip.mp4", media.clip_a)  # the same bytes, on a platform
+    server.add_page("/repost", "<article><p>Re-posted:</p><video src='/copy/clip.mp4'>")
+    server.add_page("/plain", "<article><p>Footage:</p><video src='/orig/clip.mp4'>")
+    server.add_page(
+        "/player/1",
+        '<script type="application/ld+json">{"@type": "VideoObject", "name": "Strike",'
+        ' "contentUrl": "/tube/clip.mp4", "uploadDate": "2013-09-28T17:40:00Z"}</script>',
+    )
+    server.add_page("/live", "<article><p>The footage:</p><iframe src='/player/1'>")
+    with Archive.open(make_config(tmp_path / "storage", db_url)) as archive:
+        capturer = Capturer(archive)
+        assert capturer.capture_url(server.url("/repost")).ok
+        assert capturer.capture_url(server.url("/plain")).ok
+        assert near_section(archive, media.clip_a)["earliest"] == sha(copies["clip_copy"])
+        assert capturer.capture_url(server.url("/live")).ok
+        with archive.read_session() as session:
+            (group,) = duplicates.list_groups(session)
+            owed = list(session.scalars(select(SidecarDebt.media_id)))
+        original, copy = (
+            near_section(archive, media.clip_a),
+            near_section(archive, copies["clip_copy"]),
+        )
+    assert group.earliest == sha(media.clip_a)
+    assert original["earliest"] == copy["earliest"] == sha(media.clip_a)
+    assert original["method"] == "earliest"
+    assert copy["method"] == "video-frames-mirrored"  # compared with the new earliest
+    assert owed == []  # rewritten, not left to the next start
+
+
+def test_a_member_found_on_a_page_seen_before_the_others_becomes_the_earliest(
+    tmp_path: Path, server: FixtureServer, media: MediaSet, copies: dict[str, Path]
+) -> None:
+    """The original's first page failed to download it; meanwhile a copy, then the
+    original's bytes from a third page were archived and grouped. The retry on the first
+    page dates the original before the copy: it becomes the earliest."""
+    server.add_status("/orig/photo.jpg", 503)
+    server.add_file("/copy/photo.jpg", copies["photo_copy"])
+    server.add_file("/third/photo.jpg", media.photo_a)
+    server.add_page("/first", "<article><p>Smoke:</p><img src='/orig/photo.jpg'></article>")
+    server.add_page("/repost", "<article><p>Re-posted:</p><img src='/copy/photo.jpg'>")
+    server.add_page("/third", "<article><p>Again:</p><img src='/third/photo.jpg'></article>")
+    with Archive.open(make_config(tmp_path / "storage")) as archive:
+        capturer = Capturer(archive)
+        assert not capturer.capture_url(server.url("/first")).ok  # 503: to be retried
+        assert capturer.capture_url(server.url("/repost")).ok
+        assert capturer.capture_url(server.url("/third")).ok
+        assert near_section(archive, media.photo_a)["earliest"] == sha(copies["photo_copy"])
+        server.add_file("/orig/photo.jpg", media.photo_a)
+        assert capturer.capture_url(server.url("/first")).ok  # the retry
+        with archive.read_session() as session:
+            (group,) = duplicates.list_groups(session)
+        copy = near_section(archive, copies["photo_copy"])
+    assert group.earliest == copy["earliest"] == sha(media.photo_a)
+    assert copy["method"].startswith("image-")
 
 
 def test_a_video_container_holding_sound_alone_is_indexed_as_audio(

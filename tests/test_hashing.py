@@ -319,6 +319,28 @@ def test_truncated_video_keeps_what_decodes(tmp_path: Path) -> None:
         fingerprint(head, "video")
 
 
+def test_a_video_cut_short_is_as_long_as_what_decodes_and_matches_the_whole(
+    tmp_path: Path,
+) -> None:
+    """A download cut short keeps its header's duration. Its frames, all in the first
+    third, were spread over the whole of it by the matcher, which then capped the share
+    they covered: the complete file was never matched. A complete file keeps its own."""
+    clip = make_clip(tmp_path / "clip.mp4", seconds=24, size=(320, 240), seed=0, audio=False)
+    whole = fingerprint(clip, "video")
+    data = clip.read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) * 3 // 10])
+    part = fingerprint(cut, "video")
+    assert isinstance(part, VideoFingerprint) and isinstance(whole, VideoFingerprint)
+    assert whole.duration == pytest.approx(24.0, abs=0.1)
+    assert part.frames[-1].t < 12.0
+    assert part.duration == pytest.approx(part.frames[-1].t + 0.5, abs=0.01)
+    assert compare(part, whole) is not None
+    assert video.covered_length(24.0, 23.5, 0.5) == 24.0  # ends within an interval
+    assert video.covered_length(7200.0, 7190.0, 2.0) == 7200.0  # a keyframe's spacing
+    assert video.covered_length(None, 8.5, 0.5) == 8.5
+
+
 def test_audio(tmp_path: Path) -> None:
     audio = make_audio(tmp_path / "tone.m4a", 1.0)
     with pytest.raises(HashingError, match=r"^audio-only file$"):

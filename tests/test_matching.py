@@ -389,6 +389,65 @@ def test_a_bordered_image_is_found_by_the_phash_imagehash_prints_for_the_file(
         assert [key for key, _ in index.query_phash(printed, 4)] == [1]
 
 
+def test_replaced_images_are_compacted_and_answers_do_not_change(tmp_path: Path) -> None:
+    """A removed image only marked its row dead, and `rehash --all` replaces every one:
+    the rows doubled with each pass. Dead rows are dropped once they outnumber the live
+    ones, bordered images' extra rows with them, and queries answer as before."""
+    photo = T.photograph("coffee").convert("RGB")
+    framed = Image.new("RGB", (photo.width + 120, photo.height + 120), "white")
+    framed.paste(photo, (60, 60))
+    framed.save(tmp_path / "framed.png")
+    photo.save(tmp_path / "photo.jpg", quality=40)
+    paths = [tmp_path / "framed.png", tmp_path / "photo.jpg"]
+    for name in ("brick", "gravel"):
+        T.photograph(name).convert("RGB").save(tmp_path / f"{name}.jpg")
+        paths.append(tmp_path / f"{name}.jpg")
+    fps = [fingerprint(path, "image") for path in paths]
+    assert isinstance(fps[0], ImageFingerprint) and "phash_full" in fps[0].hashes
+    fresh = FingerprintIndex()
+    for key, fp in enumerate(fps):
+        fresh.add(key, fp)
+    index = FingerprintIndex()
+    for _ in range(5):  # five passes of `rehash --all`, keys in another order each time
+        for key in (2, 0, 3, 1):
+            index.add(key, fps[key])
+    assert len(index) == len(fps)
+    images = index._images
+    assert images.keys.size <= 2 * len(fps) + 1
+    owners = images.full_owner.view[images.live.view[images.full_owner.view]]
+    assert images.keys.view[owners].tolist() == [0]  # the border's row, still the framed one's
+    for fp in fps:
+        assert index.query(fp, min_similarity=0.0) == fresh.query(fp, min_similarity=0.0)
+        assert index.query(fp) == fresh.query(fp)
+        assert isinstance(fp, ImageFingerprint)
+        for phash in (fp.hashes["phash"], fp.hashes.get("phash_full", 0)):
+            assert index.query_phash(phash, 12) == fresh.query_phash(phash, 12)
+    assert [k for k, _ in index.query(fps[1])][:2] in ([1, 0], [0, 1])  # the framed copy
+
+
+def test_a_phone_photo_stored_sideways_is_found_by_the_phash_of_its_upright_picture(
+    tmp_path: Path,
+) -> None:
+    """The index holds the pHash of the picture as shown (EXIF orientation applied),
+    which is what docs/matching.md tells `search --phash` users to hash; imagehash on
+    the file as opened hashes the sideways pixels, about 30 bits away."""
+    import imagehash
+    from PIL import ImageOps
+
+    photo = T.photograph("coffee").convert("RGB")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to show
+    path = tmp_path / "phone.jpg"
+    photo.rotate(90, expand=True).save(path, quality=90, exif=exif)
+    index = FingerprintIndex()
+    index.add(1, fingerprint(path, "image"))
+    with Image.open(path) as opened:
+        upright = int(str(imagehash.phash(ImageOps.exif_transpose(opened))), 16)
+        sideways = int(str(imagehash.phash(opened)), 16)
+    assert [key for key, _ in index.query_phash(upright, 4)] == [1]
+    assert index.query_phash(sideways, 10) == []
+
+
 def test_ties_list_the_earliest_key_first() -> None:
     index = FingerprintIndex()
     for key in (30, 10, 20):

@@ -82,6 +82,9 @@ QUALITY_BATCH = 64
 #: Frames timed later than this (seconds from the start: 10 days) are ignored, and a
 #: longer declared duration counts as unknown: such times come from broken time bases.
 MAX_TIME = 10 * 86400.0
+#: Decoding that ends this share of the declared duration (and three sampling intervals)
+#: before it ended early: the file was cut short (`covered_length`).
+ENDED_EARLY = 0.1
 #: Options for opening a file: no decoder may run while its streams are probed (this
 #: list of allowed decoders names none). PyAV passes the probe's decoders options only
 #: for streams listed in the container's header: in MPEG-PS and FLV, whose streams are
@@ -156,11 +159,28 @@ def fingerprint_video(
             width, height = height, width
         if min(width, height) < MIN_SIDE:  # as for a picture: no detail to tell apart
             raise HashingError(f"video too small to hash ({width}x{height})")
-        last = sampler.frames[-1][0]
+        length = covered_length(duration, sampler.frames[-1][0], sampler.interval)
         frames = hash_frames(
             np.array([t for t, _ in sampler.frames]), np.stack([g for _, g in sampler.frames])
         )
-    return VideoFingerprint(max(duration or 0.0, last), int(width), int(height), frames)
+    return VideoFingerprint(length, int(width), int(height), frames)
+
+
+def covered_length(duration: float | None, last: float, interval: float) -> float:
+    """The length a video's frames stand for: its declared duration, or up to one
+    sampling interval past the last frame when decoding ended well before that.
+
+    A download cut short keeps its header, and the duration the header declares: the
+    frames of its first third were spread over the whole length by the matcher's
+    spread rule (`compare.PARTS`), which then capped the share they covered and the
+    complete file was never matched. A complete file ends within an interval or so of
+    its duration (a keyframe's spacing for long ones) and keeps it.
+    """
+    if duration is None or duration <= last:
+        return last
+    if duration - last > max(3 * interval, ENDED_EARLY * duration):
+        return last + interval
+    return duration
 
 
 def decoder_bytes(pixels: int, fmt: av.VideoFormat | None) -> int:

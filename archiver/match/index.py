@@ -72,6 +72,16 @@ class _Column:
     def set(self, index: int, value: int | bool) -> None:
         self._data[index] = value
 
+    def keep(self, rows: npt.NDArray[np.intp]) -> None:
+        """Keep only these rows, in this order."""
+        self.assign(self.view[rows])
+
+    def assign(self, values: npt.NDArray[Any]) -> None:
+        """Hold these values instead (with room to grow)."""
+        self._data = np.zeros(max(1024, 2 * len(values)), dtype=self._data.dtype)
+        self._data[: len(values)] = values
+        self.size = len(values)
+
 
 class _Images:
     """Image rows: PDQ words in columns, pHash, quality; extra rows for bordered images."""
@@ -118,6 +128,41 @@ class _Images:
         for g, column in enumerate(self.gates):
             column.append(0 if packed.gate is None else int(packed.gate[g]))
         return row
+
+    def compact(self) -> npt.NDArray[np.int64]:
+        """Drop the rows of removed images; each old row's new row (-1 when dropped).
+
+        A removed image only marks its row dead: `archiver rehash --all` replaces every
+        image once, and each scan went over all the rows it left, twice the archive.
+        """
+        live = self.live.view.copy()
+        rows = np.flatnonzero(live)
+        moved = np.full(len(live), -1, np.int64)
+        moved[rows] = np.arange(len(rows))
+        full = np.flatnonzero(live[self.full_owner.view])
+        owners = moved[self.full_owner.view[full]]
+        for column in self._row_columns():
+            column.keep(rows)
+        for column in self.full_words:
+            column.keep(full)
+        self.full_owner.assign(owners)
+        return moved
+
+    def _row_columns(self) -> list[_Column]:
+        """The columns with one value per image row."""
+        return [
+            self.keys,
+            self.live,
+            self.quality,
+            self.phash,
+            self.stored_phash,
+            *self.words,
+            self.windowed,
+            *self.window_words,
+            self.window_phash,
+            self.gated,
+            *self.gates,
+        ]
 
     def gate_distances(self, query: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint16]:
         """`compare.gate_distance` of one query form to every row (64 for rows without)."""
@@ -208,6 +253,7 @@ class FingerprintIndex:
         self._frames = FrameHashIndex()
         self._rows: dict[int, tuple[str, int]] = {}  # key -> ("image" | "video", row)
         self._dead = 0
+        self._dead_images = 0
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -240,10 +286,22 @@ class FingerprintIndex:
         if kind == "image":
             self._images.live.set(row, False)
             self._thumbnails.pop(key, None)
+            self._dead_images += 1
+            if self._dead_images > self._images.keys.size - self._dead_images:
+                self._compact_images()
         else:
             self._video_live.set(row, False)
             self._videos[row] = None
-        self._dead += 1
+            self._dead += 1
+
+    def _compact_images(self) -> None:
+        """Drop dead image rows once they outnumber the live ones (amortised: each
+        compaction follows as many removals as the rows it keeps)."""
+        moved = self._images.compact()
+        for key, (kind, row) in self._rows.items():
+            if kind == "image":
+                self._rows[key] = (kind, int(moved[row]))
+        self._dead_images = 0
 
     def query(
         self,
