@@ -230,10 +230,27 @@ class PollingConfig(_Section):
     older_pages: int = Field(default=30, ge=0, le=1000)
 
 
+def _at_least(least: float, why: str) -> AfterValidator:
+    """A duration of ``least`` seconds or more; ``why`` says what a shorter one does."""
+
+    def check(seconds: float) -> float:
+        if seconds < least:
+            raise ValueError(f"at least {least:g}s: {why}")
+        return seconds
+
+    return AfterValidator(check)
+
+
+Lease = Annotated[Duration, _at_least(1.0, "a shorter lease can lapse while its job runs")]
+Tick = Annotated[Duration, _at_least(0.05, "a shorter tick only keeps the database busy")]
+
+
 class DaemonConfig(_Section):
-    shutdown_grace: Duration = 30.0  # in-flight downloads may finish within this
-    lease: Duration = 600.0  # a job's claim; renewed while it runs
-    tick: Duration = 1.0  # how often due sources and due jobs are looked for
+    # in-flight downloads may finish within this; under systemd, keep the unit's
+    # TimeoutStopSec above it plus [network] read_timeout, or the stop ends in SIGKILL
+    shutdown_grace: Duration = 30.0
+    lease: Lease = 600.0  # a job's claim; renewed every third of it while the job runs
+    tick: Tick = 1.0  # how often due sources and due jobs are looked for
 
 
 class LivenessConfig(_Section):
@@ -426,11 +443,25 @@ def config_from_dict(
     except RuntimeError:  # "~nobody/archive" names no user with a home directory
         home = str(config.storage.root)
         raise ConfigError(f"{where}storage.root: no home directory for {home!r}") from None
+    duplicate = _duplicate_source(config.sources)
+    if duplicate is not None:
+        raise ConfigError(f"{where}{duplicate}")
     database = config.database
     if base_dir is not None:
         root = base_dir / root  # an absolute root stays what it is
         database = DatabaseConfig(url=_rebased_sqlite(database.url, base_dir))
     return config.model_copy(update={"storage": StorageConfig(root=root), "database": database})
+
+
+def _duplicate_source(sources: list[SourceEntry]) -> str | None:
+    """Which ``[[sources]]`` table repeats the URL of an earlier one: the last one
+    silently won (a daily source polled every minute, under another name)."""
+    first: dict[str, int] = {}
+    for number, entry in enumerate(sources):
+        earlier = first.setdefault(entry.url, number)
+        if earlier != number:
+            return f"sources.{number}.url: {entry.url!r} is also at sources.{earlier}"
+    return None
 
 
 def _rebased_sqlite(url: str, base_dir: Path) -> str:

@@ -31,7 +31,9 @@ class OlderPages:
     """What the older pages of a live page held, read in the same poll as the page."""
 
     embed_urls: set[str] = field(default_factory=set)  # canonical URLs of their embeds
-    complete: bool = True  # read up to what was archived before, or to the last one
+    # read up to what was archived before, or to the last one: one gone for good (a
+    # 404) is the last one
+    complete: bool = True
     # why one could not be read (a 503): what lies beyond it is read back next time,
     # or pages never read were given up for good once the one before it was kept
     failure: str | None = None
@@ -39,6 +41,12 @@ class OlderPages:
 
 #: How a page job's error begins when an older page failed: its retry reads back.
 OLDER_PAGE_FAILED = "an older page could not be read"
+
+
+def _gone(error: ArchiverError) -> bool:
+    """Whether an older page failed for good (a 404 or 410, a page that is no page):
+    reading it again later would fail the same way."""
+    return isinstance(error, FetchError) and not error.retryable
 
 
 def read_page(body: bytes, response: Response) -> PageExtraction:
@@ -126,6 +134,11 @@ class OlderPageReader:
             except (Interrupted, ArchiveUnavailable):
                 raise  # not this page's fault: the poll or capture fails, and is retried
             except ArchiverError as exc:
+                if _gone(exc):
+                    # the pages end here: owing a read back for a page that is no more,
+                    # every poll fetched the page whole and all its older pages again
+                    log_event("page.older_gone", logging.WARNING, url=url, reason=str(exc))
+                    break
                 older.complete, older.failure = False, f"{url}: {exc}"
                 log_event("page.older_failed", logging.WARNING, url=url, reason=str(exc))
                 break

@@ -101,6 +101,16 @@ def test_relative_storage_root_is_relative_to_the_config_file(config_file: Path)
         ("[network]\npage_deadline = nan\n", "network.page_deadline: nan is not a number of"),
         ("[polling]\ndefault_every = nan\n", "polling.default_every: nan is not a number of"),
         ("[daemon]\ntick = 1" + "0" * 400 + "\n", "daemon.tick: 1000"),  # no float holds it
+        # the last of two tables with one URL won, silently: a daily source polled each minute
+        (
+            "[[sources]]\nurl = 'https://a.example/feed'\nevery = '1d'\n"
+            "[[sources]]\nurl = 'https://b.example/feed'\n"
+            "[[sources]]\nurl = 'https://a.example/feed '\nevery = '1m'\n",
+            "sources.2.url: 'https://a.example/feed' is also at sources.0",
+        ),
+        # a lease renewed every third of it, each renewal a database write
+        ("[daemon]\nlease = '0.01s'\n", "daemon.lease: at least 1s"),
+        ("[daemon]\ntick = 0.000001\n", "daemon.tick: at least 0.05s"),
     ],
 )
 def test_bad_config_names_the_key(tmp_path: Path, body: str, message: str) -> None:

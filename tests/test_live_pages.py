@@ -20,7 +20,7 @@ from archiver.config import config_from_dict
 from archiver.extract import extract_embeds
 from archiver.extract.pagination import continues_page
 from archiver.fetch.http import HttpFetcher
-from archiver.index.models import CaptureJob, Embed, Page, utcnow
+from archiver.index.models import CaptureJob, Embed, Page, Source, utcnow
 from archiver.liveness.report import embed_statuses
 from archiver.liveness.service import sync_targets, targets_for
 from archiver.search import SearchQuery, search
@@ -238,6 +238,53 @@ def test_an_older_page_that_failed_is_read_again_with_what_lies_beyond_it(
     assert set(embeds_by_page(archive)) == {"D", "C", "B", "A"}
     serve_blog(server, [["E"], ["D"], ["C"], ["B"], ["A"]])
     assert poller.poll(source_id).older_pages == 1  # read back once: then as before
+
+
+@pytest.mark.parametrize("status", [404, 410])
+def test_an_older_page_gone_for_good_ends_the_pages_and_is_not_read_back(
+    blog: tuple[Archive, Poller, int], server: FixtureServer, status: int
+) -> None:
+    """A link to an older page that is gone for good owed a read back on every poll:
+    each forgot the page's checksum and validators, fetched it whole and read all its
+    older pages again, for as long as the blog stayed up."""
+    archive, poller, source_id = blog
+    serve_blog(server, [["D"], ["C"], ["B"], ["A"]])
+    server.add_status("/live?page=3", status)
+
+    first = poller.poll(source_id)
+    again = [poller.poll(source_id) for _ in range(3)]
+
+    assert first.result == "changed" and not first.read_back_owed
+    assert set(embeds_by_page(archive)) == {"D", "C"}
+    assert all(r.result == "unchanged" and r.older_pages is None for r in again)
+    assert server.hits("/live?page=2") == server.hits("/live?page=3") == 1
+    conditional = [r for r in server.requests if r.path == "/live" and "if-none-match" in r.headers]
+    assert len(conditional) == 3
+    with archive.read_session() as session:
+        source = session.get_one(Source, source_id)
+        assert source.content_sha256 is not None and source.last_error is None
+
+
+def test_an_older_page_that_failed_is_the_sources_last_error_until_it_is_read(
+    blog: tuple[Archive, Poller, int], server: FixtureServer
+) -> None:
+    """An older page answering 503 has each poll read the pages back; the poll is no
+    error, and nothing showed the source stuck on it."""
+    archive, poller, source_id = blog
+    serve_blog(server, [["C"], ["B"], ["A"]])
+    server.add_status("/live?page=2", 503)
+
+    assert poller.poll(source_id).read_back_owed
+    with archive.read_session() as session:
+        source = session.get_one(Source, source_id)
+        assert source.last_result == "changed" and source.consecutive_errors == 0
+        assert source.last_error and "/live?page=2" in source.last_error
+        assert "503" in source.last_error
+
+    serve_blog(server, [["C"], ["B"], ["A"]])  # back
+    assert not poller.poll(source_id).read_back_owed
+    with archive.read_session() as session:
+        assert session.get_one(Source, source_id).last_error is None
 
 
 @pytest.mark.parametrize("older_pages_fail", ["limit", "error"])

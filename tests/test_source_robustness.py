@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -98,6 +99,103 @@ def test_a_poll_cut_short_by_shutdown_is_not_an_error(
         assert source.consecutive_errors == 0 and source.last_error is None
         assert source.last_polled_at is None and source.last_result is None
         assert source.next_poll_at <= utcnow()  # due again for the next start
+
+
+def test_a_failing_source_is_never_polled_more_often_than_its_interval(
+    polling: tuple[Config, Archive, Poller], server: FixtureServer
+) -> None:
+    """The backoff, capped at max_backoff (6 h), polled a failing weekly source every
+    six hours: 28 times as often as when it worked."""
+    _, archive, poller = polling
+    server.add_status("/weekly.rss", 500)
+    with archive.session() as session:
+        source_id = add_source(session, server.url("/weekly.rss"), every=7 * 86400).id
+
+    for errors in (1, 2, 3):
+        assert poller.poll(source_id).result == "error"
+        with archive.read_session() as session:
+            source = session.get_one(Source, source_id)
+            assert source.consecutive_errors == errors and source.last_polled_at is not None
+            assert abs(source.next_poll_at - source.last_polled_at - timedelta(days=7)) < SLACK
+
+
+def test_a_poll_cut_short_by_a_crash_is_taken_up_again_within_minutes(
+    polling: tuple[Config, Archive, Poller],
+) -> None:
+    """kill -9, the OOM killer or the watchdog in the middle of a poll: taking the
+    source had pushed its next poll out by its interval, and nothing undid it, so a
+    daily source was not polled again for a day after the restart."""
+    _, archive, _ = polling
+    with archive.session() as session:
+        source_id = add_source(session, "https://example.org/daily.rss", every=86400).id
+    with archive.session() as session:
+        assert claim_due_sources(session, utcnow(), 10) == [source_id]
+    # ... and the process is killed: no poll recorded, no claim released
+
+    with archive.session() as session:
+        assert claim_due_sources(session, utcnow(), 10) == []  # held meanwhile
+        later = utcnow() + timedelta(minutes=5, seconds=1)
+        assert claim_due_sources(session, later, 10) == [source_id]
+
+
+def test_a_poll_outlasting_its_claim_keeps_it_and_then_sets_its_next_poll(
+    polling: tuple[Config, Archive, Poller], server: FixtureServer
+) -> None:
+    """The claim is short so that a crash costs minutes; a poll that lasts longer
+    renews it, or another daemon on the database would poll the source beside it.
+    Once recorded, the source's next poll is its interval away, not a renewal's."""
+    _, archive, poller = polling
+    hold = timedelta(seconds=0.3)
+    poller.claims.hold = hold
+    answer = threading.Event()
+
+    def slow_feed(request: RequestHandler) -> None:
+        answer.wait(10)
+        request.send_simple(200, FEED, "application/rss+xml")
+
+    server.add_handler("/slow.rss", slow_feed)
+    with archive.session() as session:
+        source_id = add_source(session, server.url("/slow.rss"), every=600).id
+    with archive.session() as session:
+        assert claim_due_sources(session, utcnow(), 10, hold=hold) == [source_id]
+    polling_now = threading.Thread(target=poller.poll, args=(source_id,))
+    polling_now.start()
+    taken_meanwhile = []
+    for _ in range(10):  # 1.5 s: five times the hold
+        polling_now.join(0.15)
+        with archive.session() as session:  # another daemon looking for due sources
+            taken_meanwhile += claim_due_sources(session, utcnow(), 10)
+    answer.set()
+    polling_now.join(10)
+
+    assert taken_meanwhile == []
+    time.sleep(hold.total_seconds())  # a renewal after the poll would land by now
+    with archive.read_session() as session:
+        source = session.get_one(Source, source_id)
+        assert source.last_result != "error" and source.last_polled_at is not None
+        assert abs(source.next_poll_at - source.last_polled_at - timedelta(seconds=600)) < SLACK
+
+
+def test_a_poll_that_crashes_is_put_off_to_its_interval(
+    polling: tuple[Config, Archive, Poller], server: FixtureServer
+) -> None:
+    """An unexpected error in a poll (a bug met on one source) is not retried each
+    time its short claim lapses, with a traceback every few minutes."""
+    _, archive, poller = polling
+    server.add_page("/page", "<html><body><p>hello</p></body></html>")
+    with archive.session() as session:
+        source_id = add_source(session, server.url("/page"), every=3600).id
+
+    def crash(*_: object, **__: object) -> None:
+        raise RuntimeError("a bug")
+
+    poller._handle = crash  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError):
+        poller.poll(source_id)
+
+    with archive.read_session() as session:
+        wait = session.get_one(Source, source_id).next_poll_at - utcnow()
+    assert abs(wait - timedelta(hours=1)) < SLACK
 
 
 RSS = """<?xml version='1.0'?><rss version='2.0'><channel><title>Blog</title>

@@ -6,8 +6,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import resource
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,15 +21,15 @@ from support.browser import AppClient
 
 from archiver.archive import Archive
 from archiver.capture import Capturer
-from archiver.config import load_config
+from archiver.config import SourceEntry, load_config
 from archiver.errors import FetchError
 from archiver.fetch.http import HttpFetcher
-from archiver.index.models import CaptureJob, Embed, Page, Source
+from archiver.index.models import CaptureJob, Embed, Page, Source, utcnow
 from archiver.search import SearchQuery, search
 from archiver.sources import poll as poll_module
 from archiver.sources.feed import looks_like_feed, parse_feed
 from archiver.sources.poll import ENTRY_BATCH, Poller
-from archiver.sources.registry import add_source
+from archiver.sources.registry import add_source, sync_config_sources
 from archiver.web import create_app
 
 ATOM = b"""<?xml version="1.0" encoding="utf-8"?>
@@ -455,3 +457,51 @@ def test_a_shutdown_stops_a_long_feed_between_batches_and_the_next_poll_reads_on
             pages = session.scalar(select(func.count()).select_from(Page))
     assert again.result == "changed" and again.new_entries == 2 * ENTRY_BATCH
     assert pages == 3 * ENTRY_BATCH + 1  # every entry's page, and the feed's
+
+
+def test_a_shorter_interval_takes_effect_at_once(tmp_path: Path, db_url: str) -> None:
+    """A daily source made hourly, in ``[[sources]]`` or by ``source add --every``, kept
+    the next poll set from the day: it waited out the day before its first hourly poll."""
+    config = make_config(tmp_path / "storage", db_url)
+    url = "https://example.org/feed"
+    with Archive.open(config) as archive:
+        with archive.session() as session:
+            sync_config_sources(session, [SourceEntry(url=url, every=86400)], 600)
+        polled = utcnow()
+        with archive.session() as session:  # as a poll leaves it
+            source = session.scalars(select(Source)).one()
+            source.last_polled_at, source.next_poll_at = polled, polled + timedelta(days=1)
+
+        with archive.session() as session:  # the file now says every hour
+            sync_config_sources(session, [SourceEntry(url=url, every=3600)], 600)
+        with archive.read_session() as session:
+            source = session.scalars(select(Source)).one()
+            assert source.every_seconds == 3600
+            assert source.next_poll_at == polled + timedelta(hours=1)
+
+        with archive.session() as session:
+            add_source(session, url, every=60)  # `source add URL --every 1m`
+            add_source(session, url, every=7200)  # longer: the next poll stays
+        with archive.read_session() as session:
+            source = session.scalars(select(Source)).one()
+            assert source.every_seconds == 7200
+            assert source.next_poll_at == polled + timedelta(minutes=1)
+
+
+def test_a_start_logs_the_config_sources_it_removes(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A source deleted from ``[[sources]]`` is removed at the next start; so is one a
+    daemon sharing the database declared in its own file, which nothing showed."""
+    config = make_config(tmp_path / "storage")
+    kept, dropped = "https://example.org/kept", "https://example.org/dropped"
+    with Archive.open(config) as archive:
+        with archive.session() as session:
+            entries = [SourceEntry(url=kept), SourceEntry(url=dropped)]
+            assert sync_config_sources(session, entries, 600) == []
+        with caplog.at_level(logging.INFO, logger="archiver"), archive.session() as session:
+            assert sync_config_sources(session, [SourceEntry(url=kept)], 600) == [dropped]
+        with archive.read_session() as session:
+            assert list(session.scalars(select(Source.url))) == [kept]
+    (removed,) = [r for r in caplog.records if r.getMessage() == "source.removed"]
+    assert removed.fields["url"] == dropped  # type: ignore[attr-defined]

@@ -29,7 +29,8 @@ class RecordedLivePage:
     page: RecordedPage
     older_pages: int = 0  # older pages read
     older_embeds: int = 0  # embeds first found on them
-    read_back_owed: bool = False  # an older page failed: the next poll reads them back
+    # why an older page could not be read (a 503): the next poll reads them back
+    older_failure: str | None = None
 
 
 def record_live_page(
@@ -55,5 +56,5 @@ def record_live_page(
         extraction=extraction,
         older=older,
     )
-    owed = older is not None and older.failure is not None
-    return RecordedLivePage(recorded, reader.pages, reader.new_embeds, owed)
+    failure = older.failure if older is not None else None
+    return RecordedLivePage(recorded, reader.pages, reader.new_embeds, failure)

@@ -7,13 +7,15 @@ import html
 import logging
 import math
 import random
-from collections.abc import Collection
+import threading
+from collections.abc import Callable, Collection
+from contextlib import AbstractContextManager, suppress
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Literal
 from urllib.parse import urlsplit
 
-from sqlalchemy import exists, select
+from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session
 
 from archiver.capture import Capturer
@@ -56,6 +58,7 @@ class PollResult:
     new_entries: int = 0
     older_pages: int | None = None  # of a live page split into pages, read in this poll
     read_back_owed: bool = False  # one of them failed: the next poll reads them back
+    older_failure: str | None = None  # why, kept as the source's last error
     error: str | None = None
 
 
@@ -64,12 +67,23 @@ class PollResult:
 REFETCH_WHOLE = timedelta(days=1)
 
 
+#: How long taking a source holds it. The poll renews the hold while it runs
+#: (`ClaimKeeper`), so a poll cut short by a crash (kill -9, the OOM killer, the
+#: watchdog) or by a database gone away is taken up again this soon, by the next
+#: start or by another daemon on the same database, rather than an interval later.
+CLAIM_HOLD = timedelta(minutes=5)
+
+
 def claim_due_sources(
-    session: Session, now: datetime, limit: int, busy: Collection[int] = ()
+    session: Session,
+    now: datetime,
+    limit: int,
+    busy: Collection[int] = (),
+    hold: timedelta = CLAIM_HOLD,
 ) -> list[int]:
-    """Take due, unpaused sources; pushing their next poll out acts as a lease so
-    another daemon on the same database does not poll them at the same time. Sources
-    in ``busy`` (this process is polling them: a poll can outlast that lease) are not
+    """Take due, unpaused sources; pushing their next poll out by ``hold`` acts as a
+    lease so another daemon on the same database does not poll them at the same time.
+    Sources in ``busy`` (this process is polling them, or has them queued) are not
     taken again."""
     query = (
         select(Source)
@@ -81,8 +95,68 @@ def claim_due_sources(
         query = query.with_for_update(skip_locked=True)
     claimed = list(session.scalars(query))
     for source in claimed:
-        source.next_poll_at = now + timedelta(seconds=max(source.every_seconds, 300))
+        source.next_poll_at = now + hold
     return [s.id for s in claimed]
+
+
+class ClaimKeeper:
+    """Renews, in the background, the claims of the sources this process is polling.
+
+    A claim is short (`CLAIM_HOLD`) so that a crash costs minutes, not an interval; a
+    live blog read back over thirty slow older pages outlasts it, and another daemon
+    would poll the source beside it. The thread runs only while a poll does.
+    """
+
+    def __init__(
+        self, session: Callable[[], AbstractContextManager[Session]], hold: timedelta = CLAIM_HOLD
+    ) -> None:
+        self._session = session
+        self.hold = hold
+        self._held: set[int] = set()
+        self._changed = threading.Condition()
+        # held while renewing: once `drop` returns, the poll's own schedule is never
+        # overwritten by a renewal that was under way
+        self._renewing = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def keep(self, source_id: int) -> None:
+        with self._changed:
+            self._held.add(source_id)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="claim-keeper", daemon=True)
+                self._thread.start()
+
+    def drop(self, source_id: int) -> None:
+        with self._renewing, self._changed:
+            self._held.discard(source_id)
+            self._changed.notify_all()
+
+    def _run(self) -> None:
+        interval = max(self.hold.total_seconds() / 3, 0.05)
+        while True:
+            with self._changed:
+                self._changed.wait_for(lambda: not self._held, timeout=interval)
+                if not self._held:
+                    self._thread = None
+                    return
+            try:
+                with self._renewing:
+                    with self._changed:
+                        ids = sorted(self._held)
+                    if ids:
+                        self.renew(ids)
+            except Exception:  # the database may be briefly away: try again next time
+                logging.getLogger("archiver").warning("renewing poll claims failed", exc_info=True)
+
+    def renew(self, ids: list[int]) -> None:
+        """Hold these sources another ``hold`` (never bringing a poll forward)."""
+        until = utcnow() + self.hold
+        with self._session() as session:
+            session.execute(
+                update(Source)
+                .where(Source.id.in_(ids), Source.next_poll_at < until)
+                .values(next_poll_at=until)
+            )
 
 
 class Poller:
@@ -91,12 +165,30 @@ class Poller:
         self.archive = capturer.archive
         self.settings = settings
         self.http = http  # its own host limiter, with the politeness delay
+        self.claims = ClaimKeeper(self.archive.session)
 
     def _next(self, every: float, now: datetime, floor: float = 0.0) -> datetime:
         spread = 1 + random.uniform(-self.settings.jitter, self.settings.jitter)
         return now + timedelta(seconds=max(every * spread, floor))
 
     def poll(self, source_id: int) -> PollResult:
+        """Poll a source claimed for it (`claim_due_sources`), holding the claim while
+        the poll runs."""
+        self.claims.keep(source_id)
+        try:
+            return self._poll(source_id)
+        except ArchiveUnavailable:
+            raise  # the database is away: the claim lapses, and the source is polled then
+        except Exception:
+            # not an expected failure: were the claim left to lapse, its traceback would
+            # come every few minutes; it is polled at its interval, as after an error
+            with suppress(Exception):
+                self._put_off(source_id)
+            raise
+        finally:
+            self.claims.drop(source_id)
+
+    def _poll(self, source_id: int) -> PollResult:
         with self.archive.read_session() as session:  # no write lock for a read
             source = session.get_one(Source, source_id)
             url, kind = source.url, source.kind
@@ -178,7 +270,8 @@ class Poller:
         result.new_embeds = live.page.new_embeds + live.older_embeds
         result.removed_embeds = live.page.removed_embeds
         result.older_pages = live.older_pages or None
-        result.read_back_owed = live.read_back_owed
+        result.read_back_owed = live.older_failure is not None
+        result.older_failure = live.older_failure
         result.result = "changed" if live.page.changed or live.older_embeds else "unchanged"
 
     def _handle_feed(
@@ -320,10 +413,20 @@ class Poller:
 
     def release(self, source_id: int) -> None:
         """Make a claimed source due again without recording a poll."""
+        self.claims.drop(source_id)
         with self.archive.session() as session:
             source = session.get(Source, source_id)
             if source is not None:
                 source.next_poll_at = utcnow()
+
+    def _put_off(self, source_id: int) -> None:
+        """Schedule a source whose poll crashed at its interval, five minutes at least."""
+        self.claims.drop(source_id)
+        with self.archive.session() as session:
+            source = session.get(Source, source_id)
+            if source is not None:
+                floor = CLAIM_HOLD.total_seconds()
+                source.next_poll_at = self._next(source.every_seconds, utcnow(), floor)
 
     def _record(
         self,
@@ -337,6 +440,7 @@ class Poller:
     ) -> None:
         """Record a poll. An error backs the source off, unless it was not ``counted``
         (the archive could not take the result): then it is polled at its interval."""
+        self.claims.drop(source_id)  # no renewal after the schedule set here
         now = utcnow()
         with self.archive.session() as session:
             source = session.get(Source, source_id)
@@ -356,13 +460,17 @@ class Poller:
                 # a Retry-After before it can overflow a date or stop polling for a year.
                 cap = self.settings.max_backoff
                 doublings = min(source.consecutive_errors, MAX_DOUBLINGS)
-                backoff = min(source.every_seconds * 2**doublings, cap)
+                every = source.every_seconds
+                # never sooner than its interval: a weekly source failing was polled
+                # every max_backoff (6 h), far more often than when it worked
+                backoff = max(every, min(every * 2**doublings, cap))
                 source.next_poll_at = self._next(backoff, now, floor=_clamp(retry_after, cap))
             else:
                 source.consecutive_errors = 0
-                source.last_error = None
-                # an older page that failed: the next poll reads the page whole and its
-                # older pages back, as a first poll does (no checksum, no validators)
+                # an older page that failed (a 503): the poll is no error, but says why
+                # the next poll reads the page whole and its older pages back, as a
+                # first poll does (no checksum, no validators)
+                source.last_error = result.older_failure
                 owed = result.read_back_owed
                 source.content_sha256 = None if owed else content_sha
                 if response is not None and response.status != 304:

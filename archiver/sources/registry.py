@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -12,6 +13,7 @@ from archiver.config import SOURCE_KINDS, PollingConfig, SourceEntry, is_http_ur
 from archiver.errors import ArchiverError
 from archiver.index.models import Source, iso, utcnow
 from archiver.index.records import get_or_create
+from archiver.logs import log_event
 
 DEFAULT_EVERY = PollingConfig().default_every  # a source added without an interval
 
@@ -61,7 +63,7 @@ def add_source(
         ),
     )
     if not created:
-        source.every_seconds = every or source.every_seconds
+        _set_every(source, every or source.every_seconds, now)
         if kind is not None:
             source.kind = kind
             if kind != "auto":
@@ -69,6 +71,15 @@ def add_source(
         source.name = name or source.name
         source.from_config = from_config
     return source
+
+
+def _set_every(source: Source, every: float, now: datetime) -> None:
+    """Change a source's interval. A shorter one takes effect now: the next poll was
+    set from the old one (a daily source made hourly waited out the day)."""
+    if every < source.every_seconds:
+        sooner = (source.last_polled_at or now) + timedelta(seconds=every)
+        source.next_poll_at = min(source.next_poll_at, sooner)
+    source.every_seconds = every
 
 
 #: The largest id a source can have (PostgreSQL's ``integer``): a larger number is
@@ -102,9 +113,16 @@ def remove_source(session: Session, ref: str) -> Source:
     return source
 
 
-def sync_config_sources(session: Session, entries: list[SourceEntry], default_every: float) -> None:
+def sync_config_sources(
+    session: Session, entries: list[SourceEntry], default_every: float
+) -> list[str]:
     """Make the index match the config's ``[[sources]]``: add or update each one, and
-    remove config-declared sources that are no longer in the file."""
+    remove config-declared sources that are no longer in the file; the URLs removed.
+
+    The index does not record which file declared a source: daemons sharing a
+    database must share one ``[[sources]]`` list, or each start removes the others'.
+    Each removal is logged, so that such a start is seen.
+    """
     declared = {_check_url(e.url) for e in entries}
     for entry in entries:
         add_source(
@@ -115,9 +133,13 @@ def sync_config_sources(session: Session, entries: list[SourceEntry], default_ev
             kind=entry.kind,
             from_config=True,
         )
+    removed = []
     for source in session.scalars(select(Source).where(Source.from_config.is_(True))):
         if source.url not in declared:
+            log_event("source.removed", url=source.url, id=source.id, reason="not in the config")
+            removed.append(source.url)
             session.delete(source)
+    return removed
 
 
 @dataclass(frozen=True)
