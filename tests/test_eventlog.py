@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import sys
 import threading
 import time
 from datetime import UTC, datetime
@@ -13,7 +14,8 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select, text
-from support.archiving import make_config
+from support.archiving import cli_command, make_config, settings, write_config
+from support.smalldisk import Step, on_small_disk
 
 from archiver.archive import Archive
 from archiver.index.models import Event, Page, utcnow
@@ -25,6 +27,7 @@ from archiver.integrity.eventlog import (
     append_event,
     append_events,
     flush_log,
+    line_of,
     log_path,
     logged_session,
     record,
@@ -412,3 +415,91 @@ def test_an_entry_committed_while_the_chain_is_checked_is_not_a_break(
     assert report.ok and report.breaks == [] and report.head_seq == 3
     monkeypatch.undo()
     assert verify_chain(archive).head_seq == 4  # and the next check has it
+
+
+RECORD = """
+import sys
+from pathlib import Path
+from archiver.archive import Archive
+from archiver.config import load_config
+from archiver.integrity.eventlog import log_path, record
+with Archive.open(load_config(Path(sys.argv[1]))) as archive:
+    for n in range(int(sys.argv[2])):
+        record(archive, "capture", {"n": n, "blob": "y" * int(sys.argv[3])})
+    data = log_path(archive.layout).read_bytes()
+    print("whole" if data.endswith(b"\\n") else "torn")
+"""
+
+
+def test_a_flush_cut_short_by_a_full_disk_leaves_no_torn_line_to_witness(
+    tmp_path: Path,
+) -> None:
+    """A full disk wrote part of a line: a check that then counted it as a line the file
+    held made every later flush refuse to write, and every check say lines were
+    removed, once space was freed. The flush cuts its part-line back at once."""
+    disk = tmp_path / "disk"
+    database = tmp_path / "db"
+    database.mkdir()
+    config = write_config(
+        tmp_path / "a.toml", settings(disk / "storage", f"sqlite:///{database}/archive.db")
+    )
+    entries = [sys.executable, "-c", RECORD, str(config)]
+    verify = cli_command(config, "verify", "--json")
+    fill_disk = ["sh", "-c", f"cat /dev/zero > {disk / 'filler'}; true"]
+    steps = [
+        Step([*entries, "3", "10"]),
+        Step(verify),
+        Step(fill_disk),
+        Step([*entries, "1", "9000"]),  # committed (the database is elsewhere), not flushed
+        Step(verify),
+        Step(["rm", str(disk / "filler")]),
+        Step(verify),
+    ]
+    ran = on_small_disk(disk, "1m", steps, tmp_path / "out")
+    assert [r.returncode for r in ran] == [0, 0, 0, 0, 0, 0, 0], [r.stderr for r in ran]
+    full, freed = json.loads(ran[4].stdout), json.loads(ran[6].stdout)
+    assert ran[3].stdout.strip() == "whole"
+    assert "eventlog.flush_failed" in ran[3].stderr
+    assert full["ok"] and full["chain"]["file_lines"] == 4 and full["chain"]["unflushed"] == 1
+    assert freed["ok"], freed["problems"]
+    assert freed["chain"]["unflushed"] == 0
+    assert freed["chain"]["file_lines"] == freed["chain"]["head"]["seq"] == 6
+
+
+def test_a_torn_last_line_is_not_counted_as_a_line_nor_as_damage(
+    sqlite_archive: Archive,
+) -> None:
+    """A write cut short that nothing cut back yet (a crash mid-write) is a line not yet
+    flushed: a check counting it would make it a line the file must keep holding."""
+    archive = sqlite_archive
+    fill(archive, 3)
+    path = log_path(archive.layout)
+    with archive.session() as session:  # committed; its flush cut short
+        late = append_event(session, "capture", {"late": True})
+        torn = line_of(late)[:30]
+    with path.open("ab") as sink:
+        sink.write(torn)
+    report = verify_chain(archive)
+    assert report.ok, report.breaks
+    assert (report.file_lines, report.unflushed) == (3, 1)
+    assert flush_log(archive) == 1 and verify_chain(archive).file_lines == 4
+
+
+def test_an_entry_whose_payload_is_not_json_is_named_alone(sqlite_archive: Archive) -> None:
+    """SQLite keeps a payload as text, which an edit can break: reading it failed its
+    whole batch, so the intact file was blamed for entries "the database does not
+    have", and nothing after the batch's start was checked."""
+    archive = sqlite_archive
+    fill(archive, 6)
+    with archive.engine.begin() as connection:
+        connection.execute(text("UPDATE events SET payload = '{\"n\": 2' WHERE seq IN (3, 6)"))
+    report = verify_chain(archive)
+    assert [b.to_json() for b in report.breaks] == [
+        {"seq": 3, "where": "database", "why": "the entry's payload is not JSON"}
+    ]
+    assert (report.entries, report.head_seq, report.file_lines) == (6, 6, 6)
+    rewrite_line(archive, 4, lambda entry: entry["payload"].update(n=40))  # still checked
+    assert [(b.seq, b.where) for b in verify_chain(archive).breaks] == [
+        (3, "database"),
+        (4, "file"),
+    ]

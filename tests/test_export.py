@@ -33,7 +33,7 @@ from archiver.index.models import Event, LinkCheck, Page, PageSnapshot, utcnow
 from archiver.integrity import events
 from archiver.integrity import export as export_module
 from archiver.integrity.canonical import entry_hash
-from archiver.integrity.eventlog import log_path, logged_session, verify_chain
+from archiver.integrity.eventlog import log_path, logged_session, record, verify_chain
 from archiver.integrity.export import ExportError, describe, export_bag
 from archiver.integrity.fixity import verify_archive
 from archiver.integrity.repair import rewrite_sidecars
@@ -479,6 +479,53 @@ def test_an_entry_altered_in_the_database_is_never_exported(
     assert [b.to_json() for b in report.chain.breaks][:1] == [
         {"seq": seq, "where": "database", "why": "the entry's payload is not JSON"}
     ]
+
+
+def test_a_timestamp_token_verify_reports_is_never_exported(
+    sqlite_archive: Archive, server: FixtureServer, media: MediaSet, tmp_path: Path
+) -> None:
+    """The newest token was copied as it lay: one altered since its entry recorded it
+    went into a bag that validated, beside the entry that says otherwise."""
+    build(sqlite_archive, server, media)
+    with LocalTSA() as tsa:
+        stamped = timestamp_head(sqlite_archive, tsa.url)
+    good = stamped.path.read_bytes()
+    altered = bytearray(good)
+    altered[-5] ^= 1
+    stamped.path.write_bytes(bytes(altered))
+    out = tmp_path / "bag"
+    with pytest.raises(
+        ExportError,
+        match=f"{stamped.path}: the timestamp token differs from the token recorded by "
+        rf"entry {stamped.event_seq} \(run archiver verify\)$",
+    ):
+        export_bag(sqlite_archive, SearchQuery.parse(), out)
+    assert not out.exists()
+    stamped.path.write_bytes(good)
+    export_bag(sqlite_archive, SearchQuery.parse(), out)
+    assert (out / "data" / "log" / "timestamps" / f"{stamped.seq}.tsr").read_bytes() == good
+
+
+def test_a_head_entry_altered_in_the_database_is_never_exported(
+    sqlite_archive: Archive, server: FixtureServer, media: MediaSet, tmp_path: Path
+) -> None:
+    """The head goes into head.json and bag-info's Archiver-Log-Head: an entry altered
+    in the database went there unchecked when it was about no exported file."""
+    build(sqlite_archive, server, media)
+    newest = record(
+        sqlite_archive, "liveness", {"url": "https://example.org/x", "status": "gone"}
+    ).seq
+    with sqlite_archive.engine.begin() as connection:
+        connection.execute(
+            text(
+                "UPDATE events SET payload = json_set(payload, '$.status', 'live') WHERE seq = :s"
+            ),
+            {"s": newest},
+        )
+    out = tmp_path / "bag"
+    with pytest.raises(ExportError, match=f"entry {newest} does not match its sha256"):
+        export_bag(sqlite_archive, SearchQuery.parse(), out)
+    assert not out.exists()
 
 
 def test_an_export_stopped_by_sigterm_leaves_nothing(tmp_path: Path, server: FixtureServer) -> None:

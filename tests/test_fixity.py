@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import socket
+import sys
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,7 +21,7 @@ from support.archiving import make_config, run_cli, settings, write_config
 
 from archiver.archive import Archive
 from archiver.capture import Capturer
-from archiver.config import config_from_dict
+from archiver.config import YtdlpConfig, config_from_dict
 from archiver.duplicates import DuplicateFinder
 from archiver.errors import Interrupted
 from archiver.index.debts import owe_media_sidecars
@@ -42,6 +43,8 @@ from archiver.integrity.fixity import (
 )
 from archiver.integrity.repair import rewrite_sidecars
 from archiver.search import SearchQuery
+from archiver.store.layout import Layout
+from archiver.store.objects import find_original, place_original
 
 LIVE = """<!doctype html><html><head><title>Aleppo live, day 3</title></head><body><article>
 <h1>Aleppo live, day 3</h1>
@@ -53,6 +56,9 @@ LIVE = """<!doctype html><html><head><title>Aleppo live, day 3</title></head><bo
 <img src="/media/photo_b.jpg" width="800" height="600">
 </article></body></html>
 """
+
+
+FAKE_YTDLP = Path(__file__).parent / "fixtures" / "fake_ytdlp.py"
 
 
 def sha256_of(path: Path) -> str:
@@ -235,6 +241,82 @@ def test_things_standing_where_files_belong_are_named_not_followed(
     assert not (tmp_path / "bag").exists()
 
 
+@pytest.mark.parametrize("name", ["thumbnail.webp", "platform.info.json", "provenance.json"])
+def test_a_link_where_a_companion_or_sidecar_belongs_is_named_not_followed(
+    tmp_path: Path,
+    server: FixtureServer,
+    media: MediaSet,
+    monkeypatch: pytest.MonkeyPatch,
+    name: str,
+) -> None:
+    """A companion file or a sidecar moved off the archive's disk, a link left in its
+    place, passed verify (the link was followed to the same bytes) while export refused
+    it: `verify` named nothing for `--rewrite-sidecars` to write again."""
+    monkeypatch.setenv("FAKE_YTDLP_MEDIA", str(media.clip_b))
+    ytdlp = YtdlpConfig(command=[sys.executable, str(FAKE_YTDLP)], timeout=30)
+    config = make_config(tmp_path / "storage").model_copy(update={"ytdlp": ytdlp})
+    server.add_page(
+        "/live",
+        "<article><p>Fighters:</p><iframe src='https://www.youtube.com/embed/abc123XYZ_0'>"
+        "</iframe></article>",
+    )
+    with Archive.open(config) as archive:
+        (item,) = Capturer(archive).capture_url(server.url("/live")).items
+        folder = item.files[0].path.parent
+        assert verify_archive(archive).ok
+        elsewhere = tmp_path / "elsewhere" / name
+        elsewhere.parent.mkdir()
+        shutil.move(folder / name, elsewhere)
+        (folder / name).symlink_to(elsewhere)  # the same bytes, off the archive's disk
+
+        report = verify_archive(archive)
+
+        what = "sidecar" if name == "provenance.json" else f"companion file {name!r}"
+        assert [(p.kind, p.sha256, p.path, p.detail) for p in report.problems] == [
+            (
+                "corrupt",
+                folder.name,
+                str(folder / name),
+                f"{what} is a symbolic link (to {elsewhere}), not the stored file",
+            )
+        ]
+        if name == "provenance.json":  # a sidecar can be written again from the index
+            (rewritten,) = rewrite_sidecars(archive)
+            assert rewritten.problems[0].startswith("sidecar is a symbolic link")
+            assert verify_archive(archive).ok
+
+
+@pytest.mark.parametrize("linked_as", ["original.mp4", "original.bin"])
+def test_a_link_where_an_original_belongs_is_not_taken_for_the_stored_bytes(
+    tmp_path: Path, linked_as: str
+) -> None:
+    """An original replaced by a link (verify: the archive no longer holds the bytes)
+    counted as stored: a new capture of the very same bytes threw its verified copy
+    away and kept the link. The copy takes the link's place, under its name."""
+    layout = Layout(tmp_path / "storage")
+    layout.create()
+    body = b"\x00\x00\x00\x18ftypmp42" + b"evidence" * 1000
+    sha = hashlib.sha256(body).hexdigest()
+    scratch = layout.tmp_root / "t"
+    scratch.mkdir()
+    (scratch / "a.part").write_bytes(body)
+    placed = place_original(layout, scratch / "a.part", sha, "mp4")
+    elsewhere = tmp_path / "usb" / "clip.mp4"
+    elsewhere.parent.mkdir()
+    shutil.move(placed, elsewhere)
+    link = placed.with_name(linked_as)
+    link.symlink_to(elsewhere)
+    assert find_original(layout, sha) is None
+
+    (scratch / "b.part").write_bytes(body)
+    again = place_original(layout, scratch / "b.part", sha, "mp4")
+
+    assert again == link and not again.is_symlink() and again.read_bytes() == body
+    assert sorted(p.name for p in placed.parent.iterdir()) == [linked_as]
+    assert elsewhere.read_bytes() == body and not (scratch / "b.part").exists()
+    assert find_original(layout, sha) == link
+
+
 def test_a_broken_event_chain_fails_the_run(
     archive: Archive, server: FixtureServer, media: MediaSet
 ) -> None:
@@ -386,6 +468,30 @@ def test_forged_acquisition_and_platform_details_and_new_keys_are_a_disagreement
     sidecar = _with_platform(sqlite_archive, build(sqlite_archive, server, media)["photo_a"])
     assert verify_archive(sqlite_archive).ok
     assert_forgery_found(sqlite_archive, sidecar, forge, named)
+
+
+@pytest.mark.parametrize(
+    ("forge", "key"),
+    [
+        (lambda d: d["near_duplicates"].update(witness="Abu Ahmad"), "near_duplicates.witness"),
+        (lambda d: d["near_duplicates"]["fingerprint"].update(taken_in="Aleppo"),
+         "near_duplicates.fingerprint.taken_in"),
+    ],
+    ids=["near duplicates", "fingerprint"],
+)  # fmt: skip
+def test_new_keys_in_the_near_duplicates_section_are_a_disagreement(
+    sqlite_archive: Archive, server: FixtureServer, media: MediaSet, forge: Any, key: str
+) -> None:
+    """The section is not compared with the index (its groups change as files join
+    them), and keys invented inside it passed verify, though no level of a sidecar may
+    hold a key archiver does not write."""
+    sidecars = [p.parent / "provenance.json" for p in build(sqlite_archive, server, media).values()]
+    sections = [json.loads(s.read_text())["near_duplicates"] for s in sidecars]
+    assert {s["fingerprint"]["kind"] for s in sections} == {"image", "video"}
+    assert verify_archive(sqlite_archive).ok  # every key archiver writes there passes
+    assert_forgery_found(sqlite_archive, sidecars[1], forge, "keys archiver does not write")
+    (problem,) = verify_archive(sqlite_archive).problems
+    assert problem.detail == f"keys archiver does not write: {key}"
 
 
 @pytest.mark.parametrize(
@@ -814,15 +920,36 @@ def test_the_weekly_cycle_runs_each_daily_slice_once(
     archive = sqlite_archive
     build(archive, server, media)
     week = 7 * 86400.0
+    part = due_part(archive, week)
+    assert part is not None
+    seq = verify_archive(archive, part=part).event_seq
+    with archive.read_session() as session:  # the run is dated by the clock, not by `now`
+        ran = session.scalars(select(Event.at).where(Event.seq == seq)).one()
+    assert due_part(archive, week, now=ran) is None  # done today
+    tomorrow = due_part(archive, week, now=ran + timedelta(days=1))
+    assert tomorrow == Part((part.index + 1) % 7, 7)
+    slices = {due_part(archive, week, now=ran + timedelta(days=d)) for d in range(1, 8)}
+    assert {p.index for p in slices if p} == set(range(7))
+
+
+def test_a_check_recorded_while_the_clock_ran_ahead_does_not_stand_for_later_slices(
+    sqlite_archive: Archive,
+) -> None:
+    """A run dated 2031 (a bad clock step) counted as the run of every slot before it:
+    once the clock was right again the daily slices stopped until 2031."""
+    archive = sqlite_archive
+    week = 7 * 86400.0
     monday = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)
+    eventlog.record(
+        archive, "fixity", {"ok": True, "scope": "full"}, at=datetime(2031, 1, 1, tzinfo=UTC)
+    )
+    for days in (0, 1, 30, 365):
+        assert due_part(archive, week, now=monday + timedelta(days=days)) is not None
     part = due_part(archive, week, now=monday)
     assert part is not None
-    verify_archive(archive, part=part)
+    eventlog.record(archive, "fixity", {"ok": True, "scope": f"part {part.index}/7"}, at=monday)
     assert due_part(archive, week, now=monday + timedelta(hours=5)) is None  # done today
-    tomorrow = due_part(archive, week, now=monday + timedelta(days=1))
-    assert tomorrow == Part((part.index + 1) % 7, 7)
-    slices = {due_part(archive, week, now=monday + timedelta(days=d)) for d in range(1, 8)}
-    assert {p.index for p in slices if p} == set(range(7))
+    assert due_part(archive, week, now=datetime(2031, 1, 1, 1, tzinfo=UTC)) is None
 
 
 def test_a_shutdown_interrupts_the_run_between_files_and_records_nothing(
@@ -890,6 +1017,38 @@ def test_a_log_file_that_lost_lines_a_check_saw_is_named(
     with archive.read_session() as session:
         rebuilt = session.scalars(select(Event).where(Event.type == "log_rebuilt")).one()
     assert rebuilt.payload["file_ended_at"] == 0
+
+
+@pytest.mark.parametrize("thing", ["folder", "pipe"])
+def test_a_folder_or_pipe_where_a_witnessed_log_file_belongs_is_named(
+    tmp_path: Path, thing: str
+) -> None:
+    """Once a check had counted the file's lines, a folder in its place made `verify` a
+    traceback (IsADirectoryError), and a pipe held it forever."""
+    config = write_config(tmp_path / "archiver.toml", settings(tmp_path / "storage"))
+    with Archive.open(make_config(tmp_path / "storage")) as archive:
+        for n in range(3):
+            eventlog.record(archive, "capture", {"n": n})
+        assert verify_archive(archive).ok
+        path = log_path(archive.layout)
+    path.unlink()
+    if thing == "folder":
+        path.mkdir()
+    else:
+        os.mkfifo(path)
+
+    done = run_cli(config, "verify", "--json", timeout=60)
+
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    report = json.loads(done.stdout)
+    assert [(p["kind"], p["path"], p["detail"]) for p in report["problems"]] == [
+        ("chain", str(path), "file entry 1: events.jsonl is not a regular file")
+    ]
+    with Archive.open(make_config(tmp_path / "storage")) as archive:
+        with archive.read_session() as session:  # the count a check saw is kept
+            assert eventlog.witnessed_lines(session) == 3
+        eventlog.record(archive, "capture", {"n": 4})  # its flush refuses, not blocks
+    assert not path.is_file()
 
 
 def test_an_unreadable_original_is_named_and_the_check_goes_on(

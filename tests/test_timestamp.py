@@ -27,6 +27,7 @@ from archiver import PRODUCT
 from archiver.archive import Archive
 from archiver.errors import ArchiverError
 from archiver.index.models import Event
+from archiver.integrity import eventlog
 from archiver.integrity.eventlog import log_path, record, verify_chain
 from archiver.integrity.timestamp import TimestampError, timestamp_due, timestamp_head
 from archiver.integrity.tsp import TokenError, build_request
@@ -168,6 +169,53 @@ def test_the_newest_entries_cut_off_both_copies_are_caught_by_their_token(
     assert check.why == "stamps entry 4, which is not in the chain"
 
 
+def test_a_cut_is_caught_by_its_token_whatever_the_local_clock_says(
+    archive: Archive, tsa: LocalTSA
+) -> None:
+    """Whether a token past the head was made while the check ran was read from the
+    local clock: with ours two days behind the TSA's (set back by whoever cut the log,
+    or a board without a clock before NTP), the token was excused and the cut passed."""
+    fill(archive, 4)
+    tsa.clock = timedelta(days=2)  # our clock two days behind the TSA's
+    try:
+        timestamp_head(archive, tsa.url)  # stamps entry 4; entry 5 records the token
+    finally:
+        tsa.clock = timedelta(0)
+    with archive.engine.begin() as connection:
+        connection.execute(text("DELETE FROM events WHERE seq >= 4"))
+    path = log_path(archive.layout)
+    path.write_bytes(b"".join(path.read_bytes().splitlines(keepends=True)[:3]))
+
+    report = verify_chain(archive)
+    assert [(t.seq, t.ok, t.why) for t in report.timestamps] == [
+        (4, False, "stamps entry 4, which is not in the chain")
+    ]
+
+
+def test_a_token_made_while_the_chain_is_checked_is_the_next_checks(
+    archive: Archive, tsa: LocalTSA, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A head committed and stamped after the check's snapshot began is past the head
+    the check sees: left to the next check, not "not in the chain"."""
+    fill(archive, 3)
+    step = eventlog._FileWalker.step
+    stamped: list[int] = []
+
+    def step_while_stamping(walker: Any, seq: int, line: bytes, sha256: str) -> None:
+        if not stamped:  # the snapshot is taken: an entry commits and is stamped now
+            fill(archive, 1)
+            stamped.append(timestamp_head(archive, tsa.url).seq)
+        step(walker, seq, line, sha256)
+
+    monkeypatch.setattr(eventlog._FileWalker, "step", step_while_stamping)
+    report = verify_chain(archive)
+    assert stamped == [4] and report.head_seq == 3
+    assert report.ok and report.timestamps == []
+    monkeypatch.undo()
+    again = verify_chain(archive)
+    assert again.ok and [(t.seq, t.ok) for t in again.timestamps] == [(4, True)]
+
+
 def test_a_token_swapped_for_another_entrys_is_named_so(archive: Archive, tsa: LocalTSA) -> None:
     """A token file overwritten with another genuine token of the archive was reported
     as "the chain was altered", though the chain was whole."""
@@ -281,6 +329,18 @@ def test_the_head_is_due_for_a_stamp_only_when_it_moved_and_the_last_stamp_aged(
     assert not timestamp_due(archive, day)  # too soon
     assert timestamp_due(archive, day, now=later)
     assert token.seq == 2
+
+
+def test_a_stamp_dated_in_the_future_does_not_hold_back_the_next_one(archive: Archive) -> None:
+    """A stamp recorded while the clock ran ahead (an RTC reset to 2031) stopped
+    stamping until the clock reached 2031."""
+    fill(archive, 2)
+    record(archive, "timestamp", {"seq": 2}, at=datetime(2031, 1, 1, tzinfo=UTC))
+    assert not timestamp_due(archive, 86400.0)  # nothing added since
+    fill(archive, 1)
+    now = datetime.now(UTC)
+    assert timestamp_due(archive, 86400.0, now=now)
+    assert timestamp_due(archive, 86400.0, now=now + timedelta(days=365))
 
 
 # ---- the TSA's signature ------------------------------------------------------------------

@@ -17,13 +17,14 @@ import json
 import logging
 import os
 import re
+import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, Literal
 
-from sqlalchemy import func, select, text
+from sqlalchemy import Select, func, select, text
 from sqlalchemy.orm import Session
 
 from archiver.archive import Archive
@@ -58,11 +59,10 @@ _HEX64 = re.compile(r"[0-9a-f]{64}")
 _APPENDED = "archiver.events_appended"
 _LOCKED = "archiver.event_lock_held"  # this transaction holds EVENT_LOCK
 _BATCH = 1000
-#: How far a time-stamping authority's clock may run ahead of ours.
-TSA_CLOCK_SKEW = timedelta(minutes=2)
-# Once a minute at most: on a full disk every flush fails, and tears a line, each second
+# Once a minute at most: on a full disk every flush fails, each second
 FLUSH_FAILED = ThrottledEvent("eventlog.flush_failed")
 TORN_LINE = ThrottledEvent("eventlog.torn_line")
+NOT_JSON = ThrottledEvent("eventlog.not_json")
 
 Where = Literal["database", "file"]
 
@@ -252,44 +252,60 @@ def flush_log(archive: Archive, *, rebuild: bool = False) -> int:
     """
     path = log_path(archive.layout)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_NONBLOCK, 0o644)
     try:
+        _regular(fd, path)  # lines written into a pipe are lost, and fill it and block
         fcntl.flock(fd, fcntl.LOCK_EX)
         last, prev = _tail(fd, path)
-        written = 0
         with archive.read_session() as session:
             seen = None if rebuild else witnessed_lines(session)
             if seen is not None and last < seen:
                 _not_rebuilt(path, last, seen)
                 return 0
-            rows = session.scalars(
-                select(Event)
-                .where(Event.seq > last)
-                .order_by(Event.seq)
-                .execution_options(yield_per=_BATCH)
-            )
-            batch: list[bytes] = []
-            for event in _readable(session, rows):
-                entry = entry_of(event)
-                why = _entry_problem(entry, event.sha256, last + written + len(batch) + 1, prev)
-                if why:  # a gap (a later flush continues) or an altered entry
-                    if not why.startswith("seq"):
-                        log_event("eventlog.not_copied", logging.WARNING, seq=event.seq, reason=why)
-                    break
-                batch.append(entry_line(entry, event.sha256))
-                prev = event.sha256
-                session.expunge(event)
-                if len(batch) >= _BATCH:
-                    _write_all(fd, b"".join(batch))
-                    written, batch = written + len(batch), []
-            if batch:
-                _write_all(fd, b"".join(batch))
-                written += len(batch)
-        if written:
-            os.fsync(fd)
-        return written
+            size = os.fstat(fd).st_size
+            try:
+                return _append_lines(fd, session, last, prev)
+            except OSError:
+                _cut_back(fd, size)
+                raise
     finally:
         os.close(fd)  # releases the lock
+
+
+def _append_lines(fd: int, session: Session, last: int, prev: str) -> int:
+    """Write the committed entries after seq ``last`` (whose hash is ``prev``) and
+    fsync them; returns the number of lines written."""
+    written = 0
+    batch: list[bytes] = []
+    for event in _readable(session, select(Event).where(Event.seq > last)):
+        entry = entry_of(event)
+        why = _entry_problem(entry, event.sha256, last + written + len(batch) + 1, prev)
+        if why:  # a gap (a later flush continues) or an altered entry
+            if not why.startswith("seq"):
+                log_event("eventlog.not_copied", logging.WARNING, seq=event.seq, reason=why)
+            break
+        batch.append(entry_line(entry, event.sha256))
+        prev = event.sha256
+        session.expunge(event)
+        if len(batch) >= _BATCH:
+            _write_all(fd, b"".join(batch))
+            written, batch = written + len(batch), []
+    if batch:
+        _write_all(fd, b"".join(batch))
+        written += len(batch)
+    if written:
+        os.fsync(fd)
+    return written
+
+
+def _cut_back(fd: int, size: int) -> None:
+    """Cut the file back to ``size`` after a write failed (a full disk writes part of a
+    line): a torn last line would stay until the next flush, and a check reading the
+    file meanwhile would take it for a line the file holds. The failure itself is
+    what the caller reports, so failing to cut is left to the next flush's `_tail`."""
+    with contextlib.suppress(OSError):
+        os.ftruncate(fd, size)
+        os.fsync(fd)
 
 
 def witnessed_lines(session: Session) -> int | None:
@@ -381,15 +397,26 @@ def _tail(fd: int, path: Path) -> tuple[int, str]:
     return seq, sha256
 
 
+def _regular(fd: int, path: Path) -> None:
+    """Refuse what is not a regular file at the log's place (a folder, a pipe): the
+    chain check names it (`verify_chain`)."""
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        raise StoreError(f"{path} is not a regular file; run archiver verify")
+
+
 def file_head(layout: Layout) -> int:
     """The seq of the log file's last complete line (0: no file, or no complete line);
-    read only, unlike a flush, which cuts a torn last line off."""
+    read only, unlike a flush, which cuts a torn last line off. Raises StoreError for
+    something other than a regular file there, opened without waiting on a pipe."""
     path = log_path(layout)
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except FileNotFoundError:
         return 0
+    except IsADirectoryError:  # some systems refuse to open a folder at all
+        raise StoreError(f"{path} is not a regular file; run archiver verify") from None
     try:
+        _regular(fd, path)
         end = _last_newline(fd, os.fstat(fd).st_size)
         if end < 0:
             return 0
@@ -477,11 +504,17 @@ class ChainReport:
 
 def _entry_problem(entry: dict[str, Any], sha256: Any, seq: int, prev: str) -> str | None:
     """Why an entry (database row or parsed line) does not continue the chain, or None."""
-    if entry.get("seq") != seq:
-        return f"seq {entry.get('seq')!r} where {seq} was expected: entries are missing or moved"
+    if why := _seq_problem(entry.get("seq"), seq):
+        return why
     if entry.get("prev_sha256") != prev:
         return f"prev_sha256 does not match the sha256 of entry {seq - 1}"
     return content_problem(entry, sha256)
+
+
+def _seq_problem(found: object, seq: int) -> str | None:
+    if found != seq:
+        return f"seq {found!r} where {seq} was expected: entries are missing or moved"
+    return None
 
 
 def content_problem(entry: dict[str, Any], sha256: Any) -> str | None:
@@ -518,8 +551,11 @@ class _FileWalker:
         return not self.ended and self.broken is None
 
     def _read(self) -> bytes | None:
+        """The next whole line, or None at the end. A last line without its newline is
+        a write cut short (a crash, a full disk): not yet flushed, so neither a line
+        the file holds nor damage; the next flush cuts it off and writes it whole."""
         line = self.stream.readline(self.left) if self.stream and self.left > 0 else b""
-        if not line:
+        if not line.endswith(b"\n"):
             self.ended = True
             return None
         self.left -= len(line)
@@ -532,18 +568,23 @@ class _FileWalker:
             entry = json.loads(line)
         except (ValueError, RecursionError):
             return f"line {self.lines} is not valid JSON"
-        if not isinstance(entry, dict) or not line.endswith(b"\n"):
+        if not isinstance(entry, dict):
             return f"line {self.lines} is not a complete log entry"
         why = _entry_problem(entry, entry.get("sha256"), self.lines, self.prev)
         if why is None:
             self.prev = entry["sha256"]
         return why
 
-    def step(self, seq: int, database_line: bytes, database_sha256: str) -> None:
-        while self._open() and self.lines + 1 < seq:
+    def alone(self, seq: int) -> None:
+        """Check the lines up to ``seq`` on their own: the database lacks their entries,
+        or cannot give them (a payload that is not JSON)."""
+        while self._open() and self.lines < seq:
             line = self._read()
             if line is not None and (why := self._check(line)):
                 self.broken = ChainBreak(self.lines, "file", why)
+
+    def step(self, seq: int, database_line: bytes, database_sha256: str) -> None:
+        self.alone(seq - 1)
         if not self._open() or self.lines + 1 != seq or (line := self._read()) is None:
             return
         if line == database_line:  # the same bytes: the database check covers them
@@ -568,7 +609,6 @@ def verify_chain(archive: Archive) -> ChainReport:
     RFC 3161 tokens stamp hashes that are in the chain. Streams both copies."""
     path = log_path(archive.layout)
     report = ChainReport(path=str(path))
-    began = datetime.now(UTC)
     tokens: dict[int, Path] | None = None
     stamped_hashes: dict[int, str] = {}
     recorded_tokens: dict[int, tuple[int, dict[str, Any]]] = {}
@@ -579,31 +619,35 @@ def verify_chain(archive: Archive) -> ChainReport:
         stream = stack.enter_context(path.open("rb")) if readable else None
         walker = _FileWalker(stream, _settled_size(stream) if stream else 0)
         session = stack.enter_context(archive.read_session())
-        rows = session.scalars(
-            select(Event).order_by(Event.seq).execution_options(yield_per=_BATCH)
-        )
+        unreadable = _unreadable(session)
+        rows = _readable(session, select(Event).where(Event.seq.not_in(unreadable)))
         prev, db_break = GENESIS, None
-        for event in _readable(session, rows):
+        for seq, sha256, event in _with_unreadable(rows, unreadable):
             if tokens is None:  # listed once the snapshot exists: a token file is placed
                 tokens = _token_files(archive.layout)  # before its entry is committed
             report.entries += 1
             expected = report.entries
-            entry = entry_of(event)
+            entry = entry_of(event) if event else None
             if db_break is None:
-                why = _entry_problem(entry, event.sha256, expected, prev)
+                why = (
+                    _entry_problem(entry, sha256, expected, prev)
+                    if entry is not None
+                    else _seq_problem(seq, expected) or "the entry's payload is not JSON"
+                )
                 if why:
-                    db_break = ChainBreak(event.seq, "database", why)
-            prev = event.sha256
-            report.head_seq, report.head_sha256 = event.seq, event.sha256
-            walker.step(event.seq, entry_line(entry, event.sha256), event.sha256)
-            if event.seq in tokens:
-                stamped_hashes[event.seq] = event.sha256
+                    db_break = ChainBreak(seq, "database", why)
+            prev = sha256  # an unreadable entry's hash and link still chain the rest
+            report.head_seq, report.head_sha256 = seq, sha256
+            if seq in tokens:
+                stamped_hashes[seq] = sha256
+            if event is None or entry is None:
+                walker.alone(seq)  # the file's line is checked on its own
+                continue
+            walker.step(seq, entry_line(entry, sha256), sha256)
             if event.type == "timestamp" and isinstance(event.payload.get("seq"), int):
-                recorded_tokens[event.payload["seq"]] = (event.seq, event.payload)
+                recorded_tokens[event.payload["seq"]] = (seq, event.payload)
             session.expunge(event)
         walker.finish()
-        if (unreadable := not_json(session)) and db_break is None:
-            db_break = ChainBreak(unreadable[0], "database", "the entry's payload is not JSON")
     report.file_lines = walker.lines
     if walker.ended and walker.broken is None:
         report.unflushed = max(0, report.head_seq - walker.lines)
@@ -611,17 +655,16 @@ def verify_chain(archive: Archive) -> ChainReport:
     if not readable and (path.exists() or path.is_symlink()):
         file_break = ChainBreak(1, "file", f"{path.name} is not a regular file")
     report.breaks = [b for b in (db_break, file_break) if b is not None]
-    # Stamps of heads past the snapshot made while this ran are the next check's; one
-    # the TSA signed before this began stamps entries the chain no longer has: both
-    # copies cut at the same entry, which only the token still shows.
-    made_before = {
-        seq: p
-        for seq, p in (tokens or {}).items()
-        if seq <= report.head_seq or _signed_before(p, began - TSA_CLOCK_SKEW)
-    }
     with archive.read_session() as session:
+        # A token of a head past the snapshot stamps an entry committed while this ran
+        # (a token is placed after its entry commits): the next check's. One whose entry
+        # the database does not hold even now stamps an entry the chain no longer has:
+        # both copies cut at the same entry, which only the token still shows.
+        later = [seq for seq in tokens or {} if seq > report.head_seq]
+        committed = set(session.scalars(select(Event.seq).where(Event.seq.in_(later))))
+        checked = {seq: p for seq, p in (tokens or {}).items() if seq not in committed}
         report.timestamps = _check_tokens(
-            archive.layout, made_before, stamped_hashes, recorded_tokens, session
+            archive.layout, checked, stamped_hashes, recorded_tokens, session
         )
     return report
 
@@ -638,27 +681,50 @@ def not_json(session: Session) -> list[int]:
     )
 
 
-def _readable(session: Session, rows: Iterable[Event]) -> Iterator[Event]:
-    """``rows`` up to the first batch holding an entry whose payload is not JSON (its
-    reading fails; `not_json` names it)."""
+def _unreadable(session: Session) -> dict[int, str]:
+    """The entries whose payload is not JSON (`not_json`), each seq with its stored
+    sha256: their hash and link columns still read."""
+    seqs = not_json(session)
+    if not seqs:
+        return {}
+    found = session.execute(select(Event.seq, Event.sha256).where(Event.seq.in_(seqs)))
+    return {seq: sha256 for seq, sha256 in found}
+
+
+def _readable(session: Session, query: Select[Event]) -> Iterator[Event]:
+    """The entries ``query`` selects, in seq order, streamed, less those whose payload
+    is not JSON (`not_json` names them): reading one fails its whole batch, and the
+    entries around it are still to be read. They leave a gap in the seqs."""
+    last = 0
     try:
-        yield from rows
+        for event in session.scalars(_streamed(query)):
+            last = event.seq
+            yield event
     except ValueError:  # json.JSONDecodeError, while loading a batch
         unreadable = not_json(session)
         if not unreadable:
             raise
-        log_event("eventlog.not_json", logging.WARNING, seq=unreadable[0])
+        NOT_JSON(seq=unreadable[0])
+        rest = query.where(Event.seq > last, Event.seq.not_in(unreadable))
+        yield from session.scalars(_streamed(rest))
 
 
-def _signed_before(token: Path, moment: datetime) -> bool:
-    """Whether a token's time is before ``moment`` (an unreadable one counts: it is
-    then reported as it is)."""
-    from archiver.integrity import tsp
+def _streamed(query: Select[Event]) -> Select[Event]:
+    return query.order_by(Event.seq).execution_options(yield_per=_BATCH)
 
-    try:
-        return tsp.parse_token(token.read_bytes()).gen_time < moment
-    except (OSError, tsp.TokenError):
-        return True
+
+def _with_unreadable(
+    rows: Iterable[Event], unreadable: dict[int, str]
+) -> Iterator[tuple[int, str, Event | None]]:
+    """(seq, sha256, entry) of ``rows`` in seq order, with the entries whose payload is
+    not JSON in their places as (seq, sha256, None)."""
+    left = sorted(unreadable.items())
+    for event in rows:
+        while left and left[0][0] < event.seq:
+            yield (*left.pop(0), None)
+        yield event.seq, event.sha256, event
+    for seq, sha256 in left:
+        yield seq, sha256, None
 
 
 def _swapped(seq: int, imprint: str, session: Session) -> str | None:

@@ -10,6 +10,7 @@ read: every file is copied and checked against its content address on the way.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import shutil
 from dataclasses import dataclass, field
@@ -107,6 +108,8 @@ class _Plan:
     lines: list[bytes] = field(default_factory=list)
     head: dict[str, Any] = field(default_factory=dict)
     token: str | None = None  # relative path of the newest timestamp token
+    token_entry: int | None = None  # the ``timestamp`` entry recording it
+    token_sha256: str | None = None  # the token's SHA-256, as that entry records it
     # the SHA-256 the index records for each companion file, by its relative path
     companion_sha256: dict[str, str] = field(default_factory=dict)
 
@@ -298,6 +301,7 @@ def _plan(session: Session, layout: Layout, query: SearchQuery) -> _Plan:
                     },
                 )
     _plan_events(session, plan, [m.id for m in selected])
+    _check_token(session, layout, plan)
     return plan
 
 
@@ -360,9 +364,12 @@ def _plan_events(session: Session, plan: _Plan, media_ids: list[int]) -> None:
             chosen[newest.seq] = newest
             if kind == "timestamp" and isinstance(newest.payload.get("token"), str):
                 plan.token = newest.payload["token"]
+                plan.token_entry = newest.seq
     plan.lines = [_checked_line(chosen[seq]) for seq in sorted(chosen)]
     seq, sha256 = head(session)
     head_event = session.scalars(select(Event).where(Event.seq == seq)).first()
+    if head_event is not None:
+        _checked_line(head_event)  # head.json and Archiver-Log-Head carry it too
     plan.head = {
         "seq": seq,
         "sha256": sha256,
@@ -379,6 +386,41 @@ def _checked_line(event: Event) -> bytes:
             "(run archiver verify)"
         )
     return line_of(event)
+
+
+def _check_token(session: Session, layout: Layout, plan: _Plan) -> None:
+    """The newest token must be the one its entry recorded (`_fill` copies exactly
+    those bytes) and stamp the hash the chain holds at its seq: a bag must not carry a
+    token `verify` reports. One that is not there goes without the bag carrying it."""
+    if plan.token is None or plan.token_entry is None:
+        return
+    # Imported here: ASN.1 and signature checking only when there is a token.
+    from archiver.integrity import tsp
+
+    payload = session.scalars(select(Event.payload).where(Event.seq == plan.token_entry)).one()
+    recorded, seq = payload.get("token_sha256"), payload.get("seq")
+    path = layout.absolute(plan.token)
+    if not path.is_file():
+        plan.token = None
+        return
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ExportError(f"cannot export {path}: {exc.strerror or exc}") from None
+    stamped = session.scalar(select(Event.sha256).where(Event.seq == seq)) if seq else None
+    why = None
+    if hashlib.sha256(data).hexdigest() != recorded:
+        why = f"differs from the token recorded by entry {plan.token_entry}"
+    elif stamped is None:
+        why = f"stamps entry {seq!r}, which is not in the chain"
+    else:
+        try:
+            why = tsp.imprint_problem(tsp.parse_token(data), bytes.fromhex(stamped))
+        except tsp.TokenError as exc:
+            why = str(exc)
+    if why is not None:
+        raise ExportError(f"cannot export {path}: the timestamp token {why} (run archiver verify)")
+    plan.token_sha256 = recorded
 
 
 def _duplicates_naming(session: Session, media_ids: list[int], shas: set[str]) -> list[Event]:
@@ -436,8 +478,8 @@ def _fill(writer: BagWriter, layout: Layout, plan: _Plan, description: str) -> N
     writer.write("log/events.jsonl", b"".join(plan.lines))
     writer.write("log/head.json", _json(plan.head))
     token = None
-    if plan.token and layout.absolute(plan.token).is_file():
-        writer.copy(layout.absolute(plan.token), plan.token)
+    if plan.token:
+        writer.copy(layout.absolute(plan.token), plan.token, expect_sha256=plan.token_sha256)
         token = plan.token
     document = {
         "schema": "archiver.export",

@@ -31,7 +31,7 @@ from sqlalchemy import ColumnElement, Executable, Select, func, select, text, tr
 from sqlalchemy.orm import Session
 
 from archiver.archive import Archive
-from archiver.errors import ArchiverError, Interrupted
+from archiver.errors import ArchiverError, Interrupted, StoreError
 from archiver.index.models import (
     Embed,
     Event,
@@ -359,16 +359,21 @@ def due_part(
     in slot ``k`` the files of ``Part(k % slices, slices)`` are checked, so every
     file is re-hashed once per cycle and each day reads a seventh of the archive.
     Whether the slot's slice ran is read from the log's ``fixity`` entries, so a
-    restart neither repeats nor skips it.
+    restart neither repeats nor skips it. Only entries dated inside the slot count: one
+    recorded while the clock ran ahead (a bad step, an RTC reset to a later year) is
+    no run of the slot the corrected clock is in.
     """
     moment = now or utcnow()
     slot_seconds = every_seconds / slices
     slot = int(moment.timestamp() // slot_seconds)
     part = Part(slot % slices, slices)
     slot_start = datetime.fromtimestamp(slot * slot_seconds, UTC)
+    slot_end = datetime.fromtimestamp((slot + 1) * slot_seconds, UTC)
     with archive.read_session() as session:
         recent = session.scalars(
-            select(Event.payload).where(Event.type == "fixity", Event.at >= slot_start)
+            select(Event.payload).where(
+                Event.type == "fixity", Event.at >= slot_start, Event.at < slot_end
+            )
         ).all()
     scope = f"part {part.index}/{part.count}"
     return None if any(p.get("scope") in (scope, "full") for p in recent) else part
@@ -622,9 +627,24 @@ def _recorded(companions: object) -> tuple[tuple[str, str, int], ...] | None:
 # ---- one stored object ------------------------------------------------------------------
 
 
+def _linked(path: Path, sha256: str, what: str) -> Problem | None:
+    """A symbolic link where a stored file belongs, as a problem: whatever it points at,
+    the archive no longer holds the bytes (and `export` refuses it)."""
+    if not path.is_symlink():
+        return None
+    try:
+        target = os.readlink(path)
+    except OSError as exc:
+        target = f"unreadable: {exc.strerror}"
+    detail = f"{what} is a symbolic link (to {target}), not the stored file"
+    return Problem("corrupt", sha256, str(path), detail)
+
+
 def _hash_check(path: Path, sha256: str, size_bytes: int, what: str) -> tuple[list[Problem], int]:
-    """Missing or corrupt (size first, then the streamed SHA-256); bytes hashed."""
+    """Missing or corrupt (a link, the size, then the streamed SHA-256); bytes hashed."""
     where = str(path)
+    if linked := _linked(path, sha256, what):
+        return [linked], 0
     try:
         stat = path.stat()
     except FileNotFoundError:
@@ -647,6 +667,8 @@ def _hash_check(path: Path, sha256: str, size_bytes: int, what: str) -> tuple[li
 
 
 def _read_sidecar(path: Path, sha256: str) -> tuple[dict[str, Any] | None, list[Problem]]:
+    if linked := _linked(path, sha256, "sidecar"):
+        return None, [linked]
     try:
         document = read_sidecar(path)
     except FileNotFoundError:
@@ -677,9 +699,8 @@ def _check_placed(
     hashed = 0
     if path.parent != home:
         problems.append(Problem("disagreement", sha256, str(path), _NOT_ADDRESS))
-    if path.is_symlink():  # whatever it points at, the archive no longer holds the bytes
-        detail = f"{what} is a symbolic link (to {os.readlink(path)}), not the stored file"
-        problems.append(Problem("corrupt", sha256, str(path), detail))
+    if linked := _linked(path, sha256, what):
+        problems.append(linked)
     elif rehash:
         found, hashed = _hash_check(path, sha256, size_bytes, what)
         problems += found
@@ -842,6 +863,8 @@ def _check_recorded_companions(
             found, read = _hash_check(directory / name, digest, size, what)
             problems += [replace(problem, sha256=sha256) for problem in found]
             hashed += read
+        elif linked := _linked(directory / name, sha256, what):
+            problems.append(linked)
         elif not (directory / name).is_file():
             problems.append(Problem("missing", sha256, str(directory / name), f"{what} is missing"))
     return problems, set(names), hashed
@@ -862,7 +885,9 @@ def _check_listed_companions(
             problems.append(Problem("disagreement", sha256, str(directory / SIDECAR), detail))
             continue
         names.add(name)
-        if not (directory / name).is_file():
+        if linked := _linked(directory / name, sha256, f"companion file {name!r}"):
+            problems.append(linked)
+        elif not (directory / name).is_file():
             detail = "companion file listed by the sidecar is missing"
             problems.append(Problem("missing", sha256, str(directory / name), detail))
     return problems, names
@@ -1095,7 +1120,10 @@ def _lost_log_lines(archive: Archive, seen: int) -> list[Problem]:
     """
     if not seen:
         return []  # no check recorded it yet (archives from before this was kept)
-    held = file_head(archive.layout)
+    try:
+        held = file_head(archive.layout)
+    except StoreError:
+        return []  # not a regular file: the chain check names it
     if held >= seen:
         return []
     path = str(log_path(archive.layout))

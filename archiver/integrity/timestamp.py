@@ -132,7 +132,9 @@ def _record_unless_named(archive: Archive, payload: dict[str, Any]) -> int | Non
 
 def timestamp_due(archive: Archive, every_seconds: float, *, now: datetime | None = None) -> bool:
     """Whether the head should be stamped: entries were added since the last stamp and
-    that stamp is at least ``every_seconds`` old (or there is none)."""
+    that stamp is at least ``every_seconds`` old (or there is none). A stamp dated in
+    the future was recorded while the clock ran ahead: it is due, or stamping would
+    stop until the clock reached that date."""
     with archive.read_session() as session:
         seq, _ = head(session)
         last = session.scalars(
@@ -143,7 +145,8 @@ def timestamp_due(archive: Archive, every_seconds: float, *, now: datetime | Non
     if last is None:
         return True
     moment = now or utcnow()
-    return seq > last.seq and (moment - last.at).total_seconds() >= every_seconds
+    age = (moment - last.at).total_seconds()
+    return seq > last.seq and (age < 0 or age >= every_seconds)
 
 
 def _post(url: str, request: bytes, timeout: float) -> bytes:

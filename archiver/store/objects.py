@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from archiver.errors import storage_error
-from archiver.store.atomic import locked_dir, make_dirs, publish, temp_file
+from archiver.store.atomic import fsync_dir, locked_dir, make_dirs, publish, temp_file
 from archiver.store.layout import Layout
 
 ORIGINAL = "original"
@@ -13,11 +14,16 @@ PAGE_FILE = "page.html"
 
 
 def find_original(layout: Layout, sha256: str) -> Path | None:
-    """The stored original of these bytes: a file (a dead link is none)."""
+    """The stored original of these bytes: a file, not a symbolic link (dead or not:
+    whatever it points at, the archive does not hold those bytes)."""
     directory = layout.media_dir(sha256)
     if not directory.is_dir():
         return None
-    return next((p for p in sorted(directory.glob(f"{ORIGINAL}.*")) if p.is_file()), None)
+    return next((p for p in _originals(directory) if p.is_file() and not p.is_symlink()), None)
+
+
+def _originals(directory: Path) -> list[Path]:
+    return sorted(directory.glob(f"{ORIGINAL}.*"))
 
 
 def place_original(layout: Layout, tmp: Path, sha256: str, extension: str) -> Path:
@@ -27,7 +33,9 @@ def place_original(layout: Layout, tmp: Path, sha256: str, extension: str) -> Pa
     never stored twice and an existing original is never touched. Placers of the same
     bytes take turns under the folder's lock: two captures at once, whose servers named
     bytes that cannot tell their type differently (``.wmv`` and ``.mp4``), both found
-    no original and stored one each.
+    no original and stored one each. A symbolic link where the original belongs is
+    not one: the new copy, verified, takes the link's place (and name, which the
+    index may know it by).
     """
     directory = layout.media_dir(sha256)
     final = directory / f"{ORIGINAL}.{extension}"
@@ -40,8 +48,24 @@ def place_original(layout: Layout, tmp: Path, sha256: str, extension: str) -> Pa
         if existing is not None:
             tmp.unlink(missing_ok=True)
             return existing
+        links = [p for p in _originals(directory) if p.is_symlink()]
+        if links:
+            return _in_place_of(tmp, links[0])
         publish(tmp, final)
         return final
+
+
+def _in_place_of(tmp: Path, link: Path) -> Path:
+    """Put a verified copy where a symbolic link stands: the link is not evidence, and
+    the copy is (renaming over a link replaces the link, never what it points at)."""
+    try:
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, link)
+        fsync_dir(link.parent)
+    except OSError as exc:
+        raise storage_error(exc, f"cannot store {link.name}") from None
+    return link
 
 
 def place_extra(layout: Layout, sha256: str, source: Path, name: str) -> Path:

@@ -6,6 +6,7 @@ the sidecar is rewritten atomically after every change, never the original.
 
 from __future__ import annotations
 
+import errno
 import itertools
 import json
 import os
@@ -194,8 +195,14 @@ def read_sidecar(path: Path) -> dict[str, Any]:
     values under one key (JSON readers keep either one) and text no UTF-8 can hold
     (a lone surrogate, ``\\ud800``) are not what archiver writes either."""
     # opened without waiting, and read only if it is a file: a pipe put where the
-    # sidecar belongs held verify forever
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    # sidecar belongs held verify forever; and never through a symbolic link, whose
+    # target the archive does not hold
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP and path.is_symlink():
+            raise ValueError("a symbolic link, not the stored file") from None
+        raise
     with os.fdopen(fd, "rb") as stream:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise ValueError("not a regular file")
@@ -298,6 +305,19 @@ MEDIA_KEYS: dict[str, frozenset[str]] = {
     ),
     "sightings[].acquisition.reused_from": frozenset({"page_url", "embed_url", "first_seen_at"}),
     "companion_digests.*": frozenset({"sha256", "size_bytes"}),
+    # `sidecar_section`; ``members`` only until 2026-11-25, when the group's list gave
+    # way to the file's own similarity
+    "near_duplicates": frozenset(
+        {"algorithm", "fingerprint", "group_id", "earliest", "similarity_to_earliest",
+         "method", "members"}
+    ),
+    "near_duplicates.members[]": frozenset({"sha256", "similarity", "method"}),
+    # one set for the three kinds (image, video, none); ``hashes`` holds one value per
+    # hash the fingerprint has, by its name
+    "near_duplicates.fingerprint": frozenset(
+        {"kind", "width", "height", "hashes", "duration", "frames_hashed", "frame_hash_names",
+         "reason"}
+    ),
 }  # fmt: skip
 #: The keys `page_document` writes (schema version 2).
 PAGE_KEYS: dict[str, frozenset[str]] = {
