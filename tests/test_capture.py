@@ -829,12 +829,13 @@ def test_an_embed_whose_address_the_page_still_writes_is_not_removed(archive: Ar
     assert removed == {"crater.jpg.webp": False, "dam.jpg": True, "crater.jpg": False}
 
 
-def test_a_media_folder_whose_disk_went_away_fails_the_item_and_indexes_nothing(
+def test_a_media_folder_whose_disk_went_away_fails_the_item_and_a_dead_link_gives_way(
     archive: Archive, server: FixtureServer, media: MediaSet, tmp_path: Path
 ) -> None:
     """``media/`` a link to a disk that went away: creating the file's folder said "File
     exists", which was read as "these bytes are already stored", so the file was
-    indexed and logged as captured while its only copy was deleted."""
+    indexed and logged as captured while its only copy was deleted. A dead link where
+    the original itself belongs is no copy either: the download takes its place."""
     elsewhere = tmp_path / "mediadisk"
     archive.layout.media_root.rename(elsewhere)
     archive.layout.media_root.symlink_to(tmp_path / "unmounted")
@@ -848,7 +849,9 @@ def test_a_media_folder_whose_disk_went_away_fails_the_item_and_indexes_nothing(
         job = session.scalars(select(CaptureJob).where(CaptureJob.embed_id.is_not(None))).one()
         assert job.attempts == 0  # the archive's state, not the evidence's fault
 
-    # one level down: the file's own place a dead link (originals on an unmounted disk)
+    # one level down: the file's own place a dead link (originals on an unmounted disk).
+    # A link is not the bytes (verify calls it corrupt): the verified download takes
+    # its place, and what it pointed at is left as it was.
     archive.layout.media_root.unlink()
     elsewhere.rename(archive.layout.media_root)
     sha256 = hashlib.sha256(media.photo_a.read_bytes()).hexdigest()
@@ -856,9 +859,12 @@ def test_a_media_folder_whose_disk_went_away_fails_the_item_and_indexes_nothing(
     folder.mkdir(parents=True)
     (folder / "original.jpg").symlink_to(tmp_path / "cold-storage" / "original.jpg")
     (again,) = Capturer(archive).capture_url(server.url("/p")).items
-    assert again.status == "failed" and "something else is in its place" in (again.reason or "")
+    assert again.status == "stored", again.reason
+    stored = folder / "original.jpg"
+    assert not stored.is_symlink() and stored.read_bytes() == media.photo_a.read_bytes()
+    assert not (tmp_path / "cold-storage").exists()
     with archive.session() as session:
-        assert not session.scalars(select(Media)).all()
+        assert [m.sha256 for m in session.scalars(select(Media))] == [sha256]
 
 
 def test_bad_embeds_fail_one_by_one_and_the_rest_is_archived(
