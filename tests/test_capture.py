@@ -921,6 +921,20 @@ def test_bad_embeds_fail_one_by_one_and_the_rest_is_archived(
         assert not files_under(capped.layout.tmp_root)
 
 
+def test_a_redirect_loop_is_retried_later(
+    archive: Archive, server: FixtureServer, media: MediaSet
+) -> None:
+    """A loop of redirects failed the item for good, never tried again, though cookie
+    walls and CDNs send one for a while: it is retried with backoff, as a 503 is."""
+    server.add_redirect_loop("/loop.jpg")
+    server.add_page("/p", "<article><p>The dam:</p><img src='/loop.jpg'></article>")
+    (item,) = Capturer(archive).capture_url(server.url("/p")).items
+    assert item.status == "failed" and (item.reason or "").startswith("too many redirects")
+    with archive.read_session() as session:
+        job = session.scalars(select(CaptureJob).where(CaptureJob.embed_id.is_not(None))).one()
+    assert (job.state, job.attempts) == ("failed", 1) and job.next_attempt_at is not None
+
+
 def test_a_part_or_a_redirect_going_nowhere_is_never_stored_as_the_whole(
     archive: Archive, server: FixtureServer, media: MediaSet
 ) -> None:

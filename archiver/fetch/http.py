@@ -112,7 +112,8 @@ def _reason(exc: Exception, url: str) -> FetchError:
     if isinstance(exc, FetchError):
         return exc
     if isinstance(exc, httpx.TooManyRedirects):
-        return FetchError(f"too many redirects: {url}", retryable=False)
+        # retried: a cookie wall or a CDN sends a loop for a while as often as for good
+        return FetchError(f"too many redirects: {url}")
     if isinstance(exc, httpx.TimeoutException):
         kind = {
             httpx.ConnectTimeout: "connecting",
