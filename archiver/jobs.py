@@ -294,11 +294,14 @@ def abandon(job: CaptureJob, now: datetime) -> None:
 
     Which of the jobs a worker was running killed it is not known, so a death is
     charged only to a job started to run alone (``run_alone`` while it runs: see
-    `start`); the job is pending again at once, unless that was its last allowed
-    attempt: a file that crashes the process every time must not restart it forever.
-    A job that ran beside others is not charged, and runs alone next time
-    (`claim_due`), where a death is its own: the jobs beside a file that kills the
-    process lose nothing.
+    `start`); the job is pending again after the backoff a failure waits, unless that
+    was its last allowed attempt: a file that crashes the process every time must not
+    restart it forever. The backoff spreads those deaths over days, as failures are:
+    a long download that was merely in flight, alone, through a crash loop of another
+    cause (restarted each few seconds) was given up within minutes, and it held up the
+    queue behind it at each start. A job that ran beside others is not charged, and
+    runs alone next time (`claim_due`), where a death is its own: the jobs beside a
+    file that kills the process lose nothing.
     """
     job.lease_owner = None
     job.lease_expires_at = None
@@ -312,7 +315,7 @@ def abandon(job: CaptureJob, now: datetime) -> None:
         job.last_error = f"gave up: the worker died during each of {job.attempts} attempts"
     else:
         job.state = JobState.PENDING
-        job.next_attempt_at = now if charged else back_in_line(job, now)
+        job.next_attempt_at = now + backoff(job.attempts) if charged else back_in_line(job, now)
 
 
 def back_in_line(job: CaptureJob, now: datetime) -> datetime:

@@ -231,7 +231,8 @@ def test_a_worker_dying_beside_other_jobs_charges_none_and_each_runs_alone_next(
             (fresh,) = claim_due(session, "me:1", 10, now, idle=False)
             assert fresh.url == "https://example.org/fresh.mp4"
             assert finish(fresh, Outcome(JobState.DONE), now, "me:1")
-            (lone,) = claim_due(session, "me:1", 10, now)
+            assert claim_due(session, "me:1", 10, now) == []  # the backoff of a failure
+            (lone,) = claim_due(session, "me:1", 10, now + timedelta(minutes=1))
             assert lone.url == "https://example.org/lone.mp4" and lone.run_alone
         daemon.workers.shutdown()
         daemon.pollers.shutdown()
