@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -24,7 +25,9 @@ from archiver.index.db import (
     make_engine,
     migrate,
     refuse_lasting_problem,
+    schema_is_current,
     session_factory,
+    sqlite_storage_problem,
 )
 from archiver.index.models import Media
 from archiver.stopping import StopFlag
@@ -62,17 +65,27 @@ class Archive:
     )
 
     @classmethod
-    def open(cls, config: Config, *, migrate_schema: bool = True, create: bool = True) -> Archive:
+    def open(
+        cls,
+        config: Config,
+        *,
+        migrate_schema: bool = True,
+        create: bool = True,
+        reading: bool = False,
+    ) -> Archive:
         """Open (and by default create or upgrade) the archive the config names.
 
         Without `create`, a storage root that holds no archive is refused: `verify` on
         a disk that failed to mount, or a mistyped root, made an empty archive there
-        and reported it intact.
+        and reported it intact. `reading`: for a command that only reads, which also
+        works where the SQLite index may be read and not written (`_read_only`).
         """
         layout = Layout(config.storage_root)
         existed = layout.exists()
         if not create:
             _check_exists(layout, existed, config.database_url)
+        if reading and (read_only := _read_only(config.database_url)) is not None:
+            return cls._reader(config, read_only, layout)
         engine = make_engine(config.database_url)
         if create:  # a command that adds to the archive (no connection is open yet)
             refuse_lasting_problem(engine.url)
@@ -95,6 +108,17 @@ class Archive:
         if engine.dialect.name == "sqlite":
             archive.writer = threading.RLock()
         return archive
+
+    @classmethod
+    def _reader(cls, config: Config, engine: Engine, layout: Layout) -> Archive:
+        """The archive opened on an index it may only read: as it is, not upgraded."""
+        if not schema_is_current(engine):
+            engine.dispose()
+            problem = sqlite_storage_problem(make_url(config.database_url))
+            why = problem.reason if problem else "it is read-only"
+            raise ConfigError(f"cannot upgrade the archive's index to read it: {why}")
+        readers = session_factory(engine, read_only=True)
+        return cls(config, engine, readers, readers, layout, writer=threading.RLock())
 
     def serves(self, url: str) -> bool:
         """Whether ``url`` is a stored file served by this archive's own web app: the
@@ -199,6 +223,18 @@ def _check_exists(layout: Layout, existed: bool, database_url: str) -> None:
             f"no archive at {layout.root} ({missing}): `archiver init` makes one;"
             " or is its disk not mounted?"
         )
+
+
+def _read_only(database_url: str) -> Engine | None:
+    """A read-only engine when the SQLite index is there and archiver may read it but
+    not write it or its folder, for good (a read-only filesystem, permissions)."""
+    index = _sqlite_file(database_url)
+    if index is None or not os.access(index, os.R_OK):
+        return None
+    problem = sqlite_storage_problem(make_url(database_url))
+    if problem is None or not problem.lasting:
+        return None
+    return make_engine(database_url, read_only=True)
 
 
 def _sqlite_file(database_url: str) -> Path | None:

@@ -8,8 +8,11 @@ reached); 2 bad usage or config; 130 interrupted (Ctrl-C); 143 stopped by SIGTER
 
 from __future__ import annotations
 
+import codecs
+import io
 import json
 import os
+import select
 import signal
 import sys
 from collections.abc import Callable, Iterator
@@ -30,7 +33,7 @@ from archiver.errors import (
     StoreError,
 )
 from archiver.jsontext import printable, storable
-from archiver.logs import events_left_out, setup_logging
+from archiver.logs import escape_controls, events_left_out, setup_logging
 
 # Each command imports the services it uses, so `archiver --help` and light
 # commands do not pay for the HTTP, HTML, video and hashing libraries.
@@ -47,8 +50,62 @@ EXIT_BROKEN_PIPE = 141  # the reader went away (`search | head`), as shells repo
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
-    click.echo(f"archiver: error: {message}", err=True)
+    echo(f"archiver: error: {message}", err=True)
     sys.exit(code)
+
+
+def echo(line: str = "", *, err: bool = False) -> None:
+    """One line of text output, with every control character escaped
+    (`escape_controls`, as in the logs): the values in it come from pages and
+    platforms (a URL, an update label, a caption, a server's reason), and an ESC or a
+    bidirectional override in one rewrote the terminal. archiver's own words hold none."""
+    text = escape_controls(line) + "\n"
+    if err:
+        click.echo(text, err=True, nl=False)
+    else:
+        _write(text)
+
+
+def echo_json(data: Any) -> None:
+    """``data`` as indented JSON on stdout: non-ASCII characters as themselves on a
+    UTF-8 stdout, else as ``\\u`` escapes, so that a Latin-1 locale still gets valid
+    JSON (its characters that stdout could not encode ended in a traceback)."""
+    _write(json.dumps(data, indent=2, ensure_ascii=not _is_utf8(sys.stdout)) + "\n")
+
+
+def _is_utf8(stream: object) -> bool:
+    encoding = getattr(stream, "encoding", None) or "ascii"
+    return codecs.lookup(encoding).name == "utf-8"
+
+
+def _write(text: str) -> None:
+    """Write ``text`` to stdout whole, or raise (BrokenPipeError when the reader went
+    away). With PYTHONUNBUFFERED or ``python -u`` stdout has no buffer, and Python's
+    text layer drops what one write() left over: a reader that left in the middle of
+    a long JSON array cut it short, and the command still exited 0."""
+    stream = sys.stdout
+    binary = getattr(stream, "buffer", None)
+    if binary is None:  # a text-only stream
+        stream.write(text)
+        stream.flush()
+        return
+    stream.flush()  # what was written through the text layer first
+    data = memoryview(text.encode(stream.encoding, stream.errors or "strict"))
+    while data:
+        written = binary.write(data)
+        if written is None:  # a non-blocking stdout that is full: wait for the reader
+            select.select([], [binary], [])
+            continue
+        data = data[written:]
+    binary.flush()
+
+
+def _unencodable_escaped() -> None:
+    """On a stdout that is not UTF-8 (a Latin-1 locale, PYTHONIOENCODING), what it
+    cannot encode is written as a ``\\u`` escape, as on stderr: an Arabic caption
+    ended `report` in a UnicodeEncodeError traceback."""
+    if isinstance(sys.stdout, io.TextIOWrapper) and not _is_utf8(sys.stdout):
+        sys.stdout.reconfigure(errors="backslashreplace")
 
 
 class Context:
@@ -63,16 +120,20 @@ class Context:
             fail(str(exc))
 
     @contextmanager
-    def archive(self, *, existing: bool = False, tidy: bool = True) -> Iterator[Archive]:
+    def archive(
+        self, *, existing: bool = False, tidy: bool = True, reading: bool = False
+    ) -> Iterator[Archive]:
         """The configured archive; `existing`: one that is there already (commands that
-        look at an archive refuse an empty folder rather than make one there).
+        look at an archive refuse an empty folder rather than make one there);
+        `reading`: for a command that only reads, which works on an index archiver may
+        read but not write (nothing is tidied then).
 
         Scratch folders that dead processes left are removed first (`tidy`; the daemon
         does that itself, to log it), and this process's own, emptied, at the end."""
         from archiver.archive import Archive
 
         try:
-            archive = Archive.open(self.config, create=not existing)
+            archive = Archive.open(self.config, create=not existing, reading=reading)
         except StoreError as exc:  # may pass (database starting, disk full), or damage: exit 1
             fail(str(exc), EXIT_FAILED)
         except ArchiverError as exc:
@@ -81,7 +142,7 @@ class Context:
             storage_failure(exc, self.config.storage_root)
         with archive:
             try:
-                if tidy:
+                if tidy and not reading:
                     archive.layout.remove_stale_tmp()
                 yield archive
             except ArchiveUnavailable as exc:  # disk full, database gone: no traceback
@@ -158,13 +219,26 @@ def _usage_in_one_line() -> Iterator[None]:
         fail(printable(exc.format_message().replace("\n", " ")))
 
 
+@contextmanager
+def _reader_gone_quietly() -> Iterator[None]:
+    """A reader that stops reading (``archiver search | head``) ends the command
+    quietly with 141, as a shell reports SIGPIPE: click's 1 would read as a failure
+    (or, for ``search``, as nothing found)."""
+    try:
+        yield
+    except BrokenPipeError:
+        # what is still buffered for stdout goes nowhere, not to a traceback at exit
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        raise click.exceptions.Exit(EXIT_BROKEN_PIPE) from None
+
+
 class _Commands(click.Group):
     """Ctrl-C anywhere in a command (opening the archive, say) exits 130, as a shell
     reports SIGINT; click alone prints "Aborted!" and exits 1, a failure's code. A
-    reader that stops reading (``archiver search | head``) ends the command quietly
-    with 141, as a shell reports SIGPIPE: click's 1 would read as a failure (or, for
-    ``search``, as nothing found). Usage errors are one line (`_usage_in_one_line`):
-    the top level's are met making its context, every command's within `invoke`."""
+    reader that stops reading ends it with 141 (`_reader_gone_quietly`). Usage errors
+    are one line (`_usage_in_one_line`). The top level's usage errors, ``--help`` and
+    ``--version`` are met making its context, every command's within `invoke`."""
 
     def make_context(
         self,
@@ -173,21 +247,16 @@ class _Commands(click.Group):
         parent: click.Context | None = None,
         **extra: Any,
     ) -> click.Context:
-        with _usage_in_one_line():
+        with _reader_gone_quietly(), _usage_in_one_line():
             return super().make_context(info_name, args, parent, **extra)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            with _usage_in_one_line():
+            with _reader_gone_quietly(), _usage_in_one_line():
                 return super().invoke(ctx)
         except KeyboardInterrupt as exc:
-            click.echo("interrupted", err=True)
+            echo("interrupted", err=True)
             raise click.exceptions.Exit(_interrupted_code(exc)) from None
-        except BrokenPipeError:
-            # what is still buffered for stdout goes nowhere, not to a traceback at exit
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-            raise click.exceptions.Exit(EXIT_BROKEN_PIPE) from None
 
 
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
@@ -218,8 +287,8 @@ def cli(ctx: click.Context, config_path: str | None, log_level: str) -> None:
 def init(ctx: Context) -> None:
     """Create the storage layout and database (safe to run again)."""
     with ctx.archive() as archive:
-        click.echo(f"archive ready at {archive.layout.root}")
-        click.echo(f"database: {archive.engine.url.render_as_string(hide_password=True)}")
+        echo(f"archive ready at {archive.layout.root}")
+        echo(f"database: {archive.engine.url.render_as_string(hide_password=True)}")
 
 
 def _progress(enabled: bool) -> Callable[[ItemResult], None] | None:
@@ -230,7 +299,7 @@ def _progress(enabled: bool) -> Callable[[ItemResult], None] | None:
     def show(item: ItemResult) -> None:
         nonlocal count
         count += 1
-        click.echo(f"[{count}] {item.status:<8} {item.url}", err=True)
+        echo(f"[{count}] {item.status:<8} {item.url}", err=True)
 
     return show
 
@@ -241,7 +310,8 @@ def _describe(item: ItemResult) -> Iterator[str]:
             f"  ({item.reason})" if item.reason else ""
         )
     for f in item.files:
-        yield f"{item.status:<8} {f.sha256[:16]} {item.url}\n{'':26}{f.path}"
+        yield f"{item.status:<8} {f.sha256[:16]} {item.url}"
+        yield f"{'':26}{f.path}"
         if f.near_duplicates and (said := _near_duplicates(f.near_duplicates)):
             yield f"{'':26}{said}"
 
@@ -295,20 +365,20 @@ def capture(ctx: Context, url: str, as_json: bool, older_pages: int) -> None:
                 )
         except KeyboardInterrupt as exc:
             said = "terminated" if isinstance(exc, _Terminated) else "interrupted"
-            click.echo(f"{said}: what was not finished stays queued for the daemon", err=True)
+            echo(f"{said}: what was not finished stays queued for the daemon", err=True)
             sys.exit(_interrupted_code(exc))
     if as_json:
-        click.echo(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
+        echo_json(report.to_json())
     else:
         if report.error:
-            click.echo(f"failed   {url}  ({report.error})")
+            echo(f"failed   {url}  ({report.error})")
         elif report.page_sha256:
             older = f", {_count(report.older_pages, 'older page')}" if report.older_pages else ""
             embeds = _count(len(report.items), "embed")
-            click.echo(f"page     {report.page_sha256[:16]} {url}  ({embeds}{older})")
+            echo(f"page     {report.page_sha256[:16]} {url}  ({embeds}{older})")
         for item in report.items:
             for line in _describe(item):
-                click.echo(line)
+                echo(line)
     sys.exit(0 if report.ok else EXIT_FAILED)
 
 
@@ -376,6 +446,12 @@ def search_command(
         similar_to_phash,
     )
 
+    # each tunes its own search: given without it, it was silently ignored
+    if min_similarity is not None and similar_to is None:
+        fail("--min-similarity: only with --similar-to")
+    given = click.get_current_context().get_parameter_source("max_distance")
+    if given is not ParameterSource.DEFAULT and phash is None:
+        fail("--max-distance: only with --phash")
     by_likeness = similar_to is not None or phash is not None
     if by_likeness and any(v for k, v in filters.items() if k != "limit"):
         fail("--similar-to and --phash cannot be combined with the other filters")
@@ -383,7 +459,7 @@ def search_command(
         fail("use either --similar-to or --phash")
     try:
         query = SearchQuery.parse(**filters)
-        with ctx.archive(existing=True) as archive:
+        with ctx.archive(existing=True, reading=True) as archive:
             if similar_to is not None:
                 found = similar_to_file(
                     archive, SimilarQuery(similar_to, min_similarity, query.limit)
@@ -397,23 +473,21 @@ def search_command(
     except (QueryError, HashingError) as exc:
         fail(str(exc))
     if as_json:
-        click.echo(json.dumps(records, indent=2, ensure_ascii=False))
+        echo_json(records)
         return
     if not records:
-        click.echo("no matches")
+        echo("no matches")
         return
     # a search by likeness says how alike: an exact copy and a re-encode look the same
     alike = any("similarity" in r for r in records)
     similar = f"{'SIMILAR':>7}  {'MATCH':<21}  " if alike else ""
     captured = "CAPTURED (UTC)"
-    click.echo(
-        f"{'SHA-256':<16}  {similar}{'TYPE':<5}  {'SIZE':>10}  {captured:<20}  FIRST SEEN ON"
-    )
+    echo(f"{'SHA-256':<16}  {similar}{'TYPE':<5}  {'SIZE':>10}  {captured:<20}  FIRST SEEN ON")
     for r in records:
         seen = r["sightings"][0] if r["sightings"] else {}
         where = seen.get("page_url") or seen.get("embed_url") or "-"
         score = f"{r.get('similarity', 0.0):>7.4f}  {r.get('match') or '-':<21}  " if alike else ""
-        click.echo(
+        echo(
             f"{r['sha256'][:16]}  {score}{r['media_type']:<5}  {r['size_bytes']:>10}  "
             f"{r['first_captured_at'][:19]:<20}  {where}"
         )
@@ -463,26 +537,26 @@ def status(ctx: Context, as_json: bool) -> None:
     """Sources with their last poll, queue counts by state, recent failures."""
     from archiver.status import status_report
 
-    with ctx.archive(existing=True) as archive, archive.read_session() as session:
+    with ctx.archive(existing=True, reading=True) as archive, archive.read_session() as session:
         report = status_report(session)
     if as_json:
-        click.echo(json.dumps(report, indent=2, ensure_ascii=False))
+        echo_json(report)
         return
-    click.echo("queue: " + ", ".join(f"{k} {v}" for k, v in report["queue"].items()))
-    click.echo(f"sources: {len(report['sources'])}")
+    echo("queue: " + ", ".join(f"{k} {v}" for k, v in report["queue"].items()))
+    echo(f"sources: {len(report['sources'])}")
     for s in report["sources"]:
         state = "paused" if s["paused"] else (s["last_result"] or "not polled yet")
-        click.echo(f"  [{s['id']}] {s['url']}  {state}  last poll {s['last_polled_at'] or '-'}")
+        echo(f"  [{s['id']}] {s['url']}  {state}  last poll {s['last_polled_at'] or '-'}")
         if s["last_error"]:
-            click.echo(f"        error: {s['last_error']}")
+            echo(f"        error: {s['last_error']}")
     if report["recent_failures"]:
-        click.echo("recent failures:")
+        echo("recent failures:")
         for f in report["recent_failures"]:
             line = f"  {f['failed_at']}  {f['state']:<6} {f['url']}  ({f['reason']})"
             if f["state"] == "failed":
                 retry = f["next_attempt_at"]
                 line += f"  next attempt {retry}" if retry else "  not retried"
-            click.echo(line)
+            echo(line)
 
 
 @cli.group()
@@ -526,7 +600,7 @@ def source_add(
             name=name,
             kind=kind,
         )
-        click.echo(f"source {added.id}: {added.url} every {added.every_seconds:g}s ({added.kind})")
+        echo(f"source {added.id}: {added.url} every {added.every_seconds:g}s ({added.kind})")
 
 
 @source.command("list")
@@ -536,14 +610,14 @@ def source_list(ctx: Context, as_json: bool) -> None:
     """List sources with their schedule (--json: and their last poll)."""
     from archiver.sources.registry import list_sources
 
-    with ctx.archive(existing=True) as archive, archive.read_session() as session:
+    with ctx.archive(existing=True, reading=True) as archive, archive.read_session() as session:
         views = [v.to_json() for v in list_sources(session)]
     if as_json:
-        click.echo(json.dumps(views, indent=2, ensure_ascii=False))
+        echo_json(views)
         return
     for v in views:
         flags = " paused" if v["paused"] else ""
-        click.echo(
+        echo(
             f"{v['id']:>4}  {v['kind']:<4} every {v['every_seconds']:g}s{flags}  {v['url']}"
             + (f"  ({v['name']})" if v["name"] else "")
         )
@@ -558,7 +632,7 @@ def source_remove(ctx: Context, ref: str) -> None:
 
     with ctx.archive(existing=True) as archive, _source_errors(), archive.session() as session:
         removed = remove_source(session, ref)
-        click.echo(f"removed source {removed.id}: {removed.url}")
+        echo(f"removed source {removed.id}: {removed.url}")
 
 
 @source.command("pause")
@@ -582,7 +656,7 @@ def _set_paused(ctx: Context, ref: str, paused: bool) -> None:
 
     with ctx.archive(existing=True) as archive, _source_errors(), archive.session() as session:
         source_id = set_paused(session, ref, paused).id
-        click.echo(f"{'paused' if paused else 'resumed'} source {source_id}")
+        echo(f"{'paused' if paused else 'resumed'} source {source_id}")
 
 
 @contextmanager
@@ -638,14 +712,14 @@ def check(ctx: Context, page: str | None, status_filter: str | None, as_json: bo
                 fail(str(exc))
             records = [row.to_json() for row in rows]
     if as_json:
-        click.echo(json.dumps(records, indent=2, ensure_ascii=False))
+        echo_json(records)
         return
     for r in records:
         since = f" since {r['first_seen_dead_at']}" if r["dead"] else ""  # an error since too
-        click.echo(f"{r['status']:<10} {r['embed_url']}{since}")
-        click.echo(f"{'':11}on {r['page_url']}  ({r['reason'] or 'not checked'})")
+        echo(f"{r['status']:<10} {r['embed_url']}{since}")
+        echo(f"{'':11}on {r['page_url']}  ({r['reason'] or 'not checked'})")
     if not records:
-        click.echo("no embeds match")
+        echo("no embeds match")
 
 
 @cli.command()
@@ -657,7 +731,7 @@ def report(ctx: Context, page: str, as_json: bool) -> None:
     from archiver.liveness.report import capture_note, embed_statuses, page_status
     from archiver.search import QueryError
 
-    with ctx.archive(existing=True) as archive, archive.read_session() as session:
+    with ctx.archive(existing=True, reading=True) as archive, archive.read_session() as session:
         try:
             rows = embed_statuses(session, archive.layout, page=page)
         except QueryError as exc:
@@ -670,28 +744,28 @@ def report(ctx: Context, page: str, as_json: bool) -> None:
             "embeds": embeds,
         }
     if as_json:
-        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        echo_json(data)
         return
-    click.echo(f"{page}  (page: {data['page_status'] or 'not checked'})")
+    echo(f"{page}  (page: {data['page_status'] or 'not checked'})")
     for embed in embeds:
         dead = embed["dead"]  # still, through a check that could not tell (an error)
         since = f" since {embed['first_seen_dead_at']}" if dead else ""
-        click.echo(f"  [{embed['update'] or '-'}] {embed['status']}{since}: {embed['embed_url']}")
+        echo(f"  [{embed['update'] or '-'}] {embed['status']}{since}: {embed['embed_url']}")
         if embed["context"]:
-            click.echo(f"      {embed['context']}")
+            echo(f"      {embed['context']}")
         if removed := embed["removed_from_page_at"]:  # as the editors' page says it
-            click.echo(f"      no longer on the page since {removed}")
+            echo(f"      no longer on the page since {removed}")
         for copy in embed["archived"]:
             label = "archived copy, use instead" if dead else "archived copy"
-            click.echo(f"      {label}: {copy['path']}")
+            echo(f"      {label}: {copy['path']}")
         if post := embed["kept_post"]:
             label = "post's text as archived" if dead else "post's text kept"
-            click.echo(f"      {label} ({post['fetched_at']}): {post['title']}")
-            click.echo(f"        {post['path']}")
+            echo(f"      {label} ({post['fetched_at']}): {post['title']}")
+            echo(f"        {post['path']}")
         elif not embed["archived"]:
             note = capture_note(embed["capture"])
             if dead or note:
-                click.echo("      no archived copy" + (f" ({note})" if note else ""))
+                echo("      no archived copy" + (f" ({note})" if note else ""))
 
 
 @cli.command()
@@ -701,17 +775,17 @@ def dupes(ctx: Context, as_json: bool) -> None:
     """Near-duplicate groups, each with its earliest member (the likely original)."""
     from archiver.duplicates import list_groups
 
-    with ctx.archive(existing=True) as archive, archive.read_session() as session:
+    with ctx.archive(existing=True, reading=True) as archive, archive.read_session() as session:
         groups = [g.to_json() for g in list_groups(session)]
     if as_json:
-        click.echo(json.dumps(groups, indent=2, ensure_ascii=False))
+        echo_json(groups)
         return
     if not groups:
-        click.echo("no near-duplicates")
+        echo("no near-duplicates")
     for g in groups:
-        click.echo(f"group {g['group_id']}: earliest {g['earliest']}")
+        echo(f"group {g['group_id']}: earliest {g['earliest']}")
         for m in g["members"]:
-            click.echo(f"  {m['sha256']}  {m['similarity']:.3f}  {m['method']}")
+            echo(f"  {m['sha256']}  {m['similarity']:.3f}  {m['method']}")
 
 
 @cli.command()
@@ -723,7 +797,7 @@ def rehash(ctx: Context, everything: bool) -> None:
 
     with ctx.archive(existing=True) as archive:
         done = rehash_archive(archive, everything=everything)
-    click.echo(f"rehashed {done} file(s)")
+    echo(f"rehashed {done} file(s)")
 
 
 @cli.command()
@@ -749,6 +823,7 @@ def verify(
     ctx: Context, as_json: bool, sample: int | None, rebuild_log: bool, rewrite_sidecars: bool
 ) -> None:
     """Re-hash every stored file; report missing, corrupt, orphaned and disagreeing ones."""
+    from archiver.capture import Capturer
     from archiver.integrity.eventlog import rebuild_log as refill_log
     from archiver.integrity.fixity import verify_archive
     from archiver.integrity.repair import rewrite_sidecars as rewrite
@@ -756,6 +831,9 @@ def verify(
     repairs: dict[str, Any] = {}
     with ctx.archive(existing=True) as archive:
         try:
+            # what a crash left placed but unindexed, or its sidecar owed, is finished
+            # first, as any start does: reported, it read as damage
+            Capturer(archive).recover()
             if rebuild_log:
                 repairs["log_lines_rebuilt"] = refill_log(archive)
             if rewrite_sidecars:
@@ -764,24 +842,22 @@ def verify(
         except ArchiverError as exc:
             fail(str(exc), EXIT_FAILED)
     if as_json:
-        click.echo(json.dumps({**report.to_json(), **repairs}, indent=2, ensure_ascii=False))
+        echo_json({**report.to_json(), **repairs})
     else:
         if rebuild_log:
-            click.echo(
-                f"event log: {repairs['log_lines_rebuilt']} line(s) written from the database"
-            )
+            echo(f"event log: {repairs['log_lines_rebuilt']} line(s) written from the database")
         if rewrite_sidecars:
             _echo_rewritten(repairs["sidecars_rewritten"])
         for line in report.lines():
-            click.echo(line)
+            echo(line)
     sys.exit(0 if report.ok else EXIT_FAILED)
 
 
 def _echo_rewritten(rewritten: list[dict[str, Any]]) -> None:
-    click.echo(f"sidecars: {len(rewritten)} rewritten from the index")
+    echo(f"sidecars: {len(rewritten)} rewritten from the index")
     for item in rewritten:
         kept = f"old one kept as {item['replaced']}" if item["replaced"] else "there was none"
-        click.echo(f"  {item['sidecar']} ({kept}): {'; '.join(item['problems'])}")
+        echo(f"  {item['sidecar']} ({kept}): {'; '.join(item['problems'])}")
 
 
 @cli.command("export")
@@ -815,14 +891,14 @@ def export_command(ctx: Context, /, out: Path, as_zip: bool, as_json: bool, **fi
         finally:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if as_json:
-        click.echo(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
+        echo_json(report.to_json())
         return
-    click.echo(f"bag      {report.path}")
-    click.echo(
+    echo(f"bag      {report.path}")
+    echo(
         f"         {report.media} files, {report.pages} page versions, {report.events} log "
         f"entries; {report.files} payload files, {report.bytes} bytes"
     )
-    click.echo(f"         selected: {report.query}")
+    echo(f"         selected: {report.query}")
 
 
 def _terminated(signum: int, frame: object) -> NoReturn:
@@ -851,11 +927,12 @@ def timestamp(ctx: Context, tsa_url: str | None, as_json: bool) -> None:
         except ArchiverError as exc:
             fail(str(exc), EXIT_FAILED)
     if as_json:
-        click.echo(json.dumps(token.to_json(), indent=2))
+        echo_json(token.to_json())
         return
-    click.echo(f"entry {token.seq} ({token.sha256}) stamped at {token.gen_time.isoformat()}")
-    click.echo(f"token {token.path}")
+    echo(f"entry {token.seq} ({token.sha256}) stamped at {token.gen_time.isoformat()}")
+    echo(f"token {token.path}")
 
 
 def main() -> None:
+    _unencodable_escaped()
     cli(prog_name="archiver")

@@ -414,7 +414,11 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     Relative paths in the file are relative to the file itself, so a config can be
     moved together with its archive.
     """
-    chosen = path if path is not None else os.environ.get(CONFIG_ENV) or None
+    chosen = path if path is not None else os.environ.get(CONFIG_ENV)
+    if chosen == "" and path is None:
+        # an environment file's `ARCHIVER_CONFIG=`: the defaults made an archive in
+        # whatever folder the command ran in
+        raise ConfigError(f"{CONFIG_ENV} is set but empty: name a config file, or unset it")
     if chosen is None:
         return Config()
     file = Path(chosen)

@@ -27,10 +27,16 @@ LIBRARY_EVENT = "library.log"
 _HANDLER_NAME = "archiver.stderr"
 
 
-#: Characters that end or disguise a line in a terminal or a log viewer: C0 and C1
-#: controls (ESC starts terminal commands, NEL breaks lines), the Unicode line and
-#: paragraph separators, and invisible format characters (bidirectional overrides).
-_BUT_LINE_FEED = "\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff"
+#: Characters that end or disguise a line in a terminal: C0 and C1 controls (ESC
+#: starts terminal commands, NEL breaks lines), the Unicode line and paragraph
+#: separators, bidirectional embeddings, overrides and isolates (which reorder what
+#: follows), and the byte order mark.
+_DRIVING = "\x00-\x09\x0b-\x1f\x7f-\x9f\u2028-\u202e\u2066-\u2069\ufeff"
+#: Invisible marks and joiners: escaped in the logs, which a program reads, but kept
+#: in text shown to a person, since Persian and Arabic need them (U+200C, the zero
+#: width non-joiner, inside words; the direction marks beside numbers).
+_INVISIBLE = "\u061c\u200b-\u200f\u2060-\u2065"
+_BUT_LINE_FEED = _DRIVING + _INVISIBLE
 _CONTROLS = "\n" + _BUT_LINE_FEED
 #: A value with any of these is JSON-quoted: whitespace, quotes, ``=`` and controls.
 _NEEDS_QUOTES = re.compile(f'[\\s"={_CONTROLS}]')
@@ -38,10 +44,20 @@ _NEEDS_QUOTES = re.compile(f'[\\s"={_CONTROLS}]')
 _ESCAPED = re.compile(f"[{_CONTROLS}]")
 #: Escaped in a traceback, whose lines it keeps: its message may come from a page.
 _IN_TRACEBACK = re.compile(f"[{_BUT_LINE_FEED}]")
+#: Escaped in the CLI's text output.
+_IN_TEXT = re.compile(f"[\n{_DRIVING}]")
 
 
 def _escaped(match: re.Match[str]) -> str:
     return f"\\u{ord(match.group()):04x}"
+
+
+def escape_controls(text: str) -> str:
+    """``text`` with each character that drives a terminal (`_DRIVING`, and line feeds)
+    as a ``\\u`` escape: text from a page (a URL, a caption) printed to a terminal can
+    neither break its line nor send the terminal an escape sequence or reverse what
+    follows. The logs escape invisible marks and joiners too (`_INVISIBLE`)."""
+    return _IN_TEXT.sub(_escaped, text)
 
 
 def _value(value: object) -> str:

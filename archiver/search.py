@@ -58,14 +58,17 @@ class QueryError(ArchiverError):
     """A search filter is malformed (bad hash, bad date)."""
 
 
-_WEEK = re.compile(r"\d{4}-?W\d{2}")
-_YEAR = re.compile(r"\d{4}")
-_MONTH = re.compile(r"(\d{4})-(\d{2})")  # ISO 8601 has no 202611: it reads as a date
-_ORDINAL = re.compile(r"(\d{4})-?(\d{3})")
+# [0-9], not \d: \d takes the digits of every script, which int() reads too ("２０２６",
+# "٢٠٢٦-١١" were taken as dates); ISO 8601 writes ASCII digits only
+_WEEK = re.compile(r"[0-9]{4}-?W[0-9]{2}")
+_YEAR = re.compile(r"[0-9]{4}")
+_MONTH = re.compile(r"([0-9]{4})-([0-9]{2})")  # ISO 8601 has no 202611: it reads as a date
+_ORDINAL = re.compile(r"([0-9]{4})-?([0-9]{3})")
 # a day, "T" (or a space), a time with or without colons and a zone or none
 _ONE_DAY = timedelta(days=1)
 _DATETIME = re.compile(
-    r"([0-9W-]+)[T ](\d{2}(?::?\d{2}(?::?\d{2}(?:[.,]\d+)?)?)?)(Z|[+-]\d{2}(?::?\d{2})?)?"
+    r"([0-9W-]+)[T ]([0-9]{2}(?::?[0-9]{2}(?::?[0-9]{2}(?:[.,][0-9]+)?)?)?)"
+    r"(Z|[+-][0-9]{2}(?::?[0-9]{2})?)?"
 )
 _DAY_END = re.compile(r"24(?::?00){0,2}(?:[.,]0+)?")  # 24:00, the day's end
 

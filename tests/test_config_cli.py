@@ -306,6 +306,14 @@ def test_until_takes_in_the_second_or_minute_a_capture_is_shown_at(
         (["source", "add", "https://example.org/feed", "--every", "x"], "'--every': not a"),
         (["frobnicate"], "No such command 'frobnicate'"),
         (["--log-level", "loud", "status"], "Invalid value for '--log-level': 'loud'"),
+        # digits of other scripts are no ISO 8601 (Python's int() reads them)
+        (["search", "--until", "２０２６"], "until: not an ISO 8601 date or datetime"),
+        (["search", "--since", "٢٠٢٦-١١"], "since: not an ISO 8601 date or datetime"),
+        (["search", "--upload-until", "2026-３２９"], "upload-until: not an ISO 8601 date"),
+        # each tunes its own search, and was ignored without it
+        (["search", "--min-similarity", "0.7"], "--min-similarity: only with --similar-to"),
+        (["search", "--max-distance", "4"], "--max-distance: only with --phash"),
+        (["search", "--max-distance", "10", "--sha256", "a" * 8], "--max-distance: only with"),
     ],
 )
 def test_cli_usage_errors_exit_2_with_one_line(
@@ -684,9 +692,14 @@ def test_source_add_again_changes_only_what_is_given(config_file: Path) -> None:
     assert listed() == {"every_seconds": 120, "kind": "auto", "name": "Aleppo live"}
 
 
-def test_a_reader_that_stops_reading_ends_the_command_quietly(config_file: Path) -> None:
+@pytest.mark.parametrize("json_array", [False, True])
+def test_a_reader_that_stops_reading_ends_the_command_quietly(
+    config_file: Path, json_array: bool
+) -> None:
     """``archiver search | head`` exited 1, a failure's code (for ``search``, "nothing
-    found"): the reader going away ends it with 141, as shells report SIGPIPE."""
+    found"): the reader going away ends it with 141, as shells report SIGPIPE. The
+    JSON array is one long write, which unbuffered (PYTHONUNBUFFERED) was cut short
+    without an error: ``search --json | head -1`` exited 0."""
     with Archive.open(load_config(config_file)) as archive, archive.session() as session:
         now = utcnow()
         for n in range(3000):
@@ -703,12 +716,109 @@ def test_a_reader_that_stops_reading_ends_the_command_quietly(config_file: Path)
                 )
             )
     child = subprocess.Popen(
-        cli_command(config_file, "search", "--limit", "3000"),
+        cli_command(config_file, "search", "--limit", "3000", *(["--json"] * json_array)),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     assert child.stdout is not None and child.stderr is not None
     child.stdout.readline()
     child.stdout.close()  # `head -1` has what it wanted
     assert child.wait(60) == 141
     assert child.stderr.read() == b""
+
+
+#: What a page can hold that a terminal obeys: a colour, text hidden (ESC[8m), a
+#: hyperlink (OSC 8, ended by BEL), and text shown backwards (U+202E)
+_HOSTILE = "\x1b[31mred\x1b[0m \x1b[8mhidden \x1b]8;;https://evil.example/\x07link \u202eesrever"
+
+
+def test_text_from_a_page_cannot_send_the_terminal_escape_sequences(
+    config_file: Path, server: FixtureServer, media: MediaSet
+) -> None:
+    """An update label or a caption holding ESC or a bidirectional override reached an
+    investigator's terminal raw through ``report``: the text output escapes controls
+    as the logs do (``\\u001b``), and the JSON stays what the page said."""
+    html_text = "".join(f"&#{ord(c)};" if ord(c) < 32 or ord(c) > 126 else c for c in _HOSTILE)
+    server.add_file("/photo.jpg", media.photo_a)
+    server.add_page(
+        "/live",
+        f"<article><h2>UPDATE 14:30 GMT {html_text}</h2><p>Shelling {html_text}:</p>"
+        "<img src='/photo.jpg'></article>",
+    )
+    page = server.url("/live")
+    assert run_cli(config_file, "capture", page).returncode == 0
+    name = run_cli(config_file, "source", "add", page, "--name", f"Live {_HOSTILE}")
+    assert name.returncode == 0, name.stderr
+
+    as_json = run_cli(config_file, "report", page, "--json")
+    (embed,) = json.loads(as_json.stdout)["embeds"]
+    assert _HOSTILE in embed["update"] and _HOSTILE in embed["context"]  # as the page said
+    for args in (["report", page], ["check"], ["search"], ["source", "list"], ["status"]):
+        shown = run_cli(config_file, *args)
+        assert shown.returncode == 0, shown.stderr
+        said = shown.stdout + shown.stderr
+        assert not re.search("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202e]", said), (args, said)
+    shown = run_cli(config_file, "report", page).stdout
+    assert shown.count("\\u001b[31mred\\u001b[0m \\u001b[8mhidden \\u001b]8;;") == 2, shown
+    assert "\\u0007link \\u202eesrever" in shown
+    assert "\\u001b[8mhidden" in run_cli(config_file, "source", "list").stdout
+
+
+def test_a_stdout_that_is_not_utf8_gets_escapes_and_valid_json(
+    config_file: Path, server: FixtureServer, media: MediaSet
+) -> None:
+    """In a Latin-1 locale an Arabic caption ended ``report``, ``capture --json`` and
+    ``search --json`` in a UnicodeEncodeError traceback: text shows what the locale
+    cannot as ``\\u`` escapes, and the JSON escapes it, staying the same JSON."""
+    server.add_file("/photo.jpg", media.photo_a)
+    server.add_page("/live", "<article><p>قصف على حلب:</p><img src='/photo.jpg'></article>")
+    page = server.url("/live")
+
+    def latin1(*args: str) -> subprocess.CompletedProcess[bytes]:
+        env = {**os.environ, "PYTHONIOENCODING": "latin-1", "PYTHONUNBUFFERED": "1"}
+        return subprocess.run(cli_command(config_file, *args), capture_output=True, env=env)
+
+    captured = latin1("capture", page, "--json")
+    assert captured.returncode == 0, captured.stderr
+    assert json.loads(captured.stdout)["items"][0]["status"] == "stored"
+    found = latin1("search", "--json")
+    assert found.returncode == 0, found.stderr
+    assert found.stdout.isascii()
+    (record,) = json.loads(found.stdout)
+    assert json.loads(run_cli(config_file, "search", "--json").stdout) == [record]
+    assert record["sightings"][0]["context"] == "قصف على حلب:"
+    for args in (["report", page], ["search"], ["report", page, "--json"]):
+        shown = latin1(*args)
+        assert (shown.returncode, shown.stderr) == (0, b""), (args, shown.stderr)
+    assert "\\u0642\\u0635\\u0641" in latin1("report", page).stdout.decode("latin-1")
+
+
+@pytest.mark.parametrize("args", [["--help"], ["--version"], ["search", "--help"]])
+def test_help_and_version_end_quietly_when_the_reader_is_gone(
+    config_file: Path, args: list[str]
+) -> None:
+    """``archiver --help | head -0`` exited 1 while ``archiver search --help | head -0``
+    exited 141: the top level's help and version are written before any command runs."""
+    reader, writer = os.pipe()
+    os.close(reader)  # gone before anything is written
+    try:
+        done = subprocess.run(
+            cli_command(config_file, *args), stdout=writer, stderr=subprocess.PIPE, timeout=60
+        )
+    finally:
+        os.close(writer)
+    assert (done.returncode, done.stderr) == (141, b"")
+
+
+def test_an_empty_archiver_config_is_refused(tmp_path: Path) -> None:
+    """``ARCHIVER_CONFIG=`` (an environment file's line left empty) meant the built-in
+    defaults, and made an archive in whatever folder the command ran in."""
+    env = {**os.environ, "ARCHIVER_CONFIG": ""}
+    command = [sys.executable, "-m", "archiver", "init"]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == (
+        "archiver: error: ARCHIVER_CONFIG is set but empty: name a config file, or unset it\n"
+    )
+    assert list(tmp_path.iterdir()) == []

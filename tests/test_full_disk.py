@@ -345,6 +345,23 @@ def test_folders_archiver_may_not_write_are_the_archives_state_not_the_items(
     assert_one_line_errors(refused)
     assert f"no permission to write {storage / 'archive.db'}" in refused.stderr
 
+    # its folder too (an archive handed over to be read): SQLite could not make the
+    # files WAL mode keeps beside the index, and searches were refused as captures are
+    storage.chmod(0o555)
+    reads = [
+        subprocess.run(unprivileged(cli_command(config, *command)), capture_output=True, text=True)
+        for command in (("search", "--json"), ("status",), ("report", page))
+    ]
+    storage.chmod(0o755)
+    for ran in reads:
+        assert ran.returncode == 0, ran.stderr
+        assert_one_line_errors(ran)
+    assert [r["sha256"] for r in json.loads(reads[0].stdout)] == [
+        hashlib.sha256(photo.read_bytes()).hexdigest()
+    ]
+    assert "done 2" in reads[1].stdout and "archived" in reads[2].stdout
+    assert not list(storage.glob("archive.db-*"))  # nothing written beside it
+
 
 def test_an_export_onto_a_full_disk_names_where_it_was_copying_to(
     tmp_path: Path, server: FixtureServer

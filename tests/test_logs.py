@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from archiver.logs import ThrottledEvent, log_event, setup_logging
+from archiver.logs import ThrottledEvent, escape_controls, log_event, setup_logging
 
 
 @pytest.fixture
@@ -77,16 +77,31 @@ def test_values_from_pages_cannot_split_a_line_or_drive_a_terminal(
         "url": "https://example.org/x\x85y",
         "update": "x\u2028level=error",
         "page": "\u202egnp.exe",
+        "context": "می\u200cخواهم",
         "plain": "https://example.org/ok?q=1&p=2",
     }
     log_event("capture.done", **hostile)
     (line,) = capsys.readouterr().err.splitlines()
-    assert not any(c in line for c in "\x1b\x85\u2028\u202e"), repr(line)
+    assert not any(c in line for c in "\x1b\x85\u2028\u202e\u200c"), repr(line)
     fields = dict(part.split("=", 1) for part in line.split(" ")[3:])
     assert {k: json.loads(v) for k, v in fields.items() if k != "plain"} == {
         k: v for k, v in hostile.items() if k != "plain"
     }
     assert fields["plain"] == '"https://example.org/ok?q=1&p=2"'  # has "=": quoted, as before
+
+
+def test_the_escaper_the_cli_shares_leaves_text_but_controls_alone() -> None:
+    """The CLI's text output escapes what a page sends with the logs' own escaper:
+    one list of characters that drive a terminal, not two that drift apart."""
+    hostile = "a\x1b]8;;https://evil.example/\x07b\x9bc\u202ed\u2028e\nf\tg"
+    assert escape_controls(hostile) == (
+        "a\\u001b]8;;https://evil.example/\\u0007b\\u009bc\\u202ed\\u2028e\\u000af\\u0009g"
+    )
+    assert escape_controls("حلب: UPDATE 14:30 — «ok» 🙂") == "حلب: UPDATE 14:30 — «ok» 🙂"
+    # Persian writes the zero width non-joiner inside words: kept for a reader (the
+    # logs, which a program reads, escape it)
+    persian = "می\u200cخواهم \u200f14:30"
+    assert escape_controls(persian) == persian
 
 
 def test_a_traceback_is_indented_and_its_controls_escaped(

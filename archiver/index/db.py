@@ -40,12 +40,15 @@ def _sqlite_begin(connection: Any) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for ``url``; SQLite gets WAL and foreign keys."""
+def make_engine(url: str, *, read_only: bool = False) -> Engine:
+    """An engine for ``url``; SQLite gets WAL and foreign keys. ``read_only``: a SQLite
+    index opened to read alone (`read_only_sqlite`)."""
     try:
         parsed = make_url(url)
     except ArgumentError:
         raise ConfigError(f"database.url: not a database URL: {url!r}") from None
+    if parsed.get_backend_name() == "sqlite" and read_only and parsed.database:
+        return read_only_sqlite(Path(parsed.database))
     if parsed.get_backend_name() == "sqlite":
         if parsed.database:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
@@ -58,6 +61,33 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "connect", _postgresql_text_without_nul)
         return engine
     raise ConfigError(f"database.url: unsupported database {parsed.get_backend_name()!r}")
+
+
+def read_only_sqlite(path: Path) -> Engine:
+    """An engine that only reads the SQLite index at ``path``, for an archive whose
+    folder or filesystem archiver may not write (`sqlite_storage_problem`).
+
+    Opening it as usual sets WAL mode, which has to create the ``-wal`` and ``-shm``
+    files beside it: ``search`` and ``status`` were refused on an archive they could
+    read. Opened read-only, SQLite reads a ``-wal`` left there (a daemon writing as
+    another user); with none, every commit is in the file, read as it is
+    (``immutable``: no lock file is needed either).
+    """
+    wal = path.with_name(path.name + "-wal").exists()
+    uri = f"{path.absolute().as_uri()}?mode=ro{'' if wal else '&immutable=1'}"
+
+    def connect() -> sqlite3.Connection:
+        return sqlite3.connect(uri, uri=True, timeout=30, check_same_thread=False)
+
+    engine = create_engine("sqlite://", creator=connect)
+    event.listen(engine, "connect", _read_only_pragmas)
+    event.listen(engine, "begin", _sqlite_begin)
+    return engine
+
+
+def _read_only_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None  # transactions are begun by _sqlite_begin
+    dbapi_connection.execute("PRAGMA busy_timeout=30000")
 
 
 def _postgresql_text_without_nul(dbapi_connection: Any, _record: object) -> None:
