@@ -543,6 +543,11 @@ def status(ctx: Context, as_json: bool) -> None:
         echo_json(report)
         return
     echo("queue: " + ", ".join(f"{k} {v}" for k, v in report["queue"].items()))
+    if report["interrupted"]:
+        echo(
+            f"  of those running, {report['interrupted']} left by processes that have exited:"
+            " taken up at the next start, or when their lease runs out"
+        )
     echo(f"sources: {len(report['sources'])}")
     for s in report["sources"]:
         state = "paused" if s["paused"] else (s["last_result"] or "not polled yet")

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from archiver.index.models import CaptureJob, JobState, iso
 from archiver.sources.registry import list_sources
+from archiver.workers import worker_exited
 
 
 def queue_counts(session: Session) -> dict[str, int]:
@@ -39,9 +40,22 @@ def recent_failures(session: Session, limit: int = 20) -> list[dict[str, Any]]:
     ]
 
 
+def interrupted_jobs(session: Session) -> int:
+    """How many of the running jobs were left by processes of this host that have
+    exited (killed, crashed): none runs them, though their rows say so until the next
+    start takes them up, or their lease runs out."""
+    owners = session.execute(
+        select(CaptureJob.lease_owner, func.count())
+        .where(CaptureJob.state == JobState.RUNNING)
+        .group_by(CaptureJob.lease_owner)
+    )
+    return sum(count for owner, count in owners if worker_exited(owner))
+
+
 def status_report(session: Session) -> dict[str, Any]:
     return {
         "sources": [view.to_json() for view in list_sources(session)],
         "queue": queue_counts(session),
+        "interrupted": interrupted_jobs(session),
         "recent_failures": recent_failures(session),
     }

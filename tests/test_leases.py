@@ -43,6 +43,7 @@ from archiver.jobs import (
 )
 from archiver.sources.poll import claim_due_sources
 from archiver.sources.registry import add_source
+from archiver.status import status_report
 
 LEASE = 1.0  # seconds: short, so a test sees one expire
 HOUR = timedelta(hours=1)
@@ -188,6 +189,23 @@ def test_a_start_leaves_a_dead_workers_job_that_another_daemon_is_taking_over(
                 assert recover_exited(starting, utcnow(), also="me:1") == 0
         again = _job(archive, "https://example.org/long.mp4")
         assert (again.state, again.lease_owner) == (JobState.RUNNING, "elsewhere:1")
+
+
+def test_status_tells_the_running_jobs_of_exited_processes_apart(
+    tmp_path: Path, db_url: str
+) -> None:
+    """After a ``kill -9`` of ``archiver capture`` and before any start, status counted
+    its jobs as running, with no process running them."""
+    host = socket.gethostname()
+    with _archive(tmp_path / "storage", db_url) as archive, archive.session() as session:
+        dead = f"{host}:{_dead_pid()}"
+        start(url_job(session, "https://example.org/a.mp4"), dead, utcnow())
+        start(url_job(session, "https://example.org/b.mp4"), dead, utcnow())
+        start(url_job(session, "https://example.org/c.mp4"), f"{host}:{os.getpid()}", utcnow())
+        start(url_job(session, "https://example.org/d.mp4"), "elsewhere:7", utcnow())
+        session.flush()
+        report = status_report(session)
+        assert (report["queue"]["running"], report["interrupted"]) == (4, 2)
 
 
 def test_a_worker_dying_beside_other_jobs_charges_none_and_each_runs_alone_next(

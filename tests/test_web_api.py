@@ -226,7 +226,7 @@ def test_dupes_embeds_and_status_match_the_services(room: Newsroom, client: AppC
     for limit in (0, 10_001):
         one_line_error(client.get("/api/embeds", params={"limit": limit}), 400)
     status = client.get("/api/status").json()
-    assert set(status) == {"sources", "queue", "recent_failures"}
+    assert set(status) == {"sources", "queue", "interrupted", "recent_failures"}
     assert status["queue"]["done"] >= 2
 
 
