@@ -83,6 +83,9 @@ def test_guarded_ytdlp_downloads_from_an_allowed_address(
     assert ytdlp.command[1:] == ["-m", "archiver.fetch.ytdlp_guard"]
     args = ytdlp.arguments(server.url("/clip.mp4"), tmp_path / "work")
     assert args[args.index("--downloader") + 1] == "native"
+    # nothing that rewrites what was served: no fixups, no joining of a broadcast's parts
+    assert args[args.index("--fixup") + 1] == "never"
+    assert args[args.index("--concat-playlist") + 1] == "never"
 
     (file,) = ytdlp.download(server.url("/clip.mp4"), tmp_path / "work").files
     assert file.path.read_bytes() == media.clip_a.read_bytes()

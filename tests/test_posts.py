@@ -289,6 +289,70 @@ def test_a_post_with_a_video_and_a_photo_keeps_both(
     assert {f.sha256 for f in item.files} == {sha256_of(media.clip_b), sha256_of(media.photo_a)}
 
 
+def x_card(name: str, **values: str) -> dict[str, Any]:
+    """A post's ``card`` as the endpoint gives it: string binding values by name."""
+    bound = {key: {"type": "STRING", "string_value": value} for key, value in values.items()}
+    return {
+        "name": f"745291183405076480:{name}",
+        "url": "https://t.co/c4Rd",
+        "binding_values": bound,
+    }
+
+
+VIDEO_ENTITY = json.dumps({"media_entities": {"13": {"type": "video", "id_str": "13"}}})
+PHOTO_ENTITY = json.dumps({"media_entities": {"13": {"type": "photo", "id_str": "13"}}})
+
+
+@pytest.mark.parametrize(
+    ("card", "status"),
+    [
+        (x_card("broadcast", broadcast_url="https://x.com/i/broadcasts/1yNGaNgPQbgxj"), "stored"),
+        (x_card("amplify", amplify_url_vmap="https://amp.twimg.com/prod/vmap/1.vmap"), "stored"),
+        (x_card("unified_card", unified_card=VIDEO_ENTITY), "stored"),
+        (x_card("poll2choice_video", player_stream_url="https://x.com/v.vmap"), "stored"),
+        (x_card("unified_card", unified_card=PHOTO_ENTITY), "skipped"),
+        (x_card("summary_large_image", card_url="https://t.co/L1nK"), "skipped"),
+    ],
+    ids=["broadcast", "amplify", "unified video", "poll video", "unified photo", "link preview"],
+)
+def test_an_x_video_in_a_card_goes_to_ytdlp(
+    tmp_path: Path,
+    server: FixtureServer,
+    media: MediaSet,
+    monkeypatch: pytest.MonkeyPatch,
+    card: dict[str, Any],
+    status: str,
+) -> None:
+    """An X Live broadcast or an advertiser's video is in the post's card, and its
+    ``mediaDetails`` is empty: the post was skipped as having no photo or video, though
+    yt-dlp reads the card from the same answer. A link's preview is no video."""
+    monkeypatch.setenv("FAKE_YTDLP_MEDIA", str(media.clip_a))
+    answer = json.loads(post([], text="LIVE: press conference in Aleppo"))
+    server.add_bytes(
+        "/tweet-result", json.dumps(answer | {"card": card}).encode(), "application/json"
+    )
+    item = capture(posts_config(tmp_path / "storage", server), server)
+    assert item.status == status, item.reason
+    if status == "stored":
+        assert [f.sha256 for f in item.files] == [sha256_of(media.clip_a)]
+
+
+def test_the_card_of_a_quoted_x_post_is_not_taken_for_a_video_of_the_quoting_one(
+    tmp_path: Path, server: FixtureServer, media: MediaSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """yt-dlp reads the card of the post it is given, not of the post it quotes."""
+    monkeypatch.setenv("FAKE_YTDLP_MEDIA", str(media.clip_a))
+    quoting = json.loads(post([], text="Confirmed by a second source:"))
+    broadcast = x_card("broadcast", broadcast_url="https://x.com/i/broadcasts/1yNGaNgPQbgxj")
+    quoting["quoted_tweet"] = json.loads(post([])) | {
+        "id_str": "384036183367800001",
+        "card": broadcast,
+    }
+    server.add_bytes("/tweet-result", json.dumps(quoting).encode(), "application/json")
+    item = capture(posts_config(tmp_path / "storage", server), server)
+    assert item.status == "skipped", item.reason
+
+
 @pytest.mark.parametrize(("ytdlp", "status"), [("crash", "stored"), ("unavailable", "gone")])
 def test_when_ytdlp_cannot_take_an_x_video_the_mp4_x_serves_is_archived(
     tmp_path: Path,

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from support import FixtureServer, MediaSet
 from support.archiving import make_config
 from support.media import make_hls
+from support.ytdlp import standin_extractors
 from yt_dlp_ejs.yt import solver
 
 from archiver.archive import Archive
@@ -25,13 +26,22 @@ from archiver.capture import Capturer
 from archiver.config import Config, YtdlpConfig
 from archiver.daemon import Daemon
 from archiver.errors import FetchError
-from archiver.fetch.ytdlp import Ytdlp, error_line, is_permanent, is_removed, run_bounded
+from archiver.fetch import ytdlp as ytdlp_module
+from archiver.fetch.ytdlp import (
+    Ytdlp,
+    error_line,
+    failed_subtitles,
+    is_permanent,
+    is_removed,
+    run_bounded,
+)
 from archiver.index.models import CaptureJob
 from archiver.integrity.eventlog import log_path
 from archiver.integrity.fixity import verify_archive
 from archiver.search import SearchQuery, search
 
 FAKE = Path(__file__).parent / "fixtures" / "fake_ytdlp.py"
+MERGING = Path(__file__).parent / "support" / "merging_ytdlp.py"
 YOUTUBE_PAGE = """<article><p><strong>UPDATE 1800 GMT:</strong> Rebels denied any advance by
 regime forces, posting video of their fighters near the Citadel:</p>
 <iframe src="https://www.youtube.com/embed/abc123XYZ_0?feature=oembed&si=trk" width="560"></iframe>
@@ -245,6 +255,23 @@ def test_a_download_making_progress_outlives_the_time_out(
     assert file.path.read_bytes() == media.clip_b.read_bytes()
 
 
+def test_a_download_after_a_merge_is_progress_though_the_folder_is_smaller(
+    tmp_path: Path,
+) -> None:
+    """A merge deletes the streams it joined: progress was the folder's total size
+    passing its peak, and the next video was killed at the time-out while it arrived,
+    before it had written as much as was deleted."""
+    config = make_config(tmp_path)
+    merging = YtdlpConfig(command=[sys.executable, str(MERGING)], timeout=1)
+    started = time.monotonic()
+    result = Ytdlp(merging, config.network, None).download(
+        "https://x.com/AMC_Aleppo/status/1", tmp_path / "work"
+    )
+    assert time.monotonic() - started > 2.5
+    assert [file.path.name for file in result.files] == ["00001.mp4", "00002.mp4"]
+    assert result.files[1].path.stat().st_size == 12 * 64 * 1024
+
+
 @pytest.mark.parametrize(("min_rate", "completes"), [(1, True), (1024**3, False)])
 def test_a_download_trickling_past_the_download_deadline_is_cut_off(
     tmp_path: Path, media: MediaSet, monkeypatch: pytest.MonkeyPatch, min_rate: int, completes: bool
@@ -309,6 +336,14 @@ def test_error_classification_follows_ytdlp_wording() -> None:
         assert is_permanent(nothing) and not is_removed(nothing)
     own = "[youtube] x: Requested format is not available. Use --list-formats"
     assert not is_permanent(own) and not is_removed(own)
+    # closed to where we are, not removed: retried, not gone
+    for geo in (
+        "[ORF] 123: This video is not available from your location due to geo restriction",
+        "[youtube] x: The uploader has not made this video available in your country",
+        "[youtube] x: This video contains content from SME, who has blocked it in your "
+        "country on copyright grounds",
+    ):
+        assert not is_permanent(geo) and not is_removed(geo), geo
 
 
 def test_a_job_an_older_ytdlp_gave_up_on_is_tried_again_after_an_upgrade(
@@ -576,3 +611,116 @@ def test_a_file_servers_last_modified_is_no_upload_date(
     platform = kept["provenance.json"]["platform"]
     assert platform["extractor"] == "Generic"
     assert platform["upload_date"] is None and platform["uploaded_at"] is None
+
+
+def test_a_video_in_parts_is_archived_part_by_part(
+    tmp_path: Path, server: FixtureServer, media: MediaSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """yt-dlp joins the parts of a "multi_video" (a broadcast in parts) into one file and
+    deletes them: without ffprobe the join failed and the parts were kept as a partial
+    download, retried for ever; with it, what it listed was gone and nothing was kept."""
+    standin_extractors(monkeypatch)
+    server.add_file("/v/part1.mp4", media.clip_a)
+    server.add_file("/v/part2.mp4", media.clip_b)
+    server.add_page("/multipart/bcast", "<html><body><div id='player'></div></body></html>")
+    server.add_page(
+        "/live", "<article><p>UPDATE:</p><iframe src='/multipart/bcast'></iframe></article>"
+    )
+    with Archive.open(make_config(tmp_path)) as archive:
+        (item,) = Capturer(archive).capture_url(server.url("/live")).items
+        with archive.read_session() as session:
+            job = session.scalars(select(CaptureJob).where(CaptureJob.embed_id.is_not(None))).one()
+            assert job.state == "done"
+    assert item.status == "stored", item.reason
+    assert sorted(f.sha256 for f in item.files) == sorted(map(sha256, (media.clip_a, media.clip_b)))
+    for file in item.files:
+        sidecar = json.loads((file.path.parent / "provenance.json").read_text())
+        assert sidecar["platform"]["id"] in ("bcast_p1", "bcast_p2")
+
+
+def test_a_download_that_failed_keeps_the_reason_ytdlp_gave_below_its_error(
+    tmp_path: Path, server: FixtureServer
+) -> None:
+    """yt-dlp reports a failed download as "ERROR: " with the reason on the next line:
+    the job kept "yt-dlp: " and nothing else."""
+    server.add_status("/v/clip.mp4", 503)
+    player = """<html><body><div id="p"></div><script>jwplayer("p").setup(
+    {"file": "/v/clip.mp4", "title": "Citadel"});</script></body></html>"""
+    server.add_page("/player/42", player)
+    config = make_config(tmp_path)
+    with pytest.raises(FetchError) as caught:
+        Ytdlp(config.ytdlp, config.network, None).download(
+            server.url("/player/42"), tmp_path / "work"
+        )
+    assert str(caught.value) == (
+        "yt-dlp: [download] Got error: HTTP Error 503: Service Unavailable."
+        " Giving up after 10 retries"
+    )
+    assert caught.value.retryable and not caught.value.gone
+    # what comes after an empty ERROR: is its reason, on one line
+    assert error_line("WARNING: x\nERROR: \nfirst part\n  second part\n") == (
+        "first part second part"
+    )
+    assert error_line("ERROR: \n") == "no reason given"
+
+
+def test_a_subtitle_track_that_failed_does_not_cost_the_video(
+    tmp_path: Path, server: FixtureServer, media: MediaSet
+) -> None:
+    """yt-dlp downloads the video after a subtitle track it could not get, and exits 1
+    for the track: the video was archived as a partial download and downloaded again
+    on every retry."""
+    server.add_file("/v/clip.mp4", media.clip_a)
+    server.add_bytes("/subs/ar.vtt", b"WEBVTT\n\n00:00.000 --> 00:01.000\nhello\n", "text/vtt")
+    server.add_status("/subs/en.vtt", 503)
+    tracks = "".join(
+        f'<track kind="subtitles" srclang="{lang}" src="/subs/{lang}.vtt">' for lang in ("ar", "en")
+    )
+    server.add_page(
+        "/player/42",
+        f"<html><head><title>Citadel</title></head><body>"
+        f'<video controls src="/v/clip.mp4">{tracks}</video></body></html>',
+    )
+    config = make_config(tmp_path)
+    result = Ytdlp(config.ytdlp, config.network, None).download(
+        server.url("/player/42"), tmp_path / "work"
+    )
+    assert result.incomplete is None
+    (file,) = result.files
+    assert file.path.read_bytes() == media.clip_a.read_bytes()
+    assert [track.name for track in file.subtitles] == ["00001.ar.vtt"]
+    assert result.notes == [
+        "yt-dlp: subtitles not archived (00001.en.vtt): [download] Got error: "
+        "HTTP Error 503: Service Unavailable. Giving up after 10 retries"
+    ]
+    # another error besides, or a track whose video did not come: a failure as before
+    said = f"[info] Writing video subtitles to: {tmp_path / '00002.en.vtt'}\n"
+    video = [tmp_path / "00002.mp4"]
+    assert failed_subtitles(said, "ERROR: \nGot error\n", video, tmp_path)
+    assert not failed_subtitles(said, "ERROR: \nGot error\nERROR: x: gone\n", video, tmp_path)
+    assert not failed_subtitles(said, "ERROR: Unable to download video subtitles", [], tmp_path)
+
+
+@pytest.mark.parametrize("entries", [3, 5])
+def test_a_playlist_over_the_cap_says_what_was_left_out(
+    tmp_path: Path, server: FixtureServer, monkeypatch: pytest.MonkeyPatch, entries: int
+) -> None:
+    """A player or channel of more videos than the cap was cut at it, silently: the job
+    said done. What is over the cap is now named, and not retried for (a retry would
+    get the same first ones); at the cap, nothing is missing."""
+    standin_extractors(monkeypatch)
+    monkeypatch.setattr(ytdlp_module, "MAX_ENTRIES", 3)
+    for n in range(1, entries + 1):
+        server.add_bytes(f"/v/c{n}.mp4", b"\x00\x00\x00\x18ftypmp42" + bytes([n]) * 64, "video/mp4")
+    config = make_config(tmp_path)
+    result = Ytdlp(config.ytdlp, config.network, None).download(
+        server.url(f"/channel/aleppo?entries={entries}"), tmp_path / "work"
+    )
+    assert [file.info["id"] for file in result.files] == ["c1", "c2", "c3"]
+    assert not server.hits("/v/c5.mp4")  # one past the cap is asked for, no more
+    if entries == 3:
+        assert result.incomplete is None
+        return
+    assert isinstance(result.incomplete, FetchError)
+    assert str(result.incomplete) == "yt-dlp: more than 3 entries: the first 3 archived"
+    assert not result.incomplete.retryable and not result.incomplete.gone

@@ -6,7 +6,9 @@ account with the post as JSON (X's format, as the widget gets it): ``text``,
 photo's ``media_url_https``. That URL with ``name=orig`` is the photo as uploaded; a
 video's ``video_info.variants`` are its MP4s (and HLS playlist) by bitrate.
 A quoted post comes as ``quoted_tweet``, with its own ``mediaDetails``, which the
-embed shows too. A deleted or withheld post answers 404, or a ``TweetTombstone``.
+embed shows too. A video may instead be in the post's ``card`` (an X Live broadcast,
+an advertiser's player), which yt-dlp reads from the same answer: ``mediaDetails``
+is then empty. A deleted or withheld post answers 404, or a ``TweetTombstone``.
 """
 
 from __future__ import annotations
@@ -23,6 +25,12 @@ from archiver.jsontext import json_at, json_list, json_or_none, json_text
 
 MAX_PHOTOS = 4  # X allows four per post; more would not be a real answer
 _POST_ID = re.compile(r"/status(?:es)?/(\d{1,20})(?:[/?#]|$)")
+#: Cards yt-dlp's X extractor takes a video (or a Space's audio) from, by the name after
+#: the card's "…:" prefix; so are the ``poll…_video`` ones. A link's preview is not.
+_VIDEO_CARDS = frozenset(
+    {"player", "broadcast", "periscope_broadcast", "audiospace", "amplify", "appplayer",
+     "promo_video_website", "promo_video_convo", "video_direct_message"}
+)  # fmt: skip
 
 
 def post_id(url: str) -> str | None:
@@ -58,11 +66,29 @@ def parse_post(body: bytes, expected_id: str) -> PlatformPost:
     quoted = data.get("quoted_tweet")
     quoted_id = str(quoted.get("id_str") or "") if isinstance(quoted, dict) else ""
     shown = _post(quoted, quoted_id, body) if isinstance(quoted, dict) and quoted_id else None
-    return _post(data, expected_id, body, quoted=shown)
+    # yt-dlp reads the card of the post it is given, not one of the post it quotes
+    return _post(data, expected_id, body, quoted=shown, card=card_has_video(data.get("card")))
+
+
+def card_has_video(card: object) -> bool:
+    """Whether a post's card is one yt-dlp can take a video from."""
+    name = (json_text(json_at(card, "name")) or "").rsplit(":", 1)[-1]
+    if name in _VIDEO_CARDS or (name.startswith("poll") and name.endswith("_video")):
+        return True
+    if name != "unified_card":
+        return False
+    unified = json_text(json_at(card, "binding_values", "unified_card", "string_value"))
+    entities = json_at(json_or_none(unified or ""), "media_entities")
+    found = entities.values() if isinstance(entities, dict) else json_list(entities)
+    return any(json_at(entity, "type") == "video" for entity in found)
 
 
 def _post(
-    data: dict[str, Any], post: str, body: bytes, quoted: PlatformPost | None = None
+    data: dict[str, Any],
+    post: str,
+    body: bytes,
+    quoted: PlatformPost | None = None,
+    card: bool = False,
 ) -> PlatformPost:
     media = [m for m in json_list(data.get("mediaDetails")) if isinstance(m, dict)]
     photos = [
@@ -88,6 +114,7 @@ def _post(
         photos=list(dict.fromkeys(photos))[:MAX_PHOTOS],
         # a quoted post's videos are yt-dlp's too: it takes them with the quoting post
         has_video=any(m.get("type") in ("video", "animated_gif") for m in media)
+        or card
         or bool(quoted and quoted.has_video),
         record=body,
         record_name="platform.post.json",

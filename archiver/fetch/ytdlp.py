@@ -2,9 +2,13 @@
 
 The subprocess runs in its own process group with a hard time-out; on time-out the
 whole group is killed. Postprocessing that would change bytes is off (``--fixup
-never``, no recoding, no embedding): the stored file is what the platform served.
-When yt-dlp must merge separate video and audio streams it remuxes them with the
-ffmpeg that ships in the imageio-ffmpeg wheel (stream copy, never a re-encode).
+never``, ``--concat-playlist never``, no recoding, no embedding): a file served as one
+stream is stored as served (an HLS stream as its segments one after another). Where
+a platform serves video and audio as separate streams (Reddit, X's HLS, YouTube's
+higher qualities), yt-dlp remuxes them into one file with the ffmpeg that ships in
+the imageio-ffmpeg wheel: the encoded streams are the platform's (stream copy, never
+a re-encode), the container is ffmpeg's, and the streams as served are deleted. Such
+a file's ``format_id`` says so, ``VIDEO+AUDIO``, and its info lists both streams.
 
 Unless private addresses are allowed, yt-dlp runs under :mod:`archiver.fetch.ytdlp_guard`,
 which checks the address of every connection it makes, with native downloaders only
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import os
 import re
 import shutil
@@ -49,6 +54,7 @@ from archiver.fetch.ytdlp_guard import (
     REFUSED,
 )
 from archiver.jsontext import load_json
+from archiver.logs import log_event
 
 MAX_ENTRIES = 50  # a post may carry several videos or photos; a channel must not flood us
 GUARD_MODULE = "archiver.fetch.ytdlp_guard"
@@ -73,6 +79,10 @@ _NOTHING_TO_GET = re.compile(
 # ... for a failure of its own: no format matched (platform changes cause it, a newer
 # yt-dlp fixes it). Retried, whatever "not available" says.
 _ITS_OWN = re.compile(r"requested format is not available", re.IGNORECASE)
+# ... for media closed to where we are, not removed ("not available from your location
+# due to geo restriction", "has blocked it in your country on copyright grounds"):
+# retried, never counted gone, whatever "not available" or "copyright" says.
+_GEO = re.compile(r"from your location|geo[- ]?restrict|in your (?:country|region)", re.IGNORECASE)
 
 PLATFORM_FIELDS = (
     "extractor",
@@ -122,11 +132,13 @@ class PlatformFile:
 @dataclass(frozen=True)
 class YtdlpResult:
     """The files yt-dlp delivered; ``incomplete`` is why others behind the URL were not
-    (an entry that failed or was over the size cap, a live stream), else None."""
+    (an entry that failed or was over the size cap, a live stream), else None;
+    ``notes`` say what beside them did not come (a subtitle track that failed)."""
 
     files: list[PlatformFile]
     version: str
     incomplete: ArchiverError | None = None
+    notes: list[str] = field(default_factory=list)
 
 
 def platform_metadata(info: dict[str, Any]) -> dict[str, Any]:
@@ -144,6 +156,9 @@ NOT_LIVE = "!is_live"
 #: What yt-dlp says when it leaves out an entry that `NOT_LIVE` filters.
 LIVE_SKIPPED = f"does not pass filter ({NOT_LIVE})"
 
+
+#: What yt-dlp says before it downloads a subtitle track, on stdout.
+_WRITING_SUBTITLES = re.compile(r"^\[info\] Writing video subtitles to: (.+)$", re.MULTILINE)
 
 #: Subtitle formats yt-dlp writes beside a download.
 _SUBTITLE_SUFFIXES = frozenset(
@@ -170,9 +185,18 @@ def error_line(stderr: str) -> str:
     """yt-dlp's own one-line reason (its last ``ERROR:`` line), or the last line; a
     wrapped cause that only repeats the reason is left out."""
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    errors = [line for line in lines if line.startswith("ERROR:")]
-    chosen = errors[-1] if errors else (lines[-1] if lines else "no output")
-    reason = chosen.removeprefix("ERROR:").strip()
+    errors = [n for n, line in enumerate(lines) if line.startswith("ERROR:")]
+    if not errors:
+        return _without_repeated_cause(lines[-1] if lines else "no output")
+    reason = lines[errors[-1]].removeprefix("ERROR:").strip()
+    # A download that failed is reported as "ERROR: " with the reason on the lines
+    # after it ("[download] Got error: HTTP Error 503 ... Giving up after 10 retries").
+    reason = reason or " ".join(lines[errors[-1] + 1 :]) or "no reason given"
+    return _without_repeated_cause(reason)
+
+
+def _without_repeated_cause(reason: str) -> str:
+    """``reason`` without a wrapped cause that only repeats it, cut to a storable length."""
     cause = _CAUSED_BY.search(reason)
     if cause and cause[2] and cause[2] in reason[: cause.start()]:
         reason = reason[: cause.start()]
@@ -181,7 +205,7 @@ def error_line(stderr: str) -> str:
 
 def is_permanent(message: str) -> bool:
     """Whether retrying with this yt-dlp cannot help."""
-    if _ITS_OWN.search(message):
+    if _ITS_OWN.search(message) or _GEO.search(message):
         return False
     return bool(_NOTHING_TO_GET.search(message) or _REMOVED.search(message))
 
@@ -215,24 +239,69 @@ def _size_text(size: int) -> str:
     return f"{mib:.0f} MiB" if mib >= 10 else f"{mib:.1f}".removesuffix(".0") + " MiB"
 
 
+def over_the_cap() -> PartialDownload:
+    """Why a URL with more entries than `MAX_ENTRIES` is incomplete. Not retried: a
+    retry would get the same first entries."""
+    return PartialDownload(
+        f"yt-dlp: more than {MAX_ENTRIES} entries: the first {MAX_ENTRIES} archived",
+        retryable=False,
+    )
+
+
 def _partial(missing: ArchiverError, delivered: int) -> ArchiverError:
     """The reason for what is missing, when ``delivered`` files did come: the URL is
     not gone, and an unreachable archive stays what it is."""
-    if not isinstance(missing, FetchError):
+    if not isinstance(missing, FetchError) or isinstance(missing, PartialDownload):
         return missing
     kept = f"{delivered} file{'s' if delivered != 1 else ''} archived"
     return PartialDownload(f"{missing} ({kept}, others not)", retryable=missing.retryable)
 
 
-def folder_sizes(root: Path) -> tuple[int, int]:
-    """Sizes in bytes of the largest file under ``root`` and of all of them together."""
+def failed_subtitles(stdout: str, stderr: str, delivered: list[Path], work_dir: Path) -> list[Path]:
+    """The subtitle tracks yt-dlp could not download, when they are all that failed;
+    else none. It goes on to the video after such a track and exits 1 for it, one
+    error each: the video came, and retrying would download it again for a track."""
+    tracks = [Path(found.strip()) for found in _WRITING_SUBTITLES.findall(stdout)]
+    failed = [t if t.is_absolute() else work_dir / t for t in tracks]
+    failed = [track for track in failed if not track.exists()]
+    errors = sum(line.startswith("ERROR:") for line in stderr.splitlines())
+    videos = {path.name.split(".", 1)[0] for path in delivered}
+    # a track that failed with an exception ends its entry before the video: not this
+    if not failed or errors != len(failed):
+        return []
+    if any(track.name.split(".", 1)[0] not in videos for track in failed):
+        return []
+    return failed
+
+
+@dataclass(frozen=True)
+class FolderLook:
+    """What is under a folder: sizes in bytes of the largest file and of all of them
+    together, and each file's path, size and modification time."""
+
+    largest: int
+    total: int
+    files: frozenset[tuple[str, int, int]]
+
+
+def look_at(root: Path) -> FolderLook:
+    """What is under ``root`` now; a file renamed or removed while we look is left out."""
     largest = total = 0
+    files: set[tuple[str, int, int]] = set()
     for folder, _dirs, names in os.walk(root):
         for name in names:
-            with contextlib.suppress(OSError):  # renamed or removed while we look
-                size = os.lstat(os.path.join(folder, name)).st_size
-                largest, total = max(largest, size), total + size
-    return largest, total
+            path = os.path.join(folder, name)
+            with contextlib.suppress(OSError):
+                stat = os.lstat(path)
+                largest, total = max(largest, stat.st_size), total + stat.st_size
+                files.add((path, stat.st_size, stat.st_mtime_ns))
+    return FolderLook(largest, total, frozenset(files))
+
+
+def folder_sizes(root: Path) -> tuple[int, int]:
+    """Sizes in bytes of the largest file under ``root`` and of all of them together."""
+    look = look_at(root)
+    return look.largest, look.total
 
 
 class Ytdlp:
@@ -289,9 +358,14 @@ class Ytdlp:
             "--no-continue",  # never append to a file already there
             "--fixup",
             "never",
+            # The parts of a "multi_video" (a broadcast in parts) are kept as served, not
+            # joined into one file that replaces them.
+            "--concat-playlist",
+            "never",
             "--yes-playlist",
+            # one more than is kept, to know when there were more (`over_the_cap`)
             "--playlist-items",
-            f"1:{MAX_ENTRIES}",
+            f"1:{MAX_ENTRIES + 1}",
             "--write-info-json",
             "--no-write-playlist-metafiles",
             "--restrict-filenames",
@@ -351,15 +425,25 @@ class Ytdlp:
         listed.unlink(missing_ok=True)
         paths = [Path(line) for line in dict.fromkeys(lines) if line.strip()]
         paths = [p if p.is_absolute() else work_dir / p for p in paths]
+        tracks = failed_subtitles(stdout, stderr, paths, work_dir) if code == 1 else []
+        notes: list[str] = []
+        if tracks:  # the videos came: a track that did not is noted, not retried for
+            names = ", ".join(track.name for track in tracks)
+            notes.append(f"yt-dlp: subtitles not archived ({names}): {error_line(stderr)}")
+            log_event("ytdlp.subtitles_missing", logging.WARNING, url=url, reason=notes[-1])
+            code = 0
         missing = self._missing(stdout, stderr, code)
         if not paths:
             raise missing or YtdlpError("yt-dlp: yt-dlp found no media")
+        if len(paths) > MAX_ENTRIES:  # the one asked for beyond the cap is not kept
+            paths = paths[:MAX_ENTRIES]
+            missing = missing or over_the_cap()
         files = [self._collect(path) for path in paths]
         if folder_sizes(work_dir)[0] > self.network.max_file_size:
             raise FileTooLarge(self.network.max_file_size)
         if missing is not None:  # some entries came, others did not: say which share
             missing = _partial(missing, len(files))
-        return YtdlpResult(files, self.version, missing)
+        return YtdlpResult(files, self.version, missing, notes)
 
     def _missing(self, stdout: str, stderr: str, code: int) -> ArchiverError | None:
         """Why media behind the URL was not delivered, from yt-dlp's exit and output;
@@ -442,9 +526,10 @@ def run_bounded(
     holds whether or not the server declared a length), or, with ``watch`` and
     ``pace``, when the files under ``watch`` come slower than it allows (FetchError).
 
-    With ``watch``, ``timeout`` counts from the last progress (bytes written under
-    ``watch``), up to `MAX_RUN` in all: a hung extractor is still killed after
-    ``timeout``, but a long video on a slow link is not cut off while it arrives.
+    With ``watch``, ``timeout`` counts from the last progress (any file under ``watch``
+    written, added, renamed or removed), up to `MAX_RUN` in all: a hung extractor is
+    still killed after ``timeout``, but a long video on a slow link is not cut off
+    while it arrives.
 
     Raises OSError when the command cannot start.
     """
@@ -477,7 +562,7 @@ def _run_bounded(
     started = time.monotonic()
     deadline = started + timeout
     next_look = started + SIZE_POLL
-    written = 0
+    seen: frozenset[tuple[str, int, int]] = frozenset()
     try:
         while True:
             try:
@@ -491,14 +576,17 @@ def _run_bounded(
                     raise TimeoutError from None
                 if watch is not None and now >= next_look:
                     next_look = now + SIZE_POLL
-                    largest, total = folder_sizes(watch)
-                    if max_file_size and largest > max_file_size:
+                    look = look_at(watch)
+                    if max_file_size and look.largest > max_file_size:
                         raise FileTooLarge(max_file_size) from None
                     if pace is not None:
-                        pace.received = total
+                        pace.received = look.total
                         pace.check()
-                    if total > written:  # progress: the time-out starts again
-                        written = total
+                    # progress: the time-out starts again. Not the total size passing
+                    # its peak: a merge deletes the streams it joined, and the next
+                    # download was killed before it had written as much again.
+                    if look.files != seen:
+                        seen = look.files
                         deadline = min(now + timeout, started + max(timeout, MAX_RUN))
     except BaseException:
         _kill_group(process)
