@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from sqlalchemy import select
 from support import (
     FixtureServer,
     MediaSet,
@@ -35,6 +36,7 @@ from archiver.capture import Capturer, ItemResult
 from archiver.config import Config, PostsConfig, YtdlpConfig
 from archiver.fetch import bluesky as bluesky_reader
 from archiver.fetch.xposts import syndication_token
+from archiver.index.models import CaptureJob, Media
 from archiver.integrity.fixity import verify_archive
 from archiver.liveness.report import embed_statuses
 from archiver.search import SearchQuery, search
@@ -805,6 +807,26 @@ def test_when_instagram_gives_no_post_data_the_shown_photo_is_taken_at_its_large
     platform = sidecar["platform"]
     assert platform["title"] == "Smoke over the Citadel after this morning's strike."
     assert platform["metadata"]["uploader_id"] == "aleppo_media"
+
+
+def test_a_carousel_shown_without_its_post_data_keeps_its_first_photo_and_is_retried(
+    tmp_path: Path, server: FixtureServer, media: MediaSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With ``gql_data`` empty a carousel's widget shows its first photo alone: that
+    one was archived as the whole post, and the rest never asked for again."""
+    monkeypatch.setenv("FAKE_YTDLP_MODE", "crash")
+    server.add_file("/v/t51.2885-15/citadel.jpg", media.photo_b)
+    photo = server.url("/v/t51.2885-15/citadel.jpg")
+    server.add_page(INSTAGRAM_EMBED, instagram.embed_page(None, photo=photo, carousel=True))
+    with Archive.open(posts_config(tmp_path / "storage", server)) as archive:
+        report = Capturer(archive).capture_url(f"https://instagram.com/p/{instagram.CODE}")
+        with archive.read_session() as session:
+            job = session.scalars(select(CaptureJob).where(CaptureJob.embed_id.is_not(None))).one()
+            stored = list(session.scalars(select(Media.sha256)))
+    (item,) = report.items
+    assert stored == [sha256_of(media.photo_b)]  # what was shown is archived
+    assert item.status == "failed" and "only the carousel's first photo" in (item.reason or "")
+    assert job.state == "failed" and job.next_attempt_at is not None  # asked for again
 
 
 @pytest.mark.parametrize("mp4_served", [True, False])

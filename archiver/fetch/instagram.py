@@ -12,7 +12,8 @@ the widget the post as ``"contextJSON":"…"`` (JSON in a JSON string), whose
 Instagram leaves ``gql_data`` empty for some visitors. The page then still shows the
 first photo as ``img.EmbeddedMediaImage`` (``srcset`` up to 1080 px wide), the caption
 in ``.Caption`` and the account in ``.UsernameText``; a video shows a play button
-(``data-media-type="GraphVideo"``). yt-dlp needs a browser's TLS fingerprint and an
+(``data-media-type="GraphVideo"``), a carousel only its first photo
+(``data-media-type="GraphSidecar"``). yt-dlp needs a browser's TLS fingerprint and an
 account to get anything from Instagram, and ends a photo post in "There is no video in
 this post".
 """
@@ -73,6 +74,7 @@ def parse_embed(body: bytes, code: str, page_url: str) -> PlatformPost:
         record=body,
         record_name="platform.post.html",
         video_files=shown.videos,
+        incomplete=shown.incomplete,
     )
 
 
@@ -89,6 +91,7 @@ class _Shown:
     # each video's MP4 as Instagram serves it: fetched when yt-dlp (which needs an
     # account for Instagram) cannot take it
     videos: list[str] = field(default_factory=list)
+    incomplete: str | None = None  # what the widget did not show (`PlatformPost`)
 
 
 def _shortcode_media(page: str) -> dict[str, Any] | None:
@@ -172,4 +175,9 @@ def _from_markup(root: Element, page_url: str) -> _Shown:
     name = next(iter(with_class(root, "UsernameText")), None)
     photos = [] if video or not photo else [photo]
     handle = (text_of(name) or None) if name is not None else None
-    return _Shown(photos, video, text, handle)
+    incomplete = None
+    if root.xpath("//*[@data-media-type='GraphSidecar']"):
+        # its other photos and videos are in the post's data alone, which another
+        # attempt may be given: the first was taken for the whole post
+        incomplete = "Instagram: the embed showed only the carousel's first photo"
+    return _Shown(photos, video, text, handle, incomplete=incomplete)

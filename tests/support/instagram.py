@@ -74,9 +74,12 @@ def shortcode_media(
     return media
 
 
-def embed_page(media: dict[str, Any] | None, photo: str = "", video: bool = False) -> str:
+def embed_page(
+    media: dict[str, Any] | None, photo: str = "", video: bool = False, carousel: bool = False
+) -> str:
     """The widget page: ``media`` in its script's ``contextJSON`` (None: ``gql_data``
-    empty, as Instagram gives some visitors), ``photo`` as its shown image."""
+    empty, as Instagram gives some visitors), ``photo`` as its shown image (a carousel's
+    first)."""
     context = {
         "context": {"embed_type": "captioned", "ig_rid": "9f2c1d0e", "is_ig_web_embed": True},
         "gql_data": None if media is None else {"shortcode_media": media},
@@ -86,6 +89,7 @@ def embed_page(media: dict[str, Any] | None, photo: str = "", video: bool = Fals
         '"contextJSON": ""', '"contextJSON": ' + json.dumps(json.dumps(context))
     )
     kind = ' data-media-type="GraphVideo"' if video else ""
+    kind = ' data-media-type="GraphSidecar"' if carousel else kind
     shown = (
         f'<img class="EmbeddedMediaImage" alt="Photo by Aleppo Media Center" src="{photo}'
         f'?stp=dst-jpg_e35_s640x640" srcset="{photo}?stp=dst-jpg_e35_s640x640 640w,{photo}'
