@@ -936,10 +936,27 @@ class Capturer:
             with temp_file(self.tmp, ".post") as (record, sink):
                 sink.write(post.record)
                 sink.flush()
-                with self.http.download(url, self.tmp) as download:
+                with self._served_copy(url, shown.copies.get(url)) as download:
                     extras = [(record, post.record_name)]
                     stored += self._store_download(download, embed, post_facts(shown), extras)
         return stored
+
+    @contextlib.contextmanager
+    def _served_copy(self, url: str, copy: str | None) -> Iterator[Download]:
+        """The download of ``url``, or when it fails, of another ``copy`` of it; the
+        failure of ``url`` stands when the copy fails too."""
+        with contextlib.ExitStack() as stack:
+            try:
+                download = stack.enter_context(self.http.download(url, self.tmp))
+            except FetchError as exc:
+                if copy is None:
+                    raise
+                log_event("capture.copy", url=url, copy=copy, reason=str(exc))
+                try:
+                    download = stack.enter_context(self.http.download(copy, self.tmp))
+                except FetchError:
+                    raise exc from None
+            yield download
 
     def _keep_post(self, embed: Embed, post: PlatformPost, answer: Document) -> None:
         """A post of words alone is evidence in its words: the widget's answer is kept

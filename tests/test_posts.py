@@ -19,6 +19,7 @@ from support import (
     FixtureServer,
     MediaSet,
     bluesky,
+    closed_port,
     imgur,
     instagram,
     mastodon,
@@ -1407,6 +1408,26 @@ def test_a_mastodon_status_is_archived_with_its_photos_and_videos(
         title="Smoke over the market after the strike this morning. #Aleppo",
         metadata_uploader_id=mastodon.USER,
     )
+
+
+def test_media_posted_on_an_instance_that_shut_down_is_taken_from_this_instances_copy(
+    tmp_path: Path, server: FixtureServer, media: MediaSet
+) -> None:
+    """A status seen through another instance names its photo on the instance it was
+    posted to (``remote_url``): when that one is down for good, its attachments failed
+    day after day while the instance answering kept a copy (``url``)."""
+    server.add_file("/cache/media_attachments/a.jpeg", media.photo_a)
+    gone = f"http://127.0.0.1:{closed_port()}/system/media_attachments/a.jpeg"
+    photo = mastodon.attachment("image", server.url("/cache/media_attachments/a.jpeg"))
+    photo["remote_url"] = gone
+    body = mastodon.answer(mastodon.status(server.url().rstrip("/"), [photo]))
+    server.add_bytes(MASTODON_API, body, "application/json; charset=utf-8")
+    config = posts_config(tmp_path / "storage", server)
+    item = capture(config, server, mastodon.embed_frame(server.url().rstrip("/")))
+    assert item.status == "stored", item.reason
+    assert [f.sha256 for f in item.files] == [sha256_of(media.photo_a)]
+    sidecar = json.loads((item.files[0].path.parent / "provenance.json").read_text())
+    assert sidecar["sightings"][0]["media_url"] == server.url("/cache/media_attachments/a.jpeg")
 
 
 def test_a_boosted_status_keeps_its_photo_with_the_boosted_statuss_facts(

@@ -7,8 +7,10 @@ account on most instances (some require one: 401) with the status as JSON: its
 ``content`` (HTML), ``account`` (``acct``, ``display_name``), ``created_at``, ``url``
 and ``media_attachments``, each an ``image``, ``video``, ``gifv`` (an MP4) or
 ``audio`` at ``url`` on that instance, or at ``remote_url`` on the instance it was
-posted to. A boost holds the boosted status in ``reblog``. A deleted status answers
-404. yt-dlp has no Mastodon extractor: the files are fetched directly.
+posted to (fetched from there, the original; from ``url``, the instance's copy, when
+that fails: small instances shut down). A boost holds the boosted status in
+``reblog``. A deleted status answers 404. yt-dlp has no Mastodon extractor: the files
+are fetched directly.
 """
 
 from __future__ import annotations
@@ -50,15 +52,18 @@ def parse_status(body: bytes, status_id: str) -> PlatformPost:
 
 def _post(data: dict[str, Any], body: bytes, quoted: PlatformPost | None = None) -> PlatformPost:
     attachments = [a for a in json_list(data.get("media_attachments")) if isinstance(a, dict)]
-    photos, files = [], []
+    photos, files, copies = [], [], {}
     for attachment in attachments[:MAX_ATTACHMENTS]:
-        url = json_text(attachment.get("remote_url")) or json_text(attachment.get("url"))
+        here = json_text(attachment.get("url"))
+        url = json_text(attachment.get("remote_url")) or here
         if url and is_http_url(url):
             kind = attachment.get("type")
             if kind == "image":
                 photos.append(url)
             elif kind in ("video", "gifv", "audio"):
                 files.append(url)
+            if here and here != url and is_http_url(here):
+                copies[url] = here  # this instance's copy, should the original's fail
     words = "\n".join(
         text
         for node in fragment_elements(json_text(data.get("content")) or "")
@@ -80,4 +85,5 @@ def _post(data: dict[str, Any], body: bytes, quoted: PlatformPost | None = None)
         quoted=quoted,
         read_from="the Mastodon instance's API",
         files=list(dict.fromkeys(files)),
+        copies=copies,
     )

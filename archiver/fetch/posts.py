@@ -63,6 +63,9 @@ class PlatformPost:
     # why part of the post cannot be taken yet ("still being processed"): what is there
     # is archived, and the item is tried again later for the rest
     incomplete: str | None = None
+    # another copy of a photo or file, fetched when the one named fails (a Mastodon
+    # instance's copy of media posted on another, which may have shut down)
+    copies: dict[str, str] = field(default_factory=dict)
 
     def shown(self) -> list[PlatformPost]:
         """This post and the one it quotes: each photo is kept with its own post's facts."""
