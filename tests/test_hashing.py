@@ -341,6 +341,24 @@ def test_a_video_cut_short_is_as_long_as_what_decodes_and_matches_the_whole(
     assert video.covered_length(None, 8.5, 0.5) == 8.5
 
 
+def test_a_video_that_spends_its_decoding_budget_goes_on_at_keyframes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Decoding was bounded by the declared duration alone: a small 4K file at 240
+    frames a second, every frame a reference, declared just under the hour, held a
+    worker for over an hour. Past the budget the rest is read at keyframes (one a
+    second here), as an hour-long video is."""
+    clip = make_clip(tmp_path / "clip.mp4", seconds=10, size=(320, 240), seed=2, audio=False)
+    whole = fingerprint(clip, "video")
+    monkeypatch.setattr(video, "DECODE_BUDGET", 50, raising=False)  # two seconds of it
+    spent = fingerprint(clip, "video")
+    assert isinstance(whole, VideoFingerprint) and isinstance(spent, VideoFingerprint)
+    later = [f.t for f in spent.frames if f.t > 3.0]
+    assert later and all(t == pytest.approx(round(t), abs=0.01) for t in later)
+    assert len(spent.frames) < len(whole.frames)
+    assert compare(spent, whole) is not None
+
+
 def test_audio(tmp_path: Path) -> None:
     audio = make_audio(tmp_path / "tone.m4a", 1.0)
     with pytest.raises(HashingError, match=r"^audio-only file$"):

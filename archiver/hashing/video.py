@@ -50,6 +50,11 @@ SHORT_VIDEO = 60.0
 #: Videos longer than this are sampled at keyframes only (decoding is then ~100x faster,
 #: at the cost of samples landing on the first keyframe after each sampling time).
 KEYFRAMES_ONLY_AFTER = 3600.0
+#: ... and so is the rest of a video once this many packets were decoded: a few hundred
+#: KB of 4K at 240 frames a second, every frame a reference, declared just under the
+#: hour, held a worker (and the large decoders' turn) for over an hour; an hour of
+#: 30 fps stays under it.
+DECODE_BUDGET = 100_000
 #: Longer side of the grey picture each sampled frame is scaled to before trimming.
 FRAME_SIDE = 160
 #: A row or column of a video is a bar when this share of its pixels is within this
@@ -302,19 +307,23 @@ def _decode(
     start = stream.start_time or 0
     packets = _packets(container, stream)
     pending: deque[Packet[VideoStream]] = deque()
-    bad = 0
+    bad = spent = 0
     while True:
         packet = pending.popleft() if pending else next(packets, None)
         if packet is None:
             break
-        if not keyframes_only and sampler.next_time > KEYFRAMES_ONLY_AFTER:
-            # no declared duration (a live recording) and already past the hour: on at
-            # keyframes only, as a video declared that long is read from the start
+        if not keyframes_only and (
+            sampler.next_time > KEYFRAMES_ONLY_AFTER or spent > DECODE_BUDGET
+        ):
+            # no declared duration (a live recording) and already past the hour, or
+            # the decoding budget spent: on at keyframes only, as a video declared that
+            # long is read from the start
             keyframes_only = True
             ctx.skip_frame = "NONKEY"
         if keyframes_only and not packet.is_keyframe:
             continue
         try:
+            spent += 1
             decoded = ctx.decode(packet)
             bad = 0
         except av.FFmpegError:
