@@ -150,6 +150,12 @@ class StoredFile:
         }
 
 
+#: Embeds recorded from one page version, in page order: each is a row and a job in one
+#: transaction, and a page of 100,000 images held the archive's write lock (SQLite)
+#: for minutes before its first download; the rest are logged (`page.embeds_capped`).
+MAX_EMBEDS_PER_PAGE = 2000
+
+
 @dataclass
 class ItemResult:
     """The outcome for one embed (or for the URL itself when captured directly)."""
@@ -456,6 +462,16 @@ class Capturer:
             retitled = retitle_page(session, page, extraction.title)
             recorded = RecordedPage(page.id, sha256, changed, extraction.title)
             found = [e for e in extraction.embeds if not self.archive.serves(e.url)]
+            if len(found) > MAX_EMBEDS_PER_PAGE:
+                log_event(
+                    "page.embeds_capped",
+                    logging.WARNING,
+                    url=url,
+                    found=len(found),
+                    kept=MAX_EMBEDS_PER_PAGE,
+                )
+                # what lies past the cap is not seen: nothing is judged removed
+                found, mark_removed = found[:MAX_EMBEDS_PER_PAGE], False
             record_embeds(session, page, found, now, recorded, mark_removed, older, body)
             if run_here:
                 held = [job_id for job_id, _ in recorded.jobs]

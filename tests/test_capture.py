@@ -921,6 +921,29 @@ def test_bad_embeds_fail_one_by_one_and_the_rest_is_archived(
         assert not files_under(capped.layout.tmp_root)
 
 
+def test_a_page_of_very_many_embeds_records_the_first_of_them(
+    archive: Archive,
+    server: FixtureServer,
+    media: MediaSet,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A page of 100,000 images was recorded embed by embed in one transaction: the
+    archive's write lock was held for minutes before the first download, and every
+    other capture failed "database is locked". The first embeds are recorded, the
+    rest logged."""
+    monkeypatch.setattr(capture_module, "MAX_EMBEDS_PER_PAGE", 2)
+    for n, photo in enumerate((media.photo_a, media.photo_b, media.photo_c)):
+        server.add_file(f"/p{n}.jpg", photo)
+    images = "".join(f"<p>Update {n}:</p><img src='/p{n}.jpg'>" for n in range(3))
+    server.add_page("/p", f"<article>{images}</article>")
+    report = Capturer(archive).capture_url(server.url("/p"))
+    assert [item.url.rsplit("/", 1)[1] for item in report.items] == ["p0.jpg", "p1.jpg"]
+    assert "page.embeds_capped" in caplog.text
+    with archive.read_session() as session:
+        assert len(session.scalars(select(Embed)).all()) == 2
+
+
 def test_a_redirect_loop_is_retried_later(
     archive: Archive, server: FixtureServer, media: MediaSet
 ) -> None:
