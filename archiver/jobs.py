@@ -18,8 +18,6 @@ directly (``embed_id`` is null). States:
 
 from __future__ import annotations
 
-import logging
-import threading
 from collections import Counter
 from collections.abc import Callable, Collection
 from contextlib import AbstractContextManager
@@ -33,7 +31,7 @@ from archiver.errors import ArchiveUnavailable, FetchError
 from archiver.fetch.limits import host_of
 from archiver.index.models import CaptureJob, Embed, JobState, utcnow
 from archiver.index.records import get_or_create
-from archiver.workers import on_this_host, worker_exited
+from archiver.workers import Renewer, on_this_host, worker_exited
 
 MAX_ATTEMPTS = 16  # with the backoff below: retried for about five and a half days
 BASE_DELAY = timedelta(minutes=1)
@@ -443,14 +441,13 @@ def finish(job: CaptureJob, outcome: Outcome, now: datetime, owner: str) -> bool
     return True
 
 
-class LeaseKeeper:
+class LeaseKeeper(Renewer):
     """Renews the leases of the jobs this process is working on, in the background.
 
     A lease says "a live worker has this job"; it expires `lease` after it was last
     renewed, and then any worker may take the job. Every runner (the daemon's workers
     and ``archiver capture`` alike) holds the jobs it works on here, so a download
-    that outlasts the lease is not started a second time elsewhere. The thread runs
-    only while something is held.
+    that outlasts the lease is not started a second time elsewhere.
     """
 
     def __init__(
@@ -459,42 +456,10 @@ class LeaseKeeper:
         owner: str,
         lease: timedelta,
     ) -> None:
+        super().__init__(lease, "lease-keeper")
         self._session = session
         self.owner = owner
         self.lease = lease
-        self._held: set[int] = set()
-        self._changed = threading.Condition()
-        self._thread: threading.Thread | None = None
-
-    def hold(self, job_id: int) -> None:
-        with self._changed:
-            self._held.add(job_id)
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="lease-keeper", daemon=True)
-                self._thread.start()
-
-    def drop(self, job_id: int) -> None:
-        with self._changed:
-            self._held.discard(job_id)
-            self._changed.notify_all()
-
-    def held(self) -> set[int]:
-        with self._changed:
-            return set(self._held)
-
-    def _run(self) -> None:
-        interval = max(self.lease.total_seconds() / 3, 0.05)
-        while True:
-            with self._changed:
-                self._changed.wait_for(lambda: not self._held, timeout=interval)
-                if not self._held:
-                    self._thread = None
-                    return
-                ids = sorted(self._held)
-            try:
-                self.renew(ids)
-            except Exception:  # the database may be briefly away: try again next time
-                logging.getLogger("archiver").warning("renewing leases failed", exc_info=True)
 
     def renew(self, ids: list[int]) -> None:
         """Extend these jobs' leases, where this process still holds them."""

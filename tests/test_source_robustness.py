@@ -146,7 +146,7 @@ def test_a_poll_outlasting_its_claim_keeps_it_and_then_sets_its_next_poll(
     Once recorded, the source's next poll is its interval away, not a renewal's."""
     _, archive, poller = polling
     hold = timedelta(seconds=0.3)
-    poller.claims.hold = hold
+    poller.claims.hold_for = hold
     answer = threading.Event()
 
     def slow_feed(request: RequestHandler) -> None:

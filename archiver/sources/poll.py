@@ -7,7 +7,6 @@ import html
 import logging
 import math
 import random
-import threading
 from collections.abc import Callable, Collection
 from contextlib import AbstractContextManager, suppress
 from dataclasses import dataclass, replace
@@ -41,6 +40,7 @@ from archiver.logs import log_event
 from archiver.sources.entries import FeedEntry, link_media, media_embeds
 from archiver.sources.feed import looks_like_feed, parse_feed
 from archiver.sources.pages import record_live_page
+from archiver.workers import Renewer
 
 PollOutcome = Literal["changed", "unchanged", "error", "interrupted"]
 ENTRY_BATCH = 500
@@ -99,58 +99,23 @@ def claim_due_sources(
     return [s.id for s in claimed]
 
 
-class ClaimKeeper:
+class ClaimKeeper(Renewer):
     """Renews, in the background, the claims of the sources this process is polling.
 
     A claim is short (`CLAIM_HOLD`) so that a crash costs minutes, not an interval; a
     live blog read back over thirty slow older pages outlasts it, and another daemon
-    would poll the source beside it. The thread runs only while a poll does.
+    would poll the source beside it.
     """
 
     def __init__(
         self, session: Callable[[], AbstractContextManager[Session]], hold: timedelta = CLAIM_HOLD
     ) -> None:
+        super().__init__(hold, "claim-keeper")
         self._session = session
-        self.hold = hold
-        self._held: set[int] = set()
-        self._changed = threading.Condition()
-        # held while renewing: once `drop` returns, the poll's own schedule is never
-        # overwritten by a renewal that was under way
-        self._renewing = threading.Lock()
-        self._thread: threading.Thread | None = None
-
-    def keep(self, source_id: int) -> None:
-        with self._changed:
-            self._held.add(source_id)
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="claim-keeper", daemon=True)
-                self._thread.start()
-
-    def drop(self, source_id: int) -> None:
-        with self._renewing, self._changed:
-            self._held.discard(source_id)
-            self._changed.notify_all()
-
-    def _run(self) -> None:
-        interval = max(self.hold.total_seconds() / 3, 0.05)
-        while True:
-            with self._changed:
-                self._changed.wait_for(lambda: not self._held, timeout=interval)
-                if not self._held:
-                    self._thread = None
-                    return
-            try:
-                with self._renewing:
-                    with self._changed:
-                        ids = sorted(self._held)
-                    if ids:
-                        self.renew(ids)
-            except Exception:  # the database may be briefly away: try again next time
-                logging.getLogger("archiver").warning("renewing poll claims failed", exc_info=True)
 
     def renew(self, ids: list[int]) -> None:
         """Hold these sources another ``hold`` (never bringing a poll forward)."""
-        until = utcnow() + self.hold
+        until = utcnow() + self.hold_for
         with self._session() as session:
             session.execute(
                 update(Source)
@@ -174,7 +139,7 @@ class Poller:
     def poll(self, source_id: int) -> PollResult:
         """Poll a source claimed for it (`claim_due_sources`), holding the claim while
         the poll runs."""
-        self.claims.keep(source_id)
+        self.claims.hold(source_id)
         try:
             return self._poll(source_id)
         except ArchiveUnavailable:
