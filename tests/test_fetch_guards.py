@@ -24,7 +24,7 @@ from archiver.config import Config, YtdlpConfig, config_from_dict
 from archiver.errors import BlockedAddressError, FetchError
 from archiver.fetch.netguard import check_host, is_public_address
 from archiver.fetch.ytdlp import Ytdlp
-from archiver.fetch.ytdlp_guard import EXEC
+from archiver.fetch.ytdlp_guard import UNGUARDED
 
 FAKE = Path(__file__).parent / "fixtures" / "fake_ytdlp.py"
 PUBLIC_ENV = "ARCHIVER_TEST_ONLY_PUBLIC_ADDRESSES"
@@ -163,7 +163,7 @@ def test_ytdlp_dies_with_the_process_that_started_it(tmp_path: Path, guarded: bo
     network = {"allow_private_addresses": not guarded}
     config = config_from_dict(settings(tmp_path / "storage", network=network))
     command = Ytdlp(config.ytdlp, config.network, None).command
-    assert (EXEC in command) is not guarded
+    assert (UNGUARDED in command) is not guarded
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen()
@@ -181,6 +181,49 @@ def test_ytdlp_dies_with_the_process_that_started_it(tmp_path: Path, guarded: bo
             connection.settimeout(30)
             while connection.recv(65536):  # its request, then the end: yt-dlp is gone
                 pass
+
+
+def process_gone(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return True
+    return stat.rpartition(")")[2].split()[0] in ("Z", "X")  # dead, not yet reaped
+
+
+@pytest.mark.usefixtures("only_127_0_0_1_public")
+@pytest.mark.parametrize("guarded", [True, False])
+def test_programs_ytdlp_starts_die_with_it(
+    tmp_path: Path, server: FixtureServer, media: MediaSet, guarded: bool
+) -> None:
+    """yt-dlp died with a killed archiver, but what it had started (an ffmpeg merge)
+    ran on, writing into a scratch folder the next start removes."""
+    server.add_file("/clip.mp4", media.clip_a)
+    config = config_from_dict(
+        settings(tmp_path / "storage", network={"allow_private_addresses": not guarded})
+    )
+    command = Ytdlp(config.ytdlp, config.network, None).command
+    pid_file = tmp_path / "child.pid"
+    # what yt-dlp starts after the download: it says its pid, then waits ({} is the file)
+    child = f"echo $$ > {pid_file}.part && mv {pid_file}.part {pid_file} && exec sleep 300 # {{}}"
+    ytdlp = [*command, "--ignore-config", "--no-cache-dir", "--paths", str(tmp_path / "work")]
+    ytdlp += ["--exec", child, "--", server.url("/clip.mp4")]
+    starter = subprocess.Popen([sys.executable, "-c", RUN_BOUNDED, *ytdlp])
+    try:
+        deadline = time.monotonic() + 120
+        while not pid_file.exists():
+            assert starter.poll() is None and time.monotonic() < deadline, "no child started"
+            time.sleep(0.05)
+    finally:
+        starter.kill()  # as kill -9 of archiver
+        starter.wait()
+    pid = int(pid_file.read_text())
+    deadline = time.monotonic() + 30
+    while not process_gone(pid):
+        if time.monotonic() > deadline:
+            os.kill(pid, 9)
+            pytest.fail("the program yt-dlp started outlived it")
+        time.sleep(0.05)
 
 
 @pytest.mark.usefixtures("only_127_0_0_1_public")

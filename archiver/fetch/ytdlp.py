@@ -52,6 +52,7 @@ from archiver.fetch.ytdlp_guard import (
     EXEC,
     PARENT_ENV,
     REFUSED,
+    UNGUARDED,
 )
 from archiver.jsontext import load_json
 from archiver.logs import log_event
@@ -322,8 +323,12 @@ class Ytdlp:
         guard = [sys.executable, "-m", GUARD_MODULE]
         # unguarded, it still dies with us (`ytdlp_guard.die_with_parent`): it ran on,
         # writing past the size cap, after a capture was killed
-        given = config.command or [sys.executable, "-m", "yt_dlp"]
-        self.command = guard if self.guarded else [*guard, EXEC, *given]
+        if self.guarded:
+            self.command = guard
+        elif config.command:
+            self.command = [*guard, EXEC, *config.command]
+        else:
+            self.command = [*guard, UNGUARDED]
 
     @functools.cached_property
     def version(self) -> str:

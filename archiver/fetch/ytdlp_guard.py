@@ -1,6 +1,7 @@
 """Run yt-dlp with every connection it makes checked against the address guard.
 
     python -m archiver.fetch.ytdlp_guard [yt-dlp arguments ...]
+    python -m archiver.fetch.ytdlp_guard --unguarded [yt-dlp arguments ...]
     python -m archiver.fetch.ytdlp_guard --exec COMMAND [arguments ...]
 
 Checking a platform URL's host before yt-dlp starts is not enough: yt-dlp follows
@@ -11,8 +12,10 @@ whoever asked for it. Downloads yt-dlp would hand to another program (ffmpeg for
 live HLS, aria2c, curl, rtmpdump, ...) are refused too: that program's connections
 are out of the patch's reach. ffmpeg still merges local files.
 
-The ``--exec`` form guards nothing: it only makes COMMAND (a configured yt-dlp, or
-yt-dlp when private addresses are allowed) die with archiver, as the guarded one does.
+The ``--unguarded`` form (private addresses allowed) guards no address, and the
+``--exec`` form (a configured yt-dlp) guards nothing: it only makes COMMAND die with
+archiver, as the others do; the programs the guarded and unguarded yt-dlp start die
+with it.
 
 Every refusal is repeated as the last line of stderr (``ERROR: refused: ...``);
 :class:`archiver.fetch.ytdlp.Ytdlp` turns it into a BlockedAddressError.
@@ -201,9 +204,42 @@ def die_with_parent() -> None:
         os._exit(1)
 
 
+def children_die_with_us() -> None:
+    """Have every program yt-dlp starts (ffmpeg merging streams, ffprobe, ``--exec``)
+    be killed when yt-dlp dies (Linux): we die with archiver, but an ffmpeg merge went
+    on after a ``kill -9``, writing into a scratch folder the next start removes."""
+    if not sys.platform.startswith("linux"):
+        return
+    import subprocess
+
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return
+    original = subprocess.Popen.__init__
+
+    def start(popen: subprocess.Popen[Any], *args: Any, **kwargs: Any) -> None:
+        if kwargs.get("preexec_fn") is None:
+            us = os.getpid()
+
+            def in_child() -> None:  # runs between fork and exec
+                prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+                if os.getppid() != us:  # we died before it asked
+                    os._exit(1)
+
+            kwargs["preexec_fn"] = in_child
+        original(popen, *args, **kwargs)
+
+    subprocess.Popen.__init__ = start  # type: ignore[method-assign, assignment]
+
+
 #: ``python -m archiver.fetch.ytdlp_guard --exec COMMAND ...``: die with the parent,
-#: then become COMMAND, unguarded (a configured yt-dlp, or private addresses allowed)
+#: then become COMMAND, unguarded (a configured yt-dlp): what it starts in turn may
+#: outlive it
 EXEC = "--exec"
+#: ``python -m archiver.fetch.ytdlp_guard --unguarded ...``: the installed yt-dlp with
+#: private addresses allowed: no address guard, but its children die with it
+UNGUARDED = "--unguarded"
 #: How the ``--exec`` form says COMMAND could not start: its last stderr line, and exit
 CANNOT_START = "cannot start: "
 CANNOT_START_EXIT = 127
@@ -223,12 +259,18 @@ def main(argv: list[str]) -> int | str | None:
     die_with_parent()
     if argv[:1] == [EXEC]:
         return _become(argv[1:])
-    install()
-    # curl_cffi talks through libcurl, below the patched socket layer: keep it out
-    sys.modules["curl_cffi"] = None  # type: ignore[assignment]
+    children_die_with_us()
+    guarded = argv[:1] != [UNGUARDED]
+    if not guarded:
+        argv = argv[1:]
+    else:
+        install()
+        # curl_cffi talks through libcurl, below the patched socket layer: keep it out
+        sys.modules["curl_cffi"] = None  # type: ignore[assignment]
     import yt_dlp
 
-    _refuse_external_downloaders()
+    if guarded:
+        _refuse_external_downloaders()
     code: int | str | None = 0
     try:
         yt_dlp.main(argv)
