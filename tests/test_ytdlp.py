@@ -17,7 +17,8 @@ import pytest
 from sqlalchemy import select
 from support import FixtureServer, MediaSet
 from support.archiving import make_config
-from support.media import make_hls
+from support.media import make_clip, make_hls
+from support.server import RequestHandler
 from support.ytdlp import standin_extractors
 from yt_dlp_ejs.yt import solver
 
@@ -537,6 +538,64 @@ def test_an_hls_playlist_goes_to_ytdlp_wherever_it_is_found(
     assert item.status == "stored", item.reason
     segments = sorted(playlist.parent.glob("seg*.ts"))
     assert item.files[0].path.read_bytes() == b"".join(s.read_bytes() for s in segments)
+
+
+def test_a_stream_missing_a_segment_is_not_stored_as_the_whole_video(
+    tmp_path: Path, server: FixtureServer
+) -> None:
+    """yt-dlp leaves out a segment it cannot get and delivers the rest as the video:
+    a clip with a gap in the middle was stored, its job done, never tried again."""
+    playlist = make_hls(make_clip(tmp_path / "clip.mp4", seconds=4), tmp_path / "hls")
+    parts = sorted(playlist.parent.iterdir())
+    assert len([part for part in parts if part.suffix == ".ts"]) >= 3
+    for part in parts:
+        if part.name != "seg001.ts":  # gone from the CDN: 404
+            server.add_file(f"/hls/{part.name}", part)
+    with Archive.open(make_config(tmp_path)) as archive:
+        (item,) = Capturer(archive).capture_url(server.url("/hls/index.m3u8")).items
+        with archive.session() as session:
+            job = session.scalars(select(CaptureJob).where(CaptureJob.embed_id.is_not(None))).one()
+            assert job.state == "failed" and job.next_attempt_at is not None
+    assert item.status == "failed" and not item.files
+    assert item.reason == "yt-dlp: fragment 2 not found, unable to continue"
+    assert not list((tmp_path / "media").rglob("original.*"))
+
+
+@pytest.mark.parametrize("server_honours_if_range", [True, False])
+def test_a_cut_download_is_never_resumed_from_another_file(
+    tmp_path: Path, server: FixtureServer, media: MediaSet, server_honours_if_range: bool
+) -> None:
+    """Cut half-way, yt-dlp asked for the rest with Range alone: the file replaced
+    meanwhile, the stored video was the old one's start joined to the new one's end."""
+    old, new = media.clip_a.read_bytes(), media.clip_b.read_bytes()
+    asked: list[str | None] = []
+
+    def video(request: RequestHandler) -> None:
+        ranged, condition = request.headers.get("Range"), request.headers.get("If-Range")
+        asked.append(condition)
+        request.close_connection = True
+        if len(asked) <= 2:  # the extractor's look, then the download: the old file, cut
+            request.send_response(200)
+            request.send_header("Content-Type", "video/mp4")
+            request.send_header("Content-Length", str(len(old)))
+            request.send_header("ETag", '"old"')
+            request.end_headers()
+            request.wfile.write(old[: len(old) // 2])
+            return
+        headers = {"ETag": '"new"', "Accept-Ranges": "bytes"}
+        stale = condition is not None and condition != '"new"'
+        if ranged is None or (stale and server_honours_if_range):
+            request.send_simple(200, new, "video/mp4", headers)
+            return
+        start = int(ranged.removeprefix("bytes=").partition("-")[0])
+        headers["Content-Range"] = f"bytes {start}-{len(new) - 1}/{len(new)}"
+        request.send_simple(206, new[start:], "video/mp4", headers)
+
+    server.add_handler("/v.mp4", video)
+    with Archive.open(make_config(tmp_path)) as archive:
+        (delivered,) = archive.ytdlp.download(server.url("/v.mp4"), tmp_path / "work").files
+    assert delivered.path.read_bytes() == new
+    assert asked[2] == '"old"'  # the rest was asked for only from the file begun
 
 
 def test_a_player_whose_extractor_timed_out_is_tried_again(

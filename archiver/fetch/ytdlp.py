@@ -361,6 +361,9 @@ class Ytdlp:
             "--no-mtime",
             "--no-part",
             "--no-continue",  # never append to a file already there
+            # an HLS or DASH segment that cannot be had fails the download: by default
+            # yt-dlp leaves it out and delivers a video with a gap as a whole one
+            "--abort-on-unavailable-fragments",
             "--fixup",
             "never",
             # The parts of a "multi_video" (a broadcast in parts) are kept as served, not

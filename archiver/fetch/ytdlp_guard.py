@@ -35,6 +35,7 @@ import os
 import signal
 import socket
 import sys
+from dataclasses import dataclass
 from typing import Any
 
 HINT = "(set network.allow_private_addresses to allow)"
@@ -185,6 +186,66 @@ def _refuse_external_downloaders() -> None:
     RtmpFD.real_download = refuse
 
 
+@dataclass(frozen=True)
+class _Served:
+    """What says one response came from the same file as another: its strong ETag,
+    else its Last-Modified, and its whole length."""
+
+    validator: str | None
+    length: int | None
+
+    @classmethod
+    def of(cls, status: int, headers: Any) -> _Served:
+        etag = headers.get("ETag")
+        validator = etag if etag and not etag.startswith("W/") else headers.get("Last-Modified")
+        whole = headers.get("Content-Range", "").rpartition("/")[2] if status == 206 else None
+        length = whole if status == 206 else headers.get("Content-Length")
+        return cls(validator, int(length) if length and length.isdecimal() else None)
+
+    def differs(self, other: _Served) -> bool:
+        return any(
+            mine is not None and theirs is not None and mine != theirs
+            for mine, theirs in ((self.validator, other.validator), (self.length, other.length))
+        )
+
+
+def _resume_only_the_same_file() -> None:
+    """Have yt-dlp resume a cut download (or fetch its next chunk) only from the file
+    it began: it asks with ``Range`` alone, so a file replaced in between was stored as
+    the old one's start joined to the new one's end. The request carries ``If-Range``,
+    and a part whose ETag or length differs all the same is not used: the file is
+    asked for whole again, which yt-dlp takes as a server that cannot resume."""
+    from yt_dlp import YoutubeDL
+
+    first: dict[str, _Served] = {}
+    urlopen = YoutubeDL.urlopen
+
+    def same_file_urlopen(ydl: Any, request: Any) -> Any:
+        url = getattr(request, "url", None)
+        began = first.get(url) if url else None
+        ranged = began is not None and "Range" in request.headers
+        if ranged and began is not None and began.validator:
+            request.headers["If-Range"] = began.validator
+        response = urlopen(ydl, request)
+        if url is None or response.status not in (200, 206):
+            return response
+        served = _Served.of(response.status, response.headers)
+        if began is None:
+            first[url] = served
+        elif ranged and response.status == 206 and served.differs(began):
+            response.close()
+            whole = request.copy()
+            for name in ("Range", "If-Range"):
+                whole.headers.pop(name, None)
+            response = urlopen(ydl, whole)
+            first[url] = _Served.of(response.status, response.headers)
+        elif response.status == 200:
+            first[url] = served  # begun again
+        return response
+
+    YoutubeDL.urlopen = same_file_urlopen
+
+
 #: The process id of the archiver process that started this one.
 PARENT_ENV = "ARCHIVER_YTDLP_PARENT"
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
@@ -271,6 +332,7 @@ def main(argv: list[str]) -> int | str | None:
 
     if guarded:
         _refuse_external_downloaders()
+    _resume_only_the_same_file()
     code: int | str | None = 0
     try:
         yt_dlp.main(argv)
