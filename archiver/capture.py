@@ -95,7 +95,7 @@ from archiver.index.records import (
     upsert_snapshot,
     with_sighting,
 )
-from archiver.integrity.eventlog import logged_session
+from archiver.integrity.eventlog import logged_session, record
 from archiver.integrity.events import record_capture, record_sighting
 from archiver.integrity.events import record_page as record_page_event
 from archiver.jobs import Outcome
@@ -115,6 +115,7 @@ from archiver.store.mediatypes import (
 from archiver.store.objects import (
     ORIGINAL,
     PAGE_FILE,
+    Damaged,
     find_original,
     place_extra,
     place_original,
@@ -1091,13 +1092,30 @@ class Capturer:
         with self.archive.session() as session:
             intend(session, embed.id, intent, self.owner)
         layout = self.archive.layout
-        path = place_original(layout, tmp, digests.sha256, identity.extension)
+        path = place_original(
+            layout, tmp, digests.sha256, identity.extension, on_damaged=self._restoring
+        )
         if path.name != f"{ORIGINAL}.{identity.extension}":
             intent = _as_placed(intent, path)
         for source, name in extras or []:
             if not (path.parent / name).exists():
                 place_extra(layout, digests.sha256, source, name)
         return self._index_placed(path, intent, embed.id)
+
+    def _restoring(self, damaged: Damaged) -> None:
+        """Say, before it happens, that a damaged original is replaced by bytes just
+        downloaded again (`place_original`): in the log as ``original_restored``."""
+        layout = self.archive.layout
+        sha256 = damaged.path.parent.name
+        payload = {
+            "sha256": sha256,
+            "path": layout.relative(damaged.path),
+            "kept": layout.relative(damaged.kept),
+            "kept_sha256": damaged.sha256,
+            "kept_size_bytes": damaged.size_bytes,
+        }
+        log_event("original.restored", logging.WARNING, **payload)
+        record(self.archive, "original_restored", payload, media_sha256=sha256)
 
     def _index_placed(self, path: Path, intent: PlacementIntent, embed_id: int) -> StoredFile:
         """Index a placed file as seen through ``embed_id``, spending its intent; then

@@ -317,6 +317,41 @@ def test_a_link_where_an_original_belongs_is_not_taken_for_the_stored_bytes(
     assert find_original(layout, sha) == link
 
 
+def test_a_damaged_original_is_restored_when_its_bytes_come_again(
+    archive: Archive, server: FixtureServer, media: MediaSet
+) -> None:
+    """A recapture of bytes whose stored copy had rotted (or was tampered with) threw
+    the verified download away, kept the damaged file and gave it a new sighting.
+    The fresh copy takes its place; the damaged one is kept and the log says so."""
+    body = media.photo_a.read_bytes()
+    server.add_bytes("/a.jpg", body, "image/jpeg")
+    server.add_bytes("/b.jpg", body, "image/jpeg")
+    (first,) = Capturer(archive).capture_url(server.url("/a.jpg")).items
+    original = first.files[0].path
+    rotten = bytearray(body)
+    rotten[len(rotten) // 2] ^= 0xFF
+    original.write_bytes(bytes(rotten))
+    assert {p.kind for p in verify_archive(archive).problems} == {"corrupt"}
+
+    (again,) = Capturer(archive).capture_url(server.url("/b.jpg")).items
+
+    assert again.status == "already" and again.files[0].path == original
+    assert original.read_bytes() == body
+    (kept,) = archive.layout.replaced_dir(sha256_of(media.photo_a)).iterdir()
+    assert kept.read_bytes() == bytes(rotten) and kept.name.startswith("original.")
+    with archive.read_session() as session:
+        event = session.scalars(select(Event).where(Event.type == "original_restored")).one()
+    assert event.payload == {
+        "sha256": sha256_of(media.photo_a),
+        "path": archive.layout.relative(original),
+        "kept": archive.layout.relative(kept),
+        "kept_sha256": hashlib.sha256(rotten).hexdigest(),
+        "kept_size_bytes": len(body),
+    }
+    report = verify_archive(archive)
+    assert report.ok, report.problems
+
+
 def test_a_broken_event_chain_fails_the_run(
     archive: Archive, server: FixtureServer, media: MediaSet
 ) -> None:

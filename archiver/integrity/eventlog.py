@@ -52,6 +52,7 @@ EVENT_TYPES = frozenset(
         "timestamp",
         "log_rebuilt",
         "sidecar_rewritten",
+        "original_restored",
     }
 )
 EVENT_LOCK = 727470  # PostgreSQL advisory lock serialising appends (migrations use 727465)

@@ -23,12 +23,13 @@ from sqlalchemy import select
 from archiver.archive import Archive
 from archiver.capture import Capturer
 from archiver.errors import storage_error
-from archiver.index.models import Media, utcnow
+from archiver.index.models import Media
 from archiver.integrity.eventlog import record
 from archiver.integrity.fixity import Problem, sidecar_problems
 from archiver.integrity.readers import sha256_file
-from archiver.store.atomic import fsync_dir, make_dirs
+from archiver.store.atomic import fsync_dir
 from archiver.store.layout import Layout
+from archiver.store.objects import replaced_name
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,7 @@ def _keep(layout: Layout, sidecar: Path, sha256: str) -> tuple[str | None, str |
     relative path and SHA-256, or (None, None) when there is none to keep."""
     if not sidecar.exists() and not sidecar.is_symlink():
         return None, None
-    kept = _free_name(layout, sha256)
+    kept = replaced_name(layout, sha256, "provenance", ".json")
     regular = sidecar.is_file() and not sidecar.is_symlink()
     if regular:
         os.link(sidecar, kept)  # the same bytes under a second name: nothing is copied
@@ -117,15 +118,3 @@ def _keep(layout: Layout, sidecar: Path, sha256: str) -> tuple[str | None, str |
         os.rename(sidecar, kept)  # a folder or a link where the sidecar belongs
     fsync_dir(kept.parent)
     return layout.relative(kept), sha256_file(kept)[0] if regular else None
-
-
-def _free_name(layout: Layout, sha256: str) -> Path:
-    directory = layout.replaced_dir(sha256)
-    make_dirs(directory)
-    stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")
-    candidate = directory / f"provenance.{stamp}.json"
-    n = 1
-    while candidate.exists() or candidate.is_symlink():
-        n += 1
-        candidate = directory / f"provenance.{stamp}.{n}.json"
-    return candidate

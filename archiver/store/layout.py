@@ -38,7 +38,8 @@ class Layout:
         return _fan_out(self.pages_root, sha256)
 
     def replaced_dir(self, sha256: str) -> Path:
-        """Where sidecars rewritten from the index are kept as they were."""
+        """Where sidecars rewritten from the index, and originals found damaged when
+        their bytes came again, are kept as they were."""
         return _fan_out(self.root / "replaced", sha256)
 
     def relative(self, path: Path) -> str:

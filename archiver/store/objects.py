@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from archiver.errors import storage_error
 from archiver.store.atomic import fsync_dir, locked_dir, make_dirs, publish, temp_file
+from archiver.store.digest import hash_file
 from archiver.store.layout import Layout
 
 ORIGINAL = "original"
@@ -26,7 +30,24 @@ def _originals(directory: Path) -> list[Path]:
     return sorted(directory.glob(f"{ORIGINAL}.*"))
 
 
-def place_original(layout: Layout, tmp: Path, sha256: str, extension: str) -> Path:
+@dataclass(frozen=True)
+class Damaged:
+    """A stored original whose bytes are not the ones its name says, met when the same
+    bytes were downloaded again: kept under ``replaced/`` as it was."""
+
+    path: Path  # the original's place, where the fresh copy goes
+    kept: Path  # where the damaged bytes are kept
+    sha256: str | None  # what they hash to; None: they could not be read
+    size_bytes: int
+
+
+def place_original(
+    layout: Layout,
+    tmp: Path,
+    sha256: str,
+    extension: str,
+    on_damaged: Callable[[Damaged], None] | None = None,
+) -> Path:
     """Move a verified temp file to ``media/ab/cd/<sha256>/original.<ext>``.
 
     Identical bytes already stored win: the new copy is discarded, so a file is
@@ -35,7 +56,11 @@ def place_original(layout: Layout, tmp: Path, sha256: str, extension: str) -> Pa
     bytes that cannot tell their type differently (``.wmv`` and ``.mp4``), both found
     no original and stored one each. A symbolic link where the original belongs is
     not one: the new copy, verified, takes the link's place (and name, which the
-    index may know it by).
+    index may know it by). Nor is a stored copy whose bytes are no longer these
+    (bit rot, tampering): it is kept under ``replaced/``, ``on_damaged`` is told
+    (before anything is replaced), and the new copy takes its place; the existing one
+    is read again for this, a second download of the same bytes being the one chance
+    to repair the archive from its source.
     """
     directory = layout.media_dir(sha256)
     final = directory / f"{ORIGINAL}.{extension}"
@@ -46,8 +71,13 @@ def place_original(layout: Layout, tmp: Path, sha256: str, extension: str) -> Pa
     with locked_dir(directory):
         existing = find_original(layout, sha256)
         if existing is not None:
-            tmp.unlink(missing_ok=True)
-            return existing
+            damaged = _damaged(layout, existing, sha256)
+            if damaged is None:
+                tmp.unlink(missing_ok=True)
+                return existing
+            if on_damaged is not None:
+                on_damaged(damaged)
+            return _in_place_of(tmp, existing)
         links = [p for p in _originals(directory) if p.is_symlink()]
         if links:
             return _in_place_of(tmp, links[0])
@@ -55,17 +85,51 @@ def place_original(layout: Layout, tmp: Path, sha256: str, extension: str) -> Pa
         return final
 
 
-def _in_place_of(tmp: Path, link: Path) -> Path:
-    """Put a verified copy where a symbolic link stands: the link is not evidence, and
-    the copy is (renaming over a link replaces the link, never what it points at)."""
+def _damaged(layout: Layout, original: Path, sha256: str) -> Damaged | None:
+    """None when ``original`` holds the bytes named ``sha256``; else it is kept under
+    ``replaced/`` (a second name for the same bytes: nothing is copied)."""
+    try:
+        digests = hash_file(original)
+        found: str | None = digests.sha256
+        size = digests.size_bytes
+    except OSError:  # unreadable (an I/O error): damaged too
+        found, size = None, original.stat().st_size
+    if found == sha256:
+        return None
+    kept = replaced_name(layout, sha256, ORIGINAL, original.suffix)
+    try:
+        os.link(original, kept)
+        fsync_dir(kept.parent)
+    except OSError as exc:
+        raise storage_error(exc, f"cannot keep the damaged {original.name}") from None
+    return Damaged(original, kept, found, size)
+
+
+def replaced_name(layout: Layout, sha256: str, stem: str, suffix: str) -> Path:
+    """A free ``replaced/ab/cd/<sha256>/<stem>.<UTC time>[.n]<suffix>``, its folder made."""
+    directory = layout.replaced_dir(sha256)
+    make_dirs(directory)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    candidate = directory / f"{stem}.{stamp}{suffix}"
+    n = 1
+    while candidate.exists() or candidate.is_symlink():
+        n += 1
+        candidate = directory / f"{stem}.{stamp}.{n}{suffix}"
+    return candidate
+
+
+def _in_place_of(tmp: Path, stale: Path) -> Path:
+    """Put a verified copy where a symbolic link or damaged bytes stand: neither is
+    the evidence, and the copy is (renaming over a link replaces the link, never what
+    it points at)."""
     try:
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
-        os.replace(tmp, link)
-        fsync_dir(link.parent)
+        os.replace(tmp, stale)
+        fsync_dir(stale.parent)
     except OSError as exc:
-        raise storage_error(exc, f"cannot store {link.name}") from None
-    return link
+        raise storage_error(exc, f"cannot store {stale.name}") from None
+    return stale
 
 
 def place_extra(layout: Layout, sha256: str, source: Path, name: str) -> Path:
