@@ -258,8 +258,8 @@ def test_bytes_indexed_first_by_a_capture_that_did_not_place_them_are_what_the_f
     placed, second_done = threading.Event(), threading.Event()
     real_place = capture_module.place_original
 
-    def place_then_wait(*args: Any) -> Path:
-        path = real_place(*args)
+    def place_then_wait(*args: Any, **kwargs: Any) -> Path:
+        path = real_place(*args, **kwargs)
         if args[-1] == "wmv":  # the first capture's (on one of its pool's threads)
             placed.set()
             assert second_done.wait(60)  # placed, not indexed, while the second runs

@@ -517,13 +517,13 @@ def write_or_die(directory, document, tmp):
     if (moment == "page" and "pages" in document) or (moment == "group" and near.get("group_id")):
         os._exit(9)  # as kill -9: nothing after the commit runs
     written(directory, document, tmp)
-def place_and_die(*args):
+def place_and_die(*args, **kwargs):
     if moment == "placed after a pause":  # another process starts meanwhile
         pause = os.environ["PAUSE_AT"]
         open(pause + ".paused", "w").close()
         while not os.path.exists(pause + ".go"):
             time.sleep(0.02)
-    placed(*args)
+    placed(*args, **kwargs)
     os._exit(9)  # linked into media/, not yet indexed
 def page_and_die(*args):
     paged(*args)

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import httpcore
 import pytest
-from support import FixtureServer, RequestHandler
+from support import FixtureServer, MediaSet, RequestHandler, make_clip
 
 from archiver.config import NetworkConfig
 from archiver.errors import FetchError
@@ -541,3 +541,161 @@ def test_the_download_deadline_stops_trickles_not_slow_steady_links(
             )
     finally:
         http.close()
+
+
+# ---- what an answer is --------------------------------------------------------------
+
+
+def chunked(*parts: bytes) -> bytes:
+    """``parts`` as HTTP/1.1 chunks, then the last (empty) chunk."""
+    return b"".join(b"%x\r\n%s\r\n" % (len(part), part) for part in parts) + b"0\r\n\r\n"
+
+
+def test_no_cookie_is_kept_and_each_set_cookie_is_recorded_apart(
+    server: FixtureServer, fetcher: HttpFetcher, media: MediaSet, tmp_path: Path
+) -> None:
+    """One client serves the whole process: a Set-Cookie from one capture went back
+    with later requests, so what was archived depended on state no provenance
+    records (a redirect's next hops still get the cookies its hops set, as from a
+    browser). Repeated Set-Cookie values were recorded joined with ", ", which a
+    cookie's Expires date also holds: they could not be told apart."""
+    expiring = "consent=yes; Expires=Fri, 31 Dec 2100 23:59:59 GMT; Path=/"
+    session = "session=abc; Path=/; HttpOnly"
+    photo = media.photo_a.read_bytes()
+
+    def with_cookies(request: RequestHandler) -> None:
+        request.send_response(200)
+        request.send_header("Content-Type", "image/jpeg")
+        request.send_header("Set-Cookie", expiring)
+        request.send_header("Set-Cookie", session)
+        request.send_header("Content-Length", str(len(photo)))
+        request.end_headers()
+        request.wfile.write(photo)
+
+    server.add_handler("/first.jpg", with_cookies)
+    server.add_status("/hop", 302, headers={"Location": "/second.jpg", "Set-Cookie": "hop=1"})
+    server.add_bytes("/second.jpg", photo, "image/jpeg")
+
+    def checking(request: RequestHandler) -> None:  # a cookie check: set, then back
+        if "checked=1" in request.headers.get("Cookie", ""):
+            request.send_simple(200, photo, "image/jpeg")
+        else:
+            request.send_simple(302, headers={"Location": "/check", "Set-Cookie": "checked=1"})
+
+    server.add_handler("/check", checking)
+
+    with fetcher.download(server.url("/first.jpg"), tmp_path) as first:
+        assert first.response.headers["set-cookie"].split("\n") == [expiring, session]
+    with fetcher.fetch(server.url("/hop"), tmp_path) as second:
+        assert isinstance(second, Download) and second.path.read_bytes() == photo
+    fetcher.get_document(server.url("/first.jpg"))
+    with fetcher.download(server.url("/check"), tmp_path) as checked:
+        assert checked.path.read_bytes() == photo
+    fetcher.get_document(server.url("/first.jpg"))
+
+    assert [(request.path, request.headers.get("cookie")) for request in server.requests] == [
+        ("/first.jpg", None),
+        ("/hop", None),
+        ("/second.jpg", "hop=1"),
+        ("/first.jpg", None),
+        ("/check", None),
+        ("/check", "checked=1"),
+        ("/first.jpg", None),
+    ]
+
+
+@pytest.mark.parametrize("how", ["download", "fetch", "page"])
+def test_a_chunked_body_is_not_held_to_a_content_length_beside_it(
+    server: FixtureServer, fetcher: HttpFetcher, media: MediaSet, tmp_path: Path, how: str
+) -> None:
+    """Transfer-Encoding frames the body whatever Content-Length says (RFC 9112, 6.3):
+    a stray length was "incomplete download: N of M bytes" at every retry, or, over
+    the cap, "too large" for a body under it. The cap still holds as the body comes."""
+    body = PAGE if how == "page" else media.photo_a.read_bytes()
+    content_type = "text/html" if how == "page" else "image/jpeg"
+    over = bytes(range(256)) * (CAP // 256 + 1)
+
+    def framed(data: bytes, length: int) -> Callable[[RequestHandler], None]:
+        def handler(request: RequestHandler) -> None:
+            request.close_connection = True
+            request.wfile.write(
+                f"HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\n"
+                f"Content-Length: {length}\r\nTransfer-Encoding: chunked\r\n"
+                "Connection: close\r\n\r\n".encode()
+                + chunked(data[: len(data) // 2], data[len(data) // 2 :])
+            )
+
+        return handler
+
+    server.add_handler("/short", framed(body, 1234))
+    server.add_handler("/long", framed(body, CAP * 4))
+    server.add_handler("/over", framed(over, 1234))
+
+    def get(path: str) -> bytes:
+        if how == "page":
+            return fetcher.get_document(server.url(path)).body
+        with (fetcher.download if how == "download" else fetcher.fetch)(
+            server.url(path), tmp_path
+        ) as got:
+            assert isinstance(got, Download)
+            return got.path.read_bytes()
+
+    assert get("/short") == body
+    assert get("/long") == body
+    with pytest.raises(FetchError, match=r" too large: more than 262144 bytes$") as caught:
+        get("/over")
+    assert not caught.value.retryable and not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("what", ["clip", "page"])
+def test_a_first_chunk_of_a_few_bytes_does_not_decide_what_an_answer_is(
+    server: FixtureServer, fetcher: HttpFetcher, tmp_path: Path, what: str
+) -> None:
+    """fetch() read only the first chunk to tell a page from a file served as
+    text/html: a clip whose server sent 4 bytes first ("\\0\\0\\0\\x1c", short of its
+    ftyp) was read as a page and never archived as a file."""
+    if what == "clip":
+        body = make_clip(tmp_path / "clip.mp4", seconds=1).read_bytes()
+        first, rest = body[:4], body[4:]
+    else:
+        first, rest = b"\n", PAGE
+
+    def dripped(request: RequestHandler) -> None:
+        request.close_connection = True
+        head = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nTransfer-Encoding: chunked\r\n"
+        head += b"Connection: close\r\n\r\n"
+        request.wfile.write(head + b"%x\r\n%s\r\n" % (len(first), first))
+        if request.wait(0.2):  # the client reads the first chunk on its own
+            request.wfile.write(chunked(rest[:100], rest[100:]))
+
+    server.add_handler("/live", dripped)
+    with fetcher.fetch(server.url("/live"), tmp_path / "tmp") as got:
+        if what == "clip":
+            assert isinstance(got, Download)
+            assert got.path.read_bytes() == first + rest and got.head == body[:512]
+        else:
+            assert isinstance(got, Document) and got.body == first + rest
+
+
+@pytest.mark.parametrize("status", [300, 305])
+@pytest.mark.parametrize("how", ["download", "fetch", "page"])
+def test_a_redirect_that_is_not_followed_is_refused_not_stored(
+    server: FixtureServer, fetcher: HttpFetcher, media: MediaSet, tmp_path: Path, how: str,
+    status: int,
+) -> None:  # fmt: skip
+    """httpx follows 301, 302, 303, 307 and 308. A 300 (Multiple Choices) or a 305 with
+    a Location went on as an answer: its body was stored as the file, with
+    http_status 300, or read as the page."""
+    server.add_status(
+        "/clip.mp4", status, media.photo_a.read_bytes(), headers={"Location": "/a/clip.mp4"}
+    )
+    url = server.url("/clip.mp4")
+    with pytest.raises(FetchError) as caught:
+        run(fetcher, how if how != "page" else "get_document", url, tmp_path / "tmp")
+    assert str(caught.value) == (
+        f"HTTP {status} from {url}: a redirect that is not followed "
+        "(only 301, 302, 303, 307 and 308 are), to /a/clip.mp4"
+    )
+    assert caught.value.http_status == status and caught.value.retryable
+    assert server.hits("/a/clip.mp4") == 0
+    assert not (tmp_path / "tmp").exists() or not list((tmp_path / "tmp").iterdir())

@@ -129,3 +129,18 @@ def test_hls_and_dash_manifests_are_told_from_media(
 ) -> None:
     """A playlist is not the video: capture hands it to yt-dlp to join its segments."""
     assert is_stream_manifest(head, content_type) is manifest
+
+
+def test_mpeg_ts_in_192_byte_packets_is_video(tmp_path: Path) -> None:
+    """AVCHD cameras and Blu-ray write MPEG-TS with a 4-byte time stamp before each
+    188-byte packet (.m2ts, .mts). Only 188-byte packets were recognised: such footage
+    served as application/octet-stream was refused as "not media", for good."""
+    test_source = ["-f", "lavfi", "-i", "testsrc=size=64x48:rate=5", "-c:v", "mpeg2video"]
+    m2ts = encoded(tmp_path, "00001.m2ts", *test_source, "-f", "mpegts", "-mpegts_m2ts_mode", "1")
+    assert m2ts[4] == m2ts[196] == m2ts[388] == 0x47 and m2ts[0] != 0x47
+    found = identify(m2ts, "application/octet-stream", "https://example.org/00001.MTS")
+    assert found is not None
+    assert (found.mime_type, found.media_type, found.extension) == ("video/mp2t", "video", "ts")
+    chance = bytearray(512)  # a sync byte where two packets would have theirs is not three
+    chance[4] = chance[196] = 0x47
+    assert sniff(bytes(chance)) is None

@@ -26,6 +26,7 @@ import zlib
 from collections.abc import Callable, Generator, Iterable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
@@ -95,10 +96,14 @@ class Download:
 
 
 def _headers(response: httpx.Response) -> dict[str, str]:
+    """The headers as recorded: names in lower case, a repeated header's values joined
+    with ", " (RFC 9110), but Set-Cookie's with a line break: a cookie's ``Expires``
+    holds a comma of its own, and no header value holds a line break."""
     merged: dict[str, str] = {}
     for key, value in response.headers.multi_items():
         key = key.lower()
-        merged[key] = f"{merged[key]}, {value}" if key in merged else value
+        joint = "\n" if key == "set-cookie" else ", "
+        merged[key] = f"{merged[key]}{joint}{value}" if key in merged else value
     return merged
 
 
@@ -200,20 +205,35 @@ def is_refusal(status: int | None) -> bool:
     return status is not None and 400 <= status < 500 and status not in BUSY_STATUSES
 
 
+#: The redirects httpx follows when they name a ``Location``.
+_FOLLOWED = frozenset({301, 302, 303, 307, 308})
+
+
 def _refuse_part(response: Response) -> None:
     """Raise for an answer that is not the whole resource though nothing else was asked
     for: a 206 (archiver never sends ``Range``: its bytes would be stored as the whole
-    file, or the page cut short) or a redirect without a ``Location`` to follow (its
-    body is no page). Both are the server's glitch: retried."""
+    file, or the page cut short), a redirect without a ``Location`` to follow, or one
+    that is not followed (a 300's list of choices, a 305): a redirect's body is no
+    file and no page. All are retried, as a redirect loop is: none says the resource
+    is gone, and a server may answer otherwise later."""
     status = response.status
     if status == 206:
         raise FetchError(
             f"HTTP 206 (part of the file) from {response.final_url}, for the whole file",
             http_status=status,
         )
-    if 300 <= status < 400 and status != 304 and not response.headers.get("location"):
+    if not 300 <= status < 400 or status == 304:
+        return
+    location = response.headers.get("location")
+    if not location:
         raise FetchError(
             f"HTTP {status} from {response.final_url}: a redirect with no Location",
+            http_status=status,
+        )
+    if status not in _FOLLOWED:
+        raise FetchError(
+            f"HTTP {status} from {response.final_url}: a redirect that is not followed "
+            f"(only 301, 302, 303, 307 and 308 are), to {location[:200]}",
             http_status=status,
         )
 
@@ -235,6 +255,35 @@ _HOST_LIMITS = httpx.Limits(max_connections=None, max_keepalive_connections=4, k
 _MAX_HOST_POOLS = 200
 
 
+def _no_cookies() -> CookieJar:
+    """A jar that keeps no cookie: one capture's Set-Cookie is never sent with another
+    request, so what is archived depends on no state that its provenance does not
+    record (a redirect's hops keep theirs: `_OneRequestCookies`)."""
+    return CookieJar(DefaultCookiePolicy(allowed_domains=[]))
+
+
+#: The cookies a request's redirects have set so far, in the request's extensions.
+_CHAIN_COOKIES = "archiver.chain_cookies"
+
+
+class _OneRequestCookies(httpx.Client):
+    """A client whose cookies last one request: those its redirects set go with its
+    next hops, as a browser sends them (a site that sets one and redirects back to
+    check it loops for ever without), and none outlives the request."""
+
+    def _build_redirect_request(
+        self, request: httpx.Request, response: httpx.Response
+    ) -> httpx.Request:
+        redirect = super()._build_redirect_request(request, response)
+        chain = request.extensions.get(_CHAIN_COOKIES)
+        if not isinstance(chain, httpx.Cookies):
+            chain = httpx.Cookies()
+        chain.extract_cookies(response)
+        redirect.extensions = {**request.extensions, _CHAIN_COOKIES: chain}
+        chain.set_cookie_header(redirect)
+        return redirect
+
+
 def make_client(
     network: NetworkConfig, timeout: float | None = None, connections: Connections | None = None
 ) -> httpx.Client:
@@ -254,10 +303,11 @@ def make_client(
         _bound_by_deadlines(transport)
         return transport
 
-    return httpx.Client(
+    return _OneRequestCookies(
         transport=PerHostTransport(host_pool, max_pools=_MAX_HOST_POOLS),
         follow_redirects=True,
         max_redirects=network.max_redirects,
+        cookies=_no_cookies(),
         timeout=httpx.Timeout(
             timeout or network.read_timeout, connect=network.connect_timeout, pool=None
         ),
@@ -338,9 +388,9 @@ class HttpFetcher:
     ) -> bytes:
         """The body's decoded ``chunks`` into memory, refused over the cap."""
         cap = self.network.max_page_size
-        declared = raw.headers.get("content-length")
-        if declared and declared.isdecimal() and int(declared) > cap:
-            raise FetchError(f"page too large: {int(declared)} bytes > {cap}", retryable=False)
+        declared = _declared_length(raw)
+        if declared is not None and declared > cap:
+            raise FetchError(f"page too large: {declared} bytes > {cap}", retryable=False)
         body: list[bytes] = []
         size = 0
         for chunk in chunks:
@@ -373,14 +423,16 @@ class HttpFetcher:
             with self._stream(url, first) as (raw, response, deadline):
                 if response.status >= 400:
                     raise _status_error(response)
-                read, rest = _first_bytes(_decoded(raw, url))
-                head = b"".join(read)
-                chunks = itertools.chain(read, rest)
-                if not response.content_type:  # no type named: a browser sniffs markup
-                    page_like = is_markup(head)
-                else:  # a photo served as text/html (a server's default type) is a photo
-                    page_like = response.content_type in HTML_TYPES + FEED_TYPES + XML_TYPES
-                    page_like = page_like and sniff(head) is None
+                chunks = _decoded(raw, url)
+                page_like = response.content_type in ("", *HTML_TYPES, *FEED_TYPES, *XML_TYPES)
+                if page_like:  # a page named, or no type: the first bytes tell
+                    read, rest = _first_bytes(chunks)
+                    head = b"".join(read)
+                    chunks = itertools.chain(read, rest)
+                    if not response.content_type:  # no type named: a browser sniffs markup
+                        page_like = is_markup(head)
+                    else:  # a photo served as text/html (a server's default type) is a photo
+                        page_like = sniff(head) is None
                 if page_like:
                     deadline.limit = page
                     deadline.check()
@@ -425,9 +477,9 @@ class HttpFetcher:
     ) -> Download:
         """Stream the body's decoded ``chunks`` to ``sink``, hashed."""
         cap = self.network.max_file_size
-        declared = raw.headers.get("content-length")
-        if declared and declared.isdecimal() and int(declared) > cap:
-            raise FetchError(f"file too large: {int(declared)} bytes > {cap}", retryable=False)
+        declared = _declared_length(raw)
+        if declared is not None and declared > cap:
+            raise FetchError(f"file too large: {declared} bytes > {cap}", retryable=False)
         hasher = Hasher()
         head = b""
         try:
@@ -447,7 +499,7 @@ class HttpFetcher:
             raise _reason(exc, response.url) from None
         except OSError as exc:
             raise storage_error(exc, "cannot write to the archive") from None
-        if declared and declared.isdecimal() and _identity(raw) and hasher.size != int(declared):
+        if declared is not None and _identity(raw) and hasher.size != declared:
             raise FetchError(f"incomplete download: {hasher.size} of {declared} bytes")
         if not hasher.size:  # no evidence: a hiccup to retry, not an empty file to keep
             status = response.status
@@ -456,16 +508,27 @@ class HttpFetcher:
 
 
 def _first_bytes(chunks: Iterator[bytes]) -> tuple[list[bytes], Iterator[bytes]]:
-    """The body's first chunks, as many as it takes to get past leading white space (a
-    chunk can be one line break) or `HEAD_BYTES`; and the rest to come."""
+    """The body's first chunks, as many as it takes to hold `HEAD_BYTES` (or the whole
+    body, when shorter); and the rest to come. A server's first chunk can be a line
+    break or four bytes: too few to tell a page from a file served as text/html."""
     read: list[bytes] = []
     size = 0
     for chunk in chunks:
         read.append(chunk)
         size += len(chunk)
-        if size >= HEAD_BYTES or chunk.strip():
+        if size >= HEAD_BYTES:
             break
     return read, chunks
+
+
+def _declared_length(raw: httpx.Response) -> int | None:
+    """The body's length as Content-Length gives it, or None: none given, or a
+    Transfer-Encoding beside it, which the body's framing follows instead (RFC 9112,
+    6.3), so the length says nothing of the body."""
+    declared = raw.headers.get("content-length")
+    if "transfer-encoding" in raw.headers or not declared or not declared.isdecimal():
+        return None
+    return int(declared)
 
 
 def _codings(raw: httpx.Response) -> list[str]:

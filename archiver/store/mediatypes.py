@@ -106,9 +106,18 @@ def sniff(head: bytes) -> str | None:
             if mime == "audio/ogg" and any(codec in head[:512] for codec in _OGG_VIDEO):
                 return "video/ogg"
             return mime
-    if head[:1] == b"\x47" and len(head) > 188 and head[188:189] == b"\x47":
+    if _transport_stream(head):
         return "video/mp2t"
     return _mpeg_audio(head[:4])
+
+
+def _transport_stream(head: bytes) -> bool:
+    """MPEG-TS: a 0x47 sync byte every 188 bytes, or every 192 in M2TS (Blu-ray, AVCHD
+    cameras' ``.m2ts``/``.mts``), where a 4-byte time stamp comes before each packet;
+    there, three packets in a row, since a 0x47 at offset 4 alone is common."""
+    if head[:1] == b"\x47" and len(head) > 188 and head[188:189] == b"\x47":
+        return True
+    return len(head) > 4 + 2 * 192 and all(head[4 + n * 192] == 0x47 for n in range(3))
 
 
 #: The first header packet of a video stream in an Ogg file: Theora, Daala, OGM.
