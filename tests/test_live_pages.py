@@ -335,6 +335,52 @@ def test_the_link_to_older_updates_is_found_by_what_it_says(
 
 
 @pytest.mark.parametrize(
+    "label",
+    [
+        "« Older Entries",  # WordPress's own, its arrow first
+        "Наступна",  # Ukrainian
+        "Наступна сторінка »",
+        "Старіші записи",
+        "Следующая",  # Russian
+        "Далее",
+        "Ältere Beiträge",  # German
+        "Suivant ›",  # French
+        "Articles plus anciens",
+        "التالي",  # Arabic
+        "التدوينات الأقدم",
+        "הבא",  # Hebrew
+        "بعدی",  # Persian
+        "نوشته‌های قدیمی‌تر",
+    ],
+)
+def test_the_link_to_older_updates_is_found_in_the_blogs_language(label: str) -> None:
+    """Only English "Next" and "Older" were read: a Ukrainian, Russian or Arabic live
+    blog without ``rel="next"`` was read to its first page only."""
+    html = (
+        "<html><body><article><p>UPDATE 1800 GMT: words</p></article>"
+        f"<a href='?page=1'>Previous</a><a href='?page=2'>{label}</a></body>"
+    )
+    assert extract_embeds(html, LIVE).older_pages == [f"{LIVE}?page=2"]
+
+
+@pytest.mark.parametrize(
+    "label",
+    [
+        "Назад",  # Russian "back": as often the newer page
+        "الأقدم",  # Arabic "the oldest": a sort order, or the last page
+        "Older comments",
+        "Next story",
+    ],
+)
+def test_words_that_are_not_surely_the_older_page_are_not_followed(label: str) -> None:
+    html = (
+        "<html><body><article><p>UPDATE 1800 GMT: words</p></article>"
+        f"<a href='?page=2'>{label}</a></body>"
+    )
+    assert extract_embeds(html, LIVE).older_pages == []
+
+
+@pytest.mark.parametrize(
     ("url", "continues"),
     [
         (f"{LIVE}?page=with:block-3", True),

@@ -150,6 +150,51 @@ PLATFORM_CASES = [
     ("https://imgur.com/gallery/shelling-of-the-market-hkzvbqa",
      "https://imgur.com/gallery/hkzvbqa", "imgur", None),
     ("https://imgur.com/a/Qx7pLm2/all", "https://imgur.com/a/Qx7pLm2", "imgur", None),
+    # VK: a wall post, also opened over a community's page
+    ("https://vk.com/wall-22822305_1234", "https://vk.com/wall-22822305_1234", "vk", None),
+    ("https://m.vk.com/aleppo_news?w=wall-22822305_1234", "https://vk.com/wall-22822305_1234",
+     "vk", None),
+    # Rutube: the page, its player, a private video's key; a player's numeric id kept
+    ("https://rutube.ru/video/3eac3b4561676c17df9132a9a1e62e3e/?r=wd",
+     "https://rutube.ru/video/3eac3b4561676c17df9132a9a1e62e3e/", "rutube", "video"),
+    ("https://rutube.ru/play/embed/3eac3b4561676c17df9132a9a1e62e3e",
+     "https://rutube.ru/video/3eac3b4561676c17df9132a9a1e62e3e/", "rutube", "video"),
+    ("https://rutube.ru/video/private/3eac3b4561676c17df9132a9a1e62e3e/?p=IbAigKqWd1do4mjaM5XL",
+     "https://rutube.ru/video/private/3eac3b4561676c17df9132a9a1e62e3e/?p=IbAigKqWd1do4mjaM5XL",
+     "rutube", "video"),
+    ("https://rutube.ru/play/embed/8083783", "https://rutube.ru/play/embed/8083783", "rutube",
+     "video"),
+    # Dzen (formerly Yandex Zen)
+    ("https://dzen.ru/video/watch/6002240ff8b1af50bb2da5e3?share_to=link",
+     "https://dzen.ru/video/watch/6002240ff8b1af50bb2da5e3", "dzen", "video"),
+    ("https://zen.yandex.ru/video/watch/6002240ff8b1af50bb2da5e3",
+     "https://dzen.ru/video/watch/6002240ff8b1af50bb2da5e3", "dzen", "video"),
+    # Streamable: the video and its player
+    ("https://streamable.com/2ajlx2", "https://streamable.com/2ajlx2", "streamable", "video"),
+    ("https://streamable.com/e/2ajlx2?loop=0", "https://streamable.com/2ajlx2", "streamable",
+     "video"),
+    # Rumble: the page (title words and all) and the player, whose id is another one
+    ("https://rumble.com/v4g3h5k-drone-strike-on-the-port.html?mref=6zof&mc=x",
+     "https://rumble.com/v4g3h5k-drone-strike-on-the-port.html", "rumble", "video"),
+    ("https://rumble.com/embed/v4abcd1/?pub=4", "https://rumble.com/embed/v4abcd1/", "rumble",
+     "video"),
+    # Odysee (LBRY): the upload under its channel, its player, the player's NAME/CLAIMID
+    ("https://odysee.com/@RT:fd/strike-on-the-port:d", "https://odysee.com/@RT:fd/"
+     "strike-on-the-port:d", "odysee", None),
+    ("https://odysee.com/$/embed/@RT:fd/strike-on-the-port:d?autoplay=true",
+     "https://odysee.com/@RT:fd/strike-on-the-port:d", "odysee", None),
+    ("https://odysee.com/$/embed/strike-on-the-port/d8f3a1", "https://odysee.com/"
+     "strike-on-the-port:d8f3a1", "odysee", None),
+    # BitChute: the video and its player
+    ("https://old.bitchute.com/video/UGlrF9o9b-Q/", "https://www.bitchute.com/video/"
+     "UGlrF9o9b-Q/", "bitchute", "video"),
+    ("https://www.bitchute.com/embed/UGlrF9o9b-Q/", "https://www.bitchute.com/video/"
+     "UGlrF9o9b-Q/", "bitchute", "video"),
+    # Truth Social: a post, without /posts/, and its Mastodon embed frame
+    ("https://truthsocial.com/@realDonaldTrump/posts/108779000807761862",
+     "https://truthsocial.com/@realDonaldTrump/posts/108779000807761862", "truthsocial", None),
+    ("https://truthsocial.com/@realDonaldTrump/108779000807761862/embed",
+     "https://truthsocial.com/@realDonaldTrump/posts/108779000807761862", "truthsocial", None),
 ]  # fmt: skip
 
 
@@ -313,6 +358,34 @@ def test_a_picture_the_washington_posts_resizer_shows_is_archived_as_its_source(
     assert file_url(odd) == odd
 
 
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("https://kyiv.example/_next/image?url=%2Fuploads%2F2024%2F03%2Fstrike.jpg&w=3840&q=75",
+         "https://kyiv.example/uploads/2024/03/strike.jpg"),
+        # an upload on another host, in its own canonical form
+        ("https://kyiv.example/_next/image?url=https%3A%2F%2Fkyiv.example%2Fwp-content%2F"
+         "uploads%2F2024%2F03%2Ftanks-1024x768.jpg&w=1080&q=75",
+         "https://kyiv.example/wp-content/uploads/2024/03/tanks.jpg"),
+        # a site under a base path; Vercel's optimizer
+        ("https://kyiv.example/news/_next/image?url=%2Fnews%2Fstrike.png&w=640&q=75",
+         "https://kyiv.example/news/strike.png"),
+        ("https://kyiv.example/_vercel/image?url=%2Fstrike.jpg&w=1920&q=100",
+         "https://kyiv.example/strike.jpg"),
+        # what Next.js refuses to fetch is no upload: kept as written
+        ("https://kyiv.example/_next/image?url=strike.jpg&w=640", "https://kyiv.example/_next/"
+         "image?url=strike.jpg&w=640"),
+        ("https://kyiv.example/_next/image?url=%2F%2Fcdn.example%2Fa.jpg&w=640",
+         "https://kyiv.example/_next/image?url=%2F%2Fcdn.example%2Fa.jpg&w=640"),
+    ],
+)  # fmt: skip
+def test_a_picture_nextjs_resizes_is_archived_as_the_upload(given: str, expected: str) -> None:
+    """Next.js sites show every upload through their image optimizer, re-encoded at a
+    width and quality (``/_next/image?url=…&w=3840&q=75``): the upload is the evidence."""
+    embed = link_embed(given, "img", allow_player=False, is_file=True)
+    assert embed is not None and (embed.url, embed.original_url) == (expected, given)
+
+
 def test_the_legacy_size_suffix_of_an_x_photo_is_read_and_dropped() -> None:
     url = "https://pbs.twimg.com/media/BVUc0ZJCIAAmnM_.jpg:large"
     assert is_media_file_url(url)
@@ -420,11 +493,22 @@ def test_widget_frames_are_furniture(url: str, furniture: bool) -> None:
         "https://imgur.com/gallery",
         "https://imgur.com/terms-of-service",
         "https://imgur.com/community-rules",
+        "https://rutube.ru/channel/25902603/",
+        "https://dzen.ru/a/ZfB2yQ",
+        "https://dzen.ru/id/606fd806cc13cb3c58c05cf5",
+        "https://streamable.com/login",
+        "https://rumble.com/c/RT",
+        "https://rumble.com/videos",
+        "https://odysee.com/@RT:fd",
+        "https://odysee.com/$/settings",
+        "https://www.bitchute.com/channel/aleppo/",
+        "https://truthsocial.com/@realDonaldTrump",
     ],
 )
 def test_platform_buttons_groups_and_site_pages_are_not_media(url: str) -> None:
     """Only their videos are: share buttons, comment widgets and group pages are not;
-    nor are Imgur's user and site pages."""
+    nor are Imgur's user and site pages, nor the channels and site pages of the other
+    video hosts."""
     assert link_embed(url, "iframe", allow_player=True) is None
 
 

@@ -45,6 +45,8 @@ _BINARY_MAGIC = (
 # Labels that WHATWG maps to windows-1252; the ISO name undersells what pages really use.
 _LATIN1_ALIASES = frozenset({"iso-8859-1", "iso8859-1", "latin1", "latin-1", "us-ascii", "ascii"})
 _MARKUP_START = re.compile(r"<[A-Za-z!?/]")
+# A start tag of the elements that make markup a whole page rather than a fragment.
+_STRUCTURE_TAG = re.compile(r"<(?:html|head|body)[\t\n\f\r />]", re.IGNORECASE)
 # Elements that start a new paragraph of running text.
 BLOCK_TAGS = frozenset(
     {
@@ -188,7 +190,30 @@ def parse_document(data: bytes | str, charset: str | None = None) -> Element:
         raise ExtractError(f"not an HTML document: {_one_line(str(err))}") from err
     if root is None or not isinstance(root.tag, str):
         raise ExtractError("not an HTML document")
+    if _STRUCTURE_TAG.search(text) is None:
+        _scripts_to_body(root)
     return root
+
+
+def _scripts_to_body(root: Element) -> None:
+    """Move the scripts the parser put into an implied ``<head>`` to the start of the
+    body. Markup without ``<html>``, ``<head>`` or ``<body>`` is a fragment (a feed
+    entry, a frame's ``srcdoc``, a consent plugin's held-back embed), and libxml2 puts
+    a script at its start into the head, where the content is not looked for: a
+    Telegram, JW Player or Dailymotion script embed there was lost. Everything in an
+    implied head comes before the body's content, so the order stays the page's."""
+    head = root.find("head")
+    scripts = [] if head is None else [node for node in head if node.tag == "script"]
+    if not scripts:
+        return
+    body = root.find("body")
+    if body is None:
+        body = root.makeelement("body", {})
+        root.append(body)
+    for position, script in enumerate(scripts):
+        script.tail = None  # the head holds no text; whitespace at most
+        body.insert(position, script)
+    scripts[-1].tail, body.text = body.text, None  # text the body opened with follows them
 
 
 def _limit_attributes(text: str) -> str:

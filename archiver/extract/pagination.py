@@ -7,8 +7,9 @@ and what was posted before a source was added, is only on those pages.
 
 A page's link to the next-older page is found by what it says it is: ``rel="next"``
 (``<link>`` or ``<a>``), or an ``<a>`` whose text, ``aria-label`` or ``title`` reads
-"next" or "older". Such a link is followed only when it continues the same page: the same
-host and path with more in its query, or the path followed by a page number. A "next
+"next" or "older" (or so in Ukrainian, Russian, German, French, Arabic, Hebrew or
+Persian). Such a link is followed only when it continues the same page: the same host
+and path with more in its query, or the path followed by a page number. A "next
 article" link leads elsewhere and is not followed.
 """
 
@@ -20,10 +21,25 @@ from urllib.parse import parse_qsl, urlsplit
 from archiver.extract.document import Element, collapse
 from archiver.extract.urls import clean_url, resolve_url
 
-# What the link to older updates says, whole: "Next", "Older posts", "Next page ›".
-_OLDER_LABEL = re.compile(
-    r"^(?:next|older)(?: (?:page|posts?|updates?|entries|events))?(?: ?[›»>→])?$", re.I
+# What the link to older updates says, whole, its arrows set aside: "Next", "Older
+# posts", "« Older Entries", "Next page ›", and so in the languages of the live blogs
+# followed (WordPress's own words among them). Words that also mean something else
+# there are left out: "Назад" ("back": the newer page as often), a bare "الأقدم" ("the
+# oldest", also a sort order), "older comments".
+_OLDER_WORDS = (
+    r"(?:next|older)(?: (?:page|posts?|updates?|entries|events))?",
+    r"наступна(?: сторінка)?|старіші(?: (?:записи|дописи|новини))?",  # Ukrainian
+    r"следующая(?: страница)?|далее|(?:более )?старые записи",  # Russian
+    r"ältere(?: (?:beiträge|einträge|artikel|meldungen))?|nächste seite|weiter",  # German
+    r"suivante?|page suivante|(?:(?:articles|billets|publications) )?plus anciens",  # French
+    r"التالي|التالية|الصفحة التالية"  # Arabic: next, next page, older posts
+    r"|(?:التدوينات|المقالات|المواضيع|المنشورات|الأخبار|التحديثات) الأقدم"
+    r"|(?:تدوينات|مقالات|مواضيع|منشورات|أخبار|تحديثات) أقدم",
+    r"הבא|הבאה|(?:ל?העמוד|ל?הדף) הבא|(?:פוסטים|רשומות|עדכונים) (?:ישנים|ישנות) יותר",  # Hebrew
+    r"بعدی|صفحه(?: ی)? بعدی|(?:نوشته[\u200c ]?های )?قدیمی[\u200c ]?تر",  # Persian
 )
+_OLDER_LABEL = re.compile("|".join(f"(?:{words})" for words in _OLDER_WORDS), re.I)
+_ARROWS = " ›»>→‹«<←"
 # What a page number after the page's own path looks like: "/2", "/page/2/", "/liveblog/page/3".
 _PAGE_SUFFIX = re.compile(r"^(?:/[A-Za-z_-]+){0,2}/\d{1,6}/?$")
 _MAX_LABEL = 40
@@ -46,7 +62,7 @@ def older_page_links(root: Element, base: str) -> list[str]:
         if rel and "next" in rel.lower().split():
             named.append(href)
         elif element.tag == "a" and any(
-            _OLDER_LABEL.match(collapse(label[: _MAX_LABEL * 4])[:_MAX_LABEL])
+            _says_older(label)
             for label in (element.get("aria-label"), element.get("title"), element.text_content())
             if label
         ):
@@ -57,6 +73,12 @@ def older_page_links(root: Element, base: str) -> list[str]:
         if url is not None and (url := clean_url(url)) not in found:
             found.append(url)
     return found
+
+
+def _says_older(label: str) -> bool:
+    """Whether a link's text (or label) is, whole, one of `_OLDER_WORDS`."""
+    words = collapse(label[: _MAX_LABEL * 4])[:_MAX_LABEL].strip(_ARROWS)
+    return _OLDER_LABEL.fullmatch(words) is not None
 
 
 def continues_page(first_url: str, url: str) -> bool:

@@ -11,7 +11,9 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from archiver.extract.context import label_at_start, sentence_context
+import lxml.html
+
+from archiver.extract.context import label_at_start, label_of_time, sentence_context
 from archiver.extract.document import Element, collapse
 from archiver.extract.model import MediaType
 from archiver.jsontext import load_json
@@ -26,6 +28,17 @@ _LD_TYPES: dict[str, MediaType] = {
 }
 _LD_TEXT_FIELDS = ("name", "description", "caption", "uploadDate", "datePublished", "duration")
 _ALL_LD_TYPES = frozenset(_LD_TYPES)
+# A live blog's update also declares media as a ``MediaObject`` whose
+# ``encodingFormat`` says what it is, or by URL alone under the properties schema.org
+# lets hold one (``"image": "https://…/strike.jpg"``, a list of them).
+_MEDIA_OBJECT = "MediaObject"
+_UPDATE_TYPES = _ALL_LD_TYPES | {_MEDIA_OBJECT}
+_UPDATE_MEDIA_PROPERTIES: dict[str, MediaType | None] = {
+    "image": "image",
+    "video": "video",
+    "audio": "audio",
+    "associatedMedia": None,
+}
 _MAX_HEADLINE_LABEL = 200  # a headline that opens with no label is the label, this long
 _MIME_MAJOR: dict[str, MediaType] = {"video": "video", "image": "image", "audio": "audio"}
 # Who made or published a thing: their logos and portraits are the site's furniture (a
@@ -154,24 +167,53 @@ def _update_media(update: dict[str, Any]) -> list[DeclaredMedia]:
     label = label_at_start(headline)
     body = _text(update.get("articleBody")) or ""
     title = (label.text if label else headline[:_MAX_HEADLINE_LABEL]) or None
+    if title is None:  # an update with no headline is known by when it was posted
+        title = _time_label(update.get("datePublished"))
     sentence = sentence_context(body, skip_empty=True) if body else None
     posted_at = iso_moment(update.get("datePublished"))
     found: list[DeclaredMedia] = []
-    stack: list[Any] = _inner_values(update)
-    stack.reverse()
-    while stack:  # depth-first, in order; not into a media object (its thumbnail)
-        current = stack.pop()
-        if isinstance(current, list):
-            stack.extend(reversed(current))
-        elif isinstance(current, dict):
-            media = _declared(current, _ALL_LD_TYPES)
-            if media is None:
-                stack.extend(reversed(_inner_values(current)))
-                continue
-            # its caption, else the sentence of the update it follows
-            context = media.metadata.get("caption") or sentence
-            found.append(replace(media, update=title, context=context, posted_at=posted_at))
+    for media in _declared_in_update(update):
+        # its caption, else the sentence of the update it follows
+        context = media.metadata.get("caption") or sentence
+        found.append(replace(media, update=title, context=context, posted_at=posted_at))
     return found
+
+
+def _declared_in_update(update: dict[str, Any]) -> list[DeclaredMedia]:
+    """The media objects anywhere in an update, and the URLs its own media properties
+    give (`_UPDATE_MEDIA_PROPERTIES`), in order; not what a media object holds (its
+    thumbnail). A URL deeper down (a shared article's picture) is not the update's."""
+    found: list[DeclaredMedia] = []
+    # (the update's property the value is under, else None; the value)
+    stack: list[tuple[str | None, Any]] = list(reversed(_inner_items(update)))
+    while stack:  # depth-first, in order
+        key, current = stack.pop()
+        if isinstance(current, list):
+            stack.extend((key, item) for item in reversed(current))
+        elif isinstance(current, str) and key in _UPDATE_MEDIA_PROPERTIES and current.strip():
+            media_type = _UPDATE_MEDIA_PROPERTIES[key]
+            found.append(
+                DeclaredMedia(current.strip(), media_type, "json-ld", media_type == "image")
+            )
+        elif isinstance(current, dict):
+            media = _declared(current, _UPDATE_TYPES)
+            if media is None:
+                stack.extend((None, value) for value in reversed(_inner_values(current)))
+            else:
+                found.append(media)
+    return found
+
+
+def _time_label(value: Any) -> str | None:
+    """The label a ``<time datetime>`` holding this JSON-LD date would set
+    (`label_of_time`: "2024-03-12 14:32 UTC"); None for a day alone or no date."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        element = lxml.html.Element("time", {"datetime": value.strip()})
+    except ValueError:  # characters XML cannot hold: no date
+        return None
+    return label_of_time(element)
 
 
 def iso_moment(value: Any) -> datetime | None:
@@ -186,10 +228,12 @@ def iso_moment(value: Any) -> datetime | None:
 
 
 def _declared(node: dict[str, Any], types: frozenset[str]) -> DeclaredMedia | None:
-    """The media a JSON-LD object of one of ``types`` names, if it names a URL."""
-    wanted = [t for t in _types_of(node) if t in types and t in _LD_TYPES]
+    """The media a JSON-LD object of one of ``types`` names, if it names a URL; a
+    ``MediaObject`` is what its ``encodingFormat`` says."""
+    wanted = [t for t in _types_of(node) if t in types and (t in _LD_TYPES or t == _MEDIA_OBJECT)]
     if not wanted:
         return None
+    media_type = _LD_TYPES.get(wanted[0]) or media_from_mime(_text(node.get("encodingFormat")))
     content_url = _first_url(node.get("contentUrl"))
     embed_url = _first_url(node.get("embedUrl"))
     if wanted[0] == "ImageObject" and content_url is None:
@@ -199,9 +243,7 @@ def _declared(node: dict[str, Any], types: frozenset[str]) -> DeclaredMedia | No
         return None
     fallback = embed_url if content_url and embed_url != content_url else None
     is_file = content_url is not None
-    return DeclaredMedia(
-        url, _LD_TYPES[wanted[0]], "json-ld", is_file, _ld_metadata(node), fallback
-    )
+    return DeclaredMedia(url, media_type, "json-ld", is_file, _ld_metadata(node), fallback)
 
 
 def json_ld_documents(root: Element) -> list[Any]:
@@ -239,11 +281,16 @@ def _walk_json(data: Any) -> Iterator[dict[str, Any]]:
 
 
 def _inner_values(node: dict[str, Any]) -> list[Any]:
-    """The values of a JSON-LD object that may hold media, in order: not those of the
-    people and organisations behind it (`_PARTY_KEYS`, `_PARTY_TYPES`)."""
+    """The values of a JSON-LD object that may hold media, in order (`_inner_items`)."""
+    return [value for _, value in _inner_items(node)]
+
+
+def _inner_items(node: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The properties of a JSON-LD object that may hold media, in order: not those of
+    the people and organisations behind it (`_PARTY_KEYS`, `_PARTY_TYPES`)."""
     if any(kind in _PARTY_TYPES for kind in _types_of(node)):
         return []
-    return [value for key, value in node.items() if key not in _PARTY_KEYS]
+    return [(key, value) for key, value in node.items() if key not in _PARTY_KEYS]
 
 
 def _types_of(node: dict[str, Any]) -> list[str]:

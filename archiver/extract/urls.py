@@ -164,6 +164,19 @@ _PLATFORM_HOSTS: dict[str, str] = {
     # ".gifv" address is the page of a post's video
     "imgur.com": "imgur",
     "i.imgur.com": "imgur",
+    # video hosts that much footage from Russia and from the far right is posted to,
+    # each read by one of yt-dlp's extractors (rutube, zen.yandex, streamable, rumble,
+    # lbry, bitchute, truthsocial)
+    "rutube.ru": "rutube",
+    "dzen.ru": "dzen",
+    "zen.yandex.ru": "dzen",
+    "streamable.com": "streamable",
+    "rumble.com": "rumble",
+    "odysee.com": "odysee",
+    "lbry.tv": "odysee",
+    "bitchute.com": "bitchute",
+    "old.bitchute.com": "bitchute",
+    "truthsocial.com": "truthsocial",
 }
 _HOST_NOISE_PREFIXES = ("www.", "m.", "mobile.", "web.", "music.", "business.")
 
@@ -239,6 +252,9 @@ _GHOST_SIZE = re.compile(r"(/(?:.+/)?content/images/)size/w\d+(?:h\d+)?/(?:forma
 # ``substackcdn.com/image/fetch/w_1456,c_limit,f_auto/https%3A%2F%2F…`` (Cloudinary's
 # ``/image/fetch/``), the Washington Post's ``/wp-apps/imrs.php?src=…&w=1440``.
 _FETCHING_CDN = re.compile(r"/(?:.+/)?image/fetch/(?:[^/]+/)?(https?(?::|%3A).+)", re.I)
+# Next.js's image optimizer (Vercel's on its hosting) re-encodes an upload at a width
+# and quality: ``/_next/image?url=%2Fuploads%2Fx.jpg&w=3840&q=75`` is ``/uploads/x.jpg``.
+_NEXT_IMAGE_PATHS = ("/_next/image", "/_vercel/image")
 # YouTube's thumbnail hosts: ``i.ytimg.com/vi/ID/hqdefault.jpg`` is the still that a
 # "click to play" facade (lite-youtube, WP YouTube Lyte, lazy-player plugins) shows in
 # place of the player until a reader clicks: the video behind it is the evidence.
@@ -450,7 +466,14 @@ def _only_resizing(query: str, resizing: frozenset[str] = _WORDPRESS_RESIZING) -
 
 def _fetched_original(host: str, parts: SplitResult) -> str | None:
     """The address an image CDN made its copy from (Photon, Substack's and Cloudinary's
-    fetch, the Washington Post's resizer), when it names one that is http(s)."""
+    fetch, the Washington Post's resizer, Next.js's optimizer), when it names one that
+    is http(s)."""
+    if parts.path.endswith(_NEXT_IMAGE_PATHS):
+        # the site's own optimizer: a path it names (from the root: it takes no other)
+        # is on the site's host
+        upload = dict(parse_qsl(parts.query)).get("url", "")
+        local = upload.startswith("/") and not upload.startswith("//")
+        return resolve_url(upload, urlunsplit(parts)) if local or "://" in upload else None
     if host in _PHOTON_HOSTS and parts.path.count("/") >= 2:
         ssl = dict(parse_qsl(parts.query)).get("ssl") == "1"
         original = f"{'https' if ssl else 'http'}:/{parts.path}"
@@ -794,12 +817,15 @@ def _telegram(
 
 
 _VK_VIDEO = re.compile(r"(video|clip)(-?\d{1,20})_(\d{1,20})")
+# A post on a wall, a community's (negative) or a person's: its videos are yt-dlp's
+_VK_WALL = re.compile(r"wall(-?\d{1,20})_(\d{1,20})")
 _SIGNED_ID = re.compile(r"-?\d{1,20}")
 
 
 def _vk(parts: SplitResult, segments: list[str], query: dict[str, str]) -> PlatformMatch | None:
     """VK video player frames (video_ext.php: its hash, which lets anyone play the video,
-    is kept) and video or clip pages, also opened over another page (?z=video...)."""
+    is kept) and video or clip pages, also opened over another page (?z=video...); wall
+    posts (``wall-X_Y``, also opened over another page: ``?w=wall-X_Y``)."""
     if segments[:1] == ["video_ext.php"]:
         owner, video = query.get("oid", ""), query.get("id", "")
         if not (_SIGNED_ID.fullmatch(owner) and video.isdigit()):
@@ -810,6 +836,10 @@ def _vk(parts: SplitResult, segments: list[str], query: dict[str, str]) -> Platf
         found = _VK_VIDEO.fullmatch(candidate)
         if found:
             return f"https://vk.com/{found[1]}{found[2]}_{found[3]}", "video"
+    for candidate in (segments[0] if len(segments) == 1 else "", query.get("w", "")):
+        wall = _VK_WALL.fullmatch(candidate)
+        if wall:
+            return f"https://vk.com/wall{wall[1]}_{wall[2]}", None
     return None
 
 
@@ -821,6 +851,142 @@ def _ok(parts: SplitResult, segments: list[str], query: dict[str, str]) -> Platf
         if segments[0] == "live":
             return f"https://ok.ru/live/{segments[1]}", "video"
     return None
+
+
+_RUTUBE_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def _rutube(parts: SplitResult, segments: list[str], query: dict[str, str]) -> PlatformMatch | None:
+    """Rutube videos (``/video/ID/``, ``/live/video/ID/``, the player ``/play/embed/ID``)
+    -> ``rutube.ru/video/ID/``; a private one keeps its ``?p=`` key, and a player
+    that names the video by number (an older id no page shows) is kept as it is."""
+    kinds = segments[:-1]
+    video_id = segments[-1].lower() if segments else ""
+    key = query.get("p")
+    if kinds in (["play", "embed"], ["video", "embed"]) and _DIGITS.fullmatch(video_id):
+        kept = f"?{urlencode({'p': key})}" if key else ""
+        return f"https://rutube.ru/play/embed/{video_id}{kept}", "video"
+    if kinds not in (["video"], ["live", "video"], ["video", "private"], ["play", "embed"],
+                     ["embed"]) or not _RUTUBE_ID.fullmatch(video_id):  # fmt: skip
+        return None
+    if key:
+        return f"https://rutube.ru/video/private/{video_id}/?{urlencode({'p': key})}", "video"
+    return f"https://rutube.ru/video/{video_id}/", "video"
+
+
+_DZEN_ID = re.compile(r"[a-z0-9]{8,64}")
+
+
+def _dzen(parts: SplitResult, segments: list[str], query: dict[str, str]) -> PlatformMatch | None:
+    """Dzen videos, ``dzen.ru/video/watch/ID`` (also ``/watch/ID`` and zen.yandex.ru);
+    its articles (``/a/``, ``/media/``) and channels are not posts."""
+    if segments[:2] == ["video", "watch"]:
+        segments = segments[1:]
+    if len(segments) == 2 and segments[0] == "watch" and _DZEN_ID.fullmatch(segments[1]):
+        return f"https://dzen.ru/video/watch/{segments[1]}", "video"
+    return None
+
+
+_STREAMABLE_ID = re.compile(r"[a-z0-9]{3,12}")
+# streamable.com's own pages, named like its videos
+_STREAMABLE_PAGES = frozenset(
+    {"about", "account", "api", "blog", "careers", "clipper", "contact", "dashboard",
+     "documentation", "enterprise", "faq", "features", "help", "home", "legal", "login",
+     "plans", "pricing", "privacy", "recent", "settings", "signup", "support", "terms",
+     "tools", "upload", "videos"}
+)  # fmt: skip
+
+
+def _streamable(
+    parts: SplitResult, segments: list[str], query: dict[str, str]
+) -> PlatformMatch | None:
+    """Streamable videos, ``streamable.com/ID`` (also its player ``/e/ID`` and ``/s/ID``)
+    -> ``streamable.com/ID``; its own pages are not videos."""
+    if segments[:1] in (["e"], ["s"]) and len(segments) >= 2:
+        video_id = segments[1]
+    elif len(segments) == 1 and segments[0] not in _STREAMABLE_PAGES:
+        video_id = segments[0]
+    else:
+        return None
+    if not _STREAMABLE_ID.fullmatch(video_id):
+        return None
+    return f"https://streamable.com/{video_id}", "video"
+
+
+# A video's page, ``/vID-title-words.html`` (never ``/videos``), and the player's id
+# (which is another id: the page cannot be told from it)
+_RUMBLE_PAGE = re.compile(r"v(?!ideos)[0-9a-z]+-[\w.-]*\.html")
+_RUMBLE_EMBED = re.compile(r"(?:[0-9a-z]+\.)?(v[0-9a-z]+)")
+
+
+def _rumble(parts: SplitResult, segments: list[str], query: dict[str, str]) -> PlatformMatch | None:
+    """Rumble videos: the page ``rumble.com/vID-title.html`` and the player
+    ``rumble.com/embed/vID/``, each kept (yt-dlp reads both)."""
+    if len(segments) == 1 and _RUMBLE_PAGE.fullmatch(segments[0]):
+        return f"https://rumble.com/{segments[0]}", "video"
+    if len(segments) == 2 and segments[0] == "embed":
+        found = _RUMBLE_EMBED.fullmatch(segments[1])
+        return (f"https://rumble.com/embed/{found[1]}/", "video") if found else None
+    return None
+
+
+# An LBRY claim as Odysee writes it: a name, with ":" and (part of) its claim id
+_ODYSEE_CLAIM = re.compile(r"[^$@:/?#&]+(?::[0-9a-f]{1,40})?")
+_ODYSEE_CHANNEL = re.compile(r"@[^$@:/?#&]+(?::[0-9a-f]{1,40})?")
+_ODYSEE_CLAIM_ID = re.compile(r"[0-9a-f]{1,40}")
+
+
+def _odysee(parts: SplitResult, segments: list[str], query: dict[str, str]) -> PlatformMatch | None:
+    """Odysee (LBRY) uploads: ``odysee.com/@CHANNEL:X/NAME:Y`` or ``/NAME:Y``, the
+    player ``/$/embed/…`` of either, and the player's ``/$/embed/NAME/CLAIMID`` ->
+    ``odysee.com/NAME:CLAIMID``; channels and the site's ``/$/`` pages are not posts."""
+    if segments[:2] == ["$", "embed"]:
+        segments = segments[2:]
+        named = len(segments) == 2 and not segments[0].startswith(("@", "$"))
+        if named and ":" not in segments[0] and _ODYSEE_CLAIM_ID.fullmatch(segments[1]):
+            segments = [f"{segments[0]}:{segments[1]}"]  # NAME/CLAIMID
+    if len(segments) == 2 and _ODYSEE_CHANNEL.fullmatch(segments[0]):
+        claim = segments[1]
+    elif len(segments) == 1 and not segments[0].startswith("@"):
+        claim = segments[0]
+    else:
+        return None
+    if not _ODYSEE_CLAIM.fullmatch(claim):
+        return None
+    return f"https://odysee.com/{'/'.join(segments)}", None
+
+
+_BITCHUTE_ID = re.compile(r"[A-Za-z0-9_-]{4,64}")
+
+
+def _bitchute(
+    parts: SplitResult, segments: list[str], query: dict[str, str]
+) -> PlatformMatch | None:
+    """BitChute videos, ``/video/ID/`` and the player ``/embed/ID/`` ->
+    ``www.bitchute.com/video/ID/``; channels and playlists are not posts."""
+    if len(segments) != 2 or segments[0] not in ("video", "embed"):
+        return None
+    if not _BITCHUTE_ID.fullmatch(segments[1]):
+        return None
+    return f"https://www.bitchute.com/video/{segments[1]}/", "video"
+
+
+_TRUTH_USER = re.compile(r"@([A-Za-z0-9_]{1,64})")
+
+
+def _truthsocial(
+    parts: SplitResult, segments: list[str], query: dict[str, str]
+) -> PlatformMatch | None:
+    """Truth Social posts, ``truthsocial.com/@USER/posts/ID`` (also ``/@USER/ID`` and its
+    Mastodon embed frame ``/@USER/ID/embed``) -> ``/@USER/posts/ID``; profiles are not."""
+    if segments[-1:] == ["embed"]:
+        segments = segments[:-1]
+    if len(segments) == 3 and segments[1] == "posts":
+        segments = [segments[0], segments[2]]
+    user = _TRUTH_USER.fullmatch(segments[0]) if len(segments) == 2 else None
+    if user is None or not _DIGITS.fullmatch(segments[1]) or len(segments[1]) > 20:
+        return None
+    return f"https://truthsocial.com/@{user[1]}/posts/{segments[1]}", None
 
 
 def _brightcove(
@@ -992,6 +1158,13 @@ _MATCHERS: dict[str, _Matcher] = {
     "bluesky": _bluesky,
     "threads": _threads,
     "imgur": _imgur,
+    "rutube": _rutube,
+    "dzen": _dzen,
+    "streamable": _streamable,
+    "rumble": _rumble,
+    "odysee": _odysee,
+    "bitchute": _bitchute,
+    "truthsocial": _truthsocial,
 }
 
 

@@ -1,0 +1,213 @@
+"""Media that was on the page and went unfound: a script embed opening a fragment, posts
+on the video hosts footage is moved to, photos a live blog names only in its JSON-LD."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from support import FixtureServer
+from support.archiving import make_config
+
+from archiver.archive import Archive
+from archiver.capture import Capturer
+from archiver.extract import FoundEmbed, extract_embeds
+from archiver.fetch.http import HttpFetcher
+from archiver.index.models import Embed
+from archiver.sources.poll import Poller
+from archiver.sources.registry import add_source
+
+BASE = "https://news.example/live/2024/03/12/ukraine"
+TELEGRAM_WIDGET = (
+    '<script async src="https://telegram.org/js/telegram-widget.js?22"'
+    ' data-telegram-post="insiderUKR/555" data-width="100%"></script>'
+)
+
+
+def found(html: str) -> list[FoundEmbed]:
+    return extract_embeds(html, BASE).embeds
+
+
+@pytest.mark.parametrize(
+    ("script", "expected"),
+    [
+        (TELEGRAM_WIDGET, ("https://t.me/insiderUKR/555", "telegram-widget")),
+        (
+            '<script src="https://cdn.jwplayer.com/players/AbCd1234-XyZ98765.js"></script>',
+            ("https://cdn.jwplayer.com/v2/media/AbCd1234", "jwplayer-script"),
+        ),
+        (
+            '<script src="https://geo.dailymotion.com/player/x1abc.js" data-video="x8q2w3e">'
+            "</script>",
+            ("https://www.dailymotion.com/video/x8q2w3e", "dailymotion-script"),
+        ),
+    ],
+)
+def test_a_script_embed_opening_a_fragment_is_found(script: str, expected: tuple[str, str]) -> None:
+    """libxml2 puts a script at the start of markup without ``<body>`` (a feed entry, a
+    frame's ``srcdoc``) into an implied ``<head>``, where content was not looked for."""
+    (embed,) = found(f"{script}<p>The channel posted the footage above.</p>")
+    assert (embed.url, embed.found_in) == expected
+    (inline,) = found(f"<p>Footage:</p><iframe srcdoc='{script}'></iframe>")
+    assert inline.url == expected[0]
+
+
+def test_text_after_a_leading_script_keeps_its_place() -> None:
+    """The script moves into the body before the text the body opened with: that text
+    follows the post, and is not the context it was posted in."""
+    html = f"{TELEGRAM_WIDGET}Shelling in Kharkiv: <img src='/media/kharkiv.jpg'>"
+    telegram, photo = found(html)
+    assert (telegram.url, telegram.context) == ("https://t.me/insiderUKR/555", None)
+    assert (photo.url, photo.context) == (
+        "https://news.example/media/kharkiv.jpg",
+        "Shelling in Kharkiv:",
+    )
+
+
+def test_a_feed_entry_opening_with_a_telegram_widget_has_its_post_recorded(
+    tmp_path: Path, server: FixtureServer
+) -> None:
+    entry = (
+        "<item><title>Telegram</title><link>/2024/03/12/tg</link><guid>tg</guid>"
+        "<content:encoded xmlns:content='http://purl.org/rss/1.0/modules/content/'><![CDATA["
+        f"{TELEGRAM_WIDGET}<p>The channel posted the footage above.</p>]]></content:encoded>"
+        "</item>"
+    )
+    feed = f"<rss version='2.0'><channel><title>t</title>{entry}</channel></rss>"
+    server.add_bytes("/live.rss", feed.encode(), "application/rss+xml")
+    config = make_config(tmp_path / "storage")
+    with Archive.open(config) as archive:
+        with archive.session() as session:
+            source = add_source(session, server.url("/live.rss"), every=60).id
+        http = HttpFetcher(config.network, 2)
+        try:
+            Poller(Capturer(archive), config.polling, http).poll(source)
+        finally:
+            http.close()
+        with archive.read_session() as session:
+            recorded = session.execute(select(Embed.url, Embed.found_in)).all()
+    assert [tuple(row) for row in recorded] == [("https://t.me/insiderUKR/555", "telegram-widget")]
+
+
+POSTS = {
+    "rutube": "https://rutube.ru/video/3eac3b4561676c17df9132a9a1e62e3e/",
+    "dzen": "https://dzen.ru/video/watch/6002240ff8b1af50bb2da5e3",
+    "streamable": "https://streamable.com/2ajlx2",
+    "vk": "https://vk.com/wall-22822305_1234",
+    "rumble": "https://rumble.com/v4g3h5k-drone-strike-on-the-port.html",
+    "odysee": "https://odysee.com/@RT:fd/strike-on-the-port:d",
+    "bitchute": "https://www.bitchute.com/video/UGlrF9o9b-Q/",
+    "truthsocial": "https://truthsocial.com/@realDonaldTrump/posts/108779000807761862",
+}
+
+
+@pytest.mark.parametrize(("platform", "url"), POSTS.items())
+def test_a_link_to_a_post_on_a_video_host_is_an_embed(platform: str, url: str) -> None:
+    """Links to these hosts' videos were ordinary links (a VK wall post: a platform page
+    that is no post), so the footage they lead to was never archived."""
+    (embed,) = found(f"<article><p>The army posted <a href='{url}'>a video</a>.</p></article>")
+    assert (embed.kind, embed.url, embed.platform, embed.found_in) == (
+        "platform",
+        url,
+        platform,
+        "a-platform",
+    )
+
+
+@pytest.mark.parametrize(
+    ("player", "url"),
+    [
+        ("https://rutube.ru/play/embed/3eac3b4561676c17df9132a9a1e62e3e", POSTS["rutube"]),
+        ("https://streamable.com/e/2ajlx2", POSTS["streamable"]),
+        ("https://www.bitchute.com/embed/UGlrF9o9b-Q/", POSTS["bitchute"]),
+        ("https://odysee.com/$/embed/@RT:fd/strike-on-the-port:d", POSTS["odysee"]),
+        ("https://rumble.com/embed/v4abcd1/?pub=4", "https://rumble.com/embed/v4abcd1/"),
+    ],
+)
+def test_a_video_hosts_player_is_recorded_as_its_video(player: str, url: str) -> None:
+    (embed,) = found(f"<article><p>Footage:</p><iframe src='{player}'></iframe></article>")
+    assert (embed.kind, embed.url, embed.original_url, embed.found_in) == (
+        "platform",
+        url,
+        player,
+        "iframe",
+    )
+
+
+def live_blog(updates: list[dict[str, object]]) -> str:
+    """A live page that draws its updates by script from its JSON-LD alone."""
+    posting = {
+        "@context": "https://schema.org",
+        "@type": "LiveBlogPosting",
+        "headline": "Russia-Ukraine war live",
+        "image": "https://cdn.news.example/share.jpg",
+        "publisher": {
+            "@type": "Organization",
+            "name": "News",
+            "logo": "https://cdn.news.example/logo.png",
+        },
+        "liveBlogUpdate": updates,
+    }
+    return (
+        f"<html><head><script type='application/ld+json'>{json.dumps(posting)}</script>"
+        "</head><body><main><h1>Russia-Ukraine war live</h1><div id='updates'></div></main>"
+        "</body></html>"
+    )
+
+
+def test_photos_an_update_names_by_url_alone_are_found() -> None:
+    """schema.org lets ``image`` be a URL or a list of them, and ``associatedMedia`` a
+    ``MediaObject`` that its ``encodingFormat`` types: only ``ImageObject`` and
+    ``VideoObject`` were read. The page's own share image and its publisher's logo are
+    not an update's, and stay out."""
+    html = live_blog(
+        [
+            {
+                "@type": "BlogPosting",
+                "headline": "Drone strike on Odesa",
+                "datePublished": "2024-03-12T14:32:00Z",
+                "articleBody": "The governor posted photos of the damage.",
+                "image": "https://cdn.news.example/odesa-strike.jpg",
+            },
+            {
+                "@type": "BlogPosting",
+                "headline": "Kharkiv",
+                "image": [
+                    "https://cdn.news.example/kharkiv-1.jpg",
+                    "https://cdn.news.example/kharkiv-2.jpg",
+                ],
+            },
+            {
+                "@type": "BlogPosting",
+                "datePublished": "2024-03-12T12:05:00+02:00",
+                "associatedMedia": {
+                    "@type": "MediaObject",
+                    "contentUrl": "https://cdn.news.example/clip.mp4",
+                    "encodingFormat": "video/mp4",
+                },
+            },
+            {
+                "@type": "BlogPosting",
+                "headline": "Read also",
+                "sharedContent": {"@type": "WebPage", "image": "https://cdn.news.example/x.jpg"},
+            },
+        ]
+    )
+    got = [
+        (e.url.rsplit("/", 1)[1], e.kind, e.media_type, e.update, e.context) for e in found(html)
+    ]
+    assert got == [
+        (
+            "odesa-strike.jpg",
+            "file",
+            "image",
+            "Drone strike on Odesa",
+            "The governor posted photos of the damage.",
+        ),
+        ("kharkiv-1.jpg", "file", "image", "Kharkiv", None),
+        ("kharkiv-2.jpg", "file", "image", "Kharkiv", None),
+        # no headline: the update is known by its time, as a <time datetime> shows it
+        ("clip.mp4", "file", "video", "2024-03-12 12:05 +02:00", None),
+    ]
