@@ -135,6 +135,28 @@ def test_a_misspelt_or_repeated_filter_is_refused_not_ignored(client: AppClient)
         assert "Nothing matches" not in page.text and "results-title" not in page.text
 
 
+def test_embeds_and_dupes_refuse_what_they_would_ignore(room: Newsroom, client: AppClient) -> None:
+    """``statuses=gone``, ``state=gone`` and ``url=…`` were ignored and every embed
+    listed, an empty ``page`` listed every page's, and of ``limit=1&limit=2`` one was
+    dropped without a word: an editor read it as the answer to what was asked."""
+    for path, query, expected in (
+        ("/api/embeds", "statuses=gone", "unknown parameter 'statuses'"),
+        ("/api/embeds", "state=gone", "unknown parameter 'state'"),
+        ("/api/embeds", f"url={room.live_url}", "unknown parameter 'url'"),
+        ("/api/embeds", "status=gone&status=restricted", "status: given twice"),
+        ("/api/embeds", "status=", "status: is empty"),
+        ("/api/embeds", "page=", "no archived embeds for page ''"),
+        ("/api/embeds", "page=https://elsewhere.example/story", "no archived embeds for page"),
+        ("/api/embeds", "limit=1&limit=2", "limit: given twice"),
+        ("/api/dupes", "limit=1&limit=2", "limit: given twice"),
+        ("/api/dupes", "offest=1", "unknown parameter 'offest'"),
+    ):
+        assert expected in one_line_error(client.get(f"{path}?{query}"), 400), query
+    every = {"status": "gone", "page": room.live_url, "limit": 5, "offset": 0}
+    assert client.get("/api/embeds", params=every).status_code == 200
+    assert client.get("/api/dupes", params={"limit": 1, "offset": 0}).status_code == 200
+
+
 def test_a_result_row_shows_the_sighting_that_matched() -> None:
     """Found through its page in Idlib, a clip's row showed the first page it was seen
     on, with that page's update and context, and "and 1 more"."""
@@ -543,6 +565,35 @@ def test_no_path_reaches_outside_the_archive(room: Newsroom) -> None:
 
 
 # ---- pages -------------------------------------------------------------------------------
+
+
+def test_head_is_answered_as_get_without_the_body(room: Newsroom, client: AppClient) -> None:
+    """Every page and API route answered HEAD with a 405, the embeddable player too,
+    which CMS link checkers probe with HEAD: only originals and static files took it."""
+    sha = room.sha["clip_a"]
+    paths = [
+        "/", f"/item/{sha}", f"/embed/{sha}", f"/embed/{'ab' * 32}", "/dupes", "/editors",
+        "/status", "/login", "/api/search?limit=2", "/api/search?sha=1", f"/api/media/{sha}",
+        "/api/dupes", "/api/embeds", "/api/status", "/openapi.json", "/logout", "/nowhere",
+        f"/media/{sha}", "/static/archiver.css",
+    ]  # fmt: skip
+    for path in paths:
+        got, head = client.get(path), client.head(path)
+        assert head.status_code == got.status_code, path
+        assert head.headers == got.headers, path
+        assert head.status_code != 405 or path == "/logout"  # a form's POST, as for GET
+    request = f"HEAD /embed/{sha} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    with (
+        LiveApp(create_app(room.archive)) as live,  # no body on the wire either
+        socket.create_connection(("127.0.0.1", live.port), timeout=10) as sock,
+    ):
+        sock.sendall(request.encode())
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    top, _, body = answer.partition(b"\r\n\r\n")
+    assert top.startswith(b"HTTP/1.1 200") and body == b""
+    assert b"content-length: " in top.lower() and b"frame-ancestors *" in top
 
 
 def test_pages_render_the_archive(room: Newsroom, client: AppClient) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 import socket
 import subprocess
@@ -28,6 +29,7 @@ from archiver.capture import Capturer
 from archiver.config import config_from_dict, is_loopback
 from archiver.errors import ConfigError
 from archiver.index.models import Embed, Media, Page, Sighting
+from archiver.logs import ThrottledEvent
 from archiver.search import QueryError, SearchQuery, parse_when
 from archiver.web import BindError, create_app, serve, start_background
 from archiver.web import server as web_server
@@ -256,6 +258,34 @@ def test_behind_a_reverse_proxy_the_published_origin_is_ours(archive_for: Any) -
         for origin in ("https://evil.example", "http://archive.example.org", "null"):
             refused = behind.post("/login", data={"token": TOKEN}, headers={"Origin": origin})
             assert refused.status_code == 403, origin
+
+
+def test_a_base_url_written_with_its_default_port_is_the_browsers_origin(
+    archive_for: Any,
+) -> None:
+    """Browsers leave a default port out of Origin: a base_url written with one made
+    every login and upload through the proxy "cross-site"."""
+    for base_url in (
+        "https://archive.example.org:443",
+        "HTTPS://Archive.Example.org:443/",
+        "http://archive.example.org:80/",
+    ):
+        app = create_app(archive_for(base_url=base_url, token=TOKEN))
+        scheme = base_url.split(":")[0].lower()
+        other = "http" if scheme == "https" else "https"
+        with AppClient(app, base_url="http://127.0.0.1:8787") as behind:
+            ours = {"Origin": f"{scheme}://archive.example.org"}
+            logged = behind.post("/login", data={"token": TOKEN, "next": "/"}, headers=ours)
+            assert logged.status_code == 303, (base_url, logged.text)
+            for origin in (f"{other}://archive.example.org", f"{scheme}://archive.example.org:8"):
+                refused = behind.post("/login", data={"token": TOKEN}, headers={"Origin": origin})
+                assert refused.status_code == 403, (base_url, origin)
+    with AppClient(create_app(archive_for())) as local:  # the Host header, likewise
+        upload = {"file": ("a.jpg", b"x")}
+        for host in ("127.0.0.1:80", "LOCALHOST"):
+            origin = f"http://{host.split(':')[0].lower()}"
+            same = local.post("/similar", files=upload, headers={"Host": host, "Origin": origin})
+            assert same.status_code == 400, (host, same.text)  # reached the app: no image
 
 
 def fetched(site: str, mode: str, dest: str) -> dict[str, str]:
@@ -495,6 +525,89 @@ def test_a_connection_that_never_finishes_its_headers_is_closed(
         answer = httpx.get(f"{handle.url}/api/status", timeout=10)
         assert answer.status_code == 200
     finally:
+        handle.stop()
+
+
+def _trickle(port: int, head: bytes, seconds: float) -> tuple[bytes, float]:
+    """Send ``head``, then a body byte every 0.2 s: what came back, and when the server
+    closed the connection (``seconds`` if it did not)."""
+    answer = b""
+    began = time.monotonic()
+    with socket.create_connection(("127.0.0.1", port), timeout=0.2) as sock:
+        sock.sendall(head)
+        while time.monotonic() - began < seconds:
+            try:
+                sock.sendall(b"a")
+                if not (chunk := sock.recv(4096)):
+                    return answer, time.monotonic() - began
+                answer += chunk
+            except TimeoutError:
+                continue
+            except OSError:  # reset: closed with body bytes unread
+                return answer, time.monotonic() - began
+    return answer, seconds
+
+
+@pytest.mark.parametrize("path", ["/login", "/api/captures"])
+def test_a_body_sent_too_slowly_loses_its_connection(
+    archive_for: Any, monkeypatch: pytest.MonkeyPatch, path: str
+) -> None:
+    """Only the headers had a time limit: a body trickled in a byte at a time held its
+    connection for ever, before any token was checked, and 999 of them locked everyone
+    out. A body gets as long as the headers, then must keep up 16 KiB/s."""
+    monkeypatch.setattr(web_server, "HEADER_TIMEOUT", 1.0)  # 10 s in life
+    handle = start_background(archive_for(token=TOKEN), port=0)
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 60000\r\n"
+        "Content-Type: application/x-www-form-urlencoded\r\n\r\n"
+    ).encode()
+    try:
+        answer, closed = _trickle(handle.port, head, seconds=8)
+        assert closed < 4, f"{path}: open after {closed:.1f} s of trickling"
+        assert answer.startswith(b"HTTP/1.1 408"), answer
+        assert b"request body too slow: send at least 16 KiB/s" in answer
+        assert b"connection: close" in answer.lower()
+        sent = httpx.post(  # a body sent at once is unaffected
+            f"{handle.url}/api/captures", json={"url": "https://example.org/a"}, headers=BEARER
+        )
+        assert sent.status_code == 202, sent.text
+    finally:
+        handle.stop()
+
+
+def test_past_the_connection_limit_the_refusal_is_one_line_with_retry_after(
+    archive_for: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """uvicorn's own limit answered "Service Unavailable" in plain text, no Retry-After,
+    and logged "Exceeded concurrency limit." for each request refused: a flood of
+    connections filled the journal too."""
+    monkeypatch.setattr(web_server, "MAX_CONNECTIONS", 3)
+    monkeypatch.setattr(web_server, "OVER_CAPACITY", ThrottledEvent("web.over_capacity"))
+    handle = start_background(archive_for(), port=0)
+    held = [socket.create_connection(("127.0.0.1", handle.port), timeout=5) for _ in "abc"]
+    try:
+        connections = handle.server.server_state.connections
+        deadline = time.monotonic() + 5
+        while len(connections) < 3 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        with caplog.at_level(logging.INFO, logger="archiver"):
+            for _ in range(3):
+                busy = httpx.get(f"{handle.url}/api/status", timeout=10)
+                assert busy.status_code == 503 and busy.headers["retry-after"] == "10"
+                assert busy.json() == {"error": "too many connections: try again"}
+            page = httpx.get(f"{handle.url}/status", timeout=10)
+            assert page.status_code == 503 and page.text == "too many connections: try again\n"
+        assert [r.getMessage() for r in caplog.records if "oncurrency" in r.getMessage()] == []
+        assert [r.msg for r in caplog.records].count("web.over_capacity") == 1
+        for sock in held:
+            sock.close()
+        deadline = time.monotonic() + 5
+        while len(connections) > 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert httpx.get(f"{handle.url}/api/status", timeout=10).status_code == 200
+    finally:
+        for sock in held:
+            sock.close()
         handle.stop()
 
 

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from starlette.datastructures import QueryParams
 
 from archiver.archive import Archive
 from archiver.config import is_http_url
@@ -90,10 +91,26 @@ def api_media(sha256: str, archive: ArchiveDep) -> JSONResponse:
     return JSONResponse(detail)
 
 
+def check_parameters(params: QueryParams, known: tuple[str, ...]) -> None:
+    """QueryError for a parameter not in ``known`` or given twice, as
+    `check_search_parameters` for a search: ``statuses=gone`` was ignored and every
+    embed listed, and of ``limit=1&limit=2`` one was dropped without a word."""
+    seen: set[str] = set()
+    for name, _ in params.multi_items():
+        if name not in known:
+            raise QueryError(f"unknown parameter {name!r}; known: {', '.join(known)}")
+        if name in seen:
+            raise QueryError(f"{name}: given twice; give it once")
+        seen.add(name)
+
+
 @router.get("/dupes", dependencies=[ReadAccess])
-def api_dupes(archive: ArchiveDep, limit: Limit = 1000, offset: Offset = 0) -> JSONResponse:
+def api_dupes(
+    request: Request, archive: ArchiveDep, limit: Limit = 1000, offset: Offset = 0
+) -> JSONResponse:
     """Near-duplicate groups with their earliest member (``archiver dupes --json``):
     at most ``limit`` groups from ``offset``, in id order."""
+    check_parameters(request.query_params, ("limit", "offset"))
     with archive.read_session() as session:
         groups = list_groups(session, limit=limit, offset=offset)
         return JSONResponse([g.to_json() for g in groups])
@@ -101,6 +118,7 @@ def api_dupes(archive: ArchiveDep, limit: Limit = 1000, offset: Offset = 0) -> J
 
 @router.get("/embeds", dependencies=[ReadAccess])
 def api_embeds(
+    request: Request,
     archive: ArchiveDep,
     status: str | None = None,
     page: str | None = None,
@@ -109,13 +127,17 @@ def api_embeds(
 ) -> JSONResponse:
     """Embeds with their latest liveness check (``archiver check --json``, without
     checking now); ``status`` takes e.g. ``gone,restricted``. At most ``limit`` rows
-    from ``offset``, in page order."""
+    from ``offset``, in page order. A ``page`` given empty is one the archive holds
+    no embeds of (a 400), not every page."""
+    check_parameters(request.query_params, ("status", "page", "limit", "offset"))
+    if status is not None and not status.strip():
+        raise QueryError("status: is empty: leave it out for every status")
     statuses = parse_statuses(status)
     with archive.read_session() as session:
         rows = embed_statuses(
             session,
             archive.layout,
-            page=page or None,
+            page=page,
             statuses=statuses,
             limit=limit,
             offset=offset,

@@ -7,6 +7,7 @@ path: the JSON API answers ``{"error": "one line"}``, pages a plain error page.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -16,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from archiver import __version__
@@ -25,6 +27,7 @@ from archiver.logs import LOGGER
 from archiver.search import QueryError
 from archiver.web import api, media, pages
 from archiver.web.security import (
+    BODY_GRACE,
     AuthRequired,
     BodyLimit,
     Forbidden,
@@ -181,8 +184,38 @@ class CatchAll:
             await send({"type": "http.response.body", "body": body})
 
 
-def create_app(archive: Archive, *, host: str | None = None) -> FastAPI:
+class HeadAsGet:
+    """HEAD answered as GET without the body, with the same status and headers, where
+    no route takes HEAD itself: FastAPI's routes answer it 405, and link checkers
+    probe pages (the embeddable player above all) with HEAD. Originals and static
+    files answer HEAD on their own, without reading the file."""
+
+    def __init__(self, app: ASGIApp, routes: Sequence[BaseRoute]) -> None:
+        self.app = app
+        self.routes = routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD" or self._taken(scope):
+            await self.app(scope, receive, send)
+            return
+
+        async def bodiless(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                message = {**message, "body": b""}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, bodiless)
+
+    def _taken(self, scope: Scope) -> bool:
+        return any(route.matches(scope)[0] is Match.FULL for route in self.routes)
+
+
+def create_app(
+    archive: Archive, *, host: str | None = None, body_grace: float = BODY_GRACE
+) -> FastAPI:
     """The app for ``archive``, to be served on ``host`` (default: ``[web] host``).
+    A request body may take ``body_grace`` seconds before it must keep up a minimum
+    rate (`BodyLimit`).
 
     Raises ConfigError when serving there would be unsafe (off loopback, no token).
     """
@@ -208,7 +241,8 @@ def create_app(archive: Archive, *, host: str | None = None) -> FastAPI:
         return JSONResponse(app.openapi())
 
     _install_handlers(app)
-    app.add_middleware(BodyLimit, upload_paths=UPLOAD_PATHS)
+    app.add_middleware(HeadAsGet, routes=app.router.routes)
+    app.add_middleware(BodyLimit, upload_paths=UPLOAD_PATHS, grace=body_grace)
     app.add_middleware(CatchAll)
     app.add_middleware(SecurityHeaders, rules=rules)
     return app

@@ -22,12 +22,14 @@ The policy is decided once, when the app is built for an address:
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, TypeVar
 from urllib.parse import urlsplit
 
 from fastapi import Depends, Request
@@ -179,28 +181,37 @@ def require_write(request: Request, rules: Annotated[Policy, Depends(policy)]) -
 def same_origin(headers: Headers, published: str | None = None) -> bool:
     """A browser's POST from another site carries its Origin: refuse it (no CSRF, even
     for the upload form). Clients that send no Origin (curl, scripts) are not browsers.
-    Ours is this request's Host, or the ``published`` origin (``[web] base_url``)."""
+    Ours is this request's Host, or the ``published`` origin (``[web] base_url``), each
+    compared as `_origin` spells it: browsers leave a default port out of Origin."""
     origin = headers.get("origin")
     if origin is None:
         return True
-    try:
-        netloc = urlsplit(origin).netloc
-    except ValueError:  # "http://[": no site at all, so not this one
+    theirs = _origin(origin)
+    if theirs is None:  # "null", "http://[": no site at all, so not this one
         return False
-    if netloc.lower() == headers.get("host", "").lower():
-        return True
-    return published is not None and _origin(origin) == published
+    scheme = theirs.partition(":")[0]
+    return theirs in (_origin(f"{scheme}://{headers.get('host', '')}"), published)
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 def _origin(url: str) -> str | None:
-    """``scheme://host[:port]`` of a URL, lower-cased; None when it is not one."""
+    """``scheme://host[:port]`` of a URL, lower-cased, without the scheme's default
+    port (``https://a.example:443/`` is ``https://a.example``, as a browser's Origin
+    says it); None when it is not one."""
     try:
         parts = urlsplit(url.strip())
-    except ValueError:
+        port = parts.port
+    except ValueError:  # "http://[", a port that is no number
         return None
-    if not parts.scheme or not parts.netloc:
+    scheme, host = parts.scheme.lower(), parts.hostname
+    if not scheme or not host:
         return None
-    return f"{parts.scheme}://{parts.netloc}".lower()
+    netloc = f"[{host}]" if ":" in host else host
+    if port is not None and port != _DEFAULT_PORTS.get(scheme):
+        netloc += f":{port}"
+    return f"{scheme}://{netloc}"
 
 
 def embedded_elsewhere(headers: Headers, path: str = "") -> bool:
@@ -256,18 +267,18 @@ class SecurityHeaders:
             return
         headers = Headers(scope=scope)
         if not self.rules.host_allowed(headers.get("host", "")):
-            await _refuse(scope, send, 400, "unexpected Host header")
+            await refuse(scope, send, 400, "unexpected Host header")
             return
         if scope["method"] not in SAFE_METHODS and not same_origin(
             headers, self.rules.published_origin
         ):
-            await _refuse(scope, send, 403, "cross-site request refused")
+            await refuse(scope, send, 403, "cross-site request refused")
             return
         if self.rules.local_only and embedded_elsewhere(headers, scope["path"]):
-            await _refuse(scope, send, 403, "cross-site request refused")
+            await refuse(scope, send, 403, "cross-site request refused")
             return
         if self.rules.local_only and forwarded(headers):
-            await _refuse(scope, send, 400, PROXIED_WITHOUT_BASE_URL)
+            await refuse(scope, send, 400, PROXIED_WITHOUT_BASE_URL)
             return
         path: str = scope["path"]
         if path.startswith("/media/"):
@@ -305,16 +316,45 @@ class SecurityHeaders:
 #: The largest request body any route but an upload takes (a capture request, the
 #: login form): a client cannot make the server hold more, with or without the token.
 MAX_BODY = 64 * 1024
+#: Bytes per second a request body must keep up, on average, once its grace is over.
+MIN_BODY_RATE = 16 * 1024
+#: How long a body may take before that (the server gives it what it gives headers).
+BODY_GRACE = 10.0
+_T = TypeVar("_T")
+
+
+class Pace:
+    """A request body's deadline, moved on by what arrives: `grace` seconds from the
+    headers, one second more for each `rate` bytes received. A sender gone silent, or
+    trickling a byte at a time, falls behind and loses its connection, instead of
+    holding it (and a task, and a file descriptor) for as long as it likes."""
+
+    def __init__(self, grace: float, rate: int) -> None:
+        self.due = time.monotonic() + grace
+        self.rate = rate
+
+    async def next(self, arriving: Awaitable[_T]) -> _T:
+        """What ``arriving`` gives; TimeoutError once the body is behind."""
+        async with asyncio.timeout(max(self.due - time.monotonic(), 0.0)):
+            return await arriving
+
+    def received(self, size: int) -> None:
+        self.due += size / self.rate
 
 
 class BodyLimit:
     """Refuses request bodies over `MAX_BODY` (413), before any of it is read when the
-    length is declared, at the first byte past it when sent in chunks. Uploads
-    (``upload_paths``) are exempt: they stream to disk under ``[web] max_upload``."""
+    length is declared, at the first byte past it when sent in chunks; and one that
+    falls behind its `Pace` (``grace``, then `MIN_BODY_RATE`) with a 408 that closes
+    the connection. Uploads (``upload_paths``) are exempt: they stream to disk under
+    ``[web] max_upload``, at a pace of their own."""
 
-    def __init__(self, app: ASGIApp, upload_paths: frozenset[str]) -> None:
+    def __init__(
+        self, app: ASGIApp, upload_paths: frozenset[str], grace: float = BODY_GRACE
+    ) -> None:
         self.app = app
         self.upload_paths = upload_paths
+        self.grace = grace
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in self.upload_paths:
@@ -322,19 +362,34 @@ class BodyLimit:
             return
         declared = Headers(scope=scope).get("content-length", "")
         if declared.isdecimal() and int(declared) > MAX_BODY:
-            await _refuse(scope, send, 413, f"request body over {MAX_BODY} bytes")
+            await refuse(scope, send, 413, f"request body over {MAX_BODY} bytes")
             return
+        # a GET's receive() waits for the client to leave while a response streams
+        pace = None if scope["method"] in SAFE_METHODS else Pace(self.grace, MIN_BODY_RATE)
         received = 0
 
         async def bounded() -> Message:
-            nonlocal received
-            message = await receive()
-            received += len(message.get("body", b""))
+            nonlocal received, pace
+            message = await receive() if pace is None else await _on_time(receive, pace)
+            size = len(message.get("body", b""))
+            received += size
             if received > MAX_BODY:  # a route reading the body answers 413 (see app.py)
                 raise HTTPException(413, f"request body over {MAX_BODY} bytes")
+            if pace is not None:
+                pace.received(size)
+                if not message.get("more_body", False):
+                    pace = None  # the whole body is in
             return message
 
         await self.app(scope, bounded, send)
+
+
+async def _on_time(receive: Receive, pace: Pace) -> Message:
+    try:
+        return await pace.next(receive())
+    except TimeoutError:  # a route reading the body answers 408 (see app.py)
+        message = f"request body too slow: send at least {MIN_BODY_RATE // 1024} KiB/s"
+        raise HTTPException(408, message, headers={"Connection": "close"}) from None
 
 
 #: Paths whose answers, errors included, are JSON (``{"error": "one line"}``).
@@ -345,12 +400,15 @@ def wants_json(path: str) -> bool:
     return path.startswith(_JSON_PREFIXES)
 
 
-async def _refuse(scope: Scope, send: Send, status: int, message: str) -> None:
-    """Refuse before the app runs: one line, as JSON where the app answers JSON."""
+async def refuse(
+    scope: Scope, send: Send, status: int, message: str, headers: dict[str, str] | None = None
+) -> None:
+    """Answer before the app runs: one line, as JSON where the app answers JSON."""
     if wants_json(scope["path"]):
         body, kind = json.dumps({"error": message}).encode(), b"application/json"
     else:
         body, kind = f"{message}\n".encode(), b"text/plain; charset=utf-8"
+    extra = [(name.lower().encode(), value.encode()) for name, value in (headers or {}).items()]
     await send(
         {
             "type": "http.response.start",
@@ -359,6 +417,7 @@ async def _refuse(scope: Scope, send: Send, status: int, message: str) -> None:
                 (b"content-type", kind),
                 (b"content-length", str(len(body)).encode()),
                 (b"x-content-type-options", b"nosniff"),
+                *extra,
             ],
         }
     )

@@ -15,14 +15,17 @@ import threading
 import time
 from collections.abc import Iterator
 from types import FrameType
+from typing import Any
 
 import uvicorn
+from starlette.types import Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from archiver.archive import Archive
 from archiver.errors import ArchiverError
-from archiver.logs import log_event
+from archiver.logs import ThrottledEvent, log_event
 from archiver.web.app import create_app
+from archiver.web.security import refuse
 
 STOP_GRACE = 5.0  # open connections (a video being watched) get this long at shutdown
 #: How long a connection may take to send a request's headers: half-sent requests
@@ -30,6 +33,9 @@ STOP_GRACE = 5.0  # open connections (a video being watched) get this long at sh
 HEADER_TIMEOUT = 10.0
 #: Connections served at once; requests past it are answered 503 at once.
 MAX_CONNECTIONS = 1000
+BUSY = "too many connections: try again"
+#: Refusals past `MAX_CONNECTIONS`: a flood of them is one line a minute, not one each.
+OVER_CAPACITY = ThrottledEvent("web.over_capacity")
 
 
 class BindError(ArchiverError):
@@ -45,12 +51,28 @@ class _Server(uvicorn.Server):
 
 
 class _Protocol(H11Protocol):
-    """uvicorn's HTTP/1.1, with a time limit on sending a request's headers, which
-    uvicorn lacks: a connection that starts no new request within `HEADER_TIMEOUT`
-    while none is being answered is closed (idle keep-alive ends sooner anyway)."""
+    """uvicorn's HTTP/1.1, with what it lacks: a time limit on sending a request's
+    headers (a connection that starts no new request within `HEADER_TIMEOUT` while
+    none is being answered is closed; idle keep-alive ends sooner anyway), and past
+    `MAX_CONNECTIONS` a 503 in the app's one-line form, with Retry-After, whose log
+    line is throttled (uvicorn's own limit answers plain text and logs each one)."""
 
     _timer: asyncio.TimerHandle | None = None
     _watched: object = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._app = self.app
+        self.app = self._admit
+
+    async def _admit(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # as uvicorn's limit_concurrency counts: this task is among the tasks already
+        if len(self.connections) >= MAX_CONNECTIONS or len(self.tasks) > MAX_CONNECTIONS:
+            OVER_CAPACITY(limit=MAX_CONNECTIONS)
+            headers = {"Retry-After": "10", "Connection": "close"}
+            await refuse(scope, send, 503, BUSY, headers)
+            return
+        await self._app(scope, receive, send)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)  # type: ignore[arg-type]
@@ -61,6 +83,7 @@ class _Protocol(H11Protocol):
         self._timer = self.loop.call_later(HEADER_TIMEOUT, self._check)
 
     def _check(self) -> None:
+        # a request whose body is late is answered 408 by the app (`BodyLimit`)
         answering = self.cycle is not None and not self.cycle.response_complete
         if answering or self.cycle is not self._watched:
             self._arm()  # a response is under way, or a request began since
@@ -104,7 +127,7 @@ def _listen(host: str, port: int) -> socket.socket:
 
 
 def _server(archive: Archive, host: str) -> _Server:
-    app = create_app(archive, host=host)
+    app = create_app(archive, host=host, body_grace=HEADER_TIMEOUT)
     config = uvicorn.Config(
         app,
         log_config=None,
@@ -114,8 +137,7 @@ def _server(archive: Archive, host: str) -> _Server:
         lifespan="off",
         ws="none",
         loop="asyncio",
-        http=_Protocol,
-        limit_concurrency=MAX_CONNECTIONS,
+        http=_Protocol,  # which limits connections (`MAX_CONNECTIONS`)
         timeout_keep_alive=5,
         timeout_graceful_shutdown=int(STOP_GRACE),
     )

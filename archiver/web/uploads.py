@@ -13,12 +13,10 @@ client going silent cannot keep its slot and its bytes on disk.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import re
 import tempfile
-import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +27,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect
 
 from archiver.errors import storage_error
+from archiver.web.security import MIN_BODY_RATE, Pace
 
 # python-multipart logs each malformed body as a warning before it raises. The client
 # gets the reason as a one-line 400; on the service's stderr it would be a bare line,
@@ -41,7 +40,7 @@ _LIBRARY_LOG.propagate = False
 #: times ``[web] max_upload``.
 UPLOADS_AT_ONCE = 4
 #: Bytes per second an upload must keep up, on average, once `UPLOAD_GRACE` is over.
-MIN_UPLOAD_RATE = 16 * 1024
+MIN_UPLOAD_RATE = MIN_BODY_RATE
 UPLOAD_GRACE = 60.0  # seconds
 ENVELOPE = 64 * 1024  # room for the multipart boundaries, headers and small fields
 MAX_FIELD = 1024
@@ -61,6 +60,8 @@ class UploadRefused(Exception):
         super().__init__(message)
         self.status = status
         self.headers = {"Retry-After": "10"} if status == 503 else {}
+        if status == 408:  # the rest of the body is not waited for
+            self.headers["Connection"] = "close"
 
 
 class UploadTooLarge(UploadRefused):
@@ -168,19 +169,17 @@ async def _paced(request: Request) -> AsyncIterator[bytes]:
     """The body's chunks, each due before the upload falls behind `MIN_UPLOAD_RATE`
     (counted from the start, after `UPLOAD_GRACE`): the wait for a chunk is bounded."""
     chunks = request.stream().__aiter__()
-    started = time.monotonic()
-    received = 0
+    pace = Pace(UPLOAD_GRACE, MIN_UPLOAD_RATE)
     while True:
-        due = started + UPLOAD_GRACE + received / MIN_UPLOAD_RATE - time.monotonic()
         try:
-            chunk = await asyncio.wait_for(anext(chunks), timeout=max(due, 0.0))
+            chunk = await pace.next(anext(chunks))
         except StopAsyncIteration:
             return
         except TimeoutError:
             raise UploadRefused(
                 408, f"upload too slow: send at least {MIN_UPLOAD_RATE // 1024} KiB/s"
             ) from None
-        received += len(chunk)
+        pace.received(len(chunk))
         yield chunk
 
 
