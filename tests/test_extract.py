@@ -2336,3 +2336,233 @@ def test_a_url_embedded_twice_is_one_embed_that_keeps_its_other_placement() -> N
     (embed,) = extract_embeds(f"<html><body>{html}</body></html>", BASE).embeds
     assert (embed.update, embed.context) == ("UPDATE 2300 GMT", "Reposting it, now verified:")
     assert embed.placements == (("UPDATE 1200 GMT", "Unverified footage of a strike:"),)
+
+
+def test_an_amp_live_lists_items_are_updates_each_under_its_own_time() -> None:
+    """An AMP live blog's posts are ``<div data-sort-time>`` items of ``<amp-live-list>``
+    with their time in ``<amp-timeago>``: a post whose time read "2 hours ago" took the
+    label of the post before it."""
+    html = """<html><body><main><h1>Ukraine war live</h1>
+    <amp-live-list id="live" layout="container" data-poll-interval="15000"><div items>
+    <div id="p2" data-sort-time="1710254000000"><div class="meta"><amp-timeago
+    layout="fixed" width="120" height="20" datetime="2024-03-12T14:33:20Z">March 12, 2024
+    2:33 PM</amp-timeago></div><p>Kyiv's mayor posted video of air defence at work:</p>
+    <amp-video width="1280" height="720" layout="responsive"><source src="/v/kyiv.mp4"
+    type="video/mp4"></amp-video></div>
+    <div id="p1" data-sort-time="1710250000000"><div class="meta"><amp-timeago
+    layout="fixed" width="120" height="20" datetime="2024-03-12T13:26:40Z">2 hours ago
+    </amp-timeago></div><p>Rescuers in Kharkiv:</p><amp-img src="/i/kharkiv.jpg"
+    width="1200" height="800" layout="responsive"></amp-img></div>
+    <div id="p0" data-sort-time="1710240000000"><p>Untimed:</p>
+    <amp-img src="/i/untimed.jpg" width="1200" height="800" layout="responsive"></amp-img>
+    </div></div></amp-live-list></main></body></html>"""
+    found = extract_embeds(html, "https://news.example/live/ukraine.amp").embeds
+    assert [(e.url.rsplit("/", 1)[1], e.update, e.context) for e in found] == [
+        ("kyiv.mp4", "March 12, 2024 2:33 PM", "Kyiv's mayor posted video of air defence at work:"),
+        ("kharkiv.jpg", "2024-03-12 13:26 UTC", "Rescuers in Kharkiv:"),
+        ("untimed.jpg", None, "Untimed:"),  # an item of its own: nothing carries over
+    ]
+
+
+def test_a_posts_time_with_its_date_in_numbers_or_in_words_is_its_label() -> None:
+    """Posts built from ``<div>`` took the label of the post before them when their time
+    showed its date in numbers ("12.03.2024, 18:00") or in words no pattern knows
+    ("12 березня 2024, 18:00"): a four-digit year made it "a date in a sentence"."""
+    video = "<iframe src='https://www.youtube.com/embed/AbCdEfGhIa{}'></iframe>"
+    posts = [
+        "<time datetime='2024-03-12T17:00:00+02:00'>17:00</time>",
+        "<time datetime='2024-03-12T18:00:00+02:00'>12.03.2024, 18:00</time>",
+        "<time datetime='2024-03-12T18:30:00+02:00'>12 березня 2024, 18:30</time>",
+        "<span class='date'>12.03.2024</span> <span class='time'>19:00</span>",
+        "<span class='time'>19:30</span> <span class='date'>12/03/2024</span>",
+    ]
+    html = "".join(
+        f"<div class='post'><div class='post__time'>{time}</div><p>Post {n}:</p>"
+        f"{video.format(n)}</div>"
+        for n, time in enumerate(posts)
+    )
+    found = article(f"<h1>Live</h1>{html}").embeds
+    assert [(e.update, e.context) for e in found] == [
+        ("17:00", "Post 0:"),
+        ("12.03.2024, 18:00", "Post 1:"),
+        ("2024-03-12 18:30 +02:00", "Post 2:"),  # the moment it holds
+        ("12.03.2024 19:00", "Post 3:"),
+        ("19:30 12/03/2024", "Post 4:"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "label"),
+    [
+        ("18:00 мск: Минобороны опубликовало видео", "18:00 мск"),
+        ("Обновлено в 18:00", "Обновлено в 18:00"),
+        ("Оновлено о 18:00", "Оновлено о 18:00"),
+        ("18:00 بتوقيت مكة المكرمة: نشر ناشطون", "18:00 بتوقيت مكة المكرمة"),
+        ("آخر تحديث: 18:00", "آخر تحديث: 18:00"),
+        ("14:32 (GMT): Sirens", "14:32 (GMT)"),
+        ("18:00 IDT: Sirens", "18:00 IDT"),
+        ("18:00 IRST - Footage", "18:00 IRST"),
+        ("2024-03-12 18:00", "2024-03-12 18:00"),
+        ("UPDATE 12.03.2024, 18:00: More", "UPDATE 12.03.2024, 18:00"),
+        ('עדכון 18:00: צה"ל פרסם תיעוד', "עדכון 18:00"),
+        ("به\u200cروزرسانی ۱۸:۰۰: ویدئو منتشر شد", "به\u200cروزرسانی ۱۸:۰۰"),
+        # a place after a time is a dateline, not its zone; a date alone is no label
+        ("20:00 Kyiv: Air defence video", "20:00"),
+        ("UPDATE 1430 Damascus: Rebels said", "UPDATE 1430"),
+        ("Update from Gaza: the crossing", None),
+        ("12.03.2024: a day of strikes", None),
+        ("Обновлено в Москве: новые данные", None),
+    ],
+)
+def test_labels_in_more_languages_zones_and_dates_in_numbers(text: str, label: str | None) -> None:
+    found = label_at_start(text)
+    assert (found.text if found else None) == label
+
+
+def test_a_dateline_after_a_time_stays_in_the_context() -> None:
+    result = article(
+        "<p>20:00 <strong>Kyiv:</strong> Air defence video</p>"
+        "<iframe src='https://www.youtube.com/embed/AbCdEfGhIe4'></iframe>"
+        "<p>21:15 Kyiv: Sirens again</p><video src='/sirens.mp4'></video>"
+    )
+    assert [(e.update, e.context) for e in result.embeds] == [
+        ("20:00", "Kyiv: Air defence video"),
+        ("21:15", "Kyiv: Sirens again"),
+    ]
+
+
+def test_a_box_of_links_to_other_stories_inside_an_update_does_not_take_its_label() -> None:
+    """A related-stories box set inside an update (its headline a heading that is all a
+    link, Al Jazeera's "Keep reading" list of ``<article>`` cards, a bare ``<article>``
+    around a link) took over the update's label, or reset it to none."""
+    boxes = [
+        "<div class='inline-links'><h4><a href='/news/2024/3/11/other-story'>Ukraine war:"
+        " list of key events, day 747</a></h4></div>",
+        "<div class='more-on'><h2>Keep reading</h2><ul>"
+        "<li><article class='gc'><h3><a href='/news/2024/3/11/a'>Story A</a></h3></article>"
+        "</li><li><article class='gc'><h3><a href='/news/2024/3/11/b'>Story B</a></h3>"
+        "</article></li></ul></div>",
+        "<article><a href='/news/2024/3/11/c'>Story C</a></article>",
+    ]
+    updates = "".join(
+        f"<div class='update'><h2>UPDATE 18:0{n} GMT: Odesa port hit</h2><p>Missiles struck"
+        f" the port.</p>{box}<p>The governor posted this video:</p><iframe src='https://"
+        f"www.youtube.com/embed/AbCdEfGhIe{n}'></iframe></div>"
+        for n, box in enumerate(boxes)
+    )
+    # a post's title that links to its own page is its label, beside the post before it
+    updates += (
+        "<div class='update'><h2><a href='/news/liveblog/2024/3/12/war/post-9'>Kharkiv"
+        " without power</a></h2><p>Photo:</p><img src='/uploads/kharkiv.jpg'></div>"
+    )
+    html = f"<html><body><main><h1>Live</h1><div class='liveblog'>{updates}</div></main>"
+    found = extract_embeds(html, "https://news.example/news/liveblog/2024/3/12/war").embeds
+    assert [(e.update, e.context) for e in found] == [
+        ("UPDATE 18:00 GMT", "The governor posted this video:"),
+        ("UPDATE 18:01 GMT", "The governor posted this video:"),
+        ("UPDATE 18:02 GMT", "The governor posted this video:"),
+        ("Kharkiv without power", "Photo:"),
+    ]
+
+
+def test_a_guardian_youtube_atom_is_its_video_with_its_caption_not_its_still() -> None:
+    """The Guardian draws YouTube videos from ``<div data-component="youtube-atom"
+    data-video-id>`` in a ``<gu-island>``: the video was missed and its still archived
+    as a photo."""
+    html = (
+        "<p>The military released video it says shows a tunnel:</p><figure data-spacefinder"
+        "-type='model.dotcomrendering.pageElements.YoutubeBlockElement'><gu-island name="
+        "'YoutubeBlockComponent' props='{}'><div data-chromatic='ignore'><div data-component"
+        "='youtube-atom' data-atom-id='8052ac31' data-video-id='pz8VRrI0p0U'><div data-"
+        "testid='youtube-overlay-pz8VRrI0p0U-0'><picture><img src='https://i.guim.co.uk/img/"
+        "media/f4ef/0_0_1920_1080/master/1920.jpg?width=620&s=none' width='620' height='349'>"
+        "</picture></div></div></div></gu-island><figcaption>IDF footage released on Tuesday"
+        "</figcaption></figure>"
+    )
+    embed = only(article(html, base="https://www.theguardian.com/world/live/2024/mar/12/x"))
+    assert (embed.url, embed.found_in, embed.context) == (
+        "https://www.youtube.com/watch?v=pz8VRrI0p0U",
+        "youtube-atom",
+        "IDF footage released on Tuesday",
+    )
+
+
+def test_a_pictures_credit_is_part_of_its_caption_not_the_next_embeds_context() -> None:
+    """A credit in a figure ("Photo: …", BBC's "Image source, Getty Images") was read as
+    running text, and became the context of the video after the figure."""
+    result = article(
+        "<p>He posted these images and a video of the aftermath:</p><figure><img src='/u/"
+        "a.jpg' width='1200' height='800'><span class='credit'>Photo: Kherson regional "
+        "administration</span></figure><iframe src='https://www.youtube.com/embed/AbCdEfGhIa"
+        "2'></iframe><figure><div><img src='/u/b.jpg' width='976'><p class='ssrcss-1abc-"
+        "Copyright'><span class='ssrcss-1f39n02-VisuallyHidden'>Image source, </span>Getty "
+        "Images</p></div><figcaption>Rescuers at the site</figcaption></figure><video src="
+        "'/u/c.mp4'></video><p>Seen from a roof:</p><img src='/u/d.jpg' width='800'><span "
+        "class='photo-credit'>AP Photo</span><video src='/u/e.mp4'></video>"
+    )
+    assert [e.context for e in result.embeds] == [
+        "Photo: Kherson regional administration",
+        "He posted these images and a video of the aftermath:",
+        "Rescuers at the site (Getty Images)",
+        "He posted these images and a video of the aftermath:",
+        "AP Photo",  # right after its photo, outside a figure
+        "Seen from a roof:",
+    ]
+
+
+def test_old_guardian_tweets_are_posts_and_their_text_is_not_context() -> None:
+    """The Guardian's tweets of 2014 to 2021 (``<figure class="element-tweet"
+    data-canonical-url><blockquote class="js-tweet tweet">``) were read as quotes: the
+    tweet's byline became its context and its text the next embed's."""
+    result = article(
+        "<p>The ministry shared footage:</p><figure class='element element-tweet' data-"
+        "canonical-url='https://twitter.com/mod_russia/status/936000000000000000'><blockquote"
+        " class='js-tweet tweet'><p>Strikes on the positions</p>&mdash; MoD (@mod_russia) <a "
+        "href='https://twitter.com/mod_russia/status/936000000000000000?ref=x'>November 30, "
+        "2017</a></blockquote></figure><img src='/after.jpg' width='800'>"
+    )
+    tweet, photo = result.embeds
+    assert (tweet.url, tweet.found_in, tweet.context) == (
+        "https://twitter.com/mod_russia/status/936000000000000000",
+        "blockquote",
+        "The ministry shared footage:",
+    )
+    assert tweet.metadata["embed_text"].startswith("Strikes on the positions")
+    assert photo.context == "The ministry shared footage:"
+
+
+def test_a_video_uploaded_to_substack_is_its_file() -> None:
+    result = article(
+        "<p>Footage from the front:</p><div class='native-video-embed' data-component-name="
+        "'VideoPlaceholder' data-attrs='{&quot;mediaUploadId&quot;:&quot;b66aaef5-0a08-44a9-"
+        "9c5b-666c646a7c4a&quot;,&quot;duration&quot;:null}'></div>",
+        base="https://example.substack.com/p/front",
+    )
+    embed = only(result)
+    assert (embed.url, embed.kind, embed.media_type, embed.context) == (
+        "https://substack.com/api/v1/video/upload/b66aaef5-0a08-44a9-9c5b-666c646a7c4a/src",
+        "file",
+        "video",
+        "Footage from the front:",
+    )
+
+
+def test_donation_buttons_and_banners_are_not_evidence() -> None:
+    result = article(
+        "<p>Support us. <a href='https://www.patreon.com/newsexample'><img src='/static/"
+        "patreon-button.png' width='217' height='51'></a></p><div class='wp-block-image'><a "
+        "href='https://news.example/donate'><img src='/uploads/2024/01/donate-banner.jpg' "
+        "width='1200' height='300' alt='Donate'></a></div><p><a href='https://ko-fi.com/x'>"
+        "<span style='background-image:url(/kofi.png);width:200px;height:40px'></span></a>"
+        # a photo linked to its full size is evidence, whatever its name; so is the
+        # text of a sentence with a donation link in it
+        "</p><p>Volunteers, funded <a href='https://www.patreon.com/x'>on Patreon</a>, "
+        "filmed the donation centre:</p><a href='/uploads/donate-centre.jpg'><img src='/"
+        "uploads/donate-centre-300x200.jpg'></a>"
+    )
+    assert [(e.url, e.context) for e in result.embeds] == [
+        (
+            "https://news.example/uploads/donate-centre.jpg",
+            "Volunteers, funded on Patreon, filmed the donation centre:",
+        )
+    ]

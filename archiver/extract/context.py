@@ -27,39 +27,62 @@ _SENTENCE_WINDOW = 2 * MAX_CONTEXT
 _MAX_HEADING_LABEL = 200
 PARAGRAPH = "\u2029"  # paragraph boundary marker inside the running text
 
+_CITY = r"(?:Damascus|Kyiv|Kiev|Moscow|Beirut|Gaza|Jerusalem|Tehran|Israel)"
 _ZONE = (
     r"(?:(?:GMT|UTC)(?:\s*[+-]\s*\d{1,2}(?::?\d{2})?)?"  # "GMT+2", "UTC-05:00"
-    r"|BST|CET|CEST|EET|EEST|MSK|AST|IST|EST|EDT|CST|CDT|PST|PDT|ET|PT"
-    r"|local(?:\s+time)?|(?:Damascus|Kyiv|Kiev|Moscow|Beirut|Gaza|Jerusalem|Tehran)(?:\s+time)?"
-    r"|بتوقيت\s+\w+)"  # Arabic "by the time of": "بتوقيت غرينتش" is GMT
+    r"|BST|CET|CEST|EET|EEST|MSK|AST|IST|IDT|IRST|IRDT|EST|EDT|CST|CDT|PST|PDT|ET|PT|мск"
+    # a city's time, "Kyiv time" (a city alone after a time is a dateline: "20:00 Kyiv:")
+    rf"|local(?:\s+time)?|{_CITY}\s+time"
+    # Arabic "by the time of": "بتوقيت غرينتش" is GMT, "بتوقيت مكة المكرمة" Mecca's
+    r"|بتوقيت\s+(?:مكة\s+المكرمة|\w+)"
+    # Russian "Moscow time" and Ukrainian "Kyiv time", in words
+    r"|по\s+(?:московскому|киевскому)\s+времени|по\s+Москве|за\s+київським\s+часом)"
 )
-# "14:32", "2.32pm", "10:32 a.m.", "13h50", "14 h 10" (French), "14.32 Uhr" (German)
-_CLOCK = r"(?:\d{1,2}(?:[:.]|\s?h\s?)\d{2}(?:\s*[ap]\.?m\.?|\s*Uhr)?|\d{1,2}\s*[ap]\.?m\.?)"
-_TIME = rf"(?:{_CLOCK}(?:\s*{_ZONE})?|\d{{3,4}}\s*{_ZONE}|\d{{3,4}}\s*(?:hrs|hours))"
+# "14:32", "2.32pm", "10:32 a.m.", "13h50", "14 h 10" (French), "14.32 Uhr" (German); not
+# the day and month of a date written in numbers ("12.03.2024")
+_CLOCK = (
+    r"(?:\d{1,2}(?:[:.]|\s?h\s?)\d{2}(?![./]?\d)(?:\s*[ap]\.?m\.?|\s*Uhr)?"
+    r"|\d{1,2}\s*[ap]\.?m\.?)"
+)
+_TIME = (
+    rf"(?:{_CLOCK}(?:\s*(?:{_ZONE}|\({_ZONE}\)))?|\d{{3,4}}\s*{_ZONE}|\d{{3,4}}\s*(?:hrs|hours))"
+)
 _MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.?"
 _WEEKDAY = r"(?:Mon|Tue|Tues|Wed|Thu|Thur|Thurs|Fri|Sat|Sun)[a-z]*\.?,?\s+"
 _YEAR = r"(?:,?\s+\d{4}(?!\d))?"
-# "March 12", "12th March", "Tuesday 12 March", "March 12, 2024"
+# "12.03.2024", "12/03/2024", "2024-03-12": a date in numbers, with its year
+_NUMERIC_DATE = r"(?:\d{1,2}[./]\d{1,2}[./]\d{4}|\d{4}-\d{2}-\d{2})(?!\d)"
+# "March 12", "12th March", "Tuesday 12 March", "March 12, 2024", "12.03.2024"
 _DATE = (
-    rf"(?:(?:{_WEEKDAY})?(?:{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?(?!\d)"
-    rf"|\d{{1,2}}(?:st|nd|rd|th)?\s+{_MONTH}){_YEAR})"
+    rf"(?:(?:{_WEEKDAY})?(?:(?:{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?(?!\d)"
+    rf"|\d{{1,2}}(?:st|nd|rd|th)?\s+{_MONTH}){_YEAR}|{_NUMERIC_DATE}))"
 )
 _KEYWORD = (
     r"(?:UPDATE[SD]?|BREAKING(?:\s+NEWS)?|ORIGINAL\s+ENTRY|LATEST|FLASH|URGENT"
     r"|CORRECTION|CLARIFICATION|DEVELOPING|JUST\s+IN|POSTED(?:\s+AT)?"
     # French, German and Spanish "updated"
     r"|MIS\s+À\s+JOUR(?:\s+À)?|AKTUALISIERT(?:\s+UM)?|ACTUALIZADO(?:\s+A\s+LAS)?"
-    # Arabic "update", "urgent"; Ukrainian and Russian "updated", "urgent"
-    r"|تحديث|عاجل|ОНОВЛЕНО|ОНОВЛЕННЯ|ТЕРМІНОВО|ОБНОВЛЕНО|ОБНОВЛЕНИЕ|СРОЧНО)"
+    # Arabic "last update", "update", "urgent"; Ukrainian and Russian "updated", "urgent"
+    r"|آخر\s+تحديث|تحديث|عاجل|ОНОВЛЕНО|ОНОВЛЕННЯ|ТЕРМІНОВО|ОБНОВЛЕНО|ОБНОВЛЕНИЕ|СРОЧНО"
+    # Hebrew "update", "updated"; Persian "update" (with or without its zero-width joiner)
+    r"|עדכון|עודכן|به[\u200c ]?روز[\u200c ]?رسانی)"
 )
 # Each item is atomic: once matched it is not split again ("1800" as "18" and "00"), which
 # made a failed match exponential ("UPDATE " and 22 digits took 9 s, 30 digits hours); a
 # number's letter is not the first of a word ("2GMT" is 2 GMT).
 _NUMBER = r"(?:No\.?\s*|\#\s*)?\d+(?:[a-z](?![a-z]))?"  # "2", "No. 3", "#4", "5a"
-_QUALIFIER = rf"(?:[\s,\-–—(]*(?>{_TIME}|{_DATE}|{_ZONE}|{_NUMBER}|at|on)\)?)*"
+# "at" and "on", Russian "в" and Ukrainian "о" ("Оновлено о 18:00"), as words of their own
+_QUALIFIER = rf"(?:[\s,\-–—(]*(?>{_TIME}|{_DATE}|{_ZONE}|{_NUMBER}|at|on|(?:в|о|об)(?!\w))\)?)*"
+# a keyword's time after a colon: "آخر تحديث: 18:00" ("last update: 18:00")
+_KEYWORD_TIME = rf"(?:\s*:\s*(?={_CLOCK}))?"
 # a time with its date before or after it: "March 12, 2024, 10:32 a.m. ET", "9:05 ET, March 12"
-_LABEL = rf"(?:{_KEYWORD}{_QUALIFIER}|(?:{_DATE}[\s,]+)?{_TIME}(?:[\s,]+{_DATE})?)"
-_SEPARATOR = r"(?:\s*:(?!\d)|\s*(?:--|[–—])|\s+-(?=\s))"
+_LABEL = (
+    rf"(?:{_KEYWORD}{_KEYWORD_TIME}{_QUALIFIER}"
+    rf"|(?:{_DATE}[\s,]+)?{_TIME}(?:[\s,]+{_DATE})?)"
+)
+# a time's dateline ("20:00 Kyiv: …") is the text's, after the label
+_DATELINE = rf"(?:(?<=\d)|(?<=[ap]m)|(?<=\.m\.))\s+(?={_CITY}\s*:)"
+_SEPARATOR = rf"(?:\s*:(?!\d)|\s*(?:--|[–—])|\s+-(?=\s)|{_DATELINE})"
 _LEADING_LABEL = re.compile(rf"\s*(?P<label>{_LABEL}){_SEPARATOR}", re.IGNORECASE)
 _WHOLE_LABEL = re.compile(rf"\s*(?P<label>{_LABEL})\s*:?\s*", re.IGNORECASE)
 
@@ -72,6 +95,9 @@ _ABBREVIATIONS = frozenset(
     }
 )  # fmt: skip
 _HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
+#: Elements that hold a post's moment in ``datetime``: HTML's, and AMP's ``<amp-timeago>``
+#: (which shows "2 hours ago" from it).
+TIME_TAGS = ("time", "amp-timeago")
 
 
 @dataclass(frozen=True)
@@ -84,8 +110,9 @@ class Label:
 
 def label_at_start(text: str) -> Label | None:
     """The label a paragraph opens with ("UPDATE 1800 GMT: ..."), or the whole text when it
-    is nothing but a label ("ORIGINAL ENTRY")."""
-    match = _LEADING_LABEL.match(text) or _WHOLE_LABEL.fullmatch(text)
+    is nothing but a label ("ORIGINAL ENTRY"); a whole label first, as "آخر تحديث: 18:00"
+    ("last update: 18:00") is one label, not "آخر تحديث" before a colon."""
+    match = _WHOLE_LABEL.fullmatch(text) or _LEADING_LABEL.match(text)
     if match is None:
         return None
     return Label(_clean_label(match.group("label")), _nonspace(match.group(0)))
@@ -110,7 +137,7 @@ def label_of_header(header: Element) -> str | None:
         match = _WHOLE_LABEL.fullmatch(collapse(element.text or ""))
         if match is not None and isinstance(element.tag, str):
             return _clean_label(match.group("label"))
-    moment = next(header.iter("time"), None)
+    moment = next(header.iter(*TIME_TAGS), None)
     return label_of_time(moment) if moment is not None else None
 
 
@@ -128,11 +155,16 @@ _DATE_IN_WORDS = re.compile(
 )
 
 
+# a time of day in a text, not part of a date in numbers ("12.03.2024")
+_CLOCK_IN_TEXT = re.compile(rf"(?<![\d.:/]){_CLOCK}", re.IGNORECASE)
+
+
 def label_of_time(element: Element) -> str | None:
-    """The label a post's ``<time datetime>`` sets: its text when that is a label
-    ("18:00 BST"), else the moment it holds ("3h ago", "5 min", "hace 3 horas" mean
-    nothing once the page is gone). A date shown in words ("Tuesday 12 March 2024:
-    the army said …") is the sentence's text, not a label."""
+    """The label a post's ``<time datetime>`` (or ``<amp-timeago>``) sets: its text when
+    that is a label ("18:00 BST"), else the moment it holds ("3h ago", "5 min", "hace 3
+    horas" mean nothing once the page is gone; "12 березня 2024, 18:00" is the post's
+    time in words no label pattern knows). A date shown without a time of day
+    ("Tuesday 12 March 2024: the army said …") is the sentence's text, not a label."""
     value = (element.get("datetime") or "").strip()
     machine = _MACHINE_TIME.fullmatch(value) if len(value) <= _MAX_MACHINE_TIME else None
     if machine is None:
@@ -141,7 +173,8 @@ def label_of_time(element: Element) -> str | None:
     shown = _WHOLE_LABEL.fullmatch(text)
     if shown is not None:
         return _clean_label(shown.group("label"))
-    if _DATE_IN_WORDS.search(text[:_MAX_HEADING_LABEL]):  # a time's text is short
+    probe = text[:_MAX_HEADING_LABEL]  # a time's text is short
+    if _DATE_IN_WORDS.search(probe) and not _CLOCK_IN_TEXT.search(probe):
         return None
     day, clock, zone = machine.groups()
     if zone and zone.upper() != "Z" and zone.replace(":", "") not in ("+0000", "-0000"):
@@ -317,34 +350,70 @@ class Captions:
         self._stop = stop
         self._figures: dict[Element, str | None] = {}
         # siblings that are, or wrap, a caption: its text (read once: a gallery's photos
-        # share it), else None
-        self._holders: dict[Element, str | None] = {}
+        # share it) and whether it is a credit alone, else None
+        self._holders: dict[Element, tuple[str, bool] | None] = {}
 
     def of(self, element: Element, *, siblings: bool = True) -> str | None:
         """Caption of a media element: the enclosing figure's own ``figcaption`` (in a
         gallery, an image's own figure's caption, else the gallery's), or (``siblings``) a
         caption-class element right after it (WordPress ``wp-caption-text``, Blogger
-        ``tr-caption``). Inline links only take a figure's caption."""
+        ``tr-caption``). Inline links only take a figure's caption. A credit right after
+        the media ("Photo: Reuters") is part of the caption found further up, or the
+        caption when there is none. The Guardian's ``<gu-island>`` around a player is not
+        counted among the levels climbed."""
+        credits: list[str] = []
         node = element
-        for _ in range(4):
+        for _ in range(_CAPTION_LEVELS):
             if node is None or node is self._stop:
-                return None
-            if tag_name(node) == "figure":
-                if node not in self._figures:
-                    self._figures[node] = _unsold(_own_caption(node))
-                text = self._figures[node]
-                if text:
-                    return _clip(text)
+                break
+            if tag_name(node) == "figure" and (text := self._figure(node)):
+                return _clip(_credited(text, credits))
             following = _next_element(node) if siblings else None
             if following is not None and following not in self._holders:
-                self._holders[following] = (
-                    _unsold(caption_text(following)) if _holds_caption(following) else None
-                )
-            text = self._holders[following] if following is not None else None
-            if text:
-                return _clip(text)
-            node = node.getparent()
-        return None
+                self._holders[following] = self._holder(following)
+            held = self._holders[following] if following is not None else None
+            if held is not None and held[1]:
+                credits.append(held[0])
+            elif held is not None:
+                return _clip(_credited(held[0], credits))
+            node = _parent_past_islands(node)
+        found = _with_credits(None, credits)
+        return _clip(found) if found else None
+
+    def _figure(self, figure: Element) -> str | None:
+        """A figure's own caption with its credits (`_own_caption`), read once."""
+        if figure not in self._figures:
+            self._figures[figure] = _unsold(_own_caption(figure))
+        return self._figures[figure]
+
+    def _holder(self, sibling: Element) -> tuple[str, bool] | None:
+        """The caption a sibling after a media element is or wraps, and whether it is
+        a credit alone; a figure's ``figcaption`` is the figure's whole caption, its
+        credits with it."""
+        held = _held_caption(sibling)
+        if held is None:
+            return None
+        parent = sibling.getparent()
+        if tag_name(sibling) == "figcaption" and tag_name(parent) == "figure":
+            text = self._figure(parent)
+        else:
+            text = _unsold(caption_text(sibling))
+        return (text, held == "credit") if text else None
+
+
+_CAPTION_LEVELS = 4  # levels climbed from a media element to its figure
+_ISLANDS = 2  # <gu-island> elements passed on one step up, at most
+
+
+def _parent_past_islands(node: Element) -> Element | None:
+    """The parent of an element, past a ``<gu-island>`` (the Guardian's wrapper of a
+    part of the page its scripts bring to life), which is layout, not a level."""
+    parent = node.getparent()
+    for _ in range(_ISLANDS):
+        if parent is None or tag_name(parent) != "gu-island":
+            break
+        parent = parent.getparent()
+    return parent
 
 
 #: A caption's closing link that sells the picture: Reuters' "Purchase Licensing
@@ -367,20 +436,38 @@ def _unsold(caption: str | None) -> str | None:
 
 
 def _own_caption(figure: Element) -> str | None:
-    """Text of a figure's own ``figcaption``: not one that belongs to a figure nested in it
-    (in a WordPress gallery each photo's figure has its caption), whose insides are not
-    walked either."""
+    """Text of a figure's own ``figcaption``, with the credits set elsewhere in the
+    figure (`is_credit`: "Photo: Reuters" under the photo, BBC's "Image source, Getty
+    Images" over it) after it: not those of a figure nested in it (in a WordPress
+    gallery each photo's figure has its caption), whose insides are not walked either."""
+    caption: str | None = None
+    credits: list[str] = []
     stack = list(reversed(figure))
     while stack:
         node = stack.pop()
         tag = tag_name(node)
         if tag == "figcaption":
-            text = caption_text(node)
-            if text:
-                return text
+            caption = caption or _unsold(caption_text(node))
+        elif tag is not None and is_credit(node):
+            credits.append(_unsold(caption_text(node)) or "")
         elif tag is not None and tag != "figure":
             stack.extend(reversed(node))
-    return None
+    return _with_credits(caption, credits)
+
+
+def _with_credits(caption: str | None, credits: list[str]) -> str | None:
+    """A caption with its credits (`_credited`); the credits alone when there is no
+    caption, None when there are none either."""
+    if caption:
+        return _credited(caption, credits)
+    return "; ".join(dict.fromkeys(credit for credit in credits if credit)) or None
+
+
+def _credited(caption: str, credits: list[str]) -> str:
+    """A caption with the credits it does not hold already set apart in brackets
+    ("Rescuers at the site (Reuters)")."""
+    shown = [credit for credit in dict.fromkeys(credits) if credit and credit not in caption]
+    return f"{caption} ({'; '.join(shown)})" if shown else caption
 
 
 def caption_text(caption: Element) -> str:
@@ -412,6 +499,18 @@ def is_caption(element: Element) -> bool:
     return tag_name(element) == "figcaption" or "caption" in (element.get("class") or "").lower()
 
 
+#: Class words of a picture's credit: "credit", "photo-credit", BBC's generated
+#: "…-Copyright" and "…-ImageSource", "attribution".
+_CREDIT_WORDS = ("credit", "copyright", "imagesource", "image-source", "attribution")
+
+
+def is_credit(element: Element) -> bool:
+    """Whether the element is a picture's credit ("Photo: Kherson regional
+    administration"): in a figure or right after the media, part of its caption."""
+    classes = (element.get("class") or "").lower()
+    return any(word in classes for word in _CREDIT_WORDS)
+
+
 def is_screen_reader_only(element: Element) -> bool:
     """Whether the element's text is hidden from sight ("Image" above a Drupal field):
     never the sentence that introduces an embed."""
@@ -424,16 +523,21 @@ def is_screen_reader_only(element: Element) -> bool:
     )
 
 
-def _holds_caption(element: Element) -> bool:
-    """Whether a sibling is, or only wraps, a caption (and is not itself more media, nor a
-    figure, whose caption is its own media's whatever that is: a bare address, a widget's
-    script); one of more than SHORT_TEXT_ELEMENTS elements is not (each photo before it
-    walked it whole)."""
-    found = False
+def _held_caption(element: Element) -> str | None:
+    """Whether a sibling is, or only wraps, a caption ("caption") or only a credit
+    ("credit"), else None (and is not itself more media, nor a figure, whose caption is
+    its own media's whatever that is: a bare address, a widget's script); one of more
+    than SHORT_TEXT_ELEMENTS elements is not (each photo before it walked it whole)."""
+    found: str | None = None
     for count, inner in enumerate(element.iter()):
         if count >= SHORT_TEXT_ELEMENTS or inner.tag in MEDIA_TAGS or inner.tag == "figure":
-            return False
-        found = found or (isinstance(inner.tag, str) and is_caption(inner))
+            return None
+        if found == "caption" or not isinstance(inner.tag, str):
+            continue
+        if is_caption(inner):
+            found = "caption"
+        elif is_credit(inner):
+            found = "credit"
     return found
 
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import base64
 import html
+import itertools
 import json
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import ClassVar
-from urllib.parse import parse_qsl, quote
+from urllib.parse import parse_qsl, quote, urlsplit
 
 from archiver.extract.collect import (
     EmbedList,
@@ -25,7 +26,9 @@ from archiver.extract.collect import (
     link_embed,
 )
 from archiver.extract.content import (
+    TEASER_TEXT,
     find_content_root,
+    is_teaser_card,
     is_update_aside,
     is_update_block,
     post_times,
@@ -33,9 +36,11 @@ from archiver.extract.content import (
 )
 from archiver.extract.context import (
     PARAGRAPH,
+    TIME_TAGS,
     Captions,
     TextTrail,
     is_caption,
+    is_credit,
     is_heading,
     is_screen_reader_only,
     label_at_start,
@@ -46,6 +51,7 @@ from archiver.extract.context import (
 )
 from archiver.extract.document import (
     BLOCK_TAGS,
+    MEDIA_TAGS,
     PROBE_ELEMENTS,
     SHORT_TEXT_ELEMENTS,
     Element,
@@ -60,6 +66,8 @@ from archiver.extract.document import (
     text_of,
 )
 from archiver.extract.media import (
+    DONATION_HINTS,
+    asks_for_donations,
     background_url,
     best_source,
     brightcove_player,
@@ -132,6 +140,8 @@ _AMP_POSTS: dict[str, Callable[[Element], str | None]] = {
         "https://cdn.jwplayer.com/v2/media/{}", attr(e, "data-media-id")
     ),
 }
+_YOUTUBE_ID = re.compile(r"[A-Za-z0-9_-]{11}")
+_SUBSTACK_UPLOAD = re.compile(r"[0-9A-Za-z-]{1,64}")
 # The video a click-to-load player element names, by its tag.
 _LITE_PLAYERS = {
     "lite-youtube": "https://www.youtube.com/watch?v={}",
@@ -208,6 +218,8 @@ class _Pending:
     list_mark: int | None = None  # where the list began, for a link that is a list item
 
 
+#: Elements that show a picture.
+_STILLS = frozenset({"img", "picture", "amp-img", "amp-anim"})
 #: Elements whose image a handler of their own reads (their style is not looked at).
 _HANDLERS_OF_IMAGES = frozenset({"img", "picture", "video", "amp-img", "amp-anim", "iframe"})
 #: Elements whose whole text may be a post's address standing in for its embed.
@@ -272,6 +284,12 @@ class _ContentWalker:
         self._recorded = 0
         self._yielded: set[Element] = set()  # images that produced an embed (lazy twins)
         self._teaser_blocks: dict[Element, bool] = {}  # blocks that open with "Related:"
+        self._teaser_articles: dict[Element, bool] = {}  # `_is_teaser`, asked more than once
+        self._teasers: set[Element] = set()  # open cards leading to other stories
+        self._figures = 0  # figures open
+        # where the current label was set: (its index in _blocks, that element); a
+        # heading in a box nested inside it does not take over
+        self._label_scope: tuple[int, Element] | None = None
 
     def run(self) -> None:
         """Walk the content once, without recursion (malformed pages nest deeply).
@@ -298,6 +316,8 @@ class _ContentWalker:
         tag = tag_name(node)
         if tag is None or tag in _SILENT_TAGS:
             return False
+        if tag == "figure":
+            self._figures += 1  # credits inside are their media's
         if tag == "br":
             self._trail.paragraph_break()
             return False
@@ -305,13 +325,15 @@ class _ContentWalker:
             self._trail.paragraph_break()
         if tag in ("ul", "ol"):
             self._lists.append((node, self._trail.mark()))
-        if node is not self._content and is_update_block(node):
+        if node is not self._content and self._starts_update(node):
             # a post of its own: nothing of the post before carries over, neither its
             # label (this one may have none that is recognised) nor its sentences
-            self._new_update(self._posted.get(node), 0)
+            self._new_update(self._posted.get(node), 0, node)
+        elif node is not self._content and self._is_teaser(node):
+            self._teasers.add(node)  # a card leading to another story: its headline
         if is_heading(node):
             label = label_of_heading(node)
-            if label:
+            if label and not self._names_another_page(node, label):
                 self._new_update(label, 0)
             self._mute(node)
             return True
@@ -335,15 +357,28 @@ class _ContentWalker:
             found = label_at_start(leading_text(node, _LABEL_PROBE))
             if found is not None:
                 self._new_update(found.text, found.covered)
-            elif tag == "time" and (moment := label_of_time(node)):
+            elif tag in TIME_TAGS and (moment := label_of_time(node)):
                 self._new_update(moment, 0)  # a post's "3h ago", with its moment inside
                 self._mute(node)
-        if is_caption(node) or is_screen_reader_only(node):
+        if is_caption(node) or is_screen_reader_only(node) or self._media_credit(node):
             self._mute(node)
         if tag in _BARE_URL_BLOCKS and not len(node) and self._bare_post(node):
             return False
         self._add_text(node.text)
         return True
+
+    def _media_credit(self, node: Element) -> bool:
+        """A credit (`is_credit`) in a figure or right after a media element: part of
+        that media's caption (`Captions`), not running text."""
+        if not is_credit(node):
+            return False
+        if self._figures:
+            return True
+        previous = _previous_element(node)
+        return previous is not None and any(
+            tag_name(inner) in MEDIA_TAGS
+            for inner in itertools.islice(previous.iter(), PROBE_ELEMENTS)
+        )
 
     def _bare_post(self, node: Element) -> bool:
         """A paragraph that is nothing but a platform post's address: an embed the CMS
@@ -363,8 +398,12 @@ class _ContentWalker:
         if tag is not None:
             if self._lists and self._lists[-1][0] is node:
                 self._lists.pop()
+            if tag == "figure" and self._figures:
+                self._figures -= 1
             if self._muted:
                 self._muted.discard(node)
+            if self._teasers:
+                self._teasers.discard(node)
             if tag in BLOCK_TAGS:
                 self._trail.paragraph_break()
             if self._pending:
@@ -386,11 +425,101 @@ class _ContentWalker:
         """Keep an element's text (heading, caption) out of the running text."""
         self._muted.add(node)
 
-    def _new_update(self, label: str | None, covered: int) -> None:
-        """Switch to a new live-blog update; its label text is not part of the context."""
+    def _new_update(self, label: str | None, covered: int, block: Element | None = None) -> None:
+        """Switch to a new live-blog update; its label text is not part of the context.
+        ``block``: the update's own element (about to open); else the label belongs to
+        the open element around it (around the paragraph it opens)."""
         self._settle(None)
         self._label = label
         self._trail.restart(covered)
+        if block is not None:
+            self._label_scope = (len(self._blocks), block)
+            return
+        depth = len(self._blocks) - 1
+        if depth > 0 and tag_name(self._blocks[depth]) in _PARAGRAPHS:
+            depth -= 1
+        self._label_scope = (depth, self._blocks[depth])
+
+    def _starts_update(self, node: Element) -> bool:
+        """Whether an element is a post of its own (`is_update_block`), not a card
+        leading to another story; or an item of an AMP live list (``<amp-live-list>
+        <div items><div data-sort-time>``)."""
+        if is_update_block(node):
+            return not self._is_teaser(node)
+        if "data-sort-time" not in node.attrib:
+            return False
+        items = node.getparent()
+        return (
+            items is not None
+            and "items" in items.attrib
+            and tag_name(items.getparent()) == "amp-live-list"
+        )
+
+    def _is_teaser(self, node: Element) -> bool:
+        """An ``<article>`` that only leads to another story: `is_teaser_card`, or one
+        without media that is nothing but a link to another page (a bare ``<a href>``
+        around a headline). Only small ones are measured (each of 2,000 nested articles
+        would be read to the bottom otherwise)."""
+        if tag_name(node) != "article":
+            return False
+        known = self._teaser_articles.get(node)
+        if known is None:
+            small = _small_text(node, SHORT_TEXT_ELEMENTS, TEASER_TEXT)
+            known = small is not None and (
+                is_teaser_card(node, small)
+                or (
+                    next(node.iter(*MEDIA_TAGS), None) is None and self._wholly_link_elsewhere(node)
+                )
+            )
+            self._teaser_articles[node] = known
+        return known
+
+    def _names_another_page(self, heading: Element, label: str) -> bool:
+        """Whether a heading is not the label of what follows: one naming a box of
+        links ("Keep reading", "Related stories"), or one that is nothing but a link to
+        another page in a teaser card or in a box set inside a labelled update (a
+        related story's headline). A post's title linking to its own page is a label;
+        so is a heading opening with a label of its own ("UPDATE 1800 GMT: …")."""
+        if _BOX_HEADING.fullmatch(label):
+            return True
+        return (
+            (bool(self._teasers) or self._inside_labelled_block())
+            and label_at_start(label) is None
+            and self._wholly_link_elsewhere(heading)
+        )
+
+    def _inside_labelled_block(self) -> bool:
+        """Whether the element being opened sits in a block nested inside the one the
+        current label was set in (a box inside the update, not a post beside it)."""
+        if self._label is None or self._label_scope is None:
+            return False
+        depth, scope = self._label_scope
+        return len(self._blocks) - 1 > depth and self._blocks[depth] is scope
+
+    def _wholly_link_elsewhere(self, node: Element) -> bool:
+        """Whether an element's text is all one link's, and that link leads to another
+        page: not a permalink within this one (``#post-12``), not this page, not a
+        file. Only its first PROBE_ELEMENTS elements are read."""
+        text = text_of(node, PROBE_ELEMENTS)
+        if not text:
+            return False
+        for count, link in enumerate(node.iter()):
+            if count >= PROBE_ELEMENTS:
+                return False
+            if tag_name(link) == "a":
+                return text_of(link, PROBE_ELEMENTS) == text and self._leads_elsewhere(link)
+        return False
+
+    def _leads_elsewhere(self, link: Element) -> bool:
+        """Whether a link goes to another page than this one (or a place in it)."""
+        href = attr(link, "href")
+        if href is None or "#" in href or media_type_of_url(href) is not None:
+            return False
+        url = resolve_url(href, self._base)
+        if url is None:
+            return False
+        target, page = urlsplit(url), urlsplit(self._base)
+        return (target.netloc, target.path) != (page.netloc, page.path)
 
     def _settle(self, block: Element | None) -> None:
         """Give pending inline links inside ``block`` (all, if None) their sentence."""
@@ -627,6 +756,8 @@ class _ContentWalker:
         href = attr(node, "href")
         if href is None:
             return None
+        if self._donation_button(node, href):
+            return False  # the site's appeal for money, not a photo
         if self._teaser_of_another_page(node, href):
             return False  # its thumbnail is that page's picture, not this one's evidence
         if not self._may_be_media_link(href):
@@ -661,6 +792,21 @@ class _ContentWalker:
         self._record(node, embed, inline=True)
         return None
 
+    def _donation_button(self, node: Element, href: str) -> bool:
+        """A small link around a picture (a button, a banner) leading to a donation
+        page (`asks_for_donations`). A link that is text is read as text; a link around
+        more than PROBE_ELEMENTS elements (one a broken page left open) is no button."""
+        lowered = href.lower()
+        if not any(hint in lowered for hint in DONATION_HINTS):
+            return False  # most links: no address resolved
+        pictured = False
+        for count, inner in enumerate(node.iter()):
+            if count > PROBE_ELEMENTS:
+                return False
+            pictured = pictured or tag_name(inner) in _STILLS or shows_background(inner)
+        url = resolve_url(href, self._base)
+        return pictured and url is not None and asks_for_donations(url)
+
     def _may_be_media_link(self, href: str) -> bool:
         """Cheap pre-check for the commonest element on a page: a relative link to another
         page of the same (non-platform) site is never media."""
@@ -674,8 +820,11 @@ class _ContentWalker:
         read as text."""
         classes = _classes(node)
         url: str | None = None
-        if classes & {"twitter-tweet", "twitter-video", "twitter-tweet-rendered"}:
-            url = next(reversed(self._post_links(node, "twitter")), None)
+        if classes & {"twitter-tweet", "twitter-video", "twitter-tweet-rendered", "tweet"}:
+            # the Guardian's of 2014 to 2021: <figure class="element-tweet"
+            # data-canonical-url><blockquote class="js-tweet tweet">
+            url = _canonical_tweet(node, self._base)
+            url = url or next(reversed(self._post_links(node, "twitter")), None)
             tweet_id = attr(node, "data-tweet-id")
             if url is None and tweet_id:
                 url = f"https://twitter.com/i/status/{tweet_id}"
@@ -746,9 +895,10 @@ class _ContentWalker:
         return found
 
     def _div(self, node: Element) -> bool | None:
-        """Facebook's ``<div class="fb-video|fb-post" data-href>`` embeds, and the BBC's
+        """Facebook's ``<div class="fb-video|fb-post" data-href>`` embeds, the BBC's
         delayed images: ``<div class="js-delayed-image-load" data-src data-width
-        data-alt>``, for which its script makes an ``<img>`` (2011 to 2020)."""
+        data-alt>``, for which its script makes an ``<img>`` (2011 to 2020), and videos
+        uploaded to Substack (`_substack_video`)."""
         classes = _classes(node)
         if "js-delayed-image-load" in classes:
             src = resolve_url(attr(node, "data-src"), self._base)
@@ -758,6 +908,8 @@ class _ContentWalker:
                 embed = image_embed(shown, "img", {"alt": alt} if alt else None)
                 self._record(node, replace(embed, original_url=src))
             return False
+        if "native-video-embed" in classes and self._substack_video(node):
+            return False
         if not classes & {"fb-video", "fb-post"}:
             return None
         url = resolve_url(attr(node, "data-href", "data-url"), self._base)
@@ -765,6 +917,20 @@ class _ContentWalker:
             return None
         self._record(node, link_embed(url, "xfbml", allow_player=False))
         return False
+
+    def _substack_video(self, node: Element) -> bool:
+        """A video uploaded to Substack: ``<div class="native-video-embed"
+        data-attrs='{"mediaUploadId": ID}'>``, for which its script draws the player;
+        the file is at ``substack.com/api/v1/video/upload/ID/src``."""
+        try:
+            attrs = json.loads(node.get("data-attrs") or "")
+        except (ValueError, RecursionError):
+            return False
+        upload = attrs.get("mediaUploadId") if isinstance(attrs, dict) else None
+        if not isinstance(upload, str) or _SUBSTACK_UPLOAD.fullmatch(upload) is None:
+            return False
+        url = f"https://substack.com/api/v1/video/upload/{upload}/src"
+        return self._record(node, file_embed(url, "video", "video"))
 
     def _lite_player(self, node: Element) -> bool:
         """``<lite-youtube videoid>``, ``<lite-vimeo videoid>``: players that load on a
@@ -807,7 +973,15 @@ class _ContentWalker:
 
     def _site_player(self, node: Element) -> bool:
         """A player the site draws from an element naming a Brightcove video (Sky's
-        ``<div data-provider="brightcove" data-account-id data-video-id>``)."""
+        ``<div data-provider="brightcove" data-account-id data-video-id>``), or a
+        YouTube video: the Guardian's atom (``<div data-component="youtube-atom"
+        data-video-id>``), which shows its still until played."""
+        if node.get("data-component") == "youtube-atom":
+            video = attr(node, "data-video-id") or ""
+            if _YOUTUBE_ID.fullmatch(video) is None:
+                return False
+            url = f"https://www.youtube.com/watch?v={video}"
+            return self._record(node, link_embed(url, "youtube-atom", allow_player=False))
         player = brightcove_player(node)
         return player is not None and self._record(
             node, link_embed(player, "video", allow_player=True)
@@ -821,6 +995,17 @@ class _ContentWalker:
             return False
         url = f"https://t.me/{post.strip('/')}"
         return self._record(node, link_embed(url, "telegram-widget", allow_player=False))
+
+
+def _canonical_tweet(blockquote: Element, base: str) -> str | None:
+    """The tweet a Guardian tweet figure names in ``data-canonical-url``, around its
+    blockquote; None when there is none or it is no tweet."""
+    figure = blockquote.getparent()
+    if tag_name(figure) != "figure":
+        return None
+    url = resolve_url(attr(figure, "data-canonical-url"), base)
+    post = platform_post(url) if url is not None else None
+    return url if post is not None and post.platform == "twitter" else None
 
 
 def _oembed_answer(script: str) -> str | None:
@@ -861,14 +1046,41 @@ def _outer_media(element: Element) -> Iterator[Element]:
             stack.extend(reversed(node))
 
 
-#: What opens a block that links to another article: "Related:", "Read more –".
-_TEASER_LABEL = re.compile(
-    r"\s*(?:related(?: stories| articles| coverage)?|read more|read also|also read|see also"
+#: Words that name a box of links to other articles: "Related", "Read more".
+_TEASER_WORDS = (
+    r"(?:related(?: stories| articles| coverage)?|read more|read also|also read|see also"
     r"|more on this|lire aussi|à lire aussi|voir aussi|leer más|lea también"
-    r"|mehr zum thema|lesen sie auch|auch interessant)\s*:",
+    r"|mehr zum thema|lesen sie auch|auch interessant)"
+)
+#: What opens a block that links to another article: "Related:", "Read more –".
+_TEASER_LABEL = re.compile(rf"\s*{_TEASER_WORDS}\s*:", re.IGNORECASE)
+#: A heading over such a box (Al Jazeera's "Keep reading"), which labels no update.
+_BOX_HEADING = re.compile(
+    rf"(?:{_TEASER_WORDS}|keep reading|more on this story|more stories|recommended"
+    r"|you may also like|read next)\s*:?",
     re.IGNORECASE,
 )
+#: Paragraph-level elements: a label read in one belongs to the element around it.
+_PARAGRAPHS = frozenset({"p", "h1", "h2", "h3", "h4", "h5", "h6", "dt", "dd", "pre"})
 _TEASER_TEXT = 300  # characters of a teaser's block at most: its label and a headline
+
+
+def _small_text(node: Element, max_elements: int, max_text: int) -> int | None:
+    """`text_length` of an element of at most ``max_elements`` elements and
+    ``max_text`` characters of text; None for a larger one, which is not read to its end."""
+    size = 0
+    for count, element in enumerate(node.iter()):
+        if count >= max_elements:
+            return None
+        tail = element.tail if element is not node else None
+        if tag_name(element) in (None, "script", "style", "template"):
+            pieces: tuple[str | None, ...] = (tail,)  # a comment's, a script's text unseen
+        else:
+            pieces = (element.text, tail)
+        size += sum(len("".join(piece.split())) for piece in pieces if piece)
+        if size > max_text:
+            return None
+    return size
 
 
 def _is_short(block: Element) -> bool:

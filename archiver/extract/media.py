@@ -65,6 +65,16 @@ _AMP_RELATIVE_LAYOUTS = frozenset({"responsive", "fill", "flex-item", "container
 _BRIGHTCOVE_ACCOUNT = re.compile(r"\d{1,20}", re.ASCII)
 _BRIGHTCOVE_VIDEO = re.compile(r"\d{1,20}|ref:[\w.-]{1,150}", re.ASCII)
 _BRIGHTCOVE_NAME = re.compile(r"[\w-]{1,64}", re.ASCII)
+# Where readers are asked for money: a donation platform's host, or a page of any site
+# named for giving ("/donate", PayPal's "paypal.com/donate").
+_DONATION_HOSTS = (
+    "patreon.com", "ko-fi.com", "buymeacoffee.com", "paypal.me", "liberapay.com",
+    "opencollective.com",
+)  # fmt: skip
+_DONATION_PAGES = frozenset({"donate", "donation", "donations"})
+#: Cheap test of a link's address as written before it is resolved and looked at.
+DONATION_HINTS = ("donat", "patreon.", "ko-fi.", "buymeacoffee.", "paypal.me", "liberapay.",
+                  "opencollective.")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -286,6 +296,19 @@ def background_url(element: Element, base: str) -> str | None:
         return None
     resolved = resolve_url(style[opened + 4 : closed].strip().strip("'\"").strip(), base)
     return resolved if resolved is not None and not is_placeholder(resolved) else None
+
+
+def asks_for_donations(url: str) -> bool:
+    """Whether a link leads to a donation page: a button or banner around it is the
+    site's appeal for money, never evidence."""
+    try:
+        parts = urlsplit(url.lower())
+    except ValueError:
+        return False
+    host = (parts.hostname or "").removeprefix("www.")
+    if any(host == name or host.endswith("." + name) for name in _DONATION_HOSTS):
+        return True
+    return any(segment in _DONATION_PAGES for segment in parts.path.split("/"))
 
 
 def is_unwanted_image(url: str) -> bool:
