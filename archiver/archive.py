@@ -124,7 +124,7 @@ class Archive:
         """Whether ``url`` is a stored file served by this archive's own web app: the
         replacement an editor pasted into a page for a dead embed is its copy, not new
         evidence, nor an embed to check."""
-        return urlsplit(url).path.startswith(_SERVED_PATHS) and _origin(url) in self._origins
+        return urlsplit(url).path.startswith(_SERVED_PATHS) and origin_of(url) in self._origins
 
     @cached_property
     def _origins(self) -> frozenset[str]:
@@ -134,8 +134,9 @@ class Archive:
         hosts = {web.host.strip("[]").lower()}
         if hosts & _EVERY_ADDRESS or is_loopback(web.host):
             hosts |= _LOCAL_NAMES
-        ours = {_origin(f"http://{_netloc(host)}:{web.port}") for host in hosts}
-        return frozenset(ours | ({_origin(web.base_url)} if web.base_url else set()))
+        ours = {origin_of(f"http://{_netloc(host)}:{web.port}") for host in hosts}
+        published = {origin_of(web.base_url)} if web.base_url else set()
+        return frozenset(origin for origin in ours | published if origin is not None)
 
     @cached_property
     def http(self) -> HttpFetcher:
@@ -257,11 +258,22 @@ def _netloc(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-def _origin(url: str) -> str:
-    """``scheme://host:port``, the port spelled out, in lower case."""
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def origin_of(url: str) -> str | None:
+    """``scheme://host[:port]`` of a URL, lower-cased, without the scheme's default
+    port (``https://a.example:443/`` is ``https://a.example``, as a browser's Origin
+    says it); None when it is not one."""
     try:
-        parts = urlsplit(url)
-        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower(), 0)
-    except ValueError:
-        return ""
-    return f"{parts.scheme}://{_netloc(parts.hostname or '')}:{port}".lower()
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:  # "http://[", a port that is no number
+        return None
+    scheme, host = parts.scheme.lower(), parts.hostname
+    if not scheme or not host:
+        return None
+    netloc = _netloc(host)
+    if port is not None and port != _DEFAULT_PORTS.get(scheme):
+        netloc += f":{port}"
+    return f"{scheme}://{netloc}"

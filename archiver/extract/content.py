@@ -104,7 +104,7 @@ _PAGE_ROOTS = frozenset({"body", "html"})
 TEASER_TEXT = 400
 _STILL_TAGS = frozenset({"img", "picture", "amp-img"})
 _HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
-_POST_HEADERS = ("h2", "h3", "h4", "h5", "h6", "header", "time")
+_POST_HEADERS = ("h2", "h3", "h4", "h5", "h6", "header", "time", "amp-timeago")
 _XML_UNSAFE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _WORD_SPLIT = re.compile(r"[^A-Za-z0-9]+|(?<=[a-z0-9])(?=[A-Z])")
 

@@ -37,6 +37,7 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from archiver.archive import origin_of
 from archiver.config import WebConfig, is_loopback
 from archiver.errors import ConfigError
 
@@ -116,7 +117,7 @@ class Policy:
             token,
             reads_need_token=not web.public_read_only,
             trusted_hosts=trusted_hosts,
-            published_origin=_origin(published) if published else None,
+            published_origin=origin_of(published) if published else None,
         )
 
     def host_allowed(self, host_header: str) -> bool:
@@ -182,36 +183,15 @@ def same_origin(headers: Headers, published: str | None = None) -> bool:
     """A browser's POST from another site carries its Origin: refuse it (no CSRF, even
     for the upload form). Clients that send no Origin (curl, scripts) are not browsers.
     Ours is this request's Host, or the ``published`` origin (``[web] base_url``), each
-    compared as `_origin` spells it: browsers leave a default port out of Origin."""
+    compared as `origin_of` spells it: browsers leave a default port out of Origin."""
     origin = headers.get("origin")
     if origin is None:
         return True
-    theirs = _origin(origin)
+    theirs = origin_of(origin)
     if theirs is None:  # "null", "http://[": no site at all, so not this one
         return False
     scheme = theirs.partition(":")[0]
-    return theirs in (_origin(f"{scheme}://{headers.get('host', '')}"), published)
-
-
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
-def _origin(url: str) -> str | None:
-    """``scheme://host[:port]`` of a URL, lower-cased, without the scheme's default
-    port (``https://a.example:443/`` is ``https://a.example``, as a browser's Origin
-    says it); None when it is not one."""
-    try:
-        parts = urlsplit(url.strip())
-        port = parts.port
-    except ValueError:  # "http://[", a port that is no number
-        return None
-    scheme, host = parts.scheme.lower(), parts.hostname
-    if not scheme or not host:
-        return None
-    netloc = f"[{host}]" if ":" in host else host
-    if port is not None and port != _DEFAULT_PORTS.get(scheme):
-        netloc += f":{port}"
-    return f"{scheme}://{netloc}"
+    return theirs in (origin_of(f"{scheme}://{headers.get('host', '')}"), published)
 
 
 def embedded_elsewhere(headers: Headers, path: str = "") -> bool:
