@@ -39,8 +39,9 @@ from archiver.index.models import utcnow
 from archiver.integrity.eventlog import FLUSH_FAILED, flush_log
 from archiver.integrity.fixity import run_due_slice
 from archiver.jobs import retry_for_new_ytdlp
-from archiver.liveness.service import LivenessChecker, TargetSync
+from archiver.liveness.service import PER_HOST_IN_FLIGHT, LivenessChecker, Target, TargetSync
 from archiver.liveness.service import claim_due as claim_due_checks
+from archiver.liveness.service import release as release_checks
 from archiver.logs import ThrottledEvent, log_event
 from archiver.notify import Notifier
 from archiver.sources.poll import Poller, claim_due_sources
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
     from archiver.web.server import Background
 
 LOCK_NAME = "daemon.lock"
+OWED_EVERY = 10.0  # seconds between two sendings of the webhook events still owed
 
 
 class AlreadyRunning(ArchiverError):
@@ -111,8 +113,9 @@ class Daemon:
         self.polled_once: set[int] | None = None  # `run --once`: the sources it polled
         self.notifier = Notifier.from_environment()
         self.checker = LivenessChecker.open(archive) if config.liveness.enabled else None
-        self.checking: set[Future[object]] = set()
+        self.checking: dict[Future[object], str] = {}  # each check in flight: its URL's host
         self.target_sync = TargetSync()  # new embeds given check rows once a minute
+        self.owed_sent_at = -OWED_EVERY  # monotonic: when owed webhook events were last sent
         self.lease = timedelta(seconds=config.daemon.lease)
         # every worker meets the same full disk: one line a minute
         self.unavailable = ThrottledEvent("archive.unavailable", logging.ERROR)
@@ -274,23 +277,50 @@ class Daemon:
                 )
 
     def check_links(self) -> int:
-        """Liveness: give new embeds a check row, then run the checks that are due."""
-        if not self.accepting or self.checker is None:
+        """Liveness: run every due check, claiming more as checks end, as `drain` does
+        (one claim a turn ran at most twice the workers' checks every ten seconds,
+        however fast they were); returns how many started."""
+        if self.checker is None:
             return 0
+        return _refill(self._check_batch, lambda: set(self.checking), self)
+
+    def _check_batch(self) -> int | None:
+        """Claim due checks for the free places (twice the workers: one queued behind
+        each): the number started, or None when every place is taken, or when what is
+        due waits for its host's checks in flight (`PER_HOST_IN_FLIGHT`)."""
+        checker = self.checker
+        if checker is None or not self.accepting or self.stop_requested.is_set():
+            return 0
+        self._liveness_chores(checker)
         with self.lock:
-            self.checking = {f for f in self.checking if not f.done()}
+            self.checking = {f: host for f, host in self.checking.items() if not f.done()}
             room = self.config.liveness.concurrency * 2 - len(self.checking)
+            quota = jobs.HostQuota(PER_HOST_IN_FLIGHT, Counter(self.checking.values()))
         if room <= 0:
-            return 0
-        self.checker.send_owed()  # webhook events a receiver was down for
-        self.target_sync.run(self.archive, utcnow())
+            return None
         with self.archive.session() as session:
-            due = claim_due_checks(session, utcnow(), room)
-        for target in due:
-            future: Future[object] = self.checker.pool.submit(self.checker.check, target)
-            with self.lock:
-                self.checking.add(future)
-        return len(due)
+            due = claim_due_checks(session, utcnow(), room, quota)
+        with self.lock:  # as in `_drain_batch`: nothing is submitted once shutdown began
+            if self.accepting:
+                for target in due:
+                    future: Future[object] = checker.pool.submit(checker.check, target)
+                    future.add_done_callback(_report_crash(target))
+                    self.checking[future] = host_of(target.url)
+                if not due and quota.held_back and self.checking:
+                    return None
+                return len(due)
+        with self.archive.session() as session:
+            release_checks(session, due, utcnow())
+        return 0
+
+    def _liveness_chores(self, checker: LivenessChecker) -> None:
+        """Between claims: new embeds given a check row (`TargetSync` looks once a
+        minute), and the webhook events a receiver was down for sent again, every
+        `OWED_EVERY` seconds (a turn can run for hours through a backlog)."""
+        self.target_sync.run(self.archive, utcnow())
+        if time.monotonic() - self.owed_sent_at >= OWED_EVERY:
+            self.owed_sent_at = time.monotonic()
+            checker.send_owed()
 
     def fixity(self) -> None:
         """Re-hash today's slice of the archive (each file once per ``fixity.every``)."""
@@ -500,6 +530,8 @@ class Daemon:
             self.accepting = False
         self.notifier.stopping("finishing in-flight captures")
         grace = self.config.daemon.shutdown_grace
+        if self.checker is not None:  # checks waiting for a turn end now, unasked
+            self.checker.stop()
         with self.lock:
             running = [f for f in self.inflight.values() if not f.done()]
             polls = [f for f in {*self.polling, *self.checking} if not f.done()]
@@ -518,6 +550,22 @@ class Daemon:
         with self.archive.session() as session:
             counts = queue_counts(session)
         log_event("daemon.stopped", aborted=len(unfinished) or None, **counts)
+
+
+def _report_crash(target: Target) -> Callable[[Future[object]], None]:
+    """A done-callback for a check's future: an exception it raised is logged, with
+    its traceback (it was lost, and the check claimed again every ten minutes)."""
+
+    def report(future: Future[object]) -> None:
+        if future.cancelled():
+            return
+        exc = future.exception()
+        if exc is not None:
+            logging.getLogger("archiver").error(
+                "check of %s crashed", target.url, exc_info=(type(exc), exc, exc.__traceback__)
+            )
+
+    return report
 
 
 def _refill(

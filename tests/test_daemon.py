@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import signal
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import wait
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -22,7 +24,12 @@ from support import FixtureServer, MediaSet, make_photo
 from support.archiving import run_cli, settings, start_daemon, write_config
 
 from archiver import clock
-from archiver.index.models import CaptureJob, Embed, Media, Source, utcnow
+from archiver.archive import Archive as OpenArchive
+from archiver.config import config_from_dict
+from archiver.daemon import Daemon
+from archiver.extract import extract_embeds
+from archiver.index.models import CaptureJob, Embed, LinkCheck, Media, Source, utcnow
+from archiver.index.records import upsert_embed, upsert_page
 
 RSS = """<?xml version="1.0" encoding="utf-8"?>
 <rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/">
@@ -667,3 +674,68 @@ def test_a_page_version_placed_but_not_indexed_when_the_process_died_is_kept(
     (found,) = json.loads(run_cli(config, "search", "--json").stdout)
     assert found["sha256"] == hashlib.sha256(media.photo_a.read_bytes()).hexdigest()
     assert found["sightings"][0]["context"] == "Smoke over the port:"
+
+
+def _daemon_with_embeds(
+    tmp_path: Path, server: FixtureServer, media: MediaSet, count: int
+) -> Daemon:
+    """A daemon (not started) whose archive holds a page of ``count`` photos."""
+    for n in range(count):
+        server.add_file(f"/p/{n}.jpg", media.photo_a)
+    data = settings(tmp_path / "storage", liveness={"concurrency": 2, "per_host_rate": 1000})
+    archive = OpenArchive.open(config_from_dict(data))
+    body = "".join(f"<img src='{server.url(f'/p/{n}.jpg')}'>" for n in range(count))
+    with archive.session() as session:
+        page = upsert_page(session, "https://news.example/live", None, utcnow())
+        for found in extract_embeds(f"<article><p>P:</p>{body}</article>", page.url).embeds:
+            upsert_embed(session, page, found, utcnow())
+    return Daemon(archive)
+
+
+def _finish_checks(daemon: Daemon) -> list[LinkCheck]:
+    """Wait for the checks in flight and their results; every check row."""
+    assert daemon.checker is not None
+    wait(list(daemon.checking), timeout=10)
+    daemon.checker.flush()
+    with daemon.archive.read_session() as session:
+        return list(session.scalars(select(LinkCheck)))
+
+
+def test_a_liveness_turn_runs_every_due_check_claiming_more_as_checks_end(
+    tmp_path: Path, server: FixtureServer, media: MediaSet
+) -> None:
+    """The turn claimed twice the workers' checks once, every ten seconds: with two
+    workers, 24 checks a minute however fast they ran (16 workers: 192 a minute)."""
+    daemon = _daemon_with_embeds(tmp_path, server, media, 30)
+    try:
+        started = daemon.check_links()
+        checks = _finish_checks(daemon)
+    finally:
+        daemon.shutdown()
+        daemon.archive.close()
+    assert started == len(checks) == 31  # the photos and their page
+    assert all(check.checked_at is not None for check in checks)
+
+
+def test_a_check_that_crashes_in_the_daemon_is_logged(
+    tmp_path: Path, server: FixtureServer, media: MediaSet, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The exception of a check's future was never looked at: no log line, and the
+    URL claimed again every ten minutes, "unchecked" for ever."""
+    daemon = _daemon_with_embeds(tmp_path, server, media, 1)
+    assert daemon.checker is not None
+
+    def crash(target: object) -> object:
+        raise RuntimeError("a bug")
+
+    daemon.checker.check = crash  # type: ignore[method-assign]
+    try:
+        with caplog.at_level(logging.ERROR, logger="archiver"):
+            daemon.check_links()
+            _finish_checks(daemon)
+    finally:
+        daemon.shutdown()
+        daemon.archive.close()
+    crashed = [r for r in caplog.records if "crashed" in r.getMessage()]
+    assert crashed and all(r.exc_info for r in crashed)
+    assert server.url("/p/0.jpg") in caplog.text

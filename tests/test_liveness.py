@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import delete, select, update
-from support import FixtureServer, MediaSet, bluesky, locked_table, pg_schema
+from support import FixtureServer, MediaSet, RequestHandler, bluesky, locked_table, pg_schema
 from support.archiving import make_config, run_cli, settings, write_config
 from support.browser import AppClient, sha256_of
 
@@ -35,8 +35,8 @@ from archiver.index.models import (
     utcnow,
 )
 from archiver.index.records import upsert_embed, upsert_page
-from archiver.jobs import MAX_ATTEMPTS, embed_job, retry_returned
-from archiver.liveness import service
+from archiver.jobs import MAX_ATTEMPTS, HostQuota, embed_job, retry_returned
+from archiver.liveness import outbox, service
 from archiver.liveness.probes import Prober
 from archiver.liveness.report import archived_copies, embed_statuses
 from archiver.liveness.result import CheckResult
@@ -49,8 +49,10 @@ from archiver.liveness.service import (
     claim_due,
     sync_targets,
 )
-from archiver.liveness.webhook import WebhookNotifier
+from archiver.liveness.webhook import LivenessEvent, WebhookNotifier
+from archiver.stopping import StopFlag
 from archiver.web import create_app
+from archiver.web.views import _settled_dead
 
 PLAYER = """<html><head><script type="application/ld+json">
 {"@type": "VideoObject", "name": "Citadel", "contentUrl": "/media/clip_b.mp4", "uploadDate": "2013-09-28"}
@@ -783,3 +785,294 @@ def test_a_url_that_answers_checks_but_never_downloads_is_given_up(
         with archive.read_session() as session:
             states = dict(session.execute(select(CaptureJob.url, CaptureJob.state)).all())
         assert states == {urls[0]: "pending", urls[1]: "gone"}
+
+
+# -- checks waiting for their host's turn, claims, the clock, removed embeds ----------
+
+
+def _page_of(
+    archive: Archive, urls: list[str], page_url: str = "https://news.example/live"
+) -> None:
+    """A page embedding ``urls`` as images, and their check rows (due now)."""
+    body = "".join(f"<img src='{url}'>" for url in urls)
+    with archive.session() as session:
+        page = upsert_page(session, page_url, None, utcnow())
+        for found in extract_embeds(f"<article><p>Photos:</p>{body}</article>", page_url).embeds:
+            upsert_embed(session, page, found, utcnow())
+    sync_targets(archive, utcnow())
+
+
+def _due(archive: Archive) -> list[Target]:
+    with archive.session() as session:
+        return [t for t in claim_due(session, utcnow(), 50) if t.kind != "page"]
+
+
+def test_checks_waiting_behind_a_host_that_hung_are_skipped_once_it_did(
+    tmp_path: Path, server: FixtureServer, media: MediaSet
+) -> None:
+    """With four workers, the others were already waiting for the hanging host's turn
+    when it hung: each asked it in turn, and waited out its time-outs."""
+    hanging = [f"/hang/{n}.jpg" for n in range(8)]
+    for path in hanging:
+        server.add_hang(path, seconds=10)
+    server.add_file("/ok.jpg", media.photo_a)
+    elsewhere = server.url("/ok.jpg").replace("127.0.0.1", "localhost")
+    liveness = {"concurrency": 4, "timeout": "0.4s", "per_host_rate": 10}
+    data = settings(tmp_path / "storage", liveness=liveness)
+    with Archive.open(config_from_dict(data)) as archive:
+        _page_of(archive, [*map(server.url, hanging), elsewhere])
+        checker = LivenessChecker.open(archive)
+        started = time.monotonic()
+        results = checker.run(_due(archive))
+        took = time.monotonic() - started
+        checker.close()
+    skipped = [r for r in results if r.probe == "skipped"]
+    assert len(skipped) == 7, [(r.probe, r.reason) for r in results]
+    assert took < 3.0, took
+    assert sum(server.hits(path) for path in hanging) == 2  # one check: its HEAD, its GET
+
+
+def test_checks_waiting_for_a_host_that_asked_for_a_pause_are_skipped(
+    tmp_path: Path, server: FixtureServer
+) -> None:
+    """A 429 with Retry-After 3: the checks already waiting for the host's turn slept
+    through the pause, one after another (a 120 s pause held every worker for
+    minutes). Now they end unasked, due again once the pause is over."""
+    paths = [f"/busy/{n}.jpg" for n in range(6)]
+    for path in paths:
+        server.add_retry_after(path, 429, "3")
+    liveness = {"concurrency": 4, "timeout": "2s", "per_host_rate": 10}
+    data = settings(tmp_path / "storage", liveness=liveness)
+    with Archive.open(config_from_dict(data)) as archive:
+        _page_of(archive, [server.url(p) for p in paths])
+        checker = LivenessChecker.open(archive)
+        started = time.monotonic()
+        results = checker.run(_due(archive))
+        took = time.monotonic() - started
+        checker.close()
+        with archive.read_session() as session:
+            checks = session.scalars(select(LinkCheck).where(LinkCheck.kind != "page")).all()
+    assert took < 2.5, took
+    skipped = [r for r in results if r.probe == "skipped"]
+    assert len(skipped) == 5 and sum(server.hits(p) for p in paths) == 1
+    assert all("127.0.0.1 asked for a pause" in r.reason for r in skipped), skipped
+    unasked = [c for c in checks if c.status is None]  # untouched, due after the pause
+    assert len(unasked) == len(skipped)
+    assert all(c.next_check_at < utcnow() + timedelta(seconds=10) for c in unasked)
+
+
+def test_a_stop_ends_the_checks_waiting_for_their_hosts_turn(
+    tmp_path: Path, server: FixtureServer, media: MediaSet
+) -> None:
+    """One request every 5 s to a host: the checks waiting for their turn at a
+    shutdown waited them out (a stop during a 120 s pause took half an hour, and
+    systemd killed the daemon)."""
+    for n in range(4):
+        server.add_file(f"/p/{n}.jpg", media.photo_a)
+    data = settings(tmp_path / "storage", liveness={"concurrency": 4, "per_host_rate": 0.2})
+    with Archive.open(config_from_dict(data)) as archive:
+        _page_of(archive, [server.url(f"/p/{n}.jpg") for n in range(4)])
+        checker = LivenessChecker.open(archive)
+        futures = [checker.pool.submit(checker.check, t) for t in _due(archive)]
+        time.sleep(0.5)
+        archive.stop.set()
+        started = time.monotonic()
+        checker.close()
+        took = time.monotonic() - started
+    results = [f.result() for f in futures]
+    assert took < 2.0, took
+    assert (
+        sorted(r.reason for r in results if r.probe == "skipped")
+        == ["not asked: shutting down"] * 3
+    )
+    assert sum(server.hits(f"/p/{n}.jpg") for n in range(4)) == 1
+
+
+def test_a_wait_for_a_hosts_turn_ends_when_the_stop_is_set() -> None:
+    stop = StopFlag()
+    limiter = HostLimiter(per_host=1, stop=stop)  # type: ignore[call-arg]
+    limiter.defer("https://cdn.example/a.jpg", 60)  # a Retry-After
+    entered: list[float] = []
+
+    def ask() -> None:
+        with limiter.slot("https://cdn.example/b.jpg"):
+            entered.append(time.monotonic())
+
+    waiting = threading.Thread(target=ask)
+    waiting.start()
+    time.sleep(0.2)
+    stopped = time.monotonic()
+    stop.set()
+    waiting.join(5)
+    assert entered and entered[0] - stopped < 0.5  # the caller decides, on its flag
+
+
+def test_claims_leave_a_busy_host_its_share_and_take_other_hosts_checks(
+    tmp_path: Path, db_url: str
+) -> None:
+    """A host with thousands of due checks came first in every claim: each worker took
+    one and waited for the host's turn (one request a second), while the other
+    hosts' checks waited for all of them."""
+    busy = [f"https://cdn.example/{n}.jpg" for n in range(30)]
+    with Archive.open(make_config(tmp_path / "storage", db_url)) as archive:
+        _page_of(archive, [*busy, "https://other.example/a.jpg"])
+        with archive.session() as session:  # the busy host's checks are due first
+            session.execute(
+                update(LinkCheck)
+                .where(LinkCheck.url.in_(busy))
+                .values(next_check_at=utcnow() - timedelta(hours=1))
+            )
+        quota = HostQuota(2)
+        quota.running["cdn.example"] = 1  # one in flight already
+        with archive.session() as session:
+            claimed = claim_due(session, utcnow(), 4, quota)  # type: ignore[call-arg]
+    hosts = sorted(t.url.split("/")[2] for t in claimed)
+    assert hosts == ["cdn.example", "news.example", "other.example"]
+
+
+def _owed_rows(archive: Archive) -> int:
+    with archive.read_session() as session:
+        return len(session.scalars(select(WebhookOutbox)).all())
+
+
+def test_an_owed_event_delivered_meanwhile_is_not_sent_again(
+    tmp_path: Path, db_url: str, server: FixtureServer
+) -> None:
+    """The daemon's round read the outbox, and the event was delivered and settled
+    before the round queued it: it was no longer "on its way" and went out twice."""
+
+    def hook(request: RequestHandler) -> None:
+        request.read_body()
+        request.send_simple(204, b"", "text/plain")
+
+    server.add_handler("/hook", hook)
+    data = settings(tmp_path / "storage", db_url, liveness={"webhook_url": server.url("/hook")})
+    event = LivenessEvent(
+        "https://cdn.example/a.jpg", "https://news.example/live", None, "gone", "live",
+        "HTTP 404", 404, utcnow(),
+    )  # fmt: skip
+    with Archive.open(config_from_dict(data)) as archive:
+        with archive.session() as session:
+            outbox.owe(session, [event], utcnow())
+        with archive.read_session() as session:
+            read = outbox.owed(session, utcnow())  # a round reads the outbox
+        checker = LivenessChecker.open(archive)  # meanwhile the event goes out
+        deadline = time.monotonic() + 5
+        while server.hits("/hook") < 1 or _owed_rows(archive):
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        time.sleep(0.2)  # settled, and no longer on its way
+        for stale in read:  # the round queues what it read
+            checker.notifier.notify(stale)
+        checker.close()
+    assert server.hits("/hook") == 1
+
+
+def test_a_return_recorded_after_the_clock_was_set_back_is_a_return(
+    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A clock a day ahead recorded a death; set right, it recorded the return an
+    hour earlier by the wall clock: the embed read as dead, and its next real death
+    was taken for the same one and never announced."""
+    with Archive.open(make_config(tmp_path / "storage", db_url)) as archive:
+        _page_of(archive, ["https://cdn.example/a.jpg"])
+        with archive.read_session() as session:
+            row = session.scalars(select(LinkCheck).where(LinkCheck.kind == "file")).one()
+        target = Target(row.id, row.url, row.kind, row.platform)
+        checker = LivenessChecker(
+            archive, Prober(httpx.Client(), None), WebhookNotifier(None), HostLimiter(1)
+        )
+        real = utcnow()
+
+        def record(offset: timedelta, status: str, code: int) -> None:
+            monkeypatch.setattr(service, "utcnow", lambda: real + offset)
+            result = CheckResult(status, f"HTTP {code}", code, None, "http-range")  # type: ignore[arg-type]
+            checker.record([(target, result)])
+
+        record(timedelta(hours=-1), "live", 200)
+        record(timedelta(days=1), "gone", 404)  # the clock runs a day ahead
+        record(timedelta(0), "live", 200)  # set right: the file is back
+        record(timedelta(minutes=5), "error", 503)
+        with archive.read_session() as session:
+            (status,) = embed_statuses(session, archive.layout)
+            dead_view = embed_statuses(session, archive.layout, statuses={"gone"})
+            check_row = session.scalars(select(LinkCheck).where(LinkCheck.kind == "file")).one()
+            shown_dead = _settled_dead(check_row)
+        sent: list[LivenessEvent] = []
+        checker.notifier = WebhookNotifier("http://127.0.0.1:9/hook")
+        monkeypatch.setattr(checker.notifier, "notify", sent.append)
+        record(timedelta(hours=2), "gone", 404)  # and now it is deleted: a new death
+        checker.close()
+    assert (status.dead, dead_view, shown_dead) == (False, [], False)
+    assert [e.status for e in sent] == ["gone"]
+
+
+def test_no_dead_embed_event_for_a_page_that_no_longer_carries_it(tmp_path: Path) -> None:
+    """An editor replaced the embed on one page; another still carries it: only that
+    one is told of its death."""
+    url = "https://cdn.example/a.jpg"
+    with Archive.open(make_config(tmp_path / "storage")) as archive:
+        _page_of(archive, [url], "https://news.example/replaced")
+        _page_of(archive, [url], "https://news.example/still")
+        with archive.session() as session:
+            session.execute(
+                update(Embed)
+                .where(Embed.page_id.in_(select(Page.id).where(Page.url.like("%replaced"))))
+                .values(removed_at=utcnow())
+            )
+        with archive.read_session() as session:
+            row = session.scalars(select(LinkCheck).where(LinkCheck.url == url)).one()
+        target = Target(row.id, row.url, row.kind, row.platform)
+        sent: list[LivenessEvent] = []
+        notifier = WebhookNotifier("http://127.0.0.1:9/hook")
+        notifier.notify = sent.append  # type: ignore[method-assign]
+        checker = LivenessChecker(archive, Prober(httpx.Client(), None), notifier, HostLimiter(1))
+        checker.record([(target, CheckResult("live", "HTTP 200", 200, None, "http-head"))])
+        checker.record([(target, CheckResult("gone", "HTTP 404", 404, None, "http-range"))])
+        assert [e.page_url for e in sent] == ["https://news.example/still"]
+        with archive.session() as session:  # now the other page too
+            session.execute(update(Embed).values(removed_at=utcnow()))
+        checker.record([(target, CheckResult("live", "HTTP 200", 200, None, "http-head"))])
+        checker.record([(target, CheckResult("gone", "HTTP 404", 404, None, "http-range"))])
+        checker.close()
+    assert len(sent) == 1
+
+
+def test_an_embed_whose_host_idna_refuses_is_reported_not_a_crash(
+    tmp_path: Path, server: FixtureServer, media: MediaSet
+) -> None:
+    """``http://xn--abc-.com/c.jpg``: ``archiver check`` ended in a traceback, with no
+    report for the page's other embeds."""
+    server.add_file("/ok.jpg", media.photo_a)
+    server.add_page(
+        "/live", "<article><p>Two:</p><img src='/ok.jpg'><img src='http://xn--abc-.com/c.jpg'>"
+    )
+    config = write_config(tmp_path / "a.toml", settings(tmp_path / "storage"))
+    run_cli(config, "capture", server.url("/live"))  # 1: c.jpg could not be captured
+    rows = check(config)
+    assert (rows["ok.jpg"]["status"], rows["c.jpg"]["status"]) == ("live", "error")
+    assert rows["c.jpg"]["reason"] == "unsupported URL"
+
+
+def test_a_probe_that_crashes_is_logged_and_checked_again_later(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A bug in a probe: the check's exception was lost in the daemon (no log line, the
+    URL claimed again every ten minutes and "unchecked" for ever)."""
+    with Archive.open(make_config(tmp_path / "storage")) as archive:
+        _page_of(archive, ["https://cdn.example/a.jpg"])
+        checker = LivenessChecker.open(archive)
+
+        def crash(*args: object, **kwargs: object) -> CheckResult:
+            raise RuntimeError("a bug")
+
+        checker.prober.check = crash  # type: ignore[method-assign]
+        with caplog.at_level(logging.ERROR, logger="archiver"):
+            (result,) = checker.run(_due(archive))
+        checker.close()
+        with archive.read_session() as session:
+            row = session.scalars(select(LinkCheck).where(LinkCheck.kind == "file")).one()
+    assert (result.status, result.reason) == ("error", "internal error: RuntimeError")
+    assert "checking https://cdn.example/a.jpg crashed" in caplog.text
+    assert any(r.exc_info for r in caplog.records)
+    assert row.status == "error" and row.next_check_at > utcnow() + timedelta(minutes=30)

@@ -31,6 +31,7 @@ from support import (
 from support.telegram import album, telegram_widget
 
 from archiver.config import NetworkConfig, PostsConfig, YtdlpConfig
+from archiver.fetch.http import make_client
 from archiver.fetch.netguard import GuardedTransport
 from archiver.fetch.ytdlp import Ytdlp
 from archiver.liveness import oembed
@@ -1233,3 +1234,96 @@ def test_an_instagram_widget_that_shows_nothing_gets_ytdlps_opinion(
         )
     assert (result.status, result.probe) == ("restricted", "yt-dlp")
     assert probe_log.read_text() == "https://www.instagram.com/reel/FollowOnly/\n"
+
+
+# -- a deadline per request, hosts IDNA refuses, localised home pages -----------------
+
+
+def _tarpit(request: RequestHandler) -> None:
+    """A status line, then a header byte every 0.2 s: each read well within the
+    read time-out, the answer never whole."""
+    request.close_connection = True
+    request.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: image/jpeg\r\n")
+    request.wfile.flush()
+    for _ in range(150):
+        if not request.wait(0.2):
+            return
+        try:
+            request.wfile.write(b"X")
+            request.wfile.flush()
+        except OSError:
+            return
+
+
+@pytest.mark.parametrize("kind", ["file", "player", "page", "oembed"])
+def test_a_server_that_trickles_its_headers_is_cut_off_at_the_deadline(
+    server: FixtureServer, kind: str
+) -> None:
+    """Each probe request has a deadline of twice the read time-out (here 0.5 s: 1 s),
+    all told: a server sending its headers a byte at a time held a check for minutes.
+    A blown deadline is a host that does not answer (its other checks are skipped)."""
+    server.add_handler("/slow", _tarpit)
+    network = NetworkConfig(allow_private_addresses=True, read_timeout=0.5, connect_timeout=1)
+    with make_client(network, timeout=0.5) as client:
+        prober = Prober(client, None, oembed_endpoints={"twitter": server.url("/slow")})
+        started = time.monotonic()
+        if kind == "oembed":
+            url = "https://twitter.com/Interior/status/507185938620219395"
+            result = prober.check(url, kind="platform", platform="twitter")
+        else:
+            result = prober.check(server.url("/slow"), kind=kind, platform=None)
+        took = time.monotonic() - started
+    assert took < 4, took
+    assert result.status == "error" and result.unreachable, result
+    assert result.reason.endswith("timed out: no whole answer within 1 s"), result.reason
+
+
+def test_a_host_idna_refuses_is_an_unsupported_url_for_every_probe(
+    prober: Prober, server: FixtureServer
+) -> None:
+    """``xn--abc-.com``: idna.IDNAError is no httpx error; it crashed ``archiver check``
+    with a traceback, and in the daemon left the URL unchecked for ever. Asked at
+    once, or met on a redirect."""
+    bad = "http://xn--abc-.com/c.jpg"
+    server.add_redirect("/r.jpg", bad)
+    server.add_redirect("/xrpc/app.bsky.feed.getPosts", bad)
+    with_posts = Prober(
+        prober.client,
+        None,
+        oembed_endpoints={"twitter": server.url("/r.jpg")},
+        posts=PostsConfig(bluesky_url=server.url()),
+    )
+    results = [
+        *(prober.check(url, kind=kind, platform=None) for url in (bad, server.url("/r.jpg"))
+          for kind in ("file", "player", "page")),
+        with_posts.check(bluesky.POST_URL, kind="platform", platform="bluesky"),
+        with_posts.check(
+            "https://twitter.com/Interior/status/507185938620219395",
+            kind="platform",
+            platform="twitter",
+        ),
+    ]  # fmt: skip
+    assert [r.status for r in results] == ["error"] * 8
+    assert all(r.reason.endswith("unsupported URL") for r in results), results
+
+
+@pytest.mark.parametrize("home", ["/en/", "/fr-fr/", "/pt_BR", "/es-419/"])
+def test_a_player_sent_to_a_localised_home_page_is_gone(
+    prober: Prober, server: FixtureServer, home: str
+) -> None:
+    """A removed video's player URL sent to ``/en/`` (the site's home page in English,
+    which plays other videos) was live: only ``/`` was taken for the home page."""
+    server.add_redirect("/player/7", home)
+    server.add_page(home, "<html><body><video src='/other.mp4'></video></body></html>")
+    result = prober.check(server.url("/player/7"), kind="player", platform=None)
+    assert result.status == "gone" and "home page" in result.reason, result
+
+
+def test_a_player_sent_to_an_article_in_a_language_is_no_home_page(
+    prober: Prober, server: FixtureServer
+) -> None:
+    server.add_redirect("/player/8", "/en/2013/09/28/citadel")
+    server.add_page(
+        "/en/2013/09/28/citadel", "<html><body><video src='/c.mp4'></video></body></html>"
+    )
+    assert prober.check(server.url("/player/8"), kind="player", platform=None).status == "live"

@@ -310,3 +310,100 @@ def test_naive_check_time_is_taken_as_utc() -> None:
         datetime(2026, 11, 25, 18, 0, 4), [],
     )  # fmt: skip
     assert naive.to_json()["checked_at"] == "2026-11-25T18:00:04Z"
+
+
+def test_a_receiver_that_trickles_its_answer_holds_no_later_delivery(
+    server: FixtureServer, notifier_factory: Callable[..., WebhookNotifier]
+) -> None:
+    """The first answer is a 200 whose body comes a byte every half second: its body
+    was read to the end, and every later event waited for it."""
+    got: list[float] = []
+
+    def hook(request: RequestHandler) -> None:
+        request.read_body()
+        got.append(time.monotonic())
+        if len(got) > 1:
+            request.send_simple(204, b"", "text/plain")
+            return
+        request.send_response(200)
+        request.send_header("Content-Type", "text/plain")
+        request.end_headers()
+        for _ in range(60):
+            if not request.wait(0.5):
+                return
+            try:
+                request.wfile.write(b".")
+                request.wfile.flush()
+            except OSError:
+                return
+
+    server.add_handler("/hook", hook)
+    notifier = notifier_factory(server.url("/hook"), timeout=2.0)
+    notifier.notify(event(1))
+    notifier.notify(event(2))
+    deadline = time.monotonic() + 3
+    while len(got) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(got) == 2 and got[1] - got[0] < 1.0
+
+
+def test_a_huge_answer_is_not_read(
+    server: FixtureServer, notifier_factory: Callable[..., WebhookNotifier]
+) -> None:
+    """A receiver answering 400 MB: it was read whole (800 MB more memory)."""
+    sent = [0]
+
+    def hook(request: RequestHandler) -> None:
+        request.read_body()
+        request.send_response(200)
+        request.send_header("Content-Type", "application/octet-stream")
+        request.send_header("Content-Length", str(400 * 1024 * 1024))
+        request.end_headers()
+        chunk = b"\0" * (1024 * 1024)
+        try:
+            for _ in range(400):
+                request.wfile.write(chunk)
+                sent[0] += len(chunk)
+        except OSError:
+            pass
+
+    server.add_handler("/hook", hook)
+    settled: list[str | None] = []
+    notifier = notifier_factory(
+        server.url("/hook"), settle=lambda _id, failure: settled.append(failure)
+    )
+    notifier.notify(replace(event(), outbox_id=1))
+    notifier.close(timeout=10)
+    assert settled == [None]  # delivered: the status says so
+    assert sent[0] < 50 * 1024 * 1024
+
+
+def test_a_receiver_that_trickles_its_headers_is_cut_off_at_the_deadline(
+    server: FixtureServer,
+    notifier_factory: Callable[..., WebhookNotifier],
+    log_lines: list[str],
+) -> None:
+    """Each attempt has a deadline of twice the time-out, all told: a header byte every
+    0.2 s, each well within the time-out, held the delivery thread for as long."""
+
+    def hook(request: RequestHandler) -> None:
+        request.read_body()
+        request.close_connection = True
+        request.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n")
+        for _ in range(100):
+            if not request.wait(0.2):
+                return
+            try:
+                request.wfile.write(b"X")
+                request.wfile.flush()
+            except OSError:
+                return
+
+    server.add_handler("/hook", hook)
+    notifier = notifier_factory(server.url("/hook"), timeout=0.5, max_attempts=1)
+    started = time.monotonic()
+    notifier.notify(event())
+    notifier.close(timeout=5)
+    assert time.monotonic() - started < 3
+    (failed,) = failures(log_lines)
+    assert 'reason="timed out: no whole answer within 1 s"' in failed, failed

@@ -19,8 +19,10 @@ import httpx
 
 from archiver.errors import BlockedAddressError, FetchError
 from archiver.extract import ExtractError, extract_player_media
+from archiver.fetch.http import _BAD_URL
 from archiver.fetch.limits import HostLimiter
 from archiver.fetch.post_readers import PostReader
+from archiver.liveness.deadline import DeadlinePassed, bounded
 from archiver.liveness.result import CheckResult, Status, error_result, status_result
 from archiver.store.mediatypes import identify, is_stream_manifest
 
@@ -85,14 +87,18 @@ _MEDIA_FILE = re.compile(
     rb"""\.(?:mp4|m4v|webm|mov|m3u8|mpd|mp3|m4a|ogg|ogv|flv)(?:[?#"'\s)\\]|$)""",
     re.IGNORECASE,
 )
-# Failures after which a second request to the same host is pointless.
+# A localised home page's path: ``/en/``, ``/fr-fr/``, ``/pt_BR``, ``/zh-hans/``, ``/es-419/``
+_LANGUAGE_HOME = re.compile(r"/[a-z]{2}(?:[-_](?:[a-z]{2}|[a-z]{4}|\d{3}))?/?", re.IGNORECASE)
+# Failures after which a second request to the same host is pointless (a host IDNA
+# refuses among them).
 _UNREACHABLE = (
     BlockedAddressError,
     httpx.ConnectError,
     httpx.ConnectTimeout,
     httpx.UnsupportedProtocol,
-    httpx.InvalidURL,
     httpx.TooManyRedirects,
+    DeadlinePassed,
+    *_BAD_URL,
 )
 
 
@@ -101,14 +107,23 @@ def check_file(client: httpx.Client, url: str, limiter: HostLimiter | None = Non
 
     HEAD is not trusted for bad news: signed CDN URLs refuse HEAD with 403, some
     servers answer 404 or 405 to HEAD only, and an HTML answer needs its body read.
+
+    A HEAD that got no answer in time is followed by the GET at once, in the same
+    turn of the host: its other checks wait for this one's verdict (a host that hangs
+    is then skipped, see `LivenessChecker.check`) instead of each sending a HEAD of
+    its own first; and the server, which had nothing to say for a whole time-out,
+    gets no second request sooner than that.
     """
-    try:
-        with _slot(limiter, url):
-            head = client.head(url, follow_redirects=True)
-    except _UNREACHABLE as exc:
-        return error_result(exc, HEAD_PROBE)
-    except httpx.HTTPError:
-        head = None  # a server that chokes on HEAD (hangs up, times out): try GET
+    with _slot(limiter, url):
+        try:
+            with bounded(client, url):
+                head = client.head(url, follow_redirects=True)
+        except _UNREACHABLE as exc:
+            return error_result(exc, HEAD_PROBE)
+        except httpx.TimeoutException:
+            return _ranged_get(client, url, None)
+        except httpx.HTTPError:
+            head = None  # a server that chokes on HEAD (hangs up): try GET
     if head is not None:
         if head.is_success and head.history and _is_placeholder(httpx.URL(url), head.url):
             return _placeholder(head.url, head.status_code, HEAD_PROBE)
@@ -135,7 +150,7 @@ def _ranged_get(client: httpx.Client, url: str, limiter: HostLimiter | None) -> 
     headers = {"Range": RANGE, "Accept-Encoding": "identity"}
     try:
         with (
-            _slot(limiter, url),
+            _asking(client, limiter, url),
             client.stream("GET", url, headers=headers, follow_redirects=True) as response,
         ):
             code = response.status_code
@@ -148,9 +163,7 @@ def _ranged_get(client: httpx.Client, url: str, limiter: HostLimiter | None) -> 
             first = _read(response, PROBE_BYTES)
             content_type = _content_type(response.headers)
             redirected, final = bool(response.history), response.url
-    except BlockedAddressError as exc:
-        return error_result(exc, RANGE_PROBE)
-    except httpx.HTTPError as exc:
+    except (BlockedAddressError, httpx.HTTPError, *_BAD_URL) as exc:
         return error_result(exc, RANGE_PROBE)
     if _is_html(content_type, first):
         if redirected and _is_login(final):
@@ -183,7 +196,10 @@ def check_page(
     """GET a page; for a player page, a 200 that plays nothing any more is a soft 404."""
     probe = PLAYER_PROBE if player else PAGE_PROBE
     try:
-        with _slot(limiter, url), client.stream("GET", url, follow_redirects=True) as response:
+        with (
+            _asking(client, limiter, url),
+            client.stream("GET", url, follow_redirects=True) as response,
+        ):
             code = response.status_code
             if _challenged(response.headers):
                 return _wall(code, probe)
@@ -192,9 +208,7 @@ def check_page(
             content_type = _content_type(response.headers)
             body = _read(response, max_bytes if player else PROBE_BYTES)
             redirected, final = bool(response.history), response.url
-    except BlockedAddressError as exc:
-        return error_result(exc, probe)
-    except httpx.HTTPError as exc:
+    except (BlockedAddressError, httpx.HTTPError, *_BAD_URL) as exc:
         return error_result(exc, probe)
     html = _is_html(content_type, body)
     if html and redirected and _is_login(final):
@@ -204,7 +218,7 @@ def check_page(
     if not html:
         reason = f"HTTP {code}: the player URL serves media itself ({content_type or 'no type'})"
         return CheckResult("live", reason, code, None, probe)
-    if redirected and final.path in ("", "/") and httpx.URL(url).path not in ("", "/"):
+    if redirected and _is_home(final.path) and not _is_home(httpx.URL(url).path):
         if _is_wall(body, final):  # a consent host's front page: it says nothing
             return _wall(code, probe)
         where = f"{final.host}{final.path}"  # the site's home page plays other videos
@@ -228,7 +242,7 @@ def check_post(
     try:
         for url in reader.addresses:  # each after the one before's 404
             with (
-                _slot(limiter, url),
+                _asking(client, limiter, url),
                 client.stream("GET", url, follow_redirects=True) as got,
             ):
                 code = got.status_code
@@ -240,8 +254,8 @@ def check_post(
                     return _post_refused(got, reader, url)
                 body = _read(got, MAX_PAGE_BYTES)
                 break
-    except (BlockedAddressError, httpx.HTTPError) as exc:
-        return error_result(exc, probe)
+    except (BlockedAddressError, httpx.HTTPError, *_BAD_URL) as exc:
+        return replace(error_result(exc, probe), asked=url)  # a platform API's host, say
     try:
         post = reader.parse(body)
     except FetchError as exc:
@@ -312,6 +326,11 @@ def _read(response: httpx.Response, limit: int) -> bytes:
         if size >= limit or time.monotonic() > deadline:
             break
     return b"".join(chunks)[:limit]
+
+
+def _is_home(path: str) -> bool:
+    """A site's home page: ``/``, or a language's (``/en/``, ``/fr-fr/``)."""
+    return path in ("", "/") or bool(_LANGUAGE_HOME.fullmatch(path))
 
 
 def _content_type(headers: httpx.Headers) -> str:
@@ -394,3 +413,10 @@ def _slot(limiter: HostLimiter | None, url: str) -> Iterator[None]:
     else:
         with limiter.slot(url):
             yield
+
+
+@contextlib.contextmanager
+def _asking(client: httpx.Client, limiter: HostLimiter | None, url: str) -> Iterator[None]:
+    """The host's turn, then one request within its deadline (counted from the turn)."""
+    with _slot(limiter, url), bounded(client, url):
+        yield

@@ -37,7 +37,9 @@ from typing import Any
 import httpx
 
 from archiver.errors import BlockedAddressError
+from archiver.fetch.http import _BAD_URL
 from archiver.jsontext import json_or_none
+from archiver.liveness.deadline import bounded
 from archiver.liveness.result import CheckResult, Status, error_result, status_result
 
 DEFAULT_ENDPOINTS: dict[str, str] = {
@@ -141,17 +143,21 @@ def _ask(client: httpx.Client, platform: str, endpoint: str, post_url: str) -> V
     label = f"{LABELS.get(platform, platform)} oEmbed"
     params = {"url": post_url, "format": "json"}
     try:
-        with client.stream(
-            "GET",
-            endpoint,
-            params=params,
-            headers={"Accept": "application/json"},
-            follow_redirects=True,
-        ) as response:
+        with (
+            bounded(client, endpoint),
+            client.stream(
+                "GET",
+                endpoint,
+                params=params,
+                headers={"Accept": "application/json"},
+                follow_redirects=True,
+            ) as response,
+        ):
             body = _read(response)
             status, headers = response.status_code, response.headers
-    except (httpx.HTTPError, BlockedAddressError) as exc:
-        result = error_result(exc, probe)
+    except (httpx.HTTPError, BlockedAddressError, *_BAD_URL) as exc:
+        # the endpoint's host did not answer (when ``unreachable``), not the post's
+        result = replace(error_result(exc, probe), asked=endpoint)
         return Verdict(_prefixed(result, label), conclusive=False)
     verdict = interpret(platform, status, headers, body)
     # the endpoint's host answered, not the post's: a Retry-After pauses the endpoint's
@@ -256,7 +262,4 @@ def _with_detail(result: CheckResult, detail: str) -> CheckResult:
 
 
 def _prefixed(result: CheckResult, label: str) -> CheckResult:
-    return CheckResult(
-        result.status, f"{label}: {result.reason}", result.http_status, result.retry_after,
-        result.probe,
-    )  # fmt: skip
+    return replace(result, reason=f"{label}: {result.reason}")

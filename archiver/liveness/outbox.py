@@ -47,6 +47,17 @@ def owed(session: Session, now: datetime, limit: int = 1000) -> list[LivenessEve
     return [LivenessEvent.from_json(row.event, outbox_id=row.id) for row in rows]
 
 
+def still_owed(archive: Archive, outbox_id: int) -> bool:
+    """Whether the event is still in the outbox (not delivered and settled meanwhile);
+    True when the database cannot tell: a receiver may get an event twice, never not
+    at all."""
+    try:
+        with archive.read_session() as session:
+            return session.get(WebhookOutbox, outbox_id) is not None
+    except ArchiveUnavailable:
+        return True
+
+
 def settle(archive: Archive, outbox_id: int, failure: str | None) -> None:
     """Delivered (``failure`` None) or refused for good: removed. Not delivered: put off
     with the backoff, or given up after `MAX_ATTEMPTS`. A database that cannot take it

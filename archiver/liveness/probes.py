@@ -167,14 +167,7 @@ def _combine(verdict: Verdict, second: CheckResult) -> CheckResult:
     if second.status == "error":
         if verdict.conclusive:
             return first
-        return CheckResult(
-            "error",
-            f"{first.reason}; {second.reason}"[:400],
-            first.http_status,
-            first.retry_after,
-            first.probe,
-            asked=first.asked,
-        )
+        return replace(first, reason=f"{first.reason}; {second.reason}"[:400])
     if second.status == "live" and verdict.if_still_plays is not None:
         return verdict.if_still_plays
     return second

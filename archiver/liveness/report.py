@@ -138,11 +138,13 @@ def capture_note(capture: dict[str, Any] | None) -> str | None:
 
 def settled_status(check_id: ColumnExpressionArgument[int] | int) -> ScalarSelect[str | None]:
     """The last status other than ``error`` a check recorded (None: none yet): an
-    error says nothing of the URL, so what it was before still stands."""
+    error says nothing of the URL, so what it was before still stands. Last as
+    recorded (by id), not by the wall clock's ``at``: after the clock was set back, a
+    return recorded then read as older than the death before it."""
     return (
         select(LinkCheckEvent.status)
         .where(LinkCheckEvent.check_id == check_id, LinkCheckEvent.status != "error")
-        .order_by(LinkCheckEvent.at.desc(), LinkCheckEvent.id.desc())
+        .order_by(LinkCheckEvent.id.desc())
         .limit(1)
         .scalar_subquery()
     )

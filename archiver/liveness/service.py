@@ -40,8 +40,9 @@ from archiver.index.models import (
 from archiver.index.records import pages_read_as
 from archiver.integrity.eventlog import logged_session
 from archiver.integrity.events import record_liveness
-from archiver.jobs import gone_at_capture, retry_returned
+from archiver.jobs import HOST_QUOTA_WINDOW, HostQuota, gone_at_capture, retry_returned
 from archiver.liveness import outbox
+from archiver.liveness.gate import UNREACHABLE_PAUSE, HostGate, NotAsked
 from archiver.liveness.probes import CheckResult, Prober, Status
 from archiver.liveness.report import DEAD, archived_copies, kept_posts, settled_status
 from archiver.liveness.schedule import CLAIM_LEASE, next_check
@@ -49,8 +50,11 @@ from archiver.liveness.webhook import LivenessEvent, WebhookNotifier
 from archiver.logs import ThrottledEvent, log_event
 
 MAX_HOST_PAUSE = 120.0  # longer Retry-After values move the next check instead
-UNREACHABLE_PAUSE = 300.0  # seconds a host that did not answer a check is not asked
 SKIPPED = "skipped"  # the probe of a check whose host was not asked
+CRASHED = "internal"  # the probe of a check whose probe raised (a bug, logged)
+#: Checks of one host the daemon has in flight at once: one asking, one waiting for
+#: its turn (the host's pace is kept); the other workers are left to other hosts.
+PER_HOST_IN_FLIGHT = 2
 NOT_RECORDED = ThrottledEvent("liveness.not_recorded")  # a full disk: once a minute
 
 
@@ -152,20 +156,48 @@ def interleave_by_host(targets: list[Target]) -> list[Target]:
     return ordered
 
 
-def claim_due(session: Session, now: datetime, limit: int) -> list[Target]:
-    """Due checks, leased by pushing their next time out (``SKIP LOCKED`` on PostgreSQL)."""
+def claim_due(
+    session: Session, now: datetime, limit: int, quota: HostQuota | None = None
+) -> list[Target]:
+    """Due checks, soonest first, leased by pushing their next time out (``SKIP
+    LOCKED`` on PostgreSQL).
+
+    With a ``quota``, a check whose host already has its share in flight is left due
+    and a later one of another host is taken instead (up to `HOST_QUOTA_WINDOW`
+    checks further down): a host with thousands of due checks, asked one at a time,
+    held every worker waiting for its turn while the other hosts' checks waited.
+    """
+    window = limit if quota is None else limit + HOST_QUOTA_WINDOW
     query = (
-        select(LinkCheck)
+        select(LinkCheck.id, LinkCheck.url)
         .where(LinkCheck.next_check_at <= now)
         .order_by(LinkCheck.next_check_at)
-        .limit(limit)
+        .limit(window)
     )
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
-    claimed = list(session.scalars(query))
+    wanted: list[int] = []
+    for check_id, url in session.execute(query):
+        if len(wanted) == limit:
+            break
+        if quota is None or quota.take(url):
+            wanted.append(check_id)
+    if not wanted:
+        return []
+    order = {check_id: n for n, check_id in enumerate(wanted)}
+    claimed = list(session.scalars(select(LinkCheck).where(LinkCheck.id.in_(wanted))))
     for check in claimed:
         check.next_check_at = now + CLAIM_LEASE
+    claimed.sort(key=lambda check: order[check.id])
     return interleave_by_host([Target(c.id, c.url, c.kind, c.platform) for c in claimed])
+
+
+def release(session: Session, targets: list[Target], now: datetime) -> None:
+    """Claimed checks that will not run now (a shutdown began): due again at once."""
+    for check in session.scalars(
+        select(LinkCheck).where(LinkCheck.id.in_([t.check_id for t in targets]))
+    ):
+        check.next_check_at = now
 
 
 def targets_for(session: Session, page_url: str | None) -> list[Target]:
@@ -183,7 +215,12 @@ class LivenessChecker:
     """Runs checks with a per-host rate limit and records what they found."""
 
     def __init__(
-        self, archive: Archive, prober: Prober, notifier: WebhookNotifier, limiter: HostLimiter
+        self,
+        archive: Archive,
+        prober: Prober,
+        notifier: WebhookNotifier,
+        limiter: HostLimiter,
+        gate: HostGate | None = None,
     ) -> None:
         settings = archive.config.liveness
         self.archive = archive
@@ -191,9 +228,10 @@ class LivenessChecker:
         self.prober = prober
         self.notifier = notifier
         self.limiter = limiter  # shared with the prober: every request counts
+        # the hosts not to ask now; the limiter asks it too (its ``admit``) while a
+        # check waits for its host's turn, when `open` made them together
+        self.gate = gate or HostGate(archive.stop, 1.0 / settings.per_host_rate)
         self.pool = ThreadPoolExecutor(settings.concurrency, thread_name_prefix="check")
-        self._silent_hosts: dict[str, float] = {}  # host -> not asked until (monotonic)
-        self._hosts_lock = threading.Lock()
         self._results: queue.Queue[tuple[Target, CheckResult]] = queue.Queue()
         threading.Thread(target=self._write_loop, name="check-writer", daemon=True).start()
 
@@ -210,10 +248,12 @@ class LivenessChecker:
             settings.webhook_url or None,
             secret_header=header,
             settle=lambda outbox_id, failure: outbox.settle(archive, outbox_id, failure),
+            still_owed=lambda outbox_id: outbox.still_owed(archive, outbox_id),
         )
-        limiter = HostLimiter(per_host=1, delay=1.0 / settings.per_host_rate)
+        gate = HostGate(archive.stop, 1.0 / settings.per_host_rate)
+        limiter = HostLimiter(per_host=1, delay=gate.pace, stop=gate.stopping, admit=gate.admit)
         prober = Prober(client, archive.ytdlp, limiter=limiter, posts=archive.config.posts)
-        checker = cls(archive, prober, notifier, limiter)
+        checker = cls(archive, prober, notifier, limiter, gate)
         checker.send_owed()  # what an earlier run could not deliver
         return checker
 
@@ -230,6 +270,11 @@ class LivenessChecker:
         for event in events:
             self.notifier.notify(event)
         return len(events)
+
+    def stop(self) -> None:
+        """Checks not begun, and those waiting for their host's turn, end unasked (a
+        shutdown: the checks under way finish)."""
+        self.gate.stopping.set()
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
@@ -252,26 +297,24 @@ class LivenessChecker:
         holding a worker for as long (the host's checks go one at a time, and a
         thousand of them behind a hanging CDN kept every other host waiting for hours).
         Nor are the checks still queued at a shutdown (at one request a second per host,
-        they held the daemon's stop for half a minute).
+        they held the daemon's stop for half a minute). The same holds for a check
+        already waiting for its host's turn (see `HostGate`), and one whose host asked
+        for a pause longer than its pace: it is due again when the pause is over.
         """
-        host = host_of(target.url)
-        with self._hosts_lock:
-            silent_until = self._silent_hosts.get(host, 0.0)
-        if self.archive.stop.is_set():  # a shutdown: checks not begun are not begun
-            result = CheckResult("error", "not asked: shutting down", None, None, SKIPPED)
-        elif time.monotonic() < silent_until:
-            reason = f"not asked: {host} did not answer a check moments ago"
-            result = CheckResult("error", reason, None, None, SKIPPED)
-        else:
+        refused = self.gate.refusal(host_of(target.url))
+        try:
+            if refused is not None:
+                raise refused
             result = self.prober.check(target.url, kind=target.kind, platform=target.platform)
-            if result.unreachable:
-                now = time.monotonic()
-                with self._hosts_lock:  # months of a daemon: forget the pauses that ended
-                    self._silent_hosts = {
-                        h: until for h, until in self._silent_hosts.items() if until > now
-                    }
-                    self._silent_hosts[host] = now + UNREACHABLE_PAUSE
-        if result.retry_after:  # the host that said so: an oEmbed endpoint's, an API's
+        except NotAsked as exc:
+            result = CheckResult("error", exc.reason, None, exc.again_in, SKIPPED)
+        except Exception as exc:  # a bug: logged, and the URL checked again as after an error
+            logging.getLogger("archiver").exception("checking %s crashed", target.url)
+            reason = f"internal error: {type(exc).__name__}"
+            result = CheckResult("error", reason, None, None, CRASHED)
+        if result.unreachable:  # the host asked: an oEmbed endpoint's, an API's
+            self.gate.went_silent(host_of(result.asked or target.url))
+        if result.retry_after and result.probe != SKIPPED:  # the host that said so
             self.limiter.defer(result.asked or target.url, min(result.retry_after, MAX_HOST_PAUSE))
         self._results.put((target, result))
         return result
@@ -390,7 +433,8 @@ class LivenessChecker:
             # nothing was learnt of the URL (its host hung moments ago): its status and
             # history stay as they were (an "error" for each embed of a CDN that hung
             # once made them all flip and fill the history); due again after the pause
-            check.next_check_at = now + timedelta(seconds=UNREACHABLE_PAUSE)
+            pause = result.retry_after or UNREACHABLE_PAUSE
+            check.next_check_at = now + timedelta(seconds=pause)
             return []
         previous = check.status
         # an error says nothing of the URL: what it was before the errors still stands
@@ -435,15 +479,21 @@ class LivenessChecker:
     def _events(
         self, session: Session, check: LinkCheck, previous: str | None, now: datetime
     ) -> list[LivenessEvent]:
-        """One event per page that embeds the URL (or one for the page itself)."""
+        """One event per page that still embeds the URL (or one for the page itself).
+
+        A page an editor took the embed off (``removed_at``) is told nothing: its dead
+        embed was already replaced."""
         # one query: the pages of thousands of embeds loaded one by one held the write
         # transaction (and every capture) for seconds
-        embeds = session.execute(
-            select(Embed.url, Page.url, Embed.update_label, Embed.kind)
+        found = session.execute(
+            select(Embed.url, Page.url, Embed.update_label, Embed.kind, Embed.removed_at)
             .outerjoin(Page, Embed.page_id == Page.id)
             .where(Embed.url == check.url)
             .order_by(Embed.id)
         ).all()
+        embeds = [row[:4] for row in found if row.removed_at is None]
+        if found and not embeds:
+            return []  # every page that carried it took it off
         copies = [
             media.sha256 for media in archived_copies(session, {check.url}).get(check.url, ())
         ]

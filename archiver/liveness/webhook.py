@@ -8,6 +8,11 @@ receiver refused the request itself. An event from the database's outbox (see
 ``outbox``) is settled through ``settle`` when its delivery ends, and one that is
 dropped (a full queue, a shutdown) stays owed there, to be sent again.
 
+Only the receiver's status line and headers are read, within a deadline per attempt:
+its body says nothing that changes the outcome, and reading it whole let a receiver
+that answered 400 MB, or trickled its answer, take the memory or hold every later
+delivery.
+
 Webhook URLs often carry a token (in the query string or userinfo) and the secret
 header carries a credential, so logs name the receiver only as ``scheme://host``.
 """
@@ -26,8 +31,10 @@ from urllib.parse import urlsplit
 import httpx
 
 from archiver import PRODUCT
+from archiver.config import NetworkConfig
 from archiver.errors import BlockedAddressError
-from archiver.fetch.http import BUSY_STATUSES, retry_after_seconds
+from archiver.fetch.http import BUSY_STATUSES, make_client, retry_after_seconds
+from archiver.liveness.deadline import bounded
 from archiver.liveness.result import Status, network_reason
 from archiver.logs import log_event
 
@@ -112,6 +119,19 @@ def _moved_to(response: httpx.Response) -> str:
         return "elsewhere"
 
 
+def _outcome(code: int, headers: httpx.Headers, moved: str) -> tuple[float | None, str, bool]:
+    """What a receiver's answer means (see `WebhookNotifier._post`); ``moved``: where
+    a redirect points."""
+    if 200 <= code < 300:
+        return None, "", True
+    retry_after = retry_after_seconds(headers.get("retry-after"))
+    wait = min(retry_after, MAX_RETRY_AFTER) if retry_after is not None else 0.0
+    if 300 <= code < 400:  # moved (http to https, say): owed until the URL is set anew
+        return wait, f"HTTP {code} to {moved}: set liveness.webhook_url", True
+    retry = code >= 500 or code in BUSY_STATUSES
+    return wait, f"HTTP {code}", retry
+
+
 class WebhookNotifier:
     """Delivers LivenessEvents to ``url`` in the background; ``url=None`` turns it off."""
 
@@ -127,11 +147,15 @@ class WebhookNotifier:
         backoff: float = BACKOFF,
         max_backoff: float = MAX_BACKOFF,
         settle: Callable[[int, str | None], None] | None = None,
+        still_owed: Callable[[int], bool] | None = None,
     ) -> None:
         self.url = url
         # told how an outbox event's delivery ended: None when delivered or refused
         # for good, else why it was not delivered
         self._settle = settle
+        # asked just before an outbox event is sent: a round that read the outbox
+        # before the event was delivered and settled queued it again (see `_run`)
+        self._still_owed = still_owed
         self._owed: set[int] = set()  # outbox events queued or being delivered
         self.target = redact(url) if url else ""
         self._client = client
@@ -213,6 +237,10 @@ class WebhookNotifier:
                     if not self._queue or self._abort.is_set():
                         break
                     event = self._queue.popleft()
+                if event.outbox_id is not None and not self._owed_yet(event.outbox_id):
+                    with self._cond:
+                        self._owed.discard(event.outbox_id)
+                    continue
                 outcome: str | None = "not delivered"
                 try:
                     outcome = self._deliver(event)
@@ -225,6 +253,19 @@ class WebhookNotifier:
             self._drop_remaining()
             if self._own_client and self._client is not None:
                 self._client.close()
+
+    def _owed_yet(self, outbox_id: int) -> bool:
+        """Whether an outbox event is still owed. The outbox is read without a lock
+        (`outbox.owed`), so an event delivered and settled between that read and its
+        `notify` was queued again; sent twice without any crash. Settling runs on
+        this thread, so this look, on the same thread, always sees it."""
+        if self._still_owed is None:
+            return True
+        try:
+            return self._still_owed(outbox_id)
+        except Exception:  # rather twice than never
+            logging.getLogger("archiver").exception("reading webhook event %s", outbox_id)
+            return True
 
     def _drop_remaining(self) -> None:
         with self._cond:
@@ -282,29 +323,39 @@ class WebhookNotifier:
         return reason or "not delivered"
 
     def _post(self, body: dict[str, Any]) -> tuple[float | None, str, bool]:
-        """One attempt: (None, "", _) on success, else (wait hint, reason, retryable)."""
+        """One attempt: (None, "", _) on success, else (wait hint, reason, retryable).
+
+        Decided on the status line and headers alone; the body is never read (the
+        connection is closed instead), and the attempt has a deadline of twice the
+        time-out, all told (`bounded`)."""
         assert self.url is not None
+        client = self._http()
         try:
-            response = self._http().post(
-                self.url, json=body, headers=self._headers, timeout=self._timeout
-            )
+            with (
+                bounded(client, self.url, "the webhook time-out"),
+                client.stream(
+                    "POST",
+                    self.url,
+                    json=body,
+                    headers=self._headers,
+                    timeout=self._timeout,
+                    follow_redirects=False,
+                ) as response,
+            ):
+                code, headers = response.status_code, response.headers
+                moved = _moved_to(response) if 300 <= code < 400 else ""
         except BlockedAddressError as exc:  # a guarded client refusing the address
             return 0.0, self._scrub(network_reason(exc)), False
         except httpx.HTTPError as exc:
             return 0.0, self._scrub(network_reason(exc)), True
-        code = response.status_code
-        if 200 <= code < 300:
-            return None, "", True
-        retry_after = retry_after_seconds(response.headers.get("retry-after"))
-        wait = min(retry_after, MAX_RETRY_AFTER) if retry_after is not None else 0.0
-        if 300 <= code < 400:  # moved (http to https, say): owed until the URL is set anew
-            return wait, f"HTTP {code} to {_moved_to(response)}: set liveness.webhook_url", True
-        retry = code >= 500 or code in BUSY_STATUSES
-        return wait, f"HTTP {code}", retry
+        return _outcome(code, headers, moved)
 
     def _http(self) -> httpx.Client:
+        """The client given, or one of archiver's own (its requests bound by their
+        deadline), to any address: receivers are often on the local network."""
         if self._client is None:
-            self._client = httpx.Client(trust_env=False, timeout=self._timeout)
+            network = NetworkConfig(allow_private_addresses=True, connect_timeout=self._timeout)
+            self._client = make_client(network, timeout=self._timeout)
         return self._client
 
     def _scrub(self, text: str) -> str:

@@ -87,9 +87,10 @@ def matching_sighting(result: dict[str, Any], query: SearchQuery) -> int:
 
 def _settled_dead(check: LinkCheck) -> bool:
     """Gone or restricted by its last check that was not an error: a later error (a
-    503) does not bring a dead embed back, as the editors' view has it."""
+    503) does not bring a dead embed back, as the editors' view has it. Last as
+    recorded (by id), whatever the clock said when (it may have been set back)."""
     known = [event for event in check.events if event.status != "error"]
-    return bool(known) and max(known, key=lambda event: (event.at, event.id)).status in DEAD
+    return bool(known) and max(known, key=lambda event: event.id).status in DEAD
 
 
 def _history(check: LinkCheck) -> dict[str, Any]:
