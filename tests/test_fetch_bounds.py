@@ -699,3 +699,34 @@ def test_a_redirect_that_is_not_followed_is_refused_not_stored(
     assert caught.value.http_status == status and caught.value.retryable
     assert server.hits("/a/clip.mp4") == 0
     assert not (tmp_path / "tmp").exists() or not list((tmp_path / "tmp").iterdir())
+
+
+def test_a_download_waiting_out_a_hosts_pause_ends_at_a_stop(
+    server: FixtureServer, media: MediaSet, tmp_path: Path
+) -> None:
+    """A download waiting for a host that asked for a pause (Retry-After) slept it out
+    at a shutdown, past systemd's time-out and into its SIGKILL."""
+    server.add_file("/clip.mp4", media.clip_a)
+    http = HttpFetcher(network(), 2)
+    try:
+        http.limiter.defer(server.url("/clip.mp4"), 600)
+        failed: list[BaseException] = []
+
+        def download() -> None:
+            try:
+                with http.download(server.url("/clip.mp4"), tmp_path):
+                    pass
+            except BaseException as exc:  # what ended it is the point
+                failed.append(exc)
+
+        waiting = threading.Thread(target=download)
+        waiting.start()
+        time.sleep(0.3)
+        started = time.monotonic()
+        http.stop.set()
+        waiting.join(10)
+        assert not waiting.is_alive() and time.monotonic() - started < 5
+        assert [type(exc).__name__ for exc in failed] == ["Interrupted"]
+        assert server.hits("/clip.mp4") == 0
+    finally:
+        http.close()

@@ -109,7 +109,7 @@ def _headers(response: httpx.Response) -> dict[str, str]:
 
 #: What httpx raises, besides its HTTPError family, for a URL it cannot request (a
 #: redirect's Location included): a malformed URL, a host IDNA refuses.
-_BAD_URL = (httpx.InvalidURL, idna.IDNAError)
+BAD_URL_ERRORS = (httpx.InvalidURL, idna.IDNAError)
 
 
 def _reason(exc: Exception, url: str) -> FetchError:
@@ -127,7 +127,7 @@ def _reason(exc: Exception, url: str) -> FetchError:
             httpx.PoolTimeout: "waiting for a connection",
         }.get(type(exc), "")
         return FetchError(f"timed out {kind}: {url}".replace("  ", " "))
-    if isinstance(exc, (httpx.UnsupportedProtocol, *_BAD_URL)):
+    if isinstance(exc, (httpx.UnsupportedProtocol, *BAD_URL_ERRORS)):
         target = _requested(exc)
         if target is not None and target != url:  # a redirect to ``file:``, ``ftp:``
             return FetchError(f"unsupported redirect from {url} to {target}", retryable=False)
@@ -331,7 +331,7 @@ class HttpFetcher:
         self.stop = stop or StopFlag()  # set at shutdown: transfers abort
         self.connections = Connections()
         self.client = make_client(network, connections=self.connections)
-        self.limiter = HostLimiter(per_host_concurrency, per_host_delay)
+        self.limiter = HostLimiter(per_host_concurrency, per_host_delay, stop=self.stop)
         # a transfer blocked on a silent server would see the flag only at its read
         # time-out: its connection is cut instead, and it fails as Interrupted
         self.stop.when_set(self.connections.cut_all)
@@ -358,19 +358,16 @@ class HttpFetcher:
         with self.limiter.slot(url):
             self.stop.check()
             deadline = Deadline(url, limit)
-            token = _DEADLINE.set(deadline)
             try:
-                with self.client.stream("GET", url, headers=headers) as raw:
+                with within(deadline), self.client.stream("GET", url, headers=headers) as raw:
                     response = Response(url, str(raw.url), raw.status_code, _headers(raw))
                     _refuse_part(response)
                     yield raw, response, deadline
             except BlockedAddressError:
                 raise
-            except (httpx.HTTPError, *_BAD_URL, FetchError) as exc:
+            except (httpx.HTTPError, *BAD_URL_ERRORS, FetchError) as exc:
                 self.stop.check()  # the connection was cut at shutdown: not the item's fault
                 raise _reason(exc, url) from None
-            finally:
-                _DEADLINE.reset(token)
 
     def get_document(self, url: str, headers: dict[str, str] | None = None) -> Document:
         """GET a page or feed into memory, refusing bodies over network.max_page_size."""
@@ -692,6 +689,17 @@ class Deadline:
 # The deadline of the request this thread is making: httpcore does all of a sync
 # request's network I/O in the calling thread, so the streams below can find it here.
 _DEADLINE: ContextVar[Deadline | None] = ContextVar("archiver_http_deadline", default=None)
+
+
+@contextlib.contextmanager
+def within(deadline: Deadline) -> Iterator[None]:
+    """Hold the requests made in the block (by a client `make_client` built) to
+    ``deadline``: redirects, headers and body, all told."""
+    token = _DEADLINE.set(deadline)
+    try:
+        yield
+    finally:
+        _DEADLINE.reset(token)
 
 
 def _within(call: Callable[[float | None], _T], timeout: float | None) -> _T:

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import httpx
 
 from archiver.errors import BlockedAddressError, FetchError
-from archiver.fetch.http import _DEADLINE, Deadline, Limit
+from archiver.fetch.http import Deadline, Limit, within
 
 #: A request may take this many times its client's read time-out, all told (the
 #: liveness timeout, 15 s by default: 30 s).
@@ -46,12 +46,10 @@ def bounded(client: httpx.Client, url: str, setting: str = "liveness.timeout") -
         yield
         return
     deadline = Deadline(url, Limit("request", f"{DEADLINE_FACTOR:g} x {setting}", seconds))
-    token = _DEADLINE.set(deadline)
     try:
-        yield
+        with within(deadline):
+            yield
     except FetchError as exc:
         if isinstance(exc, BlockedAddressError) or str(exc) != str(deadline.error()):
             raise
         raise DeadlinePassed(seconds) from None
-    finally:
-        _DEADLINE.reset(token)

@@ -19,7 +19,7 @@ import httpx
 
 from archiver.errors import BlockedAddressError, FetchError
 from archiver.extract import ExtractError, extract_player_media
-from archiver.fetch.http import _BAD_URL
+from archiver.fetch.http import BAD_URL_ERRORS
 from archiver.fetch.limits import HostLimiter
 from archiver.fetch.post_readers import PostReader
 from archiver.liveness.deadline import DeadlinePassed, bounded
@@ -98,7 +98,7 @@ _UNREACHABLE = (
     httpx.UnsupportedProtocol,
     httpx.TooManyRedirects,
     DeadlinePassed,
-    *_BAD_URL,
+    *BAD_URL_ERRORS,
 )
 
 
@@ -163,7 +163,7 @@ def _ranged_get(client: httpx.Client, url: str, limiter: HostLimiter | None) -> 
             first = _read(response, PROBE_BYTES)
             content_type = _content_type(response.headers)
             redirected, final = bool(response.history), response.url
-    except (BlockedAddressError, httpx.HTTPError, *_BAD_URL) as exc:
+    except (BlockedAddressError, httpx.HTTPError, *BAD_URL_ERRORS) as exc:
         return error_result(exc, RANGE_PROBE)
     if _is_html(content_type, first):
         if redirected and _is_login(final):
@@ -208,7 +208,7 @@ def check_page(
             content_type = _content_type(response.headers)
             body = _read(response, max_bytes if player else PROBE_BYTES)
             redirected, final = bool(response.history), response.url
-    except (BlockedAddressError, httpx.HTTPError, *_BAD_URL) as exc:
+    except (BlockedAddressError, httpx.HTTPError, *BAD_URL_ERRORS) as exc:
         return error_result(exc, probe)
     html = _is_html(content_type, body)
     if html and redirected and _is_login(final):
@@ -254,7 +254,7 @@ def check_post(
                     return _post_refused(got, reader, url)
                 body = _read(got, MAX_PAGE_BYTES)
                 break
-    except (BlockedAddressError, httpx.HTTPError, *_BAD_URL) as exc:
+    except (BlockedAddressError, httpx.HTTPError, *BAD_URL_ERRORS) as exc:
         return replace(error_result(exc, probe), asked=url)  # a platform API's host, say
     try:
         post = reader.parse(body)

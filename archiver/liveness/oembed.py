@@ -37,7 +37,7 @@ from typing import Any
 import httpx
 
 from archiver.errors import BlockedAddressError
-from archiver.fetch.http import _BAD_URL
+from archiver.fetch.http import BAD_URL_ERRORS
 from archiver.jsontext import json_or_none
 from archiver.liveness.deadline import bounded
 from archiver.liveness.result import CheckResult, Status, error_result, status_result
@@ -155,7 +155,7 @@ def _ask(client: httpx.Client, platform: str, endpoint: str, post_url: str) -> V
         ):
             body = _read(response)
             status, headers = response.status_code, response.headers
-    except (httpx.HTTPError, BlockedAddressError, *_BAD_URL) as exc:
+    except (httpx.HTTPError, BlockedAddressError, *BAD_URL_ERRORS) as exc:
         # the endpoint's host did not answer (when ``unreachable``), not the post's
         result = replace(error_result(exc, probe), asked=endpoint)
         return Verdict(_prefixed(result, label), conclusive=False)

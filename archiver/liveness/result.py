@@ -16,7 +16,7 @@ from typing import Literal
 import httpx
 
 from archiver.errors import BlockedAddressError
-from archiver.fetch.http import _BAD_URL, BUSY_STATUSES, retry_after_seconds
+from archiver.fetch.http import BAD_URL_ERRORS, BUSY_STATUSES, retry_after_seconds
 from archiver.liveness.deadline import DeadlinePassed
 
 Status = Literal["live", "gone", "restricted", "error"]
@@ -88,7 +88,7 @@ def network_reason(exc: Exception) -> str:
         return f"timed out {phase}" if phase else "timed out"
     if isinstance(exc, httpx.TooManyRedirects):
         return "too many redirects"
-    if isinstance(exc, (httpx.UnsupportedProtocol, *_BAD_URL)):  # IDNA refuses a host
+    if isinstance(exc, (httpx.UnsupportedProtocol, *BAD_URL_ERRORS)):  # IDNA refuses a host
         return "unsupported URL"
     if isinstance(exc, httpx.ConnectError):
         text = _first_line(exc)
