@@ -916,10 +916,13 @@ class Capturer:
                 return self._via_ytdlp(embed.url, embed)
             except FetchError:
                 raise exc from None
-        # the files first: when the video then fails (and is retried), they are safe
-        direct = self._store_served(
-            embed, post, [(url, each) for each in post.shown() for url in each.photos + each.files]
-        )
+        # the files first: when the video then fails (and is retried), they are safe;
+        # one that failed does not cost the video either, and is said once it is tried
+        listed = [(url, each) for each in post.shown() for url in each.photos + each.files]
+        try:
+            direct, missing = self._store_served(embed, post, listed), None
+        except FetchError as exc:
+            direct, missing = [], exc
         try:
             videos = self._via_ytdlp(embed.url, embed) if post.has_video else []
         except FetchError as exc:
@@ -932,6 +935,8 @@ class Capturer:
                 videos = self._store_served(embed, post, served)
             except FetchError:
                 raise exc from None  # that copy failed too: yt-dlp's reason stands
+        if missing is not None:
+            raise missing
         waiting = next((each.incomplete for each in post.shown() if each.incomplete), None)
         if waiting:  # what is there is archived; the rest on a later attempt
             raise FetchError(waiting, retryable=True)
@@ -947,15 +952,26 @@ class Capturer:
         self, embed: Embed, post: PlatformPost, served: list[tuple[str, PlatformPost]]
     ) -> list[StoredFile]:
         """Download files a platform serves as they are, each with its own post's facts
-        and a copy of the platform's answer beside it (placing it moves it)."""
+        and a copy of the platform's answer beside it (placing it moves it).
+
+        Every file is tried, and what comes is archived: a gallery's one removed photo
+        does not cost the others. Then one error says what failed (see `_not_served`).
+        """
         stored: list[StoredFile] = []
+        failures: list[FetchError] = []
         for url, shown in served:
             with temp_file(self.tmp, ".post") as (record, sink):
                 sink.write(post.record)
                 sink.flush()
-                with self._served_copy(url, shown.copies.get(url)) as download:
-                    extras = [(record, post.record_name)]
-                    stored += self._store_download(download, embed, post_facts(shown), extras)
+                try:
+                    with self._served_copy(url, shown.copies.get(url)) as download:
+                        extras = [(record, post.record_name)]
+                        stored += self._store_download(download, embed, post_facts(shown), extras)
+                except FetchError as exc:
+                    log_event("capture.post_file_failed", logging.WARNING, url=url, reason=str(exc))
+                    failures.append(exc)
+        if failures:
+            raise _not_served(failures, len(stored))
         return stored
 
     @contextlib.contextmanager
@@ -1396,6 +1412,20 @@ def _identity(download: Download) -> MediaIdentity | None:
     """What the downloaded file is, proven from its first bytes; None when not media."""
     response = download.response
     return identify(download.head, response.headers.get("content-type"), response.final_url)
+
+
+def _not_served(failures: list[FetchError], archived: int) -> FetchError:
+    """One error for the files of a post that could not be fetched, in one line: the
+    first reason, and how many came and did not. Retried, and never gone: one file's
+    404 says nothing of the post, which its platform just showed."""
+    first = " ".join(str(failures[0]).split()) or type(failures[0]).__name__
+    kept = f"{archived} file{'s' if archived != 1 else ''} archived"
+    waits = [exc.retry_after for exc in failures if exc.retry_after]
+    return FetchError(
+        f"{first} ({kept}, {len(failures)} not)",
+        retryable=True,
+        retry_after=max(waits) if waits else None,
+    )
 
 
 def _refuse_icons(path: Path) -> None:

@@ -30,7 +30,15 @@ from support import (
 from support.archiving import make_config, run_cli, settings, write_config
 from support.browser import AppClient, sha256_of
 from support.server import guess_content_type
-from support.telegram import album, telegram_widget, video
+from support.telegram import (
+    album,
+    forwarded_from,
+    not_supported,
+    round_video,
+    telegram_widget,
+    video,
+    voice,
+)
 
 from archiver.archive import Archive
 from archiver.capture import Capturer, ItemResult
@@ -275,6 +283,26 @@ def test_the_photo_of_a_quoted_post_is_kept_too(
     assert sidecar["platform"]["id"] == "384036183367800001"  # the quoted post's, not ours
 
 
+def test_x_post_text_and_names_are_kept_as_written_not_html_escaped(
+    tmp_path: Path, server: FixtureServer, media: MediaSet
+) -> None:
+    """The endpoint escapes &, < and > as HTML (as X's v1.1 API did), in the quoted
+    post too: the archive keeps what the author wrote."""
+    server.add_file("/media/BVUc0ZJCIAAmnM_.jpg", media.photo_a)
+    escaped = "Strikes on Kharkiv &amp; Sumy: casualties &gt; 20 &lt;update&gt;"
+    quoting = json.loads(post([], text=escaped))
+    quoted = json.loads(post([media_detail("photo", server.url("/media/BVUc0ZJCIAAmnM_.jpg"))]))
+    quoted |= {"id_str": "384036183367800001", "text": escaped}
+    quoted["user"]["name"] = "Kharkiv &amp; Sumy Media"
+    quoting["quoted_tweet"] = quoted
+    server.add_bytes("/tweet-result", json.dumps(quoting).encode(), "application/json")
+    item = capture(posts_config(tmp_path / "storage", server), server)
+    assert item.status == "stored", item.reason
+    platform = json.loads((item.files[0].path.parent / "provenance.json").read_text())["platform"]
+    assert platform["title"] == "Strikes on Kharkiv & Sumy: casualties > 20 <update>"
+    assert platform["uploader"] == "Kharkiv & Sumy Media"
+
+
 def test_a_post_with_a_video_and_a_photo_keeps_both(
     tmp_path: Path, server: FixtureServer, media: MediaSet, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -498,6 +526,11 @@ def test_a_telegram_video_post_goes_to_ytdlp_and_else_its_mp4_is_fetched(
             "Telegram: Post not found",
         ),
         (telegram_widget(""), "skipped", "has no photo or video"),
+        (  # "Please open Telegram to view this post": media, though not shown; retried
+            telegram_widget(not_supported()),
+            "failed",
+            "Telegram: the post holds media its embed widget does not show",
+        ),
         ("<html><body><p>Please wait...</p></body></html>", "failed", "shows no message"),
     ],
 )
@@ -507,6 +540,68 @@ def test_a_deleted_or_text_only_telegram_post(
     server.add_page("/AleppoToday/1234", widget)
     item = capture(posts_config(tmp_path / "storage", server), server, TELEGRAM_PAGE)
     assert item.status == status and reason in str(item.reason), item.reason
+
+
+@pytest.mark.parametrize("kind", ["round video", "voice"])
+def test_a_telegram_round_video_or_voice_message_is_fetched_as_served(
+    tmp_path: Path,
+    server: FixtureServer,
+    media: MediaSet,
+    monkeypatch: pytest.MonkeyPatch,
+    kind: str,
+) -> None:
+    """yt-dlp's Telegram extractor knows neither: they were taken for posts of words."""
+    monkeypatch.setenv("FAKE_YTDLP_MODE", "no-video")
+    served = media.clip_a if kind == "round video" else media.audio
+    server.add_file("/file/message.bin", served)
+    player = round_video if kind == "round video" else voice
+    server.add_page("/AleppoToday/1234", telegram_widget(player(server.url("/file/message.bin"))))
+    item = capture(posts_config(tmp_path / "storage", server), server, TELEGRAM_PAGE)
+    assert item.status == "stored", item.reason
+    assert [f.sha256 for f in item.files] == [sha256_of(served)]
+
+
+@pytest.mark.parametrize(
+    ("href", "credited", "source"),
+    [
+        (
+            "https://t.me/KharkivLive/5678",
+            ("KharkivLive/5678", "Kharkiv Live", "https://t.me/KharkivLive/5678"),
+            "Telegram's embed widget of https://t.me/AleppoToday/1234, which forwarded it",
+        ),
+        (
+            None,
+            ("AleppoToday/1234", "Aleppo Today", "https://t.me/AleppoToday/1234"),
+            "Telegram's embed widget (the post is forwarded from Kharkiv Live)",
+        ),
+    ],
+    ids=["from a channel's post", "from a name alone"],
+)
+def test_a_forwarded_telegram_posts_photo_is_credited_to_where_it_came_from(
+    tmp_path: Path,
+    server: FixtureServer,
+    media: MediaSet,
+    monkeypatch: pytest.MonkeyPatch,
+    href: str | None,
+    credited: tuple[str, str, str],
+    source: str,
+) -> None:
+    """The forwarding channel did not post it first: the post it was forwarded from
+    is credited, as a quoted post is; without a link to it, its name is kept."""
+    monkeypatch.setenv("FAKE_YTDLP_MODE", "crash")
+    server.add_file("/file/AgADsq4xG0.jpg", media.photo_a)
+    parts = forwarded_from("Kharkiv Live", href) + album(server.url("/file/AgADsq4xG0.jpg"))
+    server.add_page("/AleppoToday/1234", telegram_widget(parts))
+    item = capture(posts_config(tmp_path / "storage", server), server, TELEGRAM_PAGE)
+    assert item.status == "stored", item.reason
+    assert [f.sha256 for f in item.files] == [sha256_of(media.photo_a)]
+    sidecar = json.loads((item.files[0].path.parent / "provenance.json").read_text())
+    platform = sidecar["platform"]
+    found = (platform["id"], platform["uploader"], platform["metadata"]["webpage_url"])
+    assert found == credited
+    assert platform["metadata"]["source"] == source
+    assert platform["title"] == "Smoke over the Citadel after the strike this morning."
+    assert sidecar["sightings"][0]["embed_url"] == "https://t.me/AleppoToday/1234"
 
 
 def test_a_text_only_telegram_post_is_kept_to_stand_in_for_it(
@@ -703,7 +798,11 @@ def test_a_reddit_photo_post_given_directly_and_a_crosspost_of_it(
             permalink="/r/worldnews/comments/1ftb0qq/fighters_near_the_citadel/",
             crosspost_parent=f"t3_{reddit.POST_ID}",
             crosspost_parent_list=[photo],
-            url=reddit.PERMALINK,
+            # as Reddit gives it: the original's media address as the crosspost's own
+            post_hint="image",
+            domain="i.redd.it",
+            url=server.url("/a8dh3kq.jpeg"),
+            url_overridden_by_dest=server.url("/a8dh3kq.jpeg"),
         )
     )
     server.add_bytes("/comments/1ftb0qq/.json", reddit.answer(crosspost), "application/json")
@@ -716,6 +815,104 @@ def test_a_reddit_photo_post_given_directly_and_a_crosspost_of_it(
         f"https://www.reddit.com/comments/{reddit.POST_ID}/",
         "https://www.reddit.com/comments/1ftb0qq/",
     ]
+
+
+def test_a_crossposts_photo_is_the_original_posts_and_fetched_once(
+    tmp_path: Path, server: FixtureServer, media: MediaSet
+) -> None:
+    """Reddit gives a crosspost the original's media address as its own ``url``: the
+    photo is the original's, kept with its facts, not the crossposter's."""
+    photo_url = server.url("/a8dh3kq.jpeg")
+    server.add_file("/a8dh3kq.jpeg", media.photo_a)
+    original = reddit.post_data(
+        post_hint="image", domain="i.redd.it", url=photo_url, url_overridden_by_dest=photo_url
+    )
+    crosspost = reddit.post_data(
+        id="1ftb0qq",
+        author="levant_news",
+        subreddit_name_prefixed="r/worldnews",
+        permalink="/r/worldnews/comments/1ftb0qq/fighters_near_the_citadel/",
+        crosspost_parent=f"t3_{reddit.POST_ID}",
+        crosspost_parent_list=[original],
+        post_hint="image",
+        domain="i.redd.it",
+        url=photo_url,
+        url_overridden_by_dest=photo_url,
+    )
+    server.add_bytes("/comments/1ftb0qq/.json", reddit.answer(crosspost), "application/json")
+    with Archive.open(posts_config(tmp_path / "storage", server)) as archive:
+        (item,) = Capturer(archive).capture_url("https://redd.it/1ftb0qq").items
+    assert item.status == "stored", item.reason
+    assert [f.sha256 for f in item.files] == [sha256_of(media.photo_a)]
+    platform = json.loads((item.files[0].path.parent / "provenance.json").read_text())["platform"]
+    assert (platform["id"], platform["uploader"]) == (reddit.POST_ID, "aleppo_watch")
+    assert platform["metadata"]["community"] == "r/syriancivilwar"
+    assert server.hits("/a8dh3kq.jpeg") == 1
+
+
+def test_one_photo_that_fails_does_not_cost_the_rest_of_the_post(
+    tmp_path: Path, server: FixtureServer, media: MediaSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A gallery's first photo answers 404: the others are archived all the same, and
+    the item is retried, not gone (the post is there: Reddit just listed it)."""
+    monkeypatch.setenv("FAKE_YTDLP_MODE", "crash")
+    server.add_status("/aaaa1111aaaa1.jpg", 404)
+    server.add_file("/k3uw0k0pa8x81.jpg", media.photo_b)
+    server.add_file("/0f2vld1pa8x81.jpg", media.photo_c)
+    ids = ["aaaa1111aaaa1", "k3uw0k0pa8x81", "0f2vld1pa8x81"]
+    gallery = reddit.post_data(
+        is_gallery=True,
+        gallery_data={"items": [{"media_id": m, "id": n} for n, m in enumerate(ids)]},
+        media_metadata={m: reddit.image_metadata(m, server.url(f"/{m}.jpg")) for m in ids},
+    )
+    server.add_bytes(REDDIT_JSON, reddit.answer(gallery), "application/json")
+    config = posts_config(tmp_path / "storage", server)
+    item = capture(config, server, reddit.EMBED)
+
+    assert item.status == "failed", (item.status, item.reason)
+    reason = str(item.reason)
+    assert "404" in reason and reason.endswith("(2 files archived, 1 not)"), reason
+    assert "\n" not in reason
+    with Archive.open(config) as archive, archive.read_session() as session:
+        kept = set(session.scalars(select(Media.sha256)))
+        job = session.scalars(select(CaptureJob).where(CaptureJob.last_error == reason)).one()
+    assert kept == {sha256_of(media.photo_b), sha256_of(media.photo_c)}
+    assert (job.state, job.next_attempt_at is not None) == ("failed", True)  # tried again
+
+    server.add_file("/aaaa1111aaaa1.jpg", media.photo_a)  # back, say after a CDN fault
+    with Archive.open(config) as archive:
+        (again,) = Capturer(archive).capture_url(f"https://www.reddit.com{reddit.PERMALINK}").items
+    assert again.status == "stored", again.reason
+    assert [f.sha256 for f in again.files] == [
+        sha256_of(media.photo_a),
+        sha256_of(media.photo_b),
+        sha256_of(media.photo_c),
+    ]
+
+
+@pytest.mark.parametrize("strange", [{"id": "k3uw0k0pa8x81"}, ["k3uw0k0pa8x81"], 7])
+def test_a_gallery_item_naming_no_media_id_fails_with_a_reason_and_costs_nothing_else(
+    tmp_path: Path, server: FixtureServer, media: MediaSet, strange: object
+) -> None:
+    """A malformed answer (a changed format, a proxy's) is a one-line reason, retried;
+    it crashed the capture with a TypeError."""
+    server.add_file("/0f2vld1pa8x81.jpg", media.photo_c)
+    gallery = reddit.post_data(
+        is_gallery=True,
+        gallery_data={"items": [{"media_id": strange, "id": 1}, {"media_id": "0f2vld1pa8x81"}]},
+        media_metadata={
+            "0f2vld1pa8x81": reddit.image_metadata(
+                "0f2vld1pa8x81", server.url("/0f2vld1pa8x81.jpg")
+            )
+        },
+    )
+    server.add_bytes(REDDIT_JSON, reddit.answer(gallery), "application/json")
+    config = posts_config(tmp_path / "storage", server)
+    item = capture(config, server, reddit.EMBED)
+    assert item.status == "failed", (item.status, item.reason)
+    assert item.reason == ("Reddit: 1 of the gallery's items name no media id (a changed format?)")
+    with Archive.open(config) as archive, archive.read_session() as session:
+        assert list(session.scalars(select(Media.sha256))) == [sha256_of(media.photo_c)]
 
 
 def test_a_reddit_video_post_goes_to_ytdlp(
@@ -961,6 +1158,37 @@ def test_a_threads_carousel_keeps_its_photos_and_its_video(
         title="The shelter in Bustan al-Qasr after this morning's strike.",
         metadata_uploader_id=threads.ACCOUNT,
         metadata_source="Threads' post page",
+    )
+
+
+def test_a_threads_quote_keeps_the_quoted_posts_photo_with_its_facts(
+    tmp_path: Path, server: FixtureServer, media: MediaSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A quote post shows the post it quotes (``share_info.quoted_post``), photo and
+    all: it was taken for a post of words."""
+    monkeypatch.setenv("FAKE_YTDLP_MODE", "crash")
+    server.add_file("/v/t51.29350-15/quoted.jpg", media.photo_a)
+    quoted = threads.post(
+        threads.media(photo=server.url("/v/t51.29350-15/quoted.jpg")), code="C9qUoTeD001"
+    )
+    quoted["user"] = dict(quoted["user"], username="kharkiv.news", full_name="Kharkiv News")
+    quoting = threads.post(text="Second source confirms:")
+    quoting["text_post_app_info"]["share_info"] = {
+        "can_repost": True,
+        "is_reposted_by_viewer": False,
+        "repost_restricted_reason": None,
+        "can_quote_post": True,
+        "quoted_post": quoted,
+        "reposted_post": None,
+    }
+    server.add_page(THREADS_PAGE, threads.post_page(quoting))
+    item = capture(posts_config(tmp_path / "storage", server), server, threads.EMBED)
+    assert item.status == "stored", (item.status, item.reason)
+    assert [f.sha256 for f in item.files] == [sha256_of(media.photo_a)]
+    platform = json.loads((item.files[0].path.parent / "provenance.json").read_text())["platform"]
+    assert (platform["id"], platform["uploader"]) == ("C9qUoTeD001", "Kharkiv News")
+    assert platform["metadata"]["webpage_url"] == (
+        "https://www.threads.com/@kharkiv.news/post/C9qUoTeD001"
     )
 
 
@@ -1224,6 +1452,76 @@ def test_a_bluesky_quote_keeps_both_posts_photos_and_the_cdn_copy_stands_in(
     assert quoted_sidecar["platform"]["id"] == f"{QUOTED_DID}/3l6otz2fbzc2k"
 
 
+def test_a_quoted_bluesky_post_that_quotes_in_turn_keeps_its_own_photo(
+    tmp_path: Path, server: FixtureServer, media: MediaSet
+) -> None:
+    """The quoted post is itself a quote with an image: its ``embeds[0]`` is a
+    ``recordWithMedia#view``, its image under ``media``."""
+    cdn = server.url("/cdn")
+    quoted = {
+        "$type": "app.bsky.embed.record#viewRecord",
+        "uri": f"at://{QUOTED_DID}/app.bsky.feed.post/3l6otz2fbzc2k",
+        "cid": "bafyreibjifzpqj6o6wcq3hejh7y4z4z2vmiklkvykc57tw3pcbx3kxifpm",
+        "author": bluesky.author(QUOTED_DID, "kharkiv.news", "Kharkiv News"),
+        "value": {
+            "$type": "app.bsky.feed.post",
+            "createdAt": "2024-10-14T06:02:40.000Z",
+            "text": "Confirmed: the strike hit the plant.",
+        },
+        "embeds": [
+            {
+                "$type": "app.bsky.embed.recordWithMedia#view",
+                "record": {
+                    "$type": "app.bsky.embed.record#view",
+                    "record": {
+                        "$type": "app.bsky.embed.record#viewNotFound",
+                        "uri": "at://did:plc:zzz/app.bsky.feed.post/3kzzzzzzzzz2a",
+                        "notFound": True,
+                    },
+                },
+                "media": bluesky.images_view(cdn, QUOTED_DID, [CID_B]),
+            }
+        ],
+        "indexedAt": "2024-10-14T06:02:41.000Z",
+        "labels": [],
+    }
+    view = bluesky.post_view(
+        {"$type": "app.bsky.embed.record#view", "record": quoted}, text="Look at this:"
+    )
+    server.add_bytes(GET_POSTS, bluesky.answer(view), "application/json")
+    server.add_file(f"/cdn/img/feed_fullsize/plain/{QUOTED_DID}/{CID_B}@jpeg", media.photo_b)
+    item = capture(posts_config(tmp_path / "storage", server), server, bluesky.EMBED)
+    assert item.status == "stored", (item.status, item.reason)
+    assert [f.sha256 for f in item.files] == [sha256_of(media.photo_b)]
+    platform = json.loads((item.files[0].path.parent / "provenance.json").read_text())["platform"]
+    assert platform["id"] == f"{QUOTED_DID}/3l6otz2fbzc2k"
+
+
+def test_a_bluesky_photo_is_taken_from_the_cdn_when_the_data_server_is_down(
+    tmp_path: Path, server: FixtureServer, media: MediaSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The DID document names a data server that no longer answers (a self-hosted one
+    shut down); the CDN still serves the photo."""
+    monkeypatch.setenv("FAKE_YTDLP_MODE", "crash")
+    cdn = server.url("/cdn")
+    view = bluesky.post_view(
+        bluesky.images_view(cdn, bluesky.DID, [CID_A]), bluesky.images_record([CID_A])
+    )
+    server.add_bytes(GET_POSTS, bluesky.answer(view), "application/json")
+    dead = f"http://127.0.0.1:{closed_port()}"
+    server.add_bytes(
+        f"/plc/{bluesky.DID}", bluesky.did_document(bluesky.DID, dead), "application/json"
+    )
+    server.add_file(f"/cdn/img/feed_fullsize/plain/{bluesky.DID}/{CID_A}@jpeg", media.photo_a)
+    item = capture(posts_config(tmp_path / "storage", server), server, bluesky.EMBED)
+    assert item.status == "stored", (item.status, item.reason)
+    assert [f.sha256 for f in item.files] == [sha256_of(media.photo_a)]
+    sidecar = json.loads((item.files[0].path.parent / "provenance.json").read_text())
+    assert sidecar["sightings"][0]["media_url"] == server.url(
+        f"/cdn/img/feed_fullsize/plain/{bluesky.DID}/{CID_A}@jpeg"
+    )
+
+
 @pytest.mark.parametrize("ytdlp", ["ok", "crash"])
 def test_a_bluesky_video_post_goes_to_ytdlp_and_else_its_blob_is_fetched(
     tmp_path: Path,
@@ -1428,6 +1726,30 @@ def test_media_posted_on_an_instance_that_shut_down_is_taken_from_this_instances
     assert [f.sha256 for f in item.files] == [sha256_of(media.photo_a)]
     sidecar = json.loads((item.files[0].path.parent / "provenance.json").read_text())
     assert sidecar["sightings"][0]["media_url"] == server.url("/cache/media_attachments/a.jpeg")
+
+
+def test_an_attachment_the_instance_did_not_download_is_taken_from_where_it_was_posted(
+    tmp_path: Path, server: FixtureServer, media: MediaSet
+) -> None:
+    """An instance that has not downloaded a remote attachment (too large, its origin
+    down at the time) calls it ``"type": "unknown"``; ``remote_url`` still names it,
+    and its bytes say what it is."""
+    server.add_file("/system/media_attachments/files/original/big.mp4", media.clip_a)
+    video = mastodon.attachment("unknown", server.url("/media_proxy/11333119/original"))
+    video |= {
+        "remote_url": server.url("/system/media_attachments/files/original/big.mp4"),
+        "preview_url": None,
+        "meta": None,
+    }
+    body = mastodon.answer(mastodon.status(server.url().rstrip("/"), [video]))
+    server.add_bytes(MASTODON_API, body, "application/json; charset=utf-8")
+    item = capture(
+        posts_config(tmp_path / "storage", server),
+        server,
+        mastodon.embed_frame(server.url().rstrip("/")),
+    )
+    assert item.status == "stored", (item.status, item.reason)
+    assert [(f.sha256, f.media_type) for f in item.files] == [(sha256_of(media.clip_a), "video")]
 
 
 def test_a_boosted_status_keeps_its_photo_with_the_boosted_statuss_facts(

@@ -96,9 +96,17 @@ def parse_posts(body: bytes, rkey: str) -> PlatformPost:
         media, quoted = embed, None
     shown = None
     if json_text(json_at(quoted, "$type")) == "app.bsky.embed.record#viewRecord":
-        quoted_media = next(iter(json_list(json_at(quoted, "embeds"))), None)
-        shown = _post(quoted, json_at(quoted, "value"), quoted_media, body)
+        quoted_embed = next(iter(json_list(json_at(quoted, "embeds"))), None)
+        shown = _post(quoted, json_at(quoted, "value"), _own_media(quoted_embed), body)
     return _post(view, json_at(view, "record"), media, body, shown)
+
+
+def _own_media(embed: Any) -> Any:
+    """A quoted post's own media: a quote of its own keeps it under ``media`` (the
+    post it quotes in turn is not shown)."""
+    if json_text(json_at(embed, "$type")) == _RECORD_WITH_MEDIA:
+        return json_at(embed, "media")
+    return embed
 
 
 def _post(
@@ -152,8 +160,10 @@ def did_document_url(did: str, plc_url: str) -> str | None:
 
 def with_originals(post: PlatformPost, plc_url: str, get: Callable[[str], bytes]) -> PlatformPost:
     """The post with each photo's CDN copy replaced by the blob as uploaded, from the
-    author's data server; a photo whose server cannot be found keeps its CDN copy. A
-    video's blob is where to fetch it when yt-dlp cannot (its playlist is no file)."""
+    author's data server; a photo whose server cannot be found keeps its CDN copy, and
+    one whose server does not answer is taken from the CDN (``copies``): a self-hosted
+    server may be shut down while the CDN still serves the photo. A video's blob is
+    where to fetch it when yt-dlp cannot (its playlist is no file)."""
     servers: dict[str, str | None] = {}
 
     def blob(pattern: re.Pattern[str], url: str) -> str | None:
@@ -170,10 +180,13 @@ def with_originals(post: PlatformPost, plc_url: str, get: Callable[[str], bytes]
         return f"{server.rstrip('/')}/xrpc/com.atproto.sync.getBlob?{query}"
 
     def rewrite(shown: PlatformPost) -> PlatformPost:
+        originals = {photo: blob(_CDN_IMAGE, photo) or photo for photo in shown.photos}
+        cdn = {original: photo for photo, original in originals.items() if original != photo}
         return replace(
             shown,
-            photos=[blob(_CDN_IMAGE, photo) or photo for photo in shown.photos],
+            photos=list(originals.values()),
             video_files=[url for v in shown.video_files if (url := blob(_PLAYLIST, v))],
+            copies={**shown.copies, **cdn},
         )
 
     return replace(rewrite(post), quoted=rewrite(post.quoted) if post.quoted else None)

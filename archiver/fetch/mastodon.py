@@ -8,9 +8,11 @@ account on most instances (some require one: 401) with the status as JSON: its
 and ``media_attachments``, each an ``image``, ``video``, ``gifv`` (an MP4) or
 ``audio`` at ``url`` on that instance, or at ``remote_url`` on the instance it was
 posted to (fetched from there, the original; from ``url``, the instance's copy, when
-that fails: small instances shut down). A boost holds the boosted status in
-``reblog``. A deleted status answers 404. yt-dlp has no Mastodon extractor: the files
-are fetched directly.
+that fails: small instances shut down). An attachment posted elsewhere that the
+instance never downloaded (too large, its origin down at the time) is ``unknown``,
+with the file still at ``remote_url``: it is taken, and what it is said by its bytes.
+A boost holds the boosted status in ``reblog``. A deleted status answers 404. yt-dlp
+has no Mastodon extractor: the files are fetched directly.
 """
 
 from __future__ import annotations
@@ -55,13 +57,14 @@ def _post(data: dict[str, Any], body: bytes, quoted: PlatformPost | None = None)
     photos, files, copies = [], [], {}
     for attachment in attachments[:MAX_ATTACHMENTS]:
         here = json_text(attachment.get("url"))
-        url = json_text(attachment.get("remote_url")) or here
+        remote = json_text(attachment.get("remote_url"))
+        url = remote or here
         if url and is_http_url(url):
             kind = attachment.get("type")
             if kind == "image":
                 photos.append(url)
-            elif kind in ("video", "gifv", "audio"):
-                files.append(url)
+            elif kind in ("video", "gifv", "audio") or (kind == "unknown" and remote):
+                files.append(url)  # an "unknown" one is told by its bytes (`identify`)
             if here and here != url and is_http_url(here):
                 copies[url] = here  # this instance's copy, should the original's fail
     words = "\n".join(

@@ -12,7 +12,9 @@ with two listings: the post (``kind`` ``t3``) and its comments. The post holds i
   (``preview.redd.it``; ``file_url`` turns it into the uploaded file on ``i.redd.it``);
   a text post's inline images are ``media_metadata`` too;
 - a video (``is_video``, ``media.reddit_video``), which yt-dlp takes as before;
-- a crosspost: the original post in ``crosspost_parent_list``, with its own media.
+- a crosspost: the original post in ``crosspost_parent_list``, with its own media;
+  the crosspost's own ``url`` names the original's media too, which stays the
+  original's.
 
 yt-dlp sees a photo post as a link to an image, which is no video, and a gallery as a
 link to the gallery page: both ended in "Unsupported URL". A post removed by its
@@ -79,6 +81,10 @@ def parse_post(body: bytes, expected_id: str) -> PlatformPost:
     parents = [p for p in json_list(post.get("crosspost_parent_list")) if isinstance(p, dict)]
     shown = _post(parents[0], body) if parents and parents[0].get("id") else None
     found = _post(post, body, quoted=shown)
+    if shown is not None:
+        # Reddit gives a crosspost the original's media address as its own ``url``:
+        # what the original lists is the original's, kept with its facts (and once)
+        found = replace(found, photos=[p for p in found.photos if p not in shown.photos])
     category = json_text(post.get("removed_by_category"))
     if category is None:
         return found
@@ -92,6 +98,7 @@ def _post(data: dict[str, Any], body: bytes, quoted: PlatformPost | None = None)
     post = str(data.get("id") or "").lower()
     photos = _photos(data)
     waiting = _unprocessed(data)
+    unreadable = _unreadable(data)
     author = json_text(data.get("author"))
     title = json_text(data.get("title"))
     words = json_text(data.get("selftext"))
@@ -115,18 +122,37 @@ def _post(data: dict[str, Any], body: bytes, quoted: PlatformPost | None = None)
         quoted=quoted,
         read_from="Reddit's post JSON",
         where=json_text(data.get("subreddit_name_prefixed")),
-        incomplete=f"Reddit: {waiting} of the post's photos are still being processed"
-        if waiting
-        else None,
+        incomplete=_incomplete(waiting, unreadable),
     )
+
+
+def _incomplete(waiting: int, unreadable: int) -> str | None:
+    """Why some of the post's photos cannot be taken yet: retried for them."""
+    if waiting:
+        return f"Reddit: {waiting} of the post's photos are still being processed"
+    if unreadable:
+        return f"Reddit: {unreadable} of the gallery's items name no media id (a changed format?)"
+    return None
+
+
+def _gallery_ids(data: dict[str, Any]) -> list[object]:
+    """The ``media_id`` of each gallery item, in the post's order, as given."""
+    items = json_list(json_at(data, "gallery_data", "items"))
+    return [item.get("media_id") for item in items if isinstance(item, dict)]
+
+
+def _unreadable(data: dict[str, Any]) -> int:
+    """How many gallery items name their media by something other than an id (an
+    object, a list): a malformed answer, which must not cost the rest."""
+    return sum(1 for media_id in _gallery_ids(data) if not isinstance(media_id, str))
 
 
 def _photos(data: dict[str, Any]) -> list[str]:
     """The post's photos in its own order, each the uploaded file where Reddit has it."""
     metadata = data.get("media_metadata")
     metadata = metadata if isinstance(metadata, dict) else {}
-    items = json_list(json_at(data, "gallery_data", "items"))
-    ids = [item.get("media_id") for item in items if isinstance(item, dict)] or list(metadata)
+    given = _gallery_ids(data)
+    ids = [media_id for media_id in given if isinstance(media_id, str)] or list(metadata)
     photos = [url for media_id in ids if (url := _metadata_photo(metadata.get(media_id)))]
     if photos:
         return photos

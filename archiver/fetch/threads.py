@@ -7,7 +7,9 @@ Instagram's media schema: ``code`` (the shortcode), ``user`` (``username``),
 ``caption.text``, ``taken_at`` (seconds since the epoch), and its media:
 ``image_versions2.candidates`` (each photo at several sizes, with ``width`` and
 ``height``), ``video_versions`` (a video's MP4s) or, for several, ``carousel_media``
-with one such item per photo or video. A post of words alone has none.
+with one such item per photo or video. A post of words alone has none. A quote
+post holds the post it quotes, in the same schema, in
+``text_post_app_info.share_info.quoted_post``; its media is shown in the embed too.
 
 yt-dlp has no Threads extractor: the post's photos and videos are downloaded as
 Threads serves them, and a post of words alone is kept as a version of its page.
@@ -49,6 +51,16 @@ def parse_page(body: bytes, code: str) -> PlatformPost:
     """Read the post page; FetchError where it holds no data of this post (a login
     wall, a changed page)."""
     post = _find_post(body, code)
+    quoted = json_at(post, "text_post_app_info", "share_info", "quoted_post")
+    quoted_code = json_text(json_at(quoted, "code"))
+    shown = _post(quoted, quoted_code, body) if isinstance(quoted, dict) and quoted_code else None
+    return _post(post, code, body, shown)
+
+
+def _post(
+    post: dict[str, Any], code: str, body: bytes, quoted: PlatformPost | None = None
+) -> PlatformPost:
+    """One post of the page (the one asked for, or the one it quotes), with its media."""
     shown = [m for m in json_list(post.get("carousel_media")) if isinstance(m, dict)] or [post]
     photos: list[str] = []
     videos: list[str] = []
@@ -69,9 +81,11 @@ def parse_page(body: bytes, code: str) -> PlatformPost:
         handle=handle,
         posted_at=epoch_moment(post.get("taken_at")),
         photos=list(dict.fromkeys(photos)),
-        has_video=bool(videos),
+        # a quoted post's videos are fetched as served too (yt-dlp has no extractor)
+        has_video=bool(videos) or bool(quoted and quoted.has_video),
         record=body,
         record_name="platform.post.html",
+        quoted=quoted,
         read_from="Threads' post page",
         video_files=list(dict.fromkeys(videos)),
     )

@@ -9,10 +9,13 @@ A quoted post comes as ``quoted_tweet``, with its own ``mediaDetails``, which th
 embed shows too. A video may instead be in the post's ``card`` (an X Live broadcast,
 an advertiser's player), which yt-dlp reads from the same answer: ``mediaDetails``
 is then empty. A deleted or withheld post answers 404, or a ``TweetTombstone``.
+As X's v1.1 API did, the endpoint escapes ``&``, ``<`` and ``>`` in ``text`` (and names)
+as HTML: they are kept as written.
 """
 
 from __future__ import annotations
 
+import html
 import math
 import re
 from typing import Any
@@ -107,8 +110,8 @@ def _post(
         platform="X",
         id=post,
         url=f"https://x.com/{handle or 'i'}/status/{post}",
-        text=json_text(data.get("text")),
-        author=json_text(user.get("name")),
+        text=_as_written(data.get("text")),
+        author=_as_written(user.get("name")),
         handle=handle,
         posted_at=json_text(data.get("created_at")),
         photos=list(dict.fromkeys(photos))[:MAX_PHOTOS],
@@ -121,6 +124,12 @@ def _post(
         quoted=quoted,
         video_files=list(dict.fromkeys(videos)),
     )
+
+
+def _as_written(value: object) -> str | None:
+    """A text the endpoint gave HTML-escaped (``&amp;``, ``&gt;``), as its author wrote it."""
+    text = json_text(value)
+    return html.unescape(text) if text is not None else None
 
 
 def _best_mp4(media: dict[str, Any]) -> str | None:

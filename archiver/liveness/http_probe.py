@@ -263,7 +263,13 @@ def check_post(
         return CheckResult(status, str(exc)[:300], code, None, probe)
     if post.removed:
         return CheckResult("gone", post.removed[:300], code, None, probe)
-    shows = "photos" if post.photos else "a video" if post.has_video or post.files else "text"
+    posts = post.shown()  # a forward's or a crosspost's media are the original's
+    if any(p.photos for p in posts):
+        shows = "photos"
+    elif any(p.has_video or p.files for p in posts):
+        shows = "a video"
+    else:
+        shows = "text"
     return CheckResult("live", f"HTTP {code}: the post is there ({shows})", code, None, probe)
 
 

@@ -61,3 +61,45 @@ def video(src: str) -> str:
  src="{src}" class="tgme_widget_message_video
  js-message_video" width="100%" height="100%"></video></div>
  <time class="message_video_duration js-message_video_duration">0:02</time></a>"""
+
+
+def round_video(src: str) -> str:
+    """A round "video message" in the widget, its MP4 at ``src``."""
+    return f"""<div class="tgme_widget_message_roundvideo_player js-message_roundvideo_player">
+ <div class="tgme_widget_message_roundvideo_wrap"><i class="tgme_widget_message_roundvideo_thumb"
+ style="background-image:url('https://cdn4.telesco.pe/file/rthumb.jpg')"></i>
+ <video class="tgme_widget_message_roundvideo js-message_roundvideo" src="{src}"
+ width="100%" height="100%" preload muted autoplay loop playsinline></video>
+ <div class="tgme_widget_message_roundvideo_border"></div></div>
+ <time class="tgme_widget_message_roundvideo_duration">0:02</time></div>"""
+
+
+def voice(src: str) -> str:
+    """A voice message's player in the widget, its audio at ``src``."""
+    return f"""<a class="tgme_widget_message_voice_player js-message_voice_player"
+ href="https://t.me/AleppoToday/1234"><audio class="tgme_widget_message_voice
+ js-message_voice" src="{src}" width="100%" height="100%" preload></audio>
+ <div class="tgme_widget_message_voice_btn_wrap"><i class="tgme_widget_message_voice_btn"></i></div>
+ <div class="tgme_widget_message_voice_wrap"><div class="tgme_widget_message_voice_progress_wrap">
+ <div class="bar"></div></div><time class="tgme_widget_message_voice_duration
+ js-message_voice_duration">0:01</time></div></a>"""
+
+
+def not_supported() -> str:
+    """What the widget shows for media it has no player for (a poll's, a sticker's,
+    a large file's)."""
+    return """<div class="message_media_not_supported_wrap"><div
+ class="message_media_not_supported"><div class="message_media_not_supported_label">Please
+ open Telegram to view this post</div><a href="https://t.me/AleppoToday/1234?single"
+ class="message_media_view_in_telegram">VIEW IN TELEGRAM</a></div></div>"""
+
+
+def forwarded_from(name: str, href: str | None) -> str:
+    """The line above a forwarded post: a link to the post it came from, or the name
+    alone (a person's account, or one that hides the link)."""
+    if href is None:
+        return f"""<div class="tgme_widget_message_forwarded_from accent_color">Forwarded
+ from <span class="tgme_widget_message_forwarded_from_name">{name}</span></div>"""
+    return f"""<div class="tgme_widget_message_forwarded_from accent_color">Forwarded from <a
+ class="tgme_widget_message_forwarded_from_name" href="{href}"><span
+ dir="auto">{name}</span></a></div>"""
