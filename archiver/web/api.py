@@ -13,7 +13,6 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from starlette.datastructures import QueryParams
 
 from archiver.archive import Archive
 from archiver.config import is_http_url
@@ -32,6 +31,7 @@ from archiver.web.uploads import receive_upload
 from archiver.web.views import (
     Limit,
     Offset,
+    check_parameters,
     check_search_parameters,
     media_detail,
     search_query,
@@ -89,19 +89,6 @@ def api_media(sha256: str, archive: ArchiveDep) -> JSONResponse:
     if detail is None:
         raise NotFound("no such file in the archive")
     return JSONResponse(detail)
-
-
-def check_parameters(params: QueryParams, known: tuple[str, ...]) -> None:
-    """QueryError for a parameter not in ``known`` or given twice, as
-    `check_search_parameters` for a search: ``statuses=gone`` was ignored and every
-    embed listed, and of ``limit=1&limit=2`` one was dropped without a word."""
-    seen: set[str] = set()
-    for name, _ in params.multi_items():
-        if name not in known:
-            raise QueryError(f"unknown parameter {name!r}; known: {', '.join(known)}")
-        if name in seen:
-            raise QueryError(f"{name}: given twice; give it once")
-        seen.add(name)
 
 
 @router.get("/dupes", dependencies=[ReadAccess])

@@ -40,7 +40,12 @@ def check_search_parameters(params: QueryParams) -> None:
     """QueryError for a search parameter that is not a filter or ``limit``, or one
     given twice: a misspelt filter (``sha=…``, ``q=…``) was ignored, so every file
     matched, and of two ``sha256`` one was dropped without a word."""
-    known = (*SEARCH_FIELDS, "limit")
+    check_parameters(params, (*SEARCH_FIELDS, "limit"))
+
+
+def check_parameters(params: QueryParams, known: tuple[str, ...]) -> None:
+    """QueryError for a parameter not in ``known`` or given twice (a list's too:
+    ``statuses=gone`` was ignored and every embed listed)."""
     seen: set[str] = set()
     for name, _ in params.multi_items():
         if name not in known:
