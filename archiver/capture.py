@@ -100,7 +100,13 @@ from archiver.integrity.events import record_capture, record_sighting
 from archiver.integrity.events import record_page as record_page_event
 from archiver.jobs import Outcome
 from archiver.logs import log_event
-from archiver.older_pages import OLDER_PAGE_FAILED, OlderPageReader, OlderPages, read_page
+from archiver.older_pages import (
+    OLDER_PAGE_FAILED,
+    OlderPageReader,
+    OlderPages,
+    links_older_page,
+    read_page,
+)
 from archiver.sources.feed import looks_like_feed
 from archiver.store.atomic import locked_dir, temp_file
 from archiver.store.digest import Digests, hash_file
@@ -473,6 +479,12 @@ class Capturer:
                 )
                 # what lies past the cap is not seen: nothing is judged removed
                 found, mark_removed = found[:MAX_EMBEDS_PER_PAGE], False
+            if mark_removed and (
+                doubt := _suspect_version(session, page, found, extraction, older, response)
+            ):
+                # judged next time, from a version that shows the page (`judged_at` stays)
+                log_event("page.removals_deferred", logging.WARNING, url=url, reason=doubt)
+                mark_removed = False
             record_embeds(session, page, found, now, recorded, mark_removed, older, body)
             if run_here:
                 held = [job_id for job_id, _ in recorded.jobs]
@@ -1312,6 +1324,29 @@ def record_embeds(
         recorded.removed_embeds += 1
     if older is None or older.complete:  # else what was not judged is judged next time
         page.judged_at = now
+
+
+def _suspect_version(
+    session: Session,
+    page: Page,
+    found: list[FoundEmbed],
+    extraction: PageExtraction,
+    older: OlderPages | None,
+    response: Response,
+) -> str | None:
+    """Why a live page's version may not be the page (a consent wall, an empty 200, a
+    stale cache node served in its place), whose missing embeds are then not judged
+    removed; None when it may be judged. A page that still shows embeds judges what it
+    lost; one that showed some and now shows none, or that went on in older pages and
+    now links none, judges nothing until a version that does."""
+    if not found and any(embed.removed_at is None for embed in page.embeds):
+        return "the page shows none of its embeds"
+    if older is not None or links_older_page(response.final_url, extraction):
+        return None
+    kept = select(Page.id).where(Page.first_page_url.in_({page.url, response.url})).limit(1)
+    if session.scalar(kept) is not None:
+        return "the page links none of its older pages"
+    return None
 
 
 def _written_in(body: bytes, url: str) -> bool:

@@ -23,6 +23,7 @@ from pydantic import (
 
 from archiver import PRODUCT
 from archiver.errors import ConfigError
+from archiver.extract.urls import clean_url
 
 CONFIG_ENV = "ARCHIVER_CONFIG"
 
@@ -458,11 +459,12 @@ def config_from_dict(
 
 
 def _duplicate_source(sources: list[SourceEntry]) -> str | None:
-    """Which ``[[sources]]`` table repeats the URL of an earlier one: the last one
+    """Which ``[[sources]]`` table repeats the URL of an earlier one, however spelled
+    (`clean_url`: the host's case, a fragment, tracking parameters): the last one
     silently won (a daily source polled every minute, under another name)."""
     first: dict[str, int] = {}
     for number, entry in enumerate(sources):
-        earlier = first.setdefault(entry.url, number)
+        earlier = first.setdefault(clean_url(entry.url.strip()), number)
         if earlier != number:
             return f"sources.{number}.url: {entry.url!r} is also at sources.{earlier}"
     return None

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
 
 from archiver.errors import ArchiverError, ArchiveUnavailable, FetchError, Interrupted
 from archiver.extract import ExtractError, PageExtraction, extract_embeds
 from archiver.extract.document import charset_of
-from archiver.extract.pagination import continues_page
+from archiver.extract.pagination import continues_page, same_page
+from archiver.extract.urls import clean_url, url_spellings
 from archiver.fetch.http import HttpFetcher, Response
 from archiver.index.models import Embed, Page
 from archiver.logs import log_event
@@ -58,13 +60,41 @@ def read_page(body: bytes, response: Response) -> PageExtraction:
         raise FetchError(f"cannot read page: {exc}", retryable=False) from None
 
 
+@dataclass
+class _Archived:
+    """What was archived of a live page before a poll: the embed URLs of its pages."""
+
+    embeds: set[str]
+    pending: set[str]  # of the first page, not judged yet: what it held last
+    left: set[str]  # of those, the ones the first page holds no more
+    removed: set[str]  # recorded as removed
+    older_kept: bool  # whether any of its older pages was recorded
+
+
+def awaits_judgement(embed: Embed, judged_at: datetime | None, previous: datetime | None) -> bool:
+    """Whether a live page's embed, were it no longer on the first page, is judged in
+    this poll: one last seen before the page's last judgement was judged then, and on a
+    page never judged only those of its last version are (`capture.record_embeds`)."""
+    if embed.removed_at is not None:
+        return False
+    if judged_at is not None:
+        return embed.last_seen_at >= judged_at
+    return embed.last_seen_at == previous
+
+
+def links_older_page(first_url: str, extraction: PageExtraction) -> bool:
+    """Whether a page read at ``first_url`` links a further page of itself."""
+    return any(continues_page(clean_url(first_url), url) for url in extraction.older_pages)
+
+
 class OlderPageReader:
     """Reads and records the older pages a page links, one after the other.
 
     ``source_id`` is the live page source polled, whose older pages belong to it.
-    Reading stops where what was archived before on the page goes on: the embeds of
-    the source's pages, or without one (a page captured by hand or linked from a feed
-    entry), of the first page and the older pages that name it.
+    Reading stops where what was archived before on the page goes on (the embeds of
+    the source's pages, or without one, a page captured by hand or linked from a feed
+    entry, of the first page and the older pages that name it), once each update that
+    left the first page since its last judgement was found again on an older page.
     """
 
     def __init__(
@@ -78,7 +108,8 @@ class OlderPageReader:
         self.capturer = capturer
         self.http = http
         self.source_id = source_id
-        self.first_url = first.final_url  # where the pages go on from
+        self.first_final = first.final_url
+        self.first_url = clean_url(first.final_url)  # where the pages go on from
         self.first_page = first.url  # what the first page is recorded as
         self.first = extraction
         self.visited = {self.first_url}
@@ -92,45 +123,77 @@ class OlderPageReader:
                 return url
         return None
 
-    def read(self, limit: int, *, read_back: bool) -> OlderPages | None:
-        """Read and record up to ``limit`` older pages; None when the page links none.
-
-        Unless ``read_back`` (or none of the page's older pages is kept yet),
-        reading stops after a page that holds an embed archived before (by the source,
-        or without one on this page or its older pages): from there on, its older
-        pages were read already.
-        """
-        url = self._next(self.first)
-        if url is None:
-            return None
+    def _archived(self) -> _Archived:
+        """What the page's rows hold before this poll records anything more."""
         ours = (
             Page.source_id == self.source_id
             if self.source_id is not None
             else or_(
-                Page.url.in_([self.first_page, self.first_url]),
+                Page.url.in_([self.first_page, self.first_final, self.first_url]),
                 Page.first_page_url == self.first_page,
             )
         )
         with self.capturer.archive.read_session() as session:
             rows = session.execute(
-                select(Page.url, Embed.url).outerjoin(Embed, Embed.page_id == Page.id).where(ours)
+                select(Page.url, Embed).outerjoin(Embed, Embed.page_id == Page.id).where(ours)
             ).all()
-        archived = {embed for _, embed in rows if embed is not None}
+            # the first page's row, as `upsert_page` finds it
+            page = session.scalar(
+                select(Page)
+                .where(Page.url.in_(url_spellings(self.first_page)))
+                .order_by(Page.id)
+                .limit(1)
+            )
+            judged_at = page.judged_at if page is not None else None
+            embeds = [embed for _, embed in rows if embed is not None]
+            first = [e for e in embeds if page is not None and e.page_id == page.id]
+            previous = max((embed.last_seen_at for embed in first), default=None)
+            pending = [e for e in first if awaits_judgement(e, judged_at, previous)]
+            now = {e.url for e in self.first.embeds} | {e.original_url for e in self.first.embeds}
+            return _Archived(
+                embeds={embed.url for embed in embeds},
+                pending={embed.url for embed in pending},
+                left={e.url for e in pending if e.url not in now and e.original_url not in now},
+                removed={embed.url for embed in embeds if embed.removed_at is not None},
+                older_kept=any(continues_page(self.first_url, url) for url, _ in rows),
+            )
+
+    def read(self, limit: int, *, read_back: bool) -> OlderPages | None:
+        """Read and record up to ``limit`` older pages; None when the page links none.
+
+        Unless ``read_back`` (or none of the page's older pages is kept yet), reading
+        stops after a page holding an embed archived before (not one the first page
+        holds now: a live-stream player repeated on every page), once every embed that
+        left the first page was found on the pages read: from there on, its older
+        pages were read already. One that left and is on none of them was removed,
+        which only the pages read up to one archived before behind it can tell.
+        """
+        url = self._next(self.first)
+        if url is None:
+            return None
+        archived = self._archived()
         # none of its older pages kept yet (a first capture, a source polled before they
         # were read): read back as on a first poll. The first page's embeds may be
         # archived already, by the feed entries that link to it, without its older pages.
-        read_back = read_back or not any(continues_page(self.first_url, p) for p, _ in rows)
+        read_back = read_back or not archived.older_kept
+        current = {embed.url for embed in self.first.embeds}
+        earlier = archived.embeds - current  # what was archived before, not on the page now
+        # archived behind what the first page held: what left it lies before these
+        behind = earlier - archived.pending
+        passed_behind = False
         # what the first page holds now is recorded there, not on an older page
-        known = archived | {embed.url for embed in self.first.embeds}
+        known = archived.embeds | current
         older = OlderPages()
         while url is not None:
             if self.pages == limit:
-                older.complete = False
+                # every update that left the first page was found, or one archived
+                # behind them was passed: what was not found was removed
+                older.complete = archived.left <= older.embed_urls or passed_behind
                 log_event("page.older_not_read", url=self.first_url, pages=limit, next=url)
                 break
             self.visited.add(url)
             try:
-                extraction = self._record(url, known)
+                extraction = self._record(url, known, archived.removed)
             except (Interrupted, ArchiveUnavailable):
                 raise  # not this page's fault: the poll or capture fails, and is retried
             except ArchiverError as exc:
@@ -143,11 +206,12 @@ class OlderPageReader:
                 log_event("page.older_failed", logging.WARNING, url=url, reason=str(exc))
                 break
             if extraction is None:
-                break  # it led back, or away: the pages end here
+                break  # it led back to a page read: the pages end here
             found = {embed.url for embed in extraction.embeds}
             older.embed_urls |= found
             known |= found
-            if found & archived and not read_back:
+            passed_behind = passed_behind or bool(found & behind)
+            if not read_back and found & earlier and archived.left <= older.embed_urls:
                 break  # what was archived before goes on from here
             url = self._next(extraction)
         if self.pages:
@@ -156,14 +220,18 @@ class OlderPageReader:
             )
         return older
 
-    def _record(self, url: str, known: set[str]) -> PageExtraction | None:
+    def _record(self, url: str, known: set[str], removed: set[str]) -> PageExtraction | None:
         """Record an older page with the embeds first found there; None when the address
-        redirected to a page already read, or to one that does not continue the page."""
+        redirected back to a page already read (or the first). One that redirects away
+        (a challenge, a login or consent page) is a failure: read again next time."""
         document = self.http.get_document(url)
         response = document.response
-        final = response.final_url
-        if final != url and (final in self.visited or not continues_page(self.first_url, final)):
-            return None
+        final = clean_url(response.final_url)
+        if final != url:
+            if final in self.visited or same_page(self.first_url, final):
+                return None
+            if not continues_page(self.first_url, final):
+                raise FetchError(f"redirected away, to {response.final_url}")
         self.visited.add(final)
         extraction = read_page(document.body, response)
         self.pages += 1
@@ -178,4 +246,28 @@ class OlderPageReader:
         )
         self.new_embeds += recorded.new_embeds
         self.jobs += recorded.jobs
+        self._restore(removed & {embed.url for embed in extraction.embeds})
+        removed -= {embed.url for embed in extraction.embeds}
         return extraction
+
+    def _restore(self, urls: set[str]) -> None:
+        """Take back the removal of embeds an older page shows: they scrolled on to it
+        (one judged while it lay past the pages read, or from a page served in error)."""
+        if not urls:
+            return
+        ours = (
+            Page.source_id == self.source_id
+            if self.source_id is not None
+            else Page.url.in_([self.first_page, self.first_final, self.first_url])
+        )
+        with self.capturer.archive.session() as session:
+            session.execute(
+                update(Embed)
+                .where(
+                    Embed.url.in_(sorted(urls)),
+                    Embed.removed_at.is_not(None),
+                    Embed.page_id.in_(select(Page.id).where(ours)),
+                )
+                .values(removed_at=None)
+            )
+        log_event("page.removal_undone", url=self.first_url, embeds=len(urls))

@@ -4,12 +4,13 @@ on to an older page is neither recorded as removed nor archived twice."""
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from support import FixtureServer, make_photo
 from support.archiving import run_cli, settings, write_config
 
@@ -305,6 +306,147 @@ def test_nothing_is_judged_removed_when_the_older_pages_were_not_all_read(
     assert embeds_by_page(archive)["B"] == ("live", False)
 
 
+STREAM = "<iframe src='https://www.youtube.com/embed/dQw4w9WgXcQ'></iframe>"
+
+
+def serve_streaming_blog(server: FixtureServer, pages: list[list[str]]) -> None:
+    """`serve_blog`, with the blog's live stream repeated at the top of every page."""
+    serve_blog(server, pages)
+    for number, updates in enumerate(pages, start=1):
+        path = "/live" if number == 1 else f"/live?page={number}"
+        older = f"?page={number + 1}" if number < len(pages) else None
+        html = live_page(updates, older).replace("<article>", f"<article>{STREAM}")
+        server.add_page(path, html)
+
+
+def test_updates_past_a_page_repeating_the_live_stream_are_read(
+    blog: tuple[Archive, Poller, int], server: FixtureServer
+) -> None:
+    """Reading stopped at the second page, which repeats the live stream archived
+    before: updates posted during a back-off, beyond it, were never archived, and the
+    ones that scrolled on to the fourth page were recorded as removed."""
+    archive, poller, source_id = blog
+    serve_streaming_blog(server, [["C", "B"], ["A"]])
+    poller.poll(source_id)
+
+    serve_streaming_blog(server, [["H", "G"], ["F", "E"], ["D", "C"], ["B", "A"]])
+    result = poller.poll(source_id)
+
+    assert (result.older_pages, result.removed_embeds) == (3, 0)
+    found = embeds_by_page(archive)
+    assert found["D"] == ("live?page=3", False) and found["F"] == ("live?page=2", False)
+    assert found["C"] == found["B"] == ("live", False)
+
+
+def test_updates_that_scroll_across_two_older_pages_are_not_removed(
+    blog: tuple[Archive, Poller, int], server: FixtureServer
+) -> None:
+    """Only the first older page holding an update of the old first page was read: the
+    rest, on the next, were recorded as removed, and stayed so."""
+    archive, poller, source_id = blog
+    serve_blog(server, [["D", "C"], ["B", "A"]])
+    poller.poll(source_id)
+
+    serve_blog(server, [["G", "F"], ["E", "D"], ["C", "B"], ["A"]])  # D and C part
+    result = poller.poll(source_id)
+
+    assert (result.older_pages, result.removed_embeds) == (2, 0)
+    assert server.hits("/live?page=4") == 0  # the third page held what was archived
+    assert not any(gone for _, gone in embeds_by_page(archive).values())
+
+
+def test_an_update_recorded_as_removed_is_taken_back_when_an_older_page_shows_it(
+    blog: tuple[Archive, Poller, int], server: FixtureServer
+) -> None:
+    archive, poller, source_id = blog
+    serve_blog(server, [["C", "B"], ["A"]])
+    poller.poll(source_id)
+    with archive.session() as session:  # as a poll before this fix, or in error, left it
+        session.execute(
+            update(Embed).where(Embed.url.endswith("/B.jpg")).values(removed_at=utcnow())
+        )
+
+    serve_blog(server, [["D", "C"], ["B", "A"]])
+    poller.poll(source_id)
+
+    assert embeds_by_page(archive)["B"] == ("live", False)
+
+
+CONSENT = (
+    "<html><head><title>Before you continue</title></head><body><form action='/consent'>"
+    "<p>We use cookies.</p><button>Accept all</button></form></body></html>"
+)
+
+
+@pytest.mark.parametrize("served", ["consent", "no older link"])
+def test_a_page_served_in_error_once_judges_nothing_removed(
+    blog: tuple[Archive, Poller, int],
+    server: FixtureServer,
+    caplog: pytest.LogCaptureFixture,
+    served: str,
+) -> None:
+    """A consent wall (or a stale copy without the link to older pages), answered once
+    with status 200, recorded every update that left the page since as removed."""
+    archive, poller, source_id = blog
+    serve_blog(server, [["C", "B"], ["A"]])
+    poller.poll(source_id)
+    wall = CONSENT if served == "consent" else live_page(["C"], None)
+    server.add_page("/live", wall)
+
+    with caplog.at_level(logging.INFO, logger="archiver"):
+        assert poller.poll(source_id).removed_embeds == 0
+    assert [r for r in caplog.records if r.getMessage() == "page.removals_deferred"]
+
+    serve_blog(server, [["D", "C"], ["B", "A"]])  # back, B scrolled on meanwhile
+    assert poller.poll(source_id).removed_embeds == 0
+    assert not any(gone for _, gone in embeds_by_page(archive).values())
+    serve_blog(server, [["E", "D"], ["B", "A"]])  # C deleted: judged as ever
+    assert poller.poll(source_id).removed_embeds == 1
+    assert embeds_by_page(archive)["C"] == ("live", True)
+
+
+def test_an_older_page_redirected_away_is_read_again_next_time(
+    blog: tuple[Archive, Poller, int], server: FixtureServer
+) -> None:
+    """An older page sent to an anti-bot challenge was taken for the last page: what
+    scrolled on to it was recorded as removed, and nothing beyond it was read."""
+    archive, poller, source_id = blog
+    serve_blog(server, [["C", "B"], ["A"]])
+    poller.poll(source_id)
+    serve_blog(server, [["D", "C"], ["B", "A"]])
+    server.add_redirect("/live?page=2", "/challenge?return=%2Flive%3Fpage%3D2")
+    server.add_page("/challenge", "<html><body>Checking your browser...</body></html>")
+
+    result = poller.poll(source_id)
+
+    assert result.removed_embeds == 0 and result.read_back_owed
+    assert "redirected away" in str(result.older_failure)
+    serve_blog(server, [["D", "C"], ["B", "A"]])  # the challenge passed
+    assert not poller.poll(source_id).read_back_owed
+    assert not any(gone for _, gone in embeds_by_page(archive).values())
+
+
+def test_a_live_page_added_from_a_shared_link_reads_its_older_pages(
+    tmp_path: Path, db_url: str, server: FixtureServer
+) -> None:
+    """The link as shared (``?CMP=share_btn_tw``) was compared with the older pages'
+    ``?page=2``, which replaces the query: no older page was ever read."""
+    config = config_from_dict(settings(tmp_path / "storage", db_url, polling={"older_pages": 3}))
+    http = HttpFetcher(config.network, 2)
+    with Archive.open(config) as archive:
+        with archive.session() as session:
+            shared = server.url("/live?CMP=share_btn_tw")
+            source_id = add_source(session, shared, every=600, kind="page").id
+        poller = Poller(Capturer(archive), config.polling, http)
+        serve_blog(server, [["C", "B"], ["A"]])
+        assert poller.poll(source_id).older_pages == 1
+        serve_blog(server, [["D", "C"], ["B", "A"]])
+        assert poller.poll(source_id).removed_embeds == 0
+        found = embeds_by_page(archive)
+    http.close()
+    assert found["A"] == ("live?page=2", False) and found["B"][1] is False
+
+
 LIVE = "https://www.theguardian.com/world/live/2013/sep/28/syria-live"
 
 
@@ -399,6 +541,14 @@ def test_words_that_are_not_surely_the_older_page_are_not_followed(label: str) -
 def test_only_a_further_page_of_the_same_page_is_followed(url: str, continues: bool) -> None:
     first = "https://news.example/live.php?id=7" if "live.php" in url else LIVE
     assert continues_page(first, url) is continues
+
+
+@pytest.mark.parametrize("shared", ["?utm_source=twitter", "?CMP=share_btn_tw"])
+def test_a_live_page_shared_with_a_query_of_its_own_is_continued(shared: str) -> None:
+    first = f"https://WWW.theguardian.com/world/live/2013/sep/28/syria-live{shared}"
+    assert continues_page(first, f"{LIVE}?page=2")
+    assert not continues_page(first, LIVE) and not continues_page(first, f"{LIVE}{shared}")
+    assert not continues_page(first, "https://www.theguardian.com/world/2013/sep/29/syria-daily")
 
 
 def test_capture_archives_older_pages_when_asked(tmp_path: Path, server: FixtureServer) -> None:

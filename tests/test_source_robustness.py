@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -971,3 +972,20 @@ def test_two_feeds_linking_one_story_do_not_capture_it_again_on_every_poll(
 
     with archive.read_session() as session:
         assert session.scalars(select(CaptureJob.state)).all() == ["done"]
+
+
+def test_a_source_removed_before_its_claimed_poll_began_is_no_crash(
+    polling: tuple[Config, Archive, Poller], server: FixtureServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`source remove` between the claim and the poll: the daemon logged "poll crashed"
+    with a traceback."""
+    _, archive, poller = polling
+    with archive.session() as session:
+        source_id = add_source(session, server.url("/feed"), every=600).id
+    with archive.session() as session:
+        remove_source(session, str(source_id))
+
+    with caplog.at_level(logging.INFO, logger="archiver"):
+        assert poller.poll(source_id).result == "removed"
+    assert [r.getMessage() for r in caplog.records] == ["source.gone"]
+    assert server.hits("/feed") == 0

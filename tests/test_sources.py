@@ -21,15 +21,15 @@ from support.browser import AppClient
 
 from archiver.archive import Archive
 from archiver.capture import Capturer
-from archiver.config import SourceEntry, load_config
-from archiver.errors import FetchError
+from archiver.config import SourceEntry, config_from_dict, load_config
+from archiver.errors import ConfigError, FetchError
 from archiver.fetch.http import HttpFetcher
 from archiver.index.models import CaptureJob, Embed, Page, Source, utcnow
 from archiver.search import SearchQuery, search
 from archiver.sources import poll as poll_module
 from archiver.sources.feed import looks_like_feed, parse_feed
 from archiver.sources.poll import ENTRY_BATCH, Poller
-from archiver.sources.registry import add_source, sync_config_sources
+from archiver.sources.registry import add_source, remove_source, sync_config_sources
 from archiver.web import create_app
 
 ATOM = b"""<?xml version="1.0" encoding="utf-8"?>
@@ -505,3 +505,62 @@ def test_a_start_logs_the_config_sources_it_removes(
             assert list(session.scalars(select(Source.url))) == [kept]
     (removed,) = [r for r in caplog.records if r.getMessage() == "source.removed"]
     assert removed.fields["url"] == dropped  # type: ignore[attr-defined]
+
+
+def test_one_page_spelled_otherwise_is_the_same_source(tmp_path: Path, db_url: str) -> None:
+    """Another spelling of a source's URL (the host's case, a fragment, a tracking
+    parameter) became a second source, polling the page and its older pages twice."""
+    config = make_config(tmp_path / "storage", db_url)
+    url = "https://news.example/live"
+    with Archive.open(config) as archive:
+        with archive.session() as session:
+            first = add_source(session, f"{url}?utm_source=twitter#top", every=600).id
+            for spelling in ("HTTPS://News.Example/live", f"{url}?fbclid=x", f"{url}#block-7"):
+                assert add_source(session, spelling, every=600).id == first, spelling
+        with archive.read_session() as session:
+            assert list(session.scalars(select(Source.url))) == [url]
+        with archive.session() as session:
+            assert remove_source(session, "https://NEWS.example/live#x").id == first
+        with archive.read_session() as session:
+            assert session.scalar(select(func.count()).select_from(Source)) == 0
+
+
+def test_a_source_recorded_under_another_spelling_before_is_found_by_any(
+    tmp_path: Path, db_url: str
+) -> None:
+    config = make_config(tmp_path / "storage", db_url)
+    with Archive.open(config) as archive:
+        with archive.session() as session:  # as added before URLs were cleaned
+            old = add_source(session, "https://news.example/live", every=600)
+            old.url = "https://News.Example/live?utm_medium=social"
+        with archive.session() as session:
+            again = add_source(session, "https://news.example/live", every=60)
+            assert again.id == old.id and again.every_seconds == 60
+
+
+def test_a_config_listing_one_source_under_two_spellings_is_refused(tmp_path: Path) -> None:
+    data = settings(tmp_path / "storage")
+    data["sources"] = [
+        {"url": "https://news.example/live"},
+        {"url": "https://NEWS.example/live?utm_source=rss#latest", "every": "1m"},
+    ]
+    with pytest.raises(ConfigError, match=r"sources\.1\.url: .* is also at sources\.0"):
+        config_from_dict(data)
+
+
+def test_a_config_source_added_again_by_the_cli_stays_the_configs(
+    tmp_path: Path, db_url: str
+) -> None:
+    """`source add` renaming a config source recorded it as added by hand: deleted from
+    the file, it was polled on for ever."""
+    config = make_config(tmp_path / "storage", db_url)
+    url = "https://news.example/feed"
+    with Archive.open(config) as archive:
+        with archive.session() as session:
+            sync_config_sources(session, [SourceEntry(url=url)], 600)
+        with archive.session() as session:
+            add_source(session, url, every=None, name="Kyiv")
+        with archive.session() as session:
+            assert sync_config_sources(session, [], 600) == [url]
+        with archive.read_session() as session:
+            assert session.scalar(select(func.count()).select_from(Source)) == 0

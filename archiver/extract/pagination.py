@@ -16,7 +16,7 @@ article" link leads elsewhere and is not followed.
 from __future__ import annotations
 
 import re
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import SplitResult, parse_qsl, urlsplit
 
 from archiver.extract.document import Element, collapse
 from archiver.extract.urls import clean_url, resolve_url
@@ -43,6 +43,16 @@ _ARROWS = " ›»>→‹«<←"
 # What a page number after the page's own path looks like: "/2", "/page/2/", "/liveblog/page/3".
 _PAGE_SUFFIX = re.compile(r"^(?:/[A-Za-z_-]+){0,2}/\d{1,6}/?$")
 _MAX_LABEL = 40
+# Query parameters news sites add to a shared link, naming where it was shared, never
+# which page it is (the Guardian's ``CMP``, the BBC's ``ns_*`` and ``at_*``, MSN's
+# ``ocid``); `clean_url` drops the general ones (``utm_*``, ``fbclid``).
+_SHARE_PARAMS = frozenset(
+    {
+        "cmp", "ocid", "smid", "ns_mchannel", "ns_source", "ns_campaign", "ns_linkname",
+        "ns_fee", "at_medium", "at_campaign", "at_custom1", "at_custom2", "at_custom3",
+        "at_custom4", "intcmp", "int_cmp",
+    }
+)  # fmt: skip
 _MAX_LINKS = 20
 
 
@@ -82,13 +92,36 @@ def _says_older(label: str) -> bool:
 
 
 def continues_page(first_url: str, url: str) -> bool:
-    """Whether ``url`` is a further page of the page first found at ``first_url``."""
-    first, other = urlsplit(first_url), urlsplit(url)
-    if (other.scheme, other.netloc.lower()) != (first.scheme, first.netloc.lower()):
+    """Whether ``url`` is a further page of the page first found at ``first_url``.
+
+    Both are read as `clean_url` spells them, without share parameters: a live page
+    added from a shared link (``?utm_source=twitter``, ``?CMP=share_btn_tw``) links its
+    older pages as ``?page=2``, which replaces the whole query.
+    """
+    first, other = _page_address(first_url), _page_address(url)
+    if (other.scheme, other.netloc) != (first.scheme, first.netloc):
         return False
     path = first.path.rstrip("/")
     if other.path.rstrip("/") == path:
         # the page's own query stays (``?id=7&page=2``; ``?id=8`` is another page)
-        kept = set(parse_qsl(first.query)) <= set(parse_qsl(other.query))
-        return kept and other.query != first.query
+        return _own_query(first.query) < _own_query(other.query)
     return other.path.startswith(path + "/") and bool(_PAGE_SUFFIX.match(other.path[len(path) :]))
+
+
+def same_page(first_url: str, url: str) -> bool:
+    """Whether ``url`` is the page first found at ``first_url`` itself, however shared."""
+    first, other = _page_address(first_url), _page_address(url)
+    return (other.scheme, other.netloc, other.path.rstrip("/")) == (
+        first.scheme,
+        first.netloc,
+        first.path.rstrip("/"),
+    ) and _own_query(first.query) == _own_query(other.query)
+
+
+def _page_address(url: str) -> SplitResult:
+    return urlsplit(clean_url(url))
+
+
+def _own_query(query: str) -> set[tuple[str, str]]:
+    """A query's parameters, but those that only say where a link was shared."""
+    return {(k, v) for k, v in parse_qsl(query) if k.lower() not in _SHARE_PARAMS}

@@ -8,8 +8,10 @@ downloaded again. How far back a poll reads:
 - the first poll of a source reads up to ``[polling] older_pages`` older pages, so
   what was posted before the source was added is archived too (as does a poll of a
   source none of whose older pages is kept yet);
-- a later poll (of a changed page) reads on until a page that holds an embed archived
-  before (what scrolled off the first page is there), the last page, or that limit.
+- a later poll (of a changed page) reads on until every embed that left the first
+  page has been found on an older page and the page read holds an embed archived
+  before (not one the first page still shows), the last page, or that limit
+  (`OlderPageReader.read`).
 
 Whether an embed that left the first page was removed is judged against the older
 pages read in the same poll (see ``capture.record_embeds``).

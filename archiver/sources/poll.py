@@ -42,7 +42,7 @@ from archiver.sources.feed import looks_like_feed, parse_feed
 from archiver.sources.pages import record_live_page
 from archiver.workers import Renewer
 
-PollOutcome = Literal["changed", "unchanged", "error", "interrupted"]
+PollOutcome = Literal["changed", "unchanged", "error", "interrupted", "removed"]
 ENTRY_BATCH = 500
 MAX_DOUBLINGS = 32  # 2**32 times any interval is far past max_backoff; more would overflow
 
@@ -155,7 +155,10 @@ class Poller:
 
     def _poll(self, source_id: int) -> PollResult:
         with self.archive.read_session() as session:  # no write lock for a read
-            source = session.get_one(Source, source_id)
+            source = session.get(Source, source_id)
+            if source is None:  # removed after it was claimed, before its poll began
+                log_event("source.gone", id=source_id, reason="removed before its poll")
+                return PollResult(source_id, "", "removed")
             url, kind = source.url, source.kind
             was_feed = kind == "auto" and source.detected_kind == "feed"
             conditional = {}

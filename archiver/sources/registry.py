@@ -5,12 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from archiver.config import SOURCE_KINDS, PollingConfig, SourceEntry, is_http_url
 from archiver.errors import ArchiverError
+from archiver.extract.urls import clean_url
 from archiver.index.models import Source, iso, utcnow
 from archiver.index.records import get_or_create
 from archiver.logs import log_event
@@ -23,9 +25,27 @@ class SourceError(ArchiverError):
 
 
 def _check_url(url: str) -> str:
+    """The URL a source is recorded under: `clean_url` (scheme and host in lower case,
+    no fragment, no tracking parameters), so another spelling of it is the same source."""
     if not is_http_url(url):
         raise SourceError(f"not an http(s) URL: {url!r}")
-    return url.strip()
+    return clean_url(url.strip())
+
+
+def _by_url(session: Session, url: str) -> Source | None:
+    """The source recorded under ``url`` (`_check_url`), or under another spelling of
+    it: one added before sources were recorded so."""
+    source = session.scalar(select(Source).where(Source.url == url))
+    if source is not None:
+        return source
+    parts = urlsplit(url)
+    start = f"{parts.scheme}://{parts.netloc}{parts.path}".lower()  # what any spelling holds
+    candidates = session.scalars(
+        select(Source)
+        .where(func.lower(Source.url).startswith(start, autoescape=True))
+        .order_by(Source.id)
+    )
+    return next((s for s in candidates if _spelled(s.url) == url), None)
 
 
 def add_source(
@@ -38,7 +58,7 @@ def add_source(
     kind: str | None = None,
     from_config: bool = False,
 ) -> Source:
-    """Add a source, or update the settings of the one with this URL.
+    """Add a source, or update the settings of the one with this URL, however spelled.
 
     What is not given (None) is left as it is on a source already there; a new one
     gets ``default_every`` and the kind ``auto``.
@@ -49,7 +69,7 @@ def add_source(
     now = utcnow()
     source, created = get_or_create(
         session,
-        lambda: session.scalar(select(Source).where(Source.url == url)),
+        lambda: _by_url(session, url),
         lambda: Source(
             url=url,
             name=name,
@@ -69,7 +89,9 @@ def add_source(
             if kind != "auto":
                 source.detected_kind = None
         source.name = name or source.name
-        source.from_config = from_config
+        # a config source stays the config's: `source add` renaming it, or changing its
+        # interval, left it behind when its table was deleted from the file
+        source.from_config = source.from_config or from_config
     return source
 
 
@@ -92,7 +114,8 @@ def find_source(session: Session, ref: str) -> Source:
     by_id = ref.isdecimal() and len(ref) <= len(str(_MAX_ID)) and int(ref) <= _MAX_ID
     query = select(Source).where(Source.id == int(ref)) if by_id else None
     source = session.scalar(query) if query is not None else None
-    source = source or session.scalar(select(Source).where(Source.url == ref.strip()))
+    if source is None and is_http_url(ref):
+        source = _by_url(session, _check_url(ref))
     if source is None:
         raise SourceError(f"no source {ref!r} (see 'archiver source list')")
     return source
@@ -111,6 +134,11 @@ def remove_source(session: Session, ref: str) -> Source:
     source = find_source(session, ref)
     session.delete(source)
     return source
+
+
+def _spelled(url: str) -> str:
+    """A recorded source URL as `_check_url` spells it (one added before, as given)."""
+    return clean_url(url) if is_http_url(url) else url
 
 
 def sync_config_sources(
@@ -135,7 +163,7 @@ def sync_config_sources(
         )
     removed = []
     for source in session.scalars(select(Source).where(Source.from_config.is_(True))):
-        if source.url not in declared:
+        if source.url not in declared and _spelled(source.url) not in declared:
             log_event("source.removed", url=source.url, id=source.id, reason="not in the config")
             removed.append(source.url)
             session.delete(source)
