@@ -147,6 +147,14 @@ def _header_value(value: str) -> str:
     return value
 
 
+def _user_agent(value: str) -> str:
+    """Who archiver says it is: site owners read it to reach whoever archives them, so
+    an empty (or blank) one is refused, as a dishonest one would be."""
+    if not value.strip():
+        raise ValueError("must not be empty: say who you are (see config/archiver.toml)")
+    return _header_value(value)
+
+
 class StorageConfig(_Section):
     # TOML has no path type
     root: Annotated[Path, BeforeValidator(_root), Field(strict=False)] = Path("storage")
@@ -158,7 +166,7 @@ class DatabaseConfig(_Section):
 
 class NetworkConfig(_Section):
     allow_private_addresses: bool = False
-    user_agent: Annotated[str, AfterValidator(_header_value)] = (
+    user_agent: Annotated[str, AfterValidator(_user_agent)] = (
         f"{PRODUCT} (evidence archival; +https://github.com/archiver-project/archiver)"
     )
     connect_timeout: Duration = 10.0
