@@ -11,14 +11,18 @@ from __future__ import annotations
 import codecs
 import io
 import json
+import logging
 import os
 import select
 import signal
 import sys
+import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 import click
 from click.core import ParameterSource
@@ -33,7 +37,7 @@ from archiver.errors import (
     StoreError,
 )
 from archiver.jsontext import printable, storable
-from archiver.logs import escape_controls, events_left_out, setup_logging
+from archiver.logs import LOGGER, escape_controls, events_left_out, setup_logging
 
 # Each command imports the services it uses, so `archiver --help` and light
 # commands do not pay for the HTTP, HTML, video and hashing libraries.
@@ -291,17 +295,162 @@ def init(ctx: Context) -> None:
         echo(f"database: {archive.engine.url.render_as_string(hide_password=True)}")
 
 
-def _progress(enabled: bool) -> Callable[[ItemResult], None] | None:
+class _StatusLine:
+    """A line at the bottom of a terminal's stderr, redrawn in place while a capture
+    runs: the items ended, the bytes arriving, the time taken. Items were shown only
+    as they ended, so one long video left the terminal blank for minutes.
+
+    Item lines and log lines are written above it (`item`, `above`), which clears it
+    first; one lock orders the writes of the worker threads and the redrawing one."""
+
+    EVERY = 0.5  # seconds between redraws
+
+    def __init__(self, scratch: Path, *, drawn: bool) -> None:
+        self._scratch = scratch
+        self._drawn = drawn
+        self._lock = threading.Lock()
+        self._stopped = threading.Event()
+        self._began = time.monotonic()
+        self._done = 0
+        self._arriving = 0
+        self._showing = False
+        self._dot = " \u00b7 " if _is_utf8(sys.stderr) else " - "
+        self._thread = threading.Thread(target=self._redraw, name="status-line", daemon=True)
+
+    def start(self) -> None:
+        if self._drawn:
+            self._thread.start()
+
+    def stop(self) -> None:
+        """Stop redrawing and leave the terminal as it was: no half line."""
+        self._stopped.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=2 * self.EVERY)
+        with self._lock:
+            self._clear()
+
+    def item(self, item: ItemResult) -> None:
+        """One line for an item that ended (from any worker thread)."""
+        with self._lock:
+            self._done += 1
+            self._clear()
+            echo(f"[{self._done}] {item.status:<8} {item.url}", err=True)
+            self._draw()
+
+    def above(self, stream: TextIO, text: str) -> None:
+        """Text another writer (the log) puts on stderr, above the status line."""
+        with self._lock:
+            self._clear()
+            stream.write(text)
+            stream.flush()
+            self._draw()
+
+    def _redraw(self) -> None:
+        while True:
+            arriving = _scratch_bytes(self._scratch)  # outside the lock: it reads a folder
+            with self._lock:
+                if self._stopped.is_set():
+                    return
+                self._arriving = arriving
+                with suppress(OSError):  # a terminal gone: the main thread will say so
+                    self._draw()
+            if self._stopped.wait(self.EVERY):
+                return
+
+    def _draw(self) -> None:
+        if not self._drawn or self._stopped.is_set():
+            return
+        elapsed = _elapsed(time.monotonic() - self._began)
+        line = self._dot.join(
+            (f"{self._done:>3} done", f"{_size(self._arriving)} arriving", elapsed)
+        )
+        # a line longer than the terminal wraps, and a carriage return goes back only
+        # to the start of its last row
+        sys.stderr.write(f"\r\x1b[K{line[: _columns() - 1]}")
+        sys.stderr.flush()
+        self._showing = True
+
+    def _clear(self) -> None:
+        if self._showing:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
+            self._showing = False
+
+
+class _AboveStatus:
+    """The log handler's stream while a status line shows: each log line is written
+    above it, not run into it."""
+
+    def __init__(self, status: _StatusLine, stream: TextIO) -> None:
+        self._status = status
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        self._status.above(self._stream, text)
+        return len(text)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+
+@contextmanager
+def _progress(enabled: bool, scratch: Path) -> Iterator[Callable[[ItemResult], None] | None]:
+    """What a capture shows on a terminal as it runs (nothing elsewhere, or with
+    --json): a line per item as it ends, and a status line under them. A terminal
+    that takes no cursor control (TERM=dumb) gets the item lines alone."""
     if not enabled:
-        return None
-    count = 0
+        yield None
+        return
+    status = _StatusLine(scratch, drawn=os.environ.get("TERM") != "dumb")
+    handlers = [
+        h
+        for h in {*LOGGER.handlers, *logging.getLogger().handlers}
+        if isinstance(h, logging.StreamHandler) and h.stream is sys.stderr
+    ]
+    for handler in handlers:
+        handler.setStream(_AboveStatus(status, sys.stderr))
+    status.start()
+    try:
+        yield status.item
+    finally:
+        status.stop()
+        for handler in handlers:
+            handler.setStream(sys.stderr)
 
-    def show(item: ItemResult) -> None:
-        nonlocal count
-        count += 1
-        echo(f"[{count}] {item.status:<8} {item.url}", err=True)
 
-    return show
+def _scratch_bytes(folder: Path) -> int:
+    """The bytes of the downloads under way: the files in this process's scratch
+    folder (transfers and yt-dlp's work folders). Files are moved away and removed
+    as it reads them: one that went counts for nothing."""
+    total = 0
+    for top, _, names in os.walk(folder):  # a folder that went is skipped too
+        for name in names:
+            with suppress(OSError):
+                total += os.lstat(os.path.join(top, name)).st_size
+    return total
+
+
+def _size(number: int) -> str:
+    """``512 B``, ``45.3 MiB``."""
+    units = ("B", "KiB", "MiB", "GiB", "TiB")
+    value, step = float(number), 0
+    while value >= 1024 and step < len(units) - 1:
+        value, step = value / 1024, step + 1
+    return f"{number} B" if step == 0 else f"{value:.1f} {units[step]}"
+
+
+def _elapsed(seconds: float) -> str:
+    """``0:12``, ``1:02:03``."""
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02}:{secs:02}" if hours else f"{minutes}:{secs:02}"
+
+
+def _columns() -> int:
+    try:
+        return os.get_terminal_size(sys.stderr.fileno()).columns or 80
+    except (OSError, ValueError):
+        return 80
 
 
 def _describe(item: ItemResult) -> Iterator[str]:
@@ -356,13 +505,12 @@ def capture(ctx: Context, url: str, as_json: bool, older_pages: int) -> None:
     shown = ("capture.failed",) if interactive and chosen is ParameterSource.DEFAULT else ()
     with ctx.archive() as archive, events_left_out(*shown):
         try:
-            with _sigterm_as_ctrl_c():
+            scratch = archive.layout.process_tmp()
+            with _sigterm_as_ctrl_c(), _progress(interactive, scratch) as on_item:
                 capturer = Capturer(archive)
                 # what a crash left unindexed or unwritten, where no daemon runs to do it
                 capturer.recover()
-                report = capturer.capture_url(
-                    url, on_item=_progress(interactive), older_pages=older_pages
-                )
+                report = capturer.capture_url(url, on_item=on_item, older_pages=older_pages)
         except KeyboardInterrupt as exc:
             said = "terminated" if isinstance(exc, _Terminated) else "interrupted"
             echo(f"{said}: what was not finished stays queued for the daemon", err=True)
@@ -423,7 +571,13 @@ def selection_options(command: Callable[..., Any]) -> Callable[..., Any]:
 )
 @click.option("--phash", help="Images whose 64-bit pHash (16 hex) is near this one.")
 @click.option("--max-distance", type=int, default=10, show_default=True, help="With --phash.")
-@click.option("--limit", type=int, default=100, show_default=True)
+@click.option(
+    "--limit",
+    type=int,
+    default=100,
+    show_default=True,
+    help="Show at most this many (a note on stderr says when there are more).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
 @pass_context
 def search_command(
@@ -459,25 +613,34 @@ def search_command(
         fail("use either --similar-to or --phash")
     try:
         query = SearchQuery.parse(**filters)
+        # one more than is shown tells whether there are more: a list cut at the limit
+        # looked like all there was
+        asked = replace(query, limit=query.limit + 1)
         with ctx.archive(existing=True, reading=True) as archive:
             if similar_to is not None:
                 found = similar_to_file(
-                    archive, SimilarQuery(similar_to, min_similarity, query.limit)
+                    archive, SimilarQuery(similar_to, min_similarity, asked.limit)
                 )
             elif phash is not None:
-                found = similar_to_phash(archive, parse_phash(phash), max_distance, query.limit)
+                found = similar_to_phash(archive, parse_phash(phash), max_distance, asked.limit)
             else:
                 with archive.read_session() as session:
-                    found = search(session, archive.layout, query)
-            records = [r.to_json() for r in found]
+                    found = search(session, archive.layout, asked)
+            records = [r.to_json() for r in found[: query.limit]]
     except (QueryError, HashingError) as exc:
         fail(str(exc))
     if as_json:
         echo_json(records)
-        return
-    if not records:
+    elif not records:
         echo("no matches")
-        return
+    else:
+        _table(records)
+    if len(found) > query.limit:  # on stderr: stdout stays the list (or valid JSON)
+        echo(f"(showing the first {query.limit}; --limit to see more)", err=True)
+
+
+def _table(records: list[dict[str, Any]]) -> None:
+    """Search results as a table, one file a line."""
     # a search by likeness says how alike: an exact copy and a re-encode look the same
     alike = any("similarity" in r for r in records)
     similar = f"{'SIMILAR':>7}  {'MATCH':<21}  " if alike else ""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import pty
@@ -78,6 +79,8 @@ def test_relative_storage_root_is_relative_to_the_config_file(config_file: Path)
         # each of these passed, then failed the first command with a traceback
         ('[network]\nuser_agent = "caf\\u00e9"\n', "network.user_agent: only printable ASCII"),
         ('[network]\nuser_agent = "a\\nb"\n', "network.user_agent: only printable ASCII"),
+        # an empty User-Agent header was sent: no one to reach
+        ('[network]\nuser_agent = " "\n', "network.user_agent: must not be empty"),
         ('[liveness]\nwebhook_header = "X-A: b\\r"\n', "liveness.webhook_header: only printable"),
         ("[database]\nurl = 'postgresql+asyncpg://h/x'\n", "database.url: PostgreSQL is reached"),
         ("[database]\nurl = 'sqlite+pysqlcipher:///x.db'\n", "database.url: unsupported database"),
@@ -631,11 +634,20 @@ def test_ctrl_c_while_the_archive_opens_exits_130(tmp_path: Path) -> None:
     assert stderr.strip() == "interrupted"
 
 
-def _on_a_terminal(command: list[str]) -> tuple[int, str]:
+def _on_a_terminal(
+    command: list[str], interrupt_on: re.Pattern[bytes] | None = None
+) -> tuple[int, str]:
     """Run ``command`` with stdout and stderr on a pseudo-terminal: its exit code and
-    what the terminal showed."""
+    what was written to the terminal (as bytes go, cursor controls and all). With
+    ``interrupt_on``, Ctrl-C (SIGINT) once the output matches it."""
     leader, follower = pty.openpty()
-    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=follower, stderr=follower)
+    process = subprocess.Popen(
+        command,
+        stdin=subprocess.DEVNULL,
+        stdout=follower,
+        stderr=follower,
+        preexec_fn=_default_sigint,
+    )
     os.close(follower)
     shown = b""
     while True:
@@ -646,8 +658,18 @@ def _on_a_terminal(command: list[str]) -> tuple[int, str]:
         if not chunk:
             break
         shown += chunk
+        if interrupt_on is not None and interrupt_on.search(shown):
+            process.send_signal(signal.SIGINT)
+            interrupt_on = None
     os.close(leader)
     return process.wait(timeout=60), shown.decode().replace("\r\n", "\n")
+
+
+def _visible(shown: str) -> str:
+    """What a terminal shows of ``shown``: a carriage return goes back to the start of
+    the line, and ``ESC [ K`` clears the rest of it (a status line redrawn in place)."""
+    lines = shown.split("\n")
+    return "\n".join(line.rsplit("\r", 1)[-1].replace("\x1b[K", "") for line in lines)
 
 
 def test_on_a_terminal_each_item_is_shown_as_it_ends_and_its_failure_said_once(
@@ -660,6 +682,7 @@ def test_on_a_terminal_each_item_is_shown_as_it_ends_and_its_failure_said_once(
     server.add_page("/live", "<article><p>Two:</p><img src='/a.jpg'><video src='/gone.mp4'>")
     code, shown = _on_a_terminal(cli_command(config_file, "capture", server.url("/live")))
     assert code == 1, shown
+    shown = _visible(shown)
     progress = [line for line in shown.splitlines() if line.startswith("[")]
     assert sorted(line[:4] for line in progress) == ["[1] ", "[2] "]  # as each ends
     assert sorted(line[4:] for line in progress) == [
@@ -672,6 +695,92 @@ def test_on_a_terminal_each_item_is_shown_as_it_ends_and_its_failure_said_once(
     logged = cli_command(config_file, "--log-level", "warning", "capture", server.url("/live"))
     code, shown = _on_a_terminal(logged)
     assert code == 1 and "event=capture.failed" in shown and "status=gone" in shown
+
+
+_DOT = "(?: · | - )"  # " - " where stderr takes no UTF-8
+_STATUS = re.compile(rf"\r\x1b\[K *(\d+) done{_DOT}([\d.]+) (B|KiB|MiB) arriving{_DOT}(\d+):(\d\d)")
+_UNITS = {"B": 1, "KiB": 1024, "MiB": 1024**2}
+
+
+def _status_lines(shown: str) -> list[tuple[int, float, int]]:
+    """(items done, bytes arriving, seconds) of each status line drawn in ``shown``."""
+    return [
+        (int(done), float(size) * _UNITS[unit], int(minutes) * 60 + int(seconds))
+        for done, size, unit, minutes, seconds in _STATUS.findall(shown)
+    ]
+
+
+def test_on_a_terminal_a_status_line_shows_the_bytes_arriving(
+    config_file: Path, server: FixtureServer, tmp_path: Path
+) -> None:
+    """A capture showed nothing until an item ended: a 1 MB file trickling for 9 s left
+    the terminal blank all that time. A status line under the item lines is redrawn in
+    place with the bytes arriving; it is cleared before each item line, before the
+    report and on Ctrl-C, and never drawn without a terminal or with --json."""
+    slow = tmp_path / "slow.mp4"
+    slow.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(1_000_000))
+    server.add_file("/slow.mp4", slow, rate=330_000)  # 3 s to send it whole
+    code, shown = _on_a_terminal(cli_command(config_file, "capture", server.url("/slow.mp4")))
+    before, item, after = shown.partition("[1] ")
+    assert item, shown
+    drawn = _status_lines(before)
+    assert len(drawn) >= 4, shown  # redrawn every half second or so
+    assert {done for done, _, _ in drawn} == {0}
+    arriving = [size for _, size, _ in drawn]
+    assert max(arriving) >= 300_000, arriving
+    assert any(a < b for a, b in itertools.pairwise(arriving)), arriving  # it grows
+    assert drawn[-1][2] >= 2  # seconds taken
+    assert before.endswith("\r\x1b[K")  # cleared before the item line
+    assert "arriving" not in _visible(shown), shown  # and at the end, before the report
+    assert _visible(after).splitlines()[0].endswith(server.url("/slow.mp4"))
+
+    # Ctrl-C leaves no half line behind, and exits as it did
+    server.add_file("/slower.mp4", slow, rate=100_000)
+    interrupted = re.compile(rb"\d KiB arriving|MiB arriving")
+    command = cli_command(config_file, "capture", server.url("/slower.mp4"))
+    code, shown = _on_a_terminal(command, interrupt_on=interrupted)
+    assert code == 130, shown
+    assert _status_lines(shown), shown
+    assert (
+        _visible(shown).strip() == "interrupted: what was not finished stays queued for the daemon"
+    )
+
+    # no terminal (pipes), or --json: no status line, as before
+    server.add_file("/quick.mp4", slow, rate=1_000_000)
+    piped = run_cli(config_file, "capture", server.url("/quick.mp4"))
+    assert "\x1b" not in piped.stderr and "arriving" not in piped.stderr, piped.stderr
+    code, shown = _on_a_terminal(
+        cli_command(config_file, "capture", server.url("/quick.mp4"), "--json")
+    )
+    assert "\x1b" not in shown and "arriving" not in shown, shown
+
+
+def test_search_says_on_stderr_when_there_are_more_than_the_limit(config_file: Path) -> None:
+    """A search cut at ``--limit`` (100 by default) looked like all there was: a note on
+    stderr says there are more (stdout stays the table, or valid JSON)."""
+    with Archive.open(load_config(config_file)) as archive, archive.session() as session:
+        for n in range(2):
+            sha = f"{n:064x}"
+            session.add(
+                Media(
+                    sha256=sha,
+                    md5="0" * 32,
+                    size_bytes=1,
+                    mime_type="image/jpeg",
+                    media_type="image",
+                    path=f"media/{sha}/original.jpg",
+                    first_captured_at=utcnow(),
+                )
+            )
+    note = "(showing the first 1; --limit to see more)\n"
+    cut = run_cli(config_file, "search", "--limit", "1", "--json")
+    assert cut.returncode == 0 and cut.stderr == note
+    assert len(json.loads(cut.stdout)) == 1
+    table = run_cli(config_file, "search", "--limit", "1")
+    assert table.stderr == note and len(table.stdout.splitlines()) == 2  # heading, a file
+    for limit in ("2", "5"):  # all there is: no note
+        whole = run_cli(config_file, "search", "--limit", limit, "--json")
+        assert whole.stderr == "" and len(json.loads(whole.stdout)) == 2
 
 
 def test_source_add_again_changes_only_what_is_given(config_file: Path) -> None:
