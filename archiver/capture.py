@@ -38,6 +38,7 @@ from archiver.extract import (
     ExtractError,
     FoundEmbed,
     PageExtraction,
+    UnusableEmbed,
     extract_player_media,
     normalize_url,
 )
@@ -431,6 +432,7 @@ class Capturer:
         finally:  # what this command held back and did not run is the queue's now
             with self.archive.session() as session:
                 jobs.let_go([job_id for job_id, _ in embed_jobs], session, self.owner, utcnow())
+        report.items.extend(_notify(_unusable_item(u), on_item) for u in extraction.unusable)
 
     def record_page(
         self,
@@ -492,6 +494,16 @@ class Capturer:
         self.rewrite_page_sidecar(sha256)
         for media_id in retitled:
             self.rewrite_sidecar(media_id)
+        if changed and extraction.unusable:  # once per version: never fetchable, never retried
+            first = extraction.unusable[0]
+            log_event(
+                "page.embed_unusable",
+                logging.WARNING,
+                url=url,
+                count=len(extraction.unusable),
+                embed=first.url,
+                reason=first.reason,
+            )
         if recorded.new_embeds or recorded.removed_embeds:
             log_event(
                 "page.changed",
@@ -1386,6 +1398,21 @@ def _item(embed: Embed, status: ItemStatus, **kwargs: Any) -> ItemResult:
         context=embed.context,
         status=status,
         **kwargs,
+    )
+
+
+def _unusable_item(unusable: UnusableEmbed) -> ItemResult:
+    """The report's item for an embed whose address can never be fetched: failed, with
+    why. It is not recorded: there is nothing to retry, and an address over
+    MAX_URL_BYTES cannot be indexed."""
+    return ItemResult(
+        url=unusable.url,
+        original_url=unusable.url,
+        found_in=unusable.found_in,
+        update=unusable.update,
+        context=unusable.context,
+        status="failed",
+        reason=unusable.reason,
     )
 
 

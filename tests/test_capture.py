@@ -32,12 +32,14 @@ from archiver import jobs
 from archiver.archive import Archive
 from archiver.capture import Capturer
 from archiver.config import YtdlpConfig, config_from_dict
-from archiver.fetch.http import Response
+from archiver.fetch.http import HttpFetcher, Response
 from archiver.index.models import CaptureJob, Embed, Event, Media, Page, Placement, utcnow
 from archiver.index.records import search_document
 from archiver.integrity.fixity import verify_archive
 from archiver.liveness.report import embed_statuses
 from archiver.search import SearchQuery, search
+from archiver.sources.poll import Poller
+from archiver.sources.registry import add_source
 from archiver.web import create_app
 
 FAKE_YTDLP = Path(__file__).parent / "fixtures" / "fake_ytdlp.py"
@@ -1190,3 +1192,30 @@ def test_an_upload_date_at_the_edge_of_the_calendar_is_kept_as_a_date(
     with archive.read_session() as session:
         stored = session.scalars(select(Media)).one()
         assert (stored.platform_upload_date, stored.platform_uploaded_at) == (date(1, 1, 1), None)
+
+
+def test_a_poll_logs_the_embeds_of_a_page_that_can_never_be_fetched(
+    tmp_path: Path, server: FixtureServer, media: MediaSet, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An embed at ``ftp://`` or at port 99999 was dropped without a word."""
+    server.add_file("/photo.jpg", media.photo_a)
+    server.add_page(
+        "/live",
+        "<article><p>Footage:</p><video src='ftp://example.org/x.mp4'></video>"
+        "<iframe src='https://127.0.0.1:99999/p' width='640' height='360'></iframe>"
+        "<p>Photo:</p><img src='/photo.jpg'></article>",
+    )
+    config = make_config(tmp_path / "storage")
+    with Archive.open(config) as archive:
+        with archive.session() as session:
+            source_id = add_source(session, server.url("/live"), every=60).id
+        http = HttpFetcher(config.network, 2)
+        Poller(Capturer(archive), config.polling, http).poll(source_id)
+        http.close()
+        with archive.read_session() as session:
+            assert [e.url for e in session.scalars(select(Embed))] == [server.url("/photo.jpg")]
+    (record,) = [r for r in caplog.records if "page.embed_unusable" in r.getMessage()]
+    assert record.levelname == "WARNING"
+    fields = record.__dict__["fields"]
+    assert fields["count"] == 2 and fields["embed"] == "ftp://example.org/x.mp4"
+    assert fields["reason"].startswith("unsupported URL: scheme 'ftp'")

@@ -931,3 +931,43 @@ def test_an_empty_archiver_config_is_refused(tmp_path: Path) -> None:
         "archiver: error: ARCHIVER_CONFIG is set but empty: name a config file, or unset it\n"
     )
     assert list(tmp_path.iterdir()) == []
+
+
+#: A page with one good photo and embeds whose addresses can never be fetched, beside
+#: addresses that are not embeds (a data: image, a mail link, an icon-sized image).
+UNUSABLE_EMBEDS_PAGE = (
+    "<article><p>Shelling reported:</p><img src='/photo.jpg'>"
+    "<p>Footage:</p><video src='ftp://example.org/x.mp4'></video>"
+    "<iframe src='https://127.0.0.1:99999/p' width='640' height='360'></iframe>"
+    "<img src='/{long}.jpg' width='640' height='480'>"
+    "<img src='data:image/png;base64,iVBORw0KGgo=' width='640' height='480'>"
+    "<p><a href='mailto:desk@example.org'>Write to us</a></p>"
+    "<img src='ftp://example.org/dot.gif' width='1' height='1'>"
+    "</article>"
+).format(long="a" * 3000)
+
+
+def test_cli_capture_reports_embeds_that_can_never_be_fetched(
+    config_file: Path, server: FixtureServer, media: MediaSet
+) -> None:
+    """They were dropped silently: the report said everything was archived (exit 0)."""
+    server.add_file("/photo.jpg", media.photo_a)
+    server.add_page("/blog", UNUSABLE_EMBEDS_PAGE)
+    assert run_cli(config_file, "init").returncode == 0
+    done = run_cli(config_file, "capture", server.url("/blog"), "--json")
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    items = json.loads(done.stdout)["items"]
+    assert [(i["status"], i["url"].rsplit("/", 1)[-1][:10]) for i in items] == [
+        ("stored", "photo.jpg"),
+        ("failed", "x.mp4"),
+        ("failed", "p"),
+        ("failed", "a" * 10),
+    ]
+    assert [i["reason"] for i in items[1:]] == [
+        "unsupported URL: scheme 'ftp' (only http and https are fetched)",
+        "unsupported URL: port 99999 is not a port",
+        "unsupported URL: longer than 2,600 bytes",
+    ]
+    assert len(items[3]["url"]) == 300
+    assert set(items[1]) == set(items[0])  # the same keys as any item

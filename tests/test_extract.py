@@ -2566,3 +2566,23 @@ def test_donation_buttons_and_banners_are_not_evidence() -> None:
             "Volunteers, funded on Patreon, filmed the donation centre:",
         )
     ]
+
+
+def test_embeds_whose_addresses_can_never_be_fetched_are_reported_not_dropped() -> None:
+    """Only where a usable address would have made an embed: not chrome, icons,
+    ``data:`` images or mail links."""
+    page = (
+        "<nav><img src='ftp://example.org/nav.jpg' width='600' height='400'></nav><article>"
+        "<p>Footage:</p><video src='ftp://example.org/x.mp4'></video>"
+        "<iframe src='https://127.0.0.1:99999/p' width='640' height='360'></iframe>"
+        "<img src='data:image/png;base64,iVBORw0KGgo=' width='640' height='480'>"
+        "<p><a href='mailto:desk@example.org'>Write</a> <a href='ftp://example.org/page'>x</a></p>"
+        "<img src='ftp://example.org/dot.gif' width='1' height='1'></article>"
+        "<footer><video src='ftp://example.org/foot.mp4'></video></footer>"
+    )
+    found = extract_embeds(page, "https://news.example/live")
+    assert found.embeds == []
+    assert [(u.url, u.found_in, u.context) for u in found.unusable] == [
+        ("ftp://example.org/x.mp4", "video", "Footage:"),
+        ("https://127.0.0.1:99999/p", "iframe", "Footage:"),
+    ]

@@ -8,6 +8,7 @@ from archiver.extract.model import (
     MediaType,
     NormalizedURL,
     PageExtraction,
+    UnusableEmbed,
 )
 from archiver.extract.player import extract_player_media
 from archiver.extract.urls import is_media_file_url, normalize_url
@@ -19,6 +20,7 @@ __all__ = [
     "MediaType",
     "NormalizedURL",
     "PageExtraction",
+    "UnusableEmbed",
     "extract_embeds",
     "extract_player_media",
     "is_media_file_url",

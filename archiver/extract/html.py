@@ -78,9 +78,17 @@ from archiver.extract.media import (
     is_tiny,
     is_unwanted_image,
     picture_url,
+    refused_address,
     shows_background,
 )
-from archiver.extract.model import ExtractError, FoundEmbed, MediaType, PageExtraction
+from archiver.extract.model import (
+    MAX_UNUSABLE_URL,
+    ExtractError,
+    FoundEmbed,
+    MediaType,
+    PageExtraction,
+    UnusableEmbed,
+)
 from archiver.extract.pagination import older_page_links
 from archiver.extract.structured import (
     MAX_METADATA_VALUE,
@@ -98,6 +106,7 @@ from archiver.extract.urls import (
     normalize_url,
     platform_of,
     platform_post,
+    refusal,
     resolve_url,
 )
 
@@ -190,7 +199,12 @@ def _extract_embeds(root: Element, base_url: str, depth: int = 0) -> PageExtract
         found = declared_embed(item, base, allow_player=True, extra=extra)
         if found is not None:
             walker.embeds.add(found)
-    return PageExtraction(title=title, embeds=walker.embeds.items(), older_pages=older_pages)
+    return PageExtraction(
+        title=title,
+        embeds=walker.embeds.items(),
+        older_pages=older_pages,
+        unusable=list(walker.unusable.values()),
+    )
 
 
 def _title(root: Element, metas: list[tuple[str, str]]) -> str | None:
@@ -269,6 +283,7 @@ class _ContentWalker:
         posted: dict[Element, str] | None = None,
     ) -> None:
         self.embeds = EmbedList()
+        self.unusable: dict[str, UnusableEmbed] = {}  # by address, in page order
         self._depth = depth  # inline frame documents (srcdoc) this one is inside
         self._content = content
         self._posted = posted or {}  # posts whose label their footer gave (`post_times`)
@@ -564,6 +579,20 @@ class _ContentWalker:
         self._recorded += 1
         return True
 
+    def _refused(self, node: Element, found: tuple[str, str] | None, found_in: str) -> None:
+        """Report an embed whose address (``found``: it and why, from `refusal`) can
+        never be fetched, with the update and context it would have been recorded with."""
+        if found is None:
+            return
+        raw, reason = found
+        url = raw.strip()[:MAX_UNUSABLE_URL]
+        if url in self.unusable:
+            return
+        context = self._captions.of(node)
+        if context is None:
+            context = sentence_context(self._trail.before(), skip_empty=True)
+        self.unusable[url] = UnusableEmbed(url, reason, found_in, self._label, context)
+
     def _link(self, node: Element, url: str | None, found_in: str) -> bool:
         """Record an iframe/embed/object target: platform post, media file or player page.
         A post's frame counts at any size: one left at 0x0 is a post that did not load
@@ -583,6 +612,8 @@ class _ContentWalker:
         if url is None and inline:
             self._inline_document(node, inline, "iframe")
             return False
+        if url is None and not is_tiny(node):
+            self._refused(node, refused_address(node, self._base), "iframe")
         self._link(node, url, "iframe")
         return False
 
@@ -597,6 +628,8 @@ class _ContentWalker:
             return False
         for embed in inner.embeds:
             self._record(node, replace(embed, found_in=found_in or embed.found_in))
+        for unusable in inner.unusable:
+            self.unusable.setdefault(unusable.url, unusable)
         return bool(inner.embeds)
 
     def _held_back(self, node: Element) -> bool:
@@ -621,6 +654,8 @@ class _ContentWalker:
         """``<embed src>`` (old Flash players, still in 2013-era pages)."""
         url = resolve_url(attr(node, "src", "data-src"), self._base)
         flash_file = self._flash_file(node.get("flashvars"))
+        if flash_file is None and url is None and not is_tiny(node):
+            self._refused(node, refused_address(node, self._base), "iframe")
         self._link(node, flash_file or url, "iframe")
         return False
 
@@ -666,6 +701,8 @@ class _ContentWalker:
         player = brightcove_player(node) if choice is None and media_type == "video" else None
         if player is not None:
             return self._record(node, link_embed(player, "video", allow_player=True))
+        if choice is None:
+            self._refused(node, refused_address(node, self._base), media_type)
         if choice is None or is_tracker_url(choice.url):
             return False
         metadata: dict[str, str] = {}
@@ -685,6 +722,8 @@ class _ContentWalker:
         if img is not None and is_tiny(img):
             return False
         url = picture_url(node, self._base)
+        if url is None:
+            self._refused(node, refused_address(node, self._base), "picture")
         if url is not None and not is_unwanted_image(url):
             embed = image_embed(url, "picture", _image_metadata(img))
             if self._record(node, embed):
@@ -708,6 +747,8 @@ class _ContentWalker:
         if is_tiny(node) or is_preview_stand_in(node):
             return False
         url = image_url(node, self._base)
+        if url is None:
+            self._refused(node, refused_address(node, self._base), "img")
         if url is not None and not is_unwanted_image(url):
             embed = image_embed(url, "img", _image_metadata(node))
             if self._record(node, embed):
@@ -763,7 +804,12 @@ class _ContentWalker:
         if not self._may_be_media_link(href):
             return None
         url = resolve_url(href, self._base)
-        if url is None or is_tracker_url(url):
+        if url is None:
+            reason = refusal(href, self._base)
+            if reason is not None and (media_type_of_url(href) or platform_post(href)):
+                self._refused(node, (href, reason), "a-media")
+            return None
+        if is_tracker_url(url):
             return None
         thumbnail = next((n for n in node.iter("img", "picture") if n is not node), None)
         embed: FoundEmbed | None = None

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit
 
 from archiver.extract.document import Element, attr, tag_name
-from archiver.extract.urls import is_avatar_url, is_tracker_url, resolve_url
+from archiver.extract.urls import is_avatar_url, is_tracker_url, refusal, resolve_url
 
 _TRANSCODE_OPTION = re.compile(r"(?:format[:/=]|[?&/,]fm=|[/,]f_)(?:webp|avif)\b")
 #: Lazy loaders' attributes naming an element's background photo.
@@ -249,6 +249,22 @@ def frame_url(frame: Element, base: str) -> str | None:
         resolved = resolve_url(attr(frame, name), base)
         if resolved is not None:
             return resolved
+    return None
+
+
+def refused_address(element: Element, base: str) -> tuple[str, str] | None:
+    """The first address of a media element (its ``<source>`` and ``<img>`` children's
+    too) that names media `resolve_url` cannot fetch, with why (`refusal`). Asked only
+    when the element gave no usable address, so what it would have embedded is reported."""
+    nested = element.iter("source", "img", "iframe", "embed", "video", "audio", "object")
+    for node in [element, *(node for node in nested if node is not element)]:
+        raws: list[str | None] = []
+        for name in _SRCSET_ATTRS:
+            raws.extend(candidate.url for candidate in parse_srcset(attr(node, name) or ""))
+        raws.extend(attr(node, name) for name in (*_SRC_ATTRS, *_FRAME_SRC_ATTRS, "data"))
+        for raw in raws:
+            if raw is not None and (reason := refusal(raw, base)) is not None:
+                return raw, reason
     return None
 
 

@@ -37,6 +37,22 @@ class FoundEmbed:
     placements: tuple[tuple[str | None, str | None], ...] = ()
 
 
+#: Characters of an unusable embed's address kept for the report.
+MAX_UNUSABLE_URL = 300
+
+
+@dataclass(frozen=True)
+class UnusableEmbed:
+    """An embed whose address can never be fetched (another scheme, over MAX_URL_BYTES,
+    a port that is not one, a host IDNA refuses): reported, never recorded."""
+
+    url: str  # as the page gave it, cut to MAX_UNUSABLE_URL characters
+    reason: str
+    found_in: str
+    update: str | None
+    context: str | None
+
+
 @dataclass(frozen=True)
 class PageExtraction:
     """Everything archivable on one page, in document order, one entry per canonical URL."""
@@ -44,6 +60,7 @@ class PageExtraction:
     title: str | None
     embeds: list[FoundEmbed]
     older_pages: list[str] = field(default_factory=list)  # links to its older updates
+    unusable: list[UnusableEmbed] = field(default_factory=list)  # embeds not fetchable
 
 
 @dataclass(frozen=True)

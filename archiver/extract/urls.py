@@ -312,6 +312,41 @@ def resolve_url(raw: str | None, base: str) -> str | None:
     return absolute
 
 
+# References that are not addresses of media at all: never reported as unusable.
+_NOT_MEDIA_SCHEMES = frozenset({"data", "blob", "javascript", "about", "mailto", "tel"})
+
+
+def refusal(raw: str | None, base: str) -> str | None:
+    """Why `resolve_url` refuses a reference that names media it cannot fetch (another
+    scheme, too long, a port that is not one, a host IDNA refuses), as a one-line reason;
+    None when it is accepted or is no media address at all (``data:``, ``mailto:``, a
+    fragment, nothing). An embed given such an address is reported, not silently lost."""
+    if raw is None or resolve_url(raw, base) is not None:
+        return None
+    text = _browser_slashes(raw.strip().replace("\t", "").replace("\n", "").replace("\r", ""))
+    if not text or text.startswith("#"):
+        return None
+    try:
+        parts = urlsplit(urljoin(base, text))
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme in _NOT_MEDIA_SCHEMES or not scheme:
+        return None
+    if scheme not in _FETCHABLE_SCHEMES:
+        return f"unsupported URL: scheme {scheme[:20]!r} (only http and https are fetched)"
+    if not parts.hostname:
+        return None
+    try:
+        parts.port  # noqa: B018  (raises ValueError for a port that is not one)
+    except ValueError:
+        port = parts.netloc.rpartition("@")[2].rpartition(":")[2]
+        return f"unsupported URL: port {port[:20]} is not a port"
+    if not _canonical_host(parts.hostname).isascii():
+        return "unsupported URL: host name IDNA refuses"
+    return f"unsupported URL: longer than {MAX_URL_BYTES:,} bytes"
+
+
 def _percent_encoded(match: re.Match[str]) -> str:
     return f"%{ord(match.group()):02X}"
 
