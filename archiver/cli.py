@@ -346,8 +346,10 @@ class _StatusLine:
             self._draw()
 
     def _redraw(self) -> None:
+        from archiver.fetch.ytdlp import look_at  # loaded by capture already
+
         while True:
-            arriving = _scratch_bytes(self._scratch)  # outside the lock: it reads a folder
+            arriving = look_at(self._scratch).total  # outside the lock: it reads a folder
             with self._lock:
                 if self._stopped.is_set():
                     return
@@ -416,18 +418,6 @@ def _progress(enabled: bool, scratch: Path) -> Iterator[Callable[[ItemResult], N
         status.stop()
         for handler in handlers:
             handler.setStream(sys.stderr)
-
-
-def _scratch_bytes(folder: Path) -> int:
-    """The bytes of the downloads under way: the files in this process's scratch
-    folder (transfers and yt-dlp's work folders). Files are moved away and removed
-    as it reads them: one that went counts for nothing."""
-    total = 0
-    for top, _, names in os.walk(folder):  # a folder that went is skipped too
-        for name in names:
-            with suppress(OSError):
-                total += os.lstat(os.path.join(top, name)).st_size
-    return total
 
 
 def _size(number: int) -> str:

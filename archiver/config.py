@@ -23,7 +23,6 @@ from pydantic import (
 
 from archiver import PRODUCT
 from archiver.errors import ConfigError
-from archiver.extract.urls import clean_url
 
 CONFIG_ENV = "ARCHIVER_CONFIG"
 
@@ -470,6 +469,8 @@ def _duplicate_source(sources: list[SourceEntry]) -> str | None:
     """Which ``[[sources]]`` table repeats the URL of an earlier one, however spelled
     (`clean_url`: the host's case, a fragment, tracking parameters): the last one
     silently won (a daily source polled every minute, under another name)."""
+    from archiver.extract.urls import clean_url  # not at import: every command reads config
+
     first: dict[str, int] = {}
     for number, entry in enumerate(sources):
         earlier = first.setdefault(clean_url(entry.url.strip()), number)

@@ -459,7 +459,6 @@ class LeaseKeeper(Renewer):
         super().__init__(lease, "lease-keeper")
         self._session = session
         self.owner = owner
-        self.lease = lease
 
     def renew(self, ids: list[int]) -> None:
         """Extend these jobs' leases, where this process still holds them."""
@@ -472,7 +471,7 @@ class LeaseKeeper(Renewer):
                     CaptureJob.lease_owner == self.owner,
                     CaptureJob.state == JobState.RUNNING,
                 )
-                .values(lease_expires_at=now + self.lease, next_attempt_at=now + self.lease)
+                .values(lease_expires_at=now + self.hold_for, next_attempt_at=now + self.hold_for)
             )
 
 

@@ -19,9 +19,10 @@ from archiver.errors import ArchiverError, ArchiveUnavailable, FetchError, Inter
 from archiver.extract import ExtractError, PageExtraction, extract_embeds
 from archiver.extract.document import charset_of
 from archiver.extract.pagination import continues_page, same_page
-from archiver.extract.urls import clean_url, url_spellings
+from archiver.extract.urls import clean_url
 from archiver.fetch.http import HttpFetcher, Response
 from archiver.index.models import Embed, Page
+from archiver.index.records import find_page
 from archiver.logs import log_event
 
 if TYPE_CHECKING:
@@ -84,7 +85,7 @@ def awaits_judgement(embed: Embed, judged_at: datetime | None, previous: datetim
 
 def links_older_page(first_url: str, extraction: PageExtraction) -> bool:
     """Whether a page read at ``first_url`` links a further page of itself."""
-    return any(continues_page(clean_url(first_url), url) for url in extraction.older_pages)
+    return any(continues_page(first_url, url) for url in extraction.older_pages)
 
 
 class OlderPageReader:
@@ -137,13 +138,7 @@ class OlderPageReader:
             rows = session.execute(
                 select(Page.url, Embed).outerjoin(Embed, Embed.page_id == Page.id).where(ours)
             ).all()
-            # the first page's row, as `upsert_page` finds it
-            page = session.scalar(
-                select(Page)
-                .where(Page.url.in_(url_spellings(self.first_page)))
-                .order_by(Page.id)
-                .limit(1)
-            )
+            page = find_page(session, self.first_page)
             judged_at = page.judged_at if page is not None else None
             embeds = [embed for _, embed in rows if embed is not None]
             first = [e for e in embeds if page is not None and e.page_id == page.id]
@@ -246,8 +241,9 @@ class OlderPageReader:
         )
         self.new_embeds += recorded.new_embeds
         self.jobs += recorded.jobs
-        self._restore(removed & {embed.url for embed in extraction.embeds})
-        removed -= {embed.url for embed in extraction.embeds}
+        shown = {embed.url for embed in extraction.embeds}
+        self._restore(removed & shown)
+        removed -= shown
         return extraction
 
     def _restore(self, urls: set[str]) -> None:

@@ -755,11 +755,11 @@ def test_on_a_terminal_a_status_line_shows_the_bytes_arriving(
     assert "\x1b" not in shown and "arriving" not in shown, shown
 
 
-def test_search_says_on_stderr_when_there_are_more_than_the_limit(config_file: Path) -> None:
-    """A search cut at ``--limit`` (100 by default) looked like all there was: a note on
-    stderr says there are more (stdout stays the table, or valid JSON)."""
+def index_photos(config_file: Path, count: int) -> None:
+    """``count`` one-byte photos in the index alone (what search reads), no files."""
     with Archive.open(load_config(config_file)) as archive, archive.session() as session:
-        for n in range(2):
+        now = utcnow()
+        for n in range(count):
             sha = f"{n:064x}"
             session.add(
                 Media(
@@ -769,9 +769,15 @@ def test_search_says_on_stderr_when_there_are_more_than_the_limit(config_file: P
                     mime_type="image/jpeg",
                     media_type="image",
                     path=f"media/{sha}/original.jpg",
-                    first_captured_at=utcnow(),
+                    first_captured_at=now,
                 )
             )
+
+
+def test_search_says_on_stderr_when_there_are_more_than_the_limit(config_file: Path) -> None:
+    """A search cut at ``--limit`` (100 by default) looked like all there was: a note on
+    stderr says there are more (stdout stays the table, or valid JSON)."""
+    index_photos(config_file, 2)
     note = "(showing the first 1; --limit to see more)\n"
     cut = run_cli(config_file, "search", "--limit", "1", "--json")
     assert cut.returncode == 0 and cut.stderr == note
@@ -809,21 +815,7 @@ def test_a_reader_that_stops_reading_ends_the_command_quietly(
     found"): the reader going away ends it with 141, as shells report SIGPIPE. The
     JSON array is one long write, which unbuffered (PYTHONUNBUFFERED) was cut short
     without an error: ``search --json | head -1`` exited 0."""
-    with Archive.open(load_config(config_file)) as archive, archive.session() as session:
-        now = utcnow()
-        for n in range(3000):
-            sha = f"{n:064x}"
-            session.add(
-                Media(
-                    sha256=sha,
-                    md5="0" * 32,
-                    size_bytes=1,
-                    mime_type="image/jpeg",
-                    media_type="image",
-                    path=f"media/{sha}/original.jpg",
-                    first_captured_at=now,
-                )
-            )
+    index_photos(config_file, 3000)
     child = subprocess.Popen(
         cli_command(config_file, "search", "--limit", "3000", *(["--json"] * json_array)),
         stdout=subprocess.PIPE,

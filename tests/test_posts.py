@@ -1409,14 +1409,10 @@ def test_a_bluesky_photo_post_is_archived_as_uploaded_with_the_post_beside_it(
     )
 
 
-def test_a_bluesky_quote_keeps_both_posts_photos_and_the_cdn_copy_stands_in(
-    tmp_path: Path, server: FixtureServer, media: MediaSet
-) -> None:
-    """A quote with an image of its own: each photo with its own post's facts. The
-    quoted account's data server cannot be found (its DID document answers 404): its
-    photo is taken from the CDN rather than not at all."""
-    cdn = server.url("/cdn")
-    quoted = {
+def quoted_record(value: dict[str, Any], embed: dict[str, Any]) -> dict[str, Any]:
+    """The Kharkiv News post another one quotes, as getPosts shows it (``viewRecord``):
+    ``value`` adds to its record, ``embed`` is how its media is shown."""
+    return {
         "$type": "app.bsky.embed.record#viewRecord",
         "uri": f"at://{QUOTED_DID}/app.bsky.feed.post/3l6otz2fbzc2k",
         "cid": "bafyreibjifzpqj6o6wcq3hejh7y4z4z2vmiklkvykc57tw3pcbx3kxifpm",
@@ -1424,13 +1420,28 @@ def test_a_bluesky_quote_keeps_both_posts_photos_and_the_cdn_copy_stands_in(
         "value": {
             "$type": "app.bsky.feed.post",
             "createdAt": "2024-10-14T06:02:40.000Z",
-            "text": "Explosions heard in the north of the city.",
-            "embed": bluesky.images_record([CID_B]),
+            **value,
         },
-        "embeds": [bluesky.images_view(cdn, QUOTED_DID, [CID_B])],
+        "embeds": [embed],
         "indexedAt": "2024-10-14T06:02:41.000Z",
         "labels": [],
     }
+
+
+def test_a_bluesky_quote_keeps_both_posts_photos_and_the_cdn_copy_stands_in(
+    tmp_path: Path, server: FixtureServer, media: MediaSet
+) -> None:
+    """A quote with an image of its own: each photo with its own post's facts. The
+    quoted account's data server cannot be found (its DID document answers 404): its
+    photo is taken from the CDN rather than not at all."""
+    cdn = server.url("/cdn")
+    quoted = quoted_record(
+        {
+            "text": "Explosions heard in the north of the city.",
+            "embed": bluesky.images_record([CID_B]),
+        },
+        bluesky.images_view(cdn, QUOTED_DID, [CID_B]),
+    )
     view = bluesky.post_view(
         {
             "$type": "app.bsky.embed.recordWithMedia#view",
@@ -1458,33 +1469,21 @@ def test_a_quoted_bluesky_post_that_quotes_in_turn_keeps_its_own_photo(
     """The quoted post is itself a quote with an image: its ``embeds[0]`` is a
     ``recordWithMedia#view``, its image under ``media``."""
     cdn = server.url("/cdn")
-    quoted = {
-        "$type": "app.bsky.embed.record#viewRecord",
-        "uri": f"at://{QUOTED_DID}/app.bsky.feed.post/3l6otz2fbzc2k",
-        "cid": "bafyreibjifzpqj6o6wcq3hejh7y4z4z2vmiklkvykc57tw3pcbx3kxifpm",
-        "author": bluesky.author(QUOTED_DID, "kharkiv.news", "Kharkiv News"),
-        "value": {
-            "$type": "app.bsky.feed.post",
-            "createdAt": "2024-10-14T06:02:40.000Z",
-            "text": "Confirmed: the strike hit the plant.",
-        },
-        "embeds": [
-            {
-                "$type": "app.bsky.embed.recordWithMedia#view",
+    quoted = quoted_record(
+        {"text": "Confirmed: the strike hit the plant."},
+        {
+            "$type": "app.bsky.embed.recordWithMedia#view",
+            "record": {
+                "$type": "app.bsky.embed.record#view",
                 "record": {
-                    "$type": "app.bsky.embed.record#view",
-                    "record": {
-                        "$type": "app.bsky.embed.record#viewNotFound",
-                        "uri": "at://did:plc:zzz/app.bsky.feed.post/3kzzzzzzzzz2a",
-                        "notFound": True,
-                    },
+                    "$type": "app.bsky.embed.record#viewNotFound",
+                    "uri": "at://did:plc:zzz/app.bsky.feed.post/3kzzzzzzzzz2a",
+                    "notFound": True,
                 },
-                "media": bluesky.images_view(cdn, QUOTED_DID, [CID_B]),
-            }
-        ],
-        "indexedAt": "2024-10-14T06:02:41.000Z",
-        "labels": [],
-    }
+            },
+            "media": bluesky.images_view(cdn, QUOTED_DID, [CID_B]),
+        },
+    )
     view = bluesky.post_view(
         {"$type": "app.bsky.embed.record#view", "record": quoted}, text="Look at this:"
     )

@@ -1239,22 +1239,6 @@ def test_an_instagram_widget_that_shows_nothing_gets_ytdlps_opinion(
 # -- a deadline per request, hosts IDNA refuses, localised home pages -----------------
 
 
-def _tarpit(request: RequestHandler) -> None:
-    """A status line, then a header byte every 0.2 s: each read well within the
-    read time-out, the answer never whole."""
-    request.close_connection = True
-    request.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: image/jpeg\r\n")
-    request.wfile.flush()
-    for _ in range(150):
-        if not request.wait(0.2):
-            return
-        try:
-            request.wfile.write(b"X")
-            request.wfile.flush()
-        except OSError:
-            return
-
-
 @pytest.mark.parametrize("kind", ["file", "player", "page", "oembed"])
 def test_a_server_that_trickles_its_headers_is_cut_off_at_the_deadline(
     server: FixtureServer, kind: str
@@ -1262,7 +1246,7 @@ def test_a_server_that_trickles_its_headers_is_cut_off_at_the_deadline(
     """Each probe request has a deadline of twice the read time-out (here 0.5 s: 1 s),
     all told: a server sending its headers a byte at a time held a check for minutes.
     A blown deadline is a host that does not answer (its other checks are skipped)."""
-    server.add_handler("/slow", _tarpit)
+    server.add_header_drip("/slow", "image/jpeg")
     network = NetworkConfig(allow_private_addresses=True, read_timeout=0.5, connect_timeout=1)
     with make_client(network, timeout=0.5) as client:
         prober = Prober(client, None, oembed_endpoints={"twitter": server.url("/slow")})

@@ -385,21 +385,7 @@ def test_a_receiver_that_trickles_its_headers_is_cut_off_at_the_deadline(
 ) -> None:
     """Each attempt has a deadline of twice the time-out, all told: a header byte every
     0.2 s, each well within the time-out, held the delivery thread for as long."""
-
-    def hook(request: RequestHandler) -> None:
-        request.read_body()
-        request.close_connection = True
-        request.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n")
-        for _ in range(100):
-            if not request.wait(0.2):
-                return
-            try:
-                request.wfile.write(b"X")
-                request.wfile.flush()
-            except OSError:
-                return
-
-    server.add_handler("/hook", hook)
+    server.add_header_drip("/hook", "text/plain", count=100)
     notifier = notifier_factory(server.url("/hook"), timeout=0.5, max_attempts=1)
     started = time.monotonic()
     notifier.notify(event())

@@ -16,7 +16,7 @@ from functools import lru_cache
 
 import lxml.etree
 
-from archiver.extract.context import label_of_header
+from archiver.extract.context import TIME_TAGS, label_of_header
 from archiver.extract.document import MEDIA_TAGS, Element, tag_name, text_length
 from archiver.extract.structured import iso_moment
 from archiver.extract.urls import media_type_of_url
@@ -104,7 +104,7 @@ _PAGE_ROOTS = frozenset({"body", "html"})
 TEASER_TEXT = 400
 _STILL_TAGS = frozenset({"img", "picture", "amp-img"})
 _HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
-_POST_HEADERS = ("h2", "h3", "h4", "h5", "h6", "header", "time", "amp-timeago")
+_POST_HEADERS = ("h2", "h3", "h4", "h5", "h6", "header", *TIME_TAGS)
 _XML_UNSAFE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _WORD_SPLIT = re.compile(r"[^A-Za-z0-9]+|(?<=[a-z0-9])(?=[A-Z])")
 

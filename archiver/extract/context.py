@@ -165,9 +165,8 @@ def label_of_time(element: Element) -> str | None:
     horas" mean nothing once the page is gone; "12 березня 2024, 18:00" is the post's
     time in words no label pattern knows). A date shown without a time of day
     ("Tuesday 12 March 2024: the army said …") is the sentence's text, not a label."""
-    value = (element.get("datetime") or "").strip()
-    machine = _MACHINE_TIME.fullmatch(value) if len(value) <= _MAX_MACHINE_TIME else None
-    if machine is None:
+    moment = label_of_moment(element.get("datetime") or "")
+    if moment is None:
         return None  # a day alone, or no moment: a date in a sentence
     text = text_of(element, PROBE_ELEMENTS)
     shown = _WHOLE_LABEL.fullmatch(text)
@@ -175,6 +174,16 @@ def label_of_time(element: Element) -> str | None:
         return _clean_label(shown.group("label"))
     probe = text[:_MAX_HEADING_LABEL]  # a time's text is short
     if _DATE_IN_WORDS.search(probe) and not _CLOCK_IN_TEXT.search(probe):
+        return None
+    return moment
+
+
+def label_of_moment(value: str) -> str | None:
+    """A machine-readable moment as a label ("2024-03-12 14:32 UTC", "2024-03-12 16:32
+    +02:00"); None for a day alone or no moment."""
+    value = value.strip()
+    machine = _MACHINE_TIME.fullmatch(value) if len(value) <= _MAX_MACHINE_TIME else None
+    if machine is None:
         return None
     day, clock, zone = machine.groups()
     if zone and zone.upper() != "Z" and zone.replace(":", "") not in ("+0000", "-0000"):

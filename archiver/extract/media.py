@@ -73,8 +73,7 @@ _DONATION_HOSTS = (
 )  # fmt: skip
 _DONATION_PAGES = frozenset({"donate", "donation", "donations"})
 #: Cheap test of a link's address as written before it is resolved and looked at.
-DONATION_HINTS = ("donat", "patreon.", "ko-fi.", "buymeacoffee.", "paypal.me", "liberapay.",
-                  "opencollective.")  # fmt: skip
+DONATION_HINTS = ("donat", *_DONATION_HOSTS)
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-import lxml.html
-
-from archiver.extract.context import label_at_start, label_of_time, sentence_context
+from archiver.extract.context import label_at_start, label_of_moment, sentence_context
 from archiver.extract.document import Element, collapse
 from archiver.extract.model import MediaType
 from archiver.jsontext import load_json
@@ -206,14 +204,8 @@ def _declared_in_update(update: dict[str, Any]) -> list[DeclaredMedia]:
 
 def _time_label(value: Any) -> str | None:
     """The label a ``<time datetime>`` holding this JSON-LD date would set
-    (`label_of_time`: "2024-03-12 14:32 UTC"); None for a day alone or no date."""
-    if not isinstance(value, str) or not value.strip():
-        return None
-    try:
-        element = lxml.html.Element("time", {"datetime": value.strip()})
-    except ValueError:  # characters XML cannot hold: no date
-        return None
-    return label_of_time(element)
+    (`label_of_moment`: "2024-03-12 14:32 UTC"); None for a day alone or no date."""
+    return label_of_moment(value) if isinstance(value, str) else None
 
 
 def iso_moment(value: Any) -> datetime | None:

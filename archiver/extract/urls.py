@@ -284,32 +284,7 @@ def resolve_url(raw: str | None, base: str) -> str | None:
     they would be kept in the index, the provenance and the event log (those of the
     page's own URL, given by whoever added it, are kept).
     """
-    if raw is None:
-        return None
-    text = raw.strip().replace("\t", "").replace("\n", "").replace("\r", "")
-    if not text or text.startswith("#"):
-        return None
-    text = _browser_slashes(text)
-    try:
-        absolute = urljoin(base, text)
-        parts = urlsplit(absolute)
-        given_authority = urlsplit(text).netloc
-    except ValueError:
-        return None
-    if parts.scheme.lower() not in _FETCHABLE_SCHEMES or not parts.hostname:
-        return None
-    try:
-        parts.port  # noqa: B018  (raises ValueError for a port that is not one)
-    except ValueError:
-        return None
-    if not _canonical_host(parts.hostname).isascii():  # a name IDNA refuses: not fetchable
-        return None
-    if "@" in given_authority:
-        absolute = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
-    absolute = _CONTROL_CHARACTERS.sub(_percent_encoded, absolute)
-    if len(absolute.encode("utf-8", errors="replace")) > MAX_URL_BYTES:
-        return None
-    return absolute
+    return _resolve(raw, base)[0]
 
 
 # References that are not addresses of media at all: never reported as unusable.
@@ -321,30 +296,43 @@ def refusal(raw: str | None, base: str) -> str | None:
     scheme, too long, a port that is not one, a host IDNA refuses), as a one-line reason;
     None when it is accepted or is no media address at all (``data:``, ``mailto:``, a
     fragment, nothing). An embed given such an address is reported, not silently lost."""
-    if raw is None or resolve_url(raw, base) is not None:
-        return None
-    text = _browser_slashes(raw.strip().replace("\t", "").replace("\n", "").replace("\r", ""))
+    return _resolve(raw, base)[1]
+
+
+def _resolve(raw: str | None, base: str) -> tuple[str | None, str | None]:
+    """`resolve_url`'s URL, or None and `refusal`'s reason (None: no media address)."""
+    if raw is None:
+        return None, None
+    text = raw.strip().replace("\t", "").replace("\n", "").replace("\r", "")
     if not text or text.startswith("#"):
-        return None
+        return None, None
+    text = _browser_slashes(text)
     try:
-        parts = urlsplit(urljoin(base, text))
+        absolute = urljoin(base, text)
+        parts = urlsplit(absolute)
+        given_authority = urlsplit(text).netloc
     except ValueError:
-        return None
+        return None, None
     scheme = parts.scheme.lower()
-    if scheme in _NOT_MEDIA_SCHEMES or not scheme:
-        return None
     if scheme not in _FETCHABLE_SCHEMES:
-        return f"unsupported URL: scheme {scheme[:20]!r} (only http and https are fetched)"
+        if scheme in _NOT_MEDIA_SCHEMES or not scheme:
+            return None, None
+        return None, f"unsupported URL: scheme {scheme[:20]!r} (only http and https are fetched)"
     if not parts.hostname:
-        return None
+        return None, None
     try:
         parts.port  # noqa: B018  (raises ValueError for a port that is not one)
     except ValueError:
         port = parts.netloc.rpartition("@")[2].rpartition(":")[2]
-        return f"unsupported URL: port {port[:20]} is not a port"
-    if not _canonical_host(parts.hostname).isascii():
-        return "unsupported URL: host name IDNA refuses"
-    return f"unsupported URL: longer than {MAX_URL_BYTES:,} bytes"
+        return None, f"unsupported URL: port {port[:20]} is not a port"
+    if not _canonical_host(parts.hostname).isascii():  # a name IDNA refuses: not fetchable
+        return None, "unsupported URL: host name IDNA refuses"
+    if "@" in given_authority:
+        absolute = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+    absolute = _CONTROL_CHARACTERS.sub(_percent_encoded, absolute)
+    if len(absolute.encode("utf-8", errors="replace")) > MAX_URL_BYTES:
+        return None, f"unsupported URL: longer than {MAX_URL_BYTES:,} bytes"
+    return absolute, None
 
 
 def _percent_encoded(match: re.Match[str]) -> str:

@@ -198,8 +198,10 @@ class _Served:
     def of(cls, status: int, headers: Any) -> _Served:
         etag = headers.get("ETag")
         validator = etag if etag and not etag.startswith("W/") else headers.get("Last-Modified")
-        whole = headers.get("Content-Range", "").rpartition("/")[2] if status == 206 else None
-        length = whole if status == 206 else headers.get("Content-Length")
+        if status == 206:  # the whole length, after the slash of "bytes 0-99/12345"
+            length = headers.get("Content-Range", "").rpartition("/")[2]
+        else:
+            length = headers.get("Content-Length")
         return cls(validator, int(length) if length and length.isdecimal() else None)
 
     def differs(self, other: _Served) -> bool:

@@ -100,16 +100,21 @@ class Acquisition:
         )
 
 
+def find_page(session: Session, url: str) -> Page | None:
+    """The row of the page at ``url``: of whichever spelling of the address reached the
+    archive first (letters or percent-escapes in either case, `url_spellings`)."""
+    return session.scalar(
+        select(Page).where(Page.url.in_(url_spellings(url))).order_by(Page.id).limit(1)
+    )
+
+
 def upsert_page(session: Session, url: str, title: str | None, at: datetime) -> Page:
-    """The page at ``url``: the row of whichever spelling of the address reached the
-    archive first (letters or percent-escapes in either case, `url_spellings`), so one
-    page is one row however pages and feeds write its address."""
+    """The page at ``url`` (`find_page`), so one page is one row however pages and
+    feeds write its address."""
     spellings = url_spellings(url)
 
     def find() -> Page | None:
-        return session.scalar(
-            select(Page).where(Page.url.in_(spellings)).order_by(Page.id).limit(1)
-        )
+        return find_page(session, url)
 
     page = find()
     if page is None:

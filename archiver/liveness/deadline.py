@@ -28,7 +28,6 @@ class DeadlinePassed(httpx.TimeoutException):
 
     def __init__(self, seconds: float) -> None:
         super().__init__(f"no whole answer within {seconds:g} s")
-        self.seconds = seconds
 
 
 def deadline_of(client: httpx.Client) -> float | None:

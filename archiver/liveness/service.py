@@ -40,7 +40,13 @@ from archiver.index.models import (
 from archiver.index.records import pages_read_as
 from archiver.integrity.eventlog import logged_session
 from archiver.integrity.events import record_liveness
-from archiver.jobs import HOST_QUOTA_WINDOW, HostQuota, gone_at_capture, retry_returned
+from archiver.jobs import (
+    HOST_QUOTA_WINDOW,
+    WINDOW_BATCH,
+    HostQuota,
+    gone_at_capture,
+    retry_returned,
+)
 from archiver.liveness import outbox
 from archiver.liveness.gate import UNREACHABLE_PAUSE, HostGate, NotAsked
 from archiver.liveness.probes import CheckResult, Prober, Status
@@ -177,11 +183,13 @@ def claim_due(
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     wanted: list[int] = []
-    for check_id, url in session.execute(query):
-        if len(wanted) == limit:
-            break
-        if quota is None or quota.take(url):
-            wanted.append(check_id)
+    # read a few rows at a time, as jobs.claim_due: on PostgreSQL each row read is locked
+    with session.execute(query.execution_options(yield_per=WINDOW_BATCH)) as rows:
+        for check_id, url in rows:
+            if len(wanted) == limit:
+                break
+            if quota is None or quota.take(url):
+                wanted.append(check_id)
     if not wanted:
         return []
     order = {check_id: n for n, check_id in enumerate(wanted)}

@@ -520,6 +520,27 @@ class FixtureServer:
 
         self.add_handler(path, handler)
 
+    def add_header_drip(self, path: str, content_type: str, *, count: int = 150) -> None:
+        """A status line, then a header byte every 0.2 s (`count` of them): each read
+        well within any read time-out, the answer never whole. A request body is
+        read first."""
+
+        def handler(request: RequestHandler) -> None:
+            request.read_body()
+            request.close_connection = True
+            request.wfile.write(f"HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\n".encode())
+            request.wfile.flush()
+            for _ in range(count):
+                if not request.wait(0.2):
+                    return
+                try:
+                    request.wfile.write(b"X")
+                    request.wfile.flush()
+                except OSError:
+                    return
+
+        self.add_handler(path, handler)
+
     def add_endless(
         self,
         path: str,
