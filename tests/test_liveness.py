@@ -252,6 +252,8 @@ def test_a_page_the_archive_does_not_hold_is_named_not_reported_in_good_order(
 
 def test_check_usage_errors(config: Path, server: FixtureServer) -> None:
     assert run_cli(config, "check", "--status", "dead").returncode == 2
+    empty = run_cli(config, "check", "--status", ",")  # it checked and listed every embed
+    assert empty.returncode == 2 and "status: is empty" in empty.stderr
     assert run_cli(config, "check", "--page", "https://example.org/nope").returncode == 2
     # an embed's own address given as the page: checked, then said to hold no embeds
     # (it was a traceback once pages of nothing were refused)

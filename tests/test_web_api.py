@@ -145,6 +145,7 @@ def test_embeds_and_dupes_refuse_what_they_would_ignore(room: Newsroom, client: 
         ("/api/embeds", f"url={room.live_url}", "unknown parameter 'url'"),
         ("/api/embeds", "status=gone&status=restricted", "status: given twice"),
         ("/api/embeds", "status=", "status: is empty"),
+        ("/api/embeds", "status=,%20", "status: is empty"),
         ("/api/embeds", "page=", "no archived embeds for page ''"),
         ("/api/embeds", "page=https://elsewhere.example/story", "no archived embeds for page"),
         ("/api/embeds", "limit=1&limit=2", "limit: given twice"),

@@ -152,14 +152,19 @@ def settled_status(check_id: ColumnExpressionArgument[int] | int) -> ScalarSelec
 
 def parse_statuses(value: str | None) -> set[str] | None:
     """``gone,restricted`` (CLI ``--status``, API ``status``): None for everything;
-    QueryError naming an unknown status."""
+    QueryError naming an unknown status, or for a value naming none (``,``, an unset
+    shell variable: it listed every embed)."""
     from archiver.search import QueryError
 
-    chosen = {part.strip() for part in (value or "").split(",") if part.strip()}
+    if value is None:
+        return None
+    chosen = {part.strip() for part in value.split(",") if part.strip()}
+    if not chosen:
+        raise QueryError("status: is empty: leave it out for every status")
     unknown = chosen - set(STATUSES)
     if unknown:
         raise QueryError(f"status: unknown {sorted(unknown)[0]!r}; use {', '.join(STATUSES)}")
-    return chosen or None
+    return chosen
 
 
 def _require_archived(session: Session, page: str) -> None:
