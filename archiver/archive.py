@@ -19,13 +19,15 @@ from sqlalchemy.orm import Session, sessionmaker
 from archiver.config import Config, is_loopback
 from archiver.errors import ConfigError
 from archiver.index.db import (
+    SCHEMA_HEAD,
     database_unavailable,
     database_unusable,
     is_unavailable,
     make_engine,
     migrate,
     refuse_lasting_problem,
-    schema_is_current,
+    refuse_newer_schema,
+    schema_revision,
     session_factory,
     sqlite_storage_problem,
 )
@@ -112,8 +114,9 @@ class Archive:
     @classmethod
     def _reader(cls, config: Config, engine: Engine, layout: Layout) -> Archive:
         """The archive opened on an index it may only read: as it is, not upgraded."""
-        if not schema_is_current(engine):
+        if (revision := schema_revision(engine)) != SCHEMA_HEAD:
             engine.dispose()
+            refuse_newer_schema(revision)
             problem = sqlite_storage_problem(make_url(config.database_url))
             why = problem.reason if problem else "it is read-only"
             raise ConfigError(f"cannot upgrade the archive's index to read it: {why}")

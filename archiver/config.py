@@ -7,6 +7,7 @@ import math
 import os
 import re
 import tomllib
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 from urllib.parse import urlsplit
@@ -31,15 +32,25 @@ _SIZE_UNITS |= {"kib": 1024, "mib": 1024**2, "gib": 1024**3, "tib": 1024**4}
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
+#: Larger is a typo: no file or disk is that big, and the database's integers end there.
+MAX_SIZE = 2**63 - 1
+
+
 def parse_size(value: object) -> int:
     """Bytes from ``123``, ``"20MiB"`` or ``"8 GB"``."""
+    size: int | None = None
     if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, str):
+        size = value
+    elif isinstance(value, str):
         m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", value)
         if m and m.group(2).lower() in _SIZE_UNITS:
-            return int(float(m.group(1)) * _SIZE_UNITS[m.group(2).lower()])
-    raise ValueError(f"not a size: {value!r} (use bytes or e.g. '20MiB', '8GB')")
+            # exact: a float turned 400 digits into infinity, and that into a traceback
+            size = int(Decimal(m.group(1)) * _SIZE_UNITS[m.group(2).lower()])
+    if size is None:
+        raise ValueError(f"not a size: {value!r} (use bytes or e.g. '20MiB', '8GB')")
+    if size > MAX_SIZE:
+        raise ValueError(f"{value!r} is larger than any size ({MAX_SIZE:,} bytes)")
+    return size
 
 
 #: Longer is a typo, and dates computed from it would leave the calendar.
@@ -436,7 +447,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         raise ConfigError(f"config file not found: {file}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read config file {file}: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, ValueError) as exc:  # ValueError: an int of 4,301 digits
         raise ConfigError(f"{file}: invalid TOML: {exc}") from None
     return config_from_dict(data, base_dir=file.resolve().parent, source=file)
 

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from support import FixtureServer, MediaSet
 from support.archiving import cli_command, run_cli, settings
 from support.archiving import write_config as write_settings
@@ -25,6 +25,7 @@ from support.archiving import write_config as write_settings
 from archiver.archive import Archive
 from archiver.config import load_config
 from archiver.errors import ConfigError
+from archiver.index.db import SCHEMA_HEAD, make_engine
 from archiver.index.models import CaptureJob, Media, utcnow
 from archiver.jsontext import printable
 
@@ -59,6 +60,11 @@ def test_relative_storage_root_is_relative_to_the_config_file(config_file: Path)
         ("[network]\nallow_private = true\n", "network.allow_private: unknown key"),
         ("[download]\nconcurrency = 0\n", "download.concurrency: Input should be greater"),
         ("[network\n", "invalid TOML"),
+        # a float turned these into infinity, and Python's integer limit stopped tomllib:
+        # tracebacks, exit 1
+        ("[network]\nmax_file_size = '1" + "0" * 400 + "MB'\n", "network.max_file_size"),
+        ("[web]\nmax_upload = 18446744073709551616\n", "web.max_upload: 18446744073709551616"),
+        ("[download]\nconcurrency = " + "9" * 5000 + "\n", "invalid TOML: Exceeds the limit"),
         # strings and numbers are no booleans: "no" turned the address guard on
         ("[network]\nallow_private_addresses = 'no'\n", "network.allow_private_addresses: Input"),
         ("[network]\nallow_private_addresses = 0\n", "network.allow_private_addresses: Input"),
@@ -452,6 +458,27 @@ def test_a_file_that_is_no_database_is_named_in_one_line(config_file: Path) -> N
     )
 
 
+def test_an_index_a_newer_archiver_migrated_is_refused_in_one_line(
+    tmp_path: Path, db_url: str
+) -> None:
+    """Gone back to an older release, every command was Alembic's traceback ("Can't
+    locate revision"), exit 1, read as "some items failed"."""
+    config = write_settings(tmp_path / "a.toml", settings(tmp_path / "store", db_url))
+    assert run_cli(config, "init").returncode == 0
+    engine = make_engine(db_url)
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '9001'"))
+    engine.dispose()
+    for command in (["search"], ["init"], ["verify"]):
+        result = run_cli(config, *command)
+        assert (result.returncode, result.stderr.strip()) == (
+            2,
+            "archiver: error: the archive's index is at schema revision 9001, which this"
+            f" archiver (newest {SCHEMA_HEAD}) does not know: run the newer archiver that"
+            " made it",
+        ), command
+
+
 @pytest.mark.parametrize("command", [["verify"], ["search"], ["export", "--out", "bag"]])
 def test_commands_that_look_at_an_archive_refuse_a_root_that_holds_none(
     tmp_path: Path, command: list[str]
@@ -627,9 +654,11 @@ def test_ctrl_c_while_the_archive_opens_exits_130(tmp_path: Path) -> None:
             text=True,
             preexec_fn=_default_sigint,
         )
-        time.sleep(1.5)  # started, and waiting for the database
+        silent.settimeout(60)
+        waiting, _ = silent.accept()  # started, and waiting for the database
         search.send_signal(signal.SIGINT)
         _, stderr = search.communicate(timeout=30)
+        waiting.close()
     assert search.returncode == 130, stderr
     assert stderr.strip() == "interrupted"
 

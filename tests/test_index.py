@@ -711,6 +711,27 @@ def _schema_names(connection: Connection) -> list[str]:
     )
 
 
+def test_migration_0033_takes_the_trigram_index_off_its_pending_list(pg_url: str) -> None:
+    """Archives upgraded through the first 0008 kept PostgreSQL's ``fastupdate = on``:
+    ``CREATE INDEX IF NOT EXISTS`` left the index as that migration had made it."""
+    engine = make_engine(pg_url)
+    _alembic(engine, "upgrade", "0032")
+    trigrams = "SELECT extnamespace::regnamespace FROM pg_extension WHERE extname = 'pg_trgm'"
+    with engine.begin() as connection:  # as the first 0008 made it
+        schema = connection.exec_driver_sql(trigrams).scalar()
+        connection.exec_driver_sql(f"DROP INDEX {TRIGRAM_INDEX}")
+        connection.exec_driver_sql(
+            f"CREATE INDEX {TRIGRAM_INDEX} ON media USING gin (search_text {schema}.gin_trgm_ops)"
+        )
+    options = text("SELECT reloptions FROM pg_class WHERE oid = to_regclass(:name)")
+    with engine.connect() as connection:
+        assert connection.scalar(options, {"name": TRIGRAM_INDEX}) is None
+    _alembic(engine, "upgrade", "head")
+    with engine.connect() as connection:
+        assert connection.scalar(options, {"name": TRIGRAM_INDEX}) == ["fastupdate=off"]
+    engine.dispose()
+
+
 def test_postgresql_without_pg_trgm_privilege_still_upgrades(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

@@ -116,17 +116,30 @@ def _postgresql_text_without_nul(dbapi_connection: Any, _record: object) -> None
     adapters.register_dumper(str, Text)  # registered last: the one "%s" uses, as before
 
 
-SCHEMA_HEAD = "0032"  # the newest migration; a test keeps it equal to the scripts' head
+SCHEMA_HEAD = "0033"  # the newest migration; a test keeps it equal to the scripts' head
 
 
-def schema_is_current(engine: Engine) -> bool:
-    """One cheap query, so commands on an up-to-date archive skip loading Alembic."""
+def schema_revision(engine: Engine) -> str | None:
+    """The index's schema revision (None before any): one cheap query, so commands on
+    an up-to-date archive skip loading Alembic."""
     try:
         with engine.connect() as connection:
             found = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
     except (OperationalError, ProgrammingError):
-        return False
-    return found == SCHEMA_HEAD
+        return None
+    return None if found is None else str(found)
+
+
+def refuse_newer_schema(revision: str | None) -> None:
+    """ConfigError for an index a later archiver migrated (after going back to this
+    release): no migration here knows its revision, and Alembic's own error was a
+    traceback from every command."""
+    known = {path.name.split("_", 1)[0] for path in (MIGRATIONS / "versions").glob("*.py")}
+    if revision is not None and revision not in known:
+        raise ConfigError(
+            f"the archive's index is at schema revision {revision}, which this archiver"
+            f" (newest {SCHEMA_HEAD}) does not know: run the newer archiver that made it"
+        )
 
 
 def migrate(engine: Engine, *, shortcut_when_empty: bool = True) -> None:
@@ -136,8 +149,10 @@ def migrate(engine: Engine, *, shortcut_when_empty: bool = True) -> None:
     keeps identical to the migrations) and is stamped with the head revision;
     an existing one is upgraded by the Alembic migrations.
     """
-    if schema_is_current(engine):
+    found = schema_revision(engine)
+    if found == SCHEMA_HEAD:
         return
+    refuse_newer_schema(found)
     try:
         with engine.connect() as connection, _foreign_keys_off(connection), connection.begin():
             if connection.dialect.name == "postgresql":
