@@ -457,8 +457,10 @@ def _describe(item: ItemResult) -> Iterator[str]:
 
 def _near_duplicates(near: dict[str, Any]) -> str | None:
     """One line on what matching found for a new file (the JSON has the whole list)."""
-    if near.get("fingerprint_error"):
-        return f"not fingerprinted: {near['fingerprint_error']}"
+    if error := near.get("fingerprint_error"):  # or matching's, which says so
+        from archiver.duplicates import MATCHING_FAILED  # loaded already: it matched
+
+        return error if error.startswith(MATCHING_FAILED) else f"not fingerprinted: {error}"
     matches: list[dict[str, Any]] = near.get("matches") or []
     if not matches:
         return None
@@ -954,8 +956,10 @@ def rehash(ctx: Context, everything: bool) -> None:
     from archiver.duplicates import rehash_archive
 
     with ctx.archive(existing=True) as archive:
-        done = rehash_archive(archive, everything=everything)
+        done, failed = rehash_archive(archive, everything=everything)
     echo(f"rehashed {done} file(s)")
+    if failed:  # each logged (duplicate.rehash_failed); the next rehash takes them up
+        fail(f"{failed} file(s) failed (logged): `archiver rehash` tries them again", code=1)
 
 
 @cli.command()

@@ -18,10 +18,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from time import monotonic
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sqlalchemy import case, delete, func, null, or_, select, text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload, undefer
 
 from archiver.archive import Archive
@@ -49,9 +50,12 @@ from archiver.index.models import (
 )
 from archiver.integrity.eventlog import logged_session
 from archiver.integrity.events import record_duplicate
-from archiver.logs import log_event
+from archiver.logs import LOGGER, log_event
 from archiver.match import FingerprintIndex, Match, compare
 from archiver.match.compare import pack_image, pack_video, score_images, score_videos
+
+if TYPE_CHECKING:
+    from archiver.capture import Capturer
 
 AnyFingerprint = ImageFingerprint | VideoFingerprint
 #: The audio MIME type of a container first taken for video.
@@ -67,6 +71,10 @@ AUDIO_CONTAINERS = {
 COUNT_EVERY = 60.0
 #: Fingerprints read per batch when the index loads (bounds the memory it takes).
 LOAD_BATCH = 500
+#: How the reason of a fingerprinted file that matching failed on begins.
+MATCHING_FAILED = "matching failed"
+#: Hex digits of a PDQ hash (256 bits) and of a pHash or gate hash (64 bits).
+PDQ_HEX, PHASH_HEX = 64, 16
 _ADVISORY_KEY = 727466  # serialises matching across daemons sharing a PostgreSQL database
 
 
@@ -259,7 +267,7 @@ def _summary(fp: Fingerprint) -> dict[str, Any]:
             "kind": "image",
             "width": fp.width,
             "height": fp.height,
-            "hashes": dict(fp.hashes or {}),
+            "hashes": {name: _hex(name, value) for name, value in (fp.hashes or {}).items()},
         }
     if fp.kind == "video":
         return {
@@ -271,6 +279,18 @@ def _summary(fp: Fingerprint) -> dict[str, Any]:
             "frame_hash_names": fp.frame_hash_names,
         }
     return {"kind": "none", "reason": fp.error}
+
+
+def _hex(name: str, value: str) -> str:
+    """A stored hash as its reference prints it, leading zeros and all: 64 hex digits
+    for PDQ (``format(h, "064x")``), 16 for pHash and the gate hashes. The database
+    keeps them without, and a sidecar's PDQ was a digit short one time in sixteen.
+    ``pdq_quality`` is a number, not a hash: it stays as stored."""
+    if name.startswith("pdq") and name != "pdq_quality":
+        return value.rjust(PDQ_HEX, "0")
+    if name.startswith(("phash", "gate")):
+        return value.rjust(PHASH_HEX, "0")
+    return value
 
 
 # ---- the per-process matcher -----------------------------------------------------------------
@@ -505,15 +525,7 @@ class DuplicateFinder:
             if session.scalar(select(Fingerprint.id).where(Fingerprint.media_id == media_id)):
                 return Flag(media_id, None, None, [], error)  # another worker got here first
             self.refresh(session, count_deleted=False)
-            found = (
-                [
-                    (k, m)
-                    for k, m in self.index.query(fp, limit=1000, thumbnails=_loader(session))
-                    if k != media_id
-                ]
-                if fp
-                else []
-            )
+            found, failed = self._matches(session, media_id, fp)
             found = self._still_stored(session, found)
             row = _fingerprint_row(media_id, fp, error)
             session.add(row)
@@ -559,7 +571,7 @@ class DuplicateFinder:
                     {"sha256": shas[k], "similarity": round(m.similarity, 4), "method": m.method}
                     for k, m in found
                 ],
-                error,
+                error or failed,
                 affected,
             )
         with self.lock:
@@ -580,6 +592,32 @@ class DuplicateFinder:
                 matches=len(flag.matches),
             )
         return flag
+
+    def _matches(
+        self, session: Session, media_id: int, fp: AnyFingerprint | None
+    ) -> tuple[list[tuple[int, Match]], str | None]:
+        """What the index matches `fp` with, and the reason when matching failed.
+
+        A bug in the matcher must not fail the capture: its file would have no
+        fingerprint, its job would be retried for ever, and `archiver rehash` would stop
+        there. The fingerprint is stored without pairs instead, and the error logged.
+        Database errors are not the matcher's: they fail the capture as they would.
+        """
+        if fp is None:
+            return [], None
+        try:
+            found = self.index.query(fp, limit=1000, thumbnails=_loader(session))
+        except SQLAlchemyError:
+            raise
+        except Exception as exc:
+            reason = f"{MATCHING_FAILED}: {type(exc).__name__}"
+            LOGGER.error(
+                "duplicate.match_failed",
+                exc_info=True,
+                extra={"fields": {"media_id": media_id, "reason": reason}},
+            )
+            return [], reason
+        return [(k, m) for k, m in found if k != media_id], None
 
     def _still_stored(
         self, session: Session, found: list[tuple[int, Match]]
@@ -842,29 +880,50 @@ def _rebuild(session: Session, group_id: int) -> set[int]:
     return changed
 
 
-def rehash_archive(archive: Archive, *, everything: bool) -> int:
+def rehash_archive(archive: Archive, *, everything: bool) -> tuple[int, int]:
     """Fingerprint again what an older algorithm (or nothing) fingerprinted; regroup.
 
     Files are redone oldest first, so groups form in capture order. A rehashed file
     leaves its group first, and the group is rebuilt from the pairs left: it may split
     in several, or dissolve when one member is left. Every sidecar whose section
-    changed is rewritten.
+    changed is rewritten. Returns how many files were rehashed and how many failed:
+    one that failed is logged and passed over (`_rehash`).
     """
     from archiver.capture import Capturer
 
     with archive.read_session() as session:
         todo = stale_media(session, everything)
-    finder = archive.duplicates
     capturer = Capturer(archive)
-    for media_id in todo:
+    done = sum(_rehash(archive.duplicates, capturer, media_id) for media_id in todo)
+    return done, len(todo) - done
+
+
+def _rehash(finder: DuplicateFinder, capturer: Capturer, media_id: int) -> bool:
+    """Rehash one file and rewrite the sidecars that changed; False when it failed.
+
+    One file that failed (a bug in matching or regrouping it) stopped `rehash --all`
+    there, leaving every later file unhashed. The failure is logged
+    (``duplicate.rehash_failed``); forgotten and not fingerprinted again, the file is
+    taken up by the next `archiver rehash`.
+    """
+    affected: set[int] = set()
+    flag = None
+    try:
         affected = set(finder.forget(media_id))
-        flag = None
-        try:
-            flag = finder.process(media_id)
-        finally:
-            for changed in sorted({media_id, *affected, *(flag.affected if flag else ())}):
-                capturer.rewrite_sidecar(changed)
-    return len(todo)
+        flag = finder.process(media_id)
+    except Interrupted:
+        raise
+    except Exception as exc:
+        LOGGER.error(
+            "duplicate.rehash_failed",
+            exc_info=True,
+            extra={"fields": {"media_id": media_id, "reason": f"{type(exc).__name__}: {exc}"}},
+        )
+        return False
+    finally:
+        for changed in sorted({media_id, *affected, *(flag.affected if flag else ())}):
+            capturer.rewrite_sidecar(changed)
+    return True
 
 
 def stale_media(session: Session, everything: bool) -> list[int]:

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import skimage.data
+from click.testing import CliRunner
 from PIL import Image
 from sqlalchemy import event, select
 from support import FixtureServer, MediaSet, ffmpeg_exe, make_audio, make_photo
@@ -19,8 +21,9 @@ from support.archiving import make_config, run_cli, settings, write_config
 from archiver import duplicates
 from archiver.archive import Archive
 from archiver.capture import Capturer
+from archiver.cli import cli
 from archiver.errors import HashingError
-from archiver.index.models import DuplicatePair, Media, SidecarDebt
+from archiver.index.models import DuplicatePair, Fingerprint, Media, SidecarDebt
 from archiver.search import SearchQuery, search
 from archiver.similar import SimilarQuery, similar_to_file
 
@@ -223,7 +226,7 @@ def test_cli_dupes_similar_phash_and_rehash(
     )
 
     sidecar = json.loads(Path(similar[0]["sidecar"]).read_text())
-    phash = sidecar["near_duplicates"]["fingerprint"]["hashes"]["phash"].rjust(16, "0")
+    phash = sidecar["near_duplicates"]["fingerprint"]["hashes"]["phash"]
     by_phash = json.loads(
         run_cli(config, "search", "--phash", phash, "--max-distance", "0", "--json").stdout
     )
@@ -439,7 +442,7 @@ def test_a_rehash_that_removes_a_false_link_splits_the_group(
         assert {m["sha256"] for m in joined.members} == {sha(p) for p in files.values()}
 
         monkeypatch.undo()  # the fix
-        assert duplicates.rehash_archive(archive, everything=True) == 4
+        assert duplicates.rehash_archive(archive, everything=True) == (4, 0)
         with archive.read_session() as session:
             groups = duplicates.list_groups(session)
 
@@ -479,7 +482,7 @@ def test_rehashing_everything_reads_each_new_row_once_and_the_index_keeps_its_si
         )
         for _ in range(3):
             added.clear()
-            assert duplicates.rehash_archive(archive, everything=True) == len(photos)
+            assert duplicates.rehash_archive(archive, everything=True) == (len(photos), 0)
             assert sorted(added) == sorted(set(added)) and len(added) == len(photos)
             assert len(index) == len(photos)
             assert index._images.keys.size <= 2 * len(photos) + 1  # dead rows compacted
@@ -707,3 +710,123 @@ def test_a_video_container_holding_sound_alone_is_indexed_as_audio(
     assert (found["media_type"], found["mime_type"]) == ("audio", "audio/mp4")
     sidecar = json.loads(Path(found["sidecar"]).read_text())
     assert sidecar["file"]["media_type"] == "audio" and sidecar["file"]["sha256"] == sha(talk)
+
+
+def banner(path: Path) -> Path:
+    """A 4200x32 strip of a photograph (a web banner or divider): a 64x1 thumbnail."""
+    photo = Image.fromarray(skimage.data.astronaut()).resize((4200, 4200))
+    photo.crop((0, 200, 4200, 232)).save(path)
+    return path
+
+
+def test_a_wide_banner_and_its_reencode_are_captured_searched_and_rehashed(
+    tmp_path: Path, server: FixtureServer
+) -> None:
+    """Matching a 4200x32 banner's re-encode with it raised IndexError: its capture
+    exited 1 (retried for ever by the daemon, no fingerprint stored), `search
+    --similar-to` crashed and `rehash --all` stopped there. Too thin to align, the two
+    are not flagged; every command works."""
+    png = banner(tmp_path / "banner.png")
+    jpg = tmp_path / "banner.jpg"
+    with Image.open(png) as image:
+        image.save(jpg, quality=80)
+    later = make_photo(tmp_path / "later.jpg", seed=3)
+    config = write_config(tmp_path / "archiver.toml", settings(tmp_path / "storage"))
+    for name, path in (("a", png), ("b", jpg), ("c", later)):
+        server.add_file(f"/{name}{path.suffix}", path)
+        server.add_page(f"/{name}", f"<article><p>{name}:</p><img src='/{name}{path.suffix}'>")
+        done = run_cli(config, "capture", server.url(f"/{name}"))
+        assert done.returncode == 0, done.stderr
+    similar = run_cli(config, "search", "--similar-to", str(jpg), "--json")
+    assert similar.returncode == 0, similar.stderr
+    (found,) = json.loads(similar.stdout)  # itself, by its bytes; the banner is not a match
+    assert (found["sha256"], found["match"]) == (sha(jpg), "exact")
+    sidecar = json.loads(Path(found["sidecar"]).read_text())
+    assert sidecar["near_duplicates"]["fingerprint"]["kind"] == "image"
+    again = run_cli(config, "rehash", "--all")
+    assert again.returncode == 0 and "rehashed 3 file(s)" in again.stdout, again.stderr
+    assert json.loads(run_cli(config, "dupes", "--json").stdout) == []
+
+
+def test_a_matcher_that_fails_stores_the_fingerprint_and_the_capture_goes_on(
+    tmp_path: Path,
+    server: FixtureServer,
+    media: MediaSet,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A bug in the matcher failed the capture: the file was left without a fingerprint
+    and its job was retried for ever. It is stored without pairs, and says why."""
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise IndexError("index 1 is out of bounds for axis 2 with size 1")
+
+    monkeypatch.setattr(duplicates.FingerprintIndex, "query", broken)
+    server.add_file("/a.jpg", media.photo_a)
+    server.add_page("/p", "<article><p>Smoke:</p><img src='/a.jpg'></article>")
+    with Archive.open(make_config(tmp_path / "storage")) as archive:
+        report = Capturer(archive).capture_url(server.url("/p"))
+        assert report.ok
+        near = report.items[0].files[0].near_duplicates
+        assert near["fingerprint_error"] == "matching failed: IndexError"
+        assert near_section(archive, media.photo_a)["fingerprint"]["kind"] == "image"
+    (logged,) = [r for r in caplog.records if r.getMessage() == "duplicate.match_failed"]
+    assert logged.exc_info is not None
+
+
+def test_rehash_goes_on_past_a_file_that_fails(
+    tmp_path: Path,
+    server: FixtureServer,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """One file that failed stopped `rehash --all` there, leaving every later file
+    unhashed. It is logged and passed over, and the next `rehash` takes it up again."""
+    photos = {f"p{n}": make_photo(tmp_path / f"p{n}.jpg", seed=n) for n in range(3)}
+    with Archive.open(make_config(tmp_path / "storage")) as archive:
+        capture_each(Capturer(archive), server, photos)
+        with archive.read_session() as session:
+            first, *later = session.scalars(select(Media.id).order_by(Media.id))
+        real = duplicates.DuplicateFinder.process
+
+        def process(finder: duplicates.DuplicateFinder, media_id: int) -> Any:
+            if media_id == first:
+                raise RuntimeError("a decoder bug")
+            return real(finder, media_id)
+
+        monkeypatch.setattr(duplicates.DuplicateFinder, "process", process)
+        assert duplicates.rehash_archive(archive, everything=True) == (len(later), 1)
+        with archive.read_session() as session:
+            assert duplicates.stale_media(session, everything=False) == [first]
+        # the command says so, and exits 1 (it said "rehashed 2 file(s)", exit 0)
+        config = write_config(tmp_path / "a.toml", settings(tmp_path / "storage"))
+        said = CliRunner().invoke(cli, ["--config", str(config), "rehash", "--all"])
+        assert (said.exit_code, said.stdout) == (1, "rehashed 2 file(s)\n")
+        assert said.stderr.endswith(
+            "archiver: error: 1 file(s) failed (logged): `archiver rehash` tries them again\n"
+        )
+        monkeypatch.undo()
+        assert duplicates.rehash_archive(archive, everything=False) == (1, 0)
+    (logged,) = [r for r in caplog.records if r.getMessage() == "duplicate.rehash_failed"]
+    assert logged.fields == {"media_id": first, "reason": "RuntimeError: a decoder bug"}  # type: ignore[attr-defined]
+
+
+def test_the_sidecar_gives_each_hash_at_its_full_width(
+    tmp_path: Path, server: FixtureServer
+) -> None:
+    """The sidecar's hex dropped leading zeros: this photo's PDQ was 63 digits, not the
+    reference's ``format(h, "064x")``. The database keeps them as they were."""
+    photo = make_photo(tmp_path / "photo.jpg", seed=18, size=(320, 240))
+    pdq = duplicates.fingerprint(photo, "image").hashes["pdq"]
+    assert pdq < 1 << 252  # its first hex digit is 0
+    with Archive.open(make_config(tmp_path / "storage")) as archive:
+        capture_each(Capturer(archive), server, {"photo": photo})
+        hashes = near_section(archive, photo)["fingerprint"]["hashes"]
+        with archive.read_session() as session:
+            stored = session.scalars(select(Fingerprint.hashes)).one()
+    assert hashes["pdq"] == format(pdq, "064x")
+    for name, value in hashes.items():
+        width = 64 if name.startswith("pdq") else 16
+        assert len(value) == width or name == "pdq_quality", name
+        assert int(value, 16) == int(stored[name], 16)
+    assert stored["pdq"] == format(pdq, "x")

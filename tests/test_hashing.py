@@ -403,6 +403,31 @@ def test_display_rotation_is_applied(tmp_path: Path) -> None:
     assert match is not None and match.method == "video-frames"
 
 
+@pytest.mark.parametrize(
+    "flags",
+    [["-display_hflip"], ["-display_vflip"], ["-display_rotation", "90", "-display_hflip"]],
+    ids=["hflip", "vflip", "rotated-and-mirrored"],
+)
+def test_a_mirroring_display_matrix_is_applied_as_a_mirror(
+    tmp_path: Path, flags: list[str]
+) -> None:
+    """A video whose display matrix mirrors it (front cameras, editors) was turned by
+    PyAV's rotation alone, which reads a horizontal flip as a half turn: hashed upside
+    down, it matched neither a copy with the flip baked in nor (a plain mirror) its own
+    pixels."""
+    clip = make_clip(tmp_path / "clip.mp4", seconds=3, size=(320, 240), seed=4, audio=False)
+    flagged, baked = tmp_path / "flagged.mp4", tmp_path / "baked.mp4"
+    _ffmpeg([*flags, "-i", str(clip), "-c", "copy", str(flagged)])
+    _ffmpeg(["-i", str(flagged), *_X264, str(baked)])  # what a player shows, baked in
+    a, b = fingerprint(flagged, "video"), fingerprint(baked, "video")
+    assert (a.width, a.height) == (b.width, b.height)
+    shown = compare(a, b)
+    assert shown is not None and shown.method == "video-frames"
+    if flags == ["-display_hflip"]:
+        pixels = compare(fingerprint(clip, "video"), a)
+        assert pixels is not None and pixels.method == "video-frames-mirrored"
+
+
 def test_plain_frames_are_dropped(tmp_path: Path) -> None:
     black = tmp_path / "black.mp4"
     _ffmpeg(["-f", "lavfi", "-i", "color=c=black:s=320x240:d=4:r=25", *_X264, str(black)])

@@ -539,6 +539,43 @@ def test_alignment_score_needs_most_blocks_to_agree() -> None:
     assert align.block_score(picture, outline) < 0.3
 
 
+def banner(height: int, path: Path) -> Path:
+    """A 4200 px wide strip of a photograph (a web banner or divider), as PNG."""
+    photo = T.photograph("astronaut").resize((4200, 4200))
+    photo.crop((0, 200, 4200, 200 + height)).save(path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("height", "rows", "found"), [(32, 1, False), (200, 3, False), (400, 6, True)]
+)
+def test_a_wide_banner_and_its_reencode_are_compared(
+    tmp_path: Path, height: int, rows: int, found: bool
+) -> None:
+    """A 4200x32 banner has a 64x1 thumbnail: aligning it with its re-encode raised
+    IndexError, and one 2-5 rows tall scored NaN (blocks with no pixel). Too thin to
+    align is too plain to say (-1); from `align.MIN_SIDE` (6) rows on, the copy is found."""
+    png = banner(height, tmp_path / "banner.png")
+    with Image.open(png) as image:
+        jpeg = _photo_fp(image, tmp_path / "banner.jpg", quality=80)
+    original = fingerprint(png, "image")
+    assert isinstance(original, ImageFingerprint) and original.thumbnail is not None
+    assert original.thumbnail.shape == (rows, 64)
+    for a, b in ((original, jpeg), (jpeg, original)):
+        assert a.thumbnail is not None and b.thumbnail is not None
+        score = align.align_score(a.thumbnail, b.thumbnail, False)
+        assert score > 0.9 if found else score == -1.0
+        assert (compare(a, b) is not None) == found
+
+
+def test_blocks_without_pixels_are_left_out_of_the_score() -> None:
+    """A plane under `align.GRID` rows leaves some blocks empty: their NaN made the
+    score NaN."""
+    rng = np.random.default_rng(7)
+    picture = rng.normal(0, 10, (3, 60)).astype(np.float32)
+    assert align.block_score(picture, picture) == pytest.approx(1.0)
+
+
 #: Different pictures that share an outline and then get the same overlay: the bottom
 #: corners of a fundus photograph (near mirror images: black corner, bright arc) with the
 #: same screenshot border and its top halves under the same banner: with faces of the

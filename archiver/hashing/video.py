@@ -21,8 +21,9 @@ declared durations past it) are taken as broken timestamps and ignored.
 from __future__ import annotations
 
 import math
+import struct
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import nullcontext
 from fractions import Fraction
 from pathlib import Path
@@ -32,6 +33,7 @@ import numpy as np
 import numpy.typing as npt
 from av.container import InputContainer
 from av.packet import Packet
+from av.sidedata.sidedata import SideData
 from av.video.frame import VideoFrame
 from av.video.stream import VideoStream
 
@@ -249,6 +251,40 @@ def _blank_corners(picture: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
     return out
 
 
+def display_matrix(frame: VideoFrame) -> tuple[int, ...] | None:
+    """The frame's display matrix (FFmpeg's nine fixed-point numbers), if it has one."""
+    entries: Iterable[object] = frame.side_data  # PyAV's stub calls it a TypedDict
+    for entry in entries:
+        if isinstance(entry, SideData) and entry.type.name == "DISPLAYMATRIX":
+            raw = bytes(entry)
+            return struct.unpack("=9i", raw) if len(raw) == 36 else None
+    return None
+
+
+def display_turns(matrix: Sequence[int] | None) -> tuple[int, bool]:
+    """(quarter turns counterclockwise, then mirror left to right) that show a frame as
+    its display matrix says, as ffmpeg's autorotate shows it.
+
+    PyAV's ``rotation`` ignores a flip: a horizontal flip reads as a turn by 180
+    degrees, and a front camera's mirrored video was hashed upside down, matching
+    neither its pixels nor a copy with the flip baked in. A matrix that mirrors
+    (negative determinant) is taken as its rotation without the flip, then the flip;
+    a vertical flip is a horizontal one after a half turn. The rotation is in whole
+    degrees, as PyAV's ``rotation`` gives it.
+    """
+    if matrix is None:
+        return 0, False
+    a, b, _, c, d, *_ = matrix
+    mirrored = a * d - b * c < 0
+    if mirrored:
+        a, c = -a, -c  # the flip taken out, as FFmpeg's av_display_matrix_flip puts it in
+    across, down = math.hypot(a, c), math.hypot(b, d)
+    if not across or not down:
+        return 0, False
+    degrees = math.trunc(-math.degrees(math.atan2(b / down, a / across)))
+    return round(degrees / 90) % 4, mirrored
+
+
 class _Sampler:
     """Keeps one grey frame per sampling interval; halves its rate when full."""
 
@@ -272,9 +308,11 @@ class _Sampler:
         width, height = self._size
         grey = frame.reformat(width=width, height=height, format="gray8", interpolation="AREA")
         picture = np.asarray(grey.to_ndarray(), dtype=np.uint8)
-        # Phones store sideways video with a display rotation; a re-upload bakes it in.
-        self.turns = round((getattr(frame, "rotation", 0) or 0) / 90) % 4
-        self.frames.append((time, np.ascontiguousarray(np.rot90(picture, self.turns))))
+        # Phones store sideways video with a display rotation, front cameras mirrored
+        # with a flip; a re-upload bakes them in.
+        self.turns, mirrored = display_turns(display_matrix(frame))
+        picture = np.rot90(picture, self.turns)
+        self.frames.append((time, np.ascontiguousarray(picture[:, ::-1] if mirrored else picture)))
         if len(self.frames) > MAX_FRAMES:
             self.frames = self.frames[::2]
             self.interval *= 2

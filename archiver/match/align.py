@@ -38,6 +38,9 @@ GRID = 6
 MIN_BLOCK_STD = 1.5
 #: At least this share of the blocks must carry detail, or the pair is too plain to say.
 MIN_BLOCKS = 0.25
+#: A thumbnail thinner than this on either side cannot be aligned: some blocks of the
+#: grid would hold no pixel (a 4200x32 banner's thumbnail is 64x1).
+MIN_SIDE = GRID
 #: The score is this quantile of the blocks' correlations: 65% of the blocks with detail
 #: must agree at least that well. An overlay spoils a band or a corner of a copy; a
 #: different picture sharing an outline (the arc and black corner of a fundus tile, the
@@ -140,12 +143,15 @@ def _ncc(x: Plane, y: Plane) -> float:
 
 def block_score(x: Plane, y: Plane) -> float:
     """The `BLOCK_QUANTILE` of the correlations of the `GRID` x `GRID` blocks with
-    detail; -1 when too few blocks have any."""
+    detail; -1 when too few blocks have any. Empty blocks (a side under `GRID` pixels)
+    have none: their NaN made the score NaN."""
     h, w = x.shape
     values = []
     for i in range(GRID):
         for j in range(GRID):
             block = np.s_[i * h // GRID : (i + 1) * h // GRID, j * w // GRID : (j + 1) * w // GRID]
+            if x[block].size == 0:
+                continue
             if max(float(x[block].std()), float(y[block].std())) < MIN_BLOCK_STD:
                 continue
             values.append(_ncc(x[block], y[block]))
@@ -196,7 +202,13 @@ def _refine(outer_hp: Plane, inner_hp: Plane, scale: float, top: float, left: fl
 
 
 def align_score(a: npt.NDArray[np.uint8], b: npt.NDArray[np.uint8], mirrored: bool) -> float:
-    """How well `b` lines up with `a` (mirrored first if asked): -1..1, see module doc."""
+    """How well `b` lines up with `a` (mirrored first if asked): -1..1, see module doc.
+
+    -1 (too plain to say) when a side of either is under `MIN_SIDE` pixels: a very wide
+    or tall picture's thumbnail has too few rows or columns to lay the grid over.
+    """
+    if min(*a.shape, *b.shape) < MIN_SIDE:
+        return -1.0
     first = np.asarray(a[:, ::-1] if mirrored else a, np.float32)
     second = np.asarray(b, np.float32)
     best: tuple[float, Plane, Plane, float, float, float] | None = None
