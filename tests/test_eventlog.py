@@ -503,3 +503,19 @@ def test_an_entry_whose_payload_is_not_json_is_named_alone(sqlite_archive: Archi
         (3, "database"),
         (4, "file"),
     ]
+
+
+def test_the_file_lines_of_entries_are_found_by_seq(sqlite_archive: Archive) -> None:
+    """An export holds each line it carries to the file's: found by halving the file,
+    whatever the lengths of the lines around it, and none past its end or where a
+    line met on the way is no entry."""
+    archive = sqlite_archive
+    with logged_session(archive) as session:
+        pads = [{"n": n, "pad": "x" * (n * 37 % 500)} for n in range(120)]
+        append_events(session, [NewEntry("sighting", pad) for pad in pads])
+    held = lines(archive)
+    every = dict(enumerate(held, 1))
+    assert eventlog.file_lines(archive.layout, range(1, 125)) == every
+    assert eventlog.file_lines(archive.layout, [1, 77, 120]) == {s: every[s] for s in (1, 77, 120)}
+    log_path(archive.layout).write_bytes(b"".join([*held[:60], b"not an entry\n", *held[61:]]))
+    assert eventlog.file_lines(archive.layout, [61]) == {}

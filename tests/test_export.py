@@ -33,7 +33,7 @@ from archiver.index.models import Event, LinkCheck, Page, PageSnapshot, utcnow
 from archiver.integrity import events
 from archiver.integrity import export as export_module
 from archiver.integrity.canonical import entry_hash
-from archiver.integrity.eventlog import log_path, logged_session, record, verify_chain
+from archiver.integrity.eventlog import entry_of, log_path, logged_session, record, verify_chain
 from archiver.integrity.export import ExportError, describe, export_bag
 from archiver.integrity.fixity import verify_archive
 from archiver.integrity.repair import rewrite_sidecars
@@ -525,6 +525,71 @@ def test_a_head_entry_altered_in_the_database_is_never_exported(
     out = tmp_path / "bag"
     with pytest.raises(ExportError, match=f"entry {newest} does not match its sha256"):
         export_bag(sqlite_archive, SearchQuery.parse(), out)
+    assert not out.exists()
+
+
+def forge(archive: Archive, seq: int, url: str) -> None:
+    """Give entry ``seq`` another URL in the database, its sha256 recomputed to match."""
+    with archive.session() as session:
+        event = session.scalars(select(Event).where(Event.seq == seq)).one()
+        event.payload = {**event.payload, "url": url}
+        event.sha256 = entry_hash(entry_of(event))
+
+
+def test_an_entry_altered_with_its_hash_recomputed_is_never_exported(
+    archive: Archive, server: FixtureServer, media: MediaSet, tmp_path: Path
+) -> None:
+    """An entry edited in the database with its sha256 recomputed still hashed right,
+    and went into a bag that validated: verify named the broken link to the entry
+    after it, which export never looked at."""
+    build(archive, server, media)
+    clip = sha256_of(media.clip_a)
+    with archive.read_session() as session:
+        seq = session.scalars(
+            select(Event.seq).where(Event.type == "capture", Event.media_sha256 == clip)
+        ).one()
+    forge(archive, seq, "https://elsewhere.example/clip.mp4")
+    assert not verify_chain(archive).ok
+
+    out = tmp_path / "bag"
+    with pytest.raises(ExportError, match=rf"entry {seq} does not link to entry {seq + 1}: "):
+        export_bag(archive, SearchQuery.parse(sha256=clip), out)
+    assert not out.exists()
+
+
+def test_an_entry_that_is_not_the_log_files_line_is_never_exported(
+    sqlite_archive: Archive, server: FixtureServer, media: MediaSet, tmp_path: Path
+) -> None:
+    """The bag's lines were the database's alone, never held to the log file's: a line
+    edited in the file, or the newest entry rewritten in the database with its sha256
+    recomputed (no entry after it to break a link), went into a bag, whose README says
+    its lines are byte for byte the archive's log."""
+    archive = sqlite_archive
+    build(archive, server, media)
+    clip = sha256_of(media.clip_a)
+    newest = record(
+        archive,
+        "liveness",
+        {"url": "https://example.org/clip", "status": "gone"},
+        media_sha256=clip,
+    ).seq
+    path = log_path(archive.layout)
+    intact = path.read_bytes()
+    with archive.read_session() as session:
+        seq = session.scalars(
+            select(Event.seq).where(Event.type == "capture", Event.media_sha256 == clip)
+        ).one()
+    path.write_bytes(intact.replace(b"/media/clip_a.mp4", b"/media/clip_z.mp4", 1))
+    out = tmp_path / "bag"
+    not_in_file = "is not in log/events.jsonl as in the database"
+    with pytest.raises(ExportError, match=f"entry {seq} {not_in_file}"):
+        export_bag(archive, SearchQuery.parse(sha256=clip), out)
+    assert not out.exists()
+
+    path.write_bytes(intact)
+    forge(archive, newest, "https://example.org/elsewhere")
+    with pytest.raises(ExportError, match=f"entry {newest} {not_in_file}"):
+        export_bag(archive, SearchQuery.parse(sha256=clip), out)
     assert not out.exists()
 
 

@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import socket
+import subprocess
 import sys
 import threading
 from datetime import UTC, datetime, timedelta
@@ -17,7 +18,7 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, select, text
 from support import FixtureServer, MediaSet
-from support.archiving import make_config, run_cli, settings, write_config
+from support.archiving import cli_command, make_config, run_cli, settings, write_config
 
 from archiver.archive import Archive
 from archiver.capture import Capturer
@@ -362,6 +363,54 @@ def test_a_broken_event_chain_fails_the_run(
     chain = [p for p in report.problems if p.kind == "chain"]
     assert [p.detail.split(":")[0] for p in chain] == ["database entry 2", "file entry 2"]
     assert report.counts["chain"] == 2 and not report.ok
+
+
+def test_what_the_log_says_was_captured_and_the_index_lost_is_missing(
+    archive: Archive, server: FixtureServer, media: MediaSet
+) -> None:
+    """An original or a page version deleted from the index and the disk alike passed
+    verify, though the intact log records its capture: only index to disk and disk to
+    index were checked, and archiver never removes either row."""
+    originals = build(archive, server, media)
+    clip, photo = originals["clip_a"].parent, originals["photo_a"].parent
+    page_sha, page = page_snapshot(archive)
+    with archive.engine.begin() as connection:
+        for sha in (clip.name, photo.name):
+            connection.execute(text("DELETE FROM media WHERE sha256 = :s"), {"s": sha})
+        connection.execute(text("DELETE FROM page_snapshots WHERE sha256 = :s"), {"s": page_sha})
+        captured = dict(
+            connection.execute(
+                text("SELECT media_sha256, seq FROM events WHERE type = 'capture'")
+            ).all()
+        )
+        (paged,) = connection.execute(text("SELECT seq FROM events WHERE type = 'page'")).one()
+    shutil.rmtree(clip)
+    shutil.rmtree(page.parent)  # the photo's folder stays: its files are orphans now
+
+    report = verify_archive(archive)
+
+    missing = {p.path: (p.sha256, p.detail) for p in report.problems if p.kind == "missing"}
+    assert missing == {
+        str(clip): (
+            clip.name,
+            f"the log records its capture (entry {captured[clip.name]}); "
+            "the index and the disk have none",
+        ),
+        str(photo): (
+            photo.name,
+            f"the log records its capture (entry {captured[photo.name]}); the index has none",
+        ),
+        str(page.parent): (
+            page_sha,
+            f"the log records its capture (entry {paged}); the index and the disk have none",
+        ),
+    }
+    assert report.counts["orphan"] == len(list(photo.iterdir())) and report.chain.ok
+    # a slice names those of its part only
+    parts = [verify_archive(archive, part=Part(i, 3), record_event=False) for i in range(3)]
+    assert sorted(p.path for r in parts for p in r.problems if p.kind == "missing") == sorted(
+        missing
+    )
 
 
 def test_sidecar_and_database_disagreements_are_named(
@@ -1125,3 +1174,45 @@ def test_a_file_being_fingerprinted_already_has_its_sidecar(
     build(archive, server, media)
     archive.close()
     assert len(during) == 3 and during == [[], [], []]
+
+
+def test_a_link_to_a_name_that_is_not_utf8_is_reported_as_utf8(
+    tmp_path: Path, server: FixtureServer, media: MediaSet
+) -> None:
+    """A link's target with a byte that is not UTF-8 went into the problem's detail as
+    it was: `verify --json` printed bytes no UTF-8 reader takes, and so did `verify`."""
+    server.add_file("/media/photo_a.jpg", media.photo_a)
+    server.add_page(
+        "/live", "<article><p>Smoke over the port:</p><img src='/media/photo_a.jpg'></article>"
+    )
+    config = write_config(tmp_path / "archiver.toml", settings(tmp_path / "storage"))
+    assert run_cli(config, "capture", server.url("/live")).returncode == 0
+    (photo,) = (tmp_path / "storage" / "media").rglob("original.*")
+    photo.unlink()
+    os.symlink(os.fsencode(tmp_path) + b"/usb\xffdrive.jpg", photo)
+    shown = f"original is a symbolic link (to {tmp_path}/usb\\xffdrive.jpg), not the stored file"
+
+    checked = subprocess.run(cli_command(config, "verify", "--json"), capture_output=True)
+
+    assert checked.returncode == 1, checked.stderr
+    (problem,) = json.loads(checked.stdout.decode("utf-8"))["problems"]
+    assert (problem["kind"], problem["path"], problem["detail"]) == ("corrupt", str(photo), shown)
+    said = subprocess.run(cli_command(config, "verify"), capture_output=True)
+    assert f"({shown})" in said.stdout.decode("utf-8")
+
+
+def test_a_sidecar_linked_to_a_name_that_is_not_utf8_is_rewritten(
+    sqlite_archive: Archive, server: FixtureServer, media: MediaSet, tmp_path: Path
+) -> None:
+    """The link's target went as it was into the ``sidecar_rewritten`` entry, which
+    no JSON can hold: `--rewrite-sidecars` ended in a traceback, rewriting nothing."""
+    sidecar = build(sqlite_archive, server, media)["photo_a"].parent / "provenance.json"
+    sidecar.unlink()
+    os.symlink(os.fsencode(tmp_path) + b"/usb\xffdrive.json", sidecar)
+
+    (rewritten,) = rewrite_sidecars(sqlite_archive)
+
+    assert rewritten.problems == (
+        f"sidecar is a symbolic link (to {tmp_path}/usb\\xffdrive.json), not the stored file",
+    )
+    assert not sidecar.is_symlink() and verify_archive(sqlite_archive).ok

@@ -192,6 +192,25 @@ def test_a_cut_is_caught_by_its_token_whatever_the_local_clock_says(
     ]
 
 
+def test_a_log_cut_to_nothing_in_both_copies_is_caught_by_its_token(
+    archive: Archive, tsa: LocalTSA
+) -> None:
+    """Tokens were listed while reading the first entry: with every entry deleted from
+    the database and the file there was none, the tokens went unlooked at, and a log
+    cut to nothing passed the check as intact."""
+    fill(archive, 4)
+    timestamp_head(archive, tsa.url)  # stamps entry 4; entry 5 records the token
+    with archive.engine.begin() as connection:
+        connection.execute(text("DELETE FROM events"))
+    log_path(archive.layout).write_bytes(b"")
+
+    report = verify_chain(archive)
+    assert (report.entries, report.breaks, report.ok) == (0, [], False)
+    assert [(t.seq, t.ok, t.why) for t in report.timestamps] == [
+        (4, False, "stamps entry 4, which is not in the chain")
+    ]
+
+
 def test_a_token_made_while_the_chain_is_checked_is_the_next_checks(
     archive: Archive, tsa: LocalTSA, monkeypatch: pytest.MonkeyPatch
 ) -> None:

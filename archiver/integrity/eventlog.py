@@ -409,15 +409,10 @@ def file_head(layout: Layout) -> int:
     """The seq of the log file's last complete line (0: no file, or no complete line);
     read only, unlike a flush, which cuts a torn last line off. Raises StoreError for
     something other than a regular file there, opened without waiting on a pipe."""
-    path = log_path(layout)
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    except FileNotFoundError:
+    fd = _open_read(log_path(layout))
+    if fd is None:
         return 0
-    except IsADirectoryError:  # some systems refuse to open a folder at all
-        raise StoreError(f"{path} is not a regular file; run archiver verify") from None
     try:
-        _regular(fd, path)
         end = _last_newline(fd, os.fstat(fd).st_size)
         if end < 0:
             return 0
@@ -429,6 +424,74 @@ def file_head(layout: Layout) -> int:
         return seq if isinstance(seq, int) else 0
     finally:
         os.close(fd)
+
+
+def file_lines(layout: Layout, seqs: Iterable[int]) -> dict[int, bytes]:
+    """The log file's lines (newline included) of the entries ``seqs`` (ascending), by
+    seq; one the file has not is left out. Each is found by halving the file on its
+    lines' seqs, which ascend: a few blocks are read for each, not the whole log. A
+    line met on the way that is no entry leaves the one sought out. Raises StoreError
+    for something other than a regular file there."""
+    fd = _open_read(log_path(layout))
+    if fd is None:
+        return {}
+    found: dict[int, bytes] = {}
+    with os.fdopen(fd, "rb") as stream:
+        start, end = 0, _last_newline(fd, _settled_size(stream)) + 1
+        for seq in seqs:
+            if (at := _line_of_seq(stream, seq, start, end)) is not None:
+                found[seq] = at[1]
+                start = at[0] + len(at[1])
+    return found
+
+
+def _line_of_seq(stream: IO[bytes], seq: int, low: int, high: int) -> tuple[int, bytes] | None:
+    """(offset, line) of entry ``seq`` among the whole lines between offsets ``low``
+    (a line's start) and ``high``, or None."""
+    while low < high:
+        middle = (low + high) // 2
+        start, line = _line_after(stream, middle)
+        if start >= high:  # no line starts between the middle and the end
+            high = middle
+            continue
+        try:
+            found = json.loads(line).get("seq")
+        except (ValueError, AttributeError, RecursionError):
+            return None
+        if found == seq:
+            return start, line
+        if not isinstance(found, int):
+            return None
+        if found < seq:
+            low = start + len(line)
+        else:
+            high = middle
+    return None
+
+
+def _line_after(stream: IO[bytes], offset: int) -> tuple[int, bytes]:
+    """(offset, line) of the first line that starts at ``offset`` or after it."""
+    stream.seek(max(offset - 1, 0))
+    if offset:
+        stream.readline()  # the rest of the line ``offset - 1`` is in
+    return stream.tell(), stream.readline()
+
+
+def _open_read(path: Path) -> int | None:
+    """A read-only descriptor of the log file (None: there is none), opened without
+    waiting on a pipe. Raises StoreError for something other than a regular file."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return None
+    except IsADirectoryError:  # some systems refuse to open a folder at all
+        raise StoreError(f"{path} is not a regular file; run archiver verify") from None
+    try:
+        _regular(fd, path)
+    except StoreError:
+        os.close(fd)
+        raise
+    return fd
 
 
 # ---- verification -------------------------------------------------------------------------
@@ -648,6 +711,8 @@ def verify_chain(archive: Archive) -> ChainReport:
             if event.type == "timestamp" and isinstance(event.payload.get("seq"), int):
                 recorded_tokens[event.payload["seq"]] = (seq, event.payload)
             session.expunge(event)
+        if tokens is None:  # no entries: listed after the query, which made the snapshot
+            tokens = _token_files(archive.layout)  # (a log cut to nothing keeps its tokens)
         walker.finish()
     report.file_lines = walker.lines
     if walker.ended and walker.broken is None:
@@ -810,6 +875,7 @@ __all__ = [
     "content_problem",
     "entry_of",
     "file_head",
+    "file_lines",
     "flush_log",
     "head",
     "line_of",

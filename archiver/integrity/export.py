@@ -23,13 +23,15 @@ from sqlalchemy.orm import Session, selectinload
 
 from archiver import __version__
 from archiver.archive import Archive
-from archiver.errors import ArchiverError
+from archiver.errors import ArchiverError, StoreError
 from archiver.index.models import DuplicatePair, Embed, Event, Media, Page, Sighting, iso
 from archiver.integrity.bag import BagWriter, ExportError, serialize_zip
 from archiver.integrity.canonical import format_time
 from archiver.integrity.eventlog import (
+    GENESIS,
     content_problem,
     entry_of,
+    file_lines,
     flush_log,
     head,
     line_of,
@@ -106,6 +108,8 @@ class _Plan:
     media: list[dict[str, Any]] = field(default_factory=list)
     pages: dict[str, dict[str, Any]] = field(default_factory=dict)  # by snapshot sha256
     lines: list[bytes] = field(default_factory=list)
+    # each line the bag carries, the head's too, by seq: the log file's, byte for byte
+    in_file: dict[int, bytes] = field(default_factory=dict)
     head: dict[str, Any] = field(default_factory=dict)
     token: str | None = None  # relative path of the newest timestamp token
     token_entry: int | None = None  # the ``timestamp`` entry recording it
@@ -128,10 +132,10 @@ def export_bag(
     target = out.with_name(out.name + ".zip") if zip else out
     _check_destination(archive.layout, out, target if zip else None)
     description = describe(query)
-    with contextlib.suppress(OSError, ArchiverError):
-        flush_log(archive)  # the bag's entries come from the database either way
     with archive.read_session() as session:
         plan = _plan(session, archive.layout, query)
+    with contextlib.suppress(OSError, ArchiverError):
+        flush_log(archive)  # each entry the plan read was committed: now it is in the file
     if not plan.media:
         raise ExportError(f"nothing to export: no stored file matches ({description})")
     _check_sidecars(archive, plan)
@@ -365,11 +369,14 @@ def _plan_events(session: Session, plan: _Plan, media_ids: list[int]) -> None:
             if kind == "timestamp" and isinstance(newest.payload.get("token"), str):
                 plan.token = newest.payload["token"]
                 plan.token_entry = newest.seq
-    plan.lines = [_checked_line(chosen[seq]) for seq in sorted(chosen)]
     seq, sha256 = head(session)
     head_event = session.scalars(select(Event).where(Event.seq == seq)).first()
-    if head_event is not None:
-        _checked_line(head_event)  # head.json and Archiver-Log-Head carry it too
+    carried = dict(chosen)
+    if head_event is not None:  # head.json and Archiver-Log-Head carry it too
+        carried[head_event.seq] = head_event
+    plan.in_file = {seq: _checked_line(carried[seq]) for seq in sorted(carried)}
+    _check_links(session, list(carried.values()))
+    plan.lines = [plan.in_file[seq] for seq in sorted(chosen)]
     plan.head = {
         "seq": seq,
         "sha256": sha256,
@@ -386,6 +393,48 @@ def _checked_line(event: Event) -> bytes:
             "(run archiver verify)"
         )
     return line_of(event)
+
+
+def _check_links(session: Session, events: list[Event]) -> None:
+    """Each entry must link to the entries beside it in the database: altered with its
+    sha256 recomputed, it still hashes right, but breaks those links (`verify` names
+    it). Only the entries beside these are read, not the whole chain."""
+    beside = sorted({seq for event in events for seq in (event.seq - 1, event.seq + 1)})
+    links = {0: (GENESIS, GENESIS)}  # seq: (sha256, prev_sha256)
+    for start in range(0, len(beside), _CHUNK):
+        rows = session.execute(
+            select(Event.seq, Event.sha256, Event.prev_sha256).where(
+                Event.seq.in_(beside[start : start + _CHUNK])
+            )
+        )
+        links.update((seq, (sha256, prev)) for seq, sha256, prev in rows)
+    for event in events:
+        before, after = links.get(event.seq - 1), links.get(event.seq + 1)
+        if before is None or before[0] != event.prev_sha256:
+            other = event.seq - 1
+        elif after is not None and after[1] != event.sha256:
+            other = event.seq + 1
+        else:
+            continue
+        raise ExportError(
+            f"the event log's entry {event.seq} does not link to entry {other}: it or the "
+            "chain around it was altered (run archiver verify)"
+        )
+
+
+def _in_file(layout: Layout, plan: _Plan) -> None:
+    """Each line the bag carries must be the archive's log file's line, byte for byte,
+    as the bag promises: the database's alone is one copy's word."""
+    try:
+        held = file_lines(layout, sorted(plan.in_file))
+    except StoreError as exc:
+        raise ExportError(str(exc)) from None
+    for seq, line in plan.in_file.items():
+        if held.get(seq) != line:
+            raise ExportError(
+                f"the event log's entry {seq} is not in log/events.jsonl as in the database: "
+                "one copy was altered, or the file lost lines (run archiver verify)"
+            )
 
 
 def _check_token(session: Session, layout: Layout, plan: _Plan) -> None:
@@ -475,6 +524,7 @@ def _fill(writer: BagWriter, layout: Layout, plan: _Plan, description: str) -> N
             layout.absolute(page["snapshot"]), page["snapshot"], expect_sha256=page["sha256"]
         )
         writer.copy(layout.absolute(page["sidecar"]), page["sidecar"])
+    _in_file(layout, plan)
     writer.write("log/events.jsonl", b"".join(plan.lines))
     writer.write("log/head.json", _json(plan.head))
     token = None

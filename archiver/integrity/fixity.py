@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Executable, Select, func, select, text, true
+from sqlalchemy import ColumnElement, Executable, Select, case, func, select, text, true
 from sqlalchemy.orm import Session
 
 from archiver.archive import Archive
@@ -94,12 +94,18 @@ class Problem:
         """The path as reports, the log and a terminal can take it (`printable`)."""
         return None if self.path is None else printable(self.path)
 
+    @property
+    def printable_detail(self) -> str:
+        """The detail as reports can take it: it may quote a name from the disk (a
+        link's target) whose bytes are not UTF-8."""
+        return printable(self.detail)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "kind": self.kind,
             "sha256": self.sha256,
             "path": self.printable_path,
-            "detail": self.detail,
+            "detail": self.printable_detail,
         }
 
 
@@ -192,7 +198,8 @@ class FixityReport:
         """Human-readable report, one problem per line, for the CLI."""
         rate = self.bytes_hashed / self.seconds / 1e6 if self.seconds else 0.0
         out = [
-            f"{p.kind:<12} {(p.sha256 or '-')[:16]:<16} {p.printable_path or '-'}  ({p.detail})"
+            f"{p.kind:<12} {(p.sha256 or '-')[:16]:<16} {p.printable_path or '-'}  "
+            f"({p.printable_detail})"
             for p in self.problems
         ]
         out.append(
@@ -281,6 +288,7 @@ def verify_archive(
             problems += checked.problems
             problems += _orphans(layout, layout.media_root, checked.allowed, each)
             problems += _orphans(layout, layout.pages_root, checked.allowed, each)
+        problems += _unindexed(archive, part)
         if part is None or part.index == 0:
             problems += _stale_scratch(layout)
     problems = _recheck(archive, problems)
@@ -935,6 +943,51 @@ def _check_snapshot(layout: Layout, known: _Snapshot, *, rehash: bool = True) ->
                 Problem("disagreement", known.sha256, str(path.parent / SIDECAR), detail)
             )
     return _Checked(problems, path.parent, {path.name, SIDECAR}, hashed)
+
+
+# ---- what the log records ---------------------------------------------------------------
+
+
+def _unindexed(archive: Archive, part: Part | None) -> list[Problem]:
+    """Originals and page versions whose capture the log records and the index no
+    longer has (all, or those of ``part``). Archiver never removes either row, so one
+    gone is evidence gone: with its folder removed too, nothing else would notice."""
+    layout = archive.layout
+    scope = _everything if part is None else functools.partial(_in_part, part=part)
+    found: list[Problem] = []
+    with archive.read_session() as session:
+        for kind, sha256, indexed, home in (
+            ("capture", Event.media_sha256, Media.sha256, layout.media_dir),
+            ("page", _payload_sha256(session), PageSnapshot.sha256, layout.page_dir),
+        ):
+            query = (
+                select(sha256, func.min(Event.seq))
+                .where(Event.type == kind, scope(sha256))
+                .where(~select(indexed).where(indexed == sha256).exists())
+                .group_by(sha256)
+                .order_by(sha256)
+                .execution_options(yield_per=_BATCH)
+            )
+            for sha, seq in session.execute(query):
+                if sha is None or not _HEX64.fullmatch(sha):
+                    continue  # no entry archiver writes: if altered, the chain check says
+                folder = home(sha)
+                held = (
+                    "the index has none" if folder.exists() else "the index and the disk have none"
+                )
+                detail = f"the log records its capture (entry {seq}); {held}"
+                found.append(Problem("missing", sha, str(folder), detail))
+    return found
+
+
+def _payload_sha256(session: Session) -> ColumnElement[str]:
+    """A ``page`` entry's ``payload.sha256``, in SQL (its only record of the version).
+    SQLite keeps payloads as text an edit can break, which it refuses to read into:
+    such an entry (`not_json`, a chain break) gives NULL."""
+    sha256: ColumnElement[str] = Event.payload["sha256"].as_string()
+    if session.get_bind().dialect.name != "sqlite":
+        return sha256
+    return case((func.json_valid(Event.payload) == 1, sha256))
 
 
 # ---- what nobody indexed ----------------------------------------------------------------

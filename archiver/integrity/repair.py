@@ -77,7 +77,7 @@ def rewrite_sidecars(archive: Archive) -> list[Rewritten]:
             sidecar=layout.relative(path),
             replaced=replaced,
             replaced_sha256=replaced_sha256,
-            problems=tuple(problem.detail for problem in problems),
+            problems=tuple(problem.printable_detail for problem in problems),
         )
         # recorded before the sidecar is replaced: a crash in between leaves the entry
         # and the old sidecar (verify names it again), never a rewrite the log omits
