@@ -357,6 +357,32 @@ def test_a_feed_that_answers_with_a_page_once_is_not_read_as_that_page(
     assert kind == "feed"
 
 
+def test_a_kind_changed_while_its_source_is_polled_is_read_so_at_the_next_poll(
+    polling: tuple[Config, Archive, Poller], server: FixtureServer
+) -> None:
+    """``source add URL --kind feed`` while the page was being fetched: the poll, still
+    reading a page, then recorded its checksum and put the next poll an interval away,
+    and the feed was read as the page until it changed."""
+    _, archive, poller = polling
+    changed: list[bool] = []
+
+    def answer(request: RequestHandler) -> None:
+        if not changed:  # the first poll: the kind changes while it runs
+            with archive.session() as session:
+                add_source(session, server.url("/live"), every=None, kind="feed")
+            changed.append(True)
+        request.send_simple(200, b"<br />\n" + FEED, "text/html")  # a PHP notice first
+
+    server.add_handler("/live", answer)
+    with archive.session() as session:
+        source_id = add_source(session, server.url("/live"), every=600).id
+    assert poller.poll(source_id).kind == "page"
+    with archive.read_session() as session:
+        source = session.get_one(Source, source_id)
+        assert source.content_sha256 is None and source.next_poll_at <= utcnow()
+    assert poller.poll(source_id).kind == "feed"
+
+
 @pytest.mark.parametrize("kind", ["page", "feed"])
 def test_a_source_removed_while_it_is_polled_leaves_its_finds_archived(
     polling: tuple[Config, Archive, Poller], server: FixtureServer, kind: str
@@ -853,6 +879,34 @@ def test_a_feed_declaring_no_encoding_is_read_in_the_charset_its_server_names(
     declared = rss("<item><title>Ḥimṣ</title><link>https://ex.example/1</link></item>")
     (entry,) = parse_feed(declared.encode(), FEED_URL, "iso-8859-1")
     assert entry.title == "Ḥimṣ"
+
+
+def test_a_feed_declaring_utf_8_that_is_not_is_read_in_the_charset_its_server_names() -> None:
+    """A Windows-1256 feed whose template declares UTF-8, served as ``windows-1256``,
+    was read as Windows-1252: its Arabic titles were mojibake no search finds. A UTF-8
+    feed with one stray byte, served with a default charset, stays UTF-8."""
+    arabic = "قصف سوق دوما"
+    item = f"<item><title>{arabic}</title><link>https://ex.example/1</link></item>"
+    (entry,) = parse_feed(rss(item).encode("cp1256"), FEED_URL, "windows-1256")
+    assert entry.title == arabic
+    stray = rss(item + "<item><title>Caf\x00</title><link>https://ex.example/2</link></item>")
+    body = stray.encode().replace(b"Caf\x00", b"Caf\xe9")
+    assert [e.title for e in parse_feed(body, FEED_URL, "windows-1256")] == [arabic, "Café"]
+
+
+def test_a_permalink_guid_beside_an_empty_link_is_the_entrys_page() -> None:
+    """An empty ``<link>`` (before the guid or after it) took the place of the permalink
+    guid: the entry had no page, and the page was never captured."""
+    items = (
+        "<item><title>a</title><link></link><guid>https://ex.example/a</guid></item>"
+        "<item><title>b</title><guid>https://ex.example/b</guid><link/></item>"
+        "<item><title>c</title><link> </link><guid isPermaLink='false'>https://ex.example/c"
+        "</guid><description>Smoke.</description></item>"
+        "<item><title>d</title><link></link><guid>post-4</guid><description>Smoke.</description>"
+        "</item>"
+    )
+    links = [entry.link for entry in parse_feed(rss(items).encode(), FEED_URL)]
+    assert links == ["https://ex.example/a", "https://ex.example/b", None, None]
 
 
 def test_a_feed_nested_too_deep_or_too_large_is_refused_before_it_is_read(

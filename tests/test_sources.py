@@ -8,7 +8,7 @@ import hashlib
 import json
 import logging
 import resource
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -58,6 +58,7 @@ def test_atom_entries_keep_their_iframes() -> None:
         ("text/html", b"<p>Our <feed> of news", False),
         ("application/json", b'{"version": "https://jsonfeed.org/version/1.1"}', True),
         ("application/json", b'{"feed": "<rss>"}', False),
+        ("application/json", b'{"about": "https://jsonfeed.org/version/1.1"}', False),
         ("application/octet-stream", b"<!DOCTYPE html><html><body><feed>", False),
     ],
 )
@@ -237,6 +238,53 @@ def test_an_entrys_text_is_its_description_whatever_else_describes_it() -> None:
     first, second = parse_feed(f"{feed}</channel></rss>".encode(), "https://m.example/feed")
     assert "https://t.me/chan/5" in first.html and "Smoke" not in first.html
     assert "youtube.com/embed/abc123XYZ_0" in second.html
+    assert first.base == "https://m.example/@a/1"  # no xml:base: relative to the link
+
+
+ATOM_WITH_BASE = """<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom" xml:base="https://ex.example/blog/"><title>Blog</title>
+<entry><title>Aleppo</title><link href="2024/05/06/aleppo.html"/><id>tag:ex,1</id>
+<content type="html">&lt;img src="images/shelling.jpg"&gt;</content></entry>
+<entry xml:base="https://cdn.ex.example/"><title>Homs</title><id>tag:ex,2</id>
+<summary>Shelling in Homs.</summary><content src="clips/homs.mp4" type="video/mp4"/></entry>
+</feed>"""
+ATOM_WITHOUT_BASE = """<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom"><title>Channel</title>
+<entry><title>Post</title><link href="https://t.me/s/chan/55"/><id>tag:ex,9</id>
+<summary>Shelling reported in Aleppo.</summary>
+<content type="text">Shelling reported in Aleppo. Footage:
+https://t.me/chan/55</content></entry>
+<entry><title>Clip</title><link href="https://ex.example/posts/10"/><id>tag:ex,10</id>
+<content src="/media/10.mp4" type="video/mp4"/></entry>
+<entry><title>Elsewhere</title><id>tag:ex,11</id><content src="/posts/11" type="text/html"/></entry>
+</feed>"""
+
+
+def test_an_atom_entrys_content_is_read_as_atom_defines_it() -> None:
+    """Relative URLs in an entry's content resolved against its link, not the xml:base in
+    scope (XML Base): ``images/shelling.jpg`` was looked for under ``2024/05/06/``. A
+    plain-text ``<content>`` was passed over for the ``<summary>``, an abstract of it,
+    losing the post's bare URL. Media given out of line (``<content src>``) was never
+    archived, and an entry holding nothing else was dropped."""
+    aleppo, homs = parse_feed(ATOM_WITH_BASE.encode(), "https://ex.example/feed.atom")
+    assert aleppo.link == "https://ex.example/blog/2024/05/06/aleppo.html"
+    assert aleppo.base == "https://ex.example/blog/"
+    (clip,) = homs.attachments
+    assert (homs.link, homs.html, homs.base) == (
+        None,
+        "Shelling in Homs.",
+        "https://cdn.ex.example/",
+    )
+    assert (clip.url, clip.media_type, clip.is_file) == (
+        "https://cdn.ex.example/clips/homs.mp4",
+        "video",
+        True,
+    )
+
+    post, linked = parse_feed(ATOM_WITHOUT_BASE.encode(), "https://ex.example/feed.atom")
+    assert post.html == "Shelling reported in Aleppo. Footage:\nhttps://t.me/chan/55"
+    assert post.base == post.link == "https://t.me/s/chan/55"  # no xml:base: the link
+    assert [item.url for item in linked.attachments] == ["https://ex.example/media/10.mp4"]
 
 
 @pytest.mark.parametrize(
@@ -368,6 +416,66 @@ def test_a_lone_update_is_labelled_and_media_in_several_is_the_earliest_ones(
             assert live.title is None
     assert found.pop("https://t.me/chan/55")[0] is None
     assert found == {"abc123XYZ_0": ("UPDATE 1700 GMT", 17), "def456XYZ_1": ("UPDATE 1900 GMT", 19)}
+
+
+def test_a_repeated_entry_is_no_update_and_media_without_a_page_is_the_earliests(
+    tmp_path: Path, server: FixtureServer
+) -> None:
+    """An entry the feed lists twice was taken for a live blog's two updates: its page
+    lost its title and its video was labelled as an update. A video in two entries
+    without a page (``isPermaLink="false"``) was credited to the newer: a repost at
+    18:00, not the post at 09:00."""
+
+    def item(title: str, guid: str, hour: int, video: str) -> str:
+        return (
+            f"<item><title>{title}</title>{guid}<pubDate>Sat, 28 Sep 2013 {hour}:00:00 GMT"
+            "</pubDate><description>&lt;p&gt;Video:&lt;/p&gt;&lt;iframe src='https://www."
+            f"youtube.com/embed/{video}'&gt;&lt;/iframe&gt;</description></item>"
+        )
+
+    story = item("Strike on Douma market", "<link>/story</link><guid>s1</guid>", 12, "def456XYZ_1")
+    repost = item("Repost", "<guid isPermaLink='false'>c-2</guid>", 18, "abc123XYZ_0")
+    first = item("First posted", "<guid isPermaLink='false'>c-1</guid>", 9, "abc123XYZ_0")
+    server.add_bytes("/feed.rss", rss_of(repost + story + story + first), "application/rss+xml")
+    with feed_poller(tmp_path / "storage", server.url("/feed.rss")) as (archive, poller, source):
+        poller.poll(source)
+        with archive.read_session() as session:
+            title = session.scalar(select(Page.title).where(Page.url == server.url("/story")))
+            embeds = session.execute(select(Embed.url, Embed.update_label, Embed.posted_at))
+            found = {url.rsplit("=", 1)[-1]: (label, at.hour) for url, label, at in embeds}
+    assert title == "Strike on Douma market"
+    assert found == {"def456XYZ_1": (None, 12), "abc123XYZ_0": ("First posted", 9)}
+
+
+def test_a_json_feed_is_known_by_its_version_wherever_and_however_written(
+    tmp_path: Path, server: FixtureServer
+) -> None:
+    """Its version was looked for, as most encoders write it, in its first 64 KiB. PHP's
+    escaped slashes (``https:\\/\\/jsonfeed.org``) made the feed a page, its raw JSON
+    searched for embeds; sorted keys put the version after the items, and a feed
+    that grew past 64 KiB failed every poll ("the feed answered with a page")."""
+    base = server.url("").rstrip("/")
+
+    def serve(count: int, body: Callable[[dict[str, Any]], str]) -> None:
+        items = [
+            {
+                "id": str(n),
+                "url": f"{base}/posts/{n}",
+                "content_html": f"<p>Footage {n}: {'x' * 400}</p><iframe "
+                f"src='https://www.youtube.com/embed/abc123XYZ_{n % 10}'></iframe>",
+            }
+            for n in range(count)
+        ]
+        feed = {"version": "https://jsonfeed.org/version/1.1", "items": items}
+        server.add_bytes("/feed.json", body(feed).encode(), "application/json")
+
+    serve(2, lambda feed: json.dumps(feed).replace("/", "\\/"))  # PHP's json_encode
+    with feed_poller(tmp_path / "storage", server.url("/feed.json")) as (_, poller, source):
+        php = poller.poll(source)
+        serve(200, lambda feed: json.dumps(feed, sort_keys=True))
+        grown = poller.poll(source)
+    assert (php.kind, php.new_entries, php.new_embeds) == ("feed", 2, 2)
+    assert (grown.kind, grown.result, grown.new_entries) == ("feed", "changed", 198)
 
 
 def test_an_entry_retitling_its_page_retitles_the_files_seen_there(
@@ -564,3 +672,33 @@ def test_a_config_source_added_again_by_the_cli_stays_the_configs(
             assert sync_config_sources(session, [], 600) == [url]
         with archive.read_session() as session:
             assert session.scalar(select(func.count()).select_from(Source)) == 0
+
+
+def test_a_sources_kind_changed_is_read_so_at_its_next_poll(
+    tmp_path: Path, server: FixtureServer
+) -> None:
+    """A feed behind a PHP notice, served as ``text/html``, is detected as a page. Made a
+    feed (``source add URL --kind feed``, or its ``[[sources]]`` table), it was still
+    read as the page until the feed changed: its validators got a 304, its checksum
+    said unchanged."""
+    notice = b"<br />\n<b>Deprecated</b>: create_function() in <b>feed.php</b><br />\n"
+    item = (
+        "<item><title>Video</title><link>/posts/1</link><description>&lt;iframe "
+        "src='https://www.youtube.com/embed/abc123XYZ_0'&gt;&lt;/iframe&gt;</description></item>"
+    )
+    server.add_bytes("/feed.php", notice + rss_of(item), "text/html; charset=UTF-8")
+    url = server.url("/feed.php")
+    with feed_poller(tmp_path / "storage", url) as (archive, poller, source):
+        detected = poller.poll(source)
+        with archive.session() as session:
+            add_source(session, url, every=None, kind="feed")
+        with archive.read_session() as session:
+            assert session.get_one(Source, source).next_poll_at <= utcnow()  # due now
+        forced = poller.poll(source)
+        with archive.session() as session:
+            sync_config_sources(session, [SourceEntry(url=url, kind="page")], 600)
+        back = poller.poll(source)
+        with archive.read_session() as session:
+            embeds = session.execute(select(Page.url, Embed.url).join(Embed.page)).all()
+    assert (detected.kind, forced.kind, back.kind) == ("page", "feed", "page")
+    assert (server.url("/posts/1"), "https://www.youtube.com/watch?v=abc123XYZ_0") in embeds

@@ -24,7 +24,7 @@ _MEDIUMS: dict[str, MediaType] = {"video": "video", "image": "image", "audio": "
 @dataclass(frozen=True)
 class FeedEntry:
     link: str | None  # the entry's own page, an absolute http(s) URL; None when it has none
-    base: str  # what relative URLs in ``html`` resolve against: the link, else xml:base or the feed
+    base: str  # what relative URLs in ``html`` resolve against: xml:base, else the link or the feed
     title: str | None
     html: str  # content:encoded / atom content, else the summary; may be empty
     published: datetime | None

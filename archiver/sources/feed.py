@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import calendar
 import codecs
+import contextlib
 import io
 import re
 from datetime import UTC, datetime
@@ -13,17 +14,18 @@ from typing import Any
 from archiver.errors import FetchError
 from archiver.extract.document import MAX_ELEMENTS, VOID_TAGS, large_document_turn
 from archiver.extract.html import MAX_TITLE
-from archiver.extract.structured import DeclaredMedia
+from archiver.extract.structured import DeclaredMedia, media_from_mime
 from archiver.extract.urls import resolve_url
 from archiver.fetch.http import FEED_TYPES
+from archiver.jsontext import json_or_none
 from archiver.sources.dates import feed_moment
 from archiver.sources.entries import MAX_ATTACHMENTS, FeedEntry, declared_attachment
-from archiver.sources.jsonfeed import parse_json_feed
+from archiver.sources.jsonfeed import is_json_feed, parse_json_feed
 from archiver.store.mediatypes import unmarked_utf_encoding, web_codec
 
 _FEED_ROOT = re.compile(r"<(rss|feed|rdf:RDF)[\s>]", re.IGNORECASE)
 _FEED_ROOTS = frozenset({"rss", "feed", "rdf"})  # local names, lower-cased
-_JSON_FEED_VERSION = '"https://jsonfeed.org/version/'
+_JSON_FEED_HOST = "jsonfeed.org"  # in any JSON Feed's version, whatever else is escaped
 _SNIFF_BYTES = 65536  # enough for a licence comment or a long DOCTYPE before the root
 # UTF-32 first: its little-endian mark starts with UTF-16's.
 _BOMS = (
@@ -52,6 +54,8 @@ _ELEMENT_NAME = re.compile(r"<([^\s/>!?]{1,100})")
 _FALLBACK_ERRORS = "archiver.feed-windows-1252"
 _CHARACTER_REFERENCE = re.compile(r"&#(?:[xX]([0-9A-Fa-f]+)|([0-9]+));")
 _ATTACHMENT_FIELDS = ("type", "medium", "length", "width", "height", "duration")
+# ``<link></link>``, ``<link/>``: no link, which feedparser takes for one (see `_prepared`)
+_EMPTY_LINK = re.compile(r"<link[ \t\r\n]*(?:/>|>[ \t\r\n]*</link[ \t\r\n]*>)", re.IGNORECASE)
 
 
 def _windows_1252_for_invalid(error: UnicodeError) -> tuple[str, int]:
@@ -69,7 +73,7 @@ def looks_like_feed(content_type: str, body: bytes) -> bool:
     """Decide feed or page from the document itself, then from the Content-Type.
 
     - A JSON object is a feed when it names a JSON Feed version (or a feed's type
-      announced it).
+      announced it), read from the whole document (`_is_json_feed`).
     - The root element decides when it is a feed's (an RSS script served as
       ``text/html``, PHP's default, is a feed) or ``html`` (an HTML page served as RSS
       is a page), read past a long prolog and in UTF-16 too.
@@ -79,7 +83,7 @@ def looks_like_feed(content_type: str, body: bytes) -> bool:
     head = _decode(body[:_SNIFF_BYTES])
     if head.lstrip("\ufeff \t\r\n").startswith("{"):
         # a JSON Feed, whatever JSON type it was served as (or JSON a feed's type announced)
-        return _JSON_FEED_VERSION in head or content_type in FEED_TYPES
+        return content_type in FEED_TYPES or _is_json_feed(body)
     root = _root_element(head)
     if root in _FEED_ROOTS:
         return True
@@ -91,15 +95,22 @@ def looks_like_feed(content_type: str, body: bytes) -> bool:
     return bool(_FEED_ROOT.search(start)) and not start[:200].lower().startswith("<!doctype html")
 
 
+def _is_json_feed(body: bytes) -> bool:
+    """Whether the JSON document names a JSON Feed version, as parsed: PHP escapes its
+    slashes (``https:\\/\\/jsonfeed.org``), and sorted keys put ``version`` after
+    the items, past any first bytes. The whole body is read (it is bounded by
+    ``max_page_size``), and only when it mentions JSON Feed at all."""
+    text = _decode(body)
+    return _JSON_FEED_HOST in text and is_json_feed(json_or_none(text))
+
+
 def _decode(body: bytes, http_charset: str | None = None) -> str:
     """The feed as text: byte order mark, UTF-16 without one, then the XML declaration,
     then the charset the server's ``Content-Type`` names. A declaration wins over the
     server (RFC 7303 says otherwise): it is what the feed's author wrote, while servers
     name a default charset for every file (``AddDefaultCharset``).
 
-    A feed declared (or taken to be) UTF-8 that holds bytes of another encoding (a
-    Windows-1252 item pasted into a UTF-8 feed) has those bytes read as Windows-1252,
-    one at a time, so a stray byte does not turn every other title into mojibake.
+    A feed declared (or taken to be) UTF-8 that is not is read by `_not_utf_8`.
     """
     for mark, codec in _BOMS:
         if body.startswith(mark):
@@ -114,8 +125,36 @@ def _decode(body: bytes, http_charset: str | None = None) -> str:
     if encoding is None and http_charset:
         encoding = _codec(http_charset)
     if encoding is None or encoding in _UTF_ALIASES:  # ASCII-readable bytes are not UTF-16
-        return body.decode("utf-8", errors=_FALLBACK_ERRORS)
+        try:
+            return body.decode("utf-8")
+        except UnicodeDecodeError:
+            return _not_utf_8(body, http_charset)
     return body.decode(encoding, errors="replace")
+
+
+def _not_utf_8(body: bytes, http_charset: str | None) -> str:
+    """A feed declared (or taken to be) UTF-8 whose bytes are not.
+
+    Mostly in another charset the server names, and readable in it whole: in that
+    one (a Windows-1256 feed whose template declares UTF-8: read as UTF-8, every
+    Arabic title was mojibake). Otherwise UTF-8 with the bytes of another encoding
+    (a Windows-1252 item pasted into a UTF-8 feed) read as Windows-1252, one at a
+    time, so a stray byte does not turn every other title into mojibake, even when
+    the server names a default charset for every file.
+    """
+    served = _codec(http_charset) if http_charset else None
+    if served is not None and served not in _UTF_ALIASES and not _mostly_utf_8(body):
+        with contextlib.suppress(UnicodeDecodeError):
+            return body.decode(served)
+    return body.decode("utf-8", errors=_FALLBACK_ERRORS)
+
+
+def _mostly_utf_8(body: bytes) -> bool:
+    """Whether more of the characters past ASCII are well-formed UTF-8 than not."""
+    text = body.decode("utf-8", errors="replace")
+    invalid = text.count("\ufffd")
+    past_ascii = len(text) - len(text.encode("ascii", errors="ignore"))
+    return past_ascii - invalid > invalid
 
 
 def _codec(label: str) -> str | None:
@@ -230,7 +269,8 @@ def _link(entry: Any, feed_url: str) -> str | None:
     feedparser copies the id into ``link`` (``guidislink``) for an RSS guid without
     isPermaLink="false" and for an Atom entry without a link; such an id is only a
     page when it is an absolute http(s) URL (not "post-42", "urn:uuid:...", "tag:...").
-    An RSS guid with isPermaLink="false" is never a page. Links are read as pages'
+    An RSS guid with isPermaLink="false" is never a page; a permalink one beside an
+    empty ``<link>`` is (`_prepared` drops that). Links are read as pages'
     links are (``resolve_url``): credentials the feed wrote in one are not kept.
     """
     link = str(entry.get("link") or "")
@@ -241,15 +281,12 @@ def _link(entry: Any, feed_url: str) -> str | None:
     return resolve_url(link, feed_url)
 
 
-def _content_base(entry: Any, feed_url: str) -> str:
-    """The xml:base of the entry's content, else the feed's own URL."""
-    details = [*(entry.get("content") or []), entry.get("summary_detail") or {}]
-    for detail in details:
-        if base := detail.get("base"):
-            resolved = resolve_url(str(base), feed_url)
-            if resolved is not None:
-                return resolved
-    return feed_url
+def _declared_base(detail: Any, feed_url: str) -> str | None:
+    """The xml:base in scope where the feed wrote ``detail`` (a content or summary), or
+    None when the feed declares none: feedparser then leaves its ``base`` empty (it is
+    given no document URL)."""
+    base = detail.get("base")
+    return resolve_url(str(base), feed_url) if base else None
 
 
 def _title(entry: Any) -> str | None:
@@ -258,27 +295,30 @@ def _title(entry: Any) -> str | None:
     return str(title)[:MAX_TITLE] if title is not None else None
 
 
-def _html(entry: Any) -> str:
-    """The entry's HTML content (``content:encoded``, Atom ``<content>``), else its
-    summary (RSS ``<description>``), else a plain-text content; an empty one hides none.
+def _content(entry: Any, atom: bool) -> Any:
+    """The entry's content as feedparser details it (``value``, ``base``): its HTML
+    content (``content:encoded``, Atom ``<content>``), else its summary (RSS
+    ``<description>``), else a plain-text content; an empty one hides none. In Atom a
+    plain-text ``<content>`` comes before the ``<summary>``, an abstract of it.
 
-    feedparser files a second summary-like element (a Mastodon attachment's
+    In RSS feedparser files a second summary-like element (a Mastodon attachment's
     ``<media:description>``, ``<itunes:summary>``, ``<dc:description>``) as plain-text
     content: read first, the photo's alt text stood in for the post's text and links.
     """
     contents = [c for c in entry.get("content") or [] if str(c.get("value") or "").strip()]
     for content in contents:
         if "html" in (content.get("type") or ""):
-            return str(content.get("value"))
-    summary = str(entry.get("summary") or "")
-    if summary.strip() or not contents:
-        return summary
-    return str(contents[0].get("value"))
+            return content
+    summary = entry.get("summary_detail") or {}
+    if contents and (atom or not str(summary.get("value") or "").strip()):
+        return contents[0]
+    return summary
 
 
-def _attachments(entry: Any) -> tuple[DeclaredMedia, ...]:
+def _attachments(entry: Any, feed_url: str) -> tuple[DeclaredMedia, ...]:
     """The files an entry attaches: RSS ``<enclosure>``, Atom ``<link rel="enclosure">``
-    and Media RSS ``<media:content>`` (also inside ``<media:group>``), in that order.
+    and out-of-line ``<content src="...">``, and Media RSS ``<media:content>`` (also
+    inside ``<media:group>``), in that order.
 
     A declared video, image or audio type (or Media RSS ``medium``) makes the URL a file;
     otherwise only a platform post or a URL with a media file's extension is kept
@@ -286,6 +326,7 @@ def _attachments(entry: Any) -> tuple[DeclaredMedia, ...]:
     """
     found: list[DeclaredMedia] = []
     declared = [("enclosure", item, item.get("href")) for item in entry.get("enclosures") or []]
+    declared += [("content", item, url) for item, url in _media_sources(entry, feed_url)]
     declared += [
         ("media:content", item, item.get("url")) for item in entry.get("media_content") or []
     ]
@@ -297,17 +338,33 @@ def _attachments(entry: Any) -> tuple[DeclaredMedia, ...]:
     return tuple(found)
 
 
+def _media_sources(entry: Any, feed_url: str) -> list[tuple[Any, str | None]]:
+    """Atom contents given out of line (``<content src="clip.mp4" type="video/mp4"/>``)
+    whose type is video, image or audio, with their URL resolved as feedparser leaves
+    it relative: against the xml:base in scope, else the feed's URL."""
+    found: list[tuple[Any, str | None]] = []
+    for content in entry.get("content") or []:
+        src = content.get("src")
+        if src and media_from_mime(content.get("type")):
+            base = _declared_base(content, feed_url) or feed_url
+            found.append((content, resolve_url(str(src), base)))
+    return found
+
+
 def _prepared(text: str) -> bytes:
     """The feed as UTF-8 without its XML declaration and DOCTYPE, and with no reference to
     a character that cannot be, for feedparser; raises FetchError for an HTML page, and
-    for one nested too deep or too large to read (`_check_shape`)."""
+    for one nested too deep or too large to read (`_check_shape`).
+
+    Empty ``<link>`` elements are dropped: feedparser took one for the item's link, so
+    a permalink ``<guid>`` beside it was no page."""
     if _root_element(text) == "html":
         raise FetchError("not an RSS, Atom, RDF or JSON feed: an HTML page", retryable=False)
     if declaration := _XML_DECLARATION.match(text):
         text = text[declaration.end() :]  # it named the encoding of the bytes decoded above
     text = _CHARACTER_REFERENCE.sub(_possible_character, text)
     _check_shape(text)
-    return _without_doctypes(text).encode("utf-8")
+    return _EMPTY_LINK.sub("", _without_doctypes(text)).encode("utf-8")
 
 
 #: A feed whose elements nest deeper is not read. feedparser reads ill-formed XML with
@@ -422,15 +479,19 @@ def _xml_entries(text: str, feed_url: str) -> list[FeedEntry]:
         # (a namespace URI with a no-break space in it: "too many values to unpack")
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise FetchError(f"malformed feed: {reason}", retryable=False) from None
+    atom = str(parsed.get("version") or "").startswith("atom")
     entries: list[FeedEntry] = []
     for entry in parsed.entries:
-        link, content, attachments = _link(entry, feed_url), _html(entry), _attachments(entry)
+        detail = _content(entry, atom)
+        link, content = _link(entry, feed_url), str(detail.get("value") or "")
+        attachments = _attachments(entry, feed_url)
         if link is None and not content.strip() and not attachments:
             continue  # no page and no content: nothing to archive
         entries.append(
             FeedEntry(
                 link=link,
-                base=link or _content_base(entry, feed_url),
+                # relative URLs in it resolve against the xml:base in scope (XML Base)
+                base=_declared_base(detail, feed_url) or link or feed_url,
                 title=_title(entry),
                 html=content,
                 published=_when(entry),

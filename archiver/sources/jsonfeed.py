@@ -29,8 +29,7 @@ def parse_json_feed(text: str, feed_url: str) -> list[FeedEntry]:
     except (ValueError, RecursionError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise FetchError(f"malformed feed: {reason}", retryable=False) from None
-    version = document.get("version") if isinstance(document, dict) else None
-    if not isinstance(version, str) or not version.startswith(_VERSION_PREFIX):
+    if not is_json_feed(document):
         raise FetchError(
             "not an RSS, Atom, RDF or JSON feed: JSON without a JSON Feed version",
             retryable=False,
@@ -62,6 +61,13 @@ def parse_json_feed(text: str, feed_url: str) -> list[FeedEntry]:
             )
         )
     return entries
+
+
+def is_json_feed(document: Any) -> bool:
+    """Whether parsed JSON names a JSON Feed version: what makes it a feed, wherever
+    its ``version`` is written and however its slashes are escaped."""
+    version = document.get("version") if isinstance(document, dict) else None
+    return isinstance(version, str) and version.startswith(_VERSION_PREFIX)
 
 
 def _published(item: dict[str, Any]) -> datetime | None:

@@ -40,6 +40,7 @@ from archiver.logs import log_event
 from archiver.sources.entries import FeedEntry, link_media, media_embeds
 from archiver.sources.feed import looks_like_feed, parse_feed
 from archiver.sources.pages import record_live_page
+from archiver.sources.registry import read_anew
 from archiver.workers import Renewer
 
 PollOutcome = Literal["changed", "unchanged", "error", "interrupted", "removed"]
@@ -198,7 +199,9 @@ class Poller:
             counted = not isinstance(exc, ArchiveUnavailable)
         else:
             counted = True
-        self._record(source_id, result, response, known_sha, retry_after, counted=counted)
+        self._record(
+            source_id, result, response, known_sha, retry_after, counted=counted, polled_as=kind
+        )
         return result
 
     def _handle(
@@ -256,11 +259,7 @@ class Poller:
         feed's, labelled with the entry (see ``_record_unlinked``).
         """
         parsed = parse_feed(body, response.final_url, charset_of(response.headers))
-        by_link: dict[str, list[FeedEntry]] = {}
-        for entry in parsed:
-            if entry.link is not None:  # "/live#update-3", "?utm_source=rss": the page
-                by_link.setdefault(clean_url(entry.link), []).append(entry)
-        entries = list(by_link.items())
+        entries = _by_link(parsed)
         unlinked = [entry for entry in parsed if entry.link is None]
         now = utcnow()
         placed = self.capturer.place_version(response.url, body, response, None, now)
@@ -350,10 +349,12 @@ class Poller:
         or to record as a page: its embeds are recorded on the feed's page, with the
         entry's title (else its id) as their update label, so each names the feed
         and the entry it came from. Embeds already on the feed are left as they are,
-        the way unchanged linked entries are skipped.
+        the way unchanged linked entries are skipped. Media in several entries is the
+        earliest's, as in a live blog's updates.
         """
         with self.archive.read_session() as session:
             known = set(session.scalars(select(Embed.url).where(Embed.page_id == feed_page_id)))
+        entries = _oldest_first(entries)
         for start in range(0, len(entries), ENTRY_BATCH):
             self.archive.stop.check()
             fresh: dict[str, FoundEmbed] = {}
@@ -405,9 +406,12 @@ class Poller:
         retry_after: float | None,
         *,
         counted: bool = True,
+        polled_as: str,
     ) -> None:
         """Record a poll. An error backs the source off, unless it was not ``counted``
-        (the archive could not take the result): then it is polled at its interval."""
+        (the archive could not take the result): then it is polled at its interval.
+        A source whose kind changed from ``polled_as`` while it was polled (``source
+        add URL --kind``) is read again at once, as its new kind (`read_anew`)."""
         self.claims.drop(source_id)  # no renewal after the schedule set here
         now = utcnow()
         with self.archive.session() as session:
@@ -446,6 +450,8 @@ class Poller:
                     source.last_modified = None if owed else response.headers.get("last-modified")
                     source.fetched_whole_at = now
                 source.next_poll_at = self._next(source.every_seconds, now)
+            if source.kind != polled_as:
+                read_anew(source, now)
         level = logging.WARNING if result.result == "error" else logging.INFO
         log_event(
             "source.polled",
@@ -466,6 +472,23 @@ def _clamp(seconds: float | None, cap: float) -> float:
     if seconds is None or math.isnan(seconds):
         return 0.0
     return min(max(seconds, 0.0), cap)
+
+
+def _by_link(entries: list[FeedEntry]) -> list[tuple[str, list[FeedEntry]]]:
+    """The entries that have a page, grouped by it ("/live#update-3", "?utm_source=rss":
+    the page), in the feed's order. An entry the feed repeats (the same id, title and
+    content) is one: two made a group of live-blog updates, and the page lost its title."""
+    groups: dict[str, list[FeedEntry]] = {}
+    seen: set[tuple[str, str | None, str | None, str]] = set()
+    for entry in entries:
+        if entry.link is None:
+            continue
+        link = clean_url(entry.link)
+        key = (link, entry.entry_id, entry.title, entry.digest)
+        if key not in seen:
+            seen.add(key)
+            groups.setdefault(link, []).append(entry)
+    return list(groups.items())
 
 
 def _group_digest(group: list[FeedEntry]) -> str:

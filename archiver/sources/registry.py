@@ -84,15 +84,30 @@ def add_source(
     )
     if not created:
         _set_every(source, every or source.every_seconds, now)
-        if kind is not None:
-            source.kind = kind
-            if kind != "auto":
-                source.detected_kind = None
+        if kind is not None and kind != source.kind:
+            _set_kind(source, kind, now)
         source.name = name or source.name
         # a config source stays the config's: `source add` renaming it, or changing its
         # interval, left it behind when its table was deleted from the file
         source.from_config = source.from_config or from_config
     return source
+
+
+def _set_kind(source: Source, kind: str, now: datetime) -> None:
+    """Change a source's kind, to be read so at once (`read_anew`)."""
+    source.kind = kind
+    if kind != "auto":
+        source.detected_kind = None
+    read_anew(source, now)
+
+
+def read_anew(source: Source, now: datetime) -> None:
+    """Make a source due now, its next poll reading its document whole and handling it
+    again: after a change of kind, its validators (a 304) or its checksum (unchanged)
+    kept the old kind's reading until the document changed."""
+    source.etag = source.last_modified = source.content_sha256 = None
+    source.fetched_whole_at = None
+    source.next_poll_at = now
 
 
 def _set_every(source: Source, every: float, now: datetime) -> None:
