@@ -384,6 +384,27 @@ def test_a_job_an_older_ytdlp_gave_up_on_is_tried_again_after_an_upgrade(
             assert (job.state, job.ytdlp_version, job.last_error) == ("done", None, None)
 
 
+def test_the_ytdlp_a_file_names_is_the_one_that_made_it(
+    tmp_path: Path, server: FixtureServer, media: MediaSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A daemon runs for months and yt-dlp is upgraded under it (the usual cure when a
+    platform changes): every later file's sidecar named the version found at start."""
+    server.add_page("/live", YOUTUBE_PAGE)
+    server.add_page("/later", YOUTUBE_PAGE.replace("abc123XYZ_0", "def456XYZ_1"))
+    monkeypatch.setenv("FAKE_YTDLP_MEDIA", str(media.clip_b))
+    with Archive.open(fake_config(tmp_path / "storage")) as archive:
+        capturer = Capturer(archive)  # one process throughout
+        assert capturer.capture_url(server.url("/live")).ok
+        monkeypatch.setenv("FAKE_YTDLP_VERSION", "2026.12.09")  # upgraded in place
+        monkeypatch.setenv("FAKE_YTDLP_INFO", json.dumps({"id": "def456XYZ_1"}))
+        monkeypatch.setenv("FAKE_YTDLP_MEDIA", str(media.clip_a))
+        assert capturer.capture_url(server.url("/later")).ok
+        for clip, version in ((media.clip_b, "2026.10.26"), (media.clip_a, "2026.12.09")):
+            folder = archive.layout.media_dir(sha256(clip))
+            (sighting,) = json.loads((folder / "provenance.json").read_text())["sightings"]
+            assert sighting["acquisition"]["tool_version"] == version
+
+
 def test_ytdlp_as_archiver_runs_it_can_answer_youtubes_challenges(
     tmp_path: Path, server: FixtureServer, media: MediaSet
 ) -> None:

@@ -142,6 +142,17 @@ class YtdlpResult:
     notes: list[str] = field(default_factory=list)
 
 
+def _ran(files: list[PlatformFile]) -> str | None:
+    """The version of the yt-dlp that made the files, as it wrote in their info.json:
+    one upgraded in place under a daemon that runs for months (``pip install -U``, the
+    usual cure when a platform changes) was recorded as the one found at its start."""
+    for file in files:
+        stamp = file.info.get("_version")
+        if isinstance(stamp, dict) and isinstance(stamp.get("version"), str) and stamp["version"]:
+            return str(stamp["version"])[:64]
+    return None
+
+
 def platform_metadata(info: dict[str, Any]) -> dict[str, Any]:
     """The extractor's facts worth keeping as provenance (a subset of info.json)."""
     return {key: info[key] for key in PLATFORM_FIELDS if info.get(key) not in (None, "", [])}
@@ -451,7 +462,7 @@ class Ytdlp:
             raise FileTooLarge(self.network.max_file_size)
         if missing is not None:  # some entries came, others did not: say which share
             missing = _partial(missing, len(files))
-        return YtdlpResult(files, self.version, missing, notes)
+        return YtdlpResult(files, _ran(files) or self.version, missing, notes)
 
     def _missing(self, stdout: str, stderr: str, code: int) -> ArchiverError | None:
         """Why media behind the URL was not delivered, from yt-dlp's exit and output;
