@@ -406,19 +406,22 @@ class Capturer:
         report.page_sha256, report.page_changed = recorded.sha256, recorded.changed
         report.title = recorded.title
         embed_jobs = recorded.jobs
-        if older_pages:
-            reader = OlderPageReader(self, self.http, None, response, extraction)
-            older = reader.read(older_pages, read_back=read_back)
-            report.older_pages = reader.pages
-            embed_jobs = embed_jobs + reader.jobs
-            if not inline and older is not None and older.failure is not None:
-                # the page and what was read are recorded; the job is retried, reading
-                # back (`run_claimed`): what lies beyond was given up for good
-                raise FetchError(f"{OLDER_PAGE_FAILED} ({older.failure})"[:500])
-        if not inline:
-            return
-        workers = self.archive.config.download.concurrency
+        held = [job_id for job_id, _ in recorded.jobs] if inline else []
+        for job_id in held:  # the hold renewed as a lease is, while this command runs
+            self.leases.hold(job_id)
         try:
+            if older_pages:
+                reader = OlderPageReader(self, self.http, None, response, extraction)
+                older = reader.read(older_pages, read_back=read_back)
+                report.older_pages = reader.pages
+                embed_jobs = embed_jobs + reader.jobs
+                if not inline and older is not None and older.failure is not None:
+                    # the page and what was read are recorded; the job is retried, reading
+                    # back (`run_claimed`): what lies beyond was given up for good
+                    raise FetchError(f"{OLDER_PAGE_FAILED} ({older.failure})"[:500])
+            if not inline:
+                return
+            workers = self.archive.config.download.concurrency
             with ThreadPoolExecutor(workers, thread_name_prefix="capture") as pool:
                 try:
                     results = pool.map(
@@ -430,9 +433,19 @@ class Capturer:
                     pool.shutdown(cancel_futures=True)
                     raise
         finally:  # what this command held back and did not run is the queue's now
-            with self.archive.session() as session:
-                jobs.let_go([job_id for job_id, _ in embed_jobs], session, self.owner, utcnow())
+            self._let_go(held)
         report.items.extend(_notify(_unusable_item(u), on_item) for u in extraction.unusable)
+
+    def _let_go(self, job_ids: list[int]) -> None:
+        """Give the queue the jobs this command held back (`record_page`) and did not
+        run (`jobs.let_go`). Until then their hold is renewed as a lease is: held for
+        one lease only, the jobs still waiting behind downloads that outlasted it were
+        taken by a daemon beside the command."""
+        for job_id in job_ids:
+            self.leases.drop(job_id)
+        if job_ids:
+            with self.archive.session() as session:
+                jobs.let_go(job_ids, session, self.owner, utcnow())
 
     def record_page(
         self,
@@ -768,6 +781,8 @@ class Capturer:
     # ---- one embed ----------------------------------------------------------------------
 
     def _capture_embed(self, embed: Embed) -> list[StoredFile]:
+        if embed.kind == "file" and (indexed := self._indexed_through(embed.id)):
+            return indexed
         if embed.kind == "platform":
             reader = self._post_reader(embed)
             if (reader is None or not reader.editable) and (shared := self._reuse(embed)):
@@ -778,6 +793,30 @@ class Capturer:
         if embed.kind == "file":
             return self._via_file(embed)
         return self._via_player(embed)
+
+    def _indexed_through(self, embed_id: int) -> list[StoredFile]:
+        """The file an earlier attempt of a file embed's job indexed through it, its
+        fingerprint, near-duplicates and sidecar finished now; [] when there is none,
+        or it is not in place.
+
+        Its job is done only once that work is, and a crash or a shutdown while a long
+        video was fingerprinted put the job back to pending: run again, it downloaded
+        the file again, and said "gone" beside it once its server had lost it.
+        """
+        layout = self.archive.layout
+        with self.archive.read_session() as session:
+            stored = session.execute(
+                select(Media.id, Media.sha256, Media.path, Media.media_type)
+                .join(Sighting, Sighting.media_id == Media.id)
+                .where(Sighting.embed_id == embed_id)
+                .order_by(Media.id)
+            ).all()
+        if not all(layout.absolute(row.path).is_file() for row in stored):
+            return []
+        return [
+            StoredFile(sha256, layout.absolute(path), kind, False, self._match(media_id, False))
+            for media_id, sha256, path, kind in stored
+        ]
 
     def _reuse(self, embed: Embed) -> list[StoredFile]:
         """The files of this platform URL's latest yt-dlp download through another
@@ -1188,6 +1227,13 @@ class Capturer:
             # minutes, and meanwhile the file must not look unexplained (to a person,
             # or to `archiver verify`). It is rewritten below with the near-duplicates.
             self.rewrite_sidecar(media_id)
+        near = self._match(media_id, new)
+        return StoredFile(intent.sha256, path, intent.media_type, new, near)
+
+    def _match(self, media_id: int, new: bool) -> dict[str, Any] | None:
+        """Fingerprint an indexed file (unless it is already) and flag its
+        near-duplicates, then rewrite the sidecars that changed; what its report says of
+        its near-duplicates (None: fingerprinted before)."""
         flag = None
         regrouped: tuple[int, ...] = ()
         try:
@@ -1197,57 +1243,72 @@ class Capturer:
         finally:  # each changed sidecar once, this file's even if matching failed
             for affected in sorted({media_id, *regrouped, *(flag.affected if flag else ())}):
                 self.rewrite_sidecar(affected)
-        near: dict[str, Any] | None = None
-        if flag is not None:
-            near = {
-                "group_id": flag.group_id,
-                "earliest": flag.earliest,
-                "matches": flag.matches,
-                "fingerprint_error": flag.error,
-            }
-        return StoredFile(intent.sha256, path, intent.media_type, new, near)
+        if flag is None:
+            return None
+        return {
+            "group_id": flag.group_id,
+            "earliest": flag.earliest,
+            "matches": flag.matches,
+            "fingerprint_error": flag.error,
+        }
 
     def recover(self) -> tuple[int, int]:
         """Finish what a crash cut short: index the files and page versions it left
         placed but unindexed, then rewrite the sidecars it left owed. How many of each;
         run at start, before the queue takes their jobs up again."""
-        return self._settle_placements(), self._settle_sidecars()
+        return self.settle_placements(at_start=True), self._settle_sidecars()
 
-    def _settle_placements(self) -> int:
+    def settle_placements(self, *, at_start: bool = False) -> int:
         """Index what a crash left placed but unindexed, from its intent (`Placement`);
         an intent whose file never reached its place, whole, is dropped (the job's
         retry downloads it; `verify` names a file that changed). A live process's
-        intents are its own (`left_over`). How many were indexed."""
+        intents are its own (`left_over`); at start, this process's id is an earlier
+        one's. How many were indexed.
+
+        The daemon settles them while it runs too: a killed ``archiver capture`` beside
+        it left a file out of the index until the daemon's next start. One that cannot
+        be indexed now (a full disk) is logged and left for a later settle: the daemon
+        that met it at its start exited, and systemd restarted it in a loop."""
         with self.archive.read_session() as session:
-            leftovers = left_over(session, self.owner, utcnow(), self.lease)
-        layout = self.archive.layout
+            leftovers = left_over(session, self.owner if at_start else None, utcnow(), self.lease)
         indexed = 0
         for placement_id, embed_id, intent in leftovers:
-            path = (
-                layout.page_dir(intent.sha256) / PAGE_FILE
-                if isinstance(intent, PageIntent)
-                else find_original(layout, intent.sha256)
-            )
-            if path is None or not path.is_file() or hash_file(path).sha256 != intent.sha256:
-                with self.archive.session() as session:
-                    done(session, placement_id)
-                continue
-            if isinstance(intent, PageIntent):
-                with logged_session(self.archive) as session:
-                    page, _, _ = self.store_version(
-                        session, PlacedVersion(intent, path, placement_id)
-                    )
-                    if intent.holds_embeds:
-                        _record_version_embeds(session, page, intent, path, self.archive)
-                self.rewrite_page_sidecar(intent.sha256)
-            elif embed_id is not None:  # always: a file's intent names its embed
-                self._index_placed(path, intent, embed_id)
-                with self.archive.session() as session:
-                    embed = session.get_one(Embed, embed_id)
-                    if embed.kind == "file":  # its one file: an embed of more runs again
-                        jobs.done_at_recovery(jobs.embed_job(session, embed), utcnow())
-            indexed += 1
+            try:
+                indexed += self._settle_placement(placement_id, embed_id, intent)
+            except Interrupted:
+                break  # a shutdown: the rest at the next start
+            except (OSError, ArchiverError) as exc:
+                log_event("placement.owed", logging.WARNING, sha256=intent.sha256, reason=str(exc))
         return indexed
+
+    def _settle_placement(
+        self, placement_id: int, embed_id: int | None, intent: PlacementIntent | PageIntent
+    ) -> int:
+        """Index one file or page version left placed (see `settle_placements`): 1 when
+        it was, 0 when its intent was dropped."""
+        layout = self.archive.layout
+        path = (
+            layout.page_dir(intent.sha256) / PAGE_FILE
+            if isinstance(intent, PageIntent)
+            else find_original(layout, intent.sha256)
+        )
+        if path is None or not path.is_file() or hash_file(path).sha256 != intent.sha256:
+            with self.archive.session() as session:
+                done(session, placement_id)
+            return 0
+        if isinstance(intent, PageIntent):
+            with logged_session(self.archive) as session:
+                page, _, _ = self.store_version(session, PlacedVersion(intent, path, placement_id))
+                if intent.holds_embeds:
+                    _record_version_embeds(session, page, intent, path, self.archive)
+            self.rewrite_page_sidecar(intent.sha256)
+        elif embed_id is not None:  # always: a file's intent names its embed
+            self._index_placed(path, intent, embed_id)
+            with self.archive.session() as session:
+                embed = session.get_one(Embed, embed_id)
+                if embed.kind == "file":  # its one file: an embed of more runs again
+                    jobs.done_at_recovery(jobs.embed_job(session, embed), utcnow())
+        return 1
 
     @staticmethod
     def _sight(

@@ -117,6 +117,7 @@ class Daemon:
         self.target_sync = TargetSync()  # new embeds given check rows once a minute
         self.owed_sent_at = -OWED_EVERY  # monotonic: when owed webhook events were last sent
         self.lease = timedelta(seconds=config.daemon.lease)
+        self.settled_at = -self.lease.total_seconds()  # monotonic: placements last settled
         # every worker meets the same full disk: one line a minute
         self.unavailable = ThrottledEvent("archive.unavailable", logging.ERROR)
 
@@ -138,6 +139,7 @@ class Daemon:
         if ahead is not None:  # written by a clock that ran ahead, since set back
             self._catch_up(ahead.total_seconds())
         placed, owed = Capturer(self.archive).recover()
+        self.settled_at = time.monotonic()
         log_event(
             "daemon.start",
             pid=os.getpid(),
@@ -217,6 +219,7 @@ class Daemon:
         worker is busy."""
         if not self.accepting:
             return 0
+        self._settle_placements()
         with self.lock:
             self.inflight = {k: f for k, f in self.inflight.items() if not f.done()}
             self.inflight_hosts = {k: self.inflight_hosts[k] for k in self.inflight}
@@ -256,6 +259,19 @@ class Daemon:
             for job_id, _, _ in claimed:
                 jobs.release(jobs.locked(session, job_id), utcnow(), self.capturer.owner)
         return 0
+
+    def _settle_placements(self) -> None:
+        """Between claims, every third of a lease: index the files a process that died
+        beside this one (a killed ``archiver capture``) left placed, before its jobs'
+        leases run out and they are taken over (`Capturer.settle_placements`). Only the
+        next start did: the job, run again, said "gone" once the post was deleted, and
+        the file stayed in media/ out of the index."""
+        if time.monotonic() - self.settled_at < self.lease.total_seconds() / 3:
+            return
+        self.settled_at = time.monotonic()
+        placed = self.capturer.settle_placements()
+        if placed:
+            log_event("daemon.placements_settled", indexed_placed_files=placed)
 
     def _run_job(self, job_id: int) -> None:
         try:

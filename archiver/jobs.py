@@ -5,7 +5,8 @@ directly (``embed_id`` is null). States:
 
 - ``pending``: waiting to run;
 - ``running``: leased by a worker until ``lease_expires_at``; an expired lease
-  means the worker died, and the job may be taken again;
+  means the worker died, and the job may be taken again (unless its worker is a
+  process of this host that still runs: suspended with the machine, say);
 - ``done``: stored; ``skipped``: fetched but not evidence (an icon-sized image);
 - ``failed``: the last attempt failed (``last_error``); retried at
   ``next_attempt_at`` with exponential backoff, not retried when that is null
@@ -139,7 +140,12 @@ def claim_due(
     made the daemon give up its own downloads in flight, and download them again. One
     of ``owner``'s that is not in flight any more, its outcome never recorded (the
     database was away as it ended), is put back uncounted and taken again when its
-    lease runs out, as a dead worker's would be.
+    lease runs out, as a dead worker's would be. Nor is a job whose lease ran out taken
+    from another process of this host that still runs it (an ``archiver capture``,
+    suspended with the machine): it was downloaded twice at once (`worker_exited`).
+
+    A dead worker's job that ran alone is charged for the death and waits the backoff
+    (`abandon`): it is not taken in the claim that found it so (it ran again at once).
 
     With a ``quota``, a job whose host already has its share in flight is left due,
     and a later one of another host is taken instead (up to `HOST_QUOTA_WINDOW` jobs
@@ -152,16 +158,24 @@ def claim_due(
     # PostgreSQL, which locks a row as it is read): the rows passed over for a full
     # host are not loaded as objects, and rows past the last one needed not read
     # (nor locked; those read are, until the commit)
-    query = select(CaptureJob.id, CaptureJob.url, CaptureJob.lease_owner).where(due)
+    query = select(
+        CaptureJob.id,
+        CaptureJob.url,
+        CaptureJob.state,
+        CaptureJob.lease_owner,
+        CaptureJob.updated_at,
+    ).where(due)
     query = query.order_by(CaptureJob.next_attempt_at).limit(window)
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     wanted: list[int] = []
     with session.execute(query.execution_options(yield_per=WINDOW_BATCH)) as rows:
-        for job_id, url, holder in rows:
+        for job_id, url, state, holder, taken_at in rows:
             if len(wanted) == limit:
                 break
             if holder == owner and job_id in held:  # its lease run out: clock stepped on
+                continue
+            if state == JobState.RUNNING and _still_held(holder, owner, taken_at):
                 continue
             if quota is None or quota.take(url):
                 wanted.append(job_id)
@@ -173,8 +187,8 @@ def claim_due(
             release(job, now, owner)  # ended, its outcome never recorded
         elif job.state == JobState.RUNNING:
             abandon(job, now)
-            if job.state != JobState.PENDING:
-                continue  # given up
+            if job.state != JobState.PENDING or _not_due(job, now):
+                continue  # given up, or it waits the backoff of a death charged to it
         if job.run_alone:
             if not claimed and idle:
                 start(job, owner, now, lease, alone=True)
@@ -183,6 +197,18 @@ def claim_due(
         start(job, owner, now, lease)
         claimed.append(job)
     return claimed
+
+
+def _still_held(holder: str | None, owner: str, taken_at: datetime) -> bool:
+    """Whether a running job's lease, run out, is held by another process of this host
+    that still runs (and took it: `worker_exited`)."""
+    if holder is None or holder == owner or not on_this_host(holder):
+        return False
+    return not worker_exited(holder, since=taken_at)
+
+
+def _not_due(job: CaptureJob, now: datetime) -> bool:
+    return job.next_attempt_at is not None and job.next_attempt_at > now
 
 
 def locked(session: Session, job_id: int) -> CaptureJob:
@@ -201,7 +227,7 @@ def claim(job: CaptureJob, owner: str, now: datetime, lease: timedelta) -> bool:
     for it to run out.
     """
     leased = job.state == JobState.RUNNING and job.lease_expires_at and job.lease_expires_at > now
-    if leased and not worker_exited(job.lease_owner):
+    if leased and not worker_exited(job.lease_owner, since=job.updated_at):
         return False
     if job.state == JobState.RUNNING:  # its worker died: that attempt is settled first
         abandon(job, now)
@@ -329,7 +355,8 @@ def hold_back(
 ) -> None:
     """Keep pending jobs for ``owner``, which runs them itself at once (`claim` does
     not wait for a job to be due): they are due for the queue only a lease from now,
-    or as soon as ``owner`` lets them go (`let_go`) or is found dead (`recover_exited`)."""
+    renewed by ``owner``'s `LeaseKeeper` while it holds them, or as soon as ``owner``
+    lets them go (`let_go`) or is found dead (`recover_exited`)."""
     if job_ids:
         due = CaptureJob.next_attempt_at
         session.execute(
@@ -376,7 +403,8 @@ def recover_exited(session: Session, now: datetime, also: str | None = None) -> 
     held = session.scalars(query)
     count = 0
     for job in held:
-        if job.lease_owner != also and not worker_exited(job.lease_owner):
+        since = job.updated_at if job.state == JobState.RUNNING else None  # when it took it
+        if job.lease_owner != also and not worker_exited(job.lease_owner, since=since):
             continue
         if job.state == JobState.RUNNING:
             abandon(job, now)
@@ -410,7 +438,7 @@ def done_at_recovery(job: CaptureJob, now: datetime) -> None:
     owner = job.lease_owner
     if job.state == JobState.RUNNING and owner is not None:
         lapsed = job.lease_expires_at is not None and job.lease_expires_at <= now
-        if not (worker_exited(owner) if on_this_host(owner) else lapsed):
+        if not (worker_exited(owner, since=job.updated_at) if on_this_host(owner) else lapsed):
             return
     job.state = JobState.DONE
     job.run_alone = False
@@ -442,7 +470,8 @@ def finish(job: CaptureJob, outcome: Outcome, now: datetime, owner: str) -> bool
 
 
 class LeaseKeeper(Renewer):
-    """Renews the leases of the jobs this process is working on, in the background.
+    """Renews the leases of the jobs this process is working on, and its holds on the
+    jobs it keeps back to run next (`hold_back`), in the background.
 
     A lease says "a live worker has this job"; it expires `lease` after it was last
     renewed, and then any worker may take the job. Every runner (the daemon's workers
@@ -461,17 +490,21 @@ class LeaseKeeper(Renewer):
         self.owner = owner
 
     def renew(self, ids: list[int]) -> None:
-        """Extend these jobs' leases, where this process still holds them."""
-        now = utcnow()
+        """Extend these jobs' leases, where this process still holds them, and the
+        holds on those it keeps back to run itself (`hold_back`): a page whose downloads
+        outlasted one lease had its jobs still waiting taken by a daemon beside it."""
+        until = utcnow() + self.hold_for
+        ours = and_(CaptureJob.id.in_(ids), CaptureJob.lease_owner == self.owner)
         with self._session() as session:
             session.execute(
                 update(CaptureJob)
-                .where(
-                    CaptureJob.id.in_(ids),
-                    CaptureJob.lease_owner == self.owner,
-                    CaptureJob.state == JobState.RUNNING,
-                )
-                .values(lease_expires_at=now + self.hold_for, next_attempt_at=now + self.hold_for)
+                .where(ours, CaptureJob.state == JobState.RUNNING)
+                .values(lease_expires_at=until, next_attempt_at=until)
+            )
+            session.execute(
+                update(CaptureJob)
+                .where(ours, CaptureJob.state == JobState.PENDING)
+                .values(next_attempt_at=until)
             )
 
 

@@ -10,7 +10,8 @@ import logging
 import os
 import socket
 import threading
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from archiver.store.layout import pid_alive
 
@@ -20,13 +21,36 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def worker_exited(owner: str | None) -> bool:
+def worker_exited(owner: str | None, since: datetime | None = None) -> bool:
     """Whether a lease's holder was a process of this host that no longer runs.
 
+    With ``since`` (when the holder took what it holds), a process that started after
+    it was only given the holder's pid: after a reboot, or once pids wrapped around, a
+    live process of that pid held up the holder's work for as long as it ran.
     Workers on other hosts cannot be asked: their leases run out instead.
     """
     pid = (owner or "").rpartition(":")[2]
-    return on_this_host(owner) and pid.isdecimal() and not pid_alive(int(pid))
+    if not (on_this_host(owner) and pid.isdecimal()):
+        return False
+    if not pid_alive(int(pid)):
+        return True
+    if since is None:
+        return False
+    started = started_at(int(pid))
+    return started is not None and started > since
+
+
+def started_at(pid: int) -> datetime | None:
+    """When the process with this pid started, as ``/proc`` says (never later than it
+    did: the boot time there is in whole seconds); None when it cannot be read (the
+    process is gone, or this is not Linux)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        boot = Path("/proc/stat").read_text().partition("\nbtime ")[2].split()[0]
+        ticks = int(stat.rpartition(")")[2].split()[19])  # field 22, starttime
+        return datetime.fromtimestamp(int(boot) + ticks / os.sysconf("SC_CLK_TCK"), UTC)
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def on_this_host(owner: str | None) -> bool:

@@ -32,8 +32,19 @@ from archiver import jobs
 from archiver.archive import Archive
 from archiver.capture import Capturer
 from archiver.config import YtdlpConfig, config_from_dict
+from archiver.duplicates import DuplicateFinder
+from archiver.errors import Interrupted
 from archiver.fetch.http import HttpFetcher, Response
-from archiver.index.models import CaptureJob, Embed, Event, Media, Page, Placement, utcnow
+from archiver.index.models import (
+    CaptureJob,
+    Embed,
+    Event,
+    Fingerprint,
+    Media,
+    Page,
+    Placement,
+    utcnow,
+)
 from archiver.index.records import search_document
 from archiver.integrity.fixity import verify_archive
 from archiver.liveness.report import embed_statuses
@@ -778,6 +789,35 @@ def test_a_retry_that_indexes_a_file_spends_the_intent_an_earlier_attempt_left(
     assert item.status == "stored"
     with archive.session() as session:
         assert not session.scalars(select(Placement)).all()
+
+
+def test_a_file_a_shutdown_left_unfingerprinted_is_finished_not_downloaded_again(
+    archive: Archive, server: FixtureServer, media: MediaSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A shutdown while a stored file was fingerprinted put its job back to pending;
+    run again, it downloaded the file again and, its post deleted meanwhile, said
+    "gone" beside the file it had archived, which was never fingerprinted."""
+    server.add_file("/media/photo_a.jpg", media.photo_a)
+    server.add_page("/p", "<article><p>The market:</p><img src='/media/photo_a.jpg'></article>")
+    fingerprint = DuplicateFinder.process
+
+    def shut_down(finder: DuplicateFinder, media_id: int) -> None:
+        raise Interrupted("interrupted by shutdown")
+
+    monkeypatch.setattr(DuplicateFinder, "process", shut_down)
+    capturer = Capturer(archive)
+    (cut_short,) = capturer.capture_url(server.url("/p")).items
+    assert cut_short.status == "queued"
+    monkeypatch.setattr(DuplicateFinder, "process", fingerprint)
+    server.add_status("/media/photo_a.jpg", 404)
+
+    (item,) = capturer.capture_url(server.url("/p")).items
+    assert item.status == "already" and item.files[0].sha256 == sha256_of(media.photo_a)
+    assert server.hits("/media/photo_a.jpg") == 1
+    with archive.read_session() as session:
+        assert session.scalars(select(Fingerprint.kind)).all() == ["image"]
+        job = session.scalars(select(CaptureJob).where(CaptureJob.embed_id.is_not(None))).one()
+        assert job.state == "done"
 
 
 def test_a_page_version_kept_at_the_next_start_does_not_undo_a_later_removal(

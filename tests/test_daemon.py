@@ -28,7 +28,16 @@ from archiver.archive import Archive as OpenArchive
 from archiver.config import config_from_dict
 from archiver.daemon import Daemon
 from archiver.extract import extract_embeds
-from archiver.index.models import CaptureJob, Embed, LinkCheck, Media, Source, utcnow
+from archiver.index.models import (
+    CaptureJob,
+    Embed,
+    Fingerprint,
+    LinkCheck,
+    Media,
+    Placement,
+    Source,
+    utcnow,
+)
 from archiver.index.records import upsert_embed, upsert_page
 
 RSS = """<?xml version="1.0" encoding="utf-8"?>
@@ -76,6 +85,14 @@ class Archive:
         result = run_cli(self.config, *args)
         assert result.returncode in (0, 1), result.stderr
         return result
+
+    def execute(self, statement: object) -> None:
+        engine = create_engine(self.db_url)
+        try:
+            with Session(engine) as session, session.begin():
+                session.execute(statement)  # type: ignore[call-overload]
+        finally:
+            engine.dispose()
 
     def query(self, statement: object) -> list[object]:
         engine = create_engine(self.db_url)
@@ -535,7 +552,12 @@ def place_and_die(*args, **kwargs):
 def page_and_die(*args):
     paged(*args)
     os._exit(9)  # linked into pages/, not yet indexed
+def fingerprint_and_die(*args):
+    os._exit(9)  # indexed, its sidecar written, not yet fingerprinted
 capture.write_sidecar = write_or_die
+if moment == "fingerprinting":
+    import archiver.duplicates as duplicates
+    duplicates.DuplicateFinder.process = fingerprint_and_die
 if moment.startswith("placed"):
     capture.place_original = place_and_die
 if moment == "page placed":
@@ -652,6 +674,90 @@ def test_a_process_starting_beside_a_capture_leaves_its_placement_to_it(
     assert checked.returncode == 0, checked.stdout
     (found,) = json.loads(run_cli(config, "search", "--json").stdout)
     assert found["sightings"][0]["context"] == "Smoke over the port:"
+
+
+def test_a_capture_killed_while_fingerprinting_a_file_is_finished_not_downloaded_again(
+    tmp_path: Path, server: FixtureServer, media: MediaSet
+) -> None:
+    """Killed (the OOM killer, kill -9) while a file it had indexed was fingerprinted:
+    the job, run again at the next start, downloaded the file again and, its post
+    deleted meanwhile, ended "gone" beside the file it had archived."""
+    archive = Archive(tmp_path / "storage", liveness={"enabled": False})  # no checks' hits
+    server.add_file("/p/a.jpg", media.photo_a)
+    server.add_page("/live", "<article><p>Smoke over the port:</p><img src='/p/a.jpg'></article>")
+    die_capturing(archive.config, server.url("/live"), "fingerprinting")
+    server.add_status("/p/a.jpg", 404)
+
+    archive.cli("run", "--once")
+    assert server.hits("/p/a.jpg") == 1
+    (job,) = archive.query(select(CaptureJob).where(CaptureJob.embed_id.is_not(None)))
+    assert (job.state, job.last_error) == ("done", None)  # type: ignore[attr-defined]
+    assert archive.query(select(Fingerprint.kind)) == ["image"]
+    assert archive.cli("verify").returncode == 0
+
+
+@pytest.mark.parametrize("writer", ["pid reused", "lease passed"])
+def test_a_file_left_placed_by_a_writer_whose_pid_lives_on_is_indexed(
+    tmp_path: Path, server: FixtureServer, media: MediaSet, writer: str
+) -> None:
+    """A power cut between linking a photo into media/ and indexing it; after the
+    reboot, a live process had the dead capture's pid. Its intent was kept for that
+    process, and its job for its lease: run again, the job ended "gone" (the post was
+    deleted meanwhile), and the photo stayed on disk out of the index."""
+    lease = "10m" if writer == "pid reused" else "1s"
+    archive = Archive(tmp_path / "storage", daemon={"lease": lease}, liveness={"enabled": False})
+    server.add_file("/p/a.jpg", media.photo_a)
+    server.add_page("/live", "<article><p>Smoke over the port:</p><img src='/p/a.jpg'></article>")
+    die_capturing(archive.config, server.url("/live"), "placed")
+    server.add_status("/p/a.jpg", 404)
+    time.sleep(1)  # /proc tells when a process started to the second
+    reused = subprocess.Popen(["sleep", "60"])  # started after the dead capture's work
+    try:
+        if writer == "pid reused":  # its job and its intent
+            owner = f"{socket.gethostname()}:{reused.pid}"
+            held = CaptureJob.lease_owner.is_not(None)
+            archive.execute(update(CaptureJob).where(held).values(lease_owner=owner))
+        else:  # alive, and older than the intent: only the intent's age tells
+            owner = f"{socket.gethostname()}:{os.getpid()}"
+        archive.execute(update(Placement).values(owner=owner))
+        archive.cli("run", "--once")
+    finally:
+        reused.kill()
+        reused.wait()
+    assert server.hits("/p/a.jpg") == 1
+    assert archive.query(select(Media.sha256)) == [
+        hashlib.sha256(media.photo_a.read_bytes()).hexdigest()
+    ]
+    (job,) = archive.query(select(CaptureJob).where(CaptureJob.embed_id.is_not(None)))
+    assert job.state == "done"  # type: ignore[attr-defined]
+
+
+def test_a_running_daemon_indexes_what_a_capture_killed_beside_it_left_placed(
+    tmp_path: Path, server: FixtureServer, media: MediaSet
+) -> None:
+    """``archiver capture`` killed beside a daemon that runs for months, between linking
+    a photo into media/ and indexing it: only a start settled what a crash left, so the
+    daemon took the job over once its lease ran out and, the post deleted meanwhile, it
+    ended "gone", the photo in media/ out of the index until the daemon's next start."""
+    server.add_file("/p/a.jpg", media.photo_a)
+    server.add_page("/live", "<article><p>Smoke over the port:</p><img src='/p/a.jpg'></article>")
+    data = settings(tmp_path / "storage", daemon={"lease": "1s"})
+    config = write_config(tmp_path / "archiver.toml", data)
+    with OpenArchive.open(config_from_dict(data)) as opened:
+        daemon = Daemon(opened)
+        daemon.prepare()  # up before the capture runs
+        die_capturing(config, server.url("/live"), "placed")
+        server.add_status("/p/a.jpg", 404)
+        time.sleep(1.0)  # the capture's leases run out
+        daemon.drain()
+        wait(list(daemon.inflight.values()))
+        daemon.shutdown()
+        with opened.read_session() as session:
+            indexed = session.scalars(select(Media.sha256)).all()
+            job = session.scalars(select(CaptureJob).where(CaptureJob.embed_id.is_not(None))).one()
+            state = job.state
+    assert indexed == [hashlib.sha256(media.photo_a.read_bytes()).hexdigest()]
+    assert state == "done" and server.hits("/p/a.jpg") == 1
 
 
 def test_a_page_version_placed_but_not_indexed_when_the_process_died_is_kept(

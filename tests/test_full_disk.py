@@ -164,6 +164,61 @@ sleep 1; kill -TERM $pid; wait $pid; code=$?; cat {log} >&2; exit $code"""
     assert {j["state"] for j in _jobs(pg_url)} == {"done"}
 
 
+PLACE_AND_DIE = """
+import os, sys
+import archiver.capture as capture
+placed = capture.place_original
+def place_and_die(*args, **kwargs):
+    placed(*args, **kwargs)
+    os._exit(9)  # linked into media/, not yet indexed: a crash leaves its intent
+capture.place_original = place_and_die
+from archiver.cli import main
+sys.argv = ["archiver", *sys.argv[1:]]
+main()
+"""
+
+
+def test_a_daemon_starting_on_a_full_disk_beside_a_file_a_crash_left_placed_runs(
+    tmp_path: Path, server: FixtureServer, pg_url: str
+) -> None:
+    """A crash left a photo placed but not indexed; the daemon started on a full disk,
+    where indexing it could not write its sidecar: the start failed (exit 1, a
+    traceback) and systemd restarted it in a loop, polling nothing, until there was
+    room. It logs the photo as owed and runs; once there is room, it is all indexed."""
+    photo = make_photo(tmp_path / "photo.jpg", size=(720, 540))
+    server.add_file("/m/photo.jpg", photo)
+    server.add_page(
+        "/live", "<article><p>Smoke over the port:</p><img src='/m/photo.jpg'></article>"
+    )
+    disk = tmp_path / "disk"
+    config = write_config(tmp_path / "a.toml", settings(disk / "storage", pg_url))
+    crash = [sys.executable, "-c", PLACE_AND_DIE, "--config", str(config), "capture"]
+    fill = ["sh", "-c", f"cat /dev/zero > {disk / 'filler'} 2>/dev/null; true"]
+    run_once = cli_command(config, "--log-level", "info", "run", "--once")
+    died, _, full, _, roomy, found = on_small_disk(
+        disk,
+        "3m",
+        [
+            Step([*crash, server.url("/live")]),
+            Step(fill),
+            Step(run_once),
+            Step(["rm", str(disk / "filler")]),
+            Step(run_once),
+            Step(cli_command(config, "search", "--json")),
+        ],
+        tmp_path / "out",
+    )
+    assert died.returncode == 9, died.stderr
+    assert full.returncode == 0, full.stderr
+    assert_one_line_errors(full)
+    (owed,) = [line for line in full.stderr.splitlines() if "event=placement.owed" in line]
+    assert "No space left on device" in owed, owed
+    assert roomy.returncode == 0, roomy.stderr
+    (item,) = json.loads(found.stdout)
+    assert item["sha256"] == hashlib.sha256(photo.read_bytes()).hexdigest()
+    assert item["sightings"][0]["context"] == "Smoke over the port:"
+
+
 def test_a_full_disk_while_reading_older_pages_fails_the_poll_not_the_pages(
     tmp_path: Path, server: FixtureServer, pg_url: str
 ) -> None:

@@ -574,3 +574,74 @@ def test_a_job_held_back_and_let_go_keeps_its_place_in_the_queue(
         session.expire_all()
         taken = claim_due(session, "me:1", 3, utcnow() + timedelta(seconds=4 * LEASE))
         assert [job.url for job in taken] == [held.url, backlog[1].url, newer.url]
+
+
+def test_a_page_whose_downloads_outlast_a_lease_keeps_the_jobs_it_holds_back(
+    tmp_path: Path, server: FixtureServer
+) -> None:
+    """``archiver capture`` of a page of three videos, one download at a time, each
+    longer than the lease: its jobs still waiting were held back for one lease only,
+    and a daemon beside it took them."""
+    for n in range(3):
+        video = tmp_path / f"v{n}.bin"
+        video.write_bytes(os.urandom(120_000))
+        server.add_file(f"/v{n}.mp4", video, content_type="video/mp4", rate=80_000)  # 1.5 s
+    videos = "".join(f"<video src='/v{n}.mp4'></video>" for n in range(3))
+    server.add_page("/live", f"<article><p>Footage:</p>{videos}</article>")
+    data = settings(tmp_path / "storage", download={"concurrency": 1})
+    data["daemon"] = {**data["daemon"], "lease": f"{LEASE}s"}
+    with Archive.open(config_from_dict(data)) as archive:
+        reports: list[CaptureReport] = []
+        capture = threading.Thread(
+            target=lambda: reports.append(Capturer(archive).capture_url(server.url("/live")))
+        )
+        capture.start()
+        taken: list[str] = []
+        while capture.is_alive():
+            with archive.session() as session:
+                taken += [j.url for j in claim_due(session, "daemon-elsewhere:1", 10, utcnow())]
+            capture.join(0.2)
+        assert not taken and reports[0].ok, [(i.url, i.status) for i in reports[0].items]
+        assert {j.state for j in _all_jobs(archive)} == {JobState.DONE}
+
+
+def test_a_live_process_of_this_host_keeps_its_job_whatever_its_lease_says(
+    tmp_path: Path, db_url: str
+) -> None:
+    """The machine was suspended past the lease with an ``archiver capture`` running:
+    once resumed, the daemon took the capture's download for a dead worker's and both
+    downloaded it. A live process that only reused a dead holder's pid (after a
+    reboot) holds nothing."""
+    host = socket.gethostname()
+    live = f"{host}:{os.getpid()}"
+    with _archive(tmp_path / "storage", db_url) as archive, archive.session() as session:
+        capturing = url_job(session, "https://example.org/long.mp4")
+        start(capturing, live, utcnow(), timedelta(seconds=LEASE))
+        session.flush()
+        resumed = utcnow() + HOUR
+        assert claim_due(session, "daemon:1", 10, resumed) == []
+        assert (capturing.state, capturing.lease_owner) == (JobState.RUNNING, live)
+        orphan = url_job(session, "https://example.org/other.mp4")
+        reused = subprocess.Popen(["sleep", "60"])  # started after its pid's holder took it
+        try:
+            start(orphan, f"{host}:{reused.pid}", utcnow() - HOUR, timedelta(seconds=LEASE))
+            session.flush()
+            assert claim_due(session, "daemon:1", 10, resumed) == [orphan]
+        finally:
+            reused.kill()
+            reused.wait()
+
+
+def test_a_job_charged_with_its_workers_death_waits_its_backoff_in_the_claim_that_finds_it(
+    tmp_path: Path, db_url: str
+) -> None:
+    """A job run alone whose worker died (on another host, never back) was charged and
+    given its backoff by the claim that took it over, which then ran it at once."""
+    with _archive(tmp_path / "storage", db_url) as archive, archive.session() as session:
+        job = url_job(session, "https://example.org/poison.mp4")
+        job.attempts = 3
+        start(job, "other-host:4242", utcnow(), timedelta(seconds=LEASE), alone=True)
+        later = utcnow() + timedelta(seconds=2 * LEASE)
+        assert claim_due(session, "me:1", 4, later) == []
+        assert (job.state, job.attempts, job.lease_owner) == (JobState.PENDING, 4, None)
+        assert claim_due(session, "me:1", 4, later + timedelta(minutes=8)) == [job]

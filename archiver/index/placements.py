@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from archiver.index.models import Placement, utcnow
 from archiver.index.records import Acquisition, PlatformFacts
-from archiver.workers import on_this_host, worker_exited
+from archiver.workers import worker_exited
 
 
 @dataclass(frozen=True)
@@ -116,16 +116,19 @@ def done(session: Session, placement_id: int) -> None:
 
 
 def left_over(
-    session: Session, also: str, now: datetime, lease: timedelta
+    session: Session, also: str | None, now: datetime, lease: timedelta
 ) -> list[tuple[int, int | None, PlacementIntent | PageIntent]]:
     """Intents a crash left: id, embed id and intent, oldest first.
 
     Those of a live process (an ``archiver capture`` beside the daemon, between its
     intent and its link) are its own to finish. A writer of this host is asked
-    whether it runs (``also``, this process's id, counts as dead: an earlier process
-    with the same pid); one of another host cannot be asked, so its intents are left
-    for a job's ``lease`` (``[daemon] lease``), far longer than placing and indexing a
-    file takes.
+    whether it runs, and whether it is the process that wrote the intent, not a later
+    one given its pid (`worker_exited`; ``also``, this process's id at its start,
+    counts as dead: an earlier process with the same pid). An intent older than a
+    job's ``lease`` (``[daemon] lease``), far longer than placing and indexing a file
+    takes, is left over whoever wrote it: one of another host cannot be asked, and a
+    pid of this host said alive by a process that only reused it (after a reboot) kept
+    the file out of the index for good.
     """
     rows = session.execute(
         select(
@@ -145,14 +148,14 @@ def left_over(
             else PlacementIntent.from_json(row.intent),
         )
         for row in rows
-        if _writer_gone(row.owner, also, now - row.created_at > lease)
+        if _writer_gone(row.owner, also, row.created_at, now - row.created_at > lease)
     ]
 
 
-def _writer_gone(owner: str | None, also: str, lapsed: bool) -> bool:
+def _writer_gone(owner: str | None, also: str | None, written: datetime, lapsed: bool) -> bool:
     if owner is None or owner == also:  # written before owners were kept; a reused pid
         return True
-    return worker_exited(owner) if on_this_host(owner) else lapsed
+    return lapsed or worker_exited(owner, since=written)
 
 
 def _iso(value: date | None) -> str | None:
