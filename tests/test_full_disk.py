@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shlex
 import subprocess
 import sys
@@ -95,6 +96,11 @@ def test_a_full_disk_fails_items_in_one_line_and_the_archive_recovers(
     reasons = [i["reason"] for i in report["items"] if i["status"] != "stored"]
     reasons += [report["error"]] if report["error"] else []
     assert reasons and all(any(f in r for f in FULL) for r in reasons), reasons
+    # a file declared larger than the room left is not begun (it filled the disk,
+    # failing what was written beside it, and again at each retry)
+    (video,) = [i for i in report["items"] if i["url"].endswith("/long.mp4")]
+    assert re.search(r"No space left on device \(6,291,456 bytes to come, [\d,]+ free\)",
+                     video["reason"]), video  # fmt: skip
     assert_nothing_half_written(disk / "storage")
 
     # a disk with no room at all: the database cannot be written either, and what

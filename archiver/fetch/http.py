@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import contextlib
 import email.utils
+import io
 import itertools
+import os
 import ssl
 import time
 import zlib
@@ -35,7 +37,7 @@ import httpx
 import idna
 
 from archiver.config import NetworkConfig
-from archiver.errors import BlockedAddressError, FetchError, storage_error
+from archiver.errors import ArchiveUnavailable, BlockedAddressError, FetchError, storage_error
 from archiver.fetch.cutoff import Connections
 from archiver.fetch.limits import HostLimiter
 from archiver.fetch.netguard import GuardedTransport, is_bad_host
@@ -477,6 +479,8 @@ class HttpFetcher:
         declared = _declared_length(raw)
         if declared is not None and declared > cap:
             raise FetchError(f"file too large: {declared} bytes > {cap}", retryable=False)
+        if declared is not None:
+            _check_room(sink, declared)
         hasher = Hasher()
         head = b""
         try:
@@ -502,6 +506,23 @@ class HttpFetcher:
             status = response.status
             raise FetchError(f"empty response: HTTP {status} with no bytes", http_status=status)
         return Download(response, path, hasher.digests(), head)
+
+
+def _check_room(sink: BinaryIO, size: int) -> None:
+    """ArchiveUnavailable, before a byte is written, for a file larger than the room left
+    on the archive's disk. Written until the disk was full, it failed every capture and
+    sidecar written meanwhile, and again at each of its retries (a full disk is retried
+    uncounted, every few minutes, until there is room)."""
+    try:
+        disk = os.fstatvfs(sink.fileno())
+    except (OSError, ValueError, io.UnsupportedOperation):
+        return
+    free = disk.f_bavail * disk.f_frsize
+    if size > free:
+        raise ArchiveUnavailable(
+            f"cannot write to the archive: No space left on device ({size:,} bytes to come,"
+            f" {free:,} free)"
+        )
 
 
 def _first_bytes(chunks: Iterator[bytes]) -> tuple[list[bytes], Iterator[bytes]]:
