@@ -459,6 +459,7 @@ class Capturer:
         older: OlderPages | None = None,
         first_page: str | None = None,
         run_here: bool = False,
+        fetched_at: datetime | None = None,
     ) -> RecordedPage:
         """Store a page version, find its embeds and make sure each has a capture job.
 
@@ -470,10 +471,12 @@ class Capturer:
         With ``run_here`` (``archiver capture``, which runs them at once) the jobs are
         held back for this process (`jobs.hold_back`): a daemon beside it took them,
         and the capture reported its own page's files as "queued" and exited 1.
+        ``fetched_at``: when ``response`` came, if the page is recorded well after it
+        (a live page, after its older pages are read); else it is now.
         """
         if extraction is None:
             extraction = read_page(body, response)
-        now = utcnow()
+        now = fetched_at or utcnow()
         placed = self.place_version(url, body, response, extraction.title, now, holds_embeds=True)
         with logged_session(self.archive) as session:
             page, sha256, changed = self.store_version(session, placed)
@@ -907,10 +910,11 @@ class Capturer:
         self, download: Download, embed: Embed, facts: PlatformFacts | None = None
     ) -> list[StoredFile]:
         """A downloaded file; for an HLS or DASH playlist, the video yt-dlp joins from
-        the segments it lists."""
+        the segments it lists. ``facts``: what a player page declares of it, kept
+        either way (`_declared_stream`)."""
         response = download.response
         if is_stream_manifest(download.head, response.headers.get("content-type")):
-            return self._via_ytdlp(response.final_url, embed)
+            return self._via_ytdlp(response.final_url, embed, facts)
         return self._store_download(download, embed, facts)
 
     def _via_player(self, embed: Embed) -> list[StoredFile]:
@@ -1097,16 +1101,20 @@ class Capturer:
             )
         ]
 
-    def _via_ytdlp(self, url: str, embed: Embed) -> list[StoredFile]:
+    def _via_ytdlp(
+        self, url: str, embed: Embed, declared: PlatformFacts | None = None
+    ) -> list[StoredFile]:
         """The files yt-dlp downloads from ``url``, taking the host's slot as a direct
         download does (``[download] per_host_concurrency``): a page of YouTube embeds
-        was ``concurrency`` downloads from YouTube at once."""
+        was ``concurrency`` downloads from YouTube at once. ``declared``: what a player
+        page says of the stream (`_declared_stream`)."""
         work_dir = self.tmp / f"ytdlp-{embed.id}-{os.urandom(4).hex()}"
         try:
             with self.http.limiter.slot(url):
                 result = self.archive.ytdlp.download(url, work_dir)
             stored = [
-                self._store_platform_file(f, url, result.version, embed) for f in result.files
+                self._store_platform_file(f, url, result.version, embed, declared)
+                for f in result.files
             ]
             if result.incomplete is not None:  # what came is archived; the rest is retried
                 raise result.incomplete
@@ -1115,7 +1123,12 @@ class Capturer:
             shutil.rmtree(work_dir, ignore_errors=True)
 
     def _store_platform_file(
-        self, file: PlatformFile, url: str, version: str, embed: Embed
+        self,
+        file: PlatformFile,
+        url: str,
+        version: str,
+        embed: Embed,
+        declared: PlatformFacts | None = None,
     ) -> StoredFile:
         digests = hash_file(file.path)
         identity = identify(head_of(file.path), None, file.path.name)
@@ -1136,9 +1149,8 @@ class Capturer:
             extras.append((file.thumbnail, f"thumbnail{file.thumbnail.suffix.lower()}"))
         stem = file.path.name.split(".", 1)[0]
         extras += [(sub, "subtitles." + sub.name[len(stem) + 1 :]) for sub in file.subtitles]
-        return self._store(
-            file.path, digests, identity, acquisition, embed, ytdlp_facts(file.info), extras
-        )
+        facts = _declared_stream(declared, ytdlp_facts(file.info))
+        return self._store(file.path, digests, identity, acquisition, embed, facts, extras)
 
     def _store(
         self,
@@ -1202,7 +1214,7 @@ class Capturer:
         was downloaded, also when a crash left it to the next start."""
         now = intent.fetched_at or utcnow()
         with logged_session(self.archive) as session:
-            media = upsert_media(
+            media, new = upsert_media(
                 session,
                 sha256=intent.sha256,
                 md5=intent.md5,
@@ -1213,12 +1225,12 @@ class Capturer:
                 at=now,
                 platform=intent.facts,
             )
-            new = media.first_captured_at == now
             if intent.companions or media.companions is None:
                 media.companions = recorded_companions(
                     path.parent, intent.companions, media.companions
                 )
-            self._sight(session, media, session.get_one(Embed, embed_id), intent.acquisition, now)
+            embed = session.get_one(Embed, embed_id)
+            self._sight(session, media, embed, intent.acquisition, now, new=new)
             media_id = media.id
             owe_media_sidecars(session, [media_id])
             spend_intents(session, embed_id, intent.sha256)
@@ -1318,12 +1330,15 @@ class Capturer:
         acquisition: Acquisition,
         now: datetime,
         reused_from: Sighting | None = None,
+        *,
+        new: bool = False,
     ) -> None:
         """Index the file as seen through ``embed``: its sighting, its search text, and
-        the event-log entry of a new file or of a new sighting."""
+        the event-log entry of a ``new`` file (its row made now) or of a new sighting.
+        A file is new once: bytes another capture indexed first, dated later, are
+        sighted (their ``first_captured_at`` moved back, `upsert_media`)."""
         sighting = upsert_sighting(session, media, embed, acquisition, now, reused_from)
         session.flush()
-        new = media.first_captured_at == now
         if new or media.search_text is None:
             media.search_text = search_document(session, media)
         else:  # its platform's title too: a file first fetched plainly may have one now
@@ -1359,7 +1374,8 @@ def record_embeds(
 
     With ``mark_removed``, an embed the page no longer holds is recorded as removed:
     not one whose address the page's ``body`` still writes (a newer archiver reads
-    another rendition of that picture: its WebP copy was not taken off the page).
+    another rendition of that picture: its WebP copy was not taken off the page), nor
+    one no version of the page held (`Embed.held_by_page`: a feed entry's enclosure).
     An embed is judged once, in the poll where it left the page: one last seen before
     the page's last judgement (`Page.judged_at`) was judged then (a capture between
     two polls, which judges nothing, does not move that time). On a live page that
@@ -1382,8 +1398,10 @@ def record_embeds(
     for embed in known.values():
         if embed.url in present or embed.original_url in still_written:
             continue
-        if embed.removed_at is not None:
-            continue
+        if embed.removed_at is not None or not embed.held_by_page:
+            continue  # judged already, or only a feed entry gave it: never on the page
+        if embed.last_seen_at > now:
+            continue  # a later fetch of the page held it (captured while older pages were read)
         if page.judged_at is not None:
             if embed.last_seen_at < page.judged_at:
                 continue  # seen last before the last judgement: judged then
@@ -1412,7 +1430,7 @@ def _suspect_version(
     removed; None when it may be judged. A page that still shows embeds judges what it
     lost; one that showed some and now shows none, or that went on in older pages and
     now links none, judges nothing until a version that does."""
-    if not found and any(embed.removed_at is None for embed in page.embeds):
+    if not found and any(e.removed_at is None and e.held_by_page for e in page.embeds):
         return "the page shows none of its embeds"
     if older is not None or links_older_page(response.final_url, extraction):
         return None
@@ -1519,6 +1537,34 @@ def _record_version_embeds(
     recorded = RecordedPage(page.id, intent.sha256, True, intent.title)
     found = [e for e in extraction.embeds if not archive.serves(e.url)]
     record_embeds(session, page, found, intent.fetched_at, recorded)
+
+
+#: What yt-dlp says of a stream's file that a player page does not: how it was encoded.
+_STREAM_DETAILS = (
+    "format",
+    "format_id",
+    "ext",
+    "width",
+    "height",
+    "fps",
+    "vcodec",
+    "acodec",
+    "duration",
+)
+
+
+def _declared_stream(
+    declared: PlatformFacts | None, joined: PlatformFacts | None
+) -> PlatformFacts | None:
+    """The facts of an HLS or DASH stream a player page declared and yt-dlp joined:
+    the page's title, uploader and upload time (yt-dlp's generic extractor names the
+    file after its playlist, ``index``, with no uploader or date), with yt-dlp's
+    format details beside the page's words in ``metadata``."""
+    if declared is None:
+        return joined
+    said = joined.metadata if joined is not None else {}
+    details = {key: said[key] for key in _STREAM_DETAILS if key in said}
+    return replace(declared, metadata={**details, **declared.metadata})
 
 
 def _as_placed(intent: PlacementIntent, path: Path) -> PlacementIntent:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import ColumnElement, or_, select, update
 
 from archiver.errors import ArchiverError, ArchiveUnavailable, FetchError, Interrupted
 from archiver.extract import ExtractError, PageExtraction, extract_embeds
@@ -75,8 +75,10 @@ class _Archived:
 def awaits_judgement(embed: Embed, judged_at: datetime | None, previous: datetime | None) -> bool:
     """Whether a live page's embed, were it no longer on the first page, is judged in
     this poll: one last seen before the page's last judgement was judged then, and on a
-    page never judged only those of its last version are (`capture.record_embeds`)."""
-    if embed.removed_at is not None:
+    page never judged only those of its last version are (`capture.record_embeds`).
+    One no version of the page held (a feed entry's enclosure) never leaves it: counted,
+    it kept the reader looking for it down to the last older page."""
+    if embed.removed_at is not None or not embed.held_by_page:
         return False
     if judged_at is not None:
         return embed.last_seen_at >= judged_at
@@ -124,19 +126,23 @@ class OlderPageReader:
                 return url
         return None
 
+    def _pages(self) -> ColumnElement[bool]:
+        """The rows of this live page: its first page, by its addresses (a feed whose
+        entries link to it records it as the feed's: by source alone, the first page's
+        embeds went unseen, and reading stopped before those that had scrolled on were
+        found), and its older pages, the source's (else those naming it first)."""
+        first = Page.url.in_([self.first_page, self.first_final, self.first_url])
+        if self.source_id is not None:
+            return or_(first, Page.source_id == self.source_id)
+        return or_(first, Page.first_page_url == self.first_page)
+
     def _archived(self) -> _Archived:
         """What the page's rows hold before this poll records anything more."""
-        ours = (
-            Page.source_id == self.source_id
-            if self.source_id is not None
-            else or_(
-                Page.url.in_([self.first_page, self.first_final, self.first_url]),
-                Page.first_page_url == self.first_page,
-            )
-        )
         with self.capturer.archive.read_session() as session:
             rows = session.execute(
-                select(Page.url, Embed).outerjoin(Embed, Embed.page_id == Page.id).where(ours)
+                select(Page.url, Embed)
+                .outerjoin(Embed, Embed.page_id == Page.id)
+                .where(self._pages())
             ).all()
             page = find_page(session, self.first_page)
             judged_at = page.judged_at if page is not None else None
@@ -251,18 +257,13 @@ class OlderPageReader:
         (one judged while it lay past the pages read, or from a page served in error)."""
         if not urls:
             return
-        ours = (
-            Page.source_id == self.source_id
-            if self.source_id is not None
-            else Page.url.in_([self.first_page, self.first_final, self.first_url])
-        )
         with self.capturer.archive.session() as session:
             session.execute(
                 update(Embed)
                 .where(
                     Embed.url.in_(sorted(urls)),
                     Embed.removed_at.is_not(None),
-                    Embed.page_id.in_(select(Page.id).where(ours)),
+                    Embed.page_id.in_(select(Page.id).where(self._pages())),
                 )
                 .values(removed_at=None)
             )

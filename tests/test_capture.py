@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+from PIL import Image
 from sqlalchemy import select
 from support import FixtureServer, MediaSet, RequestHandler, closed_port
 from support.archiving import make_config, settings
@@ -30,7 +31,7 @@ import archiver.capture as capture_module
 import archiver.store.objects as objects
 from archiver import jobs
 from archiver.archive import Archive
-from archiver.capture import Capturer
+from archiver.capture import Capturer, StoredFile
 from archiver.config import YtdlpConfig, config_from_dict
 from archiver.duplicates import DuplicateFinder
 from archiver.errors import Interrupted
@@ -706,6 +707,34 @@ def test_a_video_served_as_an_hls_stream_is_archived_through_ytdlp(
     assert sidecar["sightings"][0]["acquisition"]["tool"] == "yt-dlp"
 
 
+def test_a_player_pages_hls_stream_keeps_what_the_page_declares(
+    tmp_path: Path, server: FixtureServer, media: MediaSet
+) -> None:
+    """The player page's JSON-LD names an HLS playlist: the video yt-dlp joined was
+    recorded with its generic extractor's facts (titled ``index``, no uploader, no
+    upload date) and what the page declared was lost."""
+    playlist = make_hls(media.clip_a, tmp_path / "hls")
+    for path in [playlist, *sorted(playlist.parent.glob("seg*.ts"))]:
+        server.add_file(f"/live/hls/{path.name}", path)
+    server.add_page("/player/7", PLAYER.replace("/media/clip_b.mp4", "/live/hls/index.m3u8"))
+    server.add_page("/p", "<article><p>Fighters:</p><iframe src='/player/7'></iframe></article>")
+    with Archive.open(make_config(tmp_path / "storage")) as archive:
+        (item,) = Capturer(archive).capture_url(server.url("/p")).items
+    assert item.status == "stored", item.reason
+    folder = item.files[0].path.parent
+    platform = json.loads((folder / "provenance.json").read_text())["platform"]
+    said = {key: platform[key] for key in ("extractor", "title", "uploader", "upload_date")}
+    assert said == {
+        "extractor": "json-ld",
+        "title": "Fighters near the Citadel",
+        "uploader": "Aleppo Media Centre",
+        "upload_date": "2013-09-28",
+    }
+    assert platform["metadata"]["og:title"] == "Fighters near the Citadel"
+    assert platform["metadata"]["ext"] == "mp4" and "format_id" in platform["metadata"]
+    assert json.loads((folder / "platform.info.json").read_text())["title"] == "index"
+
+
 def test_an_embed_whose_canonical_address_changed_is_not_recorded_as_removed(
     archive: Archive,
 ) -> None:
@@ -818,6 +847,44 @@ def test_a_file_a_shutdown_left_unfingerprinted_is_finished_not_downloaded_again
         assert session.scalars(select(Fingerprint.kind)).all() == ["image"]
         job = session.scalars(select(CaptureJob).where(CaptureJob.embed_id.is_not(None))).one()
         assert job.state == "done"
+
+
+def test_a_download_indexed_at_the_next_start_is_when_its_bytes_entered_the_archive(
+    tmp_path: Path, server: FixtureServer, media: MediaSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A capture died between placing a photo and indexing it; another archived a copy
+    of it, then its bytes through another page. Indexed at the next start, the first
+    download left the file dated by the later capture, and the copy its earliest."""
+    copy = tmp_path / "copy.jpg"
+    with Image.open(media.photo_a) as image:
+        image.resize((image.width * 2 // 5, image.height * 2 // 5)).save(copy, quality=30)
+    for name, path in (("a", media.photo_a), ("copy", copy), ("b", media.photo_a)):
+        server.add_file(f"/{name}/photo.jpg", path)
+        server.add_page(f"/{name}", f"<article><p>Smoke:</p><img src='/{name}/photo.jpg'>")
+    photo = sha256_of(media.photo_a)
+    with Archive.open(make_config(tmp_path / "storage")) as archive:
+
+        def died(capturer: Capturer, path: Path, intent: Any, embed_id: int) -> StoredFile:
+            return StoredFile(intent.sha256, path, intent.media_type, True)  # never indexed
+
+        monkeypatch.setattr(Capturer, "_index_placed", died)
+        Capturer(archive).capture_url(server.url("/a"))
+        monkeypatch.undo()
+        elsewhere = Capturer(archive, owner="elsewhere:1")
+        assert elsewhere.capture_url(server.url("/copy")).ok
+        (item,) = elsewhere.capture_url(server.url("/b")).items
+        assert item.files[0].near_duplicates["earliest"] == sha256_of(copy)
+        assert Capturer(archive).recover() == (1, 0)  # the next start
+        sidecar = json.loads((item.files[0].path.parent / "provenance.json").read_text())
+        with archive.read_session() as session:
+            captures = session.scalars(
+                select(Event.at).where(Event.type == "capture", Event.media_sha256 == photo)
+            ).all()
+    first = min(sighting["first_seen_at"] for sighting in sidecar["sightings"])
+    assert sidecar["first_captured_at"] == first == sidecar["sightings"][0]["first_seen_at"]
+    assert sidecar["sightings"][0]["page_url"] == server.url("/a")
+    assert len(captures) == 1  # the bytes entered once; the first download is a sighting
+    assert sidecar["near_duplicates"]["earliest"] == photo
 
 
 def test_a_page_version_kept_at_the_next_start_does_not_undo_a_later_removal(

@@ -936,3 +936,37 @@ def test_migration_0022_keeps_each_pages_entry_digest_under_its_feed(db_url: str
         rows = connection.execute(text("SELECT id, feed_entry_sha256 FROM pages ORDER BY id"))
         assert [tuple(row) for row in rows] == [(1, "d" * 64), (2, None), (3, None)]
     engine.dispose()
+
+
+def test_migration_0034_tells_what_only_a_feed_gave_a_page(db_url: str) -> None:
+    """A feed's attachments and media links on a live page, which no version of the page
+    held, were judged removed from it at its next poll; the page's own embeds are judged
+    as before, and the downgrade drops the column."""
+    engine = make_engine(db_url)
+    _alembic(engine, "upgrade", "0033")
+    now = datetime(2013, 9, 28, 18, tzinfo=UTC)
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO pages (id, url, first_fetched_at, last_fetched_at)"
+                " VALUES (1, 'https://ex.example/live', :t, :t)"
+            ),
+            {"t": now},
+        )
+        for found_in in ("img", "enclosure", "link", "iframe"):
+            connection.execute(
+                text(
+                    "INSERT INTO embeds (page_id, url, original_url, kind, found_in,"
+                    " first_seen_at, last_seen_at) VALUES (1, :u, :u, 'file', :f, :t, :t)"
+                ),
+                {"u": f"https://ex.example/{found_in}.mp4", "f": found_in, "t": now},
+            )
+    _alembic(engine, "upgrade", "head")
+    with engine.connect() as connection:
+        rows = connection.execute(text("SELECT found_in, held_by_page FROM embeds ORDER BY id"))
+        held = [(found_in, bool(flag)) for found_in, flag in rows]
+    assert held == [("img", True), ("enclosure", False), ("link", False), ("iframe", True)]
+    _alembic(engine, "downgrade", "0033")
+    with engine.connect() as connection:
+        assert "held_by_page" not in {c["name"] for c in inspect(connection).get_columns("embeds")}
+    engine.dispose()

@@ -8,6 +8,7 @@ import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select, update
@@ -21,9 +22,10 @@ from archiver.config import config_from_dict
 from archiver.extract import extract_embeds
 from archiver.extract.pagination import continues_page
 from archiver.fetch.http import HttpFetcher
-from archiver.index.models import CaptureJob, Embed, Page, Source, utcnow
+from archiver.index.models import CaptureJob, Embed, Page, PageSnapshot, Source, utcnow
 from archiver.liveness.report import embed_statuses
 from archiver.liveness.service import sync_targets, targets_for
+from archiver.older_pages import OlderPageReader
 from archiver.search import SearchQuery, search
 from archiver.sources.poll import Poller
 from archiver.sources.registry import add_source
@@ -108,6 +110,72 @@ def test_a_first_poll_reads_older_pages_back_to_the_limit(
     assert sources == {source_id}
 
 
+def test_a_file_only_the_feed_gave_the_page_sends_no_one_looking_for_it(
+    blog: tuple[Archive, Poller, int], server: FixtureServer
+) -> None:
+    """A video the blog's feed attaches to the page was never on it, so never left it:
+    counted as an update that had scrolled on, it kept the reader of older pages going
+    to the last one at the next poll, looking for it. And the page is the blog's
+    source's still after the feed's poll recorded its entries on it."""
+    archive, poller, source_id = blog
+    serve_blog(server, [["B"], ["A"], ["Z"]])
+    poller.poll(source_id)  # a first poll reads back to the limit
+    live = server.url("/live")
+    item = (
+        f"<item><title>UPDATE 1800 GMT</title><link>{live}#u18</link><guid>u18</guid>"
+        f"<enclosure url='{server.url('/media/original.mp4')}' length='9' type='video/mp4'/>"
+        "</item>"
+    )
+    rss = f"<?xml version='1.0'?><rss version='2.0'><channel><title>t</title>{item}</channel></rss>"
+    server.add_bytes("/live.rss", rss.encode(), "application/rss+xml")
+    with archive.session() as session:
+        feed = add_source(session, server.url("/live.rss"), every=600).id
+    assert poller.poll(feed).new_embeds == 1
+
+    serve_blog(server, [["C", "B"], ["A"], ["Z"]])  # C is posted
+    result = poller.poll(source_id)
+
+    assert (result.new_embeds, result.removed_embeds, result.older_pages) == (1, 0, 1)
+    assert server.hits("/live?page=3") == 1  # the first poll's read only
+
+    # E and D are posted, C and B scroll on: a feed poll between made the page the
+    # feed's, and the reader of its older pages, looking by source, saw none of the
+    # first page's embeds: C and B were recorded again as new, on the older pages
+    later = item.replace("1800", "1900").replace("u18", "u19").replace("original", "second")
+    server.add_bytes("/live.rss", rss.replace(item, later + item).encode(), "application/rss+xml")
+    assert poller.poll(feed).new_embeds == 1
+    serve_blog(server, [["E", "D"], ["C"], ["B", "A"], ["Z"]])
+    result = poller.poll(source_id)
+    assert (result.new_embeds, result.removed_embeds) == (2, 0)
+    assert not any(removed for _, removed in embeds_by_page(archive).values())
+
+
+def test_the_first_page_is_dated_when_it_came_not_after_its_older_pages(
+    blog: tuple[Archive, Poller, int], server: FixtureServer
+) -> None:
+    """The first page was recorded once its older pages were read (thirty slow ones
+    take minutes), and dated then: fetched, and its updates seen, after those pages."""
+    archive, poller, source_id = blog
+    serve_blog(server, [["C"], ["B"], ["A"]])
+    poller.poll(source_id)
+    with archive.read_session() as session:
+        fetched = session.execute(
+            select(Page.url, PageSnapshot.first_fetched_at, Embed.first_seen_at)
+            .join(PageSnapshot, PageSnapshot.page_id == Page.id)
+            .join(Embed, Embed.page_id == Page.id)
+        ).all()
+        page = session.scalars(select(Page).where(Page.url == server.url("/live"))).one()
+        dated = (page.first_fetched_at, page.last_fetched_at, page.judged_at)
+    by_time = sorted(fetched, key=lambda row: row.first_fetched_at)
+    assert [url.rsplit("/", 1)[1] for url, _, _ in by_time] == [
+        "live",
+        "live?page=2",
+        "live?page=3",
+    ]
+    assert all(version == seen for _, version, seen in fetched)
+    assert dated == (by_time[0].first_fetched_at,) * 3
+
+
 def test_an_update_that_scrolls_on_is_kept_and_one_deleted_is_removed(
     blog: tuple[Archive, Poller, int], server: FixtureServer
 ) -> None:
@@ -160,6 +228,28 @@ def test_a_deletion_is_judged_though_the_page_was_captured_between_two_polls(
     result = poller.poll(source_id)
     assert result.removed_embeds == 1
     assert {name for name, (_, gone) in embeds_by_page(archive).items() if gone} == {"A"}
+
+
+def test_an_update_a_capture_saw_while_the_older_pages_were_read_is_not_removed(
+    blog: tuple[Archive, Poller, int], server: FixtureServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A capture of the page, while a poll read its older pages, recorded a newer
+    version with a new update. The poll's version, fetched before it, lacked the
+    update, and it was recorded as removed from the page that had just shown it."""
+    archive, poller, source_id = blog
+    serve_blog(server, [["B"], ["A"]])
+    poller.poll(source_id)
+    serve_blog(server, [["C", "B"], ["A"]])
+    read = OlderPageReader.read
+
+    def captured_meanwhile(reader: OlderPageReader, limit: int, *, read_back: bool) -> Any:
+        serve_blog(server, [["D", "C", "B"], ["A"]])  # D is posted
+        Capturer(archive).capture_url(server.url("/live"))
+        return read(reader, limit, read_back=read_back)
+
+    monkeypatch.setattr(OlderPageReader, "read", captured_meanwhile)
+    assert poller.poll(source_id).removed_embeds == 0
+    assert not any(gone for _, gone in embeds_by_page(archive).values())
 
 
 def test_what_scrolled_on_is_not_judged_again_when_the_older_link_is_missing_once(

@@ -384,6 +384,56 @@ def test_entries_linking_to_one_live_page_all_have_their_embeds_recorded(
     ]
 
 
+def test_what_only_a_feed_gave_a_live_page_is_not_judged_removed_from_it(
+    tmp_path: Path, db_url: str, server: FixtureServer
+) -> None:
+    """A live blog polled as a page and through its feed: the feed's update attaches
+    the original video and shows a still the page draws by script. The page's HTML
+    never held either, and its next changed poll recorded both as removed from it. The
+    video once the page shows it, and takes it off again, is removed."""
+    base = server.url("").rstrip("/")
+
+    def page(*updates: str) -> None:
+        updates += ("1700 GMT <img src='/media/morning.jpg'>",)  # on the page throughout
+        sections = "".join(f"<section><p>UPDATE {u}</p></section>" for u in updates)
+        server.add_page("/live", f"<html><body><article>{sections}</article></body></html>")
+
+    update = (
+        f"<item><title>UPDATE 1800 GMT</title><link>{base}/live#u18</link><guid>u18</guid>"
+        "<description>&lt;p&gt;Fighters near the Citadel:&lt;/p&gt;"
+        "&lt;img src='/media/citadel-still.jpg'&gt;</description>"
+        f"<enclosure url='{base}/media/citadel.mp4' length='1000' type='video/mp4'/></item>"
+    )
+    server.add_bytes("/live.rss", rss_of(update), "application/rss+xml")
+    config = make_config(tmp_path / "storage", db_url)
+    with Archive.open(config) as archive:
+        with archive.session() as session:
+            live = add_source(session, server.url("/live"), every=60, kind="page").id
+            feed = add_source(session, server.url("/live.rss"), every=60).id
+        http = HttpFetcher(config.network, 2)
+        poller = Poller(Capturer(archive), config.polling, http)
+        try:
+            page("1800 GMT")
+            poller.poll(live)
+            poller.poll(feed)
+            page("1900 GMT", "1800 GMT")
+            judged = [poller.poll(live).removed_embeds]
+            page("1900 GMT", "1800 GMT <video src='/media/citadel.mp4'></video>")
+            judged.append(poller.poll(live).removed_embeds)  # the page shows the video now
+            page("2000 GMT", "1900 GMT", "1800 GMT")  # and takes it off again
+            judged.append(poller.poll(live).removed_embeds)
+        finally:
+            http.close()
+        with archive.read_session() as session:
+            rows = session.execute(select(Embed.url, Embed.removed_at)).all()
+    assert judged == [0, 0, 1]
+    assert {url.rsplit("/", 1)[1]: at is not None for url, at in rows} == {
+        "morning.jpg": False,
+        "citadel.mp4": True,
+        "citadel-still.jpg": False,
+    }
+
+
 def test_a_lone_update_is_labelled_and_media_in_several_is_the_earliest_ones(
     tmp_path: Path, server: FixtureServer
 ) -> None:

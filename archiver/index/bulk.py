@@ -265,7 +265,9 @@ def _seen_at(session: Session, embeds: set[tuple[int, str]], now: datetime) -> N
 
 
 def embed_row(page_id: int, found: FoundEmbed, now: datetime) -> dict[str, Any]:
-    """An ``embeds`` row for a bulk insert: an embed seen on a page for the first time."""
+    """An ``embeds`` row for a bulk insert: an embed a feed entry gives its page (or the
+    feed), seen there for the first time. No version of the page held it yet: it is
+    not judged removed from the page until one does (`upsert_embed`)."""
     return {
         "page_id": page_id,
         "url": found.url,
@@ -280,4 +282,5 @@ def embed_row(page_id: int, found: FoundEmbed, now: datetime) -> dict[str, Any]:
         "posted_at": found.posted_at,
         "first_seen_at": now,
         "last_seen_at": now,
+        "held_by_page": False,
     }

@@ -27,6 +27,7 @@ from sqlalchemy import (
     UniqueConstraint,
     false,
     text,
+    true,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -184,6 +185,9 @@ class Embed(Base):
     first_seen_at: Mapped[datetime]
     last_seen_at: Mapped[datetime]
     removed_at: Mapped[datetime | None]
+    # a version of the page itself held it, not only a feed entry that names the page
+    # (an enclosure, a video the page draws by script): only then can it leave the page
+    held_by_page: Mapped[bool] = mapped_column(default=True, server_default=true())
 
     page: Mapped[Page | None] = relationship(back_populates="embeds")
     sightings: Mapped[list[Sighting]] = relationship(back_populates="embed")

@@ -231,6 +231,9 @@ def placement_texts(metadata: dict[str, Any] | None) -> list[str]:
 
 
 def upsert_embed(session: Session, page: Page | None, found: FoundEmbed, at: datetime) -> Embed:
+    """The embed a version of ``page`` holds (or a URL captured directly): from now on
+    one that leaves the page can be judged removed, also when a feed entry gave it
+    first (`bulk.embed_row`)."""
     page_id = page.id if page is not None else None
     embed, _ = get_or_create(
         session,
@@ -257,6 +260,7 @@ def upsert_embed(session: Session, page: Page | None, found: FoundEmbed, at: dat
         ),
     )
     embed.last_seen_at = max(embed.last_seen_at, at)
+    embed.held_by_page = True
     if embed.removed_at is not None and at >= embed.removed_at:
         embed.removed_at = None  # back on the page (a version older than the removal is not)
     return embed
@@ -273,8 +277,12 @@ def upsert_media(
     path: str,
     at: datetime,
     platform: PlatformFacts | None,
-) -> Media:
-    media, _ = get_or_create(
+) -> tuple[Media, bool]:
+    """The file's row, and whether it was made now. A download dated ``at`` before
+    the row's ``first_captured_at`` (a crash left it for the next start to index, and
+    another capture brought the same bytes in meanwhile) moves that back: it is when
+    the bytes first entered the archive."""
+    media, created = get_or_create(
         session,
         lambda: session.scalar(select(Media).where(Media.sha256 == sha256)),
         lambda: Media(
@@ -287,6 +295,7 @@ def upsert_media(
             first_captured_at=at,
         ),
     )
+    media.first_captured_at = min(media.first_captured_at, at)
     if platform is not None and media.platform_extractor is None:
         media.platform_extractor = platform.extractor[:PLATFORM_NAME_LENGTH]
         # a generic extractor names a file by its URL's last segment, of any length;
@@ -297,7 +306,7 @@ def upsert_media(
         media.platform_upload_date = platform.upload_date
         media.platform_uploaded_at = platform.uploaded_at
         media.platform_metadata = platform.metadata
-    return media
+    return media, created
 
 
 #: Where and how each sighting was: what search results, the item page and the

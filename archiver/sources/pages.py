@@ -20,6 +20,7 @@ pages read in the same poll (see ``capture.record_embeds``).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from archiver.capture import Capturer, RecordedPage
 from archiver.fetch.http import HttpFetcher, Response
@@ -44,8 +45,11 @@ def record_live_page(
     *,
     older_pages: int,
     first_poll: bool,
+    fetched_at: datetime,
 ) -> RecordedLivePage:
-    """Record a new version of a live page, after reading the older pages it links."""
+    """Record a new version of a live page, after reading the older pages it links;
+    dated ``fetched_at``, when it came: reading thirty older pages takes minutes, and
+    the first page came out dated after them."""
     extraction = read_page(body, response)
     reader = OlderPageReader(capturer, http, source_id, response, extraction)
     older = reader.read(older_pages, read_back=first_poll) if older_pages else None
@@ -57,6 +61,7 @@ def record_live_page(
         mark_removed=True,
         extraction=extraction,
         older=older,
+        fetched_at=fetched_at,
     )
     failure = older.failure if older is not None else None
     return RecordedLivePage(recorded, reader.pages, reader.new_embeds, failure)

@@ -177,12 +177,20 @@ class Poller:
         response: Response | None = None
         try:
             document = self.http.get_document(url, conditional)
+            fetched_at = utcnow()
             response = document.response
             if response.status != 304:
                 sha = hashlib.sha256(document.body).hexdigest()
                 if sha != known_sha:
                     self._handle(
-                        source_id, kind, document.body, response, result, first_poll, was_feed
+                        source_id,
+                        kind,
+                        document.body,
+                        response,
+                        fetched_at,
+                        result,
+                        first_poll,
+                        was_feed,
                     )
                 known_sha = sha
         except Interrupted:
@@ -210,10 +218,13 @@ class Poller:
         kind: str,
         body: bytes,
         response: Response,
+        fetched_at: datetime,
         result: PollResult,
         first_poll: bool,
         was_feed: bool = False,
     ) -> None:
+        """Record a changed source as the feed or page it is; ``fetched_at``: when its
+        answer came."""
         if kind == "auto":
             feed = looks_like_feed(response.content_type, body)
             if was_feed and not feed:
@@ -237,6 +248,7 @@ class Poller:
             response,
             older_pages=self.settings.older_pages,
             first_poll=first_poll,
+            fetched_at=fetched_at,
         )
         result.new_embeds = live.page.new_embeds + live.older_embeds
         result.removed_embeds = live.page.removed_embeds
