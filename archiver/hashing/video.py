@@ -294,6 +294,7 @@ class _Sampler:
         self.frames: list[tuple[float, npt.NDArray[np.uint8]]] = []
         self._size: tuple[int, int] | None = None
         self.turns = 0  # quarter turns counterclockwise to display the frames upright
+        self._display: tuple[int, bool] | None = None  # (turns, mirrored), from the first
 
     def wants(self, time: float) -> bool:
         return time >= self.next_time - 0.02
@@ -309,8 +310,12 @@ class _Sampler:
         grey = frame.reformat(width=width, height=height, format="gray8", interpolation="AREA")
         picture = np.asarray(grey.to_ndarray(), dtype=np.uint8)
         # Phones store sideways video with a display rotation, front cameras mirrored
-        # with a flip; a re-upload bakes them in.
-        self.turns, mirrored = display_turns(display_matrix(frame))
+        # with a flip; a re-upload bakes them in. Read from the first frame: a frame's
+        # side data, once looked at, keeps the frame (its decoded picture) alive until
+        # the garbage collector runs, and read from each, 40 MB more were held at once.
+        if self._display is None:
+            self._display = display_turns(display_matrix(frame))
+        self.turns, mirrored = self._display
         picture = np.rot90(picture, self.turns)
         self.frames.append((time, np.ascontiguousarray(picture[:, ::-1] if mirrored else picture)))
         if len(self.frames) > MAX_FRAMES:
