@@ -55,7 +55,7 @@ from archiver.fetch.http import (
 from archiver.fetch.limits import host_of
 from archiver.fetch.post_readers import PostReader, post_reader
 from archiver.fetch.posts import PlatformPost
-from archiver.fetch.ytdlp import PartialDownload, PlatformFile, YtdlpError
+from archiver.fetch.ytdlp import FORMAT_FIELDS, PartialDownload, PlatformFile, YtdlpError
 from archiver.index.debts import (
     media_debts,
     outstanding,
@@ -1539,20 +1539,6 @@ def _record_version_embeds(
     record_embeds(session, page, found, intent.fetched_at, recorded)
 
 
-#: What yt-dlp says of a stream's file that a player page does not: how it was encoded.
-_STREAM_DETAILS = (
-    "format",
-    "format_id",
-    "ext",
-    "width",
-    "height",
-    "fps",
-    "vcodec",
-    "acodec",
-    "duration",
-)
-
-
 def _declared_stream(
     declared: PlatformFacts | None, joined: PlatformFacts | None
 ) -> PlatformFacts | None:
@@ -1563,7 +1549,7 @@ def _declared_stream(
     if declared is None:
         return joined
     said = joined.metadata if joined is not None else {}
-    details = {key: said[key] for key in _STREAM_DETAILS if key in said}
+    details = {key: said[key] for key in FORMAT_FIELDS if key in said}
     return replace(declared, metadata={**details, **declared.metadata})
 
 

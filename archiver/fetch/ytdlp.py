@@ -85,6 +85,19 @@ _ITS_OWN = re.compile(r"requested format is not available", re.IGNORECASE)
 # retried, never counted gone, whatever "not available" or "copyright" says.
 _GEO = re.compile(r"from your location|geo[- ]?restrict|in your (?:country|region)", re.IGNORECASE)
 
+#: How a file was encoded, as yt-dlp says (kept beside what a player page declares).
+FORMAT_FIELDS = (
+    "duration",
+    "format",
+    "format_id",
+    "ext",
+    "width",
+    "height",
+    "fps",
+    "vcodec",
+    "acodec",
+)
+
 PLATFORM_FIELDS = (
     "extractor",
     "extractor_key",
@@ -102,15 +115,7 @@ PLATFORM_FIELDS = (
     "description",
     "webpage_url",
     "original_url",
-    "duration",
-    "format",
-    "format_id",
-    "ext",
-    "width",
-    "height",
-    "fps",
-    "vcodec",
-    "acodec",
+    *FORMAT_FIELDS,
     "view_count",
     "like_count",
     "tags",
