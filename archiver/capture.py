@@ -80,6 +80,7 @@ from archiver.index.placements import (
     done,
     intend,
     left_over,
+    pending_companions,
     spend_intents,
 )
 from archiver.index.records import (
@@ -124,11 +125,13 @@ from archiver.store.objects import (
     PAGE_FILE,
     Damaged,
     find_original,
-    place_extra,
+    place_companions,
     place_original,
     place_page,
+    remove_unplaced_companions,
 )
 from archiver.store.sidecar import (
+    listed_companions,
     media_document,
     page_document,
     recorded_companions,
@@ -1168,6 +1171,9 @@ class Capturer:
         needs: if we die between placing and indexing, the next start indexes it from
         there (`recover`), whether or not its server still has it. A retry
         that downloads it again finds it in place; a file is never stored twice.
+        Its companions are placed before it: an original a crash left in place has
+        them (its platform's info, which may not be downloadable again); companions a
+        crash left with no original are removed when its intent is settled.
         """
         intent = PlacementIntent(
             sha256=digests.sha256,
@@ -1181,16 +1187,19 @@ class Capturer:
             fetched_at=utcnow(),
         )
         with self.archive.session() as session:
-            intend(session, embed.id, intent, self.owner)
+            placement_id = intend(session, embed.id, intent, self.owner)
         layout = self.archive.layout
-        path = place_original(
-            layout, tmp, digests.sha256, identity.extension, on_damaged=self._restoring
-        )
+        try:
+            place_companions(layout, digests.sha256, extras or [])
+            path = place_original(
+                layout, tmp, digests.sha256, identity.extension, on_damaged=self._restoring
+            )
+        except (OSError, ArchiverError):  # a full disk: nothing unexplained stays placed
+            with contextlib.suppress(OSError, ArchiverError):
+                self._remove_unplaced_companions(placement_id, intent)
+            raise
         if path.name != f"{ORIGINAL}.{identity.extension}":
             intent = _as_placed(intent, path)
-        for source, name in extras or []:
-            if not (path.parent / name).exists():
-                place_extra(layout, digests.sha256, source, name)
         return self._index_placed(path, intent, embed.id)
 
     def _restoring(self, damaged: Damaged) -> None:
@@ -1305,6 +1314,8 @@ class Capturer:
             else find_original(layout, intent.sha256)
         )
         if path is None or not path.is_file() or hash_file(path).sha256 != intent.sha256:
+            if isinstance(intent, PlacementIntent):
+                self._remove_unplaced_companions(placement_id, intent)
             with self.archive.session() as session:
                 done(session, placement_id)
             return 0
@@ -1321,6 +1332,32 @@ class Capturer:
                 if embed.kind == "file":  # its one file: an embed of more runs again
                     jobs.done_at_recovery(jobs.embed_job(session, embed), utcnow())
         return 1
+
+    def _remove_unplaced_companions(self, placement_id: int, intent: PlacementIntent) -> None:
+        """Remove the companions a placement put in place when its original never
+        followed (see `remove_unplaced_companions`), before its intent is dropped.
+
+        They are not kept for a retry to adopt: no retry may come (the post deleted,
+        the job given up), and unindexed files beside no original are what `verify`
+        reports as orphans. A retry downloads them again with the original; those
+        the index records, the sidecar lists, or another placement still to be
+        settled intends (a capture of the same bytes running now) stay."""
+        if not intent.companions:
+            return
+        layout = self.archive.layout
+        directory = layout.media_dir(intent.sha256)
+
+        def claimed() -> set[str]:
+            with self.archive.read_session() as session:
+                pending = pending_companions(session, intent.sha256, besides=placement_id)
+                recorded = session.scalar(
+                    select(Media.companions).where(Media.sha256 == intent.sha256)
+                )
+            return pending | set(recorded or {}) | set(listed_companions(directory))
+
+        removed = remove_unplaced_companions(layout, intent.sha256, intent.companions, claimed)
+        if removed:
+            log_event("companions.removed", logging.INFO, sha256=intent.sha256, names=removed)
 
     @staticmethod
     def _sight(

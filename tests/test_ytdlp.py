@@ -22,6 +22,7 @@ from support.server import RequestHandler
 from support.ytdlp import standin_extractors
 from yt_dlp_ejs.yt import solver
 
+from archiver import capture as capture_module
 from archiver.archive import Archive
 from archiver.capture import Capturer
 from archiver.config import Config, YtdlpConfig
@@ -36,7 +37,7 @@ from archiver.fetch.ytdlp import (
     is_removed,
     run_bounded,
 )
-from archiver.index.models import CaptureJob
+from archiver.index.models import CaptureJob, Media
 from archiver.integrity.eventlog import log_path
 from archiver.integrity.fixity import verify_archive
 from archiver.search import SearchQuery, search
@@ -109,6 +110,65 @@ def test_youtube_embed_is_archived_with_platform_metadata(
         }
         assert sidecar["sightings"][0]["update"] == "UPDATE 1800 GMT"
         assert sha256(folder / "original.mp4") == sidecar["file"]["sha256"]
+
+
+class Killed(BaseException):
+    """The process killed at a chosen point (kill -9): nothing after it runs."""
+
+
+def kill_around_place_original(monkeypatch: pytest.MonkeyPatch, *, after: bool) -> None:
+    """Make the capture die just before, or just after, its original's rename."""
+    place = capture_module.place_original
+
+    def placing_then_killed(*args: Any, **kwargs: Any) -> Path:
+        if after:
+            place(*args, **kwargs)
+        raise Killed
+
+    monkeypatch.setattr(capture_module, "place_original", placing_then_killed)
+
+
+def test_a_video_a_crash_left_placed_keeps_its_platform_info(
+    tmp_path: Path, server: FixtureServer, media: MediaSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A capture killed once the video was in place lost its platform's info, thumbnail
+    and subtitles, placed after it from the scratch folder the next start sweeps: the
+    video was indexed without them, and a deleted post cannot give them again."""
+    monkeypatch.setenv("FAKE_YTDLP_MEDIA", str(media.clip_b))
+    server.add_page("/live", YOUTUBE_PAGE)
+    with Archive.open(fake_config(tmp_path)) as archive:
+        kill_around_place_original(monkeypatch, after=True)
+        with pytest.raises(Killed):
+            Capturer(archive).capture_url(server.url("/live"))
+        assert Capturer(archive).recover() == (1, 0)  # the next start
+        folder = archive.layout.media_dir(sha256(media.clip_b))
+        with archive.read_session() as session:
+            recorded = session.scalars(select(Media.companions)).one()
+        sidecar = json.loads((folder / "provenance.json").read_text())
+        assert verify_archive(archive).ok
+    companions = ["platform.info.json", "subtitles.en.vtt", "thumbnail.webp"]
+    assert sorted(recorded or {}) == sidecar["companion_files"] == companions
+    info = json.loads((folder / "platform.info.json").read_text())
+    assert info["title"] == "Fighters near the Citadel, Aleppo"
+    assert recorded["platform.info.json"]["sha256"] == sha256(folder / "platform.info.json")
+
+
+def test_companions_a_crash_left_without_their_video_are_removed_at_the_next_start(
+    tmp_path: Path, server: FixtureServer, media: MediaSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Placed before their video, they describe nothing the archive holds when the
+    capture died before the video's rename: `verify` would call them orphans."""
+    monkeypatch.setenv("FAKE_YTDLP_MEDIA", str(media.clip_b))
+    server.add_page("/live", YOUTUBE_PAGE)
+    with Archive.open(fake_config(tmp_path)) as archive:
+        kill_around_place_original(monkeypatch, after=False)
+        with pytest.raises(Killed):
+            Capturer(archive).capture_url(server.url("/live"))
+        folder = archive.layout.media_dir(sha256(media.clip_b))
+        assert (folder / "platform.info.json").is_file()  # placed before the video
+        assert Capturer(archive).recover() == (0, 0)  # the next start
+        assert not list(folder.iterdir())
+        assert verify_archive(archive).ok
 
 
 def test_a_video_archived_through_another_page_this_week_is_not_downloaded_again(

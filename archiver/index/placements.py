@@ -115,6 +115,21 @@ def done(session: Session, placement_id: int) -> None:
     session.execute(delete(Placement).where(Placement.id == placement_id))
 
 
+def pending_companions(session: Session, sha256: str, besides: int) -> set[str]:
+    """The companions other placements of these bytes, not yet indexed nor dropped,
+    intend to place (``besides``: the one being settled): a live capture's, placed
+    before its original, or one the same settle comes to next."""
+    intents = session.scalars(
+        select(Placement.intent).where(Placement.sha256 == sha256, Placement.id != besides)
+    )
+    return {
+        name
+        for intent in intents
+        for name in intent.get("companions") or []
+        if isinstance(name, str)
+    }
+
+
 def left_over(
     session: Session, also: str | None, now: datetime, lease: timedelta
 ) -> list[tuple[int, int | None, PlacementIntent | PageIntent]]:

@@ -11,7 +11,7 @@ from pathlib import Path
 from archiver.errors import storage_error
 from archiver.store.atomic import fsync_dir, locked_dir, make_dirs, publish, temp_file
 from archiver.store.digest import hash_file
-from archiver.store.layout import Layout
+from archiver.store.layout import SIDECAR, Layout
 
 ORIGINAL = "original"
 PAGE_FILE = "page.html"
@@ -132,11 +132,74 @@ def _in_place_of(tmp: Path, stale: Path) -> Path:
     return stale
 
 
-def place_extra(layout: Layout, sha256: str, source: Path, name: str) -> Path:
-    """Keep a companion file (thumbnail, subtitles, platform info) beside an original."""
-    final = layout.media_dir(sha256) / name
-    publish(source, final)
-    return final
+def place_companions(layout: Layout, sha256: str, companions: list[tuple[Path, str]]) -> None:
+    """Keep companion files (thumbnail, subtitles, platform info), each a temp file and
+    the name it takes, beside the original of ``sha256``: before it is placed, so an
+    original in place always has its companions (each is fsynced, its folder entry
+    too). One already there is kept as it is: evidence is never rewritten. Done under
+    the folder's lock, which `remove_unplaced_companions` takes too."""
+    if not companions:
+        return
+    directory = layout.media_dir(sha256)
+    try:
+        make_dirs(directory)
+    except OSError as exc:
+        raise storage_error(exc, f"cannot store {companions[0][1]}") from None
+    with locked_dir(directory):
+        for source, name in companions:
+            if not (directory / name).exists():
+                publish(source, directory / name)
+
+
+def remove_unplaced_companions(
+    layout: Layout, sha256: str, names: list[str], claimed: Callable[[], set[str]]
+) -> list[str]:
+    """Remove the companions ``names`` a placement left beside no original of
+    ``sha256`` (a crash, or a failure, between placing them and the original), which
+    nothing indexed explains: `verify` would report them. Those ``claimed`` names
+    (asked under the folder's lock: what the index records, the sidecar lists, or
+    another placement still to be settled intends) stay, and all of them do when a
+    whole original is in place. The names removed.
+
+    The folder itself stays: a placer of the same bytes may have made it and be
+    waiting for its lock."""
+    directory = layout.media_dir(sha256)
+    if not directory.is_dir():
+        return []
+    removed: list[str] = []
+    with locked_dir(directory):
+        original = find_original(layout, sha256)
+        if original is not None and hash_file(original).sha256 == sha256:
+            return removed
+        kept = claimed()
+        for name in names:
+            file = directory / name
+            if name in kept or not _companion_name(name) or not _plain_file(file):
+                continue
+            try:
+                file.unlink()
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise storage_error(exc, f"cannot remove {name}") from None
+            removed.append(name)
+        if removed:
+            fsync_dir(directory)
+    return removed
+
+
+def _companion_name(name: str) -> bool:
+    """A name a companion can have: a plain file name, neither an original's nor the
+    sidecar's."""
+    return (
+        name not in ("", ".", "..", SIDECAR)
+        and "/" not in name
+        and not name.startswith(f"{ORIGINAL}.")
+    )
+
+
+def _plain_file(path: Path) -> bool:
+    return path.is_file() and not path.is_symlink()
 
 
 def place_page(layout: Layout, body: bytes, sha256: str, tmp_dir: Path) -> Path:
