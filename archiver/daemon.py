@@ -44,7 +44,7 @@ from archiver.liveness.service import claim_due as claim_due_checks
 from archiver.liveness.service import release as release_checks
 from archiver.logs import ThrottledEvent, log_event
 from archiver.notify import Notifier
-from archiver.sources.poll import Poller, claim_due_sources
+from archiver.sources.poll import Poller, claim_due_sources, free_exited_claims
 from archiver.sources.registry import sync_config_sources
 from archiver.status import queue_counts
 
@@ -53,6 +53,9 @@ if TYPE_CHECKING:
 
 LOCK_NAME = "daemon.lock"
 OWED_EVERY = 10.0  # seconds between two sendings of the webhook events still owed
+#: Seconds between two looks, while running, for sources a dead process beside this
+#: one (another daemon on the same host and database) held (`free_exited_claims`).
+EXITED_CLAIMS_EVERY = 60.0
 
 
 class AlreadyRunning(ArchiverError):
@@ -118,6 +121,7 @@ class Daemon:
         self.owed_sent_at = -OWED_EVERY  # monotonic: when owed webhook events were last sent
         self.lease = timedelta(seconds=config.daemon.lease)
         self.settled_at = -self.lease.total_seconds()  # monotonic: placements last settled
+        self.claims_freed_at = -EXITED_CLAIMS_EVERY  # monotonic: dead holders' claims last freed
         # every worker meets the same full disk: one line a minute
         self.unavailable = ThrottledEvent("archive.unavailable", logging.ERROR)
 
@@ -127,6 +131,7 @@ class Daemon:
         """Clean up after an earlier crash and sync the config's sources."""
         removed = self.archive.layout.remove_stale_tmp()
         recovered = self._recover_jobs()
+        freed = self._free_exited_claims(also=self.capturer.owner)
         try:
             flush_log(self.archive)  # entries committed just before a crash reach the file
         except (OSError, ArchiverError) as exc:  # the next entry's flush tries again
@@ -145,6 +150,7 @@ class Daemon:
             pid=os.getpid(),
             root=str(self.archive.layout.root),
             recovered_jobs=recovered or None,
+            recovered_sources=freed or None,
             removed_scratch=len(removed) or None,
             retried_for_ytdlp=retried or None,
             indexed_placed_files=placed or None,
@@ -169,6 +175,14 @@ class Daemon:
             # our own id too: a restarted container's daemon is often pid 1 again
             return jobs.recover_exited(session, utcnow(), also=self.capturer.owner)
 
+    def _free_exited_claims(self, also: str | None = None) -> int:
+        """Sources a dead process of this host was polling are due now, not once their
+        claims lapse (`free_exited_claims`); ``also``: our own id at a start (a
+        restarted container's daemon is often pid 1 again)."""
+        self.claims_freed_at = time.monotonic()
+        with self.archive.session() as session:
+            return free_exited_claims(session, utcnow(), also=also)
+
     # ---- periodic work -----------------------------------------------------------------
 
     def poll_due(self) -> int:
@@ -187,8 +201,9 @@ class Daemon:
             busy = set(self.polling.values()) | (self.polled_once or set())
         if room <= 0:
             return None
+        self._free_siblings_claims()
         with self.archive.session() as session:
-            due = claim_due_sources(session, utcnow(), room, busy)
+            due = claim_due_sources(session, utcnow(), room, busy, owner=self.capturer.owner)
         if self.polled_once is not None:  # each source once, though due again meanwhile
             self.polled_once.update(due)
         with self.lock:  # as in `_drain_batch`: nothing is submitted once shutdown began
@@ -199,6 +214,15 @@ class Daemon:
         for source_id in due:  # claimed as the shutdown began: due again at the next start
             self.poller.release(source_id)
         return 0
+
+    def _free_siblings_claims(self) -> None:
+        """Between claims, every `EXITED_CLAIMS_EVERY` seconds: the sources a process
+        that died beside this one was polling (another daemon of this host on the same
+        PostgreSQL database) are due now, not once their claims lapse."""
+        if time.monotonic() - self.claims_freed_at < EXITED_CLAIMS_EVERY:
+            return
+        if freed := self._free_exited_claims():
+            log_event("daemon.claims_freed", recovered_sources=freed)
 
     def _poll(self, source_id: int) -> object:
         try:

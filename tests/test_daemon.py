@@ -325,6 +325,33 @@ def test_sigterm_during_a_poll_of_run_once_ends_it_and_the_poll_is_no_error(
     assert source.last_result != "error", source.last_error  # type: ignore[attr-defined]
 
 
+def test_kill_9_during_a_poll_then_restart_polls_the_source_at_once(
+    tmp_path: Path, db_url: str, server: FixtureServer, daemons: list[subprocess.Popen[bytes]]
+) -> None:
+    """The claim a daemon killed mid-poll left held the source five minutes, against
+    its own restart too: a daemon in a crash loop (the OOM killer, the watchdog) polled
+    its live pages every five minutes whatever their interval."""
+    archive = Archive(tmp_path / "storage", db_url, liveness={"enabled": False})
+    server.add_slow("/live", b"<article><p>Shelling resumed.</p></article>" * 2000, 0.5, 1024)
+    archive.cli("source", "add", server.url("/live"), "--every", "1m", "--kind", "page")
+    daemon = start_daemon(archive.config, log=archive.log)
+    daemons.append(daemon)
+    wait_for(lambda: server.hits("/live"), what="the poll started")
+    daemon.kill()
+    daemon.wait()
+    (held,) = archive.query(select(Source.claimed_by))
+    assert held == f"{socket.gethostname()}:{daemon.pid}"
+
+    server.add_page("/live", "<article><p>Shelling resumed.</p></article>")
+    result = archive.cli("--log-level", "info", "run", "--once")
+
+    assert result.returncode == 0, result.stderr
+    assert server.hits("/live") == 2
+    assert "recovered_sources=1" in result.stderr
+    (source,) = archive.query(select(Source))
+    assert source.last_result == "changed" and source.claimed_by is None  # type: ignore[attr-defined]
+
+
 def test_kill_9_during_a_download_then_restart_finishes_with_one_copy(
     archive: Archive, server: FixtureServer, media: MediaSet, daemons: list[subprocess.Popen[bytes]]
 ) -> None:

@@ -6,9 +6,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import socket
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import wait
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import quote
@@ -21,6 +24,7 @@ from support.archiving import make_config, run_cli, settings, write_config
 from archiver.archive import Archive
 from archiver.capture import Capturer
 from archiver.config import Config, load_config
+from archiver.daemon import Daemon
 from archiver.errors import FetchError
 from archiver.extract import extract_embeds
 from archiver.fetch.http import HttpFetcher
@@ -32,9 +36,10 @@ from archiver.jsontext import load_json
 from archiver.sources import feed as feed_module
 from archiver.sources.entries import MAX_ATTACHMENTS, media_embeds
 from archiver.sources.feed import MAX_FEED_DEPTH, looks_like_feed, parse_feed
-from archiver.sources.poll import Poller, PollResult, claim_due_sources
+from archiver.sources.poll import CLAIM_HOLD, Poller, PollResult, claim_due_sources
 from archiver.sources.registry import add_source, remove_source
 from archiver.stopping import StopFlag
+from archiver.workers import worker_id
 
 HOURS_6 = timedelta(hours=6)  # polling.max_backoff by default
 SLACK = timedelta(minutes=1)
@@ -137,6 +142,114 @@ def test_a_poll_cut_short_by_a_crash_is_taken_up_again_within_minutes(
         assert claim_due_sources(session, utcnow(), 10) == []  # held meanwhile
         later = utcnow() + timedelta(minutes=5, seconds=1)
         assert claim_due_sources(session, later, 10) == [source_id]
+
+
+def _exited_pid() -> int:
+    child = subprocess.Popen(["true"])
+    child.wait()
+    return child.pid
+
+
+def _claimed(archive: Archive, url: str, holder: str) -> int:
+    """A new source, taken by ``holder`` as a daemon takes it."""
+    with archive.session() as session:
+        source_id = add_source(session, url, every=600).id
+    with archive.session() as session:
+        assert claim_due_sources(session, utcnow(), 10, owner=holder) == [source_id]
+    return source_id
+
+
+def test_a_start_takes_up_at_once_the_sources_a_dead_process_of_this_host_held(
+    polling: tuple[Config, Archive, Poller],
+) -> None:
+    """A daemon killed mid-poll (kill -9, the OOM killer, the watchdog) left its
+    sources held for the five-minute claim, its own restart included: in a crash loop
+    its live pages were polled every five minutes. A live process's claims are its
+    own, and another host's cannot be asked (they lapse); a live process that only
+    has the dead holder's pid, started after the claim, holds nothing, nor does this
+    process's own id at its start (a restarted container's daemon is pid 1 again)."""
+    _, archive, _ = polling
+    host = socket.gethostname()
+    alive = subprocess.Popen(["sleep", "60"])
+    try:
+        held = {
+            name: _claimed(archive, f"https://example.org/{name}", holder)
+            for name, holder in {
+                "dead": f"{host}:{_exited_pid()}",
+                "reused": f"{host}:{alive.pid}",
+                "own": worker_id(),
+                "alive": f"{host}:{alive.pid}",
+                "elsewhere": f"other-host:{_exited_pid()}",
+            }.items()
+        }
+        with archive.session() as session:  # taken before ``alive`` started
+            reused = session.get_one(Source, held["reused"])
+            reused.claimed_at = utcnow() - timedelta(hours=1)
+        daemon = Daemon(archive)
+        daemon.prepare()
+        daemon.shutdown()
+    finally:
+        alive.kill()
+        alive.wait()
+
+    with archive.session() as session:
+        due = set(claim_due_sources(session, utcnow(), 10))
+        left = {s.url.rpartition("/")[2]: s for s in session.scalars(select(Source))}
+        assert due == {held["dead"], held["reused"], held["own"]}
+        assert left["alive"].claimed_by == f"{host}:{alive.pid}"
+        assert left["elsewhere"].claimed_by.startswith("other-host:")  # type: ignore[union-attr]
+        for name in ("alive", "elsewhere"):
+            assert left[name].next_poll_at > utcnow() + CLAIM_HOLD - SLACK, name
+
+
+def test_a_source_whose_poll_ended_keeps_its_schedule_through_a_start(
+    polling: tuple[Config, Archive, Poller], server: FixtureServer
+) -> None:
+    """A poll that ended, however it ended, holds nothing: the next start does not
+    bring the source's next poll forward as if it had been cut short."""
+    _, archive, poller = polling
+    server.add_page("/page", "<html><body><p>hello</p></body></html>")
+    server.add_status("/down", 500)
+    polled = [_claimed(archive, server.url(path), poller.owner) for path in ("/page", "/down")]
+    for source_id in polled:
+        poller.poll(source_id)
+    released = _claimed(archive, "https://example.org/released", poller.owner)
+    poller.release(released)  # then put off again, as by its poll
+    with archive.session() as session:
+        session.get_one(Source, released).next_poll_at = utcnow() + timedelta(hours=1)
+
+    daemon = Daemon(archive)
+    daemon.prepare()
+    daemon.shutdown()
+
+    with archive.read_session() as session:
+        for source_id in [*polled, released]:
+            source = session.get_one(Source, source_id)
+            assert source.claimed_by is None and source.claimed_at is None
+            assert source.next_poll_at > utcnow() + timedelta(minutes=9), source.url
+
+
+def test_a_running_daemon_takes_up_the_sources_a_daemon_that_died_beside_it_held(
+    polling: tuple[Config, Archive, Poller], server: FixtureServer
+) -> None:
+    """Two daemons of one host on one PostgreSQL database: one is killed mid-poll, and
+    the other polled its sources only once their claims lapsed."""
+    _, archive, _ = polling
+    server.add_page("/live", "<html><body><p>Shelling resumed.</p></body></html>")
+    daemon = Daemon(archive)
+    daemon.prepare()
+    source_id = _claimed(archive, server.url("/live"), f"{socket.gethostname()}:{_exited_pid()}")
+    try:
+        assert daemon._poll_batch() == 0  # looked at start, not again at each claim
+        daemon.claims_freed_at = time.monotonic() - 3600  # looked an hour ago
+        assert daemon._poll_batch() == 1
+        wait(list(daemon.polling))
+    finally:
+        daemon.shutdown()
+    assert server.hits("/live") == 1
+    with archive.read_session() as session:
+        source = session.get_one(Source, source_id)
+        assert source.last_result == "changed" and source.claimed_by is None
 
 
 def test_a_poll_outlasting_its_claim_keeps_it_and_then_sets_its_next_poll(

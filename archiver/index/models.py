@@ -292,6 +292,8 @@ class Source(Base):
     paused: Mapped[bool] = mapped_column(default=False)
     from_config: Mapped[bool] = mapped_column(default=False)
     next_poll_at: Mapped[datetime] = mapped_column(index=True)
+    claimed_by: Mapped[str | None] = mapped_column(String(200))  # host:pid polling it now
+    claimed_at: Mapped[datetime | None]  # when: a process started since only reused its pid
     last_polled_at: Mapped[datetime | None]
     fetched_whole_at: Mapped[datetime | None]  # last answered with a body, not a 304
     last_result: Mapped[str | None] = mapped_column(String(16))  # changed | unchanged | error

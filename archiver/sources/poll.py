@@ -7,6 +7,7 @@ import html
 import logging
 import math
 import random
+import socket
 from collections.abc import Callable, Collection
 from contextlib import AbstractContextManager, suppress
 from dataclasses import dataclass, replace
@@ -14,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 from urllib.parse import urlsplit
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import case, exists, select, update
 from sqlalchemy.orm import Session
 
 from archiver.capture import Capturer
@@ -41,7 +42,7 @@ from archiver.sources.entries import FeedEntry, link_media, media_embeds
 from archiver.sources.feed import looks_like_feed, parse_feed
 from archiver.sources.pages import record_live_page
 from archiver.sources.registry import read_anew
-from archiver.workers import Renewer
+from archiver.workers import Renewer, worker_exited, worker_id
 
 PollOutcome = Literal["changed", "unchanged", "error", "interrupted", "removed"]
 ENTRY_BATCH = 500
@@ -70,8 +71,9 @@ REFETCH_WHOLE = timedelta(days=1)
 
 #: How long taking a source holds it. The poll renews the hold while it runs
 #: (`ClaimKeeper`), so a poll cut short by a crash (kill -9, the OOM killer, the
-#: watchdog) or by a database gone away is taken up again this soon, by the next
-#: start or by another daemon on the same database, rather than an interval later.
+#: watchdog) or by a database gone away is taken up again this soon, by another
+#: daemon on the same database, rather than an interval later; a process of the
+#: holder's host takes it up at once (`free_exited_claims`).
 CLAIM_HOLD = timedelta(minutes=5)
 
 
@@ -81,11 +83,14 @@ def claim_due_sources(
     limit: int,
     busy: Collection[int] = (),
     hold: timedelta = CLAIM_HOLD,
+    owner: str | None = None,
 ) -> list[int]:
-    """Take due, unpaused sources; pushing their next poll out by ``hold`` acts as a
-    lease so another daemon on the same database does not poll them at the same time.
-    Sources in ``busy`` (this process is polling them, or has them queued) are not
-    taken again."""
+    """Take due, unpaused sources for ``owner`` (`worker_id`, this process's by
+    default); pushing their next poll out by ``hold`` acts as a lease so another
+    daemon on the same database does not poll them at the same time; naming the
+    holder lets a process of its host take them up as soon as it dies
+    (`free_exited_claims`). Sources in ``busy`` (this process is polling them, or has
+    them queued) are not taken again."""
     query = (
         select(Source)
         .where(Source.paused.is_(False), Source.next_poll_at <= now, Source.id.not_in(busy))
@@ -95,9 +100,52 @@ def claim_due_sources(
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     claimed = list(session.scalars(query))
+    holder = owner or worker_id()
     for source in claimed:
         source.next_poll_at = now + hold
+        source.claimed_by, source.claimed_at = holder, now
     return [s.id for s in claimed]
+
+
+def free_exited_claims(session: Session, now: datetime, also: str | None = None) -> int:
+    """Make due now the sources claimed by processes of this host that no longer run
+    (and by ``also``: this process's id at its start, an earlier process's reused): a
+    daemon killed mid-poll left them held for `CLAIM_HOLD`, its own restart included,
+    and one in a crash loop polled its live pages every five minutes. Claims of live
+    processes are theirs; those of other hosts, which cannot be asked, lapse. How many.
+
+    Each is freed only if still the dead holder's: one another daemon took meanwhile
+    (its hold lapsed) is left to it, without locking the claims of the living.
+    """
+    host = socket.gethostname()
+    held = session.execute(
+        select(Source.id, Source.claimed_by, Source.claimed_at).where(
+            Source.claimed_by.startswith(f"{host}:", autoescape=True)
+        )
+    ).all()
+    freed = 0
+    for source_id, holder, claimed_at in held:
+        if holder != also and not worker_exited(holder, since=claimed_at):
+            continue
+        result = session.execute(
+            update(Source)
+            .where(Source.id == source_id, Source.claimed_by == holder)
+            .values(
+                next_poll_at=case((Source.next_poll_at > now, now), else_=Source.next_poll_at),
+                claimed_by=None,
+                claimed_at=None,
+            ),
+            execution_options={"synchronize_session": False},
+        )
+        freed += result.rowcount  # type: ignore[attr-defined]
+    return freed
+
+
+def end_claim(source: Source, owner: str) -> None:
+    """Forget that ``owner`` holds the source, its poll over or given up; a claim
+    another daemon took once this one lapsed (the database was away) stays its own."""
+    if source.claimed_by == owner:
+        source.claimed_by = source.claimed_at = None
 
 
 class ClaimKeeper(Renewer):
@@ -131,6 +179,7 @@ class Poller:
         self.archive = capturer.archive
         self.settings = settings
         self.http = http  # its own host limiter, with the politeness delay
+        self.owner = capturer.owner  # who its claims name (`claim_due_sources`)
         self.claims = ClaimKeeper(self.archive.session)
 
     def _next(self, every: float, now: datetime, floor: float = 0.0) -> datetime:
@@ -399,6 +448,7 @@ class Poller:
             source = session.get(Source, source_id)
             if source is not None:
                 source.next_poll_at = utcnow()
+                end_claim(source, self.owner)
 
     def _put_off(self, source_id: int) -> None:
         """Schedule a source whose poll crashed at its interval, five minutes at least."""
@@ -408,6 +458,7 @@ class Poller:
             if source is not None:
                 floor = CLAIM_HOLD.total_seconds()
                 source.next_poll_at = self._next(source.every_seconds, utcnow(), floor)
+                end_claim(source, self.owner)
 
     def _record(
         self,
@@ -430,6 +481,7 @@ class Poller:
             source = session.get(Source, source_id)
             if source is None:  # removed while we polled
                 return
+            end_claim(source, self.owner)
             source.last_polled_at = now
             source.last_result = result.result
             if result.kind:
