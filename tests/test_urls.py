@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from archiver.extract import MediaType, NormalizedURL, is_media_file_url, normalize_url
+from archiver.extract import (
+    MediaType,
+    NormalizedURL,
+    extract_embeds,
+    is_media_file_url,
+    normalize_url,
+)
 from archiver.extract.collect import link_embed
 from archiver.extract.urls import file_url, is_furniture_url, is_tracker_url, resolve_url
 
@@ -384,6 +390,130 @@ def test_a_picture_nextjs_resizes_is_archived_as_the_upload(given: str, expected
     width and quality (``/_next/image?url=…&w=3840&q=75``): the upload is the evidence."""
     embed = link_embed(given, "img", allow_player=False, is_file=True)
     assert embed is not None and (embed.url, embed.original_url) == (expected, given)
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        # AP's: a signed crop and resize of the upload on assets.apnews.com
+        ("https://dims.apnews.com/dims4/default/abc123/2147483647/strip/true/crop/4000x2667+0+0/"
+         "resize/599x399!/quality/90/?url=https%3A%2F%2Fassets.apnews.com%2F12%2F34%2Fabcdef%2F"
+         "photo.jpg", "https://assets.apnews.com/12/34/abcdef/photo.jpg"),
+        # NPR's, an upload on S3 over http (as the service fetched it)
+        ("https://npr.brightspotcdn.com/dims3/default/strip/false/crop/6000x4000+0+0/resize/1100/"
+         "quality/50/format/jpeg/?url=http%3A%2F%2Fnpr-brightspot.s3.amazonaws.com%2Fab%2Fcd%2F"
+         "photo.jpg", "http://npr-brightspot.s3.amazonaws.com/ab/cd/photo.jpg"),
+        # a Brightspot site's own host; the upload in its own canonical form
+        ("https://www.kyivnews.example/dims4/default/f00/2147483647/resize/800x533/?url="
+         "https%3A%2F%2Fkyivnews.example%2Fwp-content%2Fuploads%2F2024%2F03%2Fstrike-1024x683"
+         ".jpg", "https://kyivnews.example/wp-content/uploads/2024/03/strike.jpg"),
+        # what the service names that is nothing to fetch: kept as the page wrote it
+        ("https://dims.apnews.com/dims4/default/abc/2147483647/resize/599x399/?url=javascript:x",
+         "https://dims.apnews.com/dims4/default/abc/2147483647/resize/599x399/?url=javascript:x"),
+        ("https://dims.apnews.com/dims4/default/abc/2147483647/resize/599x399/?url=ftp%3A%2F%2F"
+         "files.example%2Fphoto.jpg", "https://dims.apnews.com/dims4/default/abc/2147483647/"
+         "resize/599x399/?url=ftp%3A%2F%2Ffiles.example%2Fphoto.jpg"),
+    ],
+)  # fmt: skip
+def test_a_picture_brightspots_image_service_resized_is_archived_as_the_upload(
+    given: str, expected: str
+) -> None:
+    """Brightspot's DIMS (AP, NPR) shows a smaller re-encoded copy of the upload its
+    ``url`` names; the page's spelling stays the embed's original, fetched if the
+    upload cannot be."""
+    embed = link_embed(given, "img", allow_player=False, is_file=True)
+    assert embed is not None and (embed.url, embed.original_url) == (expected, given)
+
+
+def _image_found(markup: str) -> list[str]:
+    """The addresses archived from ``markup`` in an article; unusable ones too."""
+    html = f"<html><body><article><p>The strike on Kharkiv:</p>{markup}</article></body></html>"
+    found = extract_embeds(html, "https://kyivnews.example/live/ukraine")
+    return [embed.url for embed in found.embeds] + [item.url for item in found.unusable]
+
+
+WPCOM = "https://kyivblog.files.wordpress.com/2024/03/strike.jpg"
+OFFLOADED = "https://cdn.kyivnews.example/2024/03"
+
+
+@pytest.mark.parametrize(
+    ("markup", "expected"),
+    [
+        # WordPress.com: srcset lists resized copies (?w=2048), without the EXIF data
+        (f'<img data-orig-file="{WPCOM}" data-orig-size="4032,3024" src="{WPCOM}?w=1024" '
+         f'srcset="{WPCOM}?w=1024 1024w, {WPCOM}?w=2048 2048w, {WPCOM}?w=150 150w" '
+         'width="1024" height="768">', WPCOM),
+        # media offloaded to a CDN: its sizes are outside /wp-content/uploads/
+        (f'<img data-orig-file="{OFFLOADED}/strike.jpg" src="{OFFLOADED}/strike-1024x768.jpg" '
+         f'srcset="{OFFLOADED}/strike-1024x768.jpg 1024w, {OFFLOADED}/strike-300x225.jpg 300w" '
+         'width="1024" height="768">', f"{OFFLOADED}/strike.jpg"),
+        # a Gutenberg gallery's full image; a lightbox's
+        (f'<img data-id="124" src="{OFFLOADED}/b-1024x683.jpg" srcset="{OFFLOADED}/'
+         f'b-1024x683.jpg 1024w" data-full-url="{OFFLOADED}/b.jpg" data-link="https://'
+         'kyivnews.example/?attachment_id=124" width="1024" height="683">',
+         f"{OFFLOADED}/b.jpg"),
+        (f'<img data-full-src="{OFFLOADED}/c.jpg" data-srcset="{OFFLOADED}/c-800.jpg 800w" '
+         'src="data:image/gif;base64,R0lGOD" width="800">', f"{OFFLOADED}/c.jpg"),
+        # Jetpack's original through Photon: the upload, as Photon's copies are
+        ('<img data-orig-file="https://i0.wp.com/kyivnews.example/wp-content/uploads/2024/03/'
+         'd.jpg?fit=4032%2C3024&amp;ssl=1" srcset="https://i0.wp.com/kyivnews.example/'
+         'wp-content/uploads/2024/03/d.jpg?resize=1024%2C768&amp;ssl=1 1024w" width="1024">',
+         "https://kyivnews.example/wp-content/uploads/2024/03/d.jpg"),
+        # in a <picture>, before its sources
+        (f'<picture><source srcset="{OFFLOADED}/e-1024x768.webp 1024w" type="image/webp">'
+         f'<img data-orig-file="{OFFLOADED}/e.jpg" src="{OFFLOADED}/e-1024x768.jpg"></picture>',
+         f"{OFFLOADED}/e.jpg"),
+        # a "full size" that is no image (an attachment page): the srcset's largest
+        (f'<img data-full-url="https://kyivnews.example/?attachment_id=124" srcset="'
+         f'{OFFLOADED}/f-300x200.jpg 300w, {OFFLOADED}/f-1024x683.jpg 1024w" width="1024">',
+         f"{OFFLOADED}/f-1024x683.jpg"),
+    ],
+)  # fmt: skip
+def test_the_original_upload_an_img_names_comes_before_its_srcset(
+    markup: str, expected: str
+) -> None:
+    """A srcset lists the sizes made of an upload, which drop its EXIF data (camera,
+    time); the upload the tag names (``data-orig-file``, ``data-full-url``,
+    ``data-full-src``) is the evidence."""
+    assert _image_found(markup) == [expected]
+
+
+BLANK = "data:image/svg+xml;nitro-empty-id=MTIz;base64,PHN2Zz48L3N2Zz4="
+
+
+@pytest.mark.parametrize(
+    ("markup", "expected"),
+    [
+        # NitroPack, Ezoic, echo.js: their own attribute names over a stand-in src
+        (f'<img nitro-lazy-src="https://cdn.example.com/p/nitro.jpg" nitro-lazy-srcset="https:'
+         '//cdn.example.com/p/nitro.jpg 1200w, https://cdn.example.com/p/nitro-2400.jpg 2400w"'
+         f' src="{BLANK}" class="nitro-lazy" width="1200">',
+         ["https://cdn.example.com/p/nitro-2400.jpg"]),
+        ('<img src="data:image/gif;base64,R0lGODlhAQABAAAAACw=" data-ezsrc="https://cdn.example.'
+         'com/p/ez.jpg" ezimgfmt="rs rscb1 src ng ngcb1" width="1200">',
+         ["https://cdn.example.com/p/ez.jpg"]),
+        ('<img src="https://cdn.example.com/grey.gif" data-echo="https://cdn.example.com/p/'
+         'echo.jpg" width="1200">', ["https://cdn.example.com/p/echo.jpg"]),
+        # a loader not known by name: its attribute holds an image file on http(s)
+        (f'<img src="{BLANK}" data-attachment-id="55" data-caption="Kharkiv" data-lazyloaded-'
+         'image="/media/2024/03/unknown.jpeg" width="1200">',
+         ["https://kyivnews.example/media/2024/03/unknown.jpeg"]),
+        ('<img data-tiny-image="https://cdn.example.com/p/t.jpg" data-ll-src="https://cdn.'
+         'example.com/p/no-src.png" width="1200">', ["https://cdn.example.com/p/no-src.png"]),
+        # previews, thumbnails, links and share pictures are not the photo; nor is what is
+        # no image file; and a src that is a photo is the photo
+        (f'<img src="{BLANK}" data-lowsrc="https://cdn.example.com/p/low.jpg" data-thumb="https:'
+         '//cdn.example.com/p/thumb.jpg" data-pin-media="https://cdn.example.com/p/pin.jpg" '
+         'data-link="https://cdn.example.com/p/page.jpg" data-page="https://kyivnews.example/'
+         'photos/1" width="1200">', []),
+        ('<img src="https://cdn.example.com/p/shown.jpg" data-lazyloaded-image="https://cdn.'
+         'example.com/p/other.jpg" width="1200">', ["https://cdn.example.com/p/shown.jpg"]),
+    ],
+)  # fmt: skip
+def test_a_photo_behind_a_lazy_loaders_stand_in_is_found(markup: str, expected: list[str]) -> None:
+    """Lazy loaders park the photo in attributes of their own names over a ``data:`` or
+    placeholder ``src``: an unread one dropped the photo without a word."""
+    assert _image_found(markup) == expected
 
 
 def test_the_legacy_size_suffix_of_an_x_photo_is_read_and_dropped() -> None:

@@ -14,18 +14,40 @@ from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit
 
 from archiver.extract.document import Element, attr, tag_name
-from archiver.extract.urls import is_avatar_url, is_tracker_url, refusal, resolve_url
+from archiver.extract.urls import (
+    file_url,
+    is_avatar_url,
+    is_tracker_url,
+    media_type_of_url,
+    refusal,
+    resolve_url,
+)
 
 _TRANSCODE_OPTION = re.compile(r"(?:format[:/=]|[?&/,]fm=|[/,]f_)(?:webp|avif)\b")
 #: Lazy loaders' attributes naming an element's background photo.
 BACKGROUND_ATTRS = ("data-bg", "data-background-image")
 STYLE_PROBE = 4096  # characters of an inline style searched for a background photo
-_SRCSET_ATTRS = ("data-srcset", "data-lazy-srcset", "srcset")
-# The full size first (Jetpack's original upload, a lightbox's full image), then what
-# lazy loaders swap in, then src.
-_SRC_ATTRS = (
-    "data-orig-file", "data-full-src", "data-hi-res-src", "data-src", "data-lazy-src",
-    "data-original", "data-lazy", "src",
+# Lazy loaders' first (NitroPack's and Ezoic's have their own names), then srcset.
+_SRCSET_ATTRS = (
+    "data-srcset", "data-lazy-srcset", "nitro-lazy-srcset", "data-ezsrcset", "srcset",
+)  # fmt: skip
+# The photo at full size, named beside the sizes a page shows: Jetpack's original upload
+# (its srcset holds resized copies without the EXIF data), a Gutenberg gallery's full
+# image, a lightbox's. Taken before any srcset when it is an image.
+_FULL_SIZE_ATTRS = ("data-orig-file", "data-full-url", "data-full-src", "data-hi-res-src")
+# What lazy loaders swap in for a stand-in src: lazysizes and the like, NitroPack
+# (nitro-lazy-src), Ezoic (data-ezsrc), echo.js (data-echo).
+_LAZY_SRC_ATTRS = (
+    "data-src", "data-lazy-src", "data-original", "data-original-src", "data-lazy",
+    "nitro-lazy-src", "data-ezsrc", "data-echo",
+)  # fmt: skip
+_SRC_ATTRS = (*_FULL_SIZE_ATTRS, *_LAZY_SRC_ATTRS, "src")
+# Words in an attribute's name that say it holds something other than the photo (a
+# low-quality preview, a thumbnail, a link, a share button's picture): never taken for
+# an unknown lazy loader's address.
+_NOT_THE_PHOTO = (
+    "srcset", "placeholder", "lqip", "preview", "thumb", "blur", "low", "small", "tiny",
+    "poster", "link", "href", "pin",
 )  # fmt: skip
 # Consent managers park a frame's address until the reader agrees: Complianz
 # (data-src-cmplz) and Cookiebot (data-cookieblock-src), with src="about:blank".
@@ -164,11 +186,18 @@ def _is_transcode(url: str) -> bool:
 
 
 def image_url(img: Element, base: str) -> str | None:
-    """Full-size URL of an ``<img>``: largest ``srcset`` entry (lazy variants first), else the
-    lazy ``data-src`` family, else ``src``; placeholders and ``data:`` URIs are skipped.
+    """Full-size URL of an ``<img>``: the full size it names (`_full_size_url`), else
+    the largest ``srcset`` entry (lazy variants first), else the lazy ``data-src`` family,
+    else ``src``; placeholders and ``data:`` URIs are skipped.
     A ``src`` declared wider than every ``srcset`` entry is the original itself (Ghost
     names the upload in ``src`` and its smaller copies in ``srcset``), unless ``src``
     is one of those copies (the declared width is then the photo's, not the file's)."""
+    return _full_size_url(img, base) or _largest_srcset_url(img, base) or _displayed_src(img, base)
+
+
+def _largest_srcset_url(img: Element, base: str) -> str | None:
+    """The largest entry of an ``<img>``'s first ``srcset`` that has one, or its ``src``
+    when that is declared wider than all of them (see `image_url`)."""
     for name in _SRCSET_ATTRS:
         value = attr(img, name)
         if value:
@@ -184,16 +213,62 @@ def image_url(img: Element, base: str) -> str | None:
                     if src is not None and not is_placeholder(src) and src not in listed:
                         return src
                 return url
-    return _plain_src(img, base)
+    return None
 
 
-def _plain_src(img: Element, base: str) -> str | None:
-    """An ``<img>``'s one address: the lazy ``data-src`` family, else ``src``."""
-    for name in _SRC_ATTRS:
+def _full_size_url(img: Element, base: str) -> str | None:
+    """The full-size photo an ``<img>`` names (``data-orig-file``, ``data-full-url``...),
+    when that is an image on http(s): a srcset lists only the sizes made of it."""
+    for name in _FULL_SIZE_ATTRS:
+        resolved = resolve_url(attr(img, name), base)
+        if resolved is not None and not is_placeholder(resolved) and _is_image(resolved):
+            return resolved
+    return None
+
+
+def _displayed_src(img: Element, base: str) -> str | None:
+    """The address an ``<img>`` displays: a lazy loader's ``data-src`` family, else
+    ``src``, else, when ``src`` is a stand-in, an unknown lazy loader's attribute."""
+    for name in (*_LAZY_SRC_ATTRS, "src"):
         resolved = resolve_url(attr(img, name), base)
         if resolved is not None and not is_placeholder(resolved):
             return resolved
+    return _unknown_lazy_src(img, base) if _shows_stand_in(img, base) else None
+
+
+def _shows_stand_in(img: Element, base: str) -> bool:
+    """Whether an ``<img>``'s ``src`` is no photo: missing, a ``data:`` URI (or another
+    reference to nothing fetchable) or a placeholder file: a lazy loader's script puts
+    the photo in, from an attribute of its own."""
+    raw = attr(img, "src")
+    resolved = resolve_url(raw, base)
+    if resolved is None:
+        return refusal(raw, base) is None  # refused: a real address, reported as such
+    return is_placeholder(resolved)
+
+
+def _unknown_lazy_src(img: Element, base: str) -> str | None:
+    """The photo a lazy loader this module does not know parks in a ``data-*`` or
+    ``*-src`` attribute: the first one, in document order, whose value is an image file
+    on http(s) and whose name says nothing of a preview, thumbnail or link. Without it a
+    photo behind a new plugin's stand-in would be dropped without a word."""
+    known = {*_SRC_ATTRS, *_SRCSET_ATTRS}
+    for name, value in img.items():
+        lowered = str(name).lower()
+        if lowered in known or not (lowered.startswith("data-") or lowered.endswith("-src")):
+            continue
+        if any(word in lowered for word in _NOT_THE_PHOTO):
+            continue
+        resolved = resolve_url(str(value), base)
+        if resolved is not None and not is_placeholder(resolved) and _is_image(resolved):
+            return resolved
     return None
+
+
+def _is_image(url: str) -> bool:
+    """Whether a URL names an image file, judged on the address it is archived under
+    (`file_url`: an image CDN's copy is judged by the upload it names)."""
+    return media_type_of_url(file_url(url)) == "image"
 
 
 def picture_url(picture: Element, base: str) -> str | None:
@@ -201,7 +276,12 @@ def picture_url(picture: Element, base: str) -> str | None:
     A source for small screens only (``media="(max-width: 600px)"``) is left out when
     there are others: art direction gives phones a crop of the photo. A WebP or AVIF
     copy of the fallback's own file (a WebP plugin's ``crater.jpg.webp`` or
-    ``crater.webp`` beside ``<img src="crater.jpg">``) gives way to that file."""
+    ``crater.webp`` beside ``<img src="crater.jpg">``) gives way to that file. A full
+    size the ``<img>`` names (`_full_size_url`) comes before all of them."""
+    img = next(picture.iter("img"), None)
+    full_size = _full_size_url(img, base) if img is not None else None
+    if full_size is not None:
+        return full_size
     candidates: list[SrcsetCandidate] = []
     crops: list[SrcsetCandidate] = []
     for node in picture.iter("source", "img"):
@@ -212,12 +292,11 @@ def picture_url(picture: Element, base: str) -> str | None:
                 (crops if narrow else candidates).extend(parse_srcset(value))
                 break
     found = largest(candidates, base) or largest(crops, base)
-    img = next(picture.iter("img"), None)
     if img is None:
         return found
     if found is None:
         return image_url(img, base)
-    fallback = _plain_src(img, base)
+    fallback = _displayed_src(img, base)
     return fallback if fallback and _is_copy_of(found, fallback) else found
 
 

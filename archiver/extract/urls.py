@@ -252,6 +252,11 @@ _GHOST_SIZE = re.compile(r"(/(?:.+/)?content/images/)size/w\d+(?:h\d+)?/(?:forma
 # ``substackcdn.com/image/fetch/w_1456,c_limit,f_auto/https%3A%2F%2F…`` (Cloudinary's
 # ``/image/fetch/``), the Washington Post's ``/wp-apps/imrs.php?src=…&w=1440``.
 _FETCHING_CDN = re.compile(r"/(?:.+/)?image/fetch/(?:[^/]+/)?(https?(?::|%3A).+)", re.I)
+# Brightspot's image service (DIMS), which AP, NPR and other Brightspot sites run on
+# hosts of their own, re-encodes the upload its ``url`` parameter names:
+# ``/dims4/default/SIGNATURE/EXPIRY/strip/true/crop/…/resize/599x399!/quality/90/?url=…``
+# (``/dims3/default/…`` without the signature).
+_DIMS_PATH = re.compile(r"/dims[34]/")
 # Next.js's image optimizer (Vercel's on its hosting) re-encodes an upload at a width
 # and quality: ``/_next/image?url=%2Fuploads%2Fx.jpg&w=3840&q=75`` is ``/uploads/x.jpg``.
 _NEXT_IMAGE_PATHS = ("/_next/image", "/_vercel/image")
@@ -489,8 +494,8 @@ def _only_resizing(query: str, resizing: frozenset[str] = _WORDPRESS_RESIZING) -
 
 def _fetched_original(host: str, parts: SplitResult) -> str | None:
     """The address an image CDN made its copy from (Photon, Substack's and Cloudinary's
-    fetch, the Washington Post's resizer, Next.js's optimizer), when it names one that
-    is http(s)."""
+    fetch, the Washington Post's resizer, Brightspot's DIMS, Next.js's optimizer), when
+    it names one that is http(s)."""
     if parts.path.endswith(_NEXT_IMAGE_PATHS):
         # the site's own optimizer: a path it names (from the root: it takes no other)
         # is on the site's host
@@ -502,6 +507,8 @@ def _fetched_original(host: str, parts: SplitResult) -> str | None:
         original = f"{'https' if ssl else 'http'}:/{parts.path}"
     elif parts.path.endswith("/imrs.php"):
         original = dict(parse_qsl(parts.query)).get("src", "")
+    elif _DIMS_PATH.match(parts.path):
+        original = dict(parse_qsl(parts.query)).get("url", "")
     elif (fetch := _FETCHING_CDN.fullmatch(parts.path)) is not None:
         original = fetch[1] if "://" in fetch[1] else unquote(fetch[1])
     else:
