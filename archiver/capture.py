@@ -12,7 +12,7 @@ import hashlib
 import logging
 import os
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -606,11 +606,12 @@ class Capturer:
             with self.archive.session() as session:
                 pay(session, debts)
 
-    def _settle_sidecars(self) -> int:
-        """Rewrite the sidecars a crash left owed (see `SidecarDebt`); how many were.
-        One that cannot be written is logged and stays owed."""
+    def settle_sidecars(self, among: Collection[int] | None = None) -> int:
+        """Rewrite the sidecars a crash left owed (see `SidecarDebt`; ``among``: by
+        these debts only); how many were. One that cannot be written is logged and
+        stays owed."""
         with self.archive.read_session() as session:
-            media_ids, pages = outstanding(session)
+            media_ids, pages = outstanding(session, among)
         rewrites = [partial(self.rewrite_page_sidecar, sha256) for sha256 in pages]
         rewrites += [partial(self.rewrite_sidecar, media_id) for media_id in media_ids]
         for rewrite in rewrites:
@@ -1277,7 +1278,7 @@ class Capturer:
         """Finish what a crash cut short: index the files and page versions it left
         placed but unindexed, then rewrite the sidecars it left owed. How many of each;
         run at start, before the queue takes their jobs up again."""
-        return self.settle_placements(at_start=True), self._settle_sidecars()
+        return self.settle_placements(at_start=True), self.settle_sidecars()
 
     def settle_placements(self, *, at_start: bool = False) -> int:
         """Index what a crash left placed but unindexed, from its intent (`Placement`);

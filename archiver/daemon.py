@@ -35,6 +35,7 @@ from archiver.clock import ClockWatch, due_now, recorded_ahead
 from archiver.errors import ArchiverError, ArchiveUnavailable, ConfigError, Interrupted
 from archiver.fetch.http import HttpFetcher
 from archiver.fetch.limits import host_of
+from archiver.index.debts import debt_ids
 from archiver.index.models import utcnow
 from archiver.integrity.eventlog import FLUSH_FAILED, flush_log
 from archiver.integrity.fixity import run_due_slice
@@ -121,6 +122,7 @@ class Daemon:
         self.owed_sent_at = -OWED_EVERY  # monotonic: when owed webhook events were last sent
         self.lease = timedelta(seconds=config.daemon.lease)
         self.settled_at = -self.lease.total_seconds()  # monotonic: placements last settled
+        self.owed_debts: set[int] = set()  # sidecar debts outstanding at that look
         self.claims_freed_at = -EXITED_CLAIMS_EVERY  # monotonic: dead holders' claims last freed
         # every worker meets the same full disk: one line a minute
         self.unavailable = ThrottledEvent("archive.unavailable", logging.ERROR)
@@ -243,7 +245,7 @@ class Daemon:
         worker is busy."""
         if not self.accepting:
             return 0
-        self._settle_placements()
+        self.settle_leftovers()
         with self.lock:
             self.inflight = {k: f for k, f in self.inflight.items() if not f.done()}
             self.inflight_hosts = {k: self.inflight_hosts[k] for k in self.inflight}
@@ -284,18 +286,30 @@ class Daemon:
                 jobs.release(jobs.locked(session, job_id), utcnow(), self.capturer.owner)
         return 0
 
-    def _settle_placements(self) -> None:
+    def settle_leftovers(self) -> None:
         """Between claims, every third of a lease: index the files a process that died
         beside this one (a killed ``archiver capture``) left placed, before its jobs'
         leases run out and they are taken over (`Capturer.settle_placements`). Only the
         next start did: the job, run again, said "gone" once the post was deleted, and
-        the file stayed in media/ out of the index."""
+        the file stayed in media/ out of the index.
+
+        Then rewrite the sidecars owed since the last look (`SidecarDebt`): a writer
+        pays its debts right after its commit, so one still owed a third of a lease on
+        died before it could (the earlier member of a near-duplicate group kept a
+        sidecar that knew no group until the daemon's next start). A rewrite beside a
+        slow writer's is harmless: writers of a sidecar take turns, each writing the
+        latest state."""
         if time.monotonic() - self.settled_at < self.lease.total_seconds() / 3:
             return
         self.settled_at = time.monotonic()
         placed = self.capturer.settle_placements()
         if placed:
             log_event("daemon.placements_settled", indexed_placed_files=placed)
+        with self.archive.read_session() as session:
+            owed = debt_ids(session)
+        stale, self.owed_debts = self.owed_debts & owed, owed
+        if stale and (rewritten := self.capturer.settle_sidecars(stale)):
+            log_event("daemon.sidecars_settled", rewritten_sidecars=rewritten)
 
     def _run_job(self, job_id: int) -> None:
         try:

@@ -787,6 +787,33 @@ def test_a_running_daemon_indexes_what_a_capture_killed_beside_it_left_placed(
     assert state == "done" and server.hits("/p/a.jpg") == 1
 
 
+def test_a_running_daemon_rewrites_the_sidecars_a_capture_killed_beside_it_left_stale(
+    tmp_path: Path, server: FixtureServer, media: MediaSet
+) -> None:
+    """``archiver capture`` killed beside a running daemon after matching a copy to an
+    earlier photo, before rewriting the earlier one's sidecar: only a start rewrote
+    what a crash left owed, so for as long as the daemon ran that sidecar knew no
+    group (its job done, nothing ran it again)."""
+    copy = make_photo(tmp_path / "copy.jpg", seed=0, quality=60)  # photo_a, re-encoded
+    server.add_file("/p/a.jpg", media.photo_a)
+    server.add_file("/p/copy.jpg", copy)
+    live = "<article><p>The square:</p><img src='/p/a.jpg'><p>Again:</p><img src='/p/copy.jpg'>"
+    server.add_page("/live", live + "</article>")
+    data = settings(tmp_path / "storage", daemon={"lease": "1s"})
+    config = write_config(tmp_path / "archiver.toml", data)
+    with OpenArchive.open(config_from_dict(data)) as opened:
+        daemon = Daemon(opened)
+        daemon.prepare()  # up before the capture runs
+        die_capturing(config, server.url("/live"), "group")
+        daemon.settle_leftovers()  # the debt is seen: its writer may still pay it
+        time.sleep(0.4)  # a third of a lease
+        daemon.settle_leftovers()
+        daemon.shutdown()
+    sidecar = opened.layout.media_dir(hashlib.sha256(media.photo_a.read_bytes()).hexdigest())
+    document = json.loads((sidecar / "provenance.json").read_text())
+    assert document["near_duplicates"]["group_id"] is not None
+
+
 def test_a_page_version_placed_but_not_indexed_when_the_process_died_is_kept(
     tmp_path: Path, server: FixtureServer, media: MediaSet
 ) -> None:

@@ -3,7 +3,7 @@ what a sidecar says, paid once it is rewritten, and after a crash at the next st
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -38,10 +38,19 @@ def pay(session: Session, debt_ids: list[int]) -> None:
         session.execute(delete(SidecarDebt).where(SidecarDebt.id.in_(debt_ids)))
 
 
-def outstanding(session: Session) -> tuple[list[int], list[str]]:
-    """The files and page versions whose sidecars are owed a rewrite."""
-    media = session.scalars(select(SidecarDebt.media_id).where(SidecarDebt.media_id.is_not(None)))
-    pages = session.scalars(
-        select(SidecarDebt.page_sha256).where(SidecarDebt.page_sha256.is_not(None))
-    )
-    return sorted({m for m in media if m is not None}), sorted({p for p in pages if p})
+def debt_ids(session: Session) -> set[int]:
+    """The ids of every debt outstanding now."""
+    return set(session.scalars(select(SidecarDebt.id)))
+
+
+def outstanding(
+    session: Session, among: Collection[int] | None = None
+) -> tuple[list[int], list[str]]:
+    """The files and page versions whose sidecars are owed a rewrite (by the debts
+    ``among`` these ids, when given)."""
+    query = select(SidecarDebt.media_id, SidecarDebt.page_sha256)
+    if among is not None:
+        query = query.where(SidecarDebt.id.in_(among))
+    rows = session.execute(query).all()
+    media = {m for m, _ in rows if m is not None}
+    return sorted(media), sorted({p for _, p in rows if p})
