@@ -211,3 +211,82 @@ def test_photos_an_update_names_by_url_alone_are_found() -> None:
         # no headline: the update is known by its time, as a <time datetime> shows it
         ("clip.mp4", "file", "video", "2024-03-12 12:05 +02:00", None),
     ]
+
+
+def posts_page(posts: str) -> str:
+    """A live blog whose updates are ``<article>`` blocks, each titled in its header."""
+    return (
+        "<html><head><title>Live</title></head><body><nav><a href='/'>Home</a></nav><main>"
+        f"<h1>Russia-Ukraine war live</h1><div class='live-feed'>{posts}</div></main></body></html>"
+    )
+
+
+def test_a_subheading_in_an_update_is_its_text_not_a_new_update() -> None:
+    """ "Watch:" over the video became the update's label, and the sentence before it,
+    which says what the video shows, was dropped; a heading opening with a label of
+    its own still starts an update."""
+    html = posts_page(
+        '<article><header><time datetime="2024-03-12T14:32:00Z">14:32 GMT</time>'
+        "<h2>Strike on Kharkiv</h2></header><p>Officials said the drone hit.</p>"
+        '<h3>Watch:</h3><iframe src="https://www.youtube.com/embed/AAAAAAAAAA1"></iframe>'
+        "<h3>UPDATE 14:50 GMT</h3><p>Rescuers reached the building.</p>"
+        '<iframe src="https://www.youtube.com/embed/AAAAAAAAAA2"></iframe></article>'
+        '<article><header><time datetime="2024-03-12T15:32:00Z">15:32 GMT</time>'
+        "<h2>Zelensky speaks</h2></header><p>He spoke.</p>"
+        '<iframe src="https://www.youtube.com/embed/AAAAAAAAAA3"></iframe></article>'
+    )
+    assert [(e.url[-1], e.update, e.context) for e in found(html)] == [
+        ("1", "Strike on Kharkiv", "Officials said the drone hit. Watch:"),
+        ("2", "UPDATE 14:50 GMT", "Rescuers reached the building."),
+        ("3", "Zelensky speaks", "He spoke."),
+    ]
+
+
+BANNER = '<p><a href="{}" target="_blank"><img src="{}" width="728" height="90"></a></p>'
+
+
+@pytest.mark.parametrize(
+    ("link", "picture"),
+    [
+        ("https://t.me/kyivnews_channel", "/wp-content/uploads/2023/01/telegram-banner.png"),
+        ("https://news.google.com/publications/CAAqBwgKMKXLvgsw?hl=uk", "/img/google-news.png"),
+        ("https://www.youtube.com/@kyivnews?sub_confirmation=1", "/img/subscribe-yt.jpg"),
+        ("https://www.youtube.com/channel/UCabcdefghijklmnopqrstuv", "/img/yt-channel.jpg"),
+        ("https://www.youtube.com/c/kyivnews", "/img/yt-c.jpg"),
+    ],
+)
+def test_a_banner_asking_readers_to_follow_is_not_evidence(link: str, picture: str) -> None:
+    """A picture linking to a channel, profile or publication page is the site's appeal
+    for followers, like its donation banners."""
+    html = f"<p>Rescuers searched the rubble in Kharkiv.</p>{BANNER.format(link, picture)}"
+    assert found(html) == []
+
+
+@pytest.mark.parametrize("size", ['width="1200" height="800"', ""])
+def test_a_photo_linking_to_its_photographers_profile_is_still_evidence(size: str) -> None:
+    """A photograph credited by a link to its author's profile is no follow banner:
+    neither a strip nor a button, and nothing in its name or alt text says one."""
+    photo = "https://cdn.kyivnews.example/2024/03/kharkiv-rubble.jpg"
+    html = (
+        "<p>Rescuers searched the rubble in Kharkiv.</p>"
+        f'<p><a href="https://www.instagram.com/photographer_ua/"><img src="{photo}" {size}'
+        ' alt="Rescuers on the rubble"></a></p>'
+    )
+    assert [e.url for e in found(html)] == [photo]
+
+
+@pytest.mark.parametrize(
+    ("link", "post"),
+    [
+        ("https://t.me/kyivnews_channel/4521", "https://t.me/kyivnews_channel/4521"),
+        ("https://x.com/DefenceU/status/1760000000000000000", "https://twitter.com/DefenceU/status/1760000000000000000"),
+    ],
+)  # fmt: skip
+def test_a_photo_linking_to_a_post_is_still_evidence(link: str, post: str) -> None:
+    html = "<p>The channel posted this photo of the damaged block.</p>" + BANNER.format(
+        link, "https://cdn.kyivnews.example/2024/03/kharkiv.jpg"
+    )
+    assert [e.url for e in found(html)] == [
+        post,
+        "https://cdn.kyivnews.example/2024/03/kharkiv.jpg",
+    ]

@@ -35,6 +35,7 @@ from archiver.extract.content import (
     strip_chrome,
 )
 from archiver.extract.context import (
+    MAX_CONTEXT,
     PARAGRAPH,
     TIME_TAGS,
     Captions,
@@ -71,6 +72,7 @@ from archiver.extract.media import (
     background_url,
     best_source,
     brightcove_player,
+    declared_size,
     delayed_image_url,
     frame_url,
     image_url,
@@ -109,6 +111,7 @@ from archiver.extract.urls import (
     refusal,
     resolve_url,
 )
+from archiver.jsontext import json_or_none
 
 # Elements read as video or audio by their own handlers (Brightcove's among them)
 _MEDIA_ELEMENTS = frozenset({"video", "video-js", "audio", "amp-video", "amp-brightcove"})
@@ -156,6 +159,17 @@ _LITE_PLAYERS = {
     "lite-youtube": "https://www.youtube.com/watch?v={}",
     "lite-vimeo": "https://vimeo.com/{}",
 }
+# Divs that speed plugins and themes put in a YouTube player's place, drawing it on a
+# click: WP Rocket's ``rll-youtube-player``, Perfmatters' ``perfmatters-lazy-youtube``,
+# WP YouTube Lyte's ``lyMe``, themes' ``youtube-player`` (class names lower-cased).
+_YOUTUBE_FACADE = re.compile(
+    r"(?:[a-z0-9]+-)*youtube-(?:player|facade|lazy(?:-load)?)|(?:[a-z0-9]+-)*lazy-youtube"
+    r"|lyte|lyme"
+)
+_FACADE_ID_ATTRIBUTES = ("data-id", "data-embed", "data-videoid", "data-video-id")
+# Elementor's video widget: the settings naming its video, when its type is not given.
+_ELEMENTOR_VIDEO_KEYS = ("youtube_url", "vimeo_url", "dailymotion_url", "hosted_url")
+MAX_WIDGET_SETTINGS = 64 * 1024  # characters of a widget's data-settings JSON read
 _MAX_EMBED_TEXT = 1000
 MAX_TITLE = 1000  # a page or feed entry title longer than this is not a title
 MAX_SRCDOC_DEPTH = 1  # an inline frame document (srcdoc) is read; one inside it is not
@@ -232,6 +246,16 @@ class _Pending:
     list_mark: int | None = None  # where the list began, for a link that is a list item
 
 
+@dataclass(frozen=True)
+class _Facade:
+    """A click-to-play YouTube facade open: its video, title, and the count of embeds
+    recorded when it opened."""
+
+    url: str
+    title: str | None
+    recorded: int
+
+
 #: Elements that show a picture.
 _STILLS = frozenset({"img", "picture", "amp-img", "amp-anim"})
 #: Elements whose image a handler of their own reads (their style is not looked at).
@@ -305,6 +329,13 @@ class _ContentWalker:
         # where the current label was set: (its index in _blocks, that element); a
         # heading in a box nested inside it does not take over
         self._label_scope: tuple[int, Element] | None = None
+        # the open post (`_starts_update`) and the level of the heading titling it (0:
+        # none does); a heading below that level in it is its text (`_is_subheading`)
+        self._post: Element | None = None
+        self._title_level: int | None = None
+        self._lead_in: tuple[int, str] | None = None  # such a heading: its mark, its text
+        self._facades: dict[Element, _Facade] = {}  # open YouTube facades (`_div`)
+        self._noscript_facades: dict[Element, _Facade] = {}  # by the fallback after each
 
     def run(self) -> None:
         """Walk the content once, without recursion (malformed pages nest deeply).
@@ -344,11 +375,17 @@ class _ContentWalker:
             # a post of its own: nothing of the post before carries over, neither its
             # label (this one may have none that is recognised) nor its sentences
             self._new_update(self._posted.get(node), 0, node)
+            self._post, self._title_level = node, None
         elif node is not self._content and self._is_teaser(node):
             self._teasers.add(node)  # a card leading to another story: its headline
         if is_heading(node):
             label = label_of_heading(node)
             if label and not self._names_another_page(node, label):
+                if self._is_subheading(node, label):
+                    self._lead_in = (self._trail.mark(), label)
+                    self._add_text(node.text)
+                    return True  # the post's own words, introducing what follows
+                self._note_title(node)
                 self._new_update(label, 0)
             self._mute(node)
             return True
@@ -413,6 +450,10 @@ class _ContentWalker:
         if tag is not None:
             if self._lists and self._lists[-1][0] is node:
                 self._lists.pop()
+            if node is self._post:
+                self._post = self._title_level = None
+            if self._facades and node in self._facades:
+                self._facade_end(node, self._facades.pop(node))
             if tag == "figure" and self._figures:
                 self._figures -= 1
             if self._muted:
@@ -447,6 +488,7 @@ class _ContentWalker:
         self._settle(None)
         self._label = label
         self._trail.restart(covered)
+        self._lead_in = None
         if block is not None:
             self._label_scope = (len(self._blocks), block)
             return
@@ -454,6 +496,22 @@ class _ContentWalker:
         if depth > 0 and tag_name(self._blocks[depth]) in _PARAGRAPHS:
             depth -= 1
         self._label_scope = (depth, self._blocks[depth])
+
+    def _note_title(self, heading: Element) -> None:
+        """Note the level of the heading that titles the open post: its first one, come
+        before any of the post's text (in its header, say); an h1 titles the page."""
+        if self._post is None or self._title_level is not None:
+            return
+        level = _heading_level(heading)
+        self._title_level = level if level > 1 and not collapse(self._trail.before()) else 0
+
+    def _is_subheading(self, heading: Element, label: str) -> bool:
+        """A heading below the title of the open post ("Watch:", "Reaction in Kyiv"),
+        not opening with a label of its own ("UPDATE 1800 GMT"): part of that post, not
+        an update of its own. Pages without posts keep every heading as a label."""
+        if not self._title_level:
+            return False
+        return _heading_level(heading) > self._title_level and label_at_start(label) is None
 
     def _starts_update(self, node: Element) -> bool:
         """Whether an element is a post of its own (`is_update_block`), not a card
@@ -567,7 +625,7 @@ class _ContentWalker:
         caption = self._captions.of(node, siblings=not inline)
         context = caption
         if caption is None and not inline:
-            context = sentence_context(self._trail.before(), skip_empty=True)
+            context = self._preceding_context()
         index = self.embeds.add(replace(embed, update=self._label, context=context))
         if inline and caption is None and index is not None:
             block = self._blocks[-1]  # the nearest paragraph-level element around the link
@@ -578,6 +636,17 @@ class _ContentWalker:
             self._pending.setdefault(block, []).append(pending)
         self._recorded += 1
         return True
+
+    def _preceding_context(self) -> str | None:
+        """The sentence before a block embed; a short subheading right before it
+        ("Watch:", `_is_subheading`) is joined to the sentence before that, which says
+        what there is to watch."""
+        context = sentence_context(self._trail.before(), skip_empty=True)
+        if self._lead_in is None or context != self._lead_in[1] or len(context) > _LEAD_IN:
+            return context
+        before = sentence_context(self._trail.before(self._lead_in[0]), skip_empty=True)
+        joined = f"{before} {context}" if before else context
+        return joined if len(joined) <= MAX_CONTEXT else context
 
     def _refused(self, node: Element, found: tuple[str, str] | None, found_in: str) -> None:
         """Report an embed whose address (``found``: it and why, from `refusal`) can
@@ -756,10 +825,20 @@ class _ContentWalker:
         return False
 
     def _noscript(self, node: Element) -> bool:
-        """``<noscript>`` fallbacks: their images count unless the lazy twin just did."""
+        """``<noscript>`` fallbacks: their images count unless the lazy twin just did; a
+        YouTube facade's fallback (`_facade_end`) names its video, else the facade does."""
+        facade = self._noscript_facades.pop(node, None) if self._noscript_facades else None
+        before = self._recorded
+        self._noscript_fallback(node)
+        if facade is not None and self._recorded == before:
+            self._click_to_play(node, facade.url, "youtube-player", facade.title)
+        return False
+
+    def _noscript_fallback(self, node: Element) -> None:
+        """Record the media of a ``<noscript>`` fallback, unless its lazy twin did."""
         previous = _previous_element(node)
         if tag_name(previous) in ("img", "picture") and previous in self._yielded:
-            return False
+            return
         inner = list(node) if len(node) else fragment_elements(node.text or "")
         before = self._recorded
         for element in inner:
@@ -767,7 +846,6 @@ class _ContentWalker:
                 self._noscript_media(media, node)
         if self._recorded > before:
             self._yielded.add(node)
-        return False
 
     def _noscript_media(self, media: Element, noscript: Element) -> None:
         """Record one media element of a noscript fallback, placed where the noscript is."""
@@ -797,8 +875,8 @@ class _ContentWalker:
         href = attr(node, "href")
         if href is None:
             return None
-        if self._donation_button(node, href):
-            return False  # the site's appeal for money, not a photo
+        if self._banner(node, href):
+            return False  # the site's appeal for money or followers, not a photo
         if self._teaser_of_another_page(node, href):
             return False  # its thumbnail is that page's picture, not this one's evidence
         if not self._may_be_media_link(href):
@@ -838,20 +916,27 @@ class _ContentWalker:
         self._record(node, embed, inline=True)
         return None
 
-    def _donation_button(self, node: Element, href: str) -> bool:
+    def _banner(self, node: Element, href: str) -> bool:
         """A small link around a picture (a button, a banner) leading to a donation
-        page (`asks_for_donations`). A link that is text is read as text; a link around
-        more than PROBE_ELEMENTS elements (one a broken page left open) is no button."""
+        page (`asks_for_donations`) or to a channel, profile or publication to follow
+        (`_is_follow_page`). A link that is text is read as text; a link around more
+        than PROBE_ELEMENTS elements (one a broken page left open) is no button."""
         lowered = href.lower()
-        if not any(hint in lowered for hint in DONATION_HINTS):
-            return False  # most links: no address resolved
-        pictured = False
+        donation = any(hint in lowered for hint in DONATION_HINTS)
+        if not donation and "//" not in href and self._base_platform is None:
+            return False  # most links: to the site's own pages, no address resolved
+        pictures: list[Element] = []
         for count, inner in enumerate(node.iter()):
             if count > PROBE_ELEMENTS:
                 return False
-            pictured = pictured or tag_name(inner) in _STILLS or shows_background(inner)
-        url = resolve_url(href, self._base)
-        return pictured and url is not None and asks_for_donations(url)
+            if tag_name(inner) in _STILLS or shows_background(inner):
+                pictures.append(inner)
+        url = resolve_url(href, self._base) if pictures else None
+        if url is None:
+            return False
+        if donation and asks_for_donations(url):
+            return True
+        return _is_follow_page(url) and all(_banner_like(p) for p in pictures)
 
     def _may_be_media_link(self, href: str) -> bool:
         """Cheap pre-check for the commonest element on a page: a relative link to another
@@ -943,9 +1028,18 @@ class _ContentWalker:
     def _div(self, node: Element) -> bool | None:
         """Facebook's ``<div class="fb-video|fb-post" data-href>`` embeds, the BBC's
         delayed images: ``<div class="js-delayed-image-load" data-src data-width
-        data-alt>``, for which its script makes an ``<img>`` (2011 to 2020), and videos
-        uploaded to Substack (`_substack_video`)."""
+        data-alt>``, for which its script makes an ``<img>`` (2011 to 2020), videos
+        uploaded to Substack (`_substack_video`), and players a script draws in the
+        div: Elementor's video widget, click-to-play YouTube facades."""
         classes = _classes(node)
+        if "elementor-widget-video" in classes and (named := self._elementor_video(node)):
+            if self._click_to_play(node, named[0], "elementor-video", None, is_file=named[1]):
+                return False
+        elif any(_YOUTUBE_FACADE.fullmatch(name) for name in classes):
+            video = self._facade_video(node)
+            if video is not None:  # recorded at its end, unless its still was (`_facade_end`)
+                title = attr(node, "title", "data-title", "data-alt")
+                self._facades[node] = _Facade(video, title, self._recorded)
         if "js-delayed-image-load" in classes:
             src = resolve_url(attr(node, "data-src"), self._base)
             if src is not None and not is_tiny(node) and not is_unwanted_image(src):
@@ -985,10 +1079,71 @@ class _ContentWalker:
         url = _url(_LITE_PLAYERS[tag], attr(node, "videoid"))
         if url is None:
             return True  # a fallback link inside may still name it
-        label = attr(node, "playlabel", "title")
-        metadata = {"title": collapse(label)[:MAX_METADATA_VALUE]} if label else {}
-        found = link_embed(url, tag, allow_player=False, metadata=metadata)
-        return not self._record(node, found)  # the still and play button inside are not media
+        # the still and play button inside are not media
+        return not self._click_to_play(node, url, tag, attr(node, "playlabel", "title"))
+
+    def _click_to_play(
+        self, node: Element, url: str, found_in: str, title: str | None, *, is_file: bool = False
+    ) -> bool:
+        """Record the video a player element names before its script draws it (a file
+        when ``is_file``); returns whether it did. Once it did, nothing inside is read:
+        the still there is that video's, not a photo, and a fallback names it again."""
+        metadata = {"title": collapse(title)[:MAX_METADATA_VALUE]} if title else {}
+        media_type: MediaType | None = "video" if is_file else None
+        found = link_embed(
+            url, found_in, allow_player=False, is_file=is_file, media_type=media_type,
+            metadata=metadata,
+        )  # fmt: skip
+        return self._record(node, found)
+
+    def _facade_end(self, node: Element, facade: _Facade) -> None:
+        """At a YouTube facade's end: its video, unless the still inside it already was
+        (`image_embed`), or a ``<noscript>`` fallback right after it names it (WP
+        Rocket's frame, read there as the page gave it; the facade is its stand-in)."""
+        if self._recorded > facade.recorded:
+            return
+        fallback = _next_element(node)
+        if tag_name(fallback) == "noscript" and fallback is not None:
+            self._noscript_facades[fallback] = facade
+        else:
+            self._click_to_play(node, facade.url, "youtube-player", facade.title)
+
+    def _elementor_video(self, node: Element) -> tuple[str, bool] | None:
+        """The video of Elementor's video widget, and whether it is a file: its
+        ``data-settings`` JSON names it (``video_type``, then ``youtube_url``,
+        ``vimeo_url``, ``dailymotion_url`` or ``hosted_url``, a string or ``{"url":
+        …}``), and its script draws the player, so nothing else on the page does.
+        Settings longer than MAX_WIDGET_SETTINGS characters are not read."""
+        raw = node.get("data-settings") or ""
+        settings = json_or_none(raw) if len(raw) <= MAX_WIDGET_SETTINGS else None
+        if not isinstance(settings, dict):
+            return None
+        kind = settings.get("video_type")
+        keys = (f"{kind}_url",) if isinstance(kind, str) else _ELEMENTOR_VIDEO_KEYS
+        for key in keys:
+            value = settings.get(key)
+            if isinstance(value, dict):  # hosted_url: the media library's {"id", "url"}
+                value = value.get("url")
+            url = resolve_url(value, self._base) if isinstance(value, str) else None
+            if url is not None:
+                return url, key == "hosted_url"
+        return None
+
+    def _facade_video(self, node: Element) -> str | None:
+        """The YouTube video a click-to-play facade names (`_YOUTUBE_FACADE`): an id in
+        ``data-id``, ``data-embed`` or ``data-videoid``, WP YouTube Lyte's
+        ``id="WYL_ID"``, or the player's address in ``data-src`` (WP Rocket's)."""
+        named = node.get("id") or ""
+        lyte = named.removeprefix("WYL_") if named.startswith("WYL_") else None
+        for value in (*(node.get(name) for name in _FACADE_ID_ATTRIBUTES), lyte):
+            if value and _YOUTUBE_ID.fullmatch(value.strip()):
+                return f"https://www.youtube.com/watch?v={value.strip()}"
+        for name in ("data-src", "data-embed"):
+            url = resolve_url(attr(node, name), self._base)
+            post = platform_post(url) if url is not None else None
+            if post is not None and post.platform == "youtube":
+                return post.url
+        return None
 
     def _amp_post(self, node: Element) -> bool:
         """``<amp-youtube data-videoid>``, ``<amp-twitter data-tweetid>`` and the like."""
@@ -1069,6 +1224,56 @@ def _url(template: str, identifier: str | None) -> str | None:
     return template.format(quote(identifier, safe="")) if identifier else None
 
 
+#: Words in a picture's address, alt text or class that make it a sign, not a photo.
+_BANNER_WORDS = re.compile(
+    r"banner|button|badge|follow|subscribe|join|channel|logo|icon|promo|cta"
+    r"|telegram|whatsapp|google[-_ ]?news|youtube",
+    re.IGNORECASE,
+)
+
+
+def _banner_like(picture: Element) -> bool:
+    """Whether a picture linked to a channel or profile is a banner or a button, not a
+    photo credited to its author's profile (evidence, kept): a strip at least three
+    times as wide as high, at most 150 px high, or one whose address, alt text or
+    class says what it is ("telegram-banner.png", "Follow us on Google News")."""
+    width, height = declared_size(picture)
+    if height is not None and (height <= 150 or (width is not None and width >= 3 * height)):
+        return True
+    said = " ".join(
+        picture.get(name) or "" for name in ("src", "data-src", "alt", "class", "title")
+    )
+    return bool(_BANNER_WORDS.search(said))
+
+
+def _is_follow_page(url: str) -> bool:
+    """Whether a link leads to a page to follow, not to a post: a platform's channel or
+    profile (``t.me/NAME``, ``youtube.com/@NAME``, ``/c/NAME``, ``/channel/ID``), a Google
+    News publication, a WhatsApp channel. A platform's page of a photo or video that is
+    no post to it (VK's ``photo-1_2``) is not one."""
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").removeprefix("www.")
+    except ValueError:  # an address Python cannot split (a bracketed host left open)
+        return False
+    segments = [segment.lower() for segment in parts.path.split("/") if segment]
+    if host == "news.google.com" or (host == "whatsapp.com" and segments[:1] == ["channel"]):
+        return True
+    if platform_of(url) is None or platform_post(url) is not None or not segments:
+        return False
+    if len(segments) == 1:
+        return _MEDIA_PAGE.fullmatch(segments[0]) is None  # a name, not a photo's page
+    return len(segments) == 2 and (
+        segments[0] in _CHANNEL_PATHS
+        or (segments[0].startswith("@") and _MEDIA_PAGE.fullmatch(segments[1]) is None)
+    )
+
+
+def _heading_level(heading: Element) -> int:
+    """1 for ``<h1>``, 6 for ``<h6>``."""
+    return int((tag_name(heading) or "h6")[1])
+
+
 def _opens_with_block(node: Element) -> bool:
     """Whether an element's text starts in a paragraph-level child, which is looked at for
     a label itself (so 2,000 nested ``div`` elements are not each read to the bottom)."""
@@ -1109,6 +1314,16 @@ _BOX_HEADING = re.compile(
 #: Paragraph-level elements: a label read in one belongs to the element around it.
 _PARAGRAPHS = frozenset({"p", "h1", "h2", "h3", "h4", "h5", "h6", "dt", "dd", "pre"})
 _TEASER_TEXT = 300  # characters of a teaser's block at most: its label and a headline
+#: A platform's path that names a channel or profile: ``/c/NAME``, ``/r/NAME``, ``/s/NAME``.
+_CHANNEL_PATHS = frozenset(
+    {"c", "channel", "user", "u", "r", "profile", "s", "joinchat", "group", "groups"}
+)
+#: A path segment naming a photo, video or album page rather than a channel.
+_MEDIA_PAGE = re.compile(
+    r"(?:photos?|albums?|videos?|clips?|wall|reels?|stor(?:y|ies)|watch|playlist|shorts"
+    r"|streams|live|media|gallery)(?:[-_]?-?\d[\d_-]*)?"
+)
+_LEAD_IN = 80  # characters of a subheading at most that leads in to the media below it
 
 
 def _small_text(node: Element, max_elements: int, max_text: int) -> int | None:
@@ -1173,6 +1388,14 @@ def _is_player_still(node: Element) -> bool:
     if parent is None:
         return False
     return any(video is not node for video in parent.iter("video"))
+
+
+def _next_element(node: Element) -> Element | None:
+    """Next sibling that is an element (comments and whitespace skipped)."""
+    sibling = node.getnext()
+    while sibling is not None and not isinstance(sibling.tag, str):
+        sibling = sibling.getnext()
+    return sibling
 
 
 def _previous_element(node: Element) -> Element | None:
