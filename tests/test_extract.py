@@ -338,6 +338,7 @@ def test_body_fallback_strips_page_chrome() -> None:
         ("teaser__image", False),
         ("author-name", False),
         ("cta-banner", False),
+        ("live-post__contributor", False),  # a post's contributor box: their portrait
     ],
 )
 def test_chrome_is_matched_by_whole_class_words(wrapper_class: str, kept: bool) -> None:
@@ -2585,4 +2586,180 @@ def test_embeds_whose_addresses_can_never_be_fetched_are_reported_not_dropped() 
     assert [(u.url, u.found_in, u.context) for u in found.unusable] == [
         ("ftp://example.org/x.mp4", "video", "Footage:"),
         ("https://127.0.0.1:99999/p", "iframe", "Footage:"),
+    ]
+
+
+LIVE = "https://news.example/live/ukraine-2024"
+
+
+def live_post(n: int, title: str, said: str, cls: str = "post") -> str:
+    """A live-blog update with its own heading, time and video."""
+    return (
+        f"<article class='{cls}'><header><h2>{title}</h2><time datetime='2024-03-12T1{n}:00Z'>"
+        f"1{n}:00</time></header><p>{said}</p><iframe src='https://www.youtube.com/embed/"
+        f"Kharkiv000{n}' width='640' height='360'></iframe></article>"
+    )
+
+
+@pytest.mark.parametrize("pinned_said", ["A summary of the day. " * 12, "A short summary."])
+def test_a_pinned_post_in_a_container_of_its_own_and_the_stream_are_both_read(
+    pinned_said: str,
+) -> None:
+    """The pinned post and the stream sit in wrappers that share no class: only the
+    larger part was read (the pinned post alone, up to 15 updates in the stream)."""
+    said = "Officials said a drone hit a residential block overnight."
+    stream = "".join(
+        live_post(n, title, said)
+        for n, title in [(1, "Drone strike"), (2, "Air raid alert"), (3, "Zelensky speaks")]
+    )
+    html = (
+        "<html><body><nav><a href='/'>Home</a></nav><main><h1>Ukraine live</h1>"
+        f"<div class='pinned-post'>{live_post(9, 'Summary', pinned_said, 'post post--pinned')}"
+        f"</div><div class='live-stream'>{stream}</div></main></body></html>"
+    )
+    found = extract_embeds(html, LIVE).embeds
+    assert [(e.url.rsplit("=", 1)[1], e.update) for e in found] == [
+        ("Kharkiv0009", "Summary"),
+        ("Kharkiv0001", "Drone strike"),
+        ("Kharkiv0002", "Air raid alert"),
+        ("Kharkiv0003", "Zelensky speaks"),
+    ]
+
+
+def short_update(n: int, heading: str, media: str) -> str:
+    """A short update whose heading links to its own permalink on the page."""
+    return (
+        f"<article class='post'><header><h2><a href='{LIVE}?post={n}'>{heading}</a></h2>"
+        f"</header><p>The emergency service posted this.</p>{media}</article>"
+    )
+
+
+@pytest.mark.parametrize(
+    ("media", "url"),
+    [
+        (
+            "<script async src='https://telegram.org/js/telegram-widget.js?22' "
+            "data-telegram-post='dsns_telegram/1234{n}' data-width='100%'></script>",
+            "https://t.me/dsns_telegram/1234{n}",
+        ),
+        (
+            "<div class='fb-video' data-href='https://www.facebook.com/zelenskyy.official/"
+            "videos/12345{n}/'></div>",
+            "https://www.facebook.com/zelenskyy.official/videos/12345{n}/",
+        ),
+        (
+            "<a href='https://twitter.com/ua_navy/status/17600000000000000{n}'>"
+            "<img src='https://pbs.twimg.com/media/GHabc{n}XAAA.jpg' width='600' height='400'>"
+            "</a>",
+            "https://twitter.com/ua_navy/status/17600000000000000{n}",
+        ),
+        # a photo linked to the post's own permalink, the page naming its address
+        (
+            f"<a href='{LIVE}?post={{n}}'><img src='/uploads/kharkiv-{{n}}.jpg' width='800'"
+            " height='600'></a>",
+            "https://news.example/uploads/kharkiv-{n}.jpg",
+        ),
+    ],
+    ids=["telegram", "facebook", "tweet", "permalink"],
+)
+def test_short_updates_side_by_side_with_posts_of_their_own_are_not_teaser_cards(
+    media: str, url: str
+) -> None:
+    """Two short updates side by side were taken for a list of cards leading to other
+    stories, and both dropped: a Telegram widget, a Facebook video and a link to a tweet
+    were not counted as their own media, and a permalink with a query led elsewhere."""
+    long_said = "Long text about the situation on the front line near Avdiivka. " * 8
+    html = (
+        f"<html><head><link rel='canonical' href='{LIVE}'></head><body><main>"
+        f"<h1>Ukraine live</h1><div class='stream'>{live_post(1, 'Front line', long_said)}"
+        f"{short_update(2, 'Kharkiv strike', media.format(n=2))}"
+        f"{short_update(3, 'Odesa strike', media.format(n=3))}</div></main></body></html>"
+    )
+    found = [(e.url, e.update) for e in extract_embeds(html, LIVE).embeds]
+    assert (url.format(n=2), "Kharkiv strike") in found
+    assert (url.format(n=3), "Odesa strike") in found
+    assert found[0] == ("https://www.youtube.com/watch?v=Kharkiv0001", "Front line")
+
+
+def test_a_dated_update_whose_photo_links_to_its_source_is_not_a_teaser_card() -> None:
+    """Updates with their own time and headline, each photo linked to where it came
+    from (a Flickr page), were dropped as a list of cards; cards stay out."""
+    updates = "".join(
+        f"<article class='post'><header><h2>Photos from Kharkiv {n}</h2><time datetime="
+        f"'2024-03-12T1{n}:45Z'>1{n}:45</time></header><p>The emergency service released"
+        f" these.</p><a href='https://www.flickr.com/photos/dsns/5351234567{n}/'><img src="
+        f"'https://live.staticflickr.com/65535/5351234567{n}_abc_b.jpg' width='1024' "
+        "height='683'></a></article>"
+        for n in (2, 3)
+    )
+    cards = "".join(
+        f"<article class='card'><a href='/news/{n}/'><img src='/img/{n}.jpg' width='300' "
+        f"height='200'></a><h3><a href='/news/{n}/'>Other story {n}</a></h3><time "
+        "datetime='2024-03-11'>11 March</time></article>"
+        for n in ("a", "b")
+    )
+    html = (
+        f"<html><body><main><h1>Ukraine live</h1><div class='stream'>{updates}</div>"
+        f"<div class='more-news'>{cards}</div></main></body></html>"
+    )
+    found = extract_embeds(html, LIVE).embeds
+    assert [(e.url, e.update) for e in found] == [
+        ("https://live.staticflickr.com/65535/53512345672_abc_b.jpg", "Photos from Kharkiv 2"),
+        ("https://live.staticflickr.com/65535/53512345673_abc_b.jpg", "Photos from Kharkiv 3"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "title_block",
+    [
+        "<header><h1>War live: strikes on Kharkiv</h1><figure><img src='/p/lead.jpg' "
+        "width='1200' height='800'><figcaption>Rescuers at the site of the strike</figcaption>"
+        "</figure></header><div><p>Summary: at least five people were killed.</p></div>",
+        "<div class='live-header'><h1>War live: strikes on Kharkiv</h1><figure class='lead'>"
+        "<video controls src='/p/lead.mp4'></video><figcaption>Rescuers at the site of the "
+        "strike</figcaption></figure><div class='summary'><ul><li>Five killed.</li></ul></div>"
+        "</div>",
+    ],
+    ids=["photo-in-header", "video-in-live-header"],
+)
+def test_the_lead_photo_or_video_above_a_run_of_posts_is_the_storys(title_block: str) -> None:
+    """The content narrowed to the run of posts: the lead photo in the title block
+    above it, which the README counts as the story's, was lost. Chrome there stays out."""
+    posts = "".join(
+        f"<li><article><header><h3>{title}</h3></header><p>Officials said a drone hit a "
+        f"residential block.</p><img src='/p/{name}.jpg' width='976' height='549'></article>"
+        "</li>"
+        for title, name in [("Drone strike", "drone"), ("Air raid", "raid"), ("Odesa", "port")]
+    )
+    html = (
+        "<html><body><nav><figure><img src='/p/nav.jpg' width='600' height='400'></figure>"
+        f"</nav><main>{title_block}<div class='promo'><figure><img src='/p/promo.jpg' "
+        "width='600' height='400'></figure></div>"
+        f"<ol class='stream'>{posts}</ol></main></body></html>"
+    )
+    found = extract_embeds(html, LIVE).embeds
+    assert [(e.url.rsplit("/", 1)[1], e.update, e.context) for e in found] == [
+        (found[0].url.rsplit("/", 1)[1], None, "Rescuers at the site of the strike"),
+        ("drone.jpg", "Drone strike", "Officials said a drone hit a residential block."),
+        ("raid.jpg", "Air raid", "Officials said a drone hit a residential block."),
+        ("port.jpg", "Odesa", "Officials said a drone hit a residential block."),
+    ]
+    assert found[0].url.rsplit("/", 1)[1] in ("lead.jpg", "lead.mp4")
+
+
+def test_live_posts_drawn_without_article_each_start_an_update() -> None:
+    """``<div class="live-post" data-post-id>`` posts: one without a heading took the
+    label of the post before it."""
+    html = """<html><body><main><h1>Ukraine live</h1><div class="live-feed">
+    <div class="live-post" id="post-101" data-post-id="101"><h2>Drone strike on Kharkiv</h2>
+    <p>Two people were killed in the strike.</p>
+    <img src="/p/kharkiv.jpg" width="1200" height="800"></div>
+    <div class="live-post" id="post-102" data-post-id="102">
+    <img src="/p/belgorod.jpg" width="1200" height="800">
+    <p>Russia claimed it shot down 12 drones over Belgorod.</p></div>
+    </div></main></body></html>"""
+    found = extract_embeds(html, LIVE).embeds
+    assert [(e.url.rsplit("/", 1)[1], e.update, e.context) for e in found] == [
+        ("kharkiv.jpg", "Drone strike on Kharkiv", "Two people were killed in the strike."),
+        ("belgorod.jpg", None, None),
     ]

@@ -13,13 +13,14 @@ import itertools
 import re
 from collections.abc import Callable
 from functools import lru_cache
+from urllib.parse import urljoin, urlsplit
 
 import lxml.etree
 
 from archiver.extract.context import TIME_TAGS, label_of_header
 from archiver.extract.document import MEDIA_TAGS, Element, tag_name, text_length
 from archiver.extract.structured import iso_moment
-from archiver.extract.urls import media_type_of_url
+from archiver.extract.urls import media_type_of_url, platform_post
 
 # Where sites put the article body, most specific first (compiled once: pages are many).
 _BODY_XPATHS = tuple(
@@ -55,7 +56,8 @@ _CHROME_WORDS = frozenset(
         "taboola", "subscribe", "subscription", "paywall", "masthead", "navbar",
         "navigation", "menu", "pagination", "pager", "toolbar", "tags", "cookie", "cookies",
         "popup", "modal", "skiplink", "emoji", "emojis", "smiley", "smilies", "bookmark",
-        "byline", "bylines", "author", "authors", "teaser", "teasers", "cta",
+        "byline", "bylines", "author", "authors", "contributor", "contributors", "teaser",
+        "teasers", "cta",
     }
 )  # fmt: skip
 # Consecutive word pairs that mark chrome where each word alone would not.
@@ -63,9 +65,7 @@ _CHROME_PAIRS = frozenset(
     {
         ("author", "photo"), ("author", "image"), ("author", "img"), ("author", "avatar"),
         ("author", "pic"), ("author", "thumb"), ("author", "bio"), ("author", "box"),
-        ("byline", "image"), ("byline", "img"), ("byline", "photo"), ("contributor", "img"),
-        ("contributor", "image"), ("contributor", "photo"), ("contributor", "avatar"),
-        ("widget", "area"),
+        ("byline", "image"), ("byline", "img"), ("byline", "photo"), ("widget", "area"),
         ("more", "stories"), ("most", "read"), ("most", "popular"), ("site", "header"),
         ("site", "footer"), ("top", "bar"), ("read", "more"), ("you", "may", "like"),
         ("latest", "posts"), ("story", "card"), ("story", "cards"), ("article", "card"),
@@ -82,7 +82,7 @@ _NOT_CHROME_WORDS = frozenset({"commentary", "shared", "promontory"})
 # notice): what they hold back is read from their scripts (`_ContentWalker._held_back`).
 _CHROME_TOKENS = frozenset(
     {"header", "footer", "topbar", "nav", "_brlbs-content-blocker", "embed-privacy-overlay",
-     "contributor", "contributors", "tgme_widget_message_user", "tgme_widget_message_footer"}
+     "tgme_widget_message_user", "tgme_widget_message_footer"}
 )  # fmt: skip
 # A container made for an embed is media, whatever else its class says ("social-embed",
 # Borlabs Cookie's "BorlabsCookie").
@@ -97,14 +97,25 @@ _MEDIA_WORDS = frozenset(
 # A first word that makes the token a page state, not a name: "has-sidebar", "no-comments".
 _STATE_WORDS = frozenset({"has", "with", "no", "without"})
 MAX_NESTED_WRAPPERS = 8
+# How many levels below their common ancestor posts of one live blog may sit
+# (``<li><div><article>``).
+_RUN_DEPTHS = (1, 2, 3)
 #: A later selector's match with this many times the text of the first one's is the story.
 DWARFED = 8
 _PAGE_ROOTS = frozenset({"body", "html"})
 #: An ``<article>`` with no more text than this may be a card leading to another story.
 TEASER_TEXT = 400
 _STILL_TAGS = frozenset({"img", "picture", "amp-img"})
+# Facebook's and Substack's embeds drawn from a ``<div>`` (`_ContentWalker._div`).
+_EMBED_CLASSES = frozenset({"fb-video", "fb-post", "native-video-embed"})
+# Videos above a run of posts that are the story's lead (`_bring_lead_media`).
+_LEAD_VIDEOS = frozenset({"video", "video-js", "amp-video"})
 _HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
 _POST_HEADERS = ("h2", "h3", "h4", "h5", "h6", "header", *TIME_TAGS)
+# A live post's number in its id (``post-102``, ``update_7``) and the last word of a
+# class naming a post (`_is_numbered_post`).
+_POST_ID = re.compile(r"(?:post|entry|update)[-_]?\d+", re.IGNORECASE)
+_POST_WORDS = frozenset({"post", "entry", "update"})
 _XML_UNSAFE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _WORD_SPLIT = re.compile(r"[^A-Za-z0-9]+|(?<=[a-z0-9])(?=[A-Z])")
 
@@ -117,7 +128,9 @@ def find_content_root(root: Element) -> Element:
     updates: the Guardian's ``<article class="block">``, microdata ``articleBody`` per update)
     is read as one: their closest common ancestor is the content, provided it is not chrome
     and holds little besides them (``<body>`` itself, when posts with their own headings
-    sit right under it).
+    sit right under it), together with alike posts in wrappers of their own beside them
+    (a pinned post); the story's lead photo or video above the run is moved into it
+    (`_bring_lead_media`).
     Otherwise the largest match by text wins (the story, not the teasers next to it).
     """
     body = root.find("body")
@@ -126,6 +139,7 @@ def find_content_root(root: Element) -> Element:
     total = max(sizes(page), 1)
     chrome_memo: dict[Element, bool] = {}
     chosen: Element | None = None
+    match: Element | None = None  # the match the content was chosen around
     for xpath in _BODY_XPATHS:
         candidates = [
             element
@@ -138,11 +152,18 @@ def find_content_root(root: Element) -> Element:
         largest = max(candidates, key=sizes)
         if chosen is None:
             chosen = _update_run_root(largest, candidates, page, total, sizes, chrome_memo)
+            match = largest
         elif sizes(largest) > DWARFED * sizes(chosen):
             # the first match was a teaser card (an <article> under "more on this") and
             # the story is elsewhere: a <main> of live-blog updates without <article>
-            return _update_run_root(largest, candidates, page, total, sizes, chrome_memo)
-    return chosen if chosen is not None else page
+            chosen = _update_run_root(largest, candidates, page, total, sizes, chrome_memo)
+            match = largest
+            break
+    if chosen is None:
+        return page
+    if chosen is not match:
+        _bring_lead_media(chosen)
+    return chosen
 
 
 class _TextSizes:
@@ -212,10 +233,25 @@ def _update_run_root(
     under one ancestor (siblings, or cousins in identical wrappers up to three levels
     deep: ``<li><div><article>``); ``largest`` alone when
     there are none or the ancestor would take in more than the run itself. A largest match
-    holding an ``h1`` is a story with teasers next to it, not one update among others."""
+    holding an ``h1`` is a story with teasers next to it, not one update among others.
+    Posts in other wrappers under a near ancestor are taken in too (`_with_posts_beside`)."""
     if len(candidates) < 2 or next(largest.iter("h1"), None) is not None:
         return largest
-    for depth in (1, 2, 3):
+    root = _alike_run_root(largest, candidates, page, total, sizes, chrome_memo)
+    return _with_posts_beside(root, largest, candidates, page, total, sizes, chrome_memo)
+
+
+def _alike_run_root(
+    largest: Element,
+    candidates: list[Element],
+    page: Element,
+    total: int,
+    sizes: _TextSizes,
+    chrome_memo: dict[Element, bool],
+) -> Element:
+    """The common ancestor of ``largest`` and the candidates alike to it in alike
+    wrappers (`_update_run_root`), or ``largest`` alone."""
+    for depth in _RUN_DEPTHS:
         ancestor = _ancestor(largest, depth)
         if ancestor is None or (ancestor is not page and tag_name(ancestor) in _PAGE_ROOTS):
             return largest
@@ -236,6 +272,108 @@ def _update_run_root(
             return largest
         return ancestor
     return largest
+
+
+def _with_posts_beside(
+    root: Element,
+    largest: Element,
+    candidates: list[Element],
+    page: Element,
+    total: int,
+    sizes: _TextSizes,
+    chrome_memo: dict[Element, bool],
+) -> Element:
+    """The nearest ancestor of ``root`` (up to three levels above ``largest``) that also
+    holds posts alike to it outside ``root``, in a wrapper of their own: a pinned post in
+    its ``<div class="pinned-post">`` above the ``<div class="live-stream">``. Either
+    part alone lost the other's media. Taken only when every post there has its own
+    header, none is the story (an ``h1``), and together they hold most of its text."""
+    for depth in _RUN_DEPTHS:
+        ancestor = _ancestor(largest, depth)
+        if ancestor is None or (ancestor is not page and tag_name(ancestor) in _PAGE_ROOTS):
+            return root
+        if ancestor is root or not _is_above(ancestor, root):
+            continue
+        posts = _posts_below(ancestor, largest, candidates)
+        if all(post is root or _is_above(root, post) for post in posts):
+            continue  # nothing beside the run yet: look further up
+        if (
+            not all(_has_own_header(post) for post in posts)
+            or any(next(post.iter("h1"), None) is not None for post in posts)
+            or _inside_chrome(ancestor, total, sizes, chrome_memo)
+            or sum(sizes(post) for post in posts) * 2 < sizes(ancestor)
+        ):
+            return root
+        return ancestor
+    return root
+
+
+def _posts_below(ancestor: Element, largest: Element, candidates: list[Element]) -> list[Element]:
+    """The candidates alike to ``largest`` at most three levels below ``ancestor``."""
+    return [
+        candidate
+        for candidate in candidates
+        if _alike(candidate, largest)
+        and any(_ancestor(candidate, depth) is ancestor for depth in _RUN_DEPTHS)
+    ]
+
+
+def _is_above(ancestor: Element, element: Element) -> bool:
+    """Whether ``ancestor`` is one of the three elements above ``element``."""
+    return any(_ancestor(element, depth) is ancestor for depth in _RUN_DEPTHS)
+
+
+def _bring_lead_media(run_root: Element) -> None:
+    """Move the story's lead photo or video above a run of posts (a ``<figure>`` or a
+    ``<video>`` beside the ``<h1>``, in its title block) to the start of the run's root:
+    the content is one element, and the run's root holds only the posts. Looked for in
+    the elements before the root, and before each ancestor up to the one holding the
+    ``<h1>`` (none is moved when no ``<h1>`` is that near); chrome is left where it is."""
+    if next(run_root.iter("h1"), None) is not None:
+        return  # the title block is inside
+    found: list[Element] = []
+    node = run_root
+    for _ in _RUN_DEPTHS:
+        parent = node.getparent()
+        if parent is None or tag_name(parent) in _PAGE_ROOTS:
+            return
+        before = list(node.itersiblings(preceding=True))[::-1]
+        found[:0] = [media for sibling in before for media in _lead_media(sibling)]
+        if any(next(sibling.iter("h1"), None) is not None for sibling in before):
+            for position, media in enumerate(found):
+                _drop(media)
+                run_root.insert(position, media)
+            return
+        node = parent
+
+
+def _lead_media(element: Element) -> list[Element]:
+    """The outermost ``<figure>``s holding media and the videos in an element, outside
+    chrome (a title block's ``<header>`` is none) and outside other posts or cards."""
+    found = []
+    stack = [element]
+    while stack:
+        node = stack.pop()
+        tag = tag_name(node)
+        if tag is None or tag == "article" or (looks_like_chrome(node) and not _title_block(node)):
+            continue
+        if tag in _LEAD_VIDEOS or (
+            tag == "figure" and next(node.iter(*MEDIA_TAGS), None) is not None
+        ):
+            found.append(node)
+            continue
+        stack.extend(reversed(node))
+    return found
+
+
+def _title_block(element: Element) -> bool:
+    """A ``<header>`` holding the page's ``<h1>`` and no class of chrome: the story's
+    title block, where its lead photo is."""
+    return (
+        tag_name(element) == "header"
+        and not _chrome_besides_tag(element)
+        and next(element.iter("h1"), None) is not None
+    )
 
 
 def _ancestor(element: Element, depth: int) -> Element | None:
@@ -293,8 +431,36 @@ def is_update_block(element: Element) -> bool:
         return True
     if _is_telegram_post(element):
         return True  # a post of a Telegram channel's page (t.me/s/…)
+    if _is_numbered_post(element):
+        return any(
+            sibling is not None
+            and tag_name(sibling) == tag_name(element)
+            and _is_numbered_post(sibling)
+            for sibling in (_element_sibling(element, -1), _element_sibling(element, 1))
+        )
     itemprop = element.get("itemprop")
     return bool(itemprop) and "liveBlogUpdate" in itemprop.split()
+
+
+def _is_numbered_post(element: Element) -> bool:
+    """An element drawn as a live post without ``<article>``: a class naming a post
+    (``live-post``, ``lb-entry``, ``live-update``) and the post's number
+    (``data-post-id``, ``id="post-102"``). Only one beside another such is a post of its
+    own (`is_update_block`): a single story's ``<div id="post-12" class="post">`` is not."""
+    if not (element.get("data-post-id") or _POST_ID.fullmatch(element.get("id") or "")):
+        return False
+    return any(
+        _WORD_SPLIT.split(token)[-1].lower() in _POST_WORDS
+        for token in (element.get("class") or "").split()
+    )
+
+
+def _element_sibling(element: Element, step: int) -> Element | None:
+    """The element right before (``step`` -1) or after (1) this one, comments skipped."""
+    sibling = element.getprevious() if step < 0 else element.getnext()
+    while sibling is not None and not isinstance(sibling.tag, str):
+        sibling = sibling.getprevious() if step < 0 else sibling.getnext()
+    return sibling
 
 
 def is_update_aside(element: Element) -> bool:
@@ -341,31 +507,69 @@ def _has_substance(element: Element, sizes: _TextSizes) -> bool:
 
 def is_teaser_card(element: Element, size: int | None = None) -> bool:
     """An ``<article>`` that only leads to another story (a "more news" card, Elementor's
-    posts widget): little text (``size``, its `text_length`), no player or post of its own,
-    and either its pictures all inside links to other pages, or no picture and its
-    headline such a link. An update whose photo is its own is not one, whatever links
-    its heading holds."""
+    posts widget): little text (``size``, its `text_length`), no player or post of its own
+    (`_own_embed`: a Telegram widget, a Facebook post, a link to a tweet count), and
+    either its pictures all inside links to other pages, or no picture and its headline
+    such a link. An update whose photo is its own is not one, whatever links its heading
+    holds; nor is one with its own time under a headline of its own (a post whose photo
+    links to where it came from)."""
     if tag_name(element) != "article":
         return False
     if (text_length(element) if size is None else size) > TEASER_TEXT:
         return False
     stills = []
-    for media in element.iter(*MEDIA_TAGS):
-        if tag_name(media) not in _STILL_TAGS:
+    for node in element.iter():
+        if _own_embed(node):
             return False  # a player, a video, a post: the card holds media of its own
-        stills.append(media)
+        if tag_name(node) in _STILL_TAGS:
+            stills.append(node)
+    page = _PageAddress(element)
+    headline_links = [link for link in element.iter("a") if _in_heading(link, element)]
     if stills:
-        return all(_in_link_elsewhere(still, element) for still in stills)
-    return any(_leads_elsewhere(link) and _in_heading(link, element) for link in element.iter("a"))
+        if _is_dated_update(element, headline_links, page):
+            return False
+        return all(_in_link_elsewhere(still, element, page) for still in stills)
+    return any(_leads_elsewhere(link, page) for link in headline_links)
 
 
-def _in_link_elsewhere(node: Element, card: Element) -> bool:
+def _own_embed(node: Element) -> bool:
+    """Whether an element is media the content walker records as an embed, other than a
+    still: a player or a post (`MEDIA_TAGS`), Telegram's widget (its script included),
+    Facebook's ``fb-video``/``fb-post``, a link to a platform post."""
+    tag = tag_name(node)
+    if tag is None:
+        return False
+    if tag in MEDIA_TAGS:
+        return tag not in _STILL_TAGS
+    if node.get("data-telegram-post"):
+        return True
+    if tag == "div":
+        return bool(_EMBED_CLASSES.intersection((node.get("class") or "").split()))
+    if tag == "a":
+        href = (node.get("href") or "").strip()
+        return href.startswith(("https://", "http://", "//")) and (
+            platform_post(href if not href.startswith("//") else "https:" + href) is not None
+        )
+    return False
+
+
+def _is_dated_update(element: Element, headline_links: list[Element], page: _PageAddress) -> bool:
+    """Whether an article is a post of its own: its own time, and a headline that
+    leads nowhere else (a card's headline is the link to its story)."""
+    if next(element.iter(*TIME_TAGS), None) is None:
+        return False
+    if next(element.iter(*_HEADINGS), None) is None:
+        return False
+    return not any(_leads_elsewhere(link, page) for link in headline_links)
+
+
+def _in_link_elsewhere(node: Element, card: Element, page: _PageAddress) -> bool:
     """Whether ``node`` sits in a link to another page, below ``card``."""
     for ancestor in node.iterancestors():
         if ancestor is card:
             return False
         if tag_name(ancestor) == "a":
-            return _leads_elsewhere(ancestor)
+            return _leads_elsewhere(ancestor, page)
     return False
 
 
@@ -381,10 +585,63 @@ def _in_heading(link: Element, card: Element) -> bool:
     return False
 
 
-def _leads_elsewhere(link: Element) -> bool:
-    """A link to another page: not a permalink within this one (``#post-12``), not a file."""
+class _PageAddress:
+    """The host and path of the page an element is in, as the page declares its own
+    address (``<link rel="canonical">``, ``og:url``): a link there with a query,
+    ``?post=12``, is a post's permalink within the page. Looked up once, when asked."""
+
+    def __init__(self, element: Element) -> None:
+        self._element = element
+        self._address: tuple[str, str] | None = None
+        self._looked = False
+
+    def same_page(self, href: str) -> bool:
+        """Whether ``href`` names this page (with a query or fragment, or none)."""
+        if href.startswith("?"):
+            return True  # relative: this path with another query
+        if not self._looked:
+            self._looked = True
+            self._address = _declared_address(self._element)
+        if self._address is None:
+            return False
+        base = f"https://{self._address[0]}{self._address[1]}"
+        try:
+            target = urlsplit(urljoin(base, href))
+        except ValueError:  # a broken host ("http://[::1")
+            return False
+        return (target.netloc.lower(), target.path or "/") == self._address
+
+
+def _declared_address(element: Element) -> tuple[str, str] | None:
+    """(host, path) of the canonical link or ``og:url`` in the page's ``<head>``."""
+    head = element.getroottree().getroot().find("head")
+    for node in () if head is None else head:
+        tag = tag_name(node)
+        if tag == "link" and "canonical" in (node.get("rel") or "").lower().split():
+            address = node.get("href")
+        elif tag == "meta" and (node.get("property") or "").strip() == "og:url":
+            address = node.get("content")
+        else:
+            continue
+        try:
+            parts = urlsplit((address or "").strip())
+        except ValueError:
+            continue
+        if parts.scheme in ("http", "https") and parts.netloc:
+            return parts.netloc.lower(), parts.path or "/"
+    return None
+
+
+def _leads_elsewhere(link: Element, page: _PageAddress) -> bool:
+    """A link to another page: not a permalink within this one (``#post-12``,
+    ``?post=12``), not a file."""
     href = (link.get("href") or "").strip()
-    return bool(href) and "#" not in href and media_type_of_url(href) is None
+    return (
+        bool(href)
+        and "#" not in href
+        and media_type_of_url(href) is None
+        and not page.same_page(href)
+    )
 
 
 def _inside_chrome(
