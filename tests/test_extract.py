@@ -2763,3 +2763,79 @@ def test_live_posts_drawn_without_article_each_start_an_update() -> None:
         ("kharkiv.jpg", "Drone strike on Kharkiv", "Two people were killed in the strike."),
         ("belgorod.jpg", None, None),
     ]
+
+
+STREAM = (
+    "<div class='stream'><article><h2>Drone strike</h2><p>Officials said a drone hit a "
+    "residential block overnight in Kharkiv.</p>{first}</article><article><h2>Air raid</h2>"
+    "<p>Air raid alert across the country this morning, officials said.</p><img "
+    "src='/p/raid.jpg' width='976' height='549'></article></div>"
+)
+DRONE_PHOTO = "<img src='/p/drone.jpg' width='976' height='549'>"
+
+
+def test_boxes_beside_a_run_of_posts_are_not_its_lead_media() -> None:
+    """Only the title block's media, or a figure standing bare before the posts, is the
+    story's lead: a "video of the day" box and a gallery rail were taken in."""
+    html = (
+        "<html><body><main><div class='top'><h1>Ukraine war live</h1></div>"
+        "<div class='video-of-the-day'><h2>Video of the day</h2><figure><video "
+        "src='/promo/rehearsal.mp4'></video><figcaption>Eurovision rehearsals</figcaption>"
+        "</figure></div><figure><a href='/galleries/fashion/'><img src='/promo/fashion.jpg' "
+        "width='600' height='400'></a><figcaption>Fashion week</figcaption></figure>"
+        f"{STREAM.format(first=DRONE_PHOTO)}</main></body></html>"
+    )
+    found = extract_embeds(html, LIVE).embeds
+    assert [e.url.rsplit("/", 1)[1] for e in found] == ["drone.jpg", "raid.jpg"]
+
+
+def test_a_lead_photo_a_post_shows_too_keeps_the_posts_update() -> None:
+    """The title block's photo, which the first post shows with its caption, was
+    recorded first under no update; the post kept only a second placement."""
+    photo = "<figure><img src='/p/strike.jpg' width='976' height='549'><figcaption>Rescuers"
+    html = (
+        "<html><body><main><header><h1>Ukraine war live</h1><figure><img src='/p/strike.jpg'"
+        " width='1200' height='800'></figure></header>"
+        f"{STREAM.format(first=photo + ' at the block.</figcaption></figure>')}"
+        "</main></body></html>"
+    )
+    found = extract_embeds(html, LIVE).embeds
+    first = found[0]
+    assert (first.url.rsplit("/", 1)[1], first.update, first.context) == (
+        "strike.jpg",
+        "Drone strike",
+        "Rescuers at the block.",
+    )
+
+
+def test_cards_dated_hours_ago_linking_to_the_sites_stories_stay_out() -> None:
+    """A "more news" card's own time and unlinked headline made it an update: its
+    thumbnail, linked to the site's story, was archived beside the posts."""
+    cards = "".join(
+        f"<article><a href='/2024/03/{n}/'><img src='/p/{n}-thumb.jpg' width='400' "
+        f"height='225'></a><h3>Story {n}</h3><time>3 hours ago</time></article>"
+        for n in ("eurovision", "weather")
+    )
+    html = (
+        "<html><body><main><h1>Ukraine war live</h1>"
+        f"{STREAM.format(first=DRONE_PHOTO)}<div class='explore'><h2>Explore</h2>{cards}</div>"
+        "</main></body></html>"
+    )
+    found = extract_embeds(html, LIVE).embeds
+    assert [e.url.rsplit("/", 1)[1] for e in found] == ["drone.jpg", "raid.jpg"]
+
+
+@pytest.mark.parametrize(
+    "heading",
+    ["14:50 Rescuers reach the block", "March 11, 2024", "Day 745", "15:20 по Киеву: видео"],
+)
+def test_a_heading_opening_with_a_moment_inside_a_post_starts_an_update(heading: str) -> None:
+    """Only a subheading ("Watch:") is a post's own text: one opening with a time, a
+    date or a day's number marks an update within it, and lost its label."""
+    html = (
+        "<html><body><main><article><h2>Strike on Kyiv</h2><p>Missiles hit the capital.</p>"
+        f"<h3>{heading}</h3><video src='/a.mp4'></video></article><article><h2>Odesa</h2>"
+        "<p>Port hit.</p><img src='/b.jpg'></article></main></body></html>"
+    )
+    (video, _) = extract_embeds(html, LIVE).embeds
+    assert video.update is not None and video.update.split()[0] == heading.split()[0]

@@ -290,3 +290,32 @@ def test_a_photo_linking_to_a_post_is_still_evidence(link: str, post: str) -> No
         post,
         "https://cdn.kyivnews.example/2024/03/kharkiv.jpg",
     ]
+
+
+def test_photos_linked_to_channels_that_credit_them_are_not_banners() -> None:
+    """A credit naming the channel ("Photo: Air Force / Telegram"), "joint" and
+    "spectators" in a file name, a panorama three times as wide as high: each photo
+    was dropped as a follow banner."""
+    photos = [
+        ("https://t.me/kpszsu", "strike.jpg", 'width="1280" height="720" alt="Photo: Telegram"'),
+        ("https://t.me/kpszsu", "joint-rescue.jpg", 'width="1200" height="800"'),
+        ("https://t.me/synegubov", "pano.jpg", 'width="2400" height="700"'),
+        ("https://x.com/dsns", "spectators.jpg", 'width="1200" height="800" alt="An icon"'),
+    ]
+    html = "".join(
+        f'<p>Rescuers at work, {n}.</p><a href="{link}"><img src="/p/{name}" {size}></a>'
+        for n, (link, name, size) in enumerate(photos)
+    )
+    assert [e.url.rsplit("/", 1)[1] for e in found(html)] == [name for _, name, _ in photos]
+
+
+def test_a_youtube_facade_over_the_sites_own_still_is_the_video_too() -> None:
+    """The still inside a facade counted as its video: one the site keeps itself
+    (not YouTube's thumbnail) was archived, and the video never."""
+    html = (
+        "<article><p>Rescuers searched the rubble through the night.</p><div "
+        'class="perfmatters-lazy-youtube" data-id="dQw4w9WgXcQ"><div><img '
+        'src="/wp-content/uploads/2024/03/still.jpg" width="1280" height="720"></div></div>'
+        "</article>"
+    )
+    assert "https://www.youtube.com/watch?v=dQw4w9WgXcQ" in [e.url for e in found(html)]

@@ -325,10 +325,13 @@ def _is_above(ancestor: Element, element: Element) -> bool:
 
 def _bring_lead_media(run_root: Element) -> None:
     """Move the story's lead photo or video above a run of posts (a ``<figure>`` or a
-    ``<video>`` beside the ``<h1>``, in its title block) to the start of the run's root:
-    the content is one element, and the run's root holds only the posts. Looked for in
-    the elements before the root, and before each ancestor up to the one holding the
-    ``<h1>`` (none is moved when no ``<h1>`` is that near); chrome is left where it is."""
+    ``<video>`` in the title block holding the ``<h1>``, or standing bare between it and
+    the posts) to the start of the run's root: the content is one element, and the
+    run's root holds only the posts. Looked for before the root, and before each
+    ancestor up to the one holding the ``<h1>`` (none is moved when no ``<h1>`` is that
+    near). A box beside them ("video of the day", a gallery rail) is not the story's,
+    nor is a figure linking to another page; one that shows what a post shows is left
+    to the post, which gives it its update."""
     if next(run_root.iter("h1"), None) is not None:
         return  # the title block is inside
     found: list[Element] = []
@@ -338,13 +341,54 @@ def _bring_lead_media(run_root: Element) -> None:
         if parent is None or tag_name(parent) in _PAGE_ROOTS:
             return
         before = list(node.itersiblings(preceding=True))[::-1]
-        found[:0] = [media for sibling in before for media in _lead_media(sibling)]
-        if any(next(sibling.iter("h1"), None) is not None for sibling in before):
-            for position, media in enumerate(found):
-                _drop(media)
-                run_root.insert(position, media)
+        titled = [
+            n for n, sibling in enumerate(before) if next(sibling.iter("h1"), None) is not None
+        ]
+        start = titled[-1] if titled else 0
+        level = [
+            media
+            for n, sibling in enumerate(before[start:], start)
+            for media in (_lead_media(sibling) if titled and n == start else _bare_lead(sibling))
+        ]
+        found[:0] = level
+        if titled:
+            _move_lead_media(found, run_root)
             return
         node = parent
+
+
+def _bare_lead(element: Element) -> list[Element]:
+    """A ``<figure>`` holding media, or a video, standing on its own (no box around it)."""
+    tag = tag_name(element)
+    if tag in _LEAD_VIDEOS or (
+        tag == "figure" and next(element.iter(*MEDIA_TAGS), None) is not None
+    ):
+        return [] if looks_like_chrome(element) else [element]
+    return []
+
+
+def _move_lead_media(found: list[Element], run_root: Element) -> None:
+    """Put the lead media first in the run's root, but a figure linking to another page
+    and one whose source a post there shows too."""
+    page = _PageAddress(run_root)
+    shown = _sources(run_root)
+    position = 0
+    for media in found:
+        if _sources(media) & shown or any(_leads_elsewhere(a, page) for a in media.iter("a")):
+            continue
+        _drop(media)
+        run_root.insert(position, media)
+        position += 1
+
+
+def _sources(element: Element) -> set[str]:
+    """The addresses of the pictures and videos in an element, as written."""
+    return {
+        value.strip()
+        for node in element.iter(*MEDIA_TAGS, "source")
+        for name in ("src", "data-src", "data-lazy-src")
+        if (value := node.get(name)) and not value.startswith("data:")
+    }
 
 
 def _lead_media(element: Element) -> list[Element]:
@@ -526,7 +570,7 @@ def is_teaser_card(element: Element, size: int | None = None) -> bool:
     page = _PageAddress(element)
     headline_links = [link for link in element.iter("a") if _in_heading(link, element)]
     if stills:
-        if _is_dated_update(element, headline_links, page):
+        if _is_dated_update(element, headline_links, stills, page):
             return False
         return all(_in_link_elsewhere(still, element, page) for still in stills)
     return any(_leads_elsewhere(link, page) for link in headline_links)
@@ -553,24 +597,37 @@ def _own_embed(node: Element) -> bool:
     return False
 
 
-def _is_dated_update(element: Element, headline_links: list[Element], page: _PageAddress) -> bool:
-    """Whether an article is a post of its own: its own time, and a headline that
-    leads nowhere else (a card's headline is the link to its story)."""
+def _is_dated_update(
+    element: Element, headline_links: list[Element], stills: list[Element], page: _PageAddress
+) -> bool:
+    """Whether an article is a post of its own: its own time, a headline that leads
+    nowhere else (a card's headline is the link to its story), and its photos linked,
+    if at all, to another site, where they came from (a card's thumbnail links to the
+    site's own story, "3 hours ago" beside it)."""
     if next(element.iter(*TIME_TAGS), None) is None:
         return False
     if next(element.iter(*_HEADINGS), None) is None:
         return False
-    return not any(_leads_elsewhere(link, page) for link in headline_links)
+    if any(_leads_elsewhere(link, page) for link in headline_links):
+        return False
+    links = (_enclosing_link(still, element) for still in stills)
+    return all(link is None or page.other_site(link.get("href") or "") for link in links)
+
+
+def _enclosing_link(node: Element, card: Element) -> Element | None:
+    """The link ``node`` sits in, below ``card``; None when it is in none."""
+    for ancestor in node.iterancestors():
+        if ancestor is card:
+            return None
+        if tag_name(ancestor) == "a":
+            return ancestor
+    return None
 
 
 def _in_link_elsewhere(node: Element, card: Element, page: _PageAddress) -> bool:
     """Whether ``node`` sits in a link to another page, below ``card``."""
-    for ancestor in node.iterancestors():
-        if ancestor is card:
-            return False
-        if tag_name(ancestor) == "a":
-            return _leads_elsewhere(ancestor, page)
-    return False
+    link = _enclosing_link(node, card)
+    return link is not None and _leads_elsewhere(link, page)
 
 
 def _in_heading(link: Element, card: Element) -> bool:
@@ -610,6 +667,25 @@ class _PageAddress:
         except ValueError:  # a broken host ("http://[::1")
             return False
         return (target.netloc.lower(), target.path or "/") == self._address
+
+    def other_site(self, href: str) -> bool:
+        """Whether ``href`` is an absolute address on another host than the page's (as
+        it declares it); a relative one is the site's own. When the page declares no
+        address, any absolute one may be another site's: a photo linked to its source
+        is evidence, a thumbnail kept in its place only chrome."""
+        href = href.strip()
+        if not href.startswith(("https://", "http://", "//")):
+            return False
+        if not self._looked:
+            self._looked = True
+            self._address = _declared_address(self._element)
+        if self._address is None:
+            return True
+        try:
+            host = urlsplit(href if not href.startswith("//") else "https:" + href).netloc
+        except ValueError:
+            return False
+        return host.lower() != self._address[0]
 
 
 def _declared_address(element: Element) -> tuple[str, str] | None:

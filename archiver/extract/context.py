@@ -61,7 +61,7 @@ _KEYWORD = (
     r"(?:UPDATE[SD]?|BREAKING(?:\s+NEWS)?|ORIGINAL\s+ENTRY|LATEST|FLASH|URGENT"
     r"|CORRECTION|CLARIFICATION|DEVELOPING|JUST\s+IN|POSTED(?:\s+AT)?"
     # French, German and Spanish "updated"
-    r"|MIS\s+À\s+JOUR(?:\s+À)?|AKTUALISIERT(?:\s+UM)?|ACTUALIZADO(?:\s+A\s+LAS)?"
+    r"|MISE?\s+À\s+JOUR(?:\s+À)?|AKTUALISIERT(?:\s+UM)?|ACTUALIZADO(?:\s+A\s+LAS)?"
     # Arabic "last update", "update", "urgent"; Ukrainian and Russian "updated", "urgent"
     r"|آخر\s+تحديث|تحديث|عاجل|ОНОВЛЕНО|ОНОВЛЕННЯ|ТЕРМІНОВО|ОБНОВЛЕНО|ОБНОВЛЕНИЕ|СРОЧНО"
     # Hebrew "update", "updated"; Persian "update" (with or without its zero-width joiner)
@@ -86,6 +86,11 @@ _SEPARATOR = rf"(?:\s*:(?!\d)|\s*(?:--|[–—])|\s+-(?=\s)|{_DATELINE})"
 _LEADING_LABEL = re.compile(rf"\s*(?P<label>{_LABEL}){_SEPARATOR}", re.IGNORECASE)
 _WHOLE_LABEL = re.compile(rf"\s*(?P<label>{_LABEL})\s*:?\s*", re.IGNORECASE)
 
+# what a post's heading opening with a moment starts with: "09:05 Explosions in Kyiv",
+# "March 11, 2024", "Day 745", "UPDATE: …" (a label or not, the heading marks an update)
+_MOMENT_AT_START = re.compile(
+    rf"\s*(?:{_KEYWORD}(?!\w)|(?:{_DATE}[\s,]+)?{_TIME}|{_DATE}|DAY\s+\d+(?!\d))", re.IGNORECASE
+)
 _SENTENCE_END = re.compile(r"[.!?…؟。]+[\"'”’)\]]*\s+")
 _ABBREVIATIONS = frozenset(
     {
@@ -116,6 +121,13 @@ def label_at_start(text: str) -> Label | None:
     if match is None:
         return None
     return Label(_clean_label(match.group("label")), _nonspace(match.group(0)))
+
+
+def opens_with_moment(text: str) -> bool:
+    """Whether a text opens with a time, a date, a day's number or an update keyword,
+    as the heading of an update within a post does ("09:05 Explosions in Kyiv"), where
+    a subheading does not ("Watch:")."""
+    return _MOMENT_AT_START.match(text) is not None
 
 
 def label_of_heading(heading: Element) -> str | None:

@@ -48,6 +48,7 @@ from archiver.extract.context import (
     label_of_header,
     label_of_heading,
     label_of_time,
+    opens_with_moment,
     sentence_context,
 )
 from archiver.extract.document import (
@@ -248,12 +249,12 @@ class _Pending:
 
 @dataclass(frozen=True)
 class _Facade:
-    """A click-to-play YouTube facade open: its video, title, and the count of embeds
-    recorded when it opened."""
+    """A click-to-play YouTube facade open: its video, title, and how many embeds the
+    page had when it opened."""
 
     url: str
     title: str | None
-    recorded: int
+    found: int
 
 
 #: Elements that show a picture.
@@ -507,11 +508,12 @@ class _ContentWalker:
 
     def _is_subheading(self, heading: Element, label: str) -> bool:
         """A heading below the title of the open post ("Watch:", "Reaction in Kyiv"),
-        not opening with a label of its own ("UPDATE 1800 GMT"): part of that post, not
-        an update of its own. Pages without posts keep every heading as a label."""
+        not opening with a moment of its own ("UPDATE 1800 GMT", "09:05 Explosions in
+        Kyiv", "March 11"): part of that post, not an update of its own. Pages without
+        posts keep every heading as a label."""
         if not self._title_level:
             return False
-        return _heading_level(heading) > self._title_level and label_at_start(label) is None
+        return _heading_level(heading) > self._title_level and not opens_with_moment(label)
 
     def _starts_update(self, node: Element) -> bool:
         """Whether an element is a post of its own (`is_update_block`), not a card
@@ -1039,7 +1041,7 @@ class _ContentWalker:
             video = self._facade_video(node)
             if video is not None:  # recorded at its end, unless its still was (`_facade_end`)
                 title = attr(node, "title", "data-title", "data-alt")
-                self._facades[node] = _Facade(video, title, self._recorded)
+                self._facades[node] = _Facade(video, title, len(self.embeds))
         if "js-delayed-image-load" in classes:
             src = resolve_url(attr(node, "data-src"), self._base)
             if src is not None and not is_tiny(node) and not is_unwanted_image(src):
@@ -1097,10 +1099,13 @@ class _ContentWalker:
         return self._record(node, found)
 
     def _facade_end(self, node: Element, facade: _Facade) -> None:
-        """At a YouTube facade's end: its video, unless the still inside it already was
-        (`image_embed`), or a ``<noscript>`` fallback right after it names it (WP
-        Rocket's frame, read there as the page gave it; the facade is its stand-in)."""
-        if self._recorded > facade.recorded:
+        """At a YouTube facade's end: its video, unless what is inside already named a
+        video (its YouTube still, `image_embed`), or a ``<noscript>`` fallback right
+        after it names it (WP Rocket's frame, read there as the page gave it; the facade
+        is its stand-in). A still the site keeps itself is no video: it is kept, and
+        the video too."""
+        inside = self.embeds.items()[facade.found :]
+        if any(embed.media_type != "image" for embed in inside):
             return
         fallback = _next_element(node)
         if tag_name(fallback) == "noscript" and fallback is not None:
@@ -1224,26 +1229,32 @@ def _url(template: str, identifier: str | None) -> str | None:
     return template.format(quote(identifier, safe="")) if identifier else None
 
 
-#: Words in a picture's address, alt text or class that make it a sign, not a photo.
-_BANNER_WORDS = re.compile(
-    r"banner|button|badge|follow|subscribe|join|channel|logo|icon|promo|cta"
-    r"|telegram|whatsapp|google[-_ ]?news|youtube",
-    re.IGNORECASE,
+#: Words of a picture's file name or class that make it a sign, not a photo (whole
+#: words: "joint-rescue.jpg" and "spectators" are photos).
+_BANNER_WORDS = frozenset(
+    {"banner", "button", "btn", "badge", "follow", "subscribe", "logo", "icon", "cta", "promo"}
 )
+#: What a sign's alt text says ("Follow us on Google News"); a photo's alt describes it,
+#: and may credit a channel ("Photo: Air Force / Telegram").
+_BANNER_ALT = re.compile(r"\b(?:follow\s+us|subscribe|join\s+(?:us|our))\b", re.IGNORECASE)
 
 
 def _banner_like(picture: Element) -> bool:
     """Whether a picture linked to a channel or profile is a banner or a button, not a
-    photo credited to its author's profile (evidence, kept): a strip at least three
-    times as wide as high, at most 150 px high, or one whose address, alt text or
-    class says what it is ("telegram-banner.png", "Follow us on Google News")."""
+    photo credited to its author's profile (evidence, kept): declared at most 150 px
+    high, or a strip at most 250 px high and three times as wide (728x90, 970x250; a
+    panorama is taller), or named one by a word of its file name or class
+    ("telegram-banner.png") or by its alt text ("Follow us on Google News"). A picture
+    that says nothing of its size or kind is kept."""
     width, height = declared_size(picture)
-    if height is not None and (height <= 150 or (width is not None and width >= 3 * height)):
+    if height is not None and (
+        height <= 150 or (height <= 250 and width is not None and width >= 3 * height)
+    ):
         return True
-    said = " ".join(
-        picture.get(name) or "" for name in ("src", "data-src", "alt", "class", "title")
-    )
-    return bool(_BANNER_WORDS.search(said))
+    source = picture.get("src") or picture.get("data-src") or ""
+    name = re.split(r"[?#]", source, maxsplit=1)[0].rsplit("/", 1)[-1]
+    words = set(re.split(r"[^a-z0-9]+", f"{name} {picture.get('class') or ''}".lower()))
+    return bool(words & _BANNER_WORDS) or bool(_BANNER_ALT.search(picture.get("alt") or ""))
 
 
 def _is_follow_page(url: str) -> bool:
