@@ -12,7 +12,7 @@ import hashlib
 import logging
 import os
 import shutil
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 from PIL import Image
 from sqlalchemy import Select, select
+from sqlalchemy.exc import NoResultFound
 from sqlalchemy.orm import Session, selectinload
 
 from archiver import __version__, jobs, workers
@@ -606,20 +607,32 @@ class Capturer:
             with self.archive.session() as session:
                 pay(session, debts)
 
-    def settle_sidecars(self, among: Collection[int] | None = None) -> int:
-        """Rewrite the sidecars a crash left owed (see `SidecarDebt`; ``among``: by
-        these debts only); how many were. One that cannot be written is logged and
-        stays owed."""
+    def settle_sidecars(
+        self, through: int | None = None, on_failure: Callable[[str, str], None] | None = None
+    ) -> int:
+        """Rewrite the sidecars a crash left owed (see `SidecarDebt`; ``through``: by the
+        debts up to that id only); how many were. One that cannot be written stays
+        owed and is logged, or told to ``on_failure`` (its file's or page's key, the
+        reason); one whose row is gone is paid by its removal. A shutdown stops it."""
         with self.archive.read_session() as session:
-            media_ids, pages = outstanding(session, among)
+            media_ids, pages = outstanding(session, through)
         rewrites = [partial(self.rewrite_page_sidecar, sha256) for sha256 in pages]
         rewrites += [partial(self.rewrite_sidecar, media_id) for media_id in media_ids]
+        rewritten = 0
         for rewrite in rewrites:
+            if self.archive.stop.is_set():
+                break  # the rest at the next look, or the next start
             try:
                 rewrite()
+                rewritten += 1
+            except NoResultFound:
+                continue  # its row removed meanwhile: its debts with it
             except (OSError, ArchiverError) as exc:
-                log_event("sidecar.owed", logging.WARNING, key=rewrite.args[0], reason=str(exc))
-        return len(media_ids) + len(pages)
+                if on_failure is None:
+                    log_event("sidecar.owed", logging.WARNING, key=rewrite.args[0], reason=str(exc))
+                else:
+                    on_failure(str(rewrite.args[0]), str(exc))
+        return rewritten
 
     @contextlib.contextmanager
     def _sidecar_turn(self, directory: Path, rows: Select[Any]) -> Iterator[Session]:
@@ -1341,8 +1354,10 @@ class Capturer:
         They are not kept for a retry to adopt: no retry may come (the post deleted,
         the job given up), and unindexed files beside no original are what `verify`
         reports as orphans. A retry downloads them again with the original; those
-        the index records, the sidecar lists, or another placement still to be
-        settled intends (a capture of the same bytes running now) stay."""
+        the sidecar lists, or another placement still to be settled intends (a
+        capture of the same bytes running now) stay, and all do when the bytes are
+        indexed already (a damaged original's restore cut short: the companions there
+        may be the earlier capture's, which this one kept)."""
         if not intent.companions:
             return
         layout = self.archive.layout
@@ -1351,10 +1366,14 @@ class Capturer:
         def claimed() -> set[str]:
             with self.archive.read_session() as session:
                 pending = pending_companions(session, intent.sha256, besides=placement_id)
-                recorded = session.scalar(
-                    select(Media.companions).where(Media.sha256 == intent.sha256)
-                )
-            return pending | set(recorded or {}) | set(listed_companions(directory))
+                indexed = session.execute(
+                    select(Media.id, Media.companions).where(Media.sha256 == intent.sha256)
+                ).first()
+            if indexed is not None:
+                # archived before (its original being restored): what lies there may be
+                # its own, which this capture found in place and kept, its sidecar lost
+                return set(intent.companions)
+            return pending | set(listed_companions(directory))
 
         removed = remove_unplaced_companions(layout, intent.sha256, intent.companions, claimed)
         if removed:

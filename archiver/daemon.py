@@ -35,7 +35,7 @@ from archiver.clock import ClockWatch, due_now, recorded_ahead
 from archiver.errors import ArchiverError, ArchiveUnavailable, ConfigError, Interrupted
 from archiver.fetch.http import HttpFetcher
 from archiver.fetch.limits import host_of
-from archiver.index.debts import debt_ids
+from archiver.index.debts import last_debt
 from archiver.index.models import utcnow
 from archiver.integrity.eventlog import FLUSH_FAILED, flush_log
 from archiver.integrity.fixity import run_due_slice
@@ -122,10 +122,11 @@ class Daemon:
         self.owed_sent_at = -OWED_EVERY  # monotonic: when owed webhook events were last sent
         self.lease = timedelta(seconds=config.daemon.lease)
         self.settled_at = -self.lease.total_seconds()  # monotonic: placements last settled
-        self.owed_debts: set[int] = set()  # sidecar debts outstanding at that look
+        self.owed_through: int | None = None  # the newest sidecar debt at that look
         self.claims_freed_at = -EXITED_CLAIMS_EVERY  # monotonic: dead holders' claims last freed
         # every worker meets the same full disk: one line a minute
         self.unavailable = ThrottledEvent("archive.unavailable", logging.ERROR)
+        self.sidecars_owed = ThrottledEvent("sidecar.owed")
 
     # ---- start-up ----------------------------------------------------------------------
 
@@ -293,10 +294,11 @@ class Daemon:
         next start did: the job, run again, said "gone" once the post was deleted, and
         the file stayed in media/ out of the index.
 
-        Then rewrite the sidecars owed since the last look (`SidecarDebt`): a writer
-        pays its debts right after its commit, so one still owed a third of a lease on
-        died before it could (the earlier member of a near-duplicate group kept a
-        sidecar that knew no group until the daemon's next start). A rewrite beside a
+        Then rewrite the sidecars owed at the last look (`SidecarDebt`, up to the newest
+        debt then: ids only grow): a writer pays its debts right after its commit, so
+        one still owed a third of a lease on died before it could (the earlier member
+        of a near-duplicate group kept a sidecar that knew no group until the daemon's
+        next start). A rewrite beside a
         slow writer's is harmless: writers of a sidecar take turns, each writing the
         latest state."""
         if time.monotonic() - self.settled_at < self.lease.total_seconds() / 3:
@@ -306,10 +308,16 @@ class Daemon:
         if placed:
             log_event("daemon.placements_settled", indexed_placed_files=placed)
         with self.archive.read_session() as session:
-            owed = debt_ids(session)
-        stale, self.owed_debts = self.owed_debts & owed, owed
-        if stale and (rewritten := self.capturer.settle_sidecars(stale)):
+            latest = last_debt(session)
+        through, self.owed_through = self.owed_through, latest
+        if through is None:
+            return
+        failed: list[tuple[str, str]] = []
+        rewritten = self.capturer.settle_sidecars(through, lambda *fault: failed.append(fault))
+        if rewritten:
             log_event("daemon.sidecars_settled", rewritten_sidecars=rewritten)
+        if failed:  # one line for them all (a full disk fails every one), once a minute
+            self.sidecars_owed(still_owed=len(failed), key=failed[0][0], reason=failed[0][1])
 
     def _run_job(self, job_id: int) -> None:
         try:

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, select, update
+from sqlalchemy import create_engine, func, insert, select, update
 from sqlalchemy.orm import Session
 from support import FixtureServer, MediaSet, make_photo
 from support.archiving import run_cli, settings, start_daemon, write_config
@@ -35,6 +35,7 @@ from archiver.index.models import (
     LinkCheck,
     Media,
     Placement,
+    SidecarDebt,
     Source,
     utcnow,
 )
@@ -812,6 +813,29 @@ def test_a_running_daemon_rewrites_the_sidecars_a_capture_killed_beside_it_left_
     sidecar = opened.layout.media_dir(hashlib.sha256(media.photo_a.read_bytes()).hexdigest())
     document = json.loads((sidecar / "provenance.json").read_text())
     assert document["near_duplicates"]["group_id"] is not None
+
+
+def test_a_running_daemon_settles_more_owed_sidecars_than_a_query_can_name(
+    tmp_path: Path, server: FixtureServer, media: MediaSet, db_url: str
+) -> None:
+    """Debts piled up over a long full disk: naming each in the query passed
+    PostgreSQL's 65,535 parameters, and every turn of the daemon failed on it."""
+    server.add_file("/p/a.jpg", media.photo_a)
+    server.add_page("/live", "<article><p>Smoke over the port:</p><img src='/p/a.jpg'></article>")
+    data = settings(tmp_path / "storage", db_url, daemon={"lease": "1s"})
+    with OpenArchive.open(config_from_dict(data)) as opened:
+        daemon = Daemon(opened)
+        daemon.prepare()
+        daemon.capturer.capture_url(server.url("/live"))
+        with opened.session() as session:
+            media_id = session.scalars(select(Media.id)).one()
+            session.execute(insert(SidecarDebt), [{"media_id": media_id}] * 70_000)
+        daemon.settle_leftovers()  # the debts are seen
+        time.sleep(0.4)  # a third of a lease
+        daemon.settle_leftovers()
+        daemon.shutdown()
+        with opened.read_session() as session:
+            assert session.scalar(select(func.count()).select_from(SidecarDebt)) == 0
 
 
 def test_a_page_version_placed_but_not_indexed_when_the_process_died_is_kept(

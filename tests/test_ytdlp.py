@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from support import FixtureServer, MediaSet
 from support.archiving import make_config
 from support.media import make_clip, make_hls
@@ -169,6 +169,33 @@ def test_companions_a_crash_left_without_their_video_are_removed_at_the_next_sta
         assert Capturer(archive).recover() == (0, 0)  # the next start
         assert not list(folder.iterdir())
         assert verify_archive(archive).ok
+
+
+def test_a_restore_cut_short_keeps_the_companions_an_earlier_capture_archived(
+    tmp_path: Path, server: FixtureServer, media: MediaSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file indexed before companions were recorded, its sidecar lost and its original
+    gone: a capture of the same bytes, killed before the original's rename, found the
+    earlier platform info in place and kept it; the next start removed it as its own."""
+    monkeypatch.setenv("FAKE_YTDLP_MEDIA", str(media.clip_b))
+    server.add_page("/live", YOUTUBE_PAGE)
+    with Archive.open(fake_config(tmp_path)) as archive:
+        Capturer(archive).capture_url(server.url("/live"))
+        folder = archive.layout.media_dir(sha256(media.clip_b))
+        with archive.session() as session:
+            session.execute(update(Media).values(companions=None))  # indexed before 0015
+        (folder / "provenance.json").unlink()
+        (folder / "original.mp4").unlink()
+        server.add_page("/reupload", YOUTUBE_PAGE.replace("abc123XYZ_0", "reupload_01"))
+        kill_around_place_original(monkeypatch, after=False)
+        with pytest.raises(Killed):  # the same bytes, uploaded again
+            Capturer(archive).capture_url(server.url("/reupload"))
+        Capturer(archive).recover()  # the next start
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "platform.info.json",
+        "subtitles.en.vtt",
+        "thumbnail.webp",
+    ]
 
 
 def test_a_video_archived_through_another_page_this_week_is_not_downloaded_again(

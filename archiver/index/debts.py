@@ -3,9 +3,9 @@ what a sidecar says, paid once it is rewritten, and after a crash at the next st
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Iterable
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from archiver.index.models import SidecarDebt
@@ -32,25 +32,30 @@ def page_debts(session: Session, sha256: str) -> list[int]:
     return list(session.scalars(select(SidecarDebt.id).where(SidecarDebt.page_sha256 == sha256)))
 
 
+#: Debts removed per statement: a regroup over a long full disk can owe one sidecar
+#: more than the 65,535 parameters PostgreSQL takes in one.
+PAY_BATCH = 10_000
+
+
 def pay(session: Session, debt_ids: list[int]) -> None:
-    """Remove debts whose sidecar was written; later ones stay."""
-    if debt_ids:
-        session.execute(delete(SidecarDebt).where(SidecarDebt.id.in_(debt_ids)))
+    """Remove debts whose sidecar was written; later ones stay (the ids read, not every
+    id up to the last: on PostgreSQL a debt numbered before it may commit after)."""
+    for start in range(0, len(debt_ids), PAY_BATCH):
+        chunk = debt_ids[start : start + PAY_BATCH]
+        session.execute(delete(SidecarDebt).where(SidecarDebt.id.in_(chunk)))
 
 
-def debt_ids(session: Session) -> set[int]:
-    """The ids of every debt outstanding now."""
-    return set(session.scalars(select(SidecarDebt.id)))
+def last_debt(session: Session) -> int | None:
+    """The id of the newest debt outstanding now (ids only grow), None when none is."""
+    return session.scalar(select(func.max(SidecarDebt.id)))
 
 
-def outstanding(
-    session: Session, among: Collection[int] | None = None
-) -> tuple[list[int], list[str]]:
-    """The files and page versions whose sidecars are owed a rewrite (by the debts
-    ``among`` these ids, when given)."""
+def outstanding(session: Session, through: int | None = None) -> tuple[list[int], list[str]]:
+    """The files and page versions whose sidecars are owed a rewrite (by the debts up to
+    id ``through``, when given: those a look at the table found)."""
     query = select(SidecarDebt.media_id, SidecarDebt.page_sha256)
-    if among is not None:
-        query = query.where(SidecarDebt.id.in_(among))
+    if through is not None:
+        query = query.where(SidecarDebt.id <= through)
     rows = session.execute(query).all()
     media = {m for m, _ in rows if m is not None}
     return sorted(media), sorted({p for _, p in rows if p})
