@@ -2839,3 +2839,138 @@ def test_a_heading_opening_with_a_moment_inside_a_post_starts_an_update(heading:
     )
     (video, _) = extract_embeds(html, LIVE).embeds
     assert video.update is not None and video.update.split()[0] == heading.split()[0]
+
+
+SITE_STREAM = (
+    "<article class='post'><h2>10:05 Strike on Odesa port</h2><p>Russian drones struck the "
+    "port of Odesa overnight, the governor said.</p><img src='https://site.ua/p/odesa.jpg' "
+    "width='800' height='500'></article><article class='post'><h2>09:40 Shelling in "
+    "Kherson</h2><p>Two people were injured in shelling of Kherson this morning.</p><img "
+    "src='https://site.ua/p/kherson.jpg' width='800' height='500'></article>"
+)
+
+
+def site_page(inside_stream: str, canonical: str | None = "https://site.ua/live/war") -> str:
+    """A live page on site.ua: its title, then two posts with photos and what is given."""
+    head = f"<head><link rel='canonical' href='{canonical}'></head>" if canonical else ""
+    return (
+        f"<html>{head}<body><main><h1>War live</h1><div class='stream'>{SITE_STREAM}"
+        f"{inside_stream}</div></main></body></html>"
+    )
+
+
+def found_files(html: str) -> list[str]:
+    return [e.url.rsplit("/", 1)[1] for e in extract_embeds(html, "https://site.ua/x").embeds]
+
+
+@pytest.mark.parametrize(
+    ("canonical", "link"),
+    [
+        ("https://site.ua/news.php?id=100", "news.php?id={n}"),
+        ("https://site.ua/?p=100", "/?p={n}"),
+        (None, "?id={n}"),  # no declared address: a relative query of another page
+    ],
+    ids=["query-id", "wordpress-plain", "undeclared"],
+)
+def test_cards_linking_to_other_pages_of_a_site_addressed_by_query_stay_out(
+    canonical: str | None, link: str
+) -> None:
+    """``news.php?id=200`` was this page (``news.php?id=100``) with a query, so its card's
+    thumbnail was the post's own photo: the cards' thumbnails were archived."""
+    cards = "".join(
+        f"<article class='card'><a href='{link.format(n=n)}'><img src='https://site.ua/p/"
+        f"thumb-{n}.jpg' width='300' height='200'></a><h3><a href='{link.format(n=n)}'>Story "
+        f"{n}</a></h3></article>"
+        for n in (200, 201)
+    )
+    assert found_files(site_page(cards, canonical)) == ["odesa.jpg", "kherson.jpg"]
+
+
+@pytest.mark.parametrize("host", ["www.site.ua", "news.site.ua"])
+def test_dated_cards_linking_to_the_sites_www_or_subdomain_stay_out(host: str) -> None:
+    """A card's thumbnail linked to ``www.site.ua`` while the page names itself
+    ``site.ua``: another site, so the card was a dated update linking to its source."""
+    cards = "".join(
+        f"<article class='card'><a href='https://{host}/news/{n}'><img src='https://site.ua/"
+        f"p/thumb-{n}.jpg' width='300' height='200'></a><time datetime='2024-03-12T08:00'>"
+        f"08:00</time><h3>Story {n}</h3></article>"
+        for n in (200, 201)
+    )
+    assert found_files(site_page(cards)) == ["odesa.jpg", "kherson.jpg"]
+
+
+@pytest.mark.parametrize(
+    "post", ["https://www.youtube.com/watch?v=AAAAAAAAAA{n}", "https://t.me/site_ua/12{n}"]
+)
+def test_video_cards_whose_thumbnail_links_to_the_platform_stay_out(post: str) -> None:
+    """A card's thumbnail linked to the video on YouTube, its headline to the site's own
+    video page: the link to a platform post made it media of its own, an update."""
+    cards = "".join(
+        f"<article class='card'><a href='{post.format(n=n)}'><img src='https://i.ytimg.com/"
+        f"vi/AAAAAAAAAA{n}/hqdefault.jpg'></a><h3><a href='/video/show-{n}'>Evening show</a>"
+        "</h3></article>"
+        for n in (1, 2)
+    )
+    assert found_files(site_page(cards)) == ["odesa.jpg", "kherson.jpg"]
+
+
+@pytest.mark.parametrize(
+    ("sidebar_posts", "photo_box"),
+    [
+        ("<article class='post small'><h3>Top story {n}</h3><img src='https://site.ua/p/"
+         "thumb-{n}.jpg' width='300' height='200'><p>Excerpt.</p></article>", ""),
+        ("<article class='post small'><h3>Top story {n}</h3><time datetime='2024-03-12T08:00'>"
+         "08:00</time><p>Excerpt.</p></article>",
+         "<div class='photo-day'><h4>Photo of the day</h4><img src='https://site.ua/p/"
+         "sunflowers.jpg' width='600' height='400'></div>"),
+    ],
+    ids=["short-stories", "photo-of-the-day"],
+)  # fmt: skip
+def test_a_sidebar_column_beside_the_stream_is_not_posts_beside_it(
+    sidebar_posts: str, photo_box: str
+) -> None:
+    """A bootstrap ``col-md-4`` of short ``article.post`` stories beside the stream's
+    ``col-md-8`` was taken for a pinned post beside the run: its pictures were archived."""
+    sidebar = photo_box + "".join(sidebar_posts.format(n=n) for n in (1, 2))
+    html = (
+        "<html><body><div class='container'><div class='col-md-8'>"
+        f"{SITE_STREAM}</div><div class='col-md-4'>{sidebar}</div></div></body></html>"
+    )
+    assert found_files(html) == ["odesa.jpg", "kherson.jpg"]
+
+
+def test_the_authors_headshot_in_the_title_block_is_no_lead_photo() -> None:
+    """The byline's headshot (and a small thumbnail) above the posts was moved in as the
+    story's lead photo; only the first photo there is the lead, and any video."""
+    html = (
+        "<html><body><main><div class='article-top'><h1>War live: day 800</h1><div "
+        "class='article-meta'><figure><img src='https://site.ua/p/olena-petrenko.jpg'>"
+        "</figure><span>Olena Petrenko</span></div><figure><img src='https://site.ua/p/"
+        "thumb.jpg' width='120' height='120'></figure><figure><img src='https://site.ua/p/"
+        "lead.jpg' width='1200' height='800'><figcaption>Firefighters in Odesa</figcaption>"
+        "</figure><figure><img src='https://site.ua/p/second.jpg' width='1200' height='800'>"
+        "</figure><figure><video src='https://site.ua/p/lead.mp4'></video></figure></div>"
+        f"<div class='stream'>{SITE_STREAM}</div></main></body></html>"
+    )
+    assert found_files(html) == ["lead.jpg", "lead.mp4", "odesa.jpg", "kherson.jpg"]
+
+
+@pytest.mark.parametrize(
+    "tools",
+    [
+        "<div class='like-post' data-post-id='501'><span>Like</span></div>"
+        "<div class='save-post' data-post-id='501'><span>Save</span></div>",
+        "<div class='like-post' id='post-501'><span>Like</span></div>"
+        "<div class='save-post' id='post-502'><span>Save</span></div>",
+    ],
+    ids=["data-post-id", "inside-article"],
+)
+def test_post_buttons_carrying_the_posts_number_start_no_update(tools: str) -> None:
+    """Like and save buttons with the post's number inside a titled post were taken
+    for numbered posts of their own: the post's photo lost its update."""
+    html = site_page("").replace("</h2>", f"</h2><div class='post-tools'>{tools}</div>", 1)
+    found = extract_embeds(html, "https://site.ua/live/war").embeds
+    assert [(e.url.rsplit("/", 1)[1], e.update) for e in found] == [
+        ("odesa.jpg", "10:05 Strike on Odesa port"),
+        ("kherson.jpg", "09:40 Shelling in Kherson"),
+    ]

@@ -98,14 +98,56 @@ def test_wp_rockets_facade_and_its_noscript_frame_are_one_video() -> None:
     assert (embed.url, embed.found_in) == (VIDEO, "iframe")
 
 
-def test_the_still_over_an_elementor_video_is_not_a_photo() -> None:
-    """The image overlay Elementor shows until a click is the video's still."""
+STILL = "https://kyivnews.example/wp-content/uploads/2024/03/still.jpg"
+YOUTUBE_SETTINGS = "{&quot;youtube_url&quot;:&quot;https://youtu.be/dQw4w9WgXcQ&quot;}"
+OVERLAY_SETTINGS = (
+    "{&quot;youtube_url&quot;:&quot;https://youtu.be/dQw4w9WgXcQ&quot;,&quot;"
+    "show_image_overlay&quot;:&quot;yes&quot;,&quot;image_overlay&quot;:{&quot;url&quot;:"
+    f"&quot;{STILL}&quot;,&quot;id&quot;:77}}}}"
+)
+
+
+@pytest.mark.parametrize(
+    ("settings", "overlay", "found_in"),
+    [
+        (
+            YOUTUBE_SETTINGS,
+            '<div class="elementor-custom-embed-image-overlay" style="background-image: url('
+            f'{STILL});"><div class="elementor-custom-embed-play"></div></div>',
+            "background",
+        ),
+        (
+            YOUTUBE_SETTINGS,
+            '<div class="elementor-custom-embed-image-overlay"><img width="1024" height="576"'
+            f' src="{STILL}" alt="Rescuers at the block"></div>',
+            "img",
+        ),
+        (OVERLAY_SETTINGS, "", "elementor-video"),  # the script draws the overlay too
+    ],
+    ids=["background", "img", "settings"],
+)
+def test_the_sites_still_over_an_elementor_video_is_kept_beside_it(
+    settings: str, overlay: str, found_in: str
+) -> None:
+    """The image overlay Elementor shows until a click is a photo the site keeps
+    itself (one from the scene, often): kept, and the video too, as with a facade's."""
+    got = [
+        (e.url, e.media_type, e.found_in, e.context) for e in found(elementor(settings, overlay))
+    ]
+    context = "Rescuers searched the rubble through the night in Kharkiv after the strike."
+    assert got == [
+        (VIDEO, "video", "elementor-video", context),
+        (STILL, "image", found_in, context),
+    ]
+
+
+def test_a_youtube_thumbnail_over_an_elementor_video_is_no_second_embed() -> None:
+    """A still from YouTube's thumbnail host is the video's own, not a photo."""
     overlay = (
         '<div class="elementor-custom-embed-image-overlay" style="background-image: url('
-        'https://kyivnews.example/wp-content/uploads/2024/03/still.jpg);"></div>'
+        'https://i.ytimg.com/vi/dQw4w9WgXcQ/maxresdefault.jpg);"></div>'
     )
-    settings = "{&quot;youtube_url&quot;:&quot;https://youtu.be/dQw4w9WgXcQ&quot;}"
-    assert [e.url for e in found(elementor(settings, overlay))] == [VIDEO]
+    assert [e.url for e in found(elementor(YOUTUBE_SETTINGS, overlay))] == [VIDEO]
 
 
 def test_elementor_settings_past_the_bound_are_not_read() -> None:

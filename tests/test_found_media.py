@@ -242,6 +242,50 @@ def test_a_subheading_in_an_update_is_its_text_not_a_new_update() -> None:
     ]
 
 
+SUBHEADINGS = [
+    "2 ambulances hit in Kherson", "3 ammunition depots destroyed", "7 Americans among dead",
+    "4 AMX-10 tanks arrive", "10 amendments to the law", "2 PMs resign", "300 Estonian volunteers",
+    "1000 Ethiopian migrants", "250 CSTO troops", "300 local residents evacuated",
+    "1000 local people fled", "300 hours of shelling", "1.45 billion in aid", "Latest pictures",
+    "Flash floods", "Developing world reacts", "Breaking down the deal", "Updated figures",
+    "Correction facility hit", "Dec. 7 anniversary", "May 9 parade", "Jan 6 rioters", "Watch:",
+]  # fmt: skip
+MOMENTS = [
+    "14:50 Rescuers reach the block", "09:05 Explosions in Kyiv", "10:15 a.m. Zelensky arrives",
+    "2.32pm: Rescuers reach the block", "14h50", "1800 GMT", "14:50 по Киеву", "March 11, 2024",
+    "March 11: strikes overnight", "Day 745", "UPDATE 14:50", "UPDATE:", "Update: rescuers arrive",
+    "BREAKING:", "Mise à jour 14h50", "آخر تحديث: 18:00", "عاجل", "ОНОВЛЕНО 18:00", "ТЕРМІНОВО",
+    "2pm", "12 am", "18.00 BST", "0930 hrs", "March 11 2024 Strikes on Kyiv", "12.03.2024",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("heading", "starts_update"),
+    [*((text, False) for text in SUBHEADINGS), *((text, True) for text in MOMENTS)],
+)
+def test_only_a_heading_opening_with_a_moment_starts_an_update(
+    heading: str, starts_update: bool
+) -> None:
+    """Inside a titled post, a heading opening with a time, a date, a day's number or
+    an update keyword starts an update; one opening with a number of things ("2
+    ambulances", "300 Estonian"), a date in a phrase ("May 9 parade") or a keyword's
+    word in a headline's case ("Latest pictures") is the post's text, not read as
+    2 a.m., 3:00 EST, a date or a label."""
+    html = posts_page(
+        '<article><header><time datetime="2024-03-12T14:32:00Z">14:32 GMT</time>'
+        "<h2>Strike on Kharkiv</h2></header><p>Officials said the drone hit.</p>"
+        f'<h3>{heading}</h3><iframe src="https://www.youtube.com/embed/AAAAAAAAAA1"></iframe>'
+        '</article><article><header><time datetime="2024-03-12T15:32:00Z">15:32 GMT</time>'
+        "<h2>Zelensky speaks</h2></header><p>He spoke.</p></article>"
+    )
+    (embed,) = found(html)
+    if starts_update:
+        assert embed.update is not None
+        assert heading.startswith(embed.update)
+    else:
+        assert embed.update == "Strike on Kharkiv"
+
+
 BANNER = '<p><a href="{}" target="_blank"><img src="{}" width="728" height="90"></a></p>'
 
 

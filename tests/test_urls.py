@@ -434,6 +434,7 @@ def _image_found(markup: str) -> list[str]:
 
 WPCOM = "https://kyivblog.files.wordpress.com/2024/03/strike.jpg"
 OFFLOADED = "https://cdn.kyivnews.example/2024/03"
+MOVED = "https://cdn.kyivnews.example/wp-content/uploads/2022/03"
 
 
 @pytest.mark.parametrize(
@@ -467,6 +468,18 @@ OFFLOADED = "https://cdn.kyivnews.example/2024/03"
         (f'<img data-full-url="https://kyivnews.example/?attachment_id=124" srcset="'
          f'{OFFLOADED}/f-300x200.jpg 300w, {OFFLOADED}/f-1024x683.jpg 1024w" width="1024">',
          f"{OFFLOADED}/f-1024x683.jpg"),
+        # a full size on another host (a gallery saved before the site moved): the photo
+        # shown, whose page spelling the capture falls back to; Photon's copy of the
+        # site's upload is on the site's host
+        (f'<img src="{MOVED}/g-1024x683.jpg" srcset="{MOVED}/g-1024x683.jpg 1024w" data-full-'
+         'url="http://old-kyivnews.example/wp-content/uploads/2022/03/g.jpg">',
+         f"{MOVED}/g.jpg"),
+        (f'<picture><source srcset="{MOVED}/h-1024x683.jpg 1024w"><img data-orig-file="http://'
+         f'old-kyivnews.example/wp-content/uploads/2022/03/h.jpg" src="{MOVED}/h-300x200.jpg">'
+         '</picture>', f"{MOVED}/h.jpg"),
+        ('<img data-orig-file="https://www.kyivnews.example/wp-content/uploads/2022/03/i.png" '
+         'src="https://i0.wp.com/kyivnews.example/wp-content/uploads/2022/03/i.png?w=1024">',
+         "https://www.kyivnews.example/wp-content/uploads/2022/03/i.png"),
     ],
 )  # fmt: skip
 def test_the_original_upload_an_img_names_comes_before_its_srcset(
@@ -476,6 +489,18 @@ def test_the_original_upload_an_img_names_comes_before_its_srcset(
     time); the upload the tag names (``data-orig-file``, ``data-full-url``,
     ``data-full-src``) is the evidence."""
     assert _image_found(markup) == [expected]
+
+
+def test_a_full_size_on_another_host_leaves_the_shown_copy_to_fall_back_to() -> None:
+    """The capture retries an embed's ``original_url`` when its canonical URL fails: a
+    stale full-size address as both would lose the photo with its old host."""
+    html = (
+        f'<html><body><article><p>Gallery:</p><img src="{MOVED}/g-1024x683.jpg" data-full-'
+        'url="http://old-kyivnews.example/wp-content/uploads/2022/03/g.jpg"></article></body>'
+        "</html>"
+    )
+    (embed,) = extract_embeds(html, "https://kyivnews.example/live/ukraine").embeds
+    assert (embed.url, embed.original_url) == (f"{MOVED}/g.jpg", f"{MOVED}/g-1024x683.jpg")
 
 
 BLANK = "data:image/svg+xml;nitro-empty-id=MTIz;base64,PHN2Zz48L3N2Zz4="
@@ -508,6 +533,22 @@ BLANK = "data:image/svg+xml;nitro-empty-id=MTIz;base64,PHN2Zz48L3N2Zz4="
          'photos/1" width="1200">', []),
         ('<img src="https://cdn.example.com/p/shown.jpg" data-lazyloaded-image="https://cdn.'
          'example.com/p/other.jpg" width="1200">', ["https://cdn.example.com/p/shown.jpg"]),
+        # stand-ins, someone's picture and smaller sizes give way to the photo, a name
+        # for a large size (Jetpack's data-large-file, no data-orig-file) to other names
+        (f'<img src="{BLANK}" data-fallback-src="https://cdn.example.com/img/no-image.jpg" '
+         'data-img="https://cdn.example.com/p/a.jpg" width="1200">',
+         ["https://cdn.example.com/p/a.jpg"]),
+        ('<img data-author-image="https://cdn.example.com/p/author.jpg" data-image="https://'
+         'cdn.example.com/p/b.jpg" width="1200">', ["https://cdn.example.com/p/b.jpg"]),
+        (f'<img src="{BLANK}" data-medium-file="https://cdn.example.com/p/c-m.jpg" data-pic='
+         '"https://cdn.example.com/p/c-any.jpg" data-large-file="https://cdn.example.com/p/'
+         'c-l.jpg" width="1200">', ["https://cdn.example.com/p/c-l.jpg"]),
+        (f'<img src="{BLANK}" data-lazy-pic="https://cdn.example.com/p/d.jpg" data-zoom-image='
+         '"https://cdn.example.com/p/d-zoom.jpg" width="1200">',
+         ["https://cdn.example.com/p/d-zoom.jpg"]),
+        (f'<img src="{BLANK}" data-large-file="https://cdn.example.com/p/e-l.jpg" data-orig-'
+         'file="https://cdn.example.com/p/e.jpg" width="1200">',
+         ["https://cdn.example.com/p/e.jpg"]),
     ],
 )  # fmt: skip
 def test_a_photo_behind_a_lazy_loaders_stand_in_is_found(markup: str, expected: list[str]) -> None:

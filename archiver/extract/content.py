@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import itertools
 import re
+import statistics
 from collections.abc import Callable
 from functools import lru_cache
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import parse_qsl, urljoin, urlsplit
 
 import lxml.etree
 
-from archiver.extract.context import TIME_TAGS, label_of_header
+from archiver.extract.context import TIME_TAGS, label_of_header, opens_with_moment
 from archiver.extract.document import MEDIA_TAGS, Element, tag_name, text_length
+from archiver.extract.media import declared_size
 from archiver.extract.structured import iso_moment
-from archiver.extract.urls import media_type_of_url, platform_post
+from archiver.extract.urls import is_avatar_url, media_type_of_url, platform_post
 
 # Where sites put the article body, most specific first (compiled once: pages are many).
 _BODY_XPATHS = tuple(
@@ -110,12 +112,23 @@ _STILL_TAGS = frozenset({"img", "picture", "amp-img"})
 _EMBED_CLASSES = frozenset({"fb-video", "fb-post", "native-video-embed"})
 # Videos above a run of posts that are the story's lead (`_bring_lead_media`).
 _LEAD_VIDEOS = frozenset({"video", "video-js", "amp-video"})
+# Class or id words of a byline box, where a figure is the author's headshot.
+_BYLINE_WORDS = frozenset(
+    {"meta", "byline", "bylines", "author", "authors", "contributor", "contributors"}
+)
+# A lead photo declared this small on both sides, or on either side this small, is a
+# headshot or a thumbnail, not the story's photo.
+_LEAD_SMALL_SIDES = 300
+_LEAD_SMALL_SIDE = 150
 _HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
 _POST_HEADERS = ("h2", "h3", "h4", "h5", "h6", "header", *TIME_TAGS)
 # A live post's number in its id (``post-102``, ``update_7``) and the last word of a
 # class naming a post (`_is_numbered_post`).
 _POST_ID = re.compile(r"(?:post|entry|update)[-_]?\d+", re.IGNORECASE)
 _POST_WORDS = frozenset({"post", "entry", "update"})
+# Query keys naming a post within a live page (``?post=12``), and prefixes of such keys
+# (`_is_post_key`).
+_POST_KEYS = frozenset({"post", "update", "entry", "postid", "post_id", "update_id", "entry_id"})
 _XML_UNSAFE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _WORD_SPLIT = re.compile(r"[^A-Za-z0-9]+|(?<=[a-z0-9])(?=[A-Z])")
 
@@ -287,7 +300,10 @@ def _with_posts_beside(
     holds posts alike to it outside ``root``, in a wrapper of their own: a pinned post in
     its ``<div class="pinned-post">`` above the ``<div class="live-stream">``. Either
     part alone lost the other's media. Taken only when every post there has its own
-    header, none is the story (an ``h1``), and together they hold most of its text."""
+    header, none is the story (an ``h1``), the posts beside look like the run's
+    (`_stream_like`: a sidebar's stories do not), no box beside them holds media of
+    its own (`_boxes_with_media`: "photo of the day"), and together they hold most of
+    its text."""
     for depth in _RUN_DEPTHS:
         ancestor = _ancestor(largest, depth)
         if ancestor is None or (ancestor is not page and tag_name(ancestor) in _PAGE_ROOTS):
@@ -297,15 +313,59 @@ def _with_posts_beside(
         posts = _posts_below(ancestor, largest, candidates)
         if all(post is root or _is_above(root, post) for post in posts):
             continue  # nothing beside the run yet: look further up
+        run = [post for post in posts if post is root or _contains(root, post)]
+        beside = [post for post in posts if not (post is root or _contains(root, post))]
         if (
             not all(_has_own_header(post) for post in posts)
             or any(next(post.iter("h1"), None) is not None for post in posts)
+            or not _stream_like(beside, run, sizes)
+            or _boxes_with_media(ancestor, [root, *beside])
             or _inside_chrome(ancestor, total, sizes, chrome_memo)
             or sum(sizes(post) for post in posts) * 2 < sizes(ancestor)
         ):
             return root
         return ancestor
     return root
+
+
+def _contains(ancestor: Element, element: Element) -> bool:
+    """Whether ``element`` is below ``ancestor``."""
+    return any(node is ancestor for node in element.iterancestors())
+
+
+def _stream_like(beside: list[Element], run: list[Element], sizes: _TextSizes) -> bool:
+    """Whether posts beside a run look like its posts, not a sidebar's stories: each
+    has its own time (a ``<time>``, a heading opening with one) or at least half the
+    text of the run's median post."""
+    typical = statistics.median(sizes(post) for post in run) if run else 0
+    return all(
+        next(post.iter(*TIME_TAGS), None) is not None
+        or any(
+            opens_with_moment(heading.text_content().strip()) for heading in post.iter(*_HEADINGS)
+        )
+        or sizes(post) * 2 >= typical
+        for post in beside
+    )
+
+
+def _boxes_with_media(ancestor: Element, parts: list[Element]) -> bool:
+    """Whether ``ancestor`` holds media outside ``parts`` (the run and the posts beside
+    it), chrome and the title block (an element holding the ``<h1>`` and none of them):
+    a "photo of the day" box in a sidebar column beside the stream."""
+    kept = set(parts)
+    stack = [child for child in ancestor if isinstance(child.tag, str)]
+    while stack:
+        node = stack.pop()
+        if node in kept or looks_like_chrome(node):
+            continue
+        if tag_name(node) in MEDIA_TAGS:
+            return True
+        if next(node.iter("h1"), None) is not None and not any(
+            _contains(node, part) for part in parts
+        ):
+            continue  # the story's title block: its lead photo is the story's
+        stack.extend(child for child in node if isinstance(child.tag, str))
+    return False
 
 
 def _posts_below(ancestor: Element, largest: Element, candidates: list[Element]) -> list[Element]:
@@ -363,22 +423,62 @@ def _bare_lead(element: Element) -> list[Element]:
     if tag in _LEAD_VIDEOS or (
         tag == "figure" and next(element.iter(*MEDIA_TAGS), None) is not None
     ):
-        return [] if looks_like_chrome(element) else [element]
+        return [] if looks_like_chrome(element) or _byline_block(element) else [element]
     return []
 
 
 def _move_lead_media(found: list[Element], run_root: Element) -> None:
-    """Put the lead media first in the run's root, but a figure linking to another page
-    and one whose source a post there shows too."""
+    """Put the lead media first in the run's root: any video, and the first photo that
+    is no headshot or thumbnail (`_small_or_avatar`); never a figure linking to another
+    page, nor one whose source a post there shows too."""
     page = _PageAddress(run_root)
     shown = _sources(run_root)
     position = 0
+    photo_taken = False
     for media in found:
-        if _sources(media) & shown or any(_leads_elsewhere(a, page) for a in media.iter("a")):
+        video = _is_lead_video(media)
+        if (
+            (not video and (photo_taken or _small_or_avatar(media)))
+            or _sources(media) & shown
+            or any(_leads_elsewhere(a, page) for a in media.iter("a"))
+        ):
             continue
+        photo_taken = photo_taken or not video
         _drop(media)
         run_root.insert(position, media)
         position += 1
+
+
+def _is_lead_video(media: Element) -> bool:
+    """A video or a figure holding one (a player's frame too), not a photo."""
+    return any(
+        tag_name(node) in _LEAD_VIDEOS or tag_name(node) == "iframe" for node in media.iter()
+    )
+
+
+def _small_or_avatar(media: Element) -> bool:
+    """Whether a figure's picture is an avatar (`is_avatar_url`) or declared small: both
+    sides at most 300 px, or either at most 150 (an author's headshot, a thumbnail)."""
+    still = next(media.iter("img", "amp-img"), None)
+    if still is None:
+        return False
+    if any(
+        is_avatar_url((still.get(name) or "").strip())
+        for name in ("src", "data-src", "data-lazy-src")
+    ):
+        return True
+    sides = [side for side in declared_size(still) if side is not None]
+    if not sides:
+        return False
+    both = len(sides) == 2 and max(sides) <= _LEAD_SMALL_SIDES
+    return both or min(sides) <= _LEAD_SMALL_SIDE
+
+
+def _byline_block(element: Element) -> bool:
+    """A box of the story's byline or metadata (``article-meta``, ``byline``,
+    ``author-box``), where a figure is the author's headshot."""
+    names = f"{element.get('class') or ''} {element.get('id') or ''}"
+    return any(word.lower() in _BYLINE_WORDS for word in _WORD_SPLIT.split(names) if word)
 
 
 def _sources(element: Element) -> set[str]:
@@ -393,13 +493,19 @@ def _sources(element: Element) -> set[str]:
 
 def _lead_media(element: Element) -> list[Element]:
     """The outermost ``<figure>``s holding media and the videos in an element, outside
-    chrome (a title block's ``<header>`` is none) and outside other posts or cards."""
+    chrome (a title block's ``<header>`` is none), a byline or metadata box
+    (`_byline_block`) and other posts or cards."""
     found = []
     stack = [element]
     while stack:
         node = stack.pop()
         tag = tag_name(node)
-        if tag is None or tag == "article" or (looks_like_chrome(node) and not _title_block(node)):
+        if (
+            tag is None
+            or tag == "article"
+            or (looks_like_chrome(node) and not _title_block(node))
+            or _byline_block(node)
+        ):
             continue
         if tag in _LEAD_VIDEOS or (
             tag == "figure" and next(node.iter(*MEDIA_TAGS), None) is not None
@@ -488,15 +594,36 @@ def is_update_block(element: Element) -> bool:
 
 def _is_numbered_post(element: Element) -> bool:
     """An element drawn as a live post without ``<article>``: a class naming a post
-    (``live-post``, ``lb-entry``, ``live-update``) and the post's number
-    (``data-post-id``, ``id="post-102"``). Only one beside another such is a post of its
-    own (`is_update_block`): a single story's ``<div id="post-12" class="post">`` is not."""
-    if not (element.get("data-post-id") or _POST_ID.fullmatch(element.get("id") or "")):
+    (``live-post``, ``lb-entry``, ``live-update``), the post's number in its id
+    (``id="post-102"``; a ``data-post-id`` alone is a like or save button's), and some
+    text or a heading. Only one beside another such is a post of its own
+    (`is_update_block`): a single story's ``<div id="post-12" class="post">`` is not;
+    nor is one inside an ``<article>`` or another update."""
+    if not _numbered_shape(element):
         return False
-    return any(
+    if next(element.iter(*_HEADINGS), None) is None and not any(
+        text.strip() for text in element.itertext()
+    ):
+        return False
+    return not any(_opens_update(ancestor) for ancestor in element.iterancestors())
+
+
+def _numbered_shape(element: Element) -> bool:
+    """An id of the ``post-102`` form and a class naming a post (`_is_numbered_post`)."""
+    return bool(_POST_ID.fullmatch(element.get("id") or "")) and any(
         _WORD_SPLIT.split(token)[-1].lower() in _POST_WORDS
         for token in (element.get("class") or "").split()
     )
+
+
+def _opens_update(element: Element) -> bool:
+    """An ``<article>``, or an update block (`is_update_block`) told without looking
+    at its neighbours or ancestors: a numbered post's shape is enough."""
+    if tag_name(element) == "article" or _numbered_shape(element):
+        return True
+    classes = (element.get("class") or "").split()
+    itemprop = (element.get("itemprop") or "").split()
+    return "liveblog-entry" in classes or _is_telegram_post(element) or "liveBlogUpdate" in itemprop
 
 
 def _element_sibling(element: Element, step: int) -> Element | None:
@@ -556,24 +683,38 @@ def is_teaser_card(element: Element, size: int | None = None) -> bool:
     either its pictures all inside links to other pages, or no picture and its headline
     such a link. An update whose photo is its own is not one, whatever links its heading
     holds; nor is one with its own time under a headline of its own (a post whose photo
-    links to where it came from)."""
+    links to where it came from). A link to a platform post around a still alone is
+    not the card's own when its headline leads to another page (a video card's
+    thumbnail linking to YouTube, its headline to the site's video page)."""
     if tag_name(element) != "article":
         return False
     if (text_length(element) if size is None else size) > TEASER_TEXT:
         return False
+    page = _PageAddress(element)
+    headline_links = [link for link in element.iter("a") if _in_heading(link, element)]
+    headline_elsewhere = any(_leads_elsewhere(link, page) for link in headline_links)
     stills = []
     for node in element.iter():
-        if _own_embed(node):
+        if _own_embed(node) and not (headline_elsewhere and _wraps_only_still(node)):
             return False  # a player, a video, a post: the card holds media of its own
         if tag_name(node) in _STILL_TAGS:
             stills.append(node)
-    page = _PageAddress(element)
-    headline_links = [link for link in element.iter("a") if _in_heading(link, element)]
     if stills:
         if _is_dated_update(element, headline_links, stills, page):
             return False
         return all(_in_link_elsewhere(still, element, page) for still in stills)
-    return any(_leads_elsewhere(link, page) for link in headline_links)
+    return headline_elsewhere
+
+
+def _wraps_only_still(node: Element) -> bool:
+    """A link (to a platform post) around a still and no text: a video card's thumbnail
+    linking to the video on YouTube, while its headline leads to the site's own page."""
+    return (
+        tag_name(node) == "a"
+        and next(node.iter(*_STILL_TAGS), None) is not None
+        and text_length(node) == 0
+        and not any(_own_embed(inner) for inner in node.iterdescendants())
+    )
 
 
 def _own_embed(node: Element) -> bool:
@@ -643,53 +784,92 @@ def _in_heading(link: Element, card: Element) -> bool:
 
 
 class _PageAddress:
-    """The host and path of the page an element is in, as the page declares its own
-    address (``<link rel="canonical">``, ``og:url``): a link there with a query,
-    ``?post=12``, is a post's permalink within the page. Looked up once, when asked."""
+    """The address of the page an element is in, as the page declares it (``<link
+    rel="canonical">``, ``og:url``): a link there with a post's key in its query,
+    ``?post=12``, is a post's permalink within the page, but one with another query,
+    ``news.php?id=200``, another page. Looked up once, when asked."""
 
     def __init__(self, element: Element) -> None:
         self._element = element
-        self._address: tuple[str, str] | None = None
+        self._address: tuple[str, str, str] | None = None
         self._looked = False
 
-    def same_page(self, href: str) -> bool:
-        """Whether ``href`` names this page (with a query or fragment, or none)."""
-        if href.startswith("?"):
-            return True  # relative: this path with another query
+    def _declared(self) -> tuple[str, str, str] | None:
         if not self._looked:
             self._looked = True
             self._address = _declared_address(self._element)
-        if self._address is None:
-            return False
-        base = f"https://{self._address[0]}{self._address[1]}"
+        return self._address
+
+    def same_page(self, href: str) -> bool:
+        """Whether ``href`` names this page (with a fragment, or a query that differs from
+        the page's own only by a post's key). A relative query is this path: with no
+        declared address, the same page when its keys are all a post's."""
+        address = self._declared()
+        if address is None:
+            return href.startswith("?") and not _query_apart_from_posts(href[1:])
+        host, path, query = address
+        base = f"https://{host}{path}" + (f"?{query}" if query else "")
         try:
             target = urlsplit(urljoin(base, href))
+            target_host = (target.hostname or "").lower()
         except ValueError:  # a broken host ("http://[::1")
             return False
-        return (target.netloc.lower(), target.path or "/") == self._address
+        return (
+            _without_www(target_host) == _without_www(host)
+            and (target.path or "/") == path
+            and _query_apart_from_posts(target.query) == _query_apart_from_posts(query)
+        )
 
     def other_site(self, href: str) -> bool:
-        """Whether ``href`` is an absolute address on another host than the page's (as
-        it declares it); a relative one is the site's own. When the page declares no
-        address, any absolute one may be another site's: a photo linked to its source
-        is evidence, a thumbnail kept in its place only chrome."""
+        """Whether ``href`` is an absolute address on another site than the page's (as
+        it declares it: ``www.`` and subdomains are the same site); a relative one is the
+        site's own. When the page declares no address, any absolute one may be another
+        site's: a photo linked to its source is evidence, a thumbnail kept in its place
+        only chrome."""
         href = href.strip()
         if not href.startswith(("https://", "http://", "//")):
             return False
-        if not self._looked:
-            self._looked = True
-            self._address = _declared_address(self._element)
-        if self._address is None:
+        address = self._declared()
+        if address is None:
             return True
         try:
-            host = urlsplit(href if not href.startswith("//") else "https:" + href).netloc
+            host = urlsplit(href if not href.startswith("//") else "https:" + href).hostname
         except ValueError:
             return False
-        return host.lower() != self._address[0]
+        return not _same_site((host or "").lower(), address[0])
 
 
-def _declared_address(element: Element) -> tuple[str, str] | None:
-    """(host, path) of the canonical link or ``og:url`` in the page's ``<head>``."""
+def _without_www(host: str) -> str:
+    return host[4:] if host.startswith("www.") else host
+
+
+def _same_site(host: str, other: str) -> bool:
+    """Whether two hosts are one site: equal but for ``www.``, or one a subdomain of
+    the other (``video.site.ua`` and ``site.ua``)."""
+    host, other = _without_www(host), _without_www(other)
+    return bool(host) and (
+        host == other or host.endswith("." + other) or other.endswith("." + host)
+    )
+
+
+def _is_post_key(key: str) -> bool:
+    """A query key naming a post within a live page (``post``, ``update_id``,
+    ``liveblog_entry``, ``lb_post``)."""
+    key = key.lower()
+    return key in _POST_KEYS or key.startswith(("liveblog", "lb_"))
+
+
+def _query_apart_from_posts(query: str) -> list[tuple[str, str]]:
+    """A query's keys and values, sorted, but those naming a post within the page."""
+    return sorted(
+        (key, value)
+        for key, value in parse_qsl(query, keep_blank_values=True)
+        if not _is_post_key(key)
+    )
+
+
+def _declared_address(element: Element) -> tuple[str, str, str] | None:
+    """(host, path, query) of the canonical link or ``og:url`` in the page's ``<head>``."""
     head = element.getroottree().getroot().find("head")
     for node in () if head is None else head:
         tag = tag_name(node)
@@ -701,10 +881,11 @@ def _declared_address(element: Element) -> tuple[str, str] | None:
             continue
         try:
             parts = urlsplit((address or "").strip())
+            host = parts.hostname
         except ValueError:
             continue
-        if parts.scheme in ("http", "https") and parts.netloc:
-            return parts.netloc.lower(), parts.path or "/"
+        if parts.scheme in ("http", "https") and host:
+            return host.lower(), parts.path or "/", parts.query
     return None
 
 

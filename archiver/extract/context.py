@@ -86,10 +86,39 @@ _SEPARATOR = rf"(?:\s*:(?!\d)|\s*(?:--|[–—])|\s+-(?=\s)|{_DATELINE})"
 _LEADING_LABEL = re.compile(rf"\s*(?P<label>{_LABEL}){_SEPARATOR}", re.IGNORECASE)
 _WHOLE_LABEL = re.compile(rf"\s*(?P<label>{_LABEL})\s*:?\s*", re.IGNORECASE)
 
-# what a post's heading opening with a moment starts with: "09:05 Explosions in Kyiv",
-# "March 11, 2024", "Day 745", "UPDATE: …" (a label or not, the heading marks an update)
+# What a post's heading opening with a moment starts with: "09:05 Explosions in Kyiv",
+# "March 11, 2024", "Day 745", "UPDATE: …" (a label or not, the heading marks an update).
+# Built apart from the label patterns, which read a label already known to be one: at a
+# heading's start they take "2 ambulances" for 2 a.m., "300 Estonian" for 3:00 EST, "May 9
+# parade" for a date and "Latest pictures" for a keyword.
+_AFTER_WORD = r"(?!\w)"  # "2 PMs", "7 Americans", "1000 Ethiopian" are no times
+_MOMENT_ZONE = rf"\s*(?:{_ZONE}|\({_ZONE}\)){_AFTER_WORD}"
+_MOMENT_MERIDIEM = rf"\s*[ap]\.?m\.?{_AFTER_WORD}"
+_MOMENT_CLOCK = (
+    r"(?:\d{1,2}(?::|\s?h\s?)\d{2}(?!\d)"  # "14:50", "14h50", "14 h 50"
+    # "2.32pm", "18.00 BST", "14.32 Uhr"; not "1.45 billion"
+    rf"|\d{{1,2}}\.\d{{2}}(?!\d)(?:{_MOMENT_MERIDIEM}|{_MOMENT_ZONE}|\s*Uhr{_AFTER_WORD})"
+    rf"|\d{{1,2}}{_MOMENT_MERIDIEM}"  # "2pm", "10 a.m."
+    # military time with its zone: "1800 GMT", "0930 hrs"; not "300 local residents",
+    # "1000 local people"
+    rf"|(?:[01]\d[0-5]\d|2[0-3][0-5]\d)(?!\s*local\s+(?!time)\w)"
+    rf"(?:{_MOMENT_ZONE}|\s*hrs{_AFTER_WORD}))"
+)
+# a keyword in capitals ("UPDATE 14:50", "BREAKING"), or in any case before a separator
+# or a time ("Update: …", "Mise à jour 14h50"); not "Latest pictures", "Breaking down"
+_MOMENT_KEYWORD = (
+    rf"(?:(?-i:{_KEYWORD}){_AFTER_WORD}"
+    rf"|{_KEYWORD}(?=\s*(?::|--|[–—])|\s+-\s|\s+(?:at\s+|à\s+|um\s+|о\s+|в\s+)?{_MOMENT_CLOCK}))"
+)
+# a date before a separator, a year or a time ("March 11: …", "March 11 2024", "March 11,
+# 14:50"), or at the end; not "May 9 parade", "Dec. 7 anniversary"
+_MOMENT_DATE = (
+    rf"(?:{_DATE}(?=\s*(?:$|[:,–—]|-(?!\w))|\s+\d{{4}}(?!\d)|\s+{_MOMENT_CLOCK})"
+    rf"|{_NUMERIC_DATE})"
+)
 _MOMENT_AT_START = re.compile(
-    rf"\s*(?:{_KEYWORD}(?!\w)|(?:{_DATE}[\s,]+)?{_TIME}|{_DATE}|DAY\s+\d+(?!\d))", re.IGNORECASE
+    rf"\s*(?:{_MOMENT_KEYWORD}|{_MOMENT_CLOCK}|{_MOMENT_DATE}|DAY\s+\d+(?!\d))",
+    re.IGNORECASE,
 )
 _SENTENCE_END = re.compile(r"[.!?…؟。]+[\"'”’)\]]*\s+")
 _ABBREVIATIONS = frozenset(

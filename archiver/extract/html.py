@@ -77,6 +77,7 @@ from archiver.extract.media import (
     delayed_image_url,
     frame_url,
     image_url,
+    is_placeholder,
     is_preview_stand_in,
     is_tiny,
     is_unwanted_image,
@@ -1036,6 +1037,7 @@ class _ContentWalker:
         classes = _classes(node)
         if "elementor-widget-video" in classes and (named := self._elementor_video(node)):
             if self._click_to_play(node, named[0], "elementor-video", None, is_file=named[1]):
+                self._elementor_still(node)
                 return False
         elif any(_YOUTUBE_FACADE.fullmatch(name) for name in classes):
             video = self._facade_video(node)
@@ -1117,11 +1119,9 @@ class _ContentWalker:
         """The video of Elementor's video widget, and whether it is a file: its
         ``data-settings`` JSON names it (``video_type``, then ``youtube_url``,
         ``vimeo_url``, ``dailymotion_url`` or ``hosted_url``, a string or ``{"url":
-        …}``), and its script draws the player, so nothing else on the page does.
-        Settings longer than MAX_WIDGET_SETTINGS characters are not read."""
-        raw = node.get("data-settings") or ""
-        settings = json_or_none(raw) if len(raw) <= MAX_WIDGET_SETTINGS else None
-        if not isinstance(settings, dict):
+        …}``), and its script draws the player, so nothing else on the page does."""
+        settings = _elementor_settings(node)
+        if settings is None:
             return None
         kind = settings.get("video_type")
         keys = (f"{kind}_url",) if isinstance(kind, str) else _ELEMENTOR_VIDEO_KEYS
@@ -1133,6 +1133,38 @@ class _ContentWalker:
             if url is not None:
                 return url, key == "hosted_url"
         return None
+
+    def _elementor_still(self, node: Element) -> None:
+        """The still Elementor's video widget shows over its player until a click (its
+        ``elementor-custom-embed-image-overlay``: an ``<img>`` or a background, else
+        ``image_overlay`` in its settings): a photo the site keeps itself, recorded
+        beside the video (`_facade_end`); a YouTube thumbnail is that video, no photo."""
+        overlay = next(
+            (
+                element
+                for element in itertools.islice(node.iter(), PROBE_ELEMENTS)
+                if "elementor-custom-embed-image-overlay" in _classes(element)
+            ),
+            None,
+        )
+        found: FoundEmbed | None = None
+        if overlay is not None:
+            img = next(itertools.islice(overlay.iter("img"), 1), None)
+            url = image_url(img, self._base) if img is not None and not is_tiny(img) else None
+            if url is not None:
+                found = image_embed(url, "img", _image_metadata(img))
+            elif (url := background_url(overlay, self._base)) is not None:
+                found = image_embed(url, "background")
+        settings = _elementor_settings(node) if found is None else None
+        if settings is not None and settings.get("show_image_overlay") == "yes":
+            value = settings.get("image_overlay")
+            value = value.get("url") if isinstance(value, dict) else value
+            url = resolve_url(value, self._base) if isinstance(value, str) else None
+            if url is not None and not is_placeholder(url):
+                found = image_embed(url, "elementor-video")
+        if found is None or found.media_type != "image" or is_unwanted_image(found.url):
+            return  # none, or a YouTube thumbnail: the video's own still
+        self._record(overlay if overlay is not None else node, found)
 
     def _facade_video(self, node: Element) -> str | None:
         """The YouTube video a click-to-play facade names (`_YOUTUBE_FACADE`): an id in
@@ -1385,6 +1417,14 @@ def _image_metadata(img: Element | None) -> dict[str, str]:
         if value:
             metadata[name] = collapse(value)[:MAX_METADATA_VALUE]
     return metadata
+
+
+def _elementor_settings(node: Element) -> dict[str, object] | None:
+    """The ``data-settings`` JSON of an Elementor widget; settings longer than
+    MAX_WIDGET_SETTINGS characters are not read."""
+    raw = node.get("data-settings") or ""
+    settings = json_or_none(raw) if len(raw) <= MAX_WIDGET_SETTINGS else None
+    return settings if isinstance(settings, dict) else None
 
 
 def _classes(node: Element) -> set[str]:

@@ -33,7 +33,9 @@ _SRCSET_ATTRS = (
 )  # fmt: skip
 # The photo at full size, named beside the sizes a page shows: Jetpack's original upload
 # (its srcset holds resized copies without the EXIF data), a Gutenberg gallery's full
-# image, a lightbox's. Taken before any srcset when it is an image.
+# image, a lightbox's. Taken before any srcset when it is an image on the host of the
+# image shown (a gallery's markup keeps the address it was saved with through a move to
+# another domain: a dead host's file would stand for the photo the page shows).
 _FULL_SIZE_ATTRS = ("data-orig-file", "data-full-url", "data-full-src", "data-hi-res-src")
 # What lazy loaders swap in for a stand-in src: lazysizes and the like, NitroPack
 # (nitro-lazy-src), Ezoic (data-ezsrc), echo.js (data-echo).
@@ -47,8 +49,13 @@ _SRC_ATTRS = (*_FULL_SIZE_ATTRS, *_LAZY_SRC_ATTRS, "src")
 # an unknown lazy loader's address.
 _NOT_THE_PHOTO = (
     "srcset", "placeholder", "lqip", "preview", "thumb", "blur", "low", "small", "tiny",
-    "poster", "link", "href", "pin",
+    "poster", "link", "href", "pin", "fallback", "default", "author", "avatar", "logo",
+    "medium", "error", "missing", "noimage", "no-image",
 )  # fmt: skip
+# Words in an attribute's name that say it holds the photo at a large size (Jetpack's
+# data-large-file, a lightbox's data-zoom-image): taken before an unknown lazy loader's
+# other attributes.
+_FULL_SIZE_WORDS = ("large", "full", "orig", "hires", "hi-res", "zoom")
 # Consent managers park a frame's address until the reader agrees: Complianz
 # (data-src-cmplz) and Cookiebot (data-cookieblock-src), with src="about:blank".
 _FRAME_SRC_ATTRS = (
@@ -192,7 +199,8 @@ def image_url(img: Element, base: str) -> str | None:
     A ``src`` declared wider than every ``srcset`` entry is the original itself (Ghost
     names the upload in ``src`` and its smaller copies in ``srcset``), unless ``src``
     is one of those copies (the declared width is then the photo's, not the file's)."""
-    return _full_size_url(img, base) or _largest_srcset_url(img, base) or _displayed_src(img, base)
+    shown = _largest_srcset_url(img, base) or _displayed_src(img, base)
+    return _full_size_url(img, base, shown) or shown
 
 
 def _largest_srcset_url(img: Element, base: str) -> str | None:
@@ -216,14 +224,33 @@ def _largest_srcset_url(img: Element, base: str) -> str | None:
     return None
 
 
-def _full_size_url(img: Element, base: str) -> str | None:
+def _full_size_url(img: Element, base: str, shown: str | None) -> str | None:
     """The full-size photo an ``<img>`` names (``data-orig-file``, ``data-full-url``...),
-    when that is an image on http(s): a srcset lists only the sizes made of it."""
+    when that is an image on http(s) on the host of the image it shows (``shown``, if
+    any): a srcset lists only the sizes made of it. One on another host is passed over:
+    the embed keeps a single address of the page's, and a gallery's stale one (the site
+    moved) would leave the capture no copy the page shows to fall back to."""
     for name in _FULL_SIZE_ATTRS:
         resolved = resolve_url(attr(img, name), base)
-        if resolved is not None and not is_placeholder(resolved) and _is_image(resolved):
+        if (
+            resolved is not None
+            and not is_placeholder(resolved)
+            and _is_image(resolved)
+            and (shown is None or _same_host(resolved, shown))
+        ):
             return resolved
     return None
+
+
+def _same_host(url: str, other: str) -> bool:
+    """Whether two image addresses are on one host ("www." aside), either as written or
+    as archived (`file_url`: Photon's copy ``i0.wp.com/site/…`` is on the site's)."""
+
+    def hosts(address: str) -> set[str]:
+        names = {urlsplit(spelling).hostname or "" for spelling in (address, file_url(address))}
+        return {name.removeprefix("www.") for name in names} - {""}
+
+    return bool(hosts(url) & hosts(other))
 
 
 def _displayed_src(img: Element, base: str) -> str | None:
@@ -249,10 +276,14 @@ def _shows_stand_in(img: Element, base: str) -> bool:
 
 def _unknown_lazy_src(img: Element, base: str) -> str | None:
     """The photo a lazy loader this module does not know parks in a ``data-*`` or
-    ``*-src`` attribute: the first one, in document order, whose value is an image file
-    on http(s) and whose name says nothing of a preview, thumbnail or link. Without it a
-    photo behind a new plugin's stand-in would be dropped without a word."""
+    ``*-src`` attribute: of those whose value is an image file on http(s) and whose name
+    says nothing of a preview, thumbnail, link, stand-in or someone's picture
+    (`_NOT_THE_PHOTO`), the first, in document order, named for a large size
+    (`_FULL_SIZE_WORDS`: Jetpack's ``data-large-file`` when there is no
+    ``data-orig-file``), else the first. Without it a photo behind a new plugin's
+    stand-in would be dropped without a word."""
     known = {*_SRC_ATTRS, *_SRCSET_ATTRS}
+    first: str | None = None
     for name, value in img.items():
         lowered = str(name).lower()
         if lowered in known or not (lowered.startswith("data-") or lowered.endswith("-src")):
@@ -260,9 +291,12 @@ def _unknown_lazy_src(img: Element, base: str) -> str | None:
         if any(word in lowered for word in _NOT_THE_PHOTO):
             continue
         resolved = resolve_url(str(value), base)
-        if resolved is not None and not is_placeholder(resolved) and _is_image(resolved):
+        if resolved is None or is_placeholder(resolved) or not _is_image(resolved):
+            continue
+        if any(word in lowered for word in _FULL_SIZE_WORDS):
             return resolved
-    return None
+        first = first or resolved
+    return first
 
 
 def _is_image(url: str) -> bool:
@@ -279,9 +313,14 @@ def picture_url(picture: Element, base: str) -> str | None:
     ``crater.webp`` beside ``<img src="crater.jpg">``) gives way to that file. A full
     size the ``<img>`` names (`_full_size_url`) comes before all of them."""
     img = next(picture.iter("img"), None)
-    full_size = _full_size_url(img, base) if img is not None else None
-    if full_size is not None:
-        return full_size
+    shown = _picture_rendition(picture, img, base)
+    full_size = _full_size_url(img, base, shown) if img is not None else None
+    return full_size or shown
+
+
+def _picture_rendition(picture: Element, img: Element | None, base: str) -> str | None:
+    """The rendition a ``<picture>`` is archived as without the full size its ``<img>``
+    names (see `picture_url`)."""
     candidates: list[SrcsetCandidate] = []
     crops: list[SrcsetCandidate] = []
     for node in picture.iter("source", "img"):
