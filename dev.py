@@ -121,7 +121,11 @@ def test() -> int:
     ):
         if sh(*step, check=False, cwd=ROOT) != 0:
             return 1
-    return sh(BIN / "pytest", "-n", "2", *sys.argv[2:], check=False, cwd=ROOT)
+    # worksteal: a worker left idle takes tests queued for the other, so the slow tests
+    # that land last do not leave one core idle at the end
+    return sh(
+        BIN / "pytest", "-n", "2", "--dist", "worksteal", *sys.argv[2:], check=False, cwd=ROOT
+    )
 
 
 def main() -> None:

@@ -816,13 +816,13 @@ def test_a_running_daemon_rewrites_the_sidecars_a_capture_killed_beside_it_left_
 
 
 def test_a_running_daemon_settles_more_owed_sidecars_than_a_query_can_name(
-    tmp_path: Path, server: FixtureServer, media: MediaSet, db_url: str
+    tmp_path: Path, server: FixtureServer, media: MediaSet, pg_url: str
 ) -> None:
     """Debts piled up over a long full disk: naming each in the query passed
-    PostgreSQL's 65,535 parameters, and every turn of the daemon failed on it."""
+    PostgreSQL's 65,535 parameters (SQLite takes more), and every rewrite failed."""
     server.add_file("/p/a.jpg", media.photo_a)
     server.add_page("/live", "<article><p>Smoke over the port:</p><img src='/p/a.jpg'></article>")
-    data = settings(tmp_path / "storage", db_url, daemon={"lease": "1s"})
+    data = settings(tmp_path / "storage", pg_url, daemon={"lease": "1s"})
     with OpenArchive.open(config_from_dict(data)) as opened:
         daemon = Daemon(opened)
         daemon.prepare()
