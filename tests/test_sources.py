@@ -287,6 +287,19 @@ def test_an_atom_entrys_content_is_read_as_atom_defines_it() -> None:
     assert [item.url for item in linked.attachments] == ["https://ex.example/media/10.mp4"]
 
 
+def test_an_atom_plain_text_content_holding_markup_characters_is_text() -> None:
+    """Atom's ``type="text"`` is text: its ``<b>`` and ``<50`` were read as HTML, as
+    RSS descriptions are, and words after a ``<`` could be taken for a tag."""
+    atom = ATOM_WITHOUT_BASE.replace(
+        "Footage:\n", "&lt;b&gt;Footage&lt;/b&gt; of &lt;50 &amp; more:\n"
+    )
+    post, _ = parse_feed(atom.encode(), "https://ex.example/feed.atom")
+    assert post.html == (
+        "Shelling reported in Aleppo. &lt;b&gt;Footage&lt;/b&gt; of &lt;50 &amp; more:\n"
+        "https://t.me/chan/55"
+    )
+
+
 @pytest.mark.parametrize(
     ("written", "moment"),
     [

@@ -6,6 +6,7 @@ from __future__ import annotations
 import calendar
 import codecs
 import contextlib
+import html
 import io
 import re
 from datetime import UTC, datetime
@@ -484,6 +485,8 @@ def _xml_entries(text: str, feed_url: str) -> list[FeedEntry]:
     for entry in parsed.entries:
         detail = _content(entry, atom)
         link, content = _link(entry, feed_url), str(detail.get("value") or "")
+        if atom and detail.get("type") == "text/plain":
+            content = html.escape(content, quote=False)  # Atom's text: nothing in it is markup
         attachments = _attachments(entry, feed_url)
         if link is None and not content.strip() and not attachments:
             continue  # no page and no content: nothing to archive
