@@ -419,12 +419,17 @@ def _bring_lead_media(run_root: Element) -> None:
 
 def _bare_lead(element: Element) -> list[Element]:
     """A ``<figure>`` holding media, or a video, standing on its own (no box around it)."""
-    tag = tag_name(element)
-    if tag in _LEAD_VIDEOS or (
-        tag == "figure" and next(element.iter(*MEDIA_TAGS), None) is not None
-    ):
+    if _is_lead_media(element):
         return [] if looks_like_chrome(element) or _byline_block(element) else [element]
     return []
+
+
+def _is_lead_media(element: Element) -> bool:
+    """A video, or a ``<figure>`` holding media: what a story's lead can be."""
+    tag = tag_name(element)
+    return tag in _LEAD_VIDEOS or (
+        tag == "figure" and next(element.iter(*MEDIA_TAGS), None) is not None
+    )
 
 
 def _move_lead_media(found: list[Element], run_root: Element) -> None:
@@ -507,9 +512,7 @@ def _lead_media(element: Element) -> list[Element]:
             or _byline_block(node)
         ):
             continue
-        if tag in _LEAD_VIDEOS or (
-            tag == "figure" and next(node.iter(*MEDIA_TAGS), None) is not None
-        ):
+        if _is_lead_media(node):
             found.append(node)
             continue
         stack.extend(reversed(node))
