@@ -153,7 +153,9 @@ JSON_FEED = {
             "url": "/2013/09/28/citadel",
             "title": "Fighting near the Citadel",
             "content_html": "<p>UPDATE 1800 GMT: Rebels posted video of their fighters:</p>"
-            "<video src='/media/citadel.mp4'></video>",
+            "<video src='/media/citadel.mp4'></video><img src='/media/citadel.jpg'>",
+            "image": "/media/citadel.jpg",  # also in the content: one embed
+            "banner_image": "/media/wire-banner.jpg",  # the blog's decoration
             "date_published": "2013-09-28T18:00:00+03:00",
         },
         {
@@ -164,6 +166,7 @@ JSON_FEED = {
                 {"url": "/media/hospital.m4a", "mime_type": "audio/mp4", "size_in_bytes": 9},
                 {"url": "/files/report.pdf", "mime_type": "application/pdf"},
             ],
+            "image": "/media/hospital-ward.jpg",  # a status without a page: its only copy
         },
         "not an item",
     ],
@@ -171,7 +174,8 @@ JSON_FEED = {
 
 
 def test_a_json_feed_is_read_as_a_feed(tmp_path: Path, server: FixtureServer) -> None:
-    """It was refused ("JSON Feed is not supported"): its items were never archived."""
+    """It was refused ("JSON Feed is not supported"): its items were never archived.
+    An item's ``image`` (its main picture) was not read either."""
     server.add_bytes("/wire.json", json.dumps(JSON_FEED).encode(), "application/feed+json")
     config = make_config(tmp_path / "storage")
     with Archive.open(config) as archive:
@@ -181,14 +185,24 @@ def test_a_json_feed_is_read_as_a_feed(tmp_path: Path, server: FixtureServer) ->
         result = Poller(Capturer(archive), config.polling, http).poll(source_id)
         http.close()
         with archive.read_session() as session:
-            embeds = {e.url: (e.page.url, e.update_label) for e in session.scalars(select(Embed))}
+            rows = list(session.scalars(select(Embed)))
+            embeds = {e.url: (e.page.url, e.update_label, e.context) for e in rows}
             page = session.scalars(select(Page).where(Page.url.endswith("/citadel"))).one()
 
     assert (result.kind, result.result, result.new_entries) == ("feed", "changed", 2)
+    citadel, said = server.url("/2013/09/28/citadel"), "Rebels posted video of their fighters:"
+    hospital = (
+        server.url("/wire.json"),
+        "77",
+        "Audio from the field hospital <2 km from the front>.",
+    )
     assert embeds == {
-        server.url("/media/citadel.mp4"): (server.url("/2013/09/28/citadel"), "UPDATE 1800 GMT"),
-        server.url("/media/hospital.m4a"): (server.url("/wire.json"), "77"),
+        server.url("/media/citadel.mp4"): (citadel, "UPDATE 1800 GMT", said),
+        server.url("/media/citadel.jpg"): (citadel, "UPDATE 1800 GMT", said),
+        server.url("/media/hospital.m4a"): hospital,
+        server.url("/media/hospital-ward.jpg"): hospital,
     }
+    assert len(rows) == len(embeds)
     assert page.title == "Fighting near the Citadel"
     (_, numbered, *_) = parse_feed(json.dumps(JSON_FEED).encode(), server.url("/wire.json"))
     assert numbered.entry_id == "77" and "&lt;2 km" in numbered.html

@@ -21,7 +21,8 @@ _ATTACHMENT_FIELDS = ("mime_type", "title", "size_in_bytes", "duration_in_second
 def parse_json_feed(text: str, feed_url: str) -> list[FeedEntry]:
     """The feed's items, in order, read as RSS entries are: ``url`` is the entry's page,
     ``content_html`` (else ``content_text``, else ``summary``, as text) its content,
-    ``attachments`` the files it attaches, ``external_url`` what it links to. Relative
+    ``attachments`` the files it attaches, ``image`` its main picture, ``external_url``
+    what it links to (``banner_image``, a blog's decoration, is not read). Relative
     URLs resolve against the item's ``url``, else the feed's. Raises FetchError (one
     line, not retryable) for JSON that is not a JSON Feed."""
     try:
@@ -44,7 +45,8 @@ def parse_json_feed(text: str, feed_url: str) -> list[FeedEntry]:
         url = _text(item.get("url"))
         link = resolve_url(url, feed_url) if url else None
         content = _content(item)
-        attachments = _attachments(item, link or feed_url) + _external(item, link or feed_url)
+        base = link or feed_url
+        attachments = _attachments(item, base) + _image(item, base) + _external(item, base)
         if link is None and not content.strip() and not attachments:
             continue  # no page and no content: nothing to archive
         title = _text(item.get("title"))
@@ -99,6 +101,14 @@ def _external(item: dict[str, Any], base: str) -> tuple[DeclaredMedia, ...]:
     url = _text(item.get("external_url"))
     resolved = resolve_url(url, base) if url else None
     return (DeclaredMedia(resolved, None, "external_url", False),) if resolved else ()
+
+
+def _image(item: dict[str, Any], base: str) -> tuple[DeclaredMedia, ...]:
+    """``image``, the item's main picture (a status without a page may have no other
+    copy of its photo): a file declared an image, as an attachment is."""
+    url = _text(item.get("image"))
+    resolved = resolve_url(url, base) if url else None
+    return (DeclaredMedia(resolved, "image", "image", True),) if resolved else ()
 
 
 def _attachments(item: dict[str, Any], base: str) -> tuple[DeclaredMedia, ...]:
