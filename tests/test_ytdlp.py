@@ -248,6 +248,7 @@ def test_an_archived_video_is_found_by_any_spelling_of_its_link(
                 "https://www.youtube.com/embed/abc123XYZ_0?feature=oembed",
                 "https://www.youtube.com/watch?v=abc123XYZ_0",
                 server.url("/live?utm_source=twitter"),
+                server.url("/live").removeprefix("http://"),  # pasted without its http://
             ):
                 found = search(session, archive.layout, SearchQuery.parse(page=link))
                 assert [r.media.sha256 for r in found] == [sha256(media.clip_b)], link

@@ -55,7 +55,7 @@ _FETCHABLE_SCHEMES = frozenset({"http", "https"})
 # and pages are indexed by URL (one over the limit failed the whole page's embeds).
 MAX_URL_BYTES = 2600
 # A pasted address without its scheme: a host name with a dot, then a path or nothing.
-_SCHEMELESS = re.compile(r"[a-z0-9-]+(?:\.[a-z0-9-]+)+(?:[/?#]|$)", re.IGNORECASE)
+_SCHEMELESS = re.compile(r"[a-z0-9-]+(?:\.[a-z0-9-]+)+(?::[0-9]{1,5})?(?:[/?#]|$)", re.IGNORECASE)
 _ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
 _ESCAPED_UTF8 = re.compile(r"(?:%[C-Fc-f][0-9A-Fa-f](?:%[89ABab][0-9A-Fa-f])+)+")
 _PATH_SAFE = "/%:@!$&'()*+,;=~"
@@ -1344,15 +1344,17 @@ def url_spellings(url: str) -> list[str]:
 
     Pages name the same address in letters (``/حلب``, as the address bar shows it) or
     percent-escaped (``/%D8%AD…``, upper or lower case); each spelling finds the others.
-    An address without a scheme (``youtu.be/ID``, as people paste them) is read as https.
+    An address without a scheme (``youtu.be/ID``, ``example.org/live``, as people paste
+    them) is read as https and as http: a page archived under either is found.
     """
     given = url.strip()
+    schemes = [given]
     if not given.lower().startswith(("http://", "https://")):
         if not _SCHEMELESS.match(given):
             return [url]
-        given = "https://" + given
+        schemes = ["https://" + given, "http://" + given]
     spellings = {url}
-    for spelling in _escapings(given):
+    for spelling in (escaped for address in schemes for escaped in _escapings(address)):
         spellings |= {spelling, clean_url(spelling), normalize_url(spelling).url}
     return sorted(spellings)
 
