@@ -635,13 +635,16 @@ def _table(records: list[dict[str, Any]]) -> None:
     """Search results as a table, one file a line."""
     # a search by likeness says how alike: an exact copy and a re-encode look the same
     alike = any("similarity" in r for r in records)
-    similar = f"{'SIMILAR':>7}  {'MATCH':<21}  " if alike else ""
+    matched = any("match" in r for r in records)  # how: a --similar-to search says, --phash not
+    similar = f"{'SIMILAR':>7}  " if alike else ""
+    similar += f"{'MATCH':<21}  " if matched else ""
     captured = "CAPTURED (UTC)"
     echo(f"{'SHA-256':<16}  {similar}{'TYPE':<5}  {'SIZE':>10}  {captured:<20}  FIRST SEEN ON")
     for r in records:
         seen = r["sightings"][0] if r["sightings"] else {}
         where = seen.get("page_url") or seen.get("embed_url") or "-"
-        score = f"{r.get('similarity', 0.0):>7.4f}  {r.get('match') or '-':<21}  " if alike else ""
+        score = f"{r.get('similarity', 0.0):>7.4f}  " if alike else ""
+        score += f"{r.get('match') or '-':<21}  " if matched else ""
         echo(
             f"{r['sha256'][:16]}  {score}{r['media_type']:<5}  {r['size_bytes']:>10}  "
             f"{r['first_captured_at'][:19]:<20}  {where}"

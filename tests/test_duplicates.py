@@ -231,6 +231,10 @@ def test_cli_dupes_similar_phash_and_rehash(
         run_cli(config, "search", "--phash", phash, "--max-distance", "0", "--json").stdout
     )
     assert similar[0]["sha256"] in {r["sha256"] for r in by_phash}
+    listed = CliRunner().invoke(cli, ["--config", str(config), "search", "--phash", phash])
+    header, row, *_ = listed.stdout.splitlines()  # a hash search says how alike, not how
+    assert header.split()[:3] == ["SHA-256", "SIMILAR", "TYPE"] and "MATCH" not in header
+    assert row.split()[1:3] == [f"{by_phash[0]['similarity']:.4f}", by_phash[0]["media_type"]]
 
     again = run_cli(config, "rehash", "--all")
     assert again.returncode == 0 and "rehashed 6 file(s)" in again.stdout
