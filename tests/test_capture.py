@@ -182,6 +182,12 @@ def test_stored_file_is_the_exact_bytes_with_a_complete_sidecar(
     acquisition = sighting["acquisition"]
     assert acquisition["tool"] == "httpx" and acquisition["http_status"] == 200
     assert acquisition["response_headers"]["content-length"] == str(media.clip_a.stat().st_size)
+    # the documented example has the keys a sidecar has (it lacked two once)
+    documented = (Path(__file__).parents[1] / "docs" / "provenance.md").read_text()
+    example = json.loads(documented.partition("```json\n")[2].partition("\n```")[0])
+    assert set(example) == set(sidecar) and set(example["file"]) == set(sidecar["file"])
+    (shown,) = example["sightings"]
+    assert set(shown) == set(sighting) and set(shown["acquisition"]) == set(acquisition)
 
     page_versions = list((archive.layout.pages_root).rglob("page.html"))
     assert [p.read_text() for p in page_versions] == [LIVE_BLOG]
