@@ -540,6 +540,10 @@ def test_article_body_itemprop_wins_over_article() -> None:
         '<img src="/rule.png" width="100%" height="20">',  # a rule across the column
         '<div class="byline-img"><img class="byline-img__img" src="/uploads/Shaun-Walker.png"'
         ' width="300" height="300"></div>',
+        # a lazy loader's stand-ins, whatever size they are drawn at
+        '<img class="lazyload" src="/img/grey.gif" width="900" height="600">',
+        '<img src="/img/loading.gif" data-thumb="/p/t.jpg" width="900" height="600">',
+        '<img src="/img/blank.gif">',
     ],
 )
 def test_pixels_icons_ads_widgets_and_plain_links_are_not_media(img: str) -> None:
@@ -635,6 +639,9 @@ def test_pixels_icons_ads_widgets_and_plain_links_are_not_media(img: str) -> Non
          "https://news.example/p/full.jpg", "file", "img"),
         ('<img src="/img/blank.gif" data-lazy-src="/p/homs-market.jpg">',
          "https://news.example/p/homs-market.jpg", "file", "img"),
+        # named as stand-ins are, but no loader touches it and it is photo-sized
+        ('<img src="/p/clear.jpg" width="900" height="600" alt="Block">',
+         "https://news.example/p/clear.jpg", "file", "img"),
         ('<img data-src="/p/x-600.jpg" data-full-src="/p/x-2000.jpg" width="600">',
          "https://news.example/p/x-2000.jpg", "file", "img"),  # the full size, not the lazy one
         ('<img src="/p/x-1024x683.jpg" data-orig-file="/p/x.jpg" width="1024">',

@@ -260,7 +260,29 @@ def _displayed_src(img: Element, base: str) -> str | None:
         resolved = resolve_url(attr(img, name), base)
         if resolved is not None and not is_placeholder(resolved):
             return resolved
-    return _unknown_lazy_src(img, base) if _shows_stand_in(img, base) else None
+    if not _shows_stand_in(img, base):
+        return None
+    return _unknown_lazy_src(img, base) or _photo_named_like_a_stand_in(img, base)
+
+
+def _photo_named_like_a_stand_in(img: Element, base: str) -> str | None:
+    """A ``src`` named as stand-ins are (``clear.jpg``, ``empty.jpg``) that is the photo
+    itself: no lazy loader touches the ``<img>`` (no ``lazy`` class, no other image
+    address in its attributes) and it declares a photo's size, not an icon's. A real
+    photo of that name in an update was dropped without a word."""
+    src = resolve_url(attr(img, "src"), base)
+    width, height = declared_size(img)
+    if src is None or width is None or height is None or min(width, height) <= _TINY:
+        return None
+    if "lazy" in (img.get("class") or "").lower():
+        return None
+    for name, value in img.items():
+        if str(name).lower() in {"src", "srcset"}:
+            continue
+        other = resolve_url(str(value), base)
+        if other is not None and other != src and _is_image(other):
+            return None  # a loader's address, though not one taken: src stands in for it
+    return src
 
 
 def _shows_stand_in(img: Element, base: str) -> bool:
