@@ -99,7 +99,7 @@ from archiver.index.records import (
     with_sighting,
 )
 from archiver.integrity.eventlog import logged_session, record
-from archiver.integrity.events import record_capture, record_sighting
+from archiver.integrity.events import record_capture, record_embed_changes, record_sighting
 from archiver.integrity.events import record_page as record_page_event
 from archiver.jobs import Outcome
 from archiver.logs import log_event
@@ -246,7 +246,17 @@ class RecordedPage:
     title: str | None
     jobs: list[tuple[int, int]] = field(default_factory=list)  # (job id, embed id)
     new_embeds: int = 0
-    removed_embeds: int = 0
+    removed: list[int] = field(default_factory=list)  # embeds judged gone from the page
+    # embeds judged removed before that the page holds again: (embed id, removed at)
+    returned: list[tuple[int, datetime]] = field(default_factory=list)
+
+    @property
+    def removed_embeds(self) -> int:
+        return len(self.removed)
+
+    @property
+    def returned_embeds(self) -> int:
+        return len(self.returned)
 
 
 class Skip(ArchiverError):
@@ -511,6 +521,9 @@ class Capturer:
             if run_here:
                 held = [job_id for job_id, _ in recorded.jobs]
                 jobs.hold_back(held, session, self.owner, now, self.lease)
+            record_embed_changes(
+                session, recorded.removed, recorded.returned, version=sha256, at=now
+            )
         self.rewrite_page_sidecar(sha256)
         for media_id in retitled:
             self.rewrite_sidecar(media_id)
@@ -524,12 +537,13 @@ class Capturer:
                 embed=first.url,
                 reason=first.reason,
             )
-        if recorded.new_embeds or recorded.removed_embeds:
+        if recorded.new_embeds or recorded.removed_embeds or recorded.returned_embeds:
             log_event(
                 "page.changed",
                 url=url,
                 new_embeds=recorded.new_embeds,
                 removed_embeds=recorded.removed_embeds,
+                returned_embeds=recorded.returned_embeds or None,
             )
         return recorded
 
@@ -1444,7 +1458,10 @@ def record_embeds(
     previous = max((e.last_seen_at for e in known.values()), default=None)
     for found in embeds:
         recorded.new_embeds += found.url not in known
+        removed_at = known[found.url].removed_at if found.url in known else None
         embed = upsert_embed(session, page, found, now)
+        if removed_at is not None and embed.removed_at is None:
+            recorded.returned.append((embed.id, removed_at))  # back on the page
         recorded.jobs.append((jobs.embed_job(session, embed).id, embed.id))
     if not mark_removed:
         return
@@ -1469,7 +1486,7 @@ def record_embeds(
         if _written_in(body, embed.original_url):
             continue  # another rendition of it is read now: the page still shows it
         embed.removed_at = now
-        recorded.removed_embeds += 1
+        recorded.removed.append(embed.id)
     if older is None or older.complete:  # else what was not judged is judged next time
         page.judged_at = now
 
@@ -1584,7 +1601,8 @@ def _record_version_embeds(
 ) -> None:
     """The embeds of a page version a crash left unindexed, as jobs: the version may
     hold updates the page has dropped since (their removal is judged by the next poll,
-    and one a later version already judged stands)."""
+    and one a later version already judged stands; one an earlier poll judged, which
+    the version holds again, is back)."""
     response = Response(intent.url, intent.final_url, intent.http_status, intent.headers)
     try:
         extraction = read_page(path.read_bytes(), response)
@@ -1594,6 +1612,9 @@ def _record_version_embeds(
     recorded = RecordedPage(page.id, intent.sha256, True, intent.title)
     found = [e for e in extraction.embeds if not archive.serves(e.url)]
     record_embeds(session, page, found, intent.fetched_at, recorded)
+    record_embed_changes(
+        session, [], recorded.returned, version=intent.sha256, at=intent.fetched_at
+    )
 
 
 def _declared_stream(

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import ColumnElement, or_, select, update
+from sqlalchemy import ColumnElement, or_, select
 
 from archiver.errors import ArchiverError, ArchiveUnavailable, FetchError, Interrupted
 from archiver.extract import ExtractError, PageExtraction, extract_embeds
@@ -21,8 +21,10 @@ from archiver.extract.document import charset_of
 from archiver.extract.pagination import continues_page, same_page
 from archiver.extract.urls import clean_url
 from archiver.fetch.http import HttpFetcher, Response
-from archiver.index.models import Embed, Page
+from archiver.index.models import Embed, Page, utcnow
 from archiver.index.records import find_page
+from archiver.integrity.eventlog import logged_session
+from archiver.integrity.events import record_embed_changes
 from archiver.logs import log_event
 
 if TYPE_CHECKING:
@@ -248,23 +250,27 @@ class OlderPageReader:
         self.new_embeds += recorded.new_embeds
         self.jobs += recorded.jobs
         shown = {embed.url for embed in extraction.embeds}
-        self._restore(removed & shown)
+        self._restore(removed & shown, recorded.sha256)
         removed -= shown
         return extraction
 
-    def _restore(self, urls: set[str]) -> None:
-        """Take back the removal of embeds an older page shows: they scrolled on to it
-        (one judged while it lay past the pages read, or from a page served in error)."""
+    def _restore(self, urls: set[str], version: str) -> None:
+        """Take back the removal of embeds an older page (its ``version``) shows: they
+        scrolled on to it (one judged while it lay past the pages read, or from a page
+        served in error). The event log keeps both the removal and its taking back."""
         if not urls:
             return
-        with self.capturer.archive.session() as session:
-            session.execute(
-                update(Embed)
-                .where(
+        now = utcnow()
+        with logged_session(self.capturer.archive) as session:
+            taken_back = session.scalars(
+                select(Embed).where(
                     Embed.url.in_(sorted(urls)),
                     Embed.removed_at.is_not(None),
                     Embed.page_id.in_(select(Page.id).where(self._pages())),
                 )
-                .values(removed_at=None)
-            )
-        log_event("page.removal_undone", url=self.first_url, embeds=len(urls))
+            ).all()
+            returned = [(embed.id, embed.removed_at) for embed in taken_back if embed.removed_at]
+            for embed in taken_back:
+                embed.removed_at = None
+            record_embed_changes(session, [], returned, version=version, at=now, where="older page")
+        log_event("page.removal_undone", url=self.first_url, embeds=len(returned))

@@ -921,6 +921,31 @@ def test_a_page_version_kept_at_the_next_start_does_not_undo_a_later_removal(
     assert embeds == {"a.jpg": None, "b.jpg": judged, "c.jpg": None}  # c: in that version
 
 
+def test_a_page_version_kept_at_the_next_start_brings_back_an_earlier_removal(
+    archive: Archive,
+) -> None:
+    """The version a crash left unindexed holds an embed an earlier poll judged gone:
+    it is back, and the event log says so, as a poll's version would have."""
+    url = "https://news.example.org/live"
+    answer = Response(url, url, 200, {"content-type": "text/html; charset=utf-8"})
+
+    def version(*names: str) -> bytes:
+        images = "".join(f"<p>{n}:</p><img src='https://cdn.example.org/{n}.jpg'>" for n in names)
+        return f"<html><body><article><p>Live.</p>{images}</article></body></html>".encode()
+
+    capturer = Capturer(archive)
+    capturer.record_page(url, version("a", "b"), response=answer, mark_removed=True)
+    capturer.record_page(url, version("a"), response=answer, mark_removed=True)  # b went
+    died = Capturer(archive, owner=f"{socket.gethostname()}:999999")  # killed after placing
+    died.place_version(url, version("a", "b"), answer, None, utcnow(), holds_embeds=True)
+
+    assert capturer.recover() == (1, 0)
+    with archive.read_session() as session:
+        gone = session.scalars(select(Embed.url).where(Embed.removed_at.is_not(None))).all()
+        events = session.scalars(select(Event.type).where(Event.type.startswith("embed_")))
+        assert (gone, events.all()) == ([], ["embed_removed", "embed_returned"])
+
+
 def test_an_embed_whose_address_the_page_still_writes_is_not_removed(archive: Archive) -> None:
     """A newer archiver reading another rendition of a picture (the upload, not its
     WebP copy) recorded the copy as taken off the page at the next version."""

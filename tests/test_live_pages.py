@@ -22,7 +22,17 @@ from archiver.config import config_from_dict
 from archiver.extract import extract_embeds
 from archiver.extract.pagination import continues_page
 from archiver.fetch.http import HttpFetcher
-from archiver.index.models import CaptureJob, Embed, Page, PageSnapshot, Source, utcnow
+from archiver.index.models import (
+    CaptureJob,
+    Embed,
+    Event,
+    Media,
+    Page,
+    PageSnapshot,
+    Sighting,
+    Source,
+    utcnow,
+)
 from archiver.liveness.report import embed_statuses
 from archiver.liveness.service import sync_targets, targets_for
 from archiver.older_pages import OlderPageReader
@@ -460,6 +470,62 @@ def test_an_update_recorded_as_removed_is_taken_back_when_an_older_page_shows_it
     poller.poll(source_id)
 
     assert embeds_by_page(archive)["B"] == ("live", False)
+    with archive.read_session() as session:
+        (taken_back,) = session.scalars(select(Event).where(Event.type == "embed_returned"))
+    assert (taken_back.payload["embed_url"], taken_back.payload["where"]) == (
+        server.url("/media/B.jpg"),
+        "older page",
+    )
+
+
+def test_an_embed_put_back_on_the_page_keeps_its_removal_in_the_event_log(
+    blog: tuple[Archive, Poller, int], server: FixtureServer, tmp_path: Path
+) -> None:
+    """An editor pulled a photo and put it back: its removal time was set back to none
+    without a trace, and the poll that took it back (the page's first version again,
+    stored before) said "unchanged"."""
+    archive, poller, source_id = blog
+    for seed, name in enumerate("CB"):
+        server.add_file(f"/media/{name}.jpg", make_photo(tmp_path / f"{name}.jpg", seed=seed))
+    serve_blog(server, [["C", "B"]])
+    poller.poll(source_id)
+    with archive.read_session() as session:
+        jobs = session.execute(select(CaptureJob.id, CaptureJob.embed_id)).all()
+    capturer = Capturer(archive)
+    for job_id, embed_id in jobs:
+        assert capturer.run_embed_job(job_id, embed_id).status == "stored"
+
+    serve_blog(server, [["C"]])
+    pulled = poller.poll(source_id)
+    with archive.read_session() as session:
+        removed_at = session.scalars(select(Embed.removed_at).where(Embed.url.endswith("/B.jpg")))
+        judged = removed_at.one()
+    serve_blog(server, [["C", "B"]])
+    back = poller.poll(source_id)
+
+    assert (pulled.result, pulled.removed_embeds) == ("changed", 1)
+    assert (back.result, back.returned_embeds, back.removed_embeds) == ("changed", 1, 0)
+    assert embeds_by_page(archive)["B"] == ("live", False)
+    with archive.read_session() as session:
+        photo = session.scalars(select(Media.sha256).join(Sighting).join(Embed)).all()
+        events = session.scalars(select(Event).where(Event.type.startswith("embed_"))).all()
+        versions = session.scalars(select(PageSnapshot.sha256).order_by(PageSnapshot.id)).all()
+    b_photo = next(sha for sha in photo if sha in {e.media_sha256 for e in events})
+    common = {"page_url": server.url("/live"), "embed_url": server.url("/media/B.jpg")}
+    assert [(e.type, e.media_sha256, e.payload) for e in events] == [
+        ("embed_removed", b_photo, {**common, "version_sha256": versions[1], "sha256": b_photo}),
+        (
+            "embed_returned",
+            b_photo,
+            {
+                **common,
+                "version_sha256": versions[0],  # the first version, served again
+                "removed_at": judged.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                "where": "page",
+                "sha256": b_photo,
+            },
+        ),
+    ]
 
 
 CONSENT = (

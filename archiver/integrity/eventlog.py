@@ -47,6 +47,8 @@ EVENT_TYPES = frozenset(
         "page",
         "duplicate",
         "liveness",
+        "embed_removed",
+        "embed_returned",
         "fixity",
         "export",
         "timestamp",

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from archiver.index.models import Embed, Event, LinkCheck, Media, Page, PageSnapshot, Sighting
 from archiver.index.records import shared_download
+from archiver.integrity.canonical import format_time
 from archiver.integrity.eventlog import NewEntry, append_event, append_events
 
 
@@ -136,9 +137,61 @@ def record_liveness(
     return append_events(session, entries, at=at)
 
 
+def record_embed_changes(
+    session: Session,
+    removed: list[int],
+    returned: list[tuple[int, datetime]],
+    *,
+    version: str | None,
+    at: datetime,
+    where: str = "page",
+) -> list[Event]:
+    """Embeds (by id) judged gone from a page, and ones judged gone before that it
+    holds again (with when they were judged gone): a live page's editor pulling a
+    video and putting it back is evidence too, and the embed's row keeps only whether
+    it is on the page now. ``version``: the page version that told (its SHA-256);
+    ``where``: ``page``, or ``older page`` (the embed had scrolled on to one).
+
+    One entry per file archived from the embed, as for liveness, so each file's
+    history (and an export of it) carries it; one without a file when none was."""
+    ids = sorted({*removed, *(embed_id for embed_id, _ in returned)})
+    if not ids:
+        return []
+    embeds = {e.id: e for e in session.scalars(select(Embed).where(Embed.id.in_(ids)))}
+    files: dict[int, set[str]] = {}
+    for embed_id, sha256 in session.execute(
+        select(Sighting.embed_id, Media.sha256)
+        .join(Media, Media.id == Sighting.media_id)
+        .where(Sighting.embed_id.in_(ids))
+    ):
+        files.setdefault(embed_id, set()).add(sha256)
+    changes: list[tuple[str, int, dict[str, Any]]] = [
+        ("embed_removed", embed_id, {}) for embed_id in removed
+    ]
+    changes += [
+        ("embed_returned", embed_id, {"removed_at": format_time(when), "where": where})
+        for embed_id, when in returned
+    ]
+    entries: list[NewEntry] = []
+    for kind, embed_id, facts in changes:
+        embed = embeds[embed_id]
+        base: dict[str, Any] = {
+            "page_url": embed.page.url if embed.page is not None else None,
+            "embed_url": embed.url,
+            "version_sha256": version,
+            **facts,
+        }
+        archived = sorted(files.get(embed_id, ()))
+        if not archived:
+            entries.append(NewEntry(kind, {**base, "sha256": None}))
+        entries += [NewEntry(kind, {**base, "sha256": sha}, sha) for sha in archived]
+    return append_events(session, entries, at=at)
+
+
 __all__ = [
     "record_capture",
     "record_duplicate",
+    "record_embed_changes",
     "record_liveness",
     "record_page",
     "record_sighting",

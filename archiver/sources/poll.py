@@ -57,6 +57,7 @@ class PollResult:
     kind: str | None = None
     new_embeds: int = 0
     removed_embeds: int = 0
+    returned_embeds: int = 0  # judged removed before, and on the page again
     new_entries: int = 0
     older_pages: int | None = None  # of a live page split into pages, read in this poll
     read_back_owed: bool = False  # one of them failed: the next poll reads them back
@@ -301,10 +302,14 @@ class Poller:
         )
         result.new_embeds = live.page.new_embeds + live.older_embeds
         result.removed_embeds = live.page.removed_embeds
+        result.returned_embeds = live.page.returned_embeds
         result.older_pages = live.older_pages or None
         result.read_back_owed = live.older_failure is not None
         result.older_failure = live.older_failure
-        result.result = "changed" if live.page.changed or live.older_embeds else "unchanged"
+        # a version stored before (the page went back to it) changed the page when its
+        # embeds did: "unchanged" beside a removal misled whoever read the log
+        moved = result.new_embeds or result.removed_embeds or result.returned_embeds
+        result.result = "changed" if live.page.changed or moved else "unchanged"
 
     def _handle_feed(
         self, source_id: int, body: bytes, response: Response, result: PollResult
@@ -526,6 +531,7 @@ class Poller:
             new_entries=result.new_entries or None,
             new_embeds=result.new_embeds or None,
             removed_embeds=result.removed_embeds or None,
+            returned_embeds=result.returned_embeds or None,
             older_pages=result.older_pages,
             reason=result.error,
         )
