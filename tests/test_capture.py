@@ -893,6 +893,12 @@ def test_a_download_indexed_at_the_next_start_is_when_its_bytes_entered_the_arch
     assert sidecar["near_duplicates"]["earliest"] == photo
 
 
+def live_version(*names: str) -> bytes:
+    """A live page's version showing a photo for each of ``names``."""
+    images = "".join(f"<p>{n}:</p><img src='https://cdn.example.org/{n}.jpg'>" for n in names)
+    return f"<html><body><article><p>Live.</p>{images}</article></body></html>".encode()
+
+
 def test_a_page_version_kept_at_the_next_start_does_not_undo_a_later_removal(
     archive: Archive,
 ) -> None:
@@ -901,15 +907,11 @@ def test_a_page_version_kept_at_the_next_start_does_not_undo_a_later_removal(
     url = "https://news.example.org/live"
     answer = Response(url, url, 200, {"content-type": "text/html; charset=utf-8"})
 
-    def version(*names: str) -> bytes:
-        images = "".join(f"<p>{n}:</p><img src='https://cdn.example.org/{n}.jpg'>" for n in names)
-        return f"<html><body><article><p>Live.</p>{images}</article></body></html>".encode()
-
     capturer = Capturer(archive)
-    capturer.record_page(url, version("a", "b"), response=answer, mark_removed=True)
+    capturer.record_page(url, live_version("a", "b"), response=answer, mark_removed=True)
     died = Capturer(archive, owner=f"{socket.gethostname()}:999999")  # killed after placing
-    died.place_version(url, version("a", "b", "c"), answer, None, utcnow(), holds_embeds=True)
-    capturer.record_page(url, version("a"), response=answer, mark_removed=True)  # b went
+    died.place_version(url, live_version("a", "b", "c"), answer, None, utcnow(), holds_embeds=True)
+    capturer.record_page(url, live_version("a"), response=answer, mark_removed=True)  # b went
     with archive.read_session() as session:
         removed = session.scalars(select(Embed.removed_at).where(Embed.url.endswith("/b.jpg")))
         judged = removed.one()
@@ -929,15 +931,11 @@ def test_a_page_version_kept_at_the_next_start_brings_back_an_earlier_removal(
     url = "https://news.example.org/live"
     answer = Response(url, url, 200, {"content-type": "text/html; charset=utf-8"})
 
-    def version(*names: str) -> bytes:
-        images = "".join(f"<p>{n}:</p><img src='https://cdn.example.org/{n}.jpg'>" for n in names)
-        return f"<html><body><article><p>Live.</p>{images}</article></body></html>".encode()
-
     capturer = Capturer(archive)
-    capturer.record_page(url, version("a", "b"), response=answer, mark_removed=True)
-    capturer.record_page(url, version("a"), response=answer, mark_removed=True)  # b went
+    capturer.record_page(url, live_version("a", "b"), response=answer, mark_removed=True)
+    capturer.record_page(url, live_version("a"), response=answer, mark_removed=True)  # b went
     died = Capturer(archive, owner=f"{socket.gethostname()}:999999")  # killed after placing
-    died.place_version(url, version("a", "b"), answer, None, utcnow(), holds_embeds=True)
+    died.place_version(url, live_version("a", "b"), answer, None, utcnow(), holds_embeds=True)
 
     assert capturer.recover() == (1, 0)
     with archive.read_session() as session:

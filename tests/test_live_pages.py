@@ -293,6 +293,15 @@ def test_a_source_polled_before_older_pages_were_read_is_read_back_once(
     assert set(embeds_by_page(archive)) == {"D", "C", "B", "A"}
 
 
+def store_queued(archive: Archive) -> None:
+    """Run every queued embed job, as the daemon would; each stores its file."""
+    with archive.read_session() as session:
+        jobs = session.execute(select(CaptureJob.id, CaptureJob.embed_id)).all()
+    capturer = Capturer(archive)
+    for job_id, embed_id in jobs:
+        assert capturer.run_embed_job(job_id, embed_id).status == "stored"
+
+
 def test_search_and_report_by_the_live_page_include_its_older_pages(
     blog: tuple[Archive, Poller, int], server: FixtureServer, tmp_path: Path
 ) -> None:
@@ -301,11 +310,7 @@ def test_search_and_report_by_the_live_page_include_its_older_pages(
         server.add_file(f"/media/{name}.jpg", make_photo(tmp_path / f"{name}.jpg", seed=seed))
     serve_blog(server, [["C"], ["B"], ["A"]])
     poller.poll(source_id)
-    with archive.read_session() as session:
-        jobs = session.execute(select(CaptureJob.id, CaptureJob.embed_id)).all()
-    capturer = Capturer(archive)
-    for job_id, embed_id in jobs:
-        assert capturer.run_embed_job(job_id, embed_id).status == "stored"
+    store_queued(archive)
 
     live = server.url("/live")
     with archive.read_session() as session:
@@ -489,11 +494,7 @@ def test_an_embed_put_back_on_the_page_keeps_its_removal_in_the_event_log(
         server.add_file(f"/media/{name}.jpg", make_photo(tmp_path / f"{name}.jpg", seed=seed))
     serve_blog(server, [["C", "B"]])
     poller.poll(source_id)
-    with archive.read_session() as session:
-        jobs = session.execute(select(CaptureJob.id, CaptureJob.embed_id)).all()
-    capturer = Capturer(archive)
-    for job_id, embed_id in jobs:
-        assert capturer.run_embed_job(job_id, embed_id).status == "stored"
+    store_queued(archive)
 
     serve_blog(server, [["C"]])
     pulled = poller.poll(source_id)
