@@ -815,6 +815,20 @@ class Capturer:
     # ---- one embed ----------------------------------------------------------------------
 
     def _capture_embed(self, embed: Embed) -> list[StoredFile]:
+        """The embed's files, downloaded now; when its URL is gone for good (404, a
+        deleted post) but was archived through another embed, that download's files,
+        each with a sighting through this embed that says so (``reused_from``): a page
+        embedding footage deleted since is found by its address, with the copy the
+        archive holds of it, not only reported "gone"."""
+        try:
+            return self._download_embed(embed)
+        except FetchError as exc:
+            if not exc.gone or not (kept := self._share_latest(embed, since=None, ytdlp=False)):
+                raise
+            log_event("capture.gone_archived_before", url=embed.url, reason=str(exc))
+            return kept
+
+    def _download_embed(self, embed: Embed) -> list[StoredFile]:
         if embed.kind == "file" and (indexed := self._indexed_through(embed.id)):
             return indexed
         if embed.kind == "platform":
@@ -866,20 +880,28 @@ class Capturer:
         window = self.archive.config.download.reuse_within
         if not window:
             return []
+        return self._share_latest(embed, since=utcnow() - timedelta(seconds=window), ytdlp=True)
+
+    def _share_latest(
+        self, embed: Embed, *, since: datetime | None, ytdlp: bool
+    ) -> list[StoredFile]:
+        """The files of the embed's URL's latest download through another embed (seen
+        ``since``, when given; by yt-dlp only, with ``ytdlp``), all of them still in
+        place, each given a sighting through this embed that shares that download."""
         now = utcnow()
         layout = self.archive.layout
-        with self.archive.read_session() as session:  # most platform URLs are new: no lock
-            latest = session.scalar(
+        with self.archive.read_session() as session:  # most URLs are new: no lock
+            query = (
                 select(Sighting.embed_id)
                 .join(Embed, Embed.id == Sighting.embed_id)
                 .join(CaptureJob, CaptureJob.embed_id == Sighting.embed_id)
                 .where(Embed.url == embed.url, Embed.id != embed.id)
                 .where(CaptureJob.state == JobState.DONE)  # not a download cut short
                 .where(Sighting.reused_from_id.is_(None))
-                .where(Sighting.last_seen_at >= now - timedelta(seconds=window))
-                .order_by(Sighting.last_seen_at.desc())
-                .limit(1)
             )
+            if since is not None:
+                query = query.where(Sighting.last_seen_at >= since)
+            latest = session.scalar(query.order_by(Sighting.last_seen_at.desc()).limit(1))
         if latest is None:
             return []
         with logged_session(self.archive) as session:
@@ -889,7 +911,8 @@ class Capturer:
                 .options(selectinload(Sighting.media))
             ).all()
             shareable = all(
-                s.tool == YTDLP_TOOL and layout.absolute(s.media.path).is_file() for s in earlier
+                (s.tool == YTDLP_TOOL or not ytdlp) and layout.absolute(s.media.path).is_file()
+                for s in earlier
             )
             if not earlier or not shareable:
                 return []

@@ -220,6 +220,36 @@ def test_identical_bytes_on_two_pages_are_stored_once_with_two_sightings(
     ]
 
 
+def test_a_page_embedding_a_file_deleted_since_it_was_archived_is_given_that_copy(
+    archive: Archive, server: FixtureServer, media: MediaSet
+) -> None:
+    """A second page embedding footage deleted since it was archived through a first:
+    its item said "gone", and neither a search by that page nor the file's sidecar
+    knew that the page showed what the archive holds."""
+    update = "<article><p>{}:</p><video src='/media/clip.mp4'></video></article>"
+    server.add_file("/media/clip.mp4", media.clip_a)
+    server.add_page("/a", update.format("UPDATE 1800 GMT: Fighters near the Citadel"))
+    server.add_page("/b", update.format("UPDATE 0900 GMT: The same clip, now verified"))
+    capturer = Capturer(archive)
+    assert capturer.capture_url(server.url("/a")).ok
+    server.add_status("/media/clip.mp4", 404)
+    (item,) = capturer.capture_url(server.url("/b")).items
+
+    digest = sha256_of(media.clip_a)
+    assert (item.status, [f.sha256 for f in item.files]) == ("already", [digest])
+    sidecar = json.loads((archive.layout.media_dir(digest) / "provenance.json").read_text())
+    first, second = sidecar["sightings"]
+    assert (second["page_url"], second["update"]) == (server.url("/b"), "UPDATE 0900 GMT")
+    assert second["acquisition"]["reused_from"] == {
+        "page_url": server.url("/a"),
+        "embed_url": server.url("/media/clip.mp4"),
+        "first_seen_at": first["first_seen_at"],
+    }
+    with archive.read_session() as session:
+        found = search(session, archive.layout, SearchQuery.parse(page=server.url("/b")))
+    assert [r.media.sha256 for r in found] == [digest]
+
+
 # an ASF (Windows Media) header: bytes that do not show their type, so the server's word
 # names the stored file
 ASF = bytes.fromhex("3026b2758e66cf11a6d900aa0062ce6c") + bytes(range(256)) * 32
