@@ -77,7 +77,12 @@ def test_search_returns_what_the_cli_prints(
         api = client.get("/api/search", params=params)
         assert api.status_code == 200
         assert api.json() == json.loads(cli.stdout), params
-    assert len(client.get("/api/search").json()) == len(room.sha)
+        # the CLI says on stderr that more match; the API in a header
+        assert ("X-More-Results" in api.headers) == ("--limit to see more" in cli.stderr)
+    everything = client.get("/api/search")
+    assert len(everything.json()) == len(room.sha) and "X-More-Results" not in everything.headers
+    cut = client.get("/api/search", params={"limit": "1"})
+    assert len(cut.json()) == 1 and cut.headers["X-More-Results"] == "1"
 
 
 def test_search_filters(room: Newsroom, client: AppClient) -> None:

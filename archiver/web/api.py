@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -62,7 +63,9 @@ def api_search(
     limit: int = 100,
 ) -> JSONResponse:
     """Stored files by hash (8+ hex prefix), capture date, platform upload date, page,
-    words; newest capture first. The objects of ``archiver search --json``."""
+    words; newest capture first. The objects of ``archiver search --json``; when
+    more match than ``limit``, the header ``X-More-Results: 1`` says so (a list cut
+    at the limit looked like all there was, as the CLI's did before it said so)."""
     check_search_parameters(request.query_params)
     query = search_query(
         sha256=sha256,
@@ -75,8 +78,10 @@ def api_search(
         text=text,
         limit=limit,
     )
-    with archive.read_session() as session:
-        return JSONResponse(search_results(session, archive.layout, query))
+    with archive.read_session() as session:  # one more than is shown: are there more?
+        found = search_results(session, archive.layout, replace(query, limit=query.limit + 1))
+    more = {"X-More-Results": "1"} if len(found) > query.limit else {}
+    return JSONResponse(found[: query.limit], headers=more)
 
 
 @router.get("/media/{sha256}", dependencies=[ReadAccess])
