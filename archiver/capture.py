@@ -91,6 +91,7 @@ from archiver.index.records import (
     placement_texts,
     retitle_page,
     search_document,
+    title_held,
     upsert_embed,
     upsert_media,
     upsert_page,
@@ -498,7 +499,8 @@ class Capturer:
                 page.source_id = live_source(session, source_id)
             if first_page is not None:
                 page.first_page_url = first_page
-            retitled = retitle_page(session, page, extraction.title)
+            steady = title_held(page, extraction.title)
+            retitled = retitle_page(session, page, extraction.title) if steady else []
             recorded = RecordedPage(page.id, sha256, changed, extraction.title)
             found = [e for e in extraction.embeds if not self.archive.serves(e.url)]
             if len(found) > MAX_EMBEDS_PER_PAGE:

@@ -116,6 +116,8 @@ class Page(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     url: Mapped[str] = mapped_column(Text, unique=True)
     title: Mapped[str | None] = mapped_column(Text)
+    # the title the newest version showed: the page takes it once two in a row do
+    seen_title: Mapped[str | None] = mapped_column(Text)
     source_id: Mapped[int | None] = mapped_column(ForeignKey("sources.id", ondelete="SET NULL"))
     # unused since migration 0022: the digest is kept per source (`FeedEntryDigest`)
     feed_entry_sha256: Mapped[str | None] = mapped_column(String(64))

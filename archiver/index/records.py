@@ -151,6 +151,15 @@ def _int4(value: int) -> int:
     return value - (1 << 32) if value >= 1 << 31 else value
 
 
+def title_held(page: Page, title: str | None) -> bool:
+    """Whether a version's ``title`` may retitle the page (`retitle_page`): the page has
+    none yet, or the version before showed it too. A title that changes with every
+    version (a clock, a count of new posts) is not followed: each change rewrote the
+    sidecar of every file seen on the page, at every poll."""
+    seen, page.seen_title = page.seen_title, title or page.seen_title
+    return page.title is None or title == seen
+
+
 def retitle_page(session: Session, page: Page, title: str | None) -> list[int]:
     """Give a page the title its newest version shows.
 
@@ -454,6 +463,7 @@ __all__ = [
     "retitle_page",
     "shared_download",
     "sighting_rows",
+    "title_held",
     "upsert_embed",
     "upsert_media",
     "upsert_page",
