@@ -19,10 +19,10 @@ from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urlsplit
 
 from PIL import Image
-from sqlalchemy import Select, delete, exists, select
+from sqlalchemy import Select, select
 from sqlalchemy.exc import NoResultFound
 from sqlalchemy.orm import Session, selectinload
 
@@ -69,7 +69,6 @@ from archiver.index.models import (
     CaptureJob,
     Embed,
     JobState,
-    LinkCheck,
     Media,
     Page,
     PageSnapshot,
@@ -248,7 +247,6 @@ class RecordedPage:
     title: str | None
     jobs: list[tuple[int, int]] = field(default_factory=list)  # (job id, embed id)
     new_embeds: int = 0
-    respelled: int = 0  # embeds the page writes under a new query (`respellings`)
     removed: list[int] = field(default_factory=list)  # embeds judged gone from the page
     # embeds judged removed before that the page holds again: (embed id, removed at)
     returned: list[tuple[int, datetime]] = field(default_factory=list)
@@ -548,7 +546,6 @@ class Capturer:
                 new_embeds=recorded.new_embeds,
                 removed_embeds=recorded.removed_embeds,
                 returned_embeds=recorded.returned_embeds or None,
-                respelled_embeds=recorded.respelled or None,
             )
         return recorded
 
@@ -834,7 +831,7 @@ class Capturer:
             return kept
 
     def _download_embed(self, embed: Embed) -> list[StoredFile]:
-        if embed.kind == "file" and (indexed := self._indexed_through(embed)):
+        if embed.kind == "file" and (indexed := self._indexed_through(embed.id)):
             return indexed
         if embed.kind == "platform":
             reader = self._post_reader(embed)
@@ -847,11 +844,10 @@ class Capturer:
             return self._via_file(embed)
         return self._via_player(embed)
 
-    def _indexed_through(self, embed: Embed) -> list[StoredFile]:
+    def _indexed_through(self, embed_id: int) -> list[StoredFile]:
         """The file an earlier attempt of a file embed's job indexed through it, its
         fingerprint, near-duplicates and sidecar finished now; [] when there is none,
-        or it is not in place, or the page writes the embed under a new query since
-        (`respell`: the bytes there are fetched).
+        or it is not in place.
 
         Its job is done only once that work is, and a crash or a shutdown while a long
         video was fingerprinted put the job back to pending: run again, it downloaded
@@ -860,18 +856,16 @@ class Capturer:
         layout = self.archive.layout
         with self.archive.read_session() as session:
             stored = session.execute(
-                select(Media.id, Media.sha256, Media.path, Media.media_type, Sighting.media_url)
+                select(Media.id, Media.sha256, Media.path, Media.media_type)
                 .join(Sighting, Sighting.media_id == Media.id)
-                .where(Sighting.embed_id == embed.id)
+                .where(Sighting.embed_id == embed_id)
                 .order_by(Media.id)
             ).all()
         if not all(layout.absolute(row.path).is_file() for row in stored):
             return []
-        if any(_respelled_since(row.media_url, embed) for row in stored):
-            return []
         return [
             StoredFile(sha256, layout.absolute(path), kind, False, self._match(media_id, False))
-            for media_id, sha256, path, kind, _ in stored
+            for media_id, sha256, path, kind in stored
         ]
 
     def _reuse(self, embed: Embed) -> list[StoredFile]:
@@ -1487,12 +1481,8 @@ def record_embeds(
     """
     known = {e.url: e for e in page.embeds}
     previous = max((e.last_seen_at for e in known.values()), default=None)
-    respelled = respellings(known, embeds) if mark_removed else {}
     for found in embeds:
-        if (earlier := respelled.get(found.url)) is not None:
-            respell(session, earlier, found, now)
-            recorded.respelled += 1
-        recorded.new_embeds += found.url not in known and earlier is None
+        recorded.new_embeds += found.url not in known
         removed_at = known[found.url].removed_at if found.url in known else None
         embed = upsert_embed(session, page, found, now)
         if removed_at is not None and embed.removed_at is None:
@@ -1524,73 +1514,6 @@ def record_embeds(
         recorded.removed.append(embed.id)
     if older is None or older.complete:  # else what was not judged is judged next time
         page.judged_at = now
-
-
-def respellings(known: dict[str, Embed], found: list[FoundEmbed]) -> dict[str, Embed]:
-    """New file addresses that are an embed of the page under a query the page writes
-    anew each time (a cache-buster, ``?v=<random>``, a CDN's signature): the address
-    differs from one the page held before, and no longer holds, only in its query's
-    values, one for one. New address -> that embed.
-
-    Each was a new embed at every poll: a job, a download of the same bytes, a
-    sighting, a liveness check and a log entry more each time, the file's sidecar
-    growing without end, and the spelling before judged removed from the page.
-    """
-    shown = {f.url for f in found} | {f.original_url for f in found}
-
-    def shape(url: str) -> tuple[str, str, str, tuple[str, ...]] | None:
-        parts = urlsplit(url)
-        if not parts.query:
-            return None
-        names = tuple(sorted(name for name, _ in parse_qsl(parts.query, keep_blank_values=True)))
-        return parts.scheme, parts.netloc, parts.path, names
-
-    left: dict[tuple[str, str, str, tuple[str, ...]], list[Embed]] = {}
-    for embed in known.values():
-        if embed.kind != "file" or embed.removed_at is not None or not embed.held_by_page:
-            continue
-        if embed.url not in shown and embed.original_url not in shown and (key := shape(embed.url)):
-            left.setdefault(key, []).append(embed)
-    arrived: dict[tuple[str, str, str, tuple[str, ...]], list[FoundEmbed]] = {}
-    for spelled in found:
-        if spelled.kind == "file" and spelled.url not in known and (key := shape(spelled.url)):
-            arrived.setdefault(key, []).append(spelled)
-    return {
-        new[0].url: left[key][0]
-        for key, new in arrived.items()
-        if len(new) == 1 and len(left.get(key, ())) == 1
-    }
-
-
-def _respelled_since(media_url: str, embed: Embed) -> bool:
-    """Whether a file was downloaded under another query of the address the embed has
-    now (`respell`): the bytes under the new one are to be fetched."""
-    asked = urlsplit(media_url)
-    for spelling in (urlsplit(embed.url), urlsplit(embed.original_url)):
-        if asked == spelling:
-            return False
-    now = urlsplit(embed.url)
-    return (asked.scheme, asked.netloc, asked.path) == (now.scheme, now.netloc, now.path)
-
-
-def respell(session: Session, embed: Embed, found: FoundEmbed, now: datetime) -> None:
-    """Give ``embed`` the address the page writes it under now (`respellings`) and fetch
-    it again (the bytes under a new query may be new: an edited photo kept under its
-    name; the same bytes add nothing); the liveness check of its old address goes."""
-    old = embed.url
-    embed.url, embed.original_url = found.url, found.original_url
-    job = jobs.embed_job(session, embed)
-    job.url = found.url
-    if job.state != JobState.RUNNING:
-        jobs.requeue(job, now)
-    session.flush()
-    session.execute(
-        delete(LinkCheck).where(
-            LinkCheck.url == old,
-            ~exists().where(Embed.url == old),
-            ~exists().where(Page.url == old),
-        )
-    )
 
 
 def _suspect_version(

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from support import FixtureServer, make_photo
 from support.archiving import run_cli, settings, write_config
 
@@ -26,7 +26,6 @@ from archiver.index.models import (
     CaptureJob,
     Embed,
     Event,
-    LinkCheck,
     Media,
     Page,
     PageSnapshot,
@@ -528,49 +527,6 @@ def test_an_embed_put_back_on_the_page_keeps_its_removal_in_the_event_log(
             },
         ),
     ]
-
-
-def test_a_photo_the_page_writes_under_a_new_query_each_time_stays_one_embed(
-    blog: tuple[Archive, Poller, int], server: FixtureServer, tmp_path: Path
-) -> None:
-    """``photo.jpg?v=<random>`` anew in every version: each poll made a new embed, a
-    job, a download, a sighting and a liveness check, the file's sidecar grew for
-    ever, and the spelling before was judged removed from the page. The bytes under a
-    new query are still fetched: an edited photo kept under its name is archived."""
-    archive, poller, source_id = blog
-    server.add_file("/media/C.jpg", make_photo(tmp_path / "C.jpg", seed=1))
-    block = "<div class='block'><p>UPDATE 1800 GMT: Smoke over the Citadel:</p>{}</div>"
-
-    def poll(token: str) -> None:
-        img = f"<img src='/media/C.jpg?v={token}&amp;w=1200'>"
-        server.add_page(
-            "/live", f"<html><body><article>{block.format(img)}</article></body></html>"
-        )
-        assert poller.poll(source_id).result == "changed"
-        sync_targets(archive, utcnow())
-        with archive.read_session() as session:
-            pending = session.execute(
-                select(CaptureJob.id, CaptureJob.embed_id).where(CaptureJob.state == "pending")
-            ).all()
-        for job_id, embed_id in pending:
-            assert Capturer(archive).run_embed_job(job_id, embed_id).status in ("stored", "already")
-
-    for token in ("9f1c2e", "04ab77", "e5d3a0"):
-        poll(token)
-    newest = server.url("/media/C.jpg?v=e5d3a0&w=1200")
-    with archive.read_session() as session:
-        assert [(e.url, e.removed_at) for e in session.scalars(select(Embed))] == [(newest, None)]
-        assert session.scalar(select(func.count()).select_from(CaptureJob)) == 1
-        (sighting,) = session.scalars(select(Sighting))
-        checks = session.scalars(select(LinkCheck.url).where(LinkCheck.kind == "file")).all()
-    assert sighting.media_url == server.url("/media/C.jpg?v=9f1c2e&w=1200")  # the first download
-    assert checks == [newest]
-
-    server.add_file("/media/C.jpg", make_photo(tmp_path / "C2.jpg", seed=2))  # edited in place
-    poll("7b7b7b")
-    with archive.read_session() as session:
-        through = session.execute(select(Sighting.embed_id, Sighting.media_id)).all()
-    assert len({embed for embed, _ in through}) == 1 and len({m for _, m in through}) == 2
 
 
 CONSENT = (
