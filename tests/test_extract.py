@@ -544,6 +544,9 @@ def test_article_body_itemprop_wins_over_article() -> None:
         '<img class="lazyload" src="/img/grey.gif" width="900" height="600">',
         '<img src="/img/loading.gif" data-thumb="/p/t.jpg" width="900" height="600">',
         '<img src="/img/blank.gif">',
+        '<img src="/img/placeholder.jpg" width="800" height="600">',
+        '<img src="/img/loading.gif" data-lazy-load="https://cdn.example/images/12345"'
+        ' width="800" height="600">',
     ],
 )
 def test_pixels_icons_ads_widgets_and_plain_links_are_not_media(img: str) -> None:
@@ -640,8 +643,11 @@ def test_pixels_icons_ads_widgets_and_plain_links_are_not_media(img: str) -> Non
         ('<img src="/img/blank.gif" data-lazy-src="/p/homs-market.jpg">',
          "https://news.example/p/homs-market.jpg", "file", "img"),
         # named as stand-ins are, but no loader touches it and it is photo-sized
-        ('<img src="/p/clear.jpg" width="900" height="600" alt="Block">',
+        ('<img src="/p/clear.jpg" width="900" height="600" alt="Block.">',
          "https://news.example/p/clear.jpg", "file", "img"),
+        # a stand-in with the photo in a <noscript> copy after it
+        ('<img src="/t/grey.png" width="800" height="600"><noscript><img src="/p/photo.jpg">'
+         "</noscript>", "https://news.example/p/photo.jpg", "file", "img"),
         ('<img data-src="/p/x-600.jpg" data-full-src="/p/x-2000.jpg" width="600">',
          "https://news.example/p/x-2000.jpg", "file", "img"),  # the full size, not the lazy one
         ('<img src="/p/x-1024x683.jpg" data-orig-file="/p/x.jpg" width="1024">',

@@ -67,6 +67,14 @@ _PLACEHOLDER_NAMES = frozenset(
      "loading", "loader", "grey", "gray", "empty", "1x1", "dummy", "trans"}
 )  # fmt: skip
 _PLACEHOLDER_PARTS = ("placeholder", "spacer", "lazyload", "lazy-load", "lazy_load")
+#: Stand-in names an upload may carry too (a photo of a clearing, of an empty street)
+_UPLOAD_LIKE_STAND_INS = frozenset({"clear", "empty", "grey", "gray"})
+#: An ``<img>``'s attributes that hold words or sizes, never an address
+_WORDS_NOT_ADDRESSES = frozenset(
+    {"src", "alt", "title", "class", "style", "width", "height", "id", "loading", "decoding",
+     "sizes", "fetchpriority", "role", "crossorigin", "referrerpolicy"}
+)  # fmt: skip
+_FILE_NAME = re.compile(r"\.[a-z0-9]{2,5}$", re.IGNORECASE)
 _TINY = 48
 _PX = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:px)?\s*$", re.IGNORECASE)
 _STYLE_SIZE = re.compile(
@@ -266,22 +274,28 @@ def _displayed_src(img: Element, base: str) -> str | None:
 
 
 def _photo_named_like_a_stand_in(img: Element, base: str) -> str | None:
-    """A ``src`` named as stand-ins are (``clear.jpg``, ``empty.jpg``) that is the photo
-    itself: no lazy loader touches the ``<img>`` (no ``lazy`` class, no other image
-    address in its attributes) and it declares a photo's size, not an icon's. A real
-    photo of that name in an update was dropped without a word."""
+    """A ``src`` named as an upload may be and stand-ins also are (``clear.jpg``,
+    ``empty.jpg``, ``grey.jpg``) that is the photo itself: no lazy loader touches the
+    ``<img>`` (no ``lazy`` class, no address in another attribute, no ``<noscript>``
+    copy after it) and it declares a photo's size, not an icon's. A real photo of
+    that name in an update was dropped without a word. Names that say what they are
+    (``placeholder``, ``loading``, ``blank``, ``spacer``...) stay stand-ins."""
     src = resolve_url(attr(img, "src"), base)
     width, height = declared_size(img)
     if src is None or width is None or height is None or min(width, height) <= _TINY:
         return None
-    if "lazy" in (img.get("class") or "").lower():
+    stem = posixpath.splitext(posixpath.basename(urlsplit(src).path.lower()))[0]
+    if stem not in _UPLOAD_LIKE_STAND_INS or "lazy" in (img.get("class") or "").lower():
         return None
     for name, value in img.items():
-        if str(name).lower() in {"src", "srcset"}:
+        lowered, text = str(name).lower(), str(value).strip()
+        if lowered in _WORDS_NOT_ADDRESSES or lowered.startswith("aria-"):
             continue
-        other = resolve_url(str(value), base)
-        if other is not None and other != src and _is_image(other):
-            return None  # a loader's address, though not one taken: src stands in for it
+        if "/" in text or _FILE_NAME.search(text):
+            return None  # an address a loader may take, though none is taken here
+    following = img.getnext()
+    if following is not None and tag_name(following) == "noscript":
+        return None  # the photo is there, for readers without scripts
     return src
 
 
