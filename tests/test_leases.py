@@ -602,7 +602,7 @@ def test_a_page_whose_downloads_outlast_a_lease_keeps_the_jobs_it_holds_back(
             with archive.session() as session:
                 taken += [j.url for j in claim_due(session, "daemon-elsewhere:1", 10, utcnow())]
             capture.join(0.2)
-        assert not taken and reports[0].ok, [(i.url, i.status) for i in reports[0].items]
+        assert not taken and reports[0].ok, [(i.url, i.status, i.reason) for i in reports[0].items]
         assert {j.state for j in _all_jobs(archive)} == {JobState.DONE}
 
 
