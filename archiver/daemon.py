@@ -57,6 +57,10 @@ OWED_EVERY = 10.0  # seconds between two sendings of the webhook events still ow
 #: Seconds between two looks, while running, for sources a dead process beside this
 #: one (another daemon on the same host and database) held (`free_exited_claims`).
 EXITED_CLAIMS_EVERY = 60.0
+#: The first fixity turn comes this many ticks after the start (a minute by default),
+#: not an hour: a daemon restarted more often than hourly never checked the archive.
+#: The turn checks only the slice due, so one that ran today is not run again.
+FIXITY_FIRST_TICKS = 60
 
 
 class AlreadyRunning(ArchiverError):
@@ -499,7 +503,8 @@ class Daemon:
         every(tick, self.drain, "drain", next_run_time=now)
         if self.checker is not None:
             every(max(tick, 10.0), self.check_links, "liveness")
-        every(3600, self.fixity, "fixity", jitter=600)
+        first = now + timedelta(seconds=FIXITY_FIRST_TICKS * tick)
+        every(3600, self.fixity, "fixity", jitter=600, next_run_time=first)
         if self.config.timestamp.tsa_url:
             every(3600, self.timestamp, "timestamp", jitter=600)
         if sys.stderr.isatty():

@@ -557,6 +557,26 @@ def test_the_daemon_serves_the_web_app_on_loopback(
     assert "event=web.stopped" in archive.log.read_text()
 
 
+def test_the_first_fixity_check_comes_soon_after_the_start(
+    tmp_path: Path, server: FixtureServer, media: MediaSet, daemons: list[subprocess.Popen[bytes]]
+) -> None:
+    """It came an hour after the start: a daemon restarted more often than that (a
+    crash loop, a host rebooted each night) never re-hashed its archive."""
+    server.add_file("/m/photo.jpg", media.photo_a)
+    server.add_page("/p", "<article><p>The market:</p><img src='/m/photo.jpg'></article>")
+    tick = 0.05  # the first turn 60 ticks after the start: 3 s
+    archive = Archive(
+        tmp_path / "storage", daemon={"tick": tick, "shutdown_grace": 3}, fixity={"enabled": True}
+    )
+    assert archive.cli("capture", server.url("/p")).returncode == 0
+    daemons.append(start_daemon(archive.config, log=archive.log))
+    wait_for(lambda: "event=fixity.done" in archive.log.read_text(), what="a fixity check")
+    daemons[0].send_signal(signal.SIGTERM)
+    assert daemons[0].wait(timeout=30) == 0
+    (line,) = [x for x in archive.log.read_text().splitlines() if "event=fixity.done" in x]
+    assert "ok=true" in line and 'scope="part ' in line, line  # the slice due today
+
+
 # --- a crash between a commit and the sidecar it changed --------------------------------------
 
 DIE_AT = """

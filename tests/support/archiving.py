@@ -23,6 +23,7 @@ FAST = {
     "daemon": {"tick": 0.2, "shutdown_grace": 3},
     "liveness": {"per_host_rate": 100},
     "web": {"enabled": False},  # tests that serve the web app pick a free port themselves
+    "fixity": {"enabled": False},  # a daemon's first turn a minute of ticks after its start
 }
 
 
