@@ -1405,9 +1405,7 @@ class Capturer:
         def claimed() -> set[str]:
             with self.archive.read_session() as session:
                 pending = pending_companions(session, intent.sha256, besides=placement_id)
-                indexed = session.execute(
-                    select(Media.id, Media.companions).where(Media.sha256 == intent.sha256)
-                ).first()
+                indexed = session.scalar(select(Media.id).where(Media.sha256 == intent.sha256))
             if indexed is not None:
                 # archived before (its original being restored): what lies there may be
                 # its own, which this capture found in place and kept, its sidecar lost

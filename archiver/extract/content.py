@@ -818,7 +818,7 @@ class _PageAddress:
         except ValueError:  # a broken host ("http://[::1")
             return False
         return (
-            _without_www(target_host) == _without_www(host)
+            target_host.removeprefix("www.") == host.removeprefix("www.")
             and (target.path or "/") == path
             and _query_apart_from_posts(target.query) == _query_apart_from_posts(query)
         )
@@ -842,14 +842,10 @@ class _PageAddress:
         return not _same_site((host or "").lower(), address[0])
 
 
-def _without_www(host: str) -> str:
-    return host[4:] if host.startswith("www.") else host
-
-
 def _same_site(host: str, other: str) -> bool:
     """Whether two hosts are one site: equal but for ``www.``, or one a subdomain of
     the other (``video.site.ua`` and ``site.ua``)."""
-    host, other = _without_www(host), _without_www(other)
+    host, other = host.removeprefix("www."), other.removeprefix("www.")
     return bool(host) and (
         host == other or host.endswith("." + other) or other.endswith("." + host)
     )

@@ -284,8 +284,7 @@ def _photo_named_like_a_stand_in(img: Element, base: str) -> str | None:
     width, height = declared_size(img)
     if src is None or width is None or height is None or min(width, height) <= _TINY:
         return None
-    stem = posixpath.splitext(posixpath.basename(urlsplit(src).path.lower()))[0]
-    if stem not in _UPLOAD_LIKE_STAND_INS or "lazy" in (img.get("class") or "").lower():
+    if _stem(src) not in _UPLOAD_LIKE_STAND_INS or "lazy" in (img.get("class") or "").lower():
         return None
     for name, value in img.items():
         lowered, text = str(name).lower(), str(value).strip()
@@ -423,9 +422,13 @@ def refused_address(element: Element, base: str) -> tuple[str, str] | None:
 
 def is_placeholder(url: str) -> bool:
     """Whether an image URL is a lazy-loading stand-in (blank.gif, placeholder.png)."""
-    name = posixpath.basename(urlsplit(url).path.lower())
-    stem = posixpath.splitext(name)[0]
+    stem = _stem(url)
     return stem in _PLACEHOLDER_NAMES or any(part in stem for part in _PLACEHOLDER_PARTS)
+
+
+def _stem(url: str) -> str:
+    """A URL's file name without its extension, lower-cased (``blank`` of ``/Blank.gif``)."""
+    return posixpath.splitext(posixpath.basename(urlsplit(url).path.lower()))[0]
 
 
 def is_preview_stand_in(img: Element) -> bool:

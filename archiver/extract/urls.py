@@ -54,7 +54,8 @@ _FETCHABLE_SCHEMES = frozenset({"http", "https"})
 # Longer URLs are left out: PostgreSQL's index rows hold at most 2,704 bytes, and embeds
 # and pages are indexed by URL (one over the limit failed the whole page's embeds).
 MAX_URL_BYTES = 2600
-# A pasted address without its scheme: a host name with a dot, then a path or nothing.
+# A pasted address without its scheme: a host name with a dot (and a port), then a path
+# or nothing.
 _SCHEMELESS = re.compile(r"[a-z0-9-]+(?:\.[a-z0-9-]+)+(?::[0-9]{1,5})?(?:[/?#]|$)", re.IGNORECASE)
 _ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
 _ESCAPED_UTF8 = re.compile(r"(?:%[C-Fc-f][0-9A-Fa-f](?:%[89ABab][0-9A-Fa-f])+)+")
@@ -1348,13 +1349,13 @@ def url_spellings(url: str) -> list[str]:
     them) is read as https and as http: a page archived under either is found.
     """
     given = url.strip()
-    schemes = [given]
+    addresses = [given]
     if not given.lower().startswith(("http://", "https://")):
         if not _SCHEMELESS.match(given):
             return [url]
-        schemes = ["https://" + given, "http://" + given]
+        addresses = ["https://" + given, "http://" + given]
     spellings = {url}
-    for spelling in (escaped for address in schemes for escaped in _escapings(address)):
+    for spelling in (escaped for address in addresses for escaped in _escapings(address)):
         spellings |= {spelling, clean_url(spelling), normalize_url(spelling).url}
     return sorted(spellings)
 

@@ -153,7 +153,8 @@ def _int4(value: int) -> int:
 
 def title_held(page: Page, title: str | None) -> bool:
     """Whether a version's ``title`` may retitle the page (`retitle_page`): the page has
-    none yet, or the version before showed it too. A title that changes with every
+    none yet, or the version before showed it too; the title is noted as the newest
+    seen (``Page.seen_title``) for the next version to be judged by. A title that changes with every
     version (a clock, a count of new posts) is not followed: each change rewrote the
     sidecar of every file seen on the page, at every poll."""
     seen, page.seen_title = page.seen_title, title or page.seen_title

@@ -131,9 +131,7 @@ def record_liveness(
             "http_status": check.http_status,
             "probe": check.probe,
         }
-        if not archived:
-            entries.append(NewEntry("liveness", {**base, "sha256": None}))
-        entries += [NewEntry("liveness", {**base, "sha256": sha}, sha) for sha in archived]
+        entries += _per_file("liveness", base, archived)
     return append_events(session, entries, at=at)
 
 
@@ -181,11 +179,16 @@ def record_embed_changes(
             "version_sha256": version,
             **facts,
         }
-        archived = sorted(files.get(embed_id, ()))
-        if not archived:
-            entries.append(NewEntry(kind, {**base, "sha256": None}))
-        entries += [NewEntry(kind, {**base, "sha256": sha}, sha) for sha in archived]
+        entries += _per_file(kind, base, sorted(files.get(embed_id, ())))
     return append_events(session, entries, at=at)
+
+
+def _per_file(kind: str, base: dict[str, Any], archived: list[str]) -> list[NewEntry]:
+    """One entry per archived file (its ``sha256`` in the payload), so each file's
+    history carries it; one without a file when none was archived."""
+    if not archived:
+        return [NewEntry(kind, {**base, "sha256": None})]
+    return [NewEntry(kind, {**base, "sha256": sha}, sha) for sha in archived]
 
 
 __all__ = [
