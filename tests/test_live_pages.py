@@ -9,9 +9,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from support import FixtureServer, make_photo
 from support.archiving import run_cli, settings, write_config
 
@@ -26,6 +27,7 @@ from archiver.index.models import (
     CaptureJob,
     Embed,
     Event,
+    LinkCheck,
     Media,
     Page,
     PageSnapshot,
@@ -527,6 +529,89 @@ def test_an_embed_put_back_on_the_page_keeps_its_removal_in_the_event_log(
             },
         ),
     ]
+
+
+def _run_queued(archive: Archive) -> list[str]:
+    """Run every embed job not done, as the worker would; their statuses."""
+    with archive.read_session() as session:
+        queued = session.execute(
+            select(CaptureJob.id, CaptureJob.embed_id).where(CaptureJob.state != "done")
+        ).all()
+    return [Capturer(archive).run_embed_job(job, embed).status for job, embed in queued]
+
+
+def test_a_photo_the_page_writes_under_a_new_cache_buster_each_time_stays_one_embed(
+    blog: tuple[Archive, Poller, int], server: FixtureServer, tmp_path: Path
+) -> None:
+    """``photo.jpg?v=<random>`` anew in every version: each poll made a new embed, a
+    job, a download, a sighting and a liveness check, the file's sidecar grew for
+    ever, and the spelling before was judged removed from the page."""
+    archive, poller, source_id = blog
+    server.add_file("/media/C.jpg", make_photo(tmp_path / "C.jpg", seed=1))
+    block = "<div class='block'><p>UPDATE 1800 GMT: Smoke over the Citadel:</p>{}</div>"
+    for token in ("9f1c2e", "04ab77", "e5d3a0"):
+        img = f"<img src='/media/C.jpg?v={token}&amp;w=1200'>"
+        server.add_page(
+            "/live", f"<html><body><article>{block.format(img)}</article></body></html>"
+        )
+        poller.poll(source_id)
+        assert set(_run_queued(archive)) <= {"stored"}
+        sync_targets(archive, utcnow())
+
+    with archive.read_session() as session:
+        embeds = session.execute(select(Embed.url, Embed.original_url, Embed.removed_at)).all()
+        assert session.scalar(select(func.count()).select_from(CaptureJob)) == 1
+        sightings = session.scalars(select(Sighting.media_url)).all()
+        checks = session.scalars(select(LinkCheck.url).where(LinkCheck.kind == "file")).all()
+        events = session.scalars(select(Event.type)).all()
+    canonical = server.url("/media/C.jpg?w=1200")
+    assert embeds == [(canonical, server.url("/media/C.jpg?v=9f1c2e&w=1200"), None)]
+    assert sightings == [canonical] and checks == [canonical]
+    assert "embed_removed" not in events
+    assert server.hits("/media/C.jpg") == 1
+
+
+def test_a_file_under_an_expiring_signature_is_fetched_with_the_newest_one(
+    blog: tuple[Archive, Poller, int], server: FixtureServer, tmp_path: Path
+) -> None:
+    """A file in cloud storage the page links with a signature it renews in each version
+    is one embed (`file_url` drops the signature), and when its first download failed
+    the retry asks with the signature the page gives now: the first one has expired."""
+    archive, poller, source_id = blog
+    photo = make_photo(tmp_path / "D.jpg", seed=3).read_bytes()
+    valid = {"signature": "", "up": False}
+
+    def bucket(request: Any) -> None:
+        signature = dict(parse_qsl(urlsplit(request.path).query)).get("X-Amz-Signature")
+        if signature != valid["signature"]:
+            request.send_simple(403, b"<Error><Code>AccessDenied</Code></Error>", "application/xml")
+        elif not valid["up"]:
+            request.send_simple(503, b"slow down")
+        else:
+            request.send_simple(200, photo, "image/jpeg")
+
+    server.add_handler("/bucket/D.jpg", bucket)
+
+    def version(signature: str) -> None:
+        valid["signature"] = signature
+        img = (
+            f"<img src='/bucket/D.jpg?X-Amz-Algorithm=AWS4-HMAC-SHA256&amp;X-Amz-Expires=900"
+            f"&amp;X-Amz-Signature={signature}'>"
+        )
+        block = f"<div class='block'><p>UPDATE 1800 GMT: Smoke over the Citadel:</p>{img}</div>"
+        server.add_page("/live", f"<html><body><article>{block}</article></body></html>")
+        poller.poll(source_id)
+
+    version("aaaa1111")
+    assert _run_queued(archive) == ["failed"]  # the bucket is down
+    valid["up"] = True
+    version("bbbb2222")
+    assert _run_queued(archive) == ["stored"]
+    with archive.read_session() as session:
+        (embed,) = session.scalars(select(Embed))
+        (sighting,) = session.scalars(select(Sighting))
+    assert embed.url == server.url("/bucket/D.jpg")
+    assert "bbbb2222" in embed.original_url and "bbbb2222" in sighting.media_url
 
 
 CONSENT = (

@@ -348,6 +348,30 @@ def test_a_resized_picture_is_archived_as_the_uploaded_file(given: str, expected
     assert normalize_url(given) == NormalizedURL(expected, None, "file", "image")
 
 
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        # a static file's cache-buster, written anew in each version of a live page
+        ("https://cdn.example/media/C.jpg?v=1701234567&w=1200", "https://cdn.example/media/C.jpg?w=1200"),
+        ("https://cdn.example/media/clip.mp4?_=17012&cb=9f1c", "https://cdn.example/media/clip.mp4"),
+        # expiring signatures: S3's, CloudFront's, Facebook's CDN
+        ("https://b.s3.amazonaws.com/D.jpg?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Signature=ab12",
+         "https://b.s3.amazonaws.com/D.jpg"),
+        ("https://d1.cloudfront.net/v.mp4?Expires=1701&Signature=Zm9v&Key-Pair-Id=K2",
+         "https://d1.cloudfront.net/v.mp4"),
+        ("https://scontent.xx.fbcdn.net/v/t39/p.jpg?_nc_cat=1&_nc_ohc=Qx&oh=00_ab&oe=656F",
+         "https://scontent.xx.fbcdn.net/v/t39/p.jpg"),
+        # a script may choose its file by them: kept
+        ("https://news.example/image.php?v=2", "https://news.example/image.php?v=2"),
+        ("https://news.example/photo.jpg?id=2", "https://news.example/photo.jpg?id=2"),
+    ],
+)  # fmt: skip
+def test_a_static_files_cache_buster_and_signature_are_not_part_of_its_address(
+    given: str, expected: str
+) -> None:
+    assert file_url(given) == expected
+
+
 def test_a_picture_the_washington_posts_resizer_shows_is_archived_as_its_source() -> None:
     """``imrs.php?src=…&w=1440`` names no file type: an ``<img>`` makes it a photo."""
     given = (

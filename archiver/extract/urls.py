@@ -78,6 +78,19 @@ _TRACKING_PREFIXES = ("utm_", "__cft__")
 # On platform URLs these are share/session markers too; elsewhere they may be part of a
 # signed download URL, so they are only dropped for platforms.
 _PLATFORM_TRACKING_PARAMS = frozenset({"si", "feature", "s", "t", "ref", "app", "pp"})
+# Parameters a page may write anew in each version while the file stays the same: the
+# cache-busters of static files (``photo.jpg?v=1701234567``) and the expiring signatures
+# of cloud storage and CDNs (S3, Google Cloud Storage, CloudFront, Facebook's). They are
+# not part of a static file's identity (`file_url`).
+_VOLATILE_PARAMS = frozenset(
+    {
+        "v", "ver", "version", "cb", "cachebuster", "cache_buster", "cachebust", "nocache",
+        "_", "rnd", "rand", "random", "t", "ts", "_t", "_ts", "time", "timestamp",
+        "awsaccesskeyid", "signature", "expires", "key-pair-id", "policy", "googleaccessid",
+        "oh", "oe",
+    }
+)  # fmt: skip
+_VOLATILE_PREFIXES = ("x-amz-", "x-goog-", "_nc_")
 
 _TRACKER_DOMAINS = frozenset(
     {
@@ -437,9 +450,36 @@ def original_photo_url(url: str) -> str:
 def file_url(url: str) -> str:
     """Canonical address of a media file: `clean_url`, and for a photo that X, Wikimedia,
     WordPress, the Guardian's resizer or Reddit serve in several sizes, the uploaded one
-    (the New York Times's: the rendition as stored, not re-encoded).
+    (the New York Times's: the rendition as stored, not re-encoded); a static file's
+    without its cache-buster or signature (`_VOLATILE_PARAMS`).
     The page's own spelling stays the embed's ``original_url``, and is fetched when this
     one fails (see `Capturer`)."""
+    return _without_volatile(_sized_original(url))
+
+
+def _without_volatile(url: str) -> str:
+    """``url`` without the `_VOLATILE_PARAMS` of its query when its path names a media
+    file by its extension: a page writing ``photo.jpg?v=<random>`` in each version still
+    shows one file (a script's, ``image.php?v=2``, may choose a file by them: kept)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    extension = posixpath.splitext(parts.path.lower())[1].lstrip(".")
+    if not parts.query or extension not in _EXTENSIONS:
+        return url
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    kept = [(name, value) for name, value in pairs if not _is_volatile_param(name)]
+    return url if len(kept) == len(pairs) else urlunsplit(parts._replace(query=urlencode(kept)))
+
+
+def _is_volatile_param(name: str) -> bool:
+    lowered = name.lower()
+    return lowered in _VOLATILE_PARAMS or lowered.startswith(_VOLATILE_PREFIXES)
+
+
+def _sized_original(url: str) -> str:
+    """`file_url` but for the volatile parameters."""
     cleaned = clean_url(url)
     try:
         parts = urlsplit(cleaned)
@@ -448,7 +488,7 @@ def file_url(url: str) -> str:
     host = _host(parts)
     fetched = _fetched_original(host, parts)
     if fetched is not None and fetched != url:
-        return file_url(fetched)  # the address the CDN copied, in its own canonical form
+        return _sized_original(fetched)  # the address the CDN copied, in its canonical form
     if host == _X_PHOTO_HOST and parts.path.startswith(_X_PHOTO_PATH):
         return original_photo_url(cleaned)
     if host == _WIKIMEDIA_HOST:
