@@ -110,6 +110,7 @@ def test_files_a_feed_entry_attaches_are_archived_with_the_entrys_context(
     result = run_cli(config, "run", "--once")
 
     assert result.returncode == 0, result.stderr
+    assert "feed.entry_unreadable" not in result.stderr  # a title and a file: nothing to read
     stored = json.loads(run_cli(config, "search", "--json").stdout)
     convoy = next(
         item for item in stored if item["sightings"][0]["page_url"].endswith("convoy.jpg")

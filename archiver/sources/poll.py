@@ -390,6 +390,8 @@ class Poller:
 
     def _content_embeds(self, entry: FeedEntry) -> list[FoundEmbed]:
         markup = entry.html
+        if not markup.strip():
+            return []  # a title and an enclosure: nothing to read, nothing unreadable
         if "<" not in markup:  # plain text: its lines are paragraphs (a post's bare URL)
             lines = html.unescape(markup).splitlines()
             markup = "".join(f"<p>{html.escape(line)}</p>" for line in lines if line.strip())
