@@ -43,7 +43,7 @@ from archiver.extract import (
     extract_player_media,
     normalize_url,
 )
-from archiver.extract.urls import clean_url
+from archiver.extract.urls import clean_url, respelled_only
 from archiver.fetch.facts import player_facts, post_facts, post_title, ytdlp_facts
 from archiver.fetch.http import (
     HTTPX_VERSION,
@@ -943,16 +943,21 @@ class Capturer:
         working, is tried before the file is given up. When the canonical address is
         on another host (the upload an image CDN copied), any failure there tries the
         copy the page showed: that copy may not wait for the upload's host to return.
-        The canonical address's error is the one kept.
+        The canonical address's error is the one kept. When the canonical address
+        lacks only the page's cache-buster or signature (`respelled_only`), the page's
+        spelling (its newest, `jobs.respell_unarchived`) is asked first, and its error kept.
         """
+        first, then = embed.url, embed.original_url
+        if respelled_only(embed.original_url, embed.url):
+            first, then = then, first  # the page's cache-buster or signature: asked first
         try:
-            return self._download_file(embed.url, embed)
+            return self._download_file(first, embed)
         except FetchError as exc:
-            elsewhere = host_of(embed.url) != host_of(embed.original_url)
-            if embed.original_url == embed.url or not (elsewhere or is_refusal(exc.http_status)):
+            elsewhere = host_of(first) != host_of(then)
+            if first == then or not (elsewhere or is_refusal(exc.http_status)):
                 raise
             try:
-                return self._download_file(embed.original_url, embed)
+                return self._download_file(then, embed)
             except FetchError:
                 raise exc from None
 
@@ -1482,6 +1487,8 @@ def record_embeds(
     for found in embeds:
         recorded.new_embeds += found.url not in known
         removed_at = known[found.url].removed_at if found.url in known else None
+        if found.url in known and _respelled(known[found.url], found, now):
+            jobs.respell_unarchived(session, known[found.url].id, found.original_url)
         embed = upsert_embed(session, page, found, now)
         if removed_at is not None and embed.removed_at is None:
             recorded.returned.append((embed.id, removed_at))  # back on the page
@@ -1512,6 +1519,17 @@ def record_embeds(
         recorded.removed.append(embed.id)
     if older is None or older.complete:  # else what was not judged is judged next time
         page.judged_at = now
+
+
+def _respelled(embed: Embed, found: FoundEmbed, at: datetime) -> bool:
+    """Whether a version of the page seen ``at`` spells a file embed anew only by its
+    cache-buster or signature (not an older version read back)."""
+    return (
+        embed.kind == "file"
+        and found.original_url != embed.original_url
+        and at >= embed.last_seen_at
+        and respelled_only(found.original_url, embed.url)
+    )
 
 
 def _suspect_version(

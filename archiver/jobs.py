@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from archiver.errors import ArchiveUnavailable, FetchError
 from archiver.fetch.limits import host_of
-from archiver.index.models import CaptureJob, Embed, JobState, utcnow
+from archiver.index.models import CaptureJob, Embed, JobState, Sighting, utcnow
 from archiver.index.records import get_or_create
 from archiver.workers import Renewer, on_this_host, worker_exited
 
@@ -217,6 +217,22 @@ def locked(session: Session, job_id: int) -> CaptureJob:
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update()
     return session.scalars(query).one()
+
+
+def respell_unarchived(session: Session, embed_id: int, spelling: str) -> None:
+    """Give an embed nothing was archived through yet the page's newest spelling of it
+    (``original_url``), which its job fetches first when the canonical address lacks
+    only its cache-buster or signature (`respelled_only`): a retry asks with the
+    signature the page gives now, not an expired one. Not while the job runs (its
+    download may record a sighting under the spelling it had: the file's sidecar would
+    disagree with the index), nor once a sighting holds the spelling it was made under.
+    """
+    job_id = session.scalar(select(CaptureJob.id).where(CaptureJob.embed_id == embed_id))
+    if job_id is not None and locked(session, job_id).state == JobState.RUNNING:
+        return
+    if session.scalar(select(Sighting.id).where(Sighting.embed_id == embed_id).limit(1)):
+        return
+    session.execute(update(Embed).where(Embed.id == embed_id).values(original_url=spelling))
 
 
 def claim(job: CaptureJob, owner: str, now: datetime, lease: timedelta) -> bool:

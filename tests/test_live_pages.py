@@ -3,6 +3,7 @@ on to an older page is neither recorded as removed nor archived twice."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -535,7 +536,9 @@ def _run_queued(archive: Archive) -> list[str]:
     """Run every embed job not done, as the worker would; their statuses."""
     with archive.read_session() as session:
         queued = session.execute(
-            select(CaptureJob.id, CaptureJob.embed_id).where(CaptureJob.state != "done")
+            select(CaptureJob.id, CaptureJob.embed_id).where(
+                CaptureJob.state != "done", CaptureJob.embed_id.is_not(None)
+            )
         ).all()
     return [Capturer(archive).run_embed_job(job, embed).status for job, embed in queued]
 
@@ -545,9 +548,17 @@ def test_a_photo_the_page_writes_under_a_new_cache_buster_each_time_stays_one_em
 ) -> None:
     """``photo.jpg?v=<random>`` anew in every version: each poll made a new embed, a
     job, a download, a sighting and a liveness check, the file's sidecar grew for
-    ever, and the spelling before was judged removed from the page."""
+    ever, and the spelling before was judged removed from the page. The page's
+    spelling is what is fetched: the bare address may be a CDN's stale copy."""
     archive, poller, source_id = blog
-    server.add_file("/media/C.jpg", make_photo(tmp_path / "C.jpg", seed=1))
+    photo = make_photo(tmp_path / "C.jpg", seed=1).read_bytes()
+    stale = make_photo(tmp_path / "C0.jpg", seed=2).read_bytes()
+
+    def cdn(request: Any) -> None:
+        busted = "v" in dict(parse_qsl(urlsplit(request.path).query))
+        request.send_simple(200, photo if busted else stale, "image/jpeg")
+
+    server.add_handler("/media/C.jpg", cdn)
     block = "<div class='block'><p>UPDATE 1800 GMT: Smoke over the Citadel:</p>{}</div>"
     for token in ("9f1c2e", "04ab77", "e5d3a0"):
         img = f"<img src='/media/C.jpg?v={token}&amp;w=1200'>"
@@ -561,57 +572,109 @@ def test_a_photo_the_page_writes_under_a_new_cache_buster_each_time_stays_one_em
     with archive.read_session() as session:
         embeds = session.execute(select(Embed.url, Embed.original_url, Embed.removed_at)).all()
         assert session.scalar(select(func.count()).select_from(CaptureJob)) == 1
-        sightings = session.scalars(select(Sighting.media_url)).all()
+        sightings = session.execute(select(Sighting.media_url, Media.sha256).join(Media)).all()
         checks = session.scalars(select(LinkCheck.url).where(LinkCheck.kind == "file")).all()
         events = session.scalars(select(Event.type)).all()
-    canonical = server.url("/media/C.jpg?w=1200")
-    assert embeds == [(canonical, server.url("/media/C.jpg?v=9f1c2e&w=1200"), None)]
-    assert sightings == [canonical] and checks == [canonical]
+    first = server.url("/media/C.jpg?v=9f1c2e&w=1200")
+    assert embeds == [(server.url("/media/C.jpg?w=1200"), first, None)]
+    assert sightings == [(first, hashlib.sha256(photo).hexdigest())]
+    assert checks == [server.url("/media/C.jpg?w=1200")]
     assert "embed_removed" not in events
     assert server.hits("/media/C.jpg") == 1
 
 
-def test_a_file_under_an_expiring_signature_is_fetched_with_the_newest_one(
-    blog: tuple[Archive, Poller, int], server: FixtureServer, tmp_path: Path
-) -> None:
-    """A file in cloud storage the page links with a signature it renews in each version
-    is one embed (`file_url` drops the signature), and when its first download failed
-    the retry asks with the signature the page gives now: the first one has expired."""
-    archive, poller, source_id = blog
-    photo = make_photo(tmp_path / "D.jpg", seed=3).read_bytes()
-    valid = {"signature": "", "up": False}
+def _bucket(server: FixtureServer, photo: bytes, unsigned: int) -> dict[str, Any]:
+    """Cloud storage at /bucket/D.jpg: the file for the current signature while ``up``,
+    503 while not, 403 for another signature and ``unsigned`` without one."""
+    state: dict[str, Any] = {"signature": "", "up": False}
 
     def bucket(request: Any) -> None:
         signature = dict(parse_qsl(urlsplit(request.path).query)).get("X-Amz-Signature")
-        if signature != valid["signature"]:
-            request.send_simple(403, b"<Error><Code>AccessDenied</Code></Error>", "application/xml")
-        elif not valid["up"]:
+        if signature is None:
+            request.send_simple(unsigned, b"<Error><Code>NoSuchKey</Code></Error>")
+        elif signature != state["signature"]:
+            request.send_simple(403, b"<Error><Code>AccessDenied</Code></Error>")
+        elif not state["up"]:
             request.send_simple(503, b"slow down")
         else:
             request.send_simple(200, photo, "image/jpeg")
 
     server.add_handler("/bucket/D.jpg", bucket)
+    return state
+
+
+def _signed(signature: str) -> str:
+    return f"/bucket/D.jpg?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Signature={signature}"
+
+
+@pytest.mark.parametrize("unsigned", [403, 404])
+def test_a_file_under_an_expiring_signature_is_fetched_with_the_newest_one(
+    blog: tuple[Archive, Poller, int], server: FixtureServer, tmp_path: Path, unsigned: int
+) -> None:
+    """A file in cloud storage the page links with a signature it renews in each version
+    is one embed (`file_url` drops the signature), and when its first download failed
+    the retry asks with the signature the page gives now: the first one has expired.
+    A bare address the storage says is not there (404) does not end the job: the
+    signed one failed only for a while."""
+    archive, poller, source_id = blog
+    photo = make_photo(tmp_path / "D.jpg", seed=3).read_bytes()
+    bucket = _bucket(server, photo, unsigned)
 
     def version(signature: str) -> None:
-        valid["signature"] = signature
-        img = (
-            f"<img src='/bucket/D.jpg?X-Amz-Algorithm=AWS4-HMAC-SHA256&amp;X-Amz-Expires=900"
-            f"&amp;X-Amz-Signature={signature}'>"
-        )
+        bucket["signature"] = signature
+        img = f"<img src='{_signed(signature).replace('&', '&amp;')}'>"
         block = f"<div class='block'><p>UPDATE 1800 GMT: Smoke over the Citadel:</p>{img}</div>"
         server.add_page("/live", f"<html><body><article>{block}</article></body></html>")
         poller.poll(source_id)
 
     version("aaaa1111")
     assert _run_queued(archive) == ["failed"]  # the bucket is down
-    valid["up"] = True
-    version("bbbb2222")
+    with archive.read_session() as session:
+        assert session.scalar(select(CaptureJob.state)) == "failed"
+        session.execute(update(CaptureJob).values(state="running"))
+        session.commit()
+    version("bbbb2222")  # while its job runs, the embed keeps the spelling it is fetched by
+    with archive.read_session() as session:
+        assert "aaaa1111" in session.scalar(select(Embed.original_url))
+        session.execute(update(CaptureJob).values(state="failed"))
+        session.commit()
+    bucket["up"] = True
+    version("cccc3333")
     assert _run_queued(archive) == ["stored"]
     with archive.read_session() as session:
         (embed,) = session.scalars(select(Embed))
         (sighting,) = session.scalars(select(Sighting))
     assert embed.url == server.url("/bucket/D.jpg")
-    assert "bbbb2222" in embed.original_url and "bbbb2222" in sighting.media_url
+    assert embed.original_url == sighting.media_url == server.url(_signed("cccc3333"))
+
+
+def test_a_feeds_file_under_an_expiring_signature_is_fetched_with_the_newest_one(
+    blog: tuple[Archive, Poller, int], server: FixtureServer, tmp_path: Path
+) -> None:
+    """The same for a file a feed entry attaches (a bridge's feed of a social account)."""
+    archive, poller, _ = blog
+    bucket = _bucket(server, make_photo(tmp_path / "D.jpg", seed=3).read_bytes(), 403)
+    with archive.session() as session:
+        feed = add_source(session, server.url("/live.rss"), every=600).id
+
+    def version(signature: str) -> None:
+        bucket["signature"] = signature
+        enclosure = server.url(_signed(signature)).replace("&", "&amp;")
+        item = (
+            f"<item><title>UPDATE 1800 GMT</title><link>{server.url('/live')}#u18</link>"
+            f"<guid>u18</guid><enclosure url='{enclosure}' length='9' type='image/jpeg'/></item>"
+        )
+        rss = f"<?xml version='1.0'?><rss version='2.0'><channel><title>t</title>{item}</channel></rss>"
+        server.add_bytes("/live.rss", rss.encode(), "application/rss+xml")
+        poller.poll(feed)
+
+    version("aaaa1111")
+    assert _run_queued(archive) == ["failed"]
+    bucket["up"] = True
+    version("bbbb2222")
+    assert _run_queued(archive) == ["stored"]
+    with archive.read_session() as session:
+        assert session.scalar(select(Sighting.media_url)) == server.url(_signed("bbbb2222"))
 
 
 CONSENT = (

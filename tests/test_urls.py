@@ -361,6 +361,10 @@ def test_a_resized_picture_is_archived_as_the_uploaded_file(given: str, expected
          "https://d1.cloudfront.net/v.mp4"),
         ("https://scontent.xx.fbcdn.net/v/t39/p.jpg?_nc_cat=1&_nc_ohc=Qx&oh=00_ab&oe=656F",
          "https://scontent.xx.fbcdn.net/v/t39/p.jpg"),
+        # a time is a cache-buster when it is the clock's; a small one may choose a frame
+        ("https://cdn.example/map.png?t=1701234567", "https://cdn.example/map.png"),
+        ("https://cdn.example/map.png?ts=1701234567890", "https://cdn.example/map.png"),
+        ("https://image.mux.com/Ab1/thumbnail.jpg?time=35", "https://image.mux.com/Ab1/thumbnail.jpg?time=35"),
         # a script may choose its file by them: kept
         ("https://news.example/image.php?v=2", "https://news.example/image.php?v=2"),
         ("https://news.example/photo.jpg?id=2", "https://news.example/photo.jpg?id=2"),

@@ -85,12 +85,16 @@ _PLATFORM_TRACKING_PARAMS = frozenset({"si", "feature", "s", "t", "ref", "app", 
 _VOLATILE_PARAMS = frozenset(
     {
         "v", "ver", "version", "cb", "cachebuster", "cache_buster", "cachebust", "nocache",
-        "_", "rnd", "rand", "random", "t", "ts", "_t", "_ts", "time", "timestamp",
+        "_", "rnd", "rand", "random",
         "awsaccesskeyid", "signature", "expires", "key-pair-id", "policy", "googleaccessid",
         "oh", "oe",
     }
 )  # fmt: skip
 _VOLATILE_PREFIXES = ("x-amz-", "x-goog-", "_nc_")
+# A time as a cache-buster is the clock's (Unix seconds or milliseconds); a small one
+# may choose a video's frame (Mux's and Cloudflare Stream's ``thumbnail.jpg?time=35``).
+_CLOCK_PARAMS = frozenset({"t", "ts", "_t", "_ts", "time", "timestamp"})
+_CLOCK_VALUE = re.compile(r"\d{10}|\d{13}")
 
 _TRACKER_DOMAINS = frozenset(
     {
@@ -469,13 +473,24 @@ def _without_volatile(url: str) -> str:
     if not parts.query or extension not in _EXTENSIONS:
         return url
     pairs = parse_qsl(parts.query, keep_blank_values=True)
-    kept = [(name, value) for name, value in pairs if not _is_volatile_param(name)]
+    kept = [(name, value) for name, value in pairs if not _is_volatile_param(name, value)]
     return url if len(kept) == len(pairs) else urlunsplit(parts._replace(query=urlencode(kept)))
 
 
-def _is_volatile_param(name: str) -> bool:
+def _is_volatile_param(name: str, value: str) -> bool:
     lowered = name.lower()
+    if lowered in _CLOCK_PARAMS:
+        return _CLOCK_VALUE.fullmatch(value) is not None
     return lowered in _VOLATILE_PARAMS or lowered.startswith(_VOLATILE_PREFIXES)
+
+
+def respelled_only(original_url: str, url: str) -> bool:
+    """Whether a file's canonical address differs from the page's spelling of it only
+    by the cache-buster or signature `file_url` drops: then the page's spelling is
+    what to fetch first (the bare address may be refused, or served stale by a CDN
+    the cache-buster was there to get past)."""
+    cleaned = clean_url(original_url)
+    return cleaned != url and _without_volatile(cleaned) == url
 
 
 def _sized_original(url: str) -> str:

@@ -17,8 +17,9 @@ from sqlalchemy import Table, and_, bindparam, case, exists, func, or_, select, 
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from archiver import jobs
 from archiver.extract import FoundEmbed
-from archiver.extract.urls import url_spellings
+from archiver.extract.urls import respelled_only, url_spellings
 from archiver.index.models import CaptureJob, Embed, FeedEntryDigest, JobState, Page
 from archiver.index.records import embed_metadata, live_source, retitle_page
 
@@ -203,9 +204,14 @@ def record_feed_entries(
         .execution_options(synchronize_session=False)
     )
     ids = list(page_ids.values())
-    known = set(
-        session.execute(select(Embed.page_id, Embed.url).where(Embed.page_id.in_(ids))).all()
-    )
+    known = {
+        (page_id, url): (embed_id, spelling)
+        for page_id, url, embed_id, spelling in session.execute(
+            select(Embed.page_id, Embed.url, Embed.id, Embed.original_url).where(
+                Embed.page_id.in_(ids)
+            )
+        )
+    }
     fresh: dict[tuple[int, str], dict[str, Any]] = {}
     seen_again: set[tuple[int, str]] = set()
     for entry in entries:
@@ -214,6 +220,9 @@ def record_feed_entries(
             key = (page_id, found.url)
             if key in known:
                 seen_again.add(key)
+                embed_id, spelling = known[key]
+                if found.original_url != spelling and respelled_only(found.original_url, found.url):
+                    jobs.respell_unarchived(session, embed_id, found.original_url)
             elif key not in fresh:
                 fresh[key] = embed_row(page_id, found, now)
     rows = [fresh[key] for key in sorted(fresh)]

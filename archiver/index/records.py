@@ -269,23 +269,11 @@ def upsert_embed(session: Session, page: Page | None, found: FoundEmbed, at: dat
             last_seen_at=at,
         ),
     )
-    if found.original_url != embed.original_url and at >= embed.last_seen_at:
-        _respell_unarchived(session, embed, found.original_url)
     embed.last_seen_at = max(embed.last_seen_at, at)
     embed.held_by_page = True
     if embed.removed_at is not None and at >= embed.removed_at:
         embed.removed_at = None  # back on the page (a version older than the removal is not)
     return embed
-
-
-def _respell_unarchived(session: Session, embed: Embed, spelling: str) -> None:
-    """Give an embed nothing was archived through yet the page's newest spelling of it,
-    which its job falls back to: a file under an expiring signature (`file_url` drops
-    it) is fetched with the signature the page gives now, not one given up on. An embed
-    archived through keeps the spelling its sightings were made under."""
-    archived = select(Sighting.id).where(Sighting.embed_id == embed.id).limit(1)
-    if session.scalar(archived) is None:
-        embed.original_url = spelling
 
 
 def upsert_media(
