@@ -8,6 +8,7 @@ import json
 import logging
 import time
 from collections.abc import Iterator
+from html import escape
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -675,6 +676,33 @@ def test_a_feeds_file_under_an_expiring_signature_is_fetched_with_the_newest_one
     assert _run_queued(archive) == ["stored"]
     with archive.read_session() as session:
         assert session.scalar(select(Sighting.media_url)) == server.url(_signed("bbbb2222"))
+
+
+def test_a_feed_entry_whose_photo_takes_a_new_cache_buster_each_poll_has_not_changed(
+    blog: tuple[Archive, Poller, int], server: FixtureServer
+) -> None:
+    """A feed whose entry writes its photo under a new ``?v=`` at every poll made the
+    entry changed each time: its page was queued for capture again and its embeds
+    recorded again. A change in its words is a change."""
+    archive, poller, _ = blog
+    with archive.session() as session:
+        feed = add_source(session, server.url("/live.rss"), every=600).id
+
+    def poll(token: str, words: str) -> str:
+        photo = server.url(f"/media/E.jpg?v={token}")
+        item = (
+            f"<item><title>UPDATE 1800 GMT</title><link>{server.url('/2013/09/28/aleppo')}</link>"
+            f"<description>{escape(f'<p>{words}</p><img src={photo!r}>')}</description></item>"
+        )
+        rss = f"<?xml version='1.0'?><rss version='2.0'><channel><title>t</title>{item}</channel></rss>"
+        server.add_bytes("/live.rss", rss.encode(), "application/rss+xml")
+        return poller.poll(feed).result
+
+    assert poll("9f1c2e", "Smoke over the Citadel:") == "changed"
+    assert poll("04ab77", "Smoke over the Citadel:") == "unchanged"
+    assert poll("e5d3a0", "Smoke over the Citadel, the rebels say:") == "changed"
+    with archive.read_session() as session:
+        assert session.scalars(select(Embed.url)).all() == [server.url("/media/E.jpg")]
 
 
 CONSENT = (

@@ -7,6 +7,7 @@ URL is reduced to the canonical post address the platform itself uses.
 
 from __future__ import annotations
 
+import html
 import posixpath
 import re
 import unicodedata
@@ -81,16 +82,16 @@ _PLATFORM_TRACKING_PARAMS = frozenset({"si", "feature", "s", "t", "ref", "app", 
 # Parameters a page may write anew in each version while the file stays the same: the
 # cache-busters of static files (``photo.jpg?v=1701234567``) and the expiring signatures
 # of cloud storage and CDNs (S3, Google Cloud Storage, CloudFront, Facebook's). They are
-# not part of a static file's identity (`file_url`).
-_VOLATILE_PARAMS = frozenset(
-    {
-        "v", "ver", "version", "cb", "cachebuster", "cache_buster", "cachebust", "nocache",
-        "_", "rnd", "rand", "random",
-        "awsaccesskeyid", "signature", "expires", "key-pair-id", "policy", "googleaccessid",
-        "oh", "oe",
-    }
+# not part of a static file's identity (`file_url`, `_without_volatile`).
+_CACHE_BUSTERS = frozenset(
+    {"v", "ver", "version", "cb", "cachebuster", "cache_buster", "cachebust", "nocache", "_",
+     "rnd", "rand", "random"}
 )  # fmt: skip
-_VOLATILE_PREFIXES = ("x-amz-", "x-goog-", "_nc_")
+_SIGNATURE_PARAMS = frozenset(
+    {"awsaccesskeyid", "signature", "expires", "key-pair-id", "policy", "googleaccessid", "oh",
+     "oe"}
+)  # fmt: skip
+_SIGNATURE_PREFIXES = ("x-amz-", "x-goog-", "_nc_")
 # A time as a cache-buster is the clock's (Unix seconds or milliseconds); a small one
 # may choose a video's frame (Mux's and Cloudflare Stream's ``thumbnail.jpg?time=35``).
 _CLOCK_PARAMS = frozenset({"t", "ts", "_t", "_ts", "time", "timestamp"})
@@ -455,16 +456,17 @@ def file_url(url: str) -> str:
     """Canonical address of a media file: `clean_url`, and for a photo that X, Wikimedia,
     WordPress, the Guardian's resizer or Reddit serve in several sizes, the uploaded one
     (the New York Times's: the rendition as stored, not re-encoded); a static file's
-    without its cache-buster or signature (`_VOLATILE_PARAMS`).
+    without its cache-buster or signature (`_without_volatile`).
     The page's own spelling stays the embed's ``original_url``, and is fetched when this
     one fails (see `Capturer`)."""
     return _without_volatile(_sized_original(url))
 
 
-def _without_volatile(url: str) -> str:
-    """``url`` without the `_VOLATILE_PARAMS` of its query when its path names a media
-    file by its extension: a page writing ``photo.jpg?v=<random>`` in each version still
-    shows one file (a script's, ``image.php?v=2``, may choose a file by them: kept)."""
+def _without_volatile(url: str, *, signatures: bool = True) -> str:
+    """``url`` without the cache-busters and (with ``signatures``) the signatures of
+    its query when its path names a media file by its extension: a page writing
+    ``photo.jpg?v=<random>`` in each version still shows one file (a script's,
+    ``image.php?v=2``, may choose a file by them: kept)."""
     try:
         parts = urlsplit(url)
     except ValueError:
@@ -473,15 +475,42 @@ def _without_volatile(url: str) -> str:
     if not parts.query or extension not in _EXTENSIONS:
         return url
     pairs = parse_qsl(parts.query, keep_blank_values=True)
-    kept = [(name, value) for name, value in pairs if not _is_volatile_param(name, value)]
+    kept = [
+        (name, value)
+        for name, value in pairs
+        if not _is_cache_buster(name, value) and not (signatures and _is_signature(name))
+    ]
     return url if len(kept) == len(pairs) else urlunsplit(parts._replace(query=urlencode(kept)))
 
 
-def _is_volatile_param(name: str, value: str) -> bool:
+def _is_cache_buster(name: str, value: str) -> bool:
     lowered = name.lower()
     if lowered in _CLOCK_PARAMS:
         return _CLOCK_VALUE.fullmatch(value) is not None
-    return lowered in _VOLATILE_PARAMS or lowered.startswith(_VOLATILE_PREFIXES)
+    return lowered in _CACHE_BUSTERS
+
+
+def _is_signature(name: str) -> bool:
+    lowered = name.lower()
+    return lowered in _SIGNATURE_PARAMS or lowered.startswith(_SIGNATURE_PREFIXES)
+
+
+def without_cache_busters(markup: str) -> str:
+    """``markup`` with each absolute address of a static file written without its
+    cache-buster (`file_url`); the rest as it was. What tells a feed entry changed
+    from one seen before: one whose photo the feed writes under a new ``?v=`` each
+    time has not changed. A new signature is a change: the entry is read again, and
+    its files not archived yet are asked for with it (`jobs.respell_unarchived`)."""
+
+    def bare(match: re.Match[str]) -> str:
+        address = html.unescape(match[0])
+        stripped = _without_volatile(address, signatures=False)
+        return match[0] if stripped == address else stripped
+
+    return _ADDRESS_IN_MARKUP.sub(bare, markup)
+
+
+_ADDRESS_IN_MARKUP = re.compile(r"""https?://[^\s"'<>]+""", re.IGNORECASE)
 
 
 def respelled_only(original_url: str, url: str) -> bool:

@@ -14,6 +14,7 @@ from archiver.extract.context import sentence_context
 from archiver.extract.document import large_document_turn, parse_document, text_of
 from archiver.extract.model import ExtractError, FoundEmbed, MediaType
 from archiver.extract.structured import MAX_METADATA_VALUE, DeclaredMedia, media_from_mime
+from archiver.extract.urls import without_cache_busters
 
 _MAX_LABEL = 200  # as a heading's label on a page
 MAX_ATTACHMENTS = 64  # files one entry may attach (a hostile feed may list thousands)
@@ -34,8 +35,11 @@ class FeedEntry:
     @property
     def digest(self) -> str:
         """What tells a changed entry from one seen before: its HTML and its attachments
-        (an entry without attachments keeps the digest of its HTML alone)."""
-        text = self.html + "".join(f"\n{item.url} {item.source}" for item in self.attachments)
+        (an entry without attachments keeps the digest of its HTML alone), the
+        addresses of files in them without their cache-busters (an entry that wrote
+        one anew at every poll queued its page each time)."""
+        attached = "".join(f"\n{item.url} {item.source}" for item in self.attachments)
+        text = without_cache_busters(self.html + attached)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
     @property
