@@ -719,9 +719,11 @@ class Capturer:
         """
         try:
             with self.archive.session() as session:
+                # the job's row first: the embed as it is once no poll can respell it
+                job = None if claimed else jobs.locked(session, job_id)
                 embed = session.get_one(Embed, embed_id)
-                if not claimed:
-                    busy = self._not_ours(embed, jobs.locked(session, job_id), report_finished)
+                if job is not None:
+                    busy = self._not_ours(embed, job, report_finished)
                     if busy is not None:
                         return busy
                 session.expunge(embed)
@@ -1488,7 +1490,7 @@ def record_embeds(
         recorded.new_embeds += found.url not in known
         removed_at = known[found.url].removed_at if found.url in known else None
         if found.url in known and _respelled(known[found.url], found, now):
-            jobs.respell_unarchived(session, known[found.url].id, found.original_url)
+            jobs.respell_unarchived(session, known[found.url].id, found.original_url, now)
         embed = upsert_embed(session, page, found, now)
         if removed_at is not None and embed.removed_at is None:
             recorded.returned.append((embed.id, removed_at))  # back on the page

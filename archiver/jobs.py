@@ -219,20 +219,37 @@ def locked(session: Session, job_id: int) -> CaptureJob:
     return session.scalars(query).one()
 
 
-def respell_unarchived(session: Session, embed_id: int, spelling: str) -> None:
+def respell_unarchived(session: Session, embed_id: int, spelling: str, now: datetime) -> None:
     """Give an embed nothing was archived through yet the page's newest spelling of it
     (``original_url``), which its job fetches first when the canonical address lacks
     only its cache-buster or signature (`respelled_only`): a retry asks with the
-    signature the page gives now, not an expired one. Not while the job runs (its
-    download may record a sighting under the spelling it had: the file's sidecar would
-    disagree with the index), nor once a sighting holds the spelling it was made under.
+    signature the page gives now, not an expired one, and a job that ended on the old
+    one (an expired signature refused, a 404) runs again, its attempts still counted.
+
+    Not once a sighting holds the spelling it was made under, nor while the job runs,
+    is held back by a capture or is locked by another (a download under way may record
+    its sighting under the spelling it had: the file's sidecar would disagree with the
+    index); the next version tries again. The job's row is not waited for: a poll
+    locking the rows of its page's jobs in the page's order would deadlock with a
+    lease renewal locking them in another.
     """
-    job_id = session.scalar(select(CaptureJob.id).where(CaptureJob.embed_id == embed_id))
-    if job_id is not None and locked(session, job_id).state == JobState.RUNNING:
+    archived = select(Sighting.id).where(Sighting.embed_id == embed_id).limit(1)
+    if session.scalar(archived) is not None:
         return
-    if session.scalar(select(Sighting.id).where(Sighting.embed_id == embed_id).limit(1)):
+    query = select(CaptureJob).where(CaptureJob.embed_id == embed_id)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    job = session.scalars(query).one_or_none()
+    if job is None or job.state == JobState.RUNNING or job.lease_owner is not None:
+        return
+    if session.scalar(archived) is not None:  # recorded before the lock was taken
         return
     session.execute(update(Embed).where(Embed.id == embed_id).values(original_url=spelling))
+    ended = job.state == JobState.GONE or (
+        job.state == JobState.FAILED and job.next_attempt_at is None
+    )
+    if ended and job.attempts < MAX_ATTEMPTS:
+        job.state, job.next_attempt_at, job.updated_at = JobState.PENDING, now, now
 
 
 def claim(job: CaptureJob, owner: str, now: datetime, lease: timedelta) -> bool:

@@ -6,8 +6,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -584,9 +586,11 @@ def test_a_photo_the_page_writes_under_a_new_cache_buster_each_time_stays_one_em
     assert server.hits("/media/C.jpg") == 1
 
 
-def _bucket(server: FixtureServer, photo: bytes, unsigned: int) -> dict[str, Any]:
+def _bucket(
+    server: FixtureServer, photo: bytes, unsigned: int, expired: int = 403
+) -> dict[str, Any]:
     """Cloud storage at /bucket/D.jpg: the file for the current signature while ``up``,
-    503 while not, 403 for another signature and ``unsigned`` without one."""
+    503 while not, ``expired`` for another signature and ``unsigned`` without one."""
     state: dict[str, Any] = {"signature": "", "up": False}
 
     def bucket(request: Any) -> None:
@@ -594,7 +598,7 @@ def _bucket(server: FixtureServer, photo: bytes, unsigned: int) -> dict[str, Any
         if signature is None:
             request.send_simple(unsigned, b"<Error><Code>NoSuchKey</Code></Error>")
         elif signature != state["signature"]:
-            request.send_simple(403, b"<Error><Code>AccessDenied</Code></Error>")
+            request.send_simple(expired, b"<Error><Code>ExpiredToken</Code></Error>")
         elif not state["up"]:
             request.send_simple(503, b"slow down")
         else:
@@ -647,6 +651,83 @@ def test_a_file_under_an_expiring_signature_is_fetched_with_the_newest_one(
         (sighting,) = session.scalars(select(Sighting))
     assert embed.url == server.url("/bucket/D.jpg")
     assert embed.original_url == sighting.media_url == server.url(_signed("cccc3333"))
+
+
+def _signed_page(server: FixtureServer, signatures: list[str]) -> None:
+    """/live showing /bucket/D.jpg and /bucket/E.jpg, in that order, under these signatures."""
+    blocks = "".join(
+        f"<div class='block'><p>UPDATE {name}: Smoke over the Citadel:</p>"
+        f"<img src='{_signed(signature).replace('D.jpg', name + '.jpg').replace('&', '&amp;')}'></div>"
+        for name, signature in zip("DE", signatures, strict=False)
+    )
+    server.add_page("/live", f"<html><body><article>{blocks}</article></body></html>")
+
+
+def test_a_file_first_seen_under_an_expired_signature_is_fetched_with_the_next_one(
+    blog: tuple[Archive, Poller, int], server: FixtureServer, tmp_path: Path
+) -> None:
+    """A page served from a cache gave a signature that had expired: refused, the job
+    ended. The next version's signature runs it again (its attempts still counted),
+    and the file is not checked for liveness: its bare address is refused, its signed
+    one expires (a false alarm either way)."""
+    archive, poller, source_id = blog
+    bucket = _bucket(server, make_photo(tmp_path / "D.jpg", seed=3).read_bytes(), 403, 400)
+    bucket["signature"], bucket["up"] = "current1", True
+    _signed_page(server, ["expired0"])
+    poller.poll(source_id)
+    assert _run_queued(archive) == ["failed"]
+    with archive.read_session() as session:
+        assert session.scalar(select(CaptureJob.next_attempt_at)) is None  # not retried
+
+    _signed_page(server, ["current1"])
+    poller.poll(source_id)
+    with archive.read_session() as session:
+        assert session.scalar(select(CaptureJob.state)) == "pending"  # due again
+    assert _run_queued(archive) == ["stored"]
+    assert sync_targets(archive, utcnow()) == 1  # the page alone
+    with archive.read_session() as session:
+        assert session.scalar(select(CaptureJob.attempts)) == 2
+        assert session.scalars(select(LinkCheck.url)).all() == [server.url("/live")]
+
+
+def test_a_poll_respelling_files_does_not_wait_on_jobs_a_renewal_holds(
+    blog: tuple[Archive, Poller, int], server: FixtureServer
+) -> None:
+    """On PostgreSQL a poll locked its page's jobs one by one in the page's order while
+    a lease renewal locked the same rows in another: a deadlock, the poll failed. A job
+    another holds is left; the next version respells it."""
+    archive, poller, source_id = blog
+    _signed_page(server, ["s1", "s1"])
+    poller.poll(source_id)
+    with archive.session() as session:
+        session.execute(update(CaptureJob).values(state="running", lease_owner="w"))
+    with archive.read_session() as session:
+        job_ids = {
+            embed_id: job_id
+            for embed_id, job_id in session.execute(select(CaptureJob.embed_id, CaptureJob.id))
+        }
+    (first, second) = sorted(job_ids)
+    keeper = jobs.LeaseKeeper(archive.session, "w", timedelta(minutes=10))
+    renewing, errors = threading.Event(), []
+
+    def renew() -> None:
+        renewing.wait()
+        try:
+            keeper.renew(sorted(job_ids.values()))
+        except Exception as exc:  # reported below
+            errors.append(exc)
+
+    thread = threading.Thread(target=renew)
+    thread.start()
+    try:
+        with archive.session() as session:  # the poll's transaction, in the page's order
+            jobs.respell_unarchived(session, second, "x", utcnow())
+            renewing.set()
+            time.sleep(0.5)  # the renewal locks the first job, and waits on the second
+            jobs.respell_unarchived(session, first, "y", utcnow())
+    finally:
+        thread.join()
+    assert not errors
 
 
 def test_a_feeds_file_under_an_expiring_signature_is_fetched_with_the_newest_one(

@@ -19,6 +19,7 @@ from urllib.parse import (
     parse_qsl,
     quote,
     unquote,
+    unquote_plus,
     unquote_to_bytes,
     urlencode,
     urljoin,
@@ -474,13 +475,16 @@ def _without_volatile(url: str, *, signatures: bool = True) -> str:
     extension = posixpath.splitext(parts.path.lower())[1].lstrip(".")
     if not parts.query or extension not in _EXTENSIONS:
         return url
-    pairs = parse_qsl(parts.query, keep_blank_values=True)
-    kept = [
-        (name, value)
-        for name, value in pairs
-        if not _is_cache_buster(name, value) and not (signatures and _is_signature(name))
-    ]
-    return url if len(kept) == len(pairs) else urlunsplit(parts._replace(query=urlencode(kept)))
+    pieces = parts.query.split("&")  # the rest kept as written: it is what is fetched
+    kept = [piece for piece in pieces if not _is_volatile(piece, signatures)]
+    return url if len(kept) == len(pieces) else urlunsplit(parts._replace(query="&".join(kept)))
+
+
+def _is_volatile(piece: str, signatures: bool) -> bool:
+    """Whether a query's ``name=value`` is a cache-buster, or (with ``signatures``) a
+    signature's part."""
+    name, _, value = (unquote_plus(part) for part in piece.partition("="))
+    return _is_cache_buster(name, value) or (signatures and _is_signature(name))
 
 
 def _is_cache_buster(name: str, value: str) -> bool:
@@ -511,6 +515,14 @@ def without_cache_busters(markup: str) -> str:
 
 
 _ADDRESS_IN_MARKUP = re.compile(r"""https?://[^\s"'<>]+""", re.IGNORECASE)
+
+
+def signed_only(original_url: str, url: str) -> bool:
+    """Whether the page's spelling of a file carries a signature its canonical address
+    lacks (`respelled_only`, a signature among what was dropped): the bare address
+    is refused, and the signed one expires."""
+    cleaned = clean_url(original_url)
+    return respelled_only(original_url, url) and _without_volatile(cleaned, signatures=False) != url
 
 
 def respelled_only(original_url: str, url: str) -> bool:

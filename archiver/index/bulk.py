@@ -218,12 +218,12 @@ def record_feed_entries(
         page_id = page_ids[entry.link]
         for found in entry.embeds:
             key = (page_id, found.url)
-            if key in known:
+            if key in known and key not in seen_again:  # the newest entry's spelling
                 seen_again.add(key)
                 embed_id, spelling = known[key]
                 if found.original_url != spelling and respelled_only(found.original_url, found.url):
-                    jobs.respell_unarchived(session, embed_id, found.original_url)
-            elif key not in fresh:
+                    jobs.respell_unarchived(session, embed_id, found.original_url, now)
+            elif key not in known and key not in fresh:
                 fresh[key] = embed_row(page_id, found, now)
     rows = [fresh[key] for key in sorted(fresh)]
     insert_ignoring_duplicates(session, Embed.__table__, rows)  # type: ignore[arg-type]

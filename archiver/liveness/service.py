@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from archiver.archive import Archive
 from archiver.errors import ArchiveUnavailable
-from archiver.extract.urls import url_spellings
+from archiver.extract.urls import signed_only, url_spellings
 from archiver.fetch.http import make_client
 from archiver.fetch.limits import HostLimiter, host_of
 from archiver.index.bulk import insert_ignoring_duplicates
@@ -82,12 +82,19 @@ def sync_targets(archive: Archive, now: datetime, *, after: int = 0) -> int:
     seconds, and captures waited. The new rows are written in a short transaction.
     """
     with archive.read_session() as session:
-        new_embeds = session.execute(
-            select(Embed.url, Embed.kind, Embed.platform)
+        unchecked = session.execute(
+            select(Embed.url, Embed.kind, Embed.platform, Embed.original_url)
             .where(Embed.id > after)
             .where(~exists().where(LinkCheck.url == Embed.url))
             .distinct()
         ).all()
+        # a file under a signature: its bare address is refused, its signed one expires
+        # (either would read restricted, and alert, while the page shows it)
+        new_embeds = dict.fromkeys(
+            (url, kind, platform)
+            for url, kind, platform, spelling in unchecked
+            if not signed_only(spelling, url)
+        )
         with_embeds = (  # each form the faster for its case (0.1 s against 0.4 s)
             Page.id.in_(select(Embed.page_id).where(Embed.id > after))
             if after
