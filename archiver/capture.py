@@ -1490,7 +1490,9 @@ def record_embeds(
         recorded.new_embeds += found.url not in known
         removed_at = known[found.url].removed_at if found.url in known else None
         if found.url in known and _respelled(known[found.url], found, now):
-            jobs.respell_unarchived(session, known[found.url].id, found.original_url, now)
+            jobs.respell_unarchived(
+                session, known[found.url].id, found.url, found.original_url, now
+            )
         embed = upsert_embed(session, page, found, now)
         if removed_at is not None and embed.removed_at is None:
             recorded.returned.append((embed.id, removed_at))  # back on the page

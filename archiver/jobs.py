@@ -29,6 +29,7 @@ from sqlalchemy import ColumnElement, and_, case, func, select, update
 from sqlalchemy.orm import Session
 
 from archiver.errors import ArchiveUnavailable, FetchError
+from archiver.extract.urls import signed_only
 from archiver.fetch.limits import host_of
 from archiver.index.models import CaptureJob, Embed, JobState, Sighting, utcnow
 from archiver.index.records import get_or_create
@@ -219,19 +220,24 @@ def locked(session: Session, job_id: int) -> CaptureJob:
     return session.scalars(query).one()
 
 
-def respell_unarchived(session: Session, embed_id: int, spelling: str, now: datetime) -> None:
-    """Give an embed nothing was archived through yet the page's newest spelling of it
-    (``original_url``), which its job fetches first when the canonical address lacks
-    only its cache-buster or signature (`respelled_only`): a retry asks with the
-    signature the page gives now, not an expired one, and a job that ended on the old
-    one (an expired signature refused, a 404) runs again, its attempts still counted.
+def respell_unarchived(
+    session: Session, embed_id: int, url: str, spelling: str, now: datetime
+) -> None:
+    """Give the embed of canonical address ``url``, nothing archived through it yet,
+    the page's newest spelling of it (``original_url``), which its job fetches first
+    when the canonical address lacks only its cache-buster or signature
+    (`respelled_only`): a retry asks with the signature the page gives now, not an
+    expired one. A job that ended on an old signature (refused once it expired) runs
+    again under a new one once its backoff is over, its attempts still counted (a
+    file deleted, on a page that signs anew at every poll, is not fetched at every
+    poll); a new cache-buster does not change what the server holds, and runs nothing.
 
     Not once a sighting holds the spelling it was made under, nor while the job runs,
     is held back by a capture or is locked by another (a download under way may record
     its sighting under the spelling it had: the file's sidecar would disagree with the
-    index); the next version tries again. The job's row is not waited for: a poll
-    locking the rows of its page's jobs in the page's order would deadlock with a
-    lease renewal locking them in another.
+    index): the next version that spells it anew tries again. The job's row is not waited
+    for: a poll locking the rows of its page's jobs in the page's order would deadlock
+    with a lease renewal locking them in another.
     """
     archived = select(Sighting.id).where(Sighting.embed_id == embed_id).limit(1)
     if session.scalar(archived) is not None:
@@ -240,16 +246,20 @@ def respell_unarchived(session: Session, embed_id: int, spelling: str, now: date
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     job = session.scalars(query).one_or_none()
-    if job is None or job.state == JobState.RUNNING or job.lease_owner is not None:
+    if job is not None and (job.state == JobState.RUNNING or job.lease_owner is not None):
         return
     if session.scalar(archived) is not None:  # recorded before the lock was taken
         return
     session.execute(update(Embed).where(Embed.id == embed_id).values(original_url=spelling))
+    if job is None:
+        return
     ended = job.state == JobState.GONE or (
         job.state == JobState.FAILED and job.next_attempt_at is None
     )
-    if ended and job.attempts < MAX_ATTEMPTS:
-        job.state, job.next_attempt_at, job.updated_at = JobState.PENDING, now, now
+    if ended and job.attempts < MAX_ATTEMPTS and signed_only(spelling, url):
+        job.state, job.last_error = JobState.PENDING, None
+        job.next_attempt_at = max(now, job.updated_at + backoff(job.attempts))
+        job.updated_at = now
 
 
 def claim(job: CaptureJob, owner: str, now: datetime, lease: timedelta) -> bool:

@@ -536,11 +536,14 @@ def test_an_embed_put_back_on_the_page_keeps_its_removal_in_the_event_log(
 
 
 def _run_queued(archive: Archive) -> list[str]:
-    """Run every embed job not done, as the worker would; their statuses."""
+    """Run every embed job pending or to be retried, as the worker would when each is
+    due (now, whatever its backoff); their statuses."""
     with archive.read_session() as session:
         queued = session.execute(
             select(CaptureJob.id, CaptureJob.embed_id).where(
-                CaptureJob.state != "done", CaptureJob.embed_id.is_not(None)
+                CaptureJob.next_attempt_at.is_not(None),
+                CaptureJob.state.in_(("pending", "failed")),
+                CaptureJob.embed_id.is_not(None),
             )
         ).all()
     return [Capturer(archive).run_embed_job(job, embed).status for job, embed in queued]
@@ -690,6 +693,39 @@ def test_a_file_first_seen_under_an_expired_signature_is_fetched_with_the_next_o
         assert session.scalars(select(LinkCheck.url)).all() == [server.url("/live")]
 
 
+def test_a_deleted_file_is_not_fetched_again_at_every_new_spelling(
+    blog: tuple[Archive, Poller, int], server: FixtureServer, tmp_path: Path
+) -> None:
+    """A file gone (404) that the page writes under a new cache-buster at every poll
+    is not run again each time: a cache-buster does not change what the server holds
+    (a liveness check finding it back runs it again). A new signature does, once the
+    job's backoff is over: a page that signs anew at every poll ran a deleted file's
+    job at every poll, using up its attempts in as many polls."""
+    archive, poller, source_id = blog
+
+    def version(img: str) -> None:
+        block = f"<div class='block'><p>UPDATE 1800 GMT: Smoke:</p><img src='{img}'></div>"
+        server.add_page("/live", f"<html><body><article>{block}</article></body></html>")
+        poller.poll(source_id)
+
+    for token in ("1", "2", "3"):
+        version(f"/media/G.jpg?v={token}")
+        _run_queued(archive)
+    with archive.read_session() as session:
+        assert session.execute(select(CaptureJob.state, CaptureJob.attempts)).one() == ("gone", 1)
+
+    _bucket(server, b"", 404, expired=404)  # deleted: 404 for every spelling
+    _signed_page(server, ["aaaa1111"])
+    poller.poll(source_id)
+    _run_queued(archive)
+    _signed_page(server, ["bbbb2222"])
+    poller.poll(source_id)
+    with archive.read_session() as session:
+        job = session.scalars(select(CaptureJob).where(CaptureJob.url.contains("bucket"))).one()
+    assert (job.state, job.attempts) == ("pending", 1)
+    assert job.next_attempt_at >= job.updated_at + jobs.backoff(1) - timedelta(seconds=1)
+
+
 def test_a_poll_respelling_files_does_not_wait_on_jobs_a_renewal_holds(
     blog: tuple[Archive, Poller, int], server: FixtureServer
 ) -> None:
@@ -721,11 +757,12 @@ def test_a_poll_respelling_files_does_not_wait_on_jobs_a_renewal_holds(
     thread.start()
     try:
         with archive.session() as session:  # the poll's transaction, in the page's order
-            jobs.respell_unarchived(session, second, "x", utcnow())
+            jobs.respell_unarchived(session, second, "x", "x", utcnow())
             renewing.set()
             time.sleep(0.5)  # the renewal locks the first job, and waits on the second
-            jobs.respell_unarchived(session, first, "y", utcnow())
+            jobs.respell_unarchived(session, first, "y", "y", utcnow())
     finally:
+        renewing.set()
         thread.join()
     assert not errors
 

@@ -12,7 +12,13 @@ from archiver.extract import (
     normalize_url,
 )
 from archiver.extract.collect import link_embed
-from archiver.extract.urls import file_url, is_furniture_url, is_tracker_url, resolve_url
+from archiver.extract.urls import (
+    file_url,
+    is_furniture_url,
+    is_tracker_url,
+    resolve_url,
+    signed_only,
+)
 
 YT = "https://www.youtube.com/watch?v=abc123XYZ_0"
 TWEET = "https://twitter.com/RaqqaMC/status/383940123456789012"
@@ -374,6 +380,24 @@ def test_a_static_files_cache_buster_and_signature_are_not_part_of_its_address(
     given: str, expected: str
 ) -> None:
     assert file_url(given) == expected
+
+
+@pytest.mark.parametrize(
+    ("spelling", "signed"),
+    [
+        ("https://b.s3.amazonaws.com/D.jpg?X-Amz-Expires=900&X-Amz-Signature=ab12", True),
+        ("https://d1.cloudfront.net/v.mp4?Expires=1701&Signature=Zm9v&Key-Pair-Id=K2", True),
+        ("https://scontent.xx.fbcdn.net/v/p.jpg?_nc_cat=1&oh=00_ab&oe=656F", True),
+        # names a signature may carry, without one: an ordinary file, checked for liveness
+        ("https://news.example/a.jpg?expires=1700000000", False),
+        ("https://news.example/a.jpg?policy=public&v=3", False),
+        ("https://scontent.xx.fbcdn.net/v/p.jpg?_nc_cat=1", False),
+    ],
+)
+def test_a_file_is_signed_when_its_spelling_carries_the_signature(
+    spelling: str, signed: bool
+) -> None:
+    assert signed_only(spelling, file_url(spelling)) is signed
 
 
 def test_a_picture_the_washington_posts_resizer_shows_is_archived_as_its_source() -> None:

@@ -93,6 +93,7 @@ _SIGNATURE_PARAMS = frozenset(
      "oe"}
 )  # fmt: skip
 _SIGNATURE_PREFIXES = ("x-amz-", "x-goog-", "_nc_")
+_SIGNATURES = frozenset({"signature", "x-amz-signature", "x-goog-signature", "oh"})  # the proof
 # A time as a cache-buster is the clock's (Unix seconds or milliseconds); a small one
 # may choose a video's frame (Mux's and Cloudflare Stream's ``thumbnail.jpg?time=35``).
 _CLOCK_PARAMS = frozenset({"t", "ts", "_t", "_ts", "time", "timestamp"})
@@ -477,7 +478,9 @@ def _without_volatile(url: str, *, signatures: bool = True) -> str:
         return url
     pieces = parts.query.split("&")  # the rest kept as written: it is what is fetched
     kept = [piece for piece in pieces if not _is_volatile(piece, signatures)]
-    return url if len(kept) == len(pieces) else urlunsplit(parts._replace(query="&".join(kept)))
+    if len(kept) == len(pieces):
+        return url
+    return urlunsplit(parts._replace(query="&".join(piece for piece in kept if piece)))
 
 
 def _is_volatile(piece: str, signatures: bool) -> bool:
@@ -519,10 +522,13 @@ _ADDRESS_IN_MARKUP = re.compile(r"""https?://[^\s"'<>]+""", re.IGNORECASE)
 
 def signed_only(original_url: str, url: str) -> bool:
     """Whether the page's spelling of a file carries a signature its canonical address
-    lacks (`respelled_only`, a signature among what was dropped): the bare address
-    is refused, and the signed one expires."""
-    cleaned = clean_url(original_url)
-    return respelled_only(original_url, url) and _without_volatile(cleaned, signatures=False) != url
+    lacks (`respelled_only`, and the signature itself among what was dropped, not an
+    ``expires`` alone): the bare address is refused, and the signed one expires."""
+    if not respelled_only(original_url, url):
+        return False
+    query = urlsplit(original_url).query
+    names = (unquote_plus(piece.partition("=")[0]).lower() for piece in query.split("&"))
+    return any(name in _SIGNATURES for name in names)
 
 
 def respelled_only(original_url: str, url: str) -> bool:

@@ -222,7 +222,7 @@ def record_feed_entries(
                 seen_again.add(key)
                 embed_id, spelling = known[key]
                 if found.original_url != spelling and respelled_only(found.original_url, found.url):
-                    jobs.respell_unarchived(session, embed_id, found.original_url, now)
+                    jobs.respell_unarchived(session, embed_id, found.url, found.original_url, now)
             elif key not in known and key not in fresh:
                 fresh[key] = embed_row(page_id, found, now)
     rows = [fresh[key] for key in sorted(fresh)]
