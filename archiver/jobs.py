@@ -257,7 +257,7 @@ def respell_unarchived(
         job.state == JobState.FAILED and job.next_attempt_at is None
     )
     if ended and job.attempts < MAX_ATTEMPTS and signed_only(spelling, url):
-        job.state, job.last_error = JobState.PENDING, None
+        job.state = JobState.PENDING  # its last error kept: the editors' report says it
         job.next_attempt_at = max(now, job.updated_at + backoff(job.attempts))
         job.updated_at = now
 

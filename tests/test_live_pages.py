@@ -723,6 +723,7 @@ def test_a_deleted_file_is_not_fetched_again_at_every_new_spelling(
     with archive.read_session() as session:
         job = session.scalars(select(CaptureJob).where(CaptureJob.url.contains("bucket"))).one()
     assert (job.state, job.attempts) == ("pending", 1)
+    assert "404" in (job.last_error or "")  # why nothing is archived yet, for the report
     assert job.next_attempt_at >= job.updated_at + jobs.backoff(1) - timedelta(seconds=1)
 
 
