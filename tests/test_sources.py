@@ -581,6 +581,40 @@ def test_an_entry_retitling_its_page_retitles_the_files_seen_there(
     assert sidecar["sightings"][0]["page_title"] == "Market struck in Douma"
 
 
+def test_an_entry_read_again_with_its_title_unchanged_leaves_the_pages_own_title(
+    tmp_path: Path, server: FixtureServer, media: MediaSet
+) -> None:
+    """An entry re-read at every poll (a token in its text) gave the page its title
+    each time, and a capture of the page its own ``<title>`` back: the two took turns,
+    each turn rewriting the sidecars of the files seen there. The same title again
+    is not taken; a new one is, at once."""
+
+    def entry(title: str, token: str) -> bytes:
+        item = f"<title>{title}</title><description>Smoke, ref {token}.</description>"
+        return rss_of(f"<item>{item}<link>/story</link><guid>s</guid></item>")
+
+    server.add_file("/media/a.jpg", media.photo_a)
+    server.add_page(
+        "/story",
+        "<html><head><title>Story 2 | Wire</title></head><body><article><p>The market:</p>"
+        "<img src='/media/a.jpg'></article></body></html>",
+    )
+    server.add_bytes("/feed.rss", entry("Story two", "1"), "application/rss+xml")
+    with feed_poller(tmp_path / "storage", server.url("/feed.rss")) as (archive, poller, source):
+        poller.poll(source)
+        for _ in range(2):  # two versions in a row show the page's own title
+            Capturer(archive).capture_url(server.url("/story"))
+
+        def title_after(feed: bytes) -> str | None:
+            server.add_bytes("/feed.rss", feed, "application/rss+xml")
+            assert poller.poll(source).result == "changed"
+            with archive.read_session() as session:
+                return session.scalar(select(Page.title).where(Page.url == server.url("/story")))
+
+        assert title_after(entry("Story two", "2")) == "Story 2 | Wire"
+        assert title_after(entry("Story two, updated", "3")) == "Story two, updated"
+
+
 def test_a_feed_of_ten_thousand_entries_is_recorded_with_bounded_memory(
     tmp_path: Path, server: FixtureServer, media: MediaSet
 ) -> None:

@@ -70,19 +70,37 @@ def entry_digests(session: Session, source_id: int, links: list[str]) -> dict[st
     return found
 
 
-def _record_digests(session: Session, source_id: int, digests: list[tuple[int, str]]) -> None:
-    """Keep what the source's entries now say of their pages (sorted by page, as every
-    poller writes them: no two wait on each other's rows)."""
+def _titles_given(
+    session: Session, source_id: int | None, page_ids: list[int]
+) -> dict[int, str | None]:
+    """The title this source's entries last gave each of these pages, by page (a page
+    they never gave one to is missing)."""
+    if source_id is None:
+        return {}
+    rows = session.execute(
+        select(FeedEntryDigest.page_id, FeedEntryDigest.title).where(
+            FeedEntryDigest.source_id == source_id, FeedEntryDigest.page_id.in_(page_ids)
+        )
+    )
+    return {page_id: title for page_id, title in rows}
+
+
+def _record_digests(
+    session: Session, source_id: int, digests: list[tuple[int, str, str | None]]
+) -> None:
+    """Keep what the source's entries now say of their pages, and the title they give
+    each (sorted by page, as every poller writes them: no two wait on each other's
+    rows)."""
     table = cast(Table, FeedEntryDigest.__table__)
     statement = _insert(session, table)
     session.execute(
         statement.on_conflict_do_update(
             index_elements=[table.c.source_id, table.c.page_id],
-            set_={"digest": statement.excluded.digest},
+            set_={"digest": statement.excluded.digest, "title": statement.excluded.title},
         ),
         [
-            {"source_id": source_id, "page_id": page_id, "digest": digest}
-            for page_id, digest in sorted(digests)
+            {"source_id": source_id, "page_id": page_id, "digest": digest, "title": title}
+            for page_id, digest, title in sorted(digests, key=lambda row: row[0])
         ],
     )
 
@@ -155,14 +173,21 @@ def record_feed_entries(
     page_ids, titles = {}, {}
     for url, page_id, title in pages:
         page_ids[url], titles[page_id] = page_id, title
+    source = live_source(session, source_id)
+    given = _titles_given(session, source, list(page_ids.values()))
+    new_titles = {  # a title new to the entry (the page may have its own since)
+        e.link: e.title
+        for e in entries
+        if e.title and (page_ids[e.link] not in given or given[page_ids[e.link]] != e.title)
+    }
     for entry in entries:  # few: a title changes seldom, and a new page has no files yet
-        if entry.title and entry.title != titles[page_ids[entry.link]]:
-            files = retitle_page(session, session.get_one(Page, page_ids[entry.link]), entry.title)
+        title = new_titles.get(entry.link)
+        if title and title != titles[page_ids[entry.link]]:
+            files = retitle_page(session, session.get_one(Page, page_ids[entry.link]), title)
             if retitled is not None:
                 retitled.extend(files)
     page = cast(Table, Page.__table__)
     at = bindparam("at", type_=page.c.last_fetched_at.type)
-    source = live_source(session, source_id)
     session.execute(
         update(page)
         .where(page.c.id == bindparam("page_id"))
@@ -177,10 +202,14 @@ def record_feed_entries(
                 else_=page.c.last_fetched_at,
             ),
         ),
-        [{"page_id": page_ids[e.link], "entry_title": e.title, "at": now} for e in entries],
+        [
+            {"page_id": page_ids[e.link], "entry_title": new_titles.get(e.link), "at": now}
+            for e in entries
+        ],
     )
     if source is not None:
-        _record_digests(session, source, [(page_ids[e.link], e.digest) for e in entries])
+        digests = [(page_ids[e.link], e.digest, e.title) for e in entries]
+        _record_digests(session, source, digests)
     page_links = [e.link for e in entries if e.page_job]
     insert_ignoring_duplicates(
         session,

@@ -466,6 +466,9 @@ class FeedEntryDigest(Base):
         ForeignKey("pages.id", ondelete="CASCADE"), primary_key=True
     )
     digest: Mapped[str] = mapped_column(String(64))
+    # the title the entries last gave the page: a new one is taken, the same one
+    # again is not (the page's own title may have replaced it since)
+    title: Mapped[str | None] = mapped_column(Text)
 
 
 class WebhookOutbox(Base):
