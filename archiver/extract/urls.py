@@ -486,8 +486,14 @@ def _without_volatile(url: str, *, signatures: bool = True) -> str:
 def _is_volatile(piece: str, signatures: bool) -> bool:
     """Whether a query's ``name=value`` is a cache-buster, or (with ``signatures``) a
     signature's part."""
-    name, _, value = (unquote_plus(part) for part in piece.partition("="))
+    name, value = _name_value(piece)
     return _is_cache_buster(name, value) or (signatures and _is_signature(name))
+
+
+def _name_value(piece: str) -> tuple[str, str]:
+    """A query's ``name=value``, unescaped."""
+    name, _, value = piece.partition("=")
+    return unquote_plus(name), unquote_plus(value)
 
 
 def _is_cache_buster(name: str, value: str) -> bool:
@@ -526,9 +532,8 @@ def signed_only(original_url: str, url: str) -> bool:
     ``expires`` alone): the bare address is refused, and the signed one expires."""
     if not respelled_only(original_url, url):
         return False
-    query = urlsplit(original_url).query
-    names = (unquote_plus(piece.partition("=")[0]).lower() for piece in query.split("&"))
-    return any(name in _SIGNATURES for name in names)
+    pieces = urlsplit(original_url).query.split("&")
+    return any(_name_value(piece)[0].lower() in _SIGNATURES for piece in pieces)
 
 
 def respelled_only(original_url: str, url: str) -> bool:

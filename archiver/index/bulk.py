@@ -73,8 +73,8 @@ def entry_digests(session: Session, source_id: int, links: list[str]) -> dict[st
 def _titles_given(
     session: Session, source_id: int | None, page_ids: list[int]
 ) -> dict[int, str | None]:
-    """The title this source's entries last gave each of these pages, by page (a page
-    they never gave one to is missing)."""
+    """The title this source's entries last gave each of these pages, by page (None,
+    or missing: none)."""
     if source_id is None:
         return {}
     rows = session.execute(
@@ -176,9 +176,7 @@ def record_feed_entries(
     source = live_source(session, source_id)
     given = _titles_given(session, source, list(page_ids.values()))
     new_titles = {  # a title new to the entry (the page may have its own since)
-        e.link: e.title
-        for e in entries
-        if e.title and (page_ids[e.link] not in given or given[page_ids[e.link]] != e.title)
+        e.link: e.title for e in entries if e.title and given.get(page_ids[e.link]) != e.title
     }
     for entry in entries:  # few: a title changes seldom, and a new page has no files yet
         title = new_titles.get(entry.link)
