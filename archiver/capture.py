@@ -117,6 +117,7 @@ from archiver.store.digest import Digests, hash_file
 from archiver.store.layout import SIDECAR
 from archiver.store.mediatypes import (
     MediaIdentity,
+    extension_for,
     head_of,
     identify,
     is_markup,
@@ -1249,6 +1250,7 @@ class Capturer:
         with self.archive.session() as session:
             placement_id = intend(session, embed.id, intent, self.owner)
         layout = self.archive.layout
+        inode = tmp.stat().st_ino  # whether this download is what ends up in place
         try:
             place_companions(layout, digests.sha256, extras or [])
             path = place_original(
@@ -1258,9 +1260,8 @@ class Capturer:
             with contextlib.suppress(OSError, ArchiverError):
                 self._remove_unplaced_companions(placement_id, intent)
             raise
-        if path.name != f"{ORIGINAL}.{identity.extension}":
-            intent = _as_placed(intent, path)
-        return self._index_placed(path, intent, embed.id)
+        placed_now = path.stat().st_ino == inode
+        return self._index_placed(path, _as_placed(intent, path), embed.id, placed_now=placed_now)
 
     def _restoring(self, damaged: Damaged) -> None:
         """Say, before it happens, that a damaged original is replaced by bytes just
@@ -1277,12 +1278,22 @@ class Capturer:
         log_event("original.restored", logging.WARNING, **payload)
         record(self.archive, "original_restored", payload, media_sha256=sha256)
 
-    def _index_placed(self, path: Path, intent: PlacementIntent, embed_id: int) -> StoredFile:
+    def _index_placed(
+        self, path: Path, intent: PlacementIntent, embed_id: int, *, placed_now: bool = False
+    ) -> StoredFile:
         """Index a placed file as seen through ``embed_id``, spending its intent; then
         its sidecar, its fingerprint and near-duplicates. Its sighting is dated when it
-        was downloaded, also when a crash left it to the next start."""
-        now = intent.fetched_at or utcnow()
+        was downloaded, also when a crash left it to the next start.
+
+        An earlier attempt through the same embed may have placed it and failed to
+        index it (a full disk): unless this attempt's bytes are the ones in place
+        (``placed_now``), the file is dated by the earliest of them, and the companions
+        any of them placed are recorded, whatever this attempt's download brought."""
         with logged_session(self.archive) as session:
+            earliest, companions = spend_intents(session, embed_id, intent.sha256)
+            dates = [intent.fetched_at, None if placed_now else earliest]
+            now = min(filter(None, dates), default=None) or utcnow()
+            placed = sorted({*intent.companions, *companions})
             media, new = upsert_media(
                 session,
                 sha256=intent.sha256,
@@ -1294,15 +1305,12 @@ class Capturer:
                 at=now,
                 platform=intent.facts,
             )
-            if intent.companions or media.companions is None:
-                media.companions = recorded_companions(
-                    path.parent, intent.companions, media.companions
-                )
+            if placed or media.companions is None:
+                media.companions = recorded_companions(path.parent, placed, media.companions)
             embed = session.get_one(Embed, embed_id)
             self._sight(session, media, embed, intent.acquisition, now, new=new)
             media_id = media.id
             owe_media_sidecars(session, [media_id])
-            spend_intents(session, embed_id, intent.sha256)
         if not (path.parent / SIDECAR).exists():
             # A new file gets its sidecar at once: fingerprinting a long video takes
             # minutes, and meanwhile the file must not look unexplained (to a person,
@@ -1386,7 +1394,7 @@ class Capturer:
                     _record_version_embeds(session, page, intent, path, self.archive)
             self.rewrite_page_sidecar(intent.sha256)
         elif embed_id is not None:  # always: a file's intent names its embed
-            self._index_placed(path, intent, embed_id)
+            self._index_placed(path, _as_placed(intent, path), embed_id)
             with self.archive.session() as session:
                 embed = session.get_one(Embed, embed_id)
                 if embed.kind == "file":  # its one file: an embed of more runs again
@@ -1677,9 +1685,11 @@ def _declared_stream(
 
 
 def _as_placed(intent: PlacementIntent, path: Path) -> PlacementIntent:
-    """The intent for bytes another capture placed first under another name (its server
-    named a type that bytes like these cannot show): what the placed file's name says,
-    so the index agrees with the file it points at."""
+    """The intent for the file in place: for bytes another capture placed first under
+    another name (its server named a type that bytes like these cannot show), what the
+    placed file's name says, so the index agrees with the file it points at."""
+    if path.name == f"{ORIGINAL}.{extension_for(intent.mime_type)}":
+        return intent
     placed = identify(head_of(path), None, path.name)
     if placed is None:
         return intent

@@ -34,7 +34,7 @@ from archiver.archive import Archive
 from archiver.capture import Capturer, StoredFile
 from archiver.config import YtdlpConfig, config_from_dict
 from archiver.duplicates import DuplicateFinder
-from archiver.errors import Interrupted
+from archiver.errors import ArchiveUnavailable, Interrupted
 from archiver.fetch.http import HttpFetcher, Response
 from archiver.index.models import (
     CaptureJob,
@@ -55,6 +55,8 @@ from archiver.sources.registry import add_source
 from archiver.web import create_app
 
 FAKE_YTDLP = Path(__file__).parent / "fixtures" / "fake_ytdlp.py"
+PLATFORM_UPDATE = """<article><p><strong>UPDATE 1800 GMT:</strong> Fighters near the Citadel:</p>
+<iframe src="https://www.youtube.com/embed/abc123XYZ_0" width="560"></iframe></article>"""
 
 
 def sha256_of(path: Path) -> str:
@@ -328,6 +330,41 @@ def test_bytes_indexed_first_by_a_capture_that_did_not_place_them_are_what_the_f
         (media,) = session.scalars(select(Media)).all()
         assert (media.path.rsplit("/", 1)[1], media.mime_type) == ("original.wmv", "video/x-ms-wmv")
     assert verify_archive(archive).ok
+
+
+def test_bytes_another_capture_placed_under_another_name_are_indexed_at_the_next_start_as_the_file_says(
+    archive: Archive, server: FixtureServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As above, but killed before either indexed them: the next start settled the
+    ``video/mp4`` intent first (oldest first) and indexed ``original.wmv`` as
+    ``video/mp4``, index and sidecar disagreeing with the file."""
+    server.add_bytes("/a/clip.wmv", ASF, "video/x-ms-wmv")
+    server.add_bytes("/b/clip", ASF, "video/mp4")
+    server.add_page("/a", "<article><p>First:</p><video src='/a/clip.wmv'></video></article>")
+    server.add_page("/b", "<article><p>Again:</p><video src='/b/clip'></video></article>")
+    real_place = capture_module.place_original
+
+    def killed(capturer: Capturer, path: Path, intent: Any, *args: Any, **kw: Any) -> StoredFile:
+        return StoredFile(intent.sha256, path, intent.media_type, True)  # never indexed
+
+    def place(layout: Any, tmp: Path, sha256: str, extension: str, **kwargs: Any) -> Path:
+        if extension == "mp4":  # /b's intent is recorded; /a places the bytes meanwhile
+            Capturer(archive).capture_url(server.url("/a"))
+        return real_place(layout, tmp, sha256, extension, **kwargs)
+
+    monkeypatch.setattr(Capturer, "_index_placed", killed)
+    monkeypatch.setattr(capture_module, "place_original", place)
+    Capturer(archive).capture_url(server.url("/b"))
+    monkeypatch.undo()
+    folder = archive.layout.media_dir(hashlib.sha256(ASF).hexdigest())
+    assert sorted(p.name for p in folder.iterdir()) == ["original.wmv"]
+
+    assert Capturer(archive).recover()[0] == 2  # the next start
+    sidecar = json.loads((folder / "provenance.json").read_text())
+    with archive.read_session() as session:
+        (media,) = session.scalars(select(Media)).all()
+        assert (media.path.rsplit("/", 1)[1], media.mime_type) == ("original.wmv", "video/x-ms-wmv")
+    assert sidecar["file"]["mime_type"] == "video/x-ms-wmv"
 
 
 def test_one_file_on_many_pages_with_one_caption_is_searched_and_reported_once_a_page(
@@ -900,7 +937,7 @@ def test_a_download_indexed_at_the_next_start_is_when_its_bytes_entered_the_arch
     photo = sha256_of(media.photo_a)
     with Archive.open(make_config(tmp_path / "storage")) as archive:
 
-        def died(capturer: Capturer, path: Path, intent: Any, embed_id: int) -> StoredFile:
+        def died(capturer: Capturer, path: Path, intent: Any, *args: Any, **kw: Any) -> StoredFile:
             return StoredFile(intent.sha256, path, intent.media_type, True)  # never indexed
 
         monkeypatch.setattr(Capturer, "_index_placed", died)
@@ -921,6 +958,82 @@ def test_a_download_indexed_at_the_next_start_is_when_its_bytes_entered_the_arch
     assert sidecar["sightings"][0]["page_url"] == server.url("/a")
     assert len(captures) == 1  # the bytes entered once; the first download is a sighting
     assert sidecar["near_duplicates"]["earliest"] == photo
+
+
+def index_fails_once(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """The first file placed meets a full disk at its index commit: linked into
+    media/, not indexed, its intent left (the intents the failures left, in a list)."""
+    real = Capturer._index_placed
+    failed: list[Any] = []
+
+    def index(capturer: Capturer, path: Path, intent: Any, *args: Any, **kw: Any) -> StoredFile:
+        if not failed:
+            failed.append(intent)
+            raise ArchiveUnavailable("cannot index: database or disk is full")
+        return real(capturer, path, intent, *args, **kw)
+
+    monkeypatch.setattr(Capturer, "_index_placed", index)
+    return failed
+
+
+def test_a_retry_records_the_companions_the_attempt_cut_short_placed(
+    tmp_path: Path, server: FixtureServer, media: MediaSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first attempt placed a video with its info, thumbnail and subtitles, and met
+    a full disk indexing it; the retry's yt-dlp got no subtitles (a track that failed
+    is a note). The retry spent the first attempt's intent, which alone named the
+    track: it lay in the folder in no record and no sidecar, an orphan for good."""
+    without_subs = tmp_path / "ytdlp_without_subs_on_retry.py"
+    without_subs.write_text(
+        "import os, runpy, sys\n"
+        "if os.environ.get('NO_SUBS'):\n"
+        "    sys.argv = [a for a in sys.argv if a != '--write-subs']\n"
+        f"runpy.run_path({str(FAKE_YTDLP)!r}, run_name='__main__')\n"
+    )
+    monkeypatch.setenv("FAKE_YTDLP_MEDIA", str(media.clip_b))
+    server.add_page("/live", PLATFORM_UPDATE)
+    ytdlp = YtdlpConfig(command=[sys.executable, str(without_subs)], timeout=30)
+    config = make_config(tmp_path / "storage").model_copy(update={"ytdlp": ytdlp})
+    with Archive.open(config) as archive:
+        index_fails_once(monkeypatch)
+        (first,) = Capturer(archive).capture_url(server.url("/live")).items
+        assert first.status == "failed" and "disk is full" in (first.reason or "")
+        folder = archive.layout.media_dir(sha256_of(media.clip_b))
+        assert (folder / "subtitles.en.vtt").is_file()
+
+        monkeypatch.setenv("NO_SUBS", "1")
+        (again,) = Capturer(archive).capture_url(server.url("/live")).items
+        assert again.status == "stored", again.reason
+        with archive.read_session() as session:
+            companions = session.scalars(select(Media.companions)).one() or {}
+        sidecar = json.loads((folder / "provenance.json").read_text())
+        assert "subtitles.en.vtt" in companions
+        assert "subtitles.en.vtt" in sidecar["companion_files"]
+        assert verify_archive(archive).ok
+
+
+def test_a_retry_dates_the_file_when_the_attempt_cut_short_brought_its_bytes_in(
+    archive: Archive, server: FixtureServer, media: MediaSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first attempt placed a photo and met a full disk indexing it; the retry,
+    finding it in place, dated the file and its sighting by itself (the daemon retries
+    such a job minutes later), though the bytes entered the archive with the first."""
+    server.add_file("/m/photo.jpg", media.photo_a)
+    server.add_page("/p", "<article><p>The market:</p><img src='/m/photo.jpg'></article>")
+    failed = index_fails_once(monkeypatch)
+    capturer = Capturer(archive)
+    assert capturer.capture_url(server.url("/p")).items[0].status == "failed"
+    time.sleep(1.1)
+    (again,) = capturer.capture_url(server.url("/p")).items
+    assert again.status == "stored"
+    sidecar = json.loads((again.files[0].path.parent / "provenance.json").read_text())
+    with archive.read_session() as session:
+        media_row = session.scalars(select(Media)).one()
+        assert not session.scalars(select(Placement)).all()
+    (intent,) = failed
+    assert media_row.first_captured_at == intent.fetched_at
+    assert sidecar["first_captured_at"] == sidecar["sightings"][0]["first_seen_at"]
+    assert sidecar["first_captured_at"].startswith(intent.fetched_at.isoformat()[:19])
 
 
 def live_version(*names: str) -> bytes:

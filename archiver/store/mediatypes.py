@@ -296,6 +296,10 @@ def identify(head: bytes, content_type: str | None, url: str | None) -> MediaIde
         return None  # markup, a playlist or words ("404 Not Found"), whatever the headers say
     for mime in candidates:
         if mime and (kind := _kind(mime)) and not mime.endswith("+xml"):
-            extension = _EXTENSIONS.get(mime) or (mimetypes.guess_extension(mime) or ".bin")
-            return MediaIdentity(mime, kind, extension.lstrip("."))
+            return MediaIdentity(mime, kind, extension_for(mime))
     return None
+
+
+def extension_for(mime: str) -> str:
+    """The extension an original of this type is stored under (``mp4``, no dot)."""
+    return (_EXTENSIONS.get(mime) or mimetypes.guess_extension(mime) or ".bin").lstrip(".")
