@@ -93,10 +93,13 @@ class Archive:
             refuse_lasting_problem(engine.url)
         try:
             if migrate_schema:
-                migrate(engine)
+                migrate(engine, create=create)
         except DatabaseError as exc:  # not a database at all (a damaged or foreign file)
             engine.dispose()
             raise database_unusable(exc, engine.url) from None
+        except ConfigError:  # no archive there, or one a later archiver made
+            engine.dispose()
+            raise
         if not existed and migrate_schema and _lists_files(engine):
             engine.dispose()
             raise ConfigError(

@@ -83,10 +83,24 @@ def _is_utf8(stream: object) -> bool:
 
 
 def _write(text: str) -> None:
-    """Write ``text`` to stdout whole, or raise (BrokenPipeError when the reader went
-    away). With PYTHONUNBUFFERED or ``python -u`` stdout has no buffer, and Python's
-    text layer drops what one write() left over: a reader that left in the middle of
-    a long JSON array cut it short, and the command still exited 0."""
+    """Write ``text`` to stdout whole, or raise BrokenPipeError when the reader went
+    away; where stdout cannot be written (a full disk, a closed stdout) the command
+    fails with one line, not a traceback."""
+    if sys.stdout is None:  # started with stdout closed
+        fail("cannot write the output: standard output is closed", EXIT_FAILED)
+    try:
+        _write_whole(text)
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        _stdout_discarded()  # what is still buffered, not to a traceback at exit
+        fail(f"cannot write the output: {exc.strerror or exc}", EXIT_FAILED)
+
+
+def _write_whole(text: str) -> None:
+    """With PYTHONUNBUFFERED or ``python -u`` stdout has no buffer, and Python's text
+    layer drops what one write() left over: a reader that left in the middle of a
+    long JSON array cut it short, and the command still exited 0."""
     stream = sys.stdout
     binary = getattr(stream, "buffer", None)
     if binary is None:  # a text-only stream
@@ -134,7 +148,10 @@ class Context:
 
         Scratch folders that dead processes left are removed first (`tidy`; the daemon
         does that itself, to log it), and this process's own, emptied, at the end."""
+        from sqlalchemy.exc import OperationalError, ProgrammingError
+
         from archiver.archive import Archive
+        from archiver.index.db import database_failed
 
         try:
             archive = Archive.open(self.config, create=not existing, reading=reading)
@@ -151,6 +168,8 @@ class Context:
                 yield archive
             except ArchiveUnavailable as exc:  # disk full, database gone: no traceback
                 fail(str(exc), EXIT_FAILED)
+            except (OperationalError, ProgrammingError) as exc:  # a damaged index, say
+                fail(str(database_failed(exc, archive.engine.url)), EXIT_FAILED)
             except OSError as exc:
                 if exc.errno not in UNAVAILABLE_ERRNOS:
                     raise
@@ -231,10 +250,14 @@ def _reader_gone_quietly() -> Iterator[None]:
     try:
         yield
     except BrokenPipeError:
-        # what is still buffered for stdout goes nowhere, not to a traceback at exit
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        _stdout_discarded()
         raise click.exceptions.Exit(EXIT_BROKEN_PIPE) from None
+
+
+def _stdout_discarded() -> None:
+    """What is still buffered for stdout goes nowhere, not to a traceback at exit."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 class _Commands(click.Group):

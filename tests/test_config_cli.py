@@ -10,6 +10,7 @@ import pty
 import re
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -19,11 +20,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, text
 from support import FixtureServer, MediaSet
-from support.archiving import cli_command, run_cli, settings
+from support.archiving import cli_command, run_cli, settings, store_as_earlier_versions_did
 from support.archiving import write_config as write_settings
 
 from archiver.archive import Archive
-from archiver.config import load_config
+from archiver.config import config_from_dict, load_config
 from archiver.errors import ConfigError
 from archiver.index.db import SCHEMA_HEAD, make_engine
 from archiver.index.models import CaptureJob, Media, utcnow
@@ -501,6 +502,77 @@ def test_commands_that_look_at_an_archive_refuse_a_root_that_holds_none(
     assert result.returncode == 2
     assert f"(no index file {tmp_path / 'mnt' / 'archive.db'})" in result.stderr
     assert not (tmp_path / "mnt" / "archive.db").exists()
+
+
+def archive_with_a_file(root: Path, db_url: str = "") -> Path:
+    """The config of an archive at ``root`` (SQLite unless ``db_url``) holding one file."""
+    data = settings(root, db_url)
+    with Archive.open(config_from_dict(data)) as archive:
+        store_as_earlier_versions_did(archive, b"\xff\xd8\xff" + b"x" * 500, "image/jpeg")
+    return write_settings(root.parent / f"{root.name}.toml", data)
+
+
+@pytest.mark.parametrize("command", [["search", "--json"], ["export", "--out", "bag"]])
+def test_commands_that_look_at_an_archive_refuse_a_postgresql_database_that_holds_none(
+    tmp_path: Path, pg_url: str, command: list[str]
+) -> None:
+    """A config naming the wrong PostgreSQL database or schema (SQLite's missing index
+    file is refused above) made a read-only command build an archive there and answer
+    "no matches", exit 0, though the storage root holds files."""
+    root = tmp_path / "store"
+    archive_with_a_file(root)
+    wrong = write_settings(tmp_path / "pg.toml", settings(root, pg_url))
+    result = run_cli(wrong, *command)
+    assert result.returncode == 2
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("archiver: error: no archive in the database postgresql")
+    assert "(it holds no tables): `archiver init` makes one" in line
+    engine = make_engine(pg_url)
+    try:
+        with engine.connect() as connection:
+            assert not connection.execute(
+                text("SELECT * FROM pg_tables WHERE schemaname = current_schema()")
+            ).all()
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("args", [["search", "--json"], ["search"], ["status", "--json"]])
+def test_output_that_cannot_be_written_is_one_line_not_a_traceback(
+    tmp_path: Path, args: list[str]
+) -> None:
+    """``archiver search --json > results.json`` on a full disk ended in a traceback
+    of ENOSPC; with stdout closed, in an AttributeError."""
+    config = archive_with_a_file(tmp_path / "store")
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(
+            cli_command(config, *args), stdout=full, stderr=subprocess.PIPE, text=True, timeout=120
+        )
+    assert done.returncode == 1
+    assert done.stderr == "archiver: error: cannot write the output: No space left on device\n"
+    closed = subprocess.run(
+        [*cli_command(config, *args)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        text=True, timeout=120, preexec_fn=lambda: os.close(1),
+    )  # fmt: skip
+    assert closed.returncode == 1
+    assert closed.stderr == "archiver: error: cannot write the output: standard output is closed\n"
+
+
+def test_an_index_that_cannot_answer_a_query_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    """An index at the newest revision without its word index (a half-restored copy)
+    ended ``search --text`` in a traceback of "no such table: media_search"; so did a
+    PostgreSQL user that may not read the tables."""
+    config = archive_with_a_file(tmp_path / "store")
+    with sqlite3.connect(tmp_path / "store" / "archive.db") as db:
+        for trigger in ("insert", "delete", "update"):
+            db.execute(f"DROP TRIGGER media_search_{trigger}")
+        db.execute("DROP TABLE media_search")
+    result = run_cli(config, "search", "--text", "citadel")
+    assert result.returncode == 1
+    assert result.stderr == (
+        "archiver: error: archive database failed: no such table: media_search"
+        " (is the index damaged, or may this user not read it?)\n"
+    )
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
-from archiver.errors import ArchiveUnavailable, ConfigError, StoreError
+from archiver.errors import ArchiverError, ArchiveUnavailable, ConfigError, StoreError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -142,12 +142,14 @@ def refuse_newer_schema(revision: str | None) -> None:
         )
 
 
-def migrate(engine: Engine, *, shortcut_when_empty: bool = True) -> None:
+def migrate(engine: Engine, *, shortcut_when_empty: bool = True, create: bool = True) -> None:
     """Bring the schema to the newest revision (idempotent).
 
     An empty database gets the newest schema in one step (the models, which a test
     keeps identical to the migrations) and is stamped with the head revision;
-    an existing one is upgraded by the Alembic migrations.
+    an existing one is upgraded by the Alembic migrations. Without ``create``, an
+    empty database is refused: a config naming the wrong PostgreSQL database or
+    schema made a read-only command build an archive there and answer "no matches".
     """
     found = schema_revision(engine)
     if found == SCHEMA_HEAD:
@@ -158,7 +160,13 @@ def migrate(engine: Engine, *, shortcut_when_empty: bool = True) -> None:
             if connection.dialect.name == "postgresql":
                 # several daemons may start at once against one database
                 connection.execute(text("SELECT pg_advisory_xact_lock(727465)"))
-            if shortcut_when_empty and not inspect(connection).get_table_names():
+            empty = not inspect(connection).get_table_names()
+            if empty and not create:
+                raise ConfigError(
+                    f"no archive in the database {engine.url} (it holds no tables):"
+                    " `archiver init` makes one; or does the config name another?"
+                )
+            if shortcut_when_empty and empty:
                 _create_newest(connection)
             else:
                 _upgrade(connection)
@@ -281,6 +289,18 @@ def sqlite_storage_problem(url: URL | None) -> StorageProblem | None:
 def database_unusable(exc: DatabaseError, url: URL) -> StoreError:
     """The one-line error for a file that is no database (damaged, or another's)."""
     return StoreError(f"archive database unusable: {_said(exc)} ({url})")
+
+
+def database_failed(exc: DatabaseError, url: URL | None = None) -> ArchiverError:
+    """The one-line error for a statement the index could not run: the database's
+    state (`database_unavailable`), else the index itself (a table a half-restored
+    copy lacks, a PostgreSQL user that may not read it)."""
+    if isinstance(exc, OperationalError) and is_unavailable(exc):
+        return database_unavailable(exc, url)
+    return StoreError(
+        f"archive database failed: {_said(exc)} (is the index damaged, or may this user"
+        " not read it?)"
+    )
 
 
 def _said(exc: DatabaseError) -> str:
