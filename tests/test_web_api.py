@@ -126,13 +126,17 @@ def test_bad_filters_are_one_line_400s(client: AppClient) -> None:
 def test_a_misspelt_or_repeated_filter_is_refused_not_ignored(client: AppClient) -> None:
     """``sha=…`` and ``q=…`` were ignored, so every file "matched"; of two ``sha256``
     one was dropped without a word. The search page is read the same way, and shows
-    no results under its error."""
+    no results under its error. Words not in UTF-8 were read with U+FFFD for each bad
+    byte (``text=%FF`` found every caption a page's wrong charset left one in), where
+    the CLI refuses them."""
     everything = len(client.get("/api/search").json())
     assert everything > 1
     for query, expected in (
         ("sha=370adb9c", "unknown parameter 'sha'"),
         ("q=citadel", "unknown parameter 'q'"),
         ("sha256=370adb9c&sha256=14e95c22", "sha256: given twice"),
+        ("text=caf%E9", "text: is not UTF-8 text: 'caf\\xe9'"),
+        ("page=http://example.org/%FF", "page: is not UTF-8 text"),
     ):
         assert expected in one_line_error(client.get(f"/api/search?{query}"), 400)
         page = client.get(f"/?{query}")

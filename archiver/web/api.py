@@ -66,7 +66,7 @@ def api_search(
     words; newest capture first. The objects of ``archiver search --json``; when
     more match than ``limit``, the header ``X-More-Results: 1`` says so (a list cut
     at the limit looked like all there was, as the CLI's did before it said so)."""
-    check_search_parameters(request.query_params)
+    check_search_parameters(request)
     query = search_query(
         sha256=sha256,
         md5=md5,
@@ -102,7 +102,7 @@ def api_dupes(
 ) -> JSONResponse:
     """Near-duplicate groups with their earliest member (``archiver dupes --json``):
     at most ``limit`` groups from ``offset``, in id order."""
-    check_parameters(request.query_params, ("limit", "offset"))
+    check_parameters(request, ("limit", "offset"))
     with archive.read_session() as session:
         groups = list_groups(session, limit=limit, offset=offset)
         return JSONResponse([g.to_json() for g in groups])
@@ -121,7 +121,7 @@ def api_embeds(
     checking now); ``status`` takes e.g. ``gone,restricted``. At most ``limit`` rows
     from ``offset``, in page order. A ``page`` given empty is one the archive holds
     no embeds of (a 400), not every page."""
-    check_parameters(request.query_params, ("status", "page", "limit", "offset"))
+    check_parameters(request, ("status", "page", "limit", "offset"))
     statuses = parse_statuses(status)
     with archive.read_session() as session:
         rows = embed_statuses(

@@ -125,7 +125,7 @@ def search_page(request: Request, archive: ArchiveDep) -> HTMLResponse:
     limit_text = request.query_params.get("limit", "").strip()
     error, results, status, limit = None, [], 200, UI_LIMIT
     try:
-        check_search_parameters(request.query_params)
+        check_search_parameters(request)
         if limit_text and not re.fullmatch(r"[0-9]{1,7}", limit_text):
             raise QueryError(f"limit: not a number: {limit_text[:20]!r}")
         limit = int(limit_text) if limit_text else UI_LIMIT

@@ -12,16 +12,18 @@ import html
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any
+from urllib.parse import parse_qsl
 
 from fastapi import Query
 from sqlalchemy import Row, select
 from sqlalchemy.orm import Session, selectinload
-from starlette.datastructures import QueryParams
+from starlette.requests import HTTPConnection
 
 from archiver.duplicates import group_of, list_groups, sidecar_section
 from archiver.extract.urls import url_spellings
 from archiver.index.models import Embed, LinkCheck, Media, Page, PageSnapshot, Sighting, iso
 from archiver.index.textindex import fold_text
+from archiver.jsontext import printable, storable
 from archiver.liveness.report import DEAD, capture_note, embed_statuses, page_statuses
 from archiver.search import QueryError, SearchQuery, records, search
 from archiver.store.layout import Layout
@@ -36,22 +38,27 @@ Offset = Annotated[int, Query(ge=0, le=10**9)]
 SEARCH_FIELDS = ("sha256", "md5", "since", "until", "upload_since", "upload_until", "page", "text")
 
 
-def check_search_parameters(params: QueryParams) -> None:
+def check_search_parameters(request: HTTPConnection) -> None:
     """QueryError for a search parameter that is not a filter or ``limit``, or one
     given twice: a misspelt filter (``sha=…``, ``q=…``) was ignored, so every file
     matched, and of two ``sha256`` one was dropped without a word."""
-    check_parameters(params, (*SEARCH_FIELDS, "limit"))
+    check_parameters(request, (*SEARCH_FIELDS, "limit"))
 
 
-def check_parameters(params: QueryParams, known: tuple[str, ...]) -> None:
-    """QueryError for a parameter not in ``known`` or given twice (a list's too:
-    ``statuses=gone`` was ignored and every embed listed)."""
+def check_parameters(request: HTTPConnection, known: tuple[str, ...]) -> None:
+    """QueryError for a parameter not in ``known``, given twice (a list's too:
+    ``statuses=gone`` was ignored and every embed listed), or not UTF-8 text (read
+    with U+FFFD for each bad byte, ``text=%FF`` found every caption a page's wrong
+    charset had left one in, where the CLI refuses such words)."""
+    query = request.scope.get("query_string", b"").decode("latin-1")
     seen: set[str] = set()
-    for name, _ in params.multi_items():
+    for name, value in parse_qsl(query, keep_blank_values=True, errors="surrogateescape"):
         if name not in known:
-            raise QueryError(f"unknown parameter {name!r}; known: {', '.join(known)}")
+            raise QueryError(f"unknown parameter {storable(name)!r}; known: {', '.join(known)}")
         if name in seen:
             raise QueryError(f"{name}: given twice; give it once")
+        if storable(value) != value:
+            raise QueryError(f"{name}: is not UTF-8 text: '{printable(value)}'")
         seen.add(name)
 
 
