@@ -339,6 +339,13 @@ def test_body_fallback_strips_page_chrome() -> None:
         ("author-name", False),
         ("cta-banner", False),
         ("live-post__contributor", False),  # a post's contributor box: their portrait
+        ("adSlot", False),  # camelCase words
+        ("shareBar", False),
+        ("gptAdUnitID", False),
+        # generated names: the hash is no word ("mT0Ad" split at its capitals is "ad")
+        ("LiveBlogPost_body__mT0Ad", True),
+        ("Figure_figure__nDFpY", True),
+        ("sc-kDvujY iAdHGt", True),
     ],
 )
 def test_chrome_is_matched_by_whole_class_words(wrapper_class: str, kept: bool) -> None:
@@ -347,6 +354,39 @@ def test_chrome_is_matched_by_whole_class_words(wrapper_class: str, kept: bool) 
         f'<div class="{wrapper_class}"><img src="/photo.jpg" width="640" height="480"></div>'
     )
     assert bool(article(body).embeds) is kept
+
+
+def _css_modules_live_blog(body_class: str, figure_class: str) -> str:
+    """A Next.js live blog styled with CSS Modules (``File_local__hash``, Next.js's
+    default naming) or styled-components (``sc-xxxx`` and a random class)."""
+    posts = "".join(
+        f'<article class="LiveBlogPost_post__x7Kq2" id="post-{i}"><header class='
+        f'"LiveBlogPost_header__Qz3pL"><time datetime="2024-03-12T1{8 - i}:00:00Z">'
+        f"1{8 - i}:00 GMT</time><h2>Strike on the port, part {i}</h2></header>"
+        f'<div class="{body_class}"><p>Footage number {i} shows the strike on the port:</p>'
+        f'<figure class="{figure_class}"><iframe src="https://www.youtube.com/embed/'
+        f'IiIiIiIiIi{i}"></iframe></figure></div></article>'
+        for i in range(1, 4)
+    )
+    return (
+        "<html><head><title>Live</title></head><body><div id='__next'><main class="
+        "'Page_main__3kLp9'><h1>Ukraine war live</h1><div class='LiveBlog_stream__8fJ2a'>"
+        f"{posts}</div></main></div></body></html>"
+    )
+
+
+@pytest.mark.parametrize(
+    ("body_class", "figure_class"),
+    [
+        ("LiveBlogPost_body__mT0Ad", "Embed_wrapper__k2Jx1"),  # "mT0Ad" held "ad"
+        ("LiveBlogPost_body__k2Jx1", "Figure_figure__nXoAd"),
+        ("LiveBlogPost_body__k2Jx1", "Figure_figure__nDFpY"),  # and "dfp"
+        ("sc-kDvujY iAdHGt", "sc-hLBbgP fGhzQx"),  # styled-components: "i", "Ad", "HGt"
+    ],
+)
+def test_a_generated_class_names_hash_is_no_chrome_word(body_class: str, figure_class: str) -> None:
+    result = extract_embeds(_css_modules_live_blog(body_class, figure_class), BASE)
+    assert urls(result) == [f"https://www.youtube.com/watch?v=IiIiIiIiIi{i}" for i in range(1, 4)]
 
 
 def test_layout_wrapper_named_like_chrome_is_kept_when_it_holds_the_article() -> None:

@@ -3,8 +3,9 @@
 Logos, share buttons, author avatars, ads and "related articles" thumbnails are on every page
 of a site; archiving them would bury the evidence under furniture. Chrome is recognised by
 element (``nav``, ``aside``...), ARIA role, or class/id words, matched as whole words of the
-class (``ad-slot`` is an ad, ``shadow`` and ``header-image`` are not). A wrapper that holds
-most of the article's text is never chrome, whatever its class says (``content-sidebar-wrap``).
+class (``ad-slot`` and ``adSlot`` are ads, ``shadow``, ``header-image`` and a generated
+hash, ``Post_body__mT0Ad``, are not). A wrapper that holds most of the article's text is
+never chrome, whatever its class says (``content-sidebar-wrap``).
 """
 
 from __future__ import annotations
@@ -131,6 +132,12 @@ _POST_WORDS = frozenset({"post", "entry", "update"})
 _POST_KEYS = frozenset({"post", "update", "entry", "postid", "post_id", "update_id", "entry_id"})
 _XML_UNSAFE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _WORD_SPLIT = re.compile(r"[^A-Za-z0-9]+|(?<=[a-z0-9])(?=[A-Z])")
+_PIECE_SPLIT = re.compile(r"[^A-Za-z0-9]+")
+# A piece of a name in words, as people write them: lower case, capitals, camelCase or
+# PascalCase (``adSlot``, ``LiveBlogPost``, ``adUnitID``, ``shareBar2``); each word is
+# atomic, so a long piece that is none fails at once.
+_CAPITALISED = r"(?>[A-Z][a-z]++|(?:[A-Z](?![a-z])){2,}+)"  # "Slot", "ID"
+_IN_WORDS = re.compile(rf"(?:[a-z]{{2,}}+|{_CAPITALISED})\d*+(?:{_CAPITALISED}\d*+)*+")
 
 
 def find_content_root(root: Element) -> Element:
@@ -483,7 +490,7 @@ def _byline_block(element: Element) -> bool:
     """A box of the story's byline or metadata (``article-meta``, ``byline``,
     ``author-box``), where a figure is the author's headshot."""
     names = f"{element.get('class') or ''} {element.get('id') or ''}"
-    return any(word.lower() in _BYLINE_WORDS for word in _WORD_SPLIT.split(names) if word)
+    return not _BYLINE_WORDS.isdisjoint(_name_words(names))
 
 
 def _sources(element: Element) -> set[str]:
@@ -614,8 +621,9 @@ def _is_numbered_post(element: Element) -> bool:
 def _numbered_shape(element: Element) -> bool:
     """An id of the ``post-102`` form and a class naming a post (`_is_numbered_post`)."""
     return bool(_POST_ID.fullmatch(element.get("id") or "")) and any(
-        _WORD_SPLIT.split(token)[-1].lower() in _POST_WORDS
+        words[-1] in _POST_WORDS
         for token in (element.get("class") or "").split()
+        if (words := _name_words(token))
     )
 
 
@@ -934,7 +942,7 @@ def _chrome_token(token: str) -> bool:
     """Whether one class token / id names chrome, by whole words, word pairs or prefixes."""
     if token.lower() in _CHROME_TOKENS:
         return True
-    words = [word.lower() for word in _WORD_SPLIT.split(token) if word]
+    words = _name_words(token)
     if not words or words[0] in _STATE_WORDS or _EMBED_WORDS.intersection(words):
         return False
     pairs = set(itertools.pairwise(words))
@@ -950,6 +958,21 @@ def _chrome_token(token: str) -> bool:
     if chrome_words <= _SOFT_CHROME_WORDS and _MEDIA_WORDS.intersection(words):
         return False
     return bool(chrome_words)
+
+
+def _name_words(names: str) -> list[str]:
+    """The words of class tokens or an id, lower-cased: split at separators and at
+    camelCase's capitals (``adSlot``: "ad", "slot"). A piece mixing cases in no such
+    way is a generated hash and has no words (CSS Modules' ``LiveBlogPost_body__mT0Ad``,
+    styled-components' ``iAdHGt``): split at its capitals it held "ad" or "dfp", and
+    every embed of a component went as an ad."""
+    return [
+        word.lower()
+        for piece in _PIECE_SPLIT.split(names)
+        if piece in (piece.lower(), piece.upper()) or _IN_WORDS.fullmatch(piece)
+        for word in _WORD_SPLIT.split(piece)
+        if word
+    ]
 
 
 def strip_chrome(content: Element) -> None:
