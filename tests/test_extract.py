@@ -346,6 +346,13 @@ def test_body_fallback_strips_page_chrome() -> None:
         ("LiveBlogPost_body__mT0Ad", True),
         ("Figure_figure__nDFpY", True),
         ("sc-kDvujY iAdHGt", True),
+        # "social" is a bar of share or follow links alone or with a word of one; else
+        # a box of posts
+        ("social", False),
+        ("social-links", False),
+        ("socialIcons", False),
+        ("op-social", True),
+        ("social-media-post", True),
     ],
 )
 def test_chrome_is_matched_by_whole_class_words(wrapper_class: str, kept: bool) -> None:
@@ -354,6 +361,43 @@ def test_chrome_is_matched_by_whole_class_words(wrapper_class: str, kept: bool) 
         f'<div class="{wrapper_class}"><img src="/photo.jpg" width="640" height="480"></div>'
     )
     assert bool(article(body).embeds) is kept
+
+
+def test_an_instant_articles_social_figure_is_no_chrome() -> None:
+    """Facebook Instant Articles markup (as WordPress's plugin writes feeds) puts social
+    embeds in ``<figure class="op-social">``."""
+    item = (
+        "<p>UPDATE 1800 GMT: The governor posted a video of the aftermath:</p>"
+        '<figure class="op-social"><iframe src="https://www.youtube.com/embed/JjJjJjJjJj1" '
+        'width="560" height="315"></iframe></figure>'
+    )
+    result = extract_embeds(item, "https://news.example/2024/03/12/live")
+    assert urls(result) == ["https://www.youtube.com/watch?v=JjJjJjJjJj1"]
+
+
+@pytest.mark.parametrize(
+    "wrapper",
+    [
+        "paragraph paragraph--type--social-media",  # Drupal Paragraphs bundle "social_media"
+        "social-media-post",
+        "article-body__social",
+    ],
+)
+def test_a_social_post_wrapper_keeps_its_post(wrapper: str) -> None:
+    html = (
+        "<html><body><main><article><h1>Live: war in Ukraine</h1><div class='entry-content'>"
+        "<p>" + "Intro text of the live blog about the day and the war. " * 5 + "</p>"
+        "<p>UPDATE 1800 GMT: The governor posted:</p>"
+        f"<div class='{wrapper}'><blockquote class='twitter-tweet'><p>Strike</p>&mdash; Gov "
+        "(@gov) <a href='https://twitter.com/gov/status/1767000000000000009'>March 12, 2024"
+        "</a></blockquote></div></div></article></main></body></html>"
+    )
+    embed = only(extract_embeds(html, BASE))
+    assert (embed.url, embed.update, embed.context) == (
+        "https://twitter.com/gov/status/1767000000000000009",
+        "UPDATE 1800 GMT",
+        "The governor posted:",
+    )
 
 
 def _css_modules_live_blog(body_class: str, figure_class: str) -> str:

@@ -55,7 +55,7 @@ _CHROME_WORDS = frozenset(
         "recommended", "recommendations", "newsletter", "newsletters", "comment", "comments",
         "commentlist", "disqus", "sidebar", "sidebars", "breadcrumb", "breadcrumbs", "logo",
         "logos", "icon", "icons", "share", "shares", "sharing", "sharebar", "sharedaddy",
-        "sharethis", "addthis", "social", "avatar", "avatars", "gravatar", "outbrain",
+        "sharethis", "addthis", "avatar", "avatars", "gravatar", "outbrain",
         "taboola", "subscribe", "subscription", "paywall", "masthead", "navbar",
         "navigation", "menu", "pagination", "pager", "toolbar", "tags", "cookie", "cookies",
         "popup", "modal", "skiplink", "emoji", "emojis", "smiley", "smilies", "bookmark",
@@ -74,18 +74,25 @@ _CHROME_PAIRS = frozenset(
         ("latest", "posts"), ("story", "card"), ("story", "cards"), ("article", "card"),
     }
 )  # fmt: skip
-# Word beginnings that mark chrome ("sharedaddy", "socialmedia", "advertorial").
+# Word beginnings that mark chrome ("sharedaddy", "sponsoredby", "advertorial").
 _CHROME_PREFIXES = (
-    "advert", "sponsor", "newsletter", "breadcrumb", "sidebar", "gravatar", "social",
-    "sharing", "share", "promo", "recommend", "comment", "related", "taboola", "outbrain",
+    "advert", "sponsor", "newsletter", "breadcrumb", "sidebar", "gravatar", "sharing",
+    "share", "promo", "recommend", "comment", "related", "taboola", "outbrain",
 )  # fmt: skip
 _NOT_CHROME_WORDS = frozenset({"commentary", "shared", "promontory"})
 # Whole class tokens that are chrome although their words are also used inside articles.
 # The consent plugins' stand-ins (Borlabs Cookie's still and button, Embed Privacy's
 # notice): what they hold back is read from their scripts (`_ContentWalker._held_back`).
 _CHROME_TOKENS = frozenset(
-    {"header", "footer", "topbar", "nav", "_brlbs-content-blocker", "embed-privacy-overlay",
-     "tgme_widget_message_user", "tgme_widget_message_footer"}
+    {"header", "footer", "topbar", "nav", "social", "_brlbs-content-blocker",
+     "embed-privacy-overlay", "tgme_widget_message_user", "tgme_widget_message_footer"}
+)  # fmt: skip
+# What "social" names a bar of share or follow links with, beside it or joined to it
+# ("social-links", "socialIcons", "sociallinks"; "social" alone is one too). Otherwise it
+# names a box of posts: Instant Articles' ``op-social``, ``social-media-post``.
+_SOCIAL_BAR_WORDS = frozenset(
+    {"links", "link", "buttons", "bar", "icons", "share", "sharing", "follow", "profiles",
+     "networks", "list", "nav", "widget", "count", "counts"}
 )  # fmt: skip
 # A container made for an embed is media, whatever else its class says ("social-embed",
 # Borlabs Cookie's "BorlabsCookie").
@@ -947,7 +954,7 @@ def _chrome_token(token: str) -> bool:
         return False
     pairs = set(itertools.pairwise(words))
     triples = set(zip(words, words[1:], words[2:], strict=False))
-    if _CHROME_PAIRS.intersection(pairs | triples):
+    if _CHROME_PAIRS.intersection(pairs | triples) or _social_bar(words):
         return True
     chrome_words = {
         word
@@ -958,6 +965,16 @@ def _chrome_token(token: str) -> bool:
     if chrome_words <= _SOFT_CHROME_WORDS and _MEDIA_WORDS.intersection(words):
         return False
     return bool(chrome_words)
+
+
+def _social_bar(words: list[str]) -> bool:
+    """Whether a name's words call it a bar of share or follow links: "social" beside a
+    word of one or joined to it (`_SOCIAL_BAR_WORDS`). "Social" alone in a longer name
+    is a box of posts, and the post it held went with it (Instant Articles'
+    ``op-social``, Drupal's ``paragraph--type--social-media``)."""
+    if "social" in words and not _SOCIAL_BAR_WORDS.isdisjoint(words):
+        return True
+    return any(word.startswith("social") and word[6:] in _SOCIAL_BAR_WORDS for word in words)
 
 
 def _name_words(names: str) -> list[str]:
