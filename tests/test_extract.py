@@ -849,6 +849,29 @@ def test_each_embedding_pattern_is_found(markup: str, url: str, kind: str, found
     assert (embed.url, embed.kind, embed.found_in) == (url, kind, found_in)
 
 
+def test_an_embed_snippet_written_inside_a_frame_without_address_is_read() -> None:
+    """Instant Articles wraps a platform's snippet as ``<figure class="op-interactive">
+    <iframe>SNIPPET</iframe></figure>``; the parser keeps the snippet as the frame's text."""
+    item = (
+        "<p>UPDATE 1800 GMT: The governor posted on X:</p>"
+        '<figure class="op-interactive"><iframe><blockquote class="twitter-tweet"><p>Strike'
+        '</p>&mdash; Gov (@gov) <a href="https://twitter.com/gov/status/1767000000000000010">'
+        'March 12, 2024</a></blockquote><script async src="https://platform.twitter.com/'
+        'widgets.js"></script></iframe></figure>'
+        '<figure class="op-interactive"><iframe class="no-margin"><blockquote class='
+        '"instagram-media" data-instgrm-permalink="https://www.instagram.com/p/C4abcdEFGhi/">'
+        '<a href="https://www.instagram.com/p/C4abcdEFGhi/">View</a></blockquote><script async'
+        ' src="//www.instagram.com/embed.js"></script></iframe></figure>'
+        # a frame's fallback text is no document
+        "<iframe>Your browser does not show frames.</iframe>"
+    )
+    result = extract_embeds(item, "https://news.example/2024/03/12/live")
+    assert [(e.url, e.update, e.found_in) for e in result.embeds] == [
+        ("https://twitter.com/gov/status/1767000000000000010", "UPDATE 1800 GMT", "iframe"),
+        ("https://www.instagram.com/p/C4abcdEFGhi/", "UPDATE 1800 GMT", "iframe"),
+    ]
+
+
 def test_a_youtube_thumbnail_is_its_video_and_keeps_the_url_the_page_gave() -> None:
     """A facade shows only the still: the page's reader saw the video, which is the
     evidence; one video under its still and its player is one embed."""

@@ -675,14 +675,18 @@ class _ContentWalker:
 
     def _frame(self, node: Element) -> bool:
         """``<iframe>``, including lazy ``data-src`` ones; its fallback text is not read.
-        A frame whose document is inline (``srcdoc``: a tweet or a player pasted into
-        it) yields what that document embeds."""
+        A frame whose document is inline yields what that document embeds: its
+        ``srcdoc`` (a tweet or a player pasted into it), or, with no address, markup as
+        its text (Instant Articles' ``<figure class="op-interactive"><iframe>`` around
+        a platform's embed snippet, which the parser keeps as raw text)."""
         if "wp-embedded-content" in _classes(node):
             return False  # WordPress's preview card of another article, not a player
         url = frame_url(node, self._base)
         inline = node.get("srcdoc")
         if url is None and inline:
             self._inline_document(node, inline, "iframe")
+            return False
+        if url is None and self._inline_document(node, node.text or "", "iframe"):
             return False
         if url is None and not is_tiny(node):
             self._refused(node, refused_address(node, self._base), "iframe")
