@@ -2528,6 +2528,12 @@ def test_a_posts_time_with_its_date_in_numbers_or_in_words_is_its_label() -> Non
         ("UPDATE 12.03.2024, 18:00: More", "UPDATE 12.03.2024, 18:00"),
         ('עדכון 18:00: צה"ל פרסם תיעוד', "עדכון 18:00"),
         ("به\u200cروزرسانی ۱۸:۰۰: ویدئو منتشر شد", "به\u200cروزرسانی ۱۸:۰۰"),
+        # Arabic "update (at) the hour 18:00"; a time in square brackets
+        ("تحديث الساعة 18:00: نشر ناشطون مقطع فيديو", "تحديث الساعة 18:00"),
+        ("تحديث في الساعة 18:00: صورة من الموقع", "تحديث في الساعة 18:00"),
+        ("[18:00] Footage shows the port", "18:00"),
+        ("[UPDATE 18:00 GMT]: More", "UPDATE 18:00 GMT"),
+        ("[Watch] the strike", None),
         # a place after a time is a dateline, not its zone; a date alone is no label
         ("20:00 Kyiv: Air defence video", "20:00"),
         ("UPDATE 1430 Damascus: Rebels said", "UPDATE 1430"),
@@ -2539,6 +2545,37 @@ def test_a_posts_time_with_its_date_in_numbers_or_in_words_is_its_label() -> Non
 def test_labels_in_more_languages_zones_and_dates_in_numbers(text: str, label: str | None) -> None:
     found = label_at_start(text)
     assert (found.text if found else None) == label
+
+
+def test_an_arabic_update_at_the_hour_is_a_label() -> None:
+    """ "تحديث الساعة 18:00" ("update, the hour 18:00") is how Arabic live blogs write
+    "Update at 18:00"; both videos fell under the page title, the label in their context."""
+    html = (
+        "<html lang='ar' dir='rtl'><body><main><article><h1>مباشر: الحرب على غزة</h1>"
+        "<div class='entry-content'><p>تغطية مباشرة لتطورات اليوم.</p>"
+        "<p><strong>تحديث الساعة 18:00:</strong> نشر ناشطون مقطع فيديو يظهر لحظة القصف:</p>"
+        "<iframe src='https://www.youtube.com/embed/AAAAAAAAAA1'></iframe>"
+        "<p><strong>تحديث الساعة 17:00:</strong> صورة من موقع الاستهداف:</p>"
+        "<iframe src='https://www.youtube.com/embed/AAAAAAAAAA2'></iframe>"
+        "</div></article></main></body></html>"
+    )
+    result = extract_embeds(html, "https://ar.news.example/live")
+    assert [(e.update, e.context) for e in result.embeds] == [
+        ("تحديث الساعة 18:00", "نشر ناشطون مقطع فيديو يظهر لحظة القصف:"),
+        ("تحديث الساعة 17:00", "صورة من موقع الاستهداف:"),
+    ]
+
+
+def test_a_time_in_square_brackets_is_a_label() -> None:
+    result = article(
+        "<p>[18:00] Footage shows the strike on the port:</p>"
+        "<iframe src='https://www.youtube.com/embed/AbCdEfGhIe5'></iframe>"
+        "<p>[17:00 GMT] Smoke over the city:</p><video src='/smoke.mp4'></video>"
+    )
+    assert [(e.update, e.context) for e in result.embeds] == [
+        ("18:00", "Footage shows the strike on the port:"),
+        ("17:00 GMT", "Smoke over the city:"),
+    ]
 
 
 def test_a_dateline_after_a_time_stays_in_the_context() -> None:

@@ -71,8 +71,12 @@ _KEYWORD = (
 # made a failed match exponential ("UPDATE " and 22 digits took 9 s, 30 digits hours); a
 # number's letter is not the first of a word ("2GMT" is 2 GMT).
 _NUMBER = r"(?:No\.?\s*|\#\s*)?\d+(?:[a-z](?![a-z]))?"  # "2", "No. 3", "#4", "5a"
+# Arabic "(at) the hour" ("تحديث الساعة 18:00": "update at 18:00")
+_ARABIC_AT = r"(?:في\s+)?الساعة"
 # "at" and "on", Russian "в" and Ukrainian "о" ("Оновлено о 18:00"), as words of their own
-_QUALIFIER = rf"(?:[\s,\-–—(]*(?>{_TIME}|{_DATE}|{_ZONE}|{_NUMBER}|at|on|(?:в|о|об)(?!\w))\)?)*"
+_QUALIFIER = (
+    rf"(?:[\s,\-–—(]*(?>{_TIME}|{_DATE}|{_ZONE}|{_NUMBER}|at|on|(?:в|о|об|{_ARABIC_AT})(?!\w))\)?)*"
+)
 # a keyword's time after a colon: "آخر تحديث: 18:00" ("last update: 18:00")
 _KEYWORD_TIME = rf"(?:\s*:\s*(?={_CLOCK}))?"
 # a time with its date before or after it: "March 12, 2024, 10:32 a.m. ET", "9:05 ET, March 12"
@@ -83,8 +87,14 @@ _LABEL = (
 # a time's dateline ("20:00 Kyiv: …") is the text's, after the label
 _DATELINE = rf"(?:(?<=\d)|(?<=[ap]m)|(?<=\.m\.))\s+(?={_CITY}\s*:)"
 _SEPARATOR = rf"(?:\s*:(?!\d)|\s*(?:--|[–—])|\s+-(?=\s)|{_DATELINE})"
-_LEADING_LABEL = re.compile(rf"\s*(?P<label>{_LABEL}){_SEPARATOR}", re.IGNORECASE)
-_WHOLE_LABEL = re.compile(rf"\s*(?P<label>{_LABEL})\s*:?\s*", re.IGNORECASE)
+# a label in square brackets needs no separator after it: "[18:00] Footage shows"
+_BRACKETED = r"(?P<bracket>\[\s*)?"
+_LEADING_LABEL = re.compile(
+    rf"\s*{_BRACKETED}(?P<label>{_LABEL})(?(bracket)\s*\]\s*:?|{_SEPARATOR})", re.IGNORECASE
+)
+_WHOLE_LABEL = re.compile(
+    rf"\s*{_BRACKETED}(?P<label>{_LABEL})(?(bracket)\s*\])\s*:?\s*", re.IGNORECASE
+)
 
 # What a post's heading opening with a moment starts with: "09:05 Explosions in Kyiv",
 # "March 11, 2024", "Day 745", "UPDATE: …" (a label or not, the heading marks an update).
@@ -108,7 +118,8 @@ _MOMENT_CLOCK = (
 # or a time ("Update: …", "Mise à jour 14h50"); not "Latest pictures", "Breaking down"
 _MOMENT_KEYWORD = (
     rf"(?:(?-i:{_KEYWORD}){_AFTER_WORD}"
-    rf"|{_KEYWORD}(?=\s*(?::|--|[–—])|\s+-\s|\s+(?:at\s+|à\s+|um\s+|о\s+|в\s+)?{_MOMENT_CLOCK}))"
+    rf"|{_KEYWORD}(?=\s*(?::|--|[–—])|\s+-\s"
+    rf"|\s+(?:at\s+|à\s+|um\s+|о\s+|в\s+|{_ARABIC_AT}\s+)?{_MOMENT_CLOCK}))"
 )
 # a date before a separator, a year or a time ("March 11: …", "March 11 2024", "March 11,
 # 14:50"), or at the end; not "May 9 parade", "Dec. 7 anniversary"
@@ -117,7 +128,7 @@ _MOMENT_DATE = (
     rf"|{_NUMERIC_DATE})"
 )
 _MOMENT_AT_START = re.compile(
-    rf"\s*(?:{_MOMENT_KEYWORD}|{_MOMENT_CLOCK}|{_MOMENT_DATE}|DAY\s+\d+(?!\d))",
+    rf"\s*\[?\s*(?:{_MOMENT_KEYWORD}|{_MOMENT_CLOCK}|{_MOMENT_DATE}|DAY\s+\d+(?!\d))",
     re.IGNORECASE,
 )
 _SENTENCE_END = re.compile(r"[.!?…؟。]+[\"'”’)\]]*\s+")
