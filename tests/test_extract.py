@@ -2923,6 +2923,31 @@ def test_live_posts_drawn_without_article_each_start_an_update() -> None:
     ]
 
 
+@pytest.mark.parametrize("wrap", ["siblings", "list-items"])
+def test_a_post_in_a_list_item_does_not_inherit_the_label_before(wrap: str) -> None:
+    """Posts drawn as ``<div class="live-post" id="post-N">`` one per ``<li>`` (cousins)
+    were no posts of their own: one showing its time only as "1 hr ago" was filed under
+    the previous post's "10:32am"."""
+    posts = [
+        "<div class='live-post' id='post-102'><p class='live-post__time'>10:32am</p>"
+        "<p>Footage shows the port strike:</p>"
+        "<iframe src='https://www.youtube.com/embed/LlLlLlLlLl1'></iframe></div>",
+        "<div class='live-post' id='post-101'><p class='live-post__time'>1 hr ago</p>"
+        "<p>A new video from Kharkiv:</p>"
+        "<iframe src='https://www.youtube.com/embed/LlLlLlLlLl2'></iframe></div>",
+    ]
+    if wrap == "list-items":
+        feed = "<ul class='live-feed'>" + "".join(f"<li>{p}</li>" for p in posts) + "</ul>"
+    else:
+        feed = "<div class='live-feed'>" + "".join(posts) + "</div>"
+    html = f"<html><body><main><h1>Ukraine war live</h1>{feed}</main></body></html>"
+    found = extract_embeds(html, LIVE).embeds
+    assert [(e.update, e.context) for e in found] == [
+        ("10:32am", "Footage shows the port strike:"),
+        (None, "A new video from Kharkiv:"),  # not "10:32am": that is the post before
+    ]
+
+
 STREAM = (
     "<div class='stream'><article><h2>Drone strike</h2><p>Officials said a drone hit a "
     "residential block overnight in Kharkiv.</p>{first}</article><article><h2>Air raid</h2>"

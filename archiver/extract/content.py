@@ -20,7 +20,13 @@ from urllib.parse import parse_qsl, urljoin, urlsplit
 import lxml.etree
 
 from archiver.extract.context import TIME_TAGS, label_of_header, opens_with_moment
-from archiver.extract.document import MEDIA_TAGS, Element, tag_name, text_length
+from archiver.extract.document import (
+    MEDIA_TAGS,
+    PROBE_ELEMENTS,
+    Element,
+    tag_name,
+    text_length,
+)
 from archiver.extract.media import declared_size
 from archiver.extract.structured import iso_moment
 from archiver.extract.urls import is_avatar_url, media_type_of_url, platform_post
@@ -599,12 +605,7 @@ def is_update_block(element: Element) -> bool:
     if _is_telegram_post(element):
         return True  # a post of a Telegram channel's page (t.me/s/…)
     if _is_numbered_post(element):
-        return any(
-            sibling is not None
-            and tag_name(sibling) == tag_name(element)
-            and _is_numbered_post(sibling)
-            for sibling in (_element_sibling(element, -1), _element_sibling(element, 1))
-        )
+        return _numbered_post_beside(element)
     itemprop = element.get("itemprop")
     return bool(itemprop) and "liveBlogUpdate" in itemprop.split()
 
@@ -613,7 +614,8 @@ def _is_numbered_post(element: Element) -> bool:
     """An element drawn as a live post without ``<article>``: a class naming a post
     (``live-post``, ``lb-entry``, ``live-update``), the post's number in its id
     (``id="post-102"``; a ``data-post-id`` alone is a like or save button's), and some
-    text or a heading. Only one beside another such is a post of its own
+    text or a heading. Only one beside another such (`_numbered_post_beside`: a
+    sibling, or a cousin, one post per ``<li>``) is a post of its own
     (`is_update_block`): a single story's ``<div id="post-12" class="post">`` is not;
     nor is one inside an ``<article>`` or another update."""
     if not _numbered_shape(element):
@@ -623,6 +625,32 @@ def _is_numbered_post(element: Element) -> bool:
     ):
         return False
     return not any(_opens_update(ancestor) for ancestor in element.iterancestors())
+
+
+def _numbered_post_beside(element: Element) -> bool:
+    """Whether another numbered post of the same tag is next to this one: a sibling, or
+    a cousin in the wrapper beside its own, the wrappers alike level by level up to three
+    levels (`_alike_wrappers`, as `find_content_root` reads a run of cousins), among
+    the first PROBE_ELEMENTS elements of its level there. One post per ``<li>`` was no
+    post of its own, and one without a recognised label took the label of the post
+    before."""
+    for depth in _RUN_DEPTHS:
+        wrapper = _ancestor(element, depth - 1)
+        if wrapper is None:
+            return False
+        for step in (-1, 1):
+            level = [] if (beside := _element_sibling(wrapper, step)) is None else [beside]
+            for _ in range(depth - 1):
+                below = (child for node in level for child in node if isinstance(child.tag, str))
+                level = list(itertools.islice(below, PROBE_ELEMENTS))
+            if any(
+                tag_name(other) == tag_name(element)
+                and _is_numbered_post(other)
+                and _alike_wrappers([element, other], depth)
+                for other in level
+            ):
+                return True
+    return False
 
 
 def _numbered_shape(element: Element) -> bool:
