@@ -872,6 +872,33 @@ def test_an_embed_snippet_written_inside_a_frame_without_address_is_read() -> No
     ]
 
 
+@pytest.mark.parametrize(
+    ("template", "found"),
+    [
+        ('<template shadowrootmode="open">', True),
+        ('<template shadowroot="closed">', True),  # Chrome's first spelling
+        ("<template>", False),  # a plain template is never shown
+    ],
+)
+def test_a_declarative_shadow_roots_content_is_read(template: str, found: bool) -> None:
+    """A web component's player in its declarative shadow root, which every current
+    browser shows, was skipped as a template."""
+    html = (
+        "<html><head><title>Live</title></head><body><main><article><h1>Live: Sudan</h1>"
+        "<p>UPDATE 18:00 GMT: Residents filmed the attack on the market:</p>"
+        f'<video-embed>{template}<div class="player"><iframe src='
+        '"https://www.youtube.com/embed/DdDdDdDdDd1"></iframe></div></template></video-embed>'
+        "</article></main></body></html>"
+    )
+    embed = (
+        "https://www.youtube.com/watch?v=DdDdDdDdDd1",
+        "UPDATE 18:00 GMT",
+        "Residents filmed the attack on the market:",
+    )
+    embeds = extract_embeds(html, BASE).embeds
+    assert [(e.url, e.update, e.context) for e in embeds] == ([embed] if found else [])
+
+
 def test_a_youtube_thumbnail_is_its_video_and_keeps_the_url_the_page_gave() -> None:
     """A facade shows only the still: the page's reader saw the video, which is the
     evidence; one video under its still and its player is one embed."""

@@ -484,6 +484,15 @@ def tag_name(node: Element) -> str | None:
     return tag if isinstance(tag, str) else None
 
 
+def is_shadow_root(node: Element) -> bool:
+    """A declarative shadow root, ``<template shadowrootmode="open">`` (``shadowroot``
+    in Chrome's first version): browsers show what it holds in its host element, a web
+    component's player or post, while a plain template's content is never shown."""
+    return node.tag == "template" and (
+        "shadowrootmode" in node.attrib or "shadowroot" in node.attrib
+    )
+
+
 def attr(node: Element, *names: str) -> str | None:
     """First non-blank value among the named attributes."""
     for name in names:
@@ -513,10 +522,10 @@ def iter_text(
     hidden: Callable[[Element], bool] | None = None,
 ) -> Iterator[str]:
     """Text inside an element in document order, leaving out scripts, styles and templates
-    (and descendants ``hidden`` says are not seen); block boundaries come out as a space
-    so that paragraphs do not run together. Stops at the first descendant whose tag is in
-    ``stop_at``, or after entering ``max_elements`` elements (callers that need only a
-    little text must not walk a huge subtree for it)."""
+    other than shadow roots (and descendants ``hidden`` says are not seen); block
+    boundaries come out as a space so that paragraphs do not run together. Stops at the
+    first descendant whose tag is in ``stop_at``, or after entering ``max_elements``
+    elements (callers that need only a little text must not walk a huge subtree for it)."""
     stack: list[tuple[Element, bool]] = [(node, False)]
     entered = 0
     while stack:
@@ -528,7 +537,7 @@ def iter_text(
             if current.tail:
                 yield current.tail
             continue
-        if not isinstance(tag, str) or tag in _SKIPPED_TEXT_TAGS:
+        if not isinstance(tag, str) or (tag in _SKIPPED_TEXT_TAGS and not is_shadow_root(current)):
             continue
         if tag in stop_at and current is not node:
             return
@@ -572,7 +581,8 @@ def text_length(node: Element) -> int:
     pages, so it has to be fast rather than exact about nested scripts."""
     total = _nonspace(node.text_content())
     for hidden in node.iter(*_SKIPPED_TEXT_TAGS):
-        total -= _nonspace(hidden.text_content())
+        if not is_shadow_root(hidden):
+            total -= _nonspace(hidden.text_content())
     return max(total, 0)
 
 

@@ -60,6 +60,7 @@ from archiver.extract.document import (
     attr,
     collapse,
     fragment_elements,
+    is_shadow_root,
     large_document_turn,
     leading_text,
     page_base,
@@ -117,7 +118,8 @@ from archiver.jsontext import json_or_none
 
 # Elements read as video or audio by their own handlers (Brightcove's among them)
 _MEDIA_ELEMENTS = frozenset({"video", "video-js", "audio", "amp-video", "amp-brightcove"})
-# Elements whose content is neither text to read nor media (inline SVG icons, form widgets).
+# Elements whose content is neither text to read nor media (inline SVG icons, form widgets;
+# templates but declarative shadow roots, `is_shadow_root`).
 _SILENT_TAGS = frozenset(
     {"style", "template", "svg", "math", "select", "textarea", "button", "canvas", "head",
      "title", "map", "link", "meta"}
@@ -362,7 +364,7 @@ class _ContentWalker:
     def _open(self, node: Element) -> bool:
         """Handle an element's start; returns whether to read its children."""
         tag = tag_name(node)
-        if tag is None or tag in _SILENT_TAGS:
+        if tag is None or (tag in _SILENT_TAGS and not is_shadow_root(node)):
             return False
         if tag == "figure":
             self._figures += 1  # credits inside are their media's
