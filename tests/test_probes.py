@@ -799,6 +799,32 @@ def test_a_tiktok_post_said_to_be_gone_is_asked_about_once_more(
     assert (result.status, route.call_count) == (expected, 2)
 
 
+OEMBED_POSTS = {
+    "vimeo": "https://vimeo.com/76979871",
+    "dailymotion": "https://www.dailymotion.com/video/x8j2k1z",
+    "tiktok": "https://www.tiktok.com/@scout2015/video/6718335390845095173",
+}
+
+
+@pytest.mark.parametrize("platform", sorted(OEMBED_POSTS))
+def test_an_oembed_endpoint_answering_with_a_cloudflare_challenge_is_no_restriction(
+    prober: Prober, platform: str
+) -> None:
+    """A challenge comes as a 403, which each platform's table reads as a private post:
+    the post was "restricted", a conclusive verdict (no yt-dlp asked), reported dead
+    to editors and sent to the webhook."""
+    challenge = httpx.Response(
+        403,
+        text=CLOUDFLARE_CHALLENGE,
+        headers={"content-type": "text/html; charset=UTF-8", "cf-mitigated": "challenge"},
+    )
+    with respx.mock() as router:
+        router.get(DEFAULT_ENDPOINTS[platform]).mock(return_value=challenge)
+        result = prober.check(OEMBED_POSTS[platform], kind="platform", platform=platform)
+    assert (result.status, result.http_status, result.probe) == ("error", 403, f"oembed:{platform}")
+    assert "anti-bot, captcha or consent page" in result.reason
+
+
 def test_oembed_unreachable_without_ytdlp_is_an_error(prober: Prober) -> None:
     with respx.mock() as router:
         router.get(DEFAULT_ENDPOINTS["twitter"]).mock(side_effect=httpx.ConnectTimeout("timed out"))
@@ -1196,6 +1222,19 @@ def test_oembed_outage_and_ytdlp_failure_stay_an_error(client: httpx.Client) -> 
         )
     assert (result.status, result.retry_after, result.probe) == ("error", 60.0, "oembed:youtube")
     assert result.reason.startswith("YouTube oEmbed 503; yt-dlp: ")
+
+
+def test_a_wall_before_an_oembed_endpoint_leaves_the_post_to_ytdlp(
+    client: httpx.Client, probe_log: Path
+) -> None:
+    """The wall's page alone (no ``cf-mitigated``) is known too, and yt-dlp decides."""
+    with respx.mock() as router:
+        router.get(DEFAULT_ENDPOINTS["youtube"]).mock(return_value=text(403, CLOUDFLARE_BLOCK))
+        result = with_ytdlp(client).check(
+            "https://www.youtube.com/watch?v=LiveVideo01", kind="platform", platform="youtube"
+        )
+    assert (result.status, result.probe) == ("live", "yt-dlp")
+    assert "LiveVideo01" in probe_log.read_text()
 
 
 def test_oembed_rate_limit_does_not_send_ytdlp(client: httpx.Client, probe_log: Path) -> None:

@@ -24,6 +24,7 @@ from archiver.fetch.limits import HostLimiter
 from archiver.fetch.post_readers import PostReader
 from archiver.liveness.deadline import DeadlinePassed, bounded
 from archiver.liveness.result import CheckResult, Status, error_result, status_result
+from archiver.liveness.walls import WALL_PROBE_BYTES, challenged, is_wall, wall_result
 from archiver.store.mediatypes import identify, is_stream_manifest
 
 HEAD_PROBE = "http-head"
@@ -34,7 +35,6 @@ PAGE_PROBE = "http-get"
 RANGE = "bytes=0-1023"
 PROBE_BYTES = 8 * 1024  # read at most this much of a file, whatever the server sends
 MAX_PAGE_BYTES = 4 * 1024 * 1024  # a player page is searched within its first 4 MB
-WALL_PROBE_BYTES = 64 * 1024  # walls are small pages: their marks are in the first 64 KB
 READ_DEADLINE = 30.0  # seconds to read a body, however slowly it trickles
 
 _HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
@@ -54,21 +54,6 @@ _LOGIN_WORD = re.compile(r"(?<![a-z0-9])(?:log[-_]?in|log[-_]?on|sign[-_]?in)(?!
 LOGIN_NAME_WORDS = 3  # "wp-login.php", "member-login", "sso-login-page"
 # Hosts that are sign-in services whatever their path (``login.microsoftonline.com``)
 _LOGIN_HOSTS = ("login.", "signin.", "sso.", "auth.", "accounts.", "idp.")
-# Pages put between a reader and what they asked for: anti-bot challenges, captchas,
-# cookie-consent walls. They say nothing about the media behind them.
-# Cloudflare's challenge runs its scripts from ``/cdn-cgi/challenge-platform/…/orchestrate/``;
-# its bot-detection snippet (``…/challenge-platform/scripts/jsd/main.js``) is on every page
-# of the sites it serves, the site's own among them, and is no wall.
-_WALL_MARKERS = re.compile(
-    rb"cf-turnstile|challenge-platform/(?:h/\w+/)?orchestrate/|_cf_chl_opt|cf-chl-|"
-    rb"<title>\s*just a moment|attention required! \| cloudflare|sorry, you have been blocked|"
-    rb"captcha-delivery\.com|px-captcha|"
-    rb"(?:complete|solve|enter|pass)\s+(?:the|this|a)\s+captcha|captcha\s+to\s+continue|"
-    rb"are you a robot|verify you are (?:a )?human|unusual traffic from your",
-    re.IGNORECASE,
-)
-_CONSENT_HOSTS = ("consent.", "guce.", "privacy-gate.", "cmp.")
-_CONSENT_PATH = re.compile(r"(?:^|/)(?:consent|cookie-?consent|gdpr|privacy-?gate)(?:/|$)", re.I)
 # Where hosts send a lost file: imgur's /removed.png, Flickr's photo_unavailable_t.gif.
 # The whole name must be one: "statue-removed-from-square.jpg" is a photograph.
 _PLACEHOLDER_NAME = re.compile(
@@ -141,8 +126,8 @@ def check_file(client: httpx.Client, url: str, limiter: HostLimiter | None = Non
             head.status_code >= 500 and "retry-after" in head.headers
         ):  # the server said when to ask again: not a second request now
             return status_result(head.status_code, head.headers, HEAD_PROBE)
-        if _challenged(head.headers):
-            return _wall(head.status_code, HEAD_PROBE)
+        if challenged(head.headers):
+            return wall_result(head.status_code, HEAD_PROBE)
     return _ranged_get(client, url, limiter)
 
 
@@ -154,8 +139,8 @@ def _ranged_get(client: httpx.Client, url: str, limiter: HostLimiter | None) -> 
             client.stream("GET", url, headers=headers, follow_redirects=True) as response,
         ):
             code = response.status_code
-            if _challenged(response.headers):
-                return _wall(code, RANGE_PROBE)
+            if challenged(response.headers):
+                return wall_result(code, RANGE_PROBE)
             if not response.is_success:
                 if code == 416 and response.headers.get("content-range", "").endswith("/0"):
                     return CheckResult("gone", "empty file (HTTP 416)", code, None, RANGE_PROBE)
@@ -168,8 +153,8 @@ def _ranged_get(client: httpx.Client, url: str, limiter: HostLimiter | None) -> 
     if _is_html(content_type, first):
         if redirected and _is_login(final):
             return _login(final, code, RANGE_PROBE)
-        if _is_wall(first, final if redirected else None):
-            return _wall(code, RANGE_PROBE)
+        if is_wall(first, final if redirected else None):
+            return wall_result(code, RANGE_PROBE)
         reason = f"soft 404: HTML page instead of media (HTTP {code}, {content_type or 'no type'})"
         return CheckResult("gone", reason, code, None, RANGE_PROBE)
     if redirected and _is_placeholder(httpx.URL(url), final):
@@ -201,8 +186,8 @@ def check_page(
             client.stream("GET", url, follow_redirects=True) as response,
         ):
             code = response.status_code
-            if _challenged(response.headers):
-                return _wall(code, probe)
+            if challenged(response.headers):
+                return wall_result(code, probe)
             if not response.is_success:
                 return _refused(response, probe)
             content_type = _content_type(response.headers)
@@ -219,14 +204,14 @@ def check_page(
         reason = f"HTTP {code}: the player URL serves media itself ({content_type or 'no type'})"
         return CheckResult("live", reason, code, None, probe)
     if redirected and _is_home(final.path) and not _is_home(httpx.URL(url).path):
-        if _is_wall(body, final):  # a consent host's front page: it says nothing
-            return _wall(code, probe)
+        if is_wall(body, final):  # a consent host's front page: it says nothing
+            return wall_result(code, probe)
         where = f"{final.host}{final.path}"  # the site's home page plays other videos
         reason = f"soft 404: the player URL now leads to the site's home page ({where})"
         return CheckResult("gone", reason, code, None, PLAYER_PROBE)
     verdict = _player_verdict(body, str(final), code)
-    if verdict.status == "gone" and _is_wall(body, final if redirected else None):
-        return _wall(code, probe)
+    if verdict.status == "gone" and is_wall(body, final if redirected else None):
+        return wall_result(code, probe)
     return verdict
 
 
@@ -246,8 +231,8 @@ def check_post(
                 client.stream("GET", url, follow_redirects=True) as got,
             ):
                 code = got.status_code
-                if _challenged(got.headers):
-                    return _wall(code, probe)
+                if challenged(got.headers):
+                    return wall_result(code, probe)
                 if code == 404 and url != reader.addresses[-1]:
                     continue
                 if not got.is_success:
@@ -279,8 +264,8 @@ def _post_refused(got: httpx.Response, reader: PostReader, url: str) -> CheckRes
     code, probe = got.status_code, reader.probe
     body = _read(got, WALL_PROBE_BYTES)
     result = replace(status_result(code, got.headers, probe), asked=url)
-    if result.status != "error" and _is_wall(body, None):
-        return _wall(code, probe)
+    if result.status != "error" and is_wall(body, None):
+        return wall_result(code, probe)
     if reader.refusal is not None:
         refused = FetchError(f"HTTP {code}", http_status=code)
         refused.body = body[:PROBE_BYTES]
@@ -298,8 +283,8 @@ def _refused(response: httpx.Response, probe: str) -> CheckResult:
     and Cloudflare's blocks come as a 403, which says nothing of the media behind them.
     (A 429 or a 5xx is an error anyway, and keeps its Retry-After.)"""
     result = status_result(response.status_code, response.headers, probe)
-    if result.status != "error" and _is_wall(_read(response, WALL_PROBE_BYTES), None):
-        return _wall(response.status_code, probe)
+    if result.status != "error" and is_wall(_read(response, WALL_PROBE_BYTES), None):
+        return wall_result(response.status_code, probe)
     return result
 
 
@@ -370,26 +355,6 @@ def _is_login_name(segment: str) -> bool:
     stem = segment.rsplit(".", 1)[0]  # login.php, Login.aspx
     marked = _LOGIN_WORD.sub("~", stem)
     return marked != stem and len(re.split(r"[-_]+", marked)) <= LOGIN_NAME_WORDS
-
-
-def _challenged(headers: httpx.Headers) -> bool:
-    """Cloudflare's mark on a challenge it answered instead of the site."""
-    return str(headers.get("cf-mitigated", "")).strip().lower() == "challenge"
-
-
-def _is_wall(body: bytes, redirected_to: httpx.URL | None) -> bool:
-    """Whether an HTML answer is a wall (a captcha, a bot check, a cookie-consent page)
-    rather than the site's own page: it says nothing about the media behind it."""
-    if redirected_to is not None and (
-        redirected_to.host.startswith(_CONSENT_HOSTS) or _CONSENT_PATH.search(redirected_to.path)
-    ):
-        return True
-    return bool(_WALL_MARKERS.search(body[:WALL_PROBE_BYTES]))
-
-
-def _wall(code: int, probe: str) -> CheckResult:
-    reason = f"HTTP {code}: an anti-bot, captcha or consent page answered, not the site"
-    return CheckResult("error", reason, code, None, probe)
 
 
 def _is_placeholder(asked: httpx.URL, final: httpx.URL) -> bool:

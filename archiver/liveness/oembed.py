@@ -20,10 +20,12 @@ answers in its own way, so each has its own table of what a status code means:
 - Dailymotion: 200 live; 404 gone; 401/403 restricted (private or password).
 
 Everywhere: 429 is an error with its Retry-After, and so is anything unexpected
-(5xx, a 200 that is not JSON, a network failure); those leave the decision to yt-dlp
-when it is configured. Every "gone" is also put to yt-dlp when it is configured: it
-tells *why* (removed by the uploader, terminated account, terms of service) and it
-catches the posts an oEmbed 404 hides but that still play.
+(5xx, a 200 that is not JSON, a network failure), or a wall answering for the
+endpoint (a Cloudflare challenge, a captcha: see `walls`) whatever its status; those
+leave the decision to yt-dlp when it is configured. Every "gone" is also put to
+yt-dlp when it is configured: it tells *why* (removed by the uploader, terminated
+account, terms of service) and it catches the posts an oEmbed 404 hides but that
+still play.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from archiver.fetch.http import BAD_URL_ERRORS
 from archiver.jsontext import json_or_none
 from archiver.liveness.deadline import bounded
 from archiver.liveness.result import CheckResult, Status, error_result, status_result
+from archiver.liveness.walls import challenged, is_wall, wall_result
 
 DEFAULT_ENDPOINTS: dict[str, str] = {
     "youtube": "https://www.youtube.com/oembed",
@@ -165,7 +168,24 @@ def _ask(client: httpx.Client, platform: str, endpoint: str, post_url: str) -> V
 
 
 def interpret(platform: str, status: int, headers: Mapping[str, str], body: bytes) -> Verdict:
-    """Classify one oEmbed answer (status, headers, body) from ``platform``."""
+    """Classify one oEmbed answer (status, headers, body) from ``platform``.
+
+    A wall (a Cloudflare challenge, a captcha) answering for the endpoint, with a 403
+    most often, says nothing of the post, whatever the platform's table reads in its
+    status: it is an error, and the next probe (yt-dlp, when configured) decides.
+    """
+    verdict = _by_status(platform, status, headers, body)
+    if verdict.result.status in ("gone", "restricted") and (
+        challenged(headers) or is_wall(body, None)
+    ):
+        label = f"{LABELS.get(platform, platform)} oEmbed"
+        result = _prefixed(wall_result(status, verdict.result.probe), label)
+        return Verdict(result, conclusive=False)
+    return verdict
+
+
+def _by_status(platform: str, status: int, headers: Mapping[str, str], body: bytes) -> Verdict:
+    """What the answer means by its status (or the code its body wraps) alone."""
     probe = f"oembed:{platform}"
     label = f"{LABELS.get(platform, platform)} oEmbed"
     document = json_or_none(body)
