@@ -693,6 +693,46 @@ def test_a_file_first_seen_under_an_expired_signature_is_fetched_with_the_next_o
         assert session.scalars(select(LinkCheck.url)).all() == [server.url("/live")]
 
 
+@pytest.mark.parametrize(
+    "signed",
+    [
+        # Azure Blob Storage's shared access signature: expiry ``se``, proof ``sig``
+        "/media/D.jpg?sv=2021-08-06&se=2026-11-28T1{n}%3A00%3A00Z&sr=b&sp=r&sig=Zm9v{n}YmFy",
+        # Akamai's token
+        "/media/D.jpg?hdnts=exp%3D17000000{n}0~acl%3D%2F*~hmac%3Dab{n}cd",
+        # ByteDance's (TikTok's) CDN
+        "/media/D.jpg?x-expires=17000000{n}0&x-signature=ab{n}cd%3D",
+    ],
+    ids=["azure-sas", "akamai", "bytedance"],
+)
+def test_a_file_renewed_under_a_new_signature_each_poll_stays_one_embed(
+    blog: tuple[Archive, Poller, int], server: FixtureServer, tmp_path: Path, signed: str
+) -> None:
+    """Only S3's, Google Cloud Storage's, CloudFront's and Facebook's signatures were
+    known: a photo served from Azure, Akamai or ByteDance's CDN under a new signature
+    in each version was one more embed, job and download per poll, the spelling
+    before judged removed, and each one's liveness check, on an expired signature,
+    read restricted (and alerted)."""
+    archive, poller, source_id = blog
+    photo = make_photo(tmp_path / "D.jpg", seed=3).read_bytes()
+    server.add_bytes("/media/D.jpg", photo, "image/jpeg")
+    ran: list[str] = []
+    for n in (1, 2, 3):
+        img = f"<img src='{signed.format(n=n).replace('&', '&amp;')}' width=600>"
+        block = f"<div class='block'><p>UPDATE 1800 GMT: Smoke over the Citadel:</p>{img}</div>"
+        server.add_page("/live", f"<html><body><article>{block}</article></body></html>")
+        poller.poll(source_id)
+        ran += _run_queued(archive)
+
+    with archive.read_session() as session:
+        embeds = session.execute(select(Embed.url, Embed.original_url, Embed.removed_at)).all()
+        events = session.scalars(select(Event.type)).all()
+    assert embeds == [(server.url("/media/D.jpg"), server.url(signed.format(n=1)), None)]
+    assert "embed_removed" not in events
+    assert (ran, server.hits("/media/D.jpg")) == (["stored"], 1)
+    assert sync_targets(archive, utcnow()) == 1  # the page alone: the signature expires
+
+
 def test_a_deleted_file_is_not_fetched_again_at_every_new_spelling(
     blog: tuple[Archive, Poller, int], server: FixtureServer, tmp_path: Path
 ) -> None:

@@ -233,10 +233,13 @@ def test_platform_urls_become_canonical_post_urls(
         ("https://pbs.twimg.com/media/FxYzAbC?format=jpg&name=large",
          NormalizedURL("https://pbs.twimg.com/media/FxYzAbC?format=jpg&name=orig", None,
                        "file", "image")),
-        # si/feature are only platform share markers; on a CDN they may sign the URL
-        ("https://blob.example.net/v.mp4?sv=2021&si=policy1&sig=abc",
-         NormalizedURL("https://blob.example.net/v.mp4?sv=2021&si=policy1&sig=abc", None,
+        # si/feature are only platform share markers; elsewhere they may choose the file,
+        # or sign the URL (an Azure SAS, not part of a file's address like other signatures)
+        ("https://cdn.example.net/v.mp4?si=policy1&feature=hd",
+         NormalizedURL("https://cdn.example.net/v.mp4?si=policy1&feature=hd", None,
                        "file", "video")),
+        ("https://blob.example.net/v.mp4?sv=2021&si=policy1&sig=abc",
+         NormalizedURL("https://blob.example.net/v.mp4", None, "file", "video")),
         ("https://www.liveleak.com/view?i=4f2_1380371234",
          NormalizedURL("https://www.liveleak.com/view?i=4f2_1380371234", None, "player", None)),
         # a platform page that is not a post keeps platform kind but is cleaned
@@ -367,6 +370,23 @@ def test_a_resized_picture_is_archived_as_the_uploaded_file(given: str, expected
          "https://d1.cloudfront.net/v.mp4"),
         ("https://scontent.xx.fbcdn.net/v/t39/p.jpg?_nc_cat=1&_nc_ohc=Qx&oh=00_ab&oe=656F",
          "https://scontent.xx.fbcdn.net/v/t39/p.jpg"),
+        # Azure's shared access signature, Akamai's tokens, ByteDance's (TikTok's) CDN
+        ("https://acct.blob.core.windows.net/media/D.jpg?sv=2021-08-06&st=2026-11-28T10%3A00Z"
+         "&se=2026-11-28T11%3A00Z&sr=b&sp=r&sig=Zm9v%2BYmFy",
+         "https://acct.blob.core.windows.net/media/D.jpg"),
+        ("https://acct.blob.core.windows.net/media/D.jpg?w=1200&sp=r&se=2026-11-28&sig=Zm9v",
+         "https://acct.blob.core.windows.net/media/D.jpg?w=1200"),
+        ("https://media.example/v/clip.mp4?hdnts=exp%3D1700000000~acl%3D%2F*~hmac%3Dab12",
+         "https://media.example/v/clip.mp4"),
+        ("https://media.example/v/clip.m3u8?__token__=exp%3D1700000000~hmac%3Dab12",
+         "https://media.example/v/clip.m3u8"),
+        ("https://p16-sign-va.tiktokcdn.com/obj/tos-maliva-p-0068/ab12.jpeg"
+         "?x-expires=1700000000&x-signature=Zm9v%3D",
+         "https://p16-sign-va.tiktokcdn.com/obj/tos-maliva-p-0068/ab12.jpeg"),
+        # an Azure signature's short names without its proof are the address's own words
+        ("https://news.example/photo.jpg?sp=2", "https://news.example/photo.jpg?sp=2"),
+        ("https://news.example/photo.jpg?st=5&v=3", "https://news.example/photo.jpg?st=5"),
+        ("https://news.example/photo.jpg?sr=b&se=2&ss=1", "https://news.example/photo.jpg?sr=b&se=2&ss=1"),
         # a time is a cache-buster when it is the clock's; a small one may choose a frame
         ("https://cdn.example/map.png?t=1701234567", "https://cdn.example/map.png"),
         ("https://cdn.example/map.png?ts=1701234567890", "https://cdn.example/map.png"),
@@ -388,7 +408,14 @@ def test_a_static_files_cache_buster_and_signature_are_not_part_of_its_address(
         ("https://b.s3.amazonaws.com/D.jpg?X-Amz-Expires=900&X-Amz-Signature=ab12", True),
         ("https://d1.cloudfront.net/v.mp4?Expires=1701&Signature=Zm9v&Key-Pair-Id=K2", True),
         ("https://scontent.xx.fbcdn.net/v/p.jpg?_nc_cat=1&oh=00_ab&oe=656F", True),
+        ("https://acct.blob.core.windows.net/c/D.jpg?sv=2021-08-06&se=2026-11-28&sig=Zm9v", True),
+        ("https://media.example/v/clip.mp4?hdnts=exp%3D1700000000~hmac%3Dab12", True),
+        ("https://media.example/v/clip.mp4?hdnea=exp%3D1700000000~hmac%3Dab12", True),
+        ("https://media.example/v/clip.mp4?__token__=exp%3D1700000000~hmac%3Dab12", True),
+        ("https://p16-sign-va.tiktokcdn.com/obj/ab12.jpeg?x-expires=1700&x-signature=Zm9v", True),
         # names a signature may carry, without one: an ordinary file, checked for liveness
+        ("https://p16-sign-va.tiktokcdn.com/obj/ab12.jpeg?x-expires=1700000000", False),
+        ("https://news.example/a.jpg?sp=2&se=1700000000", False),
         ("https://news.example/a.jpg?expires=1700000000", False),
         ("https://news.example/a.jpg?policy=public&v=3", False),
         ("https://scontent.xx.fbcdn.net/v/p.jpg?_nc_cat=1", False),

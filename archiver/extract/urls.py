@@ -82,18 +82,31 @@ _TRACKING_PREFIXES = ("utm_", "__cft__")
 _PLATFORM_TRACKING_PARAMS = frozenset({"si", "feature", "s", "t", "ref", "app", "pp"})
 # Parameters a page may write anew in each version while the file stays the same: the
 # cache-busters of static files (``photo.jpg?v=1701234567``) and the expiring signatures
-# of cloud storage and CDNs (S3, Google Cloud Storage, CloudFront, Facebook's). They are
-# not part of a static file's identity (`file_url`, `_without_volatile`).
+# of cloud storage and CDNs (S3, Google Cloud Storage, Azure, CloudFront, Akamai,
+# Facebook's, ByteDance's). They are not part of a static file's identity (`file_url`,
+# `_without_volatile`).
 _CACHE_BUSTERS = frozenset(
     {"v", "ver", "version", "cb", "cachebuster", "cache_buster", "cachebust", "nocache", "_",
      "rnd", "rand", "random"}
 )  # fmt: skip
 _SIGNATURE_PARAMS = frozenset(
     {"awsaccesskeyid", "signature", "expires", "key-pair-id", "policy", "googleaccessid", "oh",
-     "oe"}
+     "oe", "hdnts", "hdnea", "__token__", "x-signature", "x-expires"}
 )  # fmt: skip
 _SIGNATURE_PREFIXES = ("x-amz-", "x-goog-", "_nc_")
-_SIGNATURES = frozenset({"signature", "x-amz-signature", "x-goog-signature", "oh"})  # the proof
+# Azure Storage's shared access signature (SAS): short names (``sp``, ``st``, ``se``)
+# that other addresses use for their own ends, so a signature's only beside its proof,
+# ``sig`` (`_signed_by_sas`).
+_SAS_PARAMS = frozenset(
+    {"sig", "sv", "ss", "srt", "sr", "sp", "st", "se", "sip", "spr", "si", "ses", "sdd",
+     "skoid", "sktid", "skt", "ske", "sks", "skv", "saoid", "suoid", "scid",
+     "rscc", "rscd", "rsce", "rscl", "rsct"}
+)  # fmt: skip
+_SAS_PROOF = "sig"
+_SIGNATURES = frozenset(  # the proof
+    {"signature", "x-amz-signature", "x-goog-signature", "oh", _SAS_PROOF, "hdnts", "hdnea",
+     "__token__", "x-signature"}
+)  # fmt: skip
 # A time as a cache-buster is the clock's (Unix seconds or milliseconds); a small one
 # may choose a video's frame (Mux's and Cloudflare Stream's ``thumbnail.jpg?time=35``).
 _CLOCK_PARAMS = frozenset({"t", "ts", "_t", "_ts", "time", "timestamp"})
@@ -477,17 +490,19 @@ def _without_volatile(url: str, *, signatures: bool = True) -> str:
     if not parts.query or extension not in _EXTENSIONS:
         return url
     pieces = parts.query.split("&")  # the rest kept as written: it is what is fetched
-    kept = [piece for piece in pieces if not _is_volatile(piece, signatures)]
+    sas = signatures and _signed_by_sas(pieces)
+    kept = [piece for piece in pieces if not _is_volatile(piece, signatures, sas)]
     if len(kept) == len(pieces):
         return url
     return urlunsplit(parts._replace(query="&".join(piece for piece in kept if piece)))
 
 
-def _is_volatile(piece: str, signatures: bool) -> bool:
+def _is_volatile(piece: str, signatures: bool, sas: bool) -> bool:
     """Whether a query's ``name=value`` is a cache-buster, or (with ``signatures``) a
-    signature's part."""
+    signature's part (an Azure SAS's short names only in a query that ``sas`` says
+    holds one)."""
     name, value = _name_value(piece)
-    return _is_cache_buster(name, value) or (signatures and _is_signature(name))
+    return _is_cache_buster(name, value) or (signatures and _is_signature(name, sas))
 
 
 def _name_value(piece: str) -> tuple[str, str]:
@@ -503,9 +518,19 @@ def _is_cache_buster(name: str, value: str) -> bool:
     return lowered in _CACHE_BUSTERS
 
 
-def _is_signature(name: str) -> bool:
+def _is_signature(name: str, sas: bool) -> bool:
     lowered = name.lower()
-    return lowered in _SIGNATURE_PARAMS or lowered.startswith(_SIGNATURE_PREFIXES)
+    return (
+        lowered in _SIGNATURE_PARAMS
+        or lowered.startswith(_SIGNATURE_PREFIXES)
+        or (sas and lowered in _SAS_PARAMS)
+    )
+
+
+def _signed_by_sas(pieces: list[str]) -> bool:
+    """Whether a query's pieces hold an Azure SAS: its proof, ``sig``, is among them
+    (``?sp=2`` or ``?st=5`` alone are some other address's own words)."""
+    return any(_name_value(piece)[0].lower() == _SAS_PROOF for piece in pieces)
 
 
 def without_cache_busters(markup: str) -> str:
