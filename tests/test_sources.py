@@ -325,6 +325,12 @@ def test_an_atom_plain_text_content_holding_markup_characters_is_text() -> None:
         ("2024-05-06 09:30:00+03", "2024-05-06T06:30:00+00:00"),  # was midnight
         ("1715000000", "2024-05-06T12:53:20+00:00"),  # seconds since 1970: was 1714
         ("Mon, 06 May 2024 09:30:00 IST", None),  # India's, Ireland's or Israel's
+        # was US Central: Go's RFC 1123 in Asia/Shanghai (+08:00), a post 14 hours late
+        ("Mon, 06 May 2024 09:30:00 CST", None),
+        ("Mon, 06 May 2024 09:30:00 BST", None),  # British Summer Time or Bangladesh's
+        ("Mon, 06 May 2024 09:30:00 PST", None),  # US Pacific or the Philippines'
+        ("Mon, 06 May 2024 09:30:00 MST", None),  # US Mountain or Malaysia's
+        ("Mon, 06 May 2024 09:30:00 EDT", "2024-05-06T13:30:00+00:00"),  # one meaning
         ("Mon, 31 Feb 2024 09:30:00 GMT", None),
     ],
 )

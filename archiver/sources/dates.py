@@ -4,7 +4,13 @@ and what publishers write instead.
 A zone named by letters is read only when the name means one offset ("EEST", "MSK");
 feedparser and ``email.utils`` read an unknown name as UTC, which moved a Kyiv post
 three hours. An ambiguous or unknown name gives no moment rather than a wrong one:
-the date is provenance an investigator relies on.
+the date is provenance an investigator relies on. So RFC 822's own US names are not
+all read: ``CST`` is China's (+8) as much as US Central (Go's servers in Shanghai
+write it), and Cuba's (-5), as ``CDT`` is Cuba's too; ``PST`` the Philippines' (+8),
+``MST`` Malaysia's (+8), ``BST`` Bangladesh's (+6) besides British Summer Time.
+``EST`` and ``EDT`` are kept as US Eastern: Australia's are ``AEST`` and ``AEDT``
+(the time-zone database wrote ``EST`` for them too until 2014, and publishers there
+write ``AEST``), and a rule refusing them would give no date to most US feeds.
 """
 
 from __future__ import annotations
@@ -14,13 +20,14 @@ from datetime import UTC, datetime, timedelta, timezone
 
 from archiver.extract.structured import iso_moment
 
-#: Zone names with one meaning, in hours east of UTC ("IST" and "AST" have several).
+#: Zone names with one meaning, in hours east of UTC ("IST", "AST", "BST", "CST",
+#: "CDT", "MST" and "PST" have several: not here).
 _ZONES: dict[str, float] = {
-    "UT": 0, "UTC": 0, "GMT": 0, "Z": 0, "WET": 0, "WEST": 1, "BST": 1, "CET": 1,
+    "UT": 0, "UTC": 0, "GMT": 0, "Z": 0, "WET": 0, "WEST": 1, "CET": 1,
     "MET": 1, "CEST": 2, "MEST": 2, "EET": 2, "EEST": 3, "MSK": 3, "IDT": 3, "PKT": 5,
     "SGT": 8, "HKT": 8, "JST": 9, "KST": 9, "AEST": 10, "AEDT": 11, "NZST": 12,
-    "NZDT": 13, "EST": -5, "EDT": -4, "CST": -6, "CDT": -5, "MST": -7, "MDT": -6,
-    "PST": -8, "PDT": -7, "AKST": -9, "AKDT": -8, "HST": -10,
+    "NZDT": 13, "EST": -5, "EDT": -4, "MDT": -6, "PDT": -7, "AKST": -9, "AKDT": -8,
+    "HST": -10,
 }  # fmt: skip
 _MONTHS = {
     name: number
