@@ -4,7 +4,7 @@
 the index, keeps one in-memory `FingerprintIndex` per process (loaded from the
 database on first use, then updated incrementally), and maintains the groups:
 near-duplicate pairs joined transitively, each group naming its **earliest** member
-(the first sighting, or the platform upload date when that day ended before it).
+(the first sighting, or the platform upload when it was surely before it).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import threading
 from array import array
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime
 from pathlib import Path
 from time import monotonic
 from typing import TYPE_CHECKING, Any
@@ -48,6 +48,7 @@ from archiver.index.models import (
     Sighting,
     utcnow,
 )
+from archiver.index.records import uploaded_by
 from archiver.integrity.eventlog import logged_session
 from archiver.integrity.events import record_duplicate
 from archiver.logs import LOGGER, log_event
@@ -176,14 +177,13 @@ def _origin_key(media: Media, seen: datetime | None) -> tuple[datetime, int, dat
     page fetch tie, and the earlier capture wins.
 
     When the platform gave the upload's time it counts as it is. An upload date alone
-    is a UTC day without a time, so it stands for the end of that day: an upload on
-    day D comes before a sighting only if the sighting is at or after the end of D
-    (UTC); a file first seen during D stays ahead of it. ``seen``: `_first_seen`.
+    has no time and no zone, so it stands for the latest moment it can mean
+    (`uploaded_by`, D+1 12:00 UTC): an upload on day D comes before a sighting only if
+    the sighting is at or after that; a file first seen during D, or before noon UTC
+    the day after, stays ahead of it. ``seen``: `_first_seen`.
     """
     seen = seen or media.first_captured_at
-    uploaded = media.platform_uploaded_at
-    if uploaded is None and media.platform_upload_date is not None:
-        uploaded = datetime.combine(media.platform_upload_date + timedelta(days=1), time(), UTC)
+    uploaded = uploaded_by(media.platform_upload_date, media.platform_uploaded_at)
     if uploaded is not None and uploaded <= seen:
         return uploaded, 0, media.first_captured_at, media.id
     return seen, 1, media.first_captured_at, media.id

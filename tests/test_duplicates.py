@@ -6,7 +6,7 @@ import hashlib
 import json
 import re
 import subprocess
-from datetime import timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,9 @@ from archiver.archive import Archive
 from archiver.capture import Capturer
 from archiver.cli import cli
 from archiver.errors import HashingError
+from archiver.fetch.facts import parse_upload, ytdlp_facts
 from archiver.index.models import DuplicatePair, Fingerprint, Media, SidecarDebt
+from archiver.index.records import uploaded_by
 from archiver.search import SearchQuery, search
 from archiver.similar import SimilarQuery, similar_to_file
 
@@ -564,7 +566,7 @@ def test_an_upload_counts_at_its_time_or_after_its_day_when_only_the_date_is_kno
     tmp_path: Path, server: FixtureServer, media: MediaSet
 ) -> None:
     """An upload with a time (and offset) is earlier than a copy seen after that moment;
-    an upload date alone (day D, UTC) only than a copy first seen after D ended."""
+    an upload date alone (day D) only than a copy first seen after D ended everywhere."""
     seen_first = mirror_clip(media.clip_a, tmp_path / "seen-first.mp4")
     same_day = mirror_clip(media.clip_a, tmp_path / "same-day.mp4", width=288)
     a_minute = mirror_clip(media.clip_a, tmp_path / "a-minute.mp4", width=200)
@@ -611,6 +613,31 @@ def test_an_upload_counts_at_its_time_or_after_its_day_when_only_the_date_is_kno
         player("old", day_before, (seen_at.date() - timedelta(days=2)).isoformat())
         assert capturer.capture_url(server.url("/old")).ok
         assert earliest(archive) == sha(day_before)  # its whole day ended before
+
+
+def test_an_upload_date_without_its_zone_counts_from_the_latest_moment_it_can_mean() -> None:
+    """A date, or a time without an offset, may be local: read as a UTC day, an upload
+    at 20:00 on 1 March in California (04:00 UTC on 2 March) was named earlier than a
+    copy first seen at 01:00 UTC on 2 March. It ended by 12:00 UTC the day after (UTC-12)."""
+    day, moment = parse_upload("2024-03-01T20:00:00")  # JSON-LD, a local time, no zone
+    assert (day, moment) == (date(2024, 3, 1), None)
+    facts = ytdlp_facts({"extractor_key": "Vimeo", "id": "1", "upload_date": "20240301"})
+    assert facts is not None and facts.upload_date == day
+    upload = Media(
+        id=2, first_captured_at=datetime(2024, 3, 5, tzinfo=UTC), platform_upload_date=day
+    )
+
+    def earliest(seen: datetime) -> str:
+        keys = {
+            "upload": duplicates._origin_key(upload, None),
+            "seen": duplicates._origin_key(Media(id=1, first_captured_at=seen), None),
+        }
+        return min(keys, key=keys.__getitem__)
+
+    assert earliest(datetime(2024, 3, 2, 1, 0, tzinfo=UTC)) == "seen"  # 17:00 in California
+    assert earliest(datetime(2024, 3, 2, 11, 59, tzinfo=UTC)) == "seen"  # 23:59 at UTC-12
+    assert earliest(datetime(2024, 3, 2, 12, 0, tzinfo=UTC)) == "upload"  # 1 March is over
+    assert uploaded_by(date.max, None) == datetime.max.replace(tzinfo=UTC)  # no day after
 
 
 def near_section(archive: Archive, path: Path) -> dict[str, Any]:

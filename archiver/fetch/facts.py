@@ -25,7 +25,8 @@ def parse_upload(value: object) -> tuple[date | None, datetime | None]:
     Seconds since the epoch (yt-dlp's ``timestamp``) and a time with an offset
     (``2024-03-01T22:30:00-05:00``, or ``Z``) are exact, and their date is the UTC one
     (2024-03-02). A date alone (``20240301``, ``2024-03-01``), or a time without an
-    offset, gives the date as written and no moment.
+    offset, gives the date as written and no moment: a day in a zone nobody said, which
+    counts from the latest moment it can mean (`uploaded_by`).
     """
     if isinstance(value, int | float) and not isinstance(value, bool):
         try:

@@ -93,7 +93,7 @@ class Media(Base):
     platform_id: Mapped[str | None] = mapped_column(String(PLATFORM_ID_LENGTH), index=True)
     platform_title: Mapped[str | None] = mapped_column(Text)
     platform_uploader: Mapped[str | None] = mapped_column(Text)
-    platform_upload_date: Mapped[date | None] = mapped_column(Date, index=True)  # UTC day
+    platform_upload_date: Mapped[date | None] = mapped_column(Date, index=True)  # UTC, or as said
     platform_uploaded_at: Mapped[datetime | None]  # the exact moment, when known
     platform_metadata: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # folded words of its titles, contexts and update labels, for `search --text`;

@@ -5,7 +5,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import CompoundSelect, Select, literal_column, select, text, union
@@ -74,6 +74,27 @@ class PlatformFacts:
     upload_date: date | None  # the UTC day
     metadata: dict[str, Any]
     uploaded_at: datetime | None = None  # the exact moment, when the platform gave a time
+
+
+#: How far behind UTC a time zone goes (UTC-12): a day or a time given without its
+#: zone may end this long after the same day or time in UTC.
+WESTMOST_ZONE = timedelta(hours=12)
+
+
+def uploaded_by(day: date | None, moment: datetime | None) -> datetime | None:
+    """The latest moment an upload can have been made: its time when the platform gave
+    it with an offset, else the end of its date in the westernmost time zone (D+1 12:00
+    UTC). A date alone may be a local one (a JSON-LD time without an offset, kept as its
+    date; some yt-dlp extractors): read as a UTC day, an upload at 20:00 in California
+    counted from before a copy first seen three hours before it was made."""
+    if moment is not None:
+        return moment
+    if day is None:
+        return None
+    try:
+        return datetime.combine(day, time(), UTC) + timedelta(days=1) + WESTMOST_ZONE
+    except OverflowError:  # the calendar's last day: it ends after anything seen
+        return datetime.max.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -465,6 +486,7 @@ __all__ = [
     "shared_download",
     "sighting_rows",
     "title_held",
+    "uploaded_by",
     "upsert_embed",
     "upsert_media",
     "upsert_page",
