@@ -1304,6 +1304,7 @@ class Capturer:
                 path=self.archive.layout.relative(path),
                 at=now,
                 platform=intent.facts,
+                media_url=intent.acquisition.media_url,
             )
             if placed or media.companions is None:
                 media.companions = recorded_companions(path.parent, placed, media.companions)

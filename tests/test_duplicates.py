@@ -682,6 +682,51 @@ def test_a_member_dated_by_its_platform_later_becomes_the_earliest(
     assert owed == []  # rewritten, not left to the next start
 
 
+def test_an_upload_date_from_a_later_download_of_the_same_bytes_is_taken_when_earlier(
+    tmp_path: Path, server: FixtureServer, media: MediaSet, copies: dict[str, Path], db_url: str
+) -> None:
+    """The original's first download came with facts but no date (a player's JSON-LD
+    without uploadDate, yt-dlp's generic extractor): the same bytes from a platform
+    dating the upload 2013 were never recorded, and the copy stayed the earliest. The
+    date is taken, the first download's facts kept, and the sidecar says where from."""
+    server.add_file("/copy/clip.mp4", copies["clip_copy"])
+    server.add_page("/repost", "<article><p>Re-posted:</p><video src='/copy/clip.mp4'>")
+    dates = {
+        "undated": {},
+        "tube": {"uploadDate": "2013-09-28T17:40:00Z"},
+        "later": {"uploadDate": "2020-01-01"},
+    }
+    for name, dated in dates.items():
+        server.add_file(f"/{name}/clip.mp4", media.clip_a)
+        declared = {"@type": "VideoObject", "name": name, "contentUrl": f"/{name}/clip.mp4"}
+        script = json.dumps({**declared, **dated})
+        server.add_page(f"/player/{name}", f'<script type="application/ld+json">{script}</script>')
+        server.add_page(f"/{name}", f"<article><p>Footage:</p><iframe src='/player/{name}'>")
+    with Archive.open(make_config(tmp_path / "storage", db_url)) as archive:
+        capturer = Capturer(archive)
+        assert capturer.capture_url(server.url("/repost")).ok
+        assert capturer.capture_url(server.url("/undated")).ok
+        assert near_section(archive, media.clip_a)["earliest"] == sha(copies["clip_copy"])
+        assert capturer.capture_url(server.url("/tube")).ok  # the same bytes, dated 2013
+        assert capturer.capture_url(server.url("/later")).ok  # and again, dated after
+        with archive.read_session() as session:
+            (group,) = duplicates.list_groups(session)
+        sidecar = archive.layout.media_dir(sha(media.clip_a)) / "provenance.json"
+        platform = json.loads(sidecar.read_text())["platform"]
+        copy = near_section(archive, copies["clip_copy"])
+    assert group.earliest == copy["earliest"] == sha(media.clip_a)
+    assert (platform["upload_date"], platform["uploaded_at"]) == (
+        "2013-09-28",
+        "2013-09-28T17:40:00Z",
+    )
+    assert platform["title"] == "undated"  # the first download's facts
+    assert platform["metadata"]["dated_by"] == {
+        "extractor": "json-ld",
+        "id": None,
+        "media_url": server.url("/tube/clip.mp4"),
+    }
+
+
 def test_a_member_found_on_a_page_seen_before_the_others_becomes_the_earliest(
     tmp_path: Path, server: FixtureServer, media: MediaSet, copies: dict[str, Path]
 ) -> None:

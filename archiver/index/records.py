@@ -308,11 +308,14 @@ def upsert_media(
     path: str,
     at: datetime,
     platform: PlatformFacts | None,
+    media_url: str | None = None,
 ) -> tuple[Media, bool]:
     """The file's row, and whether it was made now. A download dated ``at`` before
     the row's ``first_captured_at`` (a crash left it for the next start to index, and
     another capture brought the same bytes in meanwhile) moves that back: it is when
-    the bytes first entered the archive."""
+    the bytes first entered the archive. The platform's facts are the first download's
+    that had any; a later one's upload date is taken when it is earlier (`_dated_by`).
+    ``media_url``: where this download came from."""
     media, created = get_or_create(
         session,
         lambda: session.scalar(select(Media).where(Media.sha256 == sha256)),
@@ -337,7 +340,26 @@ def upsert_media(
         media.platform_upload_date = platform.upload_date
         media.platform_uploaded_at = platform.uploaded_at
         media.platform_metadata = platform.metadata
+    elif platform is not None:
+        _dated_by(media, platform, media_url)
     return media, created
+
+
+def _dated_by(media: Media, platform: PlatformFacts, media_url: str | None) -> None:
+    """Take a later download's upload date and moment when they date the file earlier
+    (`uploaded_by`) than its first facts did, or those gave none: the first download of
+    an original from a player page without a date, or by yt-dlp's generic extractor,
+    left a copy its group's earliest member for good when the same bytes came from a
+    platform dating the upload years before. The rest of the facts stay the first
+    download's; ``metadata.dated_by`` names the download the date is from."""
+    taken = uploaded_by(media.platform_upload_date, media.platform_uploaded_at)
+    offered = uploaded_by(platform.upload_date, platform.uploaded_at)
+    if offered is None or (taken is not None and offered >= taken):
+        return
+    media.platform_upload_date = platform.upload_date
+    media.platform_uploaded_at = platform.uploaded_at
+    source = {"extractor": platform.extractor, "id": platform.id, "media_url": media_url}
+    media.platform_metadata = {**(media.platform_metadata or {}), "dated_by": source}
 
 
 #: Where and how each sighting was: what search results, the item page and the
