@@ -267,7 +267,7 @@ def _summary(fp: Fingerprint) -> dict[str, Any]:
             "kind": "image",
             "width": fp.width,
             "height": fp.height,
-            "hashes": {name: _hex(name, value) for name, value in (fp.hashes or {}).items()},
+            "hashes": {name: _shown(name, value) for name, value in (fp.hashes or {}).items()},
         }
     if fp.kind == "video":
         return {
@@ -281,12 +281,15 @@ def _summary(fp: Fingerprint) -> dict[str, Any]:
     return {"kind": "none", "reason": fp.error}
 
 
-def _hex(name: str, value: str) -> str:
+def _shown(name: str, value: str) -> str | int:
     """A stored hash as its reference prints it, leading zeros and all: 64 hex digits
     for PDQ (``format(h, "064x")``), 16 for pHash and the gate hashes. The database
     keeps them without, and a sidecar's PDQ was a digit short one time in sixteen.
-    ``pdq_quality`` is a number, not a hash: it stays as stored."""
-    if name.startswith("pdq") and name != "pdq_quality":
+    ``pdq_quality`` is a number, not a hash: stored in hex like the hashes, it is
+    given as the number (0..100; a quality of 100 read "64")."""
+    if name == "pdq_quality":
+        return int(value, 16)
+    if name.startswith("pdq"):
         return value.rjust(PDQ_HEX, "0")
     if name.startswith(("phash", "gate")):
         return value.rjust(PHASH_HEX, "0")

@@ -887,13 +887,15 @@ def test_rehash_goes_on_past_a_file_that_fails(
     assert logged.fields == {"media_id": first, "reason": "RuntimeError: a decoder bug"}  # type: ignore[attr-defined]
 
 
-def test_the_sidecar_gives_each_hash_at_its_full_width(
+def test_the_sidecar_gives_each_hash_at_its_full_width_and_the_quality_as_a_number(
     tmp_path: Path, server: FixtureServer
 ) -> None:
     """The sidecar's hex dropped leading zeros: this photo's PDQ was 63 digits, not the
-    reference's ``format(h, "064x")``. The database keeps them as they were."""
+    reference's ``format(h, "064x")``. The database keeps them as they were. The PDQ
+    quality (0..100) was given in hex like the hashes: "64" for 100."""
     photo = make_photo(tmp_path / "photo.jpg", seed=18, size=(320, 240))
-    pdq = duplicates.fingerprint(photo, "image").hashes["pdq"]
+    hashed = duplicates.fingerprint(photo, "image").hashes
+    pdq = hashed["pdq"]
     assert pdq < 1 << 252  # its first hex digit is 0
     with Archive.open(make_config(tmp_path / "storage")) as archive:
         capture_each(Capturer(archive), server, {"photo": photo})
@@ -901,8 +903,8 @@ def test_the_sidecar_gives_each_hash_at_its_full_width(
         with archive.read_session() as session:
             stored = session.scalars(select(Fingerprint.hashes)).one()
     assert hashes["pdq"] == format(pdq, "064x")
+    assert hashes.pop("pdq_quality") == hashed["pdq_quality"]
     for name, value in hashes.items():
-        width = 64 if name.startswith("pdq") else 16
-        assert len(value) == width or name == "pdq_quality", name
+        assert len(value) == (64 if name.startswith("pdq") else 16), name
         assert int(value, 16) == int(stored[name], 16)
     assert stored["pdq"] == format(pdq, "x")
