@@ -978,7 +978,7 @@ def dupes(ctx: Context, as_json: bool) -> None:
 @click.option("--all", "everything", is_flag=True, help="Rehash every file, not only stale ones.")
 @pass_context
 def rehash(ctx: Context, everything: bool) -> None:
-    """Recompute fingerprints made by an older algorithm (or all) and regroup."""
+    """Recompute fingerprints of an older algorithm or that matching failed on (or all)."""
     from archiver.duplicates import rehash_archive
 
     with ctx.archive(existing=True) as archive:

@@ -257,6 +257,8 @@ def sidecar_section(session: Session, media_id: int) -> dict[str, Any] | None:
         "earliest": member.group.earliest.sha256 if member else None,
         "similarity_to_earliest": round(member.similarity, 4) if member else None,
         "method": member.method if member else None,
+        # a file matching failed on was compared with nothing: no group says nothing
+        "matching_error": fp.error if fp.kind != "none" else None,
     }
     return section
 
@@ -530,7 +532,7 @@ class DuplicateFinder:
             self.refresh(session, count_deleted=False)
             found, failed = self._matches(session, media_id, fp)
             found = self._still_stored(session, found)
-            row = _fingerprint_row(media_id, fp, error)
+            row = _fingerprint_row(media_id, fp, error or failed)
             session.add(row)
             session.flush()
             row_id, row_created = row.id, row.created_at
@@ -603,7 +605,8 @@ class DuplicateFinder:
 
         A bug in the matcher must not fail the capture: its file would have no
         fingerprint, its job would be retried for ever, and `archiver rehash` would stop
-        there. The fingerprint is stored without pairs instead, and the error logged.
+        there. The fingerprint is stored without pairs instead, with the reason (the
+        sidecar says it, and `archiver rehash` matches the file again), and logged.
         Database errors are not the matcher's: they fail the capture as they would.
         """
         if fp is None:
@@ -930,11 +933,15 @@ def _rehash(finder: DuplicateFinder, capturer: Capturer, media_id: int) -> bool:
 
 
 def stale_media(session: Session, everything: bool) -> list[int]:
-    """Media to (re)hash: without a fingerprint of the current algorithm, or all."""
+    """Media to (re)hash: without a fingerprint of the current algorithm, or one that
+    matching failed on (`_matches`: hashed, compared with nothing), or all."""
     query = select(Media.id).order_by(Media.first_captured_at, Media.id)
     if not everything:
-        current = select(Fingerprint.media_id).where(Fingerprint.algorithm == ALGORITHM)
-        query = query.where(Media.id.not_in(current))
+        matched = select(Fingerprint.media_id).where(
+            Fingerprint.algorithm == ALGORITHM,
+            or_(Fingerprint.error.is_(None), Fingerprint.kind == "none"),
+        )
+        query = query.where(Media.id.not_in(matched))
     return list(session.scalars(query))
 
 

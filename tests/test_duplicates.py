@@ -824,7 +824,7 @@ def test_a_wide_banner_and_its_reencode_are_captured_searched_and_rehashed(
     assert json.loads(run_cli(config, "dupes", "--json").stdout) == []
 
 
-def test_a_matcher_that_fails_stores_the_fingerprint_and_the_capture_goes_on(
+def test_a_matcher_that_fails_stores_the_fingerprint_says_why_and_rehash_matches_again(
     tmp_path: Path,
     server: FixtureServer,
     media: MediaSet,
@@ -832,20 +832,33 @@ def test_a_matcher_that_fails_stores_the_fingerprint_and_the_capture_goes_on(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """A bug in the matcher failed the capture: the file was left without a fingerprint
-    and its job was retried for ever. It is stored without pairs, and says why."""
+    and its job was retried for ever. It is stored without pairs, and says why: its
+    sidecar read `group_id: null` as if it had no near-duplicates, and `archiver
+    rehash` passed it over (its fingerprint is current), the copy of an archived
+    original unlinked for good."""
 
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise IndexError("index 1 is out of bounds for axis 2 with size 1")
 
-    monkeypatch.setattr(duplicates.FingerprintIndex, "query", broken)
-    server.add_file("/a.jpg", media.photo_a)
-    server.add_page("/p", "<article><p>Smoke:</p><img src='/a.jpg'></article>")
+    copy = recompress(media.photo_a, tmp_path / "copy.jpg")
     with Archive.open(make_config(tmp_path / "storage")) as archive:
-        report = Capturer(archive).capture_url(server.url("/p"))
+        capturer = Capturer(archive)
+        capture_each(capturer, server, {"orig": media.photo_a})
+        monkeypatch.setattr(duplicates.FingerprintIndex, "query", broken)
+        server.add_file("/copy.jpg", copy)
+        server.add_page("/p", "<article><p>Smoke:</p><img src='/copy.jpg'></article>")
+        report = capturer.capture_url(server.url("/p"))
         assert report.ok
         near = report.items[0].files[0].near_duplicates
         assert near["fingerprint_error"] == "matching failed: IndexError"
-        assert near_section(archive, media.photo_a)["fingerprint"]["kind"] == "image"
+        failed = near_section(archive, copy)
+        assert (failed["fingerprint"]["kind"], failed["group_id"]) == ("image", None)
+        assert failed["matching_error"] == "matching failed: IndexError"
+        assert near_section(archive, media.photo_a)["matching_error"] is None
+        monkeypatch.undo()
+        assert duplicates.rehash_archive(archive, everything=False) == (1, 0)  # that one
+        matched = near_section(archive, copy)
+    assert matched["earliest"] == sha(media.photo_a) and matched["matching_error"] is None
     (logged,) = [r for r in caplog.records if r.getMessage() == "duplicate.match_failed"]
     assert logged.exc_info is not None
 

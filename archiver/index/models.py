@@ -386,7 +386,7 @@ class Fingerprint(Base):
     )
     frame_hash_names: Mapped[list[str] | None] = mapped_column(JSON)  # video: packing order
     frame_count: Mapped[int] = mapped_column(default=0)
-    error: Mapped[str | None] = mapped_column(Text)  # why hashing was impossible
+    error: Mapped[str | None] = mapped_column(Text)  # why hashing, or matching, failed
     created_at: Mapped[datetime]
 
     media: Mapped[Media] = relationship()

@@ -309,7 +309,7 @@ MEDIA_KEYS: dict[str, frozenset[str]] = {
     # way to the file's own similarity
     "near_duplicates": frozenset(
         {"algorithm", "fingerprint", "group_id", "earliest", "similarity_to_earliest",
-         "method", "members"}
+         "method", "matching_error", "members"}
     ),
     "near_duplicates.members[]": frozenset({"sha256", "similarity", "method"}),
     # one set for the three kinds (image, video, none); ``hashes`` holds one value per
