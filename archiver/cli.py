@@ -971,7 +971,18 @@ def dupes(ctx: Context, as_json: bool) -> None:
     for g in groups:
         echo(f"group {g['group_id']}: earliest {g['earliest']}")
         for m in g["members"]:
-            echo(f"  {m['sha256']}  {m['similarity']:.3f}  {m['method']}")
+            echo(f"  {m['sha256']}  {m['similarity']:.3f}  {m['method']}  {_origin(m['origin'])}")
+
+
+def _origin(origin: dict[str, Any]) -> str:
+    """What a member's place in its group's order counts from, in words."""
+    if origin["by"] == "sighting":
+        return f"first seen {origin['at']} " + (
+            f"on {origin['page_url']}" if origin["page_url"] else "(captured directly)"
+        )
+    if origin["by"] == "upload":
+        return f"uploaded {origin['at']}"
+    return f"uploaded no later than {origin['at']} (a date without its time zone)"
 
 
 @cli.command()

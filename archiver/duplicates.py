@@ -21,7 +21,7 @@ from time import monotonic
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sqlalchemy import case, delete, func, null, or_, select, text
+from sqlalchemy import and_, case, delete, func, null, or_, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload, undefer
 
@@ -45,7 +45,9 @@ from archiver.index.models import (
     Fingerprint,
     FrameHashRow,
     Media,
+    Page,
     Sighting,
+    iso,
     utcnow,
 )
 from archiver.index.records import uploaded_by
@@ -206,22 +208,48 @@ def raw_similarity(a: AnyFingerprint, b: AnyFingerprint) -> Match | None:
 class GroupView:
     group_id: int
     earliest: str
-    members: list[dict[str, Any]]  # {sha256, similarity, method}
+    members: list[dict[str, Any]]  # {sha256, similarity, method, origin}
 
     def to_json(self) -> dict[str, Any]:
         return {"group_id": self.group_id, "earliest": self.earliest, "members": self.members}
 
 
-def group_view(group: DuplicateGroup) -> GroupView:
-    members = sorted(group.members, key=lambda m: (-m.similarity, m.media.sha256))
-    return GroupView(
-        group.id,
-        group.earliest.sha256,
-        [
-            {"sha256": m.media.sha256, "similarity": round(m.similarity, 4), "method": m.method}
+def group_views(session: Session, groups: Sequence[DuplicateGroup]) -> list[GroupView]:
+    """The groups as listed, each member with what its place in the order counts from."""
+    medias = [m.media for group in groups for m in group.members]
+    origins: dict[int, dict[str, Any]] = {}
+    for start in range(0, len(medias), LOAD_BATCH):
+        origins.update(_origins(session, medias[start : start + LOAD_BATCH]))
+    views = []
+    for group in groups:
+        members = sorted(group.members, key=lambda m: (-m.similarity, m.media.sha256))
+        listed = [
+            {
+                "sha256": m.media.sha256,
+                "similarity": round(m.similarity, 4),
+                "method": m.method,
+                "origin": origins[m.media_id],
+            }
             for m in members
-        ],
-    )
+        ]
+        views.append(GroupView(group.id, group.earliest.sha256, listed))
+    return views
+
+
+def _origins(session: Session, medias: Sequence[Media]) -> dict[int, dict[str, Any]]:
+    """What chose each file's place in its group's order (`_origin_key`): ``by`` its
+    ``upload`` (the platform's time), its ``upload date`` (``at``: the latest moment the
+    date can mean) or its first ``sighting`` (``page_url``: where; None when captured
+    directly). Lists that showed each member's capture time and upload date dated
+    the earliest member after a copy it had beaten, with nothing saying why."""
+    seen = _first_seen(session, [media.id for media in medias])
+    origins = {}
+    for media in medias:
+        at, page_url = seen.get(media.id, (None, None))
+        moment, rank, _, _ = _origin_key(media, at)
+        by = "sighting" if rank else "upload" if media.platform_uploaded_at else "upload date"
+        origins[media.id] = {"by": by, "at": iso(moment), "page_url": page_url if rank else None}
+    return origins
 
 
 def list_groups(session: Session, *, limit: int | None = None, offset: int = 0) -> list[GroupView]:
@@ -236,12 +264,12 @@ def list_groups(session: Session, *, limit: int | None = None, offset: int = 0) 
         .offset(offset)
         .limit(limit)
     )
-    return [group_view(g) for g in groups]
+    return group_views(session, list(groups))
 
 
 def group_of(session: Session, media_id: int) -> GroupView | None:
     member = session.scalar(select(DuplicateMember).where(DuplicateMember.media_id == media_id))
-    return group_view(member.group) if member is not None else None
+    return group_views(session, [member.group])[0] if member is not None else None
 
 
 def sidecar_section(session: Session, media_id: int) -> dict[str, Any] | None:
@@ -706,20 +734,32 @@ class DuplicateFinder:
         return group, changed
 
 
-def _first_seen(session: Session, media_ids: list[int]) -> dict[int, datetime]:
-    """When each file was first seen on a page (`_origin_key`), in one aggregate: a
-    group holding a file seen on thousands of pages loaded every sighting of it."""
+def _first_seen(session: Session, media_ids: list[int]) -> dict[int, tuple[datetime, str | None]]:
+    """When each file was first seen (`_origin_key`) and on which page (None: captured
+    directly), from one aggregate: a group holding a file seen on thousands of pages
+    loaded every sighting of it. Of sightings seen at once, the first recorded."""
     earliest = case(
         (Sighting.first_seen_at < Embed.first_seen_at, Sighting.first_seen_at),
         else_=Embed.first_seen_at,
     )
-    rows = session.execute(
-        select(Sighting.media_id, func.min(earliest))
+    first = (
+        select(Sighting.media_id, func.min(earliest).label("at"))
         .join(Embed, Sighting.embed_id == Embed.id)
         .where(Sighting.media_id.in_(media_ids))
         .group_by(Sighting.media_id)
+        .subquery()
     )
-    return {media_id: seen for media_id, seen in rows}
+    rows = session.execute(
+        select(Sighting.media_id, first.c.at, Page.url)
+        .join(Embed, Sighting.embed_id == Embed.id)
+        .outerjoin(Page, Embed.page_id == Page.id)
+        .join(first, and_(first.c.media_id == Sighting.media_id, earliest == first.c.at))
+        .order_by(Sighting.id)
+    )
+    seen: dict[int, tuple[datetime, str | None]] = {}
+    for media_id, at, page_url in rows:
+        seen.setdefault(media_id, (at, page_url))
+    return seen
 
 
 def _rescore(session: Session, group: DuplicateGroup, before: dict[int, tuple[int, int]]) -> None:
@@ -731,7 +771,7 @@ def _rescore(session: Session, group: DuplicateGroup, before: dict[int, tuple[in
     """
     ids = [m.media_id for m in group.members]
     medias = session.scalars(select(Media).where(Media.id.in_(ids))).all()
-    seen = _first_seen(session, ids)
+    seen = {media_id: at for media_id, (at, _) in _first_seen(session, ids).items()}
     earliest = min(medias, key=lambda media: _origin_key(media, seen.get(media.id)))
     group.earliest_media_id = earliest.id
     scored = {m for m, state in before.items() if state == (group.id, earliest.id)}

@@ -28,6 +28,7 @@ from archiver.index.models import DuplicatePair, Fingerprint, Media, SidecarDebt
 from archiver.index.records import uploaded_by
 from archiver.search import SearchQuery, search
 from archiver.similar import SimilarQuery, similar_to_file
+from archiver.web.views import duplicate_groups
 
 
 def sha(path: Path) -> str:
@@ -148,11 +149,14 @@ def test_a_member_joined_through_another_says_so_and_its_own_score(
     assert joined["similarity_to_earliest"] < 0.8  # its own score to O, not X's
 
 
-def test_an_original_whose_download_was_retried_is_still_the_earliest(
+def test_an_original_whose_download_was_retried_is_still_the_earliest_and_says_why(
     tmp_path: Path, server: FixtureServer, media: MediaSet, copies: dict[str, Path]
 ) -> None:
     """The earliest counted from a sighting's download: an original on a page first
-    seen before the copy, fetched only at a retry after the copy, lost to the copy."""
+    seen before the copy, fetched only at a retry after the copy, lost to the copy.
+    `archiver dupes`, its JSON and the web's groups then showed the earliest member
+    captured after the copy, with nothing saying why: each member gives what its place
+    in the order counts from, here its first sighting and the page it was on."""
     server.add_status("/orig/photo.jpg", 503)
     server.add_file("/copy/photo.jpg", copies["photo_copy"])
     server.add_page("/first", "<article><p>Smoke:</p><img src='/orig/photo.jpg'></article>")
@@ -163,9 +167,23 @@ def test_an_original_whose_download_was_retried_is_still_the_earliest(
         assert capturer.capture_url(server.url("/repost")).ok
         server.add_file("/orig/photo.jpg", media.photo_a)
         (item,) = capturer.capture_url(server.url("/first")).items  # the retry
-
+        with archive.read_session() as session:
+            (group,) = duplicate_groups(session, limit=10)  # the web's, with dates
     assert item.status == "stored"
-    assert item.files[0].near_duplicates["earliest"] == sha(media.photo_a)
+    assert item.files[0].near_duplicates["earliest"] == group["earliest"] == sha(media.photo_a)
+    original, copy = sorted(group["members"], key=lambda m: m["sha256"] != group["earliest"])
+    assert original["first_captured_at"] > copy["first_captured_at"]  # downloaded after
+    assert (original["origin"]["by"], original["origin"]["page_url"]) == (
+        "sighting",
+        server.url("/first"),
+    )
+    assert copy["origin"]["page_url"] == server.url("/repost")
+    assert original["origin"]["at"] < copy["origin"]["at"]  # seen before
+
+    config = write_config(tmp_path / "d.toml", settings(tmp_path / "storage"))
+    listed = CliRunner().invoke(cli, ["--config", str(config), "dupes"]).stdout.splitlines()
+    assert listed[0] == f"group {group['group_id']}: earliest {sha(media.photo_a)}"
+    assert listed[1].endswith(f"first seen {original['origin']['at']} on {server.url('/first')}")
 
 
 def crop_edges(source: Path, target: Path, fraction: float) -> Path:

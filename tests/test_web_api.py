@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -638,6 +639,11 @@ def test_pages_render_the_archive(room: Newsroom, client: AppClient) -> None:
 
     dupes = client.get("/dupes").text
     assert dupes.count('class="group"') == 2 and sha["clip_copy"] in dupes
+    # what chose each member's place: the page the earliest was first seen on (the
+    # copies' first sightings, on the repost, came after)
+    seen_on = rf'first seen [\d-]+ [\d:]+ UTC on <a class="url" href="{re.escape(room.live_url)}"'
+    assert len(re.findall(seen_on, dupes)) == 2
+    assert "platform upload date where known, else the first sighting" not in dupes
     # a result's group tag leads to the group past /dupes' first page too (it named an
     # anchor only the first page could hold)
     found = client.get("/", params={"sha256": sha["clip_copy"]}).text
