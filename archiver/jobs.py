@@ -262,6 +262,36 @@ def respell_unarchived(
         job.updated_at = now
 
 
+def mark_changed(session: Session, urls: Collection[str], now: datetime) -> set[str]:
+    """Tell the running capture jobs of these pages that the page changed (its feed
+    entry did) since they fetched it: `finish` leaves such a job pending, for a capture
+    of the new version. Returns the URLs whose job still runs unmarked, for the caller
+    to see the change again later: one locked by another at that moment (a renewal, a
+    capture recording its end) is not waited for: a poll waiting on a job's row
+    deadlocked with a lease renewal (see `respell_unarchived`).
+
+    Call before requeueing the pages' ended jobs: a job ending meanwhile is then
+    marked, returned, or found ended by that requeue.
+    """
+    if not urls:
+        return set()
+    page_jobs = and_(CaptureJob.embed_id.is_(None), CaptureJob.url.in_(urls))
+    running = select(CaptureJob.id).where(page_jobs, CaptureJob.state == JobState.RUNNING)
+    if session.get_bind().dialect.name == "postgresql":
+        running = running.with_for_update(skip_locked=True)
+    marked = set(
+        session.scalars(
+            update(CaptureJob)
+            .where(CaptureJob.id.in_(running))
+            .values(page_changed_at=now)
+            .returning(CaptureJob.url)
+            .execution_options(synchronize_session=False)
+        )
+    )
+    still = select(CaptureJob.url).where(page_jobs, CaptureJob.state == JobState.RUNNING)
+    return set(session.scalars(still)) - marked
+
+
 def claim(job: CaptureJob, owner: str, now: datetime, lease: timedelta) -> bool:
     """Take a `locked` job now (a person asked for it), unless a live worker holds it.
 
@@ -469,6 +499,7 @@ def start(
     job.lease_owner = owner
     job.lease_expires_at = now + lease
     job.next_attempt_at = job.lease_expires_at  # taken up again if the worker dies
+    job.page_changed_at = None  # this run fetches the page as it is now
     job.updated_at = now
 
 
@@ -497,7 +528,13 @@ def held_by(job: CaptureJob, owner: str) -> bool:
 
 
 def finish(job: CaptureJob, outcome: Outcome, now: datetime, owner: str) -> bool:
-    """Record the attempt's outcome; only the lease's holder may (see `release`)."""
+    """Record the attempt's outcome; only the lease's holder may (see `release`).
+
+    A page a poll found changed while the job ran (`mark_changed`) is captured again:
+    where the job would end (done, gone, given up) it is pending, with fresh attempts,
+    as the poll makes an ended job of a changed entry. A retry due later is left to
+    run then.
+    """
     if not held_by(job, owner):
         return False
     if not outcome.counted:
@@ -509,6 +546,9 @@ def finish(job: CaptureJob, outcome: Outcome, now: datetime, owner: str) -> bool
     job.lease_owner = None
     job.lease_expires_at = None
     job.updated_at = now
+    changed, job.page_changed_at = job.page_changed_at, None
+    if changed is not None and outcome.retry_at is None and job.state != JobState.SKIPPED:
+        job.state, job.attempts, job.next_attempt_at = JobState.PENDING, 0, now
     return True
 
 

@@ -15,20 +15,21 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select
-from support import FixtureServer, MediaSet
+from support import FixtureServer, MediaSet, pg_schema
 from support.archiving import make_config, run_cli, settings, write_config
 from support.browser import AppClient
 
+from archiver import jobs
 from archiver.archive import Archive
 from archiver.capture import Capturer
 from archiver.config import SourceEntry, config_from_dict, load_config
 from archiver.errors import ConfigError, FetchError
 from archiver.fetch.http import HttpFetcher
-from archiver.index.models import CaptureJob, Embed, Page, Source, utcnow
+from archiver.index.models import CaptureJob, Embed, JobState, Page, Source, utcnow
 from archiver.search import SearchQuery, search
 from archiver.sources import poll as poll_module
 from archiver.sources.feed import looks_like_feed, parse_feed
-from archiver.sources.poll import ENTRY_BATCH, Poller
+from archiver.sources.poll import ENTRY_BATCH, Poller, PollResult
 from archiver.sources.registry import add_source, remove_source, sync_config_sources
 from archiver.web import create_app
 
@@ -368,9 +369,11 @@ def test_garbage_is_a_malformed_feed() -> None:
 
 
 @contextlib.contextmanager
-def feed_poller(storage: Path, feed_url: str) -> Iterator[tuple[Archive, Poller, int]]:
+def feed_poller(
+    storage: Path, feed_url: str, db_url: str = ""
+) -> Iterator[tuple[Archive, Poller, int]]:
     """An archive with ``feed_url`` as its one source, and a poller for it."""
-    config = make_config(storage)
+    config = make_config(storage, db_url)
     with Archive.open(config) as archive:
         with archive.session() as session:
             source_id = add_source(session, feed_url, every=60).id
@@ -619,6 +622,98 @@ def test_an_entry_read_again_with_its_title_unchanged_leaves_the_pages_own_title
 
         assert title_after(entry("Story two", "2")) == "Story 2 | Wire"
         assert title_after(entry("Story two, updated", "3")) == "Story two, updated"
+
+
+def _run_due(archive: Archive) -> None:
+    """Run every due job, and those due again after, as the daemon's queue would."""
+    capturer = Capturer(archive)
+    for _ in range(10):
+        with archive.session() as session:
+            taken = [j.id for j in jobs.claim_due(session, capturer.owner, 20, utcnow())]
+        if not taken:
+            return
+        for job_id in taken:
+            capturer.run_claimed(job_id)
+
+
+def _story_feed(server: FixtureServer, text: str) -> None:
+    item = (
+        f"<item><title>Aleppo</title><link>{server.url('/story')}</link><guid>s1</guid>"
+        f"<description>{text}</description></item>"
+    )
+    server.add_bytes("/feed.rss", rss_of(item), "application/rss+xml")
+
+
+def test_an_entry_changed_while_its_page_is_being_captured_has_the_page_captured_again(
+    tmp_path: Path, db_url: str, server: FixtureServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A changed entry's page was captured again only when its job had ended: one
+    running then (the page fetched before the change) ended done, the next polls saw
+    the entry unchanged, and the page's new version (a video added to a developing
+    story) was never fetched."""
+
+    def story(*names: str) -> None:
+        imgs = "".join(f"<p>Footage:</p><img src='/media/{n}.jpg' width=600>" for n in names)
+        server.add_page("/story", f"<html><body><article>{imgs}</article></body></html>")
+
+    _story_feed(server, "Shelling resumed at dawn.")
+    story("A")
+    feed_url = server.url("/feed.rss")
+    with feed_poller(tmp_path / "storage", feed_url, db_url) as (archive, poller, source):
+        poller.poll(source)
+        record_page = Capturer.record_page
+        seen: list[PollResult] = []
+
+        def fetched_then_edited(self: Capturer, url: str, *args: Any, **kw: Any) -> Any:
+            if url.endswith("/story") and not seen:  # its bytes came; now the story grows
+                story("A", "B")
+                _story_feed(server, "Shelling resumed at dawn. UPDATE: video added.")
+                seen.append(poller.poll(source))
+            return record_page(self, url, *args, **kw)
+
+        monkeypatch.setattr(Capturer, "record_page", fetched_then_edited)
+        _run_due(archive)
+        assert poller.poll(source).new_entries == 0
+        _run_due(archive)
+        with archive.read_session() as session:
+            found = {u.rsplit("/", 1)[1] for u in session.scalars(select(Embed.url))}
+            page_job = select(CaptureJob.state, CaptureJob.attempts)
+            state = session.execute(page_job.where(CaptureJob.embed_id.is_(None))).one()
+    assert [poll.new_entries for poll in seen] == [1]
+    assert found == {"A.jpg", "B.jpg"}
+    assert tuple(state) == ("done", 1)  # the run cut short by the change is not counted
+
+
+def test_a_poll_does_not_wait_on_a_running_page_job_another_holds_and_reads_the_entry_again(
+    tmp_path: Path, server: FixtureServer
+) -> None:
+    """On PostgreSQL a poll does not wait on the row of a job another transaction holds
+    (a lease renewal, a capture recording its end): it deadlocked with a renewal. The
+    change is not lost for it: the entry is read again at the next poll, which queues
+    the page again once its job has ended."""
+    _story_feed(server, "Shelling resumed at dawn.")
+    server.add_page("/story", "<html><body><article><p>Smoke.</p></article></body></html>")
+    with (
+        pg_schema(lock_timeout_ms=2000) as url,
+        feed_poller(tmp_path / "storage", server.url("/feed.rss"), url) as (
+            archive,
+            poller,
+            source,
+        ),
+    ):
+        poller.poll(source)
+        with archive.session() as session:
+            (job_id,) = [j.id for j in jobs.claim_due(session, "w", 10, utcnow())]
+        _story_feed(server, "Shelling resumed at dawn. UPDATE: video added.")
+        with archive.session() as holder:  # the capture records its end meanwhile
+            job = jobs.locked(holder, job_id)
+            changed = poller.poll(source)
+            jobs.finish(job, jobs.Outcome(JobState.DONE), utcnow(), "w")
+        again = poller.poll(source)
+        with archive.read_session() as session:
+            state = session.get_one(CaptureJob, job_id).state
+    assert (changed.result, changed.new_entries) == ("changed", 1)
+    assert (again.new_entries, state) == (1, "pending")
 
 
 def test_a_feed_of_ten_thousand_entries_is_recorded_with_bounded_memory(

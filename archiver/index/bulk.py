@@ -137,12 +137,16 @@ def record_feed_entries(
     entries: list[EntryRecord],
     now: datetime,
     retitled: list[int] | None = None,
+    unsettled: list[str] | None = None,
 ) -> int:
     """Index a batch of new or changed feed entries: a page per entry link, its
     embeds, a capture job for each embed and one for the linked page itself (unless
-    the link is media, and so one of the embeds), queued again when it had finished.
+    the link is media, and so one of the embeds), queued again when it had finished,
+    or as it ends when it was running (`jobs.mark_changed`).
     A page an entry retitles gives its files' search text the new title; their ids
-    go to ``retitled``, for their sidecars (owed, see `SidecarDebt`).
+    go to ``retitled``, for their sidecars (owed, see `SidecarDebt`). An entry whose
+    page's running capture could not be told of the change is not recorded as read:
+    its link goes to ``unsettled``, for the next poll to read it again.
 
     Returns how many embeds were new.
     """
@@ -205,9 +209,6 @@ def record_feed_entries(
             for e in entries
         ],
     )
-    if source is not None:
-        digests = [(page_ids[e.link], e.digest, e.title) for e in entries]
-        _record_digests(session, source, digests)
     page_links = [e.link for e in entries if e.page_job]
     insert_ignoring_duplicates(
         session,
@@ -216,7 +217,9 @@ def record_feed_entries(
     )
     # a changed entry's page may have changed too (a developing story, a live blog):
     # captured again, also after a failure for good (the feed went out before the page
-    # was up: a 404); a capture under way or waiting to be retried is left to finish
+    # was up: a 404); a capture under way may have fetched it before the change, and
+    # runs again as it ends; one waiting to be retried fetches it then
+    unmarked = jobs.mark_changed(session, page_links, now)
     session.execute(
         update(CaptureJob)
         .where(
@@ -266,6 +269,12 @@ def record_feed_entries(
         CaptureJob.__table__,  # type: ignore[arg-type]
         pending_job_rows([(url, embed_id) for embed_id, url in without_job], now),
     )
+    if unsettled is not None:
+        unsettled.extend(sorted(unmarked))
+    if source is not None:
+        digests = [(page_ids[e.link], e.digest, e.title) for e in entries if e.link not in unmarked]
+        if digests:
+            _record_digests(session, source, digests)
     return len(fresh)
 
 

@@ -274,6 +274,9 @@ class CaptureJob(Base):
     # when it was due as it was last started: its place in the queue, kept for when it
     # is cut short (`jobs.back_in_line`)
     due_at: Mapped[datetime | None]
+    # when a poll found the page changed (its feed entry did) while this run of the job
+    # was under way: it ends pending, for a capture of the new version (`jobs.finish`)
+    page_changed_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

@@ -60,7 +60,9 @@ class PollResult:
     returned_embeds: int = 0  # judged removed before, and on the page again
     new_entries: int = 0
     older_pages: int | None = None  # of a live page split into pages, read in this poll
-    read_back_owed: bool = False  # one of them failed: the next poll reads them back
+    # one of them failed, or a feed entry is to be read again (`record_feed_entries`):
+    # the next poll reads the source whole, as a first poll does
+    read_back_owed: bool = False
     older_failure: str | None = None  # why, kept as the source's last error
     error: str | None = None
 
@@ -349,7 +351,13 @@ class Poller:
                         records.append(self._entry_record(link, group, digest))
                         result.new_entries += len(group)
                 retitled: list[int] = []
-                result.new_embeds += record_feed_entries(session, source_id, records, now, retitled)
+                unsettled: list[str] = []
+                result.new_embeds += record_feed_entries(
+                    session, source_id, records, now, retitled, unsettled
+                )
+            # an entry not recorded as read (its page's capture could not be told of the
+            # change): the next poll reads the feed whole, and the entry again
+            result.read_back_owed |= bool(unsettled)
             for media_id in sorted(set(retitled)):  # their pages' new titles
                 self.capturer.rewrite_sidecar(media_id)
         if unlinked:
