@@ -537,6 +537,27 @@ def test_a_page_captured_through_a_short_link_is_found_by_its_own_address(
             assert found.to_json()["sha256"] == sha256_of(media.photo_a)
 
 
+@pytest.mark.parametrize("target", ["/story?utm_source=feed&utm_medium=rss", "/story#top"])
+def test_a_page_a_redirect_led_to_with_tracking_or_a_fragment_is_found_by_its_own_address(
+    archive: Archive, server: FixtureServer, media: MediaSet, target: str
+) -> None:
+    """Feed links lead through a redirect to the story with tracking parameters
+    (FeedBurner, dlvr.it): the version's address was compared as fetched, and the
+    story's own address, as an investigator copies it, found nothing, in `search`,
+    `report` and the embeds' checks alike."""
+    server.add_file("/media/photo_a.jpg", media.photo_a)
+    server.add_page("/story", "<article><p>The market:</p><img src='/media/photo_a.jpg'></article>")
+    server.add_redirect("/feed/item-1", target, 301)
+
+    assert Capturer(archive).capture_url(server.url("/feed/item-1")).ok
+    with archive.read_session() as session:
+        for spelling in ("/story", target):
+            (found,) = search(session, archive.layout, SearchQuery.parse(page=server.url(spelling)))
+            assert found.to_json()["sha256"] == sha256_of(media.photo_a)
+        (status,) = embed_statuses(session, archive.layout, page=server.url("/story"))
+        assert status.to_json()["page_url"] == server.url("/feed/item-1")
+
+
 def test_a_page_is_read_in_the_charset_its_server_names(
     archive: Archive, server: FixtureServer, media: MediaSet
 ) -> None:

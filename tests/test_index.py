@@ -52,7 +52,7 @@ from archiver.index.models import (
     SidecarDebt,
     Sighting,
 )
-from archiver.index.records import upsert_page
+from archiver.index.records import pages_read_as, upsert_page
 from archiver.index.textindex import FTS_TABLE, TRIGRAM_INDEX, fold_text, owns
 from archiver.search import MAX_WORD_LENGTH, QueryError, SearchQuery, matching_ids, records, search
 from archiver.status import queue_counts, recent_failures
@@ -969,4 +969,43 @@ def test_migration_0034_tells_what_only_a_feed_gave_a_page(db_url: str) -> None:
     _alembic(engine, "downgrade", "0033")
     with engine.connect() as connection:
         assert "held_by_page" not in {c["name"] for c in inspect(connection).get_columns("embeds")}
+    engine.dispose()
+
+
+def test_migration_0039_finds_a_page_by_the_story_a_redirect_led_to(db_url: str) -> None:
+    """A version whose redirect led to the story with tracking parameters was found only
+    by that address as fetched: the upgrade records where it led as pages are
+    recorded, and the downgrade drops it."""
+    engine = make_engine(db_url)
+    _alembic(engine, "upgrade", "0038")
+    now = datetime(2013, 9, 28, 18, tzinfo=UTC)
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO pages (id, url, first_fetched_at, last_fetched_at)"
+                " VALUES (1, 'https://t.example/item-1', :t, :t)"
+            ),
+            {"t": now},
+        )
+        for number, final_url in enumerate(
+            ["https://News.example/story?utm_source=feed&id=7#top", "https://t.example/item-1"]
+        ):
+            connection.execute(
+                text(
+                    "INSERT INTO page_snapshots (page_id, sha256, size_bytes, path, final_url,"
+                    " http_status, headers, first_fetched_at, last_fetched_at)"
+                    " VALUES (1, :sha, 10, 'pages/x', :u, 200, '{}', :t, :t)"
+                ),
+                {"sha": f"{number}" * 64, "u": final_url, "t": now},
+            )
+    _alembic(engine, "upgrade", "head")
+    with engine.connect() as connection:
+        led_to = connection.execute(text("SELECT led_to FROM page_snapshots ORDER BY id")).scalars()
+        assert list(led_to) == ["https://news.example/story?id=7", "https://t.example/item-1"]
+        found = connection.execute(pages_read_as(["https://news.example/story?id=7"])).scalars()
+        assert list(found) == [1]
+    _alembic(engine, "downgrade", "0038")
+    with engine.connect() as connection:
+        columns = {c["name"] for c in inspect(connection).get_columns("page_snapshots")}
+        assert "led_to" not in columns and "final_url" in columns
     engine.dispose()

@@ -70,8 +70,8 @@ class Base(DeclarativeBase):
     }
 
 
-FINAL_URL_KEY = 200  # characters of a final URL its index holds
-FINAL_URL_START = f"substr(final_url, 1, {FINAL_URL_KEY})"
+LED_TO_KEY = 200  # characters of a page version's `led_to` its index holds
+LED_TO_START = f"substr(led_to, 1, {LED_TO_KEY})"
 PLATFORM_NAME_LENGTH = 100
 PLATFORM_ID_LENGTH = 200
 
@@ -143,7 +143,7 @@ class PageSnapshot(Base):
         UniqueConstraint("page_id", "sha256"),
         # where a page's address led (a short link's story): looked up by its start, as
         # a B-tree entry must stay short and an address may not (see `pages_read_as`)
-        Index("ix_page_snapshots_final_url_start", text(FINAL_URL_START)),
+        Index("ix_page_snapshots_led_to_start", text(LED_TO_START)),
         # a page's version as of a moment (the item page's "as archived then")
         Index("ix_page_snapshots_page_fetched", "page_id", "first_fetched_at"),
     )
@@ -154,6 +154,9 @@ class PageSnapshot(Base):
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     path: Mapped[str] = mapped_column(Text)
     final_url: Mapped[str] = mapped_column(Text)
+    # `final_url` as pages are recorded (`clean_url`: no tracking parameters, no
+    # fragment), which a search by the story's own address finds
+    led_to: Mapped[str | None] = mapped_column(Text)
     http_status: Mapped[int]
     headers: Mapped[dict[str, Any]] = mapped_column(JSON)
     first_fetched_at: Mapped[datetime]

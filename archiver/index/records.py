@@ -13,11 +13,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from archiver.extract import FoundEmbed
-from archiver.extract.urls import url_spellings
+from archiver.extract.urls import clean_url, url_spellings
 from archiver.index.debts import owe_media_sidecars
 from archiver.index.models import (
-    FINAL_URL_KEY,
-    FINAL_URL_START,
+    LED_TO_KEY,
+    LED_TO_START,
     PLATFORM_ID_LENGTH,
     PLATFORM_NAME_LENGTH,
     Embed,
@@ -226,6 +226,7 @@ def upsert_snapshot(
             size_bytes=size_bytes,
             path=path,
             final_url=final_url,
+            led_to=clean_url(final_url),
             http_status=http_status,
             headers=headers,
             first_fetched_at=at,
@@ -475,10 +476,10 @@ def pages_read_as(urls: list[str]) -> CompoundSelect[tuple[int]]:
     of_source = of_source.where(Source.url.in_(urls), Source.detected_kind == "page")
     older = select(Page.id).where(Page.first_page_url.in_(urls))
     led_there = select(PageSnapshot.page_id).where(
-        literal_column(FINAL_URL_START).in_([url[:FINAL_URL_KEY] for url in urls]),  # indexed
+        literal_column(LED_TO_START).in_([url[:LED_TO_KEY] for url in urls]),  # indexed
         # the whole address, as an expression: SQLite would rather build a throwaway
         # index on the bare column for each search than use the one above
-        PageSnapshot.final_url.concat("").in_(urls),
+        PageSnapshot.led_to.concat("").in_(urls),
     )
     return union(select(Page.id).where(Page.url.in_(urls)), older, of_source, led_there)
 
