@@ -87,6 +87,7 @@ from archiver.index.placements import (
 from archiver.index.records import (
     Acquisition,
     PlatformFacts,
+    find_page,
     live_source,
     placement_texts,
     retitle_page,
@@ -251,6 +252,9 @@ class RecordedPage:
     removed: list[int] = field(default_factory=list)  # embeds judged gone from the page
     # embeds judged removed before that the page holds again: (embed id, removed at)
     returned: list[tuple[int, datetime]] = field(default_factory=list)
+    # what the page lacks was left to the next poll, which reads it again whatever it
+    # holds (an earlier version served again: a page that went back to it stays so)
+    judgement_owed: bool = False
 
     @property
     def removed_embeds(self) -> int:
@@ -495,7 +499,14 @@ class Capturer:
         now = fetched_at or utcnow()
         placed = self.place_version(url, body, response, extraction.title, now, holds_embeds=True)
         with logged_session(self.archive) as session:
+            fetched_before = (
+                _fetched_before(session, url, placed.intent.sha256) if mark_removed else None
+            )
             page, sha256, changed = self.store_version(session, placed)
+            # an earlier version, fetched again after the page's last judgement
+            served_again = bool(
+                fetched_before and page.judged_at and page.judged_at > fetched_before
+            )
             if source_id is not None:
                 page.source_id = live_source(session, source_id)
             if first_page is not None:
@@ -515,11 +526,13 @@ class Capturer:
                 # what lies past the cap is not seen: nothing is judged removed
                 found, mark_removed = found[:MAX_EMBEDS_PER_PAGE], False
             if mark_removed and (
-                doubt := _suspect_version(session, page, found, extraction, older, response)
+                doubt := _suspect_version(
+                    session, page, found, extraction, older, response, served_again
+                )
             ):
                 # judged next time, from a version that shows the page (`judged_at` stays)
                 log_event("page.removals_deferred", logging.WARNING, url=url, reason=doubt)
-                mark_removed = False
+                mark_removed, recorded.judgement_owed = False, served_again
             record_embeds(session, page, found, now, recorded, mark_removed, older, body)
             if run_here:
                 held = [job_id for job_id, _ in recorded.jobs]
@@ -1552,20 +1565,39 @@ def _suspect_version(
     extraction: PageExtraction,
     older: OlderPages | None,
     response: Response,
+    served_again: bool = False,
 ) -> str | None:
     """Why a live page's version may not be the page (a consent wall, an empty 200, a
     stale cache node served in its place), whose missing embeds are then not judged
     removed; None when it may be judged. A page that still shows embeds judges what it
     lost; one that showed some and now shows none, or that went on in older pages and
-    now links none, judges nothing until a version that does."""
+    now links none, judges nothing until a version that does. Nor does an earlier
+    version ``served_again`` after the page was judged from another (a cache node's
+    stale copy: the updates posted since were judged removed, and returned at the
+    next poll); a page that went back to it is judged at the next poll that finds it
+    so."""
     if not found and any(e.removed_at is None and e.held_by_page for e in page.embeds):
         return "the page shows none of its embeds"
+    if served_again:
+        return "an earlier version of the page was served again (a stale cache copy?)"
     if older is not None or links_older_page(response.final_url, extraction):
         return None
     kept = select(Page.id).where(Page.first_page_url.in_({page.url, response.url})).limit(1)
     if session.scalar(kept) is not None:
         return "the page links none of its older pages"
     return None
+
+
+def _fetched_before(session: Session, url: str, sha256: str) -> datetime | None:
+    """When the page at ``url`` last gave this version before (None: never)."""
+    page = find_page(session, url)
+    if page is None:
+        return None
+    return session.scalar(
+        select(PageSnapshot.last_fetched_at).where(
+            PageSnapshot.page_id == page.id, PageSnapshot.sha256 == sha256
+        )
+    )
 
 
 def _written_in(body: bytes, url: str) -> bool:

@@ -897,6 +897,31 @@ def test_a_page_served_in_error_once_judges_nothing_removed(
     assert embeds_by_page(archive)["C"] == ("live", True)
 
 
+def test_an_earlier_version_served_again_once_judges_nothing_removed(
+    blog: tuple[Archive, Poller, int], server: FixtureServer
+) -> None:
+    """A cache node's stale copy (the page of two polls ago, byte for byte) recorded
+    the update posted since as removed, in the event log and for editors, and as
+    returned at the next poll; a page that truly went back to it is judged when a
+    poll finds it so again."""
+    archive, poller, source_id = blog
+    serve_blog(server, [["C", "B", "A"]])
+    poller.poll(source_id)
+    serve_blog(server, [["D", "C", "B", "A"]])
+    poller.poll(source_id)
+    serve_blog(server, [["C", "B", "A"]])  # one edge's stale copy
+    assert poller.poll(source_id).removed_embeds == 0
+    serve_blog(server, [["E", "D", "C", "B", "A"]])
+    assert poller.poll(source_id).returned_embeds == 0
+    with archive.read_session() as session:
+        assert not session.scalars(select(Event).where(Event.type == "embed_removed")).all()
+
+    serve_blog(server, [["D", "C", "B", "A"]])  # E deleted: the page as it was before it
+    assert poller.poll(source_id).removed_embeds == 0  # an earlier version: not yet
+    assert poller.poll(source_id).removed_embeds == 1  # found so again (not skipped as unchanged)
+    assert embeds_by_page(archive)["E"] == ("live", True)
+
+
 def test_an_older_page_redirected_away_is_read_again_next_time(
     blog: tuple[Archive, Poller, int], server: FixtureServer
 ) -> None:

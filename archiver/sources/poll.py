@@ -306,7 +306,7 @@ class Poller:
         result.removed_embeds = live.page.removed_embeds
         result.returned_embeds = live.page.returned_embeds
         result.older_pages = live.older_pages or None
-        result.read_back_owed = live.older_failure is not None
+        result.read_back_owed = live.older_failure is not None or live.page.judgement_owed
         result.older_failure = live.older_failure
         # a version stored before (the page went back to it) changed the page when its
         # embeds did: "unchanged" beside a removal misled whoever read the log
