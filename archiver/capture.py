@@ -351,7 +351,7 @@ class Capturer:
         except Interrupted as exc:
             report.error, outcome = str(exc), None
         except (ArchiverError, OSError) as exc:
-            outcome = self._failure(exc, job_id)
+            outcome = self._failure(exc, job_id, page=not inline)
             report.error = outcome.error
         except BaseException as exc:
             self._close_unexpected(job_id, exc)
@@ -770,14 +770,16 @@ class Capturer:
         _log_item(item)
         return item
 
-    def _failure(self, exc: Exception, job_id: int) -> Outcome:
+    def _failure(self, exc: Exception, job_id: int, *, page: bool = False) -> Outcome:
+        """The outcome of a failed attempt; ``page``: of a URL the queue captures (see
+        `jobs.outcome_of_error`)."""
         if isinstance(exc, OSError):
             exc = storage_error(exc, f"cannot write to the archive{self._where(exc)}")
         if isinstance(exc, ArchiveUnavailable):  # not counted: the database may be down
             return jobs.outcome_of_error(exc, 0, utcnow())
         with self.archive.session() as session:
             attempts = session.get_one(CaptureJob, job_id).attempts
-        outcome = jobs.outcome_of_error(exc, attempts, utcnow())
+        outcome = jobs.outcome_of_error(exc, attempts, utcnow(), page=page)
         if isinstance(exc, YtdlpError):
             outcome = replace(outcome, ytdlp_version=self.archive.ytdlp.version)
         return outcome

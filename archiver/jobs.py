@@ -13,7 +13,8 @@ directly (``embed_id`` is null). States:
   (until the daemon starts with another yt-dlp than the one that gave the error:
   `retry_for_new_ytdlp`);
 - ``gone``: the server or platform says the media no longer exists (404, 410,
-  "video unavailable"); when a liveness check later finds the URL live, the job is
+  "video unavailable"; a page the queue captures by its URL, after a few attempts:
+  `GONE_PAGE_ATTEMPTS`); when a liveness check later finds the URL live, the job is
   pending again (`retry_returned`).
 """
 
@@ -25,11 +26,11 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, case, func, select, update
+from sqlalchemy import ColumnElement, and_, case, func, select, union_all, update
 from sqlalchemy.orm import Session
 
 from archiver.errors import ArchiveUnavailable, FetchError
-from archiver.extract.urls import signed_only
+from archiver.extract.urls import signed_only, url_spellings
 from archiver.fetch.limits import host_of
 from archiver.index.models import CaptureJob, Embed, JobState, Sighting, utcnow
 from archiver.index.records import get_or_create
@@ -40,6 +41,11 @@ BASE_DELAY = timedelta(minutes=1)
 MAX_DELAY = timedelta(hours=24)
 LEASE = timedelta(minutes=10)
 UNAVAILABLE_DELAY = timedelta(minutes=5)  # retry time after "disk full" and the like
+# a page the queue captures by its URL (a feed entry's link) that answers 404 or 410 is
+# fetched this often, with the backoff (about two hours), before it is recorded gone:
+# a feed often goes out before its page is up, and a page embedding nothing has no
+# liveness check to notice it later
+GONE_PAGE_ATTEMPTS = 8
 # due jobs looked through past the claim's size for ones whose host has room
 HOST_QUOTA_WINDOW = 200
 WINDOW_BATCH = 16  # rows of that window read at a time
@@ -65,8 +71,13 @@ class Outcome:
     ytdlp_version: str | None = None  # the yt-dlp that gave the error, when one did
 
 
-def outcome_of_error(error: FetchError | Exception, attempts: int, now: datetime) -> Outcome:
+def outcome_of_error(
+    error: FetchError | Exception, attempts: int, now: datetime, *, page: bool = False
+) -> Outcome:
     """Classify a failed attempt: gone for good, retry later, or give up.
+
+    A ``page`` the queue captures by its URL is gone only after `GONE_PAGE_ATTEMPTS`
+    attempts said so; before, it is retried with the backoff.
 
     The retry waits the backoff, or as long as the server's ``Retry-After`` asked
     (up to `MAX_DELAY`) when that is longer. When the archive itself could not take
@@ -77,6 +88,8 @@ def outcome_of_error(error: FetchError | Exception, attempts: int, now: datetime
     if isinstance(error, ArchiveUnavailable):  # the archive's fault, not the item's
         return Outcome(JobState.FAILED, message, now + UNAVAILABLE_DELAY, counted=False)
     if isinstance(error, FetchError):
+        if error.gone and page and attempts < GONE_PAGE_ATTEMPTS:  # not up yet, perhaps
+            return Outcome(JobState.FAILED, message, now + backoff(attempts))
         if error.gone:
             return Outcome(JobState.GONE, message)
         if not error.retryable:
@@ -315,7 +328,8 @@ def requeue(job: CaptureJob, now: datetime) -> None:
 
 
 def retry_returned(session: Session, urls: Collection[str], now: datetime) -> list[str]:
-    """Capture again the gone embeds whose URL a liveness check found live; their URLs.
+    """Capture again the gone embeds and pages whose URL a liveness check found live;
+    their URLs.
 
     A 404 at capture time is not always the end: a CDN that had not caught up with a
     fresh post, a post restored after review. Attempts are not reset, so a server that
@@ -335,15 +349,23 @@ def retry_returned(session: Session, urls: Collection[str], now: datetime) -> li
 
 
 def gone_at_capture(session: Session, url: str) -> bool:
-    """Whether an embed of this URL has a capture job that ended gone (nothing archived)."""
+    """Whether an embed or page of this URL has a capture job that ended gone (nothing
+    archived)."""
     found = session.scalar(select(CaptureJob.id).where(_gone_at_capture([url])).limit(1))
     return found is not None
 
 
 def _gone_at_capture(urls: Collection[str]) -> ColumnElement[bool]:
-    """Capture jobs of embeds with one of these URLs that ended gone."""
-    embeds = select(Embed.id).where(Embed.url.in_(urls))
-    return and_(CaptureJob.embed_id.in_(embeds), CaptureJob.state == JobState.GONE)
+    """Capture jobs that ended gone of embeds with one of these URLs, and of pages (or
+    files) captured by their URL, under any spelling of it (`url_spellings`: a page's
+    check is of the page as kept, its job of the URL as queued)."""
+    embed_jobs = select(CaptureJob.id).join(Embed, Embed.id == CaptureJob.embed_id)
+    spellings = sorted({spelling for url in urls for spelling in url_spellings(url)})
+    url_jobs = select(CaptureJob.id).where(
+        CaptureJob.embed_id.is_(None), CaptureJob.url.in_(spellings)
+    )
+    either = union_all(embed_jobs.where(Embed.url.in_(urls)), url_jobs)
+    return and_(CaptureJob.id.in_(either), CaptureJob.state == JobState.GONE)
 
 
 def retry_for_new_ytdlp(session: Session, version: str, now: datetime) -> int:

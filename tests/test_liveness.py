@@ -8,6 +8,7 @@ import socket
 import sqlite3
 import threading
 import time
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,9 +20,12 @@ from support import FixtureServer, MediaSet, RequestHandler, bluesky, locked_tab
 from support.archiving import make_config, run_cli, settings, write_config
 from support.browser import AppClient, sha256_of
 
+from archiver import jobs as queue
 from archiver.archive import Archive
+from archiver.capture import Capturer
 from archiver.config import LivenessConfig, PostsConfig, config_from_dict, load_config
 from archiver.extract import extract_embeds
+from archiver.fetch.http import HttpFetcher
 from archiver.fetch.limits import HostLimiter
 from archiver.index.models import (
     CaptureJob,
@@ -35,7 +39,7 @@ from archiver.index.models import (
     utcnow,
 )
 from archiver.index.records import upsert_embed, upsert_page
-from archiver.jobs import MAX_ATTEMPTS, HostQuota, embed_job, retry_returned
+from archiver.jobs import GONE_PAGE_ATTEMPTS, MAX_ATTEMPTS, HostQuota, embed_job, retry_returned
 from archiver.liveness import outbox, service
 from archiver.liveness.probes import Prober
 from archiver.liveness.report import archived_copies, embed_statuses
@@ -50,6 +54,8 @@ from archiver.liveness.service import (
     sync_targets,
 )
 from archiver.liveness.webhook import LivenessEvent, WebhookNotifier
+from archiver.sources.poll import Poller
+from archiver.sources.registry import add_source
 from archiver.stopping import StopFlag
 from archiver.web import create_app
 from archiver.web.views import _settled_dead
@@ -760,6 +766,61 @@ def test_an_embed_gone_at_capture_but_live_at_a_check_is_captured_again(
     assert run_cli(config, "run", "--once").returncode == 0
     found = json.loads(run_cli(config, "search", "--page", server.url("/live"), "--json").stdout)
     assert sha256_of(media.photo_a) in {row["sha256"] for row in found}
+
+
+def _run_page_job(archive: Archive) -> str:
+    """Run the page job now if it is to run, whatever its backoff, as the queue would
+    once it is due; its state."""
+    capturer = Capturer(archive)
+    page_job = CaptureJob.embed_id.is_(None)
+    with archive.session() as session:
+        session.execute(update(CaptureJob).where(page_job).values(next_attempt_at=utcnow()))
+        claimed = queue.claim_due(session, capturer.owner, 10, utcnow())
+        taken = [job.id for job in claimed if job.embed_id is None]
+    for job_id in taken:
+        capturer.run_claimed(job_id)
+    with archive.read_session() as session:
+        return session.scalars(select(CaptureJob.state).where(page_job)).one()
+
+
+def test_a_feed_entrys_page_gone_at_capture_but_live_at_a_check_is_captured_again(
+    tmp_path: Path, db_url: str, server: FixtureServer
+) -> None:
+    """A feed went out before its page was up, and the page still answered 404 at the
+    last of its captures' retries: gone. A check finding the page live later left it
+    so (only embeds' jobs were looked at): what the page holds beyond the feed's
+    summary was never archived."""
+    item = (
+        f"<item><title>Aleppo</title><link>{server.url('/story')}</link><guid>s1</guid>"
+        "<description>&lt;p&gt;Shelling at dawn:&lt;/p&gt;&lt;img src='/media/dawn.jpg'&gt;"
+        "</description></item>"
+    )
+    rss = f"<?xml version='1.0'?><rss version='2.0'><channel><title>t</title>{item}</channel></rss>"
+    server.add_bytes("/feed.rss", rss.encode(), "application/rss+xml")
+    server.add_status("/story", 404)
+    config = make_config(tmp_path / "storage", db_url)
+    with Archive.open(config) as archive, closing(HttpFetcher(config.network, 2)) as http:
+        with archive.session() as session:
+            source = add_source(session, server.url("/feed.rss"), every=60).id
+        Poller(Capturer(archive), config.polling, http).poll(source)
+        states = [_run_page_job(archive) for _ in range(GONE_PAGE_ATTEMPTS)]
+        server.add_page(
+            "/story",
+            "<article><p>Shelling at dawn:</p><img src='/media/dawn.jpg' width=600>"
+            "<p>Video of the Citadel:</p><video src='/media/citadel.mp4'></video></article>",
+        )
+        checker, due = _checker_and_due(archive)
+        checker.run([target for target in due if target.url.endswith("/story")])
+        checker.close()
+        with archive.read_session() as session:
+            retried = session.scalars(select(CaptureJob).where(CaptureJob.embed_id.is_(None)))
+            (job,) = [(job.state, job.attempts) for job in retried]
+        last = _run_page_job(archive)
+        with archive.read_session() as session:
+            found = {url.rsplit("/", 1)[1] for url in session.scalars(select(Embed.url))}
+    assert states == ["failed"] * (GONE_PAGE_ATTEMPTS - 1) + ["gone"]
+    assert job == ("pending", GONE_PAGE_ATTEMPTS)
+    assert (last, found) == ("done", {"dawn.jpg", "citadel.mp4"})
 
 
 def test_a_url_that_answers_checks_but_never_downloads_is_given_up(

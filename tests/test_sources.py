@@ -716,6 +716,34 @@ def test_a_poll_does_not_wait_on_a_running_page_job_another_holds_and_reads_the_
     assert (again.new_entries, state) == (1, "pending")
 
 
+def test_an_entrys_page_not_up_yet_is_fetched_again_before_it_is_judged_gone(
+    tmp_path: Path, db_url: str, server: FixtureServer
+) -> None:
+    """A feed often goes out before its page is up: the page's 404 made its job gone at
+    once, never tried again while the entry did not change (a page embedding nothing
+    has no liveness check to notice it either). It is retried with the backoff first."""
+    _story_feed(server, "Shelling resumed at dawn.")
+    server.add_status("/story", 404)
+    feed_url = server.url("/feed.rss")
+    with feed_poller(tmp_path / "storage", feed_url, db_url) as (archive, poller, source):
+        poller.poll(source)
+        _run_due(archive)
+        with archive.read_session() as session:
+            job = session.scalars(select(CaptureJob)).one()
+        server.add_page("/story", "<article><p>Citadel:</p><img src='/media/c.jpg'></article>")
+        with archive.session() as session:  # its retry is due
+            session.get_one(CaptureJob, job.id).next_attempt_at = utcnow()
+        _run_due(archive)
+        with archive.read_session() as session:
+            state = session.get_one(CaptureJob, job.id).state
+            found = session.scalars(select(Embed.url)).all()
+    assert (job.state, job.attempts) == ("failed", 1)
+    assert "404" in (job.last_error or "")
+    assert job.next_attempt_at is not None
+    assert timedelta(seconds=50) < job.next_attempt_at - job.updated_at < timedelta(seconds=70)
+    assert (state, found) == ("done", [server.url("/media/c.jpg")])
+
+
 def test_a_feed_of_ten_thousand_entries_is_recorded_with_bounded_memory(
     tmp_path: Path, server: FixtureServer, media: MediaSet
 ) -> None:

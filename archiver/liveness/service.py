@@ -4,7 +4,8 @@ Targets are every embed URL archiver has seen and every page that embeds
 something. Each has a ``link_checks`` row with its current status and next check
 time; each change of status is a ``link_check_events`` row. A turn to ``gone`` or
 ``restricted`` is logged and sent to the webhook, if one is configured. An embed
-whose capture found it gone but that a check finds live is queued for capture again.
+or page whose capture found it gone but that a check finds live is queued for
+capture again.
 """
 
 from __future__ import annotations
