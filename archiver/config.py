@@ -247,6 +247,9 @@ class PollingConfig(_Section):
     concurrency: int = Field(default=8, ge=1, le=256)  # sources polled at once
     # older pages of a live page split into pages, read per poll (0: the page alone)
     older_pages: int = Field(default=30, ge=0, le=1000)
+    # how often they are all read again, back to `older_pages`, changed or not: an
+    # update on an older page edited to add its video (0: never)
+    older_pages_read_back: Delay = 24 * 3600.0
 
 
 def _at_least(least: float, why: str) -> AfterValidator:

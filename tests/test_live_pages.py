@@ -922,6 +922,32 @@ def test_an_earlier_version_served_again_once_judges_nothing_removed(
     assert embeds_by_page(archive)["E"] == ("live", True)
 
 
+def test_a_video_added_later_to_an_update_on_an_older_page_is_archived_within_a_day(
+    blog: tuple[Archive, Poller, int], server: FixtureServer
+) -> None:
+    """An editor added the video to an update that had scrolled on to an older page
+    ("video to follow"): older pages were read only when the first page changed, and
+    only down to what was archived before, so it was never archived."""
+    archive, poller, source_id = blog
+    serve_blog(server, [["C", "B"], ["A"]])
+    poller.poll(source_id)
+    video = "<video src='/media/citadel.mp4'></video></div>"
+    server.add_page("/live?page=2", live_page(["A"], None, newer="/live").replace("</div>", video))
+
+    assert poller.poll(source_id).result == "unchanged"  # read back a day ago, or less
+    with archive.session() as session:
+        source = session.get_one(Source, source_id)
+        assert source.read_back_at is not None
+        source.read_back_at -= timedelta(days=1)
+    result = poller.poll(source_id)
+    assert (result.new_embeds, result.removed_embeds, result.older_pages) == (1, 0, 1)
+    with archive.read_session() as session:
+        (embed,) = session.scalars(select(Embed).where(Embed.url.endswith("citadel.mp4")))
+        assert embed.page.url == server.url("/live?page=2")
+        assert utcnow() - session.get_one(Source, source_id).read_back_at < timedelta(minutes=1)
+    assert poller.poll(source_id).result == "unchanged"
+
+
 def test_an_older_page_redirected_away_is_read_again_next_time(
     blog: tuple[Archive, Poller, int], server: FixtureServer
 ) -> None:

@@ -304,6 +304,8 @@ class Source(Base):
     claimed_at: Mapped[datetime | None]  # when: a process started since only reused its pid
     last_polled_at: Mapped[datetime | None]
     fetched_whole_at: Mapped[datetime | None]  # last answered with a body, not a 304
+    # a live page's older pages last read back to `[polling] older_pages` (`read_back`)
+    read_back_at: Mapped[datetime | None]
     last_result: Mapped[str | None] = mapped_column(String(16))  # changed | unchanged | error
     last_error: Mapped[str | None] = mapped_column(Text)
     consecutive_errors: Mapped[int] = mapped_column(default=0)

@@ -64,6 +64,7 @@ class PollResult:
     # the next poll reads the source whole, as a first poll does
     read_back_owed: bool = False
     older_failure: str | None = None  # why, kept as the source's last error
+    read_back: bool = False  # a live page's older pages were all read, back to the limit
     error: str | None = None
 
 
@@ -214,16 +215,19 @@ class Poller:
                 return PollResult(source_id, "", "removed")
             url, kind = source.url, source.kind
             was_feed = kind == "auto" and source.detected_kind == "feed"
+            known_sha = source.content_sha256
+            # never read: older pages are read back to the limit; so they are once a day
+            read_back = known_sha is None or self._read_back_due(source)
             conditional = {}
             whole = source.fetched_whole_at
-            # (a time ahead of now, the clock set back, is no recent fetch)
-            if whole is not None and timedelta(0) <= utcnow() - whole < REFETCH_WHOLE:
+            # (a time ahead of now, the clock set back, is no recent fetch; a read back
+            # fetches it whole: a 304 would read nothing)
+            recent = whole is not None and timedelta(0) <= utcnow() - whole < REFETCH_WHOLE
+            if recent and not read_back:
                 if source.etag:
                     conditional["If-None-Match"] = source.etag
                 if source.last_modified:
                     conditional["If-Modified-Since"] = source.last_modified
-            known_sha = source.content_sha256
-        first_poll = known_sha is None  # never read: older pages are read back to the limit
         result = PollResult(source_id, url, "unchanged")
         retry_after: float | None = None
         response: Response | None = None
@@ -233,7 +237,7 @@ class Poller:
             response = document.response
             if response.status != 304:
                 sha = hashlib.sha256(document.body).hexdigest()
-                if sha != known_sha:
+                if sha != known_sha or read_back:
                     self._handle(
                         source_id,
                         kind,
@@ -241,7 +245,7 @@ class Poller:
                         response,
                         fetched_at,
                         result,
-                        first_poll,
+                        read_back,
                         was_feed,
                     )
                 known_sha = sha
@@ -264,6 +268,19 @@ class Poller:
         )
         return result
 
+    def _read_back_due(self, source: Source) -> bool:
+        """Whether a live page's older pages are due to be read back to the limit, its
+        first page changed or not (`[polling] older_pages_read_back`): an update that
+        scrolled on to an older page and was edited there to add its video was never
+        archived. A source polled before they were timed is due at once."""
+        every = self.settings.older_pages_read_back
+        if not (
+            every and self.settings.older_pages and "page" in (source.kind, source.detected_kind)
+        ):
+            return False
+        last = source.read_back_at
+        return last is None or not timedelta(0) <= utcnow() - last < timedelta(seconds=every)
+
     def _handle(
         self,
         source_id: int,
@@ -272,11 +289,12 @@ class Poller:
         response: Response,
         fetched_at: datetime,
         result: PollResult,
-        first_poll: bool,
+        read_back: bool,
         was_feed: bool = False,
     ) -> None:
         """Record a changed source as the feed or page it is; ``fetched_at``: when its
-        answer came."""
+        answer came. With ``read_back``, a live page's older pages are read back to the
+        limit (a first poll, a read back owed or due)."""
         if kind == "auto":
             feed = looks_like_feed(response.content_type, body)
             if was_feed and not feed:
@@ -299,7 +317,7 @@ class Poller:
             body,
             response,
             older_pages=self.settings.older_pages,
-            first_poll=first_poll,
+            first_poll=read_back,
             fetched_at=fetched_at,
         )
         result.new_embeds = live.page.new_embeds + live.older_embeds
@@ -308,6 +326,7 @@ class Poller:
         result.older_pages = live.older_pages or None
         result.read_back_owed = live.older_failure is not None or live.page.judgement_owed
         result.older_failure = live.older_failure
+        result.read_back = read_back and live.older_failure is None
         # a version stored before (the page went back to it) changed the page when its
         # embeds did: "unchanged" beside a removal misled whoever read the log
         moved = result.new_embeds or result.removed_embeds or result.returned_embeds
@@ -524,6 +543,8 @@ class Poller:
                 source.last_error = result.older_failure
                 owed = result.read_back_owed
                 source.content_sha256 = None if owed else content_sha
+                if result.read_back:
+                    source.read_back_at = now
                 if response is not None and response.status != 304:
                     source.etag = None if owed else response.headers.get("etag")
                     source.last_modified = None if owed else response.headers.get("last-modified")
