@@ -533,7 +533,10 @@ class Capturer:
                 # judged next time, from a version that shows the page (`judged_at` stays)
                 log_event("page.removals_deferred", logging.WARNING, url=url, reason=doubt)
                 mark_removed, recorded.judgement_owed = False, served_again
-            record_embeds(session, page, found, now, recorded, mark_removed, older, body)
+            # an earlier version served again shows the page as it was when it was
+            # fetched before: what was removed since is not back on the page
+            seen_at = fetched_before if served_again and fetched_before else now
+            record_embeds(session, page, found, seen_at, recorded, mark_removed, older, body)
             if run_here:
                 held = [job_id for job_id, _ in recorded.jobs]
                 jobs.hold_back(held, session, self.owner, now, self.lease)

@@ -902,8 +902,8 @@ def test_an_earlier_version_served_again_once_judges_nothing_removed(
 ) -> None:
     """A cache node's stale copy (the page of two polls ago, byte for byte) recorded
     the update posted since as removed, in the event log and for editors, and as
-    returned at the next poll; a page that truly went back to it is judged when a
-    poll finds it so again."""
+    returned at the next poll (and one deleted since as returned); a page that truly
+    went back to it is judged when a poll finds it so again."""
     archive, poller, source_id = blog
     serve_blog(server, [["C", "B", "A"]])
     poller.poll(source_id)
@@ -920,6 +920,15 @@ def test_an_earlier_version_served_again_once_judges_nothing_removed(
     assert poller.poll(source_id).removed_embeds == 0  # an earlier version: not yet
     assert poller.poll(source_id).removed_embeds == 1  # found so again (not skipped as unchanged)
     assert embeds_by_page(archive)["E"] == ("live", True)
+
+    serve_blog(server, [["D", "B", "A"]])  # C deleted
+    assert poller.poll(source_id).removed_embeds == 1
+    serve_blog(server, [["D", "C", "B", "A"]])  # a stale copy from before: C is not back
+    assert poller.poll(source_id).returned_embeds == 0
+    serve_blog(server, [["D", "B", "A"]])
+    result = poller.poll(source_id)
+    assert (result.removed_embeds, result.returned_embeds) == (0, 0)
+    assert embeds_by_page(archive)["C"] == ("live", True)
 
 
 def test_a_video_added_later_to_an_update_on_an_older_page_is_archived_within_a_day(
