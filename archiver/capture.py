@@ -87,7 +87,6 @@ from archiver.index.placements import (
 from archiver.index.records import (
     Acquisition,
     PlatformFacts,
-    find_page,
     live_source,
     placement_texts,
     retitle_page,
@@ -252,8 +251,8 @@ class RecordedPage:
     removed: list[int] = field(default_factory=list)  # embeds judged gone from the page
     # embeds judged removed before that the page holds again: (embed id, removed at)
     returned: list[tuple[int, datetime]] = field(default_factory=list)
-    # what the page lacks was left to the next poll, which reads it again whatever it
-    # holds (an earlier version served again: a page that went back to it stays so)
+    # what the page lacks was left to the next poll, which records it whatever it holds
+    # and judges it then (an earlier version served again: a page gone back to it)
     judgement_owed: bool = False
 
     @property
@@ -480,6 +479,7 @@ class Capturer:
         first_page: str | None = None,
         run_here: bool = False,
         fetched_at: datetime | None = None,
+        judge_anyway: bool = False,
     ) -> RecordedPage:
         """Store a page version, find its embeds and make sure each has a capture job.
 
@@ -492,21 +492,21 @@ class Capturer:
         held back for this process (`jobs.hold_back`): a daemon beside it took them,
         and the capture reported its own page's files as "queued" and exited 1.
         ``fetched_at``: when ``response`` came, if the page is recorded well after it
-        (a live page, after its older pages are read); else it is now.
+        (a live page, after its older pages are read); else it is now. With
+        ``judge_anyway`` (the poll after one that deferred judging an earlier version
+        served again) an earlier version is judged too: the page went back to it.
         """
         if extraction is None:
             extraction = read_page(body, response)
         now = fetched_at or utcnow()
         placed = self.place_version(url, body, response, extraction.title, now, holds_embeds=True)
         with logged_session(self.archive) as session:
-            fetched_before = (
-                _fetched_before(session, url, placed.intent.sha256) if mark_removed else None
-            )
             page, sha256, changed = self.store_version(session, placed)
-            # an earlier version, fetched again after the page's last judgement
-            served_again = bool(
-                fetched_before and page.judged_at and page.judged_at > fetched_before
-            )
+            # an earlier version served again: when it first came (see `_superseded`)
+            earlier = None
+            if mark_removed and not changed and not judge_anyway:
+                earlier = _superseded(session, page, sha256)
+            served_again = earlier is not None
             if source_id is not None:
                 page.source_id = live_source(session, source_id)
             if first_page is not None:
@@ -533,9 +533,9 @@ class Capturer:
                 # judged next time, from a version that shows the page (`judged_at` stays)
                 log_event("page.removals_deferred", logging.WARNING, url=url, reason=doubt)
                 mark_removed, recorded.judgement_owed = False, served_again
-            # an earlier version served again shows the page as it was when it was
-            # fetched before: what was removed since is not back on the page
-            seen_at = fetched_before if served_again and fetched_before else now
+            # an earlier version served again shows the page as it was when it first
+            # came: what was removed since is not back on the page
+            seen_at = earlier if served_again and earlier else now
             record_embeds(session, page, found, seen_at, recorded, mark_removed, older, body)
             if run_here:
                 held = [job_id for job_id, _ in recorded.jobs]
@@ -1593,16 +1593,24 @@ def _suspect_version(
     return None
 
 
-def _fetched_before(session: Session, url: str, sha256: str) -> datetime | None:
-    """When the page at ``url`` last gave this version before (None: never)."""
-    page = find_page(session, url)
-    if page is None:
-        return None
-    return session.scalar(
-        select(PageSnapshot.last_fetched_at).where(
+def _superseded(session: Session, page: Page, sha256: str) -> datetime | None:
+    """When this version of ``page`` first came, if a version that first came after it
+    was judged since (the page's last judgement is no earlier): a stale copy of the
+    page, or the page gone back to it; None when it is not so superseded. Captures
+    between polls, which judge nothing, do not count."""
+    came = session.scalar(
+        select(PageSnapshot.first_fetched_at).where(
             PageSnapshot.page_id == page.id, PageSnapshot.sha256 == sha256
         )
     )
+    if came is None or page.judged_at is None:
+        return None
+    later = select(PageSnapshot.id).where(
+        PageSnapshot.page_id == page.id,
+        PageSnapshot.first_fetched_at > came,
+        PageSnapshot.first_fetched_at <= page.judged_at,
+    )
+    return came if session.scalar(later.limit(1)) is not None else None
 
 
 def _written_in(body: bytes, url: str) -> bool:

@@ -931,6 +931,63 @@ def test_an_earlier_version_served_again_once_judges_nothing_removed(
     assert embeds_by_page(archive)["C"] == ("live", True)
 
 
+def test_a_stale_copy_served_in_turn_with_the_page_never_brings_a_deleted_update_back(
+    blog: tuple[Archive, Poller, int], server: FixtureServer
+) -> None:
+    """A cache node serving a stale copy in turn with the page: its second serve was
+    dated by its first, after the deletion, and the deleted update was recorded as
+    back on the page, and never judged removed again."""
+    archive, poller, source_id = blog
+    serve_blog(server, [["D", "C", "B", "A"]])
+    poller.poll(source_id)
+    serve_blog(server, [["D", "B", "A"]])  # C deleted
+    assert poller.poll(source_id).removed_embeds == 1
+    for _ in range(2):
+        serve_blog(server, [["D", "C", "B", "A"]])
+        assert poller.poll(source_id).returned_embeds == 0
+        serve_blog(server, [["D", "B", "A"]])
+        assert poller.poll(source_id).removed_embeds == 0
+    with archive.read_session() as session:
+        assert not session.scalars(select(Event).where(Event.type == "embed_returned")).all()
+    assert embeds_by_page(archive)["C"] == ("live", True)
+
+
+def test_a_stale_copy_a_capture_fetched_between_polls_is_still_an_earlier_version(
+    blog: tuple[Archive, Poller, int], server: FixtureServer
+) -> None:
+    """`archiver capture` (or a feed entry's page job) got the stale copy between two
+    polls, which judge nothing; the next poll then took it for the page as judged and
+    recorded the update posted since as removed."""
+    archive, poller, source_id = blog
+    serve_blog(server, [["C", "B", "A"]])
+    poller.poll(source_id)
+    serve_blog(server, [["D", "C", "B", "A"]])
+    poller.poll(source_id)
+    serve_blog(server, [["C", "B", "A"]])
+    Capturer(archive).capture_url(server.url("/live"))
+    assert poller.poll(source_id).removed_embeds == 0
+    with archive.read_session() as session:
+        assert not session.scalars(select(Event).where(Event.type == "embed_removed")).all()
+
+
+def test_a_stale_copy_has_the_next_poll_record_the_page_not_read_all_older_pages_back(
+    blog: tuple[Archive, Poller, int], server: FixtureServer
+) -> None:
+    """The poll after a stale copy read every older page back to the limit (30 by
+    default), as after a failure, where only the first page was to be recorded again:
+    under a cache node serving one in turn, every other poll."""
+    _, poller, source_id = blog
+    older = [["A"], ["Z"], ["Y"], ["X"]]
+    serve_blog(server, [["C", "B"], *older])
+    poller.poll(source_id)
+    serve_blog(server, [["D", "C", "B"], *older])
+    normal = poller.poll(source_id)
+    serve_blog(server, [["C", "B"], *older])
+    assert poller.poll(source_id).removed_embeds == 0
+    serve_blog(server, [["D", "C", "B"], *older])
+    assert poller.poll(source_id).older_pages == normal.older_pages
+
+
 def test_a_video_added_later_to_an_update_on_an_older_page_is_archived_within_a_day(
     blog: tuple[Archive, Poller, int], server: FixtureServer
 ) -> None:

@@ -46,10 +46,12 @@ def record_live_page(
     older_pages: int,
     first_poll: bool,
     fetched_at: datetime,
+    judge_anyway: bool = False,
 ) -> RecordedLivePage:
     """Record a new version of a live page, after reading the older pages it links;
     dated ``fetched_at``, when it came: reading thirty older pages takes minutes, and
-    the first page came out dated after them."""
+    the first page came out dated after them. ``judge_anyway``: see
+    `Capturer.record_page`."""
     extraction = read_page(body, response)
     reader = OlderPageReader(capturer, http, source_id, response, extraction)
     older = reader.read(older_pages, read_back=first_poll) if older_pages else None
@@ -62,6 +64,7 @@ def record_live_page(
         extraction=extraction,
         older=older,
         fetched_at=fetched_at,
+        judge_anyway=judge_anyway,
     )
     failure = older.failure if older is not None else None
     return RecordedLivePage(recorded, reader.pages, reader.new_embeds, failure)

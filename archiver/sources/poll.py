@@ -65,8 +65,15 @@ class PollResult:
     read_back_owed: bool = False
     older_failure: str | None = None  # why, kept as the source's last error
     read_back: bool = False  # a live page's older pages were all read, back to the limit
+    # a live page's version was an earlier one served again: the next poll records and
+    # judges its answer, unchanged or not (`RECORD_AGAIN`)
+    record_again: bool = False
     error: str | None = None
 
+
+#: A live page's checksum when the page's last version judged nothing, being an earlier
+#: version served again: the next answer is recorded whatever it is, and judged.
+RECORD_AGAIN = ""
 
 #: A source answered "304 Not Modified" this long is fetched whole once: a server
 #: whose validators never move (a script sending its own file's mtime) hides new entries.
@@ -247,6 +254,7 @@ class Poller:
                         result,
                         read_back,
                         was_feed,
+                        judge_anyway=known_sha == RECORD_AGAIN,
                     )
                 known_sha = sha
         except Interrupted:
@@ -291,6 +299,8 @@ class Poller:
         result: PollResult,
         read_back: bool,
         was_feed: bool = False,
+        *,
+        judge_anyway: bool = False,
     ) -> None:
         """Record a changed source as the feed or page it is; ``fetched_at``: when its
         answer came. With ``read_back``, a live page's older pages are read back to the
@@ -319,12 +329,14 @@ class Poller:
             older_pages=self.settings.older_pages,
             first_poll=read_back,
             fetched_at=fetched_at,
+            judge_anyway=judge_anyway,
         )
         result.new_embeds = live.page.new_embeds + live.older_embeds
         result.removed_embeds = live.page.removed_embeds
         result.returned_embeds = live.page.returned_embeds
         result.older_pages = live.older_pages or None
-        result.read_back_owed = live.older_failure is not None or live.page.judgement_owed
+        result.read_back_owed = live.older_failure is not None
+        result.record_again = live.page.judgement_owed
         result.older_failure = live.older_failure
         result.read_back = read_back and live.older_failure is None
         # a version stored before (the page went back to it) changed the page when its
@@ -543,11 +555,14 @@ class Poller:
                 source.last_error = result.older_failure
                 owed = result.read_back_owed
                 source.content_sha256 = None if owed else content_sha
+                if result.record_again and not owed:
+                    source.content_sha256 = RECORD_AGAIN
                 if result.read_back:
                     source.read_back_at = now
                 if response is not None and response.status != 304:
-                    source.etag = None if owed else response.headers.get("etag")
-                    source.last_modified = None if owed else response.headers.get("last-modified")
+                    fresh = not (owed or result.record_again)  # else a 304 would read nothing
+                    source.etag = response.headers.get("etag") if fresh else None
+                    source.last_modified = response.headers.get("last-modified") if fresh else None
                     source.fetched_whole_at = now
                 source.next_poll_at = self._next(source.every_seconds, now)
             if source.kind != polled_as:
