@@ -242,6 +242,10 @@ def test_platform_urls_become_canonical_post_urls(
          NormalizedURL("https://blob.example.net/v.mp4", None, "file", "video")),
         ("https://www.liveleak.com/view?i=4f2_1380371234",
          NormalizedURL("https://www.liveleak.com/view?i=4f2_1380371234", None, "player", None)),
+        # the rest of a query is kept as written: re-encoded, ``ids=1%2C2`` was not the
+        # address the story gives without its tracking
+        ("https://news.example/story?ids=1,2&utm_source=feed&q=a+b",
+         NormalizedURL("https://news.example/story?ids=1,2&q=a+b", None, "player", None)),
         # a platform page that is not a post keeps platform kind but is cleaned
         ("https://twitter.com/RaqqaMC?ref_src=twsrc%5Etfw&s=09",
          NormalizedURL("https://twitter.com/RaqqaMC", "twitter", "platform", None)),

@@ -450,9 +450,11 @@ def clean_url(url: str) -> str:
         netloc = f"{netloc}:{port}"
     if parts.username:
         netloc = f"{parts.username}{':' + parts.password if parts.password else ''}@{netloc}"
-    pairs = parse_qsl(parts.query, keep_blank_values=True)
-    kept = [(name, value) for name, value in pairs if not _is_tracking_param(name)]
-    query = parts.query if len(kept) == len(pairs) else urlencode(kept)
+    # the rest of the query as written: re-encoded (``ids=1,2`` as ``ids=1%2C2``) it was
+    # not the address the story gives without the tracking
+    pieces = [piece for piece in parts.query.split("&") if piece]
+    kept = [piece for piece in pieces if not _is_tracking_param(_name_value(piece)[0])]
+    query = parts.query if len(kept) == len(pieces) else "&".join(kept)
     fragment = parts.fragment if parts.fragment.startswith("!") else ""
     return urlunsplit((scheme, netloc, parts.path or ("/" if netloc else ""), query, fragment))
 
