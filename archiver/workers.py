@@ -13,6 +13,8 @@ import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from archiver.store.layout import pid_alive
+
 
 def worker_id() -> str:
     """Who holds a lease: ``host:pid``."""
@@ -36,17 +38,6 @@ def worker_exited(owner: str | None, since: datetime | None = None) -> bool:
         return False
     started = started_at(int(pid))
     return started is not None and started > since
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether a process with this pid exists on this host."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def started_at(pid: int) -> datetime | None:

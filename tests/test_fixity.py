@@ -11,7 +11,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -920,32 +919,6 @@ def test_scratch_of_a_running_process_is_not_an_orphan_but_a_dead_ones_is(
     (dead / "x.part").write_bytes(b"left by a crash")
     report = verify_archive(archive)
     assert named(report.problems) == {("orphan", None, str(dead))}
-
-
-def test_scratch_left_by_a_process_whose_pid_was_given_again_is_removed_and_reported(
-    sqlite_archive: Archive,
-) -> None:
-    """A daemon killed mid-download left tmp/<host>-<pid>/; after a reboot that pid is
-    an unrelated process's, started after the folder was last written. Asking only
-    whether the pid runs kept the partial download (gigabytes, on a disk maybe full)
-    for as long as that process ran, and verify named nothing."""
-    archive = sqlite_archive
-    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    try:
-        scratch = archive.layout.tmp_root / f"{socket.gethostname()}-{other.pid}"
-        scratch.mkdir(parents=True)
-        (scratch / "download.part").write_bytes(b"\0" * 4096)
-        an_hour_ago = time.time() - 3600
-        os.utime(scratch, (an_hour_ago, an_hour_ago))
-        assert named(verify_archive(archive).problems) == {("orphan", None, str(scratch))}
-        assert archive.layout.remove_stale_tmp() == [scratch] and not scratch.exists()
-
-        scratch.mkdir()  # written since that process started: its own
-        (scratch / "download.part").write_bytes(b"in progress")
-        assert verify_archive(archive).ok and archive.layout.remove_stale_tmp() == []
-    finally:
-        other.kill()
-        other.wait()
 
 
 def test_a_sample_checks_that_many_originals_and_still_the_chain(

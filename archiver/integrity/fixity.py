@@ -17,6 +17,7 @@ import json
 import os
 import random
 import re
+import socket
 import threading
 import time
 from collections import Counter
@@ -55,7 +56,7 @@ from archiver.integrity.eventlog import (
 )
 from archiver.integrity.readers import default_workers, run_parallel, sha256_file
 from archiver.jsontext import printable
-from archiver.store.layout import SIDECAR, Layout, scratch_abandoned
+from archiver.store.layout import SIDECAR, Layout, pid_alive
 from archiver.store.sidecar import (
     MEDIA_KEYS,
     PAGE_KEYS,
@@ -1035,9 +1036,11 @@ def _stale_scratch(layout: Layout) -> list[Problem]:
     found: list[Problem] = []
     if not layout.tmp_root.is_dir():
         return found
+    host = socket.gethostname()
     for entry in sorted(layout.tmp_root.iterdir()):
-        if entry.is_dir() and not entry.is_symlink() and entry.name.rpartition("-")[2].isdecimal():
-            if scratch_abandoned(entry):
+        owner_host, _, pid = entry.name.rpartition("-")
+        if entry.is_dir() and not entry.is_symlink() and pid.isdecimal():
+            if owner_host == host and not pid_alive(int(pid)):
                 detail = "scratch of a process that no longer runs"
                 found.append(Problem("orphan", None, str(entry), detail))
             continue

@@ -6,17 +6,9 @@ import os
 import shutil
 import socket
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from archiver.workers import worker_exited
-
 SIDECAR = "provenance.json"
-
-#: A scratch folder is judged left by a process whose pid was given again only when
-#: that process started this long after the folder was last written: a clock stepped
-#: back must not make a live process's scratch look older than the process.
-SCRATCH_CLOCK_SLACK = timedelta(minutes=1)
 
 
 def _fan_out(base: Path, sha256: str) -> Path:
@@ -77,23 +69,23 @@ class Layout:
         removed: list[Path] = []
         if not self.tmp_root.is_dir():
             return removed
+        host = socket.gethostname()
         for entry in self.tmp_root.iterdir():
-            if entry == self.process_tmp() or scratch_abandoned(entry):
+            owner_host, _, pid = entry.name.rpartition("-")
+            if owner_host != host or not pid.isdecimal():
+                continue
+            if int(pid) == os.getpid() or not pid_alive(int(pid)):
                 shutil.rmtree(entry, ignore_errors=True)
                 removed.append(entry)
         return removed
 
 
-def scratch_abandoned(folder: Path) -> bool:
-    """Whether a scratch folder (``<host>-<pid>``) was left by a process of this host
-    that no longer runs: its pid is gone, or was given to a process that started after
-    the folder was last written (after a reboot, or once pids wrapped around; a
-    partial download of gigabytes stayed for as long as that process ran)."""
-    owner_host, _, pid = folder.name.rpartition("-")
-    if owner_host != socket.gethostname() or not pid.isdecimal():
-        return False
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists on this host."""
     try:
-        written = datetime.fromtimestamp(folder.stat().st_mtime, UTC)
-    except OSError:
+        os.kill(pid, 0)
+    except ProcessLookupError:
         return False
-    return worker_exited(f"{owner_host}:{pid}", since=written + SCRATCH_CLOCK_SLACK)
+    except PermissionError:
+        return True
+    return True
