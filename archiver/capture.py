@@ -1268,7 +1268,6 @@ class Capturer:
         with self.archive.session() as session:
             placement_id = intend(session, embed.id, intent, self.owner)
         layout = self.archive.layout
-        inode = tmp.stat().st_ino  # whether this download is what ends up in place
         try:
             place_companions(layout, digests.sha256, extras or [])
             path = place_original(
@@ -1278,8 +1277,7 @@ class Capturer:
             with contextlib.suppress(OSError, ArchiverError):
                 self._remove_unplaced_companions(placement_id, intent)
             raise
-        placed_now = path.stat().st_ino == inode
-        return self._index_placed(path, _as_placed(intent, path), embed.id, placed_now=placed_now)
+        return self._index_placed(path, _as_placed(intent, path), embed.id)
 
     def _restoring(self, damaged: Damaged) -> None:
         """Say, before it happens, that a damaged original is replaced by bytes just
@@ -1296,22 +1294,15 @@ class Capturer:
         log_event("original.restored", logging.WARNING, **payload)
         record(self.archive, "original_restored", payload, media_sha256=sha256)
 
-    def _index_placed(
-        self, path: Path, intent: PlacementIntent, embed_id: int, *, placed_now: bool = False
-    ) -> StoredFile:
+    def _index_placed(self, path: Path, intent: PlacementIntent, embed_id: int) -> StoredFile:
         """Index a placed file as seen through ``embed_id``, spending its intent; then
         its sidecar, its fingerprint and near-duplicates. Its sighting is dated when it
-        was downloaded, also when a crash left it to the next start.
-
-        An earlier attempt through the same embed may have placed it and failed to
-        index it (a full disk): unless this attempt's bytes are the ones in place
-        (``placed_now``), the file is dated by the earliest of them, and the companions
-        any of them placed are recorded, whatever this attempt's download brought."""
+        was downloaded, also when a crash left it to the next start. The companions an
+        earlier attempt through the same embed placed (and failed to index, a full
+        disk) are recorded too, whatever this attempt's download brought."""
+        now = intent.fetched_at or utcnow()
         with logged_session(self.archive) as session:
-            earliest, companions = spend_intents(session, embed_id, intent.sha256)
-            dates = [intent.fetched_at, None if placed_now else earliest]
-            now = min(filter(None, dates), default=None) or utcnow()
-            placed = sorted({*intent.companions, *companions})
+            placed = sorted({*intent.companions, *spend_intents(session, embed_id, intent.sha256)})
             media, new = upsert_media(
                 session,
                 sha256=intent.sha256,

@@ -981,9 +981,9 @@ def test_a_download_indexed_at_the_next_start_is_when_its_bytes_entered_the_arch
     assert sidecar["near_duplicates"]["earliest"] == photo
 
 
-def index_fails_once(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+def index_fails_once(monkeypatch: pytest.MonkeyPatch) -> None:
     """The first file placed meets a full disk at its index commit: linked into
-    media/, not indexed, its intent left (the intents the failures left, in a list)."""
+    media/, not indexed, its intent left."""
     real = Capturer._index_placed
     failed: list[Any] = []
 
@@ -994,7 +994,6 @@ def index_fails_once(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
         return real(capturer, path, intent, *args, **kw)
 
     monkeypatch.setattr(Capturer, "_index_placed", index)
-    return failed
 
 
 def test_a_retry_records_the_companions_the_attempt_cut_short_placed(
@@ -1031,30 +1030,6 @@ def test_a_retry_records_the_companions_the_attempt_cut_short_placed(
         assert "subtitles.en.vtt" in companions
         assert "subtitles.en.vtt" in sidecar["companion_files"]
         assert verify_archive(archive).ok
-
-
-def test_a_retry_dates_the_file_when_the_attempt_cut_short_brought_its_bytes_in(
-    archive: Archive, server: FixtureServer, media: MediaSet, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The first attempt placed a photo and met a full disk indexing it; the retry,
-    finding it in place, dated the file and its sighting by itself (the daemon retries
-    such a job minutes later), though the bytes entered the archive with the first."""
-    server.add_file("/m/photo.jpg", media.photo_a)
-    server.add_page("/p", "<article><p>The market:</p><img src='/m/photo.jpg'></article>")
-    failed = index_fails_once(monkeypatch)
-    capturer = Capturer(archive)
-    assert capturer.capture_url(server.url("/p")).items[0].status == "failed"
-    time.sleep(1.1)
-    (again,) = capturer.capture_url(server.url("/p")).items
-    assert again.status == "stored"
-    sidecar = json.loads((again.files[0].path.parent / "provenance.json").read_text())
-    with archive.read_session() as session:
-        media_row = session.scalars(select(Media)).one()
-        assert not session.scalars(select(Placement)).all()
-    (intent,) = failed
-    assert media_row.first_captured_at == intent.fetched_at
-    assert sidecar["first_captured_at"] == sidecar["sightings"][0]["first_seen_at"]
-    assert sidecar["first_captured_at"].startswith(intent.fetched_at.isoformat()[:19])
 
 
 def live_version(*names: str) -> bytes:

@@ -101,24 +101,17 @@ def intend(
     return row.id
 
 
-def spend_intents(
-    session: Session, embed_id: int, sha256: str
-) -> tuple[datetime | None, list[str]]:
+def spend_intents(session: Session, embed_id: int, sha256: str) -> list[str]:
     """These bytes are indexed as seen through ``embed_id``: every intent to place them
     so is spent, an earlier attempt's among them (cut short after its link, by a full
-    disk, say), which the next start would otherwise index again. What an earlier
-    attempt alone knew is the indexer's to keep: the earliest download among them, and
-    the companions any of them placed."""
+    disk, say), which the next start would otherwise index again. The companions any of
+    them placed, which the indexer records: an earlier attempt's alone may name one."""
     where = (Placement.embed_id == embed_id, Placement.sha256 == sha256)
     spent = session.scalars(select(Placement.intent).where(*where)).all()
     session.execute(delete(Placement).where(*where))
-    fetched = [
-        datetime.fromisoformat(at) for d in spent if isinstance(at := d.get("fetched_at"), str)
-    ]
-    companions = {
-        name for data in spent for name in data.get("companions") or [] if isinstance(name, str)
-    }
-    return min(fetched, default=None), sorted(companions)
+    return sorted(
+        {name for data in spent for name in data.get("companions") or [] if isinstance(name, str)}
+    )
 
 
 def done(session: Session, placement_id: int) -> None:
