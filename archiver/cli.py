@@ -169,7 +169,9 @@ class Context:
             except ArchiveUnavailable as exc:  # disk full, database gone: no traceback
                 fail(str(exc), EXIT_FAILED)
             except (OperationalError, ProgrammingError) as exc:  # a damaged index, say
-                fail(str(database_failed(exc, archive.engine.url)), EXIT_FAILED)
+                if (failure := database_failed(exc, archive.engine.url)) is None:
+                    raise
+                fail(str(failure), EXIT_FAILED)
             except OSError as exc:
                 if exc.errno not in UNAVAILABLE_ERRNOS:
                     raise

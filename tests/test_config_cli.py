@@ -16,6 +16,7 @@ import sys
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select, text
@@ -573,6 +574,26 @@ def test_an_index_that_cannot_answer_a_query_is_one_line_not_a_traceback(tmp_pat
         "archiver: error: archive database failed: no such table: media_search"
         " (is the index damaged, or may this user not read it?)\n"
     )
+
+
+def test_a_statement_archiver_gets_wrong_keeps_its_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fault of archiver's own (a dict bound as a parameter) says nothing of the index:
+    told "is the index damaged?", without the stack, an operator restored a sound one."""
+    from click.testing import CliRunner
+
+    import archiver.status
+    from archiver.cli import cli
+
+    config = archive_with_a_file(tmp_path / "store")
+
+    def wrong(session: Any) -> Any:
+        return session.execute(text("SELECT :x"), {"x": {"a": 1}})
+
+    monkeypatch.setattr(archiver.status, "status_report", wrong)
+    result = CliRunner().invoke(cli, ["--config", str(config), "status"])
+    assert result.exception is not None and "is the index damaged" not in result.output
 
 
 @pytest.mark.parametrize(

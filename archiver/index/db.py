@@ -291,16 +291,27 @@ def database_unusable(exc: DatabaseError, url: URL) -> StoreError:
     return StoreError(f"archive database unusable: {_said(exc)} ({url})")
 
 
-def database_failed(exc: DatabaseError, url: URL | None = None) -> ArchiverError:
+#: What PostgreSQL says of an index that cannot answer: a table or column missing, a
+#: user that may not read it.
+_PG_INDEX_STATES = frozenset({"42P01", "42703", "42501"})
+_SQLITE_INDEX_WORDS = ("no such table", "no such column")
+
+
+def database_failed(exc: DatabaseError, url: URL | None = None) -> ArchiverError | None:
     """The one-line error for a statement the index could not run: the database's
-    state (`database_unavailable`), else the index itself (a table a half-restored
-    copy lacks, a PostgreSQL user that may not read it)."""
+    state (`database_unavailable`), or the index itself (a table a half-restored copy
+    lacks, a PostgreSQL user that may not read it); None for any other failure, a
+    fault of archiver's own, which keeps its traceback."""
     if isinstance(exc, OperationalError) and is_unavailable(exc):
         return database_unavailable(exc, url)
-    return StoreError(
-        f"archive database failed: {_said(exc)} (is the index damaged, or may this user"
-        " not read it?)"
-    )
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    said = str(exc.orig).lower() if isinstance(exc.orig, sqlite3.Error) else ""
+    if sqlstate in _PG_INDEX_STATES or said.startswith(_SQLITE_INDEX_WORDS):
+        return StoreError(
+            f"archive database failed: {_said(exc)} (is the index damaged, or may this"
+            " user not read it?)"
+        )
+    return None
 
 
 def _said(exc: DatabaseError) -> str:
