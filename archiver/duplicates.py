@@ -339,6 +339,7 @@ class Flag:
     matches: list[dict[str, Any]]  # {sha256, similarity, method}
     error: str | None = None
     affected: tuple[int, ...] = ()  # media whose sidecars need rewriting
+    unmatched: bool = False  # hashed, but matching it failed: taken up again by rehash
 
 
 class DuplicateFinder:
@@ -606,6 +607,7 @@ class DuplicateFinder:
                 ],
                 error or failed,
                 affected,
+                unmatched=failed is not None,
             )
         with self.lock:
             if self.loaded_up_to < row_id:
@@ -945,7 +947,9 @@ def rehash_archive(archive: Archive, *, everything: bool) -> tuple[int, int]:
 
 
 def _rehash(finder: DuplicateFinder, capturer: Capturer, media_id: int) -> bool:
-    """Rehash one file and rewrite the sidecars that changed; False when it failed.
+    """Rehash one file and rewrite the sidecars that changed; False when it failed,
+    also when its matching failed again (counted as rehashed, the command said it
+    worked while the copy stayed unlinked).
 
     One file that failed (a bug in matching or regrouping it) stopped `rehash --all`
     there, leaving every later file unhashed. The failure is logged
@@ -969,7 +973,7 @@ def _rehash(finder: DuplicateFinder, capturer: Capturer, media_id: int) -> bool:
     finally:
         for changed in sorted({media_id, *affected, *(flag.affected if flag else ())}):
             capturer.rewrite_sidecar(changed)
-    return True
+    return not (flag and flag.unmatched)
 
 
 def stale_media(session: Session, everything: bool) -> list[int]:

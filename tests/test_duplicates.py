@@ -873,12 +873,14 @@ def test_a_matcher_that_fails_stores_the_fingerprint_says_why_and_rehash_matches
         assert (failed["fingerprint"]["kind"], failed["group_id"]) == ("image", None)
         assert failed["matching_error"] == "matching failed: IndexError"
         assert near_section(archive, media.photo_a)["matching_error"] is None
+        # failing again, it is counted as failed (it was "rehashed 1 file(s)", exit 0)
+        assert duplicates.rehash_archive(archive, everything=False) == (0, 1)
         monkeypatch.undo()
         assert duplicates.rehash_archive(archive, everything=False) == (1, 0)  # that one
         matched = near_section(archive, copy)
     assert matched["earliest"] == sha(media.photo_a) and matched["matching_error"] is None
-    (logged,) = [r for r in caplog.records if r.getMessage() == "duplicate.match_failed"]
-    assert logged.exc_info is not None
+    logged = [r for r in caplog.records if r.getMessage() == "duplicate.match_failed"]
+    assert len(logged) == 2 and all(r.exc_info is not None for r in logged)
 
 
 def test_rehash_goes_on_past_a_file_that_fails(
