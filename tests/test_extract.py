@@ -346,13 +346,19 @@ def test_body_fallback_strips_page_chrome() -> None:
         ("LiveBlogPost_body__mT0Ad", True),
         ("Figure_figure__nDFpY", True),
         ("sc-kDvujY iAdHGt", True),
-        # "social" is a bar of share or follow links alone or with a word of one; else
-        # a box of posts
+        # "social" is a site's share or follow bar, unless the name calls it a post
         ("social", False),
         ("social-links", False),
         ("socialIcons", False),
+        ("site-social", False),
+        ("footer-social", False),
+        ("header-social", False),
+        ("socials", False),
+        ("socialmedia", False),
         ("op-social", True),
         ("social-media-post", True),
+        ("social-post", True),
+        ("social-tweet", True),
     ],
 )
 def test_chrome_is_matched_by_whole_class_words(wrapper_class: str, kept: bool) -> None:
@@ -380,7 +386,6 @@ def test_an_instant_articles_social_figure_is_no_chrome() -> None:
     [
         "paragraph paragraph--type--social-media",  # Drupal Paragraphs bundle "social_media"
         "social-media-post",
-        "article-body__social",
     ],
 )
 def test_a_social_post_wrapper_keeps_its_post(wrapper: str) -> None:
@@ -398,6 +403,17 @@ def test_a_social_post_wrapper_keeps_its_post(wrapper: str) -> None:
         "UPDATE 1800 GMT",
         "The governor posted:",
     )
+
+
+def test_a_sites_social_box_holding_its_channels_player_is_not_evidence() -> None:
+    body = (
+        "<p>UPDATE 18:00 GMT: " + "Long article text about the war. " * 20 + "</p>"
+        "<iframe src='https://www.youtube.com/embed/AbCdEfGhIe5'></iframe>"
+        "<div class='site-social'><p>Follow us</p><iframe src='https://www.youtube.com/embed/"
+        "videoseries?list=UUxxxxxxxxxxxxxxxxxxxxxx' width='300' height='170'></iframe></div>"
+    )
+    html = f"<html><head><title>T</title></head><body><article>{body}</article></body></html>"
+    assert urls(extract_embeds(html, BASE)) == ["https://www.youtube.com/watch?v=AbCdEfGhIe5"]
 
 
 def _css_modules_live_blog(body_class: str, figure_class: str) -> str:

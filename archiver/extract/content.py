@@ -61,7 +61,7 @@ _CHROME_WORDS = frozenset(
         "recommended", "recommendations", "newsletter", "newsletters", "comment", "comments",
         "commentlist", "disqus", "sidebar", "sidebars", "breadcrumb", "breadcrumbs", "logo",
         "logos", "icon", "icons", "share", "shares", "sharing", "sharebar", "sharedaddy",
-        "sharethis", "addthis", "avatar", "avatars", "gravatar", "outbrain",
+        "sharethis", "addthis", "social", "avatar", "avatars", "gravatar", "outbrain",
         "taboola", "subscribe", "subscription", "paywall", "masthead", "navbar",
         "navigation", "menu", "pagination", "pager", "toolbar", "tags", "cookie", "cookies",
         "popup", "modal", "skiplink", "emoji", "emojis", "smiley", "smilies", "bookmark",
@@ -80,26 +80,27 @@ _CHROME_PAIRS = frozenset(
         ("latest", "posts"), ("story", "card"), ("story", "cards"), ("article", "card"),
     }
 )  # fmt: skip
-# Word beginnings that mark chrome ("sharedaddy", "sponsoredby", "advertorial").
+# Word beginnings that mark chrome ("sharedaddy", "socialmedia", "advertorial").
 _CHROME_PREFIXES = (
-    "advert", "sponsor", "newsletter", "breadcrumb", "sidebar", "gravatar", "sharing",
-    "share", "promo", "recommend", "comment", "related", "taboola", "outbrain",
+    "advert", "sponsor", "newsletter", "breadcrumb", "sidebar", "gravatar", "social",
+    "sharing", "share", "promo", "recommend", "comment", "related", "taboola", "outbrain",
 )  # fmt: skip
 _NOT_CHROME_WORDS = frozenset({"commentary", "shared", "promontory"})
 # Whole class tokens that are chrome although their words are also used inside articles.
 # The consent plugins' stand-ins (Borlabs Cookie's still and button, Embed Privacy's
 # notice): what they hold back is read from their scripts (`_ContentWalker._held_back`).
 _CHROME_TOKENS = frozenset(
-    {"header", "footer", "topbar", "nav", "social", "_brlbs-content-blocker",
-     "embed-privacy-overlay", "tgme_widget_message_user", "tgme_widget_message_footer"}
+    {"header", "footer", "topbar", "nav", "_brlbs-content-blocker", "embed-privacy-overlay",
+     "tgme_widget_message_user", "tgme_widget_message_footer"}
 )  # fmt: skip
-# What "social" names a bar of share or follow links with, beside it or joined to it
-# ("social-links", "socialIcons", "sociallinks"; "social" alone is one too). Otherwise it
-# names a box of posts: Instant Articles' ``op-social``, ``social-media-post``.
-_SOCIAL_BAR_WORDS = frozenset(
-    {"links", "link", "buttons", "bar", "icons", "share", "sharing", "follow", "profiles",
-     "networks", "list", "nav", "widget", "count", "counts"}
-)  # fmt: skip
+# "Social" names a site's share or follow bar (``social``, ``site-social``,
+# ``socialmedia``), except in a name that calls it a post (``social-media-post``,
+# ``social-tweet``; ``social-embed`` is an embed's by `_EMBED_WORDS`), in Instant
+# Articles' ``op-social`` figure and in a Drupal paragraph's type
+# (``paragraph--type--social-media``), which names what an editor put in the story.
+_SOCIAL_POST_WORDS = frozenset({"post", "posts", "tweet", "tweets", "status"})
+_SOCIAL_POST_TOKENS = frozenset({"op-social"})
+_DRUPAL_PARAGRAPH = "paragraph--type--"
 # A container made for an embed is media, whatever else its class says ("social-embed",
 # Borlabs Cookie's "BorlabsCookie").
 _EMBED_WORDS = frozenset({"embed", "embeds", "embedded", "oembed", "borlabs"})
@@ -982,7 +983,7 @@ def _chrome_token(token: str) -> bool:
         return False
     pairs = set(itertools.pairwise(words))
     triples = set(zip(words, words[1:], words[2:], strict=False))
-    if _CHROME_PAIRS.intersection(pairs | triples) or _social_bar(words):
+    if _CHROME_PAIRS.intersection(pairs | triples):
         return True
     chrome_words = {
         word
@@ -990,19 +991,22 @@ def _chrome_token(token: str) -> bool:
         if word in _CHROME_WORDS
         or (word.startswith(_CHROME_PREFIXES) and word not in _NOT_CHROME_WORDS)
     }
+    if _social_post_box(token.lower(), words):
+        chrome_words = {word for word in chrome_words if not word.startswith("social")}
     if chrome_words <= _SOFT_CHROME_WORDS and _MEDIA_WORDS.intersection(words):
         return False
     return bool(chrome_words)
 
 
-def _social_bar(words: list[str]) -> bool:
-    """Whether a name's words call it a bar of share or follow links: "social" beside a
-    word of one or joined to it (`_SOCIAL_BAR_WORDS`). "Social" alone in a longer name
-    is a box of posts, and the post it held went with it (Instant Articles'
-    ``op-social``, Drupal's ``paragraph--type--social-media``)."""
-    if "social" in words and not _SOCIAL_BAR_WORDS.isdisjoint(words):
-        return True
-    return any(word.startswith("social") and word[6:] in _SOCIAL_BAR_WORDS for word in words)
+def _social_post_box(token: str, words: list[str]) -> bool:
+    """Whether a lower-cased name holding "social" calls it a box of posts, where
+    "social" is no chrome word (`_SOCIAL_POST_WORDS`): the post inside was dropped with
+    it. Its other chrome words still count."""
+    return (
+        token in _SOCIAL_POST_TOKENS
+        or token.startswith(_DRUPAL_PARAGRAPH)
+        or not _SOCIAL_POST_WORDS.isdisjoint(words)
+    )
 
 
 def _name_words(names: str) -> list[str]:
