@@ -342,6 +342,13 @@ def test_body_fallback_strips_page_chrome() -> None:
         ("adSlot", False),  # camelCase words
         ("shareBar", False),
         ("gptAdUnitID", False),
+        ("adSlot300x250", False),  # with a size, a version or a one-letter word
+        ("adUnit728x90", False),
+        ("shareBarV2", False),
+        ("relatedArticlesV2", False),
+        ("shareOnX", False),
+        ("adSlotA", False),
+        ("post__share", False),  # a BEM element is words
         # generated names: the hash is no word ("mT0Ad" split at its capitals is "ad")
         ("LiveBlogPost_body__mT0Ad", True),
         ("Figure_figure__nDFpY", True),
@@ -441,6 +448,10 @@ def _css_modules_live_blog(body_class: str, figure_class: str) -> str:
         ("LiveBlogPost_body__mT0Ad", "Embed_wrapper__k2Jx1"),  # "mT0Ad" held "ad"
         ("LiveBlogPost_body__k2Jx1", "Figure_figure__nXoAd"),
         ("LiveBlogPost_body__k2Jx1", "Figure_figure__nDFpY"),  # and "dfp"
+        ("LiveBlogPost_body__xyzAd", "Embed_wrapper__k2Jx1"),  # "xyz", "Ad"
+        ("LiveBlogPost_body__qvAdZK", "Embed_wrapper__k2Jx1"),
+        ("LiveBlogPost_body__Ad_9k", "Embed_wrapper__k2Jx1"),  # base64's "/" and "+" as "_"
+        ("LiveBlogPost_body__k_dfp", "Embed_wrapper__k2Jx1"),
         ("sc-kDvujY iAdHGt", "sc-hLBbgP fGhzQx"),  # styled-components: "i", "Ad", "HGt"
     ],
 )

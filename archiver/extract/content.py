@@ -146,12 +146,12 @@ _POST_WORDS = frozenset({"post", "entry", "update"})
 _POST_KEYS = frozenset({"post", "update", "entry", "postid", "post_id", "update_id", "entry_id"})
 _XML_UNSAFE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _WORD_SPLIT = re.compile(r"[^A-Za-z0-9]+|(?<=[a-z0-9])(?=[A-Z])")
-_PIECE_SPLIT = re.compile(r"[^A-Za-z0-9]+")
-# A piece of a name in words, as people write them: lower case, capitals, camelCase or
-# PascalCase (``adSlot``, ``LiveBlogPost``, ``adUnitID``, ``shareBar2``); each word is
-# atomic, so a long piece that is none fails at once.
-_CAPITALISED = r"(?>[A-Z][a-z]++|(?:[A-Z](?![a-z])){2,}+)"  # "Slot", "ID"
-_IN_WORDS = re.compile(rf"(?:[a-z]{{2,}}+|{_CAPITALISED})\d*+(?:{_CAPITALISED}\d*+)*+")
+# The part after a class name's last "__" (`_hashless`): a CSS Modules hash
+# (``LiveBlogPost_body__mT0Ad``) or a BEM element (``post__share``).
+_LAST_PART = re.compile(r"__(_?[A-Za-z0-9-]+(?:_[A-Za-z0-9-]+)*+_?)$")
+_HASH_MARK = re.compile(r"[A-Z0-9]")
+# A styled-components class beside its ``sc-`` one: a single run of letters (``iAdHGt``).
+_STYLED_HASH = re.compile(r"[A-Za-z]{5,8}")
 
 
 def find_content_root(root: Element) -> Element:
@@ -503,8 +503,9 @@ def _small_or_avatar(media: Element) -> bool:
 def _byline_block(element: Element) -> bool:
     """A box of the story's byline or metadata (``article-meta``, ``byline``,
     ``author-box``), where a figure is the author's headshot."""
-    names = f"{element.get('class') or ''} {element.get('id') or ''}"
-    return not _BYLINE_WORDS.isdisjoint(_name_words(names))
+    class_value = element.get("class") or ""
+    words = _name_words(class_value, _styled(class_value)) + _name_words(element.get("id") or "")
+    return not _BYLINE_WORDS.isdisjoint(words)
 
 
 def _sources(element: Element) -> set[str]:
@@ -971,14 +972,18 @@ def looks_like_chrome(element: Element) -> bool:
 @lru_cache(maxsize=4096)
 def _chrome_names(class_value: str, id_value: str) -> bool:
     """Whether any class token or the id names chrome (cached: classes repeat a lot)."""
-    return any(_chrome_token(token) for token in (*class_value.split(), *id_value.split()))
+    styled = _styled(class_value)
+    return any(_chrome_token(token, styled) for token in class_value.split()) or any(
+        _chrome_token(token) for token in id_value.split()
+    )
 
 
-def _chrome_token(token: str) -> bool:
-    """Whether one class token / id names chrome, by whole words, word pairs or prefixes."""
+def _chrome_token(token: str, styled: bool = False) -> bool:
+    """Whether one class token / id names chrome, by whole words, word pairs or prefixes;
+    ``styled``: whether the element has a styled-components class (`_name_words`)."""
     if token.lower() in _CHROME_TOKENS:
         return True
-    words = _name_words(token)
+    words = _name_words(token, styled)
     if not words or words[0] in _STATE_WORDS or _EMBED_WORDS.intersection(words):
         return False
     pairs = set(itertools.pairwise(words))
@@ -1009,19 +1014,42 @@ def _social_post_box(token: str, words: list[str]) -> bool:
     )
 
 
-def _name_words(names: str) -> list[str]:
+def _name_words(names: str, styled: bool = False) -> list[str]:
     """The words of class tokens or an id, lower-cased: split at separators and at
-    camelCase's capitals (``adSlot``: "ad", "slot"). A piece mixing cases in no such
-    way is a generated hash and has no words (CSS Modules' ``LiveBlogPost_body__mT0Ad``,
-    styled-components' ``iAdHGt``): split at its capitals it held "ad" or "dfp", and
-    every embed of a component went as an ad."""
+    camelCase's capitals (``adSlot300x250``: "ad", "slot300x250"). A generated hash has
+    no words: split at its capitals it held "ad" or "dfp", and every embed of a
+    component went as an ad. One is CSS Modules' last part (`_hashless`); on an element
+    with a styled-components class (``styled``), the ``sc-`` class and the others that
+    are a single run of 5 to 8 letters (``sc-kDvujY iAdHGt``)."""
     return [
         word.lower()
-        for piece in _PIECE_SPLIT.split(names)
-        if piece in (piece.lower(), piece.upper()) or _IN_WORDS.fullmatch(piece)
-        for word in _WORD_SPLIT.split(piece)
+        for token in names.split()
+        if not (styled and (token.startswith("sc-") or _STYLED_HASH.fullmatch(token)))
+        for word in _WORD_SPLIT.split(_hashless(token))
         if word
     ]
+
+
+def _hashless(token: str) -> str:
+    """A class name without its CSS Modules hash: the part after its last "__" that is
+    5 characters or more and holds a capital or a digit (``LiveBlogPost_body__mT0Ad``,
+    ``__Ad_9k``: base64, whose "/" and "+" Next.js writes as "_"), or in Next.js's
+    ``File_local__hash`` form is 5 characters holding an "_" (``Post_body__k_dfp``). A
+    BEM element is words, kept (``post__share``)."""
+    last = _LAST_PART.search(token)
+    if last is None:
+        return token
+    part, head = last[1], token[: last.start()]
+    if len(part) >= 5 and (
+        _HASH_MARK.search(part) or (len(part) == 5 and "_" in part and "_" in head)
+    ):
+        return head
+    return token
+
+
+def _styled(class_value: str) -> bool:
+    """Whether a class attribute has a styled-components class (``sc-kDvujY``)."""
+    return any(token.startswith("sc-") for token in class_value.split())
 
 
 def strip_chrome(content: Element) -> None:
