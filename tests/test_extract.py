@@ -3002,6 +3002,29 @@ def test_a_post_in_a_list_item_does_not_inherit_the_label_before(wrap: str) -> N
     ]
 
 
+def test_a_list_of_related_stories_numbered_as_posts_does_not_relabel_the_story() -> None:
+    """``<li><div class="post" id="post-N">`` with no moment and no live-post class is a
+    list of other stories, not live posts: the last one's title labelled what followed."""
+    items = "".join(
+        f"<li><div class='post' id='post-{n}'><h3><a href='/story-{n}'>Other story number {n}"
+        f" about the war</a></h3><img src='/thumbs/story-{n}.jpg' width='640' height='360'>"
+        "</div></li>"
+        for n in (55, 56, 57)
+    )
+    html = (
+        "<html><body><main><h1>Story</h1><div class='story-body'>"
+        "<p>" + "Intro text of the story about the day and the war. " * 5 + "</p>"
+        "<p>UPDATE 18:00 GMT: The governor posted a video:</p>"
+        "<iframe src='https://www.youtube.com/embed/AbCdEfGhIe5'></iframe>"
+        f"<p>More on this:</p><ul>{items}</ul>"
+        "<p>Later the army said:</p><video src='/clips/army.mp4'></video>"
+        "</div></main></body></html>"
+    )
+    embeds = extract_embeds(html, "https://news.example/2024/03/12/story").embeds
+    army = next(e for e in embeds if e.url.endswith("/clips/army.mp4"))
+    assert army.update == "UPDATE 18:00 GMT"
+
+
 STREAM = (
     "<div class='stream'><article><h2>Drone strike</h2><p>Officials said a drone hit a "
     "residential block overnight in Kharkiv.</p>{first}</article><article><h2>Air raid</h2>"

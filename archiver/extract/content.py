@@ -635,10 +635,11 @@ def _numbered_post_beside(element: Element) -> bool:
     levels (`_alike_wrappers`, as `find_content_root` reads a run of cousins), among
     the first PROBE_ELEMENTS elements of its level there. One post per ``<li>`` was no
     post of its own, and one without a recognised label took the label of the post
-    before."""
+    before. Cousins must both be drawn as live posts (`_live_post`): a list of related
+    stories, each ``<li><div class="post" id="post-N">``, relabelled what followed it."""
     for depth in _RUN_DEPTHS:
         wrapper = _ancestor(element, depth - 1)
-        if wrapper is None:
+        if wrapper is None or (depth > 1 and not _live_post(element)):
             return False
         for step in (-1, 1):
             level = [] if (beside := _element_sibling(wrapper, step)) is None else [beside]
@@ -649,10 +650,24 @@ def _numbered_post_beside(element: Element) -> bool:
                 tag_name(other) == tag_name(element)
                 and _is_numbered_post(other)
                 and _alike_wrappers([element, other], depth)
+                and (depth == 1 or _live_post(other))
                 for other in level
             ):
                 return True
     return False
+
+
+def _live_post(post: Element) -> bool:
+    """Whether a numbered post is drawn as a live-blog post: a class naming one
+    (``live-post``, ``liveblog-entry``, ``lb-entry``), or a moment of its own (a
+    ``<time>``, a text that is only a label, a heading opening with a time)."""
+    words = _name_words(post.get("class") or "")
+    if "lb" in words or any(word.startswith("live") for word in words):
+        return True
+    if next(post.iter(*TIME_TAGS), None) is not None or label_of_header(post) is not None:
+        return True
+    heading = next(post.iter(*_HEADINGS), None)
+    return heading is not None and opens_with_moment(heading.text_content().strip())
 
 
 def _numbered_shape(element: Element) -> bool:
