@@ -2588,6 +2588,11 @@ def test_a_posts_time_with_its_date_in_numbers_or_in_words_is_its_label() -> Non
         ("[18:00] Footage shows the port", "18:00"),
         ("[UPDATE 18:00 GMT]: More", "UPDATE 18:00 GMT"),
         ("[Watch] the strike", None),
+        # a bracketed keyword alone is an editor's note, not a label
+        ("[Updated] The video has been replaced", None),
+        ("[Correction] An earlier version said", None),
+        ("[Just in] Footage shows", None),
+        ("[Update 2] More footage", None),
         # a place after a time is a dateline, not its zone; a date alone is no label
         ("20:00 Kyiv: Air defence video", "20:00"),
         ("UPDATE 1430 Damascus: Rebels said", "UPDATE 1430"),
@@ -2630,6 +2635,22 @@ def test_a_time_in_square_brackets_is_a_label() -> None:
         ("18:00", "Footage shows the strike on the port:"),
         ("17:00 GMT", "Smoke over the city:"),
     ]
+
+
+def test_a_bracketed_editors_note_does_not_relabel_the_post() -> None:
+    html = (
+        "<html><body><main><h1>Live</h1><div class='live-feed'>"
+        "<div class='live-post' id='post-102'><h2>10:32 GMT Strike on the port</h2>"
+        "<p>Footage shows the port strike.</p>"
+        "<p>[Updated] The video has been replaced with a longer version:</p>"
+        "<iframe src='https://www.youtube.com/embed/LlLlLlLlLl1'></iframe></div>"
+        "<div class='live-post' id='post-101'><h2>09:15 GMT Kharkiv</h2>"
+        "<p>A new video from Kharkiv:</p>"
+        "<iframe src='https://www.youtube.com/embed/LlLlLlLlLl2'></iframe></div>"
+        "</div></main></body></html>"
+    )
+    first = extract_embeds(html, "https://news.example/live").embeds[0]
+    assert first.update == "10:32 GMT Strike on the port"
 
 
 def test_a_dateline_after_a_time_stays_in_the_context() -> None:

@@ -87,8 +87,9 @@ _LABEL = (
 # a time's dateline ("20:00 Kyiv: …") is the text's, after the label
 _DATELINE = rf"(?:(?<=\d)|(?<=[ap]m)|(?<=\.m\.))\s+(?={_CITY}\s*:)"
 _SEPARATOR = rf"(?:\s*:(?!\d)|\s*(?:--|[–—])|\s+-(?=\s)|{_DATELINE})"
-# a label in square brackets needs no separator after it: "[18:00] Footage shows"
-_BRACKETED = r"(?P<bracket>\[\s*)?"
+# a label in square brackets needs no separator after it: "[18:00] Footage shows"; only
+# one holding a time is a label, "[Updated]" and "[Update 2]" are editors' notes
+_BRACKETED = rf"(?P<bracket>\[\s*(?=[^\]]{{0,80}}?{_TIME}))?"
 _LEADING_LABEL = re.compile(
     rf"\s*{_BRACKETED}(?P<label>{_LABEL})(?(bracket)\s*\]\s*:?|{_SEPARATOR})", re.IGNORECASE
 )
@@ -128,7 +129,7 @@ _MOMENT_DATE = (
     rf"|{_NUMERIC_DATE})"
 )
 _MOMENT_AT_START = re.compile(
-    rf"\s*\[?\s*(?:{_MOMENT_KEYWORD}|{_MOMENT_CLOCK}|{_MOMENT_DATE}|DAY\s+\d+(?!\d))",
+    rf"\s*(?:\[\s*(?=[^\]]{{0,80}}?{_MOMENT_CLOCK}))?(?:{_MOMENT_KEYWORD}|{_MOMENT_CLOCK}|{_MOMENT_DATE}|DAY\s+\d+(?!\d))",
     re.IGNORECASE,
 )
 _SENTENCE_END = re.compile(r"[.!?…؟。]+[\"'”’)\]]*\s+")
