@@ -926,6 +926,16 @@ def test_a_declarative_shadow_roots_content_is_read(template: str, found: bool) 
     assert [(e.url, e.update, e.context) for e in embeds] == ([embed] if found else [])
 
 
+def test_a_frames_fallback_markup_is_no_document() -> None:
+    html = (
+        "<html><body><article><p>UPDATE 18:00 GMT: Video:</p>"
+        "<iframe width='560' height='315'><p>Your browser does not support frames.</p>"
+        "<img src='/static/noframes.gif' width='560' height='315'></iframe>"
+        "</article></body></html>"
+    )
+    assert extract_embeds(html, "https://news.example/live").embeds == []
+
+
 def test_a_youtube_thumbnail_is_its_video_and_keeps_the_url_the_page_gave() -> None:
     """A facade shows only the still: the page's reader saw the video, which is the
     evidence; one video under its still and its player is one embed."""

@@ -177,6 +177,11 @@ MAX_WIDGET_SETTINGS = 64 * 1024  # characters of a widget's data-settings JSON r
 _MAX_EMBED_TEXT = 1000
 MAX_TITLE = 1000  # a page or feed entry title longer than this is not a title
 MAX_SRCDOC_DEPTH = 1  # an inline frame document (srcdoc) is read; one inside it is not
+# What an address-less frame's text holds when it is the frame's document, not the
+# fallback shown where frames are off (`_embed_snippet`): a platform's embed snippet.
+_SNIPPET_CLASSES = frozenset(
+    {"twitter-tweet", "twitter-video", "instagram-media", "tiktok-embed", "fb-post", "fb-video"}
+)
 MAX_HELD_BACK = 256 * 1024  # characters of a consent plugin's script read for its embed
 # Embed Privacy: ``var _oembed_ID = '{"embed":"&lt;blockquote …"}';``
 _OEMBED_START = re.compile(r"var\s{1,8}_oembed_\w{1,64}\s{0,8}=\s{0,8}'\{")
@@ -678,9 +683,10 @@ class _ContentWalker:
     def _frame(self, node: Element) -> bool:
         """``<iframe>``, including lazy ``data-src`` ones; its fallback text is not read.
         A frame whose document is inline yields what that document embeds: its
-        ``srcdoc`` (a tweet or a player pasted into it), or, with no address, markup as
-        its text (Instant Articles' ``<figure class="op-interactive"><iframe>`` around
-        a platform's embed snippet, which the parser keeps as raw text)."""
+        ``srcdoc`` (a tweet or a player pasted into it), or, with no address, its text
+        when that is a platform's embed snippet (`_embed_snippet`: Instant Articles'
+        ``<figure class="op-interactive"><iframe>``, which the parser keeps as raw
+        text); other text is the fallback shown where frames are off."""
         if "wp-embedded-content" in _classes(node):
             return False  # WordPress's preview card of another article, not a player
         url = frame_url(node, self._base)
@@ -688,7 +694,8 @@ class _ContentWalker:
         if url is None and inline:
             self._inline_document(node, inline, "iframe")
             return False
-        if url is None and self._inline_document(node, node.text or "", "iframe"):
+        text = node.text or ""
+        if url is None and _embed_snippet(text) and self._inline_document(node, text, "iframe"):
             return False
         if url is None and not is_tiny(node):
             self._refused(node, refused_address(node, self._base), "iframe")
@@ -1431,6 +1438,24 @@ def _elementor_settings(node: Element) -> dict[str, object] | None:
     raw = node.get("data-settings") or ""
     settings = json_or_none(raw) if len(raw) <= MAX_WIDGET_SETTINGS else None
     return settings if isinstance(settings, dict) else None
+
+
+def _embed_snippet(markup: str) -> bool:
+    """Whether markup holds a platform's embed snippet (`_SNIPPET_CLASSES`), a frame
+    with an address or a ``<video>``: a frame's document, where a frame's fallback
+    ("Your browser does not support frames" and a picture) is none."""
+    if "<" not in markup:
+        return False
+    try:
+        root = parse_document(markup)
+    except ExtractError:
+        return False
+    return any(
+        tag_name(node) == "video"
+        or (tag_name(node) == "iframe" and bool(node.get("src")))
+        or not _SNIPPET_CLASSES.isdisjoint(_classes(node))
+        for node in root.iter("blockquote", "div", "iframe", "video")
+    )
 
 
 def _classes(node: Element) -> set[str]:
