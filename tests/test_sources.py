@@ -332,6 +332,11 @@ def test_an_atom_plain_text_content_holding_markup_characters_is_text() -> None:
         ("Mon, 06 May 2024 09:30:00 PST", None),  # US Pacific or the Philippines'
         ("Mon, 06 May 2024 09:30:00 MST", None),  # US Mountain or Malaysia's
         ("Mon, 06 May 2024 09:30:00 EDT", "2024-05-06T13:30:00+00:00"),  # one meaning
+        # Java's and Go's own forms went to feedparser, which took CST for US Central
+        # and IST for UTC
+        ("Tue Mar 12 18:00:00 CST 2024", None),
+        ("Tue Mar 12 18:00:00 IST 2024", None),
+        ("2024-03-12 18:00:00 +0800 CST", None),  # was midnight
         ("Mon, 31 Feb 2024 09:30:00 GMT", None),
     ],
 )

@@ -43,6 +43,21 @@ _RFC_822 = re.compile(
     r"\s*(?P<zone>[A-Za-z]{0,5})\s*(?P<offset>[+-]\d{1,2}(?::?\d{2})?)?\s*(?:\([^)]*\))?\s*"
 )
 _EPOCH = re.compile(r"\s*\d{9,10}\s*")
+_WORD = re.compile(r"[A-Za-z]+")
+_WEEKDAYS = frozenset({"mon", "tue", "wed", "thu", "fri", "sat", "sun"})
+
+
+def names_unknown_zone(raw: str) -> bool:
+    """Whether a date's text names a zone by letters not read here (ambiguous or
+    unknown: ``Tue Mar 12 18:00:00 CST 2024``, as Java and Go write dates): feedparser,
+    which reads the forms not read here, takes CST for US Central and IST for UTC."""
+    for word in _WORD.findall(raw):
+        lowered = word.lower()
+        if word.upper() in _ZONES or lowered[:3] in _MONTHS or lowered[:3] in _WEEKDAYS:
+            continue
+        if word.isupper() and 2 <= len(word) <= 5 and lowered not in ("am", "pm"):
+            return True
+    return False
 
 
 def feed_moment(raw: str) -> tuple[bool, datetime | None]:

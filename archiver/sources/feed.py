@@ -19,7 +19,7 @@ from archiver.extract.structured import DeclaredMedia, media_from_mime
 from archiver.extract.urls import resolve_url
 from archiver.fetch.http import FEED_TYPES
 from archiver.jsontext import json_or_none
-from archiver.sources.dates import feed_moment
+from archiver.sources.dates import feed_moment, names_unknown_zone
 from archiver.sources.entries import MAX_ATTACHMENTS, FeedEntry, declared_attachment
 from archiver.sources.jsonfeed import is_json_feed, parse_json_feed
 from archiver.store.mediatypes import unmarked_utf_encoding, web_codec
@@ -244,7 +244,7 @@ def _when(entry: Any) -> datetime | None:
         # dict's own get: feedparser's answers "updated" with "published", and warns
         raw = dict.get(entry, key)
         understood, moment = feed_moment(raw) if isinstance(raw, str) else (False, None)
-        if not understood:
+        if not understood and not (isinstance(raw, str) and names_unknown_zone(raw)):
             moment = _parsed_moment(dict.get(entry, f"{key}_parsed"))
         if moment is not None:
             return moment
