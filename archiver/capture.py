@@ -535,7 +535,7 @@ class Capturer:
                 mark_removed, recorded.judgement_owed = False, served_again
             # an earlier version served again shows the page as it was when it first
             # came: what was removed since is not back on the page
-            seen_at = earlier if served_again and earlier else now
+            seen_at = earlier or now
             record_embeds(session, page, found, seen_at, recorded, mark_removed, older, body)
             if run_here:
                 held = [job_id for job_id, _ in recorded.jobs]

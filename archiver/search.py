@@ -184,6 +184,13 @@ def _hex_prefix(value: str, name: str, full: int) -> str:
     return text
 
 
+def refuse_undecoded(name: str, value: str) -> None:
+    """QueryError for a value holding bytes that were not UTF-8 (lone surrogates: a
+    shell argument, or a query string read with ``surrogateescape``)."""
+    if storable(value) != value:
+        raise QueryError(f"{name}: is not UTF-8 text: '{printable(value)}'")
+
+
 @dataclass(frozen=True)
 class SearchQuery:
     sha256: str | None = None
@@ -225,8 +232,8 @@ class SearchQuery:
         for name, given in (("page", page), ("text", text)):
             if given and "\x00" in given:
                 raise QueryError(f"{name}: cannot contain a NUL character")
-            if given and storable(given) != given:  # a shell argument not in UTF-8
-                raise QueryError(f"{name}: is not UTF-8 text: '{printable(given)}'")
+            if given:  # a shell argument not in UTF-8
+                refuse_undecoded(name, given)
         if text and len(set(fold_text(text).split())) > MAX_WORDS:
             raise QueryError(f"text: takes at most {MAX_WORDS} different words")
         if text and max(map(len, fold_text(text).split()), default=0) > MAX_WORD_LENGTH:

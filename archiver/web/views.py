@@ -23,9 +23,9 @@ from archiver.duplicates import group_of, list_groups, sidecar_section
 from archiver.extract.urls import url_spellings
 from archiver.index.models import Embed, LinkCheck, Media, Page, PageSnapshot, Sighting, iso
 from archiver.index.textindex import fold_text
-from archiver.jsontext import printable, storable
+from archiver.jsontext import storable
 from archiver.liveness.report import DEAD, capture_note, embed_statuses, page_statuses
-from archiver.search import QueryError, SearchQuery, records, search
+from archiver.search import QueryError, SearchQuery, records, refuse_undecoded, search
 from archiver.store.layout import Layout
 
 MAX_LIMIT = 1000
@@ -57,8 +57,7 @@ def check_parameters(request: HTTPConnection, known: tuple[str, ...]) -> None:
             raise QueryError(f"unknown parameter {storable(name)!r}; known: {', '.join(known)}")
         if name in seen:
             raise QueryError(f"{name}: given twice; give it once")
-        if storable(value) != value:
-            raise QueryError(f"{name}: is not UTF-8 text: '{printable(value)}'")
+        refuse_undecoded(name, value)
         seen.add(name)
 
 
